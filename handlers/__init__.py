@@ -1,0 +1,11 @@
+"""The domain: models, and one handler function per operation. No HTTP, no sockets, no NATS."""
+
+from __future__ import annotations
+
+from handlers.registry import Registry
+
+
+def default_registry() -> Registry:
+    from handlers import system
+
+    return Registry().extend(system.registry)

@@ -1,0 +1,45 @@
+"""RFC 9457 problem details: how every REST failure looks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from hubbub.contracts.errors import TITLE_OF, HubbubError, RateLimited
+from hubbub.logs import request_id_var
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_body(error: HubbubError, instance: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:hubbub:problem:{error.code.value}",
+        "title": TITLE_OF[error.code],
+        "status": error.status,
+        "detail": error.message,
+        "code": error.code.value,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    request_id = request_id_var.get()
+    if request_id is not None:
+        body["request_id"] = request_id
+    if error.details:
+        body["details"] = {k: v for k, v in error.details.items() if k != "request_id"} or None
+        if body["details"] is None:
+            del body["details"]
+    return body
+
+
+def problem_response(error: HubbubError, request: web.Request | None = None) -> web.Response:
+    headers = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    return web.Response(
+        status=error.status,
+        body=orjson.dumps(problem_body(error, request.path if request is not None else None)),
+        content_type=PROBLEM_JSON,
+        headers=headers,
+    )

@@ -1,0 +1,133 @@
+"""REST routes built from the operation catalog: one route per operation with ``http``.
+
+A request becomes params (path, then query for GET/DELETE or the JSON body otherwise),
+is validated against the operation's params schema here at the edge, and goes to the
+workers over the bus. The worker's result JSON is sent on as it came (it was validated
+against the result schema by the bus).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from hub.auth import authenticate
+from hub.state import BUS, CATALOG, SETTINGS
+from hubbub.contracts.errors import BadRequest, PreconditionFailed, TooLarge, validation_failed_from
+from hubbub.contracts.operations import Operation
+from hubbub.logs import request_id_var
+
+API_PREFIX = "/api/v1"
+
+
+def _list_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Fields that take several values from a repeated query parameter (?tag=a&tag=b)."""
+    names = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        candidates = (
+            typing.get_args(annotation)
+            if isinstance(annotation, types.UnionType)
+            or typing.get_origin(annotation) is typing.Union
+            else (annotation,)
+        )
+        if any(typing.get_origin(c) in (list, set, tuple, frozenset) for c in candidates):
+            names.add(field.alias or name)
+    return frozenset(names)
+
+
+def parse_if_match(value: str) -> int:
+    """``If-Match: "7"`` (or ``W/"7"``) → 7: our ETags are entity versions."""
+    tag = value.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise PreconditionFailed('If-Match must be an ETag this API returned, like "3"')
+    return int(tag)
+
+
+async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"request body larger than {limit} bytes", limit=limit)
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise TooLarge(f"request body larger than {limit} bytes", limit=limit)
+    if not raw.strip():
+        return {}
+    ctype = request.content_type
+    if ctype not in ("application/json", "application/octet-stream", "") and not ctype.endswith(
+        "+json"
+    ):
+        raise BadRequest(f"send JSON (Content-Type: application/json), not {ctype}")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def make_handler(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    assert op.http is not None
+    http = op.http
+    list_fields = _list_fields(op.params)
+    path_params = http.path_params
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        caller = await authenticate(request, op)
+        params: dict[str, Any] = {}
+        if http.has_body:
+            params.update(await read_json_object(request, request.app[SETTINGS].max_body_bytes))
+        else:
+            for name in request.query:
+                if name in params:
+                    continue
+                values = request.query.getall(name)
+                params[name] = values if name in list_fields else values[-1]
+        for name in path_params:
+            params[name] = request.match_info[name]
+        if http.if_match and "If-Match" in request.headers:
+            params[http.if_match] = parse_if_match(request.headers["If-Match"])
+        try:
+            validated = op.params.model_validate(params)
+        except ValidationError as exc:
+            raise validation_failed_from(
+                exc.errors(include_url=False, include_input=False)  # type: ignore[arg-type]
+            ) from None
+        reply = await request.app[BUS].request(
+            op,
+            validated.model_dump_json(exclude_unset=False).encode(),
+            caller=caller,
+            request_id=request_id_var.get(),
+            idempotency_key=request.headers.get("Idempotency-Key") if op.mutating else None,
+            traceparent=request.headers.get("traceparent"),
+        )
+        headers = {}
+        if http.etag is not None:
+            version = getattr(reply.value, http.etag, None)
+            if version is not None:
+                etag = f'"{version}"'
+                headers["ETag"] = etag
+                if request.method == "GET" and request.headers.get("If-None-Match") == etag:
+                    return web.Response(status=304, headers=headers)
+        if http.status == 204:
+            return web.Response(status=204, headers=headers)
+        return web.Response(
+            status=http.status, body=reply.raw, content_type="application/json", headers=headers
+        )
+
+    handle.__name__ = op.name.replace(".", "_")
+    return handle
+
+
+def add_operation_routes(app: web.Application) -> None:
+    for op in app[CATALOG]:
+        if op.http is not None:
+            app.router.add_route(
+                op.http.method, API_PREFIX + op.http.path, make_handler(op), name=op.name
+            )

@@ -1,0 +1,121 @@
+"""Operator commands that talk to the services: ``migrate`` and ``check``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+from hubbub.config import ConfigError, Settings
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def migrate(settings: Settings, *, revision: str = "head", down: bool = False) -> int:
+    import migrations
+
+    if not settings.database_url:
+        raise ConfigError(
+            "DATABASE_URL is not set (hubbub up migrates its embedded database itself)"
+        )
+    if down:
+        await migrations.downgrade(settings.database_url, revision)
+        print(f"database downgraded to {revision}")
+    else:
+        await migrations.upgrade(settings.database_url, revision)
+        print(f"database at {revision}")
+    if settings.nats_url and not down:
+        await ensure_nats_streams(settings)
+        print("JetStream streams in place")
+    return 0
+
+
+async def ensure_nats_streams(settings: Settings) -> None:
+    from hubbub.contracts.subjects import Subjects
+    from hubbub.natsconn import connect_nats
+    from hubbub.streams import ensure_streams
+
+    assert settings.nats_url
+    nc = await connect_nats(settings.nats_url, "hubbub-migrate")
+    try:
+        await ensure_streams(nc.jetstream(), Subjects(settings.namespace))
+    finally:
+        await nc.close()
+
+
+async def check_postgres(url: str) -> str:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url, connect_args={"timeout": 3})
+    try:
+        async with engine.connect() as conn:
+            version = await conn.scalar(text("SHOW server_version"))
+            revision = await conn.scalar(
+                text("SELECT version_num FROM alembic_version")
+                if await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+                else text("SELECT 'none (run hubbub migrate)'")
+            )
+        return f"PostgreSQL {version}, migration {revision}"
+    finally:
+        await engine.dispose()
+
+
+async def check_nats(url: str) -> str:
+    import nats
+
+    nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
+    try:
+        try:
+            info = await nc.jetstream().account_info()
+        except Exception as exc:
+            raise RuntimeError(
+                f"connected, but JetStream is not enabled ({exc}); start nats-server with -js"
+            ) from None
+        return f"NATS {nc.connected_server_version}, JetStream on ({info.streams} streams)"
+    finally:
+        await nc.close()
+
+
+async def check_redis(url: str) -> str:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        info = await redis.info("server")
+        return f"Redis {info.get('redis_version')}"
+    finally:
+        await redis.aclose()
+
+
+async def check(settings: Settings) -> int:
+    """Print one line per dependency; exit 1 if any is unreachable."""
+    checks: list[tuple[str, str | None, Callable[[str], Awaitable[str]]]] = [
+        ("PostgreSQL", settings.database_url, check_postgres),
+        ("NATS", settings.nats_url, check_nats),
+        ("Redis", settings.redis_url, check_redis),
+    ]
+    failures = 0
+    for name, url, probe in checks:
+        env = {"PostgreSQL": "DATABASE_URL", "NATS": "NATS_URL", "Redis": "REDIS_URL"}[name]
+        if not url:
+            print(f"-  {name}: {env} not set (hubbub up starts an embedded one)")
+            continue
+        start = time.perf_counter()
+        try:
+            detail = await asyncio.wait_for(probe(url), 10)
+            took = (time.perf_counter() - start) * 1000
+            print(f"ok {name} at {redact(url)}: {detail} ({took:.0f} ms)")
+        except Exception as exc:
+            failures += 1
+            reason = str(exc) or type(exc).__name__
+            print(f"!! {name} at {redact(url)} is not reachable: {reason}")
+    return 1 if failures else 0

@@ -1,0 +1,122 @@
+"""The requesting side of the NATS bus: send an operation to the workers, get its result.
+
+Used by the hub for every REST call and WS ``rpc``, and by backend services that call
+operations directly. Failures come back as the typed errors of ``contracts.errors``:
+no worker listening → ``Unavailable``; no reply before the deadline → ``Timeout``; a
+reply that does not match the operation's result schema → ``BadGateway`` (logged with
+the request id, never passed on).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from pydantic import ValidationError
+
+from hubbub.contracts.envelope import (
+    H_DEADLINE,
+    H_ERROR,
+    H_IDEMPOTENCY_KEY,
+    H_REQUEST_ID,
+    H_TRACEPARENT,
+    Caller,
+)
+from hubbub.contracts.errors import BadGateway, HubbubError, Timeout, Unavailable
+from hubbub.contracts.operations import Operation
+from hubbub.contracts.subjects import Subjects
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=4096)
+def caller_json(caller: Caller | None) -> bytes:
+    """A caller's wire form; cached because one connection sends many requests."""
+    if caller is None:
+        return b"null"
+    return orjson.dumps(caller.model_dump(exclude_none=True, mode="json"))
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    raw: bytes  # the result JSON as the worker sent it (already validated)
+    value: Any  # the validated result
+
+
+class Bus:
+    def __init__(self, nc: NATS, subjects: Subjects) -> None:
+        self.nc = nc
+        self.subjects = subjects
+
+    async def request(
+        self,
+        op: Operation,
+        params: dict[str, Any] | bytes,
+        *,
+        caller: Caller | None,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        traceparent: str | None = None,
+    ) -> Reply:
+        timeout = op.timeout if timeout is None else timeout
+        request_id = request_id or new_request_id()
+        params_json = params if isinstance(params, bytes) else orjson.dumps(params)
+        body = b'{"params":' + params_json + b',"caller":' + caller_json(caller) + b"}"
+        headers = {
+            H_REQUEST_ID: request_id,
+            H_DEADLINE: str(int((time.time() + timeout) * 1000)),
+        }
+        if idempotency_key is not None:
+            headers[H_IDEMPOTENCY_KEY] = idempotency_key
+        if traceparent is not None:
+            headers[H_TRACEPARENT] = traceparent
+        try:
+            msg = await self.nc.request(
+                self.subjects.service(op.name), body, timeout=timeout, headers=headers
+            )
+        except NoRespondersError:
+            raise Unavailable(f"no worker is serving {op.name}", request_id=request_id) from None
+        except NatsTimeout:
+            raise Timeout(
+                f"{op.name} did not answer within {timeout:g}s", request_id=request_id
+            ) from None
+        return decode_reply(op, msg.data, msg.headers, request_id)
+
+
+def decode_reply(
+    op: Operation, data: bytes, headers: dict[str, str] | None, request_id: str
+) -> Reply:
+    if headers and H_ERROR in headers:
+        try:
+            error = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            error = None
+        if not isinstance(error, dict) or error.get("code") != headers[H_ERROR]:
+            log.error(
+                "malformed error reply",
+                extra={"op": op.name, "reply": data[:500].decode("utf-8", "replace")},
+            )
+            raise BadGateway(request_id=request_id)
+        raise HubbubError.from_dict(error)
+    try:
+        value = op.result_adapter.validate_json(data)
+    except ValidationError as exc:
+        log.error(
+            "worker reply failed validation",
+            extra={"op": op.name, "errors": exc.errors(include_url=False, include_input=False)},
+        )
+        raise BadGateway(request_id=request_id) from None
+    return Reply(data, value)

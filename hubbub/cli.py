@@ -1,0 +1,124 @@
+"""The ``hubbub`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from hubbub.config import ConfigError, Settings, load_settings
+from hubbub.logs import setup_logging
+
+
+def _use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _run(coro: Coroutine[Any, Any, int | None]) -> int:
+    _use_uvloop()
+    return asyncio.run(coro) or 0
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from hubbub.supervisor import Supervisor
+
+    return Supervisor(
+        settings,
+        hubs=args.hubs,
+        workers=args.workers if args.workers is not None else settings.workers,
+        port=args.port,
+        frontend=not args.no_frontend,
+    ).run()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from hub.main import serve_hub
+
+    _use_uvloop()
+    serve_hub(settings, port=args.port)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.app import serve_worker
+
+    return _run(serve_worker(settings))
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from hubbub.admin import migrate
+
+    return _run(migrate(settings, revision=args.revision, down=args.down))
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from hubbub.admin import check
+
+    return _run(check(settings))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "up": cmd_up,
+    "serve": cmd_serve,
+    "worker": cmd_worker,
+    "migrate": cmd_migrate,
+    "check": cmd_check,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hubbub", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run the whole system: embedded servers, hub(s), workers")
+    up.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
+    up.add_argument("--hubs", type=int, default=1, help="hub processes, on consecutive ports")
+    up.add_argument("--port", type=int, default=None, help="first hub port (default 8080)")
+    up.add_argument("--no-frontend", action="store_true", help="serve the API only")
+
+    serve = sub.add_parser("serve", help="run one hub process (needs NATS_URL and REDIS_URL)")
+    serve.add_argument("--port", type=int, default=None)
+
+    sub.add_parser("worker", help="run one worker process (needs all three URLs)")
+
+    migrate = sub.add_parser("migrate", help="apply database migrations (idempotent)")
+    migrate.add_argument("--revision", default="head", help="target revision (default head)")
+    migrate.add_argument("--down", action="store_true", help="downgrade to --revision instead")
+
+    sub.add_parser("check", help="check that PostgreSQL, NATS and Redis are reachable")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"hubbub: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # pydantic's ValidationError: name the setting
+        print(f"hubbub: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(
+        f"{args.command}:{os.getpid()}" if args.command in ("serve", "worker") else args.command,
+        settings.log_level,
+        settings.log_format if args.command in ("serve", "worker") else "text",
+    )
+    try:
+        return COMMANDS[args.command](args, settings)
+    except ConfigError as exc:
+        print(f"hubbub: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

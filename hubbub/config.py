@@ -1,0 +1,158 @@
+"""Settings from the environment and ``.env`` (pydantic-settings).
+
+Every setting is documented in ``.env.example``; a test keeps the two in step. The three
+service URLs use their conventional names (``DATABASE_URL``, ``NATS_URL``,
+``REDIS_URL``); everything else is ``HUBBUB_*``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept ``postgres://``, ``postgresql://`` or ``postgresql+asyncpg://``."""
+    for prefix in (
+        "postgres://",
+        "postgresql://",
+        "postgresql+psycopg://",
+        "postgresql+psycopg2://",
+    ):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HUBBUB_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- deployment ---------------------------------------------------------------
+    env: Environment = Environment.DEVELOPMENT
+    state_dir: Path = Path(".hubbub")
+    namespace: str = Field(default="", pattern=r"^[a-z0-9_-]{0,32}$")
+
+    # --- services (unset → `hubbub up` starts the embedded one) ---------------------
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "HUBBUB_DATABASE_URL")
+    )
+    nats_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("NATS_URL", "HUBBUB_NATS_URL")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "HUBBUB_REDIS_URL")
+    )
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+
+    # --- the hub --------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None  # how browsers reach the hub; printed by `hubbub up`
+    frontend_dir: Path | None = None  # the built frontend (static export) to serve
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    access_log: bool = True
+
+    # --- secrets and tokens ------------------------------------------------------------
+    secret_key: str | None = Field(default=None, min_length=32)
+
+    # --- workers ---------------------------------------------------------------------
+    workers: int = Field(default=1, ge=1, le=64)
+    worker_concurrency: int = Field(default=256, ge=1)  # messages in flight per process
+    mailbox_size: int = Field(default=64, ge=1)  # queued messages per actor key
+    actor_idle_s: float = Field(default=30.0, gt=0)  # passivate an actor idle this long
+    drain_timeout_s: float = Field(default=10.0, gt=0)
+    outbox_poll_s: float = Field(default=1.0, gt=0)
+
+    # --- logs -------------------------------------------------------------------------
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern=r"^(json|text)$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize_db(cls, value: str | None) -> str | None:
+        return normalize_database_url(value) if value else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    def with_secret(self) -> Settings:
+        """Return settings whose secret is set: configured, or the kept dev secret.
+
+        Production refuses to start without a configured secret: a generated one would
+        differ per process and silently log everyone out on each restart.
+        """
+        if self.secret_key:
+            return self
+        if self.is_production:
+            raise ConfigError(
+                "HUBBUB_SECRET_KEY is not set. In production (HUBBUB_ENV=production) the "
+                "signing secret must be configured: generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            )
+        return self.model_copy(update={"secret_key": dev_secret(self.state_dir)})
+
+
+def dev_secret(state_dir: Path) -> str:
+    """The development secret, generated once and kept (mode 0600) in the state folder."""
+    path = state_dir / "secret_key"
+    if path.exists():
+        value = path.read_text().strip()
+        if len(value) >= 32:
+            return value
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = state_dir / f".secret_key.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        os.link(tmp, path)  # fails if another process won the race: then we read theirs
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    value = path.read_text().strip()
+    if len(value) < 32:
+        raise ConfigError(f"{path} holds a secret shorter than 32 characters: delete it")
+    return value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides).with_secret()

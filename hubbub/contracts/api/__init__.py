@@ -1,0 +1,13 @@
+"""The catalog of every public operation. Domain modules add theirs here."""
+
+from __future__ import annotations
+
+from hubbub.contracts.api import system
+from hubbub.contracts.operations import Catalog
+
+
+def default_catalog() -> Catalog:
+    return Catalog().extend(system.catalog)
+
+
+__all__ = ["default_catalog", "system"]

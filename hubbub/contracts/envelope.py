@@ -1,0 +1,60 @@
+"""The envelope every request carries from the hub (or a backend service) to a worker.
+
+Wire form on ``svc.<domain>.<op>``:
+
+* headers — ``Hubbub-Request-Id`` (follows the work into logs), ``Hubbub-Deadline``
+  (unix epoch milliseconds; a worker does not start work that is already late),
+  ``Idempotency-Key`` (mutations only), ``traceparent`` (W3C trace context);
+* body — JSON ``{"params": {...}, "caller": {...} | null}``.
+
+The reply's body is the result JSON itself when the header ``Hubbub-Error`` is absent;
+otherwise the header holds the error code and the body the error object
+(``{"code", "message", "status", "details"?}``). Keeping the success body bare lets the
+hub hand it to the client without decoding and re-encoding it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+H_REQUEST_ID = "Hubbub-Request-Id"
+H_DEADLINE = "Hubbub-Deadline"
+H_IDEMPOTENCY_KEY = "Idempotency-Key"
+H_TRACEPARENT = "traceparent"
+H_ERROR = "Hubbub-Error"
+
+
+class CallerKind(StrEnum):
+    USER = "user"
+    SERVICE = "service"
+    ANONYMOUS = "anonymous"
+
+
+class Caller(BaseModel):
+    """Who asks. Set by the hub from a verified token; workers trust it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: CallerKind = CallerKind.ANONYMOUS
+    user_id: str | None = None
+    role: str | None = None
+    session_id: str | None = None
+    service: str | None = Field(default=None, description="API key name for service callers")
+    ip: str | None = None
+
+    @property
+    def is_user(self) -> bool:
+        return self.kind is CallerKind.USER and self.user_id is not None
+
+
+ANONYMOUS = Caller()
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[str, Any] = Field(default_factory=dict)
+    caller: Caller | None = None

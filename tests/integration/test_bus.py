@@ -1,0 +1,162 @@
+"""The bus and the actor runtime, end to end over real NATS, PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+import pytest
+
+from hubbub.bus import Bus
+from hubbub.contracts.errors import (
+    BadGateway,
+    Internal,
+    NotFound,
+    Timeout,
+    Unavailable,
+    ValidationFailed,
+)
+from hubbub.contracts.operations import Access, Operation
+from tests.support import ops
+from tests.support.ops import EchoParams, EchoResult
+from workers.app import RunningWorker
+
+
+class TestRoundTrip:
+    async def test_a_request_comes_back_with_its_result(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        """The result is validated and handed back both raw and parsed."""
+        reply = await bus.request(
+            ops.echo, {"key": "a", "seq": 7, "payload": {"x": [1, 2]}}, caller=None
+        )
+        assert reply.value == EchoResult(key="a", seq=7, payload={"x": [1, 2]})
+        assert b'"seq":7' in reply.raw
+
+    async def test_the_readiness_operation_reaches_postgres_and_redis(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        """system.ready is a real worker round trip touching both stores."""
+        reply = await bus.request(ops.catalog_with_tests()["system.ready"], {}, caller=None)
+        assert reply.value.postgres.ok
+        assert reply.value.redis.ok
+
+    async def test_params_that_fail_validation_in_the_worker_are_a_validation_error(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        """A backend calling NATS directly is validated like a client of the hub."""
+        with pytest.raises(ValidationFailed) as caught:
+            await bus.request(ops.echo, {"seq": "not a number"}, caller=None)
+        assert caught.value.details["errors"][0]["loc"] == ["seq"]
+
+    async def test_an_operation_without_a_handler_is_not_found(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        unknown = Operation("test.nobody_handles", EchoParams, EchoResult, Access.PUBLIC)
+        with pytest.raises(NotFound):
+            await bus.request(unknown, {}, caller=None)
+
+
+class TestFailureMapping:
+    async def test_no_worker_listening_is_unavailable(self, nc: object, bus: Bus) -> None:
+        """No responders → 503 unavailable at once, not a timeout."""
+        with pytest.raises(Unavailable) as caught:
+            await bus.request(ops.echo, {}, caller=None, timeout=5)
+        assert caught.value.status == 503
+
+    async def test_a_reply_after_the_deadline_is_a_timeout(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        """test.slow has a 0.5 s timeout; a 2 s handler → 504 timeout."""
+        with pytest.raises(Timeout) as caught:
+            await bus.request(ops.slow, {"delay": 2}, caller=None)
+        assert caught.value.status == 504
+
+    async def test_a_reply_that_breaks_the_result_schema_is_a_bad_gateway(
+        self, worker: RunningWorker, bus: Bus, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A worker answering with the wrong shape → 502, logged with the request id."""
+        with caplog.at_level(logging.ERROR), pytest.raises(BadGateway) as caught:
+            await bus.request(ops.bad_reply, {}, caller=None, request_id="rid-bad-reply-1")
+        assert caught.value.status == 502
+        assert caught.value.details == {"request_id": "rid-bad-reply-1"}
+        assert any(r.getMessage() == "worker reply failed validation" for r in caplog.records)
+
+
+class TestSupervision:
+    async def test_a_crashing_handler_answers_internal_with_the_request_id(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        """The caller hears `internal` and the request id — never the exception text."""
+        with pytest.raises(Internal) as caught:
+            await bus.request(
+                ops.crash, {"key": "c", "seq": 0}, caller=None, request_id="rid-crash-1"
+            )
+        assert caught.value.details["request_id"] == "rid-crash-1"
+        assert "boom" not in caught.value.message
+
+    async def test_the_actor_keeps_serving_its_key_after_a_crash(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        """Crash, success, crash, success on one key: each gets its own answer."""
+        outcomes = []
+        for seq in range(4):
+            try:
+                await bus.request(ops.crash, {"key": "same", "seq": seq}, caller=None)
+                outcomes.append("ok")
+            except Internal:
+                outcomes.append("internal")
+        assert outcomes == ["internal", "ok", "internal", "ok"]
+
+
+class TestOrdering:
+    async def test_messages_for_one_key_run_one_at_a_time_in_arrival_order(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        """200 concurrent requests over 4 keys with random handler delays: per key, the
+        handlers ran in the order the requests were sent."""
+        rng = random.Random(7)
+        sent: dict[str, list[int]] = {k: [] for k in "abcd"}
+        calls = []
+        for seq in range(200):
+            key = rng.choice("abcd")
+            sent[key].append(seq)
+            calls.append(
+                bus.request(
+                    ops.echo, {"key": key, "seq": seq, "delay": rng.random() / 200}, caller=None
+                )
+            )
+        await asyncio.gather(*calls)
+        assert {k: ops.executed[k] for k in "abcd"} == sent
+
+    async def test_different_keys_run_concurrently(self, worker: RunningWorker, bus: Bus) -> None:
+        """Ten keys each sleeping 0.3 s finish in about 0.3 s, not 3 s."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await asyncio.gather(
+            *(bus.request(ops.echo, {"key": f"k{i}", "delay": 0.3}, caller=None) for i in range(10))
+        )
+        assert loop.time() - start < 1.5
+
+
+class TestBackpressure:
+    async def test_a_full_mailbox_answers_unavailable_and_drops_nothing_silently(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        """Mailbox of 64 on one key: of 100 concurrent slow requests, every one gets an
+        answer — each either its result or `unavailable`, and some of each."""
+        results = await asyncio.gather(
+            *(
+                bus.request(ops.echo, {"key": "hot", "seq": i, "delay": 0.01}, caller=None)
+                for i in range(100)
+            ),
+            return_exceptions=True,
+        )
+        ok = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, Unavailable)]
+        assert len(ok) + len(refused) == 100
+        assert len(ok) == worker.service.settings.mailbox_size
+        assert refused
+        assert "busy" in refused[0].message
+        assert sorted(r.value.seq for r in ok) == ops.executed["hot"]

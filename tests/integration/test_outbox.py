@@ -1,0 +1,160 @@
+"""The transactional outbox and idempotency, against real PostgreSQL and JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from nats.aio.client import Client as NATS
+from sqlalchemy import func, select
+
+from handlers.db import create_engine, session_factory
+from handlers.outbox import OutboxEvent
+from hubbub.bus import Bus
+from hubbub.config import Settings
+from hubbub.contracts.channels import Channel, ChannelKind
+from hubbub.contracts.errors import Conflict, Unprocessable
+from hubbub.contracts.subjects import Subjects
+from tests.support import ops
+from workers.app import RunningWorker
+
+
+async def stream_events(nc: NATS, settings: Settings, channel: Channel) -> list[dict[str, object]]:
+    subjects = Subjects(settings.namespace)
+    js = nc.jetstream()
+    info = await js.stream_info(subjects.stream(ChannelKind.WORKSPACE))
+    events = []
+    for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
+        msg = await js.get_msg(subjects.stream(ChannelKind.WORKSPACE), seq)
+        if msg.subject == subjects.event(channel):
+            events.append(orjson.loads(msg.data or b"{}"))
+    return events
+
+
+async def wait_for(predicate: object, timeout: float = 5.0) -> None:
+    assert callable(predicate)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+class TestOutbox:
+    async def test_a_committed_change_publishes_its_event(
+        self, worker: RunningWorker, bus: Bus, nc: NATS, settings: Settings
+    ) -> None:
+        """The event lands in the channel's history, with the request's id."""
+        reply = await bus.request(
+            ops.emit, {"workspace": "w1", "note": "hello"}, caller=None, request_id="rid-emit"
+        )
+
+        async def published() -> bool:
+            return len(await stream_events(nc, settings, Channel.workspace("w1"))) == 1
+
+        await wait_for(published)
+        [event] = await stream_events(nc, settings, Channel.workspace("w1"))
+        assert (event["id"], event["type"], event["data"], event["request_id"]) == (
+            reply.value.event_id,
+            "note.added",
+            {"note": "hello"},
+            "rid-emit",
+        )
+
+    async def test_a_rolled_back_change_publishes_nothing(
+        self, worker: RunningWorker, bus: Bus, nc: NATS, settings: Settings
+    ) -> None:
+        """The handler emitted, then failed: no outbox row, no event."""
+        with pytest.raises(Conflict):
+            await bus.request(
+                ops.emit, {"workspace": "w2", "note": "x", "fail_after_emit": True}, caller=None
+            )
+        await bus.request(ops.emit, {"workspace": "w2", "note": "after"}, caller=None)
+
+        async def one_published() -> bool:
+            return len(await stream_events(nc, settings, Channel.workspace("w2"))) >= 1
+
+        await wait_for(one_published)
+        await asyncio.sleep(0.3)
+        events = await stream_events(nc, settings, Channel.workspace("w2"))
+        assert [e["data"] for e in events] == [{"note": "after"}]
+
+    async def test_rows_left_by_a_dead_worker_are_published_once_by_the_next_relay(
+        self, settings: Settings, nc: NATS, worker: RunningWorker
+    ) -> None:
+        """An unpublished row (its worker died after commit) is picked up by polling;
+        re-sending an already-published row is de-duplicated by JetStream."""
+        engine = create_engine(settings.database_url or "")
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                payload = {
+                    "id": "evt-orphan-1",
+                    "type": "note.added",
+                    "channel": "workspace:w3",
+                    "data": {},
+                }
+                session.add(
+                    OutboxEvent(channel="workspace:w3", event_type="note.added", payload=payload)
+                )
+
+            async def published() -> bool:
+                return len(await stream_events(nc, settings, Channel.workspace("w3"))) == 1
+
+            await wait_for(published)
+            # Pretend the relay died before marking it: it is sent again…
+            async with session_factory(engine)() as session, session.begin():
+                row = (await session.scalars(select(OutboxEvent))).one()
+                row.published_at = None
+            worker.relay.kick()
+
+            async def marked() -> bool:
+                async with session_factory(engine)() as session:
+                    return bool(
+                        await session.scalar(
+                            select(func.count()).where(OutboxEvent.published_at.is_not(None))
+                        )
+                    )
+
+            await wait_for(marked)
+            # …and stored once.
+            assert len(await stream_events(nc, settings, Channel.workspace("w3"))) == 1
+        finally:
+            await engine.dispose()
+
+
+class TestIdempotency:
+    async def test_a_retry_with_the_same_key_applies_once_and_gets_the_first_answer(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        params = {"workspace": "w4", "note": "once"}
+        first = await bus.request(ops.emit, params, caller=None, idempotency_key="key-1")
+        again = await bus.request(ops.emit, params, caller=None, idempotency_key="key-1")
+        assert again.raw == first.raw
+        assert ops.emit_calls == ["once"]
+
+    async def test_concurrent_retries_with_one_key_apply_once(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        """Ten at once on different keys' actors would race; the database decides."""
+        params = {"workspace": "w5", "note": "burst"}
+        replies = await asyncio.gather(
+            *(
+                bus.request(ops.emit, params, caller=None, idempotency_key="key-2")
+                for _ in range(10)
+            )
+        )
+        assert len({r.raw for r in replies}) == 1
+        assert ops.emit_calls == ["burst"]
+
+    async def test_the_same_key_with_another_request_is_unprocessable(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        await bus.request(
+            ops.emit, {"workspace": "w6", "note": "a"}, caller=None, idempotency_key="key-3"
+        )
+        with pytest.raises(Unprocessable) as caught:
+            await bus.request(
+                ops.emit, {"workspace": "w6", "note": "b"}, caller=None, idempotency_key="key-3"
+            )
+        assert caught.value.status == 422

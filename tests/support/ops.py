@@ -1,0 +1,132 @@
+"""Operations that exist only in tests, to drive the runtime through its cases."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from handlers.context import Context
+from handlers.registry import Registry
+from hubbub.contracts.api import default_catalog
+from hubbub.contracts.channels import Channel
+from hubbub.contracts.errors import Conflict
+from hubbub.contracts.operations import Access, Catalog, Http, Operation
+
+log = logging.getLogger("tests.ops")
+
+
+class EchoParams(BaseModel):
+    key: str = "k"
+    seq: int = 0
+    delay: float = Field(default=0.0, ge=0, le=30)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class EchoResult(BaseModel):
+    key: str
+    seq: int
+    payload: dict[str, Any]
+
+
+class EmitParams(BaseModel):
+    workspace: str
+    note: str
+    fail_after_emit: bool = False
+
+
+class EmitResult(BaseModel):
+    event_id: str
+    count: int
+
+
+test_catalog = Catalog()
+echo = test_catalog.add(
+    Operation(
+        "test.echo", EchoParams, EchoResult, Access.PUBLIC, Http("POST", "/test/echo"), key="key"
+    )
+)
+echo_unkeyed = test_catalog.add(
+    Operation("test.echo_unkeyed", EchoParams, EchoResult, Access.PUBLIC)
+)
+crash = test_catalog.add(
+    Operation(
+        "test.crash", EchoParams, EchoResult, Access.PUBLIC, Http("POST", "/test/crash"), key="key"
+    )
+)
+bad_reply = test_catalog.add(
+    Operation(
+        "test.bad_reply", EchoParams, EchoResult, Access.PUBLIC, Http("GET", "/test/bad-reply")
+    )
+)
+slow = test_catalog.add(
+    Operation(
+        "test.slow",
+        EchoParams,
+        EchoResult,
+        Access.PUBLIC,
+        Http("POST", "/test/slow"),
+        key="key",
+        timeout=0.5,
+    )
+)
+emit = test_catalog.add(
+    Operation(
+        "test.emit",
+        EmitParams,
+        EmitResult,
+        Access.PUBLIC,
+        Http("POST", "/test/emit"),
+        mutating=True,
+        key="workspace",
+    )
+)
+
+# Execution order per key, observed by the handlers (the tests read it).
+executed: dict[str, list[int]] = {}
+emit_calls: list[str] = []
+test_registry = Registry()
+
+
+@test_registry.handler(echo)
+@test_registry.handler(echo_unkeyed)
+@test_registry.handler(slow)
+async def run_echo(ctx: Context, params: EchoParams) -> EchoResult:
+    log.info("echo handler ran", extra={"seq": params.seq})
+    if params.delay:
+        await asyncio.sleep(params.delay)
+    executed.setdefault(params.key, []).append(params.seq)
+    return EchoResult(key=params.key, seq=params.seq, payload=params.payload)
+
+
+@test_registry.handler(crash)
+async def run_crash(ctx: Context, params: EchoParams) -> EchoResult:
+    if params.seq % 2 == 0:
+        raise RuntimeError("boom: a secret internal detail")
+    return EchoResult(key=params.key, seq=params.seq, payload={})
+
+
+@test_registry.handler(bad_reply)
+async def run_bad_reply(ctx: Context, params: EchoParams) -> Any:
+    return {"key": 1, "unexpected": True}
+
+
+@test_registry.handler(emit)
+async def run_emit(ctx: Context, params: EmitParams) -> EmitResult:
+    emit_calls.append(params.note)
+    event = ctx.emit(Channel.workspace(params.workspace), "note.added", {"note": params.note})
+    if params.fail_after_emit:
+        raise Conflict("changed my mind after emitting")
+    return EmitResult(event_id=event.id, count=len(emit_calls))
+
+
+def catalog_with_tests() -> Catalog:
+    return default_catalog().extend(test_catalog)
+
+
+def registry_with_tests() -> Registry:
+    from handlers import default_registry
+
+    return default_registry().extend(test_registry)

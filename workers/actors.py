@@ -1,0 +1,190 @@
+"""The actor core: one mailbox per key, one message at a time per key, many keys at once.
+
+Failure policy, spelled out (after pykka's ``_actor.py``):
+
+* A job that raises: the job is responsible for turning its own failure into an error
+  reply (``Job.run`` never lets a handler's exception escape). If something escapes
+  anyway — a bug in the runtime — the actor logs it and goes on with the next message:
+  one bad message never stalls its key.
+* A mailbox that is full: ``tell`` raises ``MailboxFull`` at once and the caller replies
+  ``unavailable``. Nothing is dropped silently.
+* Too many messages in the whole process (``max_in_flight``): the same.
+* Stop: ``drain`` stops nothing by itself — the owner first stops taking messages — then
+  waits for the queued and running jobs; what is still queued at the deadline is
+  *rejected* (each job answers ``unavailable``), what is still running is cancelled
+  (its transaction rolls back and it answers ``unavailable``). Never dropped.
+* Idle actors are passivated: an actor whose mailbox has been empty for ``idle_timeout``
+  seconds is forgotten by the periodic sweep; its next message starts a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Hashable
+from typing import Protocol
+
+from hubbub.contracts.errors import HubbubError, Unavailable
+
+log = logging.getLogger(__name__)
+
+
+class Job(Protocol):
+    async def run(self) -> None:
+        """Do the work and send its reply, success or error."""
+
+    async def reject(self, error: HubbubError) -> None:
+        """Answer with ``error`` without doing the work."""
+
+
+class MailboxFull(Exception):
+    pass
+
+
+class Actor:
+    __slots__ = ("key", "last_active", "mailbox", "running")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self.mailbox: deque[Job] = deque()
+        self.running: asyncio.Task[None] | None = None
+        self.last_active = time.monotonic()
+
+
+class ActorSystem:
+    def __init__(
+        self,
+        *,
+        mailbox_size: int = 64,
+        max_in_flight: int = 256,
+        idle_timeout: float = 30.0,
+    ) -> None:
+        self.mailbox_size = mailbox_size
+        self.max_in_flight = max_in_flight
+        self.idle_timeout = idle_timeout
+        self.actors: dict[Hashable, Actor] = {}
+        self.in_flight = 0  # queued + running, keyed or not
+        self._unkeyed: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # --- taking messages ---------------------------------------------------------------
+
+    def tell(self, key: Hashable | None, job: Job) -> None:
+        """Queue ``job`` behind the other jobs of ``key`` (or run it at once if no key).
+
+        Raises ``MailboxFull`` when the key's mailbox or the process is at its bound.
+        """
+        if self.in_flight >= self.max_in_flight:
+            raise MailboxFull(f"{self.in_flight} messages in flight (limit {self.max_in_flight})")
+        if key is None:
+            task = asyncio.create_task(self._run_unkeyed(job))
+            self._unkeyed.add(task)
+            task.add_done_callback(self._unkeyed.discard)
+        else:
+            actor = self.actors.get(key)
+            if actor is None:
+                actor = self.actors[key] = Actor(key)
+            elif len(actor.mailbox) >= self.mailbox_size:
+                raise MailboxFull(f"mailbox of {key!r} is full ({self.mailbox_size})")
+            actor.mailbox.append(job)
+            if actor.running is None:
+                actor.running = asyncio.create_task(self._run_actor(actor))
+        self.in_flight += 1
+        self._idle.clear()
+
+    async def _run_unkeyed(self, job: Job) -> None:
+        try:
+            await job.run()
+        except Exception:
+            log.exception("a job escaped its own error handling")
+        finally:
+            self._done()
+
+    async def _run_actor(self, actor: Actor) -> None:
+        mailbox = actor.mailbox
+        try:
+            while mailbox:
+                job = mailbox[0]  # stays visible in the mailbox until finished
+                try:
+                    await job.run()
+                except Exception:
+                    log.exception(
+                        "a job escaped its own error handling", extra={"key": str(actor.key)}
+                    )
+                finally:
+                    if mailbox and mailbox[0] is job:
+                        mailbox.popleft()
+                    self._done()
+        finally:
+            actor.running = None
+            actor.last_active = time.monotonic()
+
+    def _done(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    # --- passivation -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.idle_timeout / 2, 0.05))
+            self.passivate_idle()
+
+    def passivate_idle(self) -> int:
+        """Forget actors idle for ``idle_timeout``; returns how many were forgotten."""
+        cutoff = time.monotonic() - self.idle_timeout
+        idle = [
+            key
+            for key, actor in self.actors.items()
+            if actor.running is None and not actor.mailbox and actor.last_active <= cutoff
+        ]
+        for key in idle:
+            del self.actors[key]
+        return len(idle)
+
+    # --- stopping ----------------------------------------------------------------------
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait for every queued and running job; at the deadline reject or cancel the rest.
+
+        Returns True when everything finished in time.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+            finished = True
+        except TimeoutError:
+            finished = False
+            await self._abandon()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        return finished
+
+    async def _abandon(self) -> None:
+        error = Unavailable("the worker is shutting down; retry")
+        rejections = []
+        for actor in self.actors.values():
+            # the head of each mailbox is running; everything behind it never started
+            queued = list(actor.mailbox)[1:] if actor.running else list(actor.mailbox)
+            for job in queued:
+                actor.mailbox.remove(job)
+                rejections.append(job.reject(error))
+                self._done()
+        results = await asyncio.gather(*rejections, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("rejecting a queued job failed", exc_info=result)
+        running = [a.running for a in self.actors.values() if a.running] + list(self._unkeyed)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)

@@ -1,0 +1,91 @@
+"""A worker process: its connections, the outbox relay and the service, started and
+stopped in dependency order (engine → NATS → Redis → relay → service)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from handlers import default_registry
+from handlers.db import create_engine, session_factory
+from handlers.registry import Registry
+from hubbub.config import ConfigError, Settings
+from hubbub.contracts.subjects import Subjects
+from hubbub.natsconn import connect_nats
+from hubbub.streams import ensure_streams
+from workers.relay import OutboxRelay
+from workers.service import WorkerService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningWorker:
+    service: WorkerService
+    relay: OutboxRelay
+
+
+@contextlib.asynccontextmanager
+async def worker_running(
+    settings: Settings, registry: Registry | None = None, *, name: str = "worker"
+) -> AsyncIterator[RunningWorker]:
+    """Start a worker with all it needs; on exit drain it and close everything."""
+    if not (settings.database_url and settings.nats_url and settings.redis_url):
+        raise ConfigError("a worker needs DATABASE_URL, NATS_URL and REDIS_URL")
+    registry = registry or default_registry()
+    subjects = Subjects(settings.namespace)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    try:
+        nc = await connect_nats(settings.nats_url, f"hubbub-{name}-{os.getpid()}")
+        try:
+            redis = Redis.from_url(settings.redis_url)
+            try:
+                js = nc.jetstream()
+                await ensure_streams(js, subjects)
+                relay = OutboxRelay(
+                    session_factory(engine), js, subjects, poll_interval=settings.outbox_poll_s
+                )
+                relay.start()
+                service = WorkerService(
+                    settings=settings,
+                    registry=registry,
+                    nc=nc,
+                    sessions=session_factory(engine),
+                    redis=redis,
+                    on_events=relay.kick,
+                )
+                await service.start()
+                log.info("worker ready", extra={"operations": len(registry.handlers)})
+                try:
+                    yield RunningWorker(service, relay)
+                finally:
+                    await service.drain()
+                    await relay.stop()
+            finally:
+                await redis.aclose()
+        finally:
+            await nc.drain()
+    finally:
+        await engine.dispose()
+
+
+async def serve_worker(settings: Settings, registry: Registry | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then drain: finish in-flight work, then exit."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker_running(settings, registry):
+        await stop.wait()
+        log.info("worker stopping: draining")

@@ -1,0 +1,132 @@
+"""The outbox relay: moves committed events from PostgreSQL onto JetStream.
+
+One relay runs in every worker process; a transaction-scoped advisory lock lets one of
+them publish at a time, so the outbox is published in id order. Each event goes out with
+its event id as ``Nats-Msg-Id``: if a relay dies after publishing but before marking the
+rows, the next one re-sends them and JetStream stores each once. A relay is woken at
+once by its own worker after a commit that wrote events (``kick``) and polls otherwise,
+which picks up rows left behind by a worker that died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import orjson
+from nats.js import JetStreamContext
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.outbox import OutboxEvent
+from hubbub.contracts.channels import Channel
+from hubbub.contracts.subjects import Subjects
+
+log = logging.getLogger(__name__)
+
+RELAY_LOCK_ID = 0x48554242  # "HUBB": one relay at a time across all worker processes
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        js: JetStreamContext,
+        subjects: Subjects,
+        *,
+        poll_interval: float = 1.0,
+        batch_size: int = 256,
+        publish_timeout: float = 5.0,
+    ) -> None:
+        self.sessions = sessions
+        self.js = js
+        self.subjects = subjects
+        self.poll_interval = poll_interval
+        self.batch_size = batch_size
+        self.publish_timeout = publish_timeout
+        self.published = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self, final_flush_timeout: float = 5.0) -> None:
+        """Stop the loop, then publish what the last requests committed."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        try:
+            async with asyncio.timeout(final_flush_timeout):
+                await self.flush()
+        except Exception:
+            log.warning("final outbox flush failed; the next relay will publish the rest")
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with asyncio.timeout(self._delay(failures)):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                busy = await self.flush()
+                failures = 0
+                if busy:  # another relay holds the lock: look again soon, not in a second
+                    await asyncio.sleep(0.02)
+                    self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("outbox relay failed; retrying", extra={"failures": failures})
+
+    def _delay(self, failures: int) -> float:
+        return min(self.poll_interval * (2**failures), 30.0) if failures else self.poll_interval
+
+    async def flush(self) -> bool:
+        """Publish every unpublished row. Returns True if another relay held the lock."""
+        while True:
+            async with self.sessions() as session, session.begin():
+                locked = await session.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID)))
+                if not locked:
+                    return True
+                rows = (
+                    await session.scalars(
+                        select(OutboxEvent)
+                        .where(OutboxEvent.published_at.is_(None))
+                        .order_by(OutboxEvent.id)
+                        .limit(self.batch_size)
+                    )
+                ).all()
+                if not rows:
+                    return False
+                await self._publish(rows)
+                await session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id.in_([r.id for r in rows]))
+                    .values(published_at=func.now(), attempts=OutboxEvent.attempts + 1)
+                )
+            self.published += len(rows)
+            if len(rows) < self.batch_size:
+                return False
+
+    async def _publish(self, rows: Sequence[OutboxEvent]) -> None:
+        # Sent one after another on one connection (so JetStream stores them in id order),
+        # acknowledged together.
+        acks = [
+            await self.js.publish_async(
+                self.subjects.event(Channel.parse(row.channel)),
+                orjson.dumps(row.payload),
+                headers={"Nats-Msg-Id": str(row.payload.get("id") or f"outbox-{row.id}")},
+            )
+            for row in rows
+        ]
+        await asyncio.wait_for(asyncio.gather(*acks), self.publish_timeout)

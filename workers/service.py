@@ -1,0 +1,260 @@
+"""The worker service: takes requests off NATS and hands each to the actor for its key.
+
+``svc.>`` is consumed in the queue group ``workers``, so each request reaches one worker
+process. The subscription callback only decodes, validates and queues: it never awaits
+a handler, so one slow key never holds up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.context import Context
+from handlers.registry import Handler, Registry
+from hubbub.config import Settings
+from hubbub.contracts.envelope import (
+    ANONYMOUS,
+    H_DEADLINE,
+    H_ERROR,
+    H_IDEMPOTENCY_KEY,
+    H_REQUEST_ID,
+    Caller,
+)
+from hubbub.contracts.errors import (
+    BadRequest,
+    HubbubError,
+    Internal,
+    NotFound,
+    Timeout,
+    Unavailable,
+    validation_failed_from,
+)
+from hubbub.contracts.operations import Operation
+from hubbub.contracts.subjects import WORKER_QUEUE, Subjects
+from hubbub.keys import RedisKeys
+from hubbub.logs import request_id_var
+from workers.actors import ActorSystem, MailboxFull
+from workers.execution import run_handler
+
+log = logging.getLogger(__name__)
+
+
+class WorkerService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        registry: Registry,
+        nc: NATS,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        on_events: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.nc = nc
+        self.sessions = sessions
+        self.redis = redis
+        self.on_events = on_events  # called after a commit that wrote outbox events
+        self.subjects = Subjects(settings.namespace)
+        self.keys = RedisKeys(settings.namespace)
+        self.actors = ActorSystem(
+            mailbox_size=settings.mailbox_size,
+            max_in_flight=settings.worker_concurrency,
+            idle_timeout=settings.actor_idle_s,
+        )
+        self._sub: Subscription | None = None
+        self._callers: dict[bytes, Caller] = {}
+
+    async def start(self) -> None:
+        self.actors.start()
+        self._sub = await self.nc.subscribe(
+            self.subjects.service_wildcard,
+            queue=WORKER_QUEUE,
+            cb=self._on_message,
+            pending_msgs_limit=self.settings.worker_concurrency * 4,
+        )
+        await self.nc.flush()
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Stop taking messages, finish the ones taken, reject the rest at the deadline."""
+        timeout = self.settings.drain_timeout_s if timeout is None else timeout
+        if self._sub is not None:
+            # Unsubscribing first: requests not yet delivered go to other workers.
+            await self._sub.unsubscribe()
+            self._sub = None
+        finished = await self.actors.drain(timeout)
+        log.info("worker drained", extra={"finished_in_time": finished})
+        return finished
+
+    # --- the hot path --------------------------------------------------------------------
+
+    async def _on_message(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        request_id = headers.get(H_REQUEST_ID) or "-"
+        method = self.subjects.method_of(msg.subject)
+        found = self.registry.get(method)
+        if found is None:
+            await self._reply_error(msg, NotFound(f"unknown operation {method!r}"), request_id)
+            return
+        op, handler = found
+        try:
+            envelope = orjson.loads(msg.data)
+            if not isinstance(envelope, dict):
+                raise BadRequest("the request body must be a JSON object")
+            params = op.params.model_validate(envelope.get("params") or {})
+            caller = self._caller(envelope.get("caller"))
+        except orjson.JSONDecodeError:
+            await self._reply_error(msg, BadRequest("the request body is not JSON"), request_id)
+            return
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False)
+            await self._reply_error(msg, validation_failed_from(errors), request_id)  # type: ignore[arg-type]
+            return
+        except HubbubError as exc:
+            await self._reply_error(msg, exc, request_id)
+            return
+        deadline = _deadline(headers.get(H_DEADLINE))
+        job = Request(
+            self,
+            msg,
+            op,
+            handler,
+            params,
+            caller,
+            request_id,
+            headers.get(H_IDEMPOTENCY_KEY),
+            deadline,
+        )
+        # Actors are named by the key field and its value: ("workspace_id", "<uuid>").
+        key = (op.key, str(getattr(params, op.key))) if op.key else None
+        try:
+            self.actors.tell(key, job)
+        except MailboxFull as exc:
+            log.warning("backpressure: %s", exc, extra={"op": op.name, "request_id": request_id})
+            await self._reply_error(
+                msg,
+                Unavailable("the worker is busy; retry shortly", request_id=request_id),
+                request_id,
+            )
+
+    def _caller(self, raw: Any) -> Caller:
+        if raw is None:
+            return ANONYMOUS
+        cache_key = orjson.dumps(raw)
+        caller = self._callers.get(cache_key)
+        if caller is None:
+            caller = Caller.model_validate(raw)
+            if len(self._callers) > 10_000:
+                self._callers.clear()
+            self._callers[cache_key] = caller
+        return caller
+
+    async def _reply_error(self, msg: Msg, error: HubbubError, request_id: str) -> None:
+        if not msg.reply:
+            return
+        if error.status >= 500 and "request_id" not in error.details:
+            error.details["request_id"] = request_id
+        try:
+            await self.nc.publish(
+                msg.reply, orjson.dumps(error.to_dict()), headers={H_ERROR: error.code.value}
+            )
+        except Exception:
+            log.exception("could not send an error reply", extra={"request_id": request_id})
+
+    def context(self, job: Request) -> Context:
+        return Context(
+            caller=job.caller,
+            request_id=job.request_id,
+            settings=self.settings,
+            redis=self.redis,
+            keys=self.keys,
+            subjects=self.subjects,
+            sessions=self.sessions,
+            idempotency_key=job.idempotency_key,
+            deadline=job.deadline,
+        )
+
+
+class Request:
+    """One request as an actor job: run the handler, reply once, whatever happens."""
+
+    __slots__ = (
+        "caller",
+        "deadline",
+        "handler",
+        "idempotency_key",
+        "msg",
+        "op",
+        "params",
+        "request_id",
+        "worker",
+    )
+
+    def __init__(
+        self,
+        worker: WorkerService,
+        msg: Msg,
+        op: Operation,
+        handler: Handler,
+        params: BaseModel,
+        caller: Caller,
+        request_id: str,
+        idempotency_key: str | None,
+        deadline: float | None,
+    ) -> None:
+        self.worker = worker
+        self.msg = msg
+        self.op = op
+        self.handler = handler
+        self.params = params
+        self.caller = caller
+        self.request_id = request_id
+        self.idempotency_key = idempotency_key
+        self.deadline = deadline
+
+    async def run(self) -> None:
+        token = request_id_var.set(self.request_id)
+        try:
+            if self.deadline is not None and time.time() > self.deadline:
+                # The caller has given up: doing the work now would only surprise it.
+                await self.reject(Timeout("the request expired before a worker took it"))
+                return
+            body = await run_handler(
+                self.op, self.handler, self.worker.context(self), self.params, self.worker.on_events
+            )
+            if self.msg.reply:
+                await self.worker.nc.publish(self.msg.reply, body)
+        except HubbubError as exc:
+            await self.reject(exc)
+        except asyncio.CancelledError:
+            await self.reject(Unavailable("the worker is shutting down; retry"))
+            raise
+        except Exception:
+            log.exception("handler failed", extra={"op": self.op.name})
+            await self.reject(Internal("internal error", request_id=self.request_id))
+        finally:
+            request_id_var.reset(token)
+
+    async def reject(self, error: HubbubError) -> None:
+        await self.worker._reply_error(self.msg, error, self.request_id)
+
+
+def _deadline(raw: str | None) -> float | None:
+    if not raw:
+        return None
+    try:
+        return int(raw) / 1000
+    except ValueError:
+        return None
