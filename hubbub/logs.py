@@ -20,6 +20,23 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
 
+def install_request_id_factory() -> None:
+    """Stamp every log record with the request id current when it was made (formatting
+    may happen later, elsewhere). Idempotent."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_hubbub", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        # Underscored, so a caller's own `extra={"request_id": ...}` never collides.
+        record._request_id = request_id_var.get()
+        return record
+
+    factory._hubbub = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, process_name: str) -> None:
         super().__init__()
@@ -34,7 +51,7 @@ class JsonFormatter(logging.Formatter):
             "proc": self.process_name,
             "msg": record.getMessage(),
         }
-        request_id = request_id_var.get()
+        request_id = getattr(record, "_request_id", None)
         if request_id is not None:
             entry["request_id"] = request_id
         for key, value in record.__dict__.items():
@@ -51,11 +68,12 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        request_id = request_id_var.get()
+        request_id = getattr(record, "_request_id", None)
         return f"{line} [{request_id}]" if request_id else line
 
 
 def setup_logging(process_name: str, level: str = "INFO", fmt: str = "json") -> None:
+    install_request_id_factory()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter(process_name) if fmt == "json" else TextFormatter(process_name)

@@ -14,11 +14,14 @@ from redis.asyncio import Redis
 from hubbub.config import Environment, Settings
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
+from hubbub.logs import install_request_id_factory
 from hubbub.natsconn import connect_nats
 from hubbub.streams import delete_streams, ensure_streams
 from tests.support.services import Databases, ServiceUrls, running_services
 
 TEST_SECRET = "test-secret-" + "x" * 40
+
+install_request_id_factory()
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:

@@ -103,6 +103,13 @@ class WorkerService:
     async def _on_message(self, msg: Msg) -> None:
         headers = msg.headers or {}
         request_id = headers.get(H_REQUEST_ID) or "-"
+        token = request_id_var.set(request_id)  # the actor's task inherits it
+        try:
+            await self._dispatch(msg, headers, request_id)
+        finally:
+            request_id_var.reset(token)
+
+    async def _dispatch(self, msg: Msg, headers: dict[str, str], request_id: str) -> None:
         method = self.subjects.method_of(msg.subject)
         found = self.registry.get(method)
         if found is None:
@@ -142,12 +149,9 @@ class WorkerService:
         try:
             self.actors.tell(key, job)
         except MailboxFull as exc:
-            log.warning("backpressure: %s", exc, extra={"op": op.name, "request_id": request_id})
-            await self._reply_error(
-                msg,
-                Unavailable("the worker is busy; retry shortly", request_id=request_id),
-                request_id,
-            )
+            busy = Unavailable("the worker is busy; retry shortly", request_id=request_id)
+            await self._reply_error(msg, busy, request_id)  # the answer first, then the log
+            log.warning("backpressure: %s", exc, extra={"op": op.name})
 
     def _caller(self, raw: Any) -> Caller:
         if raw is None:
@@ -171,7 +175,7 @@ class WorkerService:
                 msg.reply, orjson.dumps(error.to_dict()), headers={H_ERROR: error.code.value}
             )
         except Exception:
-            log.exception("could not send an error reply", extra={"request_id": request_id})
+            log.exception("could not send an error reply")
 
     def context(self, job: Request) -> Context:
         return Context(

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from nats.aio.client import Client as NATS
 
+from hub.app import create_app
 from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.subjects import Subjects
@@ -24,3 +27,18 @@ async def worker(settings: Settings, nc: NATS) -> AsyncIterator[RunningWorker]:
 @pytest.fixture
 def bus(nc: NATS, settings: Settings) -> Bus:
     return Bus(nc, Subjects(settings.namespace))
+
+
+@pytest.fixture
+async def hub_client(
+    settings: Settings, aiohttp_client: Any, worker: RunningWorker
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """A hub (with the test operations) in this process, talking to a real worker."""
+    app = create_app(settings, ops.catalog_with_tests())
+    yield await aiohttp_client(app)
+
+
+@pytest.fixture
+async def hub_without_workers(settings: Settings, aiohttp_client: Any, nc: NATS) -> Any:
+    """A hub whose NATS has no worker listening."""
+    return await aiohttp_client(create_app(settings, ops.catalog_with_tests()))

@@ -155,7 +155,9 @@ class TestBackpressure:
         )
         ok = [r for r in results if not isinstance(r, BaseException)]
         refused = [r for r in results if isinstance(r, Unavailable)]
-        assert len(ok) + len(refused) == 100
+        assert len(ok) + len(refused) == 100, [r for r in results if isinstance(r, BaseException)][
+            :3
+        ]
         assert len(ok) == worker.service.settings.mailbox_size
         assert refused
         assert "busy" in refused[0].message

@@ -1,0 +1,1 @@
+"""The aiohttp hub: REST and WebSocket edge. Never imports the database layer."""

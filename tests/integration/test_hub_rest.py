@@ -1,0 +1,163 @@
+"""The hub's REST edge: routes from the catalog, problem details, health and readiness."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+PROBLEM = "application/problem+json"
+
+
+class TestOperationsOverRest:
+    async def test_a_post_reaches_the_worker_and_returns_its_result(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.post("/api/v1/test/echo", json={"key": "r", "seq": 3})
+        assert response.status == 200
+        assert await response.json() == {"key": "r", "seq": 3, "payload": {}}
+
+    async def test_invalid_json_is_a_bad_request_problem(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.post(
+            "/api/v1/test/echo", data=b"{not json", headers={"Content-Type": "application/json"}
+        )
+        assert response.status == 400
+        assert response.content_type == PROBLEM
+        body = await response.json()
+        assert body["code"] == "bad_request"
+        assert body["title"] == "Bad request"
+        assert "not valid JSON" in body["detail"]
+
+    async def test_a_json_array_body_is_a_bad_request(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.post("/api/v1/test/echo", json=[1, 2])
+        assert (response.status, (await response.json())["code"]) == (400, "bad_request")
+
+    async def test_a_wrong_field_type_is_a_validation_problem_naming_the_field(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.post("/api/v1/test/echo", json={"seq": "seven"})
+        body = await response.json()
+        assert response.status == 422
+        assert body["code"] == "validation_failed"
+        assert body["details"]["errors"][0]["loc"] == ["seq"]
+
+    async def test_a_body_over_the_limit_is_too_large(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        big = b'{"payload": {"x": "' + b"a" * 2_000_000 + b'"}}'
+        response = await hub_client.post(
+            "/api/v1/test/echo", data=io.BytesIO(big), headers={"Content-Type": "application/json"}
+        )
+        assert response.status == 413
+        assert (await response.json())["code"] == "too_large"
+
+    async def test_a_crash_is_an_internal_problem_without_internals(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.post("/api/v1/test/crash", json={"seq": 0})
+        body = await response.json()
+        assert response.status == 500
+        assert body["code"] == "internal"
+        assert "boom" not in await response.text()
+        assert body["request_id"] == response.headers["X-Request-Id"]
+
+    async def test_a_malformed_worker_reply_is_a_502(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.get("/api/v1/test/bad-reply")
+        assert (response.status, (await response.json())["code"]) == (502, "bad_gateway")
+
+    async def test_a_slow_worker_is_a_504(self, hub_client: TestClient[Any, Any]) -> None:
+        response = await hub_client.post("/api/v1/test/slow", json={"delay": 2})
+        assert (response.status, (await response.json())["code"]) == (504, "timeout")
+
+    async def test_an_unknown_route_is_a_not_found_problem(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.get("/api/v1/nothing-here")
+        assert response.status == 404
+        assert response.content_type == PROBLEM
+
+    async def test_a_wrong_method_is_a_bad_request_naming_the_allowed_ones(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.delete("/api/v1/test/echo")
+        body = await response.json()
+        assert body["code"] == "bad_request"
+        assert "POST" in body["details"]["allowed"]
+
+    async def test_every_response_carries_the_security_headers(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.get("/api/v1/health")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+class TestRequestIds:
+    async def test_the_request_id_follows_the_work_into_the_worker_logs(
+        self, hub_client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The id the client sent is in the hub's access log and in the handler's log line."""
+        with caplog.at_level(logging.INFO):
+            response = await hub_client.post(
+                "/api/v1/test/echo", json={"seq": 1}, headers={"X-Request-Id": "trace-me-12345"}
+            )
+        assert response.headers["X-Request-Id"] == "trace-me-12345"
+        from hubbub.logs import JsonFormatter
+
+        formatter = JsonFormatter("test")
+        lines = {r.name: r for r in caplog.records if "trace-me-12345" in formatter.format(r)}
+        assert "tests.ops" in lines  # the handler, inside the worker runtime
+        assert "hubbub.access" in lines  # the hub's access log
+
+    async def test_an_unsafe_request_id_is_replaced(self, hub_client: TestClient[Any, Any]) -> None:
+        response = await hub_client.get(
+            "/api/v1/health", headers={"X-Request-Id": "bad id <script>"}
+        )
+        assert response.headers["X-Request-Id"] != "bad id <script>"
+        assert len(response.headers["X-Request-Id"]) == 32
+
+
+class TestHealthAndReadiness:
+    async def test_health_answers_while_the_process_lives(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.get("/api/v1/health")
+        assert (response.status, await response.json()) == (200, {"status": "ok"})
+
+    async def test_ready_is_a_round_trip_through_a_worker(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.get("/api/v1/ready")
+        body = await response.json()
+        assert response.status == 200
+        assert {name: c["ok"] for name, c in body["components"].items()} == {
+            "nats": True,
+            "redis": True,
+            "workers": True,
+            "postgres": True,
+        }
+
+    async def test_ready_without_workers_is_503_naming_them(
+        self, hub_without_workers: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_without_workers.get("/api/v1/ready")
+        body = await response.json()
+        assert response.status == 503
+        assert body["failing"] == ["postgres", "workers"]
+        assert body["components"]["workers"]["error"].startswith("no worker is serving")
+
+    async def test_an_operation_without_workers_is_a_503_problem(
+        self, hub_without_workers: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_without_workers.post("/api/v1/test/echo", json={})
+        assert (response.status, (await response.json())["code"]) == (503, "unavailable")

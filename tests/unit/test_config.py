@@ -1,0 +1,81 @@
+"""Settings: the env file documents them all, the dev secret, production's refusal."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from hubbub.config import ConfigError, Environment, Settings, dev_secret, normalize_database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings(**kwargs: object) -> Settings:
+    return Settings(_env_file=None, **kwargs)  # type: ignore[arg-type]
+
+
+class TestEnvExample:
+    def test_every_setting_is_documented_in_env_example(self) -> None:
+        """A setting missing from .env.example is a setting nobody can discover."""
+        text = (ROOT / ".env.example").read_text()
+        documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
+        expected = set()
+        for name, field in Settings.model_fields.items():
+            alias = field.validation_alias
+            choices = getattr(alias, "choices", None)
+            expected.add(str(choices[0]) if choices else f"HUBBUB_{name.upper()}")
+        assert expected - documented == set()
+        assert documented - expected == set()
+
+
+class TestDatabaseUrl:
+    @pytest.mark.parametrize(
+        "given",
+        [
+            "postgres://u@h:5432/db",
+            "postgresql://u@h:5432/db",
+            "postgresql+asyncpg://u@h:5432/db",
+        ],
+    )
+    def test_common_schemes_become_asyncpg(self, given: str) -> None:
+        assert normalize_database_url(given) == "postgresql+asyncpg://u@h:5432/db"
+
+    def test_the_env_var_is_normalized_on_load(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("DATABASE_URL", "postgres://x@y/z")
+        assert settings().database_url == "postgresql+asyncpg://x@y/z"
+
+
+class TestSecrets:
+    def test_a_dev_secret_is_generated_once_and_kept_private(self, tmp_path: Path) -> None:
+        first = dev_secret(tmp_path)
+        assert len(first) >= 32
+        assert dev_secret(tmp_path) == first
+        mode = stat.S_IMODE((tmp_path / "secret_key").stat().st_mode)
+        assert mode == 0o600
+
+    def test_development_without_a_secret_uses_the_kept_one(self, tmp_path: Path) -> None:
+        resolved = settings(state_dir=tmp_path).with_secret()
+        assert resolved.secret_key == (tmp_path / "secret_key").read_text().strip()
+
+    def test_production_without_a_secret_refuses_to_start(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="HUBBUB_SECRET_KEY is not set"):
+            settings(env=Environment.PRODUCTION, state_dir=tmp_path).with_secret()
+        assert not (tmp_path / "secret_key").exists()
+
+    def test_a_configured_secret_wins(self, tmp_path: Path) -> None:
+        assert (
+            settings(secret_key="s" * 40, state_dir=tmp_path).with_secret().secret_key == "s" * 40
+        )
+
+    def test_a_short_secret_is_rejected(self) -> None:
+        with pytest.raises(ValueError, match="at least 32"):
+            settings(secret_key="short")
+
+
+class TestLists:
+    def test_cors_origins_are_comma_separated(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HUBBUB_CORS_ORIGINS", "https://a.example, https://b.example")
+        assert settings().cors_origins == ["https://a.example", "https://b.example"]

@@ -1,0 +1,1 @@
+"""Worker processes: the actor runtime that runs handlers for requests from NATS."""
