@@ -32,10 +32,11 @@ def bus(nc: NATS, settings: Settings) -> Bus:
 @pytest.fixture
 async def hub_client(
     settings: Settings, aiohttp_client: Any, worker: RunningWorker
-) -> AsyncIterator[TestClient[Any, Any]]:
+) -> TestClient[Any, Any]:
     """A hub (with the test operations) in this process, talking to a real worker."""
     app = create_app(settings, ops.catalog_with_tests())
-    yield await aiohttp_client(app)
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    return client
 
 
 @pytest.fixture
