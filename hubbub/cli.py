@@ -100,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
+        if args.command != "up":
+            settings = settings.with_running_system()
     except ConfigError as exc:
         print(f"hubbub: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -128,6 +129,49 @@ class Settings(BaseSettings):
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
         return self.model_copy(update={"secret_key": dev_secret(self.state_dir)})
+
+    def with_running_system(self) -> Settings:
+        """Fill unset service URLs from a `hubbub up` running on the same state folder."""
+        runtime = read_runtime(self.state_dir)
+        update = {
+            field: runtime[var]
+            for field, var in (
+                ("database_url", "DATABASE_URL"),
+                ("nats_url", "NATS_URL"),
+                ("redis_url", "REDIS_URL"),
+            )
+            if getattr(self, field) is None and var in runtime
+        }
+        if "database_url" in update:
+            update["database_url"] = normalize_database_url(update["database_url"])
+        return self.model_copy(update=update) if update else self
+
+
+RUNTIME_FILE = "runtime.json"
+
+
+def write_runtime(state_dir: Path, urls: dict[str, str]) -> None:
+    """Record the URLs of a running `hubbub up`, so other commands (`hubbub migrate`,
+    `hubbub user create`, ...) run against the same embedded servers."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / RUNTIME_FILE
+    path.write_bytes(orjson.dumps({"pid": os.getpid(), **urls}))
+    path.chmod(0o600)
+
+
+def clear_runtime(state_dir: Path) -> None:
+    (state_dir / RUNTIME_FILE).unlink(missing_ok=True)
+
+
+def read_runtime(state_dir: Path) -> dict[str, str]:
+    """The URLs of the `hubbub up` running on this state folder, or {} if none runs."""
+    path = state_dir / RUNTIME_FILE
+    try:
+        data = orjson.loads(path.read_bytes())
+        os.kill(int(data["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        return {}
+    return {k: str(v) for k, v in data.items() if k != "pid"}
 
 
 def dev_secret(state_dir: Path) -> str:

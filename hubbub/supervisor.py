@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from hubbub.config import Settings
+from hubbub.config import Settings, clear_runtime, read_runtime, write_runtime
 from hubbub.embedded.process import die_with_parent, free_port, port_is_free, stop_process
 from hubbub.embedded.servers import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis, EmbeddedServer
 
@@ -65,12 +65,22 @@ class Supervisor:
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
+            if read_runtime(self.state_dir):
+                raise RuntimeError(
+                    f"another `hubbub up` is running on {self.state_dir}; stop it first, "
+                    "or give this one its own HUBBUB_STATE_DIR"
+                )
             env = self._start_services()
             if self._stopping:
                 return 130
             self._migrate(env)
             self._start_processes(env)
             self._wait_ready()
+            write_runtime(
+                self.state_dir,
+                {k: env[k] for k in ("DATABASE_URL", "NATS_URL", "REDIS_URL")}
+                | {"HUB_URLS": ",".join(self._hub_urls())},
+            )
             self._print_banner(env)
             return self._watch()
         except _Stop:
@@ -79,6 +89,8 @@ class Supervisor:
             log.error("hubbub up failed: %s", exc)
             return 1
         finally:
+            if self.children or self.servers:
+                clear_runtime(self.state_dir)
             self._shutdown()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -195,6 +207,9 @@ class Supervisor:
             code = child.proc.poll()
             if code is not None:
                 raise RuntimeError(f"{child.name} exited with code {code}; stopping everything")
+
+    def _hub_urls(self) -> list[str]:
+        return [f"http://{self.settings.host}:{port}" for port in self.hub_ports]
 
     def _print_banner(self, env: dict[str, str]) -> None:
         host = self.settings.host
