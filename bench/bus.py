@@ -1,0 +1,225 @@
+"""Request/reply round trip through the actor runtime, beside bare nats-py, in one run.
+
+    python -m bench.bus [--requests 5000] [--rounds 3]
+
+Both sides run the responder in a separate process on the same NATS server:
+
+* **bare** — a nats-py subscription whose callback answers ``msg.respond(msg.data)``;
+* **hubbub** — a real worker (``worker_running``: queue group, envelope decoding,
+  params validation, a per-key actor mailbox, the handler, the reply) answering
+  ``bench.echo``, called through ``hubbub.bus.Bus`` (envelope, headers, result
+  validation) exactly as the hub calls every operation.
+
+Rounds alternate bare/hubbub so drift on a shared machine hits both alike; the figures
+are the medians over rounds. PostgreSQL, NATS and Redis are embedded ones on free ports
+unless DATABASE_URL / NATS_URL / REDIS_URL are set. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
+from pydantic import BaseModel
+
+from handlers.context import Context
+from handlers.registry import Registry
+from hubbub.bus import Bus
+from hubbub.contracts.operations import Access, Catalog, Operation
+from hubbub.contracts.subjects import Subjects
+from hubbub.natsconn import connect_nats
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMESPACE = "bench"
+BARE_SUBJECT = "bench.bare.echo"
+
+
+class EchoParams(BaseModel):
+    key: str
+    n: int
+
+
+class EchoResult(BaseModel):
+    key: str
+    n: int
+
+
+bench_catalog = Catalog()
+echo = bench_catalog.add(Operation("bench.echo", EchoParams, EchoResult, Access.PUBLIC, key="key"))
+bench_registry = Registry()
+
+
+@bench_registry.handler(echo)
+async def run_echo(ctx: Context, params: EchoParams) -> EchoResult:
+    return EchoResult(key=params.key, n=params.n)
+
+
+# --- responder processes ----------------------------------------------------------------
+
+
+async def bare_responder(nats_url: str) -> None:
+    nc = await connect_nats(nats_url, "bench-bare")
+
+    async def answer(msg: Any) -> None:
+        await msg.respond(msg.data)
+
+    await nc.subscribe(BARE_SUBJECT, queue="bare", cb=answer)
+    await asyncio.Event().wait()
+
+
+async def hubbub_responder() -> None:
+    from handlers import default_registry
+    from hubbub.config import load_settings
+    from workers.app import worker_running
+
+    settings = load_settings(namespace=NAMESPACE)
+    async with worker_running(settings, default_registry().extend(bench_registry)):
+        await asyncio.Event().wait()
+
+
+# --- the measuring side --------------------------------------------------------------------
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def measure(call: Any, requests: int, concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    per_worker = requests // concurrency
+
+    async def loop(worker: int) -> None:
+        key = f"k{worker}"
+        for i in range(per_worker):
+            start = time.perf_counter()
+            await call(key, i)
+            latencies.append(time.perf_counter() - start)
+
+    await asyncio.gather(*(loop(w) for w in range(concurrency)))
+    return latencies
+
+
+async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        **urls,
+        "HUBBUB_NAMESPACE": NAMESPACE,
+        "HUBBUB_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.setdefault("HUBBUB_STATE_DIR", tempfile.mkdtemp(prefix="hubbub-bench-"))
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "bench.bus", "--serve", "bare"], env=env, cwd=ROOT),
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.bus", "--serve", "hubbub"], env=env, cwd=ROOT
+        ),
+    ]
+    nc = await connect_nats(urls["NATS_URL"], "bench-requester")
+    bus = Bus(nc, Subjects(NAMESPACE))
+    try:
+
+        async def bare(key: str, n: int) -> None:
+            msg = await nc.request(BARE_SUBJECT, orjson.dumps({"key": key, "n": n}), timeout=5)
+            orjson.loads(msg.data)
+
+        async def hubbub(key: str, n: int) -> None:
+            await bus.request(echo, {"key": key, "n": n}, caller=None, timeout=5)
+
+        for call in (bare, hubbub):  # wait until both responders answer
+            for _ in range(300):
+                try:
+                    await call("warm", 0)
+                    break
+                except Exception:
+                    await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"{call.__name__} responder did not come up")
+
+        results: dict[str, Any] = {}
+        for concurrency in (1, 64):
+            rounds: dict[str, list[tuple[float, float, float]]] = {"bare": [], "hubbub": []}
+            for _ in range(args.rounds):
+                for name, call in (("bare", bare), ("hubbub", hubbub)):
+                    await measure(call, min(args.requests, 1000), concurrency)  # warm-up
+                    t0 = time.perf_counter()
+                    samples = await measure(call, args.requests, concurrency)
+                    elapsed = time.perf_counter() - t0
+                    rounds[name].append(
+                        (
+                            percentile(samples, 0.5),
+                            percentile(samples, 0.99),
+                            len(samples) / elapsed,
+                        )
+                    )
+            summary = {
+                name: {
+                    "p50_us": round(statistics.median(r[0] for r in values) * 1e6, 1),
+                    "p99_us": round(statistics.median(r[1] for r in values) * 1e6, 1),
+                    "rps": round(statistics.median(r[2] for r in values)),
+                }
+                for name, values in rounds.items()
+            }
+            summary["ratio_p50"] = round(summary["hubbub"]["p50_us"] / summary["bare"]["p50_us"], 3)
+            summary["ratio_p99"] = round(summary["hubbub"]["p99_us"] / summary["bare"]["p99_us"], 3)
+            results[f"c{concurrency}"] = summary
+        return results
+    finally:
+        await nc.close()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+
+
+def report(results: dict[str, Any], requests: int, rounds: int) -> None:
+    print(f"bus round trip: {requests} requests x {rounds} rounds per side, medians over rounds")
+    print(f"{'concurrency':>11} {'side':>7} {'p50 µs':>9} {'p99 µs':>9} {'req/s':>8}")
+    for key, summary in results.items():
+        for side in ("bare", "hubbub"):
+            s = summary[side]
+            print(f"{key[1:]:>11} {side:>7} {s['p50_us']:>9} {s['p99_us']:>9} {s['rps']:>8}")
+        print(
+            f"{'':>11} {'ratio':>7} {summary['ratio_p50']:>9} {summary['ratio_p99']:>9}"
+            "   (hubbub / bare)"
+        )
+    target = all(s["ratio_p50"] <= 1.15 for s in results.values())
+    print(f"target: the runtime adds at most 15% to p50 → {'met' if target else 'NOT met'}")
+    print(orjson.dumps({"bench": "bus", "results": results, "target_met": target}).decode())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--serve", choices=["bare", "hubbub"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    if args.serve == "bare":
+        asyncio.run(bare_responder(os.environ["NATS_URL"]))
+        return
+    if args.serve == "hubbub":
+        asyncio.run(hubbub_responder())
+        return
+
+    from bench.services import services
+
+    with services() as urls:
+        results = asyncio.run(run(args, urls))
+    report(results, args.requests, args.rounds)
+
+
+if __name__ == "__main__":
+    main()

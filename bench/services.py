@@ -1,0 +1,36 @@
+"""Services for benchmarks: the env URLs when set, otherwise embedded ones on free ports."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import migrations
+from hubbub.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
+
+
+@contextmanager
+def services() -> Iterator[dict[str, str]]:
+    base = Path(tempfile.mkdtemp(prefix="hubbub-bench-"))
+    started: list[EmbeddedPostgres | EmbeddedNats | EmbeddedRedis] = []
+    try:
+        urls = {}
+        for var, server in (
+            ("DATABASE_URL", EmbeddedPostgres(base / "postgres", durable=False)),
+            ("NATS_URL", EmbeddedNats(base / "nats")),
+            ("REDIS_URL", EmbeddedRedis(base / "redis")),
+        ):
+            given = os.environ.get(var)
+            if given:
+                urls[var] = given
+            else:
+                started.append(server)
+                urls[var] = server.start()
+        migrations.upgrade_sync(urls["DATABASE_URL"])
+        yield urls
+    finally:
+        for server in reversed(started):
+            server.stop()

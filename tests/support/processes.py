@@ -1,0 +1,69 @@
+"""Starting Hubbub processes from tests, and waiting for them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hubbub.bus import Bus
+from hubbub.config import Settings
+from hubbub.contracts.errors import Unavailable
+from tests.support import ops
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBBUB_")}
+    env.update(
+        {
+            "DATABASE_URL": settings.database_url or "",
+            "NATS_URL": settings.nats_url or "",
+            "REDIS_URL": settings.redis_url or "",
+            "HUBBUB_NAMESPACE": settings.namespace,
+            "HUBBUB_SECRET_KEY": settings.secret_key or "",
+            "HUBBUB_STATE_DIR": str(settings.state_dir),
+            "HUBBUB_ENV": "test",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def start_test_worker(settings: Settings, **extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.worker_main"],
+        cwd=ROOT,
+        env=settings_env(settings, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def wait_until_serving(bus: Bus, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            raise AssertionError(f"worker exited with {proc.returncode}:\n{out}")
+        try:
+            await bus.request(ops.echo_unkeyed, {}, caller=None, timeout=2)
+            return
+        except Unavailable:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while proc.poll() is None:
+        if asyncio.get_running_loop().time() > deadline:
+            proc.kill()
+            raise AssertionError(f"process {proc.pid} did not exit within {timeout}s")
+        await asyncio.sleep(0.05)
+    return proc.returncode

@@ -1,0 +1,134 @@
+"""The shared contracts: error codes, channel names, subjects, operations."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from hubbub.contracts.channels import Channel, ChannelKind
+from hubbub.contracts.errors import (
+    ERROR_CLASSES,
+    STATUS_OF,
+    BadRequest,
+    ErrorCode,
+    HubbubError,
+    Internal,
+    RateLimited,
+    validation_failed_from,
+)
+from hubbub.contracts.operations import Access, Catalog, Http, Operation
+from hubbub.contracts.subjects import Subjects
+
+
+class TestErrors:
+    def test_every_code_has_a_class_and_a_status(self) -> None:
+        assert set(ERROR_CLASSES) == set(ErrorCode) == set(STATUS_OF)
+
+    def test_the_wire_form_round_trips_to_the_same_class(self) -> None:
+        for code, cls in ERROR_CLASSES.items():
+            error = cls("why", extra=1)
+            again = HubbubError.from_dict(error.to_dict())
+            assert (type(again), again.message, again.details, again.status) == (
+                cls,
+                "why",
+                {"extra": 1},
+                STATUS_OF[code],
+            )
+
+    def test_an_unknown_code_becomes_internal(self) -> None:
+        assert type(HubbubError.from_dict({"code": "weird", "message": "m"})) is Internal
+
+    def test_retry_after_is_a_positive_whole_number(self) -> None:
+        assert RateLimited(retry_after=0.2).retry_after == 1
+        assert RateLimited(retry_after=30).retry_after == 30
+
+    def test_validation_errors_name_the_field_and_hide_the_input(self) -> None:
+        error = validation_failed_from(
+            [{"loc": ("body", "email"), "msg": "not an email", "type": "value_error", "input": "x"}]
+        )
+        assert error.message == "body.email: not an email"
+        assert error.details == {
+            "errors": [{"loc": ["body", "email"], "msg": "not an email", "type": "value_error"}]
+        }
+
+
+class TestChannels:
+    @pytest.mark.parametrize(
+        ("raw", "kind", "name"),
+        [
+            ("workspace:0f8c2a", ChannelKind.WORKSPACE, "0f8c2a"),
+            ("ticker:BTC-USD_1", ChannelKind.TICKER, "BTC-USD_1"),
+        ],
+    )
+    def test_valid_names_parse(self, raw: str, kind: ChannelKind, name: str) -> None:
+        channel = Channel.parse(raw)
+        assert (channel.kind, channel.name, str(channel)) == (kind, name, raw)
+
+    @pytest.mark.parametrize(
+        ("raw", "reason"),
+        [
+            ("workspace:*", "1-64 characters"),
+            ("workspace:>", "1-64 characters"),
+            ("workspace:a.b", "1-64 characters"),
+            ("workspace:a b", "1-64 characters"),
+            ("workspace:", "1-64 characters"),
+            ("nokind", "<kind>:<name>"),
+            ("secret:x", "unknown channel kind"),
+            ("workspace:" + "a" * 65, "1-64 characters"),
+            ("workspace:" + "a" * 100, "longer than"),
+            (42, "must be a string"),
+            ("workspace:ü", "1-64 characters"),
+        ],
+    )
+    def test_forged_names_and_wildcards_are_refused(self, raw: object, reason: str) -> None:
+        with pytest.raises(BadRequest, match=reason):
+            Channel.parse(raw)
+
+
+class TestSubjects:
+    def test_the_default_namespace_is_the_bare_brief_subjects(self) -> None:
+        s = Subjects()
+        ch = Channel.parse("workspace:w1")
+        assert (
+            s.service("resources.create"),
+            s.event(ch),
+            s.live(ch),
+            s.stream(ChannelKind.WORKSPACE),
+        ) == ("svc.resources.create", "evt.workspace.w1", "live.workspace.w1", "EVT_WORKSPACE")
+
+    def test_a_namespace_prefixes_everything(self) -> None:
+        s = Subjects("t1")
+        ch = Channel.parse("user:u1")
+        assert s.service("a.b") == "t1.svc.a.b"
+        assert s.method_of(s.service("a.b")) == "a.b"
+        assert s.channel_of_live(s.live(ch)) == ch
+        assert s.stream(ChannelKind.USER) == "T1_EVT_USER"
+        assert s.control_user("u1") == "t1.ctl.user.u1"
+
+
+class P(BaseModel):
+    workspace_id: str
+    title: str = ""
+
+
+class TestOperations:
+    def test_names_must_be_domain_dot_op(self) -> None:
+        with pytest.raises(ValueError, match=r"must be <domain>\.<op>"):
+            Operation("NoDot", P, P, Access.USER)
+
+    def test_the_actor_key_must_be_a_params_field(self) -> None:
+        with pytest.raises(ValueError, match="key 'nope'"):
+            Operation("a.b", P, P, Access.USER, key="nope")
+
+    def test_path_parameters_must_be_params_fields(self) -> None:
+        with pytest.raises(ValueError, match="path parameter 'other'"):
+            Operation("a.b", P, P, Access.USER, Http("GET", "/w/{other}"))
+        op = Operation("a.b", P, P, Access.USER, Http("PATCH", "/w/{workspace_id}"))
+        assert op.http is not None
+        assert (op.http.path_params, op.http.has_body) == (("workspace_id",), True)
+
+    def test_a_catalog_refuses_a_name_twice(self) -> None:
+        catalog = Catalog()
+        catalog.add(Operation("a.b", P, P, Access.USER))
+        with pytest.raises(ValueError, match="defined twice"):
+            catalog.add(Operation("a.b", P, P, Access.USER))

@@ -1,0 +1,31 @@
+"""Pure helpers of the REST edge."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from hub.rest import _list_fields, parse_if_match
+from hubbub.contracts.errors import PreconditionFailed
+
+
+class TestIfMatch:
+    @pytest.mark.parametrize(("header", "version"), [('"7"', 7), ('W/"12"', 12), ("3", 3)])
+    def test_our_etags_are_versions(self, header: str, version: int) -> None:
+        assert parse_if_match(header) == version
+
+    @pytest.mark.parametrize("header", ['"abc"', "*", '"-1"', ""])
+    def test_anything_else_fails_the_precondition(self, header: str) -> None:
+        with pytest.raises(PreconditionFailed):
+            parse_if_match(header)
+
+
+class TestListFields:
+    def test_list_typed_fields_take_repeated_query_parameters(self) -> None:
+        class Q(BaseModel):
+            tag: list[str] | None = None
+            kinds: list[str] = []
+            status: str | None = None
+            limit: int = 50
+
+        assert _list_fields(Q) == {"tag", "kinds"}
