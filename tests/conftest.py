@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,9 +25,10 @@ TEST_SECRET = "test-secret-" + "x" * 40
 install_request_id_factory()
 
 
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
-    """Tests run on uvloop, like the hub and the workers do."""
-    return {"uvloop": uvloop.new_event_loop}
+# Tests run on uvloop, like the hub and the workers do. (A policy rather than pytest-
+# asyncio's loop-factory hook: the hook parametrizes async tests only, and the switch
+# between parametrized and plain tests tears session fixtures down early.)
+asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 @pytest.fixture(scope="session")

@@ -162,3 +162,8 @@ class TestBackpressure:
         assert refused
         assert "busy" in refused[0].message
         assert sorted(r.value.seq for r in ok) == ops.executed["hot"]
+
+
+class TestEventLoop:
+    async def test_tests_run_on_uvloop_like_the_services(self) -> None:
+        assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
