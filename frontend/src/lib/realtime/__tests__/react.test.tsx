@@ -129,6 +129,30 @@ describe("React bindings under StrictMode", () => {
     ]);
   });
 
+  it("calls the latest handler after a re-render, without resubscribing", async () => {
+    const h = setup();
+    const seen: string[] = [];
+    function Tagged({ tag }: { tag: string }) {
+      useChannel(WS, { onPublication: (p) => seen.push(`${tag}:${p.offset}`) });
+      return null;
+    }
+    const view = render(app(h.client, <Tagged tag="first" />));
+    let socket = h.sockets[0]!;
+    await act(async () => {
+      socket = await h.accept();
+    });
+    act(() => {
+      socket.reply(socket.last("subscribe").id as number, { channel: WS, offset: 1, epoch: "e", recovered: false, publications: [] });
+    });
+    view.rerender(app(h.client, <Tagged tag="second" />));
+    await settle(h);
+    act(() => {
+      socket.push({ push: "pub", channel: WS, offset: 2, data: {} });
+    });
+    expect(seen).toEqual(["second:2"]);
+    expect(socket.frames.map((f) => f.op)).toEqual(["connect", "subscribe"]);
+  });
+
   it("lists presence from the snapshot, then joins and leaves", async () => {
     const h = setup();
     render(app(h.client, <Who />));
