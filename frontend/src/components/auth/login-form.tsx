@@ -1,0 +1,65 @@
+"use client";
+
+import { zodResolver } from "@hookform/resolvers/zod";
+import Link from "next/link";
+import { useRouter, useSearchParams } from "next/navigation";
+import { useForm } from "react-hook-form";
+import { applyServerErrors, safeNext } from "@/lib/forms";
+import { getServices } from "@/lib/services";
+import { loginSchema, type LoginInput } from "@/lib/validations/auth";
+import { FormField } from "../form-field";
+import { Button } from "../ui/button";
+import { AuthCard, FormError } from "./auth-card";
+
+export function LoginForm() {
+  const router = useRouter();
+  const next = safeNext(useSearchParams().get("next"));
+  const form = useForm<LoginInput>({ resolver: zodResolver(loginSchema), defaultValues: { email: "", password: "" } });
+  const { errors, isSubmitting } = form.formState;
+
+  const onSubmit = form.handleSubmit(async (values) => {
+    try {
+      const { auth, realtime } = getServices();
+      await auth.login(values);
+      realtime.reconnect();
+      router.replace(next);
+    } catch (error) {
+      applyServerErrors(error, form.setError, ["email", "password"]);
+    }
+  });
+
+  return (
+    <AuthCard
+      title="Sign in"
+      description="Welcome back to Hubbub."
+      footer={
+        <span>
+          No account?{" "}
+          <Link href="/register/" className="text-foreground underline underline-offset-4">
+            Create one
+          </Link>
+        </span>
+      }
+    >
+      <form noValidate onSubmit={onSubmit} className="grid gap-4" aria-label="Sign in">
+        <FormError message={errors.root?.server?.message} />
+        <FormField label="Email" type="email" autoComplete="email" error={errors.email} {...form.register("email")} />
+        <FormField
+          label="Password"
+          type="password"
+          autoComplete="current-password"
+          error={errors.password}
+          {...form.register("password")}
+        />
+        <div className="flex justify-end text-sm">
+          <Link href="/forgot-password/" className="text-muted-foreground underline-offset-4 hover:underline">
+            Forgot password?
+          </Link>
+        </div>
+        <Button type="submit" disabled={isSubmitting}>
+          {isSubmitting ? "Signing in…" : "Sign in"}
+        </Button>
+      </form>
+    </AuthCard>
+  );
+}

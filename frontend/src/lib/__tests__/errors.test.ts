@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { HubError, fieldErrorMap } from "../errors";
+
+describe("HubError", () => {
+  it("reads RFC 9457 problem details", () => {
+    const error = HubError.fromResponse(409, { type: "about:blank", title: "Conflict", status: 409, detail: "Version is stale" });
+    expect(error).toMatchObject({ code: "conflict", status: 409, message: "Version is stale", local: false });
+  });
+
+  it("reads a bare {code, message} body", () => {
+    expect(HubError.fromResponse(429, { code: "rate_limited", message: "Slow down" })).toMatchObject({
+      code: "rate_limited",
+      message: "Slow down",
+    });
+  });
+
+  it("falls back to the status when the body is not JSON", () => {
+    expect(HubError.fromResponse(502, "<html>")).toMatchObject({ code: "bad_gateway", status: 502 });
+  });
+
+  it("tells retryable failures apart", () => {
+    expect(HubError.local("timeout", "t").retryable).toBe(true);
+    expect(HubError.fromFrame({ code: "forbidden", message: "no" }).retryable).toBe(false);
+  });
+
+  it("survives a malformed error frame", () => {
+    expect(HubError.fromFrame("nope")).toMatchObject({ code: "internal" });
+  });
+});
+
+describe("fieldErrorMap", () => {
+  it("keys errors by field path without the body/params prefix, first message wins", () => {
+    const error = new HubError({
+      code: "validation_failed",
+      message: "Invalid",
+      details: {
+        errors: [
+          { loc: ["body", "email"], msg: "first", type: "a" },
+          { loc: ["body", "email"], msg: "second", type: "a" },
+          { loc: ["tags", 0], msg: "bad tag", type: "b" },
+        ],
+      },
+    });
+    expect(fieldErrorMap(error)).toEqual({ email: "first", "tags.0": "bad tag" });
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * One error type for everything the hub can refuse, over REST or WebSocket.
+ *
+ *   HubError                 code            status  origin
+ *    ├─ bad_request          "bad_request"     400   hub
+ *    ├─ validation_failed    "validation_failed" 422 hub — details.errors = [{loc, msg, type}]
+ *    ├─ unauthorized         "unauthorized"    401   hub
+ *    ├─ forbidden            "forbidden"       403   hub
+ *    ├─ not_found            "not_found"       404   hub
+ *    ├─ conflict             "conflict"        409   hub
+ *    ├─ precondition_failed  "precondition_failed" 412 hub (stale version / If-Match)
+ *    ├─ too_large            "too_large"       413   hub
+ *    ├─ unprocessable        "unprocessable"   422   hub
+ *    ├─ rate_limited         "rate_limited"    429   hub
+ *    ├─ internal             "internal"        500   hub
+ *    ├─ bad_gateway          "bad_gateway"     502   hub
+ *    ├─ unavailable          "unavailable"     503   hub, or local: not connected / connection lost
+ *    └─ timeout              "timeout"         504   hub, or local: no reply in time
+ *
+ * `local` is true when the browser made the error up (no reply, no socket,
+ * network failure); the hub never saw or never answered the request.
+ */
+
+export const ERROR_CODES = [
+  "bad_request",
+  "validation_failed",
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "conflict",
+  "precondition_failed",
+  "too_large",
+  "unprocessable",
+  "rate_limited",
+  "internal",
+  "bad_gateway",
+  "unavailable",
+  "timeout",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const STATUS_OF: Record<ErrorCode, number> = {
+  bad_request: 400,
+  validation_failed: 422,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  precondition_failed: 412,
+  too_large: 413,
+  unprocessable: 422,
+  rate_limited: 429,
+  internal: 500,
+  bad_gateway: 502,
+  unavailable: 503,
+  timeout: 504,
+};
+
+const CODE_OF_STATUS: Record<number, ErrorCode> = {
+  400: "bad_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  409: "conflict",
+  412: "precondition_failed",
+  413: "too_large",
+  422: "unprocessable",
+  429: "rate_limited",
+  500: "internal",
+  502: "bad_gateway",
+  503: "unavailable",
+  504: "timeout",
+};
+
+/** Errors worth retrying later with the same request (and idempotency key). */
+const RETRYABLE: ReadonlySet<string> = new Set(["rate_limited", "internal", "bad_gateway", "unavailable", "timeout"]);
+
+export interface FieldError {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+}
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  status?: number;
+  details?: Record<string, unknown>;
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && (ERROR_CODES as readonly string[]).includes(value);
+}
+
+export class HubError extends Error {
+  override readonly name = "HubError";
+  readonly code: ErrorCode | (string & {});
+  readonly status: number;
+  readonly details: Record<string, unknown>;
+  readonly local: boolean;
+
+  constructor(body: ErrorBody, options: { local?: boolean; cause?: unknown } = {}) {
+    super(body.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = body.code;
+    this.status = body.status ?? (isErrorCode(body.code) ? STATUS_OF[body.code] : 0);
+    this.details = body.details ?? {};
+    this.local = options.local ?? false;
+  }
+
+  /** A client-side error: the hub did not answer (or was never asked). */
+  static local(code: ErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown): HubError {
+    return new HubError({ code, message, status: STATUS_OF[code], details }, { local: true, cause });
+  }
+
+  /** Parse the `error` member of a WebSocket error frame. */
+  static fromFrame(error: unknown): HubError {
+    if (isRecord(error) && typeof error.code === "string") {
+      return new HubError({
+        code: error.code,
+        message: typeof error.message === "string" ? error.message : error.code,
+        status: typeof error.status === "number" ? error.status : undefined,
+        details: isRecord(error.details) ? error.details : undefined,
+      });
+    }
+    return new HubError({ code: "internal", message: "Malformed error frame", status: 500 });
+  }
+
+  /**
+   * Parse a REST error body. Accepts `{error: {code, message, status, details}}`,
+   * a bare `{code, message, ...}`, or RFC 9457 problem details
+   * (`{type, title, status, detail, code?, errors?}`) — the hub's exact REST
+   * error shape will come from its OpenAPI document.
+   */
+  static fromResponse(status: number, body: unknown): HubError {
+    const inner = isRecord(body) && isRecord(body.error) ? body.error : body;
+    if (isRecord(inner)) {
+      const code =
+        typeof inner.code === "string" ? inner.code : (CODE_OF_STATUS[status] ?? (status >= 500 ? "internal" : "bad_request"));
+      const message =
+        typeof inner.message === "string"
+          ? inner.message
+          : typeof inner.detail === "string"
+            ? inner.detail
+            : typeof inner.title === "string"
+              ? inner.title
+              : `HTTP ${status}`;
+      const details: Record<string, unknown> = isRecord(inner.details) ? { ...inner.details } : {};
+      if (Array.isArray(inner.errors) && details.errors === undefined) details.errors = inner.errors;
+      return new HubError({ code: code === "unprocessable" && details.errors ? "validation_failed" : code, message, status, details });
+    }
+    return new HubError({ code: CODE_OF_STATUS[status] ?? (status >= 500 ? "internal" : "bad_request"), message: `HTTP ${status}`, status });
+  }
+
+  get retryable(): boolean {
+    return RETRYABLE.has(this.code);
+  }
+
+  /** Field errors of a `validation_failed` error (empty otherwise). */
+  get fieldErrors(): FieldError[] {
+    const errors = this.details.errors;
+    if (!Array.isArray(errors)) return [];
+    return errors.filter(
+      (e): e is FieldError => isRecord(e) && Array.isArray(e.loc) && typeof e.msg === "string",
+    );
+  }
+}
+
+const LOC_PREFIXES = new Set(["body", "params", "query", "path"]);
+
+/**
+ * Map field errors to form field names: `loc` joined with dots, without a
+ * leading `body`/`params`/`query`/`path` segment. The first message per field wins.
+ */
+export function fieldErrorMap(error: HubError): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of error.fieldErrors) {
+    const loc = e.loc.length > 1 && LOC_PREFIXES.has(String(e.loc[0])) ? e.loc.slice(1) : e.loc;
+    const key = loc.map(String).join(".") || "_";
+    out[key] ??= e.msg;
+  }
+  return out;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

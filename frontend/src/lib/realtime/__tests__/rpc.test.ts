@@ -1,0 +1,208 @@
+import { describe, expect, it } from "vitest";
+import { HubError, fieldErrorMap } from "../../errors";
+import { flush, setup } from "./harness";
+
+describe("rpc", () => {
+  it("sends an rpc frame and resolves with its result", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const reply = h.client.rpc("workspaces.list", { limit: 10 });
+    expect(socket.last("rpc")).toEqual({ id: 2, op: "rpc", method: "workspaces.list", params: { limit: 10 } });
+    socket.reply(2, { items: [] });
+    await expect(reply).resolves.toEqual({ items: [] });
+  });
+
+  it("rejects with a HubError carrying code, status and details", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const reply = h.client.rpc("workspaces.get", { id: "nope" });
+    socket.fail(2, { code: "not_found", message: "No such workspace", status: 404, details: { id: "nope" } });
+    const error = await reply.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HubError);
+    expect(error).toMatchObject({ code: "not_found", message: "No such workspace", status: 404, details: { id: "nope" }, local: false });
+  });
+
+  it("maps validation_failed field errors to form fields", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const reply = h.client.mutate("auth.register", {});
+    socket.fail(2, {
+      code: "validation_failed",
+      status: 422,
+      details: {
+        errors: [
+          { loc: ["params", "email"], msg: "not an email", type: "value_error" },
+          { loc: ["params", "profile", "name"], msg: "too short", type: "string_too_short" },
+        ],
+      },
+    });
+    const error = (await reply.catch((e: unknown) => e)) as HubError;
+    expect(fieldErrorMap(error)).toEqual({ email: "not an email", "profile.name": "too short" });
+  });
+
+  it("queues calls made before the connection is live and sends them once it is", async () => {
+    const h = setup();
+    const reply = h.client.rpc("users.me");
+    const socket = await h.start();
+    expect(socket.framesOf("rpc")).toHaveLength(1);
+    socket.reply(socket.last("rpc").id as number, { id: "user-1" });
+    await expect(reply).resolves.toEqual({ id: "user-1" });
+  });
+
+  it("times out with a local timeout error and ignores the late reply", async () => {
+    const h = setup({ rpcTimeoutMs: 3_000 });
+    const socket = await h.start();
+    const reply = h.client.rpc("activity.list");
+    const outcome = reply.catch((e: unknown) => e);
+    await h.clock.advance(3_000);
+    expect(await outcome).toMatchObject({ code: "timeout", local: true, status: 504 });
+    socket.reply(2, { late: true });
+    expect(h.client.state).toBe("live");
+  });
+
+  it("honours a per-call timeout", async () => {
+    const h = setup();
+    await h.start();
+    const outcome = h.client.rpc("activity.list", {}, { timeoutMs: 50 }).catch((e: unknown) => e);
+    await h.clock.advance(50);
+    expect(await outcome).toMatchObject({ code: "timeout" });
+  });
+
+  it("rejects when the signal aborts", async () => {
+    const h = setup();
+    await h.start();
+    const controller = new AbortController();
+    const outcome = h.client.rpc("activity.list", {}, { signal: controller.signal }).catch((e: unknown) => e);
+    controller.abort();
+    expect(await outcome).toMatchObject({ name: "AbortError" });
+  });
+
+  it("rejects at once while the connection is halted", async () => {
+    const h = setup();
+    await h.start();
+    h.latest().drop(4003);
+    await expect(h.client.rpc("users.me")).rejects.toMatchObject({ code: "unavailable", local: true });
+  });
+
+  it("fails pending calls when the connection halts", async () => {
+    const h = setup();
+    await h.start();
+    const outcome = h.client.rpc("users.me").catch((e: unknown) => e);
+    h.latest().drop(1000);
+    expect(await outcome).toMatchObject({ code: "unavailable" });
+  });
+});
+
+describe("outbox (mutations survive reconnects)", () => {
+  it("gives every mutation an idempotency key", async () => {
+    const h = setup();
+    const socket = await h.start();
+    void h.client.mutate("resources.create", { title: "a" });
+    void h.client.mutate("resources.create", { title: "b" });
+    expect(socket.framesOf("rpc").map((f) => f.idempotency_key)).toEqual(["key-1", "key-2"]);
+  });
+
+  it("gives reads no idempotency key", async () => {
+    const h = setup();
+    const socket = await h.start();
+    void h.client.rpc("resources.list");
+    expect(socket.last("rpc")).not.toHaveProperty("idempotency_key");
+  });
+
+  it("re-sends an unanswered mutation after reconnecting, with the same key and a new id", async () => {
+    const h = setup();
+    const first = await h.start();
+    const reply = h.client.mutate("resources.create", { title: "a" });
+    first.drop(1006);
+    await h.untilRetry();
+    const second = await h.accept();
+    const resent = second.last("rpc");
+    expect(resent).toEqual({ id: 2, op: "rpc", method: "resources.create", params: { title: "a" }, idempotency_key: "key-1" });
+    second.reply(2, { id: "r1" });
+    await expect(reply).resolves.toEqual({ id: "r1" });
+  });
+
+  it("sends each queued mutation once, in call order, after the connect reply", async () => {
+    const h = setup();
+    void h.client.mutate("resources.create", { n: 1 });
+    void h.client.mutate("resources.create", { n: 2 });
+    const socket = await h.start();
+    expect(socket.frames.map((f) => [f.op, f.idempotency_key])).toEqual([
+      ["connect", undefined],
+      ["rpc", "key-1"],
+      ["rpc", "key-2"],
+    ]);
+  });
+
+  it("reuses a caller-given idempotency key", async () => {
+    const h = setup();
+    const socket = await h.start();
+    void h.client.rpc("resources.update", { id: "r1" }, { idempotencyKey: "retry-me" });
+    expect(socket.last("rpc").idempotency_key).toBe("retry-me");
+  });
+
+  it("tells the caller the key of a mutation that timed out, so it can retry safely", async () => {
+    const h = setup({ mutationTimeoutMs: 5_000 });
+    await h.start();
+    const outcome = h.client.mutate("resources.create", {}).catch((e: unknown) => e);
+    await h.clock.advance(5_000);
+    expect(await outcome).toMatchObject({ code: "timeout", details: { idempotency_key: "key-1" } });
+  });
+
+  it("re-sends an unanswered read after reconnecting", async () => {
+    const h = setup();
+    const first = await h.start();
+    const reply = h.client.presence("workspace:1");
+    first.drop(1006);
+    await h.untilRetry();
+    const second = await h.accept();
+    second.reply(second.last("presence").id as number, { members: [] });
+    await expect(reply).resolves.toEqual({ members: [] });
+  });
+
+  it("does not re-send a publish (it has no key): it fails as unavailable", async () => {
+    const h = setup();
+    const first = await h.start();
+    const outcome = h.client.publish("cursor:1", { x: 1 }).catch((e: unknown) => e);
+    first.drop(1006);
+    expect(await outcome).toMatchObject({ code: "unavailable", local: true });
+    await h.untilRetry();
+    const second = await h.accept();
+    expect(second.framesOf("publish")).toHaveLength(0);
+  });
+
+  it("does not re-send a mutation the hub already answered", async () => {
+    const h = setup();
+    const first = await h.start();
+    const reply = h.client.mutate("resources.create", {});
+    first.reply(2, { ok: true });
+    await reply;
+    first.drop(1006);
+    await h.untilRetry();
+    const second = await h.accept();
+    expect(second.framesOf("rpc")).toHaveLength(0);
+  });
+
+  it("keeps the mutation queued while offline, until its deadline", async () => {
+    const h = setup({ mutationTimeoutMs: 20_000 });
+    await h.start();
+    const outcome = h.client.mutate("resources.create", {}).catch((e: unknown) => e);
+    h.env.emit("offline");
+    await h.clock.advance(19_000);
+    h.env.emit("online");
+    const socket = await h.accept();
+    expect(socket.last("rpc").idempotency_key).toBe("key-1");
+    await h.clock.advance(1_000);
+    expect(await outcome).toMatchObject({ code: "timeout" });
+    await flush();
+  });
+});
+
+describe("history", () => {
+  it("sends since and limit", async () => {
+    const h = setup();
+    const socket = await h.start();
+    void h.client.history("workspace:1", { since: { offset: 5, epoch: "e1" }, limit: 50 });
+    expect(socket.last("history")).toEqual({ id: 2, op: "history", channel: "workspace:1", since: { offset: 5, epoch: "e1" }, limit: 50 });
+  });
+});

@@ -1,0 +1,38 @@
+/**
+ * Hubbub realtime client — framework-free core. React bindings: `./react`.
+ */
+export { RealtimeClient } from "./client";
+export type { CallOptions, ConnectionSnapshot, HaltReason, RealtimeClientOptions, RpcOptions } from "./client";
+export type {
+  ChannelHandlers,
+  ChannelStatus,
+  ReloadReason,
+  SubscribedContext,
+  Subscription,
+  UnsubscribedInfo,
+} from "./channel";
+export { watchPresence } from "./presence";
+export { fullJitter } from "./backoff";
+export { browserEnvironment, browserTimers, sameOriginSocketUrl } from "./environment";
+export { CloseCode, SUBPROTOCOL } from "./types";
+export type {
+  ConnectionState,
+  ConnectResult,
+  Environment,
+  EnvironmentEvent,
+  HistoryResult,
+  HubUser,
+  PresenceInfo,
+  PresenceMember,
+  PresenceResult,
+  Publication,
+  PublishResult,
+  SocketConstructor,
+  SocketLike,
+  StreamPosition,
+  SubscribeResult,
+  Timers,
+  TokenProvider,
+} from "./types";
+export { HubError, fieldErrorMap } from "../errors";
+export type { ErrorCode, FieldError } from "../errors";

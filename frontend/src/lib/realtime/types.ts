@@ -1,0 +1,157 @@
+/** Wire types of the Hubbub WebSocket protocol v1 (`hubbub.v1.json`). */
+
+import type { ErrorBody } from "../errors";
+
+export const SUBPROTOCOL = "hubbub.v1.json";
+
+/** What the UI shows. */
+export type ConnectionState = "connecting" | "live" | "reconnecting" | "offline";
+
+export interface HubUser {
+  id: string;
+  [key: string]: unknown;
+}
+
+/** `{offset, epoch}`: a position in a channel's history. Offsets rise but skip. */
+export interface StreamPosition {
+  offset: number;
+  epoch: string;
+}
+
+export interface Publication<T = unknown> {
+  channel: string;
+  offset: number;
+  data: T;
+}
+
+export interface PresenceInfo {
+  user: HubUser;
+  client: string;
+}
+
+export interface PresenceMember extends PresenceInfo {
+  joined_at?: string;
+}
+
+// ---------------------------------------------------------------- results
+
+export interface ConnectResult {
+  client: string;
+  user: HubUser;
+  /** seconds */
+  ping_interval: number;
+  /** seconds until the access token expires */
+  expires_in: number;
+}
+
+export interface SubscribeResult {
+  channel: string;
+  offset: number;
+  epoch: string;
+  recovered: boolean;
+  publications: { offset: number; data: unknown }[];
+}
+
+export interface PresenceResult {
+  members: PresenceMember[];
+}
+
+export interface HistoryResult {
+  publications: { offset: number; data: unknown }[];
+  offset: number;
+  epoch: string;
+}
+
+export interface PublishResult {
+  offset: number;
+}
+
+// ---------------------------------------------------------------- frames
+
+export type ClientCommand =
+  | { op: "connect"; token: string }
+  | { op: "refresh"; token: string }
+  | { op: "subscribe"; channel: string; since?: StreamPosition }
+  | { op: "unsubscribe"; channel: string }
+  | { op: "rpc"; method: string; params: unknown; idempotency_key?: string }
+  | { op: "publish"; channel: string; data: unknown }
+  | { op: "presence"; channel: string }
+  | { op: "history"; channel: string; since?: StreamPosition; limit?: number };
+
+export type ClientFrame = (ClientCommand & { id: number }) | { op: "pong" };
+
+export interface ResultFrame {
+  id: number;
+  result: unknown;
+}
+
+export interface ErrorFrame {
+  id: number;
+  error: ErrorBody;
+}
+
+export type PushFrame =
+  | { push: "pub"; channel: string; offset: number; data: unknown }
+  | { push: "join" | "leave"; channel: string; info: PresenceInfo }
+  | { push: "unsubscribed"; channel: string; code?: number | string; reason?: string }
+  | { push: "gap"; channel: string; dropped?: number }
+  | { push: "expiring"; in: number }
+  | { push: "disconnect"; code: number; reason?: string; reconnect?: boolean }
+  | { push: "ping" };
+
+// ---------------------------------------------------------------- close codes
+
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  ABNORMAL: 1006,
+  UNAUTHORIZED: 4001,
+  FORBIDDEN: 4003,
+  POLICY: 4008,
+  SLOW_CONSUMER: 4009,
+  INTERNAL: 4500,
+  /** Client-side: no frame from the hub for too long (or no connect reply). */
+  CLIENT_TIMEOUT: 4000,
+  /** Client-side: the browser went offline. */
+  CLIENT_OFFLINE: 4002,
+} as const;
+
+// ---------------------------------------------------------------- seams
+
+/** The subset of the WebSocket API the client uses; inject a fake in tests. */
+export interface SocketLike {
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string; wasClean?: boolean }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type SocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike;
+
+export type TimerHandle = unknown;
+
+/** Clock and timers; inject a scripted clock in tests. */
+export interface Timers {
+  /** Wall-clock milliseconds (Date.now), used to judge liveness. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+
+export type EnvironmentEvent = "online" | "offline" | "visible";
+
+/** Network and page-visibility signals (navigator.onLine, document.visibilityState). */
+export interface Environment {
+  isOnline(): boolean;
+  on(event: EnvironmentEvent, listener: () => void): () => void;
+}
+
+/**
+ * Returns a current access token. `forceRefresh` asks for a new one (the hub
+ * said it is expiring or rejected it). Resolve `null` when the user is signed
+ * out (the client then stops); reject for a transient failure (it retries).
+ */
+export type TokenProvider = (options: { forceRefresh: boolean }) => Promise<string | null>;

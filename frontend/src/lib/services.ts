@@ -1,0 +1,30 @@
+import { env } from "./env";
+import { ApiClient } from "./api/client";
+import { authApi, type AuthApi } from "./api/auth";
+import { AuthSession } from "./api/session";
+import { RealtimeClient } from "./realtime/client";
+
+export interface Services {
+  session: AuthSession;
+  api: ApiClient;
+  auth: AuthApi;
+  realtime: RealtimeClient;
+}
+
+let services: Services | null = null;
+
+/**
+ * The per-tab singletons: one token holder, one API client, one realtime
+ * socket. Browser only (the static export renders pages at build time, where
+ * nothing here may run).
+ */
+export function getServices(): Services {
+  if (typeof window === "undefined") throw new Error("getServices() is browser-only");
+  if (!services) {
+    const session = new AuthSession({ baseUrl: env.apiBase });
+    const api = new ApiClient({ baseUrl: env.apiBase, tokens: session });
+    const realtime = new RealtimeClient({ getToken: session.getToken, url: env.wsUrl });
+    services = { session, api, auth: authApi(api, session), realtime };
+  }
+  return services;
+}
