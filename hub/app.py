@@ -12,10 +12,25 @@ from redis.asyncio import Redis
 from hub import health
 from hub.middleware import cors, request_context
 from hub.rest import API_PREFIX, add_operation_routes
-from hub.state import BUS, CATALOG, NATS_CONN, REDIS, REDIS_KEYS, SETTINGS, SUBJECTS
+from hub.state import (
+    BUS,
+    CATALOG,
+    NATS_CONN,
+    REALTIME,
+    REDIS,
+    REDIS_KEYS,
+    SETTINGS,
+    SUBJECTS,
+    TOKEN_VERIFIER,
+)
+from hub.ws.authz import ChannelAuthorizer
+from hub.ws.endpoint import websocket
+from hub.ws.presence import Presence
+from hub.ws.service import Claims, Realtime, TokenVerifier
 from hubbub.bus import Bus
 from hubbub.config import ConfigError, Settings
 from hubbub.contracts.api import default_catalog
+from hubbub.contracts.errors import Unauthorized
 from hubbub.contracts.operations import Catalog
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
@@ -41,7 +56,41 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await redis.aclose()
 
 
-def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Application:
+async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    policies = settings.policies()
+    keys = app[REDIS_KEYS]
+    realtime = Realtime(
+        settings=settings,
+        nc=app[NATS_CONN],
+        bus=app[BUS],
+        catalog=app[CATALOG],
+        authorizer=ChannelAuthorizer(app[BUS], app[REDIS], keys, policies),
+        presence=Presence(app[REDIS], keys, app[NATS_CONN], app[SUBJECTS], settings.presence_ttl_s),
+        tokens=app[TOKEN_VERIFIER],
+        revocations=None,
+        policies=policies,
+    )
+    app[REALTIME] = realtime
+    await realtime.start()
+    yield
+    await realtime.stop()
+
+
+async def drain_sockets(app: web.Application) -> None:
+    """On shutdown (SIGTERM): every socket is told to reconnect elsewhere, then closed."""
+    if REALTIME in app:
+        await app[REALTIME].shutdown(app[SETTINGS].shutdown_timeout_s)
+
+
+class _NoTokens:
+    def verify(self, token: str) -> Claims:
+        raise Unauthorized("this hub has no access-token verifier configured")
+
+
+def create_app(
+    settings: Settings, catalog: Catalog | None = None, *, tokens: TokenVerifier | None = None
+) -> web.Application:
     if not (settings.nats_url and settings.redis_url):
         raise ConfigError("the hub needs NATS_URL and REDIS_URL")
     app = web.Application(
@@ -52,7 +101,10 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
     app[CATALOG] = catalog if catalog is not None else default_catalog()
     app[SUBJECTS] = Subjects(settings.namespace)
     app[REDIS_KEYS] = RedisKeys(settings.namespace)
-    app.cleanup_ctx.extend([nats_ctx, redis_ctx])
+    app[TOKEN_VERIFIER] = tokens if tokens is not None else _NoTokens()
+    app.cleanup_ctx.extend([nats_ctx, redis_ctx, realtime_ctx])
+    app.on_shutdown.append(drain_sockets)
+    app.router.add_get("/ws", websocket)
 
     app.router.add_get(API_PREFIX + "/health", health.health)
     app.router.add_get(API_PREFIX + "/ready", health.ready)

@@ -6,6 +6,7 @@ from aiohttp import web
 from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
 
+from hub.ws.service import Realtime, TokenVerifier
 from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.operations import Catalog
@@ -19,3 +20,5 @@ REDIS_KEYS = web.AppKey("redis_keys", RedisKeys)
 NATS_CONN = web.AppKey("nats", NATS)
 BUS = web.AppKey("bus", Bus)
 REDIS = web.AppKey("redis", Redis)
+REALTIME = web.AppKey("realtime", Realtime)
+TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)

@@ -46,7 +46,7 @@ async def ensure_nats_streams(settings: Settings) -> None:
     assert settings.nats_url
     nc = await connect_nats(settings.nats_url, "hubbub-migrate")
     try:
-        await ensure_streams(nc.jetstream(), Subjects(settings.namespace))
+        await ensure_streams(nc.jetstream(), Subjects(settings.namespace), settings.policies())
     finally:
         await nc.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,14 @@ from typing import Annotated, Any
 import orjson
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from hubbub.contracts.channels import (
+    DEFAULT_POLICIES,
+    ChannelKind,
+    ChannelPolicy,
+    SlowConsumerPolicy,
+    SubscribeRule,
+)
 
 
 class Environment(StrEnum):
@@ -96,6 +105,24 @@ class Settings(BaseSettings):
     drain_timeout_s: float = Field(default=10.0, gt=0)
     outbox_poll_s: float = Field(default=1.0, gt=0)
 
+    # --- WebSocket limits and timing (docs/protocol.md) ---------------------------------
+    ws_max_frame_bytes: int = Field(default=65_536, ge=1024)
+    ws_commands_per_s: float = Field(default=100.0, gt=0)
+    ws_commands_burst: int = Field(default=200, ge=1)
+    ws_max_subscriptions: int = Field(default=256, ge=1)
+    ws_send_buffer_bytes: int = Field(default=1_048_576, ge=65_536)
+    ws_connect_timeout_s: float = Field(default=5.0, gt=0)
+    ws_ping_interval_s: float = Field(default=25.0, gt=0)
+    ws_expiring_lead_s: float = Field(default=60.0, ge=0)
+    ws_expiry_grace_s: float = Field(default=5.0, ge=0)
+    ws_max_rpc_in_flight: int = Field(default=64, ge=1)
+    ws_max_protocol_errors: int = Field(default=20, ge=1)
+    presence_ttl_s: float = Field(default=30.0, ge=2)
+    # Per channel kind overrides of the defaults in hubbub/contracts/channels.py, as JSON:
+    # {"workspace": {"history_max_msgs": 10000, "history_max_age_s": 86400,
+    #                "slow_consumer": "disconnect"}}
+    channel_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
     # --- logs -------------------------------------------------------------------------
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern=r"^(json|text)$")
@@ -109,6 +136,30 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    def policies(self) -> dict[ChannelKind, ChannelPolicy]:
+        """The channel policies: the defaults, with this deployment's overrides."""
+        result = dict(DEFAULT_POLICIES)
+        for kind_name, override in self.channel_policies.items():
+            try:
+                kind = ChannelKind(kind_name)
+            except ValueError:
+                raise ConfigError(
+                    f"HUBBUB_CHANNEL_POLICIES: unknown channel kind {kind_name!r}"
+                ) from None
+            fields = set(ChannelPolicy.__dataclass_fields__)
+            unknown = set(override) - fields
+            if unknown:
+                raise ConfigError(
+                    f"HUBBUB_CHANNEL_POLICIES[{kind_name}]: unknown {sorted(unknown)}"
+                )
+            values = dict(override)
+            if "slow_consumer" in values:
+                values["slow_consumer"] = SlowConsumerPolicy(values["slow_consumer"])
+            if "subscribe" in values:
+                values["subscribe"] = SubscribeRule(values["subscribe"])
+            result[kind] = replace(result[kind], **values)
+        return result
 
     @property
     def is_production(self) -> bool:

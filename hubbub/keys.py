@@ -15,3 +15,18 @@ class RedisKeys:
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
+
+    def channel_acl(self, user_id: str, channel: str, action: str) -> str:
+        """Cached answer of channels.authorize: b"1" or b"0". Workers write it (with a
+        TTL) and delete a user's keys for a channel when their membership changes."""
+        return self.key("acl", user_id, channel, action)
+
+    def channel_acl_pattern(self, user_id: str, channel: str) -> str:
+        """Both actions' cached answers of one user on one channel (for SCAN/DEL)."""
+        return self.key("acl", user_id, channel, "*")
+
+    def presence(self, channel: str) -> str:
+        return self.key("presence", channel)
+
+    def presence_info(self, channel: str) -> str:
+        return self.key("presence", channel, "info")

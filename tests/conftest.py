@@ -4,23 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvloop
+from aiohttp.test_utils import TestClient
 from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
 
+from hub.app import create_app
+from hubbub.bus import Bus
 from hubbub.config import Environment, Settings
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
 from hubbub.logs import install_request_id_factory
 from hubbub.natsconn import connect_nats
 from hubbub.streams import delete_streams, ensure_streams
+from tests.support import ops
 from tests.support.services import Databases, ServiceUrls, running_services
+from workers.app import RunningWorker, worker_running
 
 TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each run gets a temp folder of its own: pytest's shared numbered folders are pruned
+    by *other* runs, which would pull the embedded servers' data from under this one."""
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="hubbub-tests-")
+        config.add_cleanup(lambda: shutil.rmtree(config.option.basetemp, ignore_errors=True))
+
 
 install_request_id_factory()
 
@@ -81,7 +98,7 @@ async def nc(settings: Settings) -> AsyncIterator[NATS]:
     """A NATS connection for the test itself, with this test's streams in place."""
     conn = await connect_nats(settings.nats_url or "", "hubbub-test")
     subjects = Subjects(settings.namespace)
-    await ensure_streams(conn.jetstream(), subjects)
+    await ensure_streams(conn.jetstream(), subjects, settings.policies())
     yield conn
     await delete_streams(conn.jetstream(), subjects)
     await conn.drain()
@@ -95,3 +112,33 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
     async for key in client.scan_iter(match=keys.prefix + "*", count=500):
         await client.delete(key)
     await client.aclose()
+
+
+@pytest.fixture
+async def worker(settings: Settings, nc: NATS) -> AsyncIterator[RunningWorker]:
+    """A worker running in this process with the production and the test handlers."""
+    ops.executed.clear()
+    ops.emit_calls.clear()
+    async with worker_running(settings, ops.registry_with_tests()) as running:
+        yield running
+
+
+@pytest.fixture
+def bus(nc: NATS, settings: Settings) -> Bus:
+    return Bus(nc, Subjects(settings.namespace))
+
+
+@pytest.fixture
+async def hub_client(
+    settings: Settings, aiohttp_client: Any, worker: RunningWorker
+) -> TestClient[Any, Any]:
+    """A hub (with the test operations) in this process, talking to a real worker."""
+    app = create_app(settings, ops.catalog_with_tests())
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    return client
+
+
+@pytest.fixture
+async def hub_without_workers(settings: Settings, aiohttp_client: Any, nc: NATS) -> Any:
+    """A hub whose NATS has no worker listening."""
+    return await aiohttp_client(create_app(settings, ops.catalog_with_tests()))

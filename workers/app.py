@@ -52,7 +52,7 @@ async def worker_running(
             redis = Redis.from_url(settings.redis_url)
             try:
                 js = nc.jetstream()
-                await ensure_streams(js, subjects)
+                await ensure_streams(js, subjects, settings.policies())
                 relay = OutboxRelay(
                     session_factory(engine), js, subjects, poll_interval=settings.outbox_poll_s
                 )

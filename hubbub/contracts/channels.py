@@ -45,18 +45,29 @@ class ChannelPolicy:
     slow_consumer: SlowConsumerPolicy
     history_max_age_s: float
     history_max_msgs: int  # per channel (per NATS subject)
-    conflate_key: str = "key"
+    presence: bool = False  # track who is on the channel; join/leave pushes
+    conflate_key: str = "key"  # conflate-by-key: the data field that names the key
 
 
 DEFAULT_POLICIES: dict[ChannelKind, ChannelPolicy] = {
     ChannelKind.WORKSPACE: ChannelPolicy(
-        SubscribeRule.WORKSPACE_MEMBER, False, SlowConsumerPolicy.DISCONNECT, 86_400, 10_000
+        SubscribeRule.WORKSPACE_MEMBER,
+        False,
+        SlowConsumerPolicy.DISCONNECT,
+        86_400,
+        10_000,
+        presence=True,
     ),
     ChannelKind.USER: ChannelPolicy(
         SubscribeRule.SELF, False, SlowConsumerPolicy.DISCONNECT, 7 * 86_400, 1_000
     ),
     ChannelKind.CHAT: ChannelPolicy(
-        SubscribeRule.WORKSPACE_MEMBER, True, SlowConsumerPolicy.DISCONNECT, 86_400, 1_000
+        SubscribeRule.WORKSPACE_MEMBER,
+        True,
+        SlowConsumerPolicy.DISCONNECT,
+        86_400,
+        1_000,
+        presence=True,
     ),
     ChannelKind.PUBLIC: ChannelPolicy(
         SubscribeRule.ANY_USER, False, SlowConsumerPolicy.DISCONNECT, 3_600, 1_000

@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 
 from handlers.context import Context
 from handlers.registry import Registry
+from hubbub.contracts.api import channels as channels_api
 from hubbub.contracts.api import default_catalog
+from hubbub.contracts.api.channels import Authorization, AuthorizeParams
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import Conflict
 from hubbub.contracts.operations import Access, Catalog, Http, Operation
@@ -84,6 +86,10 @@ emit = test_catalog.add(
     )
 )
 
+slow_emit = test_catalog.add(
+    Operation("test.slow_emit", EmitParams, EmitResult, Access.USER, mutating=True, key="workspace")
+)
+
 # Execution order per key, observed by the handlers (the tests read it).
 executed: dict[str, list[int]] = {}
 emit_calls: list[str] = []
@@ -113,6 +119,12 @@ async def run_bad_reply(ctx: Context, params: EchoParams) -> Any:
     return {"key": 1, "unexpected": True}
 
 
+@test_registry.handler(slow_emit)
+async def run_slow_emit(ctx: Context, params: EmitParams) -> EmitResult:
+    await asyncio.sleep(0.5)
+    return await run_emit(ctx, params)
+
+
 @test_registry.handler(emit)
 async def run_emit(ctx: Context, params: EmitParams) -> EmitResult:
     emit_calls.append(params.note)
@@ -120,6 +132,22 @@ async def run_emit(ctx: Context, params: EmitParams) -> EmitResult:
     if params.fail_after_emit:
         raise Conflict("changed my mind after emitting")
     return EmitResult(event_id=event.id, count=len(emit_calls))
+
+
+# Workspace membership as the tests declare it, until the domain answers channels.authorize.
+members: set[tuple[str, str]] = set()  # (user_id, workspace_id)
+
+
+@test_registry.handler(channels_api.authorize)
+async def authorize_channel(ctx: Context, params: AuthorizeParams) -> Authorization:
+    channel = Channel.parse(params.channel)
+    allowed = (params.user_id, channel.name) in members
+    await ctx.redis.set(
+        ctx.keys.channel_acl(params.user_id, params.channel, params.action.value),
+        b"1" if allowed else b"0",
+        ex=60,
+    )
+    return Authorization(allowed=allowed, role="member" if allowed else None)
 
 
 def catalog_with_tests() -> Catalog:

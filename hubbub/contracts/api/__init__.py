@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from hubbub.contracts.api import system
+from hubbub.contracts.api import channels, system
 from hubbub.contracts.operations import Catalog
 
 
 def default_catalog() -> Catalog:
-    return Catalog().extend(system.catalog)
+    return Catalog().extend(system.catalog).extend(channels.catalog)
 
 
-__all__ = ["default_catalog", "system"]
+__all__ = ["channels", "default_catalog", "system"]

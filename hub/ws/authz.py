@@ -1,0 +1,63 @@
+"""May this caller subscribe to (or publish on) this channel?
+
+``user:<id>`` is its own user's; ``public:`` and ``ticker:`` are any signed-in user's.
+``workspace:`` and ``chat:`` need membership, which only the database knows: the hub
+asks a worker (``channels.authorize``) and the worker caches the answer in Redis, where
+the hub reads it first; a membership change deletes the cached answers.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from hubbub.bus import Bus
+from hubbub.contracts.api import channels as channels_api
+from hubbub.contracts.api.channels import ChannelAction
+from hubbub.contracts.channels import Channel, ChannelKind, ChannelPolicy, SubscribeRule
+from hubbub.contracts.envelope import Caller
+from hubbub.contracts.errors import Forbidden, Unauthorized
+from hubbub.keys import RedisKeys
+
+
+class ChannelAuthorizer:
+    def __init__(
+        self, bus: Bus, redis: Redis, keys: RedisKeys, policies: dict[ChannelKind, ChannelPolicy]
+    ) -> None:
+        self.bus = bus
+        self.redis = redis
+        self.keys = keys
+        self.policies = policies
+
+    async def check(self, caller: Caller, channel: Channel, action: ChannelAction) -> None:
+        """Return if allowed; raise ``Forbidden`` (or ``Unauthorized``) if not."""
+        user_id = caller.user_id
+        if not caller.is_user or user_id is None:
+            raise Unauthorized("sign in first")
+        policy = self.policies[channel.kind]
+        if action is ChannelAction.PUBLISH and not policy.client_publish:
+            raise Forbidden(
+                f"clients cannot publish on {channel.kind.value} channels", channel=str(channel)
+            )
+        rule = policy.subscribe
+        if rule is SubscribeRule.ANY_USER:
+            return
+        if rule is SubscribeRule.SELF:
+            if channel.name != user_id:
+                raise Forbidden("that is another user's channel", channel=str(channel))
+            return
+        await self._member(user_id, channel, action)
+
+    async def _member(self, user_id: str, channel: Channel, action: ChannelAction) -> None:
+        cache_key = self.keys.channel_acl(user_id, str(channel), action.value)
+        cached = await self.redis.get(cache_key)
+        if cached is None:
+            reply = await self.bus.request(
+                channels_api.authorize,
+                {"user_id": user_id, "channel": str(channel), "action": action.value},
+                caller=None,
+            )
+            allowed = bool(reply.value.allowed)
+        else:
+            allowed = cached == b"1"
+        if not allowed:
+            raise Forbidden("you are not allowed on this channel", channel=str(channel))

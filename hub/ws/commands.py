@@ -1,0 +1,136 @@
+"""Client commands: one pydantic model per ``op``, and the parsing of a text frame.
+
+A frame holds one JSON object, or an array of them (a batch, handled in order). Every
+command but ``pong`` carries an integer ``id`` that its reply echoes. What cannot be
+parsed gets an error frame: ``bad_request`` (not JSON, no id, unknown op — with
+``id: null`` when there is no usable id) or ``validation_failed`` (wrong fields).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from hubbub.contracts.errors import BadRequest, HubbubError, validation_failed_from
+from hubbub.contracts.protocol import Op
+
+MAX_BATCH = 100
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: int = Field(ge=0, le=2**53)
+
+
+class Since(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    offset: int = Field(ge=0)
+    epoch: str = Field(max_length=40)
+
+
+class Connect(_Command):
+    op: Literal[Op.CONNECT]
+    token: str = Field(min_length=1, max_length=4096)
+
+
+class Refresh(_Command):
+    op: Literal[Op.REFRESH]
+    token: str = Field(min_length=1, max_length=4096)
+
+
+class Subscribe(_Command):
+    op: Literal[Op.SUBSCRIBE]
+    channel: str = Field(max_length=200)
+    since: Since | None = None
+
+
+class Unsubscribe(_Command):
+    op: Literal[Op.UNSUBSCRIBE]
+    channel: str = Field(max_length=200)
+
+
+class Rpc(_Command):
+    op: Literal[Op.RPC]
+    method: str = Field(max_length=100)
+    params: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class Publish(_Command):
+    op: Literal[Op.PUBLISH]
+    channel: str = Field(max_length=200)
+    data: dict[str, Any]
+
+
+class Presence(_Command):
+    op: Literal[Op.PRESENCE]
+    channel: str = Field(max_length=200)
+
+
+class History(_Command):
+    op: Literal[Op.HISTORY]
+    channel: str = Field(max_length=200)
+    since: Since | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class Pong(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    op: Literal[Op.PONG]
+    id: int | None = None
+
+
+Command = Annotated[
+    Connect | Refresh | Subscribe | Unsubscribe | Rpc | Publish | Presence | History | Pong,
+    Field(discriminator="op"),
+]
+_adapter: TypeAdapter[Command] = TypeAdapter(Command)
+_OPS = frozenset(op.value for op in Op)
+
+
+class CommandError(Exception):
+    """A command that cannot be run; ``id`` is echoed when the frame had a usable one."""
+
+    def __init__(self, command_id: int | None, error: HubbubError) -> None:
+        super().__init__(error.message)
+        self.id = command_id
+        self.error = error
+
+
+def split_frame(text: str | bytes) -> list[Any]:
+    """The frame's command objects (not yet validated); raises CommandError."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise CommandError(None, BadRequest(f"the frame is not valid JSON: {exc.msg}")) from None
+    if isinstance(value, list):
+        if not value:
+            raise CommandError(None, BadRequest("an empty batch"))
+        if len(value) > MAX_BATCH:
+            raise CommandError(None, BadRequest(f"a batch holds at most {MAX_BATCH} commands"))
+        return value
+    return [value]
+
+
+def parse_command(raw: Any) -> Command:
+    """One command object → its model; raises CommandError naming what is wrong."""
+    if not isinstance(raw, dict):
+        raise CommandError(None, BadRequest("a command is a JSON object"))
+    raw_id = raw.get("id")
+    command_id = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
+    op = raw.get("op")
+    if op != Op.PONG:
+        if command_id is None:
+            raise CommandError(None, BadRequest("every command needs an integer id"))
+        if not isinstance(op, str) or op not in _OPS:
+            raise CommandError(command_id, BadRequest(f"unknown op {op!r}", ops=sorted(_OPS)))
+    try:
+        return _adapter.validate_python(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        raise CommandError(command_id, validation_failed_from(errors)) from None  # type: ignore[arg-type]

@@ -1,0 +1,215 @@
+"""One client socket: who it is, what it is subscribed to, and how frames reach it.
+
+Frames go straight into the socket's transport — no task and no await per socket — so
+a broadcast never waits on one client. The transport buffer is the per-socket queue,
+bounded by ``HUBBUB_WS_SEND_BUFFER_BYTES``. When a slow client lets it fill up, the
+channel's slow-consumer policy decides:
+
+* ``disconnect`` — close with 4009; the client reconnects and recovers from history;
+* ``drop-oldest`` / ``conflate-by-key`` — hold publications in a small queue of the
+  connection's own (dropping the oldest, or keeping only the newest per data key), send
+  it as the transport drains, and tell the client how many it lost with a ``gap`` push.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+
+from aiohttp import web
+
+from hub.ws import frames
+from hub.ws.fanout import Feed, Item, Subscriber
+from hub.ws.limits import TokenBucket
+from hubbub.contracts.channels import SlowConsumerPolicy
+from hubbub.contracts.envelope import Caller
+from hubbub.contracts.protocol import RECONNECT, CloseCode, Push
+
+log = logging.getLogger("hubbub.ws")
+
+HELD_MAX = 256  # publications held for a slow client under a dropping policy
+CLOSE_GRACE_S = 3.0  # a client that does not take its close frame is cut off after this
+
+
+class Connection(Subscriber):
+    __slots__ = (
+        "bucket",
+        "caller",
+        "closed",
+        "closing",
+        "draining",
+        "dropped",
+        "flooded",
+        "held",
+        "id",
+        "ip",
+        "joined_at",
+        "last_seen",
+        "protocol_errors",
+        "rpc_ids",
+        "send_limit",
+        "session_id",
+        "subs",
+        "timers",
+        "token_exp",
+        "transport",
+        "user_id",
+        "ws",
+    )
+
+    def __init__(
+        self,
+        conn_id: str,
+        ws: web.WebSocketResponse,
+        bucket: TokenBucket,
+        ip: str | None,
+        send_limit: int,
+    ) -> None:
+        self.id = conn_id
+        self.ws = ws
+        self.transport: asyncio.Transport | None = None
+        self.caller: Caller | None = None
+        self.user_id = ""
+        self.session_id: str | None = None
+        self.token_exp = 0.0
+        self.subs: dict[str, int] = {}  # channel → last offset delivered
+        self.bucket = bucket
+        self.flooded = 0  # commands refused by the rate limit since the last accepted one
+        self.protocol_errors = 0
+        self.last_seen = time.monotonic()
+        self.timers: list[asyncio.TimerHandle] = []
+        self.rpc_ids: set[int] = set()
+        self.held: deque[tuple[str, Item]] | None = None
+        self.dropped: dict[str, int] = {}
+        self.draining: asyncio.Task[None] | None = None
+        self.closed = False
+        self.ip = ip
+        self.joined_at = time.time()
+        self.send_limit = send_limit
+        self.closing: asyncio.Future[None] | None = None  # the close handshake, once begun
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id} user={self.user_id or '-'}>"
+
+    def gone(self) -> bool:
+        return self.closed
+
+    # --- writing ------------------------------------------------------------------------
+
+    def buffered(self) -> int:
+        t = self.transport
+        return t.get_write_buffer_size() if t is not None else 0
+
+    def send(self, payload: bytes) -> None:
+        """A reply or a push to this socket alone."""
+        self.write_frame(frames.text_frame(payload))
+
+    def write_frame(self, frame: bytes) -> None:
+        t = self.transport
+        if t is None or self.closed or t.is_closing():
+            return
+        t.write(frame)
+
+    def deliver(self, feed: Feed, items: list[Item], joined: bytes) -> None:
+        """Publications of ``feed``, in offset order; those already delivered are skipped."""
+        if self.closed:
+            return
+        seen = self.subs.get(feed.name)
+        if seen is None:
+            return  # unsubscribed meanwhile
+        if items[-1].offset <= seen:
+            return
+        if items[0].offset <= seen:
+            items = [i for i in items if i.offset > seen]
+            joined = b"".join(i.frame for i in items)
+        self.subs[feed.name] = items[-1].offset
+        if self.held is not None or self.buffered() > self.send_limit:
+            self._slow(feed, items)
+            return
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.write(joined)
+
+    def _slow(self, feed: Feed, items: list[Item]) -> None:
+        policy = feed.policy.slow_consumer
+        if policy is SlowConsumerPolicy.DISCONNECT:
+            log.info("slow consumer closed", extra={"conn": self.id, "buffered": self.buffered()})
+            self.close(CloseCode.SLOW_CONSUMER, "send buffer overflowed; reconnect and recover")
+            return
+        held = self.held if self.held is not None else deque()
+        self.held = held
+        for item in items:
+            if policy is SlowConsumerPolicy.CONFLATE and item.key is not None:
+                for i, (channel, old) in enumerate(held):
+                    if channel == feed.name and old.key == item.key:
+                        del held[i]
+                        self._count_drop(channel)
+                        break
+            held.append((feed.name, item))
+            if len(held) > HELD_MAX:
+                channel, _ = held.popleft()
+                self._count_drop(channel)
+        if self.draining is None:
+            self.draining = asyncio.ensure_future(self._drain_held())
+
+    def _count_drop(self, channel: str) -> None:
+        self.dropped[channel] = self.dropped.get(channel, 0) + 1
+
+    def _send_gaps(self) -> None:
+        for channel, count in self.dropped.items():
+            self.send(frames.push(Push.GAP, channel=channel, dropped=count))
+        self.dropped.clear()
+
+    async def _drain_held(self) -> None:
+        try:
+            while self.held and not self.closed:
+                # The transport has no public "drained" signal: look every 10 ms.
+                while self.buffered() > self.send_limit // 2 and not self.closed:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+                self._send_gaps()
+                while self.held and self.buffered() <= self.send_limit:
+                    _, item = self.held.popleft()
+                    self.write_frame(item.frame)
+        finally:
+            self.draining = None
+            if not self.held:
+                self.held = None
+                self._send_gaps()
+
+    # --- closing ------------------------------------------------------------------------
+
+    def close(self, code: int, reason: str, *, reconnect: bool | None = None) -> None:
+        """Say why (a ``disconnect`` push), then close; never blocks on the client."""
+        if self.closed:
+            return
+        again = RECONNECT.get(CloseCode(code), True) if reconnect is None else reconnect
+        self.send(frames.push(Push.DISCONNECT, code=code, reason=reason, reconnect=again))
+        self.closed = True
+        self.cancel_timers()
+        self.closing = task = asyncio.ensure_future(self._close(code, reason))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+        t = self.transport
+        if t is not None:
+            asyncio.get_running_loop().call_later(CLOSE_GRACE_S, _abort_if_open, t)
+
+    async def _close(self, code: int, reason: str) -> None:
+        try:
+            await self.ws.close(code=code, message=reason.encode()[:120], drain=False)
+        except Exception:
+            log.debug("closing %s failed", self.id, exc_info=True)
+
+    def cancel_timers(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        self.timers.clear()
+
+
+_closing: set[asyncio.Future[None]] = set()  # close handshakes under way (kept referenced)
+
+
+def _abort_if_open(transport: asyncio.Transport) -> None:
+    if not transport.is_closing():
+        transport.abort()

@@ -1,0 +1,184 @@
+"""``GET /ws``: the upgrade, the ``connect`` handshake, and the read loop.
+
+One aiohttp handler task per socket reads frames; everything it sends goes through the
+connection's transport. Limits, and what breaking them does:
+
+* frame over ``HUBBUB_WS_MAX_FRAME_BYTES`` → close 1009 (RFC 6455 "message too big");
+* no ``connect`` within ``HUBBUB_WS_CONNECT_TIMEOUT_S``, or a bad token → close 4001;
+* over the command rate → ``rate_limited`` error per command; keeping on at twice the
+  burst → close 4008;
+* ``HUBBUB_WS_MAX_PROTOCOL_ERRORS`` malformed frames → close 4008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from hub.problems import problem_response
+from hub.state import REALTIME, SETTINGS
+from hub.ws import commands as cmd
+from hub.ws import frames
+from hub.ws.connection import Connection
+from hub.ws.limits import TokenBucket
+from hub.ws.service import Realtime, new_client_id
+from hubbub.contracts.errors import BadRequest, Forbidden, HubbubError, RateLimited, Unavailable
+from hubbub.contracts.protocol import SUBPROTOCOL, CloseCode
+
+log = logging.getLogger("hubbub.ws")
+
+
+def origin_allowed(request: web.Request) -> bool:
+    """Browsers send Origin: it must be this hub's own origin or a configured one."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser (a backend, a test client): tokens still apply
+    if origin in request.app[SETTINGS].cors_origins:
+        return True
+    host = urlsplit(origin).netloc
+    return bool(host) and host == request.host
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    realtime = request.app[REALTIME]
+    settings = request.app[SETTINGS]
+    if not realtime.accepting:
+        return problem_response(
+            Unavailable("this hub is shutting down; connect to another"), request
+        )
+    if not origin_allowed(request):
+        return problem_response(Forbidden("this origin may not open sockets here"), request)
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+    if SUBPROTOCOL not in offered:
+        return problem_response(
+            BadRequest(f"use the WebSocket subprotocol {SUBPROTOCOL!r}"), request
+        )
+    ws = web.WebSocketResponse(
+        protocols=(SUBPROTOCOL,),
+        max_msg_size=settings.ws_max_frame_bytes,
+        compress=False,  # frames are written pre-encoded, once for all sockets
+        autoping=True,
+        timeout=2.0,  # waiting for the client's close frame
+    )
+    ready = ws.can_prepare(request)
+    if not ready.ok:
+        return problem_response(
+            BadRequest("this is a WebSocket endpoint: send an upgrade request"), request
+        )
+    await ws.prepare(request)
+    conn = Connection(
+        new_client_id(),
+        ws,
+        TokenBucket(settings.ws_commands_per_s, settings.ws_commands_burst),
+        request.remote,
+        settings.ws_send_buffer_bytes,
+    )
+    conn.transport = request.transport
+    try:
+        if await handshake(realtime, conn, settings.ws_connect_timeout_s):
+            await read_loop(realtime, conn)
+    except Exception:
+        # The socket is open: a problem response is impossible now. Close it instead.
+        log.exception("socket failed", extra={"conn": conn.id})
+        conn.close(CloseCode.INTERNAL, "internal error")
+    finally:
+        await realtime.unregister(conn)
+        if conn.closing is not None:
+            await asyncio.shield(conn.closing)  # with the code close() chose
+        elif not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def handshake(realtime: Realtime, conn: Connection, timeout: float) -> bool:
+    try:
+        msg = await conn.ws.receive(timeout=timeout)
+    except TimeoutError:
+        conn.close(CloseCode.UNAUTHORIZED, f"send connect within {timeout:g}s")
+        return False
+    if msg.type is not WSMsgType.TEXT:
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            return False
+        conn.close(CloseCode.UNAUTHORIZED, "the first frame must be a connect command")
+        return False
+    try:
+        [raw] = cmd.split_frame(msg.data) or [None]
+        command = cmd.parse_command(raw)
+    except (cmd.CommandError, ValueError) as exc:
+        if isinstance(exc, cmd.CommandError):
+            conn.send(frames.error(exc.id, exc.error))
+        conn.close(CloseCode.UNAUTHORIZED, "the first frame must be a connect command")
+        return False
+    if not isinstance(command, cmd.Connect):
+        conn.close(CloseCode.UNAUTHORIZED, "the first frame must be a connect command")
+        return False
+    try:
+        claims = realtime.authenticate(command.token)
+    except HubbubError as exc:
+        conn.send(frames.error(command.id, exc))
+        conn.close(CloseCode.UNAUTHORIZED, exc.message)
+        return False
+    conn.last_seen = time.monotonic()
+    conn.send(frames.result_obj(command.id, realtime.register(conn, claims)))
+    return True
+
+
+async def read_loop(realtime: Realtime, conn: Connection) -> None:
+    settings = realtime.settings
+    flood_limit = 2 * settings.ws_commands_burst
+    async for msg in conn.ws:
+        conn.last_seen = time.monotonic()
+        if conn.closed:
+            break
+        if msg.type is not WSMsgType.TEXT:
+            if msg.type is WSMsgType.BINARY:
+                _protocol_error(
+                    conn,
+                    settings.ws_max_protocol_errors,
+                    None,
+                    BadRequest("send text frames: JSON"),
+                )
+            continue
+        try:
+            items = cmd.split_frame(msg.data)
+        except cmd.CommandError as exc:
+            _protocol_error(conn, settings.ws_max_protocol_errors, exc.id, exc.error)
+            continue
+        for raw in items:
+            if conn.gone():  # a command of this batch closed it
+                return
+            if not conn.bucket.take():
+                conn.flooded += 1
+                if conn.flooded > flood_limit:
+                    conn.close(CloseCode.POLICY, "too many commands; slow down")
+                    return
+                raw_id = raw.get("id") if isinstance(raw, dict) else None
+                retry = round(conn.bucket.retry_after(), 3)
+                error = RateLimited("too many commands on this connection", retry_after=retry)
+                conn.send(frames.error(raw_id if isinstance(raw_id, int) else None, error))
+                continue
+            conn.flooded = 0
+            try:
+                command = cmd.parse_command(raw)
+                await realtime.handle(conn, command)
+            except cmd.CommandError as exc:
+                _protocol_error(conn, settings.ws_max_protocol_errors, exc.id, exc.error)
+            except HubbubError as exc:  # raised before a command had an id to answer
+                conn.send(frames.error(None, exc))
+            except Exception:
+                log.exception("command failed", extra={"conn": conn.id})
+                conn.close(CloseCode.INTERNAL, "internal error")
+                return
+
+
+def _protocol_error(
+    conn: Connection, limit: int, command_id: int | None, error: HubbubError
+) -> None:
+    conn.send(frames.error(command_id, error))
+    conn.protocol_errors += 1
+    if conn.protocol_errors >= limit:
+        conn.close(CloseCode.POLICY, "too many malformed frames")

@@ -1,0 +1,205 @@
+"""Fan-out: each channel a hub serves is a ``Feed`` with its local subscribers.
+
+A hub subscribes to a channel's ``live.<kind>.<name>`` subject only while one of its
+own sockets is subscribed (interest-based). Each publication is checked and encoded
+once; publications that arrive in the same event-loop turn are coalesced into one write
+per socket (frames stay separate on the wire; the write and its syscall are shared).
+
+Offsets come from JetStream (``Nats-Sequence``), and ``Nats-Last-Sequence`` names the
+previous publication of the same channel, so a feed notices when the (at-most-once)
+republish lost one — e.g. across a NATS reconnect — and fills the gap from history
+before going on. Subscribers see every offset once, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from hub.ws import frames
+from hub.ws.history import History
+from hubbub.contracts.channels import Channel, ChannelPolicy, SlowConsumerPolicy
+from hubbub.contracts.subjects import Subjects
+
+log = logging.getLogger("hubbub.ws.fanout")
+
+REPAIR_LIMIT = 10_000
+
+
+@dataclass(slots=True)
+class Item:
+    offset: int
+    key: str | None  # the conflation key, for conflate-by-key channels
+    frame: bytes  # the whole WebSocket frame of the `pub` push
+
+
+class Subscriber:
+    """What a feed needs from a connection (``hub.ws.connection.Connection``)."""
+
+    __slots__ = ()
+
+    def deliver(self, feed: Feed, items: list[Item], joined: bytes) -> None: ...
+
+
+class Feed:
+    __slots__ = (
+        "batch",
+        "channel",
+        "dropped_invalid",
+        "fanout",
+        "last_offset",
+        "live",
+        "name",
+        "policy",
+        "ready",
+        "scheduled",
+        "sub",
+        "waiting",
+    )
+
+    def __init__(self, fanout: Fanout, channel: Channel, policy: ChannelPolicy) -> None:
+        self.fanout = fanout
+        self.channel = channel
+        self.name = str(channel)
+        self.policy = policy
+        self.live: dict[Subscriber, None] = {}
+        self.waiting: dict[Subscriber, list[Item]] = {}  # subscribing: buffered meanwhile
+        self.last_offset: int | None = None
+        self.sub: Subscription | None = None
+        self.batch: list[Item] = []
+        self.scheduled = False
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.dropped_invalid = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.live and not self.waiting
+
+    # --- from NATS --------------------------------------------------------------------
+
+    async def on_message(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        try:
+            offset = int(headers["Nats-Sequence"])
+            previous = int(headers.get("Nats-Last-Sequence") or 0)
+        except (KeyError, ValueError):
+            log.warning("live message without a sequence on %s; ignored", msg.subject)
+            return
+        if self.last_offset is not None:
+            if offset <= self.last_offset:
+                return  # seen already (a repair fetched it)
+            if previous > self.last_offset:
+                await self.repair(self.last_offset, previous)
+                if self.last_offset is not None and offset <= self.last_offset:
+                    return
+        self.accept(offset, msg.data)
+
+    async def repair(self, after: int, upto: int) -> None:
+        """Fetch publications (after, upto] from history and pass them on, in order."""
+        try:
+            missing = await self.fanout.history.after(self.channel, after, REPAIR_LIMIT)
+        except Exception:
+            log.exception("could not repair a gap on %s (%s..%s)", self.name, after, upto)
+            return
+        for publication in missing:
+            if publication.offset > upto:
+                break
+            if self.last_offset is None or publication.offset > self.last_offset:
+                self.accept(publication.offset, publication.data)
+
+    def accept(self, offset: int, data: bytes) -> None:
+        self.last_offset = offset
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            # Backends must publish JSON objects; anything else would break clients.
+            self.dropped_invalid += 1
+            log.error("publication %s on %s is not a JSON object; dropped", offset, self.name)
+            return
+        key = None
+        if self.policy.slow_consumer is SlowConsumerPolicy.CONFLATE:
+            raw = value.get(self.policy.conflate_key)
+            key = None if raw is None else str(raw)
+        self.batch.append(Item(offset, key, frames.text_frame(frames.pub(self.name, offset, data))))
+        if not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        items, self.batch = self.batch, []
+        if not items:
+            return
+        joined = items[0].frame if len(items) == 1 else b"".join(i.frame for i in items)
+        for subscriber in self.live:
+            subscriber.deliver(self, items, joined)
+        for buffered in self.waiting.values():
+            buffered.extend(items)
+
+
+class Fanout:
+    def __init__(
+        self, nc: NATS, subjects: Subjects, history: History, policies: dict[object, ChannelPolicy]
+    ) -> None:
+        self.nc = nc
+        self.subjects = subjects
+        self.history = history
+        self.policies = policies
+        self.feeds: dict[str, Feed] = {}
+
+    async def feed(self, channel: Channel) -> Feed:
+        """The channel's feed, with its NATS subscription in place (created if needed)."""
+        name = str(channel)
+        feed = self.feeds.get(name)
+        if feed is None:
+            feed = self.feeds[name] = Feed(self, channel, self.policies[channel.kind])
+            try:
+                feed.sub = await self.nc.subscribe(
+                    self.subjects.live(channel), cb=feed.on_message, pending_msgs_limit=100_000
+                )
+                await self.nc.flush()  # the server has our interest before we read history
+            except BaseException as exc:
+                del self.feeds[name]
+                feed.ready.set_exception(exc)
+                feed.ready.exception()  # retrieved: no "never retrieved" warning
+                raise
+            feed.ready.set_result(None)
+        else:
+            await asyncio.shield(feed.ready)
+        return feed
+
+    async def release(self, feed: Feed) -> None:
+        """Drop the feed's NATS interest once no local socket wants it."""
+        if not feed.empty or self.feeds.get(feed.name) is not feed or not feed.ready.done():
+            return
+        del self.feeds[feed.name]
+        if feed.sub is not None:
+            try:
+                await feed.sub.unsubscribe()
+            except Exception:
+                log.debug("unsubscribe of %s failed", feed.name, exc_info=True)
+
+    async def repair_all(self) -> None:
+        """After a NATS reconnect: fetch whatever each feed missed meanwhile."""
+        for feed in list(self.feeds.values()):
+            if feed.last_offset is None:
+                continue
+            try:
+                latest = await self.history.last_offset(feed.channel)
+            except Exception:
+                log.warning("cannot check %s for a gap after reconnecting", feed.name)
+                continue
+            if latest > feed.last_offset:
+                await feed.repair(feed.last_offset, latest)
+
+    def names(self) -> Iterable[str]:
+        return self.feeds.keys()

@@ -1,0 +1,139 @@
+"""Channel history in JetStream: the last offset, what came after an offset, the epoch.
+
+Reads use JetStream's Direct Get (any replica answers, no consumer state). On servers
+that support it (NATS ≥ 2.11) the publications after an offset come back in one batched
+request; older servers get one request per publication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from hubbub.contracts.channels import Channel, ChannelKind
+from hubbub.contracts.errors import Unavailable
+from hubbub.contracts.subjects import Subjects
+
+EPOCH_TTL_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    offset: int
+    data: bytes  # JSON
+
+
+class History:
+    def __init__(self, nc: NATS, subjects: Subjects, *, timeout: float = 3.0) -> None:
+        self.nc = nc
+        self.subjects = subjects
+        self.timeout = timeout
+        self._epochs: dict[ChannelKind, tuple[str, float]] = {}
+
+    @property
+    def batching(self) -> bool:
+        version = self.nc.connected_server_version
+        return (version.major, version.minor) >= (2, 11)
+
+    def _api(self, kind: ChannelKind) -> str:
+        return f"$JS.API.DIRECT.GET.{self.subjects.stream(kind)}"
+
+    async def _get(self, kind: ChannelKind, request: dict[str, object]) -> Msg | None:
+        try:
+            msg = await self.nc.request(
+                self._api(kind), orjson.dumps(request), timeout=self.timeout
+            )
+        except Exception as exc:
+            raise Unavailable(f"channel history is unavailable: {type(exc).__name__}") from None
+        status = (msg.headers or {}).get("Status")
+        if status == "404":
+            return None
+        if status is not None:
+            raise Unavailable(f"channel history answered {status}")
+        return msg
+
+    async def epoch(self, kind: ChannelKind) -> str:
+        """Changes only when the channel kind's history is reset (its stream recreated)."""
+        cached = self._epochs.get(kind)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < EPOCH_TTL_S:
+            return cached[0]
+        try:
+            info = await self.nc.jetstream().stream_info(self.subjects.stream(kind))
+        except Exception as exc:
+            raise Unavailable(f"channel history is unavailable: {type(exc).__name__}") from None
+        created = info.created
+        epoch = str(int(created.timestamp() * 1_000_000)) if created is not None else "0"
+        self._epochs[kind] = (epoch, now)
+        return epoch
+
+    async def nothing_dropped(self, kind: ChannelKind) -> bool:
+        """Has the kind's history kept every publication ever made (no retention yet)?"""
+        try:
+            info = await self.nc.jetstream().stream_info(self.subjects.stream(kind))
+        except Exception as exc:
+            raise Unavailable(f"channel history is unavailable: {type(exc).__name__}") from None
+        return info.state.first_seq <= 1
+
+    async def last_offset(self, channel: Channel) -> int:
+        msg = await self._get(channel.kind, {"last_by_subj": self.subjects.event(channel)})
+        return 0 if msg is None else int((msg.headers or {})["Nats-Sequence"])
+
+    async def holds(self, channel: Channel, offset: int) -> bool:
+        """Is the publication at ``offset`` of this channel still kept? Retention drops the
+        oldest first, so if it is, everything after it is too."""
+        msg = await self._get(channel.kind, {"seq": offset})
+        return msg is not None and (msg.headers or {}).get("Nats-Subject") == self.subjects.event(
+            channel
+        )
+
+    async def after(self, channel: Channel, offset: int, limit: int) -> list[Publication]:
+        """Up to ``limit`` publications of ``channel`` with an offset above ``offset``."""
+        if limit <= 0:
+            return []
+        if self.batching:
+            return await self._after_batched(channel, offset, limit)
+        found: list[Publication] = []
+        subject = self.subjects.event(channel)
+        while len(found) < limit:
+            msg = await self._get(channel.kind, {"seq": offset + 1, "next_by_subj": subject})
+            if msg is None:
+                break
+            offset = int((msg.headers or {})["Nats-Sequence"])
+            found.append(Publication(offset, msg.data))
+        return found
+
+    async def _after_batched(self, channel: Channel, offset: int, limit: int) -> list[Publication]:
+        inbox = self.nc.new_inbox()
+        queue: asyncio.Queue[Msg] = asyncio.Queue()
+        sub = await self.nc.subscribe(inbox, cb=queue.put)
+        found: list[Publication] = []
+        try:
+            request = {
+                "seq": offset + 1,
+                "next_by_subj": self.subjects.event(channel),
+                "batch": limit,
+            }
+            await self.nc.publish(self._api(channel.kind), orjson.dumps(request), reply=inbox)
+            async with asyncio.timeout(self.timeout):
+                while True:
+                    msg = await queue.get()
+                    headers = msg.headers or {}
+                    status = headers.get("Status")
+                    if status == "404" or status == "204":  # nothing more / end of batch
+                        break
+                    if status is not None:
+                        raise Unavailable(f"channel history answered {status}")
+                    found.append(Publication(int(headers["Nats-Sequence"]), msg.data))
+                    if len(found) >= limit:
+                        break
+        except TimeoutError:
+            raise Unavailable("channel history did not answer in time") from None
+        finally:
+            await sub.unsubscribe()
+        return found

@@ -1,0 +1,471 @@
+"""``HubbubClient``: one WebSocket to a hub, kept alive.
+
+* ``connect()`` opens the socket and sends ``connect`` with a token from
+  ``token_provider`` (called again after a 4001 close or an ``expiring`` push).
+* ``rpc()`` returns the result or raises ``RemoteError`` (with the stable ``code``).
+  Every RPC carries an idempotency key; one still unanswered when the socket drops is
+  sent again, with the same key, after the reconnect — the server applies it once.
+* ``subscribe()`` returns a ``Subscription`` whose ``queue`` yields publications in
+  offset order, each once. After a reconnect it resubscribes with ``since``; when the
+  hub cannot recover (``recovered: false``), ``on_reset`` is called so the application
+  reloads its state.
+* Reconnects use exponential backoff with full jitter; closes 1000 and 4003 are final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import aiohttp
+import orjson
+
+from hubbub.contracts.protocol import RECONNECT, SUBPROTOCOL, CloseCode
+
+log = logging.getLogger("hubbub.client")
+
+TokenProvider = Callable[[], Awaitable[str]]
+
+
+class ConnectionState(StrEnum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    CLOSED = "closed"
+
+
+class RemoteError(Exception):
+    """An error frame from the hub."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        self.code: str = str(error.get("code", "internal"))
+        self.status: int = int(error.get("status", 500))
+        self.details: dict[str, Any] = error.get("details") or {}
+        super().__init__(f"{self.code}: {error.get('message', '')}")
+
+
+class ClientClosed(Exception):
+    """The client was closed (by you, or by the hub for good)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    channel: str
+    offset: int
+    data: Any
+
+
+@dataclass
+class Subscription:
+    channel: str
+    queue: asyncio.Queue[Publication] = field(default_factory=asyncio.Queue)
+    offset: int = 0
+    epoch: str | None = None
+    on_reset: Callable[[Subscription], Any] | None = None
+    resets: int = 0  # times the hub could not recover (the app had to reload)
+    gaps: int = 0  # publications the hub dropped for us (slow consumer)
+    active: bool = True
+
+    def _accept(self, offset: int, data: Any) -> None:
+        if offset <= self.offset:
+            return  # de-duplication by offset
+        self.offset = offset
+        self.queue.put_nowait(Publication(self.channel, offset, data))
+
+
+@dataclass
+class _Pending:
+    frame: dict[str, Any]
+    future: asyncio.Future[Any]
+    resend: bool  # an RPC: send again after a reconnect
+
+
+class HubbubClient:
+    def __init__(
+        self,
+        url: str,
+        token_provider: TokenProvider | str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        rpc_timeout: float = 10.0,
+        backoff_min: float = 0.05,
+        backoff_max: float = 5.0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.url = url
+        if isinstance(token_provider, str):
+            token = token_provider
+
+            async def fixed() -> str:
+                return token
+
+            self.token_provider: TokenProvider = fixed
+        else:
+            self.token_provider = token_provider
+        self._session = session
+        self._own_session = session is None
+        self.rpc_timeout = rpc_timeout
+        self.backoff_min = backoff_min
+        self.backoff_max = backoff_max
+        self.headers = headers or {}
+        self.state = ConnectionState.IDLE
+        self.client_id: str | None = None
+        self.ping_interval = 25.0
+        self.subscriptions: dict[str, Subscription] = {}
+        self.pushes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # every push, for inspection
+        self.closes: list[tuple[int, str]] = []  # close codes seen, for inspection
+        self.reconnects = 0
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._live = asyncio.Event()
+        self._closing = False
+        self._fatal: BaseException | None = None
+        self._last_frame = time.monotonic()
+        self._background: set[asyncio.Future[None]] = set()
+
+    # --- lifetime -----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Connect (and keep reconnecting until ``close()``); returns once live."""
+        if self._runner is None:
+            if self._session is None:
+                self._session = aiohttp.ClientSession()
+            self._runner = asyncio.create_task(self._run(), name="hubbub-client")
+        await self.wait_live()
+
+    async def wait_live(self, timeout: float = 30.0) -> None:
+        waiter = asyncio.ensure_future(self._live.wait())
+        done, _ = await asyncio.wait(
+            {waiter, self._runner} if self._runner else {waiter},
+            timeout=timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if waiter not in done:
+            waiter.cancel()
+            if self._fatal is not None:
+                raise self._fatal
+            raise TimeoutError("the hub did not accept the connection in time")
+
+    async def close(self) -> None:
+        self._closing = True
+        self.state = ConnectionState.CLOSED
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._runner
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(ClientClosed("the client was closed"))
+        self._pending.clear()
+        if self._own_session and self._session is not None:
+            await self._session.close()
+
+    async def drop(self) -> None:
+        """Cut the socket without a close handshake (tests: a network failure)."""
+        if self._ws is not None:
+            self._ws._writer.transport.abort()
+
+    async def __aenter__(self) -> HubbubClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- commands -----------------------------------------------------------------------
+
+    async def rpc(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        frame = {
+            "op": "rpc",
+            "method": method,
+            "params": params or {},
+            "idempotency_key": idempotency_key or uuid.uuid4().hex,
+        }
+        return await self._command(frame, resend=True, timeout=timeout)
+
+    async def subscribe(
+        self,
+        channel: str,
+        *,
+        since: tuple[int, str] | None = None,
+        on_reset: Callable[[Subscription], Any] | None = None,
+    ) -> Subscription:
+        sub = Subscription(channel, on_reset=on_reset)
+        if since is not None:
+            sub.offset, sub.epoch = since
+        self.subscriptions[channel] = sub
+        try:
+            await self._subscribe(sub)
+        except BaseException:
+            self.subscriptions.pop(channel, None)
+            raise
+        return sub
+
+    async def unsubscribe(self, channel: str) -> None:
+        sub = self.subscriptions.pop(channel, None)
+        if sub is not None:
+            sub.active = False
+            await self._command({"op": "unsubscribe", "channel": channel})
+
+    async def publish(self, channel: str, data: dict[str, Any]) -> int:
+        result = await self._command({"op": "publish", "channel": channel, "data": data})
+        return int(result["offset"])
+
+    async def presence(self, channel: str) -> list[dict[str, Any]]:
+        result = await self._command({"op": "presence", "channel": channel})
+        return list(result["members"])
+
+    async def history(
+        self, channel: str, *, since: tuple[int, str] | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        frame: dict[str, Any] = {"op": "history", "channel": channel, "limit": limit}
+        if since is not None:
+            frame["since"] = {"offset": since[0], "epoch": since[1]}
+        result: dict[str, Any] = await self._command(frame)
+        return result
+
+    async def send_raw(self, data: str | bytes) -> None:
+        """Send a frame as given (tests of bad input)."""
+        assert self._ws is not None
+        if isinstance(data, bytes):
+            await self._ws.send_bytes(data)
+        else:
+            await self._ws.send_str(data)
+
+    async def _subscribe(self, sub: Subscription) -> None:
+        frame: dict[str, Any] = {"op": "subscribe", "channel": sub.channel}
+        if sub.epoch is not None:
+            frame["since"] = {"offset": sub.offset, "epoch": sub.epoch}
+        result = await self._command(frame)
+        recovered = bool(result["recovered"])
+        if sub.epoch is not None and not recovered:
+            sub.resets += 1
+            sub.offset = int(result["offset"])
+            if sub.on_reset is not None:
+                outcome = sub.on_reset(sub)
+                if asyncio.iscoroutine(outcome):
+                    await outcome
+        sub.epoch = str(result["epoch"])
+        for publication in result["publications"]:
+            sub._accept(int(publication["offset"]), publication["data"])
+        if int(result["offset"]) > sub.offset and not result["publications"]:
+            sub.offset = int(result["offset"])
+
+    async def _command(
+        self, frame: dict[str, Any], *, resend: bool = False, timeout: float | None = None
+    ) -> Any:
+        if self.state is ConnectionState.CLOSED:
+            raise ClientClosed("the client is closed")
+        command_id = next(self._ids)
+        frame = {"id": command_id, **frame}
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[command_id] = _Pending(frame, future, resend)
+        try:
+            if self._ws is not None and self.state is ConnectionState.LIVE:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await self._ws.send_str(orjson.dumps(frame).decode())
+            elif not resend:
+                await self.wait_live()
+                assert self._ws is not None
+                await self._ws.send_str(orjson.dumps(frame).decode())
+            async with asyncio.timeout(timeout or self.rpc_timeout):
+                return await future
+        finally:
+            self._pending.pop(command_id, None)
+
+    # --- the connection loop ------------------------------------------------------------
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._closing:
+            self.state = (
+                ConnectionState.CONNECTING
+                if attempt == 0 and self.reconnects == 0
+                else ConnectionState.RECONNECTING
+            )
+            code, reason = 0, ""
+            try:
+                code, reason = await self._session_once()
+                attempt = (
+                    0 if code in (CloseCode.GOING_AWAY, CloseCode.UNAUTHORIZED) else attempt + 1
+                )
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.debug("connect failed: %s", exc)
+                attempt += 1
+            except RemoteError as exc:  # connect refused
+                code, reason = CloseCode.UNAUTHORIZED, str(exc)
+                attempt += 1
+                if attempt > 3:
+                    self._fatal = exc
+                    break
+            self._live.clear()
+            if self._stopping():
+                break
+            if code and not RECONNECT.get(_as_close(code), True):
+                self._fatal = ClientClosed(
+                    f"the hub closed the connection for good: {code} {reason}"
+                )
+                break
+            self.reconnects += 1
+            delay = random.uniform(0, min(self.backoff_max, self.backoff_min * 2**attempt))
+            await asyncio.sleep(delay)
+        self.state = ConnectionState.CLOSED
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(self._fatal or ClientClosed("closed"))
+
+    def _stopping(self) -> bool:
+        return self._closing
+
+    async def _session_once(self) -> tuple[int, str]:
+        assert self._session is not None
+        token = await self.token_provider()
+        ws = await self._session.ws_connect(
+            self.url,
+            protocols=(SUBPROTOCOL,),
+            headers=self.headers,
+            heartbeat=None,
+            autoping=True,
+            max_msg_size=0,
+        )
+        self._ws = ws
+        reader: asyncio.Task[None] | None = None
+        watchdog: asyncio.Task[None] | None = None
+        try:
+            await ws.send_str(orjson.dumps({"id": 0, "op": "connect", "token": token}).decode())
+            first = await ws.receive(timeout=10)
+            if first.type is not aiohttp.WSMsgType.TEXT:
+                return ws.close_code or 1006, "closed during connect"
+            reply = orjson.loads(first.data)
+            if "error" in reply:
+                raise RemoteError(reply["error"])
+            result = reply["result"]
+            self.client_id = result["client"]
+            self.ping_interval = float(result["ping_interval"])
+            self.state = ConnectionState.LIVE
+            self._last_frame = time.monotonic()
+            reader = asyncio.create_task(self._read(ws))
+            await self._restore()
+            self._live.set()
+            watchdog = asyncio.create_task(self._watch(ws))
+            await reader
+            code = ws.close_code or 1006
+            self.closes.append((code, ""))
+            return code, ""
+        finally:
+            for task in (reader, watchdog):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            self.state = (
+                ConnectionState.RECONNECTING if not self._closing else ConnectionState.CLOSED
+            )
+            for pending in self._pending.values():  # RPCs wait to be sent again; others fail
+                if not pending.resend and not pending.future.done():
+                    pending.future.set_exception(ConnectionError("the connection was lost"))
+            if not ws.closed:
+                await ws.close()
+
+    async def _restore(self) -> None:
+        """After (re)connecting: resubscribe with since, then re-send unanswered RPCs."""
+        for sub in list(self.subscriptions.values()):
+            if sub.active:
+                try:
+                    await self._subscribe(sub)
+                except RemoteError as exc:
+                    log.warning("resubscribe to %s failed: %s", sub.channel, exc)
+                    sub.active = False
+                    self.subscriptions.pop(sub.channel, None)
+        assert self._ws is not None
+        for pending in list(self._pending.values()):
+            if pending.resend and not pending.future.done():
+                await self._ws.send_str(orjson.dumps(pending.frame).decode())
+
+    async def _watch(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Two ping intervals of silence: the connection is dead."""
+        while True:
+            await asyncio.sleep(self.ping_interval / 2)
+            if time.monotonic() - self._last_frame > 2 * self.ping_interval + 1:
+                log.info("no frame for two ping intervals: reconnecting")
+                await ws.close(code=CloseCode.GOING_AWAY)
+                return
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            self._last_frame = time.monotonic()
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            value = orjson.loads(msg.data)
+            for frame in value if isinstance(value, list) else [value]:
+                await self._dispatch(ws, frame)
+
+    async def _dispatch(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
+        kind = frame.get("push")
+        if kind is None:
+            pending = self._pending.get(frame.get("id"))  # type: ignore[arg-type]
+            if pending is not None and not pending.future.done():
+                if "error" in frame:
+                    pending.future.set_exception(RemoteError(frame["error"]))
+                else:
+                    pending.future.set_result(frame.get("result"))
+            return
+        if kind == "pub":
+            sub = self.subscriptions.get(frame["channel"])
+            if sub is not None and sub.active:
+                sub._accept(int(frame["offset"]), frame["data"])
+            return
+        if kind == "ping":
+            await ws.send_str('{"op":"pong"}')
+            return
+        if kind == "expiring":
+            self.pushes.put_nowait(frame)
+            self._background.add(task := asyncio.ensure_future(self._refresh()))
+            task.add_done_callback(self._background.discard)
+            return
+        if kind == "gap":
+            sub = self.subscriptions.get(frame["channel"])
+            if sub is not None:
+                sub.gaps += int(frame.get("dropped", 0))
+        if kind == "unsubscribed":
+            sub = self.subscriptions.pop(frame["channel"], None)
+            if sub is not None:
+                sub.active = False
+        if kind == "disconnect":
+            self.closes.append((int(frame.get("code", 0)), str(frame.get("reason", ""))))
+        self.pushes.put_nowait(frame)
+
+    async def _refresh(self) -> None:
+        try:
+            token = await self.token_provider()
+            await self._command({"op": "refresh", "token": token})
+        except Exception as exc:
+            log.warning("token refresh failed: %s", exc)
+
+
+def _as_close(code: int) -> CloseCode:
+    try:
+        return CloseCode(code)
+    except ValueError:
+        return CloseCode.INTERNAL

@@ -1,0 +1,378 @@
+"""The realtime hub end to end: real sockets, real NATS/JetStream, Redis and a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from nats.aio.client import Client as NATS
+
+from hub.ws.service import Realtime
+from hubbub.client import HubbubClient, RemoteError
+from hubbub.config import Settings
+from hubbub.contracts.channels import Channel
+from hubbub.contracts.subjects import Subjects
+from tests.e2e.conftest import ClientFactory
+from tests.support import ops
+from tests.support.tokens import TestTokens
+
+
+async def publish(nc: NATS, settings: Settings, channel: str, data: dict[str, Any]) -> int:
+    """What a backend service does: publish straight onto the channel's subject."""
+    ack = await nc.jetstream().publish(
+        Subjects(settings.namespace).event(Channel.parse(channel)), orjson.dumps(data)
+    )
+    return int(ack.seq)
+
+
+async def next_pub(sub: Any, timeout: float = 5.0) -> Any:
+    return await asyncio.wait_for(sub.queue.get(), timeout)
+
+
+async def raw_socket(url: str, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+    return await session.ws_connect(url, protocols=("hubbub.v1.json",), max_msg_size=0)
+
+
+async def receive_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0) -> Any:
+    msg = await ws.receive(timeout=timeout)
+    assert msg.type is aiohttp.WSMsgType.TEXT, msg
+    return orjson.loads(msg.data)
+
+
+class TestConnect:
+    async def test_connect_answers_with_the_client_and_its_clocks(
+        self, ws_url: str, tokens: TestTokens
+    ) -> None:
+        async with aiohttp.ClientSession() as session:
+            ws = await raw_socket(ws_url, session)
+            await ws.send_str(
+                orjson.dumps({"id": 1, "op": "connect", "token": tokens.issue("u1")}).decode()
+            )
+            reply = await receive_json(ws)
+            assert reply["id"] == 1
+            assert reply["result"]["user"] == {"id": "u1", "role": "member"}
+            assert reply["result"]["ping_interval"] == 25
+            assert 890 <= reply["result"]["expires_in"] <= 900
+            assert len(reply["result"]["client"]) == 16
+
+    async def test_a_bad_token_gets_an_error_then_close_4001(self, ws_url: str) -> None:
+        async with aiohttp.ClientSession() as session:
+            ws = await raw_socket(ws_url, session)
+            await ws.send_str('{"id": 1, "op": "connect", "token": "not-a-jwt"}')
+            error = await receive_json(ws)
+            assert (error["id"], error["error"]["code"]) == (1, "unauthorized")
+            disconnect = await receive_json(ws)
+            assert disconnect == {
+                "push": "disconnect",
+                "code": 4001,
+                "reason": error["error"]["message"],
+                "reconnect": True,
+            }
+            closing = await ws.receive(timeout=5)
+            assert (closing.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4001)
+
+    async def test_no_connect_in_time_closes_4001(self, ws_url: str) -> None:
+        """The e2e settings give a socket 1 s to send connect."""
+        async with aiohttp.ClientSession() as session:
+            ws = await raw_socket(ws_url, session)
+            msg = await ws.receive(timeout=10)
+            while msg.type is aiohttp.WSMsgType.TEXT:
+                msg = await ws.receive(timeout=10)
+            assert ws.close_code == 4001
+
+    async def test_a_first_frame_other_than_connect_closes_4001(self, ws_url: str) -> None:
+        async with aiohttp.ClientSession() as session:
+            ws = await raw_socket(ws_url, session)
+            await ws.send_str('{"id": 1, "op": "subscribe", "channel": "public:x"}')
+            assert (await receive_json(ws))["push"] == "disconnect"
+            await ws.receive(timeout=5)
+            assert ws.close_code == 4001
+
+    async def test_without_the_subprotocol_the_upgrade_is_refused_with_a_problem(
+        self, ws_url: str
+    ) -> None:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                ws_url.replace("ws://", "http://"),
+                headers={"Connection": "Upgrade", "Upgrade": "websocket"},
+            ) as response,
+        ):
+            assert response.status == 400
+            assert "hubbub.v1.json" in (await response.json())["detail"]
+
+    async def test_a_foreign_origin_is_refused(self, ws_url: str) -> None:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                await session.ws_connect(
+                    ws_url, protocols=("hubbub.v1.json",), origin="https://evil.example"
+                )
+            assert caught.value.status == 403
+
+
+class TestChannelsAndFanOut:
+    async def test_a_user_channel_is_its_owners_only(self, client: ClientFactory) -> None:
+        alice = await client("alice")
+        await alice.subscribe("user:alice")
+        with pytest.raises(RemoteError) as caught:
+            await alice.subscribe("user:bob")
+        assert (caught.value.code, caught.value.status) == ("forbidden", 403)
+
+    async def test_a_backend_publication_reaches_every_subscriber_in_order(
+        self, client: ClientFactory, nc: NATS, settings: Settings
+    ) -> None:
+        subs = [await (await client(f"u{i}")).subscribe("public:news") for i in range(3)]
+        offsets = [await publish(nc, settings, "public:news", {"n": n}) for n in range(20)]
+        for sub in subs:
+            got = [await next_pub(sub) for _ in range(20)]
+            assert [p.offset for p in got] == offsets
+            assert [p.data for p in got] == [{"n": n} for n in range(20)]
+
+    async def test_workspace_channels_need_membership_checked_by_a_worker(
+        self, client: ClientFactory, nc: NATS, settings: Settings
+    ) -> None:
+        bob = await client("bob")
+        with pytest.raises(RemoteError) as caught:
+            await bob.subscribe("workspace:w1")
+        assert caught.value.code == "forbidden"
+        ops.members.add(("bob", "w1"))
+        await bob.history("user:bob")  # any round trip
+        # The refusal was cached for a minute by the worker: membership changes clear it.
+        from redis.asyncio import Redis
+
+        from hubbub.keys import RedisKeys
+
+        redis = Redis.from_url(settings.redis_url or "")
+        await redis.delete(
+            RedisKeys(settings.namespace).channel_acl("bob", "workspace:w1", "subscribe")
+        )
+        await redis.aclose()
+        sub = await bob.subscribe("workspace:w1")
+        await publish(nc, settings, "workspace:w1", {"type": "resource.created"})
+        assert (await next_pub(sub)).data == {"type": "resource.created"}
+
+    async def test_interest_based_nats_subscriptions_come_and_go(
+        self, client: ClientFactory, realtime: Realtime
+    ) -> None:
+        a, b = await client("a"), await client("b")
+        await a.subscribe("public:x")
+        await b.subscribe("public:x")
+        assert list(realtime.fanout.names()) == ["public:x"]
+        await a.unsubscribe("public:x")
+        assert list(realtime.fanout.names()) == ["public:x"]
+        await b.unsubscribe("public:x")
+        assert list(realtime.fanout.names()) == []
+
+    async def test_a_non_json_publication_is_dropped_not_passed_on(
+        self, client: ClientFactory, nc: NATS, settings: Settings
+    ) -> None:
+        sub = await (await client("u")).subscribe("public:raw")
+        subject = Subjects(settings.namespace).event(Channel.parse("public:raw"))
+        await nc.jetstream().publish(subject, b"not json")
+        good = await publish(nc, settings, "public:raw", {"ok": True})
+        first = await next_pub(sub)
+        assert (first.offset, first.data) == (good, {"ok": True})
+
+
+class TestRecovery:
+    async def test_a_reconnecting_client_gets_every_missed_publication_once_in_order(
+        self, client: ClientFactory, nc: NATS, settings: Settings
+    ) -> None:
+        b = await client("b")
+        sub = await b.subscribe("public:feed")
+        await publish(nc, settings, "public:feed", {"n": -1})
+        assert (await next_pub(sub)).data == {"n": -1}
+        since = (sub.offset, sub.epoch or "")
+        await b.close()
+        offsets = [await publish(nc, settings, "public:feed", {"n": n}) for n in range(100)]
+        again = await client("b")
+        resub = await again.subscribe("public:feed", since=since)
+        got = [resub.queue.get_nowait() for _ in range(resub.queue.qsize())]
+        assert [p.offset for p in got] == offsets
+        assert [p.data["n"] for p in got] == list(range(100))
+        assert resub.resets == 0
+
+    async def test_a_gap_bigger_than_the_history_is_not_recovered(
+        self, client: ClientFactory, nc: NATS, settings: Settings
+    ) -> None:
+        from hubbub.streams import ensure_streams
+
+        small = settings.model_copy(
+            update={"channel_policies": {"public": {"history_max_msgs": 10}}}
+        )
+        await ensure_streams(nc.jetstream(), Subjects(settings.namespace), small.policies())
+        b = await client("b")
+        sub = await b.subscribe("public:small")
+        await publish(nc, settings, "public:small", {"n": -1})
+        await next_pub(sub)
+        since = (sub.offset, sub.epoch or "")
+        await b.close()
+        for n in range(100):
+            await publish(nc, settings, "public:small", {"n": n})
+        reloads: list[str] = []
+        again = await client("b")
+        resub = await again.subscribe(
+            "public:small", since=since, on_reset=lambda s: reloads.append(s.channel)
+        )
+        assert reloads == ["public:small"]
+        assert resub.queue.qsize() == 0
+
+    async def test_the_client_resubscribes_with_since_after_a_dropped_socket(
+        self, client: ClientFactory, nc: NATS, settings: Settings
+    ) -> None:
+        b = await client("b", backoff_min=0.01)
+        sub = await b.subscribe("public:drop")
+        await publish(nc, settings, "public:drop", {"n": 0})
+        await next_pub(sub)
+        await b.drop()
+        offsets = [await publish(nc, settings, "public:drop", {"n": n}) for n in range(1, 30)]
+        got = [await next_pub(sub) for _ in range(29)]
+        assert [p.offset for p in got] == offsets
+        assert b.reconnects >= 1
+        assert sub.resets == 0
+
+
+class TestRpc:
+    async def test_an_rpc_returns_the_operations_result(self, client: ClientFactory) -> None:
+        c = await client("u")
+        assert await c.rpc("test.echo", {"key": "k", "seq": 5}) == {
+            "key": "k",
+            "seq": 5,
+            "payload": {},
+        }
+
+    async def test_rpc_errors_carry_the_rest_status(self, client: ClientFactory) -> None:
+        c = await client("u")
+        with pytest.raises(RemoteError) as bad:
+            await c.rpc("test.echo", {"seq": "five"})
+        with pytest.raises(RemoteError) as unknown:
+            await c.rpc("nothing.here")
+        with pytest.raises(RemoteError) as internal_only:
+            await c.rpc("channels.authorize", {"user_id": "u", "channel": "workspace:w"})
+        assert (bad.value.code, bad.value.status) == ("validation_failed", 422)
+        assert (unknown.value.code, internal_only.value.code) == ("not_found", "not_found")
+
+    async def test_an_unanswered_mutation_is_resent_after_reconnect_and_applied_once(
+        self, client: ClientFactory
+    ) -> None:
+        c = await client("u", backoff_min=0.01)
+        call = asyncio.ensure_future(c.rpc("test.slow_emit", {"workspace": "w", "note": "once"}))
+        await asyncio.sleep(0.1)  # the worker is in the middle of it
+        await c.drop()
+        result = await asyncio.wait_for(call, 10)
+        assert result["count"] == 1
+        assert ops.emit_calls == ["once"]
+        assert c.reconnects >= 1
+
+
+class TestTokenLifetime:
+    async def test_expiring_then_refresh_keeps_the_socket(
+        self, client: ClientFactory, realtime: Realtime
+    ) -> None:
+        realtime.settings = realtime.settings.model_copy(update={"ws_expiring_lead_s": 1.5})
+        c = await client("u", ttl=2)
+        push = await asyncio.wait_for(c.pushes.get(), 5)
+        assert push["push"] == "expiring"
+        await asyncio.sleep(3)  # past the first token's expiry and grace
+        assert c.closes == []
+        assert await c.rpc("test.echo", {}) is not None
+
+    async def test_an_unrefreshed_token_closes_the_socket_with_4001(
+        self, ws_url: str, tokens: TestTokens
+    ) -> None:
+        async with aiohttp.ClientSession() as session:
+            ws = await raw_socket(ws_url, session)
+            await ws.send_str(
+                orjson.dumps({"id": 1, "op": "connect", "token": tokens.issue("u", ttl=1)}).decode()
+            )
+            frames = []
+            while True:
+                msg = await ws.receive(timeout=10)
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                frames.append(orjson.loads(msg.data))
+            assert ws.close_code == 4001
+            assert [f.get("push") for f in frames[1:]] == ["expiring", "disconnect"]
+
+
+class TestPresence:
+    async def test_join_and_leave_are_pushed_and_members_listed(
+        self, client: ClientFactory
+    ) -> None:
+        ops.members.update({("a", "w9"), ("b", "w9")})
+        a, b = await client("a"), await client("b")
+        await a.subscribe("workspace:w9")
+        await b.subscribe("workspace:w9")
+        members = await a.presence("workspace:w9")
+        assert sorted(m["user"] for m in members) == ["a", "b"]
+        joins = []
+        while len(joins) < 2:
+            push = await asyncio.wait_for(a.pushes.get(), 5)
+            if push["push"] == "join":
+                joins.append(push["info"]["user"])
+        assert sorted(joins) == ["a", "b"]
+        await b.close()
+        while True:
+            push = await asyncio.wait_for(a.pushes.get(), 5)
+            if push["push"] == "leave":
+                assert push["info"]["user"] == "b"
+                break
+        assert [m["user"] for m in await a.presence("workspace:w9")] == ["a"]
+
+
+class TestControl:
+    async def test_membership_revoked_unsubscribes_at_once(
+        self, client: ClientFactory, realtime: Realtime
+    ) -> None:
+        ops.members.add(("b", "w2"))
+        b = await client("b")
+        await b.subscribe("workspace:w2")
+        await realtime.on_control("b", {"type": "membership_revoked", "channel": "workspace:w2"})
+        push = await asyncio.wait_for(b.pushes.get(), 5)
+        while push["push"] == "join":
+            push = await asyncio.wait_for(b.pushes.get(), 5)
+        assert push == {
+            "push": "unsubscribed",
+            "channel": "workspace:w2",
+            "code": 4003,
+            "reason": "your membership was removed",
+        }
+        assert "workspace:w2" not in b.subscriptions
+
+    async def test_a_deactivated_user_is_disconnected_for_good(
+        self, client: ClientFactory, realtime: Realtime
+    ) -> None:
+        b = await client("b")
+        await realtime.on_control("b", {"type": "deactivated"})
+        for _ in range(50):
+            if b.closes:
+                break
+            await asyncio.sleep(0.05)
+        assert b.closes[0][0] == 4003
+
+
+class TestShutdown:
+    async def test_draining_tells_clients_to_reconnect_elsewhere(
+        self, client: ClientFactory, realtime: Realtime
+    ) -> None:
+        c = await client("u")
+        start = time.monotonic()
+        await realtime.shutdown(5)
+        assert time.monotonic() - start < 5
+        push = await asyncio.wait_for(c.pushes.get(), 5)
+        assert push == {
+            "push": "disconnect",
+            "code": 1001,
+            "reason": "hub shutting down; reconnect",
+            "reconnect": True,
+        }
+        assert realtime.connections == set()
+
+
+class TestHubbubClientIsExported:
+    def test_the_client_is_importable_from_the_package(self) -> None:
+        assert HubbubClient.__module__ == "hubbub.client.client"
