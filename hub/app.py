@@ -23,6 +23,7 @@ from hub.state import (
     SUBJECTS,
     TOKEN_VERIFIER,
 )
+from hub.static import add_static_routes
 from hub.ws.authz import ChannelAuthorizer
 from hub.ws.endpoint import websocket
 from hub.ws.presence import Presence
@@ -105,6 +106,8 @@ def create_app(
     app.cleanup_ctx.extend([nats_ctx, redis_ctx, realtime_ctx])
     app.on_shutdown.append(drain_sockets)
     app.router.add_get("/ws", websocket)
+    if settings.frontend_dir is not None:
+        add_static_routes(app, settings.frontend_dir)  # last: it catches every other path
 
     app.router.add_get(API_PREFIX + "/health", health.health)
     app.router.add_get(API_PREFIX + "/ready", health.ready)

@@ -57,6 +57,7 @@ class Supervisor:
         self.children: list[Child] = []
         self.hub_ports: list[int] = []
         self._stopping = False
+        self._frontend: Path | None = None
 
     # --- the whole run -------------------------------------------------------------
 
@@ -70,6 +71,7 @@ class Supervisor:
                     f"another `hubbub up` is running on {self.state_dir}; stop it first, "
                     "or give this one its own HUBBUB_STATE_DIR"
                 )
+            self._frontend_dir()  # build it first: a failing build stops before anything runs
             env = self._start_services()
             if self._stopping:
                 return 130
@@ -176,8 +178,11 @@ class Supervisor:
     def _frontend_dir(self) -> Path | None:
         if not self.frontend:
             return None
-        built = Path(__file__).resolve().parent.parent / "frontend" / "out"
-        return built if (built / "index.html").exists() else None
+        if self._frontend is None:
+            from hubbub.frontend import ensure_built
+
+            self._frontend = ensure_built() or Path()
+        return self._frontend if self._frontend != Path() else None
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout

@@ -1,0 +1,71 @@
+"""The built frontend (a Next.js static export) on the hub's own origin.
+
+Same origin as ``/api/v1`` and ``/ws``, so the refresh cookie and the socket need no
+CORS. Path rules (as the frontend's ``scripts/serve-static.mjs``): ``/x/`` serves
+``x/index.html``; ``/x`` where ``x/`` is a folder redirects (308) to ``/x/``; a file
+serves itself; anything else is ``404.html`` with status 404. ``/_next/static/`` is
+content-hashed, so it is cached for a year; everything else is revalidated.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+from aiohttp import web
+
+# Next's export inlines its boot scripts and styles: hence 'unsafe-inline' for both.
+APP_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' ws: wss:; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+)
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class StaticSite:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _resolve(self, path: str) -> Path | None:
+        target = (self.root / path.lstrip("/")).resolve()
+        if target != self.root and self.root not in target.parents:
+            return None  # ../ escapes
+        return target
+
+    def _file(self, path: Path, status: int = 200) -> web.FileResponse:
+        response = web.FileResponse(path, status=status)
+        kind, _ = mimetypes.guess_type(path.name)
+        if kind is not None:
+            response.content_type = kind
+        immutable = "/_next/static/" in path.as_posix()
+        response.headers["Cache-Control"] = IMMUTABLE if immutable else "no-cache"
+        if path.suffix == ".html":
+            response.headers["Content-Security-Policy"] = APP_CSP
+        return response
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.match_info.get("tail", "")
+        if path == "ws" or path.startswith("api/"):
+            raise web.HTTPNotFound()  # the API's own 404 (problem details), never HTML
+        target = self._resolve(path)
+        if target is None:
+            raise web.HTTPNotFound()
+        if target.is_dir():
+            if path and not path.endswith("/"):
+                query = f"?{request.query_string}" if request.query_string else ""
+                raise web.HTTPPermanentRedirect(location=f"{request.path}/{query}")
+            index = target / "index.html"
+            if index.is_file():
+                return self._file(index)
+        elif target.is_file():
+            return self._file(target)
+        missing = self.root / "404.html"
+        if missing.is_file():
+            return self._file(missing, status=404)
+        raise web.HTTPNotFound()
+
+
+def add_static_routes(app: web.Application, root: Path) -> None:
+    site = StaticSite(root)
+    app.router.add_get("/{tail:.*}", site.handle)

@@ -1,0 +1,68 @@
+"""The hub serves the built frontend on its own origin, by the export's path rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from hub.app import create_app
+from hubbub.config import Settings
+from tests.support import ops
+
+
+@pytest.fixture
+async def site(
+    settings: Settings, tmp_path: Path, aiohttp_client: Any, nc: Any
+) -> TestClient[Any, Any]:
+    out = tmp_path / "out"
+    (out / "workspaces").mkdir(parents=True)
+    (out / "_next" / "static" / "chunks").mkdir(parents=True)
+    (out / "index.html").write_text("<html>home</html>")
+    (out / "workspaces" / "index.html").write_text("<html>workspaces</html>")
+    (out / "404.html").write_text("<html>not here</html>")
+    (out / "_next" / "static" / "chunks" / "app.js").write_text("console.log(1)")
+    (tmp_path / "secret.txt").write_text("outside")
+    app = create_app(settings.model_copy(update={"frontend_dir": out}), ops.catalog_with_tests())
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    return client
+
+
+class TestStaticSite:
+    async def test_the_root_and_a_folder_serve_their_index(
+        self, site: TestClient[Any, Any]
+    ) -> None:
+        home, page = await site.get("/"), await site.get("/workspaces/")
+        assert (home.status, await home.text()) == (200, "<html>home</html>")
+        assert (page.status, await page.text()) == (200, "<html>workspaces</html>")
+        assert page.content_type == "text/html"
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+    async def test_a_folder_without_its_slash_redirects_keeping_the_query(
+        self, site: TestClient[Any, Any]
+    ) -> None:
+        response = await site.get("/workspaces?id=7", allow_redirects=False)
+        assert (response.status, response.headers["Location"]) == (308, "/workspaces/?id=7")
+
+    async def test_hashed_assets_are_cached_for_a_year(self, site: TestClient[Any, Any]) -> None:
+        response = await site.get("/_next/static/chunks/app.js")
+        assert response.status == 200
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+    async def test_an_unknown_page_is_the_404_page_with_status_404(
+        self, site: TestClient[Any, Any]
+    ) -> None:
+        response = await site.get("/nowhere/")
+        assert (response.status, await response.text()) == (404, "<html>not here</html>")
+
+    async def test_paths_cannot_escape_the_site(self, site: TestClient[Any, Any]) -> None:
+        response = await site.get("/..%2Fsecret.txt")
+        assert "outside" not in await response.text()
+        assert response.status == 404
+
+    async def test_api_paths_keep_their_problem_details(self, site: TestClient[Any, Any]) -> None:
+        response = await site.get("/api/v1/nope")
+        assert (response.status, response.content_type) == (404, "application/problem+json")
+        assert (await site.get("/api/v1/health")).status == 200
