@@ -24,9 +24,10 @@ import logging
 import time
 from collections import deque
 from collections.abc import Hashable
-from typing import Protocol
+from typing import Any, Protocol
 
 from hubbub.contracts.errors import HubbubError, Unavailable
+from workers.eager import start_eager
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,11 @@ class Job(Protocol):
 
 class MailboxFull(Exception):
     pass
+
+
+# Marks an actor whose loop is starting eagerly, so a re-entrant tell() doesn't start a
+# second loop for the same key.
+_STARTING: Any = object()
 
 
 class Actor:
@@ -80,21 +86,25 @@ class ActorSystem:
         """
         if self.in_flight >= self.max_in_flight:
             raise MailboxFull(f"{self.in_flight} messages in flight (limit {self.max_in_flight})")
+        # Jobs start eagerly (see workers/eager.py): an idle actor runs its job right here
+        # until the job first waits; the rest of the mailbox follows in a task.
         if key is None:
-            task = asyncio.create_task(self._run_unkeyed(job))
-            self._unkeyed.add(task)
-            task.add_done_callback(self._unkeyed.discard)
-        else:
-            actor = self.actors.get(key)
-            if actor is None:
-                actor = self.actors[key] = Actor(key)
-            elif len(actor.mailbox) >= self.mailbox_size:
-                raise MailboxFull(f"mailbox of {key!r} is full ({self.mailbox_size})")
-            actor.mailbox.append(job)
-            if actor.running is None:
-                actor.running = asyncio.create_task(self._run_actor(actor))
-        self.in_flight += 1
-        self._idle.clear()
+            self._started()
+            task = start_eager(self._run_unkeyed(job))
+            if task is not None:
+                self._unkeyed.add(task)
+                task.add_done_callback(self._unkeyed.discard)
+            return
+        actor = self.actors.get(key)
+        if actor is None:
+            actor = self.actors[key] = Actor(key)
+        elif len(actor.mailbox) >= self.mailbox_size:
+            raise MailboxFull(f"mailbox of {key!r} is full ({self.mailbox_size})")
+        self._started()
+        actor.mailbox.append(job)
+        if actor.running is None:
+            actor.running = _STARTING
+            actor.running = start_eager(self._run_actor(actor))
 
     async def _run_unkeyed(self, job: Job) -> None:
         try:
@@ -122,6 +132,10 @@ class ActorSystem:
         finally:
             actor.running = None
             actor.last_active = time.monotonic()
+
+    def _started(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
 
     def _done(self) -> None:
         self.in_flight -= 1

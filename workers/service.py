@@ -229,7 +229,10 @@ class Request:
         self.deadline = deadline
 
     async def run(self) -> None:
-        token = request_id_var.set(self.request_id)
+        # Set, never reset: a job may start in the NATS callback's turn and finish in a
+        # task (workers/eager.py), and a token can't be reset across those contexts.
+        # Each job sets its own id first, so the next job of an actor logs its own.
+        request_id_var.set(self.request_id)
         try:
             if self.deadline is not None and time.time() > self.deadline:
                 # The caller has given up: doing the work now would only surprise it.
@@ -248,8 +251,6 @@ class Request:
         except Exception:
             log.exception("handler failed", extra={"op": self.op.name})
             await self.reject(Internal("internal error", request_id=self.request_id))
-        finally:
-            request_id_var.reset(token)
 
     async def reject(self, error: HubbubError) -> None:
         await self.worker._reply_error(self.msg, error, self.request_id)
