@@ -83,13 +83,13 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return float(sorted_values[k])
 
 
-def latency_summary(samples_ns: Sequence[int]) -> dict[str, float]:
-    """p50/p90/p99/p99.9/max of latency samples, in milliseconds."""
+def latency_summary(samples_ns: Sequence[int]) -> dict[str, float | None]:
+    """Count and p50/p90/p99/p99.9/max of latency samples in ms (None: no sample)."""
     s = sorted(samples_ns)
-    out: dict[str, float] = {"n": float(len(s))}
+    out: dict[str, float | None] = {"n": len(s)}
     for name, q in (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9)):
-        out[name + "_ms"] = round(percentile(s, q) / 1e6, 3) if s else float("nan")
-    out["max_ms"] = round(s[-1] / 1e6, 3) if s else float("nan")
+        out[name + "_ms"] = round(percentile(s, q) / 1e6, 3) if s else None
+    out["max_ms"] = round(s[-1] / 1e6, 3) if s else None
     return out
 
 
@@ -241,6 +241,7 @@ class Snapshot:
     close_codes: dict[int, int] = field(default_factory=dict)
     samples_ns: list[int] = field(default_factory=list)
     cpu_s: float = 0.0  # process CPU time (user + system), summed over processes
+    cpu_sys_s: float = 0.0  # the system (kernel) part of cpu_s
     rss: int = 0  # bytes, summed over processes
     procs: int = 0
 
@@ -258,6 +259,7 @@ class Snapshot:
             self.close_codes[c] = self.close_codes.get(c, 0) + v
         self.samples_ns.extend(o.samples_ns)
         self.cpu_s += o.cpu_s
+        self.cpu_sys_s += o.cpu_sys_s
         self.rss += o.rss
         self.procs += o.procs
 
@@ -598,6 +600,29 @@ class LoadClient:
         self.stats = Stats(sample_every, seed)
         self.protos: list[WSClientProtocol] = []
         self._proc = psutil.Process()
+        self._batch_s = 0.0
+        self._batcher: asyncio.Handle | None = None
+
+    def set_read_batch(self, seconds: float) -> None:
+        """Coalesce reads: block the loop ``seconds`` between I/O polls (0: off).
+
+        The process then never sleeps in epoll_wait, so a frame the server
+        sends wakes nobody, and each poll finds frames accumulated over
+        ``seconds`` on many sockets (several per socket at high rates): fewer
+        wake-ups and read syscalls per frame, at up to ``seconds`` of added
+        latency.
+        """
+        self._batch_s = max(0.0, seconds)
+        if self._batch_s > 0 and self._batcher is None:
+            self._batcher = asyncio.get_running_loop().call_soon(self._batch_tick)
+
+    def _batch_tick(self) -> None:
+        if self._batch_s <= 0:
+            self._batcher = None
+            return
+        time.sleep(self._batch_s)  # deliberately blocking: see set_read_batch
+        # Runs again after the loop's next I/O poll.
+        self._batcher = asyncio.get_running_loop().call_soon(self._batch_tick)
 
     async def connect(
         self,
@@ -651,6 +676,7 @@ class LoadClient:
     def snapshot(self, take_samples: bool = True) -> Snapshot:
         st = self.stats
         samples = st.samples
+        tms = os.times()
         if take_samples:
             st.samples = []
         return Snapshot(
@@ -664,7 +690,8 @@ class LoadClient:
             errors=dict(st.errors),
             close_codes=dict(st.close_codes),
             samples_ns=list(samples),
-            cpu_s=time.process_time(),
+            cpu_s=tms.user + tms.system,
+            cpu_sys_s=tms.system,
             rss=self._proc.memory_info().rss,
             procs=1,
         )
@@ -699,6 +726,9 @@ async def _worker_serve(conn: Connection, sample_every: int, seed: int | None) -
             inbox.put_nowait(None)
 
     loop.add_reader(conn.fileno(), readable)
+    # libuv made the fd non-blocking; Connection.recv() needs it blocking to
+    # read a message that arrives in several chunks.
+    os.set_blocking(conn.fileno(), True)
     tasks: set[asyncio.Task[None]] = set()
 
     async def handle(rid: int, method: str, args: tuple[Any, ...]) -> None:
@@ -709,6 +739,9 @@ async def _worker_serve(conn: Connection, sample_every: int, seed: int | None) -
                 res = client.snapshot(*args)
             elif method == "close":
                 await client.close(*args)
+                res = None
+            elif method == "read_batch":
+                client.set_read_batch(*args)
                 res = None
             else:
                 raise ValueError(method)
@@ -738,6 +771,7 @@ class _Worker:
         self._next = 0
         loop = asyncio.get_running_loop()
         loop.add_reader(self.conn.fileno(), self._readable)
+        os.set_blocking(self.conn.fileno(), True)  # see _worker_serve
         self._loop = loop
 
     def _readable(self) -> None:
@@ -751,11 +785,13 @@ class _Worker:
                     fut.set_result(res)
                 else:
                     fut.set_exception(RuntimeError(f"worker {self.proc.pid}: {res}"))
-        except (EOFError, OSError):
+        except (EOFError, OSError) as e:
             self._loop.remove_reader(self.conn.fileno())
+            self.proc.join(0.5)
+            why = f"worker {self.proc.pid} died (exit code {self.proc.exitcode}; {type(e).__name__}: {e})"
             for fut in self._pending.values():
                 if not fut.done():
-                    fut.set_exception(RuntimeError(f"worker {self.proc.pid} died"))
+                    fut.set_exception(RuntimeError(why))
             self._pending.clear()
 
     async def call(self, method: str, *args: Any) -> Any:
@@ -860,6 +896,13 @@ class ClientPool:
             await self._local.close()
             return
         await asyncio.gather(*(w.call("close") for w in self._workers))
+
+    async def set_read_batch(self, seconds: float) -> None:
+        """See :meth:`LoadClient.set_read_batch`."""
+        if self._local is not None:
+            self._local.set_read_batch(seconds)
+            return
+        await asyncio.gather(*(w.call("read_batch", seconds) for w in self._workers))
 
     async def stop(self) -> None:
         if self._local is not None:
