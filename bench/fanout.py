@@ -181,15 +181,14 @@ class StepResult:
     client_sys: float
     pub_cpu: float
     machine_busy: float  # fraction of all cores
-    irq_cpu: (
-        float  # cores in (soft)irq context, not charged to a process (loopback TCP)
-    )
+    irq_cpu: float  # cores in (soft)irq context (loopback TCP); included above
     other_cpu: float  # cores busy in other processes (noise: other work on the machine)
     drain_s: float | None  # None: not drained within --drain-timeout
     lost: int
     ok: bool
     why: list[str] = field(default_factory=list)
     noisy: bool = False  # other processes used more than --noise-limit cores
+    target: dict[str, Any] = field(default_factory=dict)  # Target.diagnostics()
     attempts: int = 1
 
 
@@ -225,11 +224,13 @@ class FanoutBench:
         base = await self.probe()
         run = asyncio.create_task(self.pub.run(rate, secs))
         await asyncio.sleep(a.warm_secs)
+        self.target.diagnostics()  # reset
         p1 = await self.probe()
         issued1 = self.pub.issued
         await asyncio.sleep(max(0.0, secs - a.warm_secs - 0.05))
         p2 = await self.probe()
         issued2 = self.pub.issued
+        diag = self.target.diagnostics()
         await run
         t_stop = time.perf_counter()
         await self.pub.wait_idle(timeout=30.0)
@@ -277,12 +278,13 @@ class FanoutBench:
             machine_busy=round(busy, 3),
             irq_cpu=round(irq_cpu, 3),
             other_cpu=round(
-                max(0.0, busy * ncpu - server_cpu - client_cpu - pub_cpu - irq_cpu),
+                max(0.0, busy * ncpu - server_cpu - client_cpu - pub_cpu),
                 3,
             ),
             drain_s=None if drain_s is None else round(drain_s, 3),
             lost=max(0, expected_total - frames),
             ok=True,
+            target=diag,
         )
         why = r.why
         # Window edges shift counts by one publication: allow for it.
@@ -318,15 +320,46 @@ class FanoutBench:
             f"machine_busy={r.machine_busy} irq_cpu={r.irq_cpu} other_cpu={r.other_cpu} drain_s={r.drain_s} lost={r.lost} skipped={r.skipped} "
             f"ok={'yes' if r.ok else 'no'}"
             + (f" why={','.join(r.why)}" if r.why else "")
-            + (" noisy=yes" if r.noisy else ""),
+            + (" noisy=yes" if r.noisy else "")
+            + "".join(f" {k}={v}" for k, v in r.target.items()),
             flush=True,
         )
+
+    async def other_load(self, secs: float = 0.5) -> float:
+        """Cores used by processes other than ours over ``secs`` (other sessions' work)."""
+        p1 = await self.probe(take_samples=False)
+        await asyncio.sleep(secs)
+        p2 = await self.probe(take_samples=False)
+        dt = p2.t - p1.t
+        mt = p2.machine_total - p1.machine_total
+        busy = (p2.machine_busy - p1.machine_busy) / mt if mt > 0 else 0.0
+        ours = (
+            p2.server_cpu
+            - p1.server_cpu
+            + p2.snap.cpu_s
+            - p1.snap.cpu_s
+            + p2.self_cpu
+            - p1.self_cpu
+        )
+        return max(0.0, busy * (psutil.cpu_count() or 1) - ours / dt)
+
+    async def wait_quiet(self) -> None:
+        """Wait (up to --quiet-timeout s) until other processes leave the CPUs alone."""
+        deadline = time.perf_counter() + self.a.quiet_timeout
+        while True:
+            other = await self.other_load()
+            if other <= self.a.noise_limit:
+                return
+            if time.perf_counter() > deadline:
+                print(f"busy_machine other_cpu={other:.3f} waited=timeout", flush=True)
+                return
 
     async def measured(self, kind: str, rate: float, secs: float) -> StepResult:
         """A step, repeated (up to --retries times) while other work disturbed it."""
         attempts = 0
         while True:
             attempts += 1
+            await self.wait_quiet()
             r = await self.step(rate, secs)
             r.attempts = attempts
             r.noisy = r.other_cpu > self.a.noise_limit
@@ -517,8 +550,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.15,
         help="cores other processes may use during a step before it is retried",
     )
-    ap.add_argument("--retries", type=int, default=3, help="retries of a noisy step")
-    ap.add_argument("--noise-wait", type=float, default=5.0, help="s before a retry")
+    ap.add_argument("--retries", type=int, default=4, help="retries of a noisy step")
+    ap.add_argument("--noise-wait", type=float, default=2.0, help="s before a retry")
+    ap.add_argument(
+        "--quiet-timeout",
+        type=float,
+        default=60.0,
+        help="s to wait, before each step, for other processes to go quiet",
+    )
     ap.add_argument(
         "--read-batch-ms",
         type=float,

@@ -74,6 +74,10 @@ class Target(abc.ABC):
         """
         await asyncio.sleep(0.2)
 
+    def diagnostics(self) -> dict[str, Any]:
+        """Target-specific figures gathered since the last call (reported per step)."""
+        return {}
+
     @abc.abstractmethod
     async def publish(self, channel: str, data: bytes) -> int | None:
         """Publish one message whose application payload is ``data`` (a JSON object).
@@ -183,6 +187,7 @@ class BareTarget(Target):
         )
         self.max_inflight = int(max_inflight)
         self._http: aiohttp.ClientSession | None = None
+        self._loop_ms: list[float] = []
 
     @property
     def base(self) -> str:
@@ -229,7 +234,16 @@ class BareTarget(Target):
         async with self._http.post(self.base + "/publish", data=data) as r:
             r.raise_for_status()
             body = await r.json()
+            self._loop_ms.append(float(body["loop_ms"]))
             return int(body["sent"])
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Median and max wall time of the server's broadcast loop."""
+        v = sorted(self._loop_ms)
+        self._loop_ms = []
+        if not v:
+            return {}
+        return {"loop_ms_p50": v[len(v) // 2], "loop_ms_max": v[-1]}
 
 
 TARGETS: dict[str, type[Target]] = {"bare": BareTarget}

@@ -7,7 +7,8 @@ No auth, no NATS, no channels, no JSON handling.
   to every socket with the idiomatic loop
   ``for ws in sockets: await ws.send_str(msg)`` (aiohttp only suspends there
   when a socket's transport is over its high-water mark); replies
-  ``{"sent": n}`` once the loop is done.
+  ``{"sent": n, "loop_ms": ms}`` once the loop is done (``loop_ms``: wall time
+  of the loop, a diagnostic).
 - ``GET /stats``: ``{"sockets": n, "pid": pid}``.
 
 Runs on uvloop with the access log off; prints ``PORT <n>`` (then ``PID``)
@@ -24,6 +25,7 @@ import os
 import resource
 import signal
 import socket
+import time
 
 import uvloop
 from aiohttp import web
@@ -48,6 +50,7 @@ async def publish_handler(request: web.Request) -> web.Response:
     msg = await request.text()
     sockets = request.app[SOCKETS]
     sent = 0
+    t0 = time.perf_counter()
     # Copy: the set may change while a send waits for a full buffer to drain.
     for ws in list(sockets):
         try:
@@ -55,8 +58,10 @@ async def publish_handler(request: web.Request) -> web.Response:
         except ConnectionError:
             continue
         sent += 1
+    loop_ms = round((time.perf_counter() - t0) * 1e3, 3)
     return web.Response(
-        text=json.dumps({"sent": sent}), content_type="application/json"
+        text=json.dumps({"sent": sent, "loop_ms": loop_ms}),
+        content_type="application/json",
     )
 
 
