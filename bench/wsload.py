@@ -948,6 +948,8 @@ async def _cli(args: argparse.Namespace) -> dict[str, Any]:
         _emit("connect", **{k: v for k, v in csum.items() if k != "errors"})
         for err, cnt in rep.errors.items():
             _emit("connect_error", count=cnt, error=json.dumps(err))
+        if args.read_batch_ms > 0:
+            await pool.set_read_batch(args.read_batch_ms / 1000.0)
         s_prev = await pool.snapshot()
         t_prev = time.perf_counter()
         t_end = t_prev + args.duration
@@ -1032,6 +1034,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seconds to hold the sockets and count frames",
     )
     ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument(
+        "--read-batch-ms",
+        type=float,
+        default=0.0,
+        help="once connected, block this long between I/O polls (coalesced reads)",
+    )
     ap.add_argument(
         "--sample-every", type=int, default=50, help="latency sample 1 frame in N"
     )
