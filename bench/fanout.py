@@ -17,8 +17,10 @@ Procedure (against any :class:`~bench.targets.Target`):
    arrive (drain).
 4. A step is *sustainable* if the publisher kept its rate (>= 95 %, no
    skipped tick, no error), deliveries kept up with publications
-   (>= 95 % of publishes/s x subscribers), p99 <= ``--p99-limit-ms`` and the
-   backlog drained within ``--drain-limit`` s with nothing lost.
+   (>= 95 % of publishes/s x subscribers), latency did not pile up
+   (p50 <= ``--p50-limit-ms``, p99 <= ``--p99-limit-ms``) and the backlog
+   drained within ``--drain-limit`` s with nothing lost.  A step that is not
+   sustainable is run once more (``--confirm``) before it counts as failed.
 5. The rate doubles from ``--start-rate`` until a step is not sustainable,
    then bisects ``--bisect`` times between the last good and first bad rate.
 6. Saturation = the highest deliveries/s measured in any step (steps that
@@ -54,7 +56,7 @@ from typing import Any
 import psutil
 import uvloop
 
-from bench.targets import Target, make_target
+from bench.targets import Target, make_target, ratio, split_options
 from bench.wsload import ClientPool, Snapshot, latency_summary, raise_nofile
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -305,6 +307,9 @@ class FanoutBench:
         if frames_w < 0.95 * (issued - 1) * a.subscribers:
             why.append("deliveries_behind")
         p99 = lat["p99_ms"]
+        p50 = lat["p50_ms"]
+        if p50 is None or p50 > a.p50_limit_ms:
+            why.append("p50")
         if p99 is None or p99 > a.p99_limit_ms:
             why.append("p99")
         if drain_s is None or drain_s > a.drain_limit:
@@ -377,6 +382,17 @@ class FanoutBench:
             self.emit("noisy", r)
             await asyncio.sleep(self.a.noise_wait)
 
+    async def confirmed(self, rate: float, steps: list[StepResult]) -> StepResult:
+        """A search step; one that fails is tried again (--confirm times) before it counts."""
+        for attempt in range(self.a.confirm + 1):
+            r = await self.measured(
+                "step" if attempt == 0 else "confirm", rate, self.a.step_secs
+            )
+            steps.append(r)
+            if r.ok:
+                return r
+        return r
+
     async def run(self) -> dict[str, Any]:
         a = self.a
         steps: list[StepResult] = []
@@ -389,8 +405,7 @@ class FanoutBench:
         bad: StepResult | None = None
         rate = a.start_rate
         while rate <= a.max_rate:
-            r = await self.measured("step", rate, a.step_secs)
-            steps.append(r)
+            r = await self.confirmed(rate, steps)
             if r.ok:
                 good = r
                 rate *= 2
@@ -400,8 +415,7 @@ class FanoutBench:
         if good is not None and bad is not None:
             for _ in range(a.bisect):
                 mid = (good.rate + bad.rate) / 2
-                r = await self.measured("step", mid, a.step_secs)
-                steps.append(r)
+                r = await self.confirmed(mid, steps)
                 if r.ok:
                     good = r
                 else:
@@ -442,6 +456,8 @@ def _pin(target: Target, pool: ClientPool) -> dict[str, list[int]]:
 
 def _bottleneck(r: dict[str, Any]) -> str:
     s = r["saturation_step"]
+    if r["first_unsustainable"] is None:
+        return "not reached (every step was sustainable: raise --max-rate)"
     if s["server_cpu"] >= 0.9:
         return "server (its process is CPU-bound at saturation)"
     if s["machine_busy"] >= 0.9:
@@ -451,9 +467,9 @@ def _bottleneck(r: dict[str, Any]) -> str:
     return "unclear (neither the server nor the machine is saturated)"
 
 
-async def amain(a: argparse.Namespace) -> dict[str, Any]:
+async def amain(a: argparse.Namespace, spec: str, options: list[str]) -> dict[str, Any]:
     raise_nofile(a.subscribers + 1024)
-    target = make_target(a.target, a.target_opt)
+    target = make_target(spec, options)
     pool = ClientPool(a.procs, a.sample_every, seed=1)
     await target.start()
     try:
@@ -506,13 +522,18 @@ async def amain(a: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="fan-out benchmark (see module docstring)")
-    ap.add_argument("--target", default="bare", help="bare, or package.module:Class")
+    ap.add_argument(
+        "--target",
+        action="append",
+        help="bare (default), or package.module:Class; repeatable: every target runs "
+        "in turn and ratios against the first (the baseline) are printed",
+    )
     ap.add_argument(
         "--target-opt",
         action="append",
         default=[],
-        metavar="KEY=VALUE",
-        help="adapter option; repeatable",
+        metavar="[TARGET@]KEY=VALUE",
+        help="adapter option (to every target, or to TARGET only); repeatable",
     )
     ap.add_argument("--subscribers", type=int, default=1000)
     ap.add_argument("--channel", default="bench.fanout")
@@ -540,7 +561,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="latency step rate, as a fraction of the saturation rate",
     )
     ap.add_argument("--latency-secs", type=float, default=8.0)
-    ap.add_argument("--p99-limit-ms", type=float, default=100.0)
+    ap.add_argument(
+        "--p50-limit-ms",
+        type=float,
+        default=50.0,
+        help="a step whose p50 latency is above this is not sustainable (queueing)",
+    )
+    ap.add_argument(
+        "--p99-limit-ms",
+        type=float,
+        default=250.0,
+        help="... nor one whose p99 is above this (one GC pause or hiccup must not fail a step)",
+    )
+    ap.add_argument(
+        "--confirm",
+        type=int,
+        default=1,
+        help="a step that is not sustainable is run again this many times; "
+        "it fails only if every attempt fails",
+    )
     ap.add_argument("--drain-limit", type=float, default=1.0, help="s")
     ap.add_argument("--drain-timeout", type=float, default=15.0, help="s")
     ap.add_argument("--max-inflight", type=int, default=32)
@@ -586,29 +625,62 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    a = parse_args(argv)
-    res = uvloop.run(amain(a))
-    out = (
-        Path(a.out)
-        if a.out
-        else RESULTS_DIR
-        / f"fanout-{res['target']}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
+def _summary(res: dict[str, Any], out: Path) -> None:
     sat = res["saturation_step"]
-    lat = (res["latency_step"] or {}).get("latency", {})
+    lat = res["latency_step"]["latency"]
     print(
         f"summary target={res['target']} subscribers={res['subscribers']} "
         f"saturation_deliveries/s={res['saturation_deliveries_per_s']} "
         f"max_sustainable_deliveries/s={res['max_sustainable_deliveries_per_s']} "
         f"server_cpu_at_saturation={sat['server_cpu']} machine_busy={sat['machine_busy']} "
-        f"latency_rate={(res['latency_step'] or {}).get('rate')} p50_ms={lat.get('p50_ms')} p99_ms={lat.get('p99_ms')} "
-        f"bottleneck={json.dumps(res['bottleneck'])} json={os.path.relpath(out)}",
+        f"latency_rate={res['latency_step']['rate']} p50_ms={lat['p50_ms']} "
+        f"p99_ms={lat['p99_ms']} bottleneck={json.dumps(res['bottleneck'])} "
+        f"json={os.path.relpath(out)}",
         flush=True,
     )
-    print("RESULT " + json.dumps(res, sort_keys=True, default=str), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    specs: list[str] = a.target or ["bare"]
+    opts = split_options(specs, a.target_opt)
+    runs: list[dict[str, Any]] = []
+    for spec in specs:
+        res = uvloop.run(amain(a, spec, opts[spec]))
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = RESULTS_DIR / f"fanout-{res['target']}-{stamp}.json"
+        if a.out:
+            out = Path(a.out) if len(specs) == 1 else Path(f"{a.out}.{res['target']}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=2, sort_keys=True, default=str) + "\n")
+        _summary(res, out)
+        runs.append(res)
+    base = runs[0]
+    ratios = []
+    for r in runs[1:]:
+        bl, rl = base["latency_step"]["latency"], r["latency_step"]["latency"]
+        q = {
+            "target": r["target"],
+            "baseline": base["target"],
+            "saturation": ratio(
+                r["saturation_deliveries_per_s"], base["saturation_deliveries_per_s"]
+            ),
+            "max_sustainable": ratio(
+                r["max_sustainable_deliveries_per_s"],
+                base["max_sustainable_deliveries_per_s"],
+            ),
+            "latency_p50": ratio(rl["p50_ms"], bl["p50_ms"]),
+            "latency_p99": ratio(rl["p99_ms"], bl["p99_ms"]),
+        }
+        ratios.append(q)
+        print("ratio " + " ".join(f"{k}={v}" for k, v in q.items()), flush=True)
+    result = {
+        "bench": "fanout",
+        "baseline": base["target"],
+        "runs": runs,
+        "ratios": ratios,
+    }
+    print("RESULT " + json.dumps(result, sort_keys=True, default=str), flush=True)
     return 0
 
 

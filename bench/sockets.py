@@ -34,7 +34,7 @@ from typing import Any
 import psutil
 import uvloop
 
-from bench.targets import Target, make_target
+from bench.targets import Target, make_target, ratio, split_options
 from bench.wsload import ClientPool, raise_nofile
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -69,9 +69,9 @@ async def _connect_and_close(
     await target.await_sockets(0)
 
 
-async def amain(a: argparse.Namespace) -> dict[str, Any]:
+async def amain(a: argparse.Namespace, spec: str, options: list[str]) -> dict[str, Any]:
     raise_nofile(a.sockets + 1024)
-    target = make_target(a.target, a.target_opt)
+    target = make_target(spec, options)
     pool = ClientPool(a.procs, sample_every=1_000_000)
     channel = a.channel if a.subscribe else None
     await target.start()
@@ -155,8 +155,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description="idle-socket benchmark (see module docstring)"
     )
-    ap.add_argument("--target", default="bare", help="bare, or package.module:Class")
-    ap.add_argument("--target-opt", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument(
+        "--target",
+        action="append",
+        help="bare (default), or package.module:Class; repeatable: every target runs "
+        "in turn and ratios against the first (the baseline) are printed",
+    )
+    ap.add_argument(
+        "--target-opt",
+        action="append",
+        default=[],
+        metavar="[TARGET@]KEY=VALUE",
+        help="adapter option (to every target, or to TARGET only); repeatable",
+    )
     ap.add_argument("--sockets", type=int, default=10_000)
     ap.add_argument(
         "--warmup", type=int, default=200, help="sockets opened and closed first"
@@ -182,24 +193,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
-    res = uvloop.run(amain(a))
-    out = (
-        Path(a.out)
-        if a.out
-        else RESULTS_DIR
-        / f"sockets-{res['target']}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
-    c = res["connect"]
-    print(
-        f"summary target={res['target']} sockets={c['ok']}/{res['sockets']} "
-        f"connect_s={c['elapsed_s']} connects/s={c['connects_per_s']} "
-        f"connect_p50_ms={c['connect_p50_ms']} connect_p99_ms={c['connect_p99_ms']} "
-        f"rss_per_socket_kib={res['rss_per_socket_kib']} json={os.path.relpath(out)}",
-        flush=True,
-    )
-    print("RESULT " + json.dumps(res, sort_keys=True), flush=True)
+    specs: list[str] = a.target or ["bare"]
+    opts = split_options(specs, a.target_opt)
+    runs: list[dict[str, Any]] = []
+    for spec in specs:
+        res = uvloop.run(amain(a, spec, opts[spec]))
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = RESULTS_DIR / f"sockets-{res['target']}-{stamp}.json"
+        if a.out:
+            out = Path(a.out) if len(specs) == 1 else Path(f"{a.out}.{res['target']}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
+        c = res["connect"]
+        print(
+            f"summary target={res['target']} sockets={c['ok']}/{res['sockets']} "
+            f"connect_s={c['elapsed_s']} connects/s={c['connects_per_s']} "
+            f"connect_p50_ms={c['connect_p50_ms']} connect_p99_ms={c['connect_p99_ms']} "
+            f"rss_per_socket_kib={res['rss_per_socket_kib']} json={os.path.relpath(out)}",
+            flush=True,
+        )
+        runs.append(res)
+    base = runs[0]
+    ratios = []
+    for r in runs[1:]:
+        q = {
+            "target": r["target"],
+            "baseline": base["target"],
+            "rss_per_socket": ratio(
+                r["rss_per_socket_kib"], base["rss_per_socket_kib"]
+            ),
+            "connects_per_s": ratio(
+                r["connect"]["connects_per_s"], base["connect"]["connects_per_s"]
+            ),
+            "connect_p99": ratio(
+                r["connect"]["connect_p99_ms"], base["connect"]["connect_p99_ms"]
+            ),
+        }
+        ratios.append(q)
+        print("ratio " + " ".join(f"{k}={v}" for k, v in q.items()), flush=True)
+    result = {
+        "bench": "sockets",
+        "baseline": base["target"],
+        "runs": runs,
+        "ratios": ratios,
+    }
+    print("RESULT " + json.dumps(result, sort_keys=True), flush=True)
     return 0
 
 

@@ -249,6 +249,28 @@ class BareTarget(Target):
 TARGETS: dict[str, type[Target]] = {"bare": BareTarget}
 
 
+def split_options(specs: Sequence[str], options: Sequence[str]) -> dict[str, list[str]]:
+    """``--target-opt [SPEC@]KEY=VALUE``: without ``SPEC@`` an option goes to every target."""
+    out: dict[str, list[str]] = {spec: [] for spec in specs}
+    for o in options:
+        spec, at, kv = o.partition("@")
+        if not at:
+            for v in out.values():
+                v.append(o)
+        elif spec in out:
+            out[spec].append(kv)
+        else:
+            raise ValueError(f"--target-opt {o!r}: no target {spec!r}")
+    return out
+
+
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    """value / baseline, rounded; None when either is missing or the baseline is 0."""
+    if value is None or not baseline:
+        return None
+    return round(value / baseline, 3)
+
+
 def make_target(spec: str, options: Sequence[str] = ()) -> Target:
     """``bare`` or ``package.module:Class``; ``options`` are ``key=value`` keyword arguments."""
     if spec in TARGETS:
