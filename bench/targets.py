@@ -169,9 +169,14 @@ class BareTarget(Target):
     name = "bare"
 
     def __init__(
-        self, host: str = "127.0.0.1", backlog: str = "4096", max_inflight: str = "32"
+        self,
+        host: str = "127.0.0.1",
+        backlog: str = "4096",
+        max_inflight: str = "32",
+        gc: str = "on",
     ) -> None:
         self.host = host
+        self.name = "bare" if gc == "on" else "bare-gc-off"
         self.server = ServerProcess(
             [
                 sys.executable,
@@ -183,6 +188,8 @@ class BareTarget(Target):
                 "0",
                 "--backlog",
                 backlog,
+                "--gc",
+                gc,
             ]
         )
         self.max_inflight = int(max_inflight)

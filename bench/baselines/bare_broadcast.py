@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -104,12 +105,20 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0: a free port (printed)")
     ap.add_argument(
+        "--gc",
+        choices=("on", "off"),
+        default="on",
+        help="off: gc.disable() (a diagnostic: how much the cyclic GC costs)",
+    )
+    ap.add_argument(
         "--backlog",
         type=int,
         default=4096,
         help="listen backlog (aiohttp's default is 128)",
     )
     args = ap.parse_args()
+    if args.gc == "off":
+        gc.disable()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(hard, 65536), max(hard, 65536)))
