@@ -116,9 +116,6 @@ def encode_client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
     return head + mask + _mask(payload, mask)
 
 
-_PONG_FRAME_CACHE: list[bytes] = []
-
-
 # --------------------------------------------------------------------------
 # Data model (picklable: crosses process boundaries)
 
@@ -484,13 +481,9 @@ class WSClientProtocol(asyncio.Protocol):
         if data.find(b'"ping"', p, fe) < 0 or data.find(b'"push"', p, fe) < 0:
             return False
         self._st.app_pings += 1
-        if not _PONG_FRAME_CACHE:
-            _PONG_FRAME_CACHE.append(encode_client_frame(PONG))
         t = self.transport
         if t is not None:
-            # A fresh mask per pong would be stricter; a fixed random mask per
-            # process keeps the hot path free of os.urandom calls.
-            t.write(_PONG_FRAME_CACHE[0])
+            t.write(encode_client_frame(PONG))
         return True
 
     def _slow_frame(
