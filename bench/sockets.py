@@ -1,0 +1,245 @@
+"""Idle-socket benchmark: connect time and server memory per WebSocket.
+
+Procedure (against any :class:`~bench.targets.Target`):
+
+1. Start the target.  Warm it up: connect ``--warmup`` sockets and close
+   them again, so lazily imported code and one-time caches are not counted.
+2. Measure the server's RSS (sum over :meth:`Target.server_pids`), after a
+   short settle.
+3. Connect ``--sockets`` sockets (default 10,000; ``--concurrency``
+   handshakes in flight, spread over ``--procs`` client processes), each
+   running the target's connect script (``--subscribe``: also subscribe
+   to a channel); time the whole and each connect (TCP connect -> ready).
+4. Wait until the server holds them all, settle ``--settle`` s, measure the
+   RSS again: (after - before) / sockets = RSS per socket.  Server CPU while
+   the sockets sit idle is reported too.
+5. Close the sockets and measure the RSS once more (how much came back).
+
+Output: ``key=value`` lines and a final ``RESULT {json}`` line; the JSON also
+goes to ``bench/results/``.  ``python -m bench.sockets --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import uvloop
+
+from bench.targets import Target, make_target, ratio, split_options
+from bench.wsload import ClientPool, raise_nofile
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _rss(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            total += psutil.Process(pid).memory_info().rss
+    return total
+
+
+def _cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            ct = psutil.Process(pid).cpu_times()
+            total += ct.user + ct.system
+    return total
+
+
+async def _connect_and_close(
+    target: Target, pool: ClientPool, n: int, channel: str | None, a: argparse.Namespace
+) -> None:
+    scripts = target.socket_scripts(n, channel)
+    rep = await pool.connect(target.ws_target(), n, scripts, a.concurrency, a.timeout)
+    if rep.failed:
+        raise RuntimeError(f"warm-up: {rep.failed} sockets failed: {rep.errors}")
+    await target.await_sockets(n)
+    await pool.close()
+    await target.await_sockets(0)
+
+
+async def amain(a: argparse.Namespace, spec: str, options: list[str]) -> dict[str, Any]:
+    raise_nofile(a.sockets + 1024)
+    target = make_target(spec, options)
+    pool = ClientPool(a.procs, sample_every=1_000_000)
+    channel = a.channel if a.subscribe else None
+    await target.start()
+    try:
+        await pool.start()
+        pids = target.server_pids()
+        rss_start = _rss(pids)
+        if a.warmup:
+            await _connect_and_close(target, pool, a.warmup, channel, a)
+        await asyncio.sleep(a.settle)
+        rss_before = _rss(pids)
+        print(
+            f"before rss_mib={rss_before / 2**20:.1f} start_rss_mib={rss_start / 2**20:.1f}",
+            flush=True,
+        )
+
+        scripts = target.socket_scripts(a.sockets, channel)
+        cpu0 = _cpu(pids)
+        rep = await pool.connect(
+            target.ws_target(), a.sockets, scripts, a.concurrency, a.timeout
+        )
+        cs = rep.summary()
+        connect_cpu = _cpu(pids) - cpu0
+        print(
+            "connect "
+            + " ".join(f"{k}={v}" for k, v in cs.items() if k != "errors")
+            + f" server_cpu_s={connect_cpu:.2f}",
+            flush=True,
+        )
+        for err, cnt in rep.errors.items():
+            print(f"connect_error count={cnt} error={json.dumps(err)}", flush=True)
+        await target.await_sockets(rep.ok, timeout=a.timeout)
+        await asyncio.sleep(a.settle)
+        rss_after = _rss(pids)
+        t0, c0 = time.perf_counter(), _cpu(pids)
+        await asyncio.sleep(a.idle_secs)
+        idle_cpu = (_cpu(pids) - c0) / (time.perf_counter() - t0)
+        snap = await pool.snapshot()
+        per_socket = (rss_after - rss_before) / rep.ok if rep.ok else float("nan")
+        print(
+            f"after sockets={rep.ok} rss_mib={rss_after / 2**20:.1f} "
+            f"rss_per_socket_kib={per_socket / 1024:.2f} idle_server_cpu={idle_cpu:.3f} "
+            f"client_rss_per_socket_kib={snap.rss / max(1, rep.ok) / 1024:.2f}",
+            flush=True,
+        )
+
+        await pool.close()
+        await target.await_sockets(0, timeout=a.timeout)
+        await asyncio.sleep(a.settle)
+        rss_closed = _rss(pids)
+        print(f"closed rss_mib={rss_closed / 2**20:.1f}", flush=True)
+        return {
+            "bench": "sockets",
+            "target": target.name,
+            "sockets": a.sockets,
+            "subscribed": a.subscribe,
+            "client_procs": a.procs,
+            "connect": cs,
+            "connect_server_cpu_s": round(connect_cpu, 3),
+            "rss_start_bytes": rss_start,
+            "rss_before_bytes": rss_before,
+            "rss_after_bytes": rss_after,
+            "rss_closed_bytes": rss_closed,
+            "rss_per_socket_kib": round(per_socket / 1024, 2),
+            "idle_server_cpu": round(idle_cpu, 4),
+            "client_rss_bytes": snap.rss,
+            "client_errors": snap.errors,
+            "machine": {
+                "cpus": psutil.cpu_count(),
+                "mem_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            },
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "argv": sys.argv,
+        }
+    finally:
+        await pool.stop()
+        await target.stop()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description="idle-socket benchmark (see module docstring)"
+    )
+    ap.add_argument(
+        "--target",
+        action="append",
+        help="bare (default), or package.module:Class; repeatable: every target runs "
+        "in turn and ratios against the first (the baseline) are printed",
+    )
+    ap.add_argument(
+        "--target-opt",
+        action="append",
+        default=[],
+        metavar="[TARGET@]KEY=VALUE",
+        help="adapter option (to every target, or to TARGET only); repeatable",
+    )
+    ap.add_argument("--sockets", type=int, default=10_000)
+    ap.add_argument(
+        "--warmup", type=int, default=200, help="sockets opened and closed first"
+    )
+    ap.add_argument(
+        "--subscribe", action="store_true", help="each socket also subscribes"
+    )
+    ap.add_argument("--channel", default="bench.idle")
+    ap.add_argument(
+        "-P", "--procs", type=int, default=2, help="client worker processes"
+    )
+    ap.add_argument("--concurrency", type=int, default=200, help="handshakes in flight")
+    ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument(
+        "--settle", type=float, default=2.0, help="s before each RSS reading"
+    )
+    ap.add_argument(
+        "--idle-secs", type=float, default=3.0, help="s of idle CPU measured"
+    )
+    ap.add_argument("--out", default="")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    specs: list[str] = a.target or ["bare"]
+    opts = split_options(specs, a.target_opt)
+    runs: list[dict[str, Any]] = []
+    for spec in specs:
+        res = uvloop.run(amain(a, spec, opts[spec]))
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = RESULTS_DIR / f"sockets-{res['target']}-{stamp}.json"
+        if a.out:
+            out = Path(a.out) if len(specs) == 1 else Path(f"{a.out}.{res['target']}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
+        c = res["connect"]
+        print(
+            f"summary target={res['target']} sockets={c['ok']}/{res['sockets']} "
+            f"connect_s={c['elapsed_s']} connects/s={c['connects_per_s']} "
+            f"connect_p50_ms={c['connect_p50_ms']} connect_p99_ms={c['connect_p99_ms']} "
+            f"rss_per_socket_kib={res['rss_per_socket_kib']} json={os.path.relpath(out)}",
+            flush=True,
+        )
+        runs.append(res)
+    base = runs[0]
+    ratios = []
+    for r in runs[1:]:
+        q = {
+            "target": r["target"],
+            "baseline": base["target"],
+            "rss_per_socket": ratio(
+                r["rss_per_socket_kib"], base["rss_per_socket_kib"]
+            ),
+            "connects_per_s": ratio(
+                r["connect"]["connects_per_s"], base["connect"]["connects_per_s"]
+            ),
+            "connect_p99": ratio(
+                r["connect"]["connect_p99_ms"], base["connect"]["connect_p99_ms"]
+            ),
+        }
+        ratios.append(q)
+        print("ratio " + " ".join(f"{k}={v}" for k, v in q.items()), flush=True)
+    result = {
+        "bench": "sockets",
+        "baseline": base["target"],
+        "runs": runs,
+        "ratios": ratios,
+    }
+    print("RESULT " + json.dumps(result, sort_keys=True), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
