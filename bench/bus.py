@@ -162,7 +162,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
                             len(samples) / elapsed,
                         )
                     )
-            summary = {
+            summary: dict[str, Any] = {
                 name: {
                     "p50_us": round(statistics.median(r[0] for r in values) * 1e6, 1),
                     "p99_us": round(statistics.median(r[1] for r in values) * 1e6, 1),

@@ -96,17 +96,13 @@ class Publisher:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def reset(self) -> None:
-        self.issued = self.accepted = self.errors = self.skipped = (
-            self.expected_frames
-        ) = 0
+        self.issued = self.accepted = self.errors = self.skipped = self.expected_frames = 0
 
     async def _one(self) -> None:
         self.seq += 1
         try:
-            sent = await self.target.publish(
-                self.channel, make_payload(self.seq, self.payload)
-            )
-        except Exception as e:  # noqa: BLE001 - counted; the step fails
+            sent = await self.target.publish(self.channel, make_payload(self.seq, self.payload))
+        except Exception as e:
             self.errors += 1
             self.last_error = f"{type(e).__name__}: {e}"[:200]
         else:
@@ -203,9 +199,7 @@ class StepResult:
 
 
 class FanoutBench:
-    def __init__(
-        self, args: argparse.Namespace, target: Target, pool: ClientPool
-    ) -> None:
+    def __init__(self, args: argparse.Namespace, target: Target, pool: ClientPool) -> None:
         self.a = args
         self.target = target
         self.pool = pool
@@ -385,9 +379,7 @@ class FanoutBench:
     async def confirmed(self, rate: float, steps: list[StepResult]) -> StepResult:
         """A search step; one that fails is tried again (--confirm times) before it counts."""
         for attempt in range(self.a.confirm + 1):
-            r = await self.measured(
-                "step" if attempt == 0 else "confirm", rate, self.a.step_secs
-            )
+            r = await self.measured("step" if attempt == 0 else "confirm", rate, self.a.step_secs)
             steps.append(r)
             if r.ok:
                 return r
@@ -544,12 +536,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="client worker processes (0: in this process)",
     )
-    ap.add_argument(
-        "--payload", type=int, default=100, help="application payload bytes"
-    )
-    ap.add_argument(
-        "--start-rate", type=float, default=10.0, help="first step, publishes/s"
-    )
+    ap.add_argument("--payload", type=int, default=100, help="application payload bytes")
+    ap.add_argument("--start-rate", type=float, default=10.0, help="first step, publishes/s")
     ap.add_argument("--max-rate", type=float, default=100_000.0)
     ap.add_argument("--step-secs", type=float, default=4.0)
     ap.add_argument("--warm-secs", type=float, default=1.0)

@@ -90,9 +90,7 @@ async def amain(a: argparse.Namespace, spec: str, options: list[str]) -> dict[st
 
         scripts = target.socket_scripts(a.sockets, channel)
         cpu0 = _cpu(pids)
-        rep = await pool.connect(
-            target.ws_target(), a.sockets, scripts, a.concurrency, a.timeout
-        )
+        rep = await pool.connect(target.ws_target(), a.sockets, scripts, a.concurrency, a.timeout)
         cs = rep.summary()
         connect_cpu = _cpu(pids) - cpu0
         print(
@@ -152,9 +150,7 @@ async def amain(a: argparse.Namespace, spec: str, options: list[str]) -> dict[st
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(
-        description="idle-socket benchmark (see module docstring)"
-    )
+    ap = argparse.ArgumentParser(description="idle-socket benchmark (see module docstring)")
     ap.add_argument(
         "--target",
         action="append",
@@ -169,24 +165,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="adapter option (to every target, or to TARGET only); repeatable",
     )
     ap.add_argument("--sockets", type=int, default=10_000)
-    ap.add_argument(
-        "--warmup", type=int, default=200, help="sockets opened and closed first"
-    )
-    ap.add_argument(
-        "--subscribe", action="store_true", help="each socket also subscribes"
-    )
+    ap.add_argument("--warmup", type=int, default=200, help="sockets opened and closed first")
+    ap.add_argument("--subscribe", action="store_true", help="each socket also subscribes")
     ap.add_argument("--channel", default="bench.idle")
-    ap.add_argument(
-        "-P", "--procs", type=int, default=2, help="client worker processes"
-    )
+    ap.add_argument("-P", "--procs", type=int, default=2, help="client worker processes")
     ap.add_argument("--concurrency", type=int, default=200, help="handshakes in flight")
     ap.add_argument("--timeout", type=float, default=60.0)
-    ap.add_argument(
-        "--settle", type=float, default=2.0, help="s before each RSS reading"
-    )
-    ap.add_argument(
-        "--idle-secs", type=float, default=3.0, help="s of idle CPU measured"
-    )
+    ap.add_argument("--settle", type=float, default=2.0, help="s before each RSS reading")
+    ap.add_argument("--idle-secs", type=float, default=3.0, help="s of idle CPU measured")
     ap.add_argument("--out", default="")
     return ap.parse_args(argv)
 
@@ -219,15 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         q = {
             "target": r["target"],
             "baseline": base["target"],
-            "rss_per_socket": ratio(
-                r["rss_per_socket_kib"], base["rss_per_socket_kib"]
-            ),
+            "rss_per_socket": ratio(r["rss_per_socket_kib"], base["rss_per_socket_kib"]),
             "connects_per_s": ratio(
                 r["connect"]["connects_per_s"], base["connect"]["connects_per_s"]
             ),
-            "connect_p99": ratio(
-                r["connect"]["connect_p99_ms"], base["connect"]["connect_p99_ms"]
-            ),
+            "connect_p99": ratio(r["connect"]["connect_p99_ms"], base["connect"]["connect_p99_ms"]),
         }
         ratios.append(q)
         print("ratio " + " ".join(f"{k}={v}" for k, v in q.items()), flush=True)

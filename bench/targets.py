@@ -288,8 +288,6 @@ def make_target(spec: str, options: Sequence[str] = ()) -> Target:
         if not (isinstance(cls, type) and issubclass(cls, Target)):
             raise TypeError(f"{spec} is not a Target subclass")
     else:
-        raise ValueError(
-            f"unknown target {spec!r}; known: {', '.join(TARGETS)} or module:Class"
-        )
+        raise ValueError(f"unknown target {spec!r}; known: {', '.join(TARGETS)} or module:Class")
     kwargs = dict(o.split("=", 1) for o in options)
     return cls(**kwargs)

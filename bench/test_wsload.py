@@ -49,9 +49,7 @@ async def read_client_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 class RawServer:
-    def __init__(
-        self, trickle: bool, status: bytes = b"101 Switching Protocols"
-    ) -> None:
+    def __init__(self, trickle: bool, status: bytes = b"101 Switching Protocols") -> None:
         self.trickle = trickle
         self.status = status
         self.received: list[tuple[int, bytes]] = []
@@ -61,9 +59,7 @@ class RawServer:
     def script(self) -> bytes:
         out = frame(b'{"id":1,"result":{}}')  # the reply that makes the socket ready
         out += frame(b'{"t":%d,"x":1}' % self.t_stamp)
-        out += frame(
-            b'{"t": %d,"pad":"' % self.t_stamp + b"a" * 300 + b'"}'
-        )  # 16-bit length
+        out += frame(b'{"t": %d,"pad":"' % self.t_stamp + b"a" * 300 + b'"}')  # 16-bit length
         out += frame(b'{"big":"' + b"b" * 70_000 + b'"}')  # 64-bit length
         out += frame(b'{"frag":', 0x1, fin=False)
         out += frame(b"ping-payload", 0x9)  # control frame inside a fragmented message
@@ -74,9 +70,7 @@ class RawServer:
         out += frame((1000).to_bytes(2, "big") + b"bye", 0x8)
         return out
 
-    async def handle(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         key = b""
         for line in head.split(b"\r\n"):
@@ -85,9 +79,7 @@ class RawServer:
                 key = v.strip()
         accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
         writer.write(
-            b"HTTP/1.1 "
-            + self.status
-            + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"HTTP/1.1 " + self.status + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
         )
         if not self.status.startswith(b"101"):

@@ -77,9 +77,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (``q`` in 0..100) of an already sorted sequence."""
     if not sorted_values:
         return float("nan")
-    k = max(
-        0, min(len(sorted_values) - 1, math.ceil(q / 100.0 * len(sorted_values)) - 1)
-    )
+    k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100.0 * len(sorted_values)) - 1))
     return float(sorted_values[k])
 
 
@@ -98,9 +96,7 @@ def _mask(payload: bytes, mask: bytes) -> bytes:
     if n == 0:
         return b""
     m = (mask * (n // 4 + 1))[:n]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(m, "little")).to_bytes(
-        n, "little"
-    )
+    return (int.from_bytes(payload, "little") ^ int.from_bytes(m, "little")).to_bytes(n, "little")
 
 
 def encode_client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -192,9 +188,7 @@ class ConnectReport:
     ok: int = 0
     failed: int = 0
     elapsed_s: float = 0.0
-    times_s: list[float] = field(
-        default_factory=list
-    )  # per socket: TCP connect start -> ready
+    times_s: list[float] = field(default_factory=list)  # per socket: TCP connect start -> ready
     errors: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: ConnectReport) -> None:
@@ -213,9 +207,7 @@ class ConnectReport:
             "ok": self.ok,
             "failed": self.failed,
             "elapsed_s": round(self.elapsed_s, 3),
-            "connects_per_s": round(self.ok / self.elapsed_s, 1)
-            if self.elapsed_s > 0
-            else None,
+            "connects_per_s": round(self.ok / self.elapsed_s, 1) if self.elapsed_s > 0 else None,
             "connect_p50_ms": round(percentile(s, 50) * 1e3, 2) if s else None,
             "connect_p99_ms": round(percentile(s, 99) * 1e3, 2) if s else None,
             "connect_max_ms": round(s[-1] * 1e3, 2) if s else None,
@@ -352,9 +344,7 @@ class WSClientProtocol(asyncio.Protocol):
             self._st.closed += 1
         self._state = _CLOSED
         if not self._ready_fut.done():
-            self._ready_fut.set_exception(
-                ConnectionError(f"closed before ready: {exc or 'EOF'}")
-            )
+            self._ready_fut.set_exception(ConnectionError(f"closed before ready: {exc or 'EOF'}"))
 
     def data_received(self, data: bytes) -> None:
         self._st.rx_bytes += len(data)
@@ -444,11 +434,7 @@ class WSClientProtocol(asyncio.Protocol):
                 break
             if data[pos] == 0x81 and self._ready and not b1 & 0x80:
                 # Fast path: a final, unmasked text frame on a ready socket.
-                if (
-                    ln <= 32
-                    and data.find(b"ping", p, fe) >= 0
-                    and self._app_ping(data, p, fe)
-                ):
+                if ln <= 32 and data.find(b"ping", p, fe) >= 0 and self._app_ping(data, p, fe):
                     pass
                 else:
                     n = st.frames + 1
@@ -486,9 +472,7 @@ class WSClientProtocol(asyncio.Protocol):
             t.write(encode_client_frame(PONG))
         return True
 
-    def _slow_frame(
-        self, b0: int, b1: int, data: bytes | bytearray, p: int, fe: int
-    ) -> None:
+    def _slow_frame(self, b0: int, b1: int, data: bytes | bytearray, p: int, fe: int) -> None:
         st = self._st
         if b1 & 0x80:
             self._fail("protocol: masked server frame")
@@ -505,9 +489,7 @@ class WSClientProtocol(asyncio.Protocol):
             if t is not None:
                 with contextlib.suppress(Exception):
                     t.write(
-                        encode_client_frame(
-                            code.to_bytes(2, "big") if code != 1005 else b"", 0x8
-                        )
+                        encode_client_frame(code.to_bytes(2, "big") if code != 1005 else b"", 0x8)
                     )
                 t.close()
             if self._ready:
@@ -560,9 +542,7 @@ class WSClientProtocol(asyncio.Protocol):
         if not self._ready:
             self._replies += 1
             if msg.find(b'"error"') >= 0:
-                self._fail(
-                    "script reply was an error: " + msg[:120].decode("utf-8", "replace")
-                )
+                self._fail("script reply was an error: " + msg[:120].decode("utf-8", "replace"))
                 return
             if self._replies >= self._script.ready_after:
                 self._set_ready()
@@ -642,11 +622,9 @@ class LoadClient:
             t0 = time.perf_counter()
             try:
                 async with asyncio.timeout(timeout):
-                    await loop.create_connection(
-                        lambda: proto, target.host, target.port
-                    )
+                    await loop.create_connection(lambda: proto, target.host, target.port)
                     await fut
-            except Exception as e:  # noqa: BLE001 - counted and reported
+            except Exception as e:
                 errors[f"{type(e).__name__}: {e}"[:160]] += 1
                 if proto.transport is not None:
                     proto.transport.abort()
@@ -739,7 +717,7 @@ async def _worker_serve(conn: Connection, sample_every: int, seed: int | None) -
             else:
                 raise ValueError(method)
             conn.send((rid, True, res))
-        except Exception as e:  # noqa: BLE001 - sent back to the parent
+        except Exception as e:
             conn.send((rid, False, f"{type(e).__name__}: {e}"))
 
     while True:
@@ -755,9 +733,7 @@ async def _worker_serve(conn: Connection, sample_every: int, seed: int | None) -
 class _Worker:
     def __init__(self, ctx: Any, sample_every: int, seed: int | None) -> None:
         self.conn, child = mp.Pipe()
-        self.proc = ctx.Process(
-            target=_worker_main, args=(child, sample_every, seed), daemon=True
-        )
+        self.proc = ctx.Process(target=_worker_main, args=(child, sample_every, seed), daemon=True)
         self.proc.start()
         child.close()
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -813,9 +789,7 @@ class ClientPool:
     workers in contiguous slices; snapshots are summed.
     """
 
-    def __init__(
-        self, procs: int = 1, sample_every: int = 50, seed: int | None = None
-    ) -> None:
+    def __init__(self, procs: int = 1, sample_every: int = 50, seed: int | None = None) -> None:
         self.procs = procs
         self.sample_every = sample_every
         self.seed = seed
@@ -828,9 +802,7 @@ class ClientPool:
             return
         ctx = mp.get_context("spawn")
         self._workers = [
-            _Worker(
-                ctx, self.sample_every, None if self.seed is None else self.seed + i
-            )
+            _Worker(ctx, self.sample_every, None if self.seed is None else self.seed + i)
             for i in range(self.procs)
         ]
         # Wait until every worker answers (spawn takes a moment).
@@ -858,16 +830,12 @@ class ClientPool:
         for i, w in enumerate(self._workers):
             cnt = n // k + (1 if i < n % k else 0)
             part: Script | Sequence[Script] = (
-                scripts
-                if isinstance(scripts, Script)
-                else list(scripts[start : start + cnt])
+                scripts if isinstance(scripts, Script) else list(scripts[start : start + cnt])
             )
             start += cnt
             if cnt:
                 calls.append(
-                    w.call(
-                        "connect", target, cnt, part, max(1, concurrency // k), timeout
-                    )
+                    w.call("connect", target, cnt, part, max(1, concurrency // k), timeout)
                 )
         rep = ConnectReport()
         for r in await asyncio.gather(*calls):
@@ -878,9 +846,7 @@ class ClientPool:
         if self._local is not None:
             return self._local.snapshot(take_samples)
         out = Snapshot()
-        for s in await asyncio.gather(
-            *(w.call("snapshot", take_samples) for w in self._workers)
-        ):
+        for s in await asyncio.gather(*(w.call("snapshot", take_samples) for w in self._workers)):
             out.merge(s)
         return out
 
@@ -934,9 +900,7 @@ async def _cli(args: argparse.Namespace) -> dict[str, Any]:
     pool = ClientPool(args.procs, args.sample_every)
     await pool.start()
     try:
-        rep = await pool.connect(
-            target, args.n, scripts, args.concurrency, args.timeout
-        )
+        rep = await pool.connect(target, args.n, scripts, args.concurrency, args.timeout)
         csum = rep.summary()
         _emit("connect", **{k: v for k, v in csum.items() if k != "errors"})
         for err, cnt in rep.errors.items():
@@ -948,9 +912,7 @@ async def _cli(args: argparse.Namespace) -> dict[str, Any]:
         t_end = t_prev + args.duration
         all_samples: list[int] = []
         while time.perf_counter() < t_end:
-            await asyncio.sleep(
-                min(args.interval, max(0.0, t_end - time.perf_counter()))
-            )
+            await asyncio.sleep(min(args.interval, max(0.0, t_end - time.perf_counter())))
             s = await pool.snapshot()
             t = time.perf_counter()
             dt = t - t_prev
@@ -985,9 +947,7 @@ async def _cli(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] if __doc__ else None
-    )
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("url", help="ws://host:port/path")
     ap.add_argument("-n", type=int, default=100, help="sockets")
     ap.add_argument(
@@ -1010,9 +970,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="replies to wait for before a socket is ready",
     )
     ap.add_argument("--subprotocol", action="append", default=[])
-    ap.add_argument(
-        "--header", action="append", default=[], help="Name:value; repeatable"
-    )
+    ap.add_argument("--header", action="append", default=[], help="Name:value; repeatable")
     ap.add_argument("--concurrency", type=int, default=200, help="handshakes in flight")
     ap.add_argument(
         "--timeout",
@@ -1033,9 +991,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0.0,
         help="once connected, block this long between I/O polls (coalesced reads)",
     )
-    ap.add_argument(
-        "--sample-every", type=int, default=50, help="latency sample 1 frame in N"
-    )
+    ap.add_argument("--sample-every", type=int, default=50, help="latency sample 1 frame in N")
     args = ap.parse_args(argv)
     raise_nofile(args.n + 1024)
     result = uvloop.run(_cli(args))

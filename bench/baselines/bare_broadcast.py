@@ -99,9 +99,7 @@ async def serve(host: str, port: int, backlog: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description="bare aiohttp broadcast server (benchmark baseline)"
-    )
+    ap = argparse.ArgumentParser(description="bare aiohttp broadcast server (benchmark baseline)")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0: a free port (printed)")
     ap.add_argument(
