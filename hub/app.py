@@ -10,6 +10,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from hub import health
+from hub.metrics import metrics
 from hub.middleware import cors, request_context
 from hub.rest import API_PREFIX, add_operation_routes
 from hub.state import (
@@ -106,6 +107,7 @@ def create_app(
     app.cleanup_ctx.extend([nats_ctx, redis_ctx, realtime_ctx])
     app.on_shutdown.append(drain_sockets)
     app.router.add_get("/ws", websocket)
+    app.router.add_get("/metrics", metrics)
     if settings.frontend_dir is not None:
         add_static_routes(app, settings.frontend_dir)  # last: it catches every other path
 

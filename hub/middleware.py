@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from hub.metrics import http_requests
 from hub.problems import problem_response
 from hub.state import SETTINGS
 from hubbub.contracts.errors import (
@@ -81,6 +82,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 response.headers.setdefault("Content-Security-Policy", API_CSP)
                 response.headers.setdefault("Cache-Control", "no-store")
         status = response.status
+        http_requests[f"{status // 100}xx"] += 1
         return response
     finally:
         if request.app[SETTINGS].access_log and request.path != "/ws":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 
 from aiohttp import web
 
@@ -28,6 +28,9 @@ from hubbub.contracts.envelope import Caller
 from hubbub.contracts.protocol import RECONNECT, CloseCode, Push
 
 log = logging.getLogger("hubbub.ws")
+
+# Process-wide counters for /metrics.
+counters: Counter[str] = Counter()
 
 HELD_MAX = 256  # publications held for a slow client under a dropping policy
 CLOSE_GRACE_S = 3.0  # a client that does not take its close frame is cut off after this
@@ -136,6 +139,7 @@ class Connection(Subscriber):
         policy = feed.policy.slow_consumer
         if policy is SlowConsumerPolicy.DISCONNECT:
             log.info("slow consumer closed", extra={"conn": self.id, "buffered": self.buffered()})
+            counters["slow_closed"] += 1
             self.close(CloseCode.SLOW_CONSUMER, "send buffer overflowed; reconnect and recover")
             return
         held = self.held if self.held is not None else deque()
@@ -155,6 +159,7 @@ class Connection(Subscriber):
             self.draining = asyncio.ensure_future(self._drain_held())
 
     def _count_drop(self, channel: str) -> None:
+        counters["dropped"] += 1
         self.dropped[channel] = self.dropped.get(channel, 0) + 1
 
     def _send_gaps(self) -> None:

@@ -104,7 +104,7 @@ class Realtime:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._control: Subscription | None = None
-        self.stats = {"connects": 0, "rejected": 0, "slow_closed": 0}
+        self.stats = {"connects": 0}
 
     # --- lifetime -------------------------------------------------------------------------
 
