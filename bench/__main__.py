@@ -8,7 +8,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ["bus"]
+BENCHMARKS = ["bus", "fanout", "sockets"]
 
 
 def main() -> None:

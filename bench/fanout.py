@@ -630,7 +630,7 @@ def _summary(res: dict[str, Any], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
-    specs: list[str] = a.target or ["bare"]
+    specs: list[str] = a.target or ["bare", "hubbub"]
     opts = split_options(specs, a.target_opt)
     runs: list[dict[str, Any]] = []
     for spec in specs:

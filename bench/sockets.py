@@ -166,7 +166,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--sockets", type=int, default=10_000)
     ap.add_argument("--warmup", type=int, default=200, help="sockets opened and closed first")
-    ap.add_argument("--subscribe", action="store_true", help="each socket also subscribes")
+    ap.add_argument(
+        "--no-subscribe",
+        dest="subscribe",
+        action="store_false",
+        help="sockets only connect (by default each also subscribes to the channel)",
+    )
     ap.add_argument("--channel", default="bench.idle")
     ap.add_argument("-P", "--procs", type=int, default=2, help="client worker processes")
     ap.add_argument("--concurrency", type=int, default=200, help="handshakes in flight")
@@ -179,7 +184,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
-    specs: list[str] = a.target or ["bare"]
+    specs: list[str] = a.target or ["bare", "hubbub"]
     opts = split_options(specs, a.target_opt)
     runs: list[dict[str, Any]] = []
     for spec in specs:

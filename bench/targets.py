@@ -280,8 +280,12 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
 
 def make_target(spec: str, options: Sequence[str] = ()) -> Target:
     """``bare`` or ``package.module:Class``; ``options`` are ``key=value`` keyword arguments."""
-    if spec in TARGETS:
-        cls: type[Target] = TARGETS[spec]
+    if spec == "hubbub":
+        from bench.hubbub_target import HubbubTarget
+
+        cls: type[Target] = HubbubTarget
+    elif spec in TARGETS:
+        cls = TARGETS[spec]
     elif ":" in spec:
         mod, _, attr = spec.partition(":")
         cls = getattr(importlib.import_module(mod), attr)

@@ -1,0 +1,163 @@
+"""The Hubbub target for the WebSocket benchmarks: one real hub process.
+
+``--target bench.hubbub_target:HubbubTarget`` (``bench.fanout`` and ``bench.sockets``
+add it beside the bare baseline by default). It runs ``hubbub serve`` with embedded
+NATS (JetStream) and Redis — or ``NATS_URL`` / ``REDIS_URL`` when set. Sockets connect
+with a signed access token and subscribe to ``public:<channel>``; a publication is what
+a backend service does: a JetStream publish on the channel's subject, stored in the
+channel's history, then fanned out by the hub. So publish-to-receive latency includes
+JetStream's write and republish — the bare baseline has neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from bench.targets import REPO_ROOT, Target
+from bench.wsload import Script, WSTarget
+from hubbub.contracts.channels import Channel
+from hubbub.contracts.subjects import Subjects
+from hubbub.embedded import EmbeddedNats, EmbeddedRedis
+from hubbub.embedded.process import free_port
+from hubbub.natsconn import connect_nats
+from hubbub.streams import ensure_streams
+
+NAMESPACE = "bench"
+
+
+def channel_of(name: str | None) -> str:
+    """The bench's free-form channel name as a Hubbub public channel."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]", "-", name or "bench")[:64]
+    return f"public:{cleaned}"
+
+
+class HubbubTarget(Target):
+    name = "hubbub"
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = 0
+        self.secret = secrets.token_urlsafe(48)
+        self._dir = Path(tempfile.mkdtemp(prefix="hubbub-bench-"))
+        self._servers: list[EmbeddedNats | EmbeddedRedis] = []
+        self._nats: EmbeddedNats | None = None
+        self._hub: asyncio.subprocess.Process | None = None
+        self._nc: Any = None
+        self._subjects = Subjects(NAMESPACE)
+        self.nats_url = os.environ.get("NATS_URL", "")
+        self.redis_url = os.environ.get("REDIS_URL", "")
+
+    def token(self, user: str) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": user, "role": "member", "sid": uuid.uuid4().hex, "jti": uuid.uuid4().hex,
+            "iat": now, "nbf": now, "exp": now + 3600, "iss": "hubbub", "aud": "hubbub",
+        }  # fmt: skip
+        return jwt.encode(claims, self.secret, algorithm="HS256")
+
+    async def start(self) -> None:
+        if not self.nats_url:
+            self._nats = EmbeddedNats(self._dir / "nats")
+            self._servers.append(self._nats)
+            self.nats_url = self._nats.start()
+        if not self.redis_url:
+            redis = EmbeddedRedis(self._dir / "redis")
+            self._servers.append(redis)
+            self.redis_url = redis.start()
+        self._nc = await connect_nats(self.nats_url, "bench-publisher")
+        await ensure_streams(self._nc.jetstream(), self._subjects)
+        self.port = free_port(self.host)
+        env = {
+            **os.environ,
+            "NATS_URL": self.nats_url,
+            "REDIS_URL": self.redis_url,
+            "HUBBUB_NAMESPACE": NAMESPACE,
+            "HUBBUB_SECRET_KEY": self.secret,
+            "HUBBUB_STATE_DIR": str(self._dir / "state"),
+            "HUBBUB_ACCESS_LOG": "false",
+            "HUBBUB_LOG_LEVEL": "WARNING",
+            # The load client connects thousands of sockets from one address at once.
+            "HUBBUB_WS_CONNECT_TIMEOUT_S": "60",
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+        self._hub = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hubbub.cli", "serve", "--port", str(self.port),
+            cwd=str(REPO_ROOT), env=env, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not await asyncio.to_thread(self._healthy):
+            if self._hub.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError("the hub did not start")
+            await asyncio.sleep(0.1)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.host}:{self.port}/api/v1/health", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    async def stop(self) -> None:
+        if self._hub is not None and self._hub.returncode is None:
+            self._hub.terminate()
+            try:
+                await asyncio.wait_for(self._hub.wait(), 15)
+            except TimeoutError:
+                self._hub.kill()
+                await self._hub.wait()
+        if self._nc is not None:
+            await self._nc.close()
+        for server in reversed(self._servers):
+            server.stop()
+
+    def ws_target(self) -> WSTarget:
+        return WSTarget(self.host, self.port, "/ws", subprotocols=("hubbub.v1.json",))
+
+    def server_pids(self) -> list[int]:
+        pids = [self._hub.pid] if self._hub is not None else []
+        if self._nats is not None and self._nats.proc is not None:
+            pids.append(self._nats.proc.pid)
+        return pids
+
+    def socket_scripts(self, n: int, channel: str | None) -> Script:
+        token = self.token("bench-user")
+        frames = [b'{"id":1,"op":"connect","token":"%s"}' % token.encode()]
+        if channel is not None:
+            frames.append(
+                b'{"id":2,"op":"subscribe","channel":"%s"}' % channel_of(channel).encode()
+            )
+        return Script(tuple(frames), ready_after=len(frames))
+
+    async def await_sockets(self, n: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            held = await asyncio.to_thread(self._metric, "hubbub_ws_connections")
+            if held >= n:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the hub holds {held} sockets, expected {n}")
+            await asyncio.sleep(0.1)
+
+    def _metric(self, name: str) -> float:
+        with urllib.request.urlopen(f"http://{self.host}:{self.port}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        return 0.0
+
+    async def publish(self, channel: str, data: bytes) -> int | None:
+        subject = self._subjects.event(Channel.parse(channel_of(channel)))
+        await self._nc.jetstream().publish(subject, data)
+        return None
