@@ -70,6 +70,9 @@ def settings(services: ServiceUrls, database_url: str, namespace: str, tmp_path:
         log_format="text",
         outbox_poll_s=0.2,
         drain_timeout_s=5.0,
+        # Cheap argon2 for speed; tests of the production parameters set their own.
+        argon2_memory_kib=1024,
+        argon2_time_cost=1,
         _env_file=None,  # type: ignore[call-arg]
     )
 

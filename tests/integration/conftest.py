@@ -6,7 +6,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from nats.aio.client import Client as NATS
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.db import create_engine, session_factory
+from handlers.resources import Resources
 from hub.app import create_app
 from hubbub.bus import Bus
 from hubbub.config import Settings
@@ -16,12 +19,31 @@ from workers.app import RunningWorker, worker_running
 
 
 @pytest.fixture
-async def worker(settings: Settings, nc: NATS) -> AsyncIterator[RunningWorker]:
+def worker_resources() -> Resources:
+    """What the worker is given instead of building it (override to inject fakes)."""
+    return Resources()
+
+
+@pytest.fixture
+async def worker(
+    settings: Settings, nc: NATS, worker_resources: Resources
+) -> AsyncIterator[RunningWorker]:
     """A worker running in this process with the production and the test handlers."""
     ops.executed.clear()
     ops.emit_calls.clear()
-    async with worker_running(settings, ops.registry_with_tests()) as running:
+    async with worker_running(
+        settings, ops.registry_with_tests(), resources=worker_resources
+    ) as running:
         yield running
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on this test's database, for arranging and checking rows directly."""
+    assert settings.database_url
+    engine = create_engine(settings.database_url, pool_size=2, max_overflow=0)
+    yield session_factory(engine)
+    await engine.dispose()
 
 
 @pytest.fixture
