@@ -342,3 +342,46 @@ class TestLogout:
             401,
             'Bearer realm="hubbub"',
         )
+
+
+class TestOverTheBus:
+    """What WebSocket RPC will call: the same operations, straight over NATS."""
+
+    def test_every_architecture_method_is_in_the_catalog_with_a_handler(self) -> None:
+        from handlers import default_registry
+        from hubbub.contracts.api import default_catalog
+
+        catalog = default_catalog()
+        default_registry().check_covers(catalog)
+        expected = {
+            "auth.register",
+            "auth.login",
+            "auth.refresh",
+            "auth.logout",
+            "auth.logout_all",
+            "auth.reset_request",
+            "auth.reset_confirm",
+            "users.me",
+            "users.update_me",
+            "users.change_password",
+            "users.list",
+            "users.update",
+        }
+        assert expected - {op.name for op in catalog} == set()
+
+    async def test_login_over_the_bus_returns_the_refresh_token_in_the_result(
+        self, worker: Any, bus: Any, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        from hubbub.contracts.api import auth
+        from hubbub.contracts.envelope import Caller
+
+        await make_user(db, "ann@example.com")
+        reply = await bus.request(
+            auth.login,
+            {"email": "ann@example.com", "password": PASSWORD},
+            caller=Caller(ip="192.0.2.1"),
+        )
+        assert (reply.value.user.email, bool(reply.value.refresh_token)) == (
+            "ann@example.com",
+            True,
+        )
