@@ -33,9 +33,12 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
-def verified_caller(request: web.Request, token: str, ip: str | None) -> Caller:
-    claims = request.app[ACCESS_TOKENS].verify(token)
-    if request.app[REVOCATIONS].is_revoked(claims.sid, claims.sub):
+def caller_from_token(app: web.Application, token: str, ip: str | None) -> Caller:
+    """The user an access token names, if it verifies and is not revoked; else
+    ``Unauthorized`` (``details.reason`` says why). No I/O: the WebSocket ``connect``
+    and ``refresh`` frames use this too."""
+    claims = app[ACCESS_TOKENS].verify(token)
+    if app[REVOCATIONS].is_revoked(claims.sid, claims.sub):
         raise Unauthorized("this session has ended; sign in again", reason="revoked")
     return Caller(
         kind=CallerKind.USER,
@@ -54,7 +57,7 @@ async def authenticate(request: web.Request, op: Operation) -> Caller:
         try:
             token = bearer_token(request)
             if token is not None:
-                return verified_caller(request, token, ip)
+                return caller_from_token(request.app, token, ip)
         except Unauthorized:
             pass
         return Caller(kind=CallerKind.ANONYMOUS, ip=ip)
@@ -63,7 +66,7 @@ async def authenticate(request: web.Request, op: Operation) -> Caller:
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("sign in first: send 'Authorization: Bearer <access token>'")
-    caller = verified_caller(request, token, ip)
+    caller = caller_from_token(request.app, token, ip)
     if op.access is Access.ADMIN and caller.role != "admin":
         raise Forbidden("only admins may do this")
     return caller
