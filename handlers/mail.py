@@ -5,8 +5,10 @@
 * **SMTP** — sent after the transaction commits (never for a change that rolled back),
   by stdlib ``smtplib`` in a thread, in the background: the reply does not wait for the
   mail server, so a reset request takes as long whether or not the email exists. A
-  failed send is retried twice, then logged. (A worker that dies in between loses the
-  mail; the user asks again. A durable mail queue is future work.)
+  failed send is retried twice, then logged. The ``MAILER`` resource owns the sends in
+  flight, and a stopping worker waits for them (up to ``drain_timeout_s``). A worker
+  that dies in between loses the mail; the user asks again. (A durable mail queue is
+  future work.)
 * **Dev mail catcher** — the message is a row of ``dev_mail`` in the same transaction,
   shown by ``hubbub mail``, and logged (outside production) so a developer sees the link.
 """
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from handlers.context import Context
 from handlers.db import Base, Timestamped
+from handlers.resources import ResourceKey
 from hubbub.config import Settings
 
 log = logging.getLogger(__name__)
@@ -52,25 +55,44 @@ class Mail:
     body: str
 
 
-_background: set[asyncio.Task[None]] = set()
+class Mailer:
+    """Sends mail for one worker process; see the module docstring."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def send(self, ctx: Context, mail: Mail) -> None:
+        if self.settings.smtp_host:
+            ctx.after_commit(lambda: self._send_later(mail))
+            return
+        ctx.session.add(DevMail(to_addr=mail.to, subject=mail.subject, body=mail.body))
+        if self.settings.is_production:
+            log.warning("no SMTP server configured: mail kept in dev_mail", extra={"to": mail.to})
+        else:
+            log.info("dev mail to %s: %s\n%s", mail.to, mail.subject, mail.body)
+
+    async def _send_later(self, mail: Mail) -> None:
+        task = asyncio.create_task(deliver_smtp(self.settings, mail))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def aclose(self) -> None:
+        """Wait for the sends in flight (bounded), then give up on the rest."""
+        if not self._sending:
+            return
+        _, pending = await asyncio.wait(set(self._sending), timeout=self.settings.drain_timeout_s)
+        for task in pending:
+            task.cancel()
+            log.error("mail not sent: the worker stopped")
+
+
+MAILER: ResourceKey[Mailer] = ResourceKey("mailer", Mailer)
 
 
 def send_mail(ctx: Context, mail: Mail) -> None:
-    settings = ctx.settings
-    if settings.smtp_host:
-
-        async def send_later() -> None:
-            task = asyncio.create_task(deliver_smtp(settings, mail))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
-
-        ctx.after_commit(send_later)
-        return
-    ctx.session.add(DevMail(to_addr=mail.to, subject=mail.subject, body=mail.body))
-    if settings.is_production:
-        log.warning("no SMTP server configured: mail kept in dev_mail", extra={"to": mail.to})
-    else:
-        log.info("dev mail to %s: %s\n%s", mail.to, mail.subject, mail.body)
+    """Send ``mail`` with this request's transaction (see the module docstring)."""
+    ctx.resource(MAILER).send(ctx, mail)
 
 
 async def deliver_smtp(settings: Settings, mail: Mail) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from handlers.context import Context
 from hubbub.config import Rate
 from hubbub.contracts.errors import RateLimited
 
@@ -63,7 +64,15 @@ async def hit(redis: Redis, limits: Sequence[Limit]) -> None:
         )
 
 
-def subject_key(value: str) -> str:
-    """A short, stable name for an account (or any personal value) in a Redis key, so
-    keys carry no email addresses."""
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
+def per_ip(ctx: Context, action: str, rate: Rate) -> list[Limit]:
+    """The caller's per-IP limit for ``action``, when the hub told us the IP."""
+    if ctx.caller.ip is None:
+        return []
+    return [Limit(ctx.keys.key("rl", action, "ip", ctx.caller.ip), rate)]
+
+
+def per_account(ctx: Context, action: str, email: str, rate: Rate) -> Limit:
+    """The per-account limit for ``action``, keyed by the email whether or not an account
+    has it (so the limit itself reveals nothing), hashed so keys carry no addresses."""
+    digest = hashlib.sha256(email.encode()).hexdigest()[:32]
+    return Limit(ctx.keys.key("rl", action, "acct", digest), rate)

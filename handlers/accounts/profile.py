@@ -9,9 +9,9 @@ from handlers import ratelimit
 from handlers.accounts import sessions
 from handlers.accounts.passwords import PASSWORD_HASHER
 from handlers.accounts.policy import check_password
-from handlers.accounts.signin import account_limit
 from handlers.accounts.users import current_user, to_public
 from handlers.context import Context
+from handlers.ratelimit import per_account
 from handlers.registry import Registry
 from hubbub.contracts.api import users as api
 from hubbub.contracts.api.users import ChangePasswordParams, UpdateMeParams, UserPublic
@@ -43,7 +43,7 @@ async def change_password(ctx: Context, params: ChangePasswordParams) -> Empty:
     user = await current_user(ctx, lock=True)
     # Checking the current password is a guessing oracle for a stolen access token.
     await ratelimit.hit(
-        ctx.redis, [account_limit(ctx, "password", user.email, "rate_login_account")]
+        ctx.redis, [per_account(ctx, "password", user.email, ctx.settings.rate_login_account)]
     )
     hasher = ctx.resource(PASSWORD_HASHER)
     if not await hasher.verify(user.password_hash, params.current_password):

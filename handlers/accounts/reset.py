@@ -18,10 +18,10 @@ from handlers.accounts import sessions
 from handlers.accounts.models import PasswordResetToken
 from handlers.accounts.passwords import PASSWORD_HASHER
 from handlers.accounts.policy import check_password
-from handlers.accounts.signin import account_limit, ip_limit
 from handlers.accounts.users import by_email, by_id
 from handlers.context import Context
 from handlers.mail import Mail, send_mail
+from handlers.ratelimit import per_account, per_ip
 from handlers.registry import Registry
 from hubbub.contracts.api import auth as api
 from hubbub.contracts.api.auth import ResetConfirmParams, ResetRequestParams
@@ -53,8 +53,8 @@ async def reset_request(ctx: Context, params: ResetRequestParams) -> api.ResetRe
     await ratelimit.hit(
         ctx.redis,
         [
-            *ip_limit(ctx, "reset", "rate_reset_ip"),
-            account_limit(ctx, "reset", params.email, "rate_reset_account"),
+            *per_ip(ctx, "reset", ctx.settings.rate_reset_ip),
+            per_account(ctx, "reset", params.email, ctx.settings.rate_reset_account),
         ],
     )
     user = await by_email(ctx.session, params.email)

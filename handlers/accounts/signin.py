@@ -9,7 +9,7 @@ from handlers.accounts import sessions
 from handlers.accounts.passwords import PASSWORD_HASHER
 from handlers.accounts.users import by_email, by_id, create_user, current_user, to_public
 from handlers.context import Context
-from handlers.ratelimit import Limit
+from handlers.ratelimit import per_account, per_ip
 from handlers.registry import Registry
 from hubbub.contracts.api import auth as api
 from hubbub.contracts.api.auth import LoginParams, LogoutParams, RefreshParams, RegisterParams
@@ -21,24 +21,9 @@ registry = Registry()
 WRONG_CREDENTIALS = "wrong email or password"
 
 
-def ip_limit(ctx: Context, action: str, rate_setting: str) -> list[Limit]:
-    """The per-IP limit for ``action``, when the caller's IP is known (the hub sets it)."""
-    if ctx.caller.ip is None:
-        return []
-    return [
-        Limit(ctx.keys.key("rl", action, "ip", ctx.caller.ip), getattr(ctx.settings, rate_setting))
-    ]
-
-
-def account_limit(ctx: Context, action: str, email: str, rate_setting: str) -> Limit:
-    """The per-account limit, keyed by the email whether or not an account has it."""
-    key = ctx.keys.key("rl", action, "acct", ratelimit.subject_key(email))
-    return Limit(key, getattr(ctx.settings, rate_setting))
-
-
 @registry.handler(api.register)
 async def register(ctx: Context, params: RegisterParams) -> UserPublic:
-    await ratelimit.hit(ctx.redis, ip_limit(ctx, "register", "rate_register_ip"))
+    await ratelimit.hit(ctx.redis, per_ip(ctx, "register", ctx.settings.rate_register_ip))
     user = await create_user(
         ctx.session,
         ctx.resource(PASSWORD_HASHER),
@@ -54,8 +39,8 @@ async def login(ctx: Context, params: LoginParams) -> api.TokenPair:
     await ratelimit.hit(
         ctx.redis,
         [
-            *ip_limit(ctx, "login", "rate_login_ip"),
-            account_limit(ctx, "login", params.email, "rate_login_account"),
+            *per_ip(ctx, "login", ctx.settings.rate_login_ip),
+            per_account(ctx, "login", params.email, ctx.settings.rate_login_account),
         ],
     )
     hasher = ctx.resource(PASSWORD_HASHER)
