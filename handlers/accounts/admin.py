@@ -28,7 +28,7 @@ from hubbub.contracts.api.users import (
     UserPublic,
 )
 from hubbub.contracts.channels import Channel
-from hubbub.contracts.errors import BadRequest, Conflict
+from hubbub.contracts.errors import BadRequest, Conflict, Forbidden
 
 registry = Registry()
 
@@ -92,15 +92,19 @@ async def get_user(ctx: Context, params: UserIdParams) -> UserPublic:
 
 @registry.handler(api.update_user)
 async def update_user(ctx: Context, params: UpdateUserParams) -> UserPublic:
-    await require_admin(ctx)
+    caller = await require_admin(ctx)
     may_remove_an_admin = params.role is Role.MEMBER or params.is_active is False
     if may_remove_an_admin:
-        await ctx.session.execute(
-            select(User.id)
-            .where(User.role == Role.ADMIN.value, User.is_active.is_(True))
-            .order_by(User.id)
-            .with_for_update()
-        )
+        admins = (
+            await ctx.session.execute(
+                select(User.id)
+                .where(User.role == Role.ADMIN.value, User.is_active.is_(True))
+                .order_by(User.id)
+                .with_for_update()
+            )
+        ).scalars()
+        if caller.id not in set(admins):  # demoted while we waited for the lock
+            raise Forbidden("only admins may do this")
     user = await by_id(ctx.session, params.user_id, lock=True)
     was_active_admin = user.role == Role.ADMIN and user.is_active
     if params.role is not None:

@@ -257,6 +257,29 @@ class TestUpdateUser:
         )
         assert response.status == 200
 
+    async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
+        self, api: Api, hub_client: TestClient[Any, Any], admin: dict[str, str], db: Any
+    ) -> None:
+        import asyncio
+
+        second_id = await make_user(db, "second@example.com", role=Role.ADMIN)
+        second = bearer((await api.login("second@example.com"))["access_token"])
+        async with db() as session:
+            root_id = (
+                await session.execute(select(User.id).where(User.email == "root@example.com"))
+            ).scalar_one()
+        one, other = await asyncio.gather(
+            hub_client.patch(f"/api/v1/users/{second_id}", json={"role": "member"}, headers=admin),
+            hub_client.patch(f"/api/v1/users/{root_id}", json={"role": "member"}, headers=second),
+        )
+        async with db() as session:
+            admins = (
+                (await session.execute(select(User.email).where(User.role == "admin")))
+                .scalars()
+                .all()
+            )
+        assert (sorted([one.status, other.status]), len(admins)) == ([200, 403], 1)
+
     async def test_an_update_with_nothing_to_change_is_a_validation_problem(
         self, hub_client: TestClient[Any, Any], admin: dict[str, str], db: Any
     ) -> None:
