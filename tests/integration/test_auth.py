@@ -385,3 +385,22 @@ class TestOverTheBus:
             "ann@example.com",
             True,
         )
+
+
+class TestConcurrentRefresh:
+    async def test_two_refreshes_of_one_token_at_once_end_the_session(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """Serialised by a row lock: one wins, the other is a reuse — so clients must
+        keep one refresh in flight (docs/auth.md)."""
+        import asyncio
+
+        await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        first, second = await asyncio.gather(
+            api.refresh(tokens["refresh_token"]), api.refresh(tokens["refresh_token"])
+        )
+        assert sorted([first.status, second.status]) == [200, 401]
+        async with db() as session:
+            recorded = (await session.execute(select(AuthSession))).scalar_one()
+        assert recorded.revoked_reason == "refresh_token_reuse"
