@@ -6,6 +6,6 @@ from handlers.registry import Registry
 
 
 def default_registry() -> Registry:
-    from handlers import system
+    from handlers import accounts, system
 
-    return Registry().extend(system.registry)
+    return Registry().extend(system.registry).extend(accounts.registry)

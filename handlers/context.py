@@ -2,20 +2,24 @@
 
 Handlers are plain async functions ``(ctx, params) -> result``. They know nothing of
 HTTP, sockets or NATS: the worker runtime builds the context, commits the session when
-the handler returns, and rolls it back when it raises.
+the handler returns (then runs the ``after_commit`` actions), and rolls it back when it
+raises (and drops them).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.outbox import OutboxEvent
+from handlers.resources import ResourceKey, Resources
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.envelope import Caller
@@ -23,6 +27,12 @@ from hubbub.contracts.errors import Unauthorized
 from hubbub.contracts.events import Event
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# Publishes one core NATS message (no history, no retry): for control messages to hubs.
+Publisher = Callable[[str, bytes], Awaitable[None]]
+AfterCommit = Callable[[], Awaitable[None]]
 
 
 @dataclass(eq=False)
@@ -37,7 +47,10 @@ class Context:
     idempotency_key: str | None = None
     deadline: float | None = None  # unix time after which the caller stopped waiting
     emitted: list[OutboxEvent] = field(default_factory=list)
+    resources: Resources = field(default_factory=Resources)
+    publish: Publisher | None = None
     _session: AsyncSession | None = None
+    _after_commit: list[AfterCommit] = field(default_factory=list)
 
     @property
     def session(self) -> AsyncSession:
@@ -49,6 +62,36 @@ class Context:
     @property
     def has_session(self) -> bool:
         return self._session is not None
+
+    def resource(self, key: ResourceKey[T]) -> T:
+        """The worker's shared instance of a resource (password hasher, mailer, ...)."""
+        return self.resources.get(key, self.settings)
+
+    def after_commit(self, action: AfterCommit) -> None:
+        """Run ``action`` once this request's transaction has committed; never if it rolls
+        back. For effects outside PostgreSQL that must follow a change, not precede it
+        (Redis deny-list entries, control messages, sending mail). A failing action is
+        logged: the change it follows has committed and the caller will be told so."""
+        self._after_commit.append(action)
+
+    async def commit(self) -> None:
+        """Commit now, then run the ``after_commit`` actions queued so far.
+
+        The runtime calls this when the handler returns. A handler calls it itself only
+        when a change must stick although the request then fails — e.g. revoking a
+        session family when a reused refresh token is presented, before answering 401.
+        """
+        if self._session is not None:
+            await self._session.commit()
+        actions, self._after_commit = self._after_commit, []
+        for action in actions:
+            try:
+                await action()
+            except Exception:
+                log.exception("an after-commit action failed")
+
+    def discard_after_commit(self) -> None:
+        self._after_commit.clear()
 
     @property
     def user_id(self) -> str:

@@ -1,5 +1,6 @@
 """The hub's app factory. Connections live in ``cleanup_ctx`` in dependency order
-(NATS → Redis), so they open before the first request and close after the last."""
+(NATS → Redis → the deny-list → the realtime service), so they open before the first
+request and close after the last."""
 
 from __future__ import annotations
 
@@ -9,40 +10,55 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from redis.asyncio import Redis
 
-from hub import health
+from hub import health, session_cookie
+from hub.client_ip import ClientIp
 from hub.metrics import metrics
 from hub.middleware import cors, request_context
 from hub.rest import API_PREFIX, add_operation_routes
+from hub.rest_hooks import RestHooks
+from hub.revocations import Revocations
 from hub.state import (
+    ACCESS_TOKENS,
     BUS,
     CATALOG,
+    CLIENT_IP,
     NATS_CONN,
+    ON_NATS_RECONNECTED,
     REALTIME,
     REDIS,
     REDIS_KEYS,
+    REST_HOOKS,
+    REVOCATIONS,
     SETTINGS,
     SUBJECTS,
-    TOKEN_VERIFIER,
 )
 from hub.static import add_static_routes
 from hub.ws.authz import ChannelAuthorizer
 from hub.ws.endpoint import websocket
 from hub.ws.presence import Presence
-from hub.ws.service import Claims, Realtime, TokenVerifier
+from hub.ws.service import Realtime
 from hubbub.bus import Bus
 from hubbub.config import ConfigError, Settings
 from hubbub.contracts.api import default_catalog
-from hubbub.contracts.errors import Unauthorized
 from hubbub.contracts.operations import Catalog
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
 from hubbub.natsconn import connect_nats
+from hubbub.tokens import AccessTokens
 
 
 async def nats_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.nats_url
-    nc = await connect_nats(settings.nats_url, f"hubbub-hub-{os.getpid()}")
+    hooks = app[ON_NATS_RECONNECTED]
+
+    async def on_reconnected() -> None:
+        for hook in list(hooks):
+            await hook()
+
+    nc = await connect_nats(
+        settings.nats_url, f"hubbub-hub-{os.getpid()}", on_reconnected=on_reconnected
+    )
     app[NATS_CONN] = nc
     app[BUS] = Bus(nc, app[SUBJECTS])
     yield
@@ -58,6 +74,18 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await redis.aclose()
 
 
+async def revocations_ctx(app: web.Application) -> AsyncIterator[None]:
+    revocations = Revocations(
+        nc=app[NATS_CONN], redis=app[REDIS], keys=app[REDIS_KEYS], subjects=app[SUBJECTS]
+    )
+    await revocations.start()
+    app[REVOCATIONS] = revocations
+    app[ON_NATS_RECONNECTED].append(revocations.reload)
+    yield
+    app[ON_NATS_RECONNECTED].remove(revocations.reload)
+    await revocations.stop()
+
+
 async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     policies = settings.policies()
@@ -69,13 +97,17 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         catalog=app[CATALOG],
         authorizer=ChannelAuthorizer(app[BUS], app[REDIS], keys, policies),
         presence=Presence(app[REDIS], keys, app[NATS_CONN], app[SUBJECTS], settings.presence_ttl_s),
-        tokens=app[TOKEN_VERIFIER],
-        revocations=None,
+        tokens=app[ACCESS_TOKENS],
+        revocations=app[REVOCATIONS],
         policies=policies,
     )
     app[REALTIME] = realtime
     await realtime.start()
+    app[REVOCATIONS].listeners.append(realtime.on_control)
+    app[ON_NATS_RECONNECTED].append(realtime.fanout.repair_all)
     yield
+    app[ON_NATS_RECONNECTED].remove(realtime.fanout.repair_all)
+    app[REVOCATIONS].listeners.remove(realtime.on_control)
     await realtime.stop()
 
 
@@ -85,14 +117,7 @@ async def drain_sockets(app: web.Application) -> None:
         await app[REALTIME].shutdown(app[SETTINGS].shutdown_timeout_s)
 
 
-class _NoTokens:
-    def verify(self, token: str) -> Claims:
-        raise Unauthorized("this hub has no access-token verifier configured")
-
-
-def create_app(
-    settings: Settings, catalog: Catalog | None = None, *, tokens: TokenVerifier | None = None
-) -> web.Application:
+def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Application:
     if not (settings.nats_url and settings.redis_url):
         raise ConfigError("the hub needs NATS_URL and REDIS_URL")
     app = web.Application(
@@ -103,15 +128,20 @@ def create_app(
     app[CATALOG] = catalog if catalog is not None else default_catalog()
     app[SUBJECTS] = Subjects(settings.namespace)
     app[REDIS_KEYS] = RedisKeys(settings.namespace)
-    app[TOKEN_VERIFIER] = tokens if tokens is not None else _NoTokens()
-    app.cleanup_ctx.extend([nats_ctx, redis_ctx, realtime_ctx])
+    app[ACCESS_TOKENS] = AccessTokens.from_settings(settings, signing=False)
+    app[CLIENT_IP] = ClientIp.trusting(settings.trusted_proxies)
+    app[ON_NATS_RECONNECTED] = []
+    hooks = RestHooks()
+    session_cookie.install(hooks)
+    app[REST_HOOKS] = hooks
+    app.cleanup_ctx.extend([nats_ctx, redis_ctx, revocations_ctx, realtime_ctx])
     app.on_shutdown.append(drain_sockets)
-    app.router.add_get("/ws", websocket)
-    app.router.add_get("/metrics", metrics)
-    if settings.frontend_dir is not None:
-        add_static_routes(app, settings.frontend_dir)  # last: it catches every other path
 
     app.router.add_get(API_PREFIX + "/health", health.health)
     app.router.add_get(API_PREFIX + "/ready", health.ready)
     add_operation_routes(app)
+    app.router.add_get("/ws", websocket)
+    app.router.add_get("/metrics", metrics)
+    if settings.frontend_dir is not None:
+        add_static_routes(app, settings.frontend_dir)  # last: it catches every other path
     return app

@@ -18,7 +18,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from hub.auth import authenticate
-from hub.state import BUS, CATALOG, SETTINGS
+from hub.rest_hooks import RestHooks
+from hub.state import BUS, CATALOG, REST_HOOKS, SETTINGS
 from hubbub.contracts.errors import BadRequest, PreconditionFailed, TooLarge, validation_failed_from
 from hubbub.contracts.operations import Operation
 from hubbub.logs import request_id_var
@@ -72,8 +73,11 @@ async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
     return body
 
 
-def make_handler(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def make_handler(
+    op: Operation, hooks: RestHooks | None = None
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     assert op.http is not None
+    hooks = hooks or RestHooks()
     http = op.http
     list_fields = _list_fields(op.params)
     path_params = http.path_params
@@ -93,6 +97,7 @@ def make_handler(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamR
             params[name] = request.match_info[name]
         if http.if_match and "If-Match" in request.headers:
             params[http.if_match] = parse_if_match(request.headers["If-Match"])
+        hooks.run_before(op.name, request, params)
         try:
             validated = op.params.model_validate(params)
         except ValidationError as exc:
@@ -116,18 +121,25 @@ def make_handler(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamR
                 if request.method == "GET" and request.headers.get("If-None-Match") == etag:
                     return web.Response(status=304, headers=headers)
         if http.status == 204:
-            return web.Response(status=204, headers=headers)
-        return web.Response(
-            status=http.status, body=reply.raw, content_type="application/json", headers=headers
-        )
+            response = web.Response(status=204, headers=headers)
+        else:
+            response = web.Response(
+                status=http.status,
+                body=reply.raw,
+                content_type="application/json",
+                headers=headers,
+            )
+        hooks.run_after(op.name, request, reply.value, response)
+        return response
 
     handle.__name__ = op.name.replace(".", "_")
     return handle
 
 
 def add_operation_routes(app: web.Application) -> None:
+    hooks = app.get(REST_HOOKS) or RestHooks()
     for op in app[CATALOG]:
         if op.http is not None:
             app.router.add_route(
-                op.http.method, API_PREFIX + op.http.path, make_handler(op), name=op.name
+                op.http.method, API_PREFIX + op.http.path, make_handler(op, hooks), name=op.name
             )

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
 
-from hub.ws.service import Realtime, TokenVerifier
+from hub.client_ip import ClientIp
+from hub.rest_hooks import RestHooks
+from hub.revocations import Revocations
+from hub.ws.service import Realtime
 from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.operations import Catalog
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
+from hubbub.tokens import AccessTokens
 
 SETTINGS = web.AppKey("settings", Settings)
 CATALOG = web.AppKey("catalog", Catalog)
@@ -21,4 +27,9 @@ NATS_CONN = web.AppKey("nats", NATS)
 BUS = web.AppKey("bus", Bus)
 REDIS = web.AppKey("redis", Redis)
 REALTIME = web.AppKey("realtime", Realtime)
-TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
+ACCESS_TOKENS = web.AppKey("access_tokens", AccessTokens)
+REVOCATIONS = web.AppKey("revocations", Revocations)
+REST_HOOKS = web.AppKey("rest_hooks", RestHooks)
+CLIENT_IP = web.AppKey("client_ip", ClientIp)
+# Run after each NATS reconnect, to re-sync what lost messages would have changed.
+ON_NATS_RECONNECTED = web.AppKey("on_nats_reconnected", list[Callable[[], Awaitable[None]]])

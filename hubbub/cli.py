@@ -64,12 +64,33 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return _run(check(settings))
 
 
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    from hubbub.accounts_admin import create_user
+
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    return _run(
+        create_user(
+            settings, args.email, admin=args.admin, password=password, display_name=args.name
+        )
+    )
+
+
+def cmd_mail(args: argparse.Namespace, settings: Settings) -> int:
+    from hubbub.accounts_admin import show_mail
+
+    return _run(show_mail(settings, limit=args.limit))
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "up": cmd_up,
     "serve": cmd_serve,
     "worker": cmd_worker,
     "migrate": cmd_migrate,
     "check": cmd_check,
+    "user": cmd_user,
+    "mail": cmd_mail,
 }
 
 
@@ -93,6 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--down", action="store_true", help="downgrade to --revision instead")
 
     sub.add_parser("check", help="check that PostgreSQL, NATS and Redis are reachable")
+
+    user = sub.add_parser("user", help="manage accounts in the database")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    create = user_sub.add_parser(
+        "create", help="create an account (prints a generated password unless given one)"
+    )
+    create.add_argument("email")
+    create.add_argument("--admin", action="store_true", help="with the admin role")
+    create.add_argument("--name", default=None, help="display name (default: the email's user)")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+
+    mail = sub.add_parser("mail", help="show the latest mail of the dev mail catcher")
+    mail.add_argument("--limit", type=int, default=10, help="how many messages (default 10)")
     return parser
 
 

@@ -7,15 +7,17 @@ service URLs use their conventional names (``DATABASE_URL``, ``NATS_URL``,
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hubbub.contracts.channels import (
@@ -48,6 +50,29 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     return url
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A rate limit: at most ``count`` events per ``per_s`` seconds. Written ``10/60``."""
+
+    count: int
+    per_s: int
+
+    @staticmethod
+    def parse(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*s?\s*", value)
+        if match is None or int(match[1]) < 1 or int(match[2]) < 1:
+            raise ValueError(f"a rate is COUNT/SECONDS with both at least 1, like 10/60: {value!r}")
+        return Rate(int(match[1]), int(match[2]))
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.per_s}"
+
+
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(Rate.parse)]
 
 
 def _split_csv(value: Any) -> Any:
@@ -94,8 +119,41 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     access_log: bool = True
 
+    # Proxies (IPs or CIDR networks) whose X-Forwarded-For is believed; empty: none is.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # --- secrets and tokens ------------------------------------------------------------
     secret_key: str | None = Field(default=None, min_length=32)
+    jwt_algorithm: Literal["HS256", "EdDSA", "RS256"] = "HS256"
+    jwt_private_key_file: Path | None = None  # PEM; workers sign with it (EdDSA/RS256)
+    jwt_public_key_file: Path | None = None  # PEM; hubs verify with it (else from the private)
+    jwt_issuer: str = Field(default="hubbub", min_length=1)
+    jwt_audience: str = Field(default="hubbub", min_length=1)
+    jwt_leeway_s: int = Field(default=30, ge=0, le=300)
+    access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_s: int = Field(default=14 * 86_400, ge=300)
+    cookie_secure: bool = True  # the refresh cookie's Secure flag
+
+    # --- accounts ------------------------------------------------------------------------
+    argon2_time_cost: int = Field(default=1, ge=1)
+    argon2_memory_kib: int = Field(default=47_104, ge=8)
+    argon2_parallelism: int = Field(default=1, ge=1)
+    password_hash_threads: int = Field(default=2, ge=1)
+    password_reset_ttl_s: int = Field(default=3600, ge=60)
+    rate_login_ip: RateSetting = Rate(10, 60)
+    rate_login_account: RateSetting = Rate(10, 60)
+    rate_register_ip: RateSetting = Rate(20, 3600)
+    rate_reset_ip: RateSetting = Rate(10, 3600)
+    rate_reset_account: RateSetting = Rate(5, 3600)
+
+    # --- mail (SMTP when smtp_host is set; else the dev mail catcher) ----------------------
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    mail_from: str = "Hubbub <no-reply@localhost>"
 
     # --- workers ---------------------------------------------------------------------
     workers: int = Field(default=1, ge=1, le=64)
@@ -132,7 +190,7 @@ class Settings(BaseSettings):
     def _normalize_db(cls, value: str | None) -> str | None:
         return normalize_database_url(value) if value else value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -160,6 +218,18 @@ class Settings(BaseSettings):
                 values["subscribe"] = SubscribeRule(values["subscribe"])
             result[kind] = replace(result[kind], **values)
         return result
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return value
+
+    @property
+    def base_url(self) -> str:
+        """Where browsers reach the hub: ``public_url``, else the local listen address."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def is_production(self) -> bool:

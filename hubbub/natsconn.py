@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client as NATS
 
 log = logging.getLogger(__name__)
 
 
-async def connect_nats(url: str, name: str, *, connect_timeout: int = 5) -> NATS:
+async def connect_nats(
+    url: str,
+    name: str,
+    *,
+    connect_timeout: int = 5,
+    on_reconnected: Callable[[], Awaitable[None]] | None = None,
+) -> NATS:
+    """Connect; ``on_reconnected`` runs after each reconnect (to re-sync state that
+    messages missed while disconnected would have changed)."""
+
     async def on_error(exc: Exception) -> None:
         log.warning("nats error: %s", exc)
 
@@ -17,8 +27,13 @@ async def connect_nats(url: str, name: str, *, connect_timeout: int = 5) -> NATS
         if not (nc.is_closed or nc.is_draining):
             log.warning("nats disconnected")
 
-    async def on_reconnected() -> None:
+    async def reconnected() -> None:
         log.info("nats reconnected")
+        if on_reconnected is not None:
+            try:
+                await on_reconnected()
+            except Exception:
+                log.exception("re-syncing after a NATS reconnect failed")
 
     nc = NATS()
     await nc.connect(
@@ -31,7 +46,7 @@ async def connect_nats(url: str, name: str, *, connect_timeout: int = 5) -> NATS
         # The first connect fails fast with a clear error instead of looping forever.
         error_cb=on_error,
         disconnected_cb=on_disconnected,
-        reconnected_cb=on_reconnected,
+        reconnected_cb=reconnected,
         pending_size=64 * 1024 * 1024,
     )
     return nc

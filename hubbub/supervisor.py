@@ -165,9 +165,12 @@ class Supervisor:
 
     def _start_processes(self, env: dict[str, str]) -> None:
         self._check_stop()
+        self.hub_ports = self._ports()
+        if not self.settings.public_url:
+            # Workers write links (password-reset mail) that must reach a hub.
+            env["HUBBUB_PUBLIC_URL"] = self._hub_urls()[0]
         for i in range(self.workers):
             self._spawn(f"worker-{i + 1}", ["worker"], env)
-        self.hub_ports = self._ports()
         hub_env = dict(env)
         frontend_dir = self._frontend_dir()
         if frontend_dir is not None:

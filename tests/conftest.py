@@ -15,7 +15,10 @@ import uvloop
 from aiohttp.test_utils import TestClient
 from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.db import create_engine, session_factory
+from handlers.resources import Resources
 from hub.app import create_app
 from hubbub.bus import Bus
 from hubbub.config import Environment, Settings
@@ -89,6 +92,9 @@ def settings(services: ServiceUrls, database_url: str, namespace: str, tmp_path:
         log_format="text",
         outbox_poll_s=0.2,
         drain_timeout_s=5.0,
+        # Cheap argon2 for speed; tests of the production parameters set their own.
+        argon2_memory_kib=1024,
+        argon2_time_cost=1,
         _env_file=None,  # type: ignore[call-arg]
     )
 
@@ -115,12 +121,31 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-async def worker(settings: Settings, nc: NATS) -> AsyncIterator[RunningWorker]:
+def worker_resources() -> Resources:
+    """What the worker is given instead of building it (override to inject fakes)."""
+    return Resources()
+
+
+@pytest.fixture
+async def worker(
+    settings: Settings, nc: NATS, worker_resources: Resources
+) -> AsyncIterator[RunningWorker]:
     """A worker running in this process with the production and the test handlers."""
     ops.executed.clear()
     ops.emit_calls.clear()
-    async with worker_running(settings, ops.registry_with_tests()) as running:
+    async with worker_running(
+        settings, ops.registry_with_tests(), resources=worker_resources
+    ) as running:
         yield running
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on this test's database, for arranging and checking rows directly."""
+    assert settings.database_url
+    engine = create_engine(settings.database_url, pool_size=2, max_overflow=0)
+    yield session_factory(engine)
+    await engine.dispose()
 
 
 @pytest.fixture

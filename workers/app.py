@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from handlers import default_registry
 from handlers.db import create_engine, session_factory
 from handlers.registry import Registry
+from handlers.resources import Resources
 from hubbub.config import ConfigError, Settings
 from hubbub.contracts.subjects import Subjects
 from hubbub.natsconn import connect_nats
@@ -34,9 +35,17 @@ class RunningWorker:
 
 @contextlib.asynccontextmanager
 async def worker_running(
-    settings: Settings, registry: Registry | None = None, *, name: str = "worker"
+    settings: Settings,
+    registry: Registry | None = None,
+    *,
+    name: str = "worker",
+    resources: Resources | None = None,
 ) -> AsyncIterator[RunningWorker]:
-    """Start a worker with all it needs; on exit drain it and close everything."""
+    """Start a worker with all it needs; on exit drain it and close everything.
+
+    ``resources`` provides instances of shared resources (tests pass fakes here); the
+    rest are built from the settings on first use and closed on exit.
+    """
     if not (settings.database_url and settings.nats_url and settings.redis_url):
         raise ConfigError("a worker needs DATABASE_URL, NATS_URL and REDIS_URL")
     registry = registry or default_registry()
@@ -64,6 +73,7 @@ async def worker_running(
                     sessions=session_factory(engine),
                     redis=redis,
                     on_events=relay.kick,
+                    resources=resources,
                 )
                 await service.start()
                 log.info("worker ready", extra={"operations": len(registry.handlers)})
@@ -72,6 +82,7 @@ async def worker_running(
                 finally:
                     await service.drain()
                     await relay.stop()
+                    await service.resources.aclose()
             finally:
                 await redis.aclose()
         finally:

@@ -53,9 +53,9 @@ async def run_handler(
         body = op.result_adapter.dump_json(result, warnings=False)
         if key is not None:
             await idempotency.complete(ctx.session, caller=scope, key=key, response=body)
-        if ctx.has_session:
-            await ctx.session.commit()
+        await ctx.commit()
     except BaseException:
+        ctx.discard_after_commit()
         if ctx.has_session:
             await ctx.session.rollback()
         raise

@@ -48,15 +48,24 @@ class OutboxRelay:
         self.published = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def kick(self) -> None:
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self, final_flush_timeout: float = 5.0) -> None:
-        """Stop the loop, then publish what the last requests committed."""
+        """Stop the loop, then publish what the last requests committed.
+
+        The loop also checks a flag: on Python 3.11 a cancellation can be lost (its
+        ``asyncio.wait_for`` returns a result that arrives together with the cancel,
+        CPython gh-86296), and the loop would then run on forever, with ``stop`` waiting.
+        """
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -69,7 +78,7 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 async with asyncio.timeout(self._delay(failures)):
                     await self._wake.wait()

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.context import Context
 from handlers.registry import Handler, Registry
+from handlers.resources import Resources
 from hubbub.config import Settings
 from hubbub.contracts.envelope import (
     ANONYMOUS,
@@ -60,6 +61,7 @@ class WorkerService:
         sessions: async_sessionmaker[AsyncSession],
         redis: Redis,
         on_events: Any = None,
+        resources: Resources | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -67,6 +69,7 @@ class WorkerService:
         self.sessions = sessions
         self.redis = redis
         self.on_events = on_events  # called after a commit that wrote outbox events
+        self.resources = resources if resources is not None else Resources()
         self.subjects = Subjects(settings.namespace)
         self.keys = RedisKeys(settings.namespace)
         self.actors = ActorSystem(
@@ -188,7 +191,12 @@ class WorkerService:
             sessions=self.sessions,
             idempotency_key=job.idempotency_key,
             deadline=job.deadline,
+            resources=self.resources,
+            publish=self._publish,
         )
+
+    async def _publish(self, subject: str, payload: bytes) -> None:
+        await self.nc.publish(subject, payload)
 
 
 class Request:

@@ -13,7 +13,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from nats.aio.client import Client as NATS
@@ -21,6 +21,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
+from hub.revocations import Revocations
 from hub.ws import commands as cmd
 from hub.ws import frames
 from hub.ws.authz import ChannelAuthorizer
@@ -32,6 +33,12 @@ from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.api.channels import ChannelAction
 from hubbub.contracts.channels import Channel, ChannelKind, ChannelPolicy
+from hubbub.contracts.control import (
+    ControlMessage,
+    Deactivated,
+    MembershipRevoked,
+    SessionsRevoked,
+)
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.errors import (
     BadRequest,
@@ -49,25 +56,11 @@ from hubbub.contracts.operations import Access, Catalog
 from hubbub.contracts.protocol import CloseCode, Push
 from hubbub.contracts.subjects import Subjects
 from hubbub.logs import request_id_var
+from hubbub.tokens import AccessClaims, AccessTokens
 
 log = logging.getLogger("hubbub.ws")
 
 MAX_RECOVERY = 10_000
-
-
-class Claims(Protocol):
-    sub: str
-    role: str
-    sid: str
-    exp: int
-
-
-class TokenVerifier(Protocol):
-    def verify(self, token: str) -> Claims: ...
-
-
-class RevocationList(Protocol):
-    def is_revoked(self, user_id: str, session_id: str) -> bool: ...
 
 
 class Realtime:
@@ -80,8 +73,8 @@ class Realtime:
         catalog: Catalog,
         authorizer: ChannelAuthorizer,
         presence: Presence,
-        tokens: TokenVerifier,
-        revocations: RevocationList | None,
+        tokens: AccessTokens,
+        revocations: Revocations,
         policies: dict[ChannelKind, ChannelPolicy],
     ) -> None:
         self.settings = settings
@@ -103,14 +96,12 @@ class Realtime:
         self._presence_subs: dict[str, Subscription] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
-        self._control: Subscription | None = None
         self.stats = {"connects": 0}
 
     # --- lifetime -------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick(), name="ws-ping")
-        self._control = await self.nc.subscribe(self.subjects.control_wildcard, cb=self._on_control)
         self.presence.start()
 
     async def shutdown(self, timeout: float) -> None:
@@ -129,8 +120,6 @@ class Realtime:
     async def stop(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
-        if self._control is not None:
-            await self._control.unsubscribe()
         await self.presence.stop()
         for task in list(self._tasks):
             task.cancel()
@@ -160,13 +149,14 @@ class Realtime:
 
     # --- connect, refresh, token expiry ------------------------------------------------
 
-    def authenticate(self, token: str) -> Claims:
+    def authenticate(self, token: str) -> AccessClaims:
+        """The token's claims, if it verifies and its session is not revoked (no I/O)."""
         claims = self.tokens.verify(token)
-        if self.revocations is not None and self.revocations.is_revoked(claims.sub, claims.sid):
-            raise Unauthorized("this session was signed out", reason="revoked")
+        if self.revocations.is_revoked(claims.sid, claims.sub):
+            raise Unauthorized("this session has ended; sign in again", reason="revoked")
         return claims
 
-    def register(self, conn: Connection, claims: Claims) -> dict[str, Any]:
+    def register(self, conn: Connection, claims: AccessClaims) -> dict[str, Any]:
         conn.user_id = claims.sub
         conn.session_id = claims.sid
         conn.caller = Caller(
@@ -471,30 +461,19 @@ class Realtime:
 
     # --- control from workers: revocations, membership ----------------------------------------
 
-    async def _on_control(self, msg: Msg) -> None:
-        user_id = msg.subject.rsplit(".", 1)[-1]
-        try:
-            message = orjson.loads(msg.data)
-        except orjson.JSONDecodeError:
-            return
-        if isinstance(message, dict):
-            await self.on_control(user_id, message)
-
-    async def on_control(self, user_id: str, message: dict[str, Any]) -> None:
-        conns = list(self.by_user.get(user_id, ()))
-        kind = message.get("type")
-        if kind == "deactivated":
+    async def on_control(self, message: ControlMessage) -> None:
+        """A listener of the hub's deny-list (``hub/revocations.py``): act on sockets."""
+        conns = list(self.by_user.get(message.user_id, ()))
+        if isinstance(message, Deactivated):
             for conn in conns:
                 conn.close(CloseCode.FORBIDDEN, "this account was deactivated", reconnect=False)
-        elif kind == "sessions_revoked":
-            sids = set(message.get("sids") or ())
-            everything = bool(message.get("all"))
+        elif isinstance(message, SessionsRevoked):
+            sids = set(message.sids)
             for conn in conns:
-                if everything or conn.session_id in sids:
-                    conn.close(CloseCode.UNAUTHORIZED, "this session was signed out")
-        elif kind == "membership_revoked":
-            channels = [message.get("channel"), *message.get("channels", [])]
-            for name in filter(None, channels):
+                if conn.session_id in sids:
+                    conn.close(CloseCode.UNAUTHORIZED, "this session has ended; sign in again")
+        elif isinstance(message, MembershipRevoked):
+            for name in message.channels:
                 try:
                     channel = Channel.parse(name)
                 except BadRequest:

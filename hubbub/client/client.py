@@ -88,6 +88,9 @@ class _Pending:
     frame: dict[str, Any]
     future: asyncio.Future[Any]
     resend: bool  # an RPC: send again after a reconnect
+    # Applied by the reader the moment the reply arrives, before any later frame — so
+    # a subscribe reply's publications come before the live ones that follow it.
+    on_result: Callable[[Any], None] | None = None
 
 
 class HubbubClient:
@@ -255,32 +258,39 @@ class HubbubClient:
 
     async def _subscribe(self, sub: Subscription) -> None:
         frame: dict[str, Any] = {"op": "subscribe", "channel": sub.channel}
-        if sub.epoch is not None:
+        resuming = sub.epoch is not None
+        if resuming:
             frame["since"] = {"offset": sub.offset, "epoch": sub.epoch}
-        result = await self._command(frame)
-        recovered = bool(result["recovered"])
-        if sub.epoch is not None and not recovered:
-            sub.resets += 1
-            sub.offset = int(result["offset"])
-            if sub.on_reset is not None:
-                outcome = sub.on_reset(sub)
-                if asyncio.iscoroutine(outcome):
-                    await outcome
-        sub.epoch = str(result["epoch"])
-        for publication in result["publications"]:
-            sub._accept(int(publication["offset"]), publication["data"])
-        if int(result["offset"]) > sub.offset and not result["publications"]:
-            sub.offset = int(result["offset"])
+
+        def apply(result: dict[str, Any]) -> None:
+            if resuming and not result["recovered"]:
+                sub.resets += 1
+            sub.epoch = str(result["epoch"])
+            for publication in result["publications"]:
+                sub._accept(int(publication["offset"]), publication["data"])
+            # Live publications continue after this position (never move backwards).
+            sub.offset = max(sub.offset, int(result["offset"]))
+
+        result = await self._command(frame, on_result=apply)
+        if resuming and not result["recovered"] and sub.on_reset is not None:
+            outcome = sub.on_reset(sub)
+            if asyncio.iscoroutine(outcome):
+                await outcome
 
     async def _command(
-        self, frame: dict[str, Any], *, resend: bool = False, timeout: float | None = None
+        self,
+        frame: dict[str, Any],
+        *,
+        resend: bool = False,
+        timeout: float | None = None,
+        on_result: Callable[[Any], None] | None = None,
     ) -> Any:
         if self.state is ConnectionState.CLOSED:
             raise ClientClosed("the client is closed")
         command_id = next(self._ids)
         frame = {"id": command_id, **frame}
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[command_id] = _Pending(frame, future, resend)
+        self._pending[command_id] = _Pending(frame, future, resend, on_result)
         try:
             if self._ws is not None and self.state is ConnectionState.LIVE:
                 with contextlib.suppress(ConnectionError, RuntimeError):
@@ -319,6 +329,11 @@ class HubbubClient:
                 if attempt > 3:
                     self._fatal = exc
                     break
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # e.g. the socket dropped while resubscribing: go again
+                log.warning("connection attempt failed", exc_info=True)
+                attempt += 1
             self._live.clear()
             if self._stopping():
                 break
@@ -428,6 +443,12 @@ class HubbubClient:
             if pending is not None and not pending.future.done():
                 if "error" in frame:
                     pending.future.set_exception(RemoteError(frame["error"]))
+                    return
+                try:
+                    if pending.on_result is not None:
+                        pending.on_result(frame.get("result"))
+                except Exception as exc:
+                    pending.future.set_exception(exc)
                 else:
                     pending.future.set_result(frame.get("result"))
             return

@@ -15,14 +15,13 @@ from hub.state import REALTIME
 from hub.ws.service import Realtime
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
-from tests.conftest import TEST_SECRET
 from tests.support import ops
 from tests.support.tokens import TestTokens
 
 
 @pytest.fixture
-def tokens() -> TestTokens:
-    return TestTokens(TEST_SECRET)
+def tokens(settings: Settings) -> TestTokens:
+    return TestTokens(settings)
 
 
 @pytest.fixture
@@ -38,7 +37,7 @@ async def hub_server(
     settings: Settings, aiohttp_server: Any, worker: Any, tokens: TestTokens, nc: NATS
 ) -> TestServer:
     ops.members.clear()
-    app = create_app(settings, ops.catalog_with_tests(), tokens=tokens)
+    app = create_app(settings, ops.catalog_with_tests())
     server: TestServer = await aiohttp_server(app)
     return server
 

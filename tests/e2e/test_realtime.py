@@ -324,14 +324,24 @@ class TestPresence:
         assert [m["user"] for m in await a.presence("workspace:w9")] == ["a"]
 
 
+async def control(nc: NATS, settings: Settings, user_id: str, message: dict[str, Any]) -> None:
+    """What a worker does after revoking something: a message on ctl.user.<id>."""
+    await nc.publish(Subjects(settings.namespace).control_user(user_id), orjson.dumps(message))
+
+
 class TestControl:
     async def test_membership_revoked_unsubscribes_at_once(
-        self, client: ClientFactory, realtime: Realtime
+        self, client: ClientFactory, nc: NATS, settings: Settings
     ) -> None:
         ops.members.add(("b", "w2"))
         b = await client("b")
         await b.subscribe("workspace:w2")
-        await realtime.on_control("b", {"type": "membership_revoked", "channel": "workspace:w2"})
+        await control(
+            nc,
+            settings,
+            "b",
+            {"type": "membership_revoked", "user_id": "b", "channels": ["workspace:w2"]},
+        )
         push = await asyncio.wait_for(b.pushes.get(), 5)
         while push["push"] == "join":
             push = await asyncio.wait_for(b.pushes.get(), 5)
@@ -344,15 +354,50 @@ class TestControl:
         assert "workspace:w2" not in b.subscriptions
 
     async def test_a_deactivated_user_is_disconnected_for_good(
-        self, client: ClientFactory, realtime: Realtime
+        self, client: ClientFactory, nc: NATS, settings: Settings
     ) -> None:
         b = await client("b")
-        await realtime.on_control("b", {"type": "deactivated"})
+        await control(
+            nc, settings, "b", {"type": "deactivated", "user_id": "b", "until": time.time() + 60}
+        )
         for _ in range(50):
             if b.closes:
                 break
             await asyncio.sleep(0.05)
         assert b.closes[0][0] == 4003
+
+    async def test_a_revoked_session_is_disconnected_and_cannot_connect_again(
+        self, client: ClientFactory, nc: NATS, settings: Settings, tokens: TestTokens, ws_url: str
+    ) -> None:
+        token = tokens.issue("c", sid="session-1")
+        c = await client("c", connect=False)
+        c.token_provider = lambda: _const(token)
+        await c.connect()
+        await control(
+            nc,
+            settings,
+            "c",
+            {
+                "type": "sessions_revoked",
+                "user_id": "c",
+                "sids": ["session-1"],
+                "until": time.time() + 60,
+            },
+        )
+        for _ in range(50):
+            if c.closes:
+                break
+            await asyncio.sleep(0.05)
+        assert c.closes[0][0] == 4001
+        async with aiohttp.ClientSession() as session:
+            ws = await raw_socket(ws_url, session)
+            await ws.send_str(orjson.dumps({"id": 1, "op": "connect", "token": token}).decode())
+            reply = await receive_json(ws)
+            assert reply["error"]["details"]["reason"] == "revoked"
+
+
+async def _const(value: str) -> str:
+    return value
 
 
 class TestShutdown:

@@ -53,3 +53,24 @@ class TestMigrations:
         finally:
             await engine.dispose()
         assert diff == []
+
+    async def test_each_revision_goes_down_one_step_and_up_again(
+        self, databases: Databases
+    ) -> None:
+        """Down from head to every earlier revision in turn: each downgrade removes
+        exactly the tables its revision added, and upgrading again restores them."""
+        from alembic.script import ScriptDirectory
+
+        url = await databases.create(from_template=False)
+        await migrations.upgrade(url)
+        full = await tables(url)
+        script = ScriptDirectory.from_config(migrations.alembic_config(url))
+        revisions = [r.revision for r in script.walk_revisions()]  # head first
+        for previous in [*revisions[1:], "base"]:
+            before = await tables(url)
+            await migrations.downgrade(url, previous)
+            after = await tables(url)
+            assert after < before, f"downgrading to {previous} removed no table"
+        assert await tables(url) == {"alembic_version"}
+        await migrations.upgrade(url)
+        assert await tables(url) == full

@@ -158,3 +158,39 @@ class TestIdempotency:
                 ops.emit, {"workspace": "w6", "note": "b"}, caller=None, idempotency_key="key-3"
             )
         assert caught.value.status == 422
+
+
+class TestRelayStop:
+    async def test_stop_returns_even_if_the_loop_lost_its_cancellation(
+        self, settings: Settings, nc: NATS
+    ) -> None:
+        """Python 3.11's wait_for may swallow a cancel that races a result: stop must
+        not then wait forever."""
+        from handlers.db import create_engine, session_factory
+        from workers.relay import OutboxRelay
+
+        class SwallowingRelay(OutboxRelay):
+            swallowed = 0
+
+            async def flush(self) -> bool:
+                if self.swallowed:
+                    return False
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    self.swallowed += 1  # as a lost cancellation looks from here
+                return False
+
+        engine = create_engine(settings.database_url or "", pool_size=1, max_overflow=0)
+        relay = SwallowingRelay(
+            session_factory(engine), nc.jetstream(), Subjects(settings.namespace)
+        )
+        try:
+            relay.start()
+            relay.kick()
+            await asyncio.sleep(0.05)  # the loop is inside flush now
+            async with asyncio.timeout(5):
+                await relay.stop()
+            assert relay.swallowed == 1
+        finally:
+            await engine.dispose()

@@ -151,7 +151,10 @@ async def authorize_channel(ctx: Context, params: AuthorizeParams) -> Authorizat
 
 
 def catalog_with_tests() -> Catalog:
-    return default_catalog().extend(test_catalog)
+    catalog = default_catalog().extend(test_catalog)
+    if channels_api.authorize.name not in catalog:
+        catalog.add(channels_api.authorize)
+    return catalog
 
 
 def registry_with_tests() -> Registry:

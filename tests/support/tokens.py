@@ -1,57 +1,33 @@
-"""Access tokens for tests of the realtime hub (HS256 with the test secret)."""
+"""Access tokens for tests of the realtime hub, signed like a worker signs them."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 
-import jwt
-
-from hubbub.contracts.errors import Unauthorized
-
-ISSUER = AUDIENCE = "hubbub"
-
-
-@dataclass(frozen=True)
-class Claims:
-    sub: str
-    role: str
-    sid: str
-    exp: int
+from hubbub.config import Settings
+from hubbub.tokens import AccessTokens
 
 
 class TestTokens:
     __test__ = False  # not a test class
 
-    def __init__(self, secret: str) -> None:
-        self.secret = secret
+    def __init__(self, settings: Settings) -> None:
+        self.tokens = AccessTokens.from_settings(settings, signing=True)
 
     def issue(
-        self, user_id: str, *, role: str = "member", ttl: float = 900, sid: str | None = None
+        self,
+        user_id: str,
+        *,
+        role: str = "member",
+        ttl: float | None = None,
+        sid: str | None = None,
     ) -> str:
-        now = int(time.time())
-        return jwt.encode(
-            {
-                "sub": user_id,
-                "role": role,
-                "sid": sid or uuid.uuid4().hex,
-                "jti": uuid.uuid4().hex,
-                "iat": now,
-                "nbf": now,
-                "exp": now + ttl,
-                "iss": ISSUER,
-                "aud": AUDIENCE,
-            },
-            self.secret,
-            algorithm="HS256",
+        """A token for ``user_id`` that ends in ``ttl`` seconds (default: the usual TTL)."""
+        now = time.time()
+        if ttl is not None:
+            now -= self.tokens.ttl_s - ttl  # issued earlier, so that it ends sooner
+        issued = self.tokens.issue(
+            user_id=user_id, role=role, session_id=sid or uuid.uuid4().hex, now=now
         )
-
-    def verify(self, token: str) -> Claims:
-        try:
-            p = jwt.decode(
-                token, self.secret, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER
-            )
-        except jwt.PyJWTError as exc:
-            raise Unauthorized(f"bad token: {exc}") from None
-        return Claims(p["sub"], p["role"], p["sid"], int(p["exp"]))
+        return issued.token

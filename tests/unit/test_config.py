@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from hubbub.config import ConfigError, Environment, Settings, dev_secret, normalize_database_url
+from hubbub.config import (
+    ConfigError,
+    Environment,
+    Rate,
+    Settings,
+    dev_secret,
+    normalize_database_url,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,3 +86,30 @@ class TestLists:
     def test_cors_origins_are_comma_separated(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("HUBBUB_CORS_ORIGINS", "https://a.example, https://b.example")
         assert settings().cors_origins == ["https://a.example", "https://b.example"]
+
+
+class TestRates:
+    def test_a_rate_is_count_per_seconds(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HUBBUB_RATE_LOGIN_IP", "5/30")
+        assert settings().rate_login_ip == Rate(5, 30)
+
+    @pytest.mark.parametrize("bad", ["5", "0/60", "5/0", "five/60", "5/-1"])
+    def test_a_malformed_rate_is_refused(self, bad: str) -> None:
+        with pytest.raises(ValueError, match="COUNT/SECONDS"):
+            settings(rate_login_ip=bad)
+
+    def test_the_default_login_limit_is_ten_a_minute(self) -> None:
+        assert (settings().rate_login_ip, settings().rate_login_account) == (
+            Rate(10, 60),
+            Rate(10, 60),
+        )
+
+
+class TestTrustedProxies:
+    def test_networks_are_comma_separated(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HUBBUB_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")
+        assert settings().trusted_proxies == ["10.0.0.0/8", "127.0.0.1"]
+
+    def test_a_bad_network_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="does not appear to be"):
+            settings(trusted_proxies=["10.0.0.0/33"])

@@ -1,0 +1,11 @@
+"""Accounts: users, sessions and their tokens, passwords, password reset, roles."""
+
+from __future__ import annotations
+
+from handlers.accounts import admin, profile, reset, signin
+from handlers.registry import Registry
+
+registry = Registry().extend(signin.registry).extend(reset.registry)
+registry.extend(profile.registry).extend(admin.registry)
+
+__all__ = ["registry"]

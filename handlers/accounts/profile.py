@@ -1,0 +1,58 @@
+"""The signed-in user's own account: ``users.me``, ``users.update_me``,
+``users.change_password``."""
+
+from __future__ import annotations
+
+import uuid
+
+from handlers import ratelimit
+from handlers.accounts import sessions
+from handlers.accounts.passwords import PASSWORD_HASHER
+from handlers.accounts.policy import check_password
+from handlers.accounts.users import current_user, to_public
+from handlers.context import Context
+from handlers.ratelimit import per_account
+from handlers.registry import Registry
+from hubbub.contracts.api import users as api
+from hubbub.contracts.api.users import ChangePasswordParams, UpdateMeParams, UserPublic
+from hubbub.contracts.channels import Channel
+from hubbub.contracts.errors import Forbidden
+from hubbub.contracts.operations import Empty, NoParams
+
+registry = Registry()
+
+
+@registry.handler(api.me)
+async def me(ctx: Context, params: NoParams) -> UserPublic:
+    return to_public(await current_user(ctx))
+
+
+@registry.handler(api.update_me)
+async def update_me(ctx: Context, params: UpdateMeParams) -> UserPublic:
+    user = await current_user(ctx, lock=True)
+    if params.display_name is not None and params.display_name != user.display_name:
+        user.display_name = params.display_name
+        public = to_public(user)
+        ctx.emit(Channel.user(user.id), "user.updated", public.model_dump(mode="json"))
+        return public
+    return to_public(user)
+
+
+@registry.handler(api.change_password)
+async def change_password(ctx: Context, params: ChangePasswordParams) -> Empty:
+    user = await current_user(ctx, lock=True)
+    # Checking the current password is a guessing oracle for a stolen access token.
+    await ratelimit.hit(
+        ctx.redis, [per_account(ctx, "password", user.email, ctx.settings.rate_login_account)]
+    )
+    hasher = ctx.resource(PASSWORD_HASHER)
+    if not await hasher.verify(user.password_hash, params.current_password):
+        raise Forbidden("the current password is wrong", field="current_password")
+    check_password(params.new_password, user.email, field="new_password")
+    user.password_hash = await hasher.hash(params.new_password)
+    user.password_changed_at = sessions.now()
+    keep = ctx.caller.session_id
+    await sessions.revoke(
+        ctx, user.id, reason="password_changed", keep=uuid.UUID(keep) if keep else None
+    )
+    return Empty()

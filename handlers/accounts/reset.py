@@ -1,0 +1,99 @@
+"""Password reset by mail: ``auth.reset_request`` and ``auth.reset_confirm``.
+
+The request answers the same whether or not the email has an account (and the mail
+goes out after the reply, so timing says little either). The token is 256 random bits
+in the link, stored as its SHA-256 digest, valid for ``password_reset_ttl_s``, and
+single-use: confirming consumes it — and every other outstanding reset token of the
+user — sets the new password and ends every session.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from handlers import ratelimit
+from handlers.accounts import sessions
+from handlers.accounts.models import PasswordResetToken
+from handlers.accounts.passwords import PASSWORD_HASHER
+from handlers.accounts.policy import check_password
+from handlers.accounts.users import by_email, by_id
+from handlers.context import Context
+from handlers.mail import Mail, send_mail
+from handlers.ratelimit import per_account, per_ip
+from handlers.registry import Registry
+from hubbub.contracts.api import auth as api
+from hubbub.contracts.api.auth import ResetConfirmParams, ResetRequestParams
+from hubbub.contracts.errors import BadRequest
+from hubbub.contracts.operations import Empty
+from hubbub.tokens import new_opaque_token
+
+registry = Registry()
+RESET_PATH = "/reset-password"  # the SPA's page; the token travels in the URL fragment
+
+
+def reset_mail(ctx: Context, email: str, token: str) -> Mail:
+    minutes = ctx.settings.password_reset_ttl_s // 60
+    link = f"{ctx.settings.base_url}{RESET_PATH}#token={token}"
+    return Mail(
+        to=email,
+        subject="Reset your Hubbub password",
+        body=(
+            "Someone (hopefully you) asked to reset the password of your Hubbub account.\n\n"
+            f"Choose a new password here, within {minutes} minutes:\n{link}\n\n"
+            f"Or use this reset token: {token}\n\n"
+            "If you did not ask, ignore this mail: your password stays as it is.\n"
+        ),
+    )
+
+
+@registry.handler(api.reset_request)
+async def reset_request(ctx: Context, params: ResetRequestParams) -> api.ResetRequested:
+    await ratelimit.hit(
+        ctx.redis,
+        [
+            *per_ip(ctx, "reset", ctx.settings.rate_reset_ip),
+            per_account(ctx, "reset", params.email, ctx.settings.rate_reset_account),
+        ],
+    )
+    user = await by_email(ctx.session, params.email)
+    if user is not None and user.is_active:
+        token = new_opaque_token()
+        ctx.session.add(
+            PasswordResetToken(
+                token_hash=sessions.digest(token),
+                user_id=user.id,
+                expires_at=sessions.now() + timedelta(seconds=ctx.settings.password_reset_ttl_s),
+            )
+        )
+        send_mail(ctx, reset_mail(ctx, user.email, token))
+    return api.ResetRequested()
+
+
+@registry.handler(api.reset_confirm)
+async def reset_confirm(ctx: Context, params: ResetConfirmParams) -> Empty:
+    invalid = BadRequest("this reset link is invalid, used or expired; ask for a new one")
+    token = (
+        await ctx.session.execute(
+            select(PasswordResetToken)
+            .where(PasswordResetToken.token_hash == sessions.digest(params.token))
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    at = sessions.now()
+    if token is None or token.used_at is not None or token.expires_at <= at:
+        raise invalid
+    user = await by_id(ctx.session, token.user_id, lock=True)
+    if not user.is_active:
+        raise invalid
+    check_password(params.new_password, user.email, field="new_password")
+    user.password_hash = await ctx.resource(PASSWORD_HASHER).hash(params.new_password)
+    user.password_changed_at = at
+    await ctx.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=at)
+    )
+    await sessions.revoke(ctx, user.id, reason="password_reset")
+    return Empty()

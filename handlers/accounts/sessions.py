@@ -1,0 +1,153 @@
+"""Sessions: starting one (login), rotating its refresh token, ending it.
+
+Issuing is the workers' half of ``hubbub.tokens``: the access token carries the
+session's id as ``sid``; the refresh token is 256 random bits handed out once and kept
+only as its SHA-256 digest.
+
+Rotation locks the presented token's row (``FOR UPDATE``), then its session's, so two
+refreshes of one token — from any worker processes — run one after the other: the
+second finds the token used. That is the theft signal: a used token comes back only if
+someone kept a copy. The whole session is revoked and the revocation is committed at
+once, before answering 401, so both holders — thief and owner — are signed out.
+Clients must therefore refresh one at a time (the SPA keeps a single in-flight refresh).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, update
+
+from handlers.accounts import revocation
+from handlers.accounts.models import AuthSession, RefreshToken, User
+from handlers.accounts.users import by_id, to_public
+from handlers.context import Context
+from handlers.resources import ResourceKey
+from hubbub.contracts.api.auth import TokenPair
+from hubbub.contracts.errors import Unauthorized
+from hubbub.tokens import AccessTokens, new_opaque_token
+
+log = logging.getLogger(__name__)
+
+ACCESS_TOKENS: ResourceKey[AccessTokens] = ResourceKey(
+    "access_tokens", lambda settings: AccessTokens.from_settings(settings, signing=True)
+)
+
+
+def digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def start(ctx: Context, user: User) -> TokenPair:
+    """A new session for ``user`` (already authenticated): its first pair of tokens."""
+    session = AuthSession(id=uuid.uuid4(), user_id=user.id, created_ip=ctx.caller.ip)
+    ctx.session.add(session)
+    await ctx.session.flush()
+    return await _issue(ctx, user, session)
+
+
+async def rotate(ctx: Context, presented: str) -> TokenPair:
+    """Trade a refresh token for a new pair; see the module docstring for reuse."""
+    token = (
+        await ctx.session.execute(
+            select(RefreshToken)
+            .where(RefreshToken.token_hash == digest(presented))
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if token is None:
+        raise Unauthorized("the refresh token is not valid", reason="unknown")
+    session = await ctx.session.get(
+        AuthSession, token.session_id, with_for_update=True, populate_existing=True
+    )
+    assert session is not None  # the foreign key cascades
+    if session.revoked_at is not None:
+        raise Unauthorized("this session has ended; sign in again", reason="revoked")
+    if token.used_at is not None:
+        await revoke(ctx, session.user_id, reason="refresh_token_reuse", only=session.id)
+        await ctx.commit()  # the revocation must stick although this request fails
+        log.warning(
+            "refresh token reused: session revoked",
+            extra={"user_id": str(session.user_id), "sid": str(session.id)},
+        )
+        raise Unauthorized(
+            "this refresh token was already used; the session has been ended for safety",
+            reason="reused",
+        )
+    at = now()
+    if token.expires_at <= at:
+        raise Unauthorized("the refresh token has expired; sign in again", reason="expired")
+    user = await by_id(ctx.session, session.user_id)
+    if not user.is_active:
+        raise Unauthorized("this account is deactivated", reason="deactivated")
+    token.used_at = at
+    session.last_refreshed_at = at
+    # Used tokens are kept until they expire, to recognise their reuse; then they go.
+    await ctx.session.execute(
+        delete(RefreshToken).where(
+            RefreshToken.session_id == session.id, RefreshToken.expires_at < at
+        )
+    )
+    return await _issue(ctx, user, session)
+
+
+async def revoke(
+    ctx: Context,
+    user_id: uuid.UUID,
+    *,
+    reason: str,
+    only: uuid.UUID | None = None,
+    keep: uuid.UUID | None = None,
+) -> list[str]:
+    """End the user's live sessions (just ``only``, or all but ``keep``); after commit the
+    hubs deny their access tokens. Returns the ended session ids."""
+    statement = update(AuthSession).where(
+        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+    )
+    if only is not None:
+        statement = statement.where(AuthSession.id == only)
+    if keep is not None:
+        statement = statement.where(AuthSession.id != keep)
+    result = await ctx.session.execute(
+        statement.values(revoked_at=now(), revoked_reason=reason).returning(AuthSession.id)
+    )
+    sids = [str(sid) for sid in result.scalars()]
+    revocation.sessions_revoked(ctx, str(user_id), sids)
+    return sids
+
+
+async def session_of_refresh_token(ctx: Context, presented: str) -> AuthSession | None:
+    token = await ctx.session.get(RefreshToken, digest(presented))
+    if token is None:
+        return None
+    return await ctx.session.get(AuthSession, token.session_id)
+
+
+async def _issue(ctx: Context, user: User, session: AuthSession) -> TokenPair:
+    settings = ctx.settings
+    refresh = new_opaque_token()
+    ctx.session.add(
+        RefreshToken(
+            token_hash=digest(refresh),
+            session_id=session.id,
+            expires_at=now() + timedelta(seconds=settings.refresh_token_ttl_s),
+        )
+    )
+    access = ctx.resource(ACCESS_TOKENS).issue(
+        user_id=str(user.id), role=user.role, session_id=str(session.id)
+    )
+    await ctx.session.flush()
+    return TokenPair(
+        access_token=access.token,
+        expires_in=access.expires_in,
+        refresh_token=refresh,
+        refresh_expires_in=settings.refresh_token_ttl_s,
+        user=to_public(user),
+    )

@@ -1,0 +1,96 @@
+"""``auth.register``, ``auth.login``, ``auth.refresh``, ``auth.logout``, ``auth.logout_all``."""
+
+from __future__ import annotations
+
+import uuid
+
+from handlers import ratelimit
+from handlers.accounts import sessions
+from handlers.accounts.passwords import PASSWORD_HASHER
+from handlers.accounts.users import by_email, by_id, create_user, current_user, to_public
+from handlers.context import Context
+from handlers.ratelimit import per_account, per_ip
+from handlers.registry import Registry
+from hubbub.contracts.api import auth as api
+from hubbub.contracts.api.auth import LoginParams, LogoutParams, RefreshParams, RegisterParams
+from hubbub.contracts.api.users import UserPublic
+from hubbub.contracts.errors import Forbidden, Unauthorized
+from hubbub.contracts.operations import Empty, NoParams
+
+registry = Registry()
+WRONG_CREDENTIALS = "wrong email or password"
+
+
+@registry.handler(api.register)
+async def register(ctx: Context, params: RegisterParams) -> UserPublic:
+    await ratelimit.hit(ctx.redis, per_ip(ctx, "register", ctx.settings.rate_register_ip))
+    user = await create_user(
+        ctx.session,
+        ctx.resource(PASSWORD_HASHER),
+        email=params.email,
+        password=params.password,
+        display_name=params.display_name,
+    )
+    return to_public(user)
+
+
+@registry.handler(api.login)
+async def login(ctx: Context, params: LoginParams) -> api.TokenPair:
+    await ratelimit.hit(
+        ctx.redis,
+        [
+            *per_ip(ctx, "login", ctx.settings.rate_login_ip),
+            per_account(ctx, "login", params.email, ctx.settings.rate_login_account),
+        ],
+    )
+    hasher = ctx.resource(PASSWORD_HASHER)
+    user = await by_email(ctx.session, params.email)
+    if user is None:
+        await hasher.verify_dummy(params.password)  # as slow as a real check
+        raise Unauthorized(WRONG_CREDENTIALS)
+    checked_hash = user.password_hash
+    if not await hasher.verify(checked_hash, params.password):
+        raise Unauthorized(WRONG_CREDENTIALS)
+    # Lock the row for the rest: a concurrent deactivation or password change either
+    # committed before (we see it now) or waits for this session to exist (and ends it).
+    user = await by_id(ctx.session, user.id, lock=True)
+    if user.password_hash != checked_hash:
+        raise Unauthorized(WRONG_CREDENTIALS)
+    if not user.is_active:
+        raise Forbidden("this account is deactivated")
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = await hasher.hash(params.password)
+    user.last_login_at = sessions.now()
+    return await sessions.start(ctx, user)
+
+
+@registry.handler(api.refresh)
+async def refresh(ctx: Context, params: RefreshParams) -> api.TokenPair:
+    return await sessions.rotate(ctx, params.refresh_token)
+
+
+@registry.handler(api.logout)
+async def logout(ctx: Context, params: LogoutParams) -> Empty:
+    """End the session the refresh token names, else the access token's session."""
+    if params.refresh_token is not None:
+        session = await sessions.session_of_refresh_token(ctx, params.refresh_token)
+        if session is None:
+            raise Unauthorized("the refresh token is not valid")
+        await sessions.revoke(ctx, session.user_id, reason="logout", only=session.id)
+        return Empty()
+    if ctx.caller.is_user and ctx.caller.session_id:
+        await sessions.revoke(
+            ctx,
+            uuid.UUID(ctx.user_id),
+            reason="logout",
+            only=uuid.UUID(ctx.caller.session_id),
+        )
+        return Empty()
+    raise Unauthorized("nothing names a session to end: send the refresh token or sign in")
+
+
+@registry.handler(api.logout_all)
+async def logout_all(ctx: Context, params: NoParams) -> Empty:
+    user = await current_user(ctx)
+    await sessions.revoke(ctx, user.id, reason="logout_all")
+    return Empty()

@@ -1,0 +1,94 @@
+"""Reading and writing users: lookups, creation, the public view, the admin check."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.accounts.models import User
+from handlers.accounts.passwords import PasswordHasher
+from handlers.accounts.policy import check_password
+from handlers.context import Context
+from hubbub.contracts.api.users import Role, UserPublic
+from hubbub.contracts.errors import Conflict, Forbidden, NotFound, Unauthorized
+
+
+def to_public(user: User) -> UserPublic:
+    return UserPublic(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        role=Role(user.role),
+        is_active=user.is_active,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+    )
+
+
+async def by_email(session: AsyncSession, email: str) -> User | None:
+    return (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+
+
+async def by_id(session: AsyncSession, user_id: uuid.UUID | str, *, lock: bool = False) -> User:
+    """The user, optionally row-locked (``FOR UPDATE``, re-read); ``NotFound`` if none."""
+    user = await session.get(
+        User, uuid.UUID(str(user_id)), with_for_update=lock, populate_existing=lock
+    )
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+async def create_user(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    role: Role = Role.MEMBER,
+) -> User:
+    """Check the password policy, hash it, insert the user; ``Conflict`` if the email is
+    taken (also when a concurrent registration wins the race)."""
+    check_password(password, email)
+    password_hash = await hasher.hash(password)
+    user_id = (
+        await session.execute(
+            insert(User)
+            .values(
+                id=uuid.uuid4(),
+                email=email,
+                display_name=display_name,
+                password_hash=password_hash,
+                role=role.value,
+                is_active=True,
+            )
+            .on_conflict_do_nothing(index_elements=[User.email])
+            .returning(User.id)
+        )
+    ).scalar_one_or_none()
+    if user_id is None:
+        raise Conflict("an account with this email already exists", field="email")
+    return await by_id(session, user_id)
+
+
+async def current_user(ctx: Context, *, lock: bool = False) -> User:
+    """The signed-in caller's row; ``Unauthorized`` if it is gone or deactivated."""
+    try:
+        user = await by_id(ctx.session, ctx.user_id, lock=lock)
+    except NotFound:
+        raise Unauthorized("this account no longer exists") from None
+    if not user.is_active:
+        raise Unauthorized("this account is deactivated")
+    return user
+
+
+async def require_admin(ctx: Context) -> User:
+    """The caller, if they are an active admin now — the token's role may be stale."""
+    user = await current_user(ctx)
+    if user.role != Role.ADMIN:
+        raise Forbidden("only admins may do this")
+    return user

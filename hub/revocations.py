@@ -1,0 +1,180 @@
+"""The hub's in-memory deny-list: revoked sessions and deactivated users.
+
+Access tokens are checked without any I/O, so revocation reaches the hub as data: the
+workers write every revoked session id (and deactivated user id) into Redis and publish
+a control message on ``ctl.user.<user_id>``. Message shapes (``hubbub.contracts.control``)::
+
+    {"type": "sessions_revoked", "user_id": "...", "sids": ["...", ...], "until": <unix s>}
+    {"type": "deactivated", "user_id": "...", "until": <unix s>}
+    {"type": "reactivated", "user_id": "..."}
+
+``start`` subscribes to ``ctl.>`` *first* and then loads the sorted sets from Redis, so
+nothing revoked in between is missed; messages that arrive while a load is under way
+are applied at once and again over the loaded snapshot. After a NATS reconnect the hub
+calls ``reload`` (messages may have been lost while disconnected). An entry is dropped
+once its ``until`` has passed: by then every token that could carry it has expired.
+
+``listeners`` is the hook for the rest of the hub: each is called with every control
+message after it is applied — the WebSocket layer uses it to close a deactivated
+user's sockets, or the sockets of a revoked session. A listener may be sync or async;
+one that raises is logged and the others still run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from hubbub.contracts.control import (
+    DEACTIVATED_USERS,
+    REVOKED_SESSIONS,
+    ControlMessage,
+    Deactivated,
+    Reactivated,
+    SessionsRevoked,
+    control_message,
+)
+from hubbub.contracts.subjects import Subjects
+from hubbub.keys import RedisKeys
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[ControlMessage], Awaitable[None] | None]
+
+
+class Revocations:
+    def __init__(
+        self,
+        *,
+        nc: NATS,
+        redis: Redis,
+        keys: RedisKeys,
+        subjects: Subjects,
+        prune_interval: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.nc = nc
+        self.redis = redis
+        self.keys = keys
+        self.subjects = subjects
+        self.prune_interval = prune_interval
+        self.clock = clock
+        self.sessions: dict[str, float] = {}  # sid → until
+        self.users: dict[str, float] = {}  # user id → until
+        self.listeners: list[Listener] = []
+        self._during_load: list[ControlMessage] | None = None
+        self._load_lock = asyncio.Lock()
+        self._sub: Subscription | None = None
+        self._pruner: asyncio.Task[None] | None = None
+
+    # --- the check, on every authenticated request ---------------------------------------
+
+    def is_revoked(self, session_id: str, user_id: str) -> bool:
+        now = self.clock()
+        until = self.sessions.get(session_id)
+        if until is not None and until > now:
+            return True
+        until = self.users.get(user_id)
+        return until is not None and until > now
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(self.subjects.control_wildcard, cb=self._on_message)
+        await self.nc.flush()
+        await self.reload()
+        self._pruner = asyncio.create_task(self._prune_forever(), name="revocations-prune")
+
+    async def stop(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
+            self._pruner = None
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+
+    async def reload(self) -> None:
+        """Replace the deny-list with Redis's, keeping what arrives meanwhile."""
+        async with self._load_lock:
+            self._during_load = []
+            try:
+                now = self.clock()
+                sessions = await self._read(REVOKED_SESSIONS, now)
+                users = await self._read(DEACTIVATED_USERS, now)
+            finally:
+                arrived, self._during_load = self._during_load, None
+            self.sessions, self.users = sessions, users
+            for message in arrived:
+                self.apply(message)
+        log.info(
+            "deny-list loaded",
+            extra={"sessions": len(self.sessions), "users": len(self.users)},
+        )
+
+    # --- messages ------------------------------------------------------------------------
+
+    def apply(self, message: ControlMessage) -> None:
+        if isinstance(message, SessionsRevoked):
+            for sid in message.sids:
+                self.sessions[sid] = max(message.until, self.sessions.get(sid, 0.0))
+        elif isinstance(message, Deactivated):
+            self.users[message.user_id] = message.until
+        elif isinstance(message, Reactivated):
+            self.users.pop(message.user_id, None)
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            message = control_message.validate_json(msg.data)
+        except ValidationError:
+            log.warning("ignored a malformed control message", extra={"subject": msg.subject})
+            return
+        self.apply(message)
+        if self._during_load is not None:
+            self._during_load.append(message)
+        for listener in list(self.listeners):
+            try:
+                result = listener(message)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("a revocation listener failed")
+
+    # --- housekeeping --------------------------------------------------------------------
+
+    def prune(self) -> int:
+        now = self.clock()
+        gone = 0
+        for table in (self.sessions, self.users):
+            expired = [key for key, until in table.items() if until <= now]
+            for key in expired:
+                del table[key]
+            gone += len(expired)
+        return gone
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.prune_interval)
+            self.prune()
+
+    async def _read(self, parts: tuple[str, str], now: float) -> dict[str, float]:
+        rows = await self.redis.zrangebyscore(
+            self.keys.key(*parts), f"({now}", "+inf", withscores=True
+        )
+        return {_text(row[0]): float(row[1]) for row in rows}
+
+
+def _text(member: object) -> str:
+    return member.decode() if isinstance(member, bytes) else str(member)

@@ -1,0 +1,90 @@
+"""Operator commands on accounts, straight against the database: ``hubbub user create``
+(the way to make the first admin) and ``hubbub mail`` (the dev mail catcher)."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from typing import TextIO
+
+from hubbub.config import ConfigError, Settings
+
+
+def _database_url(settings: Settings) -> str:
+    if not settings.database_url:
+        raise ConfigError(
+            "DATABASE_URL is not set, and no `hubbub up` is running on this state folder"
+        )
+    return settings.database_url
+
+
+async def create_user(
+    settings: Settings,
+    email: str,
+    *,
+    admin: bool = False,
+    password: str | None = None,
+    display_name: str | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Create an account; with no password given, generate one and print it once."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from handlers.accounts.passwords import PasswordHasher
+    from handlers.accounts.users import create_user as insert_user
+    from handlers.db import create_engine, session_factory
+    from hubbub.contracts.api.users import DisplayName, Email, Role
+    from hubbub.contracts.errors import HubbubError
+
+    try:
+        email = TypeAdapter(Email).validate_python(email)
+        name = TypeAdapter(DisplayName).validate_python(display_name or email.partition("@")[0])
+    except ValidationError as exc:
+        print(f"hubbub: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    generated = password is None
+    password = password if password is not None else secrets.token_urlsafe(18)
+    engine = create_engine(_database_url(settings), pool_size=1, max_overflow=0)
+    hasher = PasswordHasher.from_settings(settings)
+    try:
+        async with session_factory(engine)() as session:
+            try:
+                user = await insert_user(
+                    session,
+                    hasher,
+                    email=email,
+                    password=password,
+                    display_name=name,
+                    role=Role.ADMIN if admin else Role.MEMBER,
+                )
+                await session.commit()
+            except HubbubError as exc:
+                print(f"hubbub: {exc.message}", file=sys.stderr)
+                return 1
+    finally:
+        hasher.close()
+        await engine.dispose()
+    print(f"created {user.role} {user.email} (id {user.id})", file=out)
+    if generated:
+        print(f"password: {password}", file=out)
+    return 0
+
+
+async def show_mail(settings: Settings, *, limit: int = 10, out: TextIO = sys.stdout) -> int:
+    """Print the newest messages of the dev mail catcher, oldest of them first."""
+    from handlers.db import create_engine, session_factory
+    from handlers.mail import latest_dev_mail
+
+    engine = create_engine(_database_url(settings), pool_size=1, max_overflow=0)
+    try:
+        async with session_factory(engine)() as session:
+            messages = list(reversed(await latest_dev_mail(session, limit)))
+    finally:
+        await engine.dispose()
+    if not messages:
+        print("no mail caught (with HUBBUB_SMTP_HOST set, mail goes out by SMTP)", file=out)
+        return 0
+    for mail in messages:
+        print(f"--- #{mail.id}  {mail.created_at:%Y-%m-%d %H:%M:%S %Z}", file=out)
+        print(f"To: {mail.to_addr}\nSubject: {mail.subject}\n\n{mail.body}", file=out)
+    return 0

@@ -1,0 +1,406 @@
+"""Accounts through the real hub and a real worker: register, login, refresh, logout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.accounts.models import AuthSession, User
+from handlers.accounts.passwords import PASSWORD_HASHER, PasswordHasher
+from handlers.resources import Resources
+from tests.support.accounts import PASSWORD, Api, CountingArgon2, bearer, make_user
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def api(hub_client: TestClient[Any, Any]) -> Api:
+    return Api(hub_client)
+
+
+class TestRegister:
+    async def test_registering_returns_the_new_user_without_secrets(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.post(
+            "/api/v1/auth/register",
+            json={"email": "  Ann@Example.COM ", "password": PASSWORD, "display_name": " Ann "},
+        )
+        body = await response.json()
+        assert response.status == 201
+        assert (body["email"], body["display_name"], body["role"], body["is_active"]) == (
+            "ann@example.com",
+            "Ann",
+            "member",
+            True,
+        )
+        assert "password" not in str(body)
+
+    async def test_the_password_is_stored_as_argon2id(
+        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await hub_client.post(
+            "/api/v1/auth/register",
+            json={"email": "ann@example.com", "password": PASSWORD, "display_name": "Ann"},
+        )
+        async with db() as session:
+            stored = (await session.execute(select(User.password_hash))).scalar_one()
+        assert stored.startswith("$argon2id$")
+
+    async def test_a_taken_email_is_a_conflict_whatever_its_case(
+        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        response = await hub_client.post(
+            "/api/v1/auth/register",
+            json={"email": "ANN@example.com", "password": PASSWORD, "display_name": "Ann"},
+        )
+        assert (response.status, (await response.json())["code"]) == (409, "conflict")
+
+    @pytest.mark.parametrize(
+        ("password", "message"),
+        [
+            ("short", "at least 10 characters"),
+            ("password123", "most common passwords"),
+            ("ann@example.com", "must not be your email"),
+        ],
+    )
+    async def test_the_password_policy_is_a_validation_problem(
+        self, hub_client: TestClient[Any, Any], password: str, message: str
+    ) -> None:
+        response = await hub_client.post(
+            "/api/v1/auth/register",
+            json={"email": "ann@example.com", "password": password, "display_name": "Ann"},
+        )
+        body = await response.json()
+        assert (response.status, body["code"], body["details"]["errors"][0]["loc"]) == (
+            422,
+            "validation_failed",
+            ["password"],
+        )
+        assert message in body["detail"]
+
+    async def test_a_malformed_email_names_the_field(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.post(
+            "/api/v1/auth/register",
+            json={"email": "not-an-email", "password": PASSWORD, "display_name": "Ann"},
+        )
+        body = await response.json()
+        assert (response.status, body["details"]["errors"][0]["loc"]) == (422, ["email"])
+
+
+class TestLogin:
+    async def test_login_returns_a_token_pair_and_the_user(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        body = await api.login("ANN@example.com")
+        assert (body["token_type"], body["expires_in"], body["user"]["email"]) == (
+            "bearer",
+            900,
+            "ann@example.com",
+        )
+        assert len(body["refresh_token"]) >= 40
+
+    async def test_the_access_token_opens_users_me(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        user_id = await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        response = await api.me(tokens["access_token"])
+        assert (response.status, (await response.json())["id"]) == (200, user_id)
+
+    async def test_a_wrong_password_is_unauthorized(
+        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        response = await hub_client.post(
+            "/api/v1/auth/login", json={"email": "ann@example.com", "password": "wrong-password"}
+        )
+        body = await response.json()
+        assert (response.status, response.content_type, body["code"], body["detail"]) == (
+            401,
+            PROBLEM,
+            "unauthorized",
+            "wrong email or password",
+        )
+
+    async def test_an_unknown_email_gets_the_same_answer(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.post(
+            "/api/v1/auth/login", json={"email": "nobody@example.com", "password": "whatever!!"}
+        )
+        body = await response.json()
+        assert (response.status, body["detail"]) == (401, "wrong email or password")
+
+    async def test_a_deactivated_account_cannot_log_in(
+        self, api: Api, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        async with db() as session, session.begin():
+            user = (await session.execute(select(User))).scalar_one()
+            user.is_active = False
+        response = await hub_client.post(
+            "/api/v1/auth/login", json={"email": "ann@example.com", "password": PASSWORD}
+        )
+        assert (response.status, (await response.json())["code"]) == (403, "forbidden")
+
+    async def test_login_records_the_session_with_the_callers_ip(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        await api.login("ann@example.com")
+        async with db() as session:
+            recorded = (await session.execute(select(AuthSession))).scalar_one()
+        assert (recorded.created_ip, recorded.revoked_at) == ("127.0.0.1", None)
+
+
+class TestOneHashPerLogin:
+    @pytest.fixture
+    def engine(self) -> CountingArgon2:
+        return CountingArgon2()
+
+    @pytest.fixture
+    def worker_resources(self, engine: CountingArgon2) -> Resources:
+        return Resources({PASSWORD_HASHER: PasswordHasher(engine)})
+
+    async def test_an_unknown_email_costs_exactly_one_hash(
+        self, hub_client: TestClient[Any, Any], engine: CountingArgon2
+    ) -> None:
+        """As much work as a known email: the response time reveals nothing."""
+        response = await hub_client.post(
+            "/api/v1/auth/login", json={"email": "nobody@example.com", "password": "guess-1234"}
+        )
+        assert (response.status, engine.calls) == (401, ["verify"])
+
+    async def test_a_known_email_with_a_wrong_password_costs_one_hash_too(
+        self,
+        hub_client: TestClient[Any, Any],
+        engine: CountingArgon2,
+        db: async_sessionmaker[AsyncSession],
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        response = await hub_client.post(
+            "/api/v1/auth/login", json={"email": "ann@example.com", "password": "guess-1234"}
+        )
+        assert (response.status, engine.calls) == (401, ["verify"])
+
+    async def test_a_hash_with_old_parameters_is_upgraded_at_login(
+        self, api: Api, engine: CountingArgon2, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """make_user hashes with other parameters than the worker's: login rehashes."""
+        await make_user(db, "ann@example.com")
+        async with db() as session, session.begin():
+            user = (await session.execute(select(User))).scalar_one()
+            user.password_hash = CountingArgon2(memory_cost=512).hash(PASSWORD)
+        await api.login("ann@example.com")
+        async with db() as session:
+            stored = (await session.execute(select(User.password_hash))).scalar_one()
+        assert (engine.calls, "m=1024" in stored) == (["verify", "hash"], True)
+
+
+class TestRefresh:
+    async def test_a_refresh_gives_a_new_pair(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        first = await api.login("ann@example.com")
+        response = await api.refresh(first["refresh_token"])
+        second = await response.json()
+        assert response.status == 200
+        assert second["refresh_token"] != first["refresh_token"]
+        assert (await api.me(second["access_token"])).status == 200
+
+    async def test_an_unknown_refresh_token_is_unauthorized(self, api: Api) -> None:
+        response = await api.refresh("made-up-token")
+        assert (response.status, (await response.json())["code"]) == (401, "unauthorized")
+
+    async def test_a_missing_refresh_token_names_the_field(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.post("/api/v1/auth/refresh", json={})
+        body = await response.json()
+        assert (response.status, body["details"]["errors"][0]["loc"]) == (422, ["refresh_token"])
+
+    async def test_a_reused_refresh_token_ends_the_whole_session(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """The thief replays the old token: refused, and the owner is logged out too."""
+        await make_user(db, "ann@example.com")
+        stolen = await api.login("ann@example.com")
+        owner = await (await api.refresh(stolen["refresh_token"])).json()
+
+        replay = await api.refresh(stolen["refresh_token"])
+        assert (replay.status, (await replay.json())["details"]["reason"]) == (401, "reused")
+
+        owners_refresh = await api.refresh(owner["refresh_token"])
+        owners_access = await api.me(owner["access_token"])
+        assert (owners_refresh.status, owners_access.status) == (401, 401)
+
+    async def test_the_reuse_revocation_is_recorded_in_the_database(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """The revocation commits although the request that caused it failed."""
+        await make_user(db, "ann@example.com")
+        stolen = await api.login("ann@example.com")
+        await api.refresh(stolen["refresh_token"])
+        await api.refresh(stolen["refresh_token"])
+        async with db() as session:
+            recorded = (await session.execute(select(AuthSession))).scalar_one()
+        assert recorded.revoked_reason == "refresh_token_reuse"
+
+    async def test_a_reuse_leaves_the_users_other_sessions_alone(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        laptop = await api.login("ann@example.com")
+        phone = await api.login("ann@example.com")
+        await api.refresh(phone["refresh_token"])
+        await api.refresh(phone["refresh_token"])
+        assert (await api.me(laptop["access_token"])).status == 200
+
+    async def test_a_refresh_picks_up_a_changed_role(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        async with db() as session, session.begin():
+            user = (await session.execute(select(User))).scalar_one()
+            user.role = "admin"
+        refreshed = await (await api.refresh(tokens["refresh_token"])).json()
+        assert refreshed["user"]["role"] == "admin"
+
+
+class TestLogout:
+    async def test_logout_by_refresh_token_ends_that_session(
+        self, api: Api, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        response = await hub_client.post(
+            "/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]}
+        )
+        assert response.status == 204
+        assert (
+            (await api.me(tokens["access_token"])).status,
+            (await api.refresh(tokens["refresh_token"])).status,
+        ) == (401, 401)
+
+    async def test_logout_by_access_token_ends_that_session(
+        self, api: Api, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        response = await hub_client.post(
+            "/api/v1/auth/logout", headers=bearer(tokens["access_token"])
+        )
+        assert (response.status, (await api.me(tokens["access_token"])).status) == (204, 401)
+
+    async def test_logout_with_nothing_to_name_a_session_is_unauthorized(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.post("/api/v1/auth/logout")
+        assert response.status == 401
+
+    async def test_logout_leaves_other_sessions_alone(
+        self, api: Api, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        laptop = await api.login("ann@example.com")
+        phone = await api.login("ann@example.com")
+        await hub_client.post("/api/v1/auth/logout", headers=bearer(phone["access_token"]))
+        assert (await api.me(laptop["access_token"])).status == 200
+
+    async def test_logout_all_ends_every_session(
+        self, api: Api, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        laptop = await api.login("ann@example.com")
+        phone = await api.login("ann@example.com")
+        response = await hub_client.post(
+            "/api/v1/auth/logout-all", headers=bearer(phone["access_token"])
+        )
+        assert response.status == 204
+        assert (
+            (await api.me(laptop["access_token"])).status,
+            (await api.me(phone["access_token"])).status,
+            (await api.refresh(laptop["refresh_token"])).status,
+        ) == (401, 401, 401)
+
+    async def test_logout_all_needs_a_signed_in_caller(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.post("/api/v1/auth/logout-all")
+        assert (response.status, response.headers["WWW-Authenticate"]) == (
+            401,
+            'Bearer realm="hubbub"',
+        )
+
+
+class TestOverTheBus:
+    """What WebSocket RPC will call: the same operations, straight over NATS."""
+
+    def test_every_architecture_method_is_in_the_catalog_with_a_handler(self) -> None:
+        from handlers import default_registry
+        from hubbub.contracts.api import default_catalog
+
+        catalog = default_catalog()
+        default_registry().check_covers(catalog)
+        expected = {
+            "auth.register",
+            "auth.login",
+            "auth.refresh",
+            "auth.logout",
+            "auth.logout_all",
+            "auth.reset_request",
+            "auth.reset_confirm",
+            "users.me",
+            "users.update_me",
+            "users.change_password",
+            "users.list",
+            "users.update",
+        }
+        assert expected - {op.name for op in catalog} == set()
+
+    async def test_login_over_the_bus_returns_the_refresh_token_in_the_result(
+        self, worker: Any, bus: Any, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        from hubbub.contracts.api import auth
+        from hubbub.contracts.envelope import Caller
+
+        await make_user(db, "ann@example.com")
+        reply = await bus.request(
+            auth.login,
+            {"email": "ann@example.com", "password": PASSWORD},
+            caller=Caller(ip="192.0.2.1"),
+        )
+        assert (reply.value.user.email, bool(reply.value.refresh_token)) == (
+            "ann@example.com",
+            True,
+        )
+
+
+class TestConcurrentRefresh:
+    async def test_two_refreshes_of_one_token_at_once_end_the_session(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """Serialised by a row lock: one wins, the other is a reuse — so clients must
+        keep one refresh in flight (docs/auth.md)."""
+        import asyncio
+
+        await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        first, second = await asyncio.gather(
+            api.refresh(tokens["refresh_token"]), api.refresh(tokens["refresh_token"])
+        )
+        assert sorted([first.status, second.status]) == [200, 401]
+        async with db() as session:
+            recorded = (await session.execute(select(AuthSession))).scalar_one()
+        assert recorded.revoked_reason == "refresh_token_reuse"

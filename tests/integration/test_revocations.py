@@ -1,0 +1,209 @@
+"""The hub's deny-list: loaded from Redis, kept current by control messages on NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+from nats.aio.client import Client as NATS
+from redis.asyncio import Redis
+
+from hub.revocations import Revocations
+from hubbub.config import Settings
+from hubbub.contracts.control import (
+    DEACTIVATED_USERS,
+    REVOKED_SESSIONS,
+    ControlMessage,
+    Deactivated,
+    Reactivated,
+    SessionsRevoked,
+)
+from hubbub.contracts.subjects import Subjects
+from hubbub.keys import RedisKeys
+
+
+@pytest.fixture
+def keys(settings: Settings) -> RedisKeys:
+    return RedisKeys(settings.namespace)
+
+
+@pytest.fixture
+def subjects(settings: Settings) -> Subjects:
+    return Subjects(settings.namespace)
+
+
+@pytest.fixture
+async def revocations(
+    nc: NATS, redis: Redis, keys: RedisKeys, subjects: Subjects
+) -> AsyncIterator[Revocations]:
+    revs = Revocations(nc=nc, redis=redis, keys=keys, subjects=subjects)
+    await revs.start()
+    yield revs
+    await revs.stop()
+
+
+async def publish(nc: NATS, subjects: Subjects, message: Any) -> None:
+    await nc.publish(subjects.control_user(message.user_id), orjson.dumps(message.model_dump()))
+    await nc.flush()
+
+
+async def eventually(check: Any, timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("not in time")
+        await asyncio.sleep(0.01)
+
+
+def later(seconds: float = 900) -> float:
+    return time.time() + seconds
+
+
+class TestLoading:
+    async def test_entries_in_redis_are_denied_from_the_start(
+        self, nc: NATS, redis: Redis, keys: RedisKeys, subjects: Subjects
+    ) -> None:
+        await redis.zadd(keys.key(*REVOKED_SESSIONS), {"s1": later()})
+        await redis.zadd(keys.key(*DEACTIVATED_USERS), {"u2": later()})
+        revs = Revocations(nc=nc, redis=redis, keys=keys, subjects=subjects)
+        await revs.start()
+        try:
+            assert (
+                revs.is_revoked("s1", "u1"),
+                revs.is_revoked("s9", "u2"),
+                revs.is_revoked("s9", "u9"),
+            ) == (True, True, False)
+        finally:
+            await revs.stop()
+
+    async def test_expired_entries_in_redis_are_not_loaded(
+        self, revocations: Revocations, redis: Redis, keys: RedisKeys
+    ) -> None:
+        await redis.zadd(keys.key(*REVOKED_SESSIONS), {"old": time.time() - 1})
+        await revocations.reload()
+        assert revocations.sessions == {}
+
+    async def test_a_reload_takes_what_was_missed_and_drops_what_was_undone(
+        self, revocations: Revocations, redis: Redis, keys: RedisKeys
+    ) -> None:
+        """After a NATS outage: a revocation published meanwhile, a reactivation too."""
+        revocations.apply(Deactivated(user_id="u1", until=later()))
+        await redis.zadd(keys.key(*REVOKED_SESSIONS), {"missed": later()})
+        await revocations.reload()
+        assert (revocations.is_revoked("missed", "x"), revocations.is_revoked("s", "u1")) == (
+            True,
+            False,
+        )
+
+    async def test_a_message_arriving_during_a_load_survives_it(
+        self, revocations: Revocations, nc: NATS, subjects: Subjects
+    ) -> None:
+        """The snapshot replaces the tables; what arrived meanwhile is applied again."""
+        original_read = revocations._read
+
+        async def slow_read(parts: tuple[str, str], now: float) -> dict[str, float]:
+            snapshot = await original_read(parts, now)
+            await publish(
+                nc, subjects, SessionsRevoked(user_id="u", sids=("s-new",), until=later())
+            )
+            await asyncio.sleep(0.1)
+            return snapshot
+
+        revocations._read = slow_read  # type: ignore[method-assign]
+        await revocations.reload()
+        assert revocations.is_revoked("s-new", "u")
+
+
+class TestControlMessages:
+    async def test_revoked_sessions_are_denied(
+        self, revocations: Revocations, nc: NATS, subjects: Subjects
+    ) -> None:
+        await publish(nc, subjects, SessionsRevoked(user_id="u1", sids=("s1", "s2"), until=later()))
+        await eventually(lambda: revocations.is_revoked("s2", "u1"))
+        assert revocations.is_revoked("s3", "u1") is False
+
+    async def test_a_deactivated_user_is_denied_in_every_session(
+        self, revocations: Revocations, nc: NATS, subjects: Subjects
+    ) -> None:
+        await publish(nc, subjects, Deactivated(user_id="u1", until=later()))
+        await eventually(lambda: revocations.is_revoked("any-session", "u1"))
+
+    async def test_a_reactivated_user_is_no_longer_denied(
+        self, revocations: Revocations, nc: NATS, subjects: Subjects
+    ) -> None:
+        await publish(nc, subjects, Deactivated(user_id="u1", until=later()))
+        await publish(nc, subjects, Reactivated(user_id="u1"))
+        await eventually(lambda: not revocations.is_revoked("s", "u1") and not revocations.users)
+
+    async def test_an_entry_past_its_time_no_longer_denies(self, revocations: Revocations) -> None:
+        revocations.apply(SessionsRevoked(user_id="u", sids=("s",), until=time.time() - 1))
+        assert revocations.is_revoked("s", "u") is False
+
+    async def test_prune_drops_entries_past_their_time(self, revocations: Revocations) -> None:
+        revocations.apply(SessionsRevoked(user_id="u", sids=("old",), until=time.time() - 1))
+        revocations.apply(SessionsRevoked(user_id="u", sids=("new",), until=later()))
+        assert (revocations.prune(), list(revocations.sessions)) == (1, ["new"])
+
+    async def test_a_malformed_message_is_ignored(
+        self, revocations: Revocations, nc: NATS, subjects: Subjects
+    ) -> None:
+        await nc.publish(subjects.control_user("u1"), b'{"type": "explode"}')
+        await publish(nc, subjects, Deactivated(user_id="u1", until=later()))
+        await eventually(lambda: revocations.is_revoked("s", "u1"))
+
+    async def test_another_namespaces_messages_are_not_heard(
+        self, revocations: Revocations, nc: NATS
+    ) -> None:
+        other = Subjects("elsewhere")
+        await publish(nc, other, Deactivated(user_id="u1", until=later()))
+        await asyncio.sleep(0.1)
+        assert revocations.is_revoked("s", "u1") is False
+
+
+class TestListeners:
+    async def test_listeners_hear_every_message_sync_or_async(
+        self, revocations: Revocations, nc: NATS, subjects: Subjects
+    ) -> None:
+        heard: list[str] = []
+
+        def sync_listener(message: ControlMessage) -> None:
+            heard.append(f"sync:{message.type}")
+
+        async def async_listener(message: ControlMessage) -> None:
+            heard.append(f"async:{message.type}")
+
+        revocations.listeners.extend([sync_listener, async_listener])
+        await publish(nc, subjects, Deactivated(user_id="u1", until=later()))
+        await eventually(lambda: len(heard) == 2)
+        assert heard == ["sync:deactivated", "async:deactivated"]
+
+    async def test_a_failing_listener_does_not_stop_the_others(
+        self, revocations: Revocations, nc: NATS, subjects: Subjects
+    ) -> None:
+        heard: list[ControlMessage] = []
+
+        def broken(message: ControlMessage) -> None:
+            raise RuntimeError("boom")
+
+        revocations.listeners.extend([broken, heard.append])
+        await publish(nc, subjects, Reactivated(user_id="u1"))
+        await eventually(lambda: len(heard) == 1)
+
+
+class TestHubWiring:
+    async def test_the_hub_reloads_its_deny_list_after_a_nats_reconnect(
+        self, settings: Settings, aiohttp_client: Any, redis: Redis, keys: RedisKeys
+    ) -> None:
+        from hub.app import create_app
+        from hub.state import ON_NATS_RECONNECTED, REVOCATIONS
+
+        client = await aiohttp_client(create_app(settings))
+        app = client.server.app
+        await redis.zadd(keys.key(*REVOKED_SESSIONS), {"while-away": later()})
+        for hook in app[ON_NATS_RECONNECTED]:
+            await hook()
+        assert app[REVOCATIONS].is_revoked("while-away", "u")

@@ -1,0 +1,89 @@
+"""Helpers for account tests: a counting argon2 engine, users made directly in the
+database, and a small client for the auth API over a hub test client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import argon2
+from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.accounts.passwords import PasswordHasher
+from handlers.accounts.users import create_user
+from hubbub.contracts.api.users import Role
+
+PASSWORD = "correct horse battery staple"
+SPA = {"X-Requested-With": "hubbub"}
+
+
+class CountingArgon2(argon2.PasswordHasher):
+    """argon2-cffi's hasher, counting every argon2 computation it does."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"memory_cost": 1024, "time_cost": 1, "parallelism": 1, **kwargs})
+        self.calls: list[str] = []
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        self.calls.append("hash")
+        return super().hash(password, salt=salt)
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        self.calls.append("verify")
+        return super().verify(hash, password)
+
+
+def cheap_hasher() -> PasswordHasher:
+    return PasswordHasher(argon2.PasswordHasher(memory_cost=1024, time_cost=1, parallelism=1))
+
+
+async def make_user(
+    db: async_sessionmaker[AsyncSession],
+    email: str,
+    *,
+    password: str = PASSWORD,
+    role: Role = Role.MEMBER,
+    display_name: str = "Someone",
+) -> str:
+    """Create a user straight in the database; returns the id."""
+    hasher = cheap_hasher()
+    try:
+        async with db() as session:
+            user = await create_user(
+                session,
+                hasher,
+                email=email,
+                password=password,
+                display_name=display_name,
+                role=role,
+            )
+            await session.commit()
+            return str(user.id)
+    finally:
+        hasher.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Api:
+    """The auth API through a hub test client."""
+
+    client: TestClient[Any, Any]
+
+    async def login(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
+        response = await self.client.post(
+            "/api/v1/auth/login", json={"email": email, "password": password}
+        )
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+    async def refresh(self, refresh_token: str) -> Any:
+        return await self.client.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
+
+    async def me(self, access_token: str) -> Any:
+        return await self.client.get("/api/v1/users/me", headers=bearer(access_token))

@@ -1,0 +1,93 @@
+"""Passwords: the policy, argon2id hashing off the event loop, rehash, the dummy check."""
+
+from __future__ import annotations
+
+import argon2
+import pytest
+
+from handlers.accounts.passwords import PasswordHasher
+from handlers.accounts.policy import check_password, common_passwords, password_problem
+from hubbub.config import Settings
+from hubbub.contracts.errors import ValidationFailed
+from tests.support.accounts import CountingArgon2
+
+
+class TestPolicy:
+    def test_a_long_uncommon_password_passes(self) -> None:
+        assert password_problem("plum-orbit-kettle-42", "ann@example.com") is None
+
+    def test_nine_characters_are_too_few(self) -> None:
+        assert password_problem("x7#kq9!zp", "ann@example.com") == (
+            "must be at least 10 characters long"
+        )
+
+    @pytest.mark.parametrize("password", ["ann@example.com", "ANN@Example.com", "annabelle1"])
+    def test_the_email_or_its_local_part_is_refused(self, password: str) -> None:
+        email = "annabelle1@example.com" if password == "annabelle1" else "ann@example.com"
+        assert password_problem(password, email) == "must not be your email address"
+
+    @pytest.mark.parametrize("password", ["password123", "Qwertyuiop", "iloveyou123", "1234567890"])
+    def test_common_passwords_are_refused_whatever_their_case(self, password: str) -> None:
+        assert password_problem(password, "ann@example.com") == (
+            "is one of the most common passwords; choose another"
+        )
+
+    def test_the_bundled_list_holds_thousands_of_long_entries(self) -> None:
+        passwords = common_passwords()
+        assert len(passwords) > 5000
+        assert all(len(p) >= 10 for p in passwords)
+
+    def test_a_refusal_is_a_validation_error_on_the_field(self) -> None:
+        with pytest.raises(ValidationFailed) as caught:
+            check_password("password123", "ann@example.com", field="new_password")
+        assert caught.value.details["errors"][0]["loc"] == ["new_password"]
+
+
+class TestHasher:
+    @pytest.fixture
+    def engine(self) -> CountingArgon2:
+        return CountingArgon2()
+
+    @pytest.fixture
+    def hasher(self, engine: CountingArgon2) -> PasswordHasher:
+        return PasswordHasher(engine, threads=1)
+
+    async def test_a_hash_verifies_its_password_only(self, hasher: PasswordHasher) -> None:
+        encoded = await hasher.hash("plum-orbit-kettle")
+        assert encoded.startswith("$argon2id$")
+        assert (
+            await hasher.verify(encoded, "plum-orbit-kettle"),
+            await hasher.verify(encoded, "plum-orbit-kettlE"),
+        ) == (True, False)
+
+    async def test_a_garbage_hash_never_verifies(self, hasher: PasswordHasher) -> None:
+        assert await hasher.verify("not-a-hash", "anything") is False
+
+    async def test_the_dummy_check_costs_exactly_one_argon2_computation(
+        self, hasher: PasswordHasher, engine: CountingArgon2
+    ) -> None:
+        await hasher.verify_dummy("whatever")
+        assert engine.calls == ["verify"]
+
+    def test_the_dummy_hash_has_the_current_parameters(self, hasher: PasswordHasher) -> None:
+        assert hasher.needs_rehash(hasher._dummy) is False
+
+    async def test_a_hash_with_older_parameters_needs_a_rehash(
+        self, hasher: PasswordHasher
+    ) -> None:
+        old = argon2.PasswordHasher(memory_cost=512, time_cost=1, parallelism=1).hash("pw")
+        assert (hasher.needs_rehash(old), hasher.needs_rehash(await hasher.hash("pw"))) == (
+            True,
+            False,
+        )
+
+    def test_settings_choose_the_parameters(self) -> None:
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, argon2_memory_kib=2048, argon2_time_cost=3, argon2_parallelism=2
+        )
+        engine = PasswordHasher.from_settings(settings).engine
+        assert (engine.memory_cost, engine.time_cost, engine.parallelism) == (2048, 3, 2)
+
+    def test_only_argon2id_is_accepted(self) -> None:
+        with pytest.raises(ValueError, match="argon2id"):
+            PasswordHasher(argon2.PasswordHasher(type=argon2.Type.I))
