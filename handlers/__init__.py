@@ -6,6 +6,6 @@ from handlers.registry import Registry
 
 
 def default_registry() -> Registry:
-    from handlers import accounts, system
+    from handlers import accounts, apikeys, system
 
-    return Registry().extend(system.registry).extend(accounts.registry)
+    return Registry().extend(system.registry).extend(accounts.registry).extend(apikeys.registry)

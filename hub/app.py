@@ -14,6 +14,7 @@ from hub import health, session_cookie
 from hub.client_ip import ClientIp
 from hub.metrics import metrics
 from hub.middleware import cors, request_context
+from hub.publish import add_publish_route
 from hub.rest import API_PREFIX, add_operation_routes
 from hub.rest_hooks import RestHooks
 from hub.revocations import Revocations
@@ -140,6 +141,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
     app.router.add_get(API_PREFIX + "/health", health.health)
     app.router.add_get(API_PREFIX + "/ready", health.ready)
     add_operation_routes(app)
+    add_publish_route(app, API_PREFIX)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/metrics", metrics)
     if settings.frontend_dir is not None:

@@ -83,6 +83,19 @@ def cmd_mail(args: argparse.Namespace, settings: Settings) -> int:
     return _run(show_mail(settings, limit=args.limit))
 
 
+def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
+    from hubbub.apikeys_admin import manage_keys
+
+    return _run(
+        manage_keys(
+            settings,
+            args.action,
+            name=getattr(args, "name", None),
+            channels=getattr(args, "channel", None),
+        )
+    )
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "up": cmd_up,
     "serve": cmd_serve,
@@ -91,6 +104,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "check": cmd_check,
     "user": cmd_user,
     "mail": cmd_mail,
+    "apikey": cmd_apikey,
 }
 
 
@@ -129,6 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     mail = sub.add_parser("mail", help="show the latest mail of the dev mail catcher")
     mail.add_argument("--limit", type=int, default=10, help="how many messages (default 10)")
+
+    apikey = sub.add_parser("apikey", help="service API keys for the publish API")
+    keys = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = keys.add_parser("create", help="make a key (printed once)")
+    create.add_argument("name", help="who uses it, e.g. billing-service")
+    create.add_argument(
+        "--channel",
+        action="append",
+        required=True,
+        metavar="PATTERN",
+        help="where it may publish: public:* or ticker:prices (repeatable)",
+    )
+    keys.add_parser("list", help="every key, active or revoked")
+    revoke = keys.add_parser("revoke", help="stop a key from working")
+    revoke.add_argument("name")
     return parser
 
 

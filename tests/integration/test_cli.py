@@ -222,3 +222,27 @@ class TestCheckAndMigrate:
         result = hubbub("serve", env=env)
         assert result.returncode == 2
         assert "HUBBUB_SECRET_KEY is not set" in result.stderr
+
+
+class TestApiKeys:
+    def test_create_list_and_revoke_a_key(self, settings: Settings) -> None:
+        env = settings_env(settings)
+        created = hubbub("apikey", "create", "billing", "--channel", "public:*", env=env)
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.split("keep it secret): ")[1].strip()
+        assert key.startswith("hbk_")
+        assert len(key) > 40
+        listed = hubbub("apikey", "list", env=env)
+        assert "billing" in listed.stdout
+        assert key[:12] in listed.stdout
+        assert key not in listed.stdout  # never shown again
+        revoked = hubbub("apikey", "revoke", "billing", env=env)
+        assert revoked.returncode == 0
+        assert "revoked" in hubbub("apikey", "list", env=env).stdout
+
+    def test_a_bad_pattern_is_refused_with_the_reason(self, settings: Settings) -> None:
+        result = hubbub(
+            "apikey", "create", "x", "--channel", "everything", env=settings_env(settings)
+        )
+        assert result.returncode == 2
+        assert "is not a channel pattern" in result.stderr

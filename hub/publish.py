@@ -1,0 +1,91 @@
+"""``POST /api/v1/channels/{channel}/publish``: backend services publish to browsers.
+
+Authenticated by a service API key (``Authorization: Bearer hbk_…`` or ``X-Api-Key``),
+which a worker checks by its digest (``apikeys.authenticate``); the hub remembers the
+answer for ``API_KEY_CACHE_S`` seconds, so a revoked key stops working within that time.
+The body is ``{"data": {...}, "id": "optional"}``: ``data`` (a JSON object) is what
+subscribers receive; ``id`` — or the ``Idempotency-Key`` header — makes a retried
+publish land once (it becomes the JetStream ``Nats-Msg-Id``). The hub writes straight to
+the channel's stream; the reply is the publication's offset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import orjson
+from aiohttp import web
+
+from hub.rest import read_json_object
+from hub.state import BUS, NATS_CONN, SETTINGS, SUBJECTS
+from hubbub.contracts.api import apikeys
+from hubbub.contracts.api.apikeys import KEY_PREFIX, ServiceIdentity
+from hubbub.contracts.channels import Channel
+from hubbub.contracts.errors import Forbidden, Unauthorized, Unavailable, ValidationFailed
+
+API_KEY_CACHE_S = 30.0
+_identities = web.AppKey("api_key_identities", dict[str, tuple[ServiceIdentity, float]])
+
+
+def api_key(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    key = value.strip() if scheme.lower() == "bearer" else request.headers.get("X-Api-Key", "")
+    if not key.startswith(KEY_PREFIX):
+        raise Unauthorized("send a service API key: 'Authorization: Bearer hbk_…' or 'X-Api-Key'")
+    return key
+
+
+async def identify(request: web.Request, key: str) -> ServiceIdentity:
+    cache = request.app[_identities]
+    key_hash = hashlib.sha256(key.encode()).hexdigest()
+    cached = cache.get(key_hash)
+    now = time.monotonic()
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    reply = await request.app[BUS].request(
+        apikeys.authenticate, {"key_hash": key_hash}, caller=None
+    )
+    identity: ServiceIdentity = reply.value
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key_hash] = (identity, now + API_KEY_CACHE_S)
+    return identity
+
+
+async def publish(request: web.Request) -> web.Response:
+    identity = await identify(request, api_key(request))
+    channel = Channel.parse(request.match_info["channel"])
+    if not identity.may_publish(str(channel)):
+        raise Forbidden(
+            f"the key {identity.name!r} may not publish on {channel}", channel=str(channel)
+        )
+    body = await read_json_object(request, request.app[SETTINGS].max_body_bytes)
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "data: a JSON object is required",
+            errors=[{"loc": ["body", "data"], "msg": "must be a JSON object", "type": "dict_type"}],
+        )
+    message_id = body.get("id") or request.headers.get("Idempotency-Key")
+    headers = {"Nats-Msg-Id": f"{identity.name}:{message_id}"} if message_id else None
+    try:
+        ack = (
+            await request.app[NATS_CONN]
+            .jetstream()
+            .publish(
+                request.app[SUBJECTS].event(channel), orjson.dumps(data), headers=headers, timeout=5
+            )
+        )
+    except Exception as exc:
+        raise Unavailable(f"the channel history did not accept it: {type(exc).__name__}") from None
+    return web.json_response(
+        {"channel": str(channel), "offset": ack.seq, "duplicate": bool(ack.duplicate)},
+        dumps=lambda o: orjson.dumps(o).decode(),
+    )
+
+
+def add_publish_route(app: web.Application, prefix: str) -> None:
+    app[_identities] = {}
+    app.router.add_post(prefix + "/channels/{channel}/publish", publish)

@@ -1,0 +1,135 @@
+"""Backend services publish to browsers: the HTTP publish API (service API keys) and
+straight onto NATS — both through the documented example service."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from examples.backend_service import publish_over_http, publish_over_nats
+from handlers.apikeys import create_key, revoke_key
+from hubbub.config import Settings
+from tests.e2e.conftest import ClientFactory
+from tests.e2e.test_realtime import next_pub
+
+
+@pytest.fixture
+def hub_url(hub_server: TestServer) -> str:
+    return f"http://127.0.0.1:{hub_server.port}"
+
+
+async def new_key(db: async_sessionmaker[AsyncSession], name: str, *patterns: str) -> str:
+    async with db() as session:
+        _, plain = await create_key(session, name, list(patterns))
+        await session.commit()
+    return plain
+
+
+async def post(
+    hub_url: str, path: str, body: Any, headers: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(hub_url + path, json=body, headers=headers) as r,
+    ):
+        return r.status, await r.json(content_type=None)
+
+
+class TestPublishOverHttp:
+    async def test_a_service_publication_reaches_subscribers_at_the_offset_it_was_given(
+        self, client: ClientFactory, hub_url: str, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        key = await new_key(db, "news-service", "public:*")
+        sub = await (await client("reader")).subscribe("public:news")
+        result = await publish_over_http(hub_url, key, "public:news", {"headline": "hi"})
+        got = await next_pub(sub)
+        assert (got.offset, got.data) == (result["offset"], {"headline": "hi"})
+
+    async def test_a_retried_publish_with_the_same_id_lands_once(
+        self, client: ClientFactory, hub_url: str, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        key = await new_key(db, "retrier", "public:once")
+        sub = await (await client("reader")).subscribe("public:once")
+        first = await publish_over_http(hub_url, key, "public:once", {"n": 1}, message_id="m-1")
+        again = await publish_over_http(hub_url, key, "public:once", {"n": 1}, message_id="m-1")
+        assert (again["offset"], again["duplicate"], first["duplicate"]) == (
+            first["offset"],
+            True,
+            False,
+        )
+        await next_pub(sub)
+        await asyncio.sleep(0.2)
+        assert sub.queue.qsize() == 0
+
+    @pytest.mark.parametrize(
+        ("headers", "status", "code"),
+        [
+            ({}, 401, "unauthorized"),
+            ({"Authorization": "Bearer hbk_not-a-real-key"}, 401, "unauthorized"),
+            ({"Authorization": "Bearer some-jwt"}, 401, "unauthorized"),
+        ],
+    )
+    async def test_without_a_valid_key_it_is_unauthorized(
+        self, hub_url: str, headers: dict[str, str], status: int, code: str
+    ) -> None:
+        got_status, body = await post(
+            hub_url, "/api/v1/channels/public:x/publish", {"data": {}}, headers
+        )
+        assert (got_status, body["code"]) == (status, code)
+
+    async def test_a_key_publishes_only_where_its_patterns_allow(
+        self, hub_url: str, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        key = await new_key(db, "ticker-only", "ticker:*")
+        auth = {"Authorization": f"Bearer {key}"}
+        ok, _ = await post(hub_url, "/api/v1/channels/ticker:btc/publish", {"data": {"p": 1}}, auth)
+        refused, body = await post(hub_url, "/api/v1/channels/public:x/publish", {"data": {}}, auth)
+        assert (ok, refused, body["code"]) == (200, 403, "forbidden")
+
+    async def test_bad_channels_and_bad_data_are_clear_errors(
+        self, hub_url: str, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        key = await new_key(db, "sloppy", "public:*")
+        auth = {"Authorization": f"Bearer {key}"}
+        wildcard, w = await post(hub_url, "/api/v1/channels/public:*/publish", {"data": {}}, auth)
+        not_object, n = await post(
+            hub_url, "/api/v1/channels/public:x/publish", {"data": [1, 2]}, auth
+        )
+        assert (wildcard, w["code"]) == (400, "bad_request")
+        assert (not_object, n["code"], n["details"]["errors"][0]["loc"]) == (
+            422,
+            "validation_failed",
+            ["body", "data"],
+        )
+
+    async def test_a_revoked_key_is_refused(
+        self, hub_url: str, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        key = await new_key(db, "leaked", "public:*")
+        async with db() as session:
+            await revoke_key(session, "leaked")
+            await session.commit()
+        status, body = await post(
+            hub_url, "/api/v1/channels/public:x/publish", {"data": {}}, {"X-Api-Key": key}
+        )
+        assert (status, body["code"]) == (401, "unauthorized")
+
+
+class TestPublishOverNats:
+    async def test_a_service_inside_the_deployment_publishes_straight_to_the_subject(
+        self, client: ClientFactory, settings: Settings
+    ) -> None:
+        sub = await (await client("reader")).subscribe("public:direct")
+        offset = await publish_over_nats(
+            settings.nats_url or "",
+            "public:direct",
+            {"text": "hello"},
+            namespace=settings.namespace,
+        )
+        got = await next_pub(sub)
+        assert (got.offset, got.data) == (offset, {"text": "hello"})
