@@ -54,6 +54,7 @@ class Feed:
         "channel",
         "dropped_invalid",
         "fanout",
+        "history_offset",
         "last_offset",
         "live",
         "name",
@@ -77,6 +78,17 @@ class Feed:
         self.scheduled = False
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.dropped_invalid = 0
+        # The channel's last offset as read from history while this feed listened. Safe
+        # to reuse for later subscribers: anything newer arrives live after it.
+        self.history_offset: int | None = None
+
+    async def latest(self) -> int:
+        """The channel's current offset, from what this feed knows or else from history."""
+        if self.last_offset is not None:
+            return self.last_offset
+        if self.history_offset is None:
+            self.history_offset = await self.fanout.history.last_offset(self.channel)
+        return self.history_offset
 
     @property
     def empty(self) -> bool:
@@ -191,6 +203,7 @@ class Fanout:
     async def repair_all(self) -> None:
         """After a NATS reconnect: fetch whatever each feed missed meanwhile."""
         for feed in list(self.feeds.values()):
+            feed.history_offset = None  # it may have moved while we were away
             if feed.last_offset is None:
                 continue
             try:

@@ -283,7 +283,7 @@ class Realtime:
         feed.waiting[conn] = []
         try:
             epoch = await self.history.epoch(channel.kind)
-            latest = await self.history.last_offset(channel)
+            latest = await feed.latest()
             recovered, publications, position = await self._recover(
                 channel, command.since, epoch, latest
             )

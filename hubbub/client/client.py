@@ -21,7 +21,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -96,7 +96,7 @@ class _Pending:
 class HubbubClient:
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         token_provider: TokenProvider | str,
         *,
         session: aiohttp.ClientSession | None = None,
@@ -105,7 +105,12 @@ class HubbubClient:
         backoff_max: float = 5.0,
         headers: dict[str, str] | None = None,
     ) -> None:
-        self.url = url
+        # Several hubs: each reconnect tries the next one (a hub that is gone, or draining
+        # with 1001, sends its clients on to the others).
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("give at least one hub URL")
+        self._next_url = 0
         if isinstance(token_provider, str):
             token = token_provider
 
@@ -121,6 +126,7 @@ class HubbubClient:
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
         self.headers = headers or {}
+        self.url = self.urls[0]  # the hub of the current (or last) connection
         self.state = ConnectionState.IDLE
         self.client_id: str | None = None
         self.ping_interval = 25.0
@@ -335,6 +341,7 @@ class HubbubClient:
                 log.warning("connection attempt failed", exc_info=True)
                 attempt += 1
             self._live.clear()
+            self._next_url += 1  # the next attempt goes to the next hub
             if self._stopping():
                 break
             if code and not RECONNECT.get(_as_close(code), True):
@@ -353,11 +360,16 @@ class HubbubClient:
     def _stopping(self) -> bool:
         return self._closing
 
+    def _pick_url(self) -> str:
+        url = self.urls[self._next_url % len(self.urls)]
+        self.url = url
+        return url
+
     async def _session_once(self) -> tuple[int, str]:
         assert self._session is not None
         token = await self.token_provider()
         ws = await self._session.ws_connect(
-            self.url,
+            self._pick_url(),
             protocols=(SUBPROTOCOL,),
             headers=self.headers,
             heartbeat=None,
