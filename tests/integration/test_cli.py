@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from hubbub.config import Settings
-from hubbub.embedded.process import free_port
+from hubbub.embedded.process import free_port, port_is_free
 from tests.support.processes import ROOT, settings_env
 
 pytestmark = pytest.mark.slow
@@ -175,17 +175,24 @@ class TestUp:
             again.proc.send_signal(signal.SIGTERM)
             assert again.finish() == 0
 
-    def test_up_uses_the_given_urls_instead_of_embedded_servers(self, settings: Settings) -> None:
-        env = settings_env(settings, HUBBUB_PORT=str(free_port()))
-        up = Up(env, "--workers", "2")
+    def test_up_uses_the_given_urls_and_runs_two_hubs_and_two_workers(self, settings: Settings) -> None:
+        """`hubbub up --hubs 2 --workers 2` with DATABASE_URL/NATS_URL/REDIS_URL set: no
+        embedded server; two hubs on consecutive ports, both ready."""
+        port = free_port()
+        while not port_is_free(port + 1):
+            port = free_port()
+        env = settings_env(settings, HUBBUB_PORT=str(port))
+        up = Up(env, "--workers", "2", "--hubs", "2")
         try:
             up.wait_until_up()
             names = " ".join(" ".join(p.cmdline()) for p in up.descendants())
             assert "postgres -D" not in names
             assert "nats-server" not in names
             assert names.count("hubbub.cli worker") == 2
-            status, _ = get_json(f"http://127.0.0.1:{env['HUBBUB_PORT']}/api/v1/ready")
-            assert status == 200
+            assert names.count("hubbub.cli serve") == 2
+            for hub_port in (port, port + 1):
+                status, _ = get_json(f"http://127.0.0.1:{hub_port}/api/v1/ready")
+                assert status == 200
         finally:
             up.proc.send_signal(signal.SIGTERM)
             assert up.finish() == 0

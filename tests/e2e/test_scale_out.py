@@ -1,0 +1,125 @@
+"""Several hubs: clients on different hubs see the same channels, and the clients of a
+hub that dies (SIGKILL) reconnect to another and recover every publication."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from nats.aio.client import Client as NATS
+
+from hubbub.client import HubbubClient
+from hubbub.config import Settings
+from hubbub.embedded.process import free_port
+from tests.e2e.test_realtime import publish
+from tests.support.processes import ROOT, settings_env
+from tests.support.tokens import TestTokens
+
+pytestmark = pytest.mark.slow
+
+
+class HubProcess:
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hubbub.cli", "serve", "--port", str(self.port)],
+            cwd=ROOT,
+            env=settings_env(settings, HUBBUB_ACCESS_LOG="false"),
+        )
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def wait_healthy(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            while True:
+                assert self.proc.poll() is None, "the hub exited"
+                try:
+                    async with session.get(f"http://127.0.0.1:{self.port}/api/v1/health") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                assert time.monotonic() < deadline, "the hub did not start"
+                await asyncio.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+async def hubs(settings: Settings, nc: NATS, worker: Any) -> AsyncIterator[list[HubProcess]]:
+    started = [HubProcess(settings), HubProcess(settings)]
+    try:
+        await asyncio.gather(*(h.wait_healthy() for h in started))
+        yield started
+    finally:
+        for hub in started:
+            hub.stop()
+
+
+class TestTwoHubs:
+    async def test_a_hubs_clients_fail_over_after_sigkill_and_recover_everything(
+        self, hubs: list[HubProcess], settings: Settings, nc: NATS
+    ) -> None:
+        tokens = TestTokens(settings)
+        a = HubbubClient(hubs[0].ws, tokens.issue("a"), backoff_min=0.02)
+        b = HubbubClient([hubs[1].ws, hubs[0].ws], tokens.issue("b"), backoff_min=0.02)
+        try:
+            await a.connect()
+            await b.connect()
+            sub_a = await a.subscribe("public:failover")
+            sub_b = await b.subscribe("public:failover")
+            offsets = []
+            for n in range(300):
+                offsets.append(await publish(nc, settings, "public:failover", {"n": n}))
+                if n == 100:
+                    hubs[1].proc.send_signal(signal.SIGKILL)
+                await asyncio.sleep(0.005)
+
+            async def everything(sub: Any) -> list[int]:
+                got: list[int] = []
+                while len(got) < len(offsets):
+                    got.append((await asyncio.wait_for(sub.queue.get(), 20)).offset)
+                return got
+
+            assert await everything(sub_a) == offsets
+            assert await everything(sub_b) == offsets  # once each, in order, none missing
+            assert b.url == hubs[0].ws
+            assert b.reconnects >= 1
+            assert sub_b.resets == 0
+        finally:
+            await a.close()
+            await b.close()
+
+    async def test_both_hubs_deliver_the_same_channel(
+        self, hubs: list[HubProcess], settings: Settings, nc: NATS
+    ) -> None:
+        tokens = TestTokens(settings)
+        on_first = HubbubClient(hubs[0].ws, tokens.issue("x"))
+        on_second = HubbubClient(hubs[1].ws, tokens.issue("y"))
+        try:
+            await on_first.connect()
+            await on_second.connect()
+            subs = [await on_first.subscribe("public:both"), await on_second.subscribe("public:both")]
+            offset = await publish(nc, settings, "public:both", {"hello": "hubs"})
+            for sub in subs:
+                got = await asyncio.wait_for(sub.queue.get(), 10)
+                assert (got.offset, got.data) == (offset, {"hello": "hubs"})
+        finally:
+            await on_first.close()
+            await on_second.close()
