@@ -8,7 +8,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ["bus", "fanout", "sockets"]
+BENCHMARKS = ["bus", "fanout", "sockets", "loss"]
 
 
 def main() -> None:
