@@ -106,7 +106,13 @@ class Connection(Subscriber):
         return t.get_write_buffer_size() if t is not None else 0
 
     def send(self, payload: bytes) -> None:
-        """A reply or a push to this socket alone."""
+        """A reply or a push to this socket alone. Replies are bounded by the command
+        rate, but a client that asks and never reads would grow its buffer without end:
+        past four times the send limit it is cut off as a slow consumer."""
+        if self.buffered() > 4 * self.send_limit and not self.closed:
+            counters["slow_closed"] += 1
+            self.close(CloseCode.SLOW_CONSUMER, "replies are piling up unread; reconnect")
+            return
         self.write_frame(frames.text_frame(payload))
 
     def write_frame(self, frame: bytes) -> None:
@@ -190,7 +196,11 @@ class Connection(Subscriber):
         if self.closed:
             return
         again = RECONNECT.get(CloseCode(code), True) if reconnect is None else reconnect
-        self.send(frames.push(Push.DISCONNECT, code=code, reason=reason, reconnect=again))
+        self.write_frame(
+            frames.text_frame(
+                frames.push(Push.DISCONNECT, code=code, reason=reason, reconnect=again)
+            )
+        )
         self.closed = True
         self.cancel_timers()
         self.closing = task = asyncio.ensure_future(self._close(code, reason))

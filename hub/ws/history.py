@@ -92,23 +92,30 @@ class History:
             channel
         )
 
-    async def after(self, channel: Channel, offset: int, limit: int) -> list[Publication]:
-        """Up to ``limit`` publications of ``channel`` with an offset above ``offset``."""
+    async def after(
+        self, channel: Channel, offset: int, limit: int, max_bytes: int = 4 * 1024 * 1024
+    ) -> list[Publication]:
+        """Publications of ``channel`` after ``offset``, in order: at most ``limit`` of
+        them, and no more once their data adds up to ``max_bytes``."""
         if limit <= 0:
             return []
         if self.batching:
-            return await self._after_batched(channel, offset, limit)
+            return await self._after_batched(channel, offset, limit, max_bytes)
         found: list[Publication] = []
+        size = 0
         subject = self.subjects.event(channel)
-        while len(found) < limit:
+        while len(found) < limit and size < max_bytes:
             msg = await self._get(channel.kind, {"seq": offset + 1, "next_by_subj": subject})
             if msg is None:
                 break
             offset = int((msg.headers or {})["Nats-Sequence"])
             found.append(Publication(offset, msg.data))
+            size += len(msg.data)
         return found
 
-    async def _after_batched(self, channel: Channel, offset: int, limit: int) -> list[Publication]:
+    async def _after_batched(
+        self, channel: Channel, offset: int, limit: int, max_bytes: int
+    ) -> list[Publication]:
         inbox = self.nc.new_inbox()
         queue: asyncio.Queue[Msg] = asyncio.Queue()
         sub = await self.nc.subscribe(inbox, cb=queue.put)
@@ -118,6 +125,7 @@ class History:
                 "seq": offset + 1,
                 "next_by_subj": self.subjects.event(channel),
                 "batch": limit,
+                "max_bytes": max_bytes,
             }
             await self.nc.publish(self._api(channel.kind), orjson.dumps(request), reply=inbox)
             async with asyncio.timeout(self.timeout):

@@ -60,7 +60,9 @@ from hubbub.tokens import AccessClaims, AccessTokens
 
 log = logging.getLogger("hubbub.ws")
 
-MAX_RECOVERY = 10_000
+MAX_RECOVERY = 10_000  # publications replayed by one subscribe; more → recovered: false
+MAX_RECOVERY_BYTES = 4 * 1024 * 1024  # and their data's size; more → recovered: false
+MAX_HISTORY_BYTES = 1024 * 1024  # one history reply; page on with since
 
 
 class Realtime:
@@ -327,7 +329,7 @@ class Realtime:
                 return False, [], latest
         elif not await self.history.holds(channel, since.offset):
             return False, [], latest
-        found = await self.history.after(channel, since.offset, MAX_RECOVERY)
+        found = await self.history.after(channel, since.offset, MAX_RECOVERY, MAX_RECOVERY_BYTES)
         if not found or found[-1].offset < latest:
             return False, [], latest  # more than we replay: reload instead
         return True, [(p.offset, p.data) for p in found], found[-1].offset
@@ -451,7 +453,7 @@ class Realtime:
             if command.since.epoch != epoch:
                 raise Conflict("the channel's history was reset (epoch changed)", epoch=epoch)
             after = command.since.offset
-        found = await self.history.after(channel, after, command.limit)
+        found = await self.history.after(channel, after, command.limit, MAX_HISTORY_BYTES)
         body = b'{"publications":[%s],"offset":%d,"epoch":"%s"}' % (
             b",".join(b'{"offset":%d,"data":%s}' % (p.offset, p.data) for p in found),
             latest,

@@ -115,7 +115,10 @@ class TestTwoHubs:
         try:
             await on_first.connect()
             await on_second.connect()
-            subs = [await on_first.subscribe("public:both"), await on_second.subscribe("public:both")]
+            subs = [
+                await on_first.subscribe("public:both"),
+                await on_second.subscribe("public:both"),
+            ]
             offset = await publish(nc, settings, "public:both", {"hello": "hubs"})
             for sub in subs:
                 got = await asyncio.wait_for(sub.queue.get(), 10)

@@ -90,3 +90,42 @@ class TestConflatePolicy:
                 if newest == last:
                     break
             assert dropped > 0
+
+
+class TestUnreadReplies:
+    async def test_a_client_that_asks_and_never_reads_is_cut_off(
+        self, ws_url: str, tokens: TestTokens, realtime: Realtime, nc: NATS, settings: Settings
+    ) -> None:
+        """History replies (each capped near 1 MiB) piling up unread past four times the
+        send buffer: the socket is closed, the hub's memory is not held hostage."""
+        for n in range(60):
+            await publish(nc, settings, "public:archive", {"n": n, "pad": "y" * 20_000})
+        async with aiohttp.ClientSession() as session:
+            ws = await raw_socket(ws_url, session)
+            await ws.send_str(
+                orjson.dumps({"id": 1, "op": "connect", "token": tokens.issue("hoarder")}).decode()
+            )
+            await receive_json(ws)
+            for i in range(40):
+                await ws.send_str(
+                    orjson.dumps(
+                        {"id": 10 + i, "op": "history", "channel": "public:archive", "limit": 1000}
+                    ).decode()
+                )
+                await asyncio.sleep(0.02)
+            await wait_until(lambda: not realtime.connections)
+
+    async def test_a_history_reply_is_capped_and_pages_with_since(
+        self, client: ClientFactory, nc: NATS, settings: Settings
+    ) -> None:
+        offsets = [
+            await publish(nc, settings, "public:pages", {"n": n, "pad": "z" * 30_000})
+            for n in range(60)
+        ]
+        c = await client("reader")
+        first = await c.history("public:pages", limit=1000)
+        got = [p["offset"] for p in first["publications"]]
+        assert 0 < len(got) < 60  # ~1 MiB of 30 kB publications
+        rest = await c.history("public:pages", since=(got[-1], first["epoch"]), limit=1000)
+        got += [p["offset"] for p in rest["publications"]]
+        assert got == offsets

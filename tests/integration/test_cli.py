@@ -175,7 +175,9 @@ class TestUp:
             again.proc.send_signal(signal.SIGTERM)
             assert again.finish() == 0
 
-    def test_up_uses_the_given_urls_and_runs_two_hubs_and_two_workers(self, settings: Settings) -> None:
+    def test_up_uses_the_given_urls_and_runs_two_hubs_and_two_workers(
+        self, settings: Settings
+    ) -> None:
         """`hubbub up --hubs 2 --workers 2` with DATABASE_URL/NATS_URL/REDIS_URL set: no
         embedded server; two hubs on consecutive ports, both ready."""
         port = free_port()
