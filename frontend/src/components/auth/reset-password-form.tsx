@@ -23,7 +23,7 @@ export function ResetPasswordForm() {
 
   const onSubmit = form.handleSubmit(async ({ token: t, password }) => {
     try {
-      await getServices().auth.confirmPasswordReset({ token: t, password });
+      await getServices().auth.confirmPasswordReset({ token: t, new_password: password });
       setDone(true);
     } catch (error) {
       applyServerErrors(error, form.setError, ["password"]);
