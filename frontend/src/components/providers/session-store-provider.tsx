@@ -15,7 +15,7 @@ export function SessionStoreProvider({ children }: { children: ReactNode }) {
     const { session } = getServices();
     return session.onChange((state) => {
       if (state.authenticated) store.getState().signedIn(state.user);
-      else store.getState().signedOut();
+      else store.getState().signedOut(state.reason);
     });
   }, [store]);
 
