@@ -77,7 +77,7 @@ describe("RealtimeRoot", () => {
       await flush();
     });
     expect(await screen.findByText("Profile updated")).toBeTruthy();
-    expect(screen.getByText("An administrator renamed you to Ada Lovelace")).toBeTruthy();
+    expect(screen.getByText("An administrator renamed you to Ada Lovelace.")).toBeTruthy();
     expect(screen.getByTestId("session").textContent).toBe("authenticated/-/Ada Lovelace");
 
     await act(async () => {
