@@ -20,5 +20,6 @@ export default defineConfig([
     "test-results/**",
     "playwright-report/**",
     "next-env.d.ts",
+    "src/lib/api/schema.d.ts",
   ]),
 ]);

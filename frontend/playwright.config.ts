@@ -19,19 +19,24 @@ function e2ePort(): number {
 }
 
 const port = e2ePort();
-const baseURL = `http://127.0.0.1:${port}`;
-const server = path.join(root, "scripts", "serve-static.mjs");
-const out = path.join(root, "out");
+const baseURL = process.env.HUBBUB_E2E_BASE_URL ?? `http://127.0.0.1:${port}`;
 
+/**
+ * End-to-end tests against the real system: e2e/global-setup.ts starts
+ * `bin/hubbub up` (hub, worker, embedded PostgreSQL/NATS/Redis) serving the
+ * built frontend (`npm run e2e` builds it first) and stops it afterwards.
+ */
 export default defineConfig({
   testDir: path.join(root, "e2e"),
   outputDir: path.join(root, "test-results"),
+  globalSetup: path.join(root, "e2e", "global-setup.ts"),
   fullyParallel: false,
-  workers: 1,
+  workers: 1, // two shared cores; the tests share one system
   retries: 0,
   forbidOnly: Boolean(process.env.CI),
-  timeout: 30_000,
-  reporter: [["list"]],
+  timeout: 90_000,
+  expect: { timeout: 15_000 },
+  reporter: [["list"], [path.join(root, "e2e", "summary-reporter.ts")]],
   use: {
     baseURL,
     trace: "retain-on-failure",
@@ -51,12 +56,4 @@ export default defineConfig({
     },
   },
   projects: [{ name: "chromium", use: { browserName: "chromium" } }],
-  webServer: {
-    // Serves the static export; `npm run e2e` builds it first.
-    command: `"${process.execPath}" "${server}" --root "${out}" --port ${port}`,
-    url: `${baseURL}/login/`,
-    reuseExistingServer: false,
-    timeout: 30_000,
-    stdout: "pipe",
-  },
 });

@@ -17,6 +17,6 @@ export default class SummaryReporter implements Reporter {
     const extra = [skipped ? `${skipped} skipped` : "", unhandledErrors.length ? `${unhandledErrors.length} errors` : ""]
       .filter(Boolean)
       .join(", ");
-    process.stdout.write(`\n${passed} passed, ${failed} failed${extra ? `, ${extra}` : ""}\n`);
+    process.stdout.write(`\nvitest: ${passed} passed, ${failed} failed${extra ? `, ${extra}` : ""}\n`);
   }
 }

@@ -1,6 +1,7 @@
 import type { Metadata, Viewport } from "next";
 import type { ReactNode } from "react";
 import { SessionStoreProvider } from "@/components/providers/session-store-provider";
+import { ToastProvider } from "@/components/toaster";
 import { themeScript } from "@/lib/theme";
 import "./globals.css";
 
@@ -24,7 +25,9 @@ export default function RootLayout({ children }: { children: ReactNode }) {
         <script dangerouslySetInnerHTML={{ __html: themeScript }} />
       </head>
       <body className="min-h-dvh font-sans">
-        <SessionStoreProvider>{children}</SessionStoreProvider>
+        <SessionStoreProvider>
+          <ToastProvider>{children}</ToastProvider>
+        </SessionStoreProvider>
       </body>
     </html>
   );

@@ -3,17 +3,21 @@
 import { useRouter } from "next/navigation";
 import { useEffect, useState, type ReactNode } from "react";
 import { getServices } from "@/lib/services";
+import { loginUrl } from "@/lib/sign-out-reasons";
 import { useSessionStore } from "./providers/session-store-provider";
 import { ErrorState, LoadingState } from "./states";
 
 /**
  * Renders its children only for a signed-in user. On a fresh page load the
  * access token is gone (memory only), so it first trades the refresh cookie
- * for one; no session → off to /login/?next=<here>. The hub still checks
- * every request: this only decides what to render.
+ * for one; no session → off to /login/?next=<here>. When a session ends while
+ * the page is open (expired, signed out elsewhere, deactivated) it goes to
+ * the login page with the reason. The hub still checks every request: this
+ * only decides what to render.
  */
 export function SessionGate({ children }: { children: ReactNode }) {
   const status = useSessionStore((s) => s.status);
+  const reason = useSessionStore((s) => s.reason);
   const signedOut = useSessionStore((s) => s.signedOut);
   const router = useRouter();
   const [error, setError] = useState<unknown>(null);
@@ -27,7 +31,7 @@ export function SessionGate({ children }: { children: ReactNode }) {
       const token = await session.getToken({ forceRefresh: false });
       if (cancelled) return;
       if (token === null) {
-        signedOut();
+        signedOut(session.state.reason);
         return;
       }
       if (!session.state.user) session.setUser(await auth.me());
@@ -41,9 +45,8 @@ export function SessionGate({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     if (status !== "anonymous") return;
-    const here = `${window.location.pathname}${window.location.search}`;
-    router.replace(`/login/?next=${encodeURIComponent(here)}`);
-  }, [status, router]);
+    router.replace(loginUrl(reason, `${window.location.pathname}${window.location.search}`));
+  }, [status, reason, router]);
 
   if (error !== null && status === "unknown") {
     return (
@@ -59,6 +62,8 @@ export function SessionGate({ children }: { children: ReactNode }) {
       </div>
     );
   }
-  if (status !== "authenticated") return <LoadingState label="Checking your session…" className="min-h-dvh" />;
+  if (status !== "authenticated") {
+    return <LoadingState label={status === "anonymous" ? "Signing you out…" : "Checking your session…"} className="min-h-dvh" />;
+  }
   return children;
 }

@@ -132,7 +132,21 @@ export class HubError extends Error {
    * (`{type, title, status, detail, code?, errors?}`) — the hub's exact REST
    * error shape will come from its OpenAPI document.
    */
-  static fromResponse(status: number, body: unknown): HubError {
+  static fromResponse(status: number, body: unknown, headers?: Pick<Headers, "get">): HubError {
+    const error = HubError.parseResponse(status, body);
+    // RFC 9457 bodies carry the request id at the top level; keep it with the details.
+    if (isRecord(body) && typeof body.request_id === "string" && error.details.request_id === undefined) {
+      error.details.request_id = body.request_id;
+    }
+    const retryAfter = headers?.get("Retry-After");
+    if (retryAfter && error.details.retry_after === undefined) {
+      const seconds = Number(retryAfter);
+      if (Number.isFinite(seconds)) error.details.retry_after = seconds;
+    }
+    return error;
+  }
+
+  private static parseResponse(status: number, body: unknown): HubError {
     const inner = isRecord(body) && isRecord(body.error) ? body.error : body;
     if (isRecord(inner)) {
       const code =
@@ -150,6 +164,12 @@ export class HubError extends Error {
       return new HubError({ code: code === "unprocessable" && details.errors ? "validation_failed" : code, message, status, details });
     }
     return new HubError({ code: CODE_OF_STATUS[status] ?? (status >= 500 ? "internal" : "bad_request"), message: `HTTP ${status}`, status });
+  }
+
+  /** Seconds to wait before trying again (`rate_limited`: the `Retry-After` header or `details.retry_after`). */
+  get retryAfter(): number | null {
+    const value = this.details.retry_after;
+    return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : null;
   }
 
   get retryable(): boolean {
@@ -171,6 +191,8 @@ const LOC_PREFIXES = new Set(["body", "params", "query", "path"]);
 /**
  * Map field errors to form field names: `loc` joined with dots, without a
  * leading `body`/`params`/`query`/`path` segment. The first message per field wins.
+ * An error about one field that is not a schema error (`details.field`, e.g.
+ * 409 "an account with this email already exists") maps its message to that field.
  */
 export function fieldErrorMap(error: HubError): Record<string, string> {
   const out: Record<string, string> = {};
@@ -179,6 +201,8 @@ export function fieldErrorMap(error: HubError): Record<string, string> {
     const key = loc.map(String).join(".") || "_";
     out[key] ??= e.msg;
   }
+  const field = error.details.field;
+  if (typeof field === "string" && field && error.fieldErrors.length === 0) out[field] ??= error.message;
   return out;
 }
 

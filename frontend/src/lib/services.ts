@@ -1,6 +1,6 @@
 import { env } from "./env";
 import { ApiClient } from "./api/client";
-import { authApi, type AuthApi } from "./api/auth";
+import { authApi, usersApi, type AuthApi, type UsersApi } from "./api/auth";
 import { AuthSession } from "./api/session";
 import { RealtimeClient } from "./realtime/client";
 
@@ -8,6 +8,7 @@ export interface Services {
   session: AuthSession;
   api: ApiClient;
   auth: AuthApi;
+  users: UsersApi;
   realtime: RealtimeClient;
 }
 
@@ -24,7 +25,7 @@ export function getServices(): Services {
     const session = new AuthSession({ baseUrl: env.apiBase });
     const api = new ApiClient({ baseUrl: env.apiBase, tokens: session });
     const realtime = new RealtimeClient({ getToken: session.getToken, url: env.wsUrl });
-    services = { session, api, auth: authApi(api, session), realtime };
+    services = { session, api, auth: authApi(api, session), users: usersApi(api), realtime };
   }
   return services;
 }

@@ -4,27 +4,36 @@ import { zodResolver } from "@hookform/resolvers/zod";
 import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useForm } from "react-hook-form";
+import { sentence } from "@/lib/error-messages";
 import { applyServerErrors, safeNext } from "@/lib/forms";
 import { getServices } from "@/lib/services";
+import { SIGN_OUT_MESSAGES, isSignOutReason } from "@/lib/sign-out-reasons";
 import { loginSchema, type LoginInput } from "@/lib/validations/auth";
 import { FormField } from "../form-field";
+import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { AuthCard, FormError } from "./auth-card";
 
 export function LoginForm() {
   const router = useRouter();
-  const next = safeNext(useSearchParams().get("next"));
+  const params = useSearchParams();
+  const next = safeNext(params.get("next"));
+  const reason = params.get("reason");
   const form = useForm<LoginInput>({ resolver: zodResolver(loginSchema), defaultValues: { email: "", password: "" } });
   const { errors, isSubmitting } = form.formState;
 
   const onSubmit = form.handleSubmit(async (values) => {
     try {
-      const { auth, realtime } = getServices();
-      await auth.login(values);
-      realtime.reconnect();
+      await getServices().auth.login(values);
       router.replace(next);
     } catch (error) {
-      applyServerErrors(error, form.setError, ["email", "password"]);
+      applyServerErrors(error, form.setError, ["email", "password"], {
+        rootMessage: (e) => {
+          if (e.status === 401) return "Wrong email or password.";
+          if (e.status === 403) return sentence(e.message); // "this account is deactivated"
+          return undefined;
+        },
+      });
     }
   });
 
@@ -42,6 +51,11 @@ export function LoginForm() {
       }
     >
       <form noValidate onSubmit={onSubmit} className="grid gap-4" aria-label="Sign in">
+        {isSignOutReason(reason) && !errors.root?.server ? (
+          <Alert role="status" data-testid="sign-out-reason" variant={reason === "deactivated" ? "destructive" : "default"}>
+            {SIGN_OUT_MESSAGES[reason]}
+          </Alert>
+        ) : null}
         <FormError message={errors.root?.server?.message} />
         <FormField label="Email" type="email" autoComplete="email" error={errors.email} {...form.register("email")} />
         <FormField

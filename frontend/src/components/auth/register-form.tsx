@@ -2,17 +2,20 @@
 
 import { zodResolver } from "@hookform/resolvers/zod";
 import Link from "next/link";
+import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { useForm } from "react-hook-form";
 import { applyServerErrors } from "@/lib/forms";
 import { getServices } from "@/lib/services";
-import { registerSchema, type RegisterInput } from "@/lib/validations/auth";
+import { PASSWORD_HINT, registerSchema, type RegisterInput } from "@/lib/validations/auth";
 import { FormField } from "../form-field";
 import { Button } from "../ui/button";
 import { AuthCard, FormError } from "./auth-card";
 
+/** Create an account, then sign in with it (if that fails, say so and offer the login page). */
 export function RegisterForm() {
-  const [done, setDone] = useState(false);
+  const router = useRouter();
+  const [created, setCreated] = useState(false);
   const form = useForm<RegisterInput>({
     resolver: zodResolver(registerSchema),
     defaultValues: { display_name: "", email: "", password: "", confirm: "" },
@@ -20,17 +23,24 @@ export function RegisterForm() {
   const { errors, isSubmitting } = form.formState;
 
   const onSubmit = form.handleSubmit(async ({ confirm: _confirm, ...body }) => {
+    const { auth } = getServices();
     try {
-      await getServices().auth.register(body);
-      setDone(true);
+      await auth.register(body);
     } catch (error) {
       applyServerErrors(error, form.setError, ["display_name", "email", "password"]);
+      return;
+    }
+    try {
+      await auth.login({ email: body.email, password: body.password });
+      router.replace("/workspaces/");
+    } catch {
+      setCreated(true);
     }
   });
 
-  if (done) {
+  if (created) {
     return (
-      <AuthCard title="Account created" description="You can sign in now.">
+      <AuthCard title="Account created" description="Sign in with your new account.">
         <Button asChild className="w-full">
           <Link href="/login/">Sign in</Link>
         </Button>
@@ -58,7 +68,7 @@ export function RegisterForm() {
           label="Password"
           type="password"
           autoComplete="new-password"
-          hint="At least 8 characters."
+          hint={PASSWORD_HINT}
           error={errors.password}
           {...form.register("password")}
         />

@@ -1,11 +1,101 @@
 "use client";
 
-import { useState, type ReactNode } from "react";
-import { RealtimeProvider } from "@/lib/realtime/react";
+import { useEffect, useState, type ReactNode } from "react";
+import type { HubEvent, UserPublic } from "@/lib/api/types";
+import { RealtimeProvider, useChannel, useConnectionState } from "@/lib/realtime/react";
+import type { Publication } from "@/lib/realtime/types";
 import { getServices } from "@/lib/services";
+import { useToast } from "../toaster";
+import { useSessionStore } from "./session-store-provider";
 
-/** The tab's single realtime client; mount it only in the browser, for a signed-in user. */
+/**
+ * The tab's single realtime client, held open while a signed-in page is
+ * mounted (it sits inside SessionGate: connect on login, close on sign-out).
+ * Also: the user's own channel as toasts, and what to do when the hub ends
+ * the socket for good.
+ */
 export function RealtimeRoot({ children }: { children: ReactNode }) {
   const [client] = useState(() => getServices().realtime);
-  return <RealtimeProvider client={client}>{children}</RealtimeProvider>;
+  return (
+    <RealtimeProvider client={client}>
+      <SessionEnforcer />
+      <UserChannel />
+      {children}
+    </RealtimeProvider>
+  );
+}
+
+/**
+ * The hub closes a deactivated account's sockets with 4003 (no reconnect)
+ * and a revoked session's with 4001; the client halts. Turn that into a
+ * sign-out here, so an open page does not linger after its session ended.
+ */
+function SessionEnforcer() {
+  const { halted } = useConnectionState();
+  useEffect(() => {
+    if (halted === null) return;
+    const { session, realtime } = getServices();
+    if (halted === "forbidden") {
+      session.clear("deactivated");
+    } else if (halted === "unauthorized") {
+      // The hub kept refusing our tokens: ask the cookie once more, then give up.
+      session
+        .refresh()
+        .then((token) => {
+          if (token !== null) realtime.reconnect();
+        })
+        .catch(() => {});
+    }
+    // "signed_out": getToken said null, so the session already ended (and says why).
+  }, [halted]);
+  return null;
+}
+
+function describeEvent(event: HubEvent, before: UserPublic | null, me: string | undefined): { title: string; description?: string } | null {
+  if (event.type === "user.updated") {
+    const after = event.data as unknown as UserPublic;
+    if (before && after.role !== before.role) {
+      return { title: "Your role changed", description: after.role === "admin" ? "You are now an administrator." : "You are now a member." };
+    }
+    if (before && after.display_name !== before.display_name) {
+      return {
+        title: "Profile updated",
+        description: event.actor && event.actor !== me ? `An administrator renamed you to ${after.display_name}.` : `Your name is now ${after.display_name}.`,
+      };
+    }
+    return null; // this tab's own change, already shown
+  }
+  return { title: "Notification", description: event.type };
+}
+
+/** `user:<id>`: notifications for the signed-in user, shown as toasts. */
+function UserChannel() {
+  const user = useSessionStore((s) => s.user);
+  const toast = useToast();
+  const channel = user ? `user:${user.id}` : null;
+
+  useChannel<HubEvent>(channel, {
+    onPublication(publication: Publication<HubEvent>) {
+      const event = publication.data;
+      const { session } = getServices();
+      const before = session.state.user;
+      const message = describeEvent(event, before, before?.id);
+      if (event.type === "user.updated" && before && event.data.id === before.id) {
+        const after = { ...before, ...(event.data as unknown as UserPublic) };
+        session.setUser(after);
+        // The access token carries the role: get one that says the new role.
+        if (after.role !== before.role) session.refresh().catch(() => {});
+      }
+      if (message) toast(message);
+    },
+    onReload() {
+      // Missed events we cannot replay: read the account again.
+      const { auth, session } = getServices();
+      auth
+        .me()
+        .then((me) => session.setUser(me))
+        .catch(() => {});
+    },
+  });
+  return null;
 }

@@ -2,6 +2,7 @@
 
 import { createContext, useContext, useEffect, useState, type ReactNode } from "react";
 import { useStore } from "zustand";
+import type { SessionState } from "@/lib/api/session";
 import { getServices } from "@/lib/services";
 import { createSessionStore, type SessionStore, type SessionStoreApi } from "@/stores/session-store";
 
@@ -13,10 +14,15 @@ export function SessionStoreProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     const { session } = getServices();
-    return session.onChange((state) => {
+    const sync = (state: SessionState) => {
       if (state.authenticated) store.getState().signedIn(state.user);
-      else store.getState().signedOut();
-    });
+      else store.getState().signedOut(state.reason);
+    };
+    // A session that exists already (signed in before this mounted) counts at once;
+    // "no token yet" stays "unknown" until SessionGate has asked the cookie.
+    const now = session.state;
+    if (now.authenticated || now.reason !== null) sync(now);
+    return session.onChange(sync);
   }, [store]);
 
   return <SessionStoreContext.Provider value={store}>{children}</SessionStoreContext.Provider>;

@@ -44,3 +44,26 @@ describe("fieldErrorMap", () => {
     expect(fieldErrorMap(error)).toEqual({ email: "first", "tags.0": "bad tag" });
   });
 });
+
+describe("errors about one field that are not schema errors", () => {
+  it("map details.field to the error's message (409 on a taken email)", () => {
+    const error = HubError.fromResponse(409, {
+      type: "urn:hubbub:problem:conflict",
+      title: "Conflict",
+      status: 409,
+      detail: "an account with this email already exists",
+      code: "conflict",
+      details: { field: "email" },
+    });
+    expect(fieldErrorMap(error)).toEqual({ email: "an account with this email already exists" });
+  });
+
+  it("prefer the schema errors when there are both", () => {
+    const error = new HubError({
+      code: "validation_failed",
+      message: "x",
+      details: { field: "email", errors: [{ loc: ["password"], msg: "too short", type: "t" }] },
+    });
+    expect(fieldErrorMap(error)).toEqual({ password: "too short" });
+  });
+});

@@ -1,8 +1,11 @@
 import { HubError } from "../errors";
 
 export interface TokenSource {
-  /** The current access token, refreshed if needed; null when signed out. */
-  getToken(options: { forceRefresh: boolean }): Promise<string | null>;
+  /**
+   * The current access token, refreshed if needed; null when signed out.
+   * `rejected`: the token the hub just refused (a newer one may already exist).
+   */
+  getToken(options: { forceRefresh: boolean; rejected?: string | null }): Promise<string | null>;
 }
 
 export interface ApiClientOptions {
@@ -49,7 +52,7 @@ export class ApiClient {
     let token = auth && this.tokens ? await this.tokens.getToken({ forceRefresh: false }) : null;
     let response = await this.send(method, path, options, token);
     if (response.status === 401 && auth && this.tokens && token !== null) {
-      token = await this.tokens.getToken({ forceRefresh: true });
+      token = await this.tokens.getToken({ forceRefresh: true, rejected: token });
       if (token !== null) response = await this.send(method, path, options, token);
     }
     return parse<T>(response);
@@ -111,6 +114,6 @@ async function parse<T>(response: Response): Promise<T> {
       body = text;
     }
   }
-  if (!response.ok) throw HubError.fromResponse(response.status, body);
+  if (!response.ok) throw HubError.fromResponse(response.status, body, response.headers);
   return body as T;
 }

@@ -53,6 +53,13 @@ export interface RealtimeClientOptions {
   defaultPingIntervalMs?: number;
   /** Delay between the last release and the actual unsubscribe / disconnect (absorbs StrictMode remounts). */
   releaseDelayMs?: number;
+  /**
+   * The hub's frame size limit in bytes (`HUBBUB_WS_MAX_FRAME_BYTES`, 64 KiB).
+   * A call whose frame is larger is refused here with `too_large` instead of
+   * being sent (the hub would close the socket with 1009, and the outbox
+   * would send it again after the reconnect, forever).
+   */
+  maxFrameBytes?: number;
   /** Consecutive 4001 closes tolerated (each after a forced token refresh) before giving up. */
   maxAuthRetries?: number;
   logger?: (event: string, detail?: unknown) => void;
@@ -93,6 +100,8 @@ interface Inflight {
 
 interface Call {
   command: ClientCommand;
+  /** Encoded size of the frame (with the largest possible id). */
+  bytes: number;
   /** Re-send after a reconnect if unanswered (rpc, presence, history); publish is not. */
   resend: boolean;
   frameId: number | null;
@@ -114,6 +123,7 @@ const DEFAULTS = {
   defaultPingIntervalMs: 25_000,
   releaseDelayMs: 0,
   maxAuthRetries: 2,
+  maxFrameBytes: 65_536,
 };
 
 /**
@@ -163,6 +173,8 @@ export class RealtimeClient {
   private reconnectTimer: TimerHandle | null = null;
   private reconnectAt: number | null = null;
   private forceRefreshNext = false;
+  /** The token last sent in `connect` or `refresh`: what the hub holds for this socket. */
+  private lastToken: string | null = null;
   private authRejections = 0;
   private disconnectNotice: { code: number; reason: string; reconnect: boolean | undefined } | null = null;
   private refreshing = false;
@@ -340,7 +352,7 @@ export class RealtimeClient {
     const forceRefresh = this.forceRefreshNext;
     let token: string | null;
     try {
-      token = await this.getToken({ forceRefresh });
+      token = await this.getToken(forceRefresh ? { forceRefresh, rejected: this.lastToken } : { forceRefresh });
     } catch (error) {
       if (generation !== this.generation || !this.wanted || this.socket) return;
       this.log("token_failed", error);
@@ -354,6 +366,7 @@ export class RealtimeClient {
     }
     this.forceRefreshNext = false;
     const connectToken = token;
+    this.lastToken = token;
 
     const Socket = this.Socket ?? (globalThis.WebSocket as unknown as SocketConstructor | undefined);
     if (!Socket) throw new Error("No WebSocket implementation available");
@@ -441,6 +454,17 @@ export class RealtimeClient {
     }
     for (const entry of this.inflight.values()) if (entry.timer !== undefined) this.timers.clearTimeout(entry.timer);
     this.inflight.clear();
+    const notice = this.disconnectNotice;
+    this.disconnectNotice = null;
+    const effective = notice?.code ?? code;
+    if (effective === CloseCode.MESSAGE_TOO_BIG) {
+      // The hub's limit is lower than ours. Its close does not say which frame
+      // was too big: the largest unanswered one is the suspect, and sending it
+      // again would only repeat the close.
+      const sent = [...this.calls].filter((c) => c.frameId !== null).sort((a, b) => b.bytes - a.bytes);
+      const suspect = sent[0];
+      if (suspect) suspect.settle(tooLarge(suspect.command, suspect.bytes, null));
+    }
     for (const call of [...this.calls]) {
       if (call.frameId === null) continue;
       call.frameId = null;
@@ -451,9 +475,6 @@ export class RealtimeClient {
       if (ch.status === "subscribing" || ch.status === "subscribed") ch.setStatus("pending");
     }
 
-    const notice = this.disconnectNotice;
-    this.disconnectNotice = null;
-    const effective = notice?.code ?? code;
     this.update({ lastClose: { code: effective, reason: notice?.reason || reason }, clientId: null });
     this.log("closed", { code: effective, reason });
     if (!this.wanted) {
@@ -561,6 +582,11 @@ export class RealtimeClient {
 
   private onFrame(frame: unknown): void {
     if (!isRecord(frame)) return;
+    if (frame.id === null && isRecord(frame.error)) {
+      // The hub could not tell which command this answers (e.g. rate limited before parsing).
+      this.log("hub_error", HubError.fromFrame(frame.error));
+      return;
+    }
     if (typeof frame.id === "number" && ("result" in frame || "error" in frame)) {
       const entry = this.inflight.get(frame.id);
       if (!entry) return;
@@ -616,13 +642,14 @@ export class RealtimeClient {
     this.refreshing = true;
     const ws = this.socket;
     try {
-      const token = await this.getToken({ forceRefresh: true });
+      const token = await this.getToken({ forceRefresh: true, rejected: this.lastToken });
       if (token === null) {
         if (this.socket) this.abandonSocket(CloseCode.NORMAL, "signed out");
         this.halt("signed_out");
         return;
       }
       if (this.socket !== ws || !this.live) return;
+      this.lastToken = token;
       this.command(
         { op: "refresh", token },
         {
@@ -680,12 +707,15 @@ export class RealtimeClient {
       return Promise.reject(HubError.local("unavailable", `Realtime connection halted: ${this.snapshot.halted}`));
     }
     if (options.signal?.aborted) return Promise.reject(abortReason(options.signal));
+    const bytes = frameBytes({ id: Number.MAX_SAFE_INTEGER, ...command });
+    if (bytes > this.o.maxFrameBytes) return Promise.reject(tooLarge(command, bytes, this.o.maxFrameBytes));
     const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
     return new Promise<T>((resolve, reject) => {
       const signal = options.signal;
       const onAbort = () => call.settle(abortReason(signal!));
       const call: Call = {
         command,
+        bytes,
         resend,
         frameId: null,
         deadline: null,
@@ -899,6 +929,19 @@ function parseSubscribeResult(raw: unknown): SubscribeResult | null {
       .filter((p): p is { offset: number; data: unknown } => isRecord(p) && typeof p.offset === "number")
       .sort((a, b) => a.offset - b.offset),
   };
+}
+
+function frameBytes(frame: unknown): number {
+  return new TextEncoder().encode(JSON.stringify(frame)).length;
+}
+
+function tooLarge(command: ClientCommand, bytes: number, limit: number | null): HubError {
+  const key = command.op === "rpc" && command.idempotency_key ? { idempotency_key: command.idempotency_key } : {};
+  const message =
+    limit === null
+      ? `The hub closed the connection: the ${describe(command)} frame (${bytes} bytes) is over its size limit`
+      : `The ${describe(command)} frame is ${bytes} bytes; the hub takes at most ${limit}`;
+  return HubError.local("too_large", message, { size: bytes, limit, ...key });
 }
 
 function describe(command: ClientCommand): string {

@@ -105,6 +105,8 @@ export const CloseCode = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
   ABNORMAL: 1006,
+  /** A frame over the hub's size limit (64 KiB by default). */
+  MESSAGE_TOO_BIG: 1009,
   UNAUTHORIZED: 4001,
   FORBIDDEN: 4003,
   POLICY: 4008,
@@ -153,5 +155,7 @@ export interface Environment {
  * Returns a current access token. `forceRefresh` asks for a new one (the hub
  * said it is expiring or rejected it). Resolve `null` when the user is signed
  * out (the client then stops); reject for a transient failure (it retries).
+ * `rejected` is the token the hub refused or is about to expire: a provider
+ * that already holds a newer one may return it without another refresh.
  */
-export type TokenProvider = (options: { forceRefresh: boolean }) => Promise<string | null>;
+export type TokenProvider = (options: { forceRefresh: boolean; rejected?: string | null }) => Promise<string | null>;

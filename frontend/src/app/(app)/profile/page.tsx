@@ -1,14 +1,18 @@
 import type { Metadata } from "next";
 import { PageHeader } from "@/components/page-header";
-import { ProfileForm } from "./profile-form";
+import { ChangePasswordForm, ProfileForm, SessionsCard } from "./profile-form";
 
 export const metadata: Metadata = { title: "Profile" };
 
 export default function ProfilePage() {
   return (
     <>
-      <PageHeader title="Profile" description="How others see you." />
-      <ProfileForm />
+      <PageHeader title="Your account" description="Profile, password and sessions." />
+      <div className="grid max-w-2xl gap-6">
+        <ProfileForm />
+        <ChangePasswordForm />
+        <SessionsCard />
+      </div>
     </>
   );
 }

@@ -5,7 +5,7 @@ import { LoadingState } from "@/components/states";
 
 export const metadata: Metadata = { title: "Choose a new password" };
 
-/** `/reset-password/?token=...` — the link from the reset email. */
+/** `/reset-password#token=…` — the link from the reset email (token in the fragment). */
 export default function ResetPasswordPage() {
   return (
     <Suspense fallback={<LoadingState />}>

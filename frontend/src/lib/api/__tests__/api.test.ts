@@ -25,17 +25,17 @@ const TOKENS = { access_token: "a1", token_type: "bearer", expires_in: 900, user
 describe("AuthSession", () => {
   it("refreshes through the httpOnly cookie with credentials included and the CSRF header", async () => {
     const { fetch, calls } = fakeFetch([200, TOKENS]);
-    const session = new AuthSession({ fetch });
+    const session = new AuthSession({ fetch, locks: null });
     await expect(session.getToken({ forceRefresh: false })).resolves.toBe("a1");
     expect(calls[0]!.url).toBe("/api/v1/auth/refresh");
     expect(calls[0]!.init).toMatchObject({ method: "POST", credentials: "include" });
     expect(headers(calls[0])["X-Requested-With"]).toBe("hubbub");
-    expect(session.state).toEqual({ authenticated: true, user: TOKENS.user });
+    expect(session.state).toEqual({ authenticated: true, user: TOKENS.user, reason: null });
   });
 
   it("shares one refresh request between concurrent callers", async () => {
     const { fetch, calls } = fakeFetch([200, TOKENS]);
-    const session = new AuthSession({ fetch });
+    const session = new AuthSession({ fetch, locks: null });
     const tokens = await Promise.all([session.refresh(), session.getToken({ forceRefresh: true }), session.refresh()]);
     expect(tokens).toEqual(["a1", "a1", "a1"]);
     expect(calls).toHaveLength(1);
@@ -44,7 +44,7 @@ describe("AuthSession", () => {
   it("reuses a token until shortly before it expires", async () => {
     let now = 0;
     const { fetch, calls } = fakeFetch([200, TOKENS], [200, { ...TOKENS, access_token: "a2" }]);
-    const session = new AuthSession({ fetch, now: () => now, skewMs: 30_000 });
+    const session = new AuthSession({ fetch, locks: null, now: () => now, skewMs: 30_000 });
     await session.getToken({ forceRefresh: false });
     now = 869_000;
     await expect(session.getToken({ forceRefresh: false })).resolves.toBe("a1");
@@ -55,18 +55,18 @@ describe("AuthSession", () => {
 
   it("resolves null and forgets the user when the refresh cookie is refused", async () => {
     const { fetch } = fakeFetch([200, TOKENS], [401, { error: { code: "unauthorized", message: "no" } }]);
-    const session = new AuthSession({ fetch });
+    const session = new AuthSession({ fetch, locks: null });
     const seen: boolean[] = [];
     session.onChange((s) => seen.push(s.authenticated));
     await session.refresh();
     await expect(session.getToken({ forceRefresh: true })).resolves.toBeNull();
-    expect(session.state).toEqual({ authenticated: false, user: null });
+    expect(session.state).toEqual({ authenticated: false, user: null, reason: "expired" });
     expect(seen).toEqual([true, false]);
   });
 
   it("rejects (transient) when the server cannot be reached", async () => {
     const { fetch } = fakeFetch();
-    const session = new AuthSession({ fetch });
+    const session = new AuthSession({ fetch, locks: null });
     await expect(session.refresh()).rejects.toMatchObject({ code: "unavailable", local: true });
   });
 
@@ -75,7 +75,7 @@ describe("AuthSession", () => {
     vi.stubGlobal("localStorage", { setItem, getItem: vi.fn() });
     vi.stubGlobal("sessionStorage", { setItem, getItem: vi.fn() });
     const { fetch } = fakeFetch([200, TOKENS]);
-    await new AuthSession({ fetch }).refresh();
+    await new AuthSession({ fetch, locks: null }).refresh();
     expect(setItem).not.toHaveBeenCalled();
     vi.unstubAllGlobals();
   });
@@ -105,7 +105,7 @@ describe("ApiClient", () => {
     const source = tokens(["old", "new"]);
     const api = new ApiClient({ fetch, tokens: source });
     await expect(api.get("/users/me")).resolves.toEqual({ ok: 1 });
-    expect(source.getToken).toHaveBeenLastCalledWith({ forceRefresh: true });
+    expect(source.getToken).toHaveBeenLastCalledWith({ forceRefresh: true, rejected: "old" });
     expect(headers(calls[1]).Authorization).toBe("Bearer new");
   });
 
@@ -132,6 +132,28 @@ describe("ApiClient", () => {
     expect(error).toBeInstanceOf(HubError);
     expect(error.code).toBe("validation_failed");
     expect(error.fieldErrors).toEqual([{ loc: ["body", "email"], msg: "bad", type: "x" }]);
+  });
+
+  it("reads the hub's RFC 9457 problem: code, detail, details, request id and Retry-After", async () => {
+    const fetch = vi.fn(async () =>
+      new Response(
+        JSON.stringify({
+          type: "urn:hubbub:problem:rate_limited",
+          title: "Too many requests",
+          status: 429,
+          detail: "too many login attempts",
+          code: "rate_limited",
+          request_id: "r1",
+        }),
+        { status: 429, headers: { "Retry-After": "42", "Content-Type": "application/problem+json" } },
+      ),
+    );
+    const error = (await new ApiClient({ fetch: fetch as unknown as typeof globalThis.fetch })
+      .post("/auth/login", {}, { auth: false })
+      .catch((e: unknown) => e)) as HubError;
+    expect(error).toMatchObject({ code: "rate_limited", status: 429, message: "too many login attempts" });
+    expect(error.retryAfter).toBe(42);
+    expect(error.details.request_id).toBe("r1");
   });
 
   it("reports an unreachable server as a local unavailable error", async () => {

@@ -188,7 +188,7 @@ describe("close codes", () => {
     await h.start();
     h.latest().drop(4001);
     await h.clock.advance(0);
-    expect(h.getToken).toHaveBeenLastCalledWith({ forceRefresh: true });
+    expect(h.getToken).toHaveBeenLastCalledWith({ forceRefresh: true, rejected: "token-1" });
     h.latest().open();
     expect(h.latest().frames[0]).toEqual({ id: 1, op: "connect", token: "token-2" });
   });
@@ -216,7 +216,7 @@ describe("close codes", () => {
     expect(h.latest().closedByClient?.code).toBe(4001);
     await h.clock.advance(0);
     expect(h.sockets).toHaveLength(2);
-    expect(h.getToken).toHaveBeenLastCalledWith({ forceRefresh: true });
+    expect(h.getToken).toHaveBeenLastCalledWith({ forceRefresh: true, rejected: "token-1" });
   });
 
   it.each([4008, 4009, 4500, 1006])("%i: reconnects after a backoff", async (code) => {

@@ -7,7 +7,7 @@ describe("token refresh", () => {
     const socket = await h.start();
     socket.push({ push: "expiring", in: 60 });
     await flush();
-    expect(h.getToken).toHaveBeenLastCalledWith({ forceRefresh: true });
+    expect(h.getToken).toHaveBeenLastCalledWith({ forceRefresh: true, rejected: "token-1" });
     expect(socket.last("refresh")).toEqual({ id: 2, op: "refresh", token: "token-2" });
   });
 

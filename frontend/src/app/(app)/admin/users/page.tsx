@@ -1,15 +1,15 @@
 import type { Metadata } from "next";
 import { PageHeader } from "@/components/page-header";
-import { EmptyState } from "@/components/states";
+import { UsersAdmin } from "./users-admin";
 
 export const metadata: Metadata = { title: "Users" };
 
-/** Placeholder: GET /users, PATCH /users/{id} (role, active) — admins only; the hub enforces it. */
+/** Admins only: the hub enforces it on every call; the page only hides itself from others. */
 export default function AdminUsersPage() {
   return (
     <>
-      <PageHeader title="Users" description="Everyone with an account. Admins only." />
-      <EmptyState title="No users loaded" description="Roles and deactivation will be managed here." />
+      <PageHeader title="Users" description="Everyone with an account: search, roles, deactivation." />
+      <UsersAdmin />
     </>
   );
 }
