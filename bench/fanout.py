@@ -418,7 +418,7 @@ class FanoutBench:
         peak = max(clean, key=lambda s: s.deliveries_per_s)
         if a.read_batch_ms > 0:
             await self.pool.set_read_batch(0.0)  # batching would add latency
-        lat_rate = a.latency_at * peak.deliveries_per_s / a.subscribers
+        lat_rate = a.latency_rate or a.latency_at * peak.deliveries_per_s / a.subscribers
         lat_step = await self.measured("latency", lat_rate, a.latency_secs)
         return {
             "saturation_deliveries_per_s": peak.deliveries_per_s,
@@ -548,6 +548,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.5,
         help="latency step rate, as a fraction of the saturation rate",
     )
+    ap.add_argument(
+        "--latency-rate",
+        type=float,
+        default=None,
+        help="latency step at this many publishes/s; by default the first target's "
+        "(the baseline's) 50%% of saturation, and every later target at that same rate, "
+        "so that the latency ratios compare like with like",
+    )
     ap.add_argument("--latency-secs", type=float, default=8.0)
     ap.add_argument(
         "--p50-limit-ms",
@@ -643,6 +651,8 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(res, indent=2, sort_keys=True, default=str) + "\n")
         _summary(res, out)
         runs.append(res)
+        if a.latency_rate is None:  # every later target: the baseline's latency rate
+            a.latency_rate = res["latency_step"]["rate"]
     base = runs[0]
     ratios = []
     for r in runs[1:]:

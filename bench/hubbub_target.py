@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import orjson
 
 from bench.targets import REPO_ROOT, Target
 from bench.wsload import Script, WSTarget
+from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.subjects import Subjects
 from hubbub.embedded import EmbeddedNats, EmbeddedRedis
@@ -46,8 +48,11 @@ def channel_of(name: str | None) -> str:
 class HubbubTarget(Target):
     name = "hubbub"
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", history: str = "") -> None:
         self.host = host
+        # Channel history kept for public channels (publications per channel), e.g. for a
+        # benchmark whose clients must be able to recover everything they miss.
+        self.policies = {"public": {"history_max_msgs": int(history)}} if history else {}
         self.port = 0
         self.secret = secrets.token_urlsafe(48)
         self._dir = Path(tempfile.mkdtemp(prefix="hubbub-bench-"))
@@ -77,7 +82,8 @@ class HubbubTarget(Target):
             self._servers.append(redis)
             self.redis_url = redis.start()
         self._nc = await connect_nats(self.nats_url, "bench-publisher")
-        await ensure_streams(self._nc.jetstream(), self._subjects)
+        settings = Settings(_env_file=None, channel_policies=self.policies)
+        await ensure_streams(self._nc.jetstream(), self._subjects, settings.policies())
         self.port = free_port(self.host)
         env = {
             **os.environ,
@@ -91,6 +97,7 @@ class HubbubTarget(Target):
             # The load client connects thousands of sockets from one address at once.
             "HUBBUB_WS_CONNECT_TIMEOUT_S": "60",
             "PYTHONPATH": str(REPO_ROOT),
+            "HUBBUB_CHANNEL_POLICIES": orjson.dumps(self.policies).decode(),
         }
         self._hub = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "hubbub.cli", "serve", "--port", str(self.port),

@@ -156,7 +156,9 @@ async def run_target(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     if kind == "hubbub":
         from bench.hubbub_target import HubbubTarget
 
-        target: Any = HubbubTarget()
+        # History long enough to cover the run: every gap is recoverable, so any loss
+        # would be the hub's (or the client's) fault, not retention's.
+        target: Any = HubbubTarget(history=str(args.publications * 2))
     else:
         target = BareTarget()
     await target.start()

@@ -29,14 +29,11 @@ test("an admin deactivates a user: the user's open page is signed out at once, a
     await dialog.getByRole("button", { name: "Deactivate" }).click();
     await expect(row.getByText("Deactivated")).toBeVisible();
 
-    // The hub closes the user's socket; the page signs out without any action of the user.
-    // docs/protocol.md says 4003 for a deactivated account, but the worker publishes
-    // `sessions_revoked` before `deactivated`, so the hub closes with 4001 first and the
-    // page can only tell "session ended" (reason=revoked). 4003 → reason=deactivated is
-    // covered by the unit tests; accept both here until the backend sends 4003.
-    await expect(user.page).toHaveURL(/\/login\/\?(next=%2Fworkspaces%2F&)?reason=(deactivated|revoked)$/);
+    // The hub closes the user's socket with 4003 (docs/protocol.md); the page signs out
+    // without any action of the user, and says why.
+    await expect(user.page).toHaveURL(/\/login\/\?(next=%2Fworkspaces%2F&)?reason=deactivated$/);
     await expect(user.page.getByTestId("sign-out-reason")).toHaveText(
-      /This account was deactivated by an administrator\.|You were signed out because your session was ended elsewhere\./,
+      "This account was deactivated by an administrator.",
     );
 
     await user.page.getByLabel("Email").fill(account.email);

@@ -29,7 +29,7 @@ class Publication:
 
 
 class History:
-    def __init__(self, nc: NATS, subjects: Subjects, *, timeout: float = 3.0) -> None:
+    def __init__(self, nc: NATS, subjects: Subjects, *, timeout: float = 10.0) -> None:
         self.nc = nc
         self.subjects = subjects
         self.timeout = timeout

@@ -54,6 +54,10 @@ class RemoteError(Exception):
         super().__init__(f"{self.code}: {error.get('message', '')}")
 
 
+# Errors worth the same request again later, after a reconnect.
+TRANSIENT = frozenset({"unavailable", "timeout", "rate_limited", "internal", "bad_gateway"})
+
+
 class ClientClosed(Exception):
     """The client was closed (by you, or by the hub for good)."""
 
@@ -422,9 +426,22 @@ class HubbubClient:
                 try:
                     await self._subscribe(sub)
                 except RemoteError as exc:
-                    log.warning("resubscribe to %s failed: %s", sub.channel, exc)
+                    if exc.code in TRANSIENT:
+                        # Not our subscription's fault: reconnect (with backoff) and try
+                        # again with the same since — nothing is lost meanwhile.
+                        log.info("resubscribe to %s: %s; retrying", sub.channel, exc)
+                        raise ConnectionError(f"resubscribe failed: {exc}") from exc
+                    log.warning("resubscribe to %s refused: %s", sub.channel, exc)
                     sub.active = False
                     self.subscriptions.pop(sub.channel, None)
+                    self.pushes.put_nowait(
+                        {
+                            "push": "unsubscribed",
+                            "channel": sub.channel,
+                            "code": exc.status,
+                            "reason": str(exc),
+                        }
+                    )
         assert self._ws is not None
         for pending in list(self._pending.values()):
             if pending.resend and not pending.future.done():
