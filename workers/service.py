@@ -79,6 +79,7 @@ class WorkerService:
         )
         self._sub: Subscription | None = None
         self._callers: dict[bytes, Caller] = {}
+        self._method_at = len(self.subjects.service(""))
 
     async def start(self) -> None:
         self.actors.start()
@@ -104,7 +105,7 @@ class WorkerService:
     # --- the hot path --------------------------------------------------------------------
 
     async def _on_message(self, msg: Msg) -> None:
-        headers = msg.headers or {}
+        headers = msg.headers or _NO_HEADERS
         request_id = headers.get(H_REQUEST_ID) or "-"
         token = request_id_var.set(request_id)  # the actor's task inherits it
         try:
@@ -113,7 +114,7 @@ class WorkerService:
             request_id_var.reset(token)
 
     async def _dispatch(self, msg: Msg, headers: dict[str, str], request_id: str) -> None:
-        method = self.subjects.method_of(msg.subject)
+        method = msg.subject[self._method_at :]
         found = self.registry.get(method)
         if found is None:
             await self._reply_error(msg, NotFound(f"unknown operation {method!r}"), request_id)
@@ -135,7 +136,11 @@ class WorkerService:
         except HubbubError as exc:
             await self._reply_error(msg, exc, request_id)
             return
-        deadline = _deadline(headers.get(H_DEADLINE))
+        deadline = envelope.get("deadline")
+        if not isinstance(deadline, int | float):
+            deadline = _deadline(headers.get(H_DEADLINE))
+        else:
+            deadline /= 1000
         job = Request(
             self,
             msg,
@@ -262,6 +267,9 @@ class Request:
 
     async def reject(self, error: HubbubError) -> None:
         await self.worker._reply_error(self.msg, error, self.request_id)
+
+
+_NO_HEADERS: dict[str, str] = {}
 
 
 def _deadline(raw: str | None) -> float | None:

@@ -2,10 +2,14 @@
 
 Wire form on ``svc.<domain>.<op>``:
 
-* headers — ``Hubbub-Request-Id`` (follows the work into logs), ``Hubbub-Deadline``
-  (unix epoch milliseconds; a worker does not start work that is already late),
-  ``Idempotency-Key`` (mutations only), ``traceparent`` (W3C trace context);
-* body — JSON ``{"params": {...}, "caller": {...} | null}``.
+* headers — ``Hubbub-Request-Id`` (follows the work into logs), ``Idempotency-Key``
+  (mutations only), ``traceparent`` (W3C trace context);
+* body — JSON ``{"params": {...}, "caller": {...} | null, "deadline": <ms>}``;
+  ``deadline`` is unix epoch milliseconds: a worker does not start work that is already
+  late. (A ``Hubbub-Deadline`` header is honoured too, for callers that prefer it.)
+
+Every header costs both sides a parse per message, so only what must be seen without
+reading the body travels as one.
 
 The reply's body is the result JSON itself when the header ``Hubbub-Error`` is absent;
 otherwise the header holds the error code and the body the error object
@@ -58,3 +62,4 @@ class Envelope(BaseModel):
 
     params: dict[str, Any] = Field(default_factory=dict)
     caller: Caller | None = None
+    deadline: int | None = Field(default=None, description="unix epoch milliseconds")
