@@ -126,3 +126,28 @@ class TestTwoHubs:
         finally:
             await on_first.close()
             await on_second.close()
+
+    async def test_a_draining_hub_sends_its_clients_to_another_with_1001(
+        self, hubs: list[HubProcess], settings: Settings, nc: NATS
+    ) -> None:
+        """SIGTERM: the hub stops accepting, tells each socket `disconnect` 1001 with
+        reconnect true, closes them and exits; the client carries on at the other hub."""
+        tokens = TestTokens(settings)
+        client = HubbubClient([hubs[1].ws, hubs[0].ws], tokens.issue("d"), backoff_min=0.02)
+        try:
+            await client.connect()
+            sub = await client.subscribe("public:drain")
+            hubs[1].proc.send_signal(signal.SIGTERM)
+            push = await asyncio.wait_for(client.pushes.get(), 10)
+            assert push == {
+                "push": "disconnect",
+                "code": 1001,
+                "reason": "hub shutting down; reconnect",
+                "reconnect": True,
+            }
+            assert await asyncio.to_thread(hubs[1].proc.wait, 15) == 0
+            offset = await publish(nc, settings, "public:drain", {"after": "drain"})
+            got = await asyncio.wait_for(sub.queue.get(), 15)
+            assert (got.offset, client.url) == (offset, hubs[0].ws)
+        finally:
+            await client.close()
