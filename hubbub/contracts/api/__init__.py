@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
-from hubbub.contracts.api import auth, channels, system, users
+from hubbub.contracts.api import (
+    activity,
+    auth,
+    channels,
+    invitations,
+    members,
+    resources,
+    system,
+    users,
+    workspaces,
+)
 from hubbub.contracts.operations import Catalog
 
 
 def default_catalog() -> Catalog:
-    # channels.catalog (channels.authorize) joins once the workspace domain answers it;
-    # until then the tests' catalog carries it, with a stand-in handler.
-    return Catalog().extend(system.catalog).extend(auth.catalog).extend(users.catalog)
+    catalog = Catalog()
+    for part in (
+        system,
+        auth,
+        users,
+        channels,
+        workspaces,
+        members,
+        invitations,
+        resources,
+        activity,
+    ):
+        catalog.extend(part.catalog)
+    return catalog
 
 
-__all__ = ["auth", "channels", "default_catalog", "system", "users"]
+__all__ = [
+    "activity",
+    "auth",
+    "channels",
+    "default_catalog",
+    "invitations",
+    "members",
+    "resources",
+    "system",
+    "users",
+    "workspaces",
+]
