@@ -6,6 +6,7 @@ from handlers.registry import Registry
 
 
 def default_registry() -> Registry:
-    from handlers import accounts, system
+    from handlers import accounts, resources, system, workspaces
 
-    return Registry().extend(system.registry).extend(accounts.registry)
+    registry = Registry().extend(system.registry).extend(accounts.registry)
+    return registry.extend(workspaces.registry).extend(resources.registry)

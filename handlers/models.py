@@ -5,14 +5,21 @@ from handlers.db import Base
 from handlers.idempotency import IdempotencyRecord
 from handlers.mail import DevMail
 from handlers.outbox import OutboxEvent
+from handlers.resources.models import Resource
+from handlers.workspaces.models import Activity, Invitation, Member, Workspace
 
 __all__ = [
+    "Activity",
     "AuthSession",
     "Base",
     "DevMail",
     "IdempotencyRecord",
+    "Invitation",
+    "Member",
     "OutboxEvent",
     "PasswordResetToken",
     "RefreshToken",
+    "Resource",
     "User",
+    "Workspace",
 ]

@@ -36,7 +36,6 @@ def settings(settings: Settings) -> Settings:
 async def hub_server(
     settings: Settings, aiohttp_server: Any, worker: Any, tokens: TestTokens, nc: NATS
 ) -> TestServer:
-    ops.members.clear()
     app = create_app(settings, ops.catalog_with_tests())
     server: TestServer = await aiohttp_server(app)
     return server
