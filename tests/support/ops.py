@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 
 from handlers.context import Context
 from handlers.registry import Registry
+from handlers.resources import service as resources_service
 from hubbub.contracts.api import default_catalog
+from hubbub.contracts.api.resources import ResourceCreate, ResourcePublic
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import Conflict
 from hubbub.contracts.operations import Access, Catalog, Http, Operation
@@ -88,6 +90,19 @@ slow_emit = test_catalog.add(
     Operation("test.slow_emit", EmitParams, EmitResult, Access.USER, mutating=True, key="workspace")
 )
 
+# The real resources.create, made to fail after it has written and journalled: its
+# transaction rolls back, so there must be no row, no activity and no event.
+create_then_fail = test_catalog.add(
+    Operation(
+        "test.create_then_fail",
+        ResourceCreate,
+        ResourcePublic,
+        Access.USER,
+        mutating=True,
+        key="workspace_id",
+    )
+)
+
 # Execution order per key, observed by the handlers (the tests read it).
 executed: dict[str, list[int]] = {}
 emit_calls: list[str] = []
@@ -130,6 +145,13 @@ async def run_emit(ctx: Context, params: EmitParams) -> EmitResult:
     if params.fail_after_emit:
         raise Conflict("changed my mind after emitting")
     return EmitResult(event_id=event.id, count=len(emit_calls))
+
+
+@test_registry.handler(create_then_fail)
+async def run_create_then_fail(ctx: Context, params: ResourceCreate) -> ResourcePublic:
+    await resources_service.create(ctx, params)
+    assert ctx.emitted, "the handler journalled its event"
+    raise Conflict("changed my mind after creating")
 
 
 def catalog_with_tests() -> Catalog:
