@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from hub import health, session_cookie
+from hub.api_docs import add_docs_routes
 from hub.client_ip import ClientIp
 from hub.metrics import metrics
 from hub.middleware import cors, request_context
@@ -140,6 +141,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
     app.router.add_get(API_PREFIX + "/health", health.health)
     app.router.add_get(API_PREFIX + "/ready", health.ready)
     add_operation_routes(app)
+    add_docs_routes(app)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/metrics", metrics)
     if settings.frontend_dir is not None:

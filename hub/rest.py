@@ -14,6 +14,7 @@ asks; the same call over WebSocket RPC answers ``409 conflict``.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Awaitable, Callable
@@ -54,6 +55,17 @@ def _list_fields(model: type[BaseModel]) -> frozenset[str]:
         if any(typing.get_origin(c) in (list, set, tuple, frozenset) for c in candidates):
             names.add(field.alias or name)
     return frozenset(names)
+
+
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` header: 1-200 visible ASCII characters, or absent."""
+    value = request.headers.get("Idempotency-Key")
+    if value is not None and not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise BadRequest("Idempotency-Key must be 1-200 visible ASCII characters")
+    return value
 
 
 def parse_if_match(value: str) -> int:
@@ -136,7 +148,7 @@ def make_handler(
                 validated.model_dump_json(exclude_unset=True).encode(),
                 caller=caller,
                 request_id=request_id_var.get(),
-                idempotency_key=request.headers.get("Idempotency-Key") if op.mutating else None,
+                idempotency_key=idempotency_key(request) if op.mutating else None,
                 traceparent=request.headers.get("traceparent"),
             )
         except HubbubError as exc:
