@@ -8,6 +8,7 @@ The tree of exceptions (each carries ``code``, ``status``, ``message``, ``detail
     ├── Unauthorized          401 unauthorized         no, bad or expired credentials
     ├── Forbidden             403 forbidden            authenticated, not allowed
     ├── NotFound              404 not_found            absent, or hidden from this caller
+    ├── MethodNotAllowed      405 method_not_allowed   REST: the path exists, not this method
     ├── Conflict              409 conflict             state changed under you; a stale
     │                                                  expected_version (RPC)
     ├── PreconditionFailed    412 precondition_failed  If-Match did not match (REST: the
@@ -40,6 +41,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
     PRECONDITION_FAILED = "precondition_failed"
     TOO_LARGE = "too_large"
@@ -57,6 +59,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.CONFLICT: 409,
     ErrorCode.PRECONDITION_FAILED: 412,
     ErrorCode.TOO_LARGE: 413,
@@ -74,6 +77,7 @@ TITLE_OF: dict[ErrorCode, str] = {
     ErrorCode.UNAUTHORIZED: "Unauthorized",
     ErrorCode.FORBIDDEN: "Forbidden",
     ErrorCode.NOT_FOUND: "Not found",
+    ErrorCode.METHOD_NOT_ALLOWED: "Method not allowed",
     ErrorCode.CONFLICT: "Conflict",
     ErrorCode.PRECONDITION_FAILED: "Precondition failed",
     ErrorCode.TOO_LARGE: "Payload too large",
@@ -154,6 +158,13 @@ class NotFound(HubbubError):
     default_message = "not found"
 
 
+class MethodNotAllowed(HubbubError):
+    """``details.allow`` lists the methods the path takes (also sent as ``Allow``)."""
+
+    code = ErrorCode.METHOD_NOT_ALLOWED
+    default_message = "method not allowed"
+
+
 class Conflict(HubbubError):
     code = ErrorCode.CONFLICT
     default_message = "conflict"
@@ -211,6 +222,7 @@ ERROR_CLASSES: dict[ErrorCode, type[HubbubError]] = {
         Unauthorized,
         Forbidden,
         NotFound,
+        MethodNotAllowed,
         Conflict,
         PreconditionFailed,
         TooLarge,

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from hubbub.contracts.errors import ErrorCode
 from hubbub.contracts.operations import Access, Catalog, Empty, Http, NoParams, Operation
 
 
@@ -139,6 +140,7 @@ change_password = catalog.add(
         http=Http("POST", "/users/me/password", status=204),
         summary="Change the password; signs out every other session",
         tags=("users",),
+        errors=(ErrorCode.RATE_LIMITED,),
     )
 )
 list_users = catalog.add(
@@ -161,6 +163,7 @@ get_user = catalog.add(
         http=Http("GET", "/users/{user_id}"),
         summary="One user",
         tags=("users", "admin"),
+        errors=(ErrorCode.NOT_FOUND,),
     )
 )
 update_user = catalog.add(
@@ -174,5 +177,6 @@ update_user = catalog.add(
         key="user_id",
         summary="Change a user's role, or deactivate / reactivate them",
         tags=("users", "admin"),
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
     )
 )
