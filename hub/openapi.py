@@ -106,17 +106,24 @@ def _problem_schema() -> dict[str, Any]:
     }
 
 
-def _drop_impossible_null_defaults(schema: Any) -> None:
-    """``Annotated[X | SkipJsonSchema[None], NotNull] = None`` shows as type X with
-    ``default: null``; a default the type refuses only misleads clients and fuzzers."""
+def _tighten(schema: Any) -> None:
+    """Say what pydantic enforces where its JSON schema is looser:
+
+    * ``Annotated[X | SkipJsonSchema[None], NotNull] = None`` shows as type X with
+      ``default: null`` — a default the type refuses only misleads clients and fuzzers;
+    * a dict with constrained keys shows as ``patternProperties`` alone, which lets any
+      other key through; pydantic refuses keys that do not match.
+    """
     if isinstance(schema, dict):
         if schema.get("default", 0) is None and "type" in schema and schema["type"] != "null":
             del schema["default"]
+        if "patternProperties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
         for value in schema.values():
-            _drop_impossible_null_defaults(value)
+            _tighten(value)
     elif isinstance(schema, list):
         for value in schema:
-            _drop_impossible_null_defaults(value)
+            _tighten(value)
 
 
 class _Builder:
@@ -207,7 +214,7 @@ class _Builder:
                     "required": False,
                     "description": "Apply only if the entity's version is this ETag "
                     '(like `"3"`); otherwise 412',
-                    "schema": {"type": "string", "pattern": '^(W/)?"?[0-9]{1,9}"?$'},
+                    "schema": {"type": "string", "pattern": '^(W/)?"?[1-9][0-9]{0,8}"?$'},
                 }
             )
         if http.etag and http.method == "GET":
@@ -322,7 +329,7 @@ def build_document(
             },
         },
     }
-    _drop_impossible_null_defaults(document)
+    _tighten(document)
     return document
 
 

@@ -71,8 +71,8 @@ def idempotency_key(request: web.Request) -> str | None:
 def parse_if_match(value: str) -> int:
     """``If-Match: "7"`` (or ``W/"7"``) → 7: our ETags are entity versions."""
     tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise PreconditionFailed('If-Match must be an ETag this API returned, like "3"')
+    if not (tag.isascii() and tag.isdigit() and len(tag) <= 9 and int(tag) >= 1):
+        raise BadRequest('If-Match must be an ETag this API returned, like "3"')
     return int(tag)
 
 

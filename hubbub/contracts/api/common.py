@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -16,19 +19,6 @@ from pydantic import (
 T = TypeVar("T")
 
 MAX_PAGE = 100
-
-
-def _no_control_characters(value: str) -> str:
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL text and JSONB cannot hold U+0000.
-    if "\x00" in value:
-        raise ValueError("must not contain the NUL character")
-    return value
 
 
 def _not_null(value: T | None) -> T:
@@ -41,8 +31,6 @@ def _not_null(value: T | None) -> T:
 # means unchanged). Use as ``Annotated[X | SkipJsonSchema[None], NotNull] = None``: the
 # JSON schema then shows the bare type.
 NotNull = AfterValidator(_not_null)
-NoControlCharacters = AfterValidator(_no_control_characters)
-NoNul = AfterValidator(_no_nul)
 
 # One line of text: no control characters, at least one non-space character, stripped
 # (after the length check, so the JSON schema states exactly what is accepted).
@@ -58,6 +46,18 @@ Title = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_LINE), Strip]
 # Multi-line text: newlines and tabs welcome, NUL not.
 Body = Annotated[str, StringConstraints(max_length=100_000, pattern=r"^[^\x00]*$")]
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> object:
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("an RFC 3339 date-time with its offset, like 2026-11-26T10:00:00Z")
+    return value
+
+
+# A point in time as RFC 3339 text with an offset (no bare dates, no unix numbers).
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 # A lower-case word used as a machine value: a resource's kind or status.
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
+from typing_extensions import TypeAliasType
 
 from hubbub.contracts.api.common import (
     Body,
@@ -27,6 +28,7 @@ from hubbub.contracts.api.common import (
     Params,
     PatchParams,
     Slug,
+    Timestamp,
     Title,
 )
 from hubbub.contracts.errors import ErrorCode
@@ -39,12 +41,10 @@ MAX_TAGS = 20
 def _check_data(value: dict[str, Any]) -> dict[str, Any]:
     try:
         encoded = orjson.dumps(value)
-    except TypeError as exc:  # e.g. an integer beyond 64 bits
+    except TypeError as exc:  # e.g. an integer beyond 64 bits (only from Python callers)
         raise ValueError(f"not storable as JSON: {exc}") from None
     if len(encoded) > MAX_DATA_BYTES:
         raise ValueError(f"at most {MAX_DATA_BYTES} bytes of JSON (this is {len(encoded)})")
-    if b"\\u0000" in encoded:
-        raise ValueError("must not contain the NUL character")
     return value
 
 
@@ -58,8 +58,14 @@ Tags = Annotated[
     Field(max_length=MAX_TAGS, description=f"At most {MAX_TAGS}; repeats are dropped"),
     AfterValidator(_unique),
 ]
+# Any JSON, but no NUL character in a string or key: PostgreSQL's jsonb cannot hold one.
+JsonText = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+JsonValue = TypeAliasType(
+    "JsonValue",
+    "JsonText | int | float | bool | list[JsonValue] | dict[JsonText, JsonValue] | None",
+)
 Data = Annotated[
-    dict[str, Any],
+    dict[JsonText, JsonValue],
     Field(description=f"Any JSON object, at most {MAX_DATA_BYTES} bytes serialized"),
     AfterValidator(_check_data),
 ]
@@ -151,7 +157,7 @@ class ResourceListParams(Params):
     tag: list[Tag] | None = Field(
         default=None, max_length=MAX_TAGS, description="Has every one of these tags"
     )
-    updated_since: datetime | None = Field(default=None, description="Changed at or after")
+    updated_since: Timestamp | None = Field(default=None, description="Changed at or after")
     created_by: uuid.UUID | None = None
     q: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00]*$")] | None = Field(
         default=None, description="Full-text search over title and body (web search syntax)"
