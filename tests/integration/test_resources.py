@@ -404,3 +404,24 @@ class TestEventsAndActivity:
             False,
             False,
         )
+
+
+class TestLargeNumbers:
+    async def test_a_huge_number_in_data_round_trips_and_its_event_is_published(
+        self, domain: Domain, nc: NATS, settings: Settings
+    ) -> None:
+        """jsonb stores 1e29 as a 30-digit integer; it must come back as the float it was,
+        or the relay could not publish the event."""
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        made = await domain.resource(ws["id"], ann, data={"big": 1e29, "n": [18446744073709551615]})
+        again = await domain.call(
+            "GET", f"/workspaces/{ws['id']}/resources/{made['id']}", ann, expect=200
+        )
+        assert again["data"] == {"big": 1e29, "n": [18446744073709551615]}
+
+        async def published() -> None:
+            types = [e["type"] for e in await workspace_events(nc, settings, ws["id"])]
+            assert "resource.created" in types
+
+        await eventually(published)
