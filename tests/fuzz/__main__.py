@@ -3,7 +3,8 @@
 Starts a whole system (``tests/fuzz/system.py``: embedded services unless
 ``DATABASE_URL``/``NATS_URL``/``REDIS_URL`` are set, a worker and a hub as processes,
 a workspace to fuzz in) and runs schemathesis against its served OpenAPI document with
-every check. Exits with schemathesis's code. ``make fuzz`` runs it with 200 examples per
+every check; then checks that the outbox relay published every event the run caused.
+Exits non-zero if either failed. ``make fuzz`` runs it with 200 examples per
 operation.
 """
 
@@ -14,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from tests.fuzz.system import ROOT, running_system
@@ -53,7 +55,16 @@ def main() -> int:
             *rest,
         ]
         print("+", " ".join(argv), flush=True)
-        return subprocess.run(argv, env=env, cwd=ROOT, check=False).returncode
+        code = subprocess.run(argv, env=env, cwd=ROOT, check=False).returncode
+        # Every change the run made must have had its event published.
+        deadline = time.monotonic() + 15
+        while (stuck := system.unpublished_events()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if stuck:
+            print(f"FAILED: {stuck} outbox events were never published", flush=True)
+            return code or 1
+        print("outbox: every event published", flush=True)
+        return code
 
 
 if __name__ == "__main__":

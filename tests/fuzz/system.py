@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
@@ -39,6 +40,11 @@ class System:
     fuzzer_id: str
     owner_email: str
     owner_token: str
+    database_url: str = ""
+
+    def unpublished_events(self) -> int:
+        """Outbox rows the relay has not published (a stuck row is a bug)."""
+        return asyncio.run(_unpublished(self.database_url))
 
     def env(self) -> dict[str, str]:
         """What the schemathesis hooks (tests/fuzz/hooks.py) read."""
@@ -150,7 +156,7 @@ def running_system(state: Path) -> Iterator[System]:
                 procs.append(subprocess.Popen(argv, cwd=ROOT, env=env))
             url = f"http://127.0.0.1:{port}"
             _wait_ready(url, procs)
-            yield _seed(url)
+            yield dataclasses.replace(_seed(url), database_url=database_url)
         finally:
             for proc in reversed(procs):
                 proc.terminate()
@@ -165,3 +171,16 @@ def running_system(state: Path) -> Iterator[System]:
 async def _create_database(databases: Databases) -> str:
     url: Any = await databases.create(from_template=False)
     return str(url)
+
+
+async def _unpublished(database_url: str) -> int:
+    import asyncpg
+
+    from tests.support.services import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        count: int = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        return count
+    finally:
+        await conn.close()
