@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context
 from handlers.registry import Registry
@@ -95,7 +96,10 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
         updated_by=me,
     )
     ctx.session.add(row)
-    await ctx.session.flush()
+    try:
+        await ctx.session.flush()
+    except IntegrityError:  # the workspace was deleted since the membership check
+        raise access.not_found() from None
     await ctx.session.refresh(row)
     return _journal(ctx, row, "resource.created", before=None)
 
