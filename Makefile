@@ -1,5 +1,5 @@
 # Conveniences over bin/hubbub, which installs what it needs on first use.
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench fuzz clean
 
 run:    ## the whole system: embedded PostgreSQL/NATS/Redis, hub, worker (and the frontend)
 	bin/hubbub up
@@ -13,6 +13,10 @@ lint:   ## ruff and mypy only
 
 bench:  ## every benchmark, each beside a baseline measured in the same run
 	bin/hubbub bench
+
+fuzz:   ## schemathesis, every check, 200 examples per operation, against a whole running system
+	bin/hubbub check >/dev/null 2>&1 || true
+	.venv/bin/python -m tests.fuzz --max-examples 200
 
 clean:  ## forget the embedded servers' data and the dev secret
 	rm -rf .hubbub

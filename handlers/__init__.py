@@ -6,6 +6,8 @@ from handlers.registry import Registry
 
 
 def default_registry() -> Registry:
-    from handlers import accounts, apikeys, system
+    from handlers import accounts, apikeys, resources, system, workspaces
 
-    return Registry().extend(system.registry).extend(accounts.registry).extend(apikeys.registry)
+    registry = Registry().extend(system.registry).extend(accounts.registry)
+    registry.extend(apikeys.registry)
+    return registry.extend(workspaces.registry).extend(resources.registry)

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.outbox import OutboxEvent
-from handlers.resources import ResourceKey, Resources
+from handlers.worker_resources import ResourceKey, Resources
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.envelope import Caller

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -45,8 +46,18 @@ def create_engine(
         connect_args={
             "server_settings": {"statement_timeout": "30000", "application_name": "hubbub"}
         },
+        # JSON columns in and out with orjson, like every other JSON here. jsonb keeps
+        # numbers as exact decimals: a float like 1e29 comes back as a 30-digit integer,
+        # which the stdlib would turn into a Python int that orjson cannot write (the relay
+        # would stall on it); orjson reads it back as the float it was.
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
         **kwargs,
     )
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from handlers.context import Context
 from handlers.db import Base, Timestamped
-from handlers.resources import ResourceKey
+from handlers.worker_resources import ResourceKey
 from hubbub.config import Settings
 
 log = logging.getLogger(__name__)

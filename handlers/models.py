@@ -6,15 +6,22 @@ from handlers.db import Base
 from handlers.idempotency import IdempotencyRecord
 from handlers.mail import DevMail
 from handlers.outbox import OutboxEvent
+from handlers.resources.models import Resource
+from handlers.workspaces.models import Activity, Invitation, Member, Workspace
 
 __all__ = [
+    "Activity",
     "ApiKey",
     "AuthSession",
     "Base",
     "DevMail",
     "IdempotencyRecord",
+    "Invitation",
+    "Member",
     "OutboxEvent",
     "PasswordResetToken",
     "RefreshToken",
+    "Resource",
     "User",
+    "Workspace",
 ]

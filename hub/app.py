@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from hub import health, session_cookie
+from hub.api_docs import add_docs_routes
 from hub.client_ip import ClientIp
 from hub.metrics import metrics
 from hub.middleware import cors, request_context
@@ -141,6 +142,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
     app.router.add_get(API_PREFIX + "/health", health.health)
     app.router.add_get(API_PREFIX + "/ready", health.ready)
     add_operation_routes(app)
+    add_docs_routes(app)
     add_publish_route(app, API_PREFIX)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/metrics", metrics)

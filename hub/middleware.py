@@ -18,6 +18,7 @@ from hubbub.contracts.errors import (
     BadRequest,
     HubbubError,
     Internal,
+    MethodNotAllowed,
     NotFound,
     TooLarge,
 )
@@ -44,7 +45,9 @@ def _status_error(exc: web.HTTPException) -> HubbubError:
     if exc.status == 404:
         return NotFound("no such route")
     if exc.status == 405:
-        return BadRequest(f"method {exc.reason} not allowed here", allowed=exc.headers.get("Allow"))
+        return MethodNotAllowed(
+            "this path does not take that method", allow=exc.headers.get("Allow")
+        )
     if exc.status == 413:
         return TooLarge("request body too large")
     if 400 <= exc.status < 500:

@@ -7,7 +7,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hubbub.contracts.errors import TITLE_OF, HubbubError, RateLimited, Unauthorized
+from hubbub.contracts.errors import (
+    TITLE_OF,
+    HubbubError,
+    MethodNotAllowed,
+    RateLimited,
+    Unauthorized,
+)
 from hubbub.logs import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
@@ -39,6 +45,8 @@ def problem_response(error: HubbubError, request: web.Request | None = None) -> 
         headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="hubbub"'  # RFC 6750
+    elif isinstance(error, MethodNotAllowed) and error.details.get("allow"):
+        headers["Allow"] = str(error.details["allow"])
     return web.Response(
         status=error.status,
         body=orjson.dumps(problem_body(error, request.path if request is not None else None)),

@@ -17,6 +17,7 @@ import time
 import orjson
 from aiohttp import web
 
+from hub.openapi import DocumentedRoute, document_route
 from hub.rest import read_json_object
 from hub.state import BUS, NATS_CONN, SETTINGS, SUBJECTS
 from hubbub.contracts.api import apikeys
@@ -88,4 +89,84 @@ async def publish(request: web.Request) -> web.Response:
 
 def add_publish_route(app: web.Application, prefix: str) -> None:
     app[_identities] = {}
-    app.router.add_post(prefix + "/channels/{channel}/publish", publish)
+    path = prefix + "/channels/{channel}/publish"
+    app.router.add_post(path, publish)
+    document_route(app, _documented(path))
+
+
+def _documented(path: str) -> DocumentedRoute:
+    problem = {"$ref": "#/components/schemas/Problem"}
+    errors = {
+        "400": "bad_request: a malformed channel name or body",
+        "401": "unauthorized: no, unknown or revoked API key",
+        "403": "forbidden: the key's channel patterns do not cover this channel",
+        "413": "too_large: the body is over the size limit",
+        "422": "validation_failed: data is not a JSON object",
+        "503": "unavailable: the channel history did not accept it; retry",
+    }
+    return DocumentedRoute(
+        "POST",
+        path,
+        {
+            "operationId": "channels.publish",
+            "summary": "A backend service publishes to a channel's subscribers",
+            "description": "See docs/publishing.md. `id` (or `Idempotency-Key`) makes a "
+            "retried publish land once.",
+            "tags": ["channels"],
+            "security": [{"service_key": []}],
+            "parameters": [
+                {
+                    "name": "channel",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": r"^[a-z]+:[A-Za-z0-9_-]{1,64}$"},
+                },
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["data"],
+                            "properties": {
+                                "data": {"type": "object"},
+                                "id": {"type": "string", "minLength": 1, "maxLength": 200},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "Stored in the channel's history and fanned out",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["channel", "offset", "duplicate"],
+                                "properties": {
+                                    "channel": {"type": "string"},
+                                    "offset": {"type": "integer", "minimum": 1},
+                                    "duplicate": {"type": "boolean"},
+                                },
+                            }
+                        }
+                    },
+                },
+                **{
+                    status: {
+                        "description": text,
+                        "content": {"application/problem+json": {"schema": problem}},
+                    }
+                    for status, text in errors.items()
+                },
+            },
+        },
+    )

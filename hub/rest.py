@@ -4,10 +4,17 @@ A request becomes params (path, then query for GET/DELETE or the JSON body other
 is validated against the operation's params schema here at the edge, and goes to the
 workers over the bus. The worker's result JSON is sent on as it came (it was validated
 against the result schema by the bus).
+
+Versions: an operation with ``Http.if_match`` takes its expected version from the
+``If-Match`` header (never from the body) into that params field, and the handler raises
+one ``stale_version`` conflict whatever the transport. Here, where HTTP is known, a
+stale version that came from ``If-Match`` becomes ``412 precondition_failed``, as RFC 9110
+asks; the same call over WebSocket RPC answers ``409 conflict``.
 """
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Awaitable, Callable
@@ -20,7 +27,14 @@ from pydantic import BaseModel, ValidationError
 from hub.auth import authenticate
 from hub.rest_hooks import RestHooks
 from hub.state import BUS, CATALOG, REST_HOOKS, SETTINGS
-from hubbub.contracts.errors import BadRequest, PreconditionFailed, TooLarge, validation_failed_from
+from hubbub.contracts.errors import (
+    BadRequest,
+    HubbubError,
+    PreconditionFailed,
+    TooLarge,
+    is_stale_version,
+    validation_failed_from,
+)
 from hubbub.contracts.operations import Operation
 from hubbub.logs import request_id_var
 
@@ -43,11 +57,22 @@ def _list_fields(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(names)
 
 
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` header: 1-200 visible ASCII characters, or absent."""
+    value = request.headers.get("Idempotency-Key")
+    if value is not None and not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise BadRequest("Idempotency-Key must be 1-200 visible ASCII characters")
+    return value
+
+
 def parse_if_match(value: str) -> int:
     """``If-Match: "7"`` (or ``W/"7"``) → 7: our ETags are entity versions."""
     tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise PreconditionFailed('If-Match must be an ETag this API returned, like "3"')
+    if not (tag.isascii() and tag.isdigit() and len(tag) <= 9 and int(tag) >= 1):
+        raise BadRequest('If-Match must be an ETag this API returned, like "3"')
     return int(tag)
 
 
@@ -95,8 +120,19 @@ def make_handler(
                 params[name] = values if name in list_fields else values[-1]
         for name in path_params:
             params[name] = request.match_info[name]
-        if http.if_match and "If-Match" in request.headers:
-            params[http.if_match] = parse_if_match(request.headers["If-Match"])
+        if http.if_match:
+            if http.if_match in params:
+                raise validation_failed_from(
+                    [
+                        {
+                            "loc": (http.if_match,),
+                            "msg": "send the expected version as the If-Match header",
+                            "type": "extra_forbidden",
+                        }
+                    ]
+                )
+            if "If-Match" in request.headers:
+                params[http.if_match] = parse_if_match(request.headers["If-Match"])
         hooks.run_before(op.name, request, params)
         try:
             validated = op.params.model_validate(params)
@@ -104,14 +140,21 @@ def make_handler(
             raise validation_failed_from(
                 exc.errors(include_url=False, include_input=False)  # type: ignore[arg-type]
             ) from None
-        reply = await request.app[BUS].request(
-            op,
-            validated.model_dump_json(exclude_unset=False).encode(),
-            caller=caller,
-            request_id=request_id_var.get(),
-            idempotency_key=request.headers.get("Idempotency-Key") if op.mutating else None,
-            traceparent=request.headers.get("traceparent"),
-        )
+        try:
+            reply = await request.app[BUS].request(
+                op,
+                # Only what the caller sent: the worker validates again, and a PATCH's
+                # fields that were left out must stay left out (not become nulls).
+                validated.model_dump_json(exclude_unset=True).encode(),
+                caller=caller,
+                request_id=request_id_var.get(),
+                idempotency_key=idempotency_key(request) if op.mutating else None,
+                traceparent=request.headers.get("traceparent"),
+            )
+        except HubbubError as exc:
+            if http.if_match and is_stale_version(exc):
+                raise PreconditionFailed(exc.message, **exc.details) from None
+            raise
         headers = {}
         if http.etag is not None:
             version = getattr(reply.value, http.etag, None)

@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     rate_reset_ip: RateSetting = Rate(10, 3600)
     rate_reset_account: RateSetting = Rate(5, 3600)
 
+    # --- workspaces ------------------------------------------------------------------------
+    invitation_ttl_s: int = Field(default=7 * 86_400, ge=60)
+    rate_invite_user: RateSetting = Rate(50, 3600)  # invitations and adds per inviting user
+    cache_ttl_s: int = Field(default=300, ge=1)  # Redis cache of reads; channel ACL answers
+
     # --- mail (SMTP when smtp_host is set; else the dev mail catcher) ----------------------
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.db import create_engine, session_factory
-from handlers.resources import Resources
+from handlers.worker_resources import Resources
 from hub.app import create_app
 from hubbub.bus import Bus
 from hubbub.config import Environment, Settings

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from handlers import default_registry
 from handlers.db import create_engine, session_factory
 from handlers.registry import Registry
-from handlers.resources import Resources
+from handlers.worker_resources import Resources
 from hubbub.config import ConfigError, Settings
 from hubbub.contracts.subjects import Subjects
 from hubbub.natsconn import connect_nats

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.context import Context
 from handlers.registry import Handler, Registry
-from handlers.resources import Resources
+from handlers.worker_resources import Resources
 from hubbub.config import Settings
 from hubbub.contracts.envelope import (
     ANONYMOUS,

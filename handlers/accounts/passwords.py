@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from handlers.resources import ResourceKey
+from handlers.worker_resources import ResourceKey
 from hubbub.config import Settings
 
 

@@ -25,7 +25,7 @@ from handlers.accounts import revocation
 from handlers.accounts.models import AuthSession, RefreshToken, User
 from handlers.accounts.users import by_id, to_public
 from handlers.context import Context
-from handlers.resources import ResourceKey
+from handlers.worker_resources import ResourceKey
 from hubbub.contracts.api.auth import TokenPair
 from hubbub.contracts.errors import Unauthorized
 from hubbub.tokens import AccessTokens, new_opaque_token

@@ -398,7 +398,7 @@ class Realtime:
                 ) from None
             reply = await self.bus.request(
                 op,
-                params.model_dump_json().encode(),
+                params.model_dump_json(exclude_unset=True).encode(),
                 caller=conn.caller,
                 request_id=request_id,
                 idempotency_key=command.idempotency_key if op.mutating else None,

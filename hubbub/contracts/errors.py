@@ -8,8 +8,11 @@ The tree of exceptions (each carries ``code``, ``status``, ``message``, ``detail
     ├── Unauthorized          401 unauthorized         no, bad or expired credentials
     ├── Forbidden             403 forbidden            authenticated, not allowed
     ├── NotFound              404 not_found            absent, or hidden from this caller
-    ├── Conflict              409 conflict             state changed under you
-    ├── PreconditionFailed    412 precondition_failed  If-Match did not match
+    ├── MethodNotAllowed      405 method_not_allowed   REST: the path exists, not this method
+    ├── Conflict              409 conflict             state changed under you; a stale
+    │                                                  expected_version (RPC)
+    ├── PreconditionFailed    412 precondition_failed  If-Match did not match (REST: the
+    │                                                  hub's form of a stale version)
     ├── TooLarge              413 too_large            body or frame over its limit
     ├── Unprocessable         422 unprocessable        idempotency key reused, other body
     ├── RateLimited           429 rate_limited         details.retry_after (seconds)
@@ -19,6 +22,11 @@ The tree of exceptions (each carries ``code``, ``status``, ``message``, ``detail
     └── Timeout               504 timeout              no reply before the deadline
 
 Codes are the contract; messages are for humans and may change.
+
+A stale version is one failure with two faces: handlers raise ``stale_version(...)`` — a
+``Conflict`` with ``details.reason == "stale_version"`` — whatever the transport; the
+REST edge turns it into ``PreconditionFailed`` (412) when the version came from
+``If-Match``, as HTTP asks, and WebSocket RPC passes the 409 on.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
     PRECONDITION_FAILED = "precondition_failed"
     TOO_LARGE = "too_large"
@@ -50,6 +59,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.CONFLICT: 409,
     ErrorCode.PRECONDITION_FAILED: 412,
     ErrorCode.TOO_LARGE: 413,
@@ -67,6 +77,7 @@ TITLE_OF: dict[ErrorCode, str] = {
     ErrorCode.UNAUTHORIZED: "Unauthorized",
     ErrorCode.FORBIDDEN: "Forbidden",
     ErrorCode.NOT_FOUND: "Not found",
+    ErrorCode.METHOD_NOT_ALLOWED: "Method not allowed",
     ErrorCode.CONFLICT: "Conflict",
     ErrorCode.PRECONDITION_FAILED: "Precondition failed",
     ErrorCode.TOO_LARGE: "Payload too large",
@@ -147,6 +158,13 @@ class NotFound(HubbubError):
     default_message = "not found"
 
 
+class MethodNotAllowed(HubbubError):
+    """``details.allow`` lists the methods the path takes (also sent as ``Allow``)."""
+
+    code = ErrorCode.METHOD_NOT_ALLOWED
+    default_message = "method not allowed"
+
+
 class Conflict(HubbubError):
     code = ErrorCode.CONFLICT
     default_message = "conflict"
@@ -204,6 +222,7 @@ ERROR_CLASSES: dict[ErrorCode, type[HubbubError]] = {
         Unauthorized,
         Forbidden,
         NotFound,
+        MethodNotAllowed,
         Conflict,
         PreconditionFailed,
         TooLarge,
@@ -215,6 +234,24 @@ ERROR_CLASSES: dict[ErrorCode, type[HubbubError]] = {
         Timeout,
     )
 }
+
+
+STALE_VERSION = "stale_version"
+
+
+def stale_version(what: str, *, current: int, expected: int) -> Conflict:
+    """The entity changed since the caller read it (``expected`` is not ``current``)."""
+    return Conflict(
+        f"the {what} has changed (version {current}, you expected {expected}); "
+        "read it again and retry",
+        reason=STALE_VERSION,
+        current_version=current,
+        expected_version=expected,
+    )
+
+
+def is_stale_version(error: HubbubError) -> bool:
+    return isinstance(error, Conflict) and error.details.get("reason") == STALE_VERSION
 
 
 def validation_failed_from(errors: list[dict[str, Any]]) -> ValidationFailed:

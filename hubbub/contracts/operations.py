@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from hubbub.contracts.errors import ErrorCode
+
 
 class Access(StrEnum):
     PUBLIC = "public"  # anyone, signed in or not
@@ -62,7 +64,13 @@ class Operation:
     mutating: bool = False  # takes an idempotency key; its replies are stored per key
     key: str | None = None  # params field that names the actor (per-key ordering)
     summary: str = ""
+    description: str = ""
     tags: tuple[str, ...] = ()
+    # Error codes this operation's handler may answer with, beyond those every operation
+    # may (bad_request, validation_failed, internal, unavailable, timeout, bad_gateway)
+    # and those its access and route imply (unauthorized, too_large, precondition_failed).
+    # The OpenAPI document lists them.
+    errors: tuple[ErrorCode, ...] = ()
     timeout: float = 10.0  # seconds the hub waits for the worker's reply
 
     def __post_init__(self) -> None:

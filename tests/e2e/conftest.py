@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.app import create_app
 from hub.state import REALTIME
@@ -16,6 +20,7 @@ from hub.ws.service import Realtime
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
 from tests.support import ops
+from tests.support.accounts import make_user
 from tests.support.tokens import TestTokens
 
 
@@ -36,7 +41,6 @@ def settings(settings: Settings) -> Settings:
 async def hub_server(
     settings: Settings, aiohttp_server: Any, worker: Any, tokens: TestTokens, nc: NATS
 ) -> TestServer:
-    ops.members.clear()
     app = create_app(settings, ops.catalog_with_tests())
     server: TestServer = await aiohttp_server(app)
     return server
@@ -76,3 +80,42 @@ async def client(ws_url: str, tokens: TestTokens) -> AsyncIterator[ClientFactory
     yield make
     for c in made:
         await c.close()
+
+
+@dataclass
+class People:
+    """Real accounts (rows in the database) and REST calls as them, against the hub."""
+
+    server: TestServer
+    db: async_sessionmaker[AsyncSession]
+    tokens: TestTokens
+
+    async def user(self, name: str) -> str:
+        return await make_user(self.db, f"{name}-{uuid.uuid4().hex[:6]}@example.com")
+
+    async def call(self, user_id: str, method: str, path: str, json: Any = None) -> Any:
+        url = f"http://127.0.0.1:{self.server.port}/api/v1{path}"
+        headers = {"Authorization": f"Bearer {self.tokens.issue(user_id)}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(method, url, json=json, headers=headers) as response,
+        ):
+            assert response.status < 300, await response.text()
+            return await response.json() if response.status != 204 else None
+
+    async def workspace(self, owner: str, *members: tuple[str, str]) -> str:
+        """A workspace of ``owner`` with ``(user_id, role)`` members; its id."""
+        ws = await self.call(owner, "POST", "/workspaces", {"name": "W"})
+        for user_id, role in members:
+            email = (await self.call(user_id, "GET", "/users/me"))["email"]
+            await self.call(
+                owner, "POST", f"/workspaces/{ws['id']}/members", {"email": email, "role": role}
+            )
+        return str(ws["id"])
+
+
+@pytest.fixture
+def people(
+    hub_server: TestServer, db: async_sessionmaker[AsyncSession], tokens: TestTokens
+) -> People:
+    return People(hub_server, db, tokens)

@@ -16,7 +16,7 @@ from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.subjects import Subjects
-from tests.e2e.conftest import ClientFactory
+from tests.e2e.conftest import ClientFactory, People
 from tests.support import ops
 from tests.support.tokens import TestTokens
 
@@ -133,27 +133,40 @@ class TestChannelsAndFanOut:
             assert [p.data for p in got] == [{"n": n} for n in range(20)]
 
     async def test_workspace_channels_need_membership_checked_by_a_worker(
-        self, client: ClientFactory, nc: NATS, settings: Settings
+        self, client: ClientFactory, people: People, nc: NATS, settings: Settings
     ) -> None:
-        bob = await client("bob")
+        ann, bob = await people.user("ann"), await people.user("bob")
+        ws = await people.workspace(ann)
+        b = await client(bob)
         with pytest.raises(RemoteError) as caught:
-            await bob.subscribe("workspace:w1")
+            await b.subscribe(f"workspace:{ws}")
         assert caught.value.code == "forbidden"
-        ops.members.add(("bob", "w1"))
-        await bob.history("user:bob")  # any round trip
-        # The refusal was cached for a minute by the worker: membership changes clear it.
-        from redis.asyncio import Redis
-
-        from hubbub.keys import RedisKeys
-
-        redis = Redis.from_url(settings.redis_url or "")
-        await redis.delete(
-            RedisKeys(settings.namespace).channel_acl("bob", "workspace:w1", "subscribe")
+        # The refusal was cached; adding bob drops it, so he gets in at once.
+        email = (await people.call(bob, "GET", "/users/me"))["email"]
+        await people.call(ann, "POST", f"/workspaces/{ws}/members", {"email": email})
+        sub = await b.subscribe(f"workspace:{ws}")
+        made = await people.call(
+            ann, "POST", f"/workspaces/{ws}/resources", {"kind": "task", "title": "hi"}
         )
-        await redis.aclose()
-        sub = await bob.subscribe("workspace:w1")
-        await publish(nc, settings, "workspace:w1", {"type": "resource.created"})
-        assert (await next_pub(sub)).data == {"type": "resource.created"}
+        event = (await next_pub(sub)).data
+        assert (event["type"], event["data"]["id"], event["data"]["version"]) == (
+            "resource.created",
+            made["id"],
+            1,
+        )
+
+    async def test_viewers_read_chat_but_only_members_publish(
+        self, client: ClientFactory, people: People
+    ) -> None:
+        ann, vic = await people.user("ann"), await people.user("vic")
+        ws = await people.workspace(ann, (vic, "viewer"))
+        a, v = await client(ann), await client(vic)
+        sub = await v.subscribe(f"chat:{ws}")
+        await a.publish(f"chat:{ws}", {"text": "hello"})
+        assert (await next_pub(sub)).data["data"] == {"text": "hello"}
+        with pytest.raises(RemoteError) as caught:
+            await v.publish(f"chat:{ws}", {"text": "me too"})
+        assert caught.value.code == "forbidden"
 
     async def test_interest_based_nats_subscriptions_come_and_go(
         self, client: ClientFactory, realtime: Realtime
@@ -301,27 +314,28 @@ class TestTokenLifetime:
 
 class TestPresence:
     async def test_join_and_leave_are_pushed_and_members_listed(
-        self, client: ClientFactory
+        self, client: ClientFactory, people: People
     ) -> None:
-        ops.members.update({("a", "w9"), ("b", "w9")})
-        a, b = await client("a"), await client("b")
-        await a.subscribe("workspace:w9")
-        await b.subscribe("workspace:w9")
-        members = await a.presence("workspace:w9")
-        assert sorted(m["user"] for m in members) == ["a", "b"]
+        ua, ub = await people.user("a"), await people.user("b")
+        ws = await people.workspace(ua, (ub, "member"))
+        a, b = await client(ua), await client(ub)
+        await a.subscribe(f"workspace:{ws}")
+        await b.subscribe(f"workspace:{ws}")
+        members = await a.presence(f"workspace:{ws}")
+        assert sorted(m["user"] for m in members) == sorted([ua, ub])
         joins = []
         while len(joins) < 2:
             push = await asyncio.wait_for(a.pushes.get(), 5)
             if push["push"] == "join":
                 joins.append(push["info"]["user"])
-        assert sorted(joins) == ["a", "b"]
+        assert sorted(joins) == sorted([ua, ub])
         await b.close()
         while True:
             push = await asyncio.wait_for(a.pushes.get(), 5)
             if push["push"] == "leave":
-                assert push["info"]["user"] == "b"
+                assert push["info"]["user"] == ub
                 break
-        assert [m["user"] for m in await a.presence("workspace:w9")] == ["a"]
+        assert [m["user"] for m in await a.presence(f"workspace:{ws}")] == [ua]
 
 
 async def control(nc: NATS, settings: Settings, user_id: str, message: dict[str, Any]) -> None:
@@ -330,28 +344,29 @@ async def control(nc: NATS, settings: Settings, user_id: str, message: dict[str,
 
 
 class TestControl:
-    async def test_membership_revoked_unsubscribes_at_once(
-        self, client: ClientFactory, nc: NATS, settings: Settings
+    async def test_removal_from_the_workspace_unsubscribes_at_once(
+        self, client: ClientFactory, people: People
     ) -> None:
-        ops.members.add(("b", "w2"))
-        b = await client("b")
-        await b.subscribe("workspace:w2")
-        await control(
-            nc,
-            settings,
-            "b",
-            {"type": "membership_revoked", "user_id": "b", "channels": ["workspace:w2"]},
-        )
-        push = await asyncio.wait_for(b.pushes.get(), 5)
-        while push["push"] == "join":
+        """A real removal: the worker publishes membership_revoked after its commit."""
+        ann, bob = await people.user("ann"), await people.user("bob")
+        ws = await people.workspace(ann, (bob, "member"))
+        b = await client(bob)
+        await b.subscribe(f"workspace:{ws}")
+        await b.subscribe(f"chat:{ws}")
+        await people.call(ann, "DELETE", f"/workspaces/{ws}/members/{bob}")
+        dropped = []
+        while len(dropped) < 2:
             push = await asyncio.wait_for(b.pushes.get(), 5)
-        assert push == {
-            "push": "unsubscribed",
-            "channel": "workspace:w2",
-            "code": 4003,
-            "reason": "your membership was removed",
+            if push["push"] == "unsubscribed":
+                dropped.append(push)
+        assert sorted(p["channel"] for p in dropped) == sorted([f"workspace:{ws}", f"chat:{ws}"])
+        assert {(p["code"], p["reason"]) for p in dropped} == {
+            (4003, "your membership was removed")
         }
-        assert "workspace:w2" not in b.subscriptions
+        assert b.subscriptions.keys() & {f"workspace:{ws}", f"chat:{ws}"} == set()
+        with pytest.raises(RemoteError) as caught:
+            await b.subscribe(f"workspace:{ws}")
+        assert caught.value.code == "forbidden"
 
     async def test_a_deactivated_user_is_disconnected_for_good(
         self, client: ClientFactory, nc: NATS, settings: Settings

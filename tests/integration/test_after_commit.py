@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.context import Context
-from handlers.resources import ResourceKey, Resources
+from handlers.worker_resources import ResourceKey, Resources
 from hubbub.config import Settings
 from hubbub.contracts.envelope import ANONYMOUS
 from hubbub.contracts.errors import Conflict

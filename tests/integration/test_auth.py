@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.accounts.models import AuthSession, User
 from handlers.accounts.passwords import PASSWORD_HASHER, PasswordHasher
-from handlers.resources import Resources
+from handlers.worker_resources import Resources
 from tests.support.accounts import PASSWORD, Api, CountingArgon2, bearer, make_user
 
 PROBLEM = "application/problem+json"

@@ -85,13 +85,14 @@ class TestOperationsOverRest:
         assert response.status == 404
         assert response.content_type == PROBLEM
 
-    async def test_a_wrong_method_is_a_bad_request_naming_the_allowed_ones(
+    async def test_a_wrong_method_is_405_naming_the_allowed_ones(
         self, hub_client: TestClient[Any, Any]
     ) -> None:
         response = await hub_client.delete("/api/v1/test/echo")
         body = await response.json()
-        assert body["code"] == "bad_request"
-        assert "POST" in body["details"]["allowed"]
+        assert (response.status, body["code"]) == (405, "method_not_allowed")
+        assert "POST" in body["details"]["allow"]
+        assert "POST" in response.headers["Allow"]
 
     async def test_every_response_carries_the_security_headers(
         self, hub_client: TestClient[Any, Any]

@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 
 from handlers.context import Context
 from handlers.registry import Registry
-from hubbub.contracts.api import channels as channels_api
+from handlers.resources import service as resources_service
 from hubbub.contracts.api import default_catalog
-from hubbub.contracts.api.channels import Authorization, AuthorizeParams
+from hubbub.contracts.api.resources import ResourceCreate, ResourcePublic
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import Conflict
 from hubbub.contracts.operations import Access, Catalog, Http, Operation
@@ -90,6 +90,19 @@ slow_emit = test_catalog.add(
     Operation("test.slow_emit", EmitParams, EmitResult, Access.USER, mutating=True, key="workspace")
 )
 
+# The real resources.create, made to fail after it has written and journalled: its
+# transaction rolls back, so there must be no row, no activity and no event.
+create_then_fail = test_catalog.add(
+    Operation(
+        "test.create_then_fail",
+        ResourceCreate,
+        ResourcePublic,
+        Access.USER,
+        mutating=True,
+        key="workspace_id",
+    )
+)
+
 # Execution order per key, observed by the handlers (the tests read it).
 executed: dict[str, list[int]] = {}
 emit_calls: list[str] = []
@@ -134,27 +147,15 @@ async def run_emit(ctx: Context, params: EmitParams) -> EmitResult:
     return EmitResult(event_id=event.id, count=len(emit_calls))
 
 
-# Workspace membership as the tests declare it, until the domain answers channels.authorize.
-members: set[tuple[str, str]] = set()  # (user_id, workspace_id)
-
-
-@test_registry.handler(channels_api.authorize)
-async def authorize_channel(ctx: Context, params: AuthorizeParams) -> Authorization:
-    channel = Channel.parse(params.channel)
-    allowed = (params.user_id, channel.name) in members
-    await ctx.redis.set(
-        ctx.keys.channel_acl(params.user_id, params.channel, params.action.value),
-        b"1" if allowed else b"0",
-        ex=60,
-    )
-    return Authorization(allowed=allowed, role="member" if allowed else None)
+@test_registry.handler(create_then_fail)
+async def run_create_then_fail(ctx: Context, params: ResourceCreate) -> ResourcePublic:
+    await resources_service.create(ctx, params)
+    assert ctx.emitted, "the handler journalled its event"
+    raise Conflict("changed my mind after creating")
 
 
 def catalog_with_tests() -> Catalog:
-    catalog = default_catalog().extend(test_catalog)
-    if channels_api.authorize.name not in catalog:
-        catalog.add(channels_api.authorize)
-    return catalog
+    return default_catalog().extend(test_catalog)
 
 
 def registry_with_tests() -> Registry:

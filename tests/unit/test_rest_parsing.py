@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from hub.rest import _list_fields, parse_if_match
-from hubbub.contracts.errors import PreconditionFailed
+from hubbub.contracts.errors import BadRequest
 
 
 class TestIfMatch:
@@ -15,8 +15,8 @@ class TestIfMatch:
         assert parse_if_match(header) == version
 
     @pytest.mark.parametrize("header", ['"abc"', "*", '"-1"', ""])
-    def test_anything_else_fails_the_precondition(self, header: str) -> None:
-        with pytest.raises(PreconditionFailed):
+    def test_anything_else_is_a_bad_request(self, header: str) -> None:
+        with pytest.raises(BadRequest):
             parse_if_match(header)
 
 

@@ -2,20 +2,49 @@
 
 from __future__ import annotations
 
-from hubbub.contracts.api import apikeys, auth, channels, system, users
+from hubbub.contracts.api import (
+    activity,
+    apikeys,
+    auth,
+    channels,
+    invitations,
+    members,
+    resources,
+    system,
+    users,
+    workspaces,
+)
 from hubbub.contracts.operations import Catalog
 
 
 def default_catalog() -> Catalog:
-    # channels.catalog (channels.authorize) joins once the workspace domain answers it;
-    # until then the tests' catalog carries it, with a stand-in handler.
-    return (
-        Catalog()
-        .extend(system.catalog)
-        .extend(auth.catalog)
-        .extend(users.catalog)
-        .extend(apikeys.catalog)
-    )
+    catalog = Catalog()
+    for part in (
+        system,
+        auth,
+        users,
+        apikeys,
+        channels,
+        workspaces,
+        members,
+        invitations,
+        resources,
+        activity,
+    ):
+        catalog.extend(part.catalog)
+    return catalog
 
 
-__all__ = ["apikeys", "auth", "channels", "default_catalog", "system", "users"]
+__all__ = [
+    "activity",
+    "apikeys",
+    "auth",
+    "channels",
+    "default_catalog",
+    "invitations",
+    "members",
+    "resources",
+    "system",
+    "users",
+    "workspaces",
+]

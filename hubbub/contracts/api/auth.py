@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hubbub.contracts.api.users import DisplayName, Email, NewPassword, Password, UserPublic
+from hubbub.contracts.errors import ErrorCode
 from hubbub.contracts.operations import Access, Catalog, Empty, Http, NoParams, Operation
 
 # Opaque tokens we hand out are 43 characters; the bound only stops absurd input early.
@@ -81,6 +82,7 @@ register = catalog.add(
         http=Http("POST", "/auth/register", status=201),
         summary="Create an account",
         tags=("auth",),
+        errors=(ErrorCode.CONFLICT, ErrorCode.RATE_LIMITED),
     )
 )
 login = catalog.add(
@@ -92,6 +94,7 @@ login = catalog.add(
         http=Http("POST", "/auth/login"),
         summary="Start a session: an access token and a refresh token",
         tags=("auth",),
+        errors=(ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN, ErrorCode.RATE_LIMITED),
     )
 )
 refresh = catalog.add(
@@ -103,6 +106,7 @@ refresh = catalog.add(
         http=Http("POST", "/auth/refresh"),
         summary="Trade a refresh token for a new pair (the old one stops working)",
         tags=("auth",),
+        errors=(ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN),
     )
 )
 logout = catalog.add(
@@ -114,6 +118,7 @@ logout = catalog.add(
         http=Http("POST", "/auth/logout", status=204),
         summary="End this session (named by its refresh token or the access token)",
         tags=("auth",),
+        errors=(ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN),
     )
 )
 logout_all = catalog.add(
@@ -136,6 +141,7 @@ reset_request = catalog.add(
         http=Http("POST", "/auth/password-reset/request", status=202),
         summary="Mail a password-reset link (same answer whether or not the email exists)",
         tags=("auth",),
+        errors=(ErrorCode.RATE_LIMITED,),
     )
 )
 reset_confirm = catalog.add(

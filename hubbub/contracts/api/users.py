@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -18,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from hubbub.contracts.api.common import Name
+from hubbub.contracts.errors import ErrorCode
 from hubbub.contracts.operations import Access, Catalog, Empty, Http, NoParams, Operation
 
 
@@ -30,19 +34,23 @@ def normalize_email(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-def _no_control_characters(value: str) -> str:
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("must not contain control characters")
-    return value
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
 
+
+# email-validator refuses special-use domains (.test, .local, .arpa, ...); say so in the
+# JSON schema too (JSON schema regexes have no case-insensitive flag).
+_SPECIAL_USE = "@(.*\\.)?(" + "|".join(_any_case(d) for d in SPECIAL_USE_DOMAIN_NAMES) + ")$"
 
 # Emails are compared, stored and looked up lower-cased and stripped.
-Email = Annotated[EmailStr, BeforeValidator(normalize_email), AfterValidator(str.lower)]
-DisplayName = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    AfterValidator(_no_control_characters),
+Email = Annotated[
+    EmailStr,
+    BeforeValidator(normalize_email),
+    AfterValidator(str.lower),
+    Field(json_schema_extra={"not": {"pattern": _SPECIAL_USE}}),
 ]
+# One line, 1-100 characters, stripped (hubbub.contracts.api.common.Name).
+DisplayName = Name
 # The shape of a new password; the rest of the policy (not the email, not a common
 # password) is checked by the handler, which knows the email and the common list.
 NewPassword = Annotated[str, StringConstraints(min_length=10, max_length=256)]
@@ -139,6 +147,7 @@ change_password = catalog.add(
         http=Http("POST", "/users/me/password", status=204),
         summary="Change the password; signs out every other session",
         tags=("users",),
+        errors=(ErrorCode.FORBIDDEN, ErrorCode.RATE_LIMITED),
     )
 )
 list_users = catalog.add(
@@ -161,6 +170,7 @@ get_user = catalog.add(
         http=Http("GET", "/users/{user_id}"),
         summary="One user",
         tags=("users", "admin"),
+        errors=(ErrorCode.NOT_FOUND,),
     )
 )
 update_user = catalog.add(
@@ -174,5 +184,6 @@ update_user = catalog.add(
         key="user_id",
         summary="Change a user's role, or deactivate / reactivate them",
         tags=("users", "admin"),
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.CONFLICT),
     )
 )

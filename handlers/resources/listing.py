@@ -1,0 +1,99 @@
+"""``resources.list``: filters, full-text search, sort either way, keyset pages.
+
+The order is always ``(<sort column>, id)`` in one direction, and the next page starts
+strictly after the last row's key: rows inserted meanwhile land before or after the
+cursor, never shift it, so a walk through the pages returns no row twice and skips no
+row that existed when it began. That holds for keys that do not change: the default,
+``created_at``, never does. Sorting by ``updated_at`` or ``title`` orders by values an
+update changes, so a row updated during the walk may move across the cursor (seen twice,
+or not at all) — inherent to any cursor over a mutable key.
+
+Search is ``websearch_to_tsquery`` (quotes, ``or``, ``-word``) against the generated
+``search`` column (GIN index), in the order requested, not by rank: a stable order is
+what makes cursors work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
+
+from handlers.pagination import cursor_str, cursor_time, cursor_uuid, decode_cursor, encode_cursor
+from handlers.resources.models import SEARCH_CONFIG, Resource
+from handlers.resources.views import resource_public
+from hubbub.contracts.api.resources import (
+    Order,
+    ResourceListParams,
+    ResourcePage,
+    ResourcePublic,
+    SortField,
+)
+
+SORT_COLUMNS: dict[SortField, Any] = {
+    SortField.CREATED_AT: Resource.created_at,
+    SortField.UPDATED_AT: Resource.updated_at,
+    SortField.TITLE: Resource.title,
+}
+
+
+def _scope(params: ResourceListParams) -> str:
+    return f"resources:{params.sort.value}:{params.order.value}"
+
+
+def filtered(params: ResourceListParams) -> Select[Resource]:
+    statement = select(Resource).where(Resource.workspace_id == params.workspace_id)
+    statement = statement.where(
+        Resource.deleted_at.is_not(None) if params.deleted else Resource.deleted_at.is_(None)
+    )
+    if params.status is not None:
+        statement = statement.where(Resource.status == params.status)
+    if params.kind is not None:
+        statement = statement.where(Resource.kind == params.kind)
+    if params.tag:
+        statement = statement.where(Resource.tags.contains(list(dict.fromkeys(params.tag))))
+    if params.updated_since is not None:
+        statement = statement.where(Resource.updated_at >= params.updated_since)
+    if params.created_by is not None:
+        statement = statement.where(Resource.created_by == params.created_by)
+    if params.q is not None and params.q.strip():
+        query = func.websearch_to_tsquery(SEARCH_CONFIG, params.q)
+        statement = statement.where(Resource.search.op("@@")(query))
+    return statement
+
+
+def _after(params: ResourceListParams, cursor: str) -> ColumnElement[bool]:
+    value, last_id = decode_cursor(cursor, _scope(params), 2)
+    key = cursor_str(value) if params.sort is SortField.TITLE else cursor_time(value)
+    column = SORT_COLUMNS[params.sort]
+    left, right = tuple_(column, Resource.id), tuple_(key, cursor_uuid(last_id))
+    return left > right if params.order is Order.ASC else left < right
+
+
+def page_query(params: ResourceListParams) -> Select[Resource]:
+    statement = filtered(params)
+    if params.cursor:
+        statement = statement.where(_after(params, params.cursor))
+    column = SORT_COLUMNS[params.sort]
+    if params.order is Order.ASC:
+        statement = statement.order_by(column.asc(), Resource.id.asc())
+    else:
+        statement = statement.order_by(column.desc(), Resource.id.desc())
+    return statement.limit(params.limit + 1)
+
+
+def to_page(params: ResourceListParams, rows: list[Resource]) -> ResourcePage:
+    items = [resource_public(row) for row in rows[: params.limit]]
+    next_cursor = None
+    if len(rows) > params.limit and items:
+        next_cursor = encode_cursor(
+            _scope(params), _sort_value(params, items[-1]), str(items[-1].id)
+        )
+    return ResourcePage(items=items, next_cursor=next_cursor)
+
+
+def _sort_value(params: ResourceListParams, item: ResourcePublic) -> str:
+    if params.sort is SortField.TITLE:
+        return item.title
+    value = item.created_at if params.sort is SortField.CREATED_AT else item.updated_at
+    return value.isoformat()

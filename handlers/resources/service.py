@@ -1,0 +1,210 @@
+"""``resources.create``, ``.get``, ``.list``, ``.update``, ``.delete``, ``.restore``.
+
+Writes lock the row (``SELECT … FOR UPDATE``), compare ``expected_version`` if given,
+change the row and raise its version by one — so of concurrent changes made against the
+same version exactly one succeeds, whichever worker process runs them; the others get
+``stale_version`` (409 over RPC, 412 over REST). Each change is journalled (activity,
+event on ``workspace:<id>`` with the full ``ResourcePublic``, cache invalidation) in its
+transaction. Reads are cached per workspace generation (``handlers/workspaces/cache.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from handlers.context import Context
+from handlers.registry import Registry
+from handlers.resources import listing
+from handlers.resources.models import Resource
+from handlers.resources.views import resource_public, summary
+from handlers.workspaces import access, journal
+from handlers.workspaces.cache import cache_for, params_digest
+from hubbub.contracts.api import resources as api
+from hubbub.contracts.api.resources import (
+    ResourceCreate,
+    ResourceDelete,
+    ResourceGet,
+    ResourceListParams,
+    ResourcePage,
+    ResourcePublic,
+    ResourceRestore,
+    ResourceUpdate,
+)
+from hubbub.contracts.errors import Conflict, NotFound, stale_version
+from hubbub.contracts.operations import Empty
+
+registry = Registry()
+
+
+def _not_found() -> NotFound:
+    return NotFound("no such resource")
+
+
+@registry.handler(api.list_resources)
+async def list_resources(ctx: Context, params: ResourceListParams) -> ResourcePage:
+    await access.require(ctx, params.workspace_id, access.READ)
+    cache = cache_for(ctx, params.workspace_id)
+    first_page = params.cursor is None
+    name = ("resources", params_digest(params))
+    if first_page and (cached := await cache.get(ResourcePage, *name)) is not None:
+        return cached
+    rows = list((await ctx.session.scalars(listing.page_query(params))).all())
+    page = listing.to_page(params, rows)
+    if first_page:
+        await cache.put(page, *name)
+    return page
+
+
+@registry.handler(api.get)
+async def get(ctx: Context, params: ResourceGet) -> ResourcePublic:
+    await access.require(ctx, params.workspace_id, access.READ)
+    cache = cache_for(ctx, params.workspace_id)
+    public = await cache.get(ResourcePublic, "resource", str(params.resource_id))
+    if public is None:
+        row = await ctx.session.scalar(
+            select(Resource).where(
+                Resource.id == params.resource_id, Resource.workspace_id == params.workspace_id
+            )
+        )
+        if row is None:
+            raise _not_found()
+        public = resource_public(row)
+        await cache.put(public, "resource", str(params.resource_id))
+    if public.deleted_at is not None and not params.include_deleted:
+        raise _not_found()
+    return public
+
+
+@registry.handler(api.create)
+async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
+    await access.require(ctx, params.workspace_id, access.WRITE)
+    me = uuid.UUID(ctx.user_id)
+    row = Resource(
+        id=uuid.uuid4(),
+        workspace_id=params.workspace_id,
+        kind=params.kind,
+        title=params.title,
+        body=params.body,
+        status=params.status,
+        tags=params.tags,
+        data=params.data,
+        created_by=me,
+        updated_by=me,
+    )
+    ctx.session.add(row)
+    try:
+        await ctx.session.flush()
+    except IntegrityError:  # the workspace was deleted since the membership check
+        raise access.not_found() from None
+    await ctx.session.refresh(row)
+    return _journal(ctx, row, "resource.created", before=None)
+
+
+@registry.handler(api.update)
+async def update(ctx: Context, params: ResourceUpdate) -> ResourcePublic:
+    await access.require(ctx, params.workspace_id, access.WRITE)
+    row = await _locked(ctx, params.workspace_id, params.resource_id, deleted=False)
+    _check_version(row, params.expected_version)
+    before = row.version
+    for name, value in params.changes(*params.patchable).items():
+        setattr(row, name, value)
+    _touch(ctx, row)
+    await ctx.session.flush()
+    await ctx.session.refresh(row)
+    return _journal(ctx, row, "resource.updated", before=before)
+
+
+@registry.handler(api.delete)
+async def delete_resource(ctx: Context, params: ResourceDelete) -> Empty:
+    await access.require(ctx, params.workspace_id, access.MANAGE if params.hard else access.WRITE)
+    row = await _locked(
+        ctx, params.workspace_id, params.resource_id, deleted=None if params.hard else False
+    )
+    _check_version(row, params.expected_version)
+    before = row.version
+    if params.hard:
+        public = resource_public(row)
+        if public.deleted_at is None:
+            public.deleted_at = await ctx.session.scalar(select(func.now()))
+        await ctx.session.execute(delete(Resource).where(Resource.id == row.id))
+        _journal(ctx, row, "resource.deleted", before=before, public=public, hard=True)
+        return Empty()
+    row.deleted_at = func.now()
+    _touch(ctx, row)
+    await ctx.session.flush()
+    await ctx.session.refresh(row)
+    _journal(ctx, row, "resource.deleted", before=before, hard=False)
+    return Empty()
+
+
+@registry.handler(api.restore)
+async def restore(ctx: Context, params: ResourceRestore) -> ResourcePublic:
+    await access.require(ctx, params.workspace_id, access.WRITE)
+    row = await _locked(ctx, params.workspace_id, params.resource_id, deleted=None)
+    if row.deleted_at is None:
+        raise Conflict("this resource is not deleted")
+    _check_version(row, params.expected_version)
+    before = row.version
+    row.deleted_at = None
+    _touch(ctx, row)
+    await ctx.session.flush()
+    await ctx.session.refresh(row)
+    return _journal(ctx, row, "resource.restored", before=before)
+
+
+async def _locked(
+    ctx: Context, workspace_id: uuid.UUID, resource_id: uuid.UUID, *, deleted: bool | None
+) -> Resource:
+    """The row, locked; ``deleted`` False: only a live one, None: either."""
+    statement = select(Resource).where(
+        Resource.id == resource_id, Resource.workspace_id == workspace_id
+    )
+    if deleted is False:
+        statement = statement.where(Resource.deleted_at.is_(None))
+    row = (
+        await ctx.session.execute(
+            statement.with_for_update().execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise _not_found()
+    return row
+
+
+def _check_version(row: Resource, expected: int | None) -> None:
+    if expected is not None and expected != row.version:
+        raise stale_version("resource", current=row.version, expected=expected)
+
+
+def _touch(ctx: Context, row: Resource) -> None:
+    row.version += 1
+    row.updated_by = uuid.UUID(ctx.user_id)
+    row.updated_at = func.now()
+
+
+def _journal(
+    ctx: Context,
+    row: Resource,
+    action: str,
+    *,
+    before: int | None,
+    public: ResourcePublic | None = None,
+    **extra: Any,
+) -> ResourcePublic:
+    public = public or resource_public(row)
+    journal.record(
+        ctx,
+        row.workspace_id,
+        action,
+        subject_type="resource",
+        subject_id=row.id,
+        data={**public.model_dump(mode="json"), **extra},
+        summary=summary(row),
+        before_version=before,
+        after_version=None if extra.get("hard") else row.version,
+    )
+    return public

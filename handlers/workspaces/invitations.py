@@ -1,0 +1,188 @@
+"""``invitations.create``, ``invitations.accept``, ``invitations.decline``; and ``invite``,
+which ``members.add`` uses for an email without an account.
+
+The token is 256 random bits, mailed in a link (``/invitations#token=…``, in the
+fragment so it stays out of logs) and stored as its SHA-256 digest. It is single-use:
+accepting or declining answers the invitation. Only the signed-in account whose email
+was invited may answer; a token that is unknown, answered, replaced or expired is
+``NotFound``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from handlers import ratelimit
+from handlers.accounts.users import by_email, current_user
+from handlers.context import Context
+from handlers.mail import Mail, send_mail
+from handlers.registry import Registry
+from handlers.workspaces import access, journal, membership
+from handlers.workspaces.models import Invitation, Member, Workspace
+from handlers.workspaces.views import invitation_public
+from hubbub.contracts.api import invitations as api
+from hubbub.contracts.api.invitations import (
+    Accepted,
+    InvitationCreate,
+    InvitationPublic,
+    InvitationStatus,
+    InvitationTokenParams,
+)
+from hubbub.contracts.api.workspaces import WorkspaceRole
+from hubbub.contracts.errors import Conflict, Forbidden, NotFound
+from hubbub.contracts.operations import Empty
+from hubbub.tokens import new_opaque_token
+
+registry = Registry()
+INVITATION_PATH = "/invitations"  # the SPA's page; the token travels in the fragment
+
+
+def digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def may_grant(my_role: WorkspaceRole, role: WorkspaceRole) -> None:
+    if role is WorkspaceRole.OWNER and my_role is not WorkspaceRole.OWNER:
+        raise Forbidden("only owners grant, change or take away the owner role")
+
+
+async def limit_invitations(ctx: Context) -> None:
+    """Each invitation may send a mail: a per-user rate limit keeps that from spamming."""
+    await ratelimit.hit(
+        ctx.redis,
+        [
+            ratelimit.Limit(
+                ctx.keys.key("rl", "invite", "user", ctx.user_id), ctx.settings.rate_invite_user
+            )
+        ],
+    )
+
+
+@registry.handler(api.create)
+async def create(ctx: Context, params: InvitationCreate) -> InvitationPublic:
+    _, my_role = await access.locked(ctx, params.workspace_id, access.MANAGE)
+    may_grant(my_role, params.role)
+    await limit_invitations(ctx)
+    user = await by_email(ctx.session, params.email)
+    if user is not None:
+        existing = await ctx.session.get(Member, (params.workspace_id, user.id))
+        if existing is not None:
+            raise Conflict("already a member of this workspace")
+    return await invite(ctx, params.workspace_id, params.email, params.role)
+
+
+async def invite(
+    ctx: Context, workspace_id: uuid.UUID, email: str, role: WorkspaceRole
+) -> InvitationPublic:
+    """Invite ``email`` (replacing its pending invitation) and mail the link. The caller
+    holds the workspace lock and may grant ``role``."""
+    workspace = await ctx.session.get(Workspace, workspace_id)
+    assert workspace is not None
+    await ctx.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.workspace_id == workspace_id,
+            Invitation.email == email,
+            Invitation.status == InvitationStatus.PENDING.value,
+        )
+        .values(status=InvitationStatus.REPLACED.value, answered_at=datetime.now(UTC))
+    )
+    token = new_opaque_token()
+    invitation = Invitation(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        email=email,
+        role=role.value,
+        status=InvitationStatus.PENDING.value,
+        token_hash=digest(token),
+        invited_by=uuid.UUID(ctx.user_id),
+        expires_at=datetime.now(UTC) + timedelta(seconds=ctx.settings.invitation_ttl_s),
+    )
+    ctx.session.add(invitation)
+    await ctx.session.flush()
+    await ctx.session.refresh(invitation)
+    public = invitation_public(invitation)
+    journal.record(
+        ctx,
+        workspace_id,
+        "invitation.created",
+        subject_type="invitation",
+        subject_id=invitation.id,
+        data=public.model_dump(mode="json"),
+        summary={"email": email, "role": role.value},
+    )
+    send_mail(ctx, invitation_mail(ctx, email, workspace.name, role, token))
+    return public
+
+
+def invitation_mail(
+    ctx: Context, email: str, workspace_name: str, role: WorkspaceRole, token: str
+) -> Mail:
+    days = max(1, ctx.settings.invitation_ttl_s // 86_400)
+    link = f"{ctx.settings.base_url}{INVITATION_PATH}#token={token}"
+    return Mail(
+        to=email,
+        subject=f"You are invited to {workspace_name} on Hubbub",
+        body=(
+            f"You have been invited to the workspace {workspace_name!r} on Hubbub "
+            f"as {role.value}.\n\n"
+            f"Accept (or decline) within {days} days here, signed in as {email}:\n{link}\n\n"
+            f"Or use this invitation token: {token}\n\n"
+            "If you did not expect this, ignore this mail.\n"
+        ),
+    )
+
+
+async def _pending(ctx: Context, token: str) -> Invitation:
+    invitation = (
+        await ctx.session.execute(
+            select(Invitation).where(Invitation.token_hash == digest(token)).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if (
+        invitation is None
+        or invitation.status != InvitationStatus.PENDING.value
+        or invitation.expires_at <= datetime.now(UTC)
+    ):
+        raise NotFound("this invitation is unknown, already answered or expired")
+    me = await current_user(ctx)
+    if me.email != invitation.email:
+        raise Forbidden("this invitation is for another email address")
+    return invitation
+
+
+@registry.handler(api.accept)
+async def accept(ctx: Context, params: InvitationTokenParams) -> Accepted:
+    invitation = await _pending(ctx, params.token)
+    await access.lock_workspace(ctx, invitation.workspace_id)
+    me = await current_user(ctx)
+    invitation.status = InvitationStatus.ACCEPTED.value
+    invitation.answered_at = datetime.now(UTC)
+    existing = await ctx.session.get(Member, (invitation.workspace_id, me.id))
+    if existing is not None:  # joined meanwhile (added directly): keep that role
+        return Accepted(workspace_id=invitation.workspace_id, role=WorkspaceRole(existing.role))
+    role = WorkspaceRole(invitation.role)
+    await membership.join(ctx, invitation.workspace_id, me, role)
+    return Accepted(workspace_id=invitation.workspace_id, role=role)
+
+
+@registry.handler(api.decline)
+async def decline(ctx: Context, params: InvitationTokenParams) -> Empty:
+    invitation = await _pending(ctx, params.token)
+    invitation.status = InvitationStatus.DECLINED.value
+    invitation.answered_at = datetime.now(UTC)
+    public = invitation_public(invitation)
+    journal.record(
+        ctx,
+        invitation.workspace_id,
+        "invitation.declined",
+        subject_type="invitation",
+        subject_id=invitation.id,
+        data=public.model_dump(mode="json"),
+        summary={"email": invitation.email},
+    )
+    return Empty()

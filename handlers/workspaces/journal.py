@@ -1,0 +1,49 @@
+"""Recording a change: its activity row, its event and the cache invalidation, together.
+
+Every change in a workspace calls ``record`` once, inside its transaction: the activity
+row and the outbox event commit with the change or not at all, and the workspace's
+cached reads are dropped once it has committed. One function, so no change can do one
+of the three and forget the others.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from handlers.context import Context
+from handlers.workspaces.cache import cache_for
+from handlers.workspaces.models import Activity
+from hubbub.contracts.channels import Channel
+
+
+def record(
+    ctx: Context,
+    workspace_id: uuid.UUID,
+    action: str,
+    *,
+    subject_type: str,
+    subject_id: str | uuid.UUID,
+    data: dict[str, Any],
+    summary: dict[str, Any] | None = None,
+    before_version: int | None = None,
+    after_version: int | None = None,
+    activity: bool = True,
+) -> None:
+    """Journal ``action`` (the event type, e.g. ``resource.updated``) with ``data``, the
+    public representation of the subject, on the channel ``workspace:<id>``."""
+    if activity:
+        ctx.session.add(
+            Activity(
+                workspace_id=workspace_id,
+                actor_id=uuid.UUID(ctx.caller.user_id) if ctx.caller.user_id else None,
+                action=action,
+                subject_type=subject_type,
+                subject_id=str(subject_id),
+                before_version=before_version,
+                after_version=after_version,
+                summary=summary or {},
+            )
+        )
+    ctx.emit(Channel.workspace(workspace_id), action, data)
+    cache_for(ctx, workspace_id).invalidate_after_commit()

@@ -1,0 +1,100 @@
+"""Joining and leaving: the membership row, its journal entry, its events and the channel
+permission side effects — shared by members and invitations. Callers hold the workspace
+lock (``access.locked``) and have checked the caller's right to do it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, func, select
+
+from handlers.accounts.models import User
+from handlers.context import Context
+from handlers.workspaces import acl, journal
+from handlers.workspaces.models import Member
+from handlers.workspaces.views import member_public
+from hubbub.contracts.api.members import MemberPublic
+from hubbub.contracts.api.workspaces import WorkspaceRole
+from hubbub.contracts.channels import Channel
+from hubbub.contracts.errors import Conflict
+
+
+async def join(
+    ctx: Context, workspace_id: uuid.UUID, user: User, role: WorkspaceRole
+) -> MemberPublic:
+    """Make ``user`` a member (the caller holds the workspace lock and has checked)."""
+    member = Member(workspace_id=workspace_id, user_id=user.id, role=role.value)
+    ctx.session.add(member)
+    await ctx.session.flush()
+    await ctx.session.refresh(member)
+    public = member_public(member, user)
+    data = public.model_dump(mode="json")
+    journal.record(
+        ctx,
+        workspace_id,
+        "member.added",
+        subject_type="member",
+        subject_id=user.id,
+        data=data,
+        summary={"email": user.email, "role": role.value},
+    )
+    ctx.emit(Channel.user(user.id), "member.added", data)
+    acl.membership_changed(ctx, workspace_id, [user.id], revoked=False)
+    return public
+
+
+async def set_role(ctx: Context, member: Member, user: User, role: WorkspaceRole) -> MemberPublic:
+    before = member.role
+    member.role = role.value
+    member.updated_at = func.now()
+    await ctx.session.flush()
+    await ctx.session.refresh(member)
+    public = member_public(member, user)
+    data = public.model_dump(mode="json")
+    journal.record(
+        ctx,
+        member.workspace_id,
+        "member.updated",
+        subject_type="member",
+        subject_id=user.id,
+        data=data,
+        summary={"email": user.email, "role": role.value, "previous_role": before},
+    )
+    ctx.emit(Channel.user(user.id), "member.updated", data)
+    # Still a member: nothing to unsubscribe, but publishing on chat may have changed.
+    acl.membership_changed(ctx, member.workspace_id, [user.id], revoked=False)
+    return public
+
+
+async def drop(ctx: Context, member: Member, user: User) -> None:
+    if member.role == WorkspaceRole.OWNER:
+        await keep_an_owner(ctx, member.workspace_id)
+    public = member_public(member, user)
+    await ctx.session.execute(
+        delete(Member).where(
+            Member.workspace_id == member.workspace_id, Member.user_id == member.user_id
+        )
+    )
+    data = public.model_dump(mode="json")
+    journal.record(
+        ctx,
+        member.workspace_id,
+        "member.removed",
+        subject_type="member",
+        subject_id=user.id,
+        data=data,
+        summary={"email": user.email, "role": member.role},
+    )
+    ctx.emit(Channel.user(user.id), "member.removed", data)
+    acl.membership_changed(ctx, member.workspace_id, [user.id], revoked=True)
+
+
+async def keep_an_owner(ctx: Context, workspace_id: uuid.UUID) -> None:
+    owners = await ctx.session.scalar(
+        select(func.count())
+        .select_from(Member)
+        .where(Member.workspace_id == workspace_id, Member.role == WorkspaceRole.OWNER.value)
+    )
+    if (owners or 0) <= 1:
+        raise Conflict("a workspace keeps at least one owner: make someone else owner first")

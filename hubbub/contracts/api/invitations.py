@@ -1,0 +1,103 @@
+"""Invitations: an email asked into a workspace with a role, by a single-use token.
+
+The token is mailed (the same mail path as password reset) and stored as its SHA-256
+digest. Accepting or declining needs the signed-in account with the invited email;
+either spends the token. A new invitation of the same email replaces the pending one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, StringConstraints
+
+from hubbub.contracts.api.common import Params
+from hubbub.contracts.api.users import Email
+from hubbub.contracts.api.workspaces import WorkspaceRole
+from hubbub.contracts.errors import ErrorCode
+from hubbub.contracts.operations import Access, Catalog, Empty, Http, Operation
+
+InvitationToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,100}$")]
+
+
+class InvitationStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    REPLACED = "replaced"
+
+
+class InvitationPublic(BaseModel):
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    email: str
+    role: WorkspaceRole
+    status: InvitationStatus
+    invited_by: uuid.UUID | None
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationCreate(Params):
+    workspace_id: uuid.UUID
+    email: Email
+    role: WorkspaceRole = WorkspaceRole.MEMBER
+
+
+class InvitationTokenParams(Params):
+    token: InvitationToken
+
+
+class Accepted(BaseModel):
+    workspace_id: uuid.UUID
+    role: WorkspaceRole
+
+
+catalog = Catalog()
+_TAGS = ("invitations",)
+
+create = catalog.add(
+    Operation(
+        name="invitations.create",
+        params=InvitationCreate,
+        result=InvitationPublic,
+        access=Access.USER,
+        http=Http("POST", "/workspaces/{workspace_id}/invitations", status=201),
+        mutating=True,
+        key="workspace_id",
+        summary="Invite an email into the workspace with a role (admins)",
+        tags=_TAGS,
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT),
+    )
+)
+accept = catalog.add(
+    Operation(
+        name="invitations.accept",
+        params=InvitationTokenParams,
+        result=Accepted,
+        access=Access.USER,
+        http=Http("POST", "/invitations/{token}/accept"),
+        mutating=True,
+        key="token",
+        summary="Join the workspace an invitation to my email names",
+        tags=_TAGS,
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN),
+    )
+)
+decline = catalog.add(
+    Operation(
+        name="invitations.decline",
+        params=InvitationTokenParams,
+        result=Empty,
+        access=Access.USER,
+        http=Http("POST", "/invitations/{token}/decline", status=204),
+        mutating=True,
+        key="token",
+        summary="Turn an invitation to my email down",
+        tags=_TAGS,
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN),
+    )
+)

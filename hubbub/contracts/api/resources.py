@@ -1,0 +1,271 @@
+"""Resources: the business records of a workspace.
+
+Viewers read; members create, change, delete (softly) and restore; admins may also
+delete for good (``hard=true``). Every change raises ``version`` by one; the ``ETag`` of
+a single read is the version, and ``If-Match`` (RPC: ``expected_version``) makes a change
+conditional on it. Soft-deleted resources disappear from reads and lists unless asked
+for (``include_deleted``, ``deleted``) and come back with ``restore``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import orjson
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
+from typing_extensions import TypeAliasType
+
+from hubbub.contracts.api.common import (
+    Body,
+    Cursor,
+    ExpectedVersion,
+    Limit,
+    NotNull,
+    Params,
+    PatchParams,
+    Slug,
+    Timestamp,
+    Title,
+)
+from hubbub.contracts.errors import ErrorCode
+from hubbub.contracts.operations import Access, Catalog, Empty, Http, Operation
+
+MAX_DATA_BYTES = 32 * 1024
+MAX_TAGS = 20
+
+
+def _check_data(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError as exc:  # e.g. an integer beyond 64 bits (only from Python callers)
+        raise ValueError(f"not storable as JSON: {exc}") from None
+    if len(encoded) > MAX_DATA_BYTES:
+        raise ValueError(f"at most {MAX_DATA_BYTES} bytes of JSON (this is {len(encoded)})")
+    return value
+
+
+def _unique(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}$")]
+Tags = Annotated[
+    list[Tag],
+    Field(max_length=MAX_TAGS, description=f"At most {MAX_TAGS}; repeats are dropped"),
+    AfterValidator(_unique),
+]
+# Any JSON, but no NUL character in a string or key: PostgreSQL's jsonb cannot hold one.
+JsonText = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+JsonValue = TypeAliasType(
+    "JsonValue",
+    "JsonText | int | float | bool | list[JsonValue] | dict[JsonText, JsonValue] | None",
+)
+Data = Annotated[
+    dict[JsonText, JsonValue],
+    Field(description=f"Any JSON object, at most {MAX_DATA_BYTES} bytes serialized"),
+    AfterValidator(_check_data),
+]
+Kind = Annotated[Slug, Field(description="What sort of record this is, e.g. `task`")]
+Status = Annotated[Slug, Field(description="A workflow state, e.g. `open`, `done`")]
+
+
+class ResourcePublic(BaseModel):
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    kind: str
+    title: str
+    body: str
+    status: str
+    tags: list[str]
+    data: dict[str, Any]
+    version: int = Field(description="Rises by one with every change; the ETag")
+    created_by: uuid.UUID | None
+    updated_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+
+
+class ResourcePage(BaseModel):
+    items: list[ResourcePublic]
+    next_cursor: str | None = None
+
+
+class ResourceCreate(Params):
+    workspace_id: uuid.UUID
+    kind: Kind
+    title: Title
+    body: Body = ""
+    status: Status = "open"
+    tags: Tags = Field(default_factory=list)
+    data: Data = Field(default_factory=dict)
+
+
+class ResourceUpdate(PatchParams):
+    patchable = ("kind", "title", "body", "status", "tags", "data")
+
+    workspace_id: uuid.UUID
+    resource_id: uuid.UUID
+    kind: Annotated[Kind | SkipJsonSchema[None], NotNull] = None
+    title: Annotated[Title | SkipJsonSchema[None], NotNull] = None
+    body: Annotated[Body | SkipJsonSchema[None], NotNull] = None
+    status: Annotated[Status | SkipJsonSchema[None], NotNull] = None
+    tags: Annotated[Tags | SkipJsonSchema[None], NotNull] = None
+    data: Annotated[
+        Data | SkipJsonSchema[None], NotNull, Field(description="Replaces the whole object")
+    ] = None
+    expected_version: ExpectedVersion = None
+
+
+class ResourceRef(Params):
+    workspace_id: uuid.UUID
+    resource_id: uuid.UUID
+
+
+class ResourceGet(ResourceRef):
+    include_deleted: bool = Field(default=False, description="Also find a soft-deleted one")
+
+
+class ResourceDelete(ResourceRef):
+    hard: bool = Field(default=False, description="Delete for good (admins); else softly")
+    expected_version: ExpectedVersion = None
+
+
+class ResourceRestore(ResourceRef):
+    expected_version: ExpectedVersion = None
+
+
+class SortField(StrEnum):
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    TITLE = "title"
+
+
+class Order(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+class ResourceListParams(Params):
+    workspace_id: uuid.UUID
+    status: Status | None = None
+    kind: Kind | None = None
+    tag: list[Tag] | None = Field(
+        default=None, max_length=MAX_TAGS, description="Has every one of these tags"
+    )
+    updated_since: Timestamp | None = Field(default=None, description="Changed at or after")
+    created_by: uuid.UUID | None = None
+    q: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00]*$")] | None = Field(
+        default=None, description="Full-text search over title and body (web search syntax)"
+    )
+    deleted: bool = Field(default=False, description="List the soft-deleted ones instead")
+    sort: SortField = SortField.CREATED_AT
+    order: Order = Order.DESC
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+
+catalog = Catalog()
+_TAGS = ("resources",)
+_READ_ERRORS = (ErrorCode.NOT_FOUND,)
+_WRITE_ERRORS = (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT)
+
+list_resources = catalog.add(
+    Operation(
+        name="resources.list",
+        params=ResourceListParams,
+        result=ResourcePage,
+        access=Access.USER,
+        http=Http("GET", "/workspaces/{workspace_id}/resources"),
+        summary="List, filter, sort and search a workspace's resources, a page at a time",
+        tags=_TAGS,
+        errors=_READ_ERRORS,
+    )
+)
+create = catalog.add(
+    Operation(
+        name="resources.create",
+        params=ResourceCreate,
+        result=ResourcePublic,
+        access=Access.USER,
+        http=Http("POST", "/workspaces/{workspace_id}/resources", status=201, etag="version"),
+        mutating=True,
+        key="workspace_id",
+        summary="Create a resource (members)",
+        tags=_TAGS,
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN),
+    )
+)
+get = catalog.add(
+    Operation(
+        name="resources.get",
+        params=ResourceGet,
+        result=ResourcePublic,
+        access=Access.USER,
+        http=Http("GET", "/workspaces/{workspace_id}/resources/{resource_id}", etag="version"),
+        summary="One resource",
+        tags=_TAGS,
+        errors=_READ_ERRORS,
+    )
+)
+update = catalog.add(
+    Operation(
+        name="resources.update",
+        params=ResourceUpdate,
+        result=ResourcePublic,
+        access=Access.USER,
+        http=Http(
+            "PATCH",
+            "/workspaces/{workspace_id}/resources/{resource_id}",
+            etag="version",
+            if_match="expected_version",
+        ),
+        mutating=True,
+        key="workspace_id",
+        summary="Change some fields of a resource (members)",
+        tags=_TAGS,
+        errors=_WRITE_ERRORS,
+    )
+)
+delete = catalog.add(
+    Operation(
+        name="resources.delete",
+        params=ResourceDelete,
+        result=Empty,
+        access=Access.USER,
+        http=Http(
+            "DELETE",
+            "/workspaces/{workspace_id}/resources/{resource_id}",
+            status=204,
+            if_match="expected_version",
+        ),
+        mutating=True,
+        key="workspace_id",
+        summary="Delete a resource: softly (members) or for good (admins, hard=true)",
+        tags=_TAGS,
+        errors=_WRITE_ERRORS,
+    )
+)
+restore = catalog.add(
+    Operation(
+        name="resources.restore",
+        params=ResourceRestore,
+        result=ResourcePublic,
+        access=Access.USER,
+        http=Http(
+            "POST",
+            "/workspaces/{workspace_id}/resources/{resource_id}/restore",
+            etag="version",
+            if_match="expected_version",
+        ),
+        mutating=True,
+        key="workspace_id",
+        summary="Bring a soft-deleted resource back (members)",
+        tags=_TAGS,
+        errors=_WRITE_ERRORS,
+    )
+)

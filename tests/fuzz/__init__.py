@@ -1,0 +1,1 @@
+"""Schemathesis against a running Hubbub: ``python -m tests.fuzz`` (``make fuzz``)."""

@@ -1,0 +1,107 @@
+"""Schemathesis hooks for the Hubbub fuzz run (``SCHEMATHESIS_HOOKS=tests.fuzz.hooks``).
+
+* Authentication: the fuzzer's access token, from a login; signed in again whenever a
+  fuzzed call may have ended its session (``auth.logout``, ``auth.logout_all``,
+  ``auth.refresh``... any 401).
+* Idempotency keys: a well-formed ``Idempotency-Key`` is made unique per call. A key
+  reused with another body is *meant* to be refused (422 ``unprocessable``), and the
+  generator repeats small values; a client's contract is one key per distinct request.
+  Malformed keys are left as generated (they must be refused with 400).
+* Membership: if a fuzzed ``members.leave`` takes the fuzzer out of its workspace, the
+  owner adds it back as admin, so the rest of the run still reaches the real code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+from typing import Any
+
+import requests
+import schemathesis
+
+_lock = threading.Lock()
+_token: str | None = None
+
+
+def _api() -> str:
+    return os.environ["HUBBUB_FUZZ_URL"] + "/api/v1"
+
+
+def _login() -> str:
+    response = requests.post(
+        _api() + "/auth/login",
+        json={
+            "email": os.environ["HUBBUB_FUZZ_EMAIL"],
+            "password": os.environ["HUBBUB_FUZZ_PASSWORD"],
+        },
+        timeout=10,
+    )
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
+
+
+def _forget() -> None:
+    global _token
+    with _lock:
+        _token = None
+
+
+@schemathesis.auth(refresh_interval=None)
+class FuzzerAuth:
+    def get(self, case: Any, ctx: Any) -> str:
+        global _token
+        with _lock:
+            if _token is None:
+                _token = _login()
+            return _token
+
+    def set(self, case: Any, data: str, ctx: Any) -> None:
+        case.headers = case.headers or {}
+        case.headers["Authorization"] = f"Bearer {data}"
+
+
+_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+@schemathesis.hook
+def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
+    headers = case.headers or {}
+    for name in list(headers):
+        value = headers[name]
+        if name.lower() == "idempotency-key" and isinstance(value, str) and _KEY.fullmatch(value):
+            headers[name] = uuid.uuid4().hex
+
+
+@schemathesis.hook
+def after_call(ctx: Any, case: Any, response: Any) -> None:
+    operation_id = case.operation.definition.raw.get("operationId")
+    if response.status_code == 401 or operation_id in ("auth.logout", "auth.logout_all"):
+        _forget()
+    if operation_id in ("members.leave", "members.remove", "members.update") and (
+        200 <= response.status_code < 300
+    ):
+        _restore_membership()
+
+
+def _restore_membership() -> None:
+    """The fuzzer may have removed or demoted itself (ids flow between calls in the
+    stateful phase): its owner makes it an admin of the workspace again."""
+    owner = {"Authorization": f"Bearer {os.environ['HUBBUB_FUZZ_OWNER_TOKEN']}"}
+    members = _api() + f"/workspaces/{os.environ['HUBBUB_FUZZ_WORKSPACE']}/members"
+    added = requests.post(
+        members,
+        json={"email": os.environ["HUBBUB_FUZZ_EMAIL"], "role": "admin"},
+        headers=owner,
+        timeout=10,
+    )
+    if added.status_code == 409:  # still a member: make sure of the role
+        requests.patch(
+            f"{members}/{os.environ['HUBBUB_FUZZ_USER_ID']}",
+            json={"role": "admin"},
+            headers=owner,
+            timeout=10,
+        )

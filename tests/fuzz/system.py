@@ -1,0 +1,186 @@
+"""A whole running system for the fuzzer: services, a migrated database, a worker and a
+hub as real processes, and a workspace with a member to fuzz as.
+
+The fuzzer signs in as ``fuzzer``, an *admin* of the workspace (so every workspace
+operation runs its real code, while renaming or deleting the workspace is refused with
+403 and the workspace survives the run); ``owner`` owns it and puts the fuzzer back if
+the fuzzer leaves. Rate limits are raised so the run measures behaviour, not limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from hubbub.embedded.process import free_port
+from tests.support.services import Databases, running_services
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "fuzzing-is-fun-42"
+SECRET = "fuzz-secret-" + "y" * 40
+
+
+@dataclass(frozen=True)
+class System:
+    base_url: str  # http://127.0.0.1:PORT
+    workspace_id: str
+    resource_id: str
+    fuzzer_email: str
+    fuzzer_id: str
+    owner_email: str
+    owner_token: str
+    database_url: str = ""
+
+    def unpublished_events(self) -> int:
+        """Outbox rows the relay has not published (a stuck row is a bug)."""
+        return asyncio.run(_unpublished(self.database_url))
+
+    def env(self) -> dict[str, str]:
+        """What the schemathesis hooks (tests/fuzz/hooks.py) read."""
+        return {
+            "HUBBUB_FUZZ_URL": self.base_url,
+            "HUBBUB_FUZZ_WORKSPACE": self.workspace_id,
+            "HUBBUB_FUZZ_RESOURCE": self.resource_id,
+            "HUBBUB_FUZZ_EMAIL": self.fuzzer_email,
+            "HUBBUB_FUZZ_USER_ID": self.fuzzer_id,
+            "HUBBUB_FUZZ_PASSWORD": PASSWORD,
+            "HUBBUB_FUZZ_OWNER_TOKEN": self.owner_token,
+        }
+
+
+def _env(urls: dict[str, str], state: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBBUB_")}
+    env.update(urls)
+    env.update(
+        {
+            "HUBBUB_ENV": "test",
+            "HUBBUB_NAMESPACE": "fuzz" + os.urandom(3).hex(),
+            "HUBBUB_SECRET_KEY": SECRET,
+            "HUBBUB_STATE_DIR": str(state),
+            "HUBBUB_LOG_FORMAT": "text",
+            "HUBBUB_LOG_LEVEL": "WARNING",
+            "HUBBUB_ACCESS_LOG": "false",
+            "HUBBUB_ACCESS_TOKEN_TTL_S": "86400",
+            "HUBBUB_ARGON2_MEMORY_KIB": "1024",
+            "HUBBUB_ARGON2_TIME_COST": "1",
+            "HUBBUB_RATE_LOGIN_IP": "100000/60",
+            "HUBBUB_RATE_LOGIN_ACCOUNT": "100000/60",
+            "HUBBUB_RATE_REGISTER_IP": "100000/60",
+            "HUBBUB_RATE_RESET_IP": "100000/60",
+            "HUBBUB_RATE_RESET_ACCOUNT": "100000/60",
+            "HUBBUB_RATE_INVITE_USER": "100000/60",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return env
+
+
+def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/api/v1/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("the system did not become ready")
+
+
+def _seed(url: str) -> System:
+    with requests.Session() as http:
+        api = url + "/api/v1"
+
+        def signed_in(name: str) -> tuple[str, str, str]:
+            email = f"{name}-{os.urandom(3).hex()}@example.com"
+            http.post(
+                api + "/auth/register",
+                json={"email": email, "password": PASSWORD, "display_name": name},
+            ).raise_for_status()
+            login = http.post(api + "/auth/login", json={"email": email, "password": PASSWORD})
+            login.raise_for_status()
+            return email, login.json()["access_token"], login.json()["user"]["id"]
+
+        owner_email, owner, _ = signed_in("owner")
+        fuzzer_email, _, fuzzer_id = signed_in("fuzzer")
+        auth = {"Authorization": f"Bearer {owner}"}
+        ws = http.post(api + "/workspaces", json={"name": "Fuzzed"}, headers=auth)
+        ws.raise_for_status()
+        ws_id = ws.json()["id"]
+        http.post(
+            api + f"/workspaces/{ws_id}/members",
+            json={"email": fuzzer_email, "role": "admin"},
+            headers=auth,
+        ).raise_for_status()
+        made = http.post(
+            api + f"/workspaces/{ws_id}/resources",
+            json={"kind": "task", "title": "Seed", "tags": ["seed"], "data": {"n": 1}},
+            headers=auth,
+        )
+        made.raise_for_status()
+    return System(url, ws_id, made.json()["id"], fuzzer_email, fuzzer_id, owner_email, owner)
+
+
+@contextlib.contextmanager
+def running_system(state: Path) -> Iterator[System]:
+    import migrations
+
+    state.mkdir(parents=True, exist_ok=True)
+    with running_services(state / "services") as services:
+        databases = Databases(services.database_url)
+        database_url = asyncio.run(_create_database(databases))
+        urls = {
+            "DATABASE_URL": database_url,
+            "NATS_URL": services.nats_url,
+            "REDIS_URL": services.redis_url,
+        }
+        env = _env(urls, state)
+        migrations.upgrade_sync(database_url)
+        port = free_port()
+        hubbub = [sys.executable, "-m", "hubbub.cli"]
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for argv in ([*hubbub, "worker"], [*hubbub, "serve", "--port", str(port)]):
+                procs.append(subprocess.Popen(argv, cwd=ROOT, env=env))
+            url = f"http://127.0.0.1:{port}"
+            _wait_ready(url, procs)
+            yield dataclasses.replace(_seed(url), database_url=database_url)
+        finally:
+            for proc in reversed(procs):
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            asyncio.run(databases.drop_all())
+
+
+async def _create_database(databases: Databases) -> str:
+    url: Any = await databases.create(from_template=False)
+    return str(url)
+
+
+async def _unpublished(database_url: str) -> int:
+    import asyncpg
+
+    from tests.support.services import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        count: int = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        return count
+    finally:
+        await conn.close()

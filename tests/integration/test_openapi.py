@@ -1,0 +1,89 @@
+"""The OpenAPI document: generated from the catalog, valid 3.1, served with an offline
+docs page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from openapi_spec_validator import validate
+
+from hub.openapi import DocumentedRoute, build_document, errors_of
+from hubbub.contracts.api import default_catalog
+from hubbub.contracts.operations import Access
+
+
+class TestDocument:
+    def test_it_is_valid_openapi_3_1(self) -> None:
+        document = build_document(default_catalog())
+        validate(document)
+        assert document["openapi"] == "3.1.0"
+
+    def test_every_catalog_operation_with_a_route_is_in_it(self) -> None:
+        document = build_document(default_catalog())
+        found = {
+            (method.upper(), path, op["operationId"])
+            for path, item in document["paths"].items()
+            for method, op in item.items()
+        }
+        expected = {
+            (op.http.method, "/api/v1" + op.http.path, op.name)
+            for op in default_catalog()
+            if op.http is not None and op.access is not Access.INTERNAL
+        }
+        assert expected <= found
+
+    def test_headers_and_errors_are_where_they_apply(self) -> None:
+        document = build_document(default_catalog())
+        patch = document["paths"]["/api/v1/workspaces/{workspace_id}/resources/{resource_id}"][
+            "patch"
+        ]
+        headers = {p["name"] for p in patch["parameters"] if p["in"] == "header"}
+        assert headers == {"If-Match", "Idempotency-Key"}
+        assert {"200", "404", "409", "412", "422"} <= set(patch["responses"])
+        assert "ETag" in patch["responses"]["200"]["headers"]
+        body = document["components"]["schemas"]["ResourceUpdateBody"]
+        assert {"workspace_id", "resource_id", "expected_version"}.isdisjoint(body["properties"])
+
+    def test_list_parameters_are_query_parameters(self) -> None:
+        document = build_document(default_catalog())
+        listing = document["paths"]["/api/v1/workspaces/{workspace_id}/resources"]["get"]
+        query = {p["name"]: p for p in listing["parameters"] if p["in"] == "query"}
+        assert {"q", "tag", "sort", "order", "limit", "cursor", "updated_since"} <= set(query)
+        assert query["tag"]["explode"] is True
+
+    def test_signed_in_operations_need_the_bearer_and_document_401(self) -> None:
+        catalog = default_catalog()
+        me = catalog["users.me"]
+        assert "unauthorized" in {c.value for c in errors_of(me)}
+        document = build_document(catalog)
+        assert document["paths"]["/api/v1/users/me"]["get"]["security"] == [{"bearer": []}]
+
+    def test_extra_routes_can_be_documented(self) -> None:
+        route = DocumentedRoute(
+            "POST",
+            "/api/v1/channels/{channel}/publish",
+            {"operationId": "channels.publish", "responses": {"202": {"description": "ok"}}},
+        )
+        document = build_document(default_catalog(), [route])
+        assert "post" in document["paths"]["/api/v1/channels/{channel}/publish"]
+
+
+class TestServed:
+    async def test_the_document_is_served(self, hub_client: TestClient[Any, Any]) -> None:
+        response = await hub_client.get("/api/v1/openapi.json")
+        assert response.status == 200
+        validate(await response.json())
+
+    async def test_the_docs_page_and_its_assets_come_from_the_hub(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        page = await hub_client.get("/api/docs")
+        html = await page.text()
+        assert page.status == 200
+        assert "http" not in html.replace("http-equiv", "")  # no CDN, nothing external
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "init.js", "favicon.png"):
+            response = await hub_client.get(f"/api/docs/assets/{asset}")
+            assert response.status == 200, asset
+            assert len(await response.read()) > 50
+        assert (await hub_client.get("/api/docs/assets/../../etc/passwd")).status == 404

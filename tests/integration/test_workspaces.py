@@ -1,0 +1,334 @@
+"""Workspaces, members, invitations and their permissions, through the REST API."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.mail import DevMail
+from hubbub.bus import Bus
+from hubbub.contracts.api import default_catalog
+from hubbub.contracts.api import workspaces as workspaces_api
+from hubbub.contracts.envelope import Caller, CallerKind
+from hubbub.contracts.errors import Conflict
+from tests.support.accounts import Api, make_user
+from tests.support.workspaces import Domain, Person
+
+
+@pytest.fixture
+def domain(hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]) -> Domain:
+    return Domain(hub_client, db)
+
+
+def caller(person: Person) -> Caller:
+    return Caller(kind=CallerKind.USER, user_id=person.id, role="member")
+
+
+class TestWorkspaces:
+    async def test_the_creator_is_the_owner_and_sees_it_in_their_list(self, domain: Domain) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann, "  Design  ")
+        page = await domain.call("GET", "/workspaces", ann, expect=200)
+        assert (ws["name"], ws["role"], ws["version"]) == ("Design", "owner", 1)
+        assert [w["id"] for w in page["items"]] == [ws["id"]]
+
+    async def test_the_list_pages_with_a_cursor_newest_first(self, domain: Domain) -> None:
+        ann = await domain.person("ann")
+        made = [(await domain.workspace(ann, f"w{i}"))["id"] for i in range(5)]
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+            page = await domain.call("GET", "/workspaces", ann, params=params, expect=200)
+            seen += [w["id"] for w in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == made[::-1]
+
+    async def test_rename_with_if_match_raises_the_version_and_the_etag(
+        self, domain: Domain
+    ) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        response = await domain.call(
+            "PATCH", f"/workspaces/{ws['id']}", ann, json={"name": "B"}, headers={"If-Match": '"1"'}
+        )
+        assert (response.status, response.headers["ETag"]) == (200, '"2"')
+        assert (await response.json())["name"] == "B"
+
+    async def test_a_stale_if_match_is_412_over_rest(self, domain: Domain) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        body = await domain.call(
+            "PATCH",
+            f"/workspaces/{ws['id']}",
+            ann,
+            json={"name": "B"},
+            headers={"If-Match": '"7"'},
+            expect=412,
+        )
+        assert (body["code"], body["details"]["current_version"]) == ("precondition_failed", 1)
+
+    async def test_the_same_stale_version_is_409_over_rpc(self, domain: Domain, bus: Bus) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        with pytest.raises(Conflict) as caught:
+            await bus.request(
+                workspaces_api.update,
+                {"workspace_id": ws["id"], "name": "B", "expected_version": 7},
+                caller=caller(ann),
+            )
+        assert caught.value.details["reason"] == "stale_version"
+
+    async def test_the_expected_version_is_not_taken_from_a_rest_body(self, domain: Domain) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        body = await domain.call(
+            "PATCH",
+            f"/workspaces/{ws['id']}",
+            ann,
+            json={"name": "B", "expected_version": 1},
+            expect=422,
+        )
+        assert body["details"]["errors"][0]["loc"] == ["expected_version"]
+
+    async def test_an_empty_patch_or_a_null_name_is_refused(self, domain: Domain) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        await domain.call("PATCH", f"/workspaces/{ws['id']}", ann, json={}, expect=422)
+        await domain.call("PATCH", f"/workspaces/{ws['id']}", ann, json={"name": None}, expect=422)
+
+    async def test_deleting_removes_it_for_every_member(self, domain: Domain) -> None:
+        ws, people = await domain.team()
+        await domain.call("DELETE", f"/workspaces/{ws['id']}", people["owner"], expect=204)
+        await domain.call("GET", f"/workspaces/{ws['id']}", people["member"], expect=404)
+
+
+def _route_table(ws: str, resource: str, user: str) -> dict[str, tuple[str, str, Any]]:
+    """Every operation under /workspaces/{workspace_id}: method, path, a valid body."""
+    base = f"/workspaces/{ws}"
+    return {
+        "workspaces.get": ("GET", base, None),
+        "workspaces.update": ("PATCH", base, {"name": "x"}),
+        "workspaces.delete": ("DELETE", base, None),
+        "members.list": ("GET", f"{base}/members", None),
+        "members.add": ("POST", f"{base}/members", {"email": "new@example.com"}),
+        "members.update": ("PATCH", f"{base}/members/{user}", {"role": "member"}),
+        "members.remove": ("DELETE", f"{base}/members/{user}", None),
+        "members.leave": ("POST", f"{base}/leave", None),
+        "invitations.create": ("POST", f"{base}/invitations", {"email": "new@example.com"}),
+        "resources.list": ("GET", f"{base}/resources", None),
+        "resources.create": ("POST", f"{base}/resources", {"kind": "task", "title": "t"}),
+        "resources.get": ("GET", f"{base}/resources/{resource}", None),
+        "resources.update": ("PATCH", f"{base}/resources/{resource}", {"title": "u"}),
+        "resources.delete": ("DELETE", f"{base}/resources/{resource}", None),
+        "resources.restore": ("POST", f"{base}/resources/{resource}/restore", None),
+        "activity.list": ("GET", f"{base}/activity", None),
+    }
+
+
+class TestPermissions:
+    def test_the_route_table_covers_every_workspace_operation(self) -> None:
+        scoped = {
+            op.name
+            for op in default_catalog()
+            if op.http is not None and "{workspace_id}" in op.http.path
+        }
+        assert scoped == set(_route_table("w", "r", "u"))
+
+    async def test_a_non_member_gets_404_for_every_workspace_route(self, domain: Domain) -> None:
+        ws, people = await domain.team()
+        res = await domain.resource(ws["id"], people["member"])
+        table = _route_table(ws["id"], res["id"], people["member"].id)
+        statuses = {}
+        for name, (method, path, body) in table.items():
+            response = await domain.call(method, path, people["out"], json=body)
+            statuses[name] = response.status
+        assert statuses == dict.fromkeys(table, 404)
+
+    async def test_a_viewer_gets_403_for_every_write(self, domain: Domain) -> None:
+        ws, people = await domain.team()
+        res = await domain.resource(ws["id"], people["member"])
+        table = _route_table(ws["id"], res["id"], people["member"].id)
+        writes = {
+            name: route
+            for name, route in table.items()
+            if default_catalog()[name].mutating and name != "members.leave"
+        }
+        statuses = {}
+        for name, (method, path, body) in writes.items():
+            response = await domain.call(method, path, people["viewer"], json=body)
+            statuses[name] = response.status
+        assert statuses == dict.fromkeys(writes, 403)
+
+    async def test_a_viewer_reads_everything(self, domain: Domain) -> None:
+        ws, people = await domain.team()
+        res = await domain.resource(ws["id"], people["member"])
+        table = _route_table(ws["id"], res["id"], people["member"].id)
+        for method, path, _ in table.values():
+            if method == "GET":
+                await domain.call(method, path, people["viewer"], expect=200)
+
+    async def test_members_write_resources_but_do_not_manage_members(self, domain: Domain) -> None:
+        ws, people = await domain.team()
+        await domain.resource(ws["id"], people["member"])
+        await domain.call(
+            "POST",
+            f"/workspaces/{ws['id']}/members",
+            people["member"],
+            json={"email": "x@example.com"},
+            expect=403,
+        )
+
+    async def test_only_admins_delete_resources_for_good(self, domain: Domain) -> None:
+        ws, people = await domain.team()
+        res = await domain.resource(ws["id"], people["member"])
+        path = f"/workspaces/{ws['id']}/resources/{res['id']}"
+        await domain.call("DELETE", path, people["member"], params={"hard": "true"}, expect=403)
+        await domain.call("DELETE", path, people["admin"], params={"hard": "true"}, expect=204)
+        await domain.call(
+            "GET", path, people["admin"], params={"include_deleted": "true"}, expect=404
+        )
+
+
+class TestMembers:
+    async def test_adding_an_existing_account_makes_it_a_member(self, domain: Domain) -> None:
+        ann, bob = await domain.person("ann"), await domain.person("bob")
+        ws = await domain.workspace(ann)
+        added = await domain.add(ws["id"], ann, bob, "viewer")
+        assert (added["member"]["user_id"], added["member"]["role"]) == (bob.id, "viewer")
+        page = await domain.call("GET", f"/workspaces/{ws['id']}/members", bob, expect=200)
+        assert sorted(m["role"] for m in page["items"]) == ["owner", "viewer"]
+
+    async def test_adding_twice_is_a_conflict(self, domain: Domain) -> None:
+        ann, bob = await domain.person("ann"), await domain.person("bob")
+        ws = await domain.workspace(ann)
+        await domain.add(ws["id"], ann, bob, "member")
+        await domain.call(
+            "POST",
+            f"/workspaces/{ws['id']}/members",
+            ann,
+            json={"email": bob.email},
+            expect=409,
+        )
+
+    async def test_the_last_owner_cannot_leave_be_demoted_or_removed(self, domain: Domain) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        base = f"/workspaces/{ws['id']}"
+        await domain.call("POST", f"{base}/leave", ann, expect=409)
+        await domain.call(
+            "PATCH", f"{base}/members/{ann.id}", ann, json={"role": "admin"}, expect=409
+        )
+        await domain.call("DELETE", f"{base}/members/{ann.id}", ann, expect=409)
+
+    async def test_with_a_second_owner_the_first_may_leave(self, domain: Domain) -> None:
+        ann, bob = await domain.person("ann"), await domain.person("bob")
+        ws = await domain.workspace(ann)
+        await domain.add(ws["id"], ann, bob, "owner")
+        await domain.call("POST", f"/workspaces/{ws['id']}/leave", ann, expect=204)
+        await domain.call("GET", f"/workspaces/{ws['id']}", ann, expect=404)
+
+    async def test_admins_cannot_grant_or_touch_the_owner_role(self, domain: Domain) -> None:
+        ws, people = await domain.team()
+        base = f"/workspaces/{ws['id']}/members"
+        admin, owner, member = people["admin"], people["owner"], people["member"]
+        await domain.call("PATCH", f"{base}/{member.id}", admin, json={"role": "owner"}, expect=403)
+        await domain.call("DELETE", f"{base}/{owner.id}", admin, expect=403)
+        await domain.call(
+            "PATCH", f"{base}/{member.id}", admin, json={"role": "viewer"}, expect=200
+        )
+
+    async def test_a_removed_member_loses_access(self, domain: Domain) -> None:
+        ws, people = await domain.team()
+        await domain.call(
+            "DELETE",
+            f"/workspaces/{ws['id']}/members/{people['member'].id}",
+            people["admin"],
+            expect=204,
+        )
+        await domain.call("GET", f"/workspaces/{ws['id']}", people["member"], expect=404)
+
+
+def _token_of(mail: DevMail) -> str:
+    found = re.search(r"token=([A-Za-z0-9_-]+)", mail.body)
+    assert found is not None
+    return found[1]
+
+
+class TestInvitations:
+    async def _mailed_token(self, db: async_sessionmaker[AsyncSession], email: str) -> str:
+        async with db() as session:
+            mails = (
+                await session.scalars(
+                    select(DevMail).where(DevMail.to_addr == email).order_by(DevMail.id.desc())
+                )
+            ).all()
+        assert mails, f"no mail to {email}"
+        return _token_of(mails[0])
+
+    async def test_adding_an_unknown_email_invites_it_and_the_invitee_accepts(
+        self, domain: Domain, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        invited = await domain.call(
+            "POST",
+            f"/workspaces/{ws['id']}/members",
+            ann,
+            json={"email": "dora@example.com", "role": "member"},
+            expect=201,
+        )
+        assert (invited["status"], invited["invitation"]["email"]) == (
+            "invited",
+            "dora@example.com",
+        )
+        token = await self._mailed_token(db, "dora@example.com")
+        await make_user(db, "dora@example.com")
+        dora = (await Api(domain.client).login("dora@example.com"))["access_token"]
+        headers = {"Authorization": f"Bearer {dora}"}
+        accepted = await domain.call(
+            "POST", f"/invitations/{token}/accept", None, headers=headers, expect=200
+        )
+        assert accepted == {"workspace_id": ws["id"], "role": "member"}
+        await domain.call("POST", f"/invitations/{token}/accept", None, headers=headers, expect=404)
+
+    async def test_only_the_invited_email_may_answer(
+        self, domain: Domain, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        ann, bob = await domain.person("ann"), await domain.person("bob")
+        ws = await domain.workspace(ann)
+        await domain.call(
+            "POST",
+            f"/workspaces/{ws['id']}/invitations",
+            ann,
+            json={"email": "eve@example.com"},
+            expect=201,
+        )
+        token = await self._mailed_token(db, "eve@example.com")
+        await domain.call("POST", f"/invitations/{token}/accept", bob, expect=403)
+        await domain.call("POST", f"/invitations/{token}/decline", bob, expect=403)
+
+    async def test_a_new_invitation_replaces_the_pending_one(
+        self, domain: Domain, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        path = f"/workspaces/{ws['id']}/invitations"
+        await domain.call("POST", path, ann, json={"email": "fay@example.com"}, expect=201)
+        first = await self._mailed_token(db, "fay@example.com")
+        await domain.call("POST", path, ann, json={"email": "fay@example.com"}, expect=201)
+        second = await self._mailed_token(db, "fay@example.com")
+        await make_user(db, "fay@example.com")
+        fay = (await Api(domain.client).login("fay@example.com"))["access_token"]
+        headers = {"Authorization": f"Bearer {fay}"}
+        await domain.call("POST", f"/invitations/{first}/accept", None, headers=headers, expect=404)
+        await domain.call(
+            "POST", f"/invitations/{second}/decline", None, headers=headers, expect=204
+        )
