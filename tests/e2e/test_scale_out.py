@@ -151,3 +151,35 @@ class TestTwoHubs:
             assert (got.offset, client.url) == (offset, hubs[0].ws)
         finally:
             await client.close()
+
+    async def test_a_change_made_through_one_hub_reaches_a_client_of_the_other(
+        self, hubs: list[HubProcess], settings: Settings, db: Any
+    ) -> None:
+        """Scale-out: B's RPC goes in at hub 2; A, on hub 1, gets the event."""
+        from tests.support.accounts import make_user
+
+        tokens = TestTokens(settings)
+        ann = await make_user(db, "ann-scale@example.com")
+        bob = await make_user(db, "bob-scale@example.com")
+        a = HubbubClient(hubs[0].ws, tokens.issue(ann))
+        b = HubbubClient(hubs[1].ws, tokens.issue(bob))
+        try:
+            await a.connect()
+            await b.connect()
+            ws = (await a.rpc("workspaces.create", {"name": "Two hubs"}))["id"]
+            await a.rpc(
+                "members.add",
+                {"workspace_id": ws, "email": "bob-scale@example.com", "role": "member"},
+            )
+            sub = await a.subscribe(f"workspace:{ws}")
+            made = await b.rpc(
+                "resources.create", {"workspace_id": ws, "kind": "task", "title": "via hub 2"}
+            )
+            while True:
+                event = (await asyncio.wait_for(sub.queue.get(), 10)).data
+                if event["type"] == "resource.created":
+                    break
+            assert (event["data"]["id"], event["actor"]) == (made["id"], bob)
+        finally:
+            await a.close()
+            await b.close()

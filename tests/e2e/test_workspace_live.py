@@ -1,0 +1,135 @@
+"""Issue 5's whole flows on the real domain: two users, a workspace, resources changing
+over WebSocket RPC, and what each one's socket sees."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from typing import Any
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from hubbub.client import RemoteError
+from hubbub.config import Settings
+from hubbub.contracts.subjects import Subjects
+from hubbub.streams import ensure_streams
+from tests.e2e.conftest import ClientFactory, People
+
+
+async def next_event(sub: Any, timeout: float = 5.0) -> Any:
+    return (await asyncio.wait_for(sub.queue.get(), timeout)).data
+
+
+class TestTwoUsers:
+    async def test_b_is_refused_then_added_then_sees_a_s_changes_at_once_then_is_removed(
+        self, client: ClientFactory, people: People
+    ) -> None:
+        """B can't subscribe to A's workspace; A adds B (RPC); B subscribes and gets A's
+        resource.created within 100 ms of A's RPC returning (median of five, loopback);
+        A removes B; B gets `unsubscribed` at once."""
+        ann, bob = await people.user("ann"), await people.user("bob")
+        a, b = await client(ann), await client(bob)
+        ws = (await a.rpc("workspaces.create", {"name": "Live"}))["id"]
+        channel = f"workspace:{ws}"
+        with pytest.raises(RemoteError) as refused:
+            await b.subscribe(channel)
+        assert refused.value.code == "forbidden"
+
+        bob_email = (await b.rpc("users.me"))["email"]
+        await a.rpc("members.add", {"workspace_id": ws, "email": bob_email, "role": "member"})
+        sub = await b.subscribe(channel)
+        while not sub.queue.empty():  # nothing before B joined is replayed to him
+            sub.queue.get_nowait()
+
+        delays = []
+        for n in range(5):
+            made = await a.rpc(
+                "resources.create", {"workspace_id": ws, "kind": "task", "title": f"t{n}"}
+            )
+            returned = time.perf_counter()
+            while True:
+                event = await next_event(sub)
+                if event["type"] == "resource.created":
+                    break
+            delays.append(time.perf_counter() - returned)
+            assert event["data"]["id"] == made["id"]
+        assert statistics.median(delays) < 0.1, delays
+
+        await a.rpc("members.remove", {"workspace_id": ws, "user_id": bob})
+        while True:
+            push = await asyncio.wait_for(b.pushes.get(), 5)
+            if push["push"] == "unsubscribed" and push["channel"] == channel:
+                break
+        assert push["code"] == 4003
+        assert channel not in b.subscriptions
+
+
+class TestCatchingUp:
+    async def test_b_recovers_a_s_hundred_changes_in_order_after_a_disconnect(
+        self, client: ClientFactory, people: People
+    ) -> None:
+        ann, bob = await people.user("ann"), await people.user("bob")
+        ws = await people.workspace(ann, (bob, "member"))
+        a, b = await client(ann), await client(bob)
+        sub = await b.subscribe(f"workspace:{ws}")
+        first = await a.rpc("resources.create", {"workspace_id": ws, "kind": "note", "title": "v1"})
+        assert (await next_event(sub))["data"]["id"] == first["id"]
+        since = (sub.offset, sub.epoch or "")
+        await b.close()
+
+        version = first["version"]
+        for n in range(100):
+            updated = await a.rpc(
+                "resources.update",
+                {
+                    "workspace_id": ws,
+                    "resource_id": first["id"],
+                    "title": f"v{n + 2}",
+                    "expected_version": version,
+                },
+            )
+            version = updated["version"]
+
+        again = await client(bob)
+        resumed = await again.subscribe(f"workspace:{ws}", since=since)
+        events = [resumed.queue.get_nowait().data for _ in range(resumed.queue.qsize())]
+        assert [e["data"]["title"] for e in events] == [f"v{n + 2}" for n in range(100)]
+        assert [e["data"]["version"] for e in events] == list(range(2, 102))
+        assert resumed.resets == 0  # recovered: true
+
+    async def test_with_a_history_of_ten_the_gap_is_not_recovered(
+        self, client: ClientFactory, people: People, nc: NATS, settings: Settings
+    ) -> None:
+        small = settings.model_copy(
+            update={"channel_policies": {"workspace": {"history_max_msgs": 10}}}
+        )
+        await ensure_streams(nc.jetstream(), Subjects(settings.namespace), small.policies())
+        ann, bob = await people.user("ann"), await people.user("bob")
+        ws = await people.workspace(ann, (bob, "member"))
+        a, b = await client(ann), await client(bob)
+        sub = await b.subscribe(f"workspace:{ws}")
+        first = await a.rpc("resources.create", {"workspace_id": ws, "kind": "note", "title": "v1"})
+        await next_event(sub)
+        since = (sub.offset, sub.epoch or "")
+        await b.close()
+        version = first["version"]
+        for n in range(100):
+            updated = await a.rpc(
+                "resources.update",
+                {
+                    "workspace_id": ws,
+                    "resource_id": first["id"],
+                    "title": f"v{n + 2}",
+                    "expected_version": version,
+                },
+            )
+            version = updated["version"]
+        reloads: list[str] = []
+        again = await client(bob)
+        resumed = await again.subscribe(
+            f"workspace:{ws}", since=since, on_reset=lambda s: reloads.append(s.channel)
+        )
+        assert reloads == [f"workspace:{ws}"]  # recovered: false → the app reloads over REST
+        assert resumed.queue.qsize() == 0
