@@ -41,7 +41,11 @@ def create_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every checkout, i.e. every request. A
+        # connection the server dropped fails its first statement instead; SQLAlchemy then
+        # invalidates the pool (is_disconnect), the request answers an error, and the
+        # next one gets a fresh connection. Recycling bounds how old a connection gets.
+        pool_recycle=1800,
         # A statement that runs this long is a bug or a lock pile-up: fail it, don't hang.
         connect_args={
             "server_settings": {"statement_timeout": "30000", "application_name": "hubbub"}

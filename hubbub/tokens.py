@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ed448, ed25519, rsa
 from hubbub.config import ConfigError, Settings
 from hubbub.contracts.errors import Unauthorized
 
+VERIFIED_CACHE_SIZE = 10_000  # tokens remembered as verified, per process
 REQUIRED_CLAIMS = ("sub", "role", "sid", "jti", "iat", "nbf", "exp", "iss", "aud")
 ROLES = frozenset({"admin", "member"})
 
@@ -72,6 +73,7 @@ class AccessTokens:
         self._signing_key = signing_key
         self._verifying_key = verifying_key
         self._jwt = jwt.PyJWT(options={"require": list(REQUIRED_CLAIMS)})
+        self._verified: dict[str, AccessClaims] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, *, signing: bool) -> AccessTokens:
@@ -142,7 +144,26 @@ class AccessTokens:
         return IssuedToken(token, claims, self.ttl_s)
 
     def verify(self, token: str) -> AccessClaims:
-        """The token's claims, or ``Unauthorized`` saying what is wrong with it."""
+        """The token's claims, or ``Unauthorized`` saying what is wrong with it.
+
+        A token that verified once is remembered (by its exact text: a changed byte is a
+        different key): a client sends the same token with every request for up to its
+        lifetime, and the signature check is most of a REST request's cost in the hub.
+        Expiry is checked on every use; revocation is the caller's check, as always.
+        """
+        claims = self._verified.get(token)
+        if claims is not None:
+            if time.time() > claims.exp + self.leeway_s:
+                del self._verified[token]
+                raise Unauthorized("the access token has expired", reason="expired")
+            return claims
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             payload = self._jwt.decode(
                 token,

@@ -71,6 +71,9 @@ async def worker_running(
                     registry=registry,
                     nc=nc,
                     sessions=session_factory(engine),
+                    read_sessions=session_factory(
+                        engine.execution_options(isolation_level="AUTOCOMMIT")
+                    ),
                     redis=redis,
                     on_events=relay.kick,
                     resources=resources,

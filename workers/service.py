@@ -59,6 +59,7 @@ class WorkerService:
         registry: Registry,
         nc: NATS,
         sessions: async_sessionmaker[AsyncSession],
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
         redis: Redis,
         on_events: Any = None,
         resources: Resources | None = None,
@@ -67,6 +68,8 @@ class WorkerService:
         self.registry = registry
         self.nc = nc
         self.sessions = sessions
+        # For read-only operations: sessions on autocommit connections (no transaction).
+        self.read_sessions = read_sessions or sessions
         self.redis = redis
         self.on_events = on_events  # called after a commit that wrote outbox events
         self.resources = resources if resources is not None else Resources()
@@ -193,7 +196,7 @@ class WorkerService:
             redis=self.redis,
             keys=self.keys,
             subjects=self.subjects,
-            sessions=self.sessions,
+            sessions=self.read_sessions if job.op.reads_only else self.sessions,
             idempotency_key=job.idempotency_key,
             deadline=job.deadline,
             resources=self.resources,

@@ -72,6 +72,10 @@ class Operation:
     # The OpenAPI document lists them.
     errors: tuple[ErrorCode, ...] = ()
     timeout: float = 10.0  # seconds the hub waits for the worker's reply
+    # Reads run without a transaction (no BEGIN/COMMIT round trips; each statement sees
+    # what READ COMMITTED would show it anyway). None: a GET route is read-only, anything
+    # else is not. A read-only handler must neither write nor take row locks.
+    read_only: bool | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z_]+\.[a-z_]+", self.name):
@@ -82,6 +86,14 @@ class Operation:
             for p in self.http.path_params:
                 if p not in self.params.model_fields:
                     raise ValueError(f"{self.name}: path parameter {p!r} is not a params field")
+        if self.read_only and self.mutating:
+            raise ValueError(f"{self.name}: an operation cannot both mutate and read only")
+
+    @property
+    def reads_only(self) -> bool:
+        if self.read_only is not None:
+            return self.read_only
+        return self.http is not None and self.http.method == "GET" and not self.mutating
 
     @cached_property
     def result_adapter(self) -> TypeAdapter[Any]:

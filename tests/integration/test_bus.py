@@ -167,3 +167,37 @@ class TestBackpressure:
 class TestEventLoop:
     async def test_tests_run_on_uvloop_like_the_services(self) -> None:
         assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+
+
+class TestReadOnlyOperations:
+    async def test_a_read_only_operation_runs_without_a_transaction(
+        self, worker: RunningWorker, bus: Bus
+    ) -> None:
+        """A GET handler's session is on an autocommit connection: each statement is its
+        own transaction (two now()s differ), while a POST handler's share one."""
+        from sqlalchemy import text
+
+        from handlers.context import Context
+        from hubbub.contracts.operations import Http as HttpRoute
+        from hubbub.contracts.operations import NoParams
+
+        seen: list[bool] = []
+        read = Operation(
+            "test.read_tx", NoParams, EchoResult, Access.PUBLIC, HttpRoute("GET", "/t")
+        )
+        write = Operation(
+            "test.write_tx", NoParams, EchoResult, Access.PUBLIC, HttpRoute("POST", "/t")
+        )
+
+        async def probe(ctx: Context, params: NoParams) -> EchoResult:
+            first = await ctx.session.scalar(text("SELECT now()"))
+            await asyncio.sleep(0.01)
+            second = await ctx.session.scalar(text("SELECT now()"))
+            seen.append(first == second)  # one transaction: the same now()
+            return EchoResult(key="k", seq=0, payload={})
+
+        worker.service.registry.handler(read)(probe)
+        worker.service.registry.handler(write)(probe)
+        await bus.request(read, {}, caller=None)
+        await bus.request(write, {}, caller=None)
+        assert seen == [False, True]

@@ -132,3 +132,15 @@ class TestOperations:
         catalog.add(Operation("a.b", P, P, Access.USER))
         with pytest.raises(ValueError, match="defined twice"):
             catalog.add(Operation("a.b", P, P, Access.USER))
+
+
+class TestReadOnly:
+    def test_a_get_route_reads_only_unless_it_says_otherwise(self) -> None:
+        get = Operation("a.get", P, P, Access.USER, Http("GET", "/w/{workspace_id}"))
+        post = Operation("a.post", P, P, Access.USER, Http("POST", "/w/{workspace_id}"))
+        explicit = Operation("a.x", P, P, Access.USER, Http("GET", "/w"), read_only=False)
+        assert (get.reads_only, post.reads_only, explicit.reads_only) == (True, False, False)
+
+    def test_an_operation_cannot_both_mutate_and_read_only(self) -> None:
+        with pytest.raises(ValueError, match="cannot both"):
+            Operation("a.b", P, P, Access.USER, mutating=True, read_only=True)

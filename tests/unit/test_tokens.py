@@ -271,3 +271,40 @@ class TestKeysFromSettings:
             AccessTokens.from_settings(
                 self.settings(jwt_algorithm="RS256", jwt_private_key_file=missing), signing=True
             )
+
+
+class TestVerifiedCache:
+    def sign(self, payload: dict[str, Any]) -> str:
+        return jwt.encode(payload, SECRET, algorithm="HS256")
+
+    def test_a_token_that_verified_is_not_checked_again(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        tokens = hs256()
+        token = self.sign(claims())
+        first = tokens.verify(token)
+        monkeypatch.setattr(tokens, "_verify", lambda _t: pytest.fail("checked twice"))
+        assert tokens.verify(token) == first
+
+    def test_a_remembered_token_still_expires(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Remembered tokens are not trusted past their expiry (plus the leeway)."""
+        tokens = hs256(leeway_s=30)
+        now = int(time.time())
+        token = self.sign(claims(iat=now, nbf=now, exp=now + 10))
+        tokens.verify(token)
+        monkeypatch.setattr(time, "time", lambda: now + 41)
+        with pytest.raises(Unauthorized) as caught:
+            tokens.verify(token)
+        assert caught.value.details["reason"] == "expired"
+
+    def test_a_token_differing_in_one_byte_is_checked_afresh(self) -> None:
+        tokens = hs256()
+        token = self.sign(claims())
+        tokens.verify(token)
+        forged = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+        assert reason(tokens, forged) == "signature"
+
+    def test_bad_tokens_are_not_remembered(self) -> None:
+        tokens = hs256()
+        for _ in range(2):
+            assert reason(tokens, "not.a.token") == "malformed"
