@@ -23,13 +23,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
 
-from hubbub.contracts.envelope import (
-    H_ERROR,
-    H_IDEMPOTENCY_KEY,
-    H_REQUEST_ID,
-    H_TRACEPARENT,
-    Caller,
-)
+from hubbub.contracts.envelope import H_ERROR, H_TRACEPARENT, Caller
 from hubbub.contracts.errors import BadGateway, HubbubError, Timeout, Unavailable
 from hubbub.contracts.operations import Operation
 from hubbub.contracts.subjects import Subjects
@@ -82,13 +76,14 @@ class Bus:
         deadline_ms = b"%d" % int((time.time() + timeout) * 1000)
         body = (
             b'{"params":' + params_json + b',"caller":' + caller_json(caller)
-            + b',"deadline":' + deadline_ms + b"}"
+            + b',"deadline":' + deadline_ms + b',"request_id":' + orjson.dumps(request_id)
         )  # fmt: skip
-        headers = {H_REQUEST_ID: request_id}
         if idempotency_key is not None:
-            headers[H_IDEMPOTENCY_KEY] = idempotency_key
-        if traceparent is not None:
-            headers[H_TRACEPARENT] = traceparent
+            body += b',"idempotency_key":' + orjson.dumps(idempotency_key)
+        body += b"}"
+        # Only trace context travels as a header: headers cost both sides a parse per
+        # message, and the body is parsed anyway.
+        headers = {H_TRACEPARENT: traceparent} if traceparent is not None else None
         try:
             msg = await self.nc.request(
                 self.subjects.service(op.name), body, timeout=timeout, headers=headers

@@ -109,14 +109,27 @@ class WorkerService:
 
     async def _on_message(self, msg: Msg) -> None:
         headers = msg.headers or _NO_HEADERS
-        request_id = headers.get(H_REQUEST_ID) or "-"
+        try:
+            envelope = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            envelope = None
+        if not isinstance(envelope, dict):
+            request_id = headers.get(H_REQUEST_ID) or "-"
+            await self._reply_error(
+                msg, BadRequest("the request body must be a JSON object"), request_id
+            )
+            return
+        raw_id = envelope.get("request_id")
+        request_id = raw_id if isinstance(raw_id, str) else headers.get(H_REQUEST_ID) or "-"
         token = request_id_var.set(request_id)  # the actor's task inherits it
         try:
-            await self._dispatch(msg, headers, request_id)
+            await self._dispatch(msg, envelope, headers, request_id)
         finally:
             request_id_var.reset(token)
 
-    async def _dispatch(self, msg: Msg, headers: dict[str, str], request_id: str) -> None:
+    async def _dispatch(
+        self, msg: Msg, envelope: dict[str, Any], headers: dict[str, str], request_id: str
+    ) -> None:
         method = msg.subject[self._method_at :]
         found = self.registry.get(method)
         if found is None:
@@ -124,26 +137,18 @@ class WorkerService:
             return
         op, handler = found
         try:
-            envelope = orjson.loads(msg.data)
-            if not isinstance(envelope, dict):
-                raise BadRequest("the request body must be a JSON object")
             params = op.params.model_validate(envelope.get("params") or {})
             caller = self._caller(envelope.get("caller"))
-        except orjson.JSONDecodeError:
-            await self._reply_error(msg, BadRequest("the request body is not JSON"), request_id)
-            return
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False)
             await self._reply_error(msg, validation_failed_from(errors), request_id)  # type: ignore[arg-type]
-            return
-        except HubbubError as exc:
-            await self._reply_error(msg, exc, request_id)
             return
         deadline = envelope.get("deadline")
         if not isinstance(deadline, int | float):
             deadline = _deadline(headers.get(H_DEADLINE))
         else:
             deadline /= 1000
+        raw_key = envelope.get("idempotency_key")
         job = Request(
             self,
             msg,
@@ -152,7 +157,7 @@ class WorkerService:
             params,
             caller,
             request_id,
-            headers.get(H_IDEMPOTENCY_KEY),
+            raw_key if isinstance(raw_key, str) else headers.get(H_IDEMPOTENCY_KEY),
             deadline,
         )
         # Actors are named by the key field and its value: ("workspace_id", "<uuid>").

@@ -1,15 +1,16 @@
 """The envelope every request carries from the hub (or a backend service) to a worker.
 
-Wire form on ``svc.<domain>.<op>``:
+Wire form on ``svc.<domain>.<op>``: a JSON body
 
-* headers — ``Hubbub-Request-Id`` (follows the work into logs), ``Idempotency-Key``
-  (mutations only), ``traceparent`` (W3C trace context);
-* body — JSON ``{"params": {...}, "caller": {...} | null, "deadline": <ms>}``;
-  ``deadline`` is unix epoch milliseconds: a worker does not start work that is already
-  late. (A ``Hubbub-Deadline`` header is honoured too, for callers that prefer it.)
+    {"params": {...}, "caller": {...} | null, "deadline": <unix ms>,
+     "request_id": "<id>", "idempotency_key": "<key>"?}
 
-Every header costs both sides a parse per message, so only what must be seen without
-reading the body travels as one.
+``request_id`` follows the work into every log line; a worker does not start work whose
+``deadline`` has passed; ``idempotency_key`` (mutations only) makes a retry apply once.
+Only W3C trace context (``traceparent``) travels as a header. Every header costs both
+sides a parse per message while the body is parsed anyway, so the rest is in the body —
+a caller that prefers headers may still send ``Hubbub-Request-Id``, ``Hubbub-Deadline``
+and ``Idempotency-Key``; the body wins where both are given.
 
 The reply's body is the result JSON itself when the header ``Hubbub-Error`` is absent;
 otherwise the header holds the error code and the body the error object
@@ -63,3 +64,5 @@ class Envelope(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     caller: Caller | None = None
     deadline: int | None = Field(default=None, description="unix epoch milliseconds")
+    request_id: str | None = None
+    idempotency_key: str | None = None
