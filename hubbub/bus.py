@@ -9,6 +9,7 @@ the request id, never passed on).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import time
@@ -48,6 +49,10 @@ def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ids):016x}"
 
 
+# Pauses before asking again when no worker answers; None: give up (`unavailable`).
+NO_RESPONDER_RETRIES: tuple[float | None, ...] = (0.05, 0.2, None)
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     raw: bytes  # the result JSON as the worker sent it (already validated)
@@ -84,10 +89,20 @@ class Bus:
         # Only trace context travels as a header: headers cost both sides a parse per
         # message, and the body is parsed anyway.
         headers = {H_TRACEPARENT: traceparent} if traceparent is not None else None
+        subject = self.subjects.service(op.name)
         try:
-            msg = await self.nc.request(
-                self.subjects.service(op.name), body, timeout=timeout, headers=headers
-            )
+            for delay in NO_RESPONDER_RETRIES:
+                try:
+                    msg = await self.nc.request(subject, body, timeout=timeout, headers=headers)
+                    break
+                except NoRespondersError:
+                    # No worker right now. Workers come and go (a restart, a rolling
+                    # deploy, a fresh subscription still on its way to another server of
+                    # a cluster): look again briefly before answering `unavailable`.
+                    if delay is None:
+                        raise
+                    log.warning("no responders for %s; retrying in %g s", op.name, delay)
+                    await asyncio.sleep(delay)
         except NoRespondersError:
             raise Unavailable(f"no worker is serving {op.name}", request_id=request_id) from None
         except NatsTimeout:

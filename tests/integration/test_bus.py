@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from typing import Any
 
 import pytest
 
@@ -59,11 +60,33 @@ class TestRoundTrip:
 
 
 class TestFailureMapping:
-    async def test_no_worker_listening_is_unavailable(self, nc: object, bus: Bus) -> None:
-        """No responders → 503 unavailable at once, not a timeout."""
-        with pytest.raises(Unavailable) as caught:
+    async def test_no_worker_listening_is_unavailable(
+        self, nc: object, bus: Bus, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """No responders → 503 unavailable after looking twice more (a quarter second),
+        not after the 5 s timeout."""
+        start = asyncio.get_running_loop().time()
+        with caplog.at_level(logging.WARNING), pytest.raises(Unavailable) as caught:
             await bus.request(ops.echo, {}, caller=None, timeout=5)
         assert caught.value.status == 503
+        assert asyncio.get_running_loop().time() - start < 4
+        assert [r.getMessage() for r in caplog.records if r.name == "hubbub.bus"] == [
+            "no responders for test.echo; retrying in 0.05 s",
+            "no responders for test.echo; retrying in 0.2 s",
+        ]
+
+    async def test_a_worker_that_appears_while_the_bus_looks_again_gets_the_request(
+        self, settings: Any, nc: object, bus: Bus, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A restarting worker: the request waits for it instead of failing."""
+        from hubbub import bus as bus_module
+        from workers.app import worker_running
+
+        monkeypatch.setattr(bus_module, "NO_RESPONDER_RETRIES", (3.0, None))
+        pending = asyncio.ensure_future(bus.request(ops.echo_unkeyed, {"seq": 9}, caller=None))
+        await asyncio.sleep(0.1)
+        async with worker_running(settings, ops.registry_with_tests()):
+            assert (await pending).value.seq == 9
 
     async def test_a_reply_after_the_deadline_is_a_timeout(
         self, worker: RunningWorker, bus: Bus
