@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ import orjson
 import uvloop
 from pydantic import BaseModel
 
+from bench.latency import compare, print_table
 from handlers.context import Context
 from handlers.registry import Registry
 from hubbub.bus import Bus
@@ -90,26 +89,6 @@ async def hubbub_responder() -> None:
 # --- the measuring side --------------------------------------------------------------------
 
 
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
-
-
-async def measure(call: Any, requests: int, concurrency: int) -> list[float]:
-    latencies: list[float] = []
-    per_worker = requests // concurrency
-
-    async def loop(worker: int) -> None:
-        key = f"k{worker}"
-        for i in range(per_worker):
-            start = time.perf_counter()
-            await call(key, i)
-            latencies.append(time.perf_counter() - start)
-
-    await asyncio.gather(*(loop(w) for w in range(concurrency)))
-    return latencies
-
-
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -129,51 +108,28 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     bus = Bus(nc, Subjects(NAMESPACE))
     try:
 
-        async def bare(key: str, n: int) -> None:
+        async def bare(worker: int, n: int) -> None:
+            key = f"k{worker}"
             msg = await nc.request(BARE_SUBJECT, orjson.dumps({"key": key, "n": n}), timeout=5)
             orjson.loads(msg.data)
 
-        async def hubbub(key: str, n: int) -> None:
+        async def hubbub(worker: int, n: int) -> None:
+            key = f"k{worker}"
             await bus.request(echo, {"key": key, "n": n}, caller=None, timeout=5)
 
         for call in (bare, hubbub):  # wait until both responders answer
             for _ in range(300):
                 try:
-                    await call("warm", 0)
+                    await call(0, 0)
                     break
                 except Exception:
                     await asyncio.sleep(0.1)
             else:
                 raise RuntimeError(f"{call.__name__} responder did not come up")
 
-        results: dict[str, Any] = {}
-        for concurrency in (1, 64):
-            rounds: dict[str, list[tuple[float, float, float]]] = {"bare": [], "hubbub": []}
-            for _ in range(args.rounds):
-                for name, call in (("bare", bare), ("hubbub", hubbub)):
-                    await measure(call, min(args.requests, 1000), concurrency)  # warm-up
-                    t0 = time.perf_counter()
-                    samples = await measure(call, args.requests, concurrency)
-                    elapsed = time.perf_counter() - t0
-                    rounds[name].append(
-                        (
-                            percentile(samples, 0.5),
-                            percentile(samples, 0.99),
-                            len(samples) / elapsed,
-                        )
-                    )
-            summary: dict[str, Any] = {
-                name: {
-                    "p50_us": round(statistics.median(r[0] for r in values) * 1e6, 1),
-                    "p99_us": round(statistics.median(r[1] for r in values) * 1e6, 1),
-                    "rps": round(statistics.median(r[2] for r in values)),
-                }
-                for name, values in rounds.items()
-            }
-            summary["ratio_p50"] = round(summary["hubbub"]["p50_us"] / summary["bare"]["p50_us"], 3)
-            summary["ratio_p99"] = round(summary["hubbub"]["p99_us"] / summary["bare"]["p99_us"], 3)
-            results[f"c{concurrency}"] = summary
-        return results
+        return await compare(
+            ("bare", bare), ("hubbub", hubbub), requests=args.requests, rounds=args.rounds
+        )
     finally:
         await nc.close()
         for proc in procs:
@@ -184,15 +140,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
 
 def report(results: dict[str, Any], requests: int, rounds: int) -> None:
     print(f"bus round trip: {requests} requests x {rounds} rounds per side, medians over rounds")
-    print(f"{'concurrency':>11} {'side':>7} {'p50 µs':>9} {'p99 µs':>9} {'req/s':>8}")
-    for key, summary in results.items():
-        for side in ("bare", "hubbub"):
-            s = summary[side]
-            print(f"{key[1:]:>11} {side:>7} {s['p50_us']:>9} {s['p99_us']:>9} {s['rps']:>8}")
-        print(
-            f"{'':>11} {'ratio':>7} {summary['ratio_p50']:>9} {summary['ratio_p99']:>9}"
-            "   (hubbub / bare)"
-        )
+    print_table(results, "bare", "hubbub")
     target = all(s["ratio_p50"] <= 1.15 for s in results.values())
     print(f"target: the runtime adds at most 15% to p50 → {'met' if target else 'NOT met'}")
     print(orjson.dumps({"bench": "bus", "results": results, "target_met": target}).decode())

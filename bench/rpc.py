@@ -19,11 +19,9 @@ import argparse
 import asyncio
 import io
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,7 @@ import aiohttp
 import orjson
 import uvloop
 
-from bench.bus import percentile
+from bench.latency import compare, print_table
 from bench.services import services
 from hubbub.client import HubbubClient
 from hubbub.embedded.process import free_port
@@ -77,19 +75,6 @@ async def arrange(base: str, settings_env: dict[str, str]) -> tuple[str, str, st
     return token, workspace, resource
 
 
-async def measure(call: Any, requests: int, concurrency: int) -> list[float]:
-    latencies: list[float] = []
-
-    async def loop() -> None:
-        for _ in range(requests // concurrency):
-            start = time.perf_counter()
-            await call()
-            latencies.append(time.perf_counter() - start)
-
-    await asyncio.gather(*(loop() for _ in range(concurrency)))
-    return latencies
-
-
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     port = free_port()
     env = {
@@ -120,43 +105,20 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
         await ws.connect()
         params = {"workspace_id": workspace, "resource_id": resource}
 
-        async def rest() -> None:
+        async def rest(_worker: int, _n: int) -> None:
             async with http.get(path, headers=auth) as r:
                 if r.status != 200:
                     raise RuntimeError(f"REST read: {r.status}")
                 orjson.loads(await r.read())
 
-        async def rpc() -> None:
+        async def rpc(_worker: int, _n: int) -> None:
             await ws.rpc("resources.get", params)
 
-        await rest()
-        await rpc()
-        results: dict[str, Any] = {}
-        for concurrency in (1, 64):
-            rounds: dict[str, list[tuple[float, float, float]]] = {"rest": [], "ws_rpc": []}
-            for _ in range(args.rounds):
-                for name, call in (("rest", rest), ("ws_rpc", rpc)):
-                    await measure(call, min(args.requests, 500), concurrency)
-                    t0 = time.perf_counter()
-                    samples = await measure(call, args.requests, concurrency)
-                    rounds[name].append(
-                        (
-                            percentile(samples, 0.5),
-                            percentile(samples, 0.99),
-                            len(samples) / (time.perf_counter() - t0),
-                        )
-                    )
-            summary: dict[str, Any] = {
-                name: {
-                    "p50_us": round(statistics.median(r[0] for r in values) * 1e6, 1),
-                    "p99_us": round(statistics.median(r[1] for r in values) * 1e6, 1),
-                    "rps": round(statistics.median(r[2] for r in values)),
-                }
-                for name, values in rounds.items()
-            }
-            summary["ratio_p50"] = round(summary["ws_rpc"]["p50_us"] / summary["rest"]["p50_us"], 3)
-            summary["ratio_p99"] = round(summary["ws_rpc"]["p99_us"] / summary["rest"]["p99_us"], 3)
-            results[f"c{concurrency}"] = summary
+        await rest(0, 0)
+        await rpc(0, 0)
+        results = await compare(
+            ("rest", rest), ("ws_rpc", rpc), requests=args.requests, rounds=args.rounds
+        )
         await ws.close()
         await http.close()
         return results
@@ -177,14 +139,7 @@ def main() -> None:
     with services() as urls:
         results = uvloop.run(run(args, urls))
     print(f"cached read (resources.get): {args.requests} requests x {args.rounds} rounds, medians")
-    print(f"{'concurrency':>11} {'side':>7} {'p50 µs':>9} {'p99 µs':>9} {'req/s':>8}")
-    for key, summary in results.items():
-        for side in ("rest", "ws_rpc"):
-            s = summary[side]
-            print(f"{key[1:]:>11} {side:>7} {s['p50_us']:>9} {s['p99_us']:>9} {s['rps']:>8}")
-        print(
-            f"{'':>11} {'ratio':>7} {summary['ratio_p50']:>9} {summary['ratio_p99']:>9}   (ws_rpc / rest)"
-        )
+    print_table(results, "rest", "ws_rpc")
     print(orjson.dumps({"bench": "rpc", "results": results}).decode())
 
 

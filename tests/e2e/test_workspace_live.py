@@ -11,11 +11,27 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
-from hubbub.client import RemoteError
+from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
 from hubbub.contracts.subjects import Subjects
 from hubbub.streams import ensure_streams
 from tests.e2e.conftest import ClientFactory, People
+
+
+async def retitle(client: HubbubClient, ws: str, resource: dict[str, Any], times: int) -> None:
+    """``times`` changes of one resource over RPC: titles v2, v3, …, each at its version."""
+    version = resource["version"]
+    for n in range(times):
+        updated = await client.rpc(
+            "resources.update",
+            {
+                "workspace_id": ws,
+                "resource_id": resource["id"],
+                "title": f"v{n + 2}",
+                "expected_version": version,
+            },
+        )
+        version = updated["version"]
 
 
 async def next_event(sub: Any, timeout: float = 5.0) -> Any:
@@ -79,18 +95,7 @@ class TestCatchingUp:
         since = (sub.offset, sub.epoch or "")
         await b.close()
 
-        version = first["version"]
-        for n in range(100):
-            updated = await a.rpc(
-                "resources.update",
-                {
-                    "workspace_id": ws,
-                    "resource_id": first["id"],
-                    "title": f"v{n + 2}",
-                    "expected_version": version,
-                },
-            )
-            version = updated["version"]
+        await retitle(a, ws, first, 100)
 
         again = await client(bob)
         resumed = await again.subscribe(f"workspace:{ws}", since=since)
@@ -114,18 +119,7 @@ class TestCatchingUp:
         await next_event(sub)
         since = (sub.offset, sub.epoch or "")
         await b.close()
-        version = first["version"]
-        for n in range(100):
-            updated = await a.rpc(
-                "resources.update",
-                {
-                    "workspace_id": ws,
-                    "resource_id": first["id"],
-                    "title": f"v{n + 2}",
-                    "expected_version": version,
-                },
-            )
-            version = updated["version"]
+        await retitle(a, ws, first, 100)
         reloads: list[str] = []
         again = await client(bob)
         resumed = await again.subscribe(

@@ -1,0 +1,81 @@
+"""Request latency against a baseline, in one run: alternating rounds, medians."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+# One request: called with (the concurrent loop's index, the request's number).
+Call = Callable[[int, int], Awaitable[object]]
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def measure(call: Call, requests: int, concurrency: int) -> list[float]:
+    """``requests`` calls from ``concurrency`` loops; each call's latency in seconds."""
+    latencies: list[float] = []
+
+    async def loop(worker: int) -> None:
+        for i in range(requests // concurrency):
+            start = time.perf_counter()
+            await call(worker, i)
+            latencies.append(time.perf_counter() - start)
+
+    await asyncio.gather(*(loop(w) for w in range(concurrency)))
+    return latencies
+
+
+async def compare(
+    baseline: tuple[str, Call],
+    target: tuple[str, Call],
+    *,
+    requests: int,
+    rounds: int,
+    concurrencies: tuple[int, ...] = (1, 64),
+) -> dict[str, Any]:
+    """p50, p99 and throughput of both sides per concurrency (medians over rounds that
+    alternate the two, each after a warm-up), and the target/baseline ratios."""
+    results: dict[str, Any] = {}
+    for concurrency in concurrencies:
+        figures: dict[str, list[tuple[float, float, float]]] = {baseline[0]: [], target[0]: []}
+        for _ in range(rounds):
+            for name, call in (baseline, target):
+                await measure(call, min(requests, 1000), concurrency)
+                start = time.perf_counter()
+                samples = await measure(call, requests, concurrency)
+                elapsed = time.perf_counter() - start
+                figures[name].append(
+                    (percentile(samples, 0.5), percentile(samples, 0.99), len(samples) / elapsed)
+                )
+        summary: dict[str, Any] = {
+            name: {
+                "p50_us": round(statistics.median(f[0] for f in values) * 1e6, 1),
+                "p99_us": round(statistics.median(f[1] for f in values) * 1e6, 1),
+                "rps": round(statistics.median(f[2] for f in values)),
+            }
+            for name, values in figures.items()
+        }
+        for p in ("p50", "p99"):
+            summary[f"ratio_{p}"] = round(
+                summary[target[0]][f"{p}_us"] / summary[baseline[0]][f"{p}_us"], 3
+            )
+        results[f"c{concurrency}"] = summary
+    return results
+
+
+def print_table(results: dict[str, Any], baseline: str, target: str) -> None:
+    print(f"{'concurrency':>11} {'side':>7} {'p50 µs':>9} {'p99 µs':>9} {'req/s':>8}")
+    for key, summary in results.items():
+        for side in (baseline, target):
+            s = summary[side]
+            print(f"{key[1:]:>11} {side:>7} {s['p50_us']:>9} {s['p99_us']:>9} {s['rps']:>8}")
+        print(
+            f"{'':>11} {'ratio':>7} {summary['ratio_p50']:>9} {summary['ratio_p99']:>9}"
+            f"   ({target} / {baseline})"
+        )
