@@ -36,6 +36,7 @@ from handlers.registry import Registry
 from hubbub.bus import Bus
 from hubbub.contracts.operations import Access, Catalog, Operation
 from hubbub.contracts.subjects import Subjects
+from hubbub.embedded.process import die_with_parent
 from hubbub.natsconn import connect_nats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,9 +100,17 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     }
     env.setdefault("HUBBUB_STATE_DIR", tempfile.mkdtemp(prefix="hubbub-bench-"))
     procs = [
-        subprocess.Popen([sys.executable, "-m", "bench.bus", "--serve", "bare"], env=env, cwd=ROOT),
         subprocess.Popen(
-            [sys.executable, "-m", "bench.bus", "--serve", "hubbub"], env=env, cwd=ROOT
+            [sys.executable, "-m", "bench.bus", "--serve", "bare"],
+            env=env,
+            cwd=ROOT,
+            preexec_fn=die_with_parent(),
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.bus", "--serve", "hubbub"],
+            env=env,
+            cwd=ROOT,
+            preexec_fn=die_with_parent(),
         ),
     ]
     nc = await connect_nats(urls["NATS_URL"], "bench-requester")

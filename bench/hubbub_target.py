@@ -32,7 +32,7 @@ from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.subjects import Subjects
 from hubbub.embedded import EmbeddedNats, EmbeddedRedis
-from hubbub.embedded.process import free_port
+from hubbub.embedded.process import die_with_parent, free_port
 from hubbub.natsconn import connect_nats
 from hubbub.streams import ensure_streams
 
@@ -102,6 +102,7 @@ class HubbubTarget(Target):
         self._hub = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "hubbub.cli", "serve", "--port", str(self.port),
             cwd=str(REPO_ROOT), env=env, start_new_session=True,
+            preexec_fn=die_with_parent(),  # a killed benchmark leaves no hub behind
         )  # fmt: skip
         deadline = time.monotonic() + 30
         while not await asyncio.to_thread(self._healthy):

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from hubbub.config import Settings, normalize_database_url  # noqa: E402
 from hubbub.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis  # noqa: E402
-from hubbub.embedded.process import free_port  # noqa: E402
+from hubbub.embedded.process import die_with_parent, free_port  # noqa: E402
 
 PASSWORD = "bench-password-not-common-42"  # noqa: S105 - a throwaway account
 
@@ -98,6 +98,7 @@ def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
+            preexec_fn=die_with_parent(),
             start_new_session=True,
         )
 

@@ -32,7 +32,7 @@ import uvloop
 from bench.latency import compare, print_table
 from bench.services import services
 from hubbub.client import HubbubClient
-from hubbub.embedded.process import free_port
+from hubbub.embedded.process import die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "a benchmark password 1"  # noqa: S105 - a throwaway account of a benchmark
@@ -89,9 +89,17 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
         "PYTHONPATH": str(ROOT),
     }
     procs = [
-        subprocess.Popen([sys.executable, "-m", "hubbub.cli", "worker"], env=env, cwd=ROOT),
         subprocess.Popen(
-            [sys.executable, "-m", "hubbub.cli", "serve", "--port", str(port)], env=env, cwd=ROOT
+            [sys.executable, "-m", "hubbub.cli", "worker"],
+            env=env,
+            cwd=ROOT,
+            preexec_fn=die_with_parent(),
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "hubbub.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            preexec_fn=die_with_parent(),
         ),
     ]
     base = f"http://127.0.0.1:{port}"

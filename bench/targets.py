@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 
 from bench.wsload import Script, WSTarget
+from hubbub.embedded.process import die_with_parent
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,6 +113,7 @@ class ServerProcess:
             cwd=str(REPO_ROOT),
             env={**os.environ, **(self.env or {})},
             start_new_session=True,
+            preexec_fn=die_with_parent(),  # a killed benchmark leaves no server behind
         )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout

@@ -17,7 +17,7 @@ from nats.aio.client import Client as NATS
 
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
-from hubbub.embedded.process import free_port
+from hubbub.embedded.process import die_with_parent, free_port
 from tests.e2e.test_realtime import publish
 from tests.support.processes import ROOT, settings_env
 from tests.support.tokens import TestTokens
@@ -31,6 +31,7 @@ class HubProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hubbub.cli", "serve", "--port", str(self.port)],
             cwd=ROOT,
+            preexec_fn=die_with_parent(),
             env=settings_env(settings, HUBBUB_ACCESS_LOG="false"),
         )
 

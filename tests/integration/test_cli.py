@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from hubbub.config import Settings
-from hubbub.embedded.process import free_port, port_is_free
+from hubbub.embedded.process import die_with_parent, free_port, port_is_free
 from tests.support.processes import ROOT, settings_env
 
 pytestmark = pytest.mark.slow
@@ -41,6 +41,7 @@ class Up:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hubbub.cli", "up", "--no-frontend", *args],
             cwd=ROOT,
+            preexec_fn=die_with_parent(),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -11,6 +11,7 @@ from pathlib import Path
 from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.errors import Unavailable
+from hubbub.embedded.process import die_with_parent
 from tests.support import ops
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +39,7 @@ def start_test_worker(settings: Settings, **extra: str) -> subprocess.Popen[byte
     return subprocess.Popen(
         [sys.executable, "-m", "tests.support.worker_main"],
         cwd=ROOT,
+        preexec_fn=die_with_parent(),
         env=settings_env(settings, **extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
