@@ -37,6 +37,7 @@ from hubbub.bus import Bus
 from hubbub.contracts.operations import Access, Catalog, Operation
 from hubbub.contracts.subjects import Subjects
 from hubbub.embedded.process import die_with_parent
+from hubbub.gc_tuning import tune_gc
 from hubbub.natsconn import connect_nats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +85,7 @@ async def hubbub_responder() -> None:
 
     settings = load_settings(namespace=NAMESPACE)
     async with worker_running(settings, default_registry().extend(bench_registry)):
+        tune_gc()  # as `hubbub worker` does
         await asyncio.Event().wait()
 
 
@@ -114,6 +116,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
         ),
     ]
     nc = await connect_nats(urls["NATS_URL"], "bench-requester")
+    tune_gc()  # the requester plays the hub, which runs tuned (both sides share this process)
     bus = Bus(nc, Subjects(NAMESPACE))
     try:
 

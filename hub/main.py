@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 
 from aiohttp import web
 
 from hub.app import create_app
 from hubbub.config import Settings
+from hubbub.gc_tuning import tune_gc
 
 log = logging.getLogger("hubbub.hub")
 
 
-async def _freeze_gc(app: web.Application) -> None:
-    # Everything alive after start-up lives as long as the process: keep it out of the
-    # cyclic GC's scans, whose pauses otherwise show up as connect-latency spikes.
-    gc.collect()
-    gc.freeze()
+async def _tune_gc(app: web.Application) -> None:
+    tune_gc()  # once start-up is done (see hubbub/gc_tuning.py)
 
 
 def serve_hub(settings: Settings, *, port: int | None = None) -> None:
     app = create_app(settings)
-    app.on_startup.append(_freeze_gc)
+    app.on_startup.append(_tune_gc)
     port = settings.port if port is None else port
     log.info("hub listening", extra={"host": settings.host, "port": port})
     web.run_app(

@@ -19,6 +19,7 @@ from handlers.registry import Registry
 from handlers.worker_resources import Resources
 from hubbub.config import ConfigError, Settings
 from hubbub.contracts.subjects import Subjects
+from hubbub.gc_tuning import tune_gc
 from hubbub.natsconn import connect_nats
 from hubbub.streams import ensure_streams
 from workers.relay import OutboxRelay
@@ -101,5 +102,6 @@ async def serve_worker(settings: Settings, registry: Registry | None = None) -> 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with worker_running(settings, registry):
+        tune_gc()  # once start-up is done (see hubbub/gc_tuning.py)
         await stop.wait()
         log.info("worker stopping: draining")
