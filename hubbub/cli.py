@@ -52,6 +52,31 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return _run(serve_worker(settings))
 
 
+def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
+    """Print (or write) the OpenAPI document the hub serves, without running anything:
+    the frontend's generated types come from it, and CI fails when they drift."""
+    from pathlib import Path
+
+    import orjson
+
+    from hub.app import create_app
+    from hub.openapi import DOCUMENTED_ROUTES, build_document
+    from hub.state import CATALOG
+
+    # The app is built, never started: the URLs only satisfy the factory's checks.
+    offline = settings.model_copy(
+        update={"nats_url": "nats://unused:4222", "redis_url": "redis://unused:6379/0"}
+    )
+    app = create_app(offline)
+    document = build_document(app[CATALOG], app.get(DOCUMENTED_ROUTES, []))
+    text = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+    if args.output:
+        Path(args.output).write_bytes(text)
+    else:
+        sys.stdout.buffer.write(text)
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from hubbub.admin import migrate
 
@@ -102,6 +127,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "worker": cmd_worker,
     "migrate": cmd_migrate,
     "check": cmd_check,
+    "openapi": cmd_openapi,
     "user": cmd_user,
     "mail": cmd_mail,
     "apikey": cmd_apikey,
@@ -128,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--down", action="store_true", help="downgrade to --revision instead")
 
     sub.add_parser("check", help="check that PostgreSQL, NATS and Redis are reachable")
+
+    openapi = sub.add_parser("openapi", help="print the OpenAPI document (no server needed)")
+    openapi.add_argument("--output", default=None, help="write it to this file instead")
 
     user = sub.add_parser("user", help="manage accounts in the database")
     user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
@@ -165,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        if args.command != "up":
+        if args.command not in ("up", "openapi"):
             settings = settings.with_running_system()
     except ConfigError as exc:
         print(f"hubbub: {exc}", file=sys.stderr)

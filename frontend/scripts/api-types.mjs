@@ -8,7 +8,10 @@
  *                                             (URL default http://127.0.0.1:8080; then run gen)
  *
  * `npm run gen:api`, `npm run check:api` and `npm run fetch:api` call this.
- * The document is committed (frontend/openapi.json) so that a build needs no hub.
+ * `npm run sync:api` takes the document straight from the backend's code
+ * (`bin/hubbub openapi`, no server needed) and regenerates the types: run it after
+ * changing an operation. The document is committed (frontend/openapi.json) so that a
+ * build needs no hub; CI fails when it or the types drift from the backend.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
+from hub.app import create_app
 from hub.openapi import DocumentedRoute, build_document, errors_of
+from hubbub import cli
+from hubbub.config import Settings
 from hubbub.contracts.api import default_catalog
 from hubbub.contracts.operations import Access
 
@@ -87,3 +92,16 @@ class TestServed:
             assert response.status == 200, asset
             assert len(await response.read()) > 50
         assert (await hub_client.get("/api/docs/assets/../../etc/passwd")).status == 404
+
+    async def test_hubbub_openapi_prints_the_served_document(
+        self,
+        settings: Settings,
+        aiohttp_client: Any,
+        capsysbinary: pytest.CaptureFixture[bytes],
+    ) -> None:
+        """The frontend's types are generated from `hubbub openapi`; it must be what a
+        running hub serves, or the contract check in CI would compare the wrong thing."""
+        client = await aiohttp_client(create_app(settings))  # the production catalog
+        served = await (await client.get("/api/v1/openapi.json")).json()
+        assert cli.main(["openapi"]) == 0
+        assert orjson.loads(capsysbinary.readouterr().out) == served
