@@ -22,7 +22,7 @@ from aiohttp import web
 
 from hub.ws import frames
 from hub.ws.fanout import Feed, Item, Subscriber
-from hub.ws.limits import TokenBucket
+from hub.ws.limits import CommandLimiter
 from hubbub.contracts.channels import SlowConsumerPolicy
 from hubbub.contracts.envelope import Caller
 from hubbub.contracts.protocol import RECONNECT, CloseCode, Push
@@ -38,18 +38,17 @@ CLOSE_GRACE_S = 3.0  # a client that does not take its close frame is cut off af
 
 class Connection(Subscriber):
     __slots__ = (
-        "bucket",
         "caller",
         "closed",
         "closing",
         "draining",
         "dropped",
-        "flooded",
         "held",
         "id",
         "ip",
         "joined_at",
         "last_seen",
+        "limiter",
         "protocol_errors",
         "rpc_ids",
         "send_limit",
@@ -66,7 +65,7 @@ class Connection(Subscriber):
         self,
         conn_id: str,
         ws: web.WebSocketResponse,
-        bucket: TokenBucket,
+        limiter: CommandLimiter,
         ip: str | None,
         send_limit: int,
     ) -> None:
@@ -78,8 +77,7 @@ class Connection(Subscriber):
         self.session_id: str | None = None
         self.token_exp = 0.0
         self.subs: dict[str, int] = {}  # channel → last offset delivered
-        self.bucket = bucket
-        self.flooded = 0  # commands refused by the rate limit since the last accepted one
+        self.limiter = limiter
         self.protocol_errors = 0
         self.last_seen = time.monotonic()
         self.timers: list[asyncio.TimerHandle] = []
