@@ -36,8 +36,8 @@ interface Setup {
 
 /** A owns a new workspace, B is a member; both have its board open and subscribed. */
 async function setup(browser: Browser, request: APIRequestContext, name: string): Promise<Setup> {
-  const accountA = await registerViaApi(request, "board-a");
-  const accountB = await registerViaApi(request, "board-b");
+  const accountA = await registerViaApi(request, "ada");
+  const accountB = await registerViaApi(request, "ben");
   const rest = restAs(request, accountA);
   const workspace = await rest.call<{ id: string }>("POST", "/workspaces", { name });
   const added = await rest.call<{ status: string }>("POST", `/workspaces/${workspace.id}/members`, { email: accountB.email, role: "member" });

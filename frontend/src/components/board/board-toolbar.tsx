@@ -67,7 +67,7 @@ export function BoardToolbar({
       </div>
       <div className="grid gap-1.5">
         <Label htmlFor={ids.status}>Status</Label>
-        <NativeSelect id={ids.status} value={query.status} onChange={(e) => onChange({ ...query, status: e.target.value })}>
+        <NativeSelect className="w-full min-w-0" id={ids.status} value={query.status} onChange={(e) => onChange({ ...query, status: e.target.value })}>
           <option value="">All statuses</option>
           {withCurrent(facets.statuses, query.status).map((s) => (
             <option key={s} value={s}>
@@ -78,7 +78,7 @@ export function BoardToolbar({
       </div>
       <div className="grid gap-1.5">
         <Label htmlFor={ids.kind}>Kind</Label>
-        <NativeSelect id={ids.kind} value={query.kind} onChange={(e) => onChange({ ...query, kind: e.target.value })}>
+        <NativeSelect className="w-full min-w-0" id={ids.kind} value={query.kind} onChange={(e) => onChange({ ...query, kind: e.target.value })}>
           <option value="">All kinds</option>
           {withCurrent(facets.kinds, query.kind).map((k) => (
             <option key={k} value={k}>
@@ -89,7 +89,7 @@ export function BoardToolbar({
       </div>
       <div className="grid gap-1.5">
         <Label htmlFor={ids.tag}>Tag</Label>
-        <NativeSelect id={ids.tag} value={query.tag} onChange={(e) => onChange({ ...query, tag: e.target.value })}>
+        <NativeSelect className="w-full min-w-0" id={ids.tag} value={query.tag} onChange={(e) => onChange({ ...query, tag: e.target.value })}>
           <option value="">All tags</option>
           {withCurrent(facets.tags, query.tag).map((t) => (
             <option key={t} value={t}>
@@ -101,6 +101,7 @@ export function BoardToolbar({
       <div className="grid gap-1.5">
         <Label htmlFor={ids.sort}>Sort</Label>
         <NativeSelect
+          className="w-full min-w-0"
           id={ids.sort}
           value={`${query.sort}:${query.order}`}
           onChange={(e) => {

@@ -125,8 +125,12 @@ function ResourceForm(props: ResourceDialogProps) {
       <FormError message={errors.root?.server?.message} />
       <FormField label="Title" autoComplete="off" error={errors.title} {...form.register("title")} />
       <div className="grid gap-4 sm:grid-cols-2">
-        <FormField label="Kind" autoComplete="off" error={errors.kind} hint="A lower-case word, e.g. task or bug" {...form.register("kind")} />
-        <FormField label="Status" autoComplete="off" list={ids.status} error={errors.status} {...form.register("status")} />
+        <div>
+          <FormField label="Kind" autoComplete="off" error={errors.kind} hint="A lower-case word, e.g. task or bug" {...form.register("kind")} />
+        </div>
+        <div>
+          <FormField label="Status" autoComplete="off" list={ids.status} error={errors.status} {...form.register("status")} />
+        </div>
         <datalist id={ids.status}>
           {["open", "in_progress", "done"].map((s) => (
             <option key={s} value={s}>
