@@ -163,6 +163,11 @@ test("two people on one board: a resource created by A shows up on B's board, B'
     await expect(a.page.locator("html")).toHaveClass(/dark/);
     await a.page.screenshot({ path: path.join(SHOTS, "board-dark.png"), fullPage: true });
     await a.page.getByTestId("theme-toggle").click();
+    await expect(a.page.locator("html")).not.toHaveClass(/dark/);
+    // Narrow screen: one column after another, the toolbar stacked.
+    await a.page.setViewportSize({ width: 390, height: 844 });
+    await expect(column(a.page, "open")).toBeVisible();
+    await a.page.screenshot({ path: path.join(SHOTS, "board-mobile.png"), fullPage: true });
 
     expect(realErrors(a.errors)).toEqual([]);
     expect(realErrors(b.errors)).toEqual([]);
