@@ -3,7 +3,6 @@
 import { ArchiveRestore, Pencil, Trash2 } from "lucide-react";
 import Link from "next/link";
 import { useState } from "react";
-import { resourceHref } from "@/components/board/resource-card";
 import { ResourceDialog } from "@/components/board/resource-form-dialog";
 import { useEditor, useLiveResources, useResourceApis } from "@/components/board/use-live-resources";
 import { MissingParam } from "@/components/missing-param";
@@ -212,8 +211,8 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
                 <dd>{when(resource.updated_at)}</dd>
               </div>
               <div>
-                <dt className="text-muted-foreground">Link</dt>
-                <dd className="truncate font-mono text-xs">{resourceHref(resource)}</dd>
+                <dt className="text-muted-foreground">Version</dt>
+                <dd className="tabular-nums">{resource.version}</dd>
               </div>
             </dl>
           </CardContent>
