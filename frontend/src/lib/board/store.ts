@@ -41,6 +41,8 @@ export interface BoardState {
   versions: Record<string, number>;
   pending: Record<string, PendingEdit>;
   conflicts: Record<string, Conflict>;
+  /** Every kind, tag and status seen since the board opened (the filter menus keep them while a filter hides their resources). */
+  seen: { kinds: readonly string[]; tags: readonly string[]; statuses: readonly string[] };
 }
 
 export type BoardAction =
@@ -60,7 +62,25 @@ export type BoardAction =
 
 export const HARD_DELETED = Number.MAX_SAFE_INTEGER;
 
-export const initialBoardState: BoardState = { items: {}, versions: {}, pending: {}, conflicts: {} };
+export const initialBoardState: BoardState = {
+  items: {},
+  versions: {},
+  pending: {},
+  conflicts: {},
+  seen: { kinds: [], tags: [], statuses: [] },
+};
+
+function union(list: readonly string[], more: readonly string[]): readonly string[] {
+  const missing = more.filter((x) => !list.includes(x));
+  return missing.length ? [...list, ...missing] : list;
+}
+
+function noteFacets(seen: BoardState["seen"], r: Resource): BoardState["seen"] {
+  const kinds = union(seen.kinds, [r.kind]);
+  const tags = union(seen.tags, r.tags);
+  const statuses = union(seen.statuses, [r.status]);
+  return kinds === seen.kinds && tags === seen.tags && statuses === seen.statuses ? seen : { kinds, tags, statuses };
+}
 
 function without<T>(record: Record<string, T>, id: string): Record<string, T> {
   if (!(id in record)) return record;
@@ -78,6 +98,7 @@ function accept(state: BoardState, resource: Resource): BoardState {
     ...state,
     items: { ...state.items, [resource.id]: resource },
     versions: { ...state.versions, [resource.id]: resource.version },
+    seen: resource.deleted_at ? state.seen : noteFacets(state.seen, resource),
   };
 }
 
@@ -250,18 +271,10 @@ export function selectColumns(state: BoardState, filter: BoardFilter = {}): Colu
   }));
 }
 
-/** Kinds and tags of the (not deleted) resources on the board, for the filter menus. */
+/** Kinds, tags and statuses for the filter menus: everything seen since the board opened, A–Z (statuses: the defaults first). */
 export function selectFacets(state: BoardState): { kinds: string[]; tags: string[]; statuses: string[] } {
-  const kinds = new Set<string>();
-  const tags = new Set<string>();
-  const statuses = new Set<string>(DEFAULT_STATUSES);
-  for (const r of Object.values(state.items)) {
-    if (r.deleted_at) continue;
-    kinds.add(r.kind);
-    statuses.add(r.status);
-    for (const t of r.tags) tags.add(t);
-  }
-  return { kinds: [...kinds].sort(), tags: [...tags].sort(), statuses: [...statuses] };
+  const extra = state.seen.statuses.filter((s) => !(DEFAULT_STATUSES as readonly string[]).includes(s)).sort();
+  return { kinds: [...state.seen.kinds].sort(), tags: [...state.seen.tags].sort(), statuses: [...DEFAULT_STATUSES, ...extra] };
 }
 
 export function statusLabel(status: string): string {

@@ -52,7 +52,7 @@ const problem422 = (...errors: Array<{ loc: (string | number)[]; msg: string }>)
 ] as [number, unknown];
 
 function Harness({ mode }: { mode: "create" | "edit" }) {
-  const [state, dispatch] = useReducer(boardReducer, { ...initialBoardState, items: { r1: R }, versions: { r1: 1 } });
+  const [state, dispatch] = useReducer(boardReducer, boardReducer(initialBoardState, { type: "upsert", resource: R }));
   const [open, setOpen] = useState(true);
   const editor = useEditor(WS, dispatch);
   const view = viewOf(state, "r1");

@@ -216,6 +216,10 @@ describe("selectors", () => {
     expect(selectColumns(s, { kind: "bug" }).flatMap((c) => c.items.map((r) => r.id))).toEqual(["bb"]);
     expect(selectColumns(s, { status: "blocked" }).map((c) => c.status)).toEqual(["blocked"]);
     expect(selectFacets(s)).toEqual({ kinds: ["bug", "task"], tags: ["x", "y"], statuses: ["open", "in_progress", "done", "blocked"] });
+    // A filtered reload drops resources, not the menus' choices.
+    const filtered = boardReducer(s, { type: "loaded", items: [res("bb", 1, { title: "apple", kind: "bug" })], replace: true });
+    expect(Object.keys(filtered.items)).toEqual(["bb"]);
+    expect(selectFacets(filtered).kinds).toEqual(["bug", "task"]);
   });
 
   it("matches live additions to a search loosely (prefixes, ignoring or/-not)", () => {
