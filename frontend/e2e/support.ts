@@ -64,3 +64,35 @@ export async function newPage(browser: Browser): Promise<{ context: BrowserConte
   const page = await context.newPage();
   return { context, page };
 }
+
+// ---------------------------------------------------------------- REST as a user (board specs)
+
+/**
+ * REST calls as `account`, outside the browser: a bearer token from
+ * `POST /auth/login` (no X-Requested-With, so the tokens come in the body),
+ * signed in again when it is 20 s old (the e2e system's tokens live 30 s).
+ */
+export function restAs(request: APIRequestContext, account: Pick<Account, "email" | "password">) {
+  let token: string | null = null;
+  let since = 0;
+  async function bearer(): Promise<string> {
+    if (!token || Date.now() - since > 20_000) {
+      const response = await request.post("/api/v1/auth/login", { data: { email: account.email, password: account.password } });
+      expect(response.status(), await response.text()).toBe(200);
+      token = ((await response.json()) as { access_token: string }).access_token;
+      since = Date.now();
+    }
+    return token;
+  }
+  async function call<T>(method: "GET" | "POST" | "PATCH" | "DELETE", path: string, data?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const response = await request.fetch(`/api/v1${path}`, {
+      method,
+      data,
+      headers: { Authorization: `Bearer ${await bearer()}`, ...(method === "GET" ? {} : { "Idempotency-Key": crypto.randomUUID() }), ...headers },
+    });
+    expect(response.ok(), `${method} ${path} → ${response.status()} ${await response.text()}`).toBe(true);
+    const text = await response.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+  return { call, bearer };
+}

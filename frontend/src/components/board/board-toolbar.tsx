@@ -1,0 +1,121 @@
+"use client";
+
+import { Search } from "lucide-react";
+import { useEffect, useId, useState } from "react";
+import { Input } from "@/components/ui/input";
+import { Label } from "@/components/ui/label";
+import type { SortField, SortOrder } from "@/lib/api/resources";
+import { statusLabel } from "@/lib/board/store";
+import { NativeSelect } from "./dialog";
+
+export interface BoardQuery {
+  q: string;
+  status: string;
+  kind: string;
+  tag: string;
+  sort: SortField;
+  order: SortOrder;
+}
+
+export const DEFAULT_QUERY: BoardQuery = { q: "", status: "", kind: "", tag: "", sort: "created_at", order: "desc" };
+
+const SORTS: { value: `${SortField}:${SortOrder}`; label: string }[] = [
+  { value: "created_at:desc", label: "Newest first" },
+  { value: "created_at:asc", label: "Oldest first" },
+  { value: "updated_at:desc", label: "Recently updated" },
+  { value: "updated_at:asc", label: "Least recently updated" },
+  { value: "title:asc", label: "Title A–Z" },
+  { value: "title:desc", label: "Title Z–A" },
+];
+
+/** Search (debounced, the hub's full-text `q`), filters by status/kind/tag, sort. */
+export function BoardToolbar({
+  query,
+  onChange,
+  facets,
+}: {
+  query: BoardQuery;
+  onChange: (query: BoardQuery) => void;
+  facets: { statuses: string[]; kinds: string[]; tags: string[] };
+}) {
+  const ids = { q: useId(), status: useId(), kind: useId(), tag: useId(), sort: useId() };
+  const [text, setText] = useState(query.q);
+
+  useEffect(() => {
+    if (text === query.q) return;
+    const handle = setTimeout(() => onChange({ ...query, q: text }), 300);
+    return () => clearTimeout(handle);
+  }, [text, query, onChange]);
+
+  const withCurrent = (values: string[], current: string) => (current && !values.includes(current) ? [...values, current] : values);
+
+  return (
+    <div role="search" aria-label="Filter resources" className="mb-4 grid gap-3 sm:grid-cols-2 lg:grid-cols-[minmax(12rem,2fr)_repeat(4,minmax(0,1fr))]">
+      <div className="grid gap-1.5">
+        <Label htmlFor={ids.q}>Search</Label>
+        <div className="relative">
+          <Search className="pointer-events-none absolute top-1/2 left-2.5 size-4 -translate-y-1/2 text-muted-foreground" aria-hidden="true" />
+          <Input
+            id={ids.q}
+            type="search"
+            placeholder="Title or description"
+            className="pl-8"
+            value={text}
+            onChange={(e) => setText(e.target.value)}
+          />
+        </div>
+      </div>
+      <div className="grid gap-1.5">
+        <Label htmlFor={ids.status}>Status</Label>
+        <NativeSelect className="w-full min-w-0" id={ids.status} value={query.status} onChange={(e) => onChange({ ...query, status: e.target.value })}>
+          <option value="">All statuses</option>
+          {withCurrent(facets.statuses, query.status).map((s) => (
+            <option key={s} value={s}>
+              {statusLabel(s)}
+            </option>
+          ))}
+        </NativeSelect>
+      </div>
+      <div className="grid gap-1.5">
+        <Label htmlFor={ids.kind}>Kind</Label>
+        <NativeSelect className="w-full min-w-0" id={ids.kind} value={query.kind} onChange={(e) => onChange({ ...query, kind: e.target.value })}>
+          <option value="">All kinds</option>
+          {withCurrent(facets.kinds, query.kind).map((k) => (
+            <option key={k} value={k}>
+              {k}
+            </option>
+          ))}
+        </NativeSelect>
+      </div>
+      <div className="grid gap-1.5">
+        <Label htmlFor={ids.tag}>Tag</Label>
+        <NativeSelect className="w-full min-w-0" id={ids.tag} value={query.tag} onChange={(e) => onChange({ ...query, tag: e.target.value })}>
+          <option value="">All tags</option>
+          {withCurrent(facets.tags, query.tag).map((t) => (
+            <option key={t} value={t}>
+              #{t}
+            </option>
+          ))}
+        </NativeSelect>
+      </div>
+      <div className="grid gap-1.5">
+        <Label htmlFor={ids.sort}>Sort</Label>
+        <NativeSelect
+          className="w-full min-w-0"
+          id={ids.sort}
+          value={`${query.sort}:${query.order}`}
+          onChange={(e) => {
+            const [sort, order] = e.target.value.split(":") as [SortField, SortOrder];
+            onChange({ ...query, sort, order });
+          }}
+        >
+          {SORTS.map((s) => (
+            <option key={s.value} value={s.value}>
+              {s.label}
+            </option>
+          ))}
+        </NativeSelect>
+      </div>
+    </div>
+  );
+}

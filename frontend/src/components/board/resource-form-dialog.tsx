@@ -1,0 +1,199 @@
+"use client";
+
+import { zodResolver } from "@hookform/resolvers/zod";
+import { useId, useState, type ReactNode } from "react";
+import { useForm, type Path } from "react-hook-form";
+import { FormError } from "@/components/auth/auth-card";
+import { FormField } from "@/components/form-field";
+import { Button } from "@/components/ui/button";
+import { Label } from "@/components/ui/label";
+import type { Resource } from "@/lib/api/resources";
+import type { BoardAction } from "@/lib/board/store";
+import { statusLabel } from "@/lib/board/store";
+import {
+  RESOURCE_FORM_FIELDS,
+  formDefaults,
+  resourceFormSchema,
+  toCreateBody,
+  toPatch,
+  type ResourceFormInput,
+  type ResourceFormValues,
+} from "@/lib/board/schema";
+import { HubError, fieldErrorMap } from "@/lib/errors";
+import { applyServerErrors } from "@/lib/forms";
+import { Dialog, DialogContent, DialogTitle } from "./dialog";
+import type { Editor } from "./use-live-resources";
+import { useResourceApis } from "./use-live-resources";
+
+/** `tags.3` (one bad tag) → the tags field. */
+function putServerErrors(error: unknown, setError: Parameters<typeof applyServerErrors<ResourceFormInput>>[1]) {
+  const aliases: Record<string, Path<ResourceFormInput>> = {};
+  if (error instanceof HubError) {
+    for (const key of Object.keys(fieldErrorMap(error))) if (key.startsWith("tags.")) aliases[key] = "tags";
+  }
+  applyServerErrors<ResourceFormInput>(error, setError, RESOURCE_FORM_FIELDS, { aliases });
+}
+
+export type ResourceDialogProps =
+  | {
+      mode: "create";
+      open: boolean;
+      onOpenChange: (open: boolean) => void;
+      workspaceId: string;
+      dispatch: (action: BoardAction) => void;
+      initialStatus?: string;
+      onCreated?: (resource: Resource) => void;
+    }
+  | {
+      mode: "edit";
+      open: boolean;
+      onOpenChange: (open: boolean) => void;
+      workspaceId: string;
+      dispatch: (action: BoardAction) => void;
+      /** The resource as the server last said (not the local overlay). */
+      resource: Resource;
+      editor: Editor;
+    };
+
+/** Create or edit a resource: React Hook Form + Zod, the hub's 422s on their fields, conflicts shown in place. */
+export function ResourceDialog(props: ResourceDialogProps) {
+  const title = props.mode === "create" ? "New resource" : "Edit resource";
+  return (
+    <Dialog open={props.open} onOpenChange={props.onOpenChange}>
+      <DialogContent aria-describedby={undefined}>
+        <DialogTitle>{title}</DialogTitle>
+        {/* Mounted per opening: an edit is based on the version shown when the dialog opened. */}
+        {props.open ? <ResourceForm {...props} /> : null}
+      </DialogContent>
+    </Dialog>
+  );
+}
+
+function ResourceForm(props: ResourceDialogProps) {
+  const apis = useResourceApis();
+  const ids = { status: useId(), body: useId() };
+  const opened = props.mode === "edit" ? props.resource : undefined;
+  const [base, setBase] = useState<Resource | undefined>(opened);
+  const [conflict, setConflict] = useState<Resource | null>(null);
+  // One key per opening of the create form: a retry after a lost reply creates one resource.
+  const [createKey] = useState(() => crypto.randomUUID());
+  const form = useForm<ResourceFormInput, unknown, ResourceFormValues>({
+    resolver: zodResolver(resourceFormSchema),
+    defaultValues: formDefaults(opened, props.mode === "create" ? props.initialStatus : undefined),
+  });
+  const { errors, isSubmitting } = form.formState;
+
+  const onSubmit = form.handleSubmit(async (values) => {
+    if (props.mode === "create") {
+      try {
+        const created = await apis.resources.create(props.workspaceId, toCreateBody(values), { idempotencyKey: createKey });
+        props.dispatch({ type: "upsert", resource: created });
+        props.onCreated?.(created);
+        props.onOpenChange(false);
+      } catch (error) {
+        putServerErrors(error, form.setError);
+      }
+      return;
+    }
+    const current = base!;
+    const patch = toPatch(current, values);
+    if (Object.keys(patch).length === 0) {
+      if (conflict) props.dispatch({ type: "conflictResolved", id: current.id });
+      props.onOpenChange(false);
+      return;
+    }
+    const outcome = await props.editor(current.id, patch, current.version, { quiet422: true });
+    if (outcome.kind === "saved") {
+      props.onOpenChange(false);
+    } else if (outcome.kind === "conflict") {
+      // Show theirs; saving again now overwrites it (If-Match: their version).
+      setConflict(outcome.current);
+      setBase(outcome.current);
+    } else if ((outcome.error as { status?: number })?.status === 422) {
+      putServerErrors(outcome.error, form.setError);
+    }
+  });
+
+  function discard() {
+    if (base) props.dispatch({ type: "conflictResolved", id: base.id });
+    props.onOpenChange(false);
+  }
+
+  return (
+    <form noValidate className="grid gap-4" aria-label={props.mode === "create" ? "New resource" : "Edit resource"} onSubmit={onSubmit}>
+      {conflict ? <ConflictAlert current={conflict} /> : null}
+      <FormError message={errors.root?.server?.message} />
+      <FormField label="Title" autoComplete="off" error={errors.title} {...form.register("title")} />
+      <div className="grid gap-4 sm:grid-cols-2">
+        <div>
+          <FormField label="Kind" autoComplete="off" error={errors.kind} hint="A lower-case word, e.g. task or bug" {...form.register("kind")} />
+        </div>
+        <div>
+          <FormField label="Status" autoComplete="off" list={ids.status} error={errors.status} {...form.register("status")} />
+        </div>
+        <datalist id={ids.status}>
+          {["open", "in_progress", "done"].map((s) => (
+            <option key={s} value={s}>
+              {statusLabel(s)}
+            </option>
+          ))}
+        </datalist>
+      </div>
+      <FormField label="Tags" autoComplete="off" hint="Separated by commas or spaces" error={errors.tags} {...form.register("tags")} />
+      <div className="grid gap-2">
+        <Label htmlFor={ids.body}>Description</Label>
+        <textarea
+          id={ids.body}
+          rows={5}
+          aria-invalid={errors.body ? true : undefined}
+          aria-describedby={errors.body ? `${ids.body}-error` : undefined}
+          className="min-h-24 w-full rounded-md border border-input bg-transparent px-3 py-2 text-sm shadow-xs outline-none focus-visible:ring-2 focus-visible:ring-ring aria-invalid:border-destructive"
+          {...form.register("body")}
+        />
+        {errors.body?.message ? (
+          <p id={`${ids.body}-error`} className="text-sm text-destructive">
+            {errors.body.message}
+          </p>
+        ) : null}
+      </div>
+      <div className="flex flex-wrap justify-end gap-2">
+        {conflict ? (
+          <Button type="button" variant="outline" onClick={discard}>
+            Discard mine
+          </Button>
+        ) : (
+          <Button type="button" variant="outline" onClick={() => props.onOpenChange(false)}>
+            Cancel
+          </Button>
+        )}
+        <Button type="submit" disabled={isSubmitting}>
+          {isSubmitting ? "Saving…" : conflict ? "Overwrite with mine" : props.mode === "create" ? "Create" : "Save"}
+        </Button>
+      </div>
+    </form>
+  );
+}
+
+function ConflictAlert({ current }: { current: Resource }) {
+  return (
+    <div role="alert" data-testid="conflict" className="grid gap-1 rounded-md border border-amber-500/50 bg-amber-500/10 px-3 py-2 text-sm">
+      <p className="font-medium">Someone else changed this while you were editing.</p>
+      <p className="text-muted-foreground">
+        Now (version {current.version}): <ConflictSummary resource={current} />
+      </p>
+      <p className="text-muted-foreground">Save again to overwrite it with your version, or discard your changes.</p>
+    </div>
+  );
+}
+
+export function ConflictSummary({ resource }: { resource: Resource }): ReactNode {
+  return (
+    <>
+      <span data-testid="conflict-current-title" className="font-medium text-foreground">
+        “{resource.title}”
+      </span>
+      , {statusLabel(resource.status).toLowerCase()}
+      {resource.deleted_at ? ", deleted" : ""}
+    </>
+  );
+}

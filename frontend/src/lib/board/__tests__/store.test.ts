@@ -1,0 +1,234 @@
+import { describe, expect, it, vi } from "vitest";
+import { HubError } from "../../errors";
+import type { Resource } from "../../api/resources";
+import { applyEdit, changedFields } from "../actions";
+import {
+  boardReducer,
+  initialBoardState,
+  matchesSearch,
+  selectColumns,
+  selectFacets,
+  viewOf,
+  type BoardAction,
+  type BoardState,
+} from "../store";
+
+const WS = "11111111-1111-1111-1111-111111111111";
+
+function res(id: string, version: number, extra: Partial<Resource> = {}): Resource {
+  return {
+    id,
+    workspace_id: WS,
+    kind: "task",
+    title: `${id} v${version}`,
+    body: "",
+    status: "open",
+    tags: [],
+    data: {},
+    version,
+    created_by: "u1",
+    updated_by: "u1",
+    created_at: `2026-01-01T00:00:0${id.length % 10}Z`,
+    updated_at: `2026-01-02T00:00:0${version % 10}Z`,
+    deleted_at: null,
+    ...extra,
+  };
+}
+
+const run = (...actions: BoardAction[]) => actions.reduce(boardReducer, initialBoardState);
+const ev = (type: string, data: Resource & { hard?: boolean }): BoardAction => ({ type: "event", event: { type, data } });
+
+describe("board reducer: REST and events", () => {
+  it("applies a loaded page, then created/updated events", () => {
+    const s = run(
+      { type: "loaded", items: [res("a", 1)], replace: true },
+      ev("resource.created", res("b", 1)),
+      ev("resource.updated", res("a", 2, { status: "done" })),
+    );
+    expect(Object.keys(s.items).sort()).toEqual(["a", "b"]);
+    expect(s.items.a!.version).toBe(2);
+    expect(s.items.a!.status).toBe("done");
+  });
+
+  it("ignores events and pages older than what it has (never goes backwards)", () => {
+    const s = run(
+      ev("resource.updated", res("a", 3, { title: "newest" })),
+      ev("resource.updated", res("a", 2, { title: "older" })),
+      { type: "loaded", items: [res("a", 1, { title: "stale page" })], replace: false },
+      ev("resource.updated", res("a", 3, { title: "duplicate" })),
+    );
+    expect(s.items.a!.title).toBe("newest");
+    expect(s.versions.a).toBe(3);
+  });
+
+  it("a replacing load drops what the page lacks, but not what is being edited", () => {
+    const s = run(
+      { type: "loaded", items: [res("a", 1), res("b", 1), res("c", 1)], replace: true },
+      { type: "optimistic", id: "c", opId: "o1", patch: { title: "mine" }, baseVersion: 1 },
+      { type: "loaded", items: [res("a", 2)], replace: true },
+    );
+    expect(Object.keys(s.items).sort()).toEqual(["a", "c"]);
+    expect(s.items.a!.version).toBe(2);
+  });
+
+  it("a soft delete hides the card and a restore brings it back; a stale page cannot undo the delete", () => {
+    let s = run(
+      { type: "loaded", items: [res("a", 1)], replace: true },
+      ev("resource.deleted", { ...res("a", 2, { deleted_at: "2026-01-03T00:00:00Z" }), hard: false }),
+    );
+    expect(s.items.a!.deleted_at).not.toBeNull();
+    expect("hard" in s.items.a!).toBe(false);
+    expect(selectColumns(s).flatMap((c) => c.items)).toEqual([]);
+    s = boardReducer(s, { type: "loaded", items: [res("a", 1)], replace: true });
+    expect(selectColumns(s).flatMap((c) => c.items)).toEqual([]);
+    s = boardReducer(s, ev("resource.restored", res("a", 3)));
+    expect(selectColumns(s).flatMap((c) => c.items.map((r) => r.id))).toEqual(["a"]);
+  });
+
+  it("a hard delete is final: later events and pages of that resource are ignored", () => {
+    const s = run(
+      { type: "loaded", items: [res("a", 1)], replace: true },
+      { type: "optimistic", id: "a", opId: "o1", patch: { title: "x" }, baseVersion: 1 },
+      ev("resource.deleted", { ...res("a", 2, { deleted_at: "2026-01-03T00:00:00Z" }), hard: true }),
+      ev("resource.updated", res("a", 5)),
+      { type: "loaded", items: [res("a", 1)], replace: false },
+    );
+    expect(s.items.a).toBeUndefined();
+    expect(s.pending.a).toBeUndefined();
+  });
+
+  it("ignores events of other types", () => {
+    const s = run({ type: "event", event: { type: "member.added", data: res("a", 1) } });
+    expect(s).toBe(initialBoardState);
+  });
+});
+
+describe("board reducer: optimistic edits", () => {
+  const base = run({ type: "loaded", items: [res("a", 1)], replace: true });
+
+  it("shows the edit at once and keeps the server's copy for a rollback", () => {
+    const s = boardReducer(base, { type: "optimistic", id: "a", opId: "o1", patch: { status: "done" }, baseVersion: 1 });
+    expect(viewOf(s, "a")!.status).toBe("done");
+    expect(s.items.a!.status).toBe("open");
+    expect(selectColumns(s).find((c) => c.status === "done")!.items.map((r) => r.id)).toEqual(["a"]);
+    const back = boardReducer(s, { type: "rolledBack", id: "a", opId: "o1" });
+    expect(viewOf(back, "a")!.status).toBe("open");
+    expect(back.pending).toEqual({});
+  });
+
+  it("confirms with the server's resource; the echo event of the same version changes nothing", () => {
+    let s = boardReducer(base, { type: "optimistic", id: "a", opId: "o1", patch: { status: "done" }, baseVersion: 1 });
+    s = boardReducer(s, { type: "confirmed", id: "a", opId: "o1", resource: res("a", 2, { status: "done" }) });
+    expect(s.pending).toEqual({});
+    expect(viewOf(s, "a")!.status).toBe("done");
+    expect(boardReducer(s, ev("resource.updated", res("a", 2, { status: "done" })))).toBe(s);
+  });
+
+  it("keeps the overlay while other people's events arrive, and ignores a late answer to a replaced edit", () => {
+    let s = boardReducer(base, { type: "optimistic", id: "a", opId: "o1", patch: { title: "mine" }, baseVersion: 1 });
+    s = boardReducer(s, ev("resource.updated", res("a", 2, { status: "in_progress" })));
+    expect(viewOf(s, "a")).toMatchObject({ title: "mine", status: "in_progress" });
+    s = boardReducer(s, { type: "optimistic", id: "a", opId: "o2", patch: { title: "again" }, baseVersion: 2 });
+    s = boardReducer(s, { type: "rolledBack", id: "a", opId: "o1" });
+    expect(viewOf(s, "a")!.title).toBe("again");
+  });
+
+  it("a conflict drops the overlay, shows the newer version and remembers what the user wanted", () => {
+    let s = boardReducer(base, { type: "optimistic", id: "a", opId: "o1", patch: { title: "mine" }, baseVersion: 1 });
+    s = boardReducer(s, { type: "conflicted", id: "a", opId: "o1", current: res("a", 3, { title: "theirs" }) });
+    expect(viewOf(s, "a")).toMatchObject({ title: "theirs", version: 3 });
+    expect(s.conflicts.a).toEqual({ patch: { title: "mine" }, baseVersion: 1 });
+    // retrying clears the conflict
+    s = boardReducer(s, { type: "optimistic", id: "a", opId: "o2", patch: { title: "mine" }, baseVersion: 3 });
+    expect(s.conflicts).toEqual({});
+    s = boardReducer(s, { type: "conflictResolved", id: "a" });
+    expect(s.pending.a).toBeDefined();
+  });
+});
+
+describe("applyEdit", () => {
+  function deps(update: () => Promise<Resource>, get: () => Promise<Resource> = async () => res("a", 9)) {
+    let state: BoardState = run({ type: "loaded", items: [res("a", 1)], replace: true });
+    const seen: string[] = [];
+    const api = { update: vi.fn(update), get: vi.fn(get) };
+    const dispatch = (action: BoardAction) => {
+      seen.push(action.type);
+      state = boardReducer(state, action);
+    };
+    return { api, dispatch, workspaceId: WS, newOpId: () => "op", seen, state: () => state };
+  }
+
+  it("saves: optimistic, then confirmed at the new version; If-Match is the base version", async () => {
+    const d = deps(async () => res("a", 2, { status: "done" }));
+    const outcome = await applyEdit(d, "a", { status: "done" }, 1);
+    expect(outcome.kind).toBe("saved");
+    expect(d.api.update).toHaveBeenCalledWith(WS, "a", 1, { status: "done" });
+    expect(d.seen).toEqual(["optimistic", "confirmed"]);
+    expect(d.state().items.a!.version).toBe(2);
+  });
+
+  it("on 412 fetches the newer version and records a conflict", async () => {
+    const stale = new HubError({ code: "precondition_failed", message: "stale", status: 412 });
+    const d = deps(
+      async () => Promise.reject(stale),
+      async () => res("a", 4, { title: "theirs" }),
+    );
+    const outcome = await applyEdit(d, "a", { title: "mine" }, 1);
+    expect(outcome).toMatchObject({ kind: "conflict", current: { version: 4 } });
+    expect(d.api.get).toHaveBeenCalledWith(WS, "a", { includeDeleted: true });
+    expect(d.seen).toEqual(["optimistic", "conflicted"]);
+    expect(viewOf(d.state(), "a")!.title).toBe("theirs");
+    expect(d.state().conflicts.a!.patch).toEqual({ title: "mine" });
+  });
+
+  it("treats an RPC 409 stale_version as a conflict too", async () => {
+    const stale = new HubError({ code: "conflict", message: "stale", status: 409, details: { reason: "stale_version" } });
+    const d = deps(async () => Promise.reject(stale));
+    expect((await applyEdit(d, "a", { title: "mine" }, 1)).kind).toBe("conflict");
+  });
+
+  it("rolls back on any other error", async () => {
+    const error = new HubError({ code: "validation_failed", message: "bad", status: 422 });
+    const d = deps(async () => Promise.reject(error));
+    const outcome = await applyEdit(d, "a", { title: "" }, 1);
+    expect(outcome).toEqual({ kind: "failed", error });
+    expect(d.seen).toEqual(["optimistic", "rolledBack"]);
+    expect(viewOf(d.state(), "a")!.title).toBe("a v1");
+  });
+});
+
+describe("selectors", () => {
+  it("columns: open, in progress, done, then other statuses; sorted as asked; filtered", () => {
+    const s = run({
+      type: "loaded",
+      replace: true,
+      items: [
+        res("a", 1, { title: "Banana", status: "blocked", tags: ["x"] }),
+        res("bb", 1, { title: "apple", kind: "bug" }),
+        res("ccc", 1, { title: "Cherry", tags: ["x", "y"] }),
+      ],
+    });
+    const columns = selectColumns(s, { sort: "title", order: "asc" });
+    expect(columns.map((c) => c.status)).toEqual(["open", "in_progress", "done", "blocked"]);
+    expect(columns[0]!.items.map((r) => r.title)).toEqual(["apple", "Cherry"]);
+    expect(selectColumns(s, { sort: "created_at", order: "desc" })[0]!.items.map((r) => r.id)).toEqual(["ccc", "bb"]);
+    expect(selectColumns(s, { tag: "x" }).flatMap((c) => c.items.map((r) => r.id)).sort()).toEqual(["a", "ccc"]);
+    expect(selectColumns(s, { kind: "bug" }).flatMap((c) => c.items.map((r) => r.id))).toEqual(["bb"]);
+    expect(selectColumns(s, { status: "blocked" }).map((c) => c.status)).toEqual(["blocked"]);
+    expect(selectFacets(s)).toEqual({ kinds: ["bug", "task"], tags: ["x", "y"], statuses: ["open", "in_progress", "done", "blocked"] });
+    // A filtered reload drops resources, not the menus' choices.
+    const filtered = boardReducer(s, { type: "loaded", items: [res("bb", 1, { title: "apple", kind: "bug" })], replace: true });
+    expect(Object.keys(filtered.items)).toEqual(["bb"]);
+    expect(selectFacets(filtered).kinds).toEqual(["bug", "task"]);
+  });
+
+  it("matches live additions to a search loosely (prefixes, ignoring or/-not)", () => {
+    expect(matchesSearch({ title: "Running late", body: "" }, "run")).toBe(true);
+    expect(matchesSearch({ title: "Walk", body: "the dog" }, "dog or cat -fish")).toBe(true);
+    expect(matchesSearch({ title: "Walk", body: "" }, "cat")).toBe(false);
+  });
+
+  it("changedFields keeps only what still differs", () => {
+    expect(changedFields(res("a", 1, { status: "done" }), { status: "done", title: "new", tags: [] })).toEqual({ title: "new" });
+  });
+});

@@ -1,0 +1,283 @@
+import type { HubEvent } from "../api/types";
+import type { Resource, ResourcePatch, SortField, SortOrder } from "../api/resources";
+
+/**
+ * The board's state, as a pure reducer: what the server said (by id, at the
+ * highest version seen), the local edits not yet confirmed (overlays), and
+ * the edits the server refused because someone else changed the resource
+ * first (conflicts).
+ *
+ * Sources and how they merge:
+ * - REST pages (`loaded`) and REST replies (`upsert`): snapshots.
+ * - `resource.*` events from `workspace:<id>` (`event`): each carries the
+ *   whole resource at its new version.
+ * Whatever the order they arrive in, a resource never goes back to an older
+ * version: `versions` remembers the highest version seen per id, across
+ * reloads and deletes (so a page fetched before a delete cannot bring the
+ * resource back). A hard delete is final.
+ */
+
+/** `resource.deleted` adds `hard` to the resource (docs/domain.md, Events). */
+export type ResourceEventData = Resource & { hard?: boolean };
+export type ResourceEvent = HubEvent<ResourceEventData>;
+
+export interface PendingEdit {
+  /** Identifies the request, so a late answer to a replaced edit is ignored. */
+  opId: string;
+  patch: ResourcePatch;
+  /** The version the edit was made against (sent as If-Match). */
+  baseVersion: number;
+}
+
+export interface Conflict {
+  /** What the user wanted. */
+  patch: ResourcePatch;
+  /** The version they edited. */
+  baseVersion: number;
+}
+
+export interface BoardState {
+  items: Record<string, Resource>;
+  versions: Record<string, number>;
+  pending: Record<string, PendingEdit>;
+  conflicts: Record<string, Conflict>;
+  /** Every kind, tag and status seen since the board opened (the filter menus keep them while a filter hides their resources). */
+  seen: { kinds: readonly string[]; tags: readonly string[]; statuses: readonly string[] };
+}
+
+export type BoardAction =
+  /** A REST listing. `replace`: it is the whole board for the current query (drop what it lacks). */
+  | { type: "loaded"; items: Resource[]; replace: boolean }
+  /** One resource from a REST reply (create, get, update, restore). */
+  | { type: "upsert"; resource: Resource }
+  | { type: "event"; event: { type: string; data: ResourceEventData } }
+  /** Gone for good (a hard delete we made: the hub answers 204 with no body). */
+  | { type: "removed"; id: string }
+  | { type: "optimistic"; id: string; opId: string; patch: ResourcePatch; baseVersion: number }
+  | { type: "confirmed"; id: string; opId: string; resource: Resource }
+  | { type: "rolledBack"; id: string; opId: string }
+  /** The edit was refused as stale; `current` is the server's newer version. */
+  | { type: "conflicted"; id: string; opId: string; current: Resource }
+  | { type: "conflictResolved"; id: string };
+
+export const HARD_DELETED = Number.MAX_SAFE_INTEGER;
+
+export const initialBoardState: BoardState = {
+  items: {},
+  versions: {},
+  pending: {},
+  conflicts: {},
+  seen: { kinds: [], tags: [], statuses: [] },
+};
+
+function union(list: readonly string[], more: readonly string[]): readonly string[] {
+  const missing = more.filter((x) => !list.includes(x));
+  return missing.length ? [...list, ...missing] : list;
+}
+
+function noteFacets(seen: BoardState["seen"], r: Resource): BoardState["seen"] {
+  const kinds = union(seen.kinds, [r.kind]);
+  const tags = union(seen.tags, r.tags);
+  const statuses = union(seen.statuses, [r.status]);
+  return kinds === seen.kinds && tags === seen.tags && statuses === seen.statuses ? seen : { kinds, tags, statuses };
+}
+
+function without<T>(record: Record<string, T>, id: string): Record<string, T> {
+  if (!(id in record)) return record;
+  const next = { ...record };
+  delete next[id];
+  return next;
+}
+
+/** Take `resource` if it is newer than anything seen for its id. */
+function accept(state: BoardState, resource: Resource): BoardState {
+  const seen = state.versions[resource.id] ?? -1;
+  if (resource.version <= seen && state.items[resource.id]) return state;
+  if (resource.version < seen) return state;
+  return {
+    ...state,
+    items: { ...state.items, [resource.id]: resource },
+    versions: { ...state.versions, [resource.id]: resource.version },
+    seen: resource.deleted_at ? state.seen : noteFacets(state.seen, resource),
+  };
+}
+
+function remove(state: BoardState, id: string): BoardState {
+  return {
+    ...state,
+    items: without(state.items, id),
+    versions: { ...state.versions, [id]: HARD_DELETED },
+    pending: without(state.pending, id),
+    conflicts: without(state.conflicts, id),
+  };
+}
+
+function stripHard(data: ResourceEventData): Resource {
+  const resource: ResourceEventData = { ...data };
+  delete resource.hard;
+  return resource;
+}
+
+export function boardReducer(state: BoardState, action: BoardAction): BoardState {
+  switch (action.type) {
+    case "loaded": {
+      let next: BoardState = state;
+      if (action.replace) {
+        const keep = new Set(action.items.map((r) => r.id));
+        // Keep what we are editing or resolving: the user is looking at it.
+        for (const id of Object.keys(state.pending)) keep.add(id);
+        for (const id of Object.keys(state.conflicts)) keep.add(id);
+        const items: Record<string, Resource> = {};
+        for (const [id, r] of Object.entries(state.items)) if (keep.has(id)) items[id] = r;
+        next = { ...state, items };
+      }
+      for (const resource of action.items) next = accept(next, resource);
+      return next;
+    }
+    case "upsert":
+      return accept(state, action.resource);
+    case "event": {
+      const { type, data } = action.event;
+      if (!type.startsWith("resource.") || !data || typeof data.id !== "string") return state;
+      if (type === "resource.deleted" && data.hard) return remove(state, data.id);
+      if ((state.versions[data.id] ?? -1) === HARD_DELETED) return state;
+      return accept(state, stripHard(data));
+    }
+    case "removed":
+      return remove(state, action.id);
+    case "optimistic":
+      return {
+        ...state,
+        pending: { ...state.pending, [action.id]: { opId: action.opId, patch: action.patch, baseVersion: action.baseVersion } },
+        conflicts: without(state.conflicts, action.id),
+      };
+    case "confirmed": {
+      const next = accept(state, action.resource);
+      if (state.pending[action.id]?.opId !== action.opId) return next;
+      return { ...next, pending: without(next.pending, action.id) };
+    }
+    case "rolledBack":
+      if (state.pending[action.id]?.opId !== action.opId) return state;
+      return { ...state, pending: without(state.pending, action.id) };
+    case "conflicted": {
+      const pending = state.pending[action.id];
+      const next = accept(state, action.current);
+      if (pending?.opId !== action.opId) return next;
+      return {
+        ...next,
+        pending: without(next.pending, action.id),
+        conflicts: { ...next.conflicts, [action.id]: { patch: pending.patch, baseVersion: pending.baseVersion } },
+      };
+    }
+    case "conflictResolved":
+      return { ...state, conflicts: without(state.conflicts, action.id) };
+  }
+}
+
+// ---------------------------------------------------------------- reading
+
+/** What to show for `id`: the server's resource with the unconfirmed local edit on top. */
+export function viewOf(state: BoardState, id: string): Resource | undefined {
+  const server = state.items[id];
+  if (!server) return undefined;
+  const pending = state.pending[id];
+  return pending ? { ...server, ...definedFields(pending.patch) } : server;
+}
+
+function definedFields(patch: ResourcePatch): Partial<Resource> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(patch)) if (value !== undefined) out[key] = value;
+  return out as Partial<Resource>;
+}
+
+export function isPending(state: BoardState, id: string): boolean {
+  return id in state.pending;
+}
+
+export interface BoardFilter {
+  status?: string | null;
+  kind?: string | null;
+  tag?: string | null;
+  /** Full-text search: the server does it for listings; live additions are matched loosely here. */
+  q?: string | null;
+  sort?: SortField;
+  order?: SortOrder;
+}
+
+export const DEFAULT_STATUSES = ["open", "in_progress", "done"] as const;
+
+export interface Column {
+  status: string;
+  items: Resource[];
+}
+
+/**
+ * A loose stand-in for the server's `websearch_to_tsquery`, for resources
+ * that arrive live while a search is on: `a or b` matches either side; on a
+ * side, every plain word (quotes ignored, `-excluded` words skipped) appears
+ * in the title or body as the start of a word (so `run` matches "running",
+ * as English stemming would).
+ */
+export function matchesSearch(resource: Pick<Resource, "title" | "body">, q: string): boolean {
+  const normal = (text: string) => ` ${text.toLowerCase().replace(/[^\p{L}\p{N}-]+/gu, " ")}`;
+  const haystack = normal(`${resource.title} ${resource.body}`);
+  const alternatives = normal(q.replace(/["']/g, " "))
+    .split(/\sor\s/)
+    .map((side) => side.split(/\s+/).filter((w) => w && !w.startsWith("-")));
+  if (alternatives.every((words) => words.length === 0)) return true;
+  return alternatives.some((words) => words.length > 0 && words.every((w) => haystack.includes(` ${w}`)));
+}
+
+export function matchesFilter(resource: Resource, filter: BoardFilter): boolean {
+  if (resource.deleted_at) return false;
+  if (filter.status && resource.status !== filter.status) return false;
+  if (filter.kind && resource.kind !== filter.kind) return false;
+  if (filter.tag && !resource.tags.includes(filter.tag)) return false;
+  if (filter.q && !matchesSearch(resource, filter.q)) return false;
+  return true;
+}
+
+export function compareResources(sort: SortField = "created_at", order: SortOrder = "desc") {
+  const sign = order === "asc" ? 1 : -1;
+  return (a: Resource, b: Resource): number => {
+    let c: number;
+    if (sort === "title") c = a.title.localeCompare(b.title, undefined, { sensitivity: "base" });
+    else c = Date.parse(a[sort]) - Date.parse(b[sort]);
+    if (c === 0) c = a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+    return sign * c;
+  };
+}
+
+/**
+ * The columns: open, in progress, done, then every other status seen (A–Z),
+ * each with the visible resources (local edits applied) in the chosen order.
+ * A status filter shows its column only.
+ */
+export function selectColumns(state: BoardState, filter: BoardFilter = {}): Column[] {
+  const visible: Resource[] = [];
+  const seen = new Set<string>();
+  for (const id of Object.keys(state.items)) {
+    const resource = viewOf(state, id)!;
+    if (!resource.deleted_at) seen.add(resource.status);
+    if (matchesFilter(resource, filter)) visible.push(resource);
+  }
+  const extra = [...seen].filter((s) => !(DEFAULT_STATUSES as readonly string[]).includes(s)).sort();
+  let statuses = [...DEFAULT_STATUSES, ...extra];
+  if (filter.status) statuses = [filter.status];
+  const compare = compareResources(filter.sort, filter.order);
+  return statuses.map((status) => ({
+    status,
+    items: visible.filter((r) => r.status === status).sort(compare),
+  }));
+}
+
+/** Kinds, tags and statuses for the filter menus: everything seen since the board opened, A–Z (statuses: the defaults first). */
+export function selectFacets(state: BoardState): { kinds: string[]; tags: string[]; statuses: string[] } {
+  const extra = state.seen.statuses.filter((s) => !(DEFAULT_STATUSES as readonly string[]).includes(s)).sort();
+  return { kinds: [...state.seen.kinds].sort(), tags: [...state.seen.tags].sort(), statuses: [...DEFAULT_STATUSES, ...extra] };
+}
+
+export function statusLabel(status: string): string {
+  const text = status.replace(/[_-]+/g, " ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
