@@ -45,7 +45,8 @@ export function UserMenu() {
       <DropdownMenuTrigger asChild>
         <Button variant="ghost" size="sm" aria-label={`Account menu for ${name}`} disabled={busy}>
           <User aria-hidden="true" />
-          <span className="max-w-32 truncate">{name}</span>
+          {/* On a phone the icon alone: the name would push the menu off the screen. */}
+          <span className="hidden max-w-32 truncate sm:inline">{name}</span>
         </Button>
       </DropdownMenuTrigger>
       <DropdownMenuContent align="end">
