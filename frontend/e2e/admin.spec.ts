@@ -45,6 +45,10 @@ test("an admin deactivates a user: the user's open page is signed out at once, a
     await expect(row.getByText("Active", { exact: true })).toBeVisible();
     await user.page.getByRole("button", { name: "Sign in" }).click();
     await expect(user.page).toHaveURL(/\/workspaces\/$/);
+    // The realtime client starts again after the 4003 halt (it stayed halted and
+    // signed the new session out at once: the halt outlived the release).
+    await expectLive(user.page);
+    await expect(user.page).toHaveURL(/\/workspaces\/$/);
   } finally {
     await user.context.close();
     await admin.context.close();

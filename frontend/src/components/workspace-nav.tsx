@@ -13,7 +13,7 @@ export function WorkspaceNav({ workspaceId }: { workspaceId: string }) {
     { href: `/workspace/activity/${q}`, path: "/workspace/activity/", label: "Activity" },
   ];
   return (
-    <nav aria-label="Workspace" className="mb-6 flex gap-1 border-b border-border">
+    <nav aria-label="Workspace" className="mb-6 flex gap-1 overflow-x-auto border-b border-border">
       {tabs.map((tab) => {
         const active = pathname === tab.path;
         return (
@@ -22,7 +22,7 @@ export function WorkspaceNav({ workspaceId }: { workspaceId: string }) {
             href={tab.href}
             aria-current={active ? "page" : undefined}
             className={cn(
-              "-mb-px border-b-2 border-transparent px-3 py-2 text-sm text-muted-foreground hover:text-foreground",
+              "-mb-px shrink-0 rounded-t-md border-b-2 border-transparent px-3 py-2 text-sm text-muted-foreground outline-none hover:text-foreground focus-visible:ring-2 focus-visible:ring-ring",
               active && "border-foreground text-foreground",
             )}
           >

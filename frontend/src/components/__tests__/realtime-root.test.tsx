@@ -87,4 +87,53 @@ describe("RealtimeRoot", () => {
     });
     expect(screen.getByTestId("session").textContent).toBe("anonymous/deactivated/");
   });
+
+  it("after a 4003 sign-out, signing in again stays signed in and goes live (the old halt is not replayed)", async () => {
+    // SessionGate's shape: the realtime tree exists only while authenticated.
+    function Gate() {
+      const status = useSessionStore((s) => s.status);
+      return status === "authenticated" ? (
+        <RealtimeRoot>
+          <span>app</span>
+        </RealtimeRoot>
+      ) : null;
+    }
+    session.accept({ access_token: "t1", token_type: "bearer", expires_in: 900, user: USER });
+    render(
+      <StrictMode>
+        <SessionStoreProvider>
+          <ToastProvider>
+            <Probe />
+            <Gate />
+          </ToastProvider>
+        </SessionStoreProvider>
+      </StrictMode>,
+    );
+    await act(async () => {
+      await flush();
+    });
+    const first = await act(async () => h.accept());
+    await act(async () => {
+      first.push({ push: "disconnect", code: 4003, reason: "this account was deactivated", reconnect: false });
+      first.drop(4003, "this account was deactivated");
+      await flush();
+    });
+    expect(screen.getByTestId("session").textContent).toBe("anonymous/deactivated/");
+    await act(async () => {
+      await h.clock.advance(0); // the provider's release runs: the client stops
+    });
+
+    // Reactivated; the user signs in again on the same page.
+    await act(async () => {
+      session.accept({ access_token: "t2", token_type: "bearer", expires_in: 900, user: USER });
+      await flush();
+    });
+    const second = await act(async () => h.accept());
+    await act(async () => {
+      await h.clock.advance(0);
+    });
+    expect(screen.getByTestId("session").textContent).toBe("authenticated/-/Ada");
+    expect(second).not.toBe(first);
+    expect(h.client.getSnapshot()).toMatchObject({ state: "live", halted: null });
+  });
 });

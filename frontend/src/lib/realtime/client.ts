@@ -289,7 +289,11 @@ export class RealtimeClient {
     this.cancelReconnect();
     if (this.socket) this.abandonSocket(CloseCode.NORMAL, "client stopped");
     this.failAllCalls(HubError.local("unavailable", "The realtime client was stopped"));
-    this.update({ state: "offline", nextRetryAt: null });
+    // A halt belongs to the holders that saw it. Once the last one let go, the
+    // next holder (typically a new session after a sign-in) must not read it:
+    // React runs a child's effects before its provider's retain(), so a stale
+    // `halted: "forbidden"` would sign the new session out at once.
+    this.update({ state: "offline", halted: null, nextRetryAt: null });
   }
 
   private halt(reason: HaltReason): void {

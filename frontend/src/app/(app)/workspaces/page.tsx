@@ -1,25 +1,15 @@
 import type { Metadata } from "next";
-import { Plus } from "lucide-react";
 import { PageHeader } from "@/components/page-header";
-import { EmptyState } from "@/components/states";
-import { Button } from "@/components/ui/button";
+import { WorkspacesView } from "./workspaces-view";
 
 export const metadata: Metadata = { title: "Workspaces" };
 
-/** Placeholder: the list comes from GET /api/v1/workspaces once the API is wired. */
+/** `/workspaces/`: GET /api/v1/workspaces, create, rename/delete (owners). */
 export default function WorkspacesPage() {
   return (
     <>
-      <PageHeader
-        title="Workspaces"
-        description="Everything you are a member of."
-        actions={
-          <Button disabled title="Coming with the API wiring">
-            <Plus aria-hidden="true" /> New workspace
-          </Button>
-        }
-      />
-      <EmptyState title="No workspaces yet" description="Create a workspace, or ask to be invited to one." />
+      <PageHeader title="Workspaces" description="Everything you are a member of." />
+      <WorkspacesView />
     </>
   );
 }

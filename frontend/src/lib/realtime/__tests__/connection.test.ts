@@ -354,6 +354,36 @@ describe("holding the connection (retain/release)", () => {
     expect(h.client.getSnapshot()).toMatchObject({ state: "live", halted: null });
   });
 
+  it("a release forgets the halt: the next holder (signed in again) never sees the old session's 4003", async () => {
+    // React runs a child's effects before its provider's: a component that
+    // reacts to `halted` reads the snapshot before the provider's retain()
+    // has run. A halt left over from the previous session would sign the new
+    // one out again at once.
+    const h = setup();
+    const release = h.client.retain();
+    await h.accept();
+    h.latest().drop(4003);
+    expect(h.client.getSnapshot().halted).toBe("forbidden");
+    release();
+    await h.clock.advance(0);
+    expect(h.client.getSnapshot()).toMatchObject({ state: "offline", halted: null });
+    h.client.retain();
+    await h.accept();
+    expect(h.client.getSnapshot()).toMatchObject({ state: "live", halted: null });
+  });
+
+  it("a StrictMode remount within the release delay keeps the halt (same session)", async () => {
+    const h = setup({ releaseDelayMs: 50 });
+    const release = h.client.retain();
+    await h.accept();
+    h.latest().drop(4003);
+    release();
+    h.client.retain();
+    await h.clock.advance(100);
+    expect(h.sockets).toHaveLength(1);
+    expect(h.client.getSnapshot().halted).toBe("forbidden");
+  });
+
   it("uses the closing code the client chose when it gives up a socket", async () => {
     const h = setup();
     await h.start();

@@ -1,20 +1,435 @@
 "use client";
 
+import { zodResolver } from "@hookform/resolvers/zod";
+import { LogOut, UserMinus } from "lucide-react";
+import { useRouter } from "next/navigation";
+import { useCallback, useEffect, useId, useRef, useState } from "react";
+import { useForm } from "react-hook-form";
+import { FormError } from "@/components/auth/auth-card";
+import { FormField } from "@/components/form-field";
 import { MissingParam } from "@/components/missing-param";
 import { PageHeader } from "@/components/page-header";
-import { EmptyState } from "@/components/states";
+import { useSessionStore } from "@/components/providers/session-store-provider";
+import { EmptyState, ErrorState, LoadingState } from "@/components/states";
 import { useSearchParam } from "@/components/use-search-param";
+import { useToast } from "@/components/toaster";
+import {
+  AlertDialog,
+  AlertDialogAction,
+  AlertDialogCancel,
+  AlertDialogContent,
+  AlertDialogDescription,
+  AlertDialogFooter,
+  AlertDialogTitle,
+  AlertDialogTrigger,
+} from "@/components/ui/alert-dialog";
+import { Alert } from "@/components/ui/alert";
+import { Badge } from "@/components/ui/badge";
+import { Button } from "@/components/ui/button";
+import { Card } from "@/components/ui/card";
+import { Label } from "@/components/ui/label";
 import { WorkspaceNav } from "@/components/workspace-nav";
+import type { HubEvent } from "@/lib/api/types";
+import {
+  WORKSPACE_ROLES,
+  hasRole,
+  workspacesFor,
+  type MemberPublic,
+  type MyWorkspace,
+  type WorkspaceRole,
+} from "@/lib/api/workspaces";
+import { describeError } from "@/lib/error-messages";
+import { applyServerErrors } from "@/lib/forms";
+import { useChannel } from "@/lib/realtime/react";
+import { getServices } from "@/lib/services";
+import { memberInviteSchema, type MemberInviteInput } from "@/lib/validations/workspaces";
+import { appendPage, applyMemberEvent, removeMember, upsertMember } from "@/lib/workspaces/live";
+import { useWorkspace } from "@/lib/workspaces/use-workspace";
 
-/** Placeholder: GET/POST /workspaces/{ws}/members, roles owner/admin/member/viewer, invitations. */
+const PAGE_SIZE = 100;
+
+const api = () => workspacesFor(getServices().api);
+
+const selectClass =
+  "h-9 rounded-md border border-input bg-transparent px-2 text-sm outline-none focus-visible:ring-2 focus-visible:ring-ring disabled:opacity-50 dark:bg-background";
+
+/** `/workspace/members/?id=`: members with roles, add/invite, re-role, remove, leave; live on `workspace:<id>`. */
 export function MembersView() {
   const id = useSearchParam("id");
   if (!id) return <MissingParam what="workspace" />;
+  return <Members key={id} workspaceId={id} />;
+}
+
+function Members({ workspaceId }: { workspaceId: string }) {
+  const me = useSessionStore((s) => s.user);
+  const toast = useToast();
+  const router = useRouter();
+  const workspace = useWorkspace(workspaceId);
+  const [members, setMembers] = useState<MemberPublic[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [status, setStatus] = useState<"loading" | "ready" | "error" | "more">("loading");
+  const [error, setError] = useState<unknown>(null);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const [gone, setGone] = useState<string | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [reload, setReload] = useState(0);
+  const request = useRef<AbortController | null>(null);
+
+  const load = useCallback(
+    async (after: string | null) => {
+      request.current?.abort();
+      const controller = new AbortController();
+      request.current = controller;
+      setStatus(after ? "more" : "loading");
+      try {
+        // A reload reads every page shown so far again, so nothing already listed goes missing.
+        const page = await api().members(workspaceId, { limit: PAGE_SIZE, cursor: after }, { signal: controller.signal });
+        if (controller.signal.aborted) return;
+        setMembers((prev) => (after ? appendPage(prev, page.items, (m) => m.user_id) : page.items));
+        setCursor(page.next_cursor);
+        setError(null);
+        setStatus("ready");
+      } catch (e) {
+        if (controller.signal.aborted) return;
+        setError(e);
+        setStatus(after ? "ready" : "error");
+        if (after) toast({ title: "Could not load more members", description: describeError(e), variant: "destructive" });
+      }
+    },
+    [workspaceId, toast],
+  );
+
+  useEffect(() => {
+    // eslint-disable-next-line react-hooks/set-state-in-effect
+    void load(null);
+    return () => request.current?.abort();
+  }, [load, reload]);
+
+  const channel = useChannel<HubEvent<unknown>>(gone ? null : `workspace:${workspaceId}`, {
+    onPublication({ data: event }) {
+      if (event.type.startsWith("member.")) {
+        setMembers((prev) => applyMemberEvent(prev, event, workspaceId));
+        const member = event.data as MemberPublic;
+        if (member.user_id === me?.id) {
+          if (event.type === "member.removed") setGone("You are no longer a member of this workspace.");
+          else workspace.set({ role: member.role });
+        }
+      } else if (event.type === "workspace.updated") {
+        const data = event.data as Partial<MyWorkspace>;
+        workspace.set({ name: data.name, version: data.version, updated_at: data.updated_at });
+      } else if (event.type === "workspace.deleted") {
+        setGone("This workspace was deleted.");
+      }
+    },
+    onReload() {
+      setReload((n) => n + 1);
+      workspace.reload();
+    },
+    onUnsubscribed() {
+      setGone("You no longer have access to this workspace.");
+    },
+  });
+
+  const role = workspace.workspace?.role ?? null;
+  const isAdmin = hasRole(role, "admin");
+  const title = workspace.workspace?.name ? `Members · ${workspace.workspace.name}` : "Members";
+
+  async function changeRole(member: MemberPublic, next: WorkspaceRole) {
+    setBusy(member.user_id);
+    setActionError(null);
+    try {
+      const saved = await api().updateMember(workspaceId, member.user_id, { role: next });
+      setMembers((prev) => upsertMember(prev, saved));
+      toast({ title: "Role changed", description: `${saved.email} is now ${saved.role}.` });
+    } catch (e) {
+      setActionError(`Could not change the role of ${member.email}: ${describeError(e)}`);
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  async function remove(member: MemberPublic) {
+    setBusy(member.user_id);
+    setActionError(null);
+    try {
+      await api().removeMember(workspaceId, member.user_id);
+      setMembers((prev) => removeMember(prev, member.user_id));
+      toast({ title: "Member removed", description: member.email });
+    } catch (e) {
+      setActionError(`Could not remove ${member.email}: ${describeError(e)}`);
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  async function leave() {
+    setBusy("leave");
+    setActionError(null);
+    try {
+      await api().leave(workspaceId);
+      toast({ title: "You left the workspace", description: workspace.workspace?.name });
+      router.push("/workspaces/");
+    } catch (e) {
+      setActionError(`Could not leave: ${describeError(e)}`);
+      setBusy(null);
+    }
+  }
+
+  if (workspace.status === "error") {
+    return (
+      <>
+        <PageHeader title="Members" />
+        <ErrorState title="Could not open this workspace" error={workspace.error} onRetry={workspace.reload} />
+      </>
+    );
+  }
+
   return (
     <>
-      <PageHeader title="Members" description="Who can see and change this workspace." />
-      <WorkspaceNav workspaceId={id} />
-      <EmptyState title="No members loaded" description="Members and invitations will be listed here." />
+      <PageHeader
+        title={title}
+        description="Who can see and change this workspace."
+        actions={
+          role && !gone ? (
+            <AlertDialog>
+              <AlertDialogTrigger asChild>
+                <Button variant="outline" disabled={busy === "leave"}>
+                  <LogOut aria-hidden="true" /> Leave
+                </Button>
+              </AlertDialogTrigger>
+              <AlertDialogContent>
+                <AlertDialogTitle>Leave this workspace?</AlertDialogTitle>
+                <AlertDialogDescription>You lose access until someone adds you again. A workspace always keeps an owner.</AlertDialogDescription>
+                <AlertDialogFooter>
+                  <AlertDialogCancel>Cancel</AlertDialogCancel>
+                  <AlertDialogAction variant="destructive" onClick={() => void leave()}>
+                    Leave
+                  </AlertDialogAction>
+                </AlertDialogFooter>
+              </AlertDialogContent>
+            </AlertDialog>
+          ) : null
+        }
+      />
+      <WorkspaceNav workspaceId={workspaceId} />
+      <div className="grid gap-4">
+        {gone ? (
+          <Alert variant="destructive" data-testid="members-gone">
+            {gone}
+          </Alert>
+        ) : null}
+        {actionError ? (
+          <Alert variant="destructive" data-testid="members-error">
+            {actionError}
+          </Alert>
+        ) : null}
+        {isAdmin && !gone ? (
+          <AddMemberForm workspaceId={workspaceId} canGrantOwner={role === "owner"} onAdded={(m) => setMembers((prev) => upsertMember(prev, m))} />
+        ) : null}
+
+        {status === "loading" && members.length === 0 ? <LoadingState label="Loading members…" /> : null}
+        {status === "error" ? <ErrorState title="Could not load the members" error={error} onRetry={() => setReload((n) => n + 1)} /> : null}
+        {status === "ready" && members.length === 0 ? <EmptyState title="No members" /> : null}
+        {members.length > 0 ? (
+          <Card className="overflow-x-auto p-0">
+            <table className="w-full text-sm" aria-label="Members" data-live={channel.status}>
+              <thead className="border-b border-border text-left text-muted-foreground">
+                <tr>
+                  <th scope="col" className="px-4 py-2 font-medium">
+                    Member
+                  </th>
+                  <th scope="col" className="px-4 py-2 font-medium">
+                    Role
+                  </th>
+                  <th scope="col" className="px-4 py-2 font-medium">
+                    <span className="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {members.map((member) => (
+                  <MemberRow
+                    key={member.user_id}
+                    member={member}
+                    isMe={member.user_id === me?.id}
+                    myRole={gone ? null : role}
+                    busy={busy === member.user_id}
+                    onRole={(next) => void changeRole(member, next)}
+                    onRemove={() => void remove(member)}
+                  />
+                ))}
+              </tbody>
+            </table>
+          </Card>
+        ) : null}
+        {cursor && status !== "error" ? (
+          <div className="flex justify-center">
+            <Button variant="outline" onClick={() => void load(cursor)} disabled={status === "more"}>
+              {status === "more" ? "Loading…" : "Load more"}
+            </Button>
+          </div>
+        ) : null}
+      </div>
     </>
+  );
+}
+
+function MemberRow({
+  member,
+  isMe,
+  myRole,
+  busy,
+  onRole,
+  onRemove,
+}: {
+  member: MemberPublic;
+  isMe: boolean;
+  myRole: WorkspaceRole | null;
+  busy: boolean;
+  onRole: (role: WorkspaceRole) => void;
+  onRemove: () => void;
+}) {
+  const isAdmin = hasRole(myRole, "admin");
+  // Only an owner grants, changes or takes away the owner role.
+  const editable = isAdmin && (myRole === "owner" || member.role !== "owner");
+  const choices = WORKSPACE_ROLES.filter((r) => r !== "owner" || myRole === "owner");
+  return (
+    <tr className="border-b border-border last:border-0" data-testid="member-row" data-email={member.email} data-role={member.role}>
+      <td className="px-4 py-3">
+        <div className="flex flex-wrap items-center gap-2">
+          <span className="font-medium">{member.display_name}</span>
+          {isMe ? <Badge variant="outline">You</Badge> : null}
+        </div>
+        <div className="text-muted-foreground">{member.email}</div>
+      </td>
+      <td className="px-4 py-3">
+        {editable ? (
+          <select
+            aria-label={`Role of ${member.email}`}
+            className={selectClass}
+            value={member.role}
+            disabled={busy}
+            onChange={(e) => onRole(e.target.value as WorkspaceRole)}
+          >
+            {choices.map((r) => (
+              <option key={r} value={r}>
+                {r}
+              </option>
+            ))}
+          </select>
+        ) : (
+          <Badge variant="secondary" data-testid="member-role">
+            {member.role}
+          </Badge>
+        )}
+      </td>
+      <td className="px-4 py-3 text-right">
+        {editable && !isMe ? (
+          <AlertDialog>
+            <AlertDialogTrigger asChild>
+              <Button variant="ghost" size="sm" disabled={busy} aria-label={`Remove ${member.email}`}>
+                <UserMinus aria-hidden="true" /> Remove
+              </Button>
+            </AlertDialogTrigger>
+            <AlertDialogContent>
+              <AlertDialogTitle>Remove {member.display_name}?</AlertDialogTitle>
+              <AlertDialogDescription>{member.email} loses access to this workspace at once.</AlertDialogDescription>
+              <AlertDialogFooter>
+                <AlertDialogCancel>Cancel</AlertDialogCancel>
+                <AlertDialogAction variant="destructive" onClick={onRemove}>
+                  Remove
+                </AlertDialogAction>
+              </AlertDialogFooter>
+            </AlertDialogContent>
+          </AlertDialog>
+        ) : null}
+      </td>
+    </tr>
+  );
+}
+
+type Outcome = { kind: "added" | "invited" | "invitation"; email: string; role: WorkspaceRole; expires?: string };
+
+function AddMemberForm({
+  workspaceId,
+  canGrantOwner,
+  onAdded,
+}: {
+  workspaceId: string;
+  canGrantOwner: boolean;
+  onAdded: (member: MemberPublic) => void;
+}) {
+  const roleId = useId();
+  const [outcome, setOutcome] = useState<Outcome | null>(null);
+  const form = useForm<MemberInviteInput>({ resolver: zodResolver(memberInviteSchema), defaultValues: { email: "", role: "member" } });
+  const { errors, isSubmitting } = form.formState;
+
+  const done = (next: Outcome) => {
+    setOutcome(next);
+    form.reset({ email: "", role: next.role });
+  };
+
+  const add = form.handleSubmit(async (values) => {
+    setOutcome(null);
+    try {
+      const result = await api().addMember(workspaceId, values);
+      if (result.status === "added" && result.member) {
+        onAdded(result.member);
+        done({ kind: "added", email: result.member.email, role: result.member.role });
+      } else {
+        done({ kind: "invited", email: result.invitation?.email ?? values.email, role: values.role, expires: result.invitation?.expires_at });
+      }
+    } catch (e) {
+      applyServerErrors(e, form.setError, ["email", "role"]);
+    }
+  });
+
+  const invite = form.handleSubmit(async (values) => {
+    setOutcome(null);
+    try {
+      const invitation = await api().invite(workspaceId, values);
+      done({ kind: "invitation", email: invitation.email, role: invitation.role, expires: invitation.expires_at });
+    } catch (e) {
+      applyServerErrors(e, form.setError, ["email", "role"]);
+    }
+  });
+
+  return (
+    <Card className="p-4">
+      <form noValidate onSubmit={add} aria-label="Add a member" className="grid gap-3 md:grid-cols-[1fr_auto_auto] md:items-start">
+        <FormField label="Email" type="email" autoComplete="off" error={errors.email} {...form.register("email")} />
+        <div className="grid gap-2">
+          <Label htmlFor={roleId}>Role</Label>
+          <select id={roleId} className={selectClass} {...form.register("role")}>
+            {WORKSPACE_ROLES.filter((r) => r !== "owner" || canGrantOwner).map((r) => (
+              <option key={r} value={r}>
+                {r}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="flex flex-wrap gap-2 md:pt-7">
+          <Button type="submit" disabled={isSubmitting}>
+            Add member
+          </Button>
+          <Button type="button" variant="outline" disabled={isSubmitting} onClick={() => void invite()}>
+            Send invitation
+          </Button>
+        </div>
+        <div className="md:col-span-3">
+          <FormError message={errors.root?.server?.message} />
+          {outcome ? (
+            <p role="status" data-testid="add-outcome" data-outcome={outcome.kind} className="text-sm">
+              {outcome.kind === "added"
+                ? `Added ${outcome.email} as ${outcome.role}.`
+                : outcome.kind === "invited"
+                  ? `${outcome.email} has no account yet: an invitation to join as ${outcome.role} was sent by email.`
+                  : `Invitation sent to ${outcome.email} (${outcome.role}).`}
+              {outcome.expires ? ` It expires ${new Date(outcome.expires).toLocaleDateString()}.` : ""}
+            </p>
+          ) : null}
+        </div>
+      </form>
+    </Card>
   );
 }

@@ -1,0 +1,335 @@
+"use client";
+
+import { zodResolver } from "@hookform/resolvers/zod";
+import { Activity, LayoutGrid, Pencil, Plus, Trash2, Users } from "lucide-react";
+import Link from "next/link";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { useForm } from "react-hook-form";
+import { FormError } from "@/components/auth/auth-card";
+import { FormField } from "@/components/form-field";
+import { useSessionStore } from "@/components/providers/session-store-provider";
+import { EmptyState, ErrorState, LoadingState } from "@/components/states";
+import { useToast } from "@/components/toaster";
+import {
+  AlertDialog,
+  AlertDialogAction,
+  AlertDialogCancel,
+  AlertDialogContent,
+  AlertDialogDescription,
+  AlertDialogFooter,
+  AlertDialogTitle,
+  AlertDialogTrigger,
+} from "@/components/ui/alert-dialog";
+import { Badge } from "@/components/ui/badge";
+import { Button } from "@/components/ui/button";
+import { Card } from "@/components/ui/card";
+import type { HubEvent } from "@/lib/api/types";
+import { workspacesFor, type MemberPublic, type MyWorkspace } from "@/lib/api/workspaces";
+import { describeError } from "@/lib/error-messages";
+import { HubError } from "@/lib/errors";
+import { applyServerErrors } from "@/lib/forms";
+import { useChannel } from "@/lib/realtime/react";
+import { getServices } from "@/lib/services";
+import { workspaceNameSchema, type WorkspaceNameInput } from "@/lib/validations/workspaces";
+import { appendPage, upsertWorkspace } from "@/lib/workspaces/live";
+
+const PAGE_SIZE = 20;
+
+const api = () => workspacesFor(getServices().api);
+
+/** `GET /workspaces` (cursor paging), create, and rename/delete for owners. */
+export function WorkspacesView() {
+  const me = useSessionStore((s) => s.user);
+  const toast = useToast();
+  const [items, setItems] = useState<MyWorkspace[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [status, setStatus] = useState<"loading" | "ready" | "error" | "more">("loading");
+  const [error, setError] = useState<unknown>(null);
+  const [creating, setCreating] = useState(false);
+  const [reload, setReload] = useState(0);
+  const request = useRef<AbortController | null>(null);
+
+  const load = useCallback(
+    async (after: string | null) => {
+      request.current?.abort();
+      const controller = new AbortController();
+      request.current = controller;
+      setStatus(after ? "more" : "loading");
+      try {
+        const page = await api().list({ limit: PAGE_SIZE, cursor: after }, { signal: controller.signal });
+        if (controller.signal.aborted) return;
+        setItems((prev) => (after ? appendPage(prev, page.items, (w) => w.id) : page.items));
+        setCursor(page.next_cursor);
+        setError(null);
+        setStatus("ready");
+      } catch (e) {
+        if (controller.signal.aborted) return;
+        setError(e);
+        setStatus(after ? "ready" : "error");
+        if (after) toast({ title: "Could not load more workspaces", description: describeError(e), variant: "destructive" });
+      }
+    },
+    [toast],
+  );
+
+  useEffect(() => {
+    // eslint-disable-next-line react-hooks/set-state-in-effect
+    void load(null);
+    return () => request.current?.abort();
+  }, [load, reload]);
+
+  // Added to (or removed from) a workspace elsewhere: the user's channel says so.
+  useChannel<HubEvent<unknown>>(me ? `user:${me.id}` : null, {
+    onPublication({ data: event }) {
+      if (event.type === "member.added" || event.type === "member.updated") {
+        const member = event.data as MemberPublic;
+        if (member.user_id !== me?.id) return;
+        api()
+          .get(member.workspace_id)
+          .then((ws) => setItems((prev) => upsertWorkspace(prev, ws)))
+          .catch(() => {});
+      } else if (event.type === "member.removed") {
+        const member = event.data as MemberPublic;
+        if (member.user_id === me?.id) setItems((prev) => prev.filter((w) => w.id !== member.workspace_id));
+      } else if (event.type === "workspace.deleted") {
+        const ws = event.data as Pick<MyWorkspace, "id">;
+        setItems((prev) => prev.filter((w) => w.id !== ws.id));
+      }
+    },
+    onReload() {
+      setReload((n) => n + 1);
+    },
+  });
+
+  return (
+    <div className="grid gap-4">
+      <div className="flex justify-end">
+        {!creating ? (
+          <Button onClick={() => setCreating(true)}>
+            <Plus aria-hidden="true" /> New workspace
+          </Button>
+        ) : null}
+      </div>
+      {creating ? (
+        <CreateWorkspaceForm
+          onCancel={() => setCreating(false)}
+          onCreated={(ws) => {
+            setItems((prev) => upsertWorkspace(prev, ws));
+            setCreating(false);
+            toast({ title: "Workspace created", description: ws.name });
+          }}
+        />
+      ) : null}
+
+      {status === "loading" && items.length === 0 ? <LoadingState label="Loading workspaces…" /> : null}
+      {status === "error" ? <ErrorState title="Could not load your workspaces" error={error} onRetry={() => setReload((n) => n + 1)} /> : null}
+      {status !== "loading" && status !== "error" && items.length === 0 ? (
+        <EmptyState title="No workspaces yet" description="Create a workspace, or ask to be invited to one." />
+      ) : null}
+
+      {items.length > 0 ? (
+        <ul className="grid gap-3" aria-label="Workspaces">
+          {items.map((ws) => (
+            <WorkspaceRow
+              key={ws.id}
+              workspace={ws}
+              onChanged={(next) => setItems((prev) => upsertWorkspace(prev, next))}
+              onDeleted={() => setItems((prev) => prev.filter((w) => w.id !== ws.id))}
+            />
+          ))}
+        </ul>
+      ) : null}
+
+      {cursor && status !== "error" ? (
+        <div className="flex justify-center">
+          <Button variant="outline" onClick={() => void load(cursor)} disabled={status === "more"}>
+            {status === "more" ? "Loading…" : "Load more"}
+          </Button>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+function CreateWorkspaceForm({ onCreated, onCancel }: { onCreated: (ws: MyWorkspace) => void; onCancel: () => void }) {
+  const form = useForm<WorkspaceNameInput>({ resolver: zodResolver(workspaceNameSchema), defaultValues: { name: "" } });
+  const { errors, isSubmitting } = form.formState;
+  const onSubmit = form.handleSubmit(async (values) => {
+    try {
+      onCreated(await api().create(values));
+    } catch (e) {
+      applyServerErrors(e, form.setError, ["name"]);
+    }
+  });
+  return (
+    <Card className="p-4">
+      <form noValidate onSubmit={onSubmit} aria-label="New workspace" className="grid gap-3 sm:grid-cols-[1fr_auto] sm:items-start">
+        <FormField label="Workspace name" autoComplete="off" autoFocus error={errors.name} {...form.register("name")} />
+        <div className="flex gap-2 sm:pt-7">
+          <Button type="submit" disabled={isSubmitting}>
+            {isSubmitting ? "Creating…" : "Create"}
+          </Button>
+          <Button type="button" variant="ghost" onClick={onCancel}>
+            Cancel
+          </Button>
+        </div>
+        <div className="sm:col-span-2">
+          <FormError message={errors.root?.server?.message} />
+        </div>
+      </form>
+    </Card>
+  );
+}
+
+function WorkspaceRow({
+  workspace,
+  onChanged,
+  onDeleted,
+}: {
+  workspace: MyWorkspace;
+  onChanged: (ws: MyWorkspace) => void;
+  onDeleted: () => void;
+}) {
+  const toast = useToast();
+  const [renaming, setRenaming] = useState(false);
+  const [deleting, setDeleting] = useState(false);
+  const q = `?id=${encodeURIComponent(workspace.id)}`;
+  const owner = workspace.role === "owner";
+
+  /** 412: someone changed it first. Show the current one; the user decides again. */
+  async function refreshAfterConflict(e: unknown): Promise<boolean> {
+    if (!(e instanceof HubError) || e.code !== "precondition_failed") return false;
+    try {
+      onChanged(await api().get(workspace.id));
+    } catch {
+      // the list stays as it is; the toast below says what happened
+    }
+    toast({ title: "The workspace changed meanwhile", description: "This shows its current state now. Try again if you still want to.", variant: "destructive" });
+    return true;
+  }
+
+  async function remove() {
+    setDeleting(true);
+    try {
+      await api().remove(workspace.id, workspace.version);
+      onDeleted();
+      toast({ title: "Workspace deleted", description: workspace.name });
+    } catch (e) {
+      if (!(await refreshAfterConflict(e))) toast({ title: "Could not delete the workspace", description: describeError(e), variant: "destructive" });
+    } finally {
+      setDeleting(false);
+    }
+  }
+
+  return (
+    <li data-testid="workspace-row" data-workspace-id={workspace.id}>
+      <Card className="flex flex-col gap-3 p-4 sm:flex-row sm:items-center sm:justify-between">
+        {renaming ? (
+          <RenameForm
+            workspace={workspace}
+            onDone={(next) => {
+              if (next) onChanged(next);
+              setRenaming(false);
+            }}
+            onConflict={refreshAfterConflict}
+          />
+        ) : (
+          <div className="grid min-w-0 gap-1">
+            <div className="flex items-center gap-2">
+              <Link href={`/workspace/${q}`} className="truncate font-medium hover:underline">
+                {workspace.name}
+              </Link>
+              <Badge variant="secondary">{workspace.role}</Badge>
+            </div>
+            <nav aria-label={`${workspace.name} pages`} className="flex flex-wrap gap-3 text-sm text-muted-foreground">
+              <Link href={`/workspace/${q}`} className="inline-flex items-center gap-1 hover:text-foreground">
+                <LayoutGrid className="size-3.5" aria-hidden="true" /> Board
+              </Link>
+              <Link href={`/workspace/members/${q}`} className="inline-flex items-center gap-1 hover:text-foreground">
+                <Users className="size-3.5" aria-hidden="true" /> Members
+              </Link>
+              <Link href={`/workspace/activity/${q}`} className="inline-flex items-center gap-1 hover:text-foreground">
+                <Activity className="size-3.5" aria-hidden="true" /> Activity
+              </Link>
+            </nav>
+          </div>
+        )}
+        {owner && !renaming ? (
+          <div className="flex gap-2">
+            <Button variant="outline" size="sm" onClick={() => setRenaming(true)} aria-label={`Rename ${workspace.name}`}>
+              <Pencil aria-hidden="true" /> Rename
+            </Button>
+            <AlertDialog>
+              <AlertDialogTrigger asChild>
+                <Button variant="outline" size="sm" disabled={deleting} aria-label={`Delete ${workspace.name}`}>
+                  <Trash2 aria-hidden="true" /> Delete
+                </Button>
+              </AlertDialogTrigger>
+              <AlertDialogContent>
+                <AlertDialogTitle>Delete {workspace.name}?</AlertDialogTitle>
+                <AlertDialogDescription>
+                  Its resources, members and activity are deleted for everyone. This cannot be undone.
+                </AlertDialogDescription>
+                <AlertDialogFooter>
+                  <AlertDialogCancel>Cancel</AlertDialogCancel>
+                  <AlertDialogAction variant="destructive" onClick={() => void remove()}>
+                    Delete
+                  </AlertDialogAction>
+                </AlertDialogFooter>
+              </AlertDialogContent>
+            </AlertDialog>
+          </div>
+        ) : null}
+      </Card>
+    </li>
+  );
+}
+
+function RenameForm({
+  workspace,
+  onDone,
+  onConflict,
+}: {
+  workspace: MyWorkspace;
+  onDone: (ws: MyWorkspace | null) => void;
+  onConflict: (e: unknown) => Promise<boolean>;
+}) {
+  const form = useForm<WorkspaceNameInput>({ resolver: zodResolver(workspaceNameSchema), defaultValues: { name: workspace.name } });
+  const { errors, isSubmitting } = form.formState;
+  const onSubmit = form.handleSubmit(async (values) => {
+    if (values.name === workspace.name) {
+      onDone(null);
+      return;
+    }
+    try {
+      onDone(await api().rename(workspace.id, workspace.version, values));
+    } catch (e) {
+      if (await onConflict(e)) onDone(null);
+      else applyServerErrors(e, form.setError, ["name"]);
+    }
+  });
+  return (
+    <form
+      noValidate
+      onSubmit={onSubmit}
+      aria-label={`Rename ${workspace.name}`}
+      className="grid w-full gap-2 sm:grid-cols-[1fr_auto] sm:items-start"
+      onKeyDown={(e) => {
+        if (e.key === "Escape") onDone(null);
+      }}
+    >
+      <FormField label="New name" autoComplete="off" autoFocus error={errors.name} {...form.register("name")} />
+      <div className="flex gap-2 sm:pt-7">
+        <Button type="submit" size="sm" disabled={isSubmitting}>
+          Save
+        </Button>
+        <Button type="button" size="sm" variant="ghost" onClick={() => onDone(null)}>
+          Cancel
+        </Button>
+      </div>
+      <div className="sm:col-span-2">
+        <FormError message={errors.root?.server?.message} />
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,120 @@
+// @vitest-environment jsdom
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { ApiClient } from "@/lib/api/client";
+import { AuthSession } from "@/lib/api/session";
+import type { UserPublic } from "@/lib/api/types";
+import type { MemberPublic } from "@/lib/api/workspaces";
+import { RealtimeProvider } from "@/lib/realtime/react";
+import { flush, setup } from "@/lib/realtime/__tests__/harness";
+
+/**
+ * The members page against a fake REST hub and a scripted realtime hub:
+ * `member.*` events on `workspace:<id>` change the list without a REST call,
+ * `onReload` reads it again, and the hub's 409 is shown.
+ */
+const ME: UserPublic = { id: "u1", email: "a@example.com", display_name: "Ada", role: "member", is_active: true, created_at: "x" };
+const member = (user_id: string, email: string, role: MemberPublic["role"]): MemberPublic => ({
+  workspace_id: "w1",
+  user_id,
+  email,
+  display_name: email.split("@")[0]!,
+  role,
+  joined_at: "x",
+  updated_at: "x",
+});
+
+const routes: Record<string, () => [number, unknown]> = {
+  "GET /api/v1/workspaces/w1": () => [200, { id: "w1", name: "Team", role: "owner", version: 1, created_by: "u1", created_at: "x", updated_at: "x" }],
+  "GET /api/v1/workspaces/w1/members?limit=100": () => [200, { items: [member("u1", "a@example.com", "owner")], next_cursor: null }],
+  "POST /api/v1/workspaces/w1/leave": () => [409, { code: "conflict", status: 409, message: "a workspace keeps at least one owner: make someone else owner first" }],
+};
+const calls: string[] = [];
+const fetchImpl = vi.fn(async (url: string | URL | Request, init?: RequestInit) => {
+  const key = `${init?.method ?? "GET"} ${String(url)}`;
+  calls.push(key);
+  const [status, body] = routes[key]?.() ?? [404, { code: "not_found", status: 404, message: key }];
+  return new Response(JSON.stringify(body), { status });
+});
+
+const h = setup();
+const session = new AuthSession({ locks: null, fetch: vi.fn(async () => new Response(null, { status: 401 })) as unknown as typeof fetch });
+const api = new ApiClient({ fetch: fetchImpl as unknown as typeof fetch, tokens: { getToken: async () => "t" } });
+const push = vi.fn();
+
+vi.mock("@/lib/services", () => ({ getServices: () => ({ session, api, realtime: h.client }) }));
+vi.mock("next/navigation", () => ({
+  useSearchParams: () => new URLSearchParams("id=w1"),
+  usePathname: () => "/workspace/members/",
+  useRouter: () => ({ push, replace: push }),
+}));
+
+const { MembersView } = await import("@/app/(app)/workspace/members/members-view");
+const { SessionStoreProvider } = await import("../providers/session-store-provider");
+const { ToastProvider } = await import("../toaster");
+
+afterEach(cleanup);
+
+const rows = () => screen.queryAllByTestId("member-row").map((r) => `${r.getAttribute("data-email")}:${r.getAttribute("data-role")}`);
+
+describe("members page", () => {
+  it("follows member.* events live, reloads on onReload, and shows the last owner's 409", async () => {
+    session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, user: ME });
+    render(
+      <SessionStoreProvider>
+        <ToastProvider>
+          <RealtimeProvider client={h.client}>
+            <MembersView />
+          </RealtimeProvider>
+        </ToastProvider>
+      </SessionStoreProvider>,
+    );
+    const socket = await act(async () => h.accept());
+    await waitFor(() => expect(rows()).toEqual(["a@example.com:owner"]));
+    const subscribe = socket.last("subscribe");
+    expect(subscribe.channel).toBe("workspace:w1");
+    await act(async () => {
+      socket.reply(subscribe.id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: false, publications: [] });
+      await flush();
+    });
+
+    const restCalls = calls.length;
+    const pub = (offset: number, type: string, data: unknown) =>
+      act(async () => {
+        socket.push({ push: "pub", channel: "workspace:w1", offset, data: { id: `e${offset}`, type, channel: "workspace:w1", at: "x", data } });
+        await flush();
+      });
+    await pub(1, "member.added", member("u2", "b@example.com", "member"));
+    await pub(2, "member.added", member("u2", "b@example.com", "member")); // a repeat (different offset) does not duplicate
+    await pub(3, "member.updated", member("u2", "b@example.com", "admin"));
+    await pub(4, "member.added", member("u3", "c@example.com", "viewer"));
+    await pub(5, "member.removed", member("u3", "c@example.com", "viewer"));
+    await pub(6, "workspace.updated", { id: "w1", name: "Team renamed", version: 2 });
+    expect(rows()).toEqual(["a@example.com:owner", "b@example.com:admin"]);
+    expect(screen.getByRole("heading", { level: 1 }).textContent).toBe("Members · Team renamed");
+    expect(calls.length).toBe(restCalls); // no REST round trip for any of it
+
+    // Leave as the last owner: the hub's 409 is shown as it is.
+    fireEvent.click(screen.getByRole("button", { name: "Leave" }));
+    fireEvent.click(within(await screen.findByRole("alertdialog")).getByRole("button", { name: "Leave" }));
+    await waitFor(() => expect(screen.getByTestId("members-error").textContent).toMatch(/keeps at least one owner/));
+    expect(push).not.toHaveBeenCalled();
+
+    // Missed events (the hub cannot replay them): read the list again.
+    routes["GET /api/v1/workspaces/w1/members?limit=100"] = () => [
+      200,
+      { items: [member("u1", "a@example.com", "owner"), member("u4", "d@example.com", "member")], next_cursor: null },
+    ];
+    await act(async () => {
+      socket.drop(1006);
+      await h.untilRetry();
+    });
+    const again = await act(async () => h.accept());
+    await act(async () => {
+      const sub = again.last("subscribe");
+      again.reply(sub.id as number, { channel: "workspace:w1", offset: 0, epoch: "other-epoch", recovered: false, publications: [] });
+      await flush();
+    });
+    await waitFor(() => expect(rows()).toEqual(["a@example.com:owner", "d@example.com:member"]));
+  });
+});

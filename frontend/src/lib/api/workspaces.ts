@@ -1,0 +1,163 @@
+import type { ApiClient } from "./client";
+import type { components } from "./schema";
+
+/**
+ * Workspaces, members, invitations and the activity log (`docs/domain.md`).
+ * Every shape is the generated one from `openapi.json` (`npm run sync:api`).
+ */
+type Schemas = components["schemas"];
+
+export type MyWorkspace = Schemas["MyWorkspace"];
+export type WorkspacePage = Schemas["WorkspacePage"];
+export type WorkspaceCreate = Schemas["WorkspaceCreate"];
+export type WorkspaceUpdateBody = Schemas["WorkspaceUpdateBody"];
+export type WorkspaceRole = Schemas["WorkspaceRole"];
+export type MemberPublic = Schemas["MemberPublic"];
+export type MemberPage = Schemas["MemberPage"];
+export type MemberAddBody = Schemas["MemberAddBody"];
+export type MemberAdded = Schemas["MemberAdded"];
+export type MemberUpdateBody = Schemas["MemberUpdateBody"];
+export type InvitationCreateBody = Schemas["InvitationCreateBody"];
+export type InvitationPublic = Schemas["InvitationPublic"];
+export type InvitationAccepted = Schemas["Accepted"];
+export type ActivityPublic = Schemas["ActivityPublic"];
+export type ActivityPage = Schemas["ActivityPage"];
+
+/** Highest to lowest; the order the role pickers show. */
+export const WORKSPACE_ROLES: readonly WorkspaceRole[] = ["owner", "admin", "member", "viewer"];
+
+const RANK: Record<WorkspaceRole, number> = { viewer: 0, member: 1, admin: 2, owner: 3 };
+
+/** `role` is at least `needed` (owner > admin > member > viewer). */
+export function hasRole(role: WorkspaceRole | null | undefined, needed: WorkspaceRole): boolean {
+  return role != null && RANK[role] >= RANK[needed];
+}
+
+export interface PageQuery {
+  limit?: number;
+  cursor?: string | null;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface MutationOptions extends CallOptions {
+  /** `Idempotency-Key`; a new one per call unless given (retry the same change with the same key). */
+  idempotencyKey?: string;
+}
+
+/** `If-Match` for a version: the hub's ETags are the quoted version number. */
+export function versionTag(version: number): string {
+  return `"${version}"`;
+}
+
+const ws = (id: string) => `/workspaces/${encodeURIComponent(id)}`;
+
+function newKey(): string {
+  return globalThis.crypto.randomUUID();
+}
+
+function pageQuery(query: PageQuery & Record<string, string | number | null | undefined>) {
+  return { ...query, cursor: query.cursor ?? undefined };
+}
+
+export function workspacesApi(api: ApiClient) {
+  return {
+    // ------------------------------------------------------------ workspaces
+    /** Newest first; `next_cursor` null on the last page. */
+    list(query: PageQuery = {}, options: CallOptions = {}): Promise<WorkspacePage> {
+      return api.get<WorkspacePage>("/workspaces", { query: pageQuery({ ...query }), signal: options.signal });
+    },
+    get(id: string, options: CallOptions = {}): Promise<MyWorkspace> {
+      return api.get<MyWorkspace>(ws(id), { signal: options.signal });
+    },
+    /** 201; the caller becomes its owner. 422 names the field (`name`). */
+    create(body: WorkspaceCreate, options: MutationOptions = {}): Promise<MyWorkspace> {
+      return api.post<MyWorkspace>("/workspaces", body, { signal: options.signal, idempotencyKey: options.idempotencyKey ?? newKey() });
+    },
+    /** Owner only. `version` is the one the caller saw: a newer one on the hub → 412 `precondition_failed`. */
+    rename(id: string, version: number, body: WorkspaceUpdateBody, options: MutationOptions = {}): Promise<MyWorkspace> {
+      return api.patch<MyWorkspace>(ws(id), body, {
+        signal: options.signal,
+        ifMatch: versionTag(version),
+        idempotencyKey: options.idempotencyKey ?? newKey(),
+      });
+    },
+    /** Owner only; 204. Same `If-Match` rule as rename. */
+    remove(id: string, version: number, options: MutationOptions = {}): Promise<void> {
+      return api.delete<void>(ws(id), { signal: options.signal, ifMatch: versionTag(version), idempotencyKey: options.idempotencyKey ?? newKey() });
+    },
+
+    // ------------------------------------------------------------ members
+    /** By email. */
+    members(id: string, query: PageQuery & { role?: WorkspaceRole } = {}, options: CallOptions = {}): Promise<MemberPage> {
+      return api.get<MemberPage>(`${ws(id)}/members`, { query: pageQuery({ ...query }), signal: options.signal });
+    },
+    /** Admin. An email without an account is invited instead: `{status: "invited", invitation}`. */
+    addMember(id: string, body: MemberAddBody, options: MutationOptions = {}): Promise<MemberAdded> {
+      return api.post<MemberAdded>(`${ws(id)}/members`, body, { signal: options.signal, idempotencyKey: options.idempotencyKey ?? newKey() });
+    },
+    /** Admin (owner for the owner role). The last owner cannot be demoted: 409. */
+    updateMember(id: string, userId: string, body: MemberUpdateBody, options: MutationOptions = {}): Promise<MemberPublic> {
+      return api.patch<MemberPublic>(`${ws(id)}/members/${encodeURIComponent(userId)}`, body, {
+        signal: options.signal,
+        idempotencyKey: options.idempotencyKey ?? newKey(),
+      });
+    },
+    /** Admin; 204. The last owner cannot be removed: 409. */
+    removeMember(id: string, userId: string, options: MutationOptions = {}): Promise<void> {
+      return api.delete<void>(`${ws(id)}/members/${encodeURIComponent(userId)}`, {
+        signal: options.signal,
+        idempotencyKey: options.idempotencyKey ?? newKey(),
+      });
+    },
+    /** Any member; 204. The last owner cannot leave: 409. */
+    leave(id: string, options: MutationOptions = {}): Promise<void> {
+      return api.post<void>(`${ws(id)}/leave`, undefined, { signal: options.signal, idempotencyKey: options.idempotencyKey ?? newKey() });
+    },
+
+    // ------------------------------------------------------------ invitations
+    /** Admin; 409 when the email's account is already a member. */
+    invite(id: string, body: InvitationCreateBody, options: MutationOptions = {}): Promise<InvitationPublic> {
+      return api.post<InvitationPublic>(`${ws(id)}/invitations`, body, { signal: options.signal, idempotencyKey: options.idempotencyKey ?? newKey() });
+    },
+    /** Only the invited email's account (else 403); unknown, used or expired token → 404. */
+    acceptInvitation(token: string, options: MutationOptions = {}): Promise<InvitationAccepted> {
+      return api.post<InvitationAccepted>(`/invitations/${encodeURIComponent(token)}/accept`, undefined, {
+        signal: options.signal,
+        idempotencyKey: options.idempotencyKey ?? newKey(),
+      });
+    },
+    declineInvitation(token: string, options: MutationOptions = {}): Promise<void> {
+      return api.post<void>(`/invitations/${encodeURIComponent(token)}/decline`, undefined, {
+        signal: options.signal,
+        idempotencyKey: options.idempotencyKey ?? newKey(),
+      });
+    },
+
+    // ------------------------------------------------------------ activity
+    /** Newest first (by id). */
+    activity(
+      id: string,
+      query: PageQuery & { subject_id?: string; actor_id?: string } = {},
+      options: CallOptions = {},
+    ): Promise<ActivityPage> {
+      return api.get<ActivityPage>(`${ws(id)}/activity`, { query: pageQuery({ ...query }), signal: options.signal });
+    },
+  };
+}
+
+export type WorkspacesApi = ReturnType<typeof workspacesApi>;
+
+const cache = new WeakMap<ApiClient, WorkspacesApi>();
+
+/** One `WorkspacesApi` per `ApiClient` (the tab's, from `getServices().api`). */
+export function workspacesFor(api: ApiClient): WorkspacesApi {
+  let found = cache.get(api);
+  if (!found) {
+    found = workspacesApi(api);
+    cache.set(api, found);
+  }
+  return found;
+}
