@@ -25,6 +25,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from hub.auth import authenticate
+from hub.problems import problem_response
 from hub.rest_hooks import RestHooks
 from hub.state import BUS, CATALOG, REST_HOOKS, SETTINGS
 from hubbub.contracts.errors import (
@@ -154,7 +155,11 @@ def make_handler(
         except HubbubError as exc:
             if http.if_match and is_stale_version(exc):
                 raise PreconditionFailed(exc.message, **exc.details) from None
-            raise
+            if op.name not in hooks.failed:
+                raise
+            failure = problem_response(exc, request)
+            hooks.run_failed(op.name, request, exc, failure)
+            return failure
         headers = {}
         if http.etag is not None:
             version = getattr(reply.value, http.etag, None)

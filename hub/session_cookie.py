@@ -30,7 +30,7 @@ from yarl import URL
 from hub.rest import API_PREFIX
 from hub.rest_hooks import BeforeHook, RestHooks
 from hub.state import SETTINGS
-from hubbub.contracts.errors import Forbidden, Unauthorized
+from hubbub.contracts.errors import Forbidden, HubbubError, Unauthorized
 
 COOKIE = "hubbub_refresh"
 COOKIE_PATH = API_PREFIX + "/auth"
@@ -115,6 +115,13 @@ def clear_cookie(request: web.Request, result: Any, response: web.Response) -> N
         )
 
 
+def clear_dead_cookie(request: web.Request, error: HubbubError, response: web.Response) -> None:
+    """A refresh refused for good (revoked, reused, expired) ends the browser's session:
+    drop the cookie rather than have every page load present it again."""
+    if isinstance(error, Unauthorized) and from_spa(request):
+        clear_cookie(request, None, response)
+
+
 def install(hooks: RestHooks) -> None:
     hooks.add_before("auth.refresh", cookie_into_params(required=True))
     hooks.add_before("auth.logout", cookie_into_params(required=False))
@@ -122,3 +129,4 @@ def install(hooks: RestHooks) -> None:
         hooks.add_after(operation, set_cookie)
     for operation in ("auth.logout", "auth.logout_all"):
         hooks.add_after(operation, clear_cookie)
+    hooks.add_failed("auth.refresh", clear_dead_cookie)

@@ -163,6 +163,13 @@ class TestRefreshingWithTheCookie:
         await browser.post("/auth/refresh", cookie=cookie.value, headers=SPA)
         replay = await browser.post("/auth/refresh", cookie=cookie.value, headers=SPA)
         assert (replay.status, (await replay.json())["details"]["reason"]) == (401, "reused")
+        cleared = replay.cookies[COOKIE]  # the dead cookie is dropped, not presented again
+        assert (cleared.value, cleared["max-age"], cleared["path"]) == ("", "0", "/api/v1/auth")
+
+    async def test_a_refused_refresh_without_a_cookie_sets_none(self, browser: Browser) -> None:
+        response = await browser.post("/auth/refresh", headers=SPA)
+        assert response.status == 401
+        assert COOKIE not in response.cookies
 
 
 class TestLoggingOutWithTheCookie:

@@ -13,7 +13,7 @@ import { flush, setup } from "@/lib/realtime/__tests__/harness";
  * `member.*` events on `workspace:<id>` change the list without a REST call,
  * `onReload` reads it again, and the hub's 409 is shown.
  */
-const ME: UserPublic = { id: "u1", email: "a@example.com", display_name: "Ada", role: "member", is_active: true, created_at: "x" };
+const ME: UserPublic = { id: "u1", email: "a@example.com", display_name: "Ada", role: "member", is_active: true, created_at: "x", last_login_at: null };
 const member = (user_id: string, email: string, role: MemberPublic["role"]): MemberPublic => ({
   workspace_id: "w1",
   user_id,
@@ -59,7 +59,7 @@ const rows = () => screen.queryAllByTestId("member-row").map((r) => `${r.getAttr
 
 describe("members page", () => {
   it("follows member.* events live, reloads on onReload, and shows the last owner's 409", async () => {
-    session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, user: ME });
+    session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: ME });
     render(
       <SessionStoreProvider>
         <ToastProvider>

@@ -18,6 +18,7 @@ const USER: UserPublic = {
   role: "member",
   is_active: true,
   created_at: "2026-01-01T00:00:00Z",
+  last_login_at: null,
 };
 
 const h = setup();
@@ -58,7 +59,7 @@ function renderApp() {
 
 describe("RealtimeRoot", () => {
   it("subscribes to user:<id> once, shows notifications as toasts, and ends the session on a 4003 close", async () => {
-    session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, user: USER });
+    session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: USER });
     renderApp();
     await act(async () => {
       await flush();
@@ -98,7 +99,7 @@ describe("RealtimeRoot", () => {
         </RealtimeRoot>
       ) : null;
     }
-    session.accept({ access_token: "t1", token_type: "bearer", expires_in: 900, user: USER });
+    session.accept({ access_token: "t1", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: USER });
     render(
       <StrictMode>
         <SessionStoreProvider>
@@ -125,7 +126,7 @@ describe("RealtimeRoot", () => {
 
     // Reactivated; the user signs in again on the same page.
     await act(async () => {
-      session.accept({ access_token: "t2", token_type: "bearer", expires_in: 900, user: USER });
+      session.accept({ access_token: "t2", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: USER });
       await flush();
     });
     const second = await act(async () => h.accept());

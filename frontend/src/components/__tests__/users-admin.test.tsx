@@ -12,6 +12,7 @@ const user = (n: number, extra: Partial<UserPublic> = {}): UserPublic => ({
   role: "member",
   is_active: true,
   created_at: "2026-01-01T00:00:00Z",
+  last_login_at: null,
   ...extra,
 });
 
@@ -33,7 +34,7 @@ const { ToastProvider } = await import("../toaster");
 afterEach(cleanup);
 
 function renderPage() {
-  session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, user: ADMIN });
+  session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: ADMIN });
   return render(
     <SessionStoreProvider>
       <ToastProvider>

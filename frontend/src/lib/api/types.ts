@@ -1,89 +1,30 @@
 /**
- * Hand-written REST types for accounts and auth, copied from the hub's
- * contracts (`hubbub/contracts/api/{auth,users}.py`) because the hub does not
- * serve its OpenAPI document yet. When it does: `npm run fetch:api`,
- * `npm run gen:api`, then replace these with aliases of the generated
- * `components["schemas"][...]` in `schema.d.ts` and delete this file's bodies.
- * Keep this file to what the auth pages use; do not grow it.
+ * Short names for the REST types the auth pages use. Every REST shape is
+ * generated from the hub's OpenAPI document (`schema.d.ts`, `npm run sync:api`);
+ * only the event envelope and the generic page below are written here.
  */
 
-export type Role = "admin" | "member";
-export type WorkspaceRole = "owner" | "admin" | "member" | "viewer";
+import type { components } from "./schema";
 
-/** `UserPublic` */
-export interface UserPublic {
-  id: string;
-  email: string;
-  display_name: string;
-  role: Role;
-  is_active: boolean;
-  /** ISO 8601 */
-  created_at: string;
-  last_login_at?: string | null;
-}
+type Schemas = components["schemas"];
 
-/** `TokenPair`; a browser (X-Requested-With: hubbub) gets the refresh token as a cookie instead. */
-export interface TokenResponse {
-  access_token: string;
-  token_type: "bearer";
-  /** seconds */
-  expires_in: number;
-  refresh_expires_in?: number;
-  /** Absent for the browser: it lives in the httpOnly cookie. */
-  refresh_token?: string | null;
-  user: UserPublic;
-}
-
-export interface LoginRequest {
-  email: string;
-  password: string;
-}
-
+export type Role = Schemas["Role"];
+export type WorkspaceRole = Schemas["WorkspaceRole"];
+export type UserPublic = Schemas["UserPublic"];
+/** A browser (X-Requested-With: hubbub) gets the refresh token as a cookie instead of `refresh_token`. */
+export type TokenResponse = Schemas["TokenPair"];
+export type LoginRequest = Schemas["LoginParams"];
 /** Password policy (server): ≥ 10 characters, not the email or its local part, not a common password. */
-export interface RegisterRequest {
-  email: string;
-  password: string;
-  display_name: string;
-}
-
-export interface PasswordResetRequest {
-  email: string;
-}
-
-export interface PasswordResetConfirm {
-  token: string;
-  new_password: string;
-}
-
-export interface UpdateMeRequest {
-  display_name?: string | null;
-}
-
-export interface ChangePasswordRequest {
-  current_password: string;
-  new_password: string;
-}
-
+export type RegisterRequest = Schemas["RegisterParams"];
+export type PasswordResetRequest = Schemas["ResetRequestParams"];
+export type PasswordResetConfirm = Schemas["ResetConfirmParams"];
+export type UpdateMeRequest = Partial<Schemas["UpdateMeParams"]>;
+export type ChangePasswordRequest = Schemas["ChangePasswordParams"];
 /** `GET /users` query. */
-export interface ListUsersQuery {
-  q?: string;
-  role?: Role;
-  is_active?: boolean;
-  /** 1–200, default 50 */
-  limit?: number;
-  cursor?: string;
-}
-
-export interface UserPage {
-  items: UserPublic[];
-  next_cursor?: string | null;
-}
-
+export type ListUsersQuery = Partial<Schemas["ListUsersParams"]>;
+export type UserPage = Schemas["UserPage"];
 /** `PATCH /users/{user_id}`: at least one of the two. */
-export interface UpdateUserRequest {
-  role?: Role;
-  is_active?: boolean;
-}
+export type UpdateUserRequest = Partial<Schemas["UpdateUserParamsBody"]>;
 
 /** A domain event as published on a channel (`hubbub/contracts/events.py`). */
 export interface HubEvent<T = Record<string, unknown>> {
