@@ -7,8 +7,10 @@
   reused with another body is *meant* to be refused (422 ``unprocessable``), and the
   generator repeats small values; a client's contract is one key per distinct request.
   Malformed keys are left as generated (they must be refused with 400).
-* Membership: if a fuzzed ``members.leave`` takes the fuzzer out of its workspace, the
-  owner adds it back as admin, so the rest of the run still reaches the real code.
+* Membership: if a fuzzed ``members.leave``/``remove``/``update`` takes the fuzzer out of
+  its workspace (or demotes it), the owner adds it back as admin before the next call —
+  except a call on the fuzzer's own member path: that one must see the removal (404),
+  or schemathesis's use-after-free check rightly reports a deleted member answering.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import schemathesis
 
 _lock = threading.Lock()
 _token: str | None = None
+_restore_pending = False
 
 
 def _api() -> str:
@@ -69,6 +72,13 @@ _KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 @schemathesis.hook
 def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
+    global _restore_pending
+    if (
+        _restore_pending
+        and (case.path_parameters or {}).get("user_id") != os.environ["HUBBUB_FUZZ_USER_ID"]
+    ):
+        _restore_pending = False
+        _restore_membership()
     headers = case.headers or {}
     for name in list(headers):
         value = headers[name]
@@ -78,13 +88,14 @@ def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
 
 @schemathesis.hook
 def after_call(ctx: Any, case: Any, response: Any) -> None:
+    global _restore_pending
     operation_id = case.operation.definition.raw.get("operationId")
     if response.status_code == 401 or operation_id in ("auth.logout", "auth.logout_all"):
         _forget()
     if operation_id in ("members.leave", "members.remove", "members.update") and (
         200 <= response.status_code < 300
     ):
-        _restore_membership()
+        _restore_pending = True
 
 
 def _restore_membership() -> None:
