@@ -4,6 +4,7 @@ import { useEffect, useState, type ReactNode } from "react";
 import type { HubEvent, UserPublic } from "@/lib/api/types";
 import { RealtimeProvider, useChannel, useConnectionState } from "@/lib/realtime/react";
 import type { Publication } from "@/lib/realtime/types";
+import { describeEvent } from "@/lib/notifications";
 import { getServices } from "@/lib/services";
 import { useToast } from "../toaster";
 import { useSessionStore } from "./session-store-provider";
@@ -49,23 +50,6 @@ function SessionEnforcer() {
     // "signed_out": getToken said null, so the session already ended (and says why).
   }, [halted]);
   return null;
-}
-
-function describeEvent(event: HubEvent, before: UserPublic | null, me: string | undefined): { title: string; description?: string } | null {
-  if (event.type === "user.updated") {
-    const after = event.data as unknown as UserPublic;
-    if (before && after.role !== before.role) {
-      return { title: "Your role changed", description: after.role === "admin" ? "You are now an administrator." : "You are now a member." };
-    }
-    if (before && after.display_name !== before.display_name) {
-      return {
-        title: "Profile updated",
-        description: event.actor && event.actor !== me ? `An administrator renamed you to ${after.display_name}.` : `Your name is now ${after.display_name}.`,
-      };
-    }
-    return null; // this tab's own change, already shown
-  }
-  return { title: "Notification", description: event.type };
 }
 
 /** `user:<id>`: notifications for the signed-in user, shown as toasts. */

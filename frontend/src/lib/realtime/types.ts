@@ -24,13 +24,15 @@ export interface Publication<T = unknown> {
   data: T;
 }
 
+/** Presence entries name the user by id (docs/protocol.md), unlike `connect`'s `{id, role}`. */
 export interface PresenceInfo {
-  user: HubUser;
+  user: string;
   client: string;
 }
 
 export interface PresenceMember extends PresenceInfo {
-  joined_at?: string;
+  /** unix seconds */
+  joined_at?: number;
 }
 
 // ---------------------------------------------------------------- results
