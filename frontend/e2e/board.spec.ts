@@ -12,6 +12,17 @@ import { collectErrors, expectLive, newPage, registerViaApi, restAs, signIn, typ
 
 const SHOTS = path.join(RESULTS_DIR, "screenshots");
 
+/** A mark on the page's window: a reload or navigation would lose it. */
+async function markPage(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    (window as unknown as { __hubbubMark?: boolean }).__hubbubMark = true;
+  });
+}
+
+async function expectSamePage(page: Page): Promise<void> {
+  expect(await page.evaluate(() => (window as unknown as { __hubbubMark?: boolean }).__hubbubMark === true)).toBe(true);
+}
+
 interface Resource {
   id: string;
   title: string;
@@ -107,6 +118,8 @@ test("two people on one board: a resource created by A shows up on B's board, B'
     await expect(column(a.page, "open").getByTestId("resource-card")).toHaveCount(1);
 
     // B sees it without reloading.
+    await markPage(b.page);
+    await markPage(a.page);
     const onB = card(b.page, "Write the launch post");
     await expect(onB).toBeVisible();
     await expect(column(b.page, "open")).toContainText("Write the launch post");
@@ -118,6 +131,8 @@ test("two people on one board: a resource created by A shows up on B's board, B'
     await expect(column(a.page, "in_progress")).toContainText("Write the launch post");
     await expect(column(a.page, "open").getByTestId("resource-card")).toHaveCount(0);
     await expect(card(a.page, "Write the launch post")).toHaveAttribute("data-version", "2");
+    await expectSamePage(a.page);
+    await expectSamePage(b.page);
 
     // Validation on the client (Zod) before any request; the hub's 422s on their fields are unit-tested.
     await a.page.getByRole("button", { name: "New resource", exact: true }).click();
@@ -184,6 +199,7 @@ test("B goes offline, A makes three edits, B comes back online and shows all thr
     await expect(cardById(b.page, created.id)).toBeVisible();
     await expect(cardById(a.page, created.id)).toBeVisible();
 
+    await markPage(b.page);
     await b.context.setOffline(true);
     await expect(b.page.getByTestId("connection-state")).toHaveAttribute("data-state", "offline");
 
@@ -212,6 +228,7 @@ test("B goes offline, A makes three edits, B comes back online and shows all thr
     await expect(onB).toHaveAttribute("data-status", "done");
     await expect(column(b.page, "done")).toContainText("Plan the team offsite");
     await expect(column(b.page, "open").getByTestId("resource-card")).toHaveCount(0);
+    await expectSamePage(b.page); // caught up live, not by reloading
 
     expect(realErrors(a.errors)).toEqual([]);
   } finally {
