@@ -137,7 +137,9 @@ class WorkerService:
             return
         op, handler = found
         try:
-            params = op.params.model_validate(envelope.get("params") or {})
+            # The schema's validator itself: ``model_validate`` only forwards to it, at the
+            # price of a Python call with six keyword arguments (~1 µs a request).
+            params = op.params.__pydantic_validator__.validate_python(envelope.get("params") or {})
             caller = self._caller(envelope.get("caller"))
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False)
