@@ -55,7 +55,8 @@ async def run_handler(
         body = op.result_adapter.serializer.to_json(result, warnings=False)
         if key is not None:
             await idempotency.complete(ctx.session, caller=scope, key=key, response=body)
-        await ctx.commit()
+        if ctx.has_pending_commit:  # most reads have nothing to commit: no coroutine
+            await ctx.commit()
     except BaseException:
         ctx.discard_after_commit()
         if ctx.has_session:
