@@ -95,16 +95,22 @@ class Bus:
         traceparent: str | None = None,
     ) -> Reply:
         timeout = op.timeout if timeout is None else timeout
-        request_id = request_id or new_request_id()
+        if request_id:
+            request_id_json = orjson.dumps(request_id)  # the caller's: may need escaping
+        else:
+            request_id = new_request_id()
+            request_id_json = b'"%b"' % request_id.encode()  # hex digits: nothing to escape
         params_json = params if isinstance(params, bytes) else orjson.dumps(params)
-        deadline_ms = b"%d" % int((time.time() + timeout) * 1000)
-        body = (
-            b'{"params":' + params_json + b',"caller":' + caller_json(caller)
-            + b',"deadline":' + deadline_ms + b',"request_id":' + orjson.dumps(request_id)
-        )  # fmt: skip
-        if idempotency_key is not None:
-            body += b',"idempotency_key":' + orjson.dumps(idempotency_key)
-        body += b"}"
+        # One formatting operation, not eight concatenations.
+        body = b'{"params":%b,"caller":%b,"deadline":%d,"request_id":%b%b}' % (
+            params_json,
+            caller_json(caller),
+            int((time.time() + timeout) * 1000),
+            request_id_json,
+            b""
+            if idempotency_key is None
+            else b',"idempotency_key":' + orjson.dumps(idempotency_key),
+        )
         # Only trace context travels as a header: headers cost both sides a parse per
         # message, and the body is parsed anyway.
         headers = {H_TRACEPARENT: traceparent} if traceparent is not None else None
