@@ -35,7 +35,7 @@ Publisher = Callable[[str, bytes], Awaitable[None]]
 AfterCommit = Callable[[], Awaitable[None]]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Context:
     caller: Caller
     request_id: str
@@ -62,6 +62,11 @@ class Context:
     @property
     def has_session(self) -> bool:
         return self._session is not None
+
+    @property
+    def has_pending_commit(self) -> bool:
+        """Whether ``commit`` has anything to do: a session or queued after-commit actions."""
+        return self._session is not None or bool(self._after_commit)
 
     def resource(self, key: ResourceKey[T]) -> T:
         """The worker's shared instance of a resource (password hasher, mailer, ...)."""

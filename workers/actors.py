@@ -89,7 +89,8 @@ class ActorSystem:
         # Jobs start eagerly (see workers/eager.py): an idle actor runs its job right here
         # until the job first waits; the rest of the mailbox follows in a task.
         if key is None:
-            self._started()
+            self.in_flight += 1
+            self._idle.clear()
             task = start_eager(self._run_unkeyed(job))
             if task is not None:
                 self._unkeyed.add(task)
@@ -100,7 +101,8 @@ class ActorSystem:
             actor = self.actors[key] = Actor(key)
         elif len(actor.mailbox) >= self.mailbox_size:
             raise MailboxFull(f"mailbox of {key!r} is full ({self.mailbox_size})")
-        self._started()
+        self.in_flight += 1
+        self._idle.clear()
         actor.mailbox.append(job)
         if actor.running is None:
             actor.running = _STARTING
@@ -132,10 +134,6 @@ class ActorSystem:
         finally:
             actor.running = None
             actor.last_active = time.monotonic()
-
-    def _started(self) -> None:
-        self.in_flight += 1
-        self._idle.clear()
 
     def _done(self) -> None:
         self.in_flight -= 1

@@ -50,10 +50,13 @@ async def run_handler(
             if stored is not None:
                 return stored  # replay: the first response, nothing applied again
         result = await handler(ctx, params)
-        body = op.result_adapter.dump_json(result, warnings=False)
+        # The serializer itself: ``TypeAdapter.dump_json`` forwards to it with sixteen
+        # keyword arguments, which costs more than serialising a small result.
+        body = op.result_adapter.serializer.to_json(result, warnings=False)
         if key is not None:
             await idempotency.complete(ctx.session, caller=scope, key=key, response=body)
-        await ctx.commit()
+        if ctx.has_pending_commit:  # most reads have nothing to commit: no coroutine
+            await ctx.commit()
     except BaseException:
         ctx.discard_after_commit()
         if ctx.has_session:
