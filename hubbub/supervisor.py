@@ -76,13 +76,17 @@ class Supervisor:
             if self._stopping:
                 return 130
             self._migrate(env)
-            self._start_processes(env)
-            self._wait_ready()
+            self.hub_ports = self._ports()
+            # Recorded as soon as the servers are up and migrated, before the hubs are
+            # ready: whoever sees a hub answer /ready can already run `hubbub user create`
+            # (the e2e setup does exactly that, racing this process's own ready check).
             write_runtime(
                 self.state_dir,
                 {k: env[k] for k in ("DATABASE_URL", "NATS_URL", "REDIS_URL")}
                 | {"HUB_URLS": ",".join(self._hub_urls())},
             )
+            self._start_processes(env)
+            self._wait_ready()
             self._print_banner(env)
             return self._watch()
         except _Stop:
@@ -165,7 +169,6 @@ class Supervisor:
 
     def _start_processes(self, env: dict[str, str]) -> None:
         self._check_stop()
-        self.hub_ports = self._ports()
         if not self.settings.public_url:
             # Workers write links (password-reset mail) that must reach a hub.
             env["HUBBUB_PUBLIC_URL"] = self._hub_urls()[0]
