@@ -2,6 +2,7 @@ import { AlertTriangle, Inbox, Loader2 } from "lucide-react";
 import type { ReactNode } from "react";
 import { describeError } from "@/lib/error-messages";
 import { cn } from "@/lib/utils";
+import type { CursorPages } from "@/lib/workspaces/use-cursor-pages";
 import { Button } from "./ui/button";
 
 export function LoadingState({ label = "Loading…", className }: { label?: string; className?: string }) {
@@ -59,6 +60,18 @@ export function ErrorState({
           Try again
         </Button>
       ) : null}
+    </div>
+  );
+}
+
+/** "Load more" under a cursor-paged list; nothing when there is no further page. */
+export function LoadMore({ pages }: { pages: Pick<CursorPages<unknown>, "cursor" | "status" | "loadMore"> }) {
+  if (!pages.cursor || pages.status === "error") return null;
+  return (
+    <div className="flex justify-center">
+      <Button variant="outline" onClick={pages.loadMore} disabled={pages.status === "more"}>
+        {pages.status === "more" ? "Loading…" : "Load more"}
+      </Button>
     </div>
   );
 }

@@ -3,12 +3,12 @@
 import { zodResolver } from "@hookform/resolvers/zod";
 import { Activity, LayoutGrid, Pencil, Plus, Trash2, Users } from "lucide-react";
 import Link from "next/link";
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useState } from "react";
 import { useForm } from "react-hook-form";
 import { FormError } from "@/components/auth/auth-card";
 import { FormField } from "@/components/form-field";
 import { useSessionStore } from "@/components/providers/session-store-provider";
-import { EmptyState, ErrorState, LoadingState } from "@/components/states";
+import { EmptyState, ErrorState, LoadMore, LoadingState } from "@/components/states";
 import { useToast } from "@/components/toaster";
 import {
   AlertDialog,
@@ -31,9 +31,11 @@ import { applyServerErrors } from "@/lib/forms";
 import { useChannel } from "@/lib/realtime/react";
 import { getServices } from "@/lib/services";
 import { workspaceNameSchema, type WorkspaceNameInput } from "@/lib/validations/workspaces";
-import { appendPage, upsertWorkspace } from "@/lib/workspaces/live";
+import { upsertWorkspace } from "@/lib/workspaces/live";
+import { useCursorPages } from "@/lib/workspaces/use-cursor-pages";
 
 const PAGE_SIZE = 20;
+const workspaceKey = (workspace: MyWorkspace) => workspace.id;
 
 const api = () => workspacesFor(getServices().api);
 
@@ -41,42 +43,14 @@ const api = () => workspacesFor(getServices().api);
 export function WorkspacesView() {
   const me = useSessionStore((s) => s.user);
   const toast = useToast();
-  const [items, setItems] = useState<MyWorkspace[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [status, setStatus] = useState<"loading" | "ready" | "error" | "more">("loading");
-  const [error, setError] = useState<unknown>(null);
   const [creating, setCreating] = useState(false);
-  const [reload, setReload] = useState(0);
-  const request = useRef<AbortController | null>(null);
 
-  const load = useCallback(
-    async (after: string | null) => {
-      request.current?.abort();
-      const controller = new AbortController();
-      request.current = controller;
-      setStatus(after ? "more" : "loading");
-      try {
-        const page = await api().list({ limit: PAGE_SIZE, cursor: after }, { signal: controller.signal });
-        if (controller.signal.aborted) return;
-        setItems((prev) => (after ? appendPage(prev, page.items, (w) => w.id) : page.items));
-        setCursor(page.next_cursor);
-        setError(null);
-        setStatus("ready");
-      } catch (e) {
-        if (controller.signal.aborted) return;
-        setError(e);
-        setStatus(after ? "ready" : "error");
-        if (after) toast({ title: "Could not load more workspaces", description: describeError(e), variant: "destructive" });
-      }
-    },
-    [toast],
+  const fetchWorkspaces = useCallback(
+    (cursor: string | null, signal: AbortSignal) => api().list({ limit: PAGE_SIZE, cursor }, { signal }),
+    [],
   );
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect
-    void load(null);
-    return () => request.current?.abort();
-  }, [load, reload]);
+  const pages = useCursorPages(fetchWorkspaces, workspaceKey, "workspaces");
+  const { items, setItems, status, error } = pages;
 
   // Added to (or removed from) a workspace elsewhere: the user's channel says so.
   useChannel<HubEvent<unknown>>(me ? `user:${me.id}` : null, {
@@ -97,7 +71,7 @@ export function WorkspacesView() {
       }
     },
     onReload() {
-      setReload((n) => n + 1);
+      pages.reload();
     },
   });
 
@@ -122,7 +96,7 @@ export function WorkspacesView() {
       ) : null}
 
       {status === "loading" && items.length === 0 ? <LoadingState label="Loading workspaces…" /> : null}
-      {status === "error" ? <ErrorState title="Could not load your workspaces" error={error} onRetry={() => setReload((n) => n + 1)} /> : null}
+      {status === "error" ? <ErrorState title="Could not load your workspaces" error={error} onRetry={pages.reload} /> : null}
       {status !== "loading" && status !== "error" && items.length === 0 ? (
         <EmptyState title="No workspaces yet" description="Create a workspace, or ask to be invited to one." />
       ) : null}
@@ -140,13 +114,7 @@ export function WorkspacesView() {
         </ul>
       ) : null}
 
-      {cursor && status !== "error" ? (
-        <div className="flex justify-center">
-          <Button variant="outline" onClick={() => void load(cursor)} disabled={status === "more"}>
-            {status === "more" ? "Loading…" : "Load more"}
-          </Button>
-        </div>
-      ) : null}
+      <LoadMore pages={pages} />
     </div>
   );
 }

@@ -3,21 +3,20 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { MissingParam } from "@/components/missing-param";
 import { PageHeader } from "@/components/page-header";
-import { EmptyState, ErrorState, LoadingState } from "@/components/states";
+import { EmptyState, ErrorState, LoadMore, LoadingState } from "@/components/states";
 import { useSearchParam } from "@/components/use-search-param";
-import { useToast } from "@/components/toaster";
-import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { WorkspaceNav } from "@/components/workspace-nav";
 import type { HubEvent } from "@/lib/api/types";
 import { workspacesFor, type ActivityPublic, type MyWorkspace } from "@/lib/api/workspaces";
-import { describeError } from "@/lib/error-messages";
 import { useChannel } from "@/lib/realtime/react";
 import { getServices } from "@/lib/services";
-import { appendPage, describeActivity, isActivityEvent, mergeActivity } from "@/lib/workspaces/live";
+import { describeActivity, isActivityEvent, mergeActivity } from "@/lib/workspaces/live";
+import { useCursorPages } from "@/lib/workspaces/use-cursor-pages";
 import { useWorkspace } from "@/lib/workspaces/use-workspace";
 
 const PAGE_SIZE = 30;
+const entryKey = (entry: ActivityPublic) => entry.id;
 /** Events come in bursts (a bulk edit): one look at the first page per burst. */
 const REFETCH_DELAY_MS = 150;
 
@@ -31,51 +30,21 @@ export function ActivityView() {
 }
 
 function ActivityFeed({ workspaceId }: { workspaceId: string }) {
-  const toast = useToast();
   const workspace = useWorkspace(workspaceId);
-  const [entries, setEntries] = useState<ActivityPublic[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [status, setStatus] = useState<"loading" | "ready" | "error" | "more">("loading");
-  const [error, setError] = useState<unknown>(null);
+  const fetchActivity = useCallback(
+    (cursor: string | null, signal: AbortSignal) => api().activity(workspaceId, { limit: PAGE_SIZE, cursor }, { signal }),
+    [workspaceId],
+  );
+  const pages = useCursorPages(fetchActivity, entryKey, "activity");
+  const { items: entries, setItems: setEntries, status, error } = pages;
   const [names, setNames] = useState<Record<string, string>>({});
-  const [reload, setReload] = useState(0);
   const [fresh, setFresh] = useState<ReadonlySet<number>>(new Set());
-  const request = useRef<AbortController | null>(null);
   const refetchTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const headRequest = useRef<AbortController | null>(null);
   const shown = useRef<ActivityPublic[]>([]);
   useEffect(() => {
     shown.current = entries;
   }, [entries]);
-
-  const load = useCallback(
-    async (after: string | null) => {
-      request.current?.abort();
-      const controller = new AbortController();
-      request.current = controller;
-      setStatus(after ? "more" : "loading");
-      try {
-        const page = await api().activity(workspaceId, { limit: PAGE_SIZE, cursor: after }, { signal: controller.signal });
-        if (controller.signal.aborted) return;
-        setEntries((prev) => (after ? appendPage(prev, page.items, (e) => e.id) : page.items));
-        setCursor(page.next_cursor);
-        setError(null);
-        setStatus("ready");
-      } catch (e) {
-        if (controller.signal.aborted) return;
-        setError(e);
-        setStatus(after ? "ready" : "error");
-        if (after) toast({ title: "Could not load more activity", description: describeError(e), variant: "destructive" });
-      }
-    },
-    [workspaceId, toast],
-  );
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect
-    void load(null);
-    return () => request.current?.abort();
-  }, [load, reload]);
 
   // Who is who: actors are user ids; members give them names (a former member stays an id).
   useEffect(() => {
@@ -102,7 +71,7 @@ function ActivityFeed({ workspaceId }: { workspaceId: string }) {
         setEntries((prev) => mergeActivity(prev, page.items));
       })
       .catch(() => {});
-  }, [workspaceId]);
+  }, [workspaceId, setEntries]);
 
   useEffect(
     () => () => {
@@ -131,7 +100,7 @@ function ActivityFeed({ workspaceId }: { workspaceId: string }) {
     },
     onReload() {
       // Missed events: what was shown may be stale anywhere; start over.
-      setReload((n) => n + 1);
+      pages.reload();
     },
   });
 
@@ -153,7 +122,7 @@ function ActivityFeed({ workspaceId }: { workspaceId: string }) {
       <WorkspaceNav workspaceId={workspaceId} />
       <div className="grid gap-4">
         {status === "loading" && entries.length === 0 ? <LoadingState label="Loading activity…" /> : null}
-        {status === "error" ? <ErrorState title="Could not load the activity" error={error} onRetry={() => setReload((n) => n + 1)} /> : null}
+        {status === "error" ? <ErrorState title="Could not load the activity" error={error} onRetry={pages.reload} /> : null}
         {status === "ready" && entries.length === 0 ? (
           <EmptyState title="No activity yet" description="Changes to resources and members will show up here as they happen." />
         ) : null}
@@ -180,13 +149,7 @@ function ActivityFeed({ workspaceId }: { workspaceId: string }) {
             </ol>
           </Card>
         ) : null}
-        {cursor && status !== "error" ? (
-          <div className="flex justify-center">
-            <Button variant="outline" onClick={() => void load(cursor)} disabled={status === "more"}>
-              {status === "more" ? "Loading…" : "Load more"}
-            </Button>
-          </div>
-        ) : null}
+        <LoadMore pages={pages} />
       </div>
     </>
   );

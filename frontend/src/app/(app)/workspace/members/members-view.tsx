@@ -3,14 +3,14 @@
 import { zodResolver } from "@hookform/resolvers/zod";
 import { LogOut, UserMinus } from "lucide-react";
 import { useRouter } from "next/navigation";
-import { useCallback, useEffect, useId, useRef, useState } from "react";
+import { useCallback, useId, useState } from "react";
 import { useForm } from "react-hook-form";
 import { FormError } from "@/components/auth/auth-card";
 import { FormField } from "@/components/form-field";
 import { MissingParam } from "@/components/missing-param";
 import { PageHeader } from "@/components/page-header";
 import { useSessionStore } from "@/components/providers/session-store-provider";
-import { EmptyState, ErrorState, LoadingState } from "@/components/states";
+import { EmptyState, ErrorState, LoadingState, LoadMore } from "@/components/states";
 import { useSearchParam } from "@/components/use-search-param";
 import { useToast } from "@/components/toaster";
 import {
@@ -43,10 +43,12 @@ import { applyServerErrors } from "@/lib/forms";
 import { useChannel } from "@/lib/realtime/react";
 import { getServices } from "@/lib/services";
 import { memberInviteSchema, type MemberInviteInput } from "@/lib/validations/workspaces";
-import { appendPage, applyMemberEvent, removeMember, upsertMember } from "@/lib/workspaces/live";
+import { applyMemberEvent, removeMember, upsertMember } from "@/lib/workspaces/live";
+import { useCursorPages } from "@/lib/workspaces/use-cursor-pages";
 import { useWorkspace } from "@/lib/workspaces/use-workspace";
 
 const PAGE_SIZE = 100;
+const memberKey = (m: MemberPublic) => m.user_id;
 
 const api = () => workspacesFor(getServices().api);
 
@@ -65,45 +67,15 @@ function Members({ workspaceId }: { workspaceId: string }) {
   const toast = useToast();
   const router = useRouter();
   const workspace = useWorkspace(workspaceId);
-  const [members, setMembers] = useState<MemberPublic[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [status, setStatus] = useState<"loading" | "ready" | "error" | "more">("loading");
-  const [error, setError] = useState<unknown>(null);
+  const fetchMembers = useCallback(
+    (cursor: string | null, signal: AbortSignal) => api().members(workspaceId, { limit: PAGE_SIZE, cursor }, { signal }),
+    [workspaceId],
+  );
+  const pages = useCursorPages(fetchMembers, memberKey, "members");
+  const { items: members, setItems: setMembers, status, error } = pages;
   const [actionError, setActionError] = useState<string | null>(null);
   const [gone, setGone] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
-  const request = useRef<AbortController | null>(null);
-
-  const load = useCallback(
-    async (after: string | null) => {
-      request.current?.abort();
-      const controller = new AbortController();
-      request.current = controller;
-      setStatus(after ? "more" : "loading");
-      try {
-        // A reload reads every page shown so far again, so nothing already listed goes missing.
-        const page = await api().members(workspaceId, { limit: PAGE_SIZE, cursor: after }, { signal: controller.signal });
-        if (controller.signal.aborted) return;
-        setMembers((prev) => (after ? appendPage(prev, page.items, (m) => m.user_id) : page.items));
-        setCursor(page.next_cursor);
-        setError(null);
-        setStatus("ready");
-      } catch (e) {
-        if (controller.signal.aborted) return;
-        setError(e);
-        setStatus(after ? "ready" : "error");
-        if (after) toast({ title: "Could not load more members", description: describeError(e), variant: "destructive" });
-      }
-    },
-    [workspaceId, toast],
-  );
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect
-    void load(null);
-    return () => request.current?.abort();
-  }, [load, reload]);
 
   const channel = useChannel<HubEvent<unknown>>(gone ? null : `workspace:${workspaceId}`, {
     onPublication({ data: event }) {
@@ -122,7 +94,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
       }
     },
     onReload() {
-      setReload((n) => n + 1);
+      pages.reload();
       workspace.reload();
     },
     onUnsubscribed() {
@@ -228,7 +200,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
         ) : null}
 
         {status === "loading" && members.length === 0 ? <LoadingState label="Loading members…" /> : null}
-        {status === "error" ? <ErrorState title="Could not load the members" error={error} onRetry={() => setReload((n) => n + 1)} /> : null}
+        {status === "error" ? <ErrorState title="Could not load the members" error={error} onRetry={pages.reload} /> : null}
         {status === "ready" && members.length === 0 ? <EmptyState title="No members" /> : null}
         {members.length > 0 ? (
           <Card className="overflow-x-auto p-0">
@@ -262,13 +234,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
             </table>
           </Card>
         ) : null}
-        {cursor && status !== "error" ? (
-          <div className="flex justify-center">
-            <Button variant="outline" onClick={() => void load(cursor)} disabled={status === "more"}>
-              {status === "more" ? "Loading…" : "Load more"}
-            </Button>
-          </div>
-        ) : null}
+        <LoadMore pages={pages} />
       </div>
     </>
   );
