@@ -29,18 +29,7 @@ async def join(
     await ctx.session.flush()
     await ctx.session.refresh(member)
     public = member_public(member, user)
-    data = public.model_dump(mode="json")
-    journal.record(
-        ctx,
-        workspace_id,
-        "member.added",
-        subject_type="member",
-        subject_id=user.id,
-        data=data,
-        summary={"email": user.email, "role": role.value},
-    )
-    ctx.emit(Channel.user(user.id), "member.added", data)
-    acl.membership_changed(ctx, workspace_id, [user.id], revoked=False)
+    _announce(ctx, "member.added", public, {"email": user.email, "role": role.value})
     return public
 
 
@@ -51,19 +40,13 @@ async def set_role(ctx: Context, member: Member, user: User, role: WorkspaceRole
     await ctx.session.flush()
     await ctx.session.refresh(member)
     public = member_public(member, user)
-    data = public.model_dump(mode="json")
-    journal.record(
-        ctx,
-        member.workspace_id,
-        "member.updated",
-        subject_type="member",
-        subject_id=user.id,
-        data=data,
-        summary={"email": user.email, "role": role.value, "previous_role": before},
-    )
-    ctx.emit(Channel.user(user.id), "member.updated", data)
     # Still a member: nothing to unsubscribe, but publishing on chat may have changed.
-    acl.membership_changed(ctx, member.workspace_id, [user.id], revoked=False)
+    _announce(
+        ctx,
+        "member.updated",
+        public,
+        {"email": user.email, "role": role.value, "previous_role": before},
+    )
     return public
 
 
@@ -76,18 +59,33 @@ async def drop(ctx: Context, member: Member, user: User) -> None:
             Member.workspace_id == member.workspace_id, Member.user_id == member.user_id
         )
     )
-    data = public.model_dump(mode="json")
+    _announce(
+        ctx, "member.removed", public, {"email": user.email, "role": member.role}, revoked=True
+    )
+
+
+def _announce(
+    ctx: Context,
+    event: str,
+    member: MemberPublic,
+    summary: dict[str, str],
+    *,
+    revoked: bool = False,
+) -> None:
+    """What every membership change does besides the row: its journal entry (which feeds
+    the workspace channel), the member's own notification, and the channel permissions."""
+    data = member.model_dump(mode="json")
     journal.record(
         ctx,
         member.workspace_id,
-        "member.removed",
+        event,
         subject_type="member",
-        subject_id=user.id,
+        subject_id=member.user_id,
         data=data,
-        summary={"email": user.email, "role": member.role},
+        summary=summary,
     )
-    ctx.emit(Channel.user(user.id), "member.removed", data)
-    acl.membership_changed(ctx, member.workspace_id, [user.id], revoked=True)
+    ctx.emit(Channel.user(member.user_id), event, data)
+    acl.membership_changed(ctx, member.workspace_id, [member.user_id], revoked=revoked)
 
 
 async def keep_an_owner(ctx: Context, workspace_id: uuid.UUID) -> None:
