@@ -19,7 +19,7 @@ from handlers.resources.models import Resource
 from handlers.workspaces.models import Activity
 from hubbub.bus import Bus
 from hubbub.config import Settings
-from hubbub.contracts.channels import Channel, ChannelKind
+from hubbub.contracts.channels import Channel
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.errors import Conflict
 from hubbub.contracts.subjects import Subjects
@@ -42,11 +42,15 @@ async def second_worker(settings: Settings, worker: RunningWorker) -> AsyncItera
 
 
 async def workspace_events(nc: NATS, settings: Settings, workspace_id: str) -> list[Any]:
+    return await channel_events(nc, settings, Channel.workspace(workspace_id))
+
+
+async def channel_events(nc: NATS, settings: Settings, channel: Channel) -> list[Any]:
     subjects = Subjects(settings.namespace)
     js = nc.jetstream()
-    stream = subjects.stream(ChannelKind.WORKSPACE)
+    stream = subjects.stream(channel.kind)
     info = await js.stream_info(stream)
-    subject = subjects.event(Channel.workspace(workspace_id))
+    subject = subjects.event(channel)
     events = []
     for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
         msg = await js.get_msg(stream, seq)
@@ -382,6 +386,17 @@ class TestEventsAndActivity:
         )
         assert [a["action"] for a in feed["items"]] == expected[::-1]
         assert (feed["items"][-6]["before_version"], feed["items"][-6]["after_version"]) == (1, 2)
+
+        # The member hears about its own membership on its user channel.
+        async def member_notified() -> None:
+            mine = await channel_events(nc, settings, Channel.user(member.id))
+            assert [(e["type"], e["data"]["role"]) for e in mine] == [
+                ("member.added", "member"),
+                ("member.updated", "viewer"),
+                ("member.removed", "viewer"),
+            ]
+
+        await eventually(member_notified)
 
     async def test_a_rolled_back_change_leaves_no_event_no_row_and_no_activity(
         self, domain: Domain, bus: Bus, db: async_sessionmaker[AsyncSession]
