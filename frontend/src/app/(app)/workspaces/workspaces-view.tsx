@@ -10,16 +10,7 @@ import { FormField } from "@/components/form-field";
 import { useSessionStore } from "@/components/providers/session-store-provider";
 import { EmptyState, ErrorState, LoadMore, LoadingState } from "@/components/states";
 import { useToast } from "@/components/toaster";
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from "@/components/ui/alert-dialog";
+import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
@@ -227,25 +218,17 @@ function WorkspaceRow({
             <Button variant="outline" size="sm" onClick={() => setRenaming(true)} aria-label={`Rename ${workspace.name}`}>
               <Pencil aria-hidden="true" /> Rename
             </Button>
-            <AlertDialog>
-              <AlertDialogTrigger asChild>
+            <ConfirmDialog
+              trigger={
                 <Button variant="outline" size="sm" disabled={deleting} aria-label={`Delete ${workspace.name}`}>
                   <Trash2 aria-hidden="true" /> Delete
                 </Button>
-              </AlertDialogTrigger>
-              <AlertDialogContent>
-                <AlertDialogTitle>Delete {workspace.name}?</AlertDialogTitle>
-                <AlertDialogDescription>
-                  Its resources, members and activity are deleted for everyone. This cannot be undone.
-                </AlertDialogDescription>
-                <AlertDialogFooter>
-                  <AlertDialogCancel>Cancel</AlertDialogCancel>
-                  <AlertDialogAction variant="destructive" onClick={() => void remove()}>
-                    Delete
-                  </AlertDialogAction>
-                </AlertDialogFooter>
-              </AlertDialogContent>
-            </AlertDialog>
+              }
+              title={`Delete ${workspace.name}?`}
+              description="Its resources, members and activity are deleted for everyone. This cannot be undone."
+              confirmLabel="Delete"
+              onConfirm={() => void remove()}
+            />
           </div>
         ) : null}
       </Card>

@@ -5,16 +5,7 @@ import { useCallback, useEffect, useId, useRef, useState } from "react";
 import { useSessionStore } from "@/components/providers/session-store-provider";
 import { EmptyState, ErrorState, LoadingState } from "@/components/states";
 import { useToast } from "@/components/toaster";
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from "@/components/ui/alert-dialog";
+import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Input } from "@/components/ui/input";
@@ -207,25 +198,17 @@ export function UsersAdmin() {
                     </td>
                     <td className="px-3 py-2 text-right">
                       {user.is_active ? (
-                        <AlertDialog>
-                          <AlertDialogTrigger asChild>
+                        <ConfirmDialog
+                          trigger={
                             <Button variant="outline" size="sm" disabled={disabled} aria-label={`Deactivate ${user.email}`}>
                               Deactivate
                             </Button>
-                          </AlertDialogTrigger>
-                          <AlertDialogContent>
-                            <AlertDialogTitle>Deactivate {user.display_name}?</AlertDialogTitle>
-                            <AlertDialogDescription>
-                              {user.email} is signed out everywhere at once and cannot sign in until reactivated.
-                            </AlertDialogDescription>
-                            <AlertDialogFooter>
-                              <AlertDialogCancel>Cancel</AlertDialogCancel>
-                              <AlertDialogAction variant="destructive" onClick={() => void update(user, { is_active: false }, "User deactivated")}>
-                                Deactivate
-                              </AlertDialogAction>
-                            </AlertDialogFooter>
-                          </AlertDialogContent>
-                        </AlertDialog>
+                          }
+                          title={`Deactivate ${user.display_name}?`}
+                          description={`${user.email} is signed out everywhere at once and cannot sign in until reactivated.`}
+                          confirmLabel="Deactivate"
+                          onConfirm={() => void update(user, { is_active: false }, "User deactivated")}
+                        />
                       ) : (
                         <Button
                           variant="outline"

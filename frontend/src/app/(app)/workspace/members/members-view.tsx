@@ -13,16 +13,7 @@ import { useSessionStore } from "@/components/providers/session-store-provider";
 import { EmptyState, ErrorState, LoadingState, LoadMore } from "@/components/states";
 import { useSearchParam } from "@/components/use-search-param";
 import { useToast } from "@/components/toaster";
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from "@/components/ui/alert-dialog";
+import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Alert } from "@/components/ui/alert";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
@@ -163,23 +154,17 @@ function Members({ workspaceId }: { workspaceId: string }) {
         description="Who can see and change this workspace."
         actions={
           role && !gone ? (
-            <AlertDialog>
-              <AlertDialogTrigger asChild>
+            <ConfirmDialog
+              trigger={
                 <Button variant="outline" disabled={busy === "leave"}>
                   <LogOut aria-hidden="true" /> Leave
                 </Button>
-              </AlertDialogTrigger>
-              <AlertDialogContent>
-                <AlertDialogTitle>Leave this workspace?</AlertDialogTitle>
-                <AlertDialogDescription>You lose access until someone adds you again. A workspace always keeps an owner.</AlertDialogDescription>
-                <AlertDialogFooter>
-                  <AlertDialogCancel>Cancel</AlertDialogCancel>
-                  <AlertDialogAction variant="destructive" onClick={() => void leave()}>
-                    Leave
-                  </AlertDialogAction>
-                </AlertDialogFooter>
-              </AlertDialogContent>
-            </AlertDialog>
+              }
+              title="Leave this workspace?"
+              description="You lose access until someone adds you again. A workspace always keeps an owner."
+              confirmLabel="Leave"
+              onConfirm={() => void leave()}
+            />
           ) : null
         }
       />
@@ -291,23 +276,17 @@ function MemberRow({
       </td>
       <td className="px-4 py-3 text-right">
         {editable && !isMe ? (
-          <AlertDialog>
-            <AlertDialogTrigger asChild>
+          <ConfirmDialog
+            trigger={
               <Button variant="ghost" size="sm" disabled={busy} aria-label={`Remove ${member.email}`}>
                 <UserMinus aria-hidden="true" /> Remove
               </Button>
-            </AlertDialogTrigger>
-            <AlertDialogContent>
-              <AlertDialogTitle>Remove {member.display_name}?</AlertDialogTitle>
-              <AlertDialogDescription>{member.email} loses access to this workspace at once.</AlertDialogDescription>
-              <AlertDialogFooter>
-                <AlertDialogCancel>Cancel</AlertDialogCancel>
-                <AlertDialogAction variant="destructive" onClick={onRemove}>
-                  Remove
-                </AlertDialogAction>
-              </AlertDialogFooter>
-            </AlertDialogContent>
-          </AlertDialog>
+            }
+            title={`Remove ${member.display_name}?`}
+            description={`${member.email} loses access to this workspace at once.`}
+            confirmLabel="Remove"
+            onConfirm={onRemove}
+          />
         ) : null}
       </td>
     </tr>

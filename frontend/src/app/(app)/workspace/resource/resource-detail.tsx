@@ -9,16 +9,7 @@ import { MissingParam } from "@/components/missing-param";
 import { PageHeader } from "@/components/page-header";
 import { EmptyState, ErrorState, LoadingState } from "@/components/states";
 import { useToast } from "@/components/toaster";
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from "@/components/ui/alert-dialog";
+import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent } from "@/components/ui/card";
@@ -164,23 +155,17 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
                   <ArchiveRestore aria-hidden="true" /> Restore
                 </Button>
               ) : (
-                <AlertDialog>
-                  <AlertDialogTrigger asChild>
+                <ConfirmDialog
+                  trigger={
                     <Button variant="outline" disabled={busy}>
                       <Trash2 aria-hidden="true" /> Delete
                     </Button>
-                  </AlertDialogTrigger>
-                  <AlertDialogContent>
-                    <AlertDialogTitle>Delete “{resource.title}”?</AlertDialogTitle>
-                    <AlertDialogDescription>It leaves the board for everyone. You can restore it from this page.</AlertDialogDescription>
-                    <AlertDialogFooter>
-                      <AlertDialogCancel>Cancel</AlertDialogCancel>
-                      <AlertDialogAction variant="destructive" onClick={() => void remove()}>
-                        Delete
-                      </AlertDialogAction>
-                    </AlertDialogFooter>
-                  </AlertDialogContent>
-                </AlertDialog>
+                  }
+                  title={`Delete “${resource.title}”?`}
+                  description="It leaves the board for everyone. You can restore it from this page."
+                  confirmLabel="Delete"
+                  onConfirm={() => void remove()}
+                />
               )}
             </div>
           </CardContent>
