@@ -71,7 +71,11 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
     document = build_document(app[CATALOG], app.get(DOCUMENTED_ROUTES, []))
     text = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
     if args.output:
-        Path(args.output).write_bytes(text)
+        try:
+            Path(args.output).write_bytes(text)
+        except OSError as exc:
+            print(f"hubbub: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return 1
     else:
         sys.stdout.buffer.write(text)
     return 0

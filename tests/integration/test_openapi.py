@@ -3,6 +3,7 @@ docs page."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -105,3 +106,22 @@ class TestServed:
         served = await (await client.get("/api/v1/openapi.json")).json()
         assert cli.main(["openapi"]) == 0
         assert orjson.loads(capsysbinary.readouterr().out) == served
+
+
+class TestTheCommand:
+    def test_output_writes_the_printed_document(
+        self, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
+        target = tmp_path / "openapi.json"
+        assert cli.main(["openapi", "--output", str(target)]) == 0
+        assert cli.main(["openapi"]) == 0
+        assert target.read_bytes() == capsysbinary.readouterr().out
+
+    def test_an_unwritable_output_is_a_clear_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert cli.main(["openapi", "--output", str(tmp_path / "missing" / "x.json")]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("hubbub: cannot write ")
+        assert "No such file or directory" in err
+        assert "Traceback" not in err
