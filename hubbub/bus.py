@@ -27,6 +27,7 @@ from hubbub.contracts.envelope import H_ERROR, H_TRACEPARENT, Caller
 from hubbub.contracts.errors import BadGateway, HubbubError, Timeout, Unavailable
 from hubbub.contracts.operations import Operation
 from hubbub.contracts.subjects import Subjects
+from hubbub.replies import Replies
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Bus:
     def __init__(self, nc: NATS, subjects: Subjects) -> None:
         self.nc = nc
         self.subjects = subjects
+        self.replies = Replies(nc)
         self._subject_of: dict[str, str] = {}  # operation name → its subject
 
     async def request(
@@ -120,7 +122,9 @@ class Bus:
         try:
             for delay in NO_RESPONDER_RETRIES:
                 try:
-                    msg = await self.nc.request(subject, body, timeout=timeout, headers=headers)
+                    msg = await self.replies.request(
+                        subject, body, timeout=timeout, headers=headers
+                    )
                     break
                 except NoRespondersError:
                     # No worker right now. Workers come and go (a restart, a rolling

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import orjson
@@ -17,12 +18,25 @@ OP = Operation("test.op", NoParams, Empty, Access.PUBLIC)
 
 
 class FakeNats:
+    """Answers every request with ``{}`` on its reply subject, as a worker would."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, Any]] = []
+        self.inbox_cb: Any = None
 
-    async def request(self, subject: str, payload: bytes, **kw: Any) -> Msg:
-        self.sent.append((subject, payload, kw.get("headers")))
-        return Msg(_client=cast(Any, self), subject="r", data=b"{}")
+    def new_inbox(self) -> str:
+        return "_INBOX.test"
+
+    async def subscribe(self, subject: str, cb: Any) -> object:
+        self.inbox_cb = cb
+        return object()
+
+    async def publish(
+        self, subject: str, payload: bytes, reply: str = "", headers: Any = None
+    ) -> None:
+        self.sent.append((subject, payload, headers))
+        reply_msg = Msg(_client=cast(Any, self), subject=reply, data=b"{}")
+        asyncio.get_running_loop().call_soon(asyncio.ensure_future, self.inbox_cb(reply_msg))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,117 @@
+"""The request/reply client's bookkeeping: each reply to its request, deadlines that fire
+late by at most a tick and never early, nothing left behind by any way a request ends.
+
+A fake connection stands in for NATS (the real one is in tests/integration/test_bus.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, cast
+
+import pytest
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from hubbub.replies import TICK, Replies
+
+
+class FakeNats:
+    def __init__(self) -> None:
+        self.subscriptions: list[str] = []
+        self.published: list[tuple[str, bytes, str]] = []
+        self.cb: Any = None
+        self.fail_publish = False
+
+    def new_inbox(self) -> str:
+        return "_INBOX.abc"
+
+    async def subscribe(self, subject: str, cb: Any) -> object:
+        await asyncio.sleep(0)  # a round trip to the server: let others run meanwhile
+        self.subscriptions.append(subject)
+        self.cb = cb
+        return object()
+
+    async def publish(
+        self, subject: str, payload: bytes, reply: str = "", headers: Any = None
+    ) -> None:
+        if self.fail_publish:
+            raise ConnectionError("gone")
+        self.published.append((subject, payload, reply))
+
+    async def deliver(self, subject: str, data: bytes, headers: Any = None) -> None:
+        await self.cb(Msg(_client=cast(Any, self), subject=subject, data=data, headers=headers))
+
+
+async def test_each_reply_reaches_its_own_request() -> None:
+    nc = FakeNats()
+    replies = Replies(cast(Any, nc))
+    requests = [
+        asyncio.create_task(replies.request("svc.op", b"%d" % i, timeout=5)) for i in range(3)
+    ]
+    await asyncio.sleep(0.01)
+    assert nc.subscriptions == ["_INBOX.abc.*"]  # one subscription for every request
+    # Answer in reverse order, plus a stray reply nobody waits for.
+    await nc.deliver("_INBOX.abc.nobody", b"stray")
+    for subject, payload, reply in reversed(nc.published):
+        assert subject == "svc.op"
+        await nc.deliver(reply, b"answer to " + payload)
+    answers = [msg.data for msg in await asyncio.gather(*requests)]
+    assert answers == [b"answer to 0", b"answer to 1", b"answer to 2"]
+    assert replies.in_flight == 0
+    assert len({reply for _, _, reply in nc.published}) == 3
+
+
+async def test_a_late_reply_is_a_timeout_no_earlier_than_the_deadline() -> None:
+    nc = FakeNats()
+    replies = Replies(cast(Any, nc))
+    start = time.monotonic()
+    with pytest.raises(NatsTimeout):
+        await replies.request("svc.op", b"", timeout=0.05)
+    waited = time.monotonic() - start
+    assert 0.05 <= waited < 0.05 + TICK + 0.05
+    assert replies.in_flight == 0
+    await nc.deliver(nc.published[0][2], b"too late")  # ignored, no error
+
+
+async def test_requests_with_different_deadlines_each_time_out_at_their_own() -> None:
+    nc = FakeNats()
+    replies = Replies(cast(Any, nc))
+    short = asyncio.create_task(replies.request("svc.op", b"", timeout=0.03))
+    long = asyncio.create_task(replies.request("svc.op", b"", timeout=5))
+    with pytest.raises(NatsTimeout):
+        await short
+    assert not long.done()
+    await nc.deliver(nc.published[1][2], b"ok")
+    assert (await long).data == b"ok"
+    assert replies.in_flight == 0
+
+
+async def test_no_responders_is_its_own_error() -> None:
+    nc = FakeNats()
+    replies = Replies(cast(Any, nc))
+    request = asyncio.create_task(replies.request("svc.op", b"", timeout=5))
+    await asyncio.sleep(0.01)
+    await nc.deliver(nc.published[0][2], b"", headers={"Status": "503"})
+    with pytest.raises(NoRespondersError):
+        await request
+    assert replies.in_flight == 0
+
+
+async def test_a_cancelled_or_failed_request_leaves_nothing_waiting() -> None:
+    nc = FakeNats()
+    replies = Replies(cast(Any, nc))
+    request = asyncio.create_task(replies.request("svc.op", b"", timeout=5))
+    await asyncio.sleep(0.01)
+    assert replies.in_flight == 1
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert replies.in_flight == 0
+
+    nc.fail_publish = True
+    with pytest.raises(ConnectionError):
+        await replies.request("svc.op", b"", timeout=5)
+    assert replies.in_flight == 0
