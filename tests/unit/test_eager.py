@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import pytest
 
@@ -100,3 +101,77 @@ class TestEagerStart:
         task = start_eager(many())
         assert task is not None
         assert await task == sum(range(50))
+
+    async def test_the_coroutine_runs_as_the_task_that_finishes_it(self) -> None:
+        # asyncio.timeout remembers the current task and cancels it when time is up: a
+        # timeout entered before the first wait must cancel the coroutine's own task,
+        # never the caller's (in the worker: the NATS subscription's).
+        outcome = []
+
+        async def times_out() -> None:
+            try:
+                async with asyncio.timeout(0.02):
+                    await asyncio.sleep(5)
+            except TimeoutError:
+                outcome.append("timed out")
+
+        task = start_eager(times_out())
+        assert task is not None
+        await asyncio.sleep(0.1)  # the caller is not cancelled here
+        assert outcome == ["timed out"]
+        assert task.done()
+        assert not task.cancelled()
+
+    async def test_current_task_during_the_eager_part_is_the_returned_task(self) -> None:
+        seen: list[asyncio.Task[object] | None] = []
+        caller = asyncio.current_task()
+
+        async def look() -> None:
+            seen.append(asyncio.current_task())
+            await asyncio.sleep(0)
+            seen.append(asyncio.current_task())
+
+        task = start_eager(look())
+        assert asyncio.current_task() is caller  # given back
+        assert task is not None
+        await task
+        assert seen == [task, task]
+
+    async def test_context_set_before_the_first_wait_is_kept_after_it(self) -> None:
+        var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="-")
+
+        async def sets() -> str:
+            var.set("mine")
+            await asyncio.sleep(0)
+            return var.get()
+
+        task = start_eager(sets())
+        assert task is not None
+        assert await task == "mine"
+
+    async def test_a_start_from_inside_an_eager_start_gets_its_own_task(self) -> None:
+        inner_tasks: list[asyncio.Task[None] | None] = []
+
+        async def inner() -> None:
+            await asyncio.sleep(0.01)
+
+        async def outer() -> str:
+            inner_tasks.append(start_eager(inner()))
+            await asyncio.sleep(0)
+            return "outer done"
+
+        task = start_eager(outer())
+        assert task is not None
+        assert inner_tasks[0] is not None
+        assert inner_tasks[0] is not task
+        assert await task == "outer done"
+        await inner_tasks[0]
+
+    async def test_many_coroutines_that_wait_each_get_a_task(self) -> None:
+        async def waits(i: int) -> int:
+            await asyncio.sleep(0.01)
+            return i
+
+        tasks = [start_eager(waits(i)) for i in range(20)]
+        assert len({id(t) for t in tasks}) == 20
+        assert [await t for t in tasks if t is not None] == list(range(20))
