@@ -20,6 +20,7 @@ Failure policy, spelled out (after pykka's ``_actor.py``):
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -73,9 +74,11 @@ class ActorSystem:
         self.actors: dict[Hashable, Actor] = {}
         self.in_flight = 0  # queued + running, keyed or not
         self._unkeyed: set[asyncio.Task[None]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # Set by ``drain`` while it waits for in_flight to reach 0; None otherwise, so the
+        # hot path pays one comparison, not an Event's two method calls a job.
+        self._idle: asyncio.Event | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one the jobs run on
 
     # --- taking messages ---------------------------------------------------------------
 
@@ -86,12 +89,14 @@ class ActorSystem:
         """
         if self.in_flight >= self.max_in_flight:
             raise MailboxFull(f"{self.in_flight} messages in flight (limit {self.max_in_flight})")
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         # Jobs start eagerly (see workers/eager.py): an idle actor runs its job right here
         # until the job first waits; the rest of the mailbox follows in a task.
         if key is None:
             self.in_flight += 1
-            self._idle.clear()
-            task = start_eager(self._run_unkeyed(job))
+            task = start_eager(self._run_unkeyed(job), loop=loop)
             if task is not None:
                 self._unkeyed.add(task)
                 task.add_done_callback(self._unkeyed.discard)
@@ -102,11 +107,51 @@ class ActorSystem:
         elif len(actor.mailbox) >= self.mailbox_size:
             raise MailboxFull(f"mailbox of {key!r} is full ({self.mailbox_size})")
         self.in_flight += 1
-        self._idle.clear()
         actor.mailbox.append(job)
         if actor.running is None:
             actor.running = _STARTING
-            actor.running = start_eager(self._run_actor(actor))
+            actor.running = self._start(actor, job, loop)
+
+    def _start(
+        self, actor: Actor, job: Job, loop: asyncio.AbstractEventLoop
+    ) -> asyncio.Task[Any] | None:
+        """Run an idle actor's first job now. Most finish before they wait: then the
+        actor is idle again at once, with no coroutine of its own to create and drive."""
+        try:
+            task = start_eager(job.run(), loop=loop)
+        except Exception:
+            log.exception("a job escaped its own error handling", extra={"key": str(actor.key)})
+            task = None
+        if task is not None:  # it waits: the actor goes on when it is done
+            task.add_done_callback(functools.partial(self._resume, actor, job))
+            return task
+        self._finish(actor, job)
+        if actor.mailbox:  # told while it ran
+            return start_eager(self._run_actor(actor), loop=loop)
+        actor.last_active = time.monotonic()
+        return None
+
+    def _resume(self, actor: Actor, job: Job, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "a job escaped its own error handling",
+                exc_info=task.exception(),
+                extra={"key": str(actor.key)},
+            )
+        self._finish(actor, job)
+        if actor.mailbox:
+            # A task, not an eager start: a done-callback runs outside any task, and
+            # code that needs one (asyncio.timeout) must not run there.
+            actor.running = asyncio.get_running_loop().create_task(self._run_actor(actor))
+        else:
+            actor.running = None
+            actor.last_active = time.monotonic()
+
+    def _finish(self, actor: Actor, job: Job) -> None:
+        mailbox = actor.mailbox
+        if mailbox and mailbox[0] is job:  # a drain may have emptied it meanwhile
+            mailbox.popleft()
+        self._done()
 
     async def _run_unkeyed(self, job: Job) -> None:
         try:
@@ -128,16 +173,14 @@ class ActorSystem:
                         "a job escaped its own error handling", extra={"key": str(actor.key)}
                     )
                 finally:
-                    if mailbox and mailbox[0] is job:
-                        mailbox.popleft()
-                    self._done()
+                    self._finish(actor, job)
         finally:
             actor.running = None
             actor.last_active = time.monotonic()
 
     def _done(self) -> None:
         self.in_flight -= 1
-        if self.in_flight == 0:
+        if self.in_flight == 0 and self._idle is not None:
             self._idle.set()
 
     # --- passivation -------------------------------------------------------------------
@@ -171,12 +214,16 @@ class ActorSystem:
         Returns True when everything finished in time.
         """
         try:
-            async with asyncio.timeout(timeout):
-                await self._idle.wait()
+            if self.in_flight:
+                self._idle = asyncio.Event()
+                async with asyncio.timeout(timeout):
+                    await self._idle.wait()
             finished = True
         except TimeoutError:
             finished = False
             await self._abandon()
+        finally:
+            self._idle = None
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None

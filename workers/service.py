@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 import orjson
@@ -84,6 +83,7 @@ class WorkerService:
         self._sub: Subscription | None = None
         self._callers: dict[bytes, Caller] = {}
         self._method_at = len(self.subjects.service(""))
+        self._routes: dict[str, Route] = {}  # operation name → what serving it needs
 
     async def start(self) -> None:
         self.actors.start()
@@ -109,69 +109,61 @@ class WorkerService:
     # --- the hot path --------------------------------------------------------------------
 
     async def _on_message(self, msg: Msg) -> None:
-        headers = msg.headers or _NO_HEADERS
         try:
             envelope = orjson.loads(msg.data)
         except orjson.JSONDecodeError:
             envelope = None
         if not isinstance(envelope, dict):
-            request_id = headers.get(H_REQUEST_ID) or "-"
+            request_id = (msg.headers or _NO_HEADERS).get(H_REQUEST_ID) or "-"
             await self._reply_error(
                 msg, BadRequest("the request body must be a JSON object"), request_id
             )
             return
         raw_id = envelope.get("request_id")
-        request_id = raw_id if isinstance(raw_id, str) else headers.get(H_REQUEST_ID) or "-"
-        token = request_id_var.set(request_id)  # the actor's task inherits it
-        try:
-            # A plain call (no coroutine to create and drive for the common case, where
-            # there is nothing to await); it hands back the reply to send when it refuses.
-            refusal = self._dispatch(msg, envelope, headers, request_id)
-            if refusal is not None:
-                await refusal
-        finally:
-            request_id_var.reset(token)
-
-    def _dispatch(
-        self, msg: Msg, envelope: dict[str, Any], headers: dict[str, str], request_id: str
-    ) -> Coroutine[Any, Any, None] | None:
+        if isinstance(raw_id, str):
+            request_id = raw_id
+        else:
+            request_id = (msg.headers or _NO_HEADERS).get(H_REQUEST_ID) or "-"
+        # Set, never reset: every message sets its own first, and a job started here
+        # inherits it (see Request.run). Resetting costs a call a request for nothing.
+        request_id_var.set(request_id)
         method = msg.subject[self._method_at :]
-        found = self.registry.get(method)
-        if found is None:
-            return self._reply_error(msg, NotFound(f"unknown operation {method!r}"), request_id)
-        op, handler = found
+        route = self._routes.get(method) or self._route(method)
+        if route is None:
+            await self._reply_error(msg, NotFound(f"unknown operation {method!r}"), request_id)
+            return
         try:
-            # The schema's validator itself: ``model_validate`` only forwards to it, at the
-            # price of a Python call with six keyword arguments (~1 µs a request).
-            params = op.params.__pydantic_validator__.validate_python(envelope.get("params") or {})
+            params = route.validate(envelope.get("params") or {})
             caller = self._caller(envelope.get("caller"))
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False)
-            return self._reply_error(msg, validation_failed_from(errors), request_id)  # type: ignore[arg-type]
+            await self._reply_error(msg, validation_failed_from(errors), request_id)  # type: ignore[arg-type]
+            return
         deadline = envelope.get("deadline")
-        if not isinstance(deadline, (int, float)):  # a tuple: cheaper than int | float
-            deadline = _deadline(headers.get(H_DEADLINE))
-        else:
+        if isinstance(deadline, (int, float)):  # a tuple: cheaper than int | float
             deadline /= 1000
-        raw_key = envelope.get("idempotency_key")
-        job = Request(
-            self,
-            msg,
-            op,
-            handler,
-            params,
-            caller,
-            request_id,
-            raw_key if isinstance(raw_key, str) else headers.get(H_IDEMPOTENCY_KEY),
-            deadline,
-        )
-        # Actors are named by the key field and its value: ("workspace_id", "<uuid>").
-        key = (op.key, str(getattr(params, op.key))) if op.key else None
+        else:
+            deadline = _deadline((msg.headers or _NO_HEADERS).get(H_DEADLINE))
+        key = envelope.get("idempotency_key")
+        if not isinstance(key, str):
+            key = (msg.headers or _NO_HEADERS).get(H_IDEMPOTENCY_KEY)
+        job = Request(self, msg, route, params, caller, request_id, key, deadline)
         try:
-            self.actors.tell(key, job)
+            # Actors are named by the key field and its value: ("workspace_id", "<uuid>").
+            self.actors.tell(
+                (route.key, str(getattr(params, route.key))) if route.key else None, job
+            )
         except MailboxFull as exc:
-            return self._refuse_busy(msg, exc, op, request_id)
-        return None
+            await self._refuse_busy(msg, exc, route.op, request_id)
+
+    def _route(self, method: str) -> Route | None:
+        found = self.registry.get(method)
+        if found is None:
+            return None
+        op, handler = found
+        sessions = self.read_sessions if op.reads_only else self.sessions
+        route = self._routes[method] = Route(op, handler, sessions)
+        return route
 
     async def _refuse_busy(
         self, msg: Msg, exc: MailboxFull, op: Operation, request_id: str
@@ -214,7 +206,7 @@ class WorkerService:
             self.redis,
             self.keys,
             self.subjects,
-            self.read_sessions if job.op.reads_only else self.sessions,
+            job.route.sessions,
             job.idempotency_key,
             job.deadline,
             [],  # emitted
@@ -226,18 +218,34 @@ class WorkerService:
         await self.nc.publish(subject, payload)
 
 
+class Route:
+    """What serving one operation needs, looked up once per operation, not per request."""
+
+    __slots__ = ("handler", "key", "op", "sessions", "validate")
+
+    def __init__(
+        self, op: Operation, handler: Handler, sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
+        self.op = op
+        self.handler = handler
+        self.key = op.key  # the params field that names the actor, if any
+        self.sessions = sessions  # autocommit ones for read-only operations
+        # The schema's validator itself: ``model_validate`` only forwards to it, at the
+        # price of a Python call with six keyword arguments (~1 µs a request).
+        self.validate = op.params.__pydantic_validator__.validate_python
+
+
 class Request:
     """One request as an actor job: run the handler, reply once, whatever happens."""
 
     __slots__ = (
         "caller",
         "deadline",
-        "handler",
         "idempotency_key",
         "msg",
-        "op",
         "params",
         "request_id",
+        "route",
         "worker",
     )
 
@@ -245,8 +253,7 @@ class Request:
         self,
         worker: WorkerService,
         msg: Msg,
-        op: Operation,
-        handler: Handler,
+        route: Route,
         params: BaseModel,
         caller: Caller,
         request_id: str,
@@ -255,8 +262,7 @@ class Request:
     ) -> None:
         self.worker = worker
         self.msg = msg
-        self.op = op
-        self.handler = handler
+        self.route = route
         self.params = params
         self.caller = caller
         self.request_id = request_id
@@ -274,8 +280,13 @@ class Request:
                 # The caller has given up: doing the work now would only surprise it.
                 await self.reject(Timeout("the request expired before a worker took it"))
                 return
+            route = self.route
             body = await run_handler(
-                self.op, self.handler, self.worker.context(self), self.params, self.worker.on_events
+                route.op,
+                route.handler,
+                self.worker.context(self),
+                self.params,
+                self.worker.on_events,
             )
             if self.msg.reply:
                 await self.worker.nc.publish(self.msg.reply, body)
@@ -285,7 +296,7 @@ class Request:
             await self.reject(Unavailable("the worker is shutting down; retry"))
             raise
         except Exception:
-            log.exception("handler failed", extra={"op": self.op.name})
+            log.exception("handler failed", extra={"op": self.route.op.name})
             await self.reject(Internal("internal error", request_id=self.request_id))
 
     async def reject(self, error: HubbubError) -> None:

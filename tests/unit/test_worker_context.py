@@ -23,9 +23,12 @@ async def _handler(ctx: Context, params: Any) -> Any:
 
 def test_context_fields() -> None:
     writes, reads = object(), object()
+    registry = Registry()
+    registry.handler(WRITE)(_handler)
+    registry.handler(READ)(_handler)
     svc = WorkerService(
         settings=load_settings(namespace="t"),
-        registry=Registry(),
+        registry=registry,
         nc=cast(Any, None),
         sessions=cast(Any, writes),
         read_sessions=cast(Any, reads),
@@ -34,7 +37,9 @@ def test_context_fields() -> None:
     caller = Caller(kind=CallerKind.USER, user_id="u1")
     msg = Msg(_client=cast(Any, None), subject="t.svc.test.write", reply="r", data=b"{}")
     for op, sessions in ((WRITE, writes), (READ, reads)):
-        job = Request(svc, msg, op, _handler, NoParams(), caller, "rid", "idem", 12.5)
+        route = svc._route(op.name)
+        assert route is not None
+        job = Request(svc, msg, route, NoParams(), caller, "rid", "idem", 12.5)
         ctx = svc.context(job)
         assert ctx.caller is caller
         assert ctx.request_id == "rid"
