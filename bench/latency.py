@@ -17,15 +17,22 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-async def measure(call: Call, requests: int, concurrency: int) -> list[float]:
-    """``requests`` calls from ``concurrency`` loops; each call's latency in seconds."""
+async def measure(
+    call: Call, requests: int, concurrency: int, *, seconds: float | None = None
+) -> list[float]:
+    """``requests`` calls from ``concurrency`` loops — or as many as they make in
+    ``seconds`` — and each call's latency in seconds."""
     latencies: list[float] = []
+    count = requests // concurrency
+    until = None if seconds is None else time.perf_counter() + seconds
 
     async def loop(worker: int) -> None:
-        for i in range(requests // concurrency):
+        i = 0
+        while (i < count) if until is None else (time.perf_counter() < until):
             start = time.perf_counter()
             await call(worker, i)
             latencies.append(time.perf_counter() - start)
+            i += 1
 
     await asyncio.gather(*(loop(w) for w in range(concurrency)))
     return latencies
@@ -38,17 +45,24 @@ async def compare(
     requests: int,
     rounds: int,
     concurrencies: tuple[int, ...] = (1, 64),
+    seconds: float | None = None,
 ) -> dict[str, Any]:
     """p50, p99 and throughput of both sides per concurrency (medians over rounds that
-    alternate the two, each after a warm-up), and the target/baseline ratios."""
+    alternate the two, each after a warm-up), and the target/baseline ratios.
+
+    The order alternates too (baseline first in even rounds, target first in odd ones),
+    so that neither side always runs right after the other. With ``seconds``, a round
+    lasts that long (after a warm-up of a quarter of it) instead of ``requests`` calls:
+    the same time at every concurrency, long enough to reach a steady state."""
     results: dict[str, Any] = {}
     for concurrency in concurrencies:
         figures: dict[str, list[tuple[float, float, float]]] = {baseline[0]: [], target[0]: []}
-        for _ in range(rounds):
-            for name, call in (baseline, target):
-                await measure(call, min(requests, 1000), concurrency)
+        for round_ in range(rounds):
+            for name, call in (baseline, target) if round_ % 2 == 0 else (target, baseline):
+                warm_up = None if seconds is None else seconds / 4
+                await measure(call, min(requests, 1000), concurrency, seconds=warm_up)
                 start = time.perf_counter()
-                samples = await measure(call, requests, concurrency)
+                samples = await measure(call, requests, concurrency, seconds=seconds)
                 elapsed = time.perf_counter() - start
                 figures[name].append(
                     (percentile(samples, 0.5), percentile(samples, 0.99), len(samples) / elapsed)

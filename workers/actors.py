@@ -140,9 +140,7 @@ class ActorSystem:
             )
         self._finish(actor, job)
         if actor.mailbox:
-            # A task, not an eager start: a done-callback runs outside any task, and
-            # code that needs one (asyncio.timeout) must not run there.
-            actor.running = asyncio.get_running_loop().create_task(self._run_actor(actor))
+            actor.running = start_eager(self._run_actor(actor), loop=self._loop)
         else:
             actor.running = None
             actor.last_active = time.monotonic()
