@@ -45,9 +45,24 @@ class FakeNats:
         await self.cb(Msg(_client=cast(Any, self), subject=subject, data=data, headers=headers))
 
 
-async def test_each_reply_reaches_its_own_request() -> None:
-    nc = FakeNats()
-    replies = Replies(cast(Any, nc))
+@pytest.fixture
+def nc() -> FakeNats:
+    return FakeNats()
+
+
+@pytest.fixture
+def replies(nc: FakeNats) -> Replies:
+    return Replies(cast(Any, nc))
+
+
+async def waiting(replies: Replies, timeout: float = 5) -> asyncio.Task[Msg]:
+    """A request sent and waiting for its reply."""
+    request = asyncio.create_task(replies.request("svc.op", b"", timeout=timeout))
+    await asyncio.sleep(0.01)
+    return request
+
+
+async def test_each_reply_reaches_its_own_request(nc: FakeNats, replies: Replies) -> None:
     requests = [
         asyncio.create_task(replies.request("svc.op", b"%d" % i, timeout=5)) for i in range(3)
     ]
@@ -64,9 +79,9 @@ async def test_each_reply_reaches_its_own_request() -> None:
     assert len({reply for _, _, reply in nc.published}) == 3
 
 
-async def test_a_late_reply_is_a_timeout_no_earlier_than_the_deadline() -> None:
-    nc = FakeNats()
-    replies = Replies(cast(Any, nc))
+async def test_a_late_reply_is_a_timeout_no_earlier_than_the_deadline(
+    nc: FakeNats, replies: Replies
+) -> None:
     start = time.monotonic()
     with pytest.raises(NatsTimeout):
         await replies.request("svc.op", b"", timeout=0.05)
@@ -76,9 +91,9 @@ async def test_a_late_reply_is_a_timeout_no_earlier_than_the_deadline() -> None:
     await nc.deliver(nc.published[0][2], b"too late")  # ignored, no error
 
 
-async def test_requests_with_different_deadlines_each_time_out_at_their_own() -> None:
-    nc = FakeNats()
-    replies = Replies(cast(Any, nc))
+async def test_requests_with_different_deadlines_each_time_out_at_their_own(
+    nc: FakeNats, replies: Replies
+) -> None:
     short = asyncio.create_task(replies.request("svc.op", b"", timeout=0.03))
     long = asyncio.create_task(replies.request("svc.op", b"", timeout=5))
     with pytest.raises(NatsTimeout):
@@ -89,22 +104,18 @@ async def test_requests_with_different_deadlines_each_time_out_at_their_own() ->
     assert replies.in_flight == 0
 
 
-async def test_no_responders_is_its_own_error() -> None:
-    nc = FakeNats()
-    replies = Replies(cast(Any, nc))
-    request = asyncio.create_task(replies.request("svc.op", b"", timeout=5))
-    await asyncio.sleep(0.01)
+async def test_no_responders_is_its_own_error(nc: FakeNats, replies: Replies) -> None:
+    request = await waiting(replies)
     await nc.deliver(nc.published[0][2], b"", headers={"Status": "503"})
     with pytest.raises(NoRespondersError):
         await request
     assert replies.in_flight == 0
 
 
-async def test_a_cancelled_or_failed_request_leaves_nothing_waiting() -> None:
-    nc = FakeNats()
-    replies = Replies(cast(Any, nc))
-    request = asyncio.create_task(replies.request("svc.op", b"", timeout=5))
-    await asyncio.sleep(0.01)
+async def test_a_cancelled_or_failed_request_leaves_nothing_waiting(
+    nc: FakeNats, replies: Replies
+) -> None:
+    request = await waiting(replies)
     assert replies.in_flight == 1
     request.cancel()
     with pytest.raises(asyncio.CancelledError):
