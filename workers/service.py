@@ -84,6 +84,7 @@ class WorkerService:
         self._callers: dict[bytes, Caller] = {}
         self._method_at = len(self.subjects.service(""))
         self._routes: dict[str, Route] = {}  # operation name → what serving it needs
+        self._publish_core = self._publish  # one bound method for every Context
 
     async def start(self) -> None:
         self.actors.start()
@@ -147,7 +148,23 @@ class WorkerService:
         key = envelope.get("idempotency_key")
         if not isinstance(key, str):
             key = (msg.headers or _NO_HEADERS).get(H_IDEMPOTENCY_KEY)
-        job = Request(self, msg, route, params, caller, request_id, key, deadline)
+        # Positional: a dataclass's generated __init__ takes keywords at twice the price,
+        # and this runs once a request. The order is Context's field order.
+        ctx = Context(
+            caller,
+            request_id,
+            self.settings,
+            self.redis,
+            self.keys,
+            self.subjects,
+            route.sessions,
+            key,
+            deadline,
+            [],  # emitted
+            self.resources,
+            self._publish_core,
+        )
+        job = Request(self, msg, route, params, ctx)
         try:
             # Actors are named by the key field and its value: ("workspace_id", "<uuid>").
             self.actors.tell(
@@ -196,24 +213,6 @@ class WorkerService:
         except Exception:
             log.exception("could not send an error reply")
 
-    def context(self, job: Request) -> Context:
-        # Positional: a dataclass's generated __init__ takes keywords at twice the price,
-        # and this runs once a request. The order is Context's field order.
-        return Context(
-            job.caller,
-            job.request_id,
-            self.settings,
-            self.redis,
-            self.keys,
-            self.subjects,
-            job.route.sessions,
-            job.idempotency_key,
-            job.deadline,
-            [],  # emitted
-            self.resources,
-            self._publish,
-        )
-
     async def _publish(self, subject: str, payload: bytes) -> None:
         await self.nc.publish(subject, payload)
 
@@ -238,55 +237,31 @@ class Route:
 class Request:
     """One request as an actor job: run the handler, reply once, whatever happens."""
 
-    __slots__ = (
-        "caller",
-        "deadline",
-        "idempotency_key",
-        "msg",
-        "params",
-        "request_id",
-        "route",
-        "worker",
-    )
+    __slots__ = ("ctx", "msg", "params", "route", "worker")
 
     def __init__(
-        self,
-        worker: WorkerService,
-        msg: Msg,
-        route: Route,
-        params: BaseModel,
-        caller: Caller,
-        request_id: str,
-        idempotency_key: str | None,
-        deadline: float | None,
+        self, worker: WorkerService, msg: Msg, route: Route, params: BaseModel, ctx: Context
     ) -> None:
         self.worker = worker
         self.msg = msg
         self.route = route
         self.params = params
-        self.caller = caller
-        self.request_id = request_id
-        self.idempotency_key = idempotency_key
-        self.deadline = deadline
+        self.ctx = ctx  # what the handler gets
 
     async def run(self) -> None:
+        ctx = self.ctx
         # Set, never reset: a job may start in the NATS callback's turn and finish in a
         # task (workers/eager.py), and a token can't be reset across those contexts.
         # Each job sets its own id first, so the next job of an actor logs its own.
-        if request_id_var.get() != self.request_id:  # set already when started eagerly
-            request_id_var.set(self.request_id)
+        request_id_var.set(ctx.request_id)
         try:
-            if self.deadline is not None and time.time() > self.deadline:
+            if ctx.deadline is not None and time.time() > ctx.deadline:
                 # The caller has given up: doing the work now would only surprise it.
                 await self.reject(Timeout("the request expired before a worker took it"))
                 return
             route = self.route
             body = await run_handler(
-                route.op,
-                route.handler,
-                self.worker.context(self),
-                self.params,
-                self.worker.on_events,
+                route.op, route.handler, ctx, self.params, self.worker.on_events
             )
             if self.msg.reply:
                 await self.worker.nc.publish(self.msg.reply, body)
@@ -297,10 +272,10 @@ class Request:
             raise
         except Exception:
             log.exception("handler failed", extra={"op": self.route.op.name})
-            await self.reject(Internal("internal error", request_id=self.request_id))
+            await self.reject(Internal("internal error", request_id=ctx.request_id))
 
     async def reject(self, error: HubbubError) -> None:
-        await self.worker._reply_error(self.msg, error, self.request_id)
+        await self.worker._reply_error(self.msg, error, self.ctx.request_id)
 
 
 _NO_HEADERS: dict[str, str] = {}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, cast
 
+import orjson
 from nats.aio.msg import Msg
 
 from handlers.context import Context
@@ -11,37 +13,60 @@ from handlers.registry import Registry
 from hubbub.config import load_settings
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.operations import Access, Empty, Http, NoParams, Operation
-from workers.service import Request, WorkerService
+from workers.service import WorkerService
 
 WRITE = Operation("test.write", NoParams, Empty, Access.PUBLIC)
 READ = Operation("test.read", NoParams, Empty, Access.PUBLIC, http=Http("GET", "/t"))
 
 
-async def _handler(ctx: Context, params: Any) -> Any:
-    return Empty()
+class RecordingNats:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes]] = []
+
+    async def publish(self, subject: str, payload: bytes, headers: Any = None) -> None:
+        self.published.append((subject, payload))
 
 
-def test_context_fields() -> None:
-    writes, reads = object(), object()
+async def test_context_fields() -> None:
+    seen: list[Context] = []
+
+    async def handler(ctx: Context, params: Any) -> Any:
+        seen.append(ctx)
+        return Empty()
+
     registry = Registry()
-    registry.handler(WRITE)(_handler)
-    registry.handler(READ)(_handler)
+    registry.handler(WRITE)(handler)
+    registry.handler(READ)(handler)
+    writes, reads = object(), object()
+    nc = RecordingNats()
     svc = WorkerService(
         settings=load_settings(namespace="t"),
         registry=registry,
-        nc=cast(Any, None),
+        nc=cast(Any, nc),
         sessions=cast(Any, writes),
         read_sessions=cast(Any, reads),
         redis=cast(Any, object()),
     )
     caller = Caller(kind=CallerKind.USER, user_id="u1")
-    msg = Msg(_client=cast(Any, None), subject="t.svc.test.write", reply="r", data=b"{}")
+    deadline_ms = int((time.time() + 60) * 1000)
+    envelope = {
+        "params": {},
+        "caller": caller.model_dump(mode="json", exclude_none=True),
+        "deadline": deadline_ms,
+        "request_id": "rid",
+        "idempotency_key": "idem",
+    }
     for op, sessions in ((WRITE, writes), (READ, reads)):
-        route = svc._route(op.name)
-        assert route is not None
-        job = Request(svc, msg, route, NoParams(), caller, "rid", "idem", 12.5)
-        ctx = svc.context(job)
-        assert ctx.caller is caller
+        msg = Msg(
+            _client=cast(Any, None),
+            subject=f"t.svc.{op.name}",
+            reply=f"r.{op.name}",
+            data=orjson.dumps(envelope),
+        )
+        await svc._on_message(msg)
+        assert nc.published[-1] == (f"r.{op.name}", b"{}")  # the handler ran and replied
+        ctx = seen[-1]
+        assert ctx.caller == caller
         assert ctx.request_id == "rid"
         assert ctx.settings is svc.settings
         assert ctx.redis is svc.redis
@@ -49,7 +74,7 @@ def test_context_fields() -> None:
         assert ctx.subjects is svc.subjects
         assert ctx.sessions is sessions
         assert ctx.idempotency_key == "idem"
-        assert ctx.deadline == 12.5
+        assert ctx.deadline == deadline_ms / 1000
         assert ctx.emitted == []
         assert ctx.resources is svc.resources
         assert ctx.publish == svc._publish
@@ -57,7 +82,7 @@ def test_context_fields() -> None:
         assert not ctx.has_pending_commit
         ctx.after_commit(_noop)
         assert ctx.has_pending_commit
-    assert svc.context(job).emitted is not svc.context(job).emitted  # one list each
+    assert seen[0].emitted is not seen[1].emitted  # one list each
 
 
 async def _noop() -> None:
