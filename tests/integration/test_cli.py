@@ -14,7 +14,7 @@ import orjson
 import psutil
 import pytest
 
-from hubbub.config import Settings
+from hubbub.config import Settings, read_runtime
 from hubbub.embedded.process import die_with_parent, free_port, port_is_free
 from tests.support.processes import ROOT, settings_env
 
@@ -87,6 +87,16 @@ def get_json(url: str) -> tuple[int, dict[str, object]]:
         return exc.code, orjson.loads(exc.read())
 
 
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):  # noqa: S310
+            return True
+    except urllib.error.HTTPError:
+        return True  # 503 while the workers start: the hub is serving
+    except OSError:
+        return False
+
+
 @pytest.fixture
 def up_env(tmp_path: Path) -> dict[str, str]:
     """A clean environment for `hubbub up`: no service URLs (so all embedded), own state."""
@@ -111,6 +121,15 @@ class TestUp:
         component ok; SIGINT (what Ctrl-C sends) stops them all."""
         up = Up(up_env)
         try:
+            # Whoever sees the hub answer /ready may run `hubbub user create` at once, which
+            # reads the servers' URLs from runtime.json: it must exist by then, although
+            # `up` itself is still running its own ready check.
+            ready_url = f"http://127.0.0.1:{up_env['HUBBUB_PORT']}/api/v1/ready"
+            deadline = time.monotonic() + 90
+            while not _answers(ready_url):
+                assert time.monotonic() < deadline, "the hub never answered /ready"
+                time.sleep(0.01)
+            assert "HUB_URLS" in read_runtime(Path(up_env["HUBBUB_STATE_DIR"]))
             up.wait_until_up()
             started = up.descendants()
             names = " ".join(" ".join(p.cmdline()) for p in started)
