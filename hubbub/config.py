@@ -167,6 +167,10 @@ class Settings(BaseSettings):
     actor_idle_s: float = Field(default=30.0, gt=0)  # passivate an actor idle this long
     drain_timeout_s: float = Field(default=10.0, gt=0)
     outbox_poll_s: float = Field(default=1.0, gt=0)
+    # Pruning of rows whose use is over (handlers/retention.py).
+    janitor_interval_s: float = Field(default=3600.0, gt=0)
+    retention_s: int = Field(default=7 * 86_400, ge=0)  # expired tokens, revoked sessions…
+    idempotency_ttl_s: int = Field(default=86_400, ge=60)  # a retry after this applies again
 
     # --- WebSocket limits and timing (docs/protocol.md) ---------------------------------
     ws_max_frame_bytes: int = Field(default=65_536, ge=1024)

@@ -22,6 +22,7 @@ from hubbub.contracts.subjects import Subjects
 from hubbub.gc_tuning import tune_gc
 from hubbub.natsconn import connect_nats
 from hubbub.streams import ensure_streams
+from workers.janitor import Janitor
 from workers.relay import OutboxRelay
 from workers.service import WorkerService
 
@@ -67,6 +68,8 @@ async def worker_running(
                     session_factory(engine), js, subjects, poll_interval=settings.outbox_poll_s
                 )
                 relay.start()
+                janitor = Janitor(session_factory(engine), settings)
+                janitor.start()
                 service = WorkerService(
                     settings=settings,
                     registry=registry,
@@ -85,6 +88,7 @@ async def worker_running(
                     yield RunningWorker(service, relay)
                 finally:
                     await service.drain()
+                    await janitor.stop()
                     await relay.stop()
                     await service.resources.aclose()
             finally:

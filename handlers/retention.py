@@ -1,0 +1,92 @@
+"""What is kept, and for how long: the rows that only pile up once their use is over.
+
+* idempotency records — ``idempotency_ttl_s`` after they were written (a retry with the
+  same key after that applies again, as Stripe's 24-hour window does);
+* refresh and password-reset tokens — ``retention_s`` after they expired;
+* sessions — ``retention_s`` after they were revoked, or after their last refresh
+  token could last have been used (their tokens go with them);
+* published outbox events — ``retention_s`` after publishing (JetStream keeps the
+  history clients replay from);
+* captured development mail — ``retention_s`` after it was "sent".
+
+Users, workspaces, resources and the activity journal are data, not leftovers: never
+pruned here. Each table is pruned in batches, each its own short transaction, so no
+prune holds locks on many rows at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.accounts.models import AuthSession, PasswordResetToken, RefreshToken
+from handlers.idempotency import IdempotencyRecord
+from handlers.mail import DevMail
+from handlers.outbox import OutboxEvent
+from hubbub.config import Settings
+
+BATCH = 1000
+
+
+def _rules(settings: Settings) -> list[tuple[str, Any, Callable[[], ColumnElement[bool]]]]:
+    """(name, primary-key column, condition) for each kind of leftover row."""
+    keep = timedelta(seconds=settings.retention_s)
+    refresh_lifetime = timedelta(seconds=settings.refresh_token_ttl_s)
+    now = func.now
+    return [
+        (
+            "idempotency_keys",
+            IdempotencyRecord,
+            lambda: (
+                IdempotencyRecord.created_at < now() - timedelta(seconds=settings.idempotency_ttl_s)
+            ),
+        ),
+        ("refresh_tokens", RefreshToken, lambda: RefreshToken.expires_at < now() - keep),
+        (
+            "password_reset_tokens",
+            PasswordResetToken,
+            lambda: PasswordResetToken.expires_at < now() - keep,
+        ),
+        (
+            "auth_sessions",
+            AuthSession,
+            lambda: or_(
+                AuthSession.revoked_at < now() - keep,
+                func.coalesce(AuthSession.last_refreshed_at, AuthSession.created_at)
+                < now() - refresh_lifetime - keep,
+            ),
+        ),
+        (
+            "outbox",
+            OutboxEvent,
+            lambda: and_(
+                OutboxEvent.published_at.is_not(None), OutboxEvent.published_at < now() - keep
+            ),
+        ),
+        ("dev_mail", DevMail, lambda: DevMail.created_at < now() - keep),
+    ]
+
+
+async def prune(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, *, batch: int = BATCH
+) -> dict[str, int]:
+    """Delete what has outlived its use; returns the rows deleted per table."""
+    deleted: dict[str, int] = {}
+    for name, model, condition in _rules(settings):
+        keys = list(model.__table__.primary_key.columns)
+        total = 0
+        while True:
+            async with sessions() as session, session.begin():
+                doomed = select(*keys).where(condition()).limit(batch)
+                key = keys[0] if len(keys) == 1 else tuple_(*keys)
+                result = await session.execute(delete(model).where(key.in_(doomed)))
+            count = int(getattr(result, "rowcount", 0) or 0)
+            total += count
+            if count < batch:
+                break
+        deleted[name] = total
+    return deleted

@@ -1,0 +1,152 @@
+"""Pruning on real PostgreSQL: rows past their use go, everything else stays."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.accounts.models import AuthSession, PasswordResetToken, RefreshToken, User
+from handlers.idempotency import IdempotencyRecord
+from handlers.mail import DevMail
+from handlers.outbox import OutboxEvent
+from handlers.retention import prune
+from hubbub.config import Settings
+from workers.janitor import Janitor
+
+DAY = timedelta(days=1)
+
+
+async def ago(session: AsyncSession, delta: timedelta) -> object:
+    """The database's now() minus ``delta`` (the rules compare with the database clock)."""
+    return await session.scalar(select(func.now() - delta))
+
+
+async def arrange(db: async_sessionmaker[AsyncSession], settings: Settings) -> dict[str, object]:
+    """One row that must go and one that must stay, for each rule."""
+    keep = timedelta(seconds=settings.retention_s)
+    lifetime = timedelta(seconds=settings.refresh_token_ttl_s)
+    ids: dict[str, object] = {}
+    async with db() as session, session.begin():
+        user = User(email="u@example.com", display_name="U", password_hash="x")
+        session.add(user)
+        await session.flush()
+        old, recent = await ago(session, keep + DAY), await ago(session, keep - DAY)
+
+        forgotten = await ago(session, timedelta(seconds=settings.idempotency_ttl_s) + DAY)
+        for key, created_at in (("old", forgotten), ("new", None)):
+            session.add(
+                IdempotencyRecord(
+                    caller="user:1",
+                    key=key,
+                    operation="op",
+                    request_hash="h",
+                    **({"created_at": created_at} if created_at else {}),
+                )
+            )
+        revoked_long_ago = AuthSession(user_id=user.id, revoked_at=old)
+        revoked_lately = AuthSession(user_id=user.id, revoked_at=recent)
+        dead = AuthSession(user_id=user.id, created_at=await ago(session, lifetime + keep + DAY))
+        live = AuthSession(user_id=user.id, last_refreshed_at=await ago(session, DAY))
+        session.add_all([revoked_long_ago, revoked_lately, dead, live])
+        await session.flush()
+        ids.update(
+            revoked_long_ago=revoked_long_ago.id,
+            revoked_lately=revoked_lately.id,
+            dead=dead.id,
+            live=live.id,
+        )
+        session.add_all(
+            [
+                RefreshToken(token_hash=b"o" * 32, session_id=live.id, expires_at=old),
+                RefreshToken(token_hash=b"r" * 32, session_id=live.id, expires_at=recent),
+                RefreshToken(token_hash=b"d" * 32, session_id=dead.id, expires_at=recent),
+                PasswordResetToken(token_hash=b"o" * 32, user_id=user.id, expires_at=old),
+                PasswordResetToken(token_hash=b"r" * 32, user_id=user.id, expires_at=recent),
+                OutboxEvent(channel="c", event_type="old", payload={}, published_at=old),
+                OutboxEvent(channel="c", event_type="recent", payload={}, published_at=recent),
+                OutboxEvent(channel="c", event_type="unpublished", payload={}, created_at=old),
+                DevMail(to_addr="a@b.c", subject="old", body="", created_at=old),
+                DevMail(to_addr="a@b.c", subject="recent", body=""),
+            ]
+        )
+    return ids
+
+
+async def test_prune_deletes_what_outlived_its_use_and_nothing_else(
+    db: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    ids = await arrange(db, settings)
+
+    deleted = await prune(db, settings, batch=2)  # small batches: the loop goes round
+
+    assert deleted == {
+        "idempotency_keys": 1,
+        "refresh_tokens": 1,
+        "password_reset_tokens": 1,
+        "auth_sessions": 2,
+        "outbox": 1,
+        "dev_mail": 1,
+    }
+    async with db() as session:
+        assert (await session.scalars(select(IdempotencyRecord.key))).all() == ["new"]
+        sessions = set(await session.scalars(select(AuthSession.id)))
+        assert sessions == {ids["revoked_lately"], ids["live"]}
+        # The dead session's token went with it (cascade); the live one's expired one too.
+        assert (await session.scalars(select(RefreshToken.token_hash))).all() == [b"r" * 32]
+        assert (await session.scalars(select(PasswordResetToken.token_hash))).all() == [b"r" * 32]
+        assert set(await session.scalars(select(OutboxEvent.event_type))) == {
+            "recent",
+            "unpublished",  # never published: the relay still owes it, however old
+        }
+        assert (await session.scalars(select(DevMail.subject))).all() == ["recent"]
+        assert await session.scalar(select(func.count()).select_from(User)) == 1
+
+    assert set((await prune(db, settings)).values()) == {0}  # nothing left to do
+
+
+async def test_many_rows_are_pruned_in_batches(
+    db: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    async with db() as session, session.begin():
+        await session.execute(
+            text(
+                "INSERT INTO idempotency_keys (caller, key, operation, request_hash, created_at)"
+                " SELECT 'user:1', 'k' || n, 'op', 'h', now() - interval '3 days'"
+                " FROM generate_series(1, 2500) AS n"
+            )
+        )
+    deleted = await prune(db, settings, batch=1000)
+    assert deleted["idempotency_keys"] == 2500
+    async with db() as session:
+        assert await session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 0
+
+
+async def test_a_worker_s_janitor_prunes_on_its_own(
+    db: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    async with db() as session, session.begin():
+        session.add(
+            IdempotencyRecord(
+                caller="user:1",
+                key="old",
+                operation="op",
+                request_hash="h",
+                created_at=await ago(session, timedelta(days=3)),
+            )
+        )
+    janitor = Janitor(db, settings.model_copy(update={"janitor_interval_s": 0.05}))
+    janitor.start()
+    try:
+        async with asyncio.timeout(5):
+            while True:
+                async with db() as session:
+                    if not await session.scalar(
+                        select(func.count()).select_from(IdempotencyRecord)
+                    ):
+                        break
+                await asyncio.sleep(0.05)
+    finally:
+        await janitor.stop()
