@@ -1,6 +1,6 @@
 """Request/reply round trip through the actor runtime, beside bare nats-py, in one run.
 
-    python -m bench.bus [--seconds 2] [--rounds 5]
+    python -m bench.bus [--seconds 4] [--rounds 7]
 
 Both sides run the responder in a separate process on the same NATS server:
 
@@ -169,8 +169,10 @@ def main() -> None:
     # Rounds of a fixed time, not of a number of requests: a few thousand requests at
     # concurrency 64 last a fraction of a second, and such short bursts favour the bare
     # side (measured: 39-45k req/s against 29k once both sides run for seconds).
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of a round")
-    parser.add_argument("--rounds", type=int, default=5)
+    # 4 s: at concurrency 64 rounds of 1 s gave the rounds' ratios anywhere from 0.6 to
+    # 1.8 on this 2-core machine, rounds of 4 s from 0.86 to 1.05.
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of a round")
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--serve", choices=["bare", "hubbub"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

@@ -50,6 +50,11 @@ async def compare(
     """p50, p99 and throughput of both sides per concurrency (medians over rounds that
     alternate the two, each after a warm-up), and the target/baseline ratios.
 
+    A ratio is the median of the rounds' own ratios: each round pairs the two sides
+    measured one right after the other, so a slow minute on a shared machine (which
+    moves both) cancels out, where a ratio of medians would take the two medians from
+    different minutes. The rounds' ratios are reported too, to show the spread.
+
     The order alternates too (baseline first in even rounds, target first in odd ones),
     so that neither side always runs right after the other. With ``seconds``, a round
     lasts that long (after a warm-up of a quarter of it) instead of ``requests`` calls:
@@ -75,10 +80,13 @@ async def compare(
             }
             for name, values in figures.items()
         }
-        for p in ("p50", "p99"):
-            summary[f"ratio_{p}"] = round(
-                summary[target[0]][f"{p}_us"] / summary[baseline[0]][f"{p}_us"], 3
-            )
+        for index, p in enumerate(("p50", "p99")):
+            paired = [
+                t[index] / b[index]
+                for t, b in zip(figures[target[0]], figures[baseline[0]], strict=True)
+            ]
+            summary[f"ratio_{p}"] = round(statistics.median(paired), 3)
+            summary[f"ratio_{p}_rounds"] = [round(r, 3) for r in paired]
         results[f"c{concurrency}"] = summary
     return results
 
@@ -91,5 +99,7 @@ def print_table(results: dict[str, Any], baseline: str, target: str) -> None:
             print(f"{key[1:]:>11} {side:>7} {s['p50_us']:>9} {s['p99_us']:>9} {s['rps']:>8}")
         print(
             f"{'':>11} {'ratio':>7} {summary['ratio_p50']:>9} {summary['ratio_p99']:>9}"
-            f"   ({target} / {baseline})"
+            f"   ({target} / {baseline}; median of the rounds' ratios)"
         )
+        rounds = summary["ratio_p50_rounds"]
+        print(f"{'':>11} {'rounds':>7} p50 ratio {min(rounds)}-{max(rounds)}: {rounds}")

@@ -125,7 +125,8 @@ class ActorSystem:
         if task is not None:  # it waits: the actor goes on when it is done
             task.add_done_callback(functools.partial(self._resume, actor, job))
             return task
-        self._finish(actor, job)
+        actor.mailbox.popleft()  # the job, still at the head: nothing ran in between
+        self._done()
         if actor.mailbox:  # told while it ran
             return start_eager(self._run_actor(actor), loop=loop)
         actor.last_active = time.monotonic()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 from typing import Any
 
@@ -125,9 +126,6 @@ class WorkerService:
             request_id = raw_id
         else:
             request_id = (msg.headers or _NO_HEADERS).get(H_REQUEST_ID) or "-"
-        # Set, never reset: every message sets its own first, and a job started here
-        # inherits it (see Request.run). Resetting costs a call a request for nothing.
-        request_id_var.set(request_id)
         method = msg.subject[self._method_at :]
         route = self._routes.get(method) or self._route(method)
         if route is None:
@@ -167,9 +165,7 @@ class WorkerService:
         job = Request(self, msg, route, params, ctx)
         try:
             # Actors are named by the key field and its value: ("workspace_id", "<uuid>").
-            self.actors.tell(
-                (route.key, str(getattr(params, route.key))) if route.key else None, job
-            )
+            self.actors.tell((route.key, route.key_of(params)) if route.key_of else None, job)
         except MailboxFull as exc:
             await self._refuse_busy(msg, exc, route.op, request_id)
 
@@ -187,6 +183,7 @@ class WorkerService:
     ) -> None:
         busy = Unavailable("the worker is busy; retry shortly", request_id=request_id)
         await self._reply_error(msg, busy, request_id)  # the answer first, then the log
+        request_id_var.set(request_id)  # for the log line (jobs set their own)
         log.warning("backpressure: %s", exc, extra={"op": op.name})
 
     def _caller(self, raw: Any) -> Caller:
@@ -211,6 +208,7 @@ class WorkerService:
                 msg.reply, orjson.dumps(error.to_dict()), headers={H_ERROR: error.code.value}
             )
         except Exception:
+            request_id_var.set(request_id)  # for the log line (jobs set their own)
             log.exception("could not send an error reply")
 
     async def _publish(self, subject: str, payload: bytes) -> None:
@@ -220,7 +218,7 @@ class WorkerService:
 class Route:
     """What serving one operation needs, looked up once per operation, not per request."""
 
-    __slots__ = ("handler", "key", "op", "sessions", "validate")
+    __slots__ = ("handler", "key", "key_of", "op", "sessions", "validate")
 
     def __init__(
         self, op: Operation, handler: Handler, sessions: async_sessionmaker[AsyncSession]
@@ -228,6 +226,7 @@ class Route:
         self.op = op
         self.handler = handler
         self.key = op.key  # the params field that names the actor, if any
+        self.key_of = operator.attrgetter(op.key) if op.key else None
         self.sessions = sessions  # autocommit ones for read-only operations
         # The schema's validator itself: ``model_validate`` only forwards to it, at the
         # price of a Python call with six keyword arguments (~1 µs a request).
