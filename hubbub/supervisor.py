@@ -152,7 +152,8 @@ class Supervisor:
         if ports and all(port_is_free(p, self.settings.host) for p in ports):
             return ports
         if self.port is not None:
-            raise RuntimeError(f"port {self.port} (or the next {self.hubs - 1}) is taken")
+            taken = f"port {first} is" if self.hubs == 1 else f"ports {ports[0]}-{ports[-1]} are"
+            raise RuntimeError(f"{taken} taken: choose another with --port")
         chosen = [free_port(self.settings.host) for _ in range(self.hubs)]
         log.info("port %s is taken; using %s", first, ", ".join(map(str, chosen)))
         return chosen

@@ -178,19 +178,26 @@ class TestUp:
     def test_data_is_kept_between_runs_and_a_second_up_on_one_state_folder_is_refused(
         self, up_env: dict[str, str]
     ) -> None:
-        first = Up(up_env)
+        port = up_env["HUBBUB_PORT"]
+        ready_url = f"http://127.0.0.1:{port}/api/v1/ready"
+        first = Up(up_env, "--port", port)
         try:
             first.wait_until_up()
             second = hubbub("up", "--no-frontend", env=up_env)
             assert second.returncode == 1
             assert "another `hubbub up` is running" in second.stderr + second.stdout
+            # The hub closes this connection first, so its port keeps a TIME_WAIT entry
+            # for a minute after it stops: that must not keep the next `up` off the port.
+            assert get_json(ready_url)[0] == 200
         finally:
             first.proc.send_signal(signal.SIGTERM)
             assert first.finish() == 0
-        again = Up(up_env)  # the same state folder: same secret, data reused
+        # The same state folder (same secret, data reused) and, at once, the same port.
+        again = Up(up_env, "--port", port)
         try:
             again.wait_until_up()
             assert (Path(up_env["HUBBUB_STATE_DIR"]) / "postgres" / "PG_VERSION").exists()
+            assert get_json(ready_url)[0] == 200
         finally:
             again.proc.send_signal(signal.SIGTERM)
             assert again.finish() == 0
