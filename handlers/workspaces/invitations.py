@@ -1,11 +1,12 @@
-"""``invitations.create``, ``invitations.accept``, ``invitations.decline``; and ``invite``,
-which ``members.add`` uses for an email without an account.
+"""``invitations.create``, ``invitations.list``, ``invitations.revoke``,
+``invitations.accept``, ``invitations.decline``; and ``invite``, which ``members.add``
+uses for an email without an account.
 
 The token is 256 random bits, mailed in a link (``/invitations#token=…``, in the
 fragment so it stays out of logs) and stored as its SHA-256 digest. It is single-use:
-accepting or declining answers the invitation. Only the signed-in account whose email
-was invited may answer; a token that is unknown, answered, replaced or expired is
-``NotFound``.
+accepting or declining answers the invitation, and an admin may revoke it. Only the
+signed-in account whose email was invited may answer; a token that is unknown, answered,
+replaced, revoked or expired is ``NotFound``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 
 from handlers import ratelimit
 from handlers.accounts.users import by_email, current_user
 from handlers.context import Context
 from handlers.mail import Mail, send_mail
+from handlers.pagination import cursor_str, cursor_uuid, decode_cursor, encode_cursor
 from handlers.registry import Registry
 from handlers.workspaces import access, journal, membership
 from handlers.workspaces.models import Invitation, Member, Workspace
@@ -28,7 +30,10 @@ from hubbub.contracts.api import invitations as api
 from hubbub.contracts.api.invitations import (
     Accepted,
     InvitationCreate,
+    InvitationListParams,
+    InvitationPage,
     InvitationPublic,
+    InvitationRef,
     InvitationStatus,
     InvitationTokenParams,
 )
@@ -38,6 +43,7 @@ from hubbub.contracts.operations import Empty
 from hubbub.tokens import new_opaque_token
 
 registry = Registry()
+CURSOR_SCOPE = "invitations"
 INVITATION_PATH = "/invitations"  # the SPA's page; the token travels in the fragment
 
 
@@ -73,6 +79,67 @@ async def create(ctx: Context, params: InvitationCreate) -> InvitationPublic:
         if existing is not None:
             raise Conflict("already a member of this workspace")
     return await invite(ctx, params.workspace_id, params.email, params.role)
+
+
+@registry.handler(api.list_pending)
+async def list_pending(ctx: Context, params: InvitationListParams) -> InvitationPage:
+    # Any member, viewers too (they read everything in a workspace): the activity feed
+    # shows each invited email to every member already.
+    await access.require(ctx, params.workspace_id, access.READ)
+    statement = select(Invitation).where(
+        Invitation.workspace_id == params.workspace_id,
+        Invitation.status == InvitationStatus.PENDING.value,
+        Invitation.expires_at > datetime.now(UTC),
+    )
+    if params.cursor:
+        email, invitation_id = decode_cursor(params.cursor, CURSOR_SCOPE, 2)
+        statement = statement.where(
+            tuple_(Invitation.email, Invitation.id)
+            > tuple_(cursor_str(email), cursor_uuid(invitation_id))
+        )
+    rows = (
+        await ctx.session.scalars(
+            statement.order_by(Invitation.email, Invitation.id).limit(params.limit + 1)
+        )
+    ).all()
+    items = [invitation_public(row) for row in rows[: params.limit]]
+    more = len(rows) > params.limit and items
+    return InvitationPage(
+        items=items,
+        next_cursor=encode_cursor(CURSOR_SCOPE, items[-1].email, str(items[-1].id))
+        if more
+        else None,
+    )
+
+
+@registry.handler(api.revoke)
+async def revoke(ctx: Context, params: InvitationRef) -> Empty:
+    _, my_role = await access.locked(ctx, params.workspace_id, access.MANAGE)
+    invitation = (
+        await ctx.session.execute(
+            select(Invitation)
+            .where(
+                Invitation.id == params.invitation_id,
+                Invitation.workspace_id == params.workspace_id,
+            )
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if invitation is None or invitation.status != InvitationStatus.PENDING.value:
+        raise NotFound("no pending invitation with this id in this workspace")
+    may_grant(my_role, WorkspaceRole(invitation.role))
+    invitation.status = InvitationStatus.REVOKED.value
+    invitation.answered_at = datetime.now(UTC)
+    journal.record(
+        ctx,
+        params.workspace_id,
+        "invitation.revoked",
+        subject_type="invitation",
+        subject_id=invitation.id,
+        data=invitation_public(invitation).model_dump(mode="json"),
+        summary={"email": invitation.email},
+    )
+    return Empty()
 
 
 async def invite(

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from handlers.db import Base, Timestamped
 
 ROLES = "('viewer', 'member', 'admin', 'owner')"
+INVITATION_STATUSES = "('pending', 'accepted', 'declined', 'replaced', 'revoked')"
 
 
 class Workspace(Timestamped, Base):
@@ -76,7 +77,7 @@ class Invitation(Timestamped, Base):
 
     __table_args__ = (
         CheckConstraint(f"role IN {ROLES}", name="role"),
-        CheckConstraint("status IN ('pending', 'accepted', 'declined', 'replaced')", name="status"),
+        CheckConstraint(f"status IN {INVITATION_STATUSES}", name="status"),
         # One pending invitation per email and workspace: a new one replaces it.
         Index(
             "uq_workspace_invitations_pending",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 import migrations
 from handlers.db import Base
@@ -16,6 +17,21 @@ async def tables(url: str) -> set[str]:
         return {r["tablename"] for r in rows}
     finally:
         await conn.close()
+
+
+async def schema(url: str) -> set[tuple[str, str]]:
+    """The tables, and each constraint with its definition: what a revision may change."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        constraints = await conn.fetch(
+            "SELECT conname, pg_get_constraintdef(c.oid) AS definition FROM pg_constraint c"
+            " JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public'"
+        )
+    finally:
+        await conn.close()
+    return {("table", t) for t in await tables(url)} | {
+        (r["conname"], r["definition"]) for r in constraints
+    }
 
 
 class TestMigrations:
@@ -57,20 +73,45 @@ class TestMigrations:
     async def test_each_revision_goes_down_one_step_and_up_again(
         self, databases: Databases
     ) -> None:
-        """Down from head to every earlier revision in turn: each downgrade removes
-        exactly the tables its revision added, and upgrading again restores them."""
+        """Down from head to every earlier revision in turn: each downgrade changes the
+        schema (the tables or constraints its revision added or changed), and upgrading
+        again restores all of it."""
         from alembic.script import ScriptDirectory
 
         url = await databases.create(from_template=False)
         await migrations.upgrade(url)
-        full = await tables(url)
+        full = await schema(url)
         script = ScriptDirectory.from_config(migrations.alembic_config(url))
         revisions = [r.revision for r in script.walk_revisions()]  # head first
         for previous in [*revisions[1:], "base"]:
-            before = await tables(url)
+            before = await schema(url)
             await migrations.downgrade(url, previous)
-            after = await tables(url)
-            assert after < before, f"downgrading to {previous} removed no table"
+            assert await schema(url) != before, f"downgrading to {previous} changed nothing"
         assert await tables(url) == {"alembic_version"}
         await migrations.upgrade(url)
-        assert await tables(url) == full
+        assert await schema(url) == full
+
+    async def test_revoked_invitations_need_0005_and_become_replaced_without_it(
+        self, databases: Databases
+    ) -> None:
+        """0005 lets an invitation be ``revoked``; going back to 0004 turns those rows
+        into ``replaced`` (also dead), which 0004's constraint allows."""
+        url = await databases.create(from_template=False)
+        await migrations.upgrade(url)
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            workspace = await conn.fetchval(
+                "INSERT INTO workspaces (id, name) VALUES (gen_random_uuid(), 'w') RETURNING id"
+            )
+            insert = (
+                "INSERT INTO workspace_invitations (id, workspace_id, email, role, status,"
+                " token_hash, expires_at) VALUES (gen_random_uuid(), $1, $2, 'member', $3,"
+                " $4, now())"
+            )
+            await conn.execute(insert, workspace, "a@example.com", "revoked", b"a" * 32)
+            await migrations.downgrade(url, "0004")
+            assert await conn.fetchval("SELECT status FROM workspace_invitations") == "replaced"
+            with pytest.raises(asyncpg.CheckViolationError):
+                await conn.execute(insert, workspace, "b@example.com", "revoked", b"b" * 32)
+        finally:
+            await conn.close()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.mail import DevMail
+from handlers.workspaces.models import Invitation
 from hubbub.bus import Bus
 from hubbub.contracts.api import default_catalog
 from hubbub.contracts.api import workspaces as workspaces_api
@@ -123,6 +126,8 @@ def _route_table(ws: str, resource: str, user: str) -> dict[str, tuple[str, str,
         "members.remove": ("DELETE", f"{base}/members/{user}", None),
         "members.leave": ("POST", f"{base}/leave", None),
         "invitations.create": ("POST", f"{base}/invitations", {"email": "new@example.com"}),
+        "invitations.list": ("GET", f"{base}/invitations", None),
+        "invitations.revoke": ("DELETE", f"{base}/invitations/{uuid.uuid4()}", None),
         "resources.list": ("GET", f"{base}/resources", None),
         "resources.create": ("POST", f"{base}/resources", {"kind": "task", "title": "t"}),
         "resources.get": ("GET", f"{base}/resources/{resource}", None),
@@ -332,3 +337,117 @@ class TestInvitations:
         await domain.call(
             "POST", f"/invitations/{second}/decline", None, headers=headers, expect=204
         )
+
+    async def _invite(
+        self, domain: Domain, ws: dict[str, Any], by: Person, email: str, **body: Any
+    ) -> dict[str, Any]:
+        path = f"/workspaces/{ws['id']}/invitations"
+        invited: dict[str, Any] = await domain.call(
+            "POST", path, by, json={"email": email, **body}, expect=201
+        )
+        return invited
+
+    async def test_every_member_lists_the_pending_invitations_by_email_a_page_at_a_time(
+        self, domain: Domain, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """Only pending, unexpired ones: not replaced, declined, revoked or expired."""
+        ws, people = await domain.team()
+        admin = people["admin"]
+        for email in ("cid@example.com", "ava@example.com", "bo@example.com", "old@example.com"):
+            await self._invite(domain, ws, admin, email)
+        replaced = await self._invite(domain, ws, admin, "zed@example.com")
+        await self._invite(domain, ws, admin, "zed@example.com", role="viewer")
+        revoked = await self._invite(domain, ws, admin, "rex@example.com")
+        await domain.call(
+            "DELETE", f"/workspaces/{ws['id']}/invitations/{revoked['id']}", admin, expect=204
+        )
+        await self._invite(domain, ws, admin, "dee@example.com")
+        await make_user(db, "dee@example.com")
+        dee = (await Api(domain.client).login("dee@example.com"))["access_token"]
+        token = await self._mailed_token(db, "dee@example.com")
+        await domain.call(
+            "POST",
+            f"/invitations/{token}/decline",
+            None,
+            headers={"Authorization": f"Bearer {dee}"},
+            expect=204,
+        )
+        async with db() as session, session.begin():
+            await session.execute(
+                update(Invitation)
+                .where(Invitation.email == "old@example.com")
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+
+        path = f"/workspaces/{ws['id']}/invitations"
+        seen: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+            page = await domain.call("GET", path, people["viewer"], params=params, expect=200)
+            seen += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert [(i["email"], i["role"], i["status"]) for i in seen] == [
+            ("ava@example.com", "member", "pending"),
+            ("bo@example.com", "member", "pending"),
+            ("cid@example.com", "member", "pending"),
+            ("zed@example.com", "viewer", "pending"),
+        ]
+        assert replaced["id"] not in {i["id"] for i in seen}
+        await domain.call("GET", path, people["out"], expect=404)
+        await domain.call("GET", path, people["viewer"], params={"cursor": "0"}, expect=400)
+
+    async def test_a_revoked_invitation_cannot_be_answered_or_revoked_again(
+        self, domain: Domain, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        ws, people = await domain.team()
+        invitation = await self._invite(domain, ws, people["admin"], "gil@example.com")
+        token = await self._mailed_token(db, "gil@example.com")
+        path = f"/workspaces/{ws['id']}/invitations/{invitation['id']}"
+        await domain.call("DELETE", path, people["member"], expect=403)
+        await domain.call("DELETE", path, people["admin"], expect=204)
+        await domain.call("DELETE", path, people["admin"], expect=404)
+
+        await make_user(db, "gil@example.com")
+        gil = (await Api(domain.client).login("gil@example.com"))["access_token"]
+        headers = {"Authorization": f"Bearer {gil}"}
+        for answer in ("accept", "decline"):
+            await domain.call(
+                "POST", f"/invitations/{token}/{answer}", None, headers=headers, expect=404
+            )
+        activity = await domain.call(
+            "GET", f"/workspaces/{ws['id']}/activity", people["viewer"], expect=200
+        )
+        assert [(a["action"], a["summary"]) for a in activity["items"][:2]] == [
+            ("invitation.revoked", {"email": "gil@example.com"}),
+            ("invitation.created", {"email": "gil@example.com", "role": "member"}),
+        ]
+
+    async def test_only_owners_revoke_an_invitation_to_the_owner_role(self, domain: Domain) -> None:
+        ws, people = await domain.team()
+        invitation = await self._invite(
+            domain, ws, people["owner"], "own@example.com", role="owner"
+        )
+        path = f"/workspaces/{ws['id']}/invitations/{invitation['id']}"
+        await domain.call("DELETE", path, people["admin"], expect=403)
+        await domain.call("DELETE", path, people["owner"], expect=204)
+
+    async def test_an_invitation_is_revoked_only_through_its_own_workspace(
+        self, domain: Domain
+    ) -> None:
+        """An admin of another workspace who knows the id gets 404, and the invitation stays."""
+        ws, people = await domain.team()
+        invitation = await self._invite(domain, ws, people["admin"], "hal@example.com")
+        other = await domain.workspace(people["out"], "Elsewhere")
+        await domain.call(
+            "DELETE",
+            f"/workspaces/{other['id']}/invitations/{invitation['id']}",
+            people["out"],
+            expect=404,
+        )
+        page = await domain.call(
+            "GET", f"/workspaces/{ws['id']}/invitations", people["member"], expect=200
+        )
+        assert [i["email"] for i in page["items"]] == ["hal@example.com"]

@@ -3,6 +3,8 @@
 The token is mailed (the same mail path as password reset) and stored as its SHA-256
 digest. Accepting or declining needs the signed-in account with the invited email;
 either spends the token. A new invitation of the same email replaces the pending one.
+Members see a workspace's pending invitations; admins revoke them (an owner invitation:
+owners), which spends the token too.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, StringConstraints
 
-from hubbub.contracts.api.common import Params
+from hubbub.contracts.api.common import Cursor, Limit, Params
 from hubbub.contracts.api.users import Email
 from hubbub.contracts.api.workspaces import WorkspaceRole
 from hubbub.contracts.errors import ErrorCode
@@ -28,6 +30,7 @@ class InvitationStatus(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     REPLACED = "replaced"
+    REVOKED = "revoked"
 
 
 class InvitationPublic(BaseModel):
@@ -45,6 +48,24 @@ class InvitationCreate(Params):
     workspace_id: uuid.UUID
     email: Email
     role: WorkspaceRole = WorkspaceRole.MEMBER
+
+
+class InvitationListParams(Params):
+    workspace_id: uuid.UUID
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+
+class InvitationPage(BaseModel):
+    """Pending, unexpired invitations, by email."""
+
+    items: list[InvitationPublic]
+    next_cursor: str | None = None
+
+
+class InvitationRef(Params):
+    workspace_id: uuid.UUID
+    invitation_id: uuid.UUID
 
 
 class InvitationTokenParams(Params):
@@ -71,6 +92,32 @@ create = catalog.add(
         summary="Invite an email into the workspace with a role (admins)",
         tags=_TAGS,
         errors=(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT),
+    )
+)
+list_pending = catalog.add(
+    Operation(
+        name="invitations.list",
+        params=InvitationListParams,
+        result=InvitationPage,
+        access=Access.USER,
+        http=Http("GET", "/workspaces/{workspace_id}/invitations"),
+        summary="The workspace's pending invitations, by email",
+        tags=_TAGS,
+        errors=(ErrorCode.NOT_FOUND,),
+    )
+)
+revoke = catalog.add(
+    Operation(
+        name="invitations.revoke",
+        params=InvitationRef,
+        result=Empty,
+        access=Access.USER,
+        http=Http("DELETE", "/workspaces/{workspace_id}/invitations/{invitation_id}", status=204),
+        mutating=True,
+        key="workspace_id",
+        summary="Withdraw a pending invitation; its link stops working (admins; owner: owners)",
+        tags=_TAGS,
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN),
     )
 )
 accept = catalog.add(
