@@ -95,6 +95,18 @@ test("create a workspace in the UI; a member added by its owner shows up live on
     await expect(add.getByTestId("add-outcome")).toHaveAttribute("data-outcome", "invited");
     await expect(add.getByTestId("add-outcome")).toContainText(`${stranger} has no account yet`);
 
+    // It is pending on both pages (the other's hears invitation.created); the other, an
+    // admin now, revokes it, and it leaves the owner's list live (invitation.revoked).
+    const pendingA = a.page.locator(`[data-testid="invitation-row"][data-email="${stranger}"]`);
+    const pendingB = b.page.locator(`[data-testid="invitation-row"][data-email="${stranger}"]`);
+    await expect(pendingA).toBeVisible();
+    await expect(pendingB).toBeVisible();
+    await b.page.screenshot({ path: path.join(RESULTS_DIR, "members-invitations.png"), fullPage: true });
+    await b.page.getByRole("button", { name: `Revoke the invitation of ${stranger}` }).click();
+    await b.page.getByRole("alertdialog").getByRole("button", { name: "Revoke" }).click();
+    await expect(pendingB).toHaveCount(0);
+    await expect(pendingA).toHaveCount(0);
+
     // Removal is live too.
     await a.page.getByRole("button", { name: `Remove ${third.email}` }).click();
     await a.page.getByRole("alertdialog").getByRole("button", { name: "Remove" }).click();

@@ -26,7 +26,7 @@ type Answer = { kind: "accepted"; result: InvitationAccepted } | { kind: "declin
 
 function explain(error: unknown, email: string | undefined): string {
   if (error instanceof HubError) {
-    if (error.status === 404) return "This invitation is no longer valid: it was already answered, replaced by a newer one, or it expired.";
+    if (error.status === 404) return "This invitation is no longer valid: it was already answered, replaced by a newer one or withdrawn, or it expired.";
     if (error.status === 403) return `This invitation is for another email address${email ? ` (you are signed in as ${email})` : ""}. Sign in with the invited account to answer it.`;
   }
   return describeError(error);

@@ -19,6 +19,7 @@ export type MemberAdded = Schemas["MemberAdded"];
 export type MemberUpdateBody = Schemas["MemberUpdateBody"];
 export type InvitationCreateBody = Schemas["InvitationCreateBody"];
 export type InvitationPublic = Schemas["InvitationPublic"];
+export type InvitationPage = Schemas["InvitationPage"];
 export type InvitationAccepted = Schemas["Accepted"];
 export type ActivityPublic = Schemas["ActivityPublic"];
 export type ActivityPage = Schemas["ActivityPage"];
@@ -122,7 +123,18 @@ export function workspacesApi(api: ApiClient) {
     invite(id: string, body: InvitationCreateBody, options: MutationOptions = {}): Promise<InvitationPublic> {
       return api.post<InvitationPublic>(`${ws(id)}/invitations`, body, { signal: options.signal, idempotencyKey: options.idempotencyKey ?? newKey() });
     },
-    /** Only the invited email's account (else 403); unknown, used or expired token → 404. */
+    /** Pending, unexpired invitations, by email; any member. */
+    invitations(id: string, query: PageQuery = {}, options: CallOptions = {}): Promise<InvitationPage> {
+      return api.get<InvitationPage>(`${ws(id)}/invitations`, { query: pageQuery({ ...query }), signal: options.signal });
+    },
+    /** Admin (owner for an owner invitation); 204. Its link stops working; no longer pending → 404. */
+    revokeInvitation(id: string, invitationId: string, options: MutationOptions = {}): Promise<void> {
+      return api.delete<void>(`${ws(id)}/invitations/${encodeURIComponent(invitationId)}`, {
+        signal: options.signal,
+        idempotencyKey: options.idempotencyKey ?? newKey(),
+      });
+    },
+    /** Only the invited email's account (else 403); unknown, used, revoked or expired token → 404. */
     acceptInvitation(token: string, options: MutationOptions = {}): Promise<InvitationAccepted> {
       return api.post<InvitationAccepted>(`/invitations/${encodeURIComponent(token)}/accept`, undefined, {
         signal: options.signal,

@@ -1,5 +1,5 @@
 import type { HubEvent } from "../api/types";
-import type { ActivityPublic, MemberPublic, MyWorkspace } from "../api/workspaces";
+import type { ActivityPublic, InvitationPublic, MemberPublic, MyWorkspace } from "../api/workspaces";
 
 /**
  * Pure state updates for the workspace pages: REST pages and realtime events
@@ -51,6 +51,34 @@ export function applyMemberEvent(members: MemberPublic[], event: HubEvent<unknow
   }
 }
 
+/** Insert an invitation, or replace the one pending for its email (a new one replaces it), kept by email. */
+export function upsertInvitation(list: readonly InvitationPublic[], invitation: InvitationPublic): InvitationPublic[] {
+  const rest = list.filter((i) => i.id !== invitation.id && i.email !== invitation.email);
+  return [...rest, invitation].sort((a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0));
+}
+
+/**
+ * Apply an event of workspace `workspaceId` to its list of pending invitations:
+ * `invitation.created` adds (or replaces by email), `invitation.declined`/`revoked`
+ * removes, and `member.added` removes the new member's email (an accepted invitation
+ * shows as `member.added`). Anything else leaves the list as it is (same array).
+ */
+export function applyInvitationEvent(list: InvitationPublic[], event: HubEvent<unknown>, workspaceId: string): InvitationPublic[] {
+  const data = event.data as { workspace_id?: unknown; email?: unknown; id?: unknown } | null;
+  if (!data || data.workspace_id !== workspaceId) return list;
+  switch (event.type) {
+    case "invitation.created":
+      return typeof data.id === "string" ? upsertInvitation(list, data as InvitationPublic) : list;
+    case "invitation.declined":
+    case "invitation.revoked":
+      return list.some((i) => i.id === data.id) ? list.filter((i) => i.id !== data.id) : list;
+    case "member.added":
+      return list.some((i) => i.email === data.email) ? list.filter((i) => i.email !== data.email) : list;
+    default:
+      return list;
+  }
+}
+
 /** Insert or replace by id in a newest-first workspace list (a new one goes on top). */
 export function upsertWorkspace(list: readonly MyWorkspace[], workspace: MyWorkspace): MyWorkspace[] {
   const at = list.findIndex((w) => w.id === workspace.id);
@@ -75,6 +103,7 @@ const ACTIONS: Record<string, string> = {
   "member.removed": "removed a member",
   "invitation.created": "sent an invitation",
   "invitation.declined": "declined an invitation",
+  "invitation.revoked": "revoked an invitation",
   "resource.created": "created",
   "resource.updated": "updated",
   "resource.deleted": "deleted",

@@ -105,6 +105,17 @@ describe("workspacesApi", () => {
     ]);
   });
 
+  it("invitations: the pending list pages by cursor; revoke is a DELETE with an Idempotency-Key", async () => {
+    const { api, calls } = fakeHub([200, { items: [], next_cursor: null }], [204, undefined]);
+    await api.invitations("w1", { limit: 50, cursor: "c1" });
+    await api.revokeInvitation("w1", "i/1", { idempotencyKey: "k-2" });
+    expect(calls.map((c) => `${c.init.method} ${c.url}`)).toEqual([
+      "GET /api/v1/workspaces/w1/invitations?limit=50&cursor=c1",
+      "DELETE /api/v1/workspaces/w1/invitations/i%2F1",
+    ]);
+    expect(headers(calls[1])["Idempotency-Key"]).toBe("k-2");
+  });
+
   it("activity: newest first pages by cursor", async () => {
     const { api, calls } = fakeHub([200, { items: [], next_cursor: null }]);
     await api.activity("w1", { limit: 30, cursor: "abc" });

@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { HubEvent } from "../../api/types";
-import type { ActivityPublic, MemberPublic, MyWorkspace } from "../../api/workspaces";
-import { appendPage, applyMemberEvent, describeActivity, isActivityEvent, mergeActivity, upsertWorkspace } from "../live";
+import type { ActivityPublic, InvitationPublic, MemberPublic, MyWorkspace } from "../../api/workspaces";
+import {
+  appendPage,
+  applyInvitationEvent,
+  applyMemberEvent,
+  describeActivity,
+  isActivityEvent,
+  mergeActivity,
+  upsertWorkspace,
+} from "../live";
 
 const act = (id: number, action = "resource.created", summary: Record<string, unknown> = {}): ActivityPublic => ({
   id,
@@ -96,5 +104,51 @@ describe("activity wording", () => {
   it("knows which events write activity", () => {
     expect(["resource.updated", "member.removed", "workspace.updated", "invitation.created"].every(isActivityEvent)).toBe(true);
     expect(isActivityEvent("user.updated")).toBe(false);
+  });
+});
+
+const invitation = (id: string, email: string, role: InvitationPublic["role"] = "member", workspace_id = "w1"): InvitationPublic => ({
+  id,
+  workspace_id,
+  email,
+  role,
+  status: "pending",
+  invited_by: "u1",
+  created_at: "x",
+  expires_at: "y",
+});
+
+describe("applyInvitationEvent", () => {
+  const pending = [invitation("i1", "ann@example.com"), invitation("i2", "cy@example.com")];
+
+  it("adds a new invitation in email order, and a new one for a pending email replaces it", () => {
+    const added = applyInvitationEvent(pending, event("invitation.created", invitation("i3", "bo@example.com")), "w1");
+    expect(added.map((i) => i.id)).toEqual(["i1", "i3", "i2"]);
+    const replaced = applyInvitationEvent(added, event("invitation.created", invitation("i4", "cy@example.com", "viewer")), "w1");
+    expect(replaced.map((i) => [i.id, i.role])).toEqual([
+      ["i1", "member"],
+      ["i3", "member"],
+      ["i4", "viewer"],
+    ]);
+  });
+
+  it("removes a declined or revoked invitation, and the email of a member who joined", () => {
+    expect(applyInvitationEvent(pending, event("invitation.revoked", { ...pending[0], status: "revoked" }), "w1").map((i) => i.id)).toEqual(["i2"]);
+    expect(applyInvitationEvent(pending, event("invitation.declined", { ...pending[1], status: "declined" }), "w1").map((i) => i.id)).toEqual(["i1"]);
+    expect(applyInvitationEvent(pending, event("member.added", member("u9", "cy@example.com")), "w1").map((i) => i.id)).toEqual(["i1"]);
+  });
+
+  it("leaves the list (the same array) for other events, other workspaces and unknown ids", () => {
+    expect(applyInvitationEvent(pending, event("resource.created", { workspace_id: "w1", id: "r" }), "w1")).toBe(pending);
+    expect(applyInvitationEvent(pending, event("invitation.created", invitation("i5", "x@example.com", "member", "w2")), "w1")).toBe(pending);
+    expect(applyInvitationEvent(pending, event("invitation.revoked", invitation("nope", "z@example.com")), "w1")).toBe(pending);
+    expect(applyInvitationEvent(pending, event("member.added", member("u8", "z@example.com")), "w1")).toBe(pending);
+    expect(applyInvitationEvent(pending, event("invitation.revoked", null), "w1")).toBe(pending);
+  });
+
+  it("describes a revocation in the activity feed", () => {
+    expect(describeActivity({ action: "invitation.revoked", summary: { email: "gil@example.com" }, subject_type: "invitation" })).toBe(
+      "revoked an invitation: gil@example.com",
+    );
   });
 });

@@ -1,7 +1,7 @@
 "use client";
 
 import { zodResolver } from "@hookform/resolvers/zod";
-import { LogOut, UserMinus } from "lucide-react";
+import { LogOut, MailX, UserMinus } from "lucide-react";
 import { useRouter } from "next/navigation";
 import { useCallback, useId, useState } from "react";
 import { useForm } from "react-hook-form";
@@ -25,6 +25,7 @@ import {
   WORKSPACE_ROLES,
   hasRole,
   workspacesFor,
+  type InvitationPublic,
   type MemberPublic,
   type MyWorkspace,
   type WorkspaceRole,
@@ -34,19 +35,20 @@ import { applyServerErrors } from "@/lib/forms";
 import { useChannel } from "@/lib/realtime/react";
 import { getServices } from "@/lib/services";
 import { memberInviteSchema, type MemberInviteInput } from "@/lib/validations/workspaces";
-import { applyMemberEvent, removeMember, upsertMember } from "@/lib/workspaces/live";
-import { useCursorPages } from "@/lib/workspaces/use-cursor-pages";
+import { applyInvitationEvent, applyMemberEvent, removeMember, upsertInvitation, upsertMember } from "@/lib/workspaces/live";
+import { useCursorPages, type CursorPages } from "@/lib/workspaces/use-cursor-pages";
 import { useWorkspace } from "@/lib/workspaces/use-workspace";
 
 const PAGE_SIZE = 100;
 const memberKey = (m: MemberPublic) => m.user_id;
+const invitationKey = (i: InvitationPublic) => i.id;
 
 const api = () => workspacesFor(getServices().api);
 
 const selectClass =
   "h-9 rounded-md border border-input bg-transparent px-2 text-sm outline-none focus-visible:ring-2 focus-visible:ring-ring disabled:opacity-50 dark:bg-background";
 
-/** `/workspace/members/?id=`: members with roles, add/invite, re-role, remove, leave; live on `workspace:<id>`. */
+/** `/workspace/members/?id=`: members with roles, add/invite, re-role, remove, leave, pending invitations (revoke); live on `workspace:<id>`. */
 export function MembersView() {
   const id = useSearchParam("id");
   if (!id) return <MissingParam what="workspace" />;
@@ -64,12 +66,19 @@ function Members({ workspaceId }: { workspaceId: string }) {
   );
   const pages = useCursorPages(fetchMembers, memberKey, "members");
   const { items: members, setItems: setMembers, status, error } = pages;
+  const fetchInvitations = useCallback(
+    (cursor: string | null, signal: AbortSignal) => api().invitations(workspaceId, { limit: PAGE_SIZE, cursor }, { signal }),
+    [workspaceId],
+  );
+  const invitationPages = useCursorPages(fetchInvitations, invitationKey, "invitations");
+  const setInvitations = invitationPages.setItems;
   const [actionError, setActionError] = useState<string | null>(null);
   const [gone, setGone] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
 
   const channel = useChannel<HubEvent<unknown>>(gone ? null : `workspace:${workspaceId}`, {
     onPublication({ data: event }) {
+      setInvitations((prev) => applyInvitationEvent(prev, event, workspaceId));
       if (event.type.startsWith("member.")) {
         setMembers((prev) => applyMemberEvent(prev, event, workspaceId));
         const member = event.data as MemberPublic;
@@ -86,6 +95,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
     },
     onReload() {
       pages.reload();
+      invitationPages.reload();
       workspace.reload();
     },
     onUnsubscribed() {
@@ -120,6 +130,20 @@ function Members({ workspaceId }: { workspaceId: string }) {
       toast({ title: "Member removed", description: member.email });
     } catch (e) {
       setActionError(`Could not remove ${member.email}: ${describeError(e)}`);
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  async function revoke(invitation: InvitationPublic) {
+    setBusy(invitation.id);
+    setActionError(null);
+    try {
+      await api().revokeInvitation(workspaceId, invitation.id);
+      setInvitations((prev) => prev.filter((i) => i.id !== invitation.id));
+      toast({ title: "Invitation revoked", description: invitation.email });
+    } catch (e) {
+      setActionError(`Could not revoke the invitation of ${invitation.email}: ${describeError(e)}`);
     } finally {
       setBusy(null);
     }
@@ -181,7 +205,12 @@ function Members({ workspaceId }: { workspaceId: string }) {
           </Alert>
         ) : null}
         {isAdmin && !gone ? (
-          <AddMemberForm workspaceId={workspaceId} canGrantOwner={role === "owner"} onAdded={(m) => setMembers((prev) => upsertMember(prev, m))} />
+          <AddMemberForm
+            workspaceId={workspaceId}
+            canGrantOwner={role === "owner"}
+            onAdded={(m) => setMembers((prev) => upsertMember(prev, m))}
+            onInvited={(i) => setInvitations((prev) => upsertInvitation(prev, i))}
+          />
         ) : null}
 
         {status === "loading" && members.length === 0 ? <LoadingState label="Loading members…" /> : null}
@@ -220,8 +249,76 @@ function Members({ workspaceId }: { workspaceId: string }) {
           </Card>
         ) : null}
         <LoadMore pages={pages} />
+        {!gone ? (
+          <PendingInvitations
+            pages={invitationPages}
+            myRole={role}
+            busyId={busy}
+            onRevoke={(invitation) => void revoke(invitation)}
+          />
+        ) : null}
       </div>
     </>
+  );
+}
+
+/** Pending invitations (any member sees them, as the activity feed shows them); admins revoke. */
+function PendingInvitations({
+  pages,
+  myRole,
+  busyId,
+  onRevoke,
+}: {
+  pages: CursorPages<InvitationPublic>;
+  myRole: WorkspaceRole | null;
+  busyId: string | null;
+  onRevoke: (invitation: InvitationPublic) => void;
+}) {
+  const { items, status, error } = pages;
+  if (status === "error") return <ErrorState title="Could not load the pending invitations" error={error} onRetry={pages.reload} />;
+  if (items.length === 0) return null;
+  return (
+    <section aria-labelledby="pending-invitations" className="grid gap-2">
+      <h2 id="pending-invitations" className="text-base font-semibold">
+        Pending invitations
+      </h2>
+      <Card className="overflow-x-auto p-0">
+        <ul aria-label="Pending invitations" className="divide-y divide-border text-sm">
+          {items.map((invitation) => {
+            // Admins revoke; only an owner revokes an invitation to the owner role.
+            const mayRevoke = hasRole(myRole, "admin") && (myRole === "owner" || invitation.role !== "owner");
+            return (
+              <li
+                key={invitation.id}
+                className="flex flex-wrap items-center gap-3 px-4 py-3"
+                data-testid="invitation-row"
+                data-email={invitation.email}
+              >
+                <span className="font-medium">{invitation.email}</span>
+                <Badge variant="secondary">{invitation.role}</Badge>
+                <span className="text-muted-foreground">expires {new Date(invitation.expires_at).toLocaleDateString()}</span>
+                {mayRevoke ? (
+                  <span className="ml-auto">
+                    <ConfirmDialog
+                      trigger={
+                        <Button variant="ghost" size="sm" disabled={busyId === invitation.id} aria-label={`Revoke the invitation of ${invitation.email}`}>
+                          <MailX aria-hidden="true" /> Revoke
+                        </Button>
+                      }
+                      title={`Revoke the invitation of ${invitation.email}?`}
+                      description="The link in the invitation mail stops working. You can invite the address again later."
+                      confirmLabel="Revoke"
+                      onConfirm={() => onRevoke(invitation)}
+                    />
+                  </span>
+                ) : null}
+              </li>
+            );
+          })}
+        </ul>
+      </Card>
+      <LoadMore pages={pages} />
+    </section>
   );
 }
 
@@ -299,10 +396,12 @@ function AddMemberForm({
   workspaceId,
   canGrantOwner,
   onAdded,
+  onInvited,
 }: {
   workspaceId: string;
   canGrantOwner: boolean;
   onAdded: (member: MemberPublic) => void;
+  onInvited: (invitation: InvitationPublic) => void;
 }) {
   const roleId = useId();
   const [outcome, setOutcome] = useState<Outcome | null>(null);
@@ -322,6 +421,7 @@ function AddMemberForm({
         onAdded(result.member);
         done({ kind: "added", email: result.member.email, role: result.member.role });
       } else {
+        if (result.invitation) onInvited(result.invitation);
         done({ kind: "invited", email: result.invitation?.email ?? values.email, role: values.role, expires: result.invitation?.expires_at });
       }
     } catch (e) {
@@ -333,6 +433,7 @@ function AddMemberForm({
     setOutcome(null);
     try {
       const invitation = await api().invite(workspaceId, values);
+      onInvited(invitation);
       done({ kind: "invitation", email: invitation.email, role: invitation.role, expires: invitation.expires_at });
     } catch (e) {
       applyServerErrors(e, form.setError, ["email", "role"]);
