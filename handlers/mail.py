@@ -1,14 +1,19 @@
 """Outgoing mail: SMTP when ``HUBBUB_SMTP_HOST`` is set, else the dev mail catcher.
 
-``send_mail(ctx, message)`` queues the message with the request's transaction:
+``send_mail(ctx, message)`` writes the message with the request's transaction, so it
+exists exactly when the change that sends it committed:
 
-* **SMTP** — sent after the transaction commits (never for a change that rolled back),
-  by stdlib ``smtplib`` in a thread, in the background: the reply does not wait for the
-  mail server, so a reset request takes as long whether or not the email exists. A
-  failed send is retried twice, then logged. The ``MAILER`` resource owns the sends in
-  flight, and a stopping worker waits for them (up to ``drain_timeout_s``). A worker
-  that dies in between loses the mail; the user asks again. (A durable mail queue is
-  future work.)
+* **SMTP** — a row of ``mail_queue``. The workers' mail senders (``workers/mail_sender.py``;
+  woken after the commit, polling otherwise) claim due rows with ``FOR UPDATE SKIP LOCKED``
+  and a lease, send them by stdlib ``smtplib`` in a thread, and delete each sent row (its
+  body holds a token). The reply never waits for the mail server, so a reset request
+  takes as long whether or not the email exists. A temporary failure (no connection, a
+  4xx answer, a timeout) is tried again later, with the delay doubling from
+  ``HUBBUB_MAIL_RETRY_BASE_S`` up to an hour, ``HUBBUB_MAIL_MAX_ATTEMPTS`` times in all; a
+  recipient or message the server refuses for good (5xx) is not retried. Either way the
+  row is kept, marked failed with the server's answer, until the janitor prunes it.
+  Delivery is at least once: a worker that dies after the server took a message but
+  before deleting its row has it sent again when the lease runs out.
 * **Dev mail catcher** — the message is a row of ``dev_mail`` in the same transaction,
   shown by ``hubbub mail``, and logged (outside production) so a developer sees the link.
 """
@@ -21,11 +26,12 @@ import smtplib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from sqlalchemy import String, Text, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import BigInteger, Index, String, Text, delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from handlers.context import Context
@@ -34,7 +40,7 @@ from handlers.worker_resources import ResourceKey
 from hubbub.config import Settings
 
 log = logging.getLogger(__name__)
-SMTP_ATTEMPTS = 3
+MAX_RETRY_DELAY_S = 3600.0
 
 
 class DevMail(Timestamped, Base):
@@ -48,6 +54,27 @@ class DevMail(Timestamped, Base):
     body: Mapped[str] = mapped_column(Text)
 
 
+class QueuedMail(Timestamped, Base):
+    """Mail for the SMTP server: waiting, being sent (leased), or failed for good."""
+
+    __tablename__ = "mail_queue"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    to_addr: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # When a sender may take it: now for new mail, later after a failure, and the end of
+    # the lease while a sender has it (so a sender that dies leaves it to the others).
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    failed_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+
+    __table_args__ = (
+        Index("ix_mail_queue_due", "next_attempt_at", postgresql_where=text("failed_at IS NULL")),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Mail:
     to: str
@@ -56,15 +83,16 @@ class Mail:
 
 
 class Mailer:
-    """Sends mail for one worker process; see the module docstring."""
+    """The handlers' side of mail for one worker process; see the module docstring."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._sending: set[asyncio.Task[None]] = set()
+        self.wake = asyncio.Event()  # set after a commit that queued mail
 
     def send(self, ctx: Context, mail: Mail) -> None:
         if self.settings.smtp_host:
-            ctx.after_commit(lambda: self._send_later(mail))
+            ctx.session.add(QueuedMail(to_addr=mail.to, subject=mail.subject, body=mail.body))
+            ctx.after_commit(self._queued)
             return
         ctx.session.add(DevMail(to_addr=mail.to, subject=mail.subject, body=mail.body))
         if self.settings.is_production:
@@ -72,19 +100,8 @@ class Mailer:
         else:
             log.info("dev mail to %s: %s\n%s", mail.to, mail.subject, mail.body)
 
-    async def _send_later(self, mail: Mail) -> None:
-        task = asyncio.create_task(deliver_smtp(self.settings, mail))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def aclose(self) -> None:
-        """Wait for the sends in flight (bounded), then give up on the rest."""
-        if not self._sending:
-            return
-        _, pending = await asyncio.wait(set(self._sending), timeout=self.settings.drain_timeout_s)
-        for task in pending:
-            task.cancel()
-            log.error("mail not sent: the worker stopped")
+    async def _queued(self) -> None:
+        self.wake.set()
 
 
 MAILER: ResourceKey[Mailer] = ResourceKey("mailer", Mailer)
@@ -95,18 +112,94 @@ def send_mail(ctx: Context, mail: Mail) -> None:
     ctx.resource(MAILER).send(ctx, mail)
 
 
-async def deliver_smtp(settings: Settings, mail: Mail) -> None:
-    """Send by SMTP, retrying with backoff; log (never raise) the final failure."""
-    for attempt in range(1, SMTP_ATTEMPTS + 1):
-        try:
-            await asyncio.to_thread(smtp_send, settings, mail)
-            log.info("mail sent", extra={"to": mail.to, "subject": mail.subject})
-            return
-        except (OSError, smtplib.SMTPException) as exc:
-            if attempt == SMTP_ATTEMPTS:
-                log.error("mail not sent: %s", exc, extra={"to": mail.to})
-                return
-            await asyncio.sleep(2**attempt)
+# --- the queue, for the senders -----------------------------------------------------------
+
+
+def retry_delay(settings: Settings, attempts: int) -> float:
+    """Seconds before the next try after ``attempts`` failed ones: doubling, capped."""
+    return min(settings.mail_retry_base_s * 2.0 ** max(attempts - 1, 0), MAX_RETRY_DELAY_S)
+
+
+def lease_s(settings: Settings) -> float:
+    """How long a sender may hold a message: connecting, TLS and sending each have the
+    SMTP timeout, and a margin."""
+    return 3 * settings.smtp_timeout_s + 30
+
+
+async def claim_due(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, limit: int
+) -> list[QueuedMail]:
+    """Take up to ``limit`` due messages, oldest first, leasing them to this sender."""
+    due = (
+        select(QueuedMail.id)
+        .where(QueuedMail.failed_at.is_(None), QueuedMail.next_attempt_at <= func.now())
+        .order_by(QueuedMail.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    async with sessions() as session, session.begin():
+        rows = await session.scalars(
+            update(QueuedMail)
+            .where(QueuedMail.id.in_(due.scalar_subquery()))
+            .values(
+                attempts=QueuedMail.attempts + 1,
+                next_attempt_at=func.now() + timedelta(seconds=lease_s(settings)),
+            )
+            .returning(QueuedMail)
+            .execution_options(synchronize_session=False)
+        )
+        return sorted(rows.all(), key=lambda m: m.id)
+
+
+async def mark_sent(sessions: async_sessionmaker[AsyncSession], mail_id: int) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(delete(QueuedMail).where(QueuedMail.id == mail_id))
+
+
+async def mark_failed(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    mail: QueuedMail,
+    error: str,
+    *,
+    permanent: bool,
+) -> bool:
+    """Record a failed try; returns True when the message is given up on."""
+    give_up = permanent or mail.attempts >= settings.mail_max_attempts
+    values: dict[str, object] = {"last_error": error[:500]}
+    if give_up:
+        values["failed_at"] = func.now()
+    else:
+        delay = timedelta(seconds=retry_delay(settings, mail.attempts))
+        values["next_attempt_at"] = func.now() + delay
+    async with sessions() as session, session.begin():
+        await session.execute(update(QueuedMail).where(QueuedMail.id == mail.id).values(**values))
+    return give_up
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The server's answer as it said it ("550 no such mailbox"), else the error."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(
+            f"{address}: {code} {_text(message)}"
+            for address, (code, message) in exc.recipients.items()
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _text(message: bytes | str) -> str:
+    return message.decode(errors="replace") if isinstance(message, bytes) else message
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """The server refused this recipient or message for good (5xx). Everything else —
+    no connection, a timeout, a 4xx, a refused login or sender (configuration, which
+    can be fixed) — is worth another try."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPDataError) and exc.smtp_code >= 500
 
 
 def smtp_send(settings: Settings, mail: Mail) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.accounts.models import AuthSession, PasswordResetToken, RefreshToken
 from handlers.idempotency import IdempotencyRecord
-from handlers.mail import DevMail
+from handlers.mail import DevMail, QueuedMail
 from handlers.outbox import OutboxEvent
 from hubbub.config import Settings
 
@@ -68,6 +68,8 @@ def _rules(settings: Settings) -> list[tuple[str, Any, Callable[[], ColumnElemen
             ),
         ),
         ("dev_mail", DevMail, lambda: DevMail.created_at < now() - keep),
+        # Sent mail is deleted at once; what failed for good is kept this long to be looked at.
+        ("mail_queue", QueuedMail, lambda: QueuedMail.failed_at < now() - keep),
     ]
 
 

@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
     smtp_timeout_s: float = Field(default=10.0, gt=0)
     mail_from: str = "Hubbub <no-reply@localhost>"
+    # The SMTP queue (handlers/mail.py): how often a sender looks for due mail unwoken,
+    # the first retry delay (then doubling, up to an hour), and tries in all.
+    mail_poll_s: float = Field(default=5.0, gt=0)
+    mail_retry_base_s: float = Field(default=30.0, gt=0)
+    mail_max_attempts: int = Field(default=10, ge=1)
 
     # --- workers ---------------------------------------------------------------------
     workers: int = Field(default=1, ge=1, le=64)

@@ -1,5 +1,6 @@
-"""A worker process: its connections, the outbox relay and the service, started and
-stopped in dependency order (engine → NATS → Redis → relay → service)."""
+"""A worker process: its connections, the outbox relay, the janitor, the mail sender (with
+SMTP) and the service, started and stopped in dependency order (engine → NATS → Redis →
+relay → janitor → mail sender → service)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 
 from handlers import default_registry
 from handlers.db import create_engine, session_factory
+from handlers.mail import MAILER
 from handlers.registry import Registry
 from handlers.worker_resources import Resources
 from hubbub.config import ConfigError, Settings
@@ -23,6 +25,7 @@ from hubbub.gc_tuning import tune_gc
 from hubbub.natsconn import connect_nats
 from hubbub.streams import ensure_streams
 from workers.janitor import Janitor
+from workers.mail_sender import MailSender
 from workers.relay import OutboxRelay
 from workers.service import WorkerService
 
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 class RunningWorker:
     service: WorkerService
     relay: OutboxRelay
+    mail_sender: MailSender | None = None  # only with SMTP configured
 
 
 @contextlib.asynccontextmanager
@@ -82,14 +86,21 @@ async def worker_running(
                     on_events=relay.kick,
                     resources=resources,
                 )
+                mail_sender = None
+                if settings.smtp_host:
+                    mailer = service.resources.get(MAILER, settings)
+                    mail_sender = MailSender(session_factory(engine), settings, mailer.wake)
+                    mail_sender.start()
                 await service.start()
                 log.info("worker ready", extra={"operations": len(registry.handlers)})
                 try:
-                    yield RunningWorker(service, relay)
+                    yield RunningWorker(service, relay, mail_sender)
                 finally:
                     await service.drain()
                     await janitor.stop()
                     await relay.stop()
+                    if mail_sender is not None:
+                        await mail_sender.stop()
                     await service.resources.aclose()
             finally:
                 await redis.aclose()

@@ -1,21 +1,27 @@
-"""Outgoing mail: by SMTP when configured (after the commit, in the background), else
-into the dev mail catcher, which ``hubbub mail`` shows."""
+"""Outgoing mail: by SMTP when configured (queued in PostgreSQL with the change, sent by
+the workers' senders, tried again after temporary failures), else into the dev mail
+catcher, which ``hubbub mail`` shows."""
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import AsyncIterator
+import smtplib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.mail import Mail, deliver_smtp
+from handlers.mail import QueuedMail, describe_failure, is_permanent, retry_delay
 from hubbub.accounts_admin import show_mail
 from hubbub.config import Settings
 from tests.support.accounts import make_user
 from tests.support.smtp import SmtpCatcher
+from workers.mail_sender import MailSender
 
 
 @pytest.fixture
@@ -35,6 +41,10 @@ class TestSmtp:
                 "smtp_port": smtp.port,
                 "smtp_tls": "none",
                 "mail_from": "Hubbub <hub@example.com>",
+                # Retries and polls in tens of milliseconds, so the tests see several.
+                "mail_poll_s": 0.05,
+                "mail_retry_base_s": 0.05,
+                "mail_max_attempts": 20,
             }
         )
 
@@ -61,13 +71,177 @@ class TestSmtp:
         out = io.StringIO()
         await show_mail(settings, out=out)
         assert out.getvalue().startswith("no mail caught")
+        await eventually(lambda: queue(db), [])  # sent: its row (and token) is gone
 
-    async def test_a_temporary_failure_is_retried(
-        self, settings: Settings, smtp: SmtpCatcher
+    async def test_a_temporary_failure_is_tried_again_later(
+        self,
+        hub_client: TestClient[Any, Any],
+        db: async_sessionmaker[AsyncSession],
+        smtp: SmtpCatcher,
     ) -> None:
-        smtp.fail_first = 1
-        await deliver_smtp(settings, Mail("ann@example.com", "Hi", "Body"))
-        assert [m["Subject"] for m in smtp.messages] == ["Hi"]
+        smtp.fail_first = 2  # 451 twice: the third try gets through
+        await make_user(db, "ann@example.com")
+        await hub_client.post(
+            "/api/v1/auth/password-reset/request", json={"email": "ann@example.com"}
+        )
+        await smtp.wait(1)
+        await eventually(lambda: queue(db), [])
+        assert [m["To"] for m in smtp.messages] == ["ann@example.com"]
+
+    async def test_mail_queued_while_the_server_is_down_goes_out_once_it_is_back(
+        self,
+        hub_client: TestClient[Any, Any],
+        db: async_sessionmaker[AsyncSession],
+        smtp: SmtpCatcher,
+    ) -> None:
+        """The request is answered at once; the mail waits in PostgreSQL, not in a task."""
+        await smtp.stop()
+        await make_user(db, "ann@example.com")
+        response = await hub_client.post(
+            "/api/v1/auth/password-reset/request", json={"email": "ann@example.com"}
+        )
+        assert response.status == 202
+
+        async def first_try_failed() -> bool:
+            rows = await queue(db)
+            return bool(rows) and rows[0][1] >= 1 and "Connection refused" in (rows[0][3] or "")
+
+        await eventually(first_try_failed, True)
+        await smtp.start()  # the same port
+        await smtp.wait(1)
+        assert [m["To"] for m in smtp.messages] == ["ann@example.com"]
+        await eventually(lambda: queue(db), [])
+
+    async def test_a_recipient_refused_for_good_is_not_tried_again(
+        self,
+        hub_client: TestClient[Any, Any],
+        db: async_sessionmaker[AsyncSession],
+        smtp: SmtpCatcher,
+    ) -> None:
+        smtp.refuse_recipients = "550 no such mailbox"
+        await make_user(db, "ann@example.com")
+        await hub_client.post(
+            "/api/v1/auth/password-reset/request", json={"email": "ann@example.com"}
+        )
+
+        async def failed() -> list[tuple[str, int, bool]]:
+            return [(to, attempts, failed) for to, attempts, failed, _ in await queue(db, True)]
+
+        await eventually(failed, [("ann@example.com", 1, True)])
+        await asyncio.sleep(0.3)  # several polls and retry delays later: still one try
+        [(_, attempts, _, error)] = await queue(db, True)
+        assert attempts == 1
+        assert error == "ann@example.com: 550 no such mailbox"
+        assert smtp.messages == []
+
+    async def test_after_the_last_try_the_mail_is_marked_failed_and_kept(
+        self, db: async_sessionmaker[AsyncSession], smtp: SmtpCatcher, settings: Settings
+    ) -> None:
+        smtp.fail_first = 100
+        three_tries = settings.model_copy(update={"mail_max_attempts": 3})
+        async with db() as session, session.begin():
+            session.add(QueuedMail(to_addr="ann@example.com", subject="Hi", body="b"))
+        sender = MailSender(db, three_tries, asyncio.Event())
+
+        async def state() -> list[tuple[int, bool]]:
+            await sender.send_due()
+            return [(attempts, failed) for _, attempts, failed, _ in await queue(db, True)]
+
+        await eventually(state, [(3, True)])
+        [(_, _, _, error)] = await queue(db, True)
+        assert error == "451 try again later"
+        assert smtp.messages == []
+        await asyncio.sleep(0.3)
+        assert await state() == [(3, True)]  # given up: not taken again
+
+    async def test_two_senders_send_each_message_once(
+        self, db: async_sessionmaker[AsyncSession], smtp: SmtpCatcher, settings: Settings
+    ) -> None:
+        """Two workers' senders on one queue: each message leaves exactly once."""
+        async with db() as session, session.begin():
+            session.add_all(
+                QueuedMail(to_addr=f"u{i}@example.com", subject=f"m{i}", body="b")
+                for i in range(40)
+            )
+        senders = [MailSender(db, settings, asyncio.Event()) for _ in range(2)]
+        sent = await asyncio.gather(*(sender.send_due() for sender in senders))
+        assert sum(sent) == 40
+        assert sorted(m["Subject"] for m in smtp.messages) == sorted(f"m{i}" for i in range(40))
+        assert await queue(db) == []
+
+    async def test_a_message_whose_sender_died_is_sent_when_its_lease_runs_out(
+        self, db: async_sessionmaker[AsyncSession], smtp: SmtpCatcher, settings: Settings
+    ) -> None:
+        """A claimed message is not due until its lease ends; then any sender takes it."""
+        now = datetime.now(UTC)
+        async with db() as session, session.begin():
+            session.add_all(
+                [
+                    QueuedMail(
+                        to_addr="a@example.com",
+                        subject="lease over",
+                        body="b",
+                        attempts=1,
+                        next_attempt_at=now - timedelta(seconds=1),
+                    ),
+                    QueuedMail(
+                        to_addr="b@example.com",
+                        subject="still leased",
+                        body="b",
+                        attempts=1,
+                        next_attempt_at=now + timedelta(minutes=5),
+                    ),
+                ]
+            )
+        assert await MailSender(db, settings, asyncio.Event()).send_due() == 1
+        assert [m["Subject"] for m in smtp.messages] == ["lease over"]
+        assert [row[0] for row in await queue(db)] == ["b@example.com"]
+
+
+async def queue(
+    db: async_sessionmaker[AsyncSession], with_failed: bool = False
+) -> list[tuple[str, int, bool, str | None]]:
+    """The mail queue's rows: (to, attempts, failed, last error), oldest first."""
+    async with db() as session:
+        statement = select(QueuedMail).order_by(QueuedMail.id)
+        if not with_failed:
+            statement = statement.where(QueuedMail.failed_at.is_(None))
+        rows = (await session.scalars(statement)).all()
+    return [(r.to_addr, r.attempts, r.failed_at is not None, r.last_error) for r in rows]
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], expected: Any, timeout: float = 10
+) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (value := await probe()) != expected:
+        assert asyncio.get_running_loop().time() < deadline, f"{value!r} != {expected!r}"
+        await asyncio.sleep(0.02)
+
+
+class TestRetryDelay:
+    def test_doubles_from_the_base_up_to_an_hour(self, settings: Settings) -> None:
+        tuned = settings.model_copy(update={"mail_retry_base_s": 30.0})
+        assert [retry_delay(tuned, n) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+        assert retry_delay(tuned, 20) == 3600
+
+    def test_only_a_5xx_refusal_of_the_recipient_or_message_is_final(self) -> None:
+        assert is_permanent(smtplib.SMTPRecipientsRefused({"a@x": (550, b"no")}))
+        assert not is_permanent(smtplib.SMTPRecipientsRefused({"a@x": (450, b"busy")}))
+        assert is_permanent(smtplib.SMTPDataError(554, b"rejected"))
+        assert not is_permanent(smtplib.SMTPDataError(451, b"later"))
+        assert not is_permanent(smtplib.SMTPAuthenticationError(535, b"bad login"))
+        assert not is_permanent(ConnectionRefusedError())
+
+    def test_a_failure_is_recorded_as_the_server_said_it(self) -> None:
+        refused = smtplib.SMTPRecipientsRefused({"a@x": (550, b"no such mailbox")})
+        assert describe_failure(refused) == "a@x: 550 no such mailbox"
+        assert describe_failure(smtplib.SMTPDataError(451, b"try again later")) == (
+            "451 try again later"
+        )
+        assert describe_failure(ConnectionRefusedError(111, "Connection refused")) == (
+            "ConnectionRefusedError: [Errno 111] Connection refused"
+        )
 
 
 class TestDevMailCatcher:

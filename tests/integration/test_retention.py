@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.accounts.models import AuthSession, PasswordResetToken, RefreshToken, User
 from handlers.idempotency import IdempotencyRecord
-from handlers.mail import DevMail
+from handlers.mail import DevMail, QueuedMail
 from handlers.outbox import OutboxEvent
 from handlers.retention import prune
 from hubbub.config import Settings
@@ -70,6 +70,9 @@ async def arrange(db: async_sessionmaker[AsyncSession], settings: Settings) -> d
                 OutboxEvent(channel="c", event_type="unpublished", payload={}, created_at=old),
                 DevMail(to_addr="a@b.c", subject="old", body="", created_at=old),
                 DevMail(to_addr="a@b.c", subject="recent", body=""),
+                QueuedMail(to_addr="a@b.c", subject="failed long ago", body="", failed_at=old),
+                QueuedMail(to_addr="a@b.c", subject="failed lately", body="", failed_at=recent),
+                QueuedMail(to_addr="a@b.c", subject="waiting", body="", created_at=old),
             ]
         )
     return ids
@@ -89,6 +92,7 @@ async def test_prune_deletes_what_outlived_its_use_and_nothing_else(
         "auth_sessions": 2,
         "outbox": 1,
         "dev_mail": 1,
+        "mail_queue": 1,
     }
     async with db() as session:
         assert (await session.scalars(select(IdempotencyRecord.key))).all() == ["new"]
@@ -102,6 +106,10 @@ async def test_prune_deletes_what_outlived_its_use_and_nothing_else(
             "unpublished",  # never published: the relay still owes it, however old
         }
         assert (await session.scalars(select(DevMail.subject))).all() == ["recent"]
+        assert set(await session.scalars(select(QueuedMail.subject))) == {
+            "failed lately",
+            "waiting",  # still to be sent (or tried again), however old
+        }
         assert await session.scalar(select(func.count()).select_from(User)) == 1
 
     assert set((await prune(db, settings)).values()) == {0}  # nothing left to do

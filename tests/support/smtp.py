@@ -13,11 +13,13 @@ class SmtpCatcher:
     messages: list[Message] = field(default_factory=list)
     port: int = 0
     fail_first: int = 0  # answer 451 to this many messages first (a flaky server)
+    refuse_recipients: str | None = None  # e.g. "550 no such user": every RCPT refused
     _server: asyncio.Server | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._session, "127.0.0.1", 0)
+        """Listen on a free port, or on the port it had (a server back after a stop)."""
+        self._server = await asyncio.start_server(self._session, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -41,6 +43,8 @@ class SmtpCatcher:
                 verb = line.decode(errors="replace").strip().split(" ")[0].upper()
                 if verb in ("EHLO", "HELO"):
                     say("250 catcher")
+                elif verb == "RCPT" and self.refuse_recipients:
+                    say(self.refuse_recipients)
                 elif verb == "DATA":
                     say("354 go ahead")
                     await writer.drain()
