@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, delete, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.accounts.models import AuthSession, PasswordResetToken, RefreshToken
@@ -63,8 +63,9 @@ def _rules(settings: Settings) -> list[tuple[str, Any, Callable[[], ColumnElemen
         (
             "outbox",
             OutboxEvent,
-            lambda: and_(
-                OutboxEvent.published_at.is_not(None), OutboxEvent.published_at < now() - keep
+            # Published (JetStream keeps the history), or set aside as unpublishable.
+            lambda: or_(
+                OutboxEvent.published_at < now() - keep, OutboxEvent.failed_at < now() - keep
             ),
         ),
         ("dev_mail", DevMail, lambda: DevMail.created_at < now() - keep),

@@ -69,7 +69,11 @@ async def worker_running(
                 js = nc.jetstream()
                 await ensure_streams(js, subjects, settings.policies())
                 relay = OutboxRelay(
-                    session_factory(engine), js, subjects, poll_interval=settings.outbox_poll_s
+                    session_factory(engine),
+                    js,
+                    subjects,
+                    poll_interval=settings.outbox_poll_s,
+                    max_payload=nc.max_payload,
                 )
                 relay.start()
                 janitor = Janitor(session_factory(engine), settings)

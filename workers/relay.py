@@ -6,6 +6,13 @@ its event id as ``Nats-Msg-Id``: if a relay dies after publishing but before mar
 rows, the next one re-sends them and JetStream stores each once. A relay is woken at
 once by its own worker after a commit that wrote events (``kick``) and polls otherwise,
 which picks up rows left behind by a worker that died.
+
+A row that can never be published — a channel name that is not one, a payload over
+NATS's ``max_payload``, a message JetStream refuses as malformed — would otherwise stop
+every event behind it for good. It is set aside instead: marked ``failed_at`` with the
+reason in ``last_error``, logged as an error, kept until the janitor prunes it, and the
+rows after it go out. Anything else (no connection, a timeout, a stream missing or
+full) fails the whole batch, which is tried again with backoff.
 """
 
 from __future__ import annotations
@@ -16,11 +23,13 @@ from collections.abc import Sequence
 
 import orjson
 from nats.js import JetStreamContext
+from nats.js.errors import BadRequestError
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.outbox import OutboxEvent
 from hubbub.contracts.channels import Channel
+from hubbub.contracts.errors import HubbubError
 from hubbub.contracts.subjects import Subjects
 
 log = logging.getLogger(__name__)
@@ -38,6 +47,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         batch_size: int = 256,
         publish_timeout: float = 5.0,
+        max_payload: int | None = None,
     ) -> None:
         self.sessions = sessions
         self.js = js
@@ -45,7 +55,9 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.publish_timeout = publish_timeout
+        self.max_payload = max_payload  # the NATS server's limit, when known
         self.published = 0
+        self.set_aside = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -110,32 +122,69 @@ class OutboxRelay:
                 rows = (
                     await session.scalars(
                         select(OutboxEvent)
-                        .where(OutboxEvent.published_at.is_(None))
+                        .where(OutboxEvent.published_at.is_(None), OutboxEvent.failed_at.is_(None))
                         .order_by(OutboxEvent.id)
                         .limit(self.batch_size)
                     )
                 ).all()
                 if not rows:
                     return False
-                await self._publish(rows)
+                refused = await self._publish(rows)
+                published = [r.id for r in rows if r.id not in refused]
                 await session.execute(
                     update(OutboxEvent)
-                    .where(OutboxEvent.id.in_([r.id for r in rows]))
+                    .where(OutboxEvent.id.in_(published))
                     .values(published_at=func.now(), attempts=OutboxEvent.attempts + 1)
                 )
-            self.published += len(rows)
+                for row_id, reason in refused.items():
+                    await session.execute(
+                        update(OutboxEvent)
+                        .where(OutboxEvent.id == row_id)
+                        .values(
+                            failed_at=func.now(),
+                            last_error=reason[:500],
+                            attempts=OutboxEvent.attempts + 1,
+                        )
+                    )
+            self.published += len(published)
+            self.set_aside += len(refused)
             if len(rows) < self.batch_size:
                 return False
 
-    async def _publish(self, rows: Sequence[OutboxEvent]) -> None:
+    async def _publish(self, rows: Sequence[OutboxEvent]) -> dict[int, str]:
+        """Publish ``rows``; returns the ones that can never be published, with why.
+        Raises when the others failed for a reason that may pass (see the docstring)."""
+        refused: dict[int, str] = {}
         # Sent one after another on one connection (so JetStream stores them in id order),
         # acknowledged together.
-        acks = [
-            await self.js.publish_async(
-                self.subjects.event(Channel.parse(row.channel)),
-                orjson.dumps(row.payload),
-                headers={"Nats-Msg-Id": str(row.payload.get("id") or f"outbox-{row.id}")},
-            )
-            for row in rows
-        ]
-        await asyncio.wait_for(asyncio.gather(*acks), self.publish_timeout)
+        acks = []
+        for row in rows:
+            reason = None
+            try:
+                subject = self.subjects.event(Channel.parse(row.channel))
+            except HubbubError as exc:
+                reason = f"not a channel: {row.channel!r} ({exc.message})"
+            payload = orjson.dumps(row.payload)
+            if reason is None and self.max_payload and len(payload) > self.max_payload:
+                reason = f"{len(payload)} bytes, over the NATS max_payload of {self.max_payload}"
+            if reason is not None:
+                refused[row.id] = reason
+                continue
+            headers = {"Nats-Msg-Id": str(row.payload.get("id") or f"outbox-{row.id}")}
+            acks.append((row, await self.js.publish_async(subject, payload, headers=headers)))
+        results = await asyncio.wait_for(
+            asyncio.gather(*(ack for _, ack in acks), return_exceptions=True),
+            self.publish_timeout,
+        )
+        for (row, _), result in zip(acks, results, strict=True):
+            if isinstance(result, BadRequestError):  # JetStream: this message, never
+                refused[row.id] = f"refused by JetStream: {result}"
+            elif isinstance(result, BaseException):
+                raise result
+        for row in rows:
+            if row.id in refused:
+                log.error(
+                    "outbox event set aside: it can never be published",
+                    extra={"outbox_id": row.id, "type": row.event_type, "reason": refused[row.id]},
+                )
+        return refused

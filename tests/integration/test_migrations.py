@@ -19,19 +19,30 @@ async def tables(url: str) -> set[str]:
         await conn.close()
 
 
-async def schema(url: str) -> set[tuple[str, str]]:
-    """The tables, and each constraint with its definition: what a revision may change."""
+async def schema(url: str) -> set[tuple[str, ...]]:
+    """Tables, columns, constraints and indexes with their definitions: what a revision
+    may change."""
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
+        columns = await conn.fetch(
+            "SELECT table_name, column_name, data_type, is_nullable FROM"
+            " information_schema.columns WHERE table_schema = 'public'"
+        )
         constraints = await conn.fetch(
             "SELECT conname, pg_get_constraintdef(c.oid) AS definition FROM pg_constraint c"
             " JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public'"
         )
+        indexes = await conn.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+        )
     finally:
         await conn.close()
-    return {("table", t) for t in await tables(url)} | {
-        (r["conname"], r["definition"]) for r in constraints
-    }
+    return (
+        {("table", t) for t in await tables(url)}
+        | {("column", *map(str, r.values())) for r in columns}
+        | {("constraint", r["conname"], r["definition"]) for r in constraints}
+        | {("index", r["indexname"], r["indexdef"]) for r in indexes}
+    )
 
 
 class TestMigrations:
@@ -74,8 +85,8 @@ class TestMigrations:
         self, databases: Databases
     ) -> None:
         """Down from head to every earlier revision in turn: each downgrade changes the
-        schema (the tables or constraints its revision added or changed), and upgrading
-        again restores all of it."""
+        schema (what its revision added or changed), and upgrading again restores all
+        of it."""
         from alembic.script import ScriptDirectory
 
         url = await databases.create(from_template=False)

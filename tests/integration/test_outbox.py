@@ -7,7 +7,9 @@ import asyncio
 import orjson
 import pytest
 from nats.aio.client import Client as NATS
+from nats.errors import ConnectionClosedError
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.db import create_engine, session_factory
 from handlers.outbox import OutboxEvent
@@ -16,6 +18,7 @@ from hubbub.config import Settings
 from hubbub.contracts.channels import Channel, ChannelKind
 from hubbub.contracts.errors import Conflict, Unprocessable
 from hubbub.contracts.subjects import Subjects
+from hubbub.natsconn import connect_nats
 from tests.support import ops
 from workers.app import RunningWorker
 
@@ -121,6 +124,74 @@ class TestOutbox:
             assert len(await stream_events(nc, settings, Channel.workspace("w3"))) == 1
         finally:
             await engine.dispose()
+
+    async def test_a_row_that_can_never_be_published_is_set_aside_and_the_rest_go_out(
+        self, settings: Settings, nc: NATS, worker: RunningWorker
+    ) -> None:
+        """A bad channel and a payload over max_payload between good rows: the good ones
+        are published in order, the bad ones marked with why, and nothing blocks."""
+        big = "x" * (nc.max_payload + 1)
+        rows = [
+            ("workspace:w6", {"note": "first"}),
+            ("no channel at all", {"note": "bad channel"}),
+            ("workspace:w6", {"note": big}),
+            ("workspace:w6", {"note": "last"}),
+        ]
+        engine = create_engine(settings.database_url or "")
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                for i, (channel, data) in enumerate(rows):
+                    payload = {"id": f"evt-aside-{i}", "type": "note.added", "data": data}
+                    session.add(
+                        OutboxEvent(channel=channel, event_type="note.added", payload=payload)
+                    )
+            worker.relay.kick()
+
+            async def done() -> bool:
+                async with session_factory(engine)() as session:
+                    left = await session.scalar(
+                        select(func.count()).where(
+                            OutboxEvent.published_at.is_(None), OutboxEvent.failed_at.is_(None)
+                        )
+                    )
+                return left == 0
+
+            await wait_for(done)
+            events = await stream_events(nc, settings, Channel.workspace("w6"))
+            assert [e["data"] for e in events] == [{"note": "first"}, {"note": "last"}]
+            async with session_factory(engine)() as session:
+                aside = (
+                    await session.execute(
+                        select(OutboxEvent.channel, OutboxEvent.last_error)
+                        .where(OutboxEvent.failed_at.is_not(None))
+                        .order_by(OutboxEvent.id)
+                    )
+                ).all()
+            assert [channel for channel, _ in aside] == ["no channel at all", "workspace:w6"]
+            assert aside[0][1].startswith("not a channel: 'no channel at all'")
+            assert f"over the NATS max_payload of {nc.max_payload}" in aside[1][1]
+            assert worker.relay.set_aside == 2
+        finally:
+            await engine.dispose()
+
+    async def test_a_failure_that_may_pass_sets_nothing_aside(
+        self, settings: Settings, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """NATS gone: the batch fails as a whole and every row stays owed."""
+        from workers.relay import OutboxRelay
+
+        closed = await connect_nats(settings.nats_url or "", "closed")
+        await closed.close()
+        async with db() as session, session.begin():
+            session.add(
+                OutboxEvent(channel="workspace:w7", event_type="note.added", payload={"id": "e7"})
+            )
+        relay = OutboxRelay(db, closed.jetstream(), Subjects(settings.namespace))
+        with pytest.raises(ConnectionClosedError):
+            await relay.flush()
+        async with db() as session:
+            row = (await session.scalars(select(OutboxEvent))).one()
+        assert (row.published_at, row.failed_at, row.last_error) == (None, None, None)
 
 
 class TestIdempotency:

@@ -68,6 +68,10 @@ async def arrange(db: async_sessionmaker[AsyncSession], settings: Settings) -> d
                 OutboxEvent(channel="c", event_type="old", payload={}, published_at=old),
                 OutboxEvent(channel="c", event_type="recent", payload={}, published_at=recent),
                 OutboxEvent(channel="c", event_type="unpublished", payload={}, created_at=old),
+                OutboxEvent(channel="c", event_type="set aside", payload={}, failed_at=old),
+                OutboxEvent(
+                    channel="c", event_type="set aside lately", payload={}, failed_at=recent
+                ),
                 DevMail(to_addr="a@b.c", subject="old", body="", created_at=old),
                 DevMail(to_addr="a@b.c", subject="recent", body=""),
                 QueuedMail(to_addr="a@b.c", subject="failed long ago", body="", failed_at=old),
@@ -90,7 +94,7 @@ async def test_prune_deletes_what_outlived_its_use_and_nothing_else(
         "refresh_tokens": 1,
         "password_reset_tokens": 1,
         "auth_sessions": 2,
-        "outbox": 1,
+        "outbox": 2,
         "dev_mail": 1,
         "mail_queue": 1,
     }
@@ -104,6 +108,7 @@ async def test_prune_deletes_what_outlived_its_use_and_nothing_else(
         assert set(await session.scalars(select(OutboxEvent.event_type))) == {
             "recent",
             "unpublished",  # never published: the relay still owes it, however old
+            "set aside lately",
         }
         assert (await session.scalars(select(DevMail.subject))).all() == ["recent"]
         assert set(await session.scalars(select(QueuedMail.subject))) == {
