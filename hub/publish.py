@@ -18,11 +18,11 @@ import orjson
 from aiohttp import web
 
 from hub.openapi import DocumentedRoute, document_route
-from hub.rest import read_json_object
+from hub.rest import idempotency_key, read_json_object
 from hub.state import BUS, NATS_CONN, SETTINGS, SUBJECTS
 from hubbub.contracts.api import apikeys
 from hubbub.contracts.api.apikeys import KEY_PREFIX, ServiceIdentity
-from hubbub.contracts.channels import Channel
+from hubbub.contracts.channels import CHANNEL_PATTERN, Channel
 from hubbub.contracts.errors import Forbidden, Unauthorized, Unavailable, ValidationFailed
 
 API_KEY_CACHE_S = 30.0
@@ -55,6 +55,9 @@ async def identify(request: web.Request, key: str) -> ServiceIdentity:
     return identity
 
 
+MAX_ID_LENGTH = 200  # of a publication's `id`, as of an Idempotency-Key
+
+
 async def publish(request: web.Request) -> web.Response:
     identity = await identify(request, api_key(request))
     channel = Channel.parse(request.match_info["channel"])
@@ -69,7 +72,21 @@ async def publish(request: web.Request) -> web.Response:
             "data: a JSON object is required",
             errors=[{"loc": ["body", "data"], "msg": "must be a JSON object", "type": "dict_type"}],
         )
-    message_id = body.get("id") or request.headers.get("Idempotency-Key")
+    header_key = idempotency_key(request)  # malformed: 400, whether or not `id` is given
+    message_id = body.get("id")
+    if message_id is None:
+        message_id = header_key
+    elif not isinstance(message_id, str) or not 1 <= len(message_id) <= MAX_ID_LENGTH:
+        raise ValidationFailed(
+            f"id: a string of 1-{MAX_ID_LENGTH} characters",
+            errors=[
+                {
+                    "loc": ["body", "id"],
+                    "msg": f"must be a string of 1-{MAX_ID_LENGTH} characters",
+                    "type": "string_type",
+                }
+            ],
+        )
     headers = {"Nats-Msg-Id": f"{identity.name}:{message_id}"} if message_id else None
     try:
         ack = (
@@ -119,13 +136,13 @@ def _documented(path: str) -> DocumentedRoute:
                     "name": "channel",
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "string", "pattern": r"^[a-z]+:[A-Za-z0-9_-]{1,64}$"},
+                    "schema": {"type": "string", "pattern": CHANNEL_PATTERN},
                 },
                 {
                     "name": "Idempotency-Key",
                     "in": "header",
                     "required": False,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,200}$"},
                 },
             ],
             "requestBody": {
@@ -137,7 +154,11 @@ def _documented(path: str) -> DocumentedRoute:
                             "required": ["data"],
                             "properties": {
                                 "data": {"type": "object"},
-                                "id": {"type": "string", "minLength": 1, "maxLength": 200},
+                                "id": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "maxLength": MAX_ID_LENGTH,
+                                },
                             },
                         }
                     }

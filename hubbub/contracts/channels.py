@@ -26,6 +26,10 @@ class ChannelKind(StrEnum):
     TICKER = "ticker"  # any signed-in user; high-rate feeds from backend services
 
 
+# A channel name as a JSON-schema pattern, for documents (``Channel.parse`` is the rule).
+CHANNEL_PATTERN = "^(" + "|".join(kind.value for kind in ChannelKind) + r"):[A-Za-z0-9_-]{1,64}$"
+
+
 class SubscribeRule(StrEnum):
     WORKSPACE_MEMBER = "workspace_member"
     SELF = "self"

@@ -107,6 +107,39 @@ class TestPublishOverHttp:
             ["body", "data"],
         )
 
+    @pytest.mark.parametrize(
+        ("body", "headers", "status", "where"),
+        [
+            ({"data": {}, "id": 7}, {}, 422, ["body", "id"]),
+            ({"data": {}, "id": ""}, {}, 422, ["body", "id"]),
+            ({"data": {}, "id": "x" * 201}, {}, 422, ["body", "id"]),
+            ({"data": {}}, {"Idempotency-Key": ""}, 400, None),
+            ({"data": {}}, {"Idempotency-Key": "k" * 201}, 400, None),
+            ({"data": {}, "id": "fine"}, {"Idempotency-Key": "not ascii é"}, 400, None),
+        ],
+    )
+    async def test_a_malformed_id_or_idempotency_key_is_refused_and_nothing_published(
+        self,
+        hub_url: str,
+        db: async_sessionmaker[AsyncSession],
+        client: ClientFactory,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        status: int,
+        where: list[str] | None,
+    ) -> None:
+        key = await new_key(db, "careless", "public:*")
+        sub = await (await client("reader")).subscribe("public:ids")
+        auth = {"Authorization": f"Bearer {key}", **headers}
+        got, answer = await post(hub_url, "/api/v1/channels/public:ids/publish", body, auth)
+        assert got == status
+        if where is not None:
+            assert answer["details"]["errors"][0]["loc"] == where
+        else:
+            assert "Idempotency-Key" in answer["detail"]
+        await asyncio.sleep(0.2)
+        assert sub.queue.qsize() == 0
+
     async def test_a_revoked_key_is_refused(
         self, hub_url: str, db: async_sessionmaker[AsyncSession]
     ) -> None:

@@ -2,7 +2,11 @@
 
 * Authentication: the fuzzer's access token, from a login; signed in again whenever a
   fuzzed call may have ended its session (``auth.logout``, ``auth.logout_all``,
-  ``auth.refresh``... any 401).
+  ``auth.refresh``... any 401). The site-admin routes (``users.list/get/update``) get
+  the site admin's token, the publish API the service key.
+* Site-admin changes: a ``users.update`` aimed at the fuzzer, the workspace owner or the
+  admin itself (ids flow between calls) is aimed at a victim account instead, so the
+  run never locks itself out; everything else about the call is left as generated.
 * Idempotency keys: a well-formed ``Idempotency-Key`` is made unique per call. A key
   reused with another body is *meant* to be refused (422 ``unprocessable``), and the
   generator repeats small values; a client's contract is one key per distinct request.
@@ -26,18 +30,21 @@ import schemathesis
 
 _lock = threading.Lock()
 _token: str | None = None
+_admin_token: str | None = None
 _restore_pending = False
+_ADMIN_ROUTES = ("users.list", "users.get", "users.update")
+_PUBLISH_PATH = "/channels/{channel}/publish"
 
 
 def _api() -> str:
     return os.environ["HUBBUB_FUZZ_URL"] + "/api/v1"
 
 
-def _login() -> str:
+def _login(email_variable: str = "HUBBUB_FUZZ_EMAIL") -> str:
     response = requests.post(
         _api() + "/auth/login",
         json={
-            "email": os.environ["HUBBUB_FUZZ_EMAIL"],
+            "email": os.environ[email_variable],
             "password": os.environ["HUBBUB_FUZZ_PASSWORD"],
         },
         timeout=10,
@@ -48,31 +55,51 @@ def _login() -> str:
 
 
 def _forget() -> None:
-    global _token
+    global _token, _admin_token
     with _lock:
         _token = None
+        _admin_token = None
 
 
 @schemathesis.auth(refresh_interval=None)
 class FuzzerAuth:
     def get(self, case: Any, ctx: Any) -> str:
-        global _token
+        global _token, _admin_token
+        if case.operation.path.endswith(_PUBLISH_PATH):
+            return os.environ["HUBBUB_FUZZ_SERVICE_KEY"]
         with _lock:
+            if _operation_id(case) in _ADMIN_ROUTES:
+                if _admin_token is None:
+                    _admin_token = _login("HUBBUB_FUZZ_ADMIN_EMAIL")
+                return _admin_token
             if _token is None:
                 _token = _login()
             return _token
 
     def set(self, case: Any, data: str, ctx: Any) -> None:
         case.headers = case.headers or {}
-        case.headers["Authorization"] = f"Bearer {data}"
+        if case.operation.path.endswith(_PUBLISH_PATH):
+            # Where its security scheme says, so that the check that leaves the scheme
+            # out of a request really sends none.
+            case.headers["X-Api-Key"] = data
+        else:
+            case.headers["Authorization"] = f"Bearer {data}"
 
 
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
+def _operation_id(case: Any) -> str | None:
+    operation_id: str | None = case.operation.definition.raw.get("operationId")
+    return operation_id
+
+
 @schemathesis.hook
 def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
     global _restore_pending
+    path = case.path_parameters or {}
+    if _operation_id(case) == "users.update" and path.get("user_id") in _protected():
+        path["user_id"] = os.environ["HUBBUB_FUZZ_VICTIM_ID"]
     if (
         _restore_pending
         and (case.path_parameters or {}).get("user_id") != os.environ["HUBBUB_FUZZ_USER_ID"]
@@ -89,7 +116,7 @@ def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
 @schemathesis.hook
 def after_call(ctx: Any, case: Any, response: Any) -> None:
     global _restore_pending
-    operation_id = case.operation.definition.raw.get("operationId")
+    operation_id = _operation_id(case)
     if response.status_code == 401 or operation_id in ("auth.logout", "auth.logout_all"):
         _forget()
     if operation_id in ("members.leave", "members.remove", "members.update") and (
@@ -116,3 +143,7 @@ def _restore_membership() -> None:
             headers=owner,
             timeout=10,
         )
+
+
+def _protected() -> set[str]:
+    return set(os.environ["HUBBUB_FUZZ_PROTECTED_IDS"].split(","))

@@ -4,7 +4,10 @@ hub as real processes, and a workspace with a member to fuzz as.
 The fuzzer signs in as ``fuzzer``, an *admin* of the workspace (so every workspace
 operation runs its real code, while renaming or deleting the workspace is refused with
 403 and the workspace survives the run); ``owner`` owns it and puts the fuzzer back if
-the fuzzer leaves. Rate limits are raised so the run measures behaviour, not limits.
+the fuzzer leaves. The site-admin routes (``/users``, ``/users/{user_id}``) are called
+as ``site admin``, whose changes the hooks aim at ``victim`` when they would hit one of
+the accounts the run stands on; the publish API with a service key for ``public:*``.
+Rate limits are raised so the run measures behaviour, not limits.
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ class System:
     fuzzer_id: str
     owner_email: str
     owner_token: str
+    owner_id: str = ""
+    admin_email: str = ""
+    admin_id: str = ""
+    victim_id: str = ""
+    service_key: str = ""
     database_url: str = ""
 
     def unpublished_events(self) -> int:
@@ -56,6 +64,11 @@ class System:
             "HUBBUB_FUZZ_USER_ID": self.fuzzer_id,
             "HUBBUB_FUZZ_PASSWORD": PASSWORD,
             "HUBBUB_FUZZ_OWNER_TOKEN": self.owner_token,
+            # Accounts the site-admin routes must leave alone (the hooks aim at the victim).
+            "HUBBUB_FUZZ_PROTECTED_IDS": ",".join((self.fuzzer_id, self.owner_id, self.admin_id)),
+            "HUBBUB_FUZZ_VICTIM_ID": self.victim_id,
+            "HUBBUB_FUZZ_ADMIN_EMAIL": self.admin_email,
+            "HUBBUB_FUZZ_SERVICE_KEY": self.service_key,
         }
 
 
@@ -99,7 +112,23 @@ def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float =
     raise RuntimeError("the system did not become ready")
 
 
-def _seed(url: str) -> System:
+def _cli(env: dict[str, str], *args: str, stdin: str = "") -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "hubbub.cli", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"hubbub {' '.join(args)} failed: {done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def _seed(url: str, env: dict[str, str]) -> System:
     with requests.Session() as http:
         api = url + "/api/v1"
 
@@ -113,8 +142,16 @@ def _seed(url: str) -> System:
             login.raise_for_status()
             return email, login.json()["access_token"], login.json()["user"]["id"]
 
-        owner_email, owner, _ = signed_in("owner")
+        owner_email, owner, owner_id = signed_in("owner")
         fuzzer_email, _, fuzzer_id = signed_in("fuzzer")
+        _, _, victim_id = signed_in("victim")
+        admin_email = f"admin-{os.urandom(3).hex()}@example.com"
+        _cli(env, "user", "create", "--admin", admin_email, "--password-stdin", stdin=PASSWORD)
+        login = http.post(api + "/auth/login", json={"email": admin_email, "password": PASSWORD})
+        login.raise_for_status()
+        admin_id = login.json()["user"]["id"]
+        created = _cli(env, "apikey", "create", "fuzzer", "--channel", "public:*")
+        service_key = created.rsplit(": ", 1)[-1].strip()
         auth = {"Authorization": f"Bearer {owner}"}
         ws = http.post(api + "/workspaces", json={"name": "Fuzzed"}, headers=auth)
         ws.raise_for_status()
@@ -130,7 +167,20 @@ def _seed(url: str) -> System:
             headers=auth,
         )
         made.raise_for_status()
-    return System(url, ws_id, made.json()["id"], fuzzer_email, fuzzer_id, owner_email, owner)
+    return System(
+        url,
+        ws_id,
+        made.json()["id"],
+        fuzzer_email,
+        fuzzer_id,
+        owner_email,
+        owner,
+        owner_id=owner_id,
+        admin_email=admin_email,
+        admin_id=admin_id,
+        victim_id=victim_id,
+        service_key=service_key,
+    )
 
 
 @contextlib.contextmanager
@@ -156,7 +206,7 @@ def running_system(state: Path) -> Iterator[System]:
                 procs.append(subprocess.Popen(argv, cwd=ROOT, env=env))
             url = f"http://127.0.0.1:{port}"
             _wait_ready(url, procs)
-            yield dataclasses.replace(_seed(url), database_url=database_url)
+            yield dataclasses.replace(_seed(url, env), database_url=database_url)
         finally:
             for proc in reversed(procs):
                 proc.terminate()

@@ -287,6 +287,22 @@ class TestUpdateUser:
         response = await hub_client.patch(f"/api/v1/users/{ann}", json={}, headers=admin)
         assert response.status == 422
 
+    @pytest.mark.parametrize(
+        "body",
+        [{"role": None, "is_active": None}, {"is_active": None}, {"is_active": 0}, {"role": 1}],
+    )
+    async def test_null_or_a_wrong_type_is_refused_not_taken_for_a_change(
+        self, hub_client: TestClient[Any, Any], admin: dict[str, str], db: Any, body: Any
+    ) -> None:
+        """The document says role and is_active are never null and is_active is a
+        boolean; `0` is not `false` (it would deactivate the account)."""
+        ann = await make_user(db, "ann@example.com")
+        response = await hub_client.patch(f"/api/v1/users/{ann}", json=body, headers=admin)
+        problem = await response.json()
+        assert (response.status, problem["code"]) == (422, "validation_failed")
+        me = await hub_client.get(f"/api/v1/users/{ann}", headers=admin)
+        assert (await me.json())["is_active"] is True
+
     async def test_an_unknown_user_is_not_found(
         self, hub_client: TestClient[Any, Any], admin: dict[str, str]
     ) -> None:

@@ -16,11 +16,12 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    StrictBool,
     StringConstraints,
-    model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
-from hubbub.contracts.api.common import Name
+from hubbub.contracts.api.common import Name, NotNull, PatchParams
 from hubbub.contracts.errors import ErrorCode
 from hubbub.contracts.operations import Access, Catalog, Empty, Http, NoParams, Operation
 
@@ -101,16 +102,14 @@ class UserIdParams(_Params):
     user_id: uuid.UUID
 
 
-class UpdateUserParams(_Params):
-    user_id: uuid.UUID
-    role: Role | None = None
-    is_active: bool | None = None
+class UpdateUserParams(PatchParams):
+    """Omitted means unchanged; ``null`` is refused (the schema says so too)."""
 
-    @model_validator(mode="after")
-    def _something_to_change(self) -> UpdateUserParams:
-        if self.role is None and self.is_active is None:
-            raise ValueError("give role, is_active, or both")
-        return self
+    patchable = ("role", "is_active")
+
+    user_id: uuid.UUID
+    role: Annotated[Role | SkipJsonSchema[None], NotNull] = None
+    is_active: Annotated[StrictBool | SkipJsonSchema[None], NotNull] = None
 
 
 catalog = Catalog()

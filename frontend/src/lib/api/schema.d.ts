@@ -1386,30 +1386,30 @@ export interface components {
              */
             display_name: string | null;
         };
-        /** UpdateUserParams */
+        /**
+         * UpdateUserParams
+         * @description Omitted means unchanged; ``null`` is refused (the schema says so too).
+         */
         UpdateUserParams: {
-            /**
-             * Is Active
-             * @default null
-             */
-            is_active: boolean | null;
+            /** Is Active */
+            is_active?: boolean;
             /** @default null */
-            role: components["schemas"]["Role"] | null;
+            role: components["schemas"]["Role"];
             /**
              * User Id
              * Format: uuid
              */
             user_id: string;
         };
-        /** UpdateUserParamsBody */
+        /**
+         * UpdateUserParamsBody
+         * @description Omitted means unchanged; ``null`` is refused (the schema says so too).
+         */
         UpdateUserParamsBody: {
-            /**
-             * Is Active
-             * @default null
-             */
-            is_active: boolean | null;
+            /** Is Active */
+            is_active?: boolean;
             /** @default null */
-            role: components["schemas"]["Role"] | null;
+            role: components["schemas"]["Role"];
         };
         /** UserIdParams */
         UserIdParams: {
@@ -3142,7 +3142,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["UpdateUserParamsBody"];
             };
