@@ -100,10 +100,14 @@ class MailSender:
         message = Mail(mail.to_addr, mail.subject, mail.body)
         try:
             await asyncio.to_thread(smtp_send, self.settings, message)
-        except (OSError, smtplib.SMTPException) as exc:
+        except Exception as exc:
             error = describe_failure(exc)
+            # What is neither the network nor the server (e.g. an address smtplib cannot
+            # encode) will fail the same way every time: give up at once.
+            expected = isinstance(exc, OSError | smtplib.SMTPException)
+            permanent = is_permanent(exc) or not expected
             gave_up = await mark_failed(
-                self.sessions, self.settings, mail, error, permanent=is_permanent(exc)
+                self.sessions, self.settings, mail, error, permanent=permanent
             )
             extra = {"to": mail.to_addr, "attempts": mail.attempts, "mail_id": mail.id}
             if gave_up:

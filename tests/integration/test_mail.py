@@ -154,6 +154,25 @@ class TestSmtp:
         await asyncio.sleep(0.3)
         assert await state() == [(3, True)]  # given up: not taken again
 
+    async def test_a_message_smtplib_cannot_send_at_all_is_given_up_at_once(
+        self, db: async_sessionmaker[AsyncSession], smtp: SmtpCatcher, settings: Settings
+    ) -> None:
+        """Not a network or server failure (here: a header smtplib refuses to encode): it
+        would fail the same way every time, so it is not retried, and the next goes out."""
+        async with db() as session, session.begin():
+            session.add_all(
+                [
+                    QueuedMail(to_addr="ann@example.com", subject="bad\nheader", body="b"),
+                    QueuedMail(to_addr="bob@example.com", subject="fine", body="b"),
+                ]
+            )
+        assert await MailSender(db, settings, asyncio.Event()).send_due() == 1
+        [(_, attempts, failed, error)] = await queue(db, True)
+        assert (attempts, failed) == (1, True)
+        assert error is not None
+        assert error.startswith("ValueError")
+        assert [m["Subject"] for m in smtp.messages] == ["fine"]
+
     async def test_two_senders_send_each_message_once(
         self, db: async_sessionmaker[AsyncSession], smtp: SmtpCatcher, settings: Settings
     ) -> None:
