@@ -42,7 +42,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     """Can a server listen on ``port``? Probed the way asyncio's servers bind (with
     SO_REUSEADDR), so the TIME_WAIT connections a just-stopped hub leaves behind do not
-    count as taken: only a listener or a live connection does."""
+    count as taken; a listener does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
