@@ -27,6 +27,7 @@ from typing import Any
 import requests
 
 from hubbub.embedded.process import free_port
+from tests.support.processes import run_hubbub
 from tests.support.services import Databases, running_services
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,17 +113,8 @@ def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float =
     raise RuntimeError("the system did not become ready")
 
 
-def _cli(env: dict[str, str], *args: str, stdin: str = "") -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "hubbub.cli", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    done = run_hubbub(*args, env=env, stdin=stdin)
     if done.returncode != 0:
         raise RuntimeError(f"hubbub {' '.join(args)} failed: {done.stdout}{done.stderr}")
     return done.stdout

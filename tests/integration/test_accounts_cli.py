@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from hubbub.config import Settings
 from tests.support.accounts import Api, bearer
+from tests.support.processes import run_hubbub
 
 
 def hubbub(
@@ -24,15 +24,7 @@ def hubbub(
         "HUBBUB_STATE_DIR": str(settings.state_dir),
         "HUBBUB_ARGON2_MEMORY_KIB": str(settings.argon2_memory_kib),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "hubbub.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    return run_hubbub(*args, env=env, stdin=stdin)
 
 
 class TestUserCreate:

@@ -16,22 +16,9 @@ import pytest
 
 from hubbub.config import Settings, read_runtime
 from hubbub.embedded.process import die_with_parent, free_port, port_is_free
-from tests.support.processes import ROOT, settings_env
+from tests.support.processes import ROOT, run_hubbub, settings_env
 
 pytestmark = pytest.mark.slow
-
-
-def hubbub(
-    *args: str, env: dict[str, str], timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hubbub.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 class Up:
@@ -183,7 +170,7 @@ class TestUp:
         first = Up(up_env, "--port", port)
         try:
             first.wait_until_up()
-            second = hubbub("up", "--no-frontend", env=up_env)
+            second = run_hubbub("up", "--no-frontend", env=up_env)
             assert second.returncode == 1
             assert "another `hubbub up` is running" in second.stderr + second.stdout
             # The hub closes this connection first, so its port keeps a TIME_WAIT entry
@@ -229,7 +216,7 @@ class TestUp:
 
 class TestCheckAndMigrate:
     def test_check_reports_each_reachable_service(self, settings: Settings) -> None:
-        result = hubbub("check", env=settings_env(settings))
+        result = run_hubbub("check", env=settings_env(settings))
         assert result.returncode == 0, result.stdout + result.stderr
         lines = result.stdout.splitlines()
         assert [line.split()[:2] for line in lines] == [
@@ -241,21 +228,21 @@ class TestCheckAndMigrate:
 
     def test_check_names_the_unreachable_service(self, settings: Settings) -> None:
         env = settings_env(settings, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-        result = hubbub("check", env=env)
+        result = run_hubbub("check", env=env)
         assert result.returncode == 1
         assert "!! Redis" in result.stdout
         assert "is not reachable" in result.stdout
 
     def test_migrate_is_idempotent(self, settings: Settings) -> None:
         env = settings_env(settings)
-        first, second = hubbub("migrate", env=env), hubbub("migrate", env=env)
+        first, second = run_hubbub("migrate", env=env), run_hubbub("migrate", env=env)
         assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
         assert "database at head" in second.stdout
 
     def test_production_without_a_secret_refuses_to_start(self, settings: Settings) -> None:
         env = settings_env(settings, HUBBUB_ENV="production")
         env.pop("HUBBUB_SECRET_KEY")
-        result = hubbub("serve", env=env)
+        result = run_hubbub("serve", env=env)
         assert result.returncode == 2
         assert "HUBBUB_SECRET_KEY is not set" in result.stderr
 
@@ -263,21 +250,21 @@ class TestCheckAndMigrate:
 class TestApiKeys:
     def test_create_list_and_revoke_a_key(self, settings: Settings) -> None:
         env = settings_env(settings)
-        created = hubbub("apikey", "create", "billing", "--channel", "public:*", env=env)
+        created = run_hubbub("apikey", "create", "billing", "--channel", "public:*", env=env)
         assert created.returncode == 0, created.stderr
         key = created.stdout.split("keep it secret): ")[1].strip()
         assert key.startswith("hbk_")
         assert len(key) > 40
-        listed = hubbub("apikey", "list", env=env)
+        listed = run_hubbub("apikey", "list", env=env)
         assert "billing" in listed.stdout
         assert key[:12] in listed.stdout
         assert key not in listed.stdout  # never shown again
-        revoked = hubbub("apikey", "revoke", "billing", env=env)
+        revoked = run_hubbub("apikey", "revoke", "billing", env=env)
         assert revoked.returncode == 0
-        assert "revoked" in hubbub("apikey", "list", env=env).stdout
+        assert "revoked" in run_hubbub("apikey", "list", env=env).stdout
 
     def test_a_bad_pattern_is_refused_with_the_reason(self, settings: Settings) -> None:
-        result = hubbub(
+        result = run_hubbub(
             "apikey", "create", "x", "--channel", "everything", env=settings_env(settings)
         )
         assert result.returncode == 2

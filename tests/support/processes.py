@@ -17,6 +17,22 @@ from tests.support import ops
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def run_hubbub(
+    *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``hubbub ARGS`` as an operator runs it, to its end; its output kept as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "hubbub.cli", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBBUB_")}
     env.update(
