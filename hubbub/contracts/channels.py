@@ -9,6 +9,7 @@ NATS subject token, so no client can widen a subscription with ``*`` or ``>``.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -82,6 +83,18 @@ DEFAULT_POLICIES: dict[ChannelKind, ChannelPolicy] = {
 }
 
 
+# Kinds whose name is a row id (a UUID): only its canonical spelling is accepted.
+_NAMED_BY_ID = frozenset({ChannelKind.WORKSPACE, ChannelKind.CHAT, ChannelKind.USER})
+
+
+def _non_canonical_id(name: str) -> bool:
+    """True when ``name`` is a UUID spelled other than ``str(uuid.UUID(name))``."""
+    try:
+        return str(uuid.UUID(name)) != name
+    except ValueError:
+        return False  # not an id at all: no id channel can match it, nothing to alias
+
+
 @dataclass(frozen=True, slots=True)
 class Channel:
     kind: ChannelKind
@@ -106,6 +119,14 @@ class Channel:
             raise BadRequest(f"unknown channel kind {kind_text!r}", channel=raw) from None
         if not _NAME.fullmatch(name):
             raise BadRequest("channel name must be 1-64 characters of A-Z a-z 0-9 _ -", channel=raw)
+        if kind in _NAMED_BY_ID and _non_canonical_id(name):
+            # One spelling per channel: the ACL cache, revocations and history all key on
+            # the name, so `workspace:<UPPER>` must not be a second way in.
+            raise BadRequest(
+                f"{kind.value} channel names are ids in canonical form "
+                "(lower-case, hyphenated UUID)",
+                channel=raw,
+            )
         return Channel(kind, name)
 
     @staticmethod

@@ -64,6 +64,20 @@ class TestChannels:
         channel = Channel.parse(raw)
         assert (channel.kind, channel.name, str(channel)) == (kind, name, raw)
 
+    @pytest.mark.parametrize("kind", ["workspace", "chat", "user"])
+    def test_an_id_channel_has_one_spelling(self, kind: str) -> None:
+        """Upper-case or unhyphenated spellings of an id would alias the canonical
+        channel past its ACL cache entry and its revocations, so they are refused."""
+        ident = "0b5e1f6a-3c2d-4e7f-8a9b-1c2d3e4f5a6b"
+        assert str(Channel.parse(f"{kind}:{ident}")) == f"{kind}:{ident}"
+        for alias in (ident.upper(), ident.replace("-", ""), ident.replace("-", "").upper()):
+            with pytest.raises(BadRequest, match="canonical form"):
+                Channel.parse(f"{kind}:{alias}")
+
+    def test_names_of_other_kinds_keep_their_case(self) -> None:
+        ident = "0B5E1F6A-3C2D-4E7F-8A9B-1C2D3E4F5A6B"
+        assert Channel.parse(f"public:{ident}").name == ident
+
     @pytest.mark.parametrize(
         ("raw", "reason"),
         [
