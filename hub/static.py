@@ -28,6 +28,8 @@ class StaticSite:
         self.root = root.resolve()
 
     def _resolve(self, path: str) -> Path | None:
+        if "\x00" in path:
+            return None  # no file has a NUL in its name (and the OS call would raise)
         target = (self.root / path.lstrip("/")).resolve()
         if target != self.root and self.root not in target.parents:
             return None  # ../ escapes

@@ -62,6 +62,11 @@ class TestStaticSite:
         assert "outside" not in await response.text()
         assert response.status == 404
 
+    async def test_a_nul_byte_in_the_path_is_not_found(self, site: TestClient[Any, Any]) -> None:
+        """A %00 is decoded into the path; it names no file (it used to raise: 500)."""
+        response = await site.get("/index.html%00.txt")
+        assert response.status == 404
+
     async def test_api_paths_keep_their_problem_details(self, site: TestClient[Any, Any]) -> None:
         response = await site.get("/api/v1/nope")
         assert (response.status, response.content_type) == (404, "application/problem+json")
