@@ -6,6 +6,7 @@ dies with its parent. ``start()`` returns the URL the rest of Hubbub uses.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -33,6 +34,7 @@ class EmbeddedServer:
     data_dir: Path
     port: int = 0
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _pinned: bool = field(default=False, init=False)  # restarting: keep the port
 
     @property
     def log_path(self) -> Path:
@@ -50,9 +52,31 @@ class EmbeddedServer:
             stop_process(self.proc)
             self.proc = None
 
+    def restart(self) -> str:
+        """Start again after the process died: on the same port (the hubs and workers
+        have its URL and reconnect to it) and with the same data folder (the data
+        survives). What the dead process left in its process group (PostgreSQL's
+        backends) is killed first, so nothing holds the data folder."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+        self._pinned = True
+        try:
+            return self.start()
+        finally:
+            self._pinned = False
+
     def _choose_port(self) -> None:
         if not self.port:
             self.port = free_port(HOST)
+
+    def _another_port(self) -> None:
+        """After a failed start: try a free port next, unless restarting on this one."""
+        if self._pinned:
+            raise self._fail(f"could not start again on port {self.port}")
+        self.port = 0
 
     def _fail(self, why: str) -> RuntimeError:
         tail = ""
@@ -89,7 +113,7 @@ class EmbeddedNats(EmbeddedServer):
                 return self.url
             except RuntimeError:  # lost a race for the port: try another
                 self.stop()
-                self.port = 0
+                self._another_port()
         raise self._fail("could not start")
 
 
@@ -139,7 +163,7 @@ class EmbeddedRedis(EmbeddedServer):
                 return self.url
             except RuntimeError:
                 self.stop()
-                self.port = 0
+                self._another_port()
         raise self._fail("could not start")
 
 
@@ -289,7 +313,7 @@ class EmbeddedPostgres(EmbeddedServer):
                 return self.url
             except RuntimeError:
                 self.stop()
-                self.port = 0
+                self._another_port()
         raise self._fail("could not start")
 
     def stop(self) -> None:
