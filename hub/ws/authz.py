@@ -3,7 +3,9 @@
 ``user:<id>`` is its own user's; ``public:`` and ``ticker:`` are any signed-in user's.
 ``workspace:`` and ``chat:`` need membership, which only the database knows: the hub
 asks a worker (``channels.authorize``) and the worker caches the answer in Redis, where
-the hub reads it first; a membership change deletes the cached answers.
+the hub reads it first; a membership change deletes the cached answers. ``fresh=True``
+skips that cache and asks a worker: the hub's re-check after a NATS outage
+(``hub/ws/recheck.py``) trusts nothing cached from before.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ class ChannelAuthorizer:
         self.keys = keys
         self.policies = policies
 
-    async def check(self, caller: Caller, channel: Channel, action: ChannelAction) -> None:
-        """Return if allowed; raise ``Forbidden`` (or ``Unauthorized``) if not."""
+    async def check(
+        self, caller: Caller, channel: Channel, action: ChannelAction, *, fresh: bool = False
+    ) -> None:
+        """Return if allowed; raise ``Forbidden`` (or ``Unauthorized``) if not. ``fresh``:
+        ask a worker even when Redis holds an answer."""
         user_id = caller.user_id
         if not caller.is_user or user_id is None:
             raise Unauthorized("sign in first")
@@ -45,11 +50,13 @@ class ChannelAuthorizer:
             if channel.name != user_id:
                 raise Forbidden("that is another user's channel", channel=str(channel))
             return
-        await self._member(user_id, channel, action)
+        await self._member(user_id, channel, action, fresh)
 
-    async def _member(self, user_id: str, channel: Channel, action: ChannelAction) -> None:
+    async def _member(
+        self, user_id: str, channel: Channel, action: ChannelAction, fresh: bool
+    ) -> None:
         cache_key = self.keys.channel_acl(user_id, str(channel), action.value)
-        cached = await self.redis.get(cache_key)
+        cached = None if fresh else await self.redis.get(cache_key)
         if cached is None:
             reply = await self.bus.request(
                 channels_api.authorize,
