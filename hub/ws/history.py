@@ -3,11 +3,16 @@
 Reads use JetStream's Direct Get (any replica answers, no consumer state). On servers
 that support it (NATS ≥ 2.11) the publications after an offset come back in one batched
 request; older servers get one request per publication.
+
+Stored data is checked as live delivery checks it (``hub/ws/fanout.py``): only JSON
+objects reach clients. A backend that published anything else is logged and skipped,
+because history replies splice the stored bytes into the frame unparsed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 
@@ -20,6 +25,18 @@ from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.subjects import Subjects
 
 EPOCH_TTL_S = 30.0
+log = logging.getLogger(__name__)
+
+
+def _is_object(offset: int, data: bytes, subject: str) -> bool:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        value = None
+    if isinstance(value, dict):
+        return True
+    log.error("stored publication %s on %s is not a JSON object; skipped", offset, subject)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +126,9 @@ class History:
             if msg is None:
                 break
             offset = int((msg.headers or {})["Nats-Sequence"])
-            found.append(Publication(offset, msg.data))
-            size += len(msg.data)
+            if _is_object(offset, msg.data, subject):
+                found.append(Publication(offset, msg.data))
+                size += len(msg.data)
         return found
 
     async def _after_batched(
@@ -137,7 +155,9 @@ class History:
                         break
                     if status is not None:
                         raise Unavailable(f"channel history answered {status}")
-                    found.append(Publication(int(headers["Nats-Sequence"]), msg.data))
+                    offset = int(headers["Nats-Sequence"])
+                    if _is_object(offset, msg.data, headers.get("Nats-Subject", "?")):
+                        found.append(Publication(offset, msg.data))
                     if len(found) >= limit:
                         break
         except TimeoutError:

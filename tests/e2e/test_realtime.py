@@ -209,6 +209,28 @@ class TestRecovery:
         assert [p.data["n"] for p in got] == list(range(100))
         assert resub.resets == 0
 
+    async def test_stored_data_that_is_not_a_json_object_is_never_replayed(
+        self, client: ClientFactory, nc: NATS, settings: Settings
+    ) -> None:
+        """History and recovery check stored bytes as live delivery does."""
+        b = await client("b")
+        sub = await b.subscribe("public:mixed")
+        await publish(nc, settings, "public:mixed", {"n": -1})
+        await next_pub(sub)
+        since = (sub.offset, sub.epoch or "")
+        await b.close()
+        subject = Subjects(settings.namespace).event(Channel.parse("public:mixed"))
+        js = nc.jetstream()
+        for bad in (b"[1, 2]", b'"text"', b"not json"):
+            await js.publish(subject, bad)
+        good = await publish(nc, settings, "public:mixed", {"n": 0})
+        again = await client("b")
+        resub = await again.subscribe("public:mixed", since=since)
+        got = [resub.queue.get_nowait() for _ in range(resub.queue.qsize())]
+        assert [(p.offset, p.data) for p in got] == [(good, {"n": 0})]
+        page = await again.history("public:mixed")
+        assert [p["data"] for p in page["publications"]] == [{"n": -1}, {"n": 0}]
+
     async def test_a_gap_bigger_than_the_history_is_not_recovered(
         self, client: ClientFactory, nc: NATS, settings: Settings
     ) -> None:
