@@ -190,6 +190,9 @@ class Settings(BaseSettings):
     ws_max_rpc_in_flight: int = Field(default=64, ge=1)
     ws_max_protocol_errors: int = Field(default=20, ge=1)
     presence_ttl_s: float = Field(default=30.0, ge=2)
+    # Seconds between a hub's re-checks of its open sockets and subscriptions against the
+    # deny-list and current membership (hub/ws/recheck.py); also run after a NATS reconnect.
+    recheck_interval_s: float = Field(default=60.0, gt=0)
     # Per channel kind overrides of the defaults in hubbub/contracts/channels.py, as JSON:
     # {"workspace": {"history_max_msgs": 10000, "history_max_age_s": 86400,
     #                "slow_consumer": "disconnect"}}
