@@ -9,6 +9,7 @@ from handlers import ratelimit
 from handlers.accounts import sessions
 from handlers.accounts.passwords import PASSWORD_HASHER
 from handlers.accounts.policy import check_password
+from handlers.accounts.reset import spend_reset_tokens
 from handlers.accounts.users import current_user, to_public
 from handlers.context import Context
 from handlers.ratelimit import per_account
@@ -51,6 +52,7 @@ async def change_password(ctx: Context, params: ChangePasswordParams) -> Empty:
     check_password(params.new_password, user.email, field="new_password")
     user.password_hash = await hasher.hash(params.new_password)
     user.password_changed_at = sessions.now()
+    await spend_reset_tokens(ctx, user.id, user.password_changed_at)
     keep = ctx.caller.session_id
     await sessions.revoke(
         ctx, user.id, reason="password_changed", keep=uuid.UUID(keep) if keep else None

@@ -9,7 +9,8 @@ user — sets the new password and ends every session.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -90,10 +91,17 @@ async def reset_confirm(ctx: Context, params: ResetConfirmParams) -> Empty:
     check_password(params.new_password, user.email, field="new_password")
     user.password_hash = await ctx.resource(PASSWORD_HASHER).hash(params.new_password)
     user.password_changed_at = at
-    await ctx.session.execute(
-        update(PasswordResetToken)
-        .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
-        .values(used_at=at)
-    )
+    await spend_reset_tokens(ctx, user.id, at)
     await sessions.revoke(ctx, user.id, reason="password_reset")
     return Empty()
+
+
+async def spend_reset_tokens(ctx: Context, user_id: uuid.UUID, at: datetime) -> None:
+    """Every outstanding reset link of the user stops working: a new password (by reset
+    or by change) makes a link mailed for the old one pointless, and a live link in a
+    mailbox someone else reads would undo the change."""
+    await ctx.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user_id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=at)
+    )

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.accounts.models import PasswordResetToken
 from handlers.mail import DevMail, latest_dev_mail
 from hubbub.config import Settings
-from tests.support.accounts import Api, make_user
+from tests.support.accounts import PASSWORD, Api, bearer, make_user
 
 NEW_PASSWORD = "plum-orbit-kettle-42"
 
@@ -115,6 +115,22 @@ class TestResetFlow:
         newer, older = await caught_mail(db)
         await confirm(hub_client, token_in(newer))
         assert (await confirm(hub_client, token_in(older))).status == 400
+
+    async def test_changing_the_password_spends_outstanding_reset_tokens(
+        self, api: Api, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """A link mailed before a password change would undo the change: it stops working."""
+        await make_user(db, "ann@example.com")
+        await request_reset(hub_client, "ann@example.com")
+        session = await api.login("ann@example.com")
+        changed = await hub_client.post(
+            "/api/v1/users/me/password",
+            json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+            headers=bearer(session["access_token"]),
+        )
+        late = await confirm(hub_client, token_in((await caught_mail(db))[0]), "x-other-pass-99")
+        assert (changed.status, late.status) == (204, 400)
+        await api.login("ann@example.com", NEW_PASSWORD)
 
     async def test_the_new_password_meets_the_policy(
         self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
