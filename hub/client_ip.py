@@ -4,6 +4,10 @@ The socket's peer address, unless that peer is a trusted proxy (setting
 ``HUBBUB_TRUSTED_PROXIES``): then ``X-Forwarded-For`` is read from the right, skipping
 trusted proxies, and the first address that is not one is the client. Entries left of
 it were written by the client itself and prove nothing.
+
+An IPv4 address seen through a dual-stack socket (``::ffff:10.0.0.5``) is the IPv4
+address: it matches IPv4 trusted networks and is reported in its IPv4 form, so one
+client has one spelling in rate-limit keys and session records.
 """
 
 from __future__ import annotations
@@ -26,14 +30,13 @@ class ClientIp:
         return cls(tuple(ipaddress.ip_network(item, strict=False) for item in proxies))
 
     def is_trusted(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self.trusted)
+        ip = _parse(address)
+        return ip is not None and any(ip in network for network in self.trusted)
 
     def of(self, request: web.Request) -> str | None:
         remote = request.remote
+        if remote is not None:
+            remote = normalized(remote)
         if not self.trusted or remote is None or not self.is_trusted(remote):
             return remote
         hops = [
@@ -48,5 +51,21 @@ class ClientIp:
             except ValueError:
                 return remote  # a malformed chain: believe only what we saw
             if not self.is_trusted(hop):
-                return hop
-        return hops[0] if hops else remote
+                return normalized(hop)
+        return normalized(hops[0]) if hops else remote
+
+
+def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def normalized(address: str) -> str:
+    """The canonical text of an address (IPv4-mapped IPv6 as IPv4); other text as given."""
+    ip = _parse(address)
+    return address if ip is None else str(ip)

@@ -42,3 +42,13 @@ class TestClientIp:
 
     def test_a_trusted_peer_without_the_header_is_the_client(self) -> None:
         assert ClientIp.trusting(["127.0.0.1"]).of(request("127.0.0.1")) == "127.0.0.1"
+
+    def test_an_ipv4_mapped_proxy_matches_its_ipv4_network(self) -> None:
+        """A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d."""
+        resolver = ClientIp.trusting(["10.0.0.0/8"])
+        assert resolver.of(request("::ffff:10.0.0.5", "198.51.100.7")) == "198.51.100.7"
+
+    def test_mapped_addresses_are_reported_as_ipv4(self) -> None:
+        assert ClientIp().of(request("::ffff:203.0.113.9")) == "203.0.113.9"
+        resolver = ClientIp.trusting(["10.0.0.0/8"])
+        assert resolver.of(request("10.0.0.5", "::ffff:198.51.100.7")) == "198.51.100.7"
