@@ -3,6 +3,10 @@
 Authenticated by a service API key (``Authorization: Bearer hbk_…`` or ``X-Api-Key``),
 which a worker checks by its digest (``apikeys.authenticate``); the hub remembers the
 answer for ``API_KEY_CACHE_S`` seconds, so a revoked key stops working within that time.
+An unknown key is remembered as unknown for as long (keys are 256 random bits: no new
+key can be one that was tried), and each client IP may present at most
+``UNKNOWN_KEYS_PER_MINUTE`` unknown keys a minute; past that, 429 without asking a
+worker. Guessing keys costs the guesser, not the database.
 The body is ``{"data": {...}, "id": "optional"}``: ``data`` (a JSON object) is what
 subscribers receive; ``id`` — or the ``Idempotency-Key`` header — makes a retried
 publish land once (it becomes the JetStream ``Nats-Msg-Id``). The hub writes straight to
@@ -13,20 +17,61 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import TypeVar
 
 import orjson
 from aiohttp import web
 
 from hub.openapi import DocumentedRoute, document_route
 from hub.rest import idempotency_key, read_json_object
-from hub.state import BUS, NATS_CONN, SETTINGS, SUBJECTS
+from hub.state import BUS, CLIENT_IP, NATS_CONN, SETTINGS, SUBJECTS
 from hubbub.contracts.api import apikeys
 from hubbub.contracts.api.apikeys import KEY_PREFIX, ServiceIdentity
 from hubbub.contracts.channels import CHANNEL_PATTERN, Channel
-from hubbub.contracts.errors import Forbidden, Unauthorized, Unavailable, ValidationFailed
+from hubbub.contracts.errors import (
+    Forbidden,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+)
 
 API_KEY_CACHE_S = 30.0
-_identities = web.AppKey("api_key_identities", dict[str, tuple[ServiceIdentity, float]])
+UNKNOWN_KEYS_PER_MINUTE = 20
+_CACHE_LIMIT = 10_000
+V = TypeVar("V")
+
+
+class KeyCache:
+    """What the workers said of recently presented keys, and who presented unknown ones."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, tuple[ServiceIdentity, float]] = {}  # digest → (who, until)
+        self.unknown: dict[str, float] = {}  # digest → until
+        self.misses: dict[str, tuple[int, float]] = {}  # client IP → (count, window end)
+
+    def check_budget(self, ip: str, now: float) -> None:
+        count, until = self.misses.get(ip, (0, 0.0))
+        if until > now and count >= UNKNOWN_KEYS_PER_MINUTE:
+            raise RateLimited(
+                "too many unknown API keys from this address", retry_after=int(until - now) + 1
+            )
+
+    def miss(self, ip: str, key_hash: str, now: float) -> None:
+        _bounded(self.unknown)[key_hash] = now + API_KEY_CACHE_S
+        count, until = self.misses.get(ip, (0, 0.0))
+        if until <= now:
+            count, until = 0, now + 60.0
+        _bounded(self.misses)[ip] = (count + 1, until)
+
+
+def _bounded(cache: dict[str, V]) -> dict[str, V]:
+    if len(cache) > _CACHE_LIMIT:
+        cache.clear()  # a flood of distinct keys: start over rather than grow without end
+    return cache
+
+
+_keys = web.AppKey("api_keys", KeyCache)
 
 
 def api_key(request: web.Request) -> str:
@@ -39,19 +84,26 @@ def api_key(request: web.Request) -> str:
 
 
 async def identify(request: web.Request, key: str) -> ServiceIdentity:
-    cache = request.app[_identities]
+    cache = request.app[_keys]
     key_hash = hashlib.sha256(key.encode()).hexdigest()
-    cached = cache.get(key_hash)
     now = time.monotonic()
-    if cached is not None and cached[1] > now:
-        return cached[0]
-    reply = await request.app[BUS].request(
-        apikeys.authenticate, {"key_hash": key_hash}, caller=None
-    )
+    known = cache.known.get(key_hash)
+    if known is not None and known[1] > now:
+        return known[0]
+    ip = request.app[CLIENT_IP].of(request) or "-"
+    cache.check_budget(ip, now)
+    if cache.unknown.get(key_hash, 0.0) > now:
+        cache.miss(ip, key_hash, now)
+        raise Unauthorized("unknown or revoked API key")
+    try:
+        reply = await request.app[BUS].request(
+            apikeys.authenticate, {"key_hash": key_hash}, caller=None
+        )
+    except Unauthorized:
+        cache.miss(ip, key_hash, now)
+        raise
     identity: ServiceIdentity = reply.value
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[key_hash] = (identity, now + API_KEY_CACHE_S)
+    _bounded(cache.known)[key_hash] = (identity, now + API_KEY_CACHE_S)
     return identity
 
 
@@ -105,7 +157,7 @@ async def publish(request: web.Request) -> web.Response:
 
 
 def add_publish_route(app: web.Application, prefix: str) -> None:
-    app[_identities] = {}
+    app[_keys] = KeyCache()
     path = prefix + "/channels/{channel}/publish"
     app.router.add_post(path, publish)
     document_route(app, _documented(path))
