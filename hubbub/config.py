@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    # Redis (hubbub/redisconn.py): a pool of at most `redis_pool_size` connections per
+    # process; a caller waits up to `redis_pool_timeout_s` for a free one, then gets
+    # `unavailable`. `redis_timeout_s` bounds connecting and each reply.
+    redis_pool_size: int = Field(default=64, ge=1)
+    redis_pool_timeout_s: float = Field(default=2.0, gt=0)
+    redis_timeout_s: float = Field(default=5.0, gt=0)
 
     # --- the hub --------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -116,6 +122,7 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    listen_backlog: int = Field(default=4096, ge=1)  # pending connections the kernel queues
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     access_log: bool = True
 
@@ -132,6 +139,7 @@ class Settings(BaseSettings):
     jwt_leeway_s: int = Field(default=30, ge=0, le=300)
     access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_s: int = Field(default=14 * 86_400, ge=300)
+    session_max_age_s: int = Field(default=90 * 86_400, ge=300)  # however often refreshed
     cookie_secure: bool = True  # the refresh cookie's Secure flag
 
     # --- accounts ------------------------------------------------------------------------
@@ -176,6 +184,14 @@ class Settings(BaseSettings):
     janitor_interval_s: float = Field(default=3600.0, gt=0)
     retention_s: int = Field(default=7 * 86_400, ge=0)  # expired tokens, revoked sessions…
     idempotency_ttl_s: int = Field(default=86_400, ge=60)  # a retry after this applies again
+
+    # --- `hubbub up` supervision (hubbub/restarts.py) --------------------------------------
+    # A hub, worker or embedded server that exits is started again after a doubling delay;
+    # more than `restart_intensity` restarts of one within the period stop everything.
+    restart_intensity: int = Field(default=5, ge=0)
+    restart_period_s: float = Field(default=60.0, gt=0)
+    restart_backoff_s: float = Field(default=0.5, gt=0)
+    restart_backoff_max_s: float = Field(default=10.0, gt=0)
 
     # --- WebSocket limits and timing (docs/protocol.md) ---------------------------------
     ws_max_frame_bytes: int = Field(default=65_536, ge=1024)
@@ -288,28 +304,50 @@ class Settings(BaseSettings):
 RUNTIME_FILE = "runtime.json"
 
 
-def write_runtime(state_dir: Path, urls: dict[str, str]) -> None:
+def write_runtime(
+    state_dir: Path, urls: dict[str, str], pids: dict[str, int] | None = None
+) -> None:
     """Record the URLs of a running `hubbub up`, so other commands (`hubbub migrate`,
-    `hubbub user create`, ...) run against the same embedded servers."""
+    `hubbub user create`, ...) run against the same embedded servers, and the current
+    process id of each of its children (``pids``: hub-1, worker-1, postgres, …).
+    Replaced atomically: a reader never sees half a file."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / RUNTIME_FILE
-    path.write_bytes(orjson.dumps({"pid": os.getpid(), **urls}))
-    path.chmod(0o600)
+    tmp = state_dir / f".{RUNTIME_FILE}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(orjson.dumps({"pid": os.getpid(), **urls, "pids": pids or {}}))
+    os.replace(tmp, path)
 
 
 def clear_runtime(state_dir: Path) -> None:
     (state_dir / RUNTIME_FILE).unlink(missing_ok=True)
 
 
-def read_runtime(state_dir: Path) -> dict[str, str]:
-    """The URLs of the `hubbub up` running on this state folder, or {} if none runs."""
+def _running_runtime(state_dir: Path) -> dict[str, Any]:
     path = state_dir / RUNTIME_FILE
     try:
         data = orjson.loads(path.read_bytes())
         os.kill(int(data["pid"]), 0)
     except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         return {}
-    return {k: str(v) for k, v in data.items() if k != "pid"}
+    return data if isinstance(data, dict) else {}
+
+
+def read_runtime(state_dir: Path) -> dict[str, str]:
+    """The URLs of the `hubbub up` running on this state folder, or {} if none runs."""
+    return {
+        k: v for k, v in _running_runtime(state_dir).items() if k != "pid" and isinstance(v, str)
+    }
+
+
+def read_runtime_pids(state_dir: Path) -> dict[str, int]:
+    """The process ids of the running `hubbub up`'s children that are running now (a
+    child waiting to be restarted has none), or {} if no `hubbub up` runs."""
+    pids = _running_runtime(state_dir).get("pids")
+    if not isinstance(pids, dict):
+        return {}
+    return {str(k): v for k, v in pids.items() if isinstance(v, int)}
 
 
 def dev_secret(state_dir: Path) -> str:

@@ -10,6 +10,10 @@ second finds the token used. That is the theft signal: a used token comes back o
 someone kept a copy. The whole session is revoked and the revocation is committed at
 once, before answering 401, so both holders — thief and owner — are signed out.
 Clients must therefore refresh one at a time (the SPA keeps a single in-flight refresh).
+
+Refreshing slides a session forward, but never past ``session_max_age_s`` from its
+start: the last refresh token of a session expires when the session does, and a token
+presented after that is ``expired``. A stolen, diligently refreshed session ends too.
 """
 
 from __future__ import annotations
@@ -47,7 +51,9 @@ def now() -> datetime:
 
 async def start(ctx: Context, user: User) -> TokenPair:
     """A new session for ``user`` (already authenticated): its first pair of tokens."""
-    session = AuthSession(id=uuid.uuid4(), user_id=user.id, created_ip=ctx.caller.ip)
+    session = AuthSession(
+        id=uuid.uuid4(), user_id=user.id, created_ip=ctx.caller.ip, created_at=now()
+    )
     ctx.session.add(session)
     await ctx.session.flush()
     return await _issue(ctx, user, session)
@@ -82,7 +88,7 @@ async def rotate(ctx: Context, presented: str) -> TokenPair:
             reason="reused",
         )
     at = now()
-    if token.expires_at <= at:
+    if token.expires_at <= at or ends(ctx, session) <= at:
         raise Unauthorized("the refresh token has expired; sign in again", reason="expired")
     user = await by_id(ctx.session, session.user_id)
     if not user.is_active:
@@ -130,15 +136,18 @@ async def session_of_refresh_token(ctx: Context, presented: str) -> AuthSession 
     return await ctx.session.get(AuthSession, token.session_id)
 
 
+def ends(ctx: Context, session: AuthSession) -> datetime:
+    """When the session is over, however often it is refreshed."""
+    return session.created_at + timedelta(seconds=ctx.settings.session_max_age_s)
+
+
 async def _issue(ctx: Context, user: User, session: AuthSession) -> TokenPair:
     settings = ctx.settings
     refresh = new_opaque_token()
+    at = now()
+    expires_at = min(at + timedelta(seconds=settings.refresh_token_ttl_s), ends(ctx, session))
     ctx.session.add(
-        RefreshToken(
-            token_hash=digest(refresh),
-            session_id=session.id,
-            expires_at=now() + timedelta(seconds=settings.refresh_token_ttl_s),
-        )
+        RefreshToken(token_hash=digest(refresh), session_id=session.id, expires_at=expires_at)
     )
     access = ctx.resource(ACCESS_TOKENS).issue(
         user_id=str(user.id), role=user.role, session_id=str(session.id)
@@ -148,6 +157,6 @@ async def _issue(ctx: Context, user: User, session: AuthSession) -> TokenPair:
         access_token=access.token,
         expires_in=access.expires_in,
         refresh_token=refresh,
-        refresh_expires_in=settings.refresh_token_ttl_s,
+        refresh_expires_in=max(0, int((expires_at - at).total_seconds())),
         user=to_public(user),
     )

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.accounts.models import AuthSession, User
 from handlers.accounts.passwords import PASSWORD_HASHER, PasswordHasher
 from handlers.worker_resources import Resources
+from hubbub.config import Settings
 from tests.support.accounts import PASSWORD, Api, CountingArgon2, bearer, make_user
 
 PROBLEM = "application/problem+json"
@@ -266,6 +268,20 @@ class TestRefresh:
         await api.refresh(phone["refresh_token"])
         assert (await api.me(laptop["access_token"])).status == 200
 
+    async def test_refreshing_never_carries_a_session_past_its_absolute_lifetime(
+        self, api: Api, db: async_sessionmaker[AsyncSession], settings: Settings
+    ) -> None:
+        """Near its end the next token lives only as long as the session; after it, 401."""
+        await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        assert tokens["refresh_expires_in"] == settings.refresh_token_ttl_s
+        await _age_sessions(db, settings.session_max_age_s - 60)
+        near_end = await (await api.refresh(tokens["refresh_token"])).json()
+        assert 0 < near_end["refresh_expires_in"] <= 60
+        await _age_sessions(db, 120)
+        over = await api.refresh(near_end["refresh_token"])
+        assert (over.status, (await over.json())["details"]["reason"]) == (401, "expired")
+
     async def test_a_refresh_picks_up_a_changed_role(
         self, api: Api, db: async_sessionmaker[AsyncSession]
     ) -> None:
@@ -276,6 +292,16 @@ class TestRefresh:
             user.role = "admin"
         refreshed = await (await api.refresh(tokens["refresh_token"])).json()
         assert refreshed["user"]["role"] == "admin"
+
+
+async def _age_sessions(db: async_sessionmaker[AsyncSession], seconds: int) -> None:
+    """Move every session's start ``seconds`` into the past (its tokens stay valid)."""
+    async with db() as session, session.begin():
+        await session.execute(
+            update(AuthSession).values(
+                created_at=AuthSession.created_at - timedelta(seconds=seconds)
+            )
+        )
 
 
 class TestLogout:
