@@ -8,7 +8,6 @@ import os
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from hub import health, session_cookie
 from hub.api_docs import add_docs_routes
@@ -46,6 +45,7 @@ from hubbub.contracts.operations import Catalog
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
 from hubbub.natsconn import connect_nats
+from hubbub.redisconn import redis_from_settings
 from hubbub.tokens import AccessTokens
 
 
@@ -70,7 +70,7 @@ async def nats_ctx(app: web.Application) -> AsyncIterator[None]:
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_from_settings(settings)
     app[REDIS] = redis
     yield
     await redis.aclose()

@@ -31,4 +31,7 @@ def serve_hub(settings: Settings, *, port: int | None = None) -> None:
         print=None,
         handle_signals=True,
         reuse_port=False,
+        # A reconnect storm arrives at once: the kernel queues up to this many connections
+        # until the hub accepts them (capped by net.core.somaxconn).
+        backlog=settings.listen_backlog,
     )

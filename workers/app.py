@@ -12,8 +12,6 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from handlers import default_registry
 from handlers.db import create_engine, session_factory
 from handlers.mail import MAILER
@@ -23,6 +21,7 @@ from hubbub.config import ConfigError, Settings
 from hubbub.contracts.subjects import Subjects
 from hubbub.gc_tuning import tune_gc
 from hubbub.natsconn import connect_nats
+from hubbub.redisconn import redis_from_settings
 from hubbub.streams import ensure_streams
 from workers.janitor import Janitor
 from workers.mail_sender import MailSender
@@ -64,7 +63,7 @@ async def worker_running(
     try:
         nc = await connect_nats(settings.nats_url, f"hubbub-{name}-{os.getpid()}")
         try:
-            redis = Redis.from_url(settings.redis_url)
+            redis = redis_from_settings(settings)
             try:
                 js = nc.jetstream()
                 await ensure_streams(js, subjects, settings.policies())
