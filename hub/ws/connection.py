@@ -14,7 +14,10 @@ channel's slow-consumer policy decides:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import struct
 import time
 from collections import Counter, deque
 
@@ -224,5 +227,20 @@ _closing: set[asyncio.Future[None]] = set()  # close handshakes under way (kept 
 
 
 def _abort_if_open(transport: asyncio.Transport) -> None:
-    if not transport.is_closing():
-        transport.abort()
+    """Cut the TCP connection if the close handshake has not ended it.
+
+    ``is_closing()`` is no guide: aiohttp gives up on the handshake with
+    ``transport.close()``, which waits for the write buffer to flush — forever, for a
+    peer that does not read. ``abort()`` drops the buffer, and ``SO_LINGER`` 0 makes the
+    kernel reset the connection instead of going on sending its own queued bytes.
+    A connection that is closed, or closing with nothing left to send, is left alone."""
+    if transport.is_closing() and not transport.get_write_buffer_size():
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+    transport.abort()
+
+
+_LINGER_RESET = struct.pack("ii", 1, 0)  # l_onoff=1, l_linger=0: close() sends a reset

@@ -8,13 +8,16 @@ from typing import Any
 
 import aiohttp
 import orjson
+import psutil
 from nats.aio.client import Client as NATS
 
+from hub.ws.connection import CLOSE_GRACE_S
 from hub.ws.service import Realtime
 from hubbub.config import Settings
 from tests.e2e.conftest import ClientFactory
 from tests.e2e.test_realtime import next_pub, publish, raw_socket, receive_json
 from tests.support.tokens import TestTokens
+from tests.support.waiting import wait_for
 
 BIG = "x" * 4000
 
@@ -62,6 +65,40 @@ class TestDisconnectPolicy:
             await wait_until(lambda: {c.user_id for c in realtime.connections} == {"reader"})
             got = [(await next_pub(reader, 20)).offset for _ in range(1500)]
             assert got == offsets
+
+
+def hub_side_of(port: int) -> list[str]:
+    """The states of this process's TCP sockets whose peer is local port ``port``: the
+    hub's end of that client's connection (the test and the hub share the process)."""
+    return [
+        c.status
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port
+    ]
+
+
+class TestSlowConsumerAbort:
+    async def test_after_4009_the_tcp_connection_is_cut_though_the_client_never_reads(
+        self, ws_url: str, tokens: TestTokens, realtime: Realtime, nc: NATS, settings: Settings
+    ) -> None:
+        """The close handshake cannot finish through a full receive window: the hub resets
+        the connection a few seconds after 4009 instead of holding it (and its buffer)."""
+        async with aiohttp.ClientSession() as session:
+            ws = await slow_socket(session, ws_url, tokens, "public:torrent")
+            port = ws.get_extra_info("sockname")[1]
+            assert hub_side_of(port) == [psutil.CONN_ESTABLISHED]
+            for n in range(1500):  # ~6 MB, several times the 1 MiB send buffer
+                await publish(nc, settings, "public:torrent", {"n": n, "pad": BIG})
+                if n % 100 == 0:
+                    await asyncio.sleep(0)
+            await wait_for(
+                lambda: asyncio.sleep(0, not realtime.connections), timeout=15, what="4009"
+            )
+            await wait_for(
+                lambda: asyncio.sleep(0, not hub_side_of(port)),
+                timeout=CLOSE_GRACE_S + 5,
+                what="the hub's end of the connection gone",
+            )
 
 
 class TestConflatePolicy:
