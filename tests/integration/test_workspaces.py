@@ -299,10 +299,34 @@ class TestInvitations:
         dora = (await Api(domain.client).login("dora@example.com"))["access_token"]
         headers = {"Authorization": f"Bearer {dora}"}
         accepted = await domain.call(
-            "POST", f"/invitations/{token}/accept", None, headers=headers, expect=200
+            "POST", "/invitations/accept", None, json={"token": token}, headers=headers, expect=200
         )
         assert accepted == {"workspace_id": ws["id"], "role": "member"}
+        await domain.call(
+            "POST", "/invitations/accept", None, json={"token": token}, headers=headers, expect=404
+        )
+
+    async def test_the_token_travels_in_the_body_never_in_the_url(
+        self, domain: Domain, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """URLs end up in access logs; the old path form is no route at all."""
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        await domain.call(
+            "POST",
+            f"/workspaces/{ws['id']}/invitations",
+            ann,
+            json={"email": "hal@example.com"},
+            expect=201,
+        )
+        token = await self._mailed_token(db, "hal@example.com")
+        await make_user(db, "hal@example.com")
+        hal = (await Api(domain.client).login("hal@example.com"))["access_token"]
+        headers = {"Authorization": f"Bearer {hal}"}
         await domain.call("POST", f"/invitations/{token}/accept", None, headers=headers, expect=404)
+        await domain.call(
+            "POST", "/invitations/accept", None, json={"token": token}, headers=headers, expect=200
+        )
 
     async def test_only_the_invited_email_may_answer(
         self, domain: Domain, db: async_sessionmaker[AsyncSession]
@@ -317,8 +341,8 @@ class TestInvitations:
             expect=201,
         )
         token = await self._mailed_token(db, "eve@example.com")
-        await domain.call("POST", f"/invitations/{token}/accept", bob, expect=403)
-        await domain.call("POST", f"/invitations/{token}/decline", bob, expect=403)
+        await domain.call("POST", "/invitations/accept", bob, json={"token": token}, expect=403)
+        await domain.call("POST", "/invitations/decline", bob, json={"token": token}, expect=403)
 
     async def test_a_new_invitation_replaces_the_pending_one(
         self, domain: Domain, db: async_sessionmaker[AsyncSession]
@@ -333,9 +357,16 @@ class TestInvitations:
         await make_user(db, "fay@example.com")
         fay = (await Api(domain.client).login("fay@example.com"))["access_token"]
         headers = {"Authorization": f"Bearer {fay}"}
-        await domain.call("POST", f"/invitations/{first}/accept", None, headers=headers, expect=404)
         await domain.call(
-            "POST", f"/invitations/{second}/decline", None, headers=headers, expect=204
+            "POST", "/invitations/accept", None, json={"token": first}, headers=headers, expect=404
+        )
+        await domain.call(
+            "POST",
+            "/invitations/decline",
+            None,
+            json={"token": second},
+            headers=headers,
+            expect=204,
         )
 
     async def _invite(
@@ -367,8 +398,9 @@ class TestInvitations:
         token = await self._mailed_token(db, "dee@example.com")
         await domain.call(
             "POST",
-            f"/invitations/{token}/decline",
+            "/invitations/decline",
             None,
+            json={"token": token},
             headers={"Authorization": f"Bearer {dee}"},
             expect=204,
         )
@@ -415,7 +447,12 @@ class TestInvitations:
         headers = {"Authorization": f"Bearer {gil}"}
         for answer in ("accept", "decline"):
             await domain.call(
-                "POST", f"/invitations/{token}/{answer}", None, headers=headers, expect=404
+                "POST",
+                f"/invitations/{answer}",
+                None,
+                json={"token": token},
+                headers=headers,
+                expect=404,
             )
         activity = await domain.call(
             "GET", f"/workspaces/{ws['id']}/activity", people["viewer"], expect=200

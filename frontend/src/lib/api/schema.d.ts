@@ -161,7 +161,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/invitations/{token}/accept": {
+    "/api/v1/invitations/accept": {
         parameters: {
             query?: never;
             header?: never;
@@ -178,7 +178,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/invitations/{token}/decline": {
+    "/api/v1/invitations/decline": {
         parameters: {
             query?: never;
             header?: never;
@@ -717,8 +717,6 @@ export interface components {
             /** Token */
             token: string;
         };
-        /** InvitationTokenParamsBody */
-        InvitationTokenParamsBody: Record<string, never>;
         JsonValue: string | number | boolean | components["schemas"]["JsonValue"][] | {
             [key: string]: components["schemas"]["JsonValue"];
         } | null;
@@ -2537,12 +2535,14 @@ export interface operations {
                 /** @description Send a retry with the same key and body: it is applied once and answered with the first response; the same key with another body is 422 `unprocessable` */
                 "Idempotency-Key"?: string;
             };
-            path: {
-                token: string;
-            };
+            path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvitationTokenParams"];
+            };
+        };
         responses: {
             /** @description Success */
             200: {
@@ -2682,12 +2682,14 @@ export interface operations {
                 /** @description Send a retry with the same key and body: it is applied once and answered with the first response; the same key with another body is 422 `unprocessable` */
                 "Idempotency-Key"?: string;
             };
-            path: {
-                token: string;
-            };
+            path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvitationTokenParams"];
+            };
+        };
         responses: {
             /** @description Success */
             204: {

@@ -136,13 +136,13 @@ export function workspacesApi(api: ApiClient) {
     },
     /** Only the invited email's account (else 403); unknown, used, revoked or expired token → 404. */
     acceptInvitation(token: string, options: MutationOptions = {}): Promise<InvitationAccepted> {
-      return api.post<InvitationAccepted>(`/invitations/${encodeURIComponent(token)}/accept`, undefined, {
+      return api.post<InvitationAccepted>("/invitations/accept", { token }, {
         signal: options.signal,
         idempotencyKey: options.idempotencyKey ?? newKey(),
       });
     },
     declineInvitation(token: string, options: MutationOptions = {}): Promise<void> {
-      return api.post<void>(`/invitations/${encodeURIComponent(token)}/decline`, undefined, {
+      return api.post<void>("/invitations/decline", { token }, {
         signal: options.signal,
         idempotencyKey: options.idempotencyKey ?? newKey(),
       });

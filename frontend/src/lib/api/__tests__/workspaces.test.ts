@@ -93,16 +93,18 @@ describe("workspacesApi", () => {
     await expect(api.leave("w1")).rejects.toMatchObject({ code: "conflict", message: "a workspace must keep an owner" });
   });
 
-  it("invitations: create, accept and decline by token (token encoded)", async () => {
+  it("invitations: create, then accept and decline with the token in the body, never the URL", async () => {
     const { api, calls } = fakeHub([201, { id: "i1" }], [200, { workspace_id: "w1", role: "member" }], [204, undefined]);
     await api.invite("w1", { email: "x@example.com", role: "viewer" });
     await expect(api.acceptInvitation("a/b+c")).resolves.toEqual({ workspace_id: "w1", role: "member" });
     await api.declineInvitation("t");
     expect(calls.map((c) => c.url)).toEqual([
       "/api/v1/workspaces/w1/invitations",
-      "/api/v1/invitations/a%2Fb%2Bc/accept",
-      "/api/v1/invitations/t/decline",
+      "/api/v1/invitations/accept",
+      "/api/v1/invitations/decline",
     ]);
+    expect(calls[1]!.init.body).toBe(JSON.stringify({ token: "a/b+c" }));
+    expect(calls[2]!.init.body).toBe(JSON.stringify({ token: "t" }));
   });
 
   it("invitations: the pending list pages by cursor; revoke is a DELETE with an Idempotency-Key", async () => {
