@@ -214,6 +214,10 @@ class Settings(BaseSettings):
     #                "slow_consumer": "disconnect"}}
     channel_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
+    # --- per-user resources --------------------------------------------------------------
+    # How many workspaces one account may own; creating one more is 403 (reason "quota").
+    max_workspaces_per_user: int = Field(default=100, ge=1)
+
     # --- logs -------------------------------------------------------------------------
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern=r"^(json|text)$")

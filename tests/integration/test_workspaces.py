@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.mail import DevMail
 from handlers.workspaces.models import Invitation
 from hubbub.bus import Bus
+from hubbub.config import Settings
 from hubbub.contracts.api import default_catalog
 from hubbub.contracts.api import workspaces as workspaces_api
 from hubbub.contracts.envelope import Caller, CallerKind
@@ -136,6 +137,26 @@ def _route_table(ws: str, resource: str, user: str) -> dict[str, tuple[str, str,
         "resources.restore": ("POST", f"{base}/resources/{resource}/restore", None),
         "activity.list": ("GET", f"{base}/activity", None),
     }
+
+
+class TestQuota:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"max_workspaces_per_user": 2})
+
+    async def test_an_account_owns_at_most_the_configured_number_of_workspaces(
+        self, domain: Domain
+    ) -> None:
+        """Past the cap, create is 403 with reason quota; another account is unaffected."""
+        ann, bob = await domain.person("ann"), await domain.person("bob")
+        await domain.workspace(ann, "one")
+        await domain.workspace(ann, "two")
+        refused = await domain.call("POST", "/workspaces", ann, json={"name": "three"}, expect=403)
+        assert (refused["code"], refused["details"]) == (
+            "forbidden",
+            {"reason": "quota", "limit": 2},
+        )
+        await domain.workspace(bob, "his")
 
 
 class TestPermissions:

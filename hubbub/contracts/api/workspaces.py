@@ -122,6 +122,7 @@ create = catalog.add(
         mutating=True,
         summary="Create a workspace; I become its owner",
         tags=_TAGS,
+        errors=(ErrorCode.FORBIDDEN,),
     )
 )
 get = catalog.add(

@@ -3821,6 +3821,18 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description `forbidden`: Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "forbidden";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description `too_large`: Payload too large */
             413: {
                 headers: {
