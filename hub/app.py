@@ -4,6 +4,7 @@ request and close after the last."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 
@@ -48,6 +49,8 @@ from hubbub.natsconn import connect_nats
 from hubbub.redisconn import redis_from_settings
 from hubbub.tokens import AccessTokens
 
+log = logging.getLogger(__name__)
+
 
 async def nats_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
@@ -55,8 +58,11 @@ async def nats_ctx(app: web.Application) -> AsyncIterator[None]:
     hooks = app[ON_NATS_RECONNECTED]
 
     async def on_reconnected() -> None:
-        for hook in list(hooks):
-            await hook()
+        for hook in list(hooks):  # each one runs even if one before it failed
+            try:
+                await hook()
+            except Exception:
+                log.exception("re-syncing after a NATS reconnect failed")
 
     nc = await connect_nats(
         settings.nats_url, f"hubbub-hub-{os.getpid()}", on_reconnected=on_reconnected
@@ -107,7 +113,10 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     await realtime.start()
     app[REVOCATIONS].listeners.append(realtime.on_control)
     app[ON_NATS_RECONNECTED].append(realtime.fanout.repair_all)
+    # After the deny-list's reload: closes what it now denies, re-checks memberships.
+    app[ON_NATS_RECONNECTED].append(realtime.recheck.after_reconnect)
     yield
+    app[ON_NATS_RECONNECTED].remove(realtime.recheck.after_reconnect)
     app[ON_NATS_RECONNECTED].remove(realtime.fanout.repair_all)
     app[REVOCATIONS].listeners.remove(realtime.on_control)
     await realtime.stop()

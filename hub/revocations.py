@@ -11,8 +11,11 @@ a control message on ``ctl.user.<user_id>``. Message shapes (``hubbub.contracts.
 ``start`` subscribes to ``ctl.>`` *first* and then loads the sorted sets from Redis, so
 nothing revoked in between is missed; messages that arrive while a load is under way
 are applied at once and again over the loaded snapshot. After a NATS reconnect the hub
-calls ``reload`` (messages may have been lost while disconnected). An entry is dropped
-once its ``until`` has passed: by then every token that could carry it has expired.
+calls ``reload`` (messages may have been lost while disconnected), and the realtime
+service's periodic re-check (``hub/ws/recheck.py``) calls it too, then closes the
+sockets the list now denies; ``synced`` is false while the last load failed. An entry is
+dropped once its ``until`` has passed: by then every token that could carry it has
+expired.
 
 ``listeners`` is the hook for the rest of the hub: each is called with every control
 message after it is applied — the WebSocket layer uses it to close a deactivated
@@ -76,6 +79,7 @@ class Revocations:
         self._load_lock = asyncio.Lock()
         self._sub: Subscription | None = None
         self._pruner: asyncio.Task[None] | None = None
+        self.synced = False  # the last load from Redis succeeded
 
     # --- the check, on every authenticated request ---------------------------------------
 
@@ -84,8 +88,11 @@ class Revocations:
         until = self.sessions.get(session_id)
         if until is not None and until > now:
             return True
+        return self.is_deactivated(user_id)
+
+    def is_deactivated(self, user_id: str) -> bool:
         until = self.users.get(user_id)
-        return until is not None and until > now
+        return until is not None and until > self.clock()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -109,17 +116,24 @@ class Revocations:
     async def reload(self) -> None:
         """Replace the deny-list with Redis's, keeping what arrives meanwhile."""
         async with self._load_lock:
+            was_synced = self.synced
             self._during_load = []
             try:
                 now = self.clock()
                 sessions = await self._read(REVOKED_SESSIONS, now)
                 users = await self._read(DEACTIVATED_USERS, now)
+            except BaseException:
+                self.synced = False
+                raise
             finally:
                 arrived, self._during_load = self._during_load, None
             self.sessions, self.users = sessions, users
+            self.synced = True
             for message in arrived:
                 self.apply(message)
-        log.info(
+        # Said once at start and once after a failed load; the periodic reloads are quiet.
+        log.log(
+            logging.DEBUG if was_synced else logging.INFO,
             "deny-list loaded",
             extra={"sessions": len(self.sessions), "users": len(self.users)},
         )

@@ -3,6 +3,12 @@
 ``Realtime`` owns the connections of this hub process. The endpoint (``endpoint.py``)
 reads frames and hands each command here; replies and pushes go out through
 ``Connection`` (straight into the socket's transport).
+
+Access can end while a socket is open. Control messages (``on_control``) act on it at
+once; ``Rechecker`` (``recheck.py``) catches what a hub missed while its NATS link was
+down; and every command checks the deny-list first, as every REST request does — a
+socket whose session was revoked (or whose user was deactivated) since ``connect`` is
+answered ``unauthorized`` and closed.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from hub.ws.connection import Connection
 from hub.ws.fanout import Fanout, Feed
 from hub.ws.history import History
 from hub.ws.presence import Presence
+from hub.ws.recheck import Rechecker
 from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.api.channels import ChannelAction
@@ -99,12 +106,14 @@ class Realtime:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self.stats = {"connects": 0}
+        self.recheck = Rechecker(self, settings.recheck_interval_s)
 
     # --- lifetime -------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick(), name="ws-ping")
         self.presence.start()
+        self.recheck.start()
 
     async def shutdown(self, timeout: float) -> None:
         """Stop accepting; tell every client to reconnect elsewhere (1001); wait for them."""
@@ -122,6 +131,7 @@ class Realtime:
     async def stop(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
+        await self.recheck.stop()
         await self.presence.stop()
         for task in list(self._tasks):
             task.cancel()
@@ -235,6 +245,8 @@ class Realtime:
     async def handle(self, conn: Connection, command: Any) -> None:
         """Run one command; replies (result or error) go out through ``conn``."""
         if isinstance(command, cmd.Pong):
+            return
+        if self.close_if_revoked(conn, command.id):
             return
         if isinstance(command, cmd.Rpc):
             if command.id in conn.rpc_ids:
@@ -480,17 +492,47 @@ class Realtime:
                     channel = Channel.parse(name)
                 except BadRequest:
                     continue
-                for conn in conns:
-                    if str(channel) in conn.subs:
-                        await self._drop_subscription(conn, channel)
-                        conn.send(
-                            frames.push(
-                                Push.UNSUBSCRIBED,
-                                channel=str(channel),
-                                code=CloseCode.FORBIDDEN,
-                                reason="your membership was removed",
-                            )
-                        )
+                await self.membership_removed(message.user_id, channel)
+
+    async def membership_removed(self, user_id: str, channel: Channel) -> int:
+        """Drop ``user_id``'s subscriptions to ``channel`` on this hub, each with an
+        ``unsubscribed`` push (4003); how many were dropped."""
+        name = str(channel)
+        dropped = 0
+        for conn in list(self.by_user.get(user_id, ())):
+            if name in conn.subs and not conn.closed:
+                await self._drop_subscription(conn, channel)
+                conn.send(
+                    frames.push(
+                        Push.UNSUBSCRIBED,
+                        channel=name,
+                        code=CloseCode.FORBIDDEN,
+                        reason="your membership was removed",
+                    )
+                )
+                dropped += 1
+        return dropped
+
+    def close_if_revoked(self, conn: Connection, command_id: int | None = None) -> bool:
+        """Close ``conn`` if the deny-list now names its session (4001) or its user
+        (4003), as a control message would have; ``command_id``'s command is answered
+        ``unauthorized`` first. No I/O."""
+        if conn.session_id is None or not self.revocations.is_revoked(
+            conn.session_id, conn.user_id
+        ):
+            return False
+        if command_id is not None:
+            conn.send(
+                frames.error(
+                    command_id,
+                    Unauthorized("this session has ended; sign in again", reason="revoked"),
+                )
+            )
+        if self.revocations.is_deactivated(conn.user_id):
+            conn.close(CloseCode.FORBIDDEN, "this account was deactivated", reconnect=False)
+        else:
+            conn.close(CloseCode.UNAUTHORIZED, "this session has ended; sign in again")
+        return True
 
     _handlers: dict[type, Callable[[Realtime, Connection, Any], Awaitable[Any]]] = {}
 
