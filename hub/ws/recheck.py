@@ -20,8 +20,9 @@ entries membership changes delete: one Redis read per pair, cheap when nothing c
 The pass after a reconnect trusts nothing cached (``fresh``: a worker answers from the
 database) and tries the pairs it could not decide again with backoff, since the workers
 may themselves still be re-subscribing after a NATS restart. Hubs spread their passes:
-the periodic one is jittered, the one after a reconnect waits a random fraction of
-``RECONNECT_SPREAD_S``, so hubs that reconnect together do not ask at the same instant.
+the periodic one waits between half and all of the interval, the one after a reconnect
+a random fraction of ``RECONNECT_SPREAD_S``, so hubs that reconnect together do not ask
+at the same instant.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ class Rechecker:
 
     async def _every_interval(self) -> None:
         while True:
-            await asyncio.sleep(self.interval * (0.75 + 0.5 * self.rng()))
+            # Jittered below the interval, so that the setting bounds the time between passes.
+            await asyncio.sleep(self.interval * (0.5 + 0.5 * self.rng()))
             try:
                 await self.run(fresh=False, reload=True)
             except Exception:
