@@ -1,10 +1,11 @@
 """The JetStream streams that keep channel history: one per channel kind.
 
 Each stream captures ``evt.<kind>.>`` with its kind's retention (max age, max messages
-per channel) and republishes every stored message on ``live.<kind>.>`` with headers
-``Nats-Sequence`` (the publication's offset) and ``Nats-Last-Sequence`` (the previous
-offset on the same channel). Hubs listen on ``live.*``: the offset comes with each
-publication, and a hub can tell when it missed one and fill the gap from the stream.
+per channel, max bytes for the whole kind) and republishes every stored message on
+``live.<kind>.>`` with headers ``Nats-Sequence`` (the publication's offset) and
+``Nats-Last-Sequence`` (the previous offset on the same channel). Hubs listen on
+``live.*``: the offset comes with each publication, and a hub can tell when it missed
+one and fill the gap from the stream.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def stream_config(subjects: Subjects, kind: ChannelKind, policy: ChannelPolicy) 
         storage=StorageType.FILE,
         max_age=policy.history_max_age_s,
         max_msgs_per_subject=policy.history_max_msgs,
+        max_bytes=policy.history_max_bytes,
         duplicate_window=DUPLICATE_WINDOW_S,
         allow_direct=True,
         republish=RePublish(src=subjects.event_wildcard(kind), dest=subjects.live_wildcard(kind)),

@@ -52,6 +52,10 @@ class ChannelPolicy:
     history_max_msgs: int  # per channel (per NATS subject)
     presence: bool = False  # track who is on the channel; join/leave pushes
     conflate_key: str = "key"  # conflate-by-key: the data field that names the key
+    # All channels of the kind together: past it JetStream drops the oldest publications,
+    # so no publisher (a chatty user, a runaway service) can fill the server's disk.
+    # JetStream reserves this much of the server's storage for the stream up front.
+    history_max_bytes: int = 256 * 1024 * 1024
 
 
 DEFAULT_POLICIES: dict[ChannelKind, ChannelPolicy] = {
@@ -73,12 +77,18 @@ DEFAULT_POLICIES: dict[ChannelKind, ChannelPolicy] = {
         86_400,
         1_000,
         presence=True,
+        history_max_bytes=128 * 1024 * 1024,  # the one kind browsers publish to
     ),
     ChannelKind.PUBLIC: ChannelPolicy(
         SubscribeRule.ANY_USER, False, SlowConsumerPolicy.DISCONNECT, 3_600, 1_000
     ),
     ChannelKind.TICKER: ChannelPolicy(
-        SubscribeRule.ANY_USER, False, SlowConsumerPolicy.CONFLATE, 600, 100
+        SubscribeRule.ANY_USER,
+        False,
+        SlowConsumerPolicy.CONFLATE,
+        600,
+        100,
+        history_max_bytes=64 * 1024 * 1024,
     ),
 }
 

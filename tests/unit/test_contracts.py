@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from hubbub.contracts.channels import Channel, ChannelKind
+from hubbub.contracts.channels import DEFAULT_POLICIES, Channel, ChannelKind
 from hubbub.contracts.errors import (
     ERROR_CLASSES,
     STATUS_OF,
@@ -158,3 +158,20 @@ class TestReadOnly:
     def test_an_operation_cannot_both_mutate_and_read_only(self) -> None:
         with pytest.raises(ValueError, match="cannot both"):
             Operation("a.b", P, P, Access.USER, mutating=True, read_only=True)
+
+
+class TestStreamLimits:
+    def test_every_history_stream_is_capped_in_bytes(self) -> None:
+        """No publisher can fill the server's disk: each kind's stream has a byte cap."""
+        from hubbub.streams import stream_config
+
+        for kind, policy in DEFAULT_POLICIES.items():
+            config = stream_config(Subjects("t1"), kind, policy)
+            assert config.max_bytes == policy.history_max_bytes
+            assert 0 < policy.history_max_bytes <= 256 * 1024 * 1024
+
+    def test_a_deployment_sets_a_kinds_cap(self) -> None:
+        from hubbub.config import Settings
+
+        settings = Settings(channel_policies={"chat": {"history_max_bytes": 1_000_000}})
+        assert settings.policies()[ChannelKind.CHAT].history_max_bytes == 1_000_000
