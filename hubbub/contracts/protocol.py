@@ -24,8 +24,7 @@ class Op(StrEnum):
 
 class Push(StrEnum):
     PUB = "pub"
-    JOIN = "join"
-    LEAVE = "leave"
+    PRESENCE = "presence"  # {"joined": [...], "left": [...]}: one diff per channel per tick
     UNSUBSCRIBED = "unsubscribed"
     GAP = "gap"
     EXPIRING = "expiring"

@@ -49,7 +49,7 @@ async def raw(ws_url: str, tokens: TestTokens) -> AsyncIterator[aiohttp.ClientWe
 async def next_reply(ws: aiohttp.ClientWebSocketResponse) -> Any:
     while True:
         frame = await receive_json(ws)
-        if frame.get("push") not in ("ping", "join"):
+        if frame.get("push") not in ("ping", "presence"):
             return frame
 
 

@@ -345,17 +345,23 @@ class TestPresence:
         await b.subscribe(f"workspace:{ws}")
         members = await a.presence(f"workspace:{ws}")
         assert sorted(m["user"] for m in members) == sorted([ua, ub])
-        joins = []
+        joins: list[str] = []
         while len(joins) < 2:
             push = await asyncio.wait_for(a.pushes.get(), 5)
-            if push["push"] == "join":
-                joins.append(push["info"]["user"])
+            if push["push"] == "presence":
+                assert push["channel"] == f"workspace:{ws}"
+                joins += [info["user"] for info in push["joined"]]
         assert sorted(joins) == sorted([ua, ub])
         await b.close()
         while True:
             push = await asyncio.wait_for(a.pushes.get(), 5)
-            if push["push"] == "leave":
-                assert push["info"]["user"] == ub
+            if push["push"] == "presence" and push["left"]:
+                assert push == {
+                    "push": "presence",
+                    "channel": f"workspace:{ws}",
+                    "joined": [],
+                    "left": [{"user": ub, "client": b.client_id}],
+                }
                 break
         assert [m["user"] for m in await a.presence(f"workspace:{ws}")] == [ua]
 

@@ -1,5 +1,5 @@
 import { type HubError } from "../errors";
-import type { PresenceInfo, Publication, StreamPosition, SubscribeResult, TimerHandle } from "./types";
+import type { PresenceDiff, Publication, StreamPosition, SubscribeResult, TimerHandle } from "./types";
 
 /**
  * - `pending`: wanted, not (yet) subscribed on the current connection
@@ -33,8 +33,8 @@ export interface ChannelHandlers<T = unknown> {
   onSubscribed?(context: SubscribedContext): void;
   /** Events were lost (not recovered, gap, epoch change): reload this channel's state over REST. */
   onReload?(reason: ReloadReason, context: SubscribedContext): void;
-  onJoin?(info: PresenceInfo): void;
-  onLeave?(info: PresenceInfo): void;
+  /** Who joined and who left the channel since the last diff (channels with presence). */
+  onPresence?(diff: PresenceDiff): void;
   /** The hub dropped the subscription; it is not renewed by itself. */
   onUnsubscribed?(info: UnsubscribedInfo): void;
   /** The hub refused the subscription. */
@@ -126,9 +126,9 @@ export class ChannelState {
     for (const p of buffered) this.deliver(p);
   }
 
-  presence(kind: "join" | "leave", info: PresenceInfo): void {
+  presence(diff: PresenceDiff): void {
     if (this.status !== "subscribed" && this.status !== "subscribing") return;
-    this.emit((l) => (kind === "join" ? l.onJoin?.(info) : l.onLeave?.(info)));
+    this.emit((l) => l.onPresence?.(diff));
   }
 
   dropped(info: UnsubscribedInfo): void {

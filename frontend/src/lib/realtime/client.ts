@@ -610,9 +610,8 @@ export class RealtimeClient {
           channel.receive({ channel: channel.name, offset: frame.offset, data: frame.data });
         }
         return;
-      case "join":
-      case "leave":
-        if (channel && isRecord(frame.info)) channel.presence(frame.push, frame.info as unknown as PresenceInfo);
+      case "presence":
+        if (channel) channel.presence({ joined: presenceInfos(frame.joined), left: presenceInfos(frame.left) });
         return;
       case "unsubscribed":
         if (channel) {
@@ -958,4 +957,10 @@ function abortReason(signal: AbortSignal): Error {
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The well-formed entries of a `presence` push's `joined` or `left` list. */
+function presenceInfos(value: unknown): PresenceInfo[] {
+  if (!Array.isArray(value)) return [];
+  return value.filter((v): v is PresenceInfo => isRecord(v) && typeof v.client === "string");
 }

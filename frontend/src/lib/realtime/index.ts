@@ -22,6 +22,7 @@ export type {
   EnvironmentEvent,
   HistoryResult,
   HubUser,
+  PresenceDiff,
   PresenceInfo,
   PresenceMember,
   PresenceResult,

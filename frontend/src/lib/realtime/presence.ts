@@ -1,13 +1,12 @@
 import type { RealtimeClient } from "./client";
-import type { PresenceInfo, PresenceMember } from "./types";
-
-type PresenceEvent = { kind: "join" | "leave"; info: PresenceInfo };
+import type { PresenceDiff, PresenceMember } from "./types";
 
 /**
  * Keep a channel's member list: a `presence` snapshot after every
  * (re)subscription — joins and leaves may have been missed while away —
- * plus the `join`/`leave` pushes, keyed by client id. Pushes that arrive
- * while a snapshot is on its way are applied on top of it.
+ * plus the `presence` diff pushes (who joined, who left), keyed by client id.
+ * Diffs that arrive while a snapshot is on its way are applied on top of it.
+ * One diff, however many members it names, is one `onChange`.
  */
 export function watchPresence(
   client: RealtimeClient,
@@ -16,27 +15,26 @@ export function watchPresence(
   onError: (error: unknown) => void = () => {},
 ): () => void {
   let members = new Map<string, PresenceMember>();
-  let pending: PresenceEvent[] | null = null;
+  let pending: PresenceDiff[] | null = null;
   let round = 0;
   let stopped = false;
 
   const emit = () => {
     if (!stopped) onChange([...members.values()]);
   };
-  const apply = (event: PresenceEvent) => {
-    if (event.kind === "join") {
-      const previous = members.get(event.info.client);
-      members.set(event.info.client, { ...previous, ...event.info });
-    } else {
-      members.delete(event.info.client);
+  const apply = (diff: PresenceDiff) => {
+    for (const info of diff.left) members.delete(info.client);
+    for (const info of diff.joined) {
+      const previous = members.get(info.client);
+      members.set(info.client, { ...previous, ...info });
     }
   };
-  const onEvent = (event: PresenceEvent) => {
+  const onDiff = (diff: PresenceDiff) => {
     if (pending) {
-      pending.push(event);
+      pending.push(diff);
       return;
     }
-    apply(event);
+    apply(diff);
     emit();
   };
 
@@ -63,8 +61,7 @@ export function watchPresence(
         },
       );
     },
-    onJoin: (info) => onEvent({ kind: "join", info }),
-    onLeave: (info) => onEvent({ kind: "leave", info }),
+    onPresence: onDiff,
     onUnsubscribed() {
       members = new Map();
       emit();

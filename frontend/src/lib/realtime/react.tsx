@@ -63,8 +63,7 @@ export function useChannel<T = unknown>(channel: string | null, handlers: Channe
         dispatch("onSubscribed", [context]);
       },
       onReload: (reason, context) => dispatch("onReload", [reason, context]),
-      onJoin: (info) => dispatch("onJoin", [info]),
-      onLeave: (info) => dispatch("onLeave", [info]),
+      onPresence: (diff) => dispatch("onPresence", [diff]),
       onUnsubscribed: (info) => dispatch("onUnsubscribed", [info]),
       onError: (error) => {
         set({ error });

@@ -30,6 +30,12 @@ export interface PresenceInfo {
   client: string;
 }
 
+/** A `presence` push: who joined and who left since the last one (one per channel per tick). */
+export interface PresenceDiff {
+  joined: PresenceInfo[];
+  left: PresenceInfo[];
+}
+
 export interface PresenceMember extends PresenceInfo {
   /** unix seconds */
   joined_at?: number;
@@ -94,7 +100,7 @@ export interface ErrorFrame {
 
 export type PushFrame =
   | { push: "pub"; channel: string; offset: number; data: unknown }
-  | { push: "join" | "leave"; channel: string; info: PresenceInfo }
+  | { push: "presence"; channel: string; joined: PresenceInfo[]; left: PresenceInfo[] }
   | { push: "unsubscribed"; channel: string; code?: number | string; reason?: string }
   | { push: "gap"; channel: string; dropped?: number }
   | { push: "expiring"; in: number }

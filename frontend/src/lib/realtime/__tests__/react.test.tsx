@@ -153,7 +153,7 @@ describe("React bindings under StrictMode", () => {
     expect(socket.frames.map((f) => f.op)).toEqual(["connect", "subscribe"]);
   });
 
-  it("lists presence from the snapshot, then joins and leaves", async () => {
+  it("lists presence from the snapshot, then applies the diffs", async () => {
     const h = setup();
     render(app(h.client, <Who />));
     let socket = h.sockets[0]!;
@@ -165,7 +165,7 @@ describe("React bindings under StrictMode", () => {
       await flush();
     });
     await act(async () => {
-      socket.push({ push: "join", channel: WS, info: { user: { id: "u3" }, client: "c3" } });
+      socket.push({ push: "presence", channel: WS, joined: [{ user: "u3", client: "c3" }], left: [] });
       socket.reply(socket.last("presence").id as number, {
         members: [{ user: { id: "u1" }, client: "c1", joined_at: "t" }],
       });
@@ -173,8 +173,13 @@ describe("React bindings under StrictMode", () => {
     });
     expect(screen.getByTestId("who").textContent).toBe("c1,c3");
     act(() => {
-      socket.push({ push: "leave", channel: WS, info: { user: { id: "u1" }, client: "c1" } });
+      socket.push({
+        push: "presence",
+        channel: WS,
+        joined: [{ user: "u4", client: "c4" }],
+        left: [{ user: "u1", client: "c1" }],
+      });
     });
-    expect(screen.getByTestId("who").textContent).toBe("c3");
+    expect(screen.getByTestId("who").textContent).toBe("c3,c4");
   });
 });

@@ -27,8 +27,7 @@ function recorder() {
     onStatus: vi.fn(),
     onError: vi.fn(),
     onUnsubscribed: vi.fn(),
-    onJoin: vi.fn(),
-    onLeave: vi.fn(),
+    onPresence: vi.fn(),
   } satisfies ChannelHandlers;
   return { handlers, offsets, reloads };
 }
@@ -338,17 +337,20 @@ describe("shared subscriptions (reference counting)", () => {
     expect(socket.frames.map((f) => f.op)).toEqual(["connect", "subscribe"]);
   });
 
-  it("forwards presence joins and leaves to listeners", async () => {
+  it("forwards presence diffs to listeners, one call per push", async () => {
     const h = setup();
     const socket = await h.start();
     const r = recorder();
     h.client.subscribe(WS, r.handlers);
     subscribed(socket);
-    const info = { user: { id: "u2" }, client: "c2" };
-    socket.push({ push: "join", channel: WS, info });
-    socket.push({ push: "leave", channel: WS, info });
-    expect(r.handlers.onJoin).toHaveBeenCalledWith(info);
-    expect(r.handlers.onLeave).toHaveBeenCalledWith(info);
+    const c2 = { user: "u2", client: "c2" };
+    const c3 = { user: "u3", client: "c3" };
+    socket.push({ push: "presence", channel: WS, joined: [c2, c3], left: [] });
+    socket.push({ push: "presence", channel: WS, joined: [], left: [c2, { user: "u4" }] });
+    expect(r.handlers.onPresence.mock.calls).toEqual([
+      [{ joined: [c2, c3], left: [] }],
+      [{ joined: [], left: [c2] }],
+    ]);
   });
 
   it("retries a refused channel when a new listener arrives", async () => {
