@@ -266,7 +266,7 @@ class HubbubClient:
         else:
             await self._ws.send_str(data)
 
-    async def _subscribe(self, sub: Subscription) -> None:
+    async def _subscribe(self, sub: Subscription, *, restoring: bool = False) -> None:
         frame: dict[str, Any] = {"op": "subscribe", "channel": sub.channel}
         resuming = sub.epoch is not None
         if resuming:
@@ -281,7 +281,7 @@ class HubbubClient:
             # Live publications continue after this position (never move backwards).
             sub.offset = max(sub.offset, int(result["offset"]))
 
-        result = await self._command(frame, on_result=apply)
+        result = await self._command(frame, on_result=apply, restoring=restoring)
         if resuming and not result["recovered"] and sub.on_reset is not None:
             outcome = sub.on_reset(sub)
             if asyncio.iscoroutine(outcome):
@@ -294,9 +294,16 @@ class HubbubClient:
         resend: bool = False,
         timeout: float | None = None,
         on_result: Callable[[Any], None] | None = None,
+        restoring: bool = False,
     ) -> Any:
+        """Send ``frame`` and wait for its reply. A command sent on a socket fails with
+        ``ConnectionError`` the moment that socket closes (an RPC waits to be sent again
+        instead); one sent while restoring a connection that is already gone fails at
+        once — waiting for the next connection would wait for itself."""
         if self.state is ConnectionState.CLOSED:
             raise ClientClosed("the client is closed")
+        if restoring and self.state is not ConnectionState.LIVE:
+            raise ConnectionError("the connection was lost while restoring")
         command_id = next(self._ids)
         frame = {"id": command_id, **frame}
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -397,7 +404,15 @@ class HubbubClient:
             self.state = ConnectionState.LIVE
             self._last_frame = time.monotonic()
             reader = asyncio.create_task(self._read(ws))
-            await self._restore()
+            try:
+                await self._restore()
+            except ConnectionError:
+                if not reader.done():
+                    raise  # a transient refusal: reconnect with backoff
+                # The socket closed while restoring: its close code decides what's next.
+                code = ws.close_code or 1006
+                self.closes.append((code, ""))
+                return code, ""
             self._live.set()
             watchdog = asyncio.create_task(self._watch(ws))
             await reader
@@ -424,7 +439,7 @@ class HubbubClient:
         for sub in list(self.subscriptions.values()):
             if sub.active:
                 try:
-                    await self._subscribe(sub)
+                    await self._subscribe(sub, restoring=True)
                 except RemoteError as exc:
                     if exc.code in TRANSIENT:
                         # Not our subscription's fault: reconnect (with backoff) and try
@@ -457,13 +472,27 @@ class HubbubClient:
                 return
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            self._last_frame = time.monotonic()
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                continue
-            value = orjson.loads(msg.data)
-            for frame in value if isinstance(value, list) else [value]:
-                await self._dispatch(ws, frame)
+        try:
+            async for msg in ws:
+                self._last_frame = time.monotonic()
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    continue
+                value = orjson.loads(msg.data)
+                for frame in value if isinstance(value, list) else [value]:
+                    await self._dispatch(ws, frame)
+        finally:
+            if self._ws is ws:
+                self._lost()
+
+    def _lost(self) -> None:
+        """The socket is gone: no reply will come on it. Commands waiting for one fail
+        now (RPCs wait to be sent again after the reconnect) — not at their timeout."""
+        if not self._closing:
+            self.state = ConnectionState.RECONNECTING
+        self._live.clear()
+        for pending in self._pending.values():
+            if not pending.resend and not pending.future.done():
+                pending.future.set_exception(ConnectionError("the connection was lost"))
 
     async def _dispatch(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
         kind = frame.get("push")

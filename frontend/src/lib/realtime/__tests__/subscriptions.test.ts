@@ -176,6 +176,24 @@ describe("recovery after a reconnect", () => {
     expect(sub.status).toBe("subscribing");
   });
 
+  it("reconnects at once when the socket closes while it resubscribes, not after the reply deadline", async () => {
+    const { h, r, sub, socket } = await subscribedThenDropped();
+    socket.push({ push: "disconnect", code: 4009, reason: "slow consumer", reconnect: true });
+    socket.drop(4009, "slow consumer");
+    expect(h.client.getSnapshot().state).not.toBe("live");
+    expect(sub.status).toBe("pending");
+    const wait = (h.client.getSnapshot().nextRetryAt ?? Infinity) - h.clock.now();
+    expect(wait).toBeLessThan(2_000); // a backoff step, not the 10 s reply deadline
+    await h.untilRetry();
+    const third = await h.accept();
+    expect(third.last("subscribe")).toMatchObject({ op: "subscribe", channel: WS, since: { offset: 107, epoch: "e1" } });
+    subscribed(third, { offset: 107, epoch: "e1", recovered: true });
+    expect(sub.status).toBe("subscribed");
+    await h.clock.advance(30_000); // the first resubscribe's deadline passes: nothing happens
+    expect(r.handlers.onError).not.toHaveBeenCalled();
+    expect(h.sockets).toHaveLength(3);
+  });
+
   it("delivers the replayed publications in order, then live ones, each offset once", async () => {
     const { socket, r } = await subscribedThenDropped();
     socket.push({ push: "pub", channel: WS, offset: 131, data: {} });
