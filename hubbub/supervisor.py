@@ -1,10 +1,17 @@
-"""``hubbub up``: the whole system on one machine, and nothing left behind after it.
+"""``hubbub up``: the whole system on one machine, kept running, and nothing left behind
+after it.
 
 Order of start: embedded servers for every URL not given → migrations and streams → the
-workers → the hubs → wait until a hub answers ``/api/v1/ready`` → print the URLs. Order
-of stop (Ctrl-C, SIGTERM, or any child exiting on its own): hubs (they drain their
-sockets), workers (they finish in-flight requests), then the servers. Every child also
-gets a parent-death signal, so even a SIGKILLed supervisor leaves no process behind.
+workers → the hubs → wait until a hub answers ``/api/v1/ready`` → print the URLs. Then
+it supervises, one for one as Erlang/OTP does: a hub, worker or embedded server that
+exits on its own is started again after a backoff (hubs on their port, servers on their
+port and data folder) while the others keep serving; one that needs more restarts than
+the intensity allows (hubbub/restarts.py) stops everything, with its last lines of
+output. Order of stop (Ctrl-C, SIGTERM, or that): hubs (they drain their sockets),
+workers (they finish in-flight requests), then the servers. Every child also gets a
+parent-death signal, so even a SIGKILLed supervisor leaves no process behind.
+
+``.hubbub/runtime.json`` holds the servers' URLs and, kept current, each child's pid.
 """
 
 from __future__ import annotations
@@ -18,21 +25,112 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from hubbub.config import Settings, clear_runtime, read_runtime, write_runtime
-from hubbub.embedded.process import die_with_parent, free_port, port_is_free, stop_process
+from hubbub.embedded.nats_auth import ROLES, NatsAuthFolder
+from hubbub.embedded.process import (
+    OutputTail,
+    die_with_parent,
+    free_port,
+    port_is_free,
+    stop_process,
+)
 from hubbub.embedded.servers import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis, EmbeddedServer
+from hubbub.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
 
 log = logging.getLogger("hubbub.up")
 
+TAIL_LINES = 20  # of a child's output, shown when it stops everything
 
-@dataclass
-class Child:
-    name: str
-    proc: subprocess.Popen[bytes]
+
+class Supervised(ABC):
+    """A process `hubbub up` keeps running: its restarts, and when the next is due."""
+
+    def __init__(self, name: str, history: RestartHistory) -> None:
+        self.name = name
+        self.history = history
+        self.restart_at: float | None = None  # waiting for its backoff to end
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def exit_code(self) -> int | None:
+        """Its exit code (negative: the signal) once it has exited; None while it runs."""
+
+    @property
+    @abstractmethod
+    def pid(self) -> int | None: ...
+
+    @abstractmethod
+    def last_lines(self) -> list[str]: ...
+
+
+class Child(Supervised):
+    """A hub or worker: ``python -m hubbub.cli ARGV``, its output echoed to ours."""
+
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], history: RestartHistory
+    ) -> None:
+        super().__init__(name, history)
+        self.argv = argv
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.tail: OutputTail | None = None
+
+    @property
+    def is_hub(self) -> bool:
+        return self.argv[0] == "serve"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hubbub.cli", *self.argv],
+            env={**os.environ, **self.env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+            start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        self.tail = OutputTail(self.proc.stdout, _our_output(), keep=TAIL_LINES)
+        self.history.started()
+
+    def exit_code(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def last_lines(self) -> list[str]:
+        return self.tail.lines() if self.tail is not None else []
+
+
+class Server(Supervised):
+    """An embedded PostgreSQL, NATS or Redis; started again on its port and data folder."""
+
+    def __init__(self, server: EmbeddedServer, history: RestartHistory) -> None:
+        super().__init__(server.name, history)
+        self.server = server
+
+    def start(self) -> None:
+        self.history.started()  # a failed start counts as a run that ended at once
+        self.server.restart()
+
+    def exit_code(self) -> int | None:
+        return None if self.server.proc is None else self.server.proc.poll()
+
+    @property
+    def pid(self) -> int | None:
+        return self.server.proc.pid if self.server.proc is not None else None
+
+    def last_lines(self) -> list[str]:
+        return [f"(from {self.server.log_path})", *_file_tail(self.server.log_path)]
 
 
 class Supervisor:
@@ -53,9 +151,19 @@ class Supervisor:
         self.frontend = frontend
         self.ready_timeout = ready_timeout
         self.state_dir = settings.state_dir.resolve()
+        self.policy = RestartPolicy(
+            intensity=settings.restart_intensity,
+            period_s=settings.restart_period_s,
+            backoff_s=settings.restart_backoff_s,
+            backoff_max_s=settings.restart_backoff_max_s,
+            stable_s=settings.restart_backoff_max_s,
+        )
         self.servers: list[EmbeddedServer] = []
         self.children: list[Child] = []
+        self.supervised_servers: list[Server] = []
         self.hub_ports: list[int] = []
+        self.nats_env: dict[str, dict[str, str]] = {}  # role → its NATS credentials
+        self.urls: dict[str, str] = {}
         self._stopping = False
         self._frontend: Path | None = None
 
@@ -80,12 +188,12 @@ class Supervisor:
             # Recorded as soon as the servers are up and migrated, before the hubs are
             # ready: whoever sees a hub answer /ready can already run `hubbub user create`
             # (the e2e setup does exactly that, racing this process's own ready check).
-            write_runtime(
-                self.state_dir,
-                {k: env[k] for k in ("DATABASE_URL", "NATS_URL", "REDIS_URL")}
-                | {"HUB_URLS": ",".join(self._hub_urls())},
-            )
+            self.urls = {k: env[k] for k in ("DATABASE_URL", "NATS_URL", "REDIS_URL")} | {
+                "HUB_URLS": ",".join(self._hub_urls())
+            }
+            self._write_runtime()
             self._start_processes(env)
+            self._write_runtime()
             self._wait_ready()
             self._print_banner(env)
             return self._watch()
@@ -106,9 +214,19 @@ class Supervisor:
             log.info("stopping (signal %s)…", signal.Signals(signum).name)
         self._stopping = True
 
+    def _stop_requested(self) -> bool:
+        return self._stopping  # set by the signal handler, between any two statements
+
     def _check_stop(self) -> None:
         if self._stopping:
             raise _Stop
+
+    def _members(self) -> list[Supervised]:
+        return [*self.supervised_servers, *self.children]
+
+    def _write_runtime(self) -> None:
+        pids = {m.name: m.pid for m in self._members() if m.exit_code() is None}
+        write_runtime(self.state_dir, self.urls, {name: pid for name, pid in pids.items() if pid})
 
     # --- services ----------------------------------------------------------------------
 
@@ -119,9 +237,15 @@ class Supervisor:
             "HUBBUB_SECRET_KEY": s.secret_key or "",
             "HUBBUB_STATE_DIR": str(self.state_dir),
         }
+        # The embedded NATS refuses anonymous clients: each role connects as its user.
+        nats_auth = NatsAuthFolder.of_state_dir(self.state_dir, s.namespace)
         wanted: list[tuple[str, str | None, EmbeddedServer]] = [
             ("DATABASE_URL", s.database_url, EmbeddedPostgres(self.state_dir / "postgres")),
-            ("NATS_URL", s.nats_url, EmbeddedNats(self.state_dir / "nats")),
+            (
+                "NATS_URL",
+                s.nats_url,
+                EmbeddedNats(self.state_dir / "nats", config=nats_auth.config_path),
+            ),
             ("REDIS_URL", s.redis_url, EmbeddedRedis(self.state_dir / "redis")),
         ]
         for var, given, server in wanted:
@@ -131,7 +255,12 @@ class Supervisor:
                 continue
             log.info("starting embedded %s (data in %s)", server.name, server.data_dir)
             self.servers.append(server)
+            if isinstance(server, EmbeddedNats):
+                nats_auth.ensure()
+                self.nats_env = {role: nats_auth.role_env(role) for role in ROLES}
+                env.update(self.nats_env["worker"])  # workers, and migrations' streams
             env[var] = server.start()
+            self.supervised_servers.append(Server(server, RestartHistory(self.policy)))
         return env
 
     def _migrate(self, env: dict[str, str]) -> None:
@@ -142,6 +271,10 @@ class Supervisor:
         log.info("applying migrations")
         upgrade_sync(env["DATABASE_URL"])
         settings = self.settings.model_copy(update={"nats_url": env["NATS_URL"]})
+        if "NATS_USER" in env:
+            settings = settings.model_copy(
+                update={"nats_user": env["NATS_USER"], "nats_password": env["NATS_PASSWORD"]}
+            )
         asyncio.run(ensure_nats_streams(settings))
 
     # --- hubs and workers ------------------------------------------------------------
@@ -159,14 +292,9 @@ class Supervisor:
         return chosen
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hubbub.cli", *argv],
-            env={**os.environ, **env},
-            stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent(signal.SIGTERM),
-            start_new_session=True,
-        )
-        self.children.append(Child(name, proc))
+        child = Child(name, argv, env, RestartHistory(self.policy))
+        self.children.append(child)
+        child.start()
 
     def _start_processes(self, env: dict[str, str]) -> None:
         self._check_stop()
@@ -174,8 +302,8 @@ class Supervisor:
             # Workers write links (password-reset mail) that must reach a hub.
             env["HUBBUB_PUBLIC_URL"] = self._hub_urls()[0]
         for i in range(self.workers):
-            self._spawn(f"worker-{i + 1}", ["worker"], env)
-        hub_env = dict(env)
+            self._spawn(f"worker-{i + 1}", ["worker"], dict(env))
+        hub_env = {**env, **self.nats_env.get("hub", {})}
         frontend_dir = self._frontend_dir()
         if frontend_dir is not None:
             hub_env["HUBBUB_FRONTEND_DIR"] = str(frontend_dir)
@@ -215,10 +343,15 @@ class Supervisor:
             return False
 
     def _check_children(self) -> None:
+        """While starting, a child that exits is not restarted: what made it fail (a
+        setting, a port) would make it fail again."""
         for child in self.children:
-            code = child.proc.poll()
+            code = child.exit_code()
             if code is not None:
-                raise RuntimeError(f"{child.name} exited with code {code}; stopping everything")
+                raise RuntimeError(
+                    f"{child.name} {describe_exit(code)} while starting; stopping everything"
+                    + _quoted(child.last_lines())
+                )
 
     def _hub_urls(self) -> list[str]:
         return [f"http://{self.settings.host}:{port}" for port in self.hub_ports]
@@ -248,30 +381,68 @@ class Supervisor:
         lines.append("Press Ctrl-C to stop.")
         print("\n".join(lines), flush=True)
 
+    # --- supervision -------------------------------------------------------------------
+
     def _watch(self) -> int:
-        while not self._stopping:
-            for child in self.children:
-                code = child.proc.poll()
-                if code is not None:
-                    log.error("%s exited with code %s; stopping everything", child.name, code)
-                    return 1
-            time.sleep(0.2)
+        """Until a stop: start again what exited, once its backoff is over."""
+        while not self._stop_requested():
+            for member in self._members():
+                if self._stop_requested():  # a stop during a backoff starts nothing
+                    break
+                if member.restart_at is None:
+                    code = member.exit_code()
+                    if code is not None and not self._exited(member, describe_exit(code)):
+                        return 1
+                elif time.monotonic() >= member.restart_at:
+                    member.restart_at = None
+                    try:
+                        member.start()
+                    except Exception as exc:
+                        if not self._exited(member, f"could not start again: {exc}"):
+                            return 1
+                    self._write_runtime()
+            time.sleep(0.1)
         return 0
+
+    def _exited(self, member: Supervised, how: str) -> bool:
+        """Schedule the restart of a process that ended; False: giving up instead."""
+        decision = member.history.exited()
+        if isinstance(decision, GiveUp):
+            log.error(
+                "%s %s after %d restarts within %gs (HUBBUB_RESTART_INTENSITY=%d): "
+                "stopping everything%s",
+                member.name,
+                how,
+                decision.restarts,
+                decision.period_s,
+                self.policy.intensity,
+                _quoted(member.last_lines()),
+            )
+            return False
+        assert isinstance(decision, Restart)
+        log.warning("%s %s; restart %d in %gs", member.name, how, decision.number, decision.delay_s)
+        member.restart_at = decision.at
+        self._write_runtime()
+        return True
 
     # --- stopping ----------------------------------------------------------------------
 
     def _shutdown(self) -> None:
-        hubs = [c for c in self.children if c.name.startswith("hub")]
-        workers = [c for c in self.children if not c.name.startswith("hub")]
+        hubs = [c for c in self.children if c.is_hub]
+        workers = [c for c in self.children if not c.is_hub]
         for group, grace in (
             (hubs, self.settings.shutdown_timeout_s + 5),
             (workers, self.settings.drain_timeout_s + 5),
         ):
             for child in group:
-                if child.proc.poll() is None:
+                if child.proc is not None and child.proc.poll() is None:
                     child.proc.send_signal(signal.SIGTERM)
             for child in group:
-                stop_process(child.proc, timeout=grace)
+                if child.proc is not None:
+                    stop_process(child.proc, timeout=grace)
+        for child in self.children:  # their last words, echoed before we exit
+            if child.tail is not None:
+                child.tail.lines(wait=1.0)
         for server in reversed(self.servers):
             try:
                 server.stop()
@@ -283,3 +454,34 @@ class Supervisor:
 
 class _Stop(Exception):
     pass
+
+
+def describe_exit(code: int) -> str:
+    """``exited with code 1`` or ``was killed by SIGKILL``, from a Popen return code."""
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
+
+
+def _our_output() -> IO[bytes] | None:
+    """Where the children's output goes on: our standard error (it is their logs)."""
+    return getattr(sys.stderr, "buffer", None)
+
+
+def _quoted(lines: list[str]) -> str:
+    if not lines:
+        return " (it wrote nothing)"
+    return ". Its last lines:\n" + "\n".join("  | " + line for line in lines)
+
+
+def _file_tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16_384) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - max_bytes))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode(errors="replace").splitlines()[-lines:]

@@ -1,4 +1,5 @@
-"""Child processes that cannot outlive their parent, and free ports to put them on."""
+"""Child processes that cannot outlive their parent, free ports to put them on, and the
+last lines of what a child wrote."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 _PR_SET_PDEATHSIG = 1
 _libc = (
@@ -108,3 +112,33 @@ def stop_process(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(5)
+
+
+class OutputTail:
+    """Reads a child's output (a pipe) line by line on a thread of its own: each line is
+    passed on to ``echo`` at once, whole, and the last ``keep`` are kept, so a supervisor
+    can say what a child wrote before it stopped. Ends when the child closes the pipe."""
+
+    def __init__(self, stream: IO[bytes], echo: IO[bytes] | None, keep: int = 20) -> None:
+        self._stream = stream
+        self._echo = echo
+        self._last: deque[bytes] = deque(maxlen=keep)
+        self._thread = threading.Thread(target=self._pump, name="output-tail", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        with self._stream:
+            for line in self._stream:
+                self._last.append(line)
+                if self._echo is not None:
+                    try:
+                        self._echo.write(line)
+                        self._echo.flush()
+                    except (OSError, ValueError):  # our own output is gone: keep the tail
+                        self._echo = None
+
+    def lines(self, wait: float = 1.0) -> list[str]:
+        """The last lines, after waiting up to ``wait`` seconds for the pipe's end (the
+        child has exited: what it wrote last is still on its way)."""
+        self._thread.join(wait)
+        return [line.decode(errors="replace").rstrip("\r\n") for line in list(self._last)]

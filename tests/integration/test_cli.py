@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import orjson
 import psutil
 import pytest
 
-from hubbub.config import Settings, read_runtime
+from hubbub.config import Settings, read_runtime, read_runtime_pids
 from hubbub.embedded.process import die_with_parent, free_port, port_is_free
 from tests.support.processes import ROOT, run_hubbub, settings_env
+from tests.support.waiting import eventually, wait_for
 
 pytestmark = pytest.mark.slow
 
 
 class Up:
-    """A `hubbub up` process, its output, and every process it started."""
+    """A `hubbub up` process, its output (read as it comes, so it never blocks on a full
+    pipe), and every process it started."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.proc = subprocess.Popen(
@@ -34,28 +42,48 @@ class Up:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self.state_dir = Path(env["HUBBUB_STATE_DIR"])
         self.lines: list[str] = []
+        self._up = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-    def wait_until_up(self, timeout: float = 90) -> None:
+    def _read(self) -> None:
         assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line and self.proc.poll() is not None:
-                break
+        for line in self.proc.stdout:
             self.lines.append(line)
             if line.startswith("Press Ctrl-C to stop."):
-                return
-        raise AssertionError("hubbub up did not come up:\n" + "".join(self.lines))
+                self._up.set()
+        self._up.set()  # the end: whoever waits for the banner stops waiting
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_until_up(self, timeout: float = 90) -> None:
+        self._up.wait(timeout)
+        if not any(line.startswith("Press Ctrl-C to stop.") for line in self.lines):
+            raise AssertionError("hubbub up did not come up:\n" + self.output)
 
     def descendants(self) -> list[psutil.Process]:
         return psutil.Process(self.proc.pid).children(recursive=True)
 
+    def pids(self) -> dict[str, int]:
+        """The pid of each child, as `hubbub up` records it in runtime.json."""
+        return read_runtime_pids(self.state_dir)
+
     def finish(self, timeout: float = 60) -> int:
         code = self.proc.wait(timeout)
-        assert self.proc.stdout is not None
-        self.lines.extend(self.proc.stdout.readlines())
+        self._reader.join(10)
         return code
+
+    def close(self) -> None:
+        """Whatever happened: no `up` left running, its pipe closed."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.finish()
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
 
 
 def alive(processes: list[psutil.Process]) -> list[str]:
@@ -82,6 +110,94 @@ def _answers(url: str) -> bool:
         return True  # 503 while the workers start: the hub is serving
     except OSError:
         return False
+
+
+async def _ready(http: aiohttp.ClientSession, hub: str) -> tuple[int, dict[str, Any]]:
+    async with http.get(f"{hub}/api/v1/ready", timeout=aiohttp.ClientTimeout(total=10)) as r:
+        body: dict[str, Any] = await r.json()
+        return r.status, body
+
+
+async def _assert_ready(http: aiohttp.ClientSession, hub: str) -> None:
+    try:
+        status, body = await _ready(http, hub)
+    except aiohttp.ClientError as exc:
+        raise AssertionError(f"{hub}: {exc!r}") from exc
+    assert status == 200, body
+
+
+class ReadyWatch:
+    """Asks a hub's /ready every 50 ms while the block runs and keeps each answer (the
+    status, or the error of a request that got none); at most 2,000 asks."""
+
+    def __init__(self, http: aiohttp.ClientSession, hub: str) -> None:
+        self.http = http
+        self.hub = hub
+        self.answers: list[int | str] = []
+        self.bodies: list[dict[str, Any]] = []  # of the answers that were not 200
+        self._done = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ReadyWatch:
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._done.set()
+        assert self._task is not None
+        await self._task
+
+    async def _watch(self) -> None:
+        for _ in range(2000):
+            try:
+                status, body = await _ready(self.http, self.hub)
+                self.answers.append(status)
+                if status != 200:
+                    self.bodies.append(body)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self.answers.append(repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done.wait(), 0.05)
+                return
+
+    def assert_always_ready(self, *, but_lost: int = 0) -> None:
+        """Every ask was answered 200, except at most ``but_lost`` honest 503s of a
+        request a killed worker had taken (no worker answered it)."""
+        assert self.answers, "never asked"
+        assert set(self.answers) <= {200, 503}, self.answers
+        assert len(self.bodies) <= but_lost, self.bodies
+        for body in self.bodies:
+            assert body["failing"] == ["postgres", "workers"], body
+            assert "no worker answered" in body["components"]["postgres"]["error"], body
+
+
+async def _kill_and_wait_for_restart(up: Up, name: str) -> int:
+    """SIGKILL the child `name` by the pid runtime.json records; its new pid, once
+    runtime.json records one."""
+    old = up.pids()[name]
+    os.kill(old, signal.SIGKILL)
+    await wait_for(lambda: _restarted(up, name, old), timeout=30, what=f"{name} restarted")
+    return up.pids()[name]
+
+
+async def _restarted(up: Up, name: str, old_pid: int) -> bool:
+    return up.pids().get(name) not in (None, old_pid)
+
+
+async def _said(up: Up, pid: int, message: str) -> bool:
+    """Has the child with this pid logged ``message`` (echoed by `up`)?"""
+    return any(f":{pid}" in line and message in line for line in list(up.lines))
+
+
+async def _contains(up: Up, text: str) -> bool:
+    return text in up.output
+
+
+async def _none_alive(processes: list[psutil.Process]) -> bool:
+    try:
+        return alive(processes) == []
+    except psutil.NoSuchProcess:
+        return False  # one ended while we looked: look again
 
 
 @pytest.fixture
@@ -143,24 +259,124 @@ class TestUp:
             time.sleep(0.5)
             assert alive(started) == []
         finally:
-            if up.proc.poll() is None:
-                up.proc.kill()
+            up.close()
 
-    def test_a_crashed_child_stops_everything(self, up_env: dict[str, str]) -> None:
-        """A worker killed with SIGKILL: `up` stops the rest and exits 1, leaving nothing."""
-        up = Up(up_env)
+    async def test_killed_children_and_servers_come_back_while_the_rest_serves(
+        self, up_env: dict[str, str]
+    ) -> None:
+        """Under `up --workers 2 --hubs 2`: a SIGKILLed worker, hub and embedded Redis are
+        each started again (the hub on its port, Redis on its port and data folder) and
+        serve again within seconds, while the other hub answers throughout; each restart
+        is one line of output; Ctrl-C then leaves no process behind."""
+        up = Up(up_env, "--workers", "2", "--hubs", "2")
+        try:
+            up.wait_until_up()
+            hub_1, hub_2 = read_runtime(up.state_dir)["HUB_URLS"].split(",")
+            redis_url = read_runtime(up.state_dir)["REDIS_URL"]
+            async with aiohttp.ClientSession() as http:
+                async with ReadyWatch(http, hub_2) as watch:
+                    new_worker = await _kill_and_wait_for_restart(up, "worker-1")
+                    answered_by: set[str] = set()
+
+                    async def the_new_worker_answers() -> bool:
+                        status, body = await _ready(http, hub_1)
+                        if status == 200:
+                            answered_by.add(str(body["components"]["workers"]["answered_by"]))
+                        return any(a.endswith(f":{new_worker}") for a in answered_by)
+
+                    await wait_for(the_new_worker_answers, timeout=30, what="the new worker")
+                # The one request hub 2 may have had in flight on the worker that was killed.
+                watch.assert_always_ready(but_lost=1)
+
+                async with ReadyWatch(http, hub_2) as watch:
+                    await _kill_and_wait_for_restart(up, "hub-1")
+                    await eventually(lambda: _assert_ready(http, hub_1), timeout=30)
+                watch.assert_always_ready()
+
+                await _kill_and_wait_for_restart(up, "redis")
+                assert read_runtime(up.state_dir)["REDIS_URL"] == redis_url
+                for hub in (hub_1, hub_2):
+                    await eventually(lambda hub=hub: _assert_ready(http, hub), timeout=30)
+
+            for name in ("worker-1", "hub-1", "redis"):
+                assert f"{name} was killed by SIGKILL; restart 1 in 0.5s" in up.output
+            started = up.descendants()
+            up.proc.send_signal(signal.SIGINT)
+            assert up.finish() == 0, up.output
+            await wait_for(lambda: _none_alive(started), timeout=10, what="nothing left")
+        finally:
+            up.close()
+
+    async def test_a_child_that_keeps_dying_stops_everything(self, settings: Settings) -> None:
+        """A worker killed again each time it is back: past the restart intensity `up`
+        stops everything and exits 1, naming the worker and quoting its last lines."""
+        env = settings_env(
+            settings,
+            HUBBUB_PORT=str(free_port()),
+            HUBBUB_RESTART_INTENSITY="2",
+            HUBBUB_RESTART_BACKOFF_S="0.1",
+        )
+        up = Up(env)
         try:
             up.wait_until_up()
             started = up.descendants()
-            [worker] = [p for p in started if "hubbub.cli worker" in " ".join(p.cmdline())]
-            worker.kill()
-            assert up.finish() == 1
-            assert "worker-1 exited" in "".join(up.lines)
-            time.sleep(0.5)
-            assert alive(started) == []
+            for _kill in range(3):  # two restarts allowed: the third death is one too many
+                pid = up.pids()["worker-1"]
+                # Once it has said it is ready, so that its last lines are worth quoting.
+                await wait_for(
+                    lambda pid=pid: _said(up, pid, "worker ready"), timeout=30, what="ready"
+                )
+                started += up.descendants()
+                os.kill(pid, signal.SIGKILL)
+                if _kill < 2:
+                    await wait_for(
+                        lambda pid=pid: _restarted(up, "worker-1", pid),
+                        timeout=30,
+                        what="the worker's restart",
+                    )
+            assert up.finish() == 1, up.output
+            assert (
+                "worker-1 was killed by SIGKILL after 2 restarts within 60s "
+                "(HUBBUB_RESTART_INTENSITY=2): stopping everything. Its last lines:"
+            ) in up.output
+            quoted = up.output.split("Its last lines:\n")[1].splitlines()
+            assert any(line.startswith("  | ") and "worker ready" in line for line in quoted)
+            await wait_for(lambda: _none_alive(started), timeout=10, what="nothing left")
         finally:
-            if up.proc.poll() is None:
-                up.proc.kill()
+            up.close()
+
+    async def test_a_stop_during_a_backoff_starts_nothing(self, settings: Settings) -> None:
+        """SIGTERM while a killed worker waits out its backoff: `up` exits 0 at once and
+        never starts the worker again."""
+        env = settings_env(
+            settings,
+            HUBBUB_PORT=str(free_port()),
+            HUBBUB_RESTART_BACKOFF_S="60",
+            HUBBUB_RESTART_BACKOFF_MAX_S="60",
+        )
+        up = Up(env)
+        try:
+            up.wait_until_up()
+            started = up.descendants()
+            [started_worker] = [p for p in started if "hubbub.cli worker" in " ".join(p.cmdline())]
+            await wait_for(
+                lambda: _said(up, started_worker.pid, "worker ready"), timeout=30, what="ready"
+            )
+            os.kill(up.pids()["worker-1"], signal.SIGKILL)
+            await wait_for(
+                lambda: _contains(up, "worker-1 was killed by SIGKILL; restart 1 in 60s"),
+                timeout=30,
+                what="the restart line",
+            )
+            up.proc.send_signal(signal.SIGTERM)
+            killed = started_worker.pid
+            # Well before the 60 s backoff is over, and no other worker ever ran.
+            assert up.finish(timeout=30) == 0, up.output
+            workers = set(re.findall(r'"proc":"worker:(\d+)"', up.output))
+            assert workers == {str(killed)}, workers
+            await wait_for(lambda: _none_alive(started), timeout=10, what="nothing left")
+        finally:
+            up.close()
 
     def test_data_is_kept_between_runs_and_a_second_up_on_one_state_folder_is_refused(
         self, up_env: dict[str, str]
