@@ -6,13 +6,22 @@ say how long until the window closes (``Retry-After``). One Lua script checks se
 limits at once (say per IP and per account), atomically. The cost of the simplicity: at
 a window's edge a client may get up to twice the limit within a short span — fine for
 slowing down guessing, which is what these limits are for.
+
+While Redis is unreachable the same windows are counted in this process's memory
+(``LocalWindows``): limits still hold, per worker process instead of for all of them
+(with N workers a client gets up to N times the limit), and signing in keeps working.
+Neither failing open (no limit at all while Redis is down: free guessing for anyone who
+can make it so) nor failing closed (no sign-in at all) — see "When a dependency is
+down" in docs/architecture.md. One warning when this starts, one line when it ends.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -20,6 +29,9 @@ from redis.asyncio import Redis
 from handlers.context import Context
 from hubbub.config import Rate
 from hubbub.contracts.errors import RateLimited
+from hubbub.dependencies import redis_outage
+
+log = logging.getLogger(__name__)
 
 # KEYS: counters; ARGV: window per key in ms. Returns {count, ms left} per key.
 _HIT = """
@@ -43,15 +55,62 @@ class Limit:
     rate: Rate
 
 
-async def hit(redis: Redis, limits: Sequence[Limit]) -> None:
+class LocalWindows:
+    """The fixed windows of ``_HIT``, kept in this process: the limits while Redis is
+    unreachable. Bounded: past ``max_keys`` windows the closed ones are dropped, and if
+    that is not enough, all of them (a flood of distinct keys resets its own counts)."""
+
+    def __init__(
+        self, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_keys = max_keys
+        self.clock = clock
+        self.degraded = False  # whether the last attempt found Redis unreachable
+        self._windows: dict[str, tuple[int, float]] = {}  # key → (count, closes at)
+
+    def hit(self, key: str, rate: Rate) -> tuple[int, int]:
+        """Count one attempt; returns the window's count and its milliseconds left."""
+        now = self.clock()
+        count, closes = self._windows.get(key, (0, 0.0))
+        if now >= closes:
+            count, closes = 0, now + rate.per_s
+        count += 1
+        self._windows[key] = (count, closes)
+        if len(self._windows) > self.max_keys:
+            self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
+            if len(self._windows) > self.max_keys:
+                self._windows.clear()
+        return count, max(1, math.ceil((closes - now) * 1000))
+
+
+LOCAL = LocalWindows()  # this process's: what a worker counts while Redis is away
+
+
+async def hit(redis: Redis, limits: Sequence[Limit], local: LocalWindows = LOCAL) -> None:
     """Count one attempt against every limit; ``RateLimited`` if any is exceeded."""
     if not limits:
         return
     script = redis.register_script(_HIT)
-    results = await script(
-        keys=[limit.key for limit in limits],
-        args=[limit.rate.per_s * 1000 for limit in limits],
-    )
+    try:
+        results = await script(
+            keys=[limit.key for limit in limits],
+            args=[limit.rate.per_s * 1000 for limit in limits],
+        )
+    except Exception as exc:
+        if redis_outage(exc) is None:
+            raise
+        if not local.degraded:
+            local.degraded = True
+            log.warning(
+                "rate limits count per worker process while Redis is unreachable: %s: %s",
+                type(exc).__name__,
+                exc,
+            )
+        results = [local.hit(limit.key, limit.rate) for limit in limits]
+    else:
+        if local.degraded:
+            local.degraded = False
+            log.info("rate limits are shared again: Redis answers")
     waits = [
         int(ttl_ms)
         for (count, ttl_ms), limit in zip(results, limits, strict=True)

@@ -12,7 +12,12 @@ from aiohttp import web
 from hub.state import BUS, CATALOG, NATS_CONN, REDIS
 from hubbub.contracts.api.system import WorkerReadiness
 from hubbub.contracts.errors import HubbubError
+from hubbub.dependencies import RETRY_AFTER_S
 from hubbub.logs import request_id_var
+
+# A readiness probe must answer quickly: a worker that is not found within this long
+# (the bus keeps looking for one until shortly before it) counts as none.
+READY_TIMEOUT_S = 2.0
 
 
 async def health(request: web.Request) -> web.Response:
@@ -35,7 +40,11 @@ async def ready(request: web.Request) -> web.Response:
     start = time.perf_counter()
     try:
         reply = await app[BUS].request(
-            app[CATALOG]["system.ready"], {}, caller=None, request_id=request_id_var.get()
+            app[CATALOG]["system.ready"],
+            {},
+            caller=None,
+            request_id=request_id_var.get(),
+            timeout=READY_TIMEOUT_S,
         )
         worker: WorkerReadiness = reply.value
         components["workers"] = {"ok": True, "latency_ms": _ms(start), "answered_by": worker.worker}
@@ -52,8 +61,14 @@ async def ready(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "components": components}
     if failing:
         body["failing"] = failing
+    outages = app[BUS].health.status()  # what this hub's requests ran into, and since when
+    if outages:
+        body["outages"] = outages
     return web.Response(
-        status=200 if ok else 503, body=orjson.dumps(body), content_type="application/json"
+        status=200 if ok else 503,
+        body=orjson.dumps(body),
+        content_type="application/json",
+        headers=None if ok else {"Retry-After": str(RETRY_AFTER_S)},
     )
 
 

@@ -22,6 +22,7 @@ from hubbub.contracts.errors import (
     NotFound,
     TooLarge,
 )
+from hubbub.dependencies import nats_outage, redis_outage, unavailable
 from hubbub.logs import request_id_var
 
 log = logging.getLogger("hubbub.hub")
@@ -74,9 +75,20 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 status = exc.status
                 raise
             response = problem_response(_status_error(exc), request)
-        except Exception:
-            log.exception("unhandled error", extra={"path": request.path})
-            response = problem_response(Internal(request_id=request_id), request)
+        except Exception as exc:
+            outage = redis_outage(exc) or nats_outage(exc)
+            if outage is None:
+                log.exception("unhandled error", extra={"path": request.path})
+                response = problem_response(Internal(request_id=request_id), request)
+            else:  # a dependency is away, not a bug: 503 with Retry-After, no traceback
+                log.warning(
+                    "%s unreachable: %s: %s",
+                    outage.dependency,
+                    type(exc).__name__,
+                    exc,
+                    extra={"path": request.path},
+                )
+                response = problem_response(unavailable(outage), request)
         if not response.prepared:
             response.headers[REQUEST_ID_HEADER] = request_id
             for name, value in SECURITY_HEADERS.items():

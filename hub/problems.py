@@ -13,6 +13,7 @@ from hubbub.contracts.errors import (
     MethodNotAllowed,
     RateLimited,
     Unauthorized,
+    Unavailable,
 )
 from hubbub.logs import request_id_var
 
@@ -41,7 +42,7 @@ def problem_body(error: HubbubError, instance: str | None = None) -> dict[str, A
 
 def problem_response(error: HubbubError, request: web.Request | None = None) -> web.Response:
     headers = {}
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | Unavailable):  # every 503 says when to come back
         headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="hubbub"'  # RFC 6750

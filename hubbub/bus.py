@@ -2,9 +2,16 @@
 
 Used by the hub for every REST call and WS ``rpc``, and by backend services that call
 operations directly. Failures come back as the typed errors of ``contracts.errors``:
-no worker listening → ``Unavailable``; no reply before the deadline → ``Timeout``; a
-reply that does not match the operation's result schema → ``BadGateway`` (logged with
-the request id, never passed on).
+NATS unreachable → ``Unavailable`` at once; no worker listening (NATS "no responders")
+→ asked again with backoff until shortly before the deadline, then ``Unavailable``; no
+reply before the deadline → ``Timeout``; a reply that does not match the operation's
+result schema → ``BadGateway`` (logged with the request id, never passed on).
+
+"No responders" and a worker's "busy" refusal both mean the request never started, so
+sending it again is safe for any operation, mutating or not: workers come and go (a
+restart, a rolling deploy, resubscribing after a NATS reconnect) and a backlog released
+at once fills mailboxes for a moment. One warning when no worker answers and one line
+when workers answer again (``Health``), not one per retry.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
@@ -27,6 +35,7 @@ from hubbub.contracts.envelope import H_ERROR, H_TRACEPARENT, Caller
 from hubbub.contracts.errors import BadGateway, HubbubError, Timeout, Unavailable
 from hubbub.contracts.operations import Operation
 from hubbub.contracts.subjects import Subjects
+from hubbub.dependencies import Health, nats_outage
 from hubbub.replies import Replies
 
 log = logging.getLogger(__name__)
@@ -69,8 +78,17 @@ def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ids):016x}"
 
 
-# Pauses before asking again when no worker answers; None: give up (`unavailable`).
-NO_RESPONDER_RETRIES: tuple[float | None, ...] = (0.05, 0.2, None)
+# Asking again a request that never started: the first pause, doubling up to the cap.
+RETRY_FIRST_S = 0.02
+RETRY_MAX_S = 0.25
+# Retries stop this long before the deadline (a fifth of a shorter timeout): a worker
+# found at the last moment needs time to do the work.
+RETRY_MARGIN_S = 0.25
+WORKERS = "workers"  # what the Health calls the workers of the bus's requests
+
+BUS_UNREACHABLE = "the message bus is unreachable; retry shortly"
+_UNAVAILABLE = "unavailable"
+_NOT_STARTED = b'"reason":"busy"'  # workers/service.py: a refusal of work never started
 
 
 class Reply(NamedTuple):  # a tuple: cheaper to build than a frozen dataclass
@@ -79,10 +97,11 @@ class Reply(NamedTuple):  # a tuple: cheaper to build than a frozen dataclass
 
 
 class Bus:
-    def __init__(self, nc: NATS, subjects: Subjects) -> None:
+    def __init__(self, nc: NATS, subjects: Subjects, health: Health | None = None) -> None:
         self.nc = nc
         self.subjects = subjects
         self.replies = Replies(nc)
+        self.health = health if health is not None else Health()
         self._subject_of: dict[str, str] = {}  # operation name → its subject
 
     async def request(
@@ -103,11 +122,12 @@ class Bus:
             request_id = new_request_id()
             request_id_json = b'"%b"' % request_id.encode()  # hex digits: nothing to escape
         params_json = params if isinstance(params, bytes) else orjson.dumps(params)
+        deadline = time.time() + timeout
         # One formatting operation, not eight concatenations.
         body = b'{"params":%b,"caller":%b,"deadline":%d,"request_id":%b%b}' % (
             params_json,
             caller_json(caller),
-            int((time.time() + timeout) * 1000),
+            int(deadline * 1000),
             request_id_json,
             b""
             if idempotency_key is None
@@ -119,28 +139,74 @@ class Bus:
         subject = self._subject_of.get(op.name)
         if subject is None:
             subject = self._subject_of[op.name] = self.subjects.service(op.name)
+        if not self.nc.is_connected:
+            # Reconnecting (a publish would only be buffered, and its reply lost) or
+            # closed: say so now, not at the deadline. The connection logs the outage.
+            raise Unavailable(BUS_UNREACHABLE, request_id=request_id)
         try:
-            for delay in NO_RESPONDER_RETRIES:
-                try:
-                    msg = await self.replies.request(
-                        subject, body, timeout=timeout, headers=headers
-                    )
-                    break
-                except NoRespondersError:
-                    # No worker right now. Workers come and go (a restart, a rolling
-                    # deploy, a fresh subscription still on its way to another server of
-                    # a cluster): look again briefly before answering `unavailable`.
-                    if delay is None:
-                        raise
-                    log.warning("no responders for %s; retrying in %g s", op.name, delay)
-                    await asyncio.sleep(delay)
+            try:
+                msg = await self.replies.request(subject, body, timeout=timeout, headers=headers)
+            except NoRespondersError:
+                msg = await self._again(op, subject, body, headers, deadline, timeout, None)
+            else:
+                if msg.headers and msg.headers.get(H_ERROR) == _UNAVAILABLE:
+                    msg = await self._again(op, subject, body, headers, deadline, timeout, msg)
+                elif self.health.down:
+                    self.health.came_back(WORKERS)
         except NoRespondersError:
             raise Unavailable(f"no worker is serving {op.name}", request_id=request_id) from None
         except NatsTimeout:
             raise Timeout(
                 f"{op.name} did not answer within {timeout:g}s", request_id=request_id
             ) from None
+        except Exception as exc:
+            if nats_outage(exc) is None:
+                raise
+            raise Unavailable(BUS_UNREACHABLE, request_id=request_id) from None
         return decode_reply(op, msg.data, msg.headers, request_id)
+
+    async def _again(
+        self,
+        op: Operation,
+        subject: str,
+        body: bytes,
+        headers: dict[str, str] | None,
+        deadline: float,
+        timeout: float,
+        refusal: Msg | None,
+    ) -> Msg:
+        """Send a request that never started again, with backoff, until shortly before
+        its ``deadline`` (epoch seconds: the one the envelope carries). ``refusal`` is the
+        worker's "busy" answer, or None for NATS's "no responders". Returns the first
+        real answer, or the last refusal; raises ``NoRespondersError`` when still no
+        worker listens."""
+        if refusal is not None and _NOT_STARTED not in refusal.data:
+            return refusal  # unavailable for another reason: the work may have started
+        margin = min(RETRY_MARGIN_S, timeout / 5)
+        pause = RETRY_FIRST_S
+        while True:
+            if refusal is None:
+                self.health.went_down(WORKERS, f"no worker answers {op.name}")
+            if time.time() + pause > deadline - margin:
+                if refusal is None:
+                    raise NoRespondersError
+                return refusal
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX_S)
+            try:
+                msg = await self.replies.request(
+                    subject, body, timeout=deadline - time.time(), headers=headers
+                )
+            except NoRespondersError:
+                refusal = None
+                continue
+            if self.health.down:
+                self.health.came_back(WORKERS)
+            if not (msg.headers and msg.headers.get(H_ERROR) == _UNAVAILABLE):
+                return msg
+            if _NOT_STARTED not in msg.data:
+                return msg
+            refusal = msg
 
 
 def decode_reply(

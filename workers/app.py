@@ -20,12 +20,14 @@ from handlers.worker_resources import Resources
 from hubbub.config import ConfigError, Settings
 from hubbub.contracts.subjects import Subjects
 from hubbub.gc_tuning import tune_gc
+from hubbub.natsauth import nats_auth
 from hubbub.natsconn import connect_nats
 from hubbub.redisconn import redis_from_settings
 from hubbub.streams import ensure_streams
 from workers.janitor import Janitor
 from workers.mail_sender import MailSender
 from workers.relay import OutboxRelay
+from workers.outages import worker_health
 from workers.service import WorkerService
 
 log = logging.getLogger(__name__)
@@ -61,21 +63,27 @@ async def worker_running(
         max_overflow=settings.db_max_overflow,
     )
     try:
-        nc = await connect_nats(settings.nats_url, f"hubbub-{name}-{os.getpid()}")
+        nc = await connect_nats(
+            settings.nats_url, f"hubbub-{name}-{os.getpid()}", auth=nats_auth(settings)
+        )
         try:
             redis = redis_from_settings(settings)
             try:
                 js = nc.jetstream()
                 await ensure_streams(js, subjects, settings.policies())
                 relay = OutboxRelay(
+                # One tracker for the whole process: an outage is logged once, whoever
+                # (a request, the relay, the janitor) runs into it first.
+                health = worker_health(engine, redis)
                     session_factory(engine),
                     js,
                     subjects,
                     poll_interval=settings.outbox_poll_s,
                     max_payload=nc.max_payload,
                 )
+                    health=health,
                 relay.start()
-                janitor = Janitor(session_factory(engine), settings)
+                janitor = Janitor(session_factory(engine), settings, health)
                 janitor.start()
                 service = WorkerService(
                     settings=settings,
@@ -89,10 +97,11 @@ async def worker_running(
                     on_events=relay.kick,
                     resources=resources,
                 )
+                    health=health,
                 mail_sender = None
                 if settings.smtp_host:
                     mailer = service.resources.get(MAILER, settings)
-                    mail_sender = MailSender(session_factory(engine), settings, mailer.wake)
+                    mail_sender = MailSender(session_factory(engine), settings, mailer.wake, health)
                     mail_sender.start()
                 await service.start()
                 log.info("worker ready", extra={"operations": len(registry.handlers)})
@@ -108,6 +117,7 @@ async def worker_running(
             finally:
                 await redis.aclose()
         finally:
+                    await health.close()
             await nc.drain()
     finally:
         await engine.dispose()

@@ -7,6 +7,7 @@ on it, and a caller that hears nothing may retry with the same idempotency key.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +61,10 @@ async def run_handler(
     except BaseException:
         ctx.discard_after_commit()
         if ctx.has_session:
-            await ctx.session.rollback()
+            # If the connection died with the failure (PostgreSQL went away) there is
+            # nothing to roll back, and the caller must hear about the failure, not this.
+            with contextlib.suppress(Exception):
+                await ctx.session.rollback()
         raise
     finally:
         if ctx.has_session:

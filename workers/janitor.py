@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.retention import prune
 from hubbub.config import Settings
+from hubbub.dependencies import Health
+from workers.outages import classify, record
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +24,15 @@ FIRST_PASS_AFTER_S = 30.0
 
 
 class Janitor:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        health: Health | None = None,
+    ) -> None:
         self.sessions = sessions
         self.settings = settings
+        self.health = health if health is not None else Health()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -46,8 +54,12 @@ class Janitor:
                 deleted = await prune(self.sessions, self.settings)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("pruning failed; trying again at the next pass")
+            except Exception as exc:
+                outage = classify(exc)
+                if outage is None:
+                    log.exception("pruning failed; trying again at the next pass")
+                else:  # logged once by the worker's Health; the next pass prunes
+                    record(self.health, outage, exc)
                 continue
             if any(deleted.values()):
                 log.info("pruned leftover rows", extra={"deleted": deleted})

@@ -27,6 +27,8 @@ from handlers.mail import (
     smtp_send,
 )
 from hubbub.config import Settings
+from hubbub.dependencies import Health
+from workers.outages import classify, record
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +41,12 @@ class MailSender:
         sessions: async_sessionmaker[AsyncSession],
         settings: Settings,
         wake: asyncio.Event,
+        health: Health | None = None,
     ) -> None:
         self.sessions = sessions
         self.settings = settings
         self.wake = wake
+        self.health = health if health is not None else Health()
         self.sent = 0
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -79,8 +83,12 @@ class MailSender:
                 await self.send_due()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database is away: the next wake-up or poll tries again
-                log.exception("sending queued mail failed; trying again later")
+            except Exception as exc:  # the next wake-up or poll tries again
+                outage = classify(exc)
+                if outage is None:
+                    log.exception("sending queued mail failed; trying again later")
+                else:  # the database is away: logged once by the worker's Health
+                    record(self.health, outage, exc)
 
     async def send_due(self) -> int:
         """Send every message due now; returns how many went out."""

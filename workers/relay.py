@@ -13,6 +13,10 @@ every event behind it for good. It is set aside instead: marked ``failed_at`` wi
 reason in ``last_error``, logged as an error, kept until the janitor prunes it, and the
 rows after it go out. Anything else (no connection, a timeout, a stream missing or
 full) fails the whole batch, which is tried again with backoff.
+
+While PostgreSQL or JetStream is unreachable the relay backs off quietly: the worker's
+``Health`` logs a database outage once, and a JetStream outage is one "paused" line and
+one "resumed" line — not a traceback per poll.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import logging
 from collections.abc import Sequence
 
 import orjson
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError
 from sqlalchemy import func, select, update
@@ -31,10 +37,14 @@ from handlers.outbox import OutboxEvent
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import HubbubError
 from hubbub.contracts.subjects import Subjects
+from hubbub.dependencies import NATS, Health, Outage
+from workers.outages import classify, record
 
 log = logging.getLogger(__name__)
 
 RELAY_LOCK_ID = 0x48554242  # "HUBB": one relay at a time across all worker processes
+MAX_DELAY_S = 30.0  # between tries after failures that are not outages
+MAX_OUTAGE_DELAY_S = 5.0  # while a dependency is away: back soon after it is
 
 
 class OutboxRelay:
@@ -48,6 +58,7 @@ class OutboxRelay:
         batch_size: int = 256,
         publish_timeout: float = 5.0,
         max_payload: int | None = None,
+        health: Health | None = None,
     ) -> None:
         self.sessions = sessions
         self.js = js
@@ -56,6 +67,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.publish_timeout = publish_timeout
         self.max_payload = max_payload  # the NATS server's limit, when known
+        self.health = health if health is not None else Health()
+        self.paused: str | None = None  # why, while JetStream is unreachable
         self.published = 0
         self.set_aside = 0
         self._wake = asyncio.Event()
@@ -90,9 +103,10 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         failures = 0
+        cap = MAX_DELAY_S
         while not self._stopping:
             try:
-                async with asyncio.timeout(self._delay(failures)):
+                async with asyncio.timeout(self._delay(failures, cap)):
                     await self._wake.wait()
             except TimeoutError:
                 pass
@@ -100,17 +114,42 @@ class OutboxRelay:
             try:
                 busy = await self.flush()
                 failures = 0
+                if self.paused is not None:
+                    self.paused = None
+                    log.info("outbox relay resumed")
                 if busy:  # another relay holds the lock: look again soon, not in a second
                     await asyncio.sleep(0.02)
                     self._wake.set()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 failures += 1
-                log.exception("outbox relay failed; retrying", extra={"failures": failures})
+                outage = self._outage(exc)
+                if outage is None:
+                    cap = MAX_DELAY_S
+                    log.exception("outbox relay failed; retrying", extra={"failures": failures})
+                    continue
+                cap = MAX_OUTAGE_DELAY_S
+                if outage.dependency != NATS:
+                    record(self.health, outage, exc)
+                elif self.paused is None:
+                    self.paused = f"{type(exc).__name__}: {exc}"[:300]
+                    log.warning(
+                        "outbox relay paused: JetStream is unreachable (%s); retrying",
+                        self.paused,
+                    )
 
-    def _delay(self, failures: int) -> float:
-        return min(self.poll_interval * (2**failures), 30.0) if failures else self.poll_interval
+    def _outage(self, exc: Exception) -> Outage | None:
+        """Which dependency ``exc`` shows to be away. JetStream's own signs count too: no
+        acknowledgement in time, or no stream listening (a server still recovering its
+        streams after a restart)."""
+        outage = classify(exc)
+        if outage is None and isinstance(exc, TimeoutError | NatsTimeout | NoRespondersError):
+            outage = Outage(NATS)
+        return outage
+
+    def _delay(self, failures: int, cap: float = MAX_DELAY_S) -> float:
+        return min(self.poll_interval * (2**failures), cap) if failures else self.poll_interval
 
     async def flush(self) -> bool:
         """Publish every unpublished row. Returns True if another relay held the lock."""

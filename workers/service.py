@@ -3,6 +3,11 @@
 ``svc.>`` is consumed in the queue group ``workers``, so each request reaches one worker
 process. The subscription callback only decodes, validates and queues: it never awaits
 a handler, so one slow key never holds up the others.
+
+A handler that fails because PostgreSQL, Redis or NATS is unreachable answers
+``unavailable`` with ``retry_after``, and the worker's ``Health`` logs the outage once
+(and its end once); only other failures are bugs, answered ``internal`` with a traceback
+in the log.
 """
 
 from __future__ import annotations
@@ -46,10 +51,16 @@ from hubbub.contracts.operations import Operation
 from hubbub.contracts.subjects import WORKER_QUEUE, Subjects
 from hubbub.keys import RedisKeys
 from hubbub.logs import request_id_var
+from hubbub.dependencies import Health, unavailable
 from workers.actors import ActorSystem, MailboxFull
 from workers.execution import run_handler
 
 log = logging.getLogger(__name__)
+from workers.outages import classify, record
+
+# ``details.reason`` of a refusal that means the request was never started (a full
+# mailbox or too many in flight): the caller may send it again, whatever it does.
+NOT_STARTED = "busy"
 
 
 class WorkerService:
@@ -66,6 +77,7 @@ class WorkerService:
         resources: Resources | None = None,
     ) -> None:
         self.settings = settings
+        health: Health | None = None,
         self.registry = registry
         self.nc = nc
         self.sessions = sessions
@@ -76,6 +88,7 @@ class WorkerService:
         self.resources = resources if resources is not None else Resources()
         self.subjects = Subjects(settings.namespace)
         self.keys = RedisKeys(settings.namespace)
+        self.health = health if health is not None else Health()
         self.actors = ActorSystem(
             mailbox_size=settings.mailbox_size,
             max_in_flight=settings.worker_concurrency,
@@ -181,7 +194,9 @@ class WorkerService:
     async def _refuse_busy(
         self, msg: Msg, exc: MailboxFull, op: Operation, request_id: str
     ) -> None:
-        busy = Unavailable("the worker is busy; retry shortly", request_id=request_id)
+        busy = Unavailable(
+            "the worker is busy; retry shortly", request_id=request_id, reason=NOT_STARTED
+        )
         await self._reply_error(msg, busy, request_id)  # the answer first, then the log
         request_id_var.set(request_id)  # for the log line (jobs set their own)
         log.warning("backpressure: %s", exc, extra={"op": op.name})
@@ -207,9 +222,13 @@ class WorkerService:
             await self.nc.publish(
                 msg.reply, orjson.dumps(error.to_dict()), headers={H_ERROR: error.code.value}
             )
-        except Exception:
+        except Exception as exc:
             request_id_var.set(request_id)  # for the log line (jobs set their own)
-            log.exception("could not send an error reply")
+            outage = classify(exc)
+            if outage is None:
+                log.exception("could not send an error reply")
+            else:  # the caller's deadline will tell it; the outage is logged once
+                record(self.health, outage, exc)
 
     async def _publish(self, subject: str, payload: bytes) -> None:
         await self.nc.publish(subject, payload)
@@ -262,21 +281,44 @@ class Request:
             body = await run_handler(
                 route.op, route.handler, ctx, self.params, self.worker.on_events
             )
-            if self.msg.reply:
-                await self.worker.nc.publish(self.msg.reply, body)
         except HubbubError as exc:
             await self.reject(exc)
         except asyncio.CancelledError:
             await self.reject(Unavailable("the worker is shutting down; retry"))
             raise
-        except Exception:
+        except Exception as exc:
+            await self.failed(exc)
+            return
+        health = self.worker.health
+        if health.down:  # something works again: let the probes look now
+            health.nudge()
+        if self.msg.reply:
+            try:
+                await self.worker.nc.publish(self.msg.reply, body)
+            except Exception as exc:  # NATS is away: the caller's deadline tells it
+                outage = classify(exc)
+                if outage is None:
+                    log.exception("could not send a reply", extra={"op": self.route.op.name})
+                else:
+                    record(health, outage, exc)
+
+    async def failed(self, exc: Exception) -> None:
+        """A handler raised something other than a ``HubbubError``: an outage of a
+        dependency (``unavailable``, logged once per outage) or a bug (``internal``,
+        with its traceback)."""
+        outage = classify(exc)
+        if outage is None:
             log.exception("handler failed", extra={"op": self.route.op.name})
-            await self.reject(Internal("internal error", request_id=ctx.request_id))
+            await self.reject(Internal("internal error", request_id=self.ctx.request_id))
+            return
+        record(self.worker.health, outage, exc)
+        await self.reject(unavailable(outage, self.ctx.request_id))
 
     async def reject(self, error: HubbubError) -> None:
         await self.worker._reply_error(self.msg, error, self.ctx.request_id)
 
 
+            return
 _NO_HEADERS: dict[str, str] = {}
 
 

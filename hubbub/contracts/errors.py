@@ -205,8 +205,20 @@ class BadGateway(HubbubError):
 
 
 class Unavailable(HubbubError):
+    """Every one says when to try again: ``details.retry_after`` (seconds; 1 unless the
+    raiser knows better), sent as ``Retry-After`` on REST and in WS error frames."""
+
     code = ErrorCode.UNAVAILABLE
     default_message = "service unavailable"
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        details.setdefault("retry_after", 1)
+        super().__init__(message, **details)
+
+    @property
+    def retry_after(self) -> int:
+        value = self.details.get("retry_after")
+        return max(1, int(value)) if isinstance(value, int | float) else 1
 
 
 class Timeout(HubbubError):

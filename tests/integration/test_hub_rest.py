@@ -157,8 +157,10 @@ class TestHealthAndReadiness:
         assert body["failing"] == ["postgres", "workers"]
         assert body["components"]["workers"]["error"].startswith("no worker is serving")
 
-    async def test_an_operation_without_workers_is_a_503_problem(
+    async def test_an_operation_without_workers_is_a_503_problem_with_retry_after(
         self, hub_without_workers: TestClient[Any, Any]
     ) -> None:
-        response = await hub_without_workers.post("/api/v1/test/echo", json={})
+        """Looked for until shortly before the deadline (test.slow's is 0.5 s), then 503."""
+        response = await hub_without_workers.post("/api/v1/test/slow", json={})
         assert (response.status, (await response.json())["code"]) == (503, "unavailable")
+        assert response.headers["Retry-After"] == "1"

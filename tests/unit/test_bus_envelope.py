@@ -20,6 +20,8 @@ OP = Operation("test.op", NoParams, Empty, Access.PUBLIC)
 class FakeNats:
     """Answers every request with ``{}`` on its reply subject, as a worker would."""
 
+    is_connected = True
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, Any]] = []
         self.inbox_cb: Any = None

@@ -14,6 +14,7 @@ from hubbub.contracts.errors import (
     HubbubError,
     Internal,
     RateLimited,
+    Unavailable,
     validation_failed_from,
 )
 from hubbub.contracts.operations import Access, Catalog, Http, Operation
@@ -31,9 +32,15 @@ class TestErrors:
             assert (type(again), again.message, again.details, again.status) == (
                 cls,
                 "why",
-                {"extra": 1},
+                {"extra": 1, "retry_after": 1} if cls is Unavailable else {"extra": 1},
                 STATUS_OF[code],
             )
+
+    def test_every_unavailable_says_when_to_retry(self) -> None:
+        """Retry-After on REST, ``details.retry_after`` in WS frames: 1 s unless told."""
+        assert Unavailable().details == {"retry_after": 1}
+        assert Unavailable(retry_after=5).retry_after == 5
+        assert HubbubError.from_dict({"code": "unavailable", "details": {}}).retry_after == 1
 
     def test_an_unknown_code_becomes_internal(self) -> None:
         assert type(HubbubError.from_dict({"code": "weird", "message": "m"})) is Internal

@@ -1,0 +1,265 @@
+"""Dependency outages: which failures mean "PostgreSQL / Redis / NATS is unreachable",
+the answer a caller gets for them, and a tracker that logs each outage once.
+
+An outage is not a bug: the caller hears ``unavailable`` (503) with ``retry_after`` and
+may try again, and the log gets one warning when a dependency goes away and one line
+when it is back — not a traceback per request. The classifiers for Redis and NATS live
+here; the PostgreSQL one is on the worker side (``handlers/db.py``), since the hub has
+no database driver.
+
+``Health`` is the tracker. ``went_down`` is called by whoever saw the failure; the
+dependency is back when its probe (a ``PING``, a ``SELECT 1``) succeeds, or when
+``came_back`` is called by code that just used it successfully. On the hot path the
+only cost is ``if health.down:`` — a dict's truth value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import nats.errors
+import nats.js.errors
+import redis.exceptions
+
+from hubbub.contracts.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+POSTGRES = "postgresql"
+REDIS = "redis"
+NATS = "nats"
+
+RETRY_AFTER_S = 1  # what an outage answer suggests; short: most outages are restarts
+PROBE_FIRST_S = 0.25  # a down dependency is probed after this, doubling …
+PROBE_MAX_S = 2.0  # … up to this
+SATURATION_LOG_S = 10.0  # at most one "saturated" line per dependency this often
+
+
+class Outage(NamedTuple):
+    """What a failure says about a dependency."""
+
+    dependency: str
+    # True: it is unreachable (refused, reset, closed, restarting). False: it answers but
+    # has no capacity left (a pool without a free connection): 503 all the same, but the
+    # dependency is not "down" and nothing is logged as an outage.
+    down: bool = True
+
+
+def unavailable(outage: Outage, request_id: str | None = None) -> Unavailable:
+    """The caller's answer to a request that failed on ``outage``. The dependency is not
+    named: which server is down is the operator's business (the log says it)."""
+    message = (
+        "a service this request needs is unreachable; retry shortly"
+        if outage.down
+        else "a service this request needs is saturated; retry shortly"
+    )
+    details: dict[str, Any] = {"retry_after": RETRY_AFTER_S}
+    if request_id is not None:
+        details["request_id"] = request_id
+    return Unavailable(message, **details)
+
+
+def causes(exc: BaseException, limit: int = 8) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: a DBAPI ``orig``, ``__cause__``, ``__context__``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < limit:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        current = (
+            orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
+        )
+
+
+def raised_in(exc: BaseException, *modules: str) -> bool:
+    """Whether ``exc``'s traceback passes through code of one of ``modules`` (top-level
+    package names): a bare ``ConnectionRefusedError`` is a database outage only if the
+    database driver raised it."""
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__", "")
+        if isinstance(name, str) and name.partition(".")[0] in modules:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+_REDIS_CONFIG_ERRORS = (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)
+
+
+def redis_outage(exc: BaseException) -> Outage | None:
+    """Redis refused, reset, timed out, is loading its data after a restart, or is a
+    read-only replica after a failover; or the pool had no free connection in time."""
+    for cause in causes(exc):
+        if isinstance(cause, _REDIS_CONFIG_ERRORS):
+            return None  # wrong credentials: a configuration error, not an outage
+        if isinstance(cause, redis.exceptions.ConnectionError):
+            # redis-py's BlockingConnectionPool, when every connection stays busy.
+            saturated = str(cause).startswith("No connection available")
+            return Outage(REDIS, down=not saturated)
+        if isinstance(cause, redis.exceptions.TimeoutError | redis.exceptions.ReadOnlyError):
+            return Outage(REDIS)
+    return None
+
+
+_NATS_DOWN = (
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.StaleConnectionError,  # and UnexpectedEOF
+    nats.errors.NoServersError,
+    nats.js.errors.ServiceUnavailableError,  # JetStream answered 503
+)
+
+
+def nats_outage(exc: BaseException) -> Outage | None:
+    """The NATS connection is closed, reconnecting, stale, or over its outbound buffer;
+    no server could be reached; JetStream said it is unavailable."""
+    for cause in causes(exc):
+        if isinstance(cause, _NATS_DOWN):
+            return Outage(NATS)
+    return None
+
+
+Probe = Callable[[], Awaitable[object]]
+
+
+@dataclass(slots=True)
+class Down:
+    since: float  # the tracker's clock (monotonic)
+    error: str  # the failure that showed it, for the log and /ready
+
+
+class Health:
+    """Which dependencies are down, as this process sees them; logs each change once."""
+
+    def __init__(
+        self,
+        probes: dict[str, Probe] | None = None,
+        *,
+        logger: logging.Logger | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.probes = dict(probes or {})
+        self.log = logger or log
+        self.clock = clock
+        self.down: dict[str, Down] = {}  # empty while all is well: ``if health.down``
+        self._probing: dict[str, asyncio.Task[None]] = {}
+        self._nudge = asyncio.Event()
+        self._saturated: dict[str, int] = {}  # refusals since the last line logged
+        self._saturated_logged: dict[str, float] = {}
+
+    def went_down(self, name: str, exc: BaseException | str) -> bool:
+        """Record that ``name`` failed; logs a warning if that is news. Returns whether
+        it was. A probe, if ``name`` has one, then watches for it to come back."""
+        if name in self.down:
+            return False
+        error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        error = error[:300]
+        self.down[name] = Down(self.clock(), error)
+        self.log.warning(
+            "%s went away: %s", name, error, extra={"dependency": name, "error": error}
+        )
+        probe = self.probes.get(name)
+        if probe is not None and name not in self._probing:
+            try:
+                task = asyncio.get_running_loop().create_task(
+                    self._probe(name, probe), name=f"probe-{name}"
+                )
+            except RuntimeError:  # no loop (a synchronous caller): came_back will do
+                pass
+            else:
+                self._probing[name] = task
+        return True
+
+    def came_back(self, name: str) -> bool:
+        """Record that ``name`` works; logs one line if it was down. Returns whether it was."""
+        if not self.down:
+            return False
+        down = self.down.pop(name, None)
+        if down is None:
+            return False
+        took = self.clock() - down.since
+        self.log.info(
+            "%s came back after %.1f s",
+            name,
+            took,
+            extra={"dependency": name, "down_s": round(took, 3)},
+        )
+        return True
+
+    def failed(self, outage: Outage, exc: BaseException) -> None:
+        """Record a failure the classifiers recognised: down, or only saturated."""
+        if outage.down:
+            self.went_down(outage.dependency, exc)
+        else:
+            self.saturated(outage.dependency, exc)
+
+    def saturated(self, name: str, exc: BaseException) -> None:
+        """Record that ``name`` had no capacity for a request (its pool was exhausted):
+        a warning at most every ``SATURATION_LOG_S`` per dependency, with the count."""
+        count = self._saturated.get(name, 0) + 1
+        self._saturated[name] = count
+        now = self.clock()
+        if now - self._saturated_logged.get(name, -SATURATION_LOG_S) < SATURATION_LOG_S:
+            return
+        self._saturated_logged[name] = now
+        self._saturated[name] = 0
+        self.log.warning(
+            "%s is saturated: %s (%d time(s) since the last such line)",
+            name,
+            f"{type(exc).__name__}: {exc}"[:300],
+            count,
+            extra={"dependency": name, "count": count},
+        )
+
+    def is_down(self, name: str) -> bool:
+        return name in self.down
+
+    def nudge(self) -> None:
+        """Something just worked: let the probes look now instead of at their next turn."""
+        self._nudge.set()
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """The dependencies that are down: name → since how long, and the error."""
+        now = self.clock()
+        return {
+            name: {"down_s": round(now - d.since, 3), "error": d.error}
+            for name, d in self.down.items()
+        }
+
+    async def _probe(self, name: str, probe: Probe) -> None:
+        pause = PROBE_FIRST_S
+        try:
+            while name in self.down:
+                self._nudge.clear()
+                try:
+                    async with asyncio.timeout(pause):
+                        await self._nudge.wait()
+                except TimeoutError:
+                    pass
+                try:
+                    await asyncio.wait_for(probe(), max(1.0, pause))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # At least a first pause between failed probes, nudged or not: a
+                    # worker whose requests succeed without this dependency nudges often.
+                    await asyncio.sleep(PROBE_FIRST_S)
+                    pause = min(pause * 2, PROBE_MAX_S)
+                    continue
+                self.came_back(name)
+        finally:
+            self._probing.pop(name, None)
+
+    async def close(self) -> None:
+        tasks = list(self._probing.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
