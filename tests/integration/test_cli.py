@@ -264,15 +264,14 @@ class TestUp:
     async def test_killed_children_and_servers_come_back_while_the_rest_serves(
         self, up_env: dict[str, str]
     ) -> None:
-        """Under `up --workers 2 --hubs 2`: a SIGKILLed worker, hub and embedded Redis are
-        each started again (the hub on its port, Redis on its port and data folder) and
-        serve again within seconds, while the other hub answers throughout; each restart
-        is one line of output; Ctrl-C then leaves no process behind."""
+        """Under `up --workers 2 --hubs 2`: a SIGKILLed worker, hub, and each embedded
+        server are started again (the hub on its port, a server on its port and data
+        folder) and serve again within seconds, while the other hub answers throughout;
+        each restart is one line of output; Ctrl-C then leaves no process behind."""
         up = Up(up_env, "--workers", "2", "--hubs", "2")
         try:
             up.wait_until_up()
             hub_1, hub_2 = read_runtime(up.state_dir)["HUB_URLS"].split(",")
-            redis_url = read_runtime(up.state_dir)["REDIS_URL"]
             async with aiohttp.ClientSession() as http:
                 async with ReadyWatch(http, hub_2) as watch:
                     new_worker = await _kill_and_wait_for_restart(up, "worker-1")
@@ -293,12 +292,26 @@ class TestUp:
                     await eventually(lambda: _assert_ready(http, hub_1), timeout=30)
                 watch.assert_always_ready()
 
-                await _kill_and_wait_for_restart(up, "redis")
-                assert read_runtime(up.state_dir)["REDIS_URL"] == redis_url
-                for hub in (hub_1, hub_2):
-                    await eventually(lambda hub=hub: _assert_ready(http, hub), timeout=30)
+                account = {"email": "kept@example.com", "password": "a long passphrase 42"}
+                async with http.post(
+                    f"{hub_1}/api/v1/auth/register", json=account | {"display_name": "Kept"}
+                ) as response:
+                    assert response.status == 201, await response.text()
+                urls = read_runtime(up.state_dir)
+                for name in ("redis", "postgres", "nats"):
+                    await _kill_and_wait_for_restart(up, name)
+                    assert read_runtime(up.state_dir) == urls  # the same ports
+                    for hub in (hub_1, hub_2):
+                        await eventually(lambda hub=hub: _assert_ready(http, hub), timeout=30)
 
-            for name in ("worker-1", "hub-1", "redis"):
+                async def the_account_is_kept() -> None:
+                    """Written before PostgreSQL's restart, still there after it."""
+                    async with http.post(f"{hub_2}/api/v1/auth/login", json=account) as response:
+                        assert response.status == 200, await response.text()
+
+                await eventually(the_account_is_kept, timeout=10)
+
+            for name in ("worker-1", "hub-1", "redis", "postgres", "nats"):
                 assert f"{name} was killed by SIGKILL; restart 1 in 0.5s" in up.output
             started = up.descendants()
             up.proc.send_signal(signal.SIGINT)
