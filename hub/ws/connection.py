@@ -5,7 +5,9 @@ a broadcast never waits on one client. The transport buffer is the per-socket qu
 bounded by ``HUBBUB_WS_SEND_BUFFER_BYTES``. When a slow client lets it fill up, the
 channel's slow-consumer policy decides:
 
-* ``disconnect`` — close with 4009; the client reconnects and recovers from history;
+* ``disconnect`` — close with 4009; the client reconnects and recovers from history. A
+  client that does not take the close frame (it stopped reading) has its TCP connection
+  reset ``CLOSE_GRACE_S`` later, so its unread buffer is not held;
 * ``drop-oldest`` / ``conflate-by-key`` — hold publications in a small queue of the
   connection's own (dropping the oldest, or keeping only the newest per data key), send
   it as the transport drains, and tell the client how many it lost with a ``gap`` push.
