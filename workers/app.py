@@ -20,14 +20,13 @@ from handlers.worker_resources import Resources
 from hubbub.config import ConfigError, Settings
 from hubbub.contracts.subjects import Subjects
 from hubbub.gc_tuning import tune_gc
-from hubbub.natsauth import nats_auth
 from hubbub.natsconn import connect_nats
 from hubbub.redisconn import redis_from_settings
 from hubbub.streams import ensure_streams
 from workers.janitor import Janitor
 from workers.mail_sender import MailSender
-from workers.relay import OutboxRelay
 from workers.outages import worker_health
+from workers.relay import OutboxRelay
 from workers.service import WorkerService
 
 log = logging.getLogger(__name__)
@@ -63,25 +62,23 @@ async def worker_running(
         max_overflow=settings.db_max_overflow,
     )
     try:
-        nc = await connect_nats(
-            settings.nats_url, f"hubbub-{name}-{os.getpid()}", auth=nats_auth(settings)
-        )
+        nc = await connect_nats(settings.nats_url, f"hubbub-{name}-{os.getpid()}")
         try:
             redis = redis_from_settings(settings)
             try:
                 js = nc.jetstream()
                 await ensure_streams(js, subjects, settings.policies())
-                relay = OutboxRelay(
                 # One tracker for the whole process: an outage is logged once, whoever
                 # (a request, the relay, the janitor) runs into it first.
                 health = worker_health(engine, redis)
+                relay = OutboxRelay(
                     session_factory(engine),
                     js,
                     subjects,
                     poll_interval=settings.outbox_poll_s,
                     max_payload=nc.max_payload,
-                )
                     health=health,
+                )
                 relay.start()
                 janitor = Janitor(session_factory(engine), settings, health)
                 janitor.start()
@@ -96,8 +93,8 @@ async def worker_running(
                     redis=redis,
                     on_events=relay.kick,
                     resources=resources,
-                )
                     health=health,
+                )
                 mail_sender = None
                 if settings.smtp_host:
                     mailer = service.resources.get(MAILER, settings)
@@ -114,10 +111,10 @@ async def worker_running(
                     if mail_sender is not None:
                         await mail_sender.stop()
                     await service.resources.aclose()
+                    await health.close()
             finally:
                 await redis.aclose()
         finally:
-                    await health.close()
             await nc.drain()
     finally:
         await engine.dispose()

@@ -49,18 +49,18 @@ from hubbub.contracts.errors import (
 )
 from hubbub.contracts.operations import Operation
 from hubbub.contracts.subjects import WORKER_QUEUE, Subjects
+from hubbub.dependencies import Health, unavailable
 from hubbub.keys import RedisKeys
 from hubbub.logs import request_id_var
-from hubbub.dependencies import Health, unavailable
 from workers.actors import ActorSystem, MailboxFull
 from workers.execution import run_handler
-
-log = logging.getLogger(__name__)
 from workers.outages import classify, record
 
 # ``details.reason`` of a refusal that means the request was never started (a full
 # mailbox or too many in flight): the caller may send it again, whatever it does.
 NOT_STARTED = "busy"
+
+log = logging.getLogger(__name__)
 
 
 class WorkerService:
@@ -75,9 +75,9 @@ class WorkerService:
         redis: Redis,
         on_events: Any = None,
         resources: Resources | None = None,
+        health: Health | None = None,
     ) -> None:
         self.settings = settings
-        health: Health | None = None,
         self.registry = registry
         self.nc = nc
         self.sessions = sessions
@@ -86,9 +86,9 @@ class WorkerService:
         self.redis = redis
         self.on_events = on_events  # called after a commit that wrote outbox events
         self.resources = resources if resources is not None else Resources()
+        self.health = health if health is not None else Health()
         self.subjects = Subjects(settings.namespace)
         self.keys = RedisKeys(settings.namespace)
-        self.health = health if health is not None else Health()
         self.actors = ActorSystem(
             mailbox_size=settings.mailbox_size,
             max_in_flight=settings.worker_concurrency,
@@ -283,6 +283,7 @@ class Request:
             )
         except HubbubError as exc:
             await self.reject(exc)
+            return
         except asyncio.CancelledError:
             await self.reject(Unavailable("the worker is shutting down; retry"))
             raise
@@ -318,7 +319,6 @@ class Request:
         await self.worker._reply_error(self.msg, error, self.ctx.request_id)
 
 
-            return
 _NO_HEADERS: dict[str, str] = {}
 
 
