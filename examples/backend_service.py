@@ -5,13 +5,18 @@
        python examples/backend_service.py http --hub http://127.0.0.1:8080 \\
            --key hbk_… --channel public:news --text "hello"
 
-2. Straight onto NATS, for services inside the deployment (no key: NATS access is the
-   trust boundary). Publish a JSON object on ``evt.<kind>.<name>`` (with the namespace
-   prefix if ``HUBBUB_NAMESPACE`` is set); JetStream keeps it as channel history and
-   every hub with a subscriber delivers it::
+2. Straight onto NATS, for services inside the deployment, with a NATS credential
+   (``hubbub service create news --channel public:*`` prints it: a user, a password and
+   the inbox prefix the service must use). Publish a JSON object on
+   ``evt.<kind>.<name>`` (with the namespace prefix if ``HUBBUB_NAMESPACE`` is set); the
+   NATS server lets the service publish on its granted channels only. JetStream keeps it
+   as channel history and every hub with a subscriber delivers it::
 
        python examples/backend_service.py nats --nats nats://127.0.0.1:4222 \\
+           --user svc-news --password … --inbox-prefix _SVC.news \\
            --channel public:news --text "hello"
+
+   (Against a NATS without authentication, leave out the three credential options.)
 
 Either way, subscribers of the channel get ``{"push": "pub", "channel": …, "offset": …,
 "data": {"text": "hello", …}}``. Uses only aiohttp and nats-py.
@@ -58,10 +63,25 @@ def subject_of(channel: str, namespace: str = "") -> str:
 
 
 async def publish_over_nats(
-    nats_url: str, channel: str, data: dict[str, Any], *, namespace: str = ""
+    nats_url: str,
+    channel: str,
+    data: dict[str, Any],
+    *,
+    namespace: str = "",
+    user: str | None = None,
+    password: str | None = None,
+    inbox_prefix: str | None = None,
 ) -> int:
-    """Publish on the channel's subject through JetStream; returns the offset."""
-    nc = await nats.connect(nats_url)
+    """Publish on the channel's subject through JetStream; returns the offset.
+
+    ``user``/``password``: the service's NATS credential; ``inbox_prefix``: where the
+    JetStream ack comes back (the only inbox the service may subscribe to)."""
+    credentials: dict[str, Any] = {}
+    if user is not None:
+        credentials = {"user": user, "password": password or ""}
+    if inbox_prefix is not None:
+        credentials["inbox_prefix"] = inbox_prefix
+    nc = await nats.connect(nats_url, **credentials)
     try:
         ack = await nc.jetstream().publish(
             subject_of(channel, namespace), json.dumps(data).encode()
@@ -82,6 +102,9 @@ def main() -> None:
     over_nats = sub.add_parser("nats")
     over_nats.add_argument("--nats", required=True)
     over_nats.add_argument("--namespace", default="")
+    over_nats.add_argument("--user", default=None)
+    over_nats.add_argument("--password", default=None)
+    over_nats.add_argument("--inbox-prefix", default=None)
     for p in (http, over_nats):
         p.add_argument("--channel", required=True)
         p.add_argument("--text", required=True)
@@ -93,7 +116,15 @@ def main() -> None:
         print(
             {
                 "offset": asyncio.run(
-                    publish_over_nats(args.nats, args.channel, data, namespace=args.namespace)
+                    publish_over_nats(
+                        args.nats,
+                        args.channel,
+                        data,
+                        namespace=args.namespace,
+                        user=args.user,
+                        password=args.password,
+                        inbox_prefix=args.inbox_prefix,
+                    )
                 )
             }
         )

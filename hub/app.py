@@ -40,11 +40,13 @@ from hub.ws.endpoint import websocket
 from hub.ws.presence import Presence
 from hub.ws.service import Realtime
 from hubbub.bus import Bus
+from hubbub.callers import CallerSigner
 from hubbub.config import ConfigError, Settings
 from hubbub.contracts.api import default_catalog
 from hubbub.contracts.operations import Catalog
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
+from hubbub.natsauth import HUB_INBOX_PREFIX, nats_auth
 from hubbub.natsconn import connect_nats
 from hubbub.redisconn import redis_from_settings
 from hubbub.tokens import AccessTokens
@@ -65,10 +67,14 @@ async def nats_ctx(app: web.Application) -> AsyncIterator[None]:
                 log.exception("re-syncing after a NATS reconnect failed")
 
     nc = await connect_nats(
-        settings.nats_url, f"hubbub-hub-{os.getpid()}", on_reconnected=on_reconnected
+        settings.nats_url,
+        f"hubbub-hub-{os.getpid()}",
+        on_reconnected=on_reconnected,
+        auth=nats_auth(settings),
+        inbox_prefix=HUB_INBOX_PREFIX,  # replies only the hub user may receive
     )
     app[NATS_CONN] = nc
-    app[BUS] = Bus(nc, app[SUBJECTS])
+    app[BUS] = Bus(nc, app[SUBJECTS], signer=CallerSigner.from_settings(settings))
     yield
     await nc.drain()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
@@ -40,11 +41,12 @@ async def migrate(settings: Settings, *, revision: str = "head", down: bool = Fa
 
 async def ensure_nats_streams(settings: Settings) -> None:
     from hubbub.contracts.subjects import Subjects
+    from hubbub.natsauth import nats_auth
     from hubbub.natsconn import connect_nats
     from hubbub.streams import ensure_streams
 
     assert settings.nats_url
-    nc = await connect_nats(settings.nats_url, "hubbub-migrate")
+    nc = await connect_nats(settings.nats_url, "hubbub-migrate", auth=nats_auth(settings))
     try:
         await ensure_streams(nc.jetstream(), Subjects(settings.namespace), settings.policies())
     finally:
@@ -69,10 +71,15 @@ async def check_postgres(url: str) -> str:
         await engine.dispose()
 
 
-async def check_nats(url: str) -> str:
+async def check_nats(url: str, settings: Settings | None = None) -> str:
     import nats
 
-    nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
+    from hubbub.natsauth import ANONYMOUS, nats_auth
+
+    auth = nats_auth(settings) if settings is not None else ANONYMOUS
+    nc = await nats.connect(
+        url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False, **auth.options()
+    )
     try:
         try:
             info = await nc.jetstream().account_info()
@@ -100,7 +107,7 @@ async def check(settings: Settings) -> int:
     """Print one line per dependency; exit 1 if any is unreachable."""
     checks: list[tuple[str, str | None, Callable[[str], Awaitable[str]]]] = [
         ("PostgreSQL", settings.database_url, check_postgres),
-        ("NATS", settings.nats_url, check_nats),
+        ("NATS", settings.nats_url, functools.partial(check_nats, settings=settings)),
         ("Redis", settings.redis_url, check_redis),
     ]
     failures = 0

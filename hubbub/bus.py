@@ -31,6 +31,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
 
+from hubbub.callers import CallerSigner
 from hubbub.contracts.envelope import H_ERROR, H_TRACEPARENT, Caller
 from hubbub.contracts.errors import BadGateway, HubbubError, Timeout, Unavailable
 from hubbub.contracts.operations import Operation
@@ -97,10 +98,19 @@ class Reply(NamedTuple):  # a tuple: cheaper to build than a frozen dataclass
 
 
 class Bus:
-    def __init__(self, nc: NATS, subjects: Subjects, health: Health | None = None) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        subjects: Subjects,
+        health: Health | None = None,
+        *,
+        signer: CallerSigner | None = None,
+    ) -> None:
         self.nc = nc
         self.subjects = subjects
         self.replies = Replies(nc)
+        # Hubs sign each caller (hubbub/callers.py); workers refuse unsigned user callers.
+        self.signer = signer
         self.health = health if health is not None else Health()
         self._subject_of: dict[str, str] = {}  # operation name → its subject
 
@@ -123,11 +133,19 @@ class Bus:
             request_id_json = b'"%b"' % request_id.encode()  # hex digits: nothing to escape
         params_json = params if isinstance(params, bytes) else orjson.dumps(params)
         deadline = time.time() + timeout
+        caller_wire = caller_json(caller)
+        deadline_ms = int(deadline * 1000)
+        signature = (
+            b""
+            if caller is None or self.signer is None
+            else b',"caller_sig":"%b"' % self.signer.sign(caller_wire, deadline_ms)
+        )
         # One formatting operation, not eight concatenations.
-        body = b'{"params":%b,"caller":%b,"deadline":%d,"request_id":%b%b}' % (
+        body = b'{"params":%b,"caller":%b%b,"deadline":%d,"request_id":%b%b}' % (
             params_json,
-            caller_json(caller),
-            int(deadline * 1000),
+            caller_wire,
+            signature,
+            deadline_ms,
             request_id_json,
             b""
             if idempotency_key is None

@@ -125,6 +125,23 @@ def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def cmd_service(args: argparse.Namespace, settings: Settings) -> int:
+    from hubbub.services_admin import manage_services
+
+    return manage_services(
+        settings,
+        args.action,
+        name=getattr(args, "name", None),
+        channels=getattr(args, "channel", None),
+    )
+
+
+def cmd_nats_auth(args: argparse.Namespace, settings: Settings) -> int:
+    from hubbub.services_admin import prepare_nats_auth
+
+    return prepare_nats_auth(settings)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "up": cmd_up,
     "serve": cmd_serve,
@@ -135,6 +152,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "user": cmd_user,
     "mail": cmd_mail,
     "apikey": cmd_apikey,
+    "service": cmd_service,
+    "nats-auth": cmd_nats_auth,
 }
 
 
@@ -191,6 +210,25 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser("list", help="every key, active or revoked")
     revoke = keys.add_parser("revoke", help="stop a key from working")
     revoke.add_argument("name")
+
+    service = sub.add_parser("service", help="NATS credentials for backend services")
+    services = service.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = services.add_parser("create", help="make a service's NATS user (prints it)")
+    create.add_argument("name", help="the service, e.g. news (its NATS user: svc-news)")
+    create.add_argument(
+        "--channel",
+        action="append",
+        required=True,
+        metavar="PATTERN",
+        help="where it may publish: public:* or ticker:prices (repeatable)",
+    )
+    services.add_parser("list", help="every service and its channels")
+    revoke = services.add_parser("revoke", help="remove a service's NATS user")
+    revoke.add_argument("name")
+
+    sub.add_parser(
+        "nats-auth", help="generate the NATS credentials and server config (once; compose)"
+    )
     return parser
 
 

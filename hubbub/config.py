@@ -105,6 +105,37 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "HUBBUB_REDIS_URL")
     )
+    # NATS credentials, the usual NATS ways (hubbub/natsauth.py; docs/architecture.md,
+    # "Who may do what on NATS"). Unset with an embedded NATS: `hubbub up` gives each
+    # process its role's. A creds file or nkey seed needs nats-py's `nkeys` extra.
+    nats_creds: Path | None = Field(
+        default=None, validation_alias=AliasChoices("NATS_CREDS", "HUBBUB_NATS_CREDS")
+    )
+    nats_nkey_seed: Path | None = Field(
+        default=None, validation_alias=AliasChoices("NATS_NKEY_SEED", "HUBBUB_NATS_NKEY_SEED")
+    )
+    nats_user: str | None = Field(
+        default=None, validation_alias=AliasChoices("NATS_USER", "HUBBUB_NATS_USER")
+    )
+    nats_password: str | None = Field(
+        default=None, validation_alias=AliasChoices("NATS_PASSWORD", "HUBBUB_NATS_PASSWORD")
+    )
+    nats_password_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NATS_PASSWORD_FILE", "HUBBUB_NATS_PASSWORD_FILE"),
+    )
+    nats_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("NATS_TOKEN", "HUBBUB_NATS_TOKEN")
+    )
+    nats_tls_ca: Path | None = Field(
+        default=None, validation_alias=AliasChoices("NATS_TLS_CA", "HUBBUB_NATS_TLS_CA")
+    )
+    nats_tls_cert: Path | None = Field(
+        default=None, validation_alias=AliasChoices("NATS_TLS_CERT", "HUBBUB_NATS_TLS_CERT")
+    )
+    nats_tls_key: Path | None = Field(
+        default=None, validation_alias=AliasChoices("NATS_TLS_KEY", "HUBBUB_NATS_TLS_KEY")
+    )
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     # Redis (hubbub/redisconn.py): a pool of at most `redis_pool_size` connections per
@@ -131,6 +162,9 @@ class Settings(BaseSettings):
 
     # --- secrets and tokens ------------------------------------------------------------
     secret_key: str | None = Field(default=None, min_length=32)
+    # Signs the caller of each request a hub sends to the workers (hubbub/callers.py);
+    # unset: derived from secret_key. Hubs and workers must share it.
+    caller_key: str | None = Field(default=None, min_length=32)
     jwt_algorithm: Literal["HS256", "EdDSA", "RS256"] = "HS256"
     jwt_private_key_file: Path | None = None  # PEM; workers sign with it (EdDSA/RS256)
     jwt_public_key_file: Path | None = None  # PEM; hubs verify with it (else from the private)
@@ -269,6 +303,10 @@ class Settings(BaseSettings):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
+    def has_nats_credentials(self) -> bool:
+        return any((self.nats_creds, self.nats_nkey_seed, self.nats_user, self.nats_token))
+
+    @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
 
@@ -302,6 +340,11 @@ class Settings(BaseSettings):
         }
         if "database_url" in update:
             update["database_url"] = normalize_database_url(update["database_url"])
+        if "nats_url" in update and not self.has_nats_credentials:
+            # Its embedded NATS refuses anonymous clients: the command acts as a worker.
+            from hubbub.embedded.nats_auth import embedded_role_credentials
+
+            update.update(embedded_role_credentials(self.state_dir, "worker"))
         return self.model_copy(update=update) if update else self
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from nats.aio.client import Client as NATS
+
+from hubbub.natsauth import ANONYMOUS, NatsAuth
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +19,13 @@ async def connect_nats(
     *,
     connect_timeout: int = 5,
     on_reconnected: Callable[[], Awaitable[None]] | None = None,
+    auth: NatsAuth = ANONYMOUS,
+    inbox_prefix: str | None = None,
 ) -> NATS:
     """Connect; ``on_reconnected`` runs after each reconnect (to re-sync state that
-    messages missed while disconnected would have changed)."""
+    messages missed while disconnected would have changed). ``auth``: the credentials
+    (``nats_auth(settings)``); ``inbox_prefix``: where replies to this client's requests
+    come (``HUB_INBOX_PREFIX`` for hubs, which only the hub user may subscribe to)."""
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats error: %s", exc)
@@ -35,6 +42,9 @@ async def connect_nats(
             except Exception:
                 log.exception("re-syncing after a NATS reconnect failed")
 
+    options: dict[str, Any] = auth.options()
+    if inbox_prefix:
+        options["inbox_prefix"] = inbox_prefix
     nc = NATS()
     await nc.connect(
         url,
@@ -48,5 +58,6 @@ async def connect_nats(
         disconnected_cb=on_disconnected,
         reconnected_cb=reconnected,
         pending_size=64 * 1024 * 1024,
+        **options,
     )
     return nc

@@ -21,6 +21,7 @@ from handlers.db import create_engine, session_factory
 from handlers.worker_resources import Resources
 from hub.app import create_app
 from hubbub.bus import Bus
+from hubbub.callers import CallerSigner
 from hubbub.config import Environment, Settings
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
@@ -150,7 +151,7 @@ async def db(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSessio
 
 @pytest.fixture
 def bus(nc: NATS, settings: Settings) -> Bus:
-    return Bus(nc, Subjects(settings.namespace))
+    return Bus(nc, Subjects(settings.namespace), signer=CallerSigner.from_settings(settings))
 
 
 @pytest.fixture

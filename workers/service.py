@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.context import Context
 from handlers.registry import Handler, Registry
 from handlers.worker_resources import Resources
+from hubbub.callers import CallerSigner
 from hubbub.config import Settings
 from hubbub.contracts.envelope import (
     ANONYMOUS,
@@ -40,6 +41,7 @@ from hubbub.contracts.envelope import (
 )
 from hubbub.contracts.errors import (
     BadRequest,
+    Forbidden,
     HubbubError,
     Internal,
     NotFound,
@@ -96,6 +98,7 @@ class WorkerService:
         )
         self._sub: Subscription | None = None
         self._callers: dict[bytes, Caller] = {}
+        self._signer = CallerSigner.from_settings(settings)  # checks a hub signed the caller
         self._method_at = len(self.subjects.service(""))
         self._routes: dict[str, Route] = {}  # operation name → what serving it needs
         self._publish_core = self._publish  # one bound method for every Context
@@ -146,7 +149,11 @@ class WorkerService:
             return
         try:
             params = route.validate(envelope.get("params") or {})
-            caller = self._caller(envelope.get("caller"))
+            caller = self._caller(envelope.get("caller"), envelope)
+        except Forbidden as exc:
+            log.warning("refused a request whose caller no hub signed", extra={"op": method})
+            await self._reply_error(msg, exc, request_id)
+            return
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False)
             await self._reply_error(msg, validation_failed_from(errors), request_id)  # type: ignore[arg-type]
@@ -201,10 +208,14 @@ class WorkerService:
         request_id_var.set(request_id)  # for the log line (jobs set their own)
         log.warning("backpressure: %s", exc, extra={"op": op.name})
 
-    def _caller(self, raw: Any) -> Caller:
+    def _caller(self, raw: Any, envelope: dict[str, Any]) -> Caller:
+        """The envelope's caller, believed only with a hub's signature (hubbub/callers.py);
+        ``null`` (nobody in particular) needs none."""
         if raw is None:
             return ANONYMOUS
         cache_key = orjson.dumps(raw)
+        if not self._signer.verify(cache_key, envelope.get("deadline"), envelope.get("caller_sig")):
+            raise Forbidden("the request's caller is not signed by a hub")
         caller = self._callers.get(cache_key)
         if caller is None:
             caller = Caller.model_validate(raw)

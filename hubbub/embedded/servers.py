@@ -86,8 +86,18 @@ class EmbeddedServer:
 
 
 class EmbeddedNats(EmbeddedServer):
-    def __init__(self, data_dir: Path, port: int = 0) -> None:
+    """nats-server with JetStream; with ``config``, that file's ``authorization`` too
+    (hubbub/embedded/nats_auth.py writes it; ``reload()`` makes the server read it again).
+    """
+
+    def __init__(self, data_dir: Path, port: int = 0, *, config: Path | None = None) -> None:
         super().__init__("nats", data_dir, port)
+        self.config = config
+
+    def reload(self) -> None:
+        """Read the config file again (users, permissions) without dropping clients."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)
 
     @property
     def url(self) -> str:
@@ -102,10 +112,12 @@ class EmbeddedNats(EmbeddedServer):
 
     def start(self, timeout: float = 30.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        config: list[str | Path] = ["-c", self.config] if self.config is not None else []
         for _attempt in range(3):
             self._choose_port()
+            listen = ["-a", HOST, "-p", str(self.port)]
             self.proc = spawn(
-                [self.binary(), "-a", HOST, "-p", str(self.port), "-js", "-sd", self.data_dir],
+                [self.binary(), *config, *listen, "-js", "-sd", self.data_dir],
                 log_path=self.log_path,
             )
             try:

@@ -10,6 +10,7 @@ from nats.aio.msg import Msg
 
 from handlers.context import Context
 from handlers.registry import Registry
+from hubbub.callers import CallerSigner
 from hubbub.config import load_settings
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.operations import Access, Empty, Http, NoParams, Operation
@@ -52,6 +53,9 @@ async def test_context_fields() -> None:
     envelope = {
         "params": {},
         "caller": caller.model_dump(mode="json", exclude_none=True),
+        "caller_sig": CallerSigner.from_settings(svc.settings)
+        .sign(orjson.dumps(caller.model_dump(mode="json", exclude_none=True)), deadline_ms)
+        .decode(),
         "deadline": deadline_ms,
         "request_id": "rid",
         "idempotency_key": "idem",

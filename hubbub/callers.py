@@ -1,0 +1,67 @@
+"""A caller that cannot be forged: hubs sign the caller and deadline of each request.
+
+A worker believes the ``caller`` of an envelope (who asks, with which role) only when its
+``caller_sig`` is right: HMAC-SHA256, under a key hubs and workers share, of the caller's
+JSON and the deadline::
+
+    caller_sig = base64url(HMAC(key, <caller JSON> "|" <deadline in unix ms>))
+
+The caller's JSON is its compact ``orjson`` form with the keys in the order the hub sent
+them — what a worker gets back by re-serializing the parsed ``caller`` with ``orjson``.
+Only the hub can produce the signature, so a client that can publish on ``svc.>`` without
+being a hub cannot claim to be a user; signing the deadline too means a captured
+envelope cannot be replayed once its deadline has passed.
+
+The key is ``HUBBUB_CALLER_KEY`` when set, else derived from ``HUBBUB_SECRET_KEY`` (HKDF
+with a label of its own, so it is never the key that signs access tokens).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from hashlib import sha256
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+if TYPE_CHECKING:
+    from hubbub.config import Settings
+
+_LABEL = b"hubbub caller signature v1"
+
+
+def caller_key(settings: Settings) -> bytes:
+    """The signing key: the configured one, or one derived from the secret key."""
+    if settings.caller_key:
+        return settings.caller_key.encode()
+    if not settings.secret_key:
+        raise ValueError("signing callers needs HUBBUB_SECRET_KEY or HUBBUB_CALLER_KEY")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LABEL).derive(
+        settings.secret_key.encode()
+    )
+
+
+class CallerSigner:
+    """Signs (on hubs) and checks (on workers) an envelope's caller and deadline."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallerSigner:
+        return cls(caller_key(settings))
+
+    def sign(self, caller_json: bytes, deadline_ms: int) -> bytes:
+        """The signature, as the ASCII bytes that go between quotes in the envelope."""
+        digest = hmac.digest(self._key, b"%b|%d" % (caller_json, deadline_ms), sha256)
+        return base64.urlsafe_b64encode(digest).rstrip(b"=")
+
+    def verify(self, caller_json: bytes, deadline_ms: object, signature: object) -> bool:
+        if not isinstance(signature, str) or type(deadline_ms) is not int:
+            return False
+        expected = self.sign(caller_json, deadline_ms)
+        return hmac.compare_digest(expected, signature.encode("ascii", "replace"))

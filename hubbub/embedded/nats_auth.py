@@ -1,0 +1,256 @@
+"""Who may do what on NATS: the users of each role, their permissions, as a server config.
+
+``hubbub up`` (and compose's one-shot ``nats-auth`` service) keeps a folder of
+credentials — ``.hubbub/nats-auth/`` — generated once and reused:
+
+* ``hub.password``, ``worker.password``: the passwords of the users ``hub`` and
+  ``worker`` (mode 0600);
+* ``services.json``: the backend services' users (``hubbub service create``), each with
+  the channels it may publish to;
+* ``nats.conf``: the ``authorization`` block nats-server loads (``-c``), rendered from
+  the above. No anonymous user exists in it, so a client without credentials is refused.
+
+Permissions are the server's to enforce (docs/architecture.md, "Who may do what on
+NATS"). Every user is in the one global account, so JetStream is shared by all of them;
+what a user may do with it is limited by which ``$JS.API`` subjects it may publish to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from hubbub.contracts.channels import ChannelKind
+from hubbub.contracts.subjects import WORKER_QUEUE
+from hubbub.natsauth import HUB_INBOX_PREFIX, SERVICE_INBOX_PREFIX
+
+ROLES = ("hub", "worker")
+FOLDER = "nats-auth"
+CONFIG = "nats.conf"
+SERVICES = "services.json"
+
+_SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
+_PATTERN = re.compile(r"([a-z]+):(\*|[A-Za-z0-9_-]{1,64})")
+
+
+class NatsAuthError(ValueError):
+    """A service name or channel pattern is not acceptable; the message says why."""
+
+
+@dataclass(frozen=True)
+class ServiceUser:
+    name: str
+    channels: list[str]
+    password: str
+    created_at: str
+
+    @property
+    def user(self) -> str:
+        return f"svc-{self.name}"
+
+    @property
+    def inbox_prefix(self) -> str:
+        return f"{SERVICE_INBOX_PREFIX}.{self.name}"
+
+
+def check_service_name(name: str) -> str:
+    if not _SERVICE_NAME.fullmatch(name):
+        raise NatsAuthError(
+            f"{name!r} is not a service name: 1-48 of a-z, 0-9, '-' and '_', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def channel_subject(pattern: str, namespace: str = "") -> str:
+    """``public:*`` → ``evt.public.>``; ``ticker:prices`` → ``evt.ticker.prices``."""
+    match = _PATTERN.fullmatch(pattern)
+    kinds = {kind.value for kind in ChannelKind}
+    if match is None or match[1] not in kinds:
+        raise NatsAuthError(
+            f"{pattern!r} is not a channel pattern: <kind>:<name> or <kind>:*, "
+            f"with kind one of {', '.join(sorted(kinds))}"
+        )
+    prefix = f"{namespace}." if namespace else ""
+    return f"{prefix}evt.{match[1]}.{'>' if match[2] == '*' else match[2]}"
+
+
+def role_permissions(role: str, namespace: str = "") -> dict[str, object]:
+    """The permissions of a hub or worker user, as nats-server's config takes them."""
+    p = f"{namespace}." if namespace else ""
+    if role == "hub":
+        return {
+            "publish": {
+                "allow": [
+                    f"{p}svc.>",  # requests to the workers
+                    f"{p}evt.>",  # the publish API and WS publications (through JetStream)
+                    f"{p}presence.>",
+                    "$JS.API.INFO",
+                    "$JS.API.STREAM.INFO.>",
+                    "$JS.API.DIRECT.GET.>",  # channel history and recovery
+                    "$JS.API.STREAM.MSG.GET.>",
+                ]
+            },
+            "subscribe": {
+                "allow": [
+                    f"{p}live.>",
+                    f"{p}ctl.>",
+                    f"{p}presence.>",
+                    f"{HUB_INBOX_PREFIX}.>",  # replies: only on the hubs' own inboxes
+                ]
+            },
+        }
+    if role == "worker":
+        return {
+            "publish": {"allow": [f"{p}svc.>", f"{p}evt.>", f"{p}ctl.>", "$JS.API.>", "$JS.ACK.>"]},
+            # Replies go to the reply subject of a request the worker received, once.
+            "allow_responses": {"max": 1},
+            "subscribe": {"allow": [f"{p}svc.> {WORKER_QUEUE}", "_INBOX.>"]},
+        }
+    raise ValueError(f"unknown role {role!r}")
+
+
+def service_permissions(service: ServiceUser, namespace: str = "") -> dict[str, object]:
+    """A backend service: publish to its channels (JetStream acks come to its own inbox)."""
+    return {
+        "publish": {"allow": [channel_subject(c, namespace) for c in service.channels]},
+        "subscribe": {"allow": [f"{service.inbox_prefix}.>"]},
+    }
+
+
+class NatsAuthFolder:
+    """The credentials folder and the server config rendered from it."""
+
+    def __init__(self, folder: Path, namespace: str = "") -> None:
+        self.folder = folder
+        self.namespace = namespace
+
+    @classmethod
+    def of_state_dir(cls, state_dir: Path, namespace: str = "") -> NatsAuthFolder:
+        return cls(state_dir / FOLDER, namespace)
+
+    @property
+    def config_path(self) -> Path:
+        return self.folder / CONFIG
+
+    def ensure(self) -> Path:
+        """Generate what is missing (role passwords are made once), write the config."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.folder, 0o700)
+        for role in ROLES:
+            path = self.folder / f"{role}.password"
+            if not path.exists():
+                _write_private(path, secrets.token_urlsafe(32) + "\n")
+        self.write_config()
+        return self.config_path
+
+    def password(self, role: str) -> str:
+        return (self.folder / f"{role}.password").read_text().strip()
+
+    def role_env(self, role: str) -> dict[str, str]:
+        """The settings a process of this role connects with."""
+        return {"NATS_USER": role, "NATS_PASSWORD": self.password(role)}
+
+    # --- services ------------------------------------------------------------------------
+
+    def services(self) -> list[ServiceUser]:
+        path = self.folder / SERVICES
+        if not path.exists():
+            return []
+        return [ServiceUser(**entry) for entry in orjson.loads(path.read_bytes())]
+
+    def add_service(self, name: str, channels: list[str]) -> ServiceUser:
+        check_service_name(name)
+        if not channels:
+            raise NatsAuthError("a service needs at least one channel, like public:* ")
+        for pattern in channels:
+            channel_subject(pattern)
+        current = self.services()
+        if any(s.name == name for s in current):
+            raise NatsAuthError(f"a service named {name!r} exists; revoke it first")
+        service = ServiceUser(
+            name=name,
+            channels=list(dict.fromkeys(channels)),
+            password=secrets.token_urlsafe(32),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        self._save_services([*current, service])
+        return service
+
+    def revoke_service(self, name: str) -> bool:
+        current = self.services()
+        kept = [s for s in current if s.name != name]
+        if len(kept) == len(current):
+            return False
+        self._save_services(kept)
+        return True
+
+    def _save_services(self, services: list[ServiceUser]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        data = orjson.dumps([asdict(s) for s in services], option=orjson.OPT_INDENT_2)
+        _write_private(self.folder / SERVICES, data.decode() + "\n")
+        self.write_config()
+
+    # --- the server config -------------------------------------------------------------
+
+    def render(self) -> str:
+        users: list[dict[str, object]] = [
+            {
+                "user": role,
+                "password": self.password(role),
+                "permissions": role_permissions(role, self.namespace),
+            }
+            for role in ROLES
+        ]
+        users += [
+            {
+                "user": s.user,
+                "password": s.password,
+                "permissions": service_permissions(s, self.namespace),
+            }
+            for s in self.services()
+        ]
+        # nats-server's config format reads JSON; generated, never edited by hand.
+        body = orjson.dumps({"users": users}, option=orjson.OPT_INDENT_2).decode()
+        return (
+            "# Generated by hubbub (hubbub/embedded/nats_auth.py) from the files beside it;\n"
+            "# `hubbub service create/revoke` rewrites it. Do not edit.\n"
+            f"authorization {body}\n"
+        )
+
+    def write_config(self) -> None:
+        _write_private(self.config_path, self.render())
+
+
+def reload_server(pid: int) -> bool:
+    """Make a running nats-server read its config again (SIGHUP); False: none runs."""
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def embedded_role_credentials(state_dir: Path, role: str) -> dict[str, str]:
+    """``nats_user``/``nats_password`` of a role of the embedded NATS, if it has them."""
+    folder = NatsAuthFolder.of_state_dir(state_dir)
+    with contextlib.suppress(OSError):
+        return {"nats_user": role, "nats_password": folder.password(role)}
+    return {}
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with a file only its owner can read (0600)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

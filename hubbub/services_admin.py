@@ -1,0 +1,89 @@
+"""``hubbub service create/list/revoke``: NATS credentials for backend services, and
+``hubbub nats-auth``: the credentials folder and server config, made once.
+
+A service's credential lets it publish to its granted channels on NATS and nothing else
+(hubbub/embedded/nats_auth.py). It is stored in the state folder's ``nats-auth/``, which
+the embedded NATS of ``hubbub up`` (and compose's) loads; a running one is told to read
+it again at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from hubbub.config import Settings, read_runtime_pids
+from hubbub.embedded.nats_auth import (
+    NatsAuthError,
+    NatsAuthFolder,
+    channel_subject,
+    reload_server,
+)
+
+
+def manage_services(
+    settings: Settings,
+    action: str,
+    *,
+    name: str | None = None,
+    channels: list[str] | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    folder = NatsAuthFolder.of_state_dir(settings.state_dir, settings.namespace)
+    folder.ensure()
+    try:
+        if action == "create":
+            assert name is not None
+            service = folder.add_service(name, channels or [])
+            subjects = ", ".join(channel_subject(c, settings.namespace) for c in service.channels)
+            print(
+                f"created NATS service user {service.user!r} for {', '.join(service.channels)}",
+                file=out,
+            )
+            print(f"it may publish to: {subjects} (through JetStream or core NATS)", file=out)
+            _say_reloaded(settings, out)
+            print("connect with (keep the password secret):", file=out)
+            print(f"  NATS_URL={settings.nats_url or 'nats://<your NATS>'}", file=out)
+            print(f"  NATS_USER={service.user}", file=out)
+            print(f"  NATS_PASSWORD={service.password}", file=out)
+            print(
+                f"  and the inbox prefix {service.inbox_prefix!r}, e.g. nats-py: "
+                f"nats.connect(url, user=…, password=…, inbox_prefix={service.inbox_prefix!r})",
+                file=out,
+            )
+        elif action == "revoke":
+            assert name is not None
+            if not folder.revoke_service(name):
+                print(f"hubbub: no service named {name!r}", file=sys.stderr)
+                return 2
+            print(f"revoked {name!r}", file=out)
+            _say_reloaded(settings, out)
+        else:
+            services = folder.services()
+            if not services:
+                print("no services", file=out)
+            for s in services:
+                print(f"{s.name:<24} {s.user:<28} {s.created_at}  {' '.join(s.channels)}", file=out)
+    except NatsAuthError as exc:
+        print(f"hubbub: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def prepare_nats_auth(settings: Settings, out: TextIO = sys.stdout) -> int:
+    """Generate the role credentials (once) and write the server config."""
+    folder = NatsAuthFolder.of_state_dir(settings.state_dir, settings.namespace)
+    print(f"NATS server config: {folder.ensure()}", file=out)
+    return 0
+
+
+def _say_reloaded(settings: Settings, out: TextIO) -> None:
+    pid = read_runtime_pids(settings.state_dir).get("nats")
+    if pid is not None and reload_server(pid):
+        print("the running embedded NATS has read it (config reload)", file=out)
+    else:
+        print(
+            "no embedded NATS runs on this state folder: the next `hubbub up` loads it "
+            "(compose: `docker compose kill -s HUP nats`)",
+            file=out,
+        )

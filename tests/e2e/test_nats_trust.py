@@ -1,0 +1,346 @@
+"""The trust boundary on NATS: an authenticated server whose permissions the server
+enforces (hubbub/embedded/nats_auth.py), and workers that believe only a hub's callers
+(hubbub/callers.py). A hub and a worker run here as `hubbub up` runs them: each with its
+role's credentials on an embedded NATS that refuses anonymous clients."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import orjson
+import pytest
+from aiohttp.test_utils import TestServer
+from nats.aio.client import Client as NATS
+from nats.errors import Error as NatsError
+
+from examples.backend_service import publish_over_nats
+from hub.app import create_app
+from hubbub.bus import Bus
+from hubbub.callers import CallerSigner
+from hubbub.config import Settings
+from hubbub.contracts.envelope import H_ERROR, Caller, CallerKind
+from hubbub.contracts.subjects import Subjects
+from hubbub.embedded import EmbeddedNats
+from hubbub.embedded.nats_auth import NatsAuthFolder, ServiceUser
+from hubbub.natsauth import HUB_INBOX_PREFIX, nats_auth
+from hubbub.natsconn import connect_nats
+from hubbub.streams import delete_streams, ensure_streams
+from tests.e2e.conftest import ClientFactory
+from tests.e2e.test_realtime import next_pub
+from tests.support import ops
+from tests.support.waiting import eventually, wait_for
+
+# --- an authenticated NATS, and this module's hub and worker on it ------------------------
+
+
+@pytest.fixture
+def auth_folder(tmp_path: Path, namespace: str) -> NatsAuthFolder:
+    folder = NatsAuthFolder(tmp_path / "nats-auth", namespace)
+    folder.ensure()
+    return folder
+
+
+@pytest.fixture
+def auth_nats(tmp_path: Path, auth_folder: NatsAuthFolder) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(tmp_path / "nats", config=auth_folder.config_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings, auth_nats: EmbeddedNats, auth_folder: NatsAuthFolder) -> Settings:
+    """The worker's settings: the authenticated NATS, as the worker user."""
+    return settings.model_copy(
+        update={
+            "nats_url": auth_nats.url,
+            "nats_user": "worker",
+            "nats_password": auth_folder.password("worker"),
+        }
+    )
+
+
+@pytest.fixture
+def hub_settings(settings: Settings, auth_folder: NatsAuthFolder) -> Settings:
+    return settings.model_copy(
+        update={"nats_user": "hub", "nats_password": auth_folder.password("hub")}
+    )
+
+
+@pytest.fixture
+async def nc(settings: Settings) -> AsyncIterator[NATS]:
+    """A connection as the worker user (the streams need it), with this test's streams."""
+    conn = await connect_nats(settings.nats_url or "", "hubbub-test", auth=nats_auth(settings))
+    subjects = Subjects(settings.namespace)
+    await ensure_streams(conn.jetstream(), subjects, settings.policies())
+    yield conn
+    await delete_streams(conn.jetstream(), subjects)
+    await conn.drain()
+
+
+@pytest.fixture
+async def hub_server(
+    hub_settings: Settings, aiohttp_server: Any, worker: Any, nc: NATS
+) -> TestServer:
+    server: TestServer = await aiohttp_server(create_app(hub_settings, ops.catalog_with_tests()))
+    return server
+
+
+class Violations:
+    """A connection's errors from the server (nats-py's error callback), to wait for."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def record(self, exc: Exception) -> None:
+        self.seen.append(str(exc))
+
+    async def wait_for(self, fragment: str) -> None:
+        async def seen() -> None:
+            assert any(fragment.lower() in m.lower() for m in self.seen), self.seen
+
+        await eventually(seen, timeout=5)
+
+
+async def try_connect(url: str, **options: Any) -> NATS | Exception:
+    """A connection, or why the server refused it (closing what the attempt opened)."""
+    conn = NATS()
+    try:
+        await conn.connect(
+            url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=5, **options
+        )
+    except (NatsError, OSError) as exc:
+        await conn.close()
+        return exc
+    return conn
+
+
+async def connect_as(
+    url: str, user: str, password: str, violations: Violations, **options: Any
+) -> NATS:
+    return await nats.connect(
+        url,
+        user=user,
+        password=password,
+        error_cb=violations.record,
+        allow_reconnect=False,
+        connect_timeout=5,
+        **options,
+    )
+
+
+@pytest.fixture
+async def service(auth_folder: NatsAuthFolder, auth_nats: EmbeddedNats) -> ServiceUser:
+    """A service granted ``public:*``, added while the server runs (a config reload)."""
+    user = auth_folder.add_service("news", ["public:*"])
+    auth_nats.reload()
+
+    async def accepted() -> bool:
+        conn = await try_connect(auth_nats.url, user=user.user, password=user.password)
+        if isinstance(conn, Exception):  # refused: the reload is not done yet
+            return False
+        await conn.close()
+        return True
+
+    await wait_for(accepted, timeout=10, what="the server to know the new service user")
+    return user
+
+
+# --- authentication ----------------------------------------------------------------------
+
+
+class TestAuthentication:
+    async def test_an_anonymous_client_is_refused(self, auth_nats: EmbeddedNats) -> None:
+        """Without credentials the server refuses the connection."""
+        refused = await try_connect(auth_nats.url)
+        assert "Authorization Violation" in str(refused)
+
+    async def test_a_wrong_password_is_refused(self, auth_nats: EmbeddedNats) -> None:
+        """A known user with a wrong password is refused."""
+        refused = await try_connect(auth_nats.url, user="hub", password="not-the-password")
+        assert "Authorization Violation" in str(refused)
+
+    def test_the_credentials_are_private_and_made_once(
+        self, tmp_path: Path, auth_folder: NatsAuthFolder
+    ) -> None:
+        """Role passwords and the config are mode 0600 and survive a second ensure()."""
+        before = auth_folder.password("hub")
+        auth_folder.ensure()
+        assert auth_folder.password("hub") == before
+        for path in auth_folder.folder.iterdir():
+            assert path.stat().st_mode & 0o777 == 0o600, path
+        assert auth_folder.folder.stat().st_mode & 0o777 == 0o700
+
+
+# --- authorization: what a service may not do ----------------------------------------------
+
+
+class TestServicePermissions:
+    @pytest.mark.parametrize("what", ["svc.>", "_INBOX.>", "ctl.>", f"{HUB_INBOX_PREFIX}.>"])
+    async def test_a_service_cannot_subscribe_to_requests_replies_or_control(
+        self, auth_nats: EmbeddedNats, service: ServiceUser, namespace: str, what: str
+    ) -> None:
+        """The server refuses the subscription with a permissions violation."""
+        subject = what if what.startswith("_") else f"{namespace}.{what}"
+        violations = Violations()
+        conn = await connect_as(auth_nats.url, service.user, service.password, violations)
+        try:
+            await conn.subscribe(subject)
+            await conn.flush()
+            await violations.wait_for(f'permissions violation for subscription to "{subject}"')
+        finally:
+            await conn.close()
+
+    @pytest.mark.parametrize(
+        "what", ["svc.users.update", "ctl.user.u1", "evt.user.u1", "evt.workspace.w1"]
+    )
+    async def test_a_service_cannot_publish_requests_control_or_ungranted_channels(
+        self, auth_nats: EmbeddedNats, service: ServiceUser, namespace: str, what: str
+    ) -> None:
+        """Publishing outside the granted channels is a permissions violation."""
+        subject = f"{namespace}.{what}"
+        violations = Violations()
+        conn = await connect_as(auth_nats.url, service.user, service.password, violations)
+        try:
+            await conn.publish(subject, b"{}")
+            await conn.flush()
+            await violations.wait_for(f'permissions violation for publish to "{subject}"')
+        finally:
+            await conn.close()
+
+    async def test_a_hub_cannot_publish_control_messages(
+        self, auth_nats: EmbeddedNats, auth_folder: NatsAuthFolder, namespace: str
+    ) -> None:
+        """Only workers lift or impose a deactivation: ctl.> is not the hub's to publish."""
+        violations = Violations()
+        conn = await connect_as(auth_nats.url, "hub", auth_folder.password("hub"), violations)
+        subject = f"{namespace}.ctl.user.u1"
+        try:
+            await conn.publish(subject, b'{"type": "reactivated"}')
+            await conn.flush()
+            await violations.wait_for(f'permissions violation for publish to "{subject}"')
+        finally:
+            await conn.close()
+
+    async def test_a_worker_takes_requests_only_in_the_workers_queue_group(
+        self, auth_nats: EmbeddedNats, auth_folder: NatsAuthFolder, namespace: str
+    ) -> None:
+        """A plain subscription to svc.> (a copy of every request) is refused."""
+        violations = Violations()
+        conn = await connect_as(auth_nats.url, "worker", auth_folder.password("worker"), violations)
+        subject = f"{namespace}.svc.>"
+        try:
+            await conn.subscribe(subject)
+            await conn.flush()
+            await violations.wait_for(f'permissions violation for subscription to "{subject}"')
+        finally:
+            await conn.close()
+
+
+# --- a service publishes on its channel, a browser gets it ----------------------------------
+
+
+class TestGrantedService:
+    async def test_a_service_publication_on_its_channel_reaches_a_browser(
+        self,
+        auth_nats: EmbeddedNats,
+        service: ServiceUser,
+        client: ClientFactory,
+        settings: Settings,
+    ) -> None:
+        """With its credential, the example service publishes through JetStream."""
+        sub = await (await client("reader")).subscribe("public:wire")
+        offset = await publish_over_nats(
+            auth_nats.url,
+            "public:wire",
+            {"text": "hello"},
+            namespace=settings.namespace,
+            user=service.user,
+            password=service.password,
+            inbox_prefix=service.inbox_prefix,
+        )
+        got = await next_pub(sub)
+        assert (got.offset, got.data) == (offset, {"text": "hello"})
+
+
+# --- callers that cannot be forged ----------------------------------------------------------
+
+
+class TestForgedCallers:
+    """A client allowed to publish requests that is not a hub (here the worker user, the
+    only other one) cannot make a worker believe it is a user."""
+
+    async def ask(self, nc: NATS, namespace: str, envelope: dict[str, Any]) -> tuple[str, Any]:
+        msg = await nc.request(
+            f"{namespace}.svc.{ops.echo.name}", orjson.dumps(envelope), timeout=5
+        )
+        return (msg.headers or {}).get(H_ERROR, "ok"), orjson.loads(msg.data)
+
+    def envelope(self, caller: Caller, **extra: Any) -> dict[str, Any]:
+        return {
+            "params": {"key": "forged", "payload": {"done": True}},
+            "caller": caller.model_dump(mode="json", exclude_none=True),
+            "deadline": int((time.time() + 5) * 1000),
+            "request_id": "forged",
+            **extra,
+        }
+
+    ALICE = Caller(kind=CallerKind.USER, user_id="alice", role="admin")
+
+    async def test_an_unsigned_user_caller_is_forbidden(
+        self, nc: NATS, worker: Any, namespace: str
+    ) -> None:
+        """No signature: the worker refuses with forbidden and runs nothing."""
+        ops.executed.pop("forged", None)
+        code, body = await self.ask(nc, namespace, self.envelope(self.ALICE))
+        assert (code, body["code"]) == ("forbidden", "forbidden")
+        assert "forged" not in ops.executed
+
+    async def test_a_caller_signed_with_another_key_is_forbidden(
+        self, nc: NATS, worker: Any, namespace: str
+    ) -> None:
+        """A signature under a key that is not the hubs' is refused."""
+        envelope = self.envelope(self.ALICE)
+        forger = CallerSigner(b"x" * 32)
+        envelope["caller_sig"] = forger.sign(
+            orjson.dumps(envelope["caller"]), envelope["deadline"]
+        ).decode()
+        code, _ = await self.ask(nc, namespace, envelope)
+        assert code == "forbidden"
+
+    async def test_a_hub_signature_does_not_cover_another_deadline(
+        self, nc: NATS, worker: Any, namespace: str, settings: Settings
+    ) -> None:
+        """A signed envelope whose deadline was moved (a replay kept alive) is refused."""
+        envelope = self.envelope(self.ALICE)
+        envelope["caller_sig"] = (
+            CallerSigner.from_settings(settings)
+            .sign(orjson.dumps(envelope["caller"]), envelope["deadline"])
+            .decode()
+        )
+        envelope["deadline"] += 60_000
+        code, _ = await self.ask(nc, namespace, envelope)
+        assert code == "forbidden"
+
+    async def test_a_request_without_a_caller_is_served_as_anonymous(
+        self, nc: NATS, worker: Any, namespace: str
+    ) -> None:
+        """``caller: null`` needs no signature: it claims nothing."""
+        envelope = self.envelope(self.ALICE)
+        envelope["caller"] = None
+        code, body = await self.ask(nc, namespace, envelope)
+        assert (code, body["payload"]) == ("ok", {"done": True})
+
+    async def test_a_hub_signed_caller_is_believed(
+        self, nc: NATS, worker: Any, settings: Settings
+    ) -> None:
+        """Through the bus, signed as a hub signs it, the same request is served."""
+        bus = Bus(nc, Subjects(settings.namespace), signer=CallerSigner.from_settings(settings))
+        reply = await bus.request(
+            ops.echo, {"key": "signed", "payload": {"done": True}}, caller=self.ALICE, timeout=5
+        )
+        assert reply.value.payload == {"done": True}
