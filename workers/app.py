@@ -20,6 +20,7 @@ from handlers.worker_resources import Resources
 from hubbub.config import ConfigError, Settings
 from hubbub.contracts.subjects import Subjects
 from hubbub.gc_tuning import tune_gc
+from hubbub.natsauth import nats_auth
 from hubbub.natsconn import connect_nats
 from hubbub.redisconn import redis_from_settings
 from hubbub.streams import ensure_streams
@@ -62,7 +63,9 @@ async def worker_running(
         max_overflow=settings.db_max_overflow,
     )
     try:
-        nc = await connect_nats(settings.nats_url, f"hubbub-{name}-{os.getpid()}")
+        nc = await connect_nats(
+            settings.nats_url, f"hubbub-{name}-{os.getpid()}", auth=nats_auth(settings)
+        )
         try:
             redis = redis_from_settings(settings)
             try:
