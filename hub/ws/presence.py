@@ -36,6 +36,7 @@ from hub.ws import frames
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.protocol import Push
 from hubbub.contracts.subjects import Subjects
+from hubbub.dependencies import redis_outage, unavailable
 from hubbub.keys import RedisKeys
 
 log = logging.getLogger("hubbub.ws.presence")
@@ -107,14 +108,21 @@ class Presence:
 
     async def members(self, channel: Channel) -> list[dict[str, Any]]:
         """Everyone on the channel, as Redis has it — this hub's own pending changes
-        written first, so a client sees itself right after its subscribe."""
+        written first, so a client sees itself right after its subscribe. Redis
+        unreachable: ``unavailable``."""
         if self.changes:
             await self.flush()
         name = str(channel)
-        alive = await self.redis.zrangebyscore(self.keys.presence(name), time.time(), "+inf")
-        if not alive:
-            return []
-        infos = await self.redis.hmget(self.keys.presence_info(name), cast(list[bytes], alive))
+        try:
+            alive = await self.redis.zrangebyscore(self.keys.presence(name), time.time(), "+inf")
+            if not alive:
+                return []
+            infos = await self.redis.hmget(self.keys.presence_info(name), cast(list[bytes], alive))
+        except (RedisError, OSError) as exc:
+            outage = redis_outage(exc)
+            if outage is None:
+                raise
+            raise unavailable(outage) from None  # the list lives only in Redis: ask again
         return [orjson.loads(i) for i in infos if i is not None]
 
     # --- the diffs ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from hub.ws.presence import Presence
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
+from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.subjects import Subjects
 from hubbub.embedded.process import free_port
 from hubbub.keys import RedisKeys
@@ -142,6 +143,19 @@ class TestRedisDown:
         assert [d["left"] for d in got] == [[], [{"user": "ann", "client": "c-ann"}]]
         assert not presence.redis_ok
         assert len([r for r in caplog.records if "unreachable" in r.getMessage()]) == 1
+
+    async def test_the_member_list_is_unavailable_without_redis(
+        self, nc: NATS, settings: Settings
+    ) -> None:
+        """Only Redis holds the list: asking for it answers 503, never an internal error."""
+        down = redis_from_settings(
+            settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+        )
+        presence = presence_on(down, nc, settings)
+        await presence.join(CHANNEL, "ann", "c-ann")
+        with pytest.raises(Unavailable):
+            await presence.members(CHANNEL)
+        await down.aclose()
 
     async def test_entries_are_recorded_again_once_redis_is_back(
         self, redis: Redis, nc: NATS, settings: Settings, caplog: pytest.LogCaptureFixture
