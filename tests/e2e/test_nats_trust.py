@@ -5,6 +5,7 @@ role's credentials on an embedded NATS that refuses anonymous clients."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,13 +22,14 @@ from examples.backend_service import publish_over_nats
 from hub.app import create_app
 from hubbub.bus import Bus
 from hubbub.callers import CallerSigner
-from hubbub.config import Settings
+from hubbub.config import Settings, write_runtime
 from hubbub.contracts.envelope import H_ERROR, Caller, CallerKind
 from hubbub.contracts.subjects import Subjects
 from hubbub.embedded import EmbeddedNats
 from hubbub.embedded.nats_auth import NatsAuthFolder, ServiceUser
 from hubbub.natsauth import HUB_INBOX_PREFIX, nats_auth
 from hubbub.natsconn import connect_nats
+from hubbub.services_admin import manage_services
 from hubbub.streams import delete_streams, ensure_streams
 from tests.e2e.conftest import ClientFactory
 from tests.e2e.test_realtime import next_pub
@@ -344,3 +346,66 @@ class TestForgedCallers:
             ops.echo, {"key": "signed", "payload": {"done": True}}, caller=self.ALICE, timeout=5
         )
         assert reply.value.payload == {"done": True}
+
+
+# --- `hubbub service create/list/revoke` against a running embedded NATS --------------------
+
+
+class TestServiceCommand:
+    async def test_create_reloads_the_running_server_and_revoke_locks_the_service_out(
+        self, tmp_path: Path, namespace: str, settings: Settings
+    ) -> None:
+        """The printed credential works at once on its channel; after revoke it is refused."""
+        state = tmp_path / "up-state"
+        folder = NatsAuthFolder.of_state_dir(state, namespace)
+        folder.ensure()
+        server = EmbeddedNats(tmp_path / "up-nats", config=folder.config_path)
+        server.start()
+        try:
+            assert server.proc is not None
+            # What `hubbub up` records: the servers' URLs and pids (this process plays it).
+            write_runtime(state, {"NATS_URL": server.url}, {"nats": server.proc.pid})
+            up_settings = settings.model_copy(update={"state_dir": state, "nats_url": server.url})
+            out = io.StringIO()
+            code = manage_services(
+                up_settings, "create", name="ticker", channels=["ticker:prices"], out=out
+            )
+            assert code == 0, out.getvalue()
+            printed = dict(
+                line.strip().split("=", 1) for line in out.getvalue().splitlines() if "=" in line
+            )
+            assert printed["NATS_USER"] == "svc-ticker"
+            assert "the running embedded NATS has read it" in out.getvalue()
+
+            async def connects() -> bool:
+                conn = await try_connect(
+                    server.url, user="svc-ticker", password=printed["NATS_PASSWORD"]
+                )
+                if isinstance(conn, Exception):
+                    return False
+                await conn.close()
+                return True
+
+            await wait_for(connects, timeout=10, what="the reloaded server to accept it")
+            listed = io.StringIO()
+            manage_services(up_settings, "list", out=listed)
+            assert "ticker:prices" in listed.getvalue()
+
+            assert manage_services(up_settings, "revoke", name="ticker", out=io.StringIO()) == 0
+
+            async def refused() -> bool:
+                return not await connects()
+
+            await wait_for(refused, timeout=10, what="the reloaded server to refuse it")
+        finally:
+            server.stop()
+
+    def test_a_bad_channel_pattern_is_refused_with_the_reason(
+        self, tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Nothing is stored when a pattern names no channel kind."""
+        local = settings.model_copy(update={"state_dir": tmp_path / "s"})
+        code = manage_services(local, "create", name="x", channels=["nope:*"], out=io.StringIO())
+        assert code == 2
+        assert "is not a channel pattern" in capsys.readouterr().err
+        assert NatsAuthFolder.of_state_dir(tmp_path / "s").services() == []
