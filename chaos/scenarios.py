@@ -20,6 +20,7 @@ import aiohttp
 import orjson
 
 from chaos.load import Answer, Api, Load, Tally, Watchers
+from chaos.proxy import TcpProxy
 from chaos.report import Result
 from chaos.system import System
 from hubbub.client import HubbubClient
@@ -71,6 +72,7 @@ class Fault:
     end: float
     recovered: Callable[[aiohttp.ClientSession], Awaitable[bool]]
     check: Callable[[aiohttp.ClientSession, Result], Awaitable[None]] | None = None
+    cleanup: Callable[[], Awaitable[None]] | None = None  # after the scenario, always
 
 
 FaultAction = Callable[[Run, aiohttp.ClientSession, "Workspace", Api, Result], Awaitable[Fault]]
@@ -133,6 +135,7 @@ async def under_load(run: Run, name: str, fault: FaultAction) -> Result:
             rate=sizes.rate,
             max_requests=int(sizes.rate * total_s) + 10,
         )
+        done: Fault | None = None
         try:
             load.start()
             await asyncio.sleep(sizes.before_s)
@@ -151,6 +154,8 @@ async def under_load(run: Run, name: str, fault: FaultAction) -> Result:
             result.error = f"{type(exc).__name__}: {exc}"
             result.notes.append(traceback.format_exc(limit=3).strip().replace("\n", " / "))
         finally:
+            if done is not None and done.cleanup is not None:
+                await done.cleanup()
             await load.stop()
             expected = set(load.created.values())
             await watchers.settle(expected, sizes.settle_s)
@@ -325,16 +330,102 @@ async def redis_fault(
     return Fault(up, lambda s: _ready(run, s), check)
 
 
+async def nats_link_fault(
+    run: Run, session: aiohttp.ClientSession, loaded: Workspace, api: Api, result: Result
+) -> Fault:
+    """A third hub reaches NATS through a proxy. A member subscribed through that hub is
+    removed while its link is cut, so it misses the revocation; 5 s after the link is
+    back the hub must have re-checked: the subscription gone, a new one refused."""
+    system = run.system
+    owner, member = system.owner, system.member
+    assert owner is not None
+    assert member is not None
+    ws = await new_workspace(run, api, "chaos nats-link quiet")
+    added = await api.call(
+        "POST",
+        f"/workspaces/{ws.id}/members",
+        owner.headers,
+        json={"email": member.email, "role": "member"},
+        count=False,
+    )
+    if added is None:
+        raise RuntimeError(f"could not add the member: {api.tally.failures}")
+    proxy = TcpProxy(system.nats.port)
+    await proxy.start()
+    hub = system.start_extra_hub(proxy.url("nats"))
+    ws_url = "ws" + hub.removeprefix("http") + "/ws"
+    client = HubbubClient([ws_url], member.token, rpc_timeout=10)
+
+    async def cleanup() -> None:
+        await client.close()
+        await asyncio.to_thread(system.stop_extra_hubs)
+        await proxy.stop()
+
+    try:
+        deadline = time.monotonic() + 60
+        while not await _hub_ready(session, hub):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the extra hub did not become ready")
+            await asyncio.sleep(0.2)
+        await client.connect()
+        sub = await client.subscribe(ws.channel)
+        await proxy.cut()
+        path = f"/workspaces/{ws.id}/members/{member.id}"
+        removed = await api.call("DELETE", path, owner.headers)
+        await asyncio.sleep(run.sizes.nats_outage_s)
+        await proxy.heal()
+    except BaseException:
+        await cleanup()
+        raise
+    end = time.monotonic()
+    result.notes.append(
+        f"hub {hub}'s NATS link cut {run.sizes.nats_outage_s:g}s; member removed meanwhile: "
+        + ("yes" if removed is not None else "no (the removal failed)")
+    )
+
+    async def recovered(session: aiohttp.ClientSession) -> bool:
+        return await _hub_ready(session, hub) and await _ready(run, session)
+
+    async def check(session: aiohttp.ClientSession, result: Result) -> None:
+        stale = []
+        if sub.active and ws.channel in client.subscriptions:
+            stale.append(f"the removed member is still subscribed through {hub}")
+        if await _can_subscribe(session, ws_url, member.token, ws.channel):
+            stale.append(f"the removed member subscribed again through {hub}")
+        result.stale += len(stale)
+        result.notes.append(
+            "checked 5 s after the link is back: the subscription dropped, a new one refused"
+        )
+        result.notes.extend(f"stale: {text}" for text in stale)
+
+    return Fault(end, recovered, check, cleanup)
+
+
+async def _hub_ready(session: aiohttp.ClientSession, hub: str) -> bool:
+    try:
+        async with session.get(
+            hub + "/api/v1/ready", timeout=aiohttp.ClientTimeout(total=3)
+        ) as response:
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
 async def _can_subscribe(
     session: aiohttp.ClientSession, ws_url: str, token: str, channel: str
 ) -> bool:
-    """Does the hub let this token subscribe to the channel (one socket, one try)?"""
+    """Does the hub let this token subscribe to the channel (one socket, one try)? A
+    refusal, or the hub closing the socket, is a no."""
     async with session.ws_connect(ws_url, protocols=(SUBPROTOCOL,), heartbeat=None) as ws:
-        await ws.send_str(orjson.dumps({"id": 0, "op": "connect", "token": token}).decode())
-        await _reply(ws, 0)
-        await ws.send_str(orjson.dumps({"id": 1, "op": "subscribe", "channel": channel}).decode())
-        reply = await _reply(ws, 1)
-        return "result" in reply
+        try:
+            await ws.send_str(orjson.dumps({"id": 0, "op": "connect", "token": token}).decode())
+            if "result" not in await _reply(ws, 0):
+                return False
+            frame = {"id": 1, "op": "subscribe", "channel": channel}
+            await ws.send_str(orjson.dumps(frame).decode())
+            return "result" in await _reply(ws, 1)
+        except ConnectionError:
+            return False
 
 
 async def _reply(
@@ -441,6 +532,7 @@ SCENARIOS: dict[str, Callable[[Run], Awaitable[Result]]] = {
     "nats-restart": lambda run: under_load(
         run, "nats-restart", _stop(lambda s: s.nats, lambda z: z.nats_outage_s)
     ),
+    "nats-link-cut": lambda run: under_load(run, "nats-link-cut", nats_link_fault),
     "storm": storm,
 }
 

@@ -62,6 +62,7 @@ class System:
         self.port = 0
         self.owner: User | None = None
         self.member: User | None = None
+        self.extra: list[subprocess.Popen[bytes]] = []  # hubs started beside hubbub up
         self._env: dict[str, str] = {}
 
     # --- addresses ------------------------------------------------------------------------
@@ -109,6 +110,8 @@ class System:
         self.member = await self._user("member")
 
     async def stop(self) -> None:
+        for proc in self.extra:
+            _terminate(proc)
         self._stop_up()
         for server in (self.redis, self.nats, self.postgres):
             with contextlib.suppress(Exception):
@@ -149,16 +152,34 @@ class System:
             )
 
     def _stop_up(self) -> None:
-        if self.up is None or self.up.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.up.pid, signal.SIGTERM)
-        try:
-            self.up.wait(30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.up.pid, signal.SIGKILL)
-            self.up.wait(10)
+        if self.up is not None:
+            _terminate(self.up)
+
+    def start_extra_hub(self, nats_url: str) -> str:
+        """One more hub (``hubbub serve``) beside ``hubbub up``'s, on a NATS URL of its
+        own (a proxy the suite can cut); its base URL. Stopped by ``stop_extra_hubs``."""
+        port = free_port(HOST)
+        env = {**self._env, "NATS_URL": nats_url}
+        env["HUBBUB_STATE_DIR"] = str(self.base / f"extra-{port}")
+        with open(self.base / f"extra-hub-{port}.log", "ab") as log:
+            self.extra.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "hubbub.cli", "serve", "--port", str(port)],
+                    cwd=ROOT,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent(),
+                    start_new_session=True,
+                )
+            )
+        return f"http://{HOST}:{port}"
+
+    def stop_extra_hubs(self) -> None:
+        for proc in self.extra:
+            _terminate(proc)
+        self.extra.clear()
 
     def _free_ports(self) -> int:
         for _ in range(50):
@@ -263,3 +284,17 @@ class System:
                             return User(str(user_id), email, str(token))
                 await asyncio.sleep(0.2)
         raise RuntimeError(f"could not sign in as {email}")
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM one process we started, wait; SIGKILL its group if it will not go."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)

@@ -1,6 +1,7 @@
 """The chaos suite's CI-sized subset: a whole system (``hubbub up --workers 2 --hubs 2``
-on PostgreSQL, NATS and Redis of its own) under load while a worker is killed and each
-server is stopped; every scenario must show what issue 11 asks (``chaos/report.py``).
+on PostgreSQL, NATS and Redis of its own) under load while a worker is killed, each
+server is stopped and one hub's NATS link is cut; every scenario must show what issue 11
+asks (``chaos/report.py``).
 
 One system serves the module (the scenarios put back what they break); the scenarios and
 their measurements are ``chaos``'s own, so the suite and ``bin/hubbub chaos`` agree.
@@ -53,3 +54,10 @@ class TestChaos:
     async def test_nats_restart_loses_and_duplicates_nothing(self, chaos_run: Run) -> None:
         """NATS restarted under load: no 500, nothing failed, lost or duplicated."""
         await must_show(chaos_run, "nats-restart")
+
+    async def test_a_revocation_missed_while_a_hubs_nats_link_was_down_is_applied(
+        self, chaos_run: Run
+    ) -> None:
+        """A member removed while its hub's NATS link is cut: 5 s after the link is back
+        its subscription is gone and a new one is refused."""
+        await must_show(chaos_run, "nats-link-cut")
