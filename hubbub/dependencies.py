@@ -263,3 +263,4 @@ class Health:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._probing.clear()  # a task cancelled before it started never ran its finally

@@ -230,12 +230,17 @@ class TestNatsOutageSeenFromTheHub:
         await asyncio.to_thread(server.stop)
 
     async def test_calls_answer_503_at_once_and_succeed_after_it_is_back(
-        self, settings: Settings, own_nats: EmbeddedNats, stack: Any
+        self,
+        settings: Settings,
+        own_nats: EmbeddedNats,
+        stack: Any,
+        caplog: pytest.LogCaptureFixture,
     ) -> None:
         """The hub's NATS connection is reconnecting: 503 with Retry-After within a
         fraction of the 10 s deadline, not a 504 at its end; then calls succeed again."""
         call = await stack(settings.model_copy(update={"nats_url": own_nats.url}))
         assert (await call.emit())[0] == 200
+        caplog.set_level(logging.INFO)
 
         await asyncio.to_thread(own_nats.stop)
         nc = call.app[NATS_CONN]
@@ -252,6 +257,7 @@ class TestNatsOutageSeenFromTheHub:
             assert (await call.emit())[0] == 200
 
         await eventually(back, timeout=20)
+        assert tracebacks(caplog) == []
 
 
 async def _false(value: bool) -> bool:

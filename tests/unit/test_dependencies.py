@@ -1,0 +1,153 @@
+"""Which failures are outages of which dependency, and the tracker that logs each once."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+import nats.errors
+import pytest
+import redis.exceptions
+from sqlalchemy import exc as sa_exc
+
+from handlers.db import postgres_outage
+from hubbub.dependencies import (
+    NATS,
+    POSTGRES,
+    REDIS,
+    Health,
+    Outage,
+    nats_outage,
+    redis_outage,
+    unavailable,
+)
+from hubbub.embedded.process import free_port
+from tests.support.waiting import wait_for
+from workers.outages import classify
+
+
+async def _refused_connect() -> ConnectionRefusedError:
+    """What asyncpg raises connecting to a port nobody listens on: the bare OSError."""
+    try:
+        await asyncpg.connect(host="127.0.0.1", port=free_port("127.0.0.1"), timeout=5)
+    except ConnectionRefusedError as exc:
+        return exc
+    raise AssertionError("a free port accepted a connection")
+
+
+class TestClassifiers:
+    def test_redis_connection_errors_and_timeouts_are_redis_outages(self) -> None:
+        assert redis_outage(redis.exceptions.ConnectionError("refused")) == Outage(REDIS)
+        assert redis_outage(redis.exceptions.TimeoutError()) == Outage(REDIS)
+        assert redis_outage(redis.exceptions.BusyLoadingError()) == Outage(REDIS)
+
+    def test_an_exhausted_redis_pool_is_saturation_not_an_outage(self) -> None:
+        exc = redis.exceptions.ConnectionError("No connection available.")
+        assert redis_outage(exc) == Outage(REDIS, down=False)
+
+    def test_wrong_redis_credentials_are_not_an_outage(self) -> None:
+        assert redis_outage(redis.exceptions.AuthenticationError("bad")) is None
+
+    def test_a_closed_or_reconnecting_nats_connection_is_a_nats_outage(self) -> None:
+        assert nats_outage(nats.errors.ConnectionClosedError()) == Outage(NATS)
+        assert nats_outage(nats.errors.ConnectionReconnectingError()) == Outage(NATS)
+        assert nats_outage(nats.errors.OutboundBufferLimitError()) == Outage(NATS)
+
+    def test_postgres_disconnects_are_postgres_outages_whatever_wraps_them(self) -> None:
+        closed = asyncpg.InterfaceError("connection is closed")
+        wrapped = sa_exc.InterfaceError("SELECT 1", None, closed)
+        assert postgres_outage(wrapped) == Outage(POSTGRES)
+        assert postgres_outage(asyncpg.CannotConnectNowError("starting up")) == Outage(POSTGRES)
+        assert postgres_outage(asyncpg.AdminShutdownError("shutdown")) == Outage(POSTGRES)
+        invalidated = sa_exc.DBAPIError("SELECT 1", None, Exception(), connection_invalidated=True)
+        assert postgres_outage(invalidated) == Outage(POSTGRES)
+
+    async def test_a_refused_connect_counts_only_when_the_driver_raised_it(self) -> None:
+        assert postgres_outage(await _refused_connect()) == Outage(POSTGRES)
+        assert postgres_outage(ConnectionRefusedError(111, "elsewhere")) is None
+
+    def test_an_exhausted_postgres_pool_is_saturation(self) -> None:
+        assert postgres_outage(sa_exc.TimeoutError("QueuePool limit")) == Outage(
+            POSTGRES, down=False
+        )
+
+    def test_bugs_are_not_outages(self) -> None:
+        for exc in (RuntimeError("boom"), KeyError("x"), asyncpg.InterfaceError("misuse")):
+            assert classify(exc) is None
+
+    def test_the_answer_says_when_to_retry_and_names_no_server(self) -> None:
+        error = unavailable(Outage(POSTGRES), "rid-1")
+        assert (error.status, error.retry_after, error.details["request_id"]) == (503, 1, "rid-1")
+        assert "postgres" not in error.message
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestHealth:
+    def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        clock = Clock()
+        health = Health(clock=clock)
+        with caplog.at_level(logging.INFO, logger="hubbub.dependencies"):
+            assert health.went_down(POSTGRES, ConnectionRefusedError("refused"))
+            for _ in range(5):
+                assert not health.went_down(POSTGRES, ConnectionRefusedError("refused"))
+            assert health.status()[POSTGRES]["error"] == "ConnectionRefusedError: refused"
+            clock.now += 10.25
+            assert health.came_back(POSTGRES)
+            assert not health.came_back(POSTGRES)
+        assert [r.getMessage() for r in caplog.records] == [
+            "postgresql went away: ConnectionRefusedError: refused",
+            "postgresql came back after 10.2 s",
+        ]
+        assert not health.down
+
+    def test_saturation_is_logged_at_most_every_ten_seconds_with_a_count(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        clock = Clock()
+        health = Health(clock=clock)
+        exc = redis.exceptions.ConnectionError("No connection available.")
+        with caplog.at_level(logging.WARNING, logger="hubbub.dependencies"):
+            for _ in range(3):
+                health.failed(Outage(REDIS, down=False), exc)
+            clock.now += 10
+            health.failed(Outage(REDIS, down=False), exc)
+        assert [r.count for r in caplog.records] == [1, 3]  # type: ignore[attr-defined]
+        assert not health.down
+
+    async def test_a_probe_brings_a_dependency_back_when_it_answers(self) -> None:
+        answers = iter([False, True])
+
+        async def probe() -> None:
+            if not next(answers):
+                raise ConnectionRefusedError("still down")
+
+        health = Health({REDIS: probe})
+        health.went_down(REDIS, "refused")
+        health.nudge()
+        try:
+            await wait_for(lambda: _true(not health.down), timeout=5, what="the probe")
+        finally:
+            await health.close()
+
+    async def test_closing_stops_the_probes(self) -> None:
+        async def never() -> None:
+            raise ConnectionRefusedError("down")
+
+        health = Health({REDIS: never})
+        health.went_down(REDIS, "refused")
+        await health.close()
+        assert health.is_down(REDIS)
+        assert not health._probing
+
+
+async def _true(value: bool) -> bool:
+    return value
