@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -26,10 +28,39 @@ class TestCompose:
             "hub",
             "migrate",
             "nats",
+            "nats-auth",
             "postgres",
             "redis",
             "worker",
         ]
+
+    def test_nats_runs_with_the_generated_auth_and_each_role_connects_as_itself(self) -> None:
+        """The one-shot nats-auth writes the config NATS loads; hub and worker log in."""
+        env = {**os.environ, "HUBBUB_SECRET_KEY": "x" * 40}
+        result = subprocess.run(
+            [
+                BIN / "docker-compose",
+                "-f",
+                ROOT / "docker-compose.yml",
+                "config",
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        services = orjson.loads(result.stdout)["services"]
+        nats = services["nats"]
+        assert nats["command"][:2] == ["-c", "/auth/nats.conf"]
+        assert nats["depends_on"]["nats-auth"]["condition"] == "service_completed_successfully"
+        assert "nats-auth" in services["nats-auth"]["command"][-1]
+        for role in ("hub", "worker", "migrate"):
+            environment = services[role]["environment"]
+            user = "hub" if role == "hub" else "worker"
+            assert environment["NATS_USER"] == user
+            assert environment["NATS_PASSWORD_FILE"] == f"/auth/{user}.password"
 
     def test_the_compose_file_refuses_to_run_without_a_secret(self) -> None:
         env = {k: v for k, v in os.environ.items() if k != "HUBBUB_SECRET_KEY"}
