@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -82,6 +83,7 @@ class System:
     # --- lifetime -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        _raise_open_files_limit()
         urls = {
             "DATABASE_URL": await asyncio.to_thread(self.postgres.start),
             "NATS_URL": await asyncio.to_thread(self.nats.start),
@@ -298,3 +300,12 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+
+
+def _raise_open_files_limit(want: int = 65_536) -> None:
+    """The storm holds a thousand sockets in this process and in the hubs (which inherit
+    the limit): raise the soft limit on open files towards the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
