@@ -87,6 +87,7 @@ class Child(Supervised):
         return self.argv[0] == "serve"
 
     def start(self) -> None:
+        self.history.started()  # a failed start counts as a run that ended at once
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hubbub.cli", *self.argv],
             env={**os.environ, **self.env},
@@ -98,7 +99,6 @@ class Child(Supervised):
         )
         assert self.proc.stdout is not None
         self.tail = OutputTail(self.proc.stdout, _our_output(), keep=TAIL_LINES)
-        self.history.started()
 
     def exit_code(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
