@@ -1,0 +1,42 @@
+"""`.hubbub/runtime.json`: the URLs of a running `hubbub up` and its children's pids."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from hubbub.config import RUNTIME_FILE, read_runtime, read_runtime_pids, write_runtime
+
+URLS = {"DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/hubbub", "HUB_URLS": "x"}
+
+
+def test_the_urls_and_the_pids_are_read_apart(tmp_path: Path) -> None:
+    """URL readers see only strings; the pids come from their own reader."""
+    write_runtime(tmp_path, URLS, {"hub-1": 123, "postgres": 456})
+    assert read_runtime(tmp_path) == URLS
+    assert read_runtime_pids(tmp_path) == {"hub-1": 123, "postgres": 456}
+    assert (tmp_path / RUNTIME_FILE).stat().st_mode & 0o777 == 0o600
+
+
+def test_rewriting_replaces_the_file_whole(tmp_path: Path) -> None:
+    write_runtime(tmp_path, URLS, {"worker-1": 1})
+    write_runtime(tmp_path, URLS, {"worker-1": 2})
+    assert read_runtime_pids(tmp_path) == {"worker-1": 2}
+    assert [p.name for p in tmp_path.iterdir()] == [RUNTIME_FILE]  # no temporary left
+
+
+def test_the_file_of_an_up_that_is_gone_reads_as_nothing(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    (tmp_path / RUNTIME_FILE).write_bytes(
+        orjson.dumps({"pid": int(dead.stdout), **URLS, "pids": {"hub-1": 1}})
+    )
+    assert read_runtime(tmp_path) == {}
+    assert read_runtime_pids(tmp_path) == {}
