@@ -112,11 +112,14 @@ class OutboxRelay:
                 pass
             self._wake.clear()
             try:
+                done = self.published + self.set_aside
                 busy = await self.flush()
                 failures = 0
-                if self.paused is not None:
+                # Resumed once JetStream has acknowledged something (a pass with nothing
+                # to publish says nothing about it).
+                if self.paused is not None and self.published + self.set_aside > done:
                     self.paused = None
-                    log.info("outbox relay resumed")
+                    log.info("outbox relay resumed: JetStream acknowledges again")
                 if busy:  # another relay holds the lock: look again soon, not in a second
                     await asyncio.sleep(0.02)
                     self._wake.set()

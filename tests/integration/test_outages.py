@@ -17,7 +17,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.outbox import OutboxEvent
 from hub.app import create_app
 from hub.state import NATS_CONN
 from hubbub.config import Settings
@@ -25,7 +27,7 @@ from hubbub.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
 from tests.support import ops
 from tests.support.services import Databases
 from tests.support.waiting import eventually, wait_for
-from workers.app import worker_running
+from workers.app import RunningWorker, worker_running
 
 CALLS = 8  # requests made while a dependency is down
 
@@ -36,6 +38,7 @@ class Client:
     def __init__(self, server: TestServer) -> None:
         self.base = f"http://127.0.0.1:{server.port}/api/v1"
         self.app = server.app
+        self.worker: RunningWorker | None = None
 
     async def __call__(
         self, method: str, path: str, json: Any = None
@@ -81,10 +84,12 @@ async def stack(settings: Settings, aiohttp_server: Any) -> AsyncIterator[Any]:
 
     async def start(own: Settings) -> Client:
         running = worker_running(own, ops.registry_with_tests())
-        await running.__aenter__()
+        worker = await running.__aenter__()
         stops.append(running)
         server: TestServer = await aiohttp_server(create_app(own, ops.catalog_with_tests()))
-        return Client(server)
+        client = Client(server)
+        client.worker = worker
+        return client
 
     yield start
     for running in reversed(stops):
@@ -262,3 +267,46 @@ class TestNatsOutageSeenFromTheHub:
 
 async def _false(value: bool) -> bool:
     return not value
+
+
+class TestNatsOutageSeenFromTheRelay:
+    @pytest.fixture
+    async def own_nats(self, tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
+        server = EmbeddedNats(tmp_path / "own-nats")
+        await asyncio.to_thread(server.start)
+        yield server
+        await asyncio.to_thread(server.stop)
+
+    async def test_the_relay_pauses_once_and_publishes_what_waited_when_it_is_back(
+        self,
+        settings: Settings,
+        own_nats: EmbeddedNats,
+        stack: Any,
+        db: async_sessionmaker[AsyncSession],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """Events committed while JetStream is away: one "paused" line (not a traceback
+        per poll), and once it is back they go out and one "resumed" line says so."""
+        call = await stack(settings.model_copy(update={"nats_url": own_nats.url}))
+        assert call.worker is not None
+        relay = call.worker.relay
+        caplog.set_level(logging.INFO)
+        await asyncio.to_thread(own_nats.stop)
+        async with db() as session, session.begin():
+            session.add(OutboxEvent(channel="public:news", event_type="t.x", payload={"id": "e-1"}))
+        relay.kick()
+
+        async def paused() -> None:
+            assert records(caplog, logging.WARNING, "outbox relay paused") != []
+
+        await eventually(paused, timeout=15)
+        published = relay.published
+        await asyncio.to_thread(own_nats.start)
+
+        async def resumed() -> None:
+            assert relay.published > published
+            assert records(caplog, logging.INFO, "outbox relay resumed") != []
+
+        await eventually(resumed, timeout=30)
+        assert len(records(caplog, logging.WARNING, "outbox relay paused")) == 1
+        assert tracebacks(caplog) == []
