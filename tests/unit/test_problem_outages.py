@@ -1,0 +1,62 @@
+"""The REST edge: every 503 carries Retry-After, and an outage that escapes a hub handler
+is a 503, not a 500 with a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+import redis.exceptions
+from aiohttp import web
+
+from hub.middleware import request_context
+from hub.state import SETTINGS
+from hubbub.config import Environment, Settings
+from hubbub.contracts.errors import Unavailable
+
+
+def _app(handler: Any, tmp_path: Any) -> web.Application:
+    app = web.Application(middlewares=[request_context])
+    app[SETTINGS] = Settings(
+        env=Environment.TEST,
+        state_dir=tmp_path,
+        secret_key="s" * 40,
+        _env_file=None,
+    )
+    app.router.add_get("/api/v1/x", handler)
+    return app
+
+
+class TestTheRestEdge:
+    async def test_an_unavailable_answer_carries_retry_after(
+        self, aiohttp_client: Any, tmp_path: Any
+    ) -> None:
+        """details.retry_after becomes the Retry-After header."""
+
+        async def handler(request: web.Request) -> web.Response:
+            raise Unavailable("busy", retry_after=3)
+
+        client = await aiohttp_client(_app(handler, tmp_path))
+        response = await client.get("/api/v1/x")
+        body = await response.json(content_type=None)
+        assert (response.status, response.headers["Retry-After"]) == (503, "3")
+        assert (body["code"], body["details"]) == ("unavailable", {"retry_after": 3})
+
+    async def test_a_redis_outage_in_a_hub_handler_is_a_503_without_a_traceback(
+        self, aiohttp_client: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """One warning line, no traceback, and the caller hears 503 with Retry-After."""
+
+        async def handler(request: web.Request) -> web.Response:
+            raise redis.exceptions.ConnectionError("Connection refused")
+
+        client = await aiohttp_client(_app(handler, tmp_path))
+        with caplog.at_level(logging.WARNING):
+            response = await client.get("/api/v1/x")
+        assert (response.status, response.headers["Retry-After"]) == (503, "1")
+        assert (await response.json(content_type=None))["code"] == "unavailable"
+        assert [r.getMessage() for r in caplog.records if r.name == "hubbub.hub"] == [
+            "redis unreachable: ConnectionError: Connection refused"
+        ]
+        assert not any(r.exc_info for r in caplog.records)
