@@ -121,6 +121,7 @@ async def under_load(run: Run, name: str, fault: FaultAction) -> Result:
     if await system.ensure_up():
         result.notes.append("hubbub up had stopped: started again before this scenario")
     tally = Tally()
+    log_from = system.log_size()
     async with aiohttp.ClientSession() as session:
         api = Api(session, system.hub_urls, tally, sizes.deadline_s)
         workspace = await new_workspace(run, api, f"chaos {name}")
@@ -179,6 +180,11 @@ async def under_load(run: Run, name: str, fault: FaultAction) -> Result:
         f"{tally.first_try}/{tally.requests} at the first try"
     )
     result.notes.extend(f"failed: {why}" for why in tally.failures)
+    logged = system.log_since(log_from)
+    result.notes.append(
+        f"hubbub up logged {logged.count(chr(10))} lines, "
+        f"{logged.count('Traceback (most recent call last)')} tracebacks"
+    )
     if not system.up_running():
         result.notes.append(f"hubbub up exited: {system.log_tail(8)}")
     return result

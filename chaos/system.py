@@ -214,6 +214,17 @@ class System:
                 return False
         return True
 
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        """What ``hubbub up`` and its children wrote since ``offset`` (a ``log_size()``)."""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():
             return ""
