@@ -20,6 +20,7 @@ async def run(names: list[str], sizes: Sizes) -> int:
     system = System()
     print(f"chaos: starting a system in {system.base}", flush=True)
     results = []
+    failed = True
     try:
         await system.start()
         for name in names:
@@ -27,10 +28,13 @@ async def run(names: list[str], sizes: Sizes) -> int:
             result = await SCENARIOS[name](Run(system, sizes))
             print(table([result]), flush=True)
             results.append(result)
-    finally:
-        await system.stop()
+        failed = any(r.violations() for r in results)
+    finally:  # a run that broke off keeps its logs too
+        await system.stop(keep=failed)
     print("\n" + table(results), flush=True)
-    return 1 if any(r.violations() for r in results) else 0
+    if failed:
+        print(f"logs kept in {system.base} (up.log: hubbub up and its children)", flush=True)
+    return 1 if failed else 0
 
 
 def main() -> None:

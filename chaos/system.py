@@ -111,14 +111,16 @@ class System:
         self.owner = await self._user("owner")
         self.member = await self._user("member")
 
-    async def stop(self) -> None:
+    async def stop(self, *, keep: bool = False) -> None:
+        """Stop everything; remove the temporary folder unless ``keep`` (its logs)."""
         for proc in self.extra:
             _terminate(proc)
         self._stop_up()
         for server in (self.redis, self.nats, self.postgres):
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(server.stop)
-        shutil.rmtree(self.base, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(self.base, ignore_errors=True)
 
     def up_running(self) -> bool:
         return self.up is not None and self.up.poll() is None
