@@ -4,6 +4,7 @@ from handlers.accounts.models import AuthSession, PasswordResetToken, RefreshTok
 from handlers.apikeys import ApiKey
 from handlers.db import Base
 from handlers.idempotency import IdempotencyRecord
+from handlers.invalidations import PendingInvalidation
 from handlers.mail import DevMail
 from handlers.outbox import OutboxEvent
 from handlers.resources.models import Resource
@@ -20,6 +21,7 @@ __all__ = [
     "Member",
     "OutboxEvent",
     "PasswordResetToken",
+    "PendingInvalidation",
     "RefreshToken",
     "Resource",
     "User",

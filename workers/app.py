@@ -24,6 +24,7 @@ from hubbub.natsauth import nats_auth
 from hubbub.natsconn import connect_nats
 from hubbub.redisconn import redis_from_settings
 from hubbub.streams import ensure_streams
+from workers.invalidations import start_redoer
 from workers.janitor import Janitor
 from workers.mail_sender import MailSender
 from workers.outages import worker_health
@@ -103,12 +104,14 @@ async def worker_running(
                     mailer = service.resources.get(MAILER, settings)
                     mail_sender = MailSender(session_factory(engine), settings, mailer.wake, health)
                     mail_sender.start()
+                redoer = start_redoer(session_factory(engine), redis, settings, service.resources)
                 await service.start()
                 log.info("worker ready", extra={"operations": len(registry.handlers)})
                 try:
                     yield RunningWorker(service, relay, mail_sender)
                 finally:
                     await service.drain()
+                    await redoer.stop()
                     await janitor.stop()
                     await relay.stop()
                     if mail_sender is not None:

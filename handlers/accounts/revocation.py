@@ -5,16 +5,33 @@ Both happen after the transaction that revoked commits — the database stays th
 and a rolled-back revocation never logs anyone out. An entry matters until every access
 token that could carry it has expired: now + the access token's lifetime + the clock
 leeway (+ a small margin); Redis entries past that are pruned on every write.
+
+The deny-list write must not be lost when Redis is unreachable (a logout-all or a
+deactivation during an outage): it is kept in PostgreSQL in the revoking transaction
+(``handlers/invalidations.py``, ``durable=True``) and the workers' redo loop writes it
+again as soon as Redis answers — the hubs reload the deny-list from Redis, e.g. after a
+reconnect. A redo is idempotent: a revoked session is never un-revoked, so adding it
+again only extends its entry; a user's entry is set from the user's current state in the
+database (deactivated: added; active again: removed), so a late redo of a deactivation
+cannot undo a reactivation that followed it. The control message does not wait for
+Redis: it is sent even when the deny-list write failed.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import orjson
+from redis.asyncio import Redis
+from sqlalchemy import select
 
+from handlers import invalidations
+from handlers.accounts.models import User
 from handlers.context import Context
+from hubbub.config import Settings
 from hubbub.contracts.control import (
     DEACTIVATED_USERS,
     REVOKED_SESSIONS,
@@ -22,56 +39,104 @@ from hubbub.contracts.control import (
     Reactivated,
     SessionsRevoked,
 )
+from hubbub.keys import RedisKeys
 
 MARGIN_S = 5
+SESSIONS = "revoked_sessions"  # invalidation kinds
+USER = "user_access"
 
 
-def deny_until(ctx: Context) -> float:
-    return time.time() + ctx.settings.access_token_ttl_s + ctx.settings.jwt_leeway_s + MARGIN_S
+def deny_until(settings: Settings) -> float:
+    return time.time() + settings.access_token_ttl_s + settings.jwt_leeway_s + MARGIN_S
+
+
+async def _deny(redis: Redis, key: str, members: dict[str, float]) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zadd(key, members)
+        pipe.zremrangebyscore(key, "-inf", time.time())
+        await pipe.execute()
+
+
+@invalidations.kind(SESSIONS)
+async def _redo_sessions(target: invalidations.RedoTarget, payload: dict[str, Any]) -> None:
+    sids = [str(sid) for sid in payload["sids"]]
+    if sids:
+        key = target.keys.key(*REVOKED_SESSIONS)
+        await _deny(target.redis, key, dict.fromkeys(sids, deny_until(target.settings)))
+
+
+@invalidations.kind(USER)
+async def _redo_user(target: invalidations.RedoTarget, payload: dict[str, Any]) -> None:
+    # The row stays locked until the Redis write is done, so a change of is_active that
+    # commits meanwhile writes Redis after us.
+    user_id = str(payload["user_id"])
+    active = await target.session.scalar(
+        select(User.is_active).where(User.id == uuid.UUID(user_id)).with_for_update(read=True)
+    )
+    await _set_user(target.redis, target.keys, target.settings, user_id, denied=active is False)
+
+
+async def _set_user(
+    redis: Redis, keys: RedisKeys, settings: Settings, user_id: str, *, denied: bool
+) -> None:
+    key = keys.key(*DEACTIVATED_USERS)
+    if denied:
+        await _deny(redis, key, {user_id: deny_until(settings)})
+    else:
+        await redis.zrem(key, user_id)
 
 
 def sessions_revoked(ctx: Context, user_id: str, sids: Sequence[str]) -> None:
     """After commit: deny-list ``sids`` and tell the hubs."""
     if not sids:
         return
+    until = deny_until(ctx.settings)
     key = ctx.keys.key(*REVOKED_SESSIONS)
-
-    async def tell() -> None:
-        until = deny_until(ctx)
-        async with ctx.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, dict.fromkeys(sids, until))
-            pipe.zremrangebyscore(key, "-inf", time.time())
-            await pipe.execute()
-        message = SessionsRevoked(user_id=user_id, sids=tuple(sids), until=until)
-        await _publish(ctx, user_id, message.model_dump(mode="json"))
-
-    ctx.after_commit(tell)
+    invalidations.after_commit(
+        ctx,
+        SESSIONS,
+        {"sids": list(sids)},
+        lambda: _deny(ctx.redis, key, dict.fromkeys(sids, until)),
+        durable=True,
+    )
+    message = SessionsRevoked(user_id=user_id, sids=tuple(sids), until=until)
+    _publish_after_commit(ctx, user_id, lambda: message.model_dump(mode="json"))
 
 
 def user_deactivated(ctx: Context, user_id: str) -> None:
-    key = ctx.keys.key(*DEACTIVATED_USERS)
-
-    async def tell() -> None:
-        until = deny_until(ctx)
-        async with ctx.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {user_id: until})
-            pipe.zremrangebyscore(key, "-inf", time.time())
-            await pipe.execute()
-        await _publish(ctx, user_id, Deactivated(user_id=user_id, until=until).model_dump())
-
-    ctx.after_commit(tell)
+    invalidations.after_commit(
+        ctx,
+        USER,
+        {"user_id": user_id},
+        lambda: _set_user(ctx.redis, ctx.keys, ctx.settings, user_id, denied=True),
+        durable=True,
+    )
+    _publish_after_commit(
+        ctx,
+        user_id,
+        lambda: Deactivated(user_id=user_id, until=deny_until(ctx.settings)).model_dump(),
+    )
 
 
 def user_reactivated(ctx: Context, user_id: str) -> None:
-    key = ctx.keys.key(*DEACTIVATED_USERS)
+    invalidations.after_commit(
+        ctx,
+        USER,
+        {"user_id": user_id},
+        lambda: _set_user(ctx.redis, ctx.keys, ctx.settings, user_id, denied=False),
+        durable=True,
+    )
+    _publish_after_commit(ctx, user_id, lambda: Reactivated(user_id=user_id).model_dump())
+
+
+def _publish_after_commit(
+    ctx: Context, user_id: str, message: Callable[[], dict[str, Any]]
+) -> None:
+    publish = ctx.publish
+    if publish is None:
+        return
 
     async def tell() -> None:
-        await ctx.redis.zrem(key, user_id)
-        await _publish(ctx, user_id, Reactivated(user_id=user_id).model_dump())
+        await publish(ctx.subjects.control_user(user_id), orjson.dumps(message()))
 
     ctx.after_commit(tell)
-
-
-async def _publish(ctx: Context, user_id: str, message: dict[str, object]) -> None:
-    if ctx.publish is not None:
-        await ctx.publish(ctx.subjects.control_user(user_id), orjson.dumps(message))

@@ -8,24 +8,56 @@ hubs look first. A membership change must therefore, after it commits:
 2. when someone lost access (removed, left, workspace deleted), publish
    ``membership_revoked`` on ``ctl.user.<id>``, so every hub drops that user's
    subscriptions to those channels at once with an ``unsubscribed`` push.
+
+A cached "allowed" must never outlive the change that took it away, so the deletion is
+kept in PostgreSQL *in the change's transaction* (``handlers/invalidations.py``,
+``durable=True``): if Redis is unreachable, or the worker dies right after the commit,
+the workers' redo loop deletes the answers as soon as Redis answers again. Deleting is
+idempotent and can only make the next check ask the database, so redoing it late or
+twice is safe. The control message does not depend on Redis: it is sent even when the
+deletion failed. A lost control message (the worker died, or a hub's NATS link was
+down) is what the hubs' periodic re-check of open subscriptions covers.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
+from handlers import invalidations
 from handlers.context import Context
 from hubbub.contracts.api.channels import ChannelAction
 from hubbub.contracts.channels import Channel, ChannelKind
 from hubbub.contracts.control import MembershipRevoked
+from hubbub.keys import RedisKeys
+
+FORGET = "channel_acl"  # the invalidation kind
 
 
 def channels_of(workspace_id: uuid.UUID | str) -> tuple[str, ...]:
     name = str(workspace_id)
     return (str(Channel(ChannelKind.WORKSPACE, name)), str(Channel(ChannelKind.CHAT, name)))
+
+
+def acl_keys(keys: RedisKeys, workspace_id: uuid.UUID | str, users: Iterable[str]) -> list[str]:
+    """Every cached answer of ``users`` on the workspace's channels."""
+    channels = channels_of(workspace_id)
+    return [
+        keys.channel_acl(user, channel, action.value)
+        for user in users
+        for channel in channels
+        for action in ChannelAction
+    ]
+
+
+@invalidations.kind(FORGET)
+async def _redo_forget(target: invalidations.RedoTarget, payload: dict[str, Any]) -> None:
+    keys = acl_keys(target.keys, str(payload["workspace_id"]), map(str, payload["user_ids"]))
+    if keys:
+        await target.redis.delete(*keys)
 
 
 def membership_changed(
@@ -35,25 +67,33 @@ def membership_changed(
     *,
     revoked: bool,
 ) -> None:
-    """After commit: forget the users' cached channel answers; if ``revoked``, tell the
-    hubs to unsubscribe them."""
+    """After commit: forget the users' cached channel answers (for sure: see above); if
+    ``revoked``, tell the hubs to unsubscribe them."""
     users = [str(u) for u in user_ids]
+    if not users:
+        return
+    keys = acl_keys(ctx.keys, workspace_id, users)
+
+    async def forget() -> None:
+        await ctx.redis.delete(*keys)
+
+    invalidations.after_commit(
+        ctx,
+        FORGET,
+        {"workspace_id": str(workspace_id), "user_ids": users},
+        forget,
+        durable=True,
+    )
+    if not revoked or ctx.publish is None:
+        return
+    publish = ctx.publish
     channels = channels_of(workspace_id)
-    keys = [
-        ctx.keys.channel_acl(user, channel, action.value)
-        for user in users
-        for channel in channels
-        for action in ChannelAction
-    ]
 
     async def tell() -> None:
-        if keys:
-            await ctx.redis.delete(*keys)
-        if revoked and ctx.publish is not None:
-            for user in users:
-                message = MembershipRevoked(user_id=user, channels=channels)
-                await ctx.publish(
-                    ctx.subjects.control_user(user), orjson.dumps(message.model_dump(mode="json"))
-                )
+        for user in users:
+            message = MembershipRevoked(user_id=user, channels=channels)
+            await publish(
+                ctx.subjects.control_user(user), orjson.dumps(message.model_dump(mode="json"))
+            )
 
     ctx.after_commit(tell)

@@ -13,6 +13,11 @@ read and our Redis write. So the read locks the workspace row ``FOR SHARE`` and 
 answer is written to Redis while the lock is held: a membership change (which takes
 the row ``FOR NO KEY UPDATE`` first, see access.py) either committed before our read —
 we see it — or waits until our write is done and then deletes it after its commit.
+
+With Redis unreachable the answer is still given — it comes from the database — and
+simply not cached. A membership change that commits meanwhile keeps its deletion in
+PostgreSQL (``acl.py``), so an answer cached before the outage is deleted as soon as
+Redis is back, even if Redis kept it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import uuid
 
 from sqlalchemy import select
 
+from handlers import invalidations
 from handlers.context import Context
 from handlers.registry import Registry
 from handlers.workspaces.access import role_of
@@ -50,11 +56,14 @@ async def authorize(ctx: Context, params: AuthorizeParams) -> Authorization:
     )
     role = await role_of(ctx, workspace_id, user_id) if exists else None
     allowed, reason = _decide(channel.kind, params.action, role)
-    await ctx.redis.set(
-        ctx.keys.channel_acl(params.user_id, params.channel, params.action.value),
-        b"1" if allowed else b"0",
-        ex=ctx.settings.cache_ttl_s,
-    )
+    try:
+        await ctx.redis.set(
+            ctx.keys.channel_acl(params.user_id, params.channel, params.action.value),
+            b"1" if allowed else b"0",
+            ex=ctx.settings.cache_ttl_s,
+        )
+    except invalidations.REDIS_ERRORS as exc:
+        ctx.resource(invalidations.REDO_SIGNAL).failed(exc)
     return Authorization(allowed=allowed, role=role.value if role else None, reason=reason)
 
 

@@ -6,11 +6,20 @@ asks a worker (``channels.authorize``) and the worker caches the answer in Redis
 the hub reads it first; a membership change deletes the cached answers. ``fresh=True``
 skips that cache and asks a worker: the hub's re-check after a NATS outage
 (``hub/ws/recheck.py``) trusts nothing cached from before.
+
+Redis is only a shortcut here: when it cannot be read (down, restarting, its pool
+exhausted) the hub asks the worker, whose answer comes from the database — or, if no
+worker can answer, the request fails with ``unavailable`` like any other; never an
+internal error. One warning when the cache becomes unreadable, one line when it is
+readable again.
 """
 
 from __future__ import annotations
 
+import logging
+
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from hubbub.bus import Bus
 from hubbub.contracts.api import channels as channels_api
@@ -19,6 +28,8 @@ from hubbub.contracts.channels import Channel, ChannelKind, ChannelPolicy, Subsc
 from hubbub.contracts.envelope import Caller
 from hubbub.contracts.errors import Forbidden, Unauthorized
 from hubbub.keys import RedisKeys
+
+log = logging.getLogger(__name__)
 
 
 class ChannelAuthorizer:
@@ -29,6 +40,7 @@ class ChannelAuthorizer:
         self.redis = redis
         self.keys = keys
         self.policies = policies
+        self._cache_unreadable = False
 
     async def check(
         self, caller: Caller, channel: Channel, action: ChannelAction, *, fresh: bool = False
@@ -56,7 +68,7 @@ class ChannelAuthorizer:
         self, user_id: str, channel: Channel, action: ChannelAction, fresh: bool
     ) -> None:
         cache_key = self.keys.channel_acl(user_id, str(channel), action.value)
-        cached = None if fresh else await self.redis.get(cache_key)
+        cached = None if fresh else await self._cached(cache_key)
         if cached is None:
             reply = await self.bus.request(
                 channels_api.authorize,
@@ -68,3 +80,17 @@ class ChannelAuthorizer:
             allowed = cached == b"1"
         if not allowed:
             raise Forbidden("you are not allowed on this channel", channel=str(channel))
+
+    async def _cached(self, key: str) -> bytes | None:
+        """The cached answer, or None when there is none or Redis cannot say."""
+        try:
+            value = await self.redis.get(key)
+        except (RedisError, OSError) as exc:
+            if not self._cache_unreadable:
+                self._cache_unreadable = True
+                log.warning("channel answers are asked of the workers: Redis: %r", exc)
+            return None
+        if self._cache_unreadable:
+            self._cache_unreadable = False
+            log.info("channel answers are read from Redis again")
+        return value if isinstance(value, bytes) else None

@@ -1,0 +1,242 @@
+"""Redis invalidations that cannot be lost: kept in PostgreSQL until they are done.
+
+What Redis holds on the workers' behalf — a workspace's cached reads, the hubs' cached
+channel answers, the token deny-list — must follow changes that commit in PostgreSQL.
+Each change does its Redis work right after commit (``after_commit``). When that work
+fails (Redis unreachable, or the worker dies between the commit and it), a row of
+``pending_invalidations`` remains, and every worker's redo loop
+(``workers/invalidations.py``) does the work again as soon as Redis answers.
+
+Two ways a row comes to exist, chosen per kind by what a lost invalidation costs:
+
+* **In the change's own transaction** (``durable=True``), for what grants access: the
+  channel answers (``handlers/workspaces/acl.py``) and the deny-list
+  (``handlers/accounts/revocation.py``). The row commits exactly when the change does,
+  so not even a crash right after the commit can lose it. It costs one INSERT on those
+  changes, which are rare (membership changes, logouts, deactivations). The row is due
+  ``SETTLE_S`` after the commit — by then the after-commit work has normally been done,
+  so the loop's redo is a harmless repeat — and is redone and deleted then; when the
+  after-commit work fails, the row is made due at once.
+* **Only when the after-commit work fails** (``durable=False``), for the read cache
+  (``handlers/workspaces/cache.py``), which every write of a workspace bumps: the common
+  path gains no round trip. The failure path writes the row in a transaction of its
+  own and wakes the loop. A worker that dies in the milliseconds between a commit and
+  its bump leaves the old entries until their TTL (``HUBBUB_CACHE_TTL_S``) runs out: a
+  read cache may serve a state that old after a crash; versions still guard every write.
+
+Every redo is idempotent and independent of order — a generation bump or a deleted
+cache entry only makes the cache miss; a deny-list entry follows the database's current
+state — so workers may redo rows concurrently and repeat them safely; ``FOR UPDATE
+SKIP LOCKED`` only keeps two workers from doing the same row at the same time. A row is
+deleted in the transaction that redid it: done rows never accumulate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import BigInteger, String, delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from handlers.context import Context
+from handlers.db import Base, Timestamped
+from handlers.worker_resources import ResourceKey
+from hubbub.config import Settings
+from hubbub.keys import RedisKeys
+
+log = logging.getLogger(__name__)
+
+SETTLE_S = 2.0  # a durable row is redone this long after its commit
+BATCH = 100
+# What an unreachable, restarting or overloaded Redis raises (redis-py wraps socket errors
+# in its ConnectionError/TimeoutError, but a few paths let an OSError through).
+REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
+
+
+class PendingInvalidation(Timestamped, Base):
+    __tablename__ = "pending_invalidations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    due_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+
+
+@dataclass(frozen=True, slots=True)
+class RedoTarget:
+    """What a redo gets: the claiming transaction's session, Redis and the settings."""
+
+    session: AsyncSession
+    redis: Redis
+    keys: RedisKeys
+    settings: Settings
+
+
+Redo = Callable[[RedoTarget, dict[str, Any]], Awaitable[None]]
+_KINDS: dict[str, Redo] = {}
+
+
+def kind(name: str) -> Callable[[Redo], Redo]:
+    """Register how rows of kind ``name`` are redone (idempotent, order-independent)."""
+
+    def register(redo: Redo) -> Redo:
+        if _KINDS.get(name, redo) is not redo:
+            raise ValueError(f"invalidation kind {name!r} registered twice")
+        _KINDS[name] = redo
+        return redo
+
+    return register
+
+
+class RedoSignal:
+    """A worker's link between its handlers and its redo loop. Handlers report Redis
+    failures (``failed``: wakes the loop); the loop reports whether Redis answers. One
+    line when this starts, one when it ends — not one per request. (That Redis went
+    away is the worker's dependency tracker's to say: ``hubbub/dependencies.py``.)"""
+
+    def __init__(self, _settings: Settings | None = None) -> None:
+        self.wake = asyncio.Event()
+        self.redis_down = False
+
+    def failed(self, exc: BaseException) -> None:
+        self.down(exc)
+        self.wake.set()
+
+    def down(self, exc: BaseException) -> None:
+        if not self.redis_down:
+            self.redis_down = True
+            log.info(
+                "Redis failed (%s): the workspace cache is bypassed and invalidations are"
+                " kept in PostgreSQL until it answers again",
+                type(exc).__name__,
+            )
+
+    def up(self, redone: int) -> None:
+        if self.redis_down:
+            self.redis_down = False
+            log.info("Redis answers again: %d kept invalidations redone, cache in use", redone)
+
+
+REDO_SIGNAL: ResourceKey[RedoSignal] = ResourceKey("redo_signal", RedoSignal)
+
+
+def after_commit(
+    ctx: Context,
+    kind_name: str,
+    payload: dict[str, Any],
+    apply: Callable[[], Awaitable[None]],
+    *,
+    durable: bool,
+) -> None:
+    """Run ``apply`` (the Redis work) once the request commits; make sure the work is
+    redone later if it does not happen: ``durable`` writes the row in this transaction,
+    otherwise a row is written only when ``apply`` fails."""
+    if kind_name not in _KINDS:
+        raise ValueError(f"unknown invalidation kind {kind_name!r}")
+    row: PendingInvalidation | None = None
+    if durable:
+        row = PendingInvalidation(
+            kind=kind_name,
+            payload=payload,
+            due_at=func.now() + literal(timedelta(seconds=SETTLE_S)),
+        )
+        ctx.session.add(row)
+
+    async def run() -> None:
+        try:
+            await apply()
+        except REDIS_ERRORS as exc:
+            if row is None:
+                await record(ctx.sessions, kind_name, payload)
+            else:  # no need to wait for it to settle: it is due as soon as Redis is back
+                await _due_now(ctx.sessions, row.id)
+            ctx.resource(REDO_SIGNAL).failed(exc)
+
+    ctx.after_commit(run)
+
+
+async def record(
+    sessions: async_sessionmaker[AsyncSession], kind_name: str, payload: dict[str, Any]
+) -> None:
+    """Keep an invalidation whose after-commit work failed, due at once."""
+    try:
+        async with sessions() as session, session.begin():
+            session.add(PendingInvalidation(kind=kind_name, payload=payload))
+    except Exception:
+        # PostgreSQL went too, right after the commit: nothing left to keep it in. The
+        # entries expire by their TTL.
+        log.exception("an invalidation could not be kept", extra={"kind": kind_name})
+
+
+async def _due_now(sessions: async_sessionmaker[AsyncSession], row_id: int) -> None:
+    try:
+        async with sessions() as session, session.begin():
+            await session.execute(
+                update(PendingInvalidation)
+                .where(PendingInvalidation.id == row_id)
+                .values(due_at=func.now())
+            )
+    except Exception:  # the row is there all the same, due a moment later
+        log.exception("a kept invalidation could not be made due at once")
+
+
+async def redo_due(
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    keys: RedisKeys,
+    settings: Settings,
+    *,
+    limit: int = BATCH,
+) -> int:
+    """Redo and delete up to ``limit`` due rows that no other worker holds; returns how
+    many. A Redis error rolls the batch back (the rows stay) and propagates."""
+    async with sessions() as session, session.begin():
+        rows = (
+            await session.scalars(
+                select(PendingInvalidation)
+                .where(PendingInvalidation.due_at <= func.now())
+                .order_by(PendingInvalidation.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        if not rows:
+            return 0
+        target = RedoTarget(session, redis, keys, settings)
+        for row in rows:
+            redo = _KINDS.get(row.kind)
+            if redo is None:  # written by another version of Hubbub that knows it
+                log.error("dropping an invalidation of unknown kind %r", row.kind)
+                continue
+            try:
+                await redo(target, row.payload)
+            except REDIS_ERRORS:
+                raise
+            except (KeyError, TypeError, ValueError):
+                log.exception("dropping a malformed invalidation", extra={"kind": row.kind})
+        await session.execute(
+            delete(PendingInvalidation).where(PendingInvalidation.id.in_([r.id for r in rows]))
+        )
+    return len(rows)
+
+
+__all__ = [
+    "REDIS_ERRORS",
+    "REDO_SIGNAL",
+    "PendingInvalidation",
+    "RedoSignal",
+    "RedoTarget",
+    "after_commit",
+    "kind",
+    "record",
+    "redo_due",
+]

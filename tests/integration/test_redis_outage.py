@@ -1,0 +1,241 @@
+"""No stale state after a Redis outage: invalidations that failed while Redis was down are
+kept in PostgreSQL and redone as soon as it answers again — by one worker, once.
+
+The outage test runs a worker and a hub against a Redis of its own (AOF-persistent, so it
+comes back with its old data, stale entries included), stopped and started on the same
+port; the session-wide servers are never stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from nats.aio.client import Client as NATS
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.invalidations import PendingInvalidation, RedoSignal
+from handlers.workspaces import cache
+from hub.app import create_app
+from hubbub.client import HubbubClient, RemoteError
+from hubbub.config import Settings
+from hubbub.embedded import EmbeddedRedis
+from hubbub.keys import RedisKeys
+from hubbub.redisconn import redis_from_settings
+from tests.support import ops
+from tests.support.accounts import make_user
+from tests.support.tokens import TestTokens
+from tests.support.waiting import eventually, wait_for
+from workers.app import RunningWorker, worker_running
+from workers.invalidations import InvalidationRedoer
+
+RECOVERY_S = 5.0  # what the issue allows after Redis is back
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path / "own-redis")
+    await asyncio.to_thread(server.start)
+    yield server
+    await asyncio.to_thread(server.stop)
+
+
+@pytest.fixture
+def outage_settings(settings: Settings, own_redis: EmbeddedRedis) -> Settings:
+    return settings.model_copy(update={"redis_url": own_redis.url, "redis_timeout_s": 1.0})
+
+
+@pytest.fixture
+async def outage_worker(outage_settings: Settings, nc: NATS) -> AsyncIterator[RunningWorker]:
+    async with worker_running(outage_settings, ops.registry_with_tests()) as running:
+        yield running
+
+
+@pytest.fixture
+async def outage_hub(
+    outage_settings: Settings, aiohttp_server: Any, outage_worker: RunningWorker
+) -> TestServer:
+    server: TestServer = await aiohttp_server(create_app(outage_settings, ops.catalog_with_tests()))
+    return server
+
+
+@pytest.fixture
+async def own_redis_client(outage_settings: Settings) -> AsyncIterator[Redis]:
+    client = redis_from_settings(outage_settings)  # reconnects after the restart
+    yield client
+    await client.aclose()
+
+
+class Rest:
+    """REST calls to the hub as a given user (tokens signed like a worker signs them)."""
+
+    def __init__(self, server: TestServer, tokens: TestTokens) -> None:
+        self.base = f"http://127.0.0.1:{server.port}/api/v1"
+        self.tokens = tokens
+
+    async def __call__(self, user_id: str, method: str, path: str, json: Any = None) -> Any:
+        headers = {"Authorization": f"Bearer {self.tokens.issue(user_id)}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(method, self.base + path, json=json, headers=headers) as response,
+        ):
+            text = await response.text()
+            assert response.status < 300, f"{method} {path}: {response.status} {text}"
+            return await response.json() if text else None
+
+
+async def pending(db: async_sessionmaker[AsyncSession]) -> int:
+    async with db() as session:
+        return int(await session.scalar(select(func.count()).select_from(PendingInvalidation)) or 0)
+
+
+async def may_subscribe(client: HubbubClient, channel: str) -> bool:
+    """Subscribe and unsubscribe; False if refused (as forbidden: never `internal`, never
+    a closed socket)."""
+    try:
+        await client.subscribe(channel)
+    except RemoteError as exc:
+        refusal = exc
+    else:
+        await client.unsubscribe(channel)
+        return True
+    assert refusal.code == "forbidden", refusal
+    return False
+
+
+class TestRedisOutage:
+    async def test_changes_made_while_redis_was_down_hold_within_seconds_of_its_return(
+        self,
+        outage_hub: TestServer,
+        own_redis: EmbeddedRedis,
+        own_redis_client: Redis,
+        outage_settings: Settings,
+        db: async_sessionmaker[AsyncSession],
+    ) -> None:
+        """A member removed and a resource updated during the outage: once Redis is back
+        with its stale entries, the member is refused and GET returns the new version."""
+        tokens = TestTokens(outage_settings)
+        rest = Rest(outage_hub, tokens)
+        keys = RedisKeys(outage_settings.namespace)
+        owner, member = [
+            await make_user(db, f"{n}-{uuid.uuid4().hex[:6]}@example.com") for n in "om"
+        ]
+        ws = (await rest(owner, "POST", "/workspaces", {"name": "W"}))["id"]
+        email = (await rest(member, "GET", "/users/me"))["email"]
+        await rest(owner, "POST", f"/workspaces/{ws}/members", {"email": email, "role": "member"})
+        path = f"/workspaces/{ws}/resources"
+        made = await rest(owner, "POST", path, {"kind": "task", "title": "old"})
+        path = f"{path}/{made['id']}"
+        channel = f"workspace:{ws}"
+        url = f"ws://127.0.0.1:{outage_hub.port}/ws"
+
+        as_member = HubbubClient(url, tokens.issue(member))
+        as_owner = HubbubClient(url, tokens.issue(owner))
+        await as_member.connect()
+        await as_owner.connect()
+        try:
+            # Warm both caches: the GET is cached, the member's "allowed" too.
+            assert (await rest(owner, "GET", path))["title"] == "old"
+            assert await may_subscribe(as_member, channel)
+            acl_key = keys.channel_acl(member, channel, "subscribe")
+            assert await own_redis_client.get(acl_key) == b"1"
+            gen_key = keys.key("ws", ws, "gen")
+            gen_before = int(await own_redis_client.get(gen_key) or 0)
+            await own_redis_client.set(keys.key("survives"), b"yes")
+
+            await asyncio.to_thread(own_redis.stop)
+            # PostgreSQL is up: the changes commit; their Redis work fails and is kept.
+            await rest(owner, "DELETE", f"/workspaces/{ws}/members/{member}")
+            updated = await rest(owner, "PATCH", path, {"title": "new"})
+            assert updated["version"] == 2
+            assert await pending(db) >= 2
+            # The hub cannot read its cache: it asks the worker, which reads the database.
+            assert await may_subscribe(as_owner, channel)
+            assert not await may_subscribe(as_member, channel)
+
+            await asyncio.to_thread(own_redis.restart)
+            assert await own_redis_client.get(keys.key("survives")) == b"yes"  # old data back
+
+            async def holds() -> None:
+                assert not await may_subscribe(as_member, channel)
+                assert (await rest(owner, "GET", path))["title"] == "new"
+                assert await own_redis_client.get(acl_key) != b"1"
+                assert int(await own_redis_client.get(gen_key) or 0) > gen_before
+
+            await eventually(holds, timeout=RECOVERY_S)
+            await wait_for(lambda: _none_pending(db), timeout=RECOVERY_S, what="all redone")
+            assert await may_subscribe(as_owner, channel)
+        finally:
+            await as_member.close()
+            await as_owner.close()
+
+
+async def _none_pending(db: async_sessionmaker[AsyncSession]) -> bool:
+    return await pending(db) == 0
+
+
+class TestRedoLoop:
+    async def test_two_workers_redo_each_pending_invalidation_once(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+    ) -> None:
+        """Two loops share the rows (SKIP LOCKED): every bump is done exactly once."""
+        workspaces = [str(uuid.uuid4()) for _ in range(250)]
+        async with db() as session, session.begin():
+            session.add_all(
+                PendingInvalidation(kind=cache.BUMP, payload={"workspace_id": w})
+                for w in workspaces
+            )
+        loops = [InvalidationRedoer(db, redis, settings, RedoSignal()) for _ in range(2)]
+        done = await asyncio.gather(*(loop.run_once() for loop in loops))
+        assert sum(done) == len(workspaces)
+        assert await pending(db) == 0
+        keys = RedisKeys(settings.namespace)
+        gens = await redis.mget([keys.key("ws", w, "gen") for w in workspaces])
+        assert set(gens) == {b"1"}
+
+    async def test_a_redo_is_idempotent(
+        self, settings: Settings, redis: Redis, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """The same forgotten answer deleted twice (two rows) leaves no answer and no row."""
+        keys = RedisKeys(settings.namespace)
+        ws, user = str(uuid.uuid4()), str(uuid.uuid4())
+        answer = keys.channel_acl(user, f"workspace:{ws}", "subscribe")
+        await redis.set(answer, b"1")
+        async with db() as session, session.begin():
+            for _ in range(2):
+                session.add(
+                    PendingInvalidation(
+                        kind="channel_acl", payload={"workspace_id": ws, "user_ids": [user]}
+                    )
+                )
+        loop = InvalidationRedoer(db, redis, settings, RedoSignal())
+        assert await loop.run_once() == 2
+        assert await redis.get(answer) is None
+        assert await pending(db) == 0
+
+    async def test_while_redis_fails_the_rows_stay(
+        self, settings: Settings, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """A Redis that refuses connections: nothing is redone, nothing is lost."""
+        async with db() as session, session.begin():
+            session.add(PendingInvalidation(kind=cache.BUMP, payload={"workspace_id": "w"}))
+        nowhere = Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens on port 1
+        signal = RedoSignal()
+        try:
+            loop = InvalidationRedoer(db, nowhere, settings, signal)
+            assert await loop.run_once() == 0
+            assert signal.redis_down
+            assert await pending(db) == 1
+        finally:
+            await nowhere.aclose()
