@@ -22,11 +22,14 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.accounts import revocation
 from handlers.invalidations import PendingInvalidation, RedoSignal
 from handlers.workspaces import cache
 from hub.app import create_app
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
+from hubbub.contracts.api.users import Role
+from hubbub.contracts.control import DEACTIVATED_USERS
 from hubbub.embedded import EmbeddedRedis
 from hubbub.keys import RedisKeys
 from hubbub.redisconn import redis_from_settings
@@ -177,6 +180,39 @@ class TestRedisOutage:
             await as_member.close()
             await as_owner.close()
 
+    async def test_a_deactivation_during_the_outage_reaches_the_deny_list(
+        self,
+        outage_hub: TestServer,
+        own_redis: EmbeddedRedis,
+        own_redis_client: Redis,
+        outage_settings: Settings,
+        db: async_sessionmaker[AsyncSession],
+    ) -> None:
+        """The deactivation commits while Redis is down; the user is on the deny-list
+        (which hubs reload from Redis) within seconds of Redis's return."""
+        tokens = TestTokens(outage_settings)
+        admin = await make_user(db, f"a-{uuid.uuid4().hex[:6]}@example.com", role=Role.ADMIN)
+        user = await make_user(db, f"u-{uuid.uuid4().hex[:6]}@example.com")
+        denied = RedisKeys(outage_settings.namespace).key(*DEACTIVATED_USERS)
+        base = f"http://127.0.0.1:{outage_hub.port}/api/v1"
+        headers = {"Authorization": f"Bearer {tokens.issue(admin, role='admin')}"}
+
+        await asyncio.to_thread(own_redis.stop)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.patch(
+                f"{base}/users/{user}", json={"is_active": False}, headers=headers
+            ) as response,
+        ):
+            assert response.status == 200, await response.text()
+        await asyncio.to_thread(own_redis.restart)
+
+        async def on_the_list() -> bool:
+            return await own_redis_client.zscore(denied, user) is not None
+
+        await wait_for(on_the_list, timeout=RECOVERY_S, what="the user deny-listed")
+        await wait_for(lambda: _none_pending(db), timeout=RECOVERY_S, what="all redone")
+
 
 async def _none_pending(db: async_sessionmaker[AsyncSession]) -> bool:
     return await pending(db) == 0
@@ -223,6 +259,19 @@ class TestRedoLoop:
         assert await loop.run_once() == 2
         assert await redis.get(answer) is None
         assert await pending(db) == 0
+
+    async def test_a_late_redo_follows_the_user_s_current_state(
+        self, settings: Settings, redis: Redis, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """A deactivation's row redone after the user was reactivated: not deny-listed."""
+        user = await make_user(db, f"r-{uuid.uuid4().hex[:6]}@example.com")  # active
+        denied = RedisKeys(settings.namespace).key(*DEACTIVATED_USERS)
+        await redis.zadd(denied, {user: 9e9})  # the deactivation's entry, still there
+        async with db() as session, session.begin():
+            session.add(PendingInvalidation(kind=revocation.USER, payload={"user_id": user}))
+        loop = InvalidationRedoer(db, redis, settings, RedoSignal())
+        assert await loop.run_once() == 1
+        assert await redis.zscore(denied, user) is None
 
     async def test_while_redis_fails_the_rows_stay(
         self, settings: Settings, db: async_sessionmaker[AsyncSession]
