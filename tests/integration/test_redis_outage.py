@@ -23,13 +23,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.accounts import revocation
-from handlers.invalidations import PendingInvalidation, RedoSignal
-from handlers.workspaces import cache
+from handlers.context import Context
+from handlers.invalidations import SETTLE_S, PendingInvalidation, RedoSignal
+from handlers.workspaces import acl, cache
 from hub.app import create_app
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
 from hubbub.contracts.api.users import Role
 from hubbub.contracts.control import DEACTIVATED_USERS
+from hubbub.contracts.envelope import ANONYMOUS
+from hubbub.contracts.subjects import Subjects
 from hubbub.embedded import EmbeddedRedis
 from hubbub.keys import RedisKeys
 from hubbub.redisconn import redis_from_settings
@@ -272,6 +275,37 @@ class TestRedoLoop:
         loop = InvalidationRedoer(db, redis, settings, RedoSignal())
         assert await loop.run_once() == 1
         assert await redis.zscore(denied, user) is None
+
+    async def test_a_removal_whose_worker_died_after_the_commit_is_still_redone(
+        self, settings: Settings, redis: Redis, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """The change commits, its after-commit work never runs (the worker died): another
+        worker's loop deletes the cached "allowed" once the row has settled."""
+        keys = RedisKeys(settings.namespace)
+        ws, user = uuid.uuid4(), str(uuid.uuid4())
+        answer = keys.channel_acl(user, f"workspace:{ws}", "subscribe")
+        await redis.set(answer, b"1")
+        ctx = Context(
+            caller=ANONYMOUS,
+            request_id="rid",
+            settings=settings,
+            redis=redis,
+            keys=keys,
+            subjects=Subjects(settings.namespace),
+            sessions=db,
+        )
+        acl.membership_changed(ctx, ws, [user], revoked=True)
+        await ctx.session.commit()  # the commit, and then nothing: the worker is gone
+        await ctx.session.close()
+        assert await redis.get(answer) == b"1"
+        loop = InvalidationRedoer(db, redis, settings, RedoSignal())
+
+        async def forgotten() -> bool:
+            await loop.run_once()
+            return await redis.get(answer) is None
+
+        await wait_for(forgotten, timeout=SETTLE_S + 3, what="the answer deleted")
+        assert await pending(db) == 0
 
     async def test_while_redis_fails_the_rows_stay(
         self, settings: Settings, db: async_sessionmaker[AsyncSession]
