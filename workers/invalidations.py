@@ -16,10 +16,10 @@ import contextlib
 import logging
 
 from redis.asyncio import Redis
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.accounts import revocation
+from handlers.db import postgres_outage
 from handlers.invalidations import BATCH, REDIS_ERRORS, REDO_SIGNAL, RedoSignal, redo_due
 from handlers.worker_resources import Resources
 from handlers.workspaces import acl, cache
@@ -54,7 +54,6 @@ class InvalidationRedoer:
         self.poll_s = poll_s
         self.retry_s = retry_s
         self.redone = 0
-        self._db_down = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -92,19 +91,16 @@ class InvalidationRedoer:
                     break
         except asyncio.CancelledError:
             raise
-        except SQLAlchemyError as exc:
-            if not self._db_down:
-                self._db_down = True
-                log.warning("pending invalidations cannot be read: PostgreSQL: %r", exc)
-            return redone
-        except REDIS_ERRORS as exc:
-            self.signal.down(exc)
+        except Exception as exc:
+            if postgres_outage(exc) is not None:
+                pass  # logged once by the worker's health tracker (the relay meets it too)
+            elif isinstance(exc, REDIS_ERRORS):
+                self.signal.down(exc)
+            else:
+                log.exception("redoing pending invalidations failed; trying again later")
             return redone
         finally:
             self.redone += redone
-        if self._db_down:
-            self._db_down = False
-            log.info("pending invalidations are read again")
         self.signal.up(redone)
         return redone
 
