@@ -117,12 +117,15 @@ async def nats_proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
 
 @pytest.fixture
 async def proxied_hub(
-    settings: Settings, nats_proxy: TcpProxy, aiohttp_server: Any, worker: Any, nc: NATS
-) -> TestServer:
-    """A hub whose NATS connection goes through ``nats_proxy``."""
+    settings: Settings, nats_proxy: TcpProxy, worker: Any, nc: NATS
+) -> AsyncIterator[TestServer]:
+    """A hub whose NATS connection goes through ``nats_proxy``. Its own server, closed
+    here: before the proxy stops, whatever order other fixtures were set up in."""
     proxied = settings.model_copy(update={"nats_url": nats_proxy.url("nats")})
-    server: TestServer = await aiohttp_server(create_app(proxied, ops.catalog_with_tests()))
-    return server
+    server = TestServer(create_app(proxied, ops.catalog_with_tests()), host="127.0.0.1")
+    await server.start_server()
+    yield server
+    await server.close()
 
 
 @pytest.fixture
