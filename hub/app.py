@@ -76,7 +76,10 @@ async def nats_ctx(app: web.Application) -> AsyncIterator[None]:
     app[NATS_CONN] = nc
     app[BUS] = Bus(nc, app[SUBJECTS], signer=CallerSigner.from_settings(settings))
     yield
-    await nc.drain()
+    try:
+        await nc.drain()
+    except Exception:  # NATS unreachable (reconnecting): nothing to drain through
+        await nc.close()
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -309,6 +309,18 @@ class TestAfterTheHubsNatsLinkReturns:
         assert all(p.get("push") != "unsubscribed" for p in drain(b))
 
 
+class TestStoppingWhileTheLinkIsDown:
+    async def test_the_hub_stops_cleanly(
+        self, proxied_hub: TestServer, nats_proxy: TcpProxy
+    ) -> None:
+        """Nothing to drain through: the NATS client is closed instead of raising."""
+        await nats_proxy.cut()
+        await link_state(proxied_hub, connected=False)
+        nc = proxied_hub.app[NATS_CONN]
+        await proxied_hub.close()
+        assert nc.is_closed
+
+
 def drain(client: HubbubClient) -> list[dict[str, Any]]:
     pushes = []
     while not client.pushes.empty():
