@@ -2,8 +2,12 @@
 
 Wire form on ``svc.<domain>.<op>``: a JSON body
 
-    {"params": {...}, "caller": {...} | null, "deadline": <unix ms>,
-     "request_id": "<id>", "idempotency_key": "<key>"?}
+    {"params": {...}, "caller": {...} | null, "caller_sig": "<signature>"?,
+     "deadline": <unix ms>, "request_id": "<id>", "idempotency_key": "<key>"?}
+
+``caller_sig`` is the hub's signature of the caller and the deadline
+(``hubbub/callers.py``): a worker refuses a caller other than ``null`` without a right
+one (``forbidden``), so only a hub can say who asks.
 
 ``request_id`` follows the work into every log line; a worker does not start work whose
 ``deadline`` has passed; ``idempotency_key`` (mutations only) makes a retry apply once.
@@ -39,7 +43,8 @@ class CallerKind(StrEnum):
 
 
 class Caller(BaseModel):
-    """Who asks. Set by the hub from a verified token; workers trust it."""
+    """Who asks. Set by the hub from a verified token or API key and signed by it;
+    workers believe it only with that signature."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -63,6 +68,7 @@ class Envelope(BaseModel):
 
     params: dict[str, Any] = Field(default_factory=dict)
     caller: Caller | None = None
+    caller_sig: str | None = Field(default=None, description="the hub's signature")
     deadline: int | None = Field(default=None, description="unix epoch milliseconds")
     request_id: str | None = None
     idempotency_key: str | None = None

@@ -1,0 +1,76 @@
+"""Caller signatures: only the key's holder can make one, for one caller and deadline."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from hubbub.callers import CallerSigner, caller_key
+from hubbub.config import Settings
+
+CALLER = orjson.dumps({"kind": "user", "user_id": "u1", "role": "member"})
+DEADLINE = 1_764_712_345_678
+
+
+def settings(**kwargs: object) -> Settings:
+    return Settings(_env_file=None, **kwargs)  # type: ignore[arg-type]
+
+
+class TestCallerSigner:
+    signer = CallerSigner(b"k" * 32)
+
+    def test_a_signature_verifies_for_its_caller_and_deadline(self) -> None:
+        """What sign() makes, verify() accepts, again and again (the cached state)."""
+        signature = self.signer.sign(CALLER, DEADLINE).decode()
+        assert self.signer.verify(CALLER, DEADLINE, signature)
+        assert self.signer.verify(CALLER, DEADLINE, signature)
+
+    @pytest.mark.parametrize(
+        ("caller", "deadline"),
+        [
+            (CALLER.replace(b"u1", b"u2"), DEADLINE),
+            (CALLER.replace(b"member", b"admin"), DEADLINE),
+            (CALLER, DEADLINE + 1),
+        ],
+    )
+    def test_another_caller_or_deadline_does_not_verify(self, caller: bytes, deadline: int) -> None:
+        """The signature covers the caller's every byte and the deadline."""
+        signature = self.signer.sign(CALLER, DEADLINE).decode()
+        assert not self.signer.verify(caller, deadline, signature)
+
+    @pytest.mark.parametrize(
+        ("deadline", "signature"),
+        [
+            (DEADLINE, None),
+            (DEADLINE, 42),
+            (DEADLINE, ""),
+            (DEADLINE, "é" * 64),
+            (str(DEADLINE), "x"),
+            (True, "x"),
+            (float(DEADLINE), "x"),
+        ],
+    )
+    def test_malformed_input_is_refused_not_raised(
+        self, deadline: object, signature: object
+    ) -> None:
+        """Whatever a client puts in the envelope, the answer is False, never an error."""
+        assert not self.signer.verify(CALLER, deadline, signature)
+
+    def test_another_key_makes_another_signature(self) -> None:
+        """A forger without the key cannot make a signature the workers accept."""
+        forged = CallerSigner(b"f" * 32).sign(CALLER, DEADLINE).decode()
+        assert not self.signer.verify(CALLER, DEADLINE, forged)
+
+
+class TestCallerKey:
+    def test_derived_from_the_secret_but_not_the_secret(self) -> None:
+        """Hubs and workers with one secret share the key; it is not the token key."""
+        secret = "s" * 40
+        key = caller_key(settings(secret_key=secret))
+        assert key == caller_key(settings(secret_key=secret))
+        assert key != secret.encode()
+        assert key != caller_key(settings(secret_key="t" * 40))
+
+    def test_a_configured_caller_key_wins(self) -> None:
+        """HUBBUB_CALLER_KEY overrides the derived key."""
+        assert caller_key(settings(secret_key="s" * 40, caller_key="c" * 40)) == b"c" * 40
