@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import shutil
 import tempfile
@@ -50,6 +51,18 @@ install_request_id_factory()
 # asyncio's loop-factory hook: the hook parametrizes async tests only, and the switch
 # between parametrized and plain tests tears session fixtures down early.)
 asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+@pytest.fixture(autouse=True)
+def root_log_handlers_restored() -> Iterator[None]:
+    """A test that runs a command in process (``hubbub.cli.main``) sets the root logger's
+    handlers to one on the stderr pytest captured for that test; later tests would write to
+    that closed file ("Logging error"). Each test leaves the root logger as it found it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ import orjson
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NoStreamResponseError, TooManyStalledMsgsError
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,6 +43,13 @@ from workers.outages import classify, record
 log = logging.getLogger(__name__)
 
 RELAY_LOCK_ID = 0x48554242  # "HUBB": one relay at a time across all worker processes
+JETSTREAM_AWAY = (
+    TimeoutError,
+    NatsTimeout,
+    NoRespondersError,
+    NoStreamResponseError,
+    TooManyStalledMsgsError,
+)
 MAX_DELAY_S = 30.0  # between tries after failures that are not outages
 MAX_OUTAGE_DELAY_S = 5.0  # while a dependency is away: back soon after it is
 
@@ -142,12 +149,14 @@ class OutboxRelay:
                         self.paused,
                     )
 
-    def _outage(self, exc: Exception) -> Outage | None:
+    @staticmethod
+    def _outage(exc: Exception) -> Outage | None:
         """Which dependency ``exc`` shows to be away. JetStream's own signs count too: no
-        acknowledgement in time, or no stream listening (a server still recovering its
-        streams after a restart)."""
+        acknowledgement in time, no stream listening (a server still recovering its
+        streams after a restart answers a publish with status 503), or too many
+        publishes waiting for their acknowledgements."""
         outage = classify(exc)
-        if outage is None and isinstance(exc, TimeoutError | NatsTimeout | NoRespondersError):
+        if outage is None and isinstance(exc, JETSTREAM_AWAY):
             outage = Outage(NATS)
         return outage
 
