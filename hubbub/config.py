@@ -182,11 +182,20 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(default=1, ge=1)
     password_hash_threads: int = Field(default=2, ge=1)
     password_reset_ttl_s: int = Field(default=3600, ge=60)
+    # Sign-in limits count failures (docs/auth.md "Lock-out policy"): per IP (an IPv6
+    # address by its /64), per (account, IP), and per account only from IPs that have not
+    # signed in to it within login_known_ip_ttl_s — so strangers cannot lock an owner out.
     rate_login_ip: RateSetting = Rate(10, 60)
-    rate_login_account: RateSetting = Rate(10, 60)
+    rate_login_account_ip: RateSetting = Rate(5, 60)
+    rate_login_account: RateSetting = Rate(100, 3600)
+    login_known_ip_ttl_s: int = Field(default=30 * 86_400, ge=60)
     rate_register_ip: RateSetting = Rate(20, 3600)
+    rate_register_account: RateSetting = Rate(3, 3600)  # "already registered" notes per email
     rate_reset_ip: RateSetting = Rate(10, 3600)
-    rate_reset_account: RateSetting = Rate(5, 3600)
+    rate_reset_account_ip: RateSetting = Rate(5, 3600)
+    rate_reset_account: RateSetting = Rate(20, 3600)  # from IPs unknown to the account
+    email_verification_ttl_s: int = Field(default=2 * 86_400, ge=60)
+    rate_verify_user: RateSetting = Rate(5, 3600)  # verification mails a user asks for
 
     # --- workspaces ------------------------------------------------------------------------
     invitation_ttl_s: int = Field(default=7 * 86_400, ge=60)
@@ -239,6 +248,12 @@ class Settings(BaseSettings):
     ws_expiry_grace_s: float = Field(default=5.0, ge=0)
     ws_max_rpc_in_flight: int = Field(default=64, ge=1)
     ws_max_protocol_errors: int = Field(default=20, ge=1)
+    # Open sockets one user may have on one hub; one more is refused at `connect`
+    # (`rate_limited`, then close 4008). Counted per hub (docs/protocol.md).
+    max_sockets_per_user: int = Field(default=20, ge=1)
+    # Bytes of `publish` data one user may send per window, per hub: a token bucket that
+    # holds COUNT bytes and refills COUNT every SECONDS. Over it: `rate_limited`.
+    ws_publish_bytes_per_user: RateSetting = Rate(1_048_576, 60)
     presence_ttl_s: float = Field(default=30.0, ge=2)
     # Seconds between a hub's re-checks of its open sockets and subscriptions against the
     # deny-list and current membership (hub/ws/recheck.py); also run after a NATS reconnect.
