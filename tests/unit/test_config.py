@@ -98,11 +98,12 @@ class TestRates:
         with pytest.raises(ValueError, match="COUNT/SECONDS"):
             settings(rate_login_ip=bad)
 
-    def test_the_default_login_limit_is_ten_a_minute(self) -> None:
-        assert (settings().rate_login_ip, settings().rate_login_account) == (
-            Rate(10, 60),
-            Rate(10, 60),
-        )
+    def test_the_default_login_limits(self) -> None:
+        assert (
+            settings().rate_login_ip,
+            settings().rate_login_account_ip,
+            settings().rate_login_account,
+        ) == (Rate(10, 60), Rate(5, 60), Rate(100, 3600))
 
 
 class TestTrustedProxies:
