@@ -121,7 +121,10 @@ async def worker_running(
             finally:
                 await redis.aclose()
         finally:
-            await nc.drain()
+            try:
+                await nc.drain()
+            except Exception:  # NATS unreachable (reconnecting): nothing to drain through
+                await nc.close()
     finally:
         await engine.dispose()
 
