@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     nats_tls_key: Path | None = Field(
         default=None, validation_alias=AliasChoices("NATS_TLS_KEY", "HUBBUB_NATS_TLS_KEY")
     )
+    # On a NATS cluster (NATS_URL a comma-separated list): how many nodes keep each
+    # JetStream stream (hubbub/streams.py); 0: one per server in NATS_URL, at most 3.
+    nats_replicas: int = Field(default=0, ge=0, le=5)
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     # Redis (hubbub/redisconn.py): a pool of at most `redis_pool_size` connections per
