@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.outages import classify
 from handlers.outbox import OutboxEvent
 from handlers.worker_resources import ResourceKey, Resources
 from hubbub.config import Settings
@@ -92,8 +93,12 @@ class Context:
         for action in actions:
             try:
                 await action()
-            except Exception:
-                log.exception("an after-commit action failed")
+            except Exception as exc:
+                outage = classify(exc)
+                if outage is None:
+                    log.exception("an after-commit action failed")
+                else:  # the outage itself is logged once, by the worker's health tracker
+                    log.debug("an after-commit action failed: %s is away", outage.dependency)
 
     def discard_after_commit(self) -> None:
         self._after_commit.clear()

@@ -7,21 +7,10 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handlers.db import postgres_outage
-from hubbub.dependencies import (
-    NATS,
-    POSTGRES,
-    REDIS,
-    Health,
-    Outage,
-    nats_outage,
-    redis_outage,
-)
+from handlers.outages import classify
+from hubbub.dependencies import NATS, POSTGRES, REDIS, Health, Outage
 
-
-def classify(exc: BaseException) -> Outage | None:
-    """The dependency whose outage ``exc`` shows, or None: a bug, or a refusal on purpose."""
-    return postgres_outage(exc) or redis_outage(exc) or nats_outage(exc)
+__all__ = ["classify", "record", "worker_health"]
 
 
 def record(health: Health, outage: Outage, exc: BaseException) -> None:

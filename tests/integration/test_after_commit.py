@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import pytest
+from nats.errors import ConnectionReconnectingError
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -92,6 +93,23 @@ class TestAfterCommit:
         with caplog.at_level(logging.ERROR):
             assert await run_handler(OP, handler, ctx, NoParams()) == b"{}"
         assert "an after-commit action failed" in caplog.text
+
+    async def test_an_action_that_meets_an_outage_logs_no_traceback(
+        self, ctx: Context, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A dependency that is away is logged once by the worker's health tracker, not
+        once per request by every after-commit action that meets it."""
+
+        async def handler(ctx: Context, params: NoParams) -> Empty:
+            async def action() -> None:
+                raise ConnectionReconnectingError
+
+            ctx.after_commit(action)
+            return Empty()
+
+        with caplog.at_level(logging.INFO):
+            assert await run_handler(OP, handler, ctx, NoParams()) == b"{}"
+        assert [r for r in caplog.records if r.exc_info] == []
 
     async def test_an_early_commit_sticks_although_the_handler_then_fails(
         self, ctx: Context, db: async_sessionmaker[AsyncSession]
