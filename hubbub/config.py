@@ -153,12 +153,20 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None  # how browsers reach the hub; printed by `hubbub up`
     frontend_dir: Path | None = None  # the built frontend (static export) to serve
+    # The longest the hub spends on one REST request, from its headers to the answer:
+    # receiving the body and the worker's reply (hub/deadlines.py). A body still
+    # arriving then: 408; else 504. A bus call's deadline never runs past it.
     request_timeout_s: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     listen_backlog: int = Field(default=4096, ge=1)  # pending connections the kernel queues
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     access_log: bool = True
+
+    # The admin listener (hub/admin.py): /metrics and the detailed /ready, on a port of
+    # its own that is not the public one. 0: none (`hubbub up` gives each hub one).
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(default=0, ge=0, le=65535)
 
     # Proxies (IPs or CIDR networks) whose X-Forwarded-For is believed; empty: none is.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
