@@ -1,7 +1,7 @@
 """Logging: one JSON object per line, carrying the request id of the work in progress.
 
 The request id lives in a context variable: the hub sets it per request, sends it in the
-``Hubbub-Request-Id`` NATS header, and the worker sets it again around the handler, so a
+envelope's ``request_id`` field, and the worker sets it again around the handler, so a
 request's lines can be found in every process it touched.
 """
 

@@ -1,4 +1,4 @@
-"""The architecture's import rules, checked on the source (ARCHITECTURE.md, "The parts")."""
+"""The architecture's import rules, checked on the source (docs/architecture.md, "Layers")."""
 
 from __future__ import annotations
 
