@@ -13,6 +13,7 @@ The tree of exceptions (each carries ``code``, ``status``, ``message``, ``detail
     │                                                  expected_version (RPC)
     ├── PreconditionFailed    412 precondition_failed  If-Match did not match (REST: the
     │                                                  hub's form of a stale version)
+    ├── RequestTimeout        408 request_timeout      REST: the body did not arrive in time
     ├── TooLarge              413 too_large            body or frame over its limit
     ├── Unprocessable         422 unprocessable        idempotency key reused, other body
     ├── RateLimited           429 rate_limited         details.retry_after (seconds)
@@ -44,6 +45,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
     PRECONDITION_FAILED = "precondition_failed"
+    REQUEST_TIMEOUT = "request_timeout"
     TOO_LARGE = "too_large"
     UNPROCESSABLE = "unprocessable"
     RATE_LIMITED = "rate_limited"
@@ -62,6 +64,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.CONFLICT: 409,
     ErrorCode.PRECONDITION_FAILED: 412,
+    ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.UNPROCESSABLE: 422,
     ErrorCode.RATE_LIMITED: 429,
@@ -80,6 +83,7 @@ TITLE_OF: dict[ErrorCode, str] = {
     ErrorCode.METHOD_NOT_ALLOWED: "Method not allowed",
     ErrorCode.CONFLICT: "Conflict",
     ErrorCode.PRECONDITION_FAILED: "Precondition failed",
+    ErrorCode.REQUEST_TIMEOUT: "Request timeout",
     ErrorCode.TOO_LARGE: "Payload too large",
     ErrorCode.UNPROCESSABLE: "Unprocessable request",
     ErrorCode.RATE_LIMITED: "Too many requests",
@@ -175,6 +179,13 @@ class PreconditionFailed(HubbubError):
     default_message = "precondition failed"
 
 
+class RequestTimeout(HubbubError):
+    """The client did not send its whole request before the hub's deadline."""
+
+    code = ErrorCode.REQUEST_TIMEOUT
+    default_message = "the request did not arrive in time"
+
+
 class TooLarge(HubbubError):
     code = ErrorCode.TOO_LARGE
     default_message = "payload too large"
@@ -237,6 +248,7 @@ ERROR_CLASSES: dict[ErrorCode, type[HubbubError]] = {
         MethodNotAllowed,
         Conflict,
         PreconditionFailed,
+        RequestTimeout,
         TooLarge,
         Unprocessable,
         RateLimited,

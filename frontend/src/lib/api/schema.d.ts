@@ -950,7 +950,7 @@ export interface components {
          */
         Problem: {
             /** @enum {string} */
-            code: "bad_request" | "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "precondition_failed" | "too_large" | "unprocessable" | "rate_limited" | "internal" | "bad_gateway" | "unavailable" | "timeout";
+            code: "bad_request" | "validation_failed" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "precondition_failed" | "request_timeout" | "too_large" | "unprocessable" | "rate_limited" | "internal" | "bad_gateway" | "unavailable" | "timeout";
             detail?: string;
             details?: Record<string, never>;
             instance?: string;
