@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import smtplib
 import ssl
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -80,6 +82,39 @@ class Mail:
     to: str
     subject: str
     body: str
+
+    def __post_init__(self) -> None:
+        # Header values are one line of printable text: a CR or LF would start a header
+        # of its own (smtplib's EmailMessage refuses them too, but only at send time).
+        for name in ("to", "subject"):
+            value = getattr(self, name)
+            if any(unicodedata.category(c)[0] == "C" or c in "\u2028\u2029" for c in value):
+                raise ValueError(f"mail {name} holds a control character: {value!r}")
+
+
+# What a mail client turns into a link: a scheme ("https://", "mailto:"), a dot between
+# two word characters (a host name, "www.x"), an "@" between two (an address).
+_LINKISH = re.compile(
+    r"(?i)\b([a-z][a-z0-9+.-]{1,15}:(?=/)|(?:mailto|tel|sms|callto|javascript|data|file):)"
+    r"|(?<=\w)([.@])(?=\w)"
+)
+
+
+def mail_text(value: str, *, max_length: int = 100) -> str:
+    """Text a user chose (a workspace name), made safe to quote in a mail's subject or
+    body: one line (control, format and separator characters — newlines, bidi overrides,
+    zero-width — dropped; runs of spaces made one), at most ``max_length`` characters,
+    and nothing a mail client would turn into a link — ``evil.example/login`` reads
+    ``evil[.]example/login`` — so a name cannot pose as a link next to the real one."""
+    kept = "".join(
+        " " if unicodedata.category(c) in ("Zl", "Zp") or c in "\t\n\r" else c
+        for c in value
+        if unicodedata.category(c)[0] != "C" or c in "\t\n\r"
+    )
+    one_line = " ".join(kept.split())
+    if len(one_line) > max_length:
+        one_line = one_line[: max_length - 1] + "…"
+    return _LINKISH.sub(lambda m: f"{m[1][:-1]}[:]" if m[1] is not None else f"[{m[2]}]", one_line)
 
 
 class Mailer:

@@ -1,6 +1,12 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
-from handlers.accounts.models import AuthSession, PasswordResetToken, RefreshToken, User
+from handlers.accounts.models import (
+    AuthSession,
+    EmailVerificationToken,
+    PasswordResetToken,
+    RefreshToken,
+    User,
+)
 from handlers.apikeys import ApiKey
 from handlers.db import Base
 from handlers.idempotency import IdempotencyRecord
@@ -16,6 +22,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "DevMail",
+    "EmailVerificationToken",
     "IdempotencyRecord",
     "Invitation",
     "Member",

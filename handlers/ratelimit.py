@@ -18,6 +18,7 @@ down" in docs/architecture.md. One warning when this starts, one line when it en
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import time
@@ -82,14 +83,19 @@ class LocalWindows:
                 self._windows.clear()
         return count, max(1, math.ceil((closes - now) * 1000))
 
+    def forgive(self, key: str) -> None:
+        """Take one attempt back from ``key``'s window, if it is still open."""
+        count, closes = self._windows.get(key, (0, 0.0))
+        if count > 0 and self.clock() < closes:
+            self._windows[key] = (count - 1, closes)
+
 
 LOCAL = LocalWindows()  # this process's: what a worker counts while Redis is away
 
 
-async def hit(redis: Redis, limits: Sequence[Limit], local: LocalWindows = LOCAL) -> None:
-    """Count one attempt against every limit; ``RateLimited`` if any is exceeded."""
-    if not limits:
-        return
+async def _count(redis: Redis, limits: Sequence[Limit], local: LocalWindows) -> list[int]:
+    """Count one attempt against every limit; the milliseconds to wait for each one
+    that is exceeded."""
     script = redis.register_script(_HIT)
     try:
         results = await script(
@@ -99,23 +105,38 @@ async def hit(redis: Redis, limits: Sequence[Limit], local: LocalWindows = LOCAL
     except Exception as exc:
         if redis_outage(exc) is None:
             raise
-        if not local.degraded:
-            local.degraded = True
-            log.warning(
-                "rate limits count per worker process while Redis is unreachable: %s: %s",
-                type(exc).__name__,
-                exc,
-            )
+        _degraded(local, exc)
         results = [local.hit(limit.key, limit.rate) for limit in limits]
     else:
-        if local.degraded:
-            local.degraded = False
-            log.info("rate limits are shared again: Redis answers")
-    waits = [
+        _shared_again(local)
+    return [
         int(ttl_ms)
         for (count, ttl_ms), limit in zip(results, limits, strict=True)
         if int(count) > limit.rate.count
     ]
+
+
+def _degraded(local: LocalWindows, exc: BaseException) -> None:
+    if not local.degraded:
+        local.degraded = True
+        log.warning(
+            "rate limits count per worker process while Redis is unreachable: %s: %s",
+            type(exc).__name__,
+            exc,
+        )
+
+
+def _shared_again(local: LocalWindows) -> None:
+    if local.degraded:
+        local.degraded = False
+        log.info("rate limits are shared again: Redis answers")
+
+
+async def hit(redis: Redis, limits: Sequence[Limit], local: LocalWindows = LOCAL) -> None:
+    """Count one attempt against every limit; ``RateLimited`` if any is exceeded."""
+    if not limits:
+        return
+    waits = await _count(redis, limits, local)
     if waits:
         retry_after = max(1, math.ceil(max(waits) / 1000))
         raise RateLimited(
@@ -123,15 +144,112 @@ async def hit(redis: Redis, limits: Sequence[Limit], local: LocalWindows = LOCAL
         )
 
 
+async def within(redis: Redis, limits: Sequence[Limit], local: LocalWindows = LOCAL) -> bool:
+    """Count one attempt against every limit; whether all of them still allow it (for a
+    budget that is spent quietly, where a 429 would say too much)."""
+    return not limits or not await _count(redis, limits, local)
+
+
+# KEYS: counters. Takes one attempt back from each counter that still exists.
+_FORGIVE = """
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) then redis.call('DECR', key) end
+end
+return 0
+"""
+
+
+async def forgive(redis: Redis, limits: Sequence[Limit], local: LocalWindows = LOCAL) -> None:
+    """Take back the attempt ``hit`` counted: limits that count failures count every
+    attempt first (so parallel guesses cannot all pass the check before any of them
+    failed) and forgive the ones that succeed."""
+    if not limits:
+        return
+    try:
+        await redis.register_script(_FORGIVE)(keys=[limit.key for limit in limits])
+    except Exception as exc:
+        if redis_outage(exc) is None:
+            raise
+        _degraded(local, exc)
+        for limit in limits:
+            local.forgive(limit.key)
+
+
+def ip_key(ip: str) -> str:
+    """What a per-IP limit is keyed by: an IPv4 address (also one written IPv4-mapped,
+    ``::ffff:a.b.c.d``), or the /64 of an IPv6 address — one subscriber line or host
+    usually has a whole /64, so keying /128 would give it 2^64 separate budgets."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 def per_ip(ctx: Context, action: str, rate: Rate) -> list[Limit]:
     """The caller's per-IP limit for ``action``, when the hub told us the IP."""
     if ctx.caller.ip is None:
         return []
-    return [Limit(ctx.keys.key("rl", action, "ip", ctx.caller.ip), rate)]
+    return [Limit(ctx.keys.key("rl", action, "ip", ip_key(ctx.caller.ip)), rate)]
+
+
+def account_digest(email: str) -> str:
+    """An email as keys carry it: hashed, so no key holds an address."""
+    return hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
 def per_account(ctx: Context, action: str, email: str, rate: Rate) -> Limit:
     """The per-account limit for ``action``, keyed by the email whether or not an account
     has it (so the limit itself reveals nothing), hashed so keys carry no addresses."""
-    digest = hashlib.sha256(email.encode()).hexdigest()[:32]
-    return Limit(ctx.keys.key("rl", action, "acct", digest), rate)
+    return Limit(ctx.keys.key("rl", action, "acct", account_digest(email)), rate)
+
+
+def per_account_ip(ctx: Context, action: str, email: str, rate: Rate) -> list[Limit]:
+    """The limit for ``action`` on one account from the caller's IP: what one stranger
+    may try on it, without touching what its owner (elsewhere) may."""
+    if ctx.caller.ip is None:
+        return []
+    return [
+        Limit(
+            ctx.keys.key("rl", action, "acct-ip", account_digest(email), ip_key(ctx.caller.ip)),
+            rate,
+        )
+    ]
+
+
+def _known_key(ctx: Context, email: str) -> str | None:
+    if ctx.caller.ip is None:
+        return None
+    return ctx.keys.key("rl", "known", account_digest(email), ip_key(ctx.caller.ip))
+
+
+async def remember_ip(ctx: Context, email: str) -> None:
+    """The caller's IP signed in to this account (or proved its mailbox): for
+    ``login_known_ip_ttl_s`` the per-account limits do not apply to it. Best effort:
+    while Redis is away the IP is simply not remembered."""
+    key = _known_key(ctx, email)
+    if key is None:
+        return
+    try:
+        await ctx.redis.set(key, b"1", ex=ctx.settings.login_known_ip_ttl_s)
+    except Exception as exc:
+        if redis_outage(exc) is None:
+            raise
+
+
+async def is_known_ip(ctx: Context, email: str) -> bool:
+    """Whether the caller's IP signed in to this account lately (see ``remember_ip``);
+    False while Redis is away (the per-account limit then counts per worker)."""
+    key = _known_key(ctx, email)
+    if key is None:
+        return False
+    try:
+        return bool(await ctx.redis.exists(key))
+    except Exception as exc:
+        if redis_outage(exc) is None:
+            raise
+        return False

@@ -1,4 +1,5 @@
-"""Accounts' tables: users, their sessions, refresh tokens and password-reset tokens.
+"""Accounts' tables: users, their sessions, refresh tokens, password-reset and
+email-verification tokens.
 
 A session (``auth_sessions``) is one sign-in on one device: its id is the ``sid`` claim of
 every access token issued for it, and the unit that logout and the deny-list revoke. Its
@@ -41,6 +42,9 @@ class User(Timestamped, Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
     password_changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the owner of the address proved it (a verification or reset link); None until
+    # then. Invitations are answered only by verified accounts (docs/auth.md).
+    email_verified_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (
         CheckConstraint("role IN ('admin', 'member')", name="role"),
@@ -76,6 +80,19 @@ class RefreshToken(Timestamped, Base):
 
 class PasswordResetToken(Timestamped, Base):
     __tablename__ = "password_reset_tokens"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class EmailVerificationToken(Timestamped, Base):
+    """A mailed link that proves the address: like a reset token, single-use, digested."""
+
+    __tablename__ = "email_verification_tokens"
 
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(

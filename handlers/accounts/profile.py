@@ -44,7 +44,8 @@ async def change_password(ctx: Context, params: ChangePasswordParams) -> Empty:
     user = await current_user(ctx, lock=True)
     # Checking the current password is a guessing oracle for a stolen access token.
     await ratelimit.hit(
-        ctx.redis, [per_account(ctx, "password", user.email, ctx.settings.rate_login_account)]
+        ctx.redis,
+        [per_account(ctx, "password", user.email, ctx.settings.rate_login_account_ip)],
     )
     hasher = ctx.resource(PASSWORD_HASHER)
     if not await hasher.verify(user.password_hash, params.current_password):

@@ -4,7 +4,8 @@ The request answers the same whether or not the email has an account (and the ma
 goes out after the reply, so timing says little either). The token is 256 random bits
 in the link, stored as its SHA-256 digest, valid for ``password_reset_ttl_s``, and
 single-use: confirming consumes it — and every other outstanding reset token of the
-user — sets the new password and ends every session.
+user — sets the new password, ends every session and marks the email verified (the link
+proved the mailbox).
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from handlers import ratelimit
-from handlers.accounts import sessions
+from handlers.accounts import sessions, verification
 from handlers.accounts.models import PasswordResetToken
 from handlers.accounts.passwords import PASSWORD_HASHER
 from handlers.accounts.policy import check_password
 from handlers.accounts.users import by_email, by_id
 from handlers.context import Context
 from handlers.mail import Mail, send_mail
-from handlers.ratelimit import per_account, per_ip
+from handlers.ratelimit import per_account, per_account_ip, per_ip
 from handlers.registry import Registry
 from hubbub.contracts.api import auth as api
 from hubbub.contracts.api.auth import ResetConfirmParams, ResetRequestParams
@@ -51,13 +52,16 @@ def reset_mail(ctx: Context, email: str, token: str) -> Mail:
 
 @registry.handler(api.reset_request)
 async def reset_request(ctx: Context, params: ResetRequestParams) -> api.ResetRequested:
-    await ratelimit.hit(
-        ctx.redis,
-        [
-            *per_ip(ctx, "reset", ctx.settings.rate_reset_ip),
-            per_account(ctx, "reset", params.email, ctx.settings.rate_reset_account),
-        ],
-    )
+    # Like sign-in's (docs/auth.md, "Lock-out policy"): a stranger's requests for this
+    # email use up the stranger's budgets, and the per-account one (which keeps a mailbox
+    # from being flooded) does not apply to an IP that signed in to the account lately.
+    limits = [
+        *per_ip(ctx, "reset", ctx.settings.rate_reset_ip),
+        *per_account_ip(ctx, "reset", params.email, ctx.settings.rate_reset_account_ip),
+    ]
+    if not await ratelimit.is_known_ip(ctx, params.email):
+        limits.append(per_account(ctx, "reset", params.email, ctx.settings.rate_reset_account))
+    await ratelimit.hit(ctx.redis, limits)
     user = await by_email(ctx.session, params.email)
     if user is not None and user.is_active:
         token = new_opaque_token()
@@ -92,6 +96,9 @@ async def reset_confirm(ctx: Context, params: ResetConfirmParams) -> Empty:
     user.password_hash = await ctx.resource(PASSWORD_HASHER).hash(params.new_password)
     user.password_changed_at = at
     await spend_reset_tokens(ctx, user.id, at)
+    # The link came by mail: the address is proven, and this IP is its owner's.
+    await verification.mark_verified(ctx, user, at)
+    await ratelimit.remember_ip(ctx, user.email)
     await sessions.revoke(ctx, user.id, reason="password_reset")
     return Empty()
 

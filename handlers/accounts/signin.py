@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 
 from handlers import ratelimit
-from handlers.accounts import sessions
+from handlers.accounts import sessions, verification
 from handlers.accounts.passwords import PASSWORD_HASHER
-from handlers.accounts.users import by_email, by_id, create_user, current_user, to_public
+from handlers.accounts.users import by_email, by_id, current_user, try_create_user
 from handlers.context import Context
-from handlers.ratelimit import per_account, per_ip
+from handlers.mail import send_mail
+from handlers.ratelimit import Limit, per_account, per_account_ip, per_ip
 from handlers.registry import Registry
 from hubbub.contracts.api import auth as api
 from hubbub.contracts.api.auth import LoginParams, LogoutParams, RefreshParams, RegisterParams
-from hubbub.contracts.api.users import UserPublic
 from hubbub.contracts.errors import Forbidden, Unauthorized
 from hubbub.contracts.operations import Empty, NoParams
 
@@ -22,27 +22,49 @@ WRONG_CREDENTIALS = "wrong email or password"
 
 
 @registry.handler(api.register)
-async def register(ctx: Context, params: RegisterParams) -> UserPublic:
+async def register(ctx: Context, params: RegisterParams) -> api.RegisterAccepted:
+    """The same answer for a new and a taken email, after the same work: a new account
+    gets a verification link, the owner of a taken address a note (at most
+    ``rate_register_account`` an hour, so nobody can flood a mailbox through here)."""
     await ratelimit.hit(ctx.redis, per_ip(ctx, "register", ctx.settings.rate_register_ip))
-    user = await create_user(
+    user = await try_create_user(
         ctx.session,
         ctx.resource(PASSWORD_HASHER),
         email=params.email,
         password=params.password,
         display_name=params.display_name,
     )
-    return to_public(user)
+    if user is not None:
+        verification.start(ctx, user)
+    elif await ratelimit.within(
+        ctx.redis,
+        [per_account(ctx, "register", params.email, ctx.settings.rate_register_account)],
+    ):
+        send_mail(ctx, verification.already_registered_mail(ctx, params.email))
+    return api.RegisterAccepted()
+
+
+def login_limits(ctx: Context, email: str, *, known_ip: bool) -> list[Limit]:
+    """What a sign-in counts against (docs/auth.md, "Lock-out policy"): failures per IP,
+    per (account, IP), and — only from an IP that has not signed in to this account
+    lately — per account. A stranger exhausts their own budgets, never the owner's."""
+    limits = [
+        *per_ip(ctx, "login", ctx.settings.rate_login_ip),
+        *per_account_ip(ctx, "login", email, ctx.settings.rate_login_account_ip),
+    ]
+    if not known_ip:
+        limits.append(per_account(ctx, "login", email, ctx.settings.rate_login_account))
+    return limits
 
 
 @registry.handler(api.login)
 async def login(ctx: Context, params: LoginParams) -> api.TokenPair:
-    await ratelimit.hit(
-        ctx.redis,
-        [
-            *per_ip(ctx, "login", ctx.settings.rate_login_ip),
-            per_account(ctx, "login", params.email, ctx.settings.rate_login_account),
-        ],
+    # Every attempt is counted first (parallel guesses cannot all slip past the check)
+    # and a successful one is taken back: the limits count failures.
+    limits = login_limits(
+        ctx, params.email, known_ip=await ratelimit.is_known_ip(ctx, params.email)
     )
+    await ratelimit.hit(ctx.redis, limits)
     hasher = ctx.resource(PASSWORD_HASHER)
     user = await by_email(ctx.session, params.email)
     if user is None:
@@ -58,6 +80,8 @@ async def login(ctx: Context, params: LoginParams) -> api.TokenPair:
         raise Unauthorized(WRONG_CREDENTIALS)
     if not user.is_active:
         raise Forbidden("this account is deactivated")
+    await ratelimit.forgive(ctx.redis, limits)
+    await ratelimit.remember_ip(ctx, params.email)
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = await hasher.hash(params.password)
     user.last_login_at = sessions.now()

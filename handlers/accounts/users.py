@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ def to_public(user: User) -> UserPublic:
         is_active=user.is_active,
         created_at=user.created_at,
         last_login_at=user.last_login_at,
+        email_verified=user.email_verified_at is not None,
     )
 
 
@@ -50,9 +51,36 @@ async def create_user(
     password: str,
     display_name: str,
     role: Role = Role.MEMBER,
+    verified: bool = False,
 ) -> User:
     """Check the password policy, hash it, insert the user; ``Conflict`` if the email is
     taken (also when a concurrent registration wins the race)."""
+    user = await try_create_user(
+        session,
+        hasher,
+        email=email,
+        password=password,
+        display_name=display_name,
+        role=role,
+        verified=verified,
+    )
+    if user is None:
+        raise Conflict("an account with this email already exists", field="email")
+    return user
+
+
+async def try_create_user(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    role: Role = Role.MEMBER,
+    verified: bool = False,
+) -> User | None:
+    """``create_user``, but None when the email is taken — after the same work (policy
+    check, argon2 hash, insert attempt), so either outcome takes as long."""
     check_password(password, email)
     password_hash = await hasher.hash(password)
     user_id = (
@@ -65,13 +93,14 @@ async def create_user(
                 password_hash=password_hash,
                 role=role.value,
                 is_active=True,
+                email_verified_at=func.now() if verified else None,
             )
             .on_conflict_do_nothing(index_elements=[User.email])
             .returning(User.id)
         )
     ).scalar_one_or_none()
     if user_id is None:
-        raise Conflict("an account with this email already exists", field="email")
+        return None
     return await by_id(session, user_id)
 
 

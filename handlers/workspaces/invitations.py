@@ -1,12 +1,15 @@
 """``invitations.create``, ``invitations.list``, ``invitations.revoke``,
 ``invitations.accept``, ``invitations.decline``; and ``invite``, which ``members.add``
-uses for an email without an account.
+uses too (adding anyone by email is an invitation: nobody joins without consent).
 
 The token is 256 random bits, mailed in a link (``/invitations#token=…``, in the
-fragment so it stays out of logs) and stored as its SHA-256 digest. It is single-use:
-accepting or declining answers the invitation, and an admin may revoke it. Only the
-signed-in account whose email was invited may answer; a token that is unknown, answered,
-replaced, revoked or expired is ``NotFound``.
+fragment so it stays out of logs) and stored as its SHA-256 digest; it travels in
+request bodies, and no actor is keyed by it. It is single-use: accepting or declining
+answers the invitation, and an admin may revoke it. Only the signed-in account whose
+email was invited may answer, and only once that email is verified (else anyone who
+registered the address first would get the role); a token that is unknown, answered,
+replaced, revoked or expired is ``NotFound``. The workspace name is the inviter's text:
+it goes into the mail through ``mail_text`` (one line, no link look-alikes).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from sqlalchemy import select, tuple_, update
 from handlers import ratelimit
 from handlers.accounts.users import by_email, current_user
 from handlers.context import Context
-from handlers.mail import Mail, send_mail
+from handlers.mail import Mail, mail_text, send_mail
 from handlers.pagination import cursor_str, cursor_uuid, decode_cursor, encode_cursor
 from handlers.registry import Registry
 from handlers.workspaces import access, journal, membership
@@ -73,11 +76,6 @@ async def create(ctx: Context, params: InvitationCreate) -> InvitationPublic:
     _, my_role = await access.locked(ctx, params.workspace_id, access.MANAGE)
     may_grant(my_role, params.role)
     await limit_invitations(ctx)
-    user = await by_email(ctx.session, params.email)
-    if user is not None:
-        existing = await ctx.session.get(Member, (params.workspace_id, user.id))
-        if existing is not None:
-            raise Conflict("already a member of this workspace")
     return await invite(ctx, params.workspace_id, params.email, params.role)
 
 
@@ -145,10 +143,16 @@ async def revoke(ctx: Context, params: InvitationRef) -> Empty:
 async def invite(
     ctx: Context, workspace_id: uuid.UUID, email: str, role: WorkspaceRole
 ) -> InvitationPublic:
-    """Invite ``email`` (replacing its pending invitation) and mail the link. The caller
-    holds the workspace lock and may grant ``role``."""
+    """Invite ``email`` (replacing its pending invitation) and mail the link; ``Conflict``
+    if it is a member's (managers see the member list: that tells them nothing new). The
+    caller holds the workspace lock and may grant ``role``."""
     workspace = await ctx.session.get(Workspace, workspace_id)
     assert workspace is not None
+    user = await by_email(ctx.session, email)
+    if user is not None:
+        existing = await ctx.session.get(Member, (workspace_id, user.id))
+        if existing is not None:
+            raise Conflict("already a member of this workspace", role=existing.role)
     await ctx.session.execute(
         update(Invitation)
         .where(
@@ -191,13 +195,14 @@ def invitation_mail(
 ) -> Mail:
     days = max(1, ctx.settings.invitation_ttl_s // 86_400)
     link = f"{ctx.settings.base_url}{INVITATION_PATH}#token={token}"
+    name = mail_text(workspace_name, max_length=60)
     return Mail(
         to=email,
-        subject=f"You are invited to {workspace_name} on Hubbub",
+        subject=f"You are invited to a workspace on Hubbub: {name}",
         body=(
-            f"You have been invited to the workspace {workspace_name!r} on Hubbub "
-            f"as {role.value}.\n\n"
-            f"Accept (or decline) within {days} days here, signed in as {email}:\n{link}\n\n"
+            f'You have been invited to the workspace "{name}" on Hubbub as {role.value}.\n\n'
+            f"Accept (or decline) within {days} days here, signed in as {email} "
+            f"(with the address confirmed):\n{link}\n\n"
             f"Or use this invitation token: {token}\n\n"
             "If you did not expect this, ignore this mail.\n"
         ),
@@ -219,6 +224,11 @@ async def _pending(ctx: Context, token: str) -> Invitation:
     me = await current_user(ctx)
     if me.email != invitation.email:
         raise Forbidden("this invitation is for another email address")
+    if me.email_verified_at is None:
+        raise Forbidden(
+            "confirm your email address first (the link we mailed you), then answer",
+            reason="email_unverified",
+        )
     return invitation
 
 
@@ -230,7 +240,7 @@ async def accept(ctx: Context, params: InvitationTokenParams) -> Accepted:
     invitation.status = InvitationStatus.ACCEPTED.value
     invitation.answered_at = datetime.now(UTC)
     existing = await ctx.session.get(Member, (invitation.workspace_id, me.id))
-    if existing is not None:  # joined meanwhile (added directly): keep that role
+    if existing is not None:  # joined meanwhile (another invitation): keep that role
         return Accepted(workspace_id=invitation.workspace_id, role=WorkspaceRole(existing.role))
     role = WorkspaceRole(invitation.role)
     await membership.join(ctx, invitation.workspace_id, me, role)

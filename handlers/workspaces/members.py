@@ -1,5 +1,6 @@
 """``members.list``, ``members.add``, ``members.update``, ``members.remove``,
-``members.leave``.
+``members.leave``. ``members.add`` invites (``invitations.invite``): people join only by
+accepting.
 
 Every change locks the workspace row first (``access.locked``), so changes to one
 workspace's membership run one at a time across all workers: "at least one owner" is
@@ -14,7 +15,6 @@ import uuid
 from sqlalchemy import select, tuple_
 
 from handlers.accounts.models import User
-from handlers.accounts.users import by_email
 from handlers.context import Context
 from handlers.pagination import cursor_str, cursor_uuid, decode_cursor, encode_cursor
 from handlers.registry import Registry
@@ -36,7 +36,7 @@ from hubbub.contracts.api.members import (
     MemberUpdate,
 )
 from hubbub.contracts.api.workspaces import WorkspaceRole
-from hubbub.contracts.errors import Conflict, NotFound
+from hubbub.contracts.errors import NotFound
 from hubbub.contracts.operations import Empty
 
 registry = Registry()
@@ -85,15 +85,11 @@ async def add(ctx: Context, params: MemberAdd) -> MemberAdded:
     _, my_role = await access.locked(ctx, params.workspace_id, access.MANAGE)
     may_grant(my_role, params.role)
     await limit_invitations(ctx)
-    user = await by_email(ctx.session, params.email)
-    if user is None:
-        invitation = await invite(ctx, params.workspace_id, params.email, params.role)
-        return MemberAdded(status=AddOutcome.INVITED, invitation=invitation)
-    existing = await ctx.session.get(Member, (params.workspace_id, user.id))
-    if existing is not None:
-        raise Conflict("already a member of this workspace", role=existing.role)
-    member = await membership.join(ctx, params.workspace_id, user, params.role)
-    return MemberAdded(status=AddOutcome.ADDED, member=member)
+    # Never a member at once, even for an existing account: the person consents by
+    # accepting (signed in, email verified), and the answer does not say whether the
+    # email has an account.
+    invitation = await invite(ctx, params.workspace_id, params.email, params.role)
+    return MemberAdded(status=AddOutcome.INVITED, invitation=invitation)
 
 
 @registry.handler(api.update)

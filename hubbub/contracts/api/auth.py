@@ -1,5 +1,10 @@
-"""Authentication: accounts, sessions (an access JWT and a rotating refresh token), and
-password reset by mail.
+"""Authentication: accounts, sessions (an access JWT and a rotating refresh token),
+email verification and password reset by mail.
+
+Registering answers the same for a new and a taken email (202): a new address gets a
+verification link, a taken one a note to its owner — so the answer says nothing about
+who has an account. An account may sign in before it is verified, but it cannot answer
+an invitation until it is (docs/auth.md).
 
 A session starts at login. Its access token is a short-lived JWT the hub checks by
 itself; its refresh token is opaque, single-use and rotated by every ``auth.refresh``.
@@ -56,6 +61,10 @@ class ResetConfirmParams(_Params):
     new_password: NewPassword
 
 
+class VerifyEmailParams(_Params):
+    token: OpaqueToken
+
+
 class TokenPair(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, no secret
@@ -71,18 +80,28 @@ class ResetRequested(BaseModel):
     detail: str = "If an account has this email, a reset link is on its way."
 
 
+class RegisterAccepted(BaseModel):
+    """The same for every email: whether it was free or taken shows only in the mailbox."""
+
+    detail: str = "Check your mail: we sent a link to confirm this address."
+
+
+class VerificationSent(BaseModel):
+    detail: str = "A new verification link is on its way."
+
+
 catalog = Catalog()
 
 register = catalog.add(
     Operation(
         name="auth.register",
         params=RegisterParams,
-        result=UserPublic,
+        result=RegisterAccepted,
         access=Access.PUBLIC,
-        http=Http("POST", "/auth/register", status=201),
-        summary="Create an account",
+        http=Http("POST", "/auth/register", status=202),
+        summary="Create an account and mail a verification link (same answer for a taken email)",
         tags=("auth",),
-        errors=(ErrorCode.CONFLICT, ErrorCode.RATE_LIMITED),
+        errors=(ErrorCode.RATE_LIMITED,),
     )
 )
 login = catalog.add(
@@ -153,5 +172,29 @@ reset_confirm = catalog.add(
         http=Http("POST", "/auth/password-reset/confirm", status=204),
         summary="Set a new password with a reset token; ends every session",
         tags=("auth",),
+    )
+)
+verify_email = catalog.add(
+    Operation(
+        name="auth.verify_email",
+        params=VerifyEmailParams,
+        result=Empty,
+        access=Access.PUBLIC,
+        http=Http("POST", "/auth/verify-email", status=204),
+        summary="Confirm the account's email address with the mailed token",
+        tags=("auth",),
+        errors=(ErrorCode.BAD_REQUEST,),
+    )
+)
+resend_verification = catalog.add(
+    Operation(
+        name="auth.resend_verification",
+        params=NoParams,
+        result=VerificationSent,
+        access=Access.USER,
+        http=Http("POST", "/auth/verify-email/resend", status=202),
+        summary="Mail the signed-in user a new verification link",
+        tags=("auth",),
+        errors=(ErrorCode.CONFLICT, ErrorCode.RATE_LIMITED),
     )
 )

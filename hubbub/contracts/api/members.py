@@ -2,8 +2,9 @@
 
 Admins add, re-role and remove members, admins and viewers; only owners grant, change or
 take away the owner role. A workspace always keeps at least one owner, so the last owner
-can neither leave, be removed nor be demoted. Adding someone whose email has no account
-yet invites them instead (``status: "invited"``).
+can neither leave, be removed nor be demoted. Adding someone by email always invites
+them: they join when they accept, signed in as the verified account with that email —
+whether or not the email has an account, the answer is the same (an invitation).
 """
 
 from __future__ import annotations
@@ -51,17 +52,16 @@ class MemberAdd(Params):
 
 
 class AddOutcome(StrEnum):
-    ADDED = "added"
     INVITED = "invited"
 
 
 class MemberAdded(BaseModel):
-    """``added``: the account existed and is a member now (``member``); ``invited``: no
-    account has this email, so an invitation was mailed (``invitation``)."""
+    """Always ``invited``: an invitation was mailed, and the person joins by accepting it
+    (a stranger who registered the email first cannot, being unverified). The answer is
+    the same whether or not the email has an account."""
 
-    status: AddOutcome
-    member: MemberPublic | None = None
-    invitation: InvitationPublic | None = None
+    status: AddOutcome = AddOutcome.INVITED
+    invitation: InvitationPublic
 
 
 class MemberUpdate(Params):
@@ -104,7 +104,7 @@ add = catalog.add(
         http=Http("POST", "/workspaces/{workspace_id}/members", status=201),
         mutating=True,
         key="workspace_id",
-        summary="Add a member by email (admins); invites the email if it has no account",
+        summary="Invite someone by email (admins); they join when they accept",
         tags=_TAGS,
         errors=(*_MANAGE_ERRORS, ErrorCode.RATE_LIMITED),
     )

@@ -70,6 +70,10 @@ class UserPublic(BaseModel):
     is_active: bool
     created_at: datetime
     last_login_at: datetime | None = None
+    email_verified: bool = Field(
+        default=False,
+        description="The owner proved the address (a mailed link); needed to answer invitations",
+    )
 
 
 class UpdateMeParams(_Params):
