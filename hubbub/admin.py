@@ -43,12 +43,17 @@ async def ensure_nats_streams(settings: Settings) -> None:
     from hubbub.contracts.subjects import Subjects
     from hubbub.natsauth import nats_auth
     from hubbub.natsconn import connect_nats
-    from hubbub.streams import ensure_streams
+    from hubbub.streams import ensure_streams, stream_replicas
 
     assert settings.nats_url
     nc = await connect_nats(settings.nats_url, "hubbub-migrate", auth=nats_auth(settings))
     try:
-        await ensure_streams(nc.jetstream(), Subjects(settings.namespace), settings.policies())
+        await ensure_streams(
+            nc.jetstream(),
+            Subjects(settings.namespace),
+            settings.policies(),
+            replicas=stream_replicas(settings),
+        )
     finally:
         await nc.close()
 
@@ -75,10 +80,15 @@ async def check_nats(url: str, settings: Settings | None = None) -> str:
     import nats
 
     from hubbub.natsauth import ANONYMOUS, nats_auth
+    from hubbub.natsconn import nats_servers
 
     auth = nats_auth(settings) if settings is not None else ANONYMOUS
     nc = await nats.connect(
-        url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False, **auth.options()
+        nats_servers(url),
+        connect_timeout=3,
+        max_reconnect_attempts=0,
+        allow_reconnect=False,
+        **auth.options(),
     )
     try:
         try:

@@ -35,6 +35,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers if args.workers is not None else settings.workers,
         port=args.port,
         frontend=not args.no_frontend,
+        nats_nodes=args.nats_nodes,
     ).run()
 
 
@@ -166,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--hubs", type=int, default=1, help="hub processes, on consecutive ports")
     up.add_argument("--port", type=int, default=None, help="first hub port (default 8080)")
     up.add_argument("--no-frontend", action="store_true", help="serve the API only")
+    up.add_argument(
+        "--nats-nodes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="embedded NATS servers, as a cluster when N > 1 (default 1; 3 survives one down)",
+    )
 
     serve = sub.add_parser("serve", help="run one hub process (needs NATS_URL and REDIS_URL)")
     serve.add_argument("--port", type=int, default=None)

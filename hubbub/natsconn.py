@@ -13,6 +13,12 @@ from hubbub.natsauth import ANONYMOUS, NatsAuth
 log = logging.getLogger(__name__)
 
 
+def nats_servers(url: str) -> list[str]:
+    """``NATS_URL`` as a server list: one URL, or a cluster's as a comma-separated list
+    (``nats://a:4222,nats://b:4222``)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect_nats(
     url: str,
     name: str,
@@ -22,10 +28,12 @@ async def connect_nats(
     auth: NatsAuth = ANONYMOUS,
     inbox_prefix: str | None = None,
 ) -> NATS:
-    """Connect; ``on_reconnected`` runs after each reconnect (to re-sync state that
-    messages missed while disconnected would have changed). ``auth``: the credentials
-    (``nats_auth(settings)``); ``inbox_prefix``: where replies to this client's requests
-    come (``HUB_INBOX_PREFIX`` for hubs, which only the hub user may subscribe to)."""
+    """Connect to ``url``: one server, or a cluster's as a comma-separated list (the
+    client picks one at random and moves to another when it loses it). ``on_reconnected``
+    runs after each reconnect (to re-sync state that messages missed while disconnected
+    would have changed). ``auth``: the credentials (``nats_auth(settings)``);
+    ``inbox_prefix``: where replies to this client's requests come (``HUB_INBOX_PREFIX`` for
+    hubs, which only the hub user may subscribe to)."""
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats error: %s", exc)
@@ -47,7 +55,7 @@ async def connect_nats(
         options["inbox_prefix"] = inbox_prefix
     nc = NATS()
     await nc.connect(
-        url,
+        nats_servers(url),
         name=name,
         connect_timeout=connect_timeout,
         max_reconnect_attempts=-1,

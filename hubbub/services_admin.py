@@ -78,8 +78,10 @@ def prepare_nats_auth(settings: Settings, out: TextIO = sys.stdout) -> int:
 
 
 def _say_reloaded(settings: Settings, out: TextIO) -> None:
-    pid = read_runtime_pids(settings.state_dir).get("nats")
-    if pid is not None and reload_server(pid):
+    pids = read_runtime_pids(settings.state_dir)
+    # Every node of an embedded cluster: nats, nats-2, nats-3, ...
+    nodes = [pid for name, pid in pids.items() if name == "nats" or name.startswith("nats-")]
+    if [pid for pid in nodes if reload_server(pid)]:
         print("the running embedded NATS has read it (config reload)", file=out)
     else:
         print(

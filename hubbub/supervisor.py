@@ -39,12 +39,19 @@ from hubbub.embedded.process import (
     port_is_free,
     stop_process,
 )
-from hubbub.embedded.servers import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis, EmbeddedServer
+from hubbub.embedded.servers import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    EmbeddedServer,
+    nats_cluster,
+)
 from hubbub.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
 
 log = logging.getLogger("hubbub.up")
 
 TAIL_LINES = 20  # of a child's output, shown when it stops everything
+MAX_NATS_NODES = 5
 
 
 class Supervised(ABC):
@@ -143,8 +150,10 @@ class Supervisor:
         port: int | None = None,
         frontend: bool = True,
         ready_timeout: float = 90.0,
+        nats_nodes: int = 1,
     ) -> None:
         self.settings = settings
+        self.nats_nodes = nats_nodes
         self.hubs = max(1, hubs)
         self.workers = max(1, workers)
         self.port = port
@@ -174,6 +183,13 @@ class Supervisor:
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
+            if not 1 <= self.nats_nodes <= MAX_NATS_NODES:
+                raise RuntimeError(f"--nats-nodes is 1 to {MAX_NATS_NODES}")
+            if self.nats_nodes > 1 and self.settings.nats_url:
+                raise RuntimeError(
+                    "--nats-nodes starts an embedded NATS cluster, but NATS_URL is set: "
+                    "unset it, or give your own cluster's servers in it"
+                )
             if read_runtime(self.state_dir):
                 raise RuntimeError(
                     f"another `hubbub up` is running on {self.state_dir}; stop it first, "
@@ -253,14 +269,22 @@ class Supervisor:
             if given:
                 env[var] = given
                 continue
-            log.info("starting embedded %s (data in %s)", server.name, server.data_dir)
-            self.servers.append(server)
+            nodes = [server]
             if isinstance(server, EmbeddedNats):
                 nats_auth.ensure()
                 self.nats_env = {role: nats_auth.role_env(role) for role in ROLES}
                 env.update(self.nats_env["worker"])  # workers, and migrations' streams
-            env[var] = server.start()
-            self.supervised_servers.append(Server(server, RestartHistory(self.policy)))
+                if self.nats_nodes > 1:
+                    nodes = list(nats_cluster(self.state_dir, nats_auth, self.nats_nodes))
+            urls = []
+            for node in nodes:  # each node supervised on its own, like a single server
+                self._check_stop()
+                log.info("starting embedded %s (data in %s)", node.name, node.data_dir)
+                self.servers.append(node)
+                urls.append(node.start())
+                self.supervised_servers.append(Server(node, RestartHistory(self.policy)))
+            # A cluster's servers, comma-separated: every client gets the full list.
+            env[var] = ",".join(urls)
         return env
 
     def _migrate(self, env: dict[str, str]) -> None:
@@ -376,6 +400,11 @@ class Supervisor:
                 if name in embedded
                 else "from " + var
             )
+            if name == "nats" and self.nats_nodes > 1 and name in embedded:
+                folders = ", ".join(
+                    str(s.data_dir) for s in self.servers if s.name.startswith(name)
+                )
+                origin = f"embedded cluster of {self.nats_nodes} nodes, data in {folders}"
             lines.append(f"  {label:<10} {env[var]}   ({origin})")
         lines.append(f"  workers    {self.workers}")
         lines.append("Press Ctrl-C to stop.")

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hubbub.embedded.nats_auth import NatsAuthFolder
 from hubbub.embedded.process import free_port, spawn, stop_process, wait_for_port
 
 log = logging.getLogger(__name__)
@@ -87,11 +88,14 @@ class EmbeddedServer:
 
 class EmbeddedNats(EmbeddedServer):
     """nats-server with JetStream; with ``config``, that file's ``authorization`` too
-    (hubbub/embedded/nats_auth.py writes it; ``reload()`` makes the server read it again).
+    (hubbub/embedded/nats_auth.py writes it; ``reload()`` makes the server read it again),
+    and for a node of a cluster (``nats_cluster``) its name and routes.
     """
 
-    def __init__(self, data_dir: Path, port: int = 0, *, config: Path | None = None) -> None:
-        super().__init__("nats", data_dir, port)
+    def __init__(
+        self, data_dir: Path, port: int = 0, *, config: Path | None = None, name: str = "nats"
+    ) -> None:
+        super().__init__(name, data_dir, port)
         self.config = config
 
     def reload(self) -> None:
@@ -127,6 +131,32 @@ class EmbeddedNats(EmbeddedServer):
                 self.stop()
                 self._another_port()
         raise self._fail("could not start")
+
+
+def nats_cluster(state_dir: Path, auth: NatsAuthFolder, nodes: int) -> list[EmbeddedNats]:
+    """The nodes of a NATS cluster on 127.0.0.1, JetStream on in each, to ``start()`` one by
+    one (a node whose routes are not up yet keeps trying them).
+
+    Node 1 keeps the single server's name and folder (``nats``, ``.hubbub/nats``), node
+    *n* gets ``nats-<n>`` and ``.hubbub/nats-<n>``; their JetStream names are ``nats-<n>``.
+    The route ports are chosen here and kept for good (each node's config names the
+    others'); the client ports are chosen at each node's first start and kept on restarts.
+    Every node loads the same users (``nats.conf``, included); the routes log in as the
+    route user. ``auth.ensure()`` must have run.
+    """
+    if nodes < 2:
+        raise ValueError("a cluster has at least 2 nodes")
+    route_ports = [free_port(HOST) for _ in range(nodes)]
+    cluster = []
+    for i, route_port in enumerate(route_ports, start=1):
+        config = auth.write_node(
+            f"nats-{i}",
+            listen=f"{HOST}:{route_port}",
+            routes=[f"{HOST}:{port}" for port in route_ports if port != route_port],
+        )
+        name = "nats" if i == 1 else f"nats-{i}"
+        cluster.append(EmbeddedNats(state_dir / name, config=config, name=name))
+    return cluster
 
 
 class EmbeddedRedis(EmbeddedServer):
@@ -402,4 +432,4 @@ def _open_tree(root: Path, *, executable: bool) -> None:
             path.chmod(path.stat().st_mode | extra)
 
 
-__all__ = ["EmbeddedNats", "EmbeddedPostgres", "EmbeddedRedis", "EmbeddedServer"]
+__all__ = ["EmbeddedNats", "EmbeddedPostgres", "EmbeddedRedis", "EmbeddedServer", "nats_cluster"]
