@@ -14,7 +14,8 @@ Failure policy, spelled out (after pykka's ``_actor.py``):
   *rejected* (each job answers ``unavailable``), what is still running is cancelled
   (its transaction rolls back and it answers ``unavailable``). Never dropped.
 * Idle actors are passivated: an actor whose mailbox has been empty for ``idle_timeout``
-  seconds is forgotten by the periodic sweep; its next message starts a new one.
+  seconds (by the system's ``clock``) is forgotten by the periodic sweep
+  (``passivate_idle``); its next message starts a new one.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 from hubbub.contracts.errors import HubbubError, Unavailable
@@ -53,11 +54,11 @@ _STARTING: Any = object()
 class Actor:
     __slots__ = ("key", "last_active", "mailbox", "running")
 
-    def __init__(self, key: Hashable) -> None:
+    def __init__(self, key: Hashable, now: float) -> None:
         self.key = key
         self.mailbox: deque[Job] = deque()
         self.running: asyncio.Task[None] | None = None
-        self.last_active = time.monotonic()
+        self.last_active = now
 
 
 class ActorSystem:
@@ -67,10 +68,18 @@ class ActorSystem:
         mailbox_size: int = 64,
         max_in_flight: int = 256,
         idle_timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        sweep_interval: float | None = None,
     ) -> None:
+        """``clock`` (seconds, monotonic) times idleness; ``sweep_interval`` is how often
+        the sweep started by ``start`` runs (default: half the idle timeout)."""
         self.mailbox_size = mailbox_size
         self.max_in_flight = max_in_flight
         self.idle_timeout = idle_timeout
+        self.sweep_interval = (
+            max(idle_timeout / 2, 0.05) if sweep_interval is None else sweep_interval
+        )
+        self._clock = clock
         self.actors: dict[Hashable, Actor] = {}
         self.in_flight = 0  # queued + running, keyed or not
         self._unkeyed: set[asyncio.Task[None]] = set()
@@ -103,7 +112,7 @@ class ActorSystem:
             return
         actor = self.actors.get(key)
         if actor is None:
-            actor = self.actors[key] = Actor(key)
+            actor = self.actors[key] = Actor(key, self._clock())
         elif len(actor.mailbox) >= self.mailbox_size:
             raise MailboxFull(f"mailbox of {key!r} is full ({self.mailbox_size})")
         self.in_flight += 1
@@ -129,7 +138,7 @@ class ActorSystem:
         self._done()
         if actor.mailbox:  # told while it ran
             return start_eager(self._run_actor(actor), loop=loop)
-        actor.last_active = time.monotonic()
+        actor.last_active = self._clock()
         return None
 
     def _resume(self, actor: Actor, job: Job, task: asyncio.Task[Any]) -> None:
@@ -144,7 +153,7 @@ class ActorSystem:
             actor.running = start_eager(self._run_actor(actor), loop=self._loop)
         else:
             actor.running = None
-            actor.last_active = time.monotonic()
+            actor.last_active = self._clock()
 
     def _finish(self, actor: Actor, job: Job) -> None:
         mailbox = actor.mailbox
@@ -175,7 +184,7 @@ class ActorSystem:
                     self._finish(actor, job)
         finally:
             actor.running = None
-            actor.last_active = time.monotonic()
+            actor.last_active = self._clock()
 
     def _done(self) -> None:
         self.in_flight -= 1
@@ -190,12 +199,12 @@ class ActorSystem:
 
     async def _sweep_forever(self) -> None:
         while True:
-            await asyncio.sleep(max(self.idle_timeout / 2, 0.05))
+            await asyncio.sleep(self.sweep_interval)
             self.passivate_idle()
 
     def passivate_idle(self) -> int:
         """Forget actors idle for ``idle_timeout``; returns how many were forgotten."""
-        cutoff = time.monotonic() - self.idle_timeout
+        cutoff = self._clock() - self.idle_timeout
         idle = [
             key
             for key, actor in self.actors.items()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -20,21 +21,22 @@ class Recorder:
 
 @dataclass
 class FakeJob:
+    """Runs when its ``gate`` (if any) opens, records it, and sets ``done``."""
+
     name: str
     log: Recorder
-    delay: float = 0.0
     fail: bool = False
     gate: asyncio.Event | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
         try:
             if self.gate is not None:
                 await self.gate.wait()
-            if self.delay:
-                await asyncio.sleep(self.delay)
         except asyncio.CancelledError:
             self.log.cancelled.append(self.name)
             raise
+        self.done.set()
         if self.fail:
             raise RuntimeError(f"{self.name} escaped")
         self.log.ran.append(self.name)
@@ -43,59 +45,97 @@ class FakeJob:
         self.log.rejected.append((self.name, error.code.value))
 
 
+class FakeClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 async def settle(system: ActorSystem) -> None:
     assert await system.drain(5.0)
 
 
+async def finished(job: FakeJob) -> None:
+    async with asyncio.timeout(5):
+        await job.done.wait()
+
+
 class TestOrdering:
     async def test_jobs_of_one_key_run_in_the_order_they_were_told(self) -> None:
+        """Even when the later jobs are free to go first: j0, j2 and j4 wait for their
+        gates, which open last-first; j1 and j3 never wait."""
         log = Recorder()
         system = ActorSystem()
-        for i, delay in enumerate([0.03, 0.0, 0.02, 0.0, 0.01]):
-            system.tell("k", FakeJob(f"j{i}", log, delay=delay))
+        gates = {i: asyncio.Event() for i in (0, 2, 4)}
+        for i in range(5):
+            system.tell("k", FakeJob(f"j{i}", log, gate=gates.get(i)))
+        for i in (4, 2):
+            gates[i].set()
+            await asyncio.sleep(0)
+        assert (log.ran, len(system.actors["k"].mailbox)) == ([], 5)  # all behind j0
+        gates[0].set()
         await settle(system)
         assert log.ran == ["j0", "j1", "j2", "j3", "j4"]
 
     async def test_jobs_of_one_key_never_overlap(self) -> None:
+        """Ten jobs queued at once, each waiting on the same gate: one at a time."""
         running = 0
         peak = 0
+        gate = asyncio.Event()
 
         class Overlap(FakeJob):
             async def run(self) -> None:
                 nonlocal running, peak
                 running += 1
                 peak = max(peak, running)
-                await asyncio.sleep(0.005)
+                await gate.wait()
+                await asyncio.sleep(0)
                 running -= 1
 
         system = ActorSystem()
         for i in range(10):
             system.tell("k", Overlap(str(i), Recorder()))
+        assert (running, len(system.actors["k"].mailbox)) == (1, 10)
+        gate.set()
         await settle(system)
         assert peak == 1
 
     async def test_different_keys_run_concurrently(self) -> None:
         log = Recorder()
-        gate = asyncio.Event()
+        blocked = asyncio.Event()  # never opened until the end
         system = ActorSystem()
-        system.tell("a", FakeJob("a-blocked", log, gate=gate))
-        system.tell("b", FakeJob("b-free", log))
-        await asyncio.sleep(0.01)
+        system.tell("a", FakeJob("a-blocked", log, gate=blocked))
+        b = FakeJob("b-free", log, gate=asyncio.Event())
+        system.tell("b", b)
+        assert b.gate is not None
+        b.gate.set()
+        await finished(b)  # b went on while a was still waiting
         assert log.ran == ["b-free"]
-        gate.set()
+        blocked.set()
         await settle(system)
         assert log.ran == ["b-free", "a-blocked"]
 
     async def test_unkeyed_jobs_run_at_once(self) -> None:
         log = Recorder()
-        gate = asyncio.Event()
+        blocked = asyncio.Event()
         system = ActorSystem()
-        system.tell(None, FakeJob("slow", log, gate=gate))
-        system.tell(None, FakeJob("fast", log))
-        await asyncio.sleep(0.01)
+        system.tell(None, FakeJob("slow", log, gate=blocked))
+        fast = FakeJob("fast", log, gate=asyncio.Event())
+        system.tell(None, fast)
+        assert fast.gate is not None
+        fast.gate.set()
+        await finished(fast)  # not behind "slow", which still waits
         assert log.ran == ["fast"]
-        gate.set()
+        blocked.set()
         await settle(system)
+        assert log.ran == ["fast", "slow"]
 
 
 class TestSupervision:
@@ -138,45 +178,88 @@ class TestBackpressure:
         assert system.in_flight == 0
 
 
+class CountingSweeps(ActorSystem):
+    """An actor system that signals each sweep, so a test can wait for the next one."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.swept = asyncio.Event()
+
+    def passivate_idle(self) -> int:
+        forgotten = super().passivate_idle()
+        self.swept.set()
+        return forgotten
+
+    async def next_sweep(self) -> None:
+        """Wait for a whole sweep that starts from now."""
+        self.swept.clear()
+        async with asyncio.timeout(5):
+            await self.swept.wait()
+
+
 class TestPassivation:
     async def test_idle_actors_are_forgotten_and_busy_ones_kept(self) -> None:
+        clock = FakeClock()
         gate = asyncio.Event()
-        system = ActorSystem(idle_timeout=0.05)
+        system = ActorSystem(idle_timeout=30.0, clock=clock)
         log = Recorder()
         system.tell("idle", FakeJob("i", log))
         system.tell("busy", FakeJob("b", log, gate=gate))
-        await asyncio.sleep(0.1)
+        clock.advance(29.9)
+        assert system.passivate_idle() == 0  # not idle long enough yet
+        clock.advance(0.2)
         assert system.passivate_idle() == 1
         assert set(system.actors) == {"busy"}
         gate.set()
         await settle(system)
+        assert system.passivate_idle() == 0  # idle since it finished, not since it began
+        clock.advance(30.0)
+        assert system.passivate_idle() == 1
+        assert system.actors == {}
 
     async def test_a_passivated_key_starts_a_fresh_actor(self) -> None:
-        system = ActorSystem(idle_timeout=0.0)
+        clock = FakeClock()
+        system = ActorSystem(idle_timeout=30.0, clock=clock)
         log = Recorder()
         system.tell("k", FakeJob("first", log))
         await settle(system)
-        system.passivate_idle()
+        clock.advance(30.0)
+        assert system.passivate_idle() == 1
+        assert "k" not in system.actors
         system.tell("k", FakeJob("second", log))
         await settle(system)
         assert log.ran == ["first", "second"]
+        assert "k" in system.actors
 
     async def test_the_sweeper_passivates_on_its_own(self) -> None:
-        system = ActorSystem(idle_timeout=0.05)
+        clock = FakeClock()
+        system = CountingSweeps(idle_timeout=30.0, clock=clock, sweep_interval=0.001)
         system.start()
         system.tell("k", FakeJob("x", Recorder()))
-        await asyncio.sleep(0.2)
+        await system.next_sweep()
+        assert set(system.actors) == {"k"}  # swept, but not idle long enough
+        clock.advance(30.0)
+        await system.next_sweep()
         assert system.actors == {}
         await settle(system)
+
+    def test_the_sweep_runs_at_half_the_idle_timeout_by_default(self) -> None:
+        assert ActorSystem(idle_timeout=30.0).sweep_interval == 15.0
+        assert ActorSystem(idle_timeout=0.0).sweep_interval == 0.05
 
 
 class TestDrain:
     async def test_drain_waits_for_running_and_queued_jobs(self) -> None:
         log = Recorder()
+        gate = asyncio.Event()
         system = ActorSystem()
-        system.tell("k", FakeJob("1", log, delay=0.05))
-        system.tell("k", FakeJob("2", log, delay=0.05))
-        assert await system.drain(5.0) is True
+        system.tell("k", FakeJob("1", log, gate=gate))
+        system.tell("k", FakeJob("2", log, gate=gate))
+        draining = asyncio.create_task(system.drain(5.0))
+        await asyncio.sleep(0)
+        assert not draining.done()  # the jobs cannot finish before the gate opens
+        gate.set()
+        assert await draining is True
         assert log.ran == ["1", "2"]
 
     async def test_at_the_deadline_queued_jobs_are_rejected_and_running_ones_cancelled(
