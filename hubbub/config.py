@@ -197,7 +197,7 @@ class Settings(BaseSettings):
     # address by its /64), per (account, IP), and per account only from IPs that have not
     # signed in to it within login_known_ip_ttl_s — so strangers cannot lock an owner out.
     rate_login_ip: RateSetting = Rate(10, 60)
-    rate_login_account_ip: RateSetting = Rate(5, 60)
+    rate_login_account_ip: RateSetting = Rate(5, 300)
     rate_login_account: RateSetting = Rate(100, 3600)
     login_known_ip_ttl_s: int = Field(default=30 * 86_400, ge=60)
     rate_register_ip: RateSetting = Rate(20, 3600)

@@ -16,14 +16,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from handlers import ratelimit
-from handlers.accounts import sessions, verification
+from handlers.accounts import sessions, signin, verification
 from handlers.accounts.models import PasswordResetToken
 from handlers.accounts.passwords import PASSWORD_HASHER
 from handlers.accounts.policy import check_password
 from handlers.accounts.users import by_email, by_id
 from handlers.context import Context
 from handlers.mail import Mail, send_mail
-from handlers.ratelimit import per_account, per_account_ip, per_ip
 from handlers.registry import Registry
 from hubbub.contracts.api import auth as api
 from hubbub.contracts.api.auth import ResetConfirmParams, ResetRequestParams
@@ -52,16 +51,18 @@ def reset_mail(ctx: Context, email: str, token: str) -> Mail:
 
 @registry.handler(api.reset_request)
 async def reset_request(ctx: Context, params: ResetRequestParams) -> api.ResetRequested:
-    # Like sign-in's (docs/auth.md, "Lock-out policy"): a stranger's requests for this
-    # email use up the stranger's budgets, and the per-account one (which keeps a mailbox
+    # Counted like sign-ins (docs/auth.md, "Lock-out policy"): a stranger's requests for
+    # this email use up the stranger's budgets; the per-account one (which keeps a mailbox
     # from being flooded) does not apply to an IP that signed in to the account lately.
-    limits = [
-        *per_ip(ctx, "reset", ctx.settings.rate_reset_ip),
-        *per_account_ip(ctx, "reset", params.email, ctx.settings.rate_reset_account_ip),
-    ]
-    if not await ratelimit.is_known_ip(ctx, params.email):
-        limits.append(per_account(ctx, "reset", params.email, ctx.settings.rate_reset_account))
-    await ratelimit.hit(ctx.redis, limits)
+    settings = ctx.settings
+    await signin.count_attempt(
+        ctx,
+        "reset",
+        params.email,
+        ip=settings.rate_reset_ip,
+        account_ip=settings.rate_reset_account_ip,
+        account=settings.rate_reset_account,
+    )
     user = await by_email(ctx.session, params.email)
     if user is not None and user.is_active:
         token = new_opaque_token()

@@ -12,6 +12,7 @@ from handlers.context import Context
 from handlers.mail import send_mail
 from handlers.ratelimit import Limit, per_account, per_account_ip, per_ip
 from handlers.registry import Registry
+from hubbub.config import Rate
 from hubbub.contracts.api import auth as api
 from hubbub.contracts.api.auth import LoginParams, LogoutParams, RefreshParams, RegisterParams
 from hubbub.contracts.errors import Forbidden, Unauthorized
@@ -44,27 +45,39 @@ async def register(ctx: Context, params: RegisterParams) -> api.RegisterAccepted
     return api.RegisterAccepted()
 
 
-def login_limits(ctx: Context, email: str, *, known_ip: bool) -> list[Limit]:
-    """What a sign-in counts against (docs/auth.md, "Lock-out policy"): failures per IP,
-    per (account, IP), and — only from an IP that has not signed in to this account
-    lately — per account. A stranger exhausts their own budgets, never the owner's."""
-    limits = [
-        *per_ip(ctx, "login", ctx.settings.rate_login_ip),
-        *per_account_ip(ctx, "login", email, ctx.settings.rate_login_account_ip),
-    ]
-    if not known_ip:
-        limits.append(per_account(ctx, "login", email, ctx.settings.rate_login_account))
-    return limits
+async def count_attempt(
+    ctx: Context, action: str, email: str, *, ip: Rate, account_ip: Rate, account: Rate
+) -> list[Limit]:
+    """Count a sign-in (or reset) attempt (docs/auth.md, "Lock-out policy"); returns the
+    limits it was counted against, ``RateLimited`` if one is exceeded.
+
+    First per IP and per (account, IP): a stranger exhausts their own budgets, never the
+    owner's. Only an attempt those let through counts per account, and only from an IP
+    that has not signed in to this account lately — so a single IP adds at most its
+    (account, IP) budget to the account's, and the owner at a known IP is never refused
+    because of others."""
+    narrow = [*per_ip(ctx, action, ip), *per_account_ip(ctx, action, email, account_ip)]
+    await ratelimit.hit(ctx.redis, narrow)
+    if await ratelimit.is_known_ip(ctx, email):
+        return narrow
+    wide = [per_account(ctx, action, email, account)]
+    await ratelimit.hit(ctx.redis, wide)
+    return narrow + wide
 
 
 @registry.handler(api.login)
 async def login(ctx: Context, params: LoginParams) -> api.TokenPair:
     # Every attempt is counted first (parallel guesses cannot all slip past the check)
     # and a successful one is taken back: the limits count failures.
-    limits = login_limits(
-        ctx, params.email, known_ip=await ratelimit.is_known_ip(ctx, params.email)
+    settings = ctx.settings
+    limits = await count_attempt(
+        ctx,
+        "login",
+        params.email,
+        ip=settings.rate_login_ip,
+        account_ip=settings.rate_login_account_ip,
+        account=settings.rate_login_account,
     )
-    await ratelimit.hit(ctx.redis, limits)
     hasher = ctx.resource(PASSWORD_HASHER)
     user = await by_email(ctx.session, params.email)
     if user is None:

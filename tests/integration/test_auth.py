@@ -10,11 +10,19 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.accounts.models import AuthSession, User
+from handlers.accounts.models import AuthSession, EmailVerificationToken, User
 from handlers.accounts.passwords import PASSWORD_HASHER, PasswordHasher
+from handlers.mail import DevMail
 from handlers.worker_resources import Resources
 from hubbub.config import Settings
-from tests.support.accounts import PASSWORD, Api, CountingArgon2, bearer, make_user
+from tests.support.accounts import (
+    PASSWORD,
+    Api,
+    CountingArgon2,
+    bearer,
+    mailed_token,
+    make_user,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -25,22 +33,26 @@ def api(hub_client: TestClient[Any, Any]) -> Api:
 
 
 class TestRegister:
-    async def test_registering_returns_the_new_user_without_secrets(
-        self, hub_client: TestClient[Any, Any]
+    async def test_registering_creates_an_unverified_account_and_mails_a_link(
+        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
     ) -> None:
         response = await hub_client.post(
             "/api/v1/auth/register",
             json={"email": "  Ann@Example.COM ", "password": PASSWORD, "display_name": " Ann "},
         )
-        body = await response.json()
-        assert response.status == 201
-        assert (body["email"], body["display_name"], body["role"], body["is_active"]) == (
+        assert response.status == 202
+        assert await response.json() == {
+            "detail": "Check your mail: we sent a link to confirm this address."
+        }
+        async with db() as session:
+            user = (await session.execute(select(User))).scalar_one()
+        assert (user.email, user.display_name, user.email_verified_at) == (
             "ann@example.com",
             "Ann",
-            "member",
-            True,
+            None,
         )
-        assert "password" not in str(body)
+        token = await mailed_token(db, "ann@example.com", "/verify-email")
+        assert len(token) >= 40
 
     async def test_the_password_is_stored_as_argon2id(
         self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
@@ -53,15 +65,52 @@ class TestRegister:
             stored = (await session.execute(select(User.password_hash))).scalar_one()
         assert stored.startswith("$argon2id$")
 
-    async def test_a_taken_email_is_a_conflict_whatever_its_case(
+    async def test_a_taken_email_answers_like_a_new_one_and_mails_its_owner_a_note(
         self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
     ) -> None:
+        """No enumeration (issue 13): same status, same body; the difference is only in
+        the mailbox, which belongs to the address's owner. The account is unchanged."""
+        await make_user(db, "ann@example.com", display_name="Ann")
+        answers = []
+        for email in ("ANN@example.com", "new@example.com"):
+            response = await hub_client.post(
+                "/api/v1/auth/register",
+                json={"email": email, "password": "another long password", "display_name": "X"},
+            )
+            answers.append((response.status, await response.json()))
+        assert answers[0] == answers[1]
+        assert answers[0][0] == 202
+        async with db() as session:
+            ann = (
+                await session.execute(select(User).where(User.email == "ann@example.com"))
+            ).scalar_one()
+            mails = (
+                await session.scalars(select(DevMail).where(DevMail.to_addr == "ann@example.com"))
+            ).all()
+        assert ann.display_name == "Ann"
+        await Api(hub_client).login("ann@example.com")  # the old password still works
+        assert [m.subject for m in mails] == ["Your Hubbub account"]
+        assert "already has one" in mails[0].body
+        assert "token" not in mails[0].body
+
+    async def test_notes_to_a_taken_address_are_capped_quietly(
+        self,
+        hub_client: TestClient[Any, Any],
+        db: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
         await make_user(db, "ann@example.com")
-        response = await hub_client.post(
-            "/api/v1/auth/register",
-            json={"email": "ANN@example.com", "password": PASSWORD, "display_name": "Ann"},
-        )
-        assert (response.status, (await response.json())["code"]) == (409, "conflict")
+        body = {"email": "ann@example.com", "password": "another long password"}
+        for _ in range(settings.rate_register_account.count + 2):
+            response = await hub_client.post(
+                "/api/v1/auth/register", json=body | {"display_name": "X"}
+            )
+            assert response.status == 202
+        async with db() as session:
+            mails = (
+                await session.scalars(select(DevMail).where(DevMail.to_addr == "ann@example.com"))
+            ).all()
+        assert len(mails) == settings.rate_register_account.count
 
     @pytest.mark.parametrize(
         ("password", "message"),
@@ -387,6 +436,8 @@ class TestOverTheBus:
             "auth.logout_all",
             "auth.reset_request",
             "auth.reset_confirm",
+            "auth.verify_email",
+            "auth.resend_verification",
             "users.me",
             "users.update_me",
             "users.change_password",
@@ -430,3 +481,71 @@ class TestConcurrentRefresh:
         async with db() as session:
             recorded = (await session.execute(select(AuthSession))).scalar_one()
         assert recorded.revoked_reason == "refresh_token_reuse"
+
+
+class TestEmailVerification:
+    async def _register(self, client: TestClient[Any, Any], email: str) -> None:
+        response = await client.post(
+            "/api/v1/auth/register",
+            json={"email": email, "password": PASSWORD, "display_name": "Ann"},
+        )
+        assert response.status == 202, await response.text()
+
+    async def test_an_unverified_account_signs_in_and_the_mailed_link_verifies_it_once(
+        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await self._register(hub_client, "ann@example.com")
+        tokens = await Api(hub_client).login("ann@example.com")
+        assert tokens["user"]["email_verified"] is False
+        token = await mailed_token(db, "ann@example.com", "/verify-email")
+
+        verified = await hub_client.post("/api/v1/auth/verify-email", json={"token": token})
+        assert verified.status == 204
+        me = await (await Api(hub_client).me(tokens["access_token"])).json()
+        assert me["email_verified"] is True
+        again = await hub_client.post("/api/v1/auth/verify-email", json={"token": token})
+        assert (again.status, (await again.json())["code"]) == (400, "bad_request")
+
+    async def test_an_unknown_or_expired_token_is_refused(
+        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await self._register(hub_client, "ann@example.com")
+        token = await mailed_token(db, "ann@example.com", "/verify-email")
+        async with db() as session:
+            await session.execute(
+                update(EmailVerificationToken).values(
+                    expires_at=EmailVerificationToken.created_at - timedelta(seconds=1)
+                )
+            )
+            await session.commit()
+        for presented in (token, "x" * 43):
+            response = await hub_client.post("/api/v1/auth/verify-email", json={"token": presented})
+            assert response.status == 400
+        async with db() as session:
+            user = (await session.execute(select(User))).scalar_one()
+        assert user.email_verified_at is None
+
+    async def test_resend_mails_a_new_link_and_a_verified_account_is_a_conflict(
+        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await self._register(hub_client, "ann@example.com")
+        first = await mailed_token(db, "ann@example.com", "/verify-email")
+        access = (await Api(hub_client).login("ann@example.com"))["access_token"]
+        resent = await hub_client.post("/api/v1/auth/verify-email/resend", headers=bearer(access))
+        assert resent.status == 202
+        second = await mailed_token(db, "ann@example.com", "/verify-email")
+        assert second != first
+        response = await hub_client.post("/api/v1/auth/verify-email", json={"token": second})
+        assert response.status == 204
+        # Verifying spends every outstanding link.
+        response = await hub_client.post("/api/v1/auth/verify-email", json={"token": first})
+        assert response.status == 400
+        resent = await hub_client.post("/api/v1/auth/verify-email/resend", headers=bearer(access))
+        assert (resent.status, (await resent.json())["code"]) == (409, "conflict")
+
+    async def test_an_operator_made_account_is_verified(
+        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "op@example.com")  # like `hubbub user create`
+        tokens = await Api(hub_client).login("op@example.com")
+        assert tokens["user"]["email_verified"] is True

@@ -62,58 +62,145 @@ class TestHelper:
         assert 0 < await redis.pttl(limit.key) <= 60_000
 
 
+PROXIED = {"trusted_proxies": ["127.0.0.1/32", "::1/128"]}
+
+
+async def login(
+    client: TestClient[Any, Any], email: str, password: str, ip: str | None = None
+) -> Any:
+    """A login as seen from ``ip`` (the test hub trusts its loopback peer as a proxy)."""
+    headers = {"X-Forwarded-For": ip} if ip else {}
+    return await client.post(
+        "/api/v1/auth/login", json={"email": email, "password": password}, headers=headers
+    )
+
+
+async def reset(client: TestClient[Any, Any], email: str, ip: str) -> Any:
+    return await client.post(
+        "/api/v1/auth/password-reset/request",
+        json={"email": email},
+        headers={"X-Forwarded-For": ip},
+    )
+
+
 class TestLoginLimit:
-    async def test_the_eleventh_login_attempt_in_a_minute_is_429_with_retry_after(
-        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    async def test_failures_past_the_account_and_ip_limit_are_429_with_retry_after(
+        self,
+        hub_client: TestClient[Any, Any],
+        db: async_sessionmaker[AsyncSession],
+        settings: Settings,
     ) -> None:
+        """Brute force from one place: past rate_login_account_ip failures, even the
+        right password waits."""
         await make_user(db, "ann@example.com")
-        statuses = []
-        for _ in range(10):
-            response = await hub_client.post(
-                "/api/v1/auth/login", json={"email": "ann@example.com", "password": "guess-123!"}
-            )
-            statuses.append(response.status)
-        eleventh = await hub_client.post(
-            "/api/v1/auth/login", json={"email": "ann@example.com", "password": PASSWORD}
-        )
-        body = await eleventh.json()
-        assert statuses == [401] * 10
-        assert (eleventh.status, eleventh.content_type, body["code"]) == (
+        limit = settings.rate_login_account_ip.count
+        statuses = [
+            (await login(hub_client, "ann@example.com", "guess-123!")).status for _ in range(limit)
+        ]
+        refused = await login(hub_client, "ann@example.com", PASSWORD)
+        body = await refused.json()
+        assert statuses == [401] * limit
+        assert (refused.status, refused.content_type, body["code"]) == (
             429,
             "application/problem+json",
             "rate_limited",
         )
-        assert 1 <= int(eleventh.headers["Retry-After"]) <= 60
-        assert body["details"]["retry_after"] == int(eleventh.headers["Retry-After"])
+        window = settings.rate_login_account_ip.per_s
+        assert 1 <= int(refused.headers["Retry-After"]) <= window
+        assert body["details"]["retry_after"] == int(refused.headers["Retry-After"])
 
-    async def test_the_account_limit_holds_across_ips(
-        self, hub_client: TestClient[Any, Any], redis: Redis, settings: Settings
+    async def test_successful_sign_ins_are_not_counted(
+        self,
+        hub_client: TestClient[Any, Any],
+        db: async_sessionmaker[AsyncSession],
+        settings: Settings,
     ) -> None:
-        """An attacker rotating IPs still meets the per-account limit."""
-        keys = RedisKeys(settings.namespace)
-        for _ in range(10):
-            await hub_client.post(
-                "/api/v1/auth/login", json={"email": "ann@example.com", "password": "guess-123!"}
-            )
-            await redis.delete(keys.key("rl", "login", "ip", "127.0.0.1"))  # a "new" IP
-        response = await hub_client.post(
-            "/api/v1/auth/login", json={"email": "ann@example.com", "password": "guess-123!"}
-        )
-        assert response.status == 429
+        """Only failures count: many people behind one address sign in all day."""
+        await make_user(db, "ann@example.com")
+        for _ in range(settings.rate_login_ip.count + 2):
+            assert (await login(hub_client, "ann@example.com", PASSWORD)).status == 200
 
-    async def test_another_account_from_another_ip_is_not_limited(
-        self, hub_client: TestClient[Any, Any], redis: Redis, settings: Settings
+    async def test_one_ip_guessing_across_accounts_meets_the_ip_limit(
+        self, hub_client: TestClient[Any, Any], settings: Settings
     ) -> None:
-        keys = RedisKeys(settings.namespace)
-        for _ in range(11):
-            await hub_client.post(
-                "/api/v1/auth/login", json={"email": "ann@example.com", "password": "guess-123!"}
-            )
-        await redis.delete(keys.key("rl", "login", "ip", "127.0.0.1"))
-        response = await hub_client.post(
-            "/api/v1/auth/login", json={"email": "bob@example.com", "password": "guess-123!"}
-        )
-        assert response.status == 401
+        statuses = [
+            (await login(hub_client, f"u{n}@example.com", "guess-123!")).status
+            for n in range(settings.rate_login_ip.count + 1)
+        ]
+        assert statuses == [401] * settings.rate_login_ip.count + [429]
+
+
+class TestLockOut:
+    """Issue 13: strangers must not be able to lock an account out — failures count per
+    (account, IP) and per IP, and the per-account budget spares IPs known to the account."""
+
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={**PROXIED, "rate_login_account": Rate(8, 3600)})
+
+    async def test_a_stranger_guessing_does_not_lock_the_owner_out(
+        self,
+        hub_client: TestClient[Any, Any],
+        db: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        stranger = [
+            (await login(hub_client, "ann@example.com", "guess-123!", "203.0.113.5")).status
+            for _ in range(12)
+        ]
+        assert stranger[-1] == 429  # the stranger is stopped (past any per-account limit)...
+        owner = await login(hub_client, "ann@example.com", PASSWORD, "198.51.100.7")
+        assert owner.status == 200  # ...the owner, elsewhere, is not
+
+    async def test_guesses_from_many_ips_meet_the_account_limit_except_from_known_ips(
+        self,
+        hub_client: TestClient[Any, Any],
+        db: async_sessionmaker[AsyncSession],
+    ) -> None:
+        """A botnet gets rate_login_account guesses an hour, in all; the owner signing in
+        from an IP they used before is not refused."""
+        await make_user(db, "ann@example.com")
+        assert (await login(hub_client, "ann@example.com", PASSWORD, "198.51.100.7")).status == 200
+        statuses = [
+            (await login(hub_client, "ann@example.com", "guess-123!", f"203.0.113.{n}")).status
+            for n in range(1, 10)
+        ]
+        assert statuses == [401] * 8 + [429]
+        new_place = await login(hub_client, "ann@example.com", PASSWORD, "192.0.2.77")
+        assert new_place.status == 429
+        home = await login(hub_client, "ann@example.com", PASSWORD, "198.51.100.7")
+        assert home.status == 200
+
+    async def test_an_ipv6_client_is_limited_by_its_64(
+        self, hub_client: TestClient[Any, Any], settings: Settings
+    ) -> None:
+        """A host usually has a whole /64: new addresses in it share one budget."""
+        limit = settings.rate_login_ip.count
+        statuses = [
+            (
+                await login(hub_client, f"u{n}@example.com", "guess-123!", f"2001:db8:1:2::{n:x}")
+            ).status
+            for n in range(1, limit + 2)
+        ]
+        assert statuses == [401] * limit + [429]
+        other_64 = await login(hub_client, "v@example.com", "guess-123!", "2001:db8:1:3::1")
+        assert other_64.status == 401
+
+    async def test_a_stranger_asking_for_resets_does_not_block_the_owners_request(
+        self,
+        hub_client: TestClient[Any, Any],
+        db: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        limit = settings.rate_reset_account_ip.count
+        statuses = [
+            (await reset(hub_client, "ann@example.com", "203.0.113.5")).status
+            for _ in range(limit + 1)
+        ]
+        assert statuses == [202] * limit + [429]
+        assert (await reset(hub_client, "ann@example.com", "198.51.100.7")).status == 202
 
 
 class TestRegisterLimit:
@@ -129,4 +216,35 @@ class TestRegisterLimit:
                 json={"email": f"u{n}@example.com", "password": PASSWORD, "display_name": "U"},
             )
             statuses.append(response.status)
-        assert statuses == [201, 201, 429]
+        assert statuses == [202, 202, 429]
+
+
+class TestIpKey:
+    @pytest.mark.parametrize(
+        ("ip", "key"),
+        [
+            ("192.0.2.1", "192.0.2.1"),
+            ("::ffff:192.0.2.1", "192.0.2.1"),
+            ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+            ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+            ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
+        ],
+    )
+    def test_ipv4_as_is_ipv6_by_its_64(self, ip: str, key: str) -> None:
+        assert ratelimit.ip_key(ip) == key
+
+
+class TestForgive:
+    async def test_a_forgiven_attempt_gives_its_place_back(
+        self, redis: Redis, keys: RedisKeys
+    ) -> None:
+        limit = Limit(keys.key("rl", "a"), Rate(1, 60))
+        await ratelimit.hit(redis, [limit])
+        await ratelimit.forgive(redis, [limit])
+        await ratelimit.hit(redis, [limit])
+        with pytest.raises(RateLimited):
+            await ratelimit.hit(redis, [limit])
+
+    async def test_within_counts_without_raising(self, redis: Redis, keys: RedisKeys) -> None:
+        limit = Limit(keys.key("rl", "a"), Rate(2, 60))
+        assert [await ratelimit.within(redis, [limit]) for _ in range(3)] == [True, True, False]

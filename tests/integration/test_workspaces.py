@@ -20,7 +20,7 @@ from hubbub.contracts.api import default_catalog
 from hubbub.contracts.api import workspaces as workspaces_api
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.errors import Conflict
-from tests.support.accounts import Api, make_user
+from tests.support.accounts import Api, mailed_token, make_user
 from tests.support.workspaces import Domain, Person
 
 
@@ -224,15 +224,57 @@ class TestPermissions:
 
 
 class TestMembers:
-    async def test_adding_an_existing_account_makes_it_a_member(self, domain: Domain) -> None:
+    async def test_adding_an_existing_account_invites_it_and_it_joins_only_by_accepting(
+        self, domain: Domain
+    ) -> None:
+        """Consent: members.add never makes anyone a member at once."""
         ann, bob = await domain.person("ann"), await domain.person("bob")
         ws = await domain.workspace(ann)
-        added = await domain.add(ws["id"], ann, bob, "viewer")
-        assert (added["member"]["user_id"], added["member"]["role"]) == (bob.id, "viewer")
-        page = await domain.call("GET", f"/workspaces/{ws['id']}/members", bob, expect=200)
+        base = f"/workspaces/{ws['id']}"
+        invited = await domain.call(
+            "POST", f"{base}/members", ann, json={"email": bob.email, "role": "viewer"}, expect=201
+        )
+        assert (invited["status"], invited["invitation"]["email"]) == ("invited", bob.email)
+        assert "member" not in invited
+        await domain.call("GET", base, bob, expect=404)  # not a member yet
+        page = await domain.call("GET", f"{base}/members", ann, expect=200)
+        assert [m["email"] for m in page["items"]] == [ann.email]
+
+        assert await domain.accept(bob) == {"workspace_id": ws["id"], "role": "viewer"}
+        page = await domain.call("GET", f"{base}/members", bob, expect=200)
         assert sorted(m["role"] for m in page["items"]) == ["owner", "viewer"]
 
-    async def test_adding_twice_is_a_conflict(self, domain: Domain) -> None:
+    async def test_the_answer_is_the_same_whether_or_not_the_email_has_an_account(
+        self, domain: Domain
+    ) -> None:
+        """No enumeration: the same status and the same keys, only the email differs."""
+        ann, bob = await domain.person("ann"), await domain.person("bob")
+        ws = await domain.workspace(ann)
+        answers = [
+            await domain.call(
+                "POST",
+                f"/workspaces/{ws['id']}/members",
+                ann,
+                json={"email": email, "role": "member"},
+                expect=201,
+            )
+            for email in (bob.email, f"nobody-{uuid.uuid4().hex[:6]}@example.com")
+        ]
+
+        def shape(body: dict[str, Any]) -> Any:
+            return body["status"], sorted(body), sorted(body["invitation"])
+
+        assert (
+            shape(answers[0])
+            == shape(answers[1])
+            == (
+                "invited",
+                ["invitation", "status"],
+                sorted(answers[0]["invitation"]),
+            )
+        )
+
+    async def test_adding_a_member_again_is_a_conflict(self, domain: Domain) -> None:
         ann, bob = await domain.person("ann"), await domain.person("bob")
         ws = await domain.workspace(ann)
         await domain.add(ws["id"], ann, bob, "member")
@@ -509,3 +551,86 @@ class TestInvitations:
             "GET", f"/workspaces/{ws['id']}/invitations", people["member"], expect=200
         )
         assert [i["email"] for i in page["items"]] == ["hal@example.com"]
+
+
+class TestVerifiedAccountsOnly:
+    """Issue 13: someone who registers an address before the admin invites it must not get
+    the role the admin chose — answering an invitation needs a verified email."""
+
+    async def test_an_unverified_account_with_the_invited_email_cannot_answer(
+        self, domain: Domain, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        email = f"newhire-{uuid.uuid4().hex[:6]}@example.com"
+        # The squatter registers the address (unverified) before the admin adds it.
+        await make_user(db, email, verified=False)
+        squatter = (await Api(domain.client).login(email))["access_token"]
+        headers = {"Authorization": f"Bearer {squatter}"}
+        await domain.call(
+            "POST",
+            f"/workspaces/{ws['id']}/members",
+            ann,
+            json={"email": email, "role": "admin"},
+            expect=201,
+        )
+        token = await self._mailed_token(db, email)
+        for answer in ("accept", "decline"):
+            refused = await domain.call(
+                "POST", f"/invitations/{answer}", None, json={"token": token}, headers=headers
+            )
+            body = await refused.json()
+            assert (refused.status, body["details"]["reason"]) == (403, "email_unverified")
+        await domain.call("GET", f"/workspaces/{ws['id']}", None, headers=headers, expect=404)
+
+        # The owner of the mailbox proves it (a reset link: it also ends the squatter's
+        # sessions) and can then accept.
+        await domain.call(
+            "POST", "/auth/password-reset/request", None, json={"email": email}, expect=202
+        )
+        reset = await mailed_token(db, email, "/reset-password")
+        await domain.call(
+            "POST",
+            "/auth/password-reset/confirm",
+            None,
+            json={"token": reset, "new_password": "the real owner's password"},
+            expect=204,
+        )
+        owner = (await Api(domain.client).login(email, "the real owner's password"))["access_token"]
+        assert owner != squatter
+        accepted = await domain.call(
+            "POST",
+            "/invitations/accept",
+            None,
+            json={"token": token},
+            headers={"Authorization": f"Bearer {owner}"},
+            expect=200,
+        )
+        assert accepted == {"workspace_id": ws["id"], "role": "admin"}
+
+    async def _mailed_token(self, db: async_sessionmaker[AsyncSession], email: str) -> str:
+        return await mailed_token(db, email, "/invitations")
+
+
+class TestInvitationMail:
+    async def test_the_workspace_name_cannot_forge_a_link_or_a_header(
+        self, domain: Domain, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """The name is the inviter's text: in the mail it is one line and no link."""
+        ann = await domain.person("ann")
+        name = "Payroll \u202e https://evil.example/login www.evil.example"
+        ws = await domain.workspace(ann, name)
+        email = f"target-{uuid.uuid4().hex[:6]}@example.com"
+        await domain.call(
+            "POST", f"/workspaces/{ws['id']}/invitations", ann, json={"email": email}, expect=201
+        )
+        async with db() as session:
+            mail = (await session.scalars(select(DevMail).where(DevMail.to_addr == email))).one()
+        text = mail.subject + "\n" + mail.body
+        assert "evil.example" not in text
+        assert "https://evil" not in text
+        assert "\u202e" not in text
+        assert "https[:]//evil[.]example/login www[.]evil[.]example" in mail.body
+        links = re.findall(r"https?://\S+", text)
+        assert len(links) == 1
+        assert "/invitations#token=" in links[0]

@@ -3,6 +3,7 @@ database, and a small client for the auth API over a hub test client."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.accounts.passwords import PasswordHasher
 from handlers.accounts.users import create_user
+from handlers.mail import latest_dev_mail
 from hubbub.contracts.api.users import Role
 
 PASSWORD = "correct horse battery staple"
@@ -45,8 +47,10 @@ async def make_user(
     password: str = PASSWORD,
     role: Role = Role.MEMBER,
     display_name: str = "Someone",
+    verified: bool = True,
 ) -> str:
-    """Create a user straight in the database; returns the id."""
+    """Create a user straight in the database (its email verified unless told);
+    returns the id."""
     hasher = cheap_hasher()
     try:
         async with db() as session:
@@ -57,6 +61,7 @@ async def make_user(
                 password=password,
                 display_name=display_name,
                 role=role,
+                verified=verified,
             )
             await session.commit()
             return str(user.id)
@@ -87,3 +92,18 @@ class Api:
 
     async def me(self, access_token: str) -> Any:
         return await self.client.get("/api/v1/users/me", headers=bearer(access_token))
+
+
+async def mailed_token(
+    db: async_sessionmaker[AsyncSession], to: str, path: str, *, subject: str = ""
+) -> str:
+    """The token of the newest link to ``path`` (``/verify-email``, ``/invitations``,
+    ``/reset-password``) the dev mail catcher holds for ``to``."""
+    async with db() as session:
+        mails = await latest_dev_mail(session, limit=200)
+    for mail in mails:
+        if mail.to_addr == to and subject in mail.subject:
+            found = re.search(re.escape(path) + r"#token=([A-Za-z0-9_-]+)", mail.body)
+            if found:
+                return found[1]
+    raise AssertionError(f"no mail to {to} with a {path} link")

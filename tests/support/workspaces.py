@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.support.accounts import Api, bearer, make_user
+from tests.support.accounts import Api, bearer, mailed_token, make_user
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,8 @@ class Domain:
         return body
 
     async def add(self, workspace_id: str, by: Person, who: Person, role: str) -> dict[str, Any]:
+        """``by`` invites ``who`` (``members.add``) and ``who`` accepts with the mailed
+        token; returns the invitation."""
         body: dict[str, Any] = await self.call(
             "POST",
             f"/workspaces/{workspace_id}/members",
@@ -77,8 +79,17 @@ class Domain:
             json={"email": who.email, "role": role},
             expect=201,
         )
-        assert body["status"] == "added"
+        assert body["status"] == "invited"
+        await self.accept(who)
         return body
+
+    async def accept(self, who: Person) -> dict[str, Any]:
+        """``who`` accepts the newest invitation mailed to them."""
+        token = await mailed_token(self.db, who.email, "/invitations")
+        accepted: dict[str, Any] = await self.call(
+            "POST", "/invitations/accept", who, json={"token": token}, expect=200
+        )
+        return accepted
 
     async def resource(self, workspace_id: str, by: Person, **fields: Any) -> dict[str, Any]:
         body: dict[str, Any] = await self.call(

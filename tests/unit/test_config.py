@@ -103,7 +103,7 @@ class TestRates:
             settings().rate_login_ip,
             settings().rate_login_account_ip,
             settings().rate_login_account,
-        ) == (Rate(10, 60), Rate(5, 60), Rate(100, 3600))
+        ) == (Rate(10, 60), Rate(5, 300), Rate(100, 3600))
 
 
 class TestTrustedProxies:
