@@ -135,6 +135,24 @@ async def connect_as(
     )
 
 
+async def assert_refused(
+    url: str, user: str, password: str, action: str, subject: str, payload: bytes = b"{}"
+) -> None:
+    """``user`` may not ``action`` ("publish" or "subscription") on ``subject``: the
+    server answers with a permissions violation (a flush is the barrier)."""
+    violations = Violations()
+    conn = await connect_as(url, user, password, violations)
+    try:
+        if action == "publish":
+            await conn.publish(subject, payload)
+        else:
+            await conn.subscribe(subject)
+        await conn.flush()
+        await violations.wait_for(f'permissions violation for {action} to "{subject}"')
+    finally:
+        await conn.close()
+
+
 @pytest.fixture
 async def service(auth_folder: NatsAuthFolder, auth_nats: EmbeddedNats) -> ServiceUser:
     """A service granted ``public:*``, added while the server runs (a config reload)."""
@@ -188,14 +206,7 @@ class TestServicePermissions:
     ) -> None:
         """The server refuses the subscription with a permissions violation."""
         subject = what if what.startswith("_") else f"{namespace}.{what}"
-        violations = Violations()
-        conn = await connect_as(auth_nats.url, service.user, service.password, violations)
-        try:
-            await conn.subscribe(subject)
-            await conn.flush()
-            await violations.wait_for(f'permissions violation for subscription to "{subject}"')
-        finally:
-            await conn.close()
+        await assert_refused(auth_nats.url, service.user, service.password, "subscription", subject)
 
     @pytest.mark.parametrize(
         "what", ["svc.users.update", "ctl.user.u1", "evt.user.u1", "evt.workspace.w1"]
@@ -205,42 +216,24 @@ class TestServicePermissions:
     ) -> None:
         """Publishing outside the granted channels is a permissions violation."""
         subject = f"{namespace}.{what}"
-        violations = Violations()
-        conn = await connect_as(auth_nats.url, service.user, service.password, violations)
-        try:
-            await conn.publish(subject, b"{}")
-            await conn.flush()
-            await violations.wait_for(f'permissions violation for publish to "{subject}"')
-        finally:
-            await conn.close()
+        await assert_refused(auth_nats.url, service.user, service.password, "publish", subject)
 
     async def test_a_hub_cannot_publish_control_messages(
         self, auth_nats: EmbeddedNats, auth_folder: NatsAuthFolder, namespace: str
     ) -> None:
         """Only workers lift or impose a deactivation: ctl.> is not the hub's to publish."""
-        violations = Violations()
-        conn = await connect_as(auth_nats.url, "hub", auth_folder.password("hub"), violations)
         subject = f"{namespace}.ctl.user.u1"
-        try:
-            await conn.publish(subject, b'{"type": "reactivated"}')
-            await conn.flush()
-            await violations.wait_for(f'permissions violation for publish to "{subject}"')
-        finally:
-            await conn.close()
+        payload = b'{"type": "reactivated"}'
+        hub_password = auth_folder.password("hub")
+        await assert_refused(auth_nats.url, "hub", hub_password, "publish", subject, payload)
 
     async def test_a_worker_takes_requests_only_in_the_workers_queue_group(
         self, auth_nats: EmbeddedNats, auth_folder: NatsAuthFolder, namespace: str
     ) -> None:
         """A plain subscription to svc.> (a copy of every request) is refused."""
-        violations = Violations()
-        conn = await connect_as(auth_nats.url, "worker", auth_folder.password("worker"), violations)
         subject = f"{namespace}.svc.>"
-        try:
-            await conn.subscribe(subject)
-            await conn.flush()
-            await violations.wait_for(f'permissions violation for subscription to "{subject}"')
-        finally:
-            await conn.close()
+        worker_password = auth_folder.password("worker")
+        await assert_refused(auth_nats.url, "worker", worker_password, "subscription", subject)
 
 
 # --- a service publishes on its channel, a browser gets it ----------------------------------
