@@ -296,7 +296,7 @@ class TestUp:
                 async with http.post(
                     f"{hub_1}/api/v1/auth/register", json=account | {"display_name": "Kept"}
                 ) as response:
-                    assert response.status == 201, await response.text()
+                    assert response.status == 202, await response.text()
                 urls = read_runtime(up.state_dir)
                 for name in ("redis", "postgres", "nats"):
                     await _kill_and_wait_for_restart(up, name)
