@@ -26,21 +26,16 @@ class Result:
 
     def violations(self) -> list[str]:
         """The must-shows this result breaks (empty: it holds)."""
-        found = []
-        if self.error:
-            found.append(f"did not complete: {self.error}")
-        if self.failed:
-            found.append(f"{self.failed} request(s) failed after retry")
-        if self.status_500:
-            found.append(f"{self.status_500} answer(s) with status 500")
-        if self.lost:
-            found.append(f"{self.lost} event(s) lost")
-        if self.duplicated:
-            found.append(f"{self.duplicated} duplicate(s)")
-        if self.reordered:
-            found.append(f"{self.reordered} event(s) out of order")
-        if self.stale:
-            found.append(f"{self.stale} stale read(s)/permission(s) 5 s after recovery")
+        found = [f"did not complete: {self.error}"] if self.error else []
+        counts = [
+            (self.failed, "request(s) failed after retry"),
+            (self.status_500, "answer(s) with status 500"),
+            (self.lost, "event(s) lost"),
+            (self.duplicated, "duplicate(s)"),
+            (self.reordered, "event(s) out of order"),
+            (self.stale, "stale read(s)/permission(s) 5 s after recovery"),
+        ]
+        found += [f"{count} {what}" for count, what in counts if count]
         if self.recovery_s is None and self.first_try is None:
             found.append("did not recover")
         if self.first_try is not None and self.first_try < FIRST_TRY_MIN:
