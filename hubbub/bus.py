@@ -76,7 +76,7 @@ _ids = itertools.count(1)
 
 def new_request_id() -> str:
     """32 hex characters, unique across processes (a random prefix) and cheap."""
-    return f"{_ID_PREFIX}{next(_ids):016x}"
+    return "%s%016x" % (_ID_PREFIX, next(_ids))  # noqa: UP031  # cheaper than an f-string
 
 
 # Asking again a request that never started: the first pause, doubling up to the cap.
@@ -90,6 +90,9 @@ WORKERS = "workers"  # what the Health calls the workers of the bus's requests
 BUS_UNREACHABLE = "the message bus is unreachable; retry shortly"
 _UNAVAILABLE = "unavailable"
 _NOT_STARTED = b'"reason":"busy"'  # workers/service.py: a refusal of work never started
+# The envelope (hubbub/contracts/envelope.py), without and with the hub's signature.
+_BODY = b'{"params":%b,"caller":%b,"deadline":%d,"request_id":%b%b}'
+_SIGNED_BODY = b'{"params":%b,"caller":%b,"caller_sig":"%b","deadline":%d,"request_id":%b%b}'
 
 
 class Reply(NamedTuple):  # a tuple: cheaper to build than a frozen dataclass
@@ -135,22 +138,21 @@ class Bus:
         deadline = time.time() + timeout
         caller_wire = caller_json(caller)
         deadline_ms = int(deadline * 1000)
-        signature = (
-            b""
-            if caller is None or self.signer is None
-            else b',"caller_sig":"%b"' % self.signer.sign(caller_wire, deadline_ms)
-        )
+        key_json = b""
+        if idempotency_key is not None:
+            key_json = b',"idempotency_key":' + orjson.dumps(idempotency_key)
         # One formatting operation, not eight concatenations.
-        body = b'{"params":%b,"caller":%b%b,"deadline":%d,"request_id":%b%b}' % (
-            params_json,
-            caller_wire,
-            signature,
-            deadline_ms,
-            request_id_json,
-            b""
-            if idempotency_key is None
-            else b',"idempotency_key":' + orjson.dumps(idempotency_key),
-        )
+        if caller is None or self.signer is None:
+            body = _BODY % (params_json, caller_wire, deadline_ms, request_id_json, key_json)
+        else:
+            body = _SIGNED_BODY % (
+                params_json,
+                caller_wire,
+                self.signer.sign(caller_wire, deadline_ms),
+                deadline_ms,
+                request_id_json,
+                key_json,
+            )
         # Only trace context travels as a header: headers cost both sides a parse per
         # message, and the body is parsed anyway.
         headers = {H_TRACEPARENT: traceparent} if traceparent is not None else None

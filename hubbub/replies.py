@@ -41,6 +41,7 @@ class Replies:
         self.nc = nc
         self._prefix = ""  # "_INBOX.<nuid>." once subscribed
         self._sub: Subscription | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the connection's, once open
         self._opening: asyncio.Lock | None = None
         self._tokens = itertools.count(1)
         # Requests by deadline slot (an integer number of TICKs of the loop's clock), and
@@ -65,10 +66,11 @@ class Replies:
         Raises nats-py's own errors, as ``nc.request`` does: ``NoRespondersError`` when
         nobody listens on ``subject``, ``TimeoutError`` when no reply came in time.
         """
-        if self._sub is None:
+        loop = self._loop
+        if loop is None or self._sub is None:
             await self._open()
+            loop = asyncio.get_running_loop()
         token = "%x" % next(self._tokens)  # noqa: UP031  # the cheapest way to hex
-        loop = asyncio.get_running_loop()
         future: asyncio.Future[Msg] = loop.create_future()
         slot = math.ceil((loop.time() + timeout) / TICK)
         expiring = self._expiring.get(slot)
@@ -96,6 +98,7 @@ class Replies:
             prefix = self.nc.new_inbox() + "."
             self._sub = await self.nc.subscribe(prefix + "*", cb=self._on_reply)
             self._prefix = prefix
+            self._loop = asyncio.get_running_loop()
 
     async def _on_reply(self, msg: Msg) -> None:
         future = self._forget(msg.subject[len(self._prefix) :])

@@ -147,9 +147,10 @@ class WorkerService:
         if route is None:
             await self._reply_error(msg, NotFound(f"unknown operation {method!r}"), request_id)
             return
+        deadline = envelope.get("deadline")
         try:
             params = route.validate(envelope.get("params") or {})
-            caller = self._caller(envelope.get("caller"), envelope)
+            caller = self._caller(envelope.get("caller"), deadline, envelope.get("caller_sig"))
         except Forbidden as exc:
             log.warning("refused a request whose caller no hub signed", extra={"op": method})
             await self._reply_error(msg, exc, request_id)
@@ -158,7 +159,6 @@ class WorkerService:
             errors = exc.errors(include_url=False, include_input=False)
             await self._reply_error(msg, validation_failed_from(errors), request_id)  # type: ignore[arg-type]
             return
-        deadline = envelope.get("deadline")
         if isinstance(deadline, (int, float)):  # a tuple: cheaper than int | float
             deadline /= 1000
         else:
@@ -208,13 +208,13 @@ class WorkerService:
         request_id_var.set(request_id)  # for the log line (jobs set their own)
         log.warning("backpressure: %s", exc, extra={"op": op.name})
 
-    def _caller(self, raw: Any, envelope: dict[str, Any]) -> Caller:
-        """The envelope's caller, believed only with a hub's signature (hubbub/callers.py);
-        ``null`` (nobody in particular) needs none."""
+    def _caller(self, raw: Any, deadline: Any, signature: Any) -> Caller:
+        """The envelope's caller, believed only with a hub's signature (hubbub/callers.py)
+        of it and the envelope's deadline; ``null`` (nobody in particular) needs none."""
         if raw is None:
             return ANONYMOUS
         cache_key = orjson.dumps(raw)
-        if not self._signer.verify(cache_key, envelope.get("deadline"), envelope.get("caller_sig")):
+        if not self._signer.verify(cache_key, deadline, signature):
             raise Forbidden("the request's caller is not signed by a hub")
         caller = self._callers.get(cache_key)
         if caller is None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import orjson
 import pytest
 
+from hubbub import callers
 from hubbub.callers import CallerSigner, caller_key
 from hubbub.config import Settings
 
@@ -55,6 +59,19 @@ class TestCallerSigner:
     ) -> None:
         """Whatever a client puts in the envelope, the answer is False, never an error."""
         assert not self.signer.verify(CALLER, deadline, signature)
+
+    @pytest.mark.parametrize("implementation", ["openssl", "hmac module"])
+    def test_the_signature_is_the_documented_hmac(
+        self, implementation: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """hex(HMAC-SHA256(key, <caller JSON>|<deadline>)), whichever HMAC object signs."""
+        if implementation == "hmac module":
+            monkeypatch.setattr(callers, "_hmac_new", hmac.new)
+        signer = CallerSigner(b"k" * 32)
+        expected = hmac.new(b"k" * 32, CALLER + b"|%d" % DEADLINE, hashlib.sha256).hexdigest()
+        assert signer.sign(CALLER, DEADLINE).decode() == expected
+        assert signer.sign(CALLER, DEADLINE + 1).decode() != expected  # the state is copied
+        assert signer.verify(CALLER, DEADLINE, expected)
 
     def test_another_key_makes_another_signature(self) -> None:
         """A forger without the key cannot make a signature the workers accept."""
