@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 DUPLICATE_WINDOW_S = 600.0
 
 
-# How long a cluster that has just started may take to elect its JetStream leader.
+# How long a cluster that has just started may take to elect its JetStream leader and
+# learn of all its nodes.
 JETSTREAM_READY_TIMEOUT_S = 30.0
+NO_SUITABLE_PEERS = 10005  # JetStream's error code: the replicas cannot be placed
 
 
 def stream_replicas(settings: Settings) -> int:
@@ -102,22 +104,50 @@ async def ensure_streams(
     keeps an existing stream's count and creates new ones with 1: a worker that starts
     never undoes what ``hubbub migrate`` (or ``hubbub up``) set.
     """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + JETSTREAM_READY_TIMEOUT_S
     await wait_for_jetstream(js)
     for kind, policy in policies.items():
-        name = subjects.stream(kind)
-        try:
-            info = await js.stream_info(name)
-        except NotFoundError:
-            config = stream_config(subjects, kind, policy, replicas or 1)
+        while True:
             try:
-                await js.add_stream(config)
-                log.info("created stream %s (%d replicas)", name, config.num_replicas)
-            except BadRequestError as exc:  # created by a racing process meanwhile
-                if "already in use" not in str(exc):
+                await _ensure_stream(js, subjects, kind, policy, replicas)
+                break
+            except BadRequestError as exc:
+                # A cluster that has just started knows fewer nodes than it has for a
+                # moment: the replicas cannot be placed yet.
+                if exc.err_code != NO_SUITABLE_PEERS:
                     raise
-            continue
-        kept = replicas or info.config.num_replicas or 1
-        await js.update_stream(stream_config(subjects, kind, policy, kept))
+                if loop.time() > deadline:
+                    raise RuntimeError(
+                        f"JetStream cannot place {replicas} replicas of "
+                        f"{subjects.stream(kind)}: {exc.description} (fewer nodes than "
+                        "HUBBUB_NATS_REPLICAS, or NATS_URL lists more servers than are up?)"
+                    ) from exc
+                log.info("waiting for the cluster's nodes (%s)", exc.description)
+                await asyncio.sleep(0.2)
+
+
+async def _ensure_stream(
+    js: JetStreamContext,
+    subjects: Subjects,
+    kind: ChannelKind,
+    policy: ChannelPolicy,
+    replicas: int | None,
+) -> None:
+    name = subjects.stream(kind)
+    try:
+        info = await js.stream_info(name)
+    except NotFoundError:
+        config = stream_config(subjects, kind, policy, replicas or 1)
+        try:
+            await js.add_stream(config)
+            log.info("created stream %s (%d replicas)", name, config.num_replicas)
+        except BadRequestError as exc:  # created by a racing process meanwhile
+            if "already in use" not in str(exc):
+                raise
+        return
+    kept = replicas or info.config.num_replicas or 1
+    await js.update_stream(stream_config(subjects, kind, policy, kept))
 
 
 async def delete_streams(js: JetStreamContext, subjects: Subjects) -> None:
