@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +23,7 @@ from hubbub.contracts.control import (
 )
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -49,14 +49,6 @@ async def revocations(
 async def publish(nc: NATS, subjects: Subjects, message: Any) -> None:
     await nc.publish(subjects.control_user(message.user_id), orjson.dumps(message.model_dump()))
     await nc.flush()
-
-
-async def eventually(check: Any, timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("not in time")
-        await asyncio.sleep(0.01)
 
 
 def later(seconds: float = 900) -> float:
@@ -110,8 +102,8 @@ class TestLoading:
             await publish(
                 nc, subjects, SessionsRevoked(user_id="u", sids=("s-new",), until=later())
             )
-            await asyncio.sleep(0.1)
-            return snapshot
+            await wait_for(lambda: revocations.is_revoked("s-new", "u"), what="the message")
+            return snapshot  # taken before the message: without it
 
         revocations._read = slow_read  # type: ignore[method-assign]
         await revocations.reload()
@@ -123,21 +115,21 @@ class TestControlMessages:
         self, revocations: Revocations, nc: NATS, subjects: Subjects
     ) -> None:
         await publish(nc, subjects, SessionsRevoked(user_id="u1", sids=("s1", "s2"), until=later()))
-        await eventually(lambda: revocations.is_revoked("s2", "u1"))
+        await wait_for(lambda: revocations.is_revoked("s2", "u1"))
         assert revocations.is_revoked("s3", "u1") is False
 
     async def test_a_deactivated_user_is_denied_in_every_session(
         self, revocations: Revocations, nc: NATS, subjects: Subjects
     ) -> None:
         await publish(nc, subjects, Deactivated(user_id="u1", until=later()))
-        await eventually(lambda: revocations.is_revoked("any-session", "u1"))
+        await wait_for(lambda: revocations.is_revoked("any-session", "u1"))
 
     async def test_a_reactivated_user_is_no_longer_denied(
         self, revocations: Revocations, nc: NATS, subjects: Subjects
     ) -> None:
         await publish(nc, subjects, Deactivated(user_id="u1", until=later()))
         await publish(nc, subjects, Reactivated(user_id="u1"))
-        await eventually(lambda: not revocations.is_revoked("s", "u1") and not revocations.users)
+        await wait_for(lambda: not revocations.is_revoked("s", "u1") and not revocations.users)
 
     async def test_an_entry_past_its_time_no_longer_denies(self, revocations: Revocations) -> None:
         revocations.apply(SessionsRevoked(user_id="u", sids=("s",), until=time.time() - 1))
@@ -153,14 +145,17 @@ class TestControlMessages:
     ) -> None:
         await nc.publish(subjects.control_user("u1"), b'{"type": "explode"}')
         await publish(nc, subjects, Deactivated(user_id="u1", until=later()))
-        await eventually(lambda: revocations.is_revoked("s", "u1"))
+        await wait_for(lambda: revocations.is_revoked("s", "u1"))
 
     async def test_another_namespaces_messages_are_not_heard(
-        self, revocations: Revocations, nc: NATS
+        self, revocations: Revocations, nc: NATS, subjects: Subjects
     ) -> None:
+        """A sentinel in our namespace, sent after on the same connection, is the barrier:
+        NATS delivers one connection's messages in order."""
         other = Subjects("elsewhere")
         await publish(nc, other, Deactivated(user_id="u1", until=later()))
-        await asyncio.sleep(0.1)
+        await publish(nc, subjects, Deactivated(user_id="sentinel", until=later()))
+        await wait_for(lambda: revocations.is_revoked("s", "sentinel"), what="the sentinel")
         assert revocations.is_revoked("s", "u1") is False
 
 
@@ -178,7 +173,7 @@ class TestListeners:
 
         revocations.listeners.extend([sync_listener, async_listener])
         await publish(nc, subjects, Deactivated(user_id="u1", until=later()))
-        await eventually(lambda: len(heard) == 2)
+        await wait_for(lambda: len(heard) == 2)
         assert heard == ["sync:deactivated", "async:deactivated"]
 
     async def test_a_failing_listener_does_not_stop_the_others(
@@ -191,7 +186,7 @@ class TestListeners:
 
         revocations.listeners.extend([broken, heard.append])
         await publish(nc, subjects, Reactivated(user_id="u1"))
-        await eventually(lambda: len(heard) == 1)
+        await wait_for(lambda: len(heard) == 1)
 
 
 class TestHubWiring:
