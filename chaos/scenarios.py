@@ -22,7 +22,7 @@ import orjson
 from chaos.load import Answer, Api, Load, Tally, Watchers
 from chaos.proxy import TcpProxy
 from chaos.report import Result
-from chaos.system import System
+from chaos.system import System, User
 from hubbub.client import HubbubClient
 from hubbub.contracts.protocol import SUBPROTOCOL
 from hubbub.embedded.servers import EmbeddedServer
@@ -249,6 +249,25 @@ async def _outage(server: EmbeddedServer, seconds: float) -> None:
     await asyncio.to_thread(server.restart)
 
 
+async def add_member(system: System, api: Api, ws: Workspace, owner: User, member: User) -> None:
+    """``owner`` adds ``member`` — an invitation — and ``member`` accepts it."""
+    added = await api.call(
+        "POST",
+        f"/workspaces/{ws.id}/members",
+        owner.headers,
+        json={"email": member.email, "role": "member"},
+        count=False,
+    )
+    if added is None:
+        raise RuntimeError(f"could not add the member: {api.tally.failures}")
+    token = await system.mailed_token(member.email, "/invitations")
+    accepted = await api.call(
+        "POST", "/invitations/accept", member.headers, json={"token": token}, count=False
+    )
+    if accepted is None:
+        raise RuntimeError(f"the member could not accept: {api.tally.failures}")
+
+
 async def redis_fault(
     run: Run, session: aiohttp.ClientSession, loaded: Workspace, api: Api, result: Result
 ) -> Fault:
@@ -262,15 +281,7 @@ async def redis_fault(
     assert owner is not None
     assert member is not None
     ws = await new_workspace(run, api, "chaos redis-stop quiet")
-    added = await api.call(
-        "POST",
-        f"/workspaces/{ws.id}/members",
-        owner.headers,
-        json={"email": member.email, "role": "member"},
-        count=False,
-    )
-    if added is None:
-        raise RuntimeError(f"could not add the member: {api.tally.failures}")
+    await add_member(system, api, ws, owner, member)
     # The member subscribes once (the answer is cached), and the resource is read (cached).
     async with HubbubClient(system.ws_urls, member.token, rpc_timeout=10) as client:
         await client.subscribe(ws.channel)
@@ -347,15 +358,7 @@ async def nats_link_fault(
     assert owner is not None
     assert member is not None
     ws = await new_workspace(run, api, "chaos nats-link quiet")
-    added = await api.call(
-        "POST",
-        f"/workspaces/{ws.id}/members",
-        owner.headers,
-        json={"email": member.email, "role": "member"},
-        count=False,
-    )
-    if added is None:
-        raise RuntimeError(f"could not add the member: {api.tally.failures}")
+    await add_member(system, api, ws, owner, member)
     proxy = TcpProxy(system.nats.port)
     await proxy.start()
     hub = system.start_extra_hub(proxy.url("nats"))

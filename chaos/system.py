@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -299,6 +300,29 @@ class System:
                             return User(str(user_id), email, str(token))
                 await asyncio.sleep(0.2)
         raise RuntimeError(f"could not sign in as {email}")
+
+    async def mailed_token(self, to: str, path: str) -> str:
+        """The token of the newest ``path`` link (``/invitations``) mailed to ``to``, read
+        from the dev mail catcher (``hubbub mail``)."""
+        for _ in range(50):
+            result = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "hubbub.cli", "mail", "--limit", "200"],
+                cwd=ROOT,
+                env=self._env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            blocks = re.split(r"^--- #\d+ .*$", result.stdout, flags=re.MULTILINE)
+            for block in reversed(blocks):  # printed oldest first
+                if re.search(rf"^To: {re.escape(to)}$", block, flags=re.MULTILINE):
+                    found = re.search(re.escape(path) + r"#token=([A-Za-z0-9_-]+)", block)
+                    if found:
+                        return found[1]
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"no mail to {to} with a {path} link")
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:

@@ -20,7 +20,7 @@ from hub.ws.service import Realtime
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
 from tests.support import ops
-from tests.support.accounts import make_user
+from tests.support.accounts import mailed_token, make_user
 from tests.support.tokens import TestTokens
 
 
@@ -111,7 +111,14 @@ class People:
             await self.call(
                 owner, "POST", f"/workspaces/{ws['id']}/members", {"email": email, "role": role}
             )
+            await self.accept(user_id, email)
         return str(ws["id"])
+
+    async def accept(self, user_id: str, email: str) -> Any:
+        """``user_id`` accepts the newest invitation mailed to ``email`` (adding a member
+        invites them; they join by accepting)."""
+        token = await mailed_token(self.db, email, "/invitations")
+        return await self.call(user_id, "POST", "/invitations/accept", {"token": token})
 
 
 @pytest.fixture

@@ -141,9 +141,10 @@ class TestChannelsAndFanOut:
         with pytest.raises(RemoteError) as caught:
             await b.subscribe(f"workspace:{ws}")
         assert caught.value.code == "forbidden"
-        # The refusal was cached; adding bob drops it, so he gets in at once.
+        # The refusal was cached; bob joining drops it, so he gets in at once.
         email = (await people.call(bob, "GET", "/users/me"))["email"]
         await people.call(ann, "POST", f"/workspaces/{ws}/members", {"email": email})
+        await people.accept(bob, email)
         sub = await b.subscribe(f"workspace:{ws}")
         made = await people.call(
             ann, "POST", f"/workspaces/{ws}/resources", {"kind": "task", "title": "hi"}

@@ -157,7 +157,7 @@ class TestTwoHubs:
         self, hubs: list[HubProcess], settings: Settings, db: Any
     ) -> None:
         """Scale-out: B's RPC goes in at hub 2; A, on hub 1, gets the event."""
-        from tests.support.accounts import make_user
+        from tests.support.accounts import mailed_token, make_user
 
         tokens = TestTokens(settings)
         ann = await make_user(db, "ann-scale@example.com")
@@ -172,6 +172,8 @@ class TestTwoHubs:
                 "members.add",
                 {"workspace_id": ws, "email": "bob-scale@example.com", "role": "member"},
             )
+            token = await mailed_token(db, "bob-scale@example.com", "/invitations")
+            await b.rpc("invitations.accept", {"token": token})  # B joins by accepting
             sub = await a.subscribe(f"workspace:{ws}")
             made = await b.rpc(
                 "resources.create", {"workspace_id": ws, "kind": "task", "title": "via hub 2"}

@@ -42,9 +42,9 @@ class TestTwoUsers:
     async def test_b_is_refused_then_added_then_sees_a_s_changes_at_once_then_is_removed(
         self, client: ClientFactory, people: People
     ) -> None:
-        """B can't subscribe to A's workspace; A adds B (RPC); B subscribes and gets A's
-        resource.created within 100 ms of A's RPC returning (median of five, loopback);
-        A removes B; B gets `unsubscribed` at once."""
+        """B can't subscribe to A's workspace; A adds B (RPC) and B accepts; B subscribes
+        and gets A's resource.created within 100 ms of A's RPC returning (median of five,
+        loopback); A removes B; B gets `unsubscribed` at once."""
         ann, bob = await people.user("ann"), await people.user("bob")
         a, b = await client(ann), await client(bob)
         ws = (await a.rpc("workspaces.create", {"name": "Live"}))["id"]
@@ -55,6 +55,7 @@ class TestTwoUsers:
 
         bob_email = (await b.rpc("users.me"))["email"]
         await a.rpc("members.add", {"workspace_id": ws, "email": bob_email, "role": "member"})
+        await people.accept(bob, bob_email)  # members.add invites; B joins by accepting
         sub = await b.subscribe(channel)
         while not sub.queue.empty():  # nothing before B joined is replayed to him
             sub.queue.get_nowait()
