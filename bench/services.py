@@ -13,14 +13,15 @@ from hubbub.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
 
 
 @contextmanager
-def services() -> Iterator[dict[str, str]]:
+def services(nats_config: Path | None = None) -> Iterator[dict[str, str]]:
+    """``nats_config``: a config file for the embedded NATS (its users and permissions)."""
     base = Path(tempfile.mkdtemp(prefix="hubbub-bench-"))
     started: list[EmbeddedPostgres | EmbeddedNats | EmbeddedRedis] = []
     try:
         urls = {}
         for var, server in (
             ("DATABASE_URL", EmbeddedPostgres(base / "postgres", durable=False)),
-            ("NATS_URL", EmbeddedNats(base / "nats")),
+            ("NATS_URL", EmbeddedNats(base / "nats", config=nats_config)),
             ("REDIS_URL", EmbeddedRedis(base / "redis")),
         ):
             given = os.environ.get(var)

@@ -1,0 +1,112 @@
+"""``bench bus`` runs NATS as production does (not timed): no anonymous user, the
+requester logs in as ``hub`` and the responders as ``worker``, and the bare baseline's
+round trip is allowed by those roles' permissions exactly as Hubbub's is.
+
+``python -m pytest bench/test_bus.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from bench.bus import BARE_SUBJECT, NAMESPACE, auth_config
+from hubbub.contracts.subjects import WORKER_QUEUE
+from hubbub.embedded import EmbeddedNats
+from hubbub.embedded.nats_auth import NatsAuthFolder
+from hubbub.natsauth import HUB_INBOX_PREFIX
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Any:
+    config = auth_config(tmp_path / "auth")
+    nats_server = EmbeddedNats(tmp_path / "nats", config=config)
+    nats_server.start()
+    yield nats_server, NatsAuthFolder(tmp_path / "auth", NAMESPACE)
+    nats_server.stop()
+
+
+class Errors:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.changed = asyncio.Event()
+
+    async def record(self, exc: Exception) -> None:
+        self.seen.append(str(exc).lower())
+        self.changed.set()
+
+    async def wait_for(self, text: str) -> None:
+        async with asyncio.timeout(10):
+            while not any(text in seen for seen in self.seen):
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def connect(url: str, errors: Errors | None = None, **options: Any) -> NATS:
+    async def ignore(exc: Exception) -> None:
+        pass
+
+    return await nats.connect(
+        url,
+        allow_reconnect=False,
+        connect_timeout=5,
+        error_cb=errors.record if errors is not None else ignore,
+        **options,
+    )
+
+
+@pytest.fixture
+async def roles(server: Any) -> AsyncIterator[tuple[NATS, NATS, Errors]]:
+    nats_server, folder = server
+    errors = Errors()
+    worker = await connect(
+        nats_server.url, errors, user="worker", password=folder.password("worker")
+    )
+    hub = await connect(
+        nats_server.url,
+        user="hub",
+        password=folder.password("hub"),
+        inbox_prefix=HUB_INBOX_PREFIX,
+    )
+    yield hub, worker, errors
+    await hub.close()
+    await worker.close()
+
+
+async def test_an_anonymous_client_is_refused(server: Any) -> None:
+    nats_server, _ = server
+    with pytest.raises(Exception, match="Authorization Violation"):
+        await connect(nats_server.url)
+
+
+async def test_the_bare_round_trip_runs_as_hub_and_worker(roles: tuple[NATS, NATS, Errors]) -> None:
+    """The baseline's responder serves in the workers' queue group and answers the hub's
+    request on the hubs' inbox (a reply the worker may send once)."""
+    hub, worker, _ = roles
+
+    async def answer(msg: Msg) -> None:
+        await msg.respond(msg.data)
+
+    await worker.subscribe(BARE_SUBJECT, queue=WORKER_QUEUE, cb=answer)
+    await worker.flush()
+    reply = await hub.request(BARE_SUBJECT, b'{"key":"k0","n":1}', timeout=5)
+    assert reply.data == b'{"key":"k0","n":1}'
+    assert reply.subject.startswith(HUB_INBOX_PREFIX + ".")
+
+
+async def test_the_worker_role_still_serves_only_in_its_queue_group(
+    roles: tuple[NATS, NATS, Errors],
+) -> None:
+    """The baseline gets no permission the worker role lacks: outside the queue group
+    its subscription is refused."""
+    _, worker, errors = roles
+    await worker.subscribe(BARE_SUBJECT)
+    await worker.flush()
+    await errors.wait_for(f'permissions violation for subscription to "{BARE_SUBJECT}"')
