@@ -12,7 +12,8 @@
   generator repeats small values; a client's contract is one key per distinct request.
   Malformed keys are left as generated (they must be refused with 400).
 * Membership: if a fuzzed ``members.leave``/``remove``/``update`` takes the fuzzer out of
-  its workspace (or demotes it), the owner adds it back as admin before the next call —
+  its workspace (or demotes it), the owner invites it back as admin and it accepts (the
+  token from the dev mail catcher) before the next call —
   except a call on the fuzzer's own member path: that one must see the removal (404),
   or schemathesis's use-after-free check rightly reports a deleted member answering.
 """
@@ -27,6 +28,8 @@ from typing import Any
 
 import requests
 import schemathesis
+
+from tests.fuzz.system import join
 
 _lock = threading.Lock()
 _token: str | None = None
@@ -127,7 +130,8 @@ def after_call(ctx: Any, case: Any, response: Any) -> None:
 
 def _restore_membership() -> None:
     """The fuzzer may have removed or demoted itself (ids flow between calls in the
-    stateful phase): its owner makes it an admin of the workspace again."""
+    stateful phase): its owner makes it an admin of the workspace again (an invitation
+    the fuzzer accepts)."""
     owner = {"Authorization": f"Bearer {os.environ['HUBBUB_FUZZ_OWNER_TOKEN']}"}
     members = _api() + f"/workspaces/{os.environ['HUBBUB_FUZZ_WORKSPACE']}/members"
     added = requests.post(
@@ -136,7 +140,11 @@ def _restore_membership() -> None:
         headers=owner,
         timeout=10,
     )
-    if added.status_code == 409:  # still a member: make sure of the role
+    if added.ok:  # an invitation: the fuzzer accepts it
+        database_url = os.environ["HUBBUB_FUZZ_DATABASE_URL"]
+        with requests.Session() as http:
+            join(http, _api(), database_url, os.environ["HUBBUB_FUZZ_EMAIL"])
+    elif added.status_code == 409:  # still a member: make sure of the role
         requests.patch(
             f"{members}/{os.environ['HUBBUB_FUZZ_USER_ID']}",
             json={"role": "admin"},

@@ -3,10 +3,11 @@ hub as real processes, and a workspace with a member to fuzz as.
 
 The fuzzer signs in as ``fuzzer``, an *admin* of the workspace (so every workspace
 operation runs its real code, while renaming or deleting the workspace is refused with
-403 and the workspace survives the run); ``owner`` owns it and puts the fuzzer back if
-the fuzzer leaves. The site-admin routes (``/users``, ``/users/{user_id}``) are called
-as ``site admin``, whose changes the hooks aim at ``victim`` when they would hit one of
-the accounts the run stands on; the publish API with a service key for ``public:*``.
+403 and the workspace survives the run); ``owner`` owns it and invites the fuzzer back
+if the fuzzer leaves (it accepts with the token from the dev mail catcher). The
+site-admin routes (``/users``, ``/users/{user_id}``) are called as ``site admin``, whose
+changes the hooks aim at ``victim`` when they would hit one of the accounts the run
+stands on; the publish API with a service key for ``public:*``.
 Rate limits are raised so the run measures behaviour, not limits.
 """
 
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import time
@@ -70,6 +72,7 @@ class System:
             "HUBBUB_FUZZ_VICTIM_ID": self.victim_id,
             "HUBBUB_FUZZ_ADMIN_EMAIL": self.admin_email,
             "HUBBUB_FUZZ_SERVICE_KEY": self.service_key,
+            "HUBBUB_FUZZ_DATABASE_URL": self.database_url,  # the dev mail (invitations)
         }
 
 
@@ -90,9 +93,13 @@ def _env(urls: dict[str, str], state: Path) -> dict[str, str]:
             "HUBBUB_ARGON2_TIME_COST": "1",
             "HUBBUB_RATE_LOGIN_IP": "100000/60",
             "HUBBUB_RATE_LOGIN_ACCOUNT": "100000/60",
+            "HUBBUB_RATE_LOGIN_ACCOUNT_IP": "100000/60",
             "HUBBUB_RATE_REGISTER_IP": "100000/60",
+            "HUBBUB_RATE_REGISTER_ACCOUNT": "100000/60",
             "HUBBUB_RATE_RESET_IP": "100000/60",
             "HUBBUB_RATE_RESET_ACCOUNT": "100000/60",
+            "HUBBUB_RATE_RESET_ACCOUNT_IP": "100000/60",
+            "HUBBUB_RATE_VERIFY_USER": "100000/60",
             "HUBBUB_RATE_INVITE_USER": "100000/60",
             "PYTHONPATH": str(ROOT),
         }
@@ -125,11 +132,14 @@ def _seed(url: str, env: dict[str, str]) -> System:
         api = url + "/api/v1"
 
         def signed_in(name: str) -> tuple[str, str, str]:
+            """A registered account whose email is verified (the link from the mail)."""
             email = f"{name}-{os.urandom(3).hex()}@example.com"
             http.post(
                 api + "/auth/register",
                 json={"email": email, "password": PASSWORD, "display_name": name},
             ).raise_for_status()
+            token = mailed_token(env["DATABASE_URL"], email, "/verify-email")
+            http.post(api + "/auth/verify-email", json={"token": token}).raise_for_status()
             login = http.post(api + "/auth/login", json={"email": email, "password": PASSWORD})
             login.raise_for_status()
             return email, login.json()["access_token"], login.json()["user"]["id"]
@@ -153,6 +163,7 @@ def _seed(url: str, env: dict[str, str]) -> System:
             json={"email": fuzzer_email, "role": "admin"},
             headers=auth,
         ).raise_for_status()
+        join(http, api, env["DATABASE_URL"], fuzzer_email)
         made = http.post(
             api + f"/workspaces/{ws_id}/resources",
             json={"kind": "task", "title": "Seed", "tags": ["seed"], "data": {"n": 1}},
@@ -208,6 +219,42 @@ def running_system(state: Path) -> Iterator[System]:
                 except subprocess.TimeoutExpired:
                     proc.kill()
             asyncio.run(databases.drop_all())
+
+
+def join(http: requests.Session, api: str, database_url: str, email: str) -> None:
+    """The account ``email`` (password ``PASSWORD``) accepts its newest invitation."""
+    token = mailed_token(database_url, email, "/invitations")
+    login = http.post(api + "/auth/login", json={"email": email, "password": PASSWORD})
+    login.raise_for_status()
+    http.post(
+        api + "/invitations/accept",
+        json={"token": token},
+        headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+    ).raise_for_status()
+
+
+def mailed_token(database_url: str, to: str, path: str) -> str:
+    """The token of the newest ``path`` link the dev mail catcher holds for ``to``."""
+    return asyncio.run(_mailed_token(database_url, to, path))
+
+
+async def _mailed_token(database_url: str, to: str, path: str) -> str:
+    import asyncpg
+
+    from tests.support.services import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        bodies = await conn.fetch(
+            "SELECT body FROM dev_mail WHERE to_addr = $1 ORDER BY id DESC LIMIT 50", to
+        )
+    finally:
+        await conn.close()
+    for row in bodies:
+        found = re.search(re.escape(path) + r"#token=([A-Za-z0-9_-]+)", row["body"])
+        if found:
+            return found[1]
+    raise RuntimeError(f"no mail to {to} with a {path} link")
 
 
 async def _create_database(databases: Databases) -> str:
