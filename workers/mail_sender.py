@@ -105,8 +105,10 @@ class MailSender:
         return sent
 
     async def _deliver(self, mail: QueuedMail) -> bool:
-        message = Mail(mail.to_addr, mail.subject, mail.body)
         try:
+            # Building the message checks its headers: a row that fails that is given
+            # up like one smtplib cannot encode.
+            message = Mail(mail.to_addr, mail.subject, mail.body)
             await asyncio.to_thread(smtp_send, self.settings, message)
         except Exception as exc:
             error = describe_failure(exc)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import io
 import smtplib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.mail import QueuedMail, describe_failure, is_permanent, retry_delay
@@ -21,6 +21,7 @@ from hubbub.accounts_admin import show_mail
 from hubbub.config import Settings
 from tests.support.accounts import make_user
 from tests.support.smtp import SmtpCatcher
+from tests.support.waiting import eventually, wait_for
 from workers.mail_sender import MailSender
 
 
@@ -71,7 +72,7 @@ class TestSmtp:
         out = io.StringIO()
         await show_mail(settings, out=out)
         assert out.getvalue().startswith("no mail caught")
-        await eventually(lambda: queue(db), [])  # sent: its row (and token) is gone
+        await eventually(lambda: queue_is(db, []))  # sent: its row (and token) is gone
 
     async def test_a_temporary_failure_is_tried_again_later(
         self,
@@ -85,7 +86,7 @@ class TestSmtp:
             "/api/v1/auth/password-reset/request", json={"email": "ann@example.com"}
         )
         await smtp.wait(1)
-        await eventually(lambda: queue(db), [])
+        await eventually(lambda: queue_is(db, []))
         assert [m["To"] for m in smtp.messages] == ["ann@example.com"]
 
     async def test_mail_queued_while_the_server_is_down_goes_out_once_it_is_back(
@@ -106,11 +107,11 @@ class TestSmtp:
             rows = await queue(db)
             return bool(rows) and rows[0][1] >= 1 and "Connection refused" in (rows[0][3] or "")
 
-        await eventually(first_try_failed, True)
+        await wait_for(first_try_failed, what="a refused first try")
         await smtp.start()  # the same port
         await smtp.wait(1)
         assert [m["To"] for m in smtp.messages] == ["ann@example.com"]
-        await eventually(lambda: queue(db), [])
+        await eventually(lambda: queue_is(db, []))
 
     async def test_a_recipient_refused_for_good_is_not_tried_again(
         self,
@@ -118,19 +119,31 @@ class TestSmtp:
         db: async_sessionmaker[AsyncSession],
         smtp: SmtpCatcher,
     ) -> None:
+        """The worker's sender takes due mail oldest first, counting the try as it takes
+        it: once a sentinel queued later has been tried, a first message still due would
+        have been tried again too."""
         smtp.refuse_recipients = "550 no such mailbox"
-        await make_user(db, "ann@example.com")
+        for email in ("ann@example.com", "sentinel@example.com"):
+            await make_user(db, email)
         await hub_client.post(
             "/api/v1/auth/password-reset/request", json={"email": "ann@example.com"}
         )
 
-        async def failed() -> list[tuple[str, int, bool]]:
+        async def tries() -> list[tuple[str, int, bool]]:
             return [(to, attempts, failed) for to, attempts, failed, _ in await queue(db, True)]
 
-        await eventually(failed, [("ann@example.com", 1, True)])
-        await asyncio.sleep(0.3)  # several polls and retry delays later: still one try
-        [(_, attempts, _, error)] = await queue(db, True)
-        assert attempts == 1
+        async def tried(expected: list[tuple[str, int, bool]]) -> None:
+            assert await tries() == expected
+
+        await eventually(lambda: tried([("ann@example.com", 1, True)]))
+        await due_now(db)  # only being given up on keeps it back, not its next try's time
+        await hub_client.post(
+            "/api/v1/auth/password-reset/request", json={"email": "sentinel@example.com"}
+        )
+        await eventually(
+            lambda: tried([("ann@example.com", 1, True), ("sentinel@example.com", 1, True)])
+        )
+        [(_, _, _, error), _] = await queue(db, True)
         assert error == "ann@example.com: 550 no such mailbox"
         assert smtp.messages == []
 
@@ -147,12 +160,16 @@ class TestSmtp:
             await sender.send_due()
             return [(attempts, failed) for _, attempts, failed, _ in await queue(db, True)]
 
-        await eventually(state, [(3, True)])
+        async def given_up() -> None:
+            assert await state() == [(3, True)]
+
+        await eventually(given_up)
         [(_, _, _, error)] = await queue(db, True)
         assert error == "451 try again later"
         assert smtp.messages == []
-        await asyncio.sleep(0.3)
-        assert await state() == [(3, True)]  # given up: not taken again
+        await due_now(db)
+        assert await sender.send_due() == 0
+        assert await state() == [(3, True)]  # given up: not taken again, even when due
 
     async def test_a_message_smtplib_cannot_send_at_all_is_given_up_at_once(
         self, db: async_sessionmaker[AsyncSession], smtp: SmtpCatcher, settings: Settings
@@ -229,13 +246,18 @@ async def queue(
     return [(r.to_addr, r.attempts, r.failed_at is not None, r.last_error) for r in rows]
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], expected: Any, timeout: float = 10
+async def queue_is(
+    db: async_sessionmaker[AsyncSession], expected: list[tuple[str, int, bool, str | None]]
 ) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (value := await probe()) != expected:
-        assert asyncio.get_running_loop().time() < deadline, f"{value!r} != {expected!r}"
-        await asyncio.sleep(0.02)
+    assert await queue(db) == expected
+
+
+async def due_now(db: async_sessionmaker[AsyncSession]) -> None:
+    """Every queued message's next try is now, failed or not."""
+    async with db() as session, session.begin():
+        await session.execute(
+            update(QueuedMail).values(next_attempt_at=func.now() - timedelta(seconds=1))
+        )
 
 
 class TestRetryDelay:
