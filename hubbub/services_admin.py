@@ -71,9 +71,11 @@ def manage_services(
 
 
 def prepare_nats_auth(settings: Settings, out: TextIO = sys.stdout) -> int:
-    """Generate the role credentials (once) and write the server config."""
+    """Generate the role credentials (once) and write the server configs: the single
+    server's, and the one the nodes of compose's `cluster` profile share."""
     folder = NatsAuthFolder.of_state_dir(settings.state_dir, settings.namespace)
     print(f"NATS server config: {folder.ensure()}", file=out)
+    print(f"NATS cluster node config (compose): {folder.write_compose_cluster()}", file=out)
     return 0
 
 

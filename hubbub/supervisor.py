@@ -390,21 +390,19 @@ class Supervisor:
             lines.append(f"  API        {base}/api/v1   (ready: {base}/api/v1/ready)")
             lines.append(f"  WebSocket  ws://{host}:{port}/ws")
         embedded = {s.name: s for s in self.servers}
+        nats_nodes = [s for s in self.servers if isinstance(s, EmbeddedNats)]
         for label, var, name in (
             ("PostgreSQL", "DATABASE_URL", "postgres"),
             ("NATS", "NATS_URL", "nats"),
             ("Redis", "REDIS_URL", "redis"),
         ):
-            origin = (
-                f"embedded, data in {embedded[name].data_dir}"
-                if name in embedded
-                else "from " + var
-            )
-            if name == "nats" and self.nats_nodes > 1 and name in embedded:
-                folders = ", ".join(
-                    str(s.data_dir) for s in self.servers if s.name.startswith(name)
-                )
-                origin = f"embedded cluster of {self.nats_nodes} nodes, data in {folders}"
+            if name == "nats" and len(nats_nodes) > 1:
+                folders = ", ".join(str(node.data_dir) for node in nats_nodes)
+                origin = f"embedded cluster of {len(nats_nodes)} nodes, data in {folders}"
+            elif name in embedded:
+                origin = f"embedded, data in {embedded[name].data_dir}"
+            else:
+                origin = "from " + var
             lines.append(f"  {label:<10} {env[var]}   ({origin})")
         lines.append(f"  workers    {self.workers}")
         lines.append("Press Ctrl-C to stop.")

@@ -137,8 +137,10 @@ def nats_cluster(state_dir: Path, auth: NatsAuthFolder, nodes: int) -> list[Embe
     """The nodes of a NATS cluster on 127.0.0.1, JetStream on in each, to ``start()`` one by
     one (a node whose routes are not up yet keeps trying them).
 
-    Node 1 keeps the single server's name and folder (``nats``, ``.hubbub/nats``), node
-    *n* gets ``nats-<n>`` and ``.hubbub/nats-<n>``; their JetStream names are ``nats-<n>``.
+    Node *n* is ``nats-<n>`` (its process, its log and its JetStream name) and keeps its
+    data in ``<state_dir>/nats-<n>``. Node 1 does not take over the single server's
+    ``nats`` folder: a cluster deletes the streams it finds in a single server's store
+    (orphans to it), and that store is still whole when ``hubbub up`` runs one server again.
     The route ports are chosen here and kept for good (each node's config names the
     others'); the client ports are chosen at each node's first start and kept on restarts.
     Every node loads the same users (``nats.conf``, included); the routes log in as the
@@ -154,7 +156,7 @@ def nats_cluster(state_dir: Path, auth: NatsAuthFolder, nodes: int) -> list[Embe
             listen=f"{HOST}:{route_port}",
             routes=[f"{HOST}:{port}" for port in route_ports if port != route_port],
         )
-        name = "nats" if i == 1 else f"nats-{i}"
+        name = f"nats-{i}"
         cluster.append(EmbeddedNats(state_dir / name, config=config, name=name))
     return cluster
 
