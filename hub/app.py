@@ -13,7 +13,7 @@ from aiohttp import web
 from hub import health, session_cookie
 from hub.api_docs import add_docs_routes
 from hub.client_ip import ClientIp
-from hub.metrics import metrics
+from hub.deadlines import DeadlineBus, request_deadline
 from hub.middleware import cors, request_context
 from hub.publish import add_publish_route
 from hub.rest import API_PREFIX, add_operation_routes
@@ -39,7 +39,6 @@ from hub.ws.authz import ChannelAuthorizer
 from hub.ws.endpoint import websocket
 from hub.ws.presence import Presence
 from hub.ws.service import Realtime
-from hubbub.bus import Bus
 from hubbub.callers import CallerSigner
 from hubbub.config import ConfigError, Settings
 from hubbub.contracts.api import default_catalog
@@ -74,7 +73,8 @@ async def nats_ctx(app: web.Application) -> AsyncIterator[None]:
         inbox_prefix=HUB_INBOX_PREFIX,  # replies only the hub user may receive
     )
     app[NATS_CONN] = nc
-    app[BUS] = Bus(nc, app[SUBJECTS], signer=CallerSigner.from_settings(settings))
+    # Its requests keep to the deadline of the REST request that makes them.
+    app[BUS] = DeadlineBus(nc, app[SUBJECTS], signer=CallerSigner.from_settings(settings))
     yield
     try:
         await nc.drain()
@@ -138,10 +138,12 @@ async def drain_sockets(app: web.Application) -> None:
 
 
 def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Application:
+    """The public app. ``/metrics`` and readiness details are not on it: they are on the
+    admin listener (hub/admin.py), which ``hubbub serve`` runs beside it."""
     if not (settings.nats_url and settings.redis_url):
         raise ConfigError("the hub needs NATS_URL and REDIS_URL")
     app = web.Application(
-        middlewares=[request_context, cors],
+        middlewares=[request_context, cors, request_deadline],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -163,7 +165,6 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
     add_docs_routes(app)
     add_publish_route(app, API_PREFIX)
     app.router.add_get("/ws", websocket)
-    app.router.add_get("/metrics", metrics)
     if settings.frontend_dir is not None:
         add_static_routes(app, settings.frontend_dir)  # last: it catches every other path
     return app

@@ -1,9 +1,18 @@
-"""``/api/v1/health`` (the process is alive) and ``/api/v1/ready`` (it can do real work)."""
+"""``/api/v1/health`` (the process is alive) and readiness (it can do real work).
+
+Readiness is one check — hub → NATS → a worker → PostgreSQL and Redis → back — told two
+ways. The public ``/api/v1/ready`` (unauthenticated, for load balancers) says only
+``ok`` or ``unavailable`` per component: no worker host and pid, no driver error texts.
+The admin listener's ``/ready`` (hub/admin.py) tells all of it: latencies, which worker
+answered, each error, and the outages this hub's requests ran into. Both answer 200, or
+503 with ``Retry-After``, for the same state.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -20,13 +29,50 @@ from hubbub.logs import request_id_var
 READY_TIMEOUT_S = 2.0
 
 
+@dataclass(slots=True)
+class Readiness:
+    components: dict[str, dict[str, Any]]  # name → {"ok": bool, and what was seen}
+    outages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(c["ok"] for c in self.components.values())
+
+    @property
+    def failing(self) -> list[str]:
+        return sorted(name for name, c in self.components.items() if not c["ok"])
+
+    def public(self) -> dict[str, Any]:
+        """What anyone may see: each component's state, nothing about how or whom."""
+        body: dict[str, Any] = {
+            "status": "ok" if self.ok else "unavailable",
+            "components": {
+                name: "ok" if c["ok"] else "unavailable" for name, c in self.components.items()
+            },
+        }
+        if not self.ok:
+            body["failing"] = self.failing
+        return body
+
+    def detailed(self) -> dict[str, Any]:
+        """For operators (the admin listener): latencies, the worker, errors, outages."""
+        body: dict[str, Any] = {
+            "status": "ok" if self.ok else "unavailable",
+            "components": self.components,
+        }
+        if not self.ok:
+            body["failing"] = self.failing
+        if self.outages:
+            body["outages"] = self.outages
+        return body
+
+
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"}, dumps=lambda o: orjson.dumps(o).decode())
 
 
-async def ready(request: web.Request) -> web.Response:
+async def check(app: web.Application) -> Readiness:
     """A real round trip: hub → NATS → a worker → PostgreSQL and Redis → back."""
-    app = request.app
     components: dict[str, dict[str, Any]] = {}
     components["nats"] = {"ok": app[NATS_CONN].is_connected}
 
@@ -55,21 +101,23 @@ async def ready(request: web.Request) -> web.Response:
     except HubbubError as exc:
         components["workers"] = {"ok": False, "error": exc.message}
         components["postgres"] = {"ok": False, "error": "unknown: no worker answered"}
+    # What this hub's requests ran into, and since when.
+    return Readiness(components, app[BUS].health.status())
 
-    ok = all(c["ok"] for c in components.values())
-    failing = sorted(name for name, c in components.items() if not c["ok"])
-    body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "components": components}
-    if failing:
-        body["failing"] = failing
-    outages = app[BUS].health.status()  # what this hub's requests ran into, and since when
-    if outages:
-        body["outages"] = outages
+
+def readiness_response(readiness: Readiness, body: dict[str, Any]) -> web.Response:
     return web.Response(
-        status=200 if ok else 503,
+        status=200 if readiness.ok else 503,
         body=orjson.dumps(body),
         content_type="application/json",
-        headers=None if ok else {"Retry-After": str(RETRY_AFTER_S)},
+        headers=None if readiness.ok else {"Retry-After": str(RETRY_AFTER_S)},
     )
+
+
+async def ready(request: web.Request) -> web.Response:
+    """The public readiness: 200, or 503 with ``Retry-After``; states only."""
+    readiness = await check(request.app)
+    return readiness_response(readiness, readiness.public())
 
 
 def _ms(start: float) -> float:

@@ -6,8 +6,9 @@ import logging
 
 from aiohttp import web
 
+from hub.admin import admin_listener
 from hub.app import create_app
-from hubbub.config import Settings
+from hubbub.config import ConfigError, Settings
 from hubbub.gc_tuning import tune_gc
 
 log = logging.getLogger("hubbub.hub")
@@ -21,6 +22,14 @@ def serve_hub(settings: Settings, *, port: int | None = None) -> None:
     app = create_app(settings)
     app.on_startup.append(_tune_gc)
     port = settings.port if port is None else port
+    if settings.admin_port:
+        if settings.admin_port == port:
+            raise ConfigError(
+                f"HUBBUB_ADMIN_PORT ({settings.admin_port}) is the hub's public port: "
+                "metrics and readiness details need a port of their own (or 0: none)"
+            )
+        # After the hub's connections (its last cleanup context): up while they are.
+        app.cleanup_ctx.append(admin_listener(settings.admin_host, settings.admin_port))
     log.info("hub listening", extra={"host": settings.host, "port": port})
     web.run_app(
         app,

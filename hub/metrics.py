@@ -1,4 +1,5 @@
-"""``GET /metrics``: Prometheus text format, counters of this hub process."""
+"""``GET /metrics`` on the admin listener (hub/admin.py), never the public one:
+Prometheus text format, counters of this hub process."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections import Counter
 
 from aiohttp import web
 
-from hub.state import REALTIME
+from hub.state import HUB_APP, REALTIME
 from hub.ws.connection import counters
 
 # Requests by status class, kept by the request_context middleware.
@@ -18,7 +19,7 @@ def _line(name: str, value: float, help_text: str, kind: str = "gauge", labels: 
 
 
 async def metrics(request: web.Request) -> web.Response:
-    realtime = request.app[REALTIME]
+    realtime = request.app[HUB_APP][REALTIME]
     connections = realtime.connections
     out = [
         _line("hubbub_ws_connections", len(connections), "Open, connected sockets."),

@@ -31,5 +31,7 @@ ACCESS_TOKENS = web.AppKey("access_tokens", AccessTokens)
 REVOCATIONS = web.AppKey("revocations", Revocations)
 REST_HOOKS = web.AppKey("rest_hooks", RestHooks)
 CLIENT_IP = web.AppKey("client_ip", ClientIp)
+# The admin listener's app (hub/admin.py) holds the hub app it reports on.
+HUB_APP = web.AppKey("hub_app", web.Application)
 # Run after each NATS reconnect, to re-sync what lost messages would have changed.
 ON_NATS_RECONNECTED = web.AppKey("on_nats_reconnected", list[Callable[[], Awaitable[None]]])

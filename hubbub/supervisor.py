@@ -51,6 +51,9 @@ from hubbub.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
 log = logging.getLogger("hubbub.up")
 
 TAIL_LINES = 20  # of a child's output, shown when it stops everything
+# Unless HUBBUB_ADMIN_PORT is set, each hub's admin listener (/metrics, /ready with
+# details) is on its public port + this, or on a free port when that one is taken.
+ADMIN_PORT_OFFSET = 1000
 MAX_NATS_NODES = 5
 
 
@@ -171,6 +174,7 @@ class Supervisor:
         self.children: list[Child] = []
         self.supervised_servers: list[Server] = []
         self.hub_ports: list[int] = []
+        self.admin_ports: list[int] = []  # hub i's admin listener: admin_ports[i]
         self.nats_env: dict[str, dict[str, str]] = {}  # role → its NATS credentials
         self.urls: dict[str, str] = {}
         self._stopping = False
@@ -201,11 +205,13 @@ class Supervisor:
                 return 130
             self._migrate(env)
             self.hub_ports = self._ports()
+            self.admin_ports = self._admin_ports()
             # Recorded as soon as the servers are up and migrated, before the hubs are
             # ready: whoever sees a hub answer /ready can already run `hubbub user create`
             # (the e2e setup does exactly that, racing this process's own ready check).
             self.urls = {k: env[k] for k in ("DATABASE_URL", "NATS_URL", "REDIS_URL")} | {
-                "HUB_URLS": ",".join(self._hub_urls())
+                "HUB_URLS": ",".join(self._hub_urls()),
+                "ADMIN_URLS": ",".join(self._admin_urls()),
             }
             self._write_runtime()
             self._start_processes(env)
@@ -315,6 +321,30 @@ class Supervisor:
         log.info("port %s is taken; using %s", first, ", ".join(map(str, chosen)))
         return chosen
 
+    def _admin_ports(self) -> list[int]:
+        """HUBBUB_ADMIN_PORT and the next ones (one per hub) when it is set, else each
+        hub's port + ADMIN_PORT_OFFSET; one that is taken: an error if it was set, else
+        a free port."""
+        host, given = self.settings.admin_host, self.settings.admin_port
+        if given:
+            wanted = [given + i for i in range(self.hubs)]
+        else:
+            wanted = [port + ADMIN_PORT_OFFSET for port in self.hub_ports]
+        chosen: list[int] = []
+        for port in wanted:
+            if port <= 65535 and port not in self.hub_ports and port_is_free(port, host):
+                chosen.append(port)
+            elif given:
+                raise RuntimeError(
+                    f"admin port {port} is taken: choose others with HUBBUB_ADMIN_PORT"
+                )
+            else:
+                other = free_port(host)
+                while other in self.hub_ports or other in chosen:
+                    other = free_port(host)
+                chosen.append(other)
+        return chosen
+
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         child = Child(name, argv, env, RestartHistory(self.policy))
         self.children.append(child)
@@ -331,8 +361,9 @@ class Supervisor:
         frontend_dir = self._frontend_dir()
         if frontend_dir is not None:
             hub_env["HUBBUB_FRONTEND_DIR"] = str(frontend_dir)
-        for i, port in enumerate(self.hub_ports):
-            self._spawn(f"hub-{i + 1}", ["serve", "--port", str(port)], hub_env)
+        for i, (port, admin) in enumerate(zip(self.hub_ports, self.admin_ports, strict=True)):
+            argv = ["serve", "--port", str(port)]
+            self._spawn(f"hub-{i + 1}", argv, {**hub_env, "HUBBUB_ADMIN_PORT": str(admin)})
 
     def _frontend_dir(self) -> Path | None:
         if not self.frontend:
@@ -380,15 +411,19 @@ class Supervisor:
     def _hub_urls(self) -> list[str]:
         return [f"http://{self.settings.host}:{port}" for port in self.hub_ports]
 
+    def _admin_urls(self) -> list[str]:
+        return [f"http://{self.settings.admin_host}:{port}" for port in self.admin_ports]
+
     def _print_banner(self, env: dict[str, str]) -> None:
         host = self.settings.host
         lines = ["", "Hubbub is up."]
-        for port in self.hub_ports:
+        for port, admin in zip(self.hub_ports, self._admin_urls(), strict=True):
             base = f"http://{host}:{port}"
             if self._frontend_dir() is not None:
                 lines.append(f"  app        {base}/")
             lines.append(f"  API        {base}/api/v1   (ready: {base}/api/v1/ready)")
             lines.append(f"  WebSocket  ws://{host}:{port}/ws")
+            lines.append(f"  admin      {admin}/metrics   (details: {admin}/ready)")
         embedded = {s.name: s for s in self.servers}
         nats_nodes = [s for s in self.servers if isinstance(s, EmbeddedNats)]
         for label, var, name in (

@@ -465,21 +465,3 @@ class TestShutdown:
 class TestHubbubClientIsExported:
     def test_the_client_is_importable_from_the_package(self) -> None:
         assert HubbubClient.__module__ == "hubbub.client.client"
-
-
-class TestMetrics:
-    async def test_metrics_count_sockets_and_subscriptions(
-        self, client: ClientFactory, ws_url: str
-    ) -> None:
-        a = await client("a")
-        await a.subscribe("public:m1")
-        await a.subscribe("user:a")
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(ws_url.replace("ws://", "http://").replace("/ws", "/metrics")) as response,
-        ):
-            text = await response.text()
-        assert response.status == 200
-        lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
-        assert (lines["hubbub_ws_connections"], lines["hubbub_ws_subscriptions"]) == ("1", "2")
-        assert lines["hubbub_ws_feeds"] == "2"

@@ -112,27 +112,28 @@ def _answers(url: str) -> bool:
         return False
 
 
-async def _ready(http: aiohttp.ClientSession, hub: str) -> tuple[int, dict[str, Any]]:
-    async with http.get(f"{hub}/api/v1/ready", timeout=aiohttp.ClientTimeout(total=10)) as r:
+async def _ready(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any]]:
+    async with http.get(url, timeout=aiohttp.ClientTimeout(total=10)) as r:
         body: dict[str, Any] = await r.json()
         return r.status, body
 
 
 async def _assert_ready(http: aiohttp.ClientSession, hub: str) -> None:
     try:
-        status, body = await _ready(http, hub)
+        status, body = await _ready(http, f"{hub}/api/v1/ready")
     except aiohttp.ClientError as exc:
         raise AssertionError(f"{hub}: {exc!r}") from exc
     assert status == 200, body
 
 
 class ReadyWatch:
-    """Asks a hub's /ready every 50 ms while the block runs and keeps each answer (the
-    status, or the error of a request that got none); at most 2,000 asks."""
+    """Asks a hub's admin /ready (the one with details) every 50 ms while the block runs
+    and keeps each answer (the status, or the error of a request that got none); at
+    most 2,000 asks."""
 
-    def __init__(self, http: aiohttp.ClientSession, hub: str) -> None:
+    def __init__(self, http: aiohttp.ClientSession, admin: str) -> None:
         self.http = http
-        self.hub = hub
+        self.url = f"{admin}/ready"
         self.answers: list[int | str] = []
         self.bodies: list[dict[str, Any]] = []  # of the answers that were not 200
         self._done = asyncio.Event()
@@ -150,7 +151,7 @@ class ReadyWatch:
     async def _watch(self) -> None:
         for _ in range(2000):
             try:
-                status, body = await _ready(self.http, self.hub)
+                status, body = await _ready(self.http, self.url)
                 self.answers.append(status)
                 if status != 200:
                     self.bodies.append(body)
@@ -244,16 +245,25 @@ class TestUp:
                 "hubbub.cli serve",
             ):
                 assert expected in names
-            status, body = get_json(f"http://127.0.0.1:{up_env['HUBBUB_PORT']}/api/v1/ready")
-            assert status == 200
+            hub = f"http://127.0.0.1:{up_env['HUBBUB_PORT']}"
+            status, body = get_json(f"{hub}/api/v1/ready")
+            assert (status, body["components"]) == (
+                200,
+                {"nats": "ok", "redis": "ok", "workers": "ok", "postgres": "ok"},
+            )
+            # Its admin listener: its port + 1000 unless taken; metrics there, not here.
+            (admin,) = read_runtime(up.state_dir)["ADMIN_URLS"].split(",")
+            assert f"  admin      {admin}/metrics" in up.output
+            status, body = get_json(f"{admin}/ready")
             components = body["components"]
             assert isinstance(components, dict)
-            assert {name: c["ok"] for name, c in components.items()} == {
-                "nats": True,
-                "redis": True,
-                "workers": True,
-                "postgres": True,
-            }
+            assert status == 200
+            assert str(components["workers"]["answered_by"]).endswith(f":{up.pids()['worker-1']}")
+            with urllib.request.urlopen(f"{admin}/metrics", timeout=5) as response:  # noqa: S310
+                assert b"hubbub_ws_connections 0" in response.read()
+            with pytest.raises(urllib.error.HTTPError) as public_metrics:
+                urllib.request.urlopen(f"{hub}/metrics", timeout=5)  # noqa: S310
+            assert public_metrics.value.code == 404
             up.proc.send_signal(signal.SIGINT)
             assert up.finish() == 0
             time.sleep(0.5)
@@ -272,13 +282,15 @@ class TestUp:
         try:
             up.wait_until_up()
             hub_1, hub_2 = read_runtime(up.state_dir)["HUB_URLS"].split(",")
+            admin_1, admin_2 = read_runtime(up.state_dir)["ADMIN_URLS"].split(",")
+            assert len({admin_1, admin_2}) == 2
             async with aiohttp.ClientSession() as http:
-                async with ReadyWatch(http, hub_2) as watch:
+                async with ReadyWatch(http, admin_2) as watch:
                     new_worker = await _kill_and_wait_for_restart(up, "worker-1")
                     answered_by: set[str] = set()
 
                     async def the_new_worker_answers() -> bool:
-                        status, body = await _ready(http, hub_1)
+                        status, body = await _ready(http, f"{admin_1}/ready")
                         if status == 200:
                             answered_by.add(str(body["components"]["workers"]["answered_by"]))
                         return any(a.endswith(f":{new_worker}") for a in answered_by)
@@ -287,7 +299,7 @@ class TestUp:
                 # The one request hub 2 may have had in flight on the worker that was killed.
                 watch.assert_always_ready(but_lost=1)
 
-                async with ReadyWatch(http, hub_2) as watch:
+                async with ReadyWatch(http, admin_2) as watch:
                     await _kill_and_wait_for_restart(up, "hub-1")
                     await eventually(lambda: _assert_ready(http, hub_1), timeout=30)
                 watch.assert_always_ready()
