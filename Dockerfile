@@ -15,6 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HUBBUB_ENV=production \
     HUBBUB_HOST=0.0.0.0 \
+    HUBBUB_ADMIN_PORT=9080 \
     HUBBUB_FRONTEND_DIR=/app/frontend/out
 WORKDIR /app
 RUN groupadd --system --gid 10001 hubbub \
@@ -28,7 +29,10 @@ COPY migrations/ migrations/
 RUN pip install -c requirements.lock . && rm -rf /root/.cache
 COPY --from=frontend /src/frontend/out /app/frontend/out
 USER 10001:10001
-EXPOSE 8080
+# 8080: the public listener. 9080: the admin listener (/metrics, /ready with details), on
+# the container's loopback unless HUBBUB_ADMIN_HOST=0.0.0.0 (docker-compose.yml sets it,
+# for Prometheus on the compose network; never publish it).
+EXPOSE 8080 9080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
   CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/api/v1/health', timeout=2).status != 200)"]
 CMD ["hubbub", "serve"]
