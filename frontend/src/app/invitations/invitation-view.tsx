@@ -4,6 +4,7 @@ import { Check, X } from "lucide-react";
 import Link from "next/link";
 import { useEffect, useState } from "react";
 import { useSessionStore } from "@/components/providers/session-store-provider";
+import { ResendVerification } from "@/components/auth/resend-verification";
 import { EmptyState, LoadingState } from "@/components/states";
 import { Alert } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
@@ -24,8 +25,15 @@ export function InvitationTokenCapture() {
 
 type Answer = { kind: "accepted"; result: InvitationAccepted } | { kind: "declined" };
 
+/** The hub's 403 for an account whose email is not confirmed yet (it may answer once it is). */
+function isUnverified(error: unknown): boolean {
+  return error instanceof HubError && error.status === 403 && error.details.reason === "email_unverified";
+}
+
 function explain(error: unknown, email: string | undefined): string {
   if (error instanceof HubError) {
+    if (isUnverified(error))
+      return "Confirm your email address first: open the link we mailed you when you signed up (or send a new one), then answer this invitation again.";
     if (error.status === 404) return "This invitation is no longer valid: it was already answered, replaced by a newer one or withdrawn, or it expired.";
     if (error.status === 403) return `This invitation is for another email address${email ? ` (you are signed in as ${email})` : ""}. Sign in with the invited account to answer it.`;
   }
@@ -39,6 +47,7 @@ export function InvitationView() {
   const [busy, setBusy] = useState<"accept" | "decline" | null>(null);
   const [answer, setAnswer] = useState<Answer | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [unverified, setUnverified] = useState(false);
 
   useEffect(() => {
     const store = sessionStore();
@@ -51,6 +60,7 @@ export function InvitationView() {
     if (!token) return;
     setBusy(kind);
     setError(null);
+    setUnverified(false);
     const api = workspacesFor(getServices().api);
     try {
       if (kind === "accept") setAnswer({ kind: "accepted", result: await api.acceptInvitation(token) });
@@ -61,6 +71,7 @@ export function InvitationView() {
       forgetInvitationToken(sessionStore());
     } catch (e) {
       if (e instanceof HubError && e.status === 404) forgetInvitationToken(sessionStore());
+      setUnverified(isUnverified(e));
       setError(explain(e, me?.email));
     } finally {
       setBusy(null);
@@ -121,6 +132,7 @@ export function InvitationView() {
           {error}
         </Alert>
       ) : null}
+      {unverified ? <ResendVerification /> : null}
       <div className="flex flex-wrap gap-2">
         <Button onClick={() => void respond("accept")} disabled={busy !== null}>
           <Check aria-hidden="true" /> {busy === "accept" ? "Accepting…" : "Accept"}

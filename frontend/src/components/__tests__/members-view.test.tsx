@@ -13,7 +13,7 @@ import { flush, setup } from "@/lib/realtime/__tests__/harness";
  * `member.*` events on `workspace:<id>` change the list without a REST call,
  * `onReload` reads it again, and the hub's 409 is shown.
  */
-const ME: UserPublic = { id: "u1", email: "a@example.com", display_name: "Ada", role: "member", is_active: true, created_at: "x", last_login_at: null };
+const ME: UserPublic = { id: "u1", email: "a@example.com", display_name: "Ada", role: "member", is_active: true, email_verified: true, created_at: "x", last_login_at: null };
 const member = (user_id: string, email: string, role: MemberPublic["role"]): MemberPublic => ({
   workspace_id: "w1",
   user_id,

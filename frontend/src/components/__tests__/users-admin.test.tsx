@@ -11,6 +11,7 @@ const user = (n: number, extra: Partial<UserPublic> = {}): UserPublic => ({
   display_name: `User ${n}`,
   role: "member",
   is_active: true,
+  email_verified: true,
   created_at: "2026-01-01T00:00:00Z",
   last_login_at: null,
   ...extra,

@@ -12,10 +12,18 @@ import { FormField } from "../form-field";
 import { Button } from "../ui/button";
 import { AuthCard, FormError } from "./auth-card";
 
-/** Create an account, then sign in with it (if that fails, say so and offer the login page). */
+type Registered = { email: string; signedIn: boolean };
+
+/**
+ * Create an account, then sign in with it. The hub answers the same for a new and a
+ * taken address (202; a verification link or a note to the owner goes out by mail), so
+ * the page cannot tell which — it tries to sign in with what was typed: that works for
+ * the new account (unverified accounts may sign in) and for the owner of a taken address
+ * who typed their own password; anyone else is asked to check their mail.
+ */
 export function RegisterForm() {
   const router = useRouter();
-  const [created, setCreated] = useState(false);
+  const [registered, setRegistered] = useState<Registered | null>(null);
   const form = useForm<RegisterInput>({
     resolver: zodResolver(registerSchema),
     defaultValues: { display_name: "", email: "", password: "", confirm: "" },
@@ -31,16 +39,33 @@ export function RegisterForm() {
       return;
     }
     try {
-      await auth.login({ email: body.email, password: body.password });
-      router.replace("/workspaces/");
+      const user = await auth.login({ email: body.email, password: body.password });
+      if (user.email_verified) router.replace("/workspaces/");
+      else setRegistered({ email: body.email, signedIn: true });
     } catch {
-      setCreated(true);
+      setRegistered({ email: body.email, signedIn: false });
     }
   });
 
-  if (created) {
+  if (registered?.signedIn) {
     return (
-      <AuthCard title="Account created" description="Sign in with your new account.">
+      <AuthCard
+        title="Confirm your email"
+        description={`We sent a link to ${registered.email}. You can use Hubbub meanwhile; to join a workspace you are invited to, confirm the address first.`}
+      >
+        <Button asChild className="w-full">
+          <Link href="/workspaces/">Continue</Link>
+        </Button>
+      </AuthCard>
+    );
+  }
+
+  if (registered) {
+    return (
+      <AuthCard
+        title="Check your email"
+        description={`We sent a message to ${registered.email}: a link to confirm a new account, or — if the address has an account already — a note to its owner.`}
+      >
         <Button asChild className="w-full">
           <Link href="/login/">Sign in</Link>
         </Button>

@@ -8,6 +8,7 @@ const ME: UserPublic = {
   display_name: "Ada",
   role: "member",
   is_active: true,
+  email_verified: true,
   created_at: "2026-01-01T00:00:00Z",
   last_login_at: null,
 };

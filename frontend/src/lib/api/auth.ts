@@ -6,12 +6,14 @@ import type {
   LoginRequest,
   PasswordResetConfirm,
   PasswordResetRequest,
+  RegisterAccepted,
   RegisterRequest,
   TokenResponse,
   UpdateMeRequest,
   UpdateUserRequest,
   UserPage,
   UserPublic,
+  VerifyEmailRequest,
 } from "./types";
 
 /**
@@ -29,8 +31,17 @@ export function authApi(api: ApiClient, session: AuthSession) {
         return tokens.user;
       });
     },
-    register(body: RegisterRequest): Promise<UserPublic> {
-      return api.post<UserPublic>("/auth/register", body, { auth: false });
+    /** 202 whether the email was free or taken: the account exists, unverified, or the owner got a note. */
+    register(body: RegisterRequest): Promise<RegisterAccepted> {
+      return api.post<RegisterAccepted>("/auth/register", body, { auth: false });
+    },
+    /** The mailed link's token; 204. Invalid, used or expired → 400 bad_request. */
+    verifyEmail(body: VerifyEmailRequest): Promise<void> {
+      return api.post("/auth/verify-email", body, { auth: false });
+    },
+    /** A new link for the signed-in user; 409 when the address is verified already, 429 when asked too often. */
+    resendVerification(): Promise<{ detail: string }> {
+      return api.post("/auth/verify-email/resend");
     },
     /**
      * End this session (named by the cookie, else by the access token);

@@ -116,8 +116,42 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account */
+        /** Create an account and mail a verification link (same answer for a taken email) */
         post: operations["auth.register"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Confirm the account's email address with the mailed token */
+        post: operations["auth.verify_email"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mail the signed-in user a new verification link */
+        post: operations["auth.resend_verification"];
         delete?: never;
         options?: never;
         head?: never;
@@ -415,7 +449,7 @@ export interface paths {
         /** The members of a workspace, by email */
         get: operations["members.list"];
         put?: never;
-        /** Add a member by email (admins); invites the email if it has no account */
+        /** Invite someone by email (admins); they join when they accept */
         post: operations["members.add"];
         delete?: never;
         options?: never;
@@ -595,7 +629,7 @@ export interface components {
          * AddOutcome
          * @enum {string}
          */
-        AddOutcome: "added" | "invited";
+        AddOutcome: "invited";
         /** ChangePasswordParams */
         ChangePasswordParams: {
             /** Current Password */
@@ -803,14 +837,13 @@ export interface components {
         };
         /**
          * MemberAdded
-         * @description ``added``: the account existed and is a member now (``member``); ``invited``: no
-         *     account has this email, so an invitation was mailed (``invitation``).
+         * @description Always ``invited``: an invitation was mailed, and the person joins by accepting it
+         *     (a stranger who registered the email first cannot, being unverified). The answer is
+         *     the same whether or not the email has an account.
          */
         MemberAdded: {
-            /** @default null */
-            invitation: components["schemas"]["InvitationPublic"] | null;
-            /** @default null */
-            member: components["schemas"]["MemberPublic"] | null;
+            invitation: components["schemas"]["InvitationPublic"];
+            /** @default invited */
             status: components["schemas"]["AddOutcome"];
         };
         /** MemberListParams */
@@ -969,6 +1002,17 @@ export interface components {
         RefreshParams: {
             /** Refresh Token */
             refresh_token: string;
+        };
+        /**
+         * RegisterAccepted
+         * @description The same for every email: whether it was free or taken shows only in the mailbox.
+         */
+        RegisterAccepted: {
+            /**
+             * Detail
+             * @default Check your mail: we sent a link to confirm this address.
+             */
+            detail: string;
         };
         /** RegisterParams */
         RegisterParams: {
@@ -1439,6 +1483,12 @@ export interface components {
             /** Email */
             email: string;
             /**
+             * Email Verified
+             * @description The owner proved the address (a mailed link); needed to answer invitations
+             * @default false
+             */
+            email_verified: boolean;
+            /**
              * Id
              * Format: uuid
              */
@@ -1451,6 +1501,19 @@ export interface components {
              */
             last_login_at: string | null;
             role: components["schemas"]["Role"];
+        };
+        /** VerificationSent */
+        VerificationSent: {
+            /**
+             * Detail
+             * @default A new verification link is on its way.
+             */
+            detail: string;
+        };
+        /** VerifyEmailParams */
+        VerifyEmailParams: {
+            /** Token */
+            token: string;
         };
         /** WorkspaceCreate */
         WorkspaceCreate: {
@@ -2298,12 +2361,12 @@ export interface operations {
         };
         responses: {
             /** @description Success */
-            201: {
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserPublic"];
+                    "application/json": components["schemas"]["RegisterAccepted"];
                 };
             };
             /** @description `bad_request`: Bad request */
@@ -2315,6 +2378,240 @@ export interface operations {
                     "application/problem+json": {
                         /** @enum {unknown} */
                         code?: "bad_request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "validation_failed";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "internal";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `bad_gateway`: Bad gateway */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "bad_gateway";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `timeout`: Timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "timeout";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "auth.verify_email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyEmailParams"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `bad_request`: Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "bad_request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "validation_failed";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal`: Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "internal";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `bad_gateway`: Bad gateway */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "bad_gateway";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "unavailable";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `timeout`: Timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "timeout";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "auth.resend_verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerificationSent"];
+                };
+            };
+            /** @description `bad_request`: Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "bad_request";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
                     } & components["schemas"]["Problem"];
                 };
             };

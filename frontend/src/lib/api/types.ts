@@ -16,6 +16,9 @@ export type TokenResponse = Schemas["TokenPair"];
 export type LoginRequest = Schemas["LoginParams"];
 /** Password policy (server): ≥ 10 characters, not the email or its local part, not a common password. */
 export type RegisterRequest = Schemas["RegisterParams"];
+/** 202, the same for a new and a taken email (the difference is only in the mailbox). */
+export type RegisterAccepted = Schemas["RegisterAccepted"];
+export type VerifyEmailRequest = Schemas["VerifyEmailParams"];
 export type PasswordResetRequest = Schemas["ResetRequestParams"];
 export type PasswordResetConfirm = Schemas["ResetConfirmParams"];
 export type UpdateMeRequest = Partial<Schemas["UpdateMeParams"]>;

@@ -95,7 +95,7 @@ export function workspacesApi(api: ApiClient) {
     members(id: string, query: PageQuery & { role?: WorkspaceRole } = {}, options: CallOptions = {}): Promise<MemberPage> {
       return api.get<MemberPage>(`${ws(id)}/members`, { query: pageQuery({ ...query }), signal: options.signal });
     },
-    /** Admin. An email without an account is invited instead: `{status: "invited", invitation}`. */
+    /** Admin. Always an invitation the person accepts (`{status: "invited", invitation}`), whether or not the email has an account. */
     addMember(id: string, body: MemberAddBody, options: MutationOptions = {}): Promise<MemberAdded> {
       return api.post<MemberAdded>(`${ws(id)}/members`, body, { signal: options.signal, idempotencyKey: options.idempotencyKey ?? newKey() });
     },

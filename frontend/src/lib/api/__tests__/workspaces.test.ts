@@ -63,17 +63,17 @@ describe("workspacesApi", () => {
     expect(error).toMatchObject({ code: "precondition_failed", status: 412 });
   });
 
-  it("members: list by page, add (added | invited), update, remove, leave — paths encoded", async () => {
+  it("members: list by page, add (always an invitation), update, remove, leave — paths encoded", async () => {
     const { api, calls } = fakeHub(
       [200, { items: [MEMBER], next_cursor: null }],
-      [201, { status: "invited", member: null, invitation: { id: "i1" } }],
+      [201, { status: "invited", invitation: { id: "i1" } }],
       [200, { ...MEMBER, role: "admin" }],
       [204, undefined],
       [204, undefined],
     );
     await api.members("w 1", { limit: 100, cursor: null });
     const added = await api.addMember("w1", { email: "new@example.com", role: "member" });
-    expect(added.status).toBe("invited");
+    expect(added).toMatchObject({ status: "invited", invitation: { id: "i1" } });
     await api.updateMember("w1", "u2", { role: "admin" });
     await api.removeMember("w1", "u2");
     await api.leave("w1");

@@ -208,7 +208,6 @@ function Members({ workspaceId }: { workspaceId: string }) {
           <AddMemberForm
             workspaceId={workspaceId}
             canGrantOwner={role === "owner"}
-            onAdded={(m) => setMembers((prev) => upsertMember(prev, m))}
             onInvited={(i) => setInvitations((prev) => upsertInvitation(prev, i))}
           />
         ) : null}
@@ -390,17 +389,20 @@ function MemberRow({
   );
 }
 
-type Outcome = { kind: "added" | "invited" | "invitation"; email: string; role: WorkspaceRole; expires?: string };
+type Outcome = { email: string; role: WorkspaceRole; expires?: string };
 
+/**
+ * Adding someone is always an invitation (the hub never makes an account a member
+ * without its consent): they join when they accept the mailed link, signed in with
+ * that address, verified. The answer is the same whether or not the email has an account.
+ */
 function AddMemberForm({
   workspaceId,
   canGrantOwner,
-  onAdded,
   onInvited,
 }: {
   workspaceId: string;
   canGrantOwner: boolean;
-  onAdded: (member: MemberPublic) => void;
   onInvited: (invitation: InvitationPublic) => void;
 }) {
   const roleId = useId();
@@ -408,33 +410,13 @@ function AddMemberForm({
   const form = useForm<MemberInviteInput>({ resolver: zodResolver(memberInviteSchema), defaultValues: { email: "", role: "member" } });
   const { errors, isSubmitting } = form.formState;
 
-  const done = (next: Outcome) => {
-    setOutcome(next);
-    form.reset({ email: "", role: next.role });
-  };
-
   const add = form.handleSubmit(async (values) => {
     setOutcome(null);
     try {
-      const result = await api().addMember(workspaceId, values);
-      if (result.status === "added" && result.member) {
-        onAdded(result.member);
-        done({ kind: "added", email: result.member.email, role: result.member.role });
-      } else {
-        if (result.invitation) onInvited(result.invitation);
-        done({ kind: "invited", email: result.invitation?.email ?? values.email, role: values.role, expires: result.invitation?.expires_at });
-      }
-    } catch (e) {
-      applyServerErrors(e, form.setError, ["email", "role"]);
-    }
-  });
-
-  const invite = form.handleSubmit(async (values) => {
-    setOutcome(null);
-    try {
-      const invitation = await api().invite(workspaceId, values);
+      const { invitation } = await api().addMember(workspaceId, values);
       onInvited(invitation);
-      done({ kind: "invitation", email: invitation.email, role: invitation.role, expires: invitation.expires_at });
+      setOutcome({ email: invitation.email, role: invitation.role, expires: invitation.expires_at });
+      form.reset({ email: "", role: values.role });
     } catch (e) {
       applyServerErrors(e, form.setError, ["email", "role"]);
     }
@@ -458,19 +440,12 @@ function AddMemberForm({
           <Button type="submit" disabled={isSubmitting}>
             Add member
           </Button>
-          <Button type="button" variant="outline" disabled={isSubmitting} onClick={() => void invite()}>
-            Send invitation
-          </Button>
         </div>
         <div className="md:col-span-3">
           <FormError message={errors.root?.server?.message} />
           {outcome ? (
-            <p role="status" data-testid="add-outcome" data-outcome={outcome.kind} className="text-sm">
-              {outcome.kind === "added"
-                ? `Added ${outcome.email} as ${outcome.role}.`
-                : outcome.kind === "invited"
-                  ? `${outcome.email} has no account yet: an invitation to join as ${outcome.role} was sent by email.`
-                  : `Invitation sent to ${outcome.email} (${outcome.role}).`}
+            <p role="status" data-testid="add-outcome" data-outcome="invited" className="text-sm">
+              {`Invitation sent to ${outcome.email} (${outcome.role}): they join when they accept it.`}
               {outcome.expires ? ` It expires ${new Date(outcome.expires).toLocaleDateString()}.` : ""}
             </p>
           ) : null}

@@ -1,0 +1,82 @@
+"use client";
+
+import Link from "next/link";
+import { useEffect, useRef, useState } from "react";
+import { describeError } from "@/lib/error-messages";
+import { HubError } from "@/lib/errors";
+import { getServices } from "@/lib/services";
+import { LoadingState } from "../states";
+import { Button } from "../ui/button";
+import { AuthCard } from "./auth-card";
+import { ResendVerification } from "./resend-verification";
+import { readResetToken } from "./reset-password-form";
+
+type State = { kind: "reading" } | { kind: "missing" } | { kind: "verifying" } | { kind: "verified" } | { kind: "failed"; message: string };
+
+/**
+ * The mailed link is `/verify-email#token=…` (the fragment never reaches a server log).
+ * The token is read once, dropped from the address bar, and sent at once: the link is
+ * the confirmation, there is nothing to type.
+ */
+export function VerifyEmailView() {
+  const [state, setState] = useState<State>({ kind: "reading" });
+  const sent = useRef(false); // one request per page, even when effects run twice (dev)
+
+  useEffect(() => {
+    const token = readResetToken(window.location);
+    if (token) window.history.replaceState(window.history.state, "", window.location.pathname);
+    if (!token) {
+      // Reading the address happens after hydration (the exported HTML cannot know it).
+      // eslint-disable-next-line react-hooks/set-state-in-effect
+      setState({ kind: "missing" });
+      return;
+    }
+    if (sent.current) return;
+    sent.current = true;
+    setState({ kind: "verifying" });
+    getServices()
+      .auth.verifyEmail({ token })
+      .then(
+        () => setState({ kind: "verified" }),
+        (error: unknown) =>
+          setState({
+            kind: "failed",
+            message:
+              error instanceof HubError && error.status === 400
+                ? "This link is invalid, used or expired. Signed in, you can ask for a new one here."
+                : describeError(error),
+          }),
+      );
+  }, []);
+
+  if (state.kind === "reading" || state.kind === "verifying") return <LoadingState label="Confirming your email…" />;
+
+  if (state.kind === "verified") {
+    return (
+      <AuthCard title="Email confirmed" description="Your address is verified: you can accept invitations to workspaces now.">
+        <Button asChild className="w-full">
+          <Link href="/workspaces/">Your workspaces</Link>
+        </Button>
+      </AuthCard>
+    );
+  }
+
+  return (
+    <AuthCard
+      title={state.kind === "missing" ? "This link is incomplete" : "Could not confirm your email"}
+      description={state.kind === "missing" ? "Open the link from the email again." : undefined}
+    >
+      <div className="grid gap-3">
+        {state.kind === "failed" ? (
+          <p role="alert" data-testid="verify-error" className="text-sm text-destructive">
+            {state.message}
+          </p>
+        ) : null}
+        <ResendVerification />
+        <Button asChild className="w-full">
+          <Link href="/login/">Sign in</Link>
+        </Button>
+      </div>
+    </AuthCard>
+  );
+}
