@@ -54,6 +54,7 @@ class HubbubTarget(Target):
         # benchmark whose clients must be able to recover everything they miss.
         self.policies = {"public": {"history_max_msgs": int(history)}} if history else {}
         self.port = 0
+        self.admin_port = 0  # the hub's admin listener: /metrics
         self.secret = secrets.token_urlsafe(48)
         self._dir = Path(tempfile.mkdtemp(prefix="hubbub-bench-"))
         self._servers: list[EmbeddedNats | EmbeddedRedis] = []
@@ -85,6 +86,7 @@ class HubbubTarget(Target):
         settings = Settings(_env_file=None, channel_policies=self.policies)
         await ensure_streams(self._nc.jetstream(), self._subjects, settings.policies())
         self.port = free_port(self.host)
+        self.admin_port = free_port(self.host)
         env = {
             **os.environ,
             "NATS_URL": self.nats_url,
@@ -94,6 +96,7 @@ class HubbubTarget(Target):
             "HUBBUB_STATE_DIR": str(self._dir / "state"),
             "HUBBUB_ACCESS_LOG": "false",
             "HUBBUB_LOG_LEVEL": "WARNING",
+            "HUBBUB_ADMIN_PORT": str(self.admin_port),
             # The load client connects thousands of sockets from one address at once.
             "HUBBUB_WS_CONNECT_TIMEOUT_S": "60",
             "PYTHONPATH": str(REPO_ROOT),
@@ -159,7 +162,9 @@ class HubbubTarget(Target):
             await asyncio.sleep(0.1)
 
     def _metric(self, name: str) -> float:
-        with urllib.request.urlopen(f"http://{self.host}:{self.port}/metrics", timeout=5) as r:
+        with urllib.request.urlopen(
+            f"http://{self.host}:{self.admin_port}/metrics", timeout=5
+        ) as r:
             for line in r.read().decode().splitlines():
                 if line.startswith(name + " "):
                     return float(line.split()[1])
