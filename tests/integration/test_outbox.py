@@ -20,6 +20,7 @@ from hubbub.contracts.errors import Conflict, Unprocessable
 from hubbub.contracts.subjects import Subjects
 from hubbub.natsconn import connect_nats
 from tests.support import ops
+from tests.support.waiting import wait_for
 from workers.app import RunningWorker
 
 
@@ -33,15 +34,6 @@ async def stream_events(nc: NATS, settings: Settings, channel: Channel) -> list[
         if msg.subject == subjects.event(channel):
             events.append(orjson.loads(msg.data or b"{}"))
     return events
-
-
-async def wait_for(predicate: object, timeout: float = 5.0) -> None:
-    assert callable(predicate)
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 class TestOutbox:
@@ -68,18 +60,20 @@ class TestOutbox:
     async def test_a_rolled_back_change_publishes_nothing(
         self, worker: RunningWorker, bus: Bus, nc: NATS, settings: Settings
     ) -> None:
-        """The handler emitted, then failed: no outbox row, no event."""
+        """The handler emitted, then failed: no outbox row, no event. The change after it
+        is the barrier: the relay publishes rows in id order, so once the later event is
+        in the stream, an earlier one would be there too."""
         with pytest.raises(Conflict):
             await bus.request(
                 ops.emit, {"workspace": "w2", "note": "x", "fail_after_emit": True}, caller=None
             )
         await bus.request(ops.emit, {"workspace": "w2", "note": "after"}, caller=None)
 
-        async def one_published() -> bool:
-            return len(await stream_events(nc, settings, Channel.workspace("w2"))) >= 1
+        async def after_published() -> bool:
+            events = await stream_events(nc, settings, Channel.workspace("w2"))
+            return {"note": "after"} in [e["data"] for e in events]
 
-        await wait_for(one_published)
-        await asyncio.sleep(0.3)
+        await wait_for(after_published, what="the change after it published")
         events = await stream_events(nc, settings, Channel.workspace("w2"))
         assert [e["data"] for e in events] == [{"note": "after"}]
 
@@ -240,12 +234,15 @@ class TestRelayStop:
         from handlers.db import create_engine, session_factory
         from workers.relay import OutboxRelay
 
+        in_flush = asyncio.Event()
+
         class SwallowingRelay(OutboxRelay):
             swallowed = 0
 
             async def flush(self) -> bool:
                 if self.swallowed:
                     return False
+                in_flush.set()
                 try:
                     await asyncio.sleep(3600)
                 except asyncio.CancelledError:
@@ -259,7 +256,8 @@ class TestRelayStop:
         try:
             relay.start()
             relay.kick()
-            await asyncio.sleep(0.05)  # the loop is inside flush now
+            async with asyncio.timeout(5):
+                await in_flush.wait()  # the loop is inside flush now
             async with asyncio.timeout(5):
                 await relay.stop()
             assert relay.swallowed == 1
