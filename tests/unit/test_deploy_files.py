@@ -6,11 +6,29 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
+from hubbub.embedded.nats_auth import COMPOSE_NODES, NatsAuthFolder
+from hubbub.embedded.servers import EmbeddedNats
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+
+
+def compose_services(**env: str) -> dict[str, Any]:
+    """The services of ``docker-compose config`` (as JSON), in this environment."""
+    environment = {k: v for k, v in os.environ.items() if k != "COMPOSE_PROFILES"}
+    result = subprocess.run(
+        [BIN / "docker-compose", "-f", ROOT / "docker-compose.yml", "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env={**environment, "HUBBUB_SECRET_KEY": "x" * 40, **env},
+        check=True,
+    )
+    services: dict[str, Any] = orjson.loads(result.stdout)["services"]
+    return services
 
 
 class TestCompose:
@@ -61,6 +79,65 @@ class TestCompose:
             user = "hub" if role == "hub" else "worker"
             assert environment["NATS_USER"] == user
             assert environment["NATS_PASSWORD_FILE"] == f"/auth/{user}.password"
+
+    def test_the_cluster_profile_runs_three_nats_nodes_that_every_process_connects_to(
+        self,
+    ) -> None:
+        """COMPOSE_PROFILES=cluster: nats, nats-2 and nats-3 share the generated cluster
+        config (routes, route password, users), each under its own JetStream name and
+        store; hub, worker and migrate get all three servers, once all three are up."""
+        services = compose_services(COMPOSE_PROFILES="cluster")
+        nodes = {"nats": "nats-1", "nats-2": "nats-2", "nats-3": "nats-3"}
+        stores = set()
+        for service, name in nodes.items():
+            command = services[service]["command"]
+            assert command[:2] == ["-c", "/auth/cluster-nats.conf"]
+            assert command[command.index("--name") + 1] == name
+            assert "-js" in command
+            assert "/auth" in [v["target"] for v in services[service]["volumes"]]
+            data = next(v for v in services[service]["volumes"] if v["target"] == "/data")
+            stores.add((data["source"], command[command.index("-sd") + 1]))
+            depends = services[service]["depends_on"]["nats-auth"]["condition"]
+            assert depends == "service_completed_successfully"
+        assert len(stores) == 3
+        # Kept apart from the single server's store, whose streams a cluster would delete.
+        assert ("nats-data", "/data/cluster") in stores
+        everything = "nats://nats:4222,nats://nats-2:4222,nats://nats-3:4222"
+        for role in ("hub", "worker", "migrate"):
+            assert services[role]["environment"]["NATS_URL"] == everything
+        for node in nodes:  # the worker and the hub wait for migrate, which waits for them
+            assert services["migrate"]["depends_on"][node]["condition"] == "service_healthy"
+
+    def test_the_cluster_config_is_valid_and_routes_to_the_compose_nodes(
+        self, tmp_path: Path
+    ) -> None:
+        """What `hubbub nats-auth` writes for the cluster profile: nats-server accepts it;
+        its routes (logging in as the route user) go to the file's three NATS services."""
+        folder = NatsAuthFolder(tmp_path / "nats-auth")
+        folder.ensure()
+        config = folder.write_compose_cluster()
+        check = subprocess.run(
+            [EmbeddedNats.binary(), "-c", config, "-t", "--name", "nats-1", "-js"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+        text = config.read_text()
+        password = folder.password("route")
+        for node in COMPOSE_NODES:
+            assert f"nats-route://route:{password}@{node}:6222" in text
+        assert set(COMPOSE_NODES) <= set(compose_services(COMPOSE_PROFILES="cluster"))
+
+    def test_without_the_profile_nats_is_one_server(self) -> None:
+        services = compose_services()
+        assert "nats-2" not in services
+        assert "nats-3" not in services
+        command = services["nats"]["command"]
+        assert command[:2] == ["-c", "/auth/nats.conf"]
+        assert command[command.index("-sd") + 1] == "/data"
+        for role in ("hub", "worker", "migrate"):
+            assert services[role]["environment"]["NATS_URL"] == "nats://nats:4222"
 
     def test_the_compose_file_refuses_to_run_without_a_secret(self) -> None:
         env = {k: v for k, v in os.environ.items() if k != "HUBBUB_SECRET_KEY"}
