@@ -487,6 +487,13 @@ class TestCheckAndMigrate:
         assert result.returncode == 2
         assert "HUBBUB_SECRET_KEY is not set" in result.stderr
 
+    def test_serve_refuses_an_admin_port_that_is_its_public_port(self, settings: Settings) -> None:
+        port = str(free_port())
+        env = settings_env(settings, HUBBUB_PORT=port, HUBBUB_ADMIN_PORT=port)
+        result = run_hubbub("serve", env=env)
+        assert result.returncode == 2
+        assert f"HUBBUB_ADMIN_PORT ({port}) is the hub's public port" in result.stderr
+
 
 class TestApiKeys:
     def test_create_list_and_revoke_a_key(self, settings: Settings) -> None:
