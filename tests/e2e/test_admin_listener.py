@@ -196,6 +196,12 @@ async def body_hub(settings: Settings, aiohttp_server: Any, worker: Any, nc: NAT
     return server
 
 
+# Until hub/rest.py's read_json_object reads the body to its end (request.read()): it
+# reads what has arrived (StreamReader.read(n) returns at most n bytes, as soon as any
+# are there), so a body that comes in two pieces is parsed half and answered 400.
+READS_ONE_CHUNK = "hub/rest.py read_json_object parses only the body's first piece"
+
+
 class TestTheRequestDeadline:
     async def test_a_whole_body_sent_in_pieces_is_read(self, body_hub: TestServer) -> None:
         reader, writer = await _raw_request(body_hub.port, _post_head(BODY_PATH, 6) + b"abc")
@@ -243,12 +249,7 @@ class TestTheRequestDeadline:
         assert (status, body["code"]) == (408, "request_timeout")
         await _echo_works(body_hub)
 
-    @pytest.mark.xfail(
-        reason="hub/rest.py read_json_object reads only the body's first chunk "
-        "(StreamReader.read(n) returns what has arrived): a partial body is answered "
-        "400 at once instead of being waited for; read to the end (request.read()) fixes it",
-        strict=True,
-    )
+    @pytest.mark.xfail(reason=READS_ONE_CHUNK, strict=True)
     async def test_a_stalled_body_of_an_operation_gets_408(self, hub_server: TestServer) -> None:
         reader, writer = await _raw_request(
             hub_server.port, _post_head("/api/v1/test/echo", 100) + b'{"key": "st'
@@ -284,7 +285,7 @@ class TestTheRequestDeadline:
             assert (response.status, body["code"]) == (504, "timeout")
             assert len(envelopes) == 1
             told = envelopes[0]["deadline"] / 1000 - asked_at
-            assert 0 < told <= REQUEST_TIMEOUT_S + 0.5, told
+            assert 0 < told < ops.echo.timeout / 2, told  # 1 s, not 10 s (slack for load)
         finally:
             await sub.unsubscribe()
 
