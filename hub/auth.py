@@ -1,25 +1,26 @@
-"""Who is calling: the caller of a REST request, checked against the operation's access.
+"""Who is calling a REST route: ``Authorization: Bearer <access JWT>`` → the caller.
 
-``Authorization: Bearer <access JWT>`` is verified here, locally (signature, algorithm,
-``iss``/``aud``, expiry — ``hubbub.tokens``), then checked against the in-memory
-deny-list of revoked sessions and deactivated users (``hub/revocations.py``). No
-database, no network: the worker handlers re-check in the database what must be
-current (an admin's role, say).
+The token is verified by ``hub.calls.verify`` — the same function the WebSocket
+``connect`` and ``refresh`` frames use: locally (signature, algorithm, ``iss``/``aud``,
+expiry — ``hubbub.tokens``), then against the in-memory deny-list of revoked sessions
+and deactivated users (``hub/revocations.py``). No database, no network: the worker
+handlers re-check in the database what must be current (an admin's role, say). Whether
+that caller may call an operation is decided in ``hub/calls.py`` too.
 
-* ``public``: anyone. A valid token makes the caller that user (``auth.logout`` uses
-  the session it names); a missing or bad one leaves the caller anonymous.
-* ``user``: a valid, unrevoked token. ``admin``: the same, with the admin role.
-* ``service``: API keys come with the publish API; refused until then.
-* ``internal``: never from outside.
+* A REST request with no ``Authorization`` header is anonymous; with a valid token it
+  is that user. A bad token is ``unauthorized`` (``details.reason`` says why) — except
+  for ``public`` operations, which treat it as no token (``auth.logout`` uses the
+  session a valid one names).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from hub.calls import caller_of, verify
 from hub.state import ACCESS_TOKENS, CLIENT_IP, REVOCATIONS
 from hubbub.contracts.envelope import Caller, CallerKind
-from hubbub.contracts.errors import Forbidden, Unauthorized
+from hubbub.contracts.errors import Unauthorized
 from hubbub.contracts.operations import Access, Operation
 
 
@@ -34,24 +35,11 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 def caller_from_token(app: web.Application, token: str, ip: str | None) -> Caller:
-    """The user an access token names, if it verifies and is not revoked; else
-    ``Unauthorized`` (``details.reason`` says why). No I/O: the WebSocket ``connect``
-    and ``refresh`` frames use this too."""
-    claims = app[ACCESS_TOKENS].verify(token)
-    if app[REVOCATIONS].is_revoked(claims.sid, claims.sub):
-        raise Unauthorized("this session has ended; sign in again", reason="revoked")
-    return Caller(
-        kind=CallerKind.USER,
-        user_id=claims.sub,
-        role=claims.role,
-        session_id=claims.sid,
-        ip=ip,
-    )
+    return caller_of(verify(app[ACCESS_TOKENS], app[REVOCATIONS], token), ip)
 
 
 async def authenticate(request: web.Request, op: Operation) -> Caller:
-    if op.access is Access.INTERNAL:
-        raise Forbidden("internal operation")
+    """The caller of a REST request for ``op`` (access is checked by ``hub/calls.py``)."""
     ip = request.app[CLIENT_IP].of(request)
     if op.access is Access.PUBLIC:
         try:
@@ -61,12 +49,7 @@ async def authenticate(request: web.Request, op: Operation) -> Caller:
         except Unauthorized:
             pass
         return Caller(kind=CallerKind.ANONYMOUS, ip=ip)
-    if op.access is Access.SERVICE:
-        raise Unauthorized("this operation needs a service API key")
     token = bearer_token(request)
     if token is None:
-        raise Unauthorized("sign in first: send 'Authorization: Bearer <access token>'")
-    caller = caller_from_token(request.app, token, ip)
-    if op.access is Access.ADMIN and caller.role != "admin":
-        raise Forbidden("only admins may do this")
-    return caller
+        return Caller(kind=CallerKind.ANONYMOUS, ip=ip)
+    return caller_from_token(request.app, token, ip)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from hub import calls
 from hub.metrics import http_requests
 from hub.problems import problem_response
 from hub.state import SETTINGS
@@ -30,7 +30,7 @@ access_log = logging.getLogger("hubbub.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-Id"
-_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+API_PATH = "/api/"
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -42,7 +42,33 @@ SECURITY_HEADERS = {
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
-def _status_error(exc: web.HTTPException) -> HubbubError:
+def api_methods(app: web.Application, path: str) -> list[str]:
+    """The methods the API routes of ``path`` take, ignoring the frontend's catch-all
+    (which answers GET on every path, but never for an API path)."""
+    methods: set[str] = set()
+    for resource in app.router.resources():
+        info = resource.get_info()
+        pattern = info.get("pattern")
+        if "path" in info:
+            matches = info["path"] == path and path.startswith(API_PATH)
+        elif isinstance(pattern, re.Pattern):
+            formatter = str(info.get("formatter", ""))
+            matches = formatter.startswith(API_PATH) and pattern.fullmatch(path) is not None
+        else:
+            matches = False
+        if matches:
+            methods.update(route.method for route in resource if route.method != "*")
+    return sorted(methods)
+
+
+def _status_error(request: web.Request, exc: web.HTTPException) -> HubbubError:
+    if exc.status in (404, 405) and request.path.startswith(API_PATH):
+        # `Allow` lists exactly what this API path takes (aiohttp's own 405 would add
+        # the frontend catch-all's GET and HEAD; and that catch-all turns a GET on a
+        # POST-only API path into a 404).
+        allow = api_methods(request.app, request.path)
+        if allow and request.method not in allow:
+            return MethodNotAllowed("this path does not take that method", allow=", ".join(allow))
     if exc.status == 404:
         return NotFound("no such route")
     if exc.status == 405:
@@ -59,8 +85,7 @@ def _status_error(exc: web.HTTPException) -> HubbubError:
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give the request an id, turn every failure into problem details, log one line."""
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    request_id = calls.request_id(request.headers.get(REQUEST_ID_HEADER))
     token = request_id_var.set(request_id)
     start = time.perf_counter()
     status = 500  # what the log says if even the error handling fails
@@ -74,7 +99,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             if exc.status < 400:  # redirects and 304 pass through
                 status = exc.status
                 raise
-            response = problem_response(_status_error(exc), request)
+            response = problem_response(_status_error(request, exc), request)
         except Exception as exc:
             outage = redis_outage(exc) or nats_outage(exc)
             if outage is None:
@@ -93,7 +118,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             response.headers[REQUEST_ID_HEADER] = request_id
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
-            if request.path.startswith("/api/"):
+            if request.path.startswith(API_PATH):
                 response.headers.setdefault("Content-Security-Policy", API_CSP)
                 response.headers.setdefault("Cache-Control", "no-store")
         status = response.status

@@ -1,9 +1,10 @@
 """REST routes built from the operation catalog: one route per operation with ``http``.
 
-A request becomes params (path, then query for GET/DELETE or the JSON body otherwise),
-is validated against the operation's params schema here at the edge, and goes to the
-workers over the bus. The worker's result JSON is sent on as it came (it was validated
-against the result schema by the bus).
+A request becomes params (path, then query for GET/DELETE or the JSON body otherwise)
+and goes through ``hub/calls.py`` — access, idempotency key, validation against the
+operation's params schema, the bus call — the path WebSocket RPC takes too. The worker's
+result JSON is sent on as it came (it was validated against the result schema by the
+bus). Only ``internal`` and ``service`` operations get no route (``hub.calls.reachable``).
 
 Versions: an operation with ``Http.if_match`` takes its expected version from the
 ``If-Match`` header (never from the body) into that params field, and the handler raises
@@ -14,7 +15,6 @@ asks; the same call over WebSocket RPC answers ``409 conflict``.
 
 from __future__ import annotations
 
-import re
 import types
 import typing
 from collections.abc import Awaitable, Callable
@@ -22,8 +22,9 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from hub import calls
 from hub.auth import authenticate
 from hub.problems import problem_response
 from hub.rest_hooks import RestHooks
@@ -58,15 +59,9 @@ def _list_fields(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(names)
 
 
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
-
-
 def idempotency_key(request: web.Request) -> str | None:
-    """The ``Idempotency-Key`` header: 1-200 visible ASCII characters, or absent."""
-    value = request.headers.get("Idempotency-Key")
-    if value is not None and not _IDEMPOTENCY_KEY.fullmatch(value):
-        raise BadRequest("Idempotency-Key must be 1-200 visible ASCII characters")
-    return value
+    """The ``Idempotency-Key`` header, if given and well formed (``hub.calls``' rule)."""
+    return calls.check_idempotency_key(request.headers.get("Idempotency-Key"))
 
 
 def parse_if_match(value: str) -> int:
@@ -110,6 +105,7 @@ def make_handler(
 
     async def handle(request: web.Request) -> web.StreamResponse:
         caller = await authenticate(request, op)
+        key = calls.admit(op, caller, request.headers.get("Idempotency-Key"))
         params: dict[str, Any] = {}
         if http.has_body:
             params.update(await read_json_object(request, request.app[SETTINGS].max_body_bytes))
@@ -135,21 +131,15 @@ def make_handler(
             if "If-Match" in request.headers:
                 params[http.if_match] = parse_if_match(request.headers["If-Match"])
         hooks.run_before(op.name, request, params)
+        validated = calls.validate(op, params)
         try:
-            validated = op.params.model_validate(params)
-        except ValidationError as exc:
-            raise validation_failed_from(
-                exc.errors(include_url=False, include_input=False)  # type: ignore[arg-type]
-            ) from None
-        try:
-            reply = await request.app[BUS].request(
+            reply = await calls.send(
+                request.app[BUS],
                 op,
-                # Only what the caller sent: the worker validates again, and a PATCH's
-                # fields that were left out must stay left out (not become nulls).
-                validated.model_dump_json(exclude_unset=True).encode(),
-                caller=caller,
-                request_id=request_id_var.get(),
-                idempotency_key=idempotency_key(request) if op.mutating else None,
+                validated,
+                caller,
+                idempotency_key=key,
+                request_id=request_id_var.get() or calls.request_id(),
                 traceparent=request.headers.get("traceparent"),
             )
         except HubbubError as exc:
@@ -187,7 +177,7 @@ def make_handler(
 def add_operation_routes(app: web.Application) -> None:
     hooks = app.get(REST_HOOKS) or RestHooks()
     for op in app[CATALOG]:
-        if op.http is not None:
+        if op.http is not None and calls.reachable(op):
             app.router.add_route(
                 op.http.method, API_PREFIX + op.http.path, make_handler(op, hooks), name=op.name
             )

@@ -5,6 +5,7 @@ connection's transport. Limits, and what breaking them does:
 
 * frame over ``HUBBUB_WS_MAX_FRAME_BYTES`` → close 1009 (RFC 6455 "message too big");
 * no ``connect`` within ``HUBBUB_WS_CONNECT_TIMEOUT_S``, or a bad token → close 4001;
+* a ``connect`` over ``HUBBUB_MAX_SOCKETS_PER_USER`` → ``rate_limited``, close 4008;
 * over the command rate → ``rate_limited`` error per command; keeping on at twice the
   burst (without slowing down to bank half a burst) → close 4008;
 * ``HUBBUB_WS_MAX_PROTOCOL_ERRORS`` malformed frames → close 4008.
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from hub.problems import problem_response
-from hub.state import REALTIME, SETTINGS
+from hub.state import CLIENT_IP, REALTIME, SETTINGS
 from hub.ws import commands as cmd
 from hub.ws import frames
 from hub.ws.connection import Connection
@@ -74,7 +75,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         new_client_id(),
         ws,
         CommandLimiter(settings.ws_commands_per_s, settings.ws_commands_burst),
-        request.remote,
+        request.app[CLIENT_IP].of(request),  # as REST sees it: trusted proxies included
         settings.ws_send_buffer_bytes,
     )
     conn.transport = request.transport
@@ -118,12 +119,14 @@ async def handshake(realtime: Realtime, conn: Connection, timeout: float) -> boo
         return False
     try:
         claims = realtime.authenticate(command.token)
+        connected = realtime.register(conn, claims)
     except HubbubError as exc:
         conn.send(frames.error(command.id, exc))
-        conn.close(CloseCode.UNAUTHORIZED, exc.message)
+        too_many = isinstance(exc, RateLimited)  # this user's sockets: one is to close
+        conn.close(CloseCode.POLICY if too_many else CloseCode.UNAUTHORIZED, exc.message)
         return False
     conn.last_seen = time.monotonic()
-    conn.send(frames.result_obj(command.id, realtime.register(conn, claims)))
+    conn.send(frames.result_obj(command.id, connected))
     return True
 
 

@@ -1,4 +1,5 @@
-"""Per-connection limits: a token bucket for commands, and when refusing turns to closing."""
+"""Limits of the socket layer: a token bucket for each connection's commands (and when
+refusing turns to closing), and each user's budget of published bytes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import time
 
 
 class TokenBucket:
-    """``rate`` tokens per second, up to ``burst``; one token per command."""
+    """``rate`` tokens per second, up to ``burst``; ``take`` spends ``cost`` (one per
+    command, or one per byte)."""
 
     __slots__ = ("burst", "rate", "stamp", "tokens")
 
@@ -17,17 +19,19 @@ class TokenBucket:
         self.tokens = burst
         self.stamp = time.monotonic()
 
-    def take(self, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
+    def refill(self, now: float) -> None:
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+
+    def take(self, now: float | None = None, cost: float = 1.0) -> bool:
+        self.refill(time.monotonic() if now is None else now)
+        if self.tokens >= cost:
+            self.tokens -= cost
             return True
         return False
 
-    def retry_after(self) -> float:
-        return max(0.0, (1.0 - self.tokens) / self.rate)
+    def retry_after(self, cost: float = 1.0) -> float:
+        return max(0.0, (cost - self.tokens) / self.rate)
 
 
 class Admission(enum.Enum):
@@ -65,3 +69,36 @@ class CommandLimiter:
 
     def retry_after(self) -> float:
         return self.bucket.retry_after()
+
+
+class ByteBudgets:
+    """Each user's budget of published bytes: a bucket of ``count`` bytes refilled at
+    ``count`` per ``per_s`` seconds (``HUBBUB_WS_PUBLISH_BYTES_PER_USER``), shared by all
+    the user's sockets on this hub. A full bucket is forgotten (``prune``): it would be
+    made again the same."""
+
+    __slots__ = ("buckets", "burst", "rate")
+
+    def __init__(self, count: int, per_s: float) -> None:
+        self.burst = float(count)
+        self.rate = count / per_s
+        self.buckets: dict[str, TokenBucket] = {}
+
+    def take(self, user_id: str, size: int, now: float | None = None) -> float | None:
+        """Spend ``size`` bytes of ``user_id``'s budget: None if there were enough, else
+        the seconds until there will be (nothing is spent then)."""
+        now = time.monotonic() if now is None else now
+        bucket = self.buckets.get(user_id)
+        if bucket is None:
+            bucket = self.buckets[user_id] = TokenBucket(self.rate, self.burst)
+            bucket.stamp = now
+        if bucket.take(now, size):
+            return None
+        return bucket.retry_after(size)
+
+    def prune(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        for user_id, bucket in list(self.buckets.items()):
+            bucket.refill(now)
+            if bucket.tokens >= bucket.burst:
+                del self.buckets[user_id]

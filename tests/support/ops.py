@@ -86,6 +86,13 @@ emit = test_catalog.add(
     )
 )
 
+# Internal, yet with an HTTP route: neither REST nor RPC may reach it (hub/calls.py).
+internal = test_catalog.add(
+    Operation(
+        "test.internal", EchoParams, EchoResult, Access.INTERNAL, Http("POST", "/test/internal")
+    )
+)
+
 slow_emit = test_catalog.add(
     Operation("test.slow_emit", EmitParams, EmitResult, Access.USER, mutating=True, key="workspace")
 )
@@ -111,6 +118,7 @@ test_registry = Registry()
 
 @test_registry.handler(echo)
 @test_registry.handler(echo_unkeyed)
+@test_registry.handler(internal)
 @test_registry.handler(slow)
 async def run_echo(ctx: Context, params: EchoParams) -> EchoResult:
     log.info("echo handler ran", extra={"seq": params.seq})

@@ -1,0 +1,176 @@
+"""One edge path for an operation call, whether it came over REST or WebSocket RPC.
+
+Both transports turn a request into ``(operation, caller, params, idempotency key)`` and
+hand it here, so the rules that decide its fate are written once and answer with the
+same error code either way:
+
+1. **reachable** — an ``internal`` or ``service`` operation is not callable by clients:
+   ``not_found`` (REST registers no route for it; RPC names it unknown);
+2. **access** — ``public``: anyone; ``user``: a signed-in caller, else ``unauthorized``;
+   ``admin``: the same with the admin role, else ``forbidden``;
+3. **idempotency key** — when given, 1-200 visible ASCII characters, else
+   ``bad_request``; only mutating operations pass it on to the worker;
+4. **params** — validated against the operation's schema: ``validation_failed`` with
+   the wire form of pydantic's errors (``invalid``);
+5. **the bus call** — to a worker, with the caller and the request id.
+
+The caller itself comes from an access token through ``verify`` and ``caller_of``, for
+both (REST reads it from ``Authorization``: ``hub/auth.py``). What is only HTTP (body
+parsing, ``If-Match``, cookies, ``ETag``) stays in ``hub/rest.py``; what is only a
+socket (command ids, in-flight limits) in ``hub/ws/rpc.py``. Request ids are minted by
+``request_id`` for both.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from hub.revocations import Revocations
+from hubbub.bus import Bus, Reply, new_request_id
+from hubbub.contracts.envelope import Caller, CallerKind
+from hubbub.contracts.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+    validation_failed_from,
+)
+from hubbub.contracts.operations import Access, Catalog, Operation
+from hubbub.tokens import AccessClaims, AccessTokens
+
+IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,200}"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+
+def request_id(incoming: str | None = None) -> str:
+    """The id a request is logged and answered under: the client's own ``X-Request-Id``
+    when it is a safe token (8-64 of ``A-Z a-z 0-9 . _ -``), else a new one."""
+    if incoming is not None and _SAFE_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return new_request_id()
+
+
+def verify(tokens: AccessTokens, revocations: Revocations, token: str) -> AccessClaims:
+    """The claims of an access token that verifies and whose session and user are not
+    revoked; else ``Unauthorized`` (``details.reason`` says why). No I/O. REST's bearer
+    token (``hub/auth.py``) and the socket's ``connect``/``refresh`` token both come here.
+    """
+    claims = tokens.verify(token)
+    if revocations.is_revoked(claims.sid, claims.sub):
+        raise Unauthorized("this session has ended; sign in again", reason="revoked")
+    return claims
+
+
+def caller_of(claims: AccessClaims, ip: str | None) -> Caller:
+    """The user caller an access token's claims name."""
+    return Caller(
+        kind=CallerKind.USER,
+        user_id=claims.sub,
+        role=claims.role,
+        session_id=claims.sid,
+        ip=ip,
+    )
+
+
+def reachable(op: Operation) -> bool:
+    """Whether clients may call ``op`` at all (over REST or RPC)."""
+    return op.access not in (Access.INTERNAL, Access.SERVICE)
+
+
+def operation(catalog: Catalog, name: str) -> Operation:
+    """The operation an RPC names; ``not_found`` if there is none clients may call."""
+    op = catalog.get(name)
+    if op is None or not reachable(op):
+        raise NotFound(f"unknown method {name!r}")
+    return op
+
+
+def check_access(op: Operation, caller: Caller) -> None:
+    if not reachable(op):
+        raise NotFound(f"unknown method {op.name!r}")
+    if op.access is Access.PUBLIC:
+        return
+    if caller.kind is not CallerKind.USER:
+        raise Unauthorized("sign in first: send 'Authorization: Bearer <access token>'")
+    if op.access is Access.ADMIN and caller.role != "admin":
+        raise Forbidden("only admins may do this")
+
+
+def check_idempotency_key(value: str | None) -> str | None:
+    """``value`` if absent or well formed (1-200 visible ASCII characters); else
+    ``bad_request``."""
+    if value is not None and not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise BadRequest("an idempotency key is 1-200 visible ASCII characters")
+    return value
+
+
+def admit(op: Operation, caller: Caller, idempotency_key: str | None) -> str | None:
+    """Steps 1-3: refuse what ``caller`` may not call; the key to send (None unless
+    ``op`` is mutating)."""
+    check_access(op, caller)
+    key = check_idempotency_key(idempotency_key)
+    return key if op.mutating else None
+
+
+def invalid(exc: ValidationError) -> ValidationFailed:
+    """pydantic's errors in the wire form (no input echo, no URLs)."""
+    return validation_failed_from(exc.errors(include_url=False, include_input=False))  # type: ignore[arg-type]
+
+
+def validate(op: Operation, params: dict[str, Any]) -> BaseModel:
+    try:
+        return op.params.model_validate(params)
+    except ValidationError as exc:
+        raise invalid(exc) from None
+
+
+async def send(
+    bus: Bus,
+    op: Operation,
+    params: BaseModel,
+    caller: Caller,
+    *,
+    idempotency_key: str | None,
+    request_id: str,
+    traceparent: str | None = None,
+) -> Reply:
+    """Step 5: the admitted, validated call to a worker."""
+    return await bus.request(
+        op,
+        # Only what the caller sent: the worker validates again, and a PATCH's fields
+        # that were left out must stay left out (not become nulls).
+        params.model_dump_json(exclude_unset=True).encode(),
+        caller=caller,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        traceparent=traceparent,
+    )
+
+
+async def call(
+    bus: Bus,
+    op: Operation,
+    caller: Caller,
+    params: dict[str, Any],
+    *,
+    idempotency_key: str | None,
+    request_id: str,
+    traceparent: str | None = None,
+) -> Reply:
+    """Steps 1-5 in order."""
+    key = admit(op, caller, idempotency_key)
+    validated = validate(op, params)
+    return await send(
+        bus,
+        op,
+        validated,
+        caller,
+        idempotency_key=key,
+        request_id=request_id,
+        traceparent=traceparent,
+    )

@@ -1,0 +1,73 @@
+"""``rpc``: an operation of the catalog called over the socket.
+
+The call goes through ``hub/calls.py`` — the same access check, idempotency-key rule,
+params validation and bus call as its REST route — so a bad call gets the same error
+code either way. What is only a socket is here: the command id (echoed by the reply;
+one unanswered rpc per id) and the number of unanswered rpcs per connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from hub import calls
+from hub.ws import commands as cmd
+from hub.ws import frames
+from hub.ws.connection import Connection
+from hubbub.bus import Bus
+from hubbub.config import Settings
+from hubbub.contracts.errors import BadRequest, HubbubError, Internal, RateLimited
+from hubbub.contracts.operations import Catalog
+from hubbub.logs import request_id_var
+
+log = logging.getLogger("hubbub.ws")
+
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+
+
+class Rpcs:
+    def __init__(self, settings: Settings, bus: Bus, catalog: Catalog, spawn: Spawn) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.catalog = catalog
+        self.spawn = spawn
+
+    def start(self, conn: Connection, command: cmd.Rpc) -> None:
+        """Run ``command`` in the background (its reply goes out when the worker's
+        comes); ``CommandError`` if its id is taken or too many are unanswered."""
+        if command.id in conn.rpc_ids:
+            raise cmd.CommandError(
+                command.id, BadRequest("this id is already in use by an unanswered rpc")
+            )
+        if len(conn.rpc_ids) >= self.settings.ws_max_rpc_in_flight:
+            raise cmd.CommandError(
+                command.id,
+                RateLimited("too many unanswered rpcs on this connection", retry_after=1),
+            )
+        conn.rpc_ids.add(command.id)
+        self.spawn(self.run(conn, command))
+
+    async def run(self, conn: Connection, command: cmd.Rpc) -> None:
+        request_id = calls.request_id()
+        token = request_id_var.set(request_id)
+        try:
+            assert conn.caller is not None
+            reply = await calls.call(
+                self.bus,
+                calls.operation(self.catalog, command.method),
+                conn.caller,
+                command.params,
+                idempotency_key=command.idempotency_key,
+                request_id=request_id,
+            )
+            conn.send(frames.result(command.id, reply.raw))
+        except HubbubError as exc:
+            conn.send(frames.error(command.id, exc))
+        except Exception:
+            log.exception("rpc failed", extra={"conn": conn.id, "method": command.method})
+            conn.send(frames.error(command.id, Internal(request_id=request_id)))
+        finally:
+            conn.rpc_ids.discard(command.id)
+            request_id_var.reset(token)

@@ -1,0 +1,148 @@
+"""Who is on this hub's sockets: ``connect``, ``refresh``, token expiry, leaving, and
+closing the sockets whose access ended.
+
+The token of ``connect`` and ``refresh`` is checked by ``hub.calls.verify`` — the same
+check a REST request's bearer token gets — and becomes the socket's caller through
+``hub.calls.caller_of``, with the client IP the endpoint read (trusted proxies
+included, ``hub/client_ip.py``).
+
+One user may have at most ``HUBBUB_MAX_SOCKETS_PER_USER`` sockets on one hub: the
+``connect`` of one more is answered ``rate_limited`` (``details.limit``) and the socket
+closed with 4008. The count is per hub (no round trip to Redis per connect, nothing to
+clean up after a hub that died); behind N hubs a user may hold up to N times the cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from hub import calls
+from hub.revocations import Revocations
+from hub.ws import commands as cmd
+from hub.ws import frames
+from hub.ws.connection import Connection
+from hubbub.config import Settings
+from hubbub.contracts.control import ControlMessage, Deactivated, SessionsRevoked
+from hubbub.contracts.errors import Forbidden, RateLimited, Unauthorized
+from hubbub.contracts.protocol import CloseCode, Push
+from hubbub.tokens import AccessClaims, AccessTokens
+
+
+class Sessions:
+    def __init__(self, settings: Settings, tokens: AccessTokens, revocations: Revocations) -> None:
+        self.settings = settings
+        self.tokens = tokens
+        self.revocations = revocations
+        self.connections: set[Connection] = set()
+        self.by_user: dict[str, set[Connection]] = {}
+        self.emptied = asyncio.Event()
+        self.stats = {"connects": 0}
+
+    def authenticate(self, token: str) -> AccessClaims:
+        """The token's claims, if it verifies and its session is not revoked (no I/O)."""
+        return calls.verify(self.tokens, self.revocations, token)
+
+    def register(self, conn: Connection, claims: AccessClaims) -> dict[str, Any]:
+        """Make ``conn`` the socket of the claims' user; the ``connect`` result.
+        ``RateLimited`` when the user already has the most sockets allowed here."""
+        cap = self.settings.max_sockets_per_user
+        if len(self.by_user.get(claims.sub, ())) >= cap:
+            raise RateLimited(
+                f"at most {cap} open sockets per user on this hub; close one first",
+                limit=cap,
+                retry_after=1,
+            )
+        conn.user_id = claims.sub
+        conn.session_id = claims.sid
+        conn.caller = calls.caller_of(claims, conn.ip)
+        self.connections.add(conn)
+        self.by_user.setdefault(claims.sub, set()).add(conn)
+        self.stats["connects"] += 1
+        expires_in = self._arm_expiry(conn, claims.exp)
+        return {
+            "client": conn.id,
+            "user": {"id": claims.sub, "role": claims.role},
+            "ping_interval": self.settings.ws_ping_interval_s,
+            "expires_in": expires_in,
+        }
+
+    async def refresh(self, conn: Connection, command: cmd.Refresh) -> dict[str, Any]:
+        claims = self.authenticate(command.token)
+        if claims.sub != conn.user_id:
+            raise Forbidden("a refresh token must be for the same user")
+        conn.session_id = claims.sid
+        conn.caller = calls.caller_of(claims, conn.ip)
+        return {"expires_in": self._arm_expiry(conn, claims.exp)}
+
+    def remove(self, conn: Connection) -> None:
+        """Forget ``conn`` (it is closing)."""
+        conn.closed = True
+        conn.cancel_timers()
+        self.connections.discard(conn)
+        if not self.connections:
+            self.emptied.set()
+        peers = self.by_user.get(conn.user_id)
+        if peers is not None:
+            peers.discard(conn)
+            if not peers:
+                del self.by_user[conn.user_id]
+
+    # --- token expiry ---------------------------------------------------------------------
+
+    def _arm_expiry(self, conn: Connection, exp: int) -> int:
+        conn.cancel_timers()
+        conn.token_exp = exp
+        loop = asyncio.get_running_loop()
+        now = time.time()
+        remaining = exp - now
+        # `lead` seconds before the end — but for a token shorter than that, at half its
+        # life: warning at once would have the client refresh in a tight loop. Never
+        # synchronously: the connect/refresh reply goes out first.
+        warn_in = max(remaining - self.settings.ws_expiring_lead_s, remaining / 2, 0.0)
+        conn.timers.append(loop.call_later(warn_in, self._warn_expiring, conn))
+        grace = self.settings.ws_expiry_grace_s
+        conn.timers.append(loop.call_later(max(0.0, remaining + grace), self._expire, conn))
+        return max(0, int(remaining))
+
+    def _warn_expiring(self, conn: Connection) -> None:
+        conn.send(frames.push(Push.EXPIRING, **{"in": max(0, int(conn.token_exp - time.time()))}))
+
+    def _expire(self, conn: Connection) -> None:
+        conn.close(CloseCode.UNAUTHORIZED, "the access token expired; refresh it and reconnect")
+
+    # --- access that ended ------------------------------------------------------------------
+
+    def on_control(self, message: ControlMessage) -> None:
+        """Close the sockets a deactivation (4003) or revoked sessions (4001) end."""
+        conns = list(self.by_user.get(message.user_id, ()))
+        if isinstance(message, Deactivated):
+            for conn in conns:
+                conn.close(CloseCode.FORBIDDEN, "this account was deactivated", reconnect=False)
+        elif isinstance(message, SessionsRevoked):
+            sids = set(message.sids)
+            for conn in conns:
+                if conn.session_id in sids:
+                    conn.close(CloseCode.UNAUTHORIZED, "this session has ended; sign in again")
+
+    def close_if_revoked(self, conn: Connection, command_id: int | None = None) -> bool:
+        """Close ``conn`` if the deny-list now names its session (4001) or its user
+        (4003), as a control message would have; ``command_id``'s command is answered
+        ``unauthorized`` first. No I/O."""
+        if conn.session_id is None or not self.revocations.is_revoked(
+            conn.session_id, conn.user_id
+        ):
+            return False
+        if command_id is not None:
+            conn.send(
+                frames.error(
+                    command_id,
+                    Unauthorized("this session has ended; sign in again", reason="revoked"),
+                )
+            )
+        if self.revocations.is_deactivated(conn.user_id):
+            conn.close(CloseCode.FORBIDDEN, "this account was deactivated", reconnect=False)
+        else:
+            conn.close(CloseCode.UNAUTHORIZED, "this session has ended; sign in again")
+        return True

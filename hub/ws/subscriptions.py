@@ -1,0 +1,214 @@
+"""``subscribe`` and ``unsubscribe``: a socket's subscriptions, their recovery from
+history, their presence, and their end when a membership is removed.
+
+A subscription is checked by the channel authorizer (``authz.py``), joins the hub's one
+feed per channel (``fanout.py``), and is answered with what the client missed since its
+``since`` (``_recover``). Publications that arrive while the history is read are
+buffered and sent after the reply, so each offset reaches the client exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from hub.ws import commands as cmd
+from hub.ws import frames
+from hub.ws.authz import ChannelAuthorizer
+from hub.ws.connection import Connection
+from hub.ws.fanout import Fanout, Feed
+from hub.ws.history import History
+from hub.ws.presence import Presence
+from hubbub.config import Settings
+from hubbub.contracts.api.channels import ChannelAction
+from hubbub.contracts.channels import Channel
+from hubbub.contracts.errors import Conflict, NotFound, TooLarge
+from hubbub.contracts.protocol import CloseCode, Push
+from hubbub.contracts.subjects import Subjects
+
+log = logging.getLogger("hubbub.ws")
+
+MAX_RECOVERY = 10_000  # publications replayed by one subscribe; more → recovered: false
+MAX_RECOVERY_BYTES = 4 * 1024 * 1024  # and their data's size; more → recovered: false
+
+
+class Subscriptions:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        nc: NATS,
+        subjects: Subjects,
+        history: History,
+        fanout: Fanout,
+        authorizer: ChannelAuthorizer,
+        presence: Presence,
+        by_user: dict[str, set[Connection]],
+    ) -> None:
+        self.settings = settings
+        self.nc = nc
+        self.subjects = subjects
+        self.history = history
+        self.fanout = fanout
+        self.authorizer = authorizer
+        self.presence = presence
+        self.by_user = by_user  # the sessions' index of sockets per user
+        self._presence_subs: dict[str, Subscription] = {}
+
+    async def subscribe(self, conn: Connection, command: cmd.Subscribe) -> None:
+        channel = Channel.parse(command.channel)
+        name = str(channel)
+        if name in conn.subs:
+            raise Conflict("already subscribed to this channel", channel=name)
+        if len(conn.subs) >= self.settings.ws_max_subscriptions:
+            raise TooLarge(
+                f"at most {self.settings.ws_max_subscriptions} subscriptions per connection",
+                limit=self.settings.ws_max_subscriptions,
+            )
+        assert conn.caller is not None
+        await self.authorizer.check(conn.caller, channel, ChannelAction.SUBSCRIBE)
+        conn.subs[name] = 0  # reserved: a second subscribe meanwhile is a conflict
+        try:
+            feed = await self.fanout.feed(channel)
+        except BaseException:
+            conn.subs.pop(name, None)
+            raise
+        feed.waiting[conn] = []
+        try:
+            epoch = await self.history.epoch(channel.kind)
+            latest = await feed.latest()
+            recovered, publications, position = await self._recover(
+                channel, command.since, epoch, latest
+            )
+        except BaseException:
+            feed.waiting.pop(conn, None)
+            conn.subs.pop(name, None)
+            await self.fanout.release(feed)
+            raise
+        if conn.closed or name not in conn.subs:  # gone while we read the history
+            feed.waiting.pop(conn, None)
+            await self.fanout.release(feed)
+            return
+        reply = _subscribe_reply(command.id, name, position, epoch, recovered, publications)
+        conn.send(reply)
+        # Live from here: what arrived meanwhile, then everything new; each offset once.
+        conn.subs[name] = position
+        buffered = feed.waiting.pop(conn, [])
+        feed.live[conn] = None
+        pending = [item for item in buffered if item.offset > position]
+        if pending:
+            conn.deliver(feed, pending, b"".join(i.frame for i in pending))
+        if feed.policy.presence:
+            await self._presence_join(conn, channel, feed)
+
+    async def _recover(
+        self, channel: Channel, since: cmd.Since | None, epoch: str, latest: int
+    ) -> tuple[bool, list[tuple[int, bytes]], int]:
+        """What a resubscribing client missed: (recovered, publications, new position).
+
+        Recovered means every publication after ``since.offset`` is in the reply — the
+        epoch matches and the history still holds the last one the client saw (retention
+        drops the oldest first, so then it holds all the later ones too)."""
+        if since is None or since.epoch != epoch or since.offset > latest:
+            return False, [], latest
+        if since.offset == latest:
+            return True, [], latest
+        if since.offset == 0:
+            kept_all = await self.history.nothing_dropped(channel.kind)
+            if not kept_all:
+                return False, [], latest
+        elif not await self.history.holds(channel, since.offset):
+            return False, [], latest
+        found = await self.history.after(channel, since.offset, MAX_RECOVERY, MAX_RECOVERY_BYTES)
+        if not found or found[-1].offset < latest:
+            return False, [], latest  # more than we replay: reload instead
+        return True, [(p.offset, p.data) for p in found], found[-1].offset
+
+    async def unsubscribe(self, conn: Connection, command: cmd.Unsubscribe) -> dict[str, str]:
+        channel = Channel.parse(command.channel)
+        if str(channel) not in conn.subs:
+            raise NotFound("not subscribed to this channel", channel=str(channel))
+        await self.drop(conn, channel)
+        return {}
+
+    async def drop(self, conn: Connection, channel: Channel) -> None:
+        name = str(channel)
+        conn.subs.pop(name, None)
+        feed = self.fanout.feeds.get(name)
+        if feed is None:
+            return
+        feed.live.pop(conn, None)
+        feed.waiting.pop(conn, None)
+        if feed.policy.presence:
+            try:
+                await self.presence.leave(channel, conn.user_id, conn.id)
+            except Exception:
+                log.warning("presence leave failed", exc_info=True)
+        if feed.empty:
+            sub = self._presence_subs.pop(name, None)
+            if sub is not None:
+                await sub.unsubscribe()
+            await self.fanout.release(feed)
+
+    async def drop_all(self, conn: Connection) -> None:
+        for name in list(conn.subs):
+            await self.drop(conn, Channel.parse(name))
+
+    async def _presence_join(self, conn: Connection, channel: Channel, feed: Feed) -> None:
+        name = str(channel)
+        if name not in self._presence_subs:
+
+            async def forward(msg: Msg) -> None:
+                frame = frames.text_frame(msg.data)
+                for subscriber in list(feed.live):
+                    if isinstance(subscriber, Connection):
+                        subscriber.write_frame(frame)
+
+            self._presence_subs[name] = await self.nc.subscribe(
+                self.subjects.presence(channel), cb=forward
+            )
+        try:
+            await self.presence.join(channel, conn.user_id, conn.id)
+        except Exception:
+            log.warning("presence join failed", exc_info=True)
+
+    async def membership_removed(self, user_id: str, channel: Channel) -> int:
+        """Drop ``user_id``'s subscriptions to ``channel`` on this hub, each with an
+        ``unsubscribed`` push (4003); how many were dropped."""
+        name = str(channel)
+        dropped = 0
+        for conn in list(self.by_user.get(user_id, ())):
+            if name in conn.subs and not conn.closed:
+                await self.drop(conn, channel)
+                conn.send(
+                    frames.push(
+                        Push.UNSUBSCRIBED,
+                        channel=name,
+                        code=CloseCode.FORBIDDEN,
+                        reason="your membership was removed",
+                    )
+                )
+                dropped += 1
+        return dropped
+
+
+def _subscribe_reply(
+    command_id: int,
+    channel: str,
+    offset: int,
+    epoch: str,
+    recovered: bool,
+    publications: list[tuple[int, bytes]],
+) -> bytes:
+    pubs = b",".join(b'{"offset":%d,"data":%s}' % (o, d) for o, d in publications)
+    body = b'{"channel":"%s","offset":%d,"epoch":"%s","recovered":%s,"publications":[%s]}' % (
+        channel.encode(),
+        offset,
+        epoch.encode(),
+        b"true" if recovered else b"false",
+        pubs,
+    )
+    return frames.result(command_id, body)
