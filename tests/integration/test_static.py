@@ -71,3 +71,38 @@ class TestStaticSite:
         response = await site.get("/api/v1/nope")
         assert (response.status, response.content_type) == (404, "application/problem+json")
         assert (await site.get("/api/v1/health")).status == 200
+
+
+class TestMethodNotAllowedBesideTheSite:
+    """The site answers GET on every other path; an API path's 405 still lists exactly
+    the methods of that path (schemathesis: "Allow header mismatch")."""
+
+    async def test_a_wrong_method_on_a_post_only_path_allows_only_post(
+        self, site: TestClient[Any, Any]
+    ) -> None:
+        for method in ("DELETE", "PUT", "OPTIONS"):
+            response = await site.request(method, "/api/v1/auth/login")
+            body = await response.json()
+            assert (response.status, body["code"]) == (405, "method_not_allowed"), method
+            assert response.headers["Allow"] == "POST", method
+
+    async def test_get_on_a_post_only_api_path_is_405_not_the_sites_404(
+        self, site: TestClient[Any, Any]
+    ) -> None:
+        response = await site.get("/api/v1/auth/login")
+        assert (response.status, response.headers["Allow"]) == (405, "POST")
+        assert (await response.json())["details"]["allow"] == "POST"
+
+    async def test_a_path_with_parameters_lists_its_own_methods(
+        self, site: TestClient[Any, Any]
+    ) -> None:
+        workspace = "/api/v1/workspaces/0b6a3cda-8d4b-4bd5-8f46-6a1d3b1f5a10"
+        response = await site.request("PUT", workspace)
+        assert (response.status, response.headers["Allow"]) == (405, "DELETE, GET, PATCH")
+        members = await site.request("POST", workspace + "/members/someone")
+        assert (members.status, members.headers["Allow"]) == (405, "DELETE, PATCH")
+
+    async def test_an_unknown_api_path_is_still_404(self, site: TestClient[Any, Any]) -> None:
+        response = await site.get("/api/v1/nowhere")
+        assert (response.status, (await response.json())["code"]) == (404, "not_found")
+        assert "Allow" not in response.headers
