@@ -23,9 +23,11 @@ export const E2E_SETTINGS: Record<string, string> = {
   // Many sign-ins from 127.0.0.1 in a few minutes; the limits are tested in the backend suite.
   HUBBUB_RATE_LOGIN_IP: "1000/60",
   HUBBUB_RATE_LOGIN_ACCOUNT: "100/60",
+  HUBBUB_RATE_LOGIN_ACCOUNT_IP: "100/60",
   HUBBUB_RATE_REGISTER_IP: "1000/3600",
   HUBBUB_RATE_RESET_IP: "100/3600",
   HUBBUB_RATE_RESET_ACCOUNT: "50/3600",
+  HUBBUB_RATE_RESET_ACCOUNT_IP: "50/3600",
 };
 
 /**
@@ -82,12 +84,13 @@ export interface CaughtMail {
   body: string;
 }
 
-/** `hubbub mail`: the dev mail catcher's messages, newest first. */
-export async function caughtMail(limit = 50): Promise<CaughtMail[]> {
+/** `hubbub mail`: the dev mail catcher's newest `limit` messages, newest first (it prints them oldest first). */
+export async function caughtMail(limit = 300): Promise<CaughtMail[]> {
   const out = await hubbubCli(["mail", "--limit", String(limit)]);
   return out
     .split(/^--- #\d+ .*$/m)
     .slice(1)
+    .reverse()
     .map((block) => {
       const to = /^To: (.+)$/m.exec(block)?.[1]?.trim() ?? "";
       const subject = /^Subject: (.+)$/m.exec(block)?.[1]?.trim() ?? "";
@@ -96,14 +99,26 @@ export async function caughtMail(limit = 50): Promise<CaughtMail[]> {
     });
 }
 
-/** The reset link mailed to `email` (mail leaves after the commit, in the background: poll). */
-export async function resetLinkFor(email: string, timeoutMs = 20_000): Promise<string> {
+/** The newest `<origin><page>#token=…` link mailed to `email` (mail is written with the commit; poll anyway). */
+export async function mailedLink(email: string, page: string, timeoutMs = 20_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
+  const pattern = new RegExp(`(https?:\\/\\/\\S+${page.replace(/[/-]/g, "\\$&")}\\/?#token=[\\w-]+)`);
   for (;;) {
-    const mail = (await caughtMail()).find((m) => m.to === email && /reset/i.test(m.subject));
-    const link = mail && /(https?:\/\/\S+\/reset-password\S*#token=[\w-]+)/.exec(mail.body)?.[1];
-    if (link) return link;
-    if (Date.now() > deadline) throw new Error(`no reset mail for ${email} within ${timeoutMs} ms`);
+    for (const mail of await caughtMail()) {
+      const link = mail.to === email ? pattern.exec(mail.body)?.[1] : undefined;
+      if (link) return link;
+    }
+    if (Date.now() > deadline) throw new Error(`no ${page} link mailed to ${email} within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
+}
+
+/** The reset link mailed to `email`. */
+export function resetLinkFor(email: string, timeoutMs = 20_000): Promise<string> {
+  return mailedLink(email, "/reset-password", timeoutMs);
+}
+
+/** The token of the newest `page` link mailed to `email`. */
+export async function mailedToken(email: string, page: string): Promise<string> {
+  return new URL(await mailedLink(email, page)).hash.replace(/^#token=/, "");
 }

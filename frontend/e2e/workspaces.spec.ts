@@ -1,6 +1,6 @@
 import path from "node:path";
 import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
-import { RESULTS_DIR, caughtMail } from "./hubbub";
+import { RESULTS_DIR, caughtMail, mailedLink, mailedToken } from "./hubbub";
 import { collectErrors, expectLive, newPage, registerViaApi, signIn, uniqueEmail, type Account } from "./support";
 
 /** An access token for REST calls made "elsewhere" (not through the page under test). */
@@ -16,6 +16,23 @@ async function createWorkspaceViaApi(request: APIRequestContext, token: string, 
   return ((await response.json()) as { id: string }).id;
 }
 
+/** Confirm `account`'s address with the link the hub mailed at registration. */
+async function verifyViaMail(request: APIRequestContext, account: Pick<Account, "email">): Promise<void> {
+  const token = await mailedToken(account.email, "/verify-email");
+  const response = await request.post("/api/v1/auth/verify-email", { data: { token } });
+  expect(response.status(), await response.text()).toBe(204);
+}
+
+/** `account` accepts the newest invitation mailed to it, over REST (its open pages hear the change live). */
+async function acceptViaMail(request: APIRequestContext, account: Pick<Account, "email" | "password">): Promise<void> {
+  const token = await mailedToken(account.email, "/invitations");
+  const response = await request.post("/api/v1/invitations/accept", {
+    data: { token },
+    headers: { Authorization: `Bearer ${await tokenFor(request, account)}`, "Idempotency-Key": crypto.randomUUID() },
+  });
+  expect(response.status(), await response.text()).toBe(200);
+}
+
 function workspaceIdOf(page: Page): string {
   const id = new URL(page.url()).searchParams.get("id");
   expect(id).toBeTruthy();
@@ -26,13 +43,15 @@ function memberRow(page: Page, email: string) {
   return page.locator(`[data-testid="member-row"][data-email="${email}"]`);
 }
 
-test("create a workspace in the UI; a member added by its owner shows up live on the other user's pages; server errors are shown", async ({
+test("create a workspace in the UI; a member invited by its owner shows up live on the other user's pages once they accept; server errors are shown", async ({
   browser,
   request,
 }) => {
   const owner = await registerViaApi(request, "owner");
   const other = await registerViaApi(request, "other");
   const third = await registerViaApi(request, "third");
+  await verifyViaMail(request, other);
+  await verifyViaMail(request, third);
   const a = await newPage(browser);
   const b = await newPage(browser);
   const errorsA = collectErrors(a.page);
@@ -56,7 +75,7 @@ test("create a workspace in the UI; a member added by its owner shows up live on
     await expect(row.getByText("owner", { exact: true })).toBeVisible();
     await a.page.screenshot({ path: path.join(RESULTS_DIR, "workspaces.png"), fullPage: true });
 
-    // Members: the owner adds the other (registered) user.
+    // Members: the owner adds the other (registered) user — an invitation, which they accept.
     await row.getByRole("link", { name: "Members" }).click();
     await expect(a.page).toHaveURL(/\/workspace\/members\/\?id=/);
     const workspaceId = workspaceIdOf(a.page);
@@ -65,8 +84,11 @@ test("create a workspace in the UI; a member added by its owner shows up live on
     await add.getByLabel("Email").fill(other.email);
     await add.getByLabel("Role").selectOption("member");
     await add.getByRole("button", { name: "Add member" }).click();
-    await expect(add.getByTestId("add-outcome")).toHaveAttribute("data-outcome", "added");
-    await expect(add.getByTestId("add-outcome")).toHaveText(`Added ${other.email} as member.`);
+    await expect(add.getByTestId("add-outcome")).toHaveAttribute("data-outcome", "invited");
+    await expect(add.getByTestId("add-outcome")).toContainText(`Invitation sent to ${other.email} (member): they join when they accept it.`);
+    await expect(a.page.locator(`[data-testid="invitation-row"][data-email="${other.email}"]`)).toBeVisible();
+    await expect(memberRow(a.page, other.email)).toHaveCount(0); // not a member before accepting
+    await acceptViaMail(request, other);
     await expect(memberRow(a.page, other.email)).toHaveAttribute("data-role", "member");
 
     // The other user's open list hears it on user:<id>, without a reload.
@@ -83,17 +105,19 @@ test("create a workspace in the UI; a member added by its owner shows up live on
     await add.getByLabel("Email").fill(third.email);
     await add.getByLabel("Role").selectOption("viewer");
     await add.getByRole("button", { name: "Add member" }).click();
+    await expect(add.getByTestId("add-outcome")).toContainText(`Invitation sent to ${third.email} (viewer)`);
+    await acceptViaMail(request, third);
     await expect(memberRow(b.page, third.email)).toHaveAttribute("data-role", "viewer");
     // The other user is an admin now: the add form appears for them too.
     await expect(b.page.getByRole("form", { name: "Add a member" })).toBeVisible();
     await b.page.screenshot({ path: path.join(RESULTS_DIR, "members.png"), fullPage: true });
 
-    // An email without an account is invited instead; the page says which.
+    // An email without an account reads the same: an invitation (no hint whether it has an account).
     const stranger = uniqueEmail("stranger");
     await add.getByLabel("Email").fill(stranger);
     await add.getByRole("button", { name: "Add member" }).click();
     await expect(add.getByTestId("add-outcome")).toHaveAttribute("data-outcome", "invited");
-    await expect(add.getByTestId("add-outcome")).toContainText(`${stranger} has no account yet`);
+    await expect(add.getByTestId("add-outcome")).toContainText(`Invitation sent to ${stranger} (viewer): they join when they accept it.`);
 
     // It is pending on both pages (the other's hears invitation.created); the other, an
     // admin now, revokes it, and it leaves the owner's list live (invitation.revoked).
@@ -164,7 +188,10 @@ test("the activity feed shows a change made over REST without a reload, newest f
   }
 });
 
-test("an invitation mailed to a new address: the link survives signing in, and accepting opens the workspace", async ({ browser, request }) => {
+test("an invitation mailed to a new address: the link survives signing in, accepting waits for the confirmed address, then opens the workspace", async ({
+  browser,
+  request,
+}) => {
   const owner = await registerViaApi(request, "inviter");
   const token = await tokenFor(request, owner);
   const workspaceId = await createWorkspaceViaApi(request, token, "Invited workspace");
@@ -178,7 +205,7 @@ test("an invitation mailed to a new address: the link survives signing in, and a
   const registered = await request.post("/api/v1/auth/register", {
     data: { email, password: account.password, display_name: account.name },
   });
-  expect(registered.status()).toBe(201);
+  expect(registered.status()).toBe(202);
 
   let link: string | undefined;
   await expect
@@ -201,6 +228,17 @@ test("an invitation mailed to a new address: the link survives signing in, and a
     await page.getByLabel("Password", { exact: true }).fill(account.password);
     await page.getByRole("button", { name: "Sign in" }).click();
     await expect(page).toHaveURL(/\/invitations\/$/); // the token is not in the address any more
+    // Not yet: whoever registered an address must prove it before joining anything.
+    await page.getByRole("button", { name: "Accept" }).click();
+    await expect(page.getByTestId("invitation-error")).toContainText("Confirm your email address first");
+    await page.getByRole("button", { name: "Send a new link" }).click();
+    await expect(page.getByTestId("resend-outcome")).toHaveText("A new link is on its way: check your mail.");
+
+    const verify = new URL(await mailedLink(email, "/verify-email"));
+    await page.goto(`${verify.pathname}${verify.hash}`);
+    await expect(page.getByRole("heading", { name: "Email confirmed" })).toBeVisible();
+
+    await page.goto(link!);
     await page.getByRole("button", { name: "Accept" }).click();
     await expect(page.getByText("You joined the workspace")).toBeVisible();
     await page.getByRole("link", { name: "Open the workspace" }).click();
