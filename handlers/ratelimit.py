@@ -7,6 +7,12 @@ limits at once (say per IP and per account), atomically. The cost of the simplic
 a window's edge a client may get up to twice the limit within a short span — fine for
 slowing down guessing, which is what these limits are for.
 
+Limits that should count failures only (sign-in) count every attempt with ``hit`` and
+take a successful one back with ``forgive``; ``within`` counts a quiet budget (no 429).
+Per-IP keys use ``ip_key``: an IPv6 address by its /64. ``remember_ip``/``is_known_ip``
+record the IPs that signed in to an account, which its per-account limits spare (the
+lock-out policy in docs/auth.md).
+
 While Redis is unreachable the same windows are counted in this process's memory
 (``LocalWindows``): limits still hold, per worker process instead of for all of them
 (with N workers a client gets up to N times the limit), and signing in keeps working.
