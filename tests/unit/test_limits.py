@@ -1,9 +1,11 @@
 """The command rate limit of a socket, on a simulated clock: when it refuses, and when
-refusing turns into closing (4008)."""
+refusing turns into closing (4008); and each user's budget of published bytes."""
 
 from __future__ import annotations
 
-from hub.ws.limits import Admission, CommandLimiter
+import pytest
+
+from hub.ws.limits import Admission, ByteBudgets, CommandLimiter
 
 RATE, BURST = 100.0, 200
 
@@ -56,3 +58,29 @@ def test_a_client_that_pauses_after_each_refused_burst_is_never_closed() -> None
         now += 1.0
     assert Admission.CLOSE not in verdicts
     assert verdicts.count(Admission.REFUSE) > 2 * BURST  # refused often, but it slows down
+
+
+class TestByteBudgets:
+    """A user's budget of published bytes, on a simulated clock: 1,000 bytes per 10 s."""
+
+    def test_spending_the_budget_then_waiting_for_the_refill(self) -> None:
+        budgets = ByteBudgets(1000, 10)
+        assert [budgets.take("u", 400, now=0.0) for _ in range(2)] == [None, None]
+        wait = budgets.take("u", 400, now=0.0)  # 200 left: 200 more take 2 s at 100/s
+        assert wait == pytest.approx(2.0)
+        assert budgets.take("u", 400, now=1.0) == pytest.approx(1.0)  # nothing was spent
+        assert budgets.take("u", 400, now=2.0) is None
+
+    def test_users_have_budgets_of_their_own(self) -> None:
+        budgets = ByteBudgets(1000, 10)
+        assert budgets.take("a", 1000, now=0.0) is None
+        assert budgets.take("a", 1, now=0.0) is not None
+        assert budgets.take("b", 1000, now=0.0) is None
+
+    def test_full_buckets_are_forgotten_and_spent_ones_kept(self) -> None:
+        budgets = ByteBudgets(1000, 10)
+        budgets.take("idle", 100, now=0.0)
+        budgets.take("busy", 900, now=0.0)
+        budgets.prune(now=1.0)  # idle refilled its 100 bytes; busy has 200 of 1,000
+        assert set(budgets.buckets) == {"busy"}
+        assert budgets.take("busy", 300, now=1.0) == pytest.approx(1.0)
