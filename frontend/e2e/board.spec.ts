@@ -1,7 +1,7 @@
 import path from "node:path";
-import { expect, test, type APIRequestContext, type Browser, type BrowserContext, type Page } from "@playwright/test";
-import { RESULTS_DIR } from "./hubbub";
-import { collectErrors, expectLive, newPage, registerViaApi, restAs, signIn, type Account } from "./support";
+import { expect, test } from "@playwright/test";
+import { card, cardById, column, expectSamePage, markPage, realErrors, setup, SHOTS, type Resource } from "./board-support";
+import { expectLive } from "./support";
 
 /**
  * The board against the real system: two people (two browser contexts) on
@@ -9,91 +9,6 @@ import { collectErrors, expectLive, newPage, registerViaApi, restAs, signIn, typ
  * without reloading — also after one of them was offline — and a conflict
  * between two edits made from the same version.
  */
-
-const SHOTS = path.join(RESULTS_DIR, "screenshots");
-
-/** A mark on the page's window: a reload or navigation would lose it. */
-async function markPage(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    (window as unknown as { __hubbubMark?: boolean }).__hubbubMark = true;
-  });
-}
-
-async function expectSamePage(page: Page): Promise<void> {
-  expect(await page.evaluate(() => (window as unknown as { __hubbubMark?: boolean }).__hubbubMark === true)).toBe(true);
-}
-
-interface Resource {
-  id: string;
-  title: string;
-  status: string;
-  version: number;
-}
-
-interface Person {
-  account: Account;
-  context: BrowserContext;
-  page: Page;
-  errors: string[];
-}
-
-interface Setup {
-  workspaceId: string;
-  a: Person;
-  b: Person;
-  rest: ReturnType<typeof restAs>;
-  close: () => Promise<void>;
-}
-
-/** A owns a new workspace, B is a member; both have its board open and subscribed. */
-async function setup(browser: Browser, request: APIRequestContext, name: string): Promise<Setup> {
-  const accountA = await registerViaApi(request, "ada");
-  const accountB = await registerViaApi(request, "ben");
-  const rest = restAs(request, accountA);
-  const workspace = await rest.call<{ id: string }>("POST", "/workspaces", { name });
-  const added = await rest.call<{ status: string }>("POST", `/workspaces/${workspace.id}/members`, { email: accountB.email, role: "member" });
-  expect(added.status).toBe("added");
-
-  const people: Person[] = [];
-  for (const account of [accountA, accountB]) {
-    const { context, page } = await newPage(browser);
-    const errors = collectErrors(page);
-    people.push({ account, context, page, errors });
-  }
-  const [a, b] = people as [Person, Person];
-  for (const person of people) {
-    await signIn(person.page, person.account);
-    await openBoard(person.page, workspace.id);
-  }
-  return {
-    workspaceId: workspace.id,
-    a,
-    b,
-    rest,
-    close: async () => {
-      for (const person of people) await person.context.close();
-    },
-  };
-}
-
-async function openBoard(page: Page, workspaceId: string) {
-  await page.goto(`/workspace/?id=${workspaceId}`);
-  await expectLive(page);
-  await expect(page.getByTestId("channel-status")).toHaveText("subscribed");
-  await expect(page.getByTestId("board")).toBeVisible();
-}
-
-const card = (page: Page, title: string) => page.getByTestId("resource-card").filter({ has: page.getByRole("link", { name: title, exact: true }) });
-const cardById = (page: Page, id: string) => page.locator(`[data-testid="resource-card"][data-resource-id="${id}"]`);
-const column = (page: Page, status: string) => page.getByTestId(`column-${status}`);
-
-/**
- * Errors that are not part of the plan: the browser logs failed socket attempts
- * while offline, and every refused If-Match (412: the conflict test's loser).
- */
-function realErrors(errors: string[]): string[] {
-  return errors.filter((e) => !/WebSocket|ERR_INTERNET_DISCONNECTED|net::|status of 412/.test(e));
-}
 
 test("two people on one board: a resource created by A shows up on B's board, B's move shows up on A's", async ({ browser, request }) => {
   const s = await setup(browser, request, "Launch plan");
@@ -103,11 +18,11 @@ test("two people on one board: a resource created by A shows up on B's board, B'
     await expect(a.page.getByTestId("presence")).toHaveAttribute("data-count", "2");
     await expect(b.page.getByTestId("presence")).toHaveAttribute("data-count", "2");
     await expect(a.page.getByRole("heading", { name: "Launch plan", level: 1 })).toBeVisible();
-    await expect(a.page.getByText("No resources yet")).toBeVisible();
+    await expect(a.page.getByText("No cards yet")).toBeVisible();
 
     // A creates one through the dialog.
-    await a.page.getByRole("button", { name: "New resource", exact: true }).click();
-    const dialog = a.page.getByRole("dialog", { name: "New resource" });
+    await a.page.getByRole("button", { name: "New card", exact: true }).click();
+    const dialog = a.page.getByRole("dialog", { name: "New card" });
     await expect(dialog).toBeVisible();
     await dialog.getByLabel("Title").fill("Write the launch post");
     await dialog.getByLabel("Tags").fill("launch, blog");
@@ -135,7 +50,7 @@ test("two people on one board: a resource created by A shows up on B's board, B'
     await expectSamePage(b.page);
 
     // Validation on the client (Zod) before any request; the hub's 422s on their fields are unit-tested.
-    await a.page.getByRole("button", { name: "New resource", exact: true }).click();
+    await a.page.getByRole("button", { name: "New card", exact: true }).click();
     await dialog.getByLabel("Title").fill("A".repeat(20));
     await dialog.getByLabel("Kind").fill("Not a word");
     await dialog.getByRole("button", { name: "Create" }).click();
@@ -205,7 +120,7 @@ test("B goes offline, A makes three edits, B comes back online and shows all thr
 
     // Edit 1: rename through the dialog.
     await cardById(a.page, created.id).getByRole("button", { name: "Edit Plan the offsite" }).click();
-    const dialog = a.page.getByRole("dialog", { name: "Edit resource" });
+    const dialog = a.page.getByRole("dialog", { name: "Edit card" });
     await dialog.getByLabel("Title").fill("Plan the team offsite");
     await dialog.getByRole("button", { name: "Save" }).click();
     await expect(dialog).toBeHidden();
@@ -247,8 +162,8 @@ test("a conflict: two edits from the same version; the loser sees the newer vers
     // Both open the editor at version 1.
     await cardById(a.page, created.id).getByRole("button", { name: "Edit Agree on a name" }).click();
     await cardById(b.page, created.id).getByRole("button", { name: "Edit Agree on a name" }).click();
-    const dialogA = a.page.getByRole("dialog", { name: "Edit resource" });
-    const dialogB = b.page.getByRole("dialog", { name: "Edit resource" });
+    const dialogA = a.page.getByRole("dialog", { name: "Edit card" });
+    const dialogB = b.page.getByRole("dialog", { name: "Edit card" });
     await dialogA.getByLabel("Title").fill("Name: Hubbub");
     await dialogB.getByLabel("Title").fill("Name: Chatterbox");
 

@@ -5,6 +5,7 @@ import { usePathname } from "next/navigation";
 import type { ReactNode } from "react";
 import { cn } from "@/lib/utils";
 import { ConnectionIndicator } from "./connection-indicator";
+import { OfflineBanner } from "./offline-banner";
 import { useSessionStore } from "./providers/session-store-provider";
 import { ThemeToggle } from "./theme-toggle";
 import { UserMenu } from "./user-menu";
@@ -44,6 +45,7 @@ export function AppShell({ children }: { children: ReactNode }) {
             <UserMenu />
           </div>
         </div>
+        <OfflineBanner />
       </header>
       <main id="main" className="mx-auto w-full max-w-6xl flex-1 px-4 py-8">
         {children}

@@ -50,7 +50,7 @@ export function BoardToolbar({
   const withCurrent = (values: string[], current: string) => (current && !values.includes(current) ? [...values, current] : values);
 
   return (
-    <div role="search" aria-label="Filter resources" className="mb-4 grid gap-3 sm:grid-cols-2 lg:grid-cols-[minmax(12rem,2fr)_repeat(4,minmax(0,1fr))]">
+    <div role="search" aria-label="Filter cards" className="mb-4 grid gap-3 sm:grid-cols-2 lg:grid-cols-[minmax(12rem,2fr)_repeat(4,minmax(0,1fr))]">
       <div className="grid gap-1.5">
         <Label htmlFor={ids.q}>Search</Label>
         <div className="relative">

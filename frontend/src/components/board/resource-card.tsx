@@ -1,12 +1,14 @@
 "use client";
 
-import { Loader2, Pencil } from "lucide-react";
+import { CloudUpload, Loader2, Pencil } from "lucide-react";
 import Link from "next/link";
 import { useId } from "react";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import type { Resource } from "@/lib/api/resources";
 import { changedFields } from "@/lib/board/actions";
+import { useConnectionState } from "@/lib/realtime/react";
+import { cn } from "@/lib/utils";
 import { statusLabel, type Conflict } from "@/lib/board/store";
 import { NativeSelect } from "./dialog";
 import { ConflictSummary } from "./resource-form-dialog";
@@ -23,6 +25,7 @@ export function ResourceCard({
   resource,
   statuses,
   pending,
+  draft = false,
   conflict,
   onMove,
   onEdit,
@@ -33,6 +36,8 @@ export function ResourceCard({
   resource: Resource;
   statuses: string[];
   pending: boolean;
+  /** Created here and not confirmed yet: no id of its own, nothing to do with it until then. */
+  draft?: boolean;
   conflict?: Conflict;
   onMove: (status: string) => void;
   onEdit: () => void;
@@ -50,17 +55,27 @@ export function ResourceCard({
       data-resource-id={resource.id}
       data-status={resource.status}
       data-version={resource.version}
-      className="grid gap-3 rounded-lg border border-border bg-card p-3 text-card-foreground shadow-xs"
+      data-pending={pending ? "true" : undefined}
+      className={cn(
+        "grid gap-3 rounded-lg border border-border bg-card p-3 text-card-foreground shadow-xs",
+        pending && "border-dashed border-amber-500/70",
+      )}
     >
       <div className="flex items-start justify-between gap-2">
         <h3 id={titleId} className="min-w-0 text-sm leading-snug font-medium break-words">
-          <Link href={resourceHref(resource)} className="hover:underline focus-visible:underline">
-            {resource.title}
-          </Link>
+          {draft ? (
+            resource.title
+          ) : (
+            <Link href={resourceHref(resource)} prefetch={false} className="hover:underline focus-visible:underline">
+              {resource.title}
+            </Link>
+          )}
         </h3>
-        <Button variant="ghost" size="icon" className="-mt-1 -mr-1 size-7" aria-label={`Edit ${resource.title}`} onClick={onEdit}>
-          <Pencil aria-hidden="true" />
-        </Button>
+        {draft ? null : (
+          <Button variant="ghost" size="icon" className="-mt-1 -mr-1 size-7" aria-label={`Edit ${resource.title}`} onClick={onEdit}>
+            <Pencil aria-hidden="true" />
+          </Button>
+        )}
       </div>
       {resource.body ? <p className="line-clamp-2 text-xs text-muted-foreground">{resource.body}</p> : null}
       <div className="flex flex-wrap items-center gap-1.5">
@@ -78,7 +93,7 @@ export function ResourceCard({
         <NativeSelect
           id={selectId}
           value={resource.status}
-          disabled={pending}
+          disabled={draft}
           onChange={(e) => onMove(e.target.value)}
           className="h-8 flex-1 text-xs"
         >
@@ -88,15 +103,7 @@ export function ResourceCard({
             </option>
           ))}
         </NativeSelect>
-        {pending ? (
-          <span className="flex items-center gap-1 text-xs text-muted-foreground" role="status">
-            <Loader2 className="size-3 animate-spin" aria-hidden="true" /> Saving…
-          </span>
-        ) : (
-          <span className="text-xs text-muted-foreground tabular-nums" title="Version">
-            v{resource.version}
-          </span>
-        )}
+        {pending ? <PendingNote /> : null}
       </div>
       {conflict ? (
         <div role="alert" data-testid="card-conflict" className="grid gap-2 rounded-md border border-amber-500/50 bg-amber-500/10 p-2 text-xs">
@@ -121,5 +128,19 @@ export function ResourceCard({
         </div>
       ) : null}
     </article>
+  );
+}
+
+/** A change of this card not confirmed yet: being saved, or (offline) waiting to be sent. */
+export function PendingNote() {
+  const { state } = useConnectionState();
+  return state === "live" ? (
+    <span className="flex items-center gap-1 text-xs text-muted-foreground" role="status" data-testid="card-pending">
+      <Loader2 className="size-3 animate-spin" aria-hidden="true" /> Saving…
+    </span>
+  ) : (
+    <span className="flex items-center gap-1 text-xs text-amber-700 dark:text-amber-300" role="status" data-testid="card-pending">
+      <CloudUpload className="size-3" aria-hidden="true" /> Not sent yet
+    </span>
   );
 }

@@ -7,7 +7,7 @@ import { FormError } from "@/components/auth/auth-card";
 import { FormField } from "@/components/form-field";
 import { Button } from "@/components/ui/button";
 import { Label } from "@/components/ui/label";
-import type { Resource } from "@/lib/api/resources";
+import type { Resource, ResourceCreateInput } from "@/lib/api/resources";
 import type { BoardAction } from "@/lib/board/store";
 import { statusLabel } from "@/lib/board/store";
 import {
@@ -19,7 +19,10 @@ import {
   type ResourceFormInput,
   type ResourceFormValues,
 } from "@/lib/board/schema";
+import { describeError } from "@/lib/error-messages";
 import { HubError, fieldErrorMap } from "@/lib/errors";
+import { getServices } from "@/lib/services";
+import { useToast } from "../toaster";
 import { applyServerErrors } from "@/lib/forms";
 import { Dialog, DialogContent, DialogTitle } from "./dialog";
 import type { Editor } from "./use-live-resources";
@@ -57,7 +60,7 @@ export type ResourceDialogProps =
 
 /** Create or edit a resource: React Hook Form + Zod, the hub's 422s on their fields, conflicts shown in place. */
 export function ResourceDialog(props: ResourceDialogProps) {
-  const title = props.mode === "create" ? "New resource" : "Edit resource";
+  const title = props.mode === "create" ? "New card" : "Edit card";
   return (
     <Dialog open={props.open} onOpenChange={props.onOpenChange}>
       <DialogContent aria-describedby={undefined}>
@@ -71,6 +74,7 @@ export function ResourceDialog(props: ResourceDialogProps) {
 
 function ResourceForm(props: ResourceDialogProps) {
   const apis = useResourceApis();
+  const toast = useToast();
   const ids = { status: useId(), body: useId() };
   const opened = props.mode === "edit" ? props.resource : undefined;
   const [base, setBase] = useState<Resource | undefined>(opened);
@@ -85,8 +89,27 @@ function ResourceForm(props: ResourceDialogProps) {
 
   const onSubmit = form.handleSubmit(async (values) => {
     if (props.mode === "create") {
+      const body = toCreateBody(values);
+      const call = apis.rpc.create(props.workspaceId, body, { idempotencyKey: createKey });
+      if (!realtimeIsLive()) {
+        // Offline: the card shows at once as not sent yet; the outbox sends it when the connection is back.
+        const { dispatch, workspaceId, onCreated } = props;
+        dispatch({ type: "draftAdded", draft: draftOf(createKey, workspaceId, body) });
+        props.onOpenChange(false);
+        call.then(
+          (created) => {
+            dispatch({ type: "draftSettled", draftId: createKey, resource: created });
+            onCreated?.(created);
+          },
+          (error: unknown) => {
+            dispatch({ type: "draftSettled", draftId: createKey });
+            toast({ title: `“${body.title}” was not created`, description: describeError(error), variant: "destructive" });
+          },
+        );
+        return;
+      }
       try {
-        const created = await apis.resources.create(props.workspaceId, toCreateBody(values), { idempotencyKey: createKey });
+        const created = await call;
         props.dispatch({ type: "upsert", resource: created });
         props.onCreated?.(created);
         props.onOpenChange(false);
@@ -99,6 +122,12 @@ function ResourceForm(props: ResourceDialogProps) {
     const patch = toPatch(current, values);
     if (Object.keys(patch).length === 0) {
       if (conflict) props.dispatch({ type: "conflictResolved", id: current.id });
+      props.onOpenChange(false);
+      return;
+    }
+    if (!realtimeIsLive()) {
+      // Offline: the card shows the change as not sent yet; a refusal comes back on the card (conflict) or as a toast.
+      void props.editor(current.id, patch, current.version);
       props.onOpenChange(false);
       return;
     }
@@ -120,7 +149,7 @@ function ResourceForm(props: ResourceDialogProps) {
   }
 
   return (
-    <form noValidate className="grid gap-4" aria-label={props.mode === "create" ? "New resource" : "Edit resource"} onSubmit={onSubmit}>
+    <form noValidate className="grid gap-4" aria-label={props.mode === "create" ? "New card" : "Edit card"} onSubmit={onSubmit}>
       {conflict ? <ConflictAlert current={conflict} /> : null}
       <FormError message={errors.root?.server?.message} />
       <FormField label="Title" autoComplete="off" error={errors.title} {...form.register("title")} />
@@ -196,4 +225,29 @@ export function ConflictSummary({ resource }: { resource: Resource }): ReactNode
       {resource.deleted_at ? ", deleted" : ""}
     </>
   );
+}
+
+function realtimeIsLive(): boolean {
+  return getServices().realtime.state === "live";
+}
+
+/** A created card before the server answers: the idempotency key stands in for its id. */
+function draftOf(key: string, workspaceId: string, body: ResourceCreateInput): Resource {
+  const now = new Date().toISOString();
+  return {
+    id: key,
+    workspace_id: workspaceId,
+    kind: body.kind,
+    title: body.title,
+    body: body.body ?? "",
+    status: body.status ?? "open",
+    tags: body.tags ?? [],
+    data: {},
+    version: 0,
+    created_by: null,
+    updated_by: null,
+    created_at: now,
+    updated_at: now,
+    deleted_at: null,
+  };
 }

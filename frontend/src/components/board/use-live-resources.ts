@@ -2,8 +2,10 @@
 
 import { useCallback, useEffect, useEffectEvent, useMemo, useReducer, useRef, useState } from "react";
 import { useToast } from "@/components/toaster";
+import type { HubEvent } from "@/lib/api/types";
 import { resourcesApi, workspaceReadsApi, type Resource, type ResourcePatch } from "@/lib/api/resources";
-import { applyEdit, type EditOutcome } from "@/lib/board/actions";
+import { applyDelete, applyEdit, EditChain, type DeleteOutcome, type EditOutcome } from "@/lib/board/actions";
+import { boardRpc } from "@/lib/board/rpc";
 import { boardReducer, initialBoardState, type BoardAction, type ResourceEvent } from "@/lib/board/store";
 import { describeError } from "@/lib/error-messages";
 import { useChannel, usePresence } from "@/lib/realtime/react";
@@ -12,10 +14,14 @@ import { getServices } from "@/lib/services";
 
 export type LoadStatus = "loading" | "ready" | "error";
 
+/** How long the first load waits for the channel's subscription before it goes without it. */
+const LOAD_WAIT_MS = 1_500;
+
 export function useResourceApis() {
   return useMemo(() => {
-    const { api } = getServices();
-    return { resources: resourcesApi(api), workspace: workspaceReadsApi(api) };
+    const { api, realtime } = getServices();
+    // Reads over REST (pages of a listing); changes as RPCs through the socket's outbox.
+    return { resources: resourcesApi(api), workspace: workspaceReadsApi(api), rpc: boardRpc(realtime) };
   }, []);
 }
 
@@ -28,15 +34,35 @@ export function useResourceApis() {
  *
  * `load` returns the action to apply (a page, or one resource).
  */
-export function useLiveResources(workspaceId: string, loadKey: string, load: (signal: AbortSignal) => Promise<BoardAction>) {
+export function useLiveResources(
+  workspaceId: string,
+  loadKey: string,
+  load: (signal: AbortSignal) => Promise<BoardAction>,
+  /** Every other event of the workspace's channel (`workspace.*`, `member.*`): the page's header and access follow them. */
+  onEvent?: (event: HubEvent<unknown>) => void,
+) {
   const [state, dispatch] = useReducer(boardReducer, initialBoardState);
   const [reloads, setReloads] = useState(0);
   const [result, setResult] = useState<{ key: string; status: LoadStatus; error: unknown }>({ key: "", status: "loading", error: null });
-  const subscribedOnce = useRef(false);
+  // The first load waits for the subscription (so it sees everything the channel
+  // will not replay, and runs once); after LOAD_WAIT_MS it goes anyway and is
+  // repeated once subscribed.
+  const [started, setStarted] = useState(false);
+  const loadedEarly = useRef(false);
   const channel = `workspace:${workspaceId}`;
   const runLoad = useEffectEvent((signal: AbortSignal) => load(signal));
 
   useEffect(() => {
+    if (started) return;
+    const timer = setTimeout(() => {
+      loadedEarly.current = true;
+      setStarted(true);
+    }, LOAD_WAIT_MS);
+    return () => clearTimeout(timer);
+  }, [started]);
+
+  useEffect(() => {
+    if (!started) return;
     const controller = new AbortController();
     runLoad(controller.signal).then(
       (action) => {
@@ -53,20 +79,25 @@ export function useLiveResources(workspaceId: string, loadKey: string, load: (si
       },
     );
     return () => controller.abort();
-  }, [loadKey, reloads]);
+  }, [started, loadKey, reloads]);
 
   const reload = useCallback(() => setReloads((n) => n + 1), []);
 
   const view = useChannel<ResourceEvent>(channel, {
     onPublication: (publication: Publication<ResourceEvent>) => {
       const event = publication.data;
-      if (event && typeof event.type === "string" && event.type.startsWith("resource.")) dispatch({ type: "event", event });
+      if (!event || typeof event.type !== "string") return;
+      if (event.type.startsWith("resource.")) dispatch({ type: "event", event });
+      else onEvent?.(event as HubEvent<unknown>);
     },
     onSubscribed: () => {
-      if (subscribedOnce.current) return;
-      subscribedOnce.current = true;
-      reload();
+      if (!started) setStarted(true);
+      else if (loadedEarly.current) {
+        loadedEarly.current = false;
+        reload();
+      }
     },
+    onError: () => setStarted(true),
     onReload: () => reload(),
   });
   const presence = usePresence(view.error ? null : channel);
@@ -77,14 +108,17 @@ export function useLiveResources(workspaceId: string, loadKey: string, load: (si
 
 /**
  * Optimistic edits with the toasts for failures. Returns the outcome so a
- * form can put a 422's field errors on its fields.
+ * form can put a 422's field errors on its fields. Edits go as RPCs through
+ * the realtime client's outbox: made offline, they wait there and are sent
+ * when the connection is back (the card shows them as pending meanwhile).
  */
 export function useEditor(workspaceId: string, dispatch: (action: BoardAction) => void) {
   const apis = useResourceApis();
   const toast = useToast();
-  return useCallback(
+  const [chain] = useState(() => new EditChain());
+  const edit = useCallback(
     async (id: string, patch: ResourcePatch, baseVersion: number, options: { quiet422?: boolean } = {}): Promise<EditOutcome> => {
-      const outcome = await applyEdit({ api: apis.resources, dispatch, workspaceId }, id, patch, baseVersion);
+      const outcome = await applyEdit({ api: apis.rpc, dispatch, workspaceId, chain }, id, patch, baseVersion);
       if (outcome.kind === "failed") {
         const is422 = (outcome.error as { status?: number })?.status === 422;
         if (!(is422 && options.quiet422)) {
@@ -93,8 +127,19 @@ export function useEditor(workspaceId: string, dispatch: (action: BoardAction) =
       }
       return outcome;
     },
-    [apis, dispatch, toast, workspaceId],
+    [apis, dispatch, toast, workspaceId, chain],
   );
+  const remove = useCallback(
+    async (shown: Resource): Promise<DeleteOutcome> => {
+      const outcome = await applyDelete({ api: apis.rpc, dispatch, workspaceId, chain }, shown);
+      if (outcome.kind === "failed") {
+        toast({ title: `“${shown.title}” was not deleted`, description: describeError(outcome.error), variant: "destructive" });
+      }
+      return outcome;
+    },
+    [apis, dispatch, toast, workspaceId, chain],
+  );
+  return useMemo(() => Object.assign((...args: Parameters<typeof edit>) => edit(...args), { remove }), [edit, remove]);
 }
 
 export type Editor = ReturnType<typeof useEditor>;

@@ -1,4 +1,5 @@
-import { isStaleVersion, type Resource, type ResourcePatch, type ResourcesApi } from "../api/resources";
+import { isStaleVersion, type Resource, type ResourcePatch } from "../api/resources";
+import type { BoardRpc } from "./rpc";
 import type { BoardAction } from "./store";
 
 export type EditOutcome =
@@ -9,39 +10,105 @@ export type EditOutcome =
   | { kind: "failed"; error: unknown };
 
 export interface EditDeps {
-  api: Pick<ResourcesApi, "update" | "get">;
+  api: Pick<BoardRpc, "update" | "get">;
   dispatch: (action: BoardAction) => void;
   workspaceId: string;
   newOpId?: () => string;
+  /** Our own changes to one resource go one after another (see {@link EditChain}). */
+  chain?: EditChain;
 }
 
 let counter = 0;
 const defaultOpId = () => `op-${Date.now().toString(36)}-${++counter}`;
 
 /**
- * An optimistic edit reconciled by version: show `patch` at once, send it with
- * `If-Match: baseVersion`; on success take the server's resource; on a stale
- * version fetch the newer one and record a conflict (the user decides: retry
- * on top of it, or keep theirs); on anything else roll back.
+ * Our changes to one resource, one after another. A change made while an
+ * earlier one is still unconfirmed (offline, say) was made on top of it: it
+ * waits for it, then goes with the version the earlier one produced instead of
+ * the older one the card still had — otherwise the second of two moves made
+ * offline would be refused as stale by the first.
+ */
+export class EditChain {
+  private readonly tails = new Map<string, { base: number; done: Promise<Resource | null> }>();
+
+  run(id: string, baseVersion: number, send: (version: number) => Promise<Resource>): Promise<Resource> {
+    const prev = this.tails.get(id);
+    const result = (async () => {
+      let version = baseVersion;
+      if (prev) {
+        const earlier = await prev.done;
+        if (earlier && prev.base === baseVersion) version = earlier.version;
+      }
+      return send(version);
+    })();
+    const entry = { base: baseVersion, done: result.then((r) => r, () => null) };
+    this.tails.set(id, entry);
+    void entry.done.then(() => {
+      if (this.tails.get(id) === entry) this.tails.delete(id);
+    });
+    return result;
+  }
+}
+
+/**
+ * An optimistic edit reconciled by version: show `patch` at once, send it
+ * (an RPC through the outbox: queued while offline) with `expected_version`;
+ * on success take the server's resource; on a stale version fetch the newer
+ * one and record a conflict (the user decides: retry on top of it, or keep
+ * theirs); on anything else roll back.
  */
 export async function applyEdit(deps: EditDeps, id: string, patch: ResourcePatch, baseVersion: number): Promise<EditOutcome> {
   const opId = (deps.newOpId ?? defaultOpId)();
   deps.dispatch({ type: "optimistic", id, opId, patch, baseVersion });
+  const send = (version: number) => deps.api.update(deps.workspaceId, id, version, patch);
   try {
-    const resource = await deps.api.update(deps.workspaceId, id, baseVersion, patch);
+    const resource = await (deps.chain ? deps.chain.run(id, baseVersion, send) : send(baseVersion));
     deps.dispatch({ type: "confirmed", id, opId, resource });
     return { kind: "saved", resource };
   } catch (error) {
-    if (isStaleVersion(error)) {
-      try {
-        const current = await deps.api.get(deps.workspaceId, id, { includeDeleted: true });
-        deps.dispatch({ type: "conflicted", id, opId, current });
-        return { kind: "conflict", current };
-      } catch (fetchError) {
-        deps.dispatch({ type: "rolledBack", id, opId });
-        return { kind: "failed", error: fetchError };
-      }
+    return settleFailure(deps, id, opId, error);
+  }
+}
+
+async function settleFailure(deps: EditDeps, id: string, opId: string, error: unknown): Promise<EditOutcome> {
+  if (isStaleVersion(error)) {
+    try {
+      const current = await deps.api.get(deps.workspaceId, id, { includeDeleted: true });
+      deps.dispatch({ type: "conflicted", id, opId, current });
+      return { kind: "conflict", current };
+    } catch (fetchError) {
+      deps.dispatch({ type: "rolledBack", id, opId });
+      return { kind: "failed", error: fetchError };
     }
+  }
+  deps.dispatch({ type: "rolledBack", id, opId });
+  return { kind: "failed", error };
+}
+
+export type DeleteOutcome = { kind: "deleted"; resource: Resource } | { kind: "failed"; error: unknown };
+
+/**
+ * An optimistic soft delete: the card leaves the board at once; the server's
+ * answer carries no body, so the deleted copy is the one we had at the next
+ * version (the `resource.deleted` event says the same and is then ignored).
+ * Refused (stale, or anything else): the card comes back.
+ *
+ * `shown`: the resource as the user sees it (local edits applied, the server's version).
+ */
+export async function applyDelete(deps: EditDeps & { api: Pick<BoardRpc, "delete"> }, shown: Resource): Promise<DeleteOutcome> {
+  const server = shown;
+  const opId = (deps.newOpId ?? defaultOpId)();
+  const { id } = server;
+  deps.dispatch({ type: "optimistic", id, opId, patch: { deleted_at: new Date().toISOString() }, baseVersion: server.version });
+  const send = async (version: number): Promise<Resource> => {
+    await deps.api.delete(deps.workspaceId, id, version);
+    return { ...server, version: version + 1, deleted_at: new Date().toISOString() };
+  };
+  try {
+    const resource = await (deps.chain ? deps.chain.run(id, server.version, send) : send(server.version));
+    deps.dispatch({ type: "confirmed", id, opId, resource });
+    return { kind: "deleted", resource };
+  } catch (error) {
     deps.dispatch({ type: "rolledBack", id, opId });
     return { kind: "failed", error };
   }

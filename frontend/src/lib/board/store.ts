@@ -21,10 +21,14 @@ import type { Resource, ResourcePatch, SortField, SortOrder } from "../api/resou
 export type ResourceEventData = Resource & { hard?: boolean };
 export type ResourceEvent = HubEvent<ResourceEventData>;
 
+/** A local change shown before the server confirms it: an edit, or a soft delete (`deleted_at`). */
+export type Overlay = ResourcePatch & { deleted_at?: string | null };
+
 export interface PendingEdit {
-  /** Identifies the request, so a late answer to a replaced edit is ignored. */
+  /** Identifies the latest request, so a late answer to an earlier edit keeps the overlay. */
   opId: string;
-  patch: ResourcePatch;
+  /** Every unconfirmed local change to this resource, merged (a later one wins per field). */
+  patch: Overlay;
   /** The version the edit was made against (sent as If-Match). */
   baseVersion: number;
 }
@@ -41,6 +45,8 @@ export interface BoardState {
   versions: Record<string, number>;
   pending: Record<string, PendingEdit>;
   conflicts: Record<string, Conflict>;
+  /** Resources created here and not confirmed yet, by their idempotency key (their id is the server's to give). */
+  drafts: Record<string, Resource>;
   /** Every kind, tag and status seen since the board opened (the filter menus keep them while a filter hides their resources). */
   seen: { kinds: readonly string[]; tags: readonly string[]; statuses: readonly string[] };
 }
@@ -53,7 +59,11 @@ export type BoardAction =
   | { type: "event"; event: { type: string; data: ResourceEventData } }
   /** Gone for good (a hard delete we made: the hub answers 204 with no body). */
   | { type: "removed"; id: string }
-  | { type: "optimistic"; id: string; opId: string; patch: ResourcePatch; baseVersion: number }
+  | { type: "optimistic"; id: string; opId: string; patch: Overlay; baseVersion: number }
+  /** A create sent (or queued): shown as a card until the server's resource replaces it. */
+  | { type: "draftAdded"; draft: Resource }
+  /** The create was answered (`resource`) or refused (none). */
+  | { type: "draftSettled"; draftId: string; resource?: Resource }
   | { type: "confirmed"; id: string; opId: string; resource: Resource }
   | { type: "rolledBack"; id: string; opId: string }
   /** The edit was refused as stale; `current` is the server's newer version. */
@@ -67,6 +77,7 @@ export const initialBoardState: BoardState = {
   versions: {},
   pending: {},
   conflicts: {},
+  drafts: {},
   seen: { kinds: [], tags: [], statuses: [] },
 };
 
@@ -112,6 +123,13 @@ function remove(state: BoardState, id: string): BoardState {
   };
 }
 
+/** The fields an edit can retry (a delete is not retried from a conflict). */
+function editFields(overlay: Overlay): ResourcePatch {
+  const patch: Overlay = { ...overlay };
+  delete patch.deleted_at;
+  return patch;
+}
+
 function stripHard(data: ResourceEventData): Resource {
   const resource: ResourceEventData = { ...data };
   delete resource.hard;
@@ -145,12 +163,21 @@ export function boardReducer(state: BoardState, action: BoardAction): BoardState
     }
     case "removed":
       return remove(state, action.id);
-    case "optimistic":
+    case "optimistic": {
+      const before = state.pending[action.id];
+      const patch = before ? { ...before.patch, ...action.patch } : action.patch;
       return {
         ...state,
-        pending: { ...state.pending, [action.id]: { opId: action.opId, patch: action.patch, baseVersion: action.baseVersion } },
+        pending: { ...state.pending, [action.id]: { opId: action.opId, patch, baseVersion: before?.baseVersion ?? action.baseVersion } },
         conflicts: without(state.conflicts, action.id),
       };
+    }
+    case "draftAdded":
+      return { ...state, drafts: { ...state.drafts, [action.draft.id]: action.draft } };
+    case "draftSettled": {
+      const next = { ...state, drafts: without(state.drafts, action.draftId) };
+      return action.resource ? accept(next, action.resource) : next;
+    }
     case "confirmed": {
       const next = accept(state, action.resource);
       if (state.pending[action.id]?.opId !== action.opId) return next;
@@ -166,7 +193,7 @@ export function boardReducer(state: BoardState, action: BoardAction): BoardState
       return {
         ...next,
         pending: without(next.pending, action.id),
-        conflicts: { ...next.conflicts, [action.id]: { patch: pending.patch, baseVersion: pending.baseVersion } },
+        conflicts: { ...next.conflicts, [action.id]: { patch: editFields(pending.patch), baseVersion: pending.baseVersion } },
       };
     }
     case "conflictResolved":
@@ -191,7 +218,7 @@ function definedFields(patch: ResourcePatch): Partial<Resource> {
 }
 
 export function isPending(state: BoardState, id: string): boolean {
-  return id in state.pending;
+  return id in state.pending || id in state.drafts;
 }
 
 export interface BoardFilter {
@@ -261,6 +288,7 @@ export function selectColumns(state: BoardState, filter: BoardFilter = {}): Colu
     if (!resource.deleted_at) seen.add(resource.status);
     if (matchesFilter(resource, filter)) visible.push(resource);
   }
+  for (const draft of Object.values(state.drafts)) if (matchesFilter(draft, filter)) visible.push(draft);
   const extra = [...seen].filter((s) => !(DEFAULT_STATUSES as readonly string[]).includes(s)).sort();
   let statuses = [...DEFAULT_STATUSES, ...extra];
   if (filter.status) statuses = [filter.status];

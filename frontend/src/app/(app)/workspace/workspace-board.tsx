@@ -1,6 +1,7 @@
 "use client";
 
 import { Plus } from "lucide-react";
+import Link from "next/link";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { BoardToolbar, DEFAULT_QUERY, type BoardQuery } from "@/components/board/board-toolbar";
 import { PresenceAvatars } from "@/components/board/presence-avatars";
@@ -11,13 +12,13 @@ import { MissingParam } from "@/components/missing-param";
 import { PageHeader } from "@/components/page-header";
 import { useSessionStore } from "@/components/providers/session-store-provider";
 import { EmptyState, ErrorState, LoadingState } from "@/components/states";
-import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { useSearchParam } from "@/components/use-search-param";
 import { WorkspaceNav } from "@/components/workspace-nav";
-import type { ResourceListQuery } from "@/lib/api/resources";
+import type { Member, ResourceListQuery } from "@/lib/api/resources";
 import { isPending, selectColumns, selectFacets, statusLabel, type BoardFilter } from "@/lib/board/store";
 import { HubError } from "@/lib/errors";
+import { applyMemberEvent } from "@/lib/workspaces/live";
 
 export function WorkspaceBoard() {
   const id = useSearchParam("id");
@@ -42,31 +43,37 @@ function Board({ workspaceId }: { workspaceId: string }) {
   const [query, setQuery] = useState<BoardQuery>(DEFAULT_QUERY);
   const listQuery = useMemo(() => toListQuery(query), [query]);
   const [truncated, setTruncated] = useState(false);
-  const live = useLiveResources(workspaceId, JSON.stringify(listQuery), async (signal) => {
-    const { items, truncated } = await apis.resources.listAll(workspaceId, listQuery, { signal });
-    setTruncated(truncated);
-    return { type: "loaded", items, replace: true };
-  });
+  const [workspaceName, setWorkspaceName] = useState<string | null>(null);
+  const [members, setMembers] = useState<Member[]>([]);
+  /** This user lost the workspace while the board was open: removed from it, or it was deleted. */
+  const [lost, setLost] = useState<"removed" | "deleted" | null>(null);
+  const live = useLiveResources(
+    workspaceId,
+    JSON.stringify(listQuery),
+    async (signal) => {
+      const { items, truncated } = await apis.resources.listAll(workspaceId, listQuery, { signal });
+      setTruncated(truncated);
+      return { type: "loaded", items, replace: true };
+    },
+    (event) => {
+      const data = event.data as { id?: string; name?: string; user_id?: string } | null;
+      if (event.type === "workspace.updated" && data?.id === workspaceId && typeof data.name === "string") setWorkspaceName(data.name);
+      else if (event.type === "workspace.deleted" && data?.id === workspaceId) setLost("deleted");
+      else if (event.type === "member.removed" && data?.user_id === me) setLost("removed");
+      if (event.type.startsWith("member.")) setMembers((list) => applyMemberEvent(list, event, workspaceId));
+    },
+  );
   const { state, dispatch } = live;
   const edit = useEditor(workspaceId, dispatch);
 
-  const [workspaceName, setWorkspaceName] = useState<string | null>(null);
-  const [names, setNames] = useState<Record<string, string>>({});
-  const presentIds = live.presence.map((m) => String(m.user)).sort().join(",");
   useEffect(() => {
     const controller = new AbortController();
     apis.workspace.get(workspaceId, { signal: controller.signal }).then((w) => setWorkspaceName(w.name), () => {});
+    // Names for the avatars, once; `member.*` events keep them current.
+    apis.workspace.members(workspaceId, { signal: controller.signal }).then((page) => setMembers(page.items), () => {});
     return () => controller.abort();
   }, [apis, workspaceId]);
-  useEffect(() => {
-    // Names for the avatars; asked again when someone new shows up (a member added meanwhile).
-    const controller = new AbortController();
-    apis.workspace.members(workspaceId, { signal: controller.signal }).then(
-      (page) => setNames(Object.fromEntries(page.items.map((m) => [m.user_id, m.display_name || m.email]))),
-      () => {},
-    );
-    return () => controller.abort();
-  }, [apis, workspaceId, presentIds]);
+  const names = useMemo(() => Object.fromEntries(members.map((m) => [m.user_id, m.display_name || m.email])), [members]);
 
   const filter: BoardFilter = useMemo(
     () => ({ q: query.q.trim() || null, status: query.status || null, kind: query.kind || null, tag: query.tag || null, sort: query.sort, order: query.order }),
@@ -82,30 +89,53 @@ function Board({ workspaceId }: { workspaceId: string }) {
 
   const onQuery = useCallback((next: BoardQuery) => setQuery(next), []);
 
+  // The hub drops the subscription (4003) when membership ends; a refused subscribe means not a member (or no such workspace).
+  const removed = lost ?? (live.channel.status === "unsubscribed" ? "removed" : null);
   const notMember = live.channel.error ?? (live.loadError instanceof HubError && live.loadError.status === 404 ? live.loadError : null);
+  const blocked = Boolean(removed || notMember);
   const filtering = Boolean(filter.q || filter.status || filter.kind || filter.tag);
   const total = columns.reduce((n, c) => n + c.items.length, 0);
+  const quoted = workspaceName ? `“${workspaceName}”` : "this workspace";
 
   return (
     <>
       <PageHeader
-        title={workspaceName ?? "Board"}
-        description={workspaceName ? "Board" : <span className="font-mono text-xs">{workspaceId}</span>}
+        title={notMember ? "Workspace not found" : (workspaceName ?? "Board")}
+        description={workspaceName ? "Board" : null}
         actions={
-          <>
-            <PresenceAvatars members={live.presence} names={names} me={me} />
-            <Badge variant="outline" data-testid="channel-status" className="hidden sm:inline-flex">
-              {live.channel.status}
-            </Badge>
-            <Button onClick={() => setCreating({ status: filter.status ?? "open" })} disabled={Boolean(notMember)}>
-              <Plus aria-hidden="true" /> New resource
-            </Button>
-          </>
+          blocked ? null : (
+            <>
+              <PresenceAvatars members={live.presence} names={names} me={me} />
+              <Button onClick={() => setCreating({ status: filter.status ?? "open" })}>
+                <Plus aria-hidden="true" /> New card
+              </Button>
+            </>
+          )
         }
       />
-      <WorkspaceNav workspaceId={workspaceId} />
-      {notMember ? (
-        <EmptyState title="You cannot see this workspace" description="It does not exist, or you are not a member of it." />
+      {notMember ? null : <WorkspaceNav workspaceId={workspaceId} />}
+      {removed ? (
+        <div data-testid="board-lost">
+        <EmptyState
+          title={removed === "deleted" ? `${quoted} was deleted` : `You are no longer a member of ${quoted}`}
+          description={removed === "deleted" ? "Its cards are gone with it." : "Its cards are not shown to you any more. Ask one of its admins to add you again."}
+          action={
+            <Button asChild variant="outline">
+              <Link href="/workspaces/">Your workspaces</Link>
+            </Button>
+          }
+        />
+        </div>
+      ) : notMember ? (
+        <EmptyState
+          title="Workspace not found"
+          description="It does not exist, or you are not a member of it."
+          action={
+            <Button asChild variant="outline">
+              <Link href="/workspaces/">Your workspaces</Link>
+            </Button>
+          }
+        />
       ) : (
         <>
           <BoardToolbar query={query} onChange={onQuery} facets={facets} />
@@ -116,12 +146,12 @@ function Board({ workspaceId }: { workspaceId: string }) {
           ) : (
             <>
               {truncated ? (
-                <p className="mb-3 text-sm text-muted-foreground">Showing the first 500 resources; narrow the search to see others.</p>
+                <p className="mb-3 text-sm text-muted-foreground">Showing the first 500 cards; narrow the search to see others.</p>
               ) : null}
               {total === 0 ? (
                 <EmptyState
                   className="mb-6"
-                  title={filtering ? "Nothing matches" : "No resources yet"}
+                  title={filtering ? "Nothing matches" : "No cards yet"}
                   description={filtering ? "Try another search or filter." : "Create the first one; everyone on this board sees it at once."}
                   action={
                     filtering ? (
@@ -132,7 +162,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
                   }
                 />
               ) : null}
-              <div className="grid gap-4 md:grid-cols-2 xl:grid-cols-3" data-testid="board">
+              <div className="grid gap-4 md:grid-cols-2 xl:grid-cols-3" data-testid="board" data-channel={live.channel.status}>
                 {columns.map((column) => {
                   const headingId = `column-${column.status}`;
                   return (
@@ -151,7 +181,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
                           variant="ghost"
                           size="icon"
                           className="size-7"
-                          aria-label={`New resource in ${statusLabel(column.status)}`}
+                          aria-label={`New card in ${statusLabel(column.status)}`}
                           onClick={() => setCreating({ status: column.status })}
                         >
                           <Plus aria-hidden="true" />
@@ -159,7 +189,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
                       </div>
                       {column.items.length === 0 ? <p className="px-1 py-4 text-center text-xs text-muted-foreground">Nothing here.</p> : null}
                       {column.items.map((resource) => {
-                        const server = state.items[resource.id]!;
+                        const server = state.items[resource.id];
                         const conflict = state.conflicts[resource.id];
                         return (
                           <ResourceCard
@@ -167,10 +197,11 @@ function Board({ workspaceId }: { workspaceId: string }) {
                             resource={resource}
                             statuses={statuses}
                             pending={isPending(state, resource.id)}
+                            draft={!server}
                             conflict={conflict}
-                            onMove={(status) => void edit(resource.id, { status }, server.version)}
+                            onMove={(status) => server && void edit(resource.id, { status }, server.version)}
                             onEdit={() => setEditingId(resource.id)}
-                            onRetry={() => conflict && void edit(resource.id, conflict.patch, server.version)}
+                            onRetry={() => conflict && server && void edit(resource.id, conflict.patch, server.version)}
                             onKeepTheirs={() => dispatch({ type: "conflictResolved", id: resource.id })}
                           />
                         );
@@ -185,13 +216,13 @@ function Board({ workspaceId }: { workspaceId: string }) {
       )}
       <ResourceDialog
         mode="create"
-        open={creating !== null}
+        open={creating !== null && !blocked}
         onOpenChange={(open) => !open && setCreating(null)}
         workspaceId={workspaceId}
         dispatch={dispatch}
         initialStatus={creating?.status}
       />
-      {editing ? (
+      {editing && !blocked ? (
         <ResourceDialog
           mode="edit"
           open={editingId !== null}

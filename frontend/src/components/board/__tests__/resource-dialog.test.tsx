@@ -2,20 +2,31 @@
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { useReducer, useState } from "react";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ApiClient } from "@/lib/api/client";
 import type { Resource } from "@/lib/api/resources";
-import { boardReducer, initialBoardState, viewOf } from "@/lib/board/store";
+import { boardReducer, initialBoardState, selectColumns, viewOf } from "@/lib/board/store";
+import { HubError } from "@/lib/errors";
 
-type Call = { url: string; init: RequestInit };
+/** The realtime client's RPC side, scripted: each call takes the next answer (a result, or an error frame). */
+type Call = { method: string; params: Record<string, unknown>; key: string | undefined };
 const calls: Call[] = [];
-let responses: Array<[number, unknown]> = [];
-const fetch = vi.fn(async (url: string | URL | Request, init?: RequestInit) => {
-  calls.push({ url: String(url), init: init ?? {} });
-  const [status, body] = responses.shift() ?? [599, undefined];
-  return new Response(body === undefined ? null : JSON.stringify(body), { status });
-});
-const api = new ApiClient({ fetch: fetch as unknown as typeof globalThis.fetch, tokens: { getToken: async () => "t" } });
-vi.mock("@/lib/services", () => ({ getServices: () => ({ api }) }));
+let answers: Array<{ result: unknown } | { error: unknown }> = [];
+let connection = "live";
+function answer(method: string, params: unknown, options: { idempotencyKey?: string } = {}): Promise<unknown> {
+  calls.push({ method, params: params as Record<string, unknown>, key: options.idempotencyKey });
+  const next = answers.shift();
+  if (!next) return new Promise(() => {}); // queued: no answer yet (offline)
+  return "result" in next ? Promise.resolve(next.result) : Promise.reject(HubError.fromFrame(next.error));
+}
+const realtime = {
+  rpc: vi.fn((method: string, params: unknown) => answer(method, params)),
+  mutate: vi.fn((method: string, params: unknown, options?: { idempotencyKey?: string }) =>
+    answer(method, params, { idempotencyKey: options?.idempotencyKey ?? `key-${calls.length}` }),
+  ),
+  get state() {
+    return connection;
+  },
+};
+vi.mock("@/lib/services", () => ({ getServices: () => ({ api: {}, realtime }) }));
 
 const { ResourceDialog } = await import("../resource-form-dialog");
 const { useEditor } = await import("../use-live-resources");
@@ -24,7 +35,8 @@ const { ToastProvider } = await import("../../toaster");
 afterEach(() => {
   cleanup();
   calls.length = 0;
-  responses = [];
+  answers = [];
+  connection = "live";
 });
 
 const WS = "w1";
@@ -45,11 +57,9 @@ const R: Resource = {
   deleted_at: null,
 };
 
-const headers = (call: Call | undefined) => (call?.init.headers ?? {}) as Record<string, string>;
-const problem422 = (...errors: Array<{ loc: (string | number)[]; msg: string }>) => [
-  422,
-  { type: "about:blank", title: "Validation failed", status: 422, code: "validation_failed", detail: "invalid", details: { errors: errors.map((e) => ({ ...e, type: "value_error" })) } },
-] as [number, unknown];
+const invalid = (...errors: Array<{ loc: (string | number)[]; msg: string }>) => ({
+  error: { code: "validation_failed", status: 422, message: "invalid", details: { errors: errors.map((e) => ({ ...e, type: "value_error" })) } },
+});
 
 function Harness({ mode }: { mode: "create" | "edit" }) {
   const [state, dispatch] = useReducer(boardReducer, boardReducer(initialBoardState, { type: "upsert", resource: R }));
@@ -59,6 +69,7 @@ function Harness({ mode }: { mode: "create" | "edit" }) {
   return (
     <>
       <p data-testid="shown">{view ? `${view.title} v${view.version}` : "none"}</p>
+      <p data-testid="cards">{selectColumns(state).flatMap((c) => c.items.map((r) => r.title)).join(", ")}</p>
       <p data-testid="open">{String(open)}</p>
       {mode === "create" ? (
         <ResourceDialog mode="create" open={open} onOpenChange={setOpen} workspaceId={WS} dispatch={dispatch} />
@@ -85,8 +96,8 @@ async function submit(dialog: HTMLElement, name: RegExp) {
 }
 
 describe("ResourceDialog", () => {
-  it("create: sends an Idempotency-Key; the hub's 422 goes on the named fields (tags.N → Tags)", async () => {
-    responses = [problem422({ loc: ["body", "title"], msg: "title must not be blank" }, { loc: ["body", "tags", 1], msg: "bad tag" })];
+  it("create: one resources.create RPC with an idempotency key; the hub's 422 goes on the named fields (tags.N → Tags)", async () => {
+    answers = [invalid({ loc: ["title"], msg: "title must not be blank" }, { loc: ["tags", 1], msg: "bad tag" })];
     const dialog = renderDialog("create");
     fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
     fireEvent.change(within(dialog).getByLabelText("Tags"), { target: { value: "a, b" } });
@@ -95,10 +106,20 @@ describe("ResourceDialog", () => {
     expect(within(dialog).getByLabelText("Title").getAttribute("aria-invalid")).toBe("true");
     expect(within(dialog).getByText("Bad tag.")).toBeTruthy();
     expect(within(dialog).getByLabelText("Tags").getAttribute("aria-invalid")).toBe("true");
-    expect(calls[0]!.init.method).toBe("POST");
-    expect(headers(calls[0])["Idempotency-Key"]).toBeTruthy();
-    expect(JSON.parse(String(calls[0]!.init.body))).toEqual({ title: "Hello", kind: "task", status: "open", tags: ["a", "b"], body: "" });
+    expect(calls[0]!.method).toBe("resources.create");
+    expect(calls[0]!.key).toBeTruthy();
+    expect(calls[0]!.params).toEqual({ workspace_id: WS, title: "Hello", kind: "task", status: "open", tags: ["a", "b"], body: "" });
     expect(screen.getByTestId("open").textContent).toBe("true");
+  });
+
+  it("create while offline: the dialog closes, the card shows at once, and the server's resource replaces it when the call is answered", async () => {
+    connection = "offline";
+    const dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Written offline" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(screen.getByTestId("cards").textContent).toContain("Written offline");
+    expect(calls).toHaveLength(1); // in the outbox, unanswered
   });
 
   it("create: Zod refuses a bad kind before any request", async () => {
@@ -110,11 +131,11 @@ describe("ResourceDialog", () => {
     expect(calls).toHaveLength(0);
   });
 
-  it("edit: a 412 shows the newer version; saving again overwrites it with If-Match of that version", async () => {
-    responses = [
-      [412, { code: "precondition_failed", status: 412, title: "Precondition failed", detail: "stale version" }],
-      [200, { ...R, title: "Theirs", version: 2 }],
-      [200, { ...R, title: "Mine", version: 3 }],
+  it("edit: a stale version shows the newer one; saving again overwrites it with expected_version of that version", async () => {
+    answers = [
+      { error: { code: "conflict", status: 409, message: "stale version", details: { reason: "stale_version" } } },
+      { result: { ...R, title: "Theirs", version: 2 } },
+      { result: { ...R, title: "Mine", version: 3 } },
     ];
     const dialog = renderDialog("edit");
     fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Mine" } });
@@ -123,18 +144,17 @@ describe("ResourceDialog", () => {
     expect(within(dialog).getByTestId("conflict-current-title").textContent).toBe("“Theirs”");
     expect(screen.getByTestId("shown").textContent).toBe("Theirs v2");
     expect((within(dialog).getByLabelText("Title") as HTMLInputElement).value).toBe("Mine");
-    expect(headers(calls[0])["If-Match"]).toBe('"1"');
-    expect(calls[1]!.url).toBe("/api/v1/workspaces/w1/resources/r1?include_deleted=true");
+    expect(calls[0]).toMatchObject({ method: "resources.update", params: { expected_version: 1, title: "Mine" } });
+    expect(calls[1]).toMatchObject({ method: "resources.get", params: { resource_id: "r1", include_deleted: true } });
 
     await submit(dialog, /Overwrite with mine/);
     await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
-    expect(headers(calls[2])["If-Match"]).toBe('"2"');
-    expect(JSON.parse(String(calls[2]!.init.body))).toEqual({ title: "Mine" });
+    expect(calls[2]!.params).toEqual({ workspace_id: WS, resource_id: "r1", expected_version: 2, title: "Mine" });
     expect(screen.getByTestId("shown").textContent).toBe("Mine v3");
   });
 
   it("edit: any other failure rolls back and says so in a toast", async () => {
-    responses = [[500, { code: "internal", status: 500, title: "Internal", detail: "boom" }]];
+    answers = [{ error: { code: "internal", status: 500, message: "boom" } }];
     const dialog = renderDialog("edit");
     fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Mine" } });
     await submit(dialog, /^Save$/);

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { HubError } from "../../errors";
 import type { Resource } from "../../api/resources";
-import { applyEdit, changedFields } from "../actions";
+import { applyDelete, applyEdit, changedFields, EditChain } from "../actions";
 import {
   boardReducer,
   initialBoardState,
@@ -194,6 +194,61 @@ describe("applyEdit", () => {
     expect(outcome).toEqual({ kind: "failed", error });
     expect(d.seen).toEqual(["optimistic", "rolledBack"]);
     expect(viewOf(d.state(), "a")!.title).toBe("a v1");
+  });
+});
+
+describe("edits made before the last one was answered (offline)", () => {
+  function later<T>() {
+    let resolve!: (value: T) => void;
+    const promise = new Promise<T>((r) => (resolve = r));
+    return { promise, resolve };
+  }
+
+  it("two moves of one card: both show at once; the second goes after the first, at the version the first made", async () => {
+    let state: BoardState = run({ type: "loaded", items: [res("a", 1)], replace: true });
+    const dispatch = (action: BoardAction) => (state = boardReducer(state, action));
+    const replies = [later<Resource>(), later<Resource>()];
+    const update = vi.fn((_ws: string, _id: string, _version: number, _patch: unknown) => replies[update.mock.calls.length - 1]!.promise);
+    const deps = { api: { update, get: vi.fn() }, dispatch, workspaceId: WS, chain: new EditChain() };
+
+    const first = applyEdit(deps, "a", { status: "in_progress" }, 1);
+    const second = applyEdit(deps, "a", { title: "renamed" }, 1);
+    expect(viewOf(state, "a")).toMatchObject({ status: "in_progress", title: "renamed" });
+    await Promise.resolve();
+    expect(update).toHaveBeenCalledTimes(1); // the second waits for the first
+
+    replies[0]!.resolve(res("a", 2, { status: "in_progress" }));
+    await first;
+    await new Promise((r) => setTimeout(r, 0));
+    expect(update).toHaveBeenLastCalledWith(WS, "a", 2, { title: "renamed" });
+    expect(viewOf(state, "a")).toMatchObject({ status: "in_progress", title: "renamed" }); // still pending on top of v2
+    replies[1]!.resolve(res("a", 3, { status: "in_progress", title: "renamed" }));
+    expect((await second).kind).toBe("saved");
+    expect(state.pending).toEqual({});
+    expect(viewOf(state, "a")).toMatchObject({ version: 3, status: "in_progress", title: "renamed" });
+  });
+
+  it("a delete leaves the board at once and keeps the deleted copy at the next version; refused, the card comes back", async () => {
+    let state: BoardState = run({ type: "loaded", items: [res("a", 1)], replace: true });
+    const dispatch = (action: BoardAction) => (state = boardReducer(state, action));
+    const gone = await applyDelete({ api: { delete: vi.fn(async () => {}), update: vi.fn(), get: vi.fn() }, dispatch, workspaceId: WS }, res("a", 1));
+    expect(gone).toMatchObject({ kind: "deleted", resource: { version: 2 } });
+    expect(selectColumns(state).flatMap((c) => c.items)).toEqual([]);
+    expect(state.items.a!.deleted_at).toBeTruthy();
+
+    state = run({ type: "loaded", items: [res("b", 1)], replace: true });
+    const refused = new HubError({ code: "forbidden", message: "no", status: 403 });
+    const outcome = await applyDelete({ api: { delete: vi.fn(async () => Promise.reject(refused)), update: vi.fn(), get: vi.fn() }, dispatch, workspaceId: WS }, res("b", 1));
+    expect(outcome.kind).toBe("failed");
+    expect(selectColumns(state).flatMap((c) => c.items.map((r) => r.id))).toEqual(["b"]);
+  });
+
+  it("a draft (created offline) shows as a pending card until the server's resource replaces it", () => {
+    let state = run({ type: "draftAdded", draft: res("key-1", 0, { title: "Draft" }) });
+    expect(selectColumns(state)[0]!.items.map((r) => r.title)).toEqual(["Draft"]);
+    state = boardReducer(state, { type: "draftSettled", draftId: "key-1", resource: res("real", 1, { title: "Draft" }) });
+    expect(selectColumns(state)[0]!.items.map((r) => r.id)).toEqual(["real"]);
+    expect(state.drafts).toEqual({});
   });
 });
 

@@ -124,7 +124,7 @@ function ActivityFeed({ workspaceId }: { workspaceId: string }) {
         {status === "loading" && entries.length === 0 ? <LoadingState label="Loading activity…" /> : null}
         {status === "error" ? <ErrorState title="Could not load the activity" error={error} onRetry={pages.reload} /> : null}
         {status === "ready" && entries.length === 0 ? (
-          <EmptyState title="No activity yet" description="Changes to resources and members will show up here as they happen." />
+          <EmptyState title="No activity yet" description="Changes to cards and members will show up here as they happen." />
         ) : null}
         {entries.length > 0 ? (
           <Card className="p-0">

@@ -3,7 +3,7 @@ import { Suspense } from "react";
 import { LoadingState } from "@/components/states";
 import { ResourceDetail } from "./resource-detail";
 
-export const metadata: Metadata = { title: "Resource" };
+export const metadata: Metadata = { title: "Card" };
 
 /** `/workspace/resource/?ws=<workspace id>&id=<resource id>` */
 export default function ResourcePage() {

@@ -24,7 +24,7 @@ import { HubError } from "@/lib/errors";
 export function ResourceDetail() {
   const ws = useSearchParam("ws");
   const id = useSearchParam("id");
-  if (!ws || !id) return <MissingParam what="resource" />;
+  if (!ws || !id) return <MissingParam what="card" />;
   return <Detail key={`${ws}/${id}`} workspaceId={ws} resourceId={id} />;
 }
 
@@ -48,7 +48,7 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
 
   const header = (
     <PageHeader
-      title={resource?.title ?? "Resource"}
+      title={resource?.title ?? "Card"}
       description={resource ? `${resource.kind} · version ${resource.version}` : <span className="font-mono text-xs">{resourceId}</span>}
       actions={
         <Button asChild variant="outline">
@@ -66,7 +66,7 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
         {header}
         {gone || state.versions[resourceId] ? (
           <EmptyState
-            title="This resource does not exist"
+            title="This card does not exist"
             description="It was deleted for good, or it is in a workspace you are not a member of."
             action={
               <Button asChild variant="outline">
@@ -75,7 +75,7 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
             }
           />
         ) : (
-          <ErrorState title="Could not load the resource" error={live.loadError} onRetry={live.reload} />
+          <ErrorState title="Could not load the card" error={live.loadError} onRetry={live.reload} />
         )}
       </>
     );
@@ -84,10 +84,10 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
   async function remove() {
     setBusy(true);
     try {
-      await apis.resources.delete(workspaceId, resourceId, server!.version);
+      await apis.rpc.delete(workspaceId, resourceId, server!.version);
       // The event brings the deleted copy; fetch it now so the page does not wait for it.
-      dispatch({ type: "upsert", resource: await apis.resources.get(workspaceId, resourceId, { includeDeleted: true }) });
-      toast({ title: "Resource deleted", description: "You can restore it from this page." });
+      dispatch({ type: "upsert", resource: await apis.rpc.get(workspaceId, resourceId, { includeDeleted: true }) });
+      toast({ title: "Card deleted", description: "You can restore it from this page or from the Trash." });
     } catch (error) {
       toast({
         title: isStaleVersion(error) ? "It changed meanwhile" : "Not deleted",
@@ -103,8 +103,8 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
   async function restore() {
     setBusy(true);
     try {
-      dispatch({ type: "upsert", resource: await apis.resources.restore(workspaceId, resourceId, server!.version) });
-      toast({ title: "Resource restored" });
+      dispatch({ type: "upsert", resource: await apis.rpc.restore(workspaceId, resourceId, server!.version) });
+      toast({ title: "Card restored" });
     } catch (error) {
       toast({ title: "Not restored", description: describeError(error), variant: "destructive" });
       if (isStaleVersion(error)) live.reload();
