@@ -1,17 +1,25 @@
-"""The container files stay valid (no Docker engine here: validated without one)."""
+"""The container and deploy/ files stay valid, checked without a Docker engine: the
+compose file (`docker-compose config`), the Dockerfiles (hadolint), the nginx config
+(`nginx -t`), Prometheus's config, alerts and alert tests (`promtool`), Alertmanager's
+config (`amtool`) and the Grafana dashboards. nginx, promtool and amtool are Debian's
+(scripts/ensure-debian-packages installs them); a missing one fails its test."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 
 from hubbub.embedded.nats_auth import COMPOSE_NODES, NatsAuthFolder
+from hubbub.embedded.process import free_port
 from hubbub.embedded.servers import EmbeddedNats
+from tests.support import deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -43,11 +51,15 @@ class TestCompose:
         )
         assert result.returncode == 0, result.stderr
         assert sorted(result.stdout.split()) == [
+            "alertmanager",
+            "grafana",
             "hub",
             "migrate",
             "nats",
             "nats-auth",
+            "nginx",
             "postgres",
+            "prometheus",
             "redis",
             "worker",
         ]
@@ -163,3 +175,274 @@ class TestDockerfile:
     def test_the_image_runs_as_a_non_root_user(self) -> None:
         lines = (ROOT / "Dockerfile").read_text().splitlines()
         assert [line for line in lines if line.startswith("USER ")][-1] == "USER 10001:10001"
+
+
+JSON = ("--format", "json")
+
+
+class TestProductionStack:
+    """docker-compose.yml as deploy/ expects it: nginx the only way in, in front of two
+    hubs that believe its X-Forwarded-For; two workers; Prometheus, Alertmanager and
+    Grafana on the host's loopback only, each reading its files from deploy/."""
+
+    def test_nginx_in_front_of_two_hubs_and_two_workers(self) -> None:
+        services = compose_services()
+        assert services["hub"]["deploy"]["replicas"] == 2
+        assert services["worker"]["deploy"]["replicas"] == 2
+        assert "ports" not in services["hub"]
+        nginx = services["nginx"]
+        assert [(p["published"], p["target"]) for p in nginx["ports"]] == [("8080", 80)]
+        assert nginx["depends_on"]["hub"]["condition"] == "service_healthy"
+        mounts = {m["target"]: Path(m["source"]) for m in nginx["volumes"]}
+        assert mounts == {"/etc/nginx/nginx.conf": deploy.NGINX_CONF}
+        assert Path(nginx["build"]["context"]) == deploy.NGINX_CONF.parent
+
+    def test_the_hubs_trust_forwarded_addresses_only_from_nginxs_network(self) -> None:
+        compose = orjson.loads(
+            subprocess.run(
+                [BIN / "docker-compose", "-f", ROOT / "docker-compose.yml", "config", *JSON],
+                capture_output=True,
+                env={**os.environ, "HUBBUB_SECRET_KEY": "x" * 40},
+                check=True,
+            ).stdout
+        )
+        (subnet,) = compose["networks"]["edge"]["ipam"]["config"]
+        services = compose["services"]
+        assert services["hub"]["environment"]["HUBBUB_TRUSTED_PROXIES"] == subnet["subnet"]
+        assert set(services["nginx"]["networks"]) == {"edge"}
+        on_edge = {name for name, s in services.items() if "edge" in s.get("networks", {})}
+        assert on_edge == {"nginx", "hub"}
+
+    def test_monitoring_listens_on_the_hosts_loopback_with_deploy_files(self) -> None:
+        services = compose_services()
+        expected = {
+            "prometheus": ("9090", {"/etc/prometheus": deploy.PROMETHEUS_YML.parent}),
+            "alertmanager": ("9093", {"/etc/alertmanager": deploy.ALERTMANAGER_YML.parent}),
+            "grafana": (
+                "3000",
+                {
+                    "/etc/grafana/provisioning": deploy.GRAFANA / "provisioning",
+                    "/etc/grafana/dashboards": deploy.DASHBOARDS,
+                },
+            ),
+        }
+        for name, (port, files) in expected.items():
+            service = services[name]
+            assert ":" in service["image"]  # pinned by tag
+            assert [(p["host_ip"], p["published"]) for p in service["ports"]] == [
+                ("127.0.0.1", port)
+            ]
+            binds = {
+                m["target"]: Path(m["source"]) for m in service["volumes"] if m["type"] == "bind"
+            }
+            assert binds == files, name
+
+
+def _run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd)
+
+
+Directive = tuple[str, list[str], list["Directive"]]
+
+
+def _nginx_blocks(text: str) -> list[Directive]:
+    """nginx's config as (name, args, children): enough of its grammar for these files
+    (comments, quoted strings, ``;`` and ``{…}``)."""
+    tokens = re.findall(r'"[^"]*"|\'[^\']*\'|[{};]|[^\s{};"\']+', re.sub(r"#.*", "", text))
+    root: list[Directive] = []
+    stack = [root]
+    words: list[str] = []
+    for token in tokens:
+        if token == ";":
+            stack[-1].append((words[0], words[1:], []))
+            words = []
+        elif token == "{":
+            children: list[Directive] = []
+            stack[-1].append((words[0], words[1:], children))
+            stack.append(children)
+            words = []
+        elif token == "}":
+            stack.pop()
+        else:
+            words.append(token.strip("\"'"))
+    return root
+
+
+def _find(block: list[Directive], name: str) -> list[Directive]:
+    return [d for d in block if d[0] == name]
+
+
+class TestNginx:
+    def test_debian_nginx_accepts_the_shipped_config(self, tmp_path: Path) -> None:
+        """`nginx -t` with brotli loaded; only the listen port, the hubs' addresses and the
+        pid/log/temp paths rewritten (tests/support/deploy.py)."""
+        config = deploy.local_nginx_config(tmp_path, port=free_port(), hub_ports=[8081, 8082])
+        result = _run(deploy.nginx_command(config, "-t"))
+        assert result.returncode == 0, result.stderr
+        assert "syntax is ok" in result.stderr
+
+    def test_the_hubs_are_balanced_round_robin_with_passive_health_checks(self) -> None:
+        http = _find(_nginx_blocks(deploy.NGINX_CONF.read_text()), "http")[0][2]
+        (upstream,) = _find(http, "upstream")
+        assert upstream[1] == ["hubbub_hubs"]
+        balancing = {d[0] for d in upstream[2]} - {"server", "keepalive"}
+        assert balancing == set()  # no ip_hash, hash, sticky: round robin, no stickiness
+        for _, args, _ in _find(upstream[2], "server"):
+            assert any(a.startswith("max_fails=") for a in args)
+            assert any(a.startswith("fail_timeout=") for a in args)
+        (server,) = _find(http, "server")
+        (next_upstream,) = _find(server[2], "proxy_next_upstream")
+        # A retry only when the request never reached a hub; never POST/PATCH again.
+        assert next_upstream[1] == ["error", "timeout"]
+
+    def test_every_proxied_location_tells_the_hub_the_client_address(self) -> None:
+        """A location with any proxy_set_header of its own inherits none: each one must
+        set X-Forwarded-For (hub/client_ip.py trusts it from HUBBUB_TRUSTED_PROXIES)."""
+        http = _find(_nginx_blocks(deploy.NGINX_CONF.read_text()), "http")[0][2]
+        (server,) = _find(http, "server")
+        inherited = {d[1][0]: d[1][1] for d in _find(server[2], "proxy_set_header")}
+        locations = {" ".join(d[1]): d[2] for d in _find(server[2], "location")}
+        assert set(locations) == {"= /ws", "/api/", "/"}
+        for where, block in locations.items():
+            assert _find(block, "proxy_pass")[0][1] == ["http://hubbub_hubs"]
+            own = {d[1][0]: d[1][1] for d in _find(block, "proxy_set_header")}
+            headers = own or inherited
+            assert headers["X-Forwarded-For"] == "$proxy_add_x_forwarded_for", where
+            assert headers["Host"] == "$host", where
+        ws = {d[1][0]: d[1][1] for d in _find(locations["= /ws"], "proxy_set_header")}
+        assert (ws["Upgrade"], ws["Connection"]) == ("$http_upgrade", "$connection_upgrade")
+
+    def test_only_the_static_app_is_compressed(self) -> None:
+        http = _find(_nginx_blocks(deploy.NGINX_CONF.read_text()), "http")[0][2]
+        (server,) = _find(http, "server")
+        compressed = {
+            " ".join(d[1])
+            for d in _find(server[2], "location")
+            if _find(d[2], "gzip") == [("gzip", ["on"], [])]
+            and _find(d[2], "brotli") == [("brotli", ["on"], [])]
+        }
+        assert compressed == {"/"}
+        assert not _find(http, "gzip")
+        assert not _find(server[2], "gzip")
+
+    def test_the_nginx_image_has_hadolint_nothing_to_say(self) -> None:
+        result = _run([str(BIN / "hadolint"), str(deploy.DEPLOY / "nginx" / "Dockerfile")])
+        assert (result.returncode, result.stdout) == (0, "")
+
+
+class TestPrometheus:
+    def test_promtool_accepts_the_config_and_its_rule_files(self) -> None:
+        result = _run(
+            [deploy.debian_tool("promtool"), "check", "config", "prometheus.yml"],
+            cwd=deploy.PROMETHEUS_YML.parent,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_promtool_accepts_the_alert_rules(self) -> None:
+        result = _run([deploy.debian_tool("promtool"), "check", "rules", str(deploy.ALERTS_YML)])
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"SUCCESS: {len(deploy.alert_rules())} rules found" in result.stdout
+
+    def test_every_alert_passes_its_promtool_test(self) -> None:
+        result = _run(
+            [deploy.debian_tool("promtool"), "test", "rules", "alerts.test.yml"],
+            cwd=deploy.ALERTS_TEST_YML.parent,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_every_alert_has_a_case_that_fires_it(self) -> None:
+        cases = yaml.safe_load(deploy.ALERTS_TEST_YML.read_text())["tests"]
+        fired = {
+            check["alertname"]
+            for case in cases
+            for check in case["alert_rule_test"]
+            if check["exp_alerts"]
+        }
+        assert fired == {rule["alert"] for rule in deploy.alert_rules()}
+
+    def test_every_alert_says_how_bad_and_where_its_runbook_is(self) -> None:
+        operations = (ROOT / "docs" / "operations.md").read_text()
+        for rule in deploy.alert_rules():
+            assert rule["labels"]["severity"] in {"critical", "warning", "info"}
+            runbook = rule["annotations"]["runbook"]
+            assert runbook == f"docs/operations.md#{rule['alert'].lower()}"
+            assert f"### {rule['alert']}" in operations
+
+    def test_hubs_and_workers_are_scraped_on_their_admin_port(self) -> None:
+        config = yaml.safe_load(deploy.PROMETHEUS_YML.read_text())
+        jobs = {job["job_name"]: job["dns_sd_configs"][0] for job in config["scrape_configs"]}
+        assert set(jobs) == {"hubbub-hub", "hubbub-worker"}
+        env = compose_services()["hub"]["environment"]
+        for job, service in (("hubbub-hub", "hub"), ("hubbub-worker", "worker")):
+            assert jobs[job]["names"] == [service]
+            assert str(jobs[job]["port"]) == env["HUBBUB_ADMIN_PORT"]
+        assert env["HUBBUB_ADMIN_HOST"] == "0.0.0.0"  # noqa: S104 - the compose network
+
+
+class TestAlertmanager:
+    def test_amtool_accepts_the_config(self) -> None:
+        result = _run([deploy.debian_tool("amtool"), "check-config", str(deploy.ALERTMANAGER_YML)])
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+class TestGrafana:
+    def test_every_dashboard_query_uses_the_provisioned_data_source(self) -> None:
+        provisioned = yaml.safe_load(
+            (deploy.GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text()
+        )["datasources"]
+        uids = {source["uid"] for source in provisioned}
+        for path in deploy.DASHBOARDS.glob("*.json"):
+            for panel in deploy.dashboard_panels(path):
+                for target in panel.get("targets", []):
+                    assert target["datasource"]["uid"] in uids, panel["title"]
+
+    def test_grafana_loads_the_dashboards_from_where_compose_mounts_them(self) -> None:
+        provider = yaml.safe_load(
+            (deploy.GRAFANA / "provisioning" / "dashboards" / "hubbub.yml").read_text()
+        )["providers"][0]
+        mounts = compose_services()["grafana"]["volumes"]
+        targets = {m["target"]: Path(m["source"]) for m in mounts if m["type"] == "bind"}
+        assert targets[provider["options"]["path"]] == deploy.DASHBOARDS
+
+
+class TestMetricNames:
+    """Which metric names a PromQL expression reads (the live check in
+    tests/e2e/test_nginx_balancer.py compares them with a hub's /metrics)."""
+
+    def test_names_are_told_from_functions_labels_and_keywords(self) -> None:
+        expr = (
+            'sum by (job) (rate(hubbub_http_requests_total{status="5xx", job=~"a|b"}[5m]))'
+            " / sum without (instance) (rate(other_total[$__rate_interval])) > 0.05"
+            " and on (job) sum(hubbub_ws_connections offset 10m) > bool 1e3"
+            ' or absent(up{job="x"} == 1)'
+        )
+        assert deploy.metric_names(expr) == {
+            "hubbub_http_requests_total",
+            "other_total",
+            "hubbub_ws_connections",
+            "up",
+        }
+
+    def test_every_alert_and_panel_reads_some_metric(self) -> None:
+        expressions = deploy.every_expression()
+        assert len(expressions) >= len(deploy.alert_rules()) + 10
+        for where, expr in expressions.items():
+            assert deploy.metric_names(expr), where
+
+    def test_exposition_names_include_what_each_type_promises(self) -> None:
+        text = (
+            "# TYPE a_total counter\n"
+            "# TYPE h histogram\n"
+            'h_bucket{le="+Inf"} 0\n'
+            "# TYPE g gauge\ng 1\n"
+            'c{x="1"} 2\n'
+        )
+        assert deploy.exported_names(text) == {
+            "a_total",
+            "a_total_total",
+            "h_bucket",
+            "h_sum",
+            "h_count",
+            "g",
+            "c",
+        }
