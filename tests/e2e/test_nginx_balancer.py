@@ -1,0 +1,239 @@
+"""The shipped deploy/ files against real processes: Debian's nginx, started with
+deploy/nginx/nginx.conf (its listen port and hub addresses rewritten,
+tests/support/deploy.py), in front of two `hubbub serve` processes and a worker.
+
+* A socket through nginx whose hub is killed (SIGKILL) reconnects through nginx to the
+  other hub and gets every publication once, in order; REST through nginx keeps
+  answering while the dead hub is left out.
+* The hubs' /metrics holds every metric name the alerts and the dashboards read."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+from nats.aio.client import Client as NATS
+
+from hubbub.client import HubbubClient
+from hubbub.config import Settings
+from hubbub.embedded.process import die_with_parent, free_port
+from tests.e2e.test_realtime import publish
+from tests.support import deploy
+from tests.support.processes import ROOT, settings_env
+from tests.support.tokens import TestTokens
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+STARTUP_S = 30.0
+
+
+async def _wait_for_http(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + STARTUP_S
+    async with aiohttp.ClientSession() as session:
+        while True:
+            assert proc.poll() is None, f"{what} exited with {proc.returncode}"
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            assert time.monotonic() < deadline, f"{what} did not answer {url}"
+            await asyncio.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+class Hub:
+    """``hubbub serve`` on a free port, its admin listener on another, trusting
+    X-Forwarded-For from nginx (127.0.0.1)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port, self.admin_port = free_port(), free_port()
+        env = settings_env(
+            settings,
+            HUBBUB_ACCESS_LOG="false",
+            HUBBUB_ADMIN_PORT=str(self.admin_port),
+            HUBBUB_TRUSTED_PROXIES="127.0.0.1",
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hubbub.cli", "serve", "--port", str(self.port)],
+            cwd=ROOT,
+            preexec_fn=die_with_parent(),
+            env=env,
+        )
+
+    async def started(self) -> None:
+        url = f"http://127.0.0.1:{self.port}/api/v1/health"
+        await _wait_for_http(url, self.proc, f"hub on {self.port}")
+
+
+class Nginx:
+    """Debian's nginx in the foreground (``daemon off``), as a child of the test."""
+
+    def __init__(self, folder: Path, hubs: list[Hub]) -> None:
+        self.port = free_port()
+        self.folder = folder
+        self.config = deploy.local_nginx_config(
+            folder, port=self.port, hub_ports=[hub.port for hub in hubs]
+        )
+        self.proc = subprocess.Popen(
+            deploy.nginx_command(self.config, "-g", "daemon off;"),
+            preexec_fn=die_with_parent(),
+            stderr=subprocess.STDOUT,
+            stdout=(folder / "output.log").open("wb"),
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def started(self) -> None:
+        """Listening. (No request goes through it: it would leave a kept-alive
+        connection to a hub, and the tests count nginx's connections to hubs.)"""
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            if self.proc.poll() is not None:
+                log = (self.folder / "error.log").read_text(errors="replace")
+                raise AssertionError(f"nginx exited with {self.proc.returncode}:\n{log}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                assert time.monotonic() < deadline, "nginx did not start listening"
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+
+    def upstream_ports(self) -> list[int]:
+        """The hub ports nginx's workers hold connections to right now."""
+        workers = psutil.Process(self.proc.pid).children()
+        return sorted(
+            conn.raddr.port
+            for worker in workers
+            for conn in worker.net_connections(kind="tcp")
+            if conn.raddr
+            and conn.status == psutil.CONN_ESTABLISHED
+            and conn.laddr.port != self.port  # not a client's connection to nginx
+        )
+
+
+@pytest.fixture
+async def hubs(settings: Settings, nc: NATS, worker: Any) -> AsyncIterator[list[Hub]]:
+    started = [Hub(settings), Hub(settings)]
+    try:
+        await asyncio.gather(*(hub.started() for hub in started))
+        yield started
+    finally:
+        for hub in started:
+            _stop(hub.proc)
+
+
+@pytest.fixture
+async def nginx(hubs: list[Hub], tmp_path: Path) -> AsyncIterator[Nginx]:
+    server = Nginx(tmp_path, hubs)
+    try:
+        await server.started()
+        yield server
+    finally:
+        _stop(server.proc, signal.SIGQUIT)  # graceful: the workers finish, then exit
+
+
+class TestThroughNginx:
+    async def test_a_socket_whose_hub_dies_reconnects_through_nginx_and_loses_nothing(
+        self, nginx: Nginx, hubs: list[Hub], settings: Settings, nc: NATS
+    ) -> None:
+        tokens = TestTokens(settings)
+        client = HubbubClient(
+            f"ws://127.0.0.1:{nginx.port}/ws", tokens.issue("through-nginx"), backoff_min=0.05
+        )
+        try:
+            await client.connect()
+            sub = await client.subscribe("public:balanced")
+            # The upgraded socket is nginx's only connection to a hub: that hub is the one.
+            await wait_for(lambda: len(nginx.upstream_ports()) == 1, what="nginx → one hub")
+            (port,) = nginx.upstream_ports()
+            doomed = next(hub for hub in hubs if hub.port == port)
+            other = next(hub for hub in hubs if hub is not doomed)
+
+            offsets = [await publish(nc, settings, "public:balanced", {"n": n}) for n in range(20)]
+            doomed.proc.send_signal(signal.SIGKILL)
+            offsets += [
+                await publish(nc, settings, "public:balanced", {"n": n}) for n in range(20, 40)
+            ]
+
+            got = []
+            while len(got) < len(offsets):
+                pub = await asyncio.wait_for(sub.queue.get(), 20)
+                got.append((pub.offset, pub.data["n"]))
+            assert got == [(offset, n) for n, offset in enumerate(offsets)]  # once, in order
+            assert client.reconnects >= 1
+            assert sub.resets == 0
+            assert nginx.upstream_ports() == [other.port]
+            assert client.url == f"ws://127.0.0.1:{nginx.port}/ws"  # the same address
+            final = await publish(nc, settings, "public:balanced", {"n": 40})
+            pub = await asyncio.wait_for(sub.queue.get(), 20)
+            assert (pub.offset, pub.data) == (final, {"n": 40})
+        finally:
+            await client.close()
+
+    async def test_rest_through_nginx_keeps_answering_with_one_hub_dead(
+        self, nginx: Nginx, hubs: list[Hub]
+    ) -> None:
+        """A request nginx sends to the dead hub fails to connect and goes to the other
+        (proxy_next_upstream); after max_fails the dead hub is left out."""
+        hubs[0].proc.send_signal(signal.SIGKILL)
+        hubs[0].proc.wait(10)
+        async with aiohttp.ClientSession() as session:
+            for _ in range(6):
+                async with session.get(f"{nginx.url}/api/v1/ready") as response:
+                    assert response.status == 200, await response.text()
+        errors = (nginx.folder / "error.log").read_text()
+        assert f"127.0.0.1:{hubs[0].port}" in errors  # nginx tried it, and moved on
+
+    async def test_the_hubs_export_every_metric_the_alerts_and_dashboards_read(
+        self, nginx: Nginx, hubs: list[Hub], settings: Settings
+    ) -> None:
+        """What Prometheus would scrape from each hub (its admin listener), after traffic
+        through nginx: a socket and REST requests."""
+        client = HubbubClient(f"ws://127.0.0.1:{nginx.port}/ws", TestTokens(settings).issue("m"))
+        try:
+            await client.connect()
+            await client.subscribe("public:metrics")
+            async with aiohttp.ClientSession() as session:
+                for _ in range(4):
+                    async with session.get(f"{nginx.url}/api/v1/health") as response:
+                        assert response.status == 200
+                exported: set[str] = set()
+                for hub in hubs:
+                    url = f"http://127.0.0.1:{hub.admin_port}/metrics"
+                    async with session.get(url) as response:
+                        assert response.status == 200
+                        exported |= deploy.exported_names(await response.text())
+        finally:
+            await client.close()
+        missing = {
+            where: sorted(names)
+            for where, expr in deploy.every_expression().items()
+            if (names := deploy.metric_names(expr) - exported - deploy.SCRAPE_SERIES)
+        }
+        assert missing == {}
