@@ -81,7 +81,9 @@ async def publish_over_nats(
         credentials = {"user": user, "password": password or ""}
     if inbox_prefix is not None:
         credentials["inbox_prefix"] = inbox_prefix
-    nc = await nats.connect(nats_url, **credentials)
+    # On a NATS cluster the URL lists its servers, comma-separated: nats-py takes a list.
+    servers = [url.strip() for url in nats_url.split(",") if url.strip()]
+    nc = await nats.connect(servers, **credentials)
     try:
         ack = await nc.jetstream().publish(
             subject_of(channel, namespace), json.dumps(data).encode()
