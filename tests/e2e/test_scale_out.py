@@ -7,7 +7,6 @@ import asyncio
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from hubbub.embedded.process import die_with_parent, free_port
 from tests.e2e.test_realtime import publish
 from tests.support.processes import ROOT, settings_env
 from tests.support.tokens import TestTokens
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -40,18 +40,17 @@ class HubProcess:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     async def wait_healthy(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
-            while True:
+
+            async def healthy() -> bool:
                 assert self.proc.poll() is None, "the hub exited"
                 try:
                     async with session.get(f"http://127.0.0.1:{self.port}/api/v1/health") as r:
-                        if r.status == 200:
-                            return
+                        return r.status == 200
                 except aiohttp.ClientError:
-                    pass
-                assert time.monotonic() < deadline, "the hub did not start"
-                await asyncio.sleep(0.1)
+                    return False
+
+            await wait_for(healthy, timeout, interval=0.1, what="the hub started")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

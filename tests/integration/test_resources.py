@@ -24,6 +24,7 @@ from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.errors import Conflict
 from hubbub.contracts.subjects import Subjects
 from tests.support import ops
+from tests.support.waiting import eventually
 from tests.support.workspaces import Domain
 from workers.app import RunningWorker, worker_running
 
@@ -57,18 +58,6 @@ async def channel_events(nc: NATS, settings: Settings, channel: Channel) -> list
         if msg.subject == subject:
             events.append(orjson.loads(msg.data or b"{}"))
     return events
-
-
-async def eventually(check: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            await check()
-            return
-        except AssertionError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 class TestCrud:

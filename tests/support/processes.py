@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from hubbub.config import Settings
 from hubbub.contracts.errors import Unavailable
 from hubbub.embedded.process import die_with_parent
 from tests.support import ops
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,25 +63,23 @@ def start_test_worker(settings: Settings, **extra: str) -> subprocess.Popen[byte
 
 
 async def wait_until_serving(bus: Bus, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+    async def serving() -> bool:
         if proc.poll() is not None:
             out = proc.stdout.read().decode() if proc.stdout else ""
             raise AssertionError(f"worker exited with {proc.returncode}:\n{out}")
         try:
             await bus.request(ops.echo_unkeyed, {}, caller=None, timeout=2)
-            return
         except Unavailable:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.1)
+            return False
+        return True
+
+    await wait_for(serving, timeout, interval=0.1, what="the worker serving")
 
 
 async def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while proc.poll() is None:
-        if asyncio.get_running_loop().time() > deadline:
-            proc.kill()
-            raise AssertionError(f"process {proc.pid} did not exit within {timeout}s")
-        await asyncio.sleep(0.05)
+    try:
+        await wait_for(lambda: proc.poll() is not None, timeout, what=f"process {proc.pid} exit")
+    except AssertionError:
+        proc.kill()
+        raise
     return proc.returncode
