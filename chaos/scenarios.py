@@ -256,6 +256,7 @@ async def add_member(system: System, api: Api, ws: Workspace, owner: User, membe
         f"/workspaces/{ws.id}/members",
         owner.headers,
         json={"email": member.email, "role": "member"},
+        ok=(202,),
         count=False,
     )
     if added is None:

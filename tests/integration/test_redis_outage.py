@@ -37,7 +37,7 @@ from hubbub.embedded import EmbeddedRedis
 from hubbub.keys import RedisKeys
 from hubbub.redisconn import redis_from_settings
 from tests.support import ops
-from tests.support.accounts import make_user
+from tests.support.accounts import mailed_token, make_user
 from tests.support.tokens import TestTokens
 from tests.support.waiting import eventually, wait_for
 from workers.app import RunningWorker, worker_running
@@ -137,6 +137,8 @@ class TestRedisOutage:
         ws = (await rest(owner, "POST", "/workspaces", {"name": "W"}))["id"]
         email = (await rest(member, "GET", "/users/me"))["email"]
         await rest(owner, "POST", f"/workspaces/{ws}/members", {"email": email, "role": "member"})
+        token = await mailed_token(db, email, "/invitations")  # the member accepts
+        await rest(member, "POST", "/invitations/accept", {"token": token})
         path = f"/workspaces/{ws}/resources"
         made = await rest(owner, "POST", path, {"kind": "task", "title": "old"})
         path = f"{path}/{made['id']}"

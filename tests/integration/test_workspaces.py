@@ -232,7 +232,7 @@ class TestMembers:
         ws = await domain.workspace(ann)
         base = f"/workspaces/{ws['id']}"
         invited = await domain.call(
-            "POST", f"{base}/members", ann, json={"email": bob.email, "role": "viewer"}, expect=201
+            "POST", f"{base}/members", ann, json={"email": bob.email, "role": "viewer"}, expect=202
         )
         assert (invited["status"], invited["invitation"]["email"]) == ("invited", bob.email)
         assert "member" not in invited
@@ -256,7 +256,7 @@ class TestMembers:
                 f"/workspaces/{ws['id']}/members",
                 ann,
                 json={"email": email, "role": "member"},
-                expect=201,
+                expect=202,
             )
             for email in (bob.email, f"nobody-{uuid.uuid4().hex[:6]}@example.com")
         ]
@@ -351,7 +351,7 @@ class TestInvitations:
             f"/workspaces/{ws['id']}/members",
             ann,
             json={"email": "dora@example.com", "role": "member"},
-            expect=201,
+            expect=202,
         )
         assert (invited["status"], invited["invitation"]["email"]) == (
             "invited",
@@ -572,7 +572,7 @@ class TestVerifiedAccountsOnly:
             f"/workspaces/{ws['id']}/members",
             ann,
             json={"email": email, "role": "admin"},
-            expect=201,
+            expect=202,
         )
         token = await self._mailed_token(db, email)
         for answer in ("accept", "decline"):

@@ -77,7 +77,7 @@ class Domain:
             f"/workspaces/{workspace_id}/members",
             by,
             json={"email": who.email, "role": role},
-            expect=201,
+            expect=202,
         )
         assert body["status"] == "invited"
         await self.accept(who)

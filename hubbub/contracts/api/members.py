@@ -101,7 +101,9 @@ add = catalog.add(
         params=MemberAdd,
         result=MemberAdded,
         access=Access.USER,
-        http=Http("POST", "/workspaces/{workspace_id}/members", status=201),
+        # 202: nothing is created at .../members/{user_id} yet — the person joins when
+        # they accept the invitation.
+        http=Http("POST", "/workspaces/{workspace_id}/members", status=202),
         mutating=True,
         key="workspace_id",
         summary="Invite someone by email (admins); they join when they accept",

@@ -66,7 +66,7 @@ describe("workspacesApi", () => {
   it("members: list by page, add (always an invitation), update, remove, leave — paths encoded", async () => {
     const { api, calls } = fakeHub(
       [200, { items: [MEMBER], next_cursor: null }],
-      [201, { status: "invited", invitation: { id: "i1" } }],
+      [202, { status: "invited", invitation: { id: "i1" } }],
       [200, { ...MEMBER, role: "admin" }],
       [204, undefined],
       [204, undefined],
