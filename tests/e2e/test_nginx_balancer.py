@@ -5,11 +5,13 @@ tests/support/deploy.py), in front of two `hubbub serve` processes and a worker.
 * A socket through nginx whose hub is killed (SIGKILL) reconnects through nginx to the
   other hub and gets every publication once, in order; REST through nginx keeps
   answering while the dead hub is left out.
+* The static app comes compressed (brotli or gzip), the API does not.
 * The hubs' /metrics holds every metric name the alerts and the dashboards read."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import signal
 import subprocess
 import sys
@@ -64,15 +66,16 @@ def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -
 
 class Hub:
     """``hubbub serve`` on a free port, its admin listener on another, trusting
-    X-Forwarded-For from nginx (127.0.0.1)."""
+    X-Forwarded-For from nginx (127.0.0.1), serving ``site`` as the static app."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, site: Path) -> None:
         self.port, self.admin_port = free_port(), free_port()
         env = settings_env(
             settings,
             HUBBUB_ACCESS_LOG="false",
             HUBBUB_ADMIN_PORT=str(self.admin_port),
             HUBBUB_TRUSTED_PROXIES="127.0.0.1",
+            HUBBUB_FRONTEND_DIR=str(site),
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hubbub.cli", "serve", "--port", str(self.port)],
@@ -137,9 +140,23 @@ class Nginx:
         )
 
 
+# A page of the static app, large enough to be compressed (nginx: from 1 KiB).
+PAGE = "<!doctype html><title>Hubbub</title>" + "".join(
+    f"<p>card {n}: the board of a workspace</p>" for n in range(200)
+)
+
+
 @pytest.fixture
-async def hubs(settings: Settings, nc: NATS, worker: Any) -> AsyncIterator[list[Hub]]:
-    started = [Hub(settings), Hub(settings)]
+def site(tmp_path: Path) -> Path:
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "index.html").write_text(PAGE)
+    return folder
+
+
+@pytest.fixture
+async def hubs(settings: Settings, nc: NATS, worker: Any, site: Path) -> AsyncIterator[list[Hub]]:
+    started = [Hub(settings, site), Hub(settings, site)]
     try:
         await asyncio.gather(*(hub.started() for hub in started))
         yield started
@@ -209,6 +226,20 @@ class TestThroughNginx:
                     assert response.status == 200, await response.text()
         errors = (nginx.folder / "error.log").read_text()
         assert f"127.0.0.1:{hubs[0].port}" in errors  # nginx tried it, and moved on
+
+    async def test_the_static_app_is_compressed_and_the_api_is_not(self, nginx: Nginx) -> None:
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            async with session.get(f"{nginx.url}/", headers={"Accept-Encoding": "gzip"}) as r:
+                assert (r.status, r.headers.get("Content-Encoding")) == (200, "gzip")
+                assert gzip.decompress(await r.read()).decode() == PAGE
+            async with session.get(f"{nginx.url}/", headers={"Accept-Encoding": "br"}) as r:
+                assert (r.status, r.headers.get("Content-Encoding")) == (200, "br")
+                assert len(await r.read()) < len(PAGE) / 4
+            api = f"{nginx.url}/api/v1/openapi.json"  # large JSON
+            async with session.get(api, headers={"Accept-Encoding": "br, gzip"}) as r:
+                assert r.status == 200
+                assert "Content-Encoding" not in r.headers
+                assert len(await r.read()) > 10_000
 
     async def test_the_hubs_export_every_metric_the_alerts_and_dashboards_read(
         self, nginx: Nginx, hubs: list[Hub], settings: Settings
