@@ -60,17 +60,20 @@ class TestCallerSigner:
         """Whatever a client puts in the envelope, the answer is False, never an error."""
         assert not self.signer.verify(CALLER, deadline, signature)
 
-    @pytest.mark.parametrize("implementation", ["openssl", "hmac module"])
+    @pytest.mark.parametrize("key", [b"k" * 32, b"k" * 64, b"k" * 100])
+    @pytest.mark.parametrize("sha256", ["builtin", "hashlib"])
     def test_the_signature_is_the_documented_hmac(
-        self, implementation: str, monkeypatch: pytest.MonkeyPatch
+        self, key: bytes, sha256: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """hex(HMAC-SHA256(key, <caller JSON>|<deadline>)), whichever HMAC object signs."""
-        if implementation == "hmac module":
-            monkeypatch.setattr(callers, "_hmac_new", hmac.new)
-        signer = CallerSigner(b"k" * 32)
-        expected = hmac.new(b"k" * 32, CALLER + b"|%d" % DEADLINE, hashlib.sha256).hexdigest()
+        """hex(HMAC-SHA256(key, <caller JSON>|<deadline>)) — what hmac.new gives — with
+        CPython's own SHA-256 or hashlib's, and keys shorter and longer than a block."""
+        if sha256 == "hashlib":
+            monkeypatch.setattr(callers, "_sha256", hashlib.sha256)
+        signer = CallerSigner(key)
+        expected = hmac.new(key, CALLER + b"|%d" % DEADLINE, hashlib.sha256).hexdigest()
         assert signer.sign(CALLER, DEADLINE).decode() == expected
         assert signer.sign(CALLER, DEADLINE + 1).decode() != expected  # the state is copied
+        assert signer.sign(CALLER, DEADLINE).decode() == expected
         assert signer.verify(CALLER, DEADLINE, expected)
 
     def test_another_key_makes_another_signature(self) -> None:
