@@ -99,6 +99,7 @@ class HubbubTarget(Target):
             "HUBBUB_ADMIN_PORT": str(self.admin_port),
             # The load client connects thousands of sockets from one address at once.
             "HUBBUB_WS_CONNECT_TIMEOUT_S": "60",
+            "HUBBUB_MAX_SOCKETS_PER_USER": "1000000",  # all of them as one bench user
             "PYTHONPATH": str(REPO_ROOT),
             "HUBBUB_CHANNEL_POLICIES": orjson.dumps(self.policies).decode(),
         }

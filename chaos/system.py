@@ -104,6 +104,7 @@ class System:
                 "HUBBUB_RATE_LOGIN_ACCOUNT": "10000/60",
                 "HUBBUB_RATE_INVITE_USER": "10000/3600",
                 "HUBBUB_WS_CONNECT_TIMEOUT_S": "30",
+                "HUBBUB_MAX_SOCKETS_PER_USER": "100000",  # the storm is one user's sockets
                 "PYTHONPATH": str(ROOT),
             }
         )

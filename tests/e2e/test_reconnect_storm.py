@@ -44,8 +44,15 @@ POOL = 8  # Redis connections: far fewer than sockets, so subscribes must wait f
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The handshake deadline of production (the loop is busy with 2,000 sockets here),
-    and a small Redis pool: the storm must queue for it, not fail."""
-    return settings.model_copy(update={"ws_connect_timeout_s": 10.0, "redis_pool_size": POOL})
+    a small Redis pool: the storm must queue for it, not fail; and room for the storm's
+    sockets, which are one user's."""
+    return settings.model_copy(
+        update={
+            "ws_connect_timeout_s": 10.0,
+            "redis_pool_size": POOL,
+            "max_sockets_per_user": 100_000,
+        }
+    )
 
 
 @pytest.fixture
