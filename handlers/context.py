@@ -25,7 +25,7 @@ from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.envelope import Caller
 from hubbub.contracts.errors import Unauthorized
-from hubbub.contracts.events import Event
+from hubbub.contracts.events import Event, EventType
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
 
@@ -110,11 +110,16 @@ class Context:
             raise Unauthorized("sign in first")
         return self.caller.user_id
 
-    def emit(self, channel: Channel, event_type: str, data: dict[str, Any]) -> Event:
-        """Record an event in the outbox, in this transaction: published iff it commits."""
+    def emit(self, channel: Channel, event_type: EventType, data: dict[str, Any]) -> Event:
+        """Record an event of a catalog type (``hubbub/contracts/event_types.py``) in the
+        outbox, in this transaction: published iff it commits. ``data`` is the type's
+        ``data`` model dumped as JSON; a channel of a kind the type does not go to is a
+        bug, refused at once."""
+        if channel.kind not in event_type.channels:
+            raise ValueError(f"{event_type.name} is not published on {channel.kind.value} channels")
         event = Event(
             id=uuid.uuid4().hex,
-            type=event_type,
+            type=event_type.name,
             channel=str(channel),
             at=datetime.now(UTC),
             actor=self.caller.user_id,
@@ -122,7 +127,7 @@ class Context:
             data=data,
         )
         row = OutboxEvent(
-            channel=str(channel), event_type=event_type, payload=event.model_dump(mode="json")
+            channel=str(channel), event_type=event_type.name, payload=event.model_dump(mode="json")
         )
         self.session.add(row)
         self.emitted.append(row)

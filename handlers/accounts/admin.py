@@ -18,6 +18,7 @@ from handlers.accounts.models import User
 from handlers.accounts.users import by_id, require_admin, to_public
 from handlers.context import Context
 from handlers.registry import Registry
+from hubbub.contracts import event_types as events
 from hubbub.contracts.api import users as api
 from hubbub.contracts.api.users import (
     ListUsersParams,
@@ -129,5 +130,5 @@ async def update_user(ctx: Context, params: UpdateUserParams) -> UserPublic:
     if reactivating:
         revocation.user_reactivated(ctx, str(user.id))
     public = to_public(user)
-    ctx.emit(Channel.user(user.id), "user.updated", public.model_dump(mode="json"))
+    ctx.emit(Channel.user(user.id), events.USER_UPDATED, public.model_dump(mode="json"))
     return public

@@ -14,6 +14,7 @@ from handlers.accounts.users import current_user, to_public
 from handlers.context import Context
 from handlers.ratelimit import per_account
 from handlers.registry import Registry
+from hubbub.contracts import event_types as events
 from hubbub.contracts.api import users as api
 from hubbub.contracts.api.users import ChangePasswordParams, UpdateMeParams, UserPublic
 from hubbub.contracts.channels import Channel
@@ -34,7 +35,7 @@ async def update_me(ctx: Context, params: UpdateMeParams) -> UserPublic:
     if params.display_name is not None and params.display_name != user.display_name:
         user.display_name = params.display_name
         public = to_public(user)
-        ctx.emit(Channel.user(user.id), "user.updated", public.model_dump(mode="json"))
+        ctx.emit(Channel.user(user.id), events.USER_UPDATED, public.model_dump(mode="json"))
         return public
     return to_public(user)
 

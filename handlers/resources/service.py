@@ -23,6 +23,7 @@ from handlers.resources.models import Resource
 from handlers.resources.views import resource_public, summary
 from handlers.workspaces import access, journal
 from handlers.workspaces.cache import cache_for, params_digest
+from hubbub.contracts import event_types as events
 from hubbub.contracts.api import resources as api
 from hubbub.contracts.api.resources import (
     ResourceCreate,
@@ -35,6 +36,7 @@ from hubbub.contracts.api.resources import (
     ResourceUpdate,
 )
 from hubbub.contracts.errors import Conflict, NotFound, stale_version
+from hubbub.contracts.events import EventType
 from hubbub.contracts.operations import Empty
 
 registry = Registry()
@@ -101,7 +103,7 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
     except IntegrityError:  # the workspace was deleted since the membership check
         raise access.not_found() from None
     await ctx.session.refresh(row)
-    return _journal(ctx, row, "resource.created", before=None)
+    return _journal(ctx, row, events.RESOURCE_CREATED, before=None)
 
 
 @registry.handler(api.update)
@@ -115,7 +117,7 @@ async def update(ctx: Context, params: ResourceUpdate) -> ResourcePublic:
     _touch(ctx, row)
     await ctx.session.flush()
     await ctx.session.refresh(row)
-    return _journal(ctx, row, "resource.updated", before=before)
+    return _journal(ctx, row, events.RESOURCE_UPDATED, before=before)
 
 
 @registry.handler(api.delete)
@@ -131,13 +133,13 @@ async def delete_resource(ctx: Context, params: ResourceDelete) -> Empty:
         if public.deleted_at is None:
             public.deleted_at = await ctx.session.scalar(select(func.now()))
         await ctx.session.execute(delete(Resource).where(Resource.id == row.id))
-        _journal(ctx, row, "resource.deleted", before=before, public=public, hard=True)
+        _journal(ctx, row, events.RESOURCE_DELETED, before=before, public=public, hard=True)
         return Empty()
     row.deleted_at = func.now()
     _touch(ctx, row)
     await ctx.session.flush()
     await ctx.session.refresh(row)
-    _journal(ctx, row, "resource.deleted", before=before, hard=False)
+    _journal(ctx, row, events.RESOURCE_DELETED, before=before, hard=False)
     return Empty()
 
 
@@ -153,7 +155,7 @@ async def restore(ctx: Context, params: ResourceRestore) -> ResourcePublic:
     _touch(ctx, row)
     await ctx.session.flush()
     await ctx.session.refresh(row)
-    return _journal(ctx, row, "resource.restored", before=before)
+    return _journal(ctx, row, events.RESOURCE_RESTORED, before=before)
 
 
 async def _locked(
@@ -189,7 +191,7 @@ def _touch(ctx: Context, row: Resource) -> None:
 def _journal(
     ctx: Context,
     row: Resource,
-    action: str,
+    action: EventType,
     *,
     before: int | None,
     public: ResourcePublic | None = None,

@@ -15,6 +15,7 @@ from handlers.workspaces import access, acl, journal
 from handlers.workspaces.cache import cache_for
 from handlers.workspaces.models import Member, Workspace
 from handlers.workspaces.views import my_workspace, workspace_public
+from hubbub.contracts import event_types as events
 from hubbub.contracts.api import workspaces as api
 from hubbub.contracts.api.workspaces import (
     MyWorkspace,
@@ -81,7 +82,7 @@ async def create(ctx: Context, params: WorkspaceCreate) -> MyWorkspace:
     journal.record(
         ctx,
         workspace.id,
-        "workspace.created",
+        events.WORKSPACE_CREATED,
         subject_type="workspace",
         subject_id=workspace.id,
         data=public.model_dump(mode="json"),
@@ -138,7 +139,7 @@ async def update(ctx: Context, params: WorkspaceUpdate) -> MyWorkspace:
     journal.record(
         ctx,
         workspace.id,
-        "workspace.updated",
+        events.WORKSPACE_UPDATED,
         subject_type="workspace",
         subject_id=workspace.id,
         data=public.model_dump(mode="json"),
@@ -163,14 +164,14 @@ async def delete_workspace(ctx: Context, params: WorkspaceDelete) -> Empty:
     journal.record(
         ctx,
         workspace.id,
-        "workspace.deleted",
+        events.WORKSPACE_DELETED,
         subject_type="workspace",
         subject_id=workspace.id,
         data=public.model_dump(mode="json"),
         activity=False,
     )
     for user_id in members:
-        ctx.emit(Channel.user(user_id), "workspace.deleted", public.model_dump(mode="json"))
+        ctx.emit(Channel.user(user_id), events.WORKSPACE_DELETED, public.model_dump(mode="json"))
     acl.membership_changed(ctx, workspace.id, members, revoked=True)
     return Empty()
 

@@ -29,6 +29,7 @@ from handlers.registry import Registry
 from handlers.workspaces import access, journal, membership
 from handlers.workspaces.models import Invitation, Member, Workspace
 from handlers.workspaces.views import invitation_public
+from hubbub.contracts import event_types as events
 from hubbub.contracts.api import invitations as api
 from hubbub.contracts.api.invitations import (
     Accepted,
@@ -131,7 +132,7 @@ async def revoke(ctx: Context, params: InvitationRef) -> Empty:
     journal.record(
         ctx,
         params.workspace_id,
-        "invitation.revoked",
+        events.INVITATION_REVOKED,
         subject_type="invitation",
         subject_id=invitation.id,
         data=invitation_public(invitation).model_dump(mode="json"),
@@ -180,7 +181,7 @@ async def invite(
     journal.record(
         ctx,
         workspace_id,
-        "invitation.created",
+        events.INVITATION_CREATED,
         subject_type="invitation",
         subject_id=invitation.id,
         data=public.model_dump(mode="json"),
@@ -256,7 +257,7 @@ async def decline(ctx: Context, params: InvitationTokenParams) -> Empty:
     journal.record(
         ctx,
         invitation.workspace_id,
-        "invitation.declined",
+        events.INVITATION_DECLINED,
         subject_type="invitation",
         subject_id=invitation.id,
         data=public.model_dump(mode="json"),

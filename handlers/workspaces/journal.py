@@ -15,12 +15,13 @@ from handlers.context import Context
 from handlers.workspaces.cache import cache_for
 from handlers.workspaces.models import Activity
 from hubbub.contracts.channels import Channel
+from hubbub.contracts.events import EventType
 
 
 def record(
     ctx: Context,
     workspace_id: uuid.UUID,
-    action: str,
+    action: EventType,
     *,
     subject_type: str,
     subject_id: str | uuid.UUID,
@@ -30,14 +31,15 @@ def record(
     after_version: int | None = None,
     activity: bool = True,
 ) -> None:
-    """Journal ``action`` (the event type, e.g. ``resource.updated``) with ``data``, the
-    public representation of the subject, on the channel ``workspace:<id>``."""
+    """Journal ``action`` (a catalog event type, e.g. ``RESOURCE_UPDATED``) with ``data``,
+    the public representation of the subject, on the channel ``workspace:<id>``; the
+    activity row's ``action`` is the type's name."""
     if activity:
         ctx.session.add(
             Activity(
                 workspace_id=workspace_id,
                 actor_id=uuid.UUID(ctx.caller.user_id) if ctx.caller.user_id else None,
-                action=action,
+                action=action.name,
                 subject_type=subject_type,
                 subject_id=str(subject_id),
                 before_version=before_version,

@@ -14,10 +14,12 @@ from handlers.context import Context
 from handlers.workspaces import acl, journal
 from handlers.workspaces.models import Member
 from handlers.workspaces.views import member_public
+from hubbub.contracts import event_types as events
 from hubbub.contracts.api.members import MemberPublic
 from hubbub.contracts.api.workspaces import WorkspaceRole
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import Conflict
+from hubbub.contracts.events import EventType
 
 
 async def join(
@@ -29,7 +31,7 @@ async def join(
     await ctx.session.flush()
     await ctx.session.refresh(member)
     public = member_public(member, user)
-    _announce(ctx, "member.added", public, {"email": user.email, "role": role.value})
+    _announce(ctx, events.MEMBER_ADDED, public, {"email": user.email, "role": role.value})
     return public
 
 
@@ -43,7 +45,7 @@ async def set_role(ctx: Context, member: Member, user: User, role: WorkspaceRole
     # Still a member: nothing to unsubscribe, but publishing on chat may have changed.
     _announce(
         ctx,
-        "member.updated",
+        events.MEMBER_UPDATED,
         public,
         {"email": user.email, "role": role.value, "previous_role": before},
     )
@@ -60,13 +62,13 @@ async def drop(ctx: Context, member: Member, user: User) -> None:
         )
     )
     _announce(
-        ctx, "member.removed", public, {"email": user.email, "role": member.role}, revoked=True
+        ctx, events.MEMBER_REMOVED, public, {"email": user.email, "role": member.role}, revoked=True
     )
 
 
 def _announce(
     ctx: Context,
-    event: str,
+    event: EventType,
     member: MemberPublic,
     summary: dict[str, str],
     *,

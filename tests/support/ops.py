@@ -13,8 +13,9 @@ from handlers.registry import Registry
 from handlers.resources import service as resources_service
 from hubbub.contracts.api import default_catalog
 from hubbub.contracts.api.resources import ResourceCreate, ResourcePublic
-from hubbub.contracts.channels import Channel
+from hubbub.contracts.channels import Channel, ChannelKind
 from hubbub.contracts.errors import Conflict
+from hubbub.contracts.events import EventType
 from hubbub.contracts.operations import Access, Catalog, Http, Operation
 
 log = logging.getLogger("tests.ops")
@@ -31,6 +32,14 @@ class EchoResult(BaseModel):
     key: str
     seq: int
     payload: dict[str, Any]
+
+
+class NoteData(BaseModel):
+    note: str
+
+
+# A test-only event type: the test operations emit it; the product catalog never does.
+NOTE_ADDED = EventType("note.added", NoteData, (ChannelKind.WORKSPACE,), "a test note")
 
 
 class EmitParams(BaseModel):
@@ -149,7 +158,7 @@ async def run_slow_emit(ctx: Context, params: EmitParams) -> EmitResult:
 @test_registry.handler(emit)
 async def run_emit(ctx: Context, params: EmitParams) -> EmitResult:
     emit_calls.append(params.note)
-    event = ctx.emit(Channel.workspace(params.workspace), "note.added", {"note": params.note})
+    event = ctx.emit(Channel.workspace(params.workspace), NOTE_ADDED, {"note": params.note})
     if params.fail_after_emit:
         raise Conflict("changed my mind after emitting")
     return EmitResult(event_id=event.id, count=len(emit_calls))
