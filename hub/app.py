@@ -12,6 +12,7 @@ from aiohttp import web
 
 from hub import health, session_cookie
 from hub.api_docs import add_docs_routes
+from hub.asyncapi import add_asyncapi_route
 from hub.client_ip import ClientIp
 from hub.deadlines import DeadlineBus, request_deadline
 from hub.middleware import cors, request_context
@@ -163,6 +164,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
     app.router.add_get(API_PREFIX + "/ready", health.ready)
     add_operation_routes(app)
     add_docs_routes(app)
+    add_asyncapi_route(app)
     add_publish_route(app, API_PREFIX)
     app.router.add_get("/ws", websocket)
     if settings.frontend_dir is not None:

@@ -82,6 +82,28 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_asyncapi(args: argparse.Namespace, settings: Settings) -> int:
+    """Print (or write) the AsyncAPI document of the WebSocket protocol and the events, as
+    the hub serves it: the frontend's push and event types come from it."""
+    from pathlib import Path
+
+    import orjson
+
+    from hubbub.contracts.api import default_catalog
+    from hubbub.contracts.asyncapi import build_document
+
+    text = orjson.dumps(build_document(default_catalog()), option=orjson.OPT_INDENT_2) + b"\n"
+    if args.output:
+        try:
+            Path(args.output).write_bytes(text)
+        except OSError as exc:
+            print(f"hubbub: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return 1
+    else:
+        sys.stdout.buffer.write(text)
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from hubbub.admin import migrate
 
@@ -150,6 +172,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "migrate": cmd_migrate,
     "check": cmd_check,
     "openapi": cmd_openapi,
+    "asyncapi": cmd_asyncapi,
     "user": cmd_user,
     "mail": cmd_mail,
     "apikey": cmd_apikey,
@@ -188,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     openapi = sub.add_parser("openapi", help="print the OpenAPI document (no server needed)")
     openapi.add_argument("--output", default=None, help="write it to this file instead")
+    asyncapi = sub.add_parser(
+        "asyncapi", help="print the AsyncAPI document (WebSocket protocol and events)"
+    )
+    asyncapi.add_argument("--output", default=None, help="write it to this file instead")
 
     user = sub.add_parser("user", help="manage accounts in the database")
     user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
@@ -244,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        if args.command not in ("up", "openapi"):
+        if args.command not in ("up", "openapi", "asyncapi"):
             settings = settings.with_running_system()
     except ConfigError as exc:
         print(f"hubbub: {exc}", file=sys.stderr)

@@ -1,6 +1,10 @@
-/** Wire types of the Hubbub WebSocket protocol v1 (`hubbub.v1.json`). */
+/**
+ * Wire types of the Hubbub WebSocket protocol v1 (`hubbub.v1.json`) as the client uses
+ * them, and its seams. The hub's own description is its AsyncAPI document
+ * (`/api/v1/asyncapi.json`); the types generated from it are in ./events.d.ts.
+ */
 
-import type { ErrorBody } from "../errors";
+import type { PresenceEntry } from "./events";
 
 export const SUBPROTOCOL = "hubbub.v1.json";
 
@@ -25,10 +29,7 @@ export interface Publication<T = unknown> {
 }
 
 /** Presence entries name the user by id (docs/protocol.md), unlike `connect`'s `{id, role}`. */
-export interface PresenceInfo {
-  user: string;
-  client: string;
-}
+export type PresenceInfo = PresenceEntry;
 
 /** A `presence` push: who joined and who left since the last one (one per channel per tick). */
 export interface PresenceDiff {
@@ -88,24 +89,15 @@ export type ClientCommand =
 
 export type ClientFrame = (ClientCommand & { id: number }) | { op: "pong" };
 
-export interface ResultFrame {
-  id: number;
-  result: unknown;
-}
-
-export interface ErrorFrame {
-  id: number;
-  error: ErrorBody;
-}
-
-export type PushFrame =
-  | { push: "pub"; channel: string; offset: number; data: unknown }
-  | { push: "presence"; channel: string; joined: PresenceInfo[]; left: PresenceInfo[] }
-  | { push: "unsubscribed"; channel: string; code?: number | string; reason?: string }
-  | { push: "gap"; channel: string; dropped?: number }
-  | { push: "expiring"; in: number }
-  | { push: "disconnect"; code: number; reason?: string; reconnect?: boolean }
-  | { push: "ping" };
+// Pushes, the error frame and the domain events are generated from the hub's AsyncAPI
+// document (`npm run sync:asyncapi` → ./events.d.ts); CI fails when they drift.
+export type {
+  DomainEvent,
+  ErrorFrame,
+  EventDataMap,
+  EventTypeName,
+  PushFrame,
+} from "./events";
 
 // ---------------------------------------------------------------- close codes
 
