@@ -2,7 +2,8 @@
 
 * idempotency records — ``idempotency_ttl_s`` after they were written (a retry with the
   same key after that applies again, as Stripe's 24-hour window does);
-* refresh and password-reset tokens — ``retention_s`` after they expired;
+* refresh, password-reset and email-verification tokens — ``retention_s`` after they
+  expired;
 * sessions — ``retention_s`` after they were revoked, or after their last refresh
   token could last have been used (their tokens go with them);
 * published outbox events — ``retention_s`` after publishing (JetStream keeps the
@@ -23,7 +24,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.accounts.models import AuthSession, PasswordResetToken, RefreshToken
+from handlers.accounts.models import (
+    AuthSession,
+    EmailVerificationToken,
+    PasswordResetToken,
+    RefreshToken,
+)
 from handlers.idempotency import IdempotencyRecord
 from handlers.mail import DevMail, QueuedMail
 from handlers.outbox import OutboxEvent
@@ -50,6 +56,11 @@ def _rules(settings: Settings) -> list[tuple[str, Any, Callable[[], ColumnElemen
             "password_reset_tokens",
             PasswordResetToken,
             lambda: PasswordResetToken.expires_at < now() - keep,
+        ),
+        (
+            "email_verification_tokens",
+            EmailVerificationToken,
+            lambda: EmailVerificationToken.expires_at < now() - keep,
         ),
         (
             "auth_sessions",

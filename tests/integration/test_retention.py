@@ -8,7 +8,13 @@ from datetime import timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.accounts.models import AuthSession, PasswordResetToken, RefreshToken, User
+from handlers.accounts.models import (
+    AuthSession,
+    EmailVerificationToken,
+    PasswordResetToken,
+    RefreshToken,
+    User,
+)
 from handlers.idempotency import IdempotencyRecord
 from handlers.mail import DevMail, QueuedMail
 from handlers.outbox import OutboxEvent
@@ -65,6 +71,8 @@ async def arrange(db: async_sessionmaker[AsyncSession], settings: Settings) -> d
                 RefreshToken(token_hash=b"d" * 32, session_id=dead.id, expires_at=recent),
                 PasswordResetToken(token_hash=b"o" * 32, user_id=user.id, expires_at=old),
                 PasswordResetToken(token_hash=b"r" * 32, user_id=user.id, expires_at=recent),
+                EmailVerificationToken(token_hash=b"o" * 32, user_id=user.id, expires_at=old),
+                EmailVerificationToken(token_hash=b"r" * 32, user_id=user.id, expires_at=recent),
                 OutboxEvent(channel="c", event_type="old", payload={}, published_at=old),
                 OutboxEvent(channel="c", event_type="recent", payload={}, published_at=recent),
                 OutboxEvent(channel="c", event_type="unpublished", payload={}, created_at=old),
@@ -93,6 +101,7 @@ async def test_prune_deletes_what_outlived_its_use_and_nothing_else(
         "idempotency_keys": 1,
         "refresh_tokens": 1,
         "password_reset_tokens": 1,
+        "email_verification_tokens": 1,
         "auth_sessions": 2,
         "outbox": 2,
         "dev_mail": 1,
@@ -105,6 +114,8 @@ async def test_prune_deletes_what_outlived_its_use_and_nothing_else(
         # The dead session's token went with it (cascade); the live one's expired one too.
         assert (await session.scalars(select(RefreshToken.token_hash))).all() == [b"r" * 32]
         assert (await session.scalars(select(PasswordResetToken.token_hash))).all() == [b"r" * 32]
+        verification = select(EmailVerificationToken.token_hash)
+        assert (await session.scalars(verification)).all() == [b"r" * 32]
         assert set(await session.scalars(select(OutboxEvent.event_type))) == {
             "recent",
             "unpublished",  # never published: the relay still owes it, however old
