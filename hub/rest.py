@@ -75,9 +75,14 @@ def parse_if_match(value: str) -> int:
 async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"request body larger than {limit} bytes", limit=limit)
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise TooLarge(f"request body larger than {limit} bytes", limit=limit)
+    # To its end: ``read(n)`` would answer with whatever part has arrived so far.
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"request body larger than {limit} bytes", limit=limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     if not raw.strip():
         return {}
     ctype = request.content_type
