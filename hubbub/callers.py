@@ -52,10 +52,11 @@ def _builtin_sha256() -> Callable[[bytes], Any]:
     """CPython's own SHA-256 (``_sha2`` since 3.12, ``_sha256`` before), else hashlib's.
 
     HMAC is built here from two SHA-256 states, as RFC 2104 defines it, because copying
-    OpenSSL's HMAC context per request is what made signing expensive: in ``bench bus``
-    (auth and signing on, c64) OpenSSL's HMAC cost the hub and the worker 5-9 µs of CPU
-    a request each, CPython's SHA-256 states about 1-2 µs (a copy is a ``memcpy``; the
-    hash itself is two 64-byte blocks).
+    OpenSSL's HMAC context per request was the dearer part of signing. In ``bench.bus_cpu``
+    (c64, auth on, a host shared with test runs) signed requests cost hub and worker
+    together 12-14 µs of CPU more than unsigned ones with OpenSSL's HMAC, 8-11 µs with
+    these states (a copy is a ``memcpy``; a request hashes two 64-byte blocks); the rest
+    is the caller's JSON, parsed and serialized again by the worker.
     """
     for module in ("_sha2", "_sha256"):
         try:
@@ -91,8 +92,8 @@ class CallerSigner:
         self._outer = _sha256(key.translate(_OPAD))
         self._after_caller: dict[bytes, Any] = {}  # caller JSON → inner state after it
 
-    def _digest(self, caller_json: bytes, deadline_ms: int) -> bytes:
-        """The signature in hex, as ASCII bytes."""
+    def sign(self, caller_json: bytes, deadline_ms: int) -> bytes:
+        """The signature, as the ASCII bytes that go between quotes in the envelope."""
         state = self._after_caller.get(caller_json)
         if state is None:
             if len(self._after_caller) >= _CACHED_CALLERS:
@@ -109,13 +110,9 @@ class CallerSigner:
     def from_settings(cls, settings: Settings) -> CallerSigner:
         return cls(caller_key(settings))
 
-    def sign(self, caller_json: bytes, deadline_ms: int) -> bytes:
-        """The signature, as the ASCII bytes that go between quotes in the envelope."""
-        return self._digest(caller_json, deadline_ms)
-
     def verify(self, caller_json: bytes, deadline_ms: object, signature: object) -> bool:
         if type(signature) is not str or not signature.isascii():
             return False  # (a hex signature is ASCII; orjson gives plain str)
         if type(deadline_ms) is not int:  # not a bool, a float or a string
             return False
-        return hmac.compare_digest(self._digest(caller_json, deadline_ms), signature.encode())
+        return hmac.compare_digest(self.sign(caller_json, deadline_ms), signature.encode())
