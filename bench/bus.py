@@ -40,14 +40,16 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import uvloop
 from pydantic import BaseModel
 
-from bench.latency import compare, print_table
+from bench.latency import Call, compare, print_table
 from handlers.context import Context
 from handlers.registry import Registry
 from hubbub.bus import Bus
@@ -82,6 +84,7 @@ bench_catalog = Catalog()
 echo = bench_catalog.add(Operation("bench.echo", EchoParams, EchoResult, Access.PUBLIC, key="key"))
 bench_registry = Registry()
 CONCURRENCIES = (1, 64)
+USERS = 64  # signed-in users; concurrent loop i calls as user i % USERS
 
 
 @bench_registry.handler(echo)
@@ -142,9 +145,15 @@ async def hubbub_responder() -> None:
 # --- the measuring side --------------------------------------------------------------------
 
 
-async def run(
-    args: argparse.Namespace, urls: dict[str, str], auth_folder: Path | None
-) -> dict[str, Any]:
+class RoundTrip(NamedTuple):
+    calls: dict[str, Call]  # "bare", "hubbub" (signed user callers), "unsigned"
+    responders: dict[str, int]  # each side's responder process id
+
+
+@asynccontextmanager
+async def round_trip(urls: dict[str, str], auth_folder: Path | None) -> AsyncIterator[RoundTrip]:
+    """Both responders running and the requester connected, as in production; yields
+    one call per side once every side answers (``bench.bus_cpu`` uses this too)."""
     caller_key = secrets.token_urlsafe(48)  # what hubs and workers share
     env = {
         **os.environ,
@@ -165,20 +174,15 @@ async def run(
     elif "NATS_URL" in os.environ:  # a given server: the credentials of the settings
         requester_auth = nats_auth(Settings())
         inbox_prefix = HUB_INBOX_PREFIX if requester_auth != ANONYMOUS else None
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bench.bus", "--serve", "bare"],
+    procs = {
+        side: subprocess.Popen(
+            [sys.executable, "-m", "bench.bus", "--serve", side],
             env=env,
             cwd=ROOT,
             preexec_fn=die_with_parent(),
-        ),
-        subprocess.Popen(
-            [sys.executable, "-m", "bench.bus", "--serve", "hubbub"],
-            env=env,
-            cwd=ROOT,
-            preexec_fn=die_with_parent(),
-        ),
-    ]
+        )
+        for side in ("bare", "hubbub")
+    }
     nc = await connect_nats(
         urls["NATS_URL"], "bench-requester", auth=requester_auth, inbox_prefix=inbox_prefix
     )
@@ -194,7 +198,7 @@ async def run(
             session_id=str(uuid.uuid4()),
             ip="127.0.0.1",
         )
-        for _ in range(max(CONCURRENCIES))
+        for _ in range(USERS)
     ]
     try:
 
@@ -205,13 +209,15 @@ async def run(
 
         async def hubbub(worker: int, n: int) -> None:
             key = f"k{worker}"
-            await bus.request(echo, {"key": key, "n": n}, caller=users[worker], timeout=5)
+            caller = users[worker % USERS]
+            await bus.request(echo, {"key": key, "n": n}, caller=caller, timeout=5)
 
         async def unsigned(worker: int, n: int) -> None:
             key = f"k{worker}"
             await bus.request(echo, {"key": key, "n": n}, caller=None, timeout=5)
 
-        for call in (bare, hubbub, unsigned):  # wait until both responders answer
+        calls: dict[str, Call] = {"bare": bare, "hubbub": hubbub, "unsigned": unsigned}
+        for name, call in calls.items():  # wait until both responders answer
             for _ in range(300):
                 try:
                     await call(0, 0)
@@ -219,23 +225,43 @@ async def run(
                 except Exception:
                     await asyncio.sleep(0.1)
             else:
-                raise RuntimeError(f"{call.__name__} responder did not come up")
+                raise RuntimeError(f"{name} responder did not come up")
+        pids = {side: procs["bare" if side == "bare" else "hubbub"].pid for side in calls}
+        yield RoundTrip(calls, pids)
+    finally:
+        await nc.close()
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            proc.wait(10)
 
+
+@contextmanager
+def bus_services(no_auth: bool) -> Iterator[tuple[dict[str, str], Path | None]]:
+    """The servers' URLs, and the folder of the NATS users when the NATS is our own."""
+    from bench.services import services
+
+    auth_folder = None
+    if not (no_auth or "NATS_URL" in os.environ):
+        auth_folder = Path(tempfile.mkdtemp(prefix="hubbub-bench-auth-"))
+    config = auth_config(auth_folder) if auth_folder is not None else None
+    with services(nats_config=config) as urls:
+        yield urls, auth_folder
+
+
+async def run(
+    args: argparse.Namespace, urls: dict[str, str], auth_folder: Path | None
+) -> dict[str, Any]:
+    async with round_trip(urls, auth_folder) as rig:
         return await compare(
-            ("bare", bare),
-            ("hubbub", hubbub),
+            ("bare", rig.calls["bare"]),
+            ("hubbub", rig.calls["hubbub"]),
             requests=0,
             rounds=args.rounds,
             concurrencies=CONCURRENCIES,
             seconds=args.seconds,
-            others=[("unsigned", unsigned)] if args.unsigned else [],
+            others=[("unsigned", rig.calls["unsigned"])] if args.unsigned else [],
         )
-    finally:
-        await nc.close()
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(10)
 
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
@@ -289,13 +315,7 @@ def main() -> None:
         asyncio.run(hubbub_responder())
         return
 
-    from bench.services import services
-
-    auth_folder = None
-    if not (args.no_auth or "NATS_URL" in os.environ):
-        auth_folder = Path(tempfile.mkdtemp(prefix="hubbub-bench-auth-"))
-    config = auth_config(auth_folder) if auth_folder is not None else None
-    with services(nats_config=config) as urls:
+    with bus_services(args.no_auth) as (urls, auth_folder):
         results = asyncio.run(run(args, urls, auth_folder))
     report(results, args)
 
