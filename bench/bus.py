@@ -85,6 +85,9 @@ echo = bench_catalog.add(Operation("bench.echo", EchoParams, EchoResult, Access.
 bench_registry = Registry()
 CONCURRENCIES = (1, 64)
 USERS = 64  # signed-in users; concurrent loop i calls as user i % USERS
+# Each request's deadline, in seconds: far off, so that a host that stalls a process for
+# seconds (other work on a shared machine) slows a round instead of ending the run.
+TIMEOUT = 30
 
 
 @bench_registry.handler(echo)
@@ -204,17 +207,19 @@ async def round_trip(urls: dict[str, str], auth_folder: Path | None) -> AsyncIte
 
         async def bare(worker: int, n: int) -> None:
             key = f"k{worker}"
-            msg = await nc.request(BARE_SUBJECT, orjson.dumps({"key": key, "n": n}), timeout=5)
+            msg = await nc.request(
+                BARE_SUBJECT, orjson.dumps({"key": key, "n": n}), timeout=TIMEOUT
+            )
             orjson.loads(msg.data)
 
         async def hubbub(worker: int, n: int) -> None:
             key = f"k{worker}"
             caller = users[worker % USERS]
-            await bus.request(echo, {"key": key, "n": n}, caller=caller, timeout=5)
+            await bus.request(echo, {"key": key, "n": n}, caller=caller, timeout=TIMEOUT)
 
         async def unsigned(worker: int, n: int) -> None:
             key = f"k{worker}"
-            await bus.request(echo, {"key": key, "n": n}, caller=None, timeout=5)
+            await bus.request(echo, {"key": key, "n": n}, caller=None, timeout=TIMEOUT)
 
         calls: dict[str, Call] = {"bare": bare, "hubbub": hubbub, "unsigned": unsigned}
         for name, call in calls.items():  # wait until both responders answer
