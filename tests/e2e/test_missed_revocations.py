@@ -30,6 +30,7 @@ from hubbub.bus import Bus
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
 from hubbub.contracts.api import auth as auth_api
+from hubbub.contracts.api import invitations as invitations_api
 from hubbub.contracts.api import members as members_api
 from hubbub.contracts.api import users as users_api
 from hubbub.contracts.api import workspaces as workspaces_api
@@ -40,7 +41,7 @@ from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
 from hubbub.tokens import AccessTokens
 from tests.support import ops
-from tests.support.accounts import PASSWORD, make_user
+from tests.support.accounts import PASSWORD, mailed_token, make_user
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually, wait_for
 
@@ -78,12 +79,14 @@ class World:
     async def workspace(self, owner: Account, *members: Account) -> str:
         made = await self.bus.request(workspaces_api.create, {"name": "W"}, caller=owner.caller)
         workspace_id = str(made.value.id)
-        for member in members:
+        for member in members:  # adding invites; the member joins by accepting
             await self.bus.request(
                 members_api.add,
                 {"workspace_id": workspace_id, "email": member.email, "role": "member"},
                 caller=owner.caller,
             )
+            token = await mailed_token(self.db, member.email, "/invitations")
+            await self.bus.request(invitations_api.accept, {"token": token}, caller=member.caller)
         return workspace_id
 
     async def remove(self, owner: Account, workspace_id: str, member: Account) -> None:
