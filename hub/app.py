@@ -138,6 +138,9 @@ async def drain_sockets(app: web.Application) -> None:
         await app[REALTIME].shutdown(app[SETTINGS].shutdown_timeout_s)
 
 
+MAX_REQUEST_LINE = 64 * 1024
+
+
 def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Application:
     """The public app. ``/metrics`` and readiness details are not on it: they are on the
     admin listener (hub/admin.py), which ``hubbub serve`` runs beside it."""
@@ -146,6 +149,9 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
     app = web.Application(
         middlewares=[request_context, cors, request_deadline],
         client_max_size=settings.max_body_bytes,
+        # aiohttp answers a request line over its default 8 KiB with a plain-text 400
+        # before any middleware runs; long query strings get to the API's own answers.
+        handler_args={"max_line_size": MAX_REQUEST_LINE},
     )
     app[SETTINGS] = settings
     app[CATALOG] = catalog if catalog is not None else default_catalog()

@@ -33,6 +33,13 @@ class TestOperationsOverRest:
         assert body["title"] == "Bad request"
         assert "not valid JSON" in body["detail"]
 
+    async def test_a_long_query_string_gets_a_problem_not_the_servers_plain_400(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.get("/api/v1/workspaces", params={"cursor": "x" * 12_000})
+        assert response.status == 401
+        assert response.content_type == PROBLEM
+
     async def test_a_json_array_body_is_a_bad_request(
         self, hub_client: TestClient[Any, Any]
     ) -> None:
