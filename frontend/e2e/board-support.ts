@@ -106,3 +106,39 @@ export function realErrors(errors: string[]): string[] {
   return errors.filter((e) => !/WebSocket|ERR_INTERNET_DISCONNECTED|net::|status of 412/.test(e));
 }
 
+
+/**
+ * Move a card to another column with the keyboard, as a keyboard user does:
+ * focus its move handle, Space picks it up, an arrow key per column, Space drops it.
+ */
+export async function moveWithKeys(page: Page, title: string, key: "ArrowRight" | "ArrowLeft", columns: number): Promise<void> {
+  const handle = page.getByRole("button", { name: `Move ${title}`, exact: true });
+  const status = await card(page, title).getAttribute("data-status");
+  const label = (status ?? "").replace(/[_-]+/g, " ").replace(/^./, (c) => c.toUpperCase());
+  const heard = page.locator('[id^="DndLiveRegion"]'); // what a screen reader hears
+  await handle.focus();
+  await page.keyboard.press("Space");
+  // Picked up, over its own column; each key then waits for the last one to be taken.
+  await expect(heard).toHaveText(`“${title}” is over ${label}.`);
+  let last = `“${title}” is over ${label}.`;
+  for (let i = 0; i < columns; i += 1) {
+    await page.keyboard.press(key);
+    await expect(heard).toContainText(`“${title}” is over`);
+    await expect(heard).not.toHaveText(last);
+    last = await heard.innerText();
+  }
+  await page.keyboard.press("Space");
+  await expect(heard).toContainText(`“${title}” was dropped in`);
+}
+
+/** Drag a card by mouse into another column (in small steps, as a hand does). */
+export async function dragTo(page: Page, title: string, status: string): Promise<void> {
+  const from = await card(page, title).boundingBox();
+  const to = await column(page, status).boundingBox();
+  if (!from || !to) throw new Error(`no box for ${title} or column ${status}`);
+  await page.mouse.move(from.x + from.width / 2, from.y + from.height - 8);
+  await page.mouse.down();
+  await page.mouse.move(from.x + from.width / 2 + 10, from.y + from.height - 8, { steps: 3 });
+  await page.mouse.move(to.x + to.width / 2, to.y + 60, { steps: 12 });
+  await page.mouse.up();
+}

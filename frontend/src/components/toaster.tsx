@@ -2,7 +2,8 @@
 
 import { X } from "lucide-react";
 import { Toast } from "radix-ui";
-import { createContext, useCallback, useContext, useRef, useState, type ReactNode } from "react";
+import { usePathname } from "next/navigation";
+import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from "react";
 import { cn } from "@/lib/utils";
 
 export interface ToastInput {
@@ -11,11 +12,17 @@ export interface ToastInput {
   variant?: "default" | "destructive";
   /** ms; default 6000 */
   duration?: number;
+  /** Belongs to the page it came from (an Undo, a failed change there): it goes when the user leaves that page. */
+  pageOnly?: boolean;
+  /** One button in the toast (e.g. Undo); it closes the toast. */
+  action?: { label: string; onClick: () => void };
 }
 
 interface ToastItem extends ToastInput {
   id: number;
   open: boolean;
+  /** The page visit it was shown on (each navigation starts a new one). */
+  visit: number;
 }
 
 type ToastFn = (toast: ToastInput) => void;
@@ -31,10 +38,17 @@ const MAX_TOASTS = 4;
 export function ToastProvider({ children }: { children: ReactNode }) {
   const [items, setItems] = useState<ToastItem[]>([]);
   const nextId = useRef(1);
+  const pathname = usePathname();
+  const [visit, setVisit] = useState({ pathname, n: 0 });
+  if (visit.pathname !== pathname) setVisit({ pathname, n: visit.n + 1 });
+  const currentVisit = useRef(0);
+  useEffect(() => {
+    currentVisit.current = visit.n;
+  }, [visit]);
 
   const toast = useCallback<ToastFn>((input) => {
     const id = nextId.current++;
-    setItems((prev) => [...prev.filter((t) => t.open).slice(-(MAX_TOASTS - 1)), { ...input, id, open: true }]);
+    setItems((prev) => [...prev.filter((t) => t.open).slice(-(MAX_TOASTS - 1)), { ...input, id, open: true, visit: currentVisit.current }]);
   }, []);
 
   return (
@@ -44,7 +58,8 @@ export function ToastProvider({ children }: { children: ReactNode }) {
         {items.map((item) => (
           <Toast.Root
             key={item.id}
-            open={item.open}
+            // A page's toasts (its errors, its Undo) leave with it.
+            open={item.open && (item.pageOnly !== true || item.visit === visit.n)}
             duration={item.duration ?? 6_000}
             onOpenChange={(open) => {
               if (!open) setItems((prev) => prev.map((t) => (t.id === item.id ? { ...t, open: false } : t)));
@@ -63,6 +78,15 @@ export function ToastProvider({ children }: { children: ReactNode }) {
               <X className="size-4" aria-hidden="true" />
             </Toast.Close>
             {item.description ? <Toast.Description className="text-sm text-muted-foreground">{item.description}</Toast.Description> : null}
+            {item.action ? (
+              <Toast.Action
+                altText={item.action.label}
+                onClick={item.action.onClick}
+                className="col-start-1 mt-1 inline-flex h-8 w-fit items-center rounded-md border border-border px-3 text-sm font-medium hover:bg-accent focus-visible:ring-2 focus-visible:ring-ring focus-visible:outline-none"
+              >
+                {item.action.label}
+              </Toast.Action>
+            ) : null}
           </Toast.Root>
         ))}
         <Toast.Viewport className="fixed right-0 bottom-0 z-[100] m-0 flex w-full max-w-sm list-none flex-col gap-2 p-4 outline-none" />

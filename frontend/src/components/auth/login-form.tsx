@@ -57,7 +57,7 @@ export function LoginForm() {
           </Alert>
         ) : null}
         <FormError message={errors.root?.server?.message} />
-        <FormField label="Email" type="email" autoComplete="email" error={errors.email} {...form.register("email")} />
+        <FormField label="Email" type="email" autoComplete="email" autoFocus error={errors.email} {...form.register("email")} />
         <FormField
           label="Password"
           type="password"

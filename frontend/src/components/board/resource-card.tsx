@@ -1,8 +1,9 @@
 "use client";
 
-import { CloudUpload, Loader2, Pencil } from "lucide-react";
+import { useDraggable } from "@dnd-kit/core";
+import { CloudUpload, GripVertical, Loader2, Pencil, Trash2 } from "lucide-react";
 import Link from "next/link";
-import { useId } from "react";
+import { useId, type KeyboardEventHandler } from "react";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import type { Resource } from "@/lib/api/resources";
@@ -10,59 +11,89 @@ import { changedFields } from "@/lib/board/actions";
 import { useConnectionState } from "@/lib/realtime/react";
 import { cn } from "@/lib/utils";
 import { statusLabel, type Conflict } from "@/lib/board/store";
-import { NativeSelect } from "./dialog";
 import { ConflictSummary } from "./resource-form-dialog";
 
 export function resourceHref(resource: Pick<Resource, "workspace_id" | "id">): string {
   return `/workspace/resource/?ws=${encodeURIComponent(resource.workspace_id)}&id=${encodeURIComponent(resource.id)}`;
 }
 
+const FIELD_WORDS: Record<string, string> = { title: "title", body: "description", status: "column", tags: "tags", kind: "kind" };
+
+function describeChange(patch: Record<string, unknown>): string {
+  return Object.entries(patch)
+    .map(([key, value]) => {
+      const shown = key === "status" ? statusLabel(String(value)) : Array.isArray(value) ? value.join(", ") : String(value);
+      return `${FIELD_WORDS[key] ?? key} → ${shown}`;
+    })
+    .join("; ");
+}
+
 /**
- * One card: the title links to the detail page; the status select moves it
- * between columns (an optimistic edit); Edit opens the dialog.
+ * One card. Drag it by its body (mouse, touch) or by its move handle
+ * (keyboard) to another column; the title links to the detail page; Edit
+ * opens the dialog; Delete moves it to the Trash (with Undo in the toast).
  */
 export function ResourceCard({
   resource,
-  statuses,
   pending,
   draft = false,
   conflict,
-  onMove,
   onEdit,
+  onDelete,
   onRetry,
   onKeepTheirs,
 }: {
   /** With the local edit applied. */
   resource: Resource;
-  statuses: string[];
   pending: boolean;
   /** Created here and not confirmed yet: no id of its own, nothing to do with it until then. */
   draft?: boolean;
   conflict?: Conflict;
-  onMove: (status: string) => void;
   onEdit: () => void;
+  onDelete: () => void;
   onRetry: () => void;
   onKeepTheirs: () => void;
 }) {
-  const selectId = useId();
   const titleId = useId();
-  const options = statuses.includes(resource.status) ? statuses : [...statuses, resource.status];
   const wanted = conflict ? changedFields(resource, conflict.patch) : null;
+  const { attributes, listeners, setNodeRef, setActivatorNodeRef, transform, isDragging } = useDraggable({
+    id: resource.id,
+    data: { status: resource.status },
+    disabled: draft,
+  });
+  const { onKeyDown, ...pointer } = listeners ?? {};
   return (
     <article
+      ref={setNodeRef}
       aria-labelledby={titleId}
       data-testid="resource-card"
       data-resource-id={resource.id}
       data-status={resource.status}
       data-version={resource.version}
       data-pending={pending ? "true" : undefined}
+      style={transform ? { transform: `translate3d(${transform.x}px, ${transform.y}px, 0)` } : undefined}
       className={cn(
-        "grid gap-3 rounded-lg border border-border bg-card p-3 text-card-foreground shadow-xs",
+        "grid gap-2 rounded-lg border border-border bg-card p-3 text-card-foreground shadow-xs",
+        !draft && "cursor-grab",
         pending && "border-dashed border-amber-500/70",
+        isDragging && "relative z-50 cursor-grabbing shadow-lg ring-2 ring-primary/40",
       )}
+      {...pointer}
     >
-      <div className="flex items-start justify-between gap-2">
-        <h3 id={titleId} className="min-w-0 text-sm leading-snug font-medium break-words">
+      <div className="flex items-start gap-1">
+        {draft ? null : (
+          <button
+            type="button"
+            ref={setActivatorNodeRef}
+            {...attributes}
+            onKeyDown={onKeyDown as KeyboardEventHandler<HTMLButtonElement> | undefined}
+            aria-label={`Move ${resource.title}`}
+            className="-mt-0.5 -ml-1 rounded p-0.5 text-muted-foreground hover:text-foreground focus-visible:ring-2 focus-visible:ring-ring focus-visible:outline-none"
+          >
+            <GripVertical className="size-4" aria-hidden="true" />
+          </button>
+        )}
+        <h3 id={titleId} className="min-w-0 flex-1 text-sm leading-snug font-medium break-words">
           {draft ? (
             resource.title
           ) : (
@@ -72,48 +103,33 @@ export function ResourceCard({
           )}
         </h3>
         {draft ? null : (
-          <Button variant="ghost" size="icon" className="-mt-1 -mr-1 size-7" aria-label={`Edit ${resource.title}`} onClick={onEdit}>
-            <Pencil aria-hidden="true" />
-          </Button>
+          <div className="-mt-1 -mr-1 flex shrink-0">
+            <Button variant="ghost" size="icon" className="size-7" aria-label={`Edit ${resource.title}`} onClick={onEdit}>
+              <Pencil aria-hidden="true" />
+            </Button>
+            <Button variant="ghost" size="icon" className="size-7" aria-label={`Delete ${resource.title}`} onClick={onDelete}>
+              <Trash2 aria-hidden="true" />
+            </Button>
+          </div>
         )}
       </div>
       {resource.body ? <p className="line-clamp-2 text-xs text-muted-foreground">{resource.body}</p> : null}
-      <div className="flex flex-wrap items-center gap-1.5">
-        <Badge variant="secondary">{resource.kind}</Badge>
-        {resource.tags.map((tag) => (
-          <Badge key={tag} variant="outline">
-            #{tag}
-          </Badge>
-        ))}
-      </div>
-      <div className="flex items-center gap-2">
-        <label htmlFor={selectId} className="sr-only">
-          Status of {resource.title}
-        </label>
-        <NativeSelect
-          id={selectId}
-          value={resource.status}
-          disabled={draft}
-          onChange={(e) => onMove(e.target.value)}
-          className="h-8 flex-1 text-xs"
-        >
-          {options.map((s) => (
-            <option key={s} value={s}>
-              {statusLabel(s)}
-            </option>
+      {resource.kind !== "task" || resource.tags.length > 0 ? (
+        <div className="flex flex-wrap items-center gap-1.5">
+          {resource.kind !== "task" ? <Badge variant="secondary">{resource.kind}</Badge> : null}
+          {resource.tags.map((tag) => (
+            <Badge key={tag} variant="outline">
+              #{tag}
+            </Badge>
           ))}
-        </NativeSelect>
-        {pending ? <PendingNote /> : null}
-      </div>
+        </div>
+      ) : null}
+      {pending ? <PendingNote /> : null}
       {conflict ? (
         <div role="alert" data-testid="card-conflict" className="grid gap-2 rounded-md border border-amber-500/50 bg-amber-500/10 p-2 text-xs">
           <p>
             Changed by someone else first. Now: <ConflictSummary resource={resource} />.
-            {wanted && Object.keys(wanted).length > 0 ? (
-              <> Your change: {Object.entries(wanted).map(([k, v]) => `${k} → ${Array.isArray(v) ? v.join(", ") : String(v)}`).join("; ")}.</>
-            ) : (
-              <> It already matches your change.</>
-            )}
+            {wanted && Object.keys(wanted).length > 0 ? <> Your change: {describeChange(wanted)}.</> : <> It already matches your change.</>}
           </p>
           <div className="flex gap-2">
             {wanted && Object.keys(wanted).length > 0 ? (

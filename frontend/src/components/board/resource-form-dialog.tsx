@@ -9,7 +9,7 @@ import { Button } from "@/components/ui/button";
 import { Label } from "@/components/ui/label";
 import type { Resource, ResourceCreateInput } from "@/lib/api/resources";
 import type { BoardAction } from "@/lib/board/store";
-import { statusLabel } from "@/lib/board/store";
+import { DEFAULT_STATUSES, statusLabel } from "@/lib/board/store";
 import {
   RESOURCE_FORM_FIELDS,
   formDefaults,
@@ -24,7 +24,7 @@ import { HubError, fieldErrorMap } from "@/lib/errors";
 import { getServices } from "@/lib/services";
 import { useToast } from "../toaster";
 import { applyServerErrors } from "@/lib/forms";
-import { Dialog, DialogContent, DialogTitle } from "./dialog";
+import { Dialog, DialogContent, DialogTitle, NativeSelect } from "./dialog";
 import type { Editor } from "./use-live-resources";
 import { useResourceApis } from "./use-live-resources";
 
@@ -44,6 +44,8 @@ export type ResourceDialogProps =
       onOpenChange: (open: boolean) => void;
       workspaceId: string;
       dispatch: (action: BoardAction) => void;
+      /** The board's columns, for the Column select. */
+      statuses?: string[];
       initialStatus?: string;
       onCreated?: (resource: Resource) => void;
     }
@@ -53,6 +55,7 @@ export type ResourceDialogProps =
       onOpenChange: (open: boolean) => void;
       workspaceId: string;
       dispatch: (action: BoardAction) => void;
+      statuses?: string[];
       /** The resource as the server last said (not the local overlay). */
       resource: Resource;
       editor: Editor;
@@ -75,7 +78,7 @@ export function ResourceDialog(props: ResourceDialogProps) {
 function ResourceForm(props: ResourceDialogProps) {
   const apis = useResourceApis();
   const toast = useToast();
-  const ids = { status: useId(), body: useId() };
+  const ids = { status: useId(), kind: useId(), body: useId() };
   const opened = props.mode === "edit" ? props.resource : undefined;
   const [base, setBase] = useState<Resource | undefined>(opened);
   const [conflict, setConflict] = useState<Resource | null>(null);
@@ -103,7 +106,7 @@ function ResourceForm(props: ResourceDialogProps) {
           },
           (error: unknown) => {
             dispatch({ type: "draftSettled", draftId: createKey });
-            toast({ title: `“${body.title}” was not created`, description: describeError(error), variant: "destructive" });
+            toast({ pageOnly: true, title: `“${body.title}” was not created`, description: describeError(error), variant: "destructive" });
           },
         );
         return;
@@ -154,19 +157,28 @@ function ResourceForm(props: ResourceDialogProps) {
       <FormError message={errors.root?.server?.message} />
       <FormField label="Title" autoComplete="off" error={errors.title} {...form.register("title")} />
       <div className="grid gap-4 sm:grid-cols-2">
-        <div>
-          <FormField label="Kind" autoComplete="off" error={errors.kind} hint="A lower-case word, e.g. task or bug" {...form.register("kind")} />
+        <div className="grid gap-2">
+          <Label htmlFor={ids.status}>Column</Label>
+          <NativeSelect id={ids.status} className="w-full" aria-invalid={errors.status ? true : undefined} {...form.register("status")}>
+            {withCurrent(props.statuses ?? [...DEFAULT_STATUSES], opened?.status ?? (props.mode === "create" ? props.initialStatus : undefined)).map((s) => (
+              <option key={s} value={s}>
+                {statusLabel(s)}
+              </option>
+            ))}
+          </NativeSelect>
+          {errors.status?.message ? <p className="text-sm text-destructive">{errors.status.message}</p> : null}
         </div>
-        <div>
-          <FormField label="Status" autoComplete="off" list={ids.status} error={errors.status} {...form.register("status")} />
+        <div className="grid gap-2">
+          <Label htmlFor={ids.kind}>Type</Label>
+          <NativeSelect id={ids.kind} className="w-full" aria-invalid={errors.kind ? true : undefined} {...form.register("kind")}>
+            {withCurrent([...KINDS], opened?.kind).map((k) => (
+              <option key={k} value={k}>
+                {statusLabel(k)}
+              </option>
+            ))}
+          </NativeSelect>
+          {errors.kind?.message ? <p className="text-sm text-destructive">{errors.kind.message}</p> : null}
         </div>
-        <datalist id={ids.status}>
-          {["open", "in_progress", "done"].map((s) => (
-            <option key={s} value={s}>
-              {statusLabel(s)}
-            </option>
-          ))}
-        </datalist>
       </div>
       <FormField label="Tags" autoComplete="off" hint="Separated by commas or spaces" error={errors.tags} {...form.register("tags")} />
       <div className="grid gap-2">
@@ -225,6 +237,13 @@ export function ConflictSummary({ resource }: { resource: Resource }): ReactNode
       {resource.deleted_at ? ", deleted" : ""}
     </>
   );
+}
+
+/** Types of card offered in the form (a card of another type keeps its own). */
+const KINDS = ["task", "bug", "idea", "note"] as const;
+
+function withCurrent(values: string[], current: string | undefined): string[] {
+  return current && !values.includes(current) ? [...values, current] : values;
 }
 
 function realtimeIsLive(): boolean {

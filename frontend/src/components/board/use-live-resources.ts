@@ -122,7 +122,7 @@ export function useEditor(workspaceId: string, dispatch: (action: BoardAction) =
       if (outcome.kind === "failed") {
         const is422 = (outcome.error as { status?: number })?.status === 422;
         if (!(is422 && options.quiet422)) {
-          toast({ title: "The change was not saved", description: describeError(outcome.error), variant: "destructive" });
+          toast({ pageOnly: true, title: "The change was not saved", description: describeError(outcome.error), variant: "destructive" });
         }
       }
       return outcome;
@@ -133,7 +133,7 @@ export function useEditor(workspaceId: string, dispatch: (action: BoardAction) =
     async (shown: Resource): Promise<DeleteOutcome> => {
       const outcome = await applyDelete({ api: apis.rpc, dispatch, workspaceId, chain }, shown);
       if (outcome.kind === "failed") {
-        toast({ title: `“${shown.title}” was not deleted`, description: describeError(outcome.error), variant: "destructive" });
+        toast({ pageOnly: true, title: `“${shown.title}” was not deleted`, description: describeError(outcome.error), variant: "destructive" });
       }
       return outcome;
     },

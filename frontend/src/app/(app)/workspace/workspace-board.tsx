@@ -1,11 +1,14 @@
 "use client";
 
-import { Plus } from "lucide-react";
+import { Plus, Trash2 } from "lucide-react";
 import Link from "next/link";
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { BoardToolbar, DEFAULT_QUERY, type BoardQuery } from "@/components/board/board-toolbar";
 import { PresenceAvatars } from "@/components/board/presence-avatars";
+import { BoardColumns } from "@/components/board/board-columns";
 import { ResourceCard } from "@/components/board/resource-card";
+import { TrashDialog } from "@/components/board/trash-dialog";
+import { useToast } from "@/components/toaster";
 import { ResourceDialog } from "@/components/board/resource-form-dialog";
 import { useEditor, useLiveResources, useResourceApis } from "@/components/board/use-live-resources";
 import { MissingParam } from "@/components/missing-param";
@@ -15,8 +18,9 @@ import { EmptyState, ErrorState, LoadingState } from "@/components/states";
 import { Button } from "@/components/ui/button";
 import { useSearchParam } from "@/components/use-search-param";
 import { WorkspaceNav } from "@/components/workspace-nav";
-import type { Member, ResourceListQuery } from "@/lib/api/resources";
-import { isPending, selectColumns, selectFacets, statusLabel, type BoardFilter } from "@/lib/board/store";
+import type { Member, Resource, ResourceListQuery } from "@/lib/api/resources";
+import { isPending, selectColumns, selectFacets, statusLabel, viewOf, type BoardFilter } from "@/lib/board/store";
+import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
 import { applyMemberEvent } from "@/lib/workspaces/live";
 
@@ -85,9 +89,57 @@ function Board({ workspaceId }: { workspaceId: string }) {
 
   const [creating, setCreating] = useState<{ status: string } | null>(null);
   const [editingId, setEditingId] = useState<string | null>(null);
+  const [trashOpen, setTrashOpen] = useState(false);
   const editing = editingId ? state.items[editingId] : undefined;
 
   const onQuery = useCallback((next: BoardQuery) => setQuery(next), []);
+  const toast = useToast();
+  // Undo acts on the board as it is then, not as it was when the toast appeared.
+  const latest = useRef(state);
+  useEffect(() => {
+    latest.current = state;
+  }, [state]);
+
+  async function move(id: string, from: string, to: string) {
+    const server = latest.current.items[id];
+    if (!server) return;
+    const title = viewOf(latest.current, id)?.title ?? "card";
+    const moved = edit(id, { status: to }, server.version);
+    toast({
+      pageOnly: true,
+      title: `Moved “${title}” to ${statusLabel(to)}`,
+      action: {
+        label: "Undo",
+        onClick: () => {
+          const now = latest.current.items[id];
+          if (now) void edit(id, { status: from }, now.version);
+        },
+      },
+    });
+    await moved;
+  }
+
+  async function remove(id: string) {
+    const shown = viewOf(latest.current, id);
+    if (!shown) return;
+    const outcome = await edit.remove(shown);
+    if (outcome.kind !== "deleted") return;
+    toast({
+      pageOnly: true,
+      title: `Moved “${shown.title}” to the Trash`,
+      action: { label: "Undo", onClick: () => void restore(outcome.resource) },
+    });
+  }
+
+  async function restore(deleted: Resource) {
+    const now = latest.current.items[deleted.id] ?? deleted;
+    try {
+      dispatch({ type: "upsert", resource: await apis.rpc.restore(workspaceId, deleted.id, now.version) });
+    } catch (error) {
+      toast({ pageOnly: true, title: `“${deleted.title}” was not restored`, description: describeError(error), variant: "destructive" });
+    }
+  }
+
 
   // The hub drops the subscription (4003) when membership ends; a refused subscribe means not a member (or no such workspace).
   const removed = lost ?? (live.channel.status === "unsubscribed" ? "removed" : null);
@@ -106,6 +158,9 @@ function Board({ workspaceId }: { workspaceId: string }) {
           blocked ? null : (
             <>
               <PresenceAvatars members={live.presence} names={names} me={me} />
+              <Button variant="outline" onClick={() => setTrashOpen(true)}>
+                <Trash2 aria-hidden="true" /> Trash
+              </Button>
               <Button onClick={() => setCreating({ status: filter.status ?? "open" })}>
                 <Plus aria-hidden="true" /> New card
               </Button>
@@ -162,60 +217,45 @@ function Board({ workspaceId }: { workspaceId: string }) {
                   }
                 />
               ) : null}
-              <div className="grid gap-4 md:grid-cols-2 xl:grid-cols-3" data-testid="board" data-channel={live.channel.status}>
-                {columns.map((column) => {
-                  const headingId = `column-${column.status}`;
-                  return (
-                    <section
-                      key={column.status}
-                      aria-labelledby={headingId}
-                      data-testid={`column-${column.status}`}
-                      className="flex min-w-0 flex-col gap-3 rounded-xl border border-border bg-muted/40 p-3"
-                    >
-                      <div className="flex items-center justify-between gap-2">
-                        <h2 id={headingId} className="text-sm font-semibold">
-                          {statusLabel(column.status)}{" "}
-                          <span className="font-normal text-muted-foreground tabular-nums">({column.items.length})</span>
-                        </h2>
-                        <Button
-                          variant="ghost"
-                          size="icon"
-                          className="size-7"
-                          aria-label={`New card in ${statusLabel(column.status)}`}
-                          onClick={() => setCreating({ status: column.status })}
-                        >
-                          <Plus aria-hidden="true" />
-                        </Button>
-                      </div>
-                      {column.items.length === 0 ? <p className="px-1 py-4 text-center text-xs text-muted-foreground">Nothing here.</p> : null}
-                      {column.items.map((resource) => {
-                        const server = state.items[resource.id];
-                        const conflict = state.conflicts[resource.id];
-                        return (
-                          <ResourceCard
-                            key={resource.id}
-                            resource={resource}
-                            statuses={statuses}
-                            pending={isPending(state, resource.id)}
-                            draft={!server}
-                            conflict={conflict}
-                            onMove={(status) => server && void edit(resource.id, { status }, server.version)}
-                            onEdit={() => setEditingId(resource.id)}
-                            onRetry={() => conflict && server && void edit(resource.id, conflict.patch, server.version)}
-                            onKeepTheirs={() => dispatch({ type: "conflictResolved", id: resource.id })}
-                          />
-                        );
-                      })}
-                    </section>
-                  );
-                })}
+              <div data-testid="board" data-channel={live.channel.status}>
+                <BoardColumns
+                  columns={columns}
+                  canCreate
+                  titleOf={(id) => viewOf(state, id)?.title ?? "card"}
+                  onCreateIn={(status) => setCreating({ status })}
+                  onMove={move}
+                  renderCard={(resource) => {
+                    const server = state.items[resource.id];
+                    const conflict = state.conflicts[resource.id];
+                    return (
+                      <ResourceCard
+                        key={resource.id}
+                        resource={resource}
+                        pending={isPending(state, resource.id)}
+                        draft={!server}
+                        conflict={conflict}
+                        onEdit={() => setEditingId(resource.id)}
+                        onDelete={() => void remove(resource.id)}
+                        onRetry={() => conflict && server && void edit(resource.id, conflict.patch, server.version)}
+                        onKeepTheirs={() => dispatch({ type: "conflictResolved", id: resource.id })}
+                      />
+                    );
+                  }}
+                />
               </div>
             </>
           )}
         </>
       )}
+      <TrashDialog
+        open={trashOpen && !blocked}
+        onOpenChange={setTrashOpen}
+        workspaceId={workspaceId}
+        onRestored={(resource) => dispatch({ type: "upsert", resource })}
+      />
       <ResourceDialog
         mode="create"
+        statuses={statuses}
         open={creating !== null && !blocked}
         onOpenChange={(open) => !open && setCreating(null)}
         workspaceId={workspaceId}
@@ -225,6 +265,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
       {editing && !blocked ? (
         <ResourceDialog
           mode="edit"
+          statuses={statuses}
           open={editingId !== null}
           onOpenChange={(open) => !open && setEditingId(null)}
           workspaceId={workspaceId}

@@ -122,13 +122,19 @@ describe("ResourceDialog", () => {
     expect(calls).toHaveLength(1); // in the outbox, unanswered
   });
 
-  it("create: Zod refuses a bad kind before any request", async () => {
+  it("create: Zod refuses a blank title before any request", async () => {
     const dialog = renderDialog("create");
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
-    fireEvent.change(within(dialog).getByLabelText("Kind"), { target: { value: "Not A Word" } });
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "   " } });
     await submit(dialog, /^Create$/);
-    await waitFor(() => expect(within(dialog).getByText("A lower-case word, e.g. task")).toBeTruthy());
+    await waitFor(() => expect(within(dialog).getByText("Enter a title")).toBeTruthy());
     expect(calls).toHaveLength(0);
+  });
+
+  it("create: Column and Type are selects in words (no in_progress on screen)", () => {
+    const dialog = renderDialog("create");
+    const column = within(dialog).getByLabelText("Column") as HTMLSelectElement;
+    expect([...column.options].map((o) => o.text)).toEqual(["Open", "In progress", "Done"]);
+    expect([...(within(dialog).getByLabelText("Type") as HTMLSelectElement).options].map((o) => o.text)).toEqual(["Task", "Bug", "Idea", "Note"]);
   });
 
   it("edit: a stale version shows the newer one; saving again overwrites it with expected_version of that version", async () => {

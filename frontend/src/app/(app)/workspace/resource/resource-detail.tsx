@@ -87,9 +87,10 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
       await apis.rpc.delete(workspaceId, resourceId, server!.version);
       // The event brings the deleted copy; fetch it now so the page does not wait for it.
       dispatch({ type: "upsert", resource: await apis.rpc.get(workspaceId, resourceId, { includeDeleted: true }) });
-      toast({ title: "Card deleted", description: "You can restore it from this page or from the Trash." });
+      toast({ pageOnly: true, title: "Card deleted", description: "You can restore it from this page or from the Trash." });
     } catch (error) {
       toast({
+        pageOnly: true,
         title: isStaleVersion(error) ? "It changed meanwhile" : "Not deleted",
         description: isStaleVersion(error) ? "Someone changed it just now. Look at the new version and try again." : describeError(error),
         variant: "destructive",
@@ -104,9 +105,9 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
     setBusy(true);
     try {
       dispatch({ type: "upsert", resource: await apis.rpc.restore(workspaceId, resourceId, server!.version) });
-      toast({ title: "Card restored" });
+      toast({ pageOnly: true, title: "Card restored" });
     } catch (error) {
-      toast({ title: "Not restored", description: describeError(error), variant: "destructive" });
+      toast({ pageOnly: true, title: "Not restored", description: describeError(error), variant: "destructive" });
       if (isStaleVersion(error)) live.reload();
     } finally {
       setBusy(false);
