@@ -5,6 +5,13 @@ CORS. Path rules (as the frontend's ``scripts/serve-static.mjs``): ``/x/`` serve
 ``x/index.html``; ``/x`` where ``x/`` is a folder redirects (308) to ``/x/``; a file
 serves itself; anything else is ``404.html`` with status 404. ``/_next/static/`` is
 content-hashed, so it is cached for a year; everything else is revalidated.
+
+Compression: the frontend's build writes ``x.br`` and ``x.gz`` beside each text file
+(``frontend/scripts/compress-static.mjs``); aiohttp's ``FileResponse`` sends one of them
+(brotli first) with ``Content-Encoding`` to a client whose ``Accept-Encoding`` names it,
+and the file itself to any other. Every answer for a file that has such copies carries
+``Vary: Accept-Encoding``, so a cache keeps the versions apart. Nothing is compressed
+per request.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ APP_CSP = (
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
 )
 IMMUTABLE = "public, max-age=31536000, immutable"
+PRECOMPRESSED = (".br", ".gz")  # the copies aiohttp's FileResponse looks for, in its order
 
 
 class StaticSite:
@@ -44,6 +52,8 @@ class StaticSite:
         response.headers["Cache-Control"] = IMMUTABLE if immutable else "no-cache"
         if path.suffix == ".html":
             response.headers["Content-Security-Policy"] = APP_CSP
+        if any(path.with_name(path.name + ext).is_file() for ext in PRECOMPRESSED):
+            response.headers["Vary"] = "Accept-Encoding"
         return response
 
     async def handle(self, request: web.Request) -> web.StreamResponse:

@@ -84,3 +84,17 @@ test("the sign-in page puts the cursor in the email field", async ({ page }) => 
   await page.goto("/login/");
   await expect(page.getByLabel("Email")).toBeFocused();
 });
+
+test("the app's scripts and pages come compressed (the build's brotli copies)", async ({ page }) => {
+  const encodings = new Map<string, string | undefined>();
+  page.on("response", (response) => {
+    const url = new URL(response.url());
+    if (url.pathname.endsWith(".js") || url.pathname.endsWith("/")) encodings.set(url.pathname, response.headers()["content-encoding"]);
+  });
+  await page.goto("/login/");
+  await expect(page.getByLabel("Email")).toBeVisible();
+  const scripts = [...encodings].filter(([p]) => p.endsWith(".js"));
+  expect(scripts.length).toBeGreaterThan(3);
+  expect(scripts.filter(([, encoding]) => encoding !== "br")).toEqual([]);
+  expect(encodings.get("/login/")).toBe("br");
+});

@@ -96,6 +96,12 @@ test("two people on one board: a resource created by A shows up on B's board, B'
     // Narrow screen: one column after another, the toolbar stacked.
     await a.page.setViewportSize({ width: 390, height: 844 });
     await expect(column(a.page, "open")).toBeVisible();
+    // The filter menus fold behind "Filters", so the first card is on the first screen.
+    await expect(a.page.getByLabel("Tag", { exact: true })).toBeHidden();
+    await expect(column(a.page, "open").getByTestId("resource-card").first()).toBeInViewport();
+    await a.page.getByRole("button", { name: "Filters" }).click();
+    await expect(a.page.getByLabel("Tag", { exact: true })).toBeVisible();
+    await a.page.getByRole("button", { name: "Filters" }).click();
     await a.page.screenshot({ path: path.join(SHOTS, "board-mobile.png"), fullPage: true });
 
     expect(realErrors(a.errors)).toEqual([]);

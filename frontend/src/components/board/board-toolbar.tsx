@@ -1,11 +1,13 @@
 "use client";
 
-import { Search } from "lucide-react";
+import { Search, SlidersHorizontal } from "lucide-react";
 import { useEffect, useId, useState } from "react";
+import { Button } from "@/components/ui/button";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import type { SortField, SortOrder } from "@/lib/api/resources";
 import { statusLabel } from "@/lib/board/store";
+import { cn } from "@/lib/utils";
 import { NativeSelect } from "./dialog";
 
 export interface BoardQuery {
@@ -38,8 +40,10 @@ export function BoardToolbar({
   onChange: (query: BoardQuery) => void;
   facets: { statuses: string[]; kinds: string[]; tags: string[] };
 }) {
-  const ids = { q: useId(), status: useId(), kind: useId(), tag: useId(), sort: useId() };
+  const ids = { q: useId(), status: useId(), kind: useId(), tag: useId(), sort: useId(), filters: useId() };
   const [text, setText] = useState(query.q);
+  const [filtersOpen, setFiltersOpen] = useState(false);
+  const active = [query.status, query.kind, query.tag].filter(Boolean).length;
 
   useEffect(() => {
     if (text === query.q) return;
@@ -65,10 +69,23 @@ export function BoardToolbar({
           />
         </div>
       </div>
+      <Button
+        type="button"
+        variant="outline"
+        size="sm"
+        className="w-fit sm:hidden"
+        aria-expanded={filtersOpen}
+        aria-controls={ids.filters}
+        onClick={() => setFiltersOpen((v) => !v)}
+      >
+        <SlidersHorizontal aria-hidden="true" /> Filters{active > 0 ? ` (${active})` : ""}
+      </Button>
+      {/* On a phone the four menus fold away behind "Filters" so the cards come first; wider, they sit in the row. */}
+      <div id={ids.filters} className={cn("gap-3 sm:contents", filtersOpen ? "grid" : "hidden")}>
       <div className="grid gap-1.5">
-        <Label htmlFor={ids.status}>Status</Label>
+        <Label htmlFor={ids.status}>Column</Label>
         <NativeSelect className="w-full min-w-0" id={ids.status} value={query.status} onChange={(e) => onChange({ ...query, status: e.target.value })}>
-          <option value="">All statuses</option>
+          <option value="">All columns</option>
           {withCurrent(facets.statuses, query.status).map((s) => (
             <option key={s} value={s}>
               {statusLabel(s)}
@@ -77,12 +94,12 @@ export function BoardToolbar({
         </NativeSelect>
       </div>
       <div className="grid gap-1.5">
-        <Label htmlFor={ids.kind}>Kind</Label>
+        <Label htmlFor={ids.kind}>Type</Label>
         <NativeSelect className="w-full min-w-0" id={ids.kind} value={query.kind} onChange={(e) => onChange({ ...query, kind: e.target.value })}>
-          <option value="">All kinds</option>
+          <option value="">All types</option>
           {withCurrent(facets.kinds, query.kind).map((k) => (
             <option key={k} value={k}>
-              {k}
+              {statusLabel(k)}
             </option>
           ))}
         </NativeSelect>
@@ -115,6 +132,7 @@ export function BoardToolbar({
             </option>
           ))}
         </NativeSelect>
+      </div>
       </div>
     </div>
   );
