@@ -31,6 +31,8 @@ from hubbub.contracts.subjects import Subjects
 log = logging.getLogger("hubbub.ws.fanout")
 
 REPAIR_LIMIT = 10_000
+REPAIR_TRIES = 4  # a lagging replica catches up in milliseconds
+REPAIR_BACKOFF_S = 0.05  # before the 2nd try; doubling
 
 
 @dataclass(slots=True)
@@ -114,17 +116,30 @@ class Feed:
         self.accept(offset, msg.data)
 
     async def repair(self, after: int, upto: int) -> None:
-        """Fetch publications (after, upto] from history and pass them on, in order."""
-        try:
-            missing = await self.fanout.history.after(self.channel, after, REPAIR_LIMIT)
-        except Exception:
-            log.exception("could not repair a gap on %s (%s..%s)", self.name, after, upto)
-            return
-        for publication in missing:
-            if publication.offset > upto:
-                break
-            if self.last_offset is None or publication.offset > self.last_offset:
-                self.accept(publication.offset, publication.data)
+        """Fetch publications (after, upto] from history and pass them on, in order.
+
+        History is read with Direct Get, which any replica of a clustered stream answers,
+        and a follower may be a few milliseconds behind the publication that showed the
+        gap: a read that stops short of ``upto`` is tried again, a few times, from where
+        it stopped."""
+        for attempt in range(REPAIR_TRIES):
+            if attempt:
+                await asyncio.sleep(REPAIR_BACKOFF_S * 2 ** (attempt - 1))
+            try:
+                missing = await self.fanout.history.after(self.channel, after, REPAIR_LIMIT)
+            except Exception:
+                log.exception("could not repair a gap on %s (%s..%s)", self.name, after, upto)
+                return
+            for publication in missing:
+                if publication.offset > upto:
+                    break
+                if self.last_offset is None or publication.offset > self.last_offset:
+                    self.accept(publication.offset, publication.data)
+            if self.last_offset is not None:
+                after = max(after, self.last_offset)
+            if after >= upto or len(missing) >= REPAIR_LIMIT:
+                return
+        log.warning("history of %s stops short of %s after %s tries", self.name, upto, REPAIR_TRIES)
 
     def accept(self, offset: int, data: bytes) -> None:
         self.last_offset = offset
