@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from hub.admin import admin_listener
 from hub.app import create_app
@@ -14,11 +15,23 @@ from hubbub.gc_tuning import tune_gc
 log = logging.getLogger("hubbub.hub")
 
 
+def bad_request_without_traceback(record: logging.LogRecord) -> bool:
+    """aiohttp logs a request it cannot parse (a NUL in a header, a broken request line)
+    at ERROR with a traceback; it is the client's mistake, answered 400: one INFO line."""
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, HttpProcessingError):
+        record.msg, record.args = "unparseable request answered 400: %s", (error.message,)
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info, record.exc_text = None, None
+    return True
+
+
 async def _tune_gc(app: web.Application) -> None:
     tune_gc()  # once start-up is done (see hubbub/gc_tuning.py)
 
 
 def serve_hub(settings: Settings, *, port: int | None = None) -> None:
+    logging.getLogger("aiohttp.server").addFilter(bad_request_without_traceback)
     app = create_app(settings)
     app.on_startup.append(_tune_gc)
     port = settings.port if port is None else port

@@ -1,0 +1,34 @@
+"""A request aiohttp cannot parse is logged as one line, not a traceback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from aiohttp.http_exceptions import BadHttpMessage
+
+from hub.main import bad_request_without_traceback
+
+
+def record_of(error: BaseException) -> logging.LogRecord:
+    try:
+        raise error
+    except BaseException:
+        exc_info = sys.exc_info()
+    return logging.LogRecord(
+        "aiohttp.server", logging.ERROR, __file__, 1, "Error handling request", (), exc_info
+    )
+
+
+def test_an_unparseable_request_is_one_info_line() -> None:
+    record = record_of(BadHttpMessage("Invalid header value char"))
+    assert bad_request_without_traceback(record)
+    assert (record.levelno, record.exc_info) == (logging.INFO, None)
+    assert "Invalid header value char" in record.getMessage()
+
+
+def test_other_errors_keep_their_traceback() -> None:
+    record = record_of(RuntimeError("a bug"))
+    assert bad_request_without_traceback(record)
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
