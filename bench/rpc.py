@@ -1,16 +1,28 @@
-"""A cached read over WebSocket RPC, beside the same read over REST, in one run.
+"""Hubbub's request path beside the monolith it replaces, and beside its own REST, in one run.
 
-    python -m bench.rpc [--requests 3000] [--rounds 3]
+    python -m bench.rpc [--rounds 3] [--seconds 4] [--requests 3000] [--no-cached-read]
 
 One hub and one worker (``hubbub serve`` and ``hubbub worker`` processes) on embedded
-PostgreSQL/NATS/Redis (or the three URLs). A user, a workspace and a resource are made
-through the API; the read is ``resources.get`` — served from the worker's Redis cache
-after the first call — as ``GET /api/v1/workspaces/{ws}/resources/{id}`` on a keep-alive
-connection (the baseline) and as an ``rpc`` frame on one WebSocket
-(``hubbub.client.HubbubClient``). Concurrency 1 and 64 (64 requests in flight: REST over
-64 pooled connections, RPC on one socket). The hub's per-connection command rate limit
-is lifted for the run (a benchmark, not a client). Rounds alternate; figures are medians
-over rounds. The last line is JSON.
+PostgreSQL/NATS/Redis (or the three URLs), and the seed's stack (``bench/monolith.py``:
+FastAPI + SQLAlchemy async, one uvicorn process) on the same database. A user is made
+with the operator command and signs in through the API; the same access token is used
+against both targets.
+
+1. ``users.me`` over WebSocket RPC, on one socket per target with the same client
+   (``hubbub.client.HubbubClient``): the monolith (baseline) against Hubbub, at
+   concurrency 1 and 50 (requests in flight on the socket). Rounds of ``--seconds``
+   (after a quarter of that as warm-up) rotate the two targets' order; figures are
+   medians over rounds, p50 ratios the median of the rounds' own ratios, the req/s ratio
+   Hubbub's median over the monolith's. Then, per target and concurrency, one more
+   ``--seconds`` of load with the CPU time (user + system) of the hub, the worker and
+   the monolith read before and after: CPU per RPC.
+2. A cached read (``resources.get``, from the worker's Redis cache after the first call)
+   as ``GET /api/v1/workspaces/{ws}/resources/{id}`` on keep-alive connections (the
+   baseline) and as an ``rpc`` frame on one WebSocket, at concurrency 1 and 64
+   (``--requests`` per round). Skipped with ``--no-cached-read``.
+
+The hub's per-connection command rate limit is lifted for the run (a benchmark, not a
+client). The last line is JSON.
 """
 
 from __future__ import annotations
@@ -27,9 +39,11 @@ from typing import Any
 
 import aiohttp
 import orjson
+import psutil
 import uvloop
 
-from bench.latency import compare, print_table
+from bench import monolith
+from bench.latency import Call, compare, measure, print_table
 from bench.services import services
 from hubbub.client import HubbubClient
 from hubbub.embedded.process import die_with_parent, free_port
@@ -75,6 +89,23 @@ async def arrange(base: str, settings_env: dict[str, str]) -> tuple[str, str, st
     return token, workspace, resource
 
 
+async def cpu_per_rpc(
+    call: Call, concurrency: int, seconds: float, procs: dict[str, psutil.Process]
+) -> dict[str, float]:
+    """µs of CPU (user + system) each process spent per RPC during ``seconds`` of load."""
+
+    def cpu() -> dict[str, float]:
+        times = {name: proc.cpu_times() for name, proc in procs.items()}
+        return {name: t.user + t.system for name, t in times.items()}
+
+    await measure(call, 1000, concurrency, seconds=seconds / 4)
+    before = cpu()
+    done = len(await measure(call, 0, concurrency, seconds=seconds))
+    after = cpu()
+    figures = {f"{name}_us": round((after[name] - before[name]) / done * 1e6, 1) for name in procs}
+    return {**figures, "rpcs": done}
+
+
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     port = free_port()
     env = {
@@ -102,39 +133,109 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
             preexec_fn=die_with_parent(),
         ),
     ]
+    mono: asyncio.subprocess.Process | None = None
     base = f"http://127.0.0.1:{port}"
+    results: dict[str, Any] = {}
     try:
         await wait_ready(base)
         token, workspace, resource = await arrange(base, env)
-        path = f"{base}/api/v1/workspaces/{workspace}/resources/{resource}"
-        auth = {"Authorization": f"Bearer {token}"}
-        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
-        ws = HubbubClient(f"ws://127.0.0.1:{port}/ws", token, rpc_timeout=30)
-        await ws.connect()
-        params = {"workspace_id": workspace, "resource_id": resource}
+        mono, mono_port = await monolith.start(env, str(ROOT))
+        hub_ws = HubbubClient(f"ws://127.0.0.1:{port}/ws", token, rpc_timeout=30)
+        mono_ws = HubbubClient(f"ws://127.0.0.1:{mono_port}/ws", token, rpc_timeout=30)
+        await hub_ws.connect()
+        await mono_ws.connect()
 
-        async def rest(_worker: int, _n: int) -> None:
-            async with http.get(path, headers=auth) as r:
-                if r.status != 200:
-                    raise RuntimeError(f"REST read: {r.status}")
-                orjson.loads(await r.read())
+        async def hub_me(_worker: int, _n: int) -> None:
+            await hub_ws.rpc("users.me")
 
-        async def rpc(_worker: int, _n: int) -> None:
-            await ws.rpc("resources.get", params)
+        async def mono_me(_worker: int, _n: int) -> None:
+            await mono_ws.rpc("users.me")
 
-        await rest(0, 0)
-        await rpc(0, 0)
-        results = await compare(
-            ("rest", rest), ("ws_rpc", rpc), requests=args.requests, rounds=args.rounds
+        if await hub_ws.rpc("users.me") != await mono_ws.rpc("users.me"):
+            raise RuntimeError("the two targets answer users.me differently")
+        results["users_me"] = await compare(
+            ("monolith", mono_me),
+            ("hubbub", hub_me),
+            requests=args.requests,
+            rounds=args.rounds,
+            concurrencies=(1, 50),
+            seconds=args.seconds,
         )
-        await ws.close()
-        await http.close()
+        watched = {
+            "hub": psutil.Process(procs[1].pid),
+            "worker": psutil.Process(procs[0].pid),
+            "monolith": psutil.Process(mono.pid),
+        }
+        results["cpu_per_rpc"] = {
+            f"{side}_c{c}": await cpu_per_rpc(
+                call,
+                c,
+                args.seconds,
+                {k: v for k, v in watched.items() if (k == "monolith") == (side == "monolith")},
+            )
+            for c in (1, 50)
+            for side, call in (("monolith", mono_me), ("hubbub", hub_me))
+        }
+        await hub_ws.close()
+        await mono_ws.close()
+        if args.cached_read:
+            results["cached_read"] = await cached_read(args, base, token, workspace, resource)
         return results
     finally:
+        if mono is not None:
+            await monolith.stop(mono)
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(15)
+
+
+async def cached_read(
+    args: argparse.Namespace, base: str, token: str, workspace: str, resource: str
+) -> dict[str, Any]:
+    path = f"{base}/api/v1/workspaces/{workspace}/resources/{resource}"
+    auth = {"Authorization": f"Bearer {token}"}
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+    ws = HubbubClient(base.replace("http", "ws", 1) + "/ws", token, rpc_timeout=30)
+    await ws.connect()
+    params = {"workspace_id": workspace, "resource_id": resource}
+
+    async def rest(_worker: int, _n: int) -> None:
+        async with http.get(path, headers=auth) as r:
+            if r.status != 200:
+                raise RuntimeError(f"REST read: {r.status}")
+            orjson.loads(await r.read())
+
+    async def rpc(_worker: int, _n: int) -> None:
+        await ws.rpc("resources.get", params)
+
+    await rest(0, 0)
+    await rpc(0, 0)
+    try:
+        return await compare(
+            ("rest", rest), ("ws_rpc", rpc), requests=args.requests, rounds=args.rounds
+        )
+    finally:
+        await ws.close()
+        await http.close()
+
+
+def print_users_me(results: dict[str, Any]) -> None:
+    me = results["users_me"]
+    c50, c1 = me["c50"], me["c1"]
+    rps_ratio = c50["hubbub"]["rps"] / c50["monolith"]["rps"]
+    print(
+        f"users.me c=50: hubbub {c50['hubbub']['rps']} req/s, monolith "
+        f"{c50['monolith']['rps']} req/s, ratio {rps_ratio:.2f} (goal >= 2)"
+    )
+    print(
+        f"users.me c=1 p50: hubbub {c1['hubbub']['p50_us'] / 1000:.2f} ms, monolith "
+        f"{c1['monolith']['p50_us'] / 1000:.2f} ms, ratio {c1['hubbub']['ratio_p50']:.2f}"
+        " (goal <= 1)"
+    )
+    for key, cpu in results["cpu_per_rpc"].items():
+        figures = ", ".join(f"{k[:-3]} {v} µs" for k, v in cpu.items() if k.endswith("_us"))
+        print(f"CPU per RPC, {key}: {figures} ({cpu['rpcs']} RPCs)")
 
 
 def main() -> None:
@@ -143,11 +244,19 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--no-cached-read", dest="cached_read", action="store_false")
     args = parser.parse_args()
     with services() as urls:
         results = uvloop.run(run(args, urls))
-    print(f"cached read (resources.get): {args.requests} requests x {args.rounds} rounds, medians")
-    print_table(results, "rest", "ws_rpc")
+    print(f"users.me over WS RPC: {args.seconds} s x {args.rounds} rounds per side, medians")
+    print_table(results["users_me"], "monolith", "hubbub")
+    print_users_me(results)
+    if args.cached_read:
+        print(
+            f"cached read (resources.get): {args.requests} requests x {args.rounds} rounds, medians"
+        )
+        print_table(results["cached_read"], "rest", "ws_rpc")
     print(orjson.dumps({"bench": "rpc", "results": results}).decode())
 
 
