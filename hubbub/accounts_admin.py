@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import secrets
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from hubbub.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def _database_url(settings: Settings) -> str:
@@ -48,6 +51,8 @@ async def create_user(
     hasher = PasswordHasher.from_settings(settings)
     try:
         async with session_factory(engine)() as session:
+            if admin and (promoted := await _promote(session, email, out)) is not None:
+                return promoted
             try:
                 user = await insert_user(
                     session,
@@ -68,6 +73,32 @@ async def create_user(
     print(f"created {user.role} {user.email} (id {user.id})", file=out)
     if generated:
         print(f"password: {password}", file=out)
+    return 0
+
+
+async def _promote(session: AsyncSession, email: str, out: TextIO) -> int | None:
+    """Make an existing account an admin (its password and sessions stay as they are);
+    None if there is no account with that email."""
+    from sqlalchemy import func, select
+
+    from handlers.accounts.models import User
+    from hubbub.contracts.api.users import Role
+
+    user = await session.scalar(select(User).where(User.email == email).with_for_update())
+    if user is None:
+        return None
+    if user.role == Role.ADMIN:
+        print(f"{user.email} is an admin already (id {user.id})", file=out)
+        return 0
+    user.role = Role.ADMIN
+    if user.email_verified_at is None:
+        user.email_verified_at = func.now()  # the operator vouches for the address
+    await session.commit()
+    print(
+        f"promoted {user.email} to admin (id {user.id}); its password is unchanged,"
+        " and it signs in again to act as one",
+        file=out,
+    )
     return 0
 
 

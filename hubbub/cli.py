@@ -222,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
         "create", help="create an account (prints a generated password unless given one)"
     )
     create.add_argument("email")
-    create.add_argument("--admin", action="store_true", help="with the admin role")
+    create.add_argument(
+        "--admin", action="store_true", help="with the admin role (promotes an existing account)"
+    )
     create.add_argument("--name", default=None, help="display name (default: the email's user)")
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"

@@ -27,6 +27,9 @@ def hubbub(
     return run_hubbub(*args, env=env, stdin=stdin)
 
 
+PW = "plum-orbit-kettle-42\n"
+
+
 class TestUserCreate:
     async def test_the_first_admin_is_made_with_a_generated_password(
         self, settings: Settings, hub_client: TestClient[Any, Any]
@@ -70,6 +73,19 @@ class TestUserCreate:
         hubbub(settings, "user", "create", "ann@example.com")
         done = hubbub(settings, "user", "create", "ANN@example.com")
         assert (done.returncode, "already exists" in done.stderr) == (1, True)
+
+    async def test_admin_promotes_an_existing_account(
+        self, settings: Settings, hub_client: TestClient[Any, Any]
+    ) -> None:
+        hubbub(settings, "user", "create", "bo@example.com", "--password-stdin", stdin=PW)
+        done = hubbub(settings, "user", "create", "--admin", "Bo@example.com")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("promoted bo@example.com to admin")
+        assert "password:" not in done.stdout  # the password stays the account's own
+        tokens = await Api(hub_client).login("bo@example.com", PW.strip())
+        assert tokens["user"]["role"] == "admin"
+        again = hubbub(settings, "user", "create", "--admin", "bo@example.com")
+        assert (again.returncode, "an admin already" in again.stdout) == (0, True)
 
     async def test_a_malformed_email_is_refused(self, settings: Settings) -> None:
         done = hubbub(settings, "user", "create", "not-an-email")
