@@ -2,7 +2,10 @@
 (``HUBBUB_ADMIN_HOST``, by default loopback; ``HUBBUB_ADMIN_PORT``, 0: none), never on
 the public listener, where ``/metrics`` is a 404.
 
-* ``GET /metrics`` — Prometheus text format (hub/metrics.py).
+* ``GET /metrics`` — the Prometheus exposition of the hub's registry (hub/metrics.py),
+  with what is read at scrape time (``StateCollector``): sockets, subscriptions, feeds,
+  connects, the socket counters of hub/ws/connection.py, and which dependencies this hub
+  finds up.
 * ``GET /ready`` — readiness with its details: latencies, the worker that answered
   (host:pid), each error text, the outages this hub's requests ran into; 200, or 503
   with ``Retry-After``, exactly when the public ``/api/v1/ready`` is.
@@ -15,13 +18,20 @@ after the hub's connections and closes before them.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
 
 from hub import health
-from hub.metrics import metrics
-from hub.state import HUB_APP
+from hub.metrics import metrics_of
+from hub.state import BUS, HUB_APP, NATS_CONN, REALTIME
+from hub.ws.connection import counters
+from hubbub.bus import WORKERS
+from hubbub.dependencies import NATS
 
 log = logging.getLogger("hubbub.hub")
 
@@ -34,9 +44,18 @@ async def ready_details(request: web.Request) -> web.Response:
     return health.readiness_response(readiness, readiness.detailed())
 
 
+async def metrics(request: web.Request) -> web.Response:
+    body = metrics_of(request.app[HUB_APP]).exposition()
+    response = web.Response(body=body)
+    # The classic text format, which every Prometheus reads (what generate_latest writes).
+    response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
+    return response
+
+
 def create_admin_app(hub: web.Application) -> web.Application:
     admin = web.Application()
     admin[HUB_APP] = hub
+    metrics_of(hub).collect_state(StateCollector(hub))
     admin.router.add_get("/metrics", metrics)
     admin.router.add_get("/ready", ready_details)
     admin.router.add_get("/health", health.health)
@@ -61,3 +80,92 @@ def admin_listener(host: str, port: int) -> Callable[[web.Application], AsyncIte
         await runner.cleanup()
 
     return listening
+
+
+class StateCollector(Collector):
+    """What the hub holds, read at scrape time (nothing to keep up to date in between)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = weakref.ref(app)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # its series depend on the app's state: not checked for clashes
+
+    def collect(self) -> Iterator[Metric]:
+        yield from _socket_counters()
+        app = self._app()
+        if app is None:
+            return
+        realtime = app.get(REALTIME)
+        if realtime is not None:
+            connections = realtime.connections
+            yield _gauge("hubbub_ws_connections", "Open, connected sockets.", len(connections))
+            yield _gauge(
+                "hubbub_ws_subscriptions",
+                "Channel subscriptions of open sockets.",
+                sum(len(c.subs) for c in connections),
+            )
+            yield _gauge(
+                "hubbub_ws_feeds", "Channels with local subscribers.", len(realtime.fanout.feeds)
+            )
+            yield _counter("hubbub_ws_connects", "Accepted connects.", realtime.stats["connects"])
+            yield _counter(
+                "hubbub_ws_invalid_publications",
+                "Publications that were not JSON objects (dropped).",
+                sum(f.dropped_invalid for f in realtime.fanout.feeds.values()),
+            )
+        yield from _dependencies(app)
+
+
+def _socket_counters() -> Iterator[Metric]:
+    yield _counter(
+        "hubbub_ws_dropped_publications",
+        "Publications dropped for slow consumers (drop-oldest, conflate).",
+        counters["dropped"],
+    )
+    yield _counter(
+        "hubbub_ws_slow_consumer_closes", "Sockets closed with 4009.", counters["slow_closed"]
+    )
+    yield _counter(
+        "hubbub_ws_frames_in",
+        "Text and binary frames received from connected sockets.",
+        counters["frames_in"],
+    )
+    yield _counter(
+        "hubbub_ws_frames_out",
+        "Frames written to sockets (replies, pushes, publications).",
+        counters["frames_out"],
+    )
+    yield _counter(
+        "hubbub_ws_bytes_out",
+        "Bytes written to sockets, frame headers included.",
+        counters["bytes_out"],
+    )
+
+
+def _dependencies(app: web.Application) -> Iterator[Metric]:
+    """1 or 0 for each dependency: NATS by its connection, the workers by whether the
+    bus's requests find one, and any other the bus's health tracker has seen go down."""
+    family = GaugeMetricFamily(
+        "hubbub_dependency_up",
+        "Whether this hub finds a dependency working (1) or down (0).",
+        labels=["dependency"],
+    )
+    nc = app.get(NATS_CONN)
+    bus = app.get(BUS)
+    down = bus.health.down if bus is not None else {}
+    if nc is not None:
+        family.add_metric([NATS], 1.0 if nc.is_connected and NATS not in down else 0.0)
+    if bus is not None:
+        family.add_metric([WORKERS], 0.0 if WORKERS in down else 1.0)
+    for name in sorted(set(down) - {NATS, WORKERS}):
+        family.add_metric([name], 0.0)
+    yield family
+
+
+def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, help_text, value=value)
+
+
+def _counter(name: str, help_text: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, help_text, value=value)

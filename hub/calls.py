@@ -24,16 +24,19 @@ socket (command ids, in-flight limits) in ``hub/ws/rpc.py``. Request ids are min
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from hub import metrics
 from hub.revocations import Revocations
 from hubbub.bus import Bus, Reply, new_request_id
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.errors import (
     BadRequest,
     Forbidden,
+    HubbubError,
     NotFound,
     Unauthorized,
     ValidationFailed,
@@ -139,17 +142,31 @@ async def send(
     request_id: str,
     traceparent: str | None = None,
 ) -> Reply:
-    """Step 5: the admitted, validated call to a worker."""
-    return await bus.request(
-        op,
-        # Only what the caller sent: the worker validates again, and a PATCH's fields
-        # that were left out must stay left out (not become nulls).
-        params.model_dump_json(exclude_unset=True).encode(),
-        caller=caller,
-        request_id=request_id,
-        idempotency_key=idempotency_key,
-        traceparent=traceparent,
-    )
+    """Step 5: the admitted, validated call to a worker, its round trip measured (by
+    operation and outcome) when a hub app's request or socket made it."""
+    start = time.perf_counter()
+    outcome = "ok"
+    try:
+        return await bus.request(
+            op,
+            # Only what the caller sent: the worker validates again, and a PATCH's fields
+            # that were left out must stay left out (not become nulls).
+            params.model_dump_json(exclude_unset=True).encode(),
+            caller=caller,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+            traceparent=traceparent,
+        )
+    except HubbubError as exc:
+        outcome = exc.code.value
+        raise
+    except BaseException:
+        outcome = "error"
+        raise
+    finally:
+        measured = metrics.current.get()
+        if measured is not None:
+            measured.bus_round_trip.labels(op.name, outcome).observe(time.perf_counter() - start)
 
 
 async def call(

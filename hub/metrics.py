@@ -1,58 +1,131 @@
-"""``GET /metrics`` on the admin listener (hub/admin.py), never the public one:
-Prometheus text format, counters of this hub process."""
+"""The hub's Prometheus metrics (``prometheus_client``), served as ``GET /metrics`` by
+the admin listener (hub/admin.py), never the public one.
+
+Each hub app has a registry of its own (``metrics_of``), so several hubs in one process
+(the tests) keep apart. Here are what the hub measures as it goes: HTTP requests and
+their latency by route template (the request_context middleware), WebSocket RPC latency
+by method (hub/ws/rpc.py) and the bus round trip of operation calls, REST and RPC alike
+(hub/calls.py). What is read at scrape time (sockets, feeds, dependencies) is collected
+by hub/admin.py.
+
+This module imports nothing of the hub's state, so the socket and call code can use it.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+import weakref
+from contextvars import ContextVar
+from typing import Final
 
 from aiohttp import web
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.registry import Collector
 
-from hub.state import HUB_APP, REALTIME
-from hub.ws.connection import counters
+# No ``*_created`` series beside each counter and histogram: nothing reads them, and they
+# would double the lines of every labelled series.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
-# Requests by status class, kept by the request_context middleware.
-http_requests: Counter[str] = Counter()
+# Seconds: from a cached read (~1 ms) to the longest operation timeouts (30 s).
+LATENCY_BUCKETS: Final = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+# The route label of a request no route matched (a 404 or 405 before any handler).
+UNMATCHED: Final = "unmatched"
+WS_PATH: Final = "/ws"
 
 
-def _line(name: str, value: float, help_text: str, kind: str = "gauge", labels: str = "") -> str:
-    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name}{labels} {value}\n"
+class HubMetrics:
+    """The metrics of one hub app, in its own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "hubbub_http_requests",
+            "HTTP requests by status class (2xx, 4xx, 5xx, ...).",
+            ["status"],
+            registry=self.registry,
+        )
+        self.http_duration = Histogram(
+            "hubbub_http_request_duration_seconds",
+            "HTTP request latency (the WebSocket upgrade excluded) by method, route template "
+            "and status code.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rpc_duration = Histogram(
+            "hubbub_rpc_duration_seconds",
+            "WebSocket RPC latency, command to reply, by method and outcome (ok or the "
+            "error code).",
+            ["method", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.bus_round_trip = Histogram(
+            "hubbub_bus_round_trip_seconds",
+            "Operation calls over NATS, hub to worker and back, by operation and outcome "
+            "(ok or the error code), REST and RPC alike.",
+            ["operation", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._state: Collector | None = None
+
+    def collect_state(self, collector: Collector) -> None:
+        """Add what is read at scrape time, once (several admin apps may report on
+        one hub)."""
+        if self._state is None:
+            self._state = collector
+            self.registry.register(collector)
+
+    def observe_http(self, request: web.Request, status: int, seconds: float) -> None:
+        self.http_requests.labels(f"{status // 100}xx").inc()
+        if request.path == WS_PATH:
+            return  # a socket's "latency" is its lifetime
+        self.http_duration.labels(request.method, route_template(request), str(status)).observe(
+            seconds
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
 
 
-async def metrics(request: web.Request) -> web.Response:
-    realtime = request.app[HUB_APP][REALTIME]
-    connections = realtime.connections
-    out = [
-        _line("hubbub_ws_connections", len(connections), "Open, connected sockets."),
-        _line(
-            "hubbub_ws_subscriptions",
-            sum(len(c.subs) for c in connections),
-            "Channel subscriptions of open sockets.",
-        ),
-        _line("hubbub_ws_feeds", len(realtime.fanout.feeds), "Channels with local subscribers."),
-        _line(
-            "hubbub_ws_connects_total", realtime.stats["connects"], "Accepted connects.", "counter"
-        ),
-        _line(
-            "hubbub_ws_dropped_publications_total",
-            counters["dropped"],
-            "Publications dropped for slow consumers (drop-oldest, conflate).",
-            "counter",
-        ),
-        _line(
-            "hubbub_ws_slow_consumer_closes_total",
-            counters["slow_closed"],
-            "Sockets closed with 4009.",
-            "counter",
-        ),
-        _line(
-            "hubbub_ws_invalid_publications_total",
-            sum(f.dropped_invalid for f in realtime.fanout.feeds.values()),
-            "Publications that were not JSON objects (dropped).",
-            "counter",
-        ),
-    ]
-    out.append("# HELP hubbub_http_requests_total HTTP requests by status class.\n")
-    out.append("# TYPE hubbub_http_requests_total counter\n")
-    for status, count in sorted(http_requests.items()):
-        out.append(f'hubbub_http_requests_total{{status="{status}"}} {count}\n')
-    return web.Response(text="".join(out), content_type="text/plain", charset="utf-8")
+_metrics: weakref.WeakKeyDictionary[web.Application, HubMetrics] = weakref.WeakKeyDictionary()
+
+# The metrics of the hub app serving the current request (set by the request_context
+# middleware); an RPC task started by a socket's handler inherits it.
+current: ContextVar[HubMetrics | None] = ContextVar("hubbub_hub_metrics", default=None)
+
+
+def metrics_of(app: web.Application) -> HubMetrics:
+    """The metrics of the hub app ``app``, made on first use."""
+    found = _metrics.get(app)
+    if found is None:
+        found = _metrics[app] = HubMetrics()
+    return found
+
+
+def route_template(request: web.Request) -> str:
+    """The matched resource's canonical path (``/api/v1/items/{id}``), never the raw
+    path, so the label's values are as many as the routes."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED

@@ -10,8 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from hub import calls
-from hub.metrics import http_requests
+from hub import calls, metrics
 from hub.problems import problem_response
 from hub.state import SETTINGS
 from hubbub.contracts.errors import (
@@ -87,6 +86,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     """Give the request an id, turn every failure into problem details, log one line."""
     request_id = calls.request_id(request.headers.get(REQUEST_ID_HEADER))
     token = request_id_var.set(request_id)
+    measured = metrics.metrics_of(request.app)
+    metrics_token = metrics.current.set(measured)
     start = time.perf_counter()
     status = 500  # what the log says if even the error handling fails
     response: web.StreamResponse
@@ -122,7 +123,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 response.headers.setdefault("Content-Security-Policy", API_CSP)
                 response.headers.setdefault("Cache-Control", "no-store")
         status = response.status
-        http_requests[f"{status // 100}xx"] += 1
+        measured.observe_http(request, status, time.perf_counter() - start)
         return response
     finally:
         if request.app[SETTINGS].access_log and request.path != "/ws":
@@ -138,6 +139,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                     "remote": request.remote,
                 },
             )
+        metrics.current.reset(metrics_token)
         request_id_var.reset(token)
 
 

@@ -34,7 +34,8 @@ from hubbub.contracts.protocol import RECONNECT, CloseCode, Push
 
 log = logging.getLogger("hubbub.ws")
 
-# Process-wide counters for /metrics.
+# Process-wide counters for /metrics (hub/admin.py): dropped, slow_closed, and the
+# frames and bytes written (frames_out, bytes_out; publications counted one frame each).
 counters: Counter[str] = Counter()
 
 HELD_MAX = 256  # publications held for a slow client under a dropping policy
@@ -122,6 +123,8 @@ class Connection(Subscriber):
         t = self.transport
         if t is None or self.closed or t.is_closing():
             return
+        counters["frames_out"] += 1
+        counters["bytes_out"] += len(frame)
         t.write(frame)
 
     def deliver(self, feed: Feed, items: list[Item], joined: bytes) -> None:
@@ -142,6 +145,8 @@ class Connection(Subscriber):
             return
         t = self.transport
         if t is not None and not t.is_closing():
+            counters["frames_out"] += len(items)
+            counters["bytes_out"] += len(joined)
             t.write(joined)
 
     def _slow(self, feed: Feed, items: list[Item]) -> None:

@@ -24,7 +24,7 @@ from hub.problems import problem_response
 from hub.state import CLIENT_IP, REALTIME, SETTINGS
 from hub.ws import commands as cmd
 from hub.ws import frames
-from hub.ws.connection import Connection
+from hub.ws.connection import Connection, counters
 from hub.ws.limits import Admission, CommandLimiter
 from hub.ws.service import Realtime, new_client_id
 from hubbub.contracts.errors import BadRequest, Forbidden, HubbubError, RateLimited, Unavailable
@@ -136,6 +136,7 @@ async def read_loop(realtime: Realtime, conn: Connection) -> None:
         conn.last_seen = time.monotonic()
         if conn.closed:
             break
+        counters["frames_in"] += 1
         if msg.type is not WSMsgType.TEXT:
             if msg.type is WSMsgType.BINARY:
                 _protocol_error(

@@ -9,10 +9,11 @@ one unanswered rpc per id) and the number of unanswered rpcs per connection.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from hub import calls
+from hub import calls, metrics
 from hub.ws import commands as cmd
 from hub.ws import frames
 from hub.ws.connection import Connection
@@ -52,6 +53,8 @@ class Rpcs:
     async def run(self, conn: Connection, command: cmd.Rpc) -> None:
         request_id = calls.request_id()
         token = request_id_var.set(request_id)
+        start = time.perf_counter()
+        outcome = "ok"
         try:
             assert conn.caller is not None
             reply = await calls.call(
@@ -64,10 +67,19 @@ class Rpcs:
             )
             conn.send(frames.result(command.id, reply.raw))
         except HubbubError as exc:
+            outcome = exc.code.value
             conn.send(frames.error(command.id, exc))
         except Exception:
+            outcome = Internal.code.value
             log.exception("rpc failed", extra={"conn": conn.id, "method": command.method})
             conn.send(frames.error(command.id, Internal(request_id=request_id)))
         finally:
             conn.rpc_ids.discard(command.id)
+            measured = metrics.current.get()  # the socket's hub app (its request's context)
+            if measured is not None:
+                # An unknown method is one label value, not one per name a client sends.
+                method = (
+                    command.method if self.catalog.get(command.method) is not None else "unknown"
+                )
+                measured.rpc_duration.labels(method, outcome).observe(time.perf_counter() - start)
             request_id_var.reset(token)
