@@ -167,6 +167,8 @@ class Settings(BaseSettings):
     # its own that is not the public one. 0: none (`hubbub up` gives each hub one).
     admin_host: str = "127.0.0.1"
     admin_port: int = Field(default=0, ge=0, le=65535)
+    # A worker's /metrics (workers/metrics.py), on admin_host; 0: none.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
 
     # Proxies (IPs or CIDR networks) whose X-Forwarded-For is believed; empty: none is.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
