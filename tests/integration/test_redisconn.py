@@ -28,7 +28,11 @@ class TestPool:
     ) -> None:
         """500 commands at once through 2 connections: all answered, none refused."""
         key = RedisKeys(settings.namespace).key("burst")
-        client = redis_from_settings(settings.model_copy(update={"redis_pool_size": 2}))
+        # A generous pool timeout: the claim is that a burst waits its turn, however
+        # slow a loaded machine makes the 250 round trips of each connection.
+        client = redis_from_settings(
+            settings.model_copy(update={"redis_pool_size": 2, "redis_pool_timeout_s": 60})
+        )
         try:
             results = await asyncio.gather(*(client.incr(key) for _ in range(500)))
             assert sorted(results) == list(range(1, 501))
@@ -45,13 +49,14 @@ class TestPool:
             settings.model_copy(update={"redis_pool_size": 1, "redis_pool_timeout_s": 0.2})
         )
         try:
-            busy = asyncio.ensure_future(client.blpop([key], timeout=2))
+            busy = asyncio.ensure_future(client.blpop([key], timeout=60))
             await wait_for(lambda: blocked(redis), what="the only connection busy")
             started = time.monotonic()
             with pytest.raises(RedisConnectionError):
                 await client.get(key)
-            assert time.monotonic() - started < 1.5
-            assert await busy is None
+            assert time.monotonic() - started < 30  # the pool's 0.2 s, not the command's 60
+            await redis.rpush(key, "done")  # releases the busy connection
+            assert await busy is not None
         finally:
             await client.aclose()
 
