@@ -254,7 +254,7 @@ class TestNatsOutageSeenFromTheHub:
         for _ in range(CALLS):
             start = loop.time()
             await assert_unavailable(await call.emit())
-            assert loop.time() - start < 1.0
+            assert loop.time() - start < 5.0  # half the deadline: not a wait for it
 
         await asyncio.to_thread(own_nats.start)
 
