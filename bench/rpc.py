@@ -178,6 +178,10 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
         }
         await hub_ws.close()
         await mono_ws.close()
+        print(f"users.me over WS RPC: {args.seconds} s x {args.rounds} rounds per side, medians")
+        print_table(results["users_me"], "monolith", "hubbub")
+        print_users_me(results)
+        sys.stdout.flush()
         if args.cached_read:
             results["cached_read"] = await cached_read(args, base, token, workspace, resource)
         return results
@@ -195,7 +199,9 @@ async def cached_read(
 ) -> dict[str, Any]:
     path = f"{base}/api/v1/workspaces/{workspace}/resources/{resource}"
     auth = {"Authorization": f"Bearer {token}"}
-    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=30)
+    )
     ws = HubbubClient(base.replace("http", "ws", 1) + "/ws", token, rpc_timeout=30)
     await ws.connect()
     params = {"workspace_id": workspace, "resource_id": resource}
@@ -249,9 +255,6 @@ def main() -> None:
     args = parser.parse_args()
     with services() as urls:
         results = uvloop.run(run(args, urls))
-    print(f"users.me over WS RPC: {args.seconds} s x {args.rounds} rounds per side, medians")
-    print_table(results["users_me"], "monolith", "hubbub")
-    print_users_me(results)
     if args.cached_read:
         print(
             f"cached read (resources.get): {args.requests} requests x {args.rounds} rounds, medians"
