@@ -82,6 +82,7 @@ class ActorSystem:
         self._clock = clock
         self.actors: dict[Hashable, Actor] = {}
         self.in_flight = 0  # queued + running, keyed or not
+        self.rejected = 0  # messages refused with MailboxFull (for /metrics)
         self._unkeyed: set[asyncio.Task[None]] = set()
         # Set by ``drain`` while it waits for in_flight to reach 0; None otherwise, so the
         # hot path pays one comparison, not an Event's two method calls a job.
@@ -97,6 +98,7 @@ class ActorSystem:
         Raises ``MailboxFull`` when the key's mailbox or the process is at its bound.
         """
         if self.in_flight >= self.max_in_flight:
+            self.rejected += 1
             raise MailboxFull(f"{self.in_flight} messages in flight (limit {self.max_in_flight})")
         loop = self._loop
         if loop is None:
@@ -114,6 +116,7 @@ class ActorSystem:
         if actor is None:
             actor = self.actors[key] = Actor(key, self._clock())
         elif len(actor.mailbox) >= self.mailbox_size:
+            self.rejected += 1
             raise MailboxFull(f"mailbox of {key!r} is full ({self.mailbox_size})")
         self.in_flight += 1
         actor.mailbox.append(job)

@@ -1,6 +1,6 @@
 """A worker process: its connections, the outbox relay, the janitor, the mail sender (with
 SMTP) and the service, started and stopped in dependency order (engine → NATS → Redis →
-relay → janitor → mail sender → service)."""
+relay → janitor → mail sender → service → its /metrics, with HUBBUB_WORKER_METRICS_PORT)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from hubbub.streams import ensure_streams
 from workers.invalidations import start_redoer
 from workers.janitor import Janitor
 from workers.mail_sender import MailSender
+from workers.metrics import WorkerMetrics
 from workers.outages import worker_health
 from workers.relay import OutboxRelay
 from workers.service import WorkerService
@@ -108,7 +109,13 @@ async def worker_running(
                 await service.start()
                 log.info("worker ready", extra={"operations": len(registry.handlers)})
                 try:
-                    yield RunningWorker(service, relay, mail_sender)
+                    async with contextlib.AsyncExitStack() as metrics_stack:
+                        if settings.worker_metrics_port:
+                            metrics = WorkerMetrics(service.actors, session_factory(engine), relay)
+                            await metrics_stack.enter_async_context(
+                                metrics.serving(settings.admin_host, settings.worker_metrics_port)
+                            )
+                        yield RunningWorker(service, relay, mail_sender)
                 finally:
                     await service.drain()
                     await redoer.stop()

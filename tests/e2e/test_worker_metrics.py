@@ -1,0 +1,63 @@
+"""A worker's /metrics (HUBBUB_WORKER_METRICS_PORT): a real worker with its real actors,
+relay and database, scraped over HTTP after real requests."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from hubbub.bus import Bus, new_request_id
+from hubbub.config import Settings
+from hubbub.embedded.process import free_port
+from tests.support import ops
+from workers.app import worker_running
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"worker_metrics_port": free_port()})
+
+
+async def _scrape(settings: Settings, path: str = "/metrics") -> tuple[int, str, str]:
+    url = f"http://{settings.admin_host}:{settings.worker_metrics_port}{path}"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, response.headers.get("Content-Type", ""), await response.text()
+
+
+async def test_a_worker_exports_its_actors_and_outbox(
+    settings: Settings, worker: Any, bus: Bus
+) -> None:
+    for seq in range(3):
+        reply = await bus.request(
+            ops.echo, {"key": "metrics", "seq": seq}, caller=None, request_id=new_request_id()
+        )
+        assert reply.value.seq == seq
+
+    status, content_type, text = await _scrape(settings)
+    assert status == 200
+    assert content_type.startswith("text/plain; version=0.0.4")
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert values["hubbub_worker_actors"] >= 1  # the echo's key, until passivated
+    assert values["hubbub_worker_in_flight"] == 0
+    assert values["hubbub_worker_mailbox_depth"] == 0
+    assert values["hubbub_worker_mailbox_rejected_total"] == 0
+    assert values["hubbub_outbox_lag_seconds"] >= 0  # read from the database
+    assert values["hubbub_outbox_published_total"] >= 0
+
+
+async def test_anything_but_get_metrics_is_404_and_the_port_closes_with_the_worker(
+    settings: Settings, nc: Any, worker_resources: Any
+) -> None:
+    async with worker_running(settings, ops.registry_with_tests(), resources=worker_resources):
+        status, _, _ = await _scrape(settings, "/")
+        assert status == 404
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await asyncio.wait_for(_scrape(settings), 10)
