@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import weakref
 from contextvars import ContextVar
-from typing import Final
+from typing import Final, NamedTuple
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractResource
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -48,9 +49,16 @@ LATENCY_BUCKETS: Final = (
     10.0,
     30.0,
 )
-# The route label of a request no route matched (a 404 or 405 before any handler).
+# The route label of a request no route matched (a 404 or 405 before any handler), which
+# is labelled with the route template (the resource's canonical path) otherwise.
 UNMATCHED: Final = "unmatched"
 WS_PATH: Final = "/ws"
+METHODS: Final = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+
+
+class _HttpChild(NamedTuple):
+    requests: Counter
+    duration: Histogram | None
 
 
 class HubMetrics:
@@ -89,6 +97,7 @@ class HubMetrics:
             registry=self.registry,
         )
         self._state: Collector | None = None
+        self._http_children: dict[tuple[str, AbstractResource | None, int], _HttpChild] = {}
 
     def collect_state(self, collector: Collector) -> None:
         """Add what is read at scrape time, once (several admin apps may report on
@@ -98,12 +107,25 @@ class HubMetrics:
             self.registry.register(collector)
 
     def observe_http(self, request: web.Request, status: int, seconds: float) -> None:
-        self.http_requests.labels(f"{status // 100}xx").inc()
-        if request.path == WS_PATH:
-            return  # a socket's "latency" is its lifetime
-        self.http_duration.labels(request.method, route_template(request), str(status)).observe(
-            seconds
-        )
+        # The labelled children are kept by what names them (as many as routes x
+        # methods x statuses): labels() takes a lock and builds a key every time.
+        resource = request.match_info.route.resource
+        method = request.method
+        if resource is None and method not in METHODS:
+            method = "other"  # a client's made-up methods are not label values
+        key = (method, resource, status)
+        child = self._http_children.get(key)
+        if child is None:
+            counter = self.http_requests.labels(f"{status // 100}xx")
+            route = resource.canonical if resource is not None else UNMATCHED
+            if route == WS_PATH:
+                child = _HttpChild(counter, None)  # a socket's "latency" is its lifetime
+            else:
+                child = _HttpChild(counter, self.http_duration.labels(method, route, str(status)))
+            self._http_children[key] = child
+        child.requests.inc()
+        if child.duration is not None:
+            child.duration.observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -122,10 +144,3 @@ def metrics_of(app: web.Application) -> HubMetrics:
     if found is None:
         found = _metrics[app] = HubMetrics()
     return found
-
-
-def route_template(request: web.Request) -> str:
-    """The matched resource's canonical path (``/api/v1/items/{id}``), never the raw
-    path, so the label's values are as many as the routes."""
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else UNMATCHED

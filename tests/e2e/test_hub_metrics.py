@@ -54,6 +54,8 @@ async def test_rest_and_rpc_latencies_are_histograms_by_route_template_and_metho
             assert r.status == 401  # not signed in: the route matched all the same
         async with session.get(f"{base}/no/such/route") as r:
             assert r.status == 404
+        async with session.request("BREW", f"{base}/no/such/pot") as r:
+            assert r.status >= 400
 
     a = await client("a")
     assert (await a.rpc("test.echo", {"key": "ws", "seq": 1}))["seq"] == 1
@@ -77,6 +79,7 @@ async def test_rest_and_rpc_latencies_are_histograms_by_route_template_and_metho
     )
     assert workspace_id not in text  # the template, never the raw path
     assert "/no/such/route" not in text
+    assert "BREW" not in text  # a made-up method is not a label value
     assert _series(samples, f"{duration}_count", route="unmatched", status="404") == 1
     assert _series(samples, "hubbub_http_requests_total", status="2xx") >= 3
 
