@@ -1,4 +1,5 @@
-"""Client commands: one pydantic model per ``op``, and the parsing of a text frame.
+"""Client commands — one model per ``op``, from ``hubbub/contracts/frames.py`` (which the
+AsyncAPI document describes too) — and the parsing of a text frame.
 
 A frame holds one JSON object, or an array of them (a batch, handled in order). Every
 command but ``pong`` carries an integer ``id`` that its reply echoes. What cannot be
@@ -8,83 +9,43 @@ parsed gets an error frame: ``bad_request`` (not JSON, no id, unknown op — wit
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from hub.calls import invalid
 from hubbub.contracts.errors import BadRequest, HubbubError
+from hubbub.contracts.frames import (
+    Connect,
+    History,
+    Pong,
+    Presence,
+    Publish,
+    Refresh,
+    Rpc,
+    Since,
+    Subscribe,
+    Unsubscribe,
+)
 from hubbub.contracts.protocol import Op
 
+__all__ = [
+    "Command",
+    "CommandError",
+    "Connect",
+    "History",
+    "Pong",
+    "Presence",
+    "Publish",
+    "Refresh",
+    "Rpc",
+    "Since",
+    "Subscribe",
+    "Unsubscribe",
+]
+
 MAX_BATCH = 100
-
-
-class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: int = Field(ge=0, le=2**53)
-
-
-class Since(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    offset: int = Field(ge=0)
-    epoch: str = Field(max_length=40)
-
-
-class Connect(_Command):
-    op: Literal[Op.CONNECT]
-    token: str = Field(min_length=1, max_length=4096)
-
-
-class Refresh(_Command):
-    op: Literal[Op.REFRESH]
-    token: str = Field(min_length=1, max_length=4096)
-
-
-class Subscribe(_Command):
-    op: Literal[Op.SUBSCRIBE]
-    channel: str = Field(max_length=200)
-    since: Since | None = None
-
-
-class Unsubscribe(_Command):
-    op: Literal[Op.UNSUBSCRIBE]
-    channel: str = Field(max_length=200)
-
-
-class Rpc(_Command):
-    op: Literal[Op.RPC]
-    method: str = Field(max_length=100)
-    params: dict[str, Any] = Field(default_factory=dict)
-    # Its rule (1-200 visible ASCII characters) is REST's, checked in hub/calls.py.
-    idempotency_key: str | None = None
-
-
-class Publish(_Command):
-    op: Literal[Op.PUBLISH]
-    channel: str = Field(max_length=200)
-    data: dict[str, Any]
-
-
-class Presence(_Command):
-    op: Literal[Op.PRESENCE]
-    channel: str = Field(max_length=200)
-
-
-class History(_Command):
-    op: Literal[Op.HISTORY]
-    channel: str = Field(max_length=200)
-    since: Since | None = None
-    limit: int = Field(default=100, ge=1, le=1000)
-
-
-class Pong(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    op: Literal[Op.PONG]
-    id: int | None = None
 
 
 Command = Annotated[

@@ -1,9 +1,9 @@
 """The WebSocket protocol's frames as models: every command, its reply, every push.
 
 ``docs/protocol.md`` explains them; the AsyncAPI document (``hubbub/contracts/asyncapi.py``)
-is generated from these models. The hub parses commands with its own copies in
-``hub/ws/commands.py`` and writes replies and pushes as bytes for speed;
-``tests/unit/test_asyncapi.py`` keeps those copies and these models the same.
+is generated from these models. The hub parses commands with them
+(``hub/ws/commands.py``) and writes replies and pushes as bytes for speed
+(``hub/ws/frames.py``).
 """
 
 from __future__ import annotations
