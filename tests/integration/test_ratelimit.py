@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from hubbub.config import Rate, Settings
 from hubbub.contracts.errors import RateLimited
 from hubbub.keys import RedisKeys
 from tests.support.accounts import PASSWORD, make_user
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -45,7 +45,12 @@ class TestHelper:
         await ratelimit.hit(redis, [limit])
         with pytest.raises(RateLimited):
             await ratelimit.hit(redis, [limit])
-        await asyncio.sleep(1.1)
+        assert 0 < await redis.pttl(limit.key) <= 1000  # the window is the counter's life
+
+        async def window_closed() -> bool:
+            return not await redis.exists(limit.key)
+
+        await wait_for(window_closed, timeout=10, what="the 1 s window to close")
         await ratelimit.hit(redis, [limit])
 
     async def test_any_exceeded_limit_refuses(self, redis: Redis, keys: RedisKeys) -> None:
