@@ -82,8 +82,14 @@ async def roles(server: Any) -> AsyncIterator[tuple[NATS, NATS, Errors]]:
 
 async def test_an_anonymous_client_is_refused(server: Any) -> None:
     nats_server, _ = server
-    with pytest.raises(Exception, match="Authorization Violation"):
-        await connect(nats_server.url)
+    conn = NATS()
+    try:
+        with pytest.raises(Exception, match="Authorization Violation"):
+            await conn.connect(
+                nats_server.url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=5
+            )
+    finally:
+        await conn.close()  # what the refused attempt opened
 
 
 async def test_the_bare_round_trip_runs_as_hub_and_worker(roles: tuple[NATS, NATS, Errors]) -> None:
