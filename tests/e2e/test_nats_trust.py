@@ -16,7 +16,9 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
 
 from examples.backend_service import publish_over_nats
 from hub.app import create_app
@@ -270,9 +272,15 @@ class TestForgedCallers:
     only other one) cannot make a worker believe it is a user."""
 
     async def ask(self, nc: NATS, namespace: str, envelope: dict[str, Any]) -> tuple[str, Any]:
-        msg = await nc.request(
-            f"{namespace}.svc.{ops.echo.name}", orjson.dumps(envelope), timeout=5
-        )
+        async def answered() -> Msg:
+            try:
+                return await nc.request(
+                    f"{namespace}.svc.{ops.echo.name}", orjson.dumps(envelope), timeout=5
+                )
+            except NoRespondersError:  # the worker's subscription is not in place yet
+                raise AssertionError("no worker answers yet") from None
+
+        msg = await eventually(answered, timeout=15)
         return (msg.headers or {}).get(H_ERROR, "ok"), orjson.loads(msg.data)
 
     def envelope(self, caller: Caller, **extra: Any) -> dict[str, Any]:
