@@ -14,7 +14,7 @@ lint:   ## ruff and mypy only
 bench:  ## every benchmark, each beside a baseline measured in the same run
 	bin/hubbub bench
 
-fuzz:   ## schemathesis, every check, 200 examples per operation, against a whole running system
+fuzz:   ## schemathesis, every check but one (see tests/fuzz/schemathesis.toml), 200 examples per operation, against a whole running system
 	bin/hubbub check >/dev/null 2>&1 || true
 	.venv/bin/python -m tests.fuzz --max-examples 200
 
