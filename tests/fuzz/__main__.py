@@ -47,6 +47,10 @@ def main() -> int:
             system.base_url,
             "--checks",
             "all",
+            # Off for the reason schemathesis.toml gives (a 202 member invitation is not a
+            # created member); the CLI's "all" would turn the config's switch back on.
+            "--exclude-checks",
+            "ensure_resource_availability",
             "--max-examples",
             str(args.max_examples),
             "--workers",

@@ -10,6 +10,7 @@ import aiohttp
 import nats
 import pytest
 from nats.aio.client import Client as NATS
+from nats.errors import TimeoutError as NatsTimeout
 
 from hubbub.config import read_runtime
 from hubbub.contracts.channels import ChannelKind
@@ -91,7 +92,10 @@ class TestUpWithANatsCluster:
                     await eventually(lambda: _assert_ready(http, hub), timeout=30)
 
                 async def all_three_current() -> None:
-                    info = await nc.jetstream().stream_info(stream)
+                    try:
+                        info = await nc.jetstream().stream_info(stream)
+                    except NatsTimeout:  # no answer while the stream elects a leader
+                        raise AssertionError("the stream does not answer yet") from None
                     assert info.cluster is not None
                     peers = {info.cluster.leader} | {
                         p.name for p in info.cluster.replicas or [] if p.current
