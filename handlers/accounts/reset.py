@@ -13,14 +13,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from handlers import ratelimit
-from handlers.accounts import sessions, signin, verification
+from handlers.accounts import mailed_tokens, sessions, signin, verification
 from handlers.accounts.models import PasswordResetToken
 from handlers.accounts.passwords import PASSWORD_HASHER
 from handlers.accounts.policy import check_password
-from handlers.accounts.users import by_email, by_id
+from handlers.accounts.users import by_email
 from handlers.context import Context
 from handlers.mail import Mail, send_mail
 from handlers.registry import Registry
@@ -80,19 +80,7 @@ async def reset_request(ctx: Context, params: ResetRequestParams) -> api.ResetRe
 @registry.handler(api.reset_confirm)
 async def reset_confirm(ctx: Context, params: ResetConfirmParams) -> Empty:
     invalid = BadRequest("this reset link is invalid, used or expired; ask for a new one")
-    token = (
-        await ctx.session.execute(
-            select(PasswordResetToken)
-            .where(PasswordResetToken.token_hash == sessions.digest(params.token))
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    at = sessions.now()
-    if token is None or token.used_at is not None or token.expires_at <= at:
-        raise invalid
-    user = await by_id(ctx.session, token.user_id, lock=True)
-    if not user.is_active:
-        raise invalid
+    user, at = await mailed_tokens.redeem(ctx, PasswordResetToken, params.token, invalid)
     check_password(params.new_password, user.email, field="new_password")
     user.password_hash = await ctx.resource(PASSWORD_HASHER).hash(params.new_password)
     user.password_changed_at = at

@@ -17,12 +17,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from handlers import ratelimit
-from handlers.accounts import sessions
+from handlers.accounts import mailed_tokens, sessions
 from handlers.accounts.models import EmailVerificationToken, User
-from handlers.accounts.users import by_id, current_user
+from handlers.accounts.users import current_user
 from handlers.context import Context
 from handlers.mail import Mail, send_mail
 from handlers.registry import Registry
@@ -102,19 +102,7 @@ async def spend_verification_tokens(ctx: Context, user_id: uuid.UUID, at: dateti
 @registry.handler(api.verify_email)
 async def verify_email(ctx: Context, params: VerifyEmailParams) -> Empty:
     invalid = BadRequest("this verification link is invalid, used or expired; ask for a new one")
-    token = (
-        await ctx.session.execute(
-            select(EmailVerificationToken)
-            .where(EmailVerificationToken.token_hash == sessions.digest(params.token))
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    at = sessions.now()
-    if token is None or token.used_at is not None or token.expires_at <= at:
-        raise invalid
-    user = await by_id(ctx.session, token.user_id, lock=True)
-    if not user.is_active:
-        raise invalid
+    user, at = await mailed_tokens.redeem(ctx, EmailVerificationToken, params.token, invalid)
     await mark_verified(ctx, user, at)
     return Empty()
 
