@@ -1,1 +1,29 @@
-"""Integration tests use the fixtures of tests/conftest.py."""
+"""Integration tests use the fixtures of tests/conftest.py, and this one for `hubbub up`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hubbub.embedded.process import free_port
+from tests.support.processes import ROOT
+
+
+@pytest.fixture
+def up_env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment for `hubbub up`: no service URLs (so all embedded), own state."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "NATS_URL", "REDIS_URL") and not k.startswith("HUBBUB_")
+    }
+    env.update(
+        {
+            "HUBBUB_STATE_DIR": str(tmp_path / "state"),
+            "HUBBUB_PORT": str(free_port()),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return env

@@ -201,24 +201,6 @@ async def _none_alive(processes: list[psutil.Process]) -> bool:
         return False  # one ended while we looked: look again
 
 
-@pytest.fixture
-def up_env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment for `hubbub up`: no service URLs (so all embedded), own state."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "NATS_URL", "REDIS_URL") and not k.startswith("HUBBUB_")
-    }
-    env.update(
-        {
-            "HUBBUB_STATE_DIR": str(tmp_path / "state"),
-            "HUBBUB_PORT": str(free_port()),
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    return env
-
-
 class TestUp:
     def test_up_serves_ready_and_ctrl_c_leaves_no_process(self, up_env: dict[str, str]) -> None:
         """Embedded PostgreSQL, NATS and Redis, a worker and a hub; ready is 200 with every

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -16,34 +15,14 @@ from hubbub.config import read_runtime
 from hubbub.contracts.channels import ChannelKind
 from hubbub.contracts.subjects import Subjects
 from hubbub.embedded.nats_auth import NatsAuthFolder
-from hubbub.embedded.process import free_port
 from tests.integration.test_cli import (
     Up,
     _assert_ready,
     _kill_and_wait_for_restart,
 )
-from tests.support.processes import ROOT
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def up_env(tmp_path: Path) -> dict[str, str]:
-    """No service URLs (so all embedded), a state folder of its own."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "NATS_URL", "REDIS_URL") and not k.startswith("HUBBUB_")
-    }
-    env.update(
-        {
-            "HUBBUB_STATE_DIR": str(tmp_path / "state"),
-            "HUBBUB_PORT": str(free_port()),
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    return env
 
 
 async def connect_as_worker(state_dir: Path, servers: list[str]) -> NATS:
