@@ -1,19 +1,22 @@
-"""Redeeming a single-use token that came by mail (a password reset, an email
-verification): the row by the token's digest, locked; unused, unexpired, and its user
-active — or one ``BadRequest`` that does not say which of these failed."""
+"""Single-use tokens that go out by mail (a password reset, an email verification): issued
+as a digest row with an expiry, redeemed (the row by the token's digest, locked; unused,
+unexpired, and its user active — or one ``BadRequest`` that does not say which of these
+failed), and spent all at once."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from handlers.accounts import sessions
 from handlers.accounts.models import EmailVerificationToken, PasswordResetToken, User
 from handlers.accounts.users import by_id
 from handlers.context import Context
 from hubbub.contracts.errors import BadRequest
+from hubbub.tokens import new_opaque_token
 
 MailedToken = TypeVar("MailedToken", PasswordResetToken, EmailVerificationToken)
 
@@ -38,3 +41,25 @@ async def redeem(
     if not user.is_active:
         raise invalid
     return user, at
+
+
+def issue(ctx: Context, model: type[MailedToken], user_id: uuid.UUID, ttl_s: float) -> str:
+    """Store a new token of ``model`` for the user, valid ``ttl_s``; the token to mail."""
+    token = new_opaque_token()
+    ctx.session.add(
+        model(
+            token_hash=sessions.digest(token),
+            user_id=user_id,
+            expires_at=sessions.now() + timedelta(seconds=ttl_s),
+        )
+    )
+    return token
+
+
+async def spend_all(
+    ctx: Context, model: type[MailedToken], user_id: uuid.UUID, at: datetime
+) -> None:
+    """Every outstanding token of ``model`` the user has stops working."""
+    await ctx.session.execute(
+        update(model).where(model.user_id == user_id, model.used_at.is_(None)).values(used_at=at)
+    )

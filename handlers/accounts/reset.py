@@ -11,9 +11,7 @@ proved the mailbox).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-
-from sqlalchemy import update
+from datetime import datetime
 
 from handlers import ratelimit
 from handlers.accounts import mailed_tokens, sessions, signin, verification
@@ -28,7 +26,6 @@ from hubbub.contracts.api import auth as api
 from hubbub.contracts.api.auth import ResetConfirmParams, ResetRequestParams
 from hubbub.contracts.errors import BadRequest
 from hubbub.contracts.operations import Empty
-from hubbub.tokens import new_opaque_token
 
 registry = Registry()
 RESET_PATH = "/reset-password"  # the SPA's page; the token travels in the URL fragment
@@ -65,14 +62,8 @@ async def reset_request(ctx: Context, params: ResetRequestParams) -> api.ResetRe
     )
     user = await by_email(ctx.session, params.email)
     if user is not None and user.is_active:
-        token = new_opaque_token()
-        ctx.session.add(
-            PasswordResetToken(
-                token_hash=sessions.digest(token),
-                user_id=user.id,
-                expires_at=sessions.now() + timedelta(seconds=ctx.settings.password_reset_ttl_s),
-            )
-        )
+        ttl_s = ctx.settings.password_reset_ttl_s
+        token = mailed_tokens.issue(ctx, PasswordResetToken, user.id, ttl_s)
         send_mail(ctx, reset_mail(ctx, user.email, token))
     return api.ResetRequested()
 
@@ -96,8 +87,4 @@ async def spend_reset_tokens(ctx: Context, user_id: uuid.UUID, at: datetime) -> 
     """Every outstanding reset link of the user stops working: a new password (by reset
     or by change) makes a link mailed for the old one pointless, and a live link in a
     mailbox someone else reads would undo the change."""
-    await ctx.session.execute(
-        update(PasswordResetToken)
-        .where(PasswordResetToken.user_id == user_id, PasswordResetToken.used_at.is_(None))
-        .values(used_at=at)
-    )
+    await mailed_tokens.spend_all(ctx, PasswordResetToken, user_id, at)

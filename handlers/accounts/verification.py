@@ -15,12 +15,10 @@ it gets nothing (``handlers/workspaces/invitations.py``).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-
-from sqlalchemy import update
+from datetime import datetime
 
 from handlers import ratelimit
-from handlers.accounts import mailed_tokens, sessions
+from handlers.accounts import mailed_tokens
 from handlers.accounts.models import EmailVerificationToken, User
 from handlers.accounts.users import current_user
 from handlers.context import Context
@@ -30,7 +28,6 @@ from hubbub.contracts.api import auth as api
 from hubbub.contracts.api.auth import VerifyEmailParams
 from hubbub.contracts.errors import BadRequest, Conflict
 from hubbub.contracts.operations import Empty, NoParams
-from hubbub.tokens import new_opaque_token
 
 registry = Registry()
 VERIFY_PATH = "/verify-email"  # the SPA's page; the token travels in the URL fragment
@@ -70,14 +67,8 @@ def already_registered_mail(ctx: Context, email: str) -> Mail:
 def start(ctx: Context, user: User) -> None:
     """Store a new verification token for ``user`` and mail its link (with the
     request's transaction, like every mail)."""
-    token = new_opaque_token()
-    ctx.session.add(
-        EmailVerificationToken(
-            token_hash=sessions.digest(token),
-            user_id=user.id,
-            expires_at=sessions.now() + timedelta(seconds=ctx.settings.email_verification_ttl_s),
-        )
-    )
+    ttl_s = ctx.settings.email_verification_ttl_s
+    token = mailed_tokens.issue(ctx, EmailVerificationToken, user.id, ttl_s)
     send_mail(ctx, verification_mail(ctx, user.email, token))
 
 
@@ -89,14 +80,7 @@ async def mark_verified(ctx: Context, user: User, at: datetime) -> None:
 
 
 async def spend_verification_tokens(ctx: Context, user_id: uuid.UUID, at: datetime) -> None:
-    await ctx.session.execute(
-        update(EmailVerificationToken)
-        .where(
-            EmailVerificationToken.user_id == user_id,
-            EmailVerificationToken.used_at.is_(None),
-        )
-        .values(used_at=at)
-    )
+    await mailed_tokens.spend_all(ctx, EmailVerificationToken, user_id, at)
 
 
 @registry.handler(api.verify_email)
