@@ -26,6 +26,7 @@ COPY hub/ hub/
 COPY workers/ workers/
 COPY handlers/ handlers/
 COPY migrations/ migrations/
+COPY cli/ cli/
 RUN pip install -c requirements.lock . && rm -rf /root/.cache
 COPY --from=frontend /src/frontend/out /app/frontend/out
 USER 10001:10001

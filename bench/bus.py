@@ -12,7 +12,7 @@ Both sides run the responder in a separate process on the same NATS server:
   concurrent loop is one signed-in user (a ``Caller`` kept, as a WebSocket connection
   keeps its own).
 
-NATS runs as in production (``hubbub/embedded/nats_auth.py``): no anonymous user; the
+NATS runs as in production (``cli/embedded/nats_auth.py``): no anonymous user; the
 requesting process logs in as ``hub`` (replies on the hubs' own inbox prefix), both
 responders as ``worker`` (``svc.>`` only in the queue group ``workers``), so the bare
 baseline pays for authentication and permissions exactly as Hubbub does. The users'
@@ -50,6 +50,8 @@ import uvloop
 from pydantic import BaseModel
 
 from bench.latency import Call, compare, print_table
+from cli.embedded.nats_auth import ROLES, NatsAuthFolder, role_permissions
+from cli.embedded.process import die_with_parent
 from handlers.context import Context
 from handlers.registry import Registry
 from hubbub.bus import Bus
@@ -58,8 +60,6 @@ from hubbub.config import Settings
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.operations import Access, Catalog, Operation
 from hubbub.contracts.subjects import WORKER_QUEUE, Subjects
-from hubbub.embedded.nats_auth import ROLES, NatsAuthFolder, role_permissions
-from hubbub.embedded.process import die_with_parent
 from hubbub.gc_tuning import tune_gc
 from hubbub.natsauth import ANONYMOUS, HUB_INBOX_PREFIX, NatsAuth, nats_auth
 from hubbub.natsconn import connect_nats

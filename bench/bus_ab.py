@@ -27,9 +27,9 @@ import uvloop
 
 from bench.bus import echo
 from bench.latency import Call, measure
+from cli.embedded.process import die_with_parent
 from hubbub.bus import Bus
 from hubbub.contracts.subjects import Subjects
-from hubbub.embedded.process import die_with_parent
 from hubbub.gc_tuning import tune_gc
 from hubbub.natsconn import connect_nats
 

@@ -28,11 +28,11 @@ import orjson
 
 from bench.targets import REPO_ROOT, Target
 from bench.wsload import Script, WSTarget
+from cli.embedded import EmbeddedNats, EmbeddedRedis
+from cli.embedded.process import die_with_parent, free_port
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.subjects import Subjects
-from hubbub.embedded import EmbeddedNats, EmbeddedRedis
-from hubbub.embedded.process import die_with_parent, free_port
 from hubbub.natsconn import connect_nats
 from hubbub.streams import ensure_streams
 
@@ -104,7 +104,7 @@ class HubbubTarget(Target):
             "HUBBUB_CHANNEL_POLICIES": orjson.dumps(self.policies).decode(),
         }
         self._hub = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hubbub.cli", "serve", "--port", str(self.port),
+            sys.executable, "-m", "cli.main", "serve", "--port", str(self.port),
             cwd=str(REPO_ROOT), env=env, start_new_session=True,
             preexec_fn=die_with_parent(),  # a killed benchmark leaves no hub behind
         )  # fmt: skip

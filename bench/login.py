@@ -36,9 +36,9 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cli.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis  # noqa: E402
+from cli.embedded.process import die_with_parent, free_port  # noqa: E402
 from hubbub.config import Settings, normalize_database_url  # noqa: E402
-from hubbub.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis  # noqa: E402
-from hubbub.embedded.process import die_with_parent, free_port  # noqa: E402
 
 PASSWORD = "bench-password-not-common-42"  # noqa: S105 - a throwaway account
 
@@ -93,7 +93,7 @@ async def drop_database(server_url: str, name: str) -> None:
 def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "hubbub.cli", *argv],
+            [sys.executable, "-m", "cli.main", *argv],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -181,7 +181,7 @@ async def main() -> None:
                 "HUBBUB_LOG_LEVEL": "WARNING",
             }
             migrate = subprocess.run(
-                [sys.executable, "-m", "hubbub.cli", "migrate"],
+                [sys.executable, "-m", "cli.main", "migrate"],
                 env=env,
                 cwd=ROOT,
                 capture_output=True,
@@ -192,7 +192,7 @@ async def main() -> None:
                 raise RuntimeError(migrate.stderr)
             email = "bench@example.com"
             create = subprocess.run(
-                [sys.executable, "-m", "hubbub.cli", "user", "create", email, "--password-stdin"],
+                [sys.executable, "-m", "cli.main", "user", "create", email, "--password-stdin"],
                 env=env,
                 cwd=ROOT,
                 input=PASSWORD + "\n",

@@ -38,12 +38,12 @@ from fastapi import FastAPI, Header, HTTPException, Request, Response, WebSocket
 from fastapi.websockets import WebSocketDisconnect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from cli.embedded.process import die_with_parent
 from handlers.accounts.users import by_id, to_public
 from hubbub.config import Settings
 from hubbub.contracts.api.users import UserPublic
 from hubbub.contracts.errors import NotFound, Unauthorized
 from hubbub.contracts.protocol import SUBPROTOCOL
-from hubbub.embedded.process import die_with_parent
 from hubbub.tokens import AccessTokens
 
 PING_INTERVAL_S = 3600  # no pings: the connect result says so to the client

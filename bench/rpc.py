@@ -45,8 +45,8 @@ import uvloop
 from bench import monolith
 from bench.latency import Call, compare, measure, print_table
 from bench.services import services
+from cli.embedded.process import die_with_parent, free_port
 from hubbub.client import HubbubClient
-from hubbub.embedded.process import die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "a benchmark password 1"  # noqa: S105 - a throwaway account of a benchmark
@@ -67,7 +67,7 @@ async def wait_ready(base: str) -> None:
 
 async def arrange(base: str, settings_env: dict[str, str]) -> tuple[str, str, str]:
     """A user (made with the operator command), signed in; a workspace and a resource."""
-    from hubbub.accounts_admin import create_user
+    from cli.accounts_admin import create_user
     from hubbub.config import Settings
 
     settings = Settings(_env_file=None, database_url=settings_env["DATABASE_URL"])
@@ -121,13 +121,13 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     }
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "hubbub.cli", "worker"],
+            [sys.executable, "-m", "cli.main", "worker"],
             env=env,
             cwd=ROOT,
             preexec_fn=die_with_parent(),
         ),
         subprocess.Popen(
-            [sys.executable, "-m", "hubbub.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
             env=env,
             cwd=ROOT,
             preexec_fn=die_with_parent(),

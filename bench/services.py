@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import migrations
-from hubbub.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
+from cli.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 
 from bench.wsload import Script, WSTarget
-from hubbub.embedded.process import die_with_parent
+from cli.embedded.process import die_with_parent
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

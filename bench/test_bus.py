@@ -18,9 +18,9 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from bench.bus import BARE_SUBJECT, NAMESPACE, auth_config
+from cli.embedded import EmbeddedNats
+from cli.embedded.nats_auth import NatsAuthFolder
 from hubbub.contracts.subjects import WORKER_QUEUE
-from hubbub.embedded import EmbeddedNats
-from hubbub.embedded.nats_auth import NatsAuthFolder
 from hubbub.natsauth import HUB_INBOX_PREFIX
 
 

@@ -18,13 +18,13 @@ import pytest
 
 import migrations
 from bench import monolith
+from cli.accounts_admin import create_user
+from cli.embedded import EmbeddedPostgres
 from handlers.accounts.users import by_email
 from handlers.db import create_engine, session_factory
-from hubbub.accounts_admin import create_user
 from hubbub.client import HubbubClient
 from hubbub.client.client import RemoteError
 from hubbub.config import Settings
-from hubbub.embedded import EmbeddedPostgres
 from hubbub.tokens import AccessTokens
 
 ROOT = Path(__file__).resolve().parents[1]

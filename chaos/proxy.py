@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from hubbub.embedded.process import free_port
+from cli.embedded.process import free_port
 
 HOST = "127.0.0.1"
 

@@ -23,9 +23,9 @@ from chaos.load import Answer, Api, Load, Tally, Watchers
 from chaos.proxy import TcpProxy
 from chaos.report import Result
 from chaos.system import System, User
+from cli.embedded.servers import EmbeddedServer
 from hubbub.client import HubbubClient
 from hubbub.contracts.protocol import SUBPROTOCOL
-from hubbub.embedded.servers import EmbeddedServer
 
 
 @dataclass(frozen=True)

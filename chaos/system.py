@@ -28,8 +28,8 @@ import aiohttp
 import orjson
 import psutil
 
-from hubbub.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
-from hubbub.embedded.process import die_with_parent, free_port, port_is_free
+from cli.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
+from cli.embedded.process import die_with_parent, free_port, port_is_free
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -141,7 +141,7 @@ class System:
         self._stop_up()
         self.port = self._free_ports()
         self.up_starts += 1
-        argv = [sys.executable, "-m", "hubbub.cli", "up", "--no-frontend"]
+        argv = [sys.executable, "-m", "cli.main", "up", "--no-frontend"]
         argv += ["--workers", str(self.workers), "--hubs", str(self.hubs), "--port", str(self.port)]
         with open(self.log_path, "ab") as log:
             log.write(f"=== chaos: hubbub up (start {self.up_starts})\n".encode())
@@ -170,7 +170,7 @@ class System:
         with open(self.base / f"extra-hub-{port}.log", "ab") as log:
             self.extra.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "hubbub.cli", "serve", "--port", str(port)],
+                    [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
                     cwd=ROOT,
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -272,7 +272,7 @@ class System:
         email = f"chaos-{role}-{secrets.token_hex(4)}@example.com"
         result = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "hubbub.cli", "user", "create", email, "--password-stdin"],
+            [sys.executable, "-m", "cli.main", "user", "create", email, "--password-stdin"],
             cwd=ROOT,
             env=self._env,
             input=PASSWORD + "\n",
@@ -308,7 +308,7 @@ class System:
         for _ in range(50):
             result = await asyncio.to_thread(
                 subprocess.run,
-                [sys.executable, "-m", "hubbub.cli", "mail", "--limit", "200"],
+                [sys.executable, "-m", "cli.main", "mail", "--limit", "200"],
                 cwd=ROOT,
                 env=self._env,
                 capture_output=True,

@@ -241,7 +241,7 @@ class Settings(BaseSettings):
     retention_s: int = Field(default=7 * 86_400, ge=0)  # expired tokens, revoked sessions…
     idempotency_ttl_s: int = Field(default=86_400, ge=60)  # a retry after this applies again
 
-    # --- `hubbub up` supervision (hubbub/restarts.py) --------------------------------------
+    # --- `hubbub up` supervision (cli/restarts.py) --------------------------------------
     # A hub, worker or embedded server that exits is started again after a doubling delay;
     # more than `restart_intensity` restarts of one within the period stop everything.
     restart_intensity: int = Field(default=5, ge=0)
@@ -370,7 +370,7 @@ class Settings(BaseSettings):
             update["database_url"] = normalize_database_url(update["database_url"])
         if "nats_url" in update and not self.has_nats_credentials:
             # Its embedded NATS refuses anonymous clients: the command acts as a worker.
-            from hubbub.embedded.nats_auth import embedded_role_credentials
+            from cli.embedded.nats_auth import embedded_role_credentials
 
             update.update(embedded_role_credentials(self.state_dir, "worker"))
         return self.model_copy(update=update) if update else self

@@ -55,7 +55,7 @@ asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 @pytest.fixture(autouse=True)
 def root_log_handlers_restored() -> Iterator[None]:
-    """A test that runs a command in process (``hubbub.cli.main``) sets the root logger's
+    """A test that runs a command in process (``cli.main.main``) sets the root logger's
     handlers to one on the stderr pytest captured for that test; later tests would write to
     that closed file ("Logging error"). Each test leaves the root logger as it found it."""
     root = logging.getLogger()

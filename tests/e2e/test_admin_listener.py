@@ -18,11 +18,11 @@ from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from cli.embedded.process import free_port
 from hub.admin import admin_listener, create_admin_app
 from hub.app import create_app
 from hubbub.config import Settings
 from hubbub.contracts.subjects import Subjects
-from hubbub.embedded.process import free_port
 from tests.e2e.conftest import ClientFactory
 from tests.support import ops
 

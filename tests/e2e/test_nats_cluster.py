@@ -24,6 +24,8 @@ from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cli.embedded.nats_auth import NatsAuthFolder
+from cli.embedded.servers import EmbeddedNats, nats_cluster
 from hub.app import create_app
 from hub.state import NATS_CONN
 from hub.ws.history import History
@@ -31,8 +33,6 @@ from hubbub.client import HubbubClient
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel, ChannelKind
 from hubbub.contracts.subjects import Subjects
-from hubbub.embedded.nats_auth import NatsAuthFolder
-from hubbub.embedded.servers import EmbeddedNats, nats_cluster
 from hubbub.natsauth import nats_auth
 from hubbub.natsconn import connect_nats, nats_servers
 from hubbub.streams import delete_streams, ensure_streams, stream_replicas

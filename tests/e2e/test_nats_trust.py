@@ -1,5 +1,5 @@
 """The trust boundary on NATS: an authenticated server whose permissions the server
-enforces (hubbub/embedded/nats_auth.py), and workers that believe only a hub's callers
+enforces (cli/embedded/nats_auth.py), and workers that believe only a hub's callers
 (hubbub/callers.py). A hub and a worker run here as `hubbub up` runs them: each with its
 role's credentials on an embedded NATS that refuses anonymous clients."""
 
@@ -20,6 +20,9 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 
+from cli.embedded import EmbeddedNats
+from cli.embedded.nats_auth import NatsAuthFolder, ServiceUser
+from cli.services_admin import manage_services
 from examples.backend_service import publish_over_nats
 from hub.app import create_app
 from hubbub.bus import Bus
@@ -27,11 +30,8 @@ from hubbub.callers import CallerSigner
 from hubbub.config import Settings, write_runtime
 from hubbub.contracts.envelope import H_ERROR, Caller, CallerKind
 from hubbub.contracts.subjects import Subjects
-from hubbub.embedded import EmbeddedNats
-from hubbub.embedded.nats_auth import NatsAuthFolder, ServiceUser
 from hubbub.natsauth import HUB_INBOX_PREFIX, nats_auth
 from hubbub.natsconn import connect_nats
-from hubbub.services_admin import manage_services
 from hubbub.streams import delete_streams, ensure_streams
 from tests.e2e.conftest import ClientFactory
 from tests.e2e.test_realtime import next_pub

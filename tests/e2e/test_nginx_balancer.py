@@ -25,9 +25,9 @@ import psutil
 import pytest
 from nats.aio.client import Client as NATS
 
+from cli.embedded.process import die_with_parent, free_port
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
-from hubbub.embedded.process import die_with_parent, free_port
 from tests.e2e.test_realtime import publish
 from tests.support import deploy
 from tests.support.processes import ROOT, settings_env
@@ -78,7 +78,7 @@ class Hub:
             HUBBUB_FRONTEND_DIR=str(site),
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hubbub.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port)],
             cwd=ROOT,
             preexec_fn=die_with_parent(),
             env=env,

@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 from nats.aio.client import Client as NATS
 
+from cli.embedded.process import die_with_parent, free_port
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
-from hubbub.embedded.process import die_with_parent, free_port
 from tests.e2e.test_realtime import publish
 from tests.support.processes import ROOT, settings_env
 from tests.support.tokens import TestTokens
@@ -29,7 +29,7 @@ class HubProcess:
     def __init__(self, settings: Settings) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hubbub.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port)],
             cwd=ROOT,
             preexec_fn=die_with_parent(),
             env=settings_env(settings, HUBBUB_ACCESS_LOG="false"),

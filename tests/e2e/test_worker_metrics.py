@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cli.embedded.process import free_port
 from hubbub.bus import Bus, new_request_id
 from hubbub.config import Settings
-from hubbub.embedded.process import free_port
 from tests.support import ops
 from workers.app import worker_running
 

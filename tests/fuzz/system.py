@@ -28,7 +28,7 @@ from typing import Any
 
 import requests
 
-from hubbub.embedded.process import free_port
+from cli.embedded.process import free_port
 from tests.support.processes import run_hubbub
 from tests.support.services import Databases, running_services
 
@@ -202,7 +202,7 @@ def running_system(state: Path) -> Iterator[System]:
         env = _env(urls, state)
         migrations.upgrade_sync(database_url)
         port = free_port()
-        hubbub = [sys.executable, "-m", "hubbub.cli"]
+        hubbub = [sys.executable, "-m", "cli.main"]
         procs: list[subprocess.Popen[bytes]] = []
         try:
             for argv in ([*hubbub, "worker"], [*hubbub, "serve", "--port", str(port)]):

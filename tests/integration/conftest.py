@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hubbub.embedded.process import free_port
+from cli.embedded.process import free_port
 from tests.support.processes import ROOT
 
 

@@ -20,8 +20,8 @@ import orjson
 import psutil
 import pytest
 
+from cli.embedded.process import die_with_parent, free_port, port_is_free
 from hubbub.config import Settings, read_runtime, read_runtime_pids
-from hubbub.embedded.process import die_with_parent, free_port, port_is_free
 from tests.support.processes import ROOT, run_hubbub, settings_env
 from tests.support.waiting import eventually, wait_for
 
@@ -34,7 +34,7 @@ class Up:
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hubbub.cli", "up", "--no-frontend", *args],
+            [sys.executable, "-m", "cli.main", "up", "--no-frontend", *args],
             cwd=ROOT,
             preexec_fn=die_with_parent(),
             env=env,
@@ -223,8 +223,8 @@ class TestUp:
                 "postgres",
                 "nats-server",
                 "redis-server",
-                "hubbub.cli worker",
-                "hubbub.cli serve",
+                "cli.main worker",
+                "cli.main serve",
             ):
                 assert expected in names
             hub = f"http://127.0.0.1:{up_env['HUBBUB_PORT']}"
@@ -365,7 +365,7 @@ class TestUp:
         try:
             up.wait_until_up()
             started = up.descendants()
-            [started_worker] = [p for p in started if "hubbub.cli worker" in " ".join(p.cmdline())]
+            [started_worker] = [p for p in started if "cli.main worker" in " ".join(p.cmdline())]
             await wait_for(
                 lambda: _said(up, started_worker.pid, "worker ready"), timeout=30, what="ready"
             )
@@ -427,8 +427,8 @@ class TestUp:
             names = " ".join(" ".join(p.cmdline()) for p in up.descendants())
             assert "postgres -D" not in names
             assert "nats-server" not in names
-            assert names.count("hubbub.cli worker") == 2
-            assert names.count("hubbub.cli serve") == 2
+            assert names.count("cli.main worker") == 2
+            assert names.count("cli.main serve") == 2
             for hub_port in (port, port + 1):
                 status, _ = get_json(f"http://127.0.0.1:{hub_port}/api/v1/ready")
                 assert status == 200

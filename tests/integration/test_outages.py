@@ -19,11 +19,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cli.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
 from handlers.outbox import OutboxEvent
 from hub.app import create_app
 from hub.state import NATS_CONN
 from hubbub.config import Settings
-from hubbub.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
 from tests.support import ops
 from tests.support.services import Databases
 from tests.support.waiting import eventually, wait_for

@@ -14,12 +14,12 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from redis.asyncio import Redis
 
+from cli.embedded.process import free_port
 from hub.ws.presence import Presence
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.subjects import Subjects
-from hubbub.embedded.process import free_port
 from hubbub.keys import RedisKeys
 from hubbub.redisconn import redis_from_settings
 from tests.support.waiting import wait_for

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cli.embedded import EmbeddedRedis
 from handlers.accounts import revocation
 from handlers.context import Context
 from handlers.invalidations import SETTLE_S, PendingInvalidation, RedoSignal
@@ -33,7 +34,6 @@ from hubbub.contracts.api.users import Role
 from hubbub.contracts.control import DEACTIVATED_USERS
 from hubbub.contracts.envelope import ANONYMOUS
 from hubbub.contracts.subjects import Subjects
-from hubbub.embedded import EmbeddedRedis
 from hubbub.keys import RedisKeys
 from hubbub.redisconn import redis_from_settings
 from tests.support import ops

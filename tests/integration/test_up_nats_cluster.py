@@ -11,10 +11,10 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeout
 
+from cli.embedded.nats_auth import NatsAuthFolder
 from hubbub.config import read_runtime
 from hubbub.contracts.channels import ChannelKind
 from hubbub.contracts.subjects import Subjects
-from hubbub.embedded.nats_auth import NatsAuthFolder
 from tests.integration.test_cli import (
     Up,
     _assert_ready,

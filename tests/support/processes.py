@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cli.embedded.process import die_with_parent
 from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.errors import Unavailable
-from hubbub.embedded.process import die_with_parent
 from tests.support import ops
 from tests.support.waiting import wait_for
 
@@ -22,7 +22,7 @@ def run_hubbub(
 ) -> subprocess.CompletedProcess[str]:
     """``hubbub ARGS`` as an operator runs it, to its end; its output kept as text."""
     return subprocess.run(
-        [sys.executable, "-m", "hubbub.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         cwd=ROOT,
         env=env,
         input=stdin,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import asyncpg
 
+from cli.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
 from hubbub.config import normalize_database_url
-from hubbub.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class Databases:
 
 
 def hubbub_processes() -> list[str]:
-    """Command lines of any hubbub/embedded server process still alive (for leak checks)."""
+    """Command lines of any cli/embedded server process still alive (for leak checks)."""
     out = subprocess.run(
         ["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True
     ).stdout

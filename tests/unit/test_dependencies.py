@@ -10,6 +10,7 @@ import pytest
 import redis.exceptions
 from sqlalchemy import exc as sa_exc
 
+from cli.embedded.process import free_port
 from handlers.db import postgres_outage
 from hubbub.dependencies import (
     NATS,
@@ -21,7 +22,6 @@ from hubbub.dependencies import (
     redis_outage,
     unavailable,
 )
-from hubbub.embedded.process import free_port
 from tests.support.waiting import wait_for
 from workers.outages import classify
 

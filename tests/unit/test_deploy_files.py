@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 import yaml
 
-from hubbub.embedded.nats_auth import COMPOSE_NODES, NatsAuthFolder
-from hubbub.embedded.process import free_port
-from hubbub.embedded.servers import EmbeddedNats
+from cli.embedded.nats_auth import COMPOSE_NODES, NatsAuthFolder
+from cli.embedded.process import free_port
+from cli.embedded.servers import EmbeddedNats
 from tests.support import deploy
 
 ROOT = Path(__file__).resolve().parents[2]

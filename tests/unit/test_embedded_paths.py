@@ -6,7 +6,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from hubbub.embedded.servers import _open_path_to
+from cli.embedded.servers import _open_path_to
 
 
 def test_every_folder_above_becomes_traversable_but_not_listable(tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from cli.embedded.nats_auth import NatsAuthFolder
+from cli.embedded.servers import nats_cluster
 from hubbub.config import Settings
 from hubbub.contracts.channels import DEFAULT_POLICIES, ChannelKind
 from hubbub.contracts.subjects import Subjects
-from hubbub.embedded.nats_auth import NatsAuthFolder
-from hubbub.embedded.servers import nats_cluster
 from hubbub.natsconn import nats_servers
 from hubbub.streams import stream_config, stream_replicas
 

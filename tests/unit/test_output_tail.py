@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 
-from hubbub.embedded.process import OutputTail
+from cli.embedded.process import OutputTail
 
 
 def _pipe_with(data: bytes) -> io.BufferedReader:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from hubbub.embedded.process import free_port, port_is_free
+from cli.embedded.process import free_port, port_is_free
 
 
 def _listener(port: int) -> socket.socket:

@@ -3,7 +3,7 @@ giving up after too many restarts in the period (on an injected clock, no sleeps
 
 from __future__ import annotations
 
-from hubbub.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
+from cli.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
 
 
 class Clock:

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-log = logging.getLogger("hubbub.frontend")
+log = logging.getLogger("cli.frontend")
 
 ROOT = Path(__file__).resolve().parent.parent / "frontend"
 SOURCES = (

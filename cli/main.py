@@ -27,7 +27,7 @@ def _run(coro: Coroutine[Any, Any, int | None]) -> int:
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    from hubbub.supervisor import Supervisor
+    from cli.supervisor import Supervisor
 
     return Supervisor(
         settings,
@@ -105,19 +105,19 @@ def cmd_asyncapi(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from hubbub.admin import migrate
+    from cli.admin import migrate
 
     return _run(migrate(settings, revision=args.revision, down=args.down))
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from hubbub.admin import check
+    from cli.admin import check
 
     return _run(check(settings))
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
-    from hubbub.accounts_admin import create_user
+    from cli.accounts_admin import create_user
 
     password = None
     if args.password_stdin:
@@ -130,13 +130,13 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_mail(args: argparse.Namespace, settings: Settings) -> int:
-    from hubbub.accounts_admin import show_mail
+    from cli.accounts_admin import show_mail
 
     return _run(show_mail(settings, limit=args.limit))
 
 
 def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
-    from hubbub.apikeys_admin import manage_keys
+    from cli.apikeys_admin import manage_keys
 
     return _run(
         manage_keys(
@@ -149,7 +149,7 @@ def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_service(args: argparse.Namespace, settings: Settings) -> int:
-    from hubbub.services_admin import manage_services
+    from cli.services_admin import manage_services
 
     return manage_services(
         settings,
@@ -160,7 +160,7 @@ def cmd_service(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_nats_auth(args: argparse.Namespace, settings: Settings) -> int:
-    from hubbub.services_admin import prepare_nats_auth
+    from cli.services_admin import prepare_nats_auth
 
     return prepare_nats_auth(settings)
 

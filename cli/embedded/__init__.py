@@ -1,5 +1,5 @@
 """Embedded servers for the zero-setup default (`hubbub up`) and the test suite."""
 
-from hubbub.embedded.servers import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
+from cli.embedded.servers import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
 
 __all__ = ["EmbeddedNats", "EmbeddedPostgres", "EmbeddedRedis"]

@@ -2,7 +2,7 @@
 ``hubbub nats-auth``: the credentials folder and server config, made once.
 
 A service's credential lets it publish to its granted channels on NATS and nothing else
-(hubbub/embedded/nats_auth.py). It is stored in the state folder's ``nats-auth/``, which
+(cli/embedded/nats_auth.py). It is stored in the state folder's ``nats-auth/``, which
 the embedded NATS of ``hubbub up`` (and compose's) loads; a running one is told to read
 it again at once.
 """
@@ -12,13 +12,13 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from hubbub.config import Settings, read_runtime_pids
-from hubbub.embedded.nats_auth import (
+from cli.embedded.nats_auth import (
     NatsAuthError,
     NatsAuthFolder,
     channel_subject,
     reload_server,
 )
+from hubbub.config import Settings, read_runtime_pids
 
 
 def manage_services(

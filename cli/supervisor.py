@@ -6,7 +6,7 @@ workers → the hubs → wait until a hub answers ``/api/v1/ready`` → print th
 it supervises, one for one as Erlang/OTP does: a hub, worker or embedded server that
 exits on its own is started again after a backoff (hubs on their port, servers on their
 port and data folder) while the others keep serving; one that needs more restarts than
-the intensity allows (hubbub/restarts.py) stops everything, with its last lines of
+the intensity allows (cli/restarts.py) stops everything, with its last lines of
 output. Order of stop (Ctrl-C, SIGTERM, or that): hubs (they drain their sockets),
 workers (they finish in-flight requests), then the servers. Every child also gets a
 parent-death signal, so even a SIGKILLed supervisor leaves no process behind.
@@ -30,23 +30,23 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from hubbub.config import Settings, clear_runtime, read_runtime, write_runtime
-from hubbub.embedded.nats_auth import ROLES, NatsAuthFolder
-from hubbub.embedded.process import (
+from cli.embedded.nats_auth import ROLES, NatsAuthFolder
+from cli.embedded.process import (
     OutputTail,
     die_with_parent,
     free_port,
     port_is_free,
     stop_process,
 )
-from hubbub.embedded.servers import (
+from cli.embedded.servers import (
     EmbeddedNats,
     EmbeddedPostgres,
     EmbeddedRedis,
     EmbeddedServer,
     nats_cluster,
 )
-from hubbub.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
+from cli.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
+from hubbub.config import Settings, clear_runtime, read_runtime, write_runtime
 
 log = logging.getLogger("hubbub.up")
 
@@ -81,7 +81,7 @@ class Supervised(ABC):
 
 
 class Child(Supervised):
-    """A hub or worker: ``python -m hubbub.cli ARGV``, its output echoed to ours."""
+    """A hub or worker: ``python -m cli.main ARGV``, its output echoed to ours."""
 
     def __init__(
         self, name: str, argv: list[str], env: dict[str, str], history: RestartHistory
@@ -99,7 +99,7 @@ class Child(Supervised):
     def start(self) -> None:
         self.history.started()  # a failed start counts as a run that ended at once
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hubbub.cli", *self.argv],
+            [sys.executable, "-m", "cli.main", *self.argv],
             env={**os.environ, **self.env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -294,7 +294,7 @@ class Supervisor:
         return env
 
     def _migrate(self, env: dict[str, str]) -> None:
-        from hubbub.admin import ensure_nats_streams
+        from cli.admin import ensure_nats_streams
         from migrations import upgrade_sync
 
         self._check_stop()
@@ -369,7 +369,7 @@ class Supervisor:
         if not self.frontend:
             return None
         if self._frontend is None:
-            from hubbub.frontend import ensure_built
+            from cli.frontend import ensure_built
 
             self._frontend = ensure_built() or Path()
         return self._frontend if self._frontend != Path() else None

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hubbub.embedded.nats_auth import NatsAuthFolder
-from hubbub.embedded.process import free_port, spawn, stop_process, wait_for_port
+from cli.embedded.nats_auth import NatsAuthFolder
+from cli.embedded.process import free_port, spawn, stop_process, wait_for_port
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class EmbeddedServer:
 
 class EmbeddedNats(EmbeddedServer):
     """nats-server with JetStream; with ``config``, that file's ``authorization`` too
-    (hubbub/embedded/nats_auth.py writes it; ``reload()`` makes the server read it again),
+    (cli/embedded/nats_auth.py writes it; ``reload()`` makes the server read it again),
     and for a node of a cluster (``nats_cluster``) its name and routes.
     """
 
