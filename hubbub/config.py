@@ -169,6 +169,17 @@ class Settings(BaseSettings):
     admin_port: int = Field(default=0, ge=0, le=65535)
     # A worker's /metrics (workers/metrics.py), on admin_host; 0: none.
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Traces (hubbub/tracing.py): exported over OTLP/HTTP to this collector URL (the
+    # SDK's standard variable, or ours); unset: no tracing at all, not even spans.
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "HUBBUB_OTLP_ENDPOINT"),
+    )
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)  # of new traces, kept
+    # Errors to Sentry (hub/telemetry.py, workers/telemetry.py); unset: no reporting.
+    sentry_dsn: str | None = Field(
+        default=None, validation_alias=AliasChoices("SENTRY_DSN", "HUBBUB_SENTRY_DSN")
+    )
 
     # Proxies (IPs or CIDR networks) whose X-Forwarded-For is believed; empty: none is.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
