@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -34,27 +33,15 @@ from typing import Any
 import psutil
 import uvloop
 
+from bench.probes import process_cpu, rss
 from bench.targets import Target, make_target, ratio, split_options
-from bench.wsload import ClientPool, raise_nofile
+from bench.wsclient import ClientPool, raise_nofile
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def _rss(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            total += psutil.Process(pid).memory_info().rss
-    return total
-
-
 def _cpu(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            ct = psutil.Process(pid).cpu_times()
-            total += ct.user + ct.system
-    return total
+    return process_cpu(pids)[0]
 
 
 async def _connect_and_close(
@@ -78,11 +65,11 @@ async def amain(a: argparse.Namespace, spec: str, options: list[str]) -> dict[st
     try:
         await pool.start()
         pids = target.server_pids()
-        rss_start = _rss(pids)
+        rss_start = rss(pids)
         if a.warmup:
             await _connect_and_close(target, pool, a.warmup, channel, a)
         await asyncio.sleep(a.settle)
-        rss_before = _rss(pids)
+        rss_before = rss(pids)
         print(
             f"before rss_mib={rss_before / 2**20:.1f} start_rss_mib={rss_start / 2**20:.1f}",
             flush=True,
@@ -103,7 +90,7 @@ async def amain(a: argparse.Namespace, spec: str, options: list[str]) -> dict[st
             print(f"connect_error count={cnt} error={json.dumps(err)}", flush=True)
         await target.await_sockets(rep.ok, timeout=a.timeout)
         await asyncio.sleep(a.settle)
-        rss_after = _rss(pids)
+        rss_after = rss(pids)
         t0, c0 = time.perf_counter(), _cpu(pids)
         await asyncio.sleep(a.idle_secs)
         idle_cpu = (_cpu(pids) - c0) / (time.perf_counter() - t0)
@@ -119,7 +106,7 @@ async def amain(a: argparse.Namespace, spec: str, options: list[str]) -> dict[st
         await pool.close()
         await target.await_sockets(0, timeout=a.timeout)
         await asyncio.sleep(a.settle)
-        rss_closed = _rss(pids)
+        rss_closed = rss(pids)
         print(f"closed rss_mib={rss_closed / 2**20:.1f}", flush=True)
         return {
             "bench": "sockets",

@@ -16,11 +16,11 @@ import time
 import pytest
 
 # The harness needs uvloop and psutil: skip (not fail) where they are missing.
-wsload = pytest.importorskip("bench.wsload")
-WS_GUID: bytes = wsload.WS_GUID
-LoadClient = wsload.LoadClient
-Script = wsload.Script
-WSTarget = wsload.WSTarget
+wsclient = pytest.importorskip("bench.wsclient")
+WS_GUID: bytes = wsclient.WS_GUID
+LoadClient = wsclient.LoadClient
+Script = wsclient.Script
+WSTarget = wsclient.WSTarget
 
 
 def frame(payload: bytes, opcode: int = 0x1, fin: bool = True) -> bytes:
