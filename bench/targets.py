@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.wsload import Script, WSTarget
+from bench.wsclient import Script, WSTarget
 from cli.embedded.process import die_with_parent
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
