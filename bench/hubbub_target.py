@@ -27,7 +27,7 @@ import jwt
 import orjson
 
 from bench.targets import REPO_ROOT, Target
-from bench.wsload import Script, WSTarget
+from bench.wsclient import Script, WSTarget
 from cli.embedded import EmbeddedNats, EmbeddedRedis
 from cli.embedded.process import die_with_parent, free_port
 from hubbub.config import Settings
