@@ -1,6 +1,7 @@
 """``invitations.create``, ``invitations.list``, ``invitations.revoke``,
-``invitations.accept``, ``invitations.decline``; and ``invite``, which ``members.add``
-uses too (adding anyone by email is an invitation: nobody joins without consent).
+``invitations.preview``, ``invitations.accept``, ``invitations.decline``; and ``invite``,
+which ``members.add`` uses too (adding anyone by email is an invitation: nobody joins
+without consent).
 
 The token is 256 random bits, mailed in a link (``/invitations#token=…``, in the
 fragment so it stays out of logs) and stored as its SHA-256 digest; it travels in
@@ -8,7 +9,11 @@ request bodies, and no actor is keyed by it. It is single-use: accepting or decl
 answers the invitation, and an admin may revoke it. Only the signed-in account whose
 email was invited may answer, and only once that email is verified (else anyone who
 registered the address first would get the role); a token that is unknown, answered,
-replaced, revoked or expired is ``NotFound``. The workspace name is the inviter's text:
+replaced, revoked or expired is ``NotFound``. Anyone holding a pending token may
+preview it, signed in or not (the invitation page names the workspace and the inviter
+before the invitee has an account): the token is the secret, and the preview holds what
+the mail said plus the inviter's name; per IP address it is rate-limited, and every
+invalid token gets the one ``NotFound``. The workspace name is the inviter's text:
 it goes into the mail through ``mail_text`` (one line, no link look-alikes).
 """
 
@@ -21,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, tuple_, update
 
 from handlers import ratelimit
+from handlers.accounts.models import User
 from handlers.accounts.users import by_email, current_user
 from handlers.context import Context
 from handlers.mail import Mail, mail_text, send_mail
@@ -29,6 +35,7 @@ from handlers.registry import Registry
 from handlers.workspaces import access, journal, membership
 from handlers.workspaces.models import Invitation, Member, Workspace
 from handlers.workspaces.views import invitation_public
+from hubbub.config import Rate
 from hubbub.contracts import event_types as events
 from hubbub.contracts.api import invitations as api
 from hubbub.contracts.api.invitations import (
@@ -36,6 +43,7 @@ from hubbub.contracts.api.invitations import (
     InvitationCreate,
     InvitationListParams,
     InvitationPage,
+    InvitationPreview,
     InvitationPublic,
     InvitationRef,
     InvitationStatus,
@@ -49,6 +57,10 @@ from hubbub.tokens import new_opaque_token
 registry = Registry()
 CURSOR_SCOPE = "invitations"
 INVITATION_PATH = "/invitations"  # the SPA's page; the token travels in the fragment
+NOT_VALID = "this invitation is unknown, already answered or expired"
+# Previews per IP address: a page load or two per invitation; guessing a 256-bit token
+# is hopeless anyway, this bounds what one client makes the database do.
+PREVIEW_RATE = Rate(60, 60)
 
 
 def digest(token: str) -> bytes:
@@ -210,18 +222,45 @@ def invitation_mail(
     )
 
 
+def _is_pending(invitation: Invitation | None) -> bool:
+    return (
+        invitation is not None
+        and invitation.status == InvitationStatus.PENDING.value
+        and invitation.expires_at > datetime.now(UTC)
+    )
+
+
+@registry.handler(api.preview)
+async def preview(ctx: Context, params: InvitationTokenParams) -> InvitationPreview:
+    await ratelimit.hit(ctx.redis, ratelimit.per_ip(ctx, "invitation-preview", PREVIEW_RATE))
+    row = (
+        await ctx.session.execute(
+            select(Invitation, Workspace.name, User.display_name)
+            .join(Workspace, Workspace.id == Invitation.workspace_id)
+            .outerjoin(User, User.id == Invitation.invited_by)
+            .where(Invitation.token_hash == digest(params.token))
+        )
+    ).one_or_none()
+    if row is None or not _is_pending(row[0]):
+        raise NotFound(NOT_VALID)
+    invitation, workspace_name, inviter_name = row
+    return InvitationPreview(
+        workspace_name=workspace_name,
+        invited_by_name=inviter_name,
+        email=invitation.email,
+        role=WorkspaceRole(invitation.role),
+        expires_at=invitation.expires_at,
+    )
+
+
 async def _pending(ctx: Context, token: str) -> Invitation:
     invitation = (
         await ctx.session.execute(
             select(Invitation).where(Invitation.token_hash == digest(token)).with_for_update()
         )
     ).scalar_one_or_none()
-    if (
-        invitation is None
-        or invitation.status != InvitationStatus.PENDING.value
-        or invitation.expires_at <= datetime.now(UTC)
-    ):
-        raise NotFound("this invitation is unknown, already answered or expired")
+    if invitation is None or not _is_pending(invitation):
+        raise NotFound(NOT_VALID)
     me = await current_user(ctx)
     if me.email != invitation.email:
         raise Forbidden("this invitation is for another email address")

@@ -4,7 +4,8 @@ The token is mailed (the same mail path as password reset) and stored as its SHA
 digest. Accepting or declining needs the signed-in account with the invited email;
 either spends the token. A new invitation of the same email replaces the pending one.
 Members see a workspace's pending invitations; admins revoke them (an owner invitation:
-owners), which spends the token too.
+owners), which spends the token too. Whoever holds a pending token may preview it, signed
+in or not: the token is the secret, and the preview says no more than the mail did.
 """
 
 from __future__ import annotations
@@ -72,6 +73,17 @@ class InvitationTokenParams(Params):
     token: InvitationToken
 
 
+class InvitationPreview(BaseModel):
+    """What a pending invitation's link is for, shown before signing in: the mail to
+    ``email`` said as much already (workspace, role, validity), plus who sent it."""
+
+    workspace_name: str
+    invited_by_name: str | None  # the inviter's display name; None once that account is gone
+    email: str
+    role: WorkspaceRole
+    expires_at: datetime
+
+
 class Accepted(BaseModel):
     workspace_id: uuid.UUID
     role: WorkspaceRole
@@ -118,6 +130,24 @@ revoke = catalog.add(
         summary="Withdraw a pending invitation; its link stops working (admins; owner: owners)",
         tags=_TAGS,
         errors=(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN),
+    )
+)
+preview = catalog.add(
+    Operation(
+        name="invitations.preview",
+        params=InvitationTokenParams,
+        result=InvitationPreview,
+        access=Access.PUBLIC,
+        http=Http("POST", "/invitations/preview"),
+        read_only=True,
+        summary="What a pending invitation is for (anyone holding its token, signed in or not)",
+        description=(
+            "The workspace's name, the inviter's display name, the invited email, the role "
+            "and the expiry. An unknown, answered, replaced, revoked or expired token is the "
+            "same 404. Limited per IP address."
+        ),
+        tags=_TAGS,
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.RATE_LIMITED),
     )
 )
 accept = catalog.add(

@@ -1,0 +1,165 @@
+"""``invitations.preview``: what an invitation link is for, shown before signing in.
+
+The invitation page names the workspace and who invited before the invitee has an
+account. The token is the secret: whoever holds a pending one sees the workspace's
+name, the inviter's name, the invited email, the role and the expiry — nothing else —
+and every token that is not pending gets the same 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.workspaces import invitations as handler
+from handlers.workspaces.models import Invitation
+from hubbub.config import Rate
+from tests.support.accounts import Api, mailed_token, make_user
+from tests.support.workspaces import Domain, Person
+
+PREVIEW = "/invitations/preview"
+
+
+@pytest.fixture
+def domain(hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]) -> Domain:
+    return Domain(hub_client, db)
+
+
+async def invited(domain: Domain, who: Person, ws: dict[str, Any]) -> tuple[str, str]:
+    """Invite a fresh email into ``ws``: the email and the token mailed to it."""
+    email = f"guest-{uuid.uuid4().hex[:6]}@example.com"
+    await domain.call(
+        "POST", f"/workspaces/{ws['id']}/invitations", who, json={"email": email}, expect=201
+    )
+    return email, await mailed_token(domain.db, email, "/invitations")
+
+
+class TestPreview:
+    async def test_signed_out_it_names_the_workspace_the_inviter_the_email_and_the_expiry(
+        self, domain: Domain
+    ) -> None:
+        ann = await domain.person("ann")  # display name "Ann"
+        ws = await domain.workspace(ann, "Launch plan")
+        email, token = await invited(domain, ann, ws)
+        before = datetime.now(UTC)
+        body = await domain.call("POST", PREVIEW, None, json={"token": token}, expect=200)
+        assert sorted(body) == ["email", "expires_at", "invited_by_name", "role", "workspace_name"]
+        assert (body["workspace_name"], body["invited_by_name"], body["email"], body["role"]) == (
+            "Launch plan",
+            "Ann",
+            email,
+            "member",
+        )
+        expires = datetime.fromisoformat(body["expires_at"])
+        assert before + timedelta(days=1) < expires <= before + timedelta(days=31)
+
+    async def test_a_signed_in_stranger_sees_the_same_and_nothing_changes(
+        self, domain: Domain
+    ) -> None:
+        """A preview answers nothing: the invitee may still accept afterwards."""
+        ann, bob = await domain.person("ann"), await domain.person("bob")
+        ws = await domain.workspace(ann, "Ops")
+        email, token = await invited(domain, ann, ws)
+        for who in (bob, None, bob):
+            body = await domain.call("POST", PREVIEW, who, json={"token": token}, expect=200)
+            assert body["workspace_name"] == "Ops"
+        await make_user(domain.db, email)
+        guest = (await Api(domain.client).login(email))["access_token"]
+        accepted = await domain.call(
+            "POST",
+            "/invitations/accept",
+            None,
+            json={"token": token},
+            headers={"Authorization": f"Bearer {guest}"},
+            expect=200,
+        )
+        assert accepted == {"workspace_id": ws["id"], "role": "member"}
+
+    async def test_unknown_answered_replaced_revoked_and_expired_tokens_get_one_neutral_404(
+        self, domain: Domain
+    ) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        bodies: dict[str, Any] = {}
+
+        bodies["unknown"] = await domain.call(
+            "POST", PREVIEW, None, json={"token": "x" * 43}, expect=404
+        )
+
+        email, used = await invited(domain, ann, ws)
+        await make_user(domain.db, email)
+        guest = (await Api(domain.client).login(email))["access_token"]
+        await domain.call(
+            "POST",
+            "/invitations/decline",
+            None,
+            json={"token": used},
+            headers={"Authorization": f"Bearer {guest}"},
+            expect=204,
+        )
+        bodies["declined"] = await domain.call(
+            "POST", PREVIEW, None, json={"token": used}, expect=404
+        )
+
+        email, first = await invited(domain, ann, ws)
+        await domain.call(
+            "POST", f"/workspaces/{ws['id']}/invitations", ann, json={"email": email}, expect=201
+        )
+        bodies["replaced"] = await domain.call(
+            "POST", PREVIEW, None, json={"token": first}, expect=404
+        )
+
+        _, revoked = await invited(domain, ann, ws)
+        page = await domain.call("GET", f"/workspaces/{ws['id']}/invitations", ann, expect=200)
+        for item in page["items"]:
+            await domain.call(
+                "DELETE", f"/workspaces/{ws['id']}/invitations/{item['id']}", ann, expect=204
+            )
+        bodies["revoked"] = await domain.call(
+            "POST", PREVIEW, None, json={"token": revoked}, expect=404
+        )
+
+        _, expired = await invited(domain, ann, ws)
+        async with domain.db() as session, session.begin():
+            await session.execute(
+                update(Invitation)
+                .where(Invitation.token_hash == handler.digest(expired))
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        bodies["expired"] = await domain.call(
+            "POST", PREVIEW, None, json={"token": expired}, expect=404
+        )
+
+        neutral = {(b["code"], b["detail"]) for b in bodies.values()}
+        assert neutral == {("not_found", handler.NOT_VALID)}, bodies
+        assert all(
+            "details" not in b or set(b["details"]) <= {"request_id"} for b in bodies.values()
+        )
+
+    async def test_a_malformed_token_is_a_validation_error_and_a_get_is_no_route(
+        self, domain: Domain
+    ) -> None:
+        await domain.call("POST", PREVIEW, None, json={"token": "short"}, expect=422)
+        await domain.call("POST", PREVIEW, None, json={}, expect=422)
+        await domain.call("GET", PREVIEW, None, params={"token": "x" * 43}, expect=405)
+
+    async def test_previews_are_limited_per_ip_address(
+        self, domain: Domain, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(handler, "PREVIEW_RATE", Rate(3, 3600))
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        _, token = await invited(domain, ann, ws)
+        await domain.call("POST", PREVIEW, None, json={"token": token}, expect=200)
+        for _ in range(2):  # bad tokens count too: guessing costs the same
+            await domain.call("POST", PREVIEW, None, json={"token": "y" * 43}, expect=404)
+        response = await domain.call("POST", PREVIEW, None, json={"token": token})
+        body = await response.json()
+        assert (response.status, body["code"]) == (429, "rate_limited")
+        assert int(response.headers["Retry-After"]) > 0
