@@ -9,7 +9,8 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from hubbub.config import ConfigError, Settings, load_settings
+from cli.runtime import load_settings, with_running_system
+from hubbub.config import ConfigError, Settings
 from hubbub.logs import setup_logging
 
 
@@ -105,19 +106,19 @@ def cmd_asyncapi(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from cli.admin import migrate
+    from cli.admin.system import migrate
 
     return _run(migrate(settings, revision=args.revision, down=args.down))
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from cli.admin import check
+    from cli.admin.system import check
 
     return _run(check(settings))
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
-    from cli.accounts_admin import create_user
+    from cli.admin.accounts import create_user
 
     password = None
     if args.password_stdin:
@@ -130,37 +131,30 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_mail(args: argparse.Namespace, settings: Settings) -> int:
-    from cli.accounts_admin import show_mail
+    from cli.admin.accounts import show_mail
 
     return _run(show_mail(settings, limit=args.limit))
 
 
-def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
-    from cli.apikeys_admin import manage_keys
+def _grant(args: argparse.Namespace) -> dict[str, Any]:
+    """The name and channels of an ``apikey`` or ``service`` action (see ``_add_grants``)."""
+    return {"name": getattr(args, "name", None), "channels": getattr(args, "channel", None)}
 
-    return _run(
-        manage_keys(
-            settings,
-            args.action,
-            name=getattr(args, "name", None),
-            channels=getattr(args, "channel", None),
-        )
-    )
+
+def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
+    from cli.admin.apikeys import manage_keys
+
+    return _run(manage_keys(settings, args.action, **_grant(args)))
 
 
 def cmd_service(args: argparse.Namespace, settings: Settings) -> int:
-    from cli.services_admin import manage_services
+    from cli.admin.services import manage_services
 
-    return manage_services(
-        settings,
-        args.action,
-        name=getattr(args, "name", None),
-        channels=getattr(args, "channel", None),
-    )
+    return manage_services(settings, args.action, **_grant(args))
 
 
 def cmd_nats_auth(args: argparse.Namespace, settings: Settings) -> int:
-    from cli.services_admin import prepare_nats_auth
+    from cli.admin.services import prepare_nats_auth
 
     return prepare_nats_auth(settings)
 
@@ -233,35 +227,20 @@ def build_parser() -> argparse.ArgumentParser:
     mail = sub.add_parser("mail", help="show the latest mail of the dev mail catcher")
     mail.add_argument("--limit", type=int, default=10, help="how many messages (default 10)")
 
-    apikey = sub.add_parser("apikey", help="service API keys for the publish API")
-    keys = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = keys.add_parser("create", help="make a key (printed once)")
-    create.add_argument("name", help="who uses it, e.g. billing-service")
-    create.add_argument(
-        "--channel",
-        action="append",
-        required=True,
-        metavar="PATTERN",
-        help="where it may publish: public:* or ticker:prices (repeatable)",
+    _add_grants(
+        sub.add_parser("apikey", help="service API keys for the publish API"),
+        create="make a key (printed once)",
+        name="who uses it, e.g. billing-service",
+        list_="every key, active or revoked",
+        revoke="stop a key from working",
     )
-    keys.add_parser("list", help="every key, active or revoked")
-    revoke = keys.add_parser("revoke", help="stop a key from working")
-    revoke.add_argument("name")
-
-    service = sub.add_parser("service", help="NATS credentials for backend services")
-    services = service.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = services.add_parser("create", help="make a service's NATS user (prints it)")
-    create.add_argument("name", help="the service, e.g. news (its NATS user: svc-news)")
-    create.add_argument(
-        "--channel",
-        action="append",
-        required=True,
-        metavar="PATTERN",
-        help="where it may publish: public:* or ticker:prices (repeatable)",
+    _add_grants(
+        sub.add_parser("service", help="NATS credentials for backend services"),
+        create="make a service's NATS user (prints it)",
+        name="the service, e.g. news (its NATS user: svc-news)",
+        list_="every service and its channels",
+        revoke="remove a service's NATS user",
     )
-    services.add_parser("list", help="every service and its channels")
-    revoke = services.add_parser("revoke", help="remove a service's NATS user")
-    revoke.add_argument("name")
 
     sub.add_parser(
         "nats-auth", help="generate the NATS credentials and server config (once; compose)"
@@ -269,12 +248,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_grants(
+    parser: argparse.ArgumentParser, *, create: str, name: str, list_: str, revoke: str
+) -> None:
+    """The actions of a credential that may publish to some channels (``apikey`` and
+    ``service``): ``create NAME --channel PATTERN…``, ``list``, ``revoke NAME``."""
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    made = actions.add_parser("create", help=create)
+    made.add_argument("name", help=name)
+    made.add_argument(
+        "--channel",
+        action="append",
+        required=True,
+        metavar="PATTERN",
+        help="where it may publish: public:* or ticker:prices (repeatable)",
+    )
+    actions.add_parser("list", help=list_)
+    actions.add_parser("revoke", help=revoke).add_argument("name")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
         if args.command not in ("up", "openapi", "asyncapi"):
-            settings = settings.with_running_system()
+            settings = with_running_system(settings)
     except ConfigError as exc:
         print(f"hubbub: {exc}", file=sys.stderr)
         return 2

@@ -46,7 +46,8 @@ from cli.embedded.servers import (
     nats_cluster,
 )
 from cli.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
-from hubbub.config import Settings, clear_runtime, read_runtime, write_runtime
+from cli.runtime import clear_runtime, read_runtime, write_runtime
+from hubbub.config import Settings
 
 log = logging.getLogger("hubbub.up")
 
@@ -294,7 +295,7 @@ class Supervisor:
         return env
 
     def _migrate(self, env: dict[str, str]) -> None:
-        from cli.admin import ensure_nats_streams
+        from cli.admin.system import ensure_nats_streams
         from migrations import upgrade_sync
 
         self._check_stop()

@@ -3,20 +3,21 @@
 Every setting is documented in ``.env.example``; a test keeps the two in step. The three
 service URLs use their conventional names (``DATABASE_URL``, ``NATS_URL``,
 ``REDIS_URL``); everything else is ``HUBBUB_*``.
+
+Settings only read the environment: nothing here reads or writes the state folder. The
+``hubbub`` command (cli/runtime.py) adds the development secret and the URLs of a
+running ``hubbub up``, and hands a hub or worker what it needs through its environment.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-import secrets
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import AliasChoices, BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -348,117 +349,3 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
-
-    def with_secret(self) -> Settings:
-        """Return settings whose secret is set: configured, or the kept dev secret.
-
-        Production refuses to start without a configured secret: a generated one would
-        differ per process and silently log everyone out on each restart.
-        """
-        if self.secret_key:
-            return self
-        if self.is_production:
-            raise ConfigError(
-                "HUBBUB_SECRET_KEY is not set. In production (HUBBUB_ENV=production) the "
-                "signing secret must be configured: generate one with "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
-            )
-        return self.model_copy(update={"secret_key": dev_secret(self.state_dir)})
-
-    def with_running_system(self) -> Settings:
-        """Fill unset service URLs from a `hubbub up` running on the same state folder."""
-        runtime = read_runtime(self.state_dir)
-        update = {
-            field: runtime[var]
-            for field, var in (
-                ("database_url", "DATABASE_URL"),
-                ("nats_url", "NATS_URL"),
-                ("redis_url", "REDIS_URL"),
-            )
-            if getattr(self, field) is None and var in runtime
-        }
-        if "database_url" in update:
-            update["database_url"] = normalize_database_url(update["database_url"])
-        if "nats_url" in update and not self.has_nats_credentials:
-            # Its embedded NATS refuses anonymous clients: the command acts as a worker.
-            from cli.embedded.nats_auth import embedded_role_credentials
-
-            update.update(embedded_role_credentials(self.state_dir, "worker"))
-        return self.model_copy(update=update) if update else self
-
-
-RUNTIME_FILE = "runtime.json"
-
-
-def write_runtime(
-    state_dir: Path, urls: dict[str, str], pids: dict[str, int] | None = None
-) -> None:
-    """Record the URLs of a running `hubbub up`, so other commands (`hubbub migrate`,
-    `hubbub user create`, ...) run against the same embedded servers, and the current
-    process id of each of its children (``pids``: hub-1, worker-1, postgres, …).
-    Replaced atomically: a reader never sees half a file."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / RUNTIME_FILE
-    tmp = state_dir / f".{RUNTIME_FILE}.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(orjson.dumps({"pid": os.getpid(), **urls, "pids": pids or {}}))
-    os.replace(tmp, path)
-
-
-def clear_runtime(state_dir: Path) -> None:
-    (state_dir / RUNTIME_FILE).unlink(missing_ok=True)
-
-
-def _running_runtime(state_dir: Path) -> dict[str, Any]:
-    path = state_dir / RUNTIME_FILE
-    try:
-        data = orjson.loads(path.read_bytes())
-        os.kill(int(data["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def read_runtime(state_dir: Path) -> dict[str, str]:
-    """The URLs of the `hubbub up` running on this state folder, or {} if none runs."""
-    return {
-        k: v for k, v in _running_runtime(state_dir).items() if k != "pid" and isinstance(v, str)
-    }
-
-
-def read_runtime_pids(state_dir: Path) -> dict[str, int]:
-    """The process ids of the running `hubbub up`'s children that are running now (a
-    child waiting to be restarted has none), or {} if no `hubbub up` runs."""
-    pids = _running_runtime(state_dir).get("pids")
-    if not isinstance(pids, dict):
-        return {}
-    return {str(k): v for k, v in pids.items() if isinstance(v, int)}
-
-
-def dev_secret(state_dir: Path) -> str:
-    """The development secret, generated once and kept (mode 0600) in the state folder."""
-    path = state_dir / "secret_key"
-    if path.exists():
-        value = path.read_text().strip()
-        if len(value) >= 32:
-            return value
-    state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = state_dir / f".secret_key.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_urlsafe(48) + "\n")
-    try:
-        os.link(tmp, path)  # fails if another process won the race: then we read theirs
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    value = path.read_text().strip()
-    if len(value) < 32:
-        raise ConfigError(f"{path} holds a secret shorter than 32 characters: delete it")
-    return value
-
-
-def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides).with_secret()

@@ -20,14 +20,15 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 
+from cli.admin.services import manage_services
 from cli.embedded import EmbeddedNats
 from cli.embedded.nats_auth import NatsAuthFolder, ServiceUser
-from cli.services_admin import manage_services
+from cli.runtime import write_runtime
 from examples.backend_service import publish_over_nats
 from hub.app import create_app
 from hubbub.bus import Bus
 from hubbub.callers import CallerSigner
-from hubbub.config import Settings, write_runtime
+from hubbub.config import Settings
 from hubbub.contracts.envelope import H_ERROR, Caller, CallerKind
 from hubbub.contracts.subjects import Subjects
 from hubbub.natsauth import HUB_INBOX_PREFIX, nats_auth

@@ -21,7 +21,8 @@ import psutil
 import pytest
 
 from cli.embedded.process import die_with_parent, free_port, port_is_free
-from hubbub.config import Settings, read_runtime, read_runtime_pids
+from cli.runtime import read_runtime, read_runtime_pids
+from hubbub.config import Settings
 from tests.support.processes import ROOT, run_hubbub, settings_env
 from tests.support.waiting import eventually, wait_for
 

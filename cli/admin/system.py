@@ -1,4 +1,5 @@
-"""Operator commands that talk to the services: ``migrate`` and ``check``."""
+"""``hubbub migrate`` and ``hubbub check``: the database schema, the JetStream streams, and
+whether PostgreSQL, NATS and Redis answer."""
 
 from __future__ import annotations
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from cli.admin import refuse
 from cli.embedded.nats_auth import (
     NatsAuthError,
     NatsAuthFolder,
     channel_subject,
     reload_server,
 )
-from hubbub.config import Settings, read_runtime_pids
+from cli.runtime import read_runtime_pids
+from hubbub.config import Settings
 
 
 def manage_services(
@@ -54,8 +56,7 @@ def manage_services(
         elif action == "revoke":
             assert name is not None
             if not folder.revoke_service(name):
-                print(f"hubbub: no service named {name!r}", file=sys.stderr)
-                return 2
+                return refuse(f"no service named {name!r}")
             print(f"revoked {name!r}", file=out)
             _say_reloaded(settings, out)
         else:
@@ -65,8 +66,7 @@ def manage_services(
             for s in services:
                 print(f"{s.name:<24} {s.user:<28} {s.created_at}  {' '.join(s.channels)}", file=out)
     except NatsAuthError as exc:
-        print(f"hubbub: {exc}", file=sys.stderr)
-        return 2
+        return refuse(str(exc))
     return 0
 
 

@@ -1,5 +1,5 @@
-"""Operator commands on accounts, straight against the database: ``hubbub user create``
-(the way to make the first admin) and ``hubbub mail`` (the dev mail catcher)."""
+"""``hubbub user create`` (the way to make the first admin) and ``hubbub mail`` (the dev
+mail catcher): accounts, straight against the database."""
 
 from __future__ import annotations
 
@@ -7,18 +7,11 @@ import secrets
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from hubbub.config import ConfigError, Settings
+from cli.admin import database, refuse
+from hubbub.config import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
-
-
-def _database_url(settings: Settings) -> str:
-    if not settings.database_url:
-        raise ConfigError(
-            "DATABASE_URL is not set, and no `hubbub up` is running on this state folder"
-        )
-    return settings.database_url
 
 
 async def create_user(
@@ -35,7 +28,6 @@ async def create_user(
 
     from handlers.accounts.passwords import PasswordHasher
     from handlers.accounts.users import create_user as insert_user
-    from handlers.db import create_engine, session_factory
     from hubbub.contracts.api.users import DisplayName, Email, Role
     from hubbub.contracts.errors import HubbubError
 
@@ -43,14 +35,12 @@ async def create_user(
         email = TypeAdapter(Email).validate_python(email)
         name = TypeAdapter(DisplayName).validate_python(display_name or email.partition("@")[0])
     except ValidationError as exc:
-        print(f"hubbub: {exc.errors()[0]['msg']}", file=sys.stderr)
-        return 2
+        return refuse(exc.errors()[0]["msg"])
     generated = password is None
     password = password if password is not None else secrets.token_urlsafe(18)
-    engine = create_engine(_database_url(settings), pool_size=1, max_overflow=0)
     hasher = PasswordHasher.from_settings(settings)
     try:
-        async with session_factory(engine)() as session:
+        async with database(settings) as session:
             if admin and (promoted := await _promote(session, email, out)) is not None:
                 return promoted
             try:
@@ -65,11 +55,9 @@ async def create_user(
                 )
                 await session.commit()
             except HubbubError as exc:
-                print(f"hubbub: {exc.message}", file=sys.stderr)
-                return 1
+                return refuse(exc.message, 1)
     finally:
         hasher.close()
-        await engine.dispose()
     print(f"created {user.role} {user.email} (id {user.id})", file=out)
     if generated:
         print(f"password: {password}", file=out)
@@ -104,15 +92,10 @@ async def _promote(session: AsyncSession, email: str, out: TextIO) -> int | None
 
 async def show_mail(settings: Settings, *, limit: int = 10, out: TextIO = sys.stdout) -> int:
     """Print the newest messages of the dev mail catcher, oldest of them first."""
-    from handlers.db import create_engine, session_factory
     from handlers.mail import latest_dev_mail
 
-    engine = create_engine(_database_url(settings), pool_size=1, max_overflow=0)
-    try:
-        async with session_factory(engine)() as session:
-            messages = list(reversed(await latest_dev_mail(session, limit)))
-    finally:
-        await engine.dispose()
+    async with database(settings) as session:
+        messages = list(reversed(await latest_dev_mail(session, limit)))
     if not messages:
         print("no mail caught (with HUBBUB_SMTP_HOST set, mail goes out by SMTP)", file=out)
         return 0

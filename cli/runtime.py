@@ -1,0 +1,142 @@
+"""What the ``hubbub`` command keeps in, and reads from, the state folder (``.hubbub/``).
+
+* ``runtime.json``: the URLs of a running ``hubbub up`` and its children's current pids,
+  so other commands (``hubbub migrate``, ``hubbub user create``, …) run against the same
+  embedded servers, and ``hubbub service`` can tell its NATS to reload;
+* ``secret_key``: the development secret, generated once, used when
+  ``HUBBUB_SECRET_KEY`` is unset outside production.
+
+The settings a command runs with are built here (``load_settings``, ``with_running_system``)
+and handed to the hub or worker it starts: the kernel's ``Settings`` only reads the
+environment, and a hub or worker gets what ``hubbub up`` made for it (its role's NATS
+credentials among them) through its environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from hubbub.config import ConfigError, Settings, normalize_database_url
+
+RUNTIME_FILE = "runtime.json"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment (and ``.env``), with a secret (``with_secret``)."""
+    return with_secret(Settings(**overrides))
+
+
+def with_secret(settings: Settings) -> Settings:
+    """The settings with their secret set: the configured one, or the kept dev secret.
+
+    Production refuses to start without a configured secret: a generated one would
+    differ per process and silently log everyone out on each restart.
+    """
+    if settings.secret_key:
+        return settings
+    if settings.is_production:
+        raise ConfigError(
+            "HUBBUB_SECRET_KEY is not set. In production (HUBBUB_ENV=production) the "
+            "signing secret must be configured: generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+        )
+    return settings.model_copy(update={"secret_key": dev_secret(settings.state_dir)})
+
+
+def with_running_system(settings: Settings) -> Settings:
+    """The settings with their unset service URLs filled from a `hubbub up` running on the
+    same state folder; with its NATS, the worker role's credentials too."""
+    runtime = read_runtime(settings.state_dir)
+    update: dict[str, Any] = {
+        field: runtime[var]
+        for field, var in (
+            ("database_url", "DATABASE_URL"),
+            ("nats_url", "NATS_URL"),
+            ("redis_url", "REDIS_URL"),
+        )
+        if getattr(settings, field) is None and var in runtime
+    }
+    if "database_url" in update:
+        update["database_url"] = normalize_database_url(update["database_url"])
+    if "nats_url" in update and not settings.has_nats_credentials:
+        # Its embedded NATS refuses anonymous clients: the command acts as a worker.
+        # (Imported here: `hubbub serve` and `hubbub worker` never need the embedded
+        # servers' modules.)
+        from cli.embedded.nats_auth import embedded_role_credentials
+
+        update.update(embedded_role_credentials(settings.state_dir, "worker"))
+    return settings.model_copy(update=update) if update else settings
+
+
+def write_runtime(
+    state_dir: Path, urls: dict[str, str], pids: dict[str, int] | None = None
+) -> None:
+    """Record the URLs of a running `hubbub up` and the current process id of each of its
+    children (``pids``: hub-1, worker-1, postgres, …). Replaced atomically: a reader never
+    sees half a file."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / RUNTIME_FILE
+    tmp = state_dir / f".{RUNTIME_FILE}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(orjson.dumps({"pid": os.getpid(), **urls, "pids": pids or {}}))
+    os.replace(tmp, path)
+
+
+def clear_runtime(state_dir: Path) -> None:
+    (state_dir / RUNTIME_FILE).unlink(missing_ok=True)
+
+
+def _running_runtime(state_dir: Path) -> dict[str, Any]:
+    path = state_dir / RUNTIME_FILE
+    try:
+        data = orjson.loads(path.read_bytes())
+        os.kill(int(data["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_runtime(state_dir: Path) -> dict[str, str]:
+    """The URLs of the `hubbub up` running on this state folder, or {} if none runs."""
+    return {
+        k: v for k, v in _running_runtime(state_dir).items() if k != "pid" and isinstance(v, str)
+    }
+
+
+def read_runtime_pids(state_dir: Path) -> dict[str, int]:
+    """The process ids of the running `hubbub up`'s children that are running now (a
+    child waiting to be restarted has none), or {} if no `hubbub up` runs."""
+    pids = _running_runtime(state_dir).get("pids")
+    if not isinstance(pids, dict):
+        return {}
+    return {str(k): v for k, v in pids.items() if isinstance(v, int)}
+
+
+def dev_secret(state_dir: Path) -> str:
+    """The development secret, generated once and kept (mode 0600) in the state folder."""
+    path = state_dir / "secret_key"
+    if path.exists():
+        value = path.read_text().strip()
+        if len(value) >= 32:
+            return value
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = state_dir / f".secret_key.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        os.link(tmp, path)  # fails if another process won the race: then we read theirs
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    value = path.read_text().strip()
+    if len(value) < 32:
+        raise ConfigError(f"{path} holds a secret shorter than 32 characters: delete it")
+    return value
