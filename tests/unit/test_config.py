@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from cli.runtime import dev_secret, with_secret
 from hubbub.config import (
     ConfigError,
     Environment,
     Rate,
     Settings,
-    dev_secret,
     normalize_database_url,
 )
 
@@ -64,18 +64,17 @@ class TestSecrets:
         assert mode == 0o600
 
     def test_development_without_a_secret_uses_the_kept_one(self, tmp_path: Path) -> None:
-        resolved = settings(state_dir=tmp_path).with_secret()
+        resolved = with_secret(settings(state_dir=tmp_path))
         assert resolved.secret_key == (tmp_path / "secret_key").read_text().strip()
 
     def test_production_without_a_secret_refuses_to_start(self, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="HUBBUB_SECRET_KEY is not set"):
-            settings(env=Environment.PRODUCTION, state_dir=tmp_path).with_secret()
+            with_secret(settings(env=Environment.PRODUCTION, state_dir=tmp_path))
         assert not (tmp_path / "secret_key").exists()
 
     def test_a_configured_secret_wins(self, tmp_path: Path) -> None:
-        assert (
-            settings(secret_key="s" * 40, state_dir=tmp_path).with_secret().secret_key == "s" * 40
-        )
+        configured = settings(secret_key="s" * 40, state_dir=tmp_path)
+        assert with_secret(configured).secret_key == "s" * 40
 
     def test_a_short_secret_is_rejected(self) -> None:
         with pytest.raises(ValueError, match="at least 32"):
