@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from hubbub.config import RUNTIME_FILE, read_runtime, read_runtime_pids, write_runtime
+from cli.runtime import RUNTIME_FILE, read_runtime, read_runtime_pids, write_runtime
 
 URLS = {"DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/hubbub", "HUB_URLS": "x"}
 
