@@ -12,7 +12,7 @@ from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeout
 
 from cli.embedded.nats_auth import NatsAuthFolder
-from hubbub.config import read_runtime
+from cli.runtime import read_runtime
 from hubbub.contracts.channels import ChannelKind
 from hubbub.contracts.subjects import Subjects
 from tests.integration.test_cli import (
