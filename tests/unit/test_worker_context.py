@@ -8,10 +8,10 @@ from typing import Any, cast
 import orjson
 from nats.aio.msg import Msg
 
+from cli.runtime import load_settings
 from handlers.context import Context
 from handlers.registry import Registry
 from hubbub.callers import CallerSigner
-from hubbub.config import load_settings
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.operations import Access, Empty, Http, NoParams, Operation
 from workers.service import WorkerService
