@@ -14,7 +14,8 @@ import signal
 
 import uvloop
 
-from hubbub.config import Settings, load_settings
+from cli.runtime import load_settings
+from hubbub.config import Settings
 from hubbub.logs import setup_logging
 from tests.support.ops import registry_with_tests
 from workers.app import serve_worker, worker_running
