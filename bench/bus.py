@@ -135,8 +135,8 @@ async def bare_responder(nats_url: str) -> None:
 
 
 async def hubbub_responder() -> None:
+    from cli.runtime import load_settings
     from handlers import default_registry
-    from hubbub.config import load_settings
     from workers.app import worker_running
 
     settings = load_settings(namespace=NAMESPACE)
