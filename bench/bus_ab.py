@@ -39,7 +39,7 @@ import uvloop
 async def main():
     from bench.bus import bench_registry
     from handlers import default_registry
-    from hubbub.config import load_settings
+    from cli.runtime import load_settings
     from hubbub.gc_tuning import tune_gc
     from workers.app import worker_running
     settings = load_settings(namespace=os.environ["HUBBUB_NAMESPACE"])
