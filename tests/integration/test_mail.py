@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cli.accounts_admin import show_mail
+from cli.admin.accounts import show_mail
 from handlers.mail import QueuedMail, describe_failure, is_permanent, retry_delay
 from hubbub.config import Settings
 from tests.support.accounts import make_user
