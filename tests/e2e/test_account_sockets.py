@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from cli.accounts_admin import create_user
+from cli.admin.accounts import create_user
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
 
