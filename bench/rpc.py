@@ -67,7 +67,7 @@ async def wait_ready(base: str) -> None:
 
 async def arrange(base: str, settings_env: dict[str, str]) -> tuple[str, str, str]:
     """A user (made with the operator command), signed in; a workspace and a resource."""
-    from cli.accounts_admin import create_user
+    from cli.admin.accounts import create_user
     from hubbub.config import Settings
 
     settings = Settings(_env_file=None, database_url=settings_env["DATABASE_URL"])
