@@ -18,7 +18,7 @@ import pytest
 
 import migrations
 from bench import monolith
-from cli.accounts_admin import create_user
+from cli.admin.accounts import create_user
 from cli.embedded import EmbeddedPostgres
 from handlers.accounts.users import by_email
 from handlers.db import create_engine, session_factory
