@@ -1,12 +1,14 @@
 """``resources.list``: filters, full-text search, sort either way, keyset pages.
 
-The order is always ``(<sort column>, id)`` in one direction, and the next page starts
-strictly after the last row's key: rows inserted meanwhile land before or after the
-cursor, never shift it, so a walk through the pages returns no row twice and skips no
-row that existed when it began. That holds for keys that do not change: the default,
-``created_at``, never does. Sorting by ``updated_at`` or ``title`` orders by values an
-update changes, so a row updated during the walk may move across the cursor (seen twice,
-or not at all) — inherent to any cursor over a mutable key.
+The default order is the board's: ``(position, id)`` ascending (byte order of the order
+key, ties by id), whatever the filters. The order is always ``(<sort column>, id)`` in
+one direction, and the next page starts strictly after the last row's key: rows inserted
+meanwhile land before or after the cursor, never shift it, so a walk through the pages
+returns no row twice and skips no row that existed when it began. That holds for keys
+that do not change: ``created_at`` never does. Sorting by ``position``, ``updated_at``
+or ``title`` orders by values an update changes (a card moved, a title edited), so a row
+updated during the walk may move across the cursor (seen twice, or not at all) —
+inherent to any cursor over a mutable key.
 
 Search is ``websearch_to_tsquery`` (quotes, ``or``, ``-word``) against the generated
 ``search`` column (GIN index), in the order requested, not by rank: a stable order is
@@ -31,14 +33,16 @@ from hubbub.contracts.api.resources import (
 )
 
 SORT_COLUMNS: dict[SortField, Any] = {
+    SortField.POSITION: Resource.position,
     SortField.CREATED_AT: Resource.created_at,
     SortField.UPDATED_AT: Resource.updated_at,
     SortField.TITLE: Resource.title,
 }
+TEXT_SORTS = (SortField.POSITION, SortField.TITLE)
 
 
 def _scope(params: ResourceListParams) -> str:
-    return f"resources:{params.sort.value}:{params.order.value}"
+    return f"resources:{params.sort.value}:{params.direction.value}"
 
 
 def filtered(params: ResourceListParams) -> Select[Resource]:
@@ -64,10 +68,10 @@ def filtered(params: ResourceListParams) -> Select[Resource]:
 
 def _after(params: ResourceListParams, cursor: str) -> ColumnElement[bool]:
     value, last_id = decode_cursor(cursor, _scope(params), 2)
-    key = cursor_str(value) if params.sort is SortField.TITLE else cursor_time(value)
+    key = cursor_str(value) if params.sort in TEXT_SORTS else cursor_time(value)
     column = SORT_COLUMNS[params.sort]
     left, right = tuple_(column, Resource.id), tuple_(key, cursor_uuid(last_id))
-    return left > right if params.order is Order.ASC else left < right
+    return left > right if params.direction is Order.ASC else left < right
 
 
 def page_query(params: ResourceListParams) -> Select[Resource]:
@@ -75,7 +79,7 @@ def page_query(params: ResourceListParams) -> Select[Resource]:
     if params.cursor:
         statement = statement.where(_after(params, params.cursor))
     column = SORT_COLUMNS[params.sort]
-    if params.order is Order.ASC:
+    if params.direction is Order.ASC:
         statement = statement.order_by(column.asc(), Resource.id.asc())
     else:
         statement = statement.order_by(column.desc(), Resource.id.desc())
@@ -93,6 +97,8 @@ def to_page(params: ResourceListParams, rows: list[Resource]) -> ResourcePage:
 
 
 def _sort_value(params: ResourceListParams, item: ResourcePublic) -> str:
+    if params.sort is SortField.POSITION:
+        return item.position
     if params.sort is SortField.TITLE:
         return item.title
     value = item.created_at if params.sort is SortField.CREATED_AT else item.updated_at

@@ -4,6 +4,11 @@
 indexed with GIN, for full-text search. Keyset pagination walks the indexes
 ``(workspace_id, <sort column>, id)``; ``id`` breaks ties, so every row has one place
 in every order.
+
+``position`` is the card's order key within its column (``status``), in the "C"
+collation so that PostgreSQL compares keys byte by byte as the browser does. The board's
+order is served by ``(workspace_id, status, position, id)`` — a column's cards, and its
+last key for a new card — and ``(workspace_id, position, id)`` for the whole board.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Resource(Base):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, server_default=text("''"))
     status: Mapped[str] = mapped_column(String(32))
+    position: Mapped[str] = mapped_column(Text(collation="C"))
     tags: Mapped[list[str]] = mapped_column(
         ARRAY(String(40)), server_default=text("'{}'::varchar[]")
     )
@@ -56,6 +62,8 @@ class Resource(Base):
         Index("ix_resources_workspace_created", "workspace_id", "created_at", "id"),
         Index("ix_resources_workspace_updated", "workspace_id", "updated_at", "id"),
         Index("ix_resources_workspace_title", "workspace_id", "title", "id"),
+        Index("ix_resources_workspace_status_position", "workspace_id", "status", "position", "id"),
+        Index("ix_resources_workspace_position", "workspace_id", "position", "id"),
         Index("ix_resources_search", "search", postgresql_using="gin"),
         Index("ix_resources_tags", "tags", postgresql_using="gin"),
     )

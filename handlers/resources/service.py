@@ -6,6 +6,11 @@ same version exactly one succeeds, whichever worker process runs them; the other
 ``stale_version`` (409 over RPC, 412 over REST). Each change is journalled (activity,
 event on ``workspace:<id>`` with the full ``ResourcePublic``, cache invalidation) in its
 transaction. Reads are cached per workspace generation (``handlers/workspaces/cache.py``).
+
+Creates take no lock but the foreign key's ``KEY SHARE`` on the workspace row, so
+creates into one workspace run side by side (their operation has no actor key). A create
+without a ``position`` reads the column's last key without a lock and goes after it: two
+creates at once may get the same key, which the listing orders by id.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context
 from handlers.registry import Registry
-from handlers.resources import listing
+from handlers.resources import listing, positions
 from handlers.resources.models import Resource
 from handlers.resources.views import resource_public, summary
 from handlers.workspaces import access, journal
@@ -85,6 +90,9 @@ async def get(ctx: Context, params: ResourceGet) -> ResourcePublic:
 async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
     await access.require(ctx, params.workspace_id, access.WRITE)
     me = uuid.UUID(ctx.user_id)
+    position = params.position
+    if position is None:
+        position = positions.after(await _last_position(ctx, params.workspace_id, params.status))
     row = Resource(
         id=uuid.uuid4(),
         workspace_id=params.workspace_id,
@@ -92,6 +100,7 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
         title=params.title,
         body=params.body,
         status=params.status,
+        position=position,
         tags=params.tags,
         data=params.data,
         created_by=me,
@@ -156,6 +165,20 @@ async def restore(ctx: Context, params: ResourceRestore) -> ResourcePublic:
     await ctx.session.flush()
     await ctx.session.refresh(row)
     return _journal(ctx, row, events.RESOURCE_RESTORED, before=before)
+
+
+async def _last_position(ctx: Context, workspace_id: uuid.UUID, status: str) -> str | None:
+    """The greatest order key in the column (its live cards), read without a lock."""
+    return await ctx.session.scalar(
+        select(Resource.position)
+        .where(
+            Resource.workspace_id == workspace_id,
+            Resource.status == status,
+            Resource.deleted_at.is_(None),
+        )
+        .order_by(Resource.position.desc())
+        .limit(1)
+    )
 
 
 async def _locked(

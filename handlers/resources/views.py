@@ -14,6 +14,7 @@ def resource_public(row: Resource) -> ResourcePublic:
         title=row.title,
         body=row.body,
         status=row.status,
+        position=row.position,
         tags=list(row.tags),
         data=row.data,
         version=row.version,

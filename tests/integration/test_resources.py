@@ -153,7 +153,9 @@ class TestLists:
             page = await domain.call("GET", path, ann, params=params, expect=200)
             return [r["id"] for r in page["items"]]
 
-        assert await ids(q="run") == [b["id"], a["id"]]  # stemmed: running ~ run
+        # stemmed: running ~ run; in the board's order (a then b in the column "open")
+        assert await ids(q="run") == [a["id"], b["id"]]
+        assert await ids(q="run", sort="created_at") == [b["id"], a["id"]]  # newest first
         assert await ids(kind="note") == [c["id"]]
         assert await ids(status="done") == [c["id"]]
         assert await ids(tag="x") == [a["id"]]
@@ -215,6 +217,7 @@ class TestLists:
                         kind="task",
                         title=f"t{i % 7}",
                         status="open",
+                        position=f"a{i % 10}",
                     )
                 )
             await session.commit()

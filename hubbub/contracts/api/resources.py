@@ -5,6 +5,11 @@ delete for good (``hard=true``). Every change raises ``version`` by one; the ``E
 a single read is the version, and ``If-Match`` (RPC: ``expected_version``) makes a change
 conditional on it. Soft-deleted resources disappear from reads and lists unless asked
 for (``include_deleted``, ``deleted``) and come back with ``restore``.
+
+A resource's ``position`` orders it within its board column (its ``status``): an order
+key of the fractional-indexing algorithm (the npm package ``fractional-indexing``,
+``generateKeyBetween`` with base-62 digits), compared as plain byte strings; equal keys
+are ordered by ``id``. A create without one goes after the column's current last key.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from hubbub.contracts.operations import Access, Catalog, Empty, Http, Operation
 
 MAX_DATA_BYTES = 32 * 1024
 MAX_TAGS = 20
+MAX_POSITION_LENGTH = 64
 
 
 def _check_data(value: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +56,29 @@ def _check_data(value: dict[str, Any]) -> dict[str, Any]:
 
 def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
+
+
+def integer_length(head: str) -> int:
+    """The length of an order key's integer part, told by its first character: ``a`` to
+    ``z`` 2 to 27 characters, ``Z`` to ``A`` 2 to 27 (fractional-indexing's
+    ``getIntegerLength``)."""
+    if "a" <= head <= "z":
+        return ord(head) - ord("a") + 2
+    if "A" <= head <= "Z":
+        return ord("Z") - ord(head) + 2
+    raise ValueError(f"an order key starts with a letter, not {head!r}")
+
+
+def _check_position(key: str) -> str:
+    """What fractional-indexing's ``validateOrderKey`` accepts, so that every stored key
+    can be the neighbour of a new one, on the server and in the browser."""
+    if key == "A" + "0" * 26:
+        raise ValueError("the smallest integer is not an order key")
+    if integer_length(key[0]) > len(key):
+        raise ValueError("too short for its integer part")
+    if len(key) > integer_length(key[0]) and key.endswith("0"):
+        raise ValueError("the fractional part of an order key does not end with 0")
+    return key
 
 
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}$")]
@@ -71,6 +100,16 @@ Data = Annotated[
 ]
 Kind = Annotated[Slug, Field(description="What sort of record this is, e.g. `task`")]
 Status = Annotated[Slug, Field(description="A workflow state, e.g. `open`, `done`")]
+Position = Annotated[
+    str,
+    StringConstraints(pattern=rf"^[0-9A-Za-z]{{1,{MAX_POSITION_LENGTH}}}$"),
+    Field(
+        description="Order key within the board column (the status): a fractional-indexing"
+        " key (base-62 `generateKeyBetween`), compared as byte strings; ties by id",
+        examples=["a0"],
+    ),
+    AfterValidator(_check_position),
+]
 
 
 class ResourcePublic(BaseModel):
@@ -80,6 +119,7 @@ class ResourcePublic(BaseModel):
     title: str
     body: str
     status: str
+    position: str = Field(description="Order key within the status column (byte order)")
     tags: list[str]
     data: dict[str, Any]
     version: int = Field(description="Rises by one with every change; the ETag")
@@ -101,12 +141,16 @@ class ResourceCreate(Params):
     title: Title
     body: Body = ""
     status: Status = "open"
+    position: Annotated[
+        Position | SkipJsonSchema[None],
+        Field(description="Where in its column; left out: after the column's last card"),
+    ] = None
     tags: Tags = Field(default_factory=list)
     data: Data = Field(default_factory=dict)
 
 
 class ResourceUpdate(PatchParams):
-    patchable = ("kind", "title", "body", "status", "tags", "data")
+    patchable = ("kind", "title", "body", "status", "position", "tags", "data")
 
     workspace_id: uuid.UUID
     resource_id: uuid.UUID
@@ -114,6 +158,11 @@ class ResourceUpdate(PatchParams):
     title: Annotated[Title | SkipJsonSchema[None], NotNull] = None
     body: Annotated[Body | SkipJsonSchema[None], NotNull] = None
     status: Annotated[Status | SkipJsonSchema[None], NotNull] = None
+    position: Annotated[
+        Position | SkipJsonSchema[None],
+        NotNull,
+        Field(description="A move: with `status`, to another column in the same change"),
+    ] = None
     tags: Annotated[Tags | SkipJsonSchema[None], NotNull] = None
     data: Annotated[
         Data | SkipJsonSchema[None], NotNull, Field(description="Replaces the whole object")
@@ -140,6 +189,7 @@ class ResourceRestore(ResourceRef):
 
 
 class SortField(StrEnum):
+    POSITION = "position"
     CREATED_AT = "created_at"
     UPDATED_AT = "updated_at"
     TITLE = "title"
@@ -163,10 +213,23 @@ class ResourceListParams(Params):
         default=None, description="Full-text search over title and body (web search syntax)"
     )
     deleted: bool = Field(default=False, description="List the soft-deleted ones instead")
-    sort: SortField = SortField.CREATED_AT
-    order: Order = Order.DESC
+    sort: SortField = Field(
+        default=SortField.POSITION,
+        description="`position`: the board's order (byte order of the key, then id)",
+    )
+    order: Annotated[
+        Order | SkipJsonSchema[None],
+        Field(description="Default: `asc` for `position`, `desc` for the other sorts"),
+    ] = None
     limit: Limit = 50
     cursor: Cursor | None = None
+
+    @property
+    def direction(self) -> Order:
+        """``order``, or the sort's own default when it was left out."""
+        if self.order is not None:
+            return self.order
+        return Order.ASC if self.sort is SortField.POSITION else Order.DESC
 
 
 catalog = Catalog()
@@ -194,7 +257,8 @@ create = catalog.add(
         access=Access.USER,
         http=Http("POST", "/workspaces/{workspace_id}/resources", status=201, etag="version"),
         mutating=True,
-        key="workspace_id",
+        # No actor key: creates into one workspace need no order among themselves (the
+        # database keeps each one whole), so a busy workspace is not one queue.
         summary="Create a resource (members)",
         tags=_TAGS,
         errors=(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN),
@@ -225,7 +289,7 @@ update = catalog.add(
             if_match="expected_version",
         ),
         mutating=True,
-        key="workspace_id",
+        key="resource_id",  # changes of one resource in arrival order (per process)
         summary="Change some fields of a resource (members)",
         tags=_TAGS,
         errors=_WRITE_ERRORS,
@@ -244,7 +308,7 @@ delete = catalog.add(
             if_match="expected_version",
         ),
         mutating=True,
-        key="workspace_id",
+        key="resource_id",  # changes of one resource in arrival order (per process)
         summary="Delete a resource: softly (members) or for good (admins, hard=true)",
         tags=_TAGS,
         errors=_WRITE_ERRORS,
@@ -263,7 +327,7 @@ restore = catalog.add(
             if_match="expected_version",
         ),
         mutating=True,
-        key="workspace_id",
+        key="resource_id",  # changes of one resource in arrival order (per process)
         summary="Bring a soft-deleted resource back (members)",
         tags=_TAGS,
         errors=_WRITE_ERRORS,

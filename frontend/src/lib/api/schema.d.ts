@@ -1108,6 +1108,12 @@ export interface components {
              */
             kind: string;
             /**
+             * Position
+             * @description Where in its column; left out: after the column's last card
+             * @example a0
+             */
+            position?: string;
+            /**
              * Status
              * @description A workflow state, e.g. `open`, `done`
              * @default open
@@ -1145,6 +1151,12 @@ export interface components {
              * @description What sort of record this is, e.g. `task`
              */
             kind: string;
+            /**
+             * Position
+             * @description Where in its column; left out: after the column's last card
+             * @example a0
+             */
+            position?: string;
             /**
              * Status
              * @description A workflow state, e.g. `open`, `done`
@@ -1232,7 +1244,10 @@ export interface components {
              * @default 50
              */
             limit: number;
-            /** @default desc */
+            /**
+             * @description Default: `asc` for `position`, `desc` for the other sorts
+             * @default null
+             */
             order: components["schemas"]["Order"];
             /**
              * Q
@@ -1240,7 +1255,10 @@ export interface components {
              * @default null
              */
             q: string | null;
-            /** @default created_at */
+            /**
+             * @description `position`: the board's order (byte order of the key, then id)
+             * @default position
+             */
             sort: components["schemas"]["SortField"];
             /**
              * Status
@@ -1302,6 +1320,11 @@ export interface components {
             id: string;
             /** Kind */
             kind: string;
+            /**
+             * Position
+             * @description Order key within the status column (byte order)
+             */
+            position: string;
             /** Status */
             status: string;
             /** Tags */
@@ -1370,6 +1393,12 @@ export interface components {
              */
             kind?: string;
             /**
+             * Position
+             * @description A move: with `status`, to another column in the same change
+             * @example a0
+             */
+            position?: string;
+            /**
              * Resource Id
              * Format: uuid
              */
@@ -1409,6 +1438,12 @@ export interface components {
              */
             kind?: string;
             /**
+             * Position
+             * @description A move: with `status`, to another column in the same change
+             * @example a0
+             */
+            position?: string;
+            /**
              * Status
              * @description A workflow state, e.g. `open`, `done`
              */
@@ -1430,7 +1465,7 @@ export interface components {
          * SortField
          * @enum {string}
          */
-        SortField: "created_at" | "updated_at" | "title";
+        SortField: "position" | "created_at" | "updated_at" | "title";
         /** TokenPair */
         TokenPair: {
             /** Access Token */
@@ -6133,9 +6168,11 @@ export interface operations {
                 kind?: string | null;
                 /** @description Items per page, at most 100 */
                 limit?: number;
+                /** @description Default: `asc` for `position`, `desc` for the other sorts */
                 order?: components["schemas"]["Order"];
                 /** @description Full-text search over title and body (web search syntax) */
                 q?: string | null;
+                /** @description `position`: the board's order (byte order of the key, then id) */
                 sort?: components["schemas"]["SortField"];
                 status?: string | null;
                 /** @description Has every one of these tags */

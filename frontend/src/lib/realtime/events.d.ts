@@ -508,6 +508,10 @@ export interface ResourcePublic {
   title: string;
   body: string;
   status: string;
+  /**
+   * Order key within the status column (byte order)
+   */
+  position: string;
   tags: string[];
   data: {
     [k: string]: unknown;
@@ -553,6 +557,10 @@ export interface ResourceDeleted {
   title: string;
   body: string;
   status: string;
+  /**
+   * Order key within the status column (byte order)
+   */
+  position: string;
   tags: string[];
   data: {
     [k: string]: unknown;

@@ -1,0 +1,137 @@
+"""Order keys of the board: fractional indexing, as the npm ``fractional-indexing`` package
+(3.x, ``generateKeyBetween``, base-62 digits) makes them, so that the server and the
+browser make the same keys and each can put a card between two the other made.
+
+A key is an *integer part* — a head letter that tells its length (``a0`` … ``az``,
+``b00`` … ``bzz``, …; ``Z``/``Y``/… downwards for keys before ``a0``) — then an optional
+*fraction* of base-62 digits that never ends in ``0``. Keys compare as byte strings.
+The charset, length and shape are checked by the contract
+(``hubbub.contracts.api.resources.Position``); the functions here assume valid keys.
+"""
+
+from __future__ import annotations
+
+from hubbub.contracts.api.resources import integer_length
+
+DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+ZERO = DIGITS[0]
+SMALLEST_INTEGER = "A" + ZERO * 26
+
+
+def _midpoint(a: str, b: str | None) -> str:
+    """A fraction strictly between fractions ``a`` and ``b`` (``None``: the end)."""
+    if b is not None and a >= b:
+        raise ValueError(f"{a!r} >= {b!r}")
+    if a.endswith(ZERO) or (b and b.endswith(ZERO)):
+        raise ValueError("trailing zero")
+    if b:
+        n = 0  # the longest common prefix, ``a`` padded with zeros
+        while (a[n] if n < len(a) else ZERO) == b[n]:
+            n += 1
+        if n > 0:
+            return b[:n] + _midpoint(a[n:], b[n:])
+    digit_a = DIGITS.index(a[0]) if a else 0
+    digit_b = DIGITS.index(b[0]) if b is not None else len(DIGITS)
+    if digit_b - digit_a > 1:
+        # JavaScript's Math.round: halves round up
+        return DIGITS[int(0.5 * (digit_a + digit_b) + 0.5)]
+    if b and len(b) > 1:
+        return b[:1]
+    return DIGITS[digit_a] + _midpoint(a[1:], None)
+
+
+def _integer_part(key: str) -> str:
+    length = integer_length(key[0])
+    if length > len(key):
+        raise ValueError(f"invalid order key: {key!r}")
+    return key[:length]
+
+
+def _increment(x: str) -> str | None:
+    head, digits = x[0], list(x[1:])
+    carry = True
+    for i in range(len(digits) - 1, -1, -1):
+        d = DIGITS.index(digits[i]) + 1
+        if d == len(DIGITS):
+            digits[i] = ZERO
+        else:
+            digits[i] = DIGITS[d]
+            carry = False
+            break
+    if not carry:
+        return head + "".join(digits)
+    if head == "Z":
+        return "a" + ZERO
+    if head == "z":
+        return None
+    h = chr(ord(head) + 1)
+    if h > "a":
+        digits.append(ZERO)
+    else:
+        digits.pop()
+    return h + "".join(digits)
+
+
+def _decrement(x: str) -> str | None:
+    head, digits = x[0], list(x[1:])
+    borrow = True
+    for i in range(len(digits) - 1, -1, -1):
+        d = DIGITS.index(digits[i]) - 1
+        if d == -1:
+            digits[i] = DIGITS[-1]
+        else:
+            digits[i] = DIGITS[d]
+            borrow = False
+            break
+    if not borrow:
+        return head + "".join(digits)
+    if head == "a":
+        return "Z" + DIGITS[-1]
+    if head == "A":
+        return None
+    h = chr(ord(head) - 1)
+    if h < "Z":
+        digits.append(DIGITS[-1])
+    else:
+        digits.pop()
+    return h + "".join(digits)
+
+
+def key_between(a: str | None, b: str | None) -> str:
+    """A key strictly between ``a`` and ``b`` (``None``: the start, the end) — what
+    ``generateKeyBetween(a, b)`` returns for the same arguments."""
+    if a is not None and b is not None and a >= b:
+        raise ValueError(f"{a!r} >= {b!r}")
+    if a is None:
+        if b is None:
+            return "a" + ZERO
+        ib = _integer_part(b)
+        fb = b[len(ib) :]
+        if ib == SMALLEST_INTEGER:
+            return ib + _midpoint("", fb)
+        if ib < b:
+            return ib
+        below = _decrement(ib)
+        if below is None:
+            raise ValueError("cannot decrement any more")
+        return below
+    ia = _integer_part(a)
+    fa = a[len(ia) :]
+    if b is None:
+        above = _increment(ia)
+        return ia + _midpoint(fa, None) if above is None else above
+    ib = _integer_part(b)
+    fb = b[len(ib) :]
+    if ia == ib:
+        return ia + _midpoint(fa, fb)
+    above = _increment(ia)
+    if above is None:
+        raise ValueError("cannot increment any more")
+    if above < b:
+        return above
+    return ia + _midpoint(fa, None)
+
+
+def after(last: str | None) -> str:
+    """The key of a card put at the end of a column whose last key is ``last``."""
+    return key_between(last, None)
