@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from hub import metrics
 from hub.revocations import Revocations
+from hubbub import tracing
 from hubbub.bus import Bus, Reply, new_request_id
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.errors import (
@@ -143,9 +144,21 @@ async def send(
     traceparent: str | None = None,
 ) -> Reply:
     """Step 5: the admitted, validated call to a worker, its round trip measured (by
-    operation and outcome) when a hub app's request or socket made it."""
+    operation and outcome) when a hub app's request or socket made it. With tracing on,
+    the call is a span (a child of the HTTP request's, else of ``traceparent``) and the
+    worker is told to hang its span under it."""
     start = time.perf_counter()
     outcome = "ok"
+    span = None
+    if tracing.tracer is not None:
+        span = tracing.start_span(
+            f"call {op.name}",
+            traceparent=traceparent,
+            kind=tracing.SpanKind.CLIENT,
+            attributes={"hubbub.operation": op.name, "hubbub.request_id": request_id},
+        )
+        if span is not None:
+            traceparent = tracing.traceparent_of(span)
     try:
         return await bus.request(
             op,
@@ -167,6 +180,10 @@ async def send(
         measured = metrics.current.get()
         if measured is not None:
             measured.bus_round_trip.labels(op.name, outcome).observe(time.perf_counter() - start)
+        if span is not None:
+            if outcome != "ok":
+                tracing.failed(span, outcome)
+            span.end()
 
 
 async def call(

@@ -1,7 +1,9 @@
-"""Run one hub process (``hubbub serve``)."""
+"""Run one hub process (``hubbub serve``), with traces (``OTEL_EXPORTER_OTLP_ENDPOINT``)
+and error reports (``SENTRY_DSN``) when configured."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -9,10 +11,12 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from hub.admin import admin_listener
 from hub.app import create_app
+from hubbub import error_reports, tracing
 from hubbub.config import ConfigError, Settings
 from hubbub.gc_tuning import tune_gc
 
 log = logging.getLogger("hubbub.hub")
+SERVICE_NAME = "hubbub-hub"
 
 
 def bad_request_without_traceback(record: logging.LogRecord) -> bool:
@@ -30,10 +34,23 @@ async def _tune_gc(app: web.Application) -> None:
     tune_gc()  # once start-up is done (see hubbub/gc_tuning.py)
 
 
+async def _flush_telemetry(app: web.Application) -> None:
+    """Batched spans and queued error reports go out before the process ends."""
+
+    def flush() -> None:
+        tracing.shutdown()
+        error_reports.close()
+
+    await asyncio.to_thread(flush)
+
+
 def serve_hub(settings: Settings, *, port: int | None = None) -> None:
     logging.getLogger("aiohttp.server").addFilter(bad_request_without_traceback)
+    tracing.configure(settings, SERVICE_NAME)
+    error_reports.configure(settings, SERVICE_NAME)
     app = create_app(settings)
     app.on_startup.append(_tune_gc)
+    app.on_cleanup.append(_flush_telemetry)
     port = settings.port if port is None else port
     if settings.admin_port:
         if settings.admin_port == port:

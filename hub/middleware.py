@@ -1,5 +1,6 @@
 """Middlewares: request id and access log, problem details for every failure, and the
-security headers every response carries."""
+security headers every response carries; with tracing on (hubbub/tracing.py), each HTTP
+request but the WebSocket upgrade is a span, the parent of the calls it makes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from aiohttp import web
 
 from hub import calls, metrics
 from hub.problems import problem_response
-from hub.state import SETTINGS
+from hub.state import ACCESS_TOKENS, SETTINGS
+from hubbub import tracing
 from hubbub.contracts.errors import (
     BadRequest,
     HubbubError,
@@ -91,6 +93,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     start = time.perf_counter()
     status = 500  # what the log says if even the error handling fails
     response: web.StreamResponse
+    span = span_token = None
+    if tracing.tracer is not None and request.path != metrics.WS_PATH:
+        # Not the upgrade: a socket's RPCs would all hang under its hours-long request.
+        span = _http_span(request)
+        span_token = tracing.activate(span)
     try:
         try:
             response = await handler(request)
@@ -104,7 +111,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         except Exception as exc:
             outage = redis_outage(exc) or nats_outage(exc)
             if outage is None:
-                log.exception("unhandled error", extra={"path": request.path})
+                log.exception(
+                    "unhandled error",
+                    extra={
+                        "path": request.path,
+                        "op": _route_name(request),
+                        "user_id": _user_id(request),
+                    },
+                )
                 response = problem_response(Internal(request_id=request_id), request)
             else:  # a dependency is away, not a bug: 503 with Retry-After, no traceback
                 log.warning(
@@ -139,8 +153,52 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                     "remote": request.remote,
                 },
             )
+        if span is not None:
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                tracing.failed(span, str(status))
+            tracing.deactivate(span_token)
+            span.end()
         metrics.current.reset(metrics_token)
         request_id_var.reset(token)
+
+
+def _route_name(request: web.Request) -> str:
+    """``GET /api/v1/workspaces/{workspace_id}``: the method and route template."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else metrics.UNMATCHED
+    return f"{request.method} {route}"
+
+
+def _http_span(request: web.Request) -> tracing.Span:
+    span = tracing.start_span(
+        _route_name(request),
+        traceparent=request.headers.get("traceparent"),
+        remote=True,
+        kind=tracing.SpanKind.SERVER,
+        attributes={
+            "http.request.method": request.method,
+            "url.path": request.path,
+            "hubbub.request_id": request_id_var.get() or "",
+        },
+    )
+    assert span is not None  # only asked for with tracing on
+    return span
+
+
+def _user_id(request: web.Request) -> str | None:
+    """The user a request's bearer token names, for an error report (no I/O; None
+    when there is none or it does not verify)."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    tokens = request.app.get(ACCESS_TOKENS)
+    if tokens is None:
+        return None
+    try:
+        return str(tokens.verify(header[7:]).sub)
+    except Exception:
+        return None
 
 
 @web.middleware

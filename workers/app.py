@@ -1,6 +1,8 @@
 """A worker process: its connections, the outbox relay, the janitor, the mail sender (with
 SMTP) and the service, started and stopped in dependency order (engine → NATS → Redis →
-relay → janitor → mail sender → service → its /metrics, with HUBBUB_WORKER_METRICS_PORT)."""
+relay → janitor → mail sender → service → its /metrics, with HUBBUB_WORKER_METRICS_PORT).
+Traces (OTEL_EXPORTER_OTLP_ENDPOINT) and error reports (SENTRY_DSN) are switched on
+first, when configured (workers/telemetry.py)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ from workers.metrics import WorkerMetrics
 from workers.outages import worker_health
 from workers.relay import OutboxRelay
 from workers.service import WorkerService
+from workers.telemetry import configure as configure_telemetry
+from workers.telemetry import instrument_engine
+from workers.telemetry import shutdown as shutdown_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +64,13 @@ async def worker_running(
         raise ConfigError("a worker needs DATABASE_URL, NATS_URL and REDIS_URL")
     registry = registry or default_registry()
     subjects = Subjects(settings.namespace)
+    configure_telemetry(settings, name)
     engine = create_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
+    instrument_engine(engine)  # SQL spans, with tracing on
     try:
         nc = await connect_nats(
             settings.nats_url, f"hubbub-{name}-{os.getpid()}", auth=nats_auth(settings)
@@ -111,7 +118,9 @@ async def worker_running(
                 try:
                     async with contextlib.AsyncExitStack() as metrics_stack:
                         if settings.worker_metrics_port:
-                            metrics = WorkerMetrics(service.actors, session_factory(engine), relay)
+                            metrics = WorkerMetrics(
+                                service.actors, session_factory(engine), relay, service.timings
+                            )
                             await metrics_stack.enter_async_context(
                                 metrics.serving(settings.admin_host, settings.worker_metrics_port)
                             )
@@ -142,7 +151,11 @@ async def serve_worker(settings: Settings, registry: Registry | None = None) -> 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with worker_running(settings, registry):
-        tune_gc()  # once start-up is done (see hubbub/gc_tuning.py)
-        await stop.wait()
-        log.info("worker stopping: draining")
+    try:
+        async with worker_running(settings, registry):
+            tune_gc()  # once start-up is done (see hubbub/gc_tuning.py)
+            await stop.wait()
+            log.info("worker stopping: draining")
+    finally:
+        # Batched spans and queued error reports go out before the process ends.
+        await asyncio.to_thread(shutdown_telemetry)

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.context import Context
 from handlers.registry import Handler, Registry
 from handlers.worker_resources import Resources
+from hubbub import tracing
 from hubbub.callers import CallerSigner
 from hubbub.config import Settings
 from hubbub.contracts.envelope import (
@@ -37,6 +38,7 @@ from hubbub.contracts.envelope import (
     H_ERROR,
     H_IDEMPOTENCY_KEY,
     H_REQUEST_ID,
+    H_TRACEPARENT,
     Caller,
 )
 from hubbub.contracts.errors import (
@@ -56,11 +58,13 @@ from hubbub.keys import RedisKeys
 from hubbub.logs import request_id_var
 from workers.actors import ActorSystem, MailboxFull
 from workers.execution import run_handler
+from workers.metrics import HandlerTimings, OperationTimer
 from workers.outages import classify, record
 
 # ``details.reason`` of a refusal that means the request was never started (a full
 # mailbox or too many in flight): the caller may send it again, whatever it does.
 NOT_STARTED = "busy"
+OK = "ok"  # the outcome label of a handler that answered
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +106,8 @@ class WorkerService:
         self._method_at = len(self.subjects.service(""))
         self._routes: dict[str, Route] = {}  # operation name → what serving it needs
         self._publish_core = self._publish  # one bound method for every Context
+        # hubbub_worker_handler_seconds, in a registry that workers/metrics.py serves.
+        self.timings = HandlerTimings()
 
     async def start(self) -> None:
         self.actors.start()
@@ -195,7 +201,7 @@ class WorkerService:
             return None
         op, handler = found
         sessions = self.read_sessions if op.reads_only else self.sessions
-        route = self._routes[method] = Route(op, handler, sessions)
+        route = self._routes[method] = Route(op, handler, sessions, self.timings.of(op.name))
         return route
 
     async def _refuse_busy(
@@ -248,10 +254,14 @@ class WorkerService:
 class Route:
     """What serving one operation needs, looked up once per operation, not per request."""
 
-    __slots__ = ("handler", "key", "key_of", "op", "sessions", "validate")
+    __slots__ = ("handler", "key", "key_of", "op", "sessions", "timer", "validate")
 
     def __init__(
-        self, op: Operation, handler: Handler, sessions: async_sessionmaker[AsyncSession]
+        self,
+        op: Operation,
+        handler: Handler,
+        sessions: async_sessionmaker[AsyncSession],
+        timer: OperationTimer,
     ) -> None:
         self.op = op
         self.handler = handler
@@ -261,12 +271,13 @@ class Route:
         # The schema's validator itself: ``model_validate`` only forwards to it, at the
         # price of a Python call with six keyword arguments (~1 µs a request).
         self.validate = op.params.__pydantic_validator__.validate_python
+        self.timer = timer  # its latency histogram's children, labelled once
 
 
 class Request:
     """One request as an actor job: run the handler, reply once, whatever happens."""
 
-    __slots__ = ("ctx", "msg", "params", "route", "worker")
+    __slots__ = ("ctx", "msg", "params", "route", "span", "started", "worker")
 
     def __init__(
         self, worker: WorkerService, msg: Msg, route: Route, params: BaseModel, ctx: Context
@@ -276,6 +287,7 @@ class Request:
         self.route = route
         self.params = params
         self.ctx = ctx  # what the handler gets
+        self.span: tracing.Span | None = None  # with tracing on: this job's
 
     async def run(self) -> None:
         ctx = self.ctx
@@ -283,6 +295,10 @@ class Request:
         # task (workers/eager.py), and a token can't be reset across those contexts.
         # Each job sets its own id first, so the next job of an actor logs its own.
         request_id_var.set(ctx.request_id)
+        if tracing.tracer is not None and self.span is None:
+            await self._run_traced()
+            return
+        self.started = time.perf_counter()
         try:
             if ctx.deadline is not None and time.time() > ctx.deadline:
                 # The caller has given up: doing the work now would only surprise it.
@@ -301,6 +317,7 @@ class Request:
         except Exception as exc:
             await self.failed(exc)
             return
+        self.route.timer.ok.observe(time.perf_counter() - self.started)
         health = self.worker.health
         if health.down:  # something works again: let the probes look now
             health.nudge()
@@ -314,19 +331,46 @@ class Request:
                 else:
                     record(health, outage, exc)
 
+    async def _run_traced(self) -> None:
+        """``run`` inside this job's span: a child of the caller's (the ``traceparent``
+        header), current while the handler runs, so its SQL spans hang under it."""
+        op = self.route.op.name
+        span = tracing.start_span(
+            f"worker {op}",
+            traceparent=(self.msg.headers or _NO_HEADERS).get(H_TRACEPARENT),
+            remote=True,
+            kind=tracing.SpanKind.SERVER,
+            attributes={"hubbub.operation": op, "hubbub.request_id": self.ctx.request_id},
+        )
+        assert span is not None
+        self.span = span
+        token = tracing.activate(span)
+        try:
+            await self.run()
+        finally:
+            tracing.deactivate(token)
+            span.end()
+
     async def failed(self, exc: Exception) -> None:
         """A handler raised something other than a ``HubbubError``: an outage of a
         dependency (``unavailable``, logged once per outage) or a bug (``internal``,
         with its traceback)."""
         outage = classify(exc)
         if outage is None:
-            log.exception("handler failed", extra={"op": self.route.op.name})
+            log.exception(
+                "handler failed",
+                extra={"op": self.route.op.name, "user_id": self.ctx.caller.user_id},
+            )
             await self.reject(Internal("internal error", request_id=self.ctx.request_id))
             return
         record(self.worker.health, outage, exc)
         await self.reject(unavailable(outage, self.ctx.request_id))
 
     async def reject(self, error: HubbubError) -> None:
+        outcome = error.code.value
+        self.route.timer.outcome(outcome).observe(time.perf_counter() - self.started)
+        if self.span is not None:
+            tracing.failed(self.span, outcome)
         await self.worker._reply_error(self.msg, error, self.ctx.request_id)
 
 

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cli.embedded.process import free_port
 from hubbub.bus import Bus, new_request_id
 from hubbub.config import Settings
+from hubbub.contracts.errors import HubbubError
 from tests.support import ops
 from workers.app import worker_running
 
@@ -61,3 +62,35 @@ async def test_anything_but_get_metrics_is_404_and_the_port_closes_with_the_work
         assert status == 404
     with pytest.raises(aiohttp.ClientConnectionError):
         await asyncio.wait_for(_scrape(settings), 10)
+
+
+async def test_handler_latency_by_operation_and_outcome(
+    settings: Settings, worker: Any, bus: Bus
+) -> None:
+    for seq in range(4):
+        await bus.request(ops.echo, {"key": "timed", "seq": seq}, caller=None)
+    with pytest.raises(HubbubError) as failed:
+        await bus.request(ops.crash, {"key": "timed", "seq": 0}, caller=None)
+    assert failed.value.code.value == "internal"
+
+    _, _, text = await _scrape(settings)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    handler = families["hubbub_worker_handler_seconds"]
+    assert handler.type == "histogram"
+    samples = {
+        (s.name, s.labels["operation"], s.labels["outcome"], s.labels.get("le")): s.value
+        for s in handler.samples
+    }
+    name = "hubbub_worker_handler_seconds"
+    assert samples[(f"{name}_count", "test.echo", "ok", None)] == 4
+    assert samples[(f"{name}_bucket", "test.echo", "ok", "+Inf")] == 4
+    assert samples[(f"{name}_count", "test.crash", "internal", None)] == 1
+    assert samples[(f"{name}_sum", "test.echo", "ok", None)] > 0
+    # Cumulative buckets: never decreasing, the last one the count.
+    buckets = [
+        value
+        for (sample, op, outcome, le), value in samples.items()
+        if sample.endswith("_bucket") and op == "test.echo" and outcome == "ok"
+    ]
+    assert buckets == sorted(buckets)
+    assert buckets[-1] == 4
