@@ -21,7 +21,6 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
-from nats.errors import TimeoutError as NatsTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cli.embedded.nats_auth import NatsAuthFolder
@@ -33,11 +32,10 @@ from hubbub.client import HubbubClient
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel, ChannelKind
 from hubbub.contracts.subjects import Subjects
-from hubbub.natsauth import nats_auth
-from hubbub.natsconn import connect_nats, nats_servers
-from hubbub.streams import delete_streams, ensure_streams, stream_replicas
+from hubbub.natsconn import nats_servers
 from tests.support import ops
 from tests.support.accounts import make_user
+from tests.support.nats_auth import as_role, made_auth_folder, streams_connection
 from tests.support.tokens import TestTokens
 from tests.support.waiting import eventually
 from workers.app import RunningWorker, worker_running
@@ -54,9 +52,7 @@ WORKER_STARTS = 40  # tries to get a worker onto the hub's node (each lands ther
 
 @pytest.fixture
 def auth_folder(tmp_path: Path, namespace: str) -> NatsAuthFolder:
-    folder = NatsAuthFolder(tmp_path / "nats-auth", namespace)
-    folder.ensure()
-    return folder
+    return made_auth_folder(tmp_path, namespace)
 
 
 @pytest.fixture
@@ -76,47 +72,20 @@ def settings(
     settings: Settings, cluster: list[EmbeddedNats], auth_folder: NatsAuthFolder
 ) -> Settings:
     """The worker's: every node of the cluster, as the worker user."""
-    return settings.model_copy(
-        update={
-            "nats_url": ",".join(node.url for node in cluster),
-            "nats_user": "worker",
-            "nats_password": auth_folder.password("worker"),
-        }
-    )
+    return as_role(settings, auth_folder, "worker", nats_url=",".join(n.url for n in cluster))
 
 
 @pytest.fixture
 def hub_settings(settings: Settings, auth_folder: NatsAuthFolder) -> Settings:
     # A reply lost with the node comes back as a 504 within seconds, not the default 10.
-    return settings.model_copy(
-        update={
-            "nats_user": "hub",
-            "nats_password": auth_folder.password("hub"),
-            "request_timeout_s": 3.0,
-        }
-    )
+    return as_role(settings, auth_folder, "hub", request_timeout_s=3.0)
 
 
 @pytest.fixture
 async def nc(settings: Settings) -> AsyncIterator[NATS]:
     """The test's connection (as the worker user); this test's streams, at R3."""
-    assert settings.nats_url
-    conn = await connect_nats(settings.nats_url, "hubbub-test", auth=nats_auth(settings))
-    subjects = Subjects(settings.namespace)
-    await ensure_streams(
-        conn.jetstream(), subjects, settings.policies(), replicas=stream_replicas(settings)
-    )
-    yield conn
-
-    async def deleted() -> None:
-        # Right after a node's death the cluster may take a few seconds to answer.
-        try:
-            await delete_streams(conn.jetstream(), subjects)
-        except NatsTimeoutError as exc:
-            raise AssertionError("the streams could not be deleted yet") from exc
-
-    await eventually(deleted, timeout=30)
-    await conn.close()
+    async with streams_connection(settings) as conn:
+        yield conn
 
 
 def node_of(cluster: list[EmbeddedNats], conn: NATS) -> EmbeddedNats:

@@ -31,12 +31,11 @@ from hubbub.callers import CallerSigner
 from hubbub.config import Settings
 from hubbub.contracts.envelope import H_ERROR, Caller, CallerKind
 from hubbub.contracts.subjects import Subjects
-from hubbub.natsauth import HUB_INBOX_PREFIX, nats_auth
-from hubbub.natsconn import connect_nats
-from hubbub.streams import delete_streams, ensure_streams
+from hubbub.natsauth import HUB_INBOX_PREFIX
 from tests.e2e.conftest import ClientFactory
 from tests.e2e.test_realtime import next_pub
 from tests.support import ops
+from tests.support.nats_auth import as_role, made_auth_folder, streams_connection
 from tests.support.waiting import eventually, wait_for
 
 # --- an authenticated NATS, and this module's hub and worker on it ------------------------
@@ -44,9 +43,7 @@ from tests.support.waiting import eventually, wait_for
 
 @pytest.fixture
 def auth_folder(tmp_path: Path, namespace: str) -> NatsAuthFolder:
-    folder = NatsAuthFolder(tmp_path / "nats-auth", namespace)
-    folder.ensure()
-    return folder
+    return made_auth_folder(tmp_path, namespace)
 
 
 @pytest.fixture
@@ -60,31 +57,19 @@ def auth_nats(tmp_path: Path, auth_folder: NatsAuthFolder) -> Iterator[EmbeddedN
 @pytest.fixture
 def settings(settings: Settings, auth_nats: EmbeddedNats, auth_folder: NatsAuthFolder) -> Settings:
     """The worker's settings: the authenticated NATS, as the worker user."""
-    return settings.model_copy(
-        update={
-            "nats_url": auth_nats.url,
-            "nats_user": "worker",
-            "nats_password": auth_folder.password("worker"),
-        }
-    )
+    return as_role(settings, auth_folder, "worker", nats_url=auth_nats.url)
 
 
 @pytest.fixture
 def hub_settings(settings: Settings, auth_folder: NatsAuthFolder) -> Settings:
-    return settings.model_copy(
-        update={"nats_user": "hub", "nats_password": auth_folder.password("hub")}
-    )
+    return as_role(settings, auth_folder, "hub")
 
 
 @pytest.fixture
 async def nc(settings: Settings) -> AsyncIterator[NATS]:
     """A connection as the worker user (the streams need it), with this test's streams."""
-    conn = await connect_nats(settings.nats_url or "", "hubbub-test", auth=nats_auth(settings))
-    subjects = Subjects(settings.namespace)
-    await ensure_streams(conn.jetstream(), subjects, settings.policies())
-    yield conn
-    await delete_streams(conn.jetstream(), subjects)
-    await conn.drain()
+    async with streams_connection(settings) as conn:
+        yield conn
 
 
 @pytest.fixture
