@@ -500,3 +500,28 @@ class TestApiKeys:
         )
         assert result.returncode == 2
         assert "is not a channel pattern" in result.stderr
+
+    def test_without_a_database_the_command_names_the_setting(
+        self, settings: Settings, tmp_path: Path
+    ) -> None:
+        env = settings_env(settings, DATABASE_URL="", HUBBUB_STATE_DIR=str(tmp_path / "none"))
+        result = run_hubbub("apikey", "list", env=env)
+        assert result.returncode == 2
+        assert "DATABASE_URL is not set" in result.stderr
+
+
+class TestServices:
+    def test_create_list_and_revoke_a_service_without_a_running_nats(
+        self, settings: Settings, tmp_path: Path
+    ) -> None:
+        env = settings_env(settings, HUBBUB_STATE_DIR=str(tmp_path / "state"))
+        created = run_hubbub("service", "create", "news", "--channel", "public:*", env=env)
+        assert created.returncode == 0, created.stderr
+        assert "NATS_USER=svc-news" in created.stdout
+        assert "no embedded NATS runs on this state folder" in created.stdout
+        listed = run_hubbub("service", "list", env=env)
+        assert listed.stdout.split()[:2] == ["news", "svc-news"]
+        assert run_hubbub("service", "revoke", "news", env=env).returncode == 0
+        again = run_hubbub("service", "revoke", "news", env=env)
+        assert (again.returncode, again.stderr.strip()) == (2, "hubbub: no service named 'news'")
+        assert run_hubbub("service", "list", env=env).stdout.strip() == "no services"
