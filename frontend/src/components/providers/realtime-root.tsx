@@ -1,27 +1,34 @@
 "use client";
 
+import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState, type ReactNode } from "react";
 import type { HubEvent, UserPublic } from "@/lib/api/types";
 import { RealtimeProvider, useChannel, useConnectionState } from "@/lib/realtime/react";
 import type { Publication } from "@/lib/realtime/types";
 import { describeEvent } from "@/lib/notifications";
+import { workspaceKeys } from "@/lib/queries/keys";
+import { applyUserEvent, asDomainEvent } from "@/lib/queries/live";
 import { getServices } from "@/lib/services";
 import { useToast } from "../toaster";
+import { QueryProvider } from "./query-provider";
 import { useSessionStore } from "./session-store-provider";
 
 /**
  * The tab's single realtime client, held open while a signed-in page is
  * mounted (it sits inside SessionGate: connect on login, close on sign-out).
- * Also: the user's own channel as toasts, and what to do when the hub ends
- * the socket for good.
+ * Also: the server-state cache (`QueryProvider`, dropped with the session),
+ * the user's own channel as toasts and as updates of the cached list of
+ * workspaces, and what to do when the hub ends the socket for good.
  */
 export function RealtimeRoot({ children }: { children: ReactNode }) {
   const [client] = useState(() => getServices().realtime);
   return (
     <RealtimeProvider client={client}>
-      <SessionEnforcer />
-      <UserChannel />
-      {children}
+      <QueryProvider>
+        <SessionEnforcer />
+        <UserChannel />
+        {children}
+      </QueryProvider>
     </RealtimeProvider>
   );
 }
@@ -56,6 +63,7 @@ function SessionEnforcer() {
 function UserChannel() {
   const user = useSessionStore((s) => s.user);
   const toast = useToast();
+  const queryClient = useQueryClient();
   const channel = user ? `user:${user.id}` : null;
 
   useChannel<HubEvent>(channel, {
@@ -71,8 +79,11 @@ function UserChannel() {
         if (after.role !== before.role) session.refresh().catch(() => {});
       }
       if (message) toast(message);
+      const domainEvent = asDomainEvent(event);
+      if (domainEvent && before) applyUserEvent(queryClient, domainEvent, before.id);
     },
     onReload() {
+      void queryClient.invalidateQueries({ queryKey: workspaceKeys.list() });
       // Missed events we cannot replay: read the account again.
       const { auth, session } = getServices();
       auth

@@ -1,0 +1,161 @@
+"use client";
+
+import { useEffect } from "react";
+import { useInfiniteQuery, useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
+import { resourcesApi, type Resource, type ResourcePage } from "../api/resources";
+import type { ListUsersQuery, UserPage } from "../api/types";
+import { workspacesFor, type ActivityPage, type InvitationPage, type MemberPage, type MyWorkspace, type WorkspacePage } from "../api/workspaces";
+import { getServices } from "../services";
+import { flattenPages, reconcilePage, type Cursor } from "./cache";
+import { resourceKeys, userKeys, workspaceKeys, type ResourceFilters } from "./keys";
+
+const workspaces = () => workspacesFor(getServices().api);
+const resources = () => resourcesApi(getServices().api);
+
+/** The first page's cursor: none. */
+const FIRST: Cursor = null;
+const nextCursor = (page: { next_cursor?: string | null }): Cursor | undefined => page.next_cursor ?? undefined;
+
+export interface LiveQueryOptions {
+  /**
+   * Run the query (default true). The pages that follow a channel pass
+   * `ready` from `useWorkspaceLive`, so the first read happens once the
+   * subscription stands and nothing between the two is missed.
+   */
+  enabled?: boolean;
+}
+
+// ------------------------------------------------------------------ workspaces
+
+/** `GET /workspaces`, newest first, `pageSize` a page; `fetchNextPage` for *Load more*. */
+export function useWorkspacesQuery(pageSize = 20) {
+  const query = useInfiniteQuery({
+    queryKey: workspaceKeys.list(),
+    queryFn: ({ pageParam, signal }): Promise<WorkspacePage> => workspaces().list({ limit: pageSize, cursor: pageParam }, { signal }),
+    initialPageParam: FIRST,
+    getNextPageParam: nextCursor,
+  });
+  return { ...query, items: flattenPages<MyWorkspace>(query.data, (w) => w.id) };
+}
+
+/** `GET /workspaces/{id}`: name, version and the caller's role. */
+export function useWorkspaceQuery(workspaceId: string, options: LiveQueryOptions = {}) {
+  return useQuery({
+    queryKey: workspaceKeys.detail(workspaceId),
+    queryFn: ({ signal }): Promise<MyWorkspace> => workspaces().get(workspaceId, { signal }),
+    enabled: options.enabled ?? true,
+  });
+}
+
+/** The first 100 members by email (names for avatars, the members page). `member.*` events keep it current. */
+export function useMembersQuery(workspaceId: string, options: LiveQueryOptions = {}) {
+  return useQuery({
+    queryKey: workspaceKeys.members(workspaceId),
+    queryFn: ({ signal }): Promise<MemberPage> => workspaces().members(workspaceId, { limit: 100 }, { signal }),
+    enabled: options.enabled ?? true,
+  });
+}
+
+/** Pending invitations, first 100 by email. `invitation.*` and `member.added` keep it current. */
+export function useInvitationsQuery(workspaceId: string, options: LiveQueryOptions = {}) {
+  return useQuery({
+    queryKey: workspaceKeys.invitations(workspaceId),
+    queryFn: ({ signal }): Promise<InvitationPage> => workspaces().invitations(workspaceId, { limit: 100 }, { signal }),
+    enabled: options.enabled ?? true,
+  });
+}
+
+/** The activity log, newest first, `pageSize` a page. Events mark it stale (`useWorkspaceLive`). */
+export function useActivityQuery(workspaceId: string, pageSize = 30, options: LiveQueryOptions = {}) {
+  const query = useInfiniteQuery({
+    queryKey: workspaceKeys.activity(workspaceId),
+    queryFn: ({ pageParam, signal }): Promise<ActivityPage> => workspaces().activity(workspaceId, { limit: pageSize, cursor: pageParam }, { signal }),
+    initialPageParam: FIRST,
+    getNextPageParam: nextCursor,
+    enabled: options.enabled ?? true,
+  });
+  return { ...query, items: flattenPages(query.data, (entry) => entry.id) };
+}
+
+// ------------------------------------------------------------------ resources
+
+export const RESOURCES_PAGE_SIZE = 100;
+
+/** One page of the board's listing, corrected by the versions this tab has already seen from events. */
+export function fetchResourcesPage(client: QueryClient, workspaceId: string, filters: ResourceFilters, cursor: Cursor, signal: AbortSignal): Promise<ResourcePage> {
+  return resources()
+    .list(workspaceId, { ...filters, limit: RESOURCES_PAGE_SIZE, cursor }, { signal })
+    .then((page) => reconcilePage(client, workspaceId, page, false));
+}
+
+export interface ResourcesQueryOptions extends LiveQueryOptions {
+  /**
+   * Keep fetching the next page until this many are loaded or there are no
+   * more (the board shows a workspace at once: 500). Default: one page;
+   * `fetchNextPage` for more.
+   */
+  autoLoadUpTo?: number;
+}
+
+/**
+ * The workspace's resources for `filters` as an infinite query over the
+ * cursor listing (100 a page). `items` is every loaded page, each id once;
+ * `truncated` is true when `autoLoadUpTo` stopped before the end. Live
+ * `resource.*` events (through `useWorkspaceLive`) are applied to the cached
+ * pages; a page read after an event never brings an older version back.
+ */
+export function useResourcesQuery(workspaceId: string, filters: ResourceFilters = {}, options: ResourcesQueryOptions = {}) {
+  const client = useQueryClient();
+  const query = useInfiniteQuery({
+    queryKey: resourceKeys.list(workspaceId, filters),
+    queryFn: ({ pageParam, signal }) => fetchResourcesPage(client, workspaceId, filters, pageParam, signal),
+    initialPageParam: FIRST,
+    getNextPageParam: nextCursor,
+    enabled: options.enabled ?? true,
+  });
+  const items = flattenPages<Resource>(query.data, (r) => r.id);
+  const limit = options.autoLoadUpTo ?? 0;
+  const { hasNextPage, isFetchingNextPage, isFetching, fetchNextPage } = query;
+  const wantMore = hasNextPage && !isFetching && !isFetchingNextPage && items.length < limit;
+  useEffect(() => {
+    if (wantMore) void fetchNextPage();
+  }, [wantMore, fetchNextPage]);
+  return { ...query, items, truncated: limit > 0 && hasNextPage && items.length >= limit };
+}
+
+/** The Trash: soft-deleted resources, most recently changed first (one page of 100). */
+export function useTrashQuery(workspaceId: string, options: LiveQueryOptions = {}) {
+  const client = useQueryClient();
+  return useQuery({
+    queryKey: resourceKeys.trash(workspaceId),
+    queryFn: ({ signal }) =>
+      resources()
+        .list(workspaceId, { deleted: true, sort: "updated_at", order: "desc", limit: 100 }, { signal })
+        .then((page) => reconcilePage(client, workspaceId, page, true)),
+    enabled: options.enabled ?? true,
+  });
+}
+
+/** One resource, deleted ones included (the detail page). */
+export function useResourceQuery(workspaceId: string, resourceId: string, options: LiveQueryOptions = {}) {
+  return useQuery({
+    queryKey: resourceKeys.detail(workspaceId, resourceId),
+    queryFn: ({ signal }): Promise<Resource> => resources().get(workspaceId, resourceId, { includeDeleted: true, signal }),
+    enabled: options.enabled ?? true,
+  });
+}
+
+// ------------------------------------------------------------------ users (admin)
+
+export type UserFilters = Omit<ListUsersQuery, "cursor" | "limit">;
+
+/** Admin: `GET /users` for `filters`, `pageSize` a page. */
+export function useUsersQuery(filters: UserFilters, pageSize = 25) {
+  const query = useInfiniteQuery({
+    queryKey: userKeys.list(filters),
+    queryFn: ({ pageParam, signal }): Promise<UserPage> => getServices().users.list({ ...filters, limit: pageSize, cursor: pageParam }, signal),
+    initialPageParam: FIRST,
+    getNextPageParam: nextCursor,
+  });
+  return { ...query, items: flattenPages(query.data, (u) => u.id) };
+}
