@@ -1,25 +1,19 @@
 import type { ReactNode } from "react";
-import { AppShell } from "@/components/app-shell";
-import { RealtimeRoot } from "@/components/providers/realtime-root";
-import { SessionGate } from "@/components/session-gate";
+import { InvitationGate } from "./invitation-gate";
 import { InvitationTokenCapture } from "./invitation-view";
 
 /**
- * `/invitations#token=…` (the link in the invitation mail) is a signed-in page
- * like those in `(app)`, but it lives outside that group: its token must be
- * taken out of the address before SessionGate sends a signed-out visitor to
- * /login (whose `next` keeps no fragment). The capture is SessionGate's older
- * sibling, so its effect runs first.
+ * `/invitations#token=…` (the link in the invitation mail) lives outside `(app)`:
+ * a signed-out visitor is not sent to /login but shown what the invitation is for,
+ * with links to sign in or create an account that come back here (`?next=`). The token
+ * leaves the address for this tab's sessionStorage first (`next` keeps no fragment);
+ * the capture is the gate's older sibling, so its effect runs first.
  */
 export default function InvitationsLayout({ children }: { children: ReactNode }) {
   return (
     <>
       <InvitationTokenCapture />
-      <SessionGate>
-        <RealtimeRoot>
-          <AppShell>{children}</AppShell>
-        </RealtimeRoot>
-      </SessionGate>
+      <InvitationGate>{children}</InvitationGate>
     </>
   );
 }

@@ -1,15 +1,9 @@
 import type { Metadata } from "next";
-import { PageHeader } from "@/components/page-header";
 import { InvitationView } from "./invitation-view";
 
 export const metadata: Metadata = { title: "Invitation" };
 
-/** `/invitations#token=…`: accept or decline an invitation to a workspace. */
+/** `/invitations#token=…`: what the invitation is for, then accept or decline it (signed in). */
 export default function InvitationPage() {
-  return (
-    <>
-      <PageHeader title="Invitation" description="You were invited to join a workspace." />
-      <InvitationView />
-    </>
-  );
+  return <InvitationView />;
 }

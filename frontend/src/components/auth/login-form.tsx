@@ -5,6 +5,7 @@ import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useForm } from "react-hook-form";
 import { sentence } from "@/lib/error-messages";
+import { withNext } from "@/lib/auth-next";
 import { applyServerErrors, safeNext } from "@/lib/forms";
 import { getServices } from "@/lib/services";
 import { SIGN_OUT_MESSAGES, isSignOutReason } from "@/lib/sign-out-reasons";
@@ -44,7 +45,7 @@ export function LoginForm() {
       footer={
         <span>
           No account?{" "}
-          <Link href="/register/" className="text-foreground underline underline-offset-4">
+          <Link href={withNext("/register/", params.get("next"))} className="text-foreground underline underline-offset-4">
             Create one
           </Link>
         </span>

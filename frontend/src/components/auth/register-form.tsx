@@ -2,10 +2,11 @@
 
 import { zodResolver } from "@hookform/resolvers/zod";
 import Link from "next/link";
-import { useRouter } from "next/navigation";
+import { useRouter, useSearchParams } from "next/navigation";
 import { useState } from "react";
 import { useForm } from "react-hook-form";
-import { applyServerErrors } from "@/lib/forms";
+import { nextParam, withNext } from "@/lib/auth-next";
+import { applyServerErrors, safeNext } from "@/lib/forms";
 import { getServices } from "@/lib/services";
 import { PASSWORD_HINT, registerSchema, type RegisterInput } from "@/lib/validations/auth";
 import { FormField } from "../form-field";
@@ -20,9 +21,14 @@ type Registered = { email: string; signedIn: boolean };
  * the page cannot tell which — it tries to sign in with what was typed: that works for
  * the new account (unverified accounts may sign in) and for the owner of a taken address
  * who typed their own password; anyone else is asked to check their mail.
+ *
+ * `?next=` (from "Create one" on the sign-in page, or an invitation opened signed out)
+ * is kept the whole way: signed in, the page continues there; otherwise its "Sign in"
+ * link carries it on. Only a same-site path is followed (`safeNext`).
  */
 export function RegisterForm() {
   const router = useRouter();
+  const next = nextParam(useSearchParams().get("next"));
   const [registered, setRegistered] = useState<Registered | null>(null);
   const form = useForm<RegisterInput>({
     resolver: zodResolver(registerSchema),
@@ -40,7 +46,7 @@ export function RegisterForm() {
     }
     try {
       const user = await auth.login({ email: body.email, password: body.password });
-      if (user.email_verified) router.replace("/workspaces/");
+      if (user.email_verified) router.replace(safeNext(next));
       else setRegistered({ email: body.email, signedIn: true });
     } catch {
       setRegistered({ email: body.email, signedIn: false });
@@ -54,7 +60,7 @@ export function RegisterForm() {
         description={`We sent a link to ${registered.email}. You can use Hubbub meanwhile; to join a workspace you are invited to, confirm the address first.`}
       >
         <Button asChild className="w-full">
-          <Link href="/workspaces/">Continue</Link>
+          <Link href={safeNext(next)}>Continue</Link>
         </Button>
       </AuthCard>
     );
@@ -67,7 +73,7 @@ export function RegisterForm() {
         description={`We sent a message to ${registered.email}: a link to confirm a new account, or — if the address has an account already — a note to its owner.`}
       >
         <Button asChild className="w-full">
-          <Link href="/login/">Sign in</Link>
+          <Link href={withNext("/login/", next)}>Sign in</Link>
         </Button>
       </AuthCard>
     );
@@ -79,7 +85,7 @@ export function RegisterForm() {
       footer={
         <span>
           Have an account?{" "}
-          <Link href="/login/" className="text-foreground underline underline-offset-4">
+          <Link href={withNext("/login/", next)} className="text-foreground underline underline-offset-4">
             Sign in
           </Link>
         </span>

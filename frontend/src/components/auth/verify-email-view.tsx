@@ -2,9 +2,11 @@
 
 import Link from "next/link";
 import { useEffect, useRef, useState } from "react";
+import { INVITATION_PAGE, withNext } from "@/lib/auth-next";
 import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
 import { getServices } from "@/lib/services";
+import { sessionStore, storedInvitationToken } from "@/lib/workspaces/invitation-token";
 import { LoadingState } from "../states";
 import { Button } from "../ui/button";
 import { AuthCard } from "./auth-card";
@@ -16,11 +18,19 @@ type State = { kind: "reading" } | { kind: "missing" } | { kind: "verifying" } |
 /**
  * The mailed link is `/verify-email#token=…` (the fragment never reaches a server log).
  * The token is read once, dropped from the address bar, and sent at once: the link is
- * the confirmation, there is nothing to type.
+ * the confirmation, there is nothing to type. When this tab holds an invitation that
+ * waited for the confirmation (opened signed out, then "Create an account"), the page
+ * leads back to it — through sign-in when the session is gone.
  */
 export function VerifyEmailView() {
   const [state, setState] = useState<State>({ kind: "reading" });
   const sent = useRef(false); // one request per page, even when effects run twice (dev)
+  const [invitationWaits, setInvitationWaits] = useState(false);
+
+  useEffect(() => {
+    // eslint-disable-next-line react-hooks/set-state-in-effect
+    setInvitationWaits(storedInvitationToken(sessionStore()) !== null);
+  }, []);
 
   useEffect(() => {
     const token = readResetToken(window.location);
@@ -54,9 +64,20 @@ export function VerifyEmailView() {
   if (state.kind === "verified") {
     return (
       <AuthCard title="Email confirmed" description="Your address is verified: you can accept invitations to workspaces now.">
-        <Button asChild className="w-full">
-          <Link href="/workspaces/">Your workspaces</Link>
-        </Button>
+        {invitationWaits ? (
+          <div className="grid gap-2">
+            <Button asChild className="w-full">
+              <Link href={INVITATION_PAGE}>Back to your invitation</Link>
+            </Button>
+            <Button asChild variant="outline" className="w-full">
+              <Link href="/workspaces/">Your workspaces</Link>
+            </Button>
+          </div>
+        ) : (
+          <Button asChild className="w-full">
+            <Link href="/workspaces/">Your workspaces</Link>
+          </Button>
+        )}
       </AuthCard>
     );
   }
@@ -74,7 +95,7 @@ export function VerifyEmailView() {
         ) : null}
         <ResendVerification />
         <Button asChild className="w-full">
-          <Link href="/login/">Sign in</Link>
+          <Link href={withNext("/login/", invitationWaits ? INVITATION_PAGE : null)}>Sign in</Link>
         </Button>
       </div>
     </AuthCard>

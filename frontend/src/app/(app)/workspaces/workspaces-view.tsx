@@ -24,6 +24,7 @@ import { getServices } from "@/lib/services";
 import { workspaceNameSchema, type WorkspaceNameInput } from "@/lib/validations/workspaces";
 import { upsertWorkspace } from "@/lib/workspaces/live";
 import { useCursorPages } from "@/lib/workspaces/use-cursor-pages";
+import { PendingInvitationBanner } from "./pending-invitation";
 
 const PAGE_SIZE = 20;
 const workspaceKey = (workspace: MyWorkspace) => workspace.id;
@@ -68,6 +69,7 @@ export function WorkspacesView() {
 
   return (
     <div className="grid gap-4">
+      <PendingInvitationBanner />
       <div className="flex justify-end">
         {!creating ? (
           <Button onClick={() => setCreating(true)}>

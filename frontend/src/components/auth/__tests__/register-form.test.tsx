@@ -11,14 +11,19 @@ import { HubError } from "@/lib/errors";
  */
 const auth = { register: vi.fn(), login: vi.fn() };
 const replace = vi.fn();
+let search = "";
 vi.mock("@/lib/services", () => ({ getServices: () => ({ auth }) }));
-vi.mock("next/navigation", () => ({ useRouter: () => ({ replace, push: replace }) }));
+vi.mock("next/navigation", () => ({
+  useRouter: () => ({ replace, push: replace }),
+  useSearchParams: () => new URLSearchParams(search),
+}));
 
 const { RegisterForm } = await import("../register-form");
 
 afterEach(() => {
   cleanup();
   vi.clearAllMocks();
+  search = "";
 });
 
 async function submit(email: string) {
@@ -58,5 +63,40 @@ describe("register page", () => {
     auth.login.mockResolvedValue({ email: "own@example.com", email_verified: true });
     await submit("own@example.com");
     await waitFor(() => expect(replace).toHaveBeenCalledWith("/workspaces/"));
+  });
+
+  it("keeps ?next= (an invitation opened signed out): Continue, Sign in and the redirect go back there", async () => {
+    search = "?next=%2Finvitations%2F";
+    auth.register.mockResolvedValue(ACCEPTED);
+    auth.login.mockResolvedValue({ email: "ada@example.com", email_verified: false });
+    render(<RegisterForm />);
+    expect(screen.getByRole("link", { name: "Sign in" }).getAttribute("href")).toMatch(/^\/login\/?\?next=%2Finvitations%2F$/);
+    cleanup();
+    await submit("ada@example.com");
+    expect(await screen.findByRole("heading", { name: "Confirm your email" })).toBeTruthy();
+    expect(screen.getByRole("link", { name: "Continue" }).getAttribute("href")).toMatch(/^\/invitations\/?$/);
+
+    cleanup();
+    auth.login.mockRejectedValue(new HubError({ code: "unauthorized", status: 401, message: "wrong email or password" }));
+    await submit("taken@example.com");
+    expect(await screen.findByRole("heading", { name: "Check your email" })).toBeTruthy();
+    expect(screen.getByRole("link", { name: "Sign in" }).getAttribute("href")).toMatch(/^\/login\/?\?next=%2Finvitations%2F$/);
+
+    cleanup();
+    auth.login.mockResolvedValue({ email: "own@example.com", email_verified: true });
+    await submit("own@example.com");
+    await waitFor(() => expect(replace).toHaveBeenCalledWith("/invitations/"));
+  });
+
+  it("never follows a next to another site", async () => {
+    search = "?next=https%3A%2F%2Fevil.example%2F";
+    auth.register.mockResolvedValue(ACCEPTED);
+    auth.login.mockResolvedValue({ email: "own@example.com", email_verified: true });
+    await submit("own@example.com");
+    await waitFor(() => expect(replace).toHaveBeenCalledWith("/workspaces/"));
+    cleanup();
+    search = "?next=%2F%2Fevil.example";
+    render(<RegisterForm />);
+    expect(screen.getByRole("link", { name: "Sign in" }).getAttribute("href")).toMatch(/^\/login\/?$/);
   });
 });
