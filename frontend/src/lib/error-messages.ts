@@ -1,11 +1,22 @@
 import { HubError } from "./errors";
 
+/**
+ * `text` ending in exactly one full stop: one is added only when it does not end a
+ * sentence already — also behind a closing quote or bracket (`… “Ann B.”`, `(see above.)`)
+ * or an ellipsis. Names are the user's text and may end in a period ("Ann B."): a message
+ * that ends with one must not read "Ann B..".
+ */
+export function endSentence(text: string): string {
+  const trimmed = text.trimEnd();
+  if (!trimmed) return trimmed;
+  return /[.!?…][)\]"'”’»]*$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
+
 /** "wrong email or password" → "Wrong email or password." (the hub's messages are lower-case phrases). */
 export function sentence(text: string): string {
   const trimmed = text.trim();
   if (!trimmed) return trimmed;
-  const first = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
-  return /[.!?]$/.test(first) ? first : `${first}.`;
+  return endSentence(trimmed.charAt(0).toUpperCase() + trimmed.slice(1));
 }
 
 /** "Try again in 1 minute." / "Try again in 42 seconds." */

@@ -1,5 +1,6 @@
 import type { components } from "./api/schema";
 import type { HubEvent, UserPublic } from "./api/types";
+import { endSentence } from "./error-messages";
 
 type MemberPublic = components["schemas"]["MemberPublic"];
 type WorkspacePublic = Pick<components["schemas"]["MyWorkspace"], "id" | "name">;
@@ -32,7 +33,8 @@ export function describeEvent(event: HubEvent, before: UserPublic | null, me: st
       if (before && after.display_name !== before.display_name) {
         return {
           title: "Profile updated",
-          description: !byMe && event.actor ? `An administrator renamed you to ${after.display_name}.` : `Your name is now ${after.display_name}.`,
+          // The name is the user's text: "Ann B." must not end in "..".
+          description: endSentence(!byMe && event.actor ? `An administrator renamed you to ${after.display_name}` : `Your name is now ${after.display_name}`),
         };
       }
       return null;

@@ -47,4 +47,12 @@ describe("describeEvent", () => {
       "An administrator renamed you to Ada Lovelace.",
     );
   });
+
+  it("a name that ends in a period does not get a second one (the double-period toast)", () => {
+    const renamed = describeEvent(event("user.updated", { ...ME, display_name: "Ada L." }), ME, "u1");
+    expect(renamed?.description).toBe("An administrator renamed you to Ada L.");
+    const own = describeEvent(event("user.updated", { ...ME, display_name: "Ada L." }, "u1"), ME, "u1");
+    expect(own?.description).toBe("Your name is now Ada L.");
+    expect(own?.description).not.toMatch(/\.\.$/);
+  });
 });
