@@ -89,12 +89,11 @@ def configure(settings: Settings, component: str) -> bool:
             LoggingIntegration(level=None, event_level=logging.ERROR),
             DedupeIntegration(),
         ],
-        send_default_pii=False,
         include_local_variables=False,
         max_breadcrumbs=0,
         traces_sample_rate=None,
     )
-    sentry_sdk.set_tag("component", component)
+    sentry_sdk.get_global_scope().set_tag("component", component)
     _configured = True
     log.info("error reports to Sentry", extra={"component": component})
     return True

@@ -1,0 +1,136 @@
+"""Error reports to Sentry (hubbub/error_reports.py): ``SENTRY_DSN`` pointed at a fake
+ingest server on 127.0.0.1 (aiohttp), a hub and a worker in this process, one REST call
+whose handler fails on purpose: exactly one event arrives, tagged with the request id,
+the operation and the user, and with no password or token in it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+import sentry_sdk
+from aiohttp import web
+
+from hub.app import create_app
+from hubbub import error_reports
+from hubbub.config import Settings
+from tests.support import ops
+from tests.support.tokens import TestTokens
+from tests.support.waiting import wait_for
+from workers.app import worker_running
+
+
+class FakeIngest:
+    """Sentry's envelope endpoint: keeps each item of each envelope it is sent."""
+
+    def __init__(self) -> None:
+        self.raw: list[bytes] = []
+        self.items: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    async def envelope(self, request: web.Request) -> web.Response:
+        body = await request.read()  # aiohttp undoes the SDK's gzip
+        self.raw.append(body)
+        lines = body.split(b"\n")
+        # The envelope's header line, then each item: its header line and its payload.
+        for header, payload in zip(lines[1::2], lines[2::2], strict=False):
+            if header.strip():
+                self.items.append((orjson.loads(header), orjson.loads(payload)))
+        return web.json_response({"id": uuid.uuid4().hex})
+
+    def events(self) -> list[dict[str, Any]]:
+        return [payload for header, payload in self.items if header.get("type") == "event"]
+
+
+@pytest.fixture
+async def ingest(aiohttp_server: Any) -> AsyncIterator[tuple[FakeIngest, str]]:
+    fake = FakeIngest()
+    app = web.Application()
+    app.router.add_post("/api/{project}/envelope/", fake.envelope)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    yield fake, f"http://public@127.0.0.1:{server.port}/42"
+    error_reports.close()
+
+
+@pytest.fixture
+def reporting(settings: Settings, ingest: tuple[FakeIngest, str]) -> Settings:
+    return settings.model_copy(update={"sentry_dsn": ingest[1]})
+
+
+async def test_a_failing_handler_is_one_event_with_its_request_operation_and_user(
+    reporting: Settings, ingest: tuple[FakeIngest, str], nc: Any, aiohttp_client: Any
+) -> None:
+    fake, _ = ingest
+    user_id = str(uuid.uuid4())
+    token = TestTokens(reporting).issue(user_id)
+    async with worker_running(reporting, ops.registry_with_tests()):
+        assert error_reports.configure(reporting, "hubbub-hub")  # as `hubbub serve` does
+        hub = await aiohttp_client(create_app(reporting, ops.catalog_with_tests()))
+        response = await hub.post(
+            "/api/v1/test/crash",
+            json={"key": "k", "seq": 0, "payload": {"password": "hunter2-secret"}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status == 500
+        request_id = response.headers["X-Request-Id"]
+        # The worker logged the failure before it answered. A sentinel behind it in the
+        # SDK's queue (one thread sends in order): once it is in, so is all before it.
+        sentinel = sentry_sdk.capture_message("sentinel", level="error")
+        # Flushing blocks (the SDK sends from its own thread): not on the loop.
+        await asyncio.to_thread(sentry_sdk.flush, 10)
+        await wait_for(
+            lambda: any(e.get("event_id") == sentinel for e in fake.events()),
+            what="the sentinel event",
+        )
+
+    events = [e for e in fake.events() if e.get("event_id") != sentinel]
+    assert len(events) == 1, events
+    event = events[0]
+    assert event["tags"]["request_id"] == request_id
+    assert event["tags"]["operation"] == "test.crash"
+    assert event["tags"]["user_id"] == user_id
+    assert event["user"] == {"id": user_id}
+    assert event["tags"]["component"] == "hubbub-worker"
+    exception = event["exception"]["values"][-1]
+    assert exception["type"] == "RuntimeError"
+    assert "boom" in exception["value"]
+    everything = b"".join(fake.raw)
+    assert token.encode() not in everything
+    assert b"hunter2" not in everything
+
+
+def test_scrubbing_removes_secrets_by_key_and_in_text() -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJl"
+    event: Any = {
+        "message": f"login for bob password=hunter2 with Bearer {token} failed",
+        "extra": {
+            "op": "auth.login",
+            "user_id": "u-1",
+            "password": "hunter2",
+            "new_password": "swordfish",
+            "refresh_token": "r-123",
+            "database_url": "postgresql://hubbub:s3cret@db:5432/hubbub",
+            "nested": {"Authorization": "Bearer abc", "api_key": "k-1", "count": 3},
+        },
+        "request": {"headers": [["Authorization", "Bearer abc"], ["Accept", "*/*"]]},
+        "exception": {"values": [{"type": "ValueError", "value": f"bad token {token}"}]},
+    }
+    scrubbed = error_reports.scrub(event, None)
+    text = orjson.dumps(scrubbed).decode()
+    for secret in ("hunter2", "swordfish", "r-123", "s3cret", token, "abc", "k-1"):
+        assert secret not in text, secret
+    assert scrubbed["tags"] == {"operation": "auth.login", "user_id": "u-1"}
+    extra: Any = scrubbed["extra"]
+    assert extra["nested"]["count"] == 3
+    assert extra["database_url"] == "postgresql://hubbub:[Filtered]@db:5432/hubbub"
+    request: Any = scrubbed["request"]
+    assert request["headers"][1] == ["Accept", "*/*"]
+    assert scrubbed["exception"]["values"][0]["type"] == "ValueError"
+
+
+def test_without_a_dsn_nothing_is_configured(settings: Settings) -> None:
+    assert settings.sentry_dsn is None
+    assert error_reports.configure(settings, "hubbub-hub") is False
