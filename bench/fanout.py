@@ -59,6 +59,9 @@ from bench.wsclient import ClientPool, raise_nofile
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
+# Issue 14, goal 4: server CPU per delivery at 1,000 subscribers.
+GOAL_US_PER_DELIVERY = 10.0
+
 
 async def amain(a: argparse.Namespace, spec: str, options: list[str]) -> dict[str, Any]:
     raise_nofile(a.subscribers + 1024)
@@ -230,9 +233,11 @@ def _summary(res: dict[str, Any], out: Path) -> None:
         f"saturation_deliveries/s={res['saturation_deliveries_per_s']} "
         f"max_sustainable_deliveries/s={res['max_sustainable_deliveries_per_s']} "
         f"server_cpu_at_saturation={sat['server_cpu']} machine_busy={sat['machine_busy']} "
+        f"us/delivery_at_saturation={res['us_per_delivery_at_saturation']} "
+        f"us/delivery_at_latency_rate={res['us_per_delivery_at_latency_rate']} "
         f"latency_rate={res['latency_step']['rate']} p50_ms={lat['p50_ms']} "
         f"p99_ms={lat['p99_ms']} bottleneck={json.dumps(res['bottleneck'])} "
-        f"json={os.path.relpath(out)}",
+        f"load={res['load_start']}->{res['load_end']} json={os.path.relpath(out)}",
         flush=True,
     )
 
@@ -243,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = split_options(specs, a.target_opt)
     runs: list[dict[str, Any]] = []
     for spec in specs:
+        load_start = round(os.getloadavg()[0], 2)
         res = uvloop.run(amain(a, spec, opts[spec]))
+        res["load_start"], res["load_end"] = load_start, round(os.getloadavg()[0], 2)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = RESULTS_DIR / f"fanout-{res['target']}-{stamp}.json"
         if a.out:
@@ -270,9 +277,23 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "latency_p50": ratio(rl["p50_ms"], bl["p50_ms"]),
             "latency_p99": ratio(rl["p99_ms"], bl["p99_ms"]),
+            "us_per_delivery_at_saturation": ratio(
+                r["us_per_delivery_at_saturation"], base["us_per_delivery_at_saturation"]
+            ),
+            "us_per_delivery_at_latency_rate": ratio(
+                r["us_per_delivery_at_latency_rate"], base["us_per_delivery_at_latency_rate"]
+            ),
         }
         ratios.append(q)
         print("ratio " + " ".join(f"{k}={v}" for k, v in q.items()), flush=True)
+        us = r["us_per_delivery_at_saturation"]
+        print(
+            f"goal us/delivery_at_saturation target={r['target']} value={us} "
+            f"baseline={base['us_per_delivery_at_saturation']} goal<={GOAL_US_PER_DELIVERY} "
+            f"met={'yes' if us is not None and us <= GOAL_US_PER_DELIVERY else 'no'} "
+            f"load={r['load_start']}->{r['load_end']}",
+            flush=True,
+        )
     result = {
         "bench": "fanout",
         "baseline": base["target"],

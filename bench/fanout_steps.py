@@ -46,6 +46,7 @@ class StepResult:
     latency: dict[str, float | None]
     server_cpu: float  # cores (1.0 = one core busy)
     server_sys: float  # the kernel's part of server_cpu
+    server_us_per_delivery: float | None  # server CPU µs per frame delivered
     client_cpu: float
     client_sys: float
     pub_cpu: float
@@ -139,6 +140,7 @@ class FanoutBench:
             latency=lat,
             server_cpu=round(server_cpu, 3),
             server_sys=round((p2.server_sys - p1.server_sys) / dt, 3),
+            server_us_per_delivery=round(server_cpu / deliveries * 1e6, 2) if deliveries else None,
             client_cpu=round(client_cpu, 3),
             client_sys=round((p2.snap.cpu_sys_s - p1.snap.cpu_sys_s) / dt, 3),
             pub_cpu=round(pub_cpu, 3),
@@ -185,7 +187,7 @@ class FanoutBench:
         print(
             f"{kind} rate={r.rate} pubs/s={r.pubs_per_s} deliveries/s={r.deliveries_per_s} "
             f"ratio={r.delivery_ratio} p50_ms={lat['p50_ms']} p99_ms={lat['p99_ms']} max_ms={lat['max_ms']} "
-            f"server_cpu={r.server_cpu} server_sys={r.server_sys} "
+            f"server_cpu={r.server_cpu} server_sys={r.server_sys} us/delivery={r.server_us_per_delivery} "
             f"client_cpu={r.client_cpu} client_sys={r.client_sys} pub_cpu={r.pub_cpu} "
             f"machine_busy={r.machine_busy} irq_cpu={r.irq_cpu} other_cpu={r.other_cpu} drain_s={r.drain_s} lost={r.lost} skipped={r.skipped} "
             f"ok={'yes' if r.ok else 'no'}"
@@ -285,6 +287,10 @@ class FanoutBench:
         lat_step = await self.measured("latency", lat_rate, a.latency_secs)
         return {
             "saturation_deliveries_per_s": peak.deliveries_per_s,
+            # Server CPU per delivery at saturation, and at the latency step's rate (the
+            # same rate for every target of a run: like with like).
+            "us_per_delivery_at_saturation": peak.server_us_per_delivery,
+            "us_per_delivery_at_latency_rate": lat_step.server_us_per_delivery,
             "saturation_step": asdict(peak),
             "max_sustainable_deliveries_per_s": good.deliveries_per_s if good else None,
             "max_sustainable_rate": good.rate if good else None,

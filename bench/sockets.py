@@ -39,6 +39,11 @@ from bench.wsclient import ClientPool, raise_nofile
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
+# Issue 14, goal 3: RSS per idle, authenticated, subscribed socket, and connects/s
+# against the bare server of the same run.
+GOAL_RSS_KIB = 16.0
+GOAL_CONNECTS_RATIO = 0.9
+
 
 def _cpu(pids: list[int]) -> float:
     return process_cpu(pids)[0]
@@ -116,6 +121,8 @@ async def amain(a: argparse.Namespace, spec: str, options: list[str]) -> dict[st
             "client_procs": a.procs,
             "connect": cs,
             "connect_server_cpu_s": round(connect_cpu, 3),
+            # Less sensitive to a busy host than connects/s: the server's own CPU.
+            "server_us_per_connect": round(connect_cpu / rep.ok * 1e6, 1) if rep.ok else None,
             "rss_start_bytes": rss_start,
             "rss_before_bytes": rss_before,
             "rss_after_bytes": rss_after,
@@ -175,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = split_options(specs, a.target_opt)
     runs: list[dict[str, Any]] = []
     for spec in specs:
+        load_start = round(os.getloadavg()[0], 2)
         res = uvloop.run(amain(a, spec, opts[spec]))
+        res["load_start"], res["load_end"] = load_start, round(os.getloadavg()[0], 2)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = RESULTS_DIR / f"sockets-{res['target']}-{stamp}.json"
         if a.out:
@@ -187,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             f"summary target={res['target']} sockets={c['ok']}/{res['sockets']} "
             f"connect_s={c['elapsed_s']} connects/s={c['connects_per_s']} "
             f"connect_p50_ms={c['connect_p50_ms']} connect_p99_ms={c['connect_p99_ms']} "
-            f"rss_per_socket_kib={res['rss_per_socket_kib']} json={os.path.relpath(out)}",
+            f"rss_per_socket_kib={res['rss_per_socket_kib']} "
+            f"server_us_per_connect={res['server_us_per_connect']} "
+            f"load={res['load_start']}->{res['load_end']} json={os.path.relpath(out)}",
             flush=True,
         )
         runs.append(res)
@@ -202,9 +213,26 @@ def main(argv: list[str] | None = None) -> int:
                 r["connect"]["connects_per_s"], base["connect"]["connects_per_s"]
             ),
             "connect_p99": ratio(r["connect"]["connect_p99_ms"], base["connect"]["connect_p99_ms"]),
+            "server_us_per_connect": ratio(
+                r["server_us_per_connect"], base["server_us_per_connect"]
+            ),
         }
         ratios.append(q)
         print("ratio " + " ".join(f"{k}={v}" for k, v in q.items()), flush=True)
+        kib, cps = r["rss_per_socket_kib"], q["connects_per_s"]
+        print(
+            f"goal rss_per_socket_kib target={r['target']} value={kib} "
+            f"baseline={base['rss_per_socket_kib']} goal<={GOAL_RSS_KIB} "
+            f"met={'yes' if kib <= GOAL_RSS_KIB else 'no'}",
+            flush=True,
+        )
+        print(
+            f"goal connects_per_s target={r['target']} value={r['connect']['connects_per_s']} "
+            f"baseline={base['connect']['connects_per_s']} ratio={cps} "
+            f"goal>={GOAL_CONNECTS_RATIO}x met={'yes' if cps and cps >= GOAL_CONNECTS_RATIO else 'no'} "
+            f"load={r['load_start']}->{r['load_end']}",
+            flush=True,
+        )
     result = {
         "bench": "sockets",
         "baseline": base["target"],
