@@ -107,38 +107,78 @@ export function realErrors(errors: string[]): string[] {
 }
 
 
+/** What a screen reader hears: dnd-kit's live region. */
+export const heard = (page: Page) => page.locator('[id^="DndLiveRegion"]');
+
 /**
- * Move a card to another column with the keyboard, as a keyboard user does:
- * focus its move handle, Space picks it up, an arrow key per column, Space drops it.
+ * Move a card with the keyboard, as a keyboard user does: focus its move
+ * handle, Space picks it up, the arrow keys (↑/↓ within its column, ←/→ to
+ * another column; each waits until the last one was announced), Space drops it.
+ * Returns what was announced at the drop.
  */
-export async function moveWithKeys(page: Page, title: string, key: "ArrowRight" | "ArrowLeft", columns: number): Promise<void> {
+export async function keyMove(page: Page, title: string, keys: readonly ("ArrowUp" | "ArrowDown" | "ArrowLeft" | "ArrowRight")[]): Promise<string> {
   const handle = page.getByRole("button", { name: `Move ${title}`, exact: true });
   const status = await card(page, title).getAttribute("data-status");
   const label = (status ?? "").replace(/[_-]+/g, " ").replace(/^./, (c) => c.toUpperCase());
-  const heard = page.locator('[id^="DndLiveRegion"]'); // what a screen reader hears
+  const region = heard(page);
   await handle.focus();
   await page.keyboard.press("Space");
-  // Picked up, over its own column; each key then waits for the last one to be taken.
-  await expect(heard).toHaveText(`“${title}” is over ${label}.`);
-  let last = `“${title}” is over ${label}.`;
-  for (let i = 0; i < columns; i += 1) {
+  // Picked up, over its own place.
+  await expect(region).toContainText(`“${title}” is in ${label}`);
+  let last = await region.innerText();
+  for (const key of keys) {
     await page.keyboard.press(key);
-    await expect(heard).toContainText(`“${title}” is over`);
-    await expect(heard).not.toHaveText(last);
-    last = await heard.innerText();
+    await expect(region).toContainText(`“${title}” is in`);
+    await expect(region).not.toHaveText(last);
+    last = await region.innerText();
   }
   await page.keyboard.press("Space");
-  await expect(heard).toContainText(`“${title}” was dropped in`);
+  await expect(region).toContainText(`“${title}” was dropped in`);
+  return region.innerText();
+}
+
+/** Move a card `columns` columns to the right or left with the keyboard. */
+export async function moveWithKeys(page: Page, title: string, key: "ArrowRight" | "ArrowLeft", columns: number): Promise<void> {
+  await keyMove(page, title, Array.from({ length: columns }, () => key));
+}
+
+/** The titles of a column's cards, top to bottom. */
+export async function titlesIn(page: Page, status: string): Promise<string[]> {
+  return column(page, status).getByTestId("resource-card").locator("h3").allInnerTexts();
+}
+
+/** Grab a card by its lower edge (not its title link, which the browser would drag as a link). */
+async function grab(page: Page, title: string) {
+  const from = await card(page, title).boundingBox();
+  if (!from) throw new Error(`no box for ${title}`);
+  const grip = { x: from.x + from.width / 2, y: from.y + from.height - 8 };
+  await page.mouse.move(grip.x, grip.y);
+  await page.mouse.down();
+  await page.mouse.move(grip.x + 10, grip.y, { steps: 3 });
+  // Where the pointer goes to bring the card's middle to a point.
+  return (x: number, y: number) => ({ x, y: y + (grip.y - (from.y + from.height / 2)) });
 }
 
 /** Drag a card by mouse into another column (in small steps, as a hand does). */
 export async function dragTo(page: Page, title: string, status: string): Promise<void> {
-  const from = await card(page, title).boundingBox();
   const to = await column(page, status).boundingBox();
-  if (!from || !to) throw new Error(`no box for ${title} or column ${status}`);
-  await page.mouse.move(from.x + from.width / 2, from.y + from.height - 8);
-  await page.mouse.down();
-  await page.mouse.move(from.x + from.width / 2 + 10, from.y + from.height - 8, { steps: 3 });
+  if (!to) throw new Error(`no box for column ${status}`);
+  await grab(page, title);
   await page.mouse.move(to.x + to.width / 2, to.y + 60, { steps: 12 });
+  await page.mouse.up();
+}
+
+/**
+ * Drag a card by mouse onto another card: `onto` its place (in the same
+ * column), or just `above` / `below` it (in another column).
+ */
+export async function dragOnto(page: Page, title: string, target: string, where: "onto" | "above" | "below"): Promise<void> {
+  const box = await card(page, target).boundingBox();
+  if (!box) throw new Error(`no box for ${target}`);
+  const pointer = await grab(page, title);
+  const y = box.y + box.height * (where === "above" ? 0.2 : where === "below" ? 0.8 : 0.5);
+  const end = pointer(box.x + box.width / 2, y);
+  await page.mouse.move(end.x, end.y, { steps: 15 });
+  await page.mouse.move(end.x, end.y + 1, { steps: 2 }); // let the last collision settle
   await page.mouse.up();
 }

@@ -19,9 +19,11 @@ export interface BoardQuery {
   order: SortOrder;
 }
 
-export const DEFAULT_QUERY: BoardQuery = { q: "", status: "", kind: "", tag: "", sort: "created_at", order: "desc" };
+/** The board's own order by default: the order people arranged the cards in (kept on the server). */
+export const DEFAULT_QUERY: BoardQuery = { q: "", status: "", kind: "", tag: "", sort: "position", order: "asc" };
 
 const SORTS: { value: `${SortField}:${SortOrder}`; label: string }[] = [
+  { value: "position:asc", label: "Board order" },
   { value: "created_at:desc", label: "Newest first" },
   { value: "created_at:asc", label: "Oldest first" },
   { value: "updated_at:desc", label: "Recently updated" },

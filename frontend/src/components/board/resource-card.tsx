@@ -1,6 +1,7 @@
 "use client";
 
-import { useDraggable } from "@dnd-kit/core";
+import { useSortable } from "@dnd-kit/sortable";
+import { CSS } from "@dnd-kit/utilities";
 import { CloudUpload, GripVertical, Loader2, Pencil, Trash2 } from "lucide-react";
 import Link from "next/link";
 import { useId, type KeyboardEventHandler } from "react";
@@ -22,6 +23,7 @@ const FIELD_WORDS: Record<string, string> = { title: "title", body: "description
 function describeChange(patch: Record<string, unknown>): string {
   return Object.entries(patch)
     .map(([key, value]) => {
+      if (key === "position") return "a new place in its column";
       const shown = key === "status" ? statusLabel(String(value)) : Array.isArray(value) ? value.join(", ") : String(value);
       return `${FIELD_WORDS[key] ?? key} → ${shown}`;
     })
@@ -30,13 +32,16 @@ function describeChange(patch: Record<string, unknown>): string {
 
 /**
  * One card. Drag it by its body (mouse, touch) or by its move handle
- * (keyboard) to another column; the title links to the detail page; Edit
+ * (keyboard) to another place in its column or to another column (a sortable
+ * item: with `reorder` off it is no drop target, so it only changes column);
+ * the title links to the detail page; Edit
  * opens the dialog; Delete moves it to the Trash (with Undo in the toast).
  */
 export function ResourceCard({
   resource,
   pending,
   draft = false,
+  reorder = true,
   conflict,
   onEdit,
   onDelete,
@@ -48,6 +53,8 @@ export function ResourceCard({
   pending: boolean;
   /** Created here and not confirmed yet: no id of its own, nothing to do with it until then. */
   draft?: boolean;
+  /** The board shows its own order: the card is a place to drop another one. */
+  reorder?: boolean;
   conflict?: Conflict;
   onEdit: () => void;
   onDelete: () => void;
@@ -56,10 +63,11 @@ export function ResourceCard({
 }) {
   const titleId = useId();
   const wanted = conflict ? changedFields(resource, conflict.patch) : null;
-  const { attributes, listeners, setNodeRef, setActivatorNodeRef, transform, isDragging } = useDraggable({
+  const { attributes, listeners, setNodeRef, setActivatorNodeRef, transform, transition, isDragging } = useSortable({
     id: resource.id,
-    data: { status: resource.status },
-    disabled: draft,
+    data: { type: "card", status: resource.status },
+    disabled: draft ? true : { draggable: false, droppable: !reorder },
+    attributes: { roleDescription: "movable card" },
   });
   const { onKeyDown, ...pointer } = listeners ?? {};
   return (
@@ -71,7 +79,8 @@ export function ResourceCard({
       data-status={resource.status}
       data-version={resource.version}
       data-pending={pending ? "true" : undefined}
-      style={transform ? { transform: `translate3d(${transform.x}px, ${transform.y}px, 0)` } : undefined}
+      data-position={resource.position}
+      style={{ transform: CSS.Translate.toString(transform), transition }}
       className={cn(
         "grid gap-2 rounded-lg border border-border bg-card p-3 text-card-foreground shadow-xs",
         !draft && "cursor-grab",

@@ -7,9 +7,10 @@ import { FormError } from "@/components/auth/auth-card";
 import { FormField } from "@/components/form-field";
 import { Button } from "@/components/ui/button";
 import { Label } from "@/components/ui/label";
-import type { Resource, ResourceCreateInput } from "@/lib/api/resources";
+import type { Resource } from "@/lib/api/resources";
 import type { BoardAction } from "@/lib/board/store";
 import { DEFAULT_STATUSES, statusLabel } from "@/lib/board/store";
+import { draftOf } from "@/lib/board/drafts";
 import {
   RESOURCE_FORM_FIELDS,
   formDefaults,
@@ -248,25 +249,4 @@ function withCurrent(values: string[], current: string | undefined): string[] {
 
 function realtimeIsLive(): boolean {
   return getServices().realtime.state === "live";
-}
-
-/** A created card before the server answers: the idempotency key stands in for its id. */
-function draftOf(key: string, workspaceId: string, body: ResourceCreateInput): Resource {
-  const now = new Date().toISOString();
-  return {
-    id: key,
-    workspace_id: workspaceId,
-    kind: body.kind,
-    title: body.title,
-    body: body.body ?? "",
-    status: body.status ?? "open",
-    tags: body.tags ?? [],
-    data: {},
-    version: 0,
-    created_by: null,
-    updated_by: null,
-    created_at: now,
-    updated_at: now,
-    deleted_at: null,
-  };
 }

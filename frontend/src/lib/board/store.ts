@@ -1,5 +1,6 @@
 import type { HubEvent } from "../api/types";
 import type { Resource, ResourcePatch, SortField, SortOrder } from "../api/resources";
+import { compareByPosition, positionAtEnd } from "./order";
 
 /**
  * The board's state, as a pure reducer: what the server said (by id, at the
@@ -136,6 +137,17 @@ function stripHard(data: ResourceEventData): Resource {
   return resource;
 }
 
+/** Every card of `status` on the board (local edits and drafts included). */
+function columnMates(state: BoardState, status: string): Resource[] {
+  const mates: Resource[] = [];
+  for (const id of Object.keys(state.items)) {
+    const resource = viewOf(state, id)!;
+    if (!resource.deleted_at && resource.status === status) mates.push(resource);
+  }
+  for (const draft of Object.values(state.drafts)) if (draft.status === status) mates.push(draft);
+  return mates;
+}
+
 export function boardReducer(state: BoardState, action: BoardAction): BoardState {
   switch (action.type) {
     case "loaded": {
@@ -172,8 +184,12 @@ export function boardReducer(state: BoardState, action: BoardAction): BoardState
         conflicts: without(state.conflicts, action.id),
       };
     }
-    case "draftAdded":
-      return { ...state, drafts: { ...state.drafts, [action.draft.id]: action.draft } };
+    case "draftAdded": {
+      // Without a position of its own it goes where the hub will put it: after its column's last card.
+      const { draft } = action;
+      const position = draft.position || positionAtEnd(columnMates(state, draft.status));
+      return { ...state, drafts: { ...state.drafts, [draft.id]: { ...draft, position } } };
+    }
     case "draftSettled": {
       const next = { ...state, drafts: without(state.drafts, action.draftId) };
       return action.resource ? accept(next, action.resource) : next;
@@ -221,13 +237,16 @@ export function isPending(state: BoardState, id: string): boolean {
   return id in state.pending || id in state.drafts;
 }
 
+/** The board's own order within a column (`position`, kept on the server), or one of the listing's sorts. */
+export type BoardSort = SortField | "position";
+
 export interface BoardFilter {
   status?: string | null;
   kind?: string | null;
   tag?: string | null;
   /** Full-text search: the server does it for listings; live additions are matched loosely here. */
   q?: string | null;
-  sort?: SortField;
+  sort?: BoardSort;
   order?: SortOrder;
 }
 
@@ -264,7 +283,8 @@ export function matchesFilter(resource: Resource, filter: BoardFilter): boolean 
   return true;
 }
 
-export function compareResources(sort: SortField = "created_at", order: SortOrder = "desc") {
+export function compareResources(sort: BoardSort = "created_at", order: SortOrder = "desc") {
+  if (sort === "position") return order === "desc" ? (a: Resource, b: Resource) => compareByPosition(b, a) : compareByPosition;
   const sign = order === "asc" ? 1 : -1;
   return (a: Resource, b: Resource): number => {
     let c: number;

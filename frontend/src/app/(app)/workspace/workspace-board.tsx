@@ -18,10 +18,13 @@ import { EmptyState, ErrorState, LoadingState } from "@/components/states";
 import { Button } from "@/components/ui/button";
 import { useSearchParam } from "@/components/use-search-param";
 import { WorkspaceNav } from "@/components/workspace-nav";
-import type { Member, Resource, ResourceListQuery } from "@/lib/api/resources";
+import type { Member, Resource, ResourceListQuery, ResourcePatch } from "@/lib/api/resources";
+import { draftOf } from "@/lib/board/drafts";
+import { planMove, positionAtEnd, type DropTarget } from "@/lib/board/order";
 import { isPending, selectColumns, selectFacets, statusLabel, viewOf, type BoardFilter } from "@/lib/board/store";
 import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
+import { getServices } from "@/lib/services";
 import { applyMemberEvent } from "@/lib/workspaces/live";
 
 export function WorkspaceBoard() {
@@ -84,6 +87,8 @@ function Board({ workspaceId }: { workspaceId: string }) {
     [query],
   );
   const columns = useMemo(() => selectColumns(state, filter), [state, filter]);
+  /** The board shows its own order: cards can be put in order by hand. */
+  const reorder = query.sort === "position" && query.order === "asc";
   const facets = useMemo(() => selectFacets(state), [state]);
   const statuses = facets.statuses;
 
@@ -100,23 +105,62 @@ function Board({ workspaceId }: { workspaceId: string }) {
     latest.current = state;
   }, [state]);
 
-  async function move(id: string, from: string, to: string) {
-    const server = latest.current.items[id];
-    if (!server) return;
-    const title = viewOf(latest.current, id)?.title ?? "card";
-    const moved = edit(id, { status: to }, server.version);
-    toast({
-      pageOnly: true,
-      title: `Moved “${title}” to ${statusLabel(to)}`,
-      action: {
-        label: "Undo",
-        onClick: () => {
-          const now = latest.current.items[id];
-          if (now) void edit(id, { status: from }, now.version);
+  /**
+   * A drop: one update of the card's status (when it changed) and its order key,
+   * between its new neighbours as shown (in the board's order), or after the
+   * column's last card (sorted otherwise). Shown at once; a change of column
+   * says so in a toast with Undo (back to the old column and place).
+   */
+  async function move(id: string, target: DropTarget) {
+    const board = latest.current;
+    const server = board.items[id];
+    const shown = viewOf(board, id);
+    if (!server || !shown) return;
+    let position: string;
+    if (reorder) {
+      const plan = planMove(columns, id, target);
+      if (!plan) return;
+      position = plan.position;
+    } else {
+      if (target.status === shown.status) return;
+      const mates = Object.keys(board.items)
+        .map((other) => viewOf(board, other)!)
+        .filter((r) => r.id !== id && !r.deleted_at && r.status === target.status);
+      position = positionAtEnd(mates);
+    }
+    const from = { status: shown.status, position: shown.position };
+    const patch: ResourcePatch = target.status === from.status ? { position } : { status: target.status, position };
+    const moved = edit(id, patch, server.version);
+    if (target.status !== from.status) {
+      toast({
+        pageOnly: true,
+        title: `Moved “${shown.title}” to ${statusLabel(target.status)}`,
+        action: {
+          label: "Undo",
+          onClick: () => {
+            const now = latest.current.items[id];
+            if (now) void edit(id, from, now.version);
+          },
         },
-      },
-    });
+      });
+    }
     await moved;
+  }
+
+  /** Quick add: a task with this title at the end of the column (a draft first while offline, like the dialog). */
+  async function quickAdd(status: string, title: string) {
+    const key = crypto.randomUUID();
+    const body = { kind: "task", title, status };
+    const call = apis.rpc.create(workspaceId, body, { idempotencyKey: key });
+    const offline = getServices().realtime.state !== "live";
+    if (offline) dispatch({ type: "draftAdded", draft: draftOf(key, workspaceId, body) });
+    try {
+      const created = await call;
+      dispatch(offline ? { type: "draftSettled", draftId: key, resource: created } : { type: "upsert", resource: created });
+    } catch (error) {
+      if (offline) dispatch({ type: "draftSettled", draftId: key });
+      toast({ pageOnly: true, title: `“${title}” was not created`, description: describeError(error), variant: "destructive" });
+    }
   }
 
   async function remove(id: string) {
@@ -221,9 +265,11 @@ function Board({ workspaceId }: { workspaceId: string }) {
                 <BoardColumns
                   columns={columns}
                   canCreate
+                  reorder={reorder}
                   titleOf={(id) => viewOf(state, id)?.title ?? "card"}
                   onCreateIn={(status) => setCreating({ status })}
-                  onMove={move}
+                  onQuickAdd={(status, title) => void quickAdd(status, title)}
+                  onMove={(id, target) => void move(id, target)}
                   renderCard={(resource) => {
                     const server = state.items[resource.id];
                     const conflict = state.conflicts[resource.id];
@@ -233,6 +279,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
                         resource={resource}
                         pending={isPending(state, resource.id)}
                         draft={!server}
+                        reorder={reorder}
                         conflict={conflict}
                         onEdit={() => setEditingId(resource.id)}
                         onDelete={() => void remove(resource.id)}

@@ -47,6 +47,7 @@ const R: Resource = {
   title: "Original",
   body: "",
   status: "open",
+  position: "a0",
   tags: [],
   data: {},
   version: 1,

@@ -23,6 +23,7 @@ function res(id: string, version: number, extra: Partial<Resource> = {}): Resour
     title: `${id} v${version}`,
     body: "",
     status: "open",
+    position: "a0",
     tags: [],
     data: {},
     version,
