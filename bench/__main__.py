@@ -8,7 +8,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ["bus", "bus_cpu", "rpc", "fanout", "sockets", "loss"]
+BENCHMARKS = ["bus", "bus_cpu", "rpc", "workspace", "fanout", "sockets", "loss"]
 
 
 def main() -> None:
