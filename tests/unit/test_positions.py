@@ -1,0 +1,70 @@
+"""Order keys (``handlers/resources/positions.py``) are the npm ``fractional-indexing``
+package's: the cases below are what its ``generateKeyBetween`` (3.2.0) returned for the
+same arguments; and the contract refuses what that package refuses as a key."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from handlers.resources.positions import after, key_between
+from hubbub.contracts.api.resources import Position
+
+# (a, b, generateKeyBetween(a, b)), from node with frontend/node_modules.
+CASES = [
+    (None, None, "a0"),
+    ("a7", None, "a8"),
+    ("ay", None, "az"),
+    ("az", None, "b00"),
+    ("bzy", None, "bzz"),
+    (None, "a0", "Zz"),
+    (None, "Zr", "Zq"),
+    (None, "Yzt", "Yzs"),
+    ("a04", "a05", "a04V"),
+    ("a0l", "a0m", "a0lV"),
+    ("a0scl", "a0sd", "a0sct"),
+    ("a3W", "a3WV", "a3WG"),
+    ("a2SG", "a2SGV", "a2SGG"),
+    ("Zz4S", "Zz4V", "Zz4U"),
+    ("ZwQX", "ZwQZ", "ZwQY"),
+    ("ZzdV", "Zzdl", "Zzdd"),
+    ("ZwO8", "ZwOG", "ZwOC"),
+    ("Zz5JV", "Zz5K", "Zz5Jl"),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), CASES)
+def test_the_same_key_as_the_npm_package(a: str | None, b: str | None, expected: str) -> None:
+    assert key_between(a, b) == expected
+
+
+def test_keys_after_each_other_rise_in_byte_order() -> None:
+    keys = [after(None)]
+    for _ in range(5000):
+        keys.append(after(keys[-1]))
+    assert keys == sorted(keys, key=str.encode)
+    assert len(set(keys)) == len(keys)
+
+
+def test_between_is_between() -> None:
+    a, b = "a0", "a1"
+    for _ in range(50):
+        middle = key_between(a, b)
+        assert a < middle < b
+        b = middle
+    with pytest.raises(ValueError, match=">="):
+        key_between("a1", "a1")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "a0!", "a 0", "é0", "a" + "V" * 64, "a00", "aV0", "b0", "0abc", "A" + "0" * 26],
+)
+def test_the_contract_refuses_what_is_not_an_order_key(bad: str) -> None:
+    with pytest.raises(ValidationError):
+        TypeAdapter(Position).validate_python(bad)
+
+
+@pytest.mark.parametrize("good", ["a0", "Zz", "a0V", "b00", "A" + "0" * 25 + "1", "z" + "z" * 26])
+def test_the_contract_takes_order_keys(good: str) -> None:
+    assert TypeAdapter(Position).validate_python(good) == good
