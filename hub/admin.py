@@ -5,7 +5,8 @@ the public listener, where ``/metrics`` is a 404.
 * ``GET /metrics`` — the Prometheus exposition of the hub's registry (hub/metrics.py),
   with what is read at scrape time (``StateCollector``): sockets, subscriptions, feeds,
   connects, the socket counters of hub/ws/connection.py, and which dependencies this hub
-  finds up.
+  finds up, and how far its channel feeds lag behind JetStream (hub/metrics_jetstream.py,
+  asked before each scrape, bounded in time).
 * ``GET /ready`` — readiness with its details: latencies, the worker that answered
   (host:pid), each error text, the outages this hub's requests ran into; 200, or 503
   with ``Retry-After``, exactly when the public ``/api/v1/ready`` is.
@@ -45,7 +46,10 @@ async def ready_details(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = metrics_of(request.app[HUB_APP]).exposition()
+    hub = request.app[HUB_APP]
+    measured = metrics_of(hub)
+    await measured.feed_lag.refresh(hub.get(REALTIME))
+    body = measured.exposition()
     response = web.Response(body=body)
     # The classic text format, which every Prometheus reads (what generate_latest writes).
     response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
@@ -115,6 +119,7 @@ class StateCollector(Collector):
                 sum(f.dropped_invalid for f in realtime.fanout.feeds.values()),
             )
         yield from _dependencies(app)
+        yield from metrics_of(app).feed_lag.collect()
 
 
 def _socket_counters() -> Iterator[Metric]:

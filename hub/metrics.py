@@ -28,6 +28,8 @@ from prometheus_client import (
 )
 from prometheus_client.registry import Collector
 
+from hub.metrics_jetstream import FeedLag
+
 # No ``*_created`` series beside each counter and histogram: nothing reads them, and they
 # would double the lines of every labelled series.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -97,6 +99,8 @@ class HubMetrics:
             registry=self.registry,
         )
         self._state: Collector | None = None
+        # How far the feeds lag behind JetStream: checked before each scrape (hub/admin.py).
+        self.feed_lag = FeedLag()
         self._http_children: dict[tuple[str, AbstractResource | None, int], _HttpChild] = {}
 
     def collect_state(self, collector: Collector) -> None:

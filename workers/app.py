@@ -20,6 +20,7 @@ from handlers.mail import MAILER
 from handlers.registry import Registry
 from handlers.worker_resources import Resources
 from hubbub.config import ConfigError, Settings
+from hubbub.contracts.channels import ChannelKind
 from hubbub.contracts.subjects import Subjects
 from hubbub.gc_tuning import tune_gc
 from hubbub.natsauth import nats_auth
@@ -119,7 +120,12 @@ async def worker_running(
                     async with contextlib.AsyncExitStack() as metrics_stack:
                         if settings.worker_metrics_port:
                             metrics = WorkerMetrics(
-                                service.actors, session_factory(engine), relay, service.timings
+                                service.actors,
+                                session_factory(engine),
+                                relay,
+                                service.timings,
+                                js=js,
+                                streams=[subjects.stream(kind) for kind in ChannelKind],
                             )
                             await metrics_stack.enter_async_context(
                                 metrics.serving(settings.admin_host, settings.worker_metrics_port)

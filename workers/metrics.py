@@ -9,7 +9,11 @@ from what the worker holds, so nothing on the request path keeps it up to date.
   request path, in series looked up once per operation, not per request);
 * the outbox: the age of the oldest event not yet published (one query a scrape, on the
   outbox's partial index of unpublished rows; the same for every worker, as the outbox
-  is the database's), and what this worker's relay published or set aside.
+  is the database's), and what this worker's relay published or set aside;
+* JetStream: each channel stream's messages and last sequence, and the pending counts of
+  any consumer on those streams (not yet delivered; delivered, not yet acknowledged),
+  asked at scrape time within ``JETSTREAM_TIMEOUT_S``; ``hubbub_jetstream_up`` says
+  whether that worked (NATS away: 0, and the stream series are left out).
 
 Workers do not import aiohttp (tests/unit/test_layering.py): the server is a few lines
 of asyncio streams that answer ``GET /metrics`` and nothing else.
@@ -21,10 +25,12 @@ import asyncio
 import contextlib
 import logging
 from bisect import bisect_left
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from itertools import accumulate
-from typing import Final
+from typing import Final, NamedTuple
 
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo, StreamInfo
 from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -66,6 +72,7 @@ LATENCY_BUCKETS: Final = (
 )
 
 OUTBOX_QUERY_TIMEOUT_S = 2.0
+JETSTREAM_TIMEOUT_S = 2.0  # for all of one scrape's stream and consumer queries
 HEAD_TIMEOUT_S = 5.0  # a scraper that does not finish its request head is cut off
 MAX_HEAD_BYTES = 8192
 
@@ -161,6 +168,8 @@ class WorkerCollector(Collector):
         self.actors = actors
         self.relay = relay
         self.outbox_lag_s: float | None = None  # set by ``WorkerMetrics.refresh``
+        self.jetstream: JetStreamState | None = None  # likewise; None: not asked, or failed
+        self.asks_jetstream = False
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
@@ -191,6 +200,8 @@ class WorkerCollector(Collector):
                 "Age of the oldest outbox event not yet published (0: none waiting).",
                 self.outbox_lag_s,
             )
+        if self.asks_jetstream:
+            yield from _jetstream(self.jetstream)
         if self.relay is not None:
             yield CounterMetricFamily(
                 "hubbub_outbox_published",
@@ -204,6 +215,47 @@ class WorkerCollector(Collector):
             )
 
 
+class JetStreamState(NamedTuple):
+    streams: list[StreamInfo]
+    consumers: list[ConsumerInfo]
+
+
+def _jetstream(state: JetStreamState | None) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "hubbub_jetstream_up",
+        "Whether this worker's last scrape could ask JetStream (1) or not (0).",
+        value=0.0 if state is None else 1.0,
+    )
+    if state is None:
+        return
+    messages = GaugeMetricFamily(
+        "hubbub_jetstream_stream_messages", "Messages a channel stream holds.", labels=["stream"]
+    )
+    last = GaugeMetricFamily(
+        "hubbub_jetstream_stream_last_sequence",
+        "A channel stream's last sequence (its latest publication's offset).",
+        labels=["stream"],
+    )
+    for info in state.streams:
+        messages.add_metric([info.config.name or ""], info.state.messages)
+        last.add_metric([info.config.name or ""], info.state.last_seq)
+    pending = GaugeMetricFamily(
+        "hubbub_jetstream_consumer_pending",
+        "Messages of a channel stream a consumer has not been delivered yet.",
+        labels=["stream", "consumer"],
+    )
+    ack_pending = GaugeMetricFamily(
+        "hubbub_jetstream_consumer_ack_pending",
+        "Messages delivered to a consumer of a channel stream and not acknowledged yet.",
+        labels=["stream", "consumer"],
+    )
+    for consumer in state.consumers:
+        labels = [consumer.stream_name, consumer.name]
+        pending.add_metric(labels, consumer.num_pending or 0)
+        ack_pending.add_metric(labels, consumer.num_ack_pending or 0)
+    yield from (messages, last, pending, ack_pending)
+
+
 class WorkerMetrics:
     def __init__(
         self,
@@ -211,14 +263,40 @@ class WorkerMetrics:
         sessions: async_sessionmaker[AsyncSession],
         relay: OutboxRelay | None = None,
         timings: HandlerTimings | None = None,
+        *,
+        js: JetStreamContext | None = None,
+        streams: Sequence[str] = (),
     ) -> None:
         self.sessions = sessions
+        self.js = js
+        self.streams = list(streams)  # the channel streams to report on
         self.collector = WorkerCollector(actors, relay)
+        self.collector.asks_jetstream = js is not None
         # The service's handler latencies and what is read at scrape time, in one.
         self.registry = (timings or HandlerTimings()).registry
         self.registry.register(self.collector)
 
     async def refresh(self) -> None:
+        await asyncio.gather(self.refresh_outbox(), self.refresh_jetstream())
+
+    async def refresh_jetstream(self) -> None:
+        """Ask JetStream for the streams and their consumers; failing: ``up`` 0."""
+        js = self.js
+        if js is None:
+            return
+        try:
+            async with asyncio.timeout(JETSTREAM_TIMEOUT_S):
+                infos = await asyncio.gather(*(js.stream_info(name) for name in self.streams))
+                consumers: list[ConsumerInfo] = []
+                for info in infos:
+                    if info.state.consumer_count:
+                        consumers.extend(await js.consumers_info(info.config.name or ""))
+            self.collector.jetstream = JetStreamState(list(infos), consumers)
+        except Exception as exc:  # NATS away or slow: no figures this time, no traceback
+            log.debug("jetstream state unknown: %s: %s", type(exc).__name__, exc)
+            self.collector.jetstream = None
+
+    async def refresh_outbox(self) -> None:
         """Read the outbox lag; without the database the series is left out (not 0)."""
         try:
             async with asyncio.timeout(OUTBOX_QUERY_TIMEOUT_S), self.sessions() as session:

@@ -3,17 +3,22 @@ through a real hub to a real worker, and RPCs over a real socket."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from nats.aio.client import Client as NATS
 from prometheus_client.parser import text_string_to_metric_families
 
 from hub.admin import create_admin_app
+from hub.ws.service import Realtime
 from hubbub.client.client import RemoteError
+from hubbub.config import Settings
 from tests.e2e.conftest import ClientFactory
+from tests.e2e.test_realtime import publish
 
 Labels = frozenset[tuple[str, str]]
 
@@ -142,3 +147,38 @@ async def test_each_hub_app_has_its_own_registry(
 def admin_port(server: TestServer) -> int:
     assert server.port is not None
     return server.port
+
+
+async def test_a_feed_that_missed_a_publication_counts_as_behind_jetstream(
+    hub_server: TestServer,
+    aiohttp_server: Any,
+    client: ClientFactory,
+    realtime: Realtime,
+    nc: NATS,
+    settings: Settings,
+) -> None:
+    """hubbub_jetstream_feeds_behind: a publication the stream held at the previous
+    scrape that the hub's feed still has not got (its live subscription lost it)."""
+    admin: TestServer = await aiohttp_server(create_admin_app(hub_server.app))
+    a = await client("a")
+    sub = await a.subscribe("public:lagging")
+    first = await publish(nc, settings, "public:lagging", {"n": 1})
+    pub = await asyncio.wait_for(sub.queue.get(), 10)
+    assert pub.offset == first
+
+    _, samples = await _scrape(admin)
+    assert _series(samples, "hubbub_jetstream_up") == 1
+    assert _series(samples, "hubbub_jetstream_feeds_checked") == 1
+    assert _series(samples, "hubbub_jetstream_feeds_behind") == 0
+    _, samples = await _scrape(admin)  # delivered: still not behind
+    assert _series(samples, "hubbub_jetstream_feeds_behind") == 0
+
+    # The republish is at-most-once: what a lost one looks like to the feed.
+    feed = realtime.fanout.feeds["public:lagging"]
+    assert feed.sub is not None
+    await feed.sub.unsubscribe()
+    await publish(nc, settings, "public:lagging", {"n": 2})
+    _, samples = await _scrape(admin)  # the stream has it; it may still be on its way
+    assert _series(samples, "hubbub_jetstream_feeds_behind") == 0
+    _, samples = await _scrape(admin)  # a scrape later, it has not come
+    assert _series(samples, "hubbub_jetstream_feeds_behind") == 1

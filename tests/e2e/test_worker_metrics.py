@@ -8,14 +8,21 @@ from typing import Any
 
 import aiohttp
 import pytest
+from nats.aio.client import Client as NATS
+from nats.errors import ConnectionClosedError
+from nats.js.api import ConsumerConfig
 from prometheus_client.parser import text_string_to_metric_families
 
 from cli.embedded.process import free_port
 from hubbub.bus import Bus, new_request_id
 from hubbub.config import Settings
+from hubbub.contracts.channels import Channel, ChannelKind
 from hubbub.contracts.errors import HubbubError
+from hubbub.contracts.subjects import Subjects
 from tests.support import ops
+from workers.actors import ActorSystem
 from workers.app import worker_running
+from workers.metrics import WorkerMetrics
 
 
 @pytest.fixture
@@ -94,3 +101,47 @@ async def test_handler_latency_by_operation_and_outcome(
     ]
     assert buckets == sorted(buckets)
     assert buckets[-1] == 4
+
+
+async def test_jetstream_streams_and_consumer_lag_are_read_at_scrape_time(
+    settings: Settings, worker: Any, nc: NATS
+) -> None:
+    subjects = Subjects(settings.namespace)
+    stream = subjects.stream(ChannelKind.PUBLIC)
+    js = nc.jetstream()
+    for n in range(3):
+        ack = await js.publish(subjects.event(Channel.parse("public:lag")), b'{"n":%d}' % n)
+    # A consumer that has taken none of them: all three are its lag.
+    await js.add_consumer(stream, ConsumerConfig(durable_name="lagging"))
+
+    _, _, text = await _scrape(settings)
+    values = {
+        (sample.name, sample.labels.get("stream"), sample.labels.get("consumer")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert values[("hubbub_jetstream_up", None, None)] == 1
+    assert values[("hubbub_jetstream_stream_last_sequence", stream, None)] == ack.seq
+    assert values[("hubbub_jetstream_stream_messages", stream, None)] == 3
+    assert values[("hubbub_jetstream_consumer_pending", stream, "lagging")] == 3
+    assert values[("hubbub_jetstream_consumer_ack_pending", stream, "lagging")] == 0
+
+
+async def test_jetstream_away_is_up_0_without_the_stream_series(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Away:
+        async def stream_info(self, name: str) -> Any:
+            raise ConnectionClosedError
+
+    metrics = WorkerMetrics(
+        ActorSystem(mailbox_size=1, max_in_flight=1, idle_timeout=1.0),
+        None,  # type: ignore[arg-type]  # no database either: the outbox lag is left out
+        js=Away(),  # type: ignore[arg-type]
+        streams=["EVT_PUBLIC"],
+    )
+    text = (await metrics.exposition()).decode()
+    assert "hubbub_jetstream_up 0.0" in text
+    assert "hubbub_jetstream_stream_messages{" not in text
+    assert "hubbub_outbox_lag_seconds " not in text
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback
