@@ -15,6 +15,7 @@ import type {
   UserPublic,
   VerifyEmailRequest,
 } from "./types";
+import { requestBody } from "./types";
 
 /**
  * Accounts: `/api/v1/auth/*` and `/users/*` (docs/auth.md). Calls that send
@@ -22,26 +23,28 @@ import type {
  * the session's cookie lock, never beside a refresh.
  */
 export function authApi(api: ApiClient, session: AuthSession) {
+  const { http } = api;
+  const anonymous = api.via({ auth: false });
   return {
     /** 401 → HubError unauthorized ("wrong email or password"); 429 → rate_limited with retryAfter. */
     login(body: LoginRequest): Promise<UserPublic> {
       return session.exclusive(async () => {
-        const tokens = await api.post<TokenResponse>("/auth/login", body, { auth: false, credentials: "include" });
+        const tokens: TokenResponse = await api.unwrap(http.POST("/api/v1/auth/login", { body, fetch: anonymous, credentials: "include" }));
         session.accept(tokens);
         return tokens.user;
       });
     },
     /** 202 whether the email was free or taken: the account exists, unverified, or the owner got a note. */
     register(body: RegisterRequest): Promise<RegisterAccepted> {
-      return api.post<RegisterAccepted>("/auth/register", body, { auth: false });
+      return api.unwrap(http.POST("/api/v1/auth/register", { body, fetch: anonymous }));
     },
     /** The mailed link's token; 204. Invalid, used or expired → 400 bad_request. */
-    verifyEmail(body: VerifyEmailRequest): Promise<void> {
-      return api.post("/auth/verify-email", body, { auth: false });
+    async verifyEmail(body: VerifyEmailRequest): Promise<void> {
+      await api.unwrap(http.POST("/api/v1/auth/verify-email", { body, fetch: anonymous }));
     },
     /** A new link for the signed-in user; 409 when the address is verified already, 429 when asked too often. */
     resendVerification(): Promise<{ detail: string }> {
-      return api.post("/auth/verify-email/resend");
+      return api.unwrap(http.POST("/api/v1/auth/verify-email/resend"));
     },
     /**
      * End this session (named by the cookie, else by the access token);
@@ -51,7 +54,7 @@ export function authApi(api: ApiClient, session: AuthSession) {
     async logout(reason: SignOutReason = "logout"): Promise<void> {
       const headers = bearer(session.peekToken());
       try {
-        await session.exclusive(() => api.post("/auth/logout", undefined, { auth: false, headers, credentials: "include" }));
+        await session.exclusive(() => api.unwrap(http.POST("/api/v1/auth/logout", { headers, fetch: anonymous, credentials: "include" })));
       } finally {
         session.clear(reason);
       }
@@ -60,43 +63,44 @@ export function authApi(api: ApiClient, session: AuthSession) {
     async logoutEverywhere(): Promise<void> {
       const headers = bearer(await session.getToken({ forceRefresh: false }));
       try {
-        await session.exclusive(() => api.post("/auth/logout-all", undefined, { auth: false, headers, credentials: "include" }));
+        await session.exclusive(() => api.unwrap(http.POST("/api/v1/auth/logout-all", { headers, fetch: anonymous, credentials: "include" })));
       } finally {
         session.clear("logout");
       }
     },
     requestPasswordReset(body: PasswordResetRequest): Promise<{ detail: string }> {
-      return api.post("/auth/password-reset/request", body, { auth: false });
+      return api.unwrap(http.POST("/api/v1/auth/password-reset/request", { body, fetch: anonymous }));
     },
-    confirmPasswordReset(body: PasswordResetConfirm): Promise<void> {
-      return api.post("/auth/password-reset/confirm", body, { auth: false });
+    async confirmPasswordReset(body: PasswordResetConfirm): Promise<void> {
+      await api.unwrap(http.POST("/api/v1/auth/password-reset/confirm", { body, fetch: anonymous }));
     },
     me(): Promise<UserPublic> {
-      return api.get<UserPublic>("/users/me");
+      return api.unwrap(http.GET("/api/v1/users/me"));
     },
     async updateMe(body: UpdateMeRequest): Promise<UserPublic> {
-      const user = await api.patch<UserPublic>("/users/me", body);
+      const user = await api.unwrap(http.PATCH("/api/v1/users/me", { body: requestBody(body) }));
       session.setUser(user);
       return user;
     },
     /** Ends every other session of the user (this one stays). */
-    changePassword(body: ChangePasswordRequest): Promise<void> {
-      return api.post("/users/me/password", body);
+    async changePassword(body: ChangePasswordRequest): Promise<void> {
+      await api.unwrap(http.POST("/api/v1/users/me/password", { body }));
     },
   };
 }
 
 /** Admin-only user management; the hub checks the role on every call. */
 export function usersApi(api: ApiClient) {
+  const { http } = api;
   return {
     list(query: ListUsersQuery = {}, signal?: AbortSignal): Promise<UserPage> {
-      return api.get<UserPage>("/users", { query: { ...query }, signal });
+      return api.unwrap(http.GET("/api/v1/users", { params: { query }, signal }));
     },
     get(id: string): Promise<UserPublic> {
-      return api.get<UserPublic>(`/users/${encodeURIComponent(id)}`);
+      return api.unwrap(http.GET("/api/v1/users/{user_id}", { params: { path: { user_id: id } } }));
     },
     update(id: string, body: UpdateUserRequest): Promise<UserPublic> {
-      return api.patch<UserPublic>(`/users/${encodeURIComponent(id)}`, body);
+      return api.unwrap(http.PATCH("/api/v1/users/{user_id}", { params: { path: { user_id: id } }, body: requestBody(body) }));
     },
   };
 }

@@ -12,5 +12,5 @@ export type InvitationPreview = components["schemas"]["InvitationPreview"];
  * the hub limits previews per IP (429).
  */
 export function previewInvitation(api: ApiClient, token: string, options: { signal?: AbortSignal } = {}): Promise<InvitationPreview> {
-  return api.post<InvitationPreview>("/invitations/preview", { token }, { auth: false, signal: options.signal });
+  return api.unwrap(api.http.POST("/api/v1/invitations/preview", { body: { token }, fetch: api.via({ auth: false }), signal: options.signal }));
 }

@@ -1,5 +1,6 @@
-import type { ApiClient } from "./client";
+import { serializeQuery, type ApiClient } from "./client";
 import type { components } from "./schema";
+import { requestBody } from "./types";
 
 /**
  * Resources of a workspace (`/api/v1/workspaces/{id}/resources`, docs/domain.md),
@@ -33,29 +34,28 @@ export function etag(version: number): string {
   return `"${version}"`;
 }
 
-/** Repeatable parameters (`tag`) need repeated keys, which `ApiClient.url` does not do: build the query here. */
+/** The query string of a listing as it goes out (`tag` repeated, empty filters left out), with its `?`. */
 export function listQueryString(query: ResourceListQuery = {}): string {
-  const qs = new URLSearchParams();
-  for (const [key, value] of Object.entries(query)) {
-    if (value === undefined || value === null || value === "") continue;
-    if (Array.isArray(value)) for (const v of value) qs.append(key, String(v));
-    else qs.set(key, String(value));
-  }
-  const text = qs.toString();
+  const text = serializeQuery(query);
   return text ? `?${text}` : "";
 }
 
-const ws = (workspaceId: string) => `/workspaces/${encodeURIComponent(workspaceId)}`;
-const one = (workspaceId: string, resourceId: string) => `${ws(workspaceId)}/resources/${encodeURIComponent(resourceId)}`;
+const ref = (workspaceId: string, resourceId: string) => ({ workspace_id: workspaceId, resource_id: resourceId });
 
 export interface MutationOptions {
   signal?: AbortSignal;
 }
 
 export function resourcesApi(api: ApiClient, newKey: () => string = () => crypto.randomUUID()) {
+  const { http } = api;
+  /** A change: a fresh `Idempotency-Key`, and `If-Match` for the version it is based on. */
+  const change = (version: number) => ({ "Idempotency-Key": newKey(), "If-Match": etag(version) });
   return {
+    /** One page; `tag` repeats (`tag=a&tag=b`), empty filters are left out. */
     list(workspaceId: string, query: ResourceListQuery = {}, options: MutationOptions = {}): Promise<ResourcePage> {
-      return api.get<ResourcePage>(`${ws(workspaceId)}/resources${listQueryString(query)}`, { signal: options.signal });
+      return api.unwrap(
+        http.GET("/api/v1/workspaces/{workspace_id}/resources", { params: { path: { workspace_id: workspaceId }, query }, signal: options.signal }),
+      );
     },
 
     /**
@@ -80,55 +80,72 @@ export function resourcesApi(api: ApiClient, newKey: () => string = () => crypto
     },
 
     get(workspaceId: string, resourceId: string, options: MutationOptions & { includeDeleted?: boolean } = {}): Promise<Resource> {
-      const query = options.includeDeleted ? "?include_deleted=true" : "";
-      return api.get<Resource>(`${one(workspaceId, resourceId)}${query}`, { signal: options.signal });
+      const query = options.includeDeleted ? { include_deleted: true } : {};
+      return api.unwrap(
+        http.GET("/api/v1/workspaces/{workspace_id}/resources/{resource_id}", {
+          params: { path: ref(workspaceId, resourceId), query },
+          signal: options.signal,
+        }),
+      );
     },
 
     /** `idempotencyKey`: pass the same one when retrying the same create. */
     create(workspaceId: string, body: ResourceCreateInput, options: MutationOptions & { idempotencyKey?: string } = {}): Promise<Resource> {
-      return api.post<Resource>(`${ws(workspaceId)}/resources`, body, {
-        idempotencyKey: options.idempotencyKey ?? newKey(),
-        signal: options.signal,
-      });
+      return api.unwrap(
+        http.POST("/api/v1/workspaces/{workspace_id}/resources", {
+          params: { path: { workspace_id: workspaceId }, header: { "Idempotency-Key": options.idempotencyKey ?? newKey() } },
+          body: requestBody<Schemas["ResourceCreateBody"]>(body),
+          signal: options.signal,
+        }),
+      );
     },
 
     /** 412 `precondition_failed` when the resource is no longer at `version`. */
     update(workspaceId: string, resourceId: string, version: number, patch: ResourcePatch, options: MutationOptions = {}): Promise<Resource> {
-      return api.patch<Resource>(one(workspaceId, resourceId), patch, {
-        ifMatch: etag(version),
-        idempotencyKey: newKey(),
-        signal: options.signal,
-      });
+      return api.unwrap(
+        http.PATCH("/api/v1/workspaces/{workspace_id}/resources/{resource_id}", {
+          params: { path: ref(workspaceId, resourceId), header: change(version) },
+          body: patch,
+          signal: options.signal,
+        }),
+      );
     },
 
     /** Soft delete (restorable); `hard` deletes for good (workspace admins only). */
     async delete(workspaceId: string, resourceId: string, version: number, options: MutationOptions & { hard?: boolean } = {}): Promise<void> {
-      const query = options.hard ? "?hard=true" : "";
-      await api.delete<void>(`${one(workspaceId, resourceId)}${query}`, {
-        ifMatch: etag(version),
-        idempotencyKey: newKey(),
-        signal: options.signal,
-      });
+      await api.unwrap(
+        http.DELETE("/api/v1/workspaces/{workspace_id}/resources/{resource_id}", {
+          params: { path: ref(workspaceId, resourceId), query: options.hard ? { hard: true } : {}, header: change(version) },
+          signal: options.signal,
+        }),
+      );
     },
 
     restore(workspaceId: string, resourceId: string, version: number, options: MutationOptions = {}): Promise<Resource> {
-      return api.post<Resource>(`${one(workspaceId, resourceId)}/restore`, {}, {
-        ifMatch: etag(version),
-        idempotencyKey: newKey(),
-        signal: options.signal,
-      });
+      return api.unwrap(
+        http.POST("/api/v1/workspaces/{workspace_id}/resources/{resource_id}/restore", {
+          params: { path: ref(workspaceId, resourceId), header: change(version) },
+          signal: options.signal,
+        }),
+      );
     },
   };
 }
 
 export function workspaceReadsApi(api: ApiClient) {
+  const { http } = api;
   return {
     get(workspaceId: string, options: MutationOptions = {}): Promise<Workspace> {
-      return api.get<Workspace>(ws(workspaceId), { signal: options.signal });
+      return api.unwrap(http.GET("/api/v1/workspaces/{workspace_id}", { params: { path: { workspace_id: workspaceId } }, signal: options.signal }));
     },
     /** First 100 members (by email): enough to put names on presence avatars. */
     members(workspaceId: string, options: MutationOptions = {}): Promise<MemberPage> {
-      return api.get<MemberPage>(`${ws(workspaceId)}/members`, { query: { limit: 100 }, signal: options.signal });
+      return api.unwrap(
+        http.GET("/api/v1/workspaces/{workspace_id}/members", {
+          params: { path: { workspace_id: workspaceId }, query: { limit: 100 } },
+          signal: options.signal,
+        }),
+      );
     },
   };
 }

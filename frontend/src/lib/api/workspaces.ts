@@ -53,99 +53,103 @@ export function versionTag(version: number): string {
   return `"${version}"`;
 }
 
-const ws = (id: string) => `/workspaces/${encodeURIComponent(id)}`;
-
 function newKey(): string {
   return globalThis.crypto.randomUUID();
 }
 
-function pageQuery(query: PageQuery & Record<string, string | number | null | undefined>) {
-  return { ...query, cursor: query.cursor ?? undefined };
-}
-
 export function workspacesApi(api: ApiClient) {
+  const { http } = api;
+  const at = (workspace_id: string) => ({ path: { workspace_id } });
+  /** Headers of a mutation: a fresh `Idempotency-Key` unless the caller retries with its own, and `If-Match` for a version. */
+  const mutation = (options: MutationOptions, version?: number) => ({
+    "Idempotency-Key": options.idempotencyKey ?? newKey(),
+    ...(version === undefined ? {} : { "If-Match": versionTag(version) }),
+  });
   return {
     // ------------------------------------------------------------ workspaces
     /** Newest first; `next_cursor` null on the last page. */
     list(query: PageQuery = {}, options: CallOptions = {}): Promise<WorkspacePage> {
-      return api.get<WorkspacePage>("/workspaces", { query: pageQuery({ ...query }), signal: options.signal });
+      return api.unwrap(http.GET("/api/v1/workspaces", { params: { query }, signal: options.signal }));
     },
     get(id: string, options: CallOptions = {}): Promise<MyWorkspace> {
-      return api.get<MyWorkspace>(ws(id), { signal: options.signal });
+      return api.unwrap(http.GET("/api/v1/workspaces/{workspace_id}", { params: at(id), signal: options.signal }));
     },
     /** 201; the caller becomes its owner. 422 names the field (`name`). */
     create(body: WorkspaceCreate, options: MutationOptions = {}): Promise<MyWorkspace> {
-      return api.post<MyWorkspace>("/workspaces", body, { signal: options.signal, idempotencyKey: options.idempotencyKey ?? newKey() });
+      return api.unwrap(http.POST("/api/v1/workspaces", { params: { header: mutation(options) }, body, signal: options.signal }));
     },
     /** Owner only. `version` is the one the caller saw: a newer one on the hub → 412 `precondition_failed`. */
     rename(id: string, version: number, body: WorkspaceUpdateBody, options: MutationOptions = {}): Promise<MyWorkspace> {
-      return api.patch<MyWorkspace>(ws(id), body, {
-        signal: options.signal,
-        ifMatch: versionTag(version),
-        idempotencyKey: options.idempotencyKey ?? newKey(),
-      });
+      return api.unwrap(
+        http.PATCH("/api/v1/workspaces/{workspace_id}", { params: { ...at(id), header: mutation(options, version) }, body, signal: options.signal }),
+      );
     },
     /** Owner only; 204. Same `If-Match` rule as rename. */
-    remove(id: string, version: number, options: MutationOptions = {}): Promise<void> {
-      return api.delete<void>(ws(id), { signal: options.signal, ifMatch: versionTag(version), idempotencyKey: options.idempotencyKey ?? newKey() });
+    async remove(id: string, version: number, options: MutationOptions = {}): Promise<void> {
+      await api.unwrap(http.DELETE("/api/v1/workspaces/{workspace_id}", { params: { ...at(id), header: mutation(options, version) }, signal: options.signal }));
     },
 
     // ------------------------------------------------------------ members
     /** By email. */
     members(id: string, query: PageQuery & { role?: WorkspaceRole } = {}, options: CallOptions = {}): Promise<MemberPage> {
-      return api.get<MemberPage>(`${ws(id)}/members`, { query: pageQuery({ ...query }), signal: options.signal });
+      return api.unwrap(http.GET("/api/v1/workspaces/{workspace_id}/members", { params: { ...at(id), query }, signal: options.signal }));
     },
     /** Admin. Always an invitation the person accepts (`{status: "invited", invitation}`), whether or not the email has an account. */
     addMember(id: string, body: MemberAddBody, options: MutationOptions = {}): Promise<MemberAdded> {
-      return api.post<MemberAdded>(`${ws(id)}/members`, body, { signal: options.signal, idempotencyKey: options.idempotencyKey ?? newKey() });
+      return api.unwrap(
+        http.POST("/api/v1/workspaces/{workspace_id}/members", { params: { ...at(id), header: mutation(options) }, body, signal: options.signal }),
+      );
     },
     /** Admin (owner for the owner role). The last owner cannot be demoted: 409. */
     updateMember(id: string, userId: string, body: MemberUpdateBody, options: MutationOptions = {}): Promise<MemberPublic> {
-      return api.patch<MemberPublic>(`${ws(id)}/members/${encodeURIComponent(userId)}`, body, {
-        signal: options.signal,
-        idempotencyKey: options.idempotencyKey ?? newKey(),
-      });
+      return api.unwrap(
+        http.PATCH("/api/v1/workspaces/{workspace_id}/members/{user_id}", {
+          params: { path: { workspace_id: id, user_id: userId }, header: mutation(options) },
+          body,
+          signal: options.signal,
+        }),
+      );
     },
     /** Admin; 204. The last owner cannot be removed: 409. */
-    removeMember(id: string, userId: string, options: MutationOptions = {}): Promise<void> {
-      return api.delete<void>(`${ws(id)}/members/${encodeURIComponent(userId)}`, {
-        signal: options.signal,
-        idempotencyKey: options.idempotencyKey ?? newKey(),
-      });
+    async removeMember(id: string, userId: string, options: MutationOptions = {}): Promise<void> {
+      await api.unwrap(
+        http.DELETE("/api/v1/workspaces/{workspace_id}/members/{user_id}", {
+          params: { path: { workspace_id: id, user_id: userId }, header: mutation(options) },
+          signal: options.signal,
+        }),
+      );
     },
     /** Any member; 204. The last owner cannot leave: 409. */
-    leave(id: string, options: MutationOptions = {}): Promise<void> {
-      return api.post<void>(`${ws(id)}/leave`, undefined, { signal: options.signal, idempotencyKey: options.idempotencyKey ?? newKey() });
+    async leave(id: string, options: MutationOptions = {}): Promise<void> {
+      await api.unwrap(http.POST("/api/v1/workspaces/{workspace_id}/leave", { params: { ...at(id), header: mutation(options) }, signal: options.signal }));
     },
 
     // ------------------------------------------------------------ invitations
     /** Admin; 409 when the email's account is already a member. */
     invite(id: string, body: InvitationCreateBody, options: MutationOptions = {}): Promise<InvitationPublic> {
-      return api.post<InvitationPublic>(`${ws(id)}/invitations`, body, { signal: options.signal, idempotencyKey: options.idempotencyKey ?? newKey() });
+      return api.unwrap(
+        http.POST("/api/v1/workspaces/{workspace_id}/invitations", { params: { ...at(id), header: mutation(options) }, body, signal: options.signal }),
+      );
     },
     /** Pending, unexpired invitations, by email; any member. */
     invitations(id: string, query: PageQuery = {}, options: CallOptions = {}): Promise<InvitationPage> {
-      return api.get<InvitationPage>(`${ws(id)}/invitations`, { query: pageQuery({ ...query }), signal: options.signal });
+      return api.unwrap(http.GET("/api/v1/workspaces/{workspace_id}/invitations", { params: { ...at(id), query }, signal: options.signal }));
     },
     /** Admin (owner for an owner invitation); 204. Its link stops working; no longer pending → 404. */
-    revokeInvitation(id: string, invitationId: string, options: MutationOptions = {}): Promise<void> {
-      return api.delete<void>(`${ws(id)}/invitations/${encodeURIComponent(invitationId)}`, {
-        signal: options.signal,
-        idempotencyKey: options.idempotencyKey ?? newKey(),
-      });
+    async revokeInvitation(id: string, invitationId: string, options: MutationOptions = {}): Promise<void> {
+      await api.unwrap(
+        http.DELETE("/api/v1/workspaces/{workspace_id}/invitations/{invitation_id}", {
+          params: { path: { workspace_id: id, invitation_id: invitationId }, header: mutation(options) },
+          signal: options.signal,
+        }),
+      );
     },
     /** Only the invited email's account (else 403); unknown, used, revoked or expired token → 404. */
     acceptInvitation(token: string, options: MutationOptions = {}): Promise<InvitationAccepted> {
-      return api.post<InvitationAccepted>("/invitations/accept", { token }, {
-        signal: options.signal,
-        idempotencyKey: options.idempotencyKey ?? newKey(),
-      });
+      return api.unwrap(http.POST("/api/v1/invitations/accept", { params: { header: mutation(options) }, body: { token }, signal: options.signal }));
     },
-    declineInvitation(token: string, options: MutationOptions = {}): Promise<void> {
-      return api.post<void>("/invitations/decline", { token }, {
-        signal: options.signal,
-        idempotencyKey: options.idempotencyKey ?? newKey(),
-      });
+    async declineInvitation(token: string, options: MutationOptions = {}): Promise<void> {
+      await api.unwrap(http.POST("/api/v1/invitations/decline", { params: { header: mutation(options) }, body: { token }, signal: options.signal }));
     },
 
     // ------------------------------------------------------------ activity
@@ -155,7 +159,7 @@ export function workspacesApi(api: ApiClient) {
       query: PageQuery & { subject_id?: string; actor_id?: string } = {},
       options: CallOptions = {},
     ): Promise<ActivityPage> {
-      return api.get<ActivityPage>(`${ws(id)}/activity`, { query: pageQuery({ ...query }), signal: options.signal });
+      return api.unwrap(http.GET("/api/v1/workspaces/{workspace_id}/activity", { params: { ...at(id), query }, signal: options.signal }));
     },
   };
 }

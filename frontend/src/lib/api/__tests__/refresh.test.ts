@@ -201,7 +201,8 @@ describe("one refresh in flight (this tab)", () => {
 
     // Two API calls refused at once (their token expired under them): one refresh between them.
     hub.bumpAccessToken();
-    const calls = Promise.all([api.get("/users/me"), api.get("/users/me")]);
+    const me = () => api.unwrap(api.http.GET("/api/v1/users/me"));
+    const calls = Promise.all([me(), me()]);
     await hub.releaseOne(); // first /users/me → 401
     await hub.releaseOne(); // second /users/me → 401
     await hub.releaseAll(); // the one refresh, then both retries

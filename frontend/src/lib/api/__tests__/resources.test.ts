@@ -18,7 +18,14 @@ function fakeFetch(...responses: Array<[number, unknown]>) {
   return { fetch: fetch as unknown as typeof globalThis.fetch, calls };
 }
 
-const headers = (call: Call | undefined) => (call?.init.headers ?? {}) as Record<string, string>;
+/** The request's headers by their usual spelling (`If-Match`); on the wire their case does not matter. */
+const headers = (call: Call | undefined): Record<string, string> => {
+  const out: Record<string, string> = {};
+  new Headers(call?.init.headers).forEach((value, name) => {
+    out[name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase())] = value;
+  });
+  return out;
+};
 const tokens = { getToken: async () => "tok" };
 const WS = "w1";
 const R = { id: "r1", version: 3, title: "x" };

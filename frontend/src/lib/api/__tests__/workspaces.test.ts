@@ -18,7 +18,14 @@ function fakeHub(...responses: Array<[number, unknown, Record<string, string>?]>
   return { api, calls };
 }
 
-const headers = (call: Call | undefined) => (call?.init.headers ?? {}) as Record<string, string>;
+/** The request's headers by their usual spelling (`If-Match`); on the wire their case does not matter. */
+const headers = (call: Call | undefined): Record<string, string> => {
+  const out: Record<string, string> = {};
+  new Headers(call?.init.headers).forEach((value, name) => {
+    out[name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase())] = value;
+  });
+  return out;
+};
 
 const WS = { id: "w1", name: "Team", role: "owner", version: 3, created_by: "u1", created_at: "2026-01-01T00:00:00Z", updated_at: "2026-01-01T00:00:00Z" };
 const MEMBER = { workspace_id: "w1", user_id: "u2", email: "b@example.com", display_name: "B", role: "member", joined_at: "x", updated_at: "x" };
