@@ -68,6 +68,17 @@ export function InvitationView() {
     // The layout's capture ran first; a token still in the address (no storage) is read directly.
     // eslint-disable-next-line react-hooks/set-state-in-effect
     setToken(storedInvitationToken(store) ?? captureInvitationToken(window, store));
+    // Another invitation link opened on this page changes only the fragment: no new page load.
+    const onHashChange = () => {
+      const next = captureInvitationToken(window, sessionStore());
+      if (!next) return;
+      setAnswer(null);
+      setError(null);
+      setUnverified(false);
+      setToken(next);
+    };
+    window.addEventListener("hashchange", onHashChange);
+    return () => window.removeEventListener("hashchange", onHashChange);
   }, []);
 
   useEffect(() => {
