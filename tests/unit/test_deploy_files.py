@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import yaml
 
 from cli.embedded.nats_auth import COMPOSE_NODES, NatsAuthFolder
@@ -23,6 +24,22 @@ from tests.support import deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# The workers' alerts and their cases, beside the hubs' (tests/support/deploy.py).
+WORKER_ALERTS_YML = deploy.ALERTS_YML.parent / "worker-alerts.yml"
+WORKER_ALERTS_TEST_YML = deploy.ALERTS_YML.parent / "worker-alerts.test.yml"
+RULE_FILES = (
+    (deploy.ALERTS_YML, deploy.ALERTS_TEST_YML),
+    (WORKER_ALERTS_YML, WORKER_ALERTS_TEST_YML),
+)
+
+
+def rules_of(path: Path) -> list[dict[str, Any]]:
+    return [
+        rule
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
 
 
 def compose_services(**env: str) -> dict[str, Any]:
@@ -338,31 +355,52 @@ class TestPrometheus:
         )
         assert result.returncode == 0, result.stdout + result.stderr
 
-    def test_promtool_accepts_the_alert_rules(self) -> None:
-        result = _run([deploy.debian_tool("promtool"), "check", "rules", str(deploy.ALERTS_YML)])
+    @pytest.mark.parametrize(("rules", "cases"), RULE_FILES, ids=["hubs", "workers"])
+    def test_promtool_accepts_the_alert_rules(self, rules: Path, cases: Path) -> None:
+        result = _run([deploy.debian_tool("promtool"), "check", "rules", str(rules)])
         assert result.returncode == 0, result.stdout + result.stderr
-        assert f"SUCCESS: {len(deploy.alert_rules())} rules found" in result.stdout
+        assert f"SUCCESS: {len(rules_of(rules))} rules found" in result.stdout
 
-    def test_every_alert_passes_its_promtool_test(self) -> None:
+    @pytest.mark.parametrize(("rules", "cases"), RULE_FILES, ids=["hubs", "workers"])
+    def test_every_alert_passes_its_promtool_test(self, rules: Path, cases: Path) -> None:
         result = _run(
-            [deploy.debian_tool("promtool"), "test", "rules", "alerts.test.yml"],
-            cwd=deploy.ALERTS_TEST_YML.parent,
+            [deploy.debian_tool("promtool"), "test", "rules", cases.name], cwd=cases.parent
         )
         assert result.returncode == 0, result.stdout + result.stderr
 
-    def test_every_alert_has_a_case_that_fires_it(self) -> None:
-        cases = yaml.safe_load(deploy.ALERTS_TEST_YML.read_text())["tests"]
+    @pytest.mark.parametrize(("rules", "cases"), RULE_FILES, ids=["hubs", "workers"])
+    def test_every_alert_has_a_case_that_fires_it(self, rules: Path, cases: Path) -> None:
         fired = {
             check["alertname"]
-            for case in cases
+            for case in yaml.safe_load(cases.read_text())["tests"]
             for check in case["alert_rule_test"]
             if check["exp_alerts"]
         }
-        assert fired == {rule["alert"] for rule in deploy.alert_rules()}
+        assert fired == {rule["alert"] for rule in rules_of(rules)}
+
+    def test_prometheus_loads_both_rule_files(self) -> None:
+        config = yaml.safe_load(deploy.PROMETHEUS_YML.read_text())
+        assert config["rule_files"] == [deploy.ALERTS_YML.name, WORKER_ALERTS_YML.name]
+
+    def test_the_alerts_that_matter_are_there(self) -> None:
+        """Issue 15's list: no workers answering, 5xx ratio, RPC p99, outbox lag,
+        JetStream lag, slow-consumer closes, dependency down."""
+        names = {rule["alert"] for rule in rules_of(deploy.ALERTS_YML)}
+        names |= {rule["alert"] for rule in rules_of(WORKER_ALERTS_YML)}
+        assert {
+            "HubbubNoWorkersAnswering",
+            "HubbubHigh5xxRatio",
+            "HubbubRpcP99High",
+            "HubbubOutboxLag",
+            "HubbubJetStreamLag",
+            "HubbubJetStreamConsumerLag",
+            "HubbubSlowConsumerCloses",
+            "HubbubDependencyDown",
+        } <= names
 
     def test_every_alert_says_how_bad_and_where_its_runbook_is(self) -> None:
         operations = (ROOT / "docs" / "operations.md").read_text()
-        for rule in deploy.alert_rules():
+        for rule in rules_of(deploy.ALERTS_YML) + rules_of(WORKER_ALERTS_YML):
             assert rule["labels"]["severity"] in {"critical", "warning", "info"}
             runbook = rule["annotations"]["runbook"]
             assert runbook == f"docs/operations.md#{rule['alert'].lower()}"
@@ -391,7 +429,9 @@ class TestGrafana:
             (deploy.GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text()
         )["datasources"]
         uids = {source["uid"] for source in provisioned}
-        for path in deploy.DASHBOARDS.glob("*.json"):
+        paths = sorted(deploy.DASHBOARDS.rglob("*.json"))  # the workers' in workers/
+        assert len(paths) == 2
+        for path in paths:
             for panel in deploy.dashboard_panels(path):
                 for target in panel.get("targets", []):
                     assert target["datasource"]["uid"] in uids, panel["title"]
