@@ -9,10 +9,13 @@ own ``traceparent`` started.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aiohttp import web
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -168,3 +171,41 @@ async def test_off_nothing_on_the_request_path_makes_a_span(
     assert response.status == 502
     response = await hub_client.post("/api/v1/test/crash", json={"seq": 1})
     assert response.status == 200
+
+
+async def test_configured_spans_are_exported_over_otlp_http(
+    settings: Settings, aiohttp_server: Any
+) -> None:
+    """OTEL_EXPORTER_OTLP_ENDPOINT: the SDK's batch exporter posts protobuf to
+    <endpoint>/v1/traces (here a fake collector on 127.0.0.1)."""
+    received: list[tuple[str, bytes]] = []
+
+    async def traces(request: web.Request) -> web.Response:
+        received.append((request.headers.get("Content-Type", ""), await request.read()))
+        return web.Response(body=b"", content_type="application/x-protobuf")
+
+    app = web.Application()
+    app.router.add_post("/v1/traces", traces)
+    collector = await aiohttp_server(app, host="127.0.0.1")
+    configured = settings.model_copy(
+        update={"otlp_endpoint": f"http://127.0.0.1:{collector.port}/"}
+    )
+    assert tracing.tracer is None
+    assert tracing.configure(configured, "hubbub-test")
+    try:
+        span = tracing.start_span("call test.export", kind=SpanKind.CLIENT)
+        assert span is not None
+        span.end()
+    finally:
+        # Shutting down flushes the batch; the exporter blocks (requests): not on the loop.
+        await asyncio.to_thread(tracing.shutdown)
+    assert tracing.tracer is None
+
+    assert len(received) == 1
+    content_type, body = received[0]
+    assert content_type == "application/x-protobuf"
+    exported = ExportTraceServiceRequest.FromString(body)
+    resource = exported.resource_spans[0]
+    service = {a.key: a.value.string_value for a in resource.resource.attributes}
+    assert service["service.name"] == "hubbub-test"
+    assert [s.name for s in resource.scope_spans[0].spans] == ["call test.export"]
