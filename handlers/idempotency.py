@@ -14,7 +14,7 @@ import hashlib
 from datetime import datetime
 
 import orjson
-from sqlalchemy import LargeBinary, String, select
+from sqlalchemy import LargeBinary, String, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -72,7 +72,11 @@ async def claim(
 
 
 async def complete(session: AsyncSession, *, caller: str, key: str, response: bytes) -> None:
-    record = await session.get(IdempotencyRecord, (caller, key))
-    assert record is not None
-    record.response = response
-    record.completed_at = datetime.now().astimezone()
+    """Store the response on the claimed record: one UPDATE, no read (the claim is this
+    transaction's own row)."""
+    await session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.caller == caller, IdempotencyRecord.key == key)
+        .values(response=response, completed_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
