@@ -16,9 +16,9 @@ creates at once may get the same key, which the listing orders by id.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context
@@ -28,6 +28,7 @@ from handlers.resources.models import Resource
 from handlers.resources.views import resource_public, summary
 from handlers.workspaces import access, journal
 from handlers.workspaces.cache import cache_for, params_digest
+from handlers.workspaces.models import Member
 from hubbub.contracts import event_types as events
 from hubbub.contracts.api import resources as api
 from hubbub.contracts.api.resources import (
@@ -40,7 +41,8 @@ from hubbub.contracts.api.resources import (
     ResourceRestore,
     ResourceUpdate,
 )
-from hubbub.contracts.errors import Conflict, NotFound, stale_version
+from hubbub.contracts.api.workspaces import WorkspaceRole
+from hubbub.contracts.errors import Conflict, Forbidden, NotFound, stale_version
 from hubbub.contracts.events import EventType
 from hubbub.contracts.operations import Empty
 
@@ -88,11 +90,9 @@ async def get(ctx: Context, params: ResourceGet) -> ResourcePublic:
 
 @registry.handler(api.create)
 async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
-    await access.require(ctx, params.workspace_id, access.WRITE)
     me = uuid.UUID(ctx.user_id)
-    position = params.position
-    if position is None:
-        position = positions.after(await _last_position(ctx, params.workspace_id, params.status))
+    role, last = await _role_and_last_position(ctx, params, me)
+    _check_role(role, access.WRITE)
     row = Resource(
         id=uuid.uuid4(),
         workspace_id=params.workspace_id,
@@ -100,18 +100,26 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
         title=params.title,
         body=params.body,
         status=params.status,
-        position=position,
+        position=params.position if params.position is not None else positions.after(last),
         tags=params.tags,
         data=params.data,
+        version=1,
         created_by=me,
         updated_by=me,
+        deleted_at=None,
     )
-    ctx.session.add(row)
+    # One INSERT … RETURNING the server's times; the row object is only what the answer
+    # and the journal are made of (not added to the session: no unit of work to flush).
+    values = {c.key: getattr(row, c.key) for c in _INSERTED}
     try:
-        await ctx.session.flush()
+        inserted = (
+            await ctx.session.execute(
+                insert(_TABLE).values(values).returning(Resource.created_at, Resource.updated_at)
+            )
+        ).one()
     except IntegrityError:  # the workspace was deleted since the membership check
         raise access.not_found() from None
-    await ctx.session.refresh(row)
+    row.created_at, row.updated_at = inserted
     return _journal(ctx, row, events.RESOURCE_CREATED, before=None)
 
 
@@ -167,18 +175,49 @@ async def restore(ctx: Context, params: ResourceRestore) -> ResourcePublic:
     return _journal(ctx, row, events.RESOURCE_RESTORED, before=before)
 
 
-async def _last_position(ctx: Context, workspace_id: uuid.UUID, status: str) -> str | None:
-    """The greatest order key in the column (its live cards), read without a lock."""
-    return await ctx.session.scalar(
+_TABLE = cast(Table, Resource.__table__)
+_INSERTED = [
+    c
+    for c in _TABLE.columns
+    if c.key not in ("created_at", "updated_at", "search")  # the server's
+]
+
+
+async def _role_and_last_position(
+    ctx: Context, params: ResourceCreate, me: uuid.UUID
+) -> tuple[str | None, str | None]:
+    """The caller's role in the workspace and, when the create names no position, the
+    greatest order key of its column (live cards), read without a lock — in one query,
+    one round trip."""
+    role = (
+        select(Member.role)
+        .where(Member.workspace_id == params.workspace_id, Member.user_id == me)
+        .scalar_subquery()
+    )
+    if params.position is not None:
+        return await ctx.session.scalar(select(role)), None
+    last = (
         select(Resource.position)
         .where(
-            Resource.workspace_id == workspace_id,
-            Resource.status == status,
+            Resource.workspace_id == params.workspace_id,
+            Resource.status == params.status,
             Resource.deleted_at.is_(None),
         )
         .order_by(Resource.position.desc())
         .limit(1)
+        .scalar_subquery()
     )
+    found = (await ctx.session.execute(select(role, last))).one()
+    return found[0], found[1]
+
+
+def _check_role(role: str | None, at_least: WorkspaceRole) -> None:
+    """``access.require``'s rule on a role read with something else: not a member is
+    ``not_found``, too low a role ``forbidden``."""
+    if role is None:
+        raise access.not_found()
+    if not WorkspaceRole(role).at_least(at_least):
+        raise Forbidden(f"this needs the {at_least.value} role or higher", role=role)
 
 
 async def _locked(
