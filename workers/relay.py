@@ -5,7 +5,10 @@ them publish at a time, so the outbox is published in id order. Each event goes 
 its event id as ``Nats-Msg-Id``: if a relay dies after publishing but before marking the
 rows, the next one re-sends them and JetStream stores each once. A relay is woken at
 once by its own worker after a commit that wrote events (``kick``) and polls otherwise,
-which picks up rows left behind by a worker that died.
+which picks up rows left behind by a worker that died. Passes start at least
+``min_interval`` apart: an event after a quiet spell goes out at once, and under a
+stream of commits each pass takes the rows of many (a pass costs a few round trips to
+PostgreSQL whatever its size, and the relays of all workers contend for one lock).
 
 A row that can never be published — a channel name that is not one, a payload over
 NATS's ``max_payload``, a message JetStream refuses as malformed — would otherwise stop
@@ -66,6 +69,7 @@ class OutboxRelay:
         publish_timeout: float = 5.0,
         max_payload: int | None = None,
         health: Health | None = None,
+        min_interval: float = 0.02,
     ) -> None:
         self.sessions = sessions
         self.js = js
@@ -74,6 +78,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.publish_timeout = publish_timeout
         self.max_payload = max_payload  # the NATS server's limit, when known
+        self.min_interval = min_interval  # seconds between the starts of two passes
         self.health = health if health is not None else Health()
         self.paused: str | None = None  # why, while JetStream is unreachable
         self.published = 0
@@ -111,12 +116,18 @@ class OutboxRelay:
     async def _run(self) -> None:
         failures = 0
         cap = MAX_DELAY_S
+        loop = asyncio.get_running_loop()
+        last_pass = -self.min_interval
         while not self._stopping:
             try:
                 async with asyncio.timeout(self._delay(failures, cap)):
                     await self._wake.wait()
             except TimeoutError:
                 pass
+            # Kicks that come meanwhile are taken by this pass: the rows of their commits.
+            if (wait := last_pass + self.min_interval - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            last_pass = loop.time()
             self._wake.clear()
             try:
                 done = self.published + self.set_aside
