@@ -43,27 +43,33 @@ CLOSE_GRACE_S = 3.0  # a client that does not take its close frame is cut off af
 
 
 class Connection(Subscriber):
+    # An idle socket holds only these slots and what they point to: containers a
+    # socket may never need (RPC ids, drop counts, held publications, pending replies)
+    # are made on first use, and token deadlines live in the hub's one timer
+    # (``sessions.Deadlines``), not in timer handles of their own.
     __slots__ = (
+        "_rpc_ids",
         "caller",
         "closed",
         "closing",
         "draining",
         "dropped",
+        "expire_at",
         "held",
         "id",
         "ip",
         "joined_at",
         "last_seen",
         "limiter",
+        "out",
         "protocol_errors",
-        "rpc_ids",
         "send_limit",
         "session_id",
         "subs",
-        "timers",
         "token_exp",
         "transport",
         "user_id",
+        "warn_at",
         "ws",
     )
 
@@ -86,10 +92,12 @@ class Connection(Subscriber):
         self.limiter = limiter
         self.protocol_errors = 0
         self.last_seen = time.monotonic()
-        self.timers: list[asyncio.TimerHandle] = []
-        self.rpc_ids: set[int] = set()
+        self.warn_at = 0.0  # token deadlines, loop time (0: none)
+        self.expire_at = 0.0
+        self._rpc_ids: set[int] | None = None
         self.held: deque[tuple[str, Item]] | None = None
-        self.dropped: dict[str, int] = {}
+        self.dropped: dict[str, int] | None = None  # per channel, while some are untold
+        self.out: list[bytes] | None = None  # replies written at the end of this turn
         self.draining: asyncio.Task[None] | None = None
         self.closed = False
         self.ip = ip
@@ -102,6 +110,14 @@ class Connection(Subscriber):
 
     def gone(self) -> bool:
         return self.closed
+
+    @property
+    def rpc_ids(self) -> set[int]:
+        """Ids of this socket's RPCs in flight."""
+        ids = self._rpc_ids
+        if ids is None:
+            ids = self._rpc_ids = set()
+        return ids
 
     # --- writing ------------------------------------------------------------------------
 
@@ -117,7 +133,33 @@ class Connection(Subscriber):
             counters["slow_closed"] += 1
             self.close(CloseCode.SLOW_CONSUMER, "replies are piling up unread; reconnect")
             return
-        self.write_frame(frames.text_frame(payload))
+        t = self.transport
+        if t is None or self.closed or t.is_closing():
+            return
+        frame = frames.text_frame(payload)
+        counters["frames_out"] += 1
+        counters["bytes_out"] += len(frame)
+        # Replies wait for the end of this event-loop turn: the replies to the frames of
+        # one read (``connect`` and ``subscribe`` sent together) leave in one write.
+        out = self.out
+        if out is None:
+            self.out = [frame]
+            if not _corked:
+                asyncio.get_running_loop().call_soon(_flush_corked)
+            _corked.append(self)
+        else:
+            out.append(frame)
+
+    def flush(self) -> None:
+        """Write the replies held for the end of this turn, now. A socket that closed
+        meanwhile (its close frame may be out already) drops them."""
+        out = self.out
+        if out is None:
+            return
+        self.out = None
+        t = self.transport
+        if t is not None and not self.closed and not t.is_closing():
+            t.write(out[0] if len(out) == 1 else b"".join(out))
 
     def write_frame(self, frame: bytes) -> None:
         t = self.transport
@@ -125,7 +167,10 @@ class Connection(Subscriber):
             return
         counters["frames_out"] += 1
         counters["bytes_out"] += len(frame)
-        t.write(frame)
+        if self.out is not None:
+            self.out.append(frame)  # after the replies held: order kept
+        else:
+            t.write(frame)
 
     def deliver(self, feed: Feed, items: list[Item], joined: bytes) -> None:
         """Publications of ``feed``, in offset order; those already delivered are skipped."""
@@ -147,7 +192,10 @@ class Connection(Subscriber):
         if t is not None and not t.is_closing():
             counters["frames_out"] += len(items)
             counters["bytes_out"] += len(joined)
-            t.write(joined)
+            if self.out is not None:
+                self.out.append(joined)  # after the replies held: order kept
+            else:
+                t.write(joined)
 
     def _slow(self, feed: Feed, items: list[Item]) -> None:
         policy = feed.policy.slow_consumer
@@ -174,12 +222,14 @@ class Connection(Subscriber):
 
     def _count_drop(self, channel: str) -> None:
         counters["dropped"] += 1
+        if self.dropped is None:
+            self.dropped = {}
         self.dropped[channel] = self.dropped.get(channel, 0) + 1
 
     def _send_gaps(self) -> None:
-        for channel, count in self.dropped.items():
+        dropped, self.dropped = self.dropped, None
+        for channel, count in (dropped or {}).items():
             self.send(frames.push(Push.GAP, channel=channel, dropped=count))
-        self.dropped.clear()
 
     async def _drain_held(self) -> None:
         try:
@@ -209,6 +259,7 @@ class Connection(Subscriber):
                 frames.push(Push.DISCONNECT, code=code, reason=reason, reconnect=again)
             )
         )
+        self.flush()  # what was said before the close frame aiohttp writes
         self.closed = True
         self.cancel_timers()
         self.closing = task = asyncio.ensure_future(self._close(code, reason))
@@ -225,12 +276,21 @@ class Connection(Subscriber):
             log.debug("closing %s failed", self.id, exc_info=True)
 
     def cancel_timers(self) -> None:
-        for timer in self.timers:
-            timer.cancel()
-        self.timers.clear()
+        """Forget the token deadlines (their entries in ``Deadlines`` find nothing due)."""
+        self.warn_at = self.expire_at = 0.0
 
 
 _closing: set[asyncio.Future[None]] = set()  # close handshakes under way (kept referenced)
+
+_corked: list[Connection] = []  # connections holding replies until the end of this turn
+
+
+def _flush_corked() -> None:
+    """One callback per loop turn writes every connection's held replies."""
+    conns = _corked.copy()
+    _corked.clear()
+    for conn in conns:
+        conn.flush()
 
 
 def _abort_if_open(transport: asyncio.Transport) -> None:

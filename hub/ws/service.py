@@ -133,6 +133,7 @@ class Realtime:
             self._ticker.cancel()
         await self.recheck.stop()
         await self.presence.stop()
+        self.sessions.stop()
         for task in list(self._tasks):
             task.cancel()
 

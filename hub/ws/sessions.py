@@ -15,7 +15,10 @@ clean up after a hub that died); behind N hubs a user may hold up to N times the
 from __future__ import annotations
 
 import asyncio
+import heapq
+import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hub import calls
@@ -29,6 +32,60 @@ from hubbub.contracts.errors import Forbidden, RateLimited, Unauthorized
 from hubbub.contracts.protocol import CloseCode, Push
 from hubbub.tokens import AccessClaims, AccessTokens
 
+DEADLINE_RESOLUTION_S = 0.5  # a token deadline fires up to this late, never early
+
+
+class Deadlines:
+    """The sockets' token deadlines (the ``expiring`` warning, the close at expiry) on one
+    loop timer for the whole hub, instead of two timer handles per socket.
+
+    A deadline goes into the bucket of its ``DEADLINE_RESOLUTION_S`` slot (rounded up);
+    the timer is set for the earliest slot. A connection keeps its own deadlines
+    (``warn_at``, ``expire_at``, in loop time; 0: none): a bucket entry whose connection
+    was re-armed (``refresh``) or closed meanwhile finds nothing due and is dropped."""
+
+    __slots__ = ("buckets", "fire", "slots", "timer")
+
+    def __init__(self, fire: Callable[[Connection, float], None]) -> None:
+        self.fire = fire  # called with each connection of a slot that fell due
+        self.buckets: dict[int, list[Connection]] = {}
+        self.slots: list[int] = []  # heap of the buckets' slots
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, conn: Connection, when: float) -> None:
+        slot = math.ceil(when / DEADLINE_RESOLUTION_S)
+        bucket = self.buckets.get(slot)
+        if bucket is not None:
+            bucket.append(conn)
+            return
+        self.buckets[slot] = [conn]
+        heapq.heappush(self.slots, slot)
+        if self.slots[0] == slot:
+            self._arm()
+
+    def _arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = None
+        if self.slots:
+            at = self.slots[0] * DEADLINE_RESOLUTION_S
+            self.timer = asyncio.get_running_loop().call_at(at, self._due)
+
+    def _due(self) -> None:
+        self.timer = None
+        now = asyncio.get_running_loop().time()
+        while self.slots and self.slots[0] * DEADLINE_RESOLUTION_S <= now:
+            for conn in self.buckets.pop(heapq.heappop(self.slots)):
+                self.fire(conn, now)
+        self._arm()
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.buckets.clear()
+        self.slots.clear()
+
 
 class Sessions:
     def __init__(self, settings: Settings, tokens: AccessTokens, revocations: Revocations) -> None:
@@ -39,6 +96,7 @@ class Sessions:
         self.by_user: dict[str, set[Connection]] = {}
         self.emptied = asyncio.Event()
         self.stats = {"connects": 0}
+        self.deadlines = Deadlines(self._due)
 
     def authenticate(self, token: str) -> AccessClaims:
         """The token's claims, if it verifies and its session is not revoked (no I/O)."""
@@ -92,25 +150,34 @@ class Sessions:
     # --- token expiry ---------------------------------------------------------------------
 
     def _arm_expiry(self, conn: Connection, exp: int) -> int:
-        conn.cancel_timers()
         conn.token_exp = exp
-        loop = asyncio.get_running_loop()
-        now = time.time()
-        remaining = exp - now
+        now = asyncio.get_running_loop().time()
+        remaining = exp - time.time()
         # `lead` seconds before the end — but for a token shorter than that, at half its
         # life: warning at once would have the client refresh in a tight loop. Never
-        # synchronously: the connect/refresh reply goes out first.
+        # synchronously: the connect/refresh reply goes out first (deadlines fire from
+        # the loop's timer, in a later turn).
         warn_in = max(remaining - self.settings.ws_expiring_lead_s, remaining / 2, 0.0)
-        conn.timers.append(loop.call_later(warn_in, self._warn_expiring, conn))
-        grace = self.settings.ws_expiry_grace_s
-        conn.timers.append(loop.call_later(max(0.0, remaining + grace), self._expire, conn))
+        conn.warn_at = now + warn_in
+        conn.expire_at = now + max(0.0, remaining + self.settings.ws_expiry_grace_s)
+        self.deadlines.add(conn, conn.warn_at)
+        self.deadlines.add(conn, conn.expire_at)
         return max(0, int(remaining))
 
-    def _warn_expiring(self, conn: Connection) -> None:
-        conn.send(frames.push(Push.EXPIRING, **{"in": max(0, int(conn.token_exp - time.time()))}))
+    def _due(self, conn: Connection, now: float) -> None:
+        """A deadline slot of ``conn`` fell due: warn, or close, if that is what is due."""
+        if conn.closed:
+            return
+        if conn.warn_at and conn.warn_at <= now:
+            conn.warn_at = 0.0
+            left = max(0, int(conn.token_exp - time.time()))
+            conn.send(frames.push(Push.EXPIRING, **{"in": left}))
+        if conn.expire_at and conn.expire_at <= now:
+            conn.expire_at = 0.0
+            conn.close(CloseCode.UNAUTHORIZED, "the access token expired; refresh it and reconnect")
 
-    def _expire(self, conn: Connection) -> None:
-        conn.close(CloseCode.UNAUTHORIZED, "the access token expired; refresh it and reconnect")
+    def stop(self) -> None:
+        self.deadlines.stop()
 
     # --- access that ended ------------------------------------------------------------------
 
