@@ -368,7 +368,10 @@ class Request:
 
     async def reject(self, error: HubbubError) -> None:
         outcome = error.code.value
-        self.route.timer.outcome(outcome).observe(time.perf_counter() - self.started)
+        # A job still queued when the worker stops is refused without having started.
+        started: float | None = getattr(self, "started", None)
+        if started is not None:
+            self.route.timer.outcome(outcome).observe(time.perf_counter() - started)
         if self.span is not None:
             tracing.failed(self.span, outcome)
         await self.worker._reply_error(self.msg, error, self.ctx.request_id)

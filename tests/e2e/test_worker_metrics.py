@@ -17,9 +17,10 @@ from cli.embedded.process import free_port
 from hubbub.bus import Bus, new_request_id
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel, ChannelKind
-from hubbub.contracts.errors import HubbubError
+from hubbub.contracts.errors import HubbubError, Unavailable
 from hubbub.contracts.subjects import Subjects
 from tests.support import ops
+from tests.support.waiting import wait_for
 from workers.actors import ActorSystem
 from workers.app import worker_running
 from workers.metrics import WorkerMetrics
@@ -145,3 +146,26 @@ async def test_jetstream_away_is_up_0_without_the_stream_series(
     assert "hubbub_jetstream_stream_messages{" not in text
     assert "hubbub_outbox_lag_seconds " not in text
     assert not [r for r in caplog.records if r.exc_info]  # no traceback
+
+
+async def test_a_job_refused_at_the_drain_deadline_is_answered_and_not_timed(
+    settings: Settings, nc: NATS, bus: Bus, worker_resources: Any
+) -> None:
+    """The running job is cancelled (timed, ``unavailable``); the one queued behind it
+    never started: it is answered all the same, and not timed."""
+    async with worker_running(
+        settings, ops.registry_with_tests(), resources=worker_resources
+    ) as running:
+        service = running.service
+        slow = asyncio.ensure_future(
+            bus.request(ops.echo, {"key": "q", "seq": 1, "delay": 5.0}, caller=None)
+        )
+        queued = asyncio.ensure_future(bus.request(ops.echo, {"key": "q", "seq": 2}, caller=None))
+        await wait_for(lambda: service.actors.in_flight == 2, what="both jobs taken")
+        assert not await service.drain(timeout=0.2)
+        for request in (slow, queued):
+            with pytest.raises(Unavailable, match="shutting down"):
+                await request
+        timed = {key: sum(t.counts) for key, t in service.timings.series.items()}
+        assert timed.get(("test.echo", "unavailable")) == 1
+        assert timed.get(("test.echo", "ok"), 0) == 0
