@@ -6,7 +6,8 @@ Each hub app has a registry of its own (``metrics_of``), so several hubs in one 
 their latency by route template (the request_context middleware), WebSocket RPC latency
 by method (hub/ws/rpc.py) and the bus round trip of operation calls, REST and RPC alike
 (hub/calls.py). What is read at scrape time (sockets, feeds, dependencies) is collected
-by hub/admin.py.
+by hub/admin.py; how far the feeds lag behind JetStream by ``feed_lag``
+(hub/metrics_jetstream.py), which the admin listener asks before each scrape.
 
 This module imports nothing of the hub's state, so the socket and call code can use it.
 """
