@@ -194,9 +194,9 @@ export function InvitationView() {
   const invitation = preview.preview;
   const forMe = me !== null && me.email.toLowerCase() === invitation.email.toLowerCase();
   return (
-    <>
+    <div className="mx-auto max-w-lg">
       <PageHeader title={`Join “${invitation.workspace_name}”`} description="An invitation to a workspace on Hubbub." />
-      <Card className="mx-auto grid max-w-lg gap-4 p-6" data-testid="invitation">
+      <Card className="grid gap-4 p-6" data-testid="invitation">
         <p className="text-base" data-testid="invitation-summary">
           <span className="font-medium">{invitation.invited_by_name ?? "Someone"}</span> invited you to join{" "}
           <span className="font-medium">“{invitation.workspace_name}”</span> as {ROLE_WORDS[invitation.role] ?? invitation.role}.
@@ -246,6 +246,6 @@ export function InvitationView() {
           </>
         )}
       </Card>
-    </>
+    </div>
   );
 }
