@@ -20,6 +20,7 @@ import contextlib
 import logging
 import socket
 import struct
+import sys
 import time
 from collections import Counter, deque
 
@@ -100,7 +101,7 @@ class Connection(Subscriber):
         self.out: list[bytes] | None = None  # replies written at the end of this turn
         self.draining: asyncio.Task[None] | None = None
         self.closed = False
-        self.ip = ip
+        self.ip = ip if ip is None else sys.intern(ip)  # one string per address
         self.joined_at = time.time()
         self.send_limit = send_limit
         self.closing: asyncio.Future[None] | None = None  # the close handshake, once begun
