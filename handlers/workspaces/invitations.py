@@ -1,5 +1,6 @@
 """``invitations.create``, ``invitations.list``, ``invitations.revoke``,
-``invitations.preview``, ``invitations.accept``, ``invitations.decline``; and ``invite``,
+``invitations.preview``, ``invitations.accept``, ``invitations.decline``,
+``invitations.mine``, ``invitations.accept_mine``, ``invitations.decline_mine``; and ``invite``,
 which ``members.add`` uses too (adding anyone by email is an invitation: nobody joins
 without consent).
 
@@ -13,8 +14,11 @@ replaced, revoked or expired is ``NotFound``. Anyone holding a pending token may
 preview it, signed in or not (the invitation page names the workspace and the inviter
 before the invitee has an account): the token is the secret, and the preview holds what
 the mail said plus the inviter's name; per IP address it is rate-limited, and every
-invalid token gets the one ``NotFound``. The workspace name is the inviter's text:
-it goes into the mail through ``mail_text`` (one line, no link look-alikes).
+invalid token gets the one ``NotFound``. A signed-in user with a confirmed address lists
+the invitations to it (``mine``) and answers them by id: the right to answer is the
+confirmed, invited email, the token only finds the invitation. The workspace name is
+the inviter's text: it goes into the mail through ``mail_text`` (one line, no link
+look-alikes).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import exists, select, tuple_, update
 
 from handlers import ratelimit
 from handlers.accounts.models import User
@@ -48,10 +52,13 @@ from hubbub.contracts.api.invitations import (
     InvitationRef,
     InvitationStatus,
     InvitationTokenParams,
+    MyInvitation,
+    MyInvitationList,
+    MyInvitationRef,
 )
 from hubbub.contracts.api.workspaces import WorkspaceRole
 from hubbub.contracts.errors import Conflict, Forbidden, NotFound
-from hubbub.contracts.operations import Empty
+from hubbub.contracts.operations import Empty, NoParams
 from hubbub.tokens import new_opaque_token
 
 registry = Registry()
@@ -61,6 +68,8 @@ NOT_VALID = "this invitation is unknown, already answered or expired"
 # Previews per IP address: a page load or two per invitation; guessing a 256-bit token
 # is hopeless anyway, this bounds what one client makes the database do.
 PREVIEW_RATE = Rate(60, 60)
+MINE_LIMIT = 100
+UNVERIFIED = "confirm your email address first (the link we mailed you), then answer"
 
 
 def digest(token: str) -> bytes:
@@ -253,28 +262,40 @@ async def preview(ctx: Context, params: InvitationTokenParams) -> InvitationPrev
     )
 
 
-async def _pending(ctx: Context, token: str) -> Invitation:
+async def _answerable(ctx: Context, invitation: Invitation | None, *, by_id: bool) -> Invitation:
+    """``invitation`` (locked) if the signed-in user may answer it now. By id, an
+    invitation to someone else is ``NotFound`` like a missing one (members see the ids)."""
+    if invitation is None or not _is_pending(invitation):
+        raise NotFound(NOT_VALID)
+    me = await current_user(ctx)
+    if me.email != invitation.email:
+        if by_id:
+            raise NotFound(NOT_VALID)
+        raise Forbidden("this invitation is for another email address")
+    if me.email_verified_at is None:
+        raise Forbidden(UNVERIFIED, reason="email_unverified")
+    return invitation
+
+
+async def _by_token(ctx: Context, token: str) -> Invitation:
     invitation = (
         await ctx.session.execute(
             select(Invitation).where(Invitation.token_hash == digest(token)).with_for_update()
         )
     ).scalar_one_or_none()
-    if invitation is None or not _is_pending(invitation):
-        raise NotFound(NOT_VALID)
-    me = await current_user(ctx)
-    if me.email != invitation.email:
-        raise Forbidden("this invitation is for another email address")
-    if me.email_verified_at is None:
-        raise Forbidden(
-            "confirm your email address first (the link we mailed you), then answer",
-            reason="email_unverified",
+    return await _answerable(ctx, invitation, by_id=False)
+
+
+async def _by_id(ctx: Context, invitation_id: uuid.UUID) -> Invitation:
+    invitation = (
+        await ctx.session.execute(
+            select(Invitation).where(Invitation.id == invitation_id).with_for_update()
         )
-    return invitation
+    ).scalar_one_or_none()
+    return await _answerable(ctx, invitation, by_id=True)
 
 
-@registry.handler(api.accept)
-async def accept(ctx: Context, params: InvitationTokenParams) -> Accepted:
-    invitation = await _pending(ctx, params.token)
+async def _accept(ctx: Context, invitation: Invitation) -> Accepted:
     await access.lock_workspace(ctx, invitation.workspace_id)
     me = await current_user(ctx)
     invitation.status = InvitationStatus.ACCEPTED.value
@@ -287,9 +308,7 @@ async def accept(ctx: Context, params: InvitationTokenParams) -> Accepted:
     return Accepted(workspace_id=invitation.workspace_id, role=role)
 
 
-@registry.handler(api.decline)
-async def decline(ctx: Context, params: InvitationTokenParams) -> Empty:
-    invitation = await _pending(ctx, params.token)
+async def _decline(ctx: Context, invitation: Invitation) -> Empty:
     invitation.status = InvitationStatus.DECLINED.value
     invitation.answered_at = datetime.now(UTC)
     public = invitation_public(invitation)
@@ -303,3 +322,61 @@ async def decline(ctx: Context, params: InvitationTokenParams) -> Empty:
         summary={"email": invitation.email},
     )
     return Empty()
+
+
+@registry.handler(api.accept)
+async def accept(ctx: Context, params: InvitationTokenParams) -> Accepted:
+    return await _accept(ctx, await _by_token(ctx, params.token))
+
+
+@registry.handler(api.decline)
+async def decline(ctx: Context, params: InvitationTokenParams) -> Empty:
+    return await _decline(ctx, await _by_token(ctx, params.token))
+
+
+@registry.handler(api.accept_mine)
+async def accept_mine(ctx: Context, params: MyInvitationRef) -> Accepted:
+    return await _accept(ctx, await _by_id(ctx, params.invitation_id))
+
+
+@registry.handler(api.decline_mine)
+async def decline_mine(ctx: Context, params: MyInvitationRef) -> Empty:
+    return await _decline(ctx, await _by_id(ctx, params.invitation_id))
+
+
+@registry.handler(api.mine)
+async def mine(ctx: Context, params: NoParams) -> MyInvitationList:
+    me = await current_user(ctx)
+    if me.email_verified_at is None:
+        raise Forbidden(UNVERIFIED, reason="email_unverified")
+    already_member = exists().where(
+        Member.workspace_id == Invitation.workspace_id, Member.user_id == me.id
+    )
+    rows = (
+        await ctx.session.execute(
+            select(Invitation, Workspace.name, User.display_name)
+            .join(Workspace, Workspace.id == Invitation.workspace_id)
+            .outerjoin(User, User.id == Invitation.invited_by)
+            .where(
+                Invitation.email == me.email,
+                Invitation.status == InvitationStatus.PENDING.value,
+                Invitation.expires_at > datetime.now(UTC),
+                ~already_member,
+            )
+            .order_by(Invitation.created_at.desc(), Invitation.id)
+            .limit(MINE_LIMIT)
+        )
+    ).all()
+    return MyInvitationList(
+        items=[
+            MyInvitation(
+                id=invitation.id,
+                workspace_id=invitation.workspace_id,
+                workspace_name=workspace_name,
+                invited_by_name=inviter_name,
+                role=WorkspaceRole(invitation.role),
+                expires_at=invitation.expires_at,
+            )
+            for invitation, workspace_name, inviter_name in rows
+        ]
+    )

@@ -1,4 +1,6 @@
-"""``invitations.preview``: what an invitation link is for, shown before signing in.
+"""``invitations.preview``: what an invitation link is for, shown before signing in; and
+``invitations.mine`` / ``accept_mine`` / ``decline_mine``: the invitations to a confirmed
+address, answered by id.
 
 The invitation page names the workspace and who invited before the invitee has an
 account. The token is the secret: whoever holds a pending one sees the workspace's
@@ -163,3 +165,106 @@ class TestPreview:
         body = await response.json()
         assert (response.status, body["code"]) == (429, "rate_limited")
         assert int(response.headers["Retry-After"]) > 0
+
+
+class TestMine:
+    """``GET /invitations/mine``: a confirmed address sees the invitations to it and
+    answers them by id — the verification link may open in another tab than the
+    invitation's, and the workspaces page still knows."""
+
+    async def _guest(self, domain: Domain, *, verified: bool = True) -> tuple[str, dict[str, str]]:
+        email = f"guest-{uuid.uuid4().hex[:6]}@example.com"
+        await make_user(domain.db, email, verified=verified)
+        token = (await Api(domain.client).login(email))["access_token"]
+        return email, {"Authorization": f"Bearer {token}"}
+
+    async def test_lists_pending_invitations_to_my_email_and_accepts_one_by_id(
+        self, domain: Domain
+    ) -> None:
+        ann = await domain.person("ann")
+        email, headers = await self._guest(domain)
+        first = await domain.workspace(ann, "First")
+        second = await domain.workspace(ann, "Second")
+        for ws, role in ((first, "member"), (second, "viewer")):
+            await domain.call(
+                "POST",
+                f"/workspaces/{ws['id']}/invitations",
+                ann,
+                json={"email": email, "role": role},
+                expect=201,
+            )
+        mine = await domain.call("GET", "/invitations/mine", None, headers=headers, expect=200)
+        assert [(i["workspace_name"], i["invited_by_name"], i["role"]) for i in mine["items"]] == [
+            ("Second", "Ann", "viewer"),
+            ("First", "Ann", "member"),
+        ]
+        assert sorted(mine["items"][0]) == [
+            "expires_at",
+            "id",
+            "invited_by_name",
+            "role",
+            "workspace_id",
+            "workspace_name",
+        ]
+        first_id = mine["items"][1]["id"]
+        accepted = await domain.call(
+            "POST", f"/invitations/mine/{first_id}/accept", None, headers=headers, expect=200
+        )
+        assert accepted == {"workspace_id": first["id"], "role": "member"}
+        await domain.call("GET", f"/workspaces/{first['id']}", None, headers=headers, expect=200)
+        # Answered: gone from the list, and neither its id nor its token works again.
+        mine = await domain.call("GET", "/invitations/mine", None, headers=headers, expect=200)
+        assert [i["workspace_name"] for i in mine["items"]] == ["Second"]
+        await domain.call(
+            "POST", f"/invitations/mine/{first_id}/accept", None, headers=headers, expect=404
+        )
+        token = await mailed_token(domain.db, email, "/invitations")  # the newest: Second's
+        await domain.call(
+            "POST",
+            f"/invitations/mine/{mine['items'][0]['id']}/decline",
+            None,
+            headers=headers,
+            expect=204,
+        )
+        await domain.call("POST", PREVIEW, None, json={"token": token}, expect=404)
+        mine = await domain.call("GET", "/invitations/mine", None, headers=headers, expect=200)
+        assert mine["items"] == []
+
+    async def test_an_unconfirmed_address_sees_none_and_answers_none(self, domain: Domain) -> None:
+        """Whoever registered an address first must not learn who invites its owner."""
+        ann = await domain.person("ann")
+        email, headers = await self._guest(domain, verified=False)
+        ws = await domain.workspace(ann, "Payroll")
+        invitation = await domain.call(
+            "POST", f"/workspaces/{ws['id']}/invitations", ann, json={"email": email}, expect=201
+        )
+        listed = await domain.call("GET", "/invitations/mine", None, headers=headers, expect=403)
+        assert listed["details"]["reason"] == "email_unverified"
+        assert "Payroll" not in str(listed)
+        for answer in ("accept", "decline"):
+            refused = await domain.call(
+                "POST",
+                f"/invitations/mine/{invitation['id']}/{answer}",
+                None,
+                headers=headers,
+                expect=403,
+            )
+            assert refused["details"]["reason"] == "email_unverified"
+
+    async def test_someone_elses_invitation_id_is_not_found(self, domain: Domain) -> None:
+        """Members see invitation ids; knowing one answers nothing for another account."""
+        ann, bob = await domain.person("ann"), await domain.person("bob")
+        ws = await domain.workspace(ann)
+        email, headers = await self._guest(domain)
+        invitation = await domain.call(
+            "POST", f"/workspaces/{ws['id']}/invitations", ann, json={"email": email}, expect=201
+        )
+        for answer in ("accept", "decline"):
+            await domain.call(
+                "POST", f"/invitations/mine/{invitation['id']}/{answer}", bob, expect=404
+            )
+        await domain.call(
+            "POST", f"/invitations/mine/{uuid.uuid4()}/accept", None, headers=headers, expect=404
+        )
+        mine = await domain.call("GET", "/invitations/mine", None, headers=headers, expect=200)
+        assert [i["id"] for i in mine["items"]] == [invitation["id"]]

@@ -5,7 +5,9 @@ digest. Accepting or declining needs the signed-in account with the invited emai
 either spends the token. A new invitation of the same email replaces the pending one.
 Members see a workspace's pending invitations; admins revoke them (an owner invitation:
 owners), which spends the token too. Whoever holds a pending token may preview it, signed
-in or not: the token is the secret, and the preview says no more than the mail did.
+in or not: the token is the secret, and the preview says no more than the mail did. A
+signed-in user with a confirmed address lists the invitations to it and answers them
+by id (the token is only a way to find one; the invited, confirmed email is the right).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from hubbub.contracts.api.common import Cursor, Limit, Params
 from hubbub.contracts.api.users import Email
 from hubbub.contracts.api.workspaces import WorkspaceRole
 from hubbub.contracts.errors import ErrorCode
-from hubbub.contracts.operations import Access, Catalog, Empty, Http, Operation
+from hubbub.contracts.operations import Access, Catalog, Empty, Http, NoParams, Operation
 
 InvitationToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,100}$")]
 
@@ -82,6 +84,27 @@ class InvitationPreview(BaseModel):
     email: str
     role: WorkspaceRole
     expires_at: datetime
+
+
+class MyInvitation(BaseModel):
+    """A pending invitation to the signed-in user's email."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    workspace_name: str
+    invited_by_name: str | None
+    role: WorkspaceRole
+    expires_at: datetime
+
+
+class MyInvitationList(BaseModel):
+    """Newest first, at most 100; workspaces the user is a member of already are left out."""
+
+    items: list[MyInvitation]
+
+
+class MyInvitationRef(Params):
+    invitation_id: uuid.UUID
 
 
 class Accepted(BaseModel):
@@ -148,6 +171,48 @@ preview = catalog.add(
         ),
         tags=_TAGS,
         errors=(ErrorCode.NOT_FOUND, ErrorCode.RATE_LIMITED),
+    )
+)
+mine = catalog.add(
+    Operation(
+        name="invitations.mine",
+        params=NoParams,
+        result=MyInvitationList,
+        access=Access.USER,
+        http=Http("GET", "/invitations/mine"),
+        summary="Pending invitations to my email (once the address is confirmed)",
+        description=(
+            "An unconfirmed address gets 403 `email_unverified`: whoever registered it "
+            "first learns nothing about the invitations its owner receives."
+        ),
+        tags=_TAGS,
+        errors=(ErrorCode.FORBIDDEN,),
+    )
+)
+accept_mine = catalog.add(
+    Operation(
+        name="invitations.accept_mine",
+        params=MyInvitationRef,
+        result=Accepted,
+        access=Access.USER,
+        http=Http("POST", "/invitations/mine/{invitation_id}/accept"),
+        mutating=True,
+        summary="Join the workspace of a pending invitation to my (confirmed) email, by its id",
+        tags=_TAGS,
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN),
+    )
+)
+decline_mine = catalog.add(
+    Operation(
+        name="invitations.decline_mine",
+        params=MyInvitationRef,
+        result=Empty,
+        access=Access.USER,
+        http=Http("POST", "/invitations/mine/{invitation_id}/decline", status=204),
+        mutating=True,
+        summary="Turn down a pending invitation to my (confirmed) email, by its id",
+        tags=_TAGS,
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN),
     )
 )
 accept = catalog.add(
