@@ -1,8 +1,13 @@
 /**
  * Hubbub realtime client — framework-free core. React bindings: `./react`.
+ * `RealtimeClient` (`./client`) puts together the connection (`./connection`),
+ * the calls and their outbox (`./outbox`) and the channels (`./channels`,
+ * one channel's state in `./channel`); RPC types come from the generated REST
+ * operations (`./rpc-types`), wire types from the AsyncAPI document (`./events.d.ts`).
  */
 export { RealtimeClient } from "./client";
 export type { CallOptions, ConnectionSnapshot, HaltReason, RealtimeClientOptions, RpcOptions } from "./client";
+export type { RpcMethod, RpcParams, RpcResult } from "./rpc-types";
 export type {
   ChannelHandlers,
   ChannelStatus,

@@ -4,6 +4,7 @@
  * (`/api/v1/asyncapi.json`); the types generated from it are in ./events.d.ts.
  */
 
+import type * as Generated from "./events";
 import type { PresenceEntry } from "./events";
 
 export const SUBPROTOCOL = "hubbub.v1.json";
@@ -11,17 +12,13 @@ export const SUBPROTOCOL = "hubbub.v1.json";
 /** What the UI shows. */
 export type ConnectionState = "connecting" | "live" | "reconnecting" | "offline";
 
-export interface HubUser {
-  id: string;
-  [key: string]: unknown;
-}
+/** The signed-in user as `connect` answers it (`{id, role}`). */
+export type HubUser = Generated.HubUser;
 
 /** `{offset, epoch}`: a position in a channel's history. Offsets rise but skip. */
-export interface StreamPosition {
-  offset: number;
-  epoch: string;
-}
+export type StreamPosition = Generated.Since;
 
+/** A publication as delivered to a channel's listeners. */
 export interface Publication<T = unknown> {
   channel: string;
   offset: number;
@@ -42,62 +39,28 @@ export interface PresenceMember extends PresenceInfo {
   joined_at?: number;
 }
 
-// ---------------------------------------------------------------- results
+// ---------------------------------------------------------------- results and commands
 
-export interface ConnectResult {
-  client: string;
-  user: HubUser;
-  /** seconds */
-  ping_interval: number;
-  /** seconds until the access token expires */
-  expires_in: number;
-}
+export type ConnectResult = Generated.ConnectResult;
+export type PresenceResult = Generated.PresenceResult;
+export type HistoryResult = Generated.HistoryResult;
+export type PublishResult = Generated.PublishResult;
 
-export interface SubscribeResult {
-  channel: string;
-  offset: number;
-  epoch: string;
-  recovered: boolean;
+/**
+ * A `subscribe` reply as the client reads it: publications sorted by offset,
+ * their `data` whatever JSON the channel carries (the generated
+ * `SubscribeResult` types it as an object, which a service's channel need not send).
+ */
+export interface SubscribeResult extends Omit<Generated.SubscribeResult, "publications"> {
   publications: { offset: number; data: unknown }[];
 }
 
-export interface PresenceResult {
-  members: PresenceMember[];
-}
+type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
 
-export interface HistoryResult {
-  publications: { offset: number; data: unknown }[];
-  offset: number;
-  epoch: string;
-}
-
-export interface PublishResult {
-  offset: number;
-}
-
-// ---------------------------------------------------------------- frames
-
-export type ClientCommand =
-  | { op: "connect"; token: string }
-  | { op: "refresh"; token: string }
-  | { op: "subscribe"; channel: string; since?: StreamPosition }
-  | { op: "unsubscribe"; channel: string }
-  | { op: "rpc"; method: string; params: unknown; idempotency_key?: string }
-  | { op: "publish"; channel: string; data: unknown }
-  | { op: "presence"; channel: string }
-  | { op: "history"; channel: string; since?: StreamPosition; limit?: number };
+/** A command before it gets its frame id (the generated `ClientCommand` without `id`). */
+export type ClientCommand = WithoutId<Generated.ClientCommand>;
 
 export type ClientFrame = (ClientCommand & { id: number }) | { op: "pong" };
-
-// Pushes, the error frame and the domain events are generated from the hub's AsyncAPI
-// document (`npm run sync:asyncapi` → ./events.d.ts); CI fails when they drift.
-export type {
-  DomainEvent,
-  ErrorFrame,
-  EventDataMap,
-  EventTypeName,
-  PushFrame,
-} from "./events";
 
 // ---------------------------------------------------------------- close codes
 

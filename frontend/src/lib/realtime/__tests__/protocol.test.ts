@@ -189,7 +189,7 @@ describe("close codes as the hub sends them", () => {
     const h = setup();
     let socket = await h.start();
     const small = h.client.mutate("users.update_me", { display_name: "x" });
-    const big = h.client.mutate("resources.create", { body: "y".repeat(40_000) });
+    const big = h.client.mutate("resources.create", { workspace_id: "w1", body: "y".repeat(40_000) });
     socket.drop(1009);
     const error = (await big.catch((e: unknown) => e)) as HubError;
     expect(error).toMatchObject({ code: "too_large", local: true });
@@ -205,7 +205,7 @@ describe("close codes as the hub sends them", () => {
   it("refuses a frame over maxFrameBytes before sending it (the hub would close with 1009)", async () => {
     const h = setup({ maxFrameBytes: 1024 });
     const socket = await h.start();
-    await expect(h.client.mutate("resources.create", { body: "é".repeat(600) })).rejects.toMatchObject({
+    await expect(h.client.mutate("resources.create", { workspace_id: "w1", body: "é".repeat(600) })).rejects.toMatchObject({
       code: "too_large",
       details: { limit: 1024 },
     });

@@ -15,7 +15,7 @@ describe("rpc", () => {
   it("rejects with a HubError carrying code, status and details", async () => {
     const h = setup();
     const socket = await h.start();
-    const reply = h.client.rpc("workspaces.get", { id: "nope" });
+    const reply = h.client.rpc("workspaces.get", { workspace_id: "nope" });
     socket.fail(2, { code: "not_found", message: "No such workspace", status: 404, details: { id: "nope" } });
     const error = await reply.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HubError);
@@ -52,7 +52,7 @@ describe("rpc", () => {
   it("times out with a local timeout error and ignores the late reply", async () => {
     const h = setup({ rpcTimeoutMs: 3_000 });
     const socket = await h.start();
-    const reply = h.client.rpc("activity.list");
+    const reply = h.client.rpc("activity.list", { workspace_id: "w1" });
     const outcome = reply.catch((e: unknown) => e);
     await h.clock.advance(3_000);
     expect(await outcome).toMatchObject({ code: "timeout", local: true, status: 504 });
@@ -63,7 +63,7 @@ describe("rpc", () => {
   it("honours a per-call timeout", async () => {
     const h = setup();
     await h.start();
-    const outcome = h.client.rpc("activity.list", {}, { timeoutMs: 50 }).catch((e: unknown) => e);
+    const outcome = h.client.rpc("activity.list", { workspace_id: "w1" }, { timeoutMs: 50 }).catch((e: unknown) => e);
     await h.clock.advance(50);
     expect(await outcome).toMatchObject({ code: "timeout" });
   });
@@ -72,7 +72,7 @@ describe("rpc", () => {
     const h = setup();
     await h.start();
     const controller = new AbortController();
-    const outcome = h.client.rpc("activity.list", {}, { signal: controller.signal }).catch((e: unknown) => e);
+    const outcome = h.client.rpc("activity.list", { workspace_id: "w1" }, { signal: controller.signal }).catch((e: unknown) => e);
     controller.abort();
     expect(await outcome).toMatchObject({ name: "AbortError" });
   });
@@ -97,35 +97,35 @@ describe("outbox (mutations survive reconnects)", () => {
   it("gives every mutation an idempotency key", async () => {
     const h = setup();
     const socket = await h.start();
-    void h.client.mutate("resources.create", { title: "a" });
-    void h.client.mutate("resources.create", { title: "b" });
+    void h.client.mutate("resources.create", { workspace_id: "w1", title: "a" });
+    void h.client.mutate("resources.create", { workspace_id: "w1", title: "b" });
     expect(socket.framesOf("rpc").map((f) => f.idempotency_key)).toEqual(["key-1", "key-2"]);
   });
 
   it("gives reads no idempotency key", async () => {
     const h = setup();
     const socket = await h.start();
-    void h.client.rpc("resources.list");
+    void h.client.rpc("resources.list", { workspace_id: "w1" });
     expect(socket.last("rpc")).not.toHaveProperty("idempotency_key");
   });
 
   it("re-sends an unanswered mutation after reconnecting, with the same key and a new id", async () => {
     const h = setup();
     const first = await h.start();
-    const reply = h.client.mutate("resources.create", { title: "a" });
+    const reply = h.client.mutate("resources.create", { workspace_id: "w1", title: "a" });
     first.drop(1006);
     await h.untilRetry();
     const second = await h.accept();
     const resent = second.last("rpc");
-    expect(resent).toEqual({ id: 2, op: "rpc", method: "resources.create", params: { title: "a" }, idempotency_key: "key-1" });
+    expect(resent).toEqual({ id: 2, op: "rpc", method: "resources.create", params: { workspace_id: "w1", title: "a" }, idempotency_key: "key-1" });
     second.reply(2, { id: "r1" });
     await expect(reply).resolves.toEqual({ id: "r1" });
   });
 
   it("sends each queued mutation once, in call order, after the connect reply", async () => {
     const h = setup();
-    void h.client.mutate("resources.create", { n: 1 });
-    void h.client.mutate("resources.create", { n: 2 });
+    void h.client.mutate("resources.create", { workspace_id: "w1", title: "1" });
+    void h.client.mutate("resources.create", { workspace_id: "w1", title: "2" });
     const socket = await h.start();
     expect(socket.frames.map((f) => [f.op, f.idempotency_key])).toEqual([
       ["connect", undefined],
@@ -137,14 +137,14 @@ describe("outbox (mutations survive reconnects)", () => {
   it("reuses a caller-given idempotency key", async () => {
     const h = setup();
     const socket = await h.start();
-    void h.client.rpc("resources.update", { id: "r1" }, { idempotencyKey: "retry-me" });
+    void h.client.rpc("resources.update", { workspace_id: "w1", resource_id: "r1", expected_version: 1 }, { idempotencyKey: "retry-me" });
     expect(socket.last("rpc").idempotency_key).toBe("retry-me");
   });
 
   it("tells the caller the key of a mutation that timed out, so it can retry safely", async () => {
     const h = setup({ mutationTimeoutMs: 5_000 });
     await h.start();
-    const outcome = h.client.mutate("resources.create", {}).catch((e: unknown) => e);
+    const outcome = h.client.mutate("resources.create", { workspace_id: "w1" }).catch((e: unknown) => e);
     await h.clock.advance(5_000);
     expect(await outcome).toMatchObject({ code: "timeout", details: { idempotency_key: "key-1" } });
   });
@@ -174,7 +174,7 @@ describe("outbox (mutations survive reconnects)", () => {
   it("does not re-send a mutation the hub already answered", async () => {
     const h = setup();
     const first = await h.start();
-    const reply = h.client.mutate("resources.create", {});
+    const reply = h.client.mutate("resources.create", { workspace_id: "w1" });
     first.reply(2, { ok: true });
     await reply;
     first.drop(1006);
@@ -186,7 +186,7 @@ describe("outbox (mutations survive reconnects)", () => {
   it("keeps the mutation queued while offline, until its deadline", async () => {
     const h = setup({ mutationTimeoutMs: 20_000 });
     await h.start();
-    const outcome = h.client.mutate("resources.create", {}).catch((e: unknown) => e);
+    const outcome = h.client.mutate("resources.create", { workspace_id: "w1" }).catch((e: unknown) => e);
     h.env.emit("offline");
     await h.clock.advance(19_000);
     h.env.emit("online");
