@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.db import Query, ReadPool, Row
 from handlers.outages import classify
 from handlers.outbox import OutboxEvent
 from handlers.worker_resources import ResourceKey, Resources
@@ -50,6 +51,8 @@ class Context:
     emitted: list[OutboxEvent] = field(default_factory=list)
     resources: Resources = field(default_factory=Resources)
     publish: Publisher | None = None
+    # Read-only operations: connections that read outside SQLAlchemy (``read_one``).
+    reads: ReadPool | None = None
     _session: AsyncSession | None = None
     _after_commit: list[AfterCommit] = field(default_factory=list)
 
@@ -59,6 +62,26 @@ class Context:
         if self._session is None:
             self._session = self.sessions()
         return self._session
+
+    async def read_one(self, query: Query, *args: Any) -> Row | None:
+        """The first row of ``query`` with ``args`` (positional, in its parameters' order).
+
+        In a read-only operation it runs on the read pool, with no session and no
+        transaction; otherwise (or once the request has a session) in the request's
+        transaction, so that it sees the transaction's own writes and locks.
+        """
+        if self.reads is not None and self._session is None:
+            return await self.reads.fetchrow(query, *args)
+        result = await self.session.execute(query.statement, query.bind(args))
+        row: Row | None = result.mappings().first()
+        return row
+
+    async def read_all(self, query: Query, *args: Any) -> list[Row]:
+        """All rows of ``query``, where ``read_one`` would run it."""
+        if self.reads is not None and self._session is None:
+            return await self.reads.fetch(query, *args)
+        result = await self.session.execute(query.statement, query.bind(args))
+        return list(result.mappings().all())
 
     @property
     def has_session(self) -> bool:

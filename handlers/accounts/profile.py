@@ -10,7 +10,7 @@ from handlers.accounts import sessions
 from handlers.accounts.passwords import PASSWORD_HASHER
 from handlers.accounts.policy import check_password
 from handlers.accounts.reset import spend_reset_tokens
-from handlers.accounts.users import current_user, to_public
+from handlers.accounts.users import current_user, current_user_public, to_public
 from handlers.context import Context
 from handlers.ratelimit import per_account
 from handlers.registry import Registry
@@ -26,7 +26,7 @@ registry = Registry()
 
 @registry.handler(api.me)
 async def me(ctx: Context, params: NoParams) -> UserPublic:
-    return to_public(await current_user(ctx))
+    return await current_user_public(ctx)
 
 
 @registry.handler(api.update_me)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +12,7 @@ from handlers.accounts.models import User
 from handlers.accounts.passwords import PasswordHasher
 from handlers.accounts.policy import check_password
 from handlers.context import Context
+from handlers.db import Query, Row
 from hubbub.contracts.api.users import Role, UserPublic
 from hubbub.contracts.errors import Conflict, Forbidden, NotFound, Unauthorized
 
@@ -26,6 +27,35 @@ def to_public(user: User) -> UserPublic:
         created_at=user.created_at,
         last_login_at=user.last_login_at,
         email_verified=user.email_verified_at is not None,
+    )
+
+
+# ``users.me``'s read: the public view's columns of one user, by id.
+PUBLIC_BY_ID = Query(
+    select(
+        User.id,
+        User.email,
+        User.display_name,
+        User.role,
+        User.is_active,
+        User.created_at,
+        User.last_login_at,
+        User.email_verified_at,
+    ).where(User.id == bindparam("user_id"))
+)
+
+
+def public_of(row: Row) -> UserPublic:
+    """``to_public`` of a ``PUBLIC_BY_ID`` row."""
+    return UserPublic(
+        id=row["id"],
+        email=row["email"],
+        display_name=row["display_name"],
+        role=Role(row["role"]),
+        is_active=row["is_active"],
+        created_at=row["created_at"],
+        last_login_at=row["last_login_at"],
+        email_verified=row["email_verified_at"] is not None,
     )
 
 
@@ -113,6 +143,17 @@ async def current_user(ctx: Context, *, lock: bool = False) -> User:
     if not user.is_active:
         raise Unauthorized("this account is deactivated")
     return user
+
+
+async def current_user_public(ctx: Context) -> UserPublic:
+    """``to_public(await current_user(ctx))`` with one read of the columns it needs (on
+    the read pool in a read-only operation: no session, no transaction)."""
+    row = await ctx.read_one(PUBLIC_BY_ID, uuid.UUID(ctx.user_id))
+    if row is None:
+        raise Unauthorized("this account no longer exists")
+    if not row["is_active"]:
+        raise Unauthorized("this account is deactivated")
+    return public_of(row)
 
 
 async def require_admin(ctx: Context) -> User:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from handlers.context import Context
+from handlers.db import Query
 from handlers.workspaces.models import Member, Workspace
 from hubbub.contracts.api.workspaces import WorkspaceRole
 from hubbub.contracts.errors import Forbidden, NotFound
@@ -31,15 +32,21 @@ def not_found() -> NotFound:
     return NotFound("no such workspace")
 
 
+ROLE = Query(
+    select(Member.role).where(
+        Member.workspace_id == bindparam("workspace_id"), Member.user_id == bindparam("user_id")
+    )
+)
+
+
 async def role_of(
     ctx: Context, workspace_id: uuid.UUID, user_id: str | uuid.UUID
 ) -> WorkspaceRole | None:
-    role = await ctx.session.scalar(
-        select(Member.role).where(
-            Member.workspace_id == workspace_id, Member.user_id == uuid.UUID(str(user_id))
-        )
-    )
-    return WorkspaceRole(role) if role is not None else None
+    """The user's role, or None for a non-member. A read-only operation reads it on the
+    read pool (no session); a write, in its transaction (after ``lock_workspace``, under
+    that lock)."""
+    row = await ctx.read_one(ROLE, workspace_id, uuid.UUID(str(user_id)))
+    return WorkspaceRole(row["role"]) if row is not None else None
 
 
 async def require(ctx: Context, workspace_id: uuid.UUID, at_least: WorkspaceRole) -> WorkspaceRole:
