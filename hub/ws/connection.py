@@ -174,29 +174,34 @@ class Connection(Subscriber):
             t.write(frame)
 
     def deliver(self, feed: Feed, items: list[Item], joined: bytes) -> None:
-        """Publications of ``feed``, in offset order; those already delivered are skipped."""
-        if self.closed:
-            return
-        seen = self.subs.get(feed.name)
-        if seen is None:
-            return  # unsubscribed meanwhile
-        if items[-1].offset <= seen:
+        """Publications of ``feed``, in offset order; those already delivered are skipped.
+        Runs once per subscriber and publication batch: the fan-out's hot path."""
+        subs = self.subs
+        name = feed.name
+        seen = subs.get(name)
+        if seen is None or self.closed:
+            return  # unsubscribed or closed meanwhile
+        last = items[-1].offset
+        if last <= seen:
             return
         if items[0].offset <= seen:
             items = [i for i in items if i.offset > seen]
             joined = b"".join(i.frame for i in items)
-        self.subs[feed.name] = items[-1].offset
-        if self.held is not None or self.buffered() > self.send_limit:
+        subs[name] = last
+        t = self.transport
+        if t is None:
+            return
+        if self.held is not None or t.get_write_buffer_size() > self.send_limit:
             self._slow(feed, items)
             return
-        t = self.transport
-        if t is not None and not t.is_closing():
-            counters["frames_out"] += len(items)
-            counters["bytes_out"] += len(joined)
-            if self.out is not None:
-                self.out.append(joined)  # after the replies held: order kept
-            else:
-                t.write(joined)
+        if t.is_closing():
+            return
+        counters["frames_out"] += len(items)
+        counters["bytes_out"] += len(joined)
+        if self.out is not None:
+            self.out.append(joined)  # after the replies held: order kept
+        else:
+            t.write(joined)
 
     def _slow(self, feed: Feed, items: list[Item]) -> None:
         policy = feed.policy.slow_consumer
