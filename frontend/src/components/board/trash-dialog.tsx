@@ -1,12 +1,13 @@
 "use client";
 
 import { ArchiveRestore } from "lucide-react";
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { ErrorState, LoadingState } from "@/components/states";
 import { useToast } from "@/components/toaster";
 import { Button } from "@/components/ui/button";
 import type { Resource } from "@/lib/api/resources";
 import { describeError } from "@/lib/error-messages";
+import { useTrashQuery } from "@/lib/queries";
 import { Dialog, DialogContent, DialogDescription, DialogTitle } from "./dialog";
 import { useResourceApis } from "./use-live-resources";
 
@@ -36,42 +37,26 @@ export function TrashDialog({
 function TrashList({ workspaceId, onRestored }: { workspaceId: string; onRestored: (resource: Resource) => void }) {
   const apis = useResourceApis();
   const toast = useToast();
-  const [items, setItems] = useState<Resource[] | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [attempt, setAttempt] = useState(0);
+  // The cached Trash, kept current by the channel's events (a delete puts a card in, a restore takes it out).
+  const trash = useTrashQuery(workspaceId);
+  const items = trash.data?.items ?? null;
+  const error = trash.data ? null : trash.error;
   const [busy, setBusy] = useState<string | null>(null);
-
-  useEffect(() => {
-    const controller = new AbortController();
-    apis.resources
-      .list(workspaceId, { deleted: true, sort: "updated_at", order: "desc", limit: 100 }, { signal: controller.signal })
-      .then(
-        (page) => {
-          setItems(page.items);
-          setError(null);
-        },
-        (e: unknown) => {
-          if (!controller.signal.aborted) setError(e);
-        },
-      );
-    return () => controller.abort();
-  }, [apis, workspaceId, attempt]);
 
   async function restore(resource: Resource) {
     setBusy(resource.id);
     try {
-      const restored = await apis.rpc.restore(workspaceId, resource.id, resource.version);
-      onRestored(restored);
-      setItems((list) => (list ?? []).filter((r) => r.id !== resource.id));
+      // The reply goes into the board and the cache: out of the Trash, back in its column.
+      onRestored(await apis.rpc.restore(workspaceId, resource.id, resource.version));
     } catch (e) {
       toast({ pageOnly: true, title: `“${resource.title}” was not restored`, description: describeError(e), variant: "destructive" });
-      setAttempt((n) => n + 1);
+      void trash.refetch();
     } finally {
       setBusy(null);
     }
   }
 
-  if (error) return <ErrorState title="Could not load the Trash" error={error} onRetry={() => setAttempt((n) => n + 1)} />;
+  if (error) return <ErrorState title="Could not load the Trash" error={error} onRetry={() => void trash.refetch()} />;
   if (items === null) return <LoadingState label="Loading the Trash…" />;
   if (items.length === 0) return <p className="py-6 text-center text-sm text-muted-foreground">The Trash is empty.</p>;
   return (

@@ -1,110 +1,118 @@
 "use client";
 
-import { useCallback, useEffect, useEffectEvent, useMemo, useReducer, useRef, useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { useCallback, useMemo, useReducer, useState } from "react";
 import { useToast } from "@/components/toaster";
 import type { HubEvent } from "@/lib/api/types";
-import { resourcesApi, workspaceReadsApi, type Resource, type ResourcePatch } from "@/lib/api/resources";
+import { resourcesApi, type Resource, type ResourcePatch } from "@/lib/api/resources";
 import { applyDelete, applyEdit, EditChain, type DeleteOutcome, type EditOutcome } from "@/lib/board/actions";
 import { boardRpc } from "@/lib/board/rpc";
 import { boardReducer, initialBoardState, type BoardAction, type ResourceEvent } from "@/lib/board/store";
 import { describeError } from "@/lib/error-messages";
-import { useChannel, usePresence } from "@/lib/realtime/react";
-import type { Publication } from "@/lib/realtime/types";
+import { applyResource, flattenPages, useResourceQuery, useResourcesQuery, useWorkspaceLive, type ResourceFilters } from "@/lib/queries";
+import { usePresence } from "@/lib/realtime/react";
 import { getServices } from "@/lib/services";
 
 export type LoadStatus = "loading" | "ready" | "error";
 
-/** How long the first load waits for the channel's subscription before it goes without it. */
-const LOAD_WAIT_MS = 1_500;
-
 export function useResourceApis() {
   return useMemo(() => {
     const { api, realtime } = getServices();
-    // Reads over REST (pages of a listing); changes as RPCs through the socket's outbox.
-    return { resources: resourcesApi(api), workspace: workspaceReadsApi(api), rpc: boardRpc(realtime) };
+    // Reads over REST (the query hooks, pages of a listing); changes as RPCs through the socket's outbox.
+    return { resources: resourcesApi(api), rpc: boardRpc(realtime) };
   }, []);
 }
 
-/**
- * The board store of one workspace, kept live: subscribes to
- * `workspace:<id>`, applies `resource.*` events, and loads over REST on
- * mount, whenever `loadKey` changes, on the first subscription (events may
- * have happened between the first load and the subscribe) and on every
- * `onReload` (the hub could not replay what was missed).
- *
- * `load` returns the action to apply (a page, or one resource).
- */
-export function useLiveResources(
-  workspaceId: string,
-  loadKey: string,
-  load: (signal: AbortSignal) => Promise<BoardAction>,
-  /** Every other event of the workspace's channel (`workspace.*`, `member.*`): the page's header and access follow them. */
-  onEvent?: (event: HubEvent<unknown>) => void,
-) {
-  const [state, dispatch] = useReducer(boardReducer, initialBoardState);
-  const [reloads, setReloads] = useState(0);
-  const [result, setResult] = useState<{ key: string; status: LoadStatus; error: unknown }>({ key: "", status: "loading", error: null });
-  // The first load waits for the subscription (so it sees everything the channel
-  // will not replay, and runs once); after LOAD_WAIT_MS it goes anyway and is
-  // repeated once subscribed.
-  const [started, setStarted] = useState(false);
-  const loadedEarly = useRef(false);
-  const channel = `workspace:${workspaceId}`;
-  const runLoad = useEffectEvent((signal: AbortSignal) => load(signal));
-
-  useEffect(() => {
-    if (started) return;
-    const timer = setTimeout(() => {
-      loadedEarly.current = true;
-      setStarted(true);
-    }, LOAD_WAIT_MS);
-    return () => clearTimeout(timer);
-  }, [started]);
-
-  useEffect(() => {
-    if (!started) return;
-    const controller = new AbortController();
-    runLoad(controller.signal).then(
-      (action) => {
-        if (controller.signal.aborted) return;
-        dispatch(action);
-        setResult({ key: loadKey, status: "ready", error: null });
-      },
-      (error: unknown) => {
-        if (controller.signal.aborted) return;
-        setResult((prev) =>
-          // A failed background reload keeps the board; a failed first load shows the error.
-          prev.key === loadKey && prev.status === "ready" ? prev : { key: loadKey, status: "error", error },
-        );
-      },
-    );
-    return () => controller.abort();
-  }, [started, loadKey, reloads]);
-
-  const reload = useCallback(() => setReloads((n) => n + 1), []);
-
-  const view = useChannel<ResourceEvent>(channel, {
-    onPublication: (publication: Publication<ResourceEvent>) => {
-      const event = publication.data;
-      if (!event || typeof event.type !== "string") return;
-      if (event.type.startsWith("resource.")) dispatch({ type: "event", event });
-      else onEvent?.(event as HubEvent<unknown>);
-    },
-    onSubscribed: () => {
-      if (!started) setStarted(true);
-      else if (loadedEarly.current) {
-        loadedEarly.current = false;
-        reload();
-      }
-    },
-    onError: () => setStarted(true),
-    onReload: () => reload(),
-  });
-  const presence = usePresence(view.error ? null : channel);
-
-  const loadStatus: LoadStatus = result.key === loadKey ? result.status : "loading";
-  return { state, dispatch, loadStatus, loadError: result.key === loadKey ? result.error : null, reload, channel: view, presence };
+/** The server's copy a settled action carries (a reply, a conflict's newer version): the query cache takes it too. */
+function settledResource(action: BoardAction): Resource | undefined {
+  switch (action.type) {
+    case "upsert":
+      return action.resource;
+    case "confirmed":
+      return action.resource;
+    case "conflicted":
+      return action.current;
+    case "draftSettled":
+      return action.resource;
+    default:
+      return undefined;
+  }
 }
+
+export interface LiveOptions {
+  /** The signed-in user's id (their own `member.*` events change their role or access). */
+  me?: string | null;
+  /** Every other event of the workspace's channel (`workspace.*`, `member.*`), after the cache took it: the page's header and access follow them. */
+  onEvent?: (event: HubEvent<unknown>) => void;
+}
+
+/**
+ * The live part every board page shares: `workspace:<id>` followed through
+ * `useWorkspaceLive` (its events go into the TanStack Query cache, and
+ * `resource.*` also into the board's reducer), presence, and the reducer that
+ * holds what the cache does not: local edits not confirmed yet, conflicts,
+ * drafts, and the highest version seen per card. `dispatch` hands every
+ * server copy it carries (replies, a conflict's newer version) to the cache as
+ * well, so the listing and the board agree without waiting for the echo.
+ */
+function useLiveStore(workspaceId: string, options: LiveOptions) {
+  const client = useQueryClient();
+  const [state, rawDispatch] = useReducer(boardReducer, initialBoardState);
+  const dispatch = useCallback(
+    (action: BoardAction) => {
+      rawDispatch(action);
+      const resource = settledResource(action);
+      if (resource) applyResource(client, resource, resource.deleted_at ? "soft" : null);
+    },
+    [client],
+  );
+  const live = useWorkspaceLive(workspaceId, {
+    me: options.me ?? null,
+    onEvent: (event) => {
+      if (event.type.startsWith("resource.")) rawDispatch({ type: "event", event: event as unknown as ResourceEvent });
+      else options.onEvent?.(event as unknown as HubEvent<unknown>);
+    },
+  });
+  const presence = usePresence(live.channel.error ? null : `workspace:${workspaceId}`);
+  return { state, dispatch, live, presence };
+}
+
+/**
+ * The board of one workspace, kept live: the listing for `filters` is
+ * `useResourcesQuery` (an infinite query over the cursor list, up to 500
+ * cards, read once the channel's subscription stands; live events update its
+ * pages in the cache), and the board's state is that listing with the
+ * reducer's overlays on top (a replacing load of the cached items, applied at
+ * render: no second copy to keep in step).
+ */
+export function useLiveResources(workspaceId: string, filters: ResourceFilters, options: LiveOptions = {}) {
+  const { state: local, dispatch, live, presence } = useLiveStore(workspaceId, options);
+  const list = useResourcesQuery(workspaceId, filters, { enabled: live.ready, autoLoadUpTo: MAX_CARDS });
+  const { data } = list;
+  const state = useMemo(
+    () => (data ? boardReducer(local, { type: "loaded", items: flattenPages(data, (r: Resource) => r.id), replace: true }) : local),
+    [local, data],
+  );
+  const loadStatus: LoadStatus = data ? "ready" : list.isError ? "error" : "loading";
+  const { refetch } = list;
+  const reload = useCallback(() => void refetch(), [refetch]);
+  return { state, dispatch, ready: live.ready, loadStatus, loadError: data ? null : list.error, truncated: list.truncated, reload, channel: live.channel, presence };
+}
+
+/** One card (the detail page), deleted ones too: `useResourceQuery` with the same live store. */
+export function useLiveResource(workspaceId: string, resourceId: string, options: LiveOptions = {}) {
+  const { state: local, dispatch, live, presence } = useLiveStore(workspaceId, options);
+  const query = useResourceQuery(workspaceId, resourceId, { enabled: live.ready });
+  const { data } = query;
+  const state = useMemo(() => (data ? boardReducer(local, { type: "upsert", resource: data }) : local), [local, data]);
+  const loadStatus: LoadStatus = data ? "ready" : query.isError ? "error" : "loading";
+  const { refetch } = query;
+  const reload = useCallback(() => void refetch(), [refetch]);
+  return { state, dispatch, loadStatus, loadError: query.error, reload, channel: live.channel, presence };
+}
+
+/** The board shows a workspace at once, up to this many cards. */
+export const MAX_CARDS = 500;
 
 /**
  * Optimistic edits with the toasts for failures. Returns the outcome so a

@@ -18,14 +18,14 @@ import { EmptyState, ErrorState, LoadingState } from "@/components/states";
 import { Button } from "@/components/ui/button";
 import { useSearchParam } from "@/components/use-search-param";
 import { WorkspaceNav } from "@/components/workspace-nav";
-import type { Member, Resource, ResourceListQuery, ResourcePatch } from "@/lib/api/resources";
+import type { Resource, ResourcePatch } from "@/lib/api/resources";
 import { draftOf } from "@/lib/board/drafts";
 import { planMove, positionAtEnd, type DropTarget } from "@/lib/board/order";
 import { isPending, selectColumns, selectFacets, statusLabel, viewOf, type BoardFilter } from "@/lib/board/store";
 import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
 import { getServices } from "@/lib/services";
-import { applyMemberEvent } from "@/lib/workspaces/live";
+import { useMembersQuery, useWorkspaceQuery, type ResourceFilters } from "@/lib/queries";
 
 export function WorkspaceBoard() {
   const id = useSearchParam("id");
@@ -33,7 +33,7 @@ export function WorkspaceBoard() {
   return <Board key={id} workspaceId={id} />;
 }
 
-function toListQuery(query: BoardQuery): ResourceListQuery {
+function toListQuery(query: BoardQuery): ResourceFilters {
   return {
     q: query.q.trim() || undefined,
     status: query.status || undefined,
@@ -49,38 +49,23 @@ function Board({ workspaceId }: { workspaceId: string }) {
   const me = useSessionStore((s) => s.user?.id);
   const [query, setQuery] = useState<BoardQuery>(DEFAULT_QUERY);
   const listQuery = useMemo(() => toListQuery(query), [query]);
-  const [truncated, setTruncated] = useState(false);
-  const [workspaceName, setWorkspaceName] = useState<string | null>(null);
-  const [members, setMembers] = useState<Member[]>([]);
   /** This user lost the workspace while the board was open: removed from it, or it was deleted. */
   const [lost, setLost] = useState<"removed" | "deleted" | null>(null);
-  const live = useLiveResources(
-    workspaceId,
-    JSON.stringify(listQuery),
-    async (signal) => {
-      const { items, truncated } = await apis.resources.listAll(workspaceId, listQuery, { signal });
-      setTruncated(truncated);
-      return { type: "loaded", items, replace: true };
-    },
-    (event) => {
-      const data = event.data as { id?: string; name?: string; user_id?: string } | null;
-      if (event.type === "workspace.updated" && data?.id === workspaceId && typeof data.name === "string") setWorkspaceName(data.name);
-      else if (event.type === "workspace.deleted" && data?.id === workspaceId) setLost("deleted");
+  const live = useLiveResources(workspaceId, listQuery, {
+    me,
+    onEvent: (event) => {
+      const data = event.data as { id?: string; user_id?: string } | null;
+      if (event.type === "workspace.deleted" && data?.id === workspaceId) setLost("deleted");
       else if (event.type === "member.removed" && data?.user_id === me) setLost("removed");
-      if (event.type.startsWith("member.")) setMembers((list) => applyMemberEvent(list, event, workspaceId));
     },
-  );
-  const { state, dispatch } = live;
+  });
+  const { state, dispatch, truncated } = live;
   const edit = useEditor(workspaceId, dispatch);
 
-  useEffect(() => {
-    const controller = new AbortController();
-    apis.workspace.get(workspaceId, { signal: controller.signal }).then((w) => setWorkspaceName(w.name), () => {});
-    // Names for the avatars, once; `member.*` events keep them current.
-    apis.workspace.members(workspaceId, { signal: controller.signal }).then((page) => setMembers(page.items), () => {});
-    return () => controller.abort();
-  }, [apis, workspaceId]);
-  const names = useMemo(() => Object.fromEntries(members.map((m) => [m.user_id, m.display_name || m.email])), [members]);
+  // The title and the avatars' names: queries the channel's events keep current (`workspace.updated`, `member.*`).
+  const workspaceName = useWorkspaceQuery(workspaceId, { enabled: live.ready }).data?.name ?? null;
+  const members = useMembersQuery(workspaceId, { enabled: live.ready }).data?.items;
+  const names = useMemo(() => Object.fromEntries((members ?? []).map((m) => [m.user_id, m.display_name || m.email])), [members]);
 
   const filter: BoardFilter = useMemo(
     () => ({ q: query.q.trim() || null, status: query.status || null, kind: query.kind || null, tag: query.tag || null, sort: query.sort, order: query.order }),

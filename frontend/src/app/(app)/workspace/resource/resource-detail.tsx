@@ -4,7 +4,7 @@ import { ArchiveRestore, Pencil, Trash2 } from "lucide-react";
 import Link from "next/link";
 import { useState } from "react";
 import { ResourceDialog } from "@/components/board/resource-form-dialog";
-import { useEditor, useLiveResources, useResourceApis } from "@/components/board/use-live-resources";
+import { useEditor, useLiveResource, useResourceApis } from "@/components/board/use-live-resources";
 import { MissingParam } from "@/components/missing-param";
 import { PageHeader } from "@/components/page-header";
 import { EmptyState, ErrorState, LoadingState } from "@/components/states";
@@ -33,10 +33,7 @@ const when = (iso: string) => new Date(iso).toLocaleString();
 function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: string }) {
   const apis = useResourceApis();
   const toast = useToast();
-  const live = useLiveResources(workspaceId, resourceId, async (signal) => ({
-    type: "upsert",
-    resource: await apis.resources.get(workspaceId, resourceId, { includeDeleted: true, signal }),
-  }));
+  const live = useLiveResource(workspaceId, resourceId);
   const { state, dispatch } = live;
   const edit = useEditor(workspaceId, dispatch);
   const [editing, setEditing] = useState(false);
