@@ -31,6 +31,7 @@ vi.mock("@/lib/services", () => ({ getServices: () => ({ session, users: { list,
 const { UsersAdmin } = await import("@/app/(app)/admin/users/users-admin");
 const { SessionStoreProvider } = await import("../providers/session-store-provider");
 const { ToastProvider } = await import("../toaster");
+const { QueryProvider } = await import("../providers/query-provider");
 
 afterEach(cleanup);
 
@@ -39,7 +40,9 @@ function renderPage() {
   return render(
     <SessionStoreProvider>
       <ToastProvider>
-        <UsersAdmin />
+        <QueryProvider>
+          <UsersAdmin />
+        </QueryProvider>
       </ToastProvider>
     </SessionStoreProvider>,
   );

@@ -3,7 +3,8 @@ import type { Resource, ResourcePage } from "../api/resources";
 import type { ActivityPage, InvitationPage, MemberPage, MyWorkspace, WorkspacePage } from "../api/workspaces";
 import type { DomainEvent } from "../realtime/events";
 import { removeMember, upsertInvitation, upsertMember, upsertWorkspace } from "../workspaces/live";
-import { resourceKeys, workspaceKeys } from "./keys";
+import { resourceKeys, userKeys, workspaceKeys } from "./keys";
+import type { UserPage, UserPublic } from "../api/types";
 
 /**
  * Live events → the query cache, as pure functions of a `QueryClient` (the
@@ -147,6 +148,15 @@ export function applyResource(client: QueryClient, resource: ResourceLike, delet
   const detail = resourceKeys.detail(ws, copy.id);
   if (deleted === "hard") client.removeQueries({ queryKey: detail, exact: true });
   else client.setQueryData<Resource>(detail, (current) => (current && current.version >= copy.version ? current : current ? copy : current));
+}
+
+// ------------------------------------------------------------------ users (admin)
+
+/** A user as the hub answered a change: replaced in every cached users listing. */
+export function setUser(client: QueryClient, user: UserPublic): void {
+  client.setQueriesData<Pages<UserPage>>({ queryKey: userKeys.lists() }, (data) =>
+    mapPages<UserPublic, UserPage>(data, (items) => (items.some((u) => u.id === user.id) ? items.map((u) => (u.id === user.id ? user : u)) : items)),
+  );
 }
 
 // ------------------------------------------------------------------ workspaces, members, invitations

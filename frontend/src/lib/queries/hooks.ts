@@ -153,7 +153,7 @@ export type UserFilters = Omit<ListUsersQuery, "cursor" | "limit">;
 export function useUsersQuery(filters: UserFilters, pageSize = 25) {
   const query = useInfiniteQuery({
     queryKey: userKeys.list(filters),
-    queryFn: ({ pageParam, signal }): Promise<UserPage> => getServices().users.list({ ...filters, limit: pageSize, cursor: pageParam }, signal),
+    queryFn: ({ pageParam, signal }): Promise<UserPage> => getServices().users.list({ ...filters, limit: pageSize, cursor: pageParam ?? undefined }, signal),
     initialPageParam: FIRST,
     getNextPageParam: nextCursor,
   });

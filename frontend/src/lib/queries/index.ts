@@ -79,4 +79,5 @@ export {
   type UserFilters,
 } from "./hooks";
 export { LOAD_WAIT_MS, applyUserEvent, asDomainEvent, useWorkspaceLive, type WorkspaceLiveOptions } from "./live";
-export { applyResource, applyWorkspaceEvent, dropWorkspace, flattenPages, mapPages, noteResource, patchWorkspace, reconcilePage, setWorkspace } from "./cache";
+export { applyResource, applyWorkspaceEvent, dropWorkspace, flattenPages, mapPages, noteResource, patchWorkspace, reconcilePage, setUser, setWorkspace } from "./cache";
+export { usePager } from "./pager";

@@ -3,69 +3,46 @@
 import { zodResolver } from "@hookform/resolvers/zod";
 import { Activity, LayoutGrid, Pencil, Plus, Trash2, Users } from "lucide-react";
 import Link from "next/link";
-import { useCallback, useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
 import { useForm } from "react-hook-form";
 import { FormError } from "@/components/auth/auth-card";
 import { FormField } from "@/components/form-field";
-import { useSessionStore } from "@/components/providers/session-store-provider";
 import { EmptyState, ErrorState, LoadMore, LoadingState } from "@/components/states";
 import { useToast } from "@/components/toaster";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
-import type { HubEvent } from "@/lib/api/types";
-import { workspacesFor, type MemberPublic, type MyWorkspace } from "@/lib/api/workspaces";
+import { workspacesFor, type MyWorkspace } from "@/lib/api/workspaces";
+import { dropWorkspace, setWorkspace, usePager, useWorkspacesQuery } from "@/lib/queries";
 import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
 import { applyServerErrors } from "@/lib/forms";
-import { useChannel } from "@/lib/realtime/react";
 import { getServices } from "@/lib/services";
 import { workspaceNameSchema, type WorkspaceNameInput } from "@/lib/validations/workspaces";
-import { upsertWorkspace } from "@/lib/workspaces/live";
-import { useCursorPages } from "@/lib/workspaces/use-cursor-pages";
 import { PendingInvitationBanner } from "./pending-invitation";
 
 const PAGE_SIZE = 20;
-const workspaceKey = (workspace: MyWorkspace) => workspace.id;
 
 const api = () => workspacesFor(getServices().api);
 
-/** `GET /workspaces` (cursor paging), create, and rename/delete for owners. */
+/**
+ * `GET /workspaces` (cursor paging), create, and rename/delete for owners.
+ * The list is the cached `useWorkspacesQuery`; RealtimeRoot keeps it current
+ * from the user's channel (added to a workspace elsewhere → it appears,
+ * removed or deleted → it goes), and this page's own changes go into the
+ * cache with the hub's answer.
+ */
 export function WorkspacesView() {
-  const me = useSessionStore((s) => s.user);
   const toast = useToast();
+  const queryClient = useQueryClient();
   const [creating, setCreating] = useState(false);
-
-  const fetchWorkspaces = useCallback(
-    (cursor: string | null, signal: AbortSignal) => api().list({ limit: PAGE_SIZE, cursor }, { signal }),
-    [],
-  );
-  const pages = useCursorPages(fetchWorkspaces, workspaceKey, "workspaces");
-  const { items, setItems, status, error } = pages;
-
-  // Added to (or removed from) a workspace elsewhere: the user's channel says so.
-  useChannel<HubEvent<unknown>>(me ? `user:${me.id}` : null, {
-    onPublication({ data: event }) {
-      if (event.type === "member.added" || event.type === "member.updated") {
-        const member = event.data as MemberPublic;
-        if (member.user_id !== me?.id) return;
-        api()
-          .get(member.workspace_id)
-          .then((ws) => setItems((prev) => upsertWorkspace(prev, ws)))
-          .catch(() => {});
-      } else if (event.type === "member.removed") {
-        const member = event.data as MemberPublic;
-        if (member.user_id === me?.id) setItems((prev) => prev.filter((w) => w.id !== member.workspace_id));
-      } else if (event.type === "workspace.deleted") {
-        const ws = event.data as Pick<MyWorkspace, "id">;
-        setItems((prev) => prev.filter((w) => w.id !== ws.id));
-      }
-    },
-    onReload() {
-      pages.reload();
-    },
-  });
+  const workspaces = useWorkspacesQuery(PAGE_SIZE);
+  const pages = usePager(workspaces, "workspaces");
+  const { items } = workspaces;
+  const { status } = pages;
+  const onChanged = (next: MyWorkspace) => setWorkspace(queryClient, next);
 
   return (
     <div className="grid gap-4">
@@ -81,7 +58,7 @@ export function WorkspacesView() {
         <CreateWorkspaceForm
           onCancel={() => setCreating(false)}
           onCreated={(ws) => {
-            setItems((prev) => upsertWorkspace(prev, ws));
+            setWorkspace(queryClient, ws);
             setCreating(false);
             toast({ title: "Workspace created", description: ws.name });
           }}
@@ -89,7 +66,7 @@ export function WorkspacesView() {
       ) : null}
 
       {status === "loading" && items.length === 0 ? <LoadingState label="Loading workspaces…" /> : null}
-      {status === "error" ? <ErrorState title="Could not load your workspaces" error={error} onRetry={pages.reload} /> : null}
+      {status === "error" ? <ErrorState title="Could not load your workspaces" error={workspaces.error} onRetry={() => void workspaces.refetch()} /> : null}
       {status !== "loading" && status !== "error" && items.length === 0 ? (
         <EmptyState title="No workspaces yet" description="Create a workspace, or ask to be invited to one." />
       ) : null}
@@ -100,8 +77,8 @@ export function WorkspacesView() {
             <WorkspaceRow
               key={ws.id}
               workspace={ws}
-              onChanged={(next) => setItems((prev) => upsertWorkspace(prev, next))}
-              onDeleted={() => setItems((prev) => prev.filter((w) => w.id !== ws.id))}
+              onChanged={onChanged}
+              onDeleted={() => dropWorkspace(queryClient, ws.id)}
             />
           ))}
         </ul>

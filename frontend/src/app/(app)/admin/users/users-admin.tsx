@@ -1,17 +1,19 @@
 "use client";
 
 import { Search } from "lucide-react";
-import { useCallback, useEffect, useId, useRef, useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { useEffect, useId, useState } from "react";
 import { useSessionStore } from "@/components/providers/session-store-provider";
-import { EmptyState, ErrorState, LoadingState } from "@/components/states";
+import { EmptyState, ErrorState, LoadMore, LoadingState } from "@/components/states";
 import { useToast } from "@/components/toaster";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
-import type { ListUsersQuery, Role, UserPublic } from "@/lib/api/types";
+import type { Role, UserPublic } from "@/lib/api/types";
 import { describeError } from "@/lib/error-messages";
+import { setUser, usePager, useUsersQuery, type UserFilters } from "@/lib/queries";
 import { getServices } from "@/lib/services";
 
 const PAGE_SIZE = 25;
@@ -25,13 +27,11 @@ interface Filters {
   active: ActiveFilter;
 }
 
-function toQuery(filters: Filters, cursor: string | null): ListUsersQuery {
+function toFilters(filters: Filters): UserFilters {
   return {
     q: filters.q.trim() || undefined,
     role: filters.role === "all" ? undefined : filters.role,
     is_active: filters.active === "all" ? undefined : filters.active === "active",
-    limit: PAGE_SIZE,
-    cursor: cursor ?? undefined,
   };
 }
 
@@ -44,14 +44,9 @@ export function UsersAdmin() {
   const toast = useToast();
   const [filters, setFilters] = useState<Filters>({ q: "", role: "all", active: "all" });
   const [query, setQuery] = useState<Filters>(filters); // debounced copy of filters
-  const [items, setItems] = useState<UserPublic[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [status, setStatus] = useState<"loading" | "ready" | "error" | "more">("loading");
-  const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState<string | null>(null);
-  const [reload, setReload] = useState(0);
-  const request = useRef<AbortController | null>(null);
   const ids = { q: useId(), role: useId(), active: useId() };
+  const queryClient = useQueryClient();
 
   // Typing waits for a pause; the selects apply at once.
   useEffect(() => {
@@ -59,41 +54,17 @@ export function UsersAdmin() {
     return () => clearTimeout(handle);
   }, [filters, query.q]);
 
-  const load = useCallback(
-    async (append: string | null) => {
-      request.current?.abort();
-      const controller = new AbortController();
-      request.current = controller;
-      setStatus(append ? "more" : "loading");
-      try {
-        const page = await getServices().users.list(toQuery(query, append), controller.signal);
-        if (controller.signal.aborted) return;
-        setItems((prev) => (append ? [...prev, ...page.items.filter((u) => !prev.some((p) => p.id === u.id))] : page.items));
-        setCursor(page.next_cursor ?? null);
-        setStatus("ready");
-        setError(null);
-      } catch (e) {
-        if (controller.signal.aborted) return;
-        setError(e);
-        setStatus(append ? "ready" : "error");
-        if (append) toast({ title: "Could not load more users", description: describeError(e), variant: "destructive" });
-      }
-    },
-    [query, toast],
-  );
-
-  useEffect(() => {
-    // Fetch on mount and whenever the (debounced) filters change.
-    // eslint-disable-next-line react-hooks/set-state-in-effect
-    void load(null);
-    return () => request.current?.abort();
-  }, [load, reload]);
+  // Read on mount and whenever the (debounced) filters change; each filter set is cached.
+  const users = useUsersQuery(toFilters(query), PAGE_SIZE);
+  const pager = usePager(users, "users");
+  const { items } = users;
+  const status = pager.status;
 
   async function update(user: UserPublic, change: { role?: Role; is_active?: boolean }, done: string) {
     setBusy(user.id);
     try {
       const saved = await getServices().users.update(user.id, change);
-      setItems((prev) => prev.map((u) => (u.id === saved.id ? saved : u)));
+      setUser(queryClient, saved);
       toast({ title: done, description: `${saved.display_name} <${saved.email}>` });
     } catch (e) {
       toast({ title: "The change was not saved", description: describeError(e), variant: "destructive" });
@@ -146,7 +117,7 @@ export function UsersAdmin() {
       {status === "loading" ? (
         <LoadingState label="Loading users…" />
       ) : status === "error" ? (
-        <ErrorState title="Could not load users" error={error} onRetry={() => setReload((n) => n + 1)} />
+        <ErrorState title="Could not load users" error={users.error} onRetry={() => void users.refetch()} />
       ) : items.length === 0 ? (
         <EmptyState
           title={filtering ? "No users match" : "No users yet"}
@@ -229,13 +200,7 @@ export function UsersAdmin() {
         </div>
       )}
 
-      {status !== "loading" && status !== "error" && cursor ? (
-        <div className="flex justify-center">
-          <Button variant="outline" onClick={() => void load(cursor)} disabled={status === "more"}>
-            {status === "more" ? "Loading…" : "Load more"}
-          </Button>
-        </div>
-      ) : null}
+      <LoadMore pages={pager} />
     </div>
   );
 }
