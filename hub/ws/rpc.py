@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from prometheus_client.metrics import Histogram
+
 from hub import calls, metrics
 from hub.ws import commands as cmd
 from hub.ws import frames
@@ -34,6 +36,10 @@ class Rpcs:
         self.bus = bus
         self.catalog = catalog
         self.spawn = spawn
+        # rpc_duration's child per (hub app's metrics, method label, outcome): labels()
+        # takes a lock and builds a key tuple on every call. Bounded: the label values are
+        # the catalog's methods (or "unknown") and the error codes.
+        self._timers: dict[tuple[metrics.HubMetrics, str, str], Histogram] = {}
 
     def start(self, conn: Connection, command: cmd.Rpc) -> None:
         """Run ``command`` in the background (its reply goes out when the worker's
@@ -81,5 +87,9 @@ class Rpcs:
                 method = (
                     command.method if self.catalog.get(command.method) is not None else "unknown"
                 )
-                measured.rpc_duration.labels(method, outcome).observe(time.perf_counter() - start)
+                timer = self._timers.get((measured, method, outcome))
+                if timer is None:
+                    timer = measured.rpc_duration.labels(method, outcome)
+                    self._timers[measured, method, outcome] = timer
+                timer.observe(time.perf_counter() - start)
             request_id_var.reset(token)
