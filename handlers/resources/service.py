@@ -16,6 +16,7 @@ creates at once may get the same key, which the listing orders by id.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, select
@@ -126,21 +127,20 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
 @registry.handler(api.update)
 async def update(ctx: Context, params: ResourceUpdate) -> ResourcePublic:
     await access.require(ctx, params.workspace_id, access.WRITE)
-    row = await _locked(ctx, params.workspace_id, params.resource_id, deleted=False)
+    row, now = await _locked(ctx, params.workspace_id, params.resource_id, deleted=False)
     _check_version(row, params.expected_version)
     before = row.version
     for name, value in params.changes(*params.patchable).items():
         setattr(row, name, value)
-    _touch(ctx, row)
+    _touch(ctx, row, now)
     await ctx.session.flush()
-    await ctx.session.refresh(row)
     return _journal(ctx, row, events.RESOURCE_UPDATED, before=before)
 
 
 @registry.handler(api.delete)
 async def delete_resource(ctx: Context, params: ResourceDelete) -> Empty:
     await access.require(ctx, params.workspace_id, access.MANAGE if params.hard else access.WRITE)
-    row = await _locked(
+    row, now = await _locked(
         ctx, params.workspace_id, params.resource_id, deleted=None if params.hard else False
     )
     _check_version(row, params.expected_version)
@@ -148,14 +148,13 @@ async def delete_resource(ctx: Context, params: ResourceDelete) -> Empty:
     if params.hard:
         public = resource_public(row)
         if public.deleted_at is None:
-            public.deleted_at = await ctx.session.scalar(select(func.now()))
+            public.deleted_at = now
         await ctx.session.execute(delete(Resource).where(Resource.id == row.id))
         _journal(ctx, row, events.RESOURCE_DELETED, before=before, public=public, hard=True)
         return Empty()
-    row.deleted_at = func.now()
-    _touch(ctx, row)
+    row.deleted_at = now
+    _touch(ctx, row, now)
     await ctx.session.flush()
-    await ctx.session.refresh(row)
     _journal(ctx, row, events.RESOURCE_DELETED, before=before, hard=False)
     return Empty()
 
@@ -163,15 +162,14 @@ async def delete_resource(ctx: Context, params: ResourceDelete) -> Empty:
 @registry.handler(api.restore)
 async def restore(ctx: Context, params: ResourceRestore) -> ResourcePublic:
     await access.require(ctx, params.workspace_id, access.WRITE)
-    row = await _locked(ctx, params.workspace_id, params.resource_id, deleted=None)
+    row, now = await _locked(ctx, params.workspace_id, params.resource_id, deleted=None)
     if row.deleted_at is None:
         raise Conflict("this resource is not deleted")
     _check_version(row, params.expected_version)
     before = row.version
     row.deleted_at = None
-    _touch(ctx, row)
+    _touch(ctx, row, now)
     await ctx.session.flush()
-    await ctx.session.refresh(row)
     return _journal(ctx, row, events.RESOURCE_RESTORED, before=before)
 
 
@@ -222,21 +220,23 @@ def _check_role(role: str | None, at_least: WorkspaceRole) -> None:
 
 async def _locked(
     ctx: Context, workspace_id: uuid.UUID, resource_id: uuid.UUID, *, deleted: bool | None
-) -> Resource:
-    """The row, locked; ``deleted`` False: only a live one, None: either."""
-    statement = select(Resource).where(
+) -> tuple[Resource, datetime]:
+    """The row, locked, and the transaction's ``now()`` (the time its change is stamped
+    with: known here, the row needs no reading back after its UPDATE); ``deleted``
+    False: only a live one, None: either."""
+    statement = select(Resource, func.now()).where(
         Resource.id == resource_id, Resource.workspace_id == workspace_id
     )
     if deleted is False:
         statement = statement.where(Resource.deleted_at.is_(None))
-    row = (
+    found = (
         await ctx.session.execute(
             statement.with_for_update().execution_options(populate_existing=True)
         )
-    ).scalar_one_or_none()
-    if row is None:
+    ).one_or_none()
+    if found is None:
         raise _not_found()
-    return row
+    return found[0], found[1]
 
 
 def _check_version(row: Resource, expected: int | None) -> None:
@@ -244,10 +244,10 @@ def _check_version(row: Resource, expected: int | None) -> None:
         raise stale_version("resource", current=row.version, expected=expected)
 
 
-def _touch(ctx: Context, row: Resource) -> None:
+def _touch(ctx: Context, row: Resource, now: datetime) -> None:
     row.version += 1
     row.updated_by = uuid.UUID(ctx.user_id)
-    row.updated_at = func.now()
+    row.updated_at = now
 
 
 def _journal(
