@@ -10,6 +10,7 @@ buffered and sent after the reply, so each offset reaches the client exactly onc
 from __future__ import annotations
 
 import logging
+import sys
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -60,7 +61,7 @@ class Subscriptions:
 
     async def subscribe(self, conn: Connection, command: cmd.Subscribe) -> None:
         channel = Channel.parse(command.channel)
-        name = str(channel)
+        name = sys.intern(str(channel))  # the key of every socket's subscription: one string
         if name in conn.subs:
             raise Conflict("already subscribed to this channel", channel=name)
         if len(conn.subs) >= self.settings.ws_max_subscriptions:
