@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from cli.runtime import load_settings, with_running_system
+from cli.supervisor import worker_count
 from hubbub.config import ConfigError, Settings
 from hubbub.logs import setup_logging
 
@@ -180,7 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run the whole system: embedded servers, hub(s), workers")
-    up.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
+    up.add_argument(
+        "--workers",
+        type=worker_count,
+        default=None,
+        help="worker processes: a number, or auto (one per CPU); default 1",
+    )
     up.add_argument("--hubs", type=int, default=1, help="hub processes, on consecutive ports")
     up.add_argument("--port", type=int, default=None, help="first hub port (default 8080)")
     up.add_argument("--no-frontend", action="store_true", help="serve the API only")

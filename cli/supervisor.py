@@ -519,6 +519,25 @@ class _Stop(Exception):
     pass
 
 
+def worker_count(value: str) -> int:
+    """``hubbub up --workers``: a positive number, or ``auto`` — one worker process per CPU
+    this process may run on. A worker is one event loop (one core at most), and a request
+    costs a worker more CPU than the hub, so on a machine of its own one per CPU keeps
+    every core busy."""
+    if value == "auto":
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
+    try:
+        count = int(value)
+    except ValueError:
+        raise ValueError(f"--workers takes a number or 'auto', not {value!r}") from None
+    if count < 1:
+        raise ValueError("--workers takes a number of at least 1, or 'auto'")
+    return count
+
+
 def describe_exit(code: int) -> str:
     """``exited with code 1`` or ``was killed by SIGKILL``, from a Popen return code."""
     if code >= 0:
