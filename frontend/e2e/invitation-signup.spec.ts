@@ -149,3 +149,58 @@ test("a signed-in user with a waiting invitation: the workspaces page names it a
     await context.close();
   }
 });
+
+test("the confirmation link opens in a new tab (no invitation in its storage): the workspaces page lists the invitation to the confirmed address, and Accept joins", async ({
+  browser,
+  request,
+}) => {
+  const owner = await registerViaApi(request, "inviter");
+  const rest = restAs(request, owner);
+  const workspaceName = `Studio ${Date.now().toString(36)}`;
+  const workspace = await rest.call<{ id: string }>("POST", "/workspaces", { name: workspaceName });
+  const email = uniqueEmail("newtab");
+  const password = "a new member's password 7714";
+  await rest.call("POST", `/workspaces/${workspace.id}/invitations`, { email, role: "member" });
+
+  const { context, page } = await newPage(browser);
+  const errors = collectErrors(page);
+  try {
+    const link = new URL(await mailedLink(email, "/invitations"));
+    await page.goto(`${link.pathname}${link.hash}`);
+    await page.getByRole("link", { name: "Create an account" }).click();
+    await expect(page).toHaveURL(/\/register\/\?next=%2Finvitations%2F$/);
+    await page.getByLabel("Name").fill("Tab Opener");
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password", { exact: true }).fill(password);
+    await page.getByLabel("Repeat password").fill(password);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await expect(page.getByRole("heading", { name: "Confirm your email" })).toBeVisible();
+
+    // The mail client opens the confirmation link in a new tab: its sessionStorage is empty.
+    const tab = await context.newPage();
+    const tabErrors = collectErrors(tab);
+    const verify = new URL(await mailedLink(email, "/verify-email"));
+    await tab.goto(`${verify.pathname}${verify.hash}`);
+    await expect(tab.getByRole("heading", { name: "Email confirmed" })).toBeVisible();
+    await expect(tab.getByRole("link", { name: "Back to your invitation" })).toHaveCount(0);
+    await tab.getByRole("link", { name: "Your workspaces" }).click();
+    await expect(tab).toHaveURL(/\/workspaces\/$/);
+    const invitation = tab.getByTestId("my-invitation");
+    await expect(invitation).toHaveText(new RegExp(`${owner.name} invited you to join “${workspaceName}” as a member\\.`));
+    await invitation.getByRole("button", { name: `Accept the invitation to ${workspaceName}` }).click();
+    await expect(invitation).toContainText(`You joined “${workspaceName}”.`);
+    // The list hears member.added on the user's channel.
+    await expect(tab.locator(`[data-testid="workspace-row"][data-workspace-id="${workspace.id}"]`)).toBeVisible();
+    await invitation.getByRole("link", { name: "Open the board" }).click();
+    await expect(tab.getByRole("heading", { name: workspaceName, level: 1 })).toBeVisible();
+    await expect(tab.getByTestId("board")).toHaveAttribute("data-channel", "subscribed");
+
+    // The first tab's invitation is answered: it says so instead of offering Accept.
+    await page.goto("/invitations/");
+    await expect(page.getByRole("heading", { name: "This invitation cannot be used" })).toBeVisible();
+    expect(errors).toEqual([]);
+    expect(tabErrors).toEqual([]);
+  } finally {
+    await context.close();
+  }
+});
