@@ -1,12 +1,9 @@
-"""Request/reply over one wildcard inbox: what ``nc.request`` does, at less cost a request.
+"""Request/reply over one wildcard inbox: what ``nc.request`` does, with less work a request.
 
 nats-py's ``request`` also muxes replies on one ``_INBOX.<nuid>.*`` subscription, but
-every request pays for a fresh NUID (ten rounds of Python arithmetic) plus random bytes
-from the kernel (``secrets.token_hex``: a system call) for its token, three regular
-expression checks of its subjects, an ``asyncio.wait_for`` (a second future, a timer
-started and stopped, a ``functools.partial``) and a ``lambda`` done-callback. On the
-hub those costs are paid by every REST call and WebSocket RPC, and at high concurrency
-they are a good part of the requester's CPU (``bench/README.md``).
+makes a fresh NUID and a random token (a system call) for every request, checks its
+subjects with regular expressions, and waits under ``asyncio.wait_for`` (a second future
+and a timer per request). The hub makes a request for every REST call and WebSocket RPC.
 
 Here a token is a counter in hex (unique within the inbox, whose name is random), the
 reply subject is checked once by ``publish``, and deadlines share timers: requests whose

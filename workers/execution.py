@@ -51,12 +51,11 @@ async def run_handler(
             if stored is not None:
                 return stored  # replay: the first response, nothing applied again
         result = await handler(ctx, params)
-        # The serializer itself: ``TypeAdapter.dump_json`` forwards to it with sixteen
-        # keyword arguments, which costs more than serialising a small result.
+        # The adapter's serializer itself: ``TypeAdapter.dump_json`` only forwards to it.
         body = op.result_adapter.serializer.to_json(result, warnings=False)
         if key is not None:
             await idempotency.complete(ctx.session, caller=scope, key=key, response=body)
-        if ctx.has_pending_commit:  # most reads have nothing to commit: no coroutine
+        if ctx.has_pending_commit:  # reads on the read pool have nothing to commit
             await ctx.commit()
     except BaseException:
         ctx.discard_after_commit()
