@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
+import cli.main as cli
 from hub.app import create_app
-from hubbub import cli
 from hubbub.config import Settings
 from hubbub.contracts.api import default_catalog
 from hubbub.contracts.asyncapi import build_document

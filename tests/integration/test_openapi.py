@@ -11,9 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
+import cli.main as cli
 from hub.app import create_app
 from hub.openapi import DocumentedRoute, build_document, errors_of
-from hubbub import cli
 from hubbub.config import Settings
 from hubbub.contracts.api import default_catalog
 from hubbub.contracts.operations import Access
