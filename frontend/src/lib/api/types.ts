@@ -1,7 +1,8 @@
 /**
  * Short names for the REST types the auth pages use. Every REST shape is
  * generated from the hub's OpenAPI document (`schema.d.ts`, `npm run sync:api`);
- * only the event envelope and the generic page below are written here.
+ * only the event envelope below is written here (the per-type events are
+ * generated from the AsyncAPI document: `DomainEvent` in `../realtime/events`).
  */
 
 import type { components } from "./schema";
@@ -38,17 +39,6 @@ export interface HubEvent<T = Record<string, unknown>> {
   actor?: string | null;
   request_id?: string | null;
   data: T;
-}
-
-export interface Workspace {
-  id: string;
-  name: string;
-  role?: WorkspaceRole;
-}
-
-export interface Page<T> {
-  items: T[];
-  next_cursor?: string | null;
 }
 
 /**
