@@ -222,7 +222,9 @@ test("an invitation mailed to a new address: the link survives signing in, accep
   const { context, page } = await newPage(browser);
   try {
     await page.goto(link!);
-    // Signed out: off to the login page, which comes back here afterwards.
+    // Signed out: the page names the invitation and offers to sign in, which comes back here afterwards.
+    await expect(page.getByTestId("invitation-summary")).toContainText("“Invited workspace”");
+    await page.getByRole("link", { name: "Sign in" }).click();
     await expect(page).toHaveURL(/\/login\/\?next=%2Finvitations%2F/);
     await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password", { exact: true }).fill(account.password);
@@ -240,14 +242,15 @@ test("an invitation mailed to a new address: the link survives signing in, accep
 
     await page.goto(link!);
     await page.getByRole("button", { name: "Accept" }).click();
-    await expect(page.getByText("You joined the workspace")).toBeVisible();
+    await expect(page.getByRole("heading", { name: "You joined “Invited workspace”" })).toBeVisible();
     await page.getByRole("link", { name: "Open the workspace" }).click();
     await expect(page).toHaveURL(new RegExp(`/workspace/\\?id=${workspaceId}`));
 
     // Single use: the same link again is refused with a clear message.
     await page.goto(link!);
-    await page.getByRole("button", { name: "Accept" }).click();
-    await expect(page.getByTestId("invitation-error")).toContainText("no longer valid");
+    await expect(page.getByRole("heading", { name: "This invitation cannot be used" })).toBeVisible();
+    await expect(page.getByText(/no longer valid/)).toBeVisible();
+    await expect(page.getByRole("button", { name: "Accept" })).toHaveCount(0);
   } finally {
     await context.close();
   }
