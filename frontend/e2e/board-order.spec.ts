@@ -47,7 +47,14 @@ test("order within a column: by mouse and by keyboard, live on the other board a
     await expect(heard(a.page)).toHaveText("Moving “Two” was cancelled; it stays where it was.");
 
     // By mouse to a place in another column: One between Two and Three.
-    await dragOnto(a.page, "One", "Three", "above");
+    await dragOnto(a.page, "One", "Three", "above", async () => {
+      // While held, a line in the other column shows where it will go: above Three.
+      const line = column(a.page, "in_progress").getByTestId("drop-line");
+      await expect(line).toHaveCount(1);
+      const [lineBox, threeBox] = [await line.boundingBox(), await card(a.page, "Three").boundingBox()];
+      expect(Math.abs(lineBox!.y - threeBox!.y)).toBeLessThan(12);
+      await a.page.screenshot({ path: path.join(SHOTS, "board-drag.png") });
+    });
     await expect.poll(() => titlesIn(a.page, "in_progress")).toEqual(["Two", "One", "Three"]);
     await expect(column(a.page, "open").getByTestId("resource-card")).toHaveCount(0);
 
@@ -104,6 +111,13 @@ test("quick add: a card typed at the foot of a column lands at its end, for both
     await field.press("Escape");
     await expect(field).toBeHidden();
     await expect(opener).toBeFocused();
+
+    // Sorted by something else than the board's order, a card only changes column (to the end of the other one's order).
+    await a.page.getByLabel("Sort").selectOption("title:asc");
+    await expect.poll(() => titlesIn(a.page, "done")).toEqual(["Celebrate", "Existing", "Ship it"]);
+    expect(await keyMove(a.page, "Ship it", ["ArrowLeft"])).toBe("“Ship it” was dropped in In progress.");
+    await expect.poll(() => titlesIn(b.page, "in_progress")).toEqual(["Ship it"]);
+    await expect.poll(() => titlesIn(b.page, "done")).toEqual(["Existing", "Celebrate"]);
 
     expect(realErrors(a.errors)).toEqual([]);
     expect(realErrors(b.errors)).toEqual([]);

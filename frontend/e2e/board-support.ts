@@ -172,7 +172,14 @@ export async function dragTo(page: Page, title: string, status: string): Promise
  * Drag a card by mouse onto another card: `onto` its place (in the same
  * column), or just `above` / `below` it (in another column).
  */
-export async function dragOnto(page: Page, title: string, target: string, where: "onto" | "above" | "below"): Promise<void> {
+export async function dragOnto(
+  page: Page,
+  title: string,
+  target: string,
+  where: "onto" | "above" | "below",
+  /** Runs with the card still held over its target (to look at the drop line, say). */
+  beforeDrop?: () => Promise<void>,
+): Promise<void> {
   const box = await card(page, target).boundingBox();
   if (!box) throw new Error(`no box for ${target}`);
   const pointer = await grab(page, title);
@@ -180,5 +187,6 @@ export async function dragOnto(page: Page, title: string, target: string, where:
   const end = pointer(box.x + box.width / 2, y);
   await page.mouse.move(end.x, end.y, { steps: 15 });
   await page.mouse.move(end.x, end.y + 1, { steps: 2 }); // let the last collision settle
+  await beforeDrop?.();
   await page.mouse.up();
 }

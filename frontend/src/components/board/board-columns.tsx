@@ -3,6 +3,7 @@
 import {
   closestCenter,
   DndContext,
+  DragOverlay,
   KeyboardCode,
   KeyboardSensor,
   PointerSensor,
@@ -87,6 +88,8 @@ export function BoardColumns({
   }, [columns, reorder]);
   /** Where a card dragged into another column would go (a line shows the place). */
   const [hint, setHint] = useState<DropTarget | null>(null);
+  /** The card being dragged: a copy of it follows the pointer (or the keys) while the card keeps its place. */
+  const [held, setHeld] = useState<Resource | null>(null);
 
   function retarget(next: DropTarget) {
     const d = drag.current;
@@ -168,11 +171,13 @@ export function BoardColumns({
     const origin = originOf(latest.current.columns, id);
     drag.current = origin ? { id, keyboard: activatorEvent instanceof KeyboardEvent, origin, target: origin } : null;
     setHint(null);
+    setHeld(latest.current.columns.flatMap((c) => c.items).find((r) => r.id === id) ?? null);
   }
 
   function onDragEnd(event: DragEndEvent) {
     const d = drag.current;
     setHint(null);
+    setHeld(null);
     if (!d) return;
     if (!d.keyboard) {
       if (event.over) follow(event);
@@ -218,7 +223,10 @@ export function BoardColumns({
       onDragOver={follow}
       onDragMove={follow}
       onDragEnd={onDragEnd}
-      onDragCancel={() => setHint(null)}
+      onDragCancel={() => {
+        setHint(null);
+        setHeld(null);
+      }}
       accessibility={{
         announcements,
         screenReaderInstructions: {
@@ -240,7 +248,18 @@ export function BoardColumns({
           />
         ))}
       </div>
+      <DragOverlay dropAnimation={null}>{held ? <HeldCard resource={held} /> : null}</DragOverlay>
     </DndContext>
+  );
+}
+
+/** What follows the pointer while a card is dragged: its title and the start of its description. */
+function HeldCard({ resource }: { resource: Resource }) {
+  return (
+    <div aria-hidden="true" className="grid h-full cursor-grabbing gap-2 rounded-lg border border-border bg-card p-3 text-card-foreground shadow-lg ring-2 ring-primary/40">
+      <p className="pl-5 text-sm leading-snug font-medium break-words">{resource.title}</p>
+      {resource.body ? <p className="line-clamp-2 text-xs text-muted-foreground">{resource.body}</p> : null}
+    </div>
   );
 }
 

@@ -85,7 +85,8 @@ export function ResourceCard({
         "grid gap-2 rounded-lg border border-border bg-card p-3 text-card-foreground shadow-xs",
         !draft && "cursor-grab",
         pending && "border-dashed border-amber-500/70",
-        isDragging && "relative z-50 cursor-grabbing shadow-lg ring-2 ring-primary/40",
+        // The card keeps its place, faded, while a copy of it follows the pointer (the board's DragOverlay).
+        isDragging && "opacity-40",
       )}
       {...pointer}
     >

@@ -288,3 +288,31 @@ describe("selectors", () => {
     expect(changedFields(res("a", 1, { status: "done" }), { status: "done", title: "new", tags: [] })).toEqual({ title: "new" });
   });
 });
+
+describe("the board's order", () => {
+  it("a column in board order reads by position then id (byte order), local moves applied", () => {
+    const s = run({
+      type: "loaded",
+      replace: true,
+      items: [res("a", 1, { position: "a1" }), res("b", 1, { position: "Zz" }), res("c", 1, { position: "a1" }), res("d", 1, { position: "a0V" })],
+    });
+    const order = (state: BoardState) => selectColumns(state, { sort: "position", order: "asc" })[0]!.items.map((r) => r.id);
+    expect(order(s)).toEqual(["b", "d", "a", "c"]);
+    // A move shows at once: the overlay carries the new key.
+    const moved = boardReducer(s, { type: "optimistic", id: "b", opId: "o1", patch: { position: "a2" }, baseVersion: 1 });
+    expect(order(moved)).toEqual(["d", "a", "c", "b"]);
+    // Someone else's move arrives as an event with the new key.
+    const live = boardReducer(s, ev("resource.updated", res("c", 2, { position: "Zy" })));
+    expect(order(live)).toEqual(["c", "b", "d", "a"]);
+  });
+
+  it("a draft without a key goes after its column's last card (where the hub will put it)", () => {
+    const s = run(
+      { type: "loaded", replace: true, items: [res("a", 1, { position: "a5" }), res("b", 1, { position: "a9", status: "done" })] },
+      { type: "draftAdded", draft: res("key-1", 0, { position: "", title: "New" }) },
+      { type: "draftAdded", draft: res("key-2", 0, { position: "", title: "Newer" }) },
+    );
+    expect(selectColumns(s, { sort: "position", order: "asc" })[0]!.items.map((r) => r.title)).toEqual(["a v1", "New", "Newer"]);
+    expect(s.drafts["key-1"]!.position > "a5").toBe(true);
+  });
+});
