@@ -112,9 +112,12 @@ export class ApiClient {
     request.headers.forEach((value, name) => {
       headers[name] = value;
     });
+    // Read the body as text: `Request.body` (a stream) is not in every browser,
+    // and a GET must go without one.
+    const text = request.method === "GET" || request.method === "HEAD" ? "" : await request.text();
     const init: RequestInit = {
       method: request.method,
-      body: request.body === null ? undefined : await request.text(),
+      body: text === "" ? undefined : text,
       signal: request.signal,
       credentials: request.credentials,
     };
