@@ -27,20 +27,13 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.context import Context
+from handlers.db import ReadPool
 from handlers.registry import Handler, Registry
 from handlers.worker_resources import Resources
 from hubbub import tracing
 from hubbub.callers import CallerSigner
 from hubbub.config import Settings
-from hubbub.contracts.envelope import (
-    ANONYMOUS,
-    H_DEADLINE,
-    H_ERROR,
-    H_IDEMPOTENCY_KEY,
-    H_REQUEST_ID,
-    H_TRACEPARENT,
-    Caller,
-)
+from hubbub.contracts.envelope import ANONYMOUS, H_ERROR, H_TRACEPARENT, Caller
 from hubbub.contracts.errors import (
     BadRequest,
     Forbidden,
@@ -87,8 +80,15 @@ class WorkerService:
         self.registry = registry
         self.nc = nc
         self.sessions = sessions
-        # For read-only operations: sessions on autocommit connections (no transaction).
+        # For read-only operations: sessions on autocommit connections (no transaction),
+        # and connections that read without SQLAlchemy (``Context.read_one``), opened on
+        # first use: up to HUBBUB_DB_POOL_SIZE besides the engine's pool.
         self.read_sessions = read_sessions or sessions
+        self.read_pool = (
+            ReadPool(settings.database_url, settings.db_pool_size)
+            if settings.database_url
+            else None
+        )
         self.redis = redis
         self.on_events = on_events  # called after a commit that wrote outbox events
         self.resources = resources if resources is not None else Resources()
@@ -127,6 +127,8 @@ class WorkerService:
             await self._sub.unsubscribe()
             self._sub = None
         finished = await self.actors.drain(timeout)
+        if self.read_pool is not None:
+            await self.read_pool.close()
         log.info("worker drained", extra={"finished_in_time": finished})
         return finished
 
@@ -138,16 +140,10 @@ class WorkerService:
         except orjson.JSONDecodeError:
             envelope = None
         if not isinstance(envelope, dict):
-            request_id = (msg.headers or _NO_HEADERS).get(H_REQUEST_ID) or "-"
-            await self._reply_error(
-                msg, BadRequest("the request body must be a JSON object"), request_id
-            )
+            await self._reply_error(msg, BadRequest("the request body must be a JSON object"), "-")
             return
         raw_id = envelope.get("request_id")
-        if isinstance(raw_id, str):
-            request_id = raw_id
-        else:
-            request_id = (msg.headers or _NO_HEADERS).get(H_REQUEST_ID) or "-"
+        request_id = raw_id if isinstance(raw_id, str) else "-"
         method = msg.subject[self._method_at :]
         route = self._routes.get(method) or self._route(method)
         if route is None:
@@ -165,15 +161,12 @@ class WorkerService:
             errors = exc.errors(include_url=False, include_input=False)
             await self._reply_error(msg, validation_failed_from(errors), request_id)  # type: ignore[arg-type]
             return
-        if isinstance(deadline, (int, float)):  # a tuple: cheaper than int | float
-            deadline /= 1000
-        else:
-            deadline = _deadline((msg.headers or _NO_HEADERS).get(H_DEADLINE))
+        deadline = deadline / 1000 if isinstance(deadline, (int, float)) else None
         key = envelope.get("idempotency_key")
         if not isinstance(key, str):
-            key = (msg.headers or _NO_HEADERS).get(H_IDEMPOTENCY_KEY)
-        # Positional: a dataclass's generated __init__ takes keywords at twice the price,
-        # and this runs once a request. The order is Context's field order.
+            key = None
+        # Positional, in Context's field order: the generated __init__ takes positional
+        # arguments for less than keywords, and this runs once a request.
         ctx = Context(
             caller,
             request_id,
@@ -187,6 +180,7 @@ class WorkerService:
             [],  # emitted
             self.resources,
             self._publish_core,
+            route.reads,
         )
         job = Request(self, msg, route, params, ctx)
         try:
@@ -200,8 +194,14 @@ class WorkerService:
         if found is None:
             return None
         op, handler = found
-        sessions = self.read_sessions if op.reads_only else self.sessions
-        route = self._routes[method] = Route(op, handler, sessions, self.timings.of(op.name))
+        reads = op.reads_only
+        route = self._routes[method] = Route(
+            op,
+            handler,
+            self.read_sessions if reads else self.sessions,
+            self.read_pool if reads else None,
+            self.timings.of(op.name),
+        )
         return route
 
     async def _refuse_busy(
@@ -254,13 +254,14 @@ class WorkerService:
 class Route:
     """What serving one operation needs, looked up once per operation, not per request."""
 
-    __slots__ = ("handler", "key", "key_of", "op", "sessions", "timer", "validate")
+    __slots__ = ("handler", "key", "key_of", "op", "reads", "sessions", "timer", "validate")
 
     def __init__(
         self,
         op: Operation,
         handler: Handler,
         sessions: async_sessionmaker[AsyncSession],
+        reads: ReadPool | None,
         timer: OperationTimer,
     ) -> None:
         self.op = op
@@ -268,8 +269,8 @@ class Route:
         self.key = op.key  # the params field that names the actor, if any
         self.key_of = operator.attrgetter(op.key) if op.key else None
         self.sessions = sessions  # autocommit ones for read-only operations
-        # The schema's validator itself: ``model_validate`` only forwards to it, at the
-        # price of a Python call with six keyword arguments (~1 µs a request).
+        self.reads = reads  # the read pool, for read-only operations
+        # The schema's validator itself: ``model_validate`` only forwards to it.
         self.validate = op.params.__pydantic_validator__.validate_python
         self.timer = timer  # its latency histogram's children, labelled once
 
@@ -378,12 +379,3 @@ class Request:
 
 
 _NO_HEADERS: dict[str, str] = {}
-
-
-def _deadline(raw: str | None) -> float | None:
-    if not raw:
-        return None
-    try:
-        return int(raw) / 1000
-    except ValueError:
-        return None

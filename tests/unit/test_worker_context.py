@@ -82,6 +82,7 @@ async def test_context_fields() -> None:
         assert ctx.emitted == []
         assert ctx.resources is svc.resources
         assert ctx.publish == svc._publish
+        assert ctx.reads is (svc.read_pool if op is READ else None)  # the read pool: reads only
         assert not ctx.has_session
         assert not ctx.has_pending_commit
         ctx.after_commit(_noop)
