@@ -6,7 +6,8 @@ One hub and one worker (``hubbub serve`` and ``hubbub worker`` processes) on emb
 PostgreSQL/NATS/Redis (or the three URLs), and the seed's stack (``bench/monolith.py``:
 FastAPI + SQLAlchemy async, one uvicorn process) on the same database. A user is made
 with the operator command and signs in through the API; the same access token is used
-against both targets.
+against both targets, and the user signs in again shortly before it expires (a run on a
+busy host can outlast one).
 
 1. ``users.me`` over WebSocket RPC, on one socket per target with the same client
    (``hubbub.client.HubbubClient``): the monolith (baseline) against Hubbub, at
@@ -29,11 +30,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import io
 import os
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +69,68 @@ async def wait_ready(base: str) -> None:
     raise RuntimeError("the hub did not get ready")
 
 
+def expiry_of(token: str) -> float:
+    """The ``exp`` claim of a JWT (not verified: the hub does that)."""
+    payload = token.split(".")[1]
+    claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return float(claims["exp"])
+
+
+class AccessToken:
+    """The benchmark user's access token, signed in for again ``margin`` seconds before it
+    expires.
+
+    The hub closes a socket whose token expires and refuses to reconnect it with that
+    token; a fixed token thus ends a run that outlasts it (``HUBBUB_ACCESS_TOKEN_TTL_S``,
+    15 minutes by default: a run on a busy host can take longer) in a storm of refused
+    reconnects. ``get`` is the ``HubbubClient``'s token provider (also what it answers the
+    hub's ``expiring`` push with); REST calls take ``headers``."""
+
+    def __init__(
+        self,
+        sign_in: Callable[[], Awaitable[str]],
+        token: str,
+        *,
+        margin: float = 120.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._sign_in = sign_in
+        self._clock = clock
+        self.margin = margin
+        self._renewing = asyncio.Lock()
+        self._use(token)
+
+    def _use(self, token: str) -> None:
+        self.token = token
+        self.expires = expiry_of(token)
+        self.auth = {"Authorization": f"Bearer {token}"}
+
+    async def get(self) -> str:
+        if self._clock() > self.expires - self.margin:
+            async with self._renewing:
+                if self._clock() > self.expires - self.margin:  # not renewed meanwhile
+                    self._use(await self._sign_in())
+        return self.token
+
+    async def headers(self) -> dict[str, str]:
+        await self.get()
+        return self.auth
+
+
+async def sign_in(base: str) -> str:
+    """A new access token of the benchmark user."""
+    async with (
+        aiohttp.ClientSession(base_url=base) as http,
+        http.post(
+            "/api/v1/auth/login", json={"email": "bench@example.com", "password": PASSWORD}
+        ) as r,
+    ):
+        if r.status != 200:
+            raise RuntimeError(f"signing in: {r.status} {await r.text()}")
+        token: str = (await r.json())["access_token"]
+        return token
+
+
 async def arrange(base: str, settings_env: dict[str, str]) -> tuple[str, str, str]:
     """A user (made with the operator command), signed in; a workspace and a resource."""
     from cli.admin.accounts import create_user
@@ -72,11 +138,8 @@ async def arrange(base: str, settings_env: dict[str, str]) -> tuple[str, str, st
 
     settings = Settings(_env_file=None, database_url=settings_env["DATABASE_URL"])
     await create_user(settings, "bench@example.com", password=PASSWORD, out=io.StringIO())
+    token = await sign_in(base)
     async with aiohttp.ClientSession(base_url=base) as http:
-        async with http.post(
-            "/api/v1/auth/login", json={"email": "bench@example.com", "password": PASSWORD}
-        ) as r:
-            token = (await r.json())["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         async with http.post("/api/v1/workspaces", json={"name": "bench"}, headers=auth) as r:
             workspace = (await r.json())["id"]
@@ -138,10 +201,11 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     try:
         await wait_ready(base)
-        token, workspace, resource = await arrange(base, env)
+        first, workspace, resource = await arrange(base, env)
+        token = AccessToken(lambda: sign_in(base), first)
         mono, mono_port = await monolith.start(env, str(ROOT))
-        hub_ws = HubbubClient(f"ws://127.0.0.1:{port}/ws", token, rpc_timeout=30)
-        mono_ws = HubbubClient(f"ws://127.0.0.1:{mono_port}/ws", token, rpc_timeout=30)
+        hub_ws = HubbubClient(f"ws://127.0.0.1:{port}/ws", token.get, rpc_timeout=30)
+        mono_ws = HubbubClient(f"ws://127.0.0.1:{mono_port}/ws", token.get, rpc_timeout=30)
         await hub_ws.connect()
         await mono_ws.connect()
 
@@ -195,19 +259,18 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
 
 
 async def cached_read(
-    args: argparse.Namespace, base: str, token: str, workspace: str, resource: str
+    args: argparse.Namespace, base: str, token: AccessToken, workspace: str, resource: str
 ) -> dict[str, Any]:
     path = f"{base}/api/v1/workspaces/{workspace}/resources/{resource}"
-    auth = {"Authorization": f"Bearer {token}"}
     http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=30)
     )
-    ws = HubbubClient(base.replace("http", "ws", 1) + "/ws", token, rpc_timeout=30)
+    ws = HubbubClient(base.replace("http", "ws", 1) + "/ws", token.get, rpc_timeout=30)
     await ws.connect()
     params = {"workspace_id": workspace, "resource_id": resource}
 
     async def rest(_worker: int, _n: int) -> None:
-        async with http.get(path, headers=auth) as r:
+        async with http.get(path, headers=await token.headers()) as r:
             if r.status != 200:
                 raise RuntimeError(f"REST read: {r.status}")
             orjson.loads(await r.read())
