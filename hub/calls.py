@@ -26,7 +26,9 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from weakref import WeakKeyDictionary
 
+from prometheus_client.metrics import Histogram
 from pydantic import BaseModel, ValidationError
 
 from hub import metrics
@@ -128,9 +130,18 @@ def invalid(exc: ValidationError) -> ValidationFailed:
 
 def validate(op: Operation, params: dict[str, Any]) -> BaseModel:
     try:
-        return op.params.model_validate(params)
+        # The schema's validator itself: ``model_validate`` only forwards to it.
+        validated: BaseModel = op.params.__pydantic_validator__.validate_python(params)
+        return validated
     except ValidationError as exc:
         raise invalid(exc) from None
+
+
+# bus_round_trip's children per hub app, by operation and outcome (an error code): a
+# bounded set. Weak: an app's metrics go with it.
+_round_trips: WeakKeyDictionary[metrics.HubMetrics, dict[tuple[str, str], Histogram]] = (
+    WeakKeyDictionary()
+)
 
 
 async def send(
@@ -164,7 +175,7 @@ async def send(
             op,
             # Only what the caller sent: the worker validates again, and a PATCH's fields
             # that were left out must stay left out (not become nulls).
-            params.model_dump_json(exclude_unset=True).encode(),
+            params.__pydantic_serializer__.to_json(params, exclude_unset=True),
             caller=caller,
             request_id=request_id,
             idempotency_key=idempotency_key,
@@ -179,7 +190,15 @@ async def send(
     finally:
         measured = metrics.current.get()
         if measured is not None:
-            measured.bus_round_trip.labels(op.name, outcome).observe(time.perf_counter() - start)
+            # The labelled child, kept per (app, operation, outcome): labels() takes a
+            # lock and builds a key on every call.
+            timers = _round_trips.get(measured)
+            if timers is None:
+                timers = _round_trips[measured] = {}
+            timer = timers.get((op.name, outcome))
+            if timer is None:
+                timer = timers[op.name, outcome] = measured.bus_round_trip.labels(op.name, outcome)
+            timer.observe(time.perf_counter() - start)
         if span is not None:
             if outcome != "ok":
                 tracing.failed(span, outcome)
