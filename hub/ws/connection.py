@@ -266,8 +266,7 @@ class Connection(Subscriber):
             )
         )
         self.flush()  # what was said before the close frame aiohttp writes
-        self.closed = True
-        self.cancel_timers()
+        self.closed = True  # its token deadlines find nothing to do now
         self.closing = task = asyncio.ensure_future(self._close(code, reason))
         _closing.add(task)
         task.add_done_callback(_closing.discard)
@@ -280,10 +279,6 @@ class Connection(Subscriber):
             await self.ws.close(code=code, message=reason.encode()[:120], drain=False)
         except Exception:
             log.debug("closing %s failed", self.id, exc_info=True)
-
-    def cancel_timers(self) -> None:
-        """Forget the token deadlines (their entries in ``Deadlines`` find nothing due)."""
-        self.warn_at = self.expire_at = 0.0
 
 
 _closing: set[asyncio.Future[None]] = set()  # close handshakes under way (kept referenced)

@@ -63,14 +63,15 @@ class Deadlines:
 
     A deadline goes into the bucket of its ``DEADLINE_RESOLUTION_S`` slot (rounded up);
     the timer is set for the earliest slot. A connection keeps its own deadlines
-    (``warn_at``, ``expire_at``, in loop time; 0: none): a bucket entry whose connection
-    was re-armed (``refresh``) or closed meanwhile finds nothing due and is dropped."""
+    (``warn_at``, ``expire_at``, in loop time; 0: none), from which its buckets follow:
+    re-arming (``refresh``) and leaving take it out of them, so a bucket never keeps a
+    closed connection (and its socket's objects) alive until its token would expire."""
 
     __slots__ = ("buckets", "fire", "slots", "timer")
 
     def __init__(self, fire: Callable[[Connection, float], None]) -> None:
         self.fire = fire  # called with each connection of a slot that fell due
-        self.buckets: dict[int, list[Connection]] = {}
+        self.buckets: dict[int, dict[Connection, None]] = {}
         self.slots: list[int] = []  # heap of the buckets' slots
         self.timer: asyncio.TimerHandle | None = None
 
@@ -78,12 +79,21 @@ class Deadlines:
         slot = math.ceil(when / DEADLINE_RESOLUTION_S)
         bucket = self.buckets.get(slot)
         if bucket is not None:
-            bucket.append(conn)
+            bucket[conn] = None
             return
-        self.buckets[slot] = [conn]
+        self.buckets[slot] = {conn: None}
         heapq.heappush(self.slots, slot)
         if self.slots[0] == slot:
             self._arm()
+
+    def discard(self, conn: Connection) -> None:
+        """Take ``conn``'s deadlines out of their buckets and forget them."""
+        for when in (conn.warn_at, conn.expire_at):
+            if when:
+                bucket = self.buckets.get(math.ceil(when / DEADLINE_RESOLUTION_S))
+                if bucket is not None:
+                    bucket.pop(conn, None)
+        conn.warn_at = conn.expire_at = 0.0
 
     def _arm(self) -> None:
         if self.timer is not None:
@@ -97,7 +107,7 @@ class Deadlines:
         self.timer = None
         now = asyncio.get_running_loop().time()
         while self.slots and self.slots[0] * DEADLINE_RESOLUTION_S <= now:
-            for conn in self.buckets.pop(heapq.heappop(self.slots)):
+            for conn in self.buckets.pop(heapq.heappop(self.slots), ()):
                 self.fire(conn, now)
         self._arm()
 
@@ -159,7 +169,7 @@ class Sessions:
     def remove(self, conn: Connection) -> None:
         """Forget ``conn`` (it is closing)."""
         conn.closed = True
-        conn.cancel_timers()
+        self.deadlines.discard(conn)
         self.connections.discard(conn)
         if not self.connections:
             self.emptied.set()
@@ -172,6 +182,7 @@ class Sessions:
     # --- token expiry ---------------------------------------------------------------------
 
     def _arm_expiry(self, conn: Connection, exp: int) -> int:
+        self.deadlines.discard(conn)  # a refresh: the previous token's deadlines go
         conn.token_exp = exp
         now = asyncio.get_running_loop().time()
         remaining = exp - time.time()
