@@ -14,7 +14,8 @@ behind shows it in the latency instead of slowing the client down. Every loop is
 bounded: ``rate * seconds`` requests, each with a 10 s timeout.
 
 1. Baseline, same run: the same rate spread over ``--spread`` workspaces (no two
-   consecutive creates in one workspace) for the same time.
+   consecutive creates in one workspace) for the same time; then the bench waits until
+   the workers have finished what it left them (no new row for a second).
 2. The figure: every create into one workspace. A second socket, subscribed to the
    workspace's channel, counts the ``resource.created`` events that arrive, and the
    database is asked how many rows the workspace has.
@@ -199,6 +200,21 @@ async def count_rows(engine: AsyncEngine, workspace: str) -> int:
     return int(count or 0)
 
 
+async def settle(engine: AsyncEngine, limit_s: float = 60.0) -> None:
+    """Wait until the workers have finished what the last phase left them (requests the
+    client gave up on still run): no new resource row for a second, at most ``limit_s``."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + limit_s
+    last = -1
+    while loop.time() < until:
+        async with engine.connect() as conn:
+            count = int(await conn.scalar(text("SELECT count(*) FROM resources")) or 0)
+        if count == last:
+            return
+        last = count
+        await asyncio.sleep(1.0)
+
+
 async def count_created(sub_queue: asyncio.Queue[Any], seen: set[str], until: float) -> None:
     """Take ``resource.created`` publications off the subscription until ``until``."""
     loop = asyncio.get_running_loop()
@@ -290,6 +306,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
             phase = await drive("spread", senders, spread, args.rate, args.seconds)
             results["spread"] = phase.figures()
             results["spread"]["cpu"] = meter.per(before, meter.read(), phase.ok)
+            await settle(engine)
         rows_before = await count_rows(engine, workspace)
         before = meter.read()
         one = await drive("one workspace", senders, [workspace], args.rate, args.seconds)
