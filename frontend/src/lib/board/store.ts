@@ -151,18 +151,29 @@ function columnMates(state: BoardState, status: string): Resource[] {
 export function boardReducer(state: BoardState, action: BoardAction): BoardState {
   switch (action.type) {
     case "loaded": {
-      let next: BoardState = state;
+      // One pass over the page (the board lays the whole cached listing over its state on every change).
+      let items: Record<string, Resource>;
       if (action.replace) {
         const keep = new Set(action.items.map((r) => r.id));
         // Keep what we are editing or resolving: the user is looking at it.
         for (const id of Object.keys(state.pending)) keep.add(id);
         for (const id of Object.keys(state.conflicts)) keep.add(id);
-        const items: Record<string, Resource> = {};
+        items = {};
         for (const [id, r] of Object.entries(state.items)) if (keep.has(id)) items[id] = r;
-        next = { ...state, items };
+      } else {
+        items = { ...state.items };
       }
-      for (const resource of action.items) next = accept(next, resource);
-      return next;
+      const versions = { ...state.versions };
+      let seen = state.seen;
+      for (const resource of action.items) {
+        // As `accept`: never an older version; the same one only where the card is missing.
+        const known = versions[resource.id] ?? -1;
+        if (resource.version < known || (resource.version === known && items[resource.id])) continue;
+        items[resource.id] = resource;
+        versions[resource.id] = resource.version;
+        if (!resource.deleted_at) seen = noteFacets(seen, resource);
+      }
+      return { ...state, items, versions, seen };
     }
     case "upsert":
       return accept(state, action.resource);
