@@ -160,30 +160,38 @@ class CpuMeter:
             if port in listening:
                 self.roots[name] = [psutil.Process(listening[port])]
 
-    def read(self) -> dict[str, float]:
-        totals = {}
+    def read(self) -> dict[str, dict[int, float]]:
+        """CPU seconds of every process of each kind, by pid."""
+        totals: dict[str, dict[int, float]] = {}
         for name, roots in self.roots.items():
-            total = 0.0
+            seen: dict[int, float] = {}
             for root in roots:
                 try:
                     # A server's children are its own (PostgreSQL's backends); the bench's
                     # are the hub and workers, counted apart.
                     own = root.children(recursive=True) if name in self.servers else []
-                    for proc in [root, *own]:
-                        t = proc.cpu_times()
-                        total += t.user + t.system
                 except psutil.NoSuchProcess:
                     continue
-            totals[name] = total
+                for proc in [root, *own]:
+                    try:
+                        t = proc.cpu_times()
+                    except psutil.NoSuchProcess:
+                        continue
+                    seen[proc.pid] = t.user + t.system
+            totals[name] = seen
         return totals
 
     @staticmethod
-    def per(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:
-        """µs of CPU per ``count`` of work, by process kind, and their total."""
-        figures = {
-            f"{name}_us": round((after[name] - before[name]) / max(count, 1) * 1e6, 1)
-            for name in before
-        }
+    def per(
+        before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], count: int
+    ) -> dict[str, float]:
+        """µs of CPU per ``count`` of work, by process kind, and their total. A process
+        that started meanwhile counts whole; one that ended meanwhile (a PostgreSQL
+        backend) is missing: its CPU since ``before`` cannot be read any more."""
+        figures = {}
+        for name, pids in after.items():
+            used = sum(cpu - before[name].get(pid, 0.0) for pid, cpu in pids.items())
+            figures[f"{name}_us"] = round(used / max(count, 1) * 1e6, 1)
         figures["total_us"] = round(sum(figures.values()), 1)
         return figures
 
