@@ -1,6 +1,6 @@
 "use client";
 
-import { useEffect } from "react";
+import { useEffect, useMemo } from "react";
 import { useInfiniteQuery, useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { resourcesApi, type Resource, type ResourcePage } from "../api/resources";
 import type { ListUsersQuery, UserPage } from "../api/types";
@@ -35,7 +35,8 @@ export function useWorkspacesQuery(pageSize = 20) {
     initialPageParam: FIRST,
     getNextPageParam: nextCursor,
   });
-  return { ...query, items: flattenPages<MyWorkspace>(query.data, (w) => w.id) };
+  const items = useMemo(() => flattenPages<MyWorkspace>(query.data, (w) => w.id), [query.data]);
+  return { ...query, items };
 }
 
 /** `GET /workspaces/{id}`: name, version and the caller's role. */
@@ -74,7 +75,8 @@ export function useActivityQuery(workspaceId: string, pageSize = 30, options: Li
     getNextPageParam: nextCursor,
     enabled: options.enabled ?? true,
   });
-  return { ...query, items: flattenPages(query.data, (entry) => entry.id) };
+  const items = useMemo(() => flattenPages(query.data, (entry) => entry.id), [query.data]);
+  return { ...query, items };
 }
 
 // ------------------------------------------------------------------ resources
@@ -113,7 +115,7 @@ export function useResourcesQuery(workspaceId: string, filters: ResourceFilters 
     getNextPageParam: nextCursor,
     enabled: options.enabled ?? true,
   });
-  const items = flattenPages<Resource>(query.data, (r) => r.id);
+  const items = useMemo(() => flattenPages<Resource>(query.data, (r) => r.id), [query.data]);
   const limit = options.autoLoadUpTo ?? 0;
   const { hasNextPage, isFetchingNextPage, isFetching, fetchNextPage } = query;
   const wantMore = hasNextPage && !isFetching && !isFetchingNextPage && items.length < limit;
@@ -157,5 +159,6 @@ export function useUsersQuery(filters: UserFilters, pageSize = 25) {
     initialPageParam: FIRST,
     getNextPageParam: nextCursor,
   });
-  return { ...query, items: flattenPages(query.data, (u) => u.id) };
+  const items = useMemo(() => flattenPages(query.data, (u) => u.id), [query.data]);
+  return { ...query, items };
 }
