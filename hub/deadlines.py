@@ -53,9 +53,15 @@ def time_left() -> float | None:
 
 
 @web.middleware
-async def request_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
+def request_deadline(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """The deadline for an HTTP request; the WebSocket upgrade is handed straight on, so
+    no frame of this middleware is kept for the socket's life."""
     if request.path == WS_PATH:
-        return await handler(request)
+        return handler(request)
+    return _within_deadline(request, handler)
+
+
+async def _within_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
     timeout_s = request.app[SETTINGS].request_timeout_s
     task = asyncio.current_task()
     assert task is not None

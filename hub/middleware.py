@@ -84,8 +84,18 @@ def _status_error(request: web.Request, exc: web.HTTPException) -> HubbubError:
 
 
 @web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give the request an id, turn every failure into problem details, log one line."""
+def request_context(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Give the request an id, turn every failure into problem details, log one line.
+
+    A plain function handing over to a coroutine, so the WebSocket upgrade can take a
+    lighter one (``_socket_request``) than an HTTP request: that one stays suspended for
+    the socket's whole life."""
+    if request.path == metrics.WS_PATH:
+        return _socket_request(request, handler)
+    return _http_request(request, handler)
+
+
+async def _http_request(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = calls.request_id(request.headers.get(REQUEST_ID_HEADER))
     token = request_id_var.set(request_id)
     measured = metrics.metrics_of(request.app)
@@ -94,53 +104,23 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     status = 500  # what the log says if even the error handling fails
     response: web.StreamResponse
     span = span_token = None
-    if tracing.tracer is not None and request.path != metrics.WS_PATH:
-        # Not the upgrade: a socket's RPCs would all hang under its hours-long request.
+    if tracing.tracer is not None:
         span = _http_span(request)
         span_token = tracing.activate(span)
     try:
         try:
             response = await handler(request)
-        except HubbubError as exc:
-            response = problem_response(exc, request)
-        except web.HTTPException as exc:
-            if exc.status < 400:  # redirects and 304 pass through
-                status = exc.status
-                raise
-            response = problem_response(_status_error(request, exc), request)
         except Exception as exc:
-            outage = redis_outage(exc) or nats_outage(exc)
-            if outage is None:
-                log.exception(
-                    "unhandled error",
-                    extra={
-                        "path": request.path,
-                        "op": _route_name(request),
-                        "user_id": _user_id(request),
-                    },
-                )
-                response = problem_response(Internal(request_id=request_id), request)
-            else:  # a dependency is away, not a bug: 503 with Retry-After, no traceback
-                log.warning(
-                    "%s unreachable: %s: %s",
-                    outage.dependency,
-                    type(exc).__name__,
-                    exc,
-                    extra={"path": request.path},
-                )
-                response = problem_response(unavailable(outage), request)
-        if not response.prepared:
-            response.headers[REQUEST_ID_HEADER] = request_id
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            if request.path.startswith(API_PATH):
-                response.headers.setdefault("Content-Security-Policy", API_CSP)
-                response.headers.setdefault("Cache-Control", "no-store")
+            response = _failure_response(request, exc, request_id)
+        _finish(request, response, request_id)
         status = response.status
         measured.observe_http(request, status, time.perf_counter() - start)
         return response
+    except web.HTTPException as exc:  # a redirect or 304 passing through
+        status = exc.status
+        raise
     finally:
-        if request.app[SETTINGS].access_log and request.path != "/ws":
+        if request.app[SETTINGS].access_log:
             access_log.info(
                 "%s %s",
                 request.method,
@@ -161,6 +141,69 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             span.end()
         metrics.current.reset(metrics_token)
         request_id_var.reset(token)
+
+
+async def _socket_request(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``GET /ws``: the request id and the hub's metrics in the context for the socket's
+    logs and RPCs, problem details for a refused upgrade; no span (a socket's RPCs would
+    all hang under its hours-long request) and no access log line.
+
+    This coroutine stays suspended while the socket is open, so it keeps no more than it
+    must: the context variables are set without a token to reset them with (aiohttp runs
+    each request in a task of its own, whose context goes with it); the upgrade is
+    counted in the HTTP metrics when it ends, by status (``HubMetrics.observe_http``
+    keeps no duration for the socket route: a socket's "latency" is its lifetime)."""
+    request_id = calls.request_id(request.headers.get(REQUEST_ID_HEADER))
+    request_id_var.set(request_id)
+    metrics.current.set(metrics.metrics_of(request.app))
+    start = time.perf_counter()
+    try:
+        response = await handler(request)
+    except Exception as exc:
+        response = _failure_response(request, exc, request_id)
+    _finish(request, response, request_id)
+    cors_headers(request, response)  # cors() hands the socket's request straight on
+    seconds = time.perf_counter() - start  # kept only off the socket route (405s)
+    metrics.metrics_of(request.app).observe_http(request, response.status, seconds)
+    return response
+
+
+def _failure_response(request: web.Request, exc: Exception, request_id: str) -> web.StreamResponse:
+    """The problem details answering ``exc``; a redirect or 304 is raised again."""
+    if isinstance(exc, HubbubError):
+        return problem_response(exc, request)
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:  # redirects and 304 pass through
+            raise exc
+        return problem_response(_status_error(request, exc), request)
+    outage = redis_outage(exc) or nats_outage(exc)
+    if outage is None:
+        log.exception(
+            "unhandled error",
+            exc_info=exc,
+            extra={"path": request.path, "op": _route_name(request), "user_id": _user_id(request)},
+        )
+        return problem_response(Internal(request_id=request_id), request)
+    # A dependency is away, not a bug: 503 with Retry-After, no traceback.
+    log.warning(
+        "%s unreachable: %s: %s",
+        outage.dependency,
+        type(exc).__name__,
+        exc,
+        extra={"path": request.path},
+    )
+    return problem_response(unavailable(outage), request)
+
+
+def _finish(request: web.Request, response: web.StreamResponse, request_id: str) -> None:
+    """The request id and the security headers on an answer not sent yet."""
+    if not response.prepared:
+        response.headers[REQUEST_ID_HEADER] = request_id
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.path.startswith(API_PATH):
+            response.headers.setdefault("Content-Security-Policy", API_CSP)
+            response.headers.setdefault("Cache-Control", "no-store")
 
 
 def _route_name(request: web.Request) -> str:
@@ -202,8 +245,17 @@ def _user_id(request: web.Request) -> str | None:
 
 
 @web.middleware
-async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """CORS for the configured origins only; same-origin needs none of it."""
+def cors(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """CORS for the configured origins only; same-origin needs none of it.
+
+    The WebSocket upgrade is handed straight on (no frame of this middleware kept for the
+    socket's life): ``request_context`` adds the headers to a refused upgrade's answer."""
+    if request.path == metrics.WS_PATH:
+        return handler(request)
+    return _cors(request, handler)
+
+
+async def _cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     origin = request.headers.get("Origin")
     allowed = origin is not None and origin in request.app[SETTINGS].cors_origins
     if (
@@ -220,12 +272,19 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         response.headers["Access-Control-Max-Age"] = "600"
     else:
         response = await handler(request)
-    if allowed and not response.prepared:
-        assert origin is not None
+    cors_headers(request, response)
+    return response
+
+
+def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The CORS headers of an answer not sent yet, when the request's origin is allowed."""
+    origin = request.headers.get("Origin")
+    if origin is None or response.prepared:
+        return
+    if origin in request.app[SETTINGS].cors_origins:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
         response.headers["Access-Control-Expose-Headers"] = (
             "ETag, Retry-After, X-Request-Id, Location"
         )
         response.headers.add("Vary", "Origin")
-    return response

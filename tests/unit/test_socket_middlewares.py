@@ -1,0 +1,146 @@
+"""The HTTP middlewares and the WebSocket route: an open socket keeps one light
+coroutine of them (``_socket_request``), not the three middlewares' frames; the socket's
+context still has its request id and the hub's metrics; a refused upgrade is still
+answered with problem details and the usual headers; REST requests keep their deadline."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from hub import metrics
+from hub.deadlines import request_deadline, time_left
+from hub.middleware import REQUEST_ID_HEADER, SECURITY_HEADERS, cors, request_context
+from hub.problems import problem_response
+from hub.state import SETTINGS
+from hubbub.config import Environment, Settings
+from hubbub.contracts.errors import Forbidden
+from hubbub.logs import request_id_var
+
+ORIGIN = "https://app.example"
+MIDDLEWARE_COROUTINES = {
+    *("request_context", "cors", "request_deadline"),
+    *("_http_request", "_cors", "_within_deadline", "_socket_request"),
+}
+
+
+def _app(tmp_path: Any, ws: Any, rest_state: dict[str, Any] | None = None) -> web.Application:
+    state: dict[str, Any] = {} if rest_state is None else rest_state
+    app = web.Application(middlewares=[request_context, cors, request_deadline])
+    app[SETTINGS] = Settings(
+        env=Environment.TEST,
+        state_dir=tmp_path,
+        secret_key="s" * 40,
+        cors_origins=[ORIGIN],
+        _env_file=None,
+    )
+    app.router.add_get("/ws", ws)
+
+    async def rest(request: web.Request) -> web.Response:
+        state["task"] = asyncio.current_task()
+        state["entered"].set()
+        await state["release"].wait()
+        return web.json_response({"time_left": time_left()})
+
+    state["entered"], state["release"] = asyncio.Event(), asyncio.Event()
+    app.router.add_get("/api/v1/x", rest)
+    return app
+
+
+def _chain(task: asyncio.Task[Any]) -> list[str]:
+    """The names of the coroutines a suspended task waits in, outermost first."""
+    names = []
+    coro: Any = task.get_coro()
+    while coro is not None and hasattr(coro, "cr_code"):
+        names.append(coro.cr_code.co_name)
+        coro = coro.cr_await
+    return names
+
+
+async def test_an_open_socket_keeps_one_light_middleware_coroutine(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    seen: dict[str, Any] = {}
+    open_ = asyncio.Event()
+
+    async def ws(request: web.Request) -> web.StreamResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        seen["task"] = asyncio.current_task()
+        open_.set()
+        seen["request_id"] = request_id_var.get()
+        seen["metrics"] = metrics.current.get()
+        seen["time_left"] = time_left()
+        async for _ in socket:
+            pass
+        return socket
+
+    app = _app(tmp_path, ws)
+    client = await aiohttp_client(app)
+    async with client.ws_connect("/ws", headers={REQUEST_ID_HEADER: "socket-01"}) as socket:
+        await open_.wait()
+        await socket.send_str("ping")  # read by the handler, which then waits again
+        await socket.ping()
+        seen["chain"] = _chain(seen["task"])
+        await socket.close()
+        assert (await socket.receive()).type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
+    ours = [name for name in seen["chain"] if name in MIDDLEWARE_COROUTINES]
+    assert ours == ["_socket_request"]
+    assert "ws" in seen["chain"]
+    assert seen["request_id"] == "socket-01"
+    assert seen["metrics"] is metrics.metrics_of(app)
+    assert seen["time_left"] is None  # the socket has no request deadline
+
+
+async def test_a_refused_upgrade_has_problem_details_and_the_usual_headers(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    async def ws(request: web.Request) -> web.StreamResponse:
+        return problem_response(Forbidden("this origin may not open sockets here"), request)
+
+    client = await aiohttp_client(_app(tmp_path, ws))
+    response = await client.get("/ws", headers={REQUEST_ID_HEADER: "socket-02", "Origin": ORIGIN})
+    body = await response.json(content_type=None)
+    assert (response.status, body["code"]) == (403, "forbidden")
+    assert response.headers[REQUEST_ID_HEADER] == "socket-02"
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert response.headers["Vary"] == "Origin"
+
+
+async def test_a_failing_upgrade_is_problem_details(aiohttp_client: Any, tmp_path: Any) -> None:
+    async def ws(request: web.Request) -> web.StreamResponse:
+        raise RuntimeError("boom")
+
+    client = await aiohttp_client(_app(tmp_path, ws))
+    response = await client.get("/ws", headers={REQUEST_ID_HEADER: "socket-03"})
+    body = await response.json(content_type=None)
+    assert (response.status, body["code"]) == (500, "internal")
+    assert response.headers[REQUEST_ID_HEADER] == "socket-03"
+
+
+async def test_a_rest_request_keeps_its_deadline_and_cors(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    async def ws(request: web.Request) -> web.StreamResponse:
+        raise AssertionError("not called")
+
+    state: dict[str, Any] = {}
+    client = await aiohttp_client(_app(tmp_path, ws, state))
+    request = asyncio.ensure_future(client.get("/api/v1/x", headers={"Origin": ORIGIN}))
+    await state["entered"].wait()
+    chain = _chain(state["task"])
+    state["release"].set()
+    response = await request
+    body = await response.json()
+    assert 0 < body["time_left"] <= 10.0
+    assert [n for n in chain if n in MIDDLEWARE_COROUTINES] == [
+        "_http_request",
+        "_cors",
+        "_within_deadline",
+    ]
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert response.headers["Cache-Control"] == "no-store"
