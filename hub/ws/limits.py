@@ -40,8 +40,9 @@ class Admission(enum.Enum):
     CLOSE = "close"  # the client keeps on flooding: close 4008
 
 
-class CommandLimiter:
-    """The command rate of one socket.
+class CommandLimiter(TokenBucket):
+    """The command rate of one socket: a token bucket of commands, one object per socket
+    (it is kept for the socket's whole life).
 
     Over the rate, each command is refused; after twice the burst refusals the socket is
     closed. The refusal count starts again only once the client has slowed down enough
@@ -51,24 +52,25 @@ class CommandLimiter:
     limit however hard the client floods.
     """
 
-    __slots__ = ("bucket", "flood_limit", "refused")
+    __slots__ = ("flood_limit", "refused")
 
     def __init__(self, rate: float, burst: int) -> None:
-        self.bucket = TokenBucket(rate, burst)
+        super().__init__(rate, burst)
         self.flood_limit = 2 * burst
         self.refused = 0
 
+    @property
+    def bucket(self) -> TokenBucket:
+        """The limiter's token bucket: the limiter itself."""
+        return self
+
     def admit(self, now: float | None = None) -> Admission:
-        bucket = self.bucket
-        if bucket.take(now):
-            if bucket.tokens + 1.0 >= bucket.burst / 2:  # it had half a burst banked
+        if self.take(now):
+            if self.tokens + 1.0 >= self.burst / 2:  # it had half a burst banked
                 self.refused = 0
             return Admission.ADMIT
         self.refused += 1
         return Admission.CLOSE if self.refused > self.flood_limit else Admission.REFUSE
-
-    def retry_after(self) -> float:
-        return self.bucket.retry_after()
 
 
 class ByteBudgets:
