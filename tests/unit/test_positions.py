@@ -4,6 +4,9 @@ same arguments; and the contract refuses what that package refuses as a key."""
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
@@ -68,3 +71,26 @@ def test_the_contract_refuses_what_is_not_an_order_key(bad: str) -> None:
 @pytest.mark.parametrize("good", ["a0", "Zz", "a0V", "b00", "A" + "0" * 25 + "1", "z" + "z" * 26])
 def test_the_contract_takes_order_keys(good: str) -> None:
     assert TypeAdapter(Position).validate_python(good) == good
+
+
+def test_the_documented_pattern_is_the_rule_the_contract_applies() -> None:
+    """The API documents state the rule as one pattern and a length: every key the
+    contract takes matches it, and every key it refuses does not (so a client that follows
+    the documents, schemathesis included, is never refused)."""
+    adapter = TypeAdapter(Position)
+    schema = adapter.json_schema()
+    pattern, longest = re.compile(schema["pattern"]), schema["maxLength"]
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    rng = random.Random(14)
+    keys = [k for _, _, k in CASES] + ["A" + "0" * 26, "A" + "0" * 26 + "1", "a" * 65]
+    for _ in range(20_000):
+        alphabet = digits if rng.random() < 0.5 else "0aZA1z"
+        keys.append("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 66))))
+    for key in keys:
+        try:
+            adapter.validate_python(key)
+            taken = True
+        except ValidationError:
+            taken = False
+        documented = bool(pattern.match(key)) and len(key) <= longest
+        assert taken == documented, key

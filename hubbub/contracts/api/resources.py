@@ -100,6 +100,14 @@ Data = Annotated[
 ]
 Kind = Annotated[Slug, Field(description="What sort of record this is, e.g. `task`")]
 Status = Annotated[Slug, Field(description="A workflow state, e.g. `open`, `done`")]
+# The same rule as ``_check_position``, written as one regular expression for the API
+# documents: a head letter, the integer part it announces (``a``/``Z`` one more digit …
+# ``z``/``A`` 26 more), then a fraction not ending in 0; never the smallest integer.
+POSITION_PATTERN = (
+    "^(?!A0{26}$)(?:"
+    + "|".join(f"[{chr(ord('a') + n)}{chr(ord('Z') - n)}][0-9A-Za-z]{{{n + 1}}}" for n in range(26))
+    + ")(?:[0-9A-Za-z]*[1-9A-Za-z])?$"
+)
 Position = Annotated[
     str,
     StringConstraints(pattern=rf"^[0-9A-Za-z]{{1,{MAX_POSITION_LENGTH}}}$"),
@@ -107,6 +115,9 @@ Position = Annotated[
         description="Order key within the board column (the status): a fractional-indexing"
         " key (base-62 `generateKeyBetween`), compared as byte strings; ties by id",
         examples=["a0"],
+        # The documents state the whole rule, so that a client (or a fuzzer) that follows
+        # them sends only keys the server accepts; the validator below gives the reason.
+        json_schema_extra={"pattern": POSITION_PATTERN, "maxLength": MAX_POSITION_LENGTH},
     ),
     AfterValidator(_check_position),
 ]
