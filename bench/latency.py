@@ -8,13 +8,16 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from bench import stats
+
 # One request: called with (the concurrent loop's index, the request's number).
 Call = Callable[[int, int], Awaitable[object]]
 
 
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+def percentile(samples: Sequence[float], p: float) -> float:
+    """:func:`bench.stats.percentile` of unsorted ``samples``, ``p`` a fraction (0.99
+    for p99)."""
+    return stats.percentile(sorted(samples), p * 100)
 
 
 async def measure(
@@ -77,8 +80,13 @@ async def compare(
                 start = time.perf_counter()
                 samples = await measure(call, requests, concurrency, seconds=seconds)
                 elapsed = time.perf_counter() - start
+                ordered = sorted(samples)
                 figures[name].append(
-                    (percentile(samples, 0.5), percentile(samples, 0.99), len(samples) / elapsed)
+                    (
+                        stats.percentile(ordered, 50),
+                        stats.percentile(ordered, 99),
+                        len(samples) / elapsed,
+                    )
                 )
         summary: dict[str, Any] = {
             name: {

@@ -36,6 +36,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
 from cli.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from cli.embedded.process import die_with_parent, free_port  # noqa: E402
 from hubbub.config import Settings, normalize_database_url  # noqa: E402
@@ -142,12 +143,6 @@ async def run_logins(base_url: str, email: str, n: int, concurrency: int) -> lis
     return timings
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
 async def main() -> None:
     defaults = Settings(_env_file=None)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -223,8 +218,9 @@ async def main() -> None:
         f"argon2id m={args.memory_kib} KiB t={args.time_cost} p={args.parallelism} | "
         f"{args.n} logins, concurrency {args.concurrency}, {os.cpu_count()} CPUs"
     )
+    ordered = sorted(timings)
     print(
-        f"p50 {percentile(timings, 50):.1f} ms  p99 {percentile(timings, 99):.1f} ms  "
+        f"p50 {percentile(ordered, 50):.1f} ms  p99 {percentile(ordered, 99):.1f} ms  "
         f"mean {statistics.fmean(timings):.1f} ms  max {max(timings):.1f} ms  "
         f"throughput {args.n / elapsed:.1f} logins/s"
     )

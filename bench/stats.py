@@ -7,8 +7,11 @@ from collections.abc import Sequence
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..100) of an already sorted sequence; NaN
-    when it is empty."""
+    """The ``q``-th percentile of an already sorted sequence, ``q`` in 0..100 (p99 is
+    ``q=99``, not 0.99), by nearest rank: the smallest value that at least ``q`` % of the
+    values are at or below, i.e. the ``ceil(q / 100 * n)``-th of ``n`` (1-based; the
+    first for ``q=0``). Always one of the samples, never interpolated; NaN when there is
+    none. Every percentile bench/ prints comes from here."""
     if not sorted_values:
         return float("nan")
     k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100.0 * len(sorted_values)) - 1))

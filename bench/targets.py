@@ -2,7 +2,7 @@
 
 A benchmark never talks to a server directly; it goes through a
 :class:`Target`, which knows how to start the server process(es), how a
-socket connects and subscribes (a :class:`~bench.wsload.Script` of frames
+socket connects and subscribes (a :class:`~bench.wsclient.Script` of frames
 sent after the upgrade, and how many replies make it ready), and how to
 publish one message.  The fan-out and idle-socket benchmarks are written
 against this interface only, so a Hubbub adapter slots in next to
