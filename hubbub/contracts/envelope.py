@@ -12,9 +12,8 @@ one (``forbidden``), so only a hub can say who asks.
 ``request_id`` follows the work into every log line; a worker does not start work whose
 ``deadline`` has passed; ``idempotency_key`` (mutations only) makes a retry apply once.
 Only W3C trace context (``traceparent``) travels as a header. Every header costs both
-sides a parse per message while the body is parsed anyway, so the rest is in the body —
-a caller that prefers headers may still send ``Hubbub-Request-Id``, ``Hubbub-Deadline``
-and ``Idempotency-Key``; the body wins where both are given.
+sides a parse per message while the body is parsed anyway, so everything else is in the
+body, and a worker reads it only there.
 
 The reply's body is the result JSON itself when the header ``Hubbub-Error`` is absent;
 otherwise the header holds the error code and the body the error object
@@ -29,9 +28,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-H_REQUEST_ID = "Hubbub-Request-Id"
-H_DEADLINE = "Hubbub-Deadline"
-H_IDEMPOTENCY_KEY = "Idempotency-Key"
 H_TRACEPARENT = "traceparent"
 H_ERROR = "Hubbub-Error"
 
