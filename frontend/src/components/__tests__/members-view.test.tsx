@@ -1,6 +1,7 @@
 // @vitest-environment jsdom
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
 import { AuthSession } from "@/lib/api/session";
 import type { UserPublic } from "@/lib/api/types";
@@ -11,7 +12,8 @@ import { flush, setup } from "@/lib/realtime/__tests__/harness";
 /**
  * The members page against a fake REST hub and a scripted realtime hub:
  * `member.*` events on `workspace:<id>` change the list without a REST call,
- * `onReload` reads it again, and the hub's 409 is shown.
+ * `onReload` reads it again, and the hub's 409 is shown. Each case mounts the
+ * page on a fresh realtime client and query cache (small tests, no shared state).
  */
 const ME: UserPublic = { id: "u1", email: "a@example.com", display_name: "Ada", role: "member", is_active: true, email_verified: true, created_at: "x", last_login_at: null };
 const member = (user_id: string, email: string, role: MemberPublic["role"]): MemberPublic => ({
@@ -24,11 +26,14 @@ const member = (user_id: string, email: string, role: MemberPublic["role"]): Mem
   updated_at: "x",
 });
 
-const routes: Record<string, () => [number, unknown]> = {
+const MEMBERS = "GET /api/v1/workspaces/w1/members?limit=100";
+const baseRoutes: Record<string, () => [number, unknown]> = {
   "GET /api/v1/workspaces/w1": () => [200, { id: "w1", name: "Team", role: "owner", version: 1, created_by: "u1", created_at: "x", updated_at: "x" }],
-  "GET /api/v1/workspaces/w1/members?limit=100": () => [200, { items: [member("u1", "a@example.com", "owner")], next_cursor: null }],
+  [MEMBERS]: () => [200, { items: [member("u1", "a@example.com", "owner")], next_cursor: null }],
+  "GET /api/v1/workspaces/w1/invitations?limit=100": () => [200, { items: [], next_cursor: null }],
   "POST /api/v1/workspaces/w1/leave": () => [409, { code: "conflict", status: 409, message: "a workspace keeps at least one owner: make someone else owner first" }],
 };
+let routes = { ...baseRoutes };
 const calls: string[] = [];
 const fetchImpl = vi.fn(async (url: string | URL | Request, init?: RequestInit) => {
   const key = `${init?.method ?? "GET"} ${String(url)}`;
@@ -37,7 +42,7 @@ const fetchImpl = vi.fn(async (url: string | URL | Request, init?: RequestInit) 
   return new Response(JSON.stringify(body), { status });
 });
 
-const h = setup();
+let h = setup();
 const session = new AuthSession({ locks: null, fetch: vi.fn(async () => new Response(null, { status: 401 })) as unknown as typeof fetch });
 const api = new ApiClient({ fetch: fetchImpl as unknown as typeof fetch, tokens: { getToken: async () => "t" } });
 const push = vi.fn();
@@ -53,31 +58,47 @@ const { MembersView } = await import("@/app/(app)/workspace/members/members-view
 const { SessionStoreProvider } = await import("../providers/session-store-provider");
 const { ToastProvider } = await import("../toaster");
 
+beforeEach(() => {
+  h = setup();
+  routes = { ...baseRoutes };
+  calls.length = 0;
+  push.mockClear();
+});
 afterEach(cleanup);
 
 const rows = () => screen.queryAllByTestId("member-row").map((r) => `${r.getAttribute("data-email")}:${r.getAttribute("data-role")}`);
 
-describe("members page", () => {
-  it("follows member.* events live, reloads on onReload, and shows the last owner's 409", async () => {
-    session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: ME });
-    render(
+/** Render the page, let its subscription stand (the reads wait for it), and wait for the first members. */
+async function mount() {
+  session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: ME });
+  const queries = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: 60_000 } } });
+  render(
+    <QueryClientProvider client={queries}>
       <SessionStoreProvider>
         <ToastProvider>
           <RealtimeProvider client={h.client}>
             <MembersView />
           </RealtimeProvider>
         </ToastProvider>
-      </SessionStoreProvider>,
-    );
-    const socket = await act(async () => h.accept());
-    await waitFor(() => expect(rows()).toEqual(["a@example.com:owner"]));
-    const subscribe = socket.last("subscribe");
-    expect(subscribe.channel).toBe("workspace:w1");
-    await act(async () => {
-      socket.reply(subscribe.id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: false, publications: [] });
-      await flush();
-    });
+      </SessionStoreProvider>
+    </QueryClientProvider>,
+  );
+  const socket = await act(async () => h.accept());
+  const subscribe = socket.last("subscribe");
+  expect(subscribe.channel).toBe("workspace:w1");
+  await act(async () => {
+    socket.reply(subscribe.id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: false, publications: [] });
+    await flush();
+  });
+  await waitFor(() => expect(rows()).toEqual(["a@example.com:owner"]));
+  // On a slow host the reads may have gone before the subscription (after LOAD_WAIT_MS): they are read once more; let that settle.
+  await waitFor(() => expect(queries.isFetching()).toBe(0));
+  return socket;
+}
 
+describe("members page", () => {
+  it("follows member.* and workspace.* events live, without a REST call", async () => {
+    const socket = await mount();
     const restCalls = calls.length;
     const pub = (offset: number, type: string, data: unknown) =>
       act(async () => {
@@ -90,21 +111,29 @@ describe("members page", () => {
     await pub(4, "member.added", member("u3", "c@example.com", "viewer"));
     await pub(5, "member.removed", member("u3", "c@example.com", "viewer"));
     await pub(6, "workspace.updated", { id: "w1", name: "Team renamed", version: 2 });
-    expect(rows()).toEqual(["a@example.com:owner", "b@example.com:admin"]);
-    expect(screen.getByRole("heading", { level: 1 }).textContent).toBe("Members · Team renamed");
-    expect(calls.length).toBe(restCalls); // no REST round trip for any of it
+    // The cache notifies its observers on a timer (TanStack's notifyManager): wait for the render.
+    await waitFor(() => {
+      expect(rows()).toEqual(["a@example.com:owner", "b@example.com:admin"]);
+      expect(screen.getByRole("heading", { level: 1 }).textContent).toBe("Members · Team renamed");
+    });
+    expect(calls.length).toBe(restCalls);
 
-    // Leave as the last owner: the hub's 409 is shown as it is.
+    // Removed myself: the page says so and stops following the workspace.
+    await pub(7, "member.removed", member("u1", "a@example.com", "owner"));
+    await waitFor(() => expect(screen.getByTestId("members-gone").textContent).toMatch(/no longer a member/));
+  });
+
+  it("shows the hub's 409 when the last owner leaves", async () => {
+    await mount();
     fireEvent.click(screen.getByRole("button", { name: "Leave" }));
     fireEvent.click(within(await screen.findByRole("alertdialog")).getByRole("button", { name: "Leave" }));
     await waitFor(() => expect(screen.getByTestId("members-error").textContent).toMatch(/keeps at least one owner/));
     expect(push).not.toHaveBeenCalled();
+  });
 
-    // Missed events (the hub cannot replay them): read the list again.
-    routes["GET /api/v1/workspaces/w1/members?limit=100"] = () => [
-      200,
-      { items: [member("u1", "a@example.com", "owner"), member("u4", "d@example.com", "member")], next_cursor: null },
-    ];
+  it("reads the members again when the hub cannot replay missed events", async () => {
+    const socket = await mount();
+    routes[MEMBERS] = () => [200, { items: [member("u1", "a@example.com", "owner"), member("u4", "d@example.com", "member")], next_cursor: null }];
     await act(async () => {
       socket.drop(1006);
       await h.untilRetry();

@@ -2,15 +2,16 @@
 
 import { zodResolver } from "@hookform/resolvers/zod";
 import { LogOut, MailX, UserMinus } from "lucide-react";
+import { useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
-import { useCallback, useId, useState } from "react";
+import { useId, useState } from "react";
 import { useForm } from "react-hook-form";
 import { FormError } from "@/components/auth/auth-card";
 import { FormField } from "@/components/form-field";
 import { MissingParam } from "@/components/missing-param";
 import { PageHeader } from "@/components/page-header";
 import { useSessionStore } from "@/components/providers/session-store-provider";
-import { EmptyState, ErrorState, LoadingState, LoadMore } from "@/components/states";
+import { EmptyState, ErrorState, LoadingState } from "@/components/states";
 import { useSearchParam } from "@/components/use-search-param";
 import { useToast } from "@/components/toaster";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
@@ -20,28 +21,25 @@ import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { Label } from "@/components/ui/label";
 import { WorkspaceNav } from "@/components/workspace-nav";
-import type { HubEvent } from "@/lib/api/types";
 import {
   WORKSPACE_ROLES,
   hasRole,
   workspacesFor,
+  type InvitationPage,
   type InvitationPublic,
+  type MemberPage,
   type MemberPublic,
-  type MyWorkspace,
   type WorkspaceRole,
 } from "@/lib/api/workspaces";
 import { describeError } from "@/lib/error-messages";
 import { applyServerErrors } from "@/lib/forms";
-import { useChannel } from "@/lib/realtime/react";
+import { useInvitationsQuery, useMembersQuery, useWorkspaceLive, useWorkspaceQuery, workspaceKeys } from "@/lib/queries";
 import { getServices } from "@/lib/services";
 import { memberInviteSchema, type MemberInviteInput } from "@/lib/validations/workspaces";
-import { applyInvitationEvent, applyMemberEvent, removeMember, upsertInvitation, upsertMember } from "@/lib/workspaces/live";
-import { useCursorPages, type CursorPages } from "@/lib/workspaces/use-cursor-pages";
-import { useWorkspace } from "@/lib/workspaces/use-workspace";
+import { removeMember, upsertInvitation, upsertMember } from "@/lib/workspaces/live";
 
-const PAGE_SIZE = 100;
-const memberKey = (m: MemberPublic) => m.user_id;
-const invitationKey = (i: InvitationPublic) => i.id;
+const NO_MEMBERS: MemberPublic[] = [];
+const NO_INVITATIONS: InvitationPublic[] = [];
 
 const api = () => workspacesFor(getServices().api);
 
@@ -59,53 +57,43 @@ function Members({ workspaceId }: { workspaceId: string }) {
   const me = useSessionStore((s) => s.user);
   const toast = useToast();
   const router = useRouter();
-  const workspace = useWorkspace(workspaceId);
-  const fetchMembers = useCallback(
-    (cursor: string | null, signal: AbortSignal) => api().members(workspaceId, { limit: PAGE_SIZE, cursor }, { signal }),
-    [workspaceId],
-  );
-  const pages = useCursorPages(fetchMembers, memberKey, "members");
-  const { items: members, setItems: setMembers, status, error } = pages;
-  const fetchInvitations = useCallback(
-    (cursor: string | null, signal: AbortSignal) => api().invitations(workspaceId, { limit: PAGE_SIZE, cursor }, { signal }),
-    [workspaceId],
-  );
-  const invitationPages = useCursorPages(fetchInvitations, invitationKey, "invitations");
-  const setInvitations = invitationPages.setItems;
+  const client = useQueryClient();
   const [actionError, setActionError] = useState<string | null>(null);
   const [gone, setGone] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
 
-  const channel = useChannel<HubEvent<unknown>>(gone ? null : `workspace:${workspaceId}`, {
-    onPublication({ data: event }) {
-      setInvitations((prev) => applyInvitationEvent(prev, event, workspaceId));
-      if (event.type.startsWith("member.")) {
-        setMembers((prev) => applyMemberEvent(prev, event, workspaceId));
-        const member = event.data as MemberPublic;
-        if (member.user_id === me?.id) {
-          if (event.type === "member.removed") setGone("You are no longer a member of this workspace.");
-          else workspace.set({ role: member.role });
-        }
-      } else if (event.type === "workspace.updated") {
-        const data = event.data as Partial<MyWorkspace>;
-        workspace.set({ name: data.name, version: data.version, updated_at: data.updated_at });
-      } else if (event.type === "workspace.deleted") {
+  // The channel puts every event into the cache (members, invitations, the
+  // workspace's name and my role); the page only reacts to losing access.
+  const live = useWorkspaceLive(gone ? null : workspaceId, {
+    me: me?.id ?? null,
+    onEvent(event) {
+      if (event.type === "member.removed" && event.data.user_id === me?.id && event.data.workspace_id === workspaceId) {
+        setGone("You are no longer a member of this workspace.");
+      } else if (event.type === "workspace.deleted" && event.data.id === workspaceId) {
         setGone("This workspace was deleted.");
       }
-    },
-    onReload() {
-      pages.reload();
-      invitationPages.reload();
-      workspace.reload();
     },
     onUnsubscribed() {
       setGone("You no longer have access to this workspace.");
     },
   });
+  // Read once the subscription stands; after losing access (no channel, not
+  // ready) the queries stop and what was read stays shown.
+  const enabled = live.ready;
+  const workspaceQuery = useWorkspaceQuery(workspaceId, { enabled });
+  const membersQuery = useMembersQuery(workspaceId, { enabled });
+  const invitationsQuery = useInvitationsQuery(workspaceId, { enabled });
+  const workspace = workspaceQuery.data;
+  const members = membersQuery.data?.items ?? NO_MEMBERS;
+  const setMembers = (fn: (items: MemberPublic[]) => MemberPublic[]) =>
+    client.setQueryData<MemberPage>(workspaceKeys.members(workspaceId), (page) => (page ? { ...page, items: fn(page.items) } : page));
+  const setInvitations = (fn: (items: InvitationPublic[]) => InvitationPublic[]) =>
+    client.setQueryData<InvitationPage>(workspaceKeys.invitations(workspaceId), (page) => (page ? { ...page, items: fn(page.items) } : page));
+  const channel = live.channel;
 
-  const role = workspace.workspace?.role ?? null;
+  const role = workspace?.role ?? null;
   const isAdmin = hasRole(role, "admin");
-  const title = workspace.workspace?.name ? `Members · ${workspace.workspace.name}` : "Members";
+  const title = workspace?.name ? `Members · ${workspace.name}` : "Members";
 
   async function changeRole(member: MemberPublic, next: WorkspaceRole) {
     setBusy(member.user_id);
@@ -154,7 +142,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
     setActionError(null);
     try {
       await api().leave(workspaceId);
-      toast({ title: "You left the workspace", description: workspace.workspace?.name });
+      toast({ title: "You left the workspace", description: workspace?.name });
       router.push("/workspaces/");
     } catch (e) {
       setActionError(`Could not leave: ${describeError(e)}`);
@@ -162,11 +150,11 @@ function Members({ workspaceId }: { workspaceId: string }) {
     }
   }
 
-  if (workspace.status === "error") {
+  if (workspaceQuery.isError && !workspace) {
     return (
       <>
         <PageHeader title="Members" />
-        <ErrorState title="Could not open this workspace" error={workspace.error} onRetry={workspace.reload} />
+        <ErrorState title="Could not open this workspace" error={workspaceQuery.error} onRetry={() => void workspaceQuery.refetch()} />
       </>
     );
   }
@@ -212,9 +200,11 @@ function Members({ workspaceId }: { workspaceId: string }) {
           />
         ) : null}
 
-        {status === "loading" && members.length === 0 ? <LoadingState label="Loading members…" /> : null}
-        {status === "error" ? <ErrorState title="Could not load the members" error={error} onRetry={pages.reload} /> : null}
-        {status === "ready" && members.length === 0 ? <EmptyState title="No members" /> : null}
+        {!membersQuery.data && !membersQuery.isError ? <LoadingState label="Loading members…" /> : null}
+        {membersQuery.isError && !membersQuery.data ? (
+          <ErrorState title="Could not load the members" error={membersQuery.error} onRetry={() => void membersQuery.refetch()} />
+        ) : null}
+        {membersQuery.data && members.length === 0 ? <EmptyState title="No members" /> : null}
         {members.length > 0 ? (
           <Card className="overflow-x-auto p-0">
             <table className="w-full text-sm" aria-label="Members" data-live={channel.status}>
@@ -247,10 +237,10 @@ function Members({ workspaceId }: { workspaceId: string }) {
             </table>
           </Card>
         ) : null}
-        <LoadMore pages={pages} />
+        {membersQuery.data?.next_cursor ? <MoreThanShown what="members" /> : null}
         {!gone ? (
           <PendingInvitations
-            pages={invitationPages}
+            query={invitationsQuery}
             myRole={role}
             busyId={busy}
             onRevoke={(invitation) => void revoke(invitation)}
@@ -261,20 +251,31 @@ function Members({ workspaceId }: { workspaceId: string }) {
   );
 }
 
+/** The query hooks read the first 100 (by email): say so when there are more. */
+function MoreThanShown({ what }: { what: string }) {
+  return (
+    <p className="text-sm text-muted-foreground" data-testid="more-than-shown">
+      {`The first 100 ${what} are shown.`}
+    </p>
+  );
+}
+
 /** Pending invitations (any member sees them, as the activity feed shows them); admins revoke. */
 function PendingInvitations({
-  pages,
+  query,
   myRole,
   busyId,
   onRevoke,
 }: {
-  pages: CursorPages<InvitationPublic>;
+  query: ReturnType<typeof useInvitationsQuery>;
   myRole: WorkspaceRole | null;
   busyId: string | null;
   onRevoke: (invitation: InvitationPublic) => void;
 }) {
-  const { items, status, error } = pages;
-  if (status === "error") return <ErrorState title="Could not load the pending invitations" error={error} onRetry={pages.reload} />;
+  const items = query.data?.items ?? NO_INVITATIONS;
+  if (query.isError && !query.data) {
+    return <ErrorState title="Could not load the pending invitations" error={query.error} onRetry={() => void query.refetch()} />;
+  }
   if (items.length === 0) return null;
   return (
     <section aria-labelledby="pending-invitations" className="grid gap-2">
@@ -316,7 +317,7 @@ function PendingInvitations({
           })}
         </ul>
       </Card>
-      <LoadMore pages={pages} />
+      {query.data?.next_cursor ? <MoreThanShown what="pending invitations" /> : null}
     </section>
   );
 }
