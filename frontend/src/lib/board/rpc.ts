@@ -23,13 +23,18 @@ export interface RpcCallOptions {
   idempotencyKey?: string;
 }
 
+/**
+ * Every call goes through the typed overloads of `realtime.rpc`/`mutate`
+ * (`../realtime/rpc-types`): the method is a literal of the generated
+ * `operations`, its params and result are that operation's, so a wrong or
+ * missing param fails `tsc`.
+ */
 export function boardRpc(realtime: Rpc) {
-  const mutate = <T>(method: string, params: Record<string, unknown>, options: RpcCallOptions = {}) =>
-    realtime.mutate<T>(method, params, { timeoutMs: QUEUED_FOR_MS, signal: options.signal, idempotencyKey: options.idempotencyKey });
+  const queued = (options: RpcCallOptions) => ({ timeoutMs: QUEUED_FOR_MS, signal: options.signal, idempotencyKey: options.idempotencyKey });
   const ref = (workspaceId: string, resourceId: string) => ({ workspace_id: workspaceId, resource_id: resourceId });
   return {
     get(workspaceId: string, resourceId: string, options: { includeDeleted?: boolean; signal?: AbortSignal } = {}): Promise<Resource> {
-      return realtime.rpc<Resource>(
+      return realtime.rpc(
         "resources.get",
         { ...ref(workspaceId, resourceId), include_deleted: options.includeDeleted ?? false },
         { signal: options.signal },
@@ -37,21 +42,21 @@ export function boardRpc(realtime: Rpc) {
     },
 
     create(workspaceId: string, body: ResourceCreateInput, options: RpcCallOptions = {}): Promise<Resource> {
-      return mutate<Resource>("resources.create", { workspace_id: workspaceId, ...body }, options);
+      return realtime.mutate("resources.create", { workspace_id: workspaceId, ...body }, queued(options));
     },
 
     /** Refused with `conflict` (`details.reason = "stale_version"`) when the resource is no longer at `version`. */
     update(workspaceId: string, resourceId: string, version: number, patch: ResourcePatch, options: RpcCallOptions = {}): Promise<Resource> {
-      return mutate<Resource>("resources.update", { ...ref(workspaceId, resourceId), expected_version: version, ...patch }, options);
+      return realtime.mutate("resources.update", { ...ref(workspaceId, resourceId), expected_version: version, ...patch }, queued(options));
     },
 
     /** Soft delete (restorable from the Trash). */
     async delete(workspaceId: string, resourceId: string, version: number, options: RpcCallOptions = {}): Promise<void> {
-      await mutate<unknown>("resources.delete", { ...ref(workspaceId, resourceId), expected_version: version }, options);
+      await realtime.mutate("resources.delete", { ...ref(workspaceId, resourceId), expected_version: version }, queued(options));
     },
 
     restore(workspaceId: string, resourceId: string, version: number, options: RpcCallOptions = {}): Promise<Resource> {
-      return mutate<Resource>("resources.restore", { ...ref(workspaceId, resourceId), expected_version: version }, options);
+      return realtime.mutate("resources.restore", { ...ref(workspaceId, resourceId), expected_version: version }, queued(options));
     },
   };
 }
