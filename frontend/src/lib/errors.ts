@@ -1,5 +1,10 @@
+import type { components } from "./api/schema";
+
 /**
  * One error type for everything the hub can refuse, over REST or WebSocket.
+ * The codes and the REST body are the hub's OpenAPI document's
+ * (`components.schemas.Problem`, generated into `api/schema.d.ts`): tsc fails
+ * when {@link ERROR_CODES} and the document's `code` enum differ.
  *
  *   HubError                 code            status  origin
  *    ├─ bad_request          "bad_request"     400   hub
@@ -7,8 +12,10 @@
  *    ├─ unauthorized         "unauthorized"    401   hub
  *    ├─ forbidden            "forbidden"       403   hub
  *    ├─ not_found            "not_found"       404   hub
+ *    ├─ method_not_allowed   "method_not_allowed" 405 hub (REST: the path exists, not this method)
  *    ├─ conflict             "conflict"        409   hub
  *    ├─ precondition_failed  "precondition_failed" 412 hub (stale version / If-Match)
+ *    ├─ request_timeout      "request_timeout" 408   hub (REST: the body did not arrive in time)
  *    ├─ too_large            "too_large"       413   hub
  *    ├─ unprocessable        "unprocessable"   422   hub
  *    ├─ rate_limited         "rate_limited"    429   hub
@@ -21,14 +28,19 @@
  * network failure); the hub never saw or never answered the request.
  */
 
+/** The hub's REST error body: RFC 9457 problem details with the stable `code` (OpenAPI `Problem`). */
+export type Problem = components["schemas"]["Problem"];
+
 export const ERROR_CODES = [
   "bad_request",
   "validation_failed",
   "unauthorized",
   "forbidden",
   "not_found",
+  "method_not_allowed",
   "conflict",
   "precondition_failed",
+  "request_timeout",
   "too_large",
   "unprocessable",
   "rate_limited",
@@ -36,9 +48,14 @@ export const ERROR_CODES = [
   "bad_gateway",
   "unavailable",
   "timeout",
-] as const;
+] as const satisfies readonly Problem["code"][];
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Compile-time: every code of the OpenAPI document is in {@link ERROR_CODES} (the `satisfies` above checks the other way). */
+type MissingCodes = Exclude<Problem["code"], ErrorCode>;
+const everyDocumentedCode: [MissingCodes] extends [never] ? true : MissingCodes = true;
+void everyDocumentedCode;
 
 const STATUS_OF: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -46,8 +63,10 @@ const STATUS_OF: Record<ErrorCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   precondition_failed: 412,
+  request_timeout: 408,
   too_large: 413,
   unprocessable: 422,
   rate_limited: 429,
@@ -62,6 +81,8 @@ const CODE_OF_STATUS: Record<number, ErrorCode> = {
   401: "unauthorized",
   403: "forbidden",
   404: "not_found",
+  405: "method_not_allowed",
+  408: "request_timeout",
   409: "conflict",
   412: "precondition_failed",
   413: "too_large",
@@ -127,10 +148,11 @@ export class HubError extends Error {
   }
 
   /**
-   * Parse a REST error body. Accepts `{error: {code, message, status, details}}`,
-   * a bare `{code, message, ...}`, or RFC 9457 problem details
-   * (`{type, title, status, detail, code?, errors?}`) — the hub's exact REST
-   * error shape will come from its OpenAPI document.
+   * Parse a REST error body. The hub answers {@link Problem} (its OpenAPI
+   * document: `{type, title, status, detail?, code, details?, request_id?}`,
+   * `application/problem+json`); also accepted, for proxies and older
+   * bodies: `{error: {code, message, status, details}}`, a bare
+   * `{code, message, ...}`, and a top-level `errors` list.
    */
   static fromResponse(status: number, body: unknown, headers?: Pick<Headers, "get">): HubError {
     const error = HubError.parseResponse(status, body);
