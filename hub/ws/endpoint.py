@@ -18,7 +18,7 @@ import logging
 import time
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from hub.problems import problem_response
 from hub.state import CLIENT_IP, REALTIME, SETTINGS
@@ -131,50 +131,62 @@ async def handshake(realtime: Realtime, conn: Connection, timeout: float) -> boo
 
 
 async def read_loop(realtime: Realtime, conn: Connection) -> None:
-    settings = realtime.settings
+    """Read frames until the socket closes. Each frame is handled in ``_frame`` and the
+    frame itself let go before the next wait, so an idle socket keeps nothing of its last
+    command (its text, the parsed command, the batch's list)."""
     async for msg in conn.ws:
-        conn.last_seen = time.monotonic()
-        if conn.closed:
-            break
-        counters["frames_in"] += 1
-        if msg.type is not WSMsgType.TEXT:
-            if msg.type is WSMsgType.BINARY:
-                _protocol_error(
-                    conn,
-                    settings.ws_max_protocol_errors,
-                    None,
-                    BadRequest("send text frames: JSON"),
-                )
+        if await _frame(realtime, conn, msg):
+            return
+        del msg
+
+
+async def _frame(realtime: Realtime, conn: Connection, msg: WSMessage) -> bool:
+    """Handle one frame: each command it carries, in order. True when the socket is done
+    (closed by the client, or by what this frame did)."""
+    conn.last_seen = time.monotonic()
+    if conn.closed:
+        return True
+    counters["frames_in"] += 1
+    settings = realtime.settings
+    if msg.type is not WSMsgType.TEXT:
+        if msg.type is WSMsgType.BINARY:
+            _protocol_error(
+                conn,
+                settings.ws_max_protocol_errors,
+                None,
+                BadRequest("send text frames: JSON"),
+            )
+        return False
+    try:
+        items = cmd.split_frame(msg.data)
+    except cmd.CommandError as exc:
+        _protocol_error(conn, settings.ws_max_protocol_errors, exc.id, exc.error)
+        return False
+    for raw in items:
+        if conn.gone():  # a command of this batch closed it
+            return True
+        admission = conn.limiter.admit()
+        if admission is not Admission.ADMIT:
+            if admission is Admission.CLOSE:
+                conn.close(CloseCode.POLICY, "too many commands; slow down")
+                return True
+            raw_id = raw.get("id") if isinstance(raw, dict) else None
+            retry = round(conn.limiter.retry_after(), 3)
+            error = RateLimited("too many commands on this connection", retry_after=retry)
+            conn.send(frames.error(raw_id if isinstance(raw_id, int) else None, error))
             continue
         try:
-            items = cmd.split_frame(msg.data)
+            command = cmd.parse_command(raw)
+            await realtime.handle(conn, command)
         except cmd.CommandError as exc:
             _protocol_error(conn, settings.ws_max_protocol_errors, exc.id, exc.error)
-            continue
-        for raw in items:
-            if conn.gone():  # a command of this batch closed it
-                return
-            admission = conn.limiter.admit()
-            if admission is not Admission.ADMIT:
-                if admission is Admission.CLOSE:
-                    conn.close(CloseCode.POLICY, "too many commands; slow down")
-                    return
-                raw_id = raw.get("id") if isinstance(raw, dict) else None
-                retry = round(conn.limiter.retry_after(), 3)
-                error = RateLimited("too many commands on this connection", retry_after=retry)
-                conn.send(frames.error(raw_id if isinstance(raw_id, int) else None, error))
-                continue
-            try:
-                command = cmd.parse_command(raw)
-                await realtime.handle(conn, command)
-            except cmd.CommandError as exc:
-                _protocol_error(conn, settings.ws_max_protocol_errors, exc.id, exc.error)
-            except HubbubError as exc:  # raised before a command had an id to answer
-                conn.send(frames.error(None, exc))
-            except Exception:
-                log.exception("command failed", extra={"conn": conn.id})
-                conn.close(CloseCode.INTERNAL, "internal error")
-                return
+        except HubbubError as exc:  # raised before a command had an id to answer
+            conn.send(frames.error(None, exc))
+        except Exception:
+            log.exception("command failed", extra={"conn": conn.id})
+            conn.close(CloseCode.INTERNAL, "internal error")
+            return True
+    return False
 
 
 def _protocol_error(
