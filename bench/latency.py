@@ -14,12 +14,6 @@ from bench import stats
 Call = Callable[[int, int], Awaitable[object]]
 
 
-def percentile(samples: Sequence[float], p: float) -> float:
-    """:func:`bench.stats.percentile` of unsorted ``samples``, ``p`` a fraction (0.99
-    for p99)."""
-    return stats.percentile(sorted(samples), p * 100)
-
-
 async def measure(
     call: Call, requests: int, concurrency: int, *, seconds: float | None = None
 ) -> list[float]:

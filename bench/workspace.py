@@ -47,9 +47,9 @@ import uvloop
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.latency import percentile
 from bench.rpc import arrange, wait_ready
 from bench.services import services
+from bench.stats import percentile
 from cli.embedded.process import die_with_parent, free_port
 from handlers.db import create_engine
 from hubbub.client import HubbubClient
@@ -74,16 +74,16 @@ class Phase:
     elapsed: float = 0.0  # first send to last answer
 
     def figures(self) -> dict[str, Any]:
-        lat = self.latencies or [0.0]
+        lat = sorted(self.latencies or [0.0])
         return {
             "sent": self.sent,
             "ok": self.ok,
             "unavailable": self.unavailable,
             "errors": self.errors,
             "rate": round(self.ok / self.elapsed, 1) if self.elapsed else 0.0,
-            "p50_ms": round(percentile(lat, 0.5) * 1000, 1),
-            "p99_ms": round(percentile(lat, 0.99) * 1000, 1),
-            "max_ms": round(max(lat) * 1000, 1),
+            "p50_ms": round(percentile(lat, 50) * 1000, 1),
+            "p99_ms": round(percentile(lat, 99) * 1000, 1),
+            "max_ms": round(lat[-1] * 1000, 1),
             "seconds": round(self.elapsed, 2),
         }
 

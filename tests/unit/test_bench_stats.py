@@ -1,10 +1,10 @@
-"""bench/stats.percentile: nearest rank, q in 0..100; bench.latency's fraction form."""
+"""bench/stats.percentile: nearest rank, q in 0..100."""
 
 from __future__ import annotations
 
 import math
 
-from bench import latency, stats
+from bench import stats
 
 
 def test_nearest_rank() -> None:
@@ -16,9 +16,3 @@ def test_nearest_rank() -> None:
     assert stats.percentile(values, 100) == 100.0
     assert stats.percentile([1.0, 2.0, 3.0], 50) == 2.0
     assert math.isnan(stats.percentile([], 50))
-
-
-def test_latency_percentile_is_the_same_with_a_fraction_of_unsorted_samples() -> None:
-    samples = [5.0, 1.0, 4.0, 2.0, 3.0]
-    assert latency.percentile(samples, 0.5) == stats.percentile(sorted(samples), 50) == 3.0
-    assert latency.percentile(samples, 0.99) == 5.0
