@@ -22,11 +22,11 @@ import tempfile
 from typing import Any
 
 import orjson
-import psutil
 import uvloop
 
 from bench.bus import echo
 from bench.latency import Call, measure
+from bench.probes import process_cpu
 from cli.embedded.process import die_with_parent
 from hubbub.bus import Bus
 from hubbub.contracts.subjects import Subjects
@@ -93,11 +93,11 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
         for _ in range(args.rounds):
             for side, call in calls.items():
                 await measure(call, 1000, 64)
-                worker = psutil.Process(procs[side].pid)
-                before = worker.cpu_times()
+                worker = [procs[side].pid]
+                before, _ = process_cpu(worker)
                 await measure(call, args.requests, 64)
-                after = worker.cpu_times()
-                spent = (after.user + after.system) - (before.user + before.system)
+                after, _ = process_cpu(worker)
+                spent = after - before
                 figures[side].append(spent / args.requests * 1e6)
         return {
             side: {

@@ -25,11 +25,11 @@ import uvloop
 
 from bench.bus import bus_services, round_trip
 from bench.latency import measure
+from bench.probes import process_cpu
 
 
 def _cpu(proc: psutil.Process) -> float:
-    t = proc.cpu_times()
-    return t.user + t.system
+    return process_cpu([proc.pid])[0]
 
 
 def _nats_process(url: str) -> psutil.Process:
@@ -45,8 +45,9 @@ FIGURES = ("req_usr", "req_sys", "resp_usr", "resp_sys", "nats", "wall")
 
 
 def _split(proc: psutil.Process) -> tuple[float, float]:
-    t = proc.cpu_times()
-    return t.user, t.system
+    """User and system CPU seconds of ``proc``."""
+    total, system = process_cpu([proc.pid])
+    return total - system, system
 
 
 async def run(

@@ -48,6 +48,7 @@ import uvloop
 
 from bench import monolith
 from bench.latency import Call, compare, measure, print_table
+from bench.probes import process_cpu
 from bench.services import services
 from cli.embedded.process import die_with_parent, free_port
 from hubbub.client import HubbubClient
@@ -158,8 +159,7 @@ async def cpu_per_rpc(
     """µs of CPU (user + system) each process spent per RPC during ``seconds`` of load."""
 
     def cpu() -> dict[str, float]:
-        times = {name: proc.cpu_times() for name, proc in procs.items()}
-        return {name: t.user + t.system for name, t in times.items()}
+        return {name: process_cpu([proc.pid])[0] for name, proc in procs.items()}
 
     await measure(call, 1000, concurrency, seconds=seconds / 4)
     before = cpu()

@@ -47,6 +47,7 @@ import uvloop
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.probes import process_cpu
 from bench.rpc import arrange, wait_ready
 from bench.services import services
 from bench.stats import percentile
@@ -173,11 +174,8 @@ class CpuMeter:
                 except psutil.NoSuchProcess:
                     continue
                 for proc in [root, *own]:
-                    try:
-                        t = proc.cpu_times()
-                    except psutil.NoSuchProcess:
-                        continue
-                    seen[proc.pid] = t.user + t.system
+                    if proc.is_running():  # one gone since is not counted as zero
+                        seen[proc.pid] = process_cpu([proc.pid])[0]
             totals[name] = seen
         return totals
 
