@@ -88,11 +88,49 @@ def request_context(request: web.Request, handler: Handler) -> Awaitable[web.Str
     """Give the request an id, turn every failure into problem details, log one line.
 
     A plain function handing over to a coroutine, so the WebSocket upgrade can take a
-    lighter one (``_socket_request``) than an HTTP request: that one stays suspended for
-    the socket's whole life."""
+    lighter one (``_socket_request``) than an HTTP request, or none at all when its
+    handler answers its own failures (``answers_own_failures``, the hub's ``/ws``):
+    whatever is kept here stays suspended for the socket's whole life."""
     if request.path == metrics.WS_PATH:
+        if request.match_info.handler in _SELF_ANSWERING:
+            # No coroutine of ours for the socket's life: the handler answers its own
+            # failures (``socket_failure``) and ``socket_response_prepare`` gives its
+            # answer the headers and counts it.
+            request_id_var.set(calls.request_id(request.headers.get(REQUEST_ID_HEADER)))
+            metrics.current.set(metrics.metrics_of(request.app))
+            return handler(request)
         return _socket_request(request, handler)
     return _http_request(request, handler)
+
+
+_SELF_ANSWERING: set[Callable[..., object]] = set()
+
+
+def answers_own_failures(handler: Handler) -> Handler:
+    """Mark a ``/ws`` handler that turns its own failures before the upgrade into
+    problem details (with ``socket_failure``): ``request_context`` then hands its request
+    straight on, keeping no coroutine of its own while the socket is open. The app must
+    have ``socket_response_prepare`` among its ``on_response_prepare`` signals."""
+    _SELF_ANSWERING.add(handler)
+    return handler
+
+
+def socket_failure(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The problem details answering a ``/ws`` handler's failure before the upgrade."""
+    return _failure_response(request, exc, request_id_var.get() or "")
+
+
+async def socket_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: the answer of a handler marked ``answers_own_failures``
+    (a refused upgrade, or the 101) is counted in the HTTP metrics by status; a refusal
+    gets the request id, the security headers and CORS, as ``request_context`` gives
+    every other answer."""
+    if request.path != metrics.WS_PATH or request.match_info.handler not in _SELF_ANSWERING:
+        return
+    if response.status != 101:  # (the response counts as prepared already here)
+        _set_headers(request, response, request_id_var.get() or "")
+        _set_cors(request, response)
+    metrics.metrics_of(request.app).observe_http(request, response.status, 0.0)
 
 
 async def _http_request(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -198,12 +236,16 @@ def _failure_response(request: web.Request, exc: Exception, request_id: str) -> 
 def _finish(request: web.Request, response: web.StreamResponse, request_id: str) -> None:
     """The request id and the security headers on an answer not sent yet."""
     if not response.prepared:
-        response.headers[REQUEST_ID_HEADER] = request_id
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.path.startswith(API_PATH):
-            response.headers.setdefault("Content-Security-Policy", API_CSP)
-            response.headers.setdefault("Cache-Control", "no-store")
+        _set_headers(request, response, request_id)
+
+
+def _set_headers(request: web.Request, response: web.StreamResponse, request_id: str) -> None:
+    response.headers[REQUEST_ID_HEADER] = request_id
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith(API_PATH):
+        response.headers.setdefault("Content-Security-Policy", API_CSP)
+        response.headers.setdefault("Cache-Control", "no-store")
 
 
 def _route_name(request: web.Request) -> str:
@@ -278,10 +320,13 @@ async def _cors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     """The CORS headers of an answer not sent yet, when the request's origin is allowed."""
+    if not response.prepared:
+        _set_cors(request, response)
+
+
+def _set_cors(request: web.Request, response: web.StreamResponse) -> None:
     origin = request.headers.get("Origin")
-    if origin is None or response.prepared:
-        return
-    if origin in request.app[SETTINGS].cors_origins:
+    if origin is not None and origin in request.app[SETTINGS].cors_origins:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
         response.headers["Access-Control-Expose-Headers"] = (

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMessage, WSMsgType, web
 
+from hub.middleware import answers_own_failures, socket_failure
 from hub.problems import problem_response
 from hub.state import CLIENT_IP, REALTIME, SETTINGS
 from hub.ws import commands as cmd
@@ -44,7 +45,44 @@ def origin_allowed(request: web.Request) -> bool:
     return bool(host) and host == request.host
 
 
+@answers_own_failures
 async def websocket(request: web.Request) -> web.StreamResponse:
+    """The upgrade, then the socket's whole life. A failure before the upgrade is
+    answered here with problem details (the middlewares keep no frame for the socket)."""
+    try:
+        ws = await _upgrade(request)
+    except Exception as exc:
+        return socket_failure(request, exc)
+    if not isinstance(ws, web.WebSocketResponse):
+        return ws  # a refusal
+    realtime = request.app[REALTIME]
+    settings = request.app[SETTINGS]
+    conn = Connection(
+        new_client_id(),
+        ws,
+        CommandLimiter(settings.ws_commands_per_s, settings.ws_commands_burst),
+        request.app[CLIENT_IP].of(request),  # as REST sees it: trusted proxies included
+        settings.ws_send_buffer_bytes,
+    )
+    conn.transport = request.transport
+    try:
+        if await handshake(realtime, conn, settings.ws_connect_timeout_s):
+            await read_loop(realtime, conn)
+    except Exception:
+        # The socket is open: a problem response is impossible now. Close it instead.
+        log.exception("socket failed", extra={"conn": conn.id})
+        conn.close(CloseCode.INTERNAL, "internal error")
+    finally:
+        await realtime.unregister(conn)
+        if conn.closing is not None:
+            await asyncio.shield(conn.closing)  # with the code close() chose
+        elif not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def _upgrade(request: web.Request) -> web.StreamResponse:
+    """The prepared socket, or the problem details refusing it."""
     realtime = request.app[REALTIME]
     settings = request.app[SETTINGS]
     if not realtime.accepting:
@@ -71,27 +109,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             BadRequest("this is a WebSocket endpoint: send an upgrade request"), request
         )
     await ws.prepare(request)
-    conn = Connection(
-        new_client_id(),
-        ws,
-        CommandLimiter(settings.ws_commands_per_s, settings.ws_commands_burst),
-        request.app[CLIENT_IP].of(request),  # as REST sees it: trusted proxies included
-        settings.ws_send_buffer_bytes,
-    )
-    conn.transport = request.transport
-    try:
-        if await handshake(realtime, conn, settings.ws_connect_timeout_s):
-            await read_loop(realtime, conn)
-    except Exception:
-        # The socket is open: a problem response is impossible now. Close it instead.
-        log.exception("socket failed", extra={"conn": conn.id})
-        conn.close(CloseCode.INTERNAL, "internal error")
-    finally:
-        await realtime.unregister(conn)
-        if conn.closing is not None:
-            await asyncio.shield(conn.closing)  # with the code close() chose
-        elif not ws.closed:
-            await ws.close()
     return ws
 
 

@@ -1,18 +1,29 @@
-"""The HTTP middlewares and the WebSocket route: an open socket keeps one light
-coroutine of them (``_socket_request``), not the three middlewares' frames; the socket's
-context still has its request id and the hub's metrics; a refused upgrade is still
-answered with problem details and the usual headers; REST requests keep their deadline."""
+"""The HTTP middlewares and the WebSocket route: an open socket whose handler answers its
+own failures (``answers_own_failures``, as the hub's endpoint does) keeps no coroutine of
+the middlewares, any other keeps one light one (``_socket_request``); the socket's
+context still has its request id and the hub's metrics; a refused or failing upgrade is
+still answered with problem details and the usual headers; REST requests keep their
+deadline."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import pytest
 from aiohttp import WSMsgType, web
 
 from hub import metrics
 from hub.deadlines import request_deadline, time_left
-from hub.middleware import REQUEST_ID_HEADER, SECURITY_HEADERS, cors, request_context
+from hub.middleware import (
+    REQUEST_ID_HEADER,
+    SECURITY_HEADERS,
+    answers_own_failures,
+    cors,
+    request_context,
+    socket_failure,
+    socket_response_prepare,
+)
 from hub.problems import problem_response
 from hub.state import SETTINGS
 from hubbub.config import Environment, Settings
@@ -29,6 +40,7 @@ MIDDLEWARE_COROUTINES = {
 def _app(tmp_path: Any, ws: Any, rest_state: dict[str, Any] | None = None) -> web.Application:
     state: dict[str, Any] = {} if rest_state is None else rest_state
     app = web.Application(middlewares=[request_context, cors, request_deadline])
+    app.on_response_prepare.append(socket_response_prepare)
     app[SETTINGS] = Settings(
         env=Environment.TEST,
         state_dir=tmp_path,
@@ -59,8 +71,9 @@ def _chain(task: asyncio.Task[Any]) -> list[str]:
     return names
 
 
+@pytest.mark.parametrize("marked", [True, False])
 async def test_an_open_socket_keeps_one_light_middleware_coroutine(
-    aiohttp_client: Any, tmp_path: Any
+    aiohttp_client: Any, tmp_path: Any, marked: bool
 ) -> None:
     seen: dict[str, Any] = {}
     open_ = asyncio.Event()
@@ -77,7 +90,7 @@ async def test_an_open_socket_keeps_one_light_middleware_coroutine(
             pass
         return socket
 
-    app = _app(tmp_path, ws)
+    app = _app(tmp_path, answers_own_failures(ws) if marked else ws)
     client = await aiohttp_client(app)
     async with client.ws_connect("/ws", headers={REQUEST_ID_HEADER: "socket-01"}) as socket:
         await open_.wait()
@@ -87,20 +100,22 @@ async def test_an_open_socket_keeps_one_light_middleware_coroutine(
         await socket.close()
         assert (await socket.receive()).type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
     ours = [name for name in seen["chain"] if name in MIDDLEWARE_COROUTINES]
-    assert ours == ["_socket_request"]
+    assert ours == ([] if marked else ["_socket_request"])
     assert "ws" in seen["chain"]
     assert seen["request_id"] == "socket-01"
     assert seen["metrics"] is metrics.metrics_of(app)
     assert seen["time_left"] is None  # the socket has no request deadline
 
 
+@pytest.mark.parametrize("marked", [True, False])
 async def test_a_refused_upgrade_has_problem_details_and_the_usual_headers(
-    aiohttp_client: Any, tmp_path: Any
+    aiohttp_client: Any, tmp_path: Any, marked: bool
 ) -> None:
     async def ws(request: web.Request) -> web.StreamResponse:
         return problem_response(Forbidden("this origin may not open sockets here"), request)
 
-    client = await aiohttp_client(_app(tmp_path, ws))
+    app = _app(tmp_path, answers_own_failures(ws) if marked else ws)
+    client = await aiohttp_client(app)
     response = await client.get("/ws", headers={REQUEST_ID_HEADER: "socket-02", "Origin": ORIGIN})
     body = await response.json(content_type=None)
     assert (response.status, body["code"]) == (403, "forbidden")
@@ -109,6 +124,9 @@ async def test_a_refused_upgrade_has_problem_details_and_the_usual_headers(
         assert response.headers[name] == value
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert response.headers["Vary"] == "Origin"
+    assert "Access-Control-Allow-Credentials" in response.headers
+    counted = metrics.metrics_of(app).http_requests.labels("4xx")._value.get()
+    assert counted == 1  # counted once, by status
 
 
 async def test_a_failing_upgrade_is_problem_details(aiohttp_client: Any, tmp_path: Any) -> None:
@@ -120,6 +138,23 @@ async def test_a_failing_upgrade_is_problem_details(aiohttp_client: Any, tmp_pat
     body = await response.json(content_type=None)
     assert (response.status, body["code"]) == (500, "internal")
     assert response.headers[REQUEST_ID_HEADER] == "socket-03"
+
+
+async def test_a_marked_handler_failing_before_the_upgrade_is_problem_details(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    async def ws(request: web.Request) -> web.StreamResponse:
+        try:
+            raise RuntimeError("boom")
+        except Exception as exc:
+            return socket_failure(request, exc)
+
+    client = await aiohttp_client(_app(tmp_path, answers_own_failures(ws)))
+    response = await client.get("/ws", headers={REQUEST_ID_HEADER: "socket-04", "Origin": ORIGIN})
+    body = await response.json(content_type=None)
+    assert (response.status, body["code"]) == (500, "internal")
+    assert response.headers[REQUEST_ID_HEADER] == "socket-04"
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
 
 
 async def test_a_rest_request_keeps_its_deadline_and_cors(
