@@ -59,7 +59,6 @@ class Connection(Subscriber):
         "held",
         "id",
         "ip",
-        "joined_at",
         "last_seen",
         "limiter",
         "out",
@@ -102,7 +101,6 @@ class Connection(Subscriber):
         self.draining: asyncio.Task[None] | None = None
         self.closed = False
         self.ip = ip if ip is None else sys.intern(ip)  # one string per address
-        self.joined_at = time.time()
         self.send_limit = send_limit
         self.closing: asyncio.Future[None] | None = None  # the close handshake, once begun
 
