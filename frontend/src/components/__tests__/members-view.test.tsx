@@ -26,11 +26,14 @@ const member = (user_id: string, email: string, role: MemberPublic["role"]): Mem
   updated_at: "x",
 });
 
+const invitation = (id: string, email: string) => ({ id, workspace_id: "w1", email, role: "member", invited_by: "u1", status: "pending", created_at: "x", expires_at: "2030-01-01T00:00:00Z" });
+
 const MEMBERS = "GET /api/v1/workspaces/w1/members?limit=100";
+const INVITATIONS = "GET /api/v1/workspaces/w1/invitations?limit=100";
 const baseRoutes: Record<string, () => [number, unknown]> = {
   "GET /api/v1/workspaces/w1": () => [200, { id: "w1", name: "Team", role: "owner", version: 1, created_by: "u1", created_at: "x", updated_at: "x" }],
   [MEMBERS]: () => [200, { items: [member("u1", "a@example.com", "owner")], next_cursor: null }],
-  "GET /api/v1/workspaces/w1/invitations?limit=100": () => [200, { items: [], next_cursor: null }],
+  [INVITATIONS]: () => [200, { items: [], next_cursor: null }],
   "POST /api/v1/workspaces/w1/leave": () => [409, { code: "conflict", status: 409, message: "a workspace keeps at least one owner: make someone else owner first" }],
 };
 let routes = { ...baseRoutes };
@@ -66,6 +69,7 @@ beforeEach(() => {
 });
 afterEach(cleanup);
 
+const invitationRows = () => screen.queryAllByTestId("invitation-row").map((r) => r.getAttribute("data-email"));
 const rows = () => screen.queryAllByTestId("member-row").map((r) => `${r.getAttribute("data-email")}:${r.getAttribute("data-role")}`);
 
 /** Render the page, let its subscription stand (the reads wait for it), and wait for the first members. */
@@ -129,6 +133,41 @@ describe("members page", () => {
     fireEvent.click(within(await screen.findByRole("alertdialog")).getByRole("button", { name: "Leave" }));
     await waitFor(() => expect(screen.getByTestId("members-error").textContent).toMatch(/keeps at least one owner/));
     expect(push).not.toHaveBeenCalled();
+  });
+
+  it("Load more reads the next page of members and of invitations; events land in the loaded pages", async () => {
+    routes[MEMBERS] = () => [200, { items: [member("u1", "a@example.com", "owner")], next_cursor: "m1" }];
+    routes[`${MEMBERS}&cursor=m1`] = () => [200, { items: [member("u3", "c@example.com", "member")], next_cursor: null }];
+    routes[INVITATIONS] = () => [200, { items: [invitation("i1", "p@example.com")], next_cursor: "i1" }];
+    routes[`${INVITATIONS}&cursor=i1`] = () => [200, { items: [invitation("i2", "q@example.com")], next_cursor: null }];
+    const socket = await mount();
+    const pub = (offset: number, type: string, data: unknown) =>
+      act(async () => {
+        socket.push({ push: "pub", channel: "workspace:w1", offset, data: { id: `e${offset}`, type, channel: "workspace:w1", at: "x", data } });
+        await flush();
+      });
+    // Past the loaded page while the hub has more: not shown; the next page is the hub's to bring.
+    await pub(1, "member.added", member("u9", "z@example.com", "viewer"));
+    await waitFor(() => expect(invitationRows()).toEqual(["p@example.com"]));
+    expect(rows()).toEqual(["a@example.com:owner"]);
+
+    fireEvent.click(within(screen.getByTestId("members-more")).getByRole("button", { name: "Load more" }));
+    await waitFor(() => expect(rows()).toEqual(["a@example.com:owner", "c@example.com:member"]));
+    expect(within(screen.getByTestId("members-more")).queryByRole("button")).toBeNull(); // the last page
+    fireEvent.click(within(screen.getByTestId("invitations-more")).getByRole("button", { name: "Load more" }));
+    await waitFor(() => expect(invitationRows()).toEqual(["p@example.com", "q@example.com"]));
+
+    // Now the whole list is loaded: a change on the second page, a new member into its place, an accepted invitation out.
+    const restCalls = calls.length;
+    await pub(2, "member.updated", member("u3", "c@example.com", "admin"));
+    await pub(3, "member.added", member("u2", "b@example.com", "member"));
+    await pub(4, "member.added", member("u4", "q@example.com", "member"));
+    await pub(5, "invitation.revoked", invitation("i1", "p@example.com"));
+    await waitFor(() => {
+      expect(rows()).toEqual(["a@example.com:owner", "b@example.com:member", "c@example.com:admin", "q@example.com:member"]);
+      expect(invitationRows()).toEqual([]);
+    });
+    expect(calls.length).toBe(restCalls);
   });
 
   it("reads the members again when the hub cannot replay missed events", async () => {

@@ -1,8 +1,8 @@
 import type { InfiniteData, QueryClient } from "@tanstack/react-query";
 import type { Resource, ResourcePage } from "../api/resources";
-import type { ActivityPage, InvitationPage, MemberPage, MyWorkspace, WorkspacePage } from "../api/workspaces";
+import type { ActivityPage, InvitationPage, InvitationPublic, MemberPage, MemberPublic, MyWorkspace, WorkspacePage } from "../api/workspaces";
 import type { DomainEvent } from "../realtime/events";
-import { removeMember, upsertInvitation, upsertMember, upsertWorkspace } from "../workspaces/live";
+import { removeMember, upsertWorkspace } from "../workspaces/live";
 import { resourceKeys, userKeys, workspaceKeys } from "./keys";
 import type { UserPage, UserPublic } from "../api/types";
 
@@ -194,20 +194,61 @@ export function dropWorkspace(client: QueryClient, workspaceId: string): void {
   );
 }
 
-function setMembers(client: QueryClient, workspaceId: string, fn: (items: MemberPage["items"]) => MemberPage["items"]): void {
-  client.setQueryData<MemberPage>(workspaceKeys.members(workspaceId), (page) => {
-    if (!page) return page;
-    const items = fn(page.items);
-    return items === page.items ? page : { ...page, items };
-  });
+/** Compare two rows in a list kept by email (the hub's order for members and invitations). */
+type ByEmail<T> = (a: T, b: T) => number;
+
+const memberOrder: ByEmail<MemberPublic> = (a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : 0);
+const invitationOrder: ByEmail<InvitationPublic> = (a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0);
+
+/**
+ * Put `row` into a cursor list kept by email, across its loaded pages: every
+ * copy that `drop` matches goes (the old copy, wherever it was), then the row
+ * goes into the first page whose last row sorts after it — or, past them all,
+ * the page it was on, or the last page if that is the end of the list. A row that sorts after every loaded page
+ * while more pages follow is left for *Load more* to read (the hub's cursor
+ * is keyset, after the last email read, so it comes with that page).
+ */
+function placeByEmail<T, P extends { items: T[]; next_cursor?: string | null }>(data: Pages<P> | undefined, row: T, drop: (item: T) => boolean, order: ByEmail<T>): Pages<P> | undefined {
+  if (!data) return data;
+  const was = data.pages.findIndex((page) => page.items.some(drop));
+  const cleared = mapPages<T, P>(data, (items) => (items.some(drop) ? items.filter((i) => !drop(i)) : items))!;
+  const pages = cleared.pages;
+  let at = pages.findIndex((page) => page.items.length > 0 && order(row, page.items[page.items.length - 1]!) <= 0);
+  if (at === -1) {
+    const last = pages.length - 1;
+    // A row that was listed stays listed (it was the last of its page); a new one past the loaded pages waits for them.
+    if (was !== -1) at = was;
+    else if (last < 0 || pages[last]!.next_cursor) return cleared;
+    else at = last;
+  }
+  return mapPages<T, P>(cleared, (items, i) => (i === at ? [...items, row].sort(order) : items));
 }
 
-function setInvitations(client: QueryClient, workspaceId: string, fn: (items: InvitationPage["items"]) => InvitationPage["items"]): void {
-  client.setQueryData<InvitationPage>(workspaceKeys.invitations(workspaceId), (page) => {
-    if (!page) return page;
-    const items = fn(page.items);
-    return items === page.items ? page : { ...page, items };
-  });
+/** A member (added or changed) in the cached pages of the workspace's members, in its place by email. */
+export function setMember(client: QueryClient, workspaceId: string, member: MemberPublic): void {
+  client.setQueryData<Pages<MemberPage>>(workspaceKeys.members(workspaceId), (data) => placeByEmail(data, member, (m) => m.user_id === member.user_id, memberOrder));
+}
+
+/** A member out of every cached page (removed, or left). */
+export function dropMember(client: QueryClient, workspaceId: string, userId: string): void {
+  client.setQueryData<Pages<MemberPage>>(workspaceKeys.members(workspaceId), (data) =>
+    mapPages<MemberPublic, MemberPage>(data, (items) => (items.some((m) => m.user_id === userId) ? removeMember(items, userId) : items)),
+  );
+}
+
+/** A pending invitation in the cached pages: it replaces the one with its id or email (a new invitation replaces the old one). */
+export function setInvitation(client: QueryClient, workspaceId: string, invitation: InvitationPublic): void {
+  client.setQueryData<Pages<InvitationPage>>(workspaceKeys.invitations(workspaceId), (data) =>
+    placeByEmail(data, invitation, (i) => i.id === invitation.id || i.email === invitation.email, invitationOrder),
+  );
+}
+
+/** Take invitations out of the cached pages: by id (declined, revoked) or by email (accepted: `member.added`). */
+export function dropInvitation(client: QueryClient, workspaceId: string, match: { id: string } | { email: string }): void {
+  const drop = "id" in match ? (i: InvitationPublic) => i.id === match.id : (i: InvitationPublic) => i.email === match.email;
+  client.setQueryData<Pages<InvitationPage>>(workspaceKeys.invitations(workspaceId), (data) =>
+    mapPages<InvitationPublic, InvitationPage>(data, (items) => (items.some(drop) ? items.filter((i) => !drop(i)) : items)),
+  );
 }
 
 /** What an event on `workspace:<id>` means for the cache; `me` is the signed-in user's id. */
@@ -231,25 +272,24 @@ export function applyWorkspaceEvent(client: QueryClient, workspaceId: string, ev
     case "member.updated": {
       const member = event.data;
       if (member.workspace_id !== workspaceId) return;
-      setMembers(client, workspaceId, (items) => upsertMember(items, member));
-      if (event.type === "member.added") setInvitations(client, workspaceId, (items) => (items.some((i) => i.email === member.email) ? items.filter((i) => i.email !== member.email) : items));
+      setMember(client, workspaceId, member);
+      if (event.type === "member.added") dropInvitation(client, workspaceId, { email: member.email });
       if (member.user_id === me) patchWorkspace(client, workspaceId, { role: member.role });
       return;
     }
     case "member.removed": {
       const member = event.data;
       if (member.workspace_id !== workspaceId) return;
-      setMembers(client, workspaceId, (items) => removeMember(items, member.user_id));
+      dropMember(client, workspaceId, member.user_id);
       if (member.user_id === me) dropWorkspace(client, workspaceId);
       return;
     }
     case "invitation.created":
-      if (event.data.workspace_id === workspaceId) setInvitations(client, workspaceId, (items) => upsertInvitation(items, event.data));
+      if (event.data.workspace_id === workspaceId) setInvitation(client, workspaceId, event.data);
       return;
     case "invitation.declined":
     case "invitation.revoked": {
-      const id = event.data.id;
-      if (event.data.workspace_id === workspaceId) setInvitations(client, workspaceId, (items) => (items.some((i) => i.id === id) ? items.filter((i) => i.id !== id) : items));
+      if (event.data.workspace_id === workspaceId) dropInvitation(client, workspaceId, { id: event.data.id });
       return;
     }
     default:

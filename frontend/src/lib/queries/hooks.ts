@@ -4,9 +4,18 @@ import { useEffect, useMemo } from "react";
 import { useInfiniteQuery, useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { resourcesApi, type Resource, type ResourcePage } from "../api/resources";
 import type { ListUsersQuery, UserPage } from "../api/types";
-import { workspacesFor, type ActivityPage, type InvitationPage, type MemberPage, type MyWorkspace, type WorkspacePage } from "../api/workspaces";
+import {
+  workspacesFor,
+  type ActivityPage,
+  type InvitationPage,
+  type InvitationPublic,
+  type MemberPage,
+  type MemberPublic,
+  type MyWorkspace,
+  type WorkspacePage,
+} from "../api/workspaces";
 import { getServices } from "../services";
-import { flattenPages, reconcilePage, type Cursor } from "./cache";
+import { flattenPages, reconcilePage, type Cursor, type Pages } from "./cache";
 import { resourceKeys, userKeys, workspaceKeys, type ResourceFilters } from "./keys";
 
 const workspaces = () => workspacesFor(getServices().api);
@@ -14,6 +23,8 @@ const resources = () => resourcesApi(getServices().api);
 
 /** The first page's cursor: none. */
 const FIRST: Cursor = null;
+/** No rows yet (one array, so a list that is still loading keeps its identity). */
+const NO_ROWS: never[] = [];
 const nextCursor = (page: { next_cursor?: string | null }): Cursor | undefined => page.next_cursor ?? undefined;
 
 export interface LiveQueryOptions {
@@ -48,22 +59,45 @@ export function useWorkspaceQuery(workspaceId: string, options: LiveQueryOptions
   });
 }
 
-/** The first 100 members by email (names for avatars, the members page). `member.*` events keep it current. */
-export function useMembersQuery(workspaceId: string, options: LiveQueryOptions = {}) {
-  return useQuery({
+export const MEMBERS_PAGE_SIZE = 100;
+
+/** An infinite list's pages with every loaded row once, in order, as `items` (what `select` makes of the cached pages). */
+export type PagedList<T, P> = Pages<P> & { items: T[] };
+
+const withMembers = (data: Pages<MemberPage>): PagedList<MemberPublic, MemberPage> => ({ ...data, items: flattenPages(data, (m) => m.user_id) });
+const withInvitations = (data: Pages<InvitationPage>): PagedList<InvitationPublic, InvitationPage> => ({ ...data, items: flattenPages(data, (i) => i.id) });
+
+/**
+ * The workspace's members by email as an infinite query over the cursor
+ * listing (`pageSize` a page; `fetchNextPage` for *Load more*). `data.items`
+ * (and `items`) is every loaded page, each member once. `member.*` events
+ * (through `useWorkspaceLive`) are applied to the cached pages: a change in
+ * place, a new member into the page its email belongs to (or left for the
+ * next page when it sorts after every loaded one).
+ */
+export function useMembersQuery(workspaceId: string, options: LiveQueryOptions = {}, pageSize = MEMBERS_PAGE_SIZE) {
+  const query = useInfiniteQuery({
     queryKey: workspaceKeys.members(workspaceId),
-    queryFn: ({ signal }): Promise<MemberPage> => workspaces().members(workspaceId, { limit: 100 }, { signal }),
+    queryFn: ({ pageParam, signal }): Promise<MemberPage> => workspaces().members(workspaceId, { limit: pageSize, cursor: pageParam }, { signal }),
+    initialPageParam: FIRST,
+    getNextPageParam: nextCursor,
+    select: withMembers,
     enabled: options.enabled ?? true,
   });
+  return { ...query, items: query.data?.items ?? NO_ROWS };
 }
 
-/** Pending invitations, first 100 by email. `invitation.*` and `member.added` keep it current. */
-export function useInvitationsQuery(workspaceId: string, options: LiveQueryOptions = {}) {
-  return useQuery({
+/** Pending invitations by email, infinite like {@link useMembersQuery}. `invitation.*` and `member.added` (accepted) keep the cached pages current. */
+export function useInvitationsQuery(workspaceId: string, options: LiveQueryOptions = {}, pageSize = MEMBERS_PAGE_SIZE) {
+  const query = useInfiniteQuery({
     queryKey: workspaceKeys.invitations(workspaceId),
-    queryFn: ({ signal }): Promise<InvitationPage> => workspaces().invitations(workspaceId, { limit: 100 }, { signal }),
+    queryFn: ({ pageParam, signal }): Promise<InvitationPage> => workspaces().invitations(workspaceId, { limit: pageSize, cursor: pageParam }, { signal }),
+    initialPageParam: FIRST,
+    getNextPageParam: nextCursor,
+    select: withInvitations,
     enabled: options.enabled ?? true,
   });
+  return { ...query, items: query.data?.items ?? NO_ROWS };
 }
 
 /** The activity log, newest first, `pageSize` a page. Events mark it stale (`useWorkspaceLive`). */

@@ -10,8 +10,8 @@
  * |---|---|---|
  * | `useWorkspacesQuery()` | `GET /workspaces`, infinite (cursor) | `user:<me>` (RealtimeRoot): added → read and put on top, removed/deleted → out |
  * | `useWorkspaceQuery(id)` | `GET /workspaces/{id}` | `workspace.updated`, own `member.updated` (role) |
- * | `useMembersQuery(id)` | first 100 members | `member.*` |
- * | `useInvitationsQuery(id)` | first 100 pending invitations | `invitation.*`, `member.added` |
+ * | `useMembersQuery(id)` | members by email, infinite (100 a page) | `member.*` into the loaded pages |
+ * | `useInvitationsQuery(id)` | pending invitations by email, infinite (100 a page) | `invitation.*`, `member.added` into the loaded pages |
  * | `useActivityQuery(id)` | activity, infinite | marked stale by every event that writes a row |
  * | `useResourcesQuery(id, filters, {autoLoadUpTo})` | resources, infinite (100 a page) | `resource.*` |
  * | `useTrashQuery(id)` | soft-deleted resources (one page of 100) | `resource.deleted` / `restored` |
@@ -63,6 +63,7 @@
 export { createQueryClient, shouldRetry } from "./client";
 export { resourceKeys, userKeys, workspaceKeys, type ResourceFilters } from "./keys";
 export {
+  MEMBERS_PAGE_SIZE,
   RESOURCES_PAGE_SIZE,
   fetchResourcesPage,
   useActivityQuery,
@@ -75,9 +76,25 @@ export {
   useWorkspaceQuery,
   useWorkspacesQuery,
   type LiveQueryOptions,
+  type PagedList,
   type ResourcesQueryOptions,
   type UserFilters,
 } from "./hooks";
 export { LOAD_WAIT_MS, applyUserEvent, asDomainEvent, useWorkspaceLive, type WorkspaceLiveOptions } from "./live";
-export { applyResource, applyWorkspaceEvent, dropWorkspace, flattenPages, mapPages, noteResource, patchWorkspace, reconcilePage, setUser, setWorkspace } from "./cache";
+export {
+  applyResource,
+  applyWorkspaceEvent,
+  dropInvitation,
+  dropMember,
+  dropWorkspace,
+  flattenPages,
+  mapPages,
+  noteResource,
+  patchWorkspace,
+  reconcilePage,
+  setInvitation,
+  setMember,
+  setUser,
+  setWorkspace,
+} from "./cache";
 export { usePager } from "./pager";

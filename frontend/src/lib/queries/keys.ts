@@ -13,9 +13,9 @@ export const workspaceKeys = {
   all: (id: string) => ["workspace", id] as const,
   /** `GET /workspaces/{id}`: name, version, the caller's role. */
   detail: (id: string) => ["workspace", id, "detail"] as const,
-  /** `GET /workspaces/{id}/members`, first 100 by email. */
+  /** `GET /workspaces/{id}/members` (infinite, cursor, by email). */
   members: (id: string) => ["workspace", id, "members"] as const,
-  /** `GET /workspaces/{id}/invitations`, first 100 by email. */
+  /** `GET /workspaces/{id}/invitations`: pending ones (infinite, cursor, by email). */
   invitations: (id: string) => ["workspace", id, "invitations"] as const,
   /** `GET /workspaces/{id}/activity` (infinite, newest first). */
   activity: (id: string) => ["workspace", id, "activity"] as const,

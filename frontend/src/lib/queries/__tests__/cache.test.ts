@@ -1,7 +1,7 @@
 import { QueryClient, type InfiniteData } from "@tanstack/react-query";
 import { describe, expect, it } from "vitest";
 import type { Resource, ResourcePage } from "../../api/resources";
-import type { InvitationPage, MemberPage, MemberPublic, MyWorkspace, WorkspacePage } from "../../api/workspaces";
+import type { InvitationPage, InvitationPublic, MemberPage, MemberPublic, MyWorkspace, WorkspacePage } from "../../api/workspaces";
 import type { DomainEvent } from "../../realtime/events";
 import { applyWorkspaceEvent, flattenPages, reconcilePage, setWorkspace } from "../cache";
 import { resourceKeys, workspaceKeys } from "../keys";
@@ -49,6 +49,12 @@ const myWs = (id: string, version = 1, role: MyWorkspace["role"] = "member"): My
   created_at: "x",
   updated_at: "x",
 });
+
+const invitation = (id: string, email: string): InvitationPublic =>
+  ({ id, workspace_id: WS, email, role: "member", invited_by: "u1", created_at: "x", expires_at: "x", status: "pending" }) as InvitationPublic;
+const memberPages = (client: QueryClient) => client.getQueryData<InfiniteData<MemberPage>>(workspaceKeys.members(WS))!.pages.map((p) => p.items.map((m) => m.user_id));
+const invitationPages = (client: QueryClient) =>
+  client.getQueryData<InfiniteData<InvitationPage>>(workspaceKeys.invitations(WS))!.pages.map((p) => p.items.map((i) => i.id));
 
 function seeded() {
   const client = new QueryClient();
@@ -116,17 +122,14 @@ describe("resource events in the cache", () => {
 describe("workspace, member and invitation events", () => {
   it("member.* keep the members and invitations; the caller's own role and removal reach the workspace", () => {
     const client = new QueryClient();
-    client.setQueryData<MemberPage>(workspaceKeys.members(WS), { items: [member("u1", "owner")], next_cursor: null });
-    client.setQueryData<InvitationPage>(workspaceKeys.invitations(WS), {
-      items: [{ id: "i1", workspace_id: WS, email: "u2@x", role: "member", invited_by: "u1", created_at: "x", expires_at: "x" } as InvitationPage["items"][number]],
-      next_cursor: null,
-    });
+    client.setQueryData(workspaceKeys.members(WS), pages([member("u1", "owner")]));
+    client.setQueryData(workspaceKeys.invitations(WS), pages([invitation("i1", "u2@x")]));
     client.setQueryData(workspaceKeys.detail(WS), myWs(WS, 1, "owner"));
     client.setQueryData(workspaceKeys.list(), pages([myWs("w0"), myWs(WS, 1, "owner")]));
 
     applyWorkspaceEvent(client, WS, ev("member.added", member("u2", "member")), "u1");
-    expect(client.getQueryData<MemberPage>(workspaceKeys.members(WS))!.items.map((m) => m.user_id)).toEqual(["u1", "u2"]);
-    expect(client.getQueryData<InvitationPage>(workspaceKeys.invitations(WS))!.items).toEqual([]); // accepted
+    expect(memberPages(client)).toEqual([["u1", "u2"]]);
+    expect(invitationPages(client)).toEqual([[]]); // accepted
 
     applyWorkspaceEvent(client, WS, ev("member.updated", member("u1", "admin")), "u1");
     expect(client.getQueryData<MyWorkspace>(workspaceKeys.detail(WS))!.role).toBe("admin");
@@ -139,6 +142,45 @@ describe("workspace, member and invitation events", () => {
     applyWorkspaceEvent(client, WS, ev("member.removed", member("u1", "admin")), "u1");
     const list = client.getQueryData<InfiniteData<WorkspacePage>>(workspaceKeys.list())!;
     expect(flattenPages(list, (w) => w.id).map((w) => w.id)).toEqual(["w0"]);
+  });
+
+  it("member.* and invitation.* across loaded pages: in place, into the page the email belongs to, or left for Load more", () => {
+    const client = new QueryClient();
+    // Two pages loaded (a..c, d..f) and more on the hub after f.
+    client.setQueryData(workspaceKeys.members(WS), {
+      pages: [
+        { items: [member("a", "owner"), member("c", "member")], next_cursor: "c" },
+        { items: [member("d", "member"), member("f", "member")], next_cursor: "f" },
+      ],
+      pageParams: [null, "c"],
+    });
+    applyWorkspaceEvent(client, WS, ev("member.updated", member("f", "admin")), null);
+    applyWorkspaceEvent(client, WS, ev("member.added", member("b", "viewer")), null);
+    applyWorkspaceEvent(client, WS, ev("member.added", member("e", "viewer")), null);
+    applyWorkspaceEvent(client, WS, ev("member.added", member("z", "viewer")), null); // after every loaded page: the next page brings it
+    applyWorkspaceEvent(client, WS, ev("member.added", member("b", "viewer")), null); // a repeat changes nothing
+    applyWorkspaceEvent(client, WS, ev("member.removed", member("d", "member")), null);
+    expect(memberPages(client)).toEqual([
+      ["a", "b", "c"],
+      ["e", "f"],
+    ]);
+    const roles = client.getQueryData<InfiniteData<MemberPage>>(workspaceKeys.members(WS))!.pages[1]!.items.map((m) => m.role);
+    expect(roles).toEqual(["viewer", "admin"]);
+
+    // The last page loaded (no next cursor): a member after it goes on it.
+    client.setQueryData(workspaceKeys.members(WS), pages([member("a", "owner")], [member("d", "member")]));
+    applyWorkspaceEvent(client, WS, ev("member.added", member("z", "viewer")), null);
+    expect(memberPages(client)).toEqual([["a"], ["d", "z"]]);
+
+    client.setQueryData(workspaceKeys.invitations(WS), pages([invitation("i1", "a@x"), invitation("i2", "c@x")], [invitation("i3", "e@x")]));
+    applyWorkspaceEvent(client, WS, ev("invitation.created", invitation("i4", "b@x")), null);
+    applyWorkspaceEvent(client, WS, ev("invitation.created", invitation("i5", "e@x")), null); // a new invitation for e@x replaces i3
+    applyWorkspaceEvent(client, WS, ev("invitation.revoked", invitation("i1", "a@x")), null);
+    applyWorkspaceEvent(client, WS, ev("invitation.declined", invitation("i2", "c@x")), null);
+    applyWorkspaceEvent(client, WS, ev("member.added", { ...member("u9", "member"), email: "b@x" }), null); // accepted
+    expect(invitationPages(client)).toEqual([[], ["i5"]]);
+    applyWorkspaceEvent(client, WS, ev("invitation.created", { ...invitation("i6", "a@x"), workspace_id: "w2" }), null); // another workspace
+    expect(invitationPages(client)).toEqual([[], ["i5"]]);
   });
 
   it("setWorkspace replaces a listed workspace in place and puts a new one on top", () => {

@@ -11,7 +11,7 @@ import { FormField } from "@/components/form-field";
 import { MissingParam } from "@/components/missing-param";
 import { PageHeader } from "@/components/page-header";
 import { useSessionStore } from "@/components/providers/session-store-provider";
-import { EmptyState, ErrorState, LoadingState } from "@/components/states";
+import { EmptyState, ErrorState, LoadMore, LoadingState } from "@/components/states";
 import { useSearchParam } from "@/components/use-search-param";
 import { useToast } from "@/components/toaster";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
@@ -21,25 +21,22 @@ import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { Label } from "@/components/ui/label";
 import { WorkspaceNav } from "@/components/workspace-nav";
-import {
-  WORKSPACE_ROLES,
-  hasRole,
-  workspacesFor,
-  type InvitationPage,
-  type InvitationPublic,
-  type MemberPage,
-  type MemberPublic,
-  type WorkspaceRole,
-} from "@/lib/api/workspaces";
+import { WORKSPACE_ROLES, hasRole, workspacesFor, type InvitationPublic, type MemberPublic, type WorkspaceRole } from "@/lib/api/workspaces";
 import { describeError } from "@/lib/error-messages";
 import { applyServerErrors } from "@/lib/forms";
-import { useInvitationsQuery, useMembersQuery, useWorkspaceLive, useWorkspaceQuery, workspaceKeys } from "@/lib/queries";
+import {
+  dropInvitation,
+  dropMember,
+  setInvitation,
+  setMember,
+  useInvitationsQuery,
+  useMembersQuery,
+  usePager,
+  useWorkspaceLive,
+  useWorkspaceQuery,
+} from "@/lib/queries";
 import { getServices } from "@/lib/services";
 import { memberInviteSchema, type MemberInviteInput } from "@/lib/validations/workspaces";
-import { removeMember, upsertInvitation, upsertMember } from "@/lib/workspaces/live";
-
-const NO_MEMBERS: MemberPublic[] = [];
-const NO_INVITATIONS: InvitationPublic[] = [];
 
 const api = () => workspacesFor(getServices().api);
 
@@ -84,11 +81,9 @@ function Members({ workspaceId }: { workspaceId: string }) {
   const membersQuery = useMembersQuery(workspaceId, { enabled });
   const invitationsQuery = useInvitationsQuery(workspaceId, { enabled });
   const workspace = workspaceQuery.data;
-  const members = membersQuery.data?.items ?? NO_MEMBERS;
-  const setMembers = (fn: (items: MemberPublic[]) => MemberPublic[]) =>
-    client.setQueryData<MemberPage>(workspaceKeys.members(workspaceId), (page) => (page ? { ...page, items: fn(page.items) } : page));
-  const setInvitations = (fn: (items: InvitationPublic[]) => InvitationPublic[]) =>
-    client.setQueryData<InvitationPage>(workspaceKeys.invitations(workspaceId), (page) => (page ? { ...page, items: fn(page.items) } : page));
+  const members = membersQuery.items;
+  const membersPager = usePager(membersQuery, "members");
+  const invitationsPager = usePager(invitationsQuery, "pending invitations");
   const channel = live.channel;
 
   const role = workspace?.role ?? null;
@@ -100,7 +95,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
     setActionError(null);
     try {
       const saved = await api().updateMember(workspaceId, member.user_id, { role: next });
-      setMembers((prev) => upsertMember(prev, saved));
+      setMember(client, workspaceId, saved);
       toast({ title: "Role changed", description: `${saved.email} is now ${saved.role}.` });
     } catch (e) {
       setActionError(`Could not change the role of ${member.email}: ${describeError(e)}`);
@@ -114,7 +109,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
     setActionError(null);
     try {
       await api().removeMember(workspaceId, member.user_id);
-      setMembers((prev) => removeMember(prev, member.user_id));
+      dropMember(client, workspaceId, member.user_id);
       toast({ title: "Member removed", description: member.email });
     } catch (e) {
       setActionError(`Could not remove ${member.email}: ${describeError(e)}`);
@@ -128,7 +123,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
     setActionError(null);
     try {
       await api().revokeInvitation(workspaceId, invitation.id);
-      setInvitations((prev) => prev.filter((i) => i.id !== invitation.id));
+      dropInvitation(client, workspaceId, { id: invitation.id });
       toast({ title: "Invitation revoked", description: invitation.email });
     } catch (e) {
       setActionError(`Could not revoke the invitation of ${invitation.email}: ${describeError(e)}`);
@@ -196,7 +191,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
           <AddMemberForm
             workspaceId={workspaceId}
             canGrantOwner={role === "owner"}
-            onInvited={(i) => setInvitations((prev) => upsertInvitation(prev, i))}
+            onInvited={(i) => setInvitation(client, workspaceId, i)}
           />
         ) : null}
 
@@ -237,10 +232,15 @@ function Members({ workspaceId }: { workspaceId: string }) {
             </table>
           </Card>
         ) : null}
-        {membersQuery.data?.next_cursor ? <MoreThanShown what="members" /> : null}
+        {members.length > 0 ? (
+          <div data-testid="members-more">
+            <LoadMore pages={membersPager} />
+          </div>
+        ) : null}
         {!gone ? (
           <PendingInvitations
             query={invitationsQuery}
+            pager={invitationsPager}
             myRole={role}
             busyId={busy}
             onRevoke={(invitation) => void revoke(invitation)}
@@ -251,28 +251,21 @@ function Members({ workspaceId }: { workspaceId: string }) {
   );
 }
 
-/** The query hooks read the first 100 (by email): say so when there are more. */
-function MoreThanShown({ what }: { what: string }) {
-  return (
-    <p className="text-sm text-muted-foreground" data-testid="more-than-shown">
-      {`The first 100 ${what} are shown.`}
-    </p>
-  );
-}
-
 /** Pending invitations (any member sees them, as the activity feed shows them); admins revoke. */
 function PendingInvitations({
   query,
+  pager,
   myRole,
   busyId,
   onRevoke,
 }: {
   query: ReturnType<typeof useInvitationsQuery>;
+  pager: ReturnType<typeof usePager>;
   myRole: WorkspaceRole | null;
   busyId: string | null;
   onRevoke: (invitation: InvitationPublic) => void;
 }) {
-  const items = query.data?.items ?? NO_INVITATIONS;
+  const items = query.items;
   if (query.isError && !query.data) {
     return <ErrorState title="Could not load the pending invitations" error={query.error} onRetry={() => void query.refetch()} />;
   }
@@ -317,7 +310,9 @@ function PendingInvitations({
           })}
         </ul>
       </Card>
-      {query.data?.next_cursor ? <MoreThanShown what="pending invitations" /> : null}
+      <div data-testid="invitations-more">
+        <LoadMore pages={pager} />
+      </div>
     </section>
   );
 }
