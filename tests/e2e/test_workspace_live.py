@@ -38,6 +38,14 @@ async def next_event(sub: Any, timeout: float = 5.0) -> Any:
     return (await asyncio.wait_for(sub.queue.get(), timeout)).data
 
 
+async def published(sub: Any, title: str) -> None:
+    """Barrier: wait until the live subscription ``sub`` gets the change titled ``title``.
+    An RPC's answer comes after its commit, its event a moment later from the outbox
+    relay; once a live subscriber has it, the stream holds every change before it."""
+    while (await next_event(sub))["data"]["title"] != title:
+        pass
+
+
 class TestTwoUsers:
     async def test_b_is_refused_then_added_then_sees_a_s_changes_at_once_then_is_removed(
         self, client: ClientFactory, people: People
@@ -95,8 +103,10 @@ class TestCatchingUp:
         assert (await next_event(sub))["data"]["id"] == first["id"]
         since = (sub.offset, sub.epoch or "")
         await b.close()
+        watch = await a.subscribe(f"workspace:{ws}")
 
         await retitle(a, ws, first, 100)
+        await published(watch, "v101")
 
         again = await client(bob)
         resumed = await again.subscribe(f"workspace:{ws}", since=since)
@@ -120,7 +130,9 @@ class TestCatchingUp:
         await next_event(sub)
         since = (sub.offset, sub.epoch or "")
         await b.close()
+        watch = await a.subscribe(f"workspace:{ws}")
         await retitle(a, ws, first, 100)
+        await published(watch, "v101")
         reloads: list[str] = []
         again = await client(bob)
         resumed = await again.subscribe(
