@@ -11,7 +11,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from handlers.resources.positions import after, key_between
-from hubbub.contracts.api.resources import Position
+from hubbub.contracts.api.resources import Position, ResourceCreate
 
 # (a, b, generateKeyBetween(a, b)), from node with frontend/node_modules.
 CASES = [
@@ -94,3 +94,11 @@ def test_the_documented_pattern_is_the_rule_the_contract_applies() -> None:
             taken = False
         documented = bool(pattern.match(key)) and len(key) <= longest
         assert taken == documented, key
+
+
+def test_a_create_may_leave_the_position_out_but_not_send_null() -> None:
+    """The documents say a string (or nothing): a null is refused like any other type."""
+    base = {"workspace_id": "00000000-0000-0000-0000-000000000001", "kind": "a", "title": "t"}
+    assert ResourceCreate.model_validate(base).position is None
+    with pytest.raises(ValidationError):
+        ResourceCreate.model_validate({**base, "position": None})

@@ -154,6 +154,7 @@ class ResourceCreate(Params):
     status: Status = "open"
     position: Annotated[
         Position | SkipJsonSchema[None],
+        NotNull,
         Field(description="Where in its column; left out: after the column's last card"),
     ] = None
     tags: Tags = Field(default_factory=list)
