@@ -231,6 +231,7 @@ class ResourceListParams(Params):
     )
     order: Annotated[
         Order | SkipJsonSchema[None],
+        NotNull,
         Field(description="Default: `asc` for `position`, `desc` for the other sorts"),
     ] = None
     limit: Limit = 50
