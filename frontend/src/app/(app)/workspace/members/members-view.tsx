@@ -232,7 +232,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
             </table>
           </Card>
         ) : null}
-        {members.length > 0 ? (
+        {members.length > 0 && !gone ? (
           <div data-testid="members-more">
             <LoadMore pages={membersPager} />
           </div>
