@@ -46,7 +46,7 @@ async def _flush_telemetry(app: web.Application) -> None:
 
 def serve_hub(settings: Settings, *, port: int | None = None) -> None:
     logging.getLogger("aiohttp.server").addFilter(bad_request_without_traceback)
-    tracing.configure(settings, SERVICE_NAME)
+    tracing.configure(settings, SERVICE_NAME, edge=True)
     error_reports.configure(settings, SERVICE_NAME)
     app = create_app(settings)
     app.on_startup.append(_tune_gc)

@@ -26,6 +26,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import Sampler
 
     from hubbub.config import Settings
 
@@ -56,8 +57,12 @@ _propagator = TraceContextTextMapPropagator()
 _EMPTY = otel_context.Context()  # no parent: a new trace
 
 
-def configure(settings: Settings, service_name: str) -> bool:
+def configure(settings: Settings, service_name: str, *, edge: bool = False) -> bool:
     """Trace to the configured OTLP collector, if one is; whether tracing is on.
+
+    ``edge``: this process takes requests from outside (a hub), whose ``traceparent``
+    joins the trace but does not decide the sampling: an outside caller could otherwise
+    ask for every request to be traced. Inside (a worker), a traced call stays traced.
 
     Once per process (a second call keeps the first provider): hub and worker in one
     process (the tests) share it."""
@@ -71,18 +76,30 @@ def configure(settings: Settings, service_name: str) -> bool:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     provider = TracerProvider(
         resource=Resource.create({"service.name": service_name}),
-        # A call that arrives traced keeps its caller's decision; new traces are sampled.
-        sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
+        sampler=sampler(settings.trace_sample_ratio, edge=edge),
     )
     endpoint = settings.otlp_endpoint.rstrip("/") + TRACES_PATH
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     install(provider)
     log.info("tracing", extra={"otlp_endpoint": endpoint, "service": service_name})
     return True
+
+
+def sampler(ratio: float, *, edge: bool) -> Sampler:
+    """Sample ``ratio`` of new traces. At the ``edge`` a remote parent (the request's own
+    ``traceparent``) is sampled by the same ratio, whatever it asks; inside, a traced
+    call stays traced and an untraced one untraced."""
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    by_ratio = TraceIdRatioBased(ratio)
+    if edge:
+        return ParentBased(
+            by_ratio, remote_parent_sampled=by_ratio, remote_parent_not_sampled=by_ratio
+        )
+    return ParentBased(by_ratio)
 
 
 def install(provider: TracerProvider) -> None:
