@@ -102,7 +102,8 @@ _PG_DOWN = (
 
 
 class PoolTimeout(Exception):
-    """No connection of a ``ReadPool`` came free in time."""
+    """No connection of a ``ReadPool`` came free in time, or none will: the pool is closed
+    (a worker stopping while a job still runs). Either way the caller gets a 503."""
 
 
 # It answers, but has no room: 503 all the same, not an outage.
@@ -231,7 +232,7 @@ class ReadPool:
     async def _acquire(self) -> asyncpg.Connection:
         while True:
             if self._closed:
-                raise RuntimeError("the read pool is closed")
+                raise PoolTimeout("the read pool is closed: the worker is stopping")
             while self._idle:
                 conn = self._idle.pop()  # the most recently used: its caches are warm
                 if not conn.is_closed():
@@ -303,4 +304,4 @@ class ReadPool:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_exception(RuntimeError("the read pool is closed"))
+                waiter.set_exception(PoolTimeout("the read pool is closed: the worker is stopping"))

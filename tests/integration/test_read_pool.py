@@ -123,6 +123,18 @@ async def test_no_connection_free_in_time_is_a_saturated_database(
         await pool.close()
 
 
+async def test_a_read_after_the_pool_closed_is_a_saturated_database(pool: ReadPool) -> None:
+    """A job still running when its worker's drain gave up reads on a closed pool: that
+    is a 503 (unavailable), not a bug reported as a 500."""
+    assert (await pool.fetchrow(BACKEND_PID)) is not None
+    await pool.close()
+    with pytest.raises(PoolTimeout) as raised:
+        await pool.fetchrow(BACKEND_PID)
+    outage = postgres_outage(raised.value)
+    assert outage is not None
+    assert not outage.down
+
+
 async def test_a_connection_the_server_closed_is_replaced(
     pool: ReadPool, db: async_sessionmaker[AsyncSession]
 ) -> None:
