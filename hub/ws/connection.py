@@ -143,8 +143,11 @@ class Connection(Subscriber):
         out = self.out
         if out is None:
             self.out = [frame]
-            if not _corked:
-                asyncio.get_running_loop().call_soon(_flush_corked)
+            global _flush_loop
+            loop = asyncio.get_running_loop()
+            if _flush_loop is not loop:  # no flush scheduled on this loop yet
+                loop.call_soon(_flush_corked)
+                _flush_loop = loop
             _corked.append(self)
         else:
             out.append(frame)
@@ -282,14 +285,23 @@ class Connection(Subscriber):
 _closing: set[asyncio.Future[None]] = set()  # close handshakes under way (kept referenced)
 
 _corked: list[Connection] = []  # connections holding replies until the end of this turn
+# The loop whose flush is scheduled: a loop that ended before its callback ran (a test's)
+# does not keep a later loop from scheduling its own.
+_flush_loop: asyncio.AbstractEventLoop | None = None
 
 
 def _flush_corked() -> None:
-    """One callback per loop turn writes every connection's held replies."""
+    """One callback per loop turn writes every connection's held replies; one socket
+    failing to write does not keep the others' replies back."""
+    global _flush_loop
+    _flush_loop = None
     conns = _corked.copy()
     _corked.clear()
     for conn in conns:
-        conn.flush()
+        try:
+            conn.flush()
+        except Exception:
+            log.exception("writing held replies failed", extra={"conn": conn.id})
 
 
 def _abort_if_open(transport: asyncio.Transport) -> None:
