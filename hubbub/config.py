@@ -140,8 +140,11 @@ class Settings(BaseSettings):
     # On a NATS cluster (NATS_URL a comma-separated list): how many nodes keep each
     # JetStream stream (hubbub/streams.py); 0: one per server in NATS_URL, at most 3.
     nats_replicas: int = Field(default=0, ge=0, le=5)
+    # PostgreSQL connections per worker process: the engine's pool (size + overflow) and
+    # the read pool of read-only operations (handlers/db.py ReadPool), opened on use.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    db_read_pool_size: int = Field(default=4, ge=1)
     # Redis (hubbub/redisconn.py): a pool of at most `redis_pool_size` connections per
     # process; a caller waits up to `redis_pool_timeout_s` for a free one, then gets
     # `unavailable`. `redis_timeout_s` bounds connecting and each reply.

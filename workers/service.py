@@ -82,10 +82,10 @@ class WorkerService:
         self.sessions = sessions
         # For read-only operations: sessions on autocommit connections (no transaction),
         # and connections that read without SQLAlchemy (``Context.read_one``), opened on
-        # first use: up to HUBBUB_DB_POOL_SIZE besides the engine's pool.
+        # first use: up to HUBBUB_DB_READ_POOL_SIZE besides the engine's pool.
         self.read_sessions = read_sessions or sessions
         self.read_pool = (
-            ReadPool(settings.database_url, settings.db_pool_size)
+            ReadPool(settings.database_url, settings.db_read_pool_size)
             if settings.database_url
             else None
         )
