@@ -17,9 +17,9 @@ Each event is tagged, in ``before_send`` (``scrub``), with what says where it ha
 * ``user_id`` — the log record's ``user_id``, also as Sentry's user.
 
 and scrubbed: a value under a key that names a secret (password, token, secret,
-authorization, cookie, key, signature, credentials, dsn...) becomes ``[Filtered]``, and
-within any text bearer tokens, JWTs, ``password=...`` pairs and the passwords of URLs
-are cut out.
+authorization, cookie, a key (``api_key``, ``session_key``), signature, credentials,
+dsn...) becomes ``[Filtered]``, and within any text bearer tokens, JWTs, ``password=...``
+pairs and the passwords of URLs are cut out.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ FILTERED = "[Filtered]"
 # Keys whose values are never sent, whatever they hold.
 SECRET_KEY = re.compile(
     r"pass(word|wd|phrase)?|secret|token|authori[sz]ation|cookie|api[-_]?key|private|"
-    r"signature|caller_sig|credential|creds|dsn|seed|nkey|csrf",
+    r"signature|caller_sig|credential|creds|dsn|seed|nkey|csrf|(^|[-_])key$",
     re.IGNORECASE,
 )
 # Secrets inside text: a bearer token, a JWT, ``password=...`` pairs, a URL's password.

@@ -57,7 +57,6 @@ from workers.outages import classify, record
 # ``details.reason`` of a refusal that means the request was never started (a full
 # mailbox or too many in flight): the caller may send it again, whatever it does.
 NOT_STARTED = "busy"
-OK = "ok"  # the outcome label of a handler that answered
 
 log = logging.getLogger(__name__)
 

@@ -73,11 +73,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         log.exception("socket failed", extra={"conn": conn.id})
         conn.close(CloseCode.INTERNAL, "internal error")
     finally:
-        await realtime.unregister(conn)
-        if conn.closing is not None:
-            await asyncio.shield(conn.closing)  # with the code close() chose
-        elif not ws.closed:
-            await ws.close()
+        try:
+            await realtime.unregister(conn)
+            if conn.closing is not None:
+                await asyncio.shield(conn.closing)  # with the code close() chose
+            elif not ws.closed:
+                await ws.close()
+        except Exception:  # no middleware is left around the socket to log it
+            log.exception("socket cleanup failed", extra={"conn": conn.id})
     return ws
 
 

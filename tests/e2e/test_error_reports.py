@@ -114,17 +114,20 @@ def test_scrubbing_removes_secrets_by_key_and_in_text() -> None:
             "refresh_token": "r-123",
             "database_url": "postgresql://hubbub:s3cret@db:5432/hubbub",
             "nested": {"Authorization": "Bearer abc", "api_key": "k-1", "count": 3},
+            "session_key": "sk-9",
+            "keyboard": "not a secret",
         },
         "request": {"headers": [["Authorization", "Bearer abc"], ["Accept", "*/*"]]},
         "exception": {"values": [{"type": "ValueError", "value": f"bad token {token}"}]},
     }
     scrubbed = error_reports.scrub(event, None)
     text = orjson.dumps(scrubbed).decode()
-    for secret in ("hunter2", "swordfish", "r-123", "s3cret", token, "abc", "k-1"):
+    for secret in ("hunter2", "swordfish", "r-123", "s3cret", token, "abc", "k-1", "sk-9"):
         assert secret not in text, secret
     assert scrubbed["tags"] == {"operation": "auth.login", "user_id": "u-1"}
     extra: Any = scrubbed["extra"]
     assert extra["nested"]["count"] == 3
+    assert extra["keyboard"] == "not a secret"
     assert extra["database_url"] == "postgresql://hubbub:[Filtered]@db:5432/hubbub"
     request: Any = scrubbed["request"]
     assert request["headers"][1] == ["Accept", "*/*"]
