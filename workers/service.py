@@ -291,9 +291,8 @@ class Request:
 
     async def run(self) -> None:
         ctx = self.ctx
-        # Set, never reset: a job may start in the NATS callback's turn and finish in a
-        # task (workers/eager.py), and a token can't be reset across those contexts.
-        # Each job sets its own id first, so the next job of an actor logs its own.
+        # Set, never reset: each job sets its own id before anything logs, so the next
+        # job of an actor logs its own, and no reset token is kept per job.
         request_id_var.set(ctx.request_id)
         if tracing.tracer is not None and self.span is None:
             await self._run_traced()
