@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.embedded.process import free_port
+from tests.support.ports import quiet_port
 from tests.support.processes import ROOT
 
 
@@ -22,7 +22,9 @@ def up_env(tmp_path: Path) -> dict[str, str]:
     env.update(
         {
             "HUBBUB_STATE_DIR": str(tmp_path / "state"),
-            "HUBBUB_PORT": str(free_port()),
+            # Below the ephemeral ports: no outgoing connection can take a hub's or its
+            # admin listener's port before `hubbub up` binds it.
+            "HUBBUB_PORT": str(quiet_port()),
             "PYTHONPATH": str(ROOT),
         }
     )
