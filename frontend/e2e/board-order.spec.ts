@@ -51,8 +51,13 @@ test("order within a column: by mouse and by keyboard, live on the other board a
       // While held, a line in the other column shows where it will go: above Three.
       const line = column(a.page, "in_progress").getByTestId("drop-line");
       await expect(line).toHaveCount(1);
-      const [lineBox, threeBox] = [await line.boundingBox(), await card(a.page, "Three").boundingBox()];
-      expect(Math.abs(lineBox!.y - threeBox!.y)).toBeLessThan(12);
+      // Polled: the cards slide into their places for a moment after the line appears.
+      await expect
+        .poll(async () => {
+          const [lineBox, threeBox] = [await line.boundingBox(), await card(a.page, "Three").boundingBox()];
+          return lineBox && threeBox ? Math.abs(lineBox.y - threeBox.y) : Infinity;
+        })
+        .toBeLessThan(12);
       await a.page.screenshot({ path: path.join(SHOTS, "board-drag.png") });
     });
     await expect.poll(() => titlesIn(a.page, "in_progress")).toEqual(["Two", "One", "Three"]);
