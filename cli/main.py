@@ -58,7 +58,6 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
     """Print (or write) the OpenAPI document the hub serves, without running anything:
     the frontend's generated types come from it, and CI fails when they drift."""
-    from pathlib import Path
 
     import orjson
 
@@ -73,11 +72,18 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(offline)
     document = build_document(app[CATALOG], app.get(DOCUMENTED_ROUTES, []))
     text = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
-    if args.output:
+    return _emit(text, args.output)
+
+
+def _emit(text: bytes, output: str | None) -> int:
+    """Write a generated document to ``output``, or to stdout without one."""
+    from pathlib import Path
+
+    if output:
         try:
-            Path(args.output).write_bytes(text)
+            Path(output).write_bytes(text)
         except OSError as exc:
-            print(f"hubbub: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            print(f"hubbub: cannot write {output}: {exc.strerror}", file=sys.stderr)
             return 1
     else:
         sys.stdout.buffer.write(text)
@@ -87,7 +93,6 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_asyncapi(args: argparse.Namespace, settings: Settings) -> int:
     """Print (or write) the AsyncAPI document of the WebSocket protocol and the events, as
     the hub serves it: the frontend's push and event types come from it."""
-    from pathlib import Path
 
     import orjson
 
@@ -95,15 +100,7 @@ def cmd_asyncapi(args: argparse.Namespace, settings: Settings) -> int:
     from hubbub.contracts.asyncapi import build_document
 
     text = orjson.dumps(build_document(default_catalog()), option=orjson.OPT_INDENT_2) + b"\n"
-    if args.output:
-        try:
-            Path(args.output).write_bytes(text)
-        except OSError as exc:
-            print(f"hubbub: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-            return 1
-    else:
-        sys.stdout.buffer.write(text)
-    return 0
+    return _emit(text, args.output)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
