@@ -30,28 +30,12 @@ from prometheus_client import (
 from prometheus_client.registry import Collector
 
 from hub.metrics_jetstream import FeedLag
+from hubbub.metric_buckets import LATENCY_BUCKETS
 
 # No ``*_created`` series beside each counter and histogram: nothing reads them, and they
 # would double the lines of every labelled series.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-# Seconds: from a cached read (~1 ms) to the longest operation timeouts (30 s).
-LATENCY_BUCKETS: Final = (
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-)
 # The route label of a request no route matched (a 404 or 405 before any handler), which
 # is labelled with the route template (the resource's canonical path) otherwise.
 UNMATCHED: Final = "unmatched"

@@ -45,6 +45,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.outbox import OutboxEvent
+from hubbub.metric_buckets import LATENCY_BUCKETS
 from workers.actors import ActorSystem
 from workers.relay import OutboxRelay
 
@@ -53,23 +54,6 @@ log = logging.getLogger(__name__)
 # No ``*_created`` series beside each histogram (as the hub: nothing reads them).
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-# Seconds, the hub's buckets (hub/metrics.py): from a cached read to the longest timeout.
-LATENCY_BUCKETS: Final = (
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-)
 
 OUTBOX_QUERY_TIMEOUT_S = 2.0
 JETSTREAM_TIMEOUT_S = 2.0  # for all of one scrape's stream and consumer queries
