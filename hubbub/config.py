@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_read_pool_size: int = Field(default=4, ge=1)
+    # How long a request that writes waits for one of the engine's connections
+    # (workers/execution.py): then `unavailable` "busy", which the hub sends elsewhere.
+    # Never past the request's deadline.
+    db_wait_s: float = Field(default=1.0, gt=0)
     # Redis (hubbub/redisconn.py): a pool of at most `redis_pool_size` connections per
     # process; a caller waits up to `redis_pool_timeout_s` for a free one, then gets
     # `unavailable`. `redis_timeout_s` bounds connecting and each reply.

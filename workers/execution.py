@@ -3,11 +3,23 @@
 A handler's writes, its idempotency record and its outbox events commit together or not
 at all; the reply is sent only after the commit, so a caller that hears "done" can rely
 on it, and a caller that hears nothing may retry with the same idempotency key.
+
+Operations that may write run only while they hold one of the worker's *transaction
+slots*, as many as the engine's pool has connections for requests (``Slots``). Without
+that bound, the hundreds of requests a worker takes at once would all queue on the
+pool, each opening an overflow connection that is closed again on return, and run long
+after their callers gave up. A request waits for a slot at most ``db_wait_s`` and never
+past its deadline: an expired one is answered ``timeout`` without being run, one that
+gets no slot in time ``unavailable`` with reason "busy" — nothing has started, so the
+hub sends it to another worker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -16,8 +28,91 @@ from pydantic import BaseModel
 from handlers import idempotency
 from handlers.context import Context
 from handlers.registry import Handler
+from handlers.worker_resources import ResourceKey
+from hubbub.config import Settings
 from hubbub.contracts.envelope import Caller
+from hubbub.contracts.errors import Timeout, Unavailable
 from hubbub.contracts.operations import Operation
+
+# ``details.reason`` of a refusal of work never started (workers/service.py NOT_STARTED,
+# which the hub's bus matches to send the request elsewhere).
+BUSY = "busy"
+# Connections of the engine's pool kept from requests: the outbox relay's, and one for
+# the janitor, the invalidation redoer or the mail sender.
+BACKGROUND_CONNECTIONS = 2
+
+
+class Slots:
+    """A counting semaphore whose waiters give up at a time of their own, first come
+    first served. Taking a free slot costs no await."""
+
+    __slots__ = ("_waiters", "free", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.free = size
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_take(self) -> bool:
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def take(self, wait: float) -> bool:
+        """Take a slot within ``wait`` seconds; False if none came free in time."""
+        if self.try_take():
+            return True
+        if wait <= 0:
+            return False
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(wait):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                # Handed a slot just as the wait ended: pass it on.
+                self.release()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                return False
+            raise
+        return True  # the releaser handed its slot over: ``free`` is unchanged
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
+def _slots(settings: Settings) -> Slots:
+    return Slots(max(1, settings.db_pool_size - BACKGROUND_CONNECTIONS))
+
+
+TRANSACTION_SLOTS = ResourceKey("transaction slots", _slots)
+
+
+async def _take_slot(slots: Slots, ctx: Context) -> None:
+    """Wait for a transaction slot as long as the request may; raise if it may not."""
+    wait = ctx.settings.db_wait_s
+    if ctx.deadline is not None:
+        left = ctx.deadline - time.time()
+        if left <= 0:
+            raise Timeout("the request expired before a worker took it")
+        if left < wait:
+            if not await slots.take(left):
+                raise Timeout("the request expired before a database connection came free")
+            return
+    if not await slots.take(wait):
+        raise Unavailable(
+            "the worker is busy; retry shortly", request_id=ctx.request_id, reason=BUSY
+        )
 
 
 def caller_scope(caller: Caller) -> str:
@@ -37,6 +132,11 @@ async def run_handler(
     on_events: Callable[[], None] | None = None,
 ) -> bytes:
     """Run ``handler`` in a transaction and return its result JSON."""
+    slots = None
+    if not op.reads_only:
+        slots = ctx.resource(TRANSACTION_SLOTS)
+        if not slots.try_take():
+            await _take_slot(slots, ctx)
     try:
         key = ctx.idempotency_key if op.mutating else None
         if key is not None:
@@ -66,8 +166,12 @@ async def run_handler(
                 await ctx.session.rollback()
         raise
     finally:
-        if ctx.has_session:
-            await ctx.session.close()
+        try:
+            if ctx.has_session:
+                await ctx.session.close()
+        finally:
+            if slots is not None:
+                slots.release()
     if ctx.emitted and on_events is not None:
         on_events()
     return body
