@@ -138,9 +138,20 @@ class Context:
         outbox, in this transaction: published iff it commits. ``data`` is the type's
         ``data`` model dumped as JSON; a channel of a kind the type does not go to is a
         bug, refused at once."""
+        event = self.event(channel, event_type, data)
+        row = OutboxEvent(
+            channel=event.channel, event_type=event.type, payload=event.model_dump(mode="json")
+        )
+        self.session.add(row)
+        self.emitted.append(row)
+        return event
+
+    def event(self, channel: Channel, event_type: EventType, data: dict[str, Any]) -> Event:
+        """The event ``emit`` records, not recorded: for a handler that writes its outbox
+        row in a statement of its own (and then calls ``emitted_one``)."""
         if channel.kind not in event_type.channels:
             raise ValueError(f"{event_type.name} is not published on {channel.kind.value} channels")
-        event = Event(
+        return Event(
             id=uuid.uuid4().hex,
             type=event_type.name,
             channel=str(channel),
@@ -149,9 +160,10 @@ class Context:
             request_id=self.request_id,
             data=data,
         )
-        row = OutboxEvent(
-            channel=str(channel), event_type=event_type.name, payload=event.model_dump(mode="json")
+
+    def emitted_one(self, event: Event, payload: dict[str, Any]) -> None:
+        """Note that this transaction wrote ``event``'s outbox row (``payload``) itself, so
+        the relay is woken once it commits."""
+        self.emitted.append(
+            OutboxEvent(channel=event.channel, event_type=event.type, payload=payload)
         )
-        self.session.add(row)
-        self.emitted.append(row)
-        return event

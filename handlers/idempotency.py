@@ -14,12 +14,11 @@ import hashlib
 from datetime import datetime
 
 import orjson
-from sqlalchemy import LargeBinary, String, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import LargeBinary, String
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from handlers.db import Base, Timestamped
+from handlers.db import Base, Timestamped, driver_connection
 from hubbub.contracts.errors import Unprocessable
 
 
@@ -39,6 +38,17 @@ def request_fingerprint(operation: str, params: object) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+# Run on the transaction's asyncpg connection (``driver_connection``), as written here.
+_CLAIM = (
+    "INSERT INTO idempotency_keys (caller, key, operation, request_hash)"
+    " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key"
+)
+_STORED = "SELECT request_hash, response FROM idempotency_keys WHERE caller = $1 AND key = $2"
+_COMPLETE = (
+    "UPDATE idempotency_keys SET response = $3, completed_at = now() WHERE caller = $1 AND key = $2"
+)
+
+
 async def claim(
     session: AsyncSession, *, caller: str, key: str, operation: str, fingerprint: str
 ) -> bytes | None:
@@ -47,36 +57,24 @@ async def claim(
 
     Raises ``Unprocessable`` when the key was used for a different request.
     """
-    claimed = await session.execute(
-        insert(IdempotencyRecord)
-        .values(caller=caller, key=key, operation=operation, request_hash=fingerprint)
-        .on_conflict_do_nothing()
-        .returning(IdempotencyRecord.key)
-    )
-    if claimed.first() is not None:
+    conn = await driver_connection(session)
+    if await conn.fetchval(_CLAIM, caller, key, operation, fingerprint) is not None:
         return None
-    record = (
-        await session.execute(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.caller == caller, IdempotencyRecord.key == key
-            )
-        )
-    ).scalar_one()
-    if record.request_hash != fingerprint:
+    # The other claim has committed (a claim waits for a concurrent one to end): its row.
+    record = await conn.fetchrow(_STORED, caller, key)
+    assert record is not None  # a rolled-back claim would have let this one in
+    if record["request_hash"] != fingerprint:
         raise Unprocessable(
             "this Idempotency-Key was already used with a different request",
             idempotency_key=key,
         )
-    assert record.response is not None  # committed claims always carry their response
-    return record.response
+    response: bytes | None = record["response"]
+    assert response is not None  # committed claims always carry their response
+    return response
 
 
 async def complete(session: AsyncSession, *, caller: str, key: str, response: bytes) -> None:
     """Store the response on the claimed record: one UPDATE, no read (the claim is this
     transaction's own row)."""
-    await session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.caller == caller, IdempotencyRecord.key == key)
-        .values(response=response, completed_at=func.now())
-        .execution_options(synchronize_session=False)
-    )
+    conn = await driver_connection(session)
+    await conn.execute(_COMPLETE, caller, key, response)

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
+import asyncpg
+import orjson
+from sqlalchemy import delete, func, select
 
 from handlers.context import Context
+from handlers.db import driver_connection
 from handlers.registry import Registry
 from handlers.resources import listing, positions
 from handlers.resources.models import Resource
 from handlers.resources.views import resource_public, summary
 from handlers.workspaces import access, journal
 from handlers.workspaces.cache import cache_for, params_digest
-from handlers.workspaces.models import Member
 from hubbub.contracts import event_types as events
 from hubbub.contracts.api import resources as api
 from hubbub.contracts.api.resources import (
@@ -92,7 +93,12 @@ async def get(ctx: Context, params: ResourceGet) -> ResourcePublic:
 @registry.handler(api.create)
 async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
     me = uuid.UUID(ctx.user_id)
-    role, last = await _role_and_last_position(ctx, params, me)
+    conn = await driver_connection(ctx.session)
+    found = await conn.fetchrow(_ROLE_LAST_NOW, params.workspace_id, me, params.status)
+    assert found is not None  # a SELECT of scalar subqueries has one row
+    role, last, now = found
+    if params.position is not None:
+        last = None  # not needed: the create names its place
     _check_role(role, access.WRITE)
     row = Resource(
         id=uuid.uuid4(),
@@ -108,20 +114,41 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
         created_by=me,
         updated_by=me,
         deleted_at=None,
+        # The transaction's now(): what the columns' defaults would have stamped.
+        created_at=now,
+        updated_at=now,
     )
-    # One INSERT … RETURNING the server's times; the row object is only what the answer
-    # and the journal are made of (not added to the session: no unit of work to flush).
-    values = {c.key: getattr(row, c.key) for c in _INSERTED}
+    public = resource_public(row)
+    journalled = journal.entries(
+        ctx,
+        row.workspace_id,
+        events.RESOURCE_CREATED,
+        data=public.model_dump(mode="json"),
+        summary=summary(row),
+    )
+    # The row, its activity row and its outbox event in one statement, one round trip.
     try:
-        inserted = (
-            await ctx.session.execute(
-                insert(_TABLE).values(values).returning(Resource.created_at, Resource.updated_at)
-            )
-        ).one()
-    except IntegrityError:  # the workspace was deleted since the membership check
+        await conn.execute(
+            _INSERT_CREATED,
+            row.id,
+            row.workspace_id,
+            row.kind,
+            row.title,
+            row.body,
+            row.status,
+            row.position,
+            row.tags,
+            _json(row.data),
+            me,
+            now,
+            journalled.action,
+            _json(journalled.summary),
+            journalled.event.channel,
+            _json(journalled.payload),
+        )
+    except asyncpg.ForeignKeyViolationError:  # the workspace was deleted since the check
         raise access.not_found() from None
-    row.created_at, row.updated_at = inserted
-    return _journal(ctx, row, events.RESOURCE_CREATED, before=None)
+    return public
 
 
 @registry.handler(api.update)
@@ -173,40 +200,37 @@ async def restore(ctx: Context, params: ResourceRestore) -> ResourcePublic:
     return _journal(ctx, row, events.RESOURCE_RESTORED, before=before)
 
 
-_TABLE = cast(Table, Resource.__table__)
-_INSERTED = [
-    c
-    for c in _TABLE.columns
-    if c.key not in ("created_at", "updated_at", "search")  # the server's
-]
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
-async def _role_and_last_position(
-    ctx: Context, params: ResourceCreate, me: uuid.UUID
-) -> tuple[str | None, str | None]:
-    """The caller's role in the workspace and, when the create names no position, the
-    greatest order key of its column (live cards), read without a lock — in one query,
-    one round trip."""
-    role = (
-        select(Member.role)
-        .where(Member.workspace_id == params.workspace_id, Member.user_id == me)
-        .scalar_subquery()
-    )
-    if params.position is not None:
-        return await ctx.session.scalar(select(role)), None
-    last = (
-        select(Resource.position)
-        .where(
-            Resource.workspace_id == params.workspace_id,
-            Resource.status == params.status,
-            Resource.deleted_at.is_(None),
-        )
-        .order_by(Resource.position.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    found = (await ctx.session.execute(select(role, last))).one()
-    return found[0], found[1]
+# The caller's role, the greatest order key of the column's live cards (read without a
+# lock) and the transaction's now(): one round trip, on the transaction's asyncpg
+# connection.
+_ROLE_LAST_NOW = """
+SELECT (SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2),
+       (SELECT position FROM resources
+         WHERE workspace_id = $1 AND status = $3 AND deleted_at IS NULL
+         ORDER BY position DESC LIMIT 1),
+       now()
+"""
+
+# A created resource with its activity row and its outbox event (the journal of
+# handlers/workspaces/journal.py), written together: the activity and the event only if
+# the row is (a foreign key violation fails the whole statement).
+_INSERT_CREATED = """
+WITH created AS (
+    INSERT INTO resources (id, workspace_id, kind, title, body, status, position, tags, data,
+                           version, created_by, updated_by, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10, $11, $11)
+    RETURNING id, workspace_id
+), journalled AS (
+    INSERT INTO activity (workspace_id, actor_id, action, subject_type, subject_id,
+                          before_version, after_version, summary)
+    SELECT workspace_id, $10, $12, 'resource', id::text, NULL, 1, $13 FROM created
+)
+INSERT INTO outbox (channel, event_type, payload) SELECT $14, $12, $15 FROM created
+"""
 
 
 def _check_role(role: str | None, at_least: WorkspaceRole) -> None:

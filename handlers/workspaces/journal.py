@@ -9,13 +9,14 @@ of the three and forget the others.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from handlers.context import Context
 from handlers.workspaces.cache import cache_for
 from handlers.workspaces.models import Activity
 from hubbub.contracts.channels import Channel
-from hubbub.contracts.events import EventType
+from hubbub.contracts.events import Event, EventType
 
 
 def record(
@@ -49,3 +50,40 @@ def record(
         )
     ctx.emit(Channel.workspace(workspace_id), action, data)
     cache_for(ctx, workspace_id).invalidate_after_commit()
+
+
+@dataclass(slots=True)
+class Entries:
+    """What ``record`` writes, as values, for a handler that writes its activity row and
+    outbox event in its own statement (``actor_id``, ``action``, ``summary`` of the
+    activity row; ``event`` and its ``payload``, the outbox row's ``payload``)."""
+
+    actor_id: uuid.UUID | None
+    action: str
+    summary: dict[str, Any]
+    event: Event
+    payload: dict[str, Any]
+
+
+def entries(
+    ctx: Context,
+    workspace_id: uuid.UUID,
+    action: EventType,
+    *,
+    data: dict[str, Any],
+    summary: dict[str, Any],
+) -> Entries:
+    """``record``'s activity row and event as values, which the caller must write in its
+    transaction; the event is counted as emitted (the relay is woken after the commit)
+    and the workspace's cache dropped after the commit, as ``record`` does."""
+    event = ctx.event(Channel.workspace(workspace_id), action, data)
+    payload = event.model_dump(mode="json")
+    ctx.emitted_one(event, payload)
+    cache_for(ctx, workspace_id).invalidate_after_commit()
+    return Entries(
+        uuid.UUID(ctx.caller.user_id) if ctx.caller.user_id else None,
+        action.name,
+        summary,
+        event,
+        payload,
+    )
