@@ -34,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 from hub import metrics
 from hub.revocations import Revocations
 from hubbub import tracing
-from hubbub.bus import Bus, Reply, new_request_id
+from hubbub.bus import Bus, Done, Reply, new_request_id
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.errors import (
     BadRequest,
@@ -144,6 +144,43 @@ _round_trips: WeakKeyDictionary[metrics.HubMetrics, dict[tuple[str, str], Histog
 )
 
 
+def _round_trip(measured: metrics.HubMetrics, op: Operation, outcome: str) -> Histogram:
+    """bus_round_trip's child for (``measured``, ``op``, ``outcome``), kept: labels()
+    takes a lock and builds a key on every call."""
+    timers = _round_trips.get(measured)
+    if timers is None:
+        timers = _round_trips[measured] = {}
+    timer = timers.get((op.name, outcome))
+    if timer is None:
+        timer = timers[op.name, outcome] = measured.bus_round_trip.labels(op.name, outcome)
+    return timer
+
+
+def _outcome(error: BaseException | None) -> str:
+    if error is None:
+        return "ok"
+    return error.code.value if isinstance(error, HubbubError) else "error"
+
+
+def _call_span(op: Operation, request_id: str, traceparent: str | None) -> tracing.Span | None:
+    """The call's span (a child of the HTTP request's, else of ``traceparent``), or None
+    when tracing is off."""
+    if tracing.tracer is None:
+        return None
+    return tracing.start_span(
+        f"call {op.name}",
+        traceparent=traceparent,
+        kind=tracing.SpanKind.CLIENT,
+        attributes={"hubbub.operation": op.name, "hubbub.request_id": request_id},
+    )
+
+
+def _end_span(span: tracing.Span, outcome: str) -> None:
+    if outcome != "ok":
+        tracing.failed(span, outcome)
+    span.end()
+
+
 async def send(
     bus: Bus,
     op: Operation,
@@ -159,17 +196,10 @@ async def send(
     the call is a span (a child of the HTTP request's, else of ``traceparent``) and the
     worker is told to hang its span under it."""
     start = time.perf_counter()
-    outcome = "ok"
-    span = None
-    if tracing.tracer is not None:
-        span = tracing.start_span(
-            f"call {op.name}",
-            traceparent=traceparent,
-            kind=tracing.SpanKind.CLIENT,
-            attributes={"hubbub.operation": op.name, "hubbub.request_id": request_id},
-        )
-        if span is not None:
-            traceparent = tracing.traceparent_of(span)
+    error: BaseException | None = None
+    span = _call_span(op, request_id, traceparent)
+    if span is not None:
+        traceparent = tracing.traceparent_of(span)
     try:
         return await bus.request(
             op,
@@ -181,28 +211,62 @@ async def send(
             idempotency_key=idempotency_key,
             traceparent=traceparent,
         )
-    except HubbubError as exc:
-        outcome = exc.code.value
-        raise
-    except BaseException:
-        outcome = "error"
+    except BaseException as exc:
+        error = exc
         raise
     finally:
+        outcome = _outcome(error)
         measured = metrics.current.get()
         if measured is not None:
-            # The labelled child, kept per (app, operation, outcome): labels() takes a
-            # lock and builds a key on every call.
-            timers = _round_trips.get(measured)
-            if timers is None:
-                timers = _round_trips[measured] = {}
-            timer = timers.get((op.name, outcome))
-            if timer is None:
-                timer = timers[op.name, outcome] = measured.bus_round_trip.labels(op.name, outcome)
-            timer.observe(time.perf_counter() - start)
+            _round_trip(measured, op, outcome).observe(time.perf_counter() - start)
         if span is not None:
-            if outcome != "ok":
-                tracing.failed(span, outcome)
-            span.end()
+            _end_span(span, outcome)
+
+
+def start(
+    bus: Bus,
+    op: Operation,
+    caller: Caller,
+    params: dict[str, Any],
+    done: Done,
+    *,
+    idempotency_key: str | None,
+    request_id: str,
+) -> None:
+    """Steps 1-5 as ``call``, without a task: what steps 1-4 refuse, and a bus that
+    cannot send now, raise here; otherwise the call is sent, and ``done`` gets its reply
+    or error when it comes (measured and traced as ``send`` does)."""
+    key = admit(op, caller, idempotency_key)
+    validated = validate(op, params)
+    begin = time.perf_counter()
+    measured = metrics.current.get()
+    span = _call_span(op, request_id, None)
+
+    def finished(reply: Reply | None, error: BaseException | None) -> None:
+        outcome = _outcome(error)
+        if measured is not None:
+            _round_trip(measured, op, outcome).observe(time.perf_counter() - begin)
+        if span is not None:
+            _end_span(span, outcome)
+        done(reply, error)
+
+    try:
+        bus.start(
+            op,
+            validated.__pydantic_serializer__.to_json(validated, exclude_unset=True),
+            finished,
+            caller=caller,
+            request_id=request_id,
+            idempotency_key=key,
+            traceparent=None if span is None else tracing.traceparent_of(span),
+        )
+    except BaseException as exc:
+        outcome = _outcome(exc)
+        if measured is not None:
+            _round_trip(measured, op, outcome).observe(time.perf_counter() - begin)
+        if span is not None:
+            _end_span(span, outcome)
+        raise
 
 
 async def call(

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from hub.problems import problem_response
 from hub.state import SETTINGS
-from hubbub.bus import Bus, Reply
+from hubbub.bus import Bus, Done, Reply
 from hubbub.contracts.envelope import Caller
 from hubbub.contracts.errors import RequestTimeout, Timeout
 from hubbub.contracts.operations import Operation
@@ -99,20 +99,51 @@ class DeadlineBus(Bus):
         timeout: float | None = None,
         traceparent: str | None = None,
     ) -> Reply:
-        left = time_left()
-        if left is not None:
-            if left <= 0:
-                raise Timeout(
-                    f"no time left to ask for {op.name} (HUBBUB_REQUEST_TIMEOUT_S)",
-                    request_id=request_id,
-                )
-            timeout = min(op.timeout if timeout is None else timeout, left)
         return await super().request(
             op,
             params,
             caller=caller,
             request_id=request_id,
             idempotency_key=idempotency_key,
-            timeout=timeout,
+            timeout=_within_deadline_of_request(op, timeout, request_id),
             traceparent=traceparent,
         )
+
+    def start(
+        self,
+        op: Operation,
+        params: dict[str, Any] | bytes,
+        done: Done,
+        *,
+        caller: Caller | None,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        traceparent: str | None = None,
+    ) -> None:
+        super().start(
+            op,
+            params,
+            done,
+            caller=caller,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+            timeout=_within_deadline_of_request(op, timeout, request_id),
+            traceparent=traceparent,
+        )
+
+
+def _within_deadline_of_request(
+    op: Operation, timeout: float | None, request_id: str | None
+) -> float | None:
+    """``timeout`` (else the operation's), cut to what is left of the running REST
+    request's deadline; ``Timeout`` when nothing is left."""
+    left = time_left()
+    if left is None:
+        return timeout
+    if left <= 0:
+        raise Timeout(
+            f"no time left to ask for {op.name} (HUBBUB_REQUEST_TIMEOUT_S)",
+            request_id=request_id,
+        )
+    return min(op.timeout if timeout is None else timeout, left)

@@ -21,6 +21,7 @@ import itertools
 import logging
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -37,7 +38,8 @@ from hubbub.contracts.errors import BadGateway, HubbubError, Timeout, Unavailabl
 from hubbub.contracts.operations import Operation
 from hubbub.contracts.subjects import Subjects
 from hubbub.dependencies import Health, nats_outage
-from hubbub.replies import Replies
+from hubbub.logs import request_id_var
+from hubbub.replies import OnReply, Replies
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,10 @@ _BODY = b'{"params":%b,"caller":%b,"deadline":%d,"request_id":%b%b}'
 _SIGNED_BODY = b'{"params":%b,"caller":%b,"caller_sig":"%b","deadline":%d,"request_id":%b%b}'
 
 
+# What ``Bus.start`` calls back with: the reply, or the error ``Bus.request`` would raise.
+Done = Callable[["Reply | None", "BaseException | None"], None]
+
+
 class Reply(NamedTuple):  # a tuple: cheaper to build than a frozen dataclass
     raw: bytes  # the result JSON as the worker sent it (already validated)
     value: Any  # the validated result
@@ -116,19 +122,19 @@ class Bus:
         self.signer = signer
         self.health = health if health is not None else Health()
         self._subject_of: dict[str, str] = {}  # operation name → its subject
+        self._tasks: set[asyncio.Future[None]] = set()  # what ``start`` left to a task
 
-    async def request(
+    def _envelope(
         self,
         op: Operation,
         params: dict[str, Any] | bytes,
-        *,
         caller: Caller | None,
-        request_id: str | None = None,
-        idempotency_key: str | None = None,
-        timeout: float | None = None,
-        traceparent: str | None = None,
-    ) -> Reply:
-        timeout = op.timeout if timeout is None else timeout
+        request_id: str | None,
+        idempotency_key: str | None,
+        timeout: float,
+        traceparent: str | None,
+    ) -> tuple[str, bytes, dict[str, str] | None, str, float]:
+        """(subject, body, headers, request id, deadline in epoch seconds) of a request."""
         if request_id:
             request_id_json = orjson.dumps(request_id)  # the caller's: may need escaping
         else:
@@ -163,6 +169,23 @@ class Bus:
             # Reconnecting (a publish would only be buffered, and its reply lost) or
             # closed: say so now, not at the deadline. The connection logs the outage.
             raise Unavailable(BUS_UNREACHABLE, request_id=request_id)
+        return subject, body, headers, request_id, deadline
+
+    async def request(
+        self,
+        op: Operation,
+        params: dict[str, Any] | bytes,
+        *,
+        caller: Caller | None,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        traceparent: str | None = None,
+    ) -> Reply:
+        timeout = op.timeout if timeout is None else timeout
+        subject, body, headers, request_id, deadline = self._envelope(
+            op, params, caller, request_id, idempotency_key, timeout, traceparent
+        )
         try:
             try:
                 msg = await self.replies.request(subject, body, timeout=timeout, headers=headers)
@@ -173,17 +196,113 @@ class Bus:
                     msg = await self._again(op, subject, body, headers, deadline, timeout, msg)
                 elif self.health.down:
                     self.health.came_back(WORKERS)
-        except NoRespondersError:
-            raise Unavailable(f"no worker is serving {op.name}", request_id=request_id) from None
-        except NatsTimeout:
-            raise Timeout(
-                f"{op.name} did not answer within {timeout:g}s", request_id=request_id
-            ) from None
         except Exception as exc:
-            if nats_outage(exc) is None:
-                raise
-            raise Unavailable(BUS_UNREACHABLE, request_id=request_id) from None
+            raise _failure(op, exc, timeout, request_id) from None
         return decode_reply(op, msg.data, msg.headers, request_id)
+
+    def start(
+        self,
+        op: Operation,
+        params: dict[str, Any] | bytes,
+        done: Done,
+        *,
+        caller: Caller | None,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        traceparent: str | None = None,
+    ) -> None:
+        """``request`` without a task: the request is sent now, and ``done`` gets the
+        reply, or what ``request`` would raise, once it comes — never from within this
+        call. What fails before anything is sent (NATS unreachable) raises here, and
+        ``done`` is not called."""
+        timeout = op.timeout if timeout is None else timeout
+        subject, body, headers, request_id, deadline = self._envelope(
+            op, params, caller, request_id, idempotency_key, timeout, traceparent
+        )
+        rid = request_id
+
+        def on_reply(msg: Msg | None, error: BaseException | None) -> None:
+            if msg is not None:
+                if msg.headers and msg.headers.get(H_ERROR) == _UNAVAILABLE:
+                    self._spawn(
+                        self._slowly(op, subject, body, headers, deadline, timeout, rid, done, msg)
+                    )
+                    return
+                if self.health.down:
+                    self.health.came_back(WORKERS)
+                token = request_id_var.set(rid)  # what is logged from here on names it
+                try:
+                    reply = decode_reply(op, msg.data, msg.headers, rid)
+                except HubbubError as exc:
+                    done(None, exc)
+                else:
+                    done(reply, None)
+                finally:
+                    request_id_var.reset(token)
+            elif isinstance(error, NoRespondersError):
+                self._spawn(
+                    self._slowly(op, subject, body, headers, deadline, timeout, rid, done, None)
+                )
+            else:
+                assert error is not None
+                done(None, _failure(op, error, timeout, rid))
+
+        if not self.replies.ready:
+            # The connection's first request subscribes the inbox: in a task.
+            self._spawn(
+                self._open_and_send(op, subject, body, headers, timeout, rid, on_reply, done)
+            )
+            return
+        try:
+            self.replies.start(subject, body, on_reply, timeout=timeout, headers=headers)
+        except Exception as exc:
+            raise _failure(op, exc, timeout, request_id) from None
+
+    async def _open_and_send(
+        self,
+        op: Operation,
+        subject: str,
+        body: bytes,
+        headers: dict[str, str] | None,
+        timeout: float,
+        request_id: str,
+        on_reply: OnReply,
+        done: Done,
+    ) -> None:
+        try:
+            await self.replies.open()
+            self.replies.start(subject, body, on_reply, timeout=timeout, headers=headers)
+        except Exception as exc:
+            done(None, _failure(op, exc, timeout, request_id))
+
+    async def _slowly(
+        self,
+        op: Operation,
+        subject: str,
+        body: bytes,
+        headers: dict[str, str] | None,
+        deadline: float,
+        timeout: float,
+        request_id: str,
+        done: Done,
+        refusal: Msg | None,
+    ) -> None:
+        """What ``start`` hands a task: asking again a request that never started."""
+        try:
+            msg = await self._again(op, subject, body, headers, deadline, timeout, refusal)
+            reply = decode_reply(op, msg.data, msg.headers, request_id)
+        except HubbubError as exc:
+            done(None, exc)
+        except Exception as exc:
+            done(None, _failure(op, exc, timeout, request_id))
+        else:
+            done(reply, None)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _again(
         self,
@@ -227,6 +346,18 @@ class Bus:
             if _NOT_STARTED not in msg.data:
                 return msg
             refusal = msg
+
+
+def _failure(op: Operation, exc: BaseException, timeout: float, request_id: str) -> BaseException:
+    """The error a failed request is answered with: NATS's own errors become ``Unavailable``
+    or ``Timeout``; anything else is itself."""
+    if isinstance(exc, NoRespondersError):
+        return Unavailable(f"no worker is serving {op.name}", request_id=request_id)
+    if isinstance(exc, NatsTimeout):
+        return Timeout(f"{op.name} did not answer within {timeout:g}s", request_id=request_id)
+    if isinstance(exc, Exception) and nats_outage(exc) is not None:
+        return Unavailable(BUS_UNREACHABLE, request_id=request_id)
+    return exc
 
 
 def decode_reply(

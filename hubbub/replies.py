@@ -9,13 +9,25 @@ Here a token is a counter in hex (unique within the inbox, whose name is random)
 reply subject is checked once by ``publish``, and deadlines share timers: requests whose
 deadlines fall in the same ``TICK`` are expired by one timer. A request therefore times
 out up to ``TICK`` late, never early.
+
+A request is either awaited (``request``) or answered through a callback (``start``),
+which needs no task: it is published at once and its callback runs when the reply
+arrives, or at its deadline. Replies reach their requests straight from nats-py's
+message processing: the inbox subscription's queue is swapped for one that dispatches
+each message as it is put, so there is no queue, no subscription task and no coroutine
+per reply (``_Dispatch``; tests/unit/test_replies_nats.py checks it against the real
+client). Should a nats-py release stop using that queue, the subscription's own callback
+still delivers every reply, through its task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import math
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -23,12 +35,35 @@ from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+log = logging.getLogger(__name__)
+
 TICK = 0.01  # seconds: the resolution of request deadlines
 
 # The status header NATS sets on the message it sends in place of a reply when nobody is
 # subscribed to the request's subject (a "no responders" message: no payload).
 _STATUS = "Status"
 _NO_RESPONDERS = "503"
+
+# What ``start`` calls back with: the reply, or the error ``request`` would raise
+# (``NoRespondersError``, ``TimeoutError``, or why the publish failed).
+OnReply = Callable[[Msg | None, BaseException | None], None]
+_Waiter = asyncio.Future[Msg] | OnReply
+
+
+class _Dispatch(asyncio.Queue[Msg]):
+    """The inbox subscription's pending queue, which never holds anything: nats-py puts
+    each message with ``put_nowait`` (``Client._process_msg``), and it goes to its
+    request there and then. A queue still, for what else nats-py asks of it (``empty``,
+    ``join`` when draining)."""
+
+    def __init__(self, sub: Subscription, deliver: Callable[[Msg], None]) -> None:
+        super().__init__()
+        self._sub = sub
+        self._deliver = deliver
+
+    def put_nowait(self, item: Msg) -> None:
+        self._sub._pending_size = 0  # nothing is pending: no slow-consumer drop ever
+        self._deliver(item)
 
 
 class Replies:
@@ -43,12 +78,24 @@ class Replies:
         self._tokens = itertools.count(1)
         # Requests by deadline slot (an integer number of TICKs of the loop's clock), and
         # each waiting token's slot: what is kept is what is in flight, nothing more.
-        self._expiring: dict[int, dict[str, asyncio.Future[Msg]]] = {}
-        self._waiting: dict[str, dict[str, asyncio.Future[Msg]]] = {}
+        self._expiring: dict[int, dict[str, _Waiter]] = {}
+        self._waiting: dict[str, dict[str, _Waiter]] = {}
+        self._publishing: set[asyncio.Task[None]] = set()  # publishes that had to wait
+        self.direct = False  # replies are dispatched from nats-py's message processing
 
     @property
     def in_flight(self) -> int:
         return len(self._waiting)
+
+    @property
+    def ready(self) -> bool:
+        """Whether ``start`` may be called (the inbox is subscribed)."""
+        return self._sub is not None
+
+    async def open(self) -> None:
+        """Subscribe the inbox, once (``request`` does it on first use)."""
+        if self._sub is None:
+            await self._open()
 
     async def request(
         self,
@@ -67,15 +114,8 @@ class Replies:
         if loop is None or self._sub is None:
             await self._open()
             loop = asyncio.get_running_loop()
-        token = "%x" % next(self._tokens)  # noqa: UP031  # the cheapest way to hex
         future: asyncio.Future[Msg] = loop.create_future()
-        slot = math.ceil((loop.time() + timeout) / TICK)
-        expiring = self._expiring.get(slot)
-        if expiring is None:
-            expiring = self._expiring[slot] = {}
-            loop.call_at(slot * TICK, self._expire, slot)
-        expiring[token] = future
-        self._waiting[token] = expiring
+        token = self._wait(loop, timeout, future)
         try:
             await self.nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
             msg = await future
@@ -86,6 +126,72 @@ class Replies:
             raise NoRespondersError
         return msg
 
+    def start(
+        self,
+        subject: str,
+        payload: bytes,
+        on_reply: OnReply,
+        *,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Publish ``payload`` to ``subject`` now; ``on_reply`` gets the reply, or the
+        error ``request`` would raise, exactly once and never from within this call (it
+        runs from the reply's processing, the deadline's timer, or a task of its own).
+        Only once ``ready``. A publish that fails at once raises here, as ``request``
+        does, and ``on_reply`` is not called."""
+        loop = self._loop
+        if loop is None or self._sub is None:
+            raise RuntimeError("Replies.open() first")
+        token = self._wait(loop, timeout, on_reply)
+        publish = self.nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
+        try:
+            # nats-py's publish only appends to its pending buffer and wakes its flusher
+            # (no await suspends), so it is run to its end here, with no task.
+            yielded = publish.send(None)
+        except StopIteration:
+            return
+        except BaseException:
+            self._forget(token)
+            raise
+        # It waits (its buffer is over its limit and it flushes first): let a task see
+        # it through; a failure then goes to ``on_reply``.
+        task = loop.create_task(self._finish_publish(publish, yielded, token))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def _finish_publish(
+        self, publish: Coroutine[Any, Any, None], yielded: Any, token: str
+    ) -> None:
+        try:
+            while True:
+                if isinstance(yielded, asyncio.Future):
+                    await asyncio.wait((yielded,))  # it reads the outcome itself on resuming
+                else:
+                    await asyncio.sleep(0)  # a bare yield: one turn of the loop
+                yielded = publish.send(None)
+        except StopIteration:
+            return
+        except BaseException as exc:
+            publish.close()
+            waiter = self._forget(token)
+            if waiter is not None and not isinstance(waiter, asyncio.Future):
+                self._call(waiter, None, exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    def _wait(self, loop: asyncio.AbstractEventLoop, timeout: float, waiter: _Waiter) -> str:
+        """A new token for ``waiter``, which the deadline's slot will expire."""
+        token = "%x" % next(self._tokens)  # noqa: UP031  # the cheapest way to hex
+        slot = math.ceil((loop.time() + timeout) / TICK)
+        expiring = self._expiring.get(slot)
+        if expiring is None:
+            expiring = self._expiring[slot] = {}
+            loop.call_at(slot * TICK, self._expire, slot)
+        expiring[token] = waiter
+        self._waiting[token] = expiring
+        return token
+
     async def _open(self) -> None:
         if self._opening is None:
             self._opening = asyncio.Lock()
@@ -93,24 +199,49 @@ class Replies:
             if self._sub is not None:
                 return
             prefix = self.nc.new_inbox() + "."
-            self._sub = await self.nc.subscribe(prefix + "*", cb=self._on_reply)
+            sub = await self.nc.subscribe(prefix + "*", cb=self._on_reply)
+            if isinstance(getattr(sub, "_pending_queue", None), asyncio.Queue):
+                sub._pending_queue = _Dispatch(sub, self._deliver)
+                self.direct = True
+            self._sub = sub
             self._prefix = prefix
             self._loop = asyncio.get_running_loop()
 
     async def _on_reply(self, msg: Msg) -> None:
-        future = self._forget(msg.subject[len(self._prefix) :])
-        if future is not None and not future.done():
-            future.set_result(msg)
+        self._deliver(msg)
 
-    def _forget(self, token: str) -> asyncio.Future[Msg] | None:
+    def _deliver(self, msg: Msg) -> None:
+        waiter = self._forget(msg.subject[len(self._prefix) :])
+        if waiter is None:
+            return  # late (expired) or stray
+        if isinstance(waiter, asyncio.Future):
+            if not waiter.done():
+                waiter.set_result(msg)
+        elif msg.headers and not msg.data and msg.headers.get(_STATUS) == _NO_RESPONDERS:
+            self._call(waiter, None, NoRespondersError())
+        else:
+            self._call(waiter, msg, None)
+
+    @staticmethod
+    def _call(on_reply: OnReply, msg: Msg | None, error: BaseException | None) -> None:
+        # A callback's failure is its own: it must not reach nats-py's reader (or a timer).
+        try:
+            on_reply(msg, error)
+        except Exception:
+            log.exception("a reply's callback failed")
+
+    def _forget(self, token: str) -> _Waiter | None:
         expiring = self._waiting.pop(token, None)
         return None if expiring is None else expiring.pop(token, None)
 
     def _expire(self, slot: int) -> None:
-        for token, future in self._expiring.pop(slot, {}).items():
+        for token, waiter in self._expiring.pop(slot, {}).items():
             del self._waiting[token]
-            if not future.done():
-                future.set_exception(NatsTimeout())
+            if isinstance(waiter, asyncio.Future):
+                if not waiter.done():
+                    waiter.set_exception(NatsTimeout())
+            else:
+                self._call(waiter, None, NatsTimeout())
 
     async def close(self) -> None:
         """Stop listening for replies; requests still waiting time out."""

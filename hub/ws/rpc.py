@@ -4,6 +4,10 @@ The call goes through ``hub/calls.py`` — the same access check, idempotency-ke
 params validation and bus call as its REST route — so a bad call gets the same error
 code either way. What is only a socket is here: the command id (echoed by the reply;
 one unanswered rpc per id) and the number of unanswered rpcs per connection.
+
+An rpc takes no task: it is checked, validated and published while its frame is
+handled (``calls.start``), and its reply frame is written by a callback when the
+worker's reply arrives, or when its deadline passes.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from hub import calls, metrics
 from hub.ws import commands as cmd
 from hub.ws import frames
 from hub.ws.connection import Connection
-from hubbub.bus import Bus
+from hubbub.bus import Bus, Reply
 from hubbub.config import Settings
 from hubbub.contracts.errors import BadRequest, HubbubError, Internal, RateLimited
 from hubbub.contracts.operations import Catalog
@@ -28,6 +32,9 @@ from hubbub.logs import request_id_var
 log = logging.getLogger("hubbub.ws")
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
+_OK = "ok"
+_UNKNOWN = "unknown"  # the method label of a name that is not in the catalog
+_INTERNAL = Internal.code.value
 
 
 class Rpcs:
@@ -42,54 +49,76 @@ class Rpcs:
         self._timers: dict[tuple[metrics.HubMetrics, str, str], Histogram] = {}
 
     def start(self, conn: Connection, command: cmd.Rpc) -> None:
-        """Run ``command`` in the background (its reply goes out when the worker's
-        comes); ``CommandError`` if its id is taken or too many are unanswered."""
-        if command.id in conn.rpc_ids:
+        """Send ``command``'s call; its reply goes out when the worker's comes, its
+        refusal (access, params, bus unreachable) at once. ``CommandError`` if its id is
+        taken or too many are unanswered."""
+        command_id = command.id
+        rpc_ids = conn.rpc_ids
+        if command_id in rpc_ids:
             raise cmd.CommandError(
-                command.id, BadRequest("this id is already in use by an unanswered rpc")
+                command_id, BadRequest("this id is already in use by an unanswered rpc")
             )
-        if len(conn.rpc_ids) >= self.settings.ws_max_rpc_in_flight:
+        if len(rpc_ids) >= self.settings.ws_max_rpc_in_flight:
             raise cmd.CommandError(
-                command.id,
+                command_id,
                 RateLimited("too many unanswered rpcs on this connection", retry_after=1),
             )
-        conn.rpc_ids.add(command.id)
-        self.spawn(self.run(conn, command))
-
-    async def run(self, conn: Connection, command: cmd.Rpc) -> None:
+        begin = time.perf_counter()
         request_id = calls.request_id()
+        measured = metrics.current.get()  # the socket's hub app (its request's context)
+        method = command.method
+
+        def done(reply: Reply | None, error: BaseException | None) -> None:
+            rpc_ids.discard(command_id)
+            self._answer(conn, command_id, method, request_id, reply, error, measured, begin)
+
         token = request_id_var.set(request_id)
-        start = time.perf_counter()
-        outcome = "ok"
         try:
             assert conn.caller is not None
-            reply = await calls.call(
+            calls.start(
                 self.bus,
-                calls.operation(self.catalog, command.method),
+                calls.operation(self.catalog, method),
                 conn.caller,
                 command.params,
+                done,
                 idempotency_key=command.idempotency_key,
                 request_id=request_id,
             )
-            conn.send(frames.result(command.id, reply.raw))
-        except HubbubError as exc:
-            outcome = exc.code.value
-            conn.send(frames.error(command.id, exc))
-        except Exception:
-            outcome = Internal.code.value
-            log.exception("rpc failed", extra={"conn": conn.id, "method": command.method})
-            conn.send(frames.error(command.id, Internal(request_id=request_id)))
+        except Exception as exc:
+            self._answer(conn, command_id, method, request_id, None, exc, measured, begin)
+        else:
+            rpc_ids.add(command_id)
         finally:
-            conn.rpc_ids.discard(command.id)
-            measured = metrics.current.get()  # the socket's hub app (its request's context)
-            if measured is not None:
-                # An unknown method is one label value, not one per name a client sends.
-                method = (
-                    command.method if self.catalog.get(command.method) is not None else "unknown"
-                )
-                timer = self._timers.get((measured, method, outcome))
-                if timer is None:
-                    timer = measured.rpc_duration.labels(method, outcome)
-                    self._timers[measured, method, outcome] = timer
-                timer.observe(time.perf_counter() - start)
             request_id_var.reset(token)
+
+    def _answer(
+        self,
+        conn: Connection,
+        command_id: int,
+        method: str,
+        request_id: str,
+        reply: Reply | None,
+        error: BaseException | None,
+        measured: metrics.HubMetrics | None,
+        begin: float,
+    ) -> None:
+        """Write the rpc's reply frame (its result, or its error) and measure it."""
+        if reply is not None:
+            outcome = _OK
+            conn.send(frames.result(command_id, reply.raw))
+        elif isinstance(error, HubbubError):
+            outcome = error.code.value
+            conn.send(frames.error(command_id, error))
+        else:
+            outcome = _INTERNAL
+            log.error("rpc failed", exc_info=error, extra={"conn": conn.id, "method": method})
+            conn.send(frames.error(command_id, Internal(request_id=request_id)))
+        if measured is not None:
+            # An unknown method is one label value, not one per name a client sends.
+            label = method if self.catalog.get(method) is not None else _UNKNOWN
+            timer = self._timers.get((measured, label, outcome))
+            if timer is None:
+                timer = self._timers[measured, label, outcome] = measured.rpc_duration.labels(
+                    label, outcome
+                )
+            timer.observe(time.perf_counter() - begin)
