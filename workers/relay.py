@@ -27,16 +27,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import orjson
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError, NoStreamResponseError, TooManyStalledMsgsError
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.outbox import OutboxEvent
+from handlers.db import driver_connection
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import HubbubError
 from hubbub.contracts.subjects import Subjects
@@ -178,42 +178,25 @@ class OutboxRelay:
         """Publish every unpublished row. Returns True if another relay held the lock."""
         while True:
             async with self.sessions() as session, session.begin():
-                locked = await session.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID)))
-                if not locked:
+                conn = await driver_connection(session)
+                taken = await conn.fetch(_LOCK_AND_TAKE, RELAY_LOCK_ID, self.batch_size)
+                if not taken[0]["held"]:
                     return True
-                rows = (
-                    await session.scalars(
-                        select(OutboxEvent)
-                        .where(OutboxEvent.published_at.is_(None), OutboxEvent.failed_at.is_(None))
-                        .order_by(OutboxEvent.id)
-                        .limit(self.batch_size)
-                    )
-                ).all()
+                rows = [Pending(*r[1:]) for r in taken if r["id"] is not None]
                 if not rows:
                     return False
                 refused = await self._publish(rows)
                 published = [r.id for r in rows if r.id not in refused]
-                await session.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.id.in_(published))
-                    .values(published_at=func.now(), attempts=OutboxEvent.attempts + 1)
-                )
+                if published:
+                    await conn.execute(_MARK_PUBLISHED, published)
                 for row_id, reason in refused.items():
-                    await session.execute(
-                        update(OutboxEvent)
-                        .where(OutboxEvent.id == row_id)
-                        .values(
-                            failed_at=func.now(),
-                            last_error=reason[:500],
-                            attempts=OutboxEvent.attempts + 1,
-                        )
-                    )
+                    await conn.execute(_SET_ASIDE, row_id, reason[:500])
             self.published += len(published)
             self.set_aside += len(refused)
             if len(rows) < self.batch_size:
                 return False
 
-    async def _publish(self, rows: Sequence[OutboxEvent]) -> dict[int, str]:
+    async def _publish(self, rows: Sequence[Pending]) -> dict[int, str]:
         """Publish ``rows``; returns the ones that can never be published, with why.
         Raises when the others failed for a reason that may pass (see the docstring)."""
         refused: dict[int, str] = {}
@@ -226,13 +209,14 @@ class OutboxRelay:
                 subject = self.subjects.event(Channel.parse(row.channel))
             except HubbubError as exc:
                 reason = f"not a channel: {row.channel!r} ({exc.message})"
-            payload = orjson.dumps(row.payload)
+            # PostgreSQL's text of the jsonb, re-encoded compactly as every other JSON here.
+            payload = orjson.dumps(orjson.loads(row.payload))
             if reason is None and self.max_payload and len(payload) > self.max_payload:
                 reason = f"{len(payload)} bytes, over the NATS max_payload of {self.max_payload}"
             if reason is not None:
                 refused[row.id] = reason
                 continue
-            headers = {"Nats-Msg-Id": str(row.payload.get("id") or f"outbox-{row.id}")}
+            headers = {"Nats-Msg-Id": row.event_id or f"outbox-{row.id}"}
             acks.append((row, await self.js.publish_async(subject, payload, headers=headers)))
         results = await asyncio.wait_for(
             asyncio.gather(*(ack for _, ack in acks), return_exceptions=True),
@@ -250,3 +234,35 @@ class OutboxRelay:
                     extra={"outbox_id": row.id, "type": row.event_type, "reason": refused[row.id]},
                 )
         return refused
+
+
+class Pending(NamedTuple):
+    """An unpublished outbox row, as the relay reads it: ``payload`` is the jsonb's text,
+    ``event_id`` its ``id`` (the event's, the de-duplication id), if it has one."""
+
+    id: int
+    channel: str
+    event_type: str
+    payload: str
+    event_id: str | None
+
+
+# Run on the relay transaction's asyncpg connection (handlers/db.py driver_connection).
+# The lock (transaction-scoped: one relay at a time) and the oldest unpublished rows in one
+# round trip: a first row whose ``held`` is false says another relay holds the lock; rows
+# are read only by the holder.
+_LOCK_AND_TAKE = """
+WITH lock AS (SELECT pg_try_advisory_xact_lock($1) AS held)
+SELECT lock.held, o.id, o.channel, o.event_type, o.payload::text, o.payload ->> 'id'
+  FROM lock LEFT JOIN LATERAL (
+       SELECT id, channel, event_type, payload FROM outbox
+        WHERE lock.held AND published_at IS NULL AND failed_at IS NULL
+        ORDER BY id LIMIT $2
+  ) o ON true
+"""
+_MARK_PUBLISHED = (
+    "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])"
+)
+_SET_ASIDE = (
+    "UPDATE outbox SET failed_at = now(), last_error = $2, attempts = attempts + 1 WHERE id = $1"
+)

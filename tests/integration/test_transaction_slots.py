@@ -1,0 +1,165 @@
+"""An overloaded worker answers at once: a writing request runs only with a connection
+for it (a transaction slot), waits for one a bounded time, and is never run late."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.context import Context
+from handlers.worker_resources import Resources
+from hubbub.config import Settings
+from hubbub.contracts.envelope import Caller, CallerKind
+from hubbub.contracts.errors import Timeout, Unavailable
+from hubbub.contracts.operations import Access, Empty, NoParams, Operation
+from hubbub.contracts.subjects import Subjects
+from hubbub.keys import RedisKeys
+from tests.support.waiting import wait_for
+from workers.execution import TRANSACTION_SLOTS, run_handler
+
+OP = Operation("test.write", NoParams, Empty, Access.PUBLIC, mutating=True)
+
+
+class Worker:
+    """Contexts as one worker process makes them: one set of resources, so one set of
+    slots; ``db_pool_size`` 3 leaves one slot for requests."""
+
+    def __init__(
+        self, settings: Settings, redis: Redis, db: async_sessionmaker[AsyncSession], wait: float
+    ) -> None:
+        self.settings = settings.model_copy(update={"db_pool_size": 3, "db_wait_s": wait})
+        self.redis = redis
+        self.db = db
+        self.resources = Resources()
+        self.caller = Caller(kind=CallerKind.USER, user_id=str(uuid.uuid4()))
+
+    def ctx(self, key: str, deadline: float | None = None) -> Context:
+        return Context(
+            caller=self.caller,
+            request_id=key,
+            settings=self.settings,
+            redis=self.redis,
+            keys=RedisKeys(self.settings.namespace),
+            subjects=Subjects(self.settings.namespace),
+            sessions=self.db,
+            idempotency_key=key,
+            deadline=deadline,
+            resources=self.resources,
+        )
+
+    def waiting(self) -> int:
+        return len(self.resources.get(TRANSACTION_SLOTS, self.settings)._waiters)
+
+
+async def claimed(db: async_sessionmaker[AsyncSession], key: str) -> bool:
+    async with db() as session:
+        found = await session.scalar(
+            text("SELECT count(*) FROM idempotency_keys WHERE key = :k"), {"k": key}
+        )
+    return bool(found)
+
+
+@pytest.fixture
+def ran() -> list[str]:
+    return []
+
+
+def holding(ran: list[str], release: asyncio.Event | None = None):  # type: ignore[no-untyped-def]
+    """A handler that writes (it claims its key) and, given ``release``, keeps its
+    transaction open until it is set."""
+
+    async def handler(ctx: Context, params: NoParams) -> Empty:
+        ran.append(ctx.request_id)
+        if release is not None:
+            await release.wait()
+        return Empty()
+
+    return handler
+
+
+class TestTransactionSlots:
+    async def test_a_request_with_no_connection_in_time_is_refused_busy_and_never_started(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        ran: list[str],
+    ) -> None:
+        worker = Worker(settings, redis, db, wait=0.05)
+        release = asyncio.Event()
+        first = asyncio.create_task(
+            run_handler(OP, holding(ran, release), worker.ctx("first"), NoParams())
+        )
+        await wait_for(lambda: ran == ["first"], what="the first request running")
+
+        with pytest.raises(Unavailable) as refused:
+            await run_handler(OP, holding(ran), worker.ctx("second"), NoParams())
+        assert refused.value.details["reason"] == "busy"  # the hub sends it elsewhere
+        assert ran == ["first"]
+        assert not await claimed(db, "second")  # nothing of it was applied
+
+        release.set()
+        await first
+        # The slot is free again: the same request, retried, runs.
+        await run_handler(OP, holding(ran), worker.ctx("second"), NoParams())
+        assert ran == ["first", "second"]
+        assert await claimed(db, "second")
+
+    async def test_a_waiting_request_runs_once_a_connection_comes_free(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        ran: list[str],
+    ) -> None:
+        worker = Worker(settings, redis, db, wait=30.0)
+        release = asyncio.Event()
+        first = asyncio.create_task(
+            run_handler(OP, holding(ran, release), worker.ctx("first"), NoParams())
+        )
+        await wait_for(lambda: ran == ["first"], what="the first request running")
+        second = asyncio.create_task(
+            run_handler(OP, holding(ran), worker.ctx("second"), NoParams())
+        )
+        await wait_for(lambda: worker.waiting() == 1, what="the second request waiting")
+        assert ran == ["first"]
+
+        release.set()
+        assert await second == b"{}"
+        await first
+        assert ran == ["first", "second"]
+
+    async def test_a_request_whose_caller_gave_up_waiting_is_not_run(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        ran: list[str],
+    ) -> None:
+        worker = Worker(settings, redis, db, wait=30.0)
+        release = asyncio.Event()
+        first = asyncio.create_task(
+            run_handler(OP, holding(ran, release), worker.ctx("first"), NoParams())
+        )
+        await wait_for(lambda: ran == ["first"], what="the first request running")
+
+        # Its deadline comes long before the wait for a connection would end.
+        late = worker.ctx("late", deadline=time.time() + 0.1)
+        with pytest.raises(Timeout):
+            await run_handler(OP, holding(ran), late, NoParams())
+        expired = worker.ctx("expired", deadline=time.time() - 1)
+        with pytest.raises(Timeout):
+            await run_handler(OP, holding(ran), expired, NoParams())
+
+        release.set()
+        await first
+        assert ran == ["first"]
+        assert not await claimed(db, "late")
+        assert not await claimed(db, "expired")
+        assert worker.waiting() == 0
