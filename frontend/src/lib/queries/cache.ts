@@ -4,6 +4,7 @@ import type { ActivityPage, InvitationPage, InvitationPublic, MemberPage, Member
 import type { DomainEvent } from "../realtime/events";
 import { removeMember, upsertWorkspace } from "../workspaces/live";
 import { resourceKeys, userKeys, workspaceKeys } from "./keys";
+import { noteRow, type RowList } from "./rows";
 import type { UserPage, UserPublic } from "../api/types";
 
 /**
@@ -200,6 +201,11 @@ type ByEmail<T> = (a: T, b: T) => number;
 const memberOrder: ByEmail<MemberPublic> = (a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : 0);
 const invitationOrder: ByEmail<InvitationPublic> = (a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0);
 
+/** The members' ledger (`./rows`): by user id. */
+export const MEMBER_ROWS: RowList<MemberPublic> = { name: "members", key: (m) => m.user_id, order: memberOrder };
+/** The pending invitations' ledger: by email (a workspace has one pending invitation per email; a new one replaces it). */
+export const INVITATION_ROWS: RowList<InvitationPublic> = { name: "invitations", key: (i) => i.email, order: invitationOrder };
+
 /**
  * Put `row` into a cursor list kept by email, across its loaded pages: every
  * copy that `drop` matches goes (the old copy, wherever it was), then the row
@@ -226,11 +232,13 @@ function placeByEmail<T, P extends { items: T[]; next_cursor?: string | null }>(
 
 /** A member (added or changed) in the cached pages of the workspace's members, in its place by email. */
 export function setMember(client: QueryClient, workspaceId: string, member: MemberPublic): void {
+  noteRow(client, MEMBER_ROWS, workspaceId, member.user_id, member);
   client.setQueryData<Pages<MemberPage>>(workspaceKeys.members(workspaceId), (data) => placeByEmail(data, member, (m) => m.user_id === member.user_id, memberOrder));
 }
 
 /** A member out of every cached page (removed, or left). */
 export function dropMember(client: QueryClient, workspaceId: string, userId: string): void {
+  noteRow(client, MEMBER_ROWS, workspaceId, userId, null);
   client.setQueryData<Pages<MemberPage>>(workspaceKeys.members(workspaceId), (data) =>
     mapPages<MemberPublic, MemberPage>(data, (items) => (items.some((m) => m.user_id === userId) ? removeMember(items, userId) : items)),
   );
@@ -238,13 +246,19 @@ export function dropMember(client: QueryClient, workspaceId: string, userId: str
 
 /** A pending invitation in the cached pages: it replaces the one with its id or email (a new invitation replaces the old one). */
 export function setInvitation(client: QueryClient, workspaceId: string, invitation: InvitationPublic): void {
+  noteRow(client, INVITATION_ROWS, workspaceId, invitation.email, invitation);
   client.setQueryData<Pages<InvitationPage>>(workspaceKeys.invitations(workspaceId), (data) =>
     placeByEmail(data, invitation, (i) => i.id === invitation.id || i.email === invitation.email, invitationOrder),
   );
 }
 
-/** Take invitations out of the cached pages: by id (declined, revoked) or by email (accepted: `member.added`). */
-export function dropInvitation(client: QueryClient, workspaceId: string, match: { id: string } | { email: string }): void {
+/**
+ * Take invitations out of the cached pages: by id (declined, revoked) or by
+ * email (accepted: `member.added`). The ledger notes the email as having no
+ * pending invitation: one a page read earlier still shows is older.
+ */
+export function dropInvitation(client: QueryClient, workspaceId: string, match: { id: string; email: string } | { email: string }): void {
+  noteRow<InvitationPublic>(client, INVITATION_ROWS, workspaceId, match.email, null);
   const drop = "id" in match ? (i: InvitationPublic) => i.id === match.id : (i: InvitationPublic) => i.email === match.email;
   client.setQueryData<Pages<InvitationPage>>(workspaceKeys.invitations(workspaceId), (data) =>
     mapPages<InvitationPublic, InvitationPage>(data, (items) => (items.some(drop) ? items.filter((i) => !drop(i)) : items)),
@@ -289,7 +303,7 @@ export function applyWorkspaceEvent(client: QueryClient, workspaceId: string, ev
       return;
     case "invitation.declined":
     case "invitation.revoked": {
-      if (event.data.workspace_id === workspaceId) dropInvitation(client, workspaceId, { id: event.data.id });
+      if (event.data.workspace_id === workspaceId) dropInvitation(client, workspaceId, { id: event.data.id, email: event.data.email });
       return;
     }
     default:

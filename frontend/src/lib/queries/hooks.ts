@@ -1,7 +1,7 @@
 "use client";
 
 import { useEffect, useMemo } from "react";
-import { useInfiniteQuery, useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
+import { infiniteQueryOptions, replaceEqualDeep, useInfiniteQuery, useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { resourcesApi, type Resource, type ResourcePage } from "../api/resources";
 import type { ListUsersQuery, UserPage } from "../api/types";
 import {
@@ -15,8 +15,9 @@ import {
   type WorkspacePage,
 } from "../api/workspaces";
 import { getServices } from "../services";
-import { flattenPages, reconcilePage, type Cursor, type Pages } from "./cache";
+import { INVITATION_ROWS, MEMBER_ROWS, flattenPages, reconcilePage, type Cursor, type Pages } from "./cache";
 import { resourceKeys, userKeys, workspaceKeys, type ResourceFilters } from "./keys";
+import { readPage, settlePages } from "./rows";
 
 const workspaces = () => workspacesFor(getServices().api);
 const resources = () => resourcesApi(getServices().api);
@@ -68,35 +69,53 @@ const withMembers = (data: Pages<MemberPage>): PagedList<MemberPublic, MemberPag
 const withInvitations = (data: Pages<InvitationPage>): PagedList<InvitationPublic, InvitationPage> => ({ ...data, items: flattenPages(data, (i) => i.id) });
 
 /**
+ * The members query (the options `useMembersQuery` passes; tests and
+ * prefetches use them as they are): each page read through the members'
+ * ledger, so a page that was on its way when a `member.*` event (or a reply)
+ * came cannot bring back a removed member or an older copy, nor lose an added
+ * one, whether it is the first read, *Load more* or a refetch of every page.
+ */
+export function membersQueryOptions(client: QueryClient, workspaceId: string, pageSize = MEMBERS_PAGE_SIZE) {
+  return infiniteQueryOptions({
+    queryKey: workspaceKeys.members(workspaceId),
+    queryFn: ({ pageParam, signal }): Promise<MemberPage> => readPage(() => workspaces().members(workspaceId, { limit: pageSize, cursor: pageParam }, { signal })),
+    initialPageParam: FIRST,
+    getNextPageParam: nextCursor,
+    structuralSharing: (old: unknown, data: unknown) => replaceEqualDeep(old, settlePages(client, MEMBER_ROWS, workspaceId, old as Pages<MemberPage> | undefined, data as Pages<MemberPage>)),
+  });
+}
+
+/** The pending invitations query, kept like {@link membersQueryOptions} by the invitations' ledger (by email). */
+export function invitationsQueryOptions(client: QueryClient, workspaceId: string, pageSize = MEMBERS_PAGE_SIZE) {
+  return infiniteQueryOptions({
+    queryKey: workspaceKeys.invitations(workspaceId),
+    queryFn: ({ pageParam, signal }): Promise<InvitationPage> =>
+      readPage(() => workspaces().invitations(workspaceId, { limit: pageSize, cursor: pageParam }, { signal })),
+    initialPageParam: FIRST,
+    getNextPageParam: nextCursor,
+    structuralSharing: (old: unknown, data: unknown) => replaceEqualDeep(old, settlePages(client, INVITATION_ROWS, workspaceId, old as Pages<InvitationPage> | undefined, data as Pages<InvitationPage>)),
+  });
+}
+
+/**
  * The workspace's members by email as an infinite query over the cursor
  * listing (`pageSize` a page; `fetchNextPage` for *Load more*). `data.items`
  * (and `items`) is every loaded page, each member once. `member.*` events
  * (through `useWorkspaceLive`) are applied to the cached pages: a change in
  * place, a new member into the page its email belongs to (or left for the
- * next page when it sorts after every loaded one).
+ * next page when it sorts after every loaded one); a page read before an
+ * event cannot undo it ({@link membersQueryOptions}).
  */
 export function useMembersQuery(workspaceId: string, options: LiveQueryOptions = {}, pageSize = MEMBERS_PAGE_SIZE) {
-  const query = useInfiniteQuery({
-    queryKey: workspaceKeys.members(workspaceId),
-    queryFn: ({ pageParam, signal }): Promise<MemberPage> => workspaces().members(workspaceId, { limit: pageSize, cursor: pageParam }, { signal }),
-    initialPageParam: FIRST,
-    getNextPageParam: nextCursor,
-    select: withMembers,
-    enabled: options.enabled ?? true,
-  });
+  const client = useQueryClient();
+  const query = useInfiniteQuery({ ...membersQueryOptions(client, workspaceId, pageSize), select: withMembers, enabled: options.enabled ?? true });
   return { ...query, items: query.data?.items ?? NO_ROWS };
 }
 
 /** Pending invitations by email, infinite like {@link useMembersQuery}. `invitation.*` and `member.added` (accepted) keep the cached pages current. */
 export function useInvitationsQuery(workspaceId: string, options: LiveQueryOptions = {}, pageSize = MEMBERS_PAGE_SIZE) {
-  const query = useInfiniteQuery({
-    queryKey: workspaceKeys.invitations(workspaceId),
-    queryFn: ({ pageParam, signal }): Promise<InvitationPage> => workspaces().invitations(workspaceId, { limit: pageSize, cursor: pageParam }, { signal }),
-    initialPageParam: FIRST,
-    getNextPageParam: nextCursor,
-    select: withInvitations,
-    enabled: options.enabled ?? true,
-  });
+  const client = useQueryClient();
+  const query = useInfiniteQuery({ ...invitationsQueryOptions(client, workspaceId, pageSize), select: withInvitations, enabled: options.enabled ?? true });
   return { ...query, items: query.data?.items ?? NO_ROWS };
 }
 

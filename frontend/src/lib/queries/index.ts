@@ -48,6 +48,12 @@
  * - **Versions.** The cache keeps the highest version seen per resource: a
  *   page whose request started before an event cannot bring the older copy
  *   back (or a deleted one), whatever order replies and events come in.
+ * - **Members and invitations** have no version: `./rows` keeps, per
+ *   workspace, the last word of events and replies on each member (by user
+ *   id) and pending invitation (by email), in the order this tab learnt it.
+ *   When pages land in the cache, whatever was learnt after a page's request
+ *   was sent is laid over it, so a read on its way when `member.removed` (or
+ *   a revoke, decline or accept) came cannot put the row back.
  * - **Own changes.** After an RPC (`boardRpc`) answers, hand its result to
  *   `applyResource(queryClient, resource)` (a delete:
  *   `applyResource(queryClient, {...resource, deleted_at}, "soft")`), or let the
@@ -66,6 +72,8 @@ export {
   MEMBERS_PAGE_SIZE,
   RESOURCES_PAGE_SIZE,
   fetchResourcesPage,
+  invitationsQueryOptions,
+  membersQueryOptions,
   useActivityQuery,
   useInvitationsQuery,
   useMembersQuery,

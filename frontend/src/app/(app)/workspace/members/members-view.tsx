@@ -123,7 +123,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
     setActionError(null);
     try {
       await api().revokeInvitation(workspaceId, invitation.id);
-      dropInvitation(client, workspaceId, { id: invitation.id });
+      dropInvitation(client, workspaceId, { id: invitation.id, email: invitation.email });
       toast({ title: "Invitation revoked", description: invitation.email });
     } catch (e) {
       setActionError(`Could not revoke the invitation of ${invitation.email}: ${describeError(e)}`);

@@ -1,0 +1,128 @@
+import type { QueryClient } from "@tanstack/react-query";
+import type { Pages } from "./cache";
+
+/**
+ * What this tab learnt about rows of a keyed list (members by user id,
+ * pending invitations by email) from events and mutation replies, so that a
+ * page read that was already on its way cannot undo it.
+ *
+ * Members and invitations carry no version, and their timestamps are not a
+ * clock the client can compare across a removal. What orders them is when
+ * this tab learnt things: the hub publishes an event after its change is
+ * committed, so a read sent after the event arrived already shows the change,
+ * and only a read sent before it may not. Every note and every read therefore
+ * takes a tick of one counter; when a page lands in the cache (not when its
+ * request returns: an infinite query's refetch reads its pages one after
+ * another and stores them together), every row noted after the page's read
+ * was sent is laid over it — taken out, replaced, or put in where its key
+ * sorts into the page. A note that was already in the page changes nothing;
+ * one the page missed puts back what the event had done.
+ */
+
+/** A row as last seen (`null`: gone — removed, left, declined, revoked, accepted), and when. */
+interface Note {
+  tick: number;
+  row: unknown;
+}
+
+/** How a list is kept: each row's key in the ledger, and the hub's order of its pages. */
+export interface RowList<T> {
+  name: string;
+  key: (row: T) => string;
+  order: (a: T, b: T) => number;
+}
+
+let clock = 0;
+const nextTick = (): number => ++clock;
+
+const ledgers = new WeakMap<QueryClient, Map<string, Map<string, Note>>>();
+
+function ledger(client: QueryClient, list: RowList<never>, workspaceId: string): Map<string, Note> {
+  let lists = ledgers.get(client);
+  if (!lists) {
+    lists = new Map();
+    ledgers.set(client, lists);
+  }
+  const name = `${list.name}:${workspaceId}`;
+  let notes = lists.get(name);
+  if (!notes) {
+    notes = new Map();
+    lists.set(name, notes);
+  }
+  return notes;
+}
+
+/** Remember a row of `list` as an event or a reply showed it (`null`: it is gone). The latest note of a key wins. */
+export function noteRow<T>(client: QueryClient, list: RowList<T>, workspaceId: string, key: string, row: T | null): void {
+  ledger(client, list as RowList<never>, workspaceId).set(key, { tick: nextTick(), row });
+}
+
+/** The tick each page's read was sent at, until the page is settled into the cache. */
+const sentAt = new WeakMap<object, number>();
+
+/** Run one page's read, remembering when it was sent (the query function of a list that {@link settlePages} keeps). */
+export function readPage<P extends object>(read: () => Promise<P>): Promise<P> {
+  const tick = nextTick();
+  return read().then((page) => {
+    sentAt.set(page, tick);
+    return page;
+  });
+}
+
+/**
+ * Lay what was noted after each newly read page's request over that page,
+ * as the pages go into the cache (the query's `structuralSharing`, given the
+ * cached data and what the fetch made). A row noted as gone leaves the page;
+ * a row noted as present replaces its copy, or goes into the page its key
+ * sorts into — after the previous page's last row, and up to this page's last
+ * row unless the page is the end of the list — when no page has it.
+ *
+ * A fetch of the next page stores the pages it started with beside the new
+ * one; events applied to the cache meanwhile would be lost with them, so
+ * those pages are taken from the cache as it is now (by their page param).
+ * Data that holds no newly read page (an event's own update) passes as it is.
+ */
+export function settlePages<T, P extends { items: T[]; next_cursor?: string | null }>(
+  client: QueryClient,
+  list: RowList<T>,
+  workspaceId: string,
+  cached: Pages<P> | undefined,
+  data: Pages<P> | undefined,
+): Pages<P> | undefined {
+  if (!data || !data.pages.some((page) => sentAt.has(page))) return data;
+  const notes = ledger(client, list as RowList<never>, workspaceId);
+  const pages: P[] = [];
+  data.pages.forEach((page, i) => {
+    const sent = sentAt.get(page);
+    if (sent === undefined) {
+      const param = data.pageParams[i];
+      const at = cached && param !== undefined ? cached.pageParams.indexOf(param) : -1;
+      pages.push(at === -1 ? page : cached!.pages[at]!);
+      return;
+    }
+    sentAt.delete(page);
+    let items = page.items;
+    const last = page.items[page.items.length - 1];
+    const before = pages.findLast((p) => p.items.length > 0)?.items.at(-1);
+    const elsewhere = (key: string) =>
+      pages.some((p) => p.items.some((r) => list.key(r) === key)) || data.pages.slice(i + 1).some((p) => p.items.some((r) => list.key(r) === key));
+    for (const [key, note] of notes) {
+      if (note.tick <= sent) continue;
+      const at = items.findIndex((r) => list.key(r) === key);
+      if (note.row === null) {
+        if (at !== -1) items = items.filter((r) => list.key(r) !== key);
+        continue;
+      }
+      const row = note.row as T;
+      if (at !== -1) {
+        items = [...items.slice(0, at), row, ...items.slice(at + 1)].sort(list.order);
+        continue;
+      }
+      const afterBefore = before === undefined || list.order(before, row) < 0;
+      const upToLast = !page.next_cursor || (last !== undefined && list.order(row, last) <= 0);
+      if (afterBefore && upToLast && !elsewhere(key)) items = [...items, row].sort(list.order);
+    }
+    pages.push(items === page.items ? page : { ...page, items });
+  });
+  return { ...data, pages };
+}
