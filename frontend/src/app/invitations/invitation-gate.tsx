@@ -1,60 +1,23 @@
 "use client";
 
 import Link from "next/link";
-import { useEffect, useState, type ReactNode } from "react";
+import type { ReactNode } from "react";
 import { AppShell } from "@/components/app-shell";
 import { RealtimeRoot } from "@/components/providers/realtime-root";
-import { useSessionStore } from "@/components/providers/session-store-provider";
-import { ErrorState, LoadingState } from "@/components/states";
+import { useSessionBootstrap } from "@/components/session-bootstrap";
+import { LoadingState } from "@/components/states";
 import { ThemeToggle } from "@/components/theme-toggle";
-import { getServices } from "@/lib/services";
 
 /**
- * Like SessionGate, it trades the refresh cookie for a session on page load — but a
- * signed-out visitor stays here instead of going to /login: the invitation page
- * shows them what they were invited to and how to sign in or create an account
- * (with `?next=` back here). Signed in, the page gets the app's shell and socket.
+ * Like SessionGate, it trades the refresh cookie for a session on page load
+ * (`useSessionBootstrap`) — but a signed-out visitor stays here instead of
+ * going to /login: the invitation page shows them what they were invited to
+ * and how to sign in or create an account (with `?next=` back here). Signed in, the page gets the app's shell and socket.
  */
 export function InvitationGate({ children }: { children: ReactNode }) {
-  const status = useSessionStore((s) => s.status);
-  const signedOut = useSessionStore((s) => s.signedOut);
-  const [error, setError] = useState<unknown>(null);
-  const [attempt, setAttempt] = useState(0);
+  const { status, failure } = useSessionBootstrap();
 
-  useEffect(() => {
-    if (status !== "unknown") return;
-    let cancelled = false;
-    const { session, auth } = getServices();
-    (async () => {
-      const token = await session.getToken({ forceRefresh: false });
-      if (cancelled) return;
-      if (token === null) {
-        signedOut(session.state.reason);
-        return;
-      }
-      if (!session.state.user) session.setUser(await auth.me());
-    })().catch((e: unknown) => {
-      if (!cancelled) setError(e);
-    });
-    return () => {
-      cancelled = true;
-    };
-  }, [status, attempt, signedOut]);
-
-  if (error !== null && status === "unknown") {
-    return (
-      <div className="mx-auto max-w-md px-4 py-24">
-        <ErrorState
-          title="Could not check your session"
-          error={error}
-          onRetry={() => {
-            setError(null);
-            setAttempt((n) => n + 1);
-          }}
-        />
-      </div>
-    );
-  }
+  if (failure) return failure;
   if (status === "authenticated") {
     return (
       <RealtimeRoot>
