@@ -26,9 +26,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
-from weakref import WeakKeyDictionary
 
-from prometheus_client.metrics import Histogram
 from pydantic import BaseModel, ValidationError
 
 from hub import metrics
@@ -46,6 +44,7 @@ from hubbub.contracts.errors import (
     validation_failed_from,
 )
 from hubbub.contracts.operations import Access, Catalog, Operation
+from hubbub.metric_buckets import Timing
 from hubbub.tokens import AccessClaims, AccessTokens
 
 IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,200}"
@@ -137,23 +136,9 @@ def validate(op: Operation, params: dict[str, Any]) -> BaseModel:
         raise invalid(exc) from None
 
 
-# bus_round_trip's children per hub app, by operation and outcome (an error code): a
-# bounded set. Weak: an app's metrics go with it.
-_round_trips: WeakKeyDictionary[metrics.HubMetrics, dict[tuple[str, str], Histogram]] = (
-    WeakKeyDictionary()
-)
-
-
-def _round_trip(measured: metrics.HubMetrics, op: Operation, outcome: str) -> Histogram:
-    """bus_round_trip's child for (``measured``, ``op``, ``outcome``), kept: labels()
-    takes a lock and builds a key on every call."""
-    timers = _round_trips.get(measured)
-    if timers is None:
-        timers = _round_trips[measured] = {}
-    timer = timers.get((op.name, outcome))
-    if timer is None:
-        timer = timers[op.name, outcome] = measured.bus_round_trip.labels(op.name, outcome)
-    return timer
+def _round_trip(measured: metrics.HubMetrics, op: Operation, outcome: str) -> Timing:
+    """bus_round_trip's series for (``op``, ``outcome``) in the hub app ``measured``."""
+    return measured.bus_round_trip.timing(op.name, outcome)
 
 
 def _outcome(error: BaseException | None) -> str:

@@ -30,7 +30,7 @@ from prometheus_client import (
 from prometheus_client.registry import Collector
 
 from hub.metrics_jetstream import FeedLag
-from hubbub.metric_buckets import LATENCY_BUCKETS
+from hubbub.metric_buckets import LATENCY_BUCKETS, Timings
 
 # No ``*_created`` series beside each counter and histogram: nothing reads them, and they
 # would double the lines of every labelled series.
@@ -67,22 +67,21 @@ class HubMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.rpc_duration = Histogram(
+        # Observed once an RPC or a bus call: kept by hand (hubbub/metric_buckets.py).
+        self.rpc_duration = Timings(
             "hubbub_rpc_duration_seconds",
             "WebSocket RPC latency, command to reply, by method and outcome (ok or the "
             "error code).",
-            ["method", "outcome"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            ("method", "outcome"),
         )
-        self.bus_round_trip = Histogram(
+        self.bus_round_trip = Timings(
             "hubbub_bus_round_trip_seconds",
             "Operation calls over NATS, hub to worker and back, by operation and outcome "
             "(ok or the error code), REST and RPC alike.",
-            ["operation", "outcome"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            ("operation", "outcome"),
         )
+        self.registry.register(self.rpc_duration)
+        self.registry.register(self.bus_round_trip)
         self._state: Collector | None = None
         # How far the feeds lag behind JetStream: checked before each scrape (hub/admin.py).
         self.feed_lag = FeedLag()

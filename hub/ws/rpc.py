@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from prometheus_client.metrics import Histogram
-
 from hub import calls, metrics
 from hub.ws import commands as cmd
 from hub.ws import frames
@@ -28,6 +26,7 @@ from hubbub.config import Settings
 from hubbub.contracts.errors import BadRequest, HubbubError, Internal, RateLimited
 from hubbub.contracts.operations import Catalog
 from hubbub.logs import request_id_var
+from hubbub.metric_buckets import Timing
 
 log = logging.getLogger("hubbub.ws")
 
@@ -43,10 +42,9 @@ class Rpcs:
         self.bus = bus
         self.catalog = catalog
         self.spawn = spawn
-        # rpc_duration's child per (hub app's metrics, method label, outcome): labels()
-        # takes a lock and builds a key tuple on every call. Bounded: the label values are
-        # the catalog's methods (or "unknown") and the error codes.
-        self._timers: dict[tuple[metrics.HubMetrics, str, str], Histogram] = {}
+        # rpc_duration's series per (hub app's metrics, method label, outcome). Bounded:
+        # the label values are the catalog's methods (or "unknown") and the error codes.
+        self._timers: dict[tuple[metrics.HubMetrics, str, str], Timing] = {}
 
     def start(self, conn: Connection, command: cmd.Rpc) -> None:
         """Send ``command``'s call; its reply goes out when the worker's comes, its
@@ -118,7 +116,7 @@ class Rpcs:
             label = method if self.catalog.get(method) is not None else _UNKNOWN
             timer = self._timers.get((measured, label, outcome))
             if timer is None:
-                timer = self._timers[measured, label, outcome] = measured.rpc_duration.labels(
+                timer = self._timers[measured, label, outcome] = measured.rpc_duration.timing(
                     label, outcome
                 )
             timer.observe(time.perf_counter() - begin)
