@@ -150,7 +150,7 @@ test("a signed-in user with a waiting invitation: the workspaces page names it a
   }
 });
 
-test("the confirmation link opens in a new tab (no invitation in its storage): the workspaces page lists the invitation to the confirmed address, and Accept joins", async ({
+test("the confirmation link opens in a new tab (no invitation in its storage): the page names the invitation to the confirmed address, the workspaces page lists it, and Accept joins", async ({
   browser,
   request,
 }) => {
@@ -183,6 +183,10 @@ test("the confirmation link opens in a new tab (no invitation in its storage): t
     await tab.goto(`${verify.pathname}${verify.hash}`);
     await expect(tab.getByRole("heading", { name: "Email confirmed" })).toBeVisible();
     await expect(tab.getByRole("link", { name: "Back to your invitation" })).toHaveCount(0);
+    // …but it asks which invitations wait for the confirmed address, and says where to answer them.
+    await expect(tab.getByTestId("pending-invitations")).toHaveText(
+      `${owner.name} invited you to join “${workspaceName}”: accept or decline it on your workspaces page.`,
+    );
     await tab.getByRole("link", { name: "Your workspaces" }).click();
     await expect(tab).toHaveURL(/\/workspaces\/$/);
     const invitation = tab.getByTestId("my-invitation");

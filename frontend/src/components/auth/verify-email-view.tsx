@@ -2,6 +2,7 @@
 
 import Link from "next/link";
 import { useEffect, useRef, useState } from "react";
+import { myInvitations, type MyInvitation } from "@/lib/api/invitations";
 import { INVITATION_PAGE, withNext } from "@/lib/auth-next";
 import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
@@ -21,11 +22,18 @@ type State = { kind: "reading" } | { kind: "missing" } | { kind: "verifying" } |
  * the confirmation, there is nothing to type. When this tab holds an invitation that
  * waited for the confirmation (opened signed out, then "Create an account"), the page
  * leads back to it — through sign-in when the session is gone.
+ *
+ * Once confirmed, it also asks for the invitations to the address
+ * (`invitations.mine`): a link opened in a new tab holds no invitation token, and
+ * the person should still learn that one waits — and where to answer it (the
+ * workspaces page lists them with Accept / Decline). Signed out in this browser,
+ * the ask fails (401) and the page says nothing more.
  */
 export function VerifyEmailView() {
   const [state, setState] = useState<State>({ kind: "reading" });
   const sent = useRef(false); // one request per page, even when effects run twice (dev)
   const [invitationWaits, setInvitationWaits] = useState(false);
+  const [pending, setPending] = useState<MyInvitation[]>([]);
 
   useEffect(() => {
     // eslint-disable-next-line react-hooks/set-state-in-effect
@@ -59,11 +67,24 @@ export function VerifyEmailView() {
       );
   }, []);
 
+  const verified = state.kind === "verified";
+  useEffect(() => {
+    if (!verified) return;
+    const controller = new AbortController();
+    myInvitations(getServices().api, { signal: controller.signal }).then(setPending, () => {});
+    return () => controller.abort();
+  }, [verified]);
+
   if (state.kind === "reading" || state.kind === "verifying") return <LoadingState label="Confirming your email…" />;
 
   if (state.kind === "verified") {
     return (
       <AuthCard title="Email confirmed" description="Your address is verified: you can accept invitations to workspaces now.">
+        {pending.length > 0 ? (
+          <p role="status" data-testid="pending-invitations" className="mb-3 text-sm">
+            {pendingHint(pending)}
+          </p>
+        ) : null}
         {invitationWaits ? (
           <div className="grid gap-2">
             <Button asChild className="w-full">
@@ -100,4 +121,15 @@ export function VerifyEmailView() {
       </div>
     </AuthCard>
   );
+}
+
+/** What waits for the confirmed address, in one sentence that says where to answer it. */
+export function pendingHint(pending: readonly MyInvitation[]): string {
+  if (pending.length === 1) {
+    const only = pending[0]!;
+    return `${only.invited_by_name ?? "Someone"} invited you to join “${only.workspace_name}”: accept or decline it on your workspaces page.`;
+  }
+  const names = pending.slice(0, 3).map((i) => `“${i.workspace_name}”`);
+  const more = pending.length > 3 ? ` and ${pending.length - 3} more` : "";
+  return `You have ${pending.length} pending invitations (${names.join(", ")}${more}): answer them on your workspaces page.`;
 }
