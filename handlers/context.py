@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.db import Query, ReadPool, Row
+from handlers.idempotency import Claim
 from handlers.outages import classify
 from handlers.outbox import OutboxEvent
 from handlers.worker_resources import ResourceKey, Resources
@@ -55,6 +56,8 @@ class Context:
     reads: ReadPool | None = None
     _session: AsyncSession | None = None
     _after_commit: list[AfterCommit] = field(default_factory=list)
+    # For a handler that claims its idempotency key itself (``idempotency.claims_itself``).
+    claim: Claim | None = None
 
     @property
     def session(self) -> AsyncSession:

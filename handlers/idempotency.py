@@ -11,8 +11,12 @@ so a retry after an error runs again.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NoReturn, TypeVar
 
+import asyncpg
 import orjson
 from sqlalchemy import LargeBinary, String
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +24,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from handlers.db import Base, Timestamped, driver_connection
 from hubbub.contracts.errors import Unprocessable
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class IdempotencyRecord(Timestamped, Base):
@@ -78,3 +84,57 @@ async def complete(session: AsyncSession, *, caller: str, key: str, response: by
     transaction's own row)."""
     conn = await driver_connection(session)
     await conn.execute(_COMPLETE, caller, key, response)
+
+
+# --- handlers that claim and complete their key in their own statements ------------------
+
+# Handlers marked ``claims_itself``: the runtime hands them the ``Claim`` (``ctx.claim``)
+# instead of claiming and completing the key in statements of its own.
+SELF_CLAIMING: set[object] = set()
+
+
+def claims_itself(handler: F) -> F:
+    """Mark a hot handler that claims its idempotency key in its first statement and
+    stores its response in its last (two round trips fewer). When ``ctx.claim`` is set,
+    it must claim the key as ``claim`` does (``INSERT … ON CONFLICT DO NOTHING``), and
+    when that inserted nothing ``await replay(conn, claim)``; else store
+    ``claim.serialize(result)`` on the record in the change's transaction, as
+    ``complete`` does, and set ``claim.response`` to it."""
+    SELF_CLAIMING.add(handler)
+    return handler
+
+
+@dataclass(slots=True)
+class Claim:
+    """An idempotency key to claim: whose (``caller``), the key, the operation and the
+    request's fingerprint; ``serialize`` makes the response body of a result, as the
+    runtime would; ``response``: the body the handler stored, once it has."""
+
+    caller: str
+    key: str
+    operation: str
+    fingerprint: str
+    serialize: Callable[[Any], bytes]
+    response: bytes | None = None
+
+
+class Replay(Exception):
+    """The key was claimed and completed by an earlier identical request: its response."""
+
+    def __init__(self, response: bytes) -> None:
+        super().__init__("replay")
+        self.response = response
+
+
+async def replay(conn: asyncpg.Connection, claim: Claim) -> NoReturn:
+    """Raise ``Replay`` with the stored response of the request that claimed the key
+    first, or ``Unprocessable`` when that was a different request."""
+    record = await conn.fetchrow(_STORED, claim.caller, claim.key)
+    assert record is not None  # a rolled-back claim would have let this one in
+    if record["request_hash"] != claim.fingerprint:
+        raise Unprocessable(
+            "this Idempotency-Key was already used with a different request",
+            idempotency_key=claim.key,
+        )
+    assert record["response"] is not None  # committed claims always carry their response
+    raise Replay(record["response"])

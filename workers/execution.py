@@ -139,22 +139,35 @@ async def run_handler(
             await _take_slot(slots, ctx)
     try:
         key = ctx.idempotency_key if op.mutating else None
+        # The adapter's serializer itself: ``TypeAdapter.dump_json`` only forwards to it.
+        to_json = op.result_adapter.serializer.to_json
+        claim = None
         if key is not None:
             scope = caller_scope(ctx.caller)
-            stored = await idempotency.claim(
-                ctx.session,
-                caller=scope,
-                key=key,
-                operation=op.name,
-                fingerprint=idempotency.request_fingerprint(op.name, _dump(params)),
-            )
-            if stored is not None:
-                return stored  # replay: the first response, nothing applied again
-        result = await handler(ctx, params)
-        # The adapter's serializer itself: ``TypeAdapter.dump_json`` only forwards to it.
-        body = op.result_adapter.serializer.to_json(result, warnings=False)
-        if key is not None:
-            await idempotency.complete(ctx.session, caller=scope, key=key, response=body)
+            fingerprint = idempotency.request_fingerprint(op.name, _dump(params))
+            if handler in idempotency.SELF_CLAIMING:
+                claim = ctx.claim = idempotency.Claim(
+                    scope, key, op.name, fingerprint, lambda result: to_json(result, warnings=False)
+                )
+            else:
+                stored = await idempotency.claim(
+                    ctx.session, caller=scope, key=key, operation=op.name, fingerprint=fingerprint
+                )
+                if stored is not None:
+                    return stored  # replay: the first response, nothing applied again
+        try:
+            result = await handler(ctx, params)
+        except idempotency.Replay as replay:
+            ctx.discard_after_commit()
+            return replay.response  # the first response, nothing applied again
+        if claim is None:
+            body = to_json(result, warnings=False)
+            if key is not None:
+                await idempotency.complete(ctx.session, caller=scope, key=key, response=body)
+        else:
+            if claim.response is None:
+                raise RuntimeError(f"{op.name}: its handler did not store its response")
+            body = claim.response
         if ctx.has_pending_commit:  # reads on the read pool have nothing to commit
             await ctx.commit()
     except BaseException:

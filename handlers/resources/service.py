@@ -23,6 +23,7 @@ import asyncpg
 import orjson
 from sqlalchemy import delete, func, select
 
+from handlers import idempotency
 from handlers.context import Context
 from handlers.db import driver_connection
 from handlers.registry import Registry
@@ -91,12 +92,23 @@ async def get(ctx: Context, params: ResourceGet) -> ResourcePublic:
 
 
 @registry.handler(api.create)
+@idempotency.claims_itself
 async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
     me = uuid.UUID(ctx.user_id)
+    claim = ctx.claim
     conn = await driver_connection(ctx.session)
-    found = await conn.fetchrow(_ROLE_LAST_NOW, params.workspace_id, me, params.status)
+    found = await conn.fetchrow(
+        _CLAIM_ROLE_LAST_NOW,
+        params.workspace_id,
+        me,
+        params.status,
+        *((claim.caller, claim.key, claim.operation, claim.fingerprint) if claim else _NO_CLAIM),
+    )
     assert found is not None  # a SELECT of scalar subqueries has one row
-    role, last, now = found
+    claimed, role, last, now = found
+    if not claimed:
+        assert claim is not None
+        await idempotency.replay(conn, claim)
     if params.position is not None:
         last = None  # not needed: the create names its place
     _check_role(role, access.WRITE)
@@ -126,7 +138,11 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
         data=public.model_dump(mode="json"),
         summary=summary(row),
     )
-    # The row, its activity row and its outbox event in one statement, one round trip.
+    body = None
+    if claim is not None:
+        body = claim.response = claim.serialize(public)
+    # The row, its activity row, its outbox event and the idempotency record's response in
+    # one statement, one round trip.
     try:
         await conn.execute(
             _INSERT_CREATED,
@@ -145,6 +161,9 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
             _json(journalled.summary),
             journalled.event.channel,
             _json(journalled.payload),
+            body,
+            claim.caller if claim else None,
+            claim.key if claim else None,
         )
     except asyncpg.ForeignKeyViolationError:  # the workspace was deleted since the check
         raise access.not_found() from None
@@ -204,20 +223,29 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-# The caller's role, the greatest order key of the column's live cards (read without a
-# lock) and the transaction's now(): one round trip, on the transaction's asyncpg
-# connection.
-_ROLE_LAST_NOW = """
-SELECT (SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2),
+# The idempotency key claimed (if the request has one: $4-$7, else NULLs; "claimed" is
+# false when an earlier request holds it), the caller's role, the greatest order key of
+# the column's live cards (read without a lock) and the transaction's now(): one round
+# trip, on the transaction's asyncpg connection.
+_CLAIM_ROLE_LAST_NOW = """
+WITH claim AS (
+    INSERT INTO idempotency_keys (caller, key, operation, request_hash)
+    SELECT $4::varchar, $5::varchar, $6::varchar, $7::varchar WHERE $5::varchar IS NOT NULL
+    ON CONFLICT DO NOTHING RETURNING 1
+)
+SELECT $5::varchar IS NULL OR EXISTS (SELECT FROM claim),
+       (SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2),
        (SELECT position FROM resources
          WHERE workspace_id = $1 AND status = $3 AND deleted_at IS NULL
          ORDER BY position DESC LIMIT 1),
        now()
 """
+_NO_CLAIM = (None, None, None, None)
 
 # A created resource with its activity row and its outbox event (the journal of
-# handlers/workspaces/journal.py), written together: the activity and the event only if
-# the row is (a foreign key violation fails the whole statement).
+# handlers/workspaces/journal.py) and, with an idempotency key, the response stored on
+# its record ($16-$18, else NULLs), written together: the rest only if the row is (a
+# foreign key violation fails the whole statement).
 _INSERT_CREATED = """
 WITH created AS (
     INSERT INTO resources (id, workspace_id, kind, title, body, status, position, tags, data,
@@ -228,6 +256,9 @@ WITH created AS (
     INSERT INTO activity (workspace_id, actor_id, action, subject_type, subject_id,
                           before_version, after_version, summary)
     SELECT workspace_id, $10, $12, 'resource', id::text, NULL, 1, $13 FROM created
+), completed AS (
+    UPDATE idempotency_keys SET response = $16, completed_at = now()
+     WHERE caller = $17::varchar AND key = $18::varchar AND EXISTS (SELECT FROM created)
 )
 INSERT INTO outbox (channel, event_type, payload) SELECT $14, $12, $15 FROM created
 """
