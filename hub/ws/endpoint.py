@@ -94,8 +94,7 @@ async def _upgrade(request: web.Request) -> web.StreamResponse:
         )
     if not origin_allowed(request):
         return problem_response(Forbidden("this origin may not open sockets here"), request)
-    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
-    if SUBPROTOCOL not in offered:
+    if not offers_subprotocol(request.headers.get("Sec-WebSocket-Protocol", "")):
         return problem_response(
             BadRequest(f"use the WebSocket subprotocol {SUBPROTOCOL!r}"), request
         )
@@ -106,13 +105,23 @@ async def _upgrade(request: web.Request) -> web.StreamResponse:
         autoping=True,
         timeout=2.0,  # waiting for the client's close frame
     )
-    ready = ws.can_prepare(request)
-    if not ready.ok:
+    # ``prepare`` checks the upgrade headers before it writes anything and raises an
+    # HTTP error when they are not an upgrade's (``can_prepare`` would run the same
+    # check, key hashing included, once more).
+    try:
+        await ws.prepare(request)
+    except web.HTTPException:
         return problem_response(
             BadRequest("this is a WebSocket endpoint: send an upgrade request"), request
         )
-    await ws.prepare(request)
     return ws
+
+
+def offers_subprotocol(header: str) -> bool:
+    """Whether ``Sec-WebSocket-Protocol`` (a comma-separated list) names ours."""
+    if header == SUBPROTOCOL:  # what every Hubbub client sends: no list to split
+        return True
+    return SUBPROTOCOL in (p.strip() for p in header.split(","))
 
 
 async def handshake(realtime: Realtime, conn: Connection, timeout: float) -> bool:
