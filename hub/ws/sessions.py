@@ -43,15 +43,32 @@ _USER_CALLER_FIELDS = {"kind", "user_id", "role", "session_id", "ip"}
 def socket_caller(claims: AccessClaims, ip: str | None) -> Caller:
     """The socket's caller: equal to ``hub.calls.caller_of(claims, ip)`` (the same JSON,
     the same signature), built without validating again what the token's verification
-    already validated, and without a set of its own."""
-    return Caller.model_construct(
-        _USER_CALLER_FIELDS,
-        kind=CallerKind.USER,
-        user_id=claims.sub,
-        role=claims.role,
-        session_id=claims.sid,
-        ip=ip,
-    )
+    already validated, and without a set of its own.
+
+    One caller for all the sockets of the same user, role, session and address (a
+    user's tabs, a reconnect storm): a caller is frozen, and these five fields are all
+    it holds, so sockets can share it; their access is still checked per socket (its
+    session against the deny-list on every command). The cache starts over when it is
+    full: a caller is kept alive by its sockets, not by the cache."""
+    key = (claims.sub, claims.role, claims.sid, ip)
+    caller = _callers.get(key)
+    if caller is None:
+        caller = Caller.model_construct(
+            _USER_CALLER_FIELDS,
+            kind=CallerKind.USER,
+            user_id=claims.sub,
+            role=claims.role,
+            session_id=claims.sid,
+            ip=ip,
+        )
+        if len(_callers) >= CALLER_CACHE_SIZE:
+            _callers.clear()
+        _callers[key] = caller
+    return caller
+
+
+CALLER_CACHE_SIZE = 4096  # socket callers remembered for the next socket of the same session
+_callers: dict[tuple[str, str, str, str | None], Caller] = {}
 
 
 DEADLINE_RESOLUTION_S = 0.5  # a token deadline fires up to this late, never early
@@ -148,7 +165,11 @@ class Sessions:
         conn.session_id = claims.sid
         conn.caller = socket_caller(claims, conn.ip)
         self.connections.add(conn)
-        self.by_user.setdefault(claims.sub, set()).add(conn)
+        peers = self.by_user.get(claims.sub)
+        if peers is None:
+            self.by_user[claims.sub] = {conn}
+        else:
+            peers.add(conn)
         self.stats["connects"] += 1
         expires_in = self._arm_expiry(conn, claims.exp)
         return {
