@@ -65,7 +65,24 @@ def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
     return ip
 
 
+NORMALIZED_CACHE_SIZE = 4096  # addresses whose canonical text is remembered
+
+
 def normalized(address: str) -> str:
-    """The canonical text of an address (IPv4-mapped IPv6 as IPv4); other text as given."""
+    """The canonical text of an address (IPv4-mapped IPv6 as IPv4); other text as given.
+
+    Remembered per address text (a reconnect storm comes from few addresses, and every
+    socket asks): the answer depends on the text alone. When the cache is full it starts
+    over, so a stream of distinct addresses keeps at most its size."""
+    known = _normalized.get(address)
+    if known is not None:
+        return known
     ip = _parse(address)
-    return address if ip is None else str(ip)
+    canonical = address if ip is None else str(ip)
+    if len(_normalized) >= NORMALIZED_CACHE_SIZE:
+        _normalized.clear()
+    _normalized[address] = canonical
+    return canonical
+
+
+_normalized: dict[str, str] = {}
