@@ -36,6 +36,31 @@ MAX_RECOVERY = 10_000  # publications replayed by one subscribe; more → recove
 MAX_RECOVERY_BYTES = 4 * 1024 * 1024  # and their data's size; more → recovered: false
 
 
+PARSED_CACHE_SIZE = 4096  # channel names whose parse is remembered
+
+
+def parse_channel(raw: str) -> tuple[Channel, str]:
+    """``Channel.parse(raw)`` and the channel's name, interned: the key of every socket's
+    subscription to it is one string.
+
+    Remembered per name (every socket of a reconnect storm subscribes to the same few
+    channels): the result depends on the text alone, and a ``Channel`` is frozen, so
+    sockets share it. A name that does not parse is not remembered: it raises each time.
+    When the cache is full it starts over."""
+    known = _parsed.get(raw)
+    if known is not None:
+        return known
+    channel = Channel.parse(raw)
+    parsed = (channel, sys.intern(str(channel)))
+    if len(_parsed) >= PARSED_CACHE_SIZE:
+        _parsed.clear()
+    _parsed[raw] = parsed
+    return parsed
+
+
+_parsed: dict[str, tuple[Channel, str]] = {}
+
+
 class Subscriptions:
     def __init__(
         self,
@@ -60,8 +85,7 @@ class Subscriptions:
         self._presence_subs: dict[str, Subscription] = {}
 
     async def subscribe(self, conn: Connection, command: cmd.Subscribe) -> None:
-        channel = Channel.parse(command.channel)
-        name = sys.intern(str(channel))  # the key of every socket's subscription: one string
+        channel, name = parse_channel(command.channel)
         if name in conn.subs:
             raise Conflict("already subscribed to this channel", channel=name)
         if len(conn.subs) >= self.settings.ws_max_subscriptions:
@@ -129,9 +153,9 @@ class Subscriptions:
         return True, [(p.offset, p.data) for p in found], found[-1].offset
 
     async def unsubscribe(self, conn: Connection, command: cmd.Unsubscribe) -> dict[str, str]:
-        channel = Channel.parse(command.channel)
-        if str(channel) not in conn.subs:
-            raise NotFound("not subscribed to this channel", channel=str(channel))
+        channel, name = parse_channel(command.channel)
+        if name not in conn.subs:
+            raise NotFound("not subscribed to this channel", channel=name)
         await self.drop(conn, channel)
         return {}
 
@@ -156,7 +180,7 @@ class Subscriptions:
 
     async def drop_all(self, conn: Connection) -> None:
         for name in list(conn.subs):
-            await self.drop(conn, Channel.parse(name))
+            await self.drop(conn, parse_channel(name)[0])
 
     async def _presence_join(self, conn: Connection, channel: Channel, feed: Feed) -> None:
         name = str(channel)
