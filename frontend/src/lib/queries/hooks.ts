@@ -17,7 +17,7 @@ import {
 import { getServices } from "../services";
 import { INVITATION_ROWS, MEMBER_ROWS, flattenPages, reconcilePage, type Cursor, type Pages } from "./cache";
 import { resourceKeys, userKeys, workspaceKeys, type ResourceFilters } from "./keys";
-import { readPage, settlePages } from "./rows";
+import { commitPages, readPage, settlePages } from "./rows";
 
 const workspaces = () => workspacesFor(getServices().api);
 const resources = () => resourcesApi(getServices().api);
@@ -143,6 +143,27 @@ export function fetchResourcesPage(client: QueryClient, workspaceId: string, fil
     .then((page) => reconcilePage(client, workspaceId, page, false));
 }
 
+/**
+ * The board's listing query for `filters` (what `useResourcesQuery` passes).
+ * Each page is corrected by the versions seen when it lands, and again when
+ * the fetch stores it: a refetch reads its pages one after another, and a
+ * fetch of the next page stores the pages it started with, so an event that
+ * came meanwhile is laid over the pages again ({@link commitPages}).
+ */
+export function resourcesQueryOptions(client: QueryClient, workspaceId: string, filters: ResourceFilters) {
+  return infiniteQueryOptions({
+    queryKey: resourceKeys.list(workspaceId, filters),
+    queryFn: ({ pageParam, signal }): Promise<ResourcePage> => readPage(() => fetchResourcesPage(client, workspaceId, filters, pageParam, signal)),
+    initialPageParam: FIRST,
+    getNextPageParam: nextCursor,
+    structuralSharing: (old: unknown, data: unknown) =>
+      replaceEqualDeep(
+        old,
+        commitPages(old as Pages<ResourcePage> | undefined, data as Pages<ResourcePage>, (page) => reconcilePage(client, workspaceId, page, false)),
+      ),
+  });
+}
+
 export interface ResourcesQueryOptions extends LiveQueryOptions {
   /**
    * Keep fetching the next page until this many are loaded or there are no
@@ -161,13 +182,7 @@ export interface ResourcesQueryOptions extends LiveQueryOptions {
  */
 export function useResourcesQuery(workspaceId: string, filters: ResourceFilters = {}, options: ResourcesQueryOptions = {}) {
   const client = useQueryClient();
-  const query = useInfiniteQuery({
-    queryKey: resourceKeys.list(workspaceId, filters),
-    queryFn: ({ pageParam, signal }) => fetchResourcesPage(client, workspaceId, filters, pageParam, signal),
-    initialPageParam: FIRST,
-    getNextPageParam: nextCursor,
-    enabled: options.enabled ?? true,
-  });
+  const query = useInfiniteQuery({ ...resourcesQueryOptions(client, workspaceId, filters), enabled: options.enabled ?? true });
   const items = useMemo(() => flattenPages<Resource>(query.data, (r) => r.id), [query.data]);
   const limit = options.autoLoadUpTo ?? 0;
   const { hasNextPage, isFetchingNextPage, isFetching, fetchNextPage } = query;

@@ -47,7 +47,11 @@
  *   filters on the client too (`matchesFilter` in `lib/board/store.ts`).
  * - **Versions.** The cache keeps the highest version seen per resource: a
  *   page whose request started before an event cannot bring the older copy
- *   back (or a deleted one), whatever order replies and events come in.
+ *   back (or a deleted one), whatever order replies and events come in. The
+ *   pages are corrected again as the fetch stores them (`commitPages` in
+ *   `./rows`): a refetch stores its pages together, and a fetch of the next
+ *   page stores the pages it started with, so the loaded pages are taken from
+ *   the cache as events left them.
  * - **Members and invitations** have no version: `./rows` keeps, per
  *   workspace, the last word of events and replies on each member (by user
  *   id) and pending invitation (by email), in the order this tab learnt it.
@@ -74,6 +78,7 @@ export {
   fetchResourcesPage,
   invitationsQueryOptions,
   membersQueryOptions,
+  resourcesQueryOptions,
   useActivityQuery,
   useInvitationsQuery,
   useMembersQuery,

@@ -57,10 +57,10 @@ export function noteRow<T>(client: QueryClient, list: RowList<T>, workspaceId: s
   ledger(client, list as RowList<never>, workspaceId).set(key, { tick: nextTick(), row });
 }
 
-/** The tick each page's read was sent at, until the page is settled into the cache. */
+/** The tick each page's read was sent at, until the page is committed to the cache. */
 const sentAt = new WeakMap<object, number>();
 
-/** Run one page's read, remembering when it was sent (the query function of a list that {@link settlePages} keeps). */
+/** Run one page's read, remembering when it was sent (the query function of a list that {@link commitPages} keeps). */
 export function readPage<P extends object>(read: () => Promise<P>): Promise<P> {
   const tick = nextTick();
   return read().then((page) => {
@@ -70,27 +70,21 @@ export function readPage<P extends object>(read: () => Promise<P>): Promise<P> {
 }
 
 /**
- * Lay what was noted after each newly read page's request over that page,
- * as the pages go into the cache (the query's `structuralSharing`, given the
- * cached data and what the fetch made). A row noted as gone leaves the page;
- * a row noted as present replaces its copy, or goes into the page its key
- * sorts into — after the previous page's last row, and up to this page's last
- * row unless the page is the end of the list — when no page has it.
- *
- * A fetch of the next page stores the pages it started with beside the new
- * one; events applied to the cache meanwhile would be lost with them, so
- * those pages are taken from the cache as it is now (by their page param).
- * Data that holds no newly read page (an event's own update) passes as it is.
+ * An infinite list's pages as a fetch hands them to the cache (the query's
+ * `structuralSharing` calls it with the cached data and the fetch's): each
+ * page read by this fetch goes through `settle` with the tick its read was
+ * sent at (and the pages before it, settled); the other pages are the ones
+ * the fetch started with — a fetch of the next page stores them beside the
+ * new one, and events applied to the cache meanwhile would be lost with
+ * them — so they are taken from the cache as it is now (by page param).
+ * Data without a newly read page (an event's own update) passes as it is.
  */
-export function settlePages<T, P extends { items: T[]; next_cursor?: string | null }>(
-  client: QueryClient,
-  list: RowList<T>,
-  workspaceId: string,
+export function commitPages<P extends object>(
   cached: Pages<P> | undefined,
   data: Pages<P> | undefined,
+  settle: (page: P, sent: number, index: number, before: readonly P[]) => P,
 ): Pages<P> | undefined {
   if (!data || !data.pages.some((page) => sentAt.has(page))) return data;
-  const notes = ledger(client, list as RowList<never>, workspaceId);
   const pages: P[] = [];
   data.pages.forEach((page, i) => {
     const sent = sentAt.get(page);
@@ -101,11 +95,32 @@ export function settlePages<T, P extends { items: T[]; next_cursor?: string | nu
       return;
     }
     sentAt.delete(page);
+    pages.push(settle(page, sent, i, pages));
+  });
+  return { ...data, pages };
+}
+
+/**
+ * {@link commitPages} for a keyed list: what was noted after each newly read
+ * page's request is laid over it. A row noted as gone leaves the page; a row
+ * noted as present replaces its copy, or goes into the page its key sorts
+ * into — after the previous page's last row, and up to this page's last row
+ * unless the page is the end of the list — when no page has it.
+ */
+export function settlePages<T, P extends { items: T[]; next_cursor?: string | null }>(
+  client: QueryClient,
+  list: RowList<T>,
+  workspaceId: string,
+  cached: Pages<P> | undefined,
+  data: Pages<P> | undefined,
+): Pages<P> | undefined {
+  const notes = ledger(client, list as RowList<never>, workspaceId);
+  return commitPages(cached, data, (page, sent, i, settled) => {
     let items = page.items;
     const last = page.items[page.items.length - 1];
-    const before = pages.findLast((p) => p.items.length > 0)?.items.at(-1);
+    const before = settled.findLast((p) => p.items.length > 0)?.items.at(-1);
     const elsewhere = (key: string) =>
-      pages.some((p) => p.items.some((r) => list.key(r) === key)) || data.pages.slice(i + 1).some((p) => p.items.some((r) => list.key(r) === key));
+      settled.some((p) => p.items.some((r) => list.key(r) === key)) || data!.pages.slice(i + 1).some((p) => p.items.some((r) => list.key(r) === key));
     for (const [key, note] of notes) {
       if (note.tick <= sent) continue;
       const at = items.findIndex((r) => list.key(r) === key);
@@ -122,7 +137,6 @@ export function settlePages<T, P extends { items: T[]; next_cursor?: string | nu
       const upToLast = !page.next_cursor || (last !== undefined && list.order(row, last) <= 0);
       if (afterBefore && upToLast && !elsewhere(key)) items = [...items, row].sort(list.order);
     }
-    pages.push(items === page.items ? page : { ...page, items });
+    return items === page.items ? page : { ...page, items };
   });
-  return { ...data, pages };
 }

@@ -1,6 +1,7 @@
 import { InfiniteQueryObserver, QueryClient, type InfiniteData } from "@tanstack/react-query";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
+import type { Resource, ResourcePage } from "@/lib/api/resources";
 import type { InvitationPage, InvitationPublic, MemberPage, MemberPublic } from "@/lib/api/workspaces";
 import type { DomainEvent } from "@/lib/realtime/events";
 
@@ -29,9 +30,9 @@ const fetchImpl = vi.fn(
 const api = new ApiClient({ fetch: fetchImpl as unknown as typeof fetch, tokens: { getToken: async () => "t" } });
 vi.mock("@/lib/services", () => ({ getServices: () => ({ api }) }));
 
-const { membersQueryOptions, invitationsQueryOptions } = await import("../hooks");
+const { membersQueryOptions, invitationsQueryOptions, resourcesQueryOptions } = await import("../hooks");
 const { applyWorkspaceEvent } = await import("../cache");
-const { workspaceKeys } = await import("../keys");
+const { resourceKeys, workspaceKeys } = await import("../keys");
 
 afterEach(() => {
   pending.length = 0;
@@ -156,5 +157,61 @@ describe("a pending-invitations page that was on its way when an event came", ()
     (await sent(INVITATIONS)).answer(page([invitation("i9", "a@x")]));
     await reading;
     expect(invitationPages(client)).toEqual([["i9:a@x"]]);
+  });
+});
+
+describe("the board's listing while its next page is read", () => {
+  const res = (id: string, version: number): Resource => ({
+    id,
+    workspace_id: WS,
+    kind: "task",
+    title: `${id}@${version}`,
+    body: "",
+    status: "open",
+    position: "a0",
+    tags: [],
+    data: {},
+    version,
+    created_by: "a",
+    updated_by: "a",
+    created_at: "2026-01-01T00:00:00Z",
+    updated_at: "2026-01-01T00:00:00Z",
+    deleted_at: null,
+  });
+  const LIST = "GET /api/v1/workspaces/w1/resources?limit=100";
+  const titles = (client: QueryClient) => client.getQueryData<InfiniteData<ResourcePage>>(resourceKeys.list(WS, {}))!.pages.map((p) => p.items.map((r) => r.title));
+
+  it("keeps what events did to the loaded pages (a fetch of the next page stores the pages it started with)", async () => {
+    const client = new QueryClient();
+    const observer = new InfiniteQueryObserver(client, resourcesQueryOptions(client, WS, {}));
+    const load = observer.refetch();
+    (await sent(LIST)).answer(page([res("a", 1), res("b", 1)], "c2"));
+    await load;
+    const more = observer.fetchNextPage();
+    const next = await sent(`${LIST}&cursor=c2`);
+    applyWorkspaceEvent(client, WS, ev("resource.updated", res("a", 2)), "a");
+    applyWorkspaceEvent(client, WS, ev("resource.deleted", { ...res("b", 2), hard: false }), "a");
+    applyWorkspaceEvent(client, WS, ev("resource.deleted", { ...res("d", 2), hard: true }), "a");
+    next.answer(page([res("c", 1), res("d", 1)]));
+    await more;
+    expect(titles(client)).toEqual([["a@2"], ["c@1"]]);
+  });
+
+  it("a refetch of every page: an update that came after the first page's answer is kept", async () => {
+    const client = new QueryClient();
+    const observer = new InfiniteQueryObserver(client, resourcesQueryOptions(client, WS, {}));
+    const load = observer.refetch();
+    (await sent(LIST)).answer(page([res("a", 1)], "c2"));
+    await load;
+    const more = observer.fetchNextPage();
+    (await sent(`${LIST}&cursor=c2`)).answer(page([res("c", 1)]));
+    await more;
+    const refetch = observer.refetch();
+    (await sent(LIST)).answer(page([res("a", 1)], "c2"));
+    const second = await sent(`${LIST}&cursor=c2`);
+    applyWorkspaceEvent(client, WS, ev("resource.updated", res("a", 3)), "a");
+    second.answer(page([res("c", 1)]));
+    await refetch;
+    expect(titles(client)).toEqual([["a@3"], ["c@1"]]);
   });
 });
