@@ -162,8 +162,12 @@ export function setUser(client: QueryClient, user: UserPublic): void {
 
 // ------------------------------------------------------------------ workspaces, members, invitations
 
+/** The list of workspaces' ledger (`./rows`, one for the user): by id; newest first on the hub, a new one goes on top. */
+export const WORKSPACE_ROWS: RowList<MyWorkspace> = { name: "workspaces", key: (w) => w.id, replaces: (noted, listed) => noted.version >= listed.version };
+
 /** A workspace read over REST (or created here): replaced where the list has it, else on top of the first page. */
 export function setWorkspace(client: QueryClient, workspace: MyWorkspace): void {
+  noteRow(client, WORKSPACE_ROWS, "", workspace.id, workspace);
   client.setQueryData<Pages<WorkspacePage>>(workspaceKeys.list(), (data) => {
     if (!data) return data;
     const listed = data.pages.some((page) => page.items.some((w) => w.id === workspace.id));
@@ -190,6 +194,7 @@ export function patchWorkspace(client: QueryClient, id: string, patch: Partial<M
 
 /** Gone for this user (deleted, or they were removed): out of the list, and its queries dropped. */
 export function dropWorkspace(client: QueryClient, workspaceId: string): void {
+  noteRow<MyWorkspace>(client, WORKSPACE_ROWS, "", workspaceId, null);
   client.setQueryData<Pages<WorkspacePage>>(workspaceKeys.list(), (data) =>
     mapPages<MyWorkspace, WorkspacePage>(data, (items) => (items.some((w) => w.id === workspaceId) ? items.filter((w) => w.id !== workspaceId) : items)),
   );

@@ -15,7 +15,7 @@ import {
   type WorkspacePage,
 } from "../api/workspaces";
 import { getServices } from "../services";
-import { INVITATION_ROWS, MEMBER_ROWS, flattenPages, reconcilePage, type Cursor, type Pages } from "./cache";
+import { INVITATION_ROWS, MEMBER_ROWS, WORKSPACE_ROWS, flattenPages, reconcilePage, type Cursor, type Pages } from "./cache";
 import { resourceKeys, userKeys, workspaceKeys, type ResourceFilters } from "./keys";
 import { commitPages, readPage, settlePages } from "./rows";
 
@@ -39,14 +39,26 @@ export interface LiveQueryOptions {
 
 // ------------------------------------------------------------------ workspaces
 
-/** `GET /workspaces`, newest first, `pageSize` a page; `fetchNextPage` for *Load more*. */
-export function useWorkspacesQuery(pageSize = 20) {
-  const query = useInfiniteQuery({
+/**
+ * The list of workspaces query (what `useWorkspacesQuery` passes): pages read
+ * through the workspaces' ledger, so a read on its way when the user was
+ * removed from one (or it was deleted) cannot put it back, nor lose one they
+ * were added to meanwhile.
+ */
+export function workspacesQueryOptions(client: QueryClient, pageSize = 20) {
+  return infiniteQueryOptions({
     queryKey: workspaceKeys.list(),
-    queryFn: ({ pageParam, signal }): Promise<WorkspacePage> => workspaces().list({ limit: pageSize, cursor: pageParam }, { signal }),
+    queryFn: ({ pageParam, signal }): Promise<WorkspacePage> => readPage(() => workspaces().list({ limit: pageSize, cursor: pageParam }, { signal })),
     initialPageParam: FIRST,
     getNextPageParam: nextCursor,
+    structuralSharing: (old: unknown, data: unknown) => replaceEqualDeep(old, settlePages(client, WORKSPACE_ROWS, "", old as Pages<WorkspacePage> | undefined, data as Pages<WorkspacePage>)),
   });
+}
+
+/** `GET /workspaces`, newest first, `pageSize` a page; `fetchNextPage` for *Load more*. */
+export function useWorkspacesQuery(pageSize = 20) {
+  const client = useQueryClient();
+  const query = useInfiniteQuery(workspacesQueryOptions(client, pageSize));
   const items = useMemo(() => flattenPages<MyWorkspace>(query.data, (w) => w.id), [query.data]);
   return { ...query, items };
 }

@@ -79,6 +79,7 @@ export {
   invitationsQueryOptions,
   membersQueryOptions,
   resourcesQueryOptions,
+  workspacesQueryOptions,
   useActivityQuery,
   useInvitationsQuery,
   useMembersQuery,

@@ -29,7 +29,10 @@ interface Note {
 export interface RowList<T> {
   name: string;
   key: (row: T) => string;
-  order: (a: T, b: T) => number;
+  /** The hub's order; without one, a row no page has goes on top of the first page (as events put it there). */
+  order?: (a: T, b: T) => number;
+  /** Whether a noted row may replace the page's copy (default: always; rows with a version: not an older one). */
+  replaces?: (noted: T, listed: T) => boolean;
 }
 
 let clock = 0;
@@ -103,9 +106,10 @@ export function commitPages<P extends object>(
 /**
  * {@link commitPages} for a keyed list: what was noted after each newly read
  * page's request is laid over it. A row noted as gone leaves the page; a row
- * noted as present replaces its copy, or goes into the page its key sorts
- * into — after the previous page's last row, and up to this page's last row
- * unless the page is the end of the list — when no page has it.
+ * noted as present replaces its copy, or, when no page has it, goes into the
+ * page its key sorts into — after the previous page's last row, and up to this
+ * page's last row unless the page is the end of the list (a list without an
+ * order: on top of the first page).
  */
 export function settlePages<T, P extends { items: T[]; next_cursor?: string | null }>(
   client: QueryClient,
@@ -129,13 +133,21 @@ export function settlePages<T, P extends { items: T[]; next_cursor?: string | nu
         continue;
       }
       const row = note.row as T;
+      const { order, replaces } = list;
       if (at !== -1) {
-        items = [...items.slice(0, at), row, ...items.slice(at + 1)].sort(list.order);
+        if (replaces && !replaces(row, items[at]!)) continue;
+        items = [...items.slice(0, at), row, ...items.slice(at + 1)];
+        if (order) items.sort(order);
         continue;
       }
-      const afterBefore = before === undefined || list.order(before, row) < 0;
-      const upToLast = !page.next_cursor || (last !== undefined && list.order(row, last) <= 0);
-      if (afterBefore && upToLast && !elsewhere(key)) items = [...items, row].sort(list.order);
+      if (elsewhere(key)) continue;
+      if (!order) {
+        if (i === 0) items = [row, ...items];
+        continue;
+      }
+      const afterBefore = before === undefined || order(before, row) < 0;
+      const upToLast = !page.next_cursor || (last !== undefined && order(row, last) <= 0);
+      if (afterBefore && upToLast) items = [...items, row].sort(order);
     }
     return items === page.items ? page : { ...page, items };
   });

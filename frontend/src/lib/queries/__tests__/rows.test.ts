@@ -2,7 +2,7 @@ import { InfiniteQueryObserver, QueryClient, type InfiniteData } from "@tanstack
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
 import type { Resource, ResourcePage } from "@/lib/api/resources";
-import type { InvitationPage, InvitationPublic, MemberPage, MemberPublic } from "@/lib/api/workspaces";
+import type { InvitationPage, InvitationPublic, MemberPage, MemberPublic, MyWorkspace, WorkspacePage } from "@/lib/api/workspaces";
 import type { DomainEvent } from "@/lib/realtime/events";
 
 /**
@@ -30,8 +30,9 @@ const fetchImpl = vi.fn(
 const api = new ApiClient({ fetch: fetchImpl as unknown as typeof fetch, tokens: { getToken: async () => "t" } });
 vi.mock("@/lib/services", () => ({ getServices: () => ({ api }) }));
 
-const { membersQueryOptions, invitationsQueryOptions, resourcesQueryOptions } = await import("../hooks");
-const { applyWorkspaceEvent } = await import("../cache");
+const { membersQueryOptions, invitationsQueryOptions, resourcesQueryOptions, workspacesQueryOptions } = await import("../hooks");
+const { applyWorkspaceEvent, setWorkspace } = await import("../cache");
+const { applyUserEvent } = await import("../live");
 const { resourceKeys, workspaceKeys } = await import("../keys");
 
 afterEach(() => {
@@ -213,5 +214,33 @@ describe("the board's listing while its next page is read", () => {
     second.answer(page([res("c", 1)]));
     await refetch;
     expect(titles(client)).toEqual([["a@3"], ["c@1"]]);
+  });
+});
+
+describe("the list of workspaces while it is read", () => {
+  const LIST = "GET /api/v1/workspaces?limit=20";
+  const myWs = (id: string, version = 1): MyWorkspace => ({ id, name: `${id}@${version}`, role: "member", version, created_by: "a", created_at: "x", updated_at: "x" });
+  const names = (client: QueryClient) => client.getQueryData<InfiniteData<WorkspacePage>>(workspaceKeys.list())!.pages.map((p) => p.items.map((w) => w.name));
+
+  it("a workspace the user was removed from, or that was deleted, stays out; one they joined meanwhile goes on top", async () => {
+    const client = new QueryClient();
+    const reading = client.fetchInfiniteQuery(workspacesQueryOptions(client));
+    const read = await sent(LIST);
+    applyUserEvent(client, ev("member.removed", { ...member("me"), workspace_id: "w2" }), "me");
+    applyUserEvent(client, ev("workspace.deleted", { id: "w3", name: "w3", version: 1, created_by: "a", created_at: "x", updated_at: "x" }), "me");
+    setWorkspace(client, myWs("w9")); // member.added on user:<me> reads the workspace, then puts it in
+    setWorkspace(client, myWs("w1", 2)); // renamed here
+    read.answer(page([myWs("w1"), myWs("w2"), myWs("w3"), myWs("w4")]));
+    await reading;
+    expect(names(client)).toEqual([["w9@1", "w1@2", "w4@1"]]);
+  });
+
+  it("a read sent after the removal is the newer word: rejoined, it is listed", async () => {
+    const client = new QueryClient();
+    applyUserEvent(client, ev("member.removed", { ...member("me"), workspace_id: "w2" }), "me");
+    const reading = client.fetchInfiniteQuery(workspacesQueryOptions(client));
+    (await sent(LIST)).answer(page([myWs("w2", 3)]));
+    await reading;
+    expect(names(client)).toEqual([["w2@3"]]);
   });
 });
