@@ -2,12 +2,14 @@ import type { QueryClient } from "@tanstack/react-query";
 import type { Pages } from "./cache";
 
 /**
- * What this tab learnt about rows of a keyed list (members by user id,
- * pending invitations by email) from events and mutation replies, so that a
- * page read that was already on its way cannot undo it.
+ * What this tab learnt about rows of a keyed list (a workspace's members by
+ * user id and pending invitations by email, the user's workspaces by id) from
+ * events and mutation replies, so that a page read that was already on its
+ * way cannot undo it.
  *
  * Members and invitations carry no version, and their timestamps are not a
- * clock the client can compare across a removal. What orders them is when
+ * clock the client can compare across a removal (nor does a version say that
+ * a workspace was left). What orders them is when
  * this tab learnt things: the hub publishes an event after its change is
  * committed, so a read sent after the event arrived already shows the change,
  * and only a read sent before it may not. Every note and every read therefore
@@ -40,13 +42,13 @@ const nextTick = (): number => ++clock;
 
 const ledgers = new WeakMap<QueryClient, Map<string, Map<string, Note>>>();
 
-function ledger(client: QueryClient, list: RowList<never>, workspaceId: string): Map<string, Note> {
+function ledger(client: QueryClient, list: RowList<never>, scope: string): Map<string, Note> {
   let lists = ledgers.get(client);
   if (!lists) {
     lists = new Map();
     ledgers.set(client, lists);
   }
-  const name = `${list.name}:${workspaceId}`;
+  const name = `${list.name}:${scope}`;
   let notes = lists.get(name);
   if (!notes) {
     notes = new Map();
@@ -55,9 +57,13 @@ function ledger(client: QueryClient, list: RowList<never>, workspaceId: string):
   return notes;
 }
 
-/** Remember a row of `list` as an event or a reply showed it (`null`: it is gone). The latest note of a key wins. */
-export function noteRow<T>(client: QueryClient, list: RowList<T>, workspaceId: string, key: string, row: T | null): void {
-  ledger(client, list as RowList<never>, workspaceId).set(key, { tick: nextTick(), row });
+/**
+ * Remember a row of `list` (in `scope`: the workspace's id, or "" for the
+ * user's own list) as an event or a reply showed it (`null`: it is gone). The
+ * latest note of a key wins.
+ */
+export function noteRow<T>(client: QueryClient, list: RowList<T>, scope: string, key: string, row: T | null): void {
+  ledger(client, list as RowList<never>, scope).set(key, { tick: nextTick(), row });
 }
 
 /** The tick each page's read was sent at, until the page is committed to the cache. */
@@ -114,11 +120,11 @@ export function commitPages<P extends object>(
 export function settlePages<T, P extends { items: T[]; next_cursor?: string | null }>(
   client: QueryClient,
   list: RowList<T>,
-  workspaceId: string,
+  scope: string,
   cached: Pages<P> | undefined,
   data: Pages<P> | undefined,
 ): Pages<P> | undefined {
-  const notes = ledger(client, list as RowList<never>, workspaceId);
+  const notes = ledger(client, list as RowList<never>, scope);
   return commitPages(cached, data, (page, sent, i, settled) => {
     let items = page.items;
     const last = page.items[page.items.length - 1];
