@@ -15,9 +15,12 @@ which needs no task: it is published at once and its callback runs when the repl
 arrives, or at its deadline. Replies reach their requests straight from nats-py's
 message processing: the inbox subscription's queue is swapped for one that dispatches
 each message as it is put, so there is no queue, no subscription task and no coroutine
-per reply (``_Dispatch``; tests/unit/test_replies_nats.py checks it against the real
-client). Should a nats-py release stop using that queue, the subscription's own callback
-still delivers every reply, through its task.
+per reply (``_Dispatch``). Requests are published the same way round: the PUB command
+goes straight into the client's pending buffer and its flusher is woken, as
+``Client.publish`` does without its coroutines and checks (``_publish_now``). Both reach
+into nats-py's ``Client``, checked by tests/integration/test_bus_start.py against the
+real client; should a release change what they use, the subscription's own callback
+still delivers every reply (through its task), and ``Client.publish`` publishes.
 """
 
 from __future__ import annotations
@@ -66,6 +69,24 @@ class _Dispatch(asyncio.Queue[Msg]):
         self._deliver(item)
 
 
+_CONNECTED = NATS.CONNECTED
+
+
+def _publishes_directly(nc: NATS) -> bool:
+    """Whether ``nc`` has the buffer and flusher ``Replies._publish_now`` writes to, as
+    nats-py's ``Client`` has them today."""
+    return (
+        isinstance(getattr(nc, "_pending", None), list)
+        and isinstance(getattr(nc, "_pending_data_size", None), int)
+        and isinstance(getattr(nc, "_max_pending_size", None), int)
+        and isinstance(getattr(nc, "_max_payload", None), int)
+        and isinstance(getattr(nc, "_flush_queue", None), asyncio.Queue)
+        and isinstance(getattr(nc, "stats", None), dict)
+        and hasattr(nc, "_flusher_task")
+        and hasattr(nc, "_status")
+    )
+
+
 class Replies:
     """The request/reply client of one NATS connection."""
 
@@ -82,6 +103,8 @@ class Replies:
         self._waiting: dict[str, dict[str, _Waiter]] = {}
         self._publishing: set[asyncio.Task[None]] = set()  # publishes that had to wait
         self.direct = False  # replies are dispatched from nats-py's message processing
+        self._prefix_bytes = b""
+        self._direct_publish = False  # requests go into nats-py's buffer (_publish_now)
 
     @property
     def in_flight(self) -> int:
@@ -117,7 +140,8 @@ class Replies:
         future: asyncio.Future[Msg] = loop.create_future()
         token = self._wait(loop, timeout, future)
         try:
-            await self.nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
+            if headers is not None or not self._publish_now(loop, subject, token, payload):
+                await self.nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
             msg = await future
         except BaseException:
             self._forget(token)
@@ -144,6 +168,13 @@ class Replies:
         if loop is None or self._sub is None:
             raise RuntimeError("Replies.open() first")
         token = self._wait(loop, timeout, on_reply)
+        if headers is None:
+            try:
+                if self._publish_now(loop, subject, token, payload):
+                    return
+            except BaseException:
+                self._forget(token)
+                raise
         publish = self.nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
         try:
             # nats-py's publish only appends to its pending buffer and wakes its flusher
@@ -180,6 +211,41 @@ class Replies:
             if not isinstance(exc, Exception):
                 raise
 
+    def _publish_now(
+        self, loop: asyncio.AbstractEventLoop, subject: str, token: str, payload: bytes
+    ) -> bool:
+        """Publish as ``Client.publish`` does in its plain case — the PUB command appended
+        to the client's pending buffer, its flusher woken if it sleeps — without its
+        coroutines, subject checks (ours are valid) and future per publish. False, with
+        nothing done, when the case is not plain (not connected, a payload over the
+        server's limit, the buffer full, no flusher): ``Client.publish`` then decides."""
+        nc = self.nc
+        if not self._direct_publish or nc._status != _CONNECTED:
+            return False
+        size = len(payload)
+        if size > nc._max_payload:
+            return False
+        command = b"PUB %b %b%b %d\r\n%b\r\n" % (
+            subject.encode(),
+            self._prefix_bytes,
+            token.encode(),
+            size,
+            payload,
+        )
+        pending = nc._pending_data_size + len(command)
+        flusher = nc._flusher_task
+        if 0 < nc._max_pending_size < pending or flusher is None or flusher.done():
+            return False
+        nc._pending.append(command)
+        nc._pending_data_size = pending
+        stats = nc.stats
+        stats["out_msgs"] += 1
+        stats["out_bytes"] += size
+        queue = nc._flush_queue
+        if queue is not None and queue.empty():
+            queue.put_nowait(loop.create_future())
+        return True
+
     def _wait(self, loop: asyncio.AbstractEventLoop, timeout: float, waiter: _Waiter) -> str:
         """A new token for ``waiter``, which the deadline's slot will expire."""
         token = "%x" % next(self._tokens)  # noqa: UP031  # the cheapest way to hex
@@ -203,8 +269,10 @@ class Replies:
             if isinstance(getattr(sub, "_pending_queue", None), asyncio.Queue):
                 sub._pending_queue = _Dispatch(sub, self._deliver)
                 self.direct = True
+            self._direct_publish = _publishes_directly(self.nc)
             self._sub = sub
             self._prefix = prefix
+            self._prefix_bytes = prefix.encode()
             self._loop = asyncio.get_running_loop()
 
     async def _on_reply(self, msg: Msg) -> None:

@@ -1,10 +1,10 @@
 """``Bus.start``: a request without a task, answered through a callback — over real NATS
 and a real worker, with the same outcomes as ``Bus.request``.
 
-It leans on two things nats-py does today (hubbub/replies.py): its ``publish`` finishes
-without suspending, and its message processing hands each message of a subscription to
-the subscription's pending queue with ``put_nowait``. The first two tests fail when a
-nats-py release changes either.
+It leans on what nats-py's client does today (hubbub/replies.py): a publish is a PUB
+command appended to its pending buffer and a wake-up of its flusher, and its message
+processing hands each message of a subscription to the subscription's pending queue with
+``put_nowait``. The first test fails when a nats-py release changes either.
 """
 
 from __future__ import annotations
@@ -43,29 +43,38 @@ class Outcome:
 
 
 async def test_replies_come_straight_from_nats_py_message_processing(nc: NATS) -> None:
-    """Each reply reaches its request from nats-py's own processing of the message: the
-    subscription's fallback callback (a task reading a queue) is never used, and the
-    publish needs no task."""
+    """Each request goes into nats-py's pending buffer, not through ``Client.publish``;
+    each reply reaches its request from nats-py's own processing of the message: the
+    subscription's fallback callback (a task reading a queue) is never used."""
     subject = "test.replies.direct"
+    reply_with = nc.publish  # the responder's own publish, as any client's
 
     async def answer(msg: Msg) -> None:
-        await nc.publish(msg.reply, b"re:" + msg.data)
+        await reply_with(msg.reply, b"re:" + msg.data)
 
     await nc.subscribe(subject, cb=answer)
     replies = Replies(nc)
     await replies.open()
     assert replies.direct
+    assert replies._direct_publish
 
     async def fallback(msg: Msg) -> None:
         raise AssertionError("a reply went through the subscription's task")
 
+    async def publish(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a request went through Client.publish")
+
     replies._on_reply = fallback  # type: ignore[method-assign]
-    outcomes = [Outcome() for _ in range(3)]
-    for i, outcome in enumerate(outcomes):
-        replies.start(subject, b"%d" % i, outcome, timeout=5)
-        assert outcome.calls == []  # never from within start
-    assert not replies._publishing  # every publish finished at once
-    answers = [await outcome.one() for outcome in outcomes]
+    nc.publish = publish  # type: ignore[method-assign]
+    try:
+        outcomes = [Outcome() for _ in range(3)]
+        for i, outcome in enumerate(outcomes):
+            replies.start(subject, b"%d" % i, outcome, timeout=5)
+            assert outcome.calls == []  # never from within start
+        assert not replies._publishing  # every publish finished at once
+        answers = [await outcome.one() for outcome in outcomes]
+    finally:
+        del nc.publish  # the client's own again, for the fixture's teardown
     assert [(msg.data, error) for msg, error in answers] == [
         (b"re:0", None),
         (b"re:1", None),
