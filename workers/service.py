@@ -16,6 +16,7 @@ import asyncio
 import logging
 import operator
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -50,6 +51,7 @@ from hubbub.dependencies import Health, unavailable
 from hubbub.keys import RedisKeys
 from hubbub.logs import request_id_var
 from workers.actors import ActorSystem, MailboxFull
+from workers.eager import start_eager
 from workers.execution import run_handler
 from workers.metrics import HandlerTimings, OperationTimer
 from workers.outages import classify, record
@@ -105,17 +107,32 @@ class WorkerService:
         self._method_at = len(self.subjects.service(""))
         self._routes: dict[str, Route] = {}  # operation name → what serving it needs
         self._publish_core = self._publish  # one bound method for every Context
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one start() ran on
+        self._answering: set[asyncio.Task[None]] = set()  # error answers that waited
+        self._direct_publish = False  # replies go into nats-py's buffer (_publish_now)
         # hubbub_worker_handler_seconds, in a registry that workers/metrics.py serves.
         self.timings = HandlerTimings()
 
     async def start(self) -> None:
         self.actors.start()
-        self._sub = await self.nc.subscribe(
+        self._loop = asyncio.get_running_loop()
+        self._sub = sub = await self.nc.subscribe(
             self.subjects.service_wildcard,
             queue=WORKER_QUEUE,
             cb=self._on_message,
             pending_msgs_limit=self.settings.worker_concurrency * 4,
         )
+        if _dispatches_directly(sub):
+            # Requests go to _deliver as nats-py reads them; the subscription's task
+            # waits on a queue that stays empty. The bound on what is taken is the
+            # actors' (max_in_flight: a busy refusal), not the queue's.
+            sub._pending_queue = _Dispatch(sub, self._deliver)
+        self._direct_publish = _publishes_directly(self.nc)
+        # Two flushes: nats-py writes a flush's PING ahead of the SUB its flusher task
+        # still holds, so the first PONG can return before the server has the
+        # subscription; the second PING follows the SUB, and its PONG means the worker
+        # is in the queue group when start() returns.
+        await self.nc.flush()
         await self.nc.flush()
 
     async def drain(self, timeout: float | None = None) -> bool:
@@ -134,32 +151,60 @@ class WorkerService:
     # --- the hot path --------------------------------------------------------------------
 
     async def _on_message(self, msg: Msg) -> None:
+        """nats-py's callback, for a subscription that does not dispatch directly."""
+        answer = self._take(msg)
+        if answer is not None:
+            await answer
+
+    def _deliver(self, msg: Msg) -> None:
+        """A request, straight from nats-py's message processing (``_Dispatch``): taken
+        in the read loop's turn, with no hop through the subscription's queue and task.
+        Nothing may escape into nats-py's read loop (it would end the connection)."""
+        try:
+            answer = self._take(msg)
+            if answer is not None:  # an error answer: sent now, or by a task if it waits
+                task = start_eager(answer, loop=self._loop)
+                if task is not None:
+                    self._answering.add(task)
+                    task.add_done_callback(self._answering.discard)
+        except Exception:
+            log.exception("a request could not be taken", extra={"subject": msg.subject})
+
+    def _take(self, msg: Msg) -> Coroutine[Any, Any, None] | None:
+        """Decode, check and queue one request; the error answer to send, if refused."""
         try:
             envelope = orjson.loads(msg.data)
         except orjson.JSONDecodeError:
             envelope = None
         if not isinstance(envelope, dict):
-            await self._reply_error(msg, BadRequest("the request body must be a JSON object"), "-")
-            return
+            return self._reply_error(msg, BadRequest("the request body must be a JSON object"), "-")
         raw_id = envelope.get("request_id")
         request_id = raw_id if isinstance(raw_id, str) else "-"
         method = msg.subject[self._method_at :]
         route = self._routes.get(method) or self._route(method)
         if route is None:
-            await self._reply_error(msg, NotFound(f"unknown operation {method!r}"), request_id)
-            return
+            return self._reply_error(msg, NotFound(f"unknown operation {method!r}"), request_id)
         deadline = envelope.get("deadline")
         try:
             params = route.validate(envelope.get("params") or {})
-            caller = self._caller(envelope.get("caller"), deadline, envelope.get("caller_sig"))
+            # The caller, believed only with a hub's signature of it and the deadline
+            # (hubbub/callers.py); ``null`` (nobody in particular) needs none. Inline,
+            # not a method: this runs once a request.
+            raw = envelope.get("caller")
+            if raw is None:
+                caller = ANONYMOUS
+            else:
+                signed = orjson.dumps(raw)  # the bytes the hub signed; the cache's key
+                if not self._signer.verify(signed, deadline, envelope.get("caller_sig")):
+                    raise Forbidden("the request's caller is not signed by a hub")
+                cached = self._callers.get(signed)  # parsed once per caller
+                caller = cached if cached is not None else self._new_caller(raw, signed)
         except Forbidden as exc:
             log.warning("refused a request whose caller no hub signed", extra={"op": method})
-            await self._reply_error(msg, exc, request_id)
-            return
+            return self._reply_error(msg, exc, request_id)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False)
-            await self._reply_error(msg, validation_failed_from(errors), request_id)  # type: ignore[arg-type]
-            return
+            return self._reply_error(msg, validation_failed_from(errors), request_id)  # type: ignore[arg-type]
         deadline = deadline / 1000 if isinstance(deadline, (int, float)) else None
         key = envelope.get("idempotency_key")
         if not isinstance(key, str):
@@ -186,7 +231,8 @@ class WorkerService:
             # Actors are named by the key field and its value: ("workspace_id", "<uuid>").
             self.actors.tell((route.key, route.key_of(params)) if route.key_of else None, job)
         except MailboxFull as exc:
-            await self._refuse_busy(msg, exc, route.op, request_id)
+            return self._refuse_busy(msg, exc, route.op, request_id)
+        return None
 
     def _route(self, method: str) -> Route | None:
         found = self.registry.get(method)
@@ -213,20 +259,12 @@ class WorkerService:
         request_id_var.set(request_id)  # for the log line (jobs set their own)
         log.warning("backpressure: %s", exc, extra={"op": op.name})
 
-    def _caller(self, raw: Any, deadline: Any, signature: Any) -> Caller:
-        """The envelope's caller, believed only with a hub's signature (hubbub/callers.py)
-        of it and the envelope's deadline; ``null`` (nobody in particular) needs none."""
-        if raw is None:
-            return ANONYMOUS
-        cache_key = orjson.dumps(raw)
-        if not self._signer.verify(cache_key, deadline, signature):
-            raise Forbidden("the request's caller is not signed by a hub")
-        caller = self._callers.get(cache_key)
-        if caller is None:
-            caller = Caller.model_validate(raw)
-            if len(self._callers) > 10_000:
-                self._callers.clear()
-            self._callers[cache_key] = caller
+    def _new_caller(self, raw: Any, signed: bytes) -> Caller:
+        """A signed caller not cached yet: parsed once, then kept by its signed bytes."""
+        caller = Caller.model_validate(raw)
+        if len(self._callers) > 10_000:
+            self._callers.clear()
+        self._callers[signed] = caller
         return caller
 
     async def _reply_error(self, msg: Msg, error: HubbubError, request_id: str) -> None:
@@ -248,6 +286,35 @@ class WorkerService:
 
     async def _publish(self, subject: str, payload: bytes) -> None:
         await self.nc.publish(subject, payload)
+
+    def _publish_now(self, subject: str, payload: bytes) -> bool:
+        """Publish a reply as ``Client.publish`` does in its plain case — the PUB command
+        appended to the client's pending buffer, its flusher woken if it sleeps — without
+        its coroutines, its subject check (a reply subject comes from the server's own
+        MSG line, which has no space or line break) and its future per publish. False,
+        with nothing done, when the case is not plain (not connected, a payload over
+        the server's limit, the buffer full, no flusher): ``Client.publish`` decides."""
+        nc: Any = self.nc
+        loop = self._loop
+        if not self._direct_publish or loop is None or nc._status != _CONNECTED:
+            return False
+        size = len(payload)
+        if size > nc._max_payload:
+            return False
+        command = b"PUB %b %d\r\n%b\r\n" % (subject.encode(), size, payload)
+        pending = nc._pending_data_size + len(command)
+        flusher = nc._flusher_task
+        if 0 < nc._max_pending_size < pending or flusher is None or flusher.done():
+            return False
+        nc._pending.append(command)
+        nc._pending_data_size = pending
+        stats = nc.stats
+        stats["out_msgs"] += 1
+        stats["out_bytes"] += size
+        queue = nc._flush_queue
+        if queue.empty():  # the flusher sleeps: wake it (it resolves the future)
+            queue.put_nowait(loop.create_future())
+        return True
 
 
 class Route:
@@ -320,9 +387,11 @@ class Request:
         health = self.worker.health
         if health.down:  # something works again: let the probes look now
             health.nudge()
-        if self.msg.reply:
+        reply = self.msg.reply
+        if reply:
             try:
-                await self.worker.nc.publish(self.msg.reply, body)
+                if not self.worker._publish_now(reply, body):
+                    await self.worker.nc.publish(reply, body)
             except Exception as exc:  # NATS is away: the caller's deadline tells it
                 outage = classify(exc)
                 if outage is None:
@@ -377,3 +446,43 @@ class Request:
 
 
 _NO_HEADERS: dict[str, str] = {}
+_CONNECTED = NATS.CONNECTED
+
+
+class _Dispatch(asyncio.Queue[Msg]):
+    """The request subscription's pending queue, which never holds anything: nats-py puts
+    each message with ``put_nowait`` (``Client._process_msg``), and it is taken there and
+    then. A queue still, for what else nats-py asks of it (``empty``, ``join`` when
+    draining)."""
+
+    def __init__(self, sub: Subscription, deliver: Callable[[Msg], None]) -> None:
+        super().__init__()
+        self._sub = sub
+        self._deliver = deliver
+
+    def put_nowait(self, item: Msg) -> None:
+        self._sub._pending_size = 0  # nothing is pending: no slow-consumer drop
+        self._deliver(item)
+
+
+def _dispatches_directly(sub: Subscription) -> bool:
+    """Whether ``sub`` takes its messages from a queue nats-py fills with ``put_nowait``,
+    as nats-py's ``Subscription`` does today."""
+    return isinstance(getattr(sub, "_pending_queue", None), asyncio.Queue) and isinstance(
+        getattr(sub, "_pending_size", None), int
+    )
+
+
+def _publishes_directly(nc: NATS) -> bool:
+    """Whether ``nc`` has the buffer and flusher ``_publish_now`` writes to, as nats-py's
+    ``Client`` has them today."""
+    return (
+        isinstance(getattr(nc, "_pending", None), list)
+        and isinstance(getattr(nc, "_pending_data_size", None), int)
+        and isinstance(getattr(nc, "_max_pending_size", None), int)
+        and isinstance(getattr(nc, "_max_payload", None), int)
+        and isinstance(getattr(nc, "_flush_queue", None), asyncio.Queue)
+        and isinstance(getattr(nc, "stats", None), dict)
+        and hasattr(nc, "_flusher_task")
+        and hasattr(nc, "_status")
+    )
