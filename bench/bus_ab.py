@@ -1,11 +1,13 @@
 """Two builds of the worker side by side on one NATS server: CPU time per request of each.
 
-    python -m bench.bus_ab TREE_A TREE_B [--rounds 10] [--requests 10000]
+    python -m bench.bus_ab TREE_A TREE_B [--rounds 10] [--requests 10000] [--signed]
 
 Each tree (a checkout, e.g. ``git worktree add /tmp/a main``) runs one worker answering
 ``bench.echo`` (``bench.bus``'s operation) in its own namespace; this process calls both
 through ``Bus`` at concurrency 64, alternating rounds, and reports the CPU seconds each
-worker process spent per request (``psutil``). Both builds see the same machine load at
+worker process spent per request (``psutil``). The caller is ``null``; with ``--signed``
+each concurrent loop calls as one signed-in user, signed by the ``Bus`` and checked by
+the worker, as in ``bench.bus``. Both builds see the same machine load at
 nearly the same time, which makes a few-µs change on a shared machine visible where
 latency rounds, or runs minutes apart, are not.
 """
@@ -15,20 +17,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
+import uuid
 from typing import Any
 
 import orjson
 import uvloop
 
-from bench.bus import echo
+from bench.bus import USERS, echo
 from bench.latency import Call, measure
 from bench.probes import process_cpu
 from cli.embedded.process import die_with_parent
 from hubbub.bus import Bus
+from hubbub.callers import CallerSigner
+from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.subjects import Subjects
 from hubbub.gc_tuning import tune_gc
 from hubbub.natsconn import connect_nats
@@ -53,6 +59,22 @@ asyncio.run(main())
 
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     trees = {"A": os.path.abspath(args.tree_a), "B": os.path.abspath(args.tree_b)}
+    caller_key = secrets.token_urlsafe(48)  # what the Bus and both workers share
+    signer = CallerSigner(caller_key.encode()) if args.signed else None
+    users: list[Caller | None] = (
+        [
+            Caller(
+                kind=CallerKind.USER,
+                user_id=str(uuid.uuid4()),
+                role="member",
+                session_id=str(uuid.uuid4()),
+                ip="127.0.0.1",
+            )
+            for _ in range(USERS)
+        ]
+        if args.signed
+        else [None]
+    )
     procs = {
         side: subprocess.Popen(
             [sys.executable, "-c", SERVE],
@@ -62,6 +84,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
                 "HUBBUB_NAMESPACE": f"benchab{side.lower()}",
                 "HUBBUB_LOG_LEVEL": "WARNING",
                 "HUBBUB_STATE_DIR": tempfile.mkdtemp(prefix="hubbub-bench-"),
+                "HUBBUB_CALLER_KEY": caller_key,
                 "PYTHONPATH": tree,
             },
             cwd=tree,
@@ -74,11 +97,14 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
 
     def caller(bus: Bus) -> Call:
         async def call(worker: int, n: int) -> None:
-            await bus.request(echo, {"key": f"k{worker}", "n": n}, caller=None, timeout=5)
+            user = users[worker % len(users)]
+            await bus.request(echo, {"key": f"k{worker}", "n": n}, caller=user, timeout=5)
 
         return call
 
-    calls = {side: caller(Bus(nc, Subjects(f"benchab{side.lower()}"))) for side in trees}
+    calls = {
+        side: caller(Bus(nc, Subjects(f"benchab{side.lower()}"), signer=signer)) for side in trees
+    }
     try:
         for call in calls.values():
             for _ in range(300):
@@ -124,6 +150,9 @@ def main() -> None:
     parser.add_argument("tree_b")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--requests", type=int, default=10000)
+    parser.add_argument(
+        "--signed", action="store_true", help="signed user callers (as bench.bus), not null"
+    )
     args = parser.parse_args()
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     from bench.services import services
