@@ -128,14 +128,17 @@ class Connection(Subscriber):
         """A reply or a push to this socket alone. Replies are bounded by the command
         rate, but a client that asks and never reads would grow its buffer without end:
         past four times the send limit it is cut off as a slow consumer."""
-        if self.buffered() > 4 * self.send_limit and not self.closed:
+        self.send_frame(frames.text_frame(payload))
+
+    def send_frame(self, frame: bytes) -> None:
+        """``send`` for a reply already framed (``frames.result_frame``)."""
+        t = self.transport
+        if t is not None and t.get_write_buffer_size() > 4 * self.send_limit and not self.closed:
             counters["slow_closed"] += 1
             self.close(CloseCode.SLOW_CONSUMER, "replies are piling up unread; reconnect")
             return
-        t = self.transport
         if t is None or self.closed or t.is_closing():
             return
-        frame = frames.text_frame(payload)
         counters["frames_out"] += 1
         counters["bytes_out"] += len(frame)
         # Replies wait for the end of this event-loop turn: the replies to the frames of

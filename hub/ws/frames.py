@@ -43,6 +43,22 @@ def result(command_id: int, raw_result: bytes) -> bytes:
     return b'{"id":%d,"result":%s}' % (command_id, raw_result)
 
 
+# An rpc's reply as a whole frame (header and payload), in one formatting operation:
+# ``{"id":<id>,"result":<result>}`` is 17 bytes and the id's digits around the result.
+_RESULT_FRAME_SHORT = b'\x81%c{"id":%d,"result":%b}'  # payload < 126 bytes
+_RESULT_FRAME_MEDIUM = b'\x81\x7e%c%c{"id":%d,"result":%b}'  # < 64 KiB: 16-bit length
+
+
+def result_frame(command_id: int, raw_result: bytes) -> bytes:
+    """``text_frame(result(command_id, raw_result))``, built at once."""
+    n = len(raw_result) + 17 + len(str(command_id))
+    if n < 126:
+        return _RESULT_FRAME_SHORT % (n, command_id, raw_result)
+    if n < 65_536:
+        return _RESULT_FRAME_MEDIUM % (n >> 8, n & 0xFF, command_id, raw_result)
+    return text_frame(result(command_id, raw_result))
+
+
 def result_obj(command_id: int, value: Any) -> bytes:
     return result(command_id, orjson.dumps(value))
 

@@ -103,7 +103,7 @@ class Rpcs:
         """Write the rpc's reply frame (its result, or its error) and measure it."""
         if reply is not None:
             outcome = _OK
-            conn.send(frames.result(command_id, reply.raw))
+            conn.send_frame(frames.result_frame(command_id, reply.raw))
         elif isinstance(error, HubbubError):
             outcome = error.code.value
             conn.send(frames.error(command_id, error))
