@@ -82,7 +82,9 @@ class Deadlines:
     the timer is set for the earliest slot. A connection keeps its own deadlines
     (``warn_at``, ``expire_at``, in loop time; 0: none), from which its buckets follow:
     re-arming (``refresh``) and leaving take it out of them, so a bucket never keeps a
-    closed connection (and its socket's objects) alive until its token would expire."""
+    closed connection (and its socket's objects) alive until its token would expire.
+    ``Sessions`` puts a connection in one bucket at a time: its warning's, and once that
+    fired, its expiry's."""
 
     __slots__ = ("buckets", "fire", "slots", "timer")
 
@@ -214,8 +216,9 @@ class Sessions:
         warn_in = max(remaining - self.settings.ws_expiring_lead_s, remaining / 2, 0.0)
         conn.warn_at = now + warn_in
         conn.expire_at = now + max(0.0, remaining + self.settings.ws_expiry_grace_s)
+        # The warning comes first (warn_at <= expire_at): the expiry goes into its bucket
+        # when the warning fires (``_due``), so a socket is in one bucket at a time.
         self.deadlines.add(conn, conn.warn_at)
-        self.deadlines.add(conn, conn.expire_at)
         return max(0, int(remaining))
 
     def _due(self, conn: Connection, now: float) -> None:
@@ -226,6 +229,8 @@ class Sessions:
             conn.warn_at = 0.0
             left = max(0, int(conn.token_exp - time.time()))
             conn.send(frames.push(Push.EXPIRING, **{"in": left}))
+            if conn.expire_at > now:
+                self.deadlines.add(conn, conn.expire_at)  # a later slot than this one
         if conn.expire_at and conn.expire_at <= now:
             conn.expire_at = 0.0
             conn.close(CloseCode.UNAUTHORIZED, "the access token expired; refresh it and reconnect")
