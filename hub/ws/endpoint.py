@@ -172,7 +172,7 @@ async def read_loop(realtime: Realtime, conn: Connection) -> None:
 async def _frame(realtime: Realtime, conn: Connection, msg: WSMessage) -> bool:
     """Handle one frame: each command it carries, in order. True when the socket is done
     (closed by the client, or by what this frame did)."""
-    conn.last_seen = time.monotonic()
+    now = conn.last_seen = time.monotonic()
     if conn.closed:
         return True
     counters["frames_in"] += 1
@@ -194,7 +194,7 @@ async def _frame(realtime: Realtime, conn: Connection, msg: WSMessage) -> bool:
     for raw in items:
         if conn.gone():  # a command of this batch closed it
             return True
-        admission = conn.limiter.admit()
+        admission = conn.limiter.admit(now)  # a batch's commands arrived together
         if admission is not Admission.ADMIT:
             if admission is Admission.CLOSE:
                 conn.close(CloseCode.POLICY, "too many commands; slow down")
