@@ -106,15 +106,19 @@ class Context:
         logged: the change it follows has committed and the caller will be told so."""
         self._after_commit.append(action)
 
-    async def commit(self) -> None:
+    async def commit(self, committed: Callable[[], None] | None = None) -> None:
         """Commit now, then run the ``after_commit`` actions queued so far.
 
-        The runtime calls this when the handler returns. A handler calls it itself only
-        when a change must stick although the request then fails — e.g. revoking a
-        session family when a reused refresh token is presented, before answering 401.
+        The runtime calls this when the handler returns (with ``committed``, called once
+        the session's connection is back in the pool, before the actions). A handler
+        calls it itself only when a change must stick although the request then fails —
+        e.g. revoking a session family when a reused refresh token is presented, before
+        answering 401.
         """
         if self._session is not None:
             await self._session.commit()
+        if committed is not None:
+            committed()
         actions, self._after_commit = self._after_commit, []
         for action in actions:
             try:

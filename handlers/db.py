@@ -163,6 +163,17 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     return driver
 
 
+async def autocommit_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection ``session`` holds, with no transaction begun: each statement
+    on it commits by itself. For a handler whose whole change is one statement (it saves
+    the ``BEGIN`` and ``COMMIT`` round trips); the session's commit then has nothing to
+    do. Nothing else may run in ``session`` before it."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    return driver
+
+
 # --- reads without SQLAlchemy's execution machinery ---------------------------------------
 
 _ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]

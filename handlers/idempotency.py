@@ -94,24 +94,27 @@ SELF_CLAIMING: set[object] = set()
 
 
 def claims_itself(handler: F) -> F:
-    """Mark a hot handler that claims its idempotency key in its first statement and
-    stores its response in its last (two round trips fewer). When ``ctx.claim`` is set,
-    it must claim the key as ``claim`` does (``INSERT … ON CONFLICT DO NOTHING``), and
-    when that inserted nothing ``await replay(conn, claim)``; else store
-    ``claim.serialize(result)`` on the record in the change's transaction, as
-    ``complete`` does, and set ``claim.response`` to it."""
+    """Mark a hot handler that is its request's whole unit of work and writes its change,
+    its idempotency record (if the request has a key) and its response in one statement.
+
+    The runtime then claims nothing itself: it hands the handler a ``Claim``
+    (``ctx.claim``, also without a key) and takes the response the handler sets on it. The
+    handler must insert the record as ``claim`` does (``INSERT … ON CONFLICT DO
+    NOTHING``), with the response, and write its change only if that inserted a row; if
+    not, ``await replay(conn, claim)``."""
     SELF_CLAIMING.add(handler)
     return handler
 
 
 @dataclass(slots=True)
 class Claim:
-    """An idempotency key to claim: whose (``caller``), the key, the operation and the
-    request's fingerprint; ``serialize`` makes the response body of a result, as the
-    runtime would; ``response``: the body the handler stored, once it has."""
+    """The request a ``claims_itself`` handler serves: its idempotency key (None: it has
+    none), whose keys (``caller``), the operation and the request's fingerprint;
+    ``serialize`` makes the response body of a result, as the runtime would; ``response``:
+    the body, set by the handler."""
 
     caller: str
-    key: str
+    key: str | None
     operation: str
     fingerprint: str
     serialize: Callable[[Any], bytes]
@@ -131,6 +134,19 @@ async def replay(conn: asyncpg.Connection, claim: Claim) -> NoReturn:
     first, or ``Unprocessable`` when that was a different request."""
     record = await conn.fetchrow(_STORED, claim.caller, claim.key)
     assert record is not None  # a rolled-back claim would have let this one in
+    replayed(record, claim)
+
+
+async def stored(conn: asyncpg.Connection, claim: Claim) -> None:
+    """``replay`` if the key was claimed already; else nothing."""
+    if claim.key is not None:
+        record = await conn.fetchrow(_STORED, claim.caller, claim.key)
+        if record is not None:
+            replayed(record, claim)
+
+
+def replayed(record: Any, claim: Claim) -> NoReturn:
+    """``Replay`` the stored response ``record`` of ``claim``'s key, or ``Unprocessable``."""
     if record["request_hash"] != claim.fingerprint:
         raise Unprocessable(
             "this Idempotency-Key was already used with a different request",

@@ -137,24 +137,40 @@ async def run_handler(
         slots = ctx.resource(TRANSACTION_SLOTS)
         if not slots.try_take():
             await _take_slot(slots, ctx)
+    held = slots is not None
+
+    def release() -> None:
+        """Give the slot back: once the transaction has ended, whatever comes next."""
+        nonlocal held
+        if held:
+            held = False
+            assert slots is not None
+            slots.release()
+
     try:
         key = ctx.idempotency_key if op.mutating else None
         # The adapter's serializer itself: ``TypeAdapter.dump_json`` only forwards to it.
         to_json = op.result_adapter.serializer.to_json
         claim = None
-        if key is not None:
+        if handler in idempotency.SELF_CLAIMING:
+            claim = ctx.claim = idempotency.Claim(
+                caller_scope(ctx.caller),
+                key,
+                op.name,
+                idempotency.request_fingerprint(op.name, _dump(params)) if key else "",
+                lambda result: to_json(result, warnings=False),
+            )
+        elif key is not None:
             scope = caller_scope(ctx.caller)
-            fingerprint = idempotency.request_fingerprint(op.name, _dump(params))
-            if handler in idempotency.SELF_CLAIMING:
-                claim = ctx.claim = idempotency.Claim(
-                    scope, key, op.name, fingerprint, lambda result: to_json(result, warnings=False)
-                )
-            else:
-                stored = await idempotency.claim(
-                    ctx.session, caller=scope, key=key, operation=op.name, fingerprint=fingerprint
-                )
-                if stored is not None:
-                    return stored  # replay: the first response, nothing applied again
+            stored = await idempotency.claim(
+                ctx.session,
+                caller=scope,
+                key=key,
+                operation=op.name,
+                fingerprint=idempotency.request_fingerprint(op.name, _dump(params)),
+            )
+            if stored is not None:
+                return stored  # replay: the first response, nothing applied again
         try:
             result = await handler(ctx, params)
         except idempotency.Replay as replay:
@@ -169,7 +185,9 @@ async def run_handler(
                 raise RuntimeError(f"{op.name}: its handler did not store its response")
             body = claim.response
         if ctx.has_pending_commit:  # reads on the read pool have nothing to commit
-            await ctx.commit()
+            # The slot is free once the connection is: the after-commit actions (a
+            # cache invalidation in Redis) need none.
+            await ctx.commit(release)
     except BaseException:
         ctx.discard_after_commit()
         if ctx.has_session:
@@ -183,8 +201,7 @@ async def run_handler(
             if ctx.has_session:
                 await ctx.session.close()
         finally:
-            if slots is not None:
-                slots.release()
+            release()
     if ctx.emitted and on_events is not None:
         on_events()
     return body

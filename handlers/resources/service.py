@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, select
 
 from handlers import idempotency
 from handlers.context import Context
-from handlers.db import driver_connection
+from handlers.db import autocommit_connection, driver_connection
 from handlers.registry import Registry
 from handlers.resources import listing, positions
 from handlers.resources.models import Resource
@@ -94,23 +94,20 @@ async def get(ctx: Context, params: ResourceGet) -> ResourcePublic:
 @registry.handler(api.create)
 @idempotency.claims_itself
 async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
+    """Two statements: the caller's role and the column's last key, then the row with its
+    journal and idempotency record. Run by the runtime (``ctx.claim`` set), the create is
+    the whole unit of work: each statement commits by itself, with no ``BEGIN`` and no
+    ``COMMIT``. Called from another handler, it runs in that handler's transaction."""
     me = uuid.UUID(ctx.user_id)
     claim = ctx.claim
-    conn = await driver_connection(ctx.session)
-    found = await conn.fetchrow(
-        _CLAIM_ROLE_LAST_NOW,
-        params.workspace_id,
-        me,
-        params.status,
-        *((claim.caller, claim.key, claim.operation, claim.fingerprint) if claim else _NO_CLAIM),
-    )
+    conn = await (autocommit_connection if claim else driver_connection)(ctx.session)
+    found = await conn.fetchrow(_ROLE_LAST_NOW, params.workspace_id, me, params.status)
     assert found is not None  # a SELECT of scalar subqueries has one row
-    claimed, role, last, now = found
-    if not claimed:
-        assert claim is not None
-        await idempotency.replay(conn, claim)
+    role, last, now = found
     if params.position is not None:
         last = None  # not needed: the create names its place
+    if claim is not None and not _has_role(role, access.WRITE):
+        await idempotency.stored(conn, claim)  # a retry of a create made before is replayed
     _check_role(role, access.WRITE)
     row = Resource(
         id=uuid.uuid4(),
@@ -126,7 +123,8 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
         created_by=me,
         updated_by=me,
         deleted_at=None,
-        # The transaction's now(): what the columns' defaults would have stamped.
+        # The time of the first statement: what the columns' defaults would have stamped
+        # in a transaction.
         created_at=now,
         updated_at=now,
     )
@@ -138,13 +136,11 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
         data=public.model_dump(mode="json"),
         summary=summary(row),
     )
-    body = None
-    if claim is not None:
-        body = claim.response = claim.serialize(public)
-    # The row, its activity row, its outbox event and the idempotency record's response in
-    # one statement, one round trip.
+    body = claim.serialize(public) if claim else None
+    # The row, its activity row, its outbox event and its idempotency record with the
+    # response, in one statement.
     try:
-        await conn.execute(
+        created = await conn.fetchval(
             _INSERT_CREATED,
             row.id,
             row.workspace_id,
@@ -161,12 +157,16 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
             _json(journalled.summary),
             journalled.event.channel,
             _json(journalled.payload),
+            *((claim.caller, claim.key, claim.operation, claim.fingerprint) if claim else _NO_KEY),
             body,
-            claim.caller if claim else None,
-            claim.key if claim else None,
         )
     except asyncpg.ForeignKeyViolationError:  # the workspace was deleted since the check
         raise access.not_found() from None
+    if not created:  # an earlier request holds the key
+        assert claim is not None
+        await idempotency.replay(conn, claim)
+    if claim is not None:
+        claim.response = body
     return public
 
 
@@ -223,45 +223,52 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-# The idempotency key claimed (if the request has one: $4-$7, else NULLs; "claimed" is
-# false when an earlier request holds it), the caller's role, the greatest order key of
-# the column's live cards (read without a lock) and the transaction's now(): one round
-# trip, on the transaction's asyncpg connection.
-_CLAIM_ROLE_LAST_NOW = """
-WITH claim AS (
-    INSERT INTO idempotency_keys (caller, key, operation, request_hash)
-    SELECT $4::varchar, $5::varchar, $6::varchar, $7::varchar WHERE $5::varchar IS NOT NULL
-    ON CONFLICT DO NOTHING RETURNING 1
-)
-SELECT $5::varchar IS NULL OR EXISTS (SELECT FROM claim),
-       (SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2),
+# The caller's role, the greatest order key of the column's live cards (read without a
+# lock) and the time: one round trip.
+_ROLE_LAST_NOW = """
+SELECT (SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2),
        (SELECT position FROM resources
          WHERE workspace_id = $1 AND status = $3 AND deleted_at IS NULL
          ORDER BY position DESC LIMIT 1),
        now()
 """
-_NO_CLAIM = (None, None, None, None)
 
 # A created resource with its activity row and its outbox event (the journal of
-# handlers/workspaces/journal.py) and, with an idempotency key, the response stored on
-# its record ($16-$18, else NULLs), written together: the rest only if the row is (a
-# foreign key violation fails the whole statement).
+# handlers/workspaces/journal.py), written together, and only if the idempotency key
+# ($17, with the response $20; NULL: the request has none) is claimed by this statement.
+# Returns whether it was; a foreign key violation (the workspace is gone) fails it all.
 _INSERT_CREATED = """
-WITH created AS (
+WITH claim AS (
+    INSERT INTO idempotency_keys (caller, key, operation, request_hash, response, completed_at)
+    SELECT $16::varchar, $17::varchar, $18::varchar, $19::varchar, $20::bytea, now()
+     WHERE $17::varchar IS NOT NULL
+    ON CONFLICT DO NOTHING RETURNING 1
+), go AS (
+    SELECT $17::varchar IS NULL OR EXISTS (SELECT FROM claim) AS ok
+), created AS (
     INSERT INTO resources (id, workspace_id, kind, title, body, status, position, tags, data,
                            version, created_by, updated_by, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10, $11, $11)
+    SELECT $1::uuid, $2::uuid, $3::varchar, $4::text, $5::text, $6::varchar, $7::text,
+           $8::varchar[], $9::jsonb, 1, $10::uuid, $10::uuid, $11::timestamptz,
+           $11::timestamptz
+      FROM go WHERE go.ok
     RETURNING id, workspace_id
 ), journalled AS (
     INSERT INTO activity (workspace_id, actor_id, action, subject_type, subject_id,
                           before_version, after_version, summary)
-    SELECT workspace_id, $10, $12, 'resource', id::text, NULL, 1, $13 FROM created
-), completed AS (
-    UPDATE idempotency_keys SET response = $16, completed_at = now()
-     WHERE caller = $17::varchar AND key = $18::varchar AND EXISTS (SELECT FROM created)
+    SELECT workspace_id, $10::uuid, $12::varchar, 'resource', id::text, NULL, 1, $13::jsonb
+      FROM created
+), published AS (
+    INSERT INTO outbox (channel, event_type, payload)
+    SELECT $14::varchar, $12::varchar, $15::jsonb FROM created
 )
-INSERT INTO outbox (channel, event_type, payload) SELECT $14, $12, $15 FROM created
+SELECT ok FROM go
 """
+_NO_KEY = (None, None, None, None)
+
+
+def _has_role(role: str | None, at_least: WorkspaceRole) -> bool:
+    return role is not None and WorkspaceRole(role).at_least(at_least)
 
 
 def _check_role(role: str | None, at_least: WorkspaceRole) -> None:

@@ -119,6 +119,28 @@ class TestCreate:
         assert await run_handler(api.create, create, again, params) == body
         assert len(await rows(db, "SELECT 1 FROM resources WHERE title = 'one'")) == 1
 
+    async def test_a_create_without_an_idempotency_key_is_written_with_its_journal(
+        self,
+        domain: Domain,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        sessions: async_sessionmaker[AsyncSession],
+    ) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        params = ResourceCreate(workspace_id=ws["id"], kind="task", title="keyless")
+        ctx = context(settings, redis, sessions, ann, key=None)
+
+        made = orjson.loads(await run_handler(api.create, create, ctx, params))
+
+        assert ctx.emitted  # the relay is woken for its event
+        activity = await rows(db, "SELECT 1 FROM activity WHERE subject_id = :id", id=made["id"])
+        event = await rows(
+            db, "SELECT 1 FROM outbox WHERE payload -> 'data' ->> 'id' = :id", id=made["id"]
+        )
+        assert (len(activity), len(event)) == (1, 1)
+
     async def test_a_workspace_deleted_while_a_create_waits_for_it_is_not_found(
         self,
         domain: Domain,
