@@ -125,10 +125,14 @@ def offers_subprotocol(header: str) -> bool:
 
 
 async def handshake(realtime: Realtime, conn: Connection, timeout: float) -> bool:
+    # A plain timer closes a socket that sends nothing (its close ends the wait with a
+    # CLOSING message): lighter than a timeout scope around the read.
+    overdue = asyncio.get_running_loop().call_later(timeout, _connect_overdue, conn, timeout)
     try:
-        msg = await conn.ws.receive(timeout=timeout)
-    except TimeoutError:
-        conn.close(CloseCode.UNAUTHORIZED, f"send connect within {timeout:g}s")
+        msg = await conn.ws.receive()
+    finally:
+        overdue.cancel()
+    if conn.closed:  # overdue: the timer closed it as the frame came in
         return False
     if msg.type is not WSMsgType.TEXT:
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
@@ -157,6 +161,10 @@ async def handshake(realtime: Realtime, conn: Connection, timeout: float) -> boo
     conn.last_seen = time.monotonic()
     conn.send(frames.result_obj(command.id, connected))
     return True
+
+
+def _connect_overdue(conn: Connection, timeout: float) -> None:
+    conn.close(CloseCode.UNAUTHORIZED, f"send connect within {timeout:g}s")
 
 
 async def read_loop(realtime: Realtime, conn: Connection) -> None:

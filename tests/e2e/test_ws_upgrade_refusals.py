@@ -1,4 +1,5 @@
-"""``GET /ws`` that is not a WebSocket upgrade, or that offers our subprotocol in a list."""
+"""``GET /ws`` that is not a WebSocket upgrade, offers our subprotocol in a list, or never
+sends its ``connect``."""
 
 from __future__ import annotations
 
@@ -23,3 +24,17 @@ async def test_our_subprotocol_is_found_in_a_list_of_offers(ws_url: str) -> None
         session.ws_connect(ws_url, protocols=("other.v2", "hubbub.v1.json")) as ws,
     ):
         assert ws.protocol == "hubbub.v1.json"
+
+
+async def test_a_socket_that_sends_no_connect_in_time_is_closed_with_4001(ws_url: str) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(ws_url, protocols=("hubbub.v1.json",)) as ws,
+    ):
+        said = await ws.receive_json(timeout=10)  # the e2e hub waits 1 s for connect
+        assert said["push"] == "disconnect"
+        assert said["code"] == 4001
+        assert said["reason"] == "send connect within 1s"
+        closing = await ws.receive(timeout=10)
+        assert closing.type is aiohttp.WSMsgType.CLOSE
+        assert ws.close_code == 4001
