@@ -105,9 +105,13 @@ class Subscriptions:
         try:
             epoch = await self.history.epoch(channel.kind)
             latest = await feed.latest()
-            recovered, publications, position = await self._recover(
-                channel, command.since, epoch, latest
-            )
+            publications: list[tuple[int, bytes]] = []
+            if command.since is None:  # a first subscribe: nothing to recover
+                recovered, position = False, latest
+            else:
+                recovered, publications, position = await self._recover(
+                    channel, command.since, epoch, latest
+                )
         except BaseException:
             feed.waiting.pop(conn, None)
             conn.subs.pop(name, None)
@@ -130,14 +134,14 @@ class Subscriptions:
             await self._presence_join(conn, channel, feed)
 
     async def _recover(
-        self, channel: Channel, since: cmd.Since | None, epoch: str, latest: int
+        self, channel: Channel, since: cmd.Since, epoch: str, latest: int
     ) -> tuple[bool, list[tuple[int, bytes]], int]:
         """What a resubscribing client missed: (recovered, publications, new position).
 
         Recovered means every publication after ``since.offset`` is in the reply — the
         epoch matches and the history still holds the last one the client saw (retention
         drops the oldest first, so then it holds all the later ones too)."""
-        if since is None or since.epoch != epoch or since.offset > latest:
+        if since.epoch != epoch or since.offset > latest:
             return False, [], latest
         if since.offset == latest:
             return True, [], latest
