@@ -46,7 +46,7 @@ class Rpcs:
         # the label values are the catalog's methods (or "unknown") and the error codes.
         self._timers: dict[tuple[metrics.HubMetrics, str, str], Timing] = {}
 
-    def start(self, conn: Connection, command: cmd.Rpc) -> None:
+    def start(self, conn: Connection, command: cmd.RpcCall) -> None:
         """Send ``command``'s call; its reply goes out when the worker's comes, its
         refusal (access, params, bus unreachable) at once. ``CommandError`` if its id is
         taken or too many are unanswered."""

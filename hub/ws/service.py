@@ -178,12 +178,16 @@ class Realtime:
 
     async def handle(self, conn: Connection, command: Any) -> None:
         """Run one command; replies (result or error) go out through ``conn``."""
+        if type(command) is cmd.RpcCall:
+            if not self.close_if_revoked(conn, command.id):
+                self.rpcs.start(conn, command)
+            return
         if isinstance(command, cmd.Pong):
             return
         if self.close_if_revoked(conn, command.id):
             return
         if isinstance(command, cmd.Rpc):
-            self.rpcs.start(conn, command)
+            self.rpcs.start(conn, cmd.RpcCall.of(command))
             return
         handler = self._handlers.get(type(command))
         if handler is None:

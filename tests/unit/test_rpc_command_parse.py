@@ -1,5 +1,6 @@
-"""Parsing an ``rpc`` command: its own model's fast path gives the same command, and a
-bad one the same ``validation_failed`` error, as the union of every command does."""
+"""Parsing an ``rpc`` command: its fast path (``RpcCall``, no model built) gives the
+same fields, and a bad one the same ``validation_failed`` error, as the union of every
+command does."""
 
 from __future__ import annotations
 
@@ -18,20 +19,30 @@ def union_error(raw: dict[str, Any]) -> dict[str, Any]:
     return invalid(caught.value).to_dict()
 
 
-def test_a_good_rpc_is_its_model() -> None:
-    parsed = cmd.parse_command(
-        {"op": "rpc", "id": 3, "method": "users.me", "params": {"a": 1}, "idempotency_key": "k"}
-    )
-    assert isinstance(parsed, cmd.Rpc)
-    assert (parsed.id, parsed.method, parsed.params, parsed.idempotency_key) == (
-        3,
-        "users.me",
-        {"a": 1},
-        "k",
-    )
-    bare = cmd.parse_command({"op": "rpc", "id": 4, "method": "users.me"})
-    assert isinstance(bare, cmd.Rpc)
-    assert (bare.params, bare.idempotency_key) == ({}, None)
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"op": "rpc", "id": 3, "method": "users.me", "params": {"a": 1}, "idempotency_key": "k"},
+        {"op": "rpc", "id": 4, "method": "users.me"},
+        {"op": "rpc", "id": 0, "method": "", "params": {}, "idempotency_key": None},
+        {"op": "rpc", "id": 2**53, "method": "m" * 100},
+    ],
+)
+def test_a_good_rpc_has_the_fields_of_its_model(raw: dict[str, Any]) -> None:
+    parsed = cmd.parse_command(raw)
+    assert type(parsed) is cmd.RpcCall
+    model = cmd._adapter.validate_python(raw)
+    assert isinstance(model, cmd.Rpc)
+    assert parsed == cmd.RpcCall.of(model)
+
+
+def test_each_rpc_gets_params_of_its_own() -> None:
+    first = cmd.parse_command({"op": "rpc", "id": 1, "method": "users.me"})
+    second = cmd.parse_command({"op": "rpc", "id": 2, "method": "users.me"})
+    assert isinstance(first, cmd.RpcCall)
+    assert isinstance(second, cmd.RpcCall)
+    first.params["x"] = 1
+    assert second.params == {}
 
 
 @pytest.mark.parametrize(
@@ -43,6 +54,9 @@ def test_a_good_rpc_is_its_model() -> None:
         {"op": "rpc", "id": 1},
         {"op": "rpc", "id": -1, "method": "users.me"},
         {"op": "rpc", "id": 1, "method": 5, "idempotency_key": 7},
+        {"op": "rpc", "id": 1, "method": "users.me", "params": None},
+        {"op": "rpc", "id": 1, "method": "users.me", "idempotency_key": ["k"]},
+        {"op": "rpc", "id": 2**53 + 1, "method": "users.me"},
     ],
 )
 def test_a_bad_rpc_fails_as_the_union_says(raw: dict[str, Any]) -> None:
