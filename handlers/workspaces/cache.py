@@ -23,9 +23,11 @@ checks versions against the database.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -33,6 +35,7 @@ from redis.asyncio import Redis
 
 from handlers import invalidations
 from handlers.context import Context
+from handlers.worker_resources import ResourceKey
 from hubbub.keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -98,13 +101,61 @@ class WorkspaceCache:
         """Once this request commits, nothing cached for the workspace is served again
         (redone by the workers if Redis cannot be told now)."""
         ctx, workspace_id = self.ctx, self.workspace_id
+        bumps = ctx.resource(BUMPS)
         invalidations.after_commit(
             ctx,
             BUMP,
             {"workspace_id": workspace_id},
-            lambda: _bump(ctx.redis, ctx.keys, workspace_id),
+            lambda: bumps.bump(workspace_id, lambda: _bump(ctx.redis, ctx.keys, workspace_id)),
             durable=False,
         )
+
+
+class Bumps:
+    """The worker's bumps of workspace generations, shared between requests.
+
+    A request needs a bump that *starts* after its commit. While one is in flight for a
+    workspace, every request committed meanwhile waits for one next bump, which starts
+    when the one in flight ends: a busy workspace costs Redis one round trip per bump's
+    duration, not one per change. A failed bump fails every request waiting on it (each
+    keeps its invalidation for the redo loop).
+    """
+
+    def __init__(self, settings: Any = None) -> None:
+        self._running: dict[str, asyncio.Future[None]] = {}  # ends when the bump has
+        self._next: dict[str, asyncio.Future[None]] = {}  # the one that starts after it
+
+    async def bump(self, workspace_id: str, apply: Callable[[], Awaitable[None]]) -> None:
+        following = self._next.get(workspace_id)
+        if following is not None:
+            await asyncio.shield(following)
+            return
+        running = self._running.get(workspace_id)
+        if running is None:
+            await self._run(workspace_id, apply)
+            return
+        following = self._next[workspace_id] = asyncio.ensure_future(
+            self._after(running, workspace_id, apply)
+        )
+        await asyncio.shield(following)
+
+    async def _after(
+        self, running: asyncio.Future[None], workspace_id: str, apply: Callable[[], Awaitable[None]]
+    ) -> None:
+        await running
+        del self._next[workspace_id]  # it starts now: later commits need another
+        await self._run(workspace_id, apply)
+
+    async def _run(self, workspace_id: str, apply: Callable[[], Awaitable[None]]) -> None:
+        done = self._running[workspace_id] = asyncio.get_running_loop().create_future()
+        try:
+            await apply()
+        finally:
+            del self._running[workspace_id]
+            done.set_result(None)
+
+
+BUMPS: ResourceKey[Bumps] = ResourceKey("workspace cache bumps", Bumps)
 
 
 def params_digest(params: BaseModel, *, exclude: set[str] | None = None) -> str:
