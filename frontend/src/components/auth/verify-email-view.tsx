@@ -23,11 +23,13 @@ type State = { kind: "reading" } | { kind: "missing" } | { kind: "verifying" } |
  * waited for the confirmation (opened signed out, then "Create an account"), the page
  * leads back to it — through sign-in when the session is gone.
  *
- * Once confirmed, it also asks for the invitations to the address
- * (`invitations.mine`): a link opened in a new tab holds no invitation token, and
- * the person should still learn that one waits — and where to answer it (the
- * workspaces page lists them with Accept / Decline). Signed out in this browser,
- * the ask fails (401) and the page says nothing more.
+ * A link opened in a new tab holds no invitation token, yet the person should still
+ * learn that one waits: once confirmed, that page asks for the invitations to the
+ * address (`invitations.mine`, which takes a session from the refresh cookie like
+ * any signed-in page) and says where to answer them (the workspaces page lists them
+ * with Accept / Decline). Signed out in this browser, the ask fails (401) and the
+ * page says nothing more. A tab that holds the invitation asks nothing: it leads
+ * back to it.
  */
 export function VerifyEmailView() {
   const [state, setState] = useState<State>({ kind: "reading" });
@@ -69,11 +71,11 @@ export function VerifyEmailView() {
 
   const verified = state.kind === "verified";
   useEffect(() => {
-    if (!verified) return;
+    if (!verified || invitationWaits) return;
     const controller = new AbortController();
     myInvitations(getServices().api, { signal: controller.signal }).then(setPending, () => {});
     return () => controller.abort();
-  }, [verified]);
+  }, [verified, invitationWaits]);
 
   if (state.kind === "reading" || state.kind === "verifying") return <LoadingState label="Confirming your email…" />;
 
