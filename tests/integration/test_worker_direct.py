@@ -1,0 +1,117 @@
+"""The worker takes requests as nats-py reads them and writes its replies into nats-py's
+buffer — over a real NATS connection.
+
+It leans on what nats-py's client does today (workers/service.py): its message processing
+hands each message of a subscription to the subscription's pending queue with
+``put_nowait``, and a publish is a PUB command appended to its pending buffer and a
+wake-up of its flusher. The first test fails when a nats-py release changes either.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import orjson
+import pytest
+from nats.aio.client import Client as NATS
+from pydantic import BaseModel
+
+from handlers.context import Context
+from handlers.registry import Registry
+from hubbub.config import Settings
+from hubbub.contracts.envelope import H_ERROR
+from hubbub.contracts.operations import Access, Operation
+from hubbub.contracts.subjects import Subjects
+from hubbub.natsconn import connect_nats
+from workers.service import WorkerService, _Dispatch
+
+
+class Said(BaseModel):
+    text: str
+
+
+SAY = Operation("test.say", Said, Said, Access.PUBLIC)
+registry = Registry()
+
+
+@registry.handler(SAY)
+async def say(ctx: Context, params: Said) -> Said:
+    return Said(text="re:" + params.text)
+
+
+@pytest.fixture
+async def worker(settings: Settings) -> AsyncIterator[WorkerService]:
+    conn = await connect_nats(settings.nats_url or "", "test-worker")
+    svc = WorkerService(
+        settings=settings,
+        registry=registry,
+        nc=conn,
+        sessions=cast(Any, object()),  # the operation touches no database or Redis
+        redis=cast(Any, object()),
+    )
+    await svc.start()
+    yield svc
+    await svc.drain(5)
+    await conn.close()
+
+
+def _request(settings: Settings, text: str) -> tuple[str, bytes]:
+    subject = Subjects(settings.namespace).service(SAY.name)
+    return subject, orjson.dumps({"params": {"text": text}, "caller": None, "request_id": "r"})
+
+
+async def test_requests_and_replies_skip_the_subscriptions_task_and_publish(
+    worker: WorkerService, nc: NATS, settings: Settings
+) -> None:
+    assert worker._sub is not None
+    assert isinstance(worker._sub._pending_queue, _Dispatch)  # taken as nats-py reads them
+    assert worker._direct_publish
+
+    async def publish(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a reply went through Client.publish")
+
+    worker.nc.publish = publish  # type: ignore[method-assign]
+    try:
+        subject, body = _request(settings, "hello")
+        reply = await nc.request(subject, body, timeout=5)
+    finally:
+        del worker.nc.publish  # the client's own again
+    assert orjson.loads(reply.data) == {"text": "re:hello"}
+    assert not reply.headers
+
+
+async def test_a_refused_request_is_answered_with_its_error(
+    worker: WorkerService, nc: NATS, settings: Settings
+) -> None:
+    subject, _ = _request(settings, "x")
+    reply = await nc.request(subject, b"not json", timeout=5)
+    assert reply.headers is not None
+    assert reply.headers[H_ERROR] == "bad_request"
+    reply = await nc.request(subject, orjson.dumps({"params": {"text": 1}}), timeout=5)
+    assert reply.headers is not None
+    assert reply.headers[H_ERROR] == "validation_failed"
+
+
+async def test_a_request_that_breaks_the_worker_never_reaches_nats_py(
+    worker: WorkerService, nc: NATS, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failure while taking a request is logged; the connection and the subscription
+    go on (nats-py's read loop would end the connection on an exception)."""
+    subject, body = _request(settings, "first")
+    await nc.request(subject, body, timeout=5)  # the route exists from here on
+    route = worker._routes[SAY.name]
+    validate = route.validate
+
+    def broken(_: Any) -> Any:
+        route.validate = validate  # the next request is taken again
+        raise RuntimeError("a bug while taking a request")
+
+    route.validate = broken
+    with caplog.at_level(logging.ERROR, logger="workers.service"):
+        await nc.publish(subject, body, reply=nc.new_inbox())  # no one waits for it
+        reply = await nc.request(subject, _request(settings, "after")[1], timeout=5)
+    assert orjson.loads(reply.data) == {"text": "re:after"}
+    assert worker.nc.is_connected
+    assert "a request could not be taken" in caplog.text
