@@ -34,8 +34,10 @@ def test_a_short_run_answers_every_create_and_delivers_every_event(
         )
         assert figures["cpu"]["workers_us"] > 0
     assert results["events"] == {"created_ok": 20, "events_seen": 20, "rows": 20}
+    assert results["one_workspace"]["cpu_per_row"]["workers_us"] > 0
     workspace.report(args, results)
     printed = capsys.readouterr().out
     assert "one workspace" in printed
+    assert "CPU per row written" in printed
     assert "target p99 <= 100 ms" in printed
     assert "load average" in printed
