@@ -9,9 +9,10 @@ slots*, as many as the engine's pool has connections for requests (``Slots``). W
 that bound, the hundreds of requests a worker takes at once would all queue on the
 pool, each opening an overflow connection that is closed again on return, and run long
 after their callers gave up. A request waits for a slot at most ``db_wait_s`` and never
-past its deadline: an expired one is answered ``timeout`` without being run, one that
-gets no slot in time ``unavailable`` with reason "busy" — nothing has started, so the
-hub sends it to another worker.
+past its deadline, and only so many wait (``WAITING_PER_SLOT``): an expired one is
+answered ``timeout`` without being run, one that gets no slot in time, or finds too
+many waiting, ``unavailable`` with reason "busy" — nothing has started, so the hub
+sends it to another worker.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ BUSY = "busy"
 # Connections of the engine's pool kept from requests: the outbox relay's, and one for
 # the janitor, the invalidation redoer or the mail sender.
 BACKGROUND_CONNECTIONS = 2
+# Requests that may wait for a slot, per slot: beyond, a request is refused at once
+# ("busy", for another worker), not queued where it could only wait longer.
+WAITING_PER_SLOT = 8
 
 
 class Slots:
@@ -82,6 +86,10 @@ class Slots:
             raise
         return True  # the releaser handed its slot over: ``free`` is unchanged
 
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
     def release(self) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
@@ -100,6 +108,10 @@ TRANSACTION_SLOTS = ResourceKey("transaction slots", _slots)
 
 async def _take_slot(slots: Slots, ctx: Context) -> None:
     """Wait for a transaction slot as long as the request may; raise if it may not."""
+    if slots.waiting >= slots.size * WAITING_PER_SLOT:
+        raise Unavailable(
+            "the worker is busy; retry shortly", request_id=ctx.request_id, reason=BUSY
+        )
     wait = ctx.settings.db_wait_s
     if ctx.deadline is not None:
         left = ctx.deadline - time.time()

@@ -21,7 +21,7 @@ from hubbub.contracts.operations import Access, Empty, NoParams, Operation
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
 from tests.support.waiting import wait_for
-from workers.execution import TRANSACTION_SLOTS, run_handler
+from workers.execution import TRANSACTION_SLOTS, WAITING_PER_SLOT, run_handler
 
 OP = Operation("test.write", NoParams, Empty, Access.PUBLIC, mutating=True)
 
@@ -54,7 +54,7 @@ class Worker:
         )
 
     def waiting(self) -> int:
-        return len(self.resources.get(TRANSACTION_SLOTS, self.settings)._waiters)
+        return self.resources.get(TRANSACTION_SLOTS, self.settings).waiting
 
 
 async def claimed(db: async_sessionmaker[AsyncSession], key: str) -> bool:
@@ -163,3 +163,31 @@ class TestTransactionSlots:
         assert not await claimed(db, "late")
         assert not await claimed(db, "expired")
         assert worker.waiting() == 0
+
+    async def test_a_request_finding_too_many_waiting_is_refused_busy_at_once(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        ran: list[str],
+    ) -> None:
+        worker = Worker(settings, redis, db, wait=30.0)
+        release = asyncio.Event()
+        first = asyncio.create_task(
+            run_handler(OP, holding(ran, release), worker.ctx("first"), NoParams())
+        )
+        await wait_for(lambda: ran == ["first"], what="the first request running")
+        queued = [
+            asyncio.create_task(run_handler(OP, holding(ran), worker.ctx(f"q{n}"), NoParams()))
+            for n in range(WAITING_PER_SLOT)
+        ]
+        await wait_for(lambda: worker.waiting() == WAITING_PER_SLOT, what="the queue full")
+
+        with pytest.raises(Unavailable) as refused:  # not after 30 s: now
+            await run_handler(OP, holding(ran), worker.ctx("one too many"), NoParams())
+        assert refused.value.details["reason"] == "busy"
+
+        release.set()
+        await asyncio.gather(first, *queued)
+        assert sorted(ran) == sorted(["first", *(f"q{n}" for n in range(WAITING_PER_SLOT))])
+        assert not await claimed(db, "one too many")
