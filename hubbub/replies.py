@@ -29,8 +29,7 @@ import asyncio
 import itertools
 import logging
 import math
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -101,7 +100,7 @@ class Replies:
         # each waiting token's slot: what is kept is what is in flight, nothing more.
         self._expiring: dict[int, dict[str, _Waiter]] = {}
         self._waiting: dict[str, dict[str, _Waiter]] = {}
-        self._publishing: set[asyncio.Task[None]] = set()  # publishes that had to wait
+        self._publishing: set[asyncio.Task[None]] = set()  # publishes left to a task
         self.direct = False  # replies are dispatched from nats-py's message processing
         self._prefix_bytes = b""
         self._direct_publish = False  # requests go into nats-py's buffer (_publish_now)
@@ -160,56 +159,30 @@ class Replies:
         headers: dict[str, str] | None = None,
     ) -> None:
         """Publish ``payload`` to ``subject`` now; ``on_reply`` gets the reply, or the
-        error ``request`` would raise, exactly once and never from within this call (it
-        runs from the reply's processing, the deadline's timer, or a task of its own).
-        Only once ``ready``. A publish that fails at once raises here, as ``request``
-        does, and ``on_reply`` is not called."""
+        error ``request`` would raise (or why the publish failed), exactly once and never
+        from within this call: from the reply's processing, the deadline's timer, or the
+        task a publish that is not the plain case gets (``_publish_now``). Only once
+        ``ready``."""
         loop = self._loop
         if loop is None or self._sub is None:
             raise RuntimeError("Replies.open() first")
         token = self._wait(loop, timeout, on_reply)
-        if headers is None:
-            try:
-                if self._publish_now(loop, subject, token, payload):
-                    return
-            except BaseException:
-                self._forget(token)
-                raise
-        publish = self.nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
-        try:
-            # nats-py's publish only appends to its pending buffer and wakes its flusher
-            # (no await suspends), so it is run to its end here, with no task.
-            yielded = publish.send(None)
-        except StopIteration:
+        if headers is None and self._publish_now(loop, subject, token, payload):
             return
-        except BaseException:
-            self._forget(token)
-            raise
-        # It waits (its buffer is over its limit and it flushes first): let a task see
-        # it through; a failure then goes to ``on_reply``.
-        task = loop.create_task(self._finish_publish(publish, yielded, token))
+        task = loop.create_task(self._publish(subject, payload, token, headers))
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
 
-    async def _finish_publish(
-        self, publish: Coroutine[Any, Any, None], yielded: Any, token: str
+    async def _publish(
+        self, subject: str, payload: bytes, token: str, headers: dict[str, str] | None
     ) -> None:
+        """``Client.publish`` for a started request; its failure goes to the request."""
         try:
-            while True:
-                if isinstance(yielded, asyncio.Future):
-                    await asyncio.wait((yielded,))  # it reads the outcome itself on resuming
-                else:
-                    await asyncio.sleep(0)  # a bare yield: one turn of the loop
-                yielded = publish.send(None)
-        except StopIteration:
-            return
-        except BaseException as exc:
-            publish.close()
+            await self.nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
+        except Exception as exc:
             waiter = self._forget(token)
             if waiter is not None and not isinstance(waiter, asyncio.Future):
                 self._call(waiter, None, exc)
-            if not isinstance(exc, Exception):
-                raise
 
     def _publish_now(
         self, loop: asyncio.AbstractEventLoop, subject: str, token: str, payload: bytes

@@ -126,3 +126,44 @@ async def test_a_cancelled_or_failed_request_leaves_nothing_waiting(
     with pytest.raises(ConnectionError):
         await replies.request("svc.op", b"", timeout=5)
     assert replies.in_flight == 0
+
+
+class Called:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Msg | None, BaseException | None]] = []
+        self.done = asyncio.Event()
+
+    def __call__(self, msg: Msg | None, error: BaseException | None) -> None:
+        self.calls.append((msg, error))
+        self.done.set()
+
+
+async def test_a_started_request_is_called_back_once_with_its_outcome(
+    nc: FakeNats, replies: Replies
+) -> None:
+    """Through ``Client.publish`` (the fake has no buffer to write to), in a task: the
+    reply, a failed publish and a deadline each reach the callback once."""
+    await replies.open()
+    answered, failed, late = Called(), Called(), Called()
+    replies.start("svc.op", b"a", answered, timeout=5)
+    assert answered.calls == []  # never from within start
+    await asyncio.sleep(0)
+    await nc.deliver(nc.published[0][2], b"ok")
+    assert [(m.data if m else None, e) for m, e in answered.calls] == [(b"ok", None)]
+
+    nc.fail_publish = True
+    replies.start("svc.op", b"b", failed, timeout=5)
+    await asyncio.wait_for(failed.done.wait(), 5)
+    [(msg, error)] = failed.calls
+    assert msg is None
+    assert isinstance(error, ConnectionError)
+
+    nc.fail_publish = False
+    replies.start("svc.op", b"c", late, timeout=0.02)
+    await asyncio.wait_for(late.done.wait(), 5)
+    [(msg, error)] = late.calls
+    assert msg is None
+    assert isinstance(error, NatsTimeout)
+    await nc.deliver(nc.published[-1][2], b"too late")
+    assert len(late.calls) == 1
+    assert replies.in_flight == 0
