@@ -59,6 +59,7 @@ from workers.outages import classify, record
 # ``details.reason`` of a refusal that means the request was never started (a full
 # mailbox or too many in flight): the caller may send it again, whatever it does.
 NOT_STARTED = "busy"
+BUSY_LOG_S = 10.0  # at most one "backpressure" line this often, with the count
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ class WorkerService:
         self._direct_publish = False  # replies go into nats-py's buffer (_publish_now)
         # hubbub_worker_handler_seconds, in a registry that workers/metrics.py serves.
         self.timings = HandlerTimings()
+        self._refused = 0  # busy refusals since the last "backpressure" line
+        self._refused_logged = -BUSY_LOG_S
 
     async def start(self) -> None:
         self.actors.start()
@@ -256,8 +259,20 @@ class WorkerService:
             "the worker is busy; retry shortly", request_id=request_id, reason=NOT_STARTED
         )
         await self._reply_error(msg, busy, request_id)  # the answer first, then the log
+        # An overloaded worker refuses many requests a second: one line per
+        # ``BUSY_LOG_S`` with the count, not one per refusal.
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refused_logged < BUSY_LOG_S:
+            return
+        count, self._refused, self._refused_logged = self._refused, 0, now
         request_id_var.set(request_id)  # for the log line (jobs set their own)
-        log.warning("backpressure: %s", exc, extra={"op": op.name})
+        log.warning(
+            "backpressure: %s (%d refusal(s) since the last such line)",
+            exc,
+            count,
+            extra={"op": op.name, "count": count},
+        )
 
     def _new_caller(self, raw: Any, signed: bytes) -> Caller:
         """A signed caller not cached yet: parsed once, then kept by its signed bytes."""
