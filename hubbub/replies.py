@@ -15,12 +15,13 @@ which needs no task: it is published at once and its callback runs when the repl
 arrives, or at its deadline. Replies reach their requests straight from nats-py's
 message processing: the inbox subscription's queue is swapped for one that dispatches
 each message as it is put, so there is no queue, no subscription task and no coroutine
-per reply (``_Dispatch``). Requests are published the same way round: the PUB command
+per reply (``hubbub/nats_direct.py``). Requests are published the same way round: the PUB command
 goes straight into the client's pending buffer and its flusher is woken, as
 ``Client.publish`` does without its coroutines and checks (``_publish_now``). Both reach
-into nats-py's ``Client``, checked by tests/integration/test_bus_start.py against the
-real client; should a release change what they use, the subscription's own callback
-still delivers every reply (through its task), and ``Client.publish`` publishes.
+into nats-py's ``Client`` (``hubbub/nats_direct.py``, checked by
+tests/integration/test_bus_start.py against the real client); should a release change
+what they use, the subscription's own callback still delivers every reply (through its
+task), and ``Client.publish`` publishes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from hubbub.nats_direct import dispatch_directly, publish_now, publishes_directly
+
 log = logging.getLogger(__name__)
 
 TICK = 0.01  # seconds: the resolution of request deadlines
@@ -50,40 +53,6 @@ _NO_RESPONDERS = "503"
 # (``NoRespondersError``, ``TimeoutError``, or why the publish failed).
 OnReply = Callable[[Msg | None, BaseException | None], None]
 _Waiter = asyncio.Future[Msg] | OnReply
-
-
-class _Dispatch(asyncio.Queue[Msg]):
-    """The inbox subscription's pending queue, which never holds anything: nats-py puts
-    each message with ``put_nowait`` (``Client._process_msg``), and it goes to its
-    request there and then. A queue still, for what else nats-py asks of it (``empty``,
-    ``join`` when draining)."""
-
-    def __init__(self, sub: Subscription, deliver: Callable[[Msg], None]) -> None:
-        super().__init__()
-        self._sub = sub
-        self._deliver = deliver
-
-    def put_nowait(self, item: Msg) -> None:
-        self._sub._pending_size = 0  # nothing is pending: no slow-consumer drop ever
-        self._deliver(item)
-
-
-_CONNECTED = NATS.CONNECTED
-
-
-def _publishes_directly(nc: NATS) -> bool:
-    """Whether ``nc`` has the buffer and flusher ``Replies._publish_now`` writes to, as
-    nats-py's ``Client`` has them today."""
-    return (
-        isinstance(getattr(nc, "_pending", None), list)
-        and isinstance(getattr(nc, "_pending_data_size", None), int)
-        and isinstance(getattr(nc, "_max_pending_size", None), int)
-        and isinstance(getattr(nc, "_max_payload", None), int)
-        and isinstance(getattr(nc, "_flush_queue", None), asyncio.Queue)
-        and isinstance(getattr(nc, "stats", None), dict)
-        and hasattr(nc, "_flusher_task")
-        and hasattr(nc, "_status")
-    )
 
 
 class Replies:
@@ -187,37 +156,11 @@ class Replies:
     def _publish_now(
         self, loop: asyncio.AbstractEventLoop, subject: str, token: str, payload: bytes
     ) -> bool:
-        """Publish as ``Client.publish`` does in its plain case — the PUB command appended
-        to the client's pending buffer, its flusher woken if it sleeps — without its
-        coroutines, subject checks (ours are valid) and future per publish. False, with
-        nothing done, when the case is not plain (not connected, a payload over the
-        server's limit, the buffer full, no flusher): ``Client.publish`` then decides."""
-        nc = self.nc
-        if not self._direct_publish or nc._status != _CONNECTED:
-            return False
-        size = len(payload)
-        if size > nc._max_payload:
-            return False
-        command = b"PUB %b %b%b %d\r\n%b\r\n" % (
-            subject.encode(),
-            self._prefix_bytes,
-            token.encode(),
-            size,
-            payload,
+        """``nats_direct.publish_now`` of a request (reply to its token); False when it
+        is not the plain case, and ``Client.publish`` then decides."""
+        return self._direct_publish and publish_now(
+            self.nc, loop, subject.encode(), self._prefix_bytes + token.encode(), payload
         )
-        pending = nc._pending_data_size + len(command)
-        flusher = nc._flusher_task
-        if 0 < nc._max_pending_size < pending or flusher is None or flusher.done():
-            return False
-        nc._pending.append(command)
-        nc._pending_data_size = pending
-        stats = nc.stats
-        stats["out_msgs"] += 1
-        stats["out_bytes"] += size
-        queue = nc._flush_queue
-        if queue is not None and queue.empty():
-            queue.put_nowait(loop.create_future())
-        return True
 
     def _wait(self, loop: asyncio.AbstractEventLoop, timeout: float, waiter: _Waiter) -> str:
         """A new token for ``waiter``, which the deadline's slot will expire."""
@@ -239,10 +182,8 @@ class Replies:
                 return
             prefix = self.nc.new_inbox() + "."
             sub = await self.nc.subscribe(prefix + "*", cb=self._on_reply)
-            if isinstance(getattr(sub, "_pending_queue", None), asyncio.Queue):
-                sub._pending_queue = _Dispatch(sub, self._deliver)
-                self.direct = True
-            self._direct_publish = _publishes_directly(self.nc)
+            self.direct = dispatch_directly(sub, self._deliver)
+            self._direct_publish = publishes_directly(self.nc)
             self._sub = sub
             self._prefix = prefix
             self._prefix_bytes = prefix.encode()

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import operator
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import orjson
@@ -50,6 +50,7 @@ from hubbub.contracts.subjects import WORKER_QUEUE, Subjects
 from hubbub.dependencies import Health, unavailable
 from hubbub.keys import RedisKeys
 from hubbub.logs import request_id_var
+from hubbub.nats_direct import dispatch_directly, publish_now, publishes_directly
 from workers.actors import ActorSystem, MailboxFull
 from workers.eager import start_eager
 from workers.execution import run_handler
@@ -125,12 +126,11 @@ class WorkerService:
             cb=self._on_message,
             pending_msgs_limit=self.settings.worker_concurrency * 4,
         )
-        if _dispatches_directly(sub):
-            # Requests go to _deliver as nats-py reads them; the subscription's task
-            # waits on a queue that stays empty. The bound on what is taken is the
-            # actors' (max_in_flight: a busy refusal), not the queue's.
-            sub._pending_queue = _Dispatch(sub, self._deliver)
-        self._direct_publish = _publishes_directly(self.nc)
+        # Requests go to _deliver as nats-py reads them; the subscription's task waits on
+        # a queue that stays empty. The bound on what is taken is the actors'
+        # (max_in_flight: a busy refusal), not the queue's.
+        dispatch_directly(sub, self._deliver)
+        self._direct_publish = publishes_directly(self.nc)
         # Two flushes: nats-py writes a flush's PING ahead of the SUB its flusher task
         # still holds, so the first PONG can return before the server has the
         # subscription; the second PING follows the SUB, and its PONG means the worker
@@ -303,33 +303,13 @@ class WorkerService:
         await self.nc.publish(subject, payload)
 
     def _publish_now(self, subject: str, payload: bytes) -> bool:
-        """Publish a reply as ``Client.publish`` does in its plain case — the PUB command
-        appended to the client's pending buffer, its flusher woken if it sleeps — without
-        its coroutines, its subject check (a reply subject comes from the server's own
-        MSG line, which has no space or line break) and its future per publish. False,
-        with nothing done, when the case is not plain (not connected, a payload over
-        the server's limit, the buffer full, no flusher): ``Client.publish`` decides."""
-        nc: Any = self.nc
+        """``nats_direct.publish_now`` of a reply (its subject comes from the server's
+        own MSG line: no space or line break); False when it is not the plain case, and
+        ``Client.publish`` then decides."""
         loop = self._loop
-        if not self._direct_publish or loop is None or nc._status != _CONNECTED:
+        if not self._direct_publish or loop is None:
             return False
-        size = len(payload)
-        if size > nc._max_payload:
-            return False
-        command = b"PUB %b %d\r\n%b\r\n" % (subject.encode(), size, payload)
-        pending = nc._pending_data_size + len(command)
-        flusher = nc._flusher_task
-        if 0 < nc._max_pending_size < pending or flusher is None or flusher.done():
-            return False
-        nc._pending.append(command)
-        nc._pending_data_size = pending
-        stats = nc.stats
-        stats["out_msgs"] += 1
-        stats["out_bytes"] += size
-        queue = nc._flush_queue
-        if queue.empty():  # the flusher sleeps: wake it (it resolves the future)
-            queue.put_nowait(loop.create_future())
-        return True
+        return publish_now(self.nc, loop, subject.encode(), b"", payload)
 
 
 class Route:
@@ -461,43 +441,3 @@ class Request:
 
 
 _NO_HEADERS: dict[str, str] = {}
-_CONNECTED = NATS.CONNECTED
-
-
-class _Dispatch(asyncio.Queue[Msg]):
-    """The request subscription's pending queue, which never holds anything: nats-py puts
-    each message with ``put_nowait`` (``Client._process_msg``), and it is taken there and
-    then. A queue still, for what else nats-py asks of it (``empty``, ``join`` when
-    draining)."""
-
-    def __init__(self, sub: Subscription, deliver: Callable[[Msg], None]) -> None:
-        super().__init__()
-        self._sub = sub
-        self._deliver = deliver
-
-    def put_nowait(self, item: Msg) -> None:
-        self._sub._pending_size = 0  # nothing is pending: no slow-consumer drop
-        self._deliver(item)
-
-
-def _dispatches_directly(sub: Subscription) -> bool:
-    """Whether ``sub`` takes its messages from a queue nats-py fills with ``put_nowait``,
-    as nats-py's ``Subscription`` does today."""
-    return isinstance(getattr(sub, "_pending_queue", None), asyncio.Queue) and isinstance(
-        getattr(sub, "_pending_size", None), int
-    )
-
-
-def _publishes_directly(nc: NATS) -> bool:
-    """Whether ``nc`` has the buffer and flusher ``_publish_now`` writes to, as nats-py's
-    ``Client`` has them today."""
-    return (
-        isinstance(getattr(nc, "_pending", None), list)
-        and isinstance(getattr(nc, "_pending_data_size", None), int)
-        and isinstance(getattr(nc, "_max_pending_size", None), int)
-        and isinstance(getattr(nc, "_max_payload", None), int)
-        and isinstance(getattr(nc, "_flush_queue", None), asyncio.Queue)
-        and isinstance(getattr(nc, "stats", None), dict)
-        and hasattr(nc, "_flusher_task")
-        and hasattr(nc, "_status")
-    )

@@ -24,8 +24,9 @@ from hubbub.config import Settings
 from hubbub.contracts.envelope import H_ERROR
 from hubbub.contracts.operations import Access, Operation
 from hubbub.contracts.subjects import Subjects
+from hubbub.nats_direct import Dispatch
 from hubbub.natsconn import connect_nats
-from workers.service import WorkerService, _Dispatch
+from workers.service import WorkerService
 
 
 class Said(BaseModel):
@@ -66,7 +67,7 @@ async def test_requests_and_replies_skip_the_subscriptions_task_and_publish(
     worker: WorkerService, nc: NATS, settings: Settings
 ) -> None:
     assert worker._sub is not None
-    assert isinstance(worker._sub._pending_queue, _Dispatch)  # taken as nats-py reads them
+    assert isinstance(worker._sub._pending_queue, Dispatch)  # taken as nats-py reads them
     assert worker._direct_publish
 
     async def publish(*args: Any, **kwargs: Any) -> None:
