@@ -179,10 +179,9 @@ class OutboxRelay:
         while True:
             async with self.sessions() as session, session.begin():
                 conn = await driver_connection(session)
-                taken = await conn.fetch(_LOCK_AND_TAKE, RELAY_LOCK_ID, self.batch_size)
-                if not taken[0]["held"]:
+                if not await conn.fetchval(_LOCK, RELAY_LOCK_ID):
                     return True
-                rows = [Pending(*r[1:]) for r in taken if r["id"] is not None]
+                rows = [Pending(*r) for r in await conn.fetch(_TAKE, self.batch_size)]
                 if not rows:
                     return False
                 refused = await self._publish(rows)
@@ -248,17 +247,16 @@ class Pending(NamedTuple):
 
 
 # Run on the relay transaction's asyncpg connection (handlers/db.py driver_connection).
-# The lock (transaction-scoped: one relay at a time) and the oldest unpublished rows in one
-# round trip: a first row whose ``held`` is false says another relay holds the lock; rows
-# are read only by the holder.
-_LOCK_AND_TAKE = """
-WITH lock AS (SELECT pg_try_advisory_xact_lock($1) AS held)
-SELECT lock.held, o.id, o.channel, o.event_type, o.payload::text, o.payload ->> 'id'
-  FROM lock LEFT JOIN LATERAL (
-       SELECT id, channel, event_type, payload FROM outbox
-        WHERE lock.held AND published_at IS NULL AND failed_at IS NULL
-        ORDER BY id LIMIT $2
-  ) o ON true
+# The lock (transaction-scoped: one relay at a time), then the oldest unpublished rows, in
+# two statements: a statement's snapshot is taken when it starts, so rows read in the
+# lock's own statement could predate the commit of the relay that held the lock just
+# before — and be published again. Read after the lock, they cannot.
+_LOCK = "SELECT pg_try_advisory_xact_lock($1)"
+_TAKE = """
+SELECT id, channel, event_type, payload::text, payload ->> 'id'
+  FROM outbox
+ WHERE published_at IS NULL AND failed_at IS NULL
+ ORDER BY id LIMIT $1
 """
 _MARK_PUBLISHED = (
     "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])"
