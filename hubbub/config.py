@@ -147,7 +147,8 @@ class Settings(BaseSettings):
     db_read_pool_size: int = Field(default=4, ge=1)
     # How long a request that writes waits for one of the engine's connections
     # (workers/execution.py): then `unavailable` "busy", which the hub sends elsewhere.
-    # Never past the request's deadline.
+    # Never past the request's deadline. Also the longest any checkout of the worker's
+    # pool waits (reads, the relay, background jobs; workers/app.py): then a 503.
     db_wait_s: float = Field(default=1.0, gt=0)
     # Redis (hubbub/redisconn.py): a pool of at most `redis_pool_size` connections per
     # process; a caller waits up to `redis_pool_timeout_s` for a free one, then gets

@@ -14,6 +14,8 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from handlers import default_registry
 from handlers.db import create_engine, session_factory
 from handlers.mail import MAILER
@@ -66,11 +68,7 @@ async def worker_running(
     registry = registry or default_registry()
     subjects = Subjects(settings.namespace)
     configure_telemetry(settings, name)
-    engine = create_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-    )
+    engine = worker_engine(settings)
     instrument_engine(engine)  # SQL spans, with tracing on
     try:
         nc = await connect_nats(
@@ -165,3 +163,18 @@ async def serve_worker(settings: Settings, registry: Registry | None = None) -> 
     finally:
         # Batched spans and queued error reports go out before the process ends.
         await asyncio.to_thread(shutdown_telemetry)
+
+
+def worker_engine(settings: Settings) -> AsyncEngine:
+    """The worker's engine. No checkout of its pool waits longer than
+    ``HUBBUB_DB_WAIT_S`` (SQLAlchemy's default is 30 s): transaction slots bound the
+    writes, but reads, the relay and the background jobs share the pool, and a request
+    that cannot get a connection in time is answered 503 (saturated) at once, not half a
+    minute after its caller gave up."""
+    assert settings.database_url is not None
+    return create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_wait_s,
+    )

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -191,3 +192,28 @@ class TestTransactionSlots:
         await asyncio.gather(first, *queued)
         assert sorted(ran) == sorted(["first", *(f"q{n}" for n in range(WAITING_PER_SLOT))])
         assert not await claimed(db, "one too many")
+
+
+async def test_no_checkout_of_the_workers_pool_waits_past_db_wait_s(settings: Settings) -> None:
+    """Reads and background jobs share the pool with the slots: when it is exhausted, a
+    checkout fails within HUBBUB_DB_WAIT_S with an error that answers 503 (saturated),
+    instead of SQLAlchemy's 30 s wait."""
+    from handlers.db import postgres_outage
+    from workers.app import worker_engine
+
+    engine = worker_engine(
+        settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0, "db_wait_s": 0.2})
+    )
+    try:
+        async with engine.connect() as held:
+            await held.execute(text("SELECT 1"))
+            start = time.monotonic()
+            with pytest.raises(sa_exc.TimeoutError) as raised:
+                async with engine.connect():
+                    pass
+            assert time.monotonic() - start < 10  # the pool's wait is db_wait_s, not 30 s
+        outage = postgres_outage(raised.value)
+        assert outage is not None
+        assert not outage.down  # saturated: a 503, and no outage logged
+    finally:
+        await engine.dispose()
