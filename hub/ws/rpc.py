@@ -109,7 +109,13 @@ class Rpcs:
             conn.send(frames.error(command_id, error))
         else:
             outcome = _INTERNAL
-            log.error("rpc failed", exc_info=error, extra={"conn": conn.id, "method": method})
+            # Answers come from the reply's processing or a deadline timer, whose context
+            # holds another request's id (or none): log under this one's.
+            token = request_id_var.set(request_id)
+            try:
+                log.error("rpc failed", exc_info=error, extra={"conn": conn.id, "method": method})
+            finally:
+                request_id_var.reset(token)
             conn.send(frames.error(command_id, Internal(request_id=request_id)))
         if measured is not None:
             # An unknown method is one label value, not one per name a client sends.

@@ -116,3 +116,23 @@ def test_a_call_refused_before_the_bus_is_answered_at_once(rpcs: Rpcs, bus: Fake
     ]
     assert bus.calls == []
     assert conn.rpc_ids == set()
+
+
+def test_a_failed_rpc_is_logged_under_its_own_request_id(
+    rpcs: Rpcs, bus: FakeBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The answer comes from a reply's processing or a timer, whose context holds another
+    request's id: the log line still names this rpc's, the one its error frame gives."""
+    from hubbub.logs import install_request_id_factory, request_id_var
+
+    install_request_id_factory()
+    conn = FakeSocket()
+    rpcs.start(cast(Any, conn), call(1))
+    token = request_id_var.set("someone-elses-request")
+    try:
+        with caplog.at_level("ERROR", logger="hubbub.ws"):
+            bus.calls[0][2](None, RuntimeError("a bug"))
+    finally:
+        request_id_var.reset(token)
+    [record] = [r for r in caplog.records if r.getMessage() == "rpc failed"]
+    assert record._request_id == conn.written[0]["error"]["details"]["request_id"]
