@@ -27,8 +27,7 @@ from aiohttp import web
 
 from hub.problems import problem_response
 from hub.state import SETTINGS
-from hubbub.bus import Bus, Done, Reply
-from hubbub.contracts.envelope import Caller
+from hubbub.bus import Bus
 from hubbub.contracts.errors import RequestTimeout, Timeout
 from hubbub.contracts.operations import Operation
 from hubbub.logs import request_id_var
@@ -88,62 +87,16 @@ async def _within_deadline(request: web.Request, handler: Handler) -> web.Stream
 class DeadlineBus(Bus):
     """The hub's bus: a request made while a REST request runs keeps to its deadline."""
 
-    async def request(
-        self,
-        op: Operation,
-        params: dict[str, Any] | bytes,
-        *,
-        caller: Caller | None,
-        request_id: str | None = None,
-        idempotency_key: str | None = None,
-        timeout: float | None = None,
-        traceparent: str | None = None,
-    ) -> Reply:
-        return await super().request(
-            op,
-            params,
-            caller=caller,
-            request_id=request_id,
-            idempotency_key=idempotency_key,
-            timeout=_within_deadline_of_request(op, timeout, request_id),
-            traceparent=traceparent,
-        )
-
-    def start(
-        self,
-        op: Operation,
-        params: dict[str, Any] | bytes,
-        done: Done,
-        *,
-        caller: Caller | None,
-        request_id: str | None = None,
-        idempotency_key: str | None = None,
-        timeout: float | None = None,
-        traceparent: str | None = None,
-    ) -> None:
-        super().start(
-            op,
-            params,
-            done,
-            caller=caller,
-            request_id=request_id,
-            idempotency_key=idempotency_key,
-            timeout=_within_deadline_of_request(op, timeout, request_id),
-            traceparent=traceparent,
-        )
-
-
-def _within_deadline_of_request(
-    op: Operation, timeout: float | None, request_id: str | None
-) -> float | None:
-    """``timeout`` (else the operation's), cut to what is left of the running REST
-    request's deadline; ``Timeout`` when nothing is left."""
-    left = time_left()
-    if left is None:
-        return timeout
-    if left <= 0:
-        raise Timeout(
-            f"no time left to ask for {op.name} (HUBBUB_REQUEST_TIMEOUT_S)",
-            request_id=request_id,
-        )
-    return min(op.timeout if timeout is None else timeout, left)
+    def timeout_of(self, op: Operation, timeout: float | None, request_id: str | None) -> float:
+        """``timeout`` (else the operation's), cut to what is left of the running REST
+        request's deadline; ``Timeout`` when nothing is left."""
+        timeout = super().timeout_of(op, timeout, request_id)
+        left = time_left()
+        if left is None:
+            return timeout
+        if left <= 0:
+            raise Timeout(
+                f"no time left to ask for {op.name} (HUBBUB_REQUEST_TIMEOUT_S)",
+                request_id=request_id,
+            )
+        return min(timeout, left)

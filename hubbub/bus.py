@@ -124,6 +124,12 @@ class Bus:
         self._subject_of: dict[str, str] = {}  # operation name → its subject
         self._tasks: set[asyncio.Future[None]] = set()  # what ``start`` left to a task
 
+    def timeout_of(self, op: Operation, timeout: float | None, request_id: str | None) -> float:
+        """How long a request may take: ``timeout``, else the operation's. Both
+        ``request`` and ``start`` ask here, so a bus that keeps to a deadline of its own
+        (the hub's ``DeadlineBus``) says so once."""
+        return op.timeout if timeout is None else timeout
+
     def _envelope(
         self,
         op: Operation,
@@ -182,7 +188,7 @@ class Bus:
         timeout: float | None = None,
         traceparent: str | None = None,
     ) -> Reply:
-        timeout = op.timeout if timeout is None else timeout
+        timeout = self.timeout_of(op, timeout, request_id)
         subject, body, headers, request_id, deadline = self._envelope(
             op, params, caller, request_id, idempotency_key, timeout, traceparent
         )
@@ -216,7 +222,7 @@ class Bus:
         reply, or what ``request`` would raise, once it comes — never from within this
         call. What fails before anything is sent (NATS unreachable) raises here, and
         ``done`` is not called."""
-        timeout = op.timeout if timeout is None else timeout
+        timeout = self.timeout_of(op, timeout, request_id)
         subject, body, headers, request_id, deadline = self._envelope(
             op, params, caller, request_id, idempotency_key, timeout, traceparent
         )
