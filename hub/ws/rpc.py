@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 from hub import calls, metrics
 from hub.ws import commands as cmd
@@ -30,18 +28,16 @@ from hubbub.metric_buckets import Timing
 
 log = logging.getLogger("hubbub.ws")
 
-Spawn = Callable[[Coroutine[Any, Any, None]], None]
 _OK = "ok"
 _UNKNOWN = "unknown"  # the method label of a name that is not in the catalog
 _INTERNAL = Internal.code.value
 
 
 class Rpcs:
-    def __init__(self, settings: Settings, bus: Bus, catalog: Catalog, spawn: Spawn) -> None:
+    def __init__(self, settings: Settings, bus: Bus, catalog: Catalog) -> None:
         self.settings = settings
         self.bus = bus
         self.catalog = catalog
-        self.spawn = spawn
         # rpc_duration's series per (hub app's metrics, method label, outcome). Bounded:
         # the label values are the catalog's methods (or "unknown") and the error codes.
         self._timers: dict[tuple[metrics.HubMetrics, str, str], Timing] = {}

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -102,9 +102,8 @@ class Realtime:
             presence=presence,
             policies=policies,
         )
-        self.rpcs = Rpcs(settings, bus, catalog, self.spawn)
+        self.rpcs = Rpcs(settings, bus, catalog)
         self.accepting = True
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self.recheck = Rechecker(self, settings.recheck_interval_s)
 
@@ -134,13 +133,6 @@ class Realtime:
         await self.recheck.stop()
         await self.presence.stop()
         self.sessions.stop()
-        for task in list(self._tasks):
-            task.cancel()
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # --- liveness -------------------------------------------------------------------------
 

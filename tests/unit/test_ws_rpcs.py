@@ -55,7 +55,7 @@ def bus() -> FakeBus:
 @pytest.fixture
 def rpcs(bus: FakeBus) -> Rpcs:
     settings = SimpleNamespace(ws_max_rpc_in_flight=2)
-    return Rpcs(cast(Any, settings), cast(Any, bus), ops.catalog_with_tests(), lambda c: None)
+    return Rpcs(cast(Any, settings), cast(Any, bus), ops.catalog_with_tests())
 
 
 def call(command_id: int, method: str = "test.echo", **params: Any) -> cmd.RpcCall:
