@@ -4,7 +4,7 @@ import type { ActivityPage, InvitationPage, InvitationPublic, MemberPage, Member
 import type { DomainEvent } from "../realtime/events";
 import { removeMember, upsertWorkspace } from "../workspaces/live";
 import { resourceKeys, userKeys, workspaceKeys } from "./keys";
-import { noteRow, type RowList } from "./rows";
+import { nextTick, noteRow, type RowList } from "./rows";
 import type { UserPage, UserPublic } from "../api/types";
 
 /**
@@ -55,10 +55,11 @@ function asResource({ hard: _hard, deleted_at, ...rest }: ResourceLike): Resourc
   return { ...rest, deleted_at: deleted_at ?? null };
 }
 
-/** The newest copy of a resource this tab has seen from an event or a reply, and whether it is deleted (soft or hard). */
+/** The newest copy of a resource this tab has seen from an event or a reply, whether it is deleted (soft or hard), and when it was learnt (`./rows`' ticks). */
 interface Seen {
   resource: Resource;
   deleted: "soft" | "hard" | null;
+  tick: number;
 }
 
 const ledgers = new WeakMap<QueryClient, Map<string, Map<string, Seen>>>();
@@ -86,7 +87,7 @@ export function noteResource(client: QueryClient, resource: Resource, deleted: S
   const seen = ledger(client, resource.workspace_id);
   const before = seen.get(resource.id);
   if (before && (before.deleted === "hard" || before.resource.version >= resource.version)) return false;
-  seen.set(resource.id, { resource, deleted });
+  seen.set(resource.id, { resource, deleted, tick: nextTick() });
   return true;
 }
 
@@ -111,6 +112,36 @@ export function reconcilePage(client: QueryClient, workspaceId: string, page: Re
     items.push(newer.resource);
   }
   return { ...page, items };
+}
+
+/**
+ * A page of the live listing as a fetch stores it (`sent`: the tick its read
+ * was sent at; `listedElsewhere`: whether another page of the fetch has the
+ * id): {@link reconcilePage}, and, on the first page, the live resources
+ * learnt after the read was sent that no page lists, on top — where their
+ * events put them, and where the arriving page would otherwise take them away
+ * (a card created while the first page was being read). A read sent after an
+ * event already shows its change, so only later notes are added.
+ */
+export function settleResourcePage(
+  client: QueryClient,
+  workspaceId: string,
+  page: ResourcePage,
+  sent: number,
+  index: number,
+  listedElsewhere: (id: string) => boolean,
+): ResourcePage {
+  const settled = reconcilePage(client, workspaceId, page, false);
+  if (index !== 0) return settled;
+  const added: Resource[] = [];
+  for (const [id, note] of ledger(client, workspaceId)) {
+    if (note.tick <= sent || note.deleted !== null) continue;
+    if (settled.items.some((r) => r.id === id) || listedElsewhere(id)) continue;
+    added.push(note.resource);
+  }
+  if (added.length === 0) return settled;
+  added.reverse(); // the latest learnt on top, as one event after another puts them
+  return { ...settled, items: [...added, ...settled.items] };
 }
 
 function upsertResource(items: Resource[], resource: Resource, insert: boolean): Resource[] {

@@ -15,7 +15,7 @@ import {
   type WorkspacePage,
 } from "../api/workspaces";
 import { getServices } from "../services";
-import { INVITATION_ROWS, MEMBER_ROWS, WORKSPACE_ROWS, flattenPages, reconcilePage, type Cursor, type Pages } from "./cache";
+import { INVITATION_ROWS, MEMBER_ROWS, WORKSPACE_ROWS, flattenPages, reconcilePage, settleResourcePage, type Cursor, type Pages } from "./cache";
 import { resourceKeys, userKeys, workspaceKeys, type ResourceFilters } from "./keys";
 import { commitPages, readPage, settlePages } from "./rows";
 
@@ -160,7 +160,9 @@ export function fetchResourcesPage(client: QueryClient, workspaceId: string, fil
  * Each page is corrected by the versions seen when it lands, and again when
  * the fetch stores it: a refetch reads its pages one after another, and a
  * fetch of the next page stores the pages it started with, so an event that
- * came meanwhile is laid over the pages again ({@link commitPages}).
+ * came meanwhile is laid over the pages again ({@link commitPages}); a card
+ * learnt after the first page's read was sent, which no page lists, goes on
+ * top of the first page as its event put it ({@link settleResourcePage}).
  */
 export function resourcesQueryOptions(client: QueryClient, workspaceId: string, filters: ResourceFilters) {
   return infiniteQueryOptions({
@@ -171,7 +173,11 @@ export function resourcesQueryOptions(client: QueryClient, workspaceId: string, 
     structuralSharing: (old: unknown, data: unknown) =>
       replaceEqualDeep(
         old,
-        commitPages(old as Pages<ResourcePage> | undefined, data as Pages<ResourcePage>, (page) => reconcilePage(client, workspaceId, page, false)),
+        commitPages(old as Pages<ResourcePage> | undefined, data as Pages<ResourcePage>, (page, sent, index) =>
+          settleResourcePage(client, workspaceId, page, sent, index, (id) =>
+            (data as Pages<ResourcePage>).pages.some((p, i) => i !== index && p.items.some((r) => r.id === id)),
+          ),
+        ),
       ),
   });
 }

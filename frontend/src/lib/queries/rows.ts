@@ -38,7 +38,8 @@ export interface RowList<T> {
 }
 
 let clock = 0;
-const nextTick = (): number => ++clock;
+/** The next tick of the one counter that orders what this tab learnt and when each page's read was sent. */
+export const nextTick = (): number => ++clock;
 
 const ledgers = new WeakMap<QueryClient, Map<string, Map<string, Note>>>();
 

@@ -215,6 +215,37 @@ describe("the board's listing while its next page is read", () => {
     await refetch;
     expect(titles(client)).toEqual([["a@3"], ["c@1"]]);
   });
+  it("a card created while the first page is read stays on top (first read and refetch); one the read already shows is not doubled", async () => {
+    const client = new QueryClient();
+    const observer = new InfiniteQueryObserver(client, resourcesQueryOptions(client, WS, {}));
+    const load = observer.refetch();
+    const first = await sent(LIST);
+    applyWorkspaceEvent(client, WS, ev("resource.created", res("n", 1)), "a");
+    first.answer(page([res("a", 1)]));
+    await load;
+    expect(titles(client)).toEqual([["n@1", "a@1"]]);
+
+    const refetch = observer.refetch();
+    const again = await sent(LIST);
+    applyWorkspaceEvent(client, WS, ev("resource.created", res("m", 1)), "a");
+    applyWorkspaceEvent(client, WS, ev("resource.created", res("k", 1)), "a");
+    again.answer(page([res("n", 1), res("a", 1)]));
+    await refetch;
+    expect(titles(client)).toEqual([["k@1", "m@1", "n@1", "a@1"]]);
+  });
+
+  it("a card created and deleted while the first page is read stays out; one read after its event is the hub's word", async () => {
+    const client = new QueryClient();
+    const observer = new InfiniteQueryObserver(client, resourcesQueryOptions(client, WS, {}));
+    applyWorkspaceEvent(client, WS, ev("resource.created", res("x", 1)), "a"); // learnt before the read: the read decides
+    const load = observer.refetch();
+    const first = await sent(LIST);
+    applyWorkspaceEvent(client, WS, ev("resource.created", res("n", 1)), "a");
+    applyWorkspaceEvent(client, WS, ev("resource.deleted", { ...res("n", 2), hard: false }), "a");
+    first.answer(page([res("a", 1)]));
+    await load;
+    expect(titles(client)).toEqual([["a@1"]]);
+  });
 });
 
 describe("the list of workspaces while it is read", () => {
