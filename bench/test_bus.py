@@ -21,8 +21,8 @@ from bench.bus import BARE_SUBJECT, NAMESPACE, auth_config
 from cli.embedded import EmbeddedNats
 from cli.embedded.nats_auth import NatsAuthFolder
 from hubbub.contracts.subjects import WORKER_QUEUE
+from hubbub.nats_barrier import subscribed
 from hubbub.natsauth import HUB_INBOX_PREFIX
-from tests.support.nats_barrier import subscribed
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ from hubbub.contracts.control import (
 )
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
+from hubbub.nats_barrier import subscribed
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class Revocations:
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(self.subjects.control_wildcard, cb=self._on_message)
-        await self.nc.flush()
+        await subscribed(self.nc)  # a flush alone can return before the server has the SUB
         await self.reload()
         self._pruner = asyncio.create_task(self._prune_forever(), name="revocations-prune")
 

@@ -193,7 +193,9 @@ class Fanout:
                 feed.sub = await self.nc.subscribe(
                     self.subjects.live(channel), cb=feed.on_message, pending_msgs_limit=100_000
                 )
-                await self.nc.flush()  # the server has our interest before we read history
+                # The history read that follows goes on this connection, behind the SUB:
+                # the server has our interest before it answers that read.
+                await self.nc.flush()
             except BaseException as exc:
                 del self.feeds[name]
                 feed.ready.set_exception(exc)

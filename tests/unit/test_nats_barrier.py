@@ -13,7 +13,7 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from tests.support.nats_barrier import subscribed
+from hubbub.nats_barrier import subscribed
 
 INFO = b'INFO {"server_id":"fake","version":"2.10.0","max_payload":1048576,"proto":1}\r\n'
 

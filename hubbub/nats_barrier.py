@@ -1,12 +1,15 @@
-"""A barrier for NATS subscriptions: the server has them, so a request finds them.
+"""A barrier for NATS subscriptions: the server has them, so a message published from
+another connection after it reaches them.
 
 ``await nc.subscribe(...); await nc.flush()`` does not prove that: nats-py queues the
 ``SUB`` for its flusher task but writes a flush's ``PING`` straight to the socket, so the
 ``PING`` can leave first and its ``PONG`` come back before the server has read the
 ``SUB``. The server handles each connection's commands in order, but different
 connections concurrently: a request another connection sends right then can find no
-subscriber (``NoRespondersError``), which a loaded host makes likely enough to fail a
-test now and then. A second ``PING`` is written after the flusher has sent the ``SUB``
+subscriber (``NoRespondersError``), and a message published then is not delivered. A
+message sent later on the *same* connection is safe (the server reads it after the
+``SUB``); the barrier is for what another connection or another system (Redis, a
+worker) does next. A second ``PING`` is written after the flusher has sent the ``SUB``
 (the flusher runs while the first flush waits for its ``PONG``), so its ``PONG`` means
 the server has every subscription made before the call.
 """
