@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from handlers import invalidations
 from handlers.context import Context
@@ -48,11 +49,18 @@ def _gen_key(keys: RedisKeys, workspace_id: str) -> str:
     return keys.key("ws", workspace_id, "gen")
 
 
+# The bump: the counter raised and its TTL refreshed, atomically, in one command with one
+# reply (a MULTI/INCR/EXPIRE/EXEC pipeline costs the worker four replies to parse).
+_BUMP_LUA = "redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) return 1"
+_BUMP_SHA = hashlib.sha1(_BUMP_LUA.encode(), usedforsecurity=False).hexdigest()
+
+
 async def _bump(redis: Redis, keys: RedisKeys, workspace_id: str) -> None:
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(_gen_key(keys, workspace_id))
-        pipe.expire(_gen_key(keys, workspace_id), GENERATION_TTL_S)
-        await pipe.execute()
+    key = _gen_key(keys, workspace_id)
+    try:
+        await redis.evalsha(_BUMP_SHA, 1, key, GENERATION_TTL_S)
+    except NoScriptError:  # a Redis that has not seen the script yet (or lost it: restart)
+        await redis.eval(_BUMP_LUA, 1, key, GENERATION_TTL_S)
 
 
 @invalidations.kind(BUMP)
