@@ -8,6 +8,7 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
+from hubbub.nats_reader import read_directly
 from hubbub.natsauth import ANONYMOUS, NatsAuth
 
 log = logging.getLogger(__name__)
@@ -68,4 +69,7 @@ async def connect_nats(
         pending_size=64 * 1024 * 1024,
         **options,
     )
+    # Read with hubbub/nats_reader.py's parser; nats-py's own stays when its checks fail.
+    if not read_directly(nc):
+        log.warning("nats-py is not as hubbub.nats_reader expects: reading with its parser")
     return nc

@@ -1,0 +1,229 @@
+"""A cheaper reader for nats-py's ``Client``: the same protocol handling as nats-py's
+``Parser`` for every message, with less work per message.
+
+nats-py's ``Parser.parse`` matches each control line against one regular expression
+after another, deletes every message from the front of its ``bytearray`` buffer (a move
+of all the bytes behind it) and awaits ``Client._process_msg``, a coroutine, per message.
+``Reader.parse`` walks each read with an offset instead and drops what it consumed once
+per read; a chunk that starts with an empty buffer is parsed in place. A message without
+headers to a plain subscription — one whose messages go to its pending queue (a callback's
+or iterator's ``asyncio.Queue``, or a ``nats_direct.Dispatch``), not JetStream's, not an
+old-style request's future — is handled by ``_take``, which does what ``_process_msg``
+does in that case without a coroutine: the stats, ``_received``, the max-msgs
+auto-unsubscribe, the message and the put into the queue.
+
+Everything else goes to nats-py's own code: a message with headers (status ones like the
+503 of no responders too), to a JetStream subscription or a future, or one that would
+be a slow consumer's, is awaited through ``Client._process_msg``; PING and PONG through
+``_process_ping``/``_process_pong``; and any control line other than a well-formed MSG,
+HMSG, PING, PONG or +OK (INFO, -ERR, a malformed or split line) hands the rest of the read
+to ``Parser.parse``, which raises, waits for more bytes or goes on exactly as it would.
+The lines taken here are a subset of those nats-py's expressions match, read into the
+same fields.
+
+Between reads the parser's state is nats-py's (``buf``, ``state``, ``needed``,
+``header_needed``, ``msg_arg``), so the class of a connected client's parser can be
+swapped (``read_directly``) and ``Parser.reset`` (on reconnect) still works. A reset while
+a read is suspended in an await replaces ``buf``; the read then stops, as nats-py's does.
+
+``_take`` copies ``Client._process_msg`` of the nats-py releases in ``VERSIONS``;
+``reads_directly`` refuses any other (tests/unit/test_nats_reader.py and
+tests/integration/test_nats_reader.py fail then, for a review of the new release's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.aio.client import __version__ as nats_version
+from nats.protocol.parser import AWAITING_CONTROL_LINE, AWAITING_MSG_PAYLOAD, Parser
+
+from hubbub.nats_direct import Dispatch
+
+# nats-py releases whose Client._process_msg _take follows.
+VERSIONS = frozenset({"2.16.0"})
+
+# Well-formed MSG and HMSG lines as the server writes them (single spaces); each line
+# these match, nats-py's MSG_RE/HMSG_RE match too, with the same groups.
+_MSG = re.compile(rb"MSG ([^\s]+) (\d+) (?:([^\s]+) )?(\d+)\r\n")
+_HMSG = re.compile(rb"HMSG ([^\s]+) (\d+) (?:([^\s]+) )?(\d+) (\d+)\r\n")
+_PING = b"PING\r\n"
+_PONG = b"PONG\r\n"
+_OK = b"+OK\r\n"
+_M = ord("M")
+_H = ord("H")
+_CRLF_SIZE = 2
+
+# The queues _take puts into: their put_nowait raises QueueFull exactly when full() says.
+_QUEUES = (asyncio.Queue, Dispatch)
+
+
+class Reader(Parser):
+    """nats-py's ``Parser`` with a cheaper ``parse`` (the module's docstring)."""
+
+    nc: Any
+
+    async def parse(self, data: bytes = b"") -> None:
+        buf = self.buf
+        state = self.state
+        if state == AWAITING_MSG_PAYLOAD and len(buf) + len(data) < self.needed + _CRLF_SIZE:
+            buf.extend(data)  # a large message still arriving
+            return
+        view: bytes
+        if buf:
+            buf.extend(data)
+            view = bytes(buf)
+            in_place = False
+        else:
+            view = data if type(data) is bytes else bytes(data)
+            in_place = True
+        end = len(view)
+        pos = 0
+        nc = self.nc
+        try:
+            if state == AWAITING_MSG_PAYLOAD:  # the payload of the previous read's line
+                arg = self.msg_arg
+                sid, subject, reply = arg["sid"], arg["subject"], arg["reply"]
+                needed = self.needed
+                hsize = self.header_needed
+                pos = needed + _CRLF_SIZE
+                state = self.state = AWAITING_CONTROL_LINE
+                self.header_needed = 0
+                if hsize > 0:
+                    await nc._process_msg(sid, subject, reply, view[hsize:needed], view[:hsize])
+                elif not self._take(sid, subject, reply, view[:needed]):
+                    await nc._process_msg(sid, subject, reply, view[:needed], None)
+                if self.buf is not buf:  # reset meanwhile: the rest of this read is void
+                    return
+            while pos < end:
+                first = view[pos]
+                if first == _M:
+                    msg = _MSG.match(view, pos)
+                    if msg is None:
+                        break
+                    subject, sid_, reply_, size = msg.groups()
+                    hsize = 0
+                elif first == _H:
+                    msg = _HMSG.match(view, pos)
+                    if msg is None:
+                        break
+                    subject, sid_, reply_, header_size, size = msg.groups()
+                    hsize = int(header_size)
+                elif view.startswith(_PING, pos):
+                    pos += len(_PING)
+                    await nc._process_ping()
+                    if self.buf is not buf:
+                        return
+                    continue
+                elif view.startswith(_PONG, pos):
+                    pos += len(_PONG)
+                    await nc._process_pong()
+                    if self.buf is not buf:
+                        return
+                    continue
+                elif view.startswith(_OK, pos):
+                    pos += len(_OK)
+                    continue
+                else:
+                    break
+                sid = int(sid_)
+                reply = reply_ or b""
+                needed = int(size)
+                start = msg.end()
+                if end - start < needed + _CRLF_SIZE:  # the payload comes in a later read
+                    arg = self.msg_arg
+                    arg["subject"] = subject
+                    arg["sid"] = sid
+                    arg["reply"] = reply
+                    self.needed = needed
+                    self.header_needed = hsize
+                    state = AWAITING_MSG_PAYLOAD
+                    pos = start
+                    break
+                pos = start + needed + _CRLF_SIZE
+                if hsize > 0:
+                    body = view[start + hsize : start + needed]
+                    await nc._process_msg(sid, subject, reply, body, view[start : start + hsize])
+                elif not self._take(sid, subject, reply, view[start : start + needed]):
+                    await nc._process_msg(sid, subject, reply, view[start : start + needed], None)
+                if self.buf is not buf:
+                    return
+        except BaseException:
+            if self.buf is buf:
+                self._keep(view, pos, in_place, state)
+            raise
+        self._keep(view, pos, in_place, state)
+        if state == AWAITING_CONTROL_LINE and pos < end:
+            # Not a line taken here (INFO, -ERR, a malformed or split one): nats-py's
+            # parser takes the rest of this read from its buffer.
+            await Parser.parse(self)
+
+    def _keep(self, view: bytes, pos: int, in_place: bool, state: int) -> None:
+        """Leave in ``buf`` what is not consumed of ``view`` and the parser in ``state``."""
+        if in_place:
+            if pos < len(view):
+                self.buf.extend(view[pos:])
+        elif pos:
+            del self.buf[:pos]
+        self.state = state
+
+    def _take(self, sid: int, subject: bytes, reply: bytes, data: bytes) -> bool:
+        """Do what ``Client._process_msg`` does with a message without headers when its
+        subscription is a plain one (or unknown) and would not drop it as a slow
+        consumer's; False, with nothing done, in any other case."""
+        nc = self.nc
+        subs = nc._subs
+        sub = subs.get(sid)
+        size = len(data)
+        if sub:
+            queue = sub._pending_queue
+            if sub._jsi is not None or sub._future is not None or type(queue) not in _QUEUES:
+                return False
+            limit = sub._pending_bytes_limit
+            if (limit > 0 and sub._pending_size + size >= limit) or queue.full():
+                return False
+        stats = nc.stats
+        stats["in_msgs"] += 1
+        stats["in_bytes"] += size
+        if not sub:
+            return True
+        sub._received += 1
+        if sub._max_msgs > 0 and sub._received >= sub._max_msgs:
+            subs.pop(sid, None)
+        msg = nc._build_message(sid, subject, reply, data, None)
+        if not msg:
+            return True
+        sub._pending_size += size
+        queue.put_nowait(msg)
+        return True
+
+
+# What reads_directly requires of a client's class: nats-py's own message handling.
+_CLIENT_METHODS = ("_process_msg", "_process_headers", "_build_message", "_read_loop")
+
+
+def reads_directly(nc: NATS) -> bool:
+    """Whether ``nc`` is a nats-py client of a release ``Reader`` follows, reading with
+    nats-py's own parser and message handling."""
+    client: Any = nc
+    return (
+        nats_version in VERSIONS
+        and type(getattr(client, "_ps", None)) is Parser
+        and client._ps.nc is nc
+        and isinstance(getattr(client, "_subs", None), dict)
+        and isinstance(getattr(client, "stats", None), dict)
+        and all(getattr(type(nc), name, None) is getattr(NATS, name) for name in _CLIENT_METHODS)
+    )
+
+
+def read_directly(nc: NATS) -> bool:
+    """Have ``nc`` read with a ``Reader``; False (nats-py's parser stays) when
+    ``reads_directly`` refuses it. The parser's state carries over: its class changes."""
+    if not reads_directly(nc):
+        return False
+    client: Any = nc
+    client._ps.__class__ = Reader
+    return True
