@@ -1,14 +1,22 @@
 """The outbox relay: moves committed events from PostgreSQL onto JetStream.
 
-One relay runs in every worker process; a transaction-scoped advisory lock lets one of
-them publish at a time, so the outbox is published in id order. Each event goes out with
-its event id as ``Nats-Msg-Id``: if a relay dies after publishing but before marking the
-rows, the next one re-sends them and JetStream stores each once. A relay is woken at
-once by its own worker after a commit that wrote events (``kick``) and polls otherwise,
-which picks up rows left behind by a worker that died. Passes start at least
-``min_interval`` apart: an event after a quiet spell goes out at once, and under a
-stream of commits each pass takes the rows of many (a pass costs a few round trips to
-PostgreSQL whatever its size, and the relays of all workers contend for one lock).
+One relay runs in every worker process, and one of them at a time publishes — the
+*leader*, the one holding a session-level advisory lock on a connection of its own (not
+the pool's) — so the outbox is published in id order. Each event goes out with its event
+id as ``Nats-Msg-Id``: if a relay dies after publishing but before marking the rows, the
+next one re-sends them and JetStream stores each once.
+
+A relay is woken at once by its own worker after a commit that wrote events (``kick``)
+and polls otherwise, which picks up rows left behind by a worker that died. Woken, the
+leader reads the oldest unpublished rows, publishes them and marks them: two autocommit
+statements a pass, no transaction (the lock is held between passes). Any other relay
+tries to take the lock and, in the same statement, sends the leader a ``NOTIFY``: the
+rows its worker committed before are read by the leader's next pass. The lock passes on
+when the leader's connection ends: its worker stopped (after a last pass) or died
+(PostgreSQL releases the lock with the session), or a pass of the leader failed — it
+closes its connection then, so a relay that can still publish takes over. Passes start
+at least ``min_interval`` apart: an event after a quiet spell goes out at once, and under
+a stream of commits each pass takes the rows of many.
 
 A row that can never be published — a channel name that is not one, a payload over
 NATS's ``max_payload``, a message JetStream refuses as malformed — would otherwise stop
@@ -27,16 +35,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import asyncpg
 import orjson
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError, NoStreamResponseError, TooManyStalledMsgsError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from handlers.db import driver_connection
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import HubbubError
 from hubbub.contracts.subjects import Subjects
@@ -46,6 +54,8 @@ from workers.outages import classify, record
 log = logging.getLogger(__name__)
 
 RELAY_LOCK_ID = 0x48554242  # "HUBB": one relay at a time across all worker processes
+NOTIFY_CHANNEL = "hubbub_outbox"  # "rows are waiting": the other relays to the leader
+CONNECT_TIMEOUT_S = 10.0
 JETSTREAM_AWAY = (
     TimeoutError,
     NatsTimeout,
@@ -86,6 +96,9 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._conn: asyncpg.Connection | None = None  # the relay's own; None: not open
+        self.leading = False  # this relay holds the lock on ``_conn``
+        self._using = asyncio.Lock()  # one pass at a time on ``_conn``
 
     def kick(self) -> None:
         self._wake.set()
@@ -112,6 +125,8 @@ class OutboxRelay:
                 await self.flush()
         except Exception:
             log.warning("final outbox flush failed; the next relay will publish the rest")
+        finally:
+            await self._close()  # the lock passes on to another relay
 
     async def _run(self) -> None:
         failures = 0
@@ -131,16 +146,13 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 done = self.published + self.set_aside
-                busy = await self.flush()
+                await self.flush()  # not leading: the leader was told, and takes the rows
                 failures = 0
                 # Resumed once JetStream has acknowledged something (a pass with nothing
                 # to publish says nothing about it).
                 if self.paused is not None and self.published + self.set_aside > done:
                     self.paused = None
                     log.info("outbox relay resumed: JetStream acknowledges again")
-                if busy:  # another relay holds the lock: look again soon, not in a second
-                    await asyncio.sleep(0.02)
-                    self._wake.set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -175,25 +187,89 @@ class OutboxRelay:
         return min(self.poll_interval * (2**failures), cap) if failures else self.poll_interval
 
     async def flush(self) -> bool:
-        """Publish every unpublished row. Returns True if another relay held the lock."""
+        """Publish every unpublished row if this relay leads or can take the lead now.
+        Returns True if another relay leads (it was told that rows are waiting).
+
+        A pass that fails closes the connection, and with it the lead: the next one
+        starts from a new connection, and another relay may have taken over meanwhile.
+        """
+        async with self._using:
+            try:
+                return await self._flush()
+            except BaseException:
+                self._drop()
+                raise
+
+    async def _flush(self) -> bool:
+        conn = await self._lead()
+        if conn is None:
+            return True
         while True:
-            async with self.sessions() as session, session.begin():
-                conn = await driver_connection(session)
-                if not await conn.fetchval(_LOCK, RELAY_LOCK_ID):
-                    return True
-                rows = [Pending(*r) for r in await conn.fetch(_TAKE, self.batch_size)]
-                if not rows:
-                    return False
-                refused = await self._publish(rows)
-                published = [r.id for r in rows if r.id not in refused]
-                if published:
-                    await conn.execute(_MARK_PUBLISHED, published)
-                for row_id, reason in refused.items():
-                    await conn.execute(_SET_ASIDE, row_id, reason[:500])
+            rows = [Pending(*r) for r in await conn.fetch(_TAKE, self.batch_size)]
+            if not rows:
+                return False
+            refused = await self._publish(rows)
+            published = [r.id for r in rows if r.id not in refused]
+            # Each row's mark commits by itself: a row published and not marked (the
+            # relay died in between) is published again, and JetStream keeps one copy.
+            if published:
+                await conn.execute(_MARK_PUBLISHED, published)
+            for row_id, reason in refused.items():
+                await conn.execute(_SET_ASIDE, row_id, reason[:500])
             self.published += len(published)
             self.set_aside += len(refused)
             if len(rows) < self.batch_size:
                 return False
+
+    async def _lead(self) -> asyncpg.Connection | None:
+        """The relay's connection if it holds the lock (taking the lock if it is free),
+        else None — after telling the leader, in the same statement, to look for rows."""
+        if self._conn is None or self._conn.is_closed():
+            self._drop()
+            self._conn = await self._connect()
+        if self.leading:
+            return self._conn
+        if not await self._conn.fetchval(_TRY_LOCK_OR_NOTIFY, RELAY_LOCK_ID, NOTIFY_CHANNEL):
+            return None
+        # From now on the other relays' NOTIFYs wake this one. Rows committed before the
+        # LISTEN are read by the pass that follows: its statement starts after the lock.
+        await self._conn.add_listener(NOTIFY_CHANNEL, self._notified)
+        self.leading = True
+        return self._conn
+
+    def _notified(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _connect(self) -> asyncpg.Connection:
+        """A connection of the relay's own, made as the pool's are (same server and
+        credentials): the session lock must not go back to the pool with it."""
+        engine = self.sessions.kw["bind"]
+        assert isinstance(engine, AsyncEngine)
+        _, options = engine.dialect.create_connect_args(engine.url)
+        for sqlalchemy_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+            options.pop(sqlalchemy_only, None)
+        conn: asyncpg.Connection = await asyncpg.connect(
+            timeout=CONNECT_TIMEOUT_S,
+            server_settings={"statement_timeout": "30000", "application_name": "hubbub-relay"},
+            **options,
+        )
+        return conn
+
+    def _drop(self) -> None:
+        """Give up the connection at once (and the lock with it): after a failure or a
+        cancellation it may be in the middle of a statement."""
+        conn, self._conn, self.leading = self._conn, None, False
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
+
+    async def _close(self) -> None:
+        conn, self._conn, self.leading = self._conn, None, False
+        if conn is not None and not conn.is_closed():
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                    await conn.close()
+            except Exception:
+                conn.terminate()
 
     async def _publish(self, rows: Sequence[Pending]) -> dict[int, str]:
         """Publish ``rows``; returns the ones that can never be published, with why.
@@ -246,12 +322,11 @@ class Pending(NamedTuple):
     event_id: str | None
 
 
-# Run on the relay transaction's asyncpg connection (handlers/db.py driver_connection).
-# The lock (transaction-scoped: one relay at a time), then the oldest unpublished rows, in
-# two statements: a statement's snapshot is taken when it starts, so rows read in the
-# lock's own statement could predate the commit of the relay that held the lock just
-# before — and be published again. Read after the lock, they cannot.
-_LOCK = "SELECT pg_try_advisory_xact_lock($1)"
+# Run on the relay's own connection, each statement committing by itself. The lock is
+# session-level: held by the leader from one pass to the next. A relay that does not get
+# it notifies the one that has it (a NOTIFY is delivered when its statement commits,
+# after the commits of the rows it announces).
+_TRY_LOCK_OR_NOTIFY = "SELECT pg_try_advisory_lock($1) FROM pg_notify($2, '')"
 _TAKE = """
 SELECT id, channel, event_type, payload::text, payload ->> 'id'
   FROM outbox

@@ -1,0 +1,129 @@
+"""One outbox relay leads at a time: it publishes the rows every worker commits, and the
+lead passes on when it stops or fails."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from nats.aio.client import Client as NATS
+from nats.errors import ConnectionClosedError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.outbox import OutboxEvent
+from hubbub.config import Settings
+from hubbub.contracts.channels import Channel, ChannelKind
+from hubbub.contracts.subjects import Subjects
+from hubbub.natsconn import connect_nats
+from tests.support.waiting import wait_for
+from workers.relay import OutboxRelay
+
+
+async def add_rows(db: async_sessionmaker[AsyncSession], channel: str, *names: str) -> None:
+    async with db() as session, session.begin():
+        for name in names:
+            payload = {"id": f"evt-{name}", "type": "note.added", "data": {"note": name}}
+            session.add(OutboxEvent(channel=channel, event_type="note.added", payload=payload))
+
+
+async def unpublished(db: async_sessionmaker[AsyncSession]) -> int:
+    async with db() as session:
+        count = await session.scalar(select(func.count()).where(OutboxEvent.published_at.is_(None)))
+    return int(count or 0)
+
+
+async def notes(nc: NATS, settings: Settings, channel: str) -> list[str]:
+    """The notes of the events stored for ``channel``, in stream order."""
+    subjects = Subjects(settings.namespace)
+    js = nc.jetstream()
+    stream = subjects.stream(ChannelKind.WORKSPACE)
+    subject = subjects.event(Channel.parse(channel))
+    info = await js.stream_info(stream)
+    found = []
+    for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
+        msg = await js.get_msg(stream, seq)
+        if msg.subject == subject:
+            found.append(orjson.loads(msg.data or b"{}")["data"]["note"])
+    return found
+
+
+def relay(db: async_sessionmaker[AsyncSession], nc: NATS, settings: Settings) -> OutboxRelay:
+    return OutboxRelay(db, nc.jetstream(), Subjects(settings.namespace), poll_interval=60)
+
+
+async def test_the_leader_publishes_what_another_worker_committed(
+    settings: Settings, nc: NATS, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """The first relay to pass leads; the other one's pass only tells it, and the
+    leader — woken by that alone (both poll once a minute here) — publishes the rows,
+    once, in id order."""
+    leader, other = relay(db, nc, settings), relay(db, nc, settings)
+    assert await leader.flush() is False
+    leader.start()
+    try:
+        await add_rows(db, "workspace:lead1", "a", "b", "c")
+        assert await other.flush() is True  # another relay leads: nothing published here
+        assert (leader.leading, other.leading) == (True, False)
+        await wait_for(lambda: leader.published == 3)
+        assert await unpublished(db) == 0
+        assert await notes(nc, settings, "workspace:lead1") == ["a", "b", "c"]
+        assert other.published == 0
+    finally:
+        await leader.stop()
+        await other.stop()
+
+
+async def test_a_stopped_leader_hands_the_lead_on(
+    settings: Settings, nc: NATS, db: async_sessionmaker[AsyncSession]
+) -> None:
+    first, second = relay(db, nc, settings), relay(db, nc, settings)
+    try:
+        assert await first.flush() is False
+        assert await second.flush() is True
+        await first.stop()  # its last pass, then its connection (and the lock) goes
+        await add_rows(db, "workspace:lead2", "after")
+        assert await second.flush() is False
+        assert second.leading
+        assert await notes(nc, settings, "workspace:lead2") == ["after"]
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_a_leader_whose_pass_fails_gives_up_the_lead(
+    settings: Settings, nc: NATS, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """A leader that cannot publish (its NATS connection is gone) closes its connection:
+    a relay that can publish takes over, and nothing was lost."""
+    closed = await connect_nats(settings.nats_url or "", "closed")
+    await closed.close()
+    broken = OutboxRelay(db, closed.jetstream(), Subjects(settings.namespace))
+    healthy = relay(db, nc, settings)
+    try:
+        assert await broken.flush() is False  # it leads, with nothing to publish yet
+        await add_rows(db, "workspace:lead3", "kept")
+        with pytest.raises(ConnectionClosedError):
+            await broken.flush()
+        assert not broken.leading
+        assert await healthy.flush() is False
+        assert await notes(nc, settings, "workspace:lead3") == ["kept"]
+    finally:
+        await broken.stop()
+        await healthy.stop()
+
+
+async def test_a_relay_cancelled_mid_pass_publishes_the_rest_when_stopped(
+    settings: Settings, nc: NATS, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """Stopping cancels the loop wherever it is (its connection may be mid-statement):
+    the last pass runs on a new connection."""
+    running = relay(db, nc, settings)
+    running.start()
+    await add_rows(db, "workspace:lead4", *(f"n{i}" for i in range(50)))
+    running.kick()
+    await asyncio.sleep(0)
+    await running.stop()
+    assert await unpublished(db) == 0
+    assert await notes(nc, settings, "workspace:lead4") == [f"n{i}" for i in range(50)]
