@@ -55,7 +55,7 @@ class Context:
     # Read-only operations: connections that read outside SQLAlchemy (``read_one``).
     reads: ReadPool | None = None
     _session: AsyncSession | None = None
-    _after_commit: list[AfterCommit] = field(default_factory=list)
+    _after_commit: list[AfterCommit] | None = None  # made by the first ``after_commit``
     # For a handler that claims its idempotency key itself (``idempotency.claims_itself``).
     claim: Claim | None = None
 
@@ -104,7 +104,10 @@ class Context:
         back. For effects outside PostgreSQL that must follow a change, not precede it
         (Redis deny-list entries, control messages, sending mail). A failing action is
         logged: the change it follows has committed and the caller will be told so."""
-        self._after_commit.append(action)
+        if self._after_commit is None:
+            self._after_commit = [action]
+        else:
+            self._after_commit.append(action)
 
     async def commit(self, committed: Callable[[], None] | None = None) -> None:
         """Commit now, then run the ``after_commit`` actions queued so far.
@@ -119,8 +122,8 @@ class Context:
             await self._session.commit()
         if committed is not None:
             committed()
-        actions, self._after_commit = self._after_commit, []
-        for action in actions:
+        actions, self._after_commit = self._after_commit, None
+        for action in actions or ():
             try:
                 await action()
             except Exception as exc:
@@ -131,7 +134,7 @@ class Context:
                     log.debug("an after-commit action failed: %s is away", outage.dependency)
 
     def discard_after_commit(self) -> None:
-        self._after_commit.clear()
+        self._after_commit = None
 
     @property
     def user_id(self) -> str:

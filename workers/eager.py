@@ -21,9 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from asyncio import tasks
 from asyncio.tasks import _enter_task, _leave_task
 from collections.abc import Coroutine, Generator
 from typing import Any
+
+# The table ``_enter_task`` and ``_leave_task`` keep, which ``asyncio.current_task(loop)``
+# reads (on 3.11 a Python function: reading it here saves that frame).
+_current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = tasks._current_tasks  # type: ignore[attr-defined]
 
 
 class _Continue:
@@ -94,7 +99,7 @@ def start_eager(
     # been cancelled by someone who saw it current, or belong to a loop now closed.
     if standby is None or standby.loop is not loop or standby.task.done():
         standby = _standby = _Standby(loop)
-    outer = asyncio.current_task(loop)
+    outer = _current_tasks.get(loop)  # asyncio.current_task(loop)
     if outer is standby.task:  # started by a coroutine that is starting eagerly itself
         standby = _Standby(loop)
     task = standby.task

@@ -136,6 +136,24 @@ def caller_scope(caller: Caller) -> str:
     return "anonymous"
 
 
+class Unit:
+    """What running one operation's handler takes, worked out once per operation (the
+    worker keeps one per route) instead of once per request."""
+
+    __slots__ = ("handler", "mutating", "name", "op", "self_claiming", "to_json", "writes")
+
+    def __init__(self, op: Operation, handler: Handler) -> None:
+        self.op = op
+        self.handler = handler
+        self.name = op.name
+        self.writes = not op.reads_only  # runs only while it holds a transaction slot
+        self.mutating = op.mutating  # takes an idempotency key
+        # Marked at its definition (``idempotency.claims_itself``), so before any Unit.
+        self.self_claiming = handler in idempotency.SELF_CLAIMING
+        # The adapter's serializer itself: ``TypeAdapter.dump_json`` only forwards to it.
+        self.to_json = op.result_adapter.serializer.to_json
+
+
 async def run_handler(
     op: Operation,
     handler: Handler,
@@ -144,32 +162,44 @@ async def run_handler(
     on_events: Callable[[], None] | None = None,
 ) -> bytes:
     """Run ``handler`` in a transaction and return its result JSON."""
-    slots = None
-    if not op.reads_only:
-        slots = ctx.resource(TRANSACTION_SLOTS)
+    unit = Unit(op, handler)
+    slots = ctx.resource(TRANSACTION_SLOTS) if unit.writes else None
+    return await run_unit(unit, ctx, params, slots, on_events)
+
+
+async def run_unit(
+    unit: Unit,
+    ctx: Context,
+    params: BaseModel,
+    slots: Slots | None,
+    on_events: Callable[[], None] | None = None,
+) -> bytes:
+    """``run_handler`` of a ``Unit`` worked out already; ``slots``: the worker's
+    transaction slots when the operation may write (``unit.writes``), else None."""
+    if slots is None:
+        release = _nothing_held
+    else:
         if not slots.try_take():
             await _take_slot(slots, ctx)
-    held = slots is not None
+        held = True
 
-    def release() -> None:
-        """Give the slot back: once the transaction has ended, whatever comes next."""
-        nonlocal held
-        if held:
-            held = False
-            assert slots is not None
-            slots.release()
+        def release() -> None:
+            """Give the slot back: once the transaction has ended, whatever comes next."""
+            nonlocal held
+            if held:
+                held = False
+                slots.release()
 
     try:
-        key = ctx.idempotency_key if op.mutating else None
-        # The adapter's serializer itself: ``TypeAdapter.dump_json`` only forwards to it.
-        to_json = op.result_adapter.serializer.to_json
+        key = ctx.idempotency_key if unit.mutating else None
+        to_json = unit.to_json
         claim = None
-        if handler in idempotency.SELF_CLAIMING:
+        if unit.self_claiming:
             claim = ctx.claim = idempotency.Claim(
                 caller_scope(ctx.caller),
                 key,
-                op.name,
-                idempotency.request_fingerprint(op.name, _dump(params)) if key else "",
+                unit.name,
+                idempotency.request_fingerprint(unit.name, _dump(params)) if key else "",
                 lambda result: to_json(result, warnings=False),
             )
         elif key is not None:
@@ -178,13 +208,13 @@ async def run_handler(
                 ctx.session,
                 caller=scope,
                 key=key,
-                operation=op.name,
-                fingerprint=idempotency.request_fingerprint(op.name, _dump(params)),
+                operation=unit.name,
+                fingerprint=idempotency.request_fingerprint(unit.name, _dump(params)),
             )
             if stored is not None:
                 return stored  # replay: the first response, nothing applied again
         try:
-            result = await handler(ctx, params)
+            result = await unit.handler(ctx, params)
         except idempotency.Replay as replay:
             ctx.discard_after_commit()
             return replay.response  # the first response, nothing applied again
@@ -194,7 +224,7 @@ async def run_handler(
                 await idempotency.complete(ctx.session, caller=scope, key=key, response=body)
         else:
             if claim.response is None:
-                raise RuntimeError(f"{op.name}: its handler did not store its response")
+                raise RuntimeError(f"{unit.name}: its handler did not store its response")
             body = claim.response
         if ctx.has_pending_commit:  # reads on the read pool have nothing to commit
             # The slot is free once the connection is: the after-commit actions (a
@@ -217,6 +247,10 @@ async def run_handler(
     if ctx.emitted and on_events is not None:
         on_events()
     return body
+
+
+def _nothing_held() -> None:
+    """``release`` of a read-only operation's unit of work: it holds no slot."""
 
 
 def _dump(params: BaseModel) -> dict[str, Any]:

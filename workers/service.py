@@ -53,7 +53,7 @@ from hubbub.logs import request_id_var
 from hubbub.nats_direct import dispatch_directly, publish_now, publishes_directly
 from workers.actors import ActorSystem, MailboxFull
 from workers.eager import start_eager
-from workers.execution import run_handler
+from workers.execution import TRANSACTION_SLOTS, Slots, Unit, run_unit
 from workers.metrics import HandlerTimings, OperationTimer
 from workers.outages import classify, record
 
@@ -249,6 +249,7 @@ class WorkerService:
             self.read_sessions if reads else self.sessions,
             self.read_pool if reads else None,
             self.timings.of(op.name),
+            None if reads else self.resources.get(TRANSACTION_SLOTS, self.settings),
         )
         return route
 
@@ -315,7 +316,7 @@ class WorkerService:
 class Route:
     """What serving one operation needs, looked up once per operation, not per request."""
 
-    __slots__ = ("handler", "key", "key_of", "op", "reads", "sessions", "timer", "validate")
+    __slots__ = ("key", "key_of", "op", "reads", "sessions", "slots", "timer", "unit", "validate")
 
     def __init__(
         self,
@@ -324,9 +325,10 @@ class Route:
         sessions: async_sessionmaker[AsyncSession],
         reads: ReadPool | None,
         timer: OperationTimer,
+        slots: Slots | None,
     ) -> None:
         self.op = op
-        self.handler = handler
+        self.unit = Unit(op, handler)  # the handler, and what running it takes
         self.key = op.key  # the params field that names the actor, if any
         self.key_of = operator.attrgetter(op.key) if op.key else None
         self.sessions = sessions  # autocommit ones for read-only operations
@@ -334,6 +336,7 @@ class Route:
         # The schema's validator itself: ``model_validate`` only forwards to it.
         self.validate = op.params.__pydantic_validator__.validate_python
         self.timer = timer  # its latency histogram's children, labelled once
+        self.slots = slots  # the worker's transaction slots, if the operation may write
 
 
 class Request:
@@ -366,9 +369,7 @@ class Request:
                 await self.reject(Timeout("the request expired before a worker took it"))
                 return
             route = self.route
-            body = await run_handler(
-                route.op, route.handler, ctx, self.params, self.worker.on_events
-            )
+            body = await run_unit(route.unit, ctx, self.params, route.slots, self.worker.on_events)
         except HubbubError as exc:
             await self.reject(exc)
             return
