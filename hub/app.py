@@ -15,7 +15,7 @@ from hub.api_docs import add_docs_routes
 from hub.asyncapi import add_asyncapi_route
 from hub.client_ip import ClientIp
 from hub.deadlines import DeadlineBus, request_deadline
-from hub.middleware import cors, request_context, socket_response_prepare
+from hub.middleware import cors, request_context
 from hub.publish import add_publish_route
 from hub.rest import API_PREFIX, add_operation_routes
 from hub.rest_hooks import RestHooks
@@ -165,7 +165,6 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
     app[REST_HOOKS] = hooks
     app.cleanup_ctx.extend([nats_ctx, redis_ctx, revocations_ctx, realtime_ctx])
     app.on_shutdown.append(drain_sockets)
-    app.on_response_prepare.append(socket_response_prepare)
 
     app.router.add_get(API_PREFIX + "/health", health.health)
     app.router.add_get(API_PREFIX + "/ready", health.ready)

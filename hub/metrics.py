@@ -15,6 +15,7 @@ This module imports nothing of the hub's state, so the socket and call code can 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Final, NamedTuple
 
@@ -22,11 +23,11 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractResource
 from prometheus_client import (
     CollectorRegistry,
-    Counter,
     Histogram,
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from hub.metrics_jetstream import FeedLag
@@ -43,8 +44,46 @@ WS_PATH: Final = "/ws"
 METHODS: Final = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 
 
+class Count:
+    """One series of ``Counts``: add to ``value``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+class Counts(Collector):
+    """A counter with one label, kept by hand: ``prometheus_client``'s ``Counter.inc``
+    takes a lock, and the hub counts once a request (and once a socket's upgrade) on the
+    event loop's thread alone, which also collects. Exposed at scrape time as that
+    counter would be (a series appears with its first use, in the order of first use)."""
+
+    def __init__(self, name: str, documentation: str, label: str) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.label = label
+        self.series: dict[str, Count] = {}
+
+    def count(self, value: str) -> Count:
+        """The series labelled ``value``; keep it rather than look it up each time."""
+        found = self.series.get(value)
+        if found is None:
+            found = self.series[value] = Count()
+        return found
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, count in list(self.series.items()):
+            family.add_metric([value], float(count.value))
+        yield family
+
+
 class _HttpChild(NamedTuple):
-    requests: Counter
+    requests: Count
     duration: Histogram | None
 
 
@@ -53,12 +92,12 @@ class HubMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.http_requests = Counter(
-            "hubbub_http_requests",
-            "HTTP requests by status class (2xx, 4xx, 5xx, ...).",
-            ["status"],
-            registry=self.registry,
+        # Counted once a request and once a socket: kept by hand (``Counts``).
+        self.http_requests = Counts(
+            "hubbub_http_requests", "HTTP requests by status class (2xx, 4xx, 5xx, ...).", "status"
         )
+        self.registry.register(self.http_requests)
+        self._upgrades: Count | None = None  # the 1xx series, made by the first upgrade
         self.http_duration = Histogram(
             "hubbub_http_request_duration_seconds",
             "HTTP request latency (the WebSocket upgrade excluded) by method, route template "
@@ -104,16 +143,24 @@ class HubMetrics:
         key = (method, resource, status)
         child = self._http_children.get(key)
         if child is None:
-            counter = self.http_requests.labels(f"{status // 100}xx")
+            counter = self.http_requests.count(f"{status // 100}xx")
             route = resource.canonical if resource is not None else UNMATCHED
             if route == WS_PATH:
                 child = _HttpChild(counter, None)  # a socket's "latency" is its lifetime
             else:
                 child = _HttpChild(counter, self.http_duration.labels(method, route, str(status)))
             self._http_children[key] = child
-        child.requests.inc()
+        child.requests.value += 1
         if child.duration is not None:
             child.duration.observe(seconds)
+
+    def upgraded(self) -> None:
+        """Count a WebSocket upgrade (the 101) of the hub's socket route, as
+        ``observe_http`` would, without its lookups (its status class: 1xx)."""
+        count = self._upgrades
+        if count is None:
+            count = self._upgrades = self.http_requests.count("1xx")
+        count.value += 1
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

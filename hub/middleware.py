@@ -94,8 +94,8 @@ def request_context(request: web.Request, handler: Handler) -> Awaitable[web.Str
     if request.path == metrics.WS_PATH:
         if request.match_info.handler in _SELF_ANSWERING:
             # No coroutine of ours for the socket's life: the handler answers its own
-            # failures (``socket_failure``) and ``socket_response_prepare`` gives its
-            # answer the headers and counts it.
+            # refusals and failures (``socket_refusal``, ``socket_failure``: headers and
+            # counting) and counts its upgrade (``HubMetrics.upgraded``).
             request_id_var.set(calls.request_id(request.headers.get(REQUEST_ID_HEADER)))
             metrics.current.set(metrics.metrics_of(request.app))
             return handler(request)
@@ -107,30 +107,32 @@ _SELF_ANSWERING: set[Callable[..., object]] = set()
 
 
 def answers_own_failures(handler: Handler) -> Handler:
-    """Mark a ``/ws`` handler that turns its own failures before the upgrade into
-    problem details (with ``socket_failure``): ``request_context`` then hands its request
-    straight on, keeping no coroutine of its own while the socket is open. The app must
-    have ``socket_response_prepare`` among its ``on_response_prepare`` signals."""
+    """Mark a ``/ws`` handler that gives every answer but its upgrade the request id,
+    security headers and CORS, and counts each answer in the HTTP metrics, itself: a
+    refusal goes out through ``socket_refusal``, a failure before the upgrade through
+    ``socket_failure``, and the upgrade is counted with ``HubMetrics.upgraded``.
+    ``request_context`` then hands its request straight on, keeping no coroutine of its
+    own while the socket is open (and the app needs no ``on_response_prepare`` signal,
+    which every response would run)."""
     _SELF_ANSWERING.add(handler)
     return handler
 
 
 def socket_failure(request: web.Request, exc: Exception) -> web.StreamResponse:
-    """The problem details answering a ``/ws`` handler's failure before the upgrade."""
-    return _failure_response(request, exc, request_id_var.get() or "")
+    """The problem details answering a ``/ws`` handler's failure before the upgrade,
+    with the headers and counting of ``socket_refusal``."""
+    return socket_refusal(request, _failure_response(request, exc, request_id_var.get() or ""))
 
 
-async def socket_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: the answer of a handler marked ``answers_own_failures``
-    (a refused upgrade, or the 101) is counted in the HTTP metrics by status; a refusal
-    gets the request id, the security headers and CORS, as ``request_context`` gives
-    every other answer."""
-    if request.path != metrics.WS_PATH or request.match_info.handler not in _SELF_ANSWERING:
-        return
-    if response.status != 101:  # (the response counts as prepared already here)
+def socket_refusal(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """A marked ``/ws`` handler's answer that is not the upgrade (a refusal's problem
+    details): the request id, the security headers and CORS, as ``request_context`` gives
+    every other answer, and counted in the HTTP metrics by status."""
+    if not response.prepared:
         _set_headers(request, response, request_id_var.get() or "")
         _set_cors(request, response)
     metrics.metrics_of(request.app).observe_http(request, response.status, 0.0)
+    return response
 
 
 async def _http_request(request: web.Request, handler: Handler) -> web.StreamResponse:

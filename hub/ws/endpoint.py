@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMessage, WSMsgType, web
 
-from hub.middleware import answers_own_failures, socket_failure
+from hub import metrics
+from hub.middleware import answers_own_failures, socket_failure, socket_refusal
 from hub.problems import problem_response
 from hub.state import CLIENT_IP, REALTIME, SETTINGS
 from hub.ws import commands as cmd
@@ -47,14 +48,16 @@ def origin_allowed(request: web.Request) -> bool:
 
 @answers_own_failures
 async def websocket(request: web.Request) -> web.StreamResponse:
-    """The upgrade, then the socket's whole life. A failure before the upgrade is
-    answered here with problem details (the middlewares keep no frame for the socket)."""
+    """The upgrade, then the socket's whole life. An answer that is not the upgrade (a
+    refusal, or a failure before it) is answered here with problem details and the usual
+    headers (the middlewares keep no frame for the socket)."""
     try:
         ws = await _upgrade(request)
     except Exception as exc:
         return socket_failure(request, exc)
     if not isinstance(ws, web.WebSocketResponse):
-        return ws  # a refusal
+        return socket_refusal(request, ws)
+    metrics.metrics_of(request.app).upgraded()
     realtime = request.app[REALTIME]
     settings = request.app[SETTINGS]
     conn = Connection(
@@ -67,7 +70,17 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     conn.transport = request.transport
     try:
         if await handshake(realtime, conn, settings.ws_connect_timeout_s):
-            await read_loop(realtime, conn)
+            # The read loop, here rather than in a coroutine of its own, and on
+            # ``receive`` rather than ``async for``: an idle socket waits in two
+            # coroutine frames fewer. Each frame is handled in ``_frame`` and let go
+            # before the next wait, so an idle socket keeps nothing of its last command
+            # (its text, the parsed command, the batch's list).
+            receive = ws.receive
+            while True:
+                msg = await receive()
+                if msg.type in _ENDED or await _frame(realtime, conn, msg):
+                    break
+                del msg
     except Exception:
         # The socket is open: a problem response is impossible now. Close it instead.
         log.exception("socket failed", extra={"conn": conn.id})
@@ -82,6 +95,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         except Exception:  # no middleware is left around the socket to log it
             log.exception("socket cleanup failed", extra={"conn": conn.id})
     return ws
+
+
+# What ``receive`` answers once the socket is closing or closed (``async for`` stops on
+# these too).
+_ENDED = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED))
 
 
 async def _upgrade(request: web.Request) -> web.StreamResponse:
@@ -135,7 +153,7 @@ async def handshake(realtime: Realtime, conn: Connection, timeout: float) -> boo
     if conn.closed:  # overdue: the timer closed it as the frame came in
         return False
     if msg.type is not WSMsgType.TEXT:
-        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+        if msg.type in _ENDED or msg.type is WSMsgType.ERROR:
             return False
         conn.close(CloseCode.UNAUTHORIZED, "the first frame must be a connect command")
         return False
@@ -165,16 +183,6 @@ async def handshake(realtime: Realtime, conn: Connection, timeout: float) -> boo
 
 def _connect_overdue(conn: Connection, timeout: float) -> None:
     conn.close(CloseCode.UNAUTHORIZED, f"send connect within {timeout:g}s")
-
-
-async def read_loop(realtime: Realtime, conn: Connection) -> None:
-    """Read frames until the socket closes. Each frame is handled in ``_frame`` and the
-    frame itself let go before the next wait, so an idle socket keeps nothing of its last
-    command (its text, the parsed command, the batch's list)."""
-    async for msg in conn.ws:
-        if await _frame(realtime, conn, msg):
-            return
-        del msg
 
 
 async def _frame(realtime: Realtime, conn: Connection, msg: WSMessage) -> bool:

@@ -22,7 +22,7 @@ from hub.middleware import (
     cors,
     request_context,
     socket_failure,
-    socket_response_prepare,
+    socket_refusal,
 )
 from hub.problems import problem_response
 from hub.state import SETTINGS
@@ -40,7 +40,6 @@ MIDDLEWARE_COROUTINES = {
 def _app(tmp_path: Any, ws: Any, rest_state: dict[str, Any] | None = None) -> web.Application:
     state: dict[str, Any] = {} if rest_state is None else rest_state
     app = web.Application(middlewares=[request_context, cors, request_deadline])
-    app.on_response_prepare.append(socket_response_prepare)
     app[SETTINGS] = Settings(
         env=Environment.TEST,
         state_dir=tmp_path,
@@ -112,7 +111,8 @@ async def test_a_refused_upgrade_has_problem_details_and_the_usual_headers(
     aiohttp_client: Any, tmp_path: Any, marked: bool
 ) -> None:
     async def ws(request: web.Request) -> web.StreamResponse:
-        return problem_response(Forbidden("this origin may not open sockets here"), request)
+        refusal = problem_response(Forbidden("this origin may not open sockets here"), request)
+        return socket_refusal(request, refusal) if marked else refusal
 
     app = _app(tmp_path, answers_own_failures(ws) if marked else ws)
     client = await aiohttp_client(app)
@@ -125,7 +125,8 @@ async def test_a_refused_upgrade_has_problem_details_and_the_usual_headers(
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert response.headers["Vary"] == "Origin"
     assert "Access-Control-Allow-Credentials" in response.headers
-    counted = metrics.metrics_of(app).http_requests.labels("4xx")._value.get()
+    registry = metrics.metrics_of(app).registry
+    counted = registry.get_sample_value("hubbub_http_requests_total", {"status": "4xx"})
     assert counted == 1  # counted once, by status
 
 
