@@ -96,11 +96,15 @@ class Subscriptions:
         assert conn.caller is not None
         await self.authorizer.check(conn.caller, channel, ChannelAction.SUBSCRIBE)
         conn.subs[name] = 0  # reserved: a second subscribe meanwhile is a conflict
-        try:
-            feed = await self.fanout.feed(channel)
-        except BaseException:
-            conn.subs.pop(name, None)
-            raise
+        # The channel's feed, when it is listening already (most subscribes: every socket
+        # of a storm joins the same few); else made or awaited by the fan-out.
+        feed = self.fanout.feeds.get(name)
+        if feed is None or not feed.ready.done():
+            try:
+                feed = await self.fanout.feed(channel)
+            except BaseException:
+                conn.subs.pop(name, None)
+                raise
         feed.waiting[conn] = []
         try:
             epoch = await self.history.epoch(channel.kind)
