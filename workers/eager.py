@@ -31,51 +31,84 @@ from typing import Any
 _current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = tasks._current_tasks  # type: ignore[attr-defined]
 
 
-class _Continue:
-    """An awaitable that hands the first suspension of an already started coroutine to
-    the task, then goes on driving the coroutine (what ``yield from`` does)."""
+class _Driver(Coroutine[Any, Any, Any]):
+    """What a standby task runs: the coroutine it is handed, from where its eager start
+    left it. Until then (if the task gets to run before it is handed one) it waits.
 
-    __slots__ = ("coro", "first")
+    A coroutine object of its own rather than an ``async def`` awaiting a hand-off
+    future: a coroutine handed over before the task's first step (the usual case — a
+    standby is made when it is needed) costs the task no step to reach its wait and no
+    wake-up to take the coroutine. The task drives it exactly as it drives a coroutine:
+    ``send`` and ``throw``; the first ``send`` after the hand-off returns what the
+    coroutine last yielded (the future it waits on), and the rest go to the coroutine."""
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+    __slots__ = ("coro", "first", "parked")
+
+    def __init__(self) -> None:
+        self.coro: Coroutine[Any, Any, Any] | None = None
+        self.first: Any = _DELIVERED  # the eager part's first yield, until the task has it
+        self.parked: asyncio.Future[None] | None = None  # its wait for a coroutine
+
+    def hand(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
         self.coro = coro
         self.first = first
+        parked = self.parked
+        if parked is not None:  # the task already waits: wake it
+            self.parked = None
+            parked.set_result(None)
+
+    def send(self, value: Any) -> Any:
+        coro = self.coro
+        if coro is None:  # the task runs before it has a coroutine: wait for one
+            parked = self.parked = asyncio.get_running_loop().create_future()
+            parked._asyncio_future_blocking = True  # what ``Future.__await__`` sets
+            return parked
+        first = self.first
+        if first is not _DELIVERED:
+            self.first = _DELIVERED
+            return first
+        return coro.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        coro = self.coro
+        exc = typ if val is None else val
+        if coro is None:  # cancelled before it had a coroutine: the task ends so
+            self.parked = None
+            raise exc
+        self.first = _DELIVERED  # the coroutine's wait ends with this exception
+        return coro.throw(exc)
+
+    def close(self) -> None:
+        if self.coro is not None:
+            self.coro.close()
 
     def __await__(self) -> Generator[Any, Any, Any]:
-        to_send: Any = None
-        to_throw: BaseException | None = None
-        try:
-            to_send = yield self.first
-        except BaseException as exc:  # the task cancelled or failed the awaited future
-            to_throw = exc
-        while True:
-            try:
-                if to_throw is not None:
-                    yielded = self.coro.throw(to_throw)
-                else:
-                    yielded = self.coro.send(to_send)
-            except StopIteration as done:
-                return done.value
-            to_send, to_throw = None, None
-            try:
-                to_send = yield yielded
-            except BaseException as exc:
-                to_throw = exc
+        raise TypeError("a standby's driver is run by its task, not awaited")
+
+    # For the task's repr and ``get_stack``: the coroutine's.
+    @property
+    def __name__(self) -> str:
+        coro = self.coro
+        return "standby" if coro is None else getattr(coro, "__qualname__", "standby")
+
+    @property
+    def cr_frame(self) -> Any:
+        return getattr(self.coro, "cr_frame", None)
+
+
+_DELIVERED: Any = object()  # ``_Driver.first`` once the task has the first yield
 
 
 class _Standby:
-    """A task waiting for a coroutine to finish; current while that coroutine starts."""
+    """A task ready for a coroutine to finish; current while that coroutine starts."""
 
-    __slots__ = ("context", "handoff", "loop", "task")
+    __slots__ = ("context", "driver", "loop", "task")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.context = contextvars.copy_context()
-        self.handoff: asyncio.Future[_Continue] = loop.create_future()
-        self.task: asyncio.Task[Any] = loop.create_task(self._finish(), context=self.context)
-
-    async def _finish(self) -> Any:
-        return await (await self.handoff)
+        self.driver = _Driver()
+        self.task: asyncio.Task[Any] = loop.create_task(self.driver, context=self.context)
 
 
 _standby: _Standby | None = None
@@ -97,7 +130,12 @@ def start_eager(
     standby = _standby
     # A standby is handed one coroutine at most (then it is forgotten); it may also have
     # been cancelled by someone who saw it current, or belong to a loop now closed.
-    if standby is None or standby.loop is not loop or standby.task.done():
+    if (
+        standby is None
+        or standby.loop is not loop
+        or standby.task.done()
+        or standby.task.cancelling()
+    ):
         standby = _standby = _Standby(loop)
     outer = _current_tasks.get(loop)  # asyncio.current_task(loop)
     if outer is standby.task:  # started by a coroutine that is starting eagerly itself
@@ -115,7 +153,7 @@ def start_eager(
         if outer is not None:
             _enter_task(loop, outer)
     # It waits: the standby task finishes it; the next coroutine gets a new standby.
-    standby.handoff.set_result(_Continue(coro, first))
+    standby.driver.hand(coro, first)
     if _standby is standby:
         _standby = None
     if name is not None:

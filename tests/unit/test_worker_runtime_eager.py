@@ -1,0 +1,75 @@
+"""Eager start's standby task: handed a coroutine before or after its task first runs,
+cancelled before it has one, and named after the coroutine it finishes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from workers import eager
+from workers.eager import start_eager
+
+
+async def _quick() -> str:
+    return "done"
+
+
+async def _waits_then(value: str) -> str:
+    await asyncio.sleep(0)
+    return value
+
+
+class TestStandby:
+    async def test_a_standby_whose_task_ran_before_it_had_work_still_finishes_it(
+        self,
+    ) -> None:
+        assert start_eager(_quick()) is None  # leaves its standby for the next start
+        await asyncio.sleep(0)  # the standby's task runs and waits for a coroutine
+        await asyncio.sleep(0)
+
+        task = start_eager(_waits_then("later"))
+
+        assert task is not None
+        assert await task == "later"
+
+    async def test_a_standby_cancelled_before_it_had_work_is_not_handed_any(self) -> None:
+        assert start_eager(_quick()) is None
+        standby = eager._standby
+        assert standby is not None
+        standby.task.cancel()  # someone who saw it current cancels it
+
+        task = start_eager(_waits_then("mine"))
+
+        assert task is not None
+        assert task is not standby.task
+        assert await task == "mine"
+        with pytest.raises(asyncio.CancelledError):
+            await standby.task
+
+    async def test_cancelling_the_task_before_its_first_step_cancels_the_coroutine(
+        self,
+    ) -> None:
+        cleaned: list[bool] = []
+
+        async def long() -> None:
+            try:
+                await asyncio.sleep(10)
+            finally:
+                cleaned.append(True)
+
+        task = start_eager(long())
+        assert task is not None
+        task.cancel()  # before the task has taken the coroutine's first wait
+
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert cleaned == [True]
+
+    async def test_the_task_is_named_after_its_coroutine_and_shows_its_stack(self) -> None:
+        task = start_eager(_waits_then("x"))
+
+        assert task is not None
+        assert "_waits_then" in repr(task)
+        assert task.get_stack()  # the coroutine's frame
+        await task
