@@ -22,8 +22,10 @@ bounded: ``rate * seconds`` requests, each with a 10 s timeout.
 
 Printed: creates/s, p50/p99, 503s and other errors of each phase, beside the targets
 (≥ 300/s for 30 s, p99 ≤ 100 ms, 0 x 503), the p99 ratio to the baseline, the events
-and rows seen, and the load average before and after (the host is shared). The last
-line is JSON.
+and rows seen, and the load average before and after (the host is shared); CPU per
+create of each process, and per row written of the one-workspace phase what the servers
+counted (PostgreSQL transactions and rows inserted and updated, Redis commands), which
+unlike CPU time does not depend on the host's load. The last line is JSON.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import aiohttp
 import orjson
 import psutil
 import uvloop
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -194,6 +197,32 @@ class CpuMeter:
         return figures
 
 
+async def server_counts(engine: AsyncEngine, redis: Redis) -> dict[str, int]:
+    """What the servers counted so far: PostgreSQL's transactions (an autocommit
+    statement is one) and rows inserted and updated, and the commands Redis processed.
+    Counts, unlike CPU time, do not depend on how loaded the host is."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT sum(xact_commit + xact_rollback), sum(tup_inserted),"
+                    " sum(tup_updated) FROM pg_stat_database"
+                )
+            )
+        ).one()
+    info = await redis.info("stats")
+    return {
+        "pg_transactions": int(row[0] or 0),
+        "pg_rows_inserted": int(row[1] or 0),
+        "pg_rows_updated": int(row[2] or 0),
+        "redis_commands": int(info["total_commands_processed"]),
+    }
+
+
+def counts_per(before: dict[str, int], after: dict[str, int], count: int) -> dict[str, float]:
+    return {name: round((after[name] - before[name]) / max(count, 1), 2) for name in after}
+
+
 def _port(url: str) -> int:
     return urlsplit(url.replace("+asyncpg", "")).port or 0
 
@@ -268,6 +297,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     results: dict[str, Any] = {"load_before": os.getloadavg()}
     clients: list[HubbubClient] = []
     engine = create_engine(urls["DATABASE_URL"], pool_size=1, max_overflow=0)
+    redis = Redis.from_url(urls["REDIS_URL"])
     try:
         await wait_ready(base)
         token, workspace, _resource = await arrange(base, env)
@@ -314,6 +344,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
             results["spread"]["cpu"] = meter.per(before, meter.read(), phase.ok)
             await settle(engine)
         rows_before = await count_rows(engine, workspace)
+        counted = await server_counts(engine, redis)
         before = meter.read()
         one = await drive("one workspace", senders, [workspace], args.rate, args.seconds)
         after = meter.read()
@@ -329,6 +360,11 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
             await asyncio.sleep(0.1)
         counting.cancel()
         rows = await count_rows(engine, workspace) - rows_before
+        # PostgreSQL's backends report their counts when idle, at most once a second.
+        await asyncio.sleep(1.5)
+        results["one_workspace"]["per_row"] = counts_per(
+            counted, await server_counts(engine, redis), rows
+        )
         results["events"] = {
             "created_ok": one.ok,
             "events_seen": len(one.ids & seen),
@@ -340,6 +376,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
         for client in clients:
             await client.close()
         await engine.dispose()
+        await redis.aclose()
         for proc in procs:
             proc.terminate()
         for proc in procs:
@@ -381,6 +418,9 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> bool:
         per_row = one["cpu_per_row"]
         parts = ", ".join(f"{k[:-3]} {v}" for k, v in per_row.items() if k != "total_us")
         print(f"  {'':<22} CPU per row written: {per_row['total_us']} µs ({parts})")
+    if "per_row" in one:
+        counts = ", ".join(f"{k} {v}" for k, v in one["per_row"].items())
+        print(f"  {'':<22} per row written: {counts}")
     events = results["events"]
     print(
         f"  events: {events['events_seen']} resource.created of {events['created_ok']}"
