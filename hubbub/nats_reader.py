@@ -34,11 +34,13 @@ tests/integration/test_nats_reader.py fail then, for a review of the new release
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.client import __version__ as nats_version
+from nats.aio.msg import Msg
 from nats.protocol.parser import AWAITING_CONTROL_LINE, AWAITING_MSG_PAYLOAD, Parser
 
 from hubbub.nats_direct import Dispatch
@@ -193,7 +195,10 @@ class Reader(Parser):
         sub._received += 1
         if sub._max_msgs > 0 and sub._received >= sub._max_msgs:
             subs.pop(sid, None)
-        msg = nc._build_message(sid, subject, reply, data, None)
+        if nc.msg_class is Msg:  # Client._build_message's Msg, its fields in order
+            msg = Msg(nc, subject.decode(), reply.decode(), data, None, None, False, sid)
+        else:
+            msg = nc._build_message(sid, subject, reply, data, None)
         if not msg:
             return True
         sub._pending_size += size
@@ -203,6 +208,12 @@ class Reader(Parser):
 
 # What reads_directly requires of a client's class: nats-py's own message handling.
 _CLIENT_METHODS = ("_process_msg", "_process_headers", "_build_message", "_read_loop")
+# The fields of nats-py's Msg, in the order _take passes them.
+_MSG_FIELDS = ("_client", "subject", "reply", "data", "headers", "_metadata", "_ackd", "_sid")
+
+
+def _msg_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(Msg)) if dataclasses.is_dataclass(Msg) else ()
 
 
 def reads_directly(nc: NATS) -> bool:
@@ -211,6 +222,7 @@ def reads_directly(nc: NATS) -> bool:
     client: Any = nc
     return (
         nats_version in VERSIONS
+        and _msg_fields() == _MSG_FIELDS
         and type(getattr(client, "_ps", None)) is Parser
         and client._ps.nc is nc
         and isinstance(getattr(client, "_subs", None), dict)

@@ -155,7 +155,7 @@ def parser_state(ps: Any) -> tuple[Any, ...]:
 
 
 def describe(msg: Msg) -> tuple[Any, ...]:
-    return (msg.sid, msg.subject, msg.reply, msg.data, msg.headers)
+    return (msg.sid, msg.subject, msg.reply, msg.data, msg.headers, msg._metadata, msg._ackd)
 
 
 async def both(chunks: list[bytes]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -170,7 +170,7 @@ async def test_the_whole_stream_in_one_read_gives_what_nats_py_gives() -> None:
     assert got == expected
     delivered = [e for e in expected["events"] if e[0] == "deliver"]
     assert len(delivered) == 7  # the stream reaches the direct subscription 7 times
-    assert ("deliver", DIRECT, "_INBOX.x", "", b"", {"Status": "503"}) in delivered
+    assert ("deliver", DIRECT, "_INBOX.x", "", b"", {"Status": "503"}, None, False) in delivered
     assert ("error", "SlowConsumerError", SLOW) in expected["events"]
     assert expected["subs"] == [DIRECT, QUEUED, SLOW, FUTURE]  # LIMITED: its max reached
     assert expected["parser"] == (b"", AWAITING_CONTROL_LINE)
@@ -220,9 +220,9 @@ async def test_info_reaches_the_client_as_json() -> None:
     await client.feed([msg(DIRECT, b"a") + INFO + msg(DIRECT, b"b")])
     info = orjson.loads(INFO[5:-2])
     assert client.events == [
-        ("deliver", DIRECT, "svc.echo", "", b"a", None),
+        ("deliver", DIRECT, "svc.echo", "", b"a", None, None, False),
         ("info", info),
-        ("deliver", DIRECT, "svc.echo", "", b"b", None),
+        ("deliver", DIRECT, "svc.echo", "", b"b", None, None, False),
     ]
 
 
