@@ -253,5 +253,7 @@ def _nothing_held() -> None:
     """``release`` of a read-only operation's unit of work: it holds no slot."""
 
 
-def _dump(params: BaseModel) -> dict[str, Any]:
-    return params.model_dump(mode="json")
+def _dump(params: BaseModel) -> Any:
+    """``params.model_dump(mode="json")``: the same serializer call, without the wrapper's
+    keyword handling (the request's fingerprint must not change)."""
+    return params.__pydantic_serializer__.to_python(params, mode="json")
