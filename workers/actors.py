@@ -107,10 +107,21 @@ class ActorSystem:
         # until the job first waits; the rest of the mailbox follows in a task.
         if key is None:
             self.in_flight += 1
-            task = start_eager(self._run_unkeyed(job), loop=loop)
-            if task is not None:
+            # The job's own coroutine, not one wrapped around it: a wrapper would be one
+            # more frame to create, and to pass through each time the job resumes.
+            try:
+                task = start_eager(job.run(), loop=loop)
+            except Exception:
+                log.exception("a job escaped its own error handling")
+                task = None
+            except BaseException:
+                self._done()
+                raise
+            if task is None:
+                self._done()
+            else:
                 self._unkeyed.add(task)
-                task.add_done_callback(self._unkeyed.discard)
+                task.add_done_callback(self._unkeyed_done)
             return
         actor = self.actors.get(key)
         if actor is None:
@@ -164,13 +175,11 @@ class ActorSystem:
             mailbox.popleft()
         self._done()
 
-    async def _run_unkeyed(self, job: Job) -> None:
-        try:
-            await job.run()
-        except Exception:
-            log.exception("a job escaped its own error handling")
-        finally:
-            self._done()
+    def _unkeyed_done(self, task: asyncio.Task[Any]) -> None:
+        self._unkeyed.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a job escaped its own error handling", exc_info=task.exception())
+        self._done()
 
     async def _run_actor(self, actor: Actor) -> None:
         mailbox = actor.mailbox
