@@ -47,6 +47,8 @@ from hubbub.contracts.operations import Access, Catalog, Operation
 from hubbub.metric_buckets import Timing
 from hubbub.tokens import AccessClaims, AccessTokens
 
+_USER = CallerKind.USER
+
 IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,200}"
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
@@ -82,15 +84,22 @@ def caller_of(claims: AccessClaims, ip: str | None) -> Caller:
     )
 
 
+_UNREACHABLE = frozenset((Access.INTERNAL, Access.SERVICE))
+
+
 def reachable(op: Operation) -> bool:
     """Whether clients may call ``op`` at all (over REST or RPC)."""
-    return op.access not in (Access.INTERNAL, Access.SERVICE)
+    return op.access not in _UNREACHABLE
 
 
 def operation(catalog: Catalog, name: str) -> Operation:
     """The operation an RPC names; ``not_found`` if there is none clients may call."""
-    op = catalog.get(name)
-    if op is None or not reachable(op):
+    return callable_op(catalog.get(name), name)
+
+
+def callable_op(op: Operation | None, name: str) -> Operation:
+    """``operation`` for a catalog entry already looked up (``op``, or None)."""
+    if op is None or op.access in _UNREACHABLE:
         raise NotFound(f"unknown method {name!r}")
     return op
 
@@ -117,6 +126,8 @@ def check_idempotency_key(value: str | None) -> str | None:
 def admit(op: Operation, caller: Caller, idempotency_key: str | None) -> str | None:
     """Steps 1-3: refuse what ``caller`` may not call; the key to send (None unless
     ``op`` is mutating)."""
+    if idempotency_key is None and op.access is Access.USER and caller.kind is _USER:
+        return None  # the usual call: a signed-in user, no key (``check_access`` passes)
     check_access(op, caller)
     key = check_idempotency_key(idempotency_key)
     return key if op.mutating else None
@@ -141,9 +152,12 @@ def _round_trip(measured: metrics.HubMetrics, op: Operation, outcome: str) -> Ti
     return measured.bus_round_trip.timing(op.name, outcome)
 
 
+_OK = "ok"
+
+
 def _outcome(error: BaseException | None) -> str:
     if error is None:
-        return "ok"
+        return _OK
     return error.code.value if isinstance(error, HubbubError) else "error"
 
 
@@ -217,17 +231,24 @@ def start(
     *,
     idempotency_key: str | None,
     request_id: str,
+    measured: metrics.HubMetrics | None,
 ) -> None:
     """Steps 1-5 as ``call``, without a task: what steps 1-4 refuse, and a bus that
     cannot send now, raise here; otherwise the call is sent, and ``done`` gets its reply
-    or error when it comes (measured and traced as ``send`` does)."""
+    or error when it comes (measured in ``measured``, the caller's hub app, and traced as
+    ``send`` does)."""
     key = admit(op, caller, idempotency_key)
     validated = validate(op, params)
     begin = time.perf_counter()
-    measured = metrics.current.get()
-    span = _call_span(op, request_id, None)
+    span = _call_span(op, request_id, None) if tracing.tracer is not None else None
 
     def finished(reply: Reply | None, error: BaseException | None) -> None:
+        if error is None and span is None:  # the usual answer: one series, no span
+            if measured is not None:
+                ok = measured.bus_round_trip.timing(op.name, _OK)
+                ok.observe(time.perf_counter() - begin)
+            done(reply, None)
+            return
         outcome = _outcome(error)
         if measured is not None:
             _round_trip(measured, op, outcome).observe(time.perf_counter() - begin)

@@ -202,7 +202,10 @@ class Replies:
         elif msg.headers and not msg.data and msg.headers.get(_STATUS) == _NO_RESPONDERS:
             self._call(waiter, None, NoRespondersError())
         else:
-            self._call(waiter, msg, None)
+            try:  # ``_call``, inline: the path of every reply
+                waiter(msg, None)
+            except Exception:
+                log.exception("a reply's callback failed")
 
     @staticmethod
     def _call(on_reply: OnReply, msg: Msg | None, error: BaseException | None) -> None:

@@ -19,7 +19,7 @@ from hub import calls, metrics
 from hub.ws import commands as cmd
 from hub.ws import frames
 from hub.ws.connection import Connection
-from hubbub.bus import Bus, Reply
+from hubbub.bus import Bus, Reply, new_request_id
 from hubbub.config import Settings
 from hubbub.contracts.errors import BadRequest, HubbubError, Internal, RateLimited
 from hubbub.contracts.operations import Catalog
@@ -46,7 +46,7 @@ class Rpcs:
         """Send ``command``'s call; its reply goes out when the worker's comes, its
         refusal (access, params, bus unreachable) at once. ``CommandError`` if its id is
         taken or too many are unanswered."""
-        command_id = command.id
+        command_id, method, params, idempotency_key = command
         rpc_ids = conn.rpc_ids
         if command_id in rpc_ids:
             raise cmd.CommandError(
@@ -58,28 +58,41 @@ class Rpcs:
                 RateLimited("too many unanswered rpcs on this connection", retry_after=1),
             )
         begin = time.perf_counter()
-        request_id = calls.request_id()
+        request_id = new_request_id()  # ``calls.request_id()``: a socket has no header
         measured = metrics.current.get()  # the socket's hub app (its request's context)
-        method = command.method
+        op = self.catalog.get(method)
+        # An unknown method is one label value, not one per name a client sends.
+        label = method if op is not None else _UNKNOWN
+        timers = self._timers
 
         def done(reply: Reply | None, error: BaseException | None) -> None:
             rpc_ids.discard(command_id)
-            self._answer(conn, command_id, method, request_id, reply, error, measured, begin)
+            if reply is None:
+                self._answer(conn, command_id, label, request_id, None, error, measured, begin)
+                return
+            # The usual answer, as ``_answer`` writes and measures it.
+            conn.send_frame(frames.result_frame(command_id, reply.raw))
+            if measured is not None:
+                timer = timers.get((measured, label, _OK))
+                if timer is None:
+                    timer = self._timer(measured, label, _OK)
+                timer.observe(time.perf_counter() - begin)
 
         token = request_id_var.set(request_id)
         try:
             assert conn.caller is not None
             calls.start(
                 self.bus,
-                calls.operation(self.catalog, method),
+                calls.callable_op(op, method),
                 conn.caller,
-                command.params,
+                params,
                 done,
-                idempotency_key=command.idempotency_key,
+                idempotency_key=idempotency_key,
                 request_id=request_id,
+                measured=measured,
             )
         except Exception as exc:
-            self._answer(conn, command_id, method, request_id, None, exc, measured, begin)
+            self._answer(conn, command_id, label, request_id, None, exc, measured, begin)
         else:
             rpc_ids.add(command_id)
         finally:
@@ -89,7 +102,7 @@ class Rpcs:
         self,
         conn: Connection,
         command_id: int,
-        method: str,
+        label: str,
         request_id: str,
         reply: Reply | None,
         error: BaseException | None,
@@ -109,16 +122,19 @@ class Rpcs:
             # holds another request's id (or none): log under this one's.
             token = request_id_var.set(request_id)
             try:
-                log.error("rpc failed", exc_info=error, extra={"conn": conn.id, "method": method})
+                log.error("rpc failed", exc_info=error, extra={"conn": conn.id, "method": label})
             finally:
                 request_id_var.reset(token)
             conn.send(frames.error(command_id, Internal(request_id=request_id)))
         if measured is not None:
-            # An unknown method is one label value, not one per name a client sends.
-            label = method if self.catalog.get(method) is not None else _UNKNOWN
             timer = self._timers.get((measured, label, outcome))
             if timer is None:
-                timer = self._timers[measured, label, outcome] = measured.rpc_duration.timing(
-                    label, outcome
-                )
+                timer = self._timer(measured, label, outcome)
             timer.observe(time.perf_counter() - begin)
+
+    def _timer(self, measured: metrics.HubMetrics, label: str, outcome: str) -> Timing:
+        """rpc_duration's series for (``label``, ``outcome``) in ``measured``, kept."""
+        timer = self._timers[measured, label, outcome] = measured.rpc_duration.timing(
+            label, outcome
+        )
+        return timer
