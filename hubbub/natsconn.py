@@ -28,13 +28,15 @@ async def connect_nats(
     on_reconnected: Callable[[], Awaitable[None]] | None = None,
     auth: NatsAuth = ANONYMOUS,
     inbox_prefix: str | None = None,
+    plain_reader: bool = False,
 ) -> NATS:
     """Connect to ``url``: one server, or a cluster's as a comma-separated list (the
     client picks one at random and moves to another when it loses it). ``on_reconnected``
     runs after each reconnect (to re-sync state that messages missed while disconnected
     would have changed). ``auth``: the credentials (``nats_auth(settings)``);
     ``inbox_prefix``: where replies to this client's requests come (``HUB_INBOX_PREFIX`` for
-    hubs, which only the hub user may subscribe to)."""
+    hubs, which only the hub user may subscribe to). The client reads with
+    ``hubbub.nats_reader``'s parser unless ``plain_reader`` (nats-py's own: a baseline's)."""
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats error: %s", exc)
@@ -70,6 +72,6 @@ async def connect_nats(
         **options,
     )
     # Read with hubbub/nats_reader.py's parser; nats-py's own stays when its checks fail.
-    if not read_directly(nc):
+    if not plain_reader and not read_directly(nc):
         log.warning("nats-py is not as hubbub.nats_reader expects: reading with its parser")
     return nc

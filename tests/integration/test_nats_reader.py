@@ -16,6 +16,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
+from nats.protocol.parser import Parser
 
 from hubbub.nats_reader import Reader
 from hubbub.natsconn import connect_nats
@@ -44,6 +45,14 @@ async def echo_on(nc: NATS, to: str) -> None:
 
 async def test_connect_nats_reads_with_the_reader(client: NATS) -> None:
     assert type(client._ps) is Reader  # type: ignore[attr-defined]
+
+
+async def test_a_baseline_may_keep_nats_pys_own_parser(services: ServiceUrls) -> None:
+    conn = await connect_nats(services.nats_url, "test-nats-reader-plain", plain_reader=True)
+    try:
+        assert type(conn._ps) is Parser  # type: ignore[attr-defined]
+    finally:
+        await conn.close()
 
 
 async def test_requests_of_every_size_get_their_own_replies(client: NATS) -> None:
