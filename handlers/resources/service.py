@@ -109,7 +109,9 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
     if claim is not None and not _has_role(role, access.WRITE):
         await idempotency.stored(conn, claim)  # a retry of a create made before is replayed
     _check_role(role, access.WRITE)
-    row = Resource(
+    # The answer is made from the values written: no ORM object for a row that is
+    # inserted by a statement of its own.
+    public = ResourcePublic(
         id=uuid.uuid4(),
         workspace_id=params.workspace_id,
         kind=params.kind,
@@ -117,24 +119,23 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
         body=params.body,
         status=params.status,
         position=params.position if params.position is not None else positions.after(last),
-        tags=params.tags,
+        tags=list(params.tags),
         data=params.data,
         version=1,
         created_by=me,
         updated_by=me,
-        deleted_at=None,
         # The time of the first statement: what the columns' defaults would have stamped
         # in a transaction.
         created_at=now,
         updated_at=now,
+        deleted_at=None,
     )
-    public = resource_public(row)
     journalled = journal.entries(
         ctx,
-        row.workspace_id,
+        public.workspace_id,
         events.RESOURCE_CREATED,
         data=public.model_dump(mode="json"),
-        summary=summary(row),
+        summary=summary(public),
     )
     body = claim.serialize(public) if claim else None
     # The row, its activity row, its outbox event and its idempotency record with the
@@ -142,15 +143,15 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
     try:
         created = await conn.fetchval(
             _INSERT_CREATED,
-            row.id,
-            row.workspace_id,
-            row.kind,
-            row.title,
-            row.body,
-            row.status,
-            row.position,
-            row.tags,
-            _json(row.data),
+            public.id,
+            public.workspace_id,
+            public.kind,
+            public.title,
+            public.body,
+            public.status,
+            public.position,
+            public.tags,
+            _json(public.data),
             me,
             now,
             journalled.action,

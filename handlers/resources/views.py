@@ -26,6 +26,6 @@ def resource_public(row: Resource) -> ResourcePublic:
     )
 
 
-def summary(row: Resource) -> dict[str, str]:
+def summary(row: Resource | ResourcePublic) -> dict[str, str]:
     """What the activity log keeps of a resource: enough to show a line in a feed."""
     return {"title": row.title, "kind": row.kind, "status": row.status}
