@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from handlers.context import Context
-from handlers.db import Base, Timestamped
+from handlers.db import Base, Timestamped, autocommit_connection
 from handlers.worker_resources import ResourceKey
 from hubbub.config import Settings
 from hubbub.keys import RedisKeys
@@ -198,7 +198,15 @@ async def redo_due(
     limit: int = BATCH,
 ) -> int:
     """Redo and delete up to ``limit`` due rows that no other worker holds; returns how
-    many. A Redis error rolls the batch back (the rows stay) and propagates."""
+    many. A Redis error rolls the batch back (the rows stay) and propagates.
+
+    The table is empty nearly always (a row exists while Redis fails, and for a moment
+    after a durable invalidation): one autocommit statement says whether any row is due
+    before a transaction is begun to claim them."""
+    async with sessions() as session:
+        conn = await autocommit_connection(session)
+        if not await conn.fetchval(_ANY_DUE):
+            return 0
     async with sessions() as session, session.begin():
         rows = (
             await session.scalars(
@@ -228,6 +236,8 @@ async def redo_due(
         )
     return len(rows)
 
+
+_ANY_DUE = "SELECT EXISTS (SELECT FROM pending_invalidations WHERE due_at <= now())"
 
 __all__ = [
     "REDIS_ERRORS",
