@@ -40,6 +40,9 @@ class Admission(enum.Enum):
     CLOSE = "close"  # the client keeps on flooding: close 4008
 
 
+_ADMIT = Admission.ADMIT
+
+
 class CommandLimiter(TokenBucket):
     """The command rate of one socket: a token bucket of commands, one object per socket
     (it is kept for the socket's whole life).
@@ -65,10 +68,19 @@ class CommandLimiter(TokenBucket):
         return self
 
     def admit(self, now: float | None = None) -> Admission:
-        if self.take(now):
-            if self.tokens + 1.0 >= self.burst / 2:  # it had half a burst banked
+        # ``take(now)``, inline: this runs for every command of every socket.
+        if now is None:
+            now = time.monotonic()
+        tokens = self.tokens + (now - self.stamp) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
+        self.stamp = now
+        if tokens >= 1.0:
+            self.tokens = tokens - 1.0
+            if tokens >= self.burst / 2:  # it had half a burst banked
                 self.refused = 0
-            return Admission.ADMIT
+            return _ADMIT
+        self.tokens = tokens
         self.refused += 1
         return Admission.CLOSE if self.refused > self.flood_limit else Admission.REFUSE
 
