@@ -227,19 +227,20 @@ class Bus:
             op, params, caller, request_id, idempotency_key, timeout, traceparent
         )
         rid = request_id
+        # What asking again needs, in one tuple: the reply's callback holds fewer cells.
+        again = (subject, body, headers, deadline, timeout)
 
         def on_reply(msg: Msg | None, error: BaseException | None) -> None:
             if msg is not None:
-                if msg.headers and msg.headers.get(H_ERROR) == _UNAVAILABLE:
-                    self._spawn(
-                        self._slowly(op, subject, body, headers, deadline, timeout, rid, done, msg)
-                    )
+                headers = msg.headers
+                if headers and headers.get(H_ERROR) == _UNAVAILABLE:
+                    self._spawn(self._slowly(op, *again, rid, done, msg))
                     return
                 if self.health.down:
                     self.health.came_back(WORKERS)
                 token = request_id_var.set(rid)  # what is logged from here on names it
                 try:
-                    reply = decode_reply(op, msg.data, msg.headers, rid)
+                    reply = decode_reply(op, msg.data, headers, rid)
                 except HubbubError as exc:
                     done(None, exc)
                 else:
@@ -247,12 +248,10 @@ class Bus:
                 finally:
                     request_id_var.reset(token)
             elif isinstance(error, NoRespondersError):
-                self._spawn(
-                    self._slowly(op, subject, body, headers, deadline, timeout, rid, done, None)
-                )
+                self._spawn(self._slowly(op, *again, rid, done, None))
             else:
                 assert error is not None
-                done(None, _failure(op, error, timeout, rid))
+                done(None, _failure(op, error, again[4], rid))
 
         if not self.replies.ready:
             # The connection's first request subscribes the inbox: in a task.
