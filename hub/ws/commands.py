@@ -102,6 +102,24 @@ def split_frame(text: str | bytes) -> list[Any]:
 def parse_command(raw: Any) -> Command | RpcCall:
     """One command object → its model (an ``rpc``'s: ``RpcCall``, the same fields);
     raises CommandError naming what is wrong."""
+    if type(raw) is dict and raw.get("op") == _RPC:
+        # The most frequent command: when it plainly has the ``Rpc`` model's shape it
+        # becomes an ``RpcCall`` with no model built. Anything else takes the general
+        # path below, for its error (or for the ``Rpc`` it may still be).
+        command_id = raw.get("id")
+        method = raw.get("method")
+        params = raw.get("params", _NO_PARAMS)
+        key = raw.get("idempotency_key")
+        if (
+            type(command_id) is int  # not a bool
+            and type(method) is str
+            and len(method) <= _MAX_METHOD
+            and type(params) is dict
+            and (key is None or type(key) is str)
+            and 0 <= command_id <= _MAX_ID
+            and raw.keys() <= _RPC_FIELDS
+        ):
+            return RpcCall(command_id, method, {} if params is _NO_PARAMS else params, key)
     if not isinstance(raw, dict):
         raise CommandError(None, BadRequest("a command is a JSON object"))
     raw_id = raw.get("id")
@@ -112,23 +130,6 @@ def parse_command(raw: Any) -> Command | RpcCall:
             raise CommandError(None, BadRequest("every command needs an integer id"))
         if not isinstance(op, str) or op not in _OPS:
             raise CommandError(command_id, BadRequest(f"unknown op {op!r}", ops=sorted(_OPS)))
-    if op == _RPC:
-        # The most frequent command: when it plainly has the ``Rpc`` model's shape it
-        # becomes an ``RpcCall`` with no model built. Anything else goes to the union's
-        # validation, for its error (or for the ``Rpc`` it may still be).
-        method = raw.get("method")
-        params = raw.get("params", _NO_PARAMS)
-        key = raw.get("idempotency_key")
-        if (
-            command_id is not None
-            and type(method) is str
-            and len(method) <= _MAX_METHOD
-            and type(params) is dict
-            and (key is None or type(key) is str)
-            and 0 <= command_id <= _MAX_ID
-            and raw.keys() <= _RPC_FIELDS
-        ):
-            return RpcCall(command_id, method, {} if params is _NO_PARAMS else params, key)
     try:
         return _adapter.validate_python(raw)
     except ValidationError as exc:
