@@ -124,8 +124,9 @@ def auth_config(folder: Path) -> Path:
 
 
 async def bare_responder(nats_url: str) -> None:
-    # The credentials of the environment (NATS_USER...), as a worker process takes them.
-    nc = await connect_nats(nats_url, "bench-bare", auth=nats_auth(Settings()))
+    # The credentials of the environment (NATS_USER...), as a worker process takes them;
+    # nats-py's own parser, so that the baseline is nats-py's responder as it ships.
+    nc = await connect_nats(nats_url, "bench-bare", auth=nats_auth(Settings()), plain_reader=True)
 
     async def answer(msg: Any) -> None:
         await msg.respond(msg.data)
