@@ -47,6 +47,14 @@ class ChannelAuthorizer:
     ) -> None:
         """Return if allowed; raise ``Forbidden`` (or ``Unauthorized``) if not. ``fresh``:
         ask a worker even when Redis holds an answer."""
+        if not self.allowed_by_policy(caller, channel, action):
+            assert caller.user_id is not None  # a user: allowed_by_policy checked
+            await self._member(caller.user_id, channel, action, fresh)
+
+    def allowed_by_policy(self, caller: Caller, channel: Channel, action: ChannelAction) -> bool:
+        """``check`` without I/O: True when the channel's policy alone allows ``caller``,
+        False when membership decides (which only ``check`` asks); raises ``Forbidden``
+        (or ``Unauthorized``) when the policy refuses."""
         user_id = caller.user_id
         if not caller.is_user or user_id is None:
             raise Unauthorized("sign in first")
@@ -57,12 +65,12 @@ class ChannelAuthorizer:
             )
         rule = policy.subscribe
         if rule is SubscribeRule.ANY_USER:
-            return
+            return True
         if rule is SubscribeRule.SELF:
             if channel.name != user_id:
                 raise Forbidden("that is another user's channel", channel=str(channel))
-            return
-        await self._member(user_id, channel, action, fresh)
+            return True
+        return False
 
     async def _member(
         self, user_id: str, channel: Channel, action: ChannelAction, fresh: bool

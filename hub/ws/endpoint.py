@@ -75,9 +75,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             # coroutine frames fewer. Each frame is handled in ``_frame`` and let go
             # before the next wait, so an idle socket keeps nothing of its last command
             # (its text, the parsed command, the batch's list).
-            receive = ws.receive
             while True:
-                msg = await receive()
+                msg = await ws.receive()
                 if msg.type in _ENDED or await _frame(realtime, conn, msg):
                     break
                 del msg
