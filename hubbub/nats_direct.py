@@ -7,11 +7,16 @@ worker's requests and replies.
   for a ``Dispatch`` hands each message to a plain function while nats-py's reader
   processes it. The function must not block and must not raise.
 * **Publishing without coroutines** (``publish_now``): ``Client.publish`` in its plain
-  case appends a PUB command to the client's pending buffer and wakes its flusher; here
-  the same is done without its coroutines, its subject checks (the callers' subjects are
-  valid by construction) and its future per publish. When the case is not plain (not
-  connected, a payload over the server's limit, the buffer full, no flusher) nothing is
-  done and False says so: the caller then uses ``Client.publish``.
+  case appends a PUB command to the client's pending buffer and wakes its flusher task;
+  here the command is appended without its coroutines, its subject checks (the callers'
+  subjects are valid by construction) and its future per publish, and the buffer is
+  written to the socket by one plain callback at the end of the loop turn
+  (``_write_pending``) — every command of the turn in one write, as the flusher would,
+  without waking a task for it. When the socket's own buffer is already full (a slow
+  server), the flusher is woken instead: it waits for the socket to drain, which is the
+  backpressure. When the case is not plain (not connected, a payload over the server's
+  limit, the buffer full, no flusher) nothing is done and False says so: the caller then
+  uses ``Client.publish``.
 
 Both depend on nats-py internals, checked by ``dispatches_directly`` and
 ``publishes_directly`` before use (and by tests/integration/test_bus_start.py and
@@ -28,8 +33,12 @@ from typing import Any
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.aio.transport import TcpTransport
 
 _CONNECTED = NATS.CONNECTED
+# Above this many bytes in the socket's buffer, commands wait for nats-py's flusher,
+# which drains the socket before it writes more (asyncio's default high-water mark).
+WRITE_BUFFER_LIMIT = 64 * 1024
 
 
 class Dispatch(asyncio.Queue[Msg]):
@@ -77,6 +86,7 @@ def publishes_directly(nc: NATS) -> bool:
         and isinstance(getattr(nc, "stats", None), dict)
         and hasattr(nc, "_flusher_task")
         and hasattr(nc, "_status")
+        and hasattr(nc, "_transport")
     )
 
 
@@ -105,7 +115,37 @@ def publish_now(
     stats = client.stats
     stats["out_msgs"] += 1
     stats["out_bytes"] += size
-    queue = client._flush_queue
-    if queue is not None and queue.empty():  # the flusher sleeps: wake it
-        queue.put_nowait(loop.create_future())
+    if client not in _writes_due:  # the turn's first: write the buffer at its end
+        _writes_due.add(client)
+        loop.call_soon(_write_pending, client, loop)
     return True
+
+
+_writes_due: set[Any] = set()  # clients whose buffer a ``_write_pending`` will write
+
+
+def _write_pending(client: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """Write the client's pending commands to its socket, in one call, as nats-py's
+    flusher does; or wake the flusher when the socket's buffer is full (it drains it
+    first) or the socket is not the plain TCP one. Not connected: the commands stay
+    pending, and nats-py writes them after its reconnect."""
+    _writes_due.discard(client)
+    if not client._pending_data_size or client._status != _CONNECTED:
+        return
+    writer = _plain_writer(client._transport)
+    if writer is None or writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+        queue = client._flush_queue
+        if queue is not None and queue.empty():  # the flusher sleeps: wake it
+            queue.put_nowait(loop.create_future())
+        return
+    writer.writelines(client._pending)
+    client._pending = []
+    client._pending_data_size = 0
+
+
+def _plain_writer(transport: object) -> asyncio.StreamWriter | None:
+    """The stream writer of nats-py's plain TCP transport (TLS included), else None."""
+    if type(transport) is not TcpTransport:
+        return None
+    writer = getattr(transport, "_io_writer", None)
+    return writer if isinstance(writer, asyncio.StreamWriter) else None

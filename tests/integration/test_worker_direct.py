@@ -3,8 +3,9 @@ buffer — over a real NATS connection.
 
 It leans on what nats-py's client does today (workers/service.py): its message processing
 hands each message of a subscription to the subscription's pending queue with
-``put_nowait``, and a publish is a PUB command appended to its pending buffer and a
-wake-up of its flusher. The first test fails when a nats-py release changes either.
+``put_nowait``, and a publish is a PUB command appended to its pending buffer, which
+``hubbub/nats_direct.py`` writes at the end of the loop turn. The first test fails when a
+nats-py release changes either.
 """
 
 from __future__ import annotations
