@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import HubbubError
 from hubbub.contracts.subjects import Subjects
-from hubbub.dependencies import NATS, Health, Outage
+from hubbub.dependencies import NATS, POSTGRES, Health, Outage
 from workers.outages import classify, record
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,10 @@ JETSTREAM_AWAY = (
 )
 MAX_DELAY_S = 30.0  # between tries after failures that are not outages
 MAX_OUTAGE_DELAY_S = 5.0  # while a dependency is away: back soon after it is
+
+
+class ConnectionLost(Exception):
+    """The relay's own PostgreSQL connection closed during a pass."""
 
 
 class OutboxRelay:
@@ -179,6 +183,8 @@ class OutboxRelay:
         streams after a restart answers a publish with status 503), or too many
         publishes waiting for their acknowledgements."""
         outage = classify(exc)
+        if outage is None and isinstance(exc, ConnectionLost):
+            outage = Outage(POSTGRES)
         if outage is None and isinstance(exc, JETSTREAM_AWAY):
             outage = Outage(NATS)
         return outage
@@ -196,8 +202,14 @@ class OutboxRelay:
         async with self._using:
             try:
                 return await self._flush()
-            except BaseException:
+            except BaseException as exc:
+                lost = self._conn is not None and self._conn.is_closed()
                 self._drop()
+                if lost and isinstance(exc, Exception) and classify(exc) is None:
+                    # asyncpg can report a connection the server closed under a statement
+                    # as an error of its own state machine ("another operation is in
+                    # progress"): it is the database going away, not a relay bug.
+                    raise ConnectionLost("the relay's PostgreSQL connection closed") from exc
                 raise
 
     async def _flush(self) -> bool:
