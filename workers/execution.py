@@ -38,8 +38,9 @@ from hubbub.contracts.operations import Operation
 # ``details.reason`` of a refusal of work never started (workers/service.py NOT_STARTED,
 # which the hub's bus matches to send the request elsewhere).
 BUSY = "busy"
-# Connections of the engine's pool kept from requests: the outbox relay's, and one for
-# the janitor, the invalidation redoer or the mail sender.
+# Connections of the engine's pool kept from writing requests: one for reads, and one for
+# the janitor, the invalidation redoer or the mail sender. (The outbox relay has a
+# connection of its own, outside the pool: it holds a session lock.)
 BACKGROUND_CONNECTIONS = 2
 # Requests that may wait for a slot, per slot: beyond, a request is refused at once
 # ("busy", for another worker), not queued where it could only wait longer.

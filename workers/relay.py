@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 RELAY_LOCK_ID = 0x48554242  # "HUBB": one relay at a time across all worker processes
 NOTIFY_CHANNEL = "hubbub_outbox"  # "rows are waiting": the other relays to the leader
 CONNECT_TIMEOUT_S = 10.0
+COMMAND_TIMEOUT_S = 15.0  # any statement of the relay's, on the client's side
+LEASE_MIN_S = 10.0  # a leader silent for this long (and LEASE_POLLS polls) loses the lead
+LEASE_POLLS = 5
 JETSTREAM_AWAY = (
     TimeoutError,
     NatsTimeout,
@@ -262,10 +265,36 @@ class OutboxRelay:
             options.pop(sqlalchemy_only, None)
         conn: asyncpg.Connection = await asyncpg.connect(
             timeout=CONNECT_TIMEOUT_S,
+            command_timeout=COMMAND_TIMEOUT_S,  # a pass that hangs fails, and gives up the lead
             server_settings={"statement_timeout": "30000", "application_name": "hubbub-relay"},
             **options,
         )
+        try:
+            for setting in self._lease_settings(conn.get_server_version().major):
+                await conn.execute(setting)
+        except BaseException:
+            conn.terminate()
+            raise
         return conn
+
+    def _lease_settings(self, server_major: int) -> list[str]:
+        """Settings that make the lead a lease: the lock is held between passes, so the
+        server must end the session of a leader that can no longer act — one cut off
+        (TCP keepalives and a send timeout: about 10 s) or frozen (a stopped process, a
+        blocked event loop: no statement for ``idle_session_timeout``; a live leader
+        polls every ``poll_interval``). Then the lock is free for another relay, well
+        inside JetStream's de-duplication window for rows a cut-off leader re-sends."""
+        settings = [
+            "SET tcp_keepalives_idle = 5",
+            "SET tcp_keepalives_interval = 2",
+            "SET tcp_keepalives_count = 3",
+        ]
+        if server_major >= 12:
+            settings.append("SET tcp_user_timeout = 10000")
+        if server_major >= 14:
+            idle_ms = int(max(LEASE_MIN_S, LEASE_POLLS * self.poll_interval) * 1000)
+            settings.append(f"SET idle_session_timeout = {idle_ms}")
+        return settings
 
     def _drop(self) -> None:
         """Give up the connection at once (and the lock with it): after a failure or a

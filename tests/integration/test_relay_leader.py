@@ -127,3 +127,32 @@ async def test_a_relay_cancelled_mid_pass_publishes_the_rest_when_stopped(
     await running.stop()
     assert await unpublished(db) == 0
     assert await notes(nc, settings, "workspace:lead4") == [f"n{i}" for i in range(50)]
+
+
+async def test_a_leader_that_goes_silent_loses_the_lead(
+    settings: Settings,
+    nc: NATS,
+    db: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lock is held between passes, so it is a lease: a leader that sends nothing
+    for its idle time (a frozen process, a blocked loop) has its session ended by the
+    server, and another relay takes the lead and publishes."""
+    monkeypatch.setattr("workers.relay.LEASE_MIN_S", 0.5)
+    frozen = OutboxRelay(db, nc.jetstream(), Subjects(settings.namespace), poll_interval=0.1)
+    other = relay(db, nc, settings)
+    assert await frozen.flush() is False  # leads; never passes again
+    await add_rows(db, "workspace:silent", "a", "b")
+    assert await other.flush() is True  # the frozen one still holds the lead
+    try:
+
+        async def took_over() -> bool:
+            return await other.flush() is False
+
+        await wait_for(took_over, timeout=20)
+        assert other.leading
+        assert await unpublished(db) == 0
+        assert await notes(nc, settings, "workspace:silent") == ["a", "b"]
+    finally:
+        await other.stop(1)
+        await frozen.stop(1)
