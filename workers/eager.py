@@ -75,7 +75,11 @@ class _Driver(Coroutine[Any, Any, Any]):
         if coro is None:  # cancelled before it had a coroutine: the task ends so
             self.parked = None
             raise exc
-        self.first = _DELIVERED  # the coroutine's wait ends with this exception
+        first, self.first = self.first, _DELIVERED  # the wait ends with this exception
+        if isinstance(first, asyncio.Future) and not first.done():
+            # Cancelled before the task took the wait over: cancel what it waits on, as
+            # a task cancels its waiter (asyncpg, for one, cancels its query on that).
+            first.cancel()
         return coro.throw(exc)
 
     def close(self) -> None:

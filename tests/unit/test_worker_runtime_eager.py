@@ -66,6 +66,22 @@ class TestStandby:
             await task
         assert cleaned == [True]
 
+    async def test_cancelling_the_task_before_its_first_step_cancels_what_it_waits_on(
+        self,
+    ) -> None:
+        waited_on: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def job() -> None:
+            await waited_on
+
+        task = start_eager(job())
+        assert task is not None
+        task.cancel()  # before the task has taken the wait over, as a plain task cancels
+
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert waited_on.cancelled()
+
     async def test_the_task_is_named_after_its_coroutine_and_shows_its_stack(self) -> None:
         task = start_eager(_waits_then("x"))
 
