@@ -49,7 +49,9 @@ class Context:
     sessions: async_sessionmaker[AsyncSession]
     idempotency_key: str | None = None
     deadline: float | None = None  # unix time after which the caller stopped waiting
-    emitted: list[OutboxEvent] = field(default_factory=list)
+    # The events this transaction wrote to the outbox (their rows, or the events of rows
+    # a statement of the handler's own wrote): when any, the relay is woken at commit.
+    emitted: list[OutboxEvent | Event] = field(default_factory=list)
     resources: Resources = field(default_factory=Resources)
     publish: Publisher | None = None
     # Read-only operations: connections that read outside SQLAlchemy (``read_one``).
@@ -171,9 +173,7 @@ class Context:
             data=data,
         )
 
-    def emitted_one(self, event: Event, payload: dict[str, Any]) -> None:
-        """Note that this transaction wrote ``event``'s outbox row (``payload``) itself, so
-        the relay is woken once it commits."""
-        self.emitted.append(
-            OutboxEvent(channel=event.channel, event_type=event.type, payload=payload)
-        )
+    def emitted_one(self, event: Event) -> None:
+        """Note that this transaction wrote ``event``'s outbox row itself, so the relay is
+        woken once it commits."""
+        self.emitted.append(event)

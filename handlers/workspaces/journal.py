@@ -78,7 +78,7 @@ def entries(
     and the workspace's cache dropped after the commit, as ``record`` does."""
     event = ctx.event(Channel.workspace(workspace_id), action, data)
     payload = event.model_dump(mode="json")
-    ctx.emitted_one(event, payload)
+    ctx.emitted_one(event)
     cache_for(ctx, workspace_id).invalidate_after_commit()
     return Entries(
         uuid.UUID(ctx.caller.user_id) if ctx.caller.user_id else None,
