@@ -101,6 +101,9 @@ _PG_DOWN = (
 )
 
 
+_PROTOCOL_BUSY = "another operation"
+
+
 class PoolTimeout(Exception):
     """No connection of a ``ReadPool`` came free in time, or none will: the pool is closed
     (a worker stopping while a job still runs). Either way the caller gets a 503."""
@@ -128,6 +131,13 @@ def postgres_outage(exc: BaseException) -> Outage | None:
         if isinstance(cause, sa_exc.DisconnectionError):  # the pool gave up replacing
             return Outage(POSTGRES)
         if isinstance(cause, asyncpg.InterfaceError) and "connection is closed" in str(cause):
+            return Outage(POSTGRES)
+        # A connection the server shut down under it can leave asyncpg's protocol in a
+        # state the next statement cannot leave ("cannot switch to state …; another
+        # operation is in progress"). Hubbub never runs two statements on one connection
+        # at once (a connection belongs to one request), so this is the server going
+        # away, seen from a pooled connection that did not know it yet.
+        if isinstance(cause, asyncpg.InternalClientError) and _PROTOCOL_BUSY in str(cause):
             return Outage(POSTGRES)
         # Connecting: asyncpg raises the socket's own error (refused, reset, timed out,
         # name not found), unwrapped — only the traceback says who raised it.
