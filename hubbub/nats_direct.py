@@ -13,10 +13,11 @@ worker's requests and replies.
   written to the socket by one plain callback at the end of the loop turn
   (``_write_pending``) — every command of the turn in one write, as the flusher would,
   without waking a task for it. When the socket's own buffer is already full (a slow
-  server), the flusher is woken instead: it waits for the socket to drain, which is the
-  backpressure. When the case is not plain (not connected, a payload over the server's
-  limit, the buffer full, no flusher) nothing is done and False says so: the caller then
-  uses ``Client.publish``.
+  server), the flusher is woken instead, as ``Client.publish`` would: it writes, then
+  awaits the socket's drain, and commands gather in the pending buffer meanwhile (up to
+  nats-py's pending limit) — stock nats-py's backpressure. When the case is not plain
+  (not connected, a payload over the server's limit, the buffer full, no flusher)
+  nothing is done and False says so: the caller then uses ``Client.publish``.
 
 Both depend on nats-py internals, checked by ``dispatches_directly`` and
 ``publishes_directly`` before use (and by tests/integration/test_bus_start.py and
@@ -36,8 +37,8 @@ from nats.aio.subscription import Subscription
 from nats.aio.transport import TcpTransport
 
 _CONNECTED = NATS.CONNECTED
-# Above this many bytes in the socket's buffer, commands wait for nats-py's flusher,
-# which drains the socket before it writes more (asyncio's default high-water mark).
+# Above this many bytes in the socket's buffer, the write is left to nats-py's flusher,
+# which awaits the socket's drain after each write (asyncio's default high-water mark).
 WRITE_BUFFER_LIMIT = 64 * 1024
 
 
@@ -126,9 +127,9 @@ _writes_due: set[Any] = set()  # clients whose buffer a ``_write_pending`` will 
 
 def _write_pending(client: Any, loop: asyncio.AbstractEventLoop) -> None:
     """Write the client's pending commands to its socket, in one call, as nats-py's
-    flusher does; or wake the flusher when the socket's buffer is full (it drains it
-    first) or the socket is not the plain TCP one. Not connected: the commands stay
-    pending, and nats-py writes them after its reconnect."""
+    flusher does; or wake the flusher when the socket's buffer is full (it awaits the
+    socket's drain after writing) or the socket is not the plain TCP one. Not
+    connected: the commands stay pending, and nats-py writes them after its reconnect."""
     _writes_due.discard(client)
     if not client._pending_data_size or client._status != _CONNECTED:
         return

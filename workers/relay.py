@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 RELAY_LOCK_ID = 0x48554242  # "HUBB": one relay at a time across all worker processes
 NOTIFY_CHANNEL = "hubbub_outbox"  # "rows are waiting": the other relays to the leader
 CONNECT_TIMEOUT_S = 10.0
+FINAL_RETRY_S = 0.05  # a stopping relay that does not lead: how often it looks again
 COMMAND_TIMEOUT_S = 15.0  # any statement of the relay's, on the client's side
 LEASE_MIN_S = 10.0  # a leader silent for this long (and LEASE_POLLS polls) loses the lead
 LEASE_POLLS = 5
@@ -68,6 +69,11 @@ JETSTREAM_AWAY = (
 )
 MAX_DELAY_S = 30.0  # between tries after failures that are not outages
 MAX_OUTAGE_DELAY_S = 5.0  # while a dependency is away: back soon after it is
+
+
+# asyncpg's errors of its own state (not the server's): on a connection that closed under
+# a statement, they are the server going away.
+_ASYNCPG_OWN = (asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 class ConnectionLost(Exception):
@@ -129,11 +135,29 @@ class OutboxRelay:
             self._task = None
         try:
             async with asyncio.timeout(final_flush_timeout):
-                await self.flush()
+                await self._final_flush()
         except Exception:
             log.warning("final outbox flush failed; the next relay will publish the rest")
         finally:
             await self._close()  # the lock passes on to another relay
+
+    async def _final_flush(self) -> None:
+        """Publish what was committed before the stop: as the leader, or by telling the
+        leader and waiting until those rows are out — taking the lead when it frees up
+        (the leader may be stopping too, its loop already gone)."""
+        if not await self.flush():
+            return
+        conn = self._conn
+        if conn is None:
+            return
+        last = await conn.fetchval(_LAST_ID)
+        while last is not None and await conn.fetchval(_WAITING_UP_TO, last):
+            await asyncio.sleep(FINAL_RETRY_S)
+            if not await self.flush():
+                return
+            conn = self._conn
+            if conn is None:
+                return
 
     async def _run(self) -> None:
         failures = 0
@@ -208,7 +232,7 @@ class OutboxRelay:
             except BaseException as exc:
                 lost = self._conn is not None and self._conn.is_closed()
                 self._drop()
-                if lost and isinstance(exc, Exception) and classify(exc) is None:
+                if lost and isinstance(exc, _ASYNCPG_OWN) and classify(exc) is None:
                     # asyncpg can report a connection the server closed under a statement
                     # as an error of its own state machine ("another operation is in
                     # progress"): it is the database going away, not a relay bug.
@@ -368,6 +392,11 @@ class Pending(NamedTuple):
 # it notifies the one that has it (a NOTIFY is delivered when its statement commits,
 # after the commits of the rows it announces).
 _TRY_LOCK_OR_NOTIFY = "SELECT pg_try_advisory_lock($1) FROM pg_notify($2, '')"
+_LAST_ID = "SELECT max(id) FROM outbox"
+_WAITING_UP_TO = (
+    "SELECT EXISTS (SELECT 1 FROM outbox"
+    " WHERE published_at IS NULL AND failed_at IS NULL AND id <= $1)"
+)
 _TAKE = """
 SELECT id, channel, event_type, payload::text, payload ->> 'id'
   FROM outbox

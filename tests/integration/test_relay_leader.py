@@ -156,3 +156,24 @@ async def test_a_leader_that_goes_silent_loses_the_lead(
     finally:
         await other.stop(1)
         await frozen.stop(1)
+
+
+async def test_a_stopping_relay_sees_its_rows_out_when_the_leader_stops_without_them(
+    settings: Settings, nc: NATS, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """A relay that does not lead tells the leader at its stop — and, should the leader
+    be stopping too (its loop gone, its last pass done), waits for the lead and
+    publishes the rows itself."""
+    leader, stopping = relay(db, nc, settings), relay(db, nc, settings)
+    assert await leader.flush() is False  # leads, and never passes again
+    await add_rows(db, "workspace:stopping", "a", "b")
+    stop = asyncio.create_task(stopping.stop(10))
+    try:
+        await wait_for(lambda: stopping._conn is not None)  # it tried, and told the leader
+        assert not stop.done()  # the rows are not out: it waits
+        await leader._close()  # the leader ends without another pass
+        await stop
+        assert await unpublished(db) == 0
+        assert await notes(nc, settings, "workspace:stopping") == ["a", "b"]
+    finally:
+        await leader.stop(1)
