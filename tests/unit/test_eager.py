@@ -73,7 +73,10 @@ class TestEagerStart:
         with pytest.raises(ValueError, match="late"):
             await task
 
-    async def test_cancelling_the_task_cancels_the_coroutine_and_runs_its_cleanup(self) -> None:
+    @pytest.mark.parametrize("stepped", [True, False], ids=["after-its-first-step", "before"])
+    async def test_cancelling_the_task_cancels_the_coroutine_and_runs_its_cleanup(
+        self, stepped: bool
+    ) -> None:
         cleaned = []
 
         async def long() -> None:
@@ -84,7 +87,8 @@ class TestEagerStart:
 
         task = start_eager(long())
         assert task is not None
-        await asyncio.sleep(0)
+        if stepped:
+            await asyncio.sleep(0)  # the task has taken the coroutine's first wait over
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
