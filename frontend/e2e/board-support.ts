@@ -148,9 +148,21 @@ export async function titlesIn(page: Page, status: string): Promise<string[]> {
 }
 
 /** Grab a card by its lower edge (not its title link, which the browser would drag as a link). */
+/**
+ * A card's box once it has come to rest: cards slide into their places for a
+ * moment after a move or a cancelled drag (a CSS transition of their
+ * transform), and a box read meanwhile is where the card was passing.
+ */
+async function restingBox(page: Page, title: string) {
+  const located = card(page, title);
+  await expect.poll(() => located.evaluate((el) => el.getAnimations().length), { message: `“${title}” comes to rest` }).toBe(0);
+  const box = await located.boundingBox();
+  if (!box) throw new Error(`no box for ${title}`);
+  return box;
+}
+
 async function grab(page: Page, title: string) {
-  const from = await card(page, title).boundingBox();
-  if (!from) throw new Error(`no box for ${title}`);
+  const from = await restingBox(page, title);
   const grip = { x: from.x + from.width / 2, y: from.y + from.height - 8 };
   await page.mouse.move(grip.x, grip.y);
   await page.mouse.down();
@@ -180,8 +192,7 @@ export async function dragOnto(
   /** Runs with the card still held over its target (to look at the drop line, say). */
   beforeDrop?: () => Promise<void>,
 ): Promise<void> {
-  const box = await card(page, target).boundingBox();
-  if (!box) throw new Error(`no box for ${target}`);
+  const box = await restingBox(page, target);
   const pointer = await grab(page, title);
   const y = box.y + box.height * (where === "above" ? 0.2 : where === "below" ? 0.8 : 0.5);
   const end = pointer(box.x + box.width / 2, y);
