@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import DateTime, MetaData, Select, event, func
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -187,6 +187,22 @@ async def autocommit_connection(session: AsyncSession) -> asyncpg.Connection:
 # --- reads without SQLAlchemy's execution machinery ---------------------------------------
 
 _ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]
+# Options of SQLAlchemy's asyncpg dialect that its URL may carry; asyncpg.connect has none.
+_DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
+
+
+def asyncpg_connect_args(url: str | URL, *, application_name: str = "hubbub") -> dict[str, Any]:
+    """``asyncpg.connect``'s arguments for the database at ``url``, as the engine's pool
+    connects (server, credentials, the URL's options), with hubbub's connect and statement
+    timeouts: for connections of hubbub's own, outside the engine's pool."""
+    _, args = _ASYNCPG.create_connect_args(make_url(url))  # type: ignore[no-untyped-call]
+    for dialect_only in _DIALECT_ONLY:
+        args.pop(dialect_only, None)
+    return {
+        **args,
+        "timeout": CONNECT_TIMEOUT_S,
+        "server_settings": {"statement_timeout": "30000", "application_name": application_name},
+    }
 
 
 class Row(Protocol):
@@ -236,12 +252,7 @@ class ReadPool:
     """
 
     def __init__(self, url: str, size: int, *, acquire_timeout: float = 30.0) -> None:
-        _, connect_args = _ASYNCPG.create_connect_args(make_url(url))  # type: ignore[no-untyped-call]
-        self._connect_args: dict[str, Any] = {
-            **connect_args,
-            "timeout": CONNECT_TIMEOUT_S,
-            "server_settings": {"statement_timeout": "30000", "application_name": "hubbub"},
-        }
+        self._connect_args = asyncpg_connect_args(url)
         self.size = size
         self.acquire_timeout = acquire_timeout
         self.opened = 0  # connections open or being opened

@@ -45,6 +45,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError, NoStreamResponseError, TooManyStalledMsgsError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from handlers.db import asyncpg_connect_args
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import HubbubError
 from hubbub.contracts.subjects import Subjects
@@ -284,15 +285,12 @@ class OutboxRelay:
         credentials): the session lock must not go back to the pool with it."""
         engine = self.sessions.kw["bind"]
         assert isinstance(engine, AsyncEngine)
-        _, options = engine.dialect.create_connect_args(engine.url)
-        for sqlalchemy_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
-            options.pop(sqlalchemy_only, None)
-        conn: asyncpg.Connection = await asyncpg.connect(
-            timeout=CONNECT_TIMEOUT_S,
-            command_timeout=COMMAND_TIMEOUT_S,  # a pass that hangs fails, and gives up the lead
-            server_settings={"statement_timeout": "30000", "application_name": "hubbub-relay"},
-            **options,
-        )
+        options = {
+            **asyncpg_connect_args(engine.url, application_name="hubbub-relay"),
+            "timeout": CONNECT_TIMEOUT_S,
+            "command_timeout": COMMAND_TIMEOUT_S,  # a pass that hangs fails: lead given up
+        }
+        conn: asyncpg.Connection = await asyncpg.connect(**options)
         try:
             for setting in self._lease_settings(conn.get_server_version().major):
                 await conn.execute(setting)
