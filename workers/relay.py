@@ -292,8 +292,8 @@ class OutboxRelay:
         }
         conn: asyncpg.Connection = await asyncpg.connect(**options)
         try:
-            for setting in self._lease_settings(conn.get_server_version().major):
-                await conn.execute(setting)
+            # One round trip: without arguments, execute sends all the statements at once.
+            await conn.execute("; ".join(self._lease_settings(conn.get_server_version().major)))
         except BaseException:
             conn.terminate()
             raise
