@@ -34,6 +34,7 @@ __all__ = [
     "Command",
     "CommandError",
     "Connect",
+    "ConnectCall",
     "History",
     "Pong",
     "Presence",
@@ -43,6 +44,7 @@ __all__ = [
     "RpcCall",
     "Since",
     "Subscribe",
+    "SubscribeCall",
     "Unsubscribe",
 ]
 
@@ -57,8 +59,14 @@ _adapter: TypeAdapter[Command] = TypeAdapter(Command)
 _OPS = frozenset(op.value for op in Op)
 _RPC = Op.RPC.value
 _RPC_FIELDS = frozenset(Rpc.model_fields)
+_CONNECT = Op.CONNECT.value
+_CONNECT_FIELDS = frozenset(Connect.model_fields)
+_SUBSCRIBE = Op.SUBSCRIBE.value
+_SUBSCRIBE_FIELDS = frozenset(Subscribe.model_fields)
 _NO_PARAMS: dict[str, Any] = {}  # a marker: never handed out
 _MAX_METHOD = 100  # Rpc.method's max_length
+_MAX_TOKEN = 4096  # Connect.token's max_length (its min_length: 1)
+_MAX_CHANNEL = 200  # Subscribe.channel's max_length
 _MAX_ID = 2**53  # CommandId's bound
 
 
@@ -73,6 +81,27 @@ class RpcCall(NamedTuple):
     @classmethod
     def of(cls, command: Rpc) -> RpcCall:
         return cls(command.id, command.method, command.params, command.idempotency_key)
+
+
+class ConnectCall(NamedTuple):
+    """A ``connect`` command as the handshake runs it: what ``Connect`` holds, with no
+    model."""
+
+    id: int
+    token: str
+
+    @classmethod
+    def of(cls, command: Connect) -> ConnectCall:
+        return cls(command.id, command.token)
+
+
+class SubscribeCall(NamedTuple):
+    """A ``subscribe`` command with no ``since`` (a first subscribe, what a connecting
+    socket sends): what ``Subscribe`` holds, with no model."""
+
+    id: int
+    channel: str
+    since: Since | None = None
 
 
 class CommandError(Exception):
@@ -99,27 +128,49 @@ def split_frame(text: str | bytes) -> list[Any]:
     return [value]
 
 
-def parse_command(raw: Any) -> Command | RpcCall:
-    """One command object → its model (an ``rpc``'s: ``RpcCall``, the same fields);
-    raises CommandError naming what is wrong."""
-    if type(raw) is dict and raw.get("op") == _RPC:
-        # The most frequent command: when it plainly has the ``Rpc`` model's shape it
-        # becomes an ``RpcCall`` with no model built. Anything else takes the general
-        # path below, for its error (or for the ``Rpc`` it may still be).
+Parsed = Command | RpcCall | ConnectCall | SubscribeCall
+
+
+def parse_command(raw: Any) -> Parsed:
+    """One command object → its model, or for the commands every socket sends, the same
+    fields with no model built (an ``rpc``: ``RpcCall``; ``connect``: ``ConnectCall``; a
+    ``subscribe`` with no ``since``: ``SubscribeCall``); raises CommandError naming
+    what is wrong."""
+    if type(raw) is dict:
+        # A command that plainly has its model's shape skips the model. Anything else
+        # takes the general path below, for its error (or for the model it may still be).
+        op = raw.get("op")
         command_id = raw.get("id")
-        method = raw.get("method")
-        params = raw.get("params", _NO_PARAMS)
-        key = raw.get("idempotency_key")
-        if (
-            type(command_id) is int  # not a bool
-            and type(method) is str
-            and len(method) <= _MAX_METHOD
-            and type(params) is dict
-            and (key is None or type(key) is str)
-            and 0 <= command_id <= _MAX_ID
-            and raw.keys() <= _RPC_FIELDS
-        ):
-            return RpcCall(command_id, method, {} if params is _NO_PARAMS else params, key)
+        if type(command_id) is int and 0 <= command_id <= _MAX_ID:  # an int, not a bool
+            if op == _RPC:  # the most frequent command
+                method = raw.get("method")
+                params = raw.get("params", _NO_PARAMS)
+                key = raw.get("idempotency_key")
+                if (
+                    type(method) is str
+                    and len(method) <= _MAX_METHOD
+                    and type(params) is dict
+                    and (key is None or type(key) is str)
+                    and raw.keys() <= _RPC_FIELDS
+                ):
+                    return RpcCall(command_id, method, {} if params is _NO_PARAMS else params, key)
+            elif op == _CONNECT:
+                token = raw.get("token")
+                if (
+                    type(token) is str
+                    and 0 < len(token) <= _MAX_TOKEN
+                    and raw.keys() <= _CONNECT_FIELDS
+                ):
+                    return ConnectCall(command_id, token)
+            elif op == _SUBSCRIBE:
+                channel = raw.get("channel")
+                if (
+                    type(channel) is str
+                    and len(channel) <= _MAX_CHANNEL
+                    and raw.get("since") is None
+                    and raw.keys() <= _SUBSCRIBE_FIELDS
+                ):
+                    return SubscribeCall(command_id, channel)
     if not isinstance(raw, dict):
         raise CommandError(None, BadRequest("a command is a JSON object"))
     raw_id = raw.get("id")

@@ -164,7 +164,7 @@ async def handshake(realtime: Realtime, conn: Connection, timeout: float) -> boo
             conn.send(frames.error(exc.id, exc.error))
         conn.close(CloseCode.UNAUTHORIZED, "the first frame must be a connect command")
         return False
-    if not isinstance(command, cmd.Connect):
+    if not isinstance(command, cmd.ConnectCall | cmd.Connect):
         conn.close(CloseCode.UNAUTHORIZED, "the first frame must be a connect command")
         return False
     try:

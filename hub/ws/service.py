@@ -219,6 +219,7 @@ class Realtime:
 
 Realtime._handlers = {
     cmd.Subscribe: lambda rt, conn, c: rt.subscriptions.subscribe(conn, c),
+    cmd.SubscribeCall: lambda rt, conn, c: rt.subscriptions.subscribe(conn, c),
     cmd.Unsubscribe: lambda rt, conn, c: rt.subscriptions.unsubscribe(conn, c),
     cmd.Refresh: lambda rt, conn, c: rt.sessions.refresh(conn, c),
     cmd.Publish: lambda rt, conn, c: rt.channels.publish(conn, c),

@@ -84,7 +84,7 @@ class Subscriptions:
         self.by_user = by_user  # the sessions' index of sockets per user
         self._presence_subs: dict[str, Subscription] = {}
 
-    async def subscribe(self, conn: Connection, command: cmd.Subscribe) -> None:
+    async def subscribe(self, conn: Connection, command: cmd.Subscribe | cmd.SubscribeCall) -> None:
         channel, name = parse_channel(command.channel)
         if name in conn.subs:
             raise Conflict("already subscribed to this channel", channel=name)
