@@ -15,11 +15,11 @@ and each of them is walked once by a young collection and once by a middle one b
 reaches the oldest generation. The young walk is cheapest while those objects are still
 in the CPU's caches, i.e. when young collections come every few thousand allocations
 rather than every few tens of thousands (a young collection of 50,000 socket objects
-touches ~10 MB, long evicted since their allocation). The middle and oldest generations
-keep their pace in allocations: ``MIDDLE_THRESHOLD`` young collections per middle one,
-and at least ``OLDEST_THRESHOLD`` middle collections (besides CPython's own rule: a
-quarter more long-lived objects since the last one) per full collection: at least
-5,000,000 allocations between full collections.
+touches ~10 MB, long evicted since their allocation); and the middle walk likewise, when
+it takes the survivors of two young collections at a time rather than of ten. Full
+collections keep their pace in allocations: at least ``OLDEST_THRESHOLD`` middle
+collections (besides CPython's own rule: a quarter more long-lived objects since the
+last one), i.e. at least 5,000,000 allocations between them.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from __future__ import annotations
 import gc
 
 YOUNG_THRESHOLD = 5_000
-MIDDLE_THRESHOLD = 10
-OLDEST_THRESHOLD = 100
+MIDDLE_THRESHOLD = 2
+OLDEST_THRESHOLD = 500
 
 
 def tune_gc() -> None:
