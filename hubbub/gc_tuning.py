@@ -16,10 +16,12 @@ reaches the oldest generation. The young walk is cheapest while those objects ar
 in the CPU's caches, i.e. when young collections come every few thousand allocations
 rather than every few tens of thousands (a young collection of 50,000 socket objects
 touches ~10 MB, long evicted since their allocation); and the middle walk likewise, when
-it takes the survivors of two young collections at a time rather than of ten. Full
-collections keep their pace in allocations: at least ``OLDEST_THRESHOLD`` middle
-collections (besides CPython's own rule: a quarter more long-lived objects since the
-last one), i.e. at least 5,000,000 allocations between them.
+it comes every other young collection (``MIDDLE_THRESHOLD`` 0: as soon as one young
+collection has added to the middle generation), so it walks the survivors of one young
+collection, still warm, rather than of ten. Full collections keep their pace in
+allocations: at least ``OLDEST_THRESHOLD`` middle collections (besides CPython's own
+rule: a quarter more long-lived objects since the last one), i.e. at least 5,000,000
+allocations between them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import gc
 
 YOUNG_THRESHOLD = 5_000
-MIDDLE_THRESHOLD = 2
+MIDDLE_THRESHOLD = 0
 OLDEST_THRESHOLD = 500
 
 
