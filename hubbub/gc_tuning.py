@@ -18,10 +18,10 @@ rather than every few tens of thousands (a young collection of 50,000 socket obj
 touches ~10 MB, long evicted since their allocation); and the middle walk likewise, when
 it comes every other young collection (``MIDDLE_THRESHOLD`` 0: as soon as one young
 collection has added to the middle generation), so it walks the survivors of one young
-collection, still warm, rather than of ten. Full collections keep their pace in
-allocations: at least ``OLDEST_THRESHOLD`` middle collections (besides CPython's own
-rule: a quarter more long-lived objects since the last one), i.e. at least 5,000,000
-allocations between them.
+collection, still warm, rather than of many. Full collections stay far apart: at least
+``OLDEST_THRESHOLD`` middle collections between two (besides CPython's own rule: a
+quarter more long-lived objects since the last one), i.e. at least 5,000,000
+allocations.
 """
 
 from __future__ import annotations
