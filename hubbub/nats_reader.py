@@ -10,7 +10,8 @@ headers to a plain subscription — one whose messages go to its pending queue (
 or iterator's ``asyncio.Queue``, or a ``nats_direct.Dispatch``), not JetStream's, not an
 old-style request's future — is handled by ``_take``, which does what ``_process_msg``
 does in that case without a coroutine: the stats, ``_received``, the max-msgs
-auto-unsubscribe, the message and the put into the queue.
+auto-unsubscribe, the message and the put into the queue (for a ``Dispatch``, what its
+``put_nowait`` does: the message straight to its function).
 
 Everything else goes to nats-py's own code: a message with headers (status ones like the
 503 of no responders too), to a JetStream subscription or a future, or one that would
@@ -58,9 +59,6 @@ _OK = b"+OK\r\n"
 _M = ord("M")
 _H = ord("H")
 _CRLF_SIZE = 2
-
-# The queues _take puts into: their put_nowait raises QueueFull exactly when full() says.
-_QUEUES = (asyncio.Queue, Dispatch)
 
 
 class Reader(Parser):
@@ -180,12 +178,16 @@ class Reader(Parser):
         subs = nc._subs
         sub = subs.get(sid)
         size = len(data)
+        direct = False
         if sub:
             queue = sub._pending_queue
-            if sub._jsi is not None or sub._future is not None or type(queue) not in _QUEUES:
+            if sub._jsi is not None or sub._future is not None:
+                return False
+            direct = type(queue) is Dispatch  # never full: it holds nothing
+            if not direct and (type(queue) is not asyncio.Queue or queue.full()):
                 return False
             limit = sub._pending_bytes_limit
-            if (limit > 0 and sub._pending_size + size >= limit) or queue.full():
+            if limit > 0 and sub._pending_size + size >= limit:
                 return False
         stats = nc.stats
         stats["in_msgs"] += 1
@@ -200,6 +202,11 @@ class Reader(Parser):
         else:
             msg = nc._build_message(sid, subject, reply, data, None)
         if not msg:
+            return True
+        if direct:
+            # What ``Dispatch.put_nowait`` does, without its frame: nothing stays pending.
+            sub._pending_size = 0
+            queue._deliver(msg)
             return True
         sub._pending_size += size
         queue.put_nowait(msg)

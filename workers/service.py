@@ -111,7 +111,8 @@ class WorkerService:
         self._publish_core = self._publish  # one bound method for every Context
         self._loop: asyncio.AbstractEventLoop | None = None  # the one start() ran on
         self._answering: set[asyncio.Task[None]] = set()  # error answers that waited
-        self._direct_publish = False  # replies go into nats-py's buffer (_publish_now)
+        # start()'s loop when replies go into nats-py's buffer (``publish_now``), else None.
+        self._reply_loop: asyncio.AbstractEventLoop | None = None
         # hubbub_worker_handler_seconds, in a registry that workers/metrics.py serves.
         self.timings = HandlerTimings()
         self._refused = 0  # busy refusals since the last "backpressure" line
@@ -130,7 +131,7 @@ class WorkerService:
         # a queue that stays empty. The bound on what is taken is the actors'
         # (max_in_flight: a busy refusal), not the queue's.
         dispatch_directly(sub, self._deliver)
-        self._direct_publish = publishes_directly(self.nc)
+        self._reply_loop = self._loop if publishes_directly(self.nc) else None
         # Two flushes: nats-py writes a flush's PING ahead of the SUB its flusher task
         # still holds, so the first PONG can return before the server has the
         # subscription; the second PING follows the SUB, and its PONG means the worker
@@ -303,14 +304,10 @@ class WorkerService:
     async def _publish(self, subject: str, payload: bytes) -> None:
         await self.nc.publish(subject, payload)
 
-    def _publish_now(self, subject: str, payload: bytes) -> bool:
-        """``nats_direct.publish_now`` of a reply (its subject comes from the server's
-        own MSG line: no space or line break); False when it is not the plain case, and
-        ``Client.publish`` then decides."""
-        loop = self._loop
-        if not self._direct_publish or loop is None:
-            return False
-        return publish_now(self.nc, loop, subject.encode(), b"", payload)
+    @property
+    def _direct_publish(self) -> bool:
+        """Whether replies go into nats-py's buffer with ``publish_now``."""
+        return self._reply_loop is not None
 
 
 class Route:
@@ -385,9 +382,14 @@ class Request:
             health.nudge()
         reply = self.msg.reply
         if reply:
+            worker = self.worker
             try:
-                if not self.worker._publish_now(reply, body):
-                    await self.worker.nc.publish(reply, body)
+                # ``nats_direct.publish_now`` (the subject comes from the server's own MSG
+                # line: no space or line break); when that is not the plain case it does
+                # nothing, and ``Client.publish`` decides.
+                loop = worker._reply_loop
+                if loop is None or not publish_now(worker.nc, loop, reply.encode(), b"", body):
+                    await worker.nc.publish(reply, body)
             except Exception as exc:  # NATS is away: the caller's deadline tells it
                 outage = classify(exc)
                 if outage is None:
