@@ -10,7 +10,9 @@ headers to a plain subscription — one whose messages go to its pending queue (
 or iterator's ``asyncio.Queue``, or a ``nats_direct.Dispatch``), not JetStream's, not an
 old-style request's future — is handled by ``_take``, which does what ``_process_msg``
 does in that case without a coroutine: the stats, ``_received``, the max-msgs
-auto-unsubscribe, the message and the put into the queue.
+auto-unsubscribe, the message and the put into the queue (for a ``Dispatch``, what its
+``put_nowait`` does: the message straight to its function; for a ``RawDispatch``, the
+message's bytes, with no ``Msg`` built).
 
 Everything else goes to nats-py's own code: a message with headers (status ones like the
 503 of no responders too), to a JetStream subscription or a future, or one that would
@@ -36,14 +38,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+from collections.abc import Callable
 from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.client import __version__ as nats_version
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.protocol.parser import AWAITING_CONTROL_LINE, AWAITING_MSG_PAYLOAD, Parser
 
-from hubbub.nats_direct import Dispatch
+from hubbub.nats_direct import Dispatch, dispatches_directly
 
 # nats-py releases whose Client._process_msg _take follows.
 VERSIONS = frozenset({"2.16.0"})
@@ -58,9 +62,6 @@ _OK = b"+OK\r\n"
 _M = ord("M")
 _H = ord("H")
 _CRLF_SIZE = 2
-
-# The queues _take puts into: their put_nowait raises QueueFull exactly when full() says.
-_QUEUES = (asyncio.Queue, Dispatch)
 
 
 class Reader(Parser):
@@ -180,12 +181,18 @@ class Reader(Parser):
         subs = nc._subs
         sub = subs.get(sid)
         size = len(data)
+        direct = False
+        kind: Any = None
         if sub:
             queue = sub._pending_queue
-            if sub._jsi is not None or sub._future is not None or type(queue) not in _QUEUES:
+            if sub._jsi is not None or sub._future is not None:
+                return False
+            kind = type(queue)
+            direct = kind is Dispatch or kind is RawDispatch  # never full: holds nothing
+            if not direct and (kind is not asyncio.Queue or queue.full()):
                 return False
             limit = sub._pending_bytes_limit
-            if (limit > 0 and sub._pending_size + size >= limit) or queue.full():
+            if limit > 0 and sub._pending_size + size >= limit:
                 return False
         stats = nc.stats
         stats["in_msgs"] += 1
@@ -196,14 +203,52 @@ class Reader(Parser):
         if sub._max_msgs > 0 and sub._received >= sub._max_msgs:
             subs.pop(sid, None)
         if nc.msg_class is Msg:  # Client._build_message's Msg, its fields in order
+            if kind is RawDispatch:  # no Msg wanted: what it would hold, as read
+                sub._pending_size = 0
+                queue.raw(subject, reply, data)
+                return True
             msg = Msg(nc, subject.decode(), reply.decode(), data, None, None, False, sid)
         else:
             msg = nc._build_message(sid, subject, reply, data, None)
         if not msg:
             return True
+        if direct:
+            # What ``Dispatch.put_nowait`` does, without its frame: nothing stays pending.
+            sub._pending_size = 0
+            queue._deliver(msg)
+            return True
         sub._pending_size += size
         queue.put_nowait(msg)
         return True
+
+
+class RawDispatch(Dispatch):
+    """A ``Dispatch`` that takes the messages a ``Reader`` handles itself (no headers, a
+    plain subscription) as their bytes: ``raw(subject, reply, data)`` (``reply`` b""
+    when there is none), with no ``Msg`` built, and no subject and reply decoded, for a
+    receiver that needs neither. Every other message (with headers, or read by nats-py's
+    parser) still comes to ``deliver`` as a ``Msg``. Like ``deliver``, ``raw`` must not
+    block and must not raise."""
+
+    def __init__(
+        self,
+        sub: Subscription,
+        deliver: Callable[[Msg], None],
+        raw: Callable[[bytes, bytes, bytes], None],
+    ) -> None:
+        super().__init__(sub, deliver)
+        self.raw = raw
+
+
+def dispatch_raw(
+    sub: Subscription, deliver: Callable[[Msg], None], raw: Callable[[bytes, bytes, bytes], None]
+) -> bool:
+    """``nats_direct.dispatch_directly`` with a ``RawDispatch``: False (and the
+    subscription's callback keeps its messages) when nats-py is not as expected."""
+    if not dispatches_directly(sub):
+        return False
+    sub._pending_queue = RawDispatch(sub, deliver, raw)
+    return True
 
 
 # What reads_directly requires of a client's class: nats-py's own message handling.

@@ -130,30 +130,32 @@ class ActorSystem:
             self.rejected += 1
             raise MailboxFull(f"mailbox of {key!r} is full ({self.mailbox_size})")
         self.in_flight += 1
-        actor.mailbox.append(job)
-        if actor.running is None:
-            actor.running = _STARTING
-            actor.running = self._start(actor, job, loop)
-
-    def _start(
-        self, actor: Actor, job: Job, loop: asyncio.AbstractEventLoop
-    ) -> asyncio.Task[Any] | None:
-        """Run an idle actor's first job now. Most finish before they wait: then the
-        actor is idle again at once, with no coroutine of its own to create and drive."""
+        mailbox = actor.mailbox
+        mailbox.append(job)
+        if actor.running is not None:
+            return
+        # An idle actor runs its first job now (inline, not a method: this runs once a
+        # request). Most finish before they wait: then the actor is idle again at once,
+        # with no coroutine of its own to create and drive.
+        actor.running = _STARTING
         try:
             task = start_eager(job.run(), loop=loop)
         except Exception:
-            log.exception("a job escaped its own error handling", extra={"key": str(actor.key)})
+            log.exception("a job escaped its own error handling", extra={"key": str(key)})
             task = None
         if task is not None:  # it waits: the actor goes on when it is done
             task.add_done_callback(functools.partial(self._resume, actor, job))
-            return task
-        actor.mailbox.popleft()  # the job, still at the head: nothing ran in between
-        self._done()
-        if actor.mailbox:  # told while it ran
-            return start_eager(self._run_actor(actor), loop=loop)
-        actor.last_active = self._clock()
-        return None
+            actor.running = task
+            return
+        mailbox.popleft()  # the job, still at the head: nothing ran in between
+        self.in_flight -= 1  # self._done(), inline
+        if self.in_flight == 0 and self._idle is not None:
+            self._idle.set()
+        if mailbox:  # told while it ran
+            actor.running = start_eager(self._run_actor(actor), loop=loop)
+        else:
+            actor.running = None
+            actor.last_active = self._clock()
 
     def _resume(self, actor: Actor, job: Job, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:

@@ -177,20 +177,12 @@ async def run_unit(
 ) -> bytes:
     """``run_handler`` of a ``Unit`` worked out already; ``slots``: the worker's
     transaction slots when the operation may write (``unit.writes``), else None."""
-    if slots is None:
-        release = _nothing_held
-    else:
-        if not slots.try_take():
+    if slots is not None:
+        if slots.free > 0 and not slots._waiters:  # slots.try_take(), inline
+            slots.free -= 1
+        else:
             await _take_slot(slots, ctx)
-        held = True
-
-        def release() -> None:
-            """Give the slot back: once the transaction has ended, whatever comes next."""
-            nonlocal held
-            if held:
-                held = False
-                slots.release()
-
+    held = slots is not None  # a slot to give back once the transaction has ended
     try:
         key = ctx.idempotency_key if unit.mutating else None
         to_json = unit.to_json
@@ -228,9 +220,19 @@ async def run_unit(
                 raise RuntimeError(f"{unit.name}: its handler did not store its response")
             body = claim.response
         if ctx.has_pending_commit:  # reads on the read pool have nothing to commit
-            # The slot is free once the connection is: the after-commit actions (a
-            # cache invalidation in Redis) need none.
-            await ctx.commit(release)
+            if slots is None:
+                await ctx.commit()
+            else:
+
+                def release() -> None:
+                    """Give the slot back once the connection is: the after-commit
+                    actions (a cache invalidation in Redis) need none."""
+                    nonlocal held
+                    if held:
+                        held = False
+                        slots.release()
+
+                await ctx.commit(release)
     except BaseException:
         ctx.discard_after_commit()
         if ctx.has_session:
@@ -244,14 +246,15 @@ async def run_unit(
             if ctx.has_session:
                 await ctx.session.close()
         finally:
-            release()
+            if held and slots is not None:  # whatever came next, the transaction has ended
+                held = False
+                if slots._waiters:
+                    slots.release()
+                else:  # nobody to hand it to: slots.release(), inline
+                    slots.free += 1
     if ctx.emitted and on_events is not None:
         on_events()
     return body
-
-
-def _nothing_held() -> None:
-    """``release`` of a read-only operation's unit of work: it holds no slot."""
 
 
 def _dump(params: BaseModel) -> Any:

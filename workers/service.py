@@ -50,7 +50,8 @@ from hubbub.contracts.subjects import WORKER_QUEUE, Subjects
 from hubbub.dependencies import Health, unavailable
 from hubbub.keys import RedisKeys
 from hubbub.logs import request_id_var
-from hubbub.nats_direct import dispatch_directly, publish_now, publishes_directly
+from hubbub.nats_direct import publish_now, publishes_directly
+from hubbub.nats_reader import dispatch_raw
 from workers.actors import ActorSystem, MailboxFull
 from workers.eager import start_eager
 from workers.execution import TRANSACTION_SLOTS, Slots, Unit, run_unit
@@ -108,10 +109,12 @@ class WorkerService:
         self._signer = CallerSigner.from_settings(settings)  # checks a hub signed the caller
         self._method_at = len(self.subjects.service(""))
         self._routes: dict[str, Route] = {}  # operation name → what serving it needs
+        self._by_subject: dict[bytes, Route] = {}  # the same by the request's subject
         self._publish_core = self._publish  # one bound method for every Context
         self._loop: asyncio.AbstractEventLoop | None = None  # the one start() ran on
         self._answering: set[asyncio.Task[None]] = set()  # error answers that waited
-        self._direct_publish = False  # replies go into nats-py's buffer (_publish_now)
+        # start()'s loop when replies go into nats-py's buffer (``publish_now``), else None.
+        self._reply_loop: asyncio.AbstractEventLoop | None = None
         # hubbub_worker_handler_seconds, in a registry that workers/metrics.py serves.
         self.timings = HandlerTimings()
         self._refused = 0  # busy refusals since the last "backpressure" line
@@ -126,11 +129,12 @@ class WorkerService:
             cb=self._on_message,
             pending_msgs_limit=self.settings.worker_concurrency * 4,
         )
-        # Requests go to _deliver as nats-py reads them; the subscription's task waits on
-        # a queue that stays empty. The bound on what is taken is the actors'
-        # (max_in_flight: a busy refusal), not the queue's.
-        dispatch_directly(sub, self._deliver)
-        self._direct_publish = publishes_directly(self.nc)
+        # Requests go to _deliver_raw (as bytes: hubbub/nats_reader.py's reader) or
+        # _deliver (as a Msg: one with headers) as nats-py reads them; the
+        # subscription's task waits on a queue that stays empty. The bound on what is
+        # taken is the actors' (max_in_flight: a busy refusal), not the queue's.
+        dispatch_raw(sub, self._deliver, self._deliver_raw)
+        self._reply_loop = self._loop if publishes_directly(self.nc) else None
         # Two flushes: nats-py writes a flush's PING ahead of the SUB its flusher task
         # still holds, so the first PONG can return before the server has the
         # subscription; the second PING follows the SUB, and its PONG means the worker
@@ -155,38 +159,50 @@ class WorkerService:
 
     async def _on_message(self, msg: Msg) -> None:
         """nats-py's callback, for a subscription that does not dispatch directly."""
-        answer = self._take(msg)
+        answer = self._take(msg.subject.encode(), msg.reply.encode(), msg.data, msg.headers)
         if answer is not None:
             await answer
 
     def _deliver(self, msg: Msg) -> None:
-        """A request, straight from nats-py's message processing (``_Dispatch``): taken
-        in the read loop's turn, with no hop through the subscription's queue and task.
-        Nothing may escape into nats-py's read loop (it would end the connection)."""
+        """A request as a ``Msg`` (one with headers, or read by nats-py's parser)."""
+        self._deliver_raw(msg.subject.encode(), msg.reply.encode(), msg.data, msg.headers)
+
+    def _deliver_raw(
+        self, subject: bytes, reply: bytes, data: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        """A request, straight from nats-py's message processing (``RawDispatch``):
+        taken in the read loop's turn, with no hop through the subscription's queue and
+        task. Nothing may escape into nats-py's read loop (it would end the connection)."""
         try:
-            answer = self._take(msg)
+            answer = self._take(subject, reply, data, headers)
             if answer is not None:  # an error answer: sent now, or by a task if it waits
                 task = start_eager(answer, loop=self._loop)
                 if task is not None:
                     self._answering.add(task)
                     task.add_done_callback(self._answering.discard)
         except Exception:
-            log.exception("a request could not be taken", extra={"subject": msg.subject})
+            log.exception(
+                "a request could not be taken", extra={"subject": subject.decode(errors="replace")}
+            )
 
-    def _take(self, msg: Msg) -> Coroutine[Any, Any, None] | None:
-        """Decode, check and queue one request; the error answer to send, if refused."""
+    def _take(
+        self, subject: bytes, reply: bytes, data: bytes, headers: dict[str, str] | None
+    ) -> Coroutine[Any, Any, None] | None:
+        """Decode, check and queue one request (``reply``: b"" for none); the error
+        answer to send, if refused."""
         try:
-            envelope = orjson.loads(msg.data)
+            envelope = orjson.loads(data)
         except orjson.JSONDecodeError:
             envelope = None
         if not isinstance(envelope, dict):
-            return self._reply_error(msg, BadRequest("the request body must be a JSON object"), "-")
+            bad = BadRequest("the request body must be a JSON object")
+            return self._reply_error(reply, bad, "-")
         raw_id = envelope.get("request_id")
         request_id = raw_id if isinstance(raw_id, str) else "-"
-        method = msg.subject[self._method_at :]
-        route = self._routes.get(method) or self._route(method)
+        route = self._by_subject.get(subject) or self._route(subject)
         if route is None:
-            return self._reply_error(msg, NotFound(f"unknown operation {method!r}"), request_id)
+            method = subject[self._method_at :].decode(errors="replace")
+            return self._reply_error(reply, NotFound(f"unknown operation {method!r}"), request_id)
         deadline = envelope.get("deadline")
         try:
             params = route.validate(envelope.get("params") or {})
@@ -203,11 +219,11 @@ class WorkerService:
                 cached = self._callers.get(signed)  # parsed once per caller
                 caller = cached if cached is not None else self._new_caller(raw, signed)
         except Forbidden as exc:
-            log.warning("refused a request whose caller no hub signed", extra={"op": method})
-            return self._reply_error(msg, exc, request_id)
+            log.warning("refused a request whose caller no hub signed", extra={"op": route.op.name})
+            return self._reply_error(reply, exc, request_id)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False)
-            return self._reply_error(msg, validation_failed_from(errors), request_id)  # type: ignore[arg-type]
+            return self._reply_error(reply, validation_failed_from(errors), request_id)  # type: ignore[arg-type]
         deadline = deadline / 1000 if isinstance(deadline, (int, float)) else None
         key = envelope.get("idempotency_key")
         if not isinstance(key, str):
@@ -229,37 +245,43 @@ class WorkerService:
             self._publish_core,
             route.reads,
         )
-        job = Request(self, msg, route, params, ctx)
+        job = Request(self, reply, headers, route, params, ctx)
         try:
             # Actors are named by the key field and its value: ("workspace_id", "<uuid>").
             self.actors.tell((route.key, route.key_of(params)) if route.key_of else None, job)
         except MailboxFull as exc:
-            return self._refuse_busy(msg, exc, route.op, request_id)
+            return self._refuse_busy(reply, exc, route.op, request_id)
         return None
 
-    def _route(self, method: str) -> Route | None:
-        found = self.registry.get(method)
-        if found is None:
-            return None
-        op, handler = found
-        reads = op.reads_only
-        route = self._routes[method] = Route(
-            op,
-            handler,
-            self.read_sessions if reads else self.sessions,
-            self.read_pool if reads else None,
-            self.timings.of(op.name),
-            None if reads else self.resources.get(TRANSACTION_SLOTS, self.settings),
-        )
+    def _route(self, subject: bytes) -> Route | None:
+        """The route of a request's subject, found once and then kept; None for an
+        operation nobody registered."""
+        method = subject[self._method_at :].decode(errors="replace")
+        route = self._routes.get(method)
+        if route is None:
+            found = self.registry.get(method)
+            if found is None:
+                return None
+            op, handler = found
+            reads = op.reads_only
+            route = self._routes[method] = Route(
+                op,
+                handler,
+                self.read_sessions if reads else self.sessions,
+                self.read_pool if reads else None,
+                self.timings.of(op.name),
+                None if reads else self.resources.get(TRANSACTION_SLOTS, self.settings),
+            )
+        self._by_subject[subject] = route
         return route
 
     async def _refuse_busy(
-        self, msg: Msg, exc: MailboxFull, op: Operation, request_id: str
+        self, reply: bytes, exc: MailboxFull, op: Operation, request_id: str
     ) -> None:
         busy = Unavailable(
             "the worker is busy; retry shortly", request_id=request_id, reason=NOT_STARTED
         )
-        await self._reply_error(msg, busy, request_id)  # the answer first, then the log
+        await self._reply_error(reply, busy, request_id)  # the answer first, then the log
         # An overloaded worker refuses many requests a second: one line per
         # ``BUSY_LOG_S`` with the count, not one per refusal.
         self._refused += 1
@@ -283,14 +305,14 @@ class WorkerService:
         self._callers[signed] = caller
         return caller
 
-    async def _reply_error(self, msg: Msg, error: HubbubError, request_id: str) -> None:
-        if not msg.reply:
+    async def _reply_error(self, reply: bytes, error: HubbubError, request_id: str) -> None:
+        if not reply:
             return
         if error.status >= 500 and "request_id" not in error.details:
             error.details["request_id"] = request_id
         try:
             await self.nc.publish(
-                msg.reply, orjson.dumps(error.to_dict()), headers={H_ERROR: error.code.value}
+                reply.decode(), orjson.dumps(error.to_dict()), headers={H_ERROR: error.code.value}
             )
         except Exception as exc:
             request_id_var.set(request_id)  # for the log line (jobs set their own)
@@ -303,14 +325,10 @@ class WorkerService:
     async def _publish(self, subject: str, payload: bytes) -> None:
         await self.nc.publish(subject, payload)
 
-    def _publish_now(self, subject: str, payload: bytes) -> bool:
-        """``nats_direct.publish_now`` of a reply (its subject comes from the server's
-        own MSG line: no space or line break); False when it is not the plain case, and
-        ``Client.publish`` then decides."""
-        loop = self._loop
-        if not self._direct_publish or loop is None:
-            return False
-        return publish_now(self.nc, loop, subject.encode(), b"", payload)
+    @property
+    def _direct_publish(self) -> bool:
+        """Whether replies go into nats-py's buffer with ``publish_now``."""
+        return self._reply_loop is not None
 
 
 class Route:
@@ -342,13 +360,20 @@ class Route:
 class Request:
     """One request as an actor job: run the handler, reply once, whatever happens."""
 
-    __slots__ = ("ctx", "msg", "params", "route", "span", "started", "worker")
+    __slots__ = ("ctx", "headers", "params", "reply", "route", "span", "started", "worker")
 
     def __init__(
-        self, worker: WorkerService, msg: Msg, route: Route, params: BaseModel, ctx: Context
+        self,
+        worker: WorkerService,
+        reply: bytes,
+        headers: dict[str, str] | None,
+        route: Route,
+        params: BaseModel,
+        ctx: Context,
     ) -> None:
         self.worker = worker
-        self.msg = msg
+        self.reply = reply  # where the answer goes (b"": nowhere)
+        self.headers = headers  # the request's NATS headers, if any
         self.route = route
         self.params = params
         self.ctx = ctx  # what the handler gets
@@ -383,11 +408,16 @@ class Request:
         health = self.worker.health
         if health.down:  # something works again: let the probes look now
             health.nudge()
-        reply = self.msg.reply
+        reply = self.reply
         if reply:
+            worker = self.worker
             try:
-                if not self.worker._publish_now(reply, body):
-                    await self.worker.nc.publish(reply, body)
+                # ``nats_direct.publish_now`` (the subject comes from the server's own MSG
+                # line: no space or line break); when that is not the plain case it does
+                # nothing, and ``Client.publish`` decides.
+                loop = worker._reply_loop
+                if loop is None or not publish_now(worker.nc, loop, reply, b"", body):
+                    await worker.nc.publish(reply.decode(), body)
             except Exception as exc:  # NATS is away: the caller's deadline tells it
                 outage = classify(exc)
                 if outage is None:
@@ -401,7 +431,7 @@ class Request:
         op = self.route.op.name
         span = tracing.start_span(
             f"worker {op}",
-            traceparent=(self.msg.headers or _NO_HEADERS).get(H_TRACEPARENT),
+            traceparent=(self.headers or _NO_HEADERS).get(H_TRACEPARENT),
             remote=True,
             kind=tracing.SpanKind.SERVER,
             attributes={"hubbub.operation": op, "hubbub.request_id": self.ctx.request_id},
@@ -438,7 +468,7 @@ class Request:
             self.route.timer.outcome(outcome).observe(time.perf_counter() - started)
         if self.span is not None:
             tracing.failed(self.span, outcome)
-        await self.worker._reply_error(self.msg, error, self.ctx.request_id)
+        await self.worker._reply_error(self.reply, error, self.ctx.request_id)
 
 
 _NO_HEADERS: dict[str, str] = {}

@@ -25,7 +25,7 @@ from hubbub.config import Settings
 from hubbub.contracts.envelope import H_ERROR
 from hubbub.contracts.operations import Access, Operation
 from hubbub.contracts.subjects import Subjects
-from hubbub.nats_direct import Dispatch
+from hubbub.nats_reader import RawDispatch
 from hubbub.natsconn import connect_nats
 from workers.service import WorkerService
 
@@ -68,7 +68,8 @@ async def test_requests_and_replies_skip_the_subscriptions_task_and_publish(
     worker: WorkerService, nc: NATS, settings: Settings
 ) -> None:
     assert worker._sub is not None
-    assert isinstance(worker._sub._pending_queue, Dispatch)  # taken as nats-py reads them
+    # Taken as nats-py reads them, as bytes (no Msg) when hubbub's reader reads them.
+    assert type(worker._sub._pending_queue) is RawDispatch
     assert worker._direct_publish
 
     async def publish(*args: Any, **kwargs: Any) -> None:
@@ -81,6 +82,18 @@ async def test_requests_and_replies_skip_the_subscriptions_task_and_publish(
     finally:
         del worker.nc.publish  # the client's own again
     assert orjson.loads(reply.data) == {"text": "re:hello"}
+    assert not reply.headers
+
+
+async def test_a_request_with_headers_comes_as_a_msg_and_is_answered_alike(
+    worker: WorkerService, nc: NATS, settings: Settings
+) -> None:
+    """nats-py's own processing takes a message with headers (a traceparent): the
+    worker gets it as a ``Msg``, and answers it as any other."""
+    subject, body = _request(settings, "with headers")
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    reply = await nc.request(subject, body, timeout=5, headers={"traceparent": traceparent})
+    assert orjson.loads(reply.data) == {"text": "re:with headers"}
     assert not reply.headers
 
 

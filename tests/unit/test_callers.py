@@ -42,6 +42,28 @@ class TestCallerSigner:
         signature = self.signer.sign(CALLER, DEADLINE).decode()
         assert not self.signer.verify(caller, deadline, signature)
 
+    def test_a_checked_signature_is_remembered_only_for_its_caller_and_deadline(self) -> None:
+        """After a right signature, the same caller and deadline with another signature,
+        or another deadline with the same one, are still refused; the right one, again
+        accepted."""
+        signer = CallerSigner(b"k" * 32)
+        signature = signer.sign(CALLER, DEADLINE).decode()
+        assert signer.verify(CALLER, DEADLINE, signature)
+        forged = signature[:-1] + ("0" if signature[-1] != "0" else "1")
+        assert not signer.verify(CALLER, DEADLINE, forged)
+        assert not signer.verify(CALLER, DEADLINE, signature.upper())
+        assert not signer.verify(CALLER, DEADLINE + 1, signature)
+        assert not signer.verify(CALLER.replace(b"u1", b"u2"), DEADLINE, signature)
+        assert signer.verify(CALLER, DEADLINE, signature)
+
+    def test_a_wrong_signature_is_not_remembered(self) -> None:
+        """A refused signature leaves nothing behind that a later check would trust."""
+        signer = CallerSigner(b"k" * 32)
+        signature = signer.sign(CALLER, DEADLINE).decode()
+        assert not signer.verify(CALLER, DEADLINE, "0" * 64)
+        assert not signer.verify(CALLER, DEADLINE, "0" * 64)
+        assert signer.verify(CALLER, DEADLINE, signature)
+
     @pytest.mark.parametrize(
         ("deadline", "signature"),
         [

@@ -23,7 +23,7 @@ from nats.errors import ProtocolError
 from nats.protocol.parser import AWAITING_CONTROL_LINE, AWAITING_MSG_PAYLOAD, Parser
 
 from hubbub.nats_direct import dispatch_directly
-from hubbub.nats_reader import Reader, read_directly, reads_directly
+from hubbub.nats_reader import Reader, dispatch_raw, read_directly, reads_directly
 
 DIRECT, QUEUED, LIMITED, SLOW, FUTURE = 1, 2, 3, 4, 5
 UNKNOWN = 99
@@ -82,7 +82,7 @@ STREAM = b"".join(
 class Recorder:
     """One unconnected client, its subscriptions and everything it was handed."""
 
-    def __init__(self, reader: bool) -> None:
+    def __init__(self, reader: bool, raw: bool = False) -> None:
         self.nc = NATS()
         self.events: list[Any] = []
         nc: Any = self.nc
@@ -100,7 +100,10 @@ class Recorder:
             SLOW: Subscription(nc, SLOW, "svc.*", cb=self._unused, pending_bytes_limit=32),
             FUTURE: Subscription(nc, FUTURE, "svc.*", future=self.future),
         }
-        assert dispatch_directly(subs[DIRECT], self._deliver)
+        if raw:  # what the reader handles itself comes as bytes, the rest as a Msg
+            assert dispatch_raw(subs[DIRECT], self._deliver, self._raw)
+        else:
+            assert dispatch_directly(subs[DIRECT], self._deliver)
         nc._subs = dict(subs)
         self.subs = subs
         if reader:
@@ -121,6 +124,12 @@ class Recorder:
 
     def _deliver(self, msg: Msg) -> None:
         self.events.append(("deliver", *describe(msg)))
+
+    def _raw(self, subject: bytes, reply: bytes, data: bytes) -> None:
+        # As ``describe`` has it: a message the reader takes itself has no headers.
+        self.events.append(
+            ("deliver", DIRECT, subject.decode(), reply.decode(), data, None, None, False)
+        )
 
     async def feed(self, chunks: list[bytes]) -> None:
         ps: Any = self.nc._ps  # type: ignore[attr-defined]
@@ -158,8 +167,8 @@ def describe(msg: Msg) -> tuple[Any, ...]:
     return (msg.sid, msg.subject, msg.reply, msg.data, msg.headers, msg._metadata, msg._ackd)
 
 
-async def both(chunks: list[bytes]) -> tuple[dict[str, Any], dict[str, Any]]:
-    nats_py, reader = Recorder(reader=False), Recorder(reader=True)
+async def both(chunks: list[bytes], raw: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    nats_py, reader = Recorder(reader=False, raw=raw), Recorder(reader=True, raw=raw)
     await nats_py.feed(chunks)
     await reader.feed(chunks)
     return nats_py.outcome(), reader.outcome()
@@ -179,6 +188,18 @@ async def test_the_whole_stream_in_one_read_gives_what_nats_py_gives() -> None:
 async def test_the_stream_cut_in_two_at_every_offset_gives_what_nats_py_gives() -> None:
     for cut in range(1, len(STREAM)):
         expected, got = await both([STREAM[:cut], STREAM[cut:]])
+        assert got == expected, cut
+
+
+async def test_a_raw_dispatch_gets_as_bytes_what_nats_py_delivers_as_messages() -> None:
+    """The messages the reader takes itself reach a ``RawDispatch`` as their subject,
+    reply and payload; the rest (headers, split lines) as nats-py's ``Msg``: the same
+    deliveries, stats and state as nats-py's parser gives, however the stream is cut."""
+    expected, got = await both([STREAM], raw=True)
+    assert got == expected
+    assert len([e for e in got["events"] if e[0] == "deliver"]) == 7
+    for cut in range(1, len(STREAM)):
+        expected, got = await both([STREAM[:cut], STREAM[cut:]], raw=True)
         assert got == expected, cut
 
 
