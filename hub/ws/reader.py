@@ -42,6 +42,8 @@ class FrameQueue(WebSocketDataQueue):
     runs inside aiohttp's parser, which would fail the socket). It is None until the
     socket is connected: the ``connect`` handshake reads through ``receive``."""
 
+    __slots__ = ("idle", "take")  # a queue per socket: no instance dict
+
     def __init__(self, protocol: Any, limit: int, *, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(protocol, limit, loop=loop)
         self.take: Callable[[str], bool] | None = None
