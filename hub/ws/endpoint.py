@@ -1,7 +1,9 @@
 """``GET /ws``: the upgrade, the ``connect`` handshake, and the read loop.
 
-One aiohttp handler task per socket reads frames; everything it sends goes through the
-connection's transport. Limits, and what breaking them does:
+One aiohttp handler task per socket reads frames; a frame of rpcs that arrives while it
+waits is run as aiohttp parses it, without waking it (``_take``, ``hub/ws/reader.py``).
+Everything sent goes through the connection's transport. Limits, and what breaking them
+does (the same for both ways in):
 
 * frame over ``HUBBUB_WS_MAX_FRAME_BYTES`` → close 1009 (RFC 6455 "message too big");
 * no ``connect`` within ``HUBBUB_WS_CONNECT_TIMEOUT_S``, or a bad token → close 4001;
