@@ -29,10 +29,17 @@ def closing_the_nth_subscribe(monkeypatch: pytest.MonkeyPatch, n: int) -> list[i
     """Make the hub close the socket (4009, no reply) on its ``n``-th subscribe; the
     returned list counts the subscribes it saw."""
     seen: list[int] = []
-    original: Callable[[Realtime, Connection, Any], Awaitable[Any]] = Realtime._handlers[
-        cmd.Subscribe
-    ]
+    # A subscribe is parsed as a ``SubscribeCall`` (no ``since``) or a ``Subscribe``.
+    for kind in (cmd.Subscribe, cmd.SubscribeCall):
+        monkeypatch.setitem(
+            Realtime._handlers, kind, _closing_on(seen, n, Realtime._handlers[kind])
+        )
+    return seen
 
+
+def _closing_on(
+    seen: list[int], n: int, original: Callable[[Realtime, Connection, Any], Awaitable[Any]]
+) -> Callable[[Realtime, Connection, Any], Awaitable[Any]]:
     async def subscribe(realtime: Realtime, conn: Connection, command: Any) -> Any:
         seen.append(command.id)
         if len(seen) == n:
@@ -40,8 +47,7 @@ def closing_the_nth_subscribe(monkeypatch: pytest.MonkeyPatch, n: int) -> list[i
             return None
         return await original(realtime, conn, command)
 
-    monkeypatch.setitem(Realtime._handlers, cmd.Subscribe, subscribe)
-    return seen
+    return subscribe
 
 
 class TestRestore:

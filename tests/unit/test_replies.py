@@ -86,7 +86,8 @@ async def test_a_late_reply_is_a_timeout_no_earlier_than_the_deadline(
     with pytest.raises(NatsTimeout):
         await replies.request("svc.op", b"", timeout=0.05)
     waited = time.monotonic() - start
-    assert 0.05 <= waited < 0.05 + TICK + 0.05
+    assert waited >= 0.05  # never early; late by up to a TICK, and by what a busy host adds
+    assert waited < 0.05 + TICK + 1.0  # (a bound that only catches a missed timer)
     assert replies.in_flight == 0
     await nc.deliver(nc.published[0][2], b"too late")  # ignored, no error
 
