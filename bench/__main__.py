@@ -19,7 +19,9 @@ def main() -> None:
     for name in names:
         print(f"=== bench {name}", flush=True)
         sys.argv = [f"bench.{name}"]
-        runpy.run_module(f"bench.{name}", run_name="__main__")
+        # ``alter_sys``: the benchmark is ``sys.modules["__main__"]`` while it runs, so
+        # the client processes it spawns find the functions it hands them (``loss``'s).
+        runpy.run_module(f"bench.{name}", run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
