@@ -60,7 +60,7 @@ from hubbub.config import Settings
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.operations import Access, Catalog, Operation
 from hubbub.contracts.subjects import WORKER_QUEUE, Subjects
-from hubbub.gc_tuning import tune_gc
+from hubbub.gc_tuning import SOCKETS, tune_gc
 from hubbub.natsauth import ANONYMOUS, HUB_INBOX_PREFIX, NatsAuth, nats_auth
 from hubbub.natsconn import connect_nats
 
@@ -190,7 +190,7 @@ async def round_trip(urls: dict[str, str], auth_folder: Path | None) -> AsyncIte
     nc = await connect_nats(
         urls["NATS_URL"], "bench-requester", auth=requester_auth, inbox_prefix=inbox_prefix
     )
-    tune_gc()  # the requester plays the hub, which runs tuned (both sides share this process)
+    tune_gc(SOCKETS)  # the requester plays the hub, tuned as a hub (both sides share this process)
     # As hub/app.py builds it: the hub signs every caller.
     bus = Bus(nc, Subjects(NAMESPACE), signer=CallerSigner(caller_key.encode()))
     # One signed-in user per concurrent loop, kept as a WebSocket connection keeps its own.

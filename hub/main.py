@@ -13,7 +13,7 @@ from hub.admin import admin_listener
 from hub.app import create_app
 from hubbub import error_reports, tracing
 from hubbub.config import ConfigError, Settings
-from hubbub.gc_tuning import tune_gc
+from hubbub.gc_tuning import SOCKETS, tune_gc
 
 log = logging.getLogger("hubbub.hub")
 SERVICE_NAME = "hubbub-hub"
@@ -31,7 +31,7 @@ def bad_request_without_traceback(record: logging.LogRecord) -> bool:
 
 
 async def _tune_gc(app: web.Application) -> None:
-    tune_gc()  # once start-up is done (see hubbub/gc_tuning.py)
+    tune_gc(SOCKETS)  # once start-up is done (see hubbub/gc_tuning.py)
 
 
 async def _flush_telemetry(app: web.Application) -> None:
