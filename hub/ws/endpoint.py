@@ -1,9 +1,7 @@
 """``GET /ws``: the upgrade, the ``connect`` handshake, and the read loop.
 
-One aiohttp handler task per socket reads frames; a frame of rpcs that arrives while it
-waits is run as aiohttp parses it, without waking it (``_take``, ``hub/ws/reader.py``).
-Everything sent goes through the connection's transport. Limits, and what breaking them
-does (the same for both ways in):
+One aiohttp handler task per socket reads frames; everything it sends goes through the
+connection's transport. Limits, and what breaking them does:
 
 * frame over ``HUBBUB_WS_MAX_FRAME_BYTES`` → close 1009 (RFC 6455 "message too big");
 * no ``connect`` within ``HUBBUB_WS_CONNECT_TIMEOUT_S``, or a bad token → close 4001;
@@ -16,11 +14,8 @@ does (the same for both ways in):
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 import logging
 import time
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import WSMessage, WSMsgType, web
@@ -33,10 +28,9 @@ from hub.ws import commands as cmd
 from hub.ws import frames
 from hub.ws.connection import Connection, counters
 from hub.ws.limits import Admission, CommandLimiter
-from hub.ws.reader import Untouched
 from hub.ws.service import Realtime, new_client_id
 from hubbub.contracts.errors import BadRequest, Forbidden, HubbubError, RateLimited, Unavailable
-from hubbub.contracts.protocol import SUBPROTOCOL, CloseCode, Op
+from hubbub.contracts.protocol import SUBPROTOCOL, CloseCode
 
 log = logging.getLogger("hubbub.ws")
 
@@ -57,14 +51,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     """The upgrade, then the socket's whole life. An answer that is not the upgrade (a
     refusal, or a failure before it) is answered here with problem details and the usual
     headers (the middlewares keep no frame for the socket)."""
-    untouched = Untouched(request)
     try:
         ws = await _upgrade(request)
     except Exception as exc:
         return socket_failure(request, exc)
     if not isinstance(ws, web.WebSocketResponse):
         return socket_refusal(request, ws)
-    queue = untouched.take_frames(request, ws)
     metrics.metrics_of(request.app).upgraded()
     realtime = request.app[REALTIME]
     settings = request.app[SETTINGS]
@@ -78,23 +70,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     conn.transport = request.transport
     try:
         if await handshake(realtime, conn, settings.ws_connect_timeout_s):
-            if queue is not None:
-                # Frames of rpcs are run as they are read while the loop below waits
-                # (``_take``), in this task's context (the app's metrics, for one).
-                queue.take = functools.partial(  # type: ignore[call-arg]  # run(_take, ...)
-                    contextvars.copy_context().run, _take, realtime, conn
-                )
             # The read loop, here rather than in a coroutine of its own, and on
             # ``receive`` rather than ``async for``: an idle socket waits in two
             # coroutine frames fewer. Each frame is handled in ``_frame`` and let go
             # before the next wait, so an idle socket keeps nothing of its last command
             # (its text, the parsed command, the batch's list).
             while True:
-                if queue is not None:
-                    queue.idle = True
                 msg = await ws.receive()
-                if queue is not None:
-                    queue.idle = False
                 if msg.type in _ENDED or await _frame(realtime, conn, msg):
                     break
                 del msg
@@ -103,9 +85,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         log.exception("socket failed", extra={"conn": conn.id})
         conn.close(CloseCode.INTERNAL, "internal error")
     finally:
-        if queue is not None:
-            queue.idle = False
-            queue.take = None  # what comes now is aiohttp's to read (or drop)
         try:
             await realtime.unregister(conn)
             if conn.closing is not None:
@@ -205,43 +184,6 @@ def _connect_overdue(conn: Connection, timeout: float) -> None:
     conn.close(CloseCode.UNAUTHORIZED, f"send connect within {timeout:g}s")
 
 
-def _take(realtime: Realtime, conn: Connection, text: str) -> bool:
-    """Run a text frame as aiohttp's parser reads it (``FrameQueue``), while the read loop
-    waits for one: True when it was run, False (nothing done) to have it queued for the
-    loop. Only a frame of ``rpc`` commands is run here: each is started (or refused)
-    without awaiting, so the frame is done when this returns. A frame the socket cannot
-    take now (closed), that is not JSON, or that carries anything else goes to the loop,
-    which answers it as always. Never raises (the parser would fail the socket)."""
-    if conn.closed or conn.ws.closed:
-        return False
-    try:
-        items = cmd.split_frame(text)
-    except cmd.CommandError:
-        return False
-    for raw in items:
-        if type(raw) is not dict or raw.get("op") != _RPC:
-            return False
-    now = conn.last_seen = time.monotonic()
-    counters["frames_in"] += 1
-    run = _commands(realtime, conn, items, now)
-    try:
-        run.send(None)
-    except StopIteration:
-        return True
-    except Exception:  # _commands answers its commands' failures: this is its own
-        log.exception("socket failed", extra={"conn": conn.id})
-        conn.close(CloseCode.INTERNAL, "internal error")
-        return True
-    # An rpc awaited: it must not (an rpc is started without a task, ``rpc.py``).
-    run.close()
-    log.error("an rpc command awaited while its frame was read", extra={"conn": conn.id})
-    conn.close(CloseCode.INTERNAL, "internal error")
-    return True
-
-
-_RPC = Op.RPC.value
-
-
 async def _frame(realtime: Realtime, conn: Connection, msg: WSMessage) -> bool:
     """Handle one frame: each command it carries, in order. True when the socket is done
     (closed by the client, or by what this frame did)."""
@@ -264,12 +206,6 @@ async def _frame(realtime: Realtime, conn: Connection, msg: WSMessage) -> bool:
     except cmd.CommandError as exc:
         _protocol_error(conn, settings.ws_max_protocol_errors, exc.id, exc.error)
         return False
-    return await _commands(realtime, conn, items, now)
-
-
-async def _commands(realtime: Realtime, conn: Connection, items: list[Any], now: float) -> bool:
-    """Run a frame's commands (read at ``now``) in order; True when the socket is done."""
-    settings = realtime.settings
     for raw in items:
         if conn.gone():  # a command of this batch closed it
             return True
