@@ -148,9 +148,7 @@ class ActorSystem:
             actor.running = task
             return
         mailbox.popleft()  # the job, still at the head: nothing ran in between
-        self.in_flight -= 1  # self._done(), inline
-        if self.in_flight == 0 and self._idle is not None:
-            self._idle.set()
+        self._done()
         if mailbox:  # told while it ran
             actor.running = start_eager(self._run_actor(actor), loop=loop)
         else:

@@ -177,11 +177,8 @@ async def run_unit(
 ) -> bytes:
     """``run_handler`` of a ``Unit`` worked out already; ``slots``: the worker's
     transaction slots when the operation may write (``unit.writes``), else None."""
-    if slots is not None:
-        if slots.free > 0 and not slots._waiters:  # slots.try_take(), inline
-            slots.free -= 1
-        else:
-            await _take_slot(slots, ctx)
+    if slots is not None and not slots.try_take():
+        await _take_slot(slots, ctx)
     held = slots is not None  # a slot to give back once the transaction has ended
     try:
         key = ctx.idempotency_key if unit.mutating else None
@@ -248,10 +245,7 @@ async def run_unit(
         finally:
             if held and slots is not None:  # whatever came next, the transaction has ended
                 held = False
-                if slots._waiters:
-                    slots.release()
-                else:  # nobody to hand it to: slots.release(), inline
-                    slots.free += 1
+                slots.release()
     if ctx.emitted and on_events is not None:
         on_events()
     return body

@@ -325,11 +325,6 @@ class WorkerService:
     async def _publish(self, subject: str, payload: bytes) -> None:
         await self.nc.publish(subject, payload)
 
-    @property
-    def _direct_publish(self) -> bool:
-        """Whether replies go into nats-py's buffer with ``publish_now``."""
-        return self._reply_loop is not None
-
 
 class Route:
     """What serving one operation needs, looked up once per operation, not per request."""

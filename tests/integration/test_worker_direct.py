@@ -70,7 +70,7 @@ async def test_requests_and_replies_skip_the_subscriptions_task_and_publish(
     assert worker._sub is not None
     # Taken as nats-py reads them, as bytes (no Msg) when hubbub's reader reads them.
     assert type(worker._sub._pending_queue) is RawDispatch
-    assert worker._direct_publish
+    assert worker._reply_loop is not None  # replies go into nats-py's buffer (publish_now)
 
     async def publish(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a reply went through Client.publish")
