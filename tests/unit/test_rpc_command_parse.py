@@ -7,16 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
-from hub.calls import invalid
 from hub.ws import commands as cmd
-
-
-def union_error(raw: dict[str, Any]) -> dict[str, Any]:
-    with pytest.raises(ValidationError) as caught:
-        cmd._adapter.validate_python(raw)
-    return invalid(caught.value).to_dict()
+from tests.support.commands import union_error
 
 
 @pytest.mark.parametrize(
