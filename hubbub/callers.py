@@ -82,14 +82,13 @@ class CallerSigner:
     requests of the same caller and millisecond (several, on a busy socket) share. The
     result is HMAC-SHA256 (``hmac.new`` gives the same; a test checks it).
 
-    ``verify`` keeps, per caller, the last deadline and signature it found right: a
-    request that carries the same caller bytes, deadline and signature (the hub's shared
-    signature of that caller and millisecond) is checked against that signature, in
-    constant time, without hashing again. The memo is keyed on everything the signature
-    covers, so it accepts exactly what the HMAC would.
+    ``verify`` computes the expected signature with ``sign``, so a worker's checks share
+    that memo: the requests of one caller and millisecond hash once. The memo holds only
+    signatures ``sign`` computed, keyed on everything they cover, so a check accepts
+    exactly what the HMAC would; the comparison is in constant time.
     """
 
-    __slots__ = ("_after_caller", "_inner", "_outer", "_verified")
+    __slots__ = ("_after_caller", "_inner", "_outer")
 
     def __init__(self, key: bytes) -> None:
         if len(key) > _BLOCK:
@@ -99,9 +98,6 @@ class CallerSigner:
         self._outer = _sha256(key.translate(_OPAD))
         # caller JSON → [inner state after it, its last deadline, that deadline's signature]
         self._after_caller: dict[bytes, list[Any]] = {}
-        # The same for ``verify``, the signature as the hex ``str`` an envelope carries:
-        # apart from ``sign``'s, so that one signer may both sign and check.
-        self._verified: dict[bytes, list[Any]] = {}
 
     def _state_after(self, caller_json: bytes) -> Any:
         """The inner hash's state after ``<caller JSON>|``."""
@@ -138,20 +134,6 @@ class CallerSigner:
             return False  # (a hex signature is ASCII; orjson gives plain str)
         if type(deadline_ms) is not int:  # not a bool, a float or a string
             return False
-        verified = self._verified.get(caller_json)
-        if verified is None:
-            if len(self._verified) >= _CACHED_CALLERS:
-                self._verified.clear()
-            verified = self._verified[caller_json] = [self._state_after(caller_json), None, ""]
-        elif verified[1] == deadline_ms:  # this caller and deadline were checked before
-            return compare_digest(verified[2], signature)
-        inner = verified[0].copy()
-        inner.update(b"%d" % deadline_ms)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        expected = outer.hexdigest()
-        if not compare_digest(expected, signature):
-            return False
-        verified[1] = deadline_ms
-        verified[2] = expected
-        return True
+        # ``sign`` keeps the caller's last deadline and its signature: the requests of
+        # one caller and millisecond (sharing the hub's signature) hash once.
+        return compare_digest(self.sign(caller_json, deadline_ms), signature.encode())
