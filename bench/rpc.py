@@ -16,7 +16,10 @@ busy host can outlast one).
    medians over rounds, p50 ratios the median of the rounds' own ratios, the req/s ratio
    Hubbub's median over the monolith's. Then, per target and concurrency, one more
    ``--seconds`` of load with the CPU time (user + system) of the hub, the worker and
-   the monolith read before and after: CPU per RPC.
+   the monolith read before and after: CPU per RPC. The hub's is also measured beside
+   a bare aiohttp rpc echo (``bench/baselines/bare_rpc.py``: the same frames and
+   client, answered with the same ``users.me`` result and no work), so it compares
+   across hosts of different speed.
 2. A cached read (``resources.get``, from the worker's Redis cache after the first call)
    as ``GET /api/v1/workspaces/{ws}/resources/{id}`` on keep-alive connections (the
    baseline) and as an ``rpc`` frame on one WebSocket, at concurrency 1 and 64
@@ -50,6 +53,7 @@ from bench import monolith
 from bench.latency import Call, compare, measure, print_table
 from bench.probes import process_cpu
 from bench.services import services
+from bench.targets import ServerProcess
 from cli.embedded.process import die_with_parent, free_port
 from hubbub.client import HubbubClient
 
@@ -197,6 +201,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
         ),
     ]
     mono: asyncio.subprocess.Process | None = None
+    bare: ServerProcess | None = None
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {}
     try:
@@ -215,8 +220,27 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
         async def mono_me(_worker: int, _n: int) -> None:
             await mono_ws.rpc("users.me")
 
-        if await hub_ws.rpc("users.me") != await mono_ws.rpc("users.me"):
+        me = await hub_ws.rpc("users.me")
+        if me != await mono_ws.rpc("users.me"):
             raise RuntimeError("the two targets answer users.me differently")
+        bare = ServerProcess(
+            [
+                sys.executable,
+                "-m",
+                "bench.baselines.bare_rpc",
+                "--result",
+                orjson.dumps(me).decode(),
+            ]
+        )
+        await bare.start()
+        bare_ws = HubbubClient(f"ws://127.0.0.1:{bare.port}/ws", token.get, rpc_timeout=30)
+        await bare_ws.connect()
+
+        async def bare_me(_worker: int, _n: int) -> None:
+            await bare_ws.rpc("users.me")
+
+        if await bare_ws.rpc("users.me") != me:
+            raise RuntimeError("the bare rpc echo answers users.me differently")
         results["users_me"] = await compare(
             ("monolith", mono_me),
             ("hubbub", hub_me),
@@ -225,23 +249,22 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
             concurrencies=(1, 50),
             seconds=args.seconds,
         )
-        watched = {
-            "hub": psutil.Process(procs[1].pid),
-            "worker": psutil.Process(procs[0].pid),
-            "monolith": psutil.Process(mono.pid),
+        sides: dict[str, tuple[Call, dict[str, psutil.Process]]] = {
+            "monolith": (mono_me, {"monolith": psutil.Process(mono.pid)}),
+            "hubbub": (
+                hub_me,
+                {"hub": psutil.Process(procs[1].pid), "worker": psutil.Process(procs[0].pid)},
+            ),
+            "bare": (bare_me, {"bare": psutil.Process(bare.pid)}),
         }
         results["cpu_per_rpc"] = {
-            f"{side}_c{c}": await cpu_per_rpc(
-                call,
-                c,
-                args.seconds,
-                {k: v for k, v in watched.items() if (k == "monolith") == (side == "monolith")},
-            )
+            f"{side}_c{c}": await cpu_per_rpc(call, c, args.seconds, watched)
             for c in (1, 50)
-            for side, call in (("monolith", mono_me), ("hubbub", hub_me))
+            for side, (call, watched) in sides.items()
         }
         await hub_ws.close()
         await mono_ws.close()
+        await bare_ws.close()
         print(f"users.me over WS RPC: {args.seconds} s x {args.rounds} rounds per side, medians")
         print_table(results["users_me"], "monolith", "hubbub")
         print_users_me(results)
@@ -250,6 +273,8 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
             results["cached_read"] = await cached_read(args, base, token, workspace, resource)
         return results
     finally:
+        if bare is not None:
+            await bare.stop()
         if mono is not None:
             await monolith.stop(mono)
         for proc in procs:
@@ -302,9 +327,15 @@ def print_users_me(results: dict[str, Any]) -> None:
         f"{c1['monolith']['p50_us'] / 1000:.2f} ms, ratio {c1['hubbub']['ratio_p50']:.2f}"
         " (goal <= 1)"
     )
-    for key, cpu in results["cpu_per_rpc"].items():
+    cpu_per_rpc = results["cpu_per_rpc"]
+    for key, cpu in cpu_per_rpc.items():
         figures = ", ".join(f"{k[:-3]} {v} µs" for k, v in cpu.items() if k.endswith("_us"))
         print(f"CPU per RPC, {key}: {figures} ({cpu['rpcs']} RPCs)")
+    hub, bare = cpu_per_rpc["hubbub_c50"]["hub_us"], cpu_per_rpc["bare_c50"]["bare_us"]
+    print(
+        f"hub CPU per RPC c=50: {hub} µs, {hub / bare:.2f}x the bare aiohttp rpc echo's "
+        f"{bare} µs in this run (goal <= 60 µs)"
+    )
 
 
 def main() -> None:
