@@ -207,6 +207,11 @@ class Connection(Subscriber):
         else:
             t.write(joined)
 
+    def missed(self, feed: Feed) -> None:
+        """The hub lost publications of ``feed`` for good: the client reconnects and its
+        resubscribe with ``since`` recovers them from history (or says it cannot)."""
+        self.close(CloseCode.GOING_AWAY, f"this hub missed publications of {feed.name}; reconnect")
+
     def _slow(self, feed: Feed, items: list[Item]) -> None:
         policy = feed.policy.slow_consumer
         if policy is SlowConsumerPolicy.DISCONNECT:

@@ -8,7 +8,9 @@ per socket (frames stay separate on the wire; the write and its syscall are shar
 Offsets come from JetStream (``Nats-Sequence``), and ``Nats-Last-Sequence`` names the
 previous publication of the same channel, so a feed notices when the (at-most-once)
 republish lost one — e.g. across a NATS reconnect — and fills the gap from history
-before going on. Subscribers see every offset once, in order.
+before going on. Subscribers see every offset once, in order. A gap that history cannot
+fill (unreachable, or too long) is not skipped silently: the feed's sockets are closed
+with 1001 and recover from history themselves when they resubscribe with ``since``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class Subscriber:
     __slots__ = ()
 
     def deliver(self, feed: Feed, items: list[Item], joined: bytes) -> None: ...
+
+    def missed(self, feed: Feed) -> None:
+        """The feed lost publications it could not fetch again: recover them elsewhere."""
 
 
 class Feed:
@@ -120,16 +125,18 @@ class Feed:
 
         History is read with Direct Get, which any replica of a clustered stream answers,
         and a follower may be a few milliseconds behind the publication that showed the
-        gap: a read that stops short of ``upto`` is tried again, a few times, from where
-        it stopped."""
+        gap: a read that stops short of ``upto``, or fails, is tried again, a few times,
+        from where it stopped. A gap that is still open after that, or longer than
+        ``REPAIR_LIMIT``, is handed to the subscribers (``missed``)."""
+        error: Exception | None = None
         for attempt in range(REPAIR_TRIES):
             if attempt:
                 await asyncio.sleep(REPAIR_BACKOFF_S * 2 ** (attempt - 1))
             try:
                 missing = await self.fanout.history.after(self.channel, after, REPAIR_LIMIT)
-            except Exception:
-                log.exception("could not repair a gap on %s (%s..%s)", self.name, after, upto)
-                return
+            except Exception as exc:
+                error = exc
+                continue
             for publication in missing:
                 if publication.offset > upto:
                     break
@@ -137,9 +144,19 @@ class Feed:
                     self.accept(publication.offset, publication.data)
             if self.last_offset is not None:
                 after = max(after, self.last_offset)
-            if after >= upto or len(missing) >= REPAIR_LIMIT:
+            if after >= upto:
                 return
-        log.warning("history of %s stops short of %s after %s tries", self.name, upto, REPAIR_TRIES)
+            if len(missing) >= REPAIR_LIMIT:
+                break
+        log.warning(
+            "could not fill the gap on %s (%s..%s): its sockets reconnect to recover",
+            self.name,
+            after,
+            upto,
+            extra={"error": repr(error) if error is not None else "history stops short"},
+        )
+        for subscriber in [*self.live, *self.waiting]:
+            subscriber.missed(self)
 
     def accept(self, offset: int, data: bytes) -> None:
         self.last_offset = offset

@@ -4,6 +4,15 @@ Reads use JetStream's Direct Get (any replica answers, no consumer state). On se
 that support it (NATS ≥ 2.11) the publications after an offset come back in one batched
 request; older servers get one request per publication.
 
+A batch's replies are plain messages to an inbox, so a NATS reconnect in the middle of
+one loses some of them while the server goes on sending the rest to the same inbox.
+Each reply names the sequence of the one before it (``Nats-Last-Sequence``; the first
+names 0, the end-of-batch marker the last): a read whose chain breaks has lost replies
+and fails as ``Unavailable``, never returning a list with a hole in it. At most
+``BATCHED_READS`` batches are in flight per hub, so a reconnect storm's recoveries cannot
+ask NATS for more than the hub reads in time (past ``max_pending`` the server cuts a
+connection as a slow consumer, and every read on it is lost).
+
 Stored data is checked as live delivery checks it (``hub/ws/fanout.py``): only JSON
 objects reach clients. A backend that published anything else is logged and skipped,
 because history replies splice the stored bytes into the frame unparsed.
@@ -25,6 +34,7 @@ from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.subjects import Subjects
 
 EPOCH_TTL_S = 30.0
+BATCHED_READS = 4  # batched history reads in flight per hub (each up to its max_bytes)
 log = logging.getLogger(__name__)
 
 
@@ -51,6 +61,7 @@ class History:
         self.subjects = subjects
         self.timeout = timeout
         self._epochs: dict[ChannelKind, tuple[str, float]] = {}
+        self._batched_reads = asyncio.Semaphore(BATCHED_READS)
 
     @property
     def batching(self) -> bool:
@@ -134,6 +145,12 @@ class History:
     async def _after_batched(
         self, channel: Channel, offset: int, limit: int, max_bytes: int
     ) -> list[Publication]:
+        async with self._batched_reads:
+            return await self._read_batch(channel, offset, limit, max_bytes)
+
+    async def _read_batch(
+        self, channel: Channel, offset: int, limit: int, max_bytes: int
+    ) -> list[Publication]:
         inbox = self.nc.new_inbox()
         queue: asyncio.Queue[Msg] = asyncio.Queue()
         sub = await self.nc.subscribe(inbox, cb=queue.put)
@@ -146,16 +163,19 @@ class History:
                 "max_bytes": max_bytes,
             }
             await self.nc.publish(self._api(channel.kind), orjson.dumps(request), reply=inbox)
+            previous = 0  # the sequence of the last reply of this batch so far
             async with asyncio.timeout(self.timeout):
                 while True:
                     msg = await queue.get()
                     headers = msg.headers or {}
                     status = headers.get("Status")
-                    if status == "404" or status == "204":  # nothing more / end of batch
-                        break
-                    if status is not None:
+                    if status is not None and status not in ("404", "204"):
                         raise Unavailable(f"channel history answered {status}")
-                    offset = int(headers["Nats-Sequence"])
+                    if int(headers.get("Nats-Last-Sequence") or previous) != previous:
+                        raise Unavailable("a channel history read lost replies; try again")
+                    if status is not None:  # nothing more / end of batch
+                        break
+                    offset = previous = int(headers["Nats-Sequence"])
                     if _is_object(offset, msg.data, headers.get("Nats-Subject", "?")):
                         found.append(Publication(offset, msg.data))
                     if len(found) >= limit:
