@@ -8,10 +8,9 @@ A batch's replies are plain messages to an inbox, so a NATS reconnect in the mid
 one loses some of them while the server goes on sending the rest to the same inbox.
 Each reply names the sequence of the one before it (``Nats-Last-Sequence``; the first
 names 0, the end-of-batch marker the last): a read whose chain breaks has lost replies
-and fails as ``Unavailable``, never returning a list with a hole in it. At most
-``BATCHED_READS`` batches are in flight per hub, so a reconnect storm's recoveries cannot
-ask NATS for more than the hub reads in time (past ``max_pending`` the server cuts a
-connection as a slow consumer, and every read on it is lost).
+and fails as ``Unavailable``, never returning a list with a hole in it (a hub that
+falls behind its NATS connection by more than the server's ``max_pending`` is cut as a
+slow consumer, e.g. under a reconnect storm's recoveries on a saturated host).
 
 Stored data is checked as live delivery checks it (``hub/ws/fanout.py``): only JSON
 objects reach clients. A backend that published anything else is logged and skipped,
@@ -34,7 +33,6 @@ from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.subjects import Subjects
 
 EPOCH_TTL_S = 30.0
-BATCHED_READS = 4  # batched history reads in flight per hub (each up to its max_bytes)
 log = logging.getLogger(__name__)
 
 
@@ -61,7 +59,6 @@ class History:
         self.subjects = subjects
         self.timeout = timeout
         self._epochs: dict[ChannelKind, tuple[str, float]] = {}
-        self._batched_reads = asyncio.Semaphore(BATCHED_READS)
 
     @property
     def batching(self) -> bool:
@@ -143,12 +140,6 @@ class History:
         return found
 
     async def _after_batched(
-        self, channel: Channel, offset: int, limit: int, max_bytes: int
-    ) -> list[Publication]:
-        async with self._batched_reads:
-            return await self._read_batch(channel, offset, limit, max_bytes)
-
-    async def _read_batch(
         self, channel: Channel, offset: int, limit: int, max_bytes: int
     ) -> list[Publication]:
         inbox = self.nc.new_inbox()
