@@ -34,7 +34,7 @@ class Push(StrEnum):
 
 class CloseCode(IntEnum):
     NORMAL = 1000
-    GOING_AWAY = 1001  # hub shutting down or draining: reconnect at once, elsewhere
+    GOING_AWAY = 1001  # hub draining, or it lost a channel's publications: reconnect, recover
     MESSAGE_TOO_BIG = 1009  # a frame over the size limit (RFC 6455's own code)
     UNAUTHORIZED = 4001  # bad, missing or expired token: refresh it, then reconnect
     FORBIDDEN = 4003  # not allowed (e.g. deactivated): do not reconnect
