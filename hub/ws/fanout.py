@@ -137,6 +137,7 @@ class Feed:
             except Exception as exc:
                 error = exc
                 continue
+            error = None  # this read answered: what is left is history stopping short
             for publication in missing:
                 if publication.offset > upto:
                     break
