@@ -22,7 +22,8 @@ import orjson
 import uvloop
 from aiohttp import WSMsgType, web
 
-SUBPROTOCOL = "hubbub.v1.json"
+from hubbub.contracts.protocol import SUBPROTOCOL
+
 PING_INTERVAL_S = 3600  # no pings: the connect result says so to the client
 RESULT = web.AppKey("result", bytes)
 
