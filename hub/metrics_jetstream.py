@@ -70,7 +70,7 @@ class FeedLag:
             return
         behind = 0
         for feed, last in zip(sample, lasts, strict=True):
-            have = feed.last_offset if feed.last_offset is not None else feed.history_offset
+            have = feed.position
             previous = self._seen.get(feed.name)
             if previous is not None and have is not None and have < previous:
                 behind += 1

@@ -35,6 +35,7 @@ log = logging.getLogger("hubbub.ws.fanout")
 REPAIR_LIMIT = 10_000
 REPAIR_TRIES = 4  # a lagging replica catches up in milliseconds
 REPAIR_BACKOFF_S = 0.05  # before the 2nd try; doubling
+CATCH_UP_AT_ONCE = 16  # feeds checked at once after a reconnect
 
 
 @dataclass(slots=True)
@@ -101,6 +102,13 @@ class Feed:
     def empty(self) -> bool:
         return not self.live and not self.waiting
 
+    @property
+    def position(self) -> int | None:
+        """The channel offset every socket of this feed has seen up to: the last one it
+        passed on, else the channel's last offset as history gave it to the first socket
+        that subscribed (sockets are placed there). None before either."""
+        return self.last_offset if self.last_offset is not None else self.history_offset
+
     # --- from NATS --------------------------------------------------------------------
 
     async def on_message(self, msg: Msg) -> None:
@@ -111,11 +119,12 @@ class Feed:
         except (KeyError, ValueError):
             log.warning("live message without a sequence on %s; ignored", msg.subject)
             return
-        if self.last_offset is not None:
-            if offset <= self.last_offset:
-                return  # seen already (a repair fetched it)
-            if previous > self.last_offset:
-                await self.repair(self.last_offset, previous)
+        known = self.position
+        if known is not None:
+            if offset <= known:
+                return  # seen already (a repair fetched it, or history held it)
+            if previous > known:
+                await self.repair(known, previous)
                 if self.last_offset is not None and offset <= self.last_offset:
                     return
         self.accept(offset, msg.data)
@@ -156,6 +165,11 @@ class Feed:
             upto,
             extra={"error": repr(error) if error is not None else "history stops short"},
         )
+        self.hand_over()
+
+    def hand_over(self) -> None:
+        """Tell every socket, live or subscribing, that this feed lost publications it
+        cannot fetch again: each recovers them from history itself (``missed``)."""
         for subscriber in [*self.live, *self.waiting]:
             subscriber.missed(self)
 
@@ -236,18 +250,48 @@ class Fanout:
                 log.debug("unsubscribe of %s failed", feed.name, exc_info=True)
 
     async def repair_all(self) -> None:
-        """After a NATS reconnect: fetch whatever each feed missed meanwhile."""
-        for feed in list(self.feeds.values()):
-            feed.history_offset = None  # it may have moved while we were away
-            if feed.last_offset is None:
-                continue
+        """After a NATS reconnect: fetch whatever each feed missed meanwhile, a few feeds
+        at a time. Without this, what was published while the hub was away would reach
+        its sockets only when the next publication's ``Nats-Last-Sequence`` showed the
+        gap — on a quiet channel, not at all."""
+        at_once = asyncio.Semaphore(CATCH_UP_AT_ONCE)
+
+        async def catch_up(feed: Feed) -> None:
+            async with at_once:
+                await self.catch_up(feed)
+
+        await asyncio.gather(*(catch_up(feed) for feed in list(self.feeds.values())))
+
+    async def catch_up(self, feed: Feed) -> None:
+        """Compare ``feed``'s position with its channel's last offset and repair what lies
+        between. The check is tried a few times; when it still fails on a connected bus,
+        the feed's sockets are told they missed publications (they reconnect and recover
+        from history), since nothing else would reveal a gap at the channel's tail. When
+        the bus is cut again, the next reconnect checks again."""
+        error: Exception | None = None
+        for attempt in range(REPAIR_TRIES):
+            if attempt:
+                await asyncio.sleep(REPAIR_BACKOFF_S * 2 ** (attempt - 1))
+            if feed.position is None or self.feeds.get(feed.name) is not feed:
+                return  # no socket placed yet, or released
             try:
                 latest = await self.history.last_offset(feed.channel)
-            except Exception:
-                log.warning("cannot check %s for a gap after reconnecting", feed.name)
+            except Exception as exc:
+                error = exc
                 continue
-            if latest > feed.last_offset:
-                await feed.repair(feed.last_offset, latest)
+            known = feed.position  # a live publication may have moved it meanwhile
+            if known is not None and latest > known:
+                await feed.repair(known, latest)
+            return
+        if not self.nc.is_connected:
+            return
+        log.warning(
+            "cannot check %s for publications missed while reconnecting: its sockets "
+            "reconnect to recover",
+            feed.name,
+            extra={"error": repr(error)},
+        )
+        feed.hand_over()
 
     def names(self) -> Iterable[str]:
         return self.feeds.keys()

@@ -1,6 +1,7 @@
-"""A gap in a hub's feed that history cannot fill is never skipped silently: the feed's
-sockets are closed with 1001, and the client's resubscribe with ``since`` recovers what
-the hub missed, each publication once, in order."""
+"""Publications a hub's feed did not hear (as across a NATS reconnect) still reach its
+sockets, each once and in order: the feed fetches them from history, or — when history
+cannot give them — closes its sockets with 1001, and the client's resubscribe with
+``since`` recovers them."""
 
 from __future__ import annotations
 
@@ -20,6 +21,22 @@ from tests.e2e.test_realtime import next_pub, publish
 CHANNEL = "public:gaps"
 
 
+async def unheard(
+    realtime: Realtime, nc: NATS, settings: Settings, channel: str, data: list[dict[str, Any]]
+) -> list[int]:
+    """Publish ``data`` while the hub's feed of ``channel`` does not hear it (as across a
+    NATS reconnect), then let the feed hear the channel again; their offsets."""
+    feed = realtime.fanout.feeds[channel]
+    assert feed.sub is not None
+    await feed.sub.unsubscribe()
+    offsets = [await publish(nc, settings, channel, d) for d in data]
+    feed.sub = await realtime.nc.subscribe(
+        realtime.subjects.live(Channel.parse(channel)), cb=feed.on_message
+    )
+    await realtime.nc.flush()
+    return offsets
+
+
 async def test_a_gap_history_cannot_fill_closes_the_socket_and_the_client_recovers_it(
     client: ClientFactory,
     realtime: Realtime,
@@ -32,16 +49,7 @@ async def test_a_gap_history_cannot_fill_closes_the_socket_and_the_client_recove
     first = await publish(nc, settings, CHANNEL, {"n": 1})
     assert (await next_pub(sub)).offset == first
 
-    # The hub stops hearing the channel (as across a NATS reconnect) while two more
-    # publications are stored, then hears it again.
-    feed = realtime.fanout.feeds[CHANNEL]
-    assert feed.sub is not None
-    await feed.sub.unsubscribe()
-    missed = [await publish(nc, settings, CHANNEL, {"n": n}) for n in (2, 3)]
-    feed.sub = await realtime.nc.subscribe(
-        realtime.subjects.live(Channel.parse(CHANNEL)), cb=feed.on_message
-    )
-    await realtime.nc.flush()
+    missed = await unheard(realtime, nc, settings, CHANNEL, [{"n": 2}, {"n": 3}])
 
     # History is unreachable for every read of the feed's repair, then answers again.
     history = realtime.history
@@ -62,3 +70,52 @@ async def test_a_gap_history_cannot_fill_closes_the_socket_and_the_client_recove
     assert got == [*missed, last]
     assert (failures, sub.resets) == (0, 0)
     assert CloseCode.GOING_AWAY in [code for code, _ in reader.closes]
+
+
+async def test_a_quiet_channel_s_sockets_get_what_the_hub_missed_before_its_next_publication(
+    client: ClientFactory, realtime: Realtime, nc: NATS, settings: Settings
+) -> None:
+    channel = "public:gaps-quiet"
+    await publish(nc, settings, channel, {"n": 1})
+    reader = await client("reader")
+    sub = await reader.subscribe(channel)  # placed after 1; the hub heard nothing live yet
+
+    missed = await unheard(realtime, nc, settings, channel, [{"n": 2}])
+    last = await publish(nc, settings, channel, {"n": 3})
+
+    got = [(await next_pub(sub)).offset for _ in range(2)]
+    assert got == [*missed, last]
+
+
+async def test_after_a_reconnect_the_hub_delivers_what_it_missed_without_a_next_publication(
+    client: ClientFactory,
+    realtime: Realtime,
+    nc: NATS,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    channel = "public:gaps-tail"
+    reader = await client("reader")
+    sub = await reader.subscribe(channel)
+    first = await publish(nc, settings, channel, {"n": 1})
+    assert (await next_pub(sub)).offset == first
+    missed = await unheard(realtime, nc, settings, channel, [{"n": 2}, {"n": 3}])
+
+    # The reconnect's check of the channel's last offset fails twice, then answers.
+    history = realtime.history
+    check = history.last_offset
+    failures = 2
+
+    async def last_offset(*args: Any, **kwargs: Any) -> Any:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise Unavailable("channel history is unavailable: TimeoutError")
+        return await check(*args, **kwargs)
+
+    monkeypatch.setattr(history, "last_offset", last_offset)
+    await realtime.fanout.repair_all()  # what the hub runs after each NATS reconnect
+
+    got = [(await next_pub(sub)).offset for _ in range(2)]
+    assert got == missed
+    assert (failures, sub.resets) == (0, 0)

@@ -150,3 +150,129 @@ async def test_a_gap_longer_than_a_repair_reads_is_handed_to_the_sockets(
     assert feed.accepted == [3, 5]
     assert history.reads == 1
     assert socket.missed_feeds == ["public:lobby"]
+
+
+# --- catching up after a NATS reconnect ----------------------------------------------------
+
+
+class Bus:
+    """What ``Fanout.catch_up`` asks of the NATS connection."""
+
+    def __init__(self, connected: bool = True) -> None:
+        self.is_connected = connected
+
+
+class ChannelHistory(LaggingHistory):
+    """History whose channel ends at ``latest``; the checks numbered in ``failing_checks``
+    fail as an unreachable history does."""
+
+    def __init__(self, latest: int, failing_checks: frozenset[int] = frozenset()) -> None:
+        super().__init__(visible=[len(PUBLICATIONS)])
+        self.latest = latest
+        self.failing_checks = failing_checks
+        self.checks = 0
+
+    async def last_offset(self, channel: Channel) -> int:
+        self.checks += 1
+        if self.checks in self.failing_checks:
+            raise Unavailable("channel history is unavailable: TimeoutError")
+        return self.latest
+
+
+def listening_feed(history: ChannelHistory, *, connected: bool = True) -> RecordingFeed:
+    feed = feed_on(history)
+    feed.fanout.nc = cast(NATS, Bus(connected))
+    feed.fanout.feeds[feed.name] = feed
+    return feed
+
+
+async def test_after_a_reconnect_a_feed_fetches_what_was_published_while_it_was_away() -> None:
+    feed = listening_feed(ChannelHistory(latest=8))
+    feed.last_offset = 3
+    socket = feed.live_socket()
+
+    await feed.fanout.repair_all()
+
+    assert feed.accepted == [5, 8]  # without waiting for a next publication to show the gap
+    feed.flush()
+    assert socket.delivered == [5, 8]
+
+
+async def test_a_feed_placed_from_history_catches_up_from_where_its_sockets_were_placed() -> None:
+    feed = listening_feed(ChannelHistory(latest=8))
+    feed.history_offset = 3  # its sockets subscribed at 3; nothing came live since
+    socket = feed.live_socket()
+
+    await feed.fanout.repair_all()
+
+    feed.flush()
+    assert socket.delivered == [5, 8]
+
+
+async def test_a_failed_check_after_a_reconnect_is_tried_again() -> None:
+    history = ChannelHistory(latest=8, failing_checks=frozenset({1, 2}))
+    feed = listening_feed(history)
+    feed.last_offset = 3
+    socket = feed.live_socket()
+
+    await feed.fanout.repair_all()
+
+    assert (feed.accepted, history.checks, socket.missed_feeds) == ([5, 8], 3, [])
+
+
+async def test_a_check_that_keeps_failing_sends_the_sockets_to_recover_themselves() -> None:
+    history = ChannelHistory(latest=8, failing_checks=frozenset({1, 2, 3, 4}))
+    feed = listening_feed(history)
+    feed.last_offset = 3
+    live, subscribing = feed.live_socket(), Socket()
+    feed.waiting[subscribing] = []
+
+    await feed.fanout.repair_all()
+
+    assert feed.accepted == []
+    assert (live.missed_feeds, subscribing.missed_feeds) == (["public:lobby"], ["public:lobby"])
+
+
+async def test_a_check_that_fails_because_the_bus_is_cut_again_waits_for_the_next_reconnect() -> (
+    None
+):
+    history = ChannelHistory(latest=8, failing_checks=frozenset({1, 2, 3, 4}))
+    feed = listening_feed(history, connected=False)
+    feed.last_offset = 3
+    socket = feed.live_socket()
+
+    await feed.fanout.repair_all()
+
+    assert (history.checks, socket.missed_feeds) == (4, [])
+
+
+class Live:
+    """A live publication as the feed's NATS subscription hands it over."""
+
+    def __init__(self, offset: int, previous: int) -> None:
+        self.subject = "live"
+        self.data = b'{"n": %d}' % offset
+        self.headers = {"Nats-Sequence": str(offset), "Nats-Last-Sequence": str(previous)}
+
+
+async def test_a_feed_placed_from_history_fills_a_gap_before_its_first_live_publication() -> None:
+    history = ChannelHistory(latest=8)
+    feed = listening_feed(history)
+    feed.history_offset = 3  # where its sockets were placed
+    socket = feed.live_socket()
+
+    await feed.on_message(cast(Any, Live(8, previous=5)))
+
+    feed.flush()
+    assert socket.delivered == [5, 8]
+
+
+async def test_a_live_publication_history_already_gave_the_sockets_is_not_passed_on() -> None:
+    feed = listening_feed(ChannelHistory(latest=5))
+    feed.history_offset = 5
+    socket = feed.live_socket()
+
+    await feed.on_message(cast(Any, Live(5, previous=3)))
+
+    feed.flush()
+    assert (feed.accepted, socket.delivered) == ([], [])
