@@ -2,16 +2,75 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 
 from hubbub.nats_reader import read_directly
 from hubbub.natsauth import ANONYMOUS, NatsAuth
 
 log = logging.getLogger(__name__)
+
+# Errors that are the connection going away, or a reconnect attempt failing while it is
+# away (``UnexpectedEOF`` is a ``StaleConnectionError``).
+_CONNECTION_LOST = (
+    OSError,
+    asyncio.TimeoutError,
+    nats_errors.StaleConnectionError,
+    nats_errors.ConnectionClosedError,
+)
+REPEAT_EVERY_S = 60.0  # the same error again within this is counted, not logged
+
+
+class ErrorLog:
+    """What nats-py reports through its error callback, logged so that an outage or a
+    flood is a line, not a line per reconnect attempt or per dropped message.
+
+    A lost connection and each failed reconnect attempt are the outage that "nats
+    disconnected" reports once (naming the first as why): debug only. Any other error
+    is a warning; the same one again (a slow consumer: on the same subject) within
+    ``REPEAT_EVERY_S`` is only counted, and its next line says how many were left out.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.lost: Exception | None = None  # the connection error since the last "why"
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}  # key → (logged at, left out)
+
+    def __call__(self, exc: Exception) -> None:
+        if isinstance(exc, _CONNECTION_LOST):
+            log.debug("nats connection error: %r", exc)
+            if self.lost is None:
+                self.lost = exc
+            return
+        if isinstance(exc, nats_errors.SlowConsumerError):
+            key = ("slow consumer", exc.subject)
+            text = f"slow consumer: dropping messages on {exc.subject}"
+        else:
+            key = (type(exc).__name__, str(exc))
+            text = str(exc)
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < REPEAT_EVERY_S:
+            self._last[key] = (last[0], last[1] + 1)
+            return
+        if len(self._last) >= 1024:
+            self._last.clear()
+        self._last[key] = (now, 0)
+        if last is not None and last[1]:
+            text += f" ({last[1]} more like it since the last line)"
+        log.warning("nats error: %s", text)
+
+    def why_lost(self) -> str:
+        """What ended the connection (its first connection error since the last time
+        this was asked), for the one line that says it went."""
+        lost, self.lost = self.lost, None
+        return "no error given" if lost is None else f"{type(lost).__name__}: {lost}"
 
 
 def nats_servers(url: str) -> list[str]:
@@ -38,12 +97,14 @@ async def connect_nats(
     hubs, which only the hub user may subscribe to). The client reads with
     ``hubbub.nats_reader``'s parser unless ``plain_reader`` (nats-py's own: a baseline's)."""
 
+    errors = ErrorLog()
+
     async def on_error(exc: Exception) -> None:
-        log.warning("nats error: %s", exc)
+        errors(exc)
 
     async def on_disconnected() -> None:
         if not (nc.is_closed or nc.is_draining):
-            log.warning("nats disconnected")
+            log.warning("nats disconnected: %s", errors.why_lost())
 
     async def reconnected() -> None:
         log.info("nats reconnected")
