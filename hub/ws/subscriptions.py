@@ -149,8 +149,15 @@ class Subscriptions:
         Recovered means every publication after ``since.offset`` is in the reply — the
         epoch matches and the history still holds the last one the client saw (retention
         drops the oldest first, so then it holds all the later ones too)."""
-        if since.epoch != epoch or since.offset > latest:
+        if since.epoch != epoch:
             return False, [], latest
+        if since.offset > latest:
+            # Ahead of this hub's feed is not ahead of the channel: the client may come
+            # from a hub whose feed is further on, or from a replay of history while this
+            # feed works through a backlog. The stream's own last offset decides.
+            latest = max(latest, await self.history.last_offset(channel))
+            if since.offset > latest:
+                return False, [], latest
         if since.offset == latest:
             return True, [], latest
         if since.offset == 0:

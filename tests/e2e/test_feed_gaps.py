@@ -119,3 +119,28 @@ async def test_after_a_reconnect_the_hub_delivers_what_it_missed_without_a_next_
     got = [(await next_pub(sub)).offset for _ in range(2)]
     assert got == missed
     assert (failures, sub.resets) == (0, 0)
+
+
+async def test_a_client_ahead_of_this_hubs_feed_resubscribes_without_a_reset(
+    client: ClientFactory, realtime: Realtime, nc: NATS, settings: Settings
+) -> None:
+    channel = "public:gaps-ahead"
+    reader = await client("reader")
+    sub = await reader.subscribe(channel)
+    first = await publish(nc, settings, channel, {"n": 1})
+    assert (await next_pub(sub)).offset == first
+
+    # This hub's feed falls behind the channel (as one working through a backlog does)...
+    [newest] = await unheard(realtime, nc, settings, channel, [{"n": 2}])
+    # ...when a client that has seen the newest publication (on another hub) comes here.
+    mover = await client("mover")
+    resets: list[str] = []
+    moved = await mover.subscribe(
+        channel, since=(newest, sub.epoch or ""), on_reset=lambda s: resets.append(s.channel)
+    )
+    assert (resets, moved.resets, moved.queue.qsize()) == ([], 0, 0)
+
+    # The next publication reaches both; the one the feed missed, only the reader.
+    last = await publish(nc, settings, channel, {"n": 3})
+    assert (await next_pub(moved)).offset == last
+    assert [(await next_pub(sub)).offset for _ in range(2)] == [newest, last]
