@@ -16,15 +16,19 @@ from hubbub.natsauth import ANONYMOUS, NatsAuth
 
 log = logging.getLogger(__name__)
 
-# Errors that are the connection going away, or a reconnect attempt failing while it is
-# away (``UnexpectedEOF`` is a ``StaleConnectionError``).
-_CONNECTION_LOST = (
-    OSError,
-    asyncio.TimeoutError,
-    nats_errors.StaleConnectionError,
-    nats_errors.ConnectionClosedError,
-)
+# nats-py's errors that are the connection going away (``UnexpectedEOF`` is a
+# ``StaleConnectionError``). Its other errors are warnings even where they subclass
+# ``OSError`` (its ``TimeoutError``s: a flush the server did not answer in time).
+_CONNECTION_LOST = (nats_errors.StaleConnectionError, nats_errors.ConnectionClosedError)
 REPEAT_EVERY_S = 60.0  # the same error again within this is counted, not logged
+
+
+def connection_lost(exc: Exception) -> bool:
+    """Whether ``exc`` is the connection going away, or a reconnect attempt failing
+    (refused, reset, timed out) while it is away."""
+    if isinstance(exc, nats_errors.Error):
+        return isinstance(exc, _CONNECTION_LOST)
+    return isinstance(exc, (OSError, asyncio.TimeoutError))
 
 
 class ErrorLog:
@@ -43,14 +47,16 @@ class ErrorLog:
         self._last: dict[tuple[str, str], tuple[float, int]] = {}  # key → (logged at, left out)
 
     def __call__(self, exc: Exception) -> None:
-        if isinstance(exc, _CONNECTION_LOST):
+        if connection_lost(exc):
             log.debug("nats connection error: %r", exc)
             if self.lost is None:
                 self.lost = exc
             return
         if isinstance(exc, nats_errors.SlowConsumerError):
-            key = ("slow consumer", exc.subject)
-            text = f"slow consumer: dropping messages on {exc.subject}"
+            # Per subscription: a wildcard one (a reply inbox) drops a subject per message.
+            subject = exc.sub.subject if exc.sub is not None else exc.subject
+            key = ("slow consumer", subject)
+            text = f"slow consumer: dropping messages on {subject}"
         else:
             key = (type(exc).__name__, str(exc))
             text = str(exc)
@@ -67,10 +73,14 @@ class ErrorLog:
         log.warning("nats error: %s", text)
 
     def why_lost(self) -> str:
-        """What ended the connection (its first connection error since the last time
-        this was asked), for the one line that says it went."""
+        """What ended the connection (the first connection error since it was last
+        connected), for the one line that says it went."""
         lost, self.lost = self.lost, None
         return "no error given" if lost is None else f"{type(lost).__name__}: {lost}"
+
+    def connected(self) -> None:
+        """The connection is up (again): what failed before it is not why it goes next."""
+        self.lost = None
 
 
 def nats_servers(url: str) -> list[str]:
@@ -107,6 +117,7 @@ async def connect_nats(
             log.warning("nats disconnected: %s", errors.why_lost())
 
     async def reconnected() -> None:
+        errors.connected()
         log.info("nats reconnected")
         if on_reconnected is not None:
             try:
@@ -132,6 +143,7 @@ async def connect_nats(
         pending_size=64 * 1024 * 1024,
         **options,
     )
+    errors.connected()
     # Read with hubbub/nats_reader.py's parser; nats-py's own stays when its checks fail.
     if not plain_reader and not read_directly(nc):
         log.warning("nats-py is not as hubbub.nats_reader expects: reading with its parser")

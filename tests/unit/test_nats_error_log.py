@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 import pytest
 from nats import errors as nats_errors
@@ -69,20 +70,44 @@ def test_the_same_error_again_is_counted_and_said_with_the_next_line(
     ]
 
 
-def test_dropped_messages_are_a_line_per_subject_not_per_message(
+class Sub:
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+
+
+def dropped(subject: str, sub: str) -> nats_errors.SlowConsumerError:
+    return nats_errors.SlowConsumerError(subject=subject, reply="", sid=1, sub=cast(Any, Sub(sub)))
+
+
+def test_dropped_messages_are_a_line_per_subscription_not_per_message(
     errors: ErrorLog, caplog: pytest.LogCaptureFixture
 ) -> None:
-    for subject in ("live.a", "live.a", "live.b", "live.a"):
-        errors(nats_errors.SlowConsumerError(subject=subject, reply="", sid=1, sub=None))
+    errors(dropped("live.a", "live.a"))
+    errors(dropped("live.a", "live.a"))
+    errors(dropped("live.b", "live.b"))
+    for token in range(5):  # replies to an inbox: a subject each, one subscription
+        errors(dropped(f"_INBOX.x.{token}", "_INBOX.x.*"))
 
     assert warnings(caplog) == [
         "nats error: slow consumer: dropping messages on live.a",
         "nats error: slow consumer: dropping messages on live.b",
+        "nats error: slow consumer: dropping messages on _INBOX.x.*",
     ]
 
 
 def test_different_errors_are_each_said(errors: ErrorLog, caplog: pytest.LogCaptureFixture) -> None:
     errors(nats_errors.AuthorizationError())
     errors(nats_errors.Error("nats: maximum payload exceeded"))
+    errors(nats_errors.FlushTimeoutError())  # an OSError, but not the connection going
 
-    assert len(warnings(caplog)) == 2
+    assert len(warnings(caplog)) == 3
+
+
+def test_why_the_connection_went_is_not_an_attempt_of_the_last_outage(errors: ErrorLog) -> None:
+    errors(nats_errors.UnexpectedEOF())
+    assert errors.why_lost() == "UnexpectedEOF: nats: unexpected EOF"
+    errors(ConnectionRefusedError(111, "Connect call failed"))  # a failed attempt
+    errors.connected()
+
+    errors(nats_errors.StaleConnectionError())
+    assert errors.why_lost() == "StaleConnectionError: nats: stale connection"
