@@ -36,6 +36,10 @@ REPAIR_LIMIT = 10_000
 REPAIR_TRIES = 4  # a lagging replica catches up in milliseconds
 REPAIR_BACKOFF_S = 0.05  # before the 2nd try; doubling
 CATCH_UP_AT_ONCE = 16  # feeds checked at once after a reconnect
+# A reconnect may meet a NATS server whose JetStream is still starting: the check after
+# one is tried for about 5 s (the same doubling backoff, up to 2 s) before giving up.
+CATCH_UP_TRIES = 8
+CATCH_UP_BACKOFF_MAX_S = 2.0
 
 
 @dataclass(slots=True)
@@ -264,14 +268,16 @@ class Fanout:
 
     async def catch_up(self, feed: Feed) -> None:
         """Compare ``feed``'s position with its channel's last offset and repair what lies
-        between. The check is tried a few times; when it still fails on a connected bus,
+        between. The check is tried for a few seconds; when it still fails on a connected bus,
         the feed's sockets are told they missed publications (they reconnect and recover
         from history), since nothing else would reveal a gap at the channel's tail. When
         the bus is cut again, the next reconnect checks again."""
         error: Exception | None = None
-        for attempt in range(REPAIR_TRIES):
+        for attempt in range(CATCH_UP_TRIES):
             if attempt:
-                await asyncio.sleep(REPAIR_BACKOFF_S * 2 ** (attempt - 1))
+                await asyncio.sleep(
+                    min(REPAIR_BACKOFF_S * 2 ** (attempt - 1), CATCH_UP_BACKOFF_MAX_S)
+                )
             if feed.position is None or self.feeds.get(feed.name) is not feed:
                 return  # no socket placed yet, or released
             try:

@@ -220,8 +220,19 @@ async def test_a_failed_check_after_a_reconnect_is_tried_again() -> None:
     assert (feed.accepted, history.checks, socket.missed_feeds) == ([5, 8], 3, [])
 
 
+ALWAYS = frozenset(range(1, fanout_module.CATCH_UP_TRIES + 1))  # every check of a catch-up
+
+
+@pytest.fixture
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catch-up's pauses between checks, shortened: what is tested is how many."""
+    monkeypatch.setattr(fanout_module, "REPAIR_BACKOFF_S", 0.001)
+    monkeypatch.setattr(fanout_module, "CATCH_UP_BACKOFF_MAX_S", 0.001)
+
+
+@pytest.mark.usefixtures("quick_backoff")
 async def test_a_check_that_keeps_failing_sends_the_sockets_to_recover_themselves() -> None:
-    history = ChannelHistory(latest=8, failing_checks=frozenset({1, 2, 3, 4}))
+    history = ChannelHistory(latest=8, failing_checks=ALWAYS)
     feed = listening_feed(history)
     feed.last_offset = 3
     live, subscribing = feed.live_socket(), Socket()
@@ -233,17 +244,31 @@ async def test_a_check_that_keeps_failing_sends_the_sockets_to_recover_themselve
     assert (live.missed_feeds, subscribing.missed_feeds) == (["public:lobby"], ["public:lobby"])
 
 
+@pytest.mark.usefixtures("quick_backoff")
 async def test_a_check_that_fails_because_the_bus_is_cut_again_waits_for_the_next_reconnect() -> (
     None
 ):
-    history = ChannelHistory(latest=8, failing_checks=frozenset({1, 2, 3, 4}))
+    history = ChannelHistory(latest=8, failing_checks=ALWAYS)
     feed = listening_feed(history, connected=False)
     feed.last_offset = 3
     socket = feed.live_socket()
 
     await feed.fanout.repair_all()
 
-    assert (history.checks, socket.missed_feeds) == (4, [])
+    assert (history.checks, socket.missed_feeds) == (len(ALWAYS), [])
+
+
+@pytest.mark.usefixtures("quick_backoff")
+async def test_a_check_that_answers_within_a_few_seconds_sends_no_socket_away() -> None:
+    # As after a reconnect to a NATS server whose JetStream is still starting.
+    history = ChannelHistory(latest=8, failing_checks=ALWAYS - {len(ALWAYS)})
+    feed = listening_feed(history)
+    feed.last_offset = 3
+    socket = feed.live_socket()
+
+    await feed.fanout.repair_all()
+
+    assert (feed.accepted, socket.missed_feeds) == ([5, 8], [])
 
 
 class Live:
