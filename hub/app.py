@@ -122,12 +122,12 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REALTIME] = realtime
     await realtime.start()
     app[REVOCATIONS].listeners.append(realtime.on_control)
-    app[ON_NATS_RECONNECTED].append(realtime.fanout.repair_all)
+    app[ON_NATS_RECONNECTED].append(realtime.fanout.after_reconnect)
     # After the deny-list's reload: closes what it now denies, re-checks memberships.
     app[ON_NATS_RECONNECTED].append(realtime.recheck.after_reconnect)
     yield
     app[ON_NATS_RECONNECTED].remove(realtime.recheck.after_reconnect)
-    app[ON_NATS_RECONNECTED].remove(realtime.fanout.repair_all)
+    app[ON_NATS_RECONNECTED].remove(realtime.fanout.after_reconnect)
     app[REVOCATIONS].listeners.remove(realtime.on_control)
     await realtime.stop()
 

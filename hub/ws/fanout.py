@@ -16,6 +16,7 @@ with 1001 and recover from history themselves when they resubscribe with ``since
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -218,6 +219,7 @@ class Fanout:
         self.history = history
         self.policies = policies
         self.feeds: dict[str, Feed] = {}
+        self._catching_up: asyncio.Task[None] | None = None  # ``after_reconnect``'s pass
 
     async def feed(self, channel: Channel) -> Feed:
         """The channel's feed, with its NATS subscription in place (created if needed)."""
@@ -252,6 +254,27 @@ class Fanout:
                 await feed.sub.unsubscribe()
             except Exception:
                 log.debug("unsubscribe of %s failed", feed.name, exc_info=True)
+
+    async def after_reconnect(self) -> None:
+        """The NATS reconnect hook: start ``repair_all`` in the background and return
+        (the NATS client awaits its hooks before it carries on, and the hooks after this
+        one should not wait for a slow history). A newer reconnect starts it over."""
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+        self._catching_up = asyncio.create_task(self._repair_all_logged(), name="feed-catch-up")
+
+    async def _repair_all_logged(self) -> None:
+        try:
+            await self.repair_all()
+        except Exception:
+            log.exception("catching up after a NATS reconnect failed")
+
+    async def stop(self) -> None:
+        task, self._catching_up = self._catching_up, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def repair_all(self) -> None:
         """After a NATS reconnect: fetch whatever each feed missed meanwhile, a few feeds

@@ -3,6 +3,7 @@ read fails; a gap it cannot fill is handed to its sockets, never skipped silentl
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import pytest
@@ -14,6 +15,7 @@ from hub.ws.history import History, Publication
 from hubbub.contracts.channels import DEFAULT_POLICIES, Channel
 from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.subjects import Subjects
+from tests.support.waiting import eventually
 
 PUBLICATIONS = [Publication(offset, b'{"n": %d}' % offset) for offset in (3, 5, 8)]
 
@@ -301,3 +303,46 @@ async def test_a_live_publication_history_already_gave_the_sockets_is_not_passed
 
     feed.flush()
     assert (feed.accepted, socket.delivered) == ([], [])
+
+
+class HeldHistory(ChannelHistory):
+    """History whose checks wait until the test lets them answer."""
+
+    def __init__(self, latest: int) -> None:
+        super().__init__(latest)
+        self.answer = asyncio.Event()
+
+    async def last_offset(self, channel: Channel) -> int:
+        await self.answer.wait()
+        return await super().last_offset(channel)
+
+
+async def test_the_reconnect_hook_returns_at_once_and_the_feeds_catch_up_behind_it() -> None:
+    # The NATS client awaits its reconnect hooks, and the hooks after this one (the
+    # sockets' re-check) must not wait for a slow history.
+    history = HeldHistory(latest=8)
+    feed = listening_feed(history)
+    feed.last_offset = 3
+
+    await feed.fanout.after_reconnect()
+    assert feed.accepted == []
+    history.answer.set()
+
+    def caught_up() -> None:
+        assert feed.accepted == [5, 8]
+
+    await eventually(caught_up)
+
+
+async def test_stopping_the_fanout_ends_a_catch_up_under_way() -> None:
+    history = HeldHistory(latest=8)
+    feed = listening_feed(history)
+    feed.last_offset = 3
+    await feed.fanout.after_reconnect()
+    pass_under_way = feed.fanout._catching_up
+    assert pass_under_way is not None
+
+    await feed.fanout.stop()
+
+    assert pass_under_way.cancelled()
+    assert feed.accepted == []
