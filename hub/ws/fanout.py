@@ -283,18 +283,28 @@ class Fanout:
         gap — on a quiet channel, not at all."""
         at_once = asyncio.Semaphore(CATCH_UP_AT_ONCE)
 
-        async def catch_up(feed: Feed) -> None:
+        async def catch_up(feed: Feed) -> Exception | None:
             async with at_once:
-                await self.catch_up(feed)
+                return await self.catch_up(feed)
 
-        await asyncio.gather(*(catch_up(feed) for feed in list(self.feeds.values())))
+        feeds = list(self.feeds.values())
+        errors = await asyncio.gather(*(catch_up(feed) for feed in feeds))
+        given_up = [(feed.name, error) for feed, error in zip(feeds, errors, strict=True) if error]
+        if given_up:  # one line for the pass, however many feeds an outage touched
+            log.warning(
+                "cannot check %d feed(s) for publications missed while reconnecting: "
+                "their sockets reconnect to recover",
+                len(given_up),
+                extra={"feeds": [name for name, _ in given_up[:10]], "error": repr(given_up[0][1])},
+            )
 
-    async def catch_up(self, feed: Feed) -> None:
+    async def catch_up(self, feed: Feed) -> Exception | None:
         """Compare ``feed``'s position with its channel's last offset and repair what lies
-        between. The check is tried for a few seconds; when it still fails on a connected bus,
-        the feed's sockets are told they missed publications (they reconnect and recover
-        from history), since nothing else would reveal a gap at the channel's tail. When
-        the bus is cut again, the next reconnect checks again."""
+        between. The check is tried for a few seconds; when it still fails on a connected
+        bus, the feed's sockets are told they missed publications (they reconnect and
+        recover from history), since nothing else would reveal a gap at the channel's
+        tail, and the check's error is returned. When the bus is cut again, the next
+        reconnect checks again."""
         error: Exception | None = None
         for attempt in range(CATCH_UP_TRIES):
             if attempt:
@@ -302,7 +312,7 @@ class Fanout:
                     min(REPAIR_BACKOFF_S * 2 ** (attempt - 1), CATCH_UP_BACKOFF_MAX_S)
                 )
             if feed.position is None or self.feeds.get(feed.name) is not feed:
-                return  # no socket placed yet, or released
+                return None  # no socket placed yet, or released
             try:
                 latest = await self.history.last_offset(feed.channel)
             except Exception as exc:
@@ -311,16 +321,11 @@ class Fanout:
             known = feed.position  # a live publication may have moved it meanwhile
             if known is not None and latest > known:
                 await feed.repair(known, latest)
-            return
-        if not self.nc.is_connected:
-            return
-        log.warning(
-            "cannot check %s for publications missed while reconnecting: its sockets "
-            "reconnect to recover",
-            feed.name,
-            extra={"error": repr(error)},
-        )
+            return None
+        if error is None or not self.nc.is_connected:
+            return None
         feed.hand_over()
+        return error
 
     def names(self) -> Iterable[str]:
         return self.feeds.keys()

@@ -346,3 +346,27 @@ async def test_stopping_the_fanout_ends_a_catch_up_under_way() -> None:
 
     assert pass_under_way.cancelled()
     assert feed.accepted == []
+
+
+@pytest.mark.usefixtures("quick_backoff")
+async def test_feeds_an_outage_keeps_from_checking_are_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    history = ChannelHistory(latest=8, failing_checks=frozenset(range(1, 100)))
+    first = listening_feed(history)
+    fanout = first.fanout
+    second = RecordingFeed(fanout, Channel.parse("public:hall"), first.policy)
+    fanout.feeds[second.name] = second
+    sockets = []
+    for feed in (first, second):
+        feed.last_offset = 3
+        sockets.append(feed.live_socket())
+
+    await fanout.repair_all()
+
+    assert [s.missed_feeds for s in sockets] == [["public:lobby"], ["public:hall"]]
+    lines = [r for r in caplog.records if r.name == "hubbub.ws.fanout" and r.levelno >= 30]
+    assert [r.getMessage() for r in lines] == [
+        "cannot check 2 feed(s) for publications missed while reconnecting: "
+        "their sockets reconnect to recover"
+    ]
