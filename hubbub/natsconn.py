@@ -37,7 +37,7 @@ class ErrorLog:
 
     A lost connection and each failed reconnect attempt are the outage that "nats
     disconnected" reports once (naming the first as why): debug only. Any other error
-    is a warning; the same one again (a slow consumer: on the same subject) within
+    is a warning; the same one again (a slow consumer: on the same subscription) within
     ``REPEAT_EVERY_S`` is only counted, and its next line says how many were left out.
     """
 
