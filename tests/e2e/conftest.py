@@ -12,8 +12,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.outbox import OutboxEvent
 from hub.app import create_app
 from hub.state import REALTIME
 from hub.ws.service import Realtime
@@ -22,6 +24,7 @@ from hubbub.config import Settings
 from tests.support import ops
 from tests.support.accounts import mailed_token, make_user
 from tests.support.tokens import TestTokens
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -112,7 +115,28 @@ class People:
                 owner, "POST", f"/workspaces/{ws['id']}/members", {"email": email, "role": role}
             )
             await self.accept(user_id, email)
+        await self.relayed(f"workspace:{ws['id']}")
         return str(ws["id"])
+
+    async def relayed(self, channel: str) -> None:
+        """Barrier: every event committed for ``channel`` so far is in its history. The
+        outbox relay publishes on its own time, so without this a socket that subscribes
+        next could still get the setup's events (``member.added``) as live ones."""
+
+        async def all_published() -> bool:
+            async with self.db() as session:
+                waiting = await session.scalar(
+                    select(func.count())
+                    .select_from(OutboxEvent)
+                    .where(
+                        OutboxEvent.channel == channel,
+                        OutboxEvent.published_at.is_(None),
+                        OutboxEvent.failed_at.is_(None),
+                    )
+                )
+            return waiting == 0
+
+        await wait_for(all_published)
 
     async def accept(self, user_id: str, email: str) -> Any:
         """``user_id`` accepts the newest invitation mailed to ``email`` (adding a member
