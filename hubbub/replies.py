@@ -8,7 +8,7 @@ and a timer per request). The hub makes a request for every REST call and WebSoc
 Here a token is a counter in hex (unique within the inbox, whose name is random), the
 reply subject is checked once by ``publish``, and deadlines share timers: requests whose
 deadlines fall in the same ``TICK`` are expired by one timer. A request therefore times
-out up to ``TICK`` late, never early.
+out up to ``TICK`` (and ``TIMER_SLACK_S``) late, never early.
 
 A request is either awaited (``request``) or answered through a callback (``start``),
 which needs no task: it is published at once and its callback runs when the reply
@@ -30,6 +30,7 @@ import asyncio
 import itertools
 import logging
 import math
+import time
 from collections.abc import Callable
 
 from nats.aio.client import Client as NATS
@@ -43,6 +44,7 @@ from hubbub.nats_direct import dispatch_directly, publish_now, publishes_directl
 log = logging.getLogger(__name__)
 
 TICK = 0.01  # seconds: the resolution of request deadlines
+TIMER_SLACK_S = 0.002  # a slot's timer is set this much after it ends (see ``_wait``)
 
 # The status header NATS sets on the message it sends in place of a reply when nobody is
 # subscribed to the request's subject (a "no responders" message: no payload).
@@ -65,7 +67,7 @@ class Replies:
         self._loop: asyncio.AbstractEventLoop | None = None  # the connection's, once open
         self._opening: asyncio.Lock | None = None
         self._tokens = itertools.count(1)
-        # Requests by deadline slot (an integer number of TICKs of the loop's clock), and
+        # Requests by deadline slot (an integer number of TICKs of the monotonic clock), and
         # each waiting token's slot: what is kept is what is in flight, nothing more.
         self._expiring: dict[int, dict[str, _Waiter]] = {}
         self._waiting: dict[str, dict[str, _Waiter]] = {}
@@ -165,11 +167,14 @@ class Replies:
     def _wait(self, loop: asyncio.AbstractEventLoop, timeout: float, waiter: _Waiter) -> str:
         """A new token for ``waiter``, which the deadline's slot will expire."""
         token = "%x" % next(self._tokens)  # noqa: UP031  # the cheapest way to hex
-        slot = math.ceil((loop.time() + timeout) / TICK)
+        # The slot from the monotonic clock itself, and its timer a little past the slot's
+        # end: uvloop's clock (the same monotonic one) is read once per loop turn and its
+        # timers count whole milliseconds, either of which could expire a request early.
+        slot = math.ceil((time.monotonic() + timeout) / TICK)
         expiring = self._expiring.get(slot)
         if expiring is None:
             expiring = self._expiring[slot] = {}
-            loop.call_at(slot * TICK, self._expire, slot)
+            loop.call_at(slot * TICK + TIMER_SLACK_S, self._expire, slot)
         expiring[token] = waiter
         self._waiting[token] = expiring
         return token
