@@ -41,6 +41,8 @@ test("order within a column: by mouse and by keyboard, live on the other board a
     // Escape puts a picked-up card back.
     await a.page.getByRole("button", { name: "Move Two", exact: true }).focus();
     await a.page.keyboard.press("Space");
+    // Picked up (as keyMove waits for): an arrow pressed before it is lost.
+    await expect(heard(a.page)).toHaveText("“Two” is in In progress, position 1 of 2.");
     await a.page.keyboard.press("ArrowDown");
     await expect(heard(a.page)).toHaveText("“Two” is in In progress, position 2 of 2.");
     await a.page.keyboard.press("Escape");
