@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
+from hub.ws.fanout import REPAIR_TRIES
+from hub.ws.history import History
 from hub.ws.service import Realtime
+from hubbub.client import HubbubClient, Subscription
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import Unavailable
@@ -37,6 +40,36 @@ async def unheard(
     return offsets
 
 
+async def listening(
+    client: ClientFactory, nc: NATS, settings: Settings, channel: str
+) -> tuple[HubbubClient, Subscription]:
+    """A reader subscribed to ``channel`` that has had its first publication live."""
+    reader = await client("reader")
+    sub = await reader.subscribe(channel)
+    first = await publish(nc, settings, channel, {"n": 1})
+    assert (await next_pub(sub)).offset == first
+    return reader, sub
+
+
+class FailingFirst:
+    """``history.<method>`` fails as an unreachable history does, ``left`` more times,
+    then answers as before."""
+
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, history: History, method: str, times: int
+    ) -> None:
+        self.left = times
+        answer = getattr(history, method)
+
+        async def failing(*args: Any, **kwargs: Any) -> Any:
+            if self.left:
+                self.left -= 1
+                raise Unavailable("channel history is unavailable: TimeoutError")
+            return await answer(*args, **kwargs)
+
+        monkeypatch.setattr(history, method, failing)
+
+
 async def test_a_gap_history_cannot_fill_closes_the_socket_and_the_client_recovers_it(
     client: ClientFactory,
     realtime: Realtime,
@@ -44,31 +77,16 @@ async def test_a_gap_history_cannot_fill_closes_the_socket_and_the_client_recove
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    reader = await client("reader")
-    sub = await reader.subscribe(CHANNEL)
-    first = await publish(nc, settings, CHANNEL, {"n": 1})
-    assert (await next_pub(sub)).offset == first
-
+    reader, sub = await listening(client, nc, settings, CHANNEL)
     missed = await unheard(realtime, nc, settings, CHANNEL, [{"n": 2}, {"n": 3}])
 
     # History is unreachable for every read of the feed's repair, then answers again.
-    history = realtime.history
-    read = history.after
-    failures = 4  # the repair's tries
-
-    async def after(*args: Any, **kwargs: Any) -> Any:
-        nonlocal failures
-        if failures:
-            failures -= 1
-            raise Unavailable("channel history is unavailable: TimeoutError")
-        return await read(*args, **kwargs)
-
-    monkeypatch.setattr(history, "after", after)
+    reads = FailingFirst(monkeypatch, realtime.history, "after", REPAIR_TRIES)
     last = await publish(nc, settings, CHANNEL, {"n": 4})
 
     got = [(await next_pub(sub, 10)).offset for _ in range(3)]
     assert got == [*missed, last]
-    assert (failures, sub.resets) == (0, 0)
+    assert (reads.left, sub.resets) == (0, 0)
     assert CloseCode.GOING_AWAY in [code for code, _ in reader.closes]
 
 
@@ -95,40 +113,23 @@ async def test_after_a_reconnect_the_hub_delivers_what_it_missed_without_a_next_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     channel = "public:gaps-tail"
-    reader = await client("reader")
-    sub = await reader.subscribe(channel)
-    first = await publish(nc, settings, channel, {"n": 1})
-    assert (await next_pub(sub)).offset == first
+    _, sub = await listening(client, nc, settings, channel)
     missed = await unheard(realtime, nc, settings, channel, [{"n": 2}, {"n": 3}])
 
     # The reconnect's check of the channel's last offset fails twice, then answers.
-    history = realtime.history
-    check = history.last_offset
-    failures = 2
-
-    async def last_offset(*args: Any, **kwargs: Any) -> Any:
-        nonlocal failures
-        if failures:
-            failures -= 1
-            raise Unavailable("channel history is unavailable: TimeoutError")
-        return await check(*args, **kwargs)
-
-    monkeypatch.setattr(history, "last_offset", last_offset)
+    checks = FailingFirst(monkeypatch, realtime.history, "last_offset", 2)
     await realtime.fanout.repair_all()  # what the hub runs after each NATS reconnect
 
     got = [(await next_pub(sub)).offset for _ in range(2)]
     assert got == missed
-    assert (failures, sub.resets) == (0, 0)
+    assert (checks.left, sub.resets) == (0, 0)
 
 
 async def test_a_client_ahead_of_this_hubs_feed_resubscribes_without_a_reset(
     client: ClientFactory, realtime: Realtime, nc: NATS, settings: Settings
 ) -> None:
     channel = "public:gaps-ahead"
-    reader = await client("reader")
-    sub = await reader.subscribe(channel)
-    first = await publish(nc, settings, channel, {"n": 1})
-    assert (await next_pub(sub)).offset == first
+    _, sub = await listening(client, nc, settings, channel)
 
     # This hub's feed falls behind the channel (as one working through a backlog does)...
     [newest] = await unheard(realtime, nc, settings, channel, [{"n": 2}])
