@@ -16,7 +16,8 @@ busy host can outlast one).
    medians over rounds, p50 ratios the median of the rounds' own ratios, the req/s ratio
    Hubbub's median over the monolith's. Then, per target and concurrency, one more
    ``--seconds`` of load with the CPU time (user + system) of the hub, the worker and
-   the monolith read before and after: CPU per RPC. The hub's is also measured beside
+   the monolith read before and after: CPU per RPC (with each process's write system
+   calls and involuntary context switches per RPC). The hub's is also measured beside
    a bare aiohttp rpc echo (``bench/baselines/bare_rpc.py``: the same frames and
    client, answered with the same ``users.me`` result and no work), so it compares
    across hosts of different speed.
@@ -160,17 +161,34 @@ async def arrange(base: str, settings_env: dict[str, str]) -> tuple[str, str, st
 async def cpu_per_rpc(
     call: Call, concurrency: int, seconds: float, procs: dict[str, psutil.Process]
 ) -> dict[str, float]:
-    """µs of CPU (user + system) each process spent per RPC during ``seconds`` of load."""
+    """Per RPC during ``seconds`` of load, for each process: µs of CPU (user + system),
+    write system calls, and involuntary context switches (the process preempted while it
+    had work: on a host with fewer cores than busy processes, what a write's wake-up of
+    its reader can cost the writer)."""
 
-    def cpu() -> dict[str, float]:
-        return {name: process_cpu([proc.pid])[0] for name, proc in procs.items()}
+    def probe() -> dict[str, tuple[float, int, int]]:
+        return {name: _probe(proc) for name, proc in procs.items()}
 
     await measure(call, 1000, concurrency, seconds=seconds / 4)
-    before = cpu()
+    before = probe()
     done = len(await measure(call, 0, concurrency, seconds=seconds))
-    after = cpu()
-    figures = {f"{name}_us": round((after[name] - before[name]) / done * 1e6, 1) for name in procs}
+    after = probe()
+    figures: dict[str, float] = {}
+    for name in procs:
+        (cpu0, writes0, preempted0), (cpu1, writes1, preempted1) = before[name], after[name]
+        figures[f"{name}_us"] = round((cpu1 - cpu0) / done * 1e6, 1)
+        figures[f"{name}_writes"] = round((writes1 - writes0) / done, 2)
+        figures[f"{name}_preempted"] = round((preempted1 - preempted0) / done, 2)
     return {**figures, "rpcs": done}
+
+
+def _probe(proc: psutil.Process) -> tuple[float, int, int]:
+    """CPU seconds, write system calls and involuntary context switches of ``proc``."""
+    return (
+        process_cpu([proc.pid])[0],
+        proc.io_counters().write_count,
+        proc.num_ctx_switches().involuntary,
+    )
 
 
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
@@ -329,7 +347,12 @@ def print_users_me(results: dict[str, Any]) -> None:
     )
     cpu_per_rpc = results["cpu_per_rpc"]
     for key, cpu in cpu_per_rpc.items():
-        figures = ", ".join(f"{k[:-3]} {v} µs" for k, v in cpu.items() if k.endswith("_us"))
+        figures = ", ".join(
+            f"{k[:-3]} {v} µs ({cpu[k[:-3] + '_writes']} writes, "
+            f"{cpu[k[:-3] + '_preempted']} preempted)"
+            for k, v in cpu.items()
+            if k.endswith("_us")
+        )
         print(f"CPU per RPC, {key}: {figures} ({cpu['rpcs']} RPCs)")
     hub, bare = cpu_per_rpc["hubbub_c50"]["hub_us"], cpu_per_rpc["bare_c50"]["bare_us"]
     print(
