@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector
 
 from hub import health
 from hub.metrics import metrics_of
-from hub.state import BUS, HUB_APP, NATS_CONN, REALTIME
+from hub.state import BUS, HUB_APP, NATS_CONN, REALTIME, WORKER_WATCH
 from hub.ws.connection import counters
 from hubbub.bus import WORKERS
 from hubbub.dependencies import NATS
@@ -117,6 +117,16 @@ class StateCollector(Collector):
                 "hubbub_ws_invalid_publications",
                 "Publications that were not JSON objects (dropped).",
                 sum(f.dropped_invalid for f in realtime.fanout.feeds.values()),
+            )
+        watch = app.get(WORKER_WATCH)
+        if watch is not None:
+            yield _gauge(
+                "hubbub_workers_alive", "Workers whose heartbeats this hub hears.", len(watch.alive)
+            )
+            yield _counter(
+                "hubbub_worker_resent_requests",
+                "Reads in flight sent again because a worker went silent.",
+                watch.resent,
             )
         yield from _dependencies(app)
         yield from metrics_of(app).feed_lag.collect()

@@ -34,8 +34,10 @@ from hub.state import (
     REVOCATIONS,
     SETTINGS,
     SUBJECTS,
+    WORKER_WATCH,
 )
 from hub.static import add_static_routes
+from hub.worker_watch import WorkerWatch
 from hub.ws.authz import ChannelAuthorizer
 from hub.ws.endpoint import websocket
 from hub.ws.presence import Presence
@@ -104,6 +106,15 @@ async def revocations_ctx(app: web.Application) -> AsyncIterator[None]:
     await revocations.stop()
 
 
+async def worker_watch_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Workers' heartbeats: a worker that dies with reads in flight has them sent again."""
+    watch = WorkerWatch(app[NATS_CONN], app[SUBJECTS], app[BUS].replies.resend)
+    await watch.start()
+    app[WORKER_WATCH] = watch
+    yield
+    await watch.stop()
+
+
 async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     policies = settings.policies()
@@ -163,7 +174,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
     hooks = RestHooks()
     session_cookie.install(hooks)
     app[REST_HOOKS] = hooks
-    app.cleanup_ctx.extend([nats_ctx, redis_ctx, revocations_ctx, realtime_ctx])
+    app.cleanup_ctx.extend([nats_ctx, redis_ctx, revocations_ctx, worker_watch_ctx, realtime_ctx])
     app.on_shutdown.append(drain_sockets)
 
     app.router.add_get(API_PREFIX + "/health", health.health)

@@ -8,7 +8,7 @@ a control message on ``ctl.user.<user_id>``. Message shapes (``hubbub.contracts.
     {"type": "deactivated", "user_id": "...", "until": <unix s>}
     {"type": "reactivated", "user_id": "..."}
 
-``start`` subscribes to ``ctl.>`` *first* and then loads the sorted sets from Redis, so
+``start`` subscribes to ``ctl.user.*`` *first* and then loads the sorted sets from Redis, so
 nothing revoked in between is missed; messages that arrive while a load is under way
 are applied at once and again over the loaded snapshot. After a NATS reconnect the hub
 calls ``reload`` (messages may have been lost while disconnected), and the realtime
@@ -98,7 +98,7 @@ class Revocations:
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._sub = await self.nc.subscribe(self.subjects.control_wildcard, cb=self._on_message)
+        self._sub = await self.nc.subscribe(self.subjects.control_users, cb=self._on_message)
         await subscribed(self.nc)  # a flush alone can return before the server has the SUB
         await self.reload()
         self._pruner = asyncio.create_task(self._prune_forever(), name="revocations-prune")

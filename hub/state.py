@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from hub.client_ip import ClientIp
 from hub.rest_hooks import RestHooks
 from hub.revocations import Revocations
+from hub.worker_watch import WorkerWatch
 from hub.ws.service import Realtime
 from hubbub.bus import Bus
 from hubbub.config import Settings
@@ -29,6 +30,7 @@ REDIS = web.AppKey("redis", Redis)
 REALTIME = web.AppKey("realtime", Realtime)
 ACCESS_TOKENS = web.AppKey("access_tokens", AccessTokens)
 REVOCATIONS = web.AppKey("revocations", Revocations)
+WORKER_WATCH = web.AppKey("worker_watch", WorkerWatch)
 REST_HOOKS = web.AppKey("rest_hooks", RestHooks)
 CLIENT_IP = web.AppKey("client_ip", ClientIp)
 # The admin listener's app (hub/admin.py) holds the hub app it reports on.

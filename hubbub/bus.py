@@ -12,6 +12,12 @@ sending it again is safe for any operation, mutating or not: workers come and go
 restart, a rolling deploy, resubscribing after a NATS reconnect) and a backlog released
 at once fills mailboxes for a moment. One warning when no worker answers and one line
 when workers answer again (``Health``), not one per retry.
+
+A read (an operation that is not ``mutating``) may also be sent again while it is in
+flight: when a worker dies holding it, the hub's ``WorkerWatch`` has ``Replies.resend``
+publish every waiting read once more, and the first reply answers it. A mutation is
+never sent twice this way: whether the dead worker committed it is unknown, so its
+caller gets ``timeout`` at the deadline.
 """
 
 from __future__ import annotations
@@ -194,7 +200,9 @@ class Bus:
         )
         try:
             try:
-                msg = await self.replies.request(subject, body, timeout=timeout, headers=headers)
+                msg = await self.replies.request(
+                    subject, body, timeout=timeout, headers=headers, resendable=not op.mutating
+                )
             except NoRespondersError:
                 msg = await self._again(op, subject, body, headers, deadline, timeout, None)
             else:
@@ -260,7 +268,14 @@ class Bus:
             )
             return
         try:
-            self.replies.start(subject, body, on_reply, timeout=timeout, headers=headers)
+            self.replies.start(
+                subject,
+                body,
+                on_reply,
+                timeout=timeout,
+                headers=headers,
+                resendable=not op.mutating,
+            )
         except Exception as exc:
             raise _failure(op, exc, timeout, request_id) from None
 
@@ -277,7 +292,14 @@ class Bus:
     ) -> None:
         try:
             await self.replies.open()
-            self.replies.start(subject, body, on_reply, timeout=timeout, headers=headers)
+            self.replies.start(
+                subject,
+                body,
+                on_reply,
+                timeout=timeout,
+                headers=headers,
+                resendable=not op.mutating,
+            )
         except Exception as exc:
             done(None, _failure(op, exc, timeout, request_id))
 
@@ -339,7 +361,11 @@ class Bus:
             pause = min(pause * 2, RETRY_MAX_S)
             try:
                 msg = await self.replies.request(
-                    subject, body, timeout=deadline - time.time(), headers=headers
+                    subject,
+                    body,
+                    timeout=deadline - time.time(),
+                    headers=headers,
+                    resendable=not op.mutating,
                 )
             except NoRespondersError:
                 refusal = None

@@ -22,6 +22,10 @@ into nats-py's ``Client`` (``hubbub/nats_direct.py``, checked by
 tests/integration/test_bus_start.py against the real client); should a release change
 what they use, the subscription's own callback still delivers every reply (through its
 task), and ``Client.publish`` publishes.
+
+A request started ``resendable`` keeps what publishing it again needs until it is
+answered or expires: ``resend`` publishes every such request once more, with the same
+reply subject, when a worker that may have held it is gone (``hub/worker_watch.py``).
 """
 
 from __future__ import annotations
@@ -72,6 +76,9 @@ class Replies:
         self._expiring: dict[int, dict[str, _Waiter]] = {}
         self._waiting: dict[str, dict[str, _Waiter]] = {}
         self._publishing: set[asyncio.Task[None]] = set()  # publishes left to a task
+        # What sending a request again needs, by token, for requests that may be sent
+        # again (``resend``): (subject, payload, headers).
+        self._resendable: dict[str, tuple[str, bytes, dict[str, str] | None]] = {}
         self.direct = False  # replies are dispatched from nats-py's message processing
         self._prefix_bytes = b""
         self._direct_publish = False  # requests go into nats-py's buffer (_publish_now)
@@ -97,11 +104,13 @@ class Replies:
         *,
         timeout: float,
         headers: dict[str, str] | None = None,
+        resendable: bool = False,
     ) -> Msg:
         """Publish ``payload`` to ``subject`` and return the reply.
 
         Raises nats-py's own errors, as ``nc.request`` does: ``NoRespondersError`` when
         nobody listens on ``subject``, ``TimeoutError`` when no reply came in time.
+        A ``resendable`` request is published again by ``resend``.
         """
         loop = self._loop
         if loop is None or self._sub is None:
@@ -109,6 +118,8 @@ class Replies:
             loop = asyncio.get_running_loop()
         future: asyncio.Future[Msg] = loop.create_future()
         token = self._wait(loop, timeout, future)
+        if resendable:
+            self._resendable[token] = (subject, payload, headers)
         try:
             if headers is not None or not self._publish_now(loop, subject, token, payload):
                 await self.nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
@@ -128,16 +139,19 @@ class Replies:
         *,
         timeout: float,
         headers: dict[str, str] | None = None,
+        resendable: bool = False,
     ) -> None:
         """Publish ``payload`` to ``subject`` now; ``on_reply`` gets the reply, or the
         error ``request`` would raise (or why the publish failed), exactly once and never
         from within this call: from the reply's processing, the deadline's timer, or the
         task a publish that is not the plain case gets (``_publish_now``). Only once
-        ``ready``."""
+        ``ready``. A ``resendable`` request is published again by ``resend``."""
         loop = self._loop
         if loop is None or self._sub is None:
             raise RuntimeError("Replies.open() first")
         token = self._wait(loop, timeout, on_reply)
+        if resendable:
+            self._resendable[token] = (subject, payload, headers)
         if headers is None and self._publish_now(loop, subject, token, payload):
             return
         task = loop.create_task(self._publish(subject, payload, token, headers))
@@ -222,16 +236,46 @@ class Replies:
 
     def _forget(self, token: str) -> _Waiter | None:
         expiring = self._waiting.pop(token, None)
-        return None if expiring is None else expiring.pop(token, None)
+        if expiring is None:
+            return None
+        if self._resendable:
+            self._resendable.pop(token, None)
+        return expiring.pop(token, None)
 
     def _expire(self, slot: int) -> None:
         for token, waiter in self._expiring.pop(slot, {}).items():
             del self._waiting[token]
+            self._resendable.pop(token, None)
             if isinstance(waiter, asyncio.Future):
                 if not waiter.done():
                     waiter.set_exception(NatsTimeout())
             else:
                 self._call(waiter, None, NatsTimeout())
+
+    def resend(self) -> int:
+        """Publish every resendable request still waiting once more, to the same reply
+        subject: the first reply answers it, a later one is dropped as late. For when a
+        worker that may have held some of them is gone. Returns how many were sent."""
+        loop = self._loop
+        if loop is None:
+            return 0
+        for token, (subject, payload, headers) in list(self._resendable.items()):
+            if headers is None and self._publish_now(loop, subject, token, payload):
+                continue
+            task = loop.create_task(self._publish_again(subject, payload, token, headers))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+        return len(self._resendable)
+
+    async def _publish_again(
+        self, subject: str, payload: bytes, token: str, headers: dict[str, str] | None
+    ) -> None:
+        """``Client.publish`` of a request sent again: if it fails, the request still
+        waits for the first one's reply, or its deadline."""
+        try:
+            await self.nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
+        except Exception:
+            log.debug("sending a request again failed", exc_info=True)
 
     async def close(self) -> None:
         """Stop listening for replies; requests still waiting time out."""

@@ -29,6 +29,7 @@ from hubbub.natsauth import nats_auth
 from hubbub.natsconn import connect_nats
 from hubbub.redisconn import redis_from_settings
 from hubbub.streams import ensure_streams
+from workers.heartbeat import Heartbeat
 from workers.invalidations import start_redoer
 from workers.janitor import Janitor
 from workers.mail_sender import MailSender
@@ -112,8 +113,13 @@ async def worker_running(
                     mail_sender = MailSender(session_factory(engine), settings, mailer.wake, health)
                     mail_sender.start()
                 redoer = start_redoer(session_factory(engine), redis, settings, service.resources)
+                heartbeat = Heartbeat(nc, subjects)
+                await heartbeat.start()  # hubs know this worker before it takes requests
                 await service.start()
-                log.info("worker ready", extra={"operations": len(registry.handlers)})
+                log.info(
+                    "worker ready",
+                    extra={"operations": len(registry.handlers), "worker": heartbeat.worker_id},
+                )
                 try:
                     async with contextlib.AsyncExitStack() as metrics_stack:
                         if settings.worker_metrics_port:
@@ -131,6 +137,7 @@ async def worker_running(
                         yield RunningWorker(service, relay, mail_sender)
                 finally:
                     await service.drain()
+                    await heartbeat.stop()  # drained: nothing it held is lost
                     await redoer.stop()
                     await janitor.stop()
                     await relay.stop()

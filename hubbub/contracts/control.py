@@ -8,7 +8,7 @@ request. So a worker that revokes does two things after its transaction commits:
    that could carry it has expired — and prunes entries past their time;
 2. it publishes one of these messages on ``ctl.user.<user_id>`` (core NATS, JSON).
 
-A hub keeps the deny-list in memory: it subscribes to ``ctl.>`` first, then loads the
+A hub keeps the deny-list in memory: it subscribes to ``ctl.user.*`` first, then loads the
 sorted sets, and loads them again after a NATS reconnect (it may have missed messages).
 
 Message shapes::

@@ -10,6 +10,7 @@ and stream, so several Hubbub deployments — or test runs — can share one NAT
                               ``Nats-Sequence`` (the offset) and ``Nats-Last-Sequence``
 ``presence.<kind>.<name>``    join/leave between hubs (not kept)
 ``ctl.user.<id>``             control for a user's sockets (revoked, deactivated)
+``ctl.worker.<id>``           a worker's heartbeat, to every hub (``contracts/heartbeat.py``)
 ============================  =====================================================
 """
 
@@ -66,6 +67,17 @@ class Subjects:
     @property
     def control_wildcard(self) -> str:
         return f"{self._p}ctl.>"
+
+    @property
+    def control_users(self) -> str:
+        return f"{self._p}ctl.user.*"
+
+    def worker_beat(self, worker_id: str) -> str:
+        return f"{self._p}ctl.worker.{worker_id}"
+
+    @property
+    def worker_beats(self) -> str:
+        return f"{self._p}ctl.worker.*"
 
     def stream(self, kind: ChannelKind) -> str:
         ns = self.namespace.replace("-", "_").upper()

@@ -25,6 +25,7 @@ from hubbub.config import Settings
 from hubbub.contracts.subjects import Subjects
 from tests.e2e.conftest import ClientFactory
 from tests.support import ops
+from tests.support.waiting import wait_for
 
 # Short, so a stalled body is cut off soon; long enough for every quick request.
 REQUEST_TIMEOUT_S = 1.0
@@ -71,6 +72,21 @@ class TestMetricsAreOnTheAdminListenerOnly:
         assert float(lines["hubbub_ws_connections"]) == 1
         assert float(lines["hubbub_ws_subscriptions"]) == 2
         assert float(lines["hubbub_ws_feeds"]) == 2
+
+    async def test_the_admin_listener_counts_the_workers_whose_heartbeats_it_hears(
+        self, admin_server: TestServer
+    ) -> None:
+        series: dict[str, str] = {}
+
+        async def heard() -> bool:
+            _, _, body = await _get(_url(admin_server, "/metrics"))
+            series.update(
+                line.rsplit(" ", 1) for line in body.decode().splitlines() if line[:1] != "#"
+            )
+            return float(series["hubbub_workers_alive"]) >= 1
+
+        await wait_for(heard, what="a worker's heartbeat")  # one a second
+        assert float(series["hubbub_worker_resent_requests_total"]) == 0
 
 
 class TestReadiness:
