@@ -43,6 +43,10 @@ class Sizes:
     stale_after_s: float = 5.0  # stale state is checked this long after recovery
 
 
+LOG_LINES_SHOWN = 15  # a scenario's log, when no longer than this, is shown line by line
+LOG_LINE_CHARS = 240
+
+
 # The test suite's subset: the same scenarios, smaller and shorter.
 CI_SIZES = Sizes(
     rate=8.0,
@@ -185,6 +189,9 @@ async def under_load(run: Run, name: str, fault: FaultAction) -> Result:
         f"hubbub up logged {logged.count(chr(10))} lines, "
         f"{logged.count('Traceback (most recent call last)')} tracebacks"
     )
+    lines = logged.splitlines()
+    if len(lines) <= LOG_LINES_SHOWN:  # a fault's few lines, each shown (shortened)
+        result.notes.extend(f"  {line[:LOG_LINE_CHARS]}" for line in lines)
     if not system.up_running():
         result.notes.append(f"hubbub up exited: {system.log_tail(8)}")
     return result

@@ -115,10 +115,7 @@ class WorkerWatch:
             self.lost.add(worker)
         sent = self.resend()
         self.resent += sent
-        log.warning(
-            "worker went silent: reads in flight sent again",
-            extra={"workers": gone, "resent": sent},
-        )
+        log.warning("worker went silent", extra={"workers": gone, "reads_sent_again": sent})
         return gone
 
     async def _on_message(self, msg: Msg) -> None:

@@ -75,7 +75,8 @@ def test_a_worker_silent_for_the_missed_beats_is_lost_and_reads_are_sent_again_o
     assert list(watch.alive) == ["w2"]
     [record] = caplog.records
     assert record.levelno == logging.WARNING
-    assert (record.workers, record.resent) == (["w1"], 3)  # type: ignore[attr-defined]
+    assert record.getMessage() == "worker went silent"
+    assert (record.workers, record.reads_sent_again) == (["w1"], 3)  # type: ignore[attr-defined]
 
 
 def test_the_grace_follows_the_workers_own_beat_interval() -> None:
