@@ -11,8 +11,10 @@ happens only when a worker is lost. Mutations are not sent again (``hubbub/bus.p
 Silence means something only while the hub itself hears NATS: nothing is counted lost
 while it is disconnected, and after a reconnect (seen in the client's count of them, so
 no sweep can come between the reconnect and the reset) every worker has a full grace
-period again. A worker that says it is ``leaving`` has drained and is forgotten. One warning
-when a worker is lost and one line if it beats again (a cut link that healed).
+period again, as it has after a stall of the hub's own event loop, when beats may
+still wait unread in its socket. A worker that says it is ``leaving`` has drained and is
+forgotten. One warning when a worker is lost and one line if it beats again (a cut link
+that healed).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from hubbub.nats_barrier import subscribed
 log = logging.getLogger(__name__)
 
 SWEEP_S = 0.25  # how often silence is looked for
+# A sweep this late after the one before means the hub itself stalled (its event loop
+# blocked): beats may be waiting unread in its socket, so silence is not judged then.
+STALL_S = 1.0
 LOST_KEPT = 256  # lost workers remembered (to say when one is back)
 
 
@@ -55,6 +60,7 @@ class WorkerWatch:
         self.lost: set[str] = set()  # lost, not heard from since
         self.resent = 0  # requests sent again, in all
         self._reconnects = self._reconnects_so_far()
+        self._swept = clock()  # when the last sweep ran
         self._sub: Subscription | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -96,12 +102,16 @@ class WorkerWatch:
 
     def sweep(self) -> list[str]:
         """Count the workers silent past their grace lost, and send the reads in flight
-        again if any was. Returns the lost workers. Nothing while NATS is unreachable."""
+        again if any was. Returns the lost workers. Called every ``SWEEP_S``; judges
+        nothing while NATS is unreachable, and gives every worker a fresh grace after a
+        reconnect or a stall of the hub's own."""
         if not self.nc.is_connected:
             return []
         now = self.clock()
+        stalled = now - self._swept > STALL_S
+        self._swept = now
         reconnects = self._reconnects_so_far()
-        if reconnects != self._reconnects:
+        if reconnects != self._reconnects or stalled:
             self._reconnects = reconnects
             self._grace_from(now)
             return []
