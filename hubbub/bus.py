@@ -16,8 +16,9 @@ when workers answer again (``Health``), not one per retry.
 A read (an operation that is not ``mutating``) may also be sent again while it is in
 flight: when a worker dies holding it, the hub's ``WorkerWatch`` has ``Replies.resend``
 publish every waiting read once more, and the first reply answers it. A mutation is
-never sent twice this way: whether the dead worker committed it is unknown, so its
-caller gets ``timeout`` at the deadline.
+never sent twice this way: the copy would go out for mutations live workers are doing
+too, and a copy of one that failed could succeed after its caller was told it failed.
+Its caller gets ``timeout`` at the deadline and may retry with its idempotency key.
 """
 
 from __future__ import annotations
