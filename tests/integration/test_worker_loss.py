@@ -22,6 +22,7 @@ from hubbub.contracts.subjects import WORKER_QUEUE, Subjects
 from tests.support import ops
 from tests.support.processes import start_test_worker, wait_exit, wait_until_serving
 from tests.support.waiting import wait_for
+from workers.app import worker_running
 
 
 @pytest.fixture
@@ -58,6 +59,18 @@ async def test_a_read_held_by_a_killed_worker_is_answered_by_the_next_one(
         for proc in (first, second):
             if proc is not None and proc.poll() is None:
                 proc.kill()
+
+
+async def test_a_worker_that_stops_gracefully_is_forgotten_not_lost(
+    settings: Settings, watch: WorkerWatch
+) -> None:
+    """Its last beat, after its drain, says it is leaving: nothing is sent again."""
+    async with worker_running(settings, ops.registry_with_tests()):
+        await wait_for(lambda: len(watch.alive) == 1, what="the worker's heartbeat")
+    await wait_for(lambda: not watch.alive, what="the worker's leaving beat")
+    assert watch.sweep() == []
+    assert not watch.lost
+    assert watch.resent == 0
 
 
 class Holder:
