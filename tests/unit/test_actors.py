@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from hubbub.contracts.errors import HubbubError
+from tests.support.clock import Clock
 from workers.actors import ActorSystem, MailboxFull
 
 
@@ -43,19 +44,6 @@ class FakeJob:
 
     async def reject(self, error: HubbubError) -> None:
         self.log.rejected.append((self.name, error.code.value))
-
-
-class FakeClock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 async def settle(system: ActorSystem) -> None:
@@ -199,7 +187,7 @@ class CountingSweeps(ActorSystem):
 
 class TestPassivation:
     async def test_idle_actors_are_forgotten_and_busy_ones_kept(self) -> None:
-        clock = FakeClock()
+        clock = Clock()
         gate = asyncio.Event()
         system = ActorSystem(idle_timeout=30.0, clock=clock)
         log = Recorder()
@@ -218,7 +206,7 @@ class TestPassivation:
         assert system.actors == {}
 
     async def test_a_passivated_key_starts_a_fresh_actor(self) -> None:
-        clock = FakeClock()
+        clock = Clock()
         system = ActorSystem(idle_timeout=30.0, clock=clock)
         log = Recorder()
         system.tell("k", FakeJob("first", log))
@@ -232,7 +220,7 @@ class TestPassivation:
         assert "k" in system.actors
 
     async def test_the_sweeper_passivates_on_its_own(self) -> None:
-        clock = FakeClock()
+        clock = Clock()
         system = CountingSweeps(idle_timeout=30.0, clock=clock, sweep_interval=0.001)
         system.start()
         system.tell("k", FakeJob("x", Recorder()))

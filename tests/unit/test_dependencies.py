@@ -22,6 +22,7 @@ from hubbub.dependencies import (
     redis_outage,
     unavailable,
 )
+from tests.support.clock import Clock
 from tests.support.waiting import wait_for
 from workers.outages import classify
 
@@ -81,19 +82,11 @@ class TestClassifiers:
         assert "postgres" not in error.message
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class TestHealth:
     def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
-        clock = Clock()
+        clock = Clock(100.0)
         health = Health(clock=clock)
         with caplog.at_level(logging.INFO, logger="hubbub.dependencies"):
             assert health.went_down(POSTGRES, ConnectionRefusedError("refused"))
@@ -112,7 +105,7 @@ class TestHealth:
     def test_saturation_is_logged_at_most_every_ten_seconds_with_a_count(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
-        clock = Clock()
+        clock = Clock(100.0)
         health = Health(clock=clock)
         exc = redis.exceptions.ConnectionError("No connection available.")
         with caplog.at_level(logging.WARNING, logger="hubbub.dependencies"):

@@ -10,14 +10,7 @@ import pytest
 from nats import errors as nats_errors
 
 from hubbub.natsconn import REPEAT_EVERY_S, ErrorLog
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:

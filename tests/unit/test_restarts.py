@@ -4,14 +4,7 @@ giving up after too many restarts in the period (on an injected clock, no sleeps
 from __future__ import annotations
 
 from cli.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 def _history(clock: Clock, **policy: float) -> RestartHistory:

@@ -12,14 +12,7 @@ from pydantic import ValidationError
 from hub.worker_watch import STALL_S, SWEEP_S, WorkerWatch
 from hubbub.contracts.heartbeat import MISSED_BEATS, WorkerBeat, worker_beat
 from hubbub.contracts.subjects import Subjects
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 class Connection:
