@@ -7,6 +7,7 @@ Real NATS; the first test kills a real worker process (SIGKILL: no drain, no goo
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import AsyncIterator
 
@@ -71,6 +72,18 @@ async def test_a_worker_that_stops_gracefully_is_forgotten_not_lost(
     assert watch.sweep() == []
     assert not watch.lost
     assert watch.resent == 0
+
+
+async def test_a_malformed_heartbeat_is_logged_and_ignored(
+    nc: NATS, settings: Settings, watch: WorkerWatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    subjects = Subjects(settings.namespace)
+    with caplog.at_level(logging.WARNING, logger="hub.worker_watch"):
+        await nc.publish(subjects.worker_beat("w1"), b'{"worker": "w1", "every": -1}')
+        await nc.publish(subjects.worker_beat("w2"), b'{"worker": "w2", "every": 1.0}')
+        await wait_for(lambda: "w2" in watch.alive, what="the well-formed beat")
+    assert list(watch.alive) == ["w2"]
+    assert [r.getMessage() for r in caplog.records] == ["ignored a malformed heartbeat"]
 
 
 class Holder:
