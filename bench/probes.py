@@ -21,6 +21,16 @@ def process_cpu(pids: Iterable[int]) -> tuple[float, float]:
     return total, sys_
 
 
+def cpu_writes_preempted(proc: psutil.Process) -> tuple[float, int, int]:
+    """CPU seconds (user + system), write system calls and involuntary context switches
+    (preempted while it had work) of ``proc``, so far."""
+    return (
+        process_cpu([proc.pid])[0],
+        proc.io_counters().write_count,
+        proc.num_ctx_switches().involuntary,
+    )
+
+
 def machine_cpu() -> tuple[float, float, float]:
     """Machine-wide CPU seconds: (busy, total, interrupts) summed over all cores."""
     ct = psutil.cpu_times()

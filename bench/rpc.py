@@ -52,7 +52,7 @@ import uvloop
 
 from bench import monolith
 from bench.latency import Call, compare, measure, print_table
-from bench.probes import process_cpu
+from bench.probes import cpu_writes_preempted
 from bench.services import services
 from bench.targets import ServerProcess
 from cli.embedded.process import die_with_parent, free_port
@@ -167,7 +167,7 @@ async def cpu_per_rpc(
     its reader can cost the writer)."""
 
     def probe() -> dict[str, tuple[float, int, int]]:
-        return {name: _probe(proc) for name, proc in procs.items()}
+        return {name: cpu_writes_preempted(proc) for name, proc in procs.items()}
 
     await measure(call, 1000, concurrency, seconds=seconds / 4)
     before = probe()
@@ -180,15 +180,6 @@ async def cpu_per_rpc(
         figures[f"{name}_writes"] = round((writes1 - writes0) / done, 2)
         figures[f"{name}_preempted"] = round((preempted1 - preempted0) / done, 2)
     return {**figures, "rpcs": done}
-
-
-def _probe(proc: psutil.Process) -> tuple[float, int, int]:
-    """CPU seconds, write system calls and involuntary context switches of ``proc``."""
-    return (
-        process_cpu([proc.pid])[0],
-        proc.io_counters().write_count,
-        proc.num_ctx_switches().involuntary,
-    )
 
 
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
