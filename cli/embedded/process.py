@@ -37,6 +37,37 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
     return preexec
 
 
+def batch_scheduling() -> None:
+    """Put the calling process under Linux's ``SCHED_BATCH`` policy (inherited by its
+    threads and children); a no-op where there is none, or where it is refused.
+
+    The embedded servers run so: they share the host's cores with the hubs and workers.
+    A ``SCHED_BATCH`` process still gets its fair share of CPU, but its wake-ups do not
+    preempt the running process: a hub's write to NATS no longer hands the core to
+    nats-server in the middle of the hub's loop turn, nor a worker's query the core to
+    PostgreSQL. Each finishes its turn, and the server runs on a free core or after it.
+    The effect on throughput, CPU per request and latency is measured by
+    ``python -m bench.sched_ab`` (bench/README.md). Servers with hosts of their own are
+    not concerned.
+    """
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError):  # allowed to unprivileged processes; harmless if not
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+
+
+def embedded_server_child(death_signal: int = signal.SIGTERM) -> Callable[[], None]:
+    """The ``preexec_fn`` of an embedded server: it dies with its parent
+    (``die_with_parent``) and runs under ``SCHED_BATCH`` (``batch_scheduling``)."""
+    die = die_with_parent(death_signal)
+
+    def preexec() -> None:
+        die()
+        batch_scheduling()
+
+    return preexec
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -80,6 +111,7 @@ def spawn(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
+    """Start an embedded server (``embedded_server_child``), its output to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")  # noqa: SIM115 - the child keeps the descriptor
     try:
@@ -88,7 +120,7 @@ def spawn(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent(death_signal),
+            preexec_fn=embedded_server_child(death_signal),
             user=user,
             env=env,
             cwd=cwd,
