@@ -50,6 +50,7 @@ from hubbub.contracts.control import (
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
 from hubbub.nats_barrier import subscribed
+from hubbub.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +105,8 @@ class Revocations:
         self._pruner = asyncio.create_task(self._prune_forever(), name="revocations-prune")
 
     async def stop(self) -> None:
-        if self._pruner is not None:
-            self._pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
-            self._pruner = None
+        pruner, self._pruner = self._pruner, None
+        await cancel_and_wait(pruner)
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()

@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from hubbub.contracts.heartbeat import MISSED_BEATS, WorkerBeat, worker_beat
 from hubbub.contracts.subjects import Subjects
 from hubbub.nats_barrier import subscribed
+from hubbub.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,8 @@ class WorkerWatch:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="worker-watch")
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        sweeper, self._sweeper = self._sweeper, None
+        await cancel_and_wait(sweeper)
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()

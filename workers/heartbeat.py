@@ -5,7 +5,6 @@ finished them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 
@@ -14,6 +13,7 @@ from nats.aio.client import Client as NATS
 
 from hubbub.contracts.heartbeat import HEARTBEAT_S, WorkerBeat
 from hubbub.contracts.subjects import Subjects
+from hubbub.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,8 @@ class Heartbeat:
     async def stop(self) -> None:
         """No more beats; the last one says the worker is leaving (once it has drained:
         nothing it held is lost)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         await self._beat(leaving=True)
 
     async def _beat_forever(self) -> None:

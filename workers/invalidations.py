@@ -25,6 +25,7 @@ from handlers.worker_resources import Resources
 from handlers.workspaces import acl, cache
 from hubbub.config import Settings
 from hubbub.keys import RedisKeys
+from hubbub.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,8 @@ class InvalidationRedoer:
 
     async def stop(self) -> None:
         """Stop at once: what is not redone stays in the table for the other workers."""
-        if self._task is None:
-            return
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.retention import prune
 from hubbub.config import Settings
 from hubbub.dependencies import Health
+from hubbub.tasks import cancel_and_wait
 from workers.outages import classify, record
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,8 @@ class Janitor:
         self._task = asyncio.create_task(self._run(), name="janitor")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         # Spread out: workers started together should not all prune at once.

@@ -28,6 +28,7 @@ from handlers.mail import (
 )
 from hubbub.config import Settings
 from hubbub.dependencies import Health
+from hubbub.tasks import cancel_and_wait
 from workers.outages import classify, record
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,7 @@ class MailSender:
         try:
             await asyncio.wait_for(asyncio.shield(self._task), self.settings.drain_timeout_s)
         except TimeoutError:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
         self._task = None
 
     async def _run(self) -> None:

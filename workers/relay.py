@@ -50,6 +50,7 @@ from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import HubbubError
 from hubbub.contracts.subjects import Subjects
 from hubbub.dependencies import NATS, POSTGRES, Health, Outage
+from hubbub.tasks import cancel_and_wait
 from workers.outages import classify, record
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,8 @@ class OutboxRelay:
         """
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         try:
             async with asyncio.timeout(final_flush_timeout):
                 await self._final_flush()

@@ -16,7 +16,6 @@ with 1001 and recover from history themselves when they resubscribe with ``since
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from hub.ws import frames
 from hub.ws.history import History
 from hubbub.contracts.channels import Channel, ChannelPolicy, SlowConsumerPolicy
 from hubbub.contracts.subjects import Subjects
+from hubbub.tasks import cancel_and_wait
 
 log = logging.getLogger("hubbub.ws.fanout")
 
@@ -271,10 +271,7 @@ class Fanout:
 
     async def stop(self) -> None:
         task, self._catching_up = self._catching_up, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def repair_all(self) -> None:
         """After a NATS reconnect: fetch whatever each feed missed meanwhile, a few feeds

@@ -28,7 +28,6 @@ at the same instant.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from hubbub.contracts.api.channels import ChannelAction
 from hubbub.contracts.channels import Channel, SubscribeRule
 from hubbub.contracts.envelope import Caller
 from hubbub.contracts.errors import Forbidden
+from hubbub.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from hub.ws.service import Realtime
@@ -77,12 +77,9 @@ class Rechecker:
         self._periodic = asyncio.create_task(self._every_interval(), name="ws-recheck")
 
     async def stop(self) -> None:
-        for task in (self._periodic, self._after_reconnect):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        tasks = (self._periodic, self._after_reconnect)
         self._periodic = self._after_reconnect = None
+        await cancel_and_wait(*tasks)
 
     async def after_reconnect(self) -> None:
         """The NATS reconnect hook: start a fresh pass in the background (the NATS
