@@ -179,11 +179,14 @@ class OutboxRelay:
                 done = self.published + self.set_aside
                 await self.flush()  # not leading: the leader was told, and takes the rows
                 failures = 0
-                # Resumed once JetStream has acknowledged something (a pass with nothing
-                # to publish says nothing about it).
-                if self.paused is not None and self.published + self.set_aside > done:
+                # Resumed once JetStream has acknowledged a publish, or, after a pass that
+                # published nothing (another relay took the lead and the rows, or none
+                # were waiting), once it answers a request.
+                if self.paused is not None and (
+                    self.published + self.set_aside > done or await self._jetstream_answers()
+                ):
                     self.paused = None
-                    log.info("outbox relay resumed: JetStream acknowledges again")
+                    log.info("outbox relay resumed: JetStream answers again")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -202,6 +205,18 @@ class OutboxRelay:
                         "outbox relay paused: JetStream is unreachable (%s); retrying",
                         self.paused,
                     )
+
+    async def _jetstream_answers(self) -> bool:
+        """Whether JetStream answers an account-info request within the publish
+        timeout."""
+        try:
+            async with asyncio.timeout(self.publish_timeout):
+                await self.js.account_info()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+        return True
 
     @staticmethod
     def _outage(exc: Exception) -> Outage | None:
