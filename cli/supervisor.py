@@ -286,7 +286,7 @@ class Supervisor:
             urls = []
             for node in nodes:  # each node supervised on its own, like a single server
                 self._check_stop()
-                log.info("starting embedded %s (data in %s)", node.name, node.data_dir)
+                log.info("starting embedded %s (data in %s)", node.name, shown(node.data_dir))
                 self.servers.append(node)
                 urls.append(node.start())
                 self.supervised_servers.append(Server(node, RestartHistory(self.policy)))
@@ -433,10 +433,10 @@ class Supervisor:
             ("Redis", "REDIS_URL", "redis"),
         ):
             if name == "nats" and len(nats_nodes) > 1:
-                folders = ", ".join(str(node.data_dir) for node in nats_nodes)
+                folders = ", ".join(shown(node.data_dir) for node in nats_nodes)
                 origin = f"embedded cluster of {len(nats_nodes)} nodes, data in {folders}"
             elif name in embedded:
-                origin = f"embedded, data in {embedded[name].data_dir}"
+                origin = f"embedded, data in {shown(embedded[name].data_dir)}"
             else:
                 origin = "from " + var
             lines.append(f"  {label:<10} {env[var]}   ({origin})")
@@ -517,6 +517,15 @@ class Supervisor:
 
 class _Stop(Exception):
     pass
+
+
+def shown(path: Path) -> str:
+    """``path`` as ``hubbub up`` prints it: relative to the working directory when it is
+    inside it (the default state folder: ``.hubbub/postgres``), else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def worker_count(value: str) -> int:
