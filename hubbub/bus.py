@@ -11,7 +11,9 @@ result schema → ``BadGateway`` (logged with the request id, never passed on).
 sending it again is safe for any operation, mutating or not: workers come and go (a
 restart, a rolling deploy, resubscribing after a NATS reconnect) and a backlog released
 at once fills mailboxes for a moment. One warning when no worker answers and one line
-when workers answer again (``Health``), not one per retry.
+when workers answer again (``Health``), not one per retry. A bus that no worker has
+answered yet (a hub started before its workers) logs that it waits for them, at info
+level, and warns only if the wait goes on (``Health.waiting_for``).
 
 A read (an operation that is not ``mutating``) may also be sent again while it is in
 flight: when a worker dies holding it, the hub's ``WorkerWatch`` has ``Replies.resend``
@@ -129,6 +131,9 @@ class Bus:
         self.signer = signer
         self.health = health if health is not None else Health()
         self._subject_of: dict[str, str] = {}  # operation name → its subject
+        # A worker has answered one of this bus's requests. Until then, no worker is a
+        # wait (``Health.waiting_for``: workers starting after the hub), not an outage.
+        self.answered = False
         self._tasks: set[asyncio.Future[None]] = set()  # what ``start`` left to a task
 
     def timeout_of(self, op: Operation, timeout: float | None, request_id: str | None) -> float:
@@ -209,8 +214,8 @@ class Bus:
             else:
                 if msg.headers and msg.headers.get(H_ERROR) == _UNAVAILABLE:
                     msg = await self._again(op, subject, body, headers, deadline, timeout, msg)
-                elif self.health.down:
-                    self.health.came_back(WORKERS)
+                elif self.health.down or not self.answered:
+                    self._worker_answered()
         except Exception as exc:
             raise _failure(op, exc, timeout, request_id) from None
         return decode_reply(op, msg.data, msg.headers, request_id)
@@ -245,8 +250,8 @@ class Bus:
                 if headers and headers.get(H_ERROR) == _UNAVAILABLE:
                     self._spawn(self._slowly(op, *again, rid, done, msg))
                     return
-                if self.health.down:
-                    self.health.came_back(WORKERS)
+                if self.health.down or not self.answered:
+                    self._worker_answered()
                 token = request_id_var.set(rid)  # what is logged from here on names it
                 try:
                     reply = decode_reply(op, msg.data, headers, rid)
@@ -332,6 +337,22 @@ class Bus:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _worker_answered(self) -> None:
+        """A worker answered: the workers are up (one line if they were down, or waited
+        for), and a later "no responders" is an outage."""
+        self.answered = True
+        if self.health.down:
+            self.health.came_back(WORKERS)
+
+    def _no_worker(self, op: Operation) -> None:
+        """NATS found no worker for ``op``: the workers went away, or, if none has
+        answered this bus yet, they are not there yet."""
+        why = f"no worker answers {op.name}"
+        if self.answered:
+            self.health.went_down(WORKERS, why)
+        else:
+            self.health.waiting_for(WORKERS, why)
+
     async def _again(
         self,
         op: Operation,
@@ -353,7 +374,7 @@ class Bus:
         pause = RETRY_FIRST_S
         while True:
             if refusal is None:
-                self.health.went_down(WORKERS, f"no worker answers {op.name}")
+                self._no_worker(op)
             if time.time() + pause > deadline - margin:
                 if refusal is None:
                     raise NoRespondersError
@@ -371,8 +392,7 @@ class Bus:
             except NoRespondersError:
                 refusal = None
                 continue
-            if self.health.down:
-                self.health.came_back(WORKERS)
+            self._worker_answered()
             if not (msg.headers and msg.headers.get(H_ERROR) == _UNAVAILABLE):
                 return msg
             if _NOT_STARTED not in msg.data:

@@ -10,7 +10,9 @@ no database driver.
 ``Health`` is the tracker. ``went_down`` is called by whoever saw the failure; the
 dependency is back when its probe (a ``PING``, a ``SELECT 1``) succeeds, or when
 ``came_back`` is called by code that just used it successfully. On the hot path the
-only cost is ``if health.down:`` — a dict's truth value.
+only cost is ``if health.down:`` — a dict's truth value. A dependency the caller has
+never seen working is not "gone" when it does not answer: ``waiting_for`` records it
+with an info line, and a warning only if the wait lasts.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ RETRY_AFTER_S = 1  # what an outage answer suggests; short: most outages are res
 PROBE_FIRST_S = 0.25  # a down dependency is probed after this, doubling …
 PROBE_MAX_S = 2.0  # … up to this
 SATURATION_LOG_S = 10.0  # at most one "saturated" line per dependency this often
+WAITING_WARN_S = 30.0  # a dependency never seen working, waited for this long: a warning
 
 
 class Outage(NamedTuple):
@@ -134,6 +137,12 @@ Probe = Callable[[], Awaitable[object]]
 class Down:
     since: float  # the tracker's clock (monotonic)
     error: str  # the failure that showed it, for the log and /ready
+    first: bool = False  # never seen working: waited for (``waiting_for``), not gone
+    warned: bool = False  # a first wait that went on: its warning is logged
+
+
+def _error_text(exc: BaseException | str) -> str:
+    return (exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}")[:300]
 
 
 class Health:
@@ -160,12 +169,43 @@ class Health:
         it was. A probe, if ``name`` has one, then watches for it to come back."""
         if name in self.down:
             return False
-        error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-        error = error[:300]
+        error = _error_text(exc)
         self.down[name] = Down(self.clock(), error)
         self.log.warning(
             "%s went away: %s", name, error, extra={"dependency": name, "error": error}
         )
+        self._watch(name)
+        return True
+
+    def waiting_for(self, name: str, exc: BaseException | str) -> bool:
+        """Record that ``name``, never seen working by the caller, does not answer yet
+        (the workers, to a hub that has just started before them): down as
+        ``went_down`` records it, but an info line, not a "went away" warning, since
+        nothing went. A wait that lasts ``WAITING_WARN_S`` is a warning, once. Returns
+        whether the wait is news."""
+        down = self.down.get(name)
+        if down is None:
+            error = _error_text(exc)
+            self.down[name] = Down(self.clock(), error, first=True)
+            self.log.info(
+                "waiting for %s: %s", name, error, extra={"dependency": name, "error": error}
+            )
+            self._watch(name)
+            return True
+        waited = self.clock() - down.since
+        if down.first and not down.warned and waited >= WAITING_WARN_S:
+            down.warned = True
+            self.log.warning(
+                "still waiting for %s after %.0f s: %s",
+                name,
+                waited,
+                down.error,
+                extra={"dependency": name, "error": down.error, "down_s": round(waited, 3)},
+            )
+        return False
+
+    def _watch(self, name: str) -> None:
+        """Start ``name``'s probe, if it has one and it is not running."""
         probe = self.probes.get(name)
         if probe is not None and name not in self._probing:
             try:
@@ -176,7 +216,6 @@ class Health:
                 pass
             else:
                 self._probing[name] = task
-        return True
 
     def came_back(self, name: str) -> bool:
         """Record that ``name`` works; logs one line if it was down. Returns whether it was."""
@@ -187,7 +226,7 @@ class Health:
             return False
         took = self.clock() - down.since
         self.log.info(
-            "%s came back after %.1f s",
+            "%s answered after %.1f s" if down.first else "%s came back after %.1f s",
             name,
             took,
             extra={"dependency": name, "down_s": round(took, 3)},

@@ -65,23 +65,47 @@ class TestFailureMapping:
         self, nc: object, bus: Bus, caplog: pytest.LogCaptureFixture
     ) -> None:
         """No responders → asked again until shortly before the deadline, then 503
-        unavailable; one warning for the episode, not one per retry."""
+        unavailable; one line for the episode, not one per retry. No worker has ever
+        answered this bus: it waits for them (info), nothing "went away"."""
         start = asyncio.get_running_loop().time()
-        with caplog.at_level(logging.WARNING), pytest.raises(Unavailable) as caught:
+        with caplog.at_level(logging.INFO), pytest.raises(Unavailable) as caught:
             await bus.request(ops.echo, {}, caller=None, timeout=1)
         took = asyncio.get_running_loop().time() - start
         assert caught.value.status == 503
         assert caught.value.retry_after == 1
         assert 0.5 < took < 1  # kept looking, and answered before the deadline
-        assert [r.getMessage() for r in caplog.records if r.name == "hubbub.dependencies"] == [
-            "workers went away: no worker answers test.echo"
+        assert [
+            (r.levelno, r.getMessage()) for r in caplog.records if r.name == "hubbub.dependencies"
+        ] == [(logging.INFO, "waiting for workers: no worker answers test.echo")]
+
+    async def test_workers_that_answered_and_are_gone_went_away(
+        self, settings: Any, nc: object, bus: Bus, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Once a worker has answered this bus, no worker is an outage: one warning, and
+        one line when a worker answers again."""
+        from workers.app import worker_running
+
+        async with worker_running(settings, ops.registry_with_tests()):
+            assert (await bus.request(ops.echo_unkeyed, {"seq": 1}, caller=None)).value.seq == 1
+        with caplog.at_level(logging.INFO, logger="hubbub.dependencies"):
+            with pytest.raises(Unavailable):
+                await bus.request(ops.echo_unkeyed, {"seq": 2}, caller=None, timeout=1)
+            async with worker_running(settings, ops.registry_with_tests()):
+                assert (await bus.request(ops.echo_unkeyed, {"seq": 3}, caller=None)).value.seq
+        assert [
+            (r.levelno, r.getMessage().split(" after ")[0])
+            for r in caplog.records
+            if r.name == "hubbub.dependencies"
+        ] == [
+            (logging.WARNING, "workers went away: no worker answers test.echo_unkeyed"),
+            (logging.INFO, "workers came back"),
         ]
 
     async def test_a_worker_that_subscribes_late_gets_the_request(
         self, settings: Any, nc: object, bus: Bus, caplog: pytest.LogCaptureFixture
     ) -> None:
-        """A restarting worker: the request waits for it instead of failing; once it
-        answers, one line says the workers are back."""
+        """A worker starting after the bus: the request waits for it instead of
+        failing; once it answers, one line says so."""
         from workers.app import worker_running
 
         pending = asyncio.ensure_future(bus.request(ops.echo_unkeyed, {"seq": 9}, caller=None))
@@ -95,7 +119,7 @@ class TestFailureMapping:
             r.getMessage().split(" after ")[0]
             for r in caplog.records
             if r.name == "hubbub.dependencies" and r.levelno == logging.INFO
-        ] == ["workers came back"]
+        ] == ["workers answered"]
 
     async def test_a_busy_refusal_is_asked_again_within_the_deadline(
         self, worker: RunningWorker, bus: Bus, caplog: pytest.LogCaptureFixture

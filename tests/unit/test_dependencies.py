@@ -16,6 +16,7 @@ from hubbub.dependencies import (
     NATS,
     POSTGRES,
     REDIS,
+    WAITING_WARN_S,
     Health,
     Outage,
     nats_outage,
@@ -99,6 +100,31 @@ class TestHealth:
         assert [r.getMessage() for r in caplog.records] == [
             "postgresql went away: ConnectionRefusedError: refused",
             "postgresql came back after 10.2 s",
+        ]
+        assert not health.down
+
+    def test_a_dependency_never_seen_working_is_waited_for_and_warned_of_if_it_lasts(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        clock = Clock(100.0)
+        health = Health(clock=clock)
+        with caplog.at_level(logging.INFO, logger="hubbub.dependencies"):
+            assert health.waiting_for("workers", "no worker answers system.ready")
+            clock.now += WAITING_WARN_S - 0.1
+            assert not health.waiting_for("workers", "no worker answers system.ready")
+            assert health.is_down("workers")  # /ready and the metrics say so meanwhile
+            clock.now += 0.1
+            for _ in range(3):
+                assert not health.waiting_for("workers", "no worker answers users.me")
+            clock.now += 1.5
+            assert health.came_back("workers")
+        assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+            (logging.INFO, "waiting for workers: no worker answers system.ready"),
+            (
+                logging.WARNING,
+                "still waiting for workers after 30 s: no worker answers system.ready",
+            ),
+            (logging.INFO, "workers answered after 31.5 s"),
         ]
         assert not health.down
 
