@@ -36,13 +36,9 @@ import argparse
 import asyncio
 import base64
 import io
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -54,11 +50,11 @@ from bench import monolith
 from bench.latency import Call, compare, measure, print_table
 from bench.probes import cpu_writes_preempted
 from bench.services import services
+from bench.stack import ROOT, stack_env, start_stack
 from bench.targets import ServerProcess
-from cli.embedded.process import die_with_parent, free_port
+from cli.embedded.process import free_port
 from hubbub.client import HubbubClient
 
-ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "a benchmark password 1"  # noqa: S105 - a throwaway account of a benchmark
 
 
@@ -159,17 +155,25 @@ async def arrange(base: str, settings_env: dict[str, str]) -> tuple[str, str, st
 
 
 async def cpu_per_rpc(
-    call: Call, concurrency: int, seconds: float, procs: dict[str, psutil.Process]
+    call: Call,
+    concurrency: int,
+    seconds: float,
+    procs: dict[str, psutil.Process],
+    *,
+    warm_up_s: float | None = None,
 ) -> dict[str, float]:
     """Per RPC during ``seconds`` of load, for each process: µs of CPU (user + system),
     write system calls, and involuntary context switches (the process preempted while it
     had work: on a host with fewer cores than busy processes, what a write's wake-up of
-    its reader can cost the writer)."""
+    its reader can cost the writer). ``warm_up_s`` of load come first (a quarter of
+    ``seconds`` unless given; 0: none)."""
 
     def probe() -> dict[str, tuple[float, int, int]]:
         return {name: cpu_writes_preempted(proc) for name, proc in procs.items()}
 
-    await measure(call, 1000, concurrency, seconds=seconds / 4)
+    warm_up_s = seconds / 4 if warm_up_s is None else warm_up_s
+    if warm_up_s > 0:
+        await measure(call, 1000, concurrency, seconds=warm_up_s)
     before = probe()
     done = len(await measure(call, 0, concurrency, seconds=seconds))
     after = probe()
@@ -184,31 +188,8 @@ async def cpu_per_rpc(
 
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     port = free_port()
-    env = {
-        **os.environ,
-        **urls,
-        "HUBBUB_SECRET_KEY": "bench-secret-" + "x" * 40,
-        "HUBBUB_STATE_DIR": tempfile.mkdtemp(prefix="hubbub-bench-"),
-        "HUBBUB_LOG_LEVEL": "WARNING",
-        "HUBBUB_ACCESS_LOG": "false",
-        "HUBBUB_WS_COMMANDS_PER_S": "1000000",
-        "HUBBUB_WS_COMMANDS_BURST": "1000000",
-        "PYTHONPATH": str(ROOT),
-    }
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "worker"],
-            env=env,
-            cwd=ROOT,
-            preexec_fn=die_with_parent(),
-        ),
-        subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
-            env=env,
-            cwd=ROOT,
-            preexec_fn=die_with_parent(),
-        ),
-    ]
+    env = stack_env(urls)
+    procs = start_stack(env, port)
     mono: asyncio.subprocess.Process | None = None
     bare: ServerProcess | None = None
     base = f"http://127.0.0.1:{port}"

@@ -8,7 +8,7 @@ trees take turns, ``--rounds`` times each, in the order A B, B A, A B, ...: neit
 always runs second, on what the other left behind. A round signs the benchmark user in,
 loads the hub for 2 s, then measures ``--windows`` windows of ``--seconds``: per RPC,
 the hub's CPU time, write system calls and involuntary context switches
-(``bench.probes.cpu_writes_preempted``). The last lines give each tree's median over all
+(``bench.rpc.cpu_per_rpc``). The last lines give each tree's median over all
 its windows. Taking turns spreads the host's drift over both trees, which a run of
 ``bench rpc`` per tree, minutes apart, does not.
 """
@@ -16,11 +16,7 @@ its windows. Taking turns spreads the host's drift over both trees, which a run 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +25,10 @@ import psutil
 import uvloop
 
 from bench.latency import measure
-from bench.probes import cpu_writes_preempted
-from bench.rpc import arrange, sign_in, wait_ready
+from bench.rpc import arrange, cpu_per_rpc, sign_in, wait_ready
 from bench.services import services
-from cli.embedded.process import die_with_parent, free_port
+from bench.stack import stack_env, start_stack
+from cli.embedded.process import free_port
 from hubbub.client import HubbubClient
 
 
@@ -42,26 +38,8 @@ async def one_round(
     """The hub's µs of CPU per RPC in each window of one round of ``tree``; the ``first``
     round makes the benchmark user, the others sign it in."""
     port = free_port()
-    env = {
-        **os.environ,
-        **urls,
-        "HUBBUB_SECRET_KEY": "bench-secret-" + "x" * 40,
-        "HUBBUB_STATE_DIR": tempfile.mkdtemp(prefix="hubbub-bench-"),
-        "HUBBUB_LOG_LEVEL": "WARNING",
-        "HUBBUB_ACCESS_LOG": "false",
-        "HUBBUB_WS_COMMANDS_PER_S": "1000000",
-        "HUBBUB_WS_COMMANDS_BURST": "1000000",
-        "PYTHONPATH": str(tree),
-    }
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *command],
-            env=env,
-            cwd=tree,
-            preexec_fn=die_with_parent(),
-        )
-        for command in (["worker"], ["serve", "--port", str(port)])
-    ]
+    env = stack_env(urls, tree)
+    procs = start_stack(env, port, tree=tree)
     try:
         base = f"http://127.0.0.1:{port}"
         await wait_ready(base)
@@ -80,15 +58,11 @@ async def one_round(
         await measure(me, 0, 50, seconds=2)
         figures = []
         for _ in range(args.windows):
-            cpu0, writes0, preempted0 = cpu_writes_preempted(hub)
-            done = len(await measure(me, 0, 50, seconds=args.seconds))
-            cpu1, writes1, preempted1 = cpu_writes_preempted(hub)
-            us = (cpu1 - cpu0) / done * 1e6
-            figures.append(round(us, 1))
+            cpu = await cpu_per_rpc(me, 50, args.seconds, {"hub": hub}, warm_up_s=0)
+            figures.append(cpu["hub_us"])
             print(
-                f"{tree}: {done} RPCs, hub {us:.1f} µs per RPC, "
-                f"{(writes1 - writes0) / done:.2f} writes, "
-                f"{(preempted1 - preempted0) / done:.2f} preempted",
+                f"{tree}: {cpu['rpcs']:.0f} RPCs, hub {cpu['hub_us']:.1f} µs per RPC, "
+                f"{cpu['hub_writes']:.2f} writes, {cpu['hub_preempted']:.2f} preempted",
                 flush=True,
             )
         await ws.close()

@@ -9,8 +9,9 @@ NATS and Redis, which start under ``SCHED_BATCH`` (``cli.embedded.process``). Wi
 of ``--seconds`` alternate the servers' policy in the order B N N B B N N B ... (B:
 batch, N: the default ``SCHED_OTHER``), set on every thread of every server process
 (PostgreSQL's backends included) between windows, so both policies see the same
-processes, caches and data. Per window: req/s, the hub's and the worker's CPU time
-and involuntary context switches per RPC at concurrency 50, then p50 at concurrency 1.
+processes, caches and data. Per window: req/s, the hub's and the worker's CPU time,
+write system calls and involuntary context switches per RPC at concurrency 50
+(``bench.rpc.cpu_per_rpc``), then p50 at concurrency 1.
 The last lines give each policy's medians. Embedded servers only: the env URLs are
 refused (their processes are not this run's to change).
 """
@@ -20,10 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,10 +29,10 @@ import psutil
 import uvloop
 
 from bench.latency import measure
-from bench.probes import cpu_writes_preempted
-from bench.rpc import arrange, wait_ready
+from bench.rpc import arrange, cpu_per_rpc, wait_ready
 from bench.services import services
-from cli.embedded.process import die_with_parent, free_port
+from bench.stack import stack_env, start_stack
+from cli.embedded.process import free_port
 from hubbub.client import HubbubClient
 
 BATCH = "batch"
@@ -55,25 +53,8 @@ def set_policy(servers: list[psutil.Process], policy: str) -> None:
 
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     port = free_port()
-    env = {
-        **os.environ,
-        **urls,
-        "HUBBUB_SECRET_KEY": "bench-secret-" + "x" * 40,
-        "HUBBUB_STATE_DIR": tempfile.mkdtemp(prefix="hubbub-bench-"),
-        "HUBBUB_LOG_LEVEL": "WARNING",
-        "HUBBUB_ACCESS_LOG": "false",
-        "HUBBUB_WS_COMMANDS_PER_S": "1000000",
-        "HUBBUB_WS_COMMANDS_BURST": "1000000",
-    }
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *command],
-            env=env,
-            cwd=Path(__file__).resolve().parent.parent,
-            preexec_fn=die_with_parent(),
-        )
-        for command in (["worker"], ["serve", "--port", str(port)])
-    ]
+    env = stack_env(urls)
+    procs = start_stack(env, port)
     ours = {proc.pid for proc in procs}
     servers = [p for p in psutil.Process().children() if p.pid not in ours]
     windows: dict[str, list[dict[str, float]]] = {BATCH: [], NORMAL: []}
@@ -96,16 +77,13 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
         for i in range(args.windows):
             policy = BATCH if i % 4 in (0, 3) else NORMAL
             set_policy(servers, policy)
-            hub0, worker0 = cpu_writes_preempted(hub), cpu_writes_preempted(worker)
-            done = len(await measure(me, 0, 50, seconds=args.seconds))
-            hub1, worker1 = cpu_writes_preempted(hub), cpu_writes_preempted(worker)
+            cpu = await cpu_per_rpc(
+                me, 50, args.seconds, {"hub": hub, "worker": worker}, warm_up_s=0
+            )
             c1 = sorted(await measure(me, 0, 1, seconds=args.seconds / 2))
             window = {
-                "rps": round(done / args.seconds),
-                "hub_us": round((hub1[0] - hub0[0]) / done * 1e6, 1),
-                "hub_preempted": round((hub1[2] - hub0[2]) / done, 2),
-                "worker_us": round((worker1[0] - worker0[0]) / done * 1e6, 1),
-                "worker_preempted": round((worker1[2] - worker0[2]) / done, 2),
+                "rps": round(cpu.pop("rpcs") / args.seconds),
+                **cpu,
                 "c1_p50_us": round(c1[len(c1) // 2] * 1e6, 1),
             }
             windows[policy].append(window)

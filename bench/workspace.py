@@ -33,12 +33,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
-import tempfile
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,13 +49,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.probes import process_cpu
 from bench.rpc import arrange, wait_ready
 from bench.services import services
+from bench.stack import stack_env, start_stack
 from bench.stats import percentile
-from cli.embedded.process import die_with_parent, free_port
+from cli.embedded.process import free_port
 from handlers.db import create_engine
 from hubbub.client import HubbubClient
 from hubbub.client.client import RemoteError
 
-ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATE = 300.0
 TARGET_SECONDS = 30.0
 TARGET_P99_MS = 100.0
@@ -265,34 +261,8 @@ async def count_created(sub_queue: asyncio.Queue[Any], seen: set[str], until: fl
 
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     port = free_port()
-    env = {
-        **os.environ,
-        **urls,
-        "HUBBUB_SECRET_KEY": "bench-secret-" + "x" * 40,
-        "HUBBUB_STATE_DIR": tempfile.mkdtemp(prefix="hubbub-bench-"),
-        "HUBBUB_LOG_LEVEL": "WARNING",
-        "HUBBUB_ACCESS_LOG": "false",
-        "HUBBUB_WS_COMMANDS_PER_S": "1000000",
-        "HUBBUB_WS_COMMANDS_BURST": "1000000",
-        "PYTHONPATH": str(ROOT),
-    }
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "worker"],
-            env=env,
-            cwd=ROOT,
-            preexec_fn=die_with_parent(),
-        )
-        for _ in range(args.workers)
-    ]
-    procs.append(
-        subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
-            env=env,
-            cwd=ROOT,
-            preexec_fn=die_with_parent(),
-        )
-    )
+    env = stack_env(urls)
+    procs = start_stack(env, port, workers=args.workers)
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {"load_before": os.getloadavg()}
     clients: list[HubbubClient] = []
