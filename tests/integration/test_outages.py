@@ -29,6 +29,7 @@ from tests.support import ops
 from tests.support.services import Databases
 from tests.support.waiting import eventually, wait_for
 from workers.app import RunningWorker, worker_running
+from workers.relay import OutboxRelay
 
 CALLS = 8  # requests made while a dependency is down
 
@@ -270,6 +271,31 @@ async def _false(value: bool) -> bool:
     return not value
 
 
+async def _paused_relay(
+    settings: Settings,
+    own_nats: EmbeddedNats,
+    stack: Any,
+    db: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> OutboxRelay:
+    """A stack on ``own_nats``, stopped with an event committed meanwhile: the worker's
+    relay, once it has logged that it paused (``caplog`` records from INFO on)."""
+    call = await stack(settings.model_copy(update={"nats_url": own_nats.url}))
+    assert call.worker is not None
+    relay: OutboxRelay = call.worker.relay
+    caplog.set_level(logging.INFO)
+    await asyncio.to_thread(own_nats.stop)
+    async with db() as session, session.begin():
+        session.add(OutboxEvent(channel="public:news", event_type="t.x", payload={"id": "e-1"}))
+    relay.kick()
+
+    async def paused() -> None:
+        assert records(caplog, logging.WARNING, "outbox relay paused") != []
+
+    await eventually(paused, timeout=15)
+    return relay
+
+
 class TestNatsOutageSeenFromTheRelay:
     @pytest.fixture
     async def own_nats(self, tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
@@ -288,19 +314,7 @@ class TestNatsOutageSeenFromTheRelay:
     ) -> None:
         """Events committed while JetStream is away: one "paused" line (not a traceback
         per poll), and once it is back they go out and one "resumed" line says so."""
-        call = await stack(settings.model_copy(update={"nats_url": own_nats.url}))
-        assert call.worker is not None
-        relay = call.worker.relay
-        caplog.set_level(logging.INFO)
-        await asyncio.to_thread(own_nats.stop)
-        async with db() as session, session.begin():
-            session.add(OutboxEvent(channel="public:news", event_type="t.x", payload={"id": "e-1"}))
-        relay.kick()
-
-        async def paused() -> None:
-            assert records(caplog, logging.WARNING, "outbox relay paused") != []
-
-        await eventually(paused, timeout=15)
+        relay = await _paused_relay(settings, own_nats, stack, db, caplog)
         published = relay.published
         await asyncio.to_thread(own_nats.start)
 
@@ -324,19 +338,7 @@ class TestNatsOutageSeenFromTheRelay:
         relay may have published the rows, and this one has nothing to publish. It
         still says "resumed", once JetStream answers, rather than staying paused in the
         log for good."""
-        call = await stack(settings.model_copy(update={"nats_url": own_nats.url}))
-        assert call.worker is not None
-        relay = call.worker.relay
-        caplog.set_level(logging.INFO)
-        await asyncio.to_thread(own_nats.stop)
-        async with db() as session, session.begin():
-            session.add(OutboxEvent(channel="public:news", event_type="t.x", payload={"id": "e-2"}))
-        relay.kick()
-
-        async def paused() -> None:
-            assert records(caplog, logging.WARNING, "outbox relay paused") != []
-
-        await eventually(paused, timeout=15)
+        relay = await _paused_relay(settings, own_nats, stack, db, caplog)
         async with db() as session, session.begin():  # what another relay would have done
             await session.execute(
                 update(OutboxEvent)
