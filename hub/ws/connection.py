@@ -110,6 +110,13 @@ class Connection(Subscriber):
     def gone(self) -> bool:
         return self.closed
 
+    def lost(self) -> bool:
+        """Closed by the hub, or its TCP connection gone (the client dropped it). The
+        second is known before the socket's read loop sees it, which may be busy with a
+        command that waits (a subscribe's recovery)."""
+        t = self.transport
+        return self.closed or t is None or t.is_closing()
+
     @property
     def rpc_ids(self) -> set[int]:
         """Ids of this socket's RPCs in flight."""

@@ -10,7 +10,12 @@ Each reply names the sequence of the one before it (``Nats-Last-Sequence``; the 
 names 0, the end-of-batch marker the last): a read whose chain breaks has lost replies
 and fails as ``Unavailable``, never returning a list with a hole in it (a hub that
 falls behind its NATS connection by more than the server's ``max_pending`` is cut as a
-slow consumer, e.g. under a reconnect storm's recoveries on a saturated host).
+slow consumer, e.g. under a reconnect storm's recoveries on a saturated host). So that
+recoveries alone cannot do that, at most ``BATCHES_AT_ONCE`` batches are read at once,
+each of at most ``max_bytes`` (4 MiB for a recovery): the others wait their turn, and a
+read that is no longer wanted when its turn comes (``still_wanted``: its socket closed
+meanwhile) is not made. Most recoveries never come here: a feed answers a recent
+``since`` from its tail (``tail.py``).
 
 Stored data is checked as live delivery checks it (``hub/ws/fanout.py``): only JSON
 objects reach clients. A backend that published anything else is logged and skipped,
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -33,6 +39,9 @@ from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.subjects import Subjects
 
 EPOCH_TTL_S = 30.0
+# Batched reads in flight at once: with 4 MiB each, half of NATS's default max_pending
+# (64 MiB) for the replies the hub has yet to read.
+BATCHES_AT_ONCE = 8
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +68,7 @@ class History:
         self.subjects = subjects
         self.timeout = timeout
         self._epochs: dict[ChannelKind, tuple[str, float]] = {}
+        self._batches = asyncio.Semaphore(BATCHES_AT_ONCE)
 
     @property
     def batching(self) -> bool:
@@ -118,14 +128,25 @@ class History:
         )
 
     async def after(
-        self, channel: Channel, offset: int, limit: int, max_bytes: int = 4 * 1024 * 1024
+        self,
+        channel: Channel,
+        offset: int,
+        limit: int,
+        max_bytes: int = 4 * 1024 * 1024,
+        *,
+        still_wanted: Callable[[], bool] | None = None,
     ) -> list[Publication]:
         """Publications of ``channel`` after ``offset``, in order: at most ``limit`` of
-        them, and no more once their data adds up to ``max_bytes``."""
+        them, and no more once their data adds up to ``max_bytes``. A batched read
+        waits for its turn (``BATCHES_AT_ONCE``); if ``still_wanted`` then says no, it
+        is not made and the answer is empty."""
         if limit <= 0:
             return []
         if self.batching:
-            return await self._after_batched(channel, offset, limit, max_bytes)
+            async with self._batches:
+                if still_wanted is not None and not still_wanted():
+                    return []
+                return await self._read_batch(channel, offset, limit, max_bytes)
         found: list[Publication] = []
         size = 0
         subject = self.subjects.event(channel)
@@ -139,7 +160,7 @@ class History:
                 size += len(msg.data)
         return found
 
-    async def _after_batched(
+    async def _read_batch(
         self, channel: Channel, offset: int, limit: int, max_bytes: int
     ) -> list[Publication]:
         inbox = self.nc.new_inbox()

@@ -5,6 +5,7 @@ server goes on sending the rest to the same inbox."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -13,7 +14,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from hub.ws.history import History
+from hub.ws.history import BATCHES_AT_ONCE, History
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import Unavailable
@@ -84,3 +85,72 @@ async def test_a_read_that_lost_replies_fails_instead_of_returning_a_hole(
 
     with pytest.raises(Unavailable):
         await history.after(CHANNEL, offsets[0], limit=100)
+
+
+class CountingReads:
+    """The test's NATS connection, counting the batched reads under way (a read holds
+    its inbox subscription from its request to its last reply)."""
+
+    def __init__(self, nc: NATS) -> None:
+        self.nc = nc
+        self.made = 0
+        self.under_way = 0
+        self.most = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.nc, name)
+
+    async def subscribe(self, subject: str, cb: Callable[[Msg], Awaitable[None]]) -> Any:
+        sub = await self.nc.subscribe(subject, cb=cb)
+        self.made += 1
+        self.under_way += 1
+        self.most = max(self.most, self.under_way)
+        reads = self
+
+        class Counted:
+            async def unsubscribe(self) -> None:
+                reads.under_way -= 1
+                await sub.unsubscribe()
+
+        return Counted()
+
+
+async def test_no_more_than_a_few_batches_are_read_at_once(
+    nc: NATS, settings: Settings, offsets: list[int]
+) -> None:
+    """A reconnect storm's recoveries wait their turn rather than have NATS send the hub
+    more than it can read before the server cuts it as a slow consumer."""
+    reads = CountingReads(nc)
+    history = History(cast(NATS, reads), Subjects(settings.namespace))
+
+    found = await asyncio.gather(
+        *(history.after(CHANNEL, offsets[0], limit=100) for _ in range(3 * BATCHES_AT_ONCE))
+    )
+
+    assert all([p.offset for p in f] == offsets[1:] for f in found)
+    assert reads.most == BATCHES_AT_ONCE
+    assert reads.under_way == 0
+
+
+async def test_a_read_nobody_wants_by_its_turn_is_not_made(
+    nc: NATS, settings: Settings, offsets: list[int]
+) -> None:
+    """The recovery of a socket that closed while it waited reads nothing: a storm's
+    queue holds many of them, and reading each would keep the live ones waiting."""
+    reads = CountingReads(nc)
+    history = History(cast(NATS, reads), Subjects(settings.namespace))
+    gone: set[int] = set()
+
+    async def recovery(n: int) -> list[int]:
+        found = await history.after(
+            CHANNEL, offsets[0], limit=100, still_wanted=lambda: n not in gone
+        )
+        return [p.offset for p in found]
+
+    waiting = [asyncio.ensure_future(recovery(n)) for n in range(2 * BATCHES_AT_ONCE)]
+    gone.update(range(BATCHES_AT_ONCE, 2 * BATCHES_AT_ONCE))  # they close while they wait
+    found = await asyncio.gather(*waiting)
+
+    assert found[:BATCHES_AT_ONCE] == [offsets[1:]] * BATCHES_AT_ONCE
+    assert found[BATCHES_AT_ONCE:] == [[]] * BATCHES_AT_ONCE
+    assert reads.made == BATCHES_AT_ONCE
