@@ -274,6 +274,9 @@ class Settings(BaseSettings):
     ws_commands_per_s: float = Field(default=100.0, gt=0)
     ws_commands_burst: int = Field(default=200, ge=1)
     ws_max_subscriptions: int = Field(default=256, ge=1)
+    # Bytes of publications all of a hub's channel feeds keep together to answer a
+    # resubscribe with a recent `since` from memory (hub/ws/tail.py); 0: read history.
+    ws_recovery_tail_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     ws_send_buffer_bytes: int = Field(default=1_048_576, ge=65_536)
     ws_connect_timeout_s: float = Field(default=5.0, gt=0)
     ws_ping_interval_s: float = Field(default=25.0, gt=0)

@@ -11,13 +11,17 @@ republish lost one — e.g. across a NATS reconnect — and fills the gap from h
 before going on. Subscribers see every offset once, in order. A gap that history cannot
 fill (unreachable, or too long) is not skipped silently: the feed's sockets are closed
 with 1001 and recover from history themselves when they resubscribe with ``since``.
+
+Each feed keeps its tail (``tail.py``): the publications it passed on last, from which
+a resubscribe with a recent ``since`` is answered without reading history.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -27,6 +31,7 @@ from nats.aio.subscription import Subscription
 
 from hub.ws import frames
 from hub.ws.history import History
+from hub.ws.tail import Tail, TailBudget
 from hubbub.contracts.channels import Channel, ChannelPolicy, SlowConsumerPolicy
 from hubbub.contracts.subjects import Subjects
 from hubbub.tasks import cancel_and_wait
@@ -75,6 +80,7 @@ class Feed:
         "ready",
         "scheduled",
         "sub",
+        "tail",
         "waiting",
     )
 
@@ -94,6 +100,13 @@ class Feed:
         # The channel's last offset as read from history while this feed listened. Safe
         # to reuse for later subscribers: anything newer arrives live after it.
         self.history_offset: int | None = None
+        # What this feed passed on last, for resubscribes (``tail.py``).
+        self.tail = Tail(
+            fanout.tail_budget,
+            max_items=policy.history_max_msgs,
+            max_age_s=policy.history_max_age_s,
+            clock=fanout.clock,
+        )
 
     async def latest(self) -> int:
         """The channel's current offset, from what this feed knows or else from history."""
@@ -101,6 +114,10 @@ class Feed:
             return self.last_offset
         if self.history_offset is None:
             self.history_offset = await self.fanout.history.last_offset(self.channel)
+            if self.last_offset is None:
+                # Read after this feed's subscription was in place: every publication
+                # after it reaches ``accept``.
+                self.tail.begin(self.history_offset)
         return self.history_offset
 
     @property
@@ -175,6 +192,7 @@ class Feed:
     def hand_over(self) -> None:
         """Tell every socket, live or subscribing, that this feed lost publications it
         cannot fetch again: each recovers them from history itself (``missed``)."""
+        self.tail.reset()  # the gap is not in it: it vouches only for what comes after
         for subscriber in [*self.live, *self.waiting]:
             subscriber.missed(self)
 
@@ -193,6 +211,7 @@ class Feed:
         if self.policy.slow_consumer is SlowConsumerPolicy.CONFLATE:
             raw = value.get(self.policy.conflate_key)
             key = None if raw is None else str(raw)
+        self.tail.add(offset, data)
         self.batch.append(Item(offset, key, frames.text_frame(frames.pub(self.name, offset, data))))
         if not self.scheduled:
             self.scheduled = True
@@ -212,12 +231,22 @@ class Feed:
 
 class Fanout:
     def __init__(
-        self, nc: NATS, subjects: Subjects, history: History, policies: dict[object, ChannelPolicy]
+        self,
+        nc: NATS,
+        subjects: Subjects,
+        history: History,
+        policies: dict[object, ChannelPolicy],
+        *,
+        tail_budget: TailBudget | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.nc = nc
         self.subjects = subjects
         self.history = history
         self.policies = policies
+        # The bytes all feeds' tails may keep together (none: tails keep nothing).
+        self.tail_budget = tail_budget if tail_budget is not None else TailBudget(0)
+        self.clock = clock
         self.feeds: dict[str, Feed] = {}
         self._catching_up: asyncio.Task[None] | None = None  # ``after_reconnect``'s pass
 
@@ -249,6 +278,7 @@ class Fanout:
         if not feed.empty or self.feeds.get(feed.name) is not feed or not feed.ready.done():
             return
         del self.feeds[feed.name]
+        feed.tail.clear()
         if feed.sub is not None:
             try:
                 await feed.sub.unsubscribe()

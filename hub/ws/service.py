@@ -43,6 +43,7 @@ from hub.ws.recheck import Rechecker
 from hub.ws.rpc import Rpcs
 from hub.ws.sessions import Sessions
 from hub.ws.subscriptions import Subscriptions
+from hub.ws.tail import TailBudget
 from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel, ChannelKind, ChannelPolicy
@@ -74,7 +75,13 @@ class Realtime:
         self.nc = nc
         self.subjects = Subjects(settings.namespace)
         self.history = History(nc, self.subjects)
-        self.fanout = Fanout(nc, self.subjects, self.history, policies)  # type: ignore[arg-type]
+        self.fanout = Fanout(
+            nc,
+            self.subjects,
+            self.history,
+            policies,  # type: ignore[arg-type]
+            tail_budget=TailBudget(settings.ws_recovery_tail_bytes),
+        )
         self.authorizer = authorizer
         self.presence = presence
         self.revocations = revocations

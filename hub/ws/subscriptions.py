@@ -3,7 +3,8 @@ history, their presence, and their end when a membership is removed.
 
 A subscription is checked by the channel authorizer (``authz.py``), joins the hub's one
 feed per channel (``fanout.py``), and is answered with what the client missed since its
-``since`` (``_recover``). Publications that arrive while the history is read are
+``since`` (``_recover``): from the feed's tail when it reaches back that far, else from
+history. Publications that arrive while the history is read are
 buffered and sent after the reply, so each offset reaches the client exactly once.
 """
 
@@ -118,7 +119,7 @@ class Subscriptions:
                 recovered, position = False, latest
             else:
                 recovered, publications, position = await self._recover(
-                    channel, command.since, epoch, latest
+                    conn, feed, command.since, epoch, latest
                 )
         except BaseException:
             feed.waiting.pop(conn, None)
@@ -142,13 +143,15 @@ class Subscriptions:
             await self._presence_join(conn, channel, feed)
 
     async def _recover(
-        self, channel: Channel, since: cmd.Since, epoch: str, latest: int
+        self, conn: Connection, feed: Feed, since: cmd.Since, epoch: str, latest: int
     ) -> tuple[bool, list[tuple[int, bytes]], int]:
         """What a resubscribing client missed: (recovered, publications, new position).
 
         Recovered means every publication after ``since.offset`` is in the reply — the
-        epoch matches and the history still holds the last one the client saw (retention
-        drops the oldest first, so then it holds all the later ones too)."""
+        epoch matches, and the feed's tail holds them all (``tail.py``), or else the
+        history still holds the last one the client saw (retention drops the oldest
+        first, so then it holds all the later ones too)."""
+        channel = feed.channel
         if since.epoch != epoch:
             return False, [], latest
         if since.offset > latest:
@@ -160,13 +163,23 @@ class Subscriptions:
                 return False, [], latest
         if since.offset == latest:
             return True, [], latest
+        if latest == feed.last_offset:  # the tail reaches as far as the client is placed
+            kept = feed.tail.after(since.offset)
+            if kept is not None:
+                return True, kept, latest
         if since.offset == 0:
             kept_all = await self.history.nothing_dropped(channel.kind)
             if not kept_all:
                 return False, [], latest
         elif not await self.history.holds(channel, since.offset):
             return False, [], latest
-        found = await self.history.after(channel, since.offset, MAX_RECOVERY, MAX_RECOVERY_BYTES)
+        found = await self.history.after(
+            channel,
+            since.offset,
+            MAX_RECOVERY,
+            MAX_RECOVERY_BYTES,
+            still_wanted=lambda: not conn.lost(),  # a socket gone meanwhile: nobody to tell
+        )
         if not found or found[-1].offset < latest:
             return False, [], latest  # more than we replay: reload instead
         return True, [(p.offset, p.data) for p in found], found[-1].offset

@@ -19,6 +19,7 @@ from hubbub.contracts.subjects import Subjects
 from tests.e2e.conftest import ClientFactory, People
 from tests.support import ops
 from tests.support.tokens import TestTokens
+from tests.support.waiting import wait_for
 
 
 async def publish(nc: NATS, settings: Settings, channel: str, data: dict[str, Any]) -> int:
@@ -197,6 +198,23 @@ class TestChannelsAndFanOut:
         assert (first.offset, first.data) == (good, {"ok": True})
 
 
+class HistoryReads:
+    """The hub's history reads from here on (they still go to JetStream), by name."""
+
+    def __init__(self, realtime: Realtime, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.made: list[str] = []
+        history = realtime.history
+        for name in ("holds", "after"):
+            monkeypatch.setattr(history, name, self._noting(name, getattr(history, name)))
+
+    def _noting(self, name: str, read: Any) -> Any:
+        async def noted(*args: Any, **kwargs: Any) -> Any:
+            self.made.append(name)
+            return await read(*args, **kwargs)
+
+        return noted
+
+
 class TestRecovery:
     async def test_a_reconnecting_client_gets_every_missed_publication_once_in_order(
         self, client: ClientFactory, nc: NATS, settings: Settings
@@ -214,6 +232,67 @@ class TestRecovery:
         assert [p.offset for p in got] == offsets
         assert [p.data["n"] for p in got] == list(range(100))
         assert resub.resets == 0
+
+    async def test_a_channel_the_hub_kept_listening_to_is_recovered_from_memory(
+        self,
+        client: ClientFactory,
+        nc: NATS,
+        settings: Settings,
+        realtime: Realtime,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Another socket kept the hub's feed of the channel: the feed's tail answers the
+        resubscribe, and history is not read at all."""
+        keeper = await (await client("k")).subscribe("public:kept")
+        b = await client("b")
+        sub = await b.subscribe("public:kept")
+        await publish(nc, settings, "public:kept", {"n": -1})
+        assert (await next_pub(sub)).data == {"n": -1}
+        since = (sub.offset, sub.epoch or "")
+        await b.close()
+        offsets = [await publish(nc, settings, "public:kept", {"n": n}) for n in range(100)]
+        for n in [-1, *range(100)]:
+            assert (await next_pub(keeper)).data == {"n": n}  # the feed passed them on
+        reads = HistoryReads(realtime, monkeypatch)
+
+        again = await client("b")
+        resub = await again.subscribe("public:kept", since=since)
+
+        got = [resub.queue.get_nowait() for _ in range(resub.queue.qsize())]
+        assert [p.offset for p in got] == offsets
+        assert [p.data["n"] for p in got] == list(range(100))
+        assert resub.resets == 0
+        assert reads.made == []
+
+    async def test_a_since_older_than_the_tail_is_read_from_history(
+        self,
+        client: ClientFactory,
+        nc: NATS,
+        settings: Settings,
+        realtime: Realtime,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # The hub's tails may keep about three of these publications between them.
+        monkeypatch.setattr(realtime.fanout.tail_budget, "limit", 3 * len(b'{"n":10}'))
+        keeper = await (await client("k")).subscribe("public:long")
+        b = await client("b")
+        sub = await b.subscribe("public:long")
+        await publish(nc, settings, "public:long", {"n": -1})
+        await next_pub(sub)
+        since = (sub.offset, sub.epoch or "")
+        await b.close()
+        offsets = [await publish(nc, settings, "public:long", {"n": n}) for n in range(20)]
+        for n in [-1, *range(20)]:
+            assert (await next_pub(keeper)).data == {"n": n}
+        reads = HistoryReads(realtime, monkeypatch)
+
+        again = await client("b")
+        resub = await again.subscribe("public:long", since=since)
+
+        got = [resub.queue.get_nowait() for _ in range(resub.queue.qsize())]
+        assert [p.offset for p in got] == offsets
+        assert resub.resets == 0
+        assert reads.made == ["holds", "after"]
 
     async def test_stored_data_that_is_not_a_json_object_is_never_replayed(
         self, client: ClientFactory, nc: NATS, settings: Settings
@@ -238,7 +317,7 @@ class TestRecovery:
         assert [p["data"] for p in page["publications"]] == [{"n": -1}, {"n": 0}]
 
     async def test_a_gap_bigger_than_the_history_is_not_recovered(
-        self, client: ClientFactory, nc: NATS, settings: Settings
+        self, client: ClientFactory, nc: NATS, settings: Settings, realtime: Realtime
     ) -> None:
         from hubbub.streams import ensure_streams
 
@@ -252,6 +331,8 @@ class TestRecovery:
         await next_pub(sub)
         since = (sub.offset, sub.epoch or "")
         await b.close()
+        # Nobody listens: the hub keeps no tail of the channel, only history has the gap.
+        await wait_for(lambda: "public:small" not in realtime.fanout.feeds)
         for n in range(100):
             await publish(nc, settings, "public:small", {"n": n})
         reloads: list[str] = []

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
+from hub.ws.service import Realtime
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
+from hubbub.contracts.channels import ChannelKind
 from hubbub.contracts.subjects import Subjects
 from hubbub.streams import ensure_streams
 from tests.e2e.conftest import ClientFactory, People
@@ -116,12 +118,22 @@ class TestCatchingUp:
         assert resumed.resets == 0  # recovered: true
 
     async def test_with_a_history_of_ten_the_gap_is_not_recovered(
-        self, client: ClientFactory, people: People, nc: NATS, settings: Settings
+        self,
+        client: ClientFactory,
+        people: People,
+        nc: NATS,
+        settings: Settings,
+        realtime: Realtime,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         small = settings.model_copy(
             update={"channel_policies": {"workspace": {"history_max_msgs": 10}}}
         )
         await ensure_streams(nc.jetstream(), Subjects(settings.namespace), small.policies())
+        # The hub runs with the stream's policy, as deployed (both come from the same
+        # settings): its feeds keep no more of a channel than its history does.
+        kind = ChannelKind.WORKSPACE
+        monkeypatch.setitem(realtime.fanout.policies, kind, small.policies()[kind])
         ann, bob = await people.user("ann"), await people.user("bob")
         ws = await people.workspace(ann, (bob, "member"))
         a, b = await client(ann), await client(bob)
