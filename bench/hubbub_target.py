@@ -137,6 +137,13 @@ class HubbubTarget(Target):
     def ws_target(self) -> WSTarget:
         return WSTarget(self.host, self.port, "/ws", subprotocols=("hubbub.v1.json",))
 
+    def slow_consumer_cuts(self) -> int | None:
+        """How many times the embedded NATS cut a client of its own (the hub, above all)
+        as a slow consumer, by its log; None on the ``NATS_URL`` server."""
+        if self._nats is None or not self._nats.log_path.exists():
+            return None
+        return self._nats.log_path.read_text(errors="replace").count("Slow Consumer Detected")
+
     def server_pids(self) -> list[int]:
         pids = [self._hub.pid] if self._hub is not None else []
         if self._nats is not None and self._nats.proc is not None:

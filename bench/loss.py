@@ -15,8 +15,10 @@ catch up, and each reports what its application received.
   reconnects the same way but has nothing to recover from.
 
 Reported per target: publications lost (sent but never delivered to a client's
-application, summed over clients) and duplicates (delivered twice), reconnects, and how
-often recovery was impossible. Target for Hubbub: lost = 0 and duplicates = 0.
+application, summed over clients) and duplicates (delivered twice), reconnects, how
+often recovery was impossible, the server's CPU time while publishing (the hub and its
+NATS; the bare server) and, with an embedded NATS, how many times NATS cut the hub as
+a slow consumer. Target for Hubbub: lost = 0 and duplicates = 0.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import aiohttp
 import orjson
 import uvloop
 
+from bench.probes import process_cpu
 from bench.targets import BareTarget
 from hubbub.client import HubbubClient
 
@@ -187,6 +190,7 @@ async def run_target(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             if not await asyncio.to_thread(pipe.poll, 120):
                 raise RuntimeError("clients did not get ready")
             assert pipe.recv() == "ready"
+        cpu_before = process_cpu(target.server_pids())[0]
         start = time.monotonic()
         interval = 1 / args.rate
         for n in range(args.publications):
@@ -196,6 +200,7 @@ async def run_target(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             if delay > 0:
                 await asyncio.sleep(delay)
         elapsed = time.monotonic() - start
+        server_cpu_s = process_cpu(target.server_pids())[0] - cpu_before
         for _, pipe in procs:
             pipe.send(args.publications - 1)
         results = []
@@ -204,6 +209,7 @@ async def run_target(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                 raise RuntimeError("clients did not report")
             results.append(pipe.recv())
             proc.join(10)
+        cuts = target.slow_consumer_cuts() if kind == "hubbub" else None
     finally:
         for proc, _ in procs:
             if proc.is_alive():
@@ -211,6 +217,7 @@ async def run_target(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         await target.stop()
     expected = set(range(args.publications))
     lost = duplicates = 0
+    reconnects = sum(r["reconnects"] for r in results)
     for result in results:
         for seen in result["seen"]:
             lost += len(expected - set(seen))
@@ -223,8 +230,11 @@ async def run_target(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "deliveries_expected": args.publications * args.subscribers,
         "lost": lost,
         "duplicates": duplicates,
-        "reconnects": sum(r["reconnects"] for r in results),
+        "reconnects": reconnects,
         "not_recovered": sum(r["resets"] for r in results),
+        "server_cpu_s": round(server_cpu_s, 2),
+        "server_cpu_ms_per_reconnect": round(server_cpu_s * 1e3 / max(reconnects, 1), 2),
+        "nats_slow_consumer_cuts": cuts,
     }
 
 
@@ -247,6 +257,15 @@ def main() -> None:
             f"loss target={r['target']} subscribers={r['subscribers']} publications={r['publications']} "
             f"rate={r['publish_rate']}/s reconnects={r['reconnects']} not_recovered={r['not_recovered']} "
             f"lost={r['lost']} duplicates={r['duplicates']} of {r['deliveries_expected']} deliveries"
+        )
+        print(
+            f"  server CPU while publishing: {r['server_cpu_s']} s, "
+            f"{r['server_cpu_ms_per_reconnect']} ms per reconnect"
+            + (
+                ""
+                if r["nats_slow_consumer_cuts"] is None
+                else f"; NATS cut the hub as a slow consumer {r['nats_slow_consumer_cuts']} times"
+            )
         )
     hubbub = next((r for r in runs if r["target"] == "hubbub"), None)
     if hubbub is not None:
