@@ -59,15 +59,16 @@ class Tail:
         self._clock = clock
         self.max_items = TAIL_MAX_ITEMS if max_items < 0 else min(max_items, TAIL_MAX_ITEMS)
         self.max_age_s = max_age_s
-        # (offset, data, when it was added), oldest first
-        self._items: deque[tuple[int, bytes, float]] = deque()
+        # (offset, data, when it was added), oldest first; made with the first one (an
+        # empty deque is 0.76 KiB, and a hub may have a feed per user).
+        self._items: deque[tuple[int, bytes, float]] | None = None
         self._size = 0  # bytes of data held
         # Every publication above this offset, up to the last one added, is held. None:
         # the tail vouches for nothing yet.
         self.start: int | None = None
 
     def __len__(self) -> int:
-        return len(self._items)
+        return 0 if self._items is None else len(self._items)
 
     def begin(self, offset: int) -> None:
         """Vouch from ``offset``: what the feed knows is the channel's last offset, and
@@ -85,6 +86,8 @@ class Tail:
         size = len(data)
         now = self._clock()
         items = self._items
+        if items is None:
+            items = self._items = deque()
         items.append((offset, data, now))
         self._size += size
         budget = self._budget
@@ -102,7 +105,7 @@ class Tail:
         if self.start is None or offset < self.start:
             return None
         found: list[tuple[int, bytes]] = []
-        for item_offset, data, _ in reversed(self._items):
+        for item_offset, data, _ in reversed(self._items or ()):
             if item_offset <= offset:
                 break
             found.append((item_offset, data))
@@ -122,7 +125,7 @@ class Tail:
             self.start = self._items[-1][0]
         self._budget.used -= self._size
         self._size = 0
-        self._items.clear()
+        self._items = None
 
     def _shrink(self) -> None:
         """Drop the oldest until within every limit (all of them, when the hub's budget
@@ -140,6 +143,7 @@ class Tail:
             self._drop_oldest()
 
     def _drop_oldest(self) -> None:
+        assert self._items is not None
         offset, data, _ = self._items.popleft()
         self.start = offset  # everything after it is still held
         self._size -= len(data)
