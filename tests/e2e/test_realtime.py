@@ -215,6 +215,25 @@ class HistoryReads:
         return noted
 
 
+async def missed_while_kept(
+    client: ClientFactory, nc: NATS, settings: Settings, channel: str, count: int
+) -> tuple[tuple[int, str], list[int]]:
+    """Client "b" sees one publication on ``channel`` and leaves; ``count`` more are
+    published while another socket keeps the hub's feed of it, and that socket gets
+    them all. Returns b's ``since`` and the offsets it missed."""
+    keeper = await (await client("k")).subscribe(channel)
+    b = await client("b")
+    sub = await b.subscribe(channel)
+    await publish(nc, settings, channel, {"n": -1})
+    assert (await next_pub(sub)).data == {"n": -1}
+    since = (sub.offset, sub.epoch or "")
+    await b.close()
+    offsets = [await publish(nc, settings, channel, {"n": n}) for n in range(count)]
+    for n in [-1, *range(count)]:
+        assert (await next_pub(keeper)).data == {"n": n}  # the feed passed them on
+    return since, offsets
+
+
 class TestRecovery:
     async def test_a_reconnecting_client_gets_every_missed_publication_once_in_order(
         self, client: ClientFactory, nc: NATS, settings: Settings
@@ -243,16 +262,7 @@ class TestRecovery:
     ) -> None:
         """Another socket kept the hub's feed of the channel: the feed's tail answers the
         resubscribe, and history is not read at all."""
-        keeper = await (await client("k")).subscribe("public:kept")
-        b = await client("b")
-        sub = await b.subscribe("public:kept")
-        await publish(nc, settings, "public:kept", {"n": -1})
-        assert (await next_pub(sub)).data == {"n": -1}
-        since = (sub.offset, sub.epoch or "")
-        await b.close()
-        offsets = [await publish(nc, settings, "public:kept", {"n": n}) for n in range(100)]
-        for n in [-1, *range(100)]:
-            assert (await next_pub(keeper)).data == {"n": n}  # the feed passed them on
+        since, offsets = await missed_while_kept(client, nc, settings, "public:kept", 100)
         reads = HistoryReads(realtime, monkeypatch)
 
         again = await client("b")
@@ -274,16 +284,7 @@ class TestRecovery:
     ) -> None:
         # The hub's tails may keep about three of these publications between them.
         monkeypatch.setattr(realtime.fanout.tail_budget, "limit", 3 * len(b'{"n":10}'))
-        keeper = await (await client("k")).subscribe("public:long")
-        b = await client("b")
-        sub = await b.subscribe("public:long")
-        await publish(nc, settings, "public:long", {"n": -1})
-        await next_pub(sub)
-        since = (sub.offset, sub.epoch or "")
-        await b.close()
-        offsets = [await publish(nc, settings, "public:long", {"n": n}) for n in range(20)]
-        for n in [-1, *range(20)]:
-            assert (await next_pub(keeper)).data == {"n": n}
+        since, offsets = await missed_while_kept(client, nc, settings, "public:long", 20)
         reads = HistoryReads(realtime, monkeypatch)
 
         again = await client("b")
