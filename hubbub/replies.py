@@ -24,8 +24,12 @@ what they use, the subscription's own callback still delivers every reply (throu
 task), and ``Client.publish`` publishes.
 
 A request started ``resendable`` keeps what publishing it again needs until it is
-answered or expires: ``resend`` publishes every such request once more, with the same
-reply subject, when a worker that may have held it is gone (``hub/worker_watch.py``).
+answered or expires: ``resend`` publishes every such request once more when a worker
+that may have held it is gone (``hub/worker_watch.py``). The copy has a reply subject of
+its own, a token that stands for the request's: NATS lets a responder with
+``allow_responses`` answer a reply subject once, and one that was handed the same reply
+subject twice before answering may answer neither (nats-server 2.15), so a copy that
+reached the live worker still doing the request would silence both answers.
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ class Replies:
         # What sending a request again needs, by token, for requests that may be sent
         # again (``resend``): (subject, payload, headers).
         self._resendable: dict[str, tuple[str, bytes, dict[str, str] | None]] = {}
+        # The token of each copy ``resend`` published → the token of its request.
+        self._copies: dict[str, str] = {}
         self.direct = False  # replies are dispatched from nats-py's message processing
         self._prefix_bytes = b""
         self._direct_publish = False  # requests go into nats-py's buffer (_publish_now)
@@ -212,9 +218,15 @@ class Replies:
         self._deliver(msg)
 
     def _deliver(self, msg: Msg) -> None:
-        waiter = self._forget(msg.subject[len(self._prefix) :])
+        token = msg.subject[len(self._prefix) :]
+        waiter = self._forget(token)
         if waiter is None:
-            return  # late (expired) or stray
+            if not self._copies:
+                return  # late (expired) or stray
+            original = self._copies.pop(token, None)  # the reply to a copy?
+            waiter = None if original is None else self._forget(original)
+            if waiter is None:
+                return  # late: answered, or expired
         if isinstance(waiter, asyncio.Future):
             if not waiter.done():
                 waiter.set_result(msg)
@@ -253,16 +265,23 @@ class Replies:
                 self._call(waiter, None, NatsTimeout())
 
     def resend(self) -> int:
-        """Publish every resendable request still waiting once more, to the same reply
-        subject: the first reply answers it, a later one is dropped as late. For when a
-        worker that may have held some of them is gone. Returns how many were sent."""
+        """Publish every resendable request still waiting once more, each copy with a
+        token of its own that answers the same request: the first reply answers it, a
+        later one is dropped as late. For when a worker that may have held some of them
+        is gone. Returns how many were sent."""
         loop = self._loop
         if loop is None:
             return 0
+        # Copies of requests no longer waiting whose replies never came: forgotten here,
+        # so that what is kept is bounded by what was in flight at the last resend.
+        waiting = self._waiting
+        self._copies = {c: t for c, t in self._copies.items() if t in waiting}
         for token, (subject, payload, headers) in list(self._resendable.items()):
-            if headers is None and self._publish_now(loop, subject, token, payload):
+            copy = "%x" % next(self._tokens)  # noqa: UP031  # as ``_wait`` makes tokens
+            self._copies[copy] = token
+            if headers is None and self._publish_now(loop, subject, copy, payload):
                 continue
-            task = loop.create_task(self._publish_again(subject, payload, token, headers))
+            task = loop.create_task(self._publish_again(subject, payload, copy, headers))
             self._publishing.add(task)
             task.add_done_callback(self._publishing.discard)
         return len(self._resendable)

@@ -5,6 +5,7 @@ role's credentials on an embedded NATS that refuses anonymous clients."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -31,7 +32,8 @@ from hubbub.callers import CallerSigner
 from hubbub.config import Settings
 from hubbub.contracts.envelope import H_ERROR, Caller, CallerKind
 from hubbub.contracts.subjects import Subjects
-from hubbub.natsauth import HUB_INBOX_PREFIX
+from hubbub.natsauth import HUB_INBOX_PREFIX, nats_auth
+from hubbub.natsconn import connect_nats
 from tests.e2e.conftest import ClientFactory
 from tests.e2e.test_realtime import next_pub
 from tests.support import ops
@@ -333,6 +335,41 @@ class TestForgedCallers:
             ops.echo, {"key": "signed", "payload": {"done": True}}, caller=self.ALICE, timeout=5
         )
         assert reply.value.payload == {"done": True}
+
+
+class TestReadsSentAgain:
+    """A hub sends its reads in flight again when a worker is lost (hub/worker_watch.py);
+    the workers may answer a reply subject only once (``allow_responses``)."""
+
+    async def test_a_copy_that_reaches_the_worker_still_doing_the_read_is_answered(
+        self, worker: Any, hub_settings: Settings
+    ) -> None:
+        """The only worker is handed the read and then its copy before it answers either:
+        the read is still answered. Had the copy the read's own reply subject, NATS would
+        refuse both of the worker's answers, and the read would time out."""
+        assert hub_settings.nats_url
+        hub_nc = await connect_nats(
+            hub_settings.nats_url,
+            "hubbub-test-hub",
+            auth=nats_auth(hub_settings),
+            inbox_prefix=HUB_INBOX_PREFIX,
+        )
+        try:
+            bus = Bus(
+                hub_nc,
+                Subjects(hub_settings.namespace),
+                signer=CallerSigner.from_settings(hub_settings),
+            )
+            read = asyncio.ensure_future(
+                bus.request(ops.echo, {"key": "held", "seq": 3, "delay": 1.0}, caller=None)
+            )
+            await asyncio.sleep(0)  # the read is published...
+            await hub_nc.flush()  # ...and NATS has handed it to the only worker there is
+            assert bus.replies.resend() == 1
+            await hub_nc.flush()  # the copy is the worker's too, before it answers
+            assert (await asyncio.wait_for(read, 10)).value.seq == 3
+        finally:
+            await hub_nc.close()
 
 
 # --- `hubbub service create/list/revoke` against a running embedded NATS --------------------
