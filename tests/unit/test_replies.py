@@ -113,6 +113,29 @@ async def test_no_responders_is_its_own_error(nc: FakeNats, replies: Replies) ->
     assert replies.in_flight == 0
 
 
+async def test_a_copy_sent_again_has_a_reply_subject_of_its_own_and_the_first_reply_wins(
+    nc: FakeNats, replies: Replies
+) -> None:
+    """A worker may answer a reply subject only once, so the copy ``resend`` publishes
+    answers to a subject of its own; whichever reply comes first answers the request."""
+    a = asyncio.create_task(replies.request("svc.op", b"a", timeout=5, resendable=True))
+    b = asyncio.create_task(replies.request("svc.op", b"b", timeout=5, resendable=True))
+    await asyncio.sleep(0.01)
+    assert replies.resend() == 2
+    await asyncio.sleep(0.01)  # the copies are published by tasks (not the plain case)
+    subjects = {
+        p: [reply for _, payload, reply in nc.published if payload == p] for p in (b"a", b"b")
+    }
+    assert [len(set(s)) for s in subjects.values()] == [2, 2]  # the request's, the copy's
+    await nc.deliver(subjects[b"a"][1], b"the copy's answer")
+    await nc.deliver(subjects[b"a"][0], b"late")
+    await nc.deliver(subjects[b"b"][0], b"the answer")
+    await nc.deliver(subjects[b"b"][1], b"late")
+    assert ((await a).data, (await b).data) == (b"the copy's answer", b"the answer")
+    assert replies.in_flight == 0
+    assert replies.resend() == 0
+
+
 async def test_a_cancelled_or_failed_request_leaves_nothing_waiting(
     nc: FakeNats, replies: Replies
 ) -> None:
