@@ -363,8 +363,8 @@ class TestReadsSentAgain:
             read = asyncio.ensure_future(
                 bus.request(ops.echo, {"key": "held", "seq": 3, "delay": 1.0}, caller=None)
             )
-            await asyncio.sleep(0)  # the read is published...
-            await hub_nc.flush()  # ...and NATS has handed it to the only worker there is
+            await wait_for(lambda: bus.replies.in_flight == 1, what="the read sent")
+            await hub_nc.flush()  # NATS has handed it to the only worker there is
             assert bus.replies.resend() == 1
             await hub_nc.flush()  # the copy is the worker's too, before it answers
             assert (await asyncio.wait_for(read, 10)).value.seq == 3
