@@ -37,7 +37,7 @@ from tests.support import ops
 from tests.support.accounts import make_user
 from tests.support.nats_auth import as_role, made_auth_folder, streams_connection
 from tests.support.tokens import TestTokens
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, wait_for
 from workers.app import RunningWorker, worker_running
 
 pytestmark = pytest.mark.slow
@@ -207,12 +207,19 @@ class TestClusterNodeLoss:
             ):
                 assert response.status == 201, await response.text()
                 workspace = str((await response.json())["id"])
+            channel = f"workspace:{workspace}"
+            # The outbox relay publishes ``workspace.created`` after the 201. Wait until it
+            # is in the stream, so the subscription starts after it: otherwise it can be
+            # pushed just after the subscribe reply, and ``sub.offset`` (which follows
+            # every publication) would no longer say where the subscription started.
+            history = History(nc, subjects)
+            await wait_for(lambda: history.last_offset(Channel.parse(channel)), what="the event")
             browser = HubbubClient(f"ws://127.0.0.1:{server.port}/ws", token, backoff_min=0.02)
             stack.push_async_callback(browser.close)
             await browser.connect()
-            channel = f"workspace:{workspace}"
             sub = await browser.subscribe(channel)
             subscribed_at = sub.offset
+            assert subscribed_at >= 1  # after ``workspace.created``
 
             load = Load(base, token, workspace)
             running = asyncio.create_task(load.run())
@@ -247,7 +254,7 @@ class TestClusterNodeLoss:
 
             async def the_stream_holds_exactly_those() -> None:
                 # Any replica answers a read: one that lags a little catches up.
-                stored = await History(nc, subjects).after(
+                stored = await history.after(
                     Channel.parse(channel), subscribed_at, limit=10 * CREATES
                 )
                 assert [p.offset for p in stored] == offsets
