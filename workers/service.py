@@ -13,12 +13,14 @@ in the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import operator
 import time
 from collections.abc import Coroutine
 from typing import Any
 
+import nats.errors
 import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -145,15 +147,38 @@ class WorkerService:
     async def drain(self, timeout: float | None = None) -> bool:
         """Stop taking messages, finish the ones taken, reject the rest at the deadline."""
         timeout = self.settings.drain_timeout_s if timeout is None else timeout
-        if self._sub is not None:
-            # Unsubscribing first: requests not yet delivered go to other workers.
-            await self._sub.unsubscribe()
-            self._sub = None
-        finished = await self.actors.drain(timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            await self._stop_taking(sub, timeout)
+        finished = await self.actors.drain(max(0.0, deadline - loop.time()))
         if self.read_pool is not None:
             await self.read_pool.close()
         log.info("worker drained", extra={"finished_in_time": finished})
         return finished
+
+    @property
+    def taking(self) -> bool:
+        """Whether the worker still takes new requests (``drain`` has not begun)."""
+        return self._sub is not None
+
+    async def _stop_taking(self, sub: Subscription, timeout: float) -> None:
+        """End the subscription so that requests not yet sent go to other workers, and
+        take those NATS sent before it saw the UNSUB: nats-py's ``drain`` sends UNSUB,
+        then a PING, and the PONG comes after them. A plain ``unsubscribe`` would forget
+        the subscription at once and drop them unanswered, each caller waiting out its
+        deadline. Without a link to NATS (or when the round trip does not end in
+        ``timeout``) there is nothing more to wait for: the subscription is dropped."""
+        if self.nc.is_connected:
+            try:
+                await asyncio.wait_for(sub.drain(), timeout)  # type: ignore[no-untyped-call]
+                return
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning("draining the request subscription failed: %r", exc)
+        # Dropped here instead; a server that still has it forgets it with the link.
+        with contextlib.suppress(nats.errors.Error):
+            await sub.unsubscribe()
 
     # --- the hot path --------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from hubbub.config import Settings
 from hubbub.contracts.errors import Unavailable
 from tests.support import ops
 from tests.support.processes import start_test_worker, wait_exit, wait_until_serving
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -30,11 +31,18 @@ class TestDrainOnSigterm:
             queued = asyncio.ensure_future(
                 bus.request(ops.echo, {"key": "d", "seq": 2, "delay": 0.2}, caller=None)
             )
-            await asyncio.sleep(0.3)
+            await wait_for(lambda: bus.replies.in_flight == 2, what="both sent")
+            await nc.flush()  # NATS has sent both to the worker
             proc.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.2)
-            with pytest.raises(Unavailable):  # no longer taking new work
-                await bus.request(ops.echo, {"key": "new"}, caller=None, timeout=2)
+
+            async def refused() -> bool:
+                try:
+                    await bus.request(ops.echo, {"key": "new"}, caller=None, timeout=2)
+                except Unavailable:
+                    return True
+                return False  # taken: the signal is not handled yet
+
+            await wait_for(refused, what="no longer taking new work")
             assert [(await running).value.seq, (await queued).value.seq] == [1, 2]
             assert await wait_exit(proc, 10) == 0
         finally:
@@ -50,7 +58,8 @@ class TestDrainOnSigterm:
             stuck = asyncio.ensure_future(
                 bus.request(ops.echo, {"key": "s", "delay": 5.0}, caller=None)
             )
-            await asyncio.sleep(0.3)
+            await wait_for(lambda: bus.replies.in_flight == 1, what="the request sent")
+            await nc.flush()  # NATS has sent it to the worker
             proc.send_signal(signal.SIGTERM)
             with pytest.raises(Unavailable, match="shutting down"):
                 await stuck

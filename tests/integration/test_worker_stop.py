@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from nats.aio.client import Client as NATS
+
+from hubbub.bus import Bus
 from hubbub.config import Settings
 from tests.support import ops
 from tests.support.tcp_proxy import TcpProxy
@@ -27,5 +32,34 @@ async def test_a_worker_stops_cleanly_while_nats_is_unreachable(settings: Settin
         await wait_for(link_down, timeout=10, what="the worker sees NATS gone")
         await running.__aexit__(None, None, None)
         assert nc.is_closed
+    finally:
+        await proxy.stop()
+
+
+async def test_requests_on_their_way_to_a_draining_worker_are_answered(
+    settings: Settings, nc: NATS, bus: Bus
+) -> None:
+    """NATS sent them before it saw the worker's UNSUB, and the worker had not read them
+    yet when its drain began: the drain takes them. (nats-py's ``unsubscribe`` forgets the
+    subscription at once: they would be dropped, each caller waiting out its deadline.)"""
+    proxy = TcpProxy.to_url(settings.nats_url)
+    await proxy.start()
+    try:
+        own = settings.model_copy(update={"nats_url": proxy.url("nats")})
+        async with worker_running(own, ops.registry_with_tests()) as worker:
+            proxy.hold()  # what NATS sends the worker from here on waits in the proxy
+            calls = [
+                asyncio.ensure_future(
+                    bus.request(ops.echo, {"key": f"k{n}", "seq": n}, caller=None, timeout=5)
+                )
+                for n in range(3)
+            ]
+            await wait_for(lambda: bus.replies.in_flight == 3, what="the requests sent")
+            await nc.flush()  # NATS has sent them to the worker's link, before any UNSUB
+            draining = asyncio.ensure_future(worker.service.drain())
+            await wait_for(lambda: not worker.service.taking, what="the drain begun")
+            proxy.release()
+            assert [(await call).value.seq for call in calls] == [0, 1, 2]
+            assert await draining  # and everything it took finished in time
     finally:
         await proxy.stop()

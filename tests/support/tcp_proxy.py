@@ -2,7 +2,9 @@
 server (say, a hub's to NATS) goes down while everyone else's stays up.
 
 ``cut()`` closes every proxied connection and stops listening, so reconnects are
-refused; ``restore()`` listens again on the same port. Bytes are copied as they come.
+refused; ``restore()`` listens again on the same port. Bytes are copied as they come,
+except that ``hold()`` keeps what the server sends in the proxy (the connections stay
+open) until ``release()``: a client that has not read what is on its way to it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._downstream = asyncio.Event()  # set: the server's bytes pass through
+        self._downstream.set()
 
     @classmethod
     def to_url(cls, url: str) -> TcpProxy:
@@ -57,6 +61,13 @@ class TcpProxy:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
 
+    def hold(self) -> None:
+        """Keep what the server sends from here on in the proxy, until ``release()``."""
+        self._downstream.clear()
+
+    def release(self) -> None:
+        self._downstream.set()
+
     async def restore(self) -> None:
         await self.start()
 
@@ -73,7 +84,7 @@ class TcpProxy:
         self._writers.update((writer, up_writer))
         pumps = [
             asyncio.ensure_future(_pump(reader, up_writer)),
-            asyncio.ensure_future(_pump(up_reader, writer)),
+            asyncio.ensure_future(_pump(up_reader, writer, self._downstream)),
         ]
         for pump in pumps:
             self._tasks.add(pump)
@@ -88,8 +99,12 @@ class TcpProxy:
                 w.transport.abort()
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pump(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gate: asyncio.Event | None = None
+) -> None:
     with contextlib.suppress(OSError, asyncio.IncompleteReadError):
         while data := await reader.read(65_536):
+            if gate is not None:
+                await gate.wait()
             writer.write(data)
             await writer.drain()
