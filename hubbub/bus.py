@@ -43,7 +43,13 @@ from pydantic import ValidationError
 
 from hubbub.callers import CallerSigner
 from hubbub.contracts.envelope import H_ERROR, H_TRACEPARENT, Caller
-from hubbub.contracts.errors import BadGateway, HubbubError, Timeout, Unavailable
+from hubbub.contracts.errors import (
+    NOT_STARTED,
+    BadGateway,
+    HubbubError,
+    Timeout,
+    Unavailable,
+)
 from hubbub.contracts.operations import Operation
 from hubbub.contracts.subjects import Subjects
 from hubbub.dependencies import Health, nats_outage
@@ -100,7 +106,7 @@ WORKERS = "workers"  # what the Health calls the workers of the bus's requests
 
 BUS_UNREACHABLE = "the message bus is unreachable; retry shortly"
 _UNAVAILABLE = "unavailable"
-_NOT_STARTED = b'"reason":"busy"'  # workers/service.py: a refusal of work never started
+_NOT_STARTED = b'"reason":"%b"' % NOT_STARTED.encode()  # a refusal of work never started
 # The envelope (hubbub/contracts/envelope.py), without and with the hub's signature.
 _BODY = b'{"params":%b,"caller":%b,"deadline":%d,"request_id":%b%b}'
 _SIGNED_BODY = b'{"params":%b,"caller":%b,"caller_sig":"%b","deadline":%d,"request_id":%b%b}'

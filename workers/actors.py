@@ -11,8 +11,9 @@ Failure policy, spelled out (after pykka's ``_actor.py``):
 * Too many messages in the whole process (``max_in_flight``): the same.
 * Stop: ``drain`` stops nothing by itself — the owner first stops taking messages — then
   waits for the queued and running jobs; what is still queued at the deadline is
-  *rejected* (each job answers ``unavailable``), what is still running is cancelled
-  (its transaction rolls back and it answers ``unavailable``). Never dropped.
+  *rejected* (each job answers ``unavailable`` with the reason ``NOT_STARTED``, which the
+  hub sends to another worker), what is still running is cancelled (its transaction
+  rolls back and it answers ``unavailable``). Never dropped.
 * Idle actors are passivated: an actor whose mailbox has been empty for ``idle_timeout``
   seconds (by the system's ``clock``) is forgotten by the periodic sweep
   (``passivate_idle``); its next message starts a new one.
@@ -28,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
-from hubbub.contracts.errors import HubbubError, Unavailable
+from hubbub.contracts.errors import NOT_STARTED, HubbubError, Unavailable
 from workers.eager import start_eager
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,8 @@ class ActorSystem:
         return finished
 
     async def _abandon(self) -> None:
-        error = Unavailable("the worker is shutting down; retry")
+        # Never started: the hub sends them to another worker.
+        error = Unavailable("the worker is shutting down; retry", reason=NOT_STARTED)
         rejections = []
         for actor in self.actors.values():
             # the head of each mailbox is running; everything behind it never started

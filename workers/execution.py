@@ -32,12 +32,9 @@ from handlers.registry import Handler
 from handlers.worker_resources import ResourceKey
 from hubbub.config import Settings
 from hubbub.contracts.envelope import Caller
-from hubbub.contracts.errors import Timeout, Unavailable
+from hubbub.contracts.errors import NOT_STARTED, Timeout, Unavailable
 from hubbub.contracts.operations import Operation
 
-# ``details.reason`` of a refusal of work never started (workers/service.py NOT_STARTED,
-# which the hub's bus matches to send the request elsewhere).
-BUSY = "busy"
 # Connections of the engine's pool kept from writing requests: one for reads, and one for
 # the janitor, the invalidation redoer or the mail sender. (The outbox relay has a
 # connection of its own, outside the pool: it holds a session lock.)
@@ -111,7 +108,7 @@ async def _take_slot(slots: Slots, ctx: Context) -> None:
     """Wait for a transaction slot as long as the request may; raise if it may not."""
     if slots.waiting >= slots.size * WAITING_PER_SLOT:
         raise Unavailable(
-            "the worker is busy; retry shortly", request_id=ctx.request_id, reason=BUSY
+            "the worker is busy; retry shortly", request_id=ctx.request_id, reason=NOT_STARTED
         )
     wait = ctx.settings.db_wait_s
     if ctx.deadline is not None:
@@ -124,7 +121,7 @@ async def _take_slot(slots: Slots, ctx: Context) -> None:
             return
     if not await slots.take(wait):
         raise Unavailable(
-            "the worker is busy; retry shortly", request_id=ctx.request_id, reason=BUSY
+            "the worker is busy; retry shortly", request_id=ctx.request_id, reason=NOT_STARTED
         )
 
 

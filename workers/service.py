@@ -38,6 +38,7 @@ from hubbub.callers import CallerSigner
 from hubbub.config import Settings
 from hubbub.contracts.envelope import ANONYMOUS, H_ERROR, H_TRACEPARENT, Caller
 from hubbub.contracts.errors import (
+    NOT_STARTED,
     BadRequest,
     Forbidden,
     HubbubError,
@@ -60,9 +61,6 @@ from workers.execution import TRANSACTION_SLOTS, Slots, Unit, run_unit
 from workers.metrics import HandlerTimings, OperationTimer
 from workers.outages import classify, record
 
-# ``details.reason`` of a refusal that means the request was never started (a full
-# mailbox or too many in flight): the caller may send it again, whatever it does.
-NOT_STARTED = "busy"
 BUSY_LOG_S = 10.0  # at most one "backpressure" line this often, with the count
 
 log = logging.getLogger(__name__)

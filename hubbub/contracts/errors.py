@@ -215,6 +215,12 @@ class BadGateway(HubbubError):
     default_message = "a worker sent a malformed reply"
 
 
+# ``details.reason`` of an ``unavailable`` refusal of work that never started (a full
+# mailbox, no transaction slot in time, a draining worker's queue): the hub's bus sends
+# such a request to another worker, whatever it does.
+NOT_STARTED = "busy"
+
+
 class Unavailable(HubbubError):
     """Every one says when to try again: ``details.retry_after`` (seconds; 1 unless the
     raiser knows better), sent as ``Retry-After`` on REST and in WS error frames."""

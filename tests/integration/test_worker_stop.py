@@ -1,13 +1,16 @@
-"""A worker stops cleanly whatever state its NATS link is in."""
+"""A worker stops cleanly whatever state its NATS link is in, and what it was sent is
+answered: by itself, or (never started when its drain ran out) by another worker."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 from nats.aio.client import Client as NATS
 
 from hubbub.bus import Bus
 from hubbub.config import Settings
+from hubbub.contracts.errors import Unavailable
 from tests.support import ops
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for
@@ -63,3 +66,26 @@ async def test_requests_on_their_way_to_a_draining_worker_are_answered(
             assert await draining  # and everything it took finished in time
     finally:
         await proxy.stop()
+
+
+async def test_work_queued_at_the_drain_deadline_is_done_by_another_worker(
+    settings: Settings, nc: NATS, bus: Bus
+) -> None:
+    """The job that runs past the deadline is cancelled (``unavailable``: it may have
+    started); the one queued behind it never started, says so, and the hub's bus sends
+    it to the next worker instead of answering 503."""
+    brief = settings.model_copy(update={"drain_timeout_s": 0.5})
+    async with worker_running(brief, ops.registry_with_tests()) as first:
+        stuck = asyncio.ensure_future(
+            bus.request(ops.echo, {"key": "s", "seq": 1, "delay": 30.0}, caller=None, timeout=20)
+        )
+        queued = asyncio.ensure_future(
+            bus.request(ops.echo, {"key": "s", "seq": 2}, caller=None, timeout=20)
+        )
+        await wait_for(lambda: bus.replies.in_flight == 2, what="both sent")
+        await nc.flush()  # both are the first worker's: it is the only one
+        async with worker_running(settings, ops.registry_with_tests()):
+            assert await first.service.drain() is False  # the deadline came first
+            assert (await queued).value.seq == 2
+            with pytest.raises(Unavailable, match="shutting down"):
+                await stuck

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hubbub.contracts.errors import HubbubError
+from hubbub.contracts.errors import NOT_STARTED, HubbubError
 from tests.support.clock import Clock
 from workers.actors import ActorSystem, MailboxFull
 
@@ -16,7 +16,7 @@ from workers.actors import ActorSystem, MailboxFull
 @dataclass
 class Recorder:
     ran: list[str] = field(default_factory=list)
-    rejected: list[tuple[str, str]] = field(default_factory=list)
+    rejected: list[tuple[str, str, str | None]] = field(default_factory=list)  # name, code, reason
     cancelled: list[str] = field(default_factory=list)
 
 
@@ -43,7 +43,7 @@ class FakeJob:
         self.log.ran.append(self.name)
 
     async def reject(self, error: HubbubError) -> None:
-        self.log.rejected.append((self.name, error.code.value))
+        self.log.rejected.append((self.name, error.code.value, error.details.get("reason")))
 
 
 async def settle(system: ActorSystem) -> None:
@@ -253,7 +253,8 @@ class TestDrain:
     async def test_at_the_deadline_queued_jobs_are_rejected_and_running_ones_cancelled(
         self,
     ) -> None:
-        """Nothing is dropped: each job either ran, or answered unavailable."""
+        """Nothing is dropped: each job either ran, or answered unavailable. The queued
+        ones never started, and say so: the hub sends them to another worker."""
         log = Recorder()
         gate = asyncio.Event()  # never set
         system = ActorSystem()
@@ -262,7 +263,10 @@ class TestDrain:
         system.tell("k", FakeJob("queued-2", log))
         system.tell(None, FakeJob("unkeyed", log, gate=gate))
         assert await system.drain(0.05) is False
-        assert log.rejected == [("queued-1", "unavailable"), ("queued-2", "unavailable")]
+        assert log.rejected == [
+            ("queued-1", "unavailable", NOT_STARTED),
+            ("queued-2", "unavailable", NOT_STARTED),
+        ]
         assert sorted(log.cancelled) == ["running", "unkeyed"]
         assert system.in_flight == 0
 
