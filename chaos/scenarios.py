@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 import traceback
 from collections import Counter
@@ -221,13 +222,17 @@ async def _duplicate_rows(api: Api, system: System, workspace: Workspace, titles
 # --- faults -------------------------------------------------------------------------------
 
 
-def _kill(child: str) -> FaultAction:
+def _kill(child: str, sig: signal.Signals = signal.SIGKILL) -> FaultAction:
+    """``sig`` to ``child``: SIGKILL, a crash; SIGTERM, a graceful stop (a worker drains:
+    it finishes what it took, and what was on its way to it goes to the other). Either
+    way the supervisor starts it again."""
+
     async def fault(
         run: Run, session: aiohttp.ClientSession, ws: Workspace, api: Api, result: Result
     ) -> Fault:
-        pid = run.system.kill_child(child)
+        pid = run.system.kill_child(child, sig)
         end = time.monotonic()
-        result.notes.append(f"SIGKILL {child} (pid {pid})")
+        result.notes.append(f"{sig.name} {child} (pid {pid})")
 
         async def recovered(session: aiohttp.ClientSession) -> bool:
             back = run.system.child_pids().get(child)
@@ -541,6 +546,7 @@ async def storm(run: Run) -> Result:
 
 SCENARIOS: dict[str, Callable[[Run], Awaitable[Result]]] = {
     "worker-kill": lambda run: under_load(run, "worker-kill", _kill("worker-1")),
+    "worker-stop": lambda run: under_load(run, "worker-stop", _kill("worker-1", signal.SIGTERM)),
     "hub-kill": lambda run: under_load(run, "hub-kill", _kill("hub-1")),
     "postgres-stop": lambda run: under_load(
         run, "postgres-stop", _stop(lambda s: s.postgres, lambda z: z.outage_s)

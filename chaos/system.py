@@ -258,12 +258,12 @@ class System:
                     ours[str(name)] = pid
         return ours
 
-    def kill_child(self, name: str) -> int:
-        """SIGKILL our ``hubbub up``'s child ``name``; its pid."""
+    def kill_child(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int:
+        """Send our ``hubbub up``'s child ``name`` ``sig`` (SIGKILL unless told); its pid."""
         pid = self.child_pids().get(name)
         if pid is None:
             raise RuntimeError(f"no running child {name!r} recorded in {self.state_dir}")
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, sig)
         return pid
 
     # --- users ----------------------------------------------------------------------------

@@ -40,6 +40,13 @@ class TestChaos:
         """SIGKILL of a worker under load: the child is back, 0 failed, lost or duplicated."""
         await must_show(chaos_run, "worker-kill")
 
+    async def test_a_stopped_worker_drains_is_restarted_and_no_request_fails(
+        self, chaos_run: Run
+    ) -> None:
+        """SIGTERM of a worker under load (a rolling restart): it drains, the child is
+        back, 0 failed, lost or duplicated."""
+        await must_show(chaos_run, "worker-stop")
+
     async def test_postgres_outage_is_503_and_nothing_fails_after_retry(
         self, chaos_run: Run
     ) -> None:
