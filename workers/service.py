@@ -62,6 +62,8 @@ from workers.metrics import HandlerTimings, OperationTimer
 from workers.outages import classify, record
 
 BUSY_LOG_S = 10.0  # at most one "backpressure" line this often, with the count
+# At most this long for NATS to confirm a draining worker's UNSUB (two round trips).
+UNSUB_ROUND_TRIP_S = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -163,18 +165,25 @@ class WorkerService:
 
     async def _stop_taking(self, sub: Subscription, timeout: float) -> None:
         """End the subscription so that requests not yet sent go to other workers, and
-        take those NATS sent before it saw the UNSUB: nats-py's ``drain`` sends UNSUB,
-        then a PING, and the PONG comes after them. A plain ``unsubscribe`` would forget
-        the subscription at once and drop them unanswered, each caller waiting out its
-        deadline. Without a link to NATS (or when the round trip does not end in
-        ``timeout``) there is nothing more to wait for: the subscription is dropped."""
-        if self.nc.is_connected:
+        take those NATS sent before it saw the UNSUB: UNSUB, then a round trip whose PONG
+        comes after them, then forget the subscription. (nats-py's ``unsubscribe``
+        forgets it at once and drops them unanswered, each caller waiting out its
+        deadline; its ``drain`` forgets it after one round trip, whose PING nats-py
+        writes ahead of the UNSUB its flusher task still holds.) The round trip gets at
+        most ``UNSUB_ROUND_TRIP_S`` of the drain's ``timeout``; without a link to NATS,
+        or past that, the subscription is forgotten as it stands."""
+        nc = self.nc
+        if nc.is_connected:
             try:
-                await asyncio.wait_for(sub.drain(), timeout)  # type: ignore[no-untyped-call]
-                return
+                async with asyncio.timeout(min(timeout, UNSUB_ROUND_TRIP_S)):
+                    await nc._send_unsubscribe(sub._id)
+                    # As in ``start``: the first PONG may precede the UNSUB's arrival,
+                    # the second follows it.
+                    await nc.flush()
+                    await nc.flush()
             except (nats.errors.Error, TimeoutError) as exc:
-                log.warning("draining the request subscription failed: %r", exc)
-        # Dropped here instead; a server that still has it forgets it with the link.
+                log.warning("ending the request subscription's round trip failed: %r", exc)
+        # Forgotten here (and not sent again on a reconnect); nothing reaches it later.
         with contextlib.suppress(nats.errors.Error):
             await sub.unsubscribe()
 

@@ -68,6 +68,33 @@ async def test_requests_on_their_way_to_a_draining_worker_are_answered(
         await proxy.stop()
 
 
+async def test_a_request_routed_while_the_unsub_travels_is_answered(
+    settings: Settings, nc: NATS, bus: Bus
+) -> None:
+    """NATS may answer the drain's first PING before it reads the UNSUB behind it, and
+    route a request to the worker meanwhile: the worker forgets its subscription only
+    after a round trip that follows the UNSUB, so that request is taken too. (After one
+    round trip, as nats-py's ``Subscription.drain`` does, it would be dropped.)"""
+    proxy = TcpProxy.to_url(settings.nats_url)
+    await proxy.start()
+    try:
+        own = settings.model_copy(update={"nats_url": proxy.url("nats")})
+        async with worker_running(own, ops.registry_with_tests()) as worker:
+            proxy.hold_upstream_from(b"UNSUB ")
+            draining = asyncio.ensure_future(worker.service.drain())
+            await wait_for(proxy.upstream_held.is_set, what="the UNSUB on its way")
+            call = asyncio.ensure_future(
+                bus.request(ops.echo, {"key": "late", "seq": 9}, caller=None, timeout=5)
+            )
+            await wait_for(lambda: bus.replies.in_flight == 1, what="the request sent")
+            await nc.flush()  # NATS has routed it to the worker, whose UNSUB it has not read
+            proxy.release_upstream()
+            assert (await call).value.seq == 9
+            assert await draining
+    finally:
+        await proxy.stop()
+
+
 async def test_work_queued_at_the_drain_deadline_is_done_by_another_worker(
     settings: Settings, nc: NATS, bus: Bus
 ) -> None:

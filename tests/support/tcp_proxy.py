@@ -4,7 +4,10 @@ server (say, a hub's to NATS) goes down while everyone else's stays up.
 ``cut()`` closes every proxied connection and stops listening, so reconnects are
 refused; ``restore()`` listens again on the same port. Bytes are copied as they come,
 except that ``hold()`` keeps what the server sends in the proxy (the connections stay
-open) until ``release()``: a client that has not read what is on its way to it.
+open) until ``release()``: a client that has not read what is on its way to it; and
+``hold_upstream_from(marker)`` passes what a client sends up to ``marker`` and keeps
+the rest until ``release_upstream()``: a command still on its way to the server
+(``upstream_held`` is set once it is kept).
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ class TcpProxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self._downstream = asyncio.Event()  # set: the server's bytes pass through
         self._downstream.set()
+        self._upstream = asyncio.Event()  # set: the clients' bytes pass through
+        self._upstream.set()
+        self._upstream_marker: bytes | None = None  # kept from here, once seen
+        self.upstream_held = asyncio.Event()
 
     @classmethod
     def to_url(cls, url: str) -> TcpProxy:
@@ -68,6 +75,16 @@ class TcpProxy:
     def release(self) -> None:
         self._downstream.set()
 
+    def hold_upstream_from(self, marker: bytes) -> None:
+        """Keep what a client sends from the next ``marker`` on, until
+        ``release_upstream()``; what comes before it passes."""
+        self._upstream_marker = marker
+        self.upstream_held.clear()
+
+    def release_upstream(self) -> None:
+        self._upstream_marker = None
+        self._upstream.set()
+
     async def restore(self) -> None:
         await self.start()
 
@@ -83,7 +100,7 @@ class TcpProxy:
             return
         self._writers.update((writer, up_writer))
         pumps = [
-            asyncio.ensure_future(_pump(reader, up_writer)),
+            asyncio.ensure_future(self._pump_up(reader, up_writer)),
             asyncio.ensure_future(_pump(up_reader, writer, self._downstream)),
         ]
         for pump in pumps:
@@ -97,6 +114,21 @@ class TcpProxy:
             for w in (writer, up_writer):
                 self._writers.discard(w)
                 w.transport.abort()
+
+    async def _pump_up(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A client's bytes to the server; from ``_upstream_marker`` on, kept while held."""
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while data := await reader.read(65_536):
+                marker = self._upstream_marker
+                at = data.find(marker) if marker is not None and self._upstream.is_set() else -1
+                if at >= 0:
+                    writer.write(data[:at])
+                    data = data[at:]
+                    self._upstream.clear()
+                    self.upstream_held.set()
+                await self._upstream.wait()
+                writer.write(data)
+                await writer.drain()
 
 
 async def _pump(
