@@ -21,7 +21,7 @@ from bench.bus import BARE_SUBJECT, NAMESPACE, auth_config
 from cli.embedded import EmbeddedNats
 from cli.embedded.nats_auth import NatsAuthFolder
 from hubbub.contracts.subjects import WORKER_QUEUE
-from hubbub.nats_barrier import subscribed
+from hubbub.nats_barrier import server_has_read
 from hubbub.natsauth import HUB_INBOX_PREFIX
 
 
@@ -102,7 +102,7 @@ async def test_the_bare_round_trip_runs_as_hub_and_worker(roles: tuple[NATS, NAT
         await msg.respond(msg.data)
 
     await worker.subscribe(BARE_SUBJECT, queue=WORKER_QUEUE, cb=answer)
-    await subscribed(worker)  # a flush alone can overtake the SUB (NoRespondersError)
+    await server_has_read(worker)  # a flush alone can overtake the SUB (NoRespondersError)
     reply = await hub.request(BARE_SUBJECT, b'{"key":"k0","n":1}', timeout=5)
     assert reply.data == b'{"key":"k0","n":1}'
     assert reply.subject.startswith(HUB_INBOX_PREFIX + ".")

@@ -49,7 +49,7 @@ from hubbub.contracts.control import (
 )
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
-from hubbub.nats_barrier import subscribed
+from hubbub.nats_barrier import server_has_read
 from hubbub.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class Revocations:
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(self.subjects.control_users, cb=self._on_message)
-        await subscribed(self.nc)  # a flush alone can return before the server has the SUB
+        await server_has_read(self.nc)  # a flush alone can return before the server has the SUB
         await self.reload()
         self._pruner = asyncio.create_task(self._prune_forever(), name="revocations-prune")
 

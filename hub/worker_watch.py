@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from hubbub.contracts.heartbeat import MISSED_BEATS, WorkerBeat, worker_beat
 from hubbub.contracts.subjects import Subjects
-from hubbub.nats_barrier import subscribed
+from hubbub.nats_barrier import server_has_read
 from hubbub.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class WorkerWatch:
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(self.subjects.worker_beats, cb=self._on_message)
-        await subscribed(self.nc)
+        await server_has_read(self.nc)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="worker-watch")
 
     async def stop(self) -> None:

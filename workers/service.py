@@ -53,6 +53,7 @@ from hubbub.contracts.subjects import WORKER_QUEUE, Subjects
 from hubbub.dependencies import Health, unavailable
 from hubbub.keys import RedisKeys
 from hubbub.logs import request_id_var
+from hubbub.nats_barrier import server_has_read
 from hubbub.nats_direct import publish_now, publishes_directly
 from hubbub.nats_reader import dispatch_raw
 from workers.actors import ActorSystem, MailboxFull
@@ -137,12 +138,7 @@ class WorkerService:
         # taken is the actors' (max_in_flight: a busy refusal), not the queue's.
         dispatch_raw(sub, self._deliver, self._deliver_raw)
         self._reply_loop = self._loop if publishes_directly(self.nc) else None
-        # Two flushes: nats-py writes a flush's PING ahead of the SUB its flusher task
-        # still holds, so the first PONG can return before the server has the
-        # subscription; the second PING follows the SUB, and its PONG means the worker
-        # is in the queue group when start() returns.
-        await self.nc.flush()
-        await self.nc.flush()
+        await server_has_read(self.nc)  # in the queue group when start() returns
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Stop taking messages, finish the ones taken, reject the rest at the deadline."""
@@ -168,19 +164,16 @@ class WorkerService:
         take those NATS sent before it saw the UNSUB: UNSUB, then a round trip whose PONG
         comes after them, then forget the subscription. (nats-py's ``unsubscribe``
         forgets it at once and drops them unanswered, each caller waiting out its
-        deadline; its ``drain`` forgets it after one round trip, whose PING nats-py
-        writes ahead of the UNSUB its flusher task still holds.) The round trip gets at
-        most ``UNSUB_ROUND_TRIP_S`` of the drain's ``timeout``; without a link to NATS,
-        or past that, the subscription is forgotten as it stands."""
+        deadline; its ``drain`` forgets it after one round trip, which can end before
+        the server has read the UNSUB: ``hubbub/nats_barrier.py``.) The round trips get
+        at most ``UNSUB_ROUND_TRIP_S`` of the drain's ``timeout``; without a link to
+        NATS, or past that, the subscription is forgotten as it stands."""
         nc = self.nc
         if nc.is_connected:
             try:
                 async with asyncio.timeout(min(timeout, UNSUB_ROUND_TRIP_S)):
                     await nc._send_unsubscribe(sub._id)
-                    # As in ``start``: the first PONG may precede the UNSUB's arrival,
-                    # the second follows it.
-                    await nc.flush()
-                    await nc.flush()
+                    await server_has_read(nc)
             except (nats.errors.Error, TimeoutError) as exc:
                 log.warning("ending the request subscription's round trip failed: %r", exc)
         # Forgotten here (and not sent again on a reconnect); nothing reaches it later.

@@ -14,7 +14,7 @@ from nats.aio.msg import Msg
 
 from hubbub import nats_direct
 from hubbub.config import Settings
-from hubbub.nats_barrier import subscribed
+from hubbub.nats_barrier import server_has_read
 from hubbub.nats_direct import publish_now, publishes_directly
 from hubbub.natsconn import connect_nats
 
@@ -36,7 +36,7 @@ async def _receiving(nc: NATS, subject: str, count: int) -> asyncio.Future[list[
             done.set_result(got)
 
     await nc.subscribe(subject, cb=take)
-    await subscribed(nc)
+    await server_has_read(nc)
     return done
 
 

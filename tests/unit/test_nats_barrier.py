@@ -13,7 +13,7 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from hubbub.nats_barrier import subscribed
+from hubbub.nats_barrier import server_has_read
 
 INFO = b'INFO {"server_id":"fake","version":"2.10.0","max_payload":1048576,"proto":1}\r\n'
 
@@ -59,7 +59,7 @@ async def test_a_flush_can_overtake_the_subscription_it_follows(
     server, nc = fake
     await nc.subscribe("svc.echo", queue="workers")
     await nc.flush()
-    await subscribed(nc)  # only so that the server has read everything before looking
+    await server_has_read(nc)  # only so that the server has read everything before looking
     assert server.verbs_after_connect()[:2] == [b"PING", b"SUB"]  # the flush's PING first
 
 
@@ -68,6 +68,6 @@ async def test_after_the_barrier_the_server_has_read_the_subscription(
 ) -> None:
     server, nc = fake
     await nc.subscribe("svc.echo", queue="workers")
-    await subscribed(nc)
+    await server_has_read(nc)
     # The barrier's last PONG answered a PING the server read after the SUB.
     assert server.verbs_after_connect() == [b"PING", b"SUB", b"PING"]
