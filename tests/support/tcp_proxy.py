@@ -25,12 +25,9 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._downstream = asyncio.Event()  # set: the server's bytes pass through
-        self._downstream.set()
-        self._upstream = asyncio.Event()  # set: the clients' bytes pass through
-        self._upstream.set()
-        self._upstream_marker: bytes | None = None  # kept from here, once seen
-        self.upstream_held = asyncio.Event()
+        self._downstream = _Gate()  # the server's bytes to the clients
+        self._upstream = _Gate()  # the clients' bytes to the server
+        self.upstream_held = self._upstream.held
 
     @classmethod
     def to_url(cls, url: str) -> TcpProxy:
@@ -70,20 +67,18 @@ class TcpProxy:
 
     def hold(self) -> None:
         """Keep what the server sends from here on in the proxy, until ``release()``."""
-        self._downstream.clear()
+        self._downstream.close()
 
     def release(self) -> None:
-        self._downstream.set()
+        self._downstream.open()
 
     def hold_upstream_from(self, marker: bytes) -> None:
         """Keep what a client sends from the next ``marker`` on, until
         ``release_upstream()``; what comes before it passes."""
-        self._upstream_marker = marker
-        self.upstream_held.clear()
+        self._upstream.close_at(marker)
 
     def release_upstream(self) -> None:
-        self._upstream_marker = None
-        self._upstream.set()
+        self._upstream.open()
 
     async def restore(self) -> None:
         await self.start()
@@ -100,7 +95,7 @@ class TcpProxy:
             return
         self._writers.update((writer, up_writer))
         pumps = [
-            asyncio.ensure_future(self._pump_up(reader, up_writer)),
+            asyncio.ensure_future(_pump(reader, up_writer, self._upstream)),
             asyncio.ensure_future(_pump(up_reader, writer, self._downstream)),
         ]
         for pump in pumps:
@@ -115,28 +110,49 @@ class TcpProxy:
                 self._writers.discard(w)
                 w.transport.abort()
 
-    async def _pump_up(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """A client's bytes to the server; from ``_upstream_marker`` on, kept while held."""
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await reader.read(65_536):
-                marker = self._upstream_marker
-                at = data.find(marker) if marker is not None and self._upstream.is_set() else -1
-                if at >= 0:
-                    writer.write(data[:at])
-                    data = data[at:]
-                    self._upstream.clear()
-                    self.upstream_held.set()
-                await self._upstream.wait()
-                writer.write(data)
-                await writer.drain()
+
+class _Gate:
+    """What passes one direction of the proxy: everything while open; nothing while
+    closed (it waits in the proxy, in order); with a marker set, what comes before the
+    marker's next occurrence, and then it closes (``held`` is set)."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self._marker: bytes | None = None
+        self.held = asyncio.Event()
+
+    def close(self) -> None:
+        self._open.clear()
+
+    def close_at(self, marker: bytes) -> None:
+        self._marker = marker
+        self.held.clear()
+
+    def open(self) -> None:
+        self._marker = None
+        self._open.set()
+
+    def split(self, data: bytes) -> tuple[bytes, bytes]:
+        """(what passes now, what waits until the gate is open)."""
+        marker = self._marker
+        at = data.find(marker) if marker is not None and self._open.is_set() else -1
+        if at < 0:
+            return b"", data
+        self._open.clear()
+        self.held.set()
+        return data[:at], data[at:]
+
+    async def wait_open(self) -> None:
+        await self._open.wait()
 
 
-async def _pump(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gate: asyncio.Event | None = None
-) -> None:
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gate: _Gate) -> None:
     with contextlib.suppress(OSError, asyncio.IncompleteReadError):
         while data := await reader.read(65_536):
-            if gate is not None:
-                await gate.wait()
-            writer.write(data)
+            now, rest = gate.split(data)
+            if now:
+                writer.write(now)
+            await gate.wait_open()
+            writer.write(rest)
             await writer.drain()
