@@ -27,7 +27,7 @@ from hub.ws.presence import Presence
 from hubbub.config import Settings
 from hubbub.contracts.api.channels import ChannelAction
 from hubbub.contracts.channels import Channel
-from hubbub.contracts.errors import Conflict, NotFound, TooLarge
+from hubbub.contracts.errors import Conflict, Forbidden, NotFound, TooLarge
 from hubbub.contracts.protocol import CloseCode, Push
 from hubbub.contracts.subjects import Subjects
 
@@ -36,6 +36,8 @@ log = logging.getLogger("hubbub.ws")
 MAX_RECOVERY = 10_000  # publications replayed by one subscribe; more → recovered: false
 MAX_RECOVERY_BYTES = 4 * 1024 * 1024  # and their data's size; more → recovered: false
 
+
+_MEMBERSHIP_REMOVED = "your membership was removed"
 
 PARSED_CACHE_SIZE = 4096  # channel names whose parse is remembered
 
@@ -96,18 +98,21 @@ class Subscriptions:
             )
         caller = conn.caller
         assert caller is not None
-        if not self.authorizer.allowed_by_policy(caller, channel, ChannelAction.SUBSCRIBE):
-            await self.authorizer.check(caller, channel, ChannelAction.SUBSCRIBE)
-        conn.subs[name] = 0  # reserved: a second subscribe meanwhile is a conflict
-        # The channel's feed, when it is listening already (most subscribes: every socket
-        # of a storm joins the same few); else made or awaited by the fan-out.
-        feed = self.fanout.feeds.get(name)
-        if feed is None or not feed.ready.done():
-            try:
+        # Reserved before the access check: a second subscribe meanwhile is a conflict,
+        # and a membership removed while the check or the history read is awaited takes
+        # the reservation away (``membership_removed``), which ends this subscribe below.
+        conn.subs[name] = 0
+        try:
+            if not self.authorizer.allowed_by_policy(caller, channel, ChannelAction.SUBSCRIBE):
+                await self.authorizer.check(caller, channel, ChannelAction.SUBSCRIBE)
+            # The channel's feed, when it is listening already (most subscribes: every
+            # socket of a storm joins the same few); else made or awaited by the fan-out.
+            feed = self.fanout.feeds.get(name)
+            if feed is None or not feed.ready.done():
                 feed = await self.fanout.feed(channel)
-            except BaseException:
-                conn.subs.pop(name, None)
-                raise
+        except BaseException:
+            conn.subs.pop(name, None)
+            raise
         feed.waiting[conn] = []
         try:
             epoch = await self.history.epoch(channel.kind)
@@ -124,12 +129,14 @@ class Subscriptions:
         except BaseException:
             feed.waiting.pop(conn, None)
             conn.subs.pop(name, None)
-            await self.fanout.release(feed)
+            await self._let_go(feed)
             raise
-        if conn.closed or name not in conn.subs:  # gone while we read the history
+        if conn.closed or name not in conn.subs:  # gone while we checked and read
             feed.waiting.pop(conn, None)
-            await self.fanout.release(feed)
-            return
+            await self._let_go(feed)
+            if conn.closed:
+                return  # nobody to answer
+            raise Forbidden(_MEMBERSHIP_REMOVED, channel=name)
         reply = _subscribe_reply(command.id, name, position, epoch, recovered, publications)
         conn.send(reply)
         # Live from here: what arrived meanwhile, then everything new; each offset once.
@@ -140,7 +147,7 @@ class Subscriptions:
         if pending:
             conn.deliver(feed, pending, b"".join(i.frame for i in pending))
         if feed.policy.presence:
-            await self._presence_join(conn, channel, feed)
+            await self._presence_join(conn, channel)
 
     async def _recover(
         self, conn: Connection, feed: Feed, since: cmd.Since, epoch: str, latest: int
@@ -204,23 +211,33 @@ class Subscriptions:
                 await self.presence.leave(channel, conn.user_id, conn.id)
             except Exception:
                 log.warning("presence leave failed", exc_info=True)
-        if feed.empty:
-            sub = self._presence_subs.pop(name, None)
-            if sub is not None:
-                await sub.unsubscribe()
-            await self.fanout.release(feed)
+        await self._let_go(feed)
+
+    async def _let_go(self, feed: Feed) -> None:
+        """Once no socket of this hub is on ``feed`` (live or subscribing), the fan-out
+        drops its NATS interest, and the channel's presence subscription goes with it."""
+        if not feed.empty or self.fanout.feeds.get(feed.name) is not feed:
+            return  # still wanted, or released already (a newer feed may have the name)
+        sub = self._presence_subs.pop(feed.name, None)
+        if sub is not None:
+            await sub.unsubscribe()
+        await self.fanout.release(feed)
 
     async def drop_all(self, conn: Connection) -> None:
         for name in list(conn.subs):
             await self.drop(conn, parse_channel(name)[0])
 
-    async def _presence_join(self, conn: Connection, channel: Channel, feed: Feed) -> None:
+    async def _presence_join(self, conn: Connection, channel: Channel) -> None:
         name = str(channel)
         if name not in self._presence_subs:
 
             async def forward(msg: Msg) -> None:
+                # The channel's feed now: a feed released and made again is a new one.
+                current = self.fanout.feeds.get(name)
+                if current is None:
+                    return
                 frame = frames.text_frame(msg.data)
-                for subscriber in list(feed.live):
+                for subscriber in list(current.live):
                     if isinstance(subscriber, Connection):
                         subscriber.write_frame(frame)
 
@@ -234,21 +251,26 @@ class Subscriptions:
 
     async def membership_removed(self, user_id: str, channel: Channel) -> int:
         """Drop ``user_id``'s subscriptions to ``channel`` on this hub, each with an
-        ``unsubscribed`` push (4003); how many were dropped."""
+        ``unsubscribed`` push (4003); how many were dropped. A subscribe still being
+        checked or read gets no push: it is answered ``forbidden`` (``subscribe``)."""
         name = str(channel)
         dropped = 0
         for conn in list(self.by_user.get(user_id, ())):
             if name in conn.subs and not conn.closed:
+                feed = self.fanout.feeds.get(name)
+                answered = feed is not None and conn in feed.live
                 await self.drop(conn, channel)
+                dropped += 1
+                if not answered:
+                    continue
                 conn.send(
                     frames.push(
                         Push.UNSUBSCRIBED,
                         channel=name,
                         code=CloseCode.FORBIDDEN,
-                        reason="your membership was removed",
+                        reason=_MEMBERSHIP_REMOVED,
                     )
                 )
-                dropped += 1
         return dropped
 
 
