@@ -14,11 +14,18 @@ with 1001 and recover from history themselves when they resubscribe with ``since
 
 Each feed keeps its tail (``tail.py``): the publications it passed on last, from which
 a resubscribe with a recent ``since`` is answered without reading history.
+
+Offsets hold within one history epoch. When a kind's stream is recreated (a NATS reset,
+then ``hubbub migrate``), its offsets start again at 1: a feed that sees a publication
+at or below what it passed on, and every feed after a NATS reconnect, has the epoch
+checked, and a feed of a reset history starts over and hands its sockets over (1001:
+their resubscribe is told ``recovered: false`` under the new epoch).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -32,7 +39,7 @@ from nats.aio.subscription import Subscription
 from hub.ws import frames
 from hub.ws.history import History
 from hub.ws.tail import Tail, TailBudget
-from hubbub.contracts.channels import Channel, ChannelPolicy, SlowConsumerPolicy
+from hubbub.contracts.channels import Channel, ChannelKind, ChannelPolicy, SlowConsumerPolicy
 from hubbub.contracts.subjects import Subjects
 from hubbub.tasks import cancel_and_wait
 
@@ -42,6 +49,7 @@ REPAIR_LIMIT = 10_000
 REPAIR_TRIES = 4  # a lagging replica catches up in milliseconds
 REPAIR_BACKOFF_S = 0.05  # before the 2nd try; doubling
 CATCH_UP_AT_ONCE = 16  # feeds checked at once after a reconnect
+EPOCH_CHECK_INTERVAL_S = 5.0  # a kind's epoch checked at most this often on request
 # A reconnect may meet a NATS server whose JetStream is still starting: the check after
 # one is tried for about 5 s (the same doubling backoff, up to 2 s) before giving up.
 CATCH_UP_TRIES = 8
@@ -71,6 +79,7 @@ class Feed:
         "batch",
         "channel",
         "dropped_invalid",
+        "epoch",
         "fanout",
         "history_offset",
         "last_offset",
@@ -100,6 +109,8 @@ class Feed:
         # The channel's last offset as read from history while this feed listened. Safe
         # to reuse for later subscribers: anything newer arrives live after it.
         self.history_offset: int | None = None
+        # The history epoch its offsets belong to: set by its first subscribe.
+        self.epoch: str | None = None
         # What this feed passed on last, for resubscribes (``tail.py``).
         self.tail = Tail(
             fanout.tail_budget,
@@ -144,7 +155,10 @@ class Feed:
         known = self.position
         if known is not None:
             if offset <= known:
-                return  # seen already (a repair fetched it, or history held it)
+                # Seen already (a repair fetched it, or history held it) — or the
+                # kind's history was reset and counts from 1 again: ask.
+                self.fanout.check_epoch(self.channel.kind)
+                return
             if previous > known:
                 await self.repair(known, previous)
                 if self.last_offset is not None and offset <= self.last_offset:
@@ -188,6 +202,21 @@ class Feed:
             extra={"error": repr(error) if error is not None else "history stops short"},
         )
         self.hand_over()
+
+    def adopt_epoch(self, epoch: str) -> bool:
+        """Take ``epoch`` as the one this feed's offsets belong to. A different one than
+        it had means the history was reset: what the feed knows is void, it starts over,
+        and its sockets are handed over. True when that happened."""
+        if self.epoch is None:
+            self.epoch = epoch
+            return False
+        if self.epoch == epoch:
+            return False
+        self.epoch = epoch
+        self.last_offset = self.history_offset = None
+        self.batch.clear()
+        self.hand_over()
+        return True
 
     def hand_over(self) -> None:
         """Tell every socket, live or subscribing, that this feed lost publications it
@@ -249,6 +278,9 @@ class Fanout:
         self.clock = clock
         self.feeds: dict[str, Feed] = {}
         self._catching_up: asyncio.Task[None] | None = None  # ``after_reconnect``'s pass
+        # Epoch checks: the one under way per kind, and when each kind was last checked.
+        self._checking: dict[ChannelKind, asyncio.Task[None]] = {}
+        self._checked_at: dict[ChannelKind, float] = {}
 
     async def feed(self, channel: Channel) -> Feed:
         """The channel's feed, with its NATS subscription in place (created if needed)."""
@@ -302,6 +334,47 @@ class Fanout:
     async def stop(self) -> None:
         task, self._catching_up = self._catching_up, None
         await cancel_and_wait(task)
+        for check in list(self._checking.values()):
+            await cancel_and_wait(check)
+
+    def check_epoch(self, kind: ChannelKind) -> None:
+        """Have ``kind``'s history epoch checked in the background, unless a check is
+        under way or one ran in the last ``EPOCH_CHECK_INTERVAL_S`` (a repair's
+        duplicates come in bursts)."""
+        if kind in self._checking:
+            return
+        checked = self._checked_at.get(kind)
+        if checked is not None and self.clock() - checked < EPOCH_CHECK_INTERVAL_S:
+            return
+        task = asyncio.create_task(self._check_epoch_logged(kind), name=f"epoch-{kind.value}")
+        self._checking[kind] = task
+        task.add_done_callback(lambda _: self._checking.pop(kind, None))
+
+    async def _check_epoch_logged(self, kind: ChannelKind) -> None:
+        try:
+            await self.restart_reset_feeds(kind)
+        except Exception as exc:  # a live message asked: the next one asks again
+            log.debug("checking the %s history's epoch failed: %r", kind.value, exc)
+
+    async def restart_reset_feeds(self, kind: ChannelKind) -> int:
+        """Read ``kind``'s history epoch from its stream and start over every feed of
+        that kind whose offsets belong to another (``Feed.adopt_epoch``); how many."""
+        self._checked_at[kind] = self.clock()
+        epoch = await self.history.epoch(kind, fresh=True)
+        restarted = [
+            feed.name
+            for feed in list(self.feeds.values())
+            if feed.channel.kind is kind and feed.epoch is not None and feed.adopt_epoch(epoch)
+        ]
+        if restarted:
+            log.warning(
+                "the %s channels' history was reset: %d feed(s) start over, their sockets "
+                "reconnect and resubscribe",
+                kind.value,
+                len(restarted),
+                extra={"feeds": restarted[:10], "epoch": epoch},
+            )
+        return len(restarted)
 
     async def repair_all(self) -> None:
         """After a NATS reconnect: fetch whatever each feed missed meanwhile, a few feeds
@@ -314,6 +387,10 @@ class Fanout:
             async with at_once:
                 return await self.catch_up(feed)
 
+        # A reconnect may follow a NATS reset: offsets of a recreated history are new.
+        for kind in {feed.channel.kind for feed in self.feeds.values() if feed.epoch}:
+            with contextlib.suppress(Exception):  # unreadable: checked again when asked
+                await self.restart_reset_feeds(kind)
         feeds = list(self.feeds.values())
         errors = await asyncio.gather(*(catch_up(feed) for feed in feeds))
         given_up = [(feed.name, error) for feed, error in zip(feeds, errors, strict=True) if error]

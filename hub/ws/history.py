@@ -92,11 +92,12 @@ class History:
             raise Unavailable(f"channel history answered {status}")
         return msg
 
-    async def epoch(self, kind: ChannelKind) -> str:
-        """Changes only when the channel kind's history is reset (its stream recreated)."""
+    async def epoch(self, kind: ChannelKind, *, fresh: bool = False) -> str:
+        """Changes only when the channel kind's history is reset (its stream recreated).
+        Remembered for ``EPOCH_TTL_S``; ``fresh``: asked of the stream now."""
         cached = self._epochs.get(kind)
         now = time.monotonic()
-        if cached is not None and now - cached[1] < EPOCH_TTL_S:
+        if cached is not None and not fresh and now - cached[1] < EPOCH_TTL_S:
             return cached[0]
         try:
             info = await self.nc.jetstream().stream_info(self.subjects.stream(kind))

@@ -116,6 +116,12 @@ class Subscriptions:
         feed.waiting[conn] = []
         try:
             epoch = await self.history.epoch(channel.kind)
+            if feed.epoch != epoch:
+                # The feed's first subscribe, or the history was reset since the feed's
+                # offsets were read: then it starts over and hands its sockets over.
+                buffered = feed.waiting.pop(conn)
+                feed.adopt_epoch(epoch)
+                feed.waiting[conn] = buffered
             latest = feed.last_offset  # what the feed knows, else from history
             if latest is None:
                 latest = await feed.latest()

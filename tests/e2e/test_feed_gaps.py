@@ -15,11 +15,14 @@ from hub.ws.history import History
 from hub.ws.service import Realtime
 from hubbub.client import HubbubClient, Subscription
 from hubbub.config import Settings
-from hubbub.contracts.channels import Channel
+from hubbub.contracts.channels import Channel, ChannelKind
 from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.protocol import CloseCode
+from hubbub.contracts.subjects import Subjects
+from hubbub.streams import ensure_streams
 from tests.e2e.conftest import ClientFactory
 from tests.e2e.test_realtime import next_pub, publish
+from tests.support.waiting import wait_for
 
 CHANNEL = "public:gaps"
 
@@ -145,3 +148,25 @@ async def test_a_client_ahead_of_this_hubs_feed_resubscribes_without_a_reset(
     last = await publish(nc, settings, channel, {"n": 3})
     assert (await next_pub(moved)).offset == last
     assert [(await next_pub(sub)).offset for _ in range(2)] == [newest, last]
+
+
+async def test_after_a_history_reset_the_sockets_start_over_under_the_new_epoch(
+    client: ClientFactory, realtime: Realtime, nc: NATS, settings: Settings
+) -> None:
+    channel = "public:gaps-reset"
+    reader, sub = await listening(client, nc, settings, channel)  # offset 1 passed on
+    before = sub.epoch
+
+    # The kind's stream recreated, as a NATS reset and then ``hubbub migrate`` do: its
+    # offsets start again at 1, at or below what the feed passed on.
+    subjects = Subjects(settings.namespace)
+    await nc.jetstream().delete_stream(subjects.stream(ChannelKind.PUBLIC))
+    await ensure_streams(nc.jetstream(), subjects, settings.policies())
+    assert await publish(nc, settings, channel, {"n": 1, "history": "new"}) == 1
+
+    # The hub hands the socket over; its resubscribe is not recovered (another epoch).
+    await wait_for(lambda: sub.resets == 1, what="the resubscribe under the new epoch")
+    assert CloseCode.GOING_AWAY in [code for code, _ in reader.closes]
+    assert sub.epoch != before
+    later = await publish(nc, settings, channel, {"n": 2})
+    assert (await next_pub(sub)).offset == later

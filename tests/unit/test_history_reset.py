@@ -1,0 +1,90 @@
+"""A kind's history recreated (a NATS reset, then ``hubbub migrate``) counts offsets from 1
+again. A hub's feeds notice — from a publication at or below what they passed on, after
+a NATS reconnect, or at a subscribe that reads the new epoch — start over, and hand their
+sockets over (1001: they resubscribe under the new epoch); what is published afterwards
+reaches the sockets that subscribe again. Without that, a feed took every publication of
+the new history for one it had passed on already, and dropped it.
+
+The hub's ``Subscriptions`` and fan-out over fakes (``tests/support/subscriptions.py``)."""
+
+from __future__ import annotations
+
+from hub.ws.connection import Connection
+from hubbub.contracts.protocol import CloseCode
+from tests.support.subscriptions import CHANNEL, EPOCH, FakeMsg, Hub, Transport, written
+from tests.support.waiting import wait_for
+
+RESET = "2"  # the recreated history's epoch
+
+
+def live(offset: int, previous: int = 0) -> FakeMsg:
+    """A publication as JetStream republishes it to the hubs."""
+    headers = {"Nats-Sequence": str(offset), "Nats-Last-Sequence": str(previous)}
+    return FakeMsg(b'{"n":%d}' % offset, headers)
+
+
+def handed_over(conn: Connection, transport: Transport) -> bool:
+    said = b"".join(written(conn, transport))
+    return conn.closed and b'"code":%d' % CloseCode.GOING_AWAY in said
+
+
+async def test_a_publication_below_what_a_feed_passed_on_has_the_epoch_checked() -> None:
+    hub = Hub()
+    first, first_sent = hub.socket("a", "user-a")
+    await hub.subscribe(first)  # live at the old history's offset 10
+    feed = hub.fanout.feeds[CHANNEL]
+    hub.history.epoch_now, hub.history.last = RESET, 1  # recreated: one publication so far
+
+    await feed.on_message(live(1))
+
+    await wait_for(lambda: handed_over(first, first_sent), what="the socket handed over")
+    assert (feed.epoch, feed.last_offset) == (RESET, None)
+    again, sent = hub.socket("b", "user-b")
+    await hub.subscribe(again)
+    assert b'"offset":1,"epoch":"2"' in b"".join(written(again, sent))
+    await feed.on_message(live(2, previous=1))
+    await wait_for(lambda: b'"offset":2' in b"".join(sent.written), what="offset 2 delivered")
+
+
+async def test_a_duplicate_in_the_same_history_changes_nothing() -> None:
+    hub = Hub()
+    conn, transport = hub.socket("a", "user-a")
+    await hub.subscribe(conn)
+    feed = hub.fanout.feeds[CHANNEL]
+
+    await feed.on_message(live(9, previous=8))  # one a repair fetched already
+    await wait_for(lambda: True in hub.history.epoch_reads, what="a fresh epoch read")
+    await feed.on_message(live(11, previous=10))  # barrier: the next one is delivered
+
+    await wait_for(lambda: b'"offset":11' in b"".join(transport.written), what="offset 11")
+    assert not conn.closed
+    assert (feed.epoch, feed.last_offset) == (EPOCH, 11)
+
+
+async def test_a_reconnect_after_a_reset_starts_the_feeds_over() -> None:
+    hub = Hub()
+    conn, transport = hub.socket("a", "user-a")
+    await hub.subscribe(conn)
+    feed = hub.fanout.feeds[CHANNEL]
+    hub.history.epoch_now, hub.history.last = RESET, 3  # more than one publication since
+
+    await hub.fanout.repair_all()
+
+    assert handed_over(conn, transport)
+    assert (feed.epoch, feed.last_offset) == (RESET, None)
+
+
+async def test_a_subscribe_that_reads_the_new_epoch_starts_the_feed_over() -> None:
+    hub = Hub()
+    first, first_sent = hub.socket("a", "user-a")
+    await hub.subscribe(first)
+    hub.history.epoch_now, hub.history.last = RESET, 4  # no live publication told this hub
+
+    again, sent = hub.socket("b", "user-b")
+    await hub.subscribe(again, since=10)
+
+    assert handed_over(first, first_sent)
+    # Not recovered (another epoch), and placed at the new history's last offset.
+    reply = b"".join(written(again, sent))
+    assert b'"offset":4,"epoch":"2","recovered":false' in reply
+    assert not again.closed
