@@ -25,7 +25,6 @@ their resubscribe is told ``recovered: false`` under the new epoch).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -281,6 +280,7 @@ class Fanout:
         # Epoch checks: the one under way per kind, and when each kind was last checked.
         self._checking: dict[ChannelKind, asyncio.Task[None]] = {}
         self._checked_at: dict[ChannelKind, float] = {}
+        self._stopped = False
 
     async def feed(self, channel: Channel) -> Feed:
         """The channel's feed, with its NATS subscription in place (created if needed)."""
@@ -332,28 +332,31 @@ class Fanout:
             log.exception("catching up after a NATS reconnect failed")
 
     async def stop(self) -> None:
+        self._stopped = True  # no epoch check starts after this
         task, self._catching_up = self._catching_up, None
         await cancel_and_wait(task)
         for check in list(self._checking.values()):
             await cancel_and_wait(check)
 
     def check_epoch(self, kind: ChannelKind) -> None:
-        """Have ``kind``'s history epoch checked in the background, unless a check is
-        under way or one ran in the last ``EPOCH_CHECK_INTERVAL_S`` (a repair's
-        duplicates come in bursts)."""
-        if kind in self._checking:
+        """Have ``kind``'s history epoch checked in the background: now, or, within
+        ``EPOCH_CHECK_INTERVAL_S`` of the last check, once that interval ends (a repair's
+        duplicates come in bursts). A request while a check is pending joins it."""
+        if kind in self._checking or self._stopped:
             return
-        checked = self._checked_at.get(kind)
-        if checked is not None and self.clock() - checked < EPOCH_CHECK_INTERVAL_S:
-            return
-        task = asyncio.create_task(self._check_epoch_logged(kind), name=f"epoch-{kind.value}")
+        task = asyncio.create_task(self._check_epoch_soon(kind), name=f"epoch-{kind.value}")
         self._checking[kind] = task
         task.add_done_callback(lambda _: self._checking.pop(kind, None))
 
-    async def _check_epoch_logged(self, kind: ChannelKind) -> None:
+    async def _check_epoch_soon(self, kind: ChannelKind) -> None:
+        checked = self._checked_at.get(kind)
+        if checked is not None:
+            wait = checked + EPOCH_CHECK_INTERVAL_S - self.clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
         try:
             await self.restart_reset_feeds(kind)
-        except Exception as exc:  # a live message asked: the next one asks again
+        except Exception as exc:  # the next publication at or below a feed's asks again
             log.debug("checking the %s history's epoch failed: %r", kind.value, exc)
 
     async def restart_reset_feeds(self, kind: ChannelKind) -> int:
@@ -376,6 +379,35 @@ class Fanout:
             )
         return len(restarted)
 
+    async def _recheck_epoch(self, kind: ChannelKind) -> None:
+        """``restart_reset_feeds`` after a reconnect, tried as ``catch_up`` tries (JetStream
+        may still be starting, or its streams not made again yet). When it still fails on
+        a connected bus, the kind's feeds hand their sockets over: their offsets may
+        belong to a history that is gone."""
+        error: Exception | None = None
+        for attempt in range(CATCH_UP_TRIES):
+            if attempt:
+                await asyncio.sleep(
+                    min(REPAIR_BACKOFF_S * 2 ** (attempt - 1), CATCH_UP_BACKOFF_MAX_S)
+                )
+            try:
+                await self.restart_reset_feeds(kind)
+                return
+            except Exception as exc:
+                error = exc
+        if not self.nc.is_connected:
+            return  # the next reconnect checks again
+        feeds = [feed for feed in self.feeds.values() if feed.channel.kind is kind]
+        for feed in feeds:
+            feed.hand_over()
+        log.warning(
+            "cannot check whether the %s channels' history was reset: %d feed(s) hand "
+            "their sockets over",
+            kind.value,
+            len(feeds),
+            extra={"error": repr(error)},
+        )
+
     async def repair_all(self) -> None:
         """After a NATS reconnect: fetch whatever each feed missed meanwhile, a few feeds
         at a time. Without this, what was published while the hub was away would reach
@@ -388,9 +420,8 @@ class Fanout:
                 return await self.catch_up(feed)
 
         # A reconnect may follow a NATS reset: offsets of a recreated history are new.
-        for kind in {feed.channel.kind for feed in self.feeds.values() if feed.epoch}:
-            with contextlib.suppress(Exception):  # unreadable: checked again when asked
-                await self.restart_reset_feeds(kind)
+        kinds = {feed.channel.kind for feed in self.feeds.values() if feed.epoch}
+        await asyncio.gather(*(self._recheck_epoch(kind) for kind in kinds))
         feeds = list(self.feeds.values())
         errors = await asyncio.gather(*(catch_up(feed) for feed in feeds))
         given_up = [(feed.name, error) for feed, error in zip(feeds, errors, strict=True) if error]

@@ -118,10 +118,13 @@ class Subscriptions:
             epoch = await self.history.epoch(channel.kind)
             if feed.epoch != epoch:
                 # The feed's first subscribe, or the history was reset since the feed's
-                # offsets were read: then it starts over and hands its sockets over.
-                buffered = feed.waiting.pop(conn)
-                feed.adopt_epoch(epoch)
-                feed.waiting[conn] = buffered
+                # offsets were read: then it starts over and hands its other sockets
+                # over, and what this one buffered meanwhile belongs to the old history.
+                buffered = feed.waiting.pop(conn, None)  # None: dropped meanwhile
+                if feed.adopt_epoch(epoch):
+                    buffered = []
+                if buffered is not None:
+                    feed.waiting[conn] = buffered
             latest = feed.last_offset  # what the feed knows, else from history
             if latest is None:
                 latest = await feed.latest()
@@ -226,7 +229,10 @@ class Subscriptions:
             return  # still wanted, or released already (a newer feed may have the name)
         sub = self._presence_subs.pop(feed.name, None)
         if sub is not None:
-            await sub.unsubscribe()
+            try:
+                await sub.unsubscribe()
+            except Exception:  # a closed or draining connection: its interest is gone
+                log.debug("presence unsubscribe of %s failed", feed.name, exc_info=True)
         await self.fanout.release(feed)
 
     async def drop_all(self, conn: Connection) -> None:

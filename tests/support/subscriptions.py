@@ -19,6 +19,7 @@ from hub.ws.presence import Presence
 from hub.ws.subscriptions import Subscriptions
 from hubbub.config import Settings
 from hubbub.contracts.channels import DEFAULT_POLICIES, Channel
+from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.frames import Since
 from hubbub.contracts.subjects import Subjects
 
@@ -53,11 +54,19 @@ class FakeHistory:
     def __init__(self) -> None:
         self.gate: Gate | None = None
         self.epoch_now = EPOCH
+        self.epoch_gate: Gate | None = None  # holds the next epoch read
+        self.epoch_failures = 0  # epoch reads still to fail
         self.last = LAST
         self.epoch_reads: list[bool] = []  # each read: fresh or not
 
     async def epoch(self, kind: object, *, fresh: bool = False) -> str:
         self.epoch_reads.append(fresh)
+        gate, self.epoch_gate = self.epoch_gate, None
+        if gate is not None:
+            await gate.passing()
+        if self.epoch_failures:
+            self.epoch_failures -= 1
+            raise Unavailable("channel history is unavailable: TimeoutError")
         return self.epoch_now
 
     async def last_offset(self, channel: Channel) -> int:
@@ -107,6 +116,7 @@ class FakeSubscription:
 class FakeNats:
     def __init__(self) -> None:
         self.subscriptions: list[FakeSubscription] = []
+        self.is_connected = True
 
     async def subscribe(self, subject: str, cb: Any, **_: Any) -> FakeSubscription:
         sub = FakeSubscription(subject, cb)

@@ -9,9 +9,14 @@ The hub's ``Subscriptions`` and fan-out over fakes (``tests/support/subscription
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
+from hub.ws import fanout as fanout_module
 from hub.ws.connection import Connection
 from hubbub.contracts.protocol import CloseCode
-from tests.support.subscriptions import CHANNEL, EPOCH, FakeMsg, Hub, Transport, written
+from tests.support.subscriptions import CHANNEL, EPOCH, FakeMsg, Gate, Hub, Transport, written
 from tests.support.waiting import wait_for
 
 RESET = "2"  # the recreated history's epoch
@@ -88,3 +93,74 @@ async def test_a_subscribe_that_reads_the_new_epoch_starts_the_feed_over() -> No
     reply = b"".join(written(again, sent))
     assert b'"offset":4,"epoch":"2","recovered":false' in reply
     assert not again.closed
+
+
+async def test_a_low_publication_soon_after_a_check_is_checked_once_the_interval_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fanout_module, "EPOCH_CHECK_INTERVAL_S", 0.2)
+    hub = Hub()
+    conn, transport = hub.socket("a", "user-a")
+    await hub.subscribe(conn)
+    feed = hub.fanout.feeds[CHANNEL]
+    await feed.on_message(live(9, previous=8))  # a duplicate: checked, no reset
+    await wait_for(lambda: True in hub.history.epoch_reads, what="the first check")
+    hub.history.epoch_now, hub.history.last = RESET, 1
+
+    await feed.on_message(live(1))  # within the interval: put off, not dropped
+
+    await wait_for(lambda: handed_over(conn, transport), what="the socket handed over")
+    assert feed.epoch == RESET
+
+
+async def test_a_reconnect_whose_epoch_read_fails_at_first_tries_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fanout_module, "REPAIR_BACKOFF_S", 0.001)
+    hub = Hub()
+    conn, transport = hub.socket("a", "user-a")
+    await hub.subscribe(conn)
+    hub.history.epoch_now, hub.history.epoch_failures = RESET, 2  # JetStream starting
+
+    await hub.fanout.repair_all()
+
+    assert handed_over(conn, transport)
+    assert hub.fanout.feeds[CHANNEL].epoch == RESET
+
+
+async def test_a_reconnect_that_cannot_read_the_epoch_hands_the_sockets_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fanout_module, "REPAIR_BACKOFF_S", 0.001)
+    monkeypatch.setattr(fanout_module, "CATCH_UP_BACKOFF_MAX_S", 0.001)
+    hub = Hub()
+    conn, transport = hub.socket("a", "user-a")
+    await hub.subscribe(conn)
+    hub.history.epoch_failures = fanout_module.CATCH_UP_TRIES  # every try
+
+    await hub.fanout.repair_all()
+
+    assert handed_over(conn, transport)
+
+
+async def test_what_a_subscribe_buffered_from_the_old_history_is_not_delivered() -> None:
+    hub = Hub()
+    first, _ = hub.socket("a", "user-a")
+    await hub.subscribe(first)  # the feed at offset 10 of the old history
+    feed = hub.fanout.feeds[CHANNEL]
+    hub.history.epoch_now, hub.history.last = RESET, 2
+    late, sent = hub.socket("b", "user-b")
+    hub.history.epoch_gate = gate = Gate()
+    subscribing = asyncio.create_task(hub.subscribe(late))
+    await gate.reached.wait()
+    await feed.on_message(live(11, previous=10))  # the old history's last word
+    await wait_for(lambda: feed.waiting.get(late), what="offset 11 buffered")
+
+    gate.open()
+    await subscribing
+
+    assert b'"offset":2,"epoch":"2"' in b"".join(written(late, sent))
+    assert late.subs[CHANNEL] == 2
+    await feed.on_message(live(3, previous=2))
+    await wait_for(lambda: b'"offset":3' in b"".join(sent.written), what="offset 3 delivered")
+    assert b'"offset":11' not in b"".join(sent.written)

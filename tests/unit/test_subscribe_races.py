@@ -36,6 +36,22 @@ async def test_membership_removed_during_the_history_read_refuses_the_subscribe(
     assert hub.nats.active("live") == []
 
 
+async def test_membership_removed_during_a_new_feed_s_epoch_read_refuses_the_subscribe() -> None:
+    hub = Hub()
+    conn, transport = hub.socket("b", "user-b")
+    hub.history.epoch_gate = gate = Gate()  # the first subscribe of the feed reads it
+    subscribing = asyncio.create_task(hub.subscribe(conn))
+    await gate.reached.wait()
+
+    assert await hub.subscriptions.membership_removed("user-b", Channel.parse(CHANNEL)) == 1
+    gate.open()
+
+    with pytest.raises(Forbidden):
+        await subscribing
+    assert written(conn, transport) == []
+    assert CHANNEL not in hub.fanout.feeds
+
+
 async def test_membership_removed_during_the_access_check_refuses_the_subscribe() -> None:
     hub = Hub()
     conn, transport = hub.socket("b", "user-b")
