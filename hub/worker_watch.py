@@ -6,7 +6,8 @@ which of its requests those are. So when a worker misses ``MISSED_BEATS`` beats,
 read still waiting is published once more (``Replies.resend``) and whichever worker
 answers first answers it — seconds after the death instead of at the deadline. A read
 that a live worker was already doing is done twice; reads change nothing, and this
-happens only when a worker is lost. Mutations are not sent again (``hubbub/bus.py``).
+happens only when a worker is lost. Nothing that may write is sent again
+(``hubbub/bus.py``).
 
 Silence means something only while the hub itself hears NATS: nothing is counted lost
 while it is disconnected, and after a reconnect (seen in the client's count of them, so

@@ -15,12 +15,15 @@ when workers answer again (``Health``), not one per retry. A bus that no worker 
 answered yet (a hub started before its workers) logs that it waits for them, at info
 level, and warns only if the wait goes on (``Health.waiting_for``).
 
-A read (an operation that is not ``mutating``) may also be sent again while it is in
-flight: when a worker dies holding it, the hub's ``WorkerWatch`` has ``Replies.resend``
-publish every waiting read once more, and the first reply answers it. A mutation is
-never sent twice this way: the copy would go out for mutations live workers are doing
-too, and a copy of one that failed could succeed after its caller was told it failed.
-Its caller gets ``timeout`` at the deadline and may retry with its idempotency key.
+A read (an operation that only reads: ``Operation.reads_only``) may also be sent again
+while it is in flight: when a worker dies holding it, the hub's ``WorkerWatch`` has
+``Replies.resend`` publish every waiting read once more, and the first reply answers it.
+Anything that may write is never sent twice this way — a mutation, and as much a write
+without an idempotency key (``auth.refresh`` rotating a token: its copy would find the
+token used and end the session as stolen): the copy would go out for writes live
+workers are doing too, and a copy of one that failed could succeed after its caller was
+told it failed. Its caller gets ``timeout`` at the deadline (and may retry a mutation
+with its idempotency key).
 """
 
 from __future__ import annotations
@@ -213,7 +216,7 @@ class Bus:
         try:
             try:
                 msg = await self.replies.request(
-                    subject, body, timeout=timeout, headers=headers, resendable=not op.mutating
+                    subject, body, timeout=timeout, headers=headers, resendable=op.reads_only
                 )
             except NoRespondersError:
                 msg = await self._again(op, subject, body, headers, deadline, timeout, None)
@@ -286,7 +289,7 @@ class Bus:
                 on_reply,
                 timeout=timeout,
                 headers=headers,
-                resendable=not op.mutating,
+                resendable=op.reads_only,
             )
         except Exception as exc:
             raise _failure(op, exc, timeout, request_id) from None
@@ -310,7 +313,7 @@ class Bus:
                 on_reply,
                 timeout=timeout,
                 headers=headers,
-                resendable=not op.mutating,
+                resendable=op.reads_only,
             )
         except Exception as exc:
             done(None, _failure(op, exc, timeout, request_id))
@@ -393,7 +396,7 @@ class Bus:
                     body,
                     timeout=deadline - time.time(),
                     headers=headers,
-                    resendable=not op.mutating,
+                    resendable=op.reads_only,
                 )
             except NoRespondersError:
                 refusal = None

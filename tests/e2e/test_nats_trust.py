@@ -361,7 +361,7 @@ class TestReadsSentAgain:
                 signer=CallerSigner.from_settings(hub_settings),
             )
             read = asyncio.ensure_future(
-                bus.request(ops.echo, {"key": "held", "seq": 3, "delay": 1.0}, caller=None)
+                bus.request(ops.lookup, {"key": "held", "seq": 3, "delay": 1.0}, caller=None)
             )
             await wait_for(lambda: bus.replies.in_flight == 1, what="the read sent")
             await hub_nc.flush()  # NATS has handed it to the only worker there is

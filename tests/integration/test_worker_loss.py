@@ -45,7 +45,7 @@ async def test_a_read_held_by_a_killed_worker_is_answered_by_the_next_one(
         await wait_for(lambda: len(watch.alive) == 1, what="the worker's heartbeat")
         [dead] = watch.alive
         held = asyncio.ensure_future(
-            bus.request(ops.echo, {"key": "k", "seq": 7, "delay": 1.0}, caller=None, timeout=30)
+            bus.request(ops.lookup, {"key": "k", "seq": 7, "delay": 1.0}, caller=None, timeout=30)
         )
         await asyncio.sleep(0)  # the request is published...
         await nc.flush()  # ...and NATS has handed it to the only worker there is
@@ -105,6 +105,8 @@ class Holder:
 async def test_only_reads_are_sent_again_and_the_resent_copy_answers(
     nc: NATS, settings: Settings, bus: Bus
 ) -> None:
+    """A mutation, and a write that takes no idempotency key (a POST like
+    ``auth.refresh``), are never sent twice; a read is."""
     subjects = Subjects(settings.namespace)
     holder = Holder(nc)
     barrier = asyncio.Event()
@@ -115,27 +117,46 @@ async def test_only_reads_are_sent_again_and_the_resent_copy_answers(
         else:
             await holder.take(msg)
 
-    for op in (ops.echo, ops.emit):
+    for op in (ops.lookup, ops.echo, ops.emit):
         await nc.subscribe(subjects.service(op.name), queue=WORKER_QUEUE, cb=take)
-    mutation_answered = asyncio.Event()
+    writes_answered = asyncio.Event()
     await bus.replies.open()
     bus.start(
         ops.emit,
         {"workspace": "w", "note": "n"},
-        lambda reply, error: mutation_answered.set(),
+        lambda reply, error: writes_answered.set(),
+        caller=None,
+        timeout=30,
+    )
+    bus.start(
+        ops.echo,
+        {"key": "w", "seq": 1},
+        lambda reply, error: writes_answered.set(),
         caller=None,
         timeout=30,
     )
     read = asyncio.ensure_future(
-        bus.request(ops.echo, {"key": "k", "seq": 5}, caller=None, timeout=30)
+        bus.request(ops.lookup, {"key": "k", "seq": 5}, caller=None, timeout=30)
     )
-    await wait_for(lambda: len(holder.seen) == 2, what="both requests taken")
-    assert bus.replies.resend() == 1  # the read; the mutation is not resendable
+    await wait_for(lambda: len(holder.seen) == 3, what="the three requests taken")
+    assert bus.replies.resend() == 1  # the read; neither write is resendable
     assert (await asyncio.wait_for(read, 10)).value.seq == 5
     await nc.publish(subjects.service(ops.emit.name), b"barrier")  # after the resend
     await asyncio.wait_for(barrier.wait(), 10)
     taken = [subject for subject, _ in holder.seen]
-    assert taken.count(subjects.service(ops.echo.name)) == 2
-    assert taken.count(subjects.service(ops.emit.name)) == 1  # never sent twice
-    assert not mutation_answered.is_set()  # it waits for its deadline: a timeout
+    assert taken.count(subjects.service(ops.lookup.name)) == 2
+    assert taken.count(subjects.service(ops.echo.name)) == 1  # never sent twice
+    assert taken.count(subjects.service(ops.emit.name)) == 1
+    assert not writes_answered.is_set()  # they wait for their deadline: a timeout
     assert bus.replies.resend() == 0  # an answered read is not sent again
+
+
+def test_what_the_hub_may_send_again_is_what_only_reads() -> None:
+    """The catalog's writes without an idempotency key are not reads: a copy of
+    ``auth.refresh`` would find its token used and end the session as stolen."""
+    from hubbub.contracts.api import default_catalog
+
+    catalog = default_catalog()
+    assert not catalog.get("auth.refresh").reads_only  # type: ignore[union-attr]
+    assert not catalog.get("users.change_password").reads_only  # type: ignore[union-attr]
+    assert catalog.get("users.me").reads_only  # type: ignore[union-attr]

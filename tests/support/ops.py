@@ -62,6 +62,11 @@ echo = test_catalog.add(
 echo_unkeyed = test_catalog.add(
     Operation("test.echo_unkeyed", EchoParams, EchoResult, Access.PUBLIC)
 )
+# ``echo`` declared a read: the hub may send it again while it is in flight (``echo``
+# itself is a POST that may write, and is never sent twice).
+lookup = test_catalog.add(
+    Operation("test.lookup", EchoParams, EchoResult, Access.PUBLIC, key="key", read_only=True)
+)
 crash = test_catalog.add(
     Operation(
         "test.crash", EchoParams, EchoResult, Access.PUBLIC, Http("POST", "/test/crash"), key="key"
@@ -127,6 +132,7 @@ test_registry = Registry()
 
 @test_registry.handler(echo)
 @test_registry.handler(echo_unkeyed)
+@test_registry.handler(lookup)
 @test_registry.handler(internal)
 @test_registry.handler(slow)
 async def run_echo(ctx: Context, params: EchoParams) -> EchoResult:
