@@ -17,6 +17,12 @@ sockets the list now denies; ``synced`` is false while the last load failed. An 
 dropped once its ``until`` has passed: by then every token that could carry it has
 expired.
 
+A load adds to what the hub holds; it takes away only a deactivation that Redis showed
+and no longer shows (a reactivation whose message this hub missed). A revoked session is
+never un-revoked, and a deactivation this hub heard of but Redis does not hold (the
+worker's write failed and is waiting to be redone, or Redis lost it) stays until Redis
+shows it or its ``until`` passes: a load must not give access back that a message took.
+
 ``listeners`` is the hook for the rest of the hub: each is called with every control
 message after it is applied — the WebSocket layer uses it to close a deactivated
 user's sockets, or the sockets of a revoked session. A listener may be sync or async;
@@ -76,6 +82,8 @@ class Revocations:
         self.clock = clock
         self.sessions: dict[str, float] = {}  # sid → until
         self.users: dict[str, float] = {}  # user id → until
+        # Deactivations heard by message that no load from Redis has shown yet.
+        self._unconfirmed: dict[str, float] = {}
         self.listeners: list[Listener] = []
         self._during_load: list[ControlMessage] | None = None
         self._load_lock = asyncio.Lock()
@@ -113,7 +121,8 @@ class Revocations:
             self._sub = None
 
     async def reload(self) -> None:
-        """Replace the deny-list with Redis's, keeping what arrives meanwhile."""
+        """Merge Redis's deny-list into this hub's (the module's docstring), keeping what
+        arrives meanwhile."""
         async with self._load_lock:
             was_synced = self.synced
             self._during_load = []
@@ -126,6 +135,14 @@ class Revocations:
                 raise
             finally:
                 arrived, self._during_load = self._during_load, None
+            for sid, until in self.sessions.items():
+                if until > sessions.get(sid, 0.0):
+                    sessions[sid] = until
+            for user_id, until in list(self._unconfirmed.items()):
+                if user_id in users or until <= now:
+                    del self._unconfirmed[user_id]  # shown by Redis, or over
+                else:
+                    users[user_id] = until
             self.sessions, self.users = sessions, users
             self.synced = True
             for message in arrived:
@@ -144,9 +161,10 @@ class Revocations:
             for sid in message.sids:
                 self.sessions[sid] = max(message.until, self.sessions.get(sid, 0.0))
         elif isinstance(message, Deactivated):
-            self.users[message.user_id] = message.until
+            self.users[message.user_id] = self._unconfirmed[message.user_id] = message.until
         elif isinstance(message, Reactivated):
             self.users.pop(message.user_id, None)
+            self._unconfirmed.pop(message.user_id, None)
 
     async def _on_message(self, msg: Msg) -> None:
         try:

@@ -82,14 +82,44 @@ class TestLoading:
     async def test_a_reload_takes_what_was_missed_and_drops_what_was_undone(
         self, revocations: Revocations, redis: Redis, keys: RedisKeys
     ) -> None:
-        """After a NATS outage: a revocation published meanwhile, a reactivation too."""
-        revocations.apply(Deactivated(user_id="u1", until=later()))
+        """After a NATS outage: a revocation published meanwhile, a reactivation too (a
+        deactivation Redis showed, and shows no more)."""
+        await redis.zadd(keys.key(*DEACTIVATED_USERS), {"u1": later()})
+        await revocations.reload()
+        assert revocations.is_revoked("s", "u1")
+        await redis.zrem(keys.key(*DEACTIVATED_USERS), "u1")  # reactivated, unheard
         await redis.zadd(keys.key(*REVOKED_SESSIONS), {"missed": later()})
         await revocations.reload()
         assert (revocations.is_revoked("missed", "x"), revocations.is_revoked("s", "u1")) == (
             True,
             False,
         )
+
+    async def test_a_reload_gives_back_no_access_a_message_took(
+        self, revocations: Revocations, redis: Redis, keys: RedisKeys
+    ) -> None:
+        """The worker's write to Redis failed (or Redis lost it), the message came: the
+        session stays revoked, and the user deactivated until Redis shows it."""
+        revocations.apply(SessionsRevoked(user_id="u1", sids=("s1",), until=later()))
+        revocations.apply(Deactivated(user_id="u2", until=later()))
+        await revocations.reload()
+        assert (revocations.is_revoked("s1", "u1"), revocations.is_revoked("s9", "u2")) == (
+            True,
+            True,
+        )
+        await redis.zadd(keys.key(*DEACTIVATED_USERS), {"u2": later()})  # the redo
+        await revocations.reload()
+        await redis.zrem(keys.key(*DEACTIVATED_USERS), "u2")  # then reactivated, unheard
+        await revocations.reload()
+        assert not revocations.is_revoked("s9", "u2")
+
+    async def test_a_reactivation_message_ends_a_deactivation_redis_never_showed(
+        self, revocations: Revocations
+    ) -> None:
+        revocations.apply(Deactivated(user_id="u2", until=later()))
+        revocations.apply(Reactivated(user_id="u2"))
+        await revocations.reload()
+        assert not revocations.is_revoked("s9", "u2")
 
     async def test_a_message_arriving_during_a_load_survives_it(
         self, revocations: Revocations, nc: NATS, subjects: Subjects
