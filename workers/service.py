@@ -333,11 +333,13 @@ class WorkerService:
     async def _reply_error(self, reply: bytes, error: HubbubError, request_id: str) -> None:
         if not reply:
             return
+        body = error.to_dict()
         if error.status >= 500 and "request_id" not in error.details:
-            error.details["request_id"] = request_id
+            # Into this reply only: one error may answer many jobs (a drain's refusals).
+            body["details"] = {**error.details, "request_id": request_id}
         try:
             await self.nc.publish(
-                reply.decode(), orjson.dumps(error.to_dict()), headers={H_ERROR: error.code.value}
+                reply.decode(), orjson.dumps(body), headers={H_ERROR: error.code.value}
             )
         except Exception as exc:
             request_id_var.set(request_id)  # for the log line (jobs set their own)
