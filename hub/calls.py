@@ -70,6 +70,8 @@ def verify(tokens: AccessTokens, revocations: Revocations, token: str) -> Access
     """
     claims = tokens.verify(token)
     if revocations.is_revoked(claims.sid, claims.sub):
+        if revocations.is_deactivated(claims.sub):
+            raise Unauthorized("this account was deactivated", reason="deactivated")
         raise Unauthorized("this session has ended; sign in again", reason="revoked")
     return claims
 

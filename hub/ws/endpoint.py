@@ -172,8 +172,12 @@ async def handshake(realtime: Realtime, conn: Connection, timeout: float) -> boo
         connected = realtime.register(conn, claims)
     except HubbubError as exc:
         conn.send(frames.error(command.id, exc))
-        too_many = isinstance(exc, RateLimited)  # this user's sockets: one is to close
-        conn.close(CloseCode.POLICY if too_many else CloseCode.UNAUTHORIZED, exc.message)
+        if isinstance(exc, RateLimited):  # this user's sockets: one is to close
+            conn.close(CloseCode.POLICY, exc.message)
+        elif exc.details.get("reason") == "deactivated":  # as an open socket is closed
+            conn.close(CloseCode.FORBIDDEN, exc.message, reconnect=False)
+        else:
+            conn.close(CloseCode.UNAUTHORIZED, exc.message)
         return False
     conn.last_seen = time.monotonic()
     conn.send(frames.result_obj(command.id, connected))

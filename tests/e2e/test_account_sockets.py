@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from cli.admin.accounts import create_user
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
+from tests.e2e.test_realtime import raw_socket, receive_json
 
 
 async def sign_in(base: str, email: str, password: str) -> dict[str, Any]:
@@ -63,6 +64,25 @@ class TestAccountChangesCloseSockets:
             ):
                 assert r.status == 200
             assert (await closes_of(socket))[0] == 4003
+            # The access token is still unexpired: a new socket with it is told the same.
+            async with aiohttp.ClientSession() as session:
+                ws = await raw_socket(f"ws://127.0.0.1:{hub_server.port}/ws", session)
+                await ws.send_json({"id": 1, "op": "connect", "token": emp["access_token"]})
+                refused = await receive_json(ws)
+                assert (refused["error"]["code"], refused["error"]["details"]["reason"]) == (
+                    "unauthorized",
+                    "deactivated",
+                )
+                disconnect = await receive_json(ws)
+                assert (disconnect["code"], disconnect["reconnect"]) == (4003, False)
+                closing = await ws.receive(timeout=5)
+                assert (closing.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4003)
+                async with session.get(
+                    f"{base}/api/v1/users/me",
+                    headers={"Authorization": f"Bearer {emp['access_token']}"},
+                ) as me:
+                    assert me.status == 401
+                    assert (await me.json())["details"]["reason"] == "deactivated"
         finally:
             await socket.close()
 

@@ -218,7 +218,7 @@ class TestUpdateUser:
         )
         assert response.status == 200
         refused = await api.me(tokens["access_token"])
-        assert (refused.status, (await refused.json())["details"]["reason"]) == (401, "revoked")
+        assert (refused.status, (await refused.json())["details"]["reason"]) == (401, "deactivated")
         assert (await api.refresh(tokens["refresh_token"])).status == 401
 
     async def test_a_reactivated_user_can_sign_in_again(
