@@ -96,7 +96,11 @@ class WorkspaceCache:
             return None
 
     async def put(self, value: BaseModel, *parts: str) -> None:
-        if self.ctx.resource(invalidations.REDO_SIGNAL).redis_down:
+        """Store what was read from the database after ``get`` missed — only under the
+        generation ``get`` took before that read. A generation read now could already
+        count a change the read did not see (as when ``get`` skipped Redis because it was
+        down, and it answered again meanwhile)."""
+        if self._generation is None or self.ctx.resource(invalidations.REDO_SIGNAL).redis_down:
             return
         try:
             await self.ctx.redis.set(
