@@ -17,11 +17,14 @@ sockets the list now denies; ``synced`` is false while the last load failed. An 
 dropped once its ``until`` has passed: by then every token that could carry it has
 expired.
 
-A load adds to what the hub holds; it takes away only a deactivation that Redis showed
-and no longer shows (a reactivation whose message this hub missed). A revoked session is
-never un-revoked, and a deactivation this hub heard of but Redis does not hold (the
-worker's write failed and is waiting to be redone, or Redis lost it) stays until Redis
-shows it or its ``until`` passes: a load must not give access back that a message took.
+A load adds to what the hub holds; it takes away only a deactivation that a load from
+Redis has shown and the next no longer shows (a reactivation whose message this hub
+missed). A revoked session is never un-revoked, and a deactivation this hub heard of but
+no load has shown yet (the worker's write failed and waits to be redone) stays until
+Redis shows it or its ``until`` passes: a load must not give access back that a message
+took. The price, failing closed: a user reactivated before any load showed the
+deactivation, while this hub missed the reactivation's message, stays denied here until
+that ``until`` (at most the access tokens' lifetime after the deactivation).
 
 ``listeners`` is the hook for the rest of the hub: each is called with every control
 message after it is applied — the WebSocket layer uses it to close a deactivated
@@ -138,8 +141,9 @@ class Revocations:
             for sid, until in self.sessions.items():
                 if until > sessions.get(sid, 0.0):
                     sessions[sid] = until
+            shown = set(users)
             for user_id, until in list(self._unconfirmed.items()):
-                if user_id in users or until <= now:
+                if user_id in shown or until <= now:
                     del self._unconfirmed[user_id]  # shown by Redis, or over
                 else:
                     users[user_id] = until
@@ -147,6 +151,8 @@ class Revocations:
             self.synced = True
             for message in arrived:
                 self.apply(message)
+            for user_id in shown:  # a deactivation arriving meanwhile, shown all the same
+                self._unconfirmed.pop(user_id, None)
         # Said once at start and once after a failed load; the periodic reloads are quiet.
         log.log(
             logging.DEBUG if was_synced else logging.INFO,

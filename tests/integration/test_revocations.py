@@ -113,6 +113,27 @@ class TestLoading:
         await revocations.reload()
         assert not revocations.is_revoked("s9", "u2")
 
+    async def test_a_deactivation_arriving_during_a_load_that_shows_it_is_confirmed(
+        self, revocations: Revocations, redis: Redis, keys: RedisKeys, nc: NATS, subjects: Subjects
+    ) -> None:
+        """Shown by that load: a later load without it is a reactivation (missed)."""
+        await redis.zadd(keys.key(*DEACTIVATED_USERS), {"u3": later()})
+        original_read = revocations._read
+
+        async def read_then_hear(parts: tuple[str, str], now: float) -> dict[str, float]:
+            snapshot = await original_read(parts, now)
+            if parts == DEACTIVATED_USERS:
+                await publish(nc, subjects, Deactivated(user_id="u3", until=later()))
+                await wait_for(lambda: revocations.is_revoked("s", "u3"), what="the message")
+            return snapshot
+
+        revocations._read = read_then_hear  # type: ignore[method-assign]
+        await revocations.reload()
+        revocations._read = original_read  # type: ignore[method-assign]
+        await redis.zrem(keys.key(*DEACTIVATED_USERS), "u3")  # reactivated, unheard
+        await revocations.reload()
+        assert not revocations.is_revoked("s", "u3")
+
     async def test_a_reactivation_message_ends_a_deactivation_redis_never_showed(
         self, revocations: Revocations
     ) -> None:
