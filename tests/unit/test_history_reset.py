@@ -28,6 +28,13 @@ def live(offset: int, previous: int = 0) -> FakeMsg:
     return FakeMsg(b'{"n":%d}' % offset, headers)
 
 
+async def subscribed(hub: Hub) -> tuple[Connection, Transport]:
+    """A socket live on the channel, at the old history's last offset (10)."""
+    conn, transport = hub.socket("a", "user-a")
+    await hub.subscribe(conn)
+    return conn, transport
+
+
 def handed_over(conn: Connection, transport: Transport) -> bool:
     said = b"".join(written(conn, transport))
     return conn.closed and b'"code":%d' % CloseCode.GOING_AWAY in said
@@ -35,8 +42,7 @@ def handed_over(conn: Connection, transport: Transport) -> bool:
 
 async def test_a_publication_below_what_a_feed_passed_on_has_the_epoch_checked() -> None:
     hub = Hub()
-    first, first_sent = hub.socket("a", "user-a")
-    await hub.subscribe(first)  # live at the old history's offset 10
+    first, first_sent = await subscribed(hub)  # live at the old history's offset 10
     feed = hub.fanout.feeds[CHANNEL]
     hub.history.epoch_now, hub.history.last = RESET, 1  # recreated: one publication so far
 
@@ -53,8 +59,7 @@ async def test_a_publication_below_what_a_feed_passed_on_has_the_epoch_checked()
 
 async def test_a_duplicate_in_the_same_history_changes_nothing() -> None:
     hub = Hub()
-    conn, transport = hub.socket("a", "user-a")
-    await hub.subscribe(conn)
+    conn, transport = await subscribed(hub)
     feed = hub.fanout.feeds[CHANNEL]
 
     await feed.on_message(live(9, previous=8))  # one a repair fetched already
@@ -68,8 +73,7 @@ async def test_a_duplicate_in_the_same_history_changes_nothing() -> None:
 
 async def test_a_reconnect_after_a_reset_starts_the_feeds_over() -> None:
     hub = Hub()
-    conn, transport = hub.socket("a", "user-a")
-    await hub.subscribe(conn)
+    conn, transport = await subscribed(hub)
     feed = hub.fanout.feeds[CHANNEL]
     hub.history.epoch_now, hub.history.last = RESET, 3  # more than one publication since
 
@@ -81,8 +85,7 @@ async def test_a_reconnect_after_a_reset_starts_the_feeds_over() -> None:
 
 async def test_a_subscribe_that_reads_the_new_epoch_starts_the_feed_over() -> None:
     hub = Hub()
-    first, first_sent = hub.socket("a", "user-a")
-    await hub.subscribe(first)
+    first, first_sent = await subscribed(hub)
     hub.history.epoch_now, hub.history.last = RESET, 4  # no live publication told this hub
 
     again, sent = hub.socket("b", "user-b")
@@ -100,8 +103,7 @@ async def test_a_low_publication_soon_after_a_check_is_checked_once_the_interval
 ) -> None:
     monkeypatch.setattr(fanout_module, "EPOCH_CHECK_INTERVAL_S", 0.2)
     hub = Hub()
-    conn, transport = hub.socket("a", "user-a")
-    await hub.subscribe(conn)
+    conn, transport = await subscribed(hub)
     feed = hub.fanout.feeds[CHANNEL]
     await feed.on_message(live(9, previous=8))  # a duplicate: checked, no reset
     await wait_for(lambda: True in hub.history.epoch_reads, what="the first check")
@@ -118,8 +120,7 @@ async def test_a_reconnect_whose_epoch_read_fails_at_first_tries_again(
 ) -> None:
     monkeypatch.setattr(fanout_module, "REPAIR_BACKOFF_S", 0.001)
     hub = Hub()
-    conn, transport = hub.socket("a", "user-a")
-    await hub.subscribe(conn)
+    conn, transport = await subscribed(hub)
     hub.history.epoch_now, hub.history.epoch_failures = RESET, 2  # JetStream starting
 
     await hub.fanout.repair_all()
@@ -134,8 +135,7 @@ async def test_a_reconnect_that_cannot_read_the_epoch_hands_the_sockets_over(
     monkeypatch.setattr(fanout_module, "REPAIR_BACKOFF_S", 0.001)
     monkeypatch.setattr(fanout_module, "CATCH_UP_BACKOFF_MAX_S", 0.001)
     hub = Hub()
-    conn, transport = hub.socket("a", "user-a")
-    await hub.subscribe(conn)
+    conn, transport = await subscribed(hub)
     hub.history.epoch_failures = fanout_module.CATCH_UP_TRIES  # every try
 
     await hub.fanout.repair_all()
@@ -145,8 +145,7 @@ async def test_a_reconnect_that_cannot_read_the_epoch_hands_the_sockets_over(
 
 async def test_what_a_subscribe_buffered_from_the_old_history_is_not_delivered() -> None:
     hub = Hub()
-    first, _ = hub.socket("a", "user-a")
-    await hub.subscribe(first)  # the feed at offset 10 of the old history
+    await subscribed(hub)  # the feed at offset 10 of the old history
     feed = hub.fanout.feeds[CHANNEL]
     hub.history.epoch_now, hub.history.last = RESET, 2
     late, sent = hub.socket("b", "user-b")
