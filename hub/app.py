@@ -124,7 +124,9 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         nc=app[NATS_CONN],
         bus=app[BUS],
         catalog=app[CATALOG],
-        authorizer=ChannelAuthorizer(app[BUS], app[REDIS], keys, policies),
+        authorizer=ChannelAuthorizer(
+            app[BUS], app[REDIS], keys, policies, distrust_s=settings.cache_ttl_s
+        ),
         presence=Presence(app[REDIS], keys, app[NATS_CONN], app[SUBJECTS], settings.presence_ttl_s),
         tokens=app[ACCESS_TOKENS],
         revocations=app[REVOCATIONS],

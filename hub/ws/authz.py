@@ -7,6 +7,13 @@ the hub reads it first; a membership change deletes the cached answers. ``fresh=
 skips that cache and asks a worker: the hub's re-check after a NATS outage
 (``hub/ws/recheck.py``) trusts nothing cached from before.
 
+A membership removed (the control message a worker sends, or this hub's re-check
+finding it) makes the hub distrust the cached answers for that user and channel for
+``distrust_s`` (the answers' own lifetime): it asks a worker instead. The worker deletes
+them after its commit, but a delete that failed (Redis unreachable from the worker) is
+redone only when Redis answers the worker again, and a Redis restarted from its old data
+holds them until then — a removed member would otherwise be let in again meanwhile.
+
 Redis is only a shortcut here: when it cannot be read (down, restarting, its pool
 exhausted) the hub asks the worker, whose answer comes from the database — or, if no
 worker can answer, the request fails with ``unavailable`` like any other; never an
@@ -17,6 +24,8 @@ readable again.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -32,15 +41,45 @@ from hubbub.keys import RedisKeys
 log = logging.getLogger(__name__)
 
 
+DISTRUSTED_MAX = 100_000  # removals remembered at once; past it, the expired are dropped
+
+
 class ChannelAuthorizer:
     def __init__(
-        self, bus: Bus, redis: Redis, keys: RedisKeys, policies: dict[ChannelKind, ChannelPolicy]
+        self,
+        bus: Bus,
+        redis: Redis,
+        keys: RedisKeys,
+        policies: dict[ChannelKind, ChannelPolicy],
+        *,
+        distrust_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bus = bus
         self.redis = redis
         self.keys = keys
         self.policies = policies
+        self.distrust_s = distrust_s
+        self.clock = clock
         self._cache_unreadable = False
+        # (user id, channel) → until when cached answers for it are not believed.
+        self._distrusted: dict[tuple[str, str], float] = {}
+
+    def membership_removed(self, user_id: str, channel: Channel) -> None:
+        """Ask a worker, not Redis, about ``user_id`` on ``channel`` for ``distrust_s``."""
+        now = self.clock()
+        if len(self._distrusted) >= DISTRUSTED_MAX:
+            self._distrusted = {k: t for k, t in self._distrusted.items() if t > now}
+        self._distrusted[user_id, str(channel)] = now + self.distrust_s
+
+    def _distrusts(self, user_id: str, channel: str) -> bool:
+        until = self._distrusted.get((user_id, channel))
+        if until is None:
+            return False
+        if until > self.clock():
+            return True
+        del self._distrusted[user_id, channel]
+        return False
 
     async def check(
         self, caller: Caller, channel: Channel, action: ChannelAction, *, fresh: bool = False
@@ -75,8 +114,10 @@ class ChannelAuthorizer:
     async def _member(
         self, user_id: str, channel: Channel, action: ChannelAction, fresh: bool
     ) -> None:
-        cache_key = self.keys.channel_acl(user_id, str(channel), action.value)
-        cached = None if fresh else await self._cached(cache_key)
+        name = str(channel)
+        cache_key = self.keys.channel_acl(user_id, name, action.value)
+        trust = not fresh and not (self._distrusted and self._distrusts(user_id, name))
+        cached = await self._cached(cache_key) if trust else None
         if cached is None:
             reply = await self.bus.request(
                 channels_api.authorize,

@@ -264,7 +264,9 @@ class Subscriptions:
     async def membership_removed(self, user_id: str, channel: Channel) -> int:
         """Drop ``user_id``'s subscriptions to ``channel`` on this hub, each with an
         ``unsubscribed`` push (4003); how many were dropped. A subscribe still being
-        checked or read gets no push: it is answered ``forbidden`` (``subscribe``)."""
+        checked or read gets no push: it is answered ``forbidden`` (``subscribe``). The
+        cached answers for the pair are not believed for a while (``authz.py``)."""
+        self.authorizer.membership_removed(user_id, channel)
         name = str(channel)
         dropped = 0
         for conn in list(self.by_user.get(user_id, ())):

@@ -86,6 +86,7 @@ class FakeAuthorizer:
 
     def __init__(self) -> None:
         self.gate: Gate | None = None
+        self.removed: list[tuple[str, str]] = []
 
     def allowed_by_policy(self, *_: object) -> bool:
         return self.gate is None
@@ -93,6 +94,9 @@ class FakeAuthorizer:
     async def check(self, *_: object) -> None:
         assert self.gate is not None
         await self.gate.passing()
+
+    def membership_removed(self, user_id: str, channel: Channel) -> None:
+        self.removed.append((user_id, str(channel)))
 
 
 class FakePresence:
