@@ -23,6 +23,7 @@ import orjson
 from aiohttp import web
 
 from hub.openapi import DocumentedRoute, document_route
+from hub.publications import publication_json
 from hub.rest import idempotency_key, read_json_object
 from hub.state import BUS, CLIENT_IP, NATS_CONN, SETTINGS, SUBJECTS
 from hubbub.contracts.api import apikeys
@@ -139,14 +140,14 @@ async def publish(request: web.Request) -> web.Response:
                 }
             ],
         )
-    headers = {"Nats-Msg-Id": f"{identity.name}:{message_id}"} if message_id else None
+    # Per service and channel: the same id on another channel is another publication.
+    headers = {"Nats-Msg-Id": f"{identity.name}:{channel}:{message_id}"} if message_id else None
+    payload = publication_json(data, ["body", "data"])
     try:
         ack = (
             await request.app[NATS_CONN]
             .jetstream()
-            .publish(
-                request.app[SUBJECTS].event(channel), orjson.dumps(data), headers=headers, timeout=5
-            )
+            .publish(request.app[SUBJECTS].event(channel), payload, headers=headers, timeout=5)
         )
     except Exception as exc:
         raise Unavailable(f"the channel history did not accept it: {type(exc).__name__}") from None

@@ -10,10 +10,13 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp.test_utils import TestServer
+from nats.aio.client import Client as NATS
 
 from hub.app import create_app
 from hub.state import REALTIME
 from hubbub.config import Rate, Settings
+from hubbub.contracts.channels import ChannelKind
+from hubbub.contracts.subjects import Subjects
 from tests.e2e.test_bad_input import closed_with, next_reply
 from tests.e2e.test_realtime import receive_json
 from tests.support import ops
@@ -158,3 +161,64 @@ class TestPublishBudget:
         assert "offset" in (await next_reply(other))["result"]
         for s in (ws, again, other):
             await s.close()
+
+
+def nested(depth: int) -> str:
+    """A JSON object nested ``depth`` levels deep (deeper than orjson writes: 254)."""
+    return '{"x":' * depth + "{}" + "}" * depth
+
+
+class TestPublishEdges:
+    async def test_data_nested_too_deeply_is_refused_and_the_socket_keeps_serving(
+        self, hub_with: HubFactory, session: aiohttp.ClientSession, tokens: TestTokens
+    ) -> None:
+        server = await hub_with(channel_policies={"public": {"client_publish": True}})
+        ws, _ = await open_socket(session, server, tokens.issue("deep"))
+        frame = '{"id": 2, "op": "publish", "channel": "public:deep", "data": %s}'
+        await ws.send_str(frame % nested(300))
+        refused = await next_reply(ws)
+        assert (refused["id"], refused["error"]["code"]) == (2, "validation_failed")
+        await ws.send_str('{"id": 3, "op": "publish", "channel": "public:deep", "data": {"n": 1}}')
+        assert "offset" in (await next_reply(ws))["result"]
+        await ws.close()
+
+    async def test_a_command_id_used_again_is_another_publication(
+        self, hub_with: HubFactory, session: aiohttp.ClientSession, tokens: TestTokens
+    ) -> None:
+        """Each publish command publishes: the same id on another channel, or again on
+        the same one, is no retry to drop."""
+        server = await hub_with(channel_policies={"public": {"client_publish": True}})
+        ws, _ = await open_socket(session, server, tokens.issue("reuser"))
+        offsets = []
+        for channel in ("public:one", "public:two", "public:two"):
+            await ws.send_str(
+                orjson.dumps(
+                    {"id": 9, "op": "publish", "channel": channel, "data": {"on": channel}}
+                ).decode()
+            )
+            offsets.append((await next_reply(ws))["result"]["offset"])
+        assert len(set(offsets)) == 3
+        await ws.close()
+
+    async def test_a_history_that_does_not_accept_it_is_unavailable_not_a_closed_socket(
+        self,
+        hub_with: HubFactory,
+        session: aiohttp.ClientSession,
+        tokens: TestTokens,
+        nc: NATS,
+        settings: Settings,
+    ) -> None:
+        server = await hub_with(channel_policies={"public": {"client_publish": True}})
+        ws, _ = await open_socket(session, server, tokens.issue("unheard"))
+        subjects = Subjects(settings.namespace)
+        await nc.jetstream().delete_stream(subjects.stream(ChannelKind.PUBLIC))
+        for n in (2, 3):  # answered each time: the socket stays open
+            await ws.send_str(
+                orjson.dumps(
+                    {"id": n, "op": "publish", "channel": "public:gone", "data": {"n": n}}
+                ).decode()
+            )
+            refused = await next_reply(ws)
+            assert (refused["id"], refused["error"]["code"]) == (n, "unavailable")
+        assert not ws.closed
+        await ws.close()

@@ -68,6 +68,29 @@ class TestPublishOverHttp:
             (sentinel["offset"], {"n": 2}),
         ]
 
+    async def test_the_same_id_on_another_channel_is_another_publication(
+        self, hub_url: str, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        key = await new_key(db, "two-channels", "public:*")
+        first = await publish_over_http(hub_url, key, "public:left", {"n": 1}, message_id="m")
+        other = await publish_over_http(hub_url, key, "public:right", {"n": 1}, message_id="m")
+        assert (other["duplicate"], other["offset"] != first["offset"]) == (False, True)
+
+    async def test_data_nested_too_deeply_is_a_422(
+        self, hub_url: str, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        key = await new_key(db, "deep", "public:*")
+        body = '{"data": ' + '{"x":' * 300 + "{}" + "}" * 300 + "}"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{hub_url}/api/v1/channels/public:deep/publish",
+                data=body,
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            ) as r,
+        ):
+            assert (r.status, (await r.json())["code"]) == (422, "validation_failed")
+
     @pytest.mark.parametrize(
         ("headers", "status", "code"),
         [
