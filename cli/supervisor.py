@@ -36,7 +36,7 @@ from cli.embedded.process import (
     die_with_parent,
     free_port,
     port_is_free,
-    stop_process,
+    wait_or_kill,
 )
 from cli.embedded.servers import (
     EmbeddedNats,
@@ -500,9 +500,9 @@ class Supervisor:
             for child in group:
                 if child.proc is not None and child.proc.poll() is None:
                     child.proc.send_signal(signal.SIGTERM)
-            for child in group:
+            for child in group:  # signalled once: a second SIGTERM ends a drain early
                 if child.proc is not None:
-                    stop_process(child.proc, timeout=grace)
+                    wait_or_kill(child.proc, grace)
         for child in self.children:  # their last words, echoed before we exit
             if child.tail is not None:
                 child.tail.lines(wait=1.0)

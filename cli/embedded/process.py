@@ -138,6 +138,13 @@ def stop_process(
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(proc.pid, sig)
+    wait_or_kill(proc, timeout)
+
+
+def wait_or_kill(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for a process already told to stop; past ``timeout``, kill it and its group.
+    Not signalled again: a second SIGTERM cuts an aiohttp server's graceful stop short
+    (``run_app`` cancels every task on it)."""
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
