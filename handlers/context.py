@@ -60,6 +60,7 @@ class Context:
     _after_commit: list[AfterCommit] | None = None  # made by the first ``after_commit``
     # For a handler that claims its idempotency key itself (``idempotency.claims_itself``).
     claim: Claim | None = None
+    committed: bool = False  # ``commit`` got past the commit: the change is in the database
 
     @property
     def session(self) -> AsyncSession:
@@ -122,6 +123,7 @@ class Context:
         """
         if self._session is not None:
             await self._session.commit()
+        self.committed = True
         if committed is not None:
             committed()
         actions, self._after_commit = self._after_commit, None

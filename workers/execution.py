@@ -125,6 +125,17 @@ async def _take_slot(slots: Slots, ctx: Context) -> None:
         )
 
 
+def _answer_what_committed() -> None:
+    """Cancelled in its after-commit actions (at a drain's deadline): the change has
+    committed, so the job answers with its result, not "retry" (a retry without an
+    idempotency key would apply it twice). The actions left undone are what a worker
+    that dies right after a commit leaves: durable invalidations are redone from their
+    rows; a cache bump lapses at the cache's TTL."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
 def caller_scope(caller: Caller) -> str:
     """Whose idempotency keys these are: keys never collide between callers."""
     if caller.user_id:
@@ -214,19 +225,24 @@ async def run_unit(
                 raise RuntimeError(f"{unit.name}: its handler did not store its response")
             body = claim.response
         if ctx.has_pending_commit:  # reads on the read pool have nothing to commit
-            if slots is None:
-                await ctx.commit()
-            else:
+            try:
+                if slots is None:
+                    await ctx.commit()
+                else:
 
-                def release() -> None:
-                    """Give the slot back once the connection is: the after-commit
-                    actions (a cache invalidation in Redis) need none."""
-                    nonlocal held
-                    if held:
-                        held = False
-                        slots.release()
+                    def release() -> None:
+                        """Give the slot back once the connection is: the after-commit
+                        actions (a cache invalidation in Redis) need none."""
+                        nonlocal held
+                        if held:
+                            held = False
+                            slots.release()
 
-                await ctx.commit(release)
+                    await ctx.commit(release)
+            except asyncio.CancelledError:
+                if not ctx.committed:
+                    raise
+                _answer_what_committed()
     except BaseException:
         ctx.discard_after_commit()
         if ctx.has_session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -65,6 +66,49 @@ class TestAfterCommit:
 
         await run_handler(OP, handler, ctx, NoParams())
         assert seen == [1]
+
+    async def test_a_job_cancelled_in_its_actions_answers_what_it_committed(
+        self, ctx: Context, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """At a drain's deadline: not "shutting down; retry" for a change in the database
+        (a retry without an idempotency key would apply it twice)."""
+        acting = asyncio.Event()
+
+        async def handler(ctx: Context, params: NoParams) -> Empty:
+            await write_a_row(ctx)
+
+            async def action() -> None:
+                acting.set()
+                await asyncio.Event().wait()  # a slow Redis
+
+            ctx.after_commit(action)
+            return Empty()
+
+        job = asyncio.ensure_future(run_handler(OP, handler, ctx, NoParams()))
+        await acting.wait()
+        job.cancel()
+
+        assert await job == b"{}"
+        assert await outbox_rows(db) == 1
+
+    async def test_a_job_cancelled_before_its_commit_is_cancelled_and_rolled_back(
+        self, ctx: Context, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        working = asyncio.Event()
+
+        async def handler(ctx: Context, params: NoParams) -> Empty:
+            await write_a_row(ctx)
+            working.set()
+            await asyncio.Event().wait()
+            return Empty()
+
+        job = asyncio.ensure_future(run_handler(OP, handler, ctx, NoParams()))
+        await working.wait()
+        job.cancel()
+
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        assert await outbox_rows(db) == 0
 
     async def test_an_action_never_runs_when_the_handler_fails(self, ctx: Context) -> None:
         seen: list[str] = []
