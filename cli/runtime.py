@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from cli.embedded.process import command_line
 from hubbub.config import ConfigError, Settings, normalize_database_url
 
 RUNTIME_FILE = "runtime.json"
@@ -100,6 +101,24 @@ def _running_runtime(state_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def other_up(state_dir: Path) -> int | None:
+    """The pid of another `hubbub up` running on this state folder, or None. A file left
+    by one that was killed names a pid that may be in use again: by this very process
+    (a container's PID 1 on every start), or by an unrelated one, which is not it."""
+    pid = _running_runtime(state_dir).get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return None
+    argv = command_line(pid)
+    if argv is not None and not _is_up(argv):
+        return None
+    return pid
+
+
+def _is_up(argv: list[str]) -> bool:
+    """``hubbub up`` (the console script) or ``python -m cli.main up``."""
+    return "up" in argv and any(a == "cli.main" or a.endswith("/hubbub") for a in argv)
 
 
 def read_runtime(state_dir: Path) -> dict[str, str]:

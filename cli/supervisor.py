@@ -46,7 +46,7 @@ from cli.embedded.servers import (
     nats_cluster,
 )
 from cli.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
-from cli.runtime import clear_runtime, read_runtime, write_runtime
+from cli.runtime import RUNTIME_FILE, clear_runtime, other_up, write_runtime
 from hubbub.config import Settings
 
 log = logging.getLogger("hubbub.up")
@@ -195,10 +195,12 @@ class Supervisor:
                     "--nats-nodes starts an embedded NATS cluster, but NATS_URL is set: "
                     "unset it, or give your own cluster's servers in it"
                 )
-            if read_runtime(self.state_dir):
+            other = other_up(self.state_dir)
+            if other is not None:
                 raise RuntimeError(
-                    f"another `hubbub up` is running on {self.state_dir}; stop it first, "
-                    "or give this one its own HUBBUB_STATE_DIR"
+                    f"another `hubbub up` (pid {other}) is running on {self.state_dir} "
+                    f"({self.state_dir / RUNTIME_FILE}); stop it first, or give this one "
+                    "its own HUBBUB_STATE_DIR"
                 )
             self._frontend_dir()  # build it first: a failing build stops before anything runs
             env = self._start_services()

@@ -141,6 +141,16 @@ def stop_process(
     wait_or_kill(proc, timeout)
 
 
+def command_line(pid: int) -> list[str] | None:
+    """The arguments ``pid`` runs with, from ``/proc``; None when they cannot be read (the
+    process is gone, or there is no ``/proc``)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [arg.decode(errors="replace") for arg in raw.split(b"\0") if arg]
+
+
 def wait_or_kill(proc: subprocess.Popen[bytes], timeout: float) -> None:
     """Wait for a process already told to stop; past ``timeout``, kill it and its group.
     Not signalled again: a second SIGTERM cuts an aiohttp server's graceful stop short

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cli.embedded.nats_auth import NatsAuthFolder
-from cli.embedded.process import free_port, spawn, stop_process, wait_for_port
+from cli.embedded.process import command_line, free_port, spawn, stop_process, wait_for_port
 
 log = logging.getLogger(__name__)
 
@@ -308,8 +308,20 @@ class EmbeddedPostgres(EmbeddedServer):
             return
         try:
             pid = int(pid_file.read_text().splitlines()[0])
+        except (ValueError, IndexError):
+            return
+        argv = command_line(pid)
+        ours = {str(self.data_dir), str(self.data_dir.resolve())}
+        if argv is not None and not (argv[0].endswith("postgres") and ours & set(argv)):
+            # The pid is in use again, by something else (the machine restarted, the
+            # container was killed): nothing to stop, and a lock file postgres would
+            # refuse to start over.
+            log.info("removing a stale %s (pid %d is not its postmaster)", pid_file, pid)
+            pid_file.unlink(missing_ok=True)
+            return
+        try:
             os.kill(pid, signal.SIGINT)  # fast shutdown
-        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+        except (ProcessLookupError, PermissionError):
             return
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

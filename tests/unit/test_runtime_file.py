@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 
-from cli.runtime import RUNTIME_FILE, read_runtime, read_runtime_pids, write_runtime
+from cli.runtime import RUNTIME_FILE, other_up, read_runtime, read_runtime_pids, write_runtime
 
 URLS = {"DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/hubbub", "HUB_URLS": "x"}
 
@@ -40,3 +42,35 @@ def test_the_file_of_an_up_that_is_gone_reads_as_nothing(tmp_path: Path) -> None
     )
     assert read_runtime(tmp_path) == {}
     assert read_runtime_pids(tmp_path) == {}
+
+
+class TestAnotherUp:
+    """A runtime file left by a killed `hubbub up` names a pid that may be in use again."""
+
+    def test_the_pid_of_this_very_process_is_no_other_up(self, tmp_path: Path) -> None:
+        write_runtime(tmp_path, URLS, {})  # as a container's PID 1 finds its own file
+        assert other_up(tmp_path) is None
+
+    def test_an_unrelated_process_with_the_pid_is_no_other_up(self, tmp_path: Path) -> None:
+        with running(sys.executable, "-c", PAUSE) as pid:
+            (tmp_path / RUNTIME_FILE).write_bytes(orjson.dumps({"pid": pid, **URLS}))
+            assert other_up(tmp_path) is None
+
+    def test_a_running_up_is_one(self, tmp_path: Path) -> None:
+        with running(sys.executable, "-c", PAUSE, "-m", "cli.main", "up") as pid:
+            (tmp_path / RUNTIME_FILE).write_bytes(orjson.dumps({"pid": pid, **URLS}))
+            assert other_up(tmp_path) == pid
+
+
+PAUSE = "import signal; signal.pause()"
+
+
+@contextlib.contextmanager
+def running(*argv: str) -> Iterator[int]:
+    """A process of our own with ``argv``, stopped (by its pid) at the end."""
+    proc = subprocess.Popen(argv)
+    try:
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait(5)
