@@ -184,7 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="worker processes: a number, or auto (one per CPU); default 1",
     )
-    up.add_argument("--hubs", type=int, default=1, help="hub processes, on consecutive ports")
+    up.add_argument(
+        "--hubs",
+        type=int,
+        default=1,
+        help="hub processes, on consecutive ports from --port (free ones when 8080 is taken)",
+    )
     up.add_argument("--port", type=int, default=None, help="first hub port (default 8080)")
     up.add_argument("--no-frontend", action="store_true", help="serve the API only")
     up.add_argument(

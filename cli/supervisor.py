@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
+from argparse import ArgumentTypeError
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -540,12 +541,13 @@ def worker_count(value: str) -> int:
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # not Linux
             return max(1, os.cpu_count() or 1)
+    # argparse shows an ArgumentTypeError's own words (a ValueError only as "invalid").
     try:
         count = int(value)
     except ValueError:
-        raise ValueError(f"--workers takes a number or 'auto', not {value!r}") from None
+        raise ArgumentTypeError(f"--workers takes a number or 'auto', not {value!r}") from None
     if count < 1:
-        raise ValueError("--workers takes a number of at least 1, or 'auto'")
+        raise ArgumentTypeError("--workers takes a number of at least 1, or 'auto'")
     return count
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from argparse import ArgumentTypeError
 
 import pytest
 
@@ -20,8 +21,14 @@ def test_a_number_is_taken_as_it_is() -> None:
 
 @pytest.mark.parametrize("value", ["0", "-1", "many", ""])
 def test_anything_else_is_refused(value: str) -> None:
-    with pytest.raises(ValueError, match="--workers"):
+    with pytest.raises(ArgumentTypeError, match="--workers"):
         worker_count(value)
+
+
+def test_the_up_command_says_why_it_refuses_a_count(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["up", "--workers", "0"])
+    assert "--workers takes a number of at least 1, or 'auto'" in capsys.readouterr().err
 
 
 def test_the_up_command_accepts_auto() -> None:
