@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--hubs",
         type=int,
         default=1,
-        help="hub processes, on consecutive ports from --port (free ones when 8080 is taken)",
+        help="hub processes, on consecutive ports (free ones instead when those are taken "
+        "and --port is not given)",
     )
     up.add_argument("--port", type=int, default=None, help="first hub port (default 8080)")
     up.add_argument("--no-frontend", action="store_true", help="serve the API only")

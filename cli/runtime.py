@@ -14,14 +14,14 @@ credentials among them) through its environment.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
-from cli.embedded.process import command_line
 from hubbub.config import ConfigError, Settings, normalize_database_url
 
 RUNTIME_FILE = "runtime.json"
@@ -103,22 +103,23 @@ def _running_runtime(state_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def other_up(state_dir: Path) -> int | None:
-    """The pid of another `hubbub up` running on this state folder, or None. A file left
-    by one that was killed names a pid that may be in use again: by this very process
-    (a container's PID 1 on every start), or by an unrelated one, which is not it."""
-    pid = _running_runtime(state_dir).get("pid")
-    if not isinstance(pid, int) or pid == os.getpid():
-        return None
-    argv = command_line(pid)
-    if argv is not None and not _is_up(argv):
-        return None
-    return pid
+LOCK_FILE = "up.lock"
 
 
-def _is_up(argv: list[str]) -> bool:
-    """``hubbub up`` (the console script) or ``python -m cli.main up``."""
-    return "up" in argv and any(a == "cli.main" or a.endswith("/hubbub") for a in argv)
+def hold_state_dir(state_dir: Path) -> IO[bytes] | None:
+    """Hold ``state_dir`` for this `hubbub up`: an exclusive lock on its ``up.lock``, kept
+    while the returned file stays open; None when another process holds it. The system
+    lets go of it when the process ends, however it ends, so a killed run leaves nothing
+    that blocks the next — and it holds across containers that share the folder, where
+    a pid in a file would name another namespace's process."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(state_dir / LOCK_FILE, "ab")  # noqa: SIM115  # held open on purpose
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return lock
 
 
 def read_runtime(state_dir: Path) -> dict[str, str]:

@@ -47,7 +47,7 @@ from cli.embedded.servers import (
     nats_cluster,
 )
 from cli.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
-from cli.runtime import RUNTIME_FILE, clear_runtime, other_up, write_runtime
+from cli.runtime import LOCK_FILE, clear_runtime, hold_state_dir, write_runtime
 from hubbub.config import Settings
 
 log = logging.getLogger("hubbub.up")
@@ -180,6 +180,7 @@ class Supervisor:
         self.nats_env: dict[str, dict[str, str]] = {}  # role → its NATS credentials
         self.urls: dict[str, str] = {}
         self._stopping = False
+        self._state_lock: IO[bytes] | None = None  # held while this run owns the folder
         self._frontend: Path | None = None
 
     # --- the whole run -------------------------------------------------------------
@@ -196,12 +197,12 @@ class Supervisor:
                     "--nats-nodes starts an embedded NATS cluster, but NATS_URL is set: "
                     "unset it, or give your own cluster's servers in it"
                 )
-            other = other_up(self.state_dir)
-            if other is not None:
+            self._state_lock = hold_state_dir(self.state_dir)
+            if self._state_lock is None:
                 raise RuntimeError(
-                    f"another `hubbub up` (pid {other}) is running on {self.state_dir} "
-                    f"({self.state_dir / RUNTIME_FILE}); stop it first, or give this one "
-                    "its own HUBBUB_STATE_DIR"
+                    f"another `hubbub up` is running on {self.state_dir} (it holds "
+                    f"{self.state_dir / LOCK_FILE}); stop it first, or give this one its "
+                    "own HUBBUB_STATE_DIR"
                 )
             self._frontend_dir()  # build it first: a failing build stops before anything runs
             env = self._start_services()
@@ -234,6 +235,8 @@ class Supervisor:
             self._shutdown()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self._state_lock is not None:
+                self._state_lock.close()  # the folder is free for the next run
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if not self._stopping:

@@ -225,6 +225,7 @@ async def run_unit(
                 raise RuntimeError(f"{unit.name}: its handler did not store its response")
             body = claim.response
         if ctx.has_pending_commit:  # reads on the read pool have nothing to commit
+            ctx.committed = False  # this commit's, not a handler's own earlier one
             try:
                 if slots is None:
                     await ctx.commit()

@@ -312,7 +312,7 @@ class EmbeddedPostgres(EmbeddedServer):
             return
         argv = command_line(pid)
         ours = {str(self.data_dir), str(self.data_dir.resolve())}
-        if argv is not None and not (argv[0].endswith("postgres") and ours & set(argv)):
+        if argv is not None and not (argv and argv[0].endswith("postgres") and ours & set(argv)):
             # The pid is in use again, by something else (the machine restarted, the
             # container was killed): nothing to stop, and a lock file postgres would
             # refuse to start over.

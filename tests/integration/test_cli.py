@@ -396,8 +396,7 @@ class TestUp:
             first.wait_until_up()
             second = run_hubbub("up", "--no-frontend", env=up_env)
             assert second.returncode == 1
-            refusal = second.stderr + second.stdout
-            assert f"another `hubbub up` (pid {first.proc.pid}) is running" in refusal
+            assert "another `hubbub up` is running" in second.stderr + second.stdout
             # The hub closes this connection first, so its port keeps a TIME_WAIT entry
             # for a minute after it stops: that must not keep the next `up` off the port.
             assert get_json(ready_url)[0] == 200

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 
-from cli.runtime import RUNTIME_FILE, other_up, read_runtime, read_runtime_pids, write_runtime
+from cli.runtime import (
+    RUNTIME_FILE,
+    hold_state_dir,
+    read_runtime,
+    read_runtime_pids,
+    write_runtime,
+)
 
 URLS = {"DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/hubbub", "HUB_URLS": "x"}
 
@@ -44,33 +48,40 @@ def test_the_file_of_an_up_that_is_gone_reads_as_nothing(tmp_path: Path) -> None
     assert read_runtime_pids(tmp_path) == {}
 
 
-class TestAnotherUp:
-    """A runtime file left by a killed `hubbub up` names a pid that may be in use again."""
+class TestHoldingTheStateFolder:
+    """One `hubbub up` per state folder: an OS lock, not a pid in a file (a killed run's
+    pid may be in use again, and pids mean nothing across containers)."""
 
-    def test_the_pid_of_this_very_process_is_no_other_up(self, tmp_path: Path) -> None:
-        write_runtime(tmp_path, URLS, {})  # as a container's PID 1 finds its own file
-        assert other_up(tmp_path) is None
+    def test_a_second_holder_is_refused_while_the_first_holds_it(self, tmp_path: Path) -> None:
+        first = hold_state_dir(tmp_path)
+        assert first is not None
+        assert hold_state_dir(tmp_path) is None
+        first.close()
+        again = hold_state_dir(tmp_path)
+        assert again is not None
+        again.close()
 
-    def test_an_unrelated_process_with_the_pid_is_no_other_up(self, tmp_path: Path) -> None:
-        with running(sys.executable, "-c", PAUSE) as pid:
-            (tmp_path / RUNTIME_FILE).write_bytes(orjson.dumps({"pid": pid, **URLS}))
-            assert other_up(tmp_path) is None
+    def test_a_killed_holder_leaves_the_folder_free(self, tmp_path: Path) -> None:
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE
+        )
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline() == b"held\n"
+            assert hold_state_dir(tmp_path) is None
+        finally:
+            holder.kill()  # as `kill -9` of `hubbub up`: no cleanup runs
+            holder.wait(5)
+        lock = hold_state_dir(tmp_path)
+        assert lock is not None
+        lock.close()
 
-    def test_a_running_up_is_one(self, tmp_path: Path) -> None:
-        with running(sys.executable, "-c", PAUSE, "-m", "cli.main", "up") as pid:
-            (tmp_path / RUNTIME_FILE).write_bytes(orjson.dumps({"pid": pid, **URLS}))
-            assert other_up(tmp_path) == pid
 
-
-PAUSE = "import signal; signal.pause()"
-
-
-@contextlib.contextmanager
-def running(*argv: str) -> Iterator[int]:
-    """A process of our own with ``argv``, stopped (by its pid) at the end."""
-    proc = subprocess.Popen(argv)
-    try:
-        yield proc.pid
-    finally:
-        proc.kill()
-        proc.wait(5)
+HOLD = """
+import sys, signal
+from pathlib import Path
+from cli.runtime import hold_state_dir
+lock = hold_state_dir(Path(sys.argv[1]))
+print("held", flush=True)
+signal.pause()
+"""
