@@ -1,11 +1,15 @@
-"""What a publication stores: its data as JSON, one encoding for the publish API and the
-socket's ``publish`` command."""
+"""Storing a publication, one path for the publish API and the socket's ``publish``
+command: its data encoded as JSON, then published to its channel's stream."""
 
 from __future__ import annotations
 
 import orjson
+from nats.aio.client import Client as NATS
+from nats.js.api import PubAck
 
-from hubbub.contracts.errors import ValidationFailed
+from hubbub.contracts.errors import Unavailable, ValidationFailed
+
+STORE_TIMEOUT_S = 5.0  # for JetStream's acknowledgement
 
 
 def publication_json(value: object, loc: list[str]) -> bytes:
@@ -18,3 +22,17 @@ def publication_json(value: object, loc: list[str]) -> bytes:
             "data: nested too deeply",
             errors=[{"loc": loc, "msg": "nested too deeply to store", "type": "too_deep"}],
         ) from None
+
+
+async def store(
+    nc: NATS, subject: str, payload: bytes, headers: dict[str, str] | None = None
+) -> PubAck:
+    """Publish ``payload`` to the stream of ``subject`` and return its acknowledgement;
+    ``unavailable`` when JetStream does not acknowledge it (it may have stored it all the
+    same)."""
+    try:
+        return await nc.jetstream().publish(
+            subject, payload, headers=headers, timeout=STORE_TIMEOUT_S
+        )
+    except Exception as exc:
+        raise Unavailable(f"the channel history did not accept it: {type(exc).__name__}") from None

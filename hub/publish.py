@@ -22,8 +22,8 @@ from typing import TypeVar
 import orjson
 from aiohttp import web
 
+from hub import publications
 from hub.openapi import DocumentedRoute, document_route
-from hub.publications import publication_json
 from hub.rest import idempotency_key, read_json_object
 from hub.state import BUS, CLIENT_IP, NATS_CONN, SETTINGS, SUBJECTS
 from hubbub.contracts.api import apikeys
@@ -33,7 +33,6 @@ from hubbub.contracts.errors import (
     Forbidden,
     RateLimited,
     Unauthorized,
-    Unavailable,
     ValidationFailed,
 )
 
@@ -142,15 +141,10 @@ async def publish(request: web.Request) -> web.Response:
         )
     # Per service and channel: the same id on another channel is another publication.
     headers = {"Nats-Msg-Id": f"{identity.name}:{channel}:{message_id}"} if message_id else None
-    payload = publication_json(data, ["body", "data"])
-    try:
-        ack = (
-            await request.app[NATS_CONN]
-            .jetstream()
-            .publish(request.app[SUBJECTS].event(channel), payload, headers=headers, timeout=5)
-        )
-    except Exception as exc:
-        raise Unavailable(f"the channel history did not accept it: {type(exc).__name__}") from None
+    payload = publications.publication_json(data, ["body", "data"])
+    ack = await publications.store(
+        request.app[NATS_CONN], request.app[SUBJECTS].event(channel), payload, headers
+    )
     return web.json_response(
         {"channel": str(channel), "offset": ack.seq, "duplicate": bool(ack.duplicate)},
         dumps=lambda o: orjson.dumps(o).decode(),

@@ -16,7 +16,7 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
-from hub.publications import publication_json
+from hub import publications
 from hub.ws import commands as cmd
 from hub.ws import frames
 from hub.ws.authz import ChannelAuthorizer
@@ -27,7 +27,7 @@ from hub.ws.presence import Presence
 from hubbub.config import Settings
 from hubbub.contracts.api.channels import ChannelAction
 from hubbub.contracts.channels import Channel, ChannelKind, ChannelPolicy
-from hubbub.contracts.errors import BadRequest, Conflict, RateLimited, TooLarge, Unavailable
+from hubbub.contracts.errors import BadRequest, Conflict, RateLimited, TooLarge
 from hubbub.contracts.subjects import Subjects
 
 MAX_HISTORY_BYTES = 1024 * 1024  # one history reply; page on with since
@@ -58,7 +58,7 @@ class ChannelCommands:
         channel = Channel.parse(command.channel)
         assert conn.caller is not None
         await self.authorizer.check(conn.caller, channel, ChannelAction.PUBLISH)
-        payload = publication_json(
+        payload = publications.publication_json(
             {
                 "type": "message",
                 "from": conn.user_id,
@@ -83,14 +83,7 @@ class ChannelCommands:
         # No de-duplication id: each publish command is a publication of its own (a
         # command id used again on this socket is not a retry, and a retry after a
         # reconnect comes on another socket).
-        try:
-            ack = await self.nc.jetstream().publish(
-                self.subjects.event(channel), payload, timeout=5
-            )
-        except Exception as exc:
-            raise Unavailable(
-                f"the channel history did not accept it: {type(exc).__name__}"
-            ) from None
+        ack = await publications.store(self.nc, self.subjects.event(channel), payload)
         return {"offset": ack.seq}
 
     async def presence_of(self, conn: Connection, command: cmd.Presence) -> dict[str, Any]:
