@@ -257,6 +257,11 @@ class Feed:
             buffered.extend(items)
 
 
+def _catch_up_pause(attempt: int) -> float:
+    """Before try ``attempt`` (1 on) of a check after a reconnect: doubling, capped."""
+    return float(min(REPAIR_BACKOFF_S * 2 ** (attempt - 1), CATCH_UP_BACKOFF_MAX_S))
+
+
 class Fanout:
     def __init__(
         self,
@@ -387,9 +392,7 @@ class Fanout:
         error: Exception | None = None
         for attempt in range(CATCH_UP_TRIES):
             if attempt:
-                await asyncio.sleep(
-                    min(REPAIR_BACKOFF_S * 2 ** (attempt - 1), CATCH_UP_BACKOFF_MAX_S)
-                )
+                await asyncio.sleep(_catch_up_pause(attempt))
             try:
                 await self.restart_reset_feeds(kind)
                 return
@@ -443,9 +446,7 @@ class Fanout:
         error: Exception | None = None
         for attempt in range(CATCH_UP_TRIES):
             if attempt:
-                await asyncio.sleep(
-                    min(REPAIR_BACKOFF_S * 2 ** (attempt - 1), CATCH_UP_BACKOFF_MAX_S)
-                )
+                await asyncio.sleep(_catch_up_pause(attempt))
             if feed.position is None or self.feeds.get(feed.name) is not feed:
                 return None  # no socket placed yet, or released
             try:
