@@ -142,17 +142,15 @@ class Revocations:
                 if until > sessions.get(sid, 0.0):
                     sessions[sid] = until
             shown = set(users)
+            self.sessions, self.users = sessions, users
+            self.synced = True
+            for message in arrived:
+                self.apply(message)
             for user_id, until in list(self._unconfirmed.items()):
                 if user_id in shown or until <= now:
                     del self._unconfirmed[user_id]  # shown by Redis, or over
                 else:
                     users[user_id] = until
-            self.sessions, self.users = sessions, users
-            self.synced = True
-            for message in arrived:
-                self.apply(message)
-            for user_id in shown:  # a deactivation arriving meanwhile, shown all the same
-                self._unconfirmed.pop(user_id, None)
         # Said once at start and once after a failed load; the periodic reloads are quiet.
         log.log(
             logging.DEBUG if was_synced else logging.INFO,
