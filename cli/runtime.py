@@ -94,16 +94,33 @@ def clear_runtime(state_dir: Path) -> None:
 
 
 def _running_runtime(state_dir: Path) -> dict[str, Any]:
-    path = state_dir / RUNTIME_FILE
+    """``runtime.json`` while a `hubbub up` holds this folder, else {}: a file left by a
+    killed run names dead URLs, and pids that may be other processes' by now."""
+    if not _is_held(state_dir):
+        return {}
     try:
-        data = orjson.loads(path.read_bytes())
-        os.kill(int(data["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        data = orjson.loads((state_dir / RUNTIME_FILE).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
 LOCK_FILE = "up.lock"
+
+
+def _is_held(state_dir: Path) -> bool:
+    """Whether a `hubbub up` holds ``state_dir`` (``hold_state_dir``) now."""
+    try:
+        fd = os.open(state_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False  # no `hubbub up` has run here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # lets go of the shared lock, if it was taken
+    return False
 
 
 def hold_state_dir(state_dir: Path) -> IO[bytes] | None:

@@ -24,7 +24,7 @@ from nats.errors import NoRespondersError
 from cli.admin.services import manage_services
 from cli.embedded import EmbeddedNats
 from cli.embedded.nats_auth import NatsAuthFolder, ServiceUser
-from cli.runtime import write_runtime
+from cli.runtime import hold_state_dir, write_runtime
 from examples.backend_service import publish_over_nats
 from hub.app import create_app
 from hubbub.bus import Bus
@@ -387,7 +387,10 @@ class TestServiceCommand:
         server.start()
         try:
             assert server.proc is not None
-            # What `hubbub up` records: the servers' URLs and pids (this process plays it).
+            # What `hubbub up` holds and records: the state folder, the servers' URLs and
+            # pids (this process plays it).
+            up_lock = hold_state_dir(state)
+            assert up_lock is not None
             write_runtime(state, {"NATS_URL": server.url}, {"nats": server.proc.pid})
             up_settings = settings.model_copy(update={"state_dir": state, "nats_url": server.url})
             out = io.StringIO()
@@ -421,6 +424,7 @@ class TestServiceCommand:
                 return not await connects()
 
             await wait_for(refused, timeout=10, what="the reloaded server to refuse it")
+            up_lock.close()
         finally:
             server.stop()
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import pytest
 
 from cli.runtime import (
+    LOCK_FILE,
     RUNTIME_FILE,
     hold_state_dir,
     read_runtime,
@@ -19,31 +23,41 @@ from cli.runtime import (
 URLS = {"DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/hubbub", "HUB_URLS": "x"}
 
 
-def test_the_urls_and_the_pids_are_read_apart(tmp_path: Path) -> None:
+@pytest.fixture
+def held(tmp_path: Path) -> Iterator[Path]:
+    """A state folder held as a running `hubbub up` holds it."""
+    lock = hold_state_dir(tmp_path)
+    assert lock is not None
+    yield tmp_path
+    lock.close()
+
+
+def test_the_urls_and_the_pids_are_read_apart(held: Path) -> None:
     """URL readers see only strings; the pids come from their own reader."""
-    write_runtime(tmp_path, URLS, {"hub-1": 123, "postgres": 456})
-    assert read_runtime(tmp_path) == URLS
-    assert read_runtime_pids(tmp_path) == {"hub-1": 123, "postgres": 456}
-    assert (tmp_path / RUNTIME_FILE).stat().st_mode & 0o777 == 0o600
+    write_runtime(held, URLS, {"hub-1": 123, "postgres": 456})
+    assert read_runtime(held) == URLS
+    assert read_runtime_pids(held) == {"hub-1": 123, "postgres": 456}
+    assert (held / RUNTIME_FILE).stat().st_mode & 0o777 == 0o600
 
 
-def test_rewriting_replaces_the_file_whole(tmp_path: Path) -> None:
-    write_runtime(tmp_path, URLS, {"worker-1": 1})
-    write_runtime(tmp_path, URLS, {"worker-1": 2})
-    assert read_runtime_pids(tmp_path) == {"worker-1": 2}
-    assert [p.name for p in tmp_path.iterdir()] == [RUNTIME_FILE]  # no temporary left
+def test_rewriting_replaces_the_file_whole(held: Path) -> None:
+    write_runtime(held, URLS, {"worker-1": 1})
+    write_runtime(held, URLS, {"worker-1": 2})
+    assert read_runtime_pids(held) == {"worker-1": 2}
+    assert sorted(p.name for p in held.iterdir()) == [RUNTIME_FILE, LOCK_FILE]  # no temporary
 
 
 def test_the_file_of_an_up_that_is_gone_reads_as_nothing(tmp_path: Path) -> None:
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    """Its pid may be a live process by now (here: this one's), its URLs dead servers',
+    its children's pids other processes': only the folder's lock says an `up` runs."""
     (tmp_path / RUNTIME_FILE).write_bytes(
-        orjson.dumps({"pid": int(dead.stdout), **URLS, "pids": {"hub-1": 1}})
+        orjson.dumps({"pid": os.getpid(), **URLS, "pids": {"hub-1": os.getpid()}})
     )
+    assert read_runtime(tmp_path) == {}
+    assert read_runtime_pids(tmp_path) == {}
+    lock = hold_state_dir(tmp_path)  # a killed run's lock file stays, unheld
+    assert lock is not None
+    lock.close()
     assert read_runtime(tmp_path) == {}
     assert read_runtime_pids(tmp_path) == {}
 
