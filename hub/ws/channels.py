@@ -5,7 +5,8 @@
 (``HUBBUB_WS_PUBLISH_BYTES_PER_USER``, a token bucket; the size counted is the stored
 publication's JSON): over it, ``rate_limited`` with ``details.retry_after`` (seconds,
 fractional) and nothing is published; a publication larger than the whole budget is
-``too_large``. Like the socket cap, the budget is per hub.
+``too_large``; one the channel history did not accept (``unavailable``) costs nothing.
+Like the socket cap, the budget is per hub.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from hub.ws.presence import Presence
 from hubbub.config import Settings
 from hubbub.contracts.api.channels import ChannelAction
 from hubbub.contracts.channels import Channel, ChannelKind, ChannelPolicy
-from hubbub.contracts.errors import BadRequest, Conflict, RateLimited, TooLarge
+from hubbub.contracts.errors import BadRequest, Conflict, RateLimited, TooLarge, Unavailable
 from hubbub.contracts.subjects import Subjects
 
 MAX_HISTORY_BYTES = 1024 * 1024  # one history reply; page on with since
@@ -83,7 +84,13 @@ class ChannelCommands:
         # No de-duplication id: each publish command is a publication of its own (a
         # command id used again on this socket is not a retry, and a retry after a
         # reconnect comes on another socket).
-        ack = await publications.store(self.nc, self.subjects.event(channel), payload)
+        try:
+            ack = await publications.store(self.nc, self.subjects.event(channel), payload)
+        except Unavailable:
+            # Not stored (as far as the hub can tell): the retries it invites must not
+            # end in rate_limited.
+            budget.give_back(conn.user_id, len(payload))
+            raise
         return {"offset": ack.seq}
 
     async def presence_of(self, conn: Connection, command: cmd.Presence) -> dict[str, Any]:

@@ -110,6 +110,12 @@ class ByteBudgets:
             return None
         return bucket.retry_after(size)
 
+    def give_back(self, user_id: str, size: int) -> None:
+        """Return ``size`` bytes that ``take`` spent on something that did not happen."""
+        bucket = self.buckets.get(user_id)
+        if bucket is not None:
+            bucket.tokens = min(bucket.burst, bucket.tokens + size)
+
     def prune(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         for user_id, bucket in list(self.buckets.items()):

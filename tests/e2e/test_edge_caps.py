@@ -208,14 +208,20 @@ class TestPublishEdges:
         nc: NATS,
         settings: Settings,
     ) -> None:
-        server = await hub_with(channel_policies={"public": {"client_publish": True}})
+        """Answered each time, the socket stays open, and a publish that was not stored
+        spends none of the user's byte budget (3,000 bytes here: three of these)."""
+        server = await hub_with(
+            ws_publish_bytes_per_user=Rate(3000, 3600),
+            channel_policies={"public": {"client_publish": True}},
+        )
         ws, _ = await open_socket(session, server, tokens.issue("unheard"))
         subjects = Subjects(settings.namespace)
         await nc.jetstream().delete_stream(subjects.stream(ChannelKind.PUBLIC))
-        for n in (2, 3):  # answered each time: the socket stays open
+        data = {"text": "x" * 800}
+        for n in range(2, 8):
             await ws.send_str(
                 orjson.dumps(
-                    {"id": n, "op": "publish", "channel": "public:gone", "data": {"n": n}}
+                    {"id": n, "op": "publish", "channel": "public:gone", "data": data}
                 ).decode()
             )
             refused = await next_reply(ws)

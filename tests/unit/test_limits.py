@@ -71,6 +71,14 @@ class TestByteBudgets:
         assert budgets.take("u", 400, now=1.0) == pytest.approx(1.0)  # nothing was spent
         assert budgets.take("u", 400, now=2.0) is None
 
+    def test_bytes_given_back_can_be_spent_again_up_to_the_budget(self) -> None:
+        budgets = ByteBudgets(1000, 10)
+        assert budgets.take("u", 800, now=0.0) is None
+        budgets.give_back("u", 800)  # not published after all
+        assert budgets.take("u", 1000, now=0.0) is None
+        budgets.give_back("u", 5000)
+        assert budgets.buckets["u"].tokens == 1000
+
     def test_users_have_budgets_of_their_own(self) -> None:
         budgets = ByteBudgets(1000, 10)
         assert budgets.take("a", 1000, now=0.0) is None
