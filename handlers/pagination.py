@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -49,13 +49,20 @@ def _refuse() -> BadRequest:
     )
 
 
+# What PostgreSQL can compare a cursor's value with: a bigint, a text without NUL, a
+# timestamptz that stays within datetime's range in UTC. Past these a made-up cursor
+# would fail in the driver or the server (a 500), not as the bad input it is.
+_BIGINT = range(-(2**63), 2**63)
+
+
 def cursor_time(value: object) -> datetime:
     try:
         parsed = datetime.fromisoformat(str(value))
-    except ValueError:
+        if parsed.tzinfo is None:
+            raise ValueError("no time zone")
+        parsed.astimezone(UTC)  # what the driver does with it: may leave datetime's range
+    except (ValueError, OverflowError):
         raise _refuse() from None
-    if parsed.tzinfo is None:
-        raise _refuse()
     return parsed
 
 
@@ -67,12 +74,12 @@ def cursor_uuid(value: object) -> uuid.UUID:
 
 
 def cursor_int(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or value not in _BIGINT:
         raise _refuse()
     return value
 
 
 def cursor_str(value: object) -> str:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\x00" in value:
         raise _refuse()
     return value

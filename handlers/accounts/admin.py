@@ -8,15 +8,13 @@ row (in id order, so concurrent changes queue rather than deadlock) and count th
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from sqlalchemy import func, or_, select
 
 from handlers.accounts import revocation, sessions
 from handlers.accounts.models import User
 from handlers.accounts.users import by_id, require_admin, to_public
 from handlers.context import Context
+from handlers.pagination import cursor_str, decode_cursor, encode_cursor
 from handlers.registry import Registry
 from hubbub.contracts import event_types as events
 from hubbub.contracts.api import users as api
@@ -29,24 +27,12 @@ from hubbub.contracts.api.users import (
     UserPublic,
 )
 from hubbub.contracts.channels import Channel
-from hubbub.contracts.errors import BadRequest, Conflict, Forbidden
+from hubbub.contracts.errors import Conflict, Forbidden
 
 registry = Registry()
 
 
-def encode_cursor(email: str) -> str:
-    return base64.urlsafe_b64encode(email.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    padded = cursor + "=" * (-len(cursor) % 4)
-    try:
-        email = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        email = ""
-    if "@" not in email:
-        raise BadRequest("the cursor is not one this API returned", field="cursor")
-    return email
+CURSOR_SCOPE = "users.email"
 
 
 def _like(text: str) -> str:
@@ -71,7 +57,8 @@ async def list_users(ctx: Context, params: ListUsersParams) -> UserPage:
     if params.is_active is not None:
         statement = statement.where(User.is_active.is_(params.is_active))
     if params.cursor:
-        statement = statement.where(User.email > decode_cursor(params.cursor))
+        (email,) = decode_cursor(params.cursor, CURSOR_SCOPE, 1)
+        statement = statement.where(User.email > cursor_str(email))
     rows = (
         (await ctx.session.execute(statement.order_by(User.email).limit(params.limit + 1)))
         .scalars()
@@ -81,7 +68,7 @@ async def list_users(ctx: Context, params: ListUsersParams) -> UserPage:
     more = len(rows) > params.limit
     return UserPage(
         items=[to_public(user) for user in page],
-        next_cursor=encode_cursor(page[-1].email) if more and page else None,
+        next_cursor=encode_cursor(CURSOR_SCOPE, page[-1].email) if more and page else None,
     )
 
 

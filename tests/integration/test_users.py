@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.accounts.models import User
+from handlers.pagination import encode_cursor
 from hubbub.contracts.api.users import Role
 from tests.support.accounts import PASSWORD, Api, bearer, make_user
 
@@ -183,6 +184,19 @@ class TestListUsers:
     ) -> None:
         response = await hub_client.get("/api/v1/users", params={"cursor": "@@@"}, headers=admin)
         assert (response.status, (await response.json())["code"]) == (400, "bad_request")
+
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {"q": "a\x00b"},  # PostgreSQL's text cannot hold a NUL
+            {"cursor": encode_cursor("users.email", "a\x00@b")},
+        ],
+    )
+    async def test_a_nul_character_is_refused_not_sent_to_the_database(
+        self, hub_client: TestClient[Any, Any], admin: dict[str, str], params: dict[str, str]
+    ) -> None:
+        response = await hub_client.get("/api/v1/users", params=params, headers=admin)
+        assert response.status in (400, 422), await response.text()
 
     async def test_an_unknown_query_parameter_is_named(
         self, hub_client: TestClient[Any, Any], admin: dict[str, str]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from handlers.pagination import cursor_int, cursor_time, decode_cursor, encode_cursor
+from handlers.pagination import cursor_int, cursor_str, cursor_time, decode_cursor, encode_cursor
 from hubbub.contracts.api.workspaces import WorkspaceRole
 from hubbub.contracts.errors import BadRequest
 
@@ -31,6 +33,27 @@ class TestCursors:
     def test_anything_else_is_a_bad_request(self, cursor: str) -> None:
         with pytest.raises(BadRequest):
             decode_cursor(cursor, "resources:title:asc", 2)
+
+    @pytest.mark.parametrize(
+        ("parse", "value"),
+        [
+            (cursor_str, "a\x00b"),  # PostgreSQL's text cannot hold a NUL
+            (cursor_int, 2**63),  # past bigint
+            (cursor_int, -(2**63) - 1),
+            (cursor_time, "0001-01-01T00:00:00+05:00"),  # before year 1 in UTC
+            (cursor_time, "9999-12-31T23:00:00-05:00"),  # after year 9999 in UTC
+        ],
+    )
+    def test_values_the_database_cannot_compare_are_a_bad_request(
+        self, parse: Callable[[object], object], value: object
+    ) -> None:
+        with pytest.raises(BadRequest):
+            parse(value)
+
+    def test_the_edges_of_what_the_database_holds_are_taken(self) -> None:
+        assert cursor_int(2**63 - 1) == 2**63 - 1
+        assert cursor_str("ü") == "ü"
+        assert cursor_time("0001-01-01T00:00:00+00:00").year == 1
 
     def test_times_must_carry_their_offset_and_ids_be_integers(self) -> None:
         assert cursor_time("2026-11-26T10:00:00+00:00").tzinfo is not None

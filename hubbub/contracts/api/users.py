@@ -86,9 +86,12 @@ class ChangePasswordParams(_Params):
 
 
 class ListUsersParams(_Params):
-    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = Field(
-        default=None, description="Part of an email or display name"
-    )
+    q: (
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, max_length=100, pattern=r"^[^\x00]*$")
+        ]
+        | None
+    ) = Field(default=None, description="Part of an email or display name")
     role: Role | None = None
     is_active: bool | None = None
     limit: int = Field(default=50, ge=1, le=200)
