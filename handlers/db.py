@@ -114,6 +114,10 @@ _PG_SATURATED = (
     asyncpg.TooManyConnectionsError,  # 53300
     sa_exc.TimeoutError,  # the engine's own pool: no connection free in time
     PoolTimeout,  # the read pool's
+    # It ended this transaction to settle a conflict with another one: nothing of it
+    # applied, and the same request again will likely pass.
+    asyncpg.DeadlockDetectedError,  # 40P01
+    asyncpg.SerializationError,  # 40001
 )
 
 

@@ -27,7 +27,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import exists, select, tuple_, update
+from sqlalchemy import ColumnElement, exists, select, tuple_, update
 
 from handlers import ratelimit
 from handlers.accounts.models import User
@@ -278,25 +278,41 @@ async def _answerable(ctx: Context, invitation: Invitation | None, *, by_id: boo
 
 
 async def _by_token(ctx: Context, token: str) -> Invitation:
-    invitation = (
-        await ctx.session.execute(
-            select(Invitation).where(Invitation.token_hash == digest(token)).with_for_update()
-        )
-    ).scalar_one_or_none()
-    return await _answerable(ctx, invitation, by_id=False)
+    return await _answerable(
+        ctx, await _locked(ctx, Invitation.token_hash == digest(token)), by_id=False
+    )
 
 
 async def _by_id(ctx: Context, invitation_id: uuid.UUID) -> Invitation:
-    invitation = (
+    return await _answerable(ctx, await _locked(ctx, Invitation.id == invitation_id), by_id=True)
+
+
+async def _locked(ctx: Context, which: ColumnElement[bool]) -> Invitation | None:
+    """The invitation ``which`` finds, locked after its workspace: the order every change
+    to a workspace's invitations takes the two locks in (a revoke, a new invitation to the
+    same email, a workspace delete). Taken the other way round, an answer at the same
+    moment as one of those deadlocked."""
+    workspace_id = (
+        await ctx.session.execute(select(Invitation.workspace_id).where(which))
+    ).scalar_one_or_none()
+    if workspace_id is None:
+        return None
+    try:
+        await access.lock_workspace(ctx, workspace_id)
+    except NotFound:
+        return None  # deleted meanwhile, and its invitations with it
+    return (
         await ctx.session.execute(
-            select(Invitation).where(Invitation.id == invitation_id).with_for_update()
+            select(Invitation)
+            .where(which)
+            .with_for_update()
+            .execution_options(populate_existing=True)  # as the lock found it
         )
     ).scalar_one_or_none()
-    return await _answerable(ctx, invitation, by_id=True)
 
 
 async def _accept(ctx: Context, invitation: Invitation) -> Accepted:
-    await access.lock_workspace(ctx, invitation.workspace_id)
+    """Answer ``invitation`` (locked, with its workspace) yes."""
     me = await current_user(ctx)
     invitation.status = InvitationStatus.ACCEPTED.value
     invitation.answered_at = datetime.now(UTC)

@@ -213,3 +213,29 @@ async def test_a_deactivated_or_missing_user_is_unauthorized(
         await current_user_public(context(settings, db, user_id, pool))
     with pytest.raises(Unauthorized, match="no longer exists"):
         await current_user_public(context(settings, db, str(uuid.uuid4()), pool))
+
+
+async def test_a_deadlock_is_a_saturated_database_not_a_bug(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    """PostgreSQL ends one of two transactions that wait for each other: nothing of it is
+    applied and the same request again will likely pass — a 503 to retry, not a 500."""
+    async with db() as first, db() as second:
+        await first.execute(text("SELECT pg_advisory_xact_lock(51)"))
+        await second.execute(text("SELECT pg_advisory_xact_lock(52)"))
+        crossing = asyncio.ensure_future(first.execute(text("SELECT pg_advisory_xact_lock(52)")))
+        raised: list[BaseException] = []
+        try:
+            await second.execute(text("SELECT pg_advisory_xact_lock(51)"))
+        except Exception as exc:  # the one PostgreSQL chose to end
+            raised.append(exc)
+            await second.rollback()
+        try:
+            await crossing
+        except Exception as exc:
+            raised.append(exc)
+            await first.rollback()
+        (deadlocked,) = raised
+    outage = postgres_outage(deadlocked)
+    assert outage is not None
+    assert not outage.down

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.mail import DevMail
@@ -21,6 +22,7 @@ from hubbub.contracts.api import workspaces as workspaces_api
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.errors import Conflict
 from tests.support.accounts import Api, mailed_token, make_user
+from tests.support.waiting import wait_for
 from tests.support.workspaces import Domain, Person
 
 
@@ -524,6 +526,56 @@ class TestInvitations:
             ("invitation.revoked", {"email": "gil@example.com"}),
             ("invitation.created", {"email": "gil@example.com", "role": "member"}),
         ]
+
+    async def test_an_answer_locks_the_workspace_before_the_invitation(
+        self, domain: Domain, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """The order every invitation change takes its locks in (a revoke, a new
+        invitation, a workspace delete): an accept that comes in while a revoke holds the
+        workspace waits without holding the invitation, so the revoke goes through and
+        the accept finds the invitation revoked — where the other order deadlocked."""
+        ws, people = await domain.team()
+        invitation = await self._invite(domain, ws, people["admin"], "ida@example.com")
+        token = await self._mailed_token(db, "ida@example.com")
+        await make_user(db, "ida@example.com")
+        ida = (await Api(domain.client).login("ida@example.com"))["access_token"]
+        async with db() as revoking:
+            await revoking.execute(
+                text("SELECT 1 FROM workspaces WHERE id = :id FOR NO KEY UPDATE"),
+                {"id": ws["id"]},
+            )
+            accepting = asyncio.create_task(
+                domain.call(
+                    "POST",
+                    "/invitations/accept",
+                    None,
+                    json={"token": token},
+                    headers={"Authorization": f"Bearer {ida}"},
+                )
+            )
+
+            async def waiting_for_the_workspace() -> bool:
+                async with db() as session:
+                    found = await session.execute(
+                        text(
+                            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                            " AND query LIKE '%FROM workspaces%'"
+                        )
+                    )
+                    return found.first() is not None
+
+            await wait_for(waiting_for_the_workspace, what="the accept waiting for the workspace")
+            await revoking.execute(
+                text("SELECT 1 FROM workspace_invitations WHERE id = :id FOR UPDATE NOWAIT"),
+                {"id": invitation["id"]},
+            )
+            await revoking.execute(
+                text("UPDATE workspace_invitations SET status = 'revoked' WHERE id = :id"),
+                {"id": invitation["id"]},
+            )
+            await revoking.commit()
+        response = await accepting
+        assert response.status == 404, await response.text()
 
     async def test_only_owners_revoke_an_invitation_to_the_owner_role(self, domain: Domain) -> None:
         ws, people = await domain.team()
