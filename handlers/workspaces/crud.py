@@ -125,8 +125,8 @@ async def get(ctx: Context, params: WorkspaceIdParams) -> MyWorkspace:
 
 @registry.handler(api.update)
 async def update(ctx: Context, params: WorkspaceUpdate) -> MyWorkspace:
-    role = await access.require(ctx, params.workspace_id, access.OWN)
-    workspace = await access.lock_workspace(ctx, params.workspace_id)
+    # The role checked under the lock: an owner demoted meanwhile renames nothing.
+    workspace, role = await access.locked(ctx, params.workspace_id, access.OWN)
     _check_version(workspace, params.expected_version)
     before = workspace.version
     if params.name is not None:
@@ -152,8 +152,7 @@ async def update(ctx: Context, params: WorkspaceUpdate) -> MyWorkspace:
 
 @registry.handler(api.delete)
 async def delete_workspace(ctx: Context, params: WorkspaceDelete) -> Empty:
-    await access.require(ctx, params.workspace_id, access.OWN)
-    workspace = await access.lock_workspace(ctx, params.workspace_id)
+    workspace, _ = await access.locked(ctx, params.workspace_id, access.OWN)
     _check_version(workspace, params.expected_version)
     members = (
         await ctx.session.scalars(select(Member.user_id).where(Member.workspace_id == workspace.id))

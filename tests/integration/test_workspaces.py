@@ -31,6 +31,19 @@ def domain(hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession
     return Domain(hub_client, db)
 
 
+async def waiting_on_a_lock(db: async_sessionmaker[AsyncSession]) -> bool:
+    """Whether a statement on the workspaces table waits for a lock (a request blocked by
+    the test's own transaction)."""
+    async with db() as session:
+        found = await session.execute(
+            text(
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE '%FROM workspaces%'"
+            )
+        )
+        return found.first() is not None
+
+
 def caller(person: Person) -> Caller:
     return Caller(kind=CallerKind.USER, user_id=person.id, role="member")
 
@@ -109,6 +122,51 @@ class TestWorkspaces:
         ws = await domain.workspace(ann)
         await domain.call("PATCH", f"/workspaces/{ws['id']}", ann, json={}, expect=422)
         await domain.call("PATCH", f"/workspaces/{ws['id']}", ann, json={"name": None}, expect=422)
+
+    @pytest.mark.parametrize(
+        ("method", "body", "expect_before"),
+        [("PATCH", {"name": "Mine"}, 200), ("DELETE", None, 204)],
+    )
+    async def test_an_owner_demoted_meanwhile_may_not_rename_or_delete_it(
+        self,
+        domain: Domain,
+        db: async_sessionmaker[AsyncSession],
+        method: str,
+        body: dict[str, str] | None,
+        expect_before: int,
+    ) -> None:
+        """The role is checked under the workspace lock: a call that comes in while a
+        demotion holds the lock is judged by the role the demotion leaves."""
+        ws, people = await domain.team()
+        await domain.call(
+            "PATCH",
+            f"/workspaces/{ws['id']}/members/{people['admin'].id}",
+            people["owner"],
+            json={"role": "owner"},
+            expect=200,
+        )
+        async with db() as demoting:
+            await demoting.execute(
+                text("SELECT 1 FROM workspaces WHERE id = :id FOR NO KEY UPDATE"),
+                {"id": ws["id"]},
+            )
+            await demoting.execute(
+                text(
+                    "UPDATE workspace_members SET role = 'admin'"
+                    " WHERE workspace_id = :ws AND user_id = :user"
+                ),
+                {"ws": ws["id"], "user": people["admin"].id},
+            )
+            calling = asyncio.create_task(
+                domain.call(method, f"/workspaces/{ws['id']}", people["admin"], json=body)
+            )
+            await wait_for(lambda: waiting_on_a_lock(db), what="the call waiting for the workspace")
+            await demoting.commit()
+        response = await calling
+        assert response.status == 403, await response.text()
+        await domain.call(
+            method, f"/workspaces/{ws['id']}", people["owner"], json=body, expect=expect_before
+        )
 
     async def test_deleting_removes_it_for_every_member(self, domain: Domain) -> None:
         ws, people = await domain.team()
@@ -554,17 +612,9 @@ class TestInvitations:
                 )
             )
 
-            async def waiting_for_the_workspace() -> bool:
-                async with db() as session:
-                    found = await session.execute(
-                        text(
-                            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                            " AND query LIKE '%FROM workspaces%'"
-                        )
-                    )
-                    return found.first() is not None
-
-            await wait_for(waiting_for_the_workspace, what="the accept waiting for the workspace")
+            await wait_for(
+                lambda: waiting_on_a_lock(db), what="the accept waiting for the workspace"
+            )
             await revoking.execute(
                 text("SELECT 1 FROM workspace_invitations WHERE id = :id FOR UPDATE NOWAIT"),
                 {"id": invitation["id"]},
