@@ -98,7 +98,7 @@ async def create(ctx: Context, params: InvitationCreate) -> InvitationPublic:
     _, my_role = await access.locked(ctx, params.workspace_id, access.MANAGE)
     may_grant(my_role, params.role)
     await limit_invitations(ctx)
-    return await invite(ctx, params.workspace_id, params.email, params.role)
+    return await invite(ctx, params.workspace_id, params.email, params.role, my_role)
 
 
 @registry.handler(api.list_pending)
@@ -163,11 +163,16 @@ async def revoke(ctx: Context, params: InvitationRef) -> Empty:
 
 
 async def invite(
-    ctx: Context, workspace_id: uuid.UUID, email: str, role: WorkspaceRole
+    ctx: Context,
+    workspace_id: uuid.UUID,
+    email: str,
+    role: WorkspaceRole,
+    my_role: WorkspaceRole,
 ) -> InvitationPublic:
     """Invite ``email`` (replacing its pending invitation) and mail the link; ``Conflict``
     if it is a member's (managers see the member list: that tells them nothing new). The
-    caller holds the workspace lock and may grant ``role``."""
+    caller holds the workspace lock, has ``my_role`` and may grant ``role``; replacing an
+    invitation takes it back, so only those who may revoke it may replace it."""
     workspace = await ctx.session.get(Workspace, workspace_id)
     assert workspace is not None
     user = await by_email(ctx.session, email)
@@ -175,13 +180,19 @@ async def invite(
         existing = await ctx.session.get(Member, (workspace_id, user.id))
         if existing is not None:
             raise Conflict("already a member of this workspace", role=existing.role)
+    pending = Invitation.workspace_id == workspace_id, Invitation.email == email
+    replaced = (
+        await ctx.session.scalars(
+            select(Invitation.role).where(
+                *pending, Invitation.status == InvitationStatus.PENDING.value
+            )
+        )
+    ).all()
+    for replaced_role in replaced:
+        may_grant(my_role, WorkspaceRole(replaced_role))
     await ctx.session.execute(
         update(Invitation)
-        .where(
-            Invitation.workspace_id == workspace_id,
-            Invitation.email == email,
-            Invitation.status == InvitationStatus.PENDING.value,
-        )
+        .where(*pending, Invitation.status == InvitationStatus.PENDING.value)
         .values(status=InvitationStatus.REPLACED.value, answered_at=datetime.now(UTC))
     )
     token = new_opaque_token()

@@ -88,7 +88,7 @@ async def add(ctx: Context, params: MemberAdd) -> MemberAdded:
     # Never a member at once, even for an existing account: the person consents by
     # accepting (signed in, email verified), and the answer does not say whether the
     # email has an account.
-    invitation = await invite(ctx, params.workspace_id, params.email, params.role)
+    invitation = await invite(ctx, params.workspace_id, params.email, params.role, my_role)
     return MemberAdded(status=AddOutcome.INVITED, invitation=invitation)
 
 

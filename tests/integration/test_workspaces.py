@@ -636,6 +636,29 @@ class TestInvitations:
         await domain.call("DELETE", path, people["admin"], expect=403)
         await domain.call("DELETE", path, people["owner"], expect=204)
 
+    async def test_only_owners_replace_an_invitation_to_the_owner_role(
+        self, domain: Domain
+    ) -> None:
+        """A new invitation to the same email takes the pending one back: an admin, who
+        may not revoke an owner invitation, may not replace it either."""
+        ws, people = await domain.team()
+        owner_invitation = await self._invite(
+            domain, ws, people["owner"], "own@example.com", role="owner"
+        )
+        for path in ("invitations", "members"):
+            await domain.call(
+                "POST",
+                f"/workspaces/{ws['id']}/{path}",
+                people["admin"],
+                json={"email": "own@example.com", "role": "viewer"},
+                expect=403,
+            )
+        page = await domain.call(
+            "GET", f"/workspaces/{ws['id']}/invitations", people["owner"], expect=200
+        )
+        assert [i["id"] for i in page["items"]] == [owner_invitation["id"]]
+        await self._invite(domain, ws, people["owner"], "own@example.com", role="viewer")
+
     async def test_an_invitation_is_revoked_only_through_its_own_workspace(
         self, domain: Domain
     ) -> None:
