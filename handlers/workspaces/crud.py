@@ -7,11 +7,10 @@ import uuid
 
 from sqlalchemy import delete, func, select, tuple_
 
-from handlers.accounts.users import by_id
 from handlers.context import Context
 from handlers.pagination import cursor_time, cursor_uuid, decode_cursor, encode_cursor
 from handlers.registry import Registry
-from handlers.workspaces import access, acl, journal
+from handlers.workspaces import access, acl, journal, membership
 from handlers.workspaces.cache import cache_for
 from handlers.workspaces.models import Member, Workspace
 from handlers.workspaces.views import my_workspace, workspace_public
@@ -29,7 +28,7 @@ from hubbub.contracts.api.workspaces import (
     WorkspaceUpdate,
 )
 from hubbub.contracts.channels import Channel
-from hubbub.contracts.errors import Forbidden, stale_version
+from hubbub.contracts.errors import stale_version
 from hubbub.contracts.operations import Empty
 
 registry = Registry()
@@ -71,7 +70,7 @@ async def list_workspaces(ctx: Context, params: WorkspaceListParams) -> Workspac
 @registry.handler(api.create)
 async def create(ctx: Context, params: WorkspaceCreate) -> MyWorkspace:
     me = uuid.UUID(ctx.user_id)
-    await _within_quota(ctx, me)
+    await membership.within_quota(ctx, me)
     workspace = Workspace(id=uuid.uuid4(), name=params.name, version=1, created_by=me)
     ctx.session.add(workspace)
     await ctx.session.flush()
@@ -91,22 +90,6 @@ async def create(ctx: Context, params: WorkspaceCreate) -> MyWorkspace:
     )
     acl.membership_changed(ctx, workspace.id, [me], revoked=False)
     return my_workspace(public, WorkspaceRole.OWNER)
-
-
-async def _within_quota(ctx: Context, me: uuid.UUID) -> None:
-    """One account owns at most ``max_workspaces_per_user`` workspaces. The user's row is
-    locked first, so two creates at once are counted one after the other."""
-    await by_id(ctx.session, me, lock=True)
-    owned = await ctx.session.scalar(
-        select(func.count())
-        .select_from(Member)
-        .where(Member.user_id == me, Member.role == WorkspaceRole.OWNER.value)
-    )
-    limit = ctx.settings.max_workspaces_per_user
-    if (owned or 0) >= limit:
-        raise Forbidden(
-            f"an account may own at most {limit} workspaces", reason="quota", limit=limit
-        )
 
 
 @registry.handler(api.get)

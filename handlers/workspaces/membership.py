@@ -10,6 +10,7 @@ import uuid
 from sqlalchemy import delete, func, select
 
 from handlers.accounts.models import User
+from handlers.accounts.users import by_id
 from handlers.context import Context
 from handlers.workspaces import acl, journal
 from handlers.workspaces.models import Member
@@ -18,14 +19,34 @@ from hubbub.contracts import event_types as events
 from hubbub.contracts.api.members import MemberPublic
 from hubbub.contracts.api.workspaces import WorkspaceRole
 from hubbub.contracts.channels import Channel
-from hubbub.contracts.errors import Conflict
+from hubbub.contracts.errors import Conflict, Forbidden
 from hubbub.contracts.events import EventType
+
+
+async def within_quota(ctx: Context, user_id: uuid.UUID) -> None:
+    """Refuse to make ``user_id`` the owner of one more workspace past the quota: one
+    account owns at most ``max_workspaces_per_user``, however it comes to own them
+    (creating one, accepting an owner invitation, being made an owner). The user's row is
+    locked first, so two such changes at once are counted one after the other."""
+    await by_id(ctx.session, user_id, lock=True)
+    owned = await ctx.session.scalar(
+        select(func.count())
+        .select_from(Member)
+        .where(Member.user_id == user_id, Member.role == WorkspaceRole.OWNER.value)
+    )
+    limit = ctx.settings.max_workspaces_per_user
+    if (owned or 0) >= limit:
+        raise Forbidden(
+            f"an account may own at most {limit} workspaces", reason="quota", limit=limit
+        )
 
 
 async def join(
     ctx: Context, workspace_id: uuid.UUID, user: User, role: WorkspaceRole
 ) -> MemberPublic:
     """Make ``user`` a member (the caller holds the workspace lock and has checked)."""
+    if role is WorkspaceRole.OWNER:
+        await within_quota(ctx, user.id)
     member = Member(workspace_id=workspace_id, user_id=user.id, role=role.value)
     ctx.session.add(member)
     await ctx.session.flush()
@@ -37,6 +58,8 @@ async def join(
 
 async def set_role(ctx: Context, member: Member, user: User, role: WorkspaceRole) -> MemberPublic:
     before = member.role
+    if role is WorkspaceRole.OWNER and before != role.value:
+        await within_quota(ctx, user.id)
     member.role = role.value
     member.updated_at = func.now()
     await ctx.session.flush()

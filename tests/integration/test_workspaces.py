@@ -218,6 +218,37 @@ class TestQuota:
         )
         await domain.workspace(bob, "his")
 
+    async def test_the_quota_counts_every_way_of_becoming_an_owner(self, domain: Domain) -> None:
+        """Accepting an owner invitation or being made an owner past the cap is 403 with
+        reason quota too; joining in another role is not owning."""
+        ann, bob = await domain.person("ann"), await domain.person("bob")
+        await domain.workspace(ann, "one")
+        await domain.workspace(ann, "two")
+        ws = await domain.workspace(bob, "his")
+        await domain.call(
+            "POST",
+            f"/workspaces/{ws['id']}/members",
+            bob,
+            json={"email": ann.email, "role": "owner"},
+            expect=202,
+        )
+        token = await mailed_token(domain.db, ann.email, "/invitations")
+        refused = await domain.call(
+            "POST", "/invitations/accept", ann, json={"token": token}, expect=403
+        )
+        assert refused["details"] == {"reason": "quota", "limit": 2}
+        await domain.add(ws["id"], bob, ann, "admin")
+        refused = await domain.call(
+            "PATCH",
+            f"/workspaces/{ws['id']}/members/{ann.id}",
+            bob,
+            json={"role": "owner"},
+            expect=403,
+        )
+        assert refused["details"] == {"reason": "quota", "limit": 2}
+        members = await domain.call("GET", f"/workspaces/{ws['id']}/members", bob, expect=200)
+        assert {m["user_id"]: m["role"] for m in members["items"]}[ann.id] == "admin"
+
 
 class TestPermissions:
     def test_the_route_table_covers_every_workspace_operation(self) -> None:
