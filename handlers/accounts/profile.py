@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
+
 from handlers import ratelimit
 from handlers.accounts import sessions
 from handlers.accounts.passwords import PASSWORD_HASHER
@@ -14,6 +16,8 @@ from handlers.accounts.users import current_user, current_user_public, to_public
 from handlers.context import Context
 from handlers.ratelimit import per_account
 from handlers.registry import Registry
+from handlers.workspaces.cache import cache_for
+from handlers.workspaces.models import Member
 from hubbub.contracts import event_types as events
 from hubbub.contracts.api import users as api
 from hubbub.contracts.api.users import ChangePasswordParams, UpdateMeParams, UserPublic
@@ -36,6 +40,11 @@ async def update_me(ctx: Context, params: UpdateMeParams) -> UserPublic:
         user.display_name = params.display_name
         public = to_public(user)
         ctx.emit(Channel.user(user.id), events.USER_UPDATED, public.model_dump(mode="json"))
+        # Member lists show the name: what the workspaces cached of them goes.
+        for workspace_id in await ctx.session.scalars(
+            select(Member.workspace_id).where(Member.user_id == user.id)
+        ):
+            cache_for(ctx, workspace_id).invalidate_after_commit()
         return public
     return to_public(user)
 

@@ -315,6 +315,21 @@ class TestPermissions:
 
 
 class TestMembers:
+    async def test_the_member_list_shows_a_name_changed_since_it_was_read(
+        self, domain: Domain
+    ) -> None:
+        """The list's first page is cached for the workspace; a member's new display name
+        empties that cache like any change in the workspace."""
+        ws, people = await domain.team()
+        path = f"/workspaces/{ws['id']}/members"
+        await domain.call("GET", path, people["owner"], expect=200)  # now cached
+        await domain.call(
+            "PATCH", "/users/me", people["viewer"], json={"display_name": "Vera"}, expect=200
+        )
+        page = await domain.call("GET", path, people["owner"], expect=200)
+        names = {m["user_id"]: m["display_name"] for m in page["items"]}
+        assert names[people["viewer"].id] == "Vera"
+
     async def test_adding_an_existing_account_invites_it_and_it_joins_only_by_accepting(
         self, domain: Domain
     ) -> None:
