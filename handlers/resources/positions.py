@@ -11,7 +11,8 @@ The charset, length and shape are checked by the contract
 
 from __future__ import annotations
 
-from hubbub.contracts.api.resources import integer_length
+from hubbub.contracts.api.resources import MAX_POSITION_LENGTH, integer_length
+from hubbub.contracts.errors import Conflict
 
 DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 ZERO = DIGITS[0]
@@ -133,5 +134,14 @@ def key_between(a: str | None, b: str | None) -> str:
 
 
 def after(last: str | None) -> str:
-    """The key of a card put at the end of a column whose last key is ``last``."""
-    return key_between(last, None)
+    """The key of a card put at the end of a column whose last key is ``last``;
+    ``Conflict`` when that key would be longer than a key may be (a column that ends in a
+    key made up near the largest there is: only moving that card makes room)."""
+    key = key_between(last, None)
+    if len(key) > MAX_POSITION_LENGTH:
+        raise Conflict(
+            "there is no room after the column's last card; move it, or give a position",
+            reason="no_room",
+            field="position",
+        )
+    return key

@@ -61,6 +61,25 @@ class TestPositions:
         again = await domain.resource(ws, ann, status="todo")
         assert again["position"] == "a2"
 
+    async def test_no_key_past_the_longest_is_made_after_a_column_ending_at_the_limit(
+        self, domain: Domain
+    ) -> None:
+        """A column ending in the largest key there is (64 times ``z``) has no key after
+        it: a create at its end is a conflict that says so, not a card whose key the API
+        would refuse when sent back."""
+        ann = await domain.person("ann")
+        ws = (await domain.workspace(ann))["id"]
+        await domain.resource(ws, ann, position="z" * 64)
+        refused = await domain.call(
+            "POST",
+            f"/workspaces/{ws}/resources",
+            ann,
+            json={"kind": "task", "title": "one more"},
+            expect=409,
+        )
+        assert refused["details"]["reason"] == "no_room"
+        assert [len(r["position"]) for r in await listing(domain, ws, ann)] == [64]
+
     async def test_a_create_with_a_position_and_equal_keys_ordered_by_id(
         self, domain: Domain
     ) -> None:

@@ -274,7 +274,7 @@ create = catalog.add(
         # database keeps each one whole), so a busy workspace is not one queue.
         summary="Create a resource (members)",
         tags=_TAGS,
-        errors=(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN),
+        errors=(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.CONFLICT),
     )
 )
 get = catalog.add(

@@ -6874,6 +6874,18 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description `conflict`: Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "conflict";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description `too_large`: Payload too large */
             413: {
                 headers: {
