@@ -13,9 +13,17 @@ writes to its subscribers as it is. A storm of n subscribes thus costs each subs
 one frame per tick instead of one per join — O(n) frames per tick, not O(n²). Within a
 tick the last change of a client wins (joined then left → left).
 
+A member list is a snapshot (``members``) plus the diffs after it, so every change to
+what Redis holds is announced: a renewal that finds one of this hub's entries gone (swept
+by another hub while its renewals could not get through, or never written) puts it back
+and announces it ``joined`` again. A snapshot includes this hub's changes not yet sent
+but publishes nothing: the diffs stay with the ticker.
+
 **Fail-open.** Presence is a courtesy, never a reason to refuse a subscription: when
 Redis is unreachable the changes are still announced, the failure is logged once (and
-its end once), and the renewal after Redis is back records this hub's entries again.
+its end once), and the renewal after Redis is back records this hub's entries again and
+writes the leaves it could not. A channel's keys expire ``KEEP_TTLS`` TTLs after their
+last write, so the entries of hubs that all died do not stay for ever.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
@@ -43,6 +52,26 @@ log = logging.getLogger("hubbub.ws.presence")
 
 TICK_S = 0.2  # joins and leaves are gathered this long into one diff per channel
 STOP_FLUSH_S = 2.0  # on stop, the last leaves get this long to go out
+KEEP_TTLS = 2  # a channel's presence keys expire this many TTLs after their last write
+
+# Renew this hub's entries (ARGV: expiry, now, keys' lifetime in s, then client and info
+# pairs); set the keys to expire; return the clients that were missing or expired —
+# swept by another hub, or never written — whose return is news.
+RENEW = """
+local missing = {}
+local now = tonumber(ARGV[2])
+for i = 4, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if not score or tonumber(score) < now then
+    missing[#missing + 1] = ARGV[i]
+  end
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return missing
+"""
 
 # Remove entries that expired; return them, so exactly one hub announces each leave.
 SWEEP = """
@@ -69,6 +98,7 @@ class Presence:
         subjects: Subjects,
         ttl: float,
         tick: float = TICK_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -76,9 +106,15 @@ class Presence:
         self.subjects = subjects
         self.ttl = ttl
         self.tick = tick
+        self.clock = clock
+        self.keep_s = max(1, math.ceil(KEEP_TTLS * ttl))  # the keys' lifetime
         self.local: dict[str, dict[str, bytes]] = {}  # channel → client id → info JSON
         self.changes: dict[str, dict[str, Change]] = {}  # channel → client id → change
+        self.sending: dict[str, dict[str, Change]] = {}  # the changes a flush took out
+        # Leaves announced but not written (Redis was unreachable): channel → client ids.
+        self.unwritten: dict[str, set[str]] = {}
         self.redis_ok = True
+        self._renew = redis.register_script(RENEW)
         self._sweep = redis.register_script(SWEEP)
         self._pending = asyncio.Event()
         self._flushing = asyncio.Lock()  # diffs go out in the order they were gathered
@@ -89,8 +125,9 @@ class Presence:
     async def join(self, channel: Channel, user_id: str, client_id: str) -> None:
         """Record ``client_id`` as present; announced (and stored) with the next diff."""
         name = str(channel)
-        info = {"user": user_id, "client": client_id, "joined_at": round(time.time(), 3)}
+        info = {"user": user_id, "client": client_id, "joined_at": round(self.clock(), 3)}
         self.local.setdefault(name, {})[client_id] = orjson.dumps(info)
+        self._forget_unwritten(name, client_id)  # back before its leave was written
         self._change(name, client_id, (True, {"user": user_id, "client": client_id}, True))
 
     async def leave(self, channel: Channel, user_id: str, client_id: str) -> None:
@@ -106,59 +143,119 @@ class Presence:
         self.changes.setdefault(name, {})[client_id] = change
         self._pending.set()
 
+    def _forget_unwritten(self, name: str, client_id: str) -> None:
+        left = self.unwritten.get(name)
+        if left is not None:
+            left.discard(client_id)
+            if not left:
+                del self.unwritten[name]
+
     async def members(self, channel: Channel) -> list[dict[str, Any]]:
-        """Everyone on the channel, as Redis has it — this hub's own pending changes
-        written first, so a client sees itself right after its subscribe. Redis
+        """Everyone on the channel, as Redis has it with this hub's changes not yet
+        written laid over it — so a client sees itself right after its subscribe. It
+        publishes nothing: the diff of those changes goes out with the ticker. Redis
         unreachable: ``unavailable``."""
-        if self.changes:
-            await self.flush()
         name = str(channel)
+        now = self.clock()
         try:
-            alive = await self.redis.zrangebyscore(self.keys.presence(name), time.time(), "+inf")
-            if not alive:
-                return []
-            infos = await self.redis.hmget(self.keys.presence_info(name), cast(list[bytes], alive))
+            alive = await self.redis.zrangebyscore(self.keys.presence(name), now, "+inf")
+            infos = (
+                await self.redis.hmget(self.keys.presence_info(name), cast(list[bytes], alive))
+                if alive
+                else []
+            )
         except (RedisError, OSError) as exc:
             outage = redis_outage(exc)
             if outage is None:
                 raise
             raise unavailable(outage) from None  # the list lives only in Redis: ask again
-        return [orjson.loads(i) for i in infos if i is not None]
+        mine = self.local.get(name, {})
+        gone = self._leaving(name)
+        stored = (orjson.loads(i) for i in infos if i is not None)
+        members = [m for m in stored if m.get("client") not in mine and m.get("client") not in gone]
+        return members + [orjson.loads(info) for info in mine.values()]
+
+    def _leaving(self, name: str) -> set[str]:
+        """This hub's clients that left ``name`` though Redis may still list them."""
+        gone = set(self.unwritten.get(name, ()))
+        for pending in (self.sending.get(name, {}), self.changes.get(name, {})):
+            gone.update(client for client, (joined, _, _) in pending.items() if not joined)
+        return gone
 
     # --- the diffs ----------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Write the gathered changes to Redis and publish one diff per channel."""
+        """Write the gathered changes to Redis and publish one diff per channel. Cut
+        short (``stop`` cancels the ticker), it puts back what it had not published."""
         async with self._flushing:
             changes, self.changes = self.changes, {}
             if not changes:
                 return
-            await self._record(changes)
-            for name, diff in changes.items():
-                joined = [info for is_join, info, _ in diff.values() if is_join]
-                left = [info for is_join, info, _ in diff.values() if not is_join]
-                payload = frames.push(Push.PRESENCE, channel=name, joined=joined, left=left)
-                try:
-                    await self.nc.publish(self.subjects.presence(Channel.parse(name)), payload)
-                except Exception:
-                    log.warning("presence diff for %s not published", name, exc_info=True)
+            unsent = dict(changes)
+            self.sending = changes
+            try:
+                await self._record(changes)
+                for name, diff in changes.items():
+                    await self._publish(name, diff)
+                    del unsent[name]
+            except asyncio.CancelledError:
+                self._put_back(unsent)
+                raise
+            finally:
+                self.sending = {}
+
+    async def _publish(self, name: str, diff: dict[str, Change]) -> None:
+        joined = [info for is_join, info, _ in diff.values() if is_join]
+        left = [info for is_join, info, _ in diff.values() if not is_join]
+        payload = frames.push(Push.PRESENCE, channel=name, joined=joined, left=left)
+        try:
+            await self.nc.publish(self.subjects.presence(Channel.parse(name)), payload)
+        except Exception:
+            log.warning("presence diff for %s not published", name, exc_info=True)
+
+    def _put_back(self, unsent: dict[str, dict[str, Change]]) -> None:
+        """Changes taken out but not published, back under those gathered since (a
+        client's later change still wins)."""
+        for name, diff in unsent.items():
+            self.changes[name] = {**diff, **self.changes.get(name, {})}
+        if unsent:
+            self._pending.set()
 
     async def _record(self, changes: dict[str, dict[str, Change]]) -> None:
-        now = time.time()
+        """Write the changes; leaves that could not be written are kept for the next
+        renewal (the joins are written again by every renewal anyway)."""
+        expiry = self.clock() + self.ttl
+        leaves: dict[str, list[str]] = {}
+        written = False
         async with self._redis("recording joins and leaves") as ok:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name, diff in changes.items():
                     entries = self.local.get(name, {})
-                    joins = {c: entries[c] for c, (j, _, _) in diff.items() if j and c in entries}
-                    leaves = [c for c, (j, _, write) in diff.items() if not j and write]
+                    joins = {
+                        c: entries[c]
+                        for c, (j, _, write) in diff.items()
+                        if j and write and c in entries
+                    }
+                    leaves[name] = [c for c, (j, _, write) in diff.items() if not j and write]
+                    presence, info = self.keys.presence(name), self.keys.presence_info(name)
                     if joins:
-                        pipe.zadd(self.keys.presence(name), dict.fromkeys(joins, now + self.ttl))
-                        pipe.hset(self.keys.presence_info(name), mapping=dict(joins.items()))
-                    if leaves:
-                        pipe.zrem(self.keys.presence(name), *leaves)
-                        pipe.hdel(self.keys.presence_info(name), *leaves)
+                        pipe.zadd(presence, dict.fromkeys(joins, expiry))
+                        pipe.hset(info, mapping=dict(joins.items()))
+                    if leaves[name]:
+                        pipe.zrem(presence, *leaves[name])
+                        pipe.hdel(info, *leaves[name])
+                    if joins or leaves[name]:
+                        pipe.expire(presence, self.keep_s)
+                        pipe.expire(info, self.keep_s)
                 await pipe.execute()
             ok()
+            written = True
+        if written:
+            return
+        for name, clients in leaves.items():  # Redis unreachable: written at a renewal
+            gone = [c for c in clients if c not in self.local.get(name, {})]
+            if gone:
+                self.unwritten.setdefault(name, set()).update(gone)
 
     @contextlib.asynccontextmanager
     async def _redis(self, doing: str) -> AsyncIterator[Callable[[], None]]:
@@ -213,16 +310,20 @@ class Presence:
                 log.exception("presence heartbeat failed")
 
     async def renew_and_sweep(self, channel_of: Callable[[str], Channel] = Channel.parse) -> None:
-        now = time.time()
+        """Renew this hub's entries (announcing those found gone as joined again), write
+        the leaves Redis missed, and sweep the expired entries of every channel this hub
+        has members on, announcing them as left."""
+        now = self.clock()
         async with self._redis("renewing entries") as ok:
-            for name, entries in list(self.local.items()):
-                if entries:  # re-added, not just renewed: a late renewal may follow a sweep
-                    async with self.redis.pipeline(transaction=True) as pipe:
-                        pipe.zadd(self.keys.presence(name), dict.fromkeys(entries, now + self.ttl))
-                        pipe.hset(self.keys.presence_info(name), mapping=dict(entries.items()))
-                        await pipe.execute()
+            for name in [*self.local, *(n for n in self.unwritten if n not in self.local)]:
+                await self._write_unwritten(name)
+                entries = self.local.get(name)
+                if entries:
+                    await self._renew_entries(name, dict(entries), now)
                 expired = await self._sweep(
-                    keys=[self.keys.presence(name), self.keys.presence_info(name)], args=[now]
+                    keys=[self.keys.presence(name), self.keys.presence_info(name)],
+                    args=[now],
+                    client=self.redis,
                 )
                 for raw in expired or []:
                     if raw is None:
@@ -233,3 +334,35 @@ class Presence:
                     gone = {"user": str(info["user"]), "client": client}
                     self._change(str(channel_of(name)), client, (False, gone, False))
             ok()
+
+    async def _write_unwritten(self, name: str) -> None:
+        leaves = self.unwritten.get(name)
+        if not leaves:
+            return
+        clients = sorted(leaves)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(self.keys.presence(name), *clients)
+            pipe.hdel(self.keys.presence_info(name), *clients)
+            await pipe.execute()
+        leaves.difference_update(clients)  # a client may have joined again meanwhile
+        if not leaves:
+            self.unwritten.pop(name, None)
+
+    async def _renew_entries(self, name: str, entries: dict[str, bytes], now: float) -> None:
+        """Re-add, not just renew: a late renewal may follow another hub's sweep. The
+        clients found gone are announced joined (already written: announce only)."""
+        args: list[bytes | str | float | int] = [now + self.ttl, now, self.keep_s]
+        for client, entry in entries.items():
+            args += [client, entry]
+        missing = await self._renew(
+            keys=[self.keys.presence(name), self.keys.presence_info(name)],
+            args=args,
+            client=self.redis,
+        )
+        for raw in missing or []:
+            client = raw.decode() if isinstance(raw, bytes) else str(raw)
+            info = self.local.get(name, {}).get(client)
+            if info is None or any(client in c.get(name, {}) for c in (self.changes, self.sending)):
+                continue  # left meanwhile, or a change of its own is on its way
+            user = str(orjson.loads(info)["user"])
+            self._change(name, client, (True, {"user": user, "client": client}, False))

@@ -22,6 +22,7 @@ from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
 from hubbub.redisconn import redis_from_settings
+from tests.support.clock import Clock
 from tests.support.waiting import wait_for
 
 CHANNEL = Channel.parse("workspace:7f1c2d3e-0000-4000-8000-000000000001")
@@ -170,3 +171,171 @@ class TestRedisDown:
         assert [m["client"] for m in await presence.members(CHANNEL)] == ["c-ann"]
         assert presence.redis_ok
         assert [r.getMessage() for r in caplog.records] == ["presence: Redis is back"]
+
+
+def believed(got: list[dict[str, Any]], start: set[str] | None = None) -> set[str]:
+    """The member list of a client that applies ``got`` (left, then joined) to ``start``."""
+    clients = set(start or ())
+    for diff in got:
+        clients -= {entry["client"] for entry in diff["left"]}
+        clients |= {entry["client"] for entry in diff["joined"]}
+    return clients
+
+
+def presence_with_clock(redis: Redis, nc: NATS, settings: Settings, clock: Clock) -> Presence:
+    keys = RedisKeys(settings.namespace)
+    return Presence(redis, keys, nc, Subjects(settings.namespace), ttl=30, clock=clock)
+
+
+def unreachable_redis(settings: Settings) -> Redis:
+    return redis_from_settings(
+        settings.model_copy(
+            update={"redis_url": f"redis://127.0.0.1:{free_port()}/0", "redis_timeout_s": 0.5}
+        )
+    )
+
+
+class TestLateRenewals:
+    async def test_a_live_member_swept_by_another_hub_is_announced_joined_again(
+        self, redis: Redis, nc: NATS, settings: Settings, diffs: Diffs
+    ) -> None:
+        """Neither hub renewed for a TTL (Redis was unreachable). Hub A's heartbeat comes
+        first: it sweeps B's live client and announces it left. B's renewal puts it back
+        and announces it joined, so the diffs add up to the member list."""
+        clock = Clock()
+        a = presence_with_clock(redis, nc, settings, clock)
+        b = presence_with_clock(redis, nc, settings, clock)
+        await a.join(CHANNEL, "ann", "c-ann")
+        await b.join(CHANNEL, "bob", "c-bob")
+        await a.flush()
+        await b.flush()
+        clock.advance(31)  # every entry expired: no renewal got through
+        await a.renew_and_sweep()
+        await a.flush()
+        await b.renew_and_sweep()
+        await b.flush()
+        got = await diffs.settled()
+        members = {m["client"] for m in await a.members(CHANNEL)}
+        assert members == {"c-ann", "c-bob"}
+        assert believed(got) == members
+        assert got[-1]["joined"] == [{"user": "bob", "client": "c-bob"}]
+
+    async def test_a_renewal_in_time_announces_nothing(
+        self, redis: Redis, nc: NATS, settings: Settings, diffs: Diffs
+    ) -> None:
+        """Renewing entries that are still there is no news."""
+        clock = Clock()
+        presence = presence_with_clock(redis, nc, settings, clock)
+        await presence.join(CHANNEL, "ann", "c-ann")
+        await presence.flush()
+        clock.advance(10)
+        await presence.renew_and_sweep()
+        await presence.flush()
+        [joined] = await diffs.settled()
+        assert joined["joined"] == [{"user": "ann", "client": "c-ann"}]
+
+
+class TestSnapshots:
+    async def test_snapshots_after_a_storm_of_subscribes_do_not_send_a_diff_each(
+        self, redis: Redis, nc: NATS, settings: Settings, diffs: Diffs
+    ) -> None:
+        """The documented client pattern — subscribe, then ask for the members — in a
+        storm of 50: the joins still go out as one diff, with the ticker."""
+        presence = presence_on(redis, nc, settings)
+        for i in range(50):
+            await presence.join(CHANNEL, f"u{i}", f"c{i}")  # the subscribe, answered
+            assert f"c{i}" in {m["client"] for m in await presence.members(CHANNEL)}
+        assert await diffs.settled() == []  # nothing published before the tick
+        await presence.flush()
+        [diff] = await diffs.settled()
+        assert len(diff["joined"]) == 50
+
+    async def test_a_leave_not_yet_sent_is_not_in_the_snapshot(
+        self, redis: Redis, nc: NATS, settings: Settings
+    ) -> None:
+        presence = presence_on(redis, nc, settings)
+        await presence.join(CHANNEL, "ann", "c-ann")
+        await presence.join(CHANNEL, "bob", "c-bob")
+        await presence.flush()
+        await presence.leave(CHANNEL, "bob", "c-bob")
+        assert [m["client"] for m in await presence.members(CHANNEL)] == ["c-ann"]
+        assert {m["user"] for m in await presence.members(CHANNEL)} == {"ann"}
+
+
+class TestRedisBlips:
+    async def test_a_leave_lost_with_redis_is_written_once_redis_is_back(
+        self, redis: Redis, nc: NATS, settings: Settings
+    ) -> None:
+        """The leave's write fails; the renewal after Redis is back removes the entry,
+        though this hub has no member left on the channel."""
+        presence = presence_on(redis, nc, settings)
+        await presence.join(CHANNEL, "ann", "c-ann")
+        await presence.flush()
+        down = unreachable_redis(settings)
+        presence.redis = down
+        await presence.leave(CHANNEL, "ann", "c-ann")
+        await presence.flush()  # the leave's write is lost with Redis
+        presence.redis = redis
+        await down.aclose()
+        await presence.renew_and_sweep()
+        assert await presence_on(redis, nc, settings).members(CHANNEL) == []  # another hub's
+
+    async def test_a_client_back_before_its_leave_was_written_stays(
+        self, redis: Redis, nc: NATS, settings: Settings
+    ) -> None:
+        presence = presence_on(redis, nc, settings)
+        down = unreachable_redis(settings)
+        presence.redis = down
+        await presence.join(CHANNEL, "ann", "c-ann")
+        await presence.flush()
+        await presence.leave(CHANNEL, "ann", "c-ann")
+        await presence.flush()
+        await presence.join(CHANNEL, "ann", "c-ann")  # resubscribed meanwhile
+        presence.redis = redis
+        await down.aclose()
+        await presence.renew_and_sweep()
+        assert [m["client"] for m in await presence.members(CHANNEL)] == ["c-ann"]
+
+    async def test_presence_keys_expire_unless_renewed(
+        self, redis: Redis, nc: NATS, settings: Settings
+    ) -> None:
+        """Every write sets the channel's keys to expire after twice the TTL: a channel
+        whose hubs all died does not stay in Redis for ever."""
+        presence = presence_on(redis, nc, settings)
+        keys = RedisKeys(settings.namespace)
+        await presence.join(CHANNEL, "ann", "c-ann")
+        await presence.flush()
+        for key in (keys.presence(str(CHANNEL)), keys.presence_info(str(CHANNEL))):
+            assert 0 < await redis.ttl(key) <= 60
+        await redis.persist(keys.presence(str(CHANNEL)))
+        await redis.persist(keys.presence_info(str(CHANNEL)))
+        await presence.renew_and_sweep()
+        for key in (keys.presence(str(CHANNEL)), keys.presence_info(str(CHANNEL))):
+            assert 0 < await redis.ttl(key) <= 60
+
+
+class TestStop:
+    async def test_changes_taken_by_a_flush_cut_short_go_out_with_the_last_one(
+        self, redis: Redis, nc: NATS, settings: Settings, diffs: Diffs
+    ) -> None:
+        """``stop`` cancels the ticker while its flush waits on Redis: the leaves it had
+        taken are sent by the final flush, not lost."""
+        presence = presence_on(redis, nc, settings)
+        held = asyncio.Event()
+        release = asyncio.Event()
+        record = presence._record
+
+        async def slow_record(changes: Any) -> None:
+            held.set()
+            await release.wait()
+            await record(changes)
+
+        presence._record = slow_record  # type: ignore[method-assign]
+        presence.start()
+        await presence.join(CHANNEL, "ann", "c-ann")
+        await held.wait()  # the ticker's flush has taken the join and waits
+        presence._record = record  # type: ignore[method-assign]
+        await presence.stop()
+        [diff] = await diffs.settled()
+        assert diff["joined"] == [{"user": "ann", "client": "c-ann"}]
+        assert [m["client"] for m in await presence.members(CHANNEL)] == ["c-ann"]
