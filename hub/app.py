@@ -138,7 +138,9 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ON_NATS_RECONNECTED].append(realtime.fanout.after_reconnect)
     # After the deny-list's reload: closes what it now denies, re-checks memberships.
     app[ON_NATS_RECONNECTED].append(realtime.recheck.after_reconnect)
+    app[ON_NATS_RECONNECTED].append(realtime.subscriptions.after_reconnect)  # presence
     yield
+    app[ON_NATS_RECONNECTED].remove(realtime.subscriptions.after_reconnect)
     app[ON_NATS_RECONNECTED].remove(realtime.recheck.after_reconnect)
     app[ON_NATS_RECONNECTED].remove(realtime.fanout.after_reconnect)
     app[REVOCATIONS].listeners.remove(realtime.on_control)

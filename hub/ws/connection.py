@@ -184,6 +184,21 @@ class Connection(Subscriber):
         else:
             t.write(frame)
 
+    def push_frame(self, frame: bytes) -> None:
+        """A push about a channel that is not a publication (a presence diff), bounded
+        like one: past the send limit the socket is closed as a slow consumer, so a
+        client that stops reading (and still answers pings) cannot grow it without end.
+        While it holds publications under a dropping policy it is allowed the replies'
+        limit, four times as much: its channel's policy is not to close it."""
+        t = self.transport
+        limit = self.send_limit if self.held is None else 4 * self.send_limit
+        if t is not None and not self.closed and t.get_write_buffer_size() > limit:
+            log.info("slow consumer closed", extra={"conn": self.id, "buffered": self.buffered()})
+            counters["slow_closed"] += 1
+            self.close(CloseCode.SLOW_CONSUMER, "send buffer overflowed; reconnect and recover")
+            return
+        self.write_frame(frame)
+
     def deliver(self, feed: Feed, items: list[Item], joined: bytes) -> None:
         """Publications of ``feed``, in offset order; those already delivered are skipped.
         Runs once per subscriber and publication batch: the fan-out's hot path."""

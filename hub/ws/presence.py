@@ -85,6 +85,41 @@ end
 return {}
 """
 
+Entry = dict[str, str]  # {"user", "client"}: a member as a diff names it
+
+
+def read_diff(data: bytes, channel: str) -> tuple[list[Entry], list[Entry]] | None:
+    """The ``joined`` and ``left`` entries of a presence diff published for ``channel``,
+    each reduced to ``{user, client}``; None for any other message on the subject (one
+    that was not a hub's diff must not reach browsers as if it were)."""
+    try:
+        frame = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(frame, dict):
+        return None
+    if frame.get("push") != Push.PRESENCE.value or frame.get("channel") != channel:
+        return None
+    joined, left = _entries(frame.get("joined")), _entries(frame.get("left"))
+    if joined is None or left is None:
+        return None
+    return joined, left
+
+
+def _entries(value: object) -> list[Entry] | None:
+    if not isinstance(value, list):
+        return None
+    entries: list[Entry] = []
+    for item in value:
+        if not isinstance(item, dict):
+            return None
+        user, client = item.get("user"), item.get("client")
+        if not isinstance(user, str) or not isinstance(client, str):
+            return None
+        entries.append({"user": user, "client": client})
+    return entries
+
+
 # One client's change within a tick: (joined?, {"user", "client"}, write it to Redis?).
 Change = tuple[bool, dict[str, str], bool]
 
@@ -113,6 +148,11 @@ class Presence:
         self.sending: dict[str, dict[str, Change]] = {}  # the changes a flush took out
         # Leaves announced but not written (Redis was unreachable): channel → client ids.
         self.unwritten: dict[str, set[str]] = {}
+        # Per channel this hub forwards diffs on: every member its sockets may believe
+        # present (client id → user), from the snapshots it answered and the diffs it
+        # forwarded. A resync tells them who of these is gone (``resync``).
+        self.mentioned: dict[str, dict[str, str]] = {}
+        self._resyncing: dict[str, list[tuple[list[Entry], list[Entry]]]] = {}
         self.redis_ok = True
         self._renew = redis.register_script(RENEW)
         self._sweep = redis.register_script(SWEEP)
@@ -173,7 +213,11 @@ class Presence:
         gone = self._leaving(name)
         stored = (orjson.loads(i) for i in infos if i is not None)
         members = [m for m in stored if m.get("client") not in mine and m.get("client") not in gone]
-        return members + [orjson.loads(info) for info in mine.values()]
+        members += [orjson.loads(info) for info in mine.values()]
+        mentioned = self.mentioned.get(name)
+        if mentioned is not None:
+            mentioned.update((str(m["client"]), str(m["user"])) for m in members)
+        return members
 
     def _leaving(self, name: str) -> set[str]:
         """This hub's clients that left ``name`` though Redis may still list them."""
@@ -181,6 +225,54 @@ class Presence:
         for pending in (self.sending.get(name, {}), self.changes.get(name, {})):
             gone.update(client for client, (joined, _, _) in pending.items() if not joined)
         return gone
+
+    # --- what this hub's sockets were told, and their resync ----------------------------
+
+    def watch(self, name: str) -> None:
+        """This hub forwards ``name``'s diffs to its sockets from now on."""
+        self.mentioned.setdefault(name, {})
+
+    def unwatch(self, name: str) -> None:
+        self.mentioned.pop(name, None)
+
+    def forwarded(self, name: str, joined: list[Entry], left: list[Entry]) -> None:
+        """A diff this hub wrote to its sockets on ``name``."""
+        mentioned = self.mentioned.get(name)
+        if mentioned is None:
+            return
+        for entry in left:
+            mentioned.pop(entry["client"], None)
+        for entry in joined:
+            mentioned[entry["client"]] = entry["user"]
+        seen = self._resyncing.get(name)
+        if seen is not None:
+            seen.append((joined, left))
+
+    async def resync(self, channel: Channel) -> bytes | None:
+        """A diff that brings a socket of this hub that applied every diff it was sent
+        back to the channel's members, after diffs were missed (this hub's NATS link
+        was down): everyone present joined, everyone it may believe present and who is
+        not, left. None when ``channel`` is not watched. Redis unreachable:
+        ``unavailable``."""
+        name = str(channel)
+        self._resyncing[name] = []
+        try:
+            members = await self.members(channel)
+        finally:
+            seen = self._resyncing.pop(name, [])
+        mentioned = self.mentioned.get(name)
+        if mentioned is None:
+            return None
+        present = {str(m["client"]): str(m["user"]) for m in members}
+        for joined, left in seen:  # forwarded while Redis was read: they may be newer
+            for entry in left:
+                present.pop(entry["client"], None)
+            for entry in joined:
+                present[entry["client"]] = entry["user"]
+        gone = [{"user": u, "client": c} for c, u in mentioned.items() if c not in present]
+        self.mentioned[name] = dict(present)
+        joined_now = [{"user": u, "client": c} for c, u in present.items()]
+        return frames.push(Push.PRESENCE, channel=name, joined=joined_now, left=gone)
 
     # --- the diffs ----------------------------------------------------------------------
 

@@ -10,8 +10,10 @@ buffered and sent after the reply, so each offset reaches the client exactly onc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+import time
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -23,11 +25,11 @@ from hub.ws.authz import ChannelAuthorizer
 from hub.ws.connection import Connection
 from hub.ws.fanout import Fanout, Feed
 from hub.ws.history import History
-from hub.ws.presence import Presence
+from hub.ws.presence import Presence, read_diff
 from hubbub.config import Settings
 from hubbub.contracts.api.channels import ChannelAction
 from hubbub.contracts.channels import Channel
-from hubbub.contracts.errors import Conflict, Forbidden, NotFound, TooLarge
+from hubbub.contracts.errors import Conflict, Forbidden, NotFound, TooLarge, Unavailable
 from hubbub.contracts.protocol import CloseCode, Push
 from hubbub.contracts.subjects import Subjects
 
@@ -38,6 +40,8 @@ MAX_RECOVERY_BYTES = 4 * 1024 * 1024  # and their data's size; more → recovere
 
 
 _MEMBERSHIP_REMOVED = "your membership was removed"
+
+DROPPED_LOG_INTERVAL_S = 60.0  # what is dropped from presence subjects: logged this often
 
 PARSED_CACHE_SIZE = 4096  # channel names whose parse is remembered
 
@@ -86,6 +90,9 @@ class Subscriptions:
         self.presence = presence
         self.by_user = by_user  # the sessions' index of sockets per user
         self._presence_subs: dict[str, Subscription] = {}
+        self._resyncing: asyncio.Task[None] | None = None  # ``after_reconnect``'s pass
+        self.presence_dropped = 0  # messages on presence subjects that were no diff
+        self._dropped_logged_at = -DROPPED_LOG_INTERVAL_S
 
     async def subscribe(self, conn: Connection, command: cmd.Subscribe | cmd.SubscribeCall) -> None:
         channel, name = parse_channel(command.channel)
@@ -229,6 +236,7 @@ class Subscriptions:
             return  # still wanted, or released already (a newer feed may have the name)
         sub = self._presence_subs.pop(feed.name, None)
         if sub is not None:
+            self.presence.unwatch(feed.name)
             try:
                 await sub.unsubscribe()
             except Exception:  # a closed or draining connection: its interest is gone
@@ -244,15 +252,9 @@ class Subscriptions:
         if name not in self._presence_subs:
 
             async def forward(msg: Msg) -> None:
-                # The channel's feed now: a feed released and made again is a new one.
-                current = self.fanout.feeds.get(name)
-                if current is None:
-                    return
-                frame = frames.text_frame(msg.data)
-                for subscriber in list(current.live):
-                    if isinstance(subscriber, Connection):
-                        subscriber.write_frame(frame)
+                self._forward_presence(name, msg.data)
 
+            self.presence.watch(name)
             self._presence_subs[name] = await self.nc.subscribe(
                 self.subjects.presence(channel), cb=forward
             )
@@ -260,6 +262,68 @@ class Subscriptions:
             await self.presence.join(channel, conn.user_id, conn.id)
         except Exception:
             log.warning("presence join failed", exc_info=True)
+
+    def _forward_presence(self, name: str, data: bytes) -> None:
+        """A diff published on ``name``'s presence subject, to this hub's sockets on it.
+        Anything else published there (by whoever may publish on it) is dropped."""
+        # The channel's feed now: a feed released and made again is a new one.
+        current = self.fanout.feeds.get(name)
+        if current is None:
+            return
+        diff = read_diff(data, name)
+        if diff is None:
+            self._not_a_diff(name)
+            return
+        joined, left = diff
+        self.presence.forwarded(name, joined, left)
+        self._push_presence(
+            current, frames.push(Push.PRESENCE, channel=name, joined=joined, left=left)
+        )
+
+    def _push_presence(self, feed: Feed, payload: bytes) -> None:
+        """Bounded like a publication: a socket that lets its buffer fill is closed."""
+        frame = frames.text_frame(payload)
+        for subscriber in list(feed.live):
+            if isinstance(subscriber, Connection):
+                subscriber.push_frame(frame)
+
+    def _not_a_diff(self, name: str) -> None:
+        self.presence_dropped += 1
+        now = time.monotonic()
+        if now - self._dropped_logged_at >= DROPPED_LOG_INTERVAL_S:
+            self._dropped_logged_at = now
+            log.warning(
+                "dropped a message on the presence subject of %s that is not a presence "
+                "diff (%d so far)",
+                name,
+                self.presence_dropped,
+            )
+
+    async def after_reconnect(self) -> None:
+        """The NATS reconnect hook: the diffs published while this hub's link was down
+        are lost (presence is core NATS), so every socket here on a channel with presence
+        is sent a diff that brings its member list up to date (``Presence.resync``). In
+        the background: the NATS client waits for its hooks. A newer reconnect starts
+        it over."""
+        if self._resyncing is not None:
+            self._resyncing.cancel()
+        self._resyncing = asyncio.create_task(self.resync_presence(), name="presence-resync")
+
+    async def resync_presence(self) -> None:
+        for name in list(self._presence_subs):
+            feed = self.fanout.feeds.get(name)
+            if feed is None:
+                continue
+            try:
+                payload = await self.presence.resync(feed.channel)
+            except Unavailable:
+                log.warning("presence not re-synced after a NATS reconnect: Redis unreachable")
+                return  # the rest would wait on Redis too
+            except Exception:
+                log.exception("presence re-sync of %s failed", name)
+                continue
+            if payload is not None and self.fanout.feeds.get(name) is feed:
+                self._push_presence(feed, payload)
 
     async def membership_removed(self, user_id: str, channel: Channel) -> int:
         """Drop ``user_id``'s subscriptions to ``channel`` on this hub, each with an

@@ -339,3 +339,40 @@ class TestStop:
         [diff] = await diffs.settled()
         assert diff["joined"] == [{"user": "ann", "client": "c-ann"}]
         assert [m["client"] for m in await presence.members(CHANNEL)] == ["c-ann"]
+
+
+class TestResync:
+    async def test_a_resync_brings_a_list_kept_from_diffs_up_to_date(
+        self, redis: Redis, nc: NATS, settings: Settings, diffs: Diffs
+    ) -> None:
+        """This hub forwarded the diffs up to bob's join; its link was down for bob's
+        leave and carl's join. Its resync diff, applied on top, gives the members."""
+        here = presence_on(redis, nc, settings)
+        there = presence_on(redis, nc, settings)
+        here.watch(str(CHANNEL))
+        await here.join(CHANNEL, "ann", "c-ann")
+        await here.flush()
+        snapshot = {m["client"] for m in await here.members(CHANNEL)}  # a socket's
+        await there.join(CHANNEL, "bob", "c-bob")
+        await there.flush()
+        [_, bob_joined] = await diffs.settled()
+        here.forwarded(str(CHANNEL), bob_joined["joined"], bob_joined["left"])
+        await there.leave(CHANNEL, "bob", "c-bob")  # missed by this hub
+        await there.join(CHANNEL, "carl", "c-carl")
+        await there.flush()
+
+        payload = await here.resync(CHANNEL)
+
+        assert payload is not None
+        resync = orjson.loads(payload)
+        assert resync["push"] == "presence"
+        assert resync["left"] == [{"user": "bob", "client": "c-bob"}]
+        members = {m["client"] for m in await here.members(CHANNEL)}
+        assert members == {"c-ann", "c-carl"}
+        assert believed([bob_joined, resync], snapshot) == members
+
+    async def test_a_channel_not_watched_has_no_resync(
+        self, redis: Redis, nc: NATS, settings: Settings
+    ) -> None:
+        presence = presence_on(redis, nc, settings)
+        assert await presence.resync(CHANNEL) is None

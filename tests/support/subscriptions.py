@@ -106,6 +106,15 @@ class FakePresence:
     async def leave(self, channel: Channel, user_id: str, client: str) -> None:
         pass
 
+    def watch(self, name: str) -> None:
+        pass
+
+    def unwatch(self, name: str) -> None:
+        pass
+
+    def forwarded(self, name: str, joined: object, left: object) -> None:
+        pass
+
 
 class FakeSubscription:
     def __init__(self, subject: str, cb: Callable[[Any], Awaitable[None]]) -> None:

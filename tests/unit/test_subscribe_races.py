@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
 from hubbub.contracts.channels import Channel
@@ -82,6 +83,14 @@ async def test_a_failed_subscribe_that_releases_the_feed_takes_its_presence_alon
     await hub.subscribe(newcomer)
     [presence] = hub.nats.active("presence")
     newcomer.flush()
-    await presence.cb(FakeMsg(b'{"push":"presence","joined":[{"user":"x"}]}'))
+    diff = orjson.dumps(
+        {
+            "push": "presence",
+            "channel": CHANNEL,
+            "joined": [{"user": "x", "client": "c"}],
+            "left": [],
+        }
+    )
+    await presence.cb(FakeMsg(diff))
 
-    assert transport.written[-1].endswith(b'{"push":"presence","joined":[{"user":"x"}]}')
+    assert transport.written[-1].endswith(diff)
