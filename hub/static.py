@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -52,7 +53,7 @@ class StaticSite:
         response.headers["Cache-Control"] = IMMUTABLE if immutable else "no-cache"
         if path.suffix == ".html":
             response.headers["Content-Security-Policy"] = APP_CSP
-        if any(path.with_name(path.name + ext).is_file() for ext in PRECOMPRESSED):
+        if any(_is_file(path.with_name(path.name + ext)) for ext in PRECOMPRESSED):
             response.headers["Vary"] = "Accept-Encoding"
         return response
 
@@ -63,19 +64,56 @@ class StaticSite:
         target = self._resolve(path)
         if target is None:
             raise web.HTTPNotFound()
-        if target.is_dir():
+        if _is_dir(target):
             if path and not path.endswith("/"):
-                query = f"?{request.query_string}" if request.query_string else ""
-                raise web.HTTPPermanentRedirect(location=f"{request.path}/{query}")
+                raise _redirect(self._folder_location(target, request))
             index = target / "index.html"
-            if index.is_file():
+            if _is_file(index):
                 return self._file(index)
-        elif target.is_file():
+        elif _is_file(target):
             return self._file(target)
         missing = self.root / "404.html"
         if missing.is_file():
             return self._file(missing, status=404)
         raise web.HTTPNotFound()
+
+    def _folder_location(self, folder: Path, request: web.Request) -> str:
+        """``/x/`` for the folder ``x`` a path resolved to, with the request's query as
+        it came (decoded, an escaped ``#`` or ``&`` would change its meaning).
+
+        Built from the folder, not from the request's path: a path like
+        ``//evil.com%2f..`` resolves to the site's root, and echoing it would send the
+        browser to another host (``Location: //evil.com/``).
+        """
+        relative = folder.relative_to(self.root).as_posix()
+        location = "/" if relative == "." else f"/{quote(relative)}/"
+        _, _, query = request.raw_path.partition("?")
+        return f"{location}?{query}" if query else location
+
+
+def _redirect(location: str) -> web.HTTPPermanentRedirect:
+    """A 308 to ``location`` exactly: aiohttp's own parses and re-serializes it, which
+    decodes escapes such as ``%2F`` in the query."""
+    redirect = web.HTTPPermanentRedirect(location=location)
+    redirect.headers["Location"] = location
+    return redirect
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder; False for a name the OS refuses to look up (one too
+    long for the file system, say)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    """``_is_dir`` for files."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def add_static_routes(app: web.Application, root: Path) -> None:

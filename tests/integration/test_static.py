@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from hub.app import create_app
 from hubbub.config import Settings
 from tests.support import ops
+from tests.support.raw_http import raw_request
 
 # The hub does not decode brotli (no brotli package in the venv): a stand-in body shows
 # that the .br file is the one sent, byte for byte.
@@ -54,6 +55,37 @@ class TestStaticSite:
     ) -> None:
         response = await site.get("/workspaces?id=7", allow_redirects=False)
         assert (response.status, response.headers["Location"]) == (308, "/workspaces/?id=7")
+
+    async def test_the_redirect_keeps_the_query_byte_for_byte(
+        self, site: TestClient[Any, Any]
+    ) -> None:
+        """An escaped ``#`` stays escaped: decoded, it would cut the query short."""
+        response = await raw_request(site.server.port, "GET", b"/workspaces?b=%23frag&c=%2F")
+        assert (response.status, response.headers["Location"]) == (
+            308,
+            "/workspaces/?b=%23frag&c=%2F",
+        )
+
+    @pytest.mark.parametrize(
+        "target", [b"//evil.com%2f%2e%2e", b"//evil.com/%2e%2e%2f.", b"//evil.com%2fworkspaces"]
+    )
+    async def test_a_redirect_never_leaves_the_site(
+        self, site: TestClient[Any, Any], target: bytes
+    ) -> None:
+        """A Location starting ``//`` names another host (an open redirect): the redirect
+        names the folder the path resolved to, on this site."""
+        response = await raw_request(site.server.port, "GET", target)
+        location = response.headers.get("Location", "")
+        assert not location.startswith("//"), location
+        assert response.status in (308, 404)
+        if response.status == 308:
+            assert location in ("/", "/workspaces/")
+
+    async def test_a_name_too_long_for_the_file_system_is_the_404_page(
+        self, site: TestClient[Any, Any]
+    ) -> None:
+        response = await site.get("/" + "a" * 300)
+        assert (response.status, await response.text()) == (404, "<html>not here</html>")
 
     async def test_hashed_assets_are_cached_for_a_year(self, site: TestClient[Any, Any]) -> None:
         response = await site.get("/_next/static/chunks/app.js")
