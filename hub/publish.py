@@ -78,7 +78,7 @@ def api_key(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     key = value.strip() if scheme.lower() == "bearer" else request.headers.get("X-Api-Key", "")
-    if not key.startswith(KEY_PREFIX):
+    if not (key.startswith(KEY_PREFIX) and key.isascii()):
         raise Unauthorized("send a service API key: 'Authorization: Bearer hbk_…' or 'X-Api-Key'")
     return key
 

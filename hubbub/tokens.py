@@ -151,6 +151,10 @@ class AccessTokens:
         lifetime, and the signature check is most of a REST request's cost in the hub.
         Expiry is checked on every use; revocation is the caller's check, as always.
         """
+        if not token.isascii():
+            # A JWT is ASCII; a header byte that is not UTF-8 arrives as a lone surrogate,
+            # which the JWT library cannot even encode.
+            raise Unauthorized("the access token is malformed", reason="malformed")
         claims = self._verified.get(token)
         if claims is not None:
             if time.time() > claims.exp + self.leeway_s:

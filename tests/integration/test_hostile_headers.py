@@ -1,0 +1,105 @@
+"""Headers no browser sends — bytes that are not UTF-8 — get the API's own answers,
+never a 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.support.raw_http import RawResponse, raw_request
+
+PROBLEM = "application/problem+json"
+
+
+def problem(response: RawResponse) -> dict[str, Any]:
+    assert response.headers["Content-Type"].startswith(PROBLEM), response.body
+    body = response.json()
+    assert isinstance(body, dict)
+    assert body["request_id"] == response.headers["X-Request-Id"]
+    return body
+
+
+@pytest.fixture
+def no_tracebacks(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.WARNING)
+    return caplog
+
+
+def assert_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+
+
+class TestBytesThatAreNotUtf8:
+    async def test_a_bearer_token_that_is_not_ascii_is_malformed(
+        self, hub_client: TestClient[Any, Any], no_tracebacks: pytest.LogCaptureFixture
+    ) -> None:
+        response = await raw_request(
+            hub_client.server.port,
+            "GET",
+            b"/api/v1/users/me",
+            {"Authorization": b"Bearer \xff\xfe.a.b"},
+        )
+        body = problem(response)
+        assert (response.status, body["details"]["reason"]) == (401, "malformed")
+        assert_no_traceback(no_tracebacks)
+
+    async def test_a_public_operation_treats_it_as_no_token(
+        self, hub_client: TestClient[Any, Any], no_tracebacks: pytest.LogCaptureFixture
+    ) -> None:
+        response = await raw_request(
+            hub_client.server.port,
+            "POST",
+            b"/api/v1/test/echo",
+            {"Authorization": b"Bearer \xff\xfe.a.b", "Content-Type": b"application/json"},
+            b'{"seq": 1}',
+        )
+        assert (response.status, response.json()) == (200, {"key": "k", "seq": 1, "payload": {}})
+        assert_no_traceback(no_tracebacks)
+
+    async def test_a_login_with_such_a_token_is_answered(
+        self, hub_client: TestClient[Any, Any], no_tracebacks: pytest.LogCaptureFixture
+    ) -> None:
+        response = await raw_request(
+            hub_client.server.port,
+            "POST",
+            b"/api/v1/auth/login",
+            {"Authorization": b"Bearer \xff\xfe.a.b", "Content-Type": b"application/json"},
+            b'{"email": "nobody@example.com", "password": "not the password"}',
+        )
+        assert (response.status, problem(response)["code"]) == (401, "unauthorized")
+        assert_no_traceback(no_tracebacks)
+
+    @pytest.mark.parametrize(
+        "header", [{"Authorization": b"Bearer hbk_\xff\xfe"}, {"X-Api-Key": b"hbk_\xff"}]
+    )
+    async def test_an_api_key_that_is_not_ascii_is_unauthorized(
+        self,
+        hub_client: TestClient[Any, Any],
+        no_tracebacks: pytest.LogCaptureFixture,
+        header: dict[str, bytes],
+    ) -> None:
+        response = await raw_request(
+            hub_client.server.port,
+            "POST",
+            b"/api/v1/channels/public:x/publish",
+            {**header, "Content-Type": b"application/json"},
+            b'{"data": {}}',
+        )
+        assert (response.status, problem(response)["code"]) == (401, "unauthorized")
+        assert_no_traceback(no_tracebacks)
+
+    async def test_a_traceparent_that_is_not_ascii_is_ignored(
+        self, hub_client: TestClient[Any, Any], no_tracebacks: pytest.LogCaptureFixture
+    ) -> None:
+        response = await raw_request(
+            hub_client.server.port,
+            "POST",
+            b"/api/v1/test/echo",
+            {"traceparent": b"\xff", "Content-Type": b"application/json"},
+            b'{"seq": 2}',
+        )
+        assert (response.status, response.json()) == (200, {"key": "k", "seq": 2, "payload": {}})
+        assert_no_traceback(no_tracebacks)
