@@ -215,12 +215,12 @@ async def send(
     """Step 5: the admitted, validated call to a worker, its round trip measured (by
     operation and outcome) when a hub app's request or socket made it. With tracing on,
     the call is a span (a child of the HTTP request's, else of ``traceparent``) and the
-    worker is told to hang its span under it."""
+    worker is told to hang its span under it. With tracing off, the worker is told of
+    no trace: ``traceparent`` is a client's header, which must neither decide the
+    workers' sampling nor ride on every bus message."""
     start = time.perf_counter()
     error: BaseException | None = None
     span = _call_span(op, request_id, traceparent)
-    if span is not None:
-        traceparent = tracing.traceparent_of(span)
     try:
         return await bus.request(
             op,
@@ -230,7 +230,7 @@ async def send(
             caller=caller,
             request_id=request_id,
             idempotency_key=idempotency_key,
-            traceparent=traceparent,
+            traceparent=None if span is None else tracing.traceparent_of(span),
         )
     except BaseException as exc:
         error = exc

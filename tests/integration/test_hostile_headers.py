@@ -1,14 +1,19 @@
-"""Headers no browser sends — bytes that are not UTF-8 — get the API's own answers,
-never a 500."""
+"""Headers no browser sends — bytes that are not UTF-8, a client's trace context — get
+the API's own answers, never a 500, and go no further than they should."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 
+from hubbub.config import Settings
+from hubbub.contracts.subjects import Subjects
 from tests.support.raw_http import RawResponse, raw_request
 
 PROBLEM = "application/problem+json"
@@ -103,3 +108,22 @@ class TestBytesThatAreNotUtf8:
         )
         assert (response.status, response.json()) == (200, {"key": "k", "seq": 2, "payload": {}})
         assert_no_traceback(no_tracebacks)
+
+
+class TestTraceContextFromClients:
+    async def test_without_tracing_the_clients_traceparent_stays_at_the_edge(
+        self, hub_client: TestClient[Any, Any], nc: NATS, settings: Settings
+    ) -> None:
+        """Only a span of the hub's own is named to workers: a client must not decide
+        their sampling, nor make every bus message carry its 8 KiB header."""
+        seen: asyncio.Queue[Msg] = asyncio.Queue()
+        sub = await nc.subscribe(Subjects(settings.namespace).service("test.echo"), cb=seen.put)
+        await nc.flush()
+        traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        response = await hub_client.post(
+            "/api/v1/test/echo", json={"seq": 3}, headers={"traceparent": traceparent}
+        )
+        assert response.status == 200
+        msg = await asyncio.wait_for(seen.get(), 10)
+        await sub.unsubscribe()
+        assert "traceparent" not in (msg.headers or {})
