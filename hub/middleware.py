@@ -209,12 +209,27 @@ async def _socket_request(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def _failure_response(request: web.Request, exc: Exception, request_id: str) -> web.StreamResponse:
-    """The problem details answering ``exc``; a redirect or 304 is raised again."""
+    """The problem details answering ``exc``; a redirect or 304 is raised again.
+
+    Should those details not be writable (a bug: a detail JSON cannot carry, say), the
+    answer is a plain ``internal`` problem, still with the request id, and the bug is
+    logged: never aiohttp's bare-text 500."""
+    if isinstance(exc, web.HTTPException) and exc.status < 400:
+        raise exc  # redirects and 304 pass through
+    try:
+        return _problem_of(request, exc, request_id)
+    except Exception:
+        log.exception(
+            "could not write the problem details of a failure",
+            extra={"path": request.path, "failure": type(exc).__name__},
+        )
+        return problem_response(Internal())
+
+
+def _problem_of(request: web.Request, exc: Exception, request_id: str) -> web.StreamResponse:
     if isinstance(exc, HubbubError):
         return problem_response(exc, request)
     if isinstance(exc, web.HTTPException):
-        if exc.status < 400:  # redirects and 304 pass through
-            raise exc
         return problem_response(_status_error(request, exc), request)
     outage = redis_outage(exc) or nats_outage(exc)
     if outage is None:

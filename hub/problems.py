@@ -20,6 +20,13 @@ from hubbub.logs import request_id_var
 PROBLEM_JSON = "application/problem+json"
 
 
+def echoable(text: str, limit: int = 200) -> str:
+    """``text`` from a request made fit to echo in a problem's details: at most ``limit``
+    characters, a byte that was not UTF-8 (a lone surrogate: JSON cannot carry it) as
+    U+FFFD."""
+    return text[:limit].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def problem_body(error: HubbubError, instance: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"urn:hubbub:problem:{error.code.value}",

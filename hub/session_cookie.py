@@ -27,6 +27,7 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
+from hub.problems import echoable
 from hub.rest import API_PREFIX
 from hub.rest_hooks import BeforeHook, RestHooks
 from hub.state import SETTINGS
@@ -48,9 +49,10 @@ def origin_allowed(request: web.Request, origin: str) -> bool:
         return True
     try:
         url = URL(origin)
+        origin_of_url = url.origin()  # ValueError unless absolute: "null", say
     except ValueError:
         return False
-    if settings.public_url and url.origin() == URL(settings.public_url).origin():
+    if settings.public_url and origin_of_url == URL(settings.public_url).origin():
         return True
     # Same host and port as this request (the scheme may be hidden by a TLS proxy).
     try:
@@ -76,7 +78,7 @@ def cookie_into_params(*, required: bool) -> BeforeHook:
             return
         origin = request.headers.get("Origin")
         if origin is not None and not origin_allowed(request, origin):
-            raise Forbidden("this origin may not use the session cookie", origin=origin)
+            raise Forbidden("this origin may not use the session cookie", origin=echoable(origin))
         if cookie:
             params["refresh_token"] = cookie
         elif required:

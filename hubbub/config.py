@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -340,6 +341,25 @@ class Settings(BaseSettings):
                 values["subscribe"] = SubscribeRule(values["subscribe"])
             result[kind] = replace(result[kind], **values)
         return result
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        """An absolute http(s) URL, or None (unset or empty): the hub compares browsers'
+        ``Origin`` with its origin, and prints it for people to open."""
+        if not value:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - ValueError when the port is not a number
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"HUBBUB_PUBLIC_URL={value!r} is not an absolute http(s) URL: "
+                "give where browsers reach the hub, like https://hub.example.com"
+            )
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -1,5 +1,6 @@
-"""Headers no browser sends — bytes that are not UTF-8, a client's trace context — get
-the API's own answers, never a 500, and go no further than they should."""
+"""Headers no browser sends — bytes that are not UTF-8, origins that are not URLs, a
+client's trace context — get the API's own answers, never a 500, and go no further
+than they should."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ from aiohttp.test_utils import TestClient
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from hub.app import create_app
+from hub.session_cookie import COOKIE
 from hubbub.config import Settings
 from hubbub.contracts.subjects import Subjects
+from tests.support import ops
 from tests.support.raw_http import RawResponse, raw_request
 
 PROBLEM = "application/problem+json"
+SPA_COOKIE = {"X-Requested-With": b"hubbub", "Cookie": f"{COOKIE}=some-token".encode()}
 
 
 def problem(response: RawResponse) -> dict[str, Any]:
@@ -127,3 +132,43 @@ class TestTraceContextFromClients:
         msg = await asyncio.wait_for(seen.get(), 10)
         await sub.unsubscribe()
         assert "traceparent" not in (msg.headers or {})
+
+
+class TestOriginsThatAreNotUrls:
+    async def test_an_origin_that_cannot_be_echoed_is_refused_with_a_problem(
+        self, hub_client: TestClient[Any, Any], no_tracebacks: pytest.LogCaptureFixture
+    ) -> None:
+        response = await raw_request(
+            hub_client.server.port,
+            "POST",
+            b"/api/v1/auth/refresh",
+            {**SPA_COOKIE, "Origin": b"http://a\xff"},
+        )
+        assert (response.status, problem(response)["code"]) == (403, "forbidden")
+        assert_no_traceback(no_tracebacks)
+
+    @pytest.fixture
+    async def public_hub(
+        self, settings: Settings, aiohttp_client: Any, nc: NATS
+    ) -> TestClient[Any, Any]:
+        """A hub that knows the URL browsers reach it at."""
+        configured = settings.model_copy(update={"public_url": "https://hub.example"})
+        client: TestClient[Any, Any] = await aiohttp_client(
+            create_app(configured, ops.catalog_with_tests())
+        )
+        return client
+
+    @pytest.mark.parametrize("path", [b"/api/v1/auth/refresh", b"/api/v1/auth/logout"])
+    @pytest.mark.parametrize("origin", [b"null", b"hub.example", b"http://[::1"])
+    async def test_an_origin_that_is_not_an_absolute_url_is_refused(
+        self,
+        public_hub: TestClient[Any, Any],
+        no_tracebacks: pytest.LogCaptureFixture,
+        path: bytes,
+        origin: bytes,
+    ) -> None:
+        response = await raw_request(
+            public_hub.server.port, "POST", path, {**SPA_COOKIE, "Origin": origin}
+        )
+        assert (response.status, problem(response)["code"]) == (403, "forbidden")
+        assert_no_traceback(no_tracebacks)

@@ -113,3 +113,20 @@ class TestTrustedProxies:
     def test_a_bad_network_is_refused(self) -> None:
         with pytest.raises(ValueError, match="does not appear to be"):
             settings(trusted_proxies=["10.0.0.0/33"])
+
+
+class TestPublicUrl:
+    @pytest.mark.parametrize("url", ["https://hub.example", "http://127.0.0.1:8000/"])
+    def test_an_absolute_http_url_is_taken(self, url: str) -> None:
+        assert settings(public_url=url).public_url == url
+
+    @pytest.mark.parametrize(
+        "bad", ["hub.example", "null", "ftp://hub.example", "https://", "http://[::1"]
+    )
+    def test_anything_else_is_refused_naming_the_setting(self, bad: str) -> None:
+        with pytest.raises(ConfigError, match="HUBBUB_PUBLIC_URL"):
+            settings(public_url=bad)
+
+    def test_unset_or_empty_is_no_public_url(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HUBBUB_PUBLIC_URL", "")
+        assert settings().public_url is None

@@ -13,7 +13,7 @@ from aiohttp import web
 from hub.middleware import request_context
 from hub.state import SETTINGS
 from hubbub.config import Environment, Settings
-from hubbub.contracts.errors import Unavailable
+from hubbub.contracts.errors import Forbidden, Unavailable
 
 
 def _app(handler: Any, tmp_path: Any) -> web.Application:
@@ -60,3 +60,23 @@ class TestTheRestEdge:
             "redis unreachable: ConnectionError: Connection refused"
         ]
         assert not any(r.exc_info for r in caplog.records)
+
+    async def test_a_failure_whose_problem_cannot_be_written_is_a_plain_internal_problem(
+        self, aiohttp_client: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Details JSON cannot carry (a lone surrogate, from a header byte that was not
+        UTF-8) still end in problem details with the request id, not aiohttp's bare 500."""
+
+        async def handler(request: web.Request) -> web.Response:
+            raise Forbidden("no", origin="http://a\udcff")
+
+        client = await aiohttp_client(_app(handler, tmp_path))
+        with caplog.at_level(logging.ERROR):
+            response = await client.get("/api/v1/x", headers={"X-Request-Id": "req-12345678"})
+        body = await response.json(content_type=None)
+        assert (response.status, response.content_type) == (500, "application/problem+json")
+        assert (body["code"], body["request_id"]) == ("internal", "req-12345678")
+        assert response.headers["X-Request-Id"] == "req-12345678"
+        assert [r.getMessage() for r in caplog.records if r.exc_info] == [
+            "could not write the problem details of a failure"
+        ]
