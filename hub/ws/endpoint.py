@@ -42,7 +42,10 @@ def origin_allowed(request: web.Request) -> bool:
         return True  # not a browser (a backend, a test client): tokens still apply
     if origin in request.app[SETTINGS].cors_origins:
         return True
-    host = urlsplit(origin).netloc
+    try:
+        host = urlsplit(origin).netloc
+    except ValueError:  # not a URL ("http://[::1", say): no origin of this hub's
+        return False
     return bool(host) and host == request.host
 
 
