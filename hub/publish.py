@@ -2,11 +2,13 @@
 
 Authenticated by a service API key (``Authorization: Bearer hbk_…`` or ``X-Api-Key``),
 which a worker checks by its digest (``apikeys.authenticate``); the hub remembers the
-answer for ``API_KEY_CACHE_S`` seconds, so a revoked key stops working within that time.
-An unknown key is remembered as unknown for as long (keys are 256 random bits: no new
-key can be one that was tried), and each client IP may present at most
-``UNKNOWN_KEYS_PER_MINUTE`` unknown keys a minute; past that, 429 without asking a
-worker. Guessing keys costs the guesser, not the database.
+answer for ``API_KEY_CACHE_S`` seconds. Revoking a key tells every hub at once
+(``hubbub.contracts.key_control``): the hub forgets it, and holds it unknown for as long
+as a check in flight could have remembered it; a hub that missed that message stops
+taking the key when its entry runs out. An unknown key is remembered as unknown for as
+long (keys are 256 random bits: no new key can be one that was tried), and each client
+IP may present at most ``UNKNOWN_KEYS_PER_MINUTE`` unknown keys a minute; past that,
+429 without asking a worker. Guessing keys costs the guesser, not the database.
 The body is ``{"data": {...}, "id": "optional"}``: ``data`` (a JSON object) is what
 subscribers receive; ``id`` — or the ``Idempotency-Key`` header — makes a retried
 publish land once (it becomes the JetStream ``Nats-Msg-Id``). The hub writes straight to
@@ -15,12 +17,17 @@ the channel's stream; the reply is the publication's offset.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import time
+from collections.abc import AsyncIterator
 from typing import TypeVar
 
 import orjson
 from aiohttp import web
+from nats.aio.msg import Msg
+from pydantic import ValidationError
 
 from hub import publications
 from hub.openapi import DocumentedRoute, document_route
@@ -35,8 +42,11 @@ from hubbub.contracts.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from hubbub.contracts.key_control import API_KEY_CACHE_S, ApiKeyRevoked, api_key_revocations
+from hubbub.nats_barrier import server_has_read
 
-API_KEY_CACHE_S = 30.0
+log = logging.getLogger(__name__)
+
 UNKNOWN_KEYS_PER_MINUTE = 20
 _CACHE_LIMIT = 10_000
 V = TypeVar("V")
@@ -56,6 +66,12 @@ class KeyCache:
             raise RateLimited(
                 "too many unknown API keys from this address", retry_after=int(until - now) + 1
             )
+
+    def revoked(self, key_hash: str, now: float) -> None:
+        """Forget ``key_hash``, and hold it unknown: a worker's answer asked for before
+        the revocation committed must not be remembered after it."""
+        self.known.pop(key_hash, None)
+        _bounded(self.unknown)[key_hash] = now + API_KEY_CACHE_S
 
     def miss(self, ip: str, key_hash: str, now: float) -> None:
         _bounded(self.unknown)[key_hash] = now + API_KEY_CACHE_S
@@ -102,6 +118,8 @@ async def identify(request: web.Request, key: str) -> ServiceIdentity:
     except Unauthorized:
         cache.miss(ip, key_hash, now)
         raise
+    if cache.unknown.get(key_hash, 0.0) > time.monotonic():
+        raise Unauthorized("unknown or revoked API key")  # revoked while it was asked about
     identity: ServiceIdentity = reply.value
     _bounded(cache.known)[key_hash] = (identity, now + API_KEY_CACHE_S)
     return identity
@@ -151,8 +169,31 @@ async def publish(request: web.Request) -> web.Response:
     )
 
 
+async def _key_revocations(app: web.Application) -> AsyncIterator[None]:
+    """While the app runs: drop each key revoked (``ApiKeyRevoked``) from its cache."""
+    cache = app[_keys]
+
+    async def on_revoked(msg: Msg) -> None:
+        try:
+            revoked = ApiKeyRevoked.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("ignored a malformed control message", extra={"subject": msg.subject})
+            return
+        cache.revoked(revoked.key_hash, time.monotonic())
+
+    nc = app[NATS_CONN]
+    sub = await nc.subscribe(api_key_revocations(app[SUBJECTS]), cb=on_revoked)
+    await server_has_read(nc)  # subscribed before the first request is taken
+    yield
+    with contextlib.suppress(Exception):  # NATS away: the connection's close ends it
+        await sub.unsubscribe()
+
+
 def add_publish_route(app: web.Application, prefix: str) -> None:
+    """The route, and the cache of key checks it keeps (with the subscription that
+    drops revoked keys from it: after NATS is connected, as the app's last context)."""
     app[_keys] = KeyCache()
+    app.cleanup_ctx.append(_key_revocations)
     path = prefix + "/channels/{channel}/publish"
     app.router.add_post(path, publish)
     document_route(app, _documented(path))

@@ -1,4 +1,10 @@
-"""``hubbub apikey create/list/revoke``: service API keys, straight against the database."""
+"""``hubbub apikey create/list/revoke``: service API keys, straight against the database.
+
+A revocation is also told to every hub (``hubbub.contracts.key_control``), which would
+otherwise take the key for as long as it remembers its check; the command connects to
+NATS for that as a worker does (``with_running_system`` gives it a worker's credentials
+for an embedded NATS).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from typing import TextIO
 
 from cli.admin import database, refuse
 from hubbub.config import Settings
+from hubbub.contracts.key_control import API_KEY_CACHE_S
 
 
 async def manage_keys(
@@ -32,7 +39,15 @@ async def manage_keys(
                 assert name is not None
                 key = await revoke_key(session, name)
                 await session.commit()
-                print(f"revoked {key.name!r} (hubs forget it within 30 s)", file=out)
+                untold = await tell_hubs(settings, key.key_hash)
+                if untold is None:
+                    print(f"revoked {key.name!r}; every hub has been told", file=out)
+                else:
+                    print(
+                        f"revoked {key.name!r}; the hubs could not be told ({untold}): "
+                        f"they stop taking it within {API_KEY_CACHE_S:g} s",
+                        file=out,
+                    )
             else:
                 keys = await list_keys(session)
                 if not keys:
@@ -52,3 +67,31 @@ async def manage_keys(
         except HubbubError as exc:
             return refuse(exc.message)
     return 0
+
+
+async def tell_hubs(settings: Settings, key_hash: str) -> str | None:
+    """Publish that the key with digest ``key_hash`` is revoked; None once the NATS
+    server has the message, else why it could not be sent."""
+    from hubbub.contracts.key_control import ApiKeyRevoked, api_key_revocations
+    from hubbub.contracts.subjects import Subjects
+    from hubbub.nats_barrier import server_has_read
+    from hubbub.natsauth import nats_auth
+    from hubbub.natsconn import connect_nats
+
+    if not settings.nats_url:
+        return "NATS_URL is not set"
+    try:
+        nc = await connect_nats(
+            settings.nats_url, "hubbub-apikey", connect_timeout=3, auth=nats_auth(settings)
+        )
+    except Exception as exc:
+        return f"NATS: {exc or type(exc).__name__}"
+    try:
+        message = ApiKeyRevoked(key_hash=key_hash).model_dump_json().encode()
+        await nc.publish(api_key_revocations(Subjects(settings.namespace)), message)
+        await server_has_read(nc)
+    except Exception as exc:
+        return f"NATS: {exc or type(exc).__name__}"
+    finally:
+        await nc.close()
+    return None

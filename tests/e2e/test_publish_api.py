@@ -3,6 +3,7 @@ straight onto NATS — both through the documented example service."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import aiohttp
@@ -10,11 +11,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cli.admin.apikeys import manage_keys
 from examples.backend_service import publish_over_http, publish_over_nats
 from handlers.apikeys import create_key, revoke_key
 from hubbub.config import Settings
+from hubbub.contracts.key_control import API_KEY_CACHE_S
 from tests.e2e.conftest import ClientFactory
 from tests.e2e.test_realtime import next_pub
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -177,6 +181,24 @@ class TestPublishOverHttp:
             hub_url, "/api/v1/channels/public:x/publish", {"data": {}}, {"X-Api-Key": key}
         )
         assert (status, body["code"]) == (401, "unauthorized")
+
+    async def test_a_key_revoked_while_a_hub_remembers_it_stops_at_once(
+        self, hub_url: str, db: async_sessionmaker[AsyncSession], settings: Settings
+    ) -> None:
+        """``hubbub apikey revoke`` tells every hub: the key stops well before the hub's
+        memory of its check (API_KEY_CACHE_S) would have run out."""
+        key = await new_key(db, "leaked-later", "public:*")
+        path, auth = "/api/v1/channels/public:x/publish", {"X-Api-Key": key}
+        assert (await post(hub_url, path, {"data": {}}, auth))[0] == 200  # now remembered
+        out = io.StringIO()
+        assert await manage_keys(settings, "revoke", name="leaked-later", out=out) == 0
+        assert "every hub has been told" in out.getvalue()
+
+        async def refused() -> None:
+            status, body = await post(hub_url, path, {"data": {}}, auth)
+            assert (status, body["code"]) == (401, "unauthorized")
+
+        await eventually(refused, timeout=API_KEY_CACHE_S / 3)
 
 
 class TestPublishOverNats:
