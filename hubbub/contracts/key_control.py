@@ -31,4 +31,4 @@ class ApiKeyRevoked(BaseModel):
 def api_key_revocations(subjects: Subjects) -> str:
     """The subject of ``ApiKeyRevoked`` messages (under ``ctl.``, which hubs may read and
     workers, and the commands acting as one, may write)."""
-    return subjects.control_wildcard.removesuffix(">") + "apikey.revoked"
+    return subjects.control_api_keys

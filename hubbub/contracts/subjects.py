@@ -11,6 +11,7 @@ and stream, so several Hubbub deployments — or test runs — can share one NAT
 ``presence.<kind>.<name>``    join/leave between hubs (not kept)
 ``ctl.user.<id>``             control for a user's sockets (revoked, deactivated)
 ``ctl.worker.<id>``           a worker's heartbeat, to every hub (``contracts/heartbeat.py``)
+``ctl.apikey.revoked``        a service API key revoked, to every hub (``contracts/key_control.py``)
 ============================  =====================================================
 """
 
@@ -67,6 +68,10 @@ class Subjects:
     @property
     def control_wildcard(self) -> str:
         return f"{self._p}ctl.>"
+
+    @property
+    def control_api_keys(self) -> str:
+        return f"{self._p}ctl.apikey.revoked"
 
     @property
     def control_users(self) -> str:
