@@ -87,7 +87,7 @@ class EmbeddedServer:
 
 
 class EmbeddedNats(EmbeddedServer):
-    """nats-server with JetStream; with ``config``, that file's ``authorization`` too
+    """nats-server with JetStream; with ``config``, that file's accounts and users too
     (cli/embedded/nats_auth.py writes it; ``reload()`` makes the server read it again),
     and for a node of a cluster (``nats_cluster``) its name and routes.
     """

@@ -226,6 +226,70 @@ class TestServicePermissions:
         await assert_refused(auth_nats.url, "worker", worker_password, "subscription", subject)
 
 
+class TestForgedAcks:
+    """JetStream answers a publication on its stream's subject with an ack to the reply
+    subject the publisher named, and the server checks no permission for that. A service
+    whose ack could go anywhere in the hubs' and workers' account would publish there."""
+
+    async def test_a_service_cannot_aim_its_jetstream_ack_at_a_hub_or_worker_subject(
+        self,
+        auth_nats: EmbeddedNats,
+        auth_folder: NatsAuthFolder,
+        service: ServiceUser,
+        namespace: str,
+        nc: NATS,
+    ) -> None:
+        """Acks aimed at control, a hub's reply inbox and a request subject reach no hub
+        or worker; the service's own publish still gets its ack and reaches the hub."""
+        hub_violations, worker_violations = Violations(), Violations()
+        hub = await connect_as(auth_nats.url, "hub", auth_folder.password("hub"), hub_violations)
+        worker = await connect_as(
+            auth_nats.url, "worker", auth_folder.password("worker"), worker_violations
+        )
+        svc = await connect_as(
+            auth_nats.url,
+            service.user,
+            service.password,
+            Violations(),
+            inbox_prefix=service.inbox_prefix,
+        )
+        received: list[tuple[str, bytes]] = []
+
+        async def record(msg: Msg) -> None:
+            received.append((msg.subject, msg.data))
+
+        try:
+            for subject in (f"{namespace}.live.>", f"{namespace}.ctl.>", f"{HUB_INBOX_PREFIX}.>"):
+                await hub.subscribe(subject, cb=record)
+            await worker.subscribe(f"{namespace}.svc.>", queue="workers", cb=record)
+            await hub.flush()
+            await worker.flush()
+
+            channel = f"{namespace}.evt.public.wire"
+            aimed_at = [
+                f"{namespace}.ctl.user.victim",
+                f"{HUB_INBOX_PREFIX}.forged.1",
+                f"{namespace}.svc.system.ready",
+            ]
+            for reply in aimed_at:
+                await svc.publish(channel, b'{"forged": true}', reply=reply)
+            ack = await svc.jetstream().publish(channel, b'{"last": true}', timeout=5)
+
+            # The stream republishes each message to the hub and then sends its ack, in
+            # order: once the hub has the last one, every earlier ack went out before it.
+            await wait_for(
+                lambda: (f"{namespace}.live.public.wire", b'{"last": true}') in received,
+                what="the service's own publication at the hub",
+            )
+            await worker.flush()
+            await hub.flush()
+            assert ack.seq > 0
+            assert [subject for subject, _ in received if subject in aimed_at] == []
+        finally:
+            for conn in (svc, worker, hub):
+                await conn.close()
+
+
 # --- a service publishes on its channel, a browser gets it ----------------------------------
 
 
