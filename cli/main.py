@@ -154,7 +154,7 @@ def cmd_service(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_nats_auth(args: argparse.Namespace, settings: Settings) -> int:
     from cli.admin.services import prepare_nats_auth
 
-    return prepare_nats_auth(settings)
+    return prepare_nats_auth(settings, args.role_dir)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
@@ -251,8 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
         revoke="remove a service's NATS user",
     )
 
-    sub.add_parser(
+    nats_auth = sub.add_parser(
         "nats-auth", help="generate the NATS credentials and server config (once; compose)"
+    )
+    nats_auth.add_argument(
+        "--role-dir",
+        action="append",
+        default=[],
+        metavar="ROLE=FOLDER",
+        help="copy ROLE's password (hub, worker) alone into FOLDER (repeatable)",
     )
     return parser
 

@@ -10,10 +10,13 @@ it again at once.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from cli.admin import refuse
 from cli.embedded.nats_auth import (
+    ROLES,
     NatsAuthError,
     NatsAuthFolder,
     channel_subject,
@@ -70,12 +73,25 @@ def manage_services(
     return 0
 
 
-def prepare_nats_auth(settings: Settings, out: TextIO = sys.stdout) -> int:
+def prepare_nats_auth(
+    settings: Settings, role_dirs: Sequence[str] = (), out: TextIO = sys.stdout
+) -> int:
     """Generate the role credentials (once) and write the server configs: the single
-    server's, and the one the nodes of compose's `cluster` profile share."""
+    server's, and compose's (single and the nodes of its `cluster` profile). A copy of
+    a role's password goes to each ``ROLE=FOLDER`` of ``role_dirs``: in compose, the
+    volume of that role's containers, which then hold no other credential."""
+    copies: list[tuple[str, Path]] = []
+    for item in role_dirs:
+        role, _, folder_name = item.partition("=")
+        if role not in ROLES or not folder_name:
+            return refuse(f"--role-dir {item!r}: ROLE=FOLDER, ROLE one of {', '.join(ROLES)}")
+        copies.append((role, Path(folder_name)))
     folder = NatsAuthFolder.of_state_dir(settings.state_dir, settings.namespace)
     print(f"NATS server config: {folder.ensure()}", file=out)
+    print(f"NATS server config (compose): {folder.write_compose_single()}", file=out)
     print(f"NATS cluster node config (compose): {folder.write_compose_cluster()}", file=out)
+    for role, role_dir in copies:
+        print(f"{role}'s password: {folder.copy_password(role, role_dir)}", file=out)
     return 0
 
 

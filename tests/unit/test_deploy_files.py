@@ -6,6 +6,7 @@ config (`amtool`) and the Grafana dashboards. nginx, promtool and amtool are Deb
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -17,9 +18,11 @@ import orjson
 import pytest
 import yaml
 
+from cli.admin.services import prepare_nats_auth
 from cli.embedded.nats_auth import COMPOSE_NODES, NatsAuthFolder
 from cli.embedded.process import free_port
 from cli.embedded.servers import EmbeddedNats
+from hubbub.config import Settings
 from tests.support import deploy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +43,12 @@ def rules_of(path: Path) -> list[dict[str, Any]]:
         for rule in group["rules"]
         if "alert" in rule
     ]
+
+
+def prepare_nats_auth_in(folder: NatsAuthFolder, *role_dirs: str) -> None:
+    """What the one-shot ``hubbub nats-auth --role-dir ROLE=FOLDER…`` writes."""
+    settings = Settings(state_dir=folder.folder.parent)
+    assert prepare_nats_auth(settings, role_dirs, out=io.StringIO()) == 0
 
 
 def compose_services(**env: str) -> dict[str, Any]:
@@ -100,7 +109,7 @@ class TestCompose:
         )
         services = orjson.loads(result.stdout)["services"]
         nats = services["nats"]
-        assert nats["command"][:2] == ["-c", "/auth/nats.conf"]
+        assert nats["command"][:2] == ["-c", "/auth/compose-nats.conf"]
         assert nats["depends_on"]["nats-auth"]["condition"] == "service_completed_successfully"
         assert "nats-auth" in services["nats-auth"]["command"][-1]
         for role in ("hub", "worker", "migrate"):
@@ -120,7 +129,7 @@ class TestCompose:
         stores = set()
         for service, name in nodes.items():
             command = services[service]["command"]
-            assert command[:2] == ["-c", "/auth/cluster-nats.conf"]
+            assert command[:2] == ["-c", "/auth/compose-cluster-nats.conf"]
             assert command[command.index("--name") + 1] == name
             assert "-js" in command
             assert "/auth" in [v["target"] for v in services[service]["volumes"]]
@@ -163,7 +172,7 @@ class TestCompose:
         assert "nats-2" not in services
         assert "nats-3" not in services
         command = services["nats"]["command"]
-        assert command[:2] == ["-c", "/auth/nats.conf"]
+        assert command[:2] == ["-c", "/auth/compose-nats.conf"]
         assert command[command.index("-sd") + 1] == "/data"
         for role in ("hub", "worker", "migrate"):
             assert services[role]["environment"]["NATS_URL"] == "nats://nats:4222"
@@ -253,6 +262,55 @@ class TestProductionStack:
                 m["target"]: Path(m["source"]) for m in service["volumes"] if m["type"] == "bind"
             }
             assert binds == files, name
+
+    @pytest.mark.parametrize("profiles", ["", "cluster"])
+    def test_nats_monitoring_listens_only_inside_its_container(
+        self, tmp_path: Path, profiles: str
+    ) -> None:
+        """/connz lists every user, address and subscription (a hub's reply inbox among
+        them): each node serves it on its own loopback, where its health check asks."""
+        services = compose_services(COMPOSE_PROFILES=profiles)
+        nodes = ("nats", "nats-2", "nats-3") if profiles else ("nats",)
+        for name in nodes:  # not on every address of the container, as -m would
+            command = services[name]["command"]
+            assert "-m" not in command, name
+            assert "--http_port" not in command, name
+        folder = NatsAuthFolder(tmp_path / "nats-auth")
+        prepare_nats_auth_in(folder)
+        for name in nodes:
+            command = services[name]["command"]
+            config = folder.folder / Path(command[command.index("-c") + 1]).name
+            check = _run([str(EmbeddedNats.binary()), "-c", str(config), "-t", "-js"])
+            assert check.returncode == 0, check.stdout + check.stderr
+            assert 'http: "127.0.0.1:8222"' in config.read_text(), name
+            health = " ".join(services[name]["healthcheck"]["test"])
+            assert "http://127.0.0.1:8222/healthz" in health
+
+    @pytest.mark.parametrize("role", ["hub", "worker", "migrate"])
+    def test_each_process_can_read_only_its_own_nats_password(
+        self, tmp_path: Path, role: str
+    ) -> None:
+        """A compromised hub must not log in as the worker (streams, control) or as the
+        route user: each container mounts a volume that holds its role's password only,
+        which the one-shot nats-auth fills; the rest stays with nats-auth and NATS."""
+        services = compose_services(COMPOSE_PROFILES="cluster")
+        user = "hub" if role == "hub" else "worker"
+        mounts = services[role].get("volumes", [])
+        assert [(m["type"], m["target"]) for m in mounts] == [("volume", "/auth")]
+        volume = mounts[0]["source"]
+        assert volume != "nats-auth"
+        # Where nats-auth mounts that volume, it puts the role's password and nothing else.
+        auth = services["nats-auth"]
+        target = next(m["target"] for m in auth["volumes"] if m["source"] == volume)
+        assert f"--role-dir {user}={target}" in auth["command"][-1]
+        folder = NatsAuthFolder(tmp_path / "nats-auth")
+        role_dir = tmp_path / "role"
+        prepare_nats_auth_in(folder, f"{user}={role_dir}")
+        assert [p.name for p in role_dir.iterdir()] == [f"{user}.password"]
+        assert (role_dir / f"{user}.password").read_text().strip() == folder.password(user)
+        assert services[role]["environment"]["NATS_PASSWORD_FILE"] == f"/auth/{user}.password"
+        # The hubs never open the database: they get no credential for it.
+        assert ("DATABASE_URL" in services[role]["environment"]) == (role != "hub")
 
 
 def _run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
