@@ -31,6 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from cli.admin.system import redact
 from cli.embedded.nats_auth import ROLES, NatsAuthFolder
 from cli.embedded.process import (
     OutputTail,
@@ -445,7 +446,7 @@ class Supervisor:
                 origin = f"embedded, data in {shown(embedded[name].data_dir)}"
             else:
                 origin = "from " + var
-            lines.append(f"  {label:<10} {env[var]}   ({origin})")
+            lines.append(f"  {label:<10} {redact(env[var])}   ({origin})")
         lines.append(f"  workers    {self.workers}")
         lines.append("Press Ctrl-C to stop.")
         print("\n".join(lines), flush=True)

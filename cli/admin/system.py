@@ -11,14 +11,30 @@ from urllib.parse import urlsplit, urlunsplit
 
 from hubbub.config import ConfigError, Settings
 
+# Schemes whose user info without a password is a token (``nats://TOKEN@host``).
+_TOKEN_SCHEMES = frozenset({"nats", "tls", "ws", "wss"})
+
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The URL without its secrets, for messages: each of a comma-separated server list
+    (NATS_URL) on its own; a password, and a NATS token, become ``***``."""
+    return ",".join(_redact_one(part) for part in url.split(","))
+
+
+def _redact_one(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: show nothing of it but the scheme
+        scheme = url.partition("://")[0] if "://" in url else ""
+        return f"{scheme}://***" if scheme else "***"
+    if "@" not in parts.netloc:
+        return "***" if "@" in url else url  # user info where no URL parser looks
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if ":" in userinfo:
+        userinfo = userinfo.partition(":")[0] + ":***"
+    elif parts.scheme in _TOKEN_SCHEMES:
+        userinfo = "***"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
 
 
 async def migrate(settings: Settings, *, revision: str = "head", down: bool = False) -> int:
