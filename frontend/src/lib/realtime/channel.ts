@@ -58,6 +58,14 @@ export class ChannelState {
   error: HubError | null = null;
   lastContext: SubscribedContext | null = null;
   subscribeId: number | null = null;
+  /**
+   * The hub may hold a subscription of ours to this channel that we do not
+   * track: a subscribe went unanswered past its deadline (the hub may still
+   * finish it), or the hub said `conflict` (already subscribed). The next
+   * subscribe on this socket goes after an `unsubscribe`.
+   */
+  hubMayHold = false;
+  replyTimer: TimerHandle | null = null;
   retryAttempt = 0;
   retryTimer: TimerHandle | null = null;
   releaseTimer: TimerHandle | null = null;

@@ -10,6 +10,13 @@ import type { ClientCommand, PresenceInfo, SubscribeResult } from "./types";
  * the last offset seen (`since`); the `unsubscribe` goes out `releaseDelayMs`
  * after the last listener left. Retryable subscribe errors are retried with
  * backoff; a `gap` resubscribes from the last offset.
+ *
+ * A subscribe unanswered within `rpcTimeoutMs` is retried too, but the hub may
+ * still be working on it (a slow history read) and then hold the subscription:
+ * its reply is still taken until the retry goes out, and the retry is an
+ * `unsubscribe` followed by the `subscribe` (the hub handles a socket's
+ * commands in order), so it is not refused `conflict`. A `conflict` (already
+ * subscribed) is retried the same way.
  */
 export class Channels {
   private readonly channels = new Map<string, ChannelState>();
@@ -65,11 +72,18 @@ export class Channels {
     }
   }
 
-  /** The socket closed: every subscription is pending again. */
+  /**
+   * The socket closed: every subscription is pending again, and so is one
+   * refused for a reason that was the old socket's (see {@link refusedBySocket}).
+   */
   socketClosed(): void {
     for (const ch of this.channels.values()) {
       ch.subscribeId = null;
-      if (ch.status === "subscribing" || ch.status === "subscribed") ch.setStatus("pending");
+      ch.hubMayHold = false;
+      this.clearReplyTimer(ch);
+      if (ch.status === "subscribing" || ch.status === "subscribed" || (ch.status === "failed" && refusedBySocket(ch.error))) {
+        ch.setStatus("pending");
+      }
     }
   }
 
@@ -114,29 +128,43 @@ export class Channels {
       if (ch.listeners.size > 0 || this.channels.get(ch.name) !== ch) return;
       this.channels.delete(ch.name);
       this.clearTimers(ch);
-      if ((ch.status === "subscribed" || ch.status === "subscribing") && this.wire.live) {
-        this.wire.command({ op: "unsubscribe", channel: ch.name }, { onResult: () => {}, onError: () => {} });
-      }
+      if (ch.subscribeId !== null) this.wire.forget(ch.subscribeId);
+      if ((ch.status === "subscribed" || ch.status === "subscribing" || ch.hubMayHold) && this.wire.live) this.sendUnsubscribe(ch);
     }, this.rt.o.releaseDelayMs);
   }
 
   private clearTimers(ch: ChannelState, includeRelease = true): void {
     if (ch.retryTimer !== null) this.rt.timers.clearTimeout(ch.retryTimer);
     ch.retryTimer = null;
+    this.clearReplyTimer(ch);
     if (includeRelease && ch.releaseTimer !== null) {
       this.rt.timers.clearTimeout(ch.releaseTimer);
       ch.releaseTimer = null;
     }
   }
 
+  private clearReplyTimer(ch: ChannelState): void {
+    if (ch.replyTimer !== null) this.rt.timers.clearTimeout(ch.replyTimer);
+    ch.replyTimer = null;
+  }
+
+  private sendUnsubscribe(ch: ChannelState): number | null {
+    return this.wire.command({ op: "unsubscribe", channel: ch.name }, { onResult: () => {}, onError: () => {} });
+  }
+
   private sendSubscribe(ch: ChannelState): void {
+    // A subscribe that went unanswered in time: from here its late reply no longer counts.
+    if (ch.subscribeId !== null) this.wire.forget(ch.subscribeId);
+    ch.subscribeId = null;
+    if (ch.hubMayHold && this.sendUnsubscribe(ch) !== null) ch.hubMayHold = false;
     const since = ch.position ?? undefined;
     const command: ClientCommand = since ? { op: "subscribe", channel: ch.name, since } : { op: "subscribe", channel: ch.name };
     const isCurrent = () => this.channels.get(ch.name) === ch && ch.subscribeId === id;
     const id = this.wire.command(command, {
-      timeoutMs: this.rt.o.rpcTimeoutMs,
       onResult: (raw) => {
         if (!isCurrent()) return;
+        this.clearTimers(ch, false);
+        ch.hubMayHold = false;
         const result = parseSubscribeResult(raw);
         if (!result) {
           this.onSubscribeError(ch, new HubError({ code: "internal", message: "Malformed subscribe reply", status: 500 }));
@@ -146,18 +174,36 @@ export class Channels {
         ch.applySubscribeResult(result, since);
       },
       onError: (error) => {
-        if (isCurrent()) this.onSubscribeError(ch, error);
+        if (!isCurrent()) return;
+        this.clearTimers(ch, false);
+        ch.hubMayHold = false;
+        this.onSubscribeError(ch, error);
       },
     });
-    if (id !== null) ch.beginSubscribe(id);
+    if (id === null) return;
+    ch.beginSubscribe(id);
+    ch.replyTimer = this.rt.timers.setTimeout(() => {
+      ch.replyTimer = null;
+      if (!isCurrent()) return;
+      // Still being answered, perhaps: keep `subscribeId`, so a reply before the retry is taken.
+      ch.hubMayHold = true;
+      this.scheduleRetry(ch, HubError.local("timeout", `No reply to subscribe within ${this.rt.o.rpcTimeoutMs} ms`));
+    }, this.rt.o.rpcTimeoutMs);
   }
 
   private onSubscribeError(ch: ChannelState, error: HubError): void {
     ch.subscribeId = null;
-    if (!error.retryable) {
+    if (error.code === "conflict") {
+      // Already subscribed (a subscribe of ours the hub finished after we gave up on it): unsubscribe, then subscribe again.
+      ch.hubMayHold = true;
+    } else if (!error.retryable) {
       ch.fail(error);
       return;
     }
+    this.scheduleRetry(ch, error);
+  }
+
+  private scheduleRetry(ch: ChannelState, error: HubError): void {
     ch.setStatus("pending");
     const { o, random, timers } = this.rt;
     const delay = fullJitter(ch.retryAttempt, o.backoffBaseMs, o.backoffMaxMs, random);
@@ -174,9 +220,18 @@ export class Channels {
   /** The hub dropped publications for us (slow consumer): resubscribe from the last offset we saw. */
   private resync(ch: ChannelState): void {
     if (!this.wire.live || (ch.status !== "subscribed" && ch.status !== "subscribing")) return;
-    this.wire.command({ op: "unsubscribe", channel: ch.name }, { onResult: () => {}, onError: () => {} });
+    this.sendUnsubscribe(ch);
     this.sendSubscribe(ch);
   }
+}
+
+/**
+ * A refusal that was about the socket, not the channel, so a new socket may
+ * subscribe: its session was revoked (`unauthorized`) or its subscription
+ * limit was reached (`too_large`).
+ */
+function refusedBySocket(error: HubError | null): boolean {
+  return error !== null && (error.code === "unauthorized" || error.code === "too_large");
 }
 
 function parseSubscribeResult(raw: unknown): SubscribeResult | null {

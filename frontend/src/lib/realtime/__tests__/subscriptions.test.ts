@@ -97,6 +97,103 @@ describe("subscribing", () => {
     await h.clock.advance(250);
     expect(socket.framesOf("subscribe")).toHaveLength(2);
   });
+
+  it("takes a subscribe reply that comes after its deadline but before the retry", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const r = recorder();
+    const sub = h.client.subscribe(WS, r.handlers);
+    const first = socket.last("subscribe");
+    await h.clock.advance(10_001); // the client gives up waiting; the retry waits a backoff step
+    socket.reply(first.id as number, { channel: WS, offset: 100, epoch: "e1", recovered: false, publications: [] });
+    socket.push({ push: "pub", channel: WS, offset: 101, data: {} });
+    await h.clock.advance(2_000);
+    socket.push({ push: "pub", channel: WS, offset: 102, data: {} });
+    expect(r.offsets).toEqual([101, 102]);
+    expect(sub.status).toBe("subscribed");
+    expect(socket.framesOf("subscribe")).toHaveLength(1);
+    expect(r.handlers.onError).not.toHaveBeenCalled();
+  });
+
+  it("unsubscribes before retrying a subscribe the hub may still be answering, and resumes from the last offset", async () => {
+    const h = setup();
+    let socket = await h.start();
+    const r = recorder();
+    const sub = h.client.subscribe(WS, r.handlers);
+    subscribed(socket, { offset: 100, epoch: "e1" });
+    socket.drop(1006);
+    await h.untilRetry();
+    socket = await h.accept();
+    const slow = socket.last("subscribe"); // its history read takes longer than the deadline
+    await h.clock.advance(10_000 + 500);
+    expect(socket.frames.slice(-2)).toMatchObject([
+      { op: "unsubscribe", channel: WS },
+      { op: "subscribe", channel: WS, since: { offset: 100, epoch: "e1" } },
+    ]);
+    // The hub answers in order: the slow subscribe, its live pub, the unsubscribe, the retry.
+    const [unsubscribe, retry] = socket.frames.slice(-2);
+    socket.reply(slow.id as number, { channel: WS, offset: 101, epoch: "e1", recovered: true, publications: [{ offset: 101, data: {} }] });
+    socket.push({ push: "pub", channel: WS, offset: 102, data: {} });
+    socket.reply(unsubscribe!.id as number, {});
+    socket.reply(retry!.id as number, {
+      channel: WS,
+      offset: 102,
+      epoch: "e1",
+      recovered: true,
+      publications: [
+        { offset: 101, data: {} },
+        { offset: 102, data: {} },
+      ],
+    });
+    socket.push({ push: "pub", channel: WS, offset: 103, data: {} });
+    expect(r.offsets).toEqual([101, 102, 103]);
+    expect(sub.status).toBe("subscribed");
+    expect(r.handlers.onError).not.toHaveBeenCalled();
+    expect(r.reloads).toEqual([]);
+  });
+
+  it("answers conflict (already subscribed) with an unsubscribe and a subscribe again", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const r = recorder();
+    const sub = h.client.subscribe(WS, r.handlers);
+    socket.fail(socket.last("subscribe").id as number, { code: "conflict", status: 409 });
+    expect(sub.status).toBe("pending");
+    await h.clock.advance(250);
+    expect(socket.frames.slice(-2)).toMatchObject([
+      { op: "unsubscribe", channel: WS },
+      { op: "subscribe", channel: WS },
+    ]);
+    subscribed(socket);
+    expect(sub.status).toBe("subscribed");
+    expect(r.handlers.onError).not.toHaveBeenCalled();
+  });
+
+  it("subscribes again on a new socket a channel refused for the old socket's subscription limit", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const sub = h.client.subscribe(WS);
+    socket.fail(socket.last("subscribe").id as number, { code: "too_large", status: 413, details: { limit: 100 } });
+    expect(sub.status).toBe("failed");
+    socket.drop(1006);
+    await h.untilRetry();
+    const next = await h.accept();
+    expect(next.framesOf("subscribe")).toHaveLength(1);
+    subscribed(next);
+    expect(sub.status).toBe("subscribed");
+  });
+
+  it("keeps a channel the hub refused as forbidden failed across reconnects", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const sub = h.client.subscribe(WS);
+    socket.fail(socket.last("subscribe").id as number, { code: "forbidden", status: 403 });
+    socket.drop(1006);
+    await h.untilRetry();
+    const next = await h.accept();
+    expect(next.framesOf("subscribe")).toHaveLength(0);
+    expect(sub.status).toBe("failed");
+  });
 });
 
 describe("publications", () => {
