@@ -45,7 +45,10 @@ export function asDomainEvent(data: unknown): DomainEvent | null {
  * `ready` turns true once the subscription stands (or after
  * {@link LOAD_WAIT_MS} without it, or when it failed): pass it as `enabled`
  * to the queries, so the first read runs once and misses nothing. If the
- * reads went early, they run once more when the subscription arrives.
+ * reads went early, they run once more when the subscription arrives. A new
+ * subscription (nobody listened to the channel meanwhile) marks what the
+ * cache holds of the workspace stale, so data kept from an earlier visit is
+ * read again; joining a subscription another page kept running does not.
  */
 export function useWorkspaceLive(workspaceId: string | null, options: WorkspaceLiveOptions = {}): { ready: boolean; channel: ChannelView } {
   const client = useQueryClient();
@@ -67,10 +70,14 @@ export function useWorkspaceLive(workspaceId: string | null, options: WorkspaceL
       if (touchesActivity(event)) void client.invalidateQueries({ queryKey: workspaceKeys.activity(workspaceId), refetchType: "none" });
       options.onEvent?.(event);
     },
-    onSubscribed() {
+    onSubscribed(context) {
       if (workspaceId === null) return;
-      if (!isReady) setReady({ id: workspaceId, early: false });
-      else if (ready.early) {
+      if (!isReady) {
+        setReady({ id: workspaceId, early: false });
+        // A new subscription, not resumed: what the cache holds of this workspace (from an
+        // earlier visit, still fresh by staleTime) went without its events meanwhile.
+        if (!context.resumed && !context.joined) void client.invalidateQueries({ queryKey: workspaceKeys.all(workspaceId) });
+      } else if (ready.early) {
         // Read before the subscription stood: read again, so nothing in between is missed.
         setReady({ id: workspaceId, early: false });
         void client.invalidateQueries({ queryKey: workspaceKeys.all(workspaceId) });

@@ -18,6 +18,11 @@ export interface SubscribedContext {
   recovered: boolean;
   /** We asked to resume from a known position (`since` was sent). */
   resumed: boolean;
+  /**
+   * A greeting: this listener joined a subscription that was already running
+   * (no subscribe was sent for it), so nothing was missed meanwhile.
+   */
+  joined?: boolean;
 }
 
 export type ReloadReason = "not_recovered" | "epoch_changed";
@@ -156,7 +161,7 @@ export class ChannelState {
   greet(listener: Listener): void {
     this.call(listener, (l) => l.onStatus?.(this.status));
     if (this.status === "subscribed" && this.lastContext) {
-      const context = { ...this.lastContext, offset: this.lastOffset ?? this.lastContext.offset };
+      const context = { ...this.lastContext, offset: this.lastOffset ?? this.lastContext.offset, joined: true };
       this.call(listener, (l) => l.onSubscribed?.(context));
     }
   }

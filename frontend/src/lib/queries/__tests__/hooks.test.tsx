@@ -63,13 +63,16 @@ function Board({ loadWaitMs }: { loadWaitMs?: number }) {
   );
 }
 
+/** Render `node` with the providers; `show(other)` renders another node in their place (navigation). */
 function mount(node: ReactNode) {
   const client = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: 60_000 } } });
-  render(
+  const within = (child: ReactNode) => (
     <QueryClientProvider client={client}>
-      <RealtimeProvider client={h.client}>{node}</RealtimeProvider>
-    </QueryClientProvider>,
+      <RealtimeProvider client={h.client}>{child}</RealtimeProvider>
+    </QueryClientProvider>
   );
+  const view = render(within(node));
+  return { show: (other: ReactNode) => view.rerender(within(other)) };
 }
 
 const titles = () => screen.getByTestId("titles").textContent;
@@ -142,5 +145,49 @@ describe("useWorkspaceLive + useResourcesQuery", () => {
     await subscribed(socket);
     await waitFor(() => expect(titles()).toBe("a@1,b@1"));
     expect(calls.filter((c) => c === LIST)).toHaveLength(2);
+  });
+
+  describe("leaving the board and coming back within staleTime", () => {
+    function OtherListener() {
+      useWorkspaceLive("w1");
+      return <p>members</p>;
+    }
+    const pages = { board: <Board />, elsewhere: <p>elsewhere</p>, "other listener": <OtherListener /> };
+    let show: (page: ReactNode) => void = () => {};
+    async function go(page: keyof typeof pages) {
+      await act(async () => show(pages[page]));
+      await act(async () => h.clock.advance(0)); // a released channel's unsubscribe
+    }
+
+    it("reads the board again once the new subscription stands: events went unheard meanwhile", async () => {
+      routes = { [LIST]: () => ({ items: [res("a"), res("b")], next_cursor: null }), [MEMBERS]: () => ({ items: [], next_cursor: null }) };
+      ({ show } = mount(pages.board));
+      const socket = await act(async () => h.accept());
+      await subscribed(socket);
+      await waitFor(() => expect(titles()).toBe("a@1,b@1"));
+      await go("elsewhere");
+      expect(socket.last("unsubscribe")).toMatchObject({ channel: "workspace:w1" });
+      routes[LIST] = () => ({ items: [res("a"), res("c")], next_cursor: null }); // changed while nobody listened
+      await go("board");
+      await subscribed(socket);
+      await waitFor(() => expect(titles()).toBe("a@1,c@1"));
+      expect(calls.filter((c) => c === LIST)).toHaveLength(2);
+    });
+
+    it("does not read again when another page kept the channel meanwhile", async () => {
+      routes = { [LIST]: () => ({ items: [res("a")], next_cursor: null }), [MEMBERS]: () => ({ items: [], next_cursor: null }) };
+      ({ show } = mount(pages.board));
+      const socket = await act(async () => h.accept());
+      await subscribed(socket);
+      await waitFor(() => expect(titles()).toBe("a@1"));
+      await go("other listener");
+      await go("board");
+      await act(async () => {
+        await flush();
+      });
+      expect(socket.framesOf("subscribe")).toHaveLength(1);
+      expect(calls.filter((c) => c === LIST)).toHaveLength(1);
+      expect(titles()).toBe("a@1");
+    });
   });
 });

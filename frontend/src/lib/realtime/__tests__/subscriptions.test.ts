@@ -425,7 +425,7 @@ describe("shared subscriptions (reference counting)", () => {
     const late = recorder();
     h.client.subscribe(WS, late.handlers);
     expect(late.handlers.onStatus).toHaveBeenCalledWith("subscribed");
-    expect(late.handlers.onSubscribed).toHaveBeenCalledWith(expect.objectContaining({ offset: 102, epoch: "e1" }));
+    expect(late.handlers.onSubscribed).toHaveBeenCalledWith(expect.objectContaining({ offset: 102, epoch: "e1", joined: true }));
   });
 
   it("unsubscribes from the hub only when the last listener leaves", async () => {
