@@ -37,6 +37,12 @@ export interface RealtimeClientOptions {
    * would send it again after the reconnect, forever).
    */
   maxFrameBytes?: number;
+  /**
+   * Calls (rpc, presence, history, publish) out unanswered at a time; the
+   * rest wait. Below the hub's limit of unanswered rpcs per connection
+   * (`HUBBUB_WS_MAX_RPC_IN_FLIGHT`, 64), which it answers `rate_limited`.
+   */
+  maxCallsInFlight?: number;
   /** Consecutive 4001 closes tolerated (each after a forced token refresh) before giving up. */
   maxAuthRetries?: number;
   logger?: (event: string, detail?: unknown) => void;
@@ -82,6 +88,7 @@ export const DEFAULTS = {
   releaseDelayMs: 0,
   maxAuthRetries: 2,
   maxFrameBytes: 65_536,
+  maxCallsInFlight: 32,
 };
 
 export type Settings = typeof DEFAULTS;

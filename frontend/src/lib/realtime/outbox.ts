@@ -1,4 +1,5 @@
 import { HubError } from "../errors";
+import { fullJitter } from "./backoff";
 import { CloseCode, type ClientCommand, type TimerHandle } from "./types";
 import type { CallOptions, Runtime, Wire } from "./options";
 
@@ -10,6 +11,9 @@ interface Call {
   resend: boolean;
   frameId: number | null;
   deadline: TimerHandle | null;
+  /** Refused for a while (see {@link RETRIED}): waiting to go out again. */
+  retryTimer: TimerHandle | null;
+  retries: number;
   settle(error: Error | null, result?: unknown): void;
 }
 
@@ -20,6 +24,12 @@ interface Call {
  * connection (a new frame id; a mutation keeps its idempotency key), except
  * `publish`, which has no key and fails with `unavailable`. Every call has a
  * deadline counted from the call.
+ *
+ * At most `maxCallsInFlight` calls are out unanswered at a time (the hub
+ * refuses rpcs past its own limit, 64 per connection, with `rate_limited`);
+ * the rest wait their turn. A mutation the hub refuses for a while
+ * (`rate_limited`, `unavailable`, `timeout`) goes out again with the same
+ * idempotency key after `retry_after` or a backoff step, until its deadline.
  */
 export class Outbox {
   private readonly calls = new Set<Call>();
@@ -45,13 +55,17 @@ export class Outbox {
         resend,
         frameId: null,
         deadline: null,
+        retryTimer: null,
+        retries: 0,
         settle: (error, result) => {
           if (!this.calls.delete(call)) return;
           if (call.deadline !== null) timers.clearTimeout(call.deadline);
+          if (call.retryTimer !== null) timers.clearTimeout(call.retryTimer);
           if (call.frameId !== null) this.wire.forget(call.frameId);
           signal?.removeEventListener("abort", onAbort);
           if (error) reject(error);
           else resolve(result as T);
+          this.flush(); // its place in flight is free
         },
       };
       call.deadline = timers.setTimeout(() => {
@@ -62,14 +76,25 @@ export class Outbox {
       }, timeoutMs);
       signal?.addEventListener("abort", onAbort, { once: true });
       this.calls.add(call);
-      if (this.wire.live) this.send(call);
+      this.flush();
     });
   }
 
-  /** The connection is live: send every call that is not out yet, in call order. */
+  /**
+   * Send the calls that wait (not out, not waiting for a retry), in call
+   * order, as far as the number in flight allows. Called when the connection
+   * is live and whenever a call leaves the flight.
+   */
   flush(): void {
+    if (!this.wire.live) return;
+    let inFlight = 0;
+    for (const call of this.calls) if (call.frameId !== null) inFlight += 1;
     for (const call of this.calls) {
-      if (call.frameId === null) this.send(call);
+      if (inFlight >= this.rt.o.maxCallsInFlight) return;
+      if (call.frameId !== null || call.retryTimer !== null) continue;
+      this.send(call);
+      if (call.frameId === null) return; // the socket is gone
+      inFlight += 1;
     }
   }
 
@@ -99,10 +124,35 @@ export class Outbox {
   private send(call: Call): void {
     call.frameId = this.wire.command(call.command, {
       onResult: (result) => call.settle(null, result),
-      onError: (error) => call.settle(error),
+      onError: (error) => this.refused(call, error),
     });
   }
+
+  /** The hub refused `call`: final, or (a mutation, refused for a while) sent again later with the same key. */
+  private refused(call: Call, error: HubError): void {
+    if (!(call.command.op === "rpc" && call.command.idempotency_key && RETRIED.has(error.code))) {
+      call.settle(error);
+      return;
+    }
+    const { o, random, timers } = this.rt;
+    const delay = error.retryAfter !== null ? error.retryAfter * 1000 : fullJitter(call.retries, o.backoffBaseMs, o.backoffMaxMs, random);
+    call.retries += 1;
+    call.frameId = null;
+    this.rt.log("call_retry", { call: describe(call.command), delay, error });
+    call.retryTimer = timers.setTimeout(() => {
+      call.retryTimer = null;
+      this.flush();
+    }, delay);
+    this.flush();
+  }
 }
+
+/**
+ * Refusals that pass by themselves: over the hub's command rate or its limit
+ * of unanswered rpcs, no worker or a full mailbox, a worker too slow. A
+ * mutation carries its idempotency key, so sending it again cannot apply it twice.
+ */
+const RETRIED: ReadonlySet<string> = new Set(["rate_limited", "unavailable", "timeout"]);
 
 function frameBytes(frame: unknown): number {
   return new TextEncoder().encode(JSON.stringify(frame)).length;

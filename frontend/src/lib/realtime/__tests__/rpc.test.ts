@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { HubError, fieldErrorMap } from "../../errors";
-import { flush, setup } from "./harness";
+import { type FakeSocket, type Frame, flush, setup } from "./harness";
 
 describe("rpc", () => {
   it("sends an rpc frame and resolves with its result", async () => {
@@ -195,6 +195,118 @@ describe("outbox (mutations survive reconnects)", () => {
     await h.clock.advance(1_000);
     expect(await outcome).toMatchObject({ code: "timeout" });
     await flush();
+  });
+});
+
+describe("outbox (refused for a while, in flight)", () => {
+  /** Answer every rpc frame sent since the last look with `answer(frame)`. */
+  function answerNew(socket: FakeSocket, seen: Set<number>, answer: (frame: Frame) => void) {
+    for (const frame of socket.framesOf("rpc")) {
+      if (seen.has(frame.id as number)) continue;
+      seen.add(frame.id as number);
+      answer(frame);
+    }
+  }
+
+  it("sends queued calls at most 32 at a time, the next ones as replies come", async () => {
+    const h = setup();
+    h.client.retain();
+    const calls = Array.from({ length: 70 }, (_, i) => h.client.mutate("resources.create", { workspace_id: "w1", title: `${i}` }));
+    const socket = await h.accept();
+    expect(socket.framesOf("rpc")).toHaveLength(32);
+    const seen = new Set<number>();
+    for (let round = 0; round < 3; round += 1) {
+      answerNew(socket, seen, (f) => socket.reply(f.id as number, { key: f.idempotency_key }));
+      await flush();
+    }
+    expect(socket.framesOf("rpc").map((f) => f.idempotency_key)).toEqual(Array.from({ length: 70 }, (_, i) => `key-${i + 1}`));
+    expect(await Promise.all(calls)).toHaveLength(70);
+  });
+
+  it.each([
+    ["rate_limited", 429, { retry_after: 1 }],
+    ["unavailable", 503, {}],
+    ["timeout", 504, {}],
+  ])("sends a mutation refused %s again with the same idempotency key", async (code, status, details) => {
+    const h = setup();
+    const socket = await h.start();
+    const reply = h.client.mutate("resources.create", { workspace_id: "w1" });
+    const first = socket.last("rpc");
+    socket.fail(first.id as number, { code, status, details });
+    await h.clock.advance(1_000);
+    const again = socket.framesOf("rpc");
+    expect(again).toHaveLength(2);
+    expect(again[1]).toMatchObject({ idempotency_key: first.idempotency_key });
+    expect(again[1]!.id).not.toBe(first.id);
+    socket.reply(again[1]!.id as number, { id: "r1" });
+    await expect(reply).resolves.toEqual({ id: "r1" });
+  });
+
+  it("waits retry_after before sending a rate-limited mutation again", async () => {
+    const h = setup();
+    const socket = await h.start();
+    void h.client.mutate("resources.create", { workspace_id: "w1" });
+    socket.fail(socket.last("rpc").id as number, { code: "rate_limited", status: 429, details: { retry_after: 2.5 } });
+    await h.clock.advance(2_499);
+    expect(socket.framesOf("rpc")).toHaveLength(1);
+    await h.clock.advance(1);
+    expect(socket.framesOf("rpc")).toHaveLength(2);
+  });
+
+  it("offline edits are all applied after the reconnect, though the hub refused some for a while", async () => {
+    const h = setup({ mutationTimeoutMs: 86_400_000 });
+    h.client.retain();
+    const outcomes: string[] = [];
+    const calls = Array.from({ length: 70 }, (_, i) =>
+      h.client.mutate("resources.update", { workspace_id: "w1", resource_id: `r${i}` }).then(
+        () => outcomes.push("ok"),
+        (e: { code: string }) => outcomes.push(e.code),
+      ),
+    );
+    const socket = await h.accept();
+    // The hub is busy: it refuses every other call for a while, then takes all.
+    const seen = new Set<number>();
+    let busy = true;
+    const applied = new Set<unknown>();
+    for (let round = 0; round < 40 && outcomes.length < 70; round += 1) {
+      answerNew(socket, seen, (f) => {
+        if (busy && (f.id as number) % 2 === 0) socket.fail(f.id as number, { code: "rate_limited", status: 429, details: { retry_after: 1 } });
+        else {
+          applied.add(f.idempotency_key);
+          socket.reply(f.id as number, {});
+        }
+      });
+      if (round === 5) busy = false;
+      await h.clock.advance(1_000);
+    }
+    await Promise.all(calls);
+    expect(outcomes).toEqual(Array.from({ length: 70 }, () => "ok"));
+    expect(applied.size).toBe(70);
+  });
+
+  it("does not send a refused read again: its caller decides (a query retries)", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const read = h.client.rpc("resources.list", { workspace_id: "w1" }).catch((e: unknown) => e);
+    socket.fail(socket.last("rpc").id as number, { code: "unavailable", status: 503 });
+    expect(await read).toMatchObject({ code: "unavailable" });
+    await h.clock.advance(60_000);
+    expect(socket.framesOf("rpc")).toHaveLength(1);
+  });
+
+  it("gives up on a mutation still refused at its deadline, telling its key", async () => {
+    const h = setup({ mutationTimeoutMs: 5_000 });
+    const socket = await h.start();
+    const outcome = h.client.mutate("resources.create", { workspace_id: "w1" }).catch((e: unknown) => e);
+    const seen = new Set<number>();
+    for (let i = 0; i < 10; i += 1) {
+      answerNew(socket, seen, (f) => socket.fail(f.id as number, { code: "unavailable", status: 503 }));
+      await h.clock.advance(500);
+    }
+    expect(await outcome).toMatchObject({ code: "timeout", details: { idempotency_key: "key-1" } });
+    const sent = socket.framesOf("rpc").length;
+    await h.clock.advance(60_000);
+    expect(socket.framesOf("rpc")).toHaveLength(sent);
   });
 });
 
