@@ -1,7 +1,7 @@
 "use client";
 
 import { useRouter } from "next/navigation";
-import { useEffect, type ReactNode } from "react";
+import { Fragment, useEffect, type ReactNode } from "react";
 import { loginUrl } from "@/lib/sign-out-reasons";
 import { useSessionStore } from "./providers/session-store-provider";
 import { useSessionBootstrap } from "./session-bootstrap";
@@ -14,10 +14,16 @@ import { LoadingState } from "./states";
  * the page is open (expired, signed out elsewhere, deactivated) it goes to
  * the login page with the reason. The hub still checks every request: this
  * only decides what to render.
+ *
+ * The page is keyed by the user: when another user's session replaces this
+ * one without a stop in between (a refresh brought their tokens: another tab
+ * signed in as them), everything below starts over for them — the query
+ * cache (`QueryProvider`) and the realtime holders with it.
  */
 export function SessionGate({ children }: { children: ReactNode }) {
   const { status, failure } = useSessionBootstrap();
   const reason = useSessionStore((s) => s.reason);
+  const userId = useSessionStore((s) => s.user?.id ?? null);
   const router = useRouter();
 
   useEffect(() => {
@@ -29,5 +35,5 @@ export function SessionGate({ children }: { children: ReactNode }) {
   if (status !== "authenticated") {
     return <LoadingState label={status === "anonymous" ? "Signing you out…" : "Checking your session…"} className="min-h-dvh" />;
   }
-  return children;
+  return <Fragment key={userId}>{children}</Fragment>;
 }

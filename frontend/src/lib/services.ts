@@ -25,6 +25,12 @@ export function getServices(): Services {
     const session = new AuthSession({ baseUrl: env.apiBase });
     const api = new ApiClient({ baseUrl: env.apiBase, tokens: session });
     const realtime = new RealtimeClient({ getToken: session.getToken, url: env.wsUrl });
+    // Another user's session replaced this one (a refresh brought their tokens): the socket
+    // still speaks for the previous user, so it starts over now, not at its token's expiry.
+    session.onChange(({ user }) => {
+      const socketUser = realtime.getSnapshot().user;
+      if (user && socketUser && user.id !== socketUser.id) realtime.restart();
+    });
     services = { session, api, auth: authApi(api, session), users: usersApi(api), realtime };
   }
   return services;

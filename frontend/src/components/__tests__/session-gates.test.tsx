@@ -1,6 +1,6 @@
 // @vitest-environment jsdom
 import { act, cleanup, fireEvent, render, screen } from "@testing-library/react";
-import type { ReactNode } from "react";
+import { useState, type ReactNode } from "react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { HubError } from "@/lib/errors";
 import type { SessionState } from "@/lib/api/session";
@@ -77,6 +77,30 @@ describe("SessionGate", () => {
     expect(await screen.findByText("the page")).toBeTruthy();
     expect(session.getToken).toHaveBeenCalledWith({ forceRefresh: false });
     expect(me).toHaveBeenCalledTimes(1);
+    expect(replace).not.toHaveBeenCalled();
+  });
+
+  it("another user signed in: the page starts over for them (its cache and socket holders with it)", async () => {
+    session.getToken.mockResolvedValue("t");
+    let mounts = 0;
+    function Page() {
+      const [mount] = useState(() => (mounts += 1));
+      return <p>the page, mount {mount}</p>;
+    }
+    render(
+      <SessionStoreProvider>
+        <SessionGate>
+          <Page />
+        </SessionGate>
+      </SessionStoreProvider>,
+    );
+    expect(await screen.findByText("the page, mount 1")).toBeTruthy();
+    act(() => {
+      // What AuthSession emits when a refresh brings another user's tokens.
+      for (const listener of listeners) listener({ authenticated: false, user: null, reason: null });
+      session.setUser({ ...USER, id: "u2", display_name: "Bob" });
+    });
+    expect(await screen.findByText("the page, mount 2")).toBeTruthy();
     expect(replace).not.toHaveBeenCalled();
   });
 

@@ -150,8 +150,15 @@ export class AuthSession {
     return this.refresh();
   };
 
-  /** Store what `POST /auth/login` (or refresh) returned, and plan the next refresh. */
+  /**
+   * Store what `POST /auth/login` (or refresh) returned, and plan the next
+   * refresh. Tokens of another user than the one held (another tab signed in
+   * as someone else, and the cookie is theirs now) end this user's session
+   * first: listeners see the sign-out, then the new sign-in, so nothing of the
+   * previous user (cached data, queued calls) carries over.
+   */
   accept(response: TokenResponse): void {
+    if (this.user !== null && response.user && response.user.id !== this.user.id) this.clear();
     const now = this.now();
     const lifetime = Math.max(0, response.expires_in * 1000);
     const lead = Math.min(this.skewMs, lifetime / 4);

@@ -94,6 +94,15 @@ export class RealtimeClient {
     this.connection.reconnect();
   }
 
+  /**
+   * Start over as whoever the session holds now (another user signed in in
+   * this tab): calls not answered yet fail, the socket is replaced at once,
+   * subscriptions go again on the new one.
+   */
+  restart(reason = "Signed in as another user"): void {
+    this.connection.restart(reason);
+  }
+
   /** Stop for good: close the socket, fail pending calls, forget subscriptions. */
   close(): void {
     this.connection.close();

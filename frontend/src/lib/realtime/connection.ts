@@ -149,6 +149,22 @@ export class Connection implements Wire {
     };
   }
 
+  /**
+   * Start over for whoever the session holds now (another user signed in):
+   * the calls not answered yet fail (they were made for the previous user),
+   * the socket goes, and a new one connects at once with the current token.
+   */
+  restart(reason: string): void {
+    if (!this.wanted || this.disposed) return;
+    this.hooks.onStopped(HubError.local("unavailable", reason));
+    this.update({ halted: null });
+    this.authRejections = 0;
+    this.attempt = 0;
+    this.forceRefreshNext = false;
+    if (this.socket) this.abandonSocket(CloseCode.GOING_AWAY, reason);
+    else void this.openSocket();
+  }
+
   reconnect(): void {
     if (!this.wanted || this.disposed) return;
     this.update({ halted: null });
@@ -303,10 +319,14 @@ export class Connection implements Wire {
     if (typeof result.ping_interval === "number" && result.ping_interval > 0) {
       this.pingIntervalMs = result.ping_interval * 1000;
     }
+    const user = isRecord(result.user) ? (result.user as HubUser) : null;
+    const before = this.snapshot.user;
+    // Calls queued for another user (the token changed hands meanwhile) must not go out as this one.
+    if (before && user && before.id !== user.id) this.hooks.onStopped(HubError.local("unavailable", "Signed in as another user"));
     this.update({
       state: "live",
       clientId: typeof result.client === "string" ? result.client : null,
-      user: isRecord(result.user) ? (result.user as HubUser) : null,
+      user,
       nextRetryAt: null,
     });
     this.hooks.onLive();
@@ -483,10 +503,16 @@ export class Connection implements Wire {
     }
   }
 
+  /**
+   * `expiring`: get a fresh token and send `refresh` on the socket that is
+   * live when it comes (the one that asked may have been replaced meanwhile,
+   * with the old token). A refused refresh ends the socket: `unauthorized` as
+   * a 4001 close does (reconnect with a fresh token); `forbidden` (the token
+   * is another user's) as a {@link restart}.
+   */
   private async refreshToken(): Promise<void> {
     if (this.refreshing) return;
     this.refreshing = true;
-    const ws = this.socket;
     try {
       const token = await this.deps.getToken({ forceRefresh: true, rejected: this.lastToken });
       if (token === null) {
@@ -494,14 +520,22 @@ export class Connection implements Wire {
         this.halt("signed_out");
         return;
       }
-      if (this.socket !== ws || !this.live) return;
-      this.lastToken = token;
+      const ws = this.socket;
+      if (!ws || !this.live || token === this.lastToken) return;
       this.command(
         { op: "refresh", token },
         {
           timeoutMs: this.rt.o.rpcTimeoutMs,
-          onResult: () => this.rt.log("token_refreshed"),
-          onError: (error) => this.rt.log("refresh_refused", error),
+          onResult: () => {
+            if (this.socket === ws) this.lastToken = token;
+            this.rt.log("token_refreshed");
+          },
+          onError: (error) => {
+            this.rt.log("refresh_refused", error);
+            if (this.socket !== ws) return;
+            if (error.code === "forbidden") this.restart("The new token is another user's");
+            else if (error.code === "unauthorized") this.abandonSocket(CloseCode.UNAUTHORIZED, "refresh refused");
+          },
         },
       );
     } catch (error) {

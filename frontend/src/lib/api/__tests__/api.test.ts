@@ -64,6 +64,22 @@ describe("AuthSession", () => {
     expect(seen).toEqual([true, false]);
   });
 
+  it("signs the user out before taking the tokens of another user (another tab signed in as someone else)", async () => {
+    const bob = { id: "u2", email: "b@b.c", display_name: "B" };
+    const { fetch } = fakeFetch([200, TOKENS], [200, { ...TOKENS, access_token: "b1", user: bob }]);
+    const session = new AuthSession({ fetch, locks: null });
+    const seen: Array<[boolean, string | null]> = [];
+    session.onChange((s) => seen.push([s.authenticated, s.user?.id ?? null]));
+    await session.refresh();
+    await expect(session.getToken({ forceRefresh: true })).resolves.toBe("b1");
+    expect(seen).toEqual([
+      [true, "u1"],
+      [false, null],
+      [true, "u2"],
+    ]);
+    expect(session.state).toEqual({ authenticated: true, user: bob, reason: null });
+  });
+
   it("rejects (transient) when the server cannot be reached", async () => {
     const { fetch } = fakeFetch();
     const session = new AuthSession({ fetch, locks: null });

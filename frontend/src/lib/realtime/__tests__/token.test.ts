@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { flush, setup } from "./harness";
+import { CONNECT_RESULT, flush, setup } from "./harness";
 
 describe("token refresh", () => {
   it("on expiring, asks getToken for a fresh token and sends refresh", async () => {
@@ -20,13 +20,75 @@ describe("token refresh", () => {
     expect(socket.framesOf("refresh")).toHaveLength(1);
   });
 
-  it("stays connected when the refresh is refused (the hub closes with 4001 later)", async () => {
+  it("a refresh refused unauthorized ends the socket as a 4001 close does, and reconnects", async () => {
     const h = setup();
     const socket = await h.start();
     socket.push({ push: "expiring", in: 60 });
     await flush();
     socket.fail(socket.last("refresh").id as number, { code: "unauthorized" });
+    expect(socket.closedByClient).toMatchObject({ code: 4001 });
+    await h.untilRetry();
+    const next = await h.accept();
+    expect(next.last("connect").token).toMatch(/^token-/);
     expect(h.client.state).toBe("live");
+  });
+
+  it("a refresh refused forbidden (the new token is another user's): unanswered calls fail, a new socket connects at once", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const call = h.client.mutate("resources.create", { workspace_id: "w1" }).catch((e: unknown) => e);
+    socket.push({ push: "expiring", in: 60 });
+    await flush();
+    socket.fail(socket.last("refresh").id as number, { code: "forbidden", status: 403 });
+    expect(await call).toMatchObject({ code: "unavailable", local: true });
+    expect(socket.closedByClient).not.toBeNull();
+    await h.clock.advance(0);
+    const next = await h.accept({ ...CONNECT_RESULT, user: { id: "user-2", display_name: "Bob" } });
+    expect(h.getToken).toHaveBeenLastCalledWith({ forceRefresh: false }); // the session's current token, no other refresh
+    expect(next.framesOf("rpc")).toHaveLength(0);
+    expect(h.client.getSnapshot().user).toMatchObject({ id: "user-2" });
+  });
+
+  it("sends the refreshed token on the socket that replaced the one that asked for it", async () => {
+    const h = setup();
+    const first = await h.start();
+    let release: (token: string) => void = () => {};
+    h.getToken.mockImplementationOnce(() => new Promise<string>((resolve) => (release = resolve)));
+    first.push({ push: "expiring", in: 60 });
+    await flush();
+    first.drop(1006); // meanwhile the socket is replaced; the new one connects with the old token
+    h.getToken.mockResolvedValueOnce("token-1");
+    await h.untilRetry();
+    const second = await h.accept();
+    expect(second.last("connect").token).toBe("token-1");
+    release("token-fresh");
+    await flush();
+    expect(second.last("refresh")).toMatchObject({ op: "refresh", token: "token-fresh" });
+  });
+
+  it("restart(): unanswered calls fail and a new socket connects at once (another user signed in)", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const call = h.client.mutate("resources.create", { workspace_id: "w1" }).catch((e: unknown) => e);
+    h.client.subscribe("user:user-1");
+    h.client.restart();
+    expect(await call).toMatchObject({ code: "unavailable" });
+    expect(socket.closedByClient).not.toBeNull();
+    await h.clock.advance(0);
+    const next = await h.accept({ ...CONNECT_RESULT, user: { id: "user-2", display_name: "Bob" } });
+    expect(next.framesOf("rpc")).toHaveLength(0);
+    expect(next.framesOf("subscribe")).toHaveLength(1);
+  });
+
+  it("calls queued for one user do not go out on a socket that connects as another", async () => {
+    const h = setup();
+    const first = await h.start();
+    first.drop(1006);
+    const call = h.client.mutate("resources.create", { workspace_id: "w1" }).catch((e: unknown) => e);
+    await h.untilRetry();
+    const next = await h.accept({ ...CONNECT_RESULT, user: { id: "user-2", display_name: "Bob" } });
+    expect(await call).toMatchObject({ code: "unavailable" });
+    expect(next.framesOf("rpc")).toHaveLength(0);
   });
 
   it("halts as signed out when no token can be had any more", async () => {
