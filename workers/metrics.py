@@ -128,9 +128,15 @@ _BOUNDS: Final = [
 ] + ["+Inf"]
 
 
+# Outcomes whose series an alert reads with ``increase()`` (worker-alerts.yml): made at
+# 0 with the operation's timer, since a series that first appears at 1 increases by
+# nothing, and the first such error would not alert.
+ALERTED_OUTCOMES: Final = ("internal",)
+
+
 class OperationTimer:
-    """One operation's series: ``ok`` made at once, the error outcomes on first use (a
-    lookup by a built key, not once a request)."""
+    """One operation's series: ``ok`` and the alerted outcomes made at once, the other
+    error outcomes on first use (a lookup by a built key, not once a request)."""
 
     __slots__ = ("_by_outcome", "_operation", "_timings", "ok")
 
@@ -138,7 +144,9 @@ class OperationTimer:
         self._timings = timings
         self._operation = operation
         self.ok = timings.timing(operation, "ok")
-        self._by_outcome: dict[str, Timing] = {}
+        self._by_outcome: dict[str, Timing] = {
+            outcome: timings.timing(operation, outcome) for outcome in ALERTED_OUTCOMES
+        }
 
     def outcome(self, outcome: str) -> Timing:
         child = self._by_outcome.get(outcome)

@@ -104,6 +104,24 @@ async def test_handler_latency_by_operation_and_outcome(
     assert buckets[-1] == 4
 
 
+async def test_an_operation_s_internal_errors_are_counted_from_0_before_the_first_one(
+    settings: Settings, worker: Any, bus: Bus
+) -> None:
+    # HubbubHandlerErrors reads increase() of this series: a series that first appears
+    # at 1 increases by nothing, so its first internal error would never alert.
+    await bus.request(ops.echo, {"key": "zero", "seq": 0}, caller=None)
+
+    _, _, text = await _scrape(settings)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    counts = {
+        (s.labels["operation"], s.labels["outcome"]): s.value
+        for s in families["hubbub_worker_handler_seconds"].samples
+        if s.name == "hubbub_worker_handler_seconds_count"
+    }
+    assert counts[("test.echo", "ok")] == 1
+    assert counts[("test.echo", "internal")] == 0
+
+
 async def test_jetstream_streams_and_consumer_lag_are_read_at_scrape_time(
     settings: Settings, worker: Any, nc: NATS
 ) -> None:
