@@ -7,9 +7,11 @@ arrives, and a channel that goes quiet after the loss leaves its subscribers beh
 until then. That is this hub's consumer lag, and what is measured:
 
 * ``hubbub_jetstream_feeds_behind`` — feeds (channels with subscribers here) whose
-  last offset is older than a publication the stream already held at this feed's
-  previous check (a scrape ago or more): one still in flight at the check counts only
-  if it has not arrived by the next, so a busy channel is not "behind";
+  last offset was, at their latest check, older than a publication the stream already
+  held at their previous check (a scrape ago or more): one still in flight at a check
+  counts only if it has not arrived by the next, so a busy channel is not "behind". Each
+  feed's verdict is kept until its next check (or its release), so a scrape that skips
+  a lagging feed still counts it and the alert's ``for`` holds;
 * ``hubbub_jetstream_feeds_checked`` — how many feeds this scrape looked at: at most
   ``SAMPLE`` a scrape, taking turns, so a hub with many channels costs each scrape a
   bounded number of Direct Gets (one per feed: the channel's last offset);
@@ -44,6 +46,7 @@ class FeedLag:
         self.behind: int | None = None  # None: the last check could not ask JetStream
         self.checked = 0
         self._seen: dict[str, int] = {}  # feed name → the stream's last offset at its check
+        self._behind: set[str] = set()  # feeds found behind at their latest check
         self._turn = 0  # where the next sample starts
 
     async def refresh(self, realtime: Realtime | None) -> None:
@@ -54,6 +57,7 @@ class FeedLag:
         names = {feed.name for feed in feeds}
         for name in [name for name in self._seen if name not in names]:
             del self._seen[name]  # unsubscribed since: its next feed starts afresh
+            self._behind.discard(name)
         if not feeds:
             self.behind, self.checked = 0, 0
             return
@@ -68,14 +72,15 @@ class FeedLag:
             log.debug("feed lag unknown: %s: %s", type(exc).__name__, exc)
             self.behind, self.checked = None, 0
             return
-        behind = 0
         for feed, last in zip(sample, lasts, strict=True):
             have = feed.position
             previous = self._seen.get(feed.name)
             if previous is not None and have is not None and have < previous:
-                behind += 1
+                self._behind.add(feed.name)
+            else:
+                self._behind.discard(feed.name)
             self._seen[feed.name] = last
-        self.behind, self.checked = behind, len(sample)
+        self.behind, self.checked = len(self._behind), len(sample)
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
@@ -87,8 +92,8 @@ class FeedLag:
             return
         yield GaugeMetricFamily(
             "hubbub_jetstream_feeds_behind",
-            "Channel feeds of this hub still missing a publication the stream held at "
-            "their previous check.",
+            "Channel feeds of this hub that, at their latest check, still missed a "
+            "publication the stream held at their previous check.",
             value=self.behind,
         )
         yield GaugeMetricFamily(
