@@ -116,7 +116,7 @@ class StateCollector(Collector):
             yield _counter(
                 "hubbub_ws_invalid_publications",
                 "Publications that were not JSON objects (dropped).",
-                sum(f.dropped_invalid for f in realtime.fanout.feeds.values()),
+                realtime.fanout.invalid_publications,
             )
         watch = app.get(WORKER_WATCH)
         if watch is not None:

@@ -77,7 +77,6 @@ class Feed:
     __slots__ = (
         "batch",
         "channel",
-        "dropped_invalid",
         "epoch",
         "fanout",
         "history_offset",
@@ -104,7 +103,6 @@ class Feed:
         self.batch: list[Item] = []
         self.scheduled = False
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.dropped_invalid = 0
         # The channel's last offset as read from history while this feed listened. Safe
         # to reuse for later subscribers: anything newer arrives live after it.
         self.history_offset: int | None = None
@@ -232,7 +230,7 @@ class Feed:
             value = None
         if not isinstance(value, dict):
             # Backends must publish JSON objects; anything else would break clients.
-            self.dropped_invalid += 1
+            self.fanout.invalid_publications += 1
             log.error("publication %s on %s is not a JSON object; dropped", offset, self.name)
             return
         key = None
@@ -281,6 +279,9 @@ class Fanout:
         self.tail_budget = tail_budget if tail_budget is not None else TailBudget(0)
         self.clock = clock
         self.feeds: dict[str, Feed] = {}
+        # Publications dropped as not JSON objects, by all feeds ever: a counter that
+        # a feed's release does not lower.
+        self.invalid_publications = 0
         self._catching_up: asyncio.Task[None] | None = None  # ``after_reconnect``'s pass
         # Epoch checks: the one under way per kind, and when each kind was last checked.
         self._checking: dict[ChannelKind, asyncio.Task[None]] = {}

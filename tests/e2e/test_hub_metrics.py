@@ -17,8 +17,11 @@ from hub.admin import create_admin_app
 from hub.ws.service import Realtime
 from hubbub.client.client import RemoteError
 from hubbub.config import Settings
+from hubbub.contracts.channels import Channel
+from hubbub.contracts.subjects import Subjects
 from tests.e2e.conftest import ClientFactory
 from tests.e2e.test_realtime import publish
+from tests.support.waiting import wait_for
 
 Labels = frozenset[tuple[str, str]]
 
@@ -182,3 +185,30 @@ async def test_a_feed_that_missed_a_publication_counts_as_behind_jetstream(
     assert _series(samples, "hubbub_jetstream_feeds_behind") == 0
     _, samples = await _scrape(admin)  # a scrape later, it has not come
     assert _series(samples, "hubbub_jetstream_feeds_behind") == 1
+
+
+async def test_invalid_publications_are_a_counter_that_releasing_a_feed_does_not_lower(
+    hub_server: TestServer,
+    aiohttp_server: Any,
+    client: ClientFactory,
+    realtime: Realtime,
+    nc: NATS,
+    settings: Settings,
+) -> None:
+    """A counter that goes down is a reset to Prometheus: increase() would count the
+    drops again and HubbubInvalidPublications fire anew."""
+    admin: TestServer = await aiohttp_server(create_admin_app(hub_server.app))
+    a = await client("a")
+    sub = await a.subscribe("public:malformed")
+    subject = Subjects(settings.namespace).event(Channel.parse("public:malformed"))
+    await nc.jetstream().publish(subject, b"[1, 2]")  # not a JSON object: dropped
+    sentinel = await publish(nc, settings, "public:malformed", {"n": 1})
+    pub = await asyncio.wait_for(sub.queue.get(), 10)  # the dropped one came before it
+    assert pub.offset == sentinel
+    _, samples = await _scrape(admin)
+    assert _series(samples, "hubbub_ws_invalid_publications_total") == 1
+
+    await a.unsubscribe("public:malformed")
+    await wait_for(lambda: "public:malformed" not in realtime.fanout.feeds)
+    _, samples = await _scrape(admin)
+    assert _series(samples, "hubbub_ws_invalid_publications_total") == 1
