@@ -5,8 +5,9 @@ the public listener, where ``/metrics`` is a 404.
 * ``GET /metrics`` — the Prometheus exposition of the hub's registry (hub/metrics.py),
   with what is read at scrape time (``StateCollector``): sockets, subscriptions, feeds,
   connects, the socket counters of hub/ws/connection.py, and which dependencies this hub
-  finds up, and how far its channel feeds lag behind JetStream (hub/metrics_jetstream.py,
-  asked before each scrape, bounded in time).
+  finds up (the workers asked again before a scrape while none answers), and how far its
+  channel feeds lag behind JetStream (hub/metrics_jetstream.py, asked before each
+  scrape, bounded in time).
 * ``GET /ready`` — readiness with its details: latencies, the worker that answered
   (host:pid), each error text, the outages this hub's requests ran into; 200, or 503
   with ``Retry-After``, exactly when the public ``/api/v1/ready`` is.
@@ -29,7 +30,7 @@ from prometheus_client.registry import Collector
 
 from hub import health
 from hub.metrics import metrics_of
-from hub.state import BUS, HUB_APP, NATS_CONN, REALTIME, WORKER_WATCH
+from hub.state import BUS, CATALOG, HUB_APP, NATS_CONN, REALTIME, WORKER_WATCH
 from hub.ws.connection import counters
 from hubbub.bus import WORKERS
 from hubbub.dependencies import NATS
@@ -38,6 +39,9 @@ log = logging.getLogger("hubbub.hub")
 
 # A scrape or readiness check still running when the hub stops gets this long.
 ADMIN_SHUTDOWN_S = 3.0
+# A scrape while no worker answers asks for one this long (hub/admin.py's
+# ``ask_workers_if_none_answered``); Prometheus waits 10 s for a scrape by default.
+WORKERS_ASKED_S = 1.0
 
 
 async def ready_details(request: web.Request) -> web.Response:
@@ -48,12 +52,28 @@ async def ready_details(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     hub = request.app[HUB_APP]
     measured = metrics_of(hub)
+    await ask_workers_if_none_answered(hub)
     await measured.feed_lag.refresh(hub.get(REALTIME))
     body = measured.exposition()
     response = web.Response(body=body)
     # The classic text format, which every Prometheus reads (what generate_latest writes).
     response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
     return response
+
+
+async def ask_workers_if_none_answered(hub: web.Application) -> None:
+    """While the bus finds no worker, ask for one (``system.ready``, within
+    ``WORKERS_ASKED_S``) before the scrape: a worker's answer clears the outage (the
+    bus's ``Health``), so the workers' gauge, and HubbubNoWorkersAnswering, follow them
+    back at once, not at the next call, which on a quiet hub may be long in coming. A
+    heartbeat would not do: it says a worker runs, not that it takes requests."""
+    bus = hub.get(BUS)
+    if bus is None or not bus.health.is_down(WORKERS):
+        return
+    try:
+        await bus.request(hub[CATALOG]["system.ready"], {}, caller=None, timeout=WORKERS_ASKED_S)
+    except Exception as exc:  # none answers yet: the gauge stays 0
+        log.debug("no worker answers yet: %s: %s", type(exc).__name__, exc)
 
 
 def create_admin_app(hub: web.Application) -> web.Application:

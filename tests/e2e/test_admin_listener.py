@@ -8,6 +8,7 @@ import asyncio
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from prometheus_client.parser import text_string_to_metric_families
 
 from cli.embedded.process import free_port
 from hub.admin import admin_listener, create_admin_app
@@ -25,7 +27,8 @@ from hubbub.config import Settings
 from hubbub.contracts.subjects import Subjects
 from tests.e2e.conftest import ClientFactory
 from tests.support import ops
-from tests.support.waiting import wait_for
+from tests.support.waiting import eventually, wait_for
+from workers.app import worker_running
 
 # Short, so a stalled body is cut off soon; long enough for every quick request.
 REQUEST_TIMEOUT_S = 1.0
@@ -87,6 +90,48 @@ class TestMetricsAreOnTheAdminListenerOnly:
 
         await wait_for(heard, what="a worker's heartbeat")  # one a second
         assert float(series["hubbub_worker_resent_requests_total"]) == 0
+
+
+async def _dependency_up(admin: TestServer, dependency: str) -> float:
+    _, _, body = await _get(_url(admin, "/metrics"))
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name == "hubbub_dependency_up" and sample.labels == {
+                "dependency": dependency
+            }:
+                return sample.value
+    raise AssertionError(f"no hubbub_dependency_up for {dependency}")
+
+
+class TestDependenciesUp:
+    async def test_workers_back_read_up_on_the_next_scrape_without_a_call(
+        self, settings: Settings, aiohttp_server: Any, nc: NATS
+    ) -> None:
+        """On a quiet hub no call may come for a long time after the workers return:
+        the gauge (and HubbubNoWorkersAnswering) must not wait for one."""
+        hub = await aiohttp_server(create_app(settings, ops.catalog_with_tests()))
+        admin = await aiohttp_server(create_admin_app(hub.app))
+        async with worker_running(settings, ops.registry_with_tests()):
+            await _echo_works(hub)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(_url(hub, "/api/v1/test/echo"), json={"key": "k", "seq": 1}) as gone,
+        ):
+            assert gone.status == 503  # no worker answers: the workers went away
+        assert await _dependency_up(admin, "workers") == 0
+
+        async with worker_running(settings, ops.registry_with_tests()):
+            # Scrapes only: nothing else asks this hub for an operation.
+            assert await eventually(_workers_up(admin)) == 1
+
+
+def _workers_up(admin: TestServer) -> Callable[[], Awaitable[float]]:
+    async def check() -> float:
+        value = await _dependency_up(admin, "workers")
+        assert value == 1
+        return value
+
+    return check
 
 
 class TestReadiness:
