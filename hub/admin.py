@@ -30,10 +30,11 @@ from prometheus_client.registry import Collector
 
 from hub import health
 from hub.metrics import metrics_of
-from hub.state import BUS, CATALOG, HUB_APP, NATS_CONN, REALTIME, WORKER_WATCH
+from hub.state import BUS, CATALOG, HUB_APP, NATS_CONN, REALTIME, REDIS, WORKER_WATCH
 from hub.ws.connection import counters
 from hubbub.bus import WORKERS
 from hubbub.dependencies import NATS
+from hubbub.dependencies import REDIS as REDIS_NAME
 
 log = logging.getLogger("hubbub.hub")
 
@@ -53,6 +54,8 @@ async def metrics(request: web.Request) -> web.Response:
     hub = request.app[HUB_APP]
     measured = metrics_of(hub)
     await ask_workers_if_none_answered(hub)
+    if REDIS in hub:
+        await health.ping_redis(hub)  # recorded in the bus's Health, read below
     await measured.feed_lag.refresh(hub.get(REALTIME))
     body = measured.exposition()
     response = web.Response(body=body)
@@ -180,7 +183,8 @@ def _socket_counters() -> Iterator[Metric]:
 
 def _dependencies(app: web.Application) -> Iterator[Metric]:
     """1 or 0 for each dependency: NATS by its connection, the workers by whether the
-    bus's requests find one, and any other the bus's health tracker has seen go down."""
+    bus's requests find one, Redis by the ``PING`` before the scrape, and any other the
+    bus's health tracker has seen go down."""
     family = GaugeMetricFamily(
         "hubbub_dependency_up",
         "Whether this hub finds a dependency working (1) or down (0).",
@@ -193,7 +197,9 @@ def _dependencies(app: web.Application) -> Iterator[Metric]:
         family.add_metric([NATS], 1.0 if nc.is_connected and NATS not in down else 0.0)
     if bus is not None:
         family.add_metric([WORKERS], 0.0 if WORKERS in down else 1.0)
-    for name in sorted(set(down) - {NATS, WORKERS}):
+    if REDIS in app:
+        family.add_metric([REDIS_NAME], 0.0 if REDIS_NAME in down else 1.0)
+    for name in sorted(set(down) - {NATS, WORKERS, REDIS_NAME}):
         family.add_metric([name], 0.0)
     yield family
 

@@ -21,12 +21,14 @@ from aiohttp import web
 from hub.state import BUS, CATALOG, NATS_CONN, REDIS
 from hubbub.contracts.api.system import WorkerReadiness
 from hubbub.contracts.errors import HubbubError
-from hubbub.dependencies import RETRY_AFTER_S
+from hubbub.dependencies import REDIS as REDIS_NAME
+from hubbub.dependencies import RETRY_AFTER_S, redis_outage
 from hubbub.logs import request_id_var
 
 # A readiness probe must answer quickly: a worker that is not found within this long
 # (the bus keeps looking for one until shortly before it) counts as none.
 READY_TIMEOUT_S = 2.0
+REDIS_PING_S = 2.0
 
 
 @dataclass(slots=True)
@@ -76,12 +78,7 @@ async def check(app: web.Application) -> Readiness:
     components: dict[str, dict[str, Any]] = {}
     components["nats"] = {"ok": app[NATS_CONN].is_connected}
 
-    start = time.perf_counter()
-    try:
-        await asyncio.wait_for(app[REDIS].ping(), 2.0)
-        components["redis"] = {"ok": True, "latency_ms": _ms(start)}
-    except Exception as exc:
-        components["redis"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    components["redis"] = await ping_redis(app)
 
     start = time.perf_counter()
     try:
@@ -103,6 +100,27 @@ async def check(app: web.Application) -> Readiness:
         components["postgres"] = {"ok": False, "error": "unknown: no worker answered"}
     # What this hub's requests ran into, and since when.
     return Readiness(components, app[BUS].health.status())
+
+
+async def ping_redis(app: web.Application) -> dict[str, Any]:
+    """``PING`` this hub's Redis within ``REDIS_PING_S``: ``{"ok", "latency_ms" or
+    "error"}``. The hub's outage tracker (the bus's ``Health``) records what it finds,
+    once each way, so ``hubbub_dependency_up{dependency="redis"}`` and ``/ready``'s
+    outages say so whether or not a request ran into it (a hub's requests mostly fall
+    back without Redis, and say nothing)."""
+    health = app[BUS].health
+    start = time.perf_counter()
+    try:
+        await asyncio.wait_for(app[REDIS].ping(), REDIS_PING_S)
+    except Exception as exc:
+        outage = redis_outage(exc)
+        if outage is not None and not outage.down:
+            health.saturated(REDIS_NAME, exc)  # it answers; no connection was free
+        else:
+            health.went_down(REDIS_NAME, exc)
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    health.came_back(REDIS_NAME)
+    return {"ok": True, "latency_ms": _ms(start)}
 
 
 def readiness_response(readiness: Readiness, body: dict[str, Any]) -> web.Response:

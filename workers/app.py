@@ -130,6 +130,7 @@ async def worker_running(
                                 service.timings,
                                 js=js,
                                 streams=[subjects.stream(kind) for kind in ChannelKind],
+                                health=health,
                             )
                             await metrics_stack.enter_async_context(
                                 metrics.serving(settings.admin_host, settings.worker_metrics_port)

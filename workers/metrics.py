@@ -13,7 +13,11 @@ from what the worker holds, so nothing on the request path keeps it up to date.
 * JetStream: each channel stream's messages and last sequence, and the pending counts of
   any consumer on those streams (not yet delivered; delivered, not yet acknowledged),
   asked at scrape time within ``JETSTREAM_TIMEOUT_S``; ``hubbub_jetstream_up`` says
-  whether that worked (NATS away: 0, and the stream series are left out).
+  whether that worked (NATS away: 0, and the stream series are left out);
+* its dependencies: ``hubbub_dependency_up`` 1 or 0 for PostgreSQL and Redis, as the
+  worker's ``Health`` finds them; before each scrape the probe (``SELECT 1``, ``PING``)
+  of each one not known to be down is run, so a quiet worker, whose requests may not
+  touch Redis for a while, still shows its outage.
 
 Workers do not import aiohttp (tests/unit/test_layering.py): the server is a few lines
 of asyncio streams that answer ``GET /metrics`` and nothing else.
@@ -45,8 +49,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.outbox import OutboxEvent
+from hubbub.dependencies import Health, Probe
 from hubbub.metric_buckets import LATENCY_BUCKETS
 from workers.actors import ActorSystem
+from workers.outages import classify
 from workers.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 OUTBOX_QUERY_TIMEOUT_S = 2.0
 JETSTREAM_TIMEOUT_S = 2.0  # for all of one scrape's stream and consumer queries
+DEPENDENCY_TIMEOUT_S = 2.0  # for each dependency's probe before a scrape
 HEAD_TIMEOUT_S = 5.0  # a scraper that does not finish its request head is cut off
 MAX_HEAD_BYTES = 8192
 
@@ -162,6 +169,7 @@ class WorkerCollector(Collector):
         self.outbox_lag_s: float | None = None  # set by ``WorkerMetrics.refresh``
         self.jetstream: JetStreamState | None = None  # likewise; None: not asked, or failed
         self.asks_jetstream = False
+        self.health: Health | None = None  # the worker's tracker: its dependencies up
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
@@ -194,6 +202,8 @@ class WorkerCollector(Collector):
             )
         if self.asks_jetstream:
             yield from _jetstream(self.jetstream)
+        if self.health is not None:
+            yield _dependencies(self.health)
         if self.relay is not None:
             yield CounterMetricFamily(
                 "hubbub_outbox_published",
@@ -205,6 +215,18 @@ class WorkerCollector(Collector):
                 "Outbox events this worker's relay set aside (JetStream refused them).",
                 self.relay.set_aside,
             )
+
+
+def _dependencies(health: Health) -> Metric:
+    """1 or 0 for each dependency the worker probes, and 0 for any other it saw go down."""
+    family = GaugeMetricFamily(
+        "hubbub_dependency_up",
+        "Whether this worker finds a dependency working (1) or down (0).",
+        labels=["dependency"],
+    )
+    for name in sorted(set(health.probes) | set(health.down)):
+        family.add_metric([name], 0.0 if health.is_down(name) else 1.0)
+    return family
 
 
 class JetStreamState(NamedTuple):
@@ -258,18 +280,49 @@ class WorkerMetrics:
         *,
         js: JetStreamContext | None = None,
         streams: Sequence[str] = (),
+        health: Health | None = None,
     ) -> None:
         self.sessions = sessions
+        self.health = health
         self.js = js
         self.streams = list(streams)  # the channel streams to report on
         self.collector = WorkerCollector(actors, relay)
         self.collector.asks_jetstream = js is not None
+        self.collector.health = health
         # The service's handler latencies and what is read at scrape time, in one.
         self.registry = (timings or HandlerTimings()).registry
         self.registry.register(self.collector)
 
     async def refresh(self) -> None:
-        await asyncio.gather(self.refresh_outbox(), self.refresh_jetstream())
+        await asyncio.gather(
+            self.refresh_outbox(), self.refresh_jetstream(), self.refresh_dependencies()
+        )
+
+    async def refresh_dependencies(self) -> None:
+        """Probe each dependency not known to be down, within ``DEPENDENCY_TIMEOUT_S``:
+        one that fails is recorded down (its probe then watches for its return)."""
+        health = self.health
+        if health is None:
+            return
+        await asyncio.gather(
+            *(
+                self._probe(health, name, probe)
+                for name, probe in health.probes.items()
+                if not health.is_down(name)
+            )
+        )
+
+    @staticmethod
+    async def _probe(health: Health, name: str, probe: Probe) -> None:
+        try:
+            async with asyncio.timeout(DEPENDENCY_TIMEOUT_S):
+                await probe()
+        except Exception as exc:
+            outage = classify(exc)
+            if outage is not None and not outage.down:
+                health.saturated(name, exc)  # it answers; no connection was free
+            else:
+                health.went_down(name, exc)
 
     async def refresh_jetstream(self) -> None:
         """Ask JetStream for the streams and their consumers; failing: ``up`` 0."""

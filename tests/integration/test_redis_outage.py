@@ -18,15 +18,18 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cli.embedded import EmbeddedRedis
+from cli.embedded.process import free_port
 from handlers.accounts import revocation
 from handlers.context import Context
 from handlers.invalidations import SETTLE_S, PendingInvalidation, RedoSignal
 from handlers.workspaces import acl, cache
+from hub.admin import create_admin_app
 from hub.app import create_app
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
@@ -324,3 +327,51 @@ class TestRedoLoop:
             assert await pending(db) == 1
         finally:
             await nowhere.aclose()
+
+
+async def _dependency_up(url: str, dependency: str) -> float:
+    """``hubbub_dependency_up{dependency=...}`` on a scrape of ``url``."""
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        text = await response.text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "hubbub_dependency_up" and sample.labels == {
+                "dependency": dependency
+            }:
+                return sample.value
+    raise AssertionError(f"{url} exports no hubbub_dependency_up for {dependency}")
+
+
+class TestRedisOutageOnMetrics:
+    async def test_the_hub_and_a_quiet_worker_export_redis_down_while_it_is(
+        self,
+        outage_settings: Settings,
+        own_redis: EmbeddedRedis,
+        aiohttp_server: Any,
+        nc: NATS,
+    ) -> None:
+        """What HubbubDependencyDown and HubbubWorkerDependencyDown read: no request
+        needs to run into the outage for the scrapes to show it."""
+        settings = outage_settings.model_copy(update={"worker_metrics_port": free_port()})
+        async with worker_running(settings, ops.registry_with_tests()):
+            hub = await aiohttp_server(create_app(settings, ops.catalog_with_tests()))
+            admin = await aiohttp_server(create_admin_app(hub.app))
+            on_hub = f"http://127.0.0.1:{admin.port}/metrics"
+            on_worker = f"http://{settings.admin_host}:{settings.worker_metrics_port}/metrics"
+            assert await _dependency_up(on_hub, "redis") == 1
+            assert await _dependency_up(on_worker, "redis") == 1
+            assert await _dependency_up(on_worker, "postgresql") == 1
+
+            await asyncio.to_thread(own_redis.stop)
+            assert await _dependency_up(on_hub, "redis") == 0
+            assert await _dependency_up(on_worker, "redis") == 0
+            assert await _dependency_up(on_worker, "postgresql") == 1
+
+            await asyncio.to_thread(own_redis.restart)
+
+            async def back() -> None:
+                assert await _dependency_up(on_hub, "redis") == 1
+                assert await _dependency_up(on_worker, "redis") == 1
+
+            await eventually(back, timeout=RECOVERY_S)
