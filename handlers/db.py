@@ -61,6 +61,9 @@ def create_engine(
         # statement fails it, and SQLAlchemy then invalidates the pool (is_disconnect).
         # Recycling bounds how old a connection gets.
         pool_recycle=1800,
+        # A failed statement's error text leaves its parameters out: they are email
+        # addresses, password hashes, tokens, and that text goes to logs and Sentry.
+        hide_parameters=True,
         connect_args={
             "timeout": CONNECT_TIMEOUT_S,
             # A statement that runs this long is a bug or a lock pile-up: fail it.

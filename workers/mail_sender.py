@@ -119,12 +119,14 @@ class MailSender:
             gave_up = await mark_failed(
                 self.sessions, self.settings, mail, error, permanent=permanent
             )
-            extra = {"to": mail.to_addr, "attempts": mail.attempts, "mail_id": mail.id}
+            # The recipient is not logged (an address is personal data, and an error
+            # line goes to Sentry too): the mail's id finds it in the mail queue.
+            extra = {"attempts": mail.attempts, "mail_id": mail.id}
             if gave_up:
                 log.error("mail not sent, given up: %s", error, extra=extra)
             else:
                 log.warning("mail not sent, will try again: %s", error, extra=extra)
             return False
         await mark_sent(self.sessions, mail.id)
-        log.info("mail sent", extra={"to": mail.to_addr, "subject": mail.subject})
+        log.info("mail sent", extra={"mail_id": mail.id, "subject": mail.subject})
         return True

@@ -14,7 +14,10 @@ import orjson
 import pytest
 import sentry_sdk
 from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from handlers.db import create_engine
 from hub.app import create_app
 from hubbub import error_reports
 from hubbub.config import Settings
@@ -43,6 +46,12 @@ class FakeIngest:
 
     def events(self) -> list[dict[str, Any]]:
         return [payload for header, payload in self.items if header.get("type") == "event"]
+
+
+# A user's row as a failed insert would carry it. Kept here, far from the test: the
+# report quotes the lines around each frame, and those must not be what is found.
+A_USERS_EMAIL = "bob@example.com"
+A_USERS_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
 
 
 @pytest.fixture
@@ -100,6 +109,35 @@ async def test_a_failing_handler_is_one_event_with_its_request_operation_and_use
     everything = b"".join(fake.raw)
     assert token.encode() not in everything
     assert b"hunter2" not in everything
+
+
+async def test_a_failed_statement_reports_no_email_address_nor_password_hash(
+    reporting: Settings, ingest: tuple[FakeIngest, str]
+) -> None:
+    """SQLAlchemy writes a statement's parameters into its error's text unless told
+    not to: a failed insert of a user would send the address and the hash."""
+    fake, _ = ingest
+    assert error_reports.configure(reporting, "hubbub-worker")
+    engine = create_engine(reporting.database_url or "")
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError) as failed:
+                await conn.execute(
+                    text("INSERT INTO no_such_table (email, password_hash) VALUES (:e, :h)"),
+                    {"e": A_USERS_EMAIL, "h": A_USERS_HASH},
+                )
+    finally:
+        await engine.dispose()
+    reported = sentry_sdk.capture_exception(failed.value)
+    await asyncio.to_thread(sentry_sdk.flush, 10)
+    await wait_for(
+        lambda: any(e.get("event_id") == reported for e in fake.events()),
+        what="the report",
+    )
+    everything = b"".join(fake.raw)
+    assert b"no_such_table" in everything  # the statement is there, its values are not
+    assert b"@example.com" not in everything
+    assert b"$argon2" not in everything
 
 
 def test_scrubbing_removes_secrets_by_key_and_in_text() -> None:
