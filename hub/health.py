@@ -2,10 +2,14 @@
 
 Readiness is one check — hub → NATS → a worker → PostgreSQL and Redis → back — told two
 ways. The public ``/api/v1/ready`` (unauthenticated, for load balancers) says only
-``ok`` or ``unavailable`` per component: no worker host and pid, no driver error texts.
-The admin listener's ``/ready`` (hub/admin.py) tells all of it: latencies, which worker
-answered, each error, and the outages this hub's requests ran into. Both answer 200, or
-503 with ``Retry-After``, for the same state.
+``ok``, ``degraded`` or ``unavailable`` per component: no worker host and pid, no driver
+error texts. The admin listener's ``/ready`` (hub/admin.py) tells all of it: latencies,
+which worker answered, each error, and the outages this hub's requests ran into. Both
+answer 200, or 503 with ``Retry-After``, for the same state.
+
+Redis down does not make a hub unready: every feature that uses it falls back
+(docs/architecture.md, "With Redis down"), so it is ``degraded`` and the answer stays
+200; were it 503, a Redis outage would have a load balancer pull every hub at once.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ READY_TIMEOUT_S = 2.0
 REDIS_PING_S = 2.0
 
 
+# Components the hub serves without: each feature that needs one falls back while it
+# is down. Not ok, they are "degraded", and readiness still holds.
+SERVED_WITHOUT = frozenset({"redis"})
+
+
 @dataclass(slots=True)
 class Readiness:
     components: dict[str, dict[str, Any]]  # name → {"ok": bool, and what was seen}
@@ -38,19 +47,27 @@ class Readiness:
 
     @property
     def ok(self) -> bool:
-        return all(c["ok"] for c in self.components.values())
+        return not self.failing
 
     @property
     def failing(self) -> list[str]:
-        return sorted(name for name, c in self.components.items() if not c["ok"])
+        return sorted(
+            name
+            for name, c in self.components.items()
+            if not c["ok"] and name not in SERVED_WITHOUT
+        )
+
+    def state(self, name: str) -> str:
+        """``ok``, ``degraded`` (down, served without) or ``unavailable``."""
+        if self.components[name]["ok"]:
+            return "ok"
+        return "degraded" if name in SERVED_WITHOUT else "unavailable"
 
     def public(self) -> dict[str, Any]:
         """What anyone may see: each component's state, nothing about how or whom."""
         body: dict[str, Any] = {
             "status": "ok" if self.ok else "unavailable",
-            "components": {
-                name: "ok" if c["ok"] else "unavailable" for name, c in self.components.items()
-            },
+            "components": {name: self.state(name) for name in self.components},
         }
         if not self.ok:
             body["failing"] = self.failing
@@ -60,7 +77,10 @@ class Readiness:
         """For operators (the admin listener): latencies, the worker, errors, outages."""
         body: dict[str, Any] = {
             "status": "ok" if self.ok else "unavailable",
-            "components": self.components,
+            "components": {
+                name: {**c, "degraded": True} if self.state(name) == "degraded" else c
+                for name, c in self.components.items()
+            },
         }
         if not self.ok:
             body["failing"] = self.failing
