@@ -1,5 +1,5 @@
 // @vitest-environment jsdom
-import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
+import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
 import { AuthSession } from "@/lib/api/session";
@@ -24,10 +24,13 @@ const routes: Record<string, () => unknown> = {
   "GET /api/v1/workspaces/w2": () => ws("w2", "Second"),
 };
 const calls: string[] = [];
+const idempotencyKeys: (string | null)[] = [];
 const fetchImpl = vi.fn(async (url: string | URL | Request, init?: RequestInit) => {
   const key = `${init?.method ?? "GET"} ${String(url)}`;
   calls.push(key);
+  if (init?.method === "POST") idempotencyKeys.push(new Headers(init.headers).get("Idempotency-Key"));
   const body = routes[key]?.();
+  if (body instanceof Response) return body;
   return new Response(JSON.stringify(body ?? { code: "not_found", status: 404, detail: key }), { status: body ? 200 : 404 });
 });
 
@@ -93,5 +96,33 @@ describe("workspaces page", () => {
     });
     await waitFor(() => expect(names()).toEqual(["w3", "w2"]));
     expect(calls.filter((c) => c === LIST)).toHaveLength(2);
+  });
+
+  it("creates again after a timeout with the same idempotency key, so one workspace is made", async () => {
+    session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: ME });
+    const answers = [
+      () => new Response(JSON.stringify({ code: "timeout", status: 504, message: "no reply in time" }), { status: 504 }),
+      () => new Response(JSON.stringify({ ...ws("w9", "Design"), role: "owner" }), { status: 201 }),
+    ];
+    routes["POST /api/v1/workspaces"] = () => answers.shift()!();
+    idempotencyKeys.length = 0;
+    render(
+      <SessionStoreProvider>
+        <ToastProvider>
+          <RealtimeRoot>
+            <WorkspacesView />
+          </RealtimeRoot>
+        </ToastProvider>
+      </SessionStoreProvider>,
+    );
+    fireEvent.click(await screen.findByRole("button", { name: "New workspace" }));
+    fireEvent.change(screen.getByLabelText("Workspace name"), { target: { value: "Design" } });
+    fireEvent.click(screen.getByRole("button", { name: "Create" }));
+    await waitFor(() => expect(idempotencyKeys).toHaveLength(1));
+    await screen.findByRole("button", { name: "Create" }); // the form is back, with the error
+    fireEvent.click(screen.getByRole("button", { name: "Create" }));
+    await waitFor(() => expect(idempotencyKeys).toHaveLength(2));
+    expect(idempotencyKeys[0]).toBeTruthy();
+    expect(idempotencyKeys[1]).toBe(idempotencyKeys[0]);
   });
 });

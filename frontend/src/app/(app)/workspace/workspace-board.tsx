@@ -24,6 +24,7 @@ import { planMove, positionAtEnd, type DropTarget } from "@/lib/board/order";
 import { isPending, selectColumns, selectFacets, statusLabel, viewOf, type BoardFilter } from "@/lib/board/store";
 import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
+import { IntentKeys } from "@/lib/intent-keys";
 import { getServices } from "@/lib/services";
 import { useMembersQuery, useWorkspaceQuery, type ResourceFilters } from "@/lib/queries";
 
@@ -78,6 +79,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
   const statuses = facets.statuses;
 
   const [creating, setCreating] = useState<{ status: string } | null>(null);
+  const [quickAddKeys] = useState(() => new IntentKeys());
   const [editingId, setEditingId] = useState<string | null>(null);
   const [trashOpen, setTrashOpen] = useState(false);
   const editing = editingId ? state.items[editingId] : undefined;
@@ -134,8 +136,10 @@ function Board({ workspaceId }: { workspaceId: string }) {
 
   /** Quick add: a task with this title at the end of the column (a draft first while offline, like the dialog). */
   async function quickAdd(status: string, title: string) {
-    const key = crypto.randomUUID();
     const body = { kind: "task", title, status };
+    // The same card added again after it failed (a lost reply, a timeout): the same key, so one card.
+    const intent = JSON.stringify(body);
+    const key = quickAddKeys.take(intent);
     const call = apis.rpc.create(workspaceId, body, { idempotencyKey: key });
     const offline = getServices().realtime.state !== "live";
     if (offline) dispatch({ type: "draftAdded", draft: draftOf(key, workspaceId, body) });
@@ -143,6 +147,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
       const created = await call;
       dispatch(offline ? { type: "draftSettled", draftId: key, resource: created } : { type: "upsert", resource: created });
     } catch (error) {
+      quickAddKeys.failedWith(intent, key);
       if (offline) dispatch({ type: "draftSettled", draftId: key });
       toast({ pageOnly: true, title: `“${title}” was not created`, description: describeError(error), variant: "destructive" });
     }

@@ -18,6 +18,7 @@ import { workspacesFor, type MyWorkspace } from "@/lib/api/workspaces";
 import { dropWorkspace, setWorkspace, usePager, useWorkspacesQuery } from "@/lib/queries";
 import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
+import { IntentKeys } from "@/lib/intent-keys";
 import { applyServerErrors } from "@/lib/forms";
 import { getServices } from "@/lib/services";
 import { workspaceNameSchema, type WorkspaceNameInput } from "@/lib/validations/workspaces";
@@ -92,10 +93,15 @@ export function WorkspacesView() {
 function CreateWorkspaceForm({ onCreated, onCancel }: { onCreated: (ws: MyWorkspace) => void; onCancel: () => void }) {
   const form = useForm<WorkspaceNameInput>({ resolver: zodResolver(workspaceNameSchema), defaultValues: { name: "" } });
   const { errors, isSubmitting } = form.formState;
+  // Create again after a failure (a lost reply, a 504): the same key, so one workspace.
+  const [keys] = useState(() => new IntentKeys());
   const onSubmit = form.handleSubmit(async (values) => {
+    const intent = JSON.stringify(values);
+    const key = keys.take(intent);
     try {
-      onCreated(await api().create(values));
+      onCreated(await api().create(values, { idempotencyKey: key }));
     } catch (e) {
+      keys.failedWith(intent, key);
       applyServerErrors(e, form.setError, ["name"]);
     }
   });
