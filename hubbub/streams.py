@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # How long JetStream remembers a Nats-Msg-Id: an outbox row re-sent within this window
-# (say, after a worker died between publishing and marking it sent) is stored once.
+# (say, after a worker died between publishing and marking it sent) is stored once. A
+# kind that keeps its history for less has a window as long as its history (JetStream
+# allows no longer one).
 DUPLICATE_WINDOW_S = 600.0
 
 
@@ -66,11 +68,19 @@ def stream_config(
         max_age=policy.history_max_age_s,
         max_msgs_per_subject=policy.history_max_msgs,
         max_bytes=policy.history_max_bytes,
-        duplicate_window=DUPLICATE_WINDOW_S,
+        duplicate_window=duplicate_window(policy),
         allow_direct=True,
         num_replicas=replicas,
         republish=RePublish(src=subjects.event_wildcard(kind), dest=subjects.live_wildcard(kind)),
     )
+
+
+def duplicate_window(policy: ChannelPolicy) -> float:
+    """``DUPLICATE_WINDOW_S``, or the kind's history max age if that is shorter (and not 0,
+    JetStream's "for good")."""
+    if policy.history_max_age_s > 0:
+        return min(DUPLICATE_WINDOW_S, policy.history_max_age_s)
+    return DUPLICATE_WINDOW_S
 
 
 async def wait_for_jetstream(
