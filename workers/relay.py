@@ -25,20 +25,25 @@ reason in ``last_error``, logged as an error, kept until the janitor prunes it, 
 rows after it go out. Anything else (no connection, a timeout, a stream missing or
 full) fails the whole batch, which is tried again with backoff.
 
-While PostgreSQL or JetStream is unreachable the relay backs off quietly: the worker's
-``Health`` logs a database outage once, and a JetStream outage is one "paused" line and
-one "resumed" line — not a traceback per poll.
+After a failed pass the relay waits out its backoff, however many commits kick it
+meanwhile. While PostgreSQL or JetStream is unreachable it backs off quietly: the
+worker's ``Health`` logs a database outage once, and a JetStream outage is one "paused"
+line and one "resumed" line, once events go out again (this relay's publishes are
+acknowledged, or the rows it could not publish have gone out through the relay that
+leads now) — not a line per pass. Any other failure is a traceback per backoff step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
+from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
@@ -95,6 +100,7 @@ class OutboxRelay:
         max_payload: int | None = None,
         health: Health | None = None,
         min_interval: float = 0.02,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.sessions = sessions
         self.js = js
@@ -106,6 +112,11 @@ class OutboxRelay:
         self.min_interval = min_interval  # seconds between the starts of two passes
         self.health = health if health is not None else Health()
         self.paused: str | None = None  # why, while JetStream is unreachable
+        self._stuck_at: int | None = None  # while paused: the first row it could not publish
+        self._batch_first: int | None = None  # the first row of the batch read last
+        self._sleep = sleep  # how a backoff is waited out
+        # The NATS client under ``js`` (a test's stand-in for ``js`` may have none).
+        self._nats: NatsClient | None = getattr(js, "_nc", None)
         self.published = 0
         self.set_aside = 0
         self._wake = asyncio.Event()
@@ -165,11 +176,14 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         last_pass = -self.min_interval
         while not self._stopping:
-            try:
-                async with asyncio.timeout(self._delay(failures, cap)):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            if failures:
+                # Kicks do not cut a backoff short: under a stream of commits each pass
+                # would be a retry, on a new connection and with a line in the log.
+                await self._sleep(self._delay(failures, cap))
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_interval):
+                        await self._wake.wait()
             # Kicks that come meanwhile are taken by this pass: the rows of their commits.
             if (wait := last_pass + self.min_interval - loop.time()) > 0:
                 await asyncio.sleep(wait)
@@ -179,14 +193,12 @@ class OutboxRelay:
                 done = self.published + self.set_aside
                 await self.flush()  # not leading: the leader was told, and takes the rows
                 failures = 0
-                # Resumed once JetStream has acknowledged a publish, or, after a pass that
-                # published nothing (another relay took the lead and the rows, or none
-                # were waiting), once it answers a request.
                 if self.paused is not None and (
-                    self.published + self.set_aside > done or await self._jetstream_answers()
+                    self.published + self.set_aside > done
+                    or (self._nats_connected() and await self._went_out(self._stuck_at))
                 ):
-                    self.paused = None
-                    log.info("outbox relay resumed: JetStream answers again")
+                    self.paused = self._stuck_at = None
+                    log.info("outbox relay resumed: events go out again")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -201,22 +213,27 @@ class OutboxRelay:
                     record(self.health, outage, exc)
                 elif self.paused is None:
                     self.paused = f"{type(exc).__name__}: {exc}"[:300]
+                    self._stuck_at = self._batch_first
                     log.warning(
                         "outbox relay paused: JetStream is unreachable (%s); retrying",
                         self.paused,
                     )
 
-    async def _jetstream_answers(self) -> bool:
-        """Whether JetStream answers an account-info request within the publish
-        timeout."""
-        try:
-            async with asyncio.timeout(self.publish_timeout):
-                await self.js.account_info()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            return False
-        return True
+    async def _went_out(self, row_id: int | None) -> bool:
+        """Whether the rows up to ``row_id`` are no longer waiting: published (or set
+        aside) by whichever relay leads now. A pass that only told the leader shows
+        nothing of JetStream; this shows that events go out again."""
+        if row_id is None:
+            return True
+        async with self._using:
+            conn = self._conn
+            if conn is None:
+                return False
+            try:
+                return not await conn.fetchval(_WAITING_UP_TO, row_id)
+            except BaseException:
+                self._drop()
+                raise
 
     @staticmethod
     def _outage(exc: Exception) -> Outage | None:
@@ -262,6 +279,7 @@ class OutboxRelay:
             rows = [Pending(*r) for r in await conn.fetch(_TAKE, self.batch_size)]
             if not rows:
                 return False
+            self._batch_first = rows[0].id
             refused = await self._publish(rows)
             published = [r.id for r in rows if r.id not in refused]
             # Each row's mark commits by itself: a row published and not marked (the
@@ -274,6 +292,9 @@ class OutboxRelay:
             self.set_aside += len(refused)
             if len(rows) < self.batch_size:
                 return False
+
+    def _nats_connected(self) -> bool:
+        return self._nats is None or self._nats.is_connected
 
     async def _lead(self) -> asyncpg.Connection | None:
         """The relay's connection if it holds the lock (taking the lock if it is free),

@@ -1,0 +1,181 @@
+"""The outbox relay while its passes fail: each failure is followed by its whole backoff,
+and a JetStream outage is one "paused" line and one "resumed" line, however many relays
+and commits there are."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+import pytest
+from nats.aio.client import Client as NATS
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.db import asyncpg_connect_args
+from hubbub.config import Settings
+from hubbub.contracts.channels import ChannelKind
+from hubbub.contracts.subjects import Subjects
+from hubbub.streams import ensure_streams
+from tests.integration.test_relay_leader import add_rows, notes, unpublished
+from tests.support.waiting import wait_for
+from workers.relay import NOTIFY_CHANNEL, RELAY_LOCK_ID, OutboxRelay
+
+
+class Backoff:
+    """A relay's backoff sleep that lasts until the test ends it: ``delays`` are the
+    waits the relay asked for, one per failed pass."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self._current: asyncio.Future[None] | None = None
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        self._current = asyncio.get_running_loop().create_future()
+        await self._current
+
+    def end(self) -> None:
+        assert self._current is not None
+        self._current.set_result(None)
+
+
+class CountingRelay(OutboxRelay):
+    """Counts the PostgreSQL connections it opens: one per pass after a failed one."""
+
+    connects = 0
+
+    async def _connect(self) -> asyncpg.Connection:
+        self.connects += 1
+        return await super()._connect()
+
+
+class FailingJetStream:
+    """A JetStream client with a bug: every publish raises."""
+
+    async def publish_async(self, *_: Any, **__: Any) -> Any:
+        raise RuntimeError("a bug in publishing")
+
+
+def lines(caplog: pytest.LogCaptureFixture, start: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith(start)]
+
+
+def tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.exc_info]
+
+
+async def kicks_then_next_pass(relay: OutboxRelay, backoff: Backoff) -> None:
+    """What a worker's commits do meanwhile: kick, many times — then the backoff ends."""
+    for _ in range(50):
+        relay.kick()
+        await asyncio.sleep(0)
+    backoff.end()
+
+
+async def test_kicks_do_not_cut_a_jetstream_outages_backoff_short(
+    settings: Settings,
+    nc: NATS,
+    db: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The stream is gone (a NATS reset) and requests keep committing: each failed pass
+    is followed by its whole, growing backoff, on one new connection, and the outage is
+    one "paused" line."""
+    subjects = Subjects(settings.namespace)
+    await nc.jetstream().delete_stream(subjects.stream(ChannelKind.WORKSPACE))
+    await add_rows(db, "workspace:backoff", "a")
+    backoff = Backoff()
+    relay = CountingRelay(db, nc.jetstream(), subjects, min_interval=0, sleep=backoff)
+    caplog.set_level(logging.INFO, "workers.relay")
+    relay.start()
+    try:
+        relay.kick()
+        for passes in range(1, 4):
+            await wait_for(lambda n=passes: len(backoff.delays) == n)
+            assert relay.connects == passes
+            await kicks_then_next_pass(relay, backoff)
+        await wait_for(lambda: len(backoff.delays) == 4)
+        assert relay.connects == 4
+        assert backoff.delays == [2.0, 4.0, 5.0, 5.0]  # up to the outage cap
+        assert len(lines(caplog, "outbox relay paused")) == 1
+        assert tracebacks(caplog) == []
+    finally:
+        await relay.stop(1)
+
+
+async def test_kicks_do_not_cut_a_failures_backoff_short(
+    settings: Settings,
+    db: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failure that is not an outage (a bug) is one traceback per backoff step, not one
+    per commit."""
+    await add_rows(db, "workspace:bug", "a")
+    backoff = Backoff()
+    js: Any = FailingJetStream()
+    relay = CountingRelay(db, js, Subjects(settings.namespace), min_interval=0, sleep=backoff)
+    caplog.set_level(logging.INFO, "workers.relay")
+    relay.start()
+    try:
+        relay.kick()
+        for passes in range(1, 4):
+            await wait_for(lambda n=passes: len(backoff.delays) == n)
+            await kicks_then_next_pass(relay, backoff)
+        await wait_for(lambda: len(backoff.delays) == 4)
+        assert relay.connects == 4
+        assert backoff.delays == [2.0, 4.0, 8.0, 16.0]
+        assert len(tracebacks(caplog)) == 4
+    finally:
+        await relay.stop(1)
+
+
+async def test_a_paused_relay_says_resumed_only_once_events_go_out(
+    settings: Settings,
+    nc: NATS,
+    db: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two relays, the stream gone. The relay whose pass failed stays paused through the
+    passes in which another relay leads — JetStream answers, only the stream is missing,
+    and no event goes out — and says "resumed" once the leader has published the rows it
+    could not."""
+    subjects = Subjects(settings.namespace)
+    await nc.jetstream().delete_stream(subjects.stream(ChannelKind.WORKSPACE))
+    await add_rows(db, "workspace:resumed", "a")
+    backoff = Backoff()
+    paused = OutboxRelay(db, nc.jetstream(), subjects, poll_interval=60, sleep=backoff)
+    caplog.set_level(logging.INFO, "workers.relay")
+    paused.start()
+    other = OutboxRelay(db, nc.jetstream(), subjects, poll_interval=60)
+    # Another relay's pass, holding the lead: it hears the paused relay's NOTIFYs.
+    holder = await asyncpg.connect(**asyncpg_connect_args(settings.database_url or ""))
+    told: asyncio.Queue[None] = asyncio.Queue()
+    try:
+        paused.kick()
+        await wait_for(lambda: backoff.delays)  # it led, failed, and waits out its backoff
+        await holder.fetchval("SELECT pg_advisory_lock($1)", RELAY_LOCK_ID)
+        await holder.add_listener(NOTIFY_CHANNEL, lambda *_: told.put_nowait(None))
+        backoff.end()
+        await asyncio.wait_for(told.get(), 10)  # a pass that did not lead…
+        paused.kick()
+        await asyncio.wait_for(told.get(), 10)  # …and another: the first one is over
+        assert lines(caplog, "outbox relay resumed") == []
+        assert paused.paused is not None
+
+        await holder.close()
+        await ensure_streams(nc.jetstream(), subjects, settings.policies())
+        assert await other.flush() is False  # leads, and publishes the row
+        assert await unpublished(db) == 0
+        paused.kick()
+        await wait_for(lambda: lines(caplog, "outbox relay resumed"))
+        assert paused.published == 0
+        assert not paused.leading
+        assert len(lines(caplog, "outbox relay paused")) == 1
+        assert len(lines(caplog, "outbox relay resumed")) == 1
+        assert await notes(nc, settings, "workspace:resumed") == ["a"]
+    finally:
+        await holder.close()
+        await paused.stop(1)
+        await other.stop(1)
