@@ -18,6 +18,15 @@ closes its connection then, so a relay that can still publish takes over. Passes
 at least ``min_interval`` apart: an event after a quiet spell goes out at once, and under
 a stream of commits each pass takes the rows of many.
 
+The lead is a lease (see ``_lease_settings``): a leader silent for ``LEASE_MIN_S`` may
+have lost it, and another relay published its rows. So a batch is *fenced*: published
+only within half that time after its read was sent, and only while the relay's NATS
+client is connected (nats-py keeps what it is given while it reconnects, and sends it
+whenever it is back). A leader frozen between reading and publishing (a stopped process,
+a blocked loop) gives its batch up when it thaws, rather than sending it late — past
+JetStream's duplicate window, after newer events. A freeze in the middle of a publish
+can still let that one message out late.
+
 A row that can never be published — a channel name that is not one, a payload over
 NATS's ``max_payload``, a message JetStream refuses as malformed — would otherwise stop
 every event behind it for good. It is set aside instead: marked ``failed_at`` with the
@@ -44,7 +53,7 @@ from typing import Any, NamedTuple
 import asyncpg
 import orjson
 from nats.aio.client import Client as NatsClient
-from nats.errors import NoRespondersError
+from nats.errors import ConnectionClosedError, ConnectionReconnectingError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError, NoStreamResponseError, TooManyStalledMsgsError
@@ -67,6 +76,10 @@ FINAL_RETRY_S = 0.05  # a stopping relay that does not lead: how often it looks 
 COMMAND_TIMEOUT_S = 15.0  # any statement of the relay's, on the client's side
 LEASE_MIN_S = 10.0  # a leader silent for this long (and LEASE_POLLS polls) loses the lead
 LEASE_POLLS = 5
+# A batch is published only this much of LEASE_MIN_S after its read was sent: the server
+# cannot have ended the session (and let another relay publish the rows) before then.
+# The rest of the lease is left for the messages already on their way.
+FENCE_SHARE = 0.5
 JETSTREAM_AWAY = (
     TimeoutError,
     NatsTimeout,
@@ -85,6 +98,12 @@ _ASYNCPG_OWN = (asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 class ConnectionLost(Exception):
     """The relay's own PostgreSQL connection closed during a pass."""
+
+
+class LeadLost(Exception):
+    """The lease ran out between reading a batch and publishing it (the relay was frozen,
+    its loop blocked): another relay may have published the rows since, so the batch was
+    given up."""
 
 
 class OutboxRelay:
@@ -115,6 +134,7 @@ class OutboxRelay:
         self._stuck_at: int | None = None  # while paused: the first row it could not publish
         self._batch_first: int | None = None  # the first row of the batch read last
         self._sleep = sleep  # how a backoff is waited out
+        self._read_at: float | None = None  # loop time the read of the current batch began
         # The NATS client under ``js`` (a test's stand-in for ``js`` may have none).
         self._nats: NatsClient | None = getattr(js, "_nc", None)
         self.published = 0
@@ -201,6 +221,8 @@ class OutboxRelay:
                     log.info("outbox relay resumed: events go out again")
             except asyncio.CancelledError:
                 raise
+            except LeadLost as exc:
+                log.warning("outbox relay gave up a batch: %s", exc)
             except Exception as exc:
                 failures += 1
                 outage = self._outage(exc)
@@ -264,6 +286,11 @@ class OutboxRelay:
             except BaseException as exc:
                 lost = self._conn is not None and self._conn.is_closed()
                 self._drop()
+                failed = isinstance(exc, Exception) and not isinstance(exc, LeadLost)
+                if lost and failed and self._past_fence():
+                    # The server ended the session of a leader silent for its lease: not
+                    # an outage of PostgreSQL.
+                    raise LeadLost(self._silence()) from exc
                 if lost and isinstance(exc, _ASYNCPG_OWN) and classify(exc) is None:
                     # asyncpg can report a connection the server closed under a statement
                     # as an error of its own state machine ("another operation is in
@@ -272,15 +299,17 @@ class OutboxRelay:
                 raise
 
     async def _flush(self) -> bool:
+        self._read_at = None
         conn = await self._lead()
         if conn is None:
             return True
         while True:
-            rows = [Pending(*r) for r in await conn.fetch(_TAKE, self.batch_size)]
+            self._read_at = asyncio.get_running_loop().time()
+            rows = await self._take(conn)
             if not rows:
                 return False
             self._batch_first = rows[0].id
-            refused = await self._publish(rows)
+            refused = await self._publish(rows, lambda: self._fence(conn))
             published = [r.id for r in rows if r.id not in refused]
             # Each row's mark commits by itself: a row published and not marked (the
             # relay died in between) is published again, and JetStream keeps one copy.
@@ -292,6 +321,39 @@ class OutboxRelay:
             self.set_aside += len(refused)
             if len(rows) < self.batch_size:
                 return False
+
+    async def _take(self, conn: asyncpg.Connection) -> list[Pending]:
+        """The oldest unpublished rows, a batch of them."""
+        return [Pending(*r) for r in await conn.fetch(_TAKE, self.batch_size)]
+
+    def _fence(self, conn: asyncpg.Connection) -> None:
+        """Raise unless the batch being published may still go out: the lease is surely
+        this relay's (the server may end a leader's session ``LEASE_MIN_S`` after its last
+        statement, the batch's read, and another relay publish the rows then — re-sent
+        later, past JetStream's duplicate window, they would be stored again, after newer
+        events) and its NATS client is connected (nats-py keeps what is published while
+        it reconnects, and sends it whenever it is back)."""
+        if self._past_fence():
+            raise LeadLost(self._silence())
+        if conn.is_closed():
+            raise ConnectionLost("the relay's PostgreSQL connection closed")
+        if not self._nats_connected():
+            assert self._nats is not None
+            raise ConnectionClosedError if self._nats.is_closed else ConnectionReconnectingError
+
+    def _past_fence(self) -> bool:
+        if self._read_at is None:
+            return False
+        elapsed = asyncio.get_running_loop().time() - self._read_at
+        return elapsed > FENCE_SHARE * LEASE_MIN_S
+
+    def _silence(self) -> str:
+        assert self._read_at is not None
+        elapsed = asyncio.get_running_loop().time() - self._read_at
+        return (
+            f"{elapsed:.1f} s passed since it was read, and the lead may have passed on;"
+            " the relay that leads publishes it"
+        )
 
     def _nats_connected(self) -> bool:
         return self._nats is None or self._nats.is_connected
@@ -339,8 +401,8 @@ class OutboxRelay:
         server must end the session of a leader that can no longer act — one cut off
         (TCP keepalives and a send timeout: about 10 s) or frozen (a stopped process, a
         blocked event loop: no statement for ``idle_session_timeout``; a live leader
-        polls every ``poll_interval``). Then the lock is free for another relay, well
-        inside JetStream's de-duplication window for rows a cut-off leader re-sends."""
+        polls every ``poll_interval``). Then the lock is free for another relay; the old
+        leader, should it come back, does not publish the batch it had read (``_fence``)."""
         settings = [
             "SET tcp_keepalives_idle = 5",
             "SET tcp_keepalives_interval = 2",
@@ -369,9 +431,10 @@ class OutboxRelay:
             except Exception:
                 conn.terminate()
 
-    async def _publish(self, rows: Sequence[Pending]) -> dict[int, str]:
+    async def _publish(self, rows: Sequence[Pending], fence: Callable[[], None]) -> dict[int, str]:
         """Publish ``rows``; returns the ones that can never be published, with why.
-        Raises when the others failed for a reason that may pass (see the docstring)."""
+        Raises when the others failed for a reason that may pass (see the docstring), or
+        ``fence`` raised before a row: the batch is given up."""
         refused: dict[int, str] = {}
         # Sent one after another on one connection (so JetStream stores them in id order),
         # acknowledged together.
@@ -390,6 +453,7 @@ class OutboxRelay:
                 refused[row.id] = reason
                 continue
             headers = {"Nats-Msg-Id": row.event_id or f"outbox-{row.id}"}
+            fence()
             acks.append((row, await self.js.publish_async(subject, payload, headers=headers)))
         results = await asyncio.wait_for(
             asyncio.gather(*(ack for _, ack in acks), return_exceptions=True),

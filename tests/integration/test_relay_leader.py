@@ -4,21 +4,28 @@ lead passes on when it stops or fails."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
+import asyncpg
 import orjson
 import pytest
 from nats.aio.client import Client as NATS
-from nats.errors import ConnectionClosedError
+from nats.errors import ConnectionClosedError, ConnectionReconnectingError
+from nats.js import JetStreamContext
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cli.embedded import EmbeddedNats
 from handlers.outbox import OutboxEvent
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel, ChannelKind
 from hubbub.contracts.subjects import Subjects
 from hubbub.natsconn import connect_nats
+from hubbub.streams import ensure_streams
 from tests.support.waiting import wait_for
-from workers.relay import OutboxRelay
+from workers.relay import LeadLost, OutboxRelay, Pending
 
 
 async def add_rows(db: async_sessionmaker[AsyncSession], channel: str, *names: str) -> None:
@@ -177,3 +184,94 @@ async def test_a_stopping_relay_sees_its_rows_out_when_the_leader_stops_without_
         assert await notes(nc, settings, "workspace:stopping") == ["a", "b"]
     finally:
         await leader.stop(1)
+
+
+class RecordingJetStream:
+    """JetStream as it is, noting the ``Nats-Msg-Id`` of each message published."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+        self.sent: list[str] = []
+
+    async def publish_async(self, subject: str, payload: bytes, **kwargs: Any) -> Any:
+        self.sent.append(kwargs["headers"]["Nats-Msg-Id"])
+        return await self.js.publish_async(subject, payload, **kwargs)
+
+
+async def test_a_leader_frozen_after_reading_its_batch_gives_it_up(
+    settings: Settings,
+    nc: NATS,
+    db: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A leader frozen (a stopped process, a blocked loop) between reading its batch and
+    publishing it loses its lease meanwhile, and another relay publishes the rows. Thawed,
+    it sends none of its stale batch — past JetStream's duplicate window it would be
+    stored again, after newer events — and its pass ends as a lead lost."""
+    monkeypatch.setattr("workers.relay.LEASE_MIN_S", 0.5)
+    read, thaw = asyncio.Event(), asyncio.Event()
+
+    class FrozenAfterReading(OutboxRelay):
+        async def _take(self, conn: asyncpg.Connection) -> list[Pending]:
+            rows = await super()._take(conn)
+            if rows:
+                read.set()
+                await thaw.wait()
+            return rows
+
+    js: Any = RecordingJetStream(nc.jetstream())
+    frozen = FrozenAfterReading(db, js, Subjects(settings.namespace), poll_interval=0.1)
+    other = relay(db, nc, settings)
+    assert await frozen.flush() is False  # leads
+    await add_rows(db, "workspace:thawed", "a", "b")
+    stale = asyncio.create_task(frozen.flush())
+    try:
+        async with asyncio.timeout(10):
+            await read.wait()
+
+        async def took_over() -> bool:
+            return await other.flush() is False
+
+        await wait_for(took_over, timeout=20)
+        assert await notes(nc, settings, "workspace:thawed") == ["a", "b"]
+        thaw.set()
+        with pytest.raises(LeadLost):
+            await stale
+        assert js.sent == []  # not even a row: it had read them before the lease ran out
+        assert not frozen.leading
+    finally:
+        thaw.set()
+        await other.stop(1)
+        await frozen.stop(1)
+
+
+@pytest.fixture
+async def own_nats(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
+    server = EmbeddedNats(tmp_path / "own-nats")
+    await asyncio.to_thread(server.start)
+    yield server
+    await asyncio.to_thread(server.stop)
+
+
+async def test_a_leader_whose_nats_connection_is_reconnecting_publishes_nothing(
+    settings: Settings, own_nats: EmbeddedNats, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """What nats-py is given while it reconnects it keeps, and sends whenever it is back
+    — maybe long after another relay published the rows. A leader whose client is
+    reconnecting gives its batch up as a NATS outage, and gives nothing to the client."""
+    subjects = Subjects(settings.namespace)
+    client = await connect_nats(own_nats.url, "reconnecting")
+    try:
+        await ensure_streams(client.jetstream(), subjects, settings.policies())
+        reconnecting = OutboxRelay(db, client.jetstream(), subjects, publish_timeout=1)
+        assert await reconnecting.flush() is False  # leads, with nothing to publish yet
+        await asyncio.to_thread(own_nats.stop)
+        await wait_for(lambda: client.is_reconnecting)
+        await add_rows(db, "workspace:reconnecting", "a")
+        with pytest.raises(ConnectionReconnectingError):
+            await reconnecting.flush()
+        assert client.pending_data_size == 0
+        assert not reconnecting.leading
+        assert await unpublished(db) == 1
+    finally:
+        await client.close()
