@@ -395,7 +395,10 @@ def default_routes() -> list[DocumentedRoute]:
                     "required": ["status", "components"],
                     "properties": {
                         "status": {"enum": ["ok", "unavailable"]},
-                        "components": {"type": "object"},
+                        "components": {
+                            "type": "object",
+                            "additionalProperties": {"enum": ["ok", "degraded", "unavailable"]},
+                        },
                         "failing": {"type": "array", "items": {"type": "string"}},
                     },
                 }

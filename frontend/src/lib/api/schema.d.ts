@@ -1130,7 +1130,9 @@ export interface components {
             type: string;
         };
         Readiness: {
-            components: Record<string, never>;
+            components: {
+                [key: string]: "ok" | "degraded" | "unavailable";
+            };
             failing?: string[];
             /** @enum {unknown} */
             status: "ok" | "unavailable";
