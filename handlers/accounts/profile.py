@@ -16,7 +16,7 @@ from handlers.accounts.users import current_user, current_user_public, to_public
 from handlers.context import Context
 from handlers.ratelimit import per_account
 from handlers.registry import Registry
-from handlers.workspaces.cache import cache_for
+from handlers.workspaces.cache import invalidate_all_after_commit
 from handlers.workspaces.models import Member
 from hubbub.contracts import event_types as events
 from hubbub.contracts.api import users as api
@@ -41,10 +41,10 @@ async def update_me(ctx: Context, params: UpdateMeParams) -> UserPublic:
         public = to_public(user)
         ctx.emit(Channel.user(user.id), events.USER_UPDATED, public.model_dump(mode="json"))
         # Member lists show the name: what the workspaces cached of them goes.
-        for workspace_id in await ctx.session.scalars(
+        workspaces = await ctx.session.scalars(
             select(Member.workspace_id).where(Member.user_id == user.id)
-        ):
-            cache_for(ctx, workspace_id).invalidate_after_commit()
+        )
+        invalidate_all_after_commit(ctx, list(workspaces))
         return public
     return to_public(user)
 

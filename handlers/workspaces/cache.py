@@ -68,6 +68,40 @@ async def _redo_bump(target: invalidations.RedoTarget, payload: dict[str, Any]) 
     await _bump(target.redis, target.keys, str(payload["workspace_id"]))
 
 
+BUMP_MANY = "workspace_caches"  # the invalidation kind of ``invalidate_all_after_commit``
+
+
+async def _bump_all(redis: Redis, keys: RedisKeys, workspace_ids: list[str]) -> None:
+    """Bump the generations of ``workspace_ids`` in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for workspace_id in workspace_ids:
+            key = _gen_key(keys, workspace_id)
+            pipe.incr(key)
+            pipe.expire(key, GENERATION_TTL_S)
+        await pipe.execute()
+
+
+@invalidations.kind(BUMP_MANY)
+async def _redo_bump_all(target: invalidations.RedoTarget, payload: dict[str, Any]) -> None:
+    await _bump_all(target.redis, target.keys, [str(w) for w in payload["workspace_ids"]])
+
+
+def invalidate_all_after_commit(ctx: Context, workspace_ids: list[uuid.UUID]) -> None:
+    """``WorkspaceCache.invalidate_after_commit`` for many workspaces at once (a change
+    shown in all of them: a member's display name), in one Redis round trip however many
+    they are, and kept as one invalidation to redo if Redis cannot be told now."""
+    if not workspace_ids:
+        return
+    names = [str(w) for w in workspace_ids]
+    invalidations.after_commit(
+        ctx,
+        BUMP_MANY,
+        {"workspace_ids": names},
+        lambda: _bump_all(ctx.redis, ctx.keys, names),
+        durable=False,
+    )
+
+
 class WorkspaceCache:
     def __init__(self, ctx: Context, workspace_id: uuid.UUID) -> None:
         self.ctx = ctx
