@@ -117,11 +117,21 @@ _PG_SATURATED = (
     asyncpg.TooManyConnectionsError,  # 53300
     sa_exc.TimeoutError,  # the engine's own pool: no connection free in time
     PoolTimeout,  # the read pool's
-    # It ended this transaction to settle a conflict with another one: nothing of it
-    # applied, and the same request again will likely pass.
+)
+
+# PostgreSQL ended the transaction to settle a conflict with another one: nothing of it
+# applied, and the same request again will likely pass. Not an outage, nor quite a bug
+# of the request's: a deadlock says two code paths take locks in different orders.
+_PG_CONFLICT = (
     asyncpg.DeadlockDetectedError,  # 40P01
     asyncpg.SerializationError,  # 40001
 )
+
+
+def transaction_conflict(exc: BaseException) -> bool:
+    """Whether ``exc``, whatever wraps it, is PostgreSQL ending a transaction to settle a
+    conflict with another (``_PG_CONFLICT``)."""
+    return any(isinstance(cause, _PG_CONFLICT) for cause in causes(exc))
 
 
 def postgres_outage(exc: BaseException) -> Outage | None:

@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.context import Context
-from handlers.db import ReadPool
+from handlers.db import ReadPool, transaction_conflict
 from handlers.registry import Handler, Registry
 from handlers.worker_resources import Resources
 from hubbub import tracing
@@ -50,7 +50,7 @@ from hubbub.contracts.errors import (
 )
 from hubbub.contracts.operations import Operation
 from hubbub.contracts.subjects import WORKER_QUEUE, Subjects
-from hubbub.dependencies import Health, unavailable
+from hubbub.dependencies import RETRY_AFTER_S, Health, unavailable
 from hubbub.keys import RedisKeys
 from hubbub.logs import request_id_var
 from hubbub.nats_barrier import server_has_read
@@ -469,8 +469,24 @@ class Request:
 
     async def failed(self, exc: Exception) -> None:
         """A handler raised something other than a ``HubbubError``: an outage of a
-        dependency (``unavailable``, logged once per outage) or a bug (``internal``,
-        with its traceback)."""
+        dependency (``unavailable``, logged once per outage), a transaction PostgreSQL
+        ended to settle a conflict (``unavailable``: nothing applied, retry; logged with
+        its traceback each time, for a deadlock shows two paths that lock in different
+        orders) or a bug (``internal``, with its traceback)."""
+        if transaction_conflict(exc):
+            log.warning(
+                "PostgreSQL ended the transaction to settle a conflict; answered retry",
+                exc_info=exc,
+                extra={"op": self.route.op.name, "user_id": self.ctx.caller.user_id},
+            )
+            await self.reject(
+                Unavailable(
+                    "this request conflicted with another and was rolled back; retry",
+                    retry_after=RETRY_AFTER_S,
+                    request_id=self.ctx.request_id,
+                )
+            )
+            return
         outage = classify(exc)
         if outage is None:
             log.exception(

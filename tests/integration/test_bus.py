@@ -180,6 +180,26 @@ class TestSupervision:
         assert caught.value.details["request_id"] == "rid-crash-1"
         assert "boom" not in caught.value.message
 
+    async def test_a_transaction_ended_by_a_deadlock_answers_retry_not_internal(
+        self, worker: RunningWorker, bus: Bus, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Two calls that lock in opposite orders: PostgreSQL ends one, which rolled back
+        and is answered ``unavailable`` (retry) with a warning, the other goes through."""
+        ops.holding_first.clear()
+        with caplog.at_level(logging.WARNING):
+            outcomes = await asyncio.gather(
+                *(
+                    bus.request(ops.crossing_locks, {"key": f"x{seq}", "seq": seq}, caller=None)
+                    for seq in (0, 1)
+                ),
+                return_exceptions=True,
+            )
+        refused = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(refused) == 1, outcomes
+        assert isinstance(refused[0], Unavailable)
+        assert refused[0].details["retry_after"] == 1
+        assert any("settle a conflict" in r.getMessage() for r in caplog.records)
+
     async def test_the_actor_keeps_serving_its_key_after_a_crash(
         self, worker: RunningWorker, bus: Bus
     ) -> None:

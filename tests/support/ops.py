@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 
 from handlers.context import Context
 from handlers.registry import Registry
@@ -71,6 +72,11 @@ crash = test_catalog.add(
     Operation(
         "test.crash", EchoParams, EchoResult, Access.PUBLIC, Http("POST", "/test/crash"), key="key"
     )
+)
+# Two calls (seq 0 and 1, other keys) that lock two advisory locks in opposite orders,
+# each waiting for the other to hold its first: PostgreSQL ends one of them.
+crossing_locks = test_catalog.add(
+    Operation("test.crossing_locks", EchoParams, EchoResult, Access.PUBLIC, key="key")
 )
 bad_reply = test_catalog.add(
     Operation(
@@ -147,6 +153,21 @@ async def run_echo(ctx: Context, params: EchoParams) -> EchoResult:
 async def run_crash(ctx: Context, params: EchoParams) -> EchoResult:
     if params.seq % 2 == 0:
         raise RuntimeError("boom: a secret internal detail")
+    return EchoResult(key=params.key, seq=params.seq, payload={})
+
+
+CROSSING_LOCKS = (7_301, 7_302)
+holding_first: set[int] = set()  # the seqs of crossing_locks that hold their first lock
+
+
+@test_registry.handler(crossing_locks)
+async def run_crossing_locks(ctx: Context, params: EchoParams) -> EchoResult:
+    first, second = CROSSING_LOCKS if params.seq == 0 else reversed(CROSSING_LOCKS)
+    await ctx.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": first})
+    holding_first.add(params.seq)
+    while len(holding_first) < 2:  # both hold their first lock: the second ones cross
+        await asyncio.sleep(0.01)
+    await ctx.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": second})
     return EchoResult(key=params.key, seq=params.seq, payload={})
 
 
