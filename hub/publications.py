@@ -3,6 +3,7 @@ command: its data encoded as JSON, then published to its channel's stream."""
 
 from __future__ import annotations
 
+import nats.errors
 import orjson
 from nats.aio.client import Client as NATS
 from nats.js.api import PubAck
@@ -24,15 +25,23 @@ def publication_json(value: object, loc: list[str]) -> bytes:
         ) from None
 
 
+class NotStored(Unavailable):
+    """``unavailable``, and known not stored: JetStream refused it, or it never left."""
+
+
 async def store(
     nc: NATS, subject: str, payload: bytes, headers: dict[str, str] | None = None
 ) -> PubAck:
     """Publish ``payload`` to the stream of ``subject`` and return its acknowledgement;
-    ``unavailable`` when JetStream does not acknowledge it (it may have stored it all the
-    same)."""
+    ``unavailable`` when JetStream does not acknowledge it: ``NotStored`` when it
+    answered no or the message was never sent, plain ``Unavailable`` when no answer came
+    in time (it may have stored it all the same)."""
     try:
         return await nc.jetstream().publish(
             subject, payload, headers=headers, timeout=STORE_TIMEOUT_S
         )
     except Exception as exc:
-        raise Unavailable(f"the channel history did not accept it: {type(exc).__name__}") from None
+        message = f"the channel history did not accept it: {type(exc).__name__}"
+        if isinstance(exc, TimeoutError | nats.errors.TimeoutError):
+            raise Unavailable(message) from None
+        raise NotStored(message) from None

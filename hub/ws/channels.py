@@ -5,7 +5,7 @@
 (``HUBBUB_WS_PUBLISH_BYTES_PER_USER``, a token bucket; the size counted is the stored
 publication's JSON): over it, ``rate_limited`` with ``details.retry_after`` (seconds,
 fractional) and nothing is published; a publication larger than the whole budget is
-``too_large``; one the channel history did not accept (``unavailable``) costs nothing.
+``too_large``; one the channel history refused, or that never reached it, costs nothing.
 Like the socket cap, the budget is per hub.
 """
 
@@ -28,7 +28,7 @@ from hub.ws.presence import Presence
 from hubbub.config import Settings
 from hubbub.contracts.api.channels import ChannelAction
 from hubbub.contracts.channels import Channel, ChannelKind, ChannelPolicy
-from hubbub.contracts.errors import BadRequest, Conflict, RateLimited, TooLarge, Unavailable
+from hubbub.contracts.errors import BadRequest, Conflict, RateLimited, TooLarge
 from hubbub.contracts.subjects import Subjects
 
 MAX_HISTORY_BYTES = 1024 * 1024  # one history reply; page on with since
@@ -86,9 +86,10 @@ class ChannelCommands:
         # reconnect comes on another socket).
         try:
             ack = await publications.store(self.nc, self.subjects.event(channel), payload)
-        except Unavailable:
-            # Not stored (as far as the hub can tell): the retries it invites must not
-            # end in rate_limited.
+        except publications.NotStored:
+            # The retries it invites must not end in rate_limited. (One that may have
+            # been stored, its acknowledgement late, keeps its cost: while JetStream is
+            # slow, publishes in flight are stored all the same.)
             budget.give_back(conn.user_id, len(payload))
             raise
         return {"offset": ack.seq}
