@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -118,25 +119,34 @@ def _is_held(state_dir: Path) -> bool:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
+    except OSError:
+        return False  # a file system without locks: no `hubbub up` could hold it either
     finally:
         os.close(fd)  # lets go of the shared lock, if it was taken
     return False
 
 
-def hold_state_dir(state_dir: Path) -> IO[bytes] | None:
+def hold_state_dir(state_dir: Path, patience_s: float = 0.5) -> IO[bytes] | None:
     """Hold ``state_dir`` for this `hubbub up`: an exclusive lock on its ``up.lock``, kept
     while the returned file stays open; None when another process holds it. The system
     lets go of it when the process ends, however it ends, so a killed run leaves nothing
     that blocks the next — and it holds across containers that share the folder, where
-    a pid in a file would name another namespace's process."""
+    a pid in a file would name another namespace's process.
+
+    Another command that looks whether an `up` runs (``_is_held``) holds the lock shared
+    for a moment: that is waited out, for up to ``patience_s``."""
     state_dir.mkdir(parents=True, exist_ok=True)
     lock = open(state_dir / LOCK_FILE, "ab")  # noqa: SIM115  # held open on purpose
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        return None
-    return lock
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                lock.close()
+                return None
+            time.sleep(0.01)
 
 
 def read_runtime(state_dir: Path) -> dict[str, str]:

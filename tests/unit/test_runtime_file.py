@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,6 +76,22 @@ class TestHoldingTheStateFolder:
         again = hold_state_dir(tmp_path)
         assert again is not None
         again.close()
+
+    def test_a_command_looking_whether_an_up_runs_does_not_keep_one_from_starting(
+        self, tmp_path: Path
+    ) -> None:
+        """Such a look holds the lock shared for a moment; `up` waits that out."""
+        made = hold_state_dir(tmp_path)  # the lock file
+        assert made is not None
+        made.close()
+        looking = os.open(tmp_path / LOCK_FILE, os.O_RDONLY)
+        fcntl.flock(looking, fcntl.LOCK_SH)
+        done_looking = threading.Timer(0.05, os.close, [looking])
+        done_looking.start()
+        lock = hold_state_dir(tmp_path, patience_s=5.0)
+        done_looking.join()
+        assert lock is not None
+        lock.close()
 
     def test_a_killed_holder_leaves_the_folder_free(self, tmp_path: Path) -> None:
         holder = subprocess.Popen(
