@@ -36,8 +36,11 @@ async def within_quota(ctx: Context, user_id: uuid.UUID) -> None:
     )
     limit = ctx.settings.max_workspaces_per_user
     if (owned or 0) >= limit:
+        whose = "your account" if str(user_id) == ctx.user_id else "that account"
         raise Forbidden(
-            f"an account may own at most {limit} workspaces", reason="quota", limit=limit
+            f"{whose} owns {limit} workspaces, the most an account may",
+            reason="quota",
+            limit=limit,
         )
 
 

@@ -37,8 +37,8 @@ async def waiting_on_a_lock(db: async_sessionmaker[AsyncSession]) -> bool:
     async with db() as session:
         found = await session.execute(
             text(
-                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND query LIKE '%FROM workspaces%'"
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND query LIKE '%FROM workspaces%'"
             )
         )
         return found.first() is not None
