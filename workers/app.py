@@ -90,6 +90,7 @@ async def worker_running(
                     poll_interval=settings.outbox_poll_s,
                     max_payload=nc.max_payload,
                     health=health,
+                    nats=nc,
                 )
                 relay.start()
                 janitor = Janitor(session_factory(engine), settings, health)

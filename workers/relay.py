@@ -24,8 +24,8 @@ only within half that time after its read was sent, and only while the relay's N
 client is connected (nats-py keeps what it is given while it reconnects, and sends it
 whenever it is back). A leader frozen between reading and publishing (a stopped process,
 a blocked loop) gives its batch up when it thaws, rather than sending it late — past
-JetStream's duplicate window, after newer events. A freeze in the middle of a publish
-can still let that one message out late.
+JetStream's duplicate window, after newer events. A freeze in the middle of publishing
+can still let the messages already handed to nats-py (at most the batch) out late.
 
 A row that can never be published — a channel name that is not one, a payload over
 NATS's ``max_payload``, a message JetStream refuses as malformed — would otherwise stop
@@ -120,7 +120,10 @@ class OutboxRelay:
         health: Health | None = None,
         min_interval: float = 0.02,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        nats: NatsClient | None = None,
     ) -> None:
+        """``nats``: the client under ``js``, whose connection fences each batch (None:
+        not looked at)."""
         self.sessions = sessions
         self.js = js
         self.subjects = subjects
@@ -135,8 +138,7 @@ class OutboxRelay:
         self._batch_first: int | None = None  # the first row of the batch read last
         self._sleep = sleep  # how a backoff is waited out
         self._read_at: float | None = None  # loop time the read of the current batch began
-        # The NATS client under ``js`` (a test's stand-in for ``js`` may have none).
-        self._nats: NatsClient | None = getattr(js, "_nc", None)
+        self._nats = nats
         self.published = 0
         self.set_aside = 0
         self._wake = asyncio.Event()
@@ -222,6 +224,9 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except LeadLost as exc:
+                # Backed off like a failure: a batch that keeps taking longer than the
+                # fence allows would otherwise be read and given up again at once.
+                failures += 1
                 log.warning("outbox relay gave up a batch: %s", exc)
             except Exception as exc:
                 failures += 1

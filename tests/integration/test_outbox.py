@@ -180,7 +180,7 @@ class TestOutbox:
             session.add(
                 OutboxEvent(channel="workspace:w7", event_type="note.added", payload={"id": "e7"})
             )
-        relay = OutboxRelay(db, closed.jetstream(), Subjects(settings.namespace))
+        relay = OutboxRelay(db, closed.jetstream(), Subjects(settings.namespace), nats=closed)
         with pytest.raises(ConnectionClosedError):
             await relay.flush()
         async with db() as session:

@@ -145,10 +145,10 @@ async def test_a_paused_relay_says_resumed_only_once_events_go_out(
     await nc.jetstream().delete_stream(subjects.stream(ChannelKind.WORKSPACE))
     await add_rows(db, "workspace:resumed", "a")
     backoff = Backoff()
-    paused = OutboxRelay(db, nc.jetstream(), subjects, poll_interval=60, sleep=backoff)
+    paused = OutboxRelay(db, nc.jetstream(), subjects, poll_interval=60, sleep=backoff, nats=nc)
     caplog.set_level(logging.INFO, "workers.relay")
     paused.start()
-    other = OutboxRelay(db, nc.jetstream(), subjects, poll_interval=60)
+    other = OutboxRelay(db, nc.jetstream(), subjects, poll_interval=60, nats=nc)
     # Another relay's pass, holding the lead: it hears the paused relay's NOTIFYs.
     holder = await asyncpg.connect(**asyncpg_connect_args(settings.database_url or ""))
     told: asyncio.Queue[None] = asyncio.Queue()
@@ -179,3 +179,35 @@ async def test_a_paused_relay_says_resumed_only_once_events_go_out(
         await holder.close()
         await paused.stop(1)
         await other.stop(1)
+
+
+async def test_a_batch_given_up_for_the_lease_is_backed_off_like_a_failure(
+    settings: Settings,
+    nc: NATS,
+    db: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A batch that always takes longer than the fence allows (here: any time at all) is
+    given up each pass — and each time the relay waits out a growing backoff, not read
+    again at once on a new connection."""
+    monkeypatch.setattr("workers.relay.FENCE_SHARE", 0.0)
+    await add_rows(db, "workspace:fenced", "a")
+    backoff = Backoff()
+    relay = CountingRelay(
+        db, nc.jetstream(), Subjects(settings.namespace), min_interval=0, sleep=backoff, nats=nc
+    )
+    caplog.set_level(logging.INFO, "workers.relay")
+    relay.start()
+    try:
+        relay.kick()
+        await wait_for(lambda: len(backoff.delays) == 1)
+        await kicks_then_next_pass(relay, backoff)
+        await wait_for(lambda: len(backoff.delays) == 2)
+        assert backoff.delays == [2.0, 4.0]
+        assert relay.connects == 2
+        assert len(lines(caplog, "outbox relay gave up a batch")) == 2
+        assert await unpublished(db) == 1
+    finally:
+        monkeypatch.undo()  # its stop publishes what it can
+        await relay.stop(1)

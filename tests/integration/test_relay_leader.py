@@ -57,7 +57,7 @@ async def notes(nc: NATS, settings: Settings, channel: str) -> list[str]:
 
 
 def relay(db: async_sessionmaker[AsyncSession], nc: NATS, settings: Settings) -> OutboxRelay:
-    return OutboxRelay(db, nc.jetstream(), Subjects(settings.namespace), poll_interval=60)
+    return OutboxRelay(db, nc.jetstream(), Subjects(settings.namespace), poll_interval=60, nats=nc)
 
 
 async def test_the_leader_publishes_what_another_worker_committed(
@@ -106,7 +106,7 @@ async def test_a_leader_whose_pass_fails_gives_up_the_lead(
     a relay that can publish takes over, and nothing was lost."""
     closed = await connect_nats(settings.nats_url or "", "closed")
     await closed.close()
-    broken = OutboxRelay(db, closed.jetstream(), Subjects(settings.namespace))
+    broken = OutboxRelay(db, closed.jetstream(), Subjects(settings.namespace), nats=closed)
     healthy = relay(db, nc, settings)
     try:
         assert await broken.flush() is False  # it leads, with nothing to publish yet
@@ -146,7 +146,9 @@ async def test_a_leader_that_goes_silent_loses_the_lead(
     for its idle time (a frozen process, a blocked loop) has its session ended by the
     server, and another relay takes the lead and publishes."""
     monkeypatch.setattr("workers.relay.LEASE_MIN_S", 0.5)
-    frozen = OutboxRelay(db, nc.jetstream(), Subjects(settings.namespace), poll_interval=0.1)
+    frozen = OutboxRelay(
+        db, nc.jetstream(), Subjects(settings.namespace), poll_interval=0.1, nats=nc
+    )
     other = relay(db, nc, settings)
     assert await frozen.flush() is False  # leads; never passes again
     await add_rows(db, "workspace:silent", "a", "b")
@@ -263,7 +265,7 @@ async def test_a_leader_whose_nats_connection_is_reconnecting_publishes_nothing(
     client = await connect_nats(own_nats.url, "reconnecting")
     try:
         await ensure_streams(client.jetstream(), subjects, settings.policies())
-        reconnecting = OutboxRelay(db, client.jetstream(), subjects, publish_timeout=1)
+        reconnecting = OutboxRelay(db, client.jetstream(), subjects, publish_timeout=1, nats=client)
         assert await reconnecting.flush() is False  # leads, with nothing to publish yet
         await asyncio.to_thread(own_nats.stop)
         await wait_for(lambda: client.is_reconnecting)
