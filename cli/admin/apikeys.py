@@ -90,6 +90,9 @@ async def tell_hubs(settings: Settings, key_hash: str) -> str | None:
         message = ApiKeyRevoked(key_hash=key_hash).model_dump_json().encode()
         await nc.publish(api_key_revocations(Subjects(settings.namespace)), message)
         await server_has_read(nc)
+        # A publish the server refuses is answered -ERR, before the barrier's PONG.
+        if nc.last_error is not None and "permissions violation" in str(nc.last_error).lower():
+            return f"NATS refused the publish: {nc.last_error}"
     except Exception as exc:
         return f"NATS: {exc or type(exc).__name__}"
     finally:

@@ -21,6 +21,7 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 
+from cli.admin.apikeys import tell_hubs
 from cli.admin.services import manage_services
 from cli.embedded import EmbeddedNats
 from cli.embedded.nats_auth import NatsAuthFolder, ServiceUser
@@ -501,3 +502,17 @@ class TestServiceCommand:
         assert code == 2
         assert "is not a channel pattern" in capsys.readouterr().err
         assert NatsAuthFolder.of_state_dir(tmp_path / "s").services() == []
+
+
+class TestTellingHubsOfARevokedKey:
+    async def test_a_revocation_the_server_refuses_to_carry_is_not_called_told(
+        self, settings: Settings, hub_settings: Settings
+    ) -> None:
+        """As a worker, the command may publish on ``ctl.>``; with credentials that may
+        not (a hub's), the server refuses the message, and the command says the hubs
+        were not told (they stop taking the key when their memory of it runs out)."""
+        key_hash = "ab" * 32
+        assert await tell_hubs(settings, key_hash) is None
+        refused = await tell_hubs(hub_settings, key_hash)
+        assert refused is not None
+        assert "permissions violation" in refused
