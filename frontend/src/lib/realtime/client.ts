@@ -53,6 +53,7 @@ export class RealtimeClient {
         env: environment ?? browserEnvironment(),
       },
       {
+        onSignedIn: (userId) => this.outbox.failOtherUsers(userId, HubError.local("unavailable", "Signed in as another user")),
         onLive: () => {
           this.channels.resume();
           this.outbox.flush();

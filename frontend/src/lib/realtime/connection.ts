@@ -17,6 +17,8 @@ import {
 
 /** What the connection tells the outbox and the channels. */
 export interface ConnectionHooks {
+  /** `connect` answered as `userId`, before anything goes out: calls made for another user fail. */
+  onSignedIn(userId: string): void;
   /** `connect` answered: subscriptions resume, queued calls go out (in that order). */
   onLive(): void;
   /** The socket is gone; `code` is what the hub meant (a `disconnect` push overrides the close code). */
@@ -104,6 +106,10 @@ export class Connection implements Wire {
     return this.disposed;
   }
 
+  get userId(): string | null {
+    return this.snapshot.user?.id ?? null;
+  }
+
   private update(patch: Partial<ConnectionSnapshot>): void {
     const next = { ...this.snapshot, ...patch };
     const keys = Object.keys(patch) as (keyof ConnectionSnapshot)[];
@@ -153,11 +159,12 @@ export class Connection implements Wire {
    * Start over for whoever the session holds now (another user signed in):
    * the calls not answered yet fail (they were made for the previous user),
    * the socket goes, and a new one connects at once with the current token.
+   * Calls made from now on belong to whoever it connects as.
    */
   restart(reason: string): void {
     if (!this.wanted || this.disposed) return;
     this.hooks.onStopped(HubError.local("unavailable", reason));
-    this.update({ halted: null });
+    this.update({ halted: null, user: null });
     this.authRejections = 0;
     this.attempt = 0;
     this.forceRefreshNext = false;
@@ -190,8 +197,9 @@ export class Connection implements Wire {
     // A halt belongs to the holders that saw it. Once the last one let go, the
     // next holder (typically a new session after a sign-in) must not read it:
     // React runs a child's effects before its provider's retain(), so a stale
-    // `halted: "forbidden"` would sign the new session out at once.
-    this.update({ state: "offline", halted: null, nextRetryAt: null });
+    // `halted: "forbidden"` would sign the new session out at once. The user
+    // goes too: the next session's calls belong to whoever it connects as.
+    this.update({ state: "offline", halted: null, nextRetryAt: null, user: null });
   }
 
   private halt(reason: HaltReason): void {
@@ -310,6 +318,10 @@ export class Connection implements Wire {
   private onConnected(ws: SocketLike, raw: unknown): void {
     if (this.socket !== ws) return;
     const result = raw as Partial<ConnectResult>;
+    const user = isRecord(result.user) ? (result.user as HubUser) : null;
+    // Calls queued for another user (the token changed hands meanwhile) fail
+    // before the connection is live, so none of them goes out as this one.
+    if (user) this.hooks.onSignedIn(user.id);
     const now = this.rt.timers.now();
     this.live = true;
     this.everLive = true;
@@ -319,10 +331,6 @@ export class Connection implements Wire {
     if (typeof result.ping_interval === "number" && result.ping_interval > 0) {
       this.pingIntervalMs = result.ping_interval * 1000;
     }
-    const user = isRecord(result.user) ? (result.user as HubUser) : null;
-    const before = this.snapshot.user;
-    // Calls queued for another user (the token changed hands meanwhile) must not go out as this one.
-    if (before && user && before.id !== user.id) this.hooks.onStopped(HubError.local("unavailable", "Signed in as another user"));
     this.update({
       state: "live",
       clientId: typeof result.client === "string" ? result.client : null,

@@ -113,6 +113,8 @@ export interface Inflight {
 export interface Wire {
   /** `connect` answered on the current socket: commands may go out. */
   readonly live: boolean;
+  /** The user the current session's last `connect` reply named; null before it, and after a stop or a restart. */
+  readonly userId: string | null;
   /** Send a command on the current socket and route its reply. Null when it cannot go out now. */
   command(command: ClientCommand, entry: Inflight & { timeoutMs?: number }): number | null;
   /** Stop waiting for the reply to frame `id` (its caller gave up). */

@@ -14,7 +14,12 @@ interface Call {
   /** Refused for a while (see {@link RETRIED}): waiting to go out again. */
   retryTimer: TimerHandle | null;
   retries: number;
+  /** The user the connection was signed in as when the call was made; null before the session's first `connect` reply. */
+  user: string | null;
+  /** Answer the caller and leave the outbox, making room for the next call. */
   settle(error: Error | null, result?: unknown): void;
+  /** Answer the caller and leave the outbox, sending nothing else (false if it had left already). */
+  finish(error: Error | null, result?: unknown): boolean;
 }
 
 /**
@@ -30,6 +35,9 @@ interface Call {
  * the rest wait their turn. A mutation the hub refuses for a while
  * (`rate_limited`, `unavailable`, `timeout`) goes out again with the same
  * idempotency key after `retry_after` or a backoff step, until its deadline.
+ *
+ * A call belongs to the user the connection was signed in as when it was
+ * made: once `connect` answers as someone else, it fails instead of going out.
  */
 export class Outbox {
   private readonly calls = new Set<Call>();
@@ -57,15 +65,19 @@ export class Outbox {
         deadline: null,
         retryTimer: null,
         retries: 0,
+        user: this.wire.userId,
         settle: (error, result) => {
-          if (!this.calls.delete(call)) return;
+          if (call.finish(error, result)) this.flush(); // its place in flight is free
+        },
+        finish: (error, result) => {
+          if (!this.calls.delete(call)) return false;
           if (call.deadline !== null) timers.clearTimeout(call.deadline);
           if (call.retryTimer !== null) timers.clearTimeout(call.retryTimer);
           if (call.frameId !== null) this.wire.forget(call.frameId);
           signal?.removeEventListener("abort", onAbort);
           if (error) reject(error);
           else resolve(result as T);
-          this.flush(); // its place in flight is free
+          return true;
         },
       };
       call.deadline = timers.setTimeout(() => {
@@ -117,8 +129,14 @@ export class Outbox {
     }
   }
 
+  /** Fail every call, sending none of those that wait (they were made for a session that ended). */
   failAll(error: HubError): void {
-    for (const call of [...this.calls]) call.settle(error);
+    for (const call of [...this.calls]) call.finish(error);
+  }
+
+  /** `connect` answered as `user`: the calls made for another user fail, before any goes out. */
+  failOtherUsers(user: string, error: HubError): void {
+    for (const call of [...this.calls]) if (call.user !== null && call.user !== user) call.finish(error);
   }
 
   private send(call: Call): void {

@@ -84,11 +84,46 @@ describe("token refresh", () => {
     const h = setup();
     const first = await h.start();
     first.drop(1006);
-    const call = h.client.mutate("resources.create", { workspace_id: "w1" }).catch((e: unknown) => e);
+    const calls = ["w1", "w2", "w3"].map((w) => h.client.mutate("resources.create", { workspace_id: w }).catch((e: unknown) => e));
     await h.untilRetry();
     const next = await h.accept({ ...CONNECT_RESULT, user: { id: "user-2", display_name: "Bob" } });
-    expect(await call).toMatchObject({ code: "unavailable" });
+    for (const call of calls) expect(await call).toMatchObject({ code: "unavailable", message: "Signed in as another user" });
     expect(next.framesOf("rpc")).toHaveLength(0);
+  });
+
+  it("restart(): calls held back by maxCallsInFlight fail without going out on the old socket", async () => {
+    const h = setup({ maxCallsInFlight: 1 });
+    const socket = await h.start();
+    const calls = ["w1", "w2", "w3"].map((w) => h.client.mutate("resources.create", { workspace_id: w }).catch((e: unknown) => e));
+    expect(socket.framesOf("rpc")).toHaveLength(1);
+    h.client.restart();
+    for (const call of calls) expect(await call).toMatchObject({ code: "unavailable" });
+    expect(socket.framesOf("rpc")).toHaveLength(1);
+  });
+
+  it("a call made after restart() goes out on the new socket, whoever it connects as", async () => {
+    const h = setup();
+    await h.start();
+    h.client.restart();
+    const call = h.client.mutate("resources.create", { workspace_id: "w1" });
+    await h.clock.advance(0);
+    const next = await h.accept({ ...CONNECT_RESULT, user: { id: "user-2", display_name: "Bob" } });
+    next.reply(next.last("rpc").id as number, { id: "r1" });
+    await expect(call).resolves.toEqual({ id: "r1" });
+  });
+
+  it("signed out, then another user signs in in the same tab: their first calls go out", async () => {
+    const h = setup();
+    const release = h.client.retain();
+    await h.accept();
+    release();
+    await h.clock.advance(0); // the last holder let go: the client stops
+    expect(h.client.getSnapshot()).toMatchObject({ state: "offline", user: null });
+    h.client.retain(); // the next session's page mounts
+    const call = h.client.mutate("resources.create", { workspace_id: "w1" });
+    const socket = await h.accept({ ...CONNECT_RESULT, user: { id: "user-2", display_name: "Bob" } });
+    socket.reply(socket.last("rpc").id as number, { id: "r1" });
+    await expect(call).resolves.toEqual({ id: "r1" });
   });
 
   it("halts as signed out when no token can be had any more", async () => {
