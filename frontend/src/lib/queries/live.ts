@@ -45,16 +45,23 @@ export function asDomainEvent(data: unknown): DomainEvent | null {
  * `ready` turns true once the subscription stands (or after
  * {@link LOAD_WAIT_MS} without it, or when it failed): pass it as `enabled`
  * to the queries, so the first read runs once and misses nothing. If the
- * reads went early, they run once more when the subscription arrives. A new
- * subscription (nobody listened to the channel meanwhile) marks what the
- * cache holds of the workspace stale, so data kept from an earlier visit is
- * read again; joining a subscription another page kept running does not.
+ * reads went early, they run once more when the subscription arrives.
+ *
+ * Data kept from an earlier visit is read again when its events may have
+ * gone unapplied meanwhile: the last of these hooks for a workspace marks the
+ * workspace's queries stale when it goes (unless another takes over at once,
+ * a page replacing another that keeps the workspace live too), and so does a
+ * new subscription (nobody listened to the channel meanwhile). A listener
+ * that keeps the channel without applying its events (the activity page's
+ * `useChannel`) does not keep the cache current.
  */
 export function useWorkspaceLive(workspaceId: string | null, options: WorkspaceLiveOptions = {}): { ready: boolean; channel: ChannelView } {
   const client = useQueryClient();
   const [ready, setReady] = useState<{ id: string | null; early: boolean } | null>(null);
   const isReady = ready !== null && ready.id === workspaceId;
   const waitMs = options.loadWaitMs ?? LOAD_WAIT_MS;
+
+  useEffect(() => (workspaceId === null ? undefined : keepCurrent(client, workspaceId)), [client, workspaceId]);
 
   useEffect(() => {
     if (workspaceId === null || isReady) return;
@@ -96,6 +103,35 @@ export function useWorkspaceLive(workspaceId: string | null, options: WorkspaceL
     },
   });
   return { ready: isReady, channel };
+}
+
+/** Per query cache, how many mounted {@link useWorkspaceLive} put each workspace's events into it. */
+const keepers = new WeakMap<QueryClient, Map<string, number>>();
+
+/**
+ * Count one more hook putting `workspaceId`'s events into `client`'s cache;
+ * the returned function counts it out. When the last one goes, and no other
+ * came by the end of the task (React runs the cleanup of the page that goes
+ * and the effects of the page that comes in one go, and no event can arrive
+ * in between), the workspace's queries are marked stale without a read: the
+ * events from now on go unapplied, so whoever shows the data next reads it.
+ */
+function keepCurrent(client: QueryClient, workspaceId: string): () => void {
+  let counts = keepers.get(client);
+  if (!counts) keepers.set(client, (counts = new Map()));
+  const held = counts;
+  held.set(workspaceId, (held.get(workspaceId) ?? 0) + 1);
+  return () => {
+    const left = (held.get(workspaceId) ?? 1) - 1;
+    if (left > 0) {
+      held.set(workspaceId, left);
+      return;
+    }
+    held.delete(workspaceId);
+    queueMicrotask(() => {
+      if (!held.has(workspaceId)) void client.invalidateQueries({ queryKey: workspaceKeys.all(workspaceId), refetchType: "none" });
+    });
+  };
 }
 
 /**

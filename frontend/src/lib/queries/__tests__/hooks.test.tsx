@@ -5,7 +5,7 @@ import type { ReactNode } from "react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
 import type { Resource } from "@/lib/api/resources";
-import { RealtimeProvider } from "@/lib/realtime/react";
+import { RealtimeProvider, useChannel } from "@/lib/realtime/react";
 import { flush, setup, type FakeSocket } from "@/lib/realtime/__tests__/harness";
 
 /**
@@ -152,7 +152,12 @@ describe("useWorkspaceLive + useResourcesQuery", () => {
       useWorkspaceLive("w1");
       return <p>members</p>;
     }
-    const pages = { board: <Board />, elsewhere: <p>elsewhere</p>, "other listener": <OtherListener /> };
+    /** The activity page: listens to the channel, but puts no event into the cache. */
+    function ChannelOnly() {
+      useChannel("workspace:w1");
+      return <p>activity</p>;
+    }
+    const pages = { board: <Board />, elsewhere: <p>elsewhere</p>, "other listener": <OtherListener />, "channel only": <ChannelOnly /> };
     let show: (page: ReactNode) => void = () => {};
     async function go(page: keyof typeof pages) {
       await act(async () => show(pages[page]));
@@ -171,6 +176,24 @@ describe("useWorkspaceLive + useResourcesQuery", () => {
       await go("board");
       await subscribed(socket);
       await waitFor(() => expect(titles()).toBe("a@1,c@1"));
+      expect(calls.filter((c) => c === LIST)).toHaveLength(2);
+    });
+
+    it("reads the board again when the page that kept the channel did not put its events into the cache", async () => {
+      routes = { [LIST]: () => ({ items: [res("a"), res("b")], next_cursor: null }), [MEMBERS]: () => ({ items: [], next_cursor: null }) };
+      ({ show } = mount(pages.board));
+      const socket = await act(async () => h.accept());
+      await subscribed(socket);
+      await waitFor(() => expect(titles()).toBe("a@1,b@1"));
+      await go("channel only");
+      await act(async () => {
+        socket.push({ push: "pub", channel: "workspace:w1", offset: 1, data: { id: "e1", type: "resource.created", channel: "workspace:w1", at: "x", data: res("c") } });
+        await flush();
+      });
+      routes[LIST] = () => ({ items: [res("a"), res("b"), res("c")], next_cursor: null });
+      await go("board");
+      await waitFor(() => expect(titles()).toBe("a@1,b@1,c@1"));
+      expect(socket.framesOf("subscribe")).toHaveLength(1); // the channel was kept all along
       expect(calls.filter((c) => c === LIST)).toHaveLength(2);
     });
 
