@@ -38,9 +38,11 @@ export interface RealtimeClientOptions {
    */
   maxFrameBytes?: number;
   /**
-   * Calls (rpc, presence, history, publish) out unanswered at a time; the
-   * rest wait. Below the hub's limit of unanswered rpcs per connection
-   * (`HUBBUB_WS_MAX_RPC_IN_FLIGHT`, 64), which it answers `rate_limited`.
+   * Mutations out unanswered at a time, and as many other calls (reads,
+   * presence, history, publish), so reads never wait behind slow mutations;
+   * the rest wait. Twice it stays within the hub's limit of unanswered rpcs
+   * per connection (`HUBBUB_WS_MAX_RPC_IN_FLIGHT`, 64), past which it
+   * answers `rate_limited`.
    */
   maxCallsInFlight?: number;
   /** Consecutive 4001 closes tolerated (each after a forced token refresh) before giving up. */

@@ -30,11 +30,16 @@ interface Call {
  * `publish`, which has no key and fails with `unavailable`. Every call has a
  * deadline counted from the call.
  *
- * At most `maxCallsInFlight` calls are out unanswered at a time (the hub
- * refuses rpcs past its own limit, 64 per connection, with `rate_limited`);
- * the rest wait their turn. A mutation the hub refuses for a while
+ * At most `maxCallsInFlight` mutations are out unanswered at a time, and as
+ * many other calls (reads, presence, history, publish), so a read never waits
+ * behind slow mutations; together they stay within the hub's limit of
+ * unanswered rpcs, 64 per connection, past which it answers `rate_limited`.
+ * The rest wait their turn. A mutation the hub refuses for a while
  * (`rate_limited`, `unavailable`, `timeout`) goes out again with the same
- * idempotency key after `retry_after` or a backoff step, until its deadline.
+ * idempotency key after `retry_after` or a backoff step, until its deadline;
+ * the mutations made after it wait until it went out again, so they are sent
+ * in call order (an update carries `expected_version`: one applied out of
+ * order is a conflict, not lost work).
  *
  * A call belongs to the user the connection was signed in as when it was
  * made: once `connect` answers as someone else, it fails instead of going out.
@@ -93,20 +98,40 @@ export class Outbox {
   }
 
   /**
-   * Send the calls that wait (not out, not waiting for a retry), in call
-   * order, as far as the number in flight allows. Called when the connection
-   * is live and whenever a call leaves the flight.
+   * Send the calls that wait, in call order, as far as the places in flight
+   * allow: mutations and the other calls each have `maxCallsInFlight`. A
+   * mutation that waits (for its retry, or for a place) holds back the
+   * mutations after it. Called when the connection is live and whenever a
+   * call leaves the flight or its retry is due.
    */
   flush(): void {
     if (!this.wire.live) return;
-    let inFlight = 0;
-    for (const call of this.calls) if (call.frameId !== null) inFlight += 1;
+    const limit = this.rt.o.maxCallsInFlight;
+    let mutations = 0;
+    let others = 0;
     for (const call of this.calls) {
-      if (inFlight >= this.rt.o.maxCallsInFlight) return;
-      if (call.frameId !== null || call.retryTimer !== null) continue;
+      if (call.frameId === null) continue;
+      if (isMutation(call.command)) mutations += 1;
+      else others += 1;
+    }
+    let mutationsHeld = false;
+    for (const call of this.calls) {
+      if (call.frameId !== null) continue;
+      const mutation = isMutation(call.command);
+      if (mutation) {
+        if (mutationsHeld) continue;
+        if (call.retryTimer !== null || mutations >= limit) {
+          mutationsHeld = true;
+          continue;
+        }
+      } else if (others >= limit) {
+        if (mutationsHeld) return;
+        continue;
+      }
       this.send(call);
       if (call.frameId === null) return; // the socket is gone
-      inFlight += 1;
+      if (mutation) mutations += 1;
+      else others += 1;
     }
   }
 
@@ -148,7 +173,7 @@ export class Outbox {
 
   /** The hub refused `call`: final, or (a mutation, refused for a while) sent again later with the same key. */
   private refused(call: Call, error: HubError): void {
-    if (!(call.command.op === "rpc" && call.command.idempotency_key && RETRIED.has(error.code))) {
+    if (!(isMutation(call.command) && RETRIED.has(error.code))) {
       call.settle(error);
       return;
     }
@@ -171,6 +196,11 @@ export class Outbox {
  * mutation carries its idempotency key, so sending it again cannot apply it twice.
  */
 const RETRIED: ReadonlySet<string> = new Set(["rate_limited", "unavailable", "timeout"]);
+
+/** An rpc with an idempotency key: the hub applies it once, however often it is sent. */
+function isMutation(command: ClientCommand): boolean {
+  return command.op === "rpc" && Boolean(command.idempotency_key);
+}
 
 function frameBytes(frame: unknown): number {
   return new TextEncoder().encode(JSON.stringify(frame)).length;

@@ -223,6 +223,33 @@ describe("outbox (refused for a while, in flight)", () => {
     expect(await Promise.all(calls)).toHaveLength(70);
   });
 
+  it("a read does not wait behind mutations that fill the flight: reads have places of their own", async () => {
+    const h = setup();
+    const socket = await h.start();
+    for (let i = 0; i < 40; i += 1) void h.client.mutate("resources.create", { workspace_id: "w1", title: `${i}` });
+    expect(socket.framesOf("rpc")).toHaveLength(32); // slow: none answered yet
+    void h.client.presence("workspace:w1");
+    void h.client.history("workspace:w1", { limit: 10 });
+    void h.client.rpc("resources.list", { workspace_id: "w1" });
+    expect(socket.framesOf("presence")).toHaveLength(1);
+    expect(socket.framesOf("history")).toHaveLength(1);
+    expect(socket.framesOf("rpc").filter((f) => f.method === "resources.list")).toHaveLength(1);
+    expect(socket.framesOf("rpc").filter((f) => f.method === "resources.create")).toHaveLength(32);
+  });
+
+  it("a refused mutation goes out again before the mutations made after it", async () => {
+    const h = setup();
+    const socket = await h.start();
+    void h.client.mutate("resources.create", { workspace_id: "w1", title: "first" });
+    socket.fail(socket.last("rpc").id as number, { code: "rate_limited", status: 429, details: { retry_after: 1 } });
+    void h.client.mutate("resources.create", { workspace_id: "w1", title: "second" });
+    void h.client.rpc("resources.list", { workspace_id: "w1" }); // a read need not wait
+    const sent = () => socket.framesOf("rpc").map((f) => (f.params as { title?: string }).title ?? f.method);
+    expect(sent()).toEqual(["first", "resources.list"]);
+    await h.clock.advance(1_000);
+    expect(sent()).toEqual(["first", "resources.list", "first", "second"]);
+  });
+
   it.each([
     ["rate_limited", 429, { retry_after: 1 }],
     ["unavailable", 503, {}],
