@@ -195,6 +195,13 @@ class Presence:
         written laid over it — so a client sees itself right after its subscribe. It
         publishes nothing: the diff of those changes goes out with the ticker. Redis
         unreachable: ``unavailable``."""
+        members = await self._read_members(channel)
+        mentioned = self.mentioned.get(str(channel))
+        if mentioned is not None:  # a socket of this hub is told of them
+            mentioned.update((str(m["client"]), str(m["user"])) for m in members)
+        return members
+
+    async def _read_members(self, channel: Channel) -> list[dict[str, Any]]:
         name = str(channel)
         now = self.clock()
         try:
@@ -214,9 +221,6 @@ class Presence:
         stored = (orjson.loads(i) for i in infos if i is not None)
         members = [m for m in stored if m.get("client") not in mine and m.get("client") not in gone]
         members += [orjson.loads(info) for info in mine.values()]
-        mentioned = self.mentioned.get(name)
-        if mentioned is not None:
-            mentioned.update((str(m["client"]), str(m["user"])) for m in members)
         return members
 
     def _leaving(self, name: str) -> set[str]:
@@ -251,13 +255,16 @@ class Presence:
     async def resync(self, channel: Channel) -> bytes | None:
         """A diff that brings a socket of this hub that applied every diff it was sent
         back to the channel's members, after diffs were missed (this hub's NATS link
-        was down): everyone present joined, everyone it may believe present and who is
-        not, left. None when ``channel`` is not watched. Redis unreachable:
-        ``unavailable``."""
+        was down): ``joined`` names who is present though no socket here may have been
+        told (a join missed), ``left`` everyone a socket may believe present and who is
+        not. Every socket on the channel is sent it, so it names only these, not the whole
+        list. None when there is nothing to tell, or ``channel`` is not watched. Redis
+        unreachable: ``unavailable``."""
         name = str(channel)
+        told = dict(self.mentioned.get(name, {}))  # before the read: snapshots meanwhile
         self._resyncing[name] = []
         try:
-            members = await self.members(channel)
+            members = await self._read_members(channel)
         finally:
             seen = self._resyncing.pop(name, [])
         mentioned = self.mentioned.get(name)
@@ -269,10 +276,13 @@ class Presence:
                 present.pop(entry["client"], None)
             for entry in joined:
                 present[entry["client"]] = entry["user"]
+                told[entry["client"]] = entry["user"]  # every socket here got that diff
+        missed = [{"user": u, "client": c} for c, u in present.items() if c not in told]
         gone = [{"user": u, "client": c} for c, u in mentioned.items() if c not in present]
         self.mentioned[name] = dict(present)
-        joined_now = [{"user": u, "client": c} for c, u in present.items()]
-        return frames.push(Push.PRESENCE, channel=name, joined=joined_now, left=gone)
+        if not missed and not gone:
+            return None
+        return frames.push(Push.PRESENCE, channel=name, joined=missed, left=gone)
 
     # --- the diffs ----------------------------------------------------------------------
 

@@ -371,6 +371,63 @@ class TestResync:
         assert members == {"c-ann", "c-carl"}
         assert believed([bob_joined, resync], snapshot) == members
 
+    async def test_a_resync_names_only_the_joins_the_sockets_could_have_missed(
+        self, redis: Redis, nc: NATS, settings: Settings, diffs: Diffs
+    ) -> None:
+        """Every socket is sent the resync diff: it carries the members joined while the
+        link was down, not the whole list again (O(members) per socket, per channel)."""
+        here = presence_on(redis, nc, settings)
+        there = presence_on(redis, nc, settings)
+        here.watch(str(CHANNEL))
+        for i in range(20):
+            await here.join(CHANNEL, f"u{i}", f"c{i}")
+        await here.flush()
+        await here.members(CHANNEL)  # the sockets' snapshot
+        await there.join(CHANNEL, "carl", "c-carl")  # missed by this hub
+        await there.flush()
+
+        payload = await here.resync(CHANNEL)
+
+        assert payload is not None
+        resync = orjson.loads(payload)
+        assert (resync["joined"], resync["left"]) == ([{"user": "carl", "client": "c-carl"}], [])
+
+    async def test_a_resync_after_nothing_was_missed_sends_nothing(
+        self, redis: Redis, nc: NATS, settings: Settings
+    ) -> None:
+        here = presence_on(redis, nc, settings)
+        here.watch(str(CHANNEL))
+        await here.join(CHANNEL, "ann", "c-ann")
+        await here.flush()
+        await here.members(CHANNEL)
+        assert await here.resync(CHANNEL) is None
+
+    async def test_a_snapshot_taken_during_a_resync_does_not_hide_a_missed_join(
+        self, redis: Redis, nc: NATS, settings: Settings
+    ) -> None:
+        """Another socket asks for the members while the resync reads them: it learns of
+        carl from its snapshot, the sockets that were there before still need the join."""
+        here = presence_on(redis, nc, settings)
+        there = presence_on(redis, nc, settings)
+        here.watch(str(CHANNEL))
+        await here.join(CHANNEL, "ann", "c-ann")
+        await here.flush()
+        await here.members(CHANNEL)
+        await there.join(CHANNEL, "carl", "c-carl")  # missed by this hub
+        await there.flush()
+        read = here.redis.zrangebyscore
+
+        async def read_with_a_snapshot_meanwhile(*args: Any, **kwargs: Any) -> Any:
+            here.redis.zrangebyscore = read  # type: ignore[method-assign]
+            await here.members(CHANNEL)  # the newcomer's snapshot
+            return await read(*args, **kwargs)
+
+        here.redis.zrangebyscore = read_with_a_snapshot_meanwhile  # type: ignore[method-assign]
+        payload = await here.resync(CHANNEL)
+
+        assert payload is not None
+        assert orjson.loads(payload)["joined"] == [{"user": "carl", "client": "c-carl"}]
+
     async def test_a_channel_not_watched_has_no_resync(
         self, redis: Redis, nc: NATS, settings: Settings
     ) -> None:
