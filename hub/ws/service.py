@@ -138,6 +138,7 @@ class Realtime:
         if self._ticker is not None:
             self._ticker.cancel()
         await self.recheck.stop()
+        await self.subscriptions.stop()
         await self.fanout.stop()
         await self.presence.stop()
         self.sessions.stop()

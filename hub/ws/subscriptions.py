@@ -11,6 +11,7 @@ buffered and sent after the reply, so each offset reaches the client exactly onc
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import sys
 import time
@@ -32,6 +33,7 @@ from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import Conflict, Forbidden, NotFound, TooLarge, Unavailable
 from hubbub.contracts.protocol import CloseCode, Push
 from hubbub.contracts.subjects import Subjects
+from hubbub.tasks import cancel_and_wait
 
 log = logging.getLogger("hubbub.ws")
 
@@ -44,6 +46,10 @@ _MEMBERSHIP_REMOVED = "your membership was removed"
 DROPPED_LOG_INTERVAL_S = 60.0  # what is dropped from presence subjects: logged this often
 
 PARSED_CACHE_SIZE = 4096  # channel names whose parse is remembered
+
+# A presence resync that finds Redis unreachable (it often goes with NATS) waits this
+# long before it tries the channels left again, then the last delay until Redis answers.
+RESYNC_RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def parse_channel(raw: str) -> tuple[Channel, str]:
@@ -91,6 +97,8 @@ class Subscriptions:
         self.by_user = by_user  # the sessions' index of sockets per user
         self._presence_subs: dict[str, Subscription] = {}
         self._resyncing: asyncio.Task[None] | None = None  # ``after_reconnect``'s pass
+        self._stopped = False
+        self.resync_retry_delays: tuple[float, ...] = RESYNC_RETRY_DELAYS_S
         self.presence_dropped = 0  # messages on presence subjects that were no diff
         self._dropped_logged_at = -DROPPED_LOG_INTERVAL_S
 
@@ -305,25 +313,50 @@ class Subscriptions:
         is sent a diff that brings its member list up to date (``Presence.resync``). In
         the background: the NATS client waits for its hooks. A newer reconnect starts
         it over."""
+        if self._stopped:
+            return
         if self._resyncing is not None:
             self._resyncing.cancel()
         self._resyncing = asyncio.create_task(self.resync_presence(), name="presence-resync")
 
+    async def stop(self) -> None:
+        """End a resync still running (it may be waiting for Redis); none starts after."""
+        self._stopped = True
+        task, self._resyncing = self._resyncing, None
+        await cancel_and_wait(task)
+
     async def resync_presence(self) -> None:
-        for name in list(self._presence_subs):
+        """Resync every channel with presence; while Redis is unreachable, the channels
+        not done yet are tried again after a backoff, until Redis answers."""
+        delays = itertools.chain(
+            self.resync_retry_delays, itertools.repeat(self.resync_retry_delays[-1])
+        )
+        left = await self._resync(list(self._presence_subs))
+        if not left:
+            return
+        log.warning("presence not re-synced after a NATS reconnect: Redis unreachable; will retry")
+        while left:
+            await asyncio.sleep(next(delays))
+            left = await self._resync(left)
+        log.info("presence re-synced after a NATS reconnect, Redis answering again")
+
+    async def _resync(self, names: list[str]) -> list[str]:
+        """Send each channel of ``names`` its resync diff, in turn; the channels not done
+        when Redis is found unreachable (the rest would wait on Redis too)."""
+        for done, name in enumerate(names):
             feed = self.fanout.feeds.get(name)
-            if feed is None:
-                continue
+            if feed is None or name not in self._presence_subs:
+                continue  # let go of meanwhile: nobody here to tell
             try:
                 payload = await self.presence.resync(feed.channel)
             except Unavailable:
-                log.warning("presence not re-synced after a NATS reconnect: Redis unreachable")
-                return  # the rest would wait on Redis too
+                return names[done:]
             except Exception:
                 log.exception("presence re-sync of %s failed", name)
                 continue
             if payload is not None and self.fanout.feeds.get(name) is feed:
                 self._push_presence(feed, payload)
+        return []
 
     async def membership_removed(self, user_id: str, channel: Channel) -> int:
         """Drop ``user_id``'s subscriptions to ``channel`` on this hub, each with an

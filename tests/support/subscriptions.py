@@ -100,6 +100,30 @@ class FakeAuthorizer:
 
 
 class FakePresence:
+    """Records the channels watched; ``resyncs`` are the answers of the next resyncs in
+    turn (an exception is raised), None once they run out; ``resync_gate`` (when set)
+    holds every resync."""
+
+    def __init__(self) -> None:
+        self.watched: set[str] = set()
+        self.resyncs: list[bytes | Exception | None] = []
+        self.resync_gate: Gate | None = None
+        self.resync_calls = 0
+        self.resync_cancelled = False
+
+    async def resync(self, channel: Channel) -> bytes | None:
+        self.resync_calls += 1
+        try:
+            if self.resync_gate is not None:
+                await self.resync_gate.passing()
+        except asyncio.CancelledError:
+            self.resync_cancelled = True
+            raise
+        answer = self.resyncs.pop(0) if self.resyncs else None
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
     async def join(self, channel: Channel, user_id: str, client: str) -> None:
         pass
 
@@ -107,10 +131,10 @@ class FakePresence:
         pass
 
     def watch(self, name: str) -> None:
-        pass
+        self.watched.add(name)
 
     def unwatch(self, name: str) -> None:
-        pass
+        self.watched.discard(name)
 
     def forwarded(self, name: str, joined: object, left: object) -> None:
         pass
@@ -168,6 +192,7 @@ class Hub:
         self.nats = FakeNats()
         self.history = FakeHistory()
         self.authorizer = FakeAuthorizer()
+        self.presence = FakePresence()
         self.by_user: dict[str, set[Connection]] = {}
         subjects = Subjects("t")
         self.fanout = Fanout(
@@ -180,7 +205,7 @@ class Hub:
             history=cast(History, self.history),
             fanout=self.fanout,
             authorizer=cast(ChannelAuthorizer, self.authorizer),
-            presence=cast(Presence, FakePresence()),
+            presence=cast(Presence, self.presence),
             by_user=self.by_user,
         )
 

@@ -1,16 +1,20 @@
 """How a hub forwards the presence diffs published on a channel's presence subject to
-its sockets there: bounded like publications, and only what is a presence diff."""
+its sockets there: bounded like publications, and only what is a presence diff; and
+the resync diff it sends them after a NATS reconnect."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import orjson
 import pytest
 
 from hub.ws.connection import Connection
+from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.protocol import CloseCode
-from tests.support.subscriptions import CHANNEL, FakeMsg, FakeSubscription, Hub, Transport
+from tests.support.subscriptions import CHANNEL, FakeMsg, FakeSubscription, Gate, Hub, Transport
+from tests.support.waiting import wait_for
 
 
 class FullTransport(Transport):
@@ -112,3 +116,50 @@ class TestWhatIsForwarded:
                 await presence.cb(FakeMsg(b'{"stream":"EVENTS","seq":12}'))
         assert hub.subscriptions.presence_dropped == 3
         assert len([r for r in caplog.records if "not a presence diff" in r.getMessage()]) == 1
+
+
+REDIS_DOWN = Unavailable("presence is unavailable: ConnectionError")
+
+
+class TestResyncAfterReconnect:
+    async def test_a_resync_that_finds_redis_unreachable_is_tried_again(self) -> None:
+        """NATS and Redis went away together: the resync is tried again until Redis
+        answers, and the socket gets its diff then."""
+        hub = Hub()
+        hub.subscriptions.resync_retry_delays = (0.0,)
+        transport = FullTransport(0)
+        await subscribed(hub, transport)
+        hub.presence.resyncs = [REDIS_DOWN, REDIS_DOWN, diff()]
+        await hub.subscriptions.resync_presence()
+        assert hub.presence.resync_calls == 3
+        assert pushes(transport) == [orjson.loads(diff())]
+
+    async def test_stop_ends_a_resync_that_waits_on_redis(self) -> None:
+        hub = Hub()
+        await subscribed(hub, FullTransport(0))
+        hub.presence.resync_gate = Gate()
+        await hub.subscriptions.after_reconnect()
+        await hub.presence.resync_gate.reached.wait()
+        await hub.subscriptions.stop()
+        assert hub.presence.resync_cancelled
+
+    async def test_stop_ends_a_resync_that_waits_to_try_again(self) -> None:
+        hub = Hub()
+        await subscribed(hub, FullTransport(0))
+        hub.presence.resyncs = [REDIS_DOWN] * 100
+        await hub.subscriptions.after_reconnect()
+
+        async def tried() -> bool:
+            return hub.presence.resync_calls >= 1
+
+        await wait_for(tried, what="the first resync")
+        await asyncio.wait_for(hub.subscriptions.stop(), timeout=5)  # not the 1 s backoff
+        assert hub.presence.resync_calls == 1
+
+    async def test_no_resync_starts_after_stop(self) -> None:
+        hub = Hub()
+        await subscribed(hub, FullTransport(0))
+        await hub.subscriptions.stop()
+        await hub.subscriptions.after_reconnect()
+        await asyncio.sleep(0)  # a task started would have run its first step
+        assert hub.presence.resync_calls == 0
