@@ -3,20 +3,27 @@ it (presence is core NATS), so when the link is back it sends each of its socket
 channel with presence a diff that brings its member list up to date.
 
 One hub talks to NATS through a proxy the test cuts (``tests/support/tcp_proxy``); the
-other hub, where the member who leaves is connected, talks to NATS directly."""
+other hub, where the member who leaves is connected, talks to NATS directly. The link
+comes back only after the leave's diff went out, so the diff can reach the socket only
+through the resync."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestServer
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 
 from hub.app import create_app
 from hub.state import NATS_CONN
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
+from hubbub.contracts.channels import Channel
+from hubbub.contracts.subjects import Subjects
 from tests.e2e.conftest import ClientFactory, People
 from tests.support import ops
 from tests.support.tcp_proxy import TcpProxy
@@ -52,6 +59,22 @@ async def link_state(hub: TestServer, *, connected: bool) -> None:
     await wait_for(reached, what=f"the hub's NATS link {'up' if connected else 'down'}")
 
 
+class LeavesPublished:
+    """The clients announced ``left`` on a channel's presence subject, as NATS has them."""
+
+    def __init__(self) -> None:
+        self.clients: set[str] = set()
+
+    async def on_msg(self, msg: Msg) -> None:
+        self.clients |= {entry["client"] for entry in orjson.loads(msg.data)["left"]}
+
+    async def include(self, client_id: str) -> None:
+        async def published() -> bool:
+            return client_id in self.clients
+
+        await wait_for(published, what=f"the leave of {client_id} published")
+
+
 class Watcher:
     """A member list kept the documented way: a snapshot, then the diffs on top."""
 
@@ -84,10 +107,15 @@ async def test_a_leave_missed_while_the_link_was_down_reaches_the_socket(
     tokens: TestTokens,
     proxied_hub: TestServer,
     nats_proxy: TcpProxy,
+    nc: NATS,
+    settings: Settings,
 ) -> None:
     ua, ub = await people.user("a"), await people.user("b")
     workspace = await people.workspace(ua, (ub, "member"))
     channel = f"workspace:{workspace}"
+    leaves = LeavesPublished()
+    subject = Subjects(settings.namespace).presence(Channel.parse(channel))
+    await nc.subscribe(subject, cb=leaves.on_msg)
     a = HubbubClient(f"ws://127.0.0.1:{proxied_hub.port}/ws", tokens.issue(ua))
     await a.connect()
     b = await client(ub)  # on the other hub
@@ -99,7 +127,8 @@ async def test_a_leave_missed_while_the_link_was_down_reaches_the_socket(
 
     await nats_proxy.cut()
     await link_state(proxied_hub, connected=False)
-    await b.close()  # its leave is published while a's hub cannot hear it
+    await b.close()
+    await leaves.include(b.client_id)  # published while a's hub cannot hear it
     await nats_proxy.restore()
     await link_state(proxied_hub, connected=True)
 
