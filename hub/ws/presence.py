@@ -447,8 +447,8 @@ class Presence:
             pipe.hdel(self.keys.presence_info(name), *clients)
             await pipe.execute()
         leaves.difference_update(clients)  # a client may have joined again meanwhile
-        if not leaves:
-            self.unwritten.pop(name, None)
+        if not leaves and self.unwritten.get(name) is leaves:  # not a newer set's
+            del self.unwritten[name]
 
     async def _renew_entries(self, name: str, entries: dict[str, bytes], now: float) -> None:
         """Re-add, not just renew: a late renewal may follow another hub's sweep. The

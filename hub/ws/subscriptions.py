@@ -262,10 +262,10 @@ class Subscriptions:
             async def forward(msg: Msg) -> None:
                 self._forward_presence(name, msg.data)
 
-            self.presence.watch(name)
             self._presence_subs[name] = await self.nc.subscribe(
                 self.subjects.presence(channel), cb=forward
             )
+            self.presence.watch(name)  # only once ``_let_go`` will unwatch it
         try:
             await self.presence.join(channel, conn.user_id, conn.id)
         except Exception:

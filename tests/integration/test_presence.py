@@ -296,6 +296,52 @@ class TestRedisBlips:
         await presence.renew_and_sweep()
         assert [m["client"] for m in await presence.members(CHANNEL)] == ["c-ann"]
 
+    async def test_a_leave_lost_while_an_earlier_one_is_written_is_written_later(
+        self, redis: Redis, nc: NATS, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The renewal writes ann's lost leave; meanwhile ann comes back (her leave is
+        no longer owed) and bob's leave is lost with Redis in turn. Bob's is written by
+        the next renewal, not forgotten with ann's."""
+        presence = presence_on(redis, nc, settings)
+        await presence.join(CHANNEL, "ann", "c-ann")
+        await presence.join(CHANNEL, "bob", "c-bob")
+        await presence.flush()
+        down = unreachable_redis(settings)
+        presence.redis = down
+        await presence.leave(CHANNEL, "ann", "c-ann")
+        await presence.flush()  # ann's leave is lost with Redis
+        presence.redis = redis
+
+        async def meanwhile() -> None:
+            await presence.join(CHANNEL, "ann", "c-ann")  # resubscribed
+            presence.redis = down
+            await presence.leave(CHANNEL, "bob", "c-bob")
+            await presence.flush()  # bob's leave is lost with Redis
+            presence.redis = redis
+
+        pipeline = redis.pipeline
+        held = [meanwhile]
+
+        def pipeline_with_a_pause(*args: Any, **kwargs: Any) -> Any:
+            pipe = pipeline(*args, **kwargs)
+            execute = pipe.execute
+
+            async def execute_then_wait(*a: Any, **kw: Any) -> Any:
+                result = await execute(*a, **kw)
+                if held:
+                    await held.pop()()
+                return result
+
+            pipe.execute = execute_then_wait
+            return pipe
+
+        monkeypatch.setattr(redis, "pipeline", pipeline_with_a_pause)
+        await presence.renew_and_sweep()  # writes ann's leave, with the pause
+        await presence.renew_and_sweep()
+        await down.aclose()
+        another_hub = presence_on(redis, nc, settings)
+        assert [m["client"] for m in await another_hub.members(CHANNEL)] == ["c-ann"]
+
     async def test_presence_keys_expire_unless_renewed(
         self, redis: Redis, nc: NATS, settings: Settings
     ) -> None:

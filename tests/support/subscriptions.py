@@ -154,8 +154,11 @@ class FakeNats:
     def __init__(self) -> None:
         self.subscriptions: list[FakeSubscription] = []
         self.is_connected = True
+        self.refused: set[str] = set()  # kinds of subject whose subscribe raises
 
     async def subscribe(self, subject: str, cb: Any, **_: Any) -> FakeSubscription:
+        if any(f".{kind}." in f".{subject}" for kind in self.refused):
+            raise ConnectionError("nats: connection closed")
         sub = FakeSubscription(subject, cb)
         self.subscriptions.append(sub)
         return sub

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from hub.ws.connection import Connection
+from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.protocol import CloseCode
 from tests.support.subscriptions import CHANNEL, FakeMsg, FakeSubscription, Gate, Hub, Transport
@@ -163,3 +164,18 @@ class TestResyncAfterReconnect:
         await hub.subscriptions.after_reconnect()
         await asyncio.sleep(0)  # a task started would have run its first step
         assert hub.presence.resync_calls == 0
+
+
+class TestPresenceSubscription:
+    async def test_a_presence_subscribe_that_fails_leaves_the_channel_unwatched(self) -> None:
+        """The channel's presence subscription could not be made: nothing is forwarded
+        on it, so nothing is remembered as told either, and the socket's drop leaves no
+        trace."""
+        hub = Hub()
+        hub.nats.refused.add("presence")
+        conn, _ = hub.socket("c-1", "u-1")
+        with pytest.raises(ConnectionError):
+            await hub.subscribe(conn)
+        assert hub.presence.watched == set()
+        await hub.subscriptions.drop(conn, Channel.parse(CHANNEL))
+        assert hub.presence.watched == set()
