@@ -124,6 +124,11 @@ class WorkerService:
         self._refused_logged = -BUSY_LOG_S
 
     async def start(self) -> None:
+        # Every operation's series from the start, the alerted outcomes at 0: a series
+        # that first appears with an operation's first call (and first error) would
+        # increase by nothing, and that error would not alert.
+        for op, _ in self.registry:
+            self.timings.of(op.name)
         self.actors.start()
         self._loop = asyncio.get_running_loop()
         self._sub = sub = await self.nc.subscribe(

@@ -122,6 +122,24 @@ async def test_an_operation_s_internal_errors_are_counted_from_0_before_the_firs
     assert counts[("test.echo", "internal")] == 0
 
 
+async def test_a_fresh_worker_counts_internal_errors_from_0_for_operations_never_called(
+    settings: Settings, worker: Any
+) -> None:
+    # A worker that serves an operation for the first time and fails it must alert
+    # as well: the series is there from the worker's start, not from its first call.
+    _, _, text = await _scrape(settings)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    counts = {
+        (s.labels["operation"], s.labels["outcome"]): s.value
+        for s in families["hubbub_worker_handler_seconds"].samples
+        if s.name == "hubbub_worker_handler_seconds_count"
+    }
+    assert counts[("test.crash", "internal")] == 0
+    assert {op.name for op, _ in ops.registry_with_tests()} <= {
+        operation for operation, outcome in counts if outcome == "internal"
+    }
+
+
 async def test_jetstream_streams_and_consumer_lag_are_read_at_scrape_time(
     settings: Settings, worker: Any, nc: NATS
 ) -> None:
