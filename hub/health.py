@@ -26,13 +26,16 @@ from hub.state import BUS, CATALOG, NATS_CONN, REDIS
 from hubbub.contracts.api.system import WorkerReadiness
 from hubbub.contracts.errors import HubbubError
 from hubbub.dependencies import REDIS as REDIS_NAME
-from hubbub.dependencies import RETRY_AFTER_S, redis_outage
+from hubbub.dependencies import RETRY_AFTER_S, probe_within, redis_outage
 from hubbub.logs import request_id_var
 
 # A readiness probe must answer quickly: a worker that is not found within this long
 # (the bus keeps looking for one until shortly before it) counts as none.
 READY_TIMEOUT_S = 2.0
-REDIS_PING_S = 2.0
+# Longer than the Redis pool's wait for a free connection (HUBBUB_REDIS_POOL_TIMEOUT_S,
+# 2 s by default), so that a busy pool says so itself. A ping that times out shows a busy
+# Redis, not a gone one. It runs beside the worker's round trip, not before it.
+REDIS_PING_S = 3.0
 
 
 # Components the hub serves without: each feature that needs one falls back while it
@@ -98,9 +101,30 @@ async def check(app: web.Application) -> Readiness:
     components: dict[str, dict[str, Any]] = {}
     components["nats"] = {"ok": app[NATS_CONN].is_connected}
 
-    components["redis"] = await ping_redis(app)
+    # The ping in a task of its own; the worker is asked from this one, whose REST
+    # deadline the bus keeps to (hub/deadlines.py).
+    pinging = asyncio.ensure_future(ping_redis(app))
+    try:
+        start = time.perf_counter()
+        worker = await _ask_worker(app)
+        components["redis"] = await pinging
+    finally:
+        pinging.cancel()  # the request was cancelled: so is the ping
+    if isinstance(worker, HubbubError):
+        components["workers"] = {"ok": False, "error": worker.message}
+        components["postgres"] = {"ok": False, "error": "unknown: no worker answered"}
+    else:
+        components["workers"] = {"ok": True, "latency_ms": _ms(start), "answered_by": worker.worker}
+        components["postgres"] = worker.postgres.model_dump(exclude_none=True)
+        # The hub's own Redis ping stands unless the worker's view is worse.
+        if not worker.redis.ok:
+            components["redis"] = worker.redis.model_dump(exclude_none=True)
+    # What this hub's requests ran into, and since when.
+    return Readiness(components, app[BUS].health.status())
 
-    start = time.perf_counter()
+
+async def _ask_worker(app: web.Application) -> WorkerReadiness | HubbubError:
+    """A worker's ``system.ready``: its view of PostgreSQL and Redis, or why none came."""
     try:
         reply = await app[BUS].request(
             app[CATALOG]["system.ready"],
@@ -109,17 +133,10 @@ async def check(app: web.Application) -> Readiness:
             request_id=request_id_var.get(),
             timeout=READY_TIMEOUT_S,
         )
-        worker: WorkerReadiness = reply.value
-        components["workers"] = {"ok": True, "latency_ms": _ms(start), "answered_by": worker.worker}
-        components["postgres"] = worker.postgres.model_dump(exclude_none=True)
-        # The hub's own Redis ping stands unless the worker's view is worse.
-        if not worker.redis.ok:
-            components["redis"] = worker.redis.model_dump(exclude_none=True)
     except HubbubError as exc:
-        components["workers"] = {"ok": False, "error": exc.message}
-        components["postgres"] = {"ok": False, "error": "unknown: no worker answered"}
-    # What this hub's requests ran into, and since when.
-    return Readiness(components, app[BUS].health.status())
+        return exc
+    answer: WorkerReadiness = reply.value
+    return answer
 
 
 async def ping_redis(app: web.Application) -> dict[str, Any]:
@@ -127,17 +144,14 @@ async def ping_redis(app: web.Application) -> dict[str, Any]:
     "error"}``. The hub's outage tracker (the bus's ``Health``) records what it finds,
     once each way, so ``hubbub_dependency_up{dependency="redis"}`` and ``/ready``'s
     outages say so whether or not a request ran into it (a hub's requests mostly fall
-    back without Redis, and say nothing)."""
+    back without Redis, and say nothing). A ping that times out or finds no free
+    connection shows a busy Redis: not ok here, but saturated, not down."""
     health = app[BUS].health
     start = time.perf_counter()
     try:
-        await asyncio.wait_for(app[REDIS].ping(), REDIS_PING_S)
+        await probe_within(app[REDIS].ping, REDIS_PING_S)
     except Exception as exc:
-        outage = redis_outage(exc)
-        if outage is not None and not outage.down:
-            health.saturated(REDIS_NAME, exc)  # it answers; no connection was free
-        else:
-            health.went_down(REDIS_NAME, exc)
+        health.probe_failed(REDIS_NAME, exc, redis_outage(exc))
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     health.came_back(REDIS_NAME)
     return {"ok": True, "latency_ms": _ms(start)}

@@ -133,6 +133,25 @@ def nats_outage(exc: BaseException) -> Outage | None:
 Probe = Callable[[], Awaitable[object]]
 
 
+class ProbeTimeout(Exception):
+    """A probe did not finish in its time: it waited for a pooled connection, or for the
+    answer of a server that took the connection. The dependency is busy (saturated), not
+    gone: a timeout alone never starts an outage. A driver's own connect timeout is not
+    this; it is classified as the driver raised it (a connection-level failure)."""
+
+
+async def probe_within(probe: Probe, timeout: float) -> None:
+    """Run ``probe``; ``ProbeTimeout`` if it has not finished after ``timeout`` seconds."""
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            await probe()
+    except TimeoutError:
+        if deadline.expired():
+            raise ProbeTimeout(f"no answer within {timeout:g} s") from None
+        raise
+
+
 @dataclass(slots=True)
 class Down:
     since: float  # the tracker's clock (monotonic)
@@ -240,6 +259,16 @@ class Health:
         else:
             self.saturated(outage.dependency, exc)
 
+    def probe_failed(self, name: str, exc: BaseException, outage: Outage | None) -> None:
+        """Record a failed probe of ``name`` (``outage``: what the classifiers make of
+        ``exc``): one that timed out, or found no free connection in its pool, shows a
+        busy dependency, which is saturated; any other failure, a connection-level one,
+        puts it down."""
+        if isinstance(exc, ProbeTimeout) or (outage is not None and not outage.down):
+            self.saturated(name, exc)
+        else:
+            self.went_down(name, exc)
+
     def saturated(self, name: str, exc: BaseException) -> None:
         """Record that ``name`` had no capacity for a request (its pool was exhausted):
         a warning at most every ``SATURATION_LOG_S`` per dependency, with the count."""
@@ -284,12 +313,14 @@ class Health:
                 except TimeoutError:
                     pass
                 try:
-                    await asyncio.wait_for(probe(), max(1.0, pause))
+                    await probe_within(probe, max(1.0, pause))
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    # At least a first pause between failed probes, nudged or not: a
-                    # worker whose requests succeed without this dependency nudges often.
+                    # A timeout too: it does not show the dependency back (a host that
+                    # drops packets times out as well). At least a first pause between
+                    # failed probes, nudged or not: a worker whose requests succeed
+                    # without this dependency nudges often.
                     await asyncio.sleep(PROBE_FIRST_S)
                     pause = min(pause * 2, PROBE_MAX_S)
                     continue

@@ -17,7 +17,9 @@ from what the worker holds, so nothing on the request path keeps it up to date.
 * its dependencies: ``hubbub_dependency_up`` 1 or 0 for PostgreSQL and Redis, as the
   worker's ``Health`` finds them; before each scrape the probe (``SELECT 1``, ``PING``)
   of each one not known to be down is run, so a quiet worker, whose requests may not
-  touch Redis for a while, still shows its outage.
+  touch Redis for a while, still shows its outage. A probe that times out (every pooled
+  connection busy, a slow answer) or finds no free connection leaves it up: that
+  dependency is saturated (logged as such), not down.
 
 Workers do not import aiohttp (tests/unit/test_layering.py): the server is a few lines
 of asyncio streams that answer ``GET /metrics`` and nothing else.
@@ -49,7 +51,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.outbox import OutboxEvent
-from hubbub.dependencies import Health, Probe
+from hubbub.dependencies import Health, Probe, probe_within
 from hubbub.metric_buckets import LATENCY_BUCKETS
 from workers.actors import ActorSystem
 from workers.outages import classify
@@ -63,7 +65,10 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 OUTBOX_QUERY_TIMEOUT_S = 2.0
 JETSTREAM_TIMEOUT_S = 2.0  # for all of one scrape's stream and consumer queries
-DEPENDENCY_TIMEOUT_S = 2.0  # for each dependency's probe before a scrape
+# For each dependency's probe before a scrape: longer than the Redis pool's wait for a
+# free connection (HUBBUB_REDIS_POOL_TIMEOUT_S, 2 s by default), so that a busy pool says
+# so itself. A probe that times out shows a busy dependency, not a gone one.
+DEPENDENCY_TIMEOUT_S = 3.0
 HEAD_TIMEOUT_S = 5.0  # a scraper that does not finish its request head is cut off
 MAX_HEAD_BYTES = 8192
 
@@ -314,15 +319,13 @@ class WorkerMetrics:
 
     @staticmethod
     async def _probe(health: Health, name: str, probe: Probe) -> None:
+        """A probe that times out (all pooled connections busy, a slow answer) or finds
+        no free connection shows the dependency saturated; only a connection-level
+        failure puts it down."""
         try:
-            async with asyncio.timeout(DEPENDENCY_TIMEOUT_S):
-                await probe()
+            await probe_within(probe, DEPENDENCY_TIMEOUT_S)
         except Exception as exc:
-            outage = classify(exc)
-            if outage is not None and not outage.down:
-                health.saturated(name, exc)  # it answers; no connection was free
-            else:
-                health.went_down(name, exc)
+            health.probe_failed(name, exc, classify(exc))
 
     async def refresh_jetstream(self) -> None:
         """Ask JetStream for the streams and their consumers; failing: ``up`` 0."""
