@@ -19,7 +19,9 @@ Each event is tagged, in ``before_send`` (``scrub``), with what says where it ha
 and scrubbed: a value under a key that names a secret (password, token, secret,
 authorization, cookie, a key (``api_key``, ``session_key``), signature, credentials,
 dsn...) becomes ``[Filtered]``, and within any text bearer tokens, JWTs, ``password=...``
-pairs and the passwords of URLs are cut out.
+pairs, the passwords of URLs and the row values a database error quotes (its
+``DETAIL``: a duplicate key, a failing row; ``hubbub.logs.without_row_values``, which
+the log formatters apply too) are cut out.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, cast
 
-from hubbub.logs import request_id_var
+from hubbub.logs import request_id_var, without_row_values
 
 if TYPE_CHECKING:
     from sentry_sdk.types import Event, Hint
@@ -157,4 +159,4 @@ def _clean(value: Any, key: str = "") -> Any:
 def scrub_text(text: str) -> str:
     for pattern, replacement in SECRET_TEXT:
         text = pattern.sub(replacement, text)
-    return text
+    return without_row_values(text)

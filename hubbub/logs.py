@@ -8,6 +8,7 @@ request's lines can be found in every process it touched.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from contextvars import ContextVar
@@ -16,6 +17,38 @@ from typing import Any
 import orjson
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# PostgreSQL's DETAIL of a failed statement quotes the row's values — a duplicate key
+# (``Key (email)=(bob@example.com) already exists``), a row that breaks a constraint
+# (``Failing row contains (…, $argon2id…)``) — and asyncpg puts it in its error's text,
+# which tracebacks, log lines and error reports carry. It is cut out of all of them
+# (up to the next part of the text: a HINT, the statement, the next traceback).
+ROW_VALUES = (
+    (
+        re.compile(
+            r"DETAIL:.*?(?=\n\n|\n(?:HINT:|\[SQL|\(Background on|Traceback |The above |"
+            r"During handling )|\Z)",
+            re.DOTALL,
+        ),
+        "DETAIL:  [row values removed]",
+    ),
+    (re.compile(r"Failing row contains \(.*?(?=\n|\Z)"), "Failing row contains [removed]"),
+    (
+        re.compile(r"Key \(([^)\n]*)\)=\(.*?\)(?= already exists| is not present| conflicts)"),
+        r"Key (\1)=([removed])",
+    ),
+)
+_ROW_VALUE_MARKS = ("DETAIL:", "Failing row contains", "Key (")
+
+
+def without_row_values(text: str) -> str:
+    """``text`` without the row values a database error quotes (``ROW_VALUES``)."""
+    if not any(mark in text for mark in _ROW_VALUE_MARKS):
+        return text  # the usual case: one substring search each
+    for pattern, replacement in ROW_VALUES:
+        text = pattern.sub(replacement, text)
+    return text
+
 
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
@@ -49,7 +82,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "proc": self.process_name,
-            "msg": record.getMessage(),
+            "msg": without_row_values(record.getMessage()),
         }
         request_id = getattr(record, "_request_id", None)
         if request_id is not None:
@@ -58,7 +91,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = without_row_values(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()
 
 
@@ -67,7 +100,7 @@ class TextFormatter(logging.Formatter):
         super().__init__(f"%(asctime)s {process_name} %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        line = without_row_values(super().format(record))
         request_id = getattr(record, "_request_id", None)
         return f"{line} [{request_id}]" if request_id else line
 

@@ -6,6 +6,9 @@ the operation and the user, and with no password or token in it."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
+import traceback
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,6 +24,7 @@ from handlers.db import create_engine
 from hub.app import create_app
 from hubbub import error_reports
 from hubbub.config import Settings
+from hubbub.logs import JsonFormatter, TextFormatter
 from tests.support import ops
 from tests.support.tokens import TestTokens
 from tests.support.waiting import wait_for
@@ -52,6 +56,7 @@ class FakeIngest:
 # report quotes the lines around each frame, and those must not be what is found.
 A_USERS_EMAIL = "bob@example.com"
 A_USERS_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
+ANOTHER_EMAIL = "carol@example.com"
 
 
 @pytest.fixture
@@ -138,6 +143,80 @@ async def test_a_failed_statement_reports_no_email_address_nor_password_hash(
     assert b"no_such_table" in everything  # the statement is there, its values are not
     assert b"@example.com" not in everything
     assert b"$argon2" not in everything
+
+
+async def _violations(settings: Settings) -> list[DBAPIError]:
+    """A real UNIQUE and a real NOT NULL violation on a row of a user's address and
+    password hash: PostgreSQL's DETAIL quotes the key, or the whole failing row."""
+    engine = create_engine(settings.database_url or "")
+    failures: list[DBAPIError] = []
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "CREATE TEMP TABLE people"
+                    " (email text UNIQUE, password_hash text, name text NOT NULL)"
+                )
+            )
+            insert = text("INSERT INTO people VALUES (:e, :h, :n)")
+            await conn.execute(insert, {"e": A_USERS_EMAIL, "h": A_USERS_HASH, "n": "Bob"})
+            for name in ("Bob", None):  # the address again; then no name
+                email = A_USERS_EMAIL if name else ANOTHER_EMAIL
+                with pytest.raises(DBAPIError) as failed:
+                    async with conn.begin_nested():
+                        await conn.execute(insert, {"e": email, "h": A_USERS_HASH, "n": name})
+                failures.append(failed.value)
+    finally:
+        await engine.dispose()
+    return failures
+
+
+async def test_a_constraint_violation_reports_no_email_address_nor_password_hash(
+    reporting: Settings, ingest: tuple[FakeIngest, str]
+) -> None:
+    """asyncpg adds PostgreSQL's DETAIL to its error's text (``Key (email)=(...) already
+    exists``, ``Failing row contains (...)``): hide_parameters does not touch it."""
+    fake, _ = ingest
+    failures = await _violations(reporting)
+    # What there is to remove: the chained asyncpg error's text has it.
+    assert all("DETAIL" in "".join(traceback.format_exception(f)) for f in failures)
+    assert error_reports.configure(reporting, "hubbub-worker")
+    for failure in failures:
+        try:
+            raise RuntimeError("the handler failed") from failure  # a chained report
+        except RuntimeError:
+            logging.getLogger("tests.handler").exception("a handler failed")
+    sentinel = sentry_sdk.capture_message("sentinel", level="error")
+    await asyncio.to_thread(sentry_sdk.flush, 10)
+    await wait_for(
+        lambda: any(e.get("event_id") == sentinel for e in fake.events()),
+        what="the sentinel event",
+    )
+    everything = b"".join(fake.raw)
+    assert b"duplicate key value violates unique constraint" in everything
+    assert b"violates not-null constraint" in everything
+    assert b"example.com" not in everything
+    assert b"$argon2" not in everything
+
+
+async def test_a_constraint_violation_is_logged_without_the_row_s_values(
+    settings: Settings,
+) -> None:
+    failures = await _violations(settings)
+    for formatter in (JsonFormatter("worker"), TextFormatter("worker")):
+        for failure in failures:
+            try:
+                raise RuntimeError("the handler failed") from failure
+            except RuntimeError:
+                record = logging.LogRecord(
+                    "h", logging.ERROR, __file__, 1, "failed: %s", (failure,), sys.exc_info()
+                )
+            line = formatter.format(record)
+            if isinstance(formatter, JsonFormatter):
+                assert "DETAIL" in orjson.loads(line)["exc"]  # still one whole JSON line
+            assert "violates" in line
+            assert "example.com" not in line
+            assert "$argon2" not in line
 
 
 def test_scrubbing_removes_secrets_by_key_and_in_text() -> None:
