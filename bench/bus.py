@@ -50,7 +50,13 @@ import uvloop
 from pydantic import BaseModel
 
 from bench.latency import Call, compare, print_table
-from cli.embedded.nats_auth import ROLES, NatsAuthFolder, role_permissions
+from cli.embedded.nats_auth import (
+    MAIN_ACCOUNT,
+    ROLES,
+    SERVICE_ACCOUNT,
+    NatsAuthFolder,
+    role_permissions,
+)
 from cli.embedded.process import die_with_parent
 from handlers.context import Context
 from handlers.registry import Registry
@@ -100,7 +106,9 @@ async def run_echo(ctx: Context, params: EchoParams) -> EchoResult:
 
 def auth_config(folder: Path) -> Path:
     """The ``hub`` and ``worker`` users (generated passwords, as ``hubbub up`` makes them)
-    with their roles' permissions for both namespaces, as a nats-server config file."""
+    with their roles' permissions for both namespaces, as a nats-server config file with
+    production's two accounts (``NatsAuthFolder.render``): the users and JetStream in
+    the main one, each namespace's publications exported to the services' one."""
     auth = NatsAuthFolder(folder, NAMESPACE)
     auth.ensure()
     users = []
@@ -114,8 +122,15 @@ def auth_config(folder: Path) -> Path:
                 allowed = permissions.setdefault(kind, {"allow": []})["allow"]
                 allowed += [a for a in rule["allow"] if a not in allowed]
         users.append({"user": role, "password": auth.password(role), "permissions": permissions})
+    accounts = orjson.loads(auth.render().partition("accounts ")[2])
+    accounts[MAIN_ACCOUNT]["users"] = users
+    events = [f"{namespace}.evt.>" for namespace in (NAMESPACE, BARE_NAMESPACE)]
+    accounts[MAIN_ACCOUNT]["exports"] = [{"service": e} for e in events]
+    accounts[SERVICE_ACCOUNT]["imports"] = [
+        {"service": {"account": MAIN_ACCOUNT, "subject": e}} for e in events
+    ]
     path = folder / "bench-nats.conf"
-    path.write_text(f"authorization {orjson.dumps({'users': users}).decode()}\n")
+    path.write_text(f"accounts {orjson.dumps(accounts).decode()}\n")
     path.chmod(0o600)
     return path
 
