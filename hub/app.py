@@ -100,9 +100,9 @@ async def revocations_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await revocations.start()
     app[REVOCATIONS] = revocations
-    app[ON_NATS_RECONNECTED].append(revocations.reload)
+    app[ON_NATS_RECONNECTED].append(revocations.after_reconnect)
     yield
-    app[ON_NATS_RECONNECTED].remove(revocations.reload)
+    app[ON_NATS_RECONNECTED].remove(revocations.after_reconnect)
     await revocations.stop()
 
 

@@ -9,7 +9,10 @@ answer 200, or 503 with ``Retry-After``, for the same state.
 
 Redis down does not make a hub unready: every feature that uses it falls back
 (docs/architecture.md, "With Redis down"), so it is ``degraded`` and the answer stays
-200; were it 503, a Redis outage would have a load balancer pull every hub at once.
+200; were it 503, a Redis outage would have a load balancer pull every hub at once. The
+one exception is this hub's deny-list (``deny_list``): after a NATS reconnect it may have
+missed revocations, which it loads from Redis; until that load succeeds the hub is not
+ready (only the hubs whose link dropped are pulled).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hub.state import BUS, CATALOG, NATS_CONN, REDIS
+from hub.state import BUS, CATALOG, NATS_CONN, REDIS, REVOCATIONS
 from hubbub.contracts.api.system import WorkerReadiness
 from hubbub.contracts.errors import HubbubError
 from hubbub.dependencies import REDIS as REDIS_NAME
@@ -100,6 +103,11 @@ async def check(app: web.Application) -> Readiness:
     """A real round trip: hub → NATS → a worker → PostgreSQL and Redis → back."""
     components: dict[str, dict[str, Any]] = {}
     components["nats"] = {"ok": app[NATS_CONN].is_connected}
+    revocations = app.get(REVOCATIONS)
+    if revocations is not None:
+        # Reconnected, and what it may have missed not loaded yet (Redis down): a token
+        # revoked meanwhile could pass here, so this hub takes no traffic until it has.
+        components["deny_list"] = {"ok": not revocations.behind}
 
     # The ping in a task of its own; the worker is asked from this one, whose REST
     # deadline the bus keeps to (hub/deadlines.py).

@@ -13,7 +13,9 @@ nothing revoked in between is missed; messages that arrive while a load is under
 are applied at once and again over the loaded snapshot. After a NATS reconnect the hub
 calls ``reload`` (messages may have been lost while disconnected), and the realtime
 service's periodic re-check (``hub/ws/recheck.py``) calls it too, then closes the
-sockets the list now denies; ``synced`` is false while the last load failed. An entry is
+sockets the list now denies; ``synced`` is false while the last load failed, and
+``behind`` is true from a reconnect until a load succeeds — the hub is not ready
+meanwhile (hub/health.py): it may let pass a token revoked while its link was down. An entry is
 dropped once its ``until`` has passed: by then every token that could carry it has
 expired.
 
@@ -93,6 +95,9 @@ class Revocations:
         self._sub: Subscription | None = None
         self._pruner: asyncio.Task[None] | None = None
         self.synced = False  # the last load from Redis succeeded
+        # Control messages may have been lost (the NATS link dropped) and no load since
+        # has caught up: revoked tokens could pass here. Readiness fails meanwhile.
+        self.behind = False
 
     # --- the check, on every authenticated request ---------------------------------------
 
@@ -123,6 +128,12 @@ class Revocations:
                 await self._sub.unsubscribe()
             self._sub = None
 
+    async def after_reconnect(self) -> None:
+        """The NATS reconnect hook: messages may have been lost while the link was down;
+        behind until a load has caught up (this one, or a later periodic one)."""
+        self.behind = True
+        await self.reload()
+
     async def reload(self) -> None:
         """Merge Redis's deny-list into this hub's (the module's docstring), keeping what
         arrives meanwhile."""
@@ -144,6 +155,7 @@ class Revocations:
             shown = set(users)
             self.sessions, self.users = sessions, users
             self.synced = True
+            self.behind = False
             for message in arrived:
                 self.apply(message)
             for user_id, until in list(self._unconfirmed.items()):

@@ -142,7 +142,13 @@ class TestReadiness:
         assert status == 200
         assert orjson.loads(raw) == {
             "status": "ok",
-            "components": {"nats": "ok", "redis": "ok", "workers": "ok", "postgres": "ok"},
+            "components": {
+                "nats": "ok",
+                "deny_list": "ok",
+                "redis": "ok",
+                "workers": "ok",
+                "postgres": "ok",
+            },
         }
         assert str(os.getpid()) not in raw.decode()  # the worker answering is this process
 
@@ -170,6 +176,7 @@ class TestReadiness:
             "status": "unavailable",
             "components": {
                 "nats": "ok",
+                "deny_list": "ok",
                 "redis": "ok",
                 "workers": "unavailable",
                 "postgres": "unavailable",

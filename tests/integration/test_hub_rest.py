@@ -150,7 +150,13 @@ class TestHealthAndReadiness:
         assert response.status == 200
         assert body == {
             "status": "ok",
-            "components": {"nats": "ok", "redis": "ok", "workers": "ok", "postgres": "ok"},
+            "components": {
+                "nats": "ok",
+                "deny_list": "ok",
+                "redis": "ok",
+                "workers": "ok",
+                "postgres": "ok",
+            },
         }
 
     async def test_ready_without_workers_is_503_naming_them(

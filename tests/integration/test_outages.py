@@ -17,13 +17,14 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from redis.exceptions import RedisError
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cli.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
 from handlers.outbox import OutboxEvent
 from hub.app import create_app
-from hub.state import NATS_CONN
+from hub.state import NATS_CONN, REVOCATIONS
 from hubbub.config import Settings
 from tests.support import ops
 from tests.support.services import Databases
@@ -167,6 +168,27 @@ class TestRedisOutage:
         await asyncio.to_thread(server.start)
         yield server
         await asyncio.to_thread(server.stop)
+
+    async def test_a_hub_that_may_have_missed_revocations_is_unready_until_it_caught_up(
+        self, settings: Settings, own_redis: EmbeddedRedis, stack: Any
+    ) -> None:
+        """Reconnected to NATS while Redis is down, a hub cannot load the revocations it
+        may have missed: a token revoked meanwhile could pass here, so it is not ready
+        (only it: the others' links held). Redis back, a load catches up and it is."""
+        own = settings.model_copy(update={"redis_url": own_redis.url, "redis_timeout_s": 1.0})
+        call = await stack(own)
+        revocations = call.app[REVOCATIONS]
+        await asyncio.to_thread(own_redis.stop)
+        with pytest.raises((RedisError, OSError)):
+            await revocations.after_reconnect()  # what a NATS reconnect runs
+        status, headers, body = await call("GET", "/ready")
+        assert (status, body["failing"]) == (503, ["deny_list"])
+        assert body["components"]["redis"] == "degraded"
+        assert "Retry-After" in headers
+        await asyncio.to_thread(own_redis.start)
+        await revocations.reload()  # what the periodic re-check runs
+        status, _, body = await call("GET", "/ready")
+        assert (status, body["components"]["deny_list"]) == (200, "ok")
 
     async def test_register_and_login_work_without_redis_and_rate_limits_still_count(
         self,
