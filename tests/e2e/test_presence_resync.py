@@ -19,12 +19,12 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from hub.app import create_app
-from hub.state import NATS_CONN
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.subjects import Subjects
 from tests.e2e.conftest import ClientFactory, People
+from tests.e2e.test_missed_revocations import link_state
 from tests.support import ops
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import TestTokens
@@ -48,15 +48,6 @@ async def proxied_hub(
     await server.start_server()
     yield server
     await server.close()
-
-
-async def link_state(hub: TestServer, *, connected: bool) -> None:
-    nc = hub.app[NATS_CONN]
-
-    async def reached() -> bool:
-        return bool(nc.is_connected) is connected
-
-    await wait_for(reached, what=f"the hub's NATS link {'up' if connected else 'down'}")
 
 
 class LeavesPublished:
