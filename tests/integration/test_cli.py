@@ -232,7 +232,13 @@ class TestUp:
             status, body = get_json(f"{hub}/api/v1/ready")
             assert (status, body["components"]) == (
                 200,
-                {"nats": "ok", "redis": "ok", "workers": "ok", "postgres": "ok"},
+                {
+                    "nats": "ok",
+                    "deny_list": "ok",
+                    "redis": "ok",
+                    "workers": "ok",
+                    "postgres": "ok",
+                },
             )
             # Its admin listener: its port + 1000 unless taken; metrics there, not here.
             (admin,) = read_runtime(up.state_dir)["ADMIN_URLS"].split(",")
