@@ -153,6 +153,7 @@ export class Channels {
   }
 
   private sendSubscribe(ch: ChannelState): void {
+    this.clearReplyTimer(ch); // one subscribe's deadline at a time (a resync sends another)
     // A subscribe that went unanswered in time: from here its late reply no longer counts.
     if (ch.subscribeId !== null) this.wire.forget(ch.subscribeId);
     ch.subscribeId = null;

@@ -40,9 +40,10 @@ export interface RealtimeClientOptions {
   /**
    * Mutations out unanswered at a time, and as many other calls (reads,
    * presence, history, publish), so reads never wait behind slow mutations;
-   * the rest wait. Twice it stays within the hub's limit of unanswered rpcs
+   * the rest wait. Twice it stays below the hub's limit of unanswered rpcs
    * per connection (`HUBBUB_WS_MAX_RPC_IN_FLIGHT`, 64), past which it
-   * answers `rate_limited`.
+   * answers `rate_limited`, with room for calls the client gave up at their
+   * deadline that the hub still counts until its own runs out.
    */
   maxCallsInFlight?: number;
   /** Consecutive 4001 closes tolerated (each after a forced token refresh) before giving up. */
@@ -90,7 +91,7 @@ export const DEFAULTS = {
   releaseDelayMs: 0,
   maxAuthRetries: 2,
   maxFrameBytes: 65_536,
-  maxCallsInFlight: 32,
+  maxCallsInFlight: 24,
 };
 
 export type Settings = typeof DEFAULTS;

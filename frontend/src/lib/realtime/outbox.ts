@@ -32,8 +32,9 @@ interface Call {
  *
  * At most `maxCallsInFlight` mutations are out unanswered at a time, and as
  * many other calls (reads, presence, history, publish), so a read never waits
- * behind slow mutations; together they stay within the hub's limit of
- * unanswered rpcs, 64 per connection, past which it answers `rate_limited`.
+ * behind slow mutations; together they stay below the hub's limit of
+ * unanswered rpcs, 64 per connection, past which it answers `rate_limited`
+ * (with room for calls given up here that the hub still counts).
  * The rest wait their turn. A mutation the hub refuses for a while
  * (`rate_limited`, `unavailable`, `timeout`) goes out again with the same
  * idempotency key after `retry_after` or a backoff step, until its deadline;

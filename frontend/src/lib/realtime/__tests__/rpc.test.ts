@@ -208,12 +208,12 @@ describe("outbox (refused for a while, in flight)", () => {
     }
   }
 
-  it("sends queued calls at most 32 at a time, the next ones as replies come", async () => {
+  it("sends queued calls at most 24 at a time, the next ones as replies come", async () => {
     const h = setup();
     h.client.retain();
     const calls = Array.from({ length: 70 }, (_, i) => h.client.mutate("resources.create", { workspace_id: "w1", title: `${i}` }));
     const socket = await h.accept();
-    expect(socket.framesOf("rpc")).toHaveLength(32);
+    expect(socket.framesOf("rpc")).toHaveLength(24);
     const seen = new Set<number>();
     for (let round = 0; round < 3; round += 1) {
       answerNew(socket, seen, (f) => socket.reply(f.id as number, { key: f.idempotency_key }));
@@ -227,14 +227,14 @@ describe("outbox (refused for a while, in flight)", () => {
     const h = setup();
     const socket = await h.start();
     for (let i = 0; i < 40; i += 1) void h.client.mutate("resources.create", { workspace_id: "w1", title: `${i}` });
-    expect(socket.framesOf("rpc")).toHaveLength(32); // slow: none answered yet
+    expect(socket.framesOf("rpc")).toHaveLength(24); // slow: none answered yet
     void h.client.presence("workspace:w1");
     void h.client.history("workspace:w1", { limit: 10 });
     void h.client.rpc("resources.list", { workspace_id: "w1" });
     expect(socket.framesOf("presence")).toHaveLength(1);
     expect(socket.framesOf("history")).toHaveLength(1);
     expect(socket.framesOf("rpc").filter((f) => f.method === "resources.list")).toHaveLength(1);
-    expect(socket.framesOf("rpc").filter((f) => f.method === "resources.create")).toHaveLength(32);
+    expect(socket.framesOf("rpc").filter((f) => f.method === "resources.create")).toHaveLength(24);
   });
 
   it("a refused mutation goes out again before the mutations made after it", async () => {
