@@ -152,8 +152,9 @@ async def ping_redis(app: web.Application) -> dict[str, Any]:
     "error"}``. The hub's outage tracker (the bus's ``Health``) records what it finds,
     once each way, so ``hubbub_dependency_up{dependency="redis"}`` and ``/ready``'s
     outages say so whether or not a request ran into it (a hub's requests mostly fall
-    back without Redis, and say nothing). A ping that times out or finds no free
-    connection shows a busy Redis: not ok here, but saturated, not down."""
+    back without Redis, and say nothing). A ping that finds no free connection shows a
+    busy Redis: not ok here, but saturated, not down. One with no answer in
+    ``REDIS_PING_S`` (longer than the pool waits) met a Redis that does not answer: down."""
     health = app[BUS].health
     start = time.perf_counter()
     try:

@@ -134,10 +134,9 @@ Probe = Callable[[], Awaitable[object]]
 
 
 class ProbeTimeout(Exception):
-    """A probe did not finish in its time: it waited for a pooled connection, or for the
-    answer of a server that took the connection. The dependency is busy (saturated), not
-    gone: a timeout alone never starts an outage. A driver's own connect timeout is not
-    this; it is classified as the driver raised it (a connection-level failure)."""
+    """A probe did not finish in its time. Probes wait longer than any pool waits for a
+    free connection, so a busy pool has said so by then with an error of its own
+    (saturated); this is a server that does not answer (paused, cut off, frozen)."""
 
 
 async def probe_within(probe: Probe, timeout: float) -> None:
@@ -261,10 +260,10 @@ class Health:
 
     def probe_failed(self, name: str, exc: BaseException, outage: Outage | None) -> None:
         """Record a failed probe of ``name`` (``outage``: what the classifiers make of
-        ``exc``): one that timed out, or found no free connection in its pool, shows a
-        busy dependency, which is saturated; any other failure, a connection-level one,
-        puts it down."""
-        if isinstance(exc, ProbeTimeout) or (outage is not None and not outage.down):
+        ``exc``): one that found no free connection in its pool shows a busy dependency,
+        which is saturated; any other failure — a connection-level one, or no answer in
+        the probe's time (``ProbeTimeout``) — puts it down."""
+        if outage is not None and not outage.down:
             self.saturated(name, exc)
         else:
             self.went_down(name, exc)

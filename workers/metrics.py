@@ -17,9 +17,9 @@ from what the worker holds, so nothing on the request path keeps it up to date.
 * its dependencies: ``hubbub_dependency_up`` 1 or 0 for PostgreSQL and Redis, as the
   worker's ``Health`` finds them; before each scrape the probe (``SELECT 1``, ``PING``)
   of each one not known to be down is run, so a quiet worker, whose requests may not
-  touch Redis for a while, still shows its outage. A probe that times out (every pooled
-  connection busy, a slow answer) or finds no free connection leaves it up: that
-  dependency is saturated (logged as such), not down.
+  touch Redis for a while, still shows its outage. A probe that finds no free pooled
+  connection leaves it up: that dependency is saturated (logged as such), not down. One
+  that gets no answer in its time (longer than the pools wait) puts it down.
 
 Workers do not import aiohttp (tests/unit/test_layering.py): the server is a few lines
 of asyncio streams that answer ``GET /metrics`` and nothing else.
@@ -65,9 +65,10 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 OUTBOX_QUERY_TIMEOUT_S = 2.0
 JETSTREAM_TIMEOUT_S = 2.0  # for all of one scrape's stream and consumer queries
-# For each dependency's probe before a scrape: longer than the Redis pool's wait for a
-# free connection (HUBBUB_REDIS_POOL_TIMEOUT_S, 2 s by default), so that a busy pool says
-# so itself. A probe that times out shows a busy dependency, not a gone one.
+# For each dependency's probe before a scrape: longer than the pools' waits for a free
+# connection (HUBBUB_DB_WAIT_S, 1 s, and HUBBUB_REDIS_POOL_TIMEOUT_S, 2 s, by default),
+# so that a busy pool says so itself (saturated); a probe that times out met a server
+# that does not answer.
 DEPENDENCY_TIMEOUT_S = 3.0
 HEAD_TIMEOUT_S = 5.0  # a scraper that does not finish its request head is cut off
 MAX_HEAD_BYTES = 8192
@@ -319,9 +320,8 @@ class WorkerMetrics:
 
     @staticmethod
     async def _probe(health: Health, name: str, probe: Probe) -> None:
-        """A probe that times out (all pooled connections busy, a slow answer) or finds
-        no free connection shows the dependency saturated; only a connection-level
-        failure puts it down."""
+        """A probe that finds no free pooled connection shows the dependency saturated;
+        a connection-level failure, or no answer in time, puts it down."""
         try:
             await probe_within(probe, DEPENDENCY_TIMEOUT_S)
         except Exception as exc:

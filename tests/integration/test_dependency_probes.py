@@ -1,13 +1,15 @@
 """The scrape-time and readiness probes tell a busy dependency from a gone one.
 
-A pool whose every connection is held (a worker under load) makes a probe wait: that is
-saturation, and must not read as an outage — no ``hubbub_dependency_up`` 0, no "went
-away" line, no HubbubWorkerDependencyDown. Real PostgreSQL and Redis, their pools held
-by the test.
+A pool whose every connection is held (a worker under load) refuses the probe after its
+own wait, which is shorter than the probe's: that is saturation, and must not read as an
+outage — no ``hubbub_dependency_up`` 0, no "went away" line, no
+HubbubWorkerDependencyDown. A server that takes the connection and never answers is
+down. Real PostgreSQL and Redis, their pools held by the test.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -30,22 +32,27 @@ from workers.actors import ActorSystem
 from workers.metrics import WorkerMetrics
 from workers.outages import worker_health
 
-PROBE_S = 0.2  # the probes' timeout here: far shorter than any pool's wait
+POOL_WAIT_S = 0.1  # the pools' wait for a free connection here
+PROBE_S = 1.0  # the probes' timeout here: longer than the pools', as in production
 
 
 @pytest.fixture
 async def one_connection_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     assert settings.database_url
-    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+    engine = create_engine(
+        settings.database_url, pool_size=1, max_overflow=0, pool_timeout=POOL_WAIT_S
+    )
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture
 async def one_connection_redis(settings: Settings) -> AsyncIterator[Redis]:
-    """A client whose pool has one connection, waited for far longer than a probe."""
+    """A client whose pool has one connection, waited for shorter than a probe."""
     assert settings.redis_url
-    pool = BlockingConnectionPool.from_url(settings.redis_url, max_connections=1, timeout=30)
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=1, timeout=POOL_WAIT_S
+    )
     client = Redis.from_pool(pool)
     yield client
     await client.aclose()
@@ -128,3 +135,40 @@ def test_the_probes_wait_longer_than_the_redis_pool_does() -> None:
     pool_wait = Settings.model_fields["redis_pool_timeout_s"].default
     assert pool_wait + 1 <= workers.metrics.DEPENDENCY_TIMEOUT_S
     assert pool_wait + 1 <= hub.health.REDIS_PING_S
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[int]:
+    """A port that takes connections and never answers (a paused or cut-off server)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+async def test_a_redis_that_takes_the_connection_and_never_answers_is_down(
+    bus: Bus,
+    silent_server: int,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(hub.health, "REDIS_PING_S", PROBE_S)
+    app = web.Application()
+    app[BUS] = bus
+    app[REDIS] = Redis.from_url(f"redis://127.0.0.1:{silent_server}/0")
+    try:
+        with caplog.at_level(logging.INFO):
+            answer = await ping_redis(app)
+        assert not answer["ok"]
+        assert bus.health.is_down("redis")
+        assert _lines(caplog, "went away")
+    finally:
+        await app[REDIS].aclose()
+        await bus.health.close()
