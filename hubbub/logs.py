@@ -22,23 +22,28 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 # (``Key (email)=(bob@example.com) already exists``), a row that breaks a constraint
 # (``Failing row contains (…, $argon2id…)``) — and asyncpg puts it in its error's text,
 # which tracebacks, log lines and error reports carry. It is cut out of all of them
-# (up to the next part of the text: a HINT, the statement, the next traceback).
+# (up to the next part of the text: a HINT, the statement, the next traceback). Other
+# DETAILs name no values and stay: a deadlock's says which processes waited for what.
 ROW_VALUES = (
     (
         re.compile(
-            r"DETAIL:.*?(?=\n\n|\n(?:HINT:|\[SQL|\(Background on|Traceback |The above |"
-            r"During handling )|\Z)",
+            r"DETAIL:  (?:Key \(|Failing row contains ).*?"
+            r"(?=\n\n|\n(?:HINT:|\[SQL|\(Background on|Traceback |The above |During handling )|\Z)",
             re.DOTALL,
         ),
         "DETAIL:  [row values removed]",
     ),
-    (re.compile(r"Failing row contains \(.*?(?=\n|\Z)"), "Failing row contains [removed]"),
+    # The same DETAIL as an exception's whole text (SQLAlchemy's adapter raises one that
+    # carries only it). At a line's start only: a scan per line, never per occurrence.
     (
-        re.compile(r"Key \(([^)\n]*)\)=\(.*?\)(?= already exists| is not present| conflicts)"),
-        r"Key (\1)=([removed])",
+        re.compile(
+            r"^Key \(([^)\n]*)\)=\(.*?\)(?= already exists| is not present| conflicts)", re.M
+        ),
+        r"Key (\1)=([row values removed])",
     ),
+    (re.compile(r"^Failing row contains .*$", re.M), "Failing row contains [row values removed]"),
 )
-_ROW_VALUE_MARKS = ("DETAIL:", "Failing row contains", "Key (")
+_ROW_VALUE_MARKS = ("Key (", "Failing row contains ")
 
 
 def without_row_values(text: str) -> str:
