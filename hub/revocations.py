@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 Listener = Callable[[ControlMessage], Awaitable[None] | None]
 
 
+CATCH_UP_MAX_S = 5.0  # behind after a reconnect: the longest pause between two loads
+
+
 class Revocations:
     def __init__(
         self,
@@ -98,6 +101,8 @@ class Revocations:
         # Control messages may have been lost (the NATS link dropped) and no load since
         # has caught up: revoked tokens could pass here. Readiness fails meanwhile.
         self.behind = False
+        self._reconnects = 0  # how many reconnects there were: a load counts for those before it
+        self._catching_up: asyncio.Task[None] | None = None  # loads retried while behind
 
     # --- the check, on every authenticated request ---------------------------------------
 
@@ -123,6 +128,8 @@ class Revocations:
     async def stop(self) -> None:
         pruner, self._pruner = self._pruner, None
         await cancel_and_wait(pruner)
+        catching_up, self._catching_up = self._catching_up, None
+        await cancel_and_wait(catching_up)
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
@@ -130,15 +137,36 @@ class Revocations:
 
     async def after_reconnect(self) -> None:
         """The NATS reconnect hook: messages may have been lost while the link was down;
-        behind until a load has caught up (this one, or a later periodic one)."""
+        behind until a load that began after this reconnect has succeeded — this one, or
+        one of those tried again while it fails (Redis down), soon after Redis is back."""
+        self._reconnects += 1
         self.behind = True
-        await self.reload()
+        try:
+            await self.reload()
+        finally:
+            if self.behind and self._catching_up is None:
+                self._catching_up = asyncio.create_task(
+                    self._catch_up(), name="revocations-catch-up"
+                )
+
+    async def _catch_up(self) -> None:
+        """Load again, backing off up to ``CATCH_UP_MAX_S``, until no longer behind."""
+        pause = 0.5
+        try:
+            while self.behind:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, CATCH_UP_MAX_S)
+                with contextlib.suppress(Exception):  # Redis still away: said once already
+                    await self.reload()
+        finally:
+            self._catching_up = None
 
     async def reload(self) -> None:
         """Merge Redis's deny-list into this hub's (the module's docstring), keeping what
         arrives meanwhile."""
         async with self._load_lock:
             was_synced = self.synced
+            reconnects = self._reconnects  # a load begun before a reconnect misses its loss
             self._during_load = []
             try:
                 now = self.clock()
@@ -155,7 +183,8 @@ class Revocations:
             shown = set(users)
             self.sessions, self.users = sessions, users
             self.synced = True
-            self.behind = False
+            if reconnects == self._reconnects:
+                self.behind = False
             for message in arrived:
                 self.apply(message)
             for user_id, until in list(self._unconfirmed.items()):
