@@ -248,6 +248,22 @@ class TestRedoLoop:
         gens = await redis.mget([keys.key("ws", w, "gen") for w in workspaces])
         assert set(gens) == {b"1"}
 
+    async def test_a_kept_bump_of_many_workspaces_bumps_each_of_them(
+        self, settings: Settings, redis: Redis, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """A display name changed while Redis was down: the one row that stands for all
+        of the user's workspaces bumps every one of their generations."""
+        workspaces = [str(uuid.uuid4()) for _ in range(3)]
+        async with db() as session, session.begin():
+            session.add(
+                PendingInvalidation(kind=cache.BUMP_MANY, payload={"workspace_ids": workspaces})
+            )
+        loop = InvalidationRedoer(db, redis, settings, RedoSignal())
+        assert await loop.run_once() == 1
+        assert await pending(db) == 0
+        keys = RedisKeys(settings.namespace)
+        assert await redis.mget([keys.key("ws", w, "gen") for w in workspaces]) == [b"1"] * 3
+
     async def test_a_redo_is_idempotent(
         self, settings: Settings, redis: Redis, db: async_sessionmaker[AsyncSession]
     ) -> None:
