@@ -129,6 +129,9 @@ class OutboxRelay:
         self.subjects = subjects
         self.poll_interval = poll_interval
         self.batch_size = batch_size
+        # The batch read now: halved after each batch given up for the lease (one too big
+        # to publish within the fence would be given up for ever), whole after a pass.
+        self.batch_now = batch_size
         self.publish_timeout = publish_timeout
         self.max_payload = max_payload  # the NATS server's limit, when known
         self.min_interval = min_interval  # seconds between the starts of two passes
@@ -215,6 +218,7 @@ class OutboxRelay:
                 done = self.published + self.set_aside
                 await self.flush()  # not leading: the leader was told, and takes the rows
                 failures = 0
+                self.batch_now = self.batch_size
                 if self.paused is not None and (
                     self.published + self.set_aside > done
                     or (self._nats_connected() and await self._went_out(self._stuck_at))
@@ -224,10 +228,15 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except LeadLost as exc:
-                # Backed off like a failure: a batch that keeps taking longer than the
-                # fence allows would otherwise be read and given up again at once.
+                # Backed off like a failure, and the next batch smaller: one that keeps
+                # taking longer than the fence allows would be read and given up again.
                 failures += 1
-                log.warning("outbox relay gave up a batch: %s", exc)
+                self.batch_now = max(1, self.batch_now // 2)
+                log.warning(
+                    "outbox relay gave up a batch: %s; the next has at most %d rows",
+                    exc,
+                    self.batch_now,
+                )
             except Exception as exc:
                 failures += 1
                 outage = self._outage(exc)
@@ -324,12 +333,12 @@ class OutboxRelay:
                 await conn.execute(_SET_ASIDE, row_id, reason[:500])
             self.published += len(published)
             self.set_aside += len(refused)
-            if len(rows) < self.batch_size:
+            if len(rows) < self.batch_now:
                 return False
 
     async def _take(self, conn: asyncpg.Connection) -> list[Pending]:
         """The oldest unpublished rows, a batch of them."""
-        return [Pending(*r) for r in await conn.fetch(_TAKE, self.batch_size)]
+        return [Pending(*r) for r in await conn.fetch(_TAKE, self.batch_now)]
 
     def _fence(self, conn: asyncpg.Connection) -> None:
         """Raise unless the batch being published may still go out: the lease is surely

@@ -190,7 +190,7 @@ async def test_a_batch_given_up_for_the_lease_is_backed_off_like_a_failure(
 ) -> None:
     """A batch that always takes longer than the fence allows (here: any time at all) is
     given up each pass — and each time the relay waits out a growing backoff, not read
-    again at once on a new connection."""
+    again at once on a new connection, and reads a batch half as big next."""
     monkeypatch.setattr("workers.relay.FENCE_SHARE", 0.0)
     await add_rows(db, "workspace:fenced", "a")
     backoff = Backoff()
@@ -206,8 +206,17 @@ async def test_a_batch_given_up_for_the_lease_is_backed_off_like_a_failure(
         await wait_for(lambda: len(backoff.delays) == 2)
         assert backoff.delays == [2.0, 4.0]
         assert relay.connects == 2
+        assert relay.batch_now == relay.batch_size // 4
         assert len(lines(caplog, "outbox relay gave up a batch")) == 2
         assert await unpublished(db) == 1
+        monkeypatch.undo()  # the next batch goes out in time: whole batches again
+        backoff.end()
+        await wait_for(lambda: relay.batch_now == relay.batch_size)
+        await wait_for(lambda: _none_unpublished(db))
     finally:
-        monkeypatch.undo()  # its stop publishes what it can
+        monkeypatch.undo()
         await relay.stop(1)
+
+
+async def _none_unpublished(db: async_sessionmaker[AsyncSession]) -> bool:
+    return await unpublished(db) == 0
