@@ -81,12 +81,18 @@ def write_runtime(
     """Record the URLs of a running `hubbub up` and the current process id of each of its
     children (``pids``: hub-1, worker-1, postgres, …). Replaced atomically: a reader never
     sees half a file."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / RUNTIME_FILE
-    tmp = state_dir / f".{RUNTIME_FILE}.{os.getpid()}"
+    data = orjson.dumps({"pid": os.getpid(), **urls, "pids": pids or {}})
+    write_private(state_dir / RUNTIME_FILE, data.decode())
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` atomically (a reader never sees half a file) with a file only its
+    owner can read (0600): what the state folder's secrets and URLs are written as."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(orjson.dumps({"pid": os.getpid(), **urls, "pids": pids or {}}))
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
     os.replace(tmp, path)
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from cli.embedded.nats_auth import NatsAuthFolder
 from cli.embedded.process import command_line, free_port, spawn, stop_process, wait_for_port
+from cli.runtime import write_private
 
 log = logging.getLogger(__name__)
 
@@ -519,16 +520,6 @@ def kept_password(path: Path) -> tuple[str, bool]:
         return kept, False
     write_private(path, secrets.token_urlsafe(32) + "\n")
     return path.read_text().strip(), True
-
-
-def write_private(path: Path, text: str) -> None:
-    """Replace ``path`` atomically with a file only its owner can read (0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 _READ_AND_TRAVERSE = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
