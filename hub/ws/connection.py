@@ -193,9 +193,7 @@ class Connection(Subscriber):
         t = self.transport
         limit = self.send_limit if self.held is None else 4 * self.send_limit
         if t is not None and not self.closed and t.get_write_buffer_size() > limit:
-            log.info("slow consumer closed", extra={"conn": self.id, "buffered": self.buffered()})
-            counters["slow_closed"] += 1
-            self.close(CloseCode.SLOW_CONSUMER, "send buffer overflowed; reconnect and recover")
+            self._close_slow()
             return
         self.write_frame(frame)
 
@@ -234,12 +232,17 @@ class Connection(Subscriber):
         resubscribe with ``since`` recovers them from history (or says it cannot)."""
         self.close(CloseCode.GOING_AWAY, f"this hub missed publications of {feed.name}; reconnect")
 
+    def _close_slow(self) -> None:
+        """Close a socket whose send buffer is past its limit (4009): it reconnects and
+        recovers what it missed from history."""
+        log.info("slow consumer closed", extra={"conn": self.id, "buffered": self.buffered()})
+        counters["slow_closed"] += 1
+        self.close(CloseCode.SLOW_CONSUMER, "send buffer overflowed; reconnect and recover")
+
     def _slow(self, feed: Feed, items: list[Item]) -> None:
         policy = feed.policy.slow_consumer
         if policy is SlowConsumerPolicy.DISCONNECT:
-            log.info("slow consumer closed", extra={"conn": self.id, "buffered": self.buffered()})
-            counters["slow_closed"] += 1
-            self.close(CloseCode.SLOW_CONSUMER, "send buffer overflowed; reconnect and recover")
+            self._close_slow()
             return
         held = self.held if self.held is not None else deque()
         self.held = held
