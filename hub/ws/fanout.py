@@ -311,9 +311,14 @@ class Fanout:
             await asyncio.shield(feed.ready)
         return feed
 
+    def releasable(self, feed: Feed) -> bool:
+        """Whether ``release`` would let ``feed`` go now: no local socket wants it, it is
+        still the channel's feed, and it is set up."""
+        return feed.empty and self.feeds.get(feed.name) is feed and feed.ready.done()
+
     async def release(self, feed: Feed) -> None:
         """Drop the feed's NATS interest once no local socket wants it."""
-        if not feed.empty or self.feeds.get(feed.name) is not feed or not feed.ready.done():
+        if not self.releasable(feed):
             return
         del self.feeds[feed.name]
         feed.tail.clear()

@@ -240,8 +240,8 @@ class Subscriptions:
     async def _let_go(self, feed: Feed) -> None:
         """Once no socket of this hub is on ``feed`` (live or subscribing), the fan-out
         drops its NATS interest, and the channel's presence subscription goes with it."""
-        if not feed.empty or self.fanout.feeds.get(feed.name) is not feed:
-            return  # still wanted, or released already (a newer feed may have the name)
+        if not self.fanout.releasable(feed):
+            return  # still wanted, released already (a newer feed may have the name), or not set up
         sub = self._presence_subs.pop(feed.name, None)
         if sub is not None:
             self.presence.unwatch(feed.name)
