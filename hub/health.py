@@ -29,7 +29,7 @@ from hub.state import BUS, CATALOG, NATS_CONN, REDIS, REVOCATIONS
 from hubbub.contracts.api.system import WorkerReadiness
 from hubbub.contracts.errors import HubbubError
 from hubbub.dependencies import REDIS as REDIS_NAME
-from hubbub.dependencies import RETRY_AFTER_S, probe_within, redis_outage
+from hubbub.dependencies import RETRY_AFTER_S, Outage, probe_within, redis_outage
 from hubbub.logs import request_id_var
 
 # A readiness probe must answer quickly: a worker that is not found within this long
@@ -160,7 +160,9 @@ async def ping_redis(app: web.Application) -> dict[str, Any]:
     try:
         await probe_within(app[REDIS].ping, REDIS_PING_S)
     except Exception as exc:
-        health.probe_failed(REDIS_NAME, exc, redis_outage(exc))
+        # A pool with no free connection is saturated; refused, reset, no answer: down.
+        outage = redis_outage(exc)
+        health.failed(Outage(REDIS_NAME, down=outage is None or outage.down), exc)
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     health.came_back(REDIS_NAME)
     return {"ok": True, "latency_ms": _ms(start)}

@@ -258,16 +258,6 @@ class Health:
         else:
             self.saturated(outage.dependency, exc)
 
-    def probe_failed(self, name: str, exc: BaseException, outage: Outage | None) -> None:
-        """Record a failed probe of ``name`` (``outage``: what the classifiers make of
-        ``exc``): one that found no free connection in its pool shows a busy dependency,
-        which is saturated; any other failure — a connection-level one, or no answer in
-        the probe's time (``ProbeTimeout``) — puts it down."""
-        if outage is not None and not outage.down:
-            self.saturated(name, exc)
-        else:
-            self.went_down(name, exc)
-
     def saturated(self, name: str, exc: BaseException) -> None:
         """Record that ``name`` had no capacity for a request (its pool was exhausted):
         a warning at most every ``SATURATION_LOG_S`` per dependency, with the count."""

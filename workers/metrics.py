@@ -51,7 +51,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.outbox import OutboxEvent
-from hubbub.dependencies import Health, Probe, probe_within
+from hubbub.dependencies import Health, Outage, Probe, probe_within
 from hubbub.metric_buckets import LATENCY_BUCKETS
 from workers.actors import ActorSystem
 from workers.outages import classify
@@ -325,7 +325,9 @@ class WorkerMetrics:
         try:
             await probe_within(probe, DEPENDENCY_TIMEOUT_S)
         except Exception as exc:
-            health.probe_failed(name, exc, classify(exc))
+            # A pool with no free connection is saturated; refused, reset, no answer: down.
+            outage = classify(exc)
+            health.failed(Outage(name, down=outage is None or outage.down), exc)
 
     async def refresh_jetstream(self) -> None:
         """Ask JetStream for the streams and their consumers; failing: ``up`` 0."""
