@@ -180,21 +180,18 @@ async def invite(
         existing = await ctx.session.get(Member, (workspace_id, user.id))
         if existing is not None:
             raise Conflict("already a member of this workspace", role=existing.role)
-    pending = Invitation.workspace_id == workspace_id, Invitation.email == email
-    replaced = (
-        await ctx.session.scalars(
-            select(Invitation.role).where(
-                *pending, Invitation.status == InvitationStatus.PENDING.value
-            )
-        )
-    ).all()
-    for replaced_role in replaced:
-        may_grant(my_role, WorkspaceRole(replaced_role))
-    await ctx.session.execute(
+    replaced = await ctx.session.scalars(
         update(Invitation)
-        .where(*pending, Invitation.status == InvitationStatus.PENDING.value)
+        .where(
+            Invitation.workspace_id == workspace_id,
+            Invitation.email == email,
+            Invitation.status == InvitationStatus.PENDING.value,
+        )
         .values(status=InvitationStatus.REPLACED.value, answered_at=datetime.now(UTC))
+        .returning(Invitation.role)
     )
+    for replaced_role in replaced.all():  # refused: the request's rollback undoes it
+        may_grant(my_role, WorkspaceRole(replaced_role))
     token = new_opaque_token()
     invitation = Invitation(
         id=uuid.uuid4(),
