@@ -285,7 +285,8 @@ class OutboxRelay:
         return outage
 
     def _delay(self, failures: int, cap: float = MAX_DELAY_S) -> float:
-        return min(self.poll_interval * (2**failures), cap) if failures else self.poll_interval
+        """The backoff after ``failures`` (at least one) failed passes in a row."""
+        return min(self.poll_interval * 2.0**failures, cap)
 
     async def flush(self) -> bool:
         """Publish every unpublished row if this relay leads or can take the lead now.
