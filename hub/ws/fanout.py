@@ -390,22 +390,22 @@ class Fanout:
             )
         return len(restarted)
 
-    async def _recheck_epoch(self, kind: ChannelKind) -> None:
+    async def _recheck_epoch(self, kind: ChannelKind) -> bool:
         """``restart_reset_feeds`` after a reconnect, tried as ``catch_up`` tries (JetStream
         may still be starting, or its streams not made again yet). When it still fails on
         a connected bus, the kind's feeds hand their sockets over: their offsets may
-        belong to a history that is gone."""
+        belong to a history that is gone. True when they did (nothing left to catch up)."""
         error: Exception | None = None
         for attempt in range(CATCH_UP_TRIES):
             if attempt:
                 await asyncio.sleep(_catch_up_pause(attempt))
             try:
                 await self.restart_reset_feeds(kind)
-                return
+                return False
             except Exception as exc:
                 error = exc
         if not self.nc.is_connected:
-            return  # the next reconnect checks again
+            return False  # the next reconnect checks again
         feeds = [feed for feed in self.feeds.values() if feed.channel.kind is kind]
         for feed in feeds:
             feed.hand_over()
@@ -416,6 +416,7 @@ class Fanout:
             len(feeds),
             extra={"error": repr(error)},
         )
+        return True
 
     async def repair_all(self) -> None:
         """After a NATS reconnect: fetch whatever each feed missed meanwhile, a few feeds
@@ -429,9 +430,10 @@ class Fanout:
                 return await self.catch_up(feed)
 
         # A reconnect may follow a NATS reset: offsets of a recreated history are new.
-        kinds = {feed.channel.kind for feed in self.feeds.values() if feed.epoch}
-        await asyncio.gather(*(self._recheck_epoch(kind) for kind in kinds))
-        feeds = list(self.feeds.values())
+        kinds = list({feed.channel.kind for feed in self.feeds.values() if feed.epoch})
+        handed_over = await asyncio.gather(*(self._recheck_epoch(kind) for kind in kinds))
+        gone = {kind for kind, over in zip(kinds, handed_over, strict=True) if over}
+        feeds = [feed for feed in self.feeds.values() if feed.channel.kind not in gone]
         errors = await asyncio.gather(*(catch_up(feed) for feed in feeds))
         given_up = [(feed.name, error) for feed, error in zip(feeds, errors, strict=True) if error]
         if given_up:  # one line for the pass, however many feeds an outage touched
