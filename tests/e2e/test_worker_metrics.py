@@ -104,6 +104,17 @@ async def test_handler_latency_by_operation_and_outcome(
     assert buckets[-1] == 4
 
 
+async def _handler_counts(settings: Settings) -> dict[tuple[str, str], float]:
+    """Each (operation, outcome)'s count of handled requests, as a scrape reads them."""
+    _, _, text = await _scrape(settings)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    return {
+        (s.labels["operation"], s.labels["outcome"]): s.value
+        for s in families["hubbub_worker_handler_seconds"].samples
+        if s.name == "hubbub_worker_handler_seconds_count"
+    }
+
+
 async def test_an_operation_s_internal_errors_are_counted_from_0_before_the_first_one(
     settings: Settings, worker: Any, bus: Bus
 ) -> None:
@@ -111,13 +122,7 @@ async def test_an_operation_s_internal_errors_are_counted_from_0_before_the_firs
     # at 1 increases by nothing, so its first internal error would never alert.
     await bus.request(ops.echo, {"key": "zero", "seq": 0}, caller=None)
 
-    _, _, text = await _scrape(settings)
-    families = {f.name: f for f in text_string_to_metric_families(text)}
-    counts = {
-        (s.labels["operation"], s.labels["outcome"]): s.value
-        for s in families["hubbub_worker_handler_seconds"].samples
-        if s.name == "hubbub_worker_handler_seconds_count"
-    }
+    counts = await _handler_counts(settings)
     assert counts[("test.echo", "ok")] == 1
     assert counts[("test.echo", "internal")] == 0
 
@@ -127,13 +132,7 @@ async def test_a_fresh_worker_counts_internal_errors_from_0_for_operations_never
 ) -> None:
     # A worker that serves an operation for the first time and fails it must alert
     # as well: the series is there from the worker's start, not from its first call.
-    _, _, text = await _scrape(settings)
-    families = {f.name: f for f in text_string_to_metric_families(text)}
-    counts = {
-        (s.labels["operation"], s.labels["outcome"]): s.value
-        for s in families["hubbub_worker_handler_seconds"].samples
-        if s.name == "hubbub_worker_handler_seconds_count"
-    }
+    counts = await _handler_counts(settings)
     assert counts[("test.crash", "internal")] == 0
     assert {op.name for op, _ in ops.registry_with_tests()} <= {
         operation for operation, outcome in counts if outcome == "internal"

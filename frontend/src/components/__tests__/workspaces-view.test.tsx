@@ -47,20 +47,23 @@ const { ToastProvider } = await import("../toaster");
 
 afterEach(cleanup);
 
+const renderPage = () =>
+  render(
+    <SessionStoreProvider>
+      <ToastProvider>
+        <RealtimeRoot>
+          <WorkspacesView />
+        </RealtimeRoot>
+      </ToastProvider>
+    </SessionStoreProvider>,
+  );
+
 const names = () => screen.queryAllByTestId("workspace-row").map((row) => row.getAttribute("data-workspace-id"));
 
 describe("workspaces page", () => {
   it("reads the list once and follows the user's channel without reading it again", async () => {
     session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: ME });
-    render(
-      <SessionStoreProvider>
-        <ToastProvider>
-          <RealtimeRoot>
-            <WorkspacesView />
-          </RealtimeRoot>
-        </ToastProvider>
-      </SessionStoreProvider>,
-    );
+    renderPage();
     const socket = await act(async () => h.accept());
     await waitFor(() => expect(names()).toEqual(["w1"]));
     await act(async () => {
@@ -106,15 +109,7 @@ describe("workspaces page", () => {
     ];
     routes["POST /api/v1/workspaces"] = () => answers.shift()!();
     idempotencyKeys.length = 0;
-    render(
-      <SessionStoreProvider>
-        <ToastProvider>
-          <RealtimeRoot>
-            <WorkspacesView />
-          </RealtimeRoot>
-        </ToastProvider>
-      </SessionStoreProvider>,
-    );
+    renderPage();
     fireEvent.click(await screen.findByRole("button", { name: "New workspace" }));
     fireEvent.change(screen.getByLabelText("Workspace name"), { target: { value: "Design" } });
     fireEvent.click(screen.getByRole("button", { name: "Create" }));
