@@ -191,7 +191,9 @@ async def test_a_batch_given_up_for_the_lease_is_backed_off_like_a_failure(
     """A batch that always takes longer than the fence allows (here: any time at all) is
     given up each pass — and each time the relay waits out a growing backoff, not read
     again at once on a new connection, and reads a batch half as big next."""
-    monkeypatch.setattr("workers.relay.FENCE_SHARE", 0.0)
+    # Below zero, not zero: uvloop's clock moves in whole milliseconds, so a read and a
+    # fence check within one are "no time at all" apart, and a zero share lets it out.
+    monkeypatch.setattr("workers.relay.FENCE_SHARE", -1.0)
     await add_rows(db, "workspace:fenced", "a")
     backoff = Backoff()
     relay = CountingRelay(
