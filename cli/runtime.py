@@ -85,6 +85,16 @@ def write_runtime(
     write_private(state_dir / RUNTIME_FILE, data.decode())
 
 
+def make_state_dir(state_dir: Path) -> None:
+    """Create the state folder so that only its owner can enter it (0700): it holds the
+    embedded servers' data and the secrets. One this user already has, made wider by an
+    older version or a umask, is narrowed; one of another owner is left as it is."""
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = state_dir.stat()
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        state_dir.chmod(0o700)
+
+
 def write_private(path: Path, text: str) -> None:
     """Replace ``path`` atomically (a reader never sees half a file) with a file only its
     owner can read (0600): what the state folder's secrets and URLs are written as."""
@@ -141,7 +151,7 @@ def hold_state_dir(state_dir: Path, patience_s: float = 0.5) -> IO[bytes] | None
 
     Another command that looks whether an `up` runs (``_is_held``) holds the lock shared
     for a moment: that is waited out, for up to ``patience_s``."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    make_state_dir(state_dir)
     lock = open(state_dir / LOCK_FILE, "ab")  # noqa: SIM115  # held open on purpose
     deadline = time.monotonic() + patience_s
     while True:
@@ -178,7 +188,7 @@ def dev_secret(state_dir: Path) -> str:
         value = path.read_text().strip()
         if len(value) >= 32:
             return value
-    state_dir.mkdir(parents=True, exist_ok=True)
+    make_state_dir(state_dir)
     tmp = state_dir / f".secret_key.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -48,7 +48,7 @@ from cli.embedded.servers import (
     nats_cluster,
 )
 from cli.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
-from cli.runtime import LOCK_FILE, clear_runtime, hold_state_dir, write_runtime
+from cli.runtime import LOCK_FILE, clear_runtime, hold_state_dir, make_state_dir, write_runtime
 from hubbub.config import Settings
 
 log = logging.getLogger("hubbub.up")
@@ -262,7 +262,7 @@ class Supervisor:
 
     def _start_services(self) -> dict[str, str]:
         s = self.settings
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        make_state_dir(self.state_dir)
         env = {
             "HUBBUB_SECRET_KEY": s.secret_key or "",
             "HUBBUB_STATE_DIR": str(self.state_dir),

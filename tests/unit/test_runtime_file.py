@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import pytest
 from cli.runtime import (
     LOCK_FILE,
     RUNTIME_FILE,
+    dev_secret,
     hold_state_dir,
     read_runtime,
     read_runtime_pids,
@@ -117,3 +119,22 @@ lock = hold_state_dir(Path(sys.argv[1]))
 print("held", flush=True)
 signal.pause()
 """
+
+
+class TestTheStateFoldersMode:
+    """The state folder holds the embedded servers' data and the secrets: only its owner
+    may enter it."""
+
+    def test_a_new_one_is_made_owner_only(self, tmp_path: Path) -> None:
+        state = tmp_path / "new" / ".hubbub"
+        lock = hold_state_dir(state)
+        assert lock is not None
+        lock.close()
+        assert stat.S_IMODE(state.stat().st_mode) == 0o700
+
+    def test_one_an_older_version_made_wider_is_narrowed(self, tmp_path: Path) -> None:
+        state = tmp_path / ".hubbub"
+        state.mkdir(mode=0o755)
+        state.chmod(0o755)
+        dev_secret(state)
+        assert stat.S_IMODE(state.stat().st_mode) == 0o700
