@@ -175,10 +175,15 @@ function Board({ workspaceId }: { workspaceId: string }) {
   }
 
 
-  // The hub drops the subscription (4003) when membership ends; a refused subscribe means not a member (or no such workspace).
+  // The hub drops the subscription (4003) when membership ends; a subscribe refused as forbidden means not a member
+  // (or no such workspace). Any other refusal (too many subscriptions on this socket, a malformed reply) is shown as
+  // itself: the board could not be followed live, and a reload (a new socket) may mend it.
   const removed = lost ?? (live.channel.status === "unsubscribed" ? "removed" : null);
-  const notMember = live.channel.error ?? (live.loadError instanceof HubError && live.loadError.status === 404 ? live.loadError : null);
-  const blocked = Boolean(removed || notMember);
+  const channelError = live.channel.error;
+  const refusedAccess = channelError && (channelError.code === "forbidden" || channelError.code === "not_found") ? channelError : null;
+  const notMember = refusedAccess ?? (live.loadError instanceof HubError && live.loadError.status === 404 ? live.loadError : null);
+  const notLive = channelError && !refusedAccess ? channelError : null;
+  const blocked = Boolean(removed || notMember || notLive);
   const filtering = Boolean(filter.q || filter.status || filter.kind || filter.tag);
   const total = columns.reduce((n, c) => n + c.items.length, 0);
   const quoted = workspaceName ? `“${workspaceName}”` : "this workspace";
@@ -225,6 +230,8 @@ function Board({ workspaceId }: { workspaceId: string }) {
             </Button>
           }
         />
+      ) : notLive ? (
+        <ErrorState title="This board cannot be followed live" error={notLive} onRetry={() => window.location.reload()} />
       ) : (
         <>
           <BoardToolbar query={query} onChange={onQuery} facets={facets} />
