@@ -81,7 +81,7 @@ def write_runtime(
     """Record the URLs of a running `hubbub up` and the current process id of each of its
     children (``pids``: hub-1, worker-1, postgres, …). Replaced atomically: a reader never
     sees half a file."""
-    data = orjson.dumps({"pid": os.getpid(), **urls, "pids": pids or {}})
+    data = orjson.dumps({**urls, "pids": pids or {}})
     write_private(state_dir / RUNTIME_FILE, data.decode())
 
 
@@ -167,9 +167,7 @@ def hold_state_dir(state_dir: Path, patience_s: float = 0.5) -> IO[bytes] | None
 
 def read_runtime(state_dir: Path) -> dict[str, str]:
     """The URLs of the `hubbub up` running on this state folder, or {} if none runs."""
-    return {
-        k: v for k, v in _running_runtime(state_dir).items() if k != "pid" and isinstance(v, str)
-    }
+    return {k: v for k, v in _running_runtime(state_dir).items() if isinstance(v, str)}
 
 
 def read_runtime_pids(state_dir: Path) -> dict[str, int]:

@@ -54,9 +54,7 @@ def test_rewriting_replaces_the_file_whole(held: Path) -> None:
 def test_the_file_of_an_up_that_is_gone_reads_as_nothing(tmp_path: Path) -> None:
     """Its pid may be a live process by now (here: this one's), its URLs dead servers',
     its children's pids other processes': only the folder's lock says an `up` runs."""
-    (tmp_path / RUNTIME_FILE).write_bytes(
-        orjson.dumps({"pid": os.getpid(), **URLS, "pids": {"hub-1": os.getpid()}})
-    )
+    (tmp_path / RUNTIME_FILE).write_bytes(orjson.dumps({**URLS, "pids": {"hub-1": os.getpid()}}))
     assert read_runtime(tmp_path) == {}
     assert read_runtime_pids(tmp_path) == {}
     lock = hold_state_dir(tmp_path)  # a killed run's lock file stays, unheld
