@@ -37,7 +37,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
@@ -56,6 +56,11 @@ from hubbub.keys import RedisKeys
 log = logging.getLogger(__name__)
 
 SETTLE_S = 2.0  # a durable row is redone this long after its commit
+# A row of a kind this version does not know was written by a newer one, during a rolling
+# deploy: it is left for a worker that knows it, looked at again this much later…
+UNKNOWN_KIND_RETRY_S = 30.0
+# …and dropped, with an error, once it is this old: no such worker has come meanwhile.
+UNKNOWN_KIND_KEEP_S = 3600.0
 BATCH = 100
 # What an unreachable, restarting or overloaded Redis raises (redis-py wraps socket errors
 # in its ConnectionError/TimeoutError, but a few paths let an OSError through).
@@ -198,7 +203,9 @@ async def redo_due(
     limit: int = BATCH,
 ) -> int:
     """Redo and delete up to ``limit`` due rows that no other worker holds; returns how
-    many. A Redis error rolls the batch back (the rows stay) and propagates.
+    many. A Redis error rolls the batch back (the rows stay) and propagates. A row of a
+    kind this version does not know stays, due again ``UNKNOWN_KIND_RETRY_S`` later,
+    until it is ``UNKNOWN_KIND_KEEP_S`` old.
 
     The table is empty nearly always (a row exists while Redis fails, and for a moment
     after a durable invalidation): one autocommit statement says whether any row is due
@@ -220,10 +227,22 @@ async def redo_due(
         if not rows:
             return 0
         target = RedoTarget(session, redis, keys, settings)
+        kept: set[int] = set()
+        now = datetime.now(UTC)
         for row in rows:
             redo = _KINDS.get(row.kind)
             if redo is None:  # written by another version of Hubbub that knows it
-                log.error("dropping an invalidation of unknown kind %r", row.kind)
+                age = (now - row.created_at).total_seconds()
+                if age < UNKNOWN_KIND_KEEP_S:
+                    kept.add(row.id)
+                    _note_unknown_kind(row.kind)
+                else:
+                    log.error(
+                        "dropping an invalidation of unknown kind %r after %.0f s: no worker"
+                        " that knows it has redone it",
+                        row.kind,
+                        age,
+                    )
                 continue
             try:
                 await redo(target, row.payload)
@@ -231,10 +250,28 @@ async def redo_due(
                 raise
             except (KeyError, TypeError, ValueError):
                 log.exception("dropping a malformed invalidation", extra={"kind": row.kind})
-        await session.execute(
-            delete(PendingInvalidation).where(PendingInvalidation.id.in_([r.id for r in rows]))
+        if kept:
+            await session.execute(
+                update(PendingInvalidation)
+                .where(PendingInvalidation.id.in_(sorted(kept)))
+                .values(due_at=func.now() + timedelta(seconds=UNKNOWN_KIND_RETRY_S))
+            )
+        done = [r.id for r in rows if r.id not in kept]
+        await session.execute(delete(PendingInvalidation).where(PendingInvalidation.id.in_(done)))
+    return len(done)
+
+
+_unknown_kinds_noted: set[str] = set()
+
+
+def _note_unknown_kind(kind_name: str) -> None:
+    """One line per unknown kind and process: a rolling deploy meets many such rows."""
+    if kind_name not in _unknown_kinds_noted:
+        _unknown_kinds_noted.add(kind_name)
+        log.warning(
+            "leaving invalidations of unknown kind %r for a worker of the version that wrote them",
+            kind_name,
         )
-    return len(rows)
 
 
 _ANY_DUE = "SELECT EXISTS (SELECT FROM pending_invalidations WHERE due_at <= now())"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,13 @@ from cli.embedded import EmbeddedRedis
 from cli.embedded.process import free_port
 from handlers.accounts import revocation
 from handlers.context import Context
-from handlers.invalidations import SETTLE_S, PendingInvalidation, RedoSignal
+from handlers.invalidations import (
+    SETTLE_S,
+    UNKNOWN_KIND_KEEP_S,
+    UNKNOWN_KIND_RETRY_S,
+    PendingInvalidation,
+    RedoSignal,
+)
 from handlers.workspaces import acl, cache
 from hub.admin import create_admin_app
 from hub.app import create_app
@@ -391,3 +398,38 @@ class TestRedisOutageOnMetrics:
                 assert await _dependency_up(on_worker, "redis") == 1
 
             await eventually(back, timeout=RECOVERY_S)
+
+
+class TestUnknownKinds:
+    """A row of a kind this version does not know was written by a newer worker during
+    a rolling deploy: it is left for one that knows it, for a while, not dropped."""
+
+    async def test_a_new_rows_unknown_kind_stays_for_a_worker_that_knows_it(
+        self, settings: Settings, redis: Redis, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        w = str(uuid.uuid4())
+        async with db() as session, session.begin():
+            session.add(PendingInvalidation(kind="from_a_newer_version", payload={"x": 1}))
+            session.add(PendingInvalidation(kind=cache.BUMP, payload={"workspace_id": w}))
+        loop = InvalidationRedoer(db, redis, settings, RedoSignal())
+        assert await loop.run_once() == 1  # the bump; the other row stays
+        async with db() as session:
+            rows = (await session.scalars(select(PendingInvalidation))).all()
+        assert [r.kind for r in rows] == ["from_a_newer_version"]
+        assert (rows[0].due_at - rows[0].created_at).total_seconds() >= UNKNOWN_KIND_RETRY_S
+        assert await loop.run_once() == 0  # not due again yet
+
+    async def test_an_unknown_kind_no_worker_took_in_an_hour_is_dropped(
+        self, settings: Settings, redis: Redis, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        async with db() as session, session.begin():
+            session.add(
+                PendingInvalidation(
+                    kind="from_a_newer_version",
+                    payload={"x": 1},
+                    created_at=func.now() - timedelta(seconds=UNKNOWN_KIND_KEEP_S + 1),
+                )
+            )
+        loop = InvalidationRedoer(db, redis, settings, RedoSignal())
+        assert await loop.run_once() == 1
+        assert await pending(db) == 0
