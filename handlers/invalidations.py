@@ -38,7 +38,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -194,6 +194,21 @@ async def _due_now(sessions: async_sessionmaker[AsyncSession], row_id: int) -> N
         log.exception("a kept invalidation could not be made due at once")
 
 
+class Redone(NamedTuple):
+    """What one ``redo_due`` did: rows it claimed, and of them, rows redone (or dropped)
+    and deleted; the others stayed for a worker that knows their kind."""
+
+    claimed: int
+    done: int
+
+
+async def any_due(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """Whether a row is due: one autocommit statement (the table is empty nearly always)."""
+    async with sessions() as session:
+        conn = await autocommit_connection(session)
+        return bool(await conn.fetchval(_ANY_DUE))
+
+
 async def redo_due(
     sessions: async_sessionmaker[AsyncSession],
     redis: Redis,
@@ -201,19 +216,17 @@ async def redo_due(
     settings: Settings,
     *,
     limit: int = BATCH,
-) -> int:
-    """Redo and delete up to ``limit`` due rows that no other worker holds; returns how
-    many. A Redis error rolls the batch back (the rows stay) and propagates. A row of a
-    kind this version does not know stays, due again ``UNKNOWN_KIND_RETRY_S`` later,
-    until it is ``UNKNOWN_KIND_KEEP_S`` old.
+) -> Redone:
+    """Redo and delete up to ``limit`` due rows that no other worker holds. A Redis error
+    rolls the batch back (the rows stay) and propagates. A row of a kind this version
+    does not know stays, due again ``UNKNOWN_KIND_RETRY_S`` later, until it is
+    ``UNKNOWN_KIND_KEEP_S`` old.
 
     The table is empty nearly always (a row exists while Redis fails, and for a moment
-    after a durable invalidation): one autocommit statement says whether any row is due
-    before a transaction is begun to claim them."""
-    async with sessions() as session:
-        conn = await autocommit_connection(session)
-        if not await conn.fetchval(_ANY_DUE):
-            return 0
+    after a durable invalidation): ``any_due`` looks before a transaction is begun to
+    claim them."""
+    if not await any_due(sessions):
+        return Redone(0, 0)
     async with sessions() as session, session.begin():
         rows = (
             await session.scalars(
@@ -225,7 +238,7 @@ async def redo_due(
             )
         ).all()
         if not rows:
-            return 0
+            return Redone(0, 0)
         target = RedoTarget(session, redis, keys, settings)
         kept: set[int] = set()
         now = datetime.now(UTC)
@@ -258,7 +271,7 @@ async def redo_due(
             )
         done = [r.id for r in rows if r.id not in kept]
         await session.execute(delete(PendingInvalidation).where(PendingInvalidation.id.in_(done)))
-    return len(done)
+    return Redone(len(rows), len(done))
 
 
 _unknown_kinds_noted: set[str] = set()
@@ -282,7 +295,9 @@ __all__ = [
     "PendingInvalidation",
     "RedoSignal",
     "RedoTarget",
+    "Redone",
     "after_commit",
+    "any_due",
     "kind",
     "record",
     "redo_due",

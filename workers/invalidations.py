@@ -20,7 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.accounts import revocation
 from handlers.db import postgres_outage
-from handlers.invalidations import BATCH, REDIS_ERRORS, REDO_SIGNAL, RedoSignal, redo_due
+from handlers.invalidations import (
+    BATCH,
+    REDIS_ERRORS,
+    REDO_SIGNAL,
+    RedoSignal,
+    any_due,
+    redo_due,
+)
 from handlers.worker_resources import Resources
 from handlers.workspaces import acl, cache
 from hubbub.config import Settings
@@ -83,10 +90,14 @@ class InvalidationRedoer:
             if self.signal.redis_down:
                 await self.redis.ping()
             while True:
-                n = await redo_due(self.sessions, self.redis, self.keys, self.settings)
-                redone += n
-                if n < BATCH:
+                batch = await redo_due(self.sessions, self.redis, self.keys, self.settings)
+                redone += batch.done
+                if batch.claimed < BATCH:
                     break
+            if self.signal.redis_down and await any_due(self.sessions):
+                # Rows another worker holds (or claimed since): this worker reads no cache
+                # until none is left due; the next try comes ``retry_s`` later.
+                return redone
         except asyncio.CancelledError:
             raise
         except Exception as exc:

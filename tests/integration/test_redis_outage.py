@@ -29,6 +29,7 @@ from cli.embedded.process import free_port
 from handlers.accounts import revocation
 from handlers.context import Context
 from handlers.invalidations import (
+    BATCH,
     SETTLE_S,
     UNKNOWN_KIND_KEEP_S,
     UNKNOWN_KIND_RETRY_S,
@@ -433,3 +434,39 @@ class TestUnknownKinds:
         loop = InvalidationRedoer(db, redis, settings, RedoSignal())
         assert await loop.run_once() == 1
         assert await pending(db) == 0
+
+
+class TestBackInUse:
+    """A worker that saw Redis fail reads its cache again only once no kept invalidation
+    is left due."""
+
+    async def test_a_kept_row_in_a_full_batch_does_not_end_the_redo_early(
+        self, settings: Settings, redis: Redis, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        async with db() as session, session.begin():
+            session.add(PendingInvalidation(kind="from_a_newer_version", payload={"x": 1}))
+            session.add_all(
+                PendingInvalidation(kind=cache.BUMP, payload={"workspace_id": str(uuid.uuid4())})
+                for _ in range(BATCH + 50)
+            )
+        signal = RedoSignal()
+        signal.down(RuntimeError("Redis went away"))
+        loop = InvalidationRedoer(db, redis, settings, signal)
+        assert await loop.run_once() == BATCH + 50
+        assert await pending(db) == 1  # the unknown kind's, not due
+        assert not signal.redis_down
+
+    async def test_a_row_another_worker_holds_keeps_the_cache_bypassed(
+        self, settings: Settings, redis: Redis, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        async with db() as session, session.begin():
+            session.add(PendingInvalidation(kind=cache.BUMP, payload={"workspace_id": "w"}))
+        signal = RedoSignal()
+        signal.down(RuntimeError("Redis went away"))
+        loop = InvalidationRedoer(db, redis, settings, signal)
+        async with db() as other, other.begin():  # another worker, in the middle of it
+            await other.execute(select(PendingInvalidation).with_for_update())
+            assert await loop.run_once() == 0
+            assert signal.redis_down
+        assert await loop.run_once() == 1
+        assert not signal.redis_down
