@@ -97,7 +97,6 @@ async def limit_invitations(ctx: Context) -> None:
 async def create(ctx: Context, params: InvitationCreate) -> InvitationPublic:
     _, my_role = await access.locked(ctx, params.workspace_id, access.MANAGE)
     may_grant(my_role, params.role)
-    await limit_invitations(ctx)
     return await invite(ctx, params.workspace_id, params.email, params.role, my_role)
 
 
@@ -172,7 +171,9 @@ async def invite(
     """Invite ``email`` (replacing its pending invitation) and mail the link; ``Conflict``
     if it is a member's (managers see the member list: that tells them nothing new). The
     caller holds the workspace lock, has ``my_role`` and may grant ``role``; replacing an
-    invitation takes it back, so only those who may revoke it may replace it."""
+    invitation takes it back, so only those who may revoke it may replace it. An
+    invitation refused here spends none of the inviter's rate limit: only one that
+    mails does."""
     workspace = await ctx.session.get(Workspace, workspace_id)
     assert workspace is not None
     user = await by_email(ctx.session, email)
@@ -192,6 +193,7 @@ async def invite(
     )
     for replaced_role in replaced.all():  # refused: the request's rollback undoes it
         may_grant(my_role, WorkspaceRole(replaced_role))
+    await limit_invitations(ctx)
     token = new_opaque_token()
     invitation = Invitation(
         id=uuid.uuid4(),

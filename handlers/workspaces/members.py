@@ -20,7 +20,7 @@ from handlers.pagination import cursor_str, cursor_uuid, decode_cursor, encode_c
 from handlers.registry import Registry
 from handlers.workspaces import access, membership
 from handlers.workspaces.cache import cache_for, params_digest
-from handlers.workspaces.invitations import invite, limit_invitations, may_grant
+from handlers.workspaces.invitations import invite, may_grant
 from handlers.workspaces.models import Member
 from handlers.workspaces.views import member_public
 from hubbub.contracts.api import members as api
@@ -84,7 +84,6 @@ async def list_members(ctx: Context, params: MemberListParams) -> MemberPage:
 async def add(ctx: Context, params: MemberAdd) -> MemberAdded:
     _, my_role = await access.locked(ctx, params.workspace_id, access.MANAGE)
     may_grant(my_role, params.role)
-    await limit_invitations(ctx)
     # Never a member at once, even for an existing account: the person consents by
     # accepting (signed in, email verified), and the answer does not say whether the
     # email has an account.

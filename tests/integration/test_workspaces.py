@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.mail import DevMail
 from handlers.workspaces.models import Invitation
 from hubbub.bus import Bus
-from hubbub.config import Settings
+from hubbub.config import Rate, Settings
 from hubbub.contracts.api import default_catalog
 from hubbub.contracts.api import workspaces as workspaces_api
 from hubbub.contracts.envelope import Caller, CallerKind
@@ -805,3 +805,49 @@ class TestInvitationMail:
         links = re.findall(r"https?://\S+", text)
         assert len(links) == 1
         assert "/invitations#token=" in links[0]
+
+
+class TestInvitationRateLimit:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"rate_invite_user": Rate(4, 3600)})
+
+    async def test_only_invitations_that_mail_spend_the_inviters_limit(
+        self, domain: Domain
+    ) -> None:
+        """Refused invitations — replacing an owner's as an admin, or a member's email —
+        mail nothing and spend nothing: the admin still has all four."""
+        ws, people = await domain.team()
+        admin = people["admin"]
+        await domain.call(
+            "POST",
+            f"/workspaces/{ws['id']}/invitations",
+            people["owner"],
+            json={"email": "own@example.com", "role": "owner"},
+            expect=201,
+        )
+        for _ in range(3):
+            for path in ("invitations", "members"):
+                for email, refusal in (("own@example.com", 403), (people["member"].email, 409)):
+                    await domain.call(
+                        "POST",
+                        f"/workspaces/{ws['id']}/{path}",
+                        admin,
+                        json={"email": email, "role": "viewer"},
+                        expect=refusal,
+                    )
+        for n in range(4):
+            await domain.call(
+                "POST",
+                f"/workspaces/{ws['id']}/invitations",
+                admin,
+                json={"email": f"new{n}@example.com"},
+                expect=201,
+            )
+        await domain.call(
+            "POST",
+            f"/workspaces/{ws['id']}/invitations",
+            admin,
+            json={"email": "one-too-many@example.com"},
+            expect=429,
+        )
