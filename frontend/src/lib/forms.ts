@@ -46,17 +46,24 @@ export function applyServerErrors<T extends FieldValues>(
  * A same-site path to go back to after signing in; anything else becomes the
  * default. Only absolute paths on this origin: no scheme, no `//host`, no
  * backslashes (browsers read `/\host` as `//host`), no control characters.
+ * What is returned is checked after the URL parser has resolved dot segments
+ * (`/..//host`, `/%2e%2e//host` come out as `//host`), not only the raw input.
  */
 export function safeNext(next: string | null | undefined, fallback = "/workspaces/"): string {
-  if (!next || next.length > 2000 || !next.startsWith("/")) return fallback;
-  if (next.startsWith("//") || next.includes("\\") || /[\u0000-\u001f\u007f]/.test(next)) return fallback;
+  if (!next || next.length > 2000 || !sameSitePath(next)) return fallback;
   try {
     const base = "http://same.invalid";
     const url = new URL(next, base);
     if (url.origin !== base) return fallback;
     if (url.pathname.startsWith("/login") || url.pathname.startsWith("/register")) return fallback;
-    return `${url.pathname}${url.search}${url.hash}`;
+    const path = `${url.pathname}${url.search}${url.hash}`;
+    return sameSitePath(path) ? path : fallback;
   } catch {
     return fallback;
   }
+}
+
+/** Starts with one `/` (not `//` or `/\`), no backslash, no control character. */
+function sameSitePath(path: string): boolean {
+  return path.startsWith("/") && !path.startsWith("//") && !path.includes("\\") && !/[\u0000-\u001f\u007f]/.test(path);
 }

@@ -18,6 +18,18 @@ describe("safeNext", () => {
     ["javascript:alert(1)", "/workspaces/"],
     ["workspaces/", "/workspaces/"],
     ["/login/?next=/x", "/workspaces/"],
+    // Dot segments resolved by the URL parser must not leave `//host` behind.
+    ["/..//evil.example/", "/workspaces/"],
+    ["/.//evil.example/", "/workspaces/"],
+    ["/%2e%2e//evil.example/", "/workspaces/"],
+    ["/%2E//evil.example/", "/workspaces/"],
+    ["/a/../..//evil.example/x?y=1", "/workspaces/"],
+    ["/..\\evil.example/", "/workspaces/"],
+    ["/.\\/evil.example/", "/workspaces/"],
+    ["/%2e%2e/\\evil.example/", "/workspaces/"],
+    ["/./login/", "/workspaces/"],
+    ["/a/../workspace/?id=1", "/workspace/?id=1"],
+    ["/%2e%2e/%5Cevil.example", "/%5Cevil.example"],
   ])("%s → %s", (input, expected) => {
     expect(safeNext(input)).toBe(expected);
   });
