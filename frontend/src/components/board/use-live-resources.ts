@@ -18,8 +18,10 @@ export type LoadStatus = "loading" | "ready" | "error";
 export function useResourceApis() {
   return useMemo(() => {
     const { api, realtime } = getServices();
-    // Reads over REST (the query hooks, pages of a listing); changes as RPCs through the socket's outbox.
-    return { resources: resourcesApi(api), rpc: boardRpc(realtime) };
+    // Reads over REST (the query hooks, pages of a listing); changes as RPCs through the socket's outbox
+    // (a create or update too large for a socket frame over REST).
+    const resources = resourcesApi(api);
+    return { resources, rpc: boardRpc(realtime, resources) };
   }, []);
 }
 

@@ -48,8 +48,8 @@ export interface MutationOptions {
 
 export function resourcesApi(api: ApiClient, newKey: () => string = () => crypto.randomUUID()) {
   const { http } = api;
-  /** A change: a fresh `Idempotency-Key`, and `If-Match` for the version it is based on. */
-  const change = (version: number) => ({ "Idempotency-Key": newKey(), "If-Match": etag(version) });
+  /** A change: an `Idempotency-Key` (a fresh one unless given), and `If-Match` for the version it is based on. */
+  const change = (version: number, key?: string) => ({ "Idempotency-Key": key ?? newKey(), "If-Match": etag(version) });
   return {
     /** One page; `tag` repeats (`tag=a&tag=b`), empty filters are left out. */
     list(workspaceId: string, query: ResourceListQuery = {}, options: MutationOptions = {}): Promise<ResourcePage> {
@@ -100,11 +100,17 @@ export function resourcesApi(api: ApiClient, newKey: () => string = () => crypto
       );
     },
 
-    /** 412 `precondition_failed` when the resource is no longer at `version`. */
-    update(workspaceId: string, resourceId: string, version: number, patch: ResourcePatch, options: MutationOptions = {}): Promise<Resource> {
+    /** 412 `precondition_failed` when the resource is no longer at `version`. `idempotencyKey`: the same one when retrying the same change. */
+    update(
+      workspaceId: string,
+      resourceId: string,
+      version: number,
+      patch: ResourcePatch,
+      options: MutationOptions & { idempotencyKey?: string } = {},
+    ): Promise<Resource> {
       return api.unwrap(
         http.PATCH("/api/v1/workspaces/{workspace_id}/resources/{resource_id}", {
-          params: { path: ref(workspaceId, resourceId), header: change(version) },
+          params: { path: ref(workspaceId, resourceId), header: change(version, options.idempotencyKey) },
           body: patch,
           signal: options.signal,
         }),

@@ -1,5 +1,6 @@
 import type { RealtimeClient } from "../realtime/client";
-import type { Resource, ResourceCreateInput, ResourcePatch } from "../api/resources";
+import { HubError } from "../errors";
+import type { Resource, ResourceCreateInput, ResourcePatch, ResourcesApi } from "../api/resources";
 
 /**
  * Board mutations as RPCs on the tab's one WebSocket (docs/protocol.md, RPC):
@@ -12,10 +13,20 @@ import type { Resource, ResourceCreateInput, ResourcePatch } from "../api/resour
  * Their deadline is long on purpose ({@link QUEUED_FOR_MS}): an edit made
  * offline is kept until the connection is back, not dropped after the usual
  * 30 s. It lives in the tab's memory: closing the tab loses what was not sent.
+ *
+ * A create or update whose frame is over the socket's frame limit (64 KiB; a
+ * description may be 100,000 characters) is refused by the client with a
+ * local `too_large` before it goes out, or fails so after the hub closed the
+ * socket with 1009 for it: it then goes over REST (`rest`) instead, with the
+ * same idempotency key and the same version as `If-Match`, so the hub applies
+ * it at most once and a stale version is still a conflict (412). That request
+ * is not queued: made offline, it fails like any REST call.
  */
 export const QUEUED_FOR_MS = 24 * 60 * 60 * 1000;
 
 type Rpc = Pick<RealtimeClient, "mutate" | "rpc">;
+/** The REST changes a frame too large for the socket goes through. */
+export type RestChanges = Pick<ResourcesApi, "create" | "update">;
 
 export interface RpcCallOptions {
   signal?: AbortSignal;
@@ -29,9 +40,19 @@ export interface RpcCallOptions {
  * `operations`, its params and result are that operation's, so a wrong or
  * missing param fails `tsc`.
  */
-export function boardRpc(realtime: Rpc) {
+export function boardRpc(realtime: Rpc, rest?: RestChanges) {
   const queued = (options: RpcCallOptions) => ({ timeoutMs: QUEUED_FOR_MS, signal: options.signal, idempotencyKey: options.idempotencyKey });
   const ref = (workspaceId: string, resourceId: string) => ({ workspace_id: workspaceId, resource_id: resourceId });
+  /** `call` as an RPC; if its frame is too large for the socket, `viaRest` with the call's idempotency key. */
+  const orOverRest = async (call: () => Promise<Resource>, viaRest: (idempotencyKey: string) => Promise<Resource>): Promise<Resource> => {
+    try {
+      return await call();
+    } catch (error) {
+      const key = tooLargeFrameKey(error);
+      if (rest && key !== null) return viaRest(key);
+      throw error;
+    }
+  };
   return {
     get(workspaceId: string, resourceId: string, options: { includeDeleted?: boolean; signal?: AbortSignal } = {}): Promise<Resource> {
       return realtime.rpc(
@@ -42,12 +63,21 @@ export function boardRpc(realtime: Rpc) {
     },
 
     create(workspaceId: string, body: ResourceCreateInput, options: RpcCallOptions = {}): Promise<Resource> {
-      return realtime.mutate("resources.create", { workspace_id: workspaceId, ...body }, queued(options));
+      return orOverRest(
+        () => realtime.mutate("resources.create", { workspace_id: workspaceId, ...body }, queued(options)),
+        (idempotencyKey) => rest!.create(workspaceId, body, { signal: options.signal, idempotencyKey }),
+      );
     },
 
-    /** Refused with `conflict` (`details.reason = "stale_version"`) when the resource is no longer at `version`. */
+    /**
+     * Refused with `conflict` (`details.reason = "stale_version"`) when the resource is no longer at `version`
+     * (412 `precondition_failed` when it went over REST).
+     */
     update(workspaceId: string, resourceId: string, version: number, patch: ResourcePatch, options: RpcCallOptions = {}): Promise<Resource> {
-      return realtime.mutate("resources.update", { ...ref(workspaceId, resourceId), expected_version: version, ...patch }, queued(options));
+      return orOverRest(
+        () => realtime.mutate("resources.update", { ...ref(workspaceId, resourceId), expected_version: version, ...patch }, queued(options)),
+        (idempotencyKey) => rest!.update(workspaceId, resourceId, version, patch, { signal: options.signal, idempotencyKey }),
+      );
     },
 
     /** Soft delete (restorable from the Trash). */
@@ -62,3 +92,10 @@ export function boardRpc(realtime: Rpc) {
 }
 
 export type BoardRpc = ReturnType<typeof boardRpc>;
+
+/** The idempotency key of a mutation the realtime client failed because its frame is over the size limit; else null. */
+function tooLargeFrameKey(error: unknown): string | null {
+  if (!(error instanceof HubError) || !error.local || error.code !== "too_large") return null;
+  const key = error.details.idempotency_key;
+  return typeof key === "string" ? key : null;
+}

@@ -2,6 +2,7 @@
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { useReducer, useState } from "react";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { ApiClient } from "@/lib/api/client";
 import type { Resource } from "@/lib/api/resources";
 import { boardReducer, initialBoardState, selectColumns, viewOf } from "@/lib/board/store";
 import { HubError } from "@/lib/errors";
@@ -17,16 +18,31 @@ function answer(method: string, params: unknown, options: { idempotencyKey?: str
   if (!next) return new Promise(() => {}); // queued: no answer yet (offline)
   return "result" in next ? Promise.resolve(next.result) : Promise.reject(HubError.fromFrame(next.error));
 }
+/** Like the realtime client, a mutation whose frame is over 64 KiB is refused before it is sent. */
+const FRAME_LIMIT = 65_536;
 const realtime = {
   rpc: vi.fn((method: string, params: unknown) => answer(method, params)),
-  mutate: vi.fn((method: string, params: unknown, options?: { idempotencyKey?: string }) =>
-    answer(method, params, { idempotencyKey: options?.idempotencyKey ?? `key-${calls.length}` }),
-  ),
+  mutate: vi.fn((method: string, params: unknown, options?: { idempotencyKey?: string }) => {
+    const key = options?.idempotencyKey ?? `key-${calls.length}`;
+    const bytes = new TextEncoder().encode(JSON.stringify({ op: "rpc", method, params, idempotency_key: key })).length;
+    if (bytes > FRAME_LIMIT) return Promise.reject(HubError.local("too_large", `The frame is ${bytes} bytes`, { idempotency_key: key }));
+    return answer(method, params, { idempotencyKey: key });
+  }),
   get state() {
     return connection;
   },
 };
-vi.mock("@/lib/services", () => ({ getServices: () => ({ api: {}, realtime }) }));
+/** The REST side (changes too large for a frame go there): each request takes the next answer. */
+const requests: { method: string; url: string; headers: Headers; body: Record<string, unknown> }[] = [];
+let restAnswers: Array<[number, unknown]> = [];
+const fetch = vi.fn(async (input: string | URL | Request, init?: RequestInit) => {
+  const request = input instanceof Request ? input : new Request(new URL(String(input), "http://hub.test"), init);
+  requests.push({ method: request.method, url: new URL(request.url).pathname, headers: request.headers, body: (await request.clone().json()) as Record<string, unknown> });
+  const [status, body] = restAnswers.shift() ?? [503, { status: 503, code: "unavailable" }];
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+});
+const api = new ApiClient({ fetch: fetch as unknown as typeof globalThis.fetch, tokens: { getToken: async () => "tok" } });
+vi.mock("@/lib/services", () => ({ getServices: () => ({ api, realtime }) }));
 
 const { ResourceDialog } = await import("../resource-form-dialog");
 const { useEditor } = await import("../use-live-resources");
@@ -36,6 +52,8 @@ afterEach(() => {
   cleanup();
   calls.length = 0;
   answers = [];
+  requests.length = 0;
+  restAnswers = [];
   connection = "live";
 });
 
@@ -158,6 +176,34 @@ describe("ResourceDialog", () => {
     await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
     expect(calls[2]!.params).toEqual({ workspace_id: WS, resource_id: "r1", expected_version: 2, title: "Mine" });
     expect(screen.getByTestId("shown").textContent).toBe("Mine v3");
+  });
+
+  it("a description the form takes but a socket frame cannot hold (70,000 characters) is saved over REST, create and edit", async () => {
+    const long = "x".repeat(70_000);
+    restAnswers = [[201, { ...R, id: "r2", title: "Spec", body: long }]];
+    let dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Spec" } });
+    fireEvent.change(within(dialog).getByLabelText("Description"), { target: { value: long } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(screen.getByTestId("cards").textContent).toContain("Spec");
+    expect(requests).toHaveLength(1);
+    expect(requests[0]).toMatchObject({ method: "POST", url: "/api/v1/workspaces/w1/resources", body: { title: "Spec", body: long } });
+    const createKey = realtime.mutate.mock.calls.at(-1)![2]!.idempotencyKey; // the form's key, given to the refused RPC
+    expect(createKey).toBeTruthy();
+    expect(requests[0]!.headers.get("Idempotency-Key")).toBe(createKey);
+    expect(calls).toHaveLength(0); // nothing went over the socket
+    cleanup();
+
+    restAnswers = [[200, { ...R, body: long, version: 2 }]];
+    dialog = renderDialog("edit");
+    fireEvent.change(within(dialog).getByLabelText("Description"), { target: { value: long } });
+    await submit(dialog, /^Save$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(screen.getByTestId("shown").textContent).toBe("Original v2");
+    expect(requests[1]).toMatchObject({ method: "PATCH", url: "/api/v1/workspaces/w1/resources/r1", body: { body: long } });
+    expect(requests[1]!.headers.get("If-Match")).toBe('"1"');
+    expect(screen.queryByText("The change was not saved")).toBeNull();
   });
 
   it("edit: any other failure rolls back and says so in a toast", async () => {

@@ -1,6 +1,10 @@
 import { describe, expect, it, vi } from "vitest";
+import { ApiClient } from "../../api/client";
+import { resourcesApi } from "../../api/resources";
 import type { RealtimeClient } from "../../realtime/client";
+import { flush, setup } from "../../realtime/__tests__/harness";
 import { QUEUED_FOR_MS, boardRpc } from "../rpc";
+import { resourceFormSchema, toCreateBody } from "../schema";
 
 /**
  * `boardRpc` against a recording realtime client: each call is the schema's
@@ -55,5 +59,75 @@ describe("boardRpc", () => {
     };
     expect(typeof typed).toBe("function");
     expect(realtime.rpc).not.toHaveBeenCalled();
+  });
+});
+
+/** The hub's REST end: records each request and answers with `answer(request)`. */
+function restHub(answer: (method: string, url: string, body: Record<string, unknown>) => [number, unknown]) {
+  const requests: { method: string; url: string; headers: Headers; body: Record<string, unknown> }[] = [];
+  const fetch = vi.fn(async (input: string | URL | Request, init?: RequestInit) => {
+    const request = input instanceof Request ? input : new Request(new URL(String(input), "http://hub.test"), init);
+    const body = (await request.clone().json()) as Record<string, unknown>;
+    requests.push({ method: request.method, url: new URL(request.url).pathname, headers: request.headers, body });
+    const [status, reply] = answer(request.method, request.url, body);
+    return new Response(JSON.stringify(reply), { status, headers: { "content-type": "application/json" } });
+  });
+  const api = new ApiClient({ fetch: fetch as unknown as typeof globalThis.fetch, tokens: { getToken: async () => "tok" } });
+  return { rest: resourcesApi(api), requests };
+}
+
+describe("boardRpc: a change too large for a socket frame", () => {
+  const long = "x".repeat(70_000); // the form and the hub take 100,000 characters; a frame 64 KiB
+  const resource = { id: "r1", workspace_id: "w1", version: 4, title: "Spec", body: long };
+
+  it("a create the form accepts goes over REST with the same idempotency key; small ones stay on the socket", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const { rest, requests } = restHub(() => [201, resource]);
+    const rpc = boardRpc(h.client, rest);
+    const values = resourceFormSchema.parse({ title: "Spec", kind: "task", status: "open", tags: "", body: long });
+
+    await expect(rpc.create("w1", toCreateBody(values), { idempotencyKey: "create-1" })).resolves.toEqual(resource);
+    expect(socket.framesOf("rpc")).toHaveLength(0);
+    expect(requests.map((r) => [r.method, r.url, r.headers.get("Idempotency-Key"), (r.body.body as string).length])).toEqual([
+      ["POST", "/api/v1/workspaces/w1/resources", "create-1", 70_000],
+    ]);
+
+    const small = rpc.create("w1", { kind: "task", title: "Short" }, { idempotencyKey: "create-2" });
+    await flush();
+    const frame = socket.last("rpc");
+    expect(frame).toMatchObject({ method: "resources.create", idempotency_key: "create-2" });
+    socket.reply(frame.id!, { ...resource, body: "" });
+    await small;
+    expect(requests).toHaveLength(1);
+  });
+
+  it("an update goes over REST with its version as If-Match and the client's key; a stale version is still a conflict", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const { rest, requests } = restHub((_method, _url, body) =>
+      body.title === "stale" ? [412, { status: 412, code: "precondition_failed", title: "Precondition failed" }] : [200, resource],
+    );
+    const rpc = boardRpc(h.client, rest);
+
+    await expect(rpc.update("w1", "r1", 3, { body: long })).resolves.toEqual(resource);
+    const error = await rpc.update("w1", "r1", 3, { title: "stale", body: "漢".repeat(25_000) }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "precondition_failed" });
+
+    expect(socket.framesOf("rpc")).toHaveLength(0);
+    expect(requests.map((r) => [r.method, r.url, r.headers.get("If-Match")])).toEqual([
+      ["PATCH", "/api/v1/workspaces/w1/resources/r1", '"3"'],
+      ["PATCH", "/api/v1/workspaces/w1/resources/r1", '"3"'],
+    ]);
+    const keys = requests.map((r) => r.headers.get("Idempotency-Key"));
+    expect(keys[0]).toMatch(/^key-/); // the key the realtime client gave the refused call
+    expect(keys[1]).not.toBe(keys[0]);
+  });
+
+  it("without a REST fallback the client's too_large comes through", async () => {
+    const h = setup();
+    await h.start();
+    const error = await boardRpc(h.client).update("w1", "r1", 3, { body: long }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "too_large", local: true });
   });
 });
