@@ -1,5 +1,5 @@
 // @vitest-environment jsdom
-import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
+import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
@@ -15,13 +15,37 @@ import { flush, setup } from "@/lib/realtime/__tests__/harness";
  */
 const ME: UserPublic = { id: "u1", email: "a@example.com", display_name: "Ada", role: "member", is_active: true, email_verified: true, created_at: "x", last_login_at: null };
 
+const CARD = {
+  id: "r1",
+  workspace_id: "w1",
+  kind: "task",
+  title: "Write the spec",
+  body: "",
+  status: "open",
+  position: "a0",
+  tags: [],
+  data: {},
+  version: 1,
+  created_by: "u1",
+  updated_by: "u1",
+  created_at: "2026-01-01T00:00:00Z",
+  updated_at: "2026-01-01T00:00:00Z",
+  deleted_at: null,
+};
+/** The role `GET /workspaces/w1` answers with, and the cards of the listing. */
+let role = "owner";
+let cards: unknown[] = [];
 const calls: string[] = [];
 const fetchImpl = vi.fn(async (url: string | URL | Request, init?: RequestInit) => {
   const key = `${init?.method ?? "GET"} ${String(url)}`;
   calls.push(key);
-  if (key.startsWith("GET /api/v1/workspaces/w1/resources")) return new Response(JSON.stringify({ items: [], next_cursor: null }), { status: 200 });
+  if (key.startsWith("GET /api/v1/workspaces/w1/resources?deleted=true")) {
+    return new Response(JSON.stringify({ items: [{ ...CARD, id: "r0", title: "Old idea", deleted_at: "2026-01-02T00:00:00Z" }], next_cursor: null }), { status: 200 });
+  }
+  if (key.startsWith("GET /api/v1/workspaces/w1/resources")) return new Response(JSON.stringify({ items: cards, next_cursor: null }), { status: 200 });
+  if (key.startsWith("GET /api/v1/workspaces/w1/members")) return new Response(JSON.stringify({ items: [], next_cursor: null }), { status: 200 });
   if (key === "GET /api/v1/workspaces/w1") {
-    return new Response(JSON.stringify({ id: "w1", name: "Team", role: "owner", version: 1, created_by: "u1", created_at: "x", updated_at: "x" }), { status: 200 });
+    return new Response(JSON.stringify({ id: "w1", name: "Team", role, version: 1, created_by: "u1", created_at: "x", updated_at: "x" }), { status: 200 });
   }
   return new Response(JSON.stringify({ code: "not_found", status: 404, message: key }), { status: 404 });
 });
@@ -44,11 +68,13 @@ const { ToastProvider } = await import("../toaster");
 beforeEach(() => {
   h = setup();
   calls.length = 0;
+  role = "owner";
+  cards = [];
 });
 afterEach(cleanup);
 
-/** Render the board and have the hub refuse its subscribe with `error`. */
-async function refusedWith(error: { code: string; message: string; status: number }) {
+/** Render the board and answer its subscribe: with `error`, or (without one) let it stand. */
+async function refusedWith(error?: { code: string; message: string; status: number }) {
   session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: ME });
   const queries = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: 60_000 } } });
   render(
@@ -66,9 +92,18 @@ async function refusedWith(error: { code: string; message: string; status: numbe
   const subscribe = socket.last("subscribe");
   expect(subscribe.channel).toBe("workspace:w1");
   await act(async () => {
-    socket.fail(subscribe.id as number, error);
+    if (error) socket.fail(subscribe.id as number, error);
+    else socket.reply(subscribe.id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: false, publications: [] });
     await flush();
   });
+  return socket;
+}
+
+/** What the board offers to change (by accessible name; "Move …" is the card's drag handle), and whether the card shows it can be picked up. */
+function changeControls() {
+  const names = ["New card", "New card in Open", "Add a card to Open", "Move Write the spec", "Edit Write the spec", "Delete Write the spec"];
+  const shown = names.filter((name) => screen.queryByRole("button", { name }) !== null);
+  return { shown, grab: screen.getByTestId("resource-card").className.includes("cursor-grab") };
 }
 
 describe("board page, subscription refused", () => {
@@ -87,5 +122,41 @@ describe("board page, subscription refused", () => {
     expect(screen.getByRole("button", { name: "Try again" })).toBeTruthy();
     expect(screen.queryByText("Workspace not found")).toBeNull();
     expect(screen.queryByRole("button", { name: "New card" })).toBeNull();
+  });
+});
+
+describe("board page, by role", () => {
+  it("a viewer reads the cards but is offered no change: no New card, Add a card, move, Edit or Delete", async () => {
+    role = "viewer";
+    cards = [CARD];
+    await refusedWith();
+    await screen.findByText("Write the spec");
+    await waitFor(() => expect(screen.getByRole("heading", { level: 1 }).textContent).toBe("Team"));
+    expect(changeControls()).toEqual({ shown: [], grab: false });
+
+    fireEvent.click(screen.getByRole("button", { name: "Trash" })); // reading the Trash is allowed, restoring is not
+    await screen.findByText("Old idea");
+    expect(screen.queryByRole("button", { name: "Restore Old idea" })).toBeNull();
+  });
+
+  it("a member is offered every change; demoted to viewer while the board is open, the offers go", async () => {
+    role = "member";
+    cards = [CARD];
+    const socket = await refusedWith();
+    await screen.findByText("Write the spec");
+    await waitFor(() => expect(changeControls().shown).toHaveLength(6));
+    expect(changeControls().grab).toBe(true);
+    fireEvent.click(screen.getByRole("button", { name: "Trash" }));
+    expect(await screen.findByRole("button", { name: "Restore Old idea" })).toBeTruthy();
+    fireEvent.keyDown(document.activeElement ?? document.body, { key: "Escape" });
+    await waitFor(() => expect(screen.queryByRole("dialog")).toBeNull());
+    expect(changeControls().shown).toHaveLength(6);
+
+    const demoted = { workspace_id: "w1", user_id: "u1", email: "a@example.com", display_name: "Ada", role: "viewer", joined_at: "x", updated_at: "x" };
+    await act(async () => {
+      socket.push({ push: "pub", channel: "workspace:w1", offset: 1, data: { id: "e1", type: "member.updated", channel: "workspace:w1", at: "x", data: demoted } });
+      await flush();
+    });
+    await waitFor(() => expect(changeControls()).toEqual({ shown: [], grab: false }));
   });
 });

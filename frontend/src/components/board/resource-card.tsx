@@ -36,12 +36,14 @@ function describeChange(patch: Record<string, unknown>): string {
  * item: with `reorder` off it is no drop target, so it only changes column);
  * the title links to the detail page; Edit
  * opens the dialog; Delete moves it to the Trash (with Undo in the toast).
+ * `readOnly` (a viewer): no move handle, no Edit or Delete, not draggable.
  */
 export function ResourceCard({
   resource,
   pending,
   draft = false,
   reorder = true,
+  readOnly = false,
   conflict,
   onEdit,
   onDelete,
@@ -55,6 +57,8 @@ export function ResourceCard({
   draft?: boolean;
   /** The board shows its own order: the card is a place to drop another one. */
   reorder?: boolean;
+  /** The user may not change cards (a viewer): nothing on it moves or changes it. */
+  readOnly?: boolean;
   conflict?: Conflict;
   onEdit: () => void;
   onDelete: () => void;
@@ -66,7 +70,7 @@ export function ResourceCard({
   const { attributes, listeners, setNodeRef, setActivatorNodeRef, transform, transition, isDragging } = useSortable({
     id: resource.id,
     data: { type: "card", status: resource.status },
-    disabled: draft ? true : { draggable: false, droppable: !reorder },
+    disabled: draft || readOnly ? true : { draggable: false, droppable: !reorder },
     attributes: { roleDescription: "movable card" },
   });
   const { onKeyDown, ...pointer } = listeners ?? {};
@@ -83,7 +87,7 @@ export function ResourceCard({
       style={{ transform: CSS.Translate.toString(transform), transition }}
       className={cn(
         "grid gap-2 rounded-lg border border-border bg-card p-3 text-card-foreground shadow-xs",
-        !draft && "cursor-grab",
+        !draft && !readOnly && "cursor-grab",
         pending && "border-dashed border-amber-500/70",
         // The card keeps its place, faded, while a copy of it follows the pointer (the board's DragOverlay).
         isDragging && "opacity-40",
@@ -91,7 +95,7 @@ export function ResourceCard({
       {...pointer}
     >
       <div className="flex items-start gap-1">
-        {draft ? null : (
+        {draft || readOnly ? null : (
           <button
             type="button"
             ref={setActivatorNodeRef}
@@ -112,7 +116,7 @@ export function ResourceCard({
             </Link>
           )}
         </h3>
-        {draft ? null : (
+        {draft || readOnly ? null : (
           <div className="-mt-1 -mr-1 flex shrink-0">
             <Button variant="ghost" size="icon" className="size-7" aria-label={`Edit ${resource.title}`} onClick={onEdit}>
               <Pencil aria-hidden="true" />

@@ -11,30 +11,35 @@ import { useTrashQuery } from "@/lib/queries";
 import { Dialog, DialogContent, DialogDescription, DialogTitle } from "./dialog";
 import { useResourceApis } from "./use-live-resources";
 
-/** The workspace's deleted cards, newest first, each with Restore (it goes back to its column, for everyone). */
+/**
+ * The workspace's deleted cards, newest first, each with Restore (it goes back to its column, for everyone);
+ * without Restore when `canRestore` is false (a viewer).
+ */
 export function TrashDialog({
   open,
   onOpenChange,
   workspaceId,
   onRestored,
+  canRestore = true,
 }: {
   open: boolean;
   onOpenChange: (open: boolean) => void;
   workspaceId: string;
   onRestored: (resource: Resource) => void;
+  canRestore?: boolean;
 }) {
   return (
     <Dialog open={open} onOpenChange={onOpenChange}>
       <DialogContent>
         <DialogTitle>Trash</DialogTitle>
         <DialogDescription>Deleted cards stay here until you restore them.</DialogDescription>
-        {open ? <TrashList workspaceId={workspaceId} onRestored={onRestored} /> : null}
+        {open ? <TrashList workspaceId={workspaceId} onRestored={onRestored} canRestore={canRestore} /> : null}
       </DialogContent>
     </Dialog>
   );
 }
 
-function TrashList({ workspaceId, onRestored }: { workspaceId: string; onRestored: (resource: Resource) => void }) {
+function TrashList({ workspaceId, onRestored, canRestore }: { workspaceId: string; onRestored: (resource: Resource) => void; canRestore: boolean }) {
   const apis = useResourceApis();
   const toast = useToast();
   // The cached Trash, kept current by the channel's events (a delete puts a card in, a restore takes it out).
@@ -67,9 +72,11 @@ function TrashList({ workspaceId, onRestored }: { workspaceId: string; onRestore
             <p className="truncate text-sm font-medium">{resource.title}</p>
             <p className="text-xs text-muted-foreground">Deleted {resource.deleted_at ? new Date(resource.deleted_at).toLocaleString() : ""}</p>
           </div>
-          <Button size="sm" variant="outline" disabled={busy === resource.id} onClick={() => void restore(resource)} aria-label={`Restore ${resource.title}`}>
-            <ArchiveRestore aria-hidden="true" /> Restore
-          </Button>
+          {canRestore ? (
+            <Button size="sm" variant="outline" disabled={busy === resource.id} onClick={() => void restore(resource)} aria-label={`Restore ${resource.title}`}>
+              <ArchiveRestore aria-hidden="true" /> Restore
+            </Button>
+          ) : null}
         </li>
       ))}
     </ul>

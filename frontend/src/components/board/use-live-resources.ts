@@ -110,7 +110,7 @@ export function useLiveResource(workspaceId: string, resourceId: string, options
   const loadStatus: LoadStatus = data ? "ready" : query.isError ? "error" : "loading";
   const { refetch } = query;
   const reload = useCallback(() => void refetch(), [refetch]);
-  return { state, dispatch, loadStatus, loadError: query.error, reload, channel: live.channel, presence };
+  return { state, dispatch, ready: live.ready, loadStatus, loadError: query.error, reload, channel: live.channel, presence };
 }
 
 /** The board shows a workspace at once, up to this many cards. */

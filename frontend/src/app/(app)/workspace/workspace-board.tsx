@@ -19,6 +19,7 @@ import { Button } from "@/components/ui/button";
 import { useSearchParam } from "@/components/use-search-param";
 import { WorkspaceNav } from "@/components/workspace-nav";
 import type { Resource, ResourcePatch } from "@/lib/api/resources";
+import { hasRole } from "@/lib/api/workspaces";
 import { draftOf } from "@/lib/board/drafts";
 import { planMove, positionAtEnd, type DropTarget } from "@/lib/board/order";
 import { isPending, selectColumns, selectFacets, statusLabel, viewOf, type BoardFilter } from "@/lib/board/store";
@@ -63,8 +64,12 @@ function Board({ workspaceId }: { workspaceId: string }) {
   const { state, dispatch, truncated } = live;
   const edit = useEditor(workspaceId, dispatch);
 
-  // The title and the avatars' names: queries the channel's events keep current (`workspace.updated`, `member.*`).
-  const workspaceName = useWorkspaceQuery(workspaceId, { enabled: live.ready }).data?.name ?? null;
+  // The title, your role and the avatars' names: queries the channel's events keep current (`workspace.updated`, `member.*`).
+  const workspace = useWorkspaceQuery(workspaceId, { enabled: live.ready }).data;
+  const workspaceName = workspace?.name ?? null;
+  // Viewers read the board; members and up change it (docs/domain.md, Permissions). Until the role is known
+  // nothing offers a change (no New card, Add a card, dragging, Edit, Delete or Restore), so a viewer never sees one fail.
+  const canChange = hasRole(workspace?.role, "member");
   const members = useMembersQuery(workspaceId, { enabled: live.ready }).data?.items;
   const names = useMemo(() => Object.fromEntries((members ?? []).map((m) => [m.user_id, m.display_name || m.email])), [members]);
 
@@ -200,9 +205,11 @@ function Board({ workspaceId }: { workspaceId: string }) {
               <Button variant="outline" onClick={() => setTrashOpen(true)}>
                 <Trash2 aria-hidden="true" /> Trash
               </Button>
-              <Button onClick={() => setCreating({ status: filter.status ?? "open" })}>
-                <Plus aria-hidden="true" /> New card
-              </Button>
+              {canChange ? (
+                <Button onClick={() => setCreating({ status: filter.status ?? "open" })}>
+                  <Plus aria-hidden="true" /> New card
+                </Button>
+              ) : null}
             </>
           )
         }
@@ -248,7 +255,9 @@ function Board({ workspaceId }: { workspaceId: string }) {
                 <EmptyState
                   className="mb-6"
                   title={filtering ? "Nothing matches" : "No cards yet"}
-                  description={filtering ? "Try another search or filter." : "Create the first one; everyone on this board sees it at once."}
+                  description={
+                    filtering ? "Try another search or filter." : canChange ? "Create the first one; everyone on this board sees it at once." : null
+                  }
                   action={
                     filtering ? (
                       <Button variant="outline" onClick={() => setQuery(DEFAULT_QUERY)}>
@@ -261,7 +270,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
               <div data-testid="board" data-channel={live.channel.status}>
                 <BoardColumns
                   columns={columns}
-                  canCreate
+                  canCreate={canChange}
                   reorder={reorder}
                   titleOf={(id) => viewOf(state, id)?.title ?? "card"}
                   onCreateIn={(status) => setCreating({ status })}
@@ -277,6 +286,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
                         pending={isPending(state, resource.id)}
                         draft={!server}
                         reorder={reorder}
+                        readOnly={!canChange}
                         conflict={conflict}
                         onEdit={() => setEditingId(resource.id)}
                         onDelete={() => void remove(resource.id)}
@@ -296,17 +306,18 @@ function Board({ workspaceId }: { workspaceId: string }) {
         onOpenChange={setTrashOpen}
         workspaceId={workspaceId}
         onRestored={(resource) => dispatch({ type: "upsert", resource })}
+        canRestore={canChange}
       />
       <ResourceDialog
         mode="create"
         statuses={statuses}
-        open={creating !== null && !blocked}
+        open={creating !== null && !blocked && canChange}
         onOpenChange={(open) => !open && setCreating(null)}
         workspaceId={workspaceId}
         dispatch={dispatch}
         initialStatus={creating?.status}
       />
-      {editing && !blocked ? (
+      {editing && !blocked && canChange ? (
         <ResourceDialog
           mode="edit"
           statuses={statuses}

@@ -15,10 +15,12 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent } from "@/components/ui/card";
 import { useSearchParam } from "@/components/use-search-param";
 import { isStaleVersion } from "@/lib/api/resources";
+import { hasRole } from "@/lib/api/workspaces";
 import { changedFields } from "@/lib/board/actions";
 import { statusLabel, viewOf } from "@/lib/board/store";
 import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
+import { useWorkspaceQuery } from "@/lib/queries";
 
 /** `/workspace/resource/?ws=<workspace id>&id=<resource id>`: live from `workspace:<ws>`; edit, soft delete, restore. */
 export function ResourceDetail() {
@@ -36,6 +38,8 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
   const live = useLiveResource(workspaceId, resourceId);
   const { state, dispatch } = live;
   const edit = useEditor(workspaceId, dispatch);
+  // Viewers read the card; members and up change it (docs/domain.md, Permissions). No Edit, Delete or Restore until the role is known.
+  const canChange = hasRole(useWorkspaceQuery(workspaceId, { enabled: live.ready }).data?.role, "member");
   const [editing, setEditing] = useState(false);
   const [busy, setBusy] = useState(false);
   const resource = viewOf(state, resourceId);
@@ -144,28 +148,30 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
             ) : (
               <p className="text-sm text-muted-foreground">No description.</p>
             )}
-            <div className="flex flex-wrap gap-2">
-              <Button variant="outline" onClick={() => setEditing(true)} disabled={Boolean(resource.deleted_at)}>
-                <Pencil aria-hidden="true" /> Edit
-              </Button>
-              {resource.deleted_at ? (
-                <Button onClick={() => void restore()} disabled={busy}>
-                  <ArchiveRestore aria-hidden="true" /> Restore
+            {canChange ? (
+              <div className="flex flex-wrap gap-2">
+                <Button variant="outline" onClick={() => setEditing(true)} disabled={Boolean(resource.deleted_at)}>
+                  <Pencil aria-hidden="true" /> Edit
                 </Button>
-              ) : (
-                <ConfirmDialog
-                  trigger={
-                    <Button variant="outline" disabled={busy}>
-                      <Trash2 aria-hidden="true" /> Delete
-                    </Button>
-                  }
-                  title={`Delete “${resource.title}”?`}
-                  description="It leaves the board for everyone. You can restore it from this page."
-                  confirmLabel="Delete"
-                  onConfirm={() => void remove()}
-                />
-              )}
-            </div>
+                {resource.deleted_at ? (
+                  <Button onClick={() => void restore()} disabled={busy}>
+                    <ArchiveRestore aria-hidden="true" /> Restore
+                  </Button>
+                ) : (
+                  <ConfirmDialog
+                    trigger={
+                      <Button variant="outline" disabled={busy}>
+                        <Trash2 aria-hidden="true" /> Delete
+                      </Button>
+                    }
+                    title={`Delete “${resource.title}”?`}
+                    description="It leaves the board for everyone. You can restore it from this page."
+                    confirmLabel="Delete"
+                    onConfirm={() => void remove()}
+                  />
+                )}
+              </div>
+            ) : null}
           </CardContent>
         </Card>
         <Card>
@@ -203,7 +209,7 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
       </div>
       <ResourceDialog
         mode="edit"
-        open={editing}
+        open={editing && canChange}
         onOpenChange={setEditing}
         workspaceId={workspaceId}
         dispatch={dispatch}

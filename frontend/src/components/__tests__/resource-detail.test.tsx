@@ -1,0 +1,105 @@
+// @vitest-environment jsdom
+import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ApiClient } from "@/lib/api/client";
+import { AuthSession } from "@/lib/api/session";
+import type { UserPublic } from "@/lib/api/types";
+import { RealtimeProvider } from "@/lib/realtime/react";
+import { flush, setup } from "@/lib/realtime/__tests__/harness";
+
+/**
+ * The card's page against a fake REST hub (the reads) and a scripted realtime hub (the
+ * channel, and changes as RPCs): what it offers depends on the caller's role.
+ */
+const ME: UserPublic = { id: "u1", email: "a@example.com", display_name: "Ada", role: "member", is_active: true, email_verified: true, created_at: "x", last_login_at: null };
+const CARD = {
+  id: "r1",
+  workspace_id: "w1",
+  kind: "task",
+  title: "Write the spec",
+  body: "All of it.",
+  status: "open",
+  position: "a0",
+  tags: [],
+  data: {},
+  version: 1,
+  created_by: "u1",
+  updated_by: "u1",
+  created_at: "2026-01-01T00:00:00Z",
+  updated_at: "2026-01-01T00:00:00Z",
+  deleted_at: null,
+};
+
+let role = "member";
+const fetchImpl = vi.fn(async (url: string | URL | Request, init?: RequestInit) => {
+  const key = `${init?.method ?? "GET"} ${String(url)}`;
+  if (key === "GET /api/v1/workspaces/w1/resources/r1?include_deleted=true") return new Response(JSON.stringify(CARD), { status: 200 });
+  if (key === "GET /api/v1/workspaces/w1") {
+    return new Response(JSON.stringify({ id: "w1", name: "Team", role, version: 1, created_by: "u1", created_at: "x", updated_at: "x" }), { status: 200 });
+  }
+  return new Response(JSON.stringify({ code: "not_found", status: 404, message: key }), { status: 404 });
+});
+
+let h = setup();
+const session = new AuthSession({ locks: null, fetch: vi.fn(async () => new Response(null, { status: 401 })) as unknown as typeof fetch });
+const api = new ApiClient({ fetch: fetchImpl as unknown as typeof fetch, tokens: { getToken: async () => "t" } });
+
+vi.mock("@/lib/services", () => ({ getServices: () => ({ session, api, realtime: h.client }) }));
+vi.mock("next/navigation", () => ({
+  useSearchParams: () => new URLSearchParams("ws=w1&id=r1"),
+  usePathname: () => "/workspace/resource/",
+  useRouter: () => ({ push: vi.fn(), replace: vi.fn() }),
+}));
+
+const { ResourceDetail } = await import("@/app/(app)/workspace/resource/resource-detail");
+const { SessionStoreProvider } = await import("../providers/session-store-provider");
+const { ToastProvider } = await import("../toaster");
+
+beforeEach(() => {
+  h = setup();
+  role = "member";
+});
+afterEach(cleanup);
+
+/** Render the page, let its subscription stand, and wait for the card and the caller's role. */
+async function mount() {
+  session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: ME });
+  const queries = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: 60_000 } } });
+  render(
+    <QueryClientProvider client={queries}>
+      <SessionStoreProvider>
+        <ToastProvider>
+          <RealtimeProvider client={h.client}>
+            <ResourceDetail />
+          </RealtimeProvider>
+        </ToastProvider>
+      </SessionStoreProvider>
+    </QueryClientProvider>,
+  );
+  const socket = await act(async () => h.accept());
+  const subscribe = socket.last("subscribe");
+  expect(subscribe.channel).toBe("workspace:w1");
+  await act(async () => {
+    socket.reply(subscribe.id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: false, publications: [] });
+    await flush();
+  });
+  await screen.findByText("All of it.");
+  await waitFor(() => expect(queries.isFetching()).toBe(0));
+  return socket;
+}
+
+const offered = () => ["Edit", "Delete", "Restore"].filter((name) => screen.queryByRole("button", { name }) !== null);
+
+describe("card page, by role", () => {
+  it("a viewer reads the card but is offered no Edit or Delete", async () => {
+    role = "viewer";
+    await mount();
+    expect(offered()).toEqual([]);
+  });
+
+  it("a member is offered Edit and Delete", async () => {
+    await mount();
+    expect(offered()).toEqual(["Edit", "Delete"]);
+  });
+});
