@@ -44,12 +44,22 @@ export function BoardToolbar({
 }) {
   const ids = { q: useId(), status: useId(), kind: useId(), tag: useId(), sort: useId(), filters: useId() };
   const [text, setText] = useState(query.q);
+  // The search the box and `query` last agreed on. `query.q` moving away from it is a change made outside
+  // (Clear filters): the box follows it, and the debounce below has nothing left to put back.
+  const [agreed, setAgreed] = useState(query.q);
+  if (query.q !== agreed) {
+    setAgreed(query.q);
+    setText(query.q);
+  }
   const [filtersOpen, setFiltersOpen] = useState(false);
   const active = [query.status, query.kind, query.tag].filter(Boolean).length;
 
   useEffect(() => {
     if (text === query.q) return;
-    const handle = setTimeout(() => onChange({ ...query, q: text }), 300);
+    const handle = setTimeout(() => {
+      setAgreed(text);
+      onChange({ ...query, q: text });
+    }, 300);
     return () => clearTimeout(handle);
   }, [text, query, onChange]);
 
