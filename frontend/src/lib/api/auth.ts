@@ -59,10 +59,13 @@ export function authApi(api: ApiClient, session: AuthSession) {
         session.clear(reason);
       }
     },
-    /** End every session of this user, this one included (other tabs' sockets close with 4001). */
+    /**
+     * End every session of this user, this one included (other tabs' sockets close with 4001).
+     * Signed out locally whatever happens, also when no token can be had first (a stale one, the hub unreachable).
+     */
     async logoutEverywhere(): Promise<void> {
-      const headers = bearer(await session.getToken({ forceRefresh: false }));
       try {
+        const headers = bearer(await session.getToken({ forceRefresh: false }));
         await session.exclusive(() => api.unwrap(http.POST("/api/v1/auth/logout-all", { headers, fetch: anonymous, credentials: "include" })));
       } finally {
         session.clear("logout");

@@ -254,6 +254,27 @@ describe("one refresh in flight (this tab)", () => {
     expect(session.state).toEqual({ authenticated: false, user: null, reason: "logout" });
   });
 
+  it("sign out everywhere signs out here even when no token can be had first (stale token, hub unreachable)", async () => {
+    const timers = new FakeTimers();
+    let reachable = true;
+    const hub = new FakeHub();
+    hub.autoRelease = true;
+    const fetch = vi.fn(async (input: string | URL | Request, init?: RequestInit) => {
+      if (!reachable) throw new TypeError("Failed to fetch");
+      return hub.fetch(input, init);
+    }) as unknown as typeof globalThis.fetch;
+    // A background tab: the refresh timer never ran, and the token is past its end.
+    const session = new AuthSession({ fetch, locks: null, now: timers.now, timers: { setTimeout: () => 0, clearTimeout: () => {} } });
+    await session.refresh();
+    expect(session.state.authenticated).toBe(true);
+    const auth = authApi(new ApiClient({ fetch, tokens: session }), session);
+    timers.time += 899_000;
+    reachable = false;
+
+    await expect(auth.logoutEverywhere()).rejects.toThrow();
+    expect(session.state).toEqual({ authenticated: false, user: null, reason: "logout" });
+  });
+
   it("the fake hub really ends the session on overlapping refreshes (what the lock prevents)", async () => {
     const hub = new FakeHub();
     const a = new AuthSession({ fetch: hub.fetch, locks: null });
