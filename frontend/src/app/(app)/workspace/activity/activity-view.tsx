@@ -19,6 +19,8 @@ const PAGE_SIZE = 30;
 const entryKey = (entry: ActivityPublic) => entry.id;
 /** Events come in bursts (a bulk edit): one look at the first page per burst. */
 const REFETCH_DELAY_MS = 150;
+/** Members read for names: up to this many pages of 100. */
+const MEMBER_PAGES = 20;
 
 const api = () => workspacesFor(getServices().api);
 
@@ -38,6 +40,8 @@ function ActivityFeed({ workspaceId }: { workspaceId: string }) {
   const pages = useCursorPages(fetchActivity, entryKey, "activity");
   const { items: entries, setItems: setEntries, status, error } = pages;
   const [names, setNames] = useState<Record<string, string>>({});
+  /** Every member's name is known: an actor without one has left the workspace. */
+  const [allMembers, setAllMembers] = useState(false);
   const [fresh, setFresh] = useState<ReadonlySet<number>>(new Set());
   const refetchTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const headRequest = useRef<AbortController | null>(null);
@@ -46,13 +50,21 @@ function ActivityFeed({ workspaceId }: { workspaceId: string }) {
     shown.current = entries;
   }, [entries]);
 
-  // Who is who: actors are user ids; members give them names (a former member stays an id).
+  // Who is who: actors are user ids; members give them names, every page of them (up to MEMBER_PAGES). Only once
+  // all are read is an actor without a name a former member; until then (or if a page fails) just "A member".
   useEffect(() => {
     const controller = new AbortController();
-    api()
-      .members(workspaceId, { limit: 100 }, { signal: controller.signal })
-      .then((page) => setNames((prev) => ({ ...prev, ...Object.fromEntries(page.items.map((m) => [m.user_id, m.display_name])) })))
-      .catch(() => {});
+    const { signal } = controller;
+    void (async () => {
+      let cursor: string | null = null;
+      for (let read = 0; read < MEMBER_PAGES; read += 1) {
+        const page = await api().members(workspaceId, { limit: 100, cursor }, { signal });
+        if (signal.aborted) return;
+        setNames((prev) => ({ ...prev, ...Object.fromEntries(page.items.map((m) => [m.user_id, m.display_name])) }));
+        cursor = page.next_cursor ?? null;
+        if (!cursor) return setAllMembers(true);
+      }
+    })().catch(() => {});
     return () => controller.abort();
   }, [workspaceId]);
 
@@ -138,7 +150,7 @@ function ActivityFeed({ workspaceId }: { workspaceId: string }) {
                   className={`flex flex-col gap-1 px-4 py-3 text-sm sm:flex-row sm:items-baseline sm:justify-between ${fresh.has(entry.id) ? "bg-accent/50" : ""}`}
                 >
                   <span>
-                    <span className="font-medium">{entry.actor_id ? (names[entry.actor_id] ?? "A former member") : "The system"}</span>{" "}
+                    <span className="font-medium">{entry.actor_id ? (names[entry.actor_id] ?? (allMembers ? "A former member" : "A member")) : "The system"}</span>{" "}
                     {describeActivity(entry)}
                   </span>
                   <time dateTime={entry.at} className="shrink-0 text-xs text-muted-foreground" title={new Date(entry.at).toLocaleString()}>
