@@ -1,5 +1,5 @@
 // @vitest-environment jsdom
-import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
@@ -101,5 +101,32 @@ describe("card page, by role", () => {
   it("a member is offered Edit and Delete", async () => {
     await mount();
     expect(offered()).toEqual(["Edit", "Delete"]);
+  });
+});
+
+describe("card page, delete", () => {
+  it("a delete the hub took is reported as done even if the read after it fails", async () => {
+    const socket = await mount();
+    fireEvent.click(screen.getByRole("button", { name: "Delete" }));
+    fireEvent.click(within(await screen.findByRole("alertdialog")).getByRole("button", { name: "Delete" }));
+
+    const rpc = async (method: string) => {
+      await waitFor(() => expect(socket.last("rpc").method).toBe(method));
+      return socket.last("rpc");
+    };
+    const deleted = await rpc("resources.delete");
+    expect(deleted.params).toMatchObject({ workspace_id: "w1", resource_id: "r1", expected_version: 1 });
+    await act(async () => {
+      socket.reply(deleted.id!, null);
+      await flush();
+    });
+    const read = await rpc("resources.get");
+    await act(async () => {
+      socket.fail(read.id!, { code: "unavailable", status: 503, message: "the hub is restarting" });
+      await flush();
+    });
+
+    expect(await screen.findByText("Card deleted")).toBeTruthy();
+    expect(screen.queryByText("Not deleted")).toBeNull();
   });
 });

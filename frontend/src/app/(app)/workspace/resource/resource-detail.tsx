@@ -86,9 +86,14 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
     setBusy(true);
     try {
       await apis.rpc.delete(workspaceId, resourceId, server!.version);
-      // The event brings the deleted copy; fetch it now so the page does not wait for it.
-      dispatch({ type: "upsert", resource: await apis.rpc.get(workspaceId, resourceId, { includeDeleted: true }) });
       toast({ pageOnly: true, title: "Card deleted", description: "You can restore it from this page or from the Trash." });
+      // The event brings the deleted copy; fetch it now so the page does not wait for it. It is deleted either way:
+      // if this read fails, the event (or the next load) shows it.
+      try {
+        dispatch({ type: "upsert", resource: await apis.rpc.get(workspaceId, resourceId, { includeDeleted: true }) });
+      } catch {
+        live.reload();
+      }
     } catch (error) {
       toast({
         pageOnly: true,
