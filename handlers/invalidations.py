@@ -41,7 +41,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import BigInteger, String, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,6 +50,7 @@ from handlers.context import Context
 from handlers.db import Base, Timestamped, autocommit_connection
 from handlers.worker_resources import ResourceKey
 from hubbub.config import Settings
+from hubbub.dependencies import REDIS_ERRORS, redis_outage
 from hubbub.keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,6 @@ UNKNOWN_KIND_RETRY_S = 30.0
 # …and dropped, with an error, once it is this old: no such worker has come meanwhile.
 UNKNOWN_KIND_KEEP_S = 3600.0
 BATCH = 100
-# What an unreachable, restarting or overloaded Redis raises (redis-py wraps socket errors
-# in its ConnectionError/TimeoutError, but a few paths let an OSError through).
-REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 
 
 class PendingInvalidation(Timestamped, Base):
@@ -160,6 +157,15 @@ def after_commit(
         try:
             await apply()
         except REDIS_ERRORS as exc:
+            # Kept whatever the failure: the cache may serve the old state until it is
+            # redone. Only an outage (``redis_outage``) is not a bug: it is logged once
+            # (``RedoSignal``), a bug with its traceback.
+            if redis_outage(exc) is None:
+                log.error(
+                    "an invalidation failed in Redis, not for an outage; kept to be redone",
+                    exc_info=exc,
+                    extra={"kind": kind_name},
+                )
             if row is None:
                 await record(ctx.sessions, kind_name, payload)
             else:  # no need to wait for it to settle: it is due as soon as Redis is back

@@ -13,8 +13,9 @@ Per-IP keys use ``ip_key``: an IPv6 address by its /64. ``remember_ip``/``is_kno
 record the IPs that signed in to an account, which its per-account limits spare (the
 lock-out policy in docs/auth.md).
 
-While Redis is unreachable the same windows are counted in this process's memory
-(``LocalWindows``): limits still hold, per worker process instead of for all of them
+While Redis is unreachable, or answers but takes no writes (out of memory, unable to
+persist: what ``redis_outage`` counts), the same windows are counted in this process's
+memory (``LocalWindows``): limits still hold, per worker process instead of for all of them
 (with N workers a client gets up to N times the limit), and signing in keeps working.
 Neither failing open (no limit at all while Redis is down: free guessing for anyone who
 can make it so) nor failing closed (no sign-in at all) — see "When a dependency is
@@ -126,7 +127,8 @@ def _degraded(local: LocalWindows, exc: BaseException) -> None:
     if not local.degraded:
         local.degraded = True
         log.warning(
-            "rate limits count per worker process while Redis is unreachable: %s: %s",
+            "rate limits count per worker process while Redis is unreachable or takes no"
+            " writes: %s: %s",
             type(exc).__name__,
             exc,
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -95,10 +96,39 @@ def raised_in(exc: BaseException, *modules: str) -> bool:
 
 _REDIS_CONFIG_ERRORS = (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)
 
+# What a failing Redis call raises: redis-py's errors, and the OSErrors a few of its paths
+# let through unwrapped. Which of them mean Redis is away is ``redis_outage``'s to say;
+# the rest are bugs (a wrong type, a script error).
+REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+
+# Error replies of a Redis that answers but takes no writes for now: out of memory under a
+# ``noeviction`` policy (OOM), a failed save with ``stop-writes-on-bgsave-error``
+# (MISCONF), fewer replicas than ``min-replicas-to-write`` (NOREPLICAS), a read-only
+# replica after a failover (READONLY). Its ``PING`` still answers.
+_REDIS_REFUSING = frozenset({"OOM", "MISCONF", "NOREPLICAS", "READONLY"})
+# …and of one that answers nothing but this for now: loading its data after a restart
+# (LOADING), a replica that lost its master (MASTERDOWN), a script running too long (BUSY).
+_REDIS_AWAY = frozenset({"LOADING", "MASTERDOWN", "BUSY"})
+# redis-py strips the code off the replies it has a class for (OOM, READONLY, MASTERDOWN,
+# LOADING): those are told by their class. A command run by a Lua script fails with the
+# code first on Redis 7, within "Error running script …: -OOM …" on Redis 6.
+_REPLY_CODE = re.compile(r"(?:^|: -)([A-Z]+) ")
+_REDIS_REFUSING_TYPES = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+
+
+def _reply_code(exc: redis.exceptions.ResponseError) -> str | None:
+    """The error code of a reply redis-py had no class for (MISCONF, NOREPLICAS, BUSY),
+    or of a command a script ran."""
+    match = _REPLY_CODE.search(str(exc))
+    return match[1] if match else None
+
 
 def redis_outage(exc: BaseException) -> Outage | None:
-    """Redis refused, reset, timed out, is loading its data after a restart, or is a
-    read-only replica after a failover; or the pool had no free connection in time."""
+    """Redis refused, reset, timed out, is loading its data after a restart, is a replica
+    without its master, or is stuck in a script: down. Redis answers but takes no writes
+    (out of memory, cannot persist, too few replicas, a read-only replica): saturated, as
+    when the pool had no free connection in time — its ``PING`` answers, so it is not
+    "down", but nothing written gets through."""
     for cause in causes(exc):
         if isinstance(cause, _REDIS_CONFIG_ERRORS):
             return None  # wrong credentials: a configuration error, not an outage
@@ -106,8 +136,18 @@ def redis_outage(exc: BaseException) -> Outage | None:
             # redis-py's BlockingConnectionPool, when every connection stays busy.
             saturated = str(cause).startswith("No connection available")
             return Outage(REDIS, down=not saturated)
-        if isinstance(cause, redis.exceptions.TimeoutError | redis.exceptions.ReadOnlyError):
+        if isinstance(cause, redis.exceptions.TimeoutError | redis.exceptions.MasterDownError):
             return Outage(REDIS)
+        if isinstance(cause, _REDIS_REFUSING_TYPES):
+            return Outage(REDIS, down=False)
+        if isinstance(cause, redis.exceptions.ResponseError):
+            code = _reply_code(cause)
+            if code in _REDIS_REFUSING:
+                return Outage(REDIS, down=False)
+            if code in _REDIS_AWAY:
+                return Outage(REDIS)
+        if isinstance(cause, OSError) and raised_in(cause, "redis"):
+            return Outage(REDIS)  # a socket error redis-py let through
     return None
 
 

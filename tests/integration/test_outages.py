@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -254,6 +255,65 @@ class TestRedisOutage:
             assert records(caplog, logging.INFO, "rate limits are shared again") != []
 
         await eventually(shared_again, timeout=15)
+        assert len(records(caplog, logging.WARNING, "rate limits count per worker")) == 1
+        assert tracebacks(caplog) == []
+
+    @pytest.mark.parametrize(
+        "refusal",
+        [
+            pytest.param(("maxmemory", "1"), id="out-of-memory"),
+            pytest.param(("min-replicas-to-write", "1"), id="too-few-replicas"),
+        ],
+    )
+    async def test_sign_in_works_while_redis_takes_no_writes(
+        self,
+        settings: Settings,
+        own_redis: EmbeddedRedis,
+        stack: Any,
+        caplog: pytest.LogCaptureFixture,
+        refusal: tuple[str, str],
+    ) -> None:
+        """A Redis that answers but refuses every write — out of memory under
+        ``noeviction`` (OOM), too few replicas (NOREPLICAS; a failed save, MISCONF, is
+        the same kind of reply) — is Redis away for the rate limits: they count in the
+        worker's memory, with one warning and one line when Redis takes writes again.
+        Register and login succeed; never a 500, no traceback."""
+        own = settings.model_copy(update={"redis_url": own_redis.url, "redis_timeout_s": 1.0})
+        call = await stack(own)
+        password = "a long passphrase"
+        caplog.set_level(logging.INFO)
+        admin = Redis.from_url(own_redis.url)
+        try:
+            await admin.config_set(*refusal)
+            with pytest.raises(RedisError):
+                await admin.set("probe", b"1")  # it takes no writes now
+
+            email = f"w{secrets.token_hex(3)}@example.com"
+            status, _, body = await call(
+                "POST",
+                "/auth/register",
+                {"email": email, "password": password, "display_name": "W"},
+            )
+            assert status == 202, body
+            status, _, body = await call(
+                "POST", "/auth/login", {"email": email, "password": password}
+            )
+            assert status == 200, body
+            status, _, body = await call(
+                "POST", "/auth/login", {"email": email, "password": "wrong password"}
+            )
+            assert status == 401, body
+            assert len(records(caplog, logging.WARNING, "rate limits count per worker")) == 1
+            assert tracebacks(caplog) == []
+
+            await admin.config_set(refusal[0], "0")
+            status, _, body = await call(
+                "POST", "/auth/login", {"email": email, "password": password}
+            )
+            assert status == 200, body
+            assert len(records(caplog, logging.INFO, "rate limits are shared again")) == 1
+        finally:
+            await admin.aclose()
         assert len(records(caplog, logging.WARNING, "rate limits count per worker")) == 1
         assert tracebacks(caplog) == []
 

@@ -9,6 +9,7 @@ port; the session-wide servers are never stopped.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -30,6 +31,7 @@ from handlers.accounts import revocation
 from handlers.context import Context
 from handlers.invalidations import (
     BATCH,
+    REDO_SIGNAL,
     SETTLE_S,
     UNKNOWN_KIND_KEEP_S,
     UNKNOWN_KIND_RETRY_S,
@@ -351,6 +353,62 @@ class TestRedoLoop:
             assert await pending(db) == 1
         finally:
             await nowhere.aclose()
+
+
+class TestAfterCommitFailures:
+    """What an after-commit invalidation that Redis fails does: kept for the redo loop
+    whatever the failure; logged once as Redis failing when it is an outage, and with its
+    traceback when it is a bug."""
+
+    @staticmethod
+    def context(settings: Settings, redis: Redis, db: async_sessionmaker[AsyncSession]) -> Context:
+        return Context(
+            caller=ANONYMOUS,
+            request_id="rid",
+            settings=settings,
+            redis=redis,
+            keys=RedisKeys(settings.namespace),
+            subjects=Subjects(settings.namespace),
+            sessions=db,
+        )
+
+    async def test_a_bump_redis_takes_no_write_for_is_kept_as_an_outage(
+        self,
+        outage_settings: Settings,
+        own_redis_client: Redis,
+        db: async_sessionmaker[AsyncSession],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        await own_redis_client.config_set("maxmemory", "1")  # out of memory: no writes
+        ctx = self.context(outage_settings, own_redis_client, db)
+        cache.WorkspaceCache(ctx, uuid.uuid4()).invalidate_after_commit()
+        await ctx.commit()
+        await ctx.session.close()
+        assert await pending(db) == 1
+        assert ctx.resource(REDO_SIGNAL).redis_down
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+    async def test_a_bump_that_fails_on_a_bug_is_kept_and_logged_with_its_traceback(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        ctx = self.context(settings, redis, db)
+        workspace = uuid.uuid4()
+        # The generation is a counter: a hash in its place makes the bump's INCR fail
+        # (WRONGTYPE), as a bug would.
+        await redis.hset(ctx.keys.key("ws", str(workspace), "gen"), "x", "1")
+        cache.WorkspaceCache(ctx, workspace).invalidate_after_commit()
+        await ctx.commit()
+        await ctx.session.close()
+        assert await pending(db) == 1
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert [r.getMessage().split(";")[0] for r in errors] == [
+            "an invalidation failed in Redis, not for an outage"
+        ]
+        assert errors[0].exc_info is not None
 
 
 async def _dependency_up(url: str, dependency: str) -> float:

@@ -8,6 +8,8 @@ import asyncpg
 import nats.errors
 import pytest
 import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy import exc as sa_exc
 
 from cli.embedded.process import free_port
@@ -49,6 +51,56 @@ class TestClassifiers:
 
     def test_wrong_redis_credentials_are_not_an_outage(self) -> None:
         assert redis_outage(redis.exceptions.AuthenticationError("bad")) is None
+
+    @pytest.mark.parametrize(
+        "reply",
+        [
+            redis.exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'"),
+            redis.exceptions.ResponseError("MISCONF Redis is configured to save RDB snapshots"),
+            redis.exceptions.ResponseError("NOREPLICAS Not enough good replicas to write."),
+            redis.exceptions.ReadOnlyError("You can't write against a read only replica."),
+            # A command a Lua script ran, on Redis 6 (Redis 7 puts the code first).
+            redis.exceptions.ResponseError(
+                "Error running script (call to f_4fb3): @user_script:4: @user_script: 4:"
+                " -OOM command not allowed when used memory > 'maxmemory'."
+            ),
+            redis.exceptions.ResponseError(
+                "MISCONF Errors writing to the AOF file. script: 4fb3, on @user_script:4."
+            ),
+        ],
+    )
+    def test_a_redis_that_takes_no_writes_is_saturated(
+        self, reply: redis.exceptions.ResponseError
+    ) -> None:
+        """It answers (its PING too) but refuses what is written: a 503 and the rate
+        limits' fallback, as for a pool with no free connection — not "down", which a
+        successful PING would end at once."""
+        assert redis_outage(reply) == Outage(REDIS, down=False)
+
+    def test_a_redis_that_answers_nothing_else_for_now_is_down(self) -> None:
+        assert redis_outage(redis.exceptions.MasterDownError("Link with MASTER is down")) == (
+            Outage(REDIS)
+        )
+        busy = redis.exceptions.ResponseError("BUSY Redis is busy running a script.")
+        assert redis_outage(busy) == Outage(REDIS)
+
+    def test_error_replies_of_a_bug_are_not_outages(self) -> None:
+        for text in (
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+            "BUSYKEY Target key name already exists.",
+            "Error running script (call to f_1): @user_script:1: Script attempted to access"
+            " a non local key",
+        ):
+            assert redis_outage(redis.exceptions.ResponseError(text)) is None
+
+    async def test_a_socket_error_counts_only_when_redis_py_let_it_through(self) -> None:
+        async def reset() -> None:
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+        with pytest.raises(ConnectionResetError) as through_redis:
+            await Retry(NoBackoff(), 0).call_with_retry(reset, lambda _: None)
+        assert redis_outage(through_redis.value) == Outage(REDIS)
+        assert redis_outage(ConnectionResetError(104, "elsewhere")) is None
 
     def test_a_closed_or_reconnecting_nats_connection_is_a_nats_outage(self) -> None:
         assert nats_outage(nats.errors.ConnectionClosedError()) == Outage(NATS)
