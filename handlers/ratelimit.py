@@ -29,6 +29,7 @@ import ipaddress
 import logging
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -65,8 +66,11 @@ class Limit:
 
 class LocalWindows:
     """The fixed windows of ``_HIT``, kept in this process: the limits while Redis is
-    unreachable. Bounded: past ``max_keys`` windows the closed ones are dropped, and if
-    that is not enough, all of them (a flood of distinct keys resets its own counts)."""
+    unreachable. Bounded, at O(1) a hit: past ``max_keys`` open windows a key that has none
+    is counted in one window shared by every such key of its limit (its ``Rate``), until
+    windows close — nobody's open window is dropped, so a flood of distinct keys neither
+    resets an account's lock-out nor its own per-IP counts; it only spends the shared
+    window (so new keys are refused sooner while the flood lasts)."""
 
     def __init__(
         self, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
@@ -74,27 +78,52 @@ class LocalWindows:
         self.max_keys = max_keys
         self.clock = clock
         self.degraded = False  # whether the last attempt found Redis unreachable
-        self._windows: dict[str, tuple[int, float]] = {}  # key → (count, closes at)
+        # Per window length: key → [count, closes at]. Windows of one length close in the
+        # order they opened, which is the map's order: the closed ones are at its front.
+        self._windows: dict[int, OrderedDict[str, list[float]]] = {}
+        self._size = 0
+        self._overflow: dict[Rate, list[float]] = {}  # past max_keys: one window a limit
 
     def hit(self, key: str, rate: Rate) -> tuple[int, int]:
         """Count one attempt; returns the window's count and its milliseconds left."""
         now = self.clock()
-        count, closes = self._windows.get(key, (0, 0.0))
-        if now >= closes:
-            count, closes = 0, now + rate.per_s
-        count += 1
-        self._windows[key] = (count, closes)
-        if len(self._windows) > self.max_keys:
-            self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
-            if len(self._windows) > self.max_keys:
-                self._windows.clear()
-        return count, max(1, math.ceil((closes - now) * 1000))
+        windows = self._windows.get(rate.per_s)
+        if windows is None:
+            windows = self._windows[rate.per_s] = OrderedDict()
+        self._close(windows, now)
+        window = windows.get(key)
+        if window is None:
+            if self._size >= self.max_keys:
+                for others in self._windows.values():
+                    self._close(others, now)
+            if self._size < self.max_keys:
+                window = windows[key] = [0, now + rate.per_s]
+                self._size += 1
+            else:
+                window = self._overflow.get(rate)
+                if window is None or window[1] <= now:
+                    window = self._overflow[rate] = [0, now + rate.per_s]
+        window[0] += 1
+        return int(window[0]), max(1, math.ceil((window[1] - now) * 1000))
 
-    def forgive(self, key: str) -> None:
-        """Take one attempt back from ``key``'s window, if it is still open."""
-        count, closes = self._windows.get(key, (0, 0.0))
-        if count > 0 and self.clock() < closes:
-            self._windows[key] = (count - 1, closes)
+    def forgive(self, key: str, rate: Rate) -> None:
+        """Take one attempt back from ``key``'s window, if it is still open (the shared
+        one of its limit, if ``key`` was counted there)."""
+        windows = self._windows.get(rate.per_s)
+        window = windows.get(key) if windows is not None else None
+        if window is None:
+            window = self._overflow.get(rate)
+        if window is not None and window[0] > 0 and self.clock() < window[1]:
+            window[0] -= 1
+
+    def _close(self, windows: OrderedDict[str, list[float]], now: float) -> None:
+        """Drop the closed windows at the front of ``windows``."""
+        while windows:
+            key, window = next(iter(windows.items()))
+            if window[1] > now:
+                return
+            del windows[key]
+            self._size -= 1
 
 
 LOCAL = LocalWindows()  # this process's: what a worker counts while Redis is away
@@ -180,7 +209,7 @@ async def forgive(redis: Redis, limits: Sequence[Limit], local: LocalWindows = L
             raise
         _degraded(local, exc)
         for limit in limits:
-            local.forgive(limit.key)
+            local.forgive(limit.key, limit.rate)
 
 
 def ip_key(ip: str) -> str:
