@@ -1,11 +1,13 @@
 """Idempotency records: a mutation retried with the same key applies once.
 
-The record is claimed with ``INSERT … ON CONFLICT DO NOTHING`` inside the mutation's own
+The record is claimed with ``INSERT … ON CONFLICT`` inside the mutation's own
 transaction. A concurrent retry blocks on the unique key until the first transaction
 ends: if it committed, the retry finds the stored response; if it rolled back, the retry
 claims the key and does the work itself. So "applied once" holds across worker
 processes without any lock outside PostgreSQL. Failed mutations roll back their claim,
-so a retry after an error runs again.
+so a retry after an error runs again. A record older than ``idempotency_ttl_s`` is taken
+over by the claim (a retry after that applies again), whether or not the janitor has
+pruned it yet.
 """
 
 from __future__ import annotations
@@ -45,9 +47,15 @@ def request_fingerprint(operation: str, params: object) -> str:
 
 
 # Run on the transaction's asyncpg connection (``driver_connection``), as written here.
+# A record past its time ($5 seconds) is the claim's as much as a missing one. The row the
+# claim conflicts with is locked whether or not it is taken over (ON CONFLICT DO UPDATE
+# locks it), so the janitor cannot delete it before ``_STORED`` reads it.
 _CLAIM = (
-    "INSERT INTO idempotency_keys (caller, key, operation, request_hash)"
-    " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key"
+    "INSERT INTO idempotency_keys AS held (caller, key, operation, request_hash)"
+    " VALUES ($1, $2, $3, $4) ON CONFLICT (caller, key) DO UPDATE"
+    " SET operation = excluded.operation, request_hash = excluded.request_hash,"
+    " response = NULL, completed_at = NULL, created_at = now()"
+    " WHERE held.created_at < now() - make_interval(secs => $5) RETURNING key"
 )
 _STORED = "SELECT request_hash, response FROM idempotency_keys WHERE caller = $1 AND key = $2"
 _COMPLETE = (
@@ -56,19 +64,29 @@ _COMPLETE = (
 
 
 async def claim(
-    session: AsyncSession, *, caller: str, key: str, operation: str, fingerprint: str
+    session: AsyncSession,
+    *,
+    caller: str,
+    key: str,
+    operation: str,
+    fingerprint: str,
+    ttl_s: float,
 ) -> bytes | None:
     """Claim ``key`` for this transaction. Returns the stored response of an earlier
-    identical request (replay it), or None (go ahead, then ``complete``).
+    identical request made less than ``ttl_s`` ago (replay it), or None (go ahead, then
+    ``complete``).
 
     Raises ``Unprocessable`` when the key was used for a different request.
     """
     conn = await driver_connection(session)
-    if await conn.fetchval(_CLAIM, caller, key, operation, fingerprint) is not None:
-        return None
-    # The other claim has committed (a claim waits for a concurrent one to end): its row.
-    record = await conn.fetchrow(_STORED, caller, key)
-    assert record is not None  # a rolled-back claim would have let this one in
+    while True:
+        if await conn.fetchval(_CLAIM, caller, key, operation, fingerprint, ttl_s) is not None:
+            return None
+        # The other claim has committed (a claim waits for a concurrent one to end): its
+        # row, which this claim has locked. Should it be gone all the same, claim again.
+        record = await conn.fetchrow(_STORED, caller, key)
+        if record is not None:
+            break
     if record["request_hash"] != fingerprint:
         raise Unprocessable(
             "this Idempotency-Key was already used with a different request",
@@ -99,9 +117,9 @@ def claims_itself(handler: F) -> F:
 
     The runtime then claims nothing itself: it hands the handler a ``Claim``
     (``ctx.claim``, also without a key) and takes the response the handler sets on it. The
-    handler must insert the record as ``claim`` does (``INSERT … ON CONFLICT DO
-    NOTHING``), with the response, and write its change only if that inserted a row; if
-    not, ``await replay(conn, claim)``."""
+    handler must insert the record (``INSERT … ON CONFLICT``, as ``claim`` does), with the
+    response, and write its change only if that inserted a row; if not, ``await
+    replay(conn, claim)``."""
     SELF_CLAIMING.add(handler)
     return handler
 

@@ -208,6 +208,7 @@ async def run_unit(
                 key=key,
                 operation=unit.name,
                 fingerprint=idempotency.request_fingerprint(unit.name, _dump(params)),
+                ttl_s=ctx.settings.idempotency_ttl_s,
             )
             if stored is not None:
                 return stored  # replay: the first response, nothing applied again
