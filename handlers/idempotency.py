@@ -20,7 +20,7 @@ from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 import orjson
-from sqlalchemy import LargeBinary, String
+from sqlalchemy import Index, LargeBinary, String
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -39,6 +39,8 @@ class IdempotencyRecord(Timestamped, Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)  # for retention
 
 
 def request_fingerprint(operation: str, params: object) -> str:

@@ -55,6 +55,8 @@ class DevMail(Timestamped, Base):
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
 
+    __table_args__ = (Index("ix_dev_mail_created_at", "created_at"),)  # for retention
+
 
 class QueuedMail(Timestamped, Base):
     """Mail for the SMTP server: waiting, being sent (leased), or failed for good."""
@@ -74,6 +76,10 @@ class QueuedMail(Timestamped, Base):
 
     __table_args__ = (
         Index("ix_mail_queue_due", "next_attempt_at", postgresql_where=text("failed_at IS NULL")),
+        # What retention looks for (handlers/retention.py): failed for good long ago.
+        Index(
+            "ix_mail_queue_failed_at", "failed_at", postgresql_where=text("failed_at IS NOT NULL")
+        ),
     )
 
 

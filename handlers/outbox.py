@@ -36,4 +36,11 @@ class OutboxEvent(Timestamped, Base):
             "id",
             postgresql_where=text("published_at IS NULL AND failed_at IS NULL"),
         ),
+        # What retention looks for (handlers/retention.py): published or set aside long ago.
+        Index(
+            "ix_outbox_published_at",
+            "published_at",
+            postgresql_where=text("published_at IS NOT NULL"),
+        ),
+        Index("ix_outbox_failed_at", "failed_at", postgresql_where=text("failed_at IS NOT NULL")),
     )

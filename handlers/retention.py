@@ -12,15 +12,20 @@
 
 Users, workspaces, resources and the activity journal are data, not leftovers: never
 pruned here. Each table is pruned in batches, each its own short transaction, so no
-prune holds locks on many rows at once.
+prune holds locks on many rows at once; each rule has an index to find its rows by. A
+table whose pruning fails (a statement timeout, a lock it waited too long for) is left
+for the next pass with one error line, and the other tables are pruned all the same;
+only PostgreSQL being away ends the pass.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import ColumnElement, delete, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,15 +35,22 @@ from handlers.accounts.models import (
     PasswordResetToken,
     RefreshToken,
 )
+from handlers.db import postgres_outage
 from handlers.idempotency import IdempotencyRecord
 from handlers.mail import DevMail, QueuedMail
 from handlers.outbox import OutboxEvent
 from hubbub.config import Settings
+from hubbub.dependencies import causes
+
+log = logging.getLogger(__name__)
 
 BATCH = 1000
+# A statement PostgreSQL cancelled: it ran past statement_timeout, or waited past
+# lock_timeout for a lock.
+_TIMED_OUT = (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError)
 
 
-def _rules(settings: Settings) -> list[tuple[str, Any, Callable[[], ColumnElement[bool]]]]:
+def rules(settings: Settings) -> list[tuple[str, Any, Callable[[], ColumnElement[bool]]]]:
     """(name, primary-key column, condition) for each kind of leftover row."""
     keep = timedelta(seconds=settings.retention_s)
     refresh_lifetime = timedelta(seconds=settings.refresh_token_ttl_s)
@@ -88,19 +100,38 @@ def _rules(settings: Settings) -> list[tuple[str, Any, Callable[[], ColumnElemen
 async def prune(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, *, batch: int = BATCH
 ) -> dict[str, int]:
-    """Delete what has outlived its use; returns the rows deleted per table."""
+    """Delete what has outlived its use; returns the rows deleted per table (up to a
+    failure, for a table whose pruning failed). Raises only for an outage of PostgreSQL."""
     deleted: dict[str, int] = {}
-    for name, model, condition in _rules(settings):
+    for name, model, condition in rules(settings):
         keys = list(model.__table__.primary_key.columns)
-        total = 0
-        while True:
-            async with sessions() as session, session.begin():
-                doomed = select(*keys).where(condition()).limit(batch)
-                key = keys[0] if len(keys) == 1 else tuple_(*keys)
-                result = await session.execute(delete(model).where(key.in_(doomed)))
-            count = int(getattr(result, "rowcount", 0) or 0)
-            total += count
-            if count < batch:
-                break
-        deleted[name] = total
+        deleted[name] = 0
+        try:
+            while True:
+                async with sessions() as session, session.begin():
+                    doomed = select(*keys).where(condition()).limit(batch)
+                    key = keys[0] if len(keys) == 1 else tuple_(*keys)
+                    result = await session.execute(delete(model).where(key.in_(doomed)))
+                count = int(getattr(result, "rowcount", 0) or 0)
+                deleted[name] += count
+                if count < batch:
+                    break
+        except Exception as exc:
+            if postgres_outage(exc) is not None:
+                raise  # nothing else will prune either: the janitor logs it once
+            # Ran out of time (statement_timeout, lock_timeout): the error says all. Else
+            # a bug: with its traceback.
+            chain = list(causes(exc))
+            waited = any(isinstance(cause, _TIMED_OUT) for cause in chain)
+            cause = chain[-1]  # the driver's error, under SQLAlchemy's
+            log.error(
+                "pruning %s failed after %d rows (%s: %s); the other tables are pruned all"
+                " the same",
+                name,
+                deleted[name],
+                type(cause).__name__,
+                str(cause).splitlines()[0] if str(cause) else "",
+                exc_info=None if waited else exc,
+                extra={"table": name},
+            )
     return deleted

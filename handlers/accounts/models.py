@@ -64,7 +64,20 @@ class AuthSession(Timestamped, Base):
 
     __table_args__ = (
         Index("ix_auth_sessions_user_live", "user_id", postgresql_where=text("revoked_at IS NULL")),
+        # What retention looks for (handlers/retention.py): revoked long ago…
+        Index(
+            "ix_auth_sessions_revoked_at",
+            "revoked_at",
+            postgresql_where=text("revoked_at IS NOT NULL"),
+        ),
     )
+
+
+# …and past its last possible refresh (an expression index: it needs the mapped columns).
+Index(
+    "ix_auth_sessions_last_used",
+    func.coalesce(AuthSession.last_refreshed_at, AuthSession.created_at),
+)
 
 
 class RefreshToken(Timestamped, Base):
@@ -74,7 +87,7 @@ class RefreshToken(Timestamped, Base):
     session_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True
     )
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # for retention
     used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
@@ -85,7 +98,7 @@ class PasswordResetToken(Timestamped, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # for retention
     used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
@@ -98,5 +111,5 @@ class EmailVerificationToken(Timestamped, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # for retention
     used_at: Mapped[datetime | None] = mapped_column(default=None)
