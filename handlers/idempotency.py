@@ -25,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from handlers.db import Base, Timestamped, driver_connection
-from hubbub.contracts.errors import Unprocessable
+from hubbub.contracts.errors import Unavailable, Unprocessable
+from hubbub.dependencies import RETRY_AFTER_S
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -153,7 +154,13 @@ async def replay(conn: asyncpg.Connection, claim: Claim) -> NoReturn:
     """Raise ``Replay`` with the stored response of the request that claimed the key
     first, or ``Unprocessable`` when that was a different request."""
     record = await conn.fetchrow(_STORED, claim.caller, claim.key)
-    assert record is not None  # a rolled-back claim would have let this one in
+    if record is None:
+        # Pruned since the statement that met it (autocommit: nothing held it): nothing
+        # was applied, and a retry claims the key.
+        raise Unavailable(
+            "this request's idempotency key expired as it was claimed; retry",
+            retry_after=RETRY_AFTER_S,
+        )
     replayed(record, claim)
 
 

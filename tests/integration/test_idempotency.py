@@ -15,7 +15,7 @@ from handlers.db import autocommit_connection
 from handlers.idempotency import IdempotencyRecord
 from hubbub.bus import Bus
 from hubbub.config import Settings
-from hubbub.contracts.errors import Unprocessable
+from hubbub.contracts.errors import Unavailable, Unprocessable
 from tests.support import ops
 from workers.app import RunningWorker
 
@@ -91,6 +91,21 @@ class TestClaim:
                 conn = await autocommit_connection(janitor)
                 with pytest.raises(asyncpg.LockNotAvailableError):
                     await conn.execute("SELECT FROM idempotency_keys FOR UPDATE NOWAIT")
+
+
+class TestReplay:
+    async def test_a_record_pruned_since_the_claim_met_it_answers_retry(
+        self, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """A handler that claims its key itself (``claims_itself``) runs autocommit
+        statements: the janitor may delete the record between the one that met it and
+        ``replay``. Nothing was applied: the caller is told to retry, which claims it."""
+        claim = idempotency.Claim(CALLER, "k", "op", "first", lambda _: b"")
+        async with db() as session:
+            conn = await autocommit_connection(session)
+            with pytest.raises(Unavailable) as caught:
+                await idempotency.replay(conn, claim)
+        assert caught.value.details["retry_after"] >= 1
 
 
 class TestThroughTheRuntime:
