@@ -13,7 +13,7 @@ from aiohttp import web
 
 from hub import calls, metrics
 from hub.problems import problem_response
-from hub.state import ACCESS_TOKENS, SETTINGS
+from hub.state import ACCESS_TOKENS, BUS, SETTINGS
 from hubbub import tracing
 from hubbub.contracts.errors import (
     BadRequest,
@@ -23,7 +23,7 @@ from hubbub.contracts.errors import (
     NotFound,
     TooLarge,
 )
-from hubbub.dependencies import nats_outage, redis_outage, unavailable
+from hubbub.dependencies import NATS, nats_outage, redis_outage, unavailable
 from hubbub.logs import request_id_var
 
 log = logging.getLogger("hubbub.hub")
@@ -239,14 +239,21 @@ def _problem_of(request: web.Request, exc: Exception, request_id: str) -> web.St
             extra={"path": request.path, "op": _route_name(request), "user_id": _user_id(request)},
         )
         return problem_response(Internal(request_id=request_id), request)
-    # A dependency is away, not a bug: 503 with Retry-After, no traceback.
-    log.warning(
-        "%s unreachable: %s: %s",
-        outage.dependency,
-        type(exc).__name__,
-        exc,
-        extra={"path": request.path},
-    )
+    # A dependency is away, not a bug: 503 with Retry-After, no traceback — and one line
+    # when it goes (the hub's outage tracker's), not one per request. NATS's link logs
+    # its own going and coming back.
+    bus = request.config_dict.get(BUS)
+    if bus is not None:
+        if outage.dependency != NATS:
+            bus.health.failed(outage, exc)
+    else:
+        log.warning(
+            "%s unreachable: %s: %s",
+            outage.dependency,
+            type(exc).__name__,
+            exc,
+            extra={"path": request.path},
+        )
     return problem_response(unavailable(outage), request)
 
 

@@ -9,11 +9,15 @@ from typing import Any
 import pytest
 import redis.exceptions
 from aiohttp import web
+from nats.aio.client import Client as NATS
 
 from hub.middleware import request_context
-from hub.state import SETTINGS
+from hub.state import BUS, SETTINGS
+from hubbub.bus import Bus
 from hubbub.config import Environment, Settings
 from hubbub.contracts.errors import Forbidden, Unavailable
+from hubbub.contracts.subjects import Subjects
+from hubbub.dependencies import Health
 
 
 def _app(handler: Any, tmp_path: Any) -> web.Application:
@@ -60,6 +64,25 @@ class TestTheRestEdge:
             "redis unreachable: ConnectionError: Connection refused"
         ]
         assert not any(r.exc_info for r in caplog.records)
+
+    async def test_a_hubs_redis_outage_is_one_line_however_many_requests_meet_it(
+        self, aiohttp_client: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """In a hub (its bus's outage tracker at hand): "went away" once, not a line per
+        request."""
+
+        async def handler(request: web.Request) -> web.Response:
+            raise redis.exceptions.ConnectionError("Connection refused")
+
+        app = _app(handler, tmp_path)
+        app[BUS] = Bus(NATS(), Subjects("t"), Health())
+        client = await aiohttp_client(app)
+        with caplog.at_level(logging.WARNING):
+            for _ in range(5):
+                assert (await client.get("/api/v1/x")).status == 503
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+            "redis went away: ConnectionError: Connection refused"
+        ]
 
     async def test_a_failure_whose_problem_cannot_be_written_is_a_plain_internal_problem(
         self, aiohttp_client: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
