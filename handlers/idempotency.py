@@ -120,9 +120,9 @@ def claims_itself(handler: F) -> F:
 
     The runtime then claims nothing itself: it hands the handler a ``Claim``
     (``ctx.claim``, also without a key) and takes the response the handler sets on it. The
-    handler must insert the record (``INSERT … ON CONFLICT``, as ``claim`` does), with the
-    response, and write its change only if that inserted a row; if not, ``await
-    replay(conn, claim)``."""
+    handler must insert the record (``INSERT … ON CONFLICT``, as ``claim`` does: taking
+    over one older than ``claim.ttl_s``), with the response, and write its change only if
+    that inserted (or took over) a row; if not, ``await replay(conn, claim)``."""
     SELF_CLAIMING.add(handler)
     return handler
 
@@ -131,14 +131,15 @@ def claims_itself(handler: F) -> F:
 class Claim:
     """The request a ``claims_itself`` handler serves: its idempotency key (None: it has
     none), whose keys (``caller``), the operation and the request's fingerprint;
-    ``serialize`` makes the response body of a result, as the runtime would; ``response``:
-    the body, set by the handler."""
+    ``serialize`` makes the response body of a result, as the runtime would; ``ttl_s``:
+    how long a record holds its key; ``response``: the body, set by the handler."""
 
     caller: str
     key: str | None
     operation: str
     fingerprint: str
     serialize: Callable[[Any], bytes]
+    ttl_s: float  # a record older than this is taken over, as ``claim`` does
     response: bytes | None = None
 
 

@@ -199,6 +199,7 @@ async def run_unit(
                 unit.name,
                 idempotency.request_fingerprint(unit.name, _dump(params)) if key else "",
                 lambda result: to_json(result, warnings=False),
+                ctx.settings.idempotency_ttl_s,
             )
         elif key is not None:
             scope = caller_scope(ctx.caller)

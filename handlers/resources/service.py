@@ -160,6 +160,7 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
             _json(journalled.payload),
             *((claim.caller, claim.key, claim.operation, claim.fingerprint) if claim else _NO_KEY),
             body,
+            claim.ttl_s if claim else 0.0,
         )
     except asyncpg.ForeignKeyViolationError:  # the workspace was deleted since the check
         raise access.not_found() from None
@@ -236,14 +237,21 @@ SELECT (SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id =
 
 # A created resource with its activity row and its outbox event (the journal of
 # handlers/workspaces/journal.py), written together, and only if the idempotency key
-# ($17, with the response $20; NULL: the request has none) is claimed by this statement.
-# Returns whether it was; a foreign key violation (the workspace is gone) fails it all.
+# ($17, with the response $20; NULL: the request has none) is claimed by this statement
+# (a record older than $21 seconds is taken over, as idempotency.claim does; one it meets
+# is locked). Returns whether it was; a foreign key violation (the workspace is gone) fails it all.
 _INSERT_CREATED = """
 WITH claim AS (
-    INSERT INTO idempotency_keys (caller, key, operation, request_hash, response, completed_at)
+    INSERT INTO idempotency_keys AS held
+           (caller, key, operation, request_hash, response, completed_at)
     SELECT $16::varchar, $17::varchar, $18::varchar, $19::varchar, $20::bytea, now()
      WHERE $17::varchar IS NOT NULL
-    ON CONFLICT DO NOTHING RETURNING 1
+    ON CONFLICT (caller, key) DO UPDATE
+       SET operation = excluded.operation, request_hash = excluded.request_hash,
+           response = excluded.response, completed_at = excluded.completed_at,
+           created_at = now()
+     WHERE held.created_at < now() - make_interval(secs => $21::float8)
+    RETURNING 1
 ), go AS (
     SELECT $17::varchar IS NULL OR EXISTS (SELECT FROM claim) AS ok
 ), created AS (

@@ -100,7 +100,7 @@ class TestReplay:
         """A handler that claims its key itself (``claims_itself``) runs autocommit
         statements: the janitor may delete the record between the one that met it and
         ``replay``. Nothing was applied: the caller is told to retry, which claims it."""
-        claim = idempotency.Claim(CALLER, "k", "op", "first", lambda _: b"")
+        claim = idempotency.Claim(CALLER, "k", "op", "first", lambda _: b"", ttl_s=60.0)
         async with db() as session:
             conn = await autocommit_connection(session)
             with pytest.raises(Unavailable) as caught:

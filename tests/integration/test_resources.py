@@ -11,9 +11,10 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 from nats.aio.client import Client as NATS
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.idempotency import IdempotencyRecord
 from handlers.outbox import OutboxEvent
 from handlers.resources.models import Resource
 from handlers.workspaces.models import Activity
@@ -312,6 +313,29 @@ class TestConcurrency:
             "POST", path, ann, json={"kind": "task", "title": "b"}, headers=headers, expect=422
         )
         assert problem["code"] == "unprocessable"
+
+    async def test_a_key_past_its_time_creates_again(
+        self, domain: Domain, db: async_sessionmaker[AsyncSession], settings: Settings
+    ) -> None:
+        """resources.create claims its key itself: like every other operation, a key older
+        than HUBBUB_IDEMPOTENCY_TTL_S applies again, pruned by the janitor or not."""
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        path = f"/workspaces/{ws['id']}/resources"
+        headers = {"Idempotency-Key": "old-key"}
+        body = {"kind": "task", "title": "again"}
+        first = await domain.call("POST", path, ann, json=body, headers=headers, expect=201)
+        async with db() as session, session.begin():
+            await session.execute(
+                update(IdempotencyRecord).values(
+                    created_at=func.now()
+                    - text(f"interval '{settings.idempotency_ttl_s + 60} seconds'")
+                )
+            )
+        second = await domain.call("POST", path, ann, json=body, headers=headers, expect=201)
+        assert second["id"] != first["id"]
+        third = await domain.call("POST", path, ann, json=body, headers=headers, expect=201)
+        assert third["id"] == second["id"]  # the taken-over key replays from now on
 
     async def test_rpc_expected_version_is_409(self, domain: Domain, bus: Bus) -> None:
         ann = await domain.person("ann")
