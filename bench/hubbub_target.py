@@ -29,12 +29,13 @@ import orjson
 from bench.targets import REPO_ROOT, Target
 from bench.wsclient import Script, WSTarget
 from cli.embedded import EmbeddedNats, EmbeddedRedis
-from cli.embedded.process import die_with_parent, free_port
+from cli.embedded.process import die_with_parent
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.subjects import Subjects
 from hubbub.natsconn import connect_nats
 from hubbub.streams import ensure_streams
+from tests.support.ports import ADMIN_OFFSET, quiet_port
 
 NAMESPACE = "bench"
 
@@ -85,8 +86,8 @@ class HubbubTarget(Target):
         self._nc = await connect_nats(self.nats_url, "bench-publisher")
         settings = Settings(_env_file=None, channel_policies=self.policies)
         await ensure_streams(self._nc.jetstream(), self._subjects, settings.policies())
-        self.port = free_port(self.host)
-        self.admin_port = free_port(self.host)
+        self.port = quiet_port(1)
+        self.admin_port = self.port + ADMIN_OFFSET
         env = {
             **os.environ,
             "NATS_URL": self.nats_url,

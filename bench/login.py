@@ -38,8 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.stats import percentile  # noqa: E402
 from cli.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis  # noqa: E402
-from cli.embedded.process import die_with_parent, free_port  # noqa: E402
+from cli.embedded.process import die_with_parent  # noqa: E402
 from hubbub.config import Settings, normalize_database_url  # noqa: E402
+from tests.support.ports import quiet_port  # noqa: E402
 
 PASSWORD = "bench-password-not-common-42"  # noqa: S105 - a throwaway account
 
@@ -159,7 +160,7 @@ async def main() -> None:
         database_url = await create_database(urls["DATABASE_URL"], db_name)
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            port = free_port()
+            port = quiet_port(1)
             env = {
                 **os.environ,
                 **urls,

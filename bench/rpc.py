@@ -52,8 +52,8 @@ from bench.probes import cpu_writes_preempted
 from bench.services import services
 from bench.stack import ROOT, stack_env, start_stack
 from bench.targets import ServerProcess
-from cli.embedded.process import free_port
 from hubbub.client import HubbubClient
+from tests.support.ports import quiet_port
 
 PASSWORD = "a benchmark password 1"  # noqa: S105 - a throwaway account of a benchmark
 
@@ -187,7 +187,7 @@ async def cpu_per_rpc(
 
 
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
-    port = free_port()
+    port = quiet_port(1)
     env = stack_env(urls)
     procs = start_stack(env, port)
     mono: asyncio.subprocess.Process | None = None

@@ -28,8 +28,8 @@ from bench.latency import measure
 from bench.rpc import arrange, cpu_per_rpc, sign_in, wait_ready
 from bench.services import services
 from bench.stack import stack_env, start_stack
-from cli.embedded.process import free_port
 from hubbub.client import HubbubClient
+from tests.support.ports import quiet_port
 
 
 async def one_round(
@@ -37,7 +37,7 @@ async def one_round(
 ) -> list[float]:
     """The hub's µs of CPU per RPC in each window of one round of ``tree``; the ``first``
     round makes the benchmark user, the others sign it in."""
-    port = free_port()
+    port = quiet_port(1)
     env = stack_env(urls, tree)
     procs = start_stack(env, port, tree=tree)
     try:

@@ -32,8 +32,8 @@ from bench.latency import measure
 from bench.rpc import arrange, cpu_per_rpc, wait_ready
 from bench.services import services
 from bench.stack import stack_env, start_stack
-from cli.embedded.process import free_port
 from hubbub.client import HubbubClient
+from tests.support.ports import quiet_port
 
 BATCH = "batch"
 NORMAL = "normal"
@@ -52,7 +52,7 @@ def set_policy(servers: list[psutil.Process], policy: str) -> None:
 
 
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
-    port = free_port()
+    port = quiet_port(1)
     env = stack_env(urls)
     procs = start_stack(env, port)
     ours = {proc.pid for proc in procs}

@@ -51,10 +51,10 @@ from bench.rpc import arrange, wait_ready
 from bench.services import services
 from bench.stack import stack_env, start_stack
 from bench.stats import percentile
-from cli.embedded.process import free_port
 from handlers.db import create_engine
 from hubbub.client import HubbubClient
 from hubbub.client.client import RemoteError
+from tests.support.ports import quiet_port
 
 TARGET_RATE = 300.0
 TARGET_SECONDS = 30.0
@@ -260,7 +260,7 @@ async def count_created(sub_queue: asyncio.Queue[Any], seen: set[str], until: fl
 
 
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
-    port = free_port()
+    port = quiet_port(1)
     env = stack_env(urls)
     procs = start_stack(env, port, workers=args.workers)
     base = f"http://127.0.0.1:{port}"

@@ -29,7 +29,8 @@ import orjson
 import psutil
 
 from cli.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
-from cli.embedded.process import die_with_parent, free_port, port_is_free
+from cli.embedded.process import die_with_parent
+from tests.support.ports import quiet_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -139,7 +140,7 @@ class System:
 
     def _start_up(self) -> None:
         self._stop_up()
-        self.port = self._free_ports()
+        self.port = quiet_port(self.hubs)
         self.up_starts += 1
         argv = [sys.executable, "-m", "cli.main", "up", "--no-frontend"]
         argv += ["--workers", str(self.workers), "--hubs", str(self.hubs), "--port", str(self.port)]
@@ -164,7 +165,7 @@ class System:
     def start_extra_hub(self, nats_url: str) -> str:
         """One more hub (``hubbub serve``) beside ``hubbub up``'s, on a NATS URL of its
         own (a proxy the suite can cut); its base URL. Stopped by ``stop_extra_hubs``."""
-        port = free_port(HOST)
+        port = quiet_port(1)
         env = {**self._env, "NATS_URL": nats_url}
         env["HUBBUB_STATE_DIR"] = str(self.base / f"extra-{port}")
         with open(self.base / f"extra-hub-{port}.log", "ab") as log:
@@ -186,13 +187,6 @@ class System:
         for proc in self.extra:
             _terminate(proc)
         self.extra.clear()
-
-    def _free_ports(self) -> int:
-        for _ in range(50):
-            first = free_port(HOST)
-            if all(port_is_free(first + i, HOST) for i in range(self.hubs)):
-                return first
-        raise RuntimeError(f"no {self.hubs} consecutive free ports found")
 
     async def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

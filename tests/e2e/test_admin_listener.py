@@ -20,13 +20,13 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from prometheus_client.parser import text_string_to_metric_families
 
-from cli.embedded.process import free_port
 from hub.admin import admin_listener, create_admin_app
 from hub.app import create_app
 from hubbub.config import Settings
 from hubbub.contracts.subjects import Subjects
 from tests.e2e.conftest import ClientFactory
 from tests.support import ops
+from tests.support.ports import quiet_port
 from tests.support.waiting import eventually, wait_for
 from workers.app import worker_running
 
@@ -199,7 +199,7 @@ class TestTheHubRunsItsAdminListener:
     ) -> None:
         """What `hubbub serve` does (hub/main.py): the admin listener as the hub app's
         last cleanup context, on its own port."""
-        port = free_port()
+        port = quiet_port(1)
         app = create_app(settings, ops.catalog_with_tests())
         app.cleanup_ctx.append(admin_listener("127.0.0.1", port))
         server = TestServer(app)

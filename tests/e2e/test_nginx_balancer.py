@@ -30,6 +30,7 @@ from hubbub.client import HubbubClient
 from hubbub.config import Settings
 from tests.e2e.test_realtime import publish
 from tests.support import deploy
+from tests.support.ports import ADMIN_OFFSET, quiet_port
 from tests.support.processes import ROOT, settings_env
 from tests.support.tokens import TestTokens
 from tests.support.waiting import wait_for
@@ -65,11 +66,11 @@ def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -
 
 
 class Hub:
-    """``hubbub serve`` on a free port, its admin listener on another, trusting
+    """``hubbub serve`` on ``port``, its admin listener on ``port`` + 1000, trusting
     X-Forwarded-For from nginx (127.0.0.1), serving ``site`` as the static app."""
 
-    def __init__(self, settings: Settings, site: Path) -> None:
-        self.port, self.admin_port = free_port(), free_port()
+    def __init__(self, settings: Settings, site: Path, port: int) -> None:
+        self.port, self.admin_port = port, port + ADMIN_OFFSET
         env = settings_env(
             settings,
             HUBBUB_ACCESS_LOG="false",
@@ -156,7 +157,8 @@ def site(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def hubs(settings: Settings, nc: NATS, worker: Any, site: Path) -> AsyncIterator[list[Hub]]:
-    started = [Hub(settings, site), Hub(settings, site)]
+    first = quiet_port(2)
+    started = [Hub(settings, site, first), Hub(settings, site, first + 1)]
     try:
         await asyncio.gather(*(hub.started() for hub in started))
         yield started

@@ -14,10 +14,11 @@ import aiohttp
 import pytest
 from nats.aio.client import Client as NATS
 
-from cli.embedded.process import die_with_parent, free_port
+from cli.embedded.process import die_with_parent
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
 from tests.e2e.test_realtime import publish
+from tests.support.ports import quiet_port
 from tests.support.processes import ROOT, settings_env
 from tests.support.tokens import TestTokens
 from tests.support.waiting import wait_for
@@ -26,8 +27,8 @@ pytestmark = pytest.mark.slow
 
 
 class HubProcess:
-    def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
+    def __init__(self, settings: Settings, port: int) -> None:
+        self.port = port
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port)],
             cwd=ROOT,
@@ -63,7 +64,8 @@ class HubProcess:
 
 @pytest.fixture
 async def hubs(settings: Settings, nc: NATS, worker: Any) -> AsyncIterator[list[HubProcess]]:
-    started = [HubProcess(settings), HubProcess(settings)]
+    first = quiet_port(2)
+    started = [HubProcess(settings, first), HubProcess(settings, first + 1)]
     try:
         await asyncio.gather(*(h.wait_healthy() for h in started))
         yield started

@@ -28,7 +28,7 @@ from typing import Any
 
 import requests
 
-from cli.embedded.process import free_port
+from tests.support.ports import quiet_port
 from tests.support.processes import run_hubbub
 from tests.support.services import Databases, running_services
 
@@ -201,7 +201,7 @@ def running_system(state: Path) -> Iterator[System]:
         }
         env = _env(urls, state)
         migrations.upgrade_sync(database_url)
-        port = free_port()
+        port = quiet_port(1)
         hubbub = [sys.executable, "-m", "cli.main"]
         procs: list[subprocess.Popen[bytes]] = []
         try:

@@ -20,9 +20,10 @@ import orjson
 import psutil
 import pytest
 
-from cli.embedded.process import die_with_parent, free_port, port_is_free
+from cli.embedded.process import die_with_parent, free_port
 from cli.runtime import read_runtime, read_runtime_pids
 from hubbub.config import Settings
+from tests.support.ports import quiet_port
 from tests.support.processes import ROOT, run_hubbub, settings_env
 from tests.support.waiting import eventually, wait_for
 
@@ -326,7 +327,7 @@ class TestUp:
         stops everything and exits 1, naming the worker and quoting its last lines."""
         env = settings_env(
             settings,
-            HUBBUB_PORT=str(free_port()),
+            HUBBUB_PORT=str(quiet_port(1)),
             HUBBUB_RESTART_INTENSITY="2",
             HUBBUB_RESTART_BACKOFF_S="0.1",
         )
@@ -364,7 +365,7 @@ class TestUp:
         never starts the worker again."""
         env = settings_env(
             settings,
-            HUBBUB_PORT=str(free_port()),
+            HUBBUB_PORT=str(quiet_port(1)),
             HUBBUB_RESTART_BACKOFF_S="60",
             HUBBUB_RESTART_BACKOFF_MAX_S="60",
         )
@@ -424,9 +425,7 @@ class TestUp:
     ) -> None:
         """`hubbub up --hubs 2 --workers 2` with DATABASE_URL/NATS_URL/REDIS_URL set: no
         embedded server; two hubs on consecutive ports, both ready."""
-        port = free_port()
-        while not port_is_free(port + 1):
-            port = free_port()
+        port = quiet_port(2)
         env = settings_env(settings, HUBBUB_PORT=str(port))
         up = Up(env, "--workers", "2", "--hubs", "2")
         try:

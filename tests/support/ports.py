@@ -1,4 +1,7 @@
-"""Ports for servers a test starts later (``hubbub up``'s hubs and their admin listeners)."""
+"""Ports for servers started later: ``hubbub up``'s hubs and their admin listeners, a
+``hubbub serve``, a hub's admin listener. Chosen here by the tests, and by the benchmarks
+and the chaos runs (which import this module too), for every server whose port is
+picked before it binds."""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ import random
 from pathlib import Path
 
 from cli.embedded.process import free_port, port_is_free
+from cli.supervisor import ADMIN_PORT_OFFSET as ADMIN_OFFSET  # each hub's admin: port + 1000
 
-ADMIN_OFFSET = 1000  # cli/supervisor.py: each hub's admin listener is its port + 1000
+__all__ = ["ADMIN_OFFSET", "quiet_port"]
 
 
 def quiet_port(hubs: int = 2) -> int:

@@ -4,8 +4,10 @@ TIME_WAIT connections a stopped server leaves behind do not."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from cli.embedded.process import free_port, port_is_free
+from tests.support.ports import ADMIN_OFFSET, quiet_port
 
 
 def _listener(port: int) -> socket.socket:
@@ -44,3 +46,13 @@ def _tcp_states(port: int) -> set[str]:
     with open("/proc/net/tcp") as table:
         rows = [line.split() for line in table.readlines()[1:]]
     return {row[3] for row in rows if int(row[1].split(":")[1], 16) == port}
+
+
+def test_a_quiet_port_and_its_admin_ports_are_free_and_below_the_ephemeral_range() -> None:
+    """What `hubbub up`'s hubs get in the tests, benchmarks and chaos runs: no outgoing
+    connection can take one of these ports before the hub binds it."""
+    lowest = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    port = quiet_port(2)
+    ports = [port, port + 1, port + ADMIN_OFFSET, port + 1 + ADMIN_OFFSET]
+    assert max(ports) < lowest, (ports, lowest)
+    assert all(port_is_free(p) for p in ports)
