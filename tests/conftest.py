@@ -147,6 +147,7 @@ async def worker(
     """A worker running in this process with the production and the test handlers."""
     ops.executed.clear()
     ops.emit_calls.clear()
+    ops.hold = ops.Hold()
     async with worker_running(
         settings, ops.registry_with_tests(), resources=worker_resources
     ) as running:

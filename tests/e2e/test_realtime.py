@@ -20,6 +20,7 @@ from tests.e2e.conftest import ClientFactory, People
 from tests.support import ops
 from tests.support.tokens import TestTokens
 from tests.support.waiting import wait_for
+from workers.app import RunningWorker
 
 
 async def publish(nc: NATS, settings: Settings, channel: str, data: dict[str, Any]) -> int:
@@ -380,16 +381,23 @@ class TestRpc:
         assert (unknown.value.code, internal_only.value.code) == ("not_found", "not_found")
 
     async def test_an_unanswered_mutation_is_resent_after_reconnect_and_applied_once(
-        self, client: ClientFactory
+        self, client: ClientFactory, worker: RunningWorker
     ) -> None:
+        """The socket drops while the worker is in the middle of the call (held after
+        claiming its key): the client sends it again on its new socket, and that one is
+        answered with the first call's result; the handler ran once."""
         c = await client("u", backoff_min=0.01)
-        call = asyncio.ensure_future(c.rpc("test.slow_emit", {"workspace": "w", "note": "once"}))
-        await asyncio.sleep(0.1)  # the worker is in the middle of it
+        call = asyncio.ensure_future(c.rpc("test.held_emit", {"workspace": "w", "note": "once"}))
+        await wait_for(lambda: ops.hold.arrived == ["once"], what="the worker in the middle")
         await c.drop()
+        # Sent again on the new socket, it waits in the key's actor behind the held one.
+        await wait_for(lambda: worker.service.actors.in_flight == 2, what="the call sent again")
+        assert not call.done()
+        ops.hold.open()
         result = await asyncio.wait_for(call, 10)
         assert result["count"] == 1
         assert ops.emit_calls == ["once"]
-        assert c.reconnects >= 1
+        assert ops.hold.arrived == ["once"]  # the call sent again did not run the handler
 
 
 class TestTokenLifetime:

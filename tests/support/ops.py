@@ -113,8 +113,9 @@ internal = test_catalog.add(
     )
 )
 
-slow_emit = test_catalog.add(
-    Operation("test.slow_emit", EmitParams, EmitResult, Access.USER, mutating=True, key="workspace")
+# ``emit``, held in the middle (``held``): its transaction open, its idempotency key claimed.
+held_emit = test_catalog.add(
+    Operation("test.held_emit", EmitParams, EmitResult, Access.USER, mutating=True, key="workspace")
 )
 
 # The real resources.create, made to fail after it has written and journalled: its
@@ -130,9 +131,32 @@ create_then_fail = test_catalog.add(
     )
 )
 
+
+class Hold:
+    """Where ``test.held_emit`` stops: after its idempotency key is claimed, inside its
+    open transaction, until the test opens the hold. The tests run the worker in their
+    own process and event loop, so they see who is held (``arrived``: the notes, in
+    order) and go on from there; a hold nobody opens lets go after ``LIMIT_S`` (a test
+    fails, it does not hang)."""
+
+    LIMIT_S = 30.0
+
+    def __init__(self) -> None:
+        self.arrived: list[str] = []
+        self._open = asyncio.Event()
+
+    async def reached(self, note: str) -> None:
+        self.arrived.append(note)
+        await asyncio.wait_for(self._open.wait(), self.LIMIT_S)
+
+    def open(self) -> None:
+        self._open.set()
+
+
 # Execution order per key, observed by the handlers (the tests read it).
 executed: dict[str, list[int]] = {}
 emit_calls: list[str] = []
+hold = Hold()  # a new one for each test's worker (tests/conftest.py)
 test_registry = Registry()
 
 
@@ -176,9 +200,9 @@ async def run_bad_reply(ctx: Context, params: EchoParams) -> Any:
     return {"key": 1, "unexpected": True}
 
 
-@test_registry.handler(slow_emit)
-async def run_slow_emit(ctx: Context, params: EmitParams) -> EmitResult:
-    await asyncio.sleep(0.5)
+@test_registry.handler(held_emit)
+async def run_held_emit(ctx: Context, params: EmitParams) -> EmitResult:
+    await hold.reached(params.note)
     return await run_emit(ctx, params)
 
 
