@@ -1,14 +1,19 @@
-"""Integration tests use the fixtures of tests/conftest.py, and this one for `hubbub up`."""
+"""Integration tests use the fixtures of tests/conftest.py, and these: a second worker, and
+the environment of `hubbub up`."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from hubbub.config import Settings
+from tests.support import ops
 from tests.support.ports import quiet_port
 from tests.support.processes import ROOT
+from workers.app import RunningWorker, worker_running
 
 
 @pytest.fixture
@@ -29,3 +34,11 @@ def up_env(tmp_path: Path) -> dict[str, str]:
         }
     )
     return env
+
+
+@pytest.fixture
+async def second_worker(settings: Settings, worker: RunningWorker) -> AsyncIterator[RunningWorker]:
+    """Another worker in this process: requests of one key now race across two workers,
+    as they do across processes, and only the database keeps them apart."""
+    async with worker_running(settings, ops.registry_with_tests(), name="second") as running:
+        yield running

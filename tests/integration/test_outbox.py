@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import orjson
 import pytest
 from nats.aio.client import Client as NATS
 from nats.errors import ConnectionClosedError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.db import create_engine, session_factory
@@ -16,6 +17,7 @@ from handlers.outbox import OutboxEvent
 from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel, ChannelKind
+from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.errors import Conflict, Unprocessable
 from hubbub.contracts.subjects import Subjects
 from hubbub.natsconn import connect_nats
@@ -199,18 +201,41 @@ class TestIdempotency:
         assert ops.emit_calls == ["once"]
 
     async def test_concurrent_retries_with_one_key_apply_once(
-        self, worker: RunningWorker, bus: Bus
+        self,
+        worker: RunningWorker,
+        second_worker: RunningWorker,
+        bus: Bus,
+        db: async_sessionmaker[AsyncSession],
     ) -> None:
-        """Ten at once on different keys' actors would race; the database decides."""
+        """The first call is held in the middle (its key claimed, its transaction open)
+        while retries with its key arrive, each at either worker: one worker queues
+        them behind the first in the key's actor, the other has nothing to keep them
+        apart but PostgreSQL, where its retry waits on the claim. Once the first call
+        commits, every retry gets its answer; the handler ran once."""
+        caller = Caller(kind=CallerKind.USER, user_id="u", role="member")
         params = {"workspace": "w5", "note": "burst"}
-        replies = await asyncio.gather(
-            *(
-                bus.request(ops.emit, params, caller=None, idempotency_key="key-2")
-                for _ in range(10)
+        workers = (worker, second_worker)
+
+        def retry() -> asyncio.Future[Any]:
+            return asyncio.ensure_future(
+                bus.request(ops.held_emit, params, caller=caller, idempotency_key="key-2")
             )
-        )
+
+        def taken() -> int:
+            return sum(w.service.actors.in_flight for w in workers)
+
+        calls = [retry()]
+        await wait_for(lambda: ops.hold.arrived == ["burst"], what="the first call held")
+        while not all(w.service.actors.in_flight for w in workers):
+            assert len(calls) < 30, "no retry reached the other worker"
+            calls.append(retry())
+            await wait_for(lambda: taken() == len(calls), what="the retry taken")
+        await wait_for(lambda: _waiting_on_a_lock(db), what="a retry waiting on the claim")
+        ops.hold.open()
+        replies = await asyncio.gather(*calls)
         assert len({r.raw for r in replies}) == 1
         assert ops.emit_calls == ["burst"]
+        assert ops.hold.arrived == ["burst"]
 
     async def test_the_same_key_with_another_request_is_unprocessable(
         self, worker: RunningWorker, bus: Bus
@@ -223,6 +248,19 @@ class TestIdempotency:
                 ops.emit, {"workspace": "w6", "note": "b"}, caller=None, idempotency_key="key-3"
             )
         assert caught.value.status == 422
+
+
+async def _waiting_on_a_lock(db: async_sessionmaker[AsyncSession]) -> bool:
+    """Is a session of this test's database waiting for a lock (a row another
+    transaction inserted and has not committed yet)?"""
+    async with db() as session:
+        waiting = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting)
 
 
 class TestRelayStop:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,21 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.resources.models import Resource
 from hubbub.config import Settings
 from tests.integration.test_resources import workspace_events
-from tests.support import ops
 from tests.support.waiting import eventually
 from tests.support.workspaces import Domain, Person
-from workers.app import RunningWorker, worker_running
+from workers.app import RunningWorker
 
 
 @pytest.fixture
 def domain(hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]) -> Domain:
     return Domain(hub_client, db)
-
-
-@pytest.fixture
-async def second_worker(settings: Settings, worker: RunningWorker) -> AsyncIterator[RunningWorker]:
-    async with worker_running(settings, ops.registry_with_tests(), name="second") as running:
-        yield running
 
 
 async def listing(domain: Domain, ws: str, who: Person, **params: Any) -> list[dict[str, Any]]:

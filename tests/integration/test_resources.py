@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -27,20 +26,12 @@ from hubbub.contracts.subjects import Subjects
 from tests.support import ops
 from tests.support.waiting import eventually
 from tests.support.workspaces import Domain
-from workers.app import RunningWorker, worker_running
+from workers.app import RunningWorker
 
 
 @pytest.fixture
 def domain(hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]) -> Domain:
     return Domain(hub_client, db)
-
-
-@pytest.fixture
-async def second_worker(settings: Settings, worker: RunningWorker) -> AsyncIterator[RunningWorker]:
-    """Another worker in this process: requests of one key now race across two workers,
-    as they do across processes, and only the database keeps them apart."""
-    async with worker_running(settings, ops.registry_with_tests(), name="second") as running:
-        yield running
 
 
 async def workspace_events(nc: NATS, settings: Settings, workspace_id: str) -> list[Any]:
