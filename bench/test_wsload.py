@@ -15,12 +15,7 @@ import time
 
 import pytest
 
-# The harness needs uvloop and psutil: skip (not fail) where they are missing.
-wsclient = pytest.importorskip("bench.wsclient")
-WS_GUID: bytes = wsclient.WS_GUID
-LoadClient = wsclient.LoadClient
-Script = wsclient.Script
-WSTarget = wsclient.WSTarget
+from bench.wsclient import WS_GUID, LoadClient, Script, WSTarget
 
 
 def frame(payload: bytes, opcode: int = 0x1, fin: bool = True) -> bytes:
