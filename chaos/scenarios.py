@@ -453,10 +453,15 @@ async def _can_subscribe(
 async def _reply(
     ws: aiohttp.ClientWebSocketResponse, command_id: int, timeout: float = 30
 ) -> dict[str, Any]:
-    """The reply to command ``command_id`` (pushes before it skipped); a close raises."""
+    """The reply to command ``command_id`` (pushes before it skipped); a close raises
+    ``ConnectionError``, no reply within ``timeout`` ``TimeoutError`` (however often
+    other frames come meanwhile)."""
     deadline = time.monotonic() + timeout
     while True:
-        msg = await ws.receive(timeout=max(0.1, deadline - time.monotonic()))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no reply to command {command_id} within {timeout:g}s")
+        msg = await ws.receive(timeout=left)
         if msg.type is not aiohttp.WSMsgType.TEXT:
             raise ConnectionError(f"closed {ws.close_code}")
         value = orjson.loads(msg.data)
