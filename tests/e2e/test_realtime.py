@@ -12,6 +12,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from hub.ws.service import Realtime
+from hub.ws.sessions import DEADLINE_RESOLUTION_S
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
@@ -406,11 +407,20 @@ class TestTokenLifetime:
     ) -> None:
         realtime.settings = realtime.settings.model_copy(update={"ws_expiring_lead_s": 1.5})
         c = await client("u", ttl=2)
+        (conn,) = realtime.connections
+        first_expiry = conn.expire_at  # the first token's end and grace, by the hub's clock
         push = await asyncio.wait_for(c.pushes.get(), 5)
         assert push["push"] == "expiring"
-        await asyncio.sleep(3)  # past the first token's expiry and grace
-        assert c.closes == []
+        # The hub's clock is this loop's: past the first token's deadline (which fires up
+        # to one resolution late), it would have closed the socket by now...
+        loop = asyncio.get_running_loop()
+        await wait_for(
+            lambda: loop.time() > first_expiry + DEADLINE_RESOLUTION_S,
+            what="the first token's deadline past",
+        )
+        # ...and a close sent then comes before this reply, on the same socket.
         assert await c.rpc("test.echo", {}) is not None
+        assert c.closes == []
 
     async def test_an_unrefreshed_token_closes_the_socket_with_4001(
         self, ws_url: str, tokens: TestTokens
