@@ -4,6 +4,7 @@ relay and database, scraped over HTTP after real requests."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -12,8 +13,11 @@ from nats.aio.client import Client as NATS
 from nats.errors import ConnectionClosedError
 from nats.js.api import ConsumerConfig
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cli.embedded.process import free_port
+from handlers.outbox import OutboxEvent
 from hubbub.bus import Bus, new_request_id
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel, ChannelKind
@@ -22,7 +26,7 @@ from hubbub.contracts.subjects import Subjects
 from tests.support import ops
 from tests.support.waiting import wait_for
 from workers.actors import ActorSystem
-from workers.app import worker_running
+from workers.app import RunningWorker, worker_running
 from workers.metrics import WorkerMetrics
 
 
@@ -37,29 +41,52 @@ async def _scrape(settings: Settings, path: str = "/metrics") -> tuple[int, str,
         return response.status, response.headers.get("Content-Type", ""), await response.text()
 
 
+async def _values(settings: Settings) -> dict[str, float]:
+    """Each sample of a scrape by name (the series without labels)."""
+    status, content_type, text = await _scrape(settings)
+    assert status == 200
+    assert content_type.startswith("text/plain; version=0.0.4")
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 async def test_a_worker_exports_its_actors_and_outbox(
-    settings: Settings, worker: Any, bus: Bus
+    settings: Settings, worker: RunningWorker, bus: Bus, db: async_sessionmaker[AsyncSession]
 ) -> None:
     for seq in range(3):
         reply = await bus.request(
             ops.echo, {"key": "metrics", "seq": seq}, caller=None, request_id=new_request_id()
         )
         assert reply.value.seq == seq
+    for note in ("first", "second"):  # one outbox event each
+        await bus.request(ops.emit, {"workspace": "metrics", "note": note}, caller=None)
+    await wait_for(lambda: worker.relay.published == 2, what="both events published")
 
-    status, content_type, text = await _scrape(settings)
-    assert status == 200
-    assert content_type.startswith("text/plain; version=0.0.4")
-    values = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+    values = await _values(settings)
     assert values["hubbub_worker_actors"] >= 1  # the echo's key, until passivated
     assert values["hubbub_worker_in_flight"] == 0
     assert values["hubbub_worker_mailbox_depth"] == 0
     assert values["hubbub_worker_mailbox_rejected_total"] == 0
-    assert values["hubbub_outbox_lag_seconds"] >= 0  # read from the database
-    assert values["hubbub_outbox_published_total"] >= 0
+    assert values["hubbub_outbox_published_total"] == 2
+    assert values["hubbub_outbox_lag_seconds"] == 0  # read from the database: none waiting
+
+    # With the relay stopped, an event committed a minute ago is a minute's lag.
+    await worker.relay.stop()
+    async with db() as session, session.begin():
+        session.add(
+            OutboxEvent(
+                channel="workspace:metrics",
+                event_type="note.added",
+                payload={"note": "late"},
+                created_at=func.now() - timedelta(seconds=60),
+            )
+        )
+    values = await _values(settings)
+    assert 60 <= values["hubbub_outbox_lag_seconds"] < 120
+    assert values["hubbub_outbox_published_total"] == 2
 
 
 async def test_anything_but_get_metrics_is_404_and_the_port_closes_with_the_worker(
