@@ -4,8 +4,6 @@ over WebSocket RPC, and what each one's socket sees."""
 from __future__ import annotations
 
 import asyncio
-import statistics
-import time
 from typing import Any
 
 import pytest
@@ -53,8 +51,9 @@ class TestTwoUsers:
         self, client: ClientFactory, people: People
     ) -> None:
         """B can't subscribe to A's workspace; A adds B (RPC) and B accepts; B subscribes
-        and gets A's resource.created within 100 ms of A's RPC returning (median of five,
-        loopback); A removes B; B gets `unsubscribed` at once."""
+        and gets A's five resource.created, in order, and nothing from before he joined;
+        A removes B; B gets `unsubscribed` at once. (How soon an event arrives is for the
+        benchmarks, not asserted here.)"""
         ann, bob = await people.user("ann"), await people.user("bob")
         a, b = await client(ann), await client(bob)
         ws = (await a.rpc("workspaces.create", {"name": "Live"}))["id"]
@@ -66,23 +65,20 @@ class TestTwoUsers:
         bob_email = (await b.rpc("users.me"))["email"]
         await a.rpc("members.add", {"workspace_id": ws, "email": bob_email, "role": "member"})
         await people.accept(bob, bob_email)  # members.add invites; B joins by accepting
+        # Every event so far (the workspace's, B's invitation and joining) is published:
+        # none of them can reach B as a live one after he subscribes.
+        await people.relayed(channel)
         sub = await b.subscribe(channel)
-        while not sub.queue.empty():  # nothing before B joined is replayed to him
-            sub.queue.get_nowait()
+        assert sub.queue.empty()  # nothing from before he subscribed is replayed to him
 
-        delays = []
-        for n in range(5):
-            made = await a.rpc(
-                "resources.create", {"workspace_id": ws, "kind": "task", "title": f"t{n}"}
-            )
-            returned = time.perf_counter()
-            while True:
-                event = await next_event(sub)
-                if event["type"] == "resource.created":
-                    break
-            delays.append(time.perf_counter() - returned)
-            assert event["data"]["id"] == made["id"]
-        assert statistics.median(delays) < 0.1, delays
+        made = [
+            await a.rpc("resources.create", {"workspace_id": ws, "kind": "task", "title": f"t{n}"})
+            for n in range(5)
+        ]
+        events = [await next_event(sub) for _ in made]
+        assert [(e["type"], e["data"]["id"]) for e in events] == [
+            ("resource.created", m["id"]) for m in made
+        ]
 
         await a.rpc("members.remove", {"workspace_id": ws, "user_id": bob})
         while True:
