@@ -1,7 +1,7 @@
 """The Hubbub target for the WebSocket benchmarks: one real hub process.
 
-``--target bench.hubbub_target:HubbubTarget`` (``bench.fanout`` and ``bench.sockets``
-add it beside the bare baseline by default). It runs ``hubbub serve`` with embedded
+``--target hubbub`` (``bench.fanout`` and ``bench.sockets`` run it after the bare
+baseline by default). It runs ``hubbub serve`` with embedded
 NATS (JetStream) and Redis — or ``NATS_URL`` / ``REDIS_URL`` when set. Sockets connect
 with a signed access token and subscribe to ``public:<channel>``; a publication is what
 a backend service does: a JetStream publish on the channel's subject, stored in the

@@ -148,8 +148,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--target",
         action="append",
-        help="bare (default), or package.module:Class; repeatable: every target runs "
-        "in turn and ratios against the first (the baseline) are printed",
+        help="bare, hubbub, or package.module:Class; repeatable: every target runs "
+        "in turn and ratios against the first (the baseline) are printed "
+        "(default: bare, then hubbub)",
     )
     ap.add_argument(
         "--target-opt",

@@ -5,8 +5,9 @@ A benchmark never talks to a server directly; it goes through a
 socket connects and subscribes (a :class:`~bench.wsclient.Script` of frames
 sent after the upgrade, and how many replies make it ready), and how to
 publish one message.  The fan-out and idle-socket benchmarks are written
-against this interface only, so a Hubbub adapter slots in next to
-:class:`BareTarget` (``--target bare`` or ``--target pkg.module:Class``).
+against this interface only: the Hubbub adapter (``bench/hubbub_target.py``) sits
+next to :class:`BareTarget` (``--target bare``, ``--target hubbub`` or
+``--target pkg.module:Class``).
 """
 
 from __future__ import annotations
@@ -294,6 +295,8 @@ def make_target(spec: str, options: Sequence[str] = ()) -> Target:
         if not (isinstance(cls, type) and issubclass(cls, Target)):
             raise TypeError(f"{spec} is not a Target subclass")
     else:
-        raise ValueError(f"unknown target {spec!r}; known: {', '.join(TARGETS)} or module:Class")
+        raise ValueError(
+            f"unknown target {spec!r}; known: {', '.join(TARGETS)}, hubbub or module:Class"
+        )
     kwargs = dict(o.split("=", 1) for o in options)
     return cls(**kwargs)
