@@ -21,6 +21,10 @@ class Result:
     recovery_s: float | None = None  # fault over → every hub ready (and the child back)
     first_try: float | None = None  # share of sockets connected+subscribed at once
     closes_4500: int = 0
+    tracebacks: int = 0  # logged by hubbub up and its children (and extra hubs) during it
+    # Must-shows that could not be checked, or whose premise did not hold (a check that
+    # cannot have failed shows nothing).
+    not_shown: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # the scenario itself could not run to its end
 
@@ -34,8 +38,10 @@ class Result:
             (self.duplicated, "duplicate(s)"),
             (self.reordered, "event(s) out of order"),
             (self.stale, "stale read(s)/permission(s) 5 s after recovery"),
+            (self.tracebacks, "traceback(s) logged"),
         ]
         found += [f"{count} {what}" for count, what in counts if count]
+        found += [f"not shown: {what}" for what in self.not_shown]
         if self.recovery_s is None and self.first_try is None:
             found.append("did not recover")
         if self.first_try is not None and self.first_try < FIRST_TRY_MIN:

@@ -23,7 +23,7 @@ import orjson
 from chaos.load import Answer, Api, Load, Tally, Watchers
 from chaos.proxy import TcpProxy
 from chaos.report import Result
-from chaos.system import System, User
+from chaos.system import LogMark, System, User
 from cli.embedded.servers import EmbeddedServer
 from hubbub.client import HubbubClient
 from hubbub.contracts.protocol import SUBPROTOCOL
@@ -46,6 +46,7 @@ class Sizes:
 
 LOG_LINES_SHOWN = 15  # a scenario's log, when no longer than this, is shown line by line
 LOG_LINE_CHARS = 240
+TRACEBACK = "Traceback (most recent call last)"  # as Python prints one, in text or JSON logs
 
 
 # The test suite's subset: the same scenarios, smaller and shorter.
@@ -126,7 +127,7 @@ async def under_load(run: Run, name: str, fault: FaultAction) -> Result:
     if await system.ensure_up():
         result.notes.append("hubbub up had stopped: started again before this scenario")
     tally = Tally()
-    log_from = system.log_size()
+    log_from = system.log_mark()
     async with aiohttp.ClientSession() as session:
         api = Api(session, system.hub_urls, tally, sizes.deadline_s)
         workspace = await new_workspace(run, api, f"chaos {name}")
@@ -174,7 +175,7 @@ async def under_load(run: Run, name: str, fault: FaultAction) -> Result:
             try:
                 result.duplicated += await _duplicate_rows(api, system, workspace, load.titles)
             except RuntimeError as exc:
-                result.notes.append(f"duplicates not counted: {exc}")
+                result.not_shown.append(f"no duplicate rows (not counted: {exc})")
     result.requests = tally.requests
     result.failed = tally.failed
     result.status_5xx = tally.status_5xx
@@ -185,17 +186,24 @@ async def under_load(run: Run, name: str, fault: FaultAction) -> Result:
         f"{tally.first_try}/{tally.requests} at the first try"
     )
     result.notes.extend(f"failed: {why}" for why in tally.failures)
-    logged = system.log_since(log_from)
+    _logged(system, log_from, result)
+    return result
+
+
+def _logged(system: System, since: LogMark, result: Result) -> None:
+    """What ``hubbub up`` and its children (and any extra hub) logged since ``since``: a
+    note with the count of lines and tracebacks (each traceback a violation), the lines
+    themselves when they are few."""
+    logged = system.log_since(since)
+    result.tracebacks = logged.count(TRACEBACK)
     result.notes.append(
-        f"hubbub up logged {logged.count(chr(10))} lines, "
-        f"{logged.count('Traceback (most recent call last)')} tracebacks"
+        f"the system logged {logged.count(chr(10))} lines, {result.tracebacks} tracebacks"
     )
     lines = logged.splitlines()
     if len(lines) <= LOG_LINES_SHOWN:  # a fault's few lines, each shown (shortened)
         result.notes.extend(f"  {line[:LOG_LINE_CHARS]}" for line in lines)
     if not system.up_running():
         result.notes.append(f"hubbub up exited: {system.log_tail(8)}")
-    return result
 
 
 async def _duplicate_rows(api: Api, system: System, workspace: Workspace, titles: list[str]) -> int:
@@ -308,7 +316,8 @@ async def redis_fault(
 
     async def timed(method: str, path: str, json: object = None) -> Answer | None:
         answer = await api.call(method, path, owner.headers, json=json)
-        finished.append(time.monotonic())
+        if answer is not None:
+            finished.append(time.monotonic())  # when it succeeded
         return answer
 
     changes = asyncio.gather(
@@ -325,6 +334,11 @@ async def redis_fault(
         f"Redis stopped {run.sizes.outage_s:g}s; of the resource change and the member "
         f"removal {made}/2 succeeded, {during} of them while Redis was down"
     )
+    if during < 2:  # the check below would prove nothing about an outage
+        result.not_shown.append(
+            f"the changes made while Redis was down (only {during} of 2 finished before "
+            "it was back)"
+        )
     version = int(patched.body["version"]) if patched is not None else None
 
     async def check(session: aiohttp.ClientSession, result: Result) -> None:
@@ -482,6 +496,7 @@ async def storm(run: Run) -> Result:
     if await system.ensure_up():
         result.notes.append("hubbub up had stopped: started again before this scenario")
     tally = Tally()
+    log_from = system.log_mark()
     n = run.sizes.sockets
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -546,6 +561,7 @@ async def storm(run: Run) -> Result:
         result.notes.append(
             "failed attempts: " + ", ".join(f"{k}x{v}" for k, v in closes.most_common())
         )
+    _logged(system, log_from, result)
     return result
 
 

@@ -38,6 +38,15 @@ PASSWORD = "chaos-" + secrets.token_urlsafe(12)
 
 
 @dataclass(frozen=True)
+class LogMark:
+    """Where the system's logs ended at one moment: ``up.log``'s size, and how many extra
+    hubs (each with a log of its own) had been started."""
+
+    up_log: int
+    extra_hubs: int
+
+
+@dataclass(frozen=True)
 class User:
     id: str
     email: str
@@ -66,6 +75,7 @@ class System:
         self.owner: User | None = None
         self.member: User | None = None
         self.extra: list[subprocess.Popen[bytes]] = []  # hubs started beside hubbub up
+        self.extra_logs: list[Path] = []  # what each of them wrote, in the order started
         self._env: dict[str, str] = {}
 
     # --- addresses ------------------------------------------------------------------------
@@ -168,7 +178,8 @@ class System:
         port = quiet_port(1)
         env = {**self._env, "NATS_URL": nats_url}
         env["HUBBUB_STATE_DIR"] = str(self.base / f"extra-{port}")
-        with open(self.base / f"extra-hub-{port}.log", "ab") as log:
+        self.extra_logs.append(self.base / f"extra-hub-{port}.log")
+        with open(self.extra_logs[-1], "ab") as log:
             self.extra.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
@@ -212,16 +223,23 @@ class System:
                 return False
         return True
 
-    def log_size(self) -> int:
-        return self.log_path.stat().st_size if self.log_path.exists() else 0
+    def log_mark(self) -> LogMark:
+        """Where the logs end now, for ``log_since``."""
+        size = self.log_path.stat().st_size if self.log_path.exists() else 0
+        return LogMark(size, len(self.extra_logs))
 
-    def log_since(self, offset: int) -> str:
-        """What ``hubbub up`` and its children wrote since ``offset`` (a ``log_size()``)."""
-        if not self.log_path.exists():
-            return ""
-        with open(self.log_path, "rb") as log:
-            log.seek(offset)
-            return log.read().decode(errors="replace")
+    def log_since(self, mark: LogMark) -> str:
+        """What ``hubbub up`` and its children wrote since ``mark`` (a ``log_mark()``),
+        then all that each extra hub started since then wrote."""
+        written = []
+        if self.log_path.exists():
+            with open(self.log_path, "rb") as log:
+                log.seek(mark.up_log)
+                written.append(log.read().decode(errors="replace"))
+        for path in self.extra_logs[mark.extra_hubs :]:
+            if path.exists():
+                written.append(path.read_text(errors="replace"))
+        return "".join(written)
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():
