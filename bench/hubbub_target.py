@@ -35,6 +35,7 @@ from hubbub.contracts.channels import Channel
 from hubbub.contracts.subjects import Subjects
 from hubbub.natsconn import connect_nats
 from hubbub.streams import ensure_streams
+from tests.support.http import wait_until_200
 from tests.support.ports import ADMIN_OFFSET, quiet_port
 
 NAMESPACE = "bench"
@@ -109,18 +110,8 @@ class HubbubTarget(Target):
             cwd=str(REPO_ROOT), env=env, start_new_session=True,
             preexec_fn=die_with_parent(),  # a killed benchmark leaves no hub behind
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while not await asyncio.to_thread(self._healthy):
-            if self._hub.returncode is not None or time.monotonic() > deadline:
-                raise RuntimeError("the hub did not start")
-            await asyncio.sleep(0.1)
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://{self.host}:{self.port}/api/v1/health", timeout=1):
-                return True
-        except OSError:
-            return False
+        url = f"http://{self.host}:{self.port}/api/v1/health"
+        await wait_until_200(url, timeout=30, processes=[self._hub], what="the hub started")
 
     async def stop(self) -> None:
         if self._hub is not None and self._hub.returncode is None:

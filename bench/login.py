@@ -40,6 +40,7 @@ from bench.stats import percentile  # noqa: E402
 from cli.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from cli.embedded.process import die_with_parent  # noqa: E402
 from hubbub.config import Settings, normalize_database_url  # noqa: E402
+from tests.support.http import wait_until_200  # noqa: E402
 from tests.support.ports import quiet_port  # noqa: E402
 
 PASSWORD = "bench-password-not-common-42"  # noqa: S105 - a throwaway account
@@ -103,19 +104,6 @@ def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
             preexec_fn=die_with_parent(),
             start_new_session=True,
         )
-
-
-async def wait_ready(base_url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while True:
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"{base_url}/api/v1/ready") as response:
-                    if response.status == 200:
-                        return
-            if time.monotonic() > deadline:
-                raise RuntimeError("the hub did not become ready")
-            await asyncio.sleep(0.2)
 
 
 async def run_logins(base_url: str, email: str, n: int, concurrency: int) -> list[float]:
@@ -201,7 +189,7 @@ async def main() -> None:
             procs.append(spawn(["worker"], env, Path(tmp) / "worker.log"))
             procs.append(spawn(["serve", "--port", str(port)], env, Path(tmp) / "hub.log"))
             base_url = f"http://127.0.0.1:{port}"
-            await wait_ready(base_url)
+            await wait_until_200(f"{base_url}/api/v1/ready", processes=procs, what="the hub ready")
             await run_logins(base_url, email, args.warmup, 1)
             started = time.perf_counter()
             timings = await run_logins(base_url, email, args.n, args.concurrency)

@@ -53,22 +53,15 @@ from bench.services import services
 from bench.stack import ROOT, stack_env, start_stack
 from bench.targets import ServerProcess
 from hubbub.client import HubbubClient
+from tests.support.http import wait_until_200
 from tests.support.ports import quiet_port
 
 PASSWORD = "a benchmark password 1"  # noqa: S105 - a throwaway account of a benchmark
 
 
 async def wait_ready(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            try:
-                async with session.get(base + "/api/v1/ready") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the hub did not get ready")
+    """Until the hub at ``base`` (and a worker behind it) is ready."""
+    await wait_until_200(base + "/api/v1/ready", timeout=60, what="the hub ready")
 
 
 def expiry_of(token: str) -> float:

@@ -7,7 +7,6 @@ round trip is allowed by those roles' permissions exactly as Hubbub's is.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from cli.embedded.nats_auth import NatsAuthFolder
 from hubbub.contracts.subjects import WORKER_QUEUE
 from hubbub.nats_barrier import server_has_read
 from hubbub.natsauth import HUB_INBOX_PREFIX
+from tests.support.nats_errors import ServerErrors
 
 
 @pytest.fixture
@@ -34,23 +34,7 @@ def server(tmp_path: Path) -> Any:
     nats_server.stop()
 
 
-class Errors:
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-        self.changed = asyncio.Event()
-
-    async def record(self, exc: Exception) -> None:
-        self.seen.append(str(exc).lower())
-        self.changed.set()
-
-    async def wait_for(self, text: str) -> None:
-        async with asyncio.timeout(10):
-            while not any(text in seen for seen in self.seen):
-                self.changed.clear()
-                await self.changed.wait()
-
-
-async def connect(url: str, errors: Errors | None = None, **options: Any) -> NATS:
+async def connect(url: str, errors: ServerErrors | None = None, **options: Any) -> NATS:
     async def ignore(exc: Exception) -> None:
         pass
 
@@ -64,9 +48,9 @@ async def connect(url: str, errors: Errors | None = None, **options: Any) -> NAT
 
 
 @pytest.fixture
-async def roles(server: Any) -> AsyncIterator[tuple[NATS, NATS, Errors]]:
+async def roles(server: Any) -> AsyncIterator[tuple[NATS, NATS, ServerErrors]]:
     nats_server, folder = server
-    errors = Errors()
+    errors = ServerErrors()
     worker = await connect(
         nats_server.url, errors, user="worker", password=folder.password("worker")
     )
@@ -93,7 +77,9 @@ async def test_an_anonymous_client_is_refused(server: Any) -> None:
         await conn.close()  # what the refused attempt opened
 
 
-async def test_the_bare_round_trip_runs_as_hub_and_worker(roles: tuple[NATS, NATS, Errors]) -> None:
+async def test_the_bare_round_trip_runs_as_hub_and_worker(
+    roles: tuple[NATS, NATS, ServerErrors],
+) -> None:
     """The baseline's responder serves in the workers' queue group and answers the hub's
     request on the hubs' inbox (a reply the worker may send once)."""
     hub, worker, _ = roles
@@ -109,7 +95,7 @@ async def test_the_bare_round_trip_runs_as_hub_and_worker(roles: tuple[NATS, NAT
 
 
 async def test_the_worker_role_still_serves_only_in_its_queue_group(
-    roles: tuple[NATS, NATS, Errors],
+    roles: tuple[NATS, NATS, ServerErrors],
 ) -> None:
     """The baseline gets no permission the worker role lacks: outside the queue group
     its subscription is refused."""

@@ -27,6 +27,7 @@ from chaos.system import LogMark, System, User
 from cli.embedded.servers import EmbeddedServer
 from hubbub.client import HubbubClient
 from hubbub.contracts.protocol import SUBPROTOCOL
+from tests.support.http import answers_200, wait_until_200
 
 
 @dataclass(frozen=True)
@@ -398,11 +399,9 @@ async def nats_link_fault(
         await proxy.stop()
 
     try:
-        deadline = time.monotonic() + 60
-        while not await _hub_ready(session, hub):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the extra hub did not become ready")
-            await asyncio.sleep(0.2)
+        await wait_until_200(
+            hub + "/api/v1/ready", timeout=60, processes=system.extra[-1:], what="the extra hub"
+        )
         await client.connect()
         sub = await client.subscribe(ws.channel)
         await proxy.cut()
@@ -420,7 +419,7 @@ async def nats_link_fault(
     )
 
     async def recovered(session: aiohttp.ClientSession) -> bool:
-        return await _hub_ready(session, hub) and await _ready(run, session)
+        return await answers_200(session, hub + "/api/v1/ready") and await _ready(run, session)
 
     async def check(session: aiohttp.ClientSession, result: Result) -> None:
         stale = []
@@ -435,16 +434,6 @@ async def nats_link_fault(
         result.notes.extend(f"stale: {text}" for text in stale)
 
     return Fault(end, recovered, check, cleanup)
-
-
-async def _hub_ready(session: aiohttp.ClientSession, hub: str) -> bool:
-    try:
-        async with session.get(
-            hub + "/api/v1/ready", timeout=aiohttp.ClientTimeout(total=3)
-        ) as response:
-            return response.status == 200
-    except (aiohttp.ClientError, TimeoutError):
-        return False
 
 
 async def _can_subscribe(

@@ -30,6 +30,7 @@ import psutil
 
 from cli.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedRedis
 from cli.embedded.process import die_with_parent
+from tests.support.http import answers_200
 from tests.support.ports import quiet_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,13 +214,7 @@ class System:
 
     async def all_ready(self, session: aiohttp.ClientSession) -> bool:
         for url in self.hub_urls:
-            try:
-                async with session.get(
-                    url + "/api/v1/ready", timeout=aiohttp.ClientTimeout(total=3)
-                ) as response:
-                    if response.status != 200:
-                        return False
-            except (aiohttp.ClientError, TimeoutError):
+            if not await answers_200(session, url + "/api/v1/ready"):
                 return False
         return True
 

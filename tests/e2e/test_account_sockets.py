@@ -3,7 +3,6 @@ close the affected user's WebSocket with the documented code."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 from typing import Any
 
@@ -14,6 +13,7 @@ from cli.admin.accounts import create_user
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
 from tests.e2e.test_realtime import raw_socket, receive_json
+from tests.support.clients import first_close
 
 
 async def sign_in(base: str, email: str, password: str) -> dict[str, Any]:
@@ -24,14 +24,6 @@ async def sign_in(base: str, email: str, password: str) -> dict[str, Any]:
         assert r.status == 200, await r.text()
         body: dict[str, Any] = await r.json()
         return body
-
-
-async def closes_of(client: HubbubClient) -> list[int]:
-    for _ in range(100):
-        if client.closes:
-            break
-        await asyncio.sleep(0.05)
-    return [code for code, _ in client.closes]
 
 
 class TestAccountChangesCloseSockets:
@@ -63,7 +55,7 @@ class TestAccountChangesCloseSockets:
                 ) as r,
             ):
                 assert r.status == 200
-            assert (await closes_of(socket))[0] == 4003
+            assert await first_close(socket) == 4003
             # The access token is still unexpired: a new socket with it is told the same.
             async with aiohttp.ClientSession() as session:
                 ws = await raw_socket(f"ws://127.0.0.1:{hub_server.port}/ws", session)
@@ -106,6 +98,6 @@ class TestAccountChangesCloseSockets:
                 ) as r,
             ):
                 assert r.status == 204
-            assert (await closes_of(socket))[0] == 4001
+            assert await first_close(socket) == 4001
         finally:
             await socket.close()

@@ -42,6 +42,7 @@ from hubbub.keys import RedisKeys
 from hubbub.tokens import AccessTokens
 from tests.support import ops
 from tests.support.accounts import PASSWORD, mailed_token, make_user
+from tests.support.clients import first_close
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually, wait_for
 
@@ -195,15 +196,6 @@ async def push_of(client: HubbubClient, kind: str, timeout: float = 10.0) -> dic
 
     found: dict[str, Any] = await eventually(arrived, timeout=timeout)
     return found
-
-
-async def first_close(client: HubbubClient, timeout: float = 10.0) -> int:
-    async def closed() -> int:
-        assert client.closes, "not closed yet"
-        return client.closes[0][0]
-
-    code: int = await eventually(closed, timeout=timeout)
-    return code
 
 
 def realtime_of(hub: TestServer) -> Realtime:

@@ -39,6 +39,7 @@ from tests.e2e.conftest import ClientFactory
 from tests.e2e.test_realtime import next_pub
 from tests.support import ops
 from tests.support.nats_auth import as_role, made_auth_folder, streams_connection
+from tests.support.nats_errors import ServerErrors
 from tests.support.waiting import eventually, wait_for
 
 # --- an authenticated NATS, and this module's hub and worker on it ------------------------
@@ -83,22 +84,6 @@ async def hub_server(
     return server
 
 
-class Violations:
-    """A connection's errors from the server (nats-py's error callback), to wait for."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    async def record(self, exc: Exception) -> None:
-        self.seen.append(str(exc))
-
-    async def wait_for(self, fragment: str) -> None:
-        async def seen() -> None:
-            assert any(fragment.lower() in m.lower() for m in self.seen), self.seen
-
-        await eventually(seen, timeout=5)
-
-
 async def try_connect(url: str, **options: Any) -> NATS | Exception:
     """A connection, or why the server refused it (closing what the attempt opened)."""
     conn = NATS()
@@ -113,7 +98,7 @@ async def try_connect(url: str, **options: Any) -> NATS | Exception:
 
 
 async def connect_as(
-    url: str, user: str, password: str, violations: Violations, **options: Any
+    url: str, user: str, password: str, violations: ServerErrors, **options: Any
 ) -> NATS:
     return await nats.connect(
         url,
@@ -131,7 +116,7 @@ async def assert_refused(
 ) -> None:
     """``user`` may not ``action`` ("publish" or "subscription") on ``subject``: the
     server answers with a permissions violation (a flush is the barrier)."""
-    violations = Violations()
+    violations = ServerErrors()
     conn = await connect_as(url, user, password, violations)
     try:
         if action == "publish":
@@ -242,7 +227,7 @@ class TestForgedAcks:
     ) -> None:
         """Acks aimed at control, a hub's reply inbox and a request subject reach no hub
         or worker; the service's own publish still gets its ack and reaches the hub."""
-        hub_violations, worker_violations = Violations(), Violations()
+        hub_violations, worker_violations = ServerErrors(), ServerErrors()
         hub = await connect_as(auth_nats.url, "hub", auth_folder.password("hub"), hub_violations)
         worker = await connect_as(
             auth_nats.url, "worker", auth_folder.password("worker"), worker_violations
@@ -251,7 +236,7 @@ class TestForgedAcks:
             auth_nats.url,
             service.user,
             service.password,
-            Violations(),
+            ServerErrors(),
             inbox_prefix=service.inbox_prefix,
         )
         received: list[tuple[str, bytes]] = []

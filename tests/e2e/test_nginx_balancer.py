@@ -30,6 +30,7 @@ from hubbub.client import HubbubClient
 from hubbub.config import Settings
 from tests.e2e.test_realtime import publish
 from tests.support import deploy
+from tests.support.http import wait_until_200
 from tests.support.ports import ADMIN_OFFSET, quiet_port
 from tests.support.processes import ROOT, settings_env
 from tests.support.tokens import TestTokens
@@ -38,21 +39,6 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.slow
 
 STARTUP_S = 30.0
-
-
-async def _wait_for_http(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    async with aiohttp.ClientSession() as session:
-        while True:
-            assert proc.poll() is None, f"{what} exited with {proc.returncode}"
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            assert time.monotonic() < deadline, f"{what} did not answer {url}"
-            await asyncio.sleep(0.1)
 
 
 def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
@@ -87,7 +73,9 @@ class Hub:
 
     async def started(self) -> None:
         url = f"http://127.0.0.1:{self.port}/api/v1/health"
-        await _wait_for_http(url, self.proc, f"hub on {self.port}")
+        await wait_until_200(
+            url, timeout=STARTUP_S, processes=[self.proc], what=f"hub on {self.port}"
+        )
 
 
 class Nginx:

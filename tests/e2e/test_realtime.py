@@ -19,6 +19,7 @@ from hubbub.contracts.channels import Channel
 from hubbub.contracts.subjects import Subjects
 from tests.e2e.conftest import ClientFactory, People
 from tests.support import ops
+from tests.support.clients import first_close
 from tests.support.tokens import TestTokens
 from tests.support.waiting import wait_for
 from workers.app import RunningWorker
@@ -509,11 +510,7 @@ class TestControl:
         await control(
             nc, settings, "b", {"type": "deactivated", "user_id": "b", "until": time.time() + 60}
         )
-        for _ in range(50):
-            if b.closes:
-                break
-            await asyncio.sleep(0.05)
-        assert b.closes[0][0] == 4003
+        assert await first_close(b) == 4003
 
     async def test_a_revoked_session_is_disconnected_and_cannot_connect_again(
         self, client: ClientFactory, nc: NATS, settings: Settings, tokens: TestTokens, ws_url: str
@@ -533,11 +530,7 @@ class TestControl:
                 "until": time.time() + 60,
             },
         )
-        for _ in range(50):
-            if c.closes:
-                break
-            await asyncio.sleep(0.05)
-        assert c.closes[0][0] == 4001
+        assert await first_close(c) == 4001
         async with aiohttp.ClientSession() as session:
             ws = await raw_socket(ws_url, session)
             await ws.send_str(orjson.dumps({"id": 1, "op": "connect", "token": token}).decode())

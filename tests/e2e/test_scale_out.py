@@ -10,7 +10,6 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 from nats.aio.client import Client as NATS
 
@@ -18,10 +17,10 @@ from cli.embedded.process import die_with_parent
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
 from tests.e2e.test_realtime import publish
+from tests.support.http import wait_until_200
 from tests.support.ports import quiet_port
 from tests.support.processes import ROOT, settings_env
 from tests.support.tokens import TestTokens
-from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -41,17 +40,8 @@ class HubProcess:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     async def wait_healthy(self, timeout: float = 30) -> None:
-        async with aiohttp.ClientSession() as session:
-
-            async def healthy() -> bool:
-                assert self.proc.poll() is None, "the hub exited"
-                try:
-                    async with session.get(f"http://127.0.0.1:{self.port}/api/v1/health") as r:
-                        return r.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await wait_for(healthy, timeout, interval=0.1, what="the hub started")
+        url = f"http://127.0.0.1:{self.port}/api/v1/health"
+        await wait_until_200(url, timeout=timeout, processes=[self.proc], what="the hub started")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

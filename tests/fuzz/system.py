@@ -20,7 +20,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 import requests
 
+from tests.support.http import wait_until_200
 from tests.support.ports import quiet_port
 from tests.support.processes import run_hubbub
 from tests.support.services import Databases, running_services
@@ -105,19 +105,6 @@ def _env(urls: dict[str, str], state: Path) -> dict[str, str]:
         }
     )
     return env
-
-
-def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in procs:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{url}/api/v1/ready", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError("the system did not become ready")
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
@@ -208,7 +195,7 @@ def running_system(state: Path) -> Iterator[System]:
             for argv in ([*hubbub, "worker"], [*hubbub, "serve", "--port", str(port)]):
                 procs.append(subprocess.Popen(argv, cwd=ROOT, env=env))
             url = f"http://127.0.0.1:{port}"
-            _wait_ready(url, procs)
+            asyncio.run(wait_until_200(f"{url}/api/v1/ready", processes=procs))
             yield dataclasses.replace(_seed(url, env), database_url=database_url)
         finally:
             for proc in reversed(procs):
