@@ -21,13 +21,13 @@ import aiohttp
 import orjson
 
 from chaos.load import Answer, Api, Load, Tally, Watchers
-from chaos.proxy import TcpProxy
 from chaos.report import Result
-from chaos.system import LogMark, System, User
+from chaos.system import HOST, LogMark, System, User
 from cli.embedded.servers import EmbeddedServer
 from hubbub.client import HubbubClient
 from hubbub.contracts.protocol import SUBPROTOCOL
 from tests.support.http import answers_200, wait_until_200
+from tests.support.tcp_proxy import TcpProxy
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,7 @@ async def nats_link_fault(
     assert member is not None
     ws = await new_workspace(run, api, "chaos nats-link quiet")
     await add_member(system, api, ws, owner, member)
-    proxy = TcpProxy(system.nats.port)
+    proxy = TcpProxy(HOST, system.nats.port)
     await proxy.start()
     hub = system.start_extra_hub(proxy.url("nats"))
     ws_url = "ws" + hub.removeprefix("http") + "/ws"
@@ -408,7 +408,7 @@ async def nats_link_fault(
         path = f"/workspaces/{ws.id}/members/{member.id}"
         removed = await api.call("DELETE", path, owner.headers)
         await asyncio.sleep(run.sizes.nats_outage_s)
-        await proxy.heal()
+        await proxy.restore()
     except BaseException:
         await cleanup()
         raise

@@ -1,5 +1,5 @@
-"""A TCP proxy on 127.0.0.1 that a test can cut and restore: one process's link to a
-server (say, a hub's to NATS) goes down while everyone else's stays up.
+"""A TCP proxy on 127.0.0.1 that a test (or a chaos scenario) can cut and restore: one
+process's link to a server (say, a hub's to NATS) goes down while everyone else's stays up.
 
 ``cut()`` closes every proxied connection and stops listening, so reconnects are
 refused; ``restore()`` listens again on the same port. Bytes are copied as they come,
