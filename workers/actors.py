@@ -144,6 +144,16 @@ class ActorSystem:
         except Exception:
             log.exception("a job escaped its own error handling", extra={"key": str(key)})
             task = None
+        except BaseException:
+            # Not the job's to stop (KeyboardInterrupt, SystemExit): it is over, the actor
+            # goes on with what was told meanwhile, and the exception on its way.
+            self._finish(actor, job)
+            if mailbox:
+                actor.running = start_eager(self._run_actor(actor), loop=loop)
+            else:
+                actor.running = None
+                actor.last_active = self._clock()
+            raise
         if task is not None:  # it waits: the actor goes on when it is done
             task.add_done_callback(functools.partial(self._resume, actor, job))
             actor.running = task

@@ -136,6 +136,33 @@ class TestSupervision:
         assert log.ran == ["next"]
         assert system.in_flight == 0
 
+    @pytest.mark.parametrize("key", ["k", None])
+    async def test_an_interrupt_in_a_jobs_eager_start_passes_and_its_actor_goes_on(
+        self, key: str | None
+    ) -> None:
+        """A BaseException (KeyboardInterrupt, SystemExit) raised before the job first
+        waits is not the job's to handle: it reaches the caller of ``tell``, and the key
+        is left as if the job had ended — counted out, its actor free for the next."""
+        log = Recorder()
+        system = ActorSystem()
+
+        class Interrupt(BaseException):
+            pass
+
+        class Interrupted(FakeJob):
+            async def run(self) -> None:
+                system.tell(key, FakeJob("told-meanwhile", log))  # re-entrant, same key
+                raise Interrupt
+
+        with pytest.raises(Interrupt):
+            system.tell(key, Interrupted("interrupted", log))
+        after = FakeJob("after", log)
+        system.tell(key, after)
+        await finished(after)
+        await settle(system)
+        assert log.ran == ["told-meanwhile", "after"]
+        assert system.in_flight == 0
+
 
 class TestBackpressure:
     async def test_a_full_mailbox_refuses_at_once(self) -> None:
