@@ -69,6 +69,28 @@ UNSUB_ROUND_TRIP_S = 2.0
 log = logging.getLogger(__name__)
 
 
+class LogEvery:
+    """One kind of log line, at most once per ``every`` seconds, with the count of
+    occurrences since the last line: something a caller can repeat many times a second
+    (a refusal) is logged, never a line per occurrence."""
+
+    __slots__ = ("count", "every", "logged")
+
+    def __init__(self, every: float = BUSY_LOG_S) -> None:
+        self.every = every
+        self.count = 0  # occurrences since the last line
+        self.logged = -every  # when the last line was (monotonic)
+
+    def due(self) -> int:
+        """Count one occurrence; the count to log when a line is due now, else 0."""
+        self.count += 1
+        now = time.monotonic()
+        if now - self.logged < self.every:
+            return 0
+        count, self.count, self.logged = self.count, 0, now
+        return count
+
+
 class WorkerService:
     def __init__(
         self,
@@ -120,8 +142,10 @@ class WorkerService:
         self._reply_loop: asyncio.AbstractEventLoop | None = None
         # hubbub_worker_handler_seconds, in a registry that workers/metrics.py serves.
         self.timings = HandlerTimings()
-        self._refused = 0  # busy refusals since the last "backpressure" line
-        self._refused_logged = -BUSY_LOG_S
+        # Lines logged at most once per BUSY_LOG_S, with counts: busy refusals
+        # ("backpressure"), callers no hub signed.
+        self._busy_log = LogEvery()
+        self._unsigned_log = LogEvery()
 
     async def start(self) -> None:
         # Every operation's series from the start, the alerted outcomes at 0: a series
@@ -235,10 +259,10 @@ class WorkerService:
             return self._reply_error(reply, NotFound(f"unknown operation {method!r}"), request_id)
         deadline = envelope.get("deadline")
         try:
-            params = route.validate(envelope.get("params") or {})
             # The caller, believed only with a hub's signature of it and the deadline
-            # (hubbub/callers.py); ``null`` (nobody in particular) needs none. Inline,
-            # not a method: this runs once a request.
+            # (hubbub/callers.py); ``null`` (nobody in particular) needs none. Checked
+            # before the params: a caller no hub signed learns nothing more than
+            # ``forbidden``. Inline, not a method: this runs once a request.
             raw = envelope.get("caller")
             if raw is None:
                 caller = ANONYMOUS
@@ -248,8 +272,16 @@ class WorkerService:
                     raise Forbidden("the request's caller is not signed by a hub")
                 cached = self._callers.get(signed)  # parsed once per caller
                 caller = cached if cached is not None else self._new_caller(raw, signed)
+            params = route.validate(envelope.get("params") or {})
         except Forbidden as exc:
-            log.warning("refused a request whose caller no hub signed", extra={"op": route.op.name})
+            count = self._unsigned_log.due()
+            if count:
+                log.warning(
+                    "refused a request whose caller no hub signed "
+                    "(%d such request(s) since the last such line)",
+                    count,
+                    extra={"op": route.op.name, "count": count},
+                )
             return self._reply_error(reply, exc, request_id)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False)
@@ -314,11 +346,9 @@ class WorkerService:
         await self._reply_error(reply, busy, request_id)  # the answer first, then the log
         # An overloaded worker refuses many requests a second: one line per
         # ``BUSY_LOG_S`` with the count, not one per refusal.
-        self._refused += 1
-        now = time.monotonic()
-        if now - self._refused_logged < BUSY_LOG_S:
+        count = self._busy_log.due()
+        if not count:
             return
-        count, self._refused, self._refused_logged = self._refused, 0, now
         request_id_var.set(request_id)  # for the log line (jobs set their own)
         log.warning(
             "backpressure: %s (%d refusal(s) since the last such line)",

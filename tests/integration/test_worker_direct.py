@@ -64,6 +64,14 @@ def _request(settings: Settings, text: str) -> tuple[str, bytes]:
     return subject, orjson.dumps({"params": {"text": text}, "caller": None, "request_id": "r"})
 
 
+def _warnings(caplog: pytest.LogCaptureFixture, words: str) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.name == "workers.service" and r.levelno == logging.WARNING and words in r.message
+    ]
+
+
 async def test_requests_and_replies_skip_the_subscriptions_task_and_publish(
     worker: WorkerService, nc: NATS, settings: Settings
 ) -> None:
@@ -130,3 +138,20 @@ async def test_a_request_that_breaks_the_worker_never_reaches_nats_py(
     assert orjson.loads(reply.data) == {"text": "re:after"}
     assert worker.nc.is_connected
     assert "a request could not be taken" in caplog.text
+
+
+async def test_a_caller_no_hub_signed_is_refused_before_its_params_are_looked_at(
+    worker: WorkerService, nc: NATS, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unsigned caller hears ``forbidden``, not which of its params are wrong, and
+    a stream of them logs one line."""
+    subject, _ = _request(settings, "x")
+    unsigned = {"kind": "user", "user_id": "someone"}
+    with caplog.at_level(logging.INFO, logger="workers.service"):
+        for params in ({"text": 1}, {"text": "fine"}):
+            envelope = {"params": params, "caller": unsigned, "request_id": "u"}
+            reply = await nc.request(subject, orjson.dumps(envelope), timeout=5)
+            assert reply.headers is not None
+            assert reply.headers[H_ERROR] == "forbidden"
+            assert "details" not in orjson.loads(reply.data)
+    assert len(_warnings(caplog, "no hub signed")) == 1
