@@ -8,6 +8,10 @@ A handler that fails because PostgreSQL, Redis or NATS is unreachable answers
 ``unavailable`` with ``retry_after``, and the worker's ``Health`` logs the outage once
 (and its end once); only other failures are bugs, answered ``internal`` with a traceback
 in the log.
+
+A request is answered only on a reply inbox (``REPLY_PREFIXES``): a worker may publish
+on ``ctl.>``, ``svc.>`` and ``$JS.API.>``, and must not do so for whoever named one of
+them as a request's reply subject.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from hubbub.logs import request_id_var
 from hubbub.nats_barrier import server_has_read
 from hubbub.nats_direct import publish_now, publishes_directly
 from hubbub.nats_reader import dispatch_raw
+from hubbub.natsauth import HUB_INBOX_PREFIX
 from workers.actors import ActorSystem, MailboxFull
 from workers.eager import start_eager
 from workers.execution import TRANSACTION_SLOTS, Slots, Unit, run_unit
@@ -65,6 +70,11 @@ from workers.outages import classify, record
 BUSY_LOG_S = 10.0  # at most one "backpressure" line this often, with the count
 # At most this long for NATS to confirm a draining worker's UNSUB (two round trips).
 UNSUB_ROUND_TRIP_S = 2.0
+# Where replies may go: the hubs' inboxes (hub/app.py connects with HUB_INBOX_PREFIX)
+# and nats-py's default one (a client connected without a prefix: the tests', the
+# benchmarks'). Nowhere else: not ``ctl.>``, ``svc.>``, ``evt.>`` or ``$JS.API.>``, which
+# a worker may publish to and a hub may not.
+REPLY_PREFIXES = (HUB_INBOX_PREFIX.encode() + b".", b"_INBOX.")
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +153,10 @@ class WorkerService:
         # hubbub_worker_handler_seconds, in a registry that workers/metrics.py serves.
         self.timings = HandlerTimings()
         # Lines logged at most once per BUSY_LOG_S, with counts: busy refusals
-        # ("backpressure"), callers no hub signed.
+        # ("backpressure"), callers no hub signed, reply subjects that are no inbox.
         self._busy_log = LogEvery()
         self._unsigned_log = LogEvery()
+        self._stray_log = LogEvery()
 
     async def start(self) -> None:
         # Every operation's series from the start, the alerted outcomes at 0: a series
@@ -244,6 +255,9 @@ class WorkerService:
     ) -> Coroutine[Any, Any, None] | None:
         """Decode, check and queue one request (``reply``: b"" for none); the error
         answer to send, if refused."""
+        if reply and not reply.startswith(REPLY_PREFIXES):
+            self._drop_stray(subject, reply)
+            return None
         try:
             envelope = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -356,6 +370,18 @@ class WorkerService:
             count,
             extra={"op": op.name, "count": count},
         )
+
+    def _drop_stray(self, subject: bytes, reply: bytes) -> None:
+        """A request whose reply subject is no reply inbox: neither run nor answered."""
+        count = self._stray_log.due()
+        if count:
+            log.warning(
+                "dropped a request whose reply subject is not a reply inbox: %r "
+                "(%d such request(s) since the last such line)",
+                reply[:100].decode(errors="replace"),
+                count,
+                extra={"subject": subject[:200].decode(errors="replace"), "count": count},
+            )
 
     def _new_caller(self, raw: Any, signed: bytes) -> Caller:
         """A signed caller not cached yet: parsed once, then kept by its signed bytes."""

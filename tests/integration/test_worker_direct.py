@@ -36,10 +36,12 @@ class Said(BaseModel):
 
 SAY = Operation("test.say", Said, Said, Access.PUBLIC)
 registry = Registry()
+said: list[str] = []  # what ``say`` was asked, in order
 
 
 @registry.handler(SAY)
 async def say(ctx: Context, params: Said) -> Said:
+    said.append(params.text)
     return Said(text="re:" + params.text)
 
 
@@ -138,6 +140,31 @@ async def test_a_request_that_breaks_the_worker_never_reaches_nats_py(
     assert orjson.loads(reply.data) == {"text": "re:after"}
     assert worker.nc.is_connected
     assert "a request could not be taken" in caplog.text
+
+
+@pytest.mark.parametrize("where", ["ctl.user.someone", "svc.users.update", "$JS.API.STREAM.LIST"])
+async def test_a_request_whose_reply_subject_is_no_inbox_is_dropped(
+    worker: WorkerService,
+    nc: NATS,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    where: str,
+) -> None:
+    """A worker may publish where a hub may not (``ctl.>``, ``svc.>``, ``$JS.API.>``):
+    a request naming such a subject as its reply is neither run nor answered there."""
+    target = f"{settings.namespace}.{where}" if not where.startswith("$") else where
+    watch = await nc.subscribe(target)
+    subject, _ = _request(settings, "x")
+    said.clear()
+    with caplog.at_level(logging.INFO, logger="workers.service"):
+        for n in range(2):
+            await nc.publish(subject, _request(settings, f"stray {n}")[1], reply=target)
+        # The sentinel: answered after the two, through the same worker and connection.
+        reply = await nc.request(subject, _request(settings, "sentinel")[1], timeout=5)
+    assert orjson.loads(reply.data) == {"text": "re:sentinel"}
+    assert said == ["sentinel"]  # the strays never ran
+    assert watch.pending_msgs == 0  # and nothing was published where they pointed
+    assert len(_warnings(caplog, "not a reply inbox")) == 1  # one line for both
 
 
 async def test_a_caller_no_hub_signed_is_refused_before_its_params_are_looked_at(

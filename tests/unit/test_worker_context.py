@@ -64,11 +64,11 @@ async def test_context_fields() -> None:
         msg = Msg(
             _client=cast(Any, None),
             subject=f"t.svc.{op.name}",
-            reply=f"r.{op.name}",
+            reply=f"_INBOX.r.{op.name}",
             data=orjson.dumps(envelope),
         )
         await svc._on_message(msg)
-        assert nc.published[-1] == (f"r.{op.name}", b"{}")  # the handler ran and replied
+        assert nc.published[-1] == (f"_INBOX.r.{op.name}", b"{}")  # the handler ran and replied
         ctx = seen[-1]
         assert ctx.caller == caller
         assert ctx.request_id == "rid"
