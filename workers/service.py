@@ -11,7 +11,8 @@ in the log.
 
 A request is answered only on a reply inbox (``REPLY_PREFIXES``): a worker may publish
 on ``ctl.>``, ``svc.>`` and ``$JS.API.>``, and must not do so for whoever named one of
-them as a request's reply subject.
+them as a request's reply subject. A reply larger than NATS carries (its
+``max_payload``) is answered ``too_large`` instead, saying to ask for less.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from hubbub.contracts.errors import (
     Internal,
     NotFound,
     Timeout,
+    TooLarge,
     Unavailable,
     validation_failed_from,
 )
@@ -75,6 +77,9 @@ UNSUB_ROUND_TRIP_S = 2.0
 # benchmarks'). Nowhere else: not ``ctl.>``, ``svc.>``, ``evt.>`` or ``$JS.API.>``, which
 # a worker may publish to and a hub may not.
 REPLY_PREFIXES = (HUB_INBOX_PREFIX.encode() + b".", b"_INBOX.")
+# What an error reply's header (``Hubbub-Error``) may take of NATS's ``max_payload``,
+# which counts headers and payload together.
+HEADER_ROOM = 256
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +158,12 @@ class WorkerService:
         # hubbub_worker_handler_seconds, in a registry that workers/metrics.py serves.
         self.timings = HandlerTimings()
         # Lines logged at most once per BUSY_LOG_S, with counts: busy refusals
-        # ("backpressure"), callers no hub signed, reply subjects that are no inbox.
+        # ("backpressure"), callers no hub signed, reply subjects that are no inbox,
+        # replies over NATS's max_payload.
         self._busy_log = LogEvery()
         self._unsigned_log = LogEvery()
         self._stray_log = LogEvery()
+        self._too_large_log = LogEvery()
 
     async def start(self) -> None:
         # Every operation's series from the start, the alerted outcomes at 0: a series
@@ -383,6 +390,26 @@ class WorkerService:
                 extra={"subject": subject[:200].decode(errors="replace"), "count": count},
             )
 
+    def reply_too_large(self, size: int, limit: int, op: str, request_id: str) -> TooLarge:
+        """The error that answers a reply of ``size`` bytes NATS would refuse, logged at
+        most once per ``BUSY_LOG_S`` (a caller can ask for it again and again)."""
+        count = self._too_large_log.due()
+        if count:
+            request_id_var.set(request_id)
+            log.warning(
+                "a reply of %d bytes is over NATS's max_payload of %d; answered too_large "
+                "(%d such reply(s) since the last such line)",
+                size,
+                limit,
+                count,
+                extra={"op": op, "count": count},
+            )
+        return TooLarge(
+            f"the answer ({size} bytes) is larger than the message bus carries ({limit} "
+            "bytes); ask for less at a time, e.g. a smaller page (limit)",
+            request_id=request_id,
+        )
+
     def _new_caller(self, raw: Any, signed: bytes) -> Caller:
         """A signed caller not cached yet: parsed once, then kept by its signed bytes."""
         caller = Caller.model_validate(raw)
@@ -398,10 +425,16 @@ class WorkerService:
         if error.status >= 500 and "request_id" not in error.details:
             # Into this reply only: one error may answer many jobs (a drain's refusals).
             body["details"] = {**error.details, "request_id": request_id}
+        payload = orjson.dumps(body)
+        limit = self.nc.max_payload - HEADER_ROOM
+        if len(payload) > limit:
+            # Only details grow this long (a validation's list of errors): the code and
+            # the message stay, so the caller still learns what failed.
+            self.reply_too_large(len(payload), limit, "-", request_id)
+            body["details"] = {"request_id": request_id}
+            payload = orjson.dumps(body)
         try:
-            await self.nc.publish(
-                reply.decode(), orjson.dumps(body), headers={H_ERROR: error.code.value}
-            )
+            await self.nc.publish(reply.decode(), payload, headers={H_ERROR: error.code.value})
         except Exception as exc:
             request_id_var.set(request_id)  # for the log line (jobs set their own)
             outage = classify(exc)
@@ -487,13 +520,18 @@ class Request:
         except Exception as exc:
             await self.failed(exc)
             return
+        reply = self.reply
+        worker = self.worker
+        if reply and len(body) > worker.nc.max_payload:  # NATS would refuse it
+            size, limit = len(body), worker.nc.max_payload
+            op = self.route.op.name
+            await self.reject(worker.reply_too_large(size, limit, op, ctx.request_id))
+            return
         self.route.timer.ok.observe(time.perf_counter() - self.started)
-        health = self.worker.health
+        health = worker.health
         if health.down:  # something works again: let the probes look now
             health.nudge()
-        reply = self.reply
         if reply:
-            worker = self.worker
             try:
                 # ``nats_direct.publish_now`` (the subject comes from the server's own MSG
                 # line: no space or line break); when that is not the plain case it does

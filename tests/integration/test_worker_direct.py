@@ -34,7 +34,13 @@ class Said(BaseModel):
     text: str
 
 
+class Sized(BaseModel):
+    size: int
+
+
 SAY = Operation("test.say", Said, Said, Access.PUBLIC)
+# Answers with ``size`` characters of text: a reply as large as asked for.
+BIG = Operation("test.big", Sized, Said, Access.PUBLIC)
 registry = Registry()
 said: list[str] = []  # what ``say`` was asked, in order
 
@@ -43,6 +49,11 @@ said: list[str] = []  # what ``say`` was asked, in order
 async def say(ctx: Context, params: Said) -> Said:
     said.append(params.text)
     return Said(text="re:" + params.text)
+
+
+@registry.handler(BIG)
+async def big(ctx: Context, params: Sized) -> Said:
+    return Said(text="x" * params.size)
 
 
 @pytest.fixture
@@ -140,6 +151,31 @@ async def test_a_request_that_breaks_the_worker_never_reaches_nats_py(
     assert orjson.loads(reply.data) == {"text": "re:after"}
     assert worker.nc.is_connected
     assert "a request could not be taken" in caplog.text
+
+
+async def test_a_reply_over_nats_max_payload_is_answered_too_large_and_logged_once(
+    worker: WorkerService, nc: NATS, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """NATS would refuse it (the caller would wait out its deadline): the caller hears
+    ``too_large`` at once, told to ask for less, and the log has one line — no traceback,
+    and no second line for the next one soon after."""
+    subject = Subjects(settings.namespace).service(BIG.name)
+    body = orjson.dumps({"params": {"size": nc.max_payload}, "caller": None, "request_id": "b"})
+    with caplog.at_level(logging.INFO, logger="workers.service"):
+        for _ in range(2):
+            reply = await nc.request(subject, body, timeout=5)
+            assert reply.headers is not None
+            assert reply.headers[H_ERROR] == "too_large"
+            error = orjson.loads(reply.data)
+            assert error["status"] == 413
+            assert "smaller page" in error["message"]
+    lines = _warnings(caplog, "max_payload")
+    assert len(lines) == 1
+    assert lines[0].exc_info is None
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    # A reply that fits goes out as before.
+    small = orjson.dumps({"params": {"size": 3}, "caller": None, "request_id": "s"})
+    assert orjson.loads((await nc.request(subject, small, timeout=5)).data) == {"text": "xxx"}
 
 
 @pytest.mark.parametrize("where", ["ctl.user.someone", "svc.users.update", "$JS.API.STREAM.LIST"])

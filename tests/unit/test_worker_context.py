@@ -21,6 +21,8 @@ READ = Operation("test.read", NoParams, Empty, Access.PUBLIC, http=Http("GET", "
 
 
 class RecordingNats:
+    max_payload = 1024 * 1024
+
     def __init__(self) -> None:
         self.published: list[tuple[str, bytes]] = []
 

@@ -1,5 +1,6 @@
 """A worker's error reply names the request it answers, also when one error answers many
-(the refusals of the jobs still queued at a drain's deadline share one)."""
+(the refusals of the jobs still queued at a drain's deadline share one), and fits in a
+NATS message."""
 
 from __future__ import annotations
 
@@ -7,22 +8,37 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
+from nats.errors import MaxPayloadError
 
-from hubbub.contracts.errors import NOT_STARTED, Unavailable
-from workers.service import WorkerService
+from hubbub.contracts.errors import NOT_STARTED, Unavailable, ValidationFailed
+from workers.service import LogEvery, WorkerService
 
 
 class Publisher:
+    """Refuses what is over ``max_payload`` (headers and payload together, as the
+    server counts them), as nats-py and the server do."""
+
+    max_payload = 4096
+
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
 
     async def publish(self, subject: str, body: bytes, headers: dict[str, str]) -> None:
+        header_bytes = sum(len(k) + len(v) + 4 for k, v in headers.items()) + 12
+        if len(body) + header_bytes > self.max_payload:
+            raise MaxPayloadError
         self.sent.append(orjson.loads(body))
+
+
+def worker_with(nc: Publisher) -> Any:
+    worker = SimpleNamespace(nc=nc, _too_large_log=LogEvery())
+    worker.reply_too_large = lambda *args: WorkerService.reply_too_large(worker, *args)  # type: ignore[arg-type]
+    return worker
 
 
 async def test_one_error_answering_many_jobs_names_each_job_s_request() -> None:
     nc = Publisher()
-    worker = SimpleNamespace(nc=nc)
+    worker = worker_with(nc)
     shared = Unavailable("the worker is shutting down; retry", reason=NOT_STARTED)
 
     for request_id in ("req-a", "req-b", "req-c"):
@@ -31,3 +47,22 @@ async def test_one_error_answering_many_jobs_names_each_job_s_request() -> None:
     assert [body["details"]["request_id"] for body in nc.sent] == ["req-a", "req-b", "req-c"]
     assert {body["details"]["reason"] for body in nc.sent} == {NOT_STARTED}
     assert "request_id" not in shared.details  # the shared error is left as it was
+
+
+async def test_an_error_too_long_for_nats_keeps_its_code_and_message_not_its_details() -> None:
+    """A validation's list of errors can outgrow a message (a request from a client
+    that is no hub: hubs validate first); the caller still hears what failed."""
+    nc = Publisher()
+    errors = [{"loc": ["params", f"f{n}"], "msg": "extra", "type": "extra"} for n in range(200)]
+    failed = ValidationFailed("validation failed", errors=errors)
+
+    await WorkerService._reply_error(worker_with(nc), b"_INBOX.r", failed, "req-v")  # type: ignore[arg-type]
+
+    assert nc.sent == [
+        {
+            "code": "validation_failed",
+            "message": "validation failed",
+            "status": 422,
+            "details": {"request_id": "req-v"},
+        }
+    ]
