@@ -10,6 +10,10 @@ or ``title`` orders by values an update changes (a card moved, a title edited), 
 updated during the walk may move across the cursor (seen twice, or not at all) —
 inherent to any cursor over a mutable key.
 
+A page holds ``limit`` rows, or fewer when more would take its JSON past
+``MAX_PAGE_BYTES`` (a resource may be large: its body and data): it then ends early, at
+least one row in it, and ``next_cursor`` goes on after its last row.
+
 Search is ``websearch_to_tsquery`` (quotes, ``or``, ``-word``) against the generated
 ``search`` column (GIN index), in the order requested, not by rank: a stable order is
 what makes cursors work.
@@ -25,6 +29,7 @@ from handlers.pagination import cursor_str, cursor_time, cursor_uuid, decode_cur
 from handlers.resources.models import SEARCH_CONFIG, Resource
 from handlers.resources.views import resource_public
 from hubbub.contracts.api.resources import (
+    MAX_PAGE_BYTES,
     Order,
     ResourceListParams,
     ResourcePage,
@@ -86,10 +91,27 @@ def page_query(params: ResourceListParams) -> Select[Resource]:
     return statement.limit(params.limit + 1)
 
 
+# The serializer the reply's items go through: what it makes of one is its share of the page.
+_item_json = ResourcePublic.__pydantic_serializer__.to_json
+# The page's JSON besides its items: ``{"items":[…],"next_cursor":"…"}``, the cursor
+# holding a sort value (a title: up to 200 characters, 4 bytes each, in base64).
+_PAGE_OVERHEAD = 2048
+
+
 def to_page(params: ResourceListParams, rows: list[Resource]) -> ResourcePage:
-    items = [resource_public(row) for row in rows[: params.limit]]
+    """The page of ``rows`` (``page_query``'s: one more than ``limit`` when there are
+    more): at most ``limit`` of them and, past the first, no more than fit in
+    ``MAX_PAGE_BYTES`` of JSON."""
+    items: list[ResourcePublic] = []
+    size = _PAGE_OVERHEAD
+    for row in rows[: params.limit]:
+        item = resource_public(row)
+        size += len(_item_json(item)) + 1  # and its comma
+        if size > MAX_PAGE_BYTES and items:
+            break
+        items.append(item)
     next_cursor = None
-    if len(rows) > params.limit and items:
+    if len(rows) > len(items) and items:
         next_cursor = encode_cursor(
             _scope(params), _sort_value(params, items[-1]), str(items[-1].id)
         )

@@ -19,6 +19,7 @@ from handlers.resources.models import Resource
 from handlers.workspaces.models import Activity
 from hubbub.bus import Bus
 from hubbub.config import Settings
+from hubbub.contracts.api.resources import MAX_PAGE_BYTES
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.errors import Conflict
@@ -182,6 +183,38 @@ class TestLists:
             expect=400,
         )
         await domain.call("GET", path, ann, params={"cursor": "garbage"}, expect=400)
+
+    async def test_a_page_of_large_resources_ends_early_and_the_walk_gets_them_all(
+        self, domain: Domain
+    ) -> None:
+        """100 of these would be over a megabyte, more than a worker's reply may be
+        (NATS's max_payload): a page ends before it passes MAX_PAGE_BYTES, and its
+        next_cursor goes on where it stopped."""
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        body = "é" * 50_000  # 100,000 bytes of JSON
+        made = [
+            (await domain.resource(ws["id"], ann, title=f"t{n:02}", body=body))["id"]
+            for n in range(12)
+        ]
+        path = f"/workspaces/{ws['id']}/resources"
+        seen: list[str] = []
+        pages = 0
+        params = {"limit": "100", "sort": "title", "order": "asc"}
+        while True:
+            response = await domain.call("GET", path, ann, params=params)
+            raw = await response.read()
+            assert response.status == 200, raw[:300]
+            assert len(raw) <= MAX_PAGE_BYTES
+            page = orjson.loads(raw)
+            assert page["items"]  # never an empty page with a cursor
+            seen += [r["id"] for r in page["items"]]
+            pages += 1
+            if page["next_cursor"] is None:
+                break
+            params = {**params, "cursor": page["next_cursor"]}
+        assert seen == made  # in order, each once
+        assert pages >= 3
 
     async def test_the_limit_is_at_most_100(self, domain: Domain) -> None:
         ann = await domain.person("ann")

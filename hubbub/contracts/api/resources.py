@@ -42,6 +42,11 @@ from hubbub.contracts.operations import Access, Catalog, Empty, Http, Operation
 MAX_DATA_BYTES = 32 * 1024
 MAX_TAGS = 20
 MAX_POSITION_LENGTH = 64
+# A page of ``resources.list`` ends early, with a ``next_cursor``, before the resource
+# that would take its JSON past this. Well under NATS's default max_payload (1 MiB),
+# which a worker's reply must fit: a page holds at least one resource, and the largest
+# one (a 100,000-character body, 32 KiB of data) is about 640 KB.
+MAX_PAGE_BYTES = 512 * 1024
 
 
 def _check_data(value: dict[str, Any]) -> dict[str, Any]:
