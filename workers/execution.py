@@ -104,7 +104,7 @@ def _slots(settings: Settings) -> Slots:
 TRANSACTION_SLOTS = ResourceKey("transaction slots", _slots)
 
 
-async def _take_slot(slots: Slots, ctx: Context) -> None:
+async def take_slot(slots: Slots, ctx: Context) -> None:
     """Wait for a transaction slot as long as the request may; raise if it may not."""
     if slots.waiting >= slots.size * WAITING_PER_SLOT:
         raise Unavailable(
@@ -182,11 +182,14 @@ async def run_unit(
     params: BaseModel,
     slots: Slots | None,
     on_events: Callable[[], None] | None = None,
+    *,
+    slot_taken: bool = False,
 ) -> bytes:
     """``run_handler`` of a ``Unit`` worked out already; ``slots``: the worker's
-    transaction slots when the operation may write (``unit.writes``), else None."""
-    if slots is not None and not slots.try_take():
-        await _take_slot(slots, ctx)
+    transaction slots when the operation may write (``unit.writes``), else None;
+    ``slot_taken``: the caller has taken one of them already (``take_slot``) for it."""
+    if slots is not None and not slot_taken and not slots.try_take():
+        await take_slot(slots, ctx)
     held = slots is not None  # a slot to give back once the transaction has ended
     try:
         key = ctx.idempotency_key if unit.mutating else None

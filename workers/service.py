@@ -65,7 +65,7 @@ from hubbub.nats_reader import dispatch_raw
 from hubbub.natsauth import HUB_INBOX_PREFIX
 from workers.actors import ActorSystem, MailboxFull
 from workers.eager import start_eager
-from workers.execution import TRANSACTION_SLOTS, Slots, Unit, run_unit
+from workers.execution import TRANSACTION_SLOTS, Slots, Unit, run_unit, take_slot
 from workers.metrics import HandlerTimings, OperationTimer
 from workers.outages import classify, record
 
@@ -80,6 +80,7 @@ REPLY_PREFIXES = (HUB_INBOX_PREFIX.encode() + b".", b"_INBOX.")
 # What an error reply's header (``Hubbub-Error``) may take of NATS's ``max_payload``,
 # which counts headers and payload together.
 HEADER_ROOM = 256
+SHUTTING_DOWN = "the worker is shutting down; retry"
 
 log = logging.getLogger(__name__)
 
@@ -504,18 +505,30 @@ class Request:
             await self._run_traced()
             return
         self.started = time.perf_counter()
+        waited = False  # for a transaction slot; till then nothing has started
         try:
             if ctx.deadline is not None and time.time() > ctx.deadline:
                 # The caller has given up: doing the work now would only surprise it.
                 await self.reject(Timeout("the request expired before a worker took it"))
                 return
             route = self.route
-            body = await run_unit(route.unit, ctx, self.params, route.slots, self.worker.on_events)
+            slots = route.slots
+            if slots is not None and not slots.try_take():
+                await take_slot(slots, ctx)
+            waited = True
+            body = await run_unit(
+                route.unit, ctx, self.params, slots, self.worker.on_events, slot_taken=True
+            )
         except HubbubError as exc:
             await self.reject(exc)
             return
         except asyncio.CancelledError:
-            await self.reject(Unavailable("the worker is shutting down; retry"))
+            # Cancelled (a drain's deadline) while it waited for a slot, it never started:
+            # the hub sends it to another worker. Else it may have, and the caller decides.
+            if waited:
+                await self.reject(Unavailable(SHUTTING_DOWN))
+            else:
+                await self.reject(Unavailable(SHUTTING_DOWN, reason=NOT_STARTED))
             raise
         except Exception as exc:
             await self.failed(exc)

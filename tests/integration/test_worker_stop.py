@@ -15,6 +15,7 @@ from tests.support import ops
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for
 from workers.app import worker_running
+from workers.execution import TRANSACTION_SLOTS
 
 
 async def test_a_worker_stops_cleanly_while_nats_is_unreachable(settings: Settings) -> None:
@@ -114,5 +115,32 @@ async def test_work_queued_at_the_drain_deadline_is_done_by_another_worker(
         async with worker_running(settings, ops.registry_with_tests()):
             assert await first.service.drain() is False  # the deadline came first
             assert (await queued).value.seq == 2
+            with pytest.raises(Unavailable, match="shutting down"):
+                await stuck
+
+
+async def test_work_waiting_for_a_transaction_slot_at_the_drain_deadline_is_done_by_another(
+    settings: Settings, nc: NATS, bus: Bus
+) -> None:
+    """A write waiting for a transaction slot when the drain runs out has not started:
+    cancelled there, it says so (reason ``busy``), and the hub's bus sends it to the next
+    worker. The one that held the slot may have started: ``unavailable``, for the caller."""
+    # db_pool_size 3: one slot for requests (workers/execution.py); a long wait for it.
+    one_slot = settings.model_copy(
+        update={"drain_timeout_s": 0.5, "db_pool_size": 3, "db_wait_s": 30.0}
+    )
+    async with worker_running(one_slot, ops.registry_with_tests()) as first:
+        slots = first.service.resources.get(TRANSACTION_SLOTS, one_slot)
+        stuck = asyncio.ensure_future(
+            bus.request(ops.echo, {"key": "a", "seq": 1, "delay": 30.0}, caller=None, timeout=20)
+        )
+        await wait_for(lambda: slots.free == 0, what="the slot taken")
+        waiting = asyncio.ensure_future(
+            bus.request(ops.echo, {"key": "b", "seq": 2}, caller=None, timeout=20)
+        )
+        await wait_for(lambda: slots.waiting == 1, what="the second waiting for the slot")
+        async with worker_running(settings, ops.registry_with_tests()):
+            assert await first.service.drain() is False  # the deadline came first
+            assert (await waiting).value.seq == 2
             with pytest.raises(Unavailable, match="shutting down"):
                 await stuck
