@@ -58,6 +58,10 @@ TAIL_LINES = 20  # of a child's output, shown when it stops everything
 # details) is on its public port + this, or on a free port when that one is taken.
 ADMIN_PORT_OFFSET = 1000
 MAX_NATS_NODES = 5
+# How long past their drain timeouts a stopping hub (HUBBUB_SHUTDOWN_TIMEOUT_S) or worker
+# (HUBBUB_DRAIN_TIMEOUT_S) has before it is killed: a worker's stop after its drain takes
+# at most workers/app.py's AFTER_DRAIN_S of it.
+STOP_GRACE_S = 5.0
 
 
 class Supervised(ABC):
@@ -501,8 +505,8 @@ class Supervisor:
         hubs = [c for c in self.children if c.is_hub]
         workers = [c for c in self.children if not c.is_hub]
         for group, grace in (
-            (hubs, self.settings.shutdown_timeout_s + 5),
-            (workers, self.settings.drain_timeout_s + 5),
+            (hubs, self.settings.shutdown_timeout_s + STOP_GRACE_S),
+            (workers, self.settings.drain_timeout_s + STOP_GRACE_S),
         ):
             for child in group:
                 if child.proc is not None and child.proc.poll() is None:

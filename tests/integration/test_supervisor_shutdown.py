@@ -11,7 +11,8 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from cli.restarts import RestartHistory, RestartPolicy
-from cli.supervisor import Child, Supervisor
+from cli.supervisor import STOP_GRACE_S, Child, Supervisor
+from workers.app import AFTER_DRAIN_S
 
 # A stand-in for a hub: notes each SIGTERM, and takes a while to stop after the first,
 # as a hub draining its sockets does. The first to finish is waited for before the
@@ -58,3 +59,9 @@ def test_each_hub_and_worker_gets_one_sigterm(tmp_path: Path) -> None:
         assert child.proc is not None
         assert child.proc.returncode == 0, child.name
         assert (tmp_path / child.name).read_text() == "TERM\n", child.name
+
+
+def test_a_workers_whole_stop_fits_in_the_grace_it_is_given() -> None:
+    """Past its drain timeout, a worker's stop takes at most AFTER_DRAIN_S (one deadline
+    for all its steps, workers/app.py); ``hubbub up`` kills it only after more."""
+    assert AFTER_DRAIN_S < STOP_GRACE_S

@@ -7,15 +7,18 @@ import asyncio
 
 import pytest
 from nats.aio.client import Client as NATS
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.mail import QueuedMail
 from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.errors import Unavailable
 from tests.support import ops
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for
-from workers.app import worker_running
+from workers.app import AFTER_DRAIN_S, worker_running
 from workers.execution import TRANSACTION_SLOTS
+from workers.heartbeat import Heartbeat
 
 
 async def test_a_worker_stops_cleanly_while_nats_is_unreachable(settings: Settings) -> None:
@@ -144,3 +147,89 @@ async def test_work_waiting_for_a_transaction_slot_at_the_drain_deadline_is_done
             assert (await waiting).value.seq == 2
             with pytest.raises(Unavailable, match="shutting down"):
                 await stuck
+
+
+class SilentSmtp:
+    """An SMTP server that takes connections and never says a word: a sender waits on
+    each (in a thread) until its SMTP timeout, or until this closes them."""
+
+    def __init__(self) -> None:
+        self.clients: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.clients.append(writer)
+
+        self.server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
+
+    async def stop(self) -> None:
+        for writer in self.clients:  # the senders' threads end: the server hung up
+            writer.close()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def test_a_worker_stops_within_one_deadline_whatever_its_parts_wait_for(
+    settings: Settings, bus: Bus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """A request that runs past the drain and a mail send that hangs each take the whole
+    drain timeout: side by side, not one after the other, so the stop stays within
+    HUBBUB_DRAIN_TIMEOUT_S + AFTER_DRAIN_S — the grace ``hubbub up`` gives before it
+    kills the worker (cli/supervisor.py)."""
+    smtp = SilentSmtp()
+    port = await smtp.start()
+    try:
+        async with db() as session, session.begin():
+            session.add(QueuedMail(to_addr="a@example.com", subject="hello", body="hi"))
+        drain_s = 5.5
+        own = settings.model_copy(
+            update={
+                "drain_timeout_s": drain_s,
+                "smtp_host": "127.0.0.1",
+                "smtp_port": port,
+                "smtp_tls": "none",
+                "smtp_timeout_s": 60.0,
+                "mail_poll_s": 0.1,
+            }
+        )
+        loop = asyncio.get_running_loop()
+        async with worker_running(own, ops.registry_with_tests()):
+            stuck = asyncio.ensure_future(
+                bus.request(ops.echo, {"key": "s", "delay": 30.0}, caller=None, timeout=20)
+            )
+            await wait_for(lambda: smtp.clients, what="the mail sender connected")
+            await wait_for(lambda: bus.replies.in_flight == 1, what="the request sent")
+            stopping_at = loop.time()
+        took = loop.time() - stopping_at
+        assert took < drain_s + AFTER_DRAIN_S, f"stopped in {took:.1f}s"
+        with pytest.raises(Unavailable, match="shutting down"):
+            await stuck
+    finally:
+        await smtp.stop()
+
+
+async def test_a_worker_that_fails_to_start_stops_what_had_started(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat fails to start: the relay, the janitor, the invalidation redoer and
+    the mail sender, started before it, are stopped, not left running."""
+
+    async def failing(self: Heartbeat) -> None:
+        raise RuntimeError("no heartbeat")
+
+    monkeypatch.setattr(Heartbeat, "start", failing)
+    smtp = SilentSmtp()
+    own = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": await smtp.start()})
+    before = asyncio.all_tasks()
+    try:
+        with pytest.raises(RuntimeError, match="no heartbeat"):
+            async with worker_running(own, ops.registry_with_tests()):
+                pass
+    finally:
+        await smtp.stop()
+    running = {task.get_name() for task in asyncio.all_tasks() - before if not task.done()}
+    assert not running & {"outbox-relay", "janitor", "invalidation-redoer", "mail-sender"}
