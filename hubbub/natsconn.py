@@ -1,4 +1,5 @@
-"""Connecting to NATS the same way everywhere: named, reconnecting, logging its troubles."""
+"""Connecting to NATS the same way everywhere: named, reconnecting, logging its troubles,
+and ending the process when the connection is closed for good without being asked to."""
 
 from __future__ import annotations
 
@@ -21,6 +22,25 @@ log = logging.getLogger(__name__)
 # ``OSError`` (its ``TimeoutError``s: a flush the server did not answer in time).
 _CONNECTION_LOST = (nats_errors.StaleConnectionError, nats_errors.ConnectionClosedError)
 REPEAT_EVERY_S = 60.0  # the same error again within this is counted, not logged
+# The exit code of a process whose NATS connection the server closed for good (sysexits'
+# EX_UNAVAILABLE): its supervisor starts it again.
+NATS_CLOSED_EXIT = 69
+_HEADER_LINE = len(b"NATS/1.0\r\n")
+
+
+def message_size(payload: bytes, headers: dict[str, str] | None = None) -> int:
+    """The bytes the NATS server counts against its ``max_payload`` for a message:
+    its payload and its headers block. nats-py checks only the payload before sending;
+    a message whose headers take it over the limit makes the server answer
+    ``-ERR 'Maximum Payload Violation'`` and close the connection — for good, as nats-py
+    does not reconnect after a server's ``-ERR``. An upper bound (nats-py strips
+    whitespace around keys and values)."""
+    if headers is None:
+        return len(payload)
+    size = len(payload) + _HEADER_LINE + 2  # "NATS/1.0\r\n", then "\r\n" after the last
+    for key, value in headers.items():
+        size += len(key.encode()) + len(value.encode()) + 4  # "key: value\r\n"
+    return size
 
 
 def connection_lost(exc: Exception) -> bool:
@@ -83,6 +103,41 @@ class ErrorLog:
         self.lost = None
 
 
+class Connection(NATS):
+    """nats-py's client, knowing whether its close was asked for (``close``, ``drain``,
+    ``async with``) — unlike one the server forced: after an ``-ERR`` from the server
+    (a maximum payload or an authorization violation) nats-py closes the connection and
+    never reconnects."""
+
+    closing_on_purpose = False
+
+    async def close(self) -> None:
+        self.closing_on_purpose = True
+        await super().close()
+
+    async def drain(self) -> None:
+        self.closing_on_purpose = True
+        await super().drain()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.closing_on_purpose = True
+        await super().__aexit__(*exc_info)
+
+
+def exit_process() -> None:
+    """What a process does by default once its NATS connection is closed for good: it
+    cannot serve without it, and nothing in it would connect again, so it ends with
+    ``NATS_CLOSED_EXIT`` for its supervisor (``hubbub up``, compose, Kubernetes) to start
+    it again. ``SystemExit`` raised from the event loop ends ``asyncio.run`` and
+    ``web.run_app`` after their cleanup (a hub closes its sockets with 1001, a worker
+    drains)."""
+    asyncio.get_running_loop().call_soon(_raise_exit)
+
+
+def _raise_exit() -> None:
+    raise SystemExit(NATS_CLOSED_EXIT)
+
+
 def nats_servers(url: str) -> list[str]:
     """``NATS_URL`` as a server list: one URL, or a cluster's as a comma-separated list
     (``nats://a:4222,nats://b:4222``)."""
@@ -98,6 +153,7 @@ async def connect_nats(
     auth: NatsAuth = ANONYMOUS,
     inbox_prefix: str | None = None,
     plain_reader: bool = False,
+    on_closed: Callable[[], object] = exit_process,
 ) -> NATS:
     """Connect to ``url``: one server, or a cluster's as a comma-separated list (the
     client picks one at random and moves to another when it loses it). ``on_reconnected``
@@ -105,7 +161,10 @@ async def connect_nats(
     would have changed). ``auth``: the credentials (``nats_auth(settings)``);
     ``inbox_prefix``: where replies to this client's requests come (``HUB_INBOX_PREFIX`` for
     hubs, which only the hub user may subscribe to). The client reads with
-    ``hubbub.nats_reader``'s parser unless ``plain_reader`` (nats-py's own: a baseline's)."""
+    ``hubbub.nats_reader``'s parser unless ``plain_reader`` (nats-py's own: a baseline's).
+    When the server closes the connection for good (not ``close``/``drain``: those are
+    asked for), one error is logged and ``on_closed`` is called: by default the process
+    exits (``exit_process``)."""
 
     errors = ErrorLog()
 
@@ -115,6 +174,15 @@ async def connect_nats(
     async def on_disconnected() -> None:
         if not (nc.is_closed or nc.is_draining):
             log.warning("nats disconnected: %s", errors.why_lost())
+
+    async def closed() -> None:
+        if nc.closing_on_purpose:
+            return
+        error = nc.last_error
+        why = "no error given" if error is None else f"{type(error).__name__}: {error}"
+        then = "exiting, to be started again" if on_closed is exit_process else "not reconnecting"
+        log.error("nats connection closed for good by the server (%s): %s", why, then)
+        on_closed()
 
     async def reconnected() -> None:
         errors.connected()
@@ -128,7 +196,7 @@ async def connect_nats(
     options: dict[str, Any] = auth.options()
     if inbox_prefix:
         options["inbox_prefix"] = inbox_prefix
-    nc = NATS()
+    nc = Connection()
     await nc.connect(
         nats_servers(url),
         name=name,
@@ -140,6 +208,7 @@ async def connect_nats(
         error_cb=on_error,
         disconnected_cb=on_disconnected,
         reconnected_cb=reconnected,
+        closed_cb=closed,
         pending_size=64 * 1024 * 1024,
         **options,
     )
