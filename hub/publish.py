@@ -205,7 +205,8 @@ def _documented(path: str) -> DocumentedRoute:
         "400": "bad_request: a malformed channel name or body",
         "401": "unauthorized: no, unknown or revoked API key",
         "403": "forbidden: the key's channel patterns do not cover this channel",
-        "413": "too_large: the body is over the size limit",
+        "413": "too_large: the body is over the size limit, or the publication (its "
+        "stored JSON with its id) over what one NATS message may hold",
         "422": "validation_failed: data is not a JSON object",
         "503": "unavailable: the channel history did not accept it; retry",
     }

@@ -51,12 +51,14 @@ from hubbub.contracts.errors import (
     BadGateway,
     HubbubError,
     Timeout,
+    TooLarge,
     Unavailable,
 )
 from hubbub.contracts.operations import Operation
 from hubbub.contracts.subjects import Subjects
 from hubbub.dependencies import Health, nats_outage
 from hubbub.logs import request_id_var
+from hubbub.natsconn import message_size
 from hubbub.replies import OnReply, Replies
 
 log = logging.getLogger(__name__)
@@ -189,6 +191,15 @@ class Bus:
         # Only trace context travels as a header: headers cost both sides a parse per
         # message, and the body is parsed anyway.
         headers = {H_TRACEPARENT: traceparent} if traceparent is not None else None
+        size = message_size(body, headers)
+        if size > self.nc.max_payload:
+            # nats-py checks the body alone: with its headers, the server would refuse it
+            # by closing the connection (hubbub/natsconn.py). Nothing is sent.
+            raise TooLarge(
+                f"the request is {size} bytes on the bus, over the {self.nc.max_payload} "
+                "bytes a NATS message may have",
+                request_id=request_id,
+            )
         subject = self._subject_of.get(op.name)
         if subject is None:
             subject = self._subject_of[op.name] = self.subjects.service(op.name)

@@ -21,6 +21,7 @@ class FakeNats:
     """Answers every request with ``{}`` on its reply subject, as a worker would."""
 
     is_connected = True
+    max_payload = 1_048_576
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, Any]] = []
