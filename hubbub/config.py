@@ -291,6 +291,11 @@ class Settings(BaseSettings):
     # Bytes of `publish` data one user may send per window, per hub: a token bucket that
     # holds COUNT bytes and refills COUNT every SECONDS. Over it: `rate_limited`.
     ws_publish_bytes_per_user: RateSetting = Rate(1_048_576, 60)
+    # The publish API's budget per service API key, per hub: publications, and bytes of
+    # stored JSON; each a token bucket that holds COUNT and refills COUNT every SECONDS.
+    # Over either: 429 with Retry-After (docs/publishing.md).
+    publish_api_per_key: RateSetting = Rate(1000, 10)
+    publish_api_bytes_per_key: RateSetting = Rate(16 * 1_048_576, 60)
     presence_ttl_s: float = Field(default=30.0, ge=2)
     # Seconds between a hub's re-checks of its open sockets and subscriptions against the
     # deny-list and current membership (hub/ws/recheck.py); also run after a NATS reconnect.
