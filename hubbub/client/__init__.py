@@ -6,6 +6,7 @@ from hubbub.client.client import (
     HubbubClient,
     Publication,
     RemoteError,
+    RpcTimeout,
     Subscription,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "HubbubClient",
     "Publication",
     "RemoteError",
+    "RpcTimeout",
     "Subscription",
 ]

@@ -2,14 +2,27 @@
 
 * ``connect()`` opens the socket and sends ``connect`` with a token from
   ``token_provider`` (called again after a 4001 close or an ``expiring`` push).
+* ``connect()`` raises what kept the hub from accepting the connection (a refused
+  ``connect``, a refused upgrade such as a 404, or ``TimeoutError`` naming the last
+  error), and the client is then closed: nothing goes on connecting in the background.
 * ``rpc()`` returns the result or raises ``RemoteError`` (with the stable ``code``).
-  Every RPC carries an idempotency key; one still unanswered when the socket drops is
-  sent again, with the same key, after the reconnect — the server applies it once.
+  Every RPC carries an idempotency key (``idempotency_key=``, or a new one); one still
+  unanswered when the socket drops is sent again, with the same key, after the
+  reconnect — the server applies it once. The key is on the ``RemoteError`` and on the
+  ``RpcTimeout`` (a ``TimeoutError``) an RPC raises: retry with it.
 * ``subscribe()`` returns a ``Subscription`` whose ``queue`` yields publications in
-  offset order, each once. After a reconnect it resubscribes with ``since``; when the
-  hub cannot recover (``recovered: false``), ``on_reset`` is called so the application
-  reloads its state.
-* Reconnects use exponential backoff with full jitter; closes 1000 and 4003 are final.
+  offset order, each once. After a reconnect it resubscribes with ``since`` (pacing
+  itself when the hub answers ``rate_limited``); when the hub cannot recover
+  (``recovered: false``), ``on_reset`` is called so the application reloads its state.
+  Under a new epoch (the channel's history was reset) offsets start over.
+* Reconnects use exponential backoff with full jitter, from the first again after a
+  session that went live; closes 1000 and 4003 are final, and so is a ``connect``
+  refused because the account is deactivated, or refused more than 3 times in a row
+  (``rate_limited``, too many sockets, is not a refusal: it is retried).
+* ``pushes`` keeps the last ``PUSHES_KEPT`` pushes other than publications, for
+  inspection; older ones unread are dropped, counted in ``pushes_dropped``.
+* Should the connection loop itself fail (a bug), the client is closed (``state``
+  ``closed``) and every waiting call, and the next, raises ``ClientClosed`` naming it.
 """
 
 from __future__ import annotations
@@ -44,14 +57,28 @@ class ConnectionState(StrEnum):
     CLOSED = "closed"
 
 
+PUSHES_KEPT = 1000  # pushes ``HubbubClient.pushes`` holds unread; older ones are dropped
+MAX_REFUSALS = 3  # connects refused in a row (no live session between) before giving up
+
+
 class RemoteError(Exception):
-    """An error frame from the hub."""
+    """An error frame from the hub. ``idempotency_key``: an RPC's, to retry it with."""
 
     def __init__(self, error: dict[str, Any]) -> None:
         self.code: str = str(error.get("code", "internal"))
         self.status: int = int(error.get("status", 500))
         self.details: dict[str, Any] = error.get("details") or {}
+        self.idempotency_key: str | None = None
         super().__init__(f"{self.code}: {error.get('message', '')}")
+
+
+class RpcTimeout(TimeoutError):
+    """An RPC unanswered in its time: it may still be applied. Send it again with
+    ``idempotency_key`` and it is applied once."""
+
+    def __init__(self, message: str, idempotency_key: str) -> None:
+        super().__init__(message)
+        self.idempotency_key = idempotency_key
 
 
 # Errors worth the same request again later, after a reconnect.
@@ -79,6 +106,9 @@ class Subscription:
     resets: int = 0  # times the hub could not recover (the app had to reload)
     gaps: int = 0  # publications the hub dropped for us (slow consumer)
     active: bool = True
+    # The hub answered its first subscribe: from then on a reconnect resubscribes it.
+    # Until then the call that subscribes it does (on the next socket, if need be).
+    established: bool = field(default=False, repr=False)
 
     def _accept(self, offset: int, data: Any) -> None:
         if offset <= self.offset:
@@ -135,7 +165,10 @@ class HubbubClient:
         self.client_id: str | None = None
         self.ping_interval = 25.0
         self.subscriptions: dict[str, Subscription] = {}
-        self.pushes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # every push, for inspection
+        # The last PUSHES_KEPT pushes (not publications), for inspection.
+        self.pushes: asyncio.Queue[dict[str, Any]] = asyncio.Queue(PUSHES_KEPT)
+        self.pushes_dropped = 0  # pushes dropped unread from a full ``pushes``
+        self.last_error: BaseException | None = None  # why the last connect attempt failed
         self.closes: list[tuple[int, str]] = []  # close codes seen, for inspection
         self.reconnects = 0
         self._ids = itertools.count(1)
@@ -145,20 +178,31 @@ class HubbubClient:
         self._live = asyncio.Event()
         self._closing = False
         self._fatal: BaseException | None = None
+        self._went_live = False  # the current session went live
+        self._ever_live = False
         self._last_frame = time.monotonic()
         self._background: set[asyncio.Future[None]] = set()
 
     # --- lifetime -----------------------------------------------------------------------
 
-    async def connect(self) -> None:
-        """Connect (and keep reconnecting until ``close()``); returns once live."""
+    async def connect(self, timeout: float = 30.0) -> None:
+        """Connect (and keep reconnecting until ``close()``); returns once live. When
+        the hub does not accept the connection (refused, or not in ``timeout``), raises
+        why — and the client is closed."""
         if self._runner is None:
             if self._session is None:
                 self._session = aiohttp.ClientSession()
             self._runner = asyncio.create_task(self._run(), name="hubbub-client")
-        await self.wait_live()
+        try:
+            await self.wait_live(timeout)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.close()
+            raise
 
     async def wait_live(self, timeout: float = 30.0) -> None:
+        if self._live.is_set():
+            return
         waiter = asyncio.ensure_future(self._live.wait())
         done, _ = await asyncio.wait(
             {waiter, self._runner} if self._runner else {waiter},
@@ -169,7 +213,13 @@ class HubbubClient:
             waiter.cancel()
             if self._fatal is not None:
                 raise self._fatal
-            raise TimeoutError("the hub did not accept the connection in time")
+            if self._runner is not None and self._runner.done():
+                raise ClientClosed("the client is closed")
+            last = self.last_error
+            raise TimeoutError(
+                "the hub did not accept the connection in time"
+                + ("" if last is None else f" (last error: {last!r})")
+            ) from last
 
     async def close(self) -> None:
         self._closing = True
@@ -209,13 +259,19 @@ class HubbubClient:
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> Any:
-        frame = {
-            "op": "rpc",
-            "method": method,
-            "params": params or {},
-            "idempotency_key": idempotency_key or uuid.uuid4().hex,
-        }
-        return await self._command(frame, resend=True, timeout=timeout)
+        key = idempotency_key or uuid.uuid4().hex
+        frame = {"op": "rpc", "method": method, "params": params or {}, "idempotency_key": key}
+        try:
+            return await self._command(frame, resend=True, timeout=timeout)
+        except RemoteError as exc:
+            exc.idempotency_key = key
+            raise
+        except TimeoutError as exc:
+            raise RpcTimeout(
+                f"{method}: no answer in time (it may still be applied): retry with "
+                f"idempotency_key={key!r}",
+                key,
+            ) from exc
 
     async def subscribe(
         self,
@@ -231,7 +287,8 @@ class HubbubClient:
         try:
             await self._subscribe(sub)
         except BaseException:
-            self.subscriptions.pop(channel, None)
+            if self.subscriptions.get(channel) is sub:
+                del self.subscriptions[channel]
             raise
         return sub
 
@@ -275,7 +332,13 @@ class HubbubClient:
         def apply(result: dict[str, Any]) -> None:
             if resuming and not result["recovered"]:
                 sub.resets += 1
-            sub.epoch = str(result["epoch"])
+            epoch = str(result["epoch"])
+            if sub.epoch is not None and sub.epoch != epoch:
+                # Offsets compare only within one epoch: the new history's start over
+                # (below the old ones), and none of them was seen yet.
+                sub.offset = 0
+            sub.epoch = epoch
+            sub.established = True
             for publication in result["publications"]:
                 sub._accept(int(publication["offset"]), publication["data"])
             # Live publications continue after this position (never move backwards).
@@ -301,6 +364,8 @@ class HubbubClient:
         instead); one sent while restoring a connection that is already gone fails at
         once — waiting for the next connection would wait for itself."""
         if self.state is ConnectionState.CLOSED:
+            if self._fatal is not None:
+                raise ClientClosed(f"the client is closed: {self._fatal}") from self._fatal
             raise ClientClosed("the client is closed")
         if restoring and self.state is not ConnectionState.LIVE:
             raise ConnectionError("the connection was lost while restoring")
@@ -324,7 +389,25 @@ class HubbubClient:
     # --- the connection loop ------------------------------------------------------------
 
     async def _run(self) -> None:
-        attempt = 0
+        try:
+            await self._keep_connected()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug: closed and said, not stuck in 'reconnecting'
+            log.error("the hubbub client's connection loop failed", exc_info=True)
+            fatal = ClientClosed(f"the connection loop failed: {exc!r}")
+            fatal.__cause__ = exc
+            self._fatal = fatal
+        finally:
+            self.state = ConnectionState.CLOSED
+            self._live.clear()
+            for pending in self._pending.values():
+                if not pending.future.done():
+                    pending.future.set_exception(self._fatal or ClientClosed("closed"))
+
+    async def _keep_connected(self) -> None:
+        attempt = 0  # failures since the last live session: the backoff's exponent
+        refusals = 0  # connects refused in a row (no live session between)
         while not self._closing:
             self.state = (
                 ConnectionState.CONNECTING
@@ -332,25 +415,37 @@ class HubbubClient:
                 else ConnectionState.RECONNECTING
             )
             code, reason = 0, ""
+            at_once = False
+            self._went_live = False
             try:
                 code, reason = await self._session_once()
-                attempt = (
-                    0 if code in (CloseCode.GOING_AWAY, CloseCode.UNAUTHORIZED) else attempt + 1
-                )
+                at_once = code in (CloseCode.GOING_AWAY, CloseCode.UNAUTHORIZED)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.debug("connect failed: %s", exc)
-                attempt += 1
+                self.last_error = exc
+                if _refused_upgrade(exc) and not self._ever_live:
+                    self._fatal = exc  # a wrong URL or a refused origin: not worth retrying
+                    break
             except RemoteError as exc:  # connect refused
-                code, reason = CloseCode.UNAUTHORIZED, str(exc)
-                attempt += 1
-                if attempt > 3:
+                self.last_error = exc
+                if exc.code == "rate_limited":
+                    log.debug("connect refused for now: %s; retrying", exc)
+                elif exc.details.get("reason") == "deactivated":
                     self._fatal = exc
                     break
+                else:
+                    refusals += 1
+                    if refusals > MAX_REFUSALS:
+                        self._fatal = exc
+                        break
             except asyncio.CancelledError:
                 raise
-            except Exception:  # e.g. the socket dropped while resubscribing: go again
+            except Exception as exc:  # e.g. the socket dropped while resubscribing: go again
                 log.warning("connection attempt failed", exc_info=True)
-                attempt += 1
+                self.last_error = exc
+            if self._went_live:
+                attempt = refusals = 0
+            attempt = 0 if at_once else attempt + 1
             self._live.clear()
             self._next_url += 1  # the next attempt goes to the next hub
             if self._stopping():
@@ -361,12 +456,11 @@ class HubbubClient:
                 )
                 break
             self.reconnects += 1
-            delay = random.uniform(0, min(self.backoff_max, self.backoff_min * 2**attempt))
-            await asyncio.sleep(delay)
-        self.state = ConnectionState.CLOSED
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(self._fatal or ClientClosed("closed"))
+            await asyncio.sleep(self._backoff(attempt))
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter up to ``backoff_min`` doubled per attempt, at most ``backoff_max``."""
+        return random.uniform(0, min(self.backoff_max, self.backoff_min * 2 ** min(attempt, 32)))
 
     def _stopping(self) -> bool:
         return self._closing
@@ -413,6 +507,7 @@ class HubbubClient:
                 code = ws.close_code or 1006
                 self.closes.append((code, ""))
                 return code, ""
+            self._went_live = self._ever_live = True
             self._live.set()
             watchdog = asyncio.create_task(self._watch(ws))
             await reader
@@ -435,12 +530,26 @@ class HubbubClient:
                 await ws.close()
 
     async def _restore(self) -> None:
-        """After (re)connecting: resubscribe with since, then re-send unanswered RPCs."""
+        """After (re)connecting: resubscribe with since, then re-send unanswered RPCs.
+        A subscription not yet answered once is left to the call that makes it.
+
+        Over the hub's command rate (more channels than its burst), a resubscribe is
+        answered ``rate_limited``: it waits as told and goes on, on this socket (a
+        reconnect would start over with the same burst), the ones after it spaced by the
+        longest wait told so far — one refusal after another would get the socket closed
+        (4008)."""
+        pace = 0.0
         for sub in list(self.subscriptions.values()):
-            if sub.active:
+            while sub.active and sub.established and self.subscriptions.get(sub.channel) is sub:
+                if pace:
+                    await asyncio.sleep(pace)
                 try:
                     await self._subscribe(sub, restoring=True)
+                    break
                 except RemoteError as exc:
+                    if exc.code == "rate_limited":
+                        pace = max(pace, _retry_after(exc))
+                        continue  # after the wait
                     if exc.code in TRANSIENT:
                         # Not our subscription's fault: reconnect (with backoff) and try
                         # again with the same since — nothing is lost meanwhile.
@@ -449,7 +558,7 @@ class HubbubClient:
                     log.warning("resubscribe to %s refused: %s", sub.channel, exc)
                     sub.active = False
                     self.subscriptions.pop(sub.channel, None)
-                    self.pushes.put_nowait(
+                    self._keep_push(
                         {
                             "push": "unsubscribed",
                             "channel": sub.channel,
@@ -457,10 +566,18 @@ class HubbubClient:
                             "reason": str(exc),
                         }
                     )
+                    break
         assert self._ws is not None
         for pending in list(self._pending.values()):
             if pending.resend and not pending.future.done():
                 await self._ws.send_str(orjson.dumps(pending.frame).decode())
+
+    def _keep_push(self, frame: dict[str, Any]) -> None:
+        """Into ``pushes``, dropping the oldest unread one when it is full."""
+        if self.pushes.full():
+            self.pushes.get_nowait()
+            self.pushes_dropped += 1
+        self.pushes.put_nowait(frame)
 
     async def _watch(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Two ping intervals of silence: the connection is dead."""
@@ -519,7 +636,7 @@ class HubbubClient:
             await ws.send_str('{"op":"pong"}')
             return
         if kind == "expiring":
-            self.pushes.put_nowait(frame)
+            self._keep_push(frame)
             self._background.add(task := asyncio.ensure_future(self._refresh()))
             task.add_done_callback(self._background.discard)
             return
@@ -533,7 +650,7 @@ class HubbubClient:
                 sub.active = False
         if kind == "disconnect":
             self.closes.append((int(frame.get("code", 0)), str(frame.get("reason", ""))))
-        self.pushes.put_nowait(frame)
+        self._keep_push(frame)
 
     async def _refresh(self) -> None:
         try:
@@ -548,3 +665,20 @@ def _as_close(code: int) -> CloseCode:
         return CloseCode(code)
     except ValueError:
         return CloseCode.INTERNAL
+
+
+def _retry_after(error: RemoteError) -> float:
+    """How long a ``rate_limited`` error says to wait (seconds; 1 when it does not say),
+    at least 10 ms (the hub rounds to the millisecond: 0 would be refused again)."""
+    try:
+        return max(0.01, min(60.0, float(error.details.get("retry_after", 1.0))))
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def _refused_upgrade(exc: BaseException) -> bool:
+    """Whether the hub refused the WebSocket upgrade in a way trying again will not
+    change (a wrong path, a missing subprotocol, a refused origin): a 4xx but 408/429."""
+    return isinstance(exc, aiohttp.WSServerHandshakeError) and (
+        400 <= exc.status < 500 and exc.status not in (408, 425, 429)
+    )

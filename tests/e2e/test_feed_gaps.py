@@ -155,6 +155,10 @@ async def test_after_a_history_reset_the_sockets_start_over_under_the_new_epoch(
 ) -> None:
     channel = "public:gaps-reset"
     reader, sub = await listening(client, nc, settings, channel)  # offset 1 passed on
+    for n in range(2, 5):  # the old history goes on past what the new one will reach
+        offset = await publish(nc, settings, channel, {"n": n})
+        assert (await next_pub(sub)).offset == offset
+    assert sub.offset == 4
     before = sub.epoch
 
     # The kind's stream recreated, as a NATS reset and then ``hubbub migrate`` do: its
@@ -169,4 +173,5 @@ async def test_after_a_history_reset_the_sockets_start_over_under_the_new_epoch(
     assert CloseCode.GOING_AWAY in [code for code, _ in reader.closes]
     assert sub.epoch != before
     later = await publish(nc, settings, channel, {"n": 2})
+    assert later < 4  # below the old epoch's offsets: delivered all the same
     assert (await next_pub(sub)).offset == later
