@@ -2947,7 +2947,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description too_large: the body is over the size limit */
+            /** @description too_large: the body is over the size limit, or the publication (its stored JSON with its id) over what one NATS message may hold */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2958,6 +2958,15 @@ export interface operations {
             };
             /** @description validation_failed: data is not a JSON object */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate_limited: too many unknown keys from this address, or over the key's publish budget on this hub (Retry-After) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
