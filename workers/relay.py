@@ -64,6 +64,7 @@ from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import HubbubError
 from hubbub.contracts.subjects import Subjects
 from hubbub.dependencies import NATS, POSTGRES, Health, Outage
+from hubbub.natsconn import message_size
 from hubbub.tasks import cancel_and_wait
 from workers.outages import classify, record
 
@@ -462,12 +463,14 @@ class OutboxRelay:
                 reason = f"not a channel: {row.channel!r} ({exc.message})"
             # PostgreSQL's text of the jsonb, re-encoded compactly as every other JSON here.
             payload = orjson.dumps(orjson.loads(row.payload))
-            if reason is None and self.max_payload and len(payload) > self.max_payload:
-                reason = f"{len(payload)} bytes, over the NATS max_payload of {self.max_payload}"
+            headers = {"Nats-Msg-Id": row.event_id or f"outbox-{row.id}"}
+            # With its header: one over the limit makes the server close the connection.
+            size = message_size(payload, headers)
+            if reason is None and self.max_payload and size > self.max_payload:
+                reason = f"{size} bytes, over the NATS max_payload of {self.max_payload}"
             if reason is not None:
                 refused[row.id] = reason
                 continue
-            headers = {"Nats-Msg-Id": row.event_id or f"outbox-{row.id}"}
             fence()
             acks.append((row, await self.js.publish_async(subject, payload, headers=headers)))
         results = await asyncio.wait_for(

@@ -170,6 +170,31 @@ class TestOutbox:
         finally:
             await engine.dispose()
 
+    async def test_a_row_that_fits_only_without_its_header_is_set_aside(
+        self, settings: Settings, nc: NATS, worker: RunningWorker
+    ) -> None:
+        """NATS counts a message's headers against max_payload: a payload that fits alone
+        but not with its Nats-Msg-Id would make the server close the worker's connection
+        (for good). It is set aside, and the worker's connection stays up."""
+        payload: dict[str, object] = {"id": "evt-edge", "type": "note.added", "data": {}}
+        bare = len(orjson.dumps(payload | {"data": {"note": ""}}))
+        payload["data"] = {"note": "x" * (nc.max_payload - bare - 8)}
+        assert nc.max_payload - 16 < len(orjson.dumps(payload)) <= nc.max_payload
+        engine = create_engine(settings.database_url or "")
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                for data in (payload, {"id": "evt-after", "type": "note.added", "data": {}}):
+                    session.add(
+                        OutboxEvent(channel="workspace:w8", event_type="note.added", payload=data)
+                    )
+            worker.relay.kick()
+            await wait_for(lambda: worker.relay.set_aside == 1 and worker.relay.published >= 1)
+            assert worker.service.nc.is_connected
+            events = await stream_events(nc, settings, Channel.workspace("w8"))
+            assert [e["id"] for e in events] == ["evt-after"]
+        finally:
+            await engine.dispose()
+
     async def test_a_failure_that_may_pass_sets_nothing_aside(
         self, settings: Settings, db: async_sessionmaker[AsyncSession]
     ) -> None:
