@@ -122,9 +122,12 @@ class Feed:
             return self.last_offset
         if self.history_offset is None:
             self.history_offset = await self.fanout.history.last_offset(self.channel)
-            if self.last_offset is None:
+            if self.last_offset is None and self.history_offset > 0:
                 # Read after this feed's subscription was in place: every publication
-                # after it reaches ``accept``.
+                # after it reaches ``accept``. An empty history (0) names no publication:
+                # the channel may have had some that retention removed, and offsets are
+                # shared by the channels of a kind, so the tail vouches for nothing until
+                # it takes its first publication.
                 self.tail.begin(self.history_offset)
         return self.history_offset
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.js.api import StreamInfo
 
 from hubbub.contracts.channels import Channel, ChannelKind
 from hubbub.contracts.errors import Unavailable
@@ -56,6 +57,12 @@ def _is_object(offset: int, data: bytes, subject: str) -> bool:
     return False
 
 
+def _epoch_of(info: StreamInfo) -> str:
+    """The history epoch of a kind's stream: when it was created."""
+    created = info.created
+    return str(int(created.timestamp() * 1_000_000)) if created is not None else "0"
+
+
 @dataclass(frozen=True, slots=True)
 class Publication:
     offset: int
@@ -69,6 +76,8 @@ class History:
         self.timeout = timeout
         self._epochs: dict[ChannelKind, tuple[str, float]] = {}
         self._batches = asyncio.Semaphore(BATCHES_AT_ONCE)
+        # The epoch of each kind's history that is known to have dropped publications.
+        self._dropped: dict[ChannelKind, str] = {}
 
     @property
     def batching(self) -> bool:
@@ -103,18 +112,28 @@ class History:
             info = await self.nc.jetstream().stream_info(self.subjects.stream(kind))
         except Exception as exc:
             raise Unavailable(f"channel history is unavailable: {type(exc).__name__}") from None
-        created = info.created
-        epoch = str(int(created.timestamp() * 1_000_000)) if created is not None else "0"
+        epoch = _epoch_of(info)
         self._epochs[kind] = (epoch, now)
         return epoch
 
-    async def nothing_dropped(self, kind: ChannelKind) -> bool:
-        """Has the kind's history kept every publication ever made (no retention yet)?"""
+    async def nothing_dropped(self, kind: ChannelKind, epoch: str) -> bool:
+        """Has the kind's history, of ``epoch``, kept every publication ever made (no
+        retention yet)? Neither the oldest (``first_seq``) nor one in the middle (a
+        channel's own limit, ``num_deleted``) removed. Once something was dropped, that
+        stays so for the epoch: remembered, not asked again."""
+        if self._dropped.get(kind) == epoch:
+            return False
         try:
             info = await self.nc.jetstream().stream_info(self.subjects.stream(kind))
         except Exception as exc:
             raise Unavailable(f"channel history is unavailable: {type(exc).__name__}") from None
-        return info.state.first_seq <= 1
+        if _epoch_of(info) != epoch:
+            return False  # another history than the one asked about: none of it is kept
+        state = info.state
+        if state.first_seq <= 1 and not state.num_deleted:
+            return True
+        self._dropped[kind] = epoch
+        return False
 
     async def last_offset(self, channel: Channel) -> int:
         msg = await self._get(channel.kind, {"last_by_subj": self.subjects.event(channel)})

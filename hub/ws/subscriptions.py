@@ -192,16 +192,20 @@ class Subscriptions:
             latest = max(latest, await self.history.last_offset(channel))
             if since.offset > latest:
                 return False, [], latest
-        if since.offset == latest:
+        if since.offset == latest and latest > 0:  # the client saw the channel's last one
             return True, [], latest
         if latest == feed.last_offset:  # the tail reaches as far as the client is placed
             kept = feed.tail.after(since.offset)
             if kept is not None:
                 return True, kept, latest
         if since.offset == 0:
-            kept_all = await self.history.nothing_dropped(channel.kind)
-            if not kept_all:
+            # The client saw none of the channel's publications: it missed every one
+            # ever made, kept only while the history has dropped nothing (an empty
+            # channel now may have had publications that retention removed).
+            if not await self.history.nothing_dropped(channel.kind, epoch):
                 return False, [], latest
+            if latest == 0:
+                return True, [], latest
         elif not await self.history.holds(channel, since.offset):
             return False, [], latest
         found = await self.history.after(

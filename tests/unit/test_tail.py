@@ -264,3 +264,18 @@ async def test_a_released_feed_gives_its_bytes_back() -> None:
     await feed.fanout.release(feed)
 
     assert feed.fanout.tail_budget.used == 0
+
+
+async def test_a_feed_on_an_empty_history_vouches_only_from_its_first_publication() -> None:
+    """An empty history names no publication: the channel may have had some that
+    retention removed (offsets are shared by the channels of a kind)."""
+    feed = feed_on(StoredHistory([]))
+    assert await feed.latest() == 0
+
+    assert feed.tail.after(0) is None
+    await feed.on_message(Message(7, previous=0))  # type: ignore[arg-type]
+    await feed.on_message(Message(9, previous=7))  # type: ignore[arg-type]
+
+    assert feed.tail.after(0) is None
+    assert feed.tail.after(3) is None
+    assert offsets(feed.tail.after(7)) == [9]

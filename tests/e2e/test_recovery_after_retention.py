@@ -1,0 +1,149 @@
+"""``recovered: true`` only when nothing was lost: resubscribes to a channel whose
+history retention emptied (a client asleep over a weekend), and with ``since`` at
+offset 0 (a client that saw none of the channel's publications)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from nats.aio.client import Client as NATS
+
+from hub.ws.service import Realtime
+from hubbub.config import Settings
+from hubbub.contracts.channels import Channel
+from hubbub.contracts.subjects import Subjects
+from hubbub.streams import ensure_streams
+from tests.e2e.conftest import ClientFactory
+from tests.support.waiting import wait_for
+
+
+async def publish(nc: NATS, settings: Settings, channel: str, n: int) -> int:
+    """What a backend service does: publish straight onto the channel's subject."""
+    subject = Subjects(settings.namespace).event(Channel.parse(channel))
+    ack = await nc.jetstream().publish(subject, orjson.dumps({"n": n}))
+    return int(ack.seq)
+
+
+async def retention_empties(nc: NATS, settings: Settings, channel: str) -> None:
+    """What retention does to a quiet channel over a weekend: none of its publications
+    is kept (the stream's sequence goes on where it was)."""
+    subjects = Subjects(settings.namespace)
+    parsed = Channel.parse(channel)
+    await nc.jetstream().purge_stream(subjects.stream(parsed.kind), subject=subjects.event(parsed))
+
+
+async def next_pub(sub: Any) -> Any:
+    return await asyncio.wait_for(sub.queue.get(), 5.0)
+
+
+async def left_after(client: ClientFactory, channel: str, seen: int | None = None) -> Any:
+    """Client "a" subscribes, sees up to ``seen`` (None: nothing, the channel is
+    empty) and goes away; its ``since``."""
+    a = await client("a")
+    sub = await a.subscribe(channel)
+    if seen is not None:
+        assert (await next_pub(sub)).offset == seen
+    since = (sub.offset, sub.epoch or "")
+    await a.close()
+    return since
+
+
+async def test_a_client_asleep_while_retention_emptied_the_channel_is_not_recovered(
+    client: ClientFactory, nc: NATS, settings: Settings, realtime: Realtime
+) -> None:
+    channel = "public:weekend"
+    a = await client("a")
+    sub = await a.subscribe(channel)
+    first = await publish(nc, settings, channel, 1)
+    assert (await next_pub(sub)).offset == first
+    since = (sub.offset, sub.epoch or "")
+    await a.close()
+    await wait_for(lambda: channel not in realtime.fanout.feeds)
+    await publish(nc, settings, channel, 2)  # missed
+    await retention_empties(nc, settings, channel)
+    # Someone else opens the channel first; the hub's new feed passes on a publication.
+    keeper = await (await client("k")).subscribe(channel)
+    third = await publish(nc, settings, channel, 3)
+    assert (await next_pub(keeper)).offset == third
+
+    back = await client("a")
+    resub = await back.subscribe(channel, since=since)
+
+    assert resub.resets == 1  # recovered: false — the second one is gone
+    assert resub.offset == third
+
+
+async def test_a_since_at_offset_0_after_retention_is_not_recovered_from_the_tail(
+    client: ClientFactory, nc: NATS, settings: Settings, realtime: Realtime
+) -> None:
+    channel = "public:zero"
+    since = await left_after(client, channel)
+    assert since[0] == 0
+    await wait_for(lambda: channel not in realtime.fanout.feeds)
+    await publish(nc, settings, channel, 1)  # missed
+    await retention_empties(nc, settings, channel)
+    keeper = await (await client("k")).subscribe(channel)
+    second = await publish(nc, settings, channel, 2)
+    assert (await next_pub(keeper)).offset == second
+
+    back = await client("a")
+    resub = await back.subscribe(channel, since=since)
+
+    assert resub.resets == 1
+
+
+async def test_a_since_at_offset_0_on_a_channel_emptied_by_retention_is_not_recovered(
+    client: ClientFactory, nc: NATS, settings: Settings, realtime: Realtime
+) -> None:
+    channel = "public:emptied"
+    since = await left_after(client, channel)
+    await wait_for(lambda: channel not in realtime.fanout.feeds)
+    await publish(nc, settings, channel, 1)  # missed
+    await retention_empties(nc, settings, channel)
+
+    back = await client("a")
+    resub = await back.subscribe(channel, since=since)
+
+    assert resub.resets == 1
+
+
+async def test_a_since_at_offset_0_is_not_recovered_once_the_channels_own_limit_dropped_one(
+    client: ClientFactory, nc: NATS, settings: Settings, realtime: Realtime
+) -> None:
+    """A channel's limit drops its oldest from the middle of the kind's history, where
+    another channel's older publication is still kept."""
+    small = settings.model_copy(update={"channel_policies": {"public": {"history_max_msgs": 3}}})
+    await ensure_streams(nc.jetstream(), Subjects(settings.namespace), small.policies())
+    await publish(nc, settings, "public:other", 0)  # the history's first, kept
+    channel = "public:limited"
+    since = await left_after(client, channel)
+    await wait_for(lambda: channel not in realtime.fanout.feeds)
+    for n in range(4):  # the first of them is dropped
+        await publish(nc, settings, channel, n)
+
+    back = await client("a")
+    resub = await back.subscribe(channel, since=since)
+
+    assert resub.resets == 1
+    assert resub.queue.qsize() == 0
+
+
+async def test_a_since_at_offset_0_is_recovered_while_nothing_was_dropped(
+    client: ClientFactory, nc: NATS, settings: Settings, realtime: Realtime
+) -> None:
+    quiet, busy = "public:still-empty", "public:filled"
+    since_quiet = await left_after(client, quiet)
+    since_busy = await left_after(client, busy)
+    await wait_for(lambda: busy not in realtime.fanout.feeds)
+    offsets = [await publish(nc, settings, busy, n) for n in range(3)]
+
+    back = await client("a")
+    resub_quiet = await back.subscribe(quiet, since=since_quiet)
+    resub_busy = await back.subscribe(busy, since=since_busy)
+
+    assert (resub_quiet.resets, resub_quiet.queue.qsize()) == (0, 0)
+    assert resub_busy.resets == 0
+    got = [resub_busy.queue.get_nowait() for _ in range(resub_busy.queue.qsize())]
+    assert [p.offset for p in got] == offsets
