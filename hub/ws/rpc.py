@@ -31,6 +31,8 @@ log = logging.getLogger("hubbub.ws")
 _OK = "ok"
 _UNKNOWN = "unknown"  # the method label of a name that is not in the catalog
 _INTERNAL = Internal.code.value
+_ID_IN_USE = BadRequest("this id is already in use by an unanswered rpc")
+_TOO_MANY = RateLimited("too many unanswered rpcs on this connection", retry_after=1)
 
 
 class Rpcs:
@@ -44,19 +46,17 @@ class Rpcs:
 
     def start(self, conn: Connection, command: cmd.RpcCall) -> None:
         """Send ``command``'s call; its reply goes out when the worker's comes, its
-        refusal (access, params, bus unreachable) at once. ``CommandError`` if its id is
-        taken or too many are unanswered."""
+        refusal (access, params, bus unreachable, its id taken, too many unanswered) at
+        once. A refusal is an answer, not a malformed frame: a client that sends a burst
+        of well-formed rpcs keeps its socket, and the rpcs taken get their replies."""
         command_id, method, params, idempotency_key = command
         rpc_ids = conn.rpc_ids
         if command_id in rpc_ids:
-            raise cmd.CommandError(
-                command_id, BadRequest("this id is already in use by an unanswered rpc")
-            )
+            conn.send(frames.error(command_id, _ID_IN_USE))
+            return
         if len(rpc_ids) >= self.settings.ws_max_rpc_in_flight:
-            raise cmd.CommandError(
-                command_id,
-                RateLimited("too many unanswered rpcs on this connection", retry_after=1),
-            )
+            conn.send(frames.error(command_id, _TOO_MANY))
+            return
         begin = time.perf_counter()
         request_id = new_request_id()  # ``calls.request_id()``: a socket has no header
         measured = metrics.current.get()  # the socket's hub app (its request's context)
