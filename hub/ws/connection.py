@@ -11,6 +11,14 @@ channel's slow-consumer policy decides:
 * ``drop-oldest`` / ``conflate-by-key`` — hold publications in a small queue of the
   connection's own (dropping the oldest, or keeping only the newest per data key), send
   it as the transport drains, and tell the client how many it lost with a ``gap`` push.
+
+A subscribe's recovery (up to ``MAX_RECOVERY_BYTES``, more than the send limit) is not
+counted against these limits while it is on its way (``send_recovery``): what the
+limits measure is the ``backlog``, the buffer less the recoveries' bytes still in it.
+Otherwise a recovery bigger than the send limit would have the next publication close
+a slow client (4009), which would reconnect, recover, and be closed again. The bytes of
+the recoveries still on their way are bounded instead (``recovery_pending``): a
+subscribe recovers no more than ``MAX_RECOVERY_BYTES`` less those.
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ class Connection(Subscriber):
     # are made on first use, and token deadlines live in the hub's one timer
     # (``sessions.Deadlines``), not in timer handles of their own.
     __slots__ = (
+        "_recovery_end",
+        "_recovery_start",
         "_rpc_ids",
         "caller",
         "closed",
@@ -63,6 +73,7 @@ class Connection(Subscriber):
         "limiter",
         "out",
         "protocol_errors",
+        "queued",
         "send_limit",
         "session_id",
         "subs",
@@ -103,6 +114,12 @@ class Connection(Subscriber):
         self.ip = ip if ip is None else sys.intern(ip)  # one string per address
         self.send_limit = send_limit
         self.closing: asyncio.Future[None] | None = None  # the close handshake, once begun
+        # Bytes this socket was given to send, all told (held replies included): the
+        # positions of the recoveries on their way, [start, end), are counted in them
+        # (end 0: none). aiohttp's own few (pongs, the close frame) are not counted.
+        self.queued = 0
+        self._recovery_start = 0
+        self._recovery_end = 0
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} user={self.user_id or '-'}>"
@@ -131,6 +148,52 @@ class Connection(Subscriber):
         t = self.transport
         return t.get_write_buffer_size() if t is not None else 0
 
+    def backlog(self) -> int:
+        """What the send limits measure: the transport's buffer less the bytes of the
+        recoveries still in it (``send_recovery``)."""
+        t = self.transport
+        if t is None:
+            return 0
+        size = t.get_write_buffer_size()
+        end = self._recovery_end
+        if not end:
+            return size
+        written = self.queued - self._held_bytes()  # where the transport's bytes end
+        drained = written - size  # what left the buffer (about: aiohttp's are not counted)
+        if drained >= end:
+            self._recovery_start = self._recovery_end = 0
+            return size
+        return size - max(0, min(end, written) - max(self._recovery_start, drained))
+
+    def recovery_pending(self) -> int:
+        """Bytes of this socket's recoveries not yet sent (held, or in the buffer)."""
+        end = self._recovery_end
+        if not end:
+            return 0
+        drained = self.queued - self._held_bytes() - self.buffered()
+        if drained >= end:
+            self._recovery_start = self._recovery_end = 0
+            return 0
+        return end - max(self._recovery_start, drained)
+
+    def _held_bytes(self) -> int:
+        out = self.out
+        return 0 if out is None else sum(map(len, out))
+
+    def send_recovery(self, payload: bytes) -> None:
+        """``send`` for a subscribe's reply carrying a recovery: its bytes do not count
+        against the send limits while it is on its way (only the ones written after it
+        do). While an earlier recovery is still on its way, the range grows to take
+        this one in too (and what was written between them)."""
+        before = self.queued
+        pending = self.recovery_pending()
+        self.send(payload)
+        if self.queued == before:
+            return  # not sent: closed
+        if not pending:
+            self._recovery_start = before
+        self._recovery_end = self.queued
+
     def send(self, payload: bytes) -> None:
         """A reply or a push to this socket alone. Replies are bounded by the command
         rate, but a client that asks and never reads would grow its buffer without end:
@@ -140,7 +203,7 @@ class Connection(Subscriber):
     def send_frame(self, frame: bytes) -> None:
         """``send`` for a reply already framed (``frames.result_frame``)."""
         t = self.transport
-        if t is not None and t.get_write_buffer_size() > 4 * self.send_limit and not self.closed:
+        if t is not None and not self.closed and self.backlog() > 4 * self.send_limit:
             counters["slow_closed"] += 1
             self.close(CloseCode.SLOW_CONSUMER, "replies are piling up unread; reconnect")
             return
@@ -148,6 +211,7 @@ class Connection(Subscriber):
             return
         counters["frames_out"] += 1
         counters["bytes_out"] += len(frame)
+        self.queued += len(frame)
         # Replies wait for the end of this event-loop turn: the replies to the frames of
         # one read (``connect`` and ``subscribe`` sent together) leave in one write.
         out = self.out
@@ -179,6 +243,7 @@ class Connection(Subscriber):
             return
         counters["frames_out"] += 1
         counters["bytes_out"] += len(frame)
+        self.queued += len(frame)
         if self.out is not None:
             self.out.append(frame)  # after the replies held: order kept
         else:
@@ -192,7 +257,7 @@ class Connection(Subscriber):
         limit, four times as much: its channel's policy is not to close it."""
         t = self.transport
         limit = self.send_limit if self.held is None else 4 * self.send_limit
-        if t is not None and not self.closed and t.get_write_buffer_size() > limit:
+        if t is not None and not self.closed and self.backlog() > limit:
             self._close_slow()
             return
         self.write_frame(frame)
@@ -215,13 +280,17 @@ class Connection(Subscriber):
         t = self.transport
         if t is None:
             return
-        if self.held is not None or t.get_write_buffer_size() > self.send_limit:
+        size = t.get_write_buffer_size()
+        if self.held is not None or (
+            size > self.send_limit and (not self._recovery_end or self.backlog() > self.send_limit)
+        ):
             self._slow(feed, items)
             return
         if t.is_closing():
             return
         counters["frames_out"] += len(items)
         counters["bytes_out"] += len(joined)
+        self.queued += len(joined)
         if self.out is not None:
             self.out.append(joined)  # after the replies held: order kept
         else:
@@ -275,10 +344,10 @@ class Connection(Subscriber):
         try:
             while self.held and not self.closed:
                 # The transport has no public "drained" signal: look every 10 ms.
-                while self.buffered() > self.send_limit // 2 and not self.closed:  # noqa: ASYNC110
+                while self.backlog() > self.send_limit // 2 and not self.closed:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
                 self._send_gaps()
-                while self.held and self.buffered() <= self.send_limit:
+                while self.held and self.backlog() <= self.send_limit:
                     _, item = self.held.popleft()
                     self.write_frame(item.frame)
         finally:

@@ -162,7 +162,10 @@ class Subscriptions:
                 return  # nobody to answer
             raise Forbidden(_MEMBERSHIP_REMOVED, channel=name)
         reply = _subscribe_reply(command.id, name, position, epoch, recovered, publications)
-        conn.send(reply)
+        if publications:
+            conn.send_recovery(reply)  # not counted against the send limits on its way
+        else:
+            conn.send(reply)
         # Live from here: what arrived meanwhile, then everything new; each offset once.
         conn.subs[name] = position
         buffered = feed.waiting.pop(conn, [])
@@ -181,8 +184,11 @@ class Subscriptions:
         Recovered means every publication after ``since.offset`` is in the reply — the
         epoch matches, and the feed's tail holds them all (``tail.py``), or else the
         history still holds the last one the client saw (retention drops the oldest
-        first, so then it holds all the later ones too)."""
+        first, so then it holds all the later ones too). At most ``MAX_RECOVERY_BYTES``
+        of data less what the socket's earlier recoveries still have on their way
+        (``Connection.send_recovery``); more is not recovered."""
         channel = feed.channel
+        max_bytes = MAX_RECOVERY_BYTES - conn.recovery_pending()
         if since.epoch != epoch:
             return False, [], latest
         if since.offset > latest:
@@ -196,7 +202,7 @@ class Subscriptions:
             return True, [], latest
         if latest == feed.last_offset:  # the tail reaches as far as the client is placed
             kept = feed.tail.after(since.offset)
-            if kept is not None:
+            if kept is not None and sum(len(data) for _, data in kept) <= max_bytes:
                 return True, kept, latest
         if since.offset == 0:
             # The client saw none of the channel's publications: it missed every one
@@ -208,11 +214,13 @@ class Subscriptions:
                 return True, [], latest
         elif not await self.history.holds(channel, since.offset):
             return False, [], latest
+        if max_bytes <= 0:
+            return False, [], latest
         found = await self.history.after(
             channel,
             since.offset,
             MAX_RECOVERY,
-            MAX_RECOVERY_BYTES,
+            max_bytes,
             still_wanted=lambda: not conn.lost(),  # a socket gone meanwhile: nobody to tell
         )
         if not found or found[-1].offset < latest:
