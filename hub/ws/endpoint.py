@@ -28,7 +28,7 @@ from hub.ws import commands as cmd
 from hub.ws import frames
 from hub.ws.connection import Connection, counters
 from hub.ws.limits import Admission, CommandLimiter
-from hub.ws.service import Realtime, new_client_id
+from hub.ws.service import SHUTTING_DOWN, Realtime, new_client_id
 from hubbub.contracts.errors import BadRequest, Forbidden, HubbubError, RateLimited, Unavailable
 from hubbub.contracts.protocol import SUBPROTOCOL, CloseCode
 
@@ -146,18 +146,27 @@ def offers_subprotocol(header: str) -> bool:
 
 async def handshake(realtime: Realtime, conn: Connection, timeout: float) -> bool:
     # A plain timer closes a socket that sends nothing (its close ends the wait with a
-    # CLOSING message): lighter than a timeout scope around the read.
-    overdue = asyncio.get_running_loop().call_later(timeout, _connect_overdue, conn, timeout)
+    # CLOSING message): lighter than a timeout scope around the read. At once when the
+    # hub's shutdown began while the upgrade was written.
+    wait = timeout if realtime.accepting else 0.0
+    overdue = asyncio.get_running_loop().call_later(wait, _connect_overdue, realtime, conn, timeout)
+    # Known to the service while it waits, so that a shutdown closes it with 1001 too:
+    # aiohttp reads nothing more once its shutdown begins, so the connect could not come.
+    realtime.handshaking.add(conn)
     try:
         msg = await conn.ws.receive()
     finally:
         overdue.cancel()
-    if conn.closed:  # overdue: the timer closed it as the frame came in
+        realtime.handshaking.discard(conn)
+    if conn.closed:  # overdue, or the hub shutting down: closed as the frame came in
         return False
     if msg.type is not WSMsgType.TEXT:
         if msg.type in _ENDED or msg.type is WSMsgType.ERROR:
             return False
         conn.close(CloseCode.UNAUTHORIZED, "the first frame must be a connect command")
+        return False
+    if not realtime.accepting:  # a frame read as the shutdown began: not registered
+        conn.close(CloseCode.GOING_AWAY, SHUTTING_DOWN)
         return False
     try:
         [raw] = cmd.split_frame(msg.data) or [None]
@@ -187,8 +196,11 @@ async def handshake(realtime: Realtime, conn: Connection, timeout: float) -> boo
     return True
 
 
-def _connect_overdue(conn: Connection, timeout: float) -> None:
-    conn.close(CloseCode.UNAUTHORIZED, f"send connect within {timeout:g}s")
+def _connect_overdue(realtime: Realtime, conn: Connection, timeout: float) -> None:
+    if realtime.accepting:
+        conn.close(CloseCode.UNAUTHORIZED, f"send connect within {timeout:g}s")
+    else:  # the connect may have been sent: aiohttp no longer reads it
+        conn.close(CloseCode.GOING_AWAY, SHUTTING_DOWN)
 
 
 async def _frame(realtime: Realtime, conn: Connection, msg: WSMessage) -> bool:

@@ -56,6 +56,8 @@ from hubbub.tokens import AccessClaims, AccessTokens
 
 log = logging.getLogger("hubbub.ws")
 
+SHUTTING_DOWN = "hub shutting down; reconnect"
+
 
 class Realtime:
     def __init__(
@@ -111,6 +113,8 @@ class Realtime:
         )
         self.rpcs = Rpcs(settings, bus, catalog)
         self.accepting = True
+        # Sockets upgraded and waiting for their ``connect`` (``endpoint.handshake``).
+        self.handshaking: set[Connection] = set()
         self._ticker: asyncio.Task[None] | None = None
         self.recheck = Rechecker(self, settings.recheck_interval_s)
 
@@ -122,10 +126,11 @@ class Realtime:
         self.recheck.start()
 
     async def shutdown(self, timeout: float) -> None:
-        """Stop accepting; tell every client to reconnect elsewhere (1001); wait for them."""
+        """Stop accepting; tell every client to reconnect elsewhere (1001), those still
+        to send ``connect`` too; wait for the connected ones."""
         self.accepting = False
-        for conn in list(self.connections):
-            conn.close(CloseCode.GOING_AWAY, "hub shutting down; reconnect", reconnect=True)
+        for conn in [*self.handshaking, *self.connections]:
+            conn.close(CloseCode.GOING_AWAY, SHUTTING_DOWN, reconnect=True)
         if self.connections:
             self.sessions.emptied.clear()
             try:
