@@ -362,6 +362,18 @@ class Connection(Subscriber):
         """Say why (a ``disconnect`` push), then close; never blocks on the client."""
         if self.closed:
             return
+        self._say_closing(code, reason, reconnect)
+        self.closing = task = asyncio.ensure_future(self._close(code, reason))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    def closed_by_aiohttp(self, code: int, reason: str) -> None:
+        """aiohttp closes the socket itself (a frame over the size limit, found as it
+        was read): say why first, as ``close`` does; aiohttp writes the close frame."""
+        if not self.closed:
+            self._say_closing(code, reason, None)
+
+    def _say_closing(self, code: int, reason: str, reconnect: bool | None) -> None:
         again = RECONNECT.get(CloseCode(code), True) if reconnect is None else reconnect
         self.write_frame(
             frames.text_frame(
@@ -370,9 +382,6 @@ class Connection(Subscriber):
         )
         self.flush()  # what was said before the close frame aiohttp writes
         self.closed = True  # its token deadlines find nothing to do now
-        self.closing = task = asyncio.ensure_future(self._close(code, reason))
-        _closing.add(task)
-        task.add_done_callback(_closing.discard)
         t = self.transport
         if t is not None:
             asyncio.get_running_loop().call_later(CLOSE_GRACE_S, _abort_if_open, t)

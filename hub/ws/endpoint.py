@@ -18,7 +18,7 @@ import logging
 import time
 from urllib.parse import urlsplit
 
-from aiohttp import WSMessage, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from hub import metrics
 from hub.middleware import answers_own_failures, socket_failure, socket_refusal
@@ -71,6 +71,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         settings.ws_send_buffer_bytes,
     )
     conn.transport = request.transport
+    if isinstance(ws, HubSocket):
+        ws.conn = conn
     try:
         if await handshake(realtime, conn, settings.ws_connect_timeout_s):
             # The read loop, here rather than in a coroutine of its own, and on
@@ -104,6 +106,24 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 _ENDED = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED))
 
 
+class HubSocket(web.WebSocketResponse):
+    """aiohttp's socket, telling the client why when aiohttp closes it by itself: a
+    frame over ``max_msg_size`` is found while it is read, and closed (1009) before the
+    read loop sees it. The ``disconnect`` push goes first, as for every other close."""
+
+    conn: Connection | None = None
+    frame_limit = 0  # its max_msg_size
+
+    async def close(
+        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        conn = self.conn
+        if code == CloseCode.MESSAGE_TOO_BIG and conn is not None:
+            reason = f"a frame over the size limit ({self.frame_limit} bytes); send smaller ones"
+            conn.closed_by_aiohttp(code, reason)
+        return await super().close(code=code, message=message, drain=drain)
+
+
 async def _upgrade(request: web.Request) -> web.StreamResponse:
     """The prepared socket, or the problem details refusing it."""
     realtime = request.app[REALTIME]
@@ -118,13 +138,14 @@ async def _upgrade(request: web.Request) -> web.StreamResponse:
         return problem_response(
             BadRequest(f"use the WebSocket subprotocol {SUBPROTOCOL!r}"), request
         )
-    ws = web.WebSocketResponse(
+    ws = HubSocket(
         protocols=(SUBPROTOCOL,),
         max_msg_size=settings.ws_max_frame_bytes,
         compress=False,  # frames are written pre-encoded, once for all sockets
         autoping=True,
         timeout=2.0,  # waiting for the client's close frame
     )
+    ws.frame_limit = settings.ws_max_frame_bytes
     # ``prepare`` checks the upgrade headers before it writes anything and raises an
     # HTTP error when they are not an upgrade's (``can_prepare`` would run the same
     # check, key hashing included, once more).
