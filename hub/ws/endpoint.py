@@ -270,6 +270,10 @@ async def _frame(realtime: Realtime, conn: Connection, msg: WSMessage) -> bool:
             log.exception("command failed", extra={"conn": conn.id})
             conn.close(CloseCode.INTERNAL, "internal error")
             return True
+        # Heard from as of now: while a command waits (a subscribe's history read, up to
+        # its timeout), nothing is read, not even the client's pong; a batch of slow
+        # ones must not look like two ping intervals of silence (``Realtime.ping_all``).
+        conn.last_seen = time.monotonic()
     return False
 
 
