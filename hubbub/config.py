@@ -208,6 +208,10 @@ class Settings(BaseSettings):
     access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_s: int = Field(default=14 * 86_400, ge=300)
     session_max_age_s: int = Field(default=90 * 86_400, ge=300)  # however often refreshed
+    # A refresh token presented again this soon after its rotation, before its successor
+    # was used, gets a new pair instead of ending the session (a retry of a refresh whose
+    # answer was lost; handlers/accounts/sessions.py). 0: every reuse ends the session.
+    refresh_retry_grace_s: int = Field(default=30, ge=0, le=300)
     cookie_secure: bool = True  # the refresh cookie's Secure flag
 
     # --- accounts ------------------------------------------------------------------------

@@ -11,6 +11,15 @@ someone kept a copy. The whole session is revoked and the revocation is committe
 once, before answering 401, so both holders — thief and owner — are signed out.
 Clients must therefore refresh one at a time (the SPA keeps a single in-flight refresh).
 
+One exception, for a client whose refresh never reached it (the hub answered 504, the
+connection dropped) and that tries again with the token it still holds: the token that
+was rotated last may be presented again within ``refresh_retry_grace_s`` of its
+rotation, as long as no later token of the session has been used. That retry gets a
+fresh pair and spends the unused successor, so presenting the successor afterwards is
+reuse (and ends the session): a thief who races the owner within the grace is still
+found out, at the owner's next refresh. A rotation whose caller has stopped waiting
+(``ctx.deadline`` has passed) is not committed at all: it answers ``timeout``.
+
 Refreshing slides a session forward, but never past ``session_max_age_s`` from its
 start: the last refresh token of a session expires when the session does, and a token
 presented after that is ``expired``. A stolen, diligently refreshed session ends too.
@@ -20,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -31,7 +41,7 @@ from handlers.accounts.users import by_id, to_public
 from handlers.context import Context
 from handlers.worker_resources import ResourceKey
 from hubbub.contracts.api.auth import TokenPair
-from hubbub.contracts.errors import Unauthorized
+from hubbub.contracts.errors import Timeout, Unauthorized
 from hubbub.tokens import AccessTokens, new_opaque_token
 
 log = logging.getLogger(__name__)
@@ -76,7 +86,9 @@ async def rotate(ctx: Context, presented: str) -> TokenPair:
     assert session is not None  # the foreign key cascades
     if session.revoked_at is not None:
         raise Unauthorized("this session has ended; sign in again", reason="revoked")
-    if token.used_at is not None:
+    at = now()
+    retry = token.used_at is not None and is_retry(ctx, token, session, at)
+    if token.used_at is not None and not retry:
         await revoke(ctx, session.user_id, reason="refresh_token_reuse", only=session.id)
         await ctx.commit()  # the revocation must stick although this request fails
         log.warning(
@@ -87,21 +99,55 @@ async def rotate(ctx: Context, presented: str) -> TokenPair:
             "this refresh token was already used; the session has been ended for safety",
             reason="reused",
         )
-    at = now()
     if token.expires_at <= at or ends(ctx, session) <= at:
         raise Unauthorized("the refresh token has expired; sign in again", reason="expired")
     user = await by_id(ctx.session, session.user_id)
     if not user.is_active:
         raise Unauthorized("this account is deactivated", reason="deactivated")
-    token.used_at = at
-    session.last_refreshed_at = at
+    if retry:
+        # The successor the caller never received is spent: presenting it now is reuse.
+        # The retried token stays the last rotated one, so a second retry works too.
+        await ctx.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.session_id == session.id, RefreshToken.used_at.is_(None))
+            .values(used_at=at)
+        )
+        log.info(
+            "refresh token presented again within the retry grace: a new pair issued",
+            extra={"user_id": str(session.user_id), "sid": str(session.id)},
+        )
+    else:
+        token.used_at = at
+        session.last_refreshed_at = at
     # Used tokens are kept until they expire, to recognise their reuse; then they go.
     await ctx.session.execute(
         delete(RefreshToken).where(
             RefreshToken.session_id == session.id, RefreshToken.expires_at < at
         )
     )
-    return await _issue(ctx, user, session)
+    pair = await _issue(ctx, user, session)
+    still_awaited(ctx)
+    return pair
+
+
+def is_retry(ctx: Context, token: RefreshToken, session: AuthSession, at: datetime) -> bool:
+    """Whether the used ``token`` comes back as a retry of its own rotation (the module's
+    docstring): it was the session's last rotation (no later token has been used since:
+    each rotation sets both times alike), within ``refresh_retry_grace_s``."""
+    used_at = token.used_at
+    return (
+        used_at is not None
+        and used_at == session.last_refreshed_at
+        and at - used_at <= timedelta(seconds=ctx.settings.refresh_retry_grace_s)
+    )
+
+
+def still_awaited(ctx: Context) -> None:
+    """``Timeout`` once the caller has stopped waiting (its hub answered 504): tokens it
+    never receives must not be committed — its retry with the token it holds would look
+    like theft. Called last, before the runtime commits."""
+    if ctx.deadline is not None and time.time() >= ctx.deadline:
+        raise Timeout("the request expired before its tokens were issued")
 
 
 async def revoke(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.accounts.models import AuthSession, EmailVerificationToken, User
+from handlers.accounts.models import AuthSession, EmailVerificationToken, RefreshToken, User
 from handlers.accounts.passwords import PASSWORD_HASHER, PasswordHasher
+from handlers.accounts.sessions import digest
 from handlers.mail import DevMail
 from handlers.worker_resources import Resources
 from hubbub.config import Settings
@@ -23,6 +25,7 @@ from tests.support.accounts import (
     mailed_token,
     make_user,
 )
+from tests.support.waiting import wait_for
 
 PROBLEM = "application/problem+json"
 
@@ -287,6 +290,7 @@ class TestRefresh:
         await make_user(db, "ann@example.com")
         stolen = await api.login("ann@example.com")
         owner = await (await api.refresh(stolen["refresh_token"])).json()
+        owner = await (await api.refresh(owner["refresh_token"])).json()
 
         replay = await api.refresh(stolen["refresh_token"])
         assert (replay.status, (await replay.json())["details"]["reason"]) == (401, "reused")
@@ -301,7 +305,8 @@ class TestRefresh:
         """The revocation commits although the request that caused it failed."""
         await make_user(db, "ann@example.com")
         stolen = await api.login("ann@example.com")
-        await api.refresh(stolen["refresh_token"])
+        owner = await (await api.refresh(stolen["refresh_token"])).json()
+        await api.refresh(owner["refresh_token"])
         await api.refresh(stolen["refresh_token"])
         async with db() as session:
             recorded = (await session.execute(select(AuthSession))).scalar_one()
@@ -313,8 +318,10 @@ class TestRefresh:
         await make_user(db, "ann@example.com")
         laptop = await api.login("ann@example.com")
         phone = await api.login("ann@example.com")
-        await api.refresh(phone["refresh_token"])
-        await api.refresh(phone["refresh_token"])
+        refreshed = await (await api.refresh(phone["refresh_token"])).json()
+        await api.refresh(refreshed["refresh_token"])
+        replay = await api.refresh(phone["refresh_token"])
+        assert replay.status == 401
         assert (await api.me(laptop["access_token"])).status == 200
 
     async def test_refreshing_never_carries_a_session_past_its_absolute_lifetime(
@@ -465,22 +472,141 @@ class TestOverTheBus:
 
 
 class TestConcurrentRefresh:
-    async def test_two_refreshes_of_one_token_at_once_end_the_session(
+    async def test_two_refreshes_of_one_token_at_once_leave_one_pair_and_a_trap(
         self, api: Api, db: async_sessionmaker[AsyncSession]
     ) -> None:
-        """Serialised by a row lock: one wins, the other is a reuse — so clients must
-        keep one refresh in flight (docs/auth.md)."""
-        import asyncio
-
+        """Serialised by a row lock: the second is taken for a retry of the first (within
+        the grace) and spends the pair the first issued — whoever presents that one next
+        ends the session. So clients must still keep one refresh in flight (docs/auth.md)."""
         await make_user(db, "ann@example.com")
         tokens = await api.login("ann@example.com")
         first, second = await asyncio.gather(
             api.refresh(tokens["refresh_token"]), api.refresh(tokens["refresh_token"])
         )
-        assert sorted([first.status, second.status]) == [200, 401]
-        async with db() as session:
-            recorded = (await session.execute(select(AuthSession))).scalar_one()
-        assert recorded.revoked_reason == "refresh_token_reuse"
+        assert (first.status, second.status) == (200, 200)
+        issued = {(await r.json())["refresh_token"] for r in (first, second)}
+        live = await _unused_tokens(db)
+        assert (len(issued), len(live), live < {digest(t) for t in issued}) == (2, 1, True)
+        spent = next(t for t in issued if digest(t) not in live)
+        replay = await api.refresh(spent)
+        assert (replay.status, (await replay.json())["details"]["reason"]) == (401, "reused")
+
+
+async def _unused_tokens(db: async_sessionmaker[AsyncSession]) -> set[bytes]:
+    async with db() as session:
+        found = await session.scalars(
+            select(RefreshToken.token_hash).where(RefreshToken.used_at.is_(None))
+        )
+        return set(found)
+
+
+async def _age_refreshes(db: async_sessionmaker[AsyncSession], seconds: int) -> None:
+    """Move every rotation ``seconds`` into the past, alike for tokens and sessions."""
+    async with db() as session, session.begin():
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.used_at.is_not(None))
+            .values(used_at=RefreshToken.used_at - timedelta(seconds=seconds))
+        )
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.last_refreshed_at.is_not(None))
+            .values(last_refreshed_at=AuthSession.last_refreshed_at - timedelta(seconds=seconds))
+        )
+
+
+class TestRefreshRetry:
+    """A client whose refresh answer was lost tries again with the token it still holds."""
+
+    async def test_the_spent_token_again_within_the_grace_gets_a_new_pair(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        lost = await api.refresh(tokens["refresh_token"])  # its answer never arrives
+        retry = await api.refresh(tokens["refresh_token"])
+        again = await api.refresh(tokens["refresh_token"])  # that answer was lost too
+        retried = await again.json()
+        assert (lost.status, retry.status, again.status) == (200, 200, 200)
+        assert (await api.me(retried["access_token"])).status == 200
+        assert (await api.refresh(retried["refresh_token"])).status == 200
+
+    async def test_the_pair_the_retry_replaced_is_reuse(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """A thief who raced the owner within the grace is found out at the owner's next
+        refresh: both are signed out."""
+        await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        owner = await (await api.refresh(tokens["refresh_token"])).json()
+        thief = await (await api.refresh(tokens["refresh_token"])).json()
+        replay = await api.refresh(owner["refresh_token"])
+        assert (replay.status, (await replay.json())["details"]["reason"]) == (401, "reused")
+        assert (await api.me(thief["access_token"])).status == 401
+
+    async def test_once_the_successor_was_used_the_old_token_is_reuse(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        second = await (await api.refresh(tokens["refresh_token"])).json()
+        assert (await api.refresh(second["refresh_token"])).status == 200
+        replay = await api.refresh(tokens["refresh_token"])
+        assert (replay.status, (await replay.json())["details"]["reason"]) == (401, "reused")
+
+    async def test_after_the_grace_the_spent_token_is_reuse(
+        self, api: Api, db: async_sessionmaker[AsyncSession], settings: Settings
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        assert (await api.refresh(tokens["refresh_token"])).status == 200
+        await _age_refreshes(db, settings.refresh_retry_grace_s + 1)
+        replay = await api.refresh(tokens["refresh_token"])
+        assert (replay.status, (await replay.json())["details"]["reason"]) == (401, "reused")
+
+
+class TestRefreshPastItsDeadline:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"request_timeout_s": 1.0})
+
+    async def test_a_refresh_answered_504_does_not_rotate_and_the_retry_works(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """The database is slow (the token's row is locked) past the hub's deadline: the
+        worker, once it gets the row, commits nothing, so the client's retry with the
+        token it holds is no reuse."""
+        await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        presented = tokens["refresh_token"]
+        of_token = RefreshToken.token_hash == digest(presented)
+        async with db() as holder, holder.begin():
+            await holder.execute(select(RefreshToken).where(of_token).with_for_update())
+            refresh = asyncio.create_task(api.refresh(presented))
+            await wait_for(lambda: _waiting_on_a_lock(db), what="the worker waits for the row")
+            assert (await refresh).status == 504
+        async with db() as session, session.begin():
+            # Locks behind the worker's transaction: read once it has ended.
+            token = await session.scalar(select(RefreshToken).where(of_token).with_for_update())
+            assert token is not None
+            assert token.used_at is None
+        retry = await api.refresh(presented)
+        assert retry.status == 200
+        assert (await api.me((await retry.json())["access_token"])).status == 200
+
+
+async def _waiting_on_a_lock(db: async_sessionmaker[AsyncSession]) -> bool:
+    async with db() as session:
+        waiting = await session.scalar(
+            select(func.count())
+            .select_from(text("pg_stat_activity"))
+            .where(
+                text("datname = current_database()"),
+                text("wait_event_type = 'Lock'"),
+                text("pid <> pg_backend_pid()"),
+            )
+        )
+        return bool(waiting)
 
 
 class TestEmailVerification:

@@ -160,7 +160,8 @@ class TestRefreshingWithTheCookie:
 
     async def test_a_reused_cookie_ends_the_session(self, browser: Browser) -> None:
         _, _, cookie = await browser.login()
-        await browser.post("/auth/refresh", cookie=cookie.value, headers=SPA)
+        refreshed = await browser.post("/auth/refresh", cookie=cookie.value, headers=SPA)
+        await browser.post("/auth/refresh", cookie=refreshed.cookies[COOKIE].value, headers=SPA)
         replay = await browser.post("/auth/refresh", cookie=cookie.value, headers=SPA)
         assert (replay.status, (await replay.json())["details"]["reason"]) == (401, "reused")
         cleared = replay.cookies[COOKIE]  # the dead cookie is dropped, not presented again
