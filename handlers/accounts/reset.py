@@ -51,8 +51,10 @@ async def reset_request(ctx: Context, params: ResetRequestParams) -> api.ResetRe
     # Counted like sign-ins (docs/auth.md, "Lock-out policy"): a stranger's requests for
     # this email use up the stranger's budgets; the per-account one (which keeps a mailbox
     # from being flooded) does not apply to an IP that signed in to the account lately.
+    # A request that fails for a reason of ours (PostgreSQL away) sent nothing: it is
+    # taken back.
     settings = ctx.settings
-    await signin.count_attempt(
+    counted = await signin.count_attempt(
         ctx,
         "reset",
         params.email,
@@ -60,12 +62,13 @@ async def reset_request(ctx: Context, params: ResetRequestParams) -> api.ResetRe
         account_ip=settings.rate_reset_account_ip,
         account=settings.rate_reset_account,
     )
-    user = await by_email(ctx.session, params.email)
-    if user is not None and user.is_active:
-        ttl_s = ctx.settings.password_reset_ttl_s
-        token = mailed_tokens.issue(ctx, PasswordResetToken, user.id, ttl_s)
-        send_mail(ctx, reset_mail(ctx, user.email, token))
-    return api.ResetRequested()
+    async with signin.given_back_on_outage(ctx, counted):
+        user = await by_email(ctx.session, params.email)
+        if user is not None and user.is_active:
+            ttl_s = ctx.settings.password_reset_ttl_s
+            token = mailed_tokens.issue(ctx, PasswordResetToken, user.id, ttl_s)
+            send_mail(ctx, reset_mail(ctx, user.email, token))
+        return api.ResetRequested()
 
 
 @registry.handler(api.reset_confirm)

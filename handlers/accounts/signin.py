@@ -2,24 +2,57 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
+from collections.abc import AsyncIterator
 
 from handlers import ratelimit
 from handlers.accounts import sessions, verification
 from handlers.accounts.passwords import PASSWORD_HASHER
 from handlers.accounts.users import by_email, by_id, current_user, try_create_user
 from handlers.context import Context
+from handlers.db import transaction_conflict
 from handlers.mail import send_mail
+from handlers.outages import classify
 from handlers.ratelimit import Limit, per_account, per_account_ip, per_ip
 from handlers.registry import Registry
 from hubbub.config import Rate
 from hubbub.contracts.api import auth as api
 from hubbub.contracts.api.auth import LoginParams, LogoutParams, RefreshParams, RegisterParams
-from hubbub.contracts.errors import Forbidden, Unauthorized
+from hubbub.contracts.errors import Forbidden, Timeout, Unauthorized, Unavailable
 from hubbub.contracts.operations import Empty, NoParams
 
+log = logging.getLogger(__name__)
 registry = Registry()
 WRONG_CREDENTIALS = "wrong email or password"
+
+
+def not_the_callers_doing(exc: BaseException) -> bool:
+    """Whether a request failed for a reason of ours, not the caller's: a dependency away
+    (PostgreSQL, Redis, NATS), a conflict PostgreSQL settled, a busy worker, the deadline."""
+    return (
+        isinstance(exc, Unavailable | Timeout)
+        or classify(exc) is not None
+        or transaction_conflict(exc)
+    )
+
+
+@contextlib.asynccontextmanager
+async def given_back_on_outage(ctx: Context, counted: list[Limit]) -> AsyncIterator[list[Limit]]:
+    """Take back the attempts in ``counted`` if what follows fails for a reason of ours
+    (``not_the_callers_doing``): the request did nothing, and a budget an outage used up
+    would refuse its owner once it is over. The list may change meanwhile (limits
+    forgiven already leave it, others join)."""
+    try:
+        yield counted
+    except Exception as exc:
+        if counted and not_the_callers_doing(exc):
+            try:
+                await ratelimit.forgive(ctx.redis, counted)
+            except Exception as forgiving:  # the request's own failure is what to answer
+                log.debug("could not take back a counted attempt: %r", forgiving)
+        raise
 
 
 @registry.handler(api.register)
@@ -27,14 +60,16 @@ async def register(ctx: Context, params: RegisterParams) -> api.RegisterAccepted
     """The same answer for a new and a taken email, after the same work: a new account
     gets a verification link, the owner of a taken address a note (at most
     ``rate_register_account`` an hour, so nobody can flood a mailbox through here)."""
-    await ratelimit.hit(ctx.redis, per_ip(ctx, "register", ctx.settings.rate_register_ip))
-    user = await try_create_user(
-        ctx.session,
-        ctx.resource(PASSWORD_HASHER),
-        email=params.email,
-        password=params.password,
-        display_name=params.display_name,
-    )
+    counted = per_ip(ctx, "register", ctx.settings.rate_register_ip)
+    await ratelimit.hit(ctx.redis, counted)
+    async with given_back_on_outage(ctx, counted):
+        user = await try_create_user(
+            ctx.session,
+            ctx.resource(PASSWORD_HASHER),
+            email=params.email,
+            password=params.password,
+            display_name=params.display_name,
+        )
     if user is not None:
         verification.start(ctx, user)
     elif await ratelimit.within(
@@ -78,6 +113,12 @@ async def login(ctx: Context, params: LoginParams) -> api.TokenPair:
         account_ip=settings.rate_login_account_ip,
         account=settings.rate_login_account,
     )
+    async with given_back_on_outage(ctx, limits):
+        return await _sign_in(ctx, params, limits)
+
+
+async def _sign_in(ctx: Context, params: LoginParams, limits: list[Limit]) -> api.TokenPair:
+    """``login`` once the attempt is counted; ``limits``: what to take back on success."""
     hasher = ctx.resource(PASSWORD_HASHER)
     user = await by_email(ctx.session, params.email)
     if user is None:
@@ -94,6 +135,7 @@ async def login(ctx: Context, params: LoginParams) -> api.TokenPair:
     if not user.is_active:
         raise Forbidden("this account is deactivated")
     await ratelimit.forgive(ctx.redis, limits)
+    limits.clear()  # taken back: an outage from here on must not take them back again
     await ratelimit.remember_ip(ctx, params.email)
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = await hasher.hash(params.password)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -15,7 +17,8 @@ from hubbub.config import Rate, Settings
 from hubbub.contracts.errors import RateLimited
 from hubbub.keys import RedisKeys
 from tests.support.accounts import PASSWORD, make_user
-from tests.support.waiting import wait_for
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import eventually, wait_for
 
 
 @pytest.fixture
@@ -253,3 +256,68 @@ class TestForgive:
     async def test_within_counts_without_raising(self, redis: Redis, keys: RedisKeys) -> None:
         limit = Limit(keys.key("rl", "a"), Rate(2, 60))
         assert [await ratelimit.within(redis, [limit]) for _ in range(3)] == [True, True, False]
+
+
+class TestOutagesSpendNoBudget:
+    """An attempt answered 503 because PostgreSQL is away did nothing: it is taken back,
+    so the owner is not refused once the outage is over (only failures stay counted)."""
+
+    @pytest.fixture
+    async def postgres_link(self, database_url: str) -> AsyncIterator[TcpProxy]:
+        proxy = TcpProxy.to_url(database_url.replace("postgresql+asyncpg", "postgresql", 1))
+        await proxy.start()
+        yield proxy
+        await proxy.stop()
+
+    @pytest.fixture
+    def settings(self, settings: Settings, postgres_link: TcpProxy) -> Settings:
+        assert settings.database_url is not None
+        parts = urlsplit(settings.database_url)
+        who = parts.netloc.rpartition("@")[0]
+        through = parts._replace(netloc=f"{who}@127.0.0.1:{postgres_link.port}")
+        return settings.model_copy(
+            update={
+                "database_url": urlunsplit(through),
+                "rate_login_account_ip": Rate(2, 300),
+                "rate_reset_account_ip": Rate(2, 3600),
+                "rate_register_ip": Rate(2, 3600),
+            }
+        )
+
+    async def test_sign_in_reset_and_register_work_after_an_outage(
+        self,
+        hub_client: TestClient[Any, Any],
+        db: async_sessionmaker[AsyncSession],
+        postgres_link: TcpProxy,
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        calls = {
+            "login": ("/api/v1/auth/login", {"email": "ann@example.com", "password": PASSWORD}),
+            "reset": ("/api/v1/auth/password-reset/request", {"email": "ann@example.com"}),
+            "register": (
+                "/api/v1/auth/register",
+                {"email": "bob@example.com", "password": PASSWORD, "display_name": "Bob"},
+            ),
+        }
+        await postgres_link.cut()
+        while_down = [
+            (await hub_client.post(path, json=body)).status
+            for path, body in calls.values()
+            for _ in range(3)
+        ]
+        assert while_down == [503] * 9
+        await postgres_link.restore()
+
+        async def answered() -> dict[str, int]:
+            statuses = {
+                name: (await hub_client.post(path, json=body)).status
+                for name, (path, body) in calls.items()
+            }
+            assert 503 not in statuses.values(), statuses  # a connection from before the cut
+            return statuses
+
+        assert await eventually(answered, timeout=15) == {
+            "login": 200,
+            "reset": 202,
+            "register": 202,
+        }
