@@ -219,6 +219,8 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=47_104, ge=8)
     argon2_parallelism: int = Field(default=1, ge=1)
     password_hash_threads: int = Field(default=2, ge=1)
+    # Hashes that may wait for one of those threads; one more is refused "busy" at once.
+    password_hash_queue: int = Field(default=2, ge=0)
     password_reset_ttl_s: int = Field(default=3600, ge=60)
     # Sign-in limits count failures (docs/auth.md "Lock-out policy"): per IP (an IPv6
     # address by its /64), per (account, IP), and per account only from IPs that have not

@@ -2,7 +2,11 @@
 
 One ``PasswordHasher`` per worker process (the ``PASSWORD_HASHER`` resource). Each hash
 holds ``memory_kib`` of memory for its duration, so the pool's size bounds both the CPU
-and the memory that logins can take; requests beyond it queue.
+and the memory that logins can take. Requests beyond it queue, but only ``waiting`` of
+them (``HUBBUB_PASSWORD_HASH_QUEUE``): one more is refused at once, ``unavailable`` with
+reason "busy" (nothing has been done: the hub sends it to another worker). A queue
+without bound would hold every request that waits in it — and what it holds (a
+transaction slot: workers/execution.py) — for as long as the queue takes to drain.
 
 An unknown email must cost what a known one costs, or response times would tell which
 emails have accounts: ``verify_dummy`` verifies against a made-up hash with the current
@@ -15,22 +19,33 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from handlers.worker_resources import ResourceKey
 from hubbub.config import Settings
+from hubbub.contracts.errors import NOT_STARTED, Unavailable
+
+T = TypeVar("T")
 
 
 class PasswordHasher:
-    def __init__(self, engine: argon2.PasswordHasher, *, threads: int = 2) -> None:
+    def __init__(
+        self, engine: argon2.PasswordHasher, *, threads: int = 2, waiting: int = 2
+    ) -> None:
         if engine.type is not argon2.Type.ID:
             raise ValueError("passwords are hashed with argon2id")
         self.engine = engine
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
         self._dummy = _dummy_hash(engine)
+        self.capacity = threads + waiting  # computations running or queued, at most
+        self._in_flight = 0
+        self._lock = threading.Lock()  # the count goes down in the pool's threads
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PasswordHasher:
@@ -44,15 +59,25 @@ class PasswordHasher:
                 type=argon2.Type.ID,
             ),
             threads=settings.password_hash_threads,
+            waiting=settings.password_hash_queue,
         )
 
+    @property
+    def in_flight(self) -> int:
+        """Computations running or queued now."""
+        return self._in_flight
+
+    def check_room(self) -> None:
+        """``Unavailable`` (busy) if a computation asked for now would be refused: for a
+        caller to refuse before doing anything else."""
+        if self._in_flight >= self.capacity:
+            raise _busy()
+
     async def hash(self, password: str) -> str:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.engine.hash, password)
+        return await self._run(self.engine.hash, password)
 
     async def verify(self, encoded: str, password: str) -> bool:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._verify, encoded, password)
+        return await self._run(self._verify, encoded, password)
 
     async def verify_dummy(self, password: str) -> None:
         """Spend what a real check costs, for a login whose account does not exist."""
@@ -68,11 +93,36 @@ class PasswordHasher:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    def _run(self, function: Callable[..., T], *args: str) -> asyncio.Future[T]:
+        """``function(*args)`` in the pool; ``Unavailable`` (busy) at once when as many
+        computations as it may hold are running or queued already."""
+        with self._lock:
+            if self._in_flight >= self.capacity:
+                raise _busy()
+            self._in_flight += 1
+        try:
+            job = self._executor.submit(function, *args)
+        except BaseException:
+            self._done()
+            raise
+        # Done when it has run — or was cancelled before it began; a computation that
+        # has begun runs to its end although its caller gave up, and counts until then.
+        job.add_done_callback(self._done)
+        return asyncio.wrap_future(job)
+
+    def _done(self, job: object = None) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
     def _verify(self, encoded: str, password: str) -> bool:
         try:
             return self.engine.verify(encoded, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+
+def _busy() -> Unavailable:
+    return Unavailable("the worker is busy checking passwords; retry shortly", reason=NOT_STARTED)
 
 
 def _b64(raw: bytes) -> str:

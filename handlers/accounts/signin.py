@@ -103,7 +103,9 @@ async def count_attempt(
 @registry.handler(api.login)
 async def login(ctx: Context, params: LoginParams) -> api.TokenPair:
     # Every attempt is counted first (parallel guesses cannot all slip past the check)
-    # and a successful one is taken back: the limits count failures.
+    # and a successful one is taken back: the limits count failures. A worker whose
+    # password hasher is full refuses first, having done nothing (the hub tries another).
+    ctx.resource(PASSWORD_HASHER).check_room()
     settings = ctx.settings
     limits = await count_attempt(
         ctx,
@@ -118,18 +120,27 @@ async def login(ctx: Context, params: LoginParams) -> api.TokenPair:
 
 
 async def _sign_in(ctx: Context, params: LoginParams, limits: list[Limit]) -> api.TokenPair:
-    """``login`` once the attempt is counted; ``limits``: what to take back on success."""
+    """``login`` once the attempt is counted; ``limits``: what to take back on success.
+
+    The password is checked with no database connection held: the user is looked up in a
+    session of its own, closed before argon2 runs (tens of milliseconds, longer when the
+    hasher's threads are busy), and the request's transaction begins only after it."""
     hasher = ctx.resource(PASSWORD_HASHER)
-    user = await by_email(ctx.session, params.email)
-    if user is None:
+    async with ctx.sessions() as lookup:
+        found = await by_email(lookup, params.email)
+        checked = None if found is None else (found.id, found.password_hash)
+    if checked is None:
         await hasher.verify_dummy(params.password)  # as slow as a real check
         raise Unauthorized(WRONG_CREDENTIALS)
-    checked_hash = user.password_hash
+    user_id, checked_hash = checked
     if not await hasher.verify(checked_hash, params.password):
         raise Unauthorized(WRONG_CREDENTIALS)
+    upgraded = None
+    if hasher.needs_rehash(checked_hash):
+        upgraded = await hasher.hash(params.password)
     # Lock the row for the rest: a concurrent deactivation or password change either
     # committed before (we see it now) or waits for this session to exist (and ends it).
-    user = await by_id(ctx.session, user.id, lock=True)
+    user = await by_id(ctx.session, user_id, lock=True)
     if user.password_hash != checked_hash:
         raise Unauthorized(WRONG_CREDENTIALS)
     if not user.is_active:
@@ -137,8 +148,8 @@ async def _sign_in(ctx: Context, params: LoginParams, limits: list[Limit]) -> ap
     await ratelimit.forgive(ctx.redis, limits)
     limits.clear()  # taken back: an outage from here on must not take them back again
     await ratelimit.remember_ip(ctx, params.email)
-    if hasher.needs_rehash(user.password_hash):
-        user.password_hash = await hasher.hash(params.password)
+    if upgraded is not None:
+        user.password_hash = upgraded
     user.last_login_at = sessions.now()
     return await sessions.start(ctx, user)
 

@@ -20,6 +20,7 @@ from hubbub.config import Settings
 from tests.support.accounts import (
     PASSWORD,
     Api,
+    BlockingArgon2,
     CountingArgon2,
     bearer,
     mailed_token,
@@ -258,6 +259,73 @@ class TestOneHashPerLogin:
         async with db() as session:
             stored = (await session.execute(select(User.password_hash))).scalar_one()
         assert (engine.calls, "m=1024" in stored) == (["verify", "hash"], True)
+
+
+class TestPasswordCheckHoldsNoConnection:
+    """argon2 takes tens of milliseconds, far longer while its threads are busy: a login
+    waiting for it must not hold a database connection or transaction meanwhile."""
+
+    @pytest.fixture
+    def engine(self) -> BlockingArgon2:
+        return BlockingArgon2()
+
+    @pytest.fixture
+    def worker_resources(self, engine: BlockingArgon2) -> Resources:
+        return Resources({PASSWORD_HASHER: PasswordHasher(engine, threads=1, waiting=0)})
+
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"request_timeout_s": 2.0})
+
+    async def test_no_transaction_is_open_while_the_password_is_checked(
+        self, api: Api, engine: BlockingArgon2, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        login = asyncio.create_task(api.login("ann@example.com"))
+        try:
+            await wait_for(engine.entered.is_set, what="the password check runs")
+            assert await _transactions_that_read_users(db) == 0
+        finally:
+            engine.go.set()
+        assert (await login)["user"]["email"] == "ann@example.com"
+
+    async def test_a_login_past_the_hashers_queue_is_refused_busy(
+        self,
+        hub_client: TestClient[Any, Any],
+        api: Api,
+        engine: BlockingArgon2,
+        db: async_sessionmaker[AsyncSession],
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        first = asyncio.create_task(api.login("ann@example.com"))
+        try:
+            await wait_for(engine.entered.is_set, what="the first check runs")
+            second = await hub_client.post(
+                "/api/v1/auth/login", json={"email": "ann@example.com", "password": PASSWORD}
+            )
+            body = await second.json()
+            assert (second.status, body["details"]["reason"]) == (503, "busy")
+        finally:
+            engine.go.set()
+        assert (await first)["user"]["email"] == "ann@example.com"
+
+
+async def _transactions_that_read_users(db: async_sessionmaker[AsyncSession]) -> int:
+    """Connections of the test's database left in a transaction after reading ``users``."""
+    async with db() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(text("pg_stat_activity"))
+                .where(
+                    text("datname = current_database()"),
+                    text("state LIKE 'idle in transaction%'"),
+                    text("query LIKE '%FROM users%'"),
+                    text("pid <> pg_backend_pid()"),
+                )
+            )
+            or 0
+        )
 
 
 class TestRefresh:

@@ -4,6 +4,7 @@ database, and a small client for the auth API over a hub test client."""
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,21 @@ class CountingArgon2(argon2.PasswordHasher):
 
     def verify(self, hash: str | bytes, password: str | bytes) -> bool:
         self.calls.append("verify")
+        return super().verify(hash, password)
+
+
+class BlockingArgon2(CountingArgon2):
+    """A counting engine whose every ``verify`` waits until the test sets ``go``;
+    ``entered`` is set once one has begun (in a hasher's thread)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entered = threading.Event()
+        self.go = threading.Event()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        self.entered.set()
+        self.go.wait(timeout=60)
         return super().verify(hash, password)
 
 

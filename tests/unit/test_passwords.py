@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import argon2
 import pytest
 
 from handlers.accounts.passwords import PasswordHasher
 from handlers.accounts.policy import check_password, common_passwords, password_problem
 from hubbub.config import Settings
-from hubbub.contracts.errors import ValidationFailed
-from tests.support.accounts import CountingArgon2
+from hubbub.contracts.errors import NOT_STARTED, Unavailable, ValidationFailed
+from tests.support.accounts import BlockingArgon2, CountingArgon2
+from tests.support.waiting import wait_for
 
 
 class TestPolicy:
@@ -91,3 +94,43 @@ class TestHasher:
     def test_only_argon2id_is_accepted(self) -> None:
         with pytest.raises(ValueError, match="argon2id"):
             PasswordHasher(argon2.PasswordHasher(type=argon2.Type.I))
+
+
+class TestHasherQueue:
+    async def test_past_its_threads_and_queue_a_check_is_refused_busy_at_once(self) -> None:
+        engine = BlockingArgon2()
+        hasher = PasswordHasher(engine, threads=1, waiting=1)
+        encoded = argon2.PasswordHasher(memory_cost=1024, time_cost=1, parallelism=1).hash("pw")
+        try:
+            running = asyncio.ensure_future(hasher.verify(encoded, "pw"))
+            queued = asyncio.ensure_future(hasher.verify(encoded, "pw"))
+            await wait_for(engine.entered.is_set, what="the first check runs")
+            with pytest.raises(Unavailable) as refused:
+                await hasher.verify(encoded, "pw")
+            assert (refused.value.details["reason"], hasher.in_flight) == (NOT_STARTED, 2)
+            engine.go.set()
+            assert await asyncio.gather(running, queued) == [True, True]
+            assert (await hasher.verify(encoded, "pw"), hasher.in_flight) == (True, 0)
+        finally:
+            engine.go.set()
+            hasher.close()
+
+    async def test_a_caller_that_gave_up_frees_its_place(self) -> None:
+        """A check cancelled while it waited for a thread is no longer counted."""
+        engine = BlockingArgon2()
+        hasher = PasswordHasher(engine, threads=1, waiting=1)
+        encoded = argon2.PasswordHasher(memory_cost=1024, time_cost=1, parallelism=1).hash("pw")
+        try:
+            running = asyncio.ensure_future(hasher.verify(encoded, "pw"))
+            await wait_for(engine.entered.is_set, what="the first check runs")
+            queued = asyncio.ensure_future(hasher.verify(encoded, "pw"))
+            await wait_for(lambda: hasher.in_flight == 2, what="the second check waits")
+            queued.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await queued
+            assert hasher.in_flight == 1
+            engine.go.set()
+            assert await running is True
+        finally:
+            engine.go.set()
+            hasher.close()
