@@ -128,11 +128,13 @@ async def _sign_in(ctx: Context, params: LoginParams, limits: list[Limit]) -> ap
     hasher = ctx.resource(PASSWORD_HASHER)
     async with ctx.sessions() as lookup:
         found = await by_email(lookup, params.email)
-        checked = None if found is None else (found.id, found.password_hash)
+        checked = (
+            None if found is None else (found.id, found.password_hash, found.password_changed_at)
+        )
     if checked is None:
         await hasher.verify_dummy(params.password)  # as slow as a real check
         raise Unauthorized(WRONG_CREDENTIALS)
-    user_id, checked_hash = checked
+    user_id, checked_hash, password_changed_at = checked
     if not await hasher.verify(checked_hash, params.password):
         raise Unauthorized(WRONG_CREDENTIALS)
     upgraded = None
@@ -140,15 +142,18 @@ async def _sign_in(ctx: Context, params: LoginParams, limits: list[Limit]) -> ap
         upgraded = await hasher.hash(params.password)
     # Lock the row for the rest: a concurrent deactivation or password change either
     # committed before (we see it now) or waits for this session to exist (and ends it).
+    # The password changed since it was checked: the one given is not the account's
+    # now. (The hash alone may differ with the same password: a concurrent login of the
+    # same user stored an upgrade of it.)
     user = await by_id(ctx.session, user_id, lock=True)
-    if user.password_hash != checked_hash:
+    if user.password_changed_at != password_changed_at:
         raise Unauthorized(WRONG_CREDENTIALS)
     if not user.is_active:
         raise Forbidden("this account is deactivated")
     await ratelimit.forgive(ctx.redis, limits)
     limits.clear()  # taken back: an outage from here on must not take them back again
     await ratelimit.remember_ip(ctx, params.email)
-    if upgraded is not None:
+    if upgraded is not None and user.password_hash == checked_hash:  # not upgraded meanwhile
         user.password_hash = upgraded
     user.last_login_at = sessions.now()
     return await sessions.start(ctx, user)

@@ -261,6 +261,56 @@ class TestOneHashPerLogin:
         assert (engine.calls, "m=1024" in stored) == (["verify", "hash"], True)
 
 
+class TestConcurrentLoginsDuringAnUpgrade:
+    @pytest.fixture
+    def engine(self) -> BlockingArgon2:
+        return BlockingArgon2(memory_cost=2048)  # not make_user's: each login upgrades
+
+    @pytest.fixture
+    def worker_resources(self, engine: BlockingArgon2) -> Resources:
+        return Resources({PASSWORD_HASHER: PasswordHasher(engine, threads=2)})
+
+    async def test_two_correct_logins_at_once_both_succeed_while_the_hash_is_upgraded(
+        self, api: Api, engine: BlockingArgon2, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """Both read the old hash; the first to lock the row stores the upgrade. The
+        second finds another hash than it checked — but the same password."""
+        await make_user(db, "ann@example.com")
+        logins = [asyncio.create_task(api.login("ann@example.com")) for _ in range(2)]
+        try:
+            await wait_for(lambda: len(engine.arrived) == 2, what="both check the old hash")
+        finally:
+            engine.go.set()
+        first, second = await asyncio.gather(*logins)
+        assert first["user"]["email"] == second["user"]["email"] == "ann@example.com"
+        async with db() as session:
+            stored = await session.scalar(select(User.password_hash))
+        assert stored is not None
+        assert "m=2048" in stored
+
+    async def test_a_password_changed_while_the_old_one_was_checked_refuses_the_login(
+        self,
+        hub_client: TestClient[Any, Any],
+        engine: BlockingArgon2,
+        db: async_sessionmaker[AsyncSession],
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        login = asyncio.create_task(
+            hub_client.post(
+                "/api/v1/auth/login", json={"email": "ann@example.com", "password": PASSWORD}
+            )
+        )
+        try:
+            await wait_for(engine.entered.is_set, what="the old password is checked")
+            async with db() as session, session.begin():
+                user = (await session.execute(select(User))).scalar_one()
+                user.password_hash = CountingArgon2().hash("another long passphrase")
+                user.password_changed_at = func.now()
+        finally:
+            engine.go.set()
+        assert (await login).status == 401
+
+
 class TestPasswordCheckHoldsNoConnection:
     """argon2 takes tens of milliseconds, far longer while its threads are busy: a login
     waiting for it must not hold a database connection or transaction meanwhile."""

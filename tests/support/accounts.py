@@ -39,14 +39,16 @@ class CountingArgon2(argon2.PasswordHasher):
 
 class BlockingArgon2(CountingArgon2):
     """A counting engine whose every ``verify`` waits until the test sets ``go``;
-    ``entered`` is set once one has begun (in a hasher's thread)."""
+    ``entered`` is set once one has begun (in a hasher's thread), ``arrived`` counts them."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.entered = threading.Event()
         self.go = threading.Event()
+        self.arrived: list[str] = []  # appends are atomic: the hasher's threads add here
 
     def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        self.arrived.append("verify")
         self.entered.set()
         self.go.wait(timeout=60)
         return super().verify(hash, password)
