@@ -16,7 +16,8 @@ CSRF guard, with ``SameSite=Strict`` as a second one. A cookie that arrives with
 header is refused (403), never used.
 
 Without the header (REST clients) nothing changes: the body carries ``refresh_token``
-both ways and no cookie is set. Logout (either kind) clears the cookie.
+both ways and no cookie is set. Logout (either kind) clears the cookie, also when it
+fails (a stale cookie, an outage).
 """
 
 from __future__ import annotations
@@ -124,6 +125,15 @@ def clear_dead_cookie(request: web.Request, error: HubbubError, response: web.Re
         clear_cookie(request, None, response)
 
 
+def clear_cookie_of_failed_logout(
+    request: web.Request, error: HubbubError, response: web.Response
+) -> None:
+    """The browser asked to sign out: whatever the answer (a stale cookie's 401, a 503),
+    it keeps no cookie to present again."""
+    if from_spa(request):
+        clear_cookie(request, None, response)
+
+
 def install(hooks: RestHooks) -> None:
     hooks.add_before("auth.refresh", cookie_into_params(required=True))
     hooks.add_before("auth.logout", cookie_into_params(required=False))
@@ -132,3 +142,4 @@ def install(hooks: RestHooks) -> None:
     for operation in ("auth.logout", "auth.logout_all"):
         hooks.add_after(operation, clear_cookie)
     hooks.add_failed("auth.refresh", clear_dead_cookie)
+    hooks.add_failed("auth.logout", clear_cookie_of_failed_logout)

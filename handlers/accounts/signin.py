@@ -166,13 +166,15 @@ async def refresh(ctx: Context, params: RefreshParams) -> api.TokenPair:
 
 @registry.handler(api.logout)
 async def logout(ctx: Context, params: LogoutParams) -> Empty:
-    """End the session the refresh token names, else the access token's session."""
+    """End the session the refresh token names, else the access token's session — also
+    when the refresh token is unknown (a stale cookie): the caller asked to sign out."""
     if params.refresh_token is not None:
         session = await sessions.session_of_refresh_token(ctx, params.refresh_token)
-        if session is None:
+        if session is not None:
+            await sessions.revoke(ctx, session.user_id, reason="logout", only=session.id)
+            return Empty()
+        if not (ctx.caller.is_user and ctx.caller.session_id):
             raise Unauthorized("the refresh token is not valid")
-        await sessions.revoke(ctx, session.user_id, reason="logout", only=session.id)
-        return Empty()
     if ctx.caller.is_user and ctx.caller.session_id:
         await sessions.revoke(
             ctx,

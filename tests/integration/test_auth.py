@@ -503,6 +503,18 @@ class TestLogout:
         )
         assert (response.status, (await api.me(tokens["access_token"])).status) == (204, 401)
 
+    async def test_logout_with_an_unknown_refresh_token_ends_the_access_tokens_session(
+        self, api: Api, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        tokens = await api.login("ann@example.com")
+        response = await hub_client.post(
+            "/api/v1/auth/logout",
+            json={"refresh_token": "pruned-long-ago"},
+            headers=bearer(tokens["access_token"]),
+        )
+        assert (response.status, (await api.me(tokens["access_token"])).status) == (204, 401)
+
     async def test_logout_with_nothing_to_name_a_session_is_unauthorized(
         self, hub_client: TestClient[Any, Any]
     ) -> None:

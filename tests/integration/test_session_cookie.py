@@ -195,3 +195,22 @@ class TestLoggingOutWithTheCookie:
         assert response.status == 403
         still = await browser.post("/auth/refresh", cookie=cookie.value, headers=SPA)
         assert still.status == 200
+
+    async def test_logout_with_a_stale_cookie_ends_the_callers_session_and_clears_it(
+        self, browser: Browser
+    ) -> None:
+        """The cookie names no token any more (pruned, a restored database): the access
+        token's session ends instead, and the browser drops the cookie."""
+        _, body, _ = await browser.login()
+        response = await browser.post(
+            "/auth/logout", cookie="stale-cookie-value", headers=SPA | bearer(body["access_token"])
+        )
+        cleared = response.cookies[COOKIE]
+        assert (response.status, cleared.value, cleared["max-age"]) == (204, "", "0")
+        after = await browser.client.get("/api/v1/users/me", headers=bearer(body["access_token"]))
+        assert after.status == 401
+
+    async def test_a_failed_logout_clears_the_cookie_too(self, browser: Browser) -> None:
+        response = await browser.post("/auth/logout", cookie="stale-cookie-value", headers=SPA)
+        cleared = response.cookies[COOKIE]
+        assert (response.status, cleared.value, cleared["max-age"]) == (401, "", "0")
