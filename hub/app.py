@@ -47,6 +47,7 @@ from hubbub.config import ConfigError, Settings
 from hubbub.contracts.api import default_catalog
 from hubbub.contracts.operations import Catalog
 from hubbub.contracts.subjects import Subjects
+from hubbub.dependencies import nats_outage, redis_outage
 from hubbub.keys import RedisKeys
 from hubbub.natsauth import HUB_INBOX_PREFIX, nats_auth
 from hubbub.natsconn import connect_nats
@@ -65,8 +66,13 @@ async def nats_ctx(app: web.Application) -> AsyncIterator[None]:
         for hook in list(hooks):  # each one runs even if one before it failed
             try:
                 await hook()
-            except Exception:
-                log.exception("re-syncing after a NATS reconnect failed")
+            except Exception as exc:
+                if redis_outage(exc) is None and nats_outage(exc) is None:
+                    log.exception("re-syncing after a NATS reconnect failed")
+                else:  # the hook tries again on its own; one line, no traceback
+                    log.warning(
+                        "re-syncing after a NATS reconnect failed: %s: %s", type(exc).__name__, exc
+                    )
 
     nc = await connect_nats(
         settings.nats_url,

@@ -14,7 +14,8 @@ are applied at once and again over the loaded snapshot. After a NATS reconnect t
 calls ``reload`` (messages may have been lost while disconnected), and the realtime
 service's periodic re-check (``hub/ws/recheck.py``) calls it too, then closes the
 sockets the list now denies; ``synced`` is false while the last load failed, and
-``behind`` is true from a reconnect until a load succeeds — the hub is not ready
+``behind`` is true from a reconnect (or a start with Redis unreachable) until a load
+succeeds — the hub is not ready
 meanwhile (hub/health.py): it may let pass a token revoked while its link was down. An entry is
 dropped once its ``until`` has passed: by then every token that could carry it has
 expired.
@@ -59,6 +60,7 @@ from hubbub.contracts.control import (
     control_message,
 )
 from hubbub.contracts.subjects import Subjects
+from hubbub.dependencies import redis_outage
 from hubbub.keys import RedisKeys
 from hubbub.nats_barrier import server_has_read
 from hubbub.tasks import cancel_and_wait
@@ -120,9 +122,23 @@ class Revocations:
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Subscribe, then load. With Redis unreachable the hub starts all the same —
+        behind (not ready: it would let pass what was revoked before it started), loading
+        again until it succeeds, as after a reconnect; one warning says so."""
         self._sub = await self.nc.subscribe(self.subjects.control_users, cb=self._on_message)
         await server_has_read(self.nc)  # a flush alone can return before the server has the SUB
-        await self.reload()
+        try:
+            await self.reload()
+        except Exception as exc:
+            if redis_outage(exc) is None:
+                raise
+            log.warning(
+                "deny-list not loaded, Redis unreachable: %s: %s; not ready until it loads",
+                type(exc).__name__,
+                exc,
+            )
+            self.behind = True
+            self._catching_up = asyncio.create_task(self._catch_up(), name="revocations-catch-up")
         self._pruner = asyncio.create_task(self._prune_forever(), name="revocations-prune")
 
     async def stop(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -272,12 +271,9 @@ class TestOutagesSpendNoBudget:
     @pytest.fixture
     def settings(self, settings: Settings, postgres_link: TcpProxy) -> Settings:
         assert settings.database_url is not None
-        parts = urlsplit(settings.database_url)
-        who = parts.netloc.rpartition("@")[0]
-        through = parts._replace(netloc=f"{who}@127.0.0.1:{postgres_link.port}")
         return settings.model_copy(
             update={
-                "database_url": urlunsplit(through),
+                "database_url": postgres_link.in_place_of(settings.database_url),
                 "rate_login_account_ip": Rate(2, 300),
                 "rate_reset_account_ip": Rate(2, 3600),
                 "rate_register_ip": Rate(2, 3600),

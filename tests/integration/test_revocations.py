@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +24,7 @@ from hubbub.contracts.control import (
 )
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for
 
 
@@ -253,3 +255,90 @@ class TestHubWiring:
         for hook in app[ON_NATS_RECONNECTED]:
             await hook()
         assert app[REVOCATIONS].is_revoked("while-away", "u")
+
+
+def own_url(settings: Settings) -> str:
+    assert settings.redis_url is not None
+    return settings.redis_url
+
+
+class TestStartingWithoutRedis:
+    """A hub starts while Redis is down (docs/architecture.md: hubs keep working without
+    it), not ready until its deny-list has loaded — as after a NATS reconnect."""
+
+    @pytest.fixture
+    async def redis_link(self, settings: Settings) -> AsyncIterator[TcpProxy]:
+        proxy = TcpProxy.to_url(settings.redis_url or "")
+        await proxy.start()
+        yield proxy
+        await proxy.stop()
+
+    @pytest.fixture
+    async def nats_link(self, settings: Settings) -> AsyncIterator[TcpProxy]:
+        proxy = TcpProxy.to_url(settings.nats_url or "")
+        await proxy.start()
+        yield proxy
+        await proxy.stop()
+
+    async def test_the_hub_starts_behind_and_catches_up_once_redis_answers(
+        self,
+        settings: Settings,
+        aiohttp_client: Any,
+        redis: Redis,
+        keys: RedisKeys,
+        redis_link: TcpProxy,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        from hub.app import create_app
+        from hub.state import REVOCATIONS
+
+        own = settings.model_copy(update={"redis_url": redis_link.in_place_of(own_url(settings))})
+        await redis_link.cut()
+        caplog.set_level(logging.INFO)
+        client = await aiohttp_client(create_app(own))
+        revocations = client.server.app[REVOCATIONS]
+        ready = await client.get("/api/v1/ready")
+        assert (ready.status, (await ready.json())["components"]["deny_list"]) == (
+            503,
+            "unavailable",
+        )
+        assert (revocations.synced, revocations.behind) == (False, True)
+        said = [r for r in caplog.records if r.name == "hub.revocations"]
+        assert [(r.levelno, r.getMessage().split(",")[0]) for r in said] == [
+            (logging.WARNING, "deny-list not loaded")
+        ]
+        assert [r for r in caplog.records if r.exc_info] == []
+
+        await redis.zadd(keys.key(*REVOKED_SESSIONS), {"before-start": later()})
+        await redis_link.restore()
+        await wait_for(lambda: not revocations.behind, timeout=15, what="caught up")
+        assert revocations.is_revoked("before-start", "u")
+
+    async def test_a_reconnect_while_redis_is_down_is_one_line_without_a_traceback(
+        self,
+        settings: Settings,
+        aiohttp_client: Any,
+        redis_link: TcpProxy,
+        nats_link: TcpProxy,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        from hub.app import create_app
+
+        own = settings.model_copy(
+            update={
+                "redis_url": redis_link.in_place_of(own_url(settings)),
+                "nats_url": nats_link.in_place_of(settings.nats_url or ""),
+            }
+        )
+        await aiohttp_client(create_app(own))
+        caplog.set_level(logging.INFO)
+        await redis_link.cut()
+        await nats_link.cut()
+        await nats_link.restore()
+
+        def resync_failures() -> list[logging.LogRecord]:
+            return [r for r in caplog.records if "NATS reconnect failed" in r.getMessage()]
+
+        await wait_for(resync_failures, timeout=15, what="the reconnect's re-sync fails")
+        assert [r.levelno for r in resync_failures()] == [logging.WARNING]
+        assert [r for r in caplog.records if r.exc_info] == []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 
 class TcpProxy:
@@ -39,6 +39,12 @@ class TcpProxy:
 
     def url(self, scheme: str) -> str:
         return f"{scheme}://127.0.0.1:{self.port}"
+
+    def in_place_of(self, url: str) -> str:
+        """``url`` (the server's) through this proxy: its credentials, path and query kept."""
+        parts = urlsplit(url)
+        who, at, _ = parts.netloc.rpartition("@")
+        return urlunsplit(parts._replace(netloc=f"{who}{at}127.0.0.1:{self.port}"))
 
     @property
     def is_up(self) -> bool:
