@@ -8,18 +8,27 @@ reason "busy" (nothing has been done: the hub sends it to another worker). A que
 without bound would hold every request that waits in it — and what it holds (a
 transaction slot: workers/execution.py) — for as long as the queue takes to drain.
 
+Passwords are hashed NFKC-normalised (``normalized``), so one typed on another keyboard
+or system — composed or decomposed accents, full-width letters — is the same password.
+Hashes made before that were of the password as typed: ``match`` tries the normalised
+form first and, only when normalising changes the password, the form as typed; a match
+of that one (``Match.AS_TYPED``) is upgraded at login like a hash with old parameters.
+
 An unknown email must cost what a known one costs, or response times would tell which
 emails have accounts: ``verify_dummy`` verifies against a made-up hash with the current
-parameters (random salt, random digest) — one argon2 computation, like a real check,
-and none spent at start-up to make it.
+parameters (random salt, random digest) — as many argon2 computations as a real check
+that fails (one, or two for a password that normalising changes), and none spent at
+start-up to make it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import enum
 import os
 import threading
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -32,6 +41,17 @@ from hubbub.config import Settings
 from hubbub.contracts.errors import NOT_STARTED, Unavailable
 
 T = TypeVar("T")
+
+
+def normalized(password: str) -> str:
+    """The password as it is checked and hashed: NFKC (Unicode's compatibility form)."""
+    return unicodedata.normalize("NFKC", password)
+
+
+class Match(enum.Enum):
+    NONE = "none"
+    NORMALIZED = "normalized"
+    AS_TYPED = "as_typed"  # a hash made before passwords were normalised: upgrade it
 
 
 class PasswordHasher:
@@ -74,14 +94,23 @@ class PasswordHasher:
             raise _busy()
 
     async def hash(self, password: str) -> str:
-        return await self._run(self.engine.hash, password)
+        return await self._run(self.engine.hash, normalized(password))
+
+    async def match(self, encoded: str, password: str) -> Match:
+        """Whether ``password`` is the one ``encoded`` was made of, and in which form."""
+        normal = normalized(password)
+        if await self._run(self._verify, encoded, normal):
+            return Match.NORMALIZED
+        if normal != password and await self._run(self._verify, encoded, password):
+            return Match.AS_TYPED
+        return Match.NONE
 
     async def verify(self, encoded: str, password: str) -> bool:
-        return await self._run(self._verify, encoded, password)
+        return await self.match(encoded, password) is not Match.NONE
 
     async def verify_dummy(self, password: str) -> None:
-        """Spend what a real check costs, for a login whose account does not exist."""
-        await self.verify(self._dummy, password)
+        """Spend what a failed real check costs, for a login whose account does not exist."""
+        await self.match(self._dummy, password)
 
     def needs_rehash(self, encoded: str) -> bool:
         """True when ``encoded`` was made with other parameters than the current ones."""

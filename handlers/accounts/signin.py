@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from handlers import ratelimit
 from handlers.accounts import sessions, verification
-from handlers.accounts.passwords import PASSWORD_HASHER
+from handlers.accounts.passwords import PASSWORD_HASHER, Match
 from handlers.accounts.users import by_email, by_id, current_user, try_create_user
 from handlers.context import Context
 from handlers.db import transaction_conflict
@@ -135,10 +135,11 @@ async def _sign_in(ctx: Context, params: LoginParams, limits: list[Limit]) -> ap
         await hasher.verify_dummy(params.password)  # as slow as a real check
         raise Unauthorized(WRONG_CREDENTIALS)
     user_id, checked_hash, password_changed_at = checked
-    if not await hasher.verify(checked_hash, params.password):
+    match = await hasher.match(checked_hash, params.password)
+    if match is Match.NONE:
         raise Unauthorized(WRONG_CREDENTIALS)
     upgraded = None
-    if hasher.needs_rehash(checked_hash):
+    if match is Match.AS_TYPED or hasher.needs_rehash(checked_hash):
         upgraded = await hasher.hash(params.password)
     # Lock the row for the rest: a concurrent deactivation or password change either
     # committed before (we see it now) or waits for this session to exist (and ends it).

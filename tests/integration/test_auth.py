@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -259,6 +260,38 @@ class TestOneHashPerLogin:
         async with db() as session:
             stored = (await session.execute(select(User.password_hash))).scalar_one()
         assert (engine.calls, "m=1024" in stored) == (["verify", "hash"], True)
+
+
+class TestPasswordsAsTyped:
+    @pytest.fixture
+    def engine(self) -> CountingArgon2:
+        return CountingArgon2()
+
+    @pytest.fixture
+    def worker_resources(self, engine: CountingArgon2) -> Resources:
+        return Resources({PASSWORD_HASHER: PasswordHasher(engine)})
+
+    async def test_a_hash_made_before_normalising_signs_in_and_is_upgraded(
+        self,
+        hub_client: TestClient[Any, Any],
+        engine: CountingArgon2,
+        db: async_sessionmaker[AsyncSession],
+    ) -> None:
+        """Its password was hashed as typed (a decomposed accent): the login tries the
+        normalised form, then the typed one, and stores the normalised form's hash — which
+        any way of typing the password then matches."""
+        typed = "cafe\u0301 au lait, merci beaucoup"
+        await make_user(db, "ann@example.com")
+        async with db() as session, session.begin():
+            user = (await session.execute(select(User))).scalar_one()
+            user.password_hash = CountingArgon2().hash(typed)
+        login = {"email": "ann@example.com", "password": typed}
+        assert (await hub_client.post("/api/v1/auth/login", json=login)).status == 200
+        assert engine.calls == ["verify", "verify", "hash"]
+        engine.calls.clear()
+        login["password"] = unicodedata.normalize("NFC", typed)
+        assert (await hub_client.post("/api/v1/auth/login", json=login)).status == 200
+        assert engine.calls == ["verify"]
 
 
 class TestConcurrentLoginsDuringAnUpgrade:

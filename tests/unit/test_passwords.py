@@ -7,7 +7,7 @@ import asyncio
 import argon2
 import pytest
 
-from handlers.accounts.passwords import PasswordHasher
+from handlers.accounts.passwords import Match, PasswordHasher
 from handlers.accounts.policy import check_password, common_passwords, password_problem
 from hubbub.config import Settings
 from hubbub.contracts.errors import NOT_STARTED, Unavailable, ValidationFailed
@@ -34,6 +34,35 @@ class TestPolicy:
         assert password_problem(password, "ann@example.com") == (
             "is one of the most common passwords; choose another"
         )
+
+    @pytest.mark.parametrize(
+        ("password", "problem"),
+        [
+            (" " * 10, "must not be only spaces"),
+            ("\u00a0 \u3000 \u2003 \u00a0 \u3000 ", "must not be only spaces"),
+            ("\u200b" * 10, "must be at least 10 characters long"),
+            ("abc" + "\u200b" * 7, "must be at least 10 characters long"),
+            ("aaaaaaaaaa", "must not be one character repeated"),
+            ("1111111111", "must not be one character repeated"),
+            (" ZZZZZZZZZZZ ", "must not be one character repeated"),
+            ("0123456789", "must not be a run of consecutive characters"),
+            ("abcdefghij", "must not be a run of consecutive characters"),
+            ("ABCDEFGHIJKL", "must not be a run of consecutive characters"),
+            ("9876543210", "must not be a run of consecutive characters"),
+            ("\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19", "must not be a run"),
+            ("\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44123", "is one of the most common"),
+        ],
+    )
+    def test_weak_shapes_are_refused_after_normalising(self, password: str, problem: str) -> None:
+        found = password_problem(password, "ann@example.com")
+        assert found is not None
+        assert found.startswith(problem)
+
+    @pytest.mark.parametrize(
+        "password", ["correct horse battery staple", "0123456789x", "caf\u00e9-au-lait-42"]
+    )
+    def test_ordinary_passwords_pass(self, password: str) -> None:
+        assert password_problem(password, "ann@example.com") is None
 
     def test_the_bundled_list_holds_thousands_of_long_entries(self) -> None:
         passwords = common_passwords()
@@ -71,6 +100,37 @@ class TestHasher:
     ) -> None:
         await hasher.verify_dummy("whatever")
         assert engine.calls == ["verify"]
+
+    async def test_a_password_is_the_same_however_its_accents_were_typed(
+        self, hasher: PasswordHasher
+    ) -> None:
+        """Hashed NFKC: a precomposed é and an e with a combining accent are one password."""
+        encoded = await hasher.hash("caf\u00e9-au-lait-42")
+        assert (
+            await hasher.match(encoded, "cafe\u0301-au-lait-42"),
+            await hasher.match(encoded, "caf\u00e9-au-lait-42"),
+        ) == (Match.NORMALIZED, Match.NORMALIZED)
+
+    async def test_a_hash_of_the_password_as_typed_still_matches_and_says_so(
+        self, hasher: PasswordHasher
+    ) -> None:
+        """Made before passwords were normalised: matched in the form typed, to upgrade."""
+        typed = "cafe\u0301-au-lait-42"
+        encoded = argon2.PasswordHasher(memory_cost=1024, time_cost=1, parallelism=1).hash(typed)
+        assert (
+            await hasher.match(encoded, typed),
+            await hasher.match(encoded, "cafe-au-lait-42"),
+        ) == (Match.AS_TYPED, Match.NONE)
+
+    @pytest.mark.parametrize(("password", "computations"), [("plain", 1), ("cafe\u0301", 2)])
+    async def test_the_dummy_check_costs_what_a_failed_real_one_does(
+        self, hasher: PasswordHasher, engine: CountingArgon2, password: str, computations: int
+    ) -> None:
+        encoded = argon2.PasswordHasher(memory_cost=1024, time_cost=1, parallelism=1).hash("x")
+        await hasher.match(encoded, password)
+        real = len(engine.calls)
+        await hasher.verify_dummy(password)
+        assert (real, len(engine.calls) - real) == (computations, computations)
 
     def test_the_dummy_hash_has_the_current_parameters(self, hasher: PasswordHasher) -> None:
         assert hasher.needs_rehash(hasher._dummy) is False
