@@ -229,6 +229,12 @@ class Settings(BaseSettings):
     rate_login_account_ip: RateSetting = Rate(5, 300)
     rate_login_account: RateSetting = Rate(100, 3600)
     login_known_ip_ttl_s: int = Field(default=30 * 86_400, ge=60)
+    # Successful sign-ins, per IP and per account: looser, and never taken back (each
+    # costs an argon2 computation and makes a session).
+    rate_login_success_ip: RateSetting = Rate(60, 60)
+    rate_login_success_account: RateSetting = Rate(30, 3600)
+    # Live sessions one user may have; a sign-in past it ends the least recently used.
+    max_sessions_per_user: int = Field(default=50, ge=1)
     rate_register_ip: RateSetting = Rate(20, 3600)
     rate_register_account: RateSetting = Rate(3, 3600)  # "already registered" notes per email
     rate_reset_ip: RateSetting = Rate(10, 3600)

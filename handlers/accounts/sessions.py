@@ -31,9 +31,10 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from handlers.accounts import revocation
 from handlers.accounts.models import AuthSession, RefreshToken, User
@@ -60,13 +61,33 @@ def now() -> datetime:
 
 
 async def start(ctx: Context, user: User) -> TokenPair:
-    """A new session for ``user`` (already authenticated): its first pair of tokens."""
-    session = AuthSession(
-        id=uuid.uuid4(), user_id=user.id, created_ip=ctx.caller.ip, created_at=now()
-    )
+    """A new session for ``user`` (already authenticated, its row locked): its first pair
+    of tokens. Past ``max_sessions_per_user`` live sessions, the least recently used
+    (last refreshed, else started) end, deny-listed like a logout."""
+    at = now()
+    session = AuthSession(id=uuid.uuid4(), user_id=user.id, created_ip=ctx.caller.ip, created_at=at)
     ctx.session.add(session)
     await ctx.session.flush()
-    return await _issue(ctx, user, session)
+    past_the_cap = await ctx.session.scalars(
+        select(AuthSession.id)
+        .where(
+            AuthSession.user_id == user.id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.id != session.id,
+            AuthSession.created_at > at - timedelta(seconds=ctx.settings.session_max_age_s),
+        )
+        .order_by(
+            func.coalesce(AuthSession.last_refreshed_at, AuthSession.created_at).desc(),
+            AuthSession.id,
+        )
+        .offset(ctx.settings.max_sessions_per_user - 1)
+    )
+    oldest = list(past_the_cap)
+    if oldest:
+        await revoke(ctx, user.id, reason="session_limit", among=oldest)
+    pair = await _issue(ctx, user, session)
+    still_awaited(ctx)
+    return pair
 
 
 async def rotate(ctx: Context, presented: str) -> TokenPair:
@@ -156,15 +177,18 @@ async def revoke(
     *,
     reason: str,
     only: uuid.UUID | None = None,
+    among: Sequence[uuid.UUID] | None = None,
     keep: uuid.UUID | None = None,
 ) -> list[str]:
-    """End the user's live sessions (just ``only``, or all but ``keep``); after commit the
-    hubs deny their access tokens. Returns the ended session ids."""
+    """End the user's live sessions (just ``only``, those ``among``, or all but ``keep``);
+    after commit the hubs deny their access tokens. Returns the ended session ids."""
     statement = update(AuthSession).where(
         AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
     )
     if only is not None:
         statement = statement.where(AuthSession.id == only)
+    if among is not None:
+        statement = statement.where(AuthSession.id.in_(among))
     if keep is not None:
         statement = statement.where(AuthSession.id != keep)
     result = await ctx.session.execute(

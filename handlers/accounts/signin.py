@@ -153,6 +153,14 @@ async def _sign_in(ctx: Context, params: LoginParams, limits: list[Limit]) -> ap
         raise Forbidden("this account is deactivated")
     await ratelimit.forgive(ctx.redis, limits)
     limits.clear()  # taken back: an outage from here on must not take them back again
+    # Successes count too, against looser limits that are never taken back: each one
+    # costs argon2 and makes a session, and knowing one password must not buy unlimited.
+    succeeded = [
+        *per_ip(ctx, "login-ok", ctx.settings.rate_login_success_ip),
+        per_account(ctx, "login-ok", params.email, ctx.settings.rate_login_success_account),
+    ]
+    await ratelimit.hit(ctx.redis, succeeded)
+    limits.extend(succeeded)  # unless an outage follows: then nothing happened
     await ratelimit.remember_ip(ctx, params.email)
     if upgraded is not None and user.password_hash == checked_hash:  # not upgraded meanwhile
         user.password_hash = upgraded

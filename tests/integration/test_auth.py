@@ -262,6 +262,33 @@ class TestOneHashPerLogin:
         assert (engine.calls, "m=1024" in stored) == (["verify", "hash"], True)
 
 
+class TestSessionCap:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"max_sessions_per_user": 2})
+
+    async def test_a_sign_in_past_the_cap_ends_the_least_recently_used_session(
+        self, api: Api, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """The laptop signed in first but refreshed since: the phone's session is the one
+        used least lately, and it ends like a logout (its access token is denied)."""
+        await make_user(db, "ann@example.com")
+        laptop = await api.login("ann@example.com")
+        phone = await api.login("ann@example.com")
+        laptop = await (await api.refresh(laptop["refresh_token"])).json()
+        tablet = await api.login("ann@example.com")
+        assert [
+            (await api.me(tokens["access_token"])).status for tokens in (laptop, phone, tablet)
+        ] == [200, 401, 200]
+        refused = await api.refresh(phone["refresh_token"])
+        assert (refused.status, (await refused.json())["details"]["reason"]) == (401, "revoked")
+        async with db() as session:
+            reasons = await session.scalars(
+                select(AuthSession.revoked_reason).where(AuthSession.revoked_at.is_not(None))
+            )
+            assert list(reasons) == ["session_limit"]
+
+
 class TestPasswordsAsTyped:
     @pytest.fixture
     def engine(self) -> CountingArgon2:

@@ -116,13 +116,14 @@ class TestLoginLimit:
         assert 1 <= int(refused.headers["Retry-After"]) <= window
         assert body["details"]["retry_after"] == int(refused.headers["Retry-After"])
 
-    async def test_successful_sign_ins_are_not_counted(
+    async def test_successful_sign_ins_do_not_count_as_failures(
         self,
         hub_client: TestClient[Any, Any],
         db: async_sessionmaker[AsyncSession],
         settings: Settings,
     ) -> None:
-        """Only failures count: many people behind one address sign in all day."""
+        """Successes are taken back from the failure limits: many people behind one
+        address sign in all day (their own, looser limits: TestSuccessfulSignIns)."""
         await make_user(db, "ann@example.com")
         for _ in range(settings.rate_login_ip.count + 2):
             assert (await login(hub_client, "ann@example.com", PASSWORD)).status == 200
@@ -135,6 +136,52 @@ class TestLoginLimit:
             for n in range(settings.rate_login_ip.count + 1)
         ]
         assert statuses == [401] * settings.rate_login_ip.count + [429]
+
+
+class TestSuccessfulSignIns:
+    """Knowing one password must not buy unlimited sign-ins (each an argon2 computation
+    and a session): successes count against looser limits, per IP and per account."""
+
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(
+            update={
+                **PROXIED,
+                "rate_login_success_ip": Rate(3, 60),
+                "rate_login_success_account": Rate(2, 3600),
+            }
+        )
+
+    async def test_past_the_accounts_limit_a_correct_password_waits(
+        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        await make_user(db, "ann@example.com")
+        statuses = [
+            (await login(hub_client, "ann@example.com", PASSWORD, f"198.51.100.{n}")).status
+            for n in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+
+    async def test_past_the_ips_limit_a_correct_password_waits(
+        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        for name in ("ann", "bob", "cat", "dan"):
+            await make_user(db, f"{name}@example.com")
+        statuses = [
+            (await login(hub_client, f"{name}@example.com", PASSWORD, "203.0.113.9")).status
+            for name in ("ann", "bob", "cat", "dan")
+        ]
+        assert statuses == [200, 200, 200, 429]
+
+    async def test_failures_do_not_use_up_the_success_limits(
+        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """A stranger's guesses leave the owner's successes alone."""
+        await make_user(db, "ann@example.com")
+        for _ in range(3):
+            await login(hub_client, "ann@example.com", "guess-123!", "203.0.113.5")
+        owner = await login(hub_client, "ann@example.com", PASSWORD, "198.51.100.7")
+        assert owner.status == 200
 
 
 class TestLockOut:
