@@ -143,9 +143,8 @@ async def _sign_in(ctx: Context, params: LoginParams, limits: list[Limit]) -> ap
         upgraded = await hasher.hash(params.password)
     # Lock the row for the rest: a concurrent deactivation or password change either
     # committed before (we see it now) or waits for this session to exist (and ends it).
-    # The password changed since it was checked: the one given is not the account's
-    # now. (The hash alone may differ with the same password: a concurrent login of the
-    # same user stored an upgrade of it.)
+    # A password changed since the check refuses; a hash that merely differs does not
+    # (a concurrent login of the same user stored an upgrade of the same password).
     user = await by_id(ctx.session, user_id, lock=True)
     if user.password_changed_at != password_changed_at:
         raise Unauthorized(WRONG_CREDENTIALS)
