@@ -12,7 +12,9 @@
 
 Users, workspaces, resources and the activity journal are data, not leftovers: never
 pruned here. Each table is pruned in batches, each its own short transaction, so no
-prune holds locks on many rows at once; each rule has an index to find its rows by. A
+prune holds locks on many rows at once; each rule has an index to find its rows by. Each
+DELETE repeats its rule on the rows it deletes: a row changed while the batch waited for
+its lock (an idempotency record a retry took over) is deleted only if it still matches. A
 table whose pruning fails (a statement timeout, a lock it waited too long for) is left
 for the next pass with one error line, and the other tables are pruned all the same;
 only PostgreSQL being away ends the pass.
@@ -111,7 +113,13 @@ async def prune(
                 async with sessions() as session, session.begin():
                     doomed = select(*keys).where(condition()).limit(batch)
                     key = keys[0] if len(keys) == 1 else tuple_(*keys)
-                    result = await session.execute(delete(model).where(key.in_(doomed)))
+                    # The condition again, on the row deleted: a row the batch picked and
+                    # another transaction changed meanwhile (an idempotency key taken
+                    # over, a session refreshed) is waited for, then checked again by
+                    # PostgreSQL, but only against the DELETE's own WHERE.
+                    result = await session.execute(
+                        delete(model).where(key.in_(doomed), condition())
+                    )
                 count = int(getattr(result, "rowcount", 0) or 0)
                 deleted[name] += count
                 if count < batch:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers import idempotency
 from handlers.accounts.models import (
     AuthSession,
     EmailVerificationToken,
@@ -24,6 +25,7 @@ from handlers.mail import DevMail, QueuedMail
 from handlers.outbox import OutboxEvent
 from handlers.retention import BATCH, prune, rules
 from hubbub.config import Settings
+from tests.support.waiting import wait_for
 from workers.janitor import Janitor
 
 DAY = timedelta(days=1)
@@ -238,3 +240,56 @@ async def test_a_worker_s_janitor_prunes_on_its_own(
                 await asyncio.sleep(0.05)
     finally:
         await janitor.stop()
+
+
+async def test_a_key_taken_over_while_its_batch_is_deleted_is_kept(
+    db: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """The batch picks an expired record that a retry is taking over; its DELETE waits
+    for the takeover's row lock, and once the takeover commits it must find the record
+    no longer expired and leave it: deleting it would let the next retry apply again."""
+    ttl = timedelta(seconds=settings.idempotency_ttl_s)
+    async with db() as session, session.begin():
+        session.add(
+            IdempotencyRecord(
+                caller="user:1",
+                key="k",
+                operation="op",
+                request_hash="h",
+                response=b"first",
+                created_at=await ago(session, ttl + DAY),
+            )
+        )
+
+    async def janitor_waits() -> bool:
+        async with db() as session:
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM idempotency_keys%'"
+                )
+            )
+        return bool(waiting)
+
+    engine = create_engine(settings.database_url or "", pool_size=1, max_overflow=0)
+    try:
+        async with db() as retry, retry.begin():
+            taken = await idempotency.claim(
+                retry,
+                caller="user:1",
+                key="k",
+                operation="op",
+                fingerprint="h",
+                ttl_s=settings.idempotency_ttl_s,
+            )
+            assert taken is None  # expired: the retry takes it over (and applies)
+            pruning = asyncio.ensure_future(prune(session_factory(engine), settings))
+            await wait_for(janitor_waits, what="the janitor's DELETE waiting on the takeover")
+            await idempotency.complete(retry, caller="user:1", key="k", response=b"second")
+        deleted = await pruning
+    finally:
+        await engine.dispose()
+
+    assert deleted["idempotency_keys"] == 0
+    async with db() as session:
+        assert (await session.scalars(select(IdempotencyRecord.response))).all() == [b"second"]
