@@ -61,6 +61,11 @@ SETTLE_S = 2.0  # a durable row is redone this long after its commit
 UNKNOWN_KIND_RETRY_S = 30.0
 # …and dropped, with an error, once it is this old: no such worker has come meanwhile.
 UNKNOWN_KIND_KEEP_S = 3600.0
+# A row whose redo Redis refused for a reason that is no outage (a bug: a key of the wrong
+# type, a script error, a missing permission) is set aside as long, tried again as often,
+# so that it holds up neither the rows behind it nor the worker's cache.
+FAILED_RETRY_S = UNKNOWN_KIND_RETRY_S
+FAILED_KEEP_S = UNKNOWN_KIND_KEEP_S
 BATCH = 100
 
 
@@ -110,7 +115,10 @@ class RedoSignal:
         self.redis_down = False
 
     def failed(self, exc: BaseException) -> None:
-        self.down(exc)
+        """A handler's Redis work failed and was kept: Redis is down if that was an
+        outage (``redis_outage``); either way the loop is woken to redo it."""
+        if redis_outage(exc) is not None:
+            self.down(exc)
         self.wake.set()
 
     def down(self, exc: BaseException) -> None:
@@ -223,10 +231,13 @@ async def redo_due(
     *,
     limit: int = BATCH,
 ) -> Redone:
-    """Redo and delete up to ``limit`` due rows that no other worker holds. A Redis error
-    rolls the batch back (the rows stay) and propagates. A row of a kind this version
-    does not know stays, due again ``UNKNOWN_KIND_RETRY_S`` later, until it is
-    ``UNKNOWN_KIND_KEEP_S`` old.
+    """Redo and delete up to ``limit`` due rows that no other worker holds. A Redis
+    outage (``redis_outage``) rolls the batch back (the rows stay) and propagates. A row of
+    a kind this version does not know stays, due again ``UNKNOWN_KIND_RETRY_S`` later,
+    until it is ``UNKNOWN_KIND_KEEP_S`` old; so does a row whose redo Redis fails for
+    another reason (a bug, logged with its traceback the first time), due again
+    ``FAILED_RETRY_S`` later until it is ``FAILED_KEEP_S`` old: it holds up neither the
+    rows behind it nor the worker's cache. A malformed row is dropped.
 
     The table is empty nearly always (a row exists while Redis fails, and for a moment
     after a durable invalidation): ``any_due`` looks before a transaction is begun to
@@ -265,19 +276,48 @@ async def redo_due(
                 continue
             try:
                 await redo(target, row.payload)
-            except REDIS_ERRORS:
-                raise
+            except REDIS_ERRORS as exc:
+                if redis_outage(exc) is not None:
+                    raise
+                if _failed(row, exc, now):
+                    kept.add(row.id)
             except (KeyError, TypeError, ValueError):
                 log.exception("dropping a malformed invalidation", extra={"kind": row.kind})
         if kept:
             await session.execute(
                 update(PendingInvalidation)
                 .where(PendingInvalidation.id.in_(sorted(kept)))
+                # (FAILED_RETRY_S is the same.)
                 .values(due_at=func.now() + timedelta(seconds=UNKNOWN_KIND_RETRY_S))
             )
         done = [r.id for r in rows if r.id not in kept]
         await session.execute(delete(PendingInvalidation).where(PendingInvalidation.id.in_(done)))
     return Redone(len(rows), len(done))
+
+
+def _failed(row: PendingInvalidation, exc: BaseException, now: datetime) -> bool:
+    """Whether a row whose redo failed in Redis, not for an outage, stays to be tried
+    again (logged with the traceback the first time, by whichever worker meets it: a row
+    never set aside is due at most ``SETTLE_S`` after it was written); once it is
+    ``FAILED_KEEP_S`` old, it is dropped with an error."""
+    age = (now - row.created_at).total_seconds()
+    if age >= FAILED_KEEP_S:
+        log.error(
+            "dropping an invalidation %.0f s old that Redis still fails, not for an outage (%s)",
+            age,
+            type(exc).__name__,
+            extra={"kind": row.kind},
+        )
+        return False
+    if (row.due_at - row.created_at).total_seconds() < FAILED_RETRY_S:
+        log.error(
+            "an invalidation failed in Redis, not for an outage; set aside, tried again"
+            " every %.0f s (the others are redone meanwhile)",
+            FAILED_RETRY_S,
+            exc_info=exc,
+            extra={"kind": row.kind},
+        )
+    return True
 
 
 _unknown_kinds_noted: set[str] = set()

@@ -22,7 +22,6 @@ from handlers.accounts import revocation
 from handlers.db import postgres_outage
 from handlers.invalidations import (
     BATCH,
-    REDIS_ERRORS,
     REDO_SIGNAL,
     RedoSignal,
     any_due,
@@ -31,6 +30,7 @@ from handlers.invalidations import (
 from handlers.worker_resources import Resources
 from handlers.workspaces import acl, cache
 from hubbub.config import Settings
+from hubbub.dependencies import redis_outage
 from hubbub.keys import RedisKeys
 from hubbub.tasks import cancel_and_wait
 
@@ -62,6 +62,7 @@ class InvalidationRedoer:
         self.poll_s = poll_s
         self.retry_s = retry_s
         self.redone = 0
+        self._failing = False  # the last try failed for a bug, logged
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -103,13 +104,15 @@ class InvalidationRedoer:
         except Exception as exc:
             if postgres_outage(exc) is not None:
                 pass  # logged once by the worker's health tracker (the relay meets it too)
-            elif isinstance(exc, REDIS_ERRORS):
+            elif redis_outage(exc) is not None:
                 self.signal.down(exc)
-            else:
+            elif not self._failing:  # a bug: one traceback, not one per try
+                self._failing = True
                 log.exception("redoing pending invalidations failed; trying again later")
             return redone
         finally:
             self.redone += redone
+        self._failing = False
         self.signal.up(redone)
         return redone
 

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cli.embedded import EmbeddedRedis
@@ -31,6 +31,8 @@ from handlers.accounts import revocation
 from handlers.context import Context
 from handlers.invalidations import (
     BATCH,
+    FAILED_KEEP_S,
+    FAILED_RETRY_S,
     REDO_SIGNAL,
     SETTLE_S,
     UNKNOWN_KIND_KEEP_S,
@@ -44,7 +46,7 @@ from hub.app import create_app
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
 from hubbub.contracts.api.users import Role
-from hubbub.contracts.control import DEACTIVATED_USERS
+from hubbub.contracts.control import DEACTIVATED_USERS, REVOKED_SESSIONS
 from hubbub.contracts.envelope import ANONYMOUS
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
@@ -409,6 +411,8 @@ class TestAfterCommitFailures:
             "an invalidation failed in Redis, not for an outage"
         ]
         assert errors[0].exc_info is not None
+        # Redis answers: the worker goes on reading its cache.
+        assert not ctx.resource(REDO_SIGNAL).redis_down
 
 
 async def _dependency_up(url: str, dependency: str) -> float:
@@ -492,6 +496,84 @@ class TestUnknownKinds:
         loop = InvalidationRedoer(db, redis, settings, RedoSignal())
         assert await loop.run_once() == 1
         assert await pending(db) == 0
+
+
+class TestRowsRedisFailsForABug:
+    """A row whose redo Redis refuses for a reason that is no outage (here a key of the
+    wrong type, as a bug would leave) is set aside: the rows behind it are redone, the
+    worker reads its cache again, and the bug is logged once with its traceback."""
+
+    async def test_it_is_set_aside_and_the_rows_behind_it_are_redone(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        keys = RedisKeys(settings.namespace)
+        bad, good = str(uuid.uuid4()), str(uuid.uuid4())
+        await redis.hset(keys.key("ws", bad, "gen"), "x", "1")  # the bump's INCR: WRONGTYPE
+        async with db() as session, session.begin():
+            session.add(PendingInvalidation(kind=cache.BUMP, payload={"workspace_id": bad}))
+            session.add(PendingInvalidation(kind=cache.BUMP, payload={"workspace_id": good}))
+            session.add(PendingInvalidation(kind=revocation.SESSIONS, payload={"sids": ["s1"]}))
+        signal = RedoSignal()
+        signal.down(RuntimeError("Redis went away"))  # as the failed bumps left it
+        loop = InvalidationRedoer(db, redis, settings, signal)
+
+        assert await loop.run_once() == 2
+        assert await redis.get(keys.key("ws", good, "gen")) == b"1"
+        assert await redis.zscore(keys.key(*REVOKED_SESSIONS), "s1") is not None
+        assert not signal.redis_down  # the cache is read again
+        async with db() as session:
+            rows = (await session.scalars(select(PendingInvalidation))).all()
+        assert [r.payload for r in rows] == [{"workspace_id": bad}]
+        assert (rows[0].due_at - rows[0].created_at).total_seconds() >= FAILED_RETRY_S
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert [r.getMessage().split(";")[0] for r in errors] == [
+            "an invalidation failed in Redis, not for an outage"
+        ]
+        assert errors[0].exc_info is not None
+
+        async with db() as session, session.begin():  # its next try: as if time passed
+            await session.execute(
+                update(PendingInvalidation).values(
+                    created_at=PendingInvalidation.created_at - DUE_AGAIN,
+                    due_at=PendingInvalidation.due_at - DUE_AGAIN,
+                )
+            )
+        assert await loop.run_once() == 0
+        assert await pending(db) == 1
+        assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1  # once
+
+    async def test_one_still_failing_after_an_hour_is_dropped(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        keys = RedisKeys(settings.namespace)
+        bad = str(uuid.uuid4())
+        await redis.hset(keys.key("ws", bad, "gen"), "x", "1")
+        async with db() as session, session.begin():
+            session.add(
+                PendingInvalidation(
+                    kind=cache.BUMP,
+                    payload={"workspace_id": bad},
+                    created_at=func.now() - timedelta(seconds=FAILED_KEEP_S + 1),
+                )
+            )
+        loop = InvalidationRedoer(db, redis, settings, RedoSignal())
+        assert await loop.run_once() == 1
+        assert await pending(db) == 0
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1
+        assert errors[0].startswith("dropping an invalidation")
+        assert "ResponseError" in errors[0]
+
+
+DUE_AGAIN = timedelta(seconds=FAILED_RETRY_S + 1)
 
 
 class TestBackInUse:
