@@ -17,6 +17,7 @@ with an info line, and a warning only if the wait lasts.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
 import re
@@ -114,12 +115,30 @@ _REDIS_AWAY = frozenset({"LOADING", "MASTERDOWN", "BUSY"})
 # code first on Redis 7, within "Error running script …: -OOM …" on Redis 6.
 _REPLY_CODE = re.compile(r"(?:^|: -)([A-Z]+) ")
 _REDIS_REFUSING_TYPES = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+# A reply to a command of a pipeline, as redis-py rewrites it: "Command # <n> (<the
+# command, shortened>) of pipeline caused error: <the reply's args, a tuple's repr>". The
+# command may hold anything (user data): only the repr after the last marker is read.
+_PIPELINED = re.compile(r"Command # \d+ \(.*\) of pipeline caused error: (\(.*\))", re.S)
+
+
+def _reply_text(exc: redis.exceptions.ResponseError) -> str:
+    """The error reply ``exc`` carries, without redis-py's pipeline wrapping ("" if
+    that cannot be read back)."""
+    text = str(exc)
+    pipelined = _PIPELINED.fullmatch(text)
+    if pipelined is None:
+        return text
+    try:
+        args = ast.literal_eval(pipelined[1])
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return ""
+    return args[0] if isinstance(args, tuple) and args and isinstance(args[0], str) else ""
 
 
 def _reply_code(exc: redis.exceptions.ResponseError) -> str | None:
     """The error code of a reply redis-py had no class for (MISCONF, NOREPLICAS, BUSY),
-    or of a command a script ran."""
-    match = _REPLY_CODE.search(str(exc))
+    or of a command a script ran; in a pipeline too."""
+    match = _REPLY_CODE.search(_reply_text(exc))
     return match[1] if match else None
 
 

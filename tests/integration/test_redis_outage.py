@@ -390,6 +390,30 @@ class TestAfterCommitFailures:
         assert ctx.resource(REDO_SIGNAL).redis_down
         assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
+    @pytest.mark.parametrize("pipeline", ["MULTI", "plain"])
+    async def test_a_pipeline_redis_takes_no_write_for_is_kept_as_an_outage(
+        self,
+        outage_settings: Settings,
+        own_redis_client: Redis,
+        db: async_sessionmaker[AsyncSession],
+        caplog: pytest.LogCaptureFixture,
+        pipeline: str,
+    ) -> None:
+        """Too few replicas (NOREPLICAS) met in a pipeline — the deny-list's MULTI, the
+        bump of many workspaces — is Redis refusing writes, as out of a pipeline: no
+        error, no traceback."""
+        await own_redis_client.config_set("min-replicas-to-write", "1")
+        ctx = self.context(outage_settings, own_redis_client, db)
+        if pipeline == "MULTI":
+            revocation.sessions_revoked(ctx, str(uuid.uuid4()), [str(uuid.uuid4())])
+        else:
+            cache.invalidate_all_after_commit(ctx, [uuid.uuid4(), uuid.uuid4()])
+        await ctx.commit()
+        await ctx.session.close()
+        assert await pending(db) == 1
+        assert ctx.resource(REDO_SIGNAL).redis_down
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
     async def test_a_bump_that_fails_on_a_bug_is_kept_and_logged_with_its_traceback(
         self,
         settings: Settings,

@@ -84,6 +84,27 @@ class TestClassifiers:
         busy = redis.exceptions.ResponseError("BUSY Redis is busy running a script.")
         assert redis_outage(busy) == Outage(REDIS)
 
+    def test_a_reply_in_a_pipeline_is_told_by_the_reply_not_the_command(self) -> None:
+        """redis-py rewrites an error met in a pipeline as "Command # n (<command>) of
+        pipeline caused error: (<reply>,)": the reply is what counts, and the command's
+        arguments (user data) are never read for a code."""
+
+        def pipelined(command: str, reply: str) -> redis.exceptions.ResponseError:
+            return redis.exceptions.ResponseError(
+                f"Command # 1 ({command}) of pipeline caused error: {(reply,)!r}"
+            )
+
+        refused = pipelined("INCRBY g 1", "NOREPLICAS Not enough good replicas to write.")
+        assert redis_outage(refused) == Outage(REDIS, down=False)
+        misconf = pipelined("ZADD k 1 s", "MISCONF Redis is configured to save RDB snapshots")
+        assert redis_outage(misconf) == Outage(REDIS, down=False)
+        wrongtype = "WRONGTYPE Operation against a key holding the wrong kind of value"
+        for command in (
+            "ZADD k 1 x: -MISCONF y",
+            "ZADD k 1 a') of pipeline caused error: ('NOREPLICAS x",
+        ):
+            assert redis_outage(pipelined(command, wrongtype)) is None
+
     def test_error_replies_of_a_bug_are_not_outages(self) -> None:
         for text in (
             "WRONGTYPE Operation against a key holding the wrong kind of value",
