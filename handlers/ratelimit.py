@@ -20,6 +20,13 @@ memory (``LocalWindows``): limits still hold, per worker process instead of for 
 Neither failing open (no limit at all while Redis is down: free guessing for anyone who
 can make it so) nor failing closed (no sign-in at all) — see "When a dependency is
 down" in docs/architecture.md. One warning when this starts, one line when it ends.
+
+Memory is bounded: an attempt refused by one limit opens no window for the limits after
+it (per IP comes first: one IP trying many accounts opens no window per account once it
+is refused), and past 100,000 open windows a newcomer is counted in a window it shares
+with the others of its bucket (one of 64 per limit, by a hash of its key). That is the
+trade-off: while a flood of distinct keys (many IPs) lasts, a newcomer may be refused
+for the attempts of others in its bucket — never everyone for one flooder's.
 """
 
 from __future__ import annotations
@@ -64,25 +71,51 @@ class Limit:
     rate: Rate
 
 
+@dataclass(slots=True)
+class _Shared:
+    """A window shared by the keys past the cap that fall in one bucket of a limit."""
+
+    count: int
+    closes_at: float
+    counted: dict[str, int]  # the keys counted in it (as many as are remembered): forgive
+
+
 class LocalWindows:
     """The fixed windows of ``_HIT``, kept in this process: the limits while Redis is
     unreachable. Bounded, at O(1) a hit: past ``max_keys`` open windows a key that has none
-    is counted in one window shared by every such key of its limit (its ``Rate``), until
-    windows close — nobody's open window is dropped, so a flood of distinct keys neither
-    resets an account's lock-out nor its own per-IP counts; it only spends the shared
-    window (so new keys are refused sooner while the flood lasts)."""
+    is counted in a window it shares with the keys of its limit (its ``Rate``) that fall in
+    the same of ``buckets`` buckets (by a hash of the key, unpredictable from outside this
+    process), until windows close — nobody's open window is dropped, so a flood of
+    distinct keys neither resets an account's lock-out nor its own per-IP counts. The
+    trade-off: while such a flood lasts, a new key may be refused for attempts of others
+    in its bucket; one flooding key spends only its own bucket's window, not every
+    newcomer's."""
 
     def __init__(
-        self, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
+        self,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        buckets: int = 64,
     ) -> None:
         self.max_keys = max_keys
         self.clock = clock
+        self.buckets = buckets
         self.degraded = False  # whether the last attempt found Redis unreachable
         # Per window length: key → [count, closes at]. Windows of one length close in the
         # order they opened, which is the map's order: the closed ones are at its front.
         self._windows: dict[int, OrderedDict[str, list[float]]] = {}
         self._size = 0
-        self._overflow: dict[Rate, list[float]] = {}  # past max_keys: one window a limit
+        # Past max_keys: windows shared per (limit, bucket); of the keys counted in them,
+        # up to a tenth as many are remembered, so that only those are forgiven there.
+        self._shared: dict[tuple[Rate, int], _Shared] = {}
+        self._max_remembered = max(16, max_keys // 10)
+        self._remembered = 0
+        self._next_forget = math.inf  # when the first shared window that remembers keys closes
+
+    def bucket(self, key: str) -> int:
+        """Which shared window of its limit ``key`` is counted in, past the cap."""
+        return hash(key) % self.buckets
 
     def hit(self, key: str, rate: Rate) -> tuple[int, int]:
         """Count one attempt; returns the window's count and its milliseconds left."""
@@ -100,21 +133,74 @@ class LocalWindows:
                 window = windows[key] = [0, now + rate.per_s]
                 self._size += 1
             else:
-                window = self._overflow.get(rate)
-                if window is None or window[1] <= now:
-                    window = self._overflow[rate] = [0, now + rate.per_s]
+                return self._hit_shared(key, rate, now)
         window[0] += 1
         return int(window[0]), max(1, math.ceil((window[1] - now) * 1000))
 
+    def hit_all(self, attempts: Sequence[tuple[str, Rate]]) -> list[tuple[int, int]]:
+        """``hit`` each (key, rate) in turn until one is exceeded: the attempt is refused
+        then, and counts against none after it (no window opens for them): (0, 0)."""
+        results: list[tuple[int, int]] = []
+        refused = False
+        for key, rate in attempts:
+            if refused:
+                results.append((0, 0))
+                continue
+            count, ms_left = self.hit(key, rate)
+            results.append((count, ms_left))
+            refused = count > rate.count
+        return results
+
     def forgive(self, key: str, rate: Rate) -> None:
         """Take one attempt back from ``key``'s window, if it is still open (the shared
-        one of its limit, if ``key`` was counted there)."""
+        one it was counted in, if it was counted in one and is remembered there)."""
+        now = self.clock()
         windows = self._windows.get(rate.per_s)
         window = windows.get(key) if windows is not None else None
-        if window is None:
-            window = self._overflow.get(rate)
-        if window is not None and window[0] > 0 and self.clock() < window[1]:
-            window[0] -= 1
+        if window is not None:
+            if window[0] > 0 and now < window[1]:
+                window[0] -= 1
+            return
+        shared = self._shared.get((rate, self.bucket(key)))
+        if shared is None or shared.closes_at <= now:
+            return
+        times = shared.counted.get(key)
+        if times:
+            shared.count -= 1
+            if times > 1:
+                shared.counted[key] = times - 1
+            else:
+                del shared.counted[key]
+                self._remembered -= 1
+
+    def _hit_shared(self, key: str, rate: Rate, now: float) -> tuple[int, int]:
+        slot = (rate, self.bucket(key))
+        shared = self._shared.get(slot)
+        if shared is None or shared.closes_at <= now:
+            if shared is not None:
+                self._remembered -= len(shared.counted)
+            shared = self._shared[slot] = _Shared(0, now + rate.per_s, {})
+        shared.count += 1
+        if key in shared.counted:
+            shared.counted[key] += 1
+        else:
+            if self._remembered >= self._max_remembered and now >= self._next_forget:
+                self._forget_closed(now)  # only once a window that remembers keys closed
+            if self._remembered < self._max_remembered:
+                shared.counted[key] = 1
+                self._remembered += 1
+                self._next_forget = min(self._next_forget, shared.closes_at)
+        return shared.count, max(1, math.ceil((shared.closes_at - now) * 1000))
+
+    def _forget_closed(self, now: float) -> None:
+        """Drop the shared windows that have closed (and the keys they remember)."""
+        self._next_forget = math.inf
+        for slot, shared in list(self._shared.items()):
+            if shared.closes_at <= now:
+                self._remembered -= len(shared.counted)
+                del self._shared[slot]
+            elif shared.counted:
+                self._next_forget = min(self._next_forget, shared.closes_at)
 
     def _close(self, windows: OrderedDict[str, list[float]], now: float) -> None:
         """Drop the closed windows at the front of ``windows``."""
@@ -142,7 +228,7 @@ async def _count(redis: Redis, limits: Sequence[Limit], local: LocalWindows) -> 
         if redis_outage(exc) is None:
             raise
         _degraded(local, exc)
-        results = [local.hit(limit.key, limit.rate) for limit in limits]
+        results = local.hit_all([(limit.key, limit.rate) for limit in limits])
     else:
         _shared_again(local)
     return [
