@@ -47,7 +47,8 @@ from hubbub.config import ConfigError, Settings
 from hubbub.contracts.api import default_catalog
 from hubbub.contracts.operations import Catalog
 from hubbub.contracts.subjects import Subjects
-from hubbub.dependencies import nats_outage, redis_outage
+from hubbub.dependencies import REDIS as REDIS_NAME
+from hubbub.dependencies import Health, nats_outage, redis_outage
 from hubbub.keys import RedisKeys
 from hubbub.natsauth import HUB_INBOX_PREFIX, nats_auth
 from hubbub.natsconn import connect_nats
@@ -82,8 +83,16 @@ async def nats_ctx(app: web.Application) -> AsyncIterator[None]:
         inbox_prefix=HUB_INBOX_PREFIX,  # replies only the hub user may receive
     )
     app[NATS_CONN] = nc
+
+    async def ping_redis() -> None:
+        await app[REDIS].ping()
+
+    # The hub's outage tracker: once Redis is recorded gone (a request ran into it), its
+    # probe (each try bounded by ``probe_within``) watches for it to come back, as a
+    # worker's does (workers/outages.py), whether or not /ready or a scrape pings it.
+    health = Health({REDIS_NAME: ping_redis})
     # Its requests keep to the deadline of the REST request that makes them.
-    app[BUS] = DeadlineBus(nc, app[SUBJECTS], signer=CallerSigner.from_settings(settings))
+    app[BUS] = DeadlineBus(nc, app[SUBJECTS], health, signer=CallerSigner.from_settings(settings))
     yield
     try:
         await nc.drain()
@@ -97,6 +106,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = redis_from_settings(settings)
     app[REDIS] = redis
     yield
+    await app[BUS].health.close()  # its Redis probe, if one is running
     await redis.aclose()
 
 

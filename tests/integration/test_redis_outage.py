@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,12 +44,14 @@ from handlers.invalidations import (
 from handlers.workspaces import acl, cache
 from hub.admin import create_admin_app
 from hub.app import create_app
+from hub.state import BUS, REDIS
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
 from hubbub.contracts.api.users import Role
 from hubbub.contracts.control import DEACTIVATED_USERS, REVOKED_SESSIONS
 from hubbub.contracts.envelope import ANONYMOUS
 from hubbub.contracts.subjects import Subjects
+from hubbub.dependencies import redis_outage
 from hubbub.keys import RedisKeys
 from hubbub.redisconn import redis_from_settings
 from tests.support import ops
@@ -485,6 +488,33 @@ class TestRedisOutageOnMetrics:
                 assert await _dependency_up(on_worker, "redis") == 1
 
             await eventually(back, timeout=RECOVERY_S)
+
+
+class TestHubSeesRedisBack:
+    async def test_redis_recorded_gone_is_seen_back_without_a_ping_from_outside(
+        self,
+        outage_settings: Settings,
+        own_redis: EmbeddedRedis,
+        aiohttp_server: Any,
+        nc: NATS,
+    ) -> None:
+        """A request that ran into the outage records Redis gone (hub/middleware.py);
+        the hub's own probe sees it back, with neither /ready nor a scrape polled."""
+        hub = await aiohttp_server(create_app(outage_settings, ops.catalog_with_tests()))
+        health = hub.app[BUS].health
+        await asyncio.to_thread(own_redis.stop)
+        with pytest.raises(RedisError) as gone:
+            await hub.app[REDIS].ping()
+        outage = redis_outage(gone.value)
+        assert outage is not None
+        assert outage.down
+        health.failed(outage, gone.value)  # as the middleware records it
+        assert health.is_down("redis")
+
+        await asyncio.to_thread(own_redis.restart)
+        await wait_for(
+            lambda: not health.is_down("redis"), timeout=RECOVERY_S, what="Redis seen back"
+        )
 
 
 class TestUnknownKinds:
