@@ -61,6 +61,8 @@ _CLAIM = (
     " WHERE held.created_at < now() - make_interval(secs => $5) RETURNING key"
 )
 _STORED = "SELECT request_hash, response FROM idempotency_keys WHERE caller = $1 AND key = $2"
+# …and only if it is within its time ($3 seconds): one older is the next claim's to take over.
+_STORED_LIVE = _STORED + " AND created_at >= now() - make_interval(secs => $3)"
 _COMPLETE = (
     "UPDATE idempotency_keys SET response = $3, completed_at = now() WHERE caller = $1 AND key = $2"
 )
@@ -166,9 +168,10 @@ async def replay(conn: asyncpg.Connection, claim: Claim) -> NoReturn:
 
 
 async def stored(conn: asyncpg.Connection, claim: Claim) -> None:
-    """``replay`` if the key was claimed already; else nothing."""
+    """``replay`` if the key was claimed already, less than ``claim.ttl_s`` ago (one
+    older, pruned or not, no longer holds its key); else nothing."""
     if claim.key is not None:
-        record = await conn.fetchrow(_STORED, claim.caller, claim.key)
+        record = await conn.fetchrow(_STORED_LIVE, claim.caller, claim.key, claim.ttl_s)
         if record is not None:
             replayed(record, claim)
 

@@ -108,6 +108,35 @@ class TestReplay:
         assert caught.value.details["retry_after"] >= 1
 
 
+class TestStored:
+    """``stored``: what a ``claims_itself`` handler that writes nothing (the caller may
+    not) replays, as a claim would."""
+
+    @staticmethod
+    def claim(settings: Settings) -> idempotency.Claim:
+        return idempotency.Claim(
+            CALLER, "k", "op", "first", lambda _: b"", ttl_s=settings.idempotency_ttl_s
+        )
+
+    async def test_a_record_within_its_time_is_replayed(
+        self, db: async_sessionmaker[AsyncSession], settings: Settings
+    ) -> None:
+        await stored_at(db, timedelta(seconds=settings.idempotency_ttl_s - 60))
+        async with db() as session:
+            conn = await autocommit_connection(session)
+            with pytest.raises(idempotency.Replay) as caught:
+                await idempotency.stored(conn, self.claim(settings))
+        assert caught.value.response == b'{"first": true}'
+
+    async def test_a_record_past_its_time_not_yet_pruned_is_not(
+        self, db: async_sessionmaker[AsyncSession], settings: Settings
+    ) -> None:
+        await stored_at(db, timedelta(seconds=settings.idempotency_ttl_s + 60))
+        async with db() as session:
+            conn = await autocommit_connection(session)
+            await idempotency.stored(conn, self.claim(settings))  # nothing to replay
+
+
 class TestThroughTheRuntime:
     async def test_a_retry_after_the_time_applies_again(
         self,
