@@ -97,11 +97,18 @@ class PasswordHasher:
         return await self._run(self.engine.hash, normalized(password))
 
     async def match(self, encoded: str, password: str) -> Match:
-        """Whether ``password`` is the one ``encoded`` was made of, and in which form."""
+        """Whether ``password`` is the one ``encoded`` was made of, and in which form.
+
+        Both forms are checked in one computation of the pool's: "busy" can only come
+        before any check has run, never between them — a wrong guess whose first check
+        ran must be answered as wrong (and stay counted), not as busy (taken back)."""
+        return await self._run(self._match, encoded, password)
+
+    def _match(self, encoded: str, password: str) -> Match:
         normal = normalized(password)
-        if await self._run(self._verify, encoded, normal):
+        if self._verify(encoded, normal):
             return Match.NORMALIZED
-        if normal != password and await self._run(self._verify, encoded, password):
+        if normal != password and self._verify(encoded, password):
             return Match.AS_TYPED
         return Match.NONE
 

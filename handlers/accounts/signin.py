@@ -140,7 +140,10 @@ async def _sign_in(ctx: Context, params: LoginParams, limits: list[Limit]) -> ap
         raise Unauthorized(WRONG_CREDENTIALS)
     upgraded = None
     if match is Match.AS_TYPED or hasher.needs_rehash(checked_hash):
-        upgraded = await hasher.hash(params.password)
+        # The password is right: a hasher too busy to upgrade its hash now leaves that to
+        # a later sign-in, not this one refused "busy" after its check.
+        with contextlib.suppress(Unavailable):
+            upgraded = await hasher.hash(params.password)
     # Lock the row for the rest: a concurrent deactivation or password change either
     # committed before (we see it now) or waits for this session to exist (and ends it).
     # A password changed since the check refuses; a hash that merely differs does not

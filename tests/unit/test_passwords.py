@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import argon2
 import pytest
@@ -171,6 +172,33 @@ class TestHasherQueue:
             engine.go.set()
             assert await asyncio.gather(running, queued) == [True, True]
             assert (await hasher.verify(encoded, "pw"), hasher.in_flight) == (True, 0)
+        finally:
+            engine.go.set()
+            hasher.close()
+
+    async def test_both_forms_of_a_password_are_checked_in_one_place_of_the_queue(
+        self,
+    ) -> None:
+        """A password that normalising changes (a full-width letter) is checked twice,
+        normalised and as typed, in one computation: "busy" cannot come between the
+        checks, where a wrong guess whose first check ran would be answered busy (and
+        taken back)."""
+        engine = BlockingArgon2()
+        hasher = PasswordHasher(engine, threads=1, waiting=0)
+        encoded = argon2.PasswordHasher(memory_cost=1024, time_cost=1, parallelism=1).hash("pw")
+        try:
+            checking = asyncio.ensure_future(hasher.match(encoded, "\uff57rong"))
+            await wait_for(engine.entered.is_set, what="the first check runs")
+            engine.go.set()
+            # Without letting the loop run (the check's coroutine cannot go on): once its
+            # place is free, another request takes it at once.
+            deadline = time.monotonic() + 10
+            while hasher.in_flight and time.monotonic() < deadline:
+                time.sleep(0.001)
+            other = hasher._run(engine.hash, "another request")
+            assert await checking is Match.NONE  # wrong, not busy
+            assert engine.arrived == ["verify", "verify"]
+            await other
         finally:
             engine.go.set()
             hasher.close()
