@@ -92,10 +92,13 @@ function ResourceForm(props: ResourceDialogProps) {
   const { errors, isSubmitting } = form.formState;
 
   const onSubmit = form.handleSubmit(async (values) => {
+    const live = realtimeIsLive();
     if (props.mode === "create") {
       const body = toCreateBody(values);
+      // Too large for a socket frame, it goes over REST at once, not through the outbox: the form waits for it.
+      const queued = !live && apis.rpc.fits.create(props.workspaceId, body, { idempotencyKey: createKey });
       const call = apis.rpc.create(props.workspaceId, body, { idempotencyKey: createKey });
-      if (!realtimeIsLive()) {
+      if (queued) {
         // Offline: the card shows at once as not sent yet; the outbox sends it when the connection is back.
         const { dispatch, workspaceId, onCreated } = props;
         dispatch({ type: "draftAdded", draft: draftOf(createKey, workspaceId, body) });
@@ -119,6 +122,7 @@ function ResourceForm(props: ResourceDialogProps) {
         props.onOpenChange(false);
       } catch (error) {
         putServerErrors(error, form.setError);
+        if (!live && unreachable(error)) form.setError("root.server", { type: "offline", message: TOO_LARGE_OFFLINE });
       }
       return;
     }
@@ -129,13 +133,14 @@ function ResourceForm(props: ResourceDialogProps) {
       props.onOpenChange(false);
       return;
     }
-    if (!realtimeIsLive()) {
+    if (!live && apis.rpc.fits.update(props.workspaceId, current.id, current.version, patch)) {
       // Offline: the card shows the change as not sent yet; a refusal comes back on the card (conflict) or as a toast.
       void props.editor(current.id, patch, current.version);
       props.onOpenChange(false);
       return;
     }
-    const outcome = await props.editor(current.id, patch, current.version, { quiet422: true });
+    // Live, or too large for a socket frame (over REST at once, not queued): the form waits for the answer.
+    const outcome = await props.editor(current.id, patch, current.version, { quiet422: true, quietUnreachable: !live });
     if (outcome.kind === "saved") {
       props.onOpenChange(false);
     } else if (outcome.kind === "conflict") {
@@ -144,6 +149,8 @@ function ResourceForm(props: ResourceDialogProps) {
       setBase(outcome.current);
     } else if ((outcome.error as { status?: number })?.status === 422) {
       putServerErrors(outcome.error, form.setError);
+    } else if (!live && unreachable(outcome.error)) {
+      form.setError("root.server", { type: "offline", message: TOO_LARGE_OFFLINE });
     }
   });
 
@@ -245,6 +252,15 @@ const KINDS = ["task", "bug", "idea", "note"] as const;
 
 function withCurrent(values: string[], current: string | undefined): string[] {
   return current && !values.includes(current) ? [...values, current] : values;
+}
+
+/** Said when a change too large to wait in the outbox could not be sent: offline, nothing keeps it but the open form. */
+const TOO_LARGE_OFFLINE =
+  "The server cannot be reached. This change is too large to keep until the connection is back: it can be saved once you are online (keep this dialog open and save again).";
+
+/** No answer from the server (the browser is offline, or the hub is down). */
+function unreachable(error: unknown): boolean {
+  return error instanceof HubError && error.local && error.code === "unavailable";
 }
 
 function realtimeIsLive(): boolean {

@@ -9,6 +9,7 @@ import { applyDelete, applyEdit, EditChain, type DeleteOutcome, type EditOutcome
 import { boardRpc } from "@/lib/board/rpc";
 import { boardReducer, initialBoardState, type BoardAction, type ResourceEvent } from "@/lib/board/store";
 import { describeError } from "@/lib/error-messages";
+import { HubError } from "@/lib/errors";
 import { applyResource, flattenPages, useResourceQuery, useResourcesQuery, useWorkspaceLive, type ResourceFilters } from "@/lib/queries";
 import { usePresence } from "@/lib/realtime/react";
 import { getServices } from "@/lib/services";
@@ -127,11 +128,17 @@ export function useEditor(workspaceId: string, dispatch: (action: BoardAction) =
   const toast = useToast();
   const [chain] = useState(() => new EditChain());
   const edit = useCallback(
-    async (id: string, patch: ResourcePatch, baseVersion: number, options: { quiet422?: boolean } = {}): Promise<EditOutcome> => {
+    async (
+      id: string,
+      patch: ResourcePatch,
+      baseVersion: number,
+      options: { quiet422?: boolean; quietUnreachable?: boolean } = {},
+    ): Promise<EditOutcome> => {
       const outcome = await applyEdit({ api: apis.rpc, dispatch, workspaceId, chain }, id, patch, baseVersion);
       if (outcome.kind === "failed") {
         const is422 = (outcome.error as { status?: number })?.status === 422;
-        if (!(is422 && options.quiet422)) {
+        const unreachable = outcome.error instanceof HubError && outcome.error.local && outcome.error.code === "unavailable";
+        if (!(is422 && options.quiet422) && !(unreachable && options.quietUnreachable)) {
           toast({ pageOnly: true, title: "The change was not saved", description: describeError(outcome.error), variant: "destructive" });
         }
       }

@@ -24,7 +24,7 @@ import type { Resource, ResourceCreateInput, ResourcePatch, ResourcesApi } from 
  */
 export const QUEUED_FOR_MS = 24 * 60 * 60 * 1000;
 
-type Rpc = Pick<RealtimeClient, "mutate" | "rpc">;
+type Rpc = Pick<RealtimeClient, "mutate" | "rpc" | "fitsFrame">;
 /** The REST changes a frame too large for the socket goes through. */
 export type RestChanges = Pick<ResourcesApi, "create" | "update">;
 
@@ -53,7 +53,25 @@ export function boardRpc(realtime: Rpc, rest?: RestChanges) {
       throw error;
     }
   };
+  const createParams = (workspaceId: string, body: ResourceCreateInput) => ({ workspace_id: workspaceId, ...body });
+  const updateParams = (workspaceId: string, resourceId: string, version: number, patch: ResourcePatch) => ({
+    ...ref(workspaceId, resourceId),
+    expected_version: version,
+    ...patch,
+  });
   return {
+    /**
+     * Whether `create`/`update` with these arguments fits in a socket frame,
+     * so it can wait in the outbox while the socket is down. One that does
+     * not goes over REST at once, which is not queued: made offline, it fails.
+     */
+    fits: {
+      create: (workspaceId: string, body: ResourceCreateInput, options: RpcCallOptions = {}): boolean =>
+        realtime.fitsFrame("resources.create", createParams(workspaceId, body), options.idempotencyKey),
+      update: (workspaceId: string, resourceId: string, version: number, patch: ResourcePatch): boolean =>
+        realtime.fitsFrame("resources.update", updateParams(workspaceId, resourceId, version, patch)),
+    },
+
     get(workspaceId: string, resourceId: string, options: { includeDeleted?: boolean; signal?: AbortSignal } = {}): Promise<Resource> {
       return realtime.rpc(
         "resources.get",
@@ -64,7 +82,7 @@ export function boardRpc(realtime: Rpc, rest?: RestChanges) {
 
     create(workspaceId: string, body: ResourceCreateInput, options: RpcCallOptions = {}): Promise<Resource> {
       return orOverRest(
-        () => realtime.mutate("resources.create", { workspace_id: workspaceId, ...body }, queued(options)),
+        () => realtime.mutate("resources.create", createParams(workspaceId, body), queued(options)),
         (idempotencyKey) => rest!.create(workspaceId, body, { signal: options.signal, idempotencyKey }),
       );
     },
@@ -75,7 +93,7 @@ export function boardRpc(realtime: Rpc, rest?: RestChanges) {
      */
     update(workspaceId: string, resourceId: string, version: number, patch: ResourcePatch, options: RpcCallOptions = {}): Promise<Resource> {
       return orOverRest(
-        () => realtime.mutate("resources.update", { ...ref(workspaceId, resourceId), expected_version: version, ...patch }, queued(options)),
+        () => realtime.mutate("resources.update", updateParams(workspaceId, resourceId, version, patch), queued(options)),
         (idempotencyKey) => rest!.update(workspaceId, resourceId, version, patch, { signal: options.signal, idempotencyKey }),
       );
     },

@@ -26,6 +26,9 @@ export type { CallOptions, ConnectionSnapshot, HaltReason, RealtimeClientOptions
  *   resumed from the last offset after a reconnect, with `onReload` when the
  *   hub could not replay what was missed.
  */
+/** Stands for the idempotency key a mutation will be given, to size its frame. */
+const UUID_SIZED_KEY = "00000000-0000-0000-0000-000000000000";
+
 export class RealtimeClient {
   private readonly uuid: () => string;
   private readonly o: Runtime["o"];
@@ -155,6 +158,16 @@ export class RealtimeClient {
 
   history(channel: string, query: { since?: StreamPosition; limit?: number } = {}, options: CallOptions = {}): Promise<HistoryResult> {
     return this.enqueue<HistoryResult>({ op: "history", channel, ...query }, true, options, this.o.rpcTimeoutMs);
+  }
+
+  /**
+   * Whether `mutate(method, params)` fits in one frame: one that does not is
+   * refused with `too_large` before it is sent, so it cannot wait in the
+   * outbox for the connection to come back. Without `idempotencyKey`, one
+   * as long as a UUID is counted.
+   */
+  fitsFrame(method: string, params: Record<string, unknown> = {}, idempotencyKey?: string): boolean {
+    return this.outbox.fits({ op: "rpc", method, params, idempotency_key: idempotencyKey ?? UUID_SIZED_KEY });
   }
 
   /** A fresh idempotency key, for callers that want to retry a mutation themselves. */

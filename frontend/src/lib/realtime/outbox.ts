@@ -53,6 +53,11 @@ export class Outbox {
     private readonly wire: Wire,
   ) {}
 
+  /** Whether `command` fits in one frame (one that does not is refused by {@link enqueue} with `too_large`). */
+  fits(command: ClientCommand): boolean {
+    return frameBytes({ id: Number.MAX_SAFE_INTEGER, ...command }) <= this.rt.o.maxFrameBytes;
+  }
+
   /** Queue `command`; it goes out now if live, else after the next `connect` reply. */
   enqueue<T>(command: ClientCommand, resend: boolean, options: CallOptions, defaultTimeoutMs: number): Promise<T> {
     if (options.signal?.aborted) return Promise.reject(abortReason(options.signal));

@@ -20,14 +20,17 @@ function answer(method: string, params: unknown, options: { idempotencyKey?: str
 }
 /** Like the realtime client, a mutation whose frame is over 64 KiB is refused before it is sent. */
 const FRAME_LIMIT = 65_536;
+const frameBytes = (method: string, params: unknown, key: string) =>
+  new TextEncoder().encode(JSON.stringify({ op: "rpc", method, params, idempotency_key: key })).length;
 const realtime = {
   rpc: vi.fn((method: string, params: unknown) => answer(method, params)),
   mutate: vi.fn((method: string, params: unknown, options?: { idempotencyKey?: string }) => {
     const key = options?.idempotencyKey ?? `key-${calls.length}`;
-    const bytes = new TextEncoder().encode(JSON.stringify({ op: "rpc", method, params, idempotency_key: key })).length;
+    const bytes = frameBytes(method, params, key);
     if (bytes > FRAME_LIMIT) return Promise.reject(HubError.local("too_large", `The frame is ${bytes} bytes`, { idempotency_key: key }));
     return answer(method, params, { idempotencyKey: key });
   }),
+  fitsFrame: (method: string, params: unknown, key = "k") => frameBytes(method, params, key) <= FRAME_LIMIT,
   get state() {
     return connection;
   },
@@ -204,6 +207,41 @@ describe("ResourceDialog", () => {
     expect(requests[1]).toMatchObject({ method: "PATCH", url: "/api/v1/workspaces/w1/resources/r1", body: { body: long } });
     expect(requests[1]!.headers.get("If-Match")).toBe('"1"');
     expect(screen.queryByText("The change was not saved")).toBeNull();
+  });
+
+  it("offline, a change too large for a frame (which cannot wait in the outbox) keeps the dialog open with the text and says it can be saved once online", async () => {
+    connection = "offline";
+    const long = "x".repeat(70_000);
+    fetch.mockImplementationOnce(async () => {
+      throw new TypeError("Failed to fetch");
+    });
+    let dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Spec" } });
+    fireEvent.change(within(dialog).getByLabelText("Description"), { target: { value: long } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(within(dialog).getByText(/can be saved once you are online/)).toBeTruthy());
+    expect(screen.getByTestId("open").textContent).toBe("true");
+    expect((within(dialog).getByLabelText("Description") as HTMLTextAreaElement).value).toBe(long);
+    expect(screen.getByTestId("cards").textContent).not.toContain("Spec"); // no draft shown as if it were queued
+    cleanup();
+
+    fetch.mockImplementationOnce(async () => {
+      throw new TypeError("Failed to fetch");
+    });
+    dialog = renderDialog("edit");
+    fireEvent.change(within(dialog).getByLabelText("Description"), { target: { value: long } });
+    await submit(dialog, /^Save$/);
+    await waitFor(() => expect(within(dialog).getByText(/can be saved once you are online/)).toBeTruthy());
+    expect(screen.getByTestId("open").textContent).toBe("true");
+    expect((within(dialog).getByLabelText("Description") as HTMLTextAreaElement).value).toBe(long);
+    expect(screen.getByTestId("shown").textContent).toBe("Original v1");
+    expect(calls).toHaveLength(0); // nothing waits in the outbox either
+
+    // Back online (the REST request goes through now), the same dialog saves it.
+    restAnswers = [[200, { ...R, body: long, version: 2 }]];
+    await submit(dialog, /^Save$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(screen.getByTestId("shown").textContent).toBe("Original v2");
   });
 
   it("edit: any other failure rolls back and says so in a toast", async () => {

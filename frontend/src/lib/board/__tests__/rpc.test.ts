@@ -23,7 +23,8 @@ function recorder() {
       calls.push({ op: "mutate", method, params, options });
       return { id: "r1" };
     }),
-  } as unknown as Pick<RealtimeClient, "mutate" | "rpc">;
+    fitsFrame: vi.fn(() => true),
+  } as unknown as Pick<RealtimeClient, "mutate" | "rpc" | "fitsFrame">;
   return { calls, realtime };
 }
 
@@ -122,6 +123,17 @@ describe("boardRpc: a change too large for a socket frame", () => {
     const keys = requests.map((r) => r.headers.get("Idempotency-Key"));
     expect(keys[0]).toMatch(/^key-/); // the key the realtime client gave the refused call
     expect(keys[1]).not.toBe(keys[0]);
+  });
+
+  it("tells whether a create or update fits a frame (one that does not cannot wait in the outbox)", async () => {
+    const h = setup();
+    const rpc = boardRpc(h.client);
+    expect(rpc.fits.create("w1", { kind: "task", title: "T", body: "x".repeat(60_000) }, { idempotencyKey: "k1" })).toBe(true);
+    expect(rpc.fits.create("w1", { kind: "task", title: "T", body: long }, { idempotencyKey: "k1" })).toBe(false);
+    expect(rpc.fits.update("w1", "r1", 3, { body: "x".repeat(60_000) })).toBe(true);
+    expect(rpc.fits.update("w1", "r1", 3, { body: "漢".repeat(25_000) })).toBe(false); // 75,000 bytes in UTF-8
+    // What `fits` says is what the client does: the one it calls too large is refused as too_large.
+    await expect(rpc.update("w1", "r1", 3, { body: "漢".repeat(25_000) })).rejects.toMatchObject({ code: "too_large", local: true });
   });
 
   it("without a REST fallback the client's too_large comes through", async () => {
