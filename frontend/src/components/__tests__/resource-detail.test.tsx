@@ -32,9 +32,12 @@ const CARD = {
 };
 
 let role = "member";
+/** `GET /workspaces/w1` fails (a 500) while set. */
+let workspaceDown = false;
 const fetchImpl = vi.fn(async (url: string | URL | Request, init?: RequestInit) => {
   const key = `${init?.method ?? "GET"} ${String(url)}`;
   if (key === "GET /api/v1/workspaces/w1/resources/r1?include_deleted=true") return new Response(JSON.stringify(CARD), { status: 200 });
+  if (key === "GET /api/v1/workspaces/w1" && workspaceDown) return new Response(JSON.stringify({ code: "internal", status: 500, message: "boom" }), { status: 500 });
   if (key === "GET /api/v1/workspaces/w1") {
     return new Response(JSON.stringify({ id: "w1", name: "Team", role, version: 1, created_by: "u1", created_at: "x", updated_at: "x" }), { status: 200 });
   }
@@ -59,6 +62,7 @@ const { ToastProvider } = await import("../toaster");
 beforeEach(() => {
   h = setup();
   role = "member";
+  workspaceDown = false;
 });
 afterEach(cleanup);
 
@@ -128,5 +132,48 @@ describe("card page, delete", () => {
 
     expect(await screen.findByText("Card deleted")).toBeTruthy();
     expect(screen.queryByText("Not deleted")).toBeNull();
+  });
+});
+
+/** The hub's `member.updated` event for this user (u1), now with `role`. */
+function roleChanged(role: string, offset: number) {
+  const data = { workspace_id: "w1", user_id: "u1", email: "a@example.com", display_name: "Ada", role, joined_at: "x", updated_at: "x" };
+  return { push: "pub", channel: "workspace:w1", offset, data: { id: `e${offset}`, type: "member.updated", channel: "workspace:w1", at: "x", data } };
+}
+
+describe("card page, when the role changes or cannot be read", () => {
+  it("a member whose role could not be read is told so, not left silently read-only; Retry reads it again", async () => {
+    workspaceDown = true;
+    await mount();
+    const alert = (await screen.findByText("Could not read your role in this workspace")).closest("[role=alert]") as HTMLElement;
+    expect(offered()).toEqual([]);
+
+    workspaceDown = false;
+    fireEvent.click(within(alert).getByRole("button", { name: "Retry" }));
+    await waitFor(() => expect(offered()).toEqual(["Edit", "Delete"]));
+    expect(screen.queryByText("Could not read your role in this workspace")).toBeNull();
+  });
+
+  it("demoted with the edit dialog open: it closes, says the edit was not saved, and a promotion back does not reopen it", async () => {
+    const socket = await mount();
+    fireEvent.click(screen.getByRole("button", { name: "Edit" }));
+    fireEvent.change(within(await screen.findByRole("dialog")).getByLabelText("Title"), { target: { value: "Mine" } });
+
+    await act(async () => {
+      socket.push(roleChanged("viewer", 1));
+      await flush();
+    });
+    await waitFor(() => expect(screen.queryByRole("dialog")).toBeNull());
+    // (the toast; Radix may repeat its text for a moment in its announcer)
+    expect(await screen.findAllByText("Your role in this workspace changed")).not.toHaveLength(0);
+    expect(screen.getAllByText(/the edit was not saved/)).not.toHaveLength(0);
+
+    await act(async () => {
+      socket.push(roleChanged("member", 2));
+      await flush();
+    });
+    await waitFor(() => expect(offered()).toEqual(["Edit", "Delete"]));
+    expect(screen.queryByRole("dialog")).toBeNull();
+    expect(socket.framesOf("rpc")).toHaveLength(0);
   });
 });

@@ -1,5 +1,5 @@
 // @vitest-environment jsdom
-import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
@@ -34,6 +34,8 @@ const CARD = {
 };
 /** The role `GET /workspaces/w1` answers with, and the cards of the listing. */
 let role = "owner";
+/** `GET /workspaces/w1` fails (a 500) while set. */
+let workspaceDown = false;
 let cards: unknown[] = [];
 const calls: string[] = [];
 const fetchImpl = vi.fn(async (url: string | URL | Request, init?: RequestInit) => {
@@ -44,6 +46,7 @@ const fetchImpl = vi.fn(async (url: string | URL | Request, init?: RequestInit) 
   }
   if (key.startsWith("GET /api/v1/workspaces/w1/resources")) return new Response(JSON.stringify({ items: cards, next_cursor: null }), { status: 200 });
   if (key.startsWith("GET /api/v1/workspaces/w1/members")) return new Response(JSON.stringify({ items: [], next_cursor: null }), { status: 200 });
+  if (key === "GET /api/v1/workspaces/w1" && workspaceDown) return new Response(JSON.stringify({ code: "internal", status: 500, message: "boom" }), { status: 500 });
   if (key === "GET /api/v1/workspaces/w1") {
     return new Response(JSON.stringify({ id: "w1", name: "Team", role, version: 1, created_by: "u1", created_at: "x", updated_at: "x" }), { status: 200 });
   }
@@ -69,6 +72,7 @@ beforeEach(() => {
   h = setup();
   calls.length = 0;
   role = "owner";
+  workspaceDown = false;
   cards = [];
 });
 afterEach(cleanup);
@@ -158,5 +162,113 @@ describe("board page, by role", () => {
       await flush();
     });
     await waitFor(() => expect(changeControls()).toEqual({ shown: [], grab: false }));
+  });
+});
+
+/** The hub's `member.updated` event for this user (u1), now with `role`. */
+function roleChanged(role: string, offset: number) {
+  const data = { workspace_id: "w1", user_id: "u1", email: "a@example.com", display_name: "Ada", role, joined_at: "x", updated_at: "x" };
+  return { push: "pub", channel: "workspace:w1", offset, data: { id: `e${offset}`, type: "member.updated", channel: "workspace:w1", at: "x", data } };
+}
+
+describe("board page, when the role changes or cannot be read", () => {
+  it("a member whose role could not be read is told so, not left silently read-only; Retry reads it again", async () => {
+    role = "member";
+    workspaceDown = true;
+    cards = [CARD];
+    await refusedWith();
+    await screen.findByText("Write the spec");
+    const alert = await screen.findByText("Could not read your role in this workspace");
+    expect(changeControls().shown).toEqual([]);
+
+    workspaceDown = false;
+    fireEvent.click(within(alert.closest("[role=alert]") as HTMLElement).getByRole("button", { name: "Retry" }));
+    await waitFor(() => expect(changeControls().shown).toHaveLength(6));
+    expect(screen.queryByText("Could not read your role in this workspace")).toBeNull();
+  });
+
+  it("demoted with the edit dialog open: it closes, says the edit was not saved, and a promotion back does not reopen it", async () => {
+    role = "member";
+    cards = [CARD];
+    const socket = await refusedWith();
+    await screen.findByText("Write the spec");
+    await waitFor(() => expect(changeControls().shown).toHaveLength(6));
+    fireEvent.click(screen.getByRole("button", { name: "Edit Write the spec" }));
+    fireEvent.change(within(await screen.findByRole("dialog")).getByLabelText("Title"), { target: { value: "Mine" } });
+
+    await act(async () => {
+      socket.push(roleChanged("viewer", 1));
+      await flush();
+    });
+    await waitFor(() => expect(screen.queryByRole("dialog")).toBeNull());
+    // (the toast; Radix may repeat its text for a moment in its announcer)
+    expect(await screen.findAllByText("Your role in this workspace changed")).not.toHaveLength(0);
+    expect(screen.getAllByText(/the edit was not saved/)).not.toHaveLength(0);
+
+    await act(async () => {
+      socket.push(roleChanged("member", 2));
+      await flush();
+    });
+    await waitFor(() => expect(changeControls().shown).toHaveLength(6));
+    expect(screen.queryByRole("dialog")).toBeNull();
+    expect(socket.framesOf("rpc")).toHaveLength(0);
+  });
+
+  it("demoted during a drag, or before pressing Undo on a move: nothing is changed", async () => {
+    role = "member";
+    cards = [CARD];
+    const socket = await refusedWith();
+    await screen.findByText("Write the spec");
+    await waitFor(() => expect(changeControls().shown).toHaveLength(6));
+
+    /** Pick the card up by keyboard and take it one column to the right, to `column` (the sensor listens from the next task on). */
+    const pickUpAndStepRight = async (column: string) => {
+      const handle = screen.getByRole("button", { name: "Move Write the spec" });
+      handle.focus();
+      fireEvent.keyDown(handle, { code: "Space" });
+      await waitFor(() => {
+        fireEvent.keyDown(document.activeElement ?? document.body, { code: "ArrowRight" });
+        expect(document.body.textContent).toContain(`is in ${column}`);
+      });
+    };
+    await pickUpAndStepRight("In progress");
+    fireEvent.keyDown(document.activeElement ?? document.body, { code: "Space" });
+    const update = await waitFor(() => socket.last("rpc"));
+    expect(update).toMatchObject({ method: "resources.update", params: { status: "in_progress" } });
+    await act(async () => {
+      socket.reply(update.id!, { ...CARD, status: "in_progress", position: "a1", version: 2 });
+      await flush();
+    });
+    const undo = await screen.findByRole("button", { name: "Undo" });
+
+    await act(async () => {
+      socket.push(roleChanged("viewer", 1));
+      await flush();
+    });
+    await waitFor(() => expect(changeControls().shown).toEqual([]));
+    fireEvent.click(undo);
+    await act(async () => {
+      await flush();
+    });
+    expect(socket.framesOf("rpc")).toHaveLength(1); // the Undo sent nothing
+
+    await act(async () => {
+      socket.push(roleChanged("member", 2));
+      await flush();
+    });
+    await waitFor(() => expect(changeControls().shown).toHaveLength(6));
+    await pickUpAndStepRight("Done");
+    await act(async () => {
+      socket.push(roleChanged("viewer", 3));
+      await flush();
+    });
+    await waitFor(() => expect(changeControls().shown).toEqual([]));
+    fireEvent.keyDown(document.activeElement ?? document.body, { code: "Space" });
+    await act(async () => {
+      await flush();
+    });
+    expect(socket.framesOf("rpc")).toHaveLength(1); // the drop sent nothing
+    expect(document.body.textContent).toContain("Moving “Write the spec” was cancelled; it stays where it was.");
+    expect(screen.getByTestId("resource-card").getAttribute("data-status")).toBe("in_progress");
   });
 });

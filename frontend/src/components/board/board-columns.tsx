@@ -70,6 +70,7 @@ export function BoardColumns({
   onQuickAdd,
   renderCard,
   canCreate,
+  canMove,
 }: {
   columns: Column[];
   reorder: boolean;
@@ -80,12 +81,14 @@ export function BoardColumns({
   onQuickAdd: (status: string, title: string) => void;
   renderCard: (resource: Resource) => ReactNode;
   canCreate: boolean;
+  /** Cards may be moved (the user's role allows changes); a drag under way when it turns false is cancelled at its drop. */
+  canMove: boolean;
 }) {
   const drag = useRef<Drag | null>(null);
-  const latest = useRef({ columns, reorder });
+  const latest = useRef({ columns, reorder, canMove });
   useEffect(() => {
-    latest.current = { columns, reorder };
-  }, [columns, reorder]);
+    latest.current = { columns, reorder, canMove };
+  }, [columns, reorder, canMove]);
   /** Where a card dragged into another column would go (a line shows the place). */
   const [hint, setHint] = useState<DropTarget | null>(null);
   /** The card being dragged: a copy of it follows the pointer (or the keys) while the card keeps its place. */
@@ -223,6 +226,7 @@ export function BoardColumns({
       onDragOver={follow}
       onDragMove={follow}
       onDragEnd={onDragEnd}
+      cancelDrop={() => !latest.current.canMove}
       onDragCancel={() => {
         setHint(null);
         setHeld(null);

@@ -11,6 +11,7 @@ import { TrashDialog } from "@/components/board/trash-dialog";
 import { useToast } from "@/components/toaster";
 import { ResourceDialog } from "@/components/board/resource-form-dialog";
 import { useEditor, useLiveResources, useResourceApis } from "@/components/board/use-live-resources";
+import { RoleUnknown, toastRoleChanged, useOnChangeRevoked, useWorkspaceRole } from "@/components/board/workspace-role";
 import { MissingParam } from "@/components/missing-param";
 import { PageHeader } from "@/components/page-header";
 import { useSessionStore } from "@/components/providers/session-store-provider";
@@ -19,7 +20,6 @@ import { Button } from "@/components/ui/button";
 import { useSearchParam } from "@/components/use-search-param";
 import { WorkspaceNav } from "@/components/workspace-nav";
 import type { Resource, ResourcePatch } from "@/lib/api/resources";
-import { hasRole } from "@/lib/api/workspaces";
 import { draftOf } from "@/lib/board/drafts";
 import { planMove, positionAtEnd, type DropTarget } from "@/lib/board/order";
 import { isPending, selectColumns, selectFacets, statusLabel, viewOf, type BoardFilter } from "@/lib/board/store";
@@ -27,7 +27,7 @@ import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
 import { IntentKeys } from "@/lib/intent-keys";
 import { getServices } from "@/lib/services";
-import { useMembersQuery, useWorkspaceQuery, type ResourceFilters } from "@/lib/queries";
+import { useMembersQuery, type ResourceFilters } from "@/lib/queries";
 
 export function WorkspaceBoard() {
   const id = useSearchParam("id");
@@ -65,11 +65,11 @@ function Board({ workspaceId }: { workspaceId: string }) {
   const edit = useEditor(workspaceId, dispatch);
 
   // The title, your role and the avatars' names: queries the channel's events keep current (`workspace.updated`, `member.*`).
-  const workspace = useWorkspaceQuery(workspaceId, { enabled: live.ready }).data;
-  const workspaceName = workspace?.name ?? null;
+  const role = useWorkspaceRole(workspaceId, { enabled: live.ready });
+  const workspaceName = role.workspace?.name ?? null;
   // Viewers read the board; members and up change it (docs/domain.md, Permissions). Until the role is known
   // nothing offers a change (no New card, Add a card, dragging, Edit, Delete or Restore), so a viewer never sees one fail.
-  const canChange = hasRole(workspace?.role, "member");
+  const { canChange } = role;
   const members = useMembersQuery(workspaceId, { enabled: live.ready }).data?.items;
   const names = useMemo(() => Object.fromEntries((members ?? []).map((m) => [m.user_id, m.display_name || m.email])), [members]);
 
@@ -96,6 +96,18 @@ function Board({ workspaceId }: { workspaceId: string }) {
   useEffect(() => {
     latest.current = state;
   }, [state]);
+  // A drop or an Undo acts on the role as it is then: demoted meanwhile, it changes nothing.
+  const allowed = useRef(canChange);
+  useEffect(() => {
+    allowed.current = canChange;
+  }, [canChange]);
+  // Demoted with a dialog open: it closes for good (a promotion later does not bring it back), and says so.
+  useOnChangeRevoked(canChange, () => {
+    if (creating === null && editingId === null) return;
+    setCreating(null);
+    setEditingId(null);
+    toastRoleChanged(toast, creating !== null ? "the new card was not created" : "the edit was not saved");
+  });
 
   /**
    * A drop: one update of the card's status (when it changed) and its order key,
@@ -104,6 +116,10 @@ function Board({ workspaceId }: { workspaceId: string }) {
    * says so in a toast with Undo (back to the old column and place).
    */
   async function move(id: string, target: DropTarget) {
+    if (!allowed.current) {
+      toastRoleChanged(toast, "the card was not moved");
+      return;
+    }
     const board = latest.current;
     const server = board.items[id];
     const shown = viewOf(board, id);
@@ -130,6 +146,10 @@ function Board({ workspaceId }: { workspaceId: string }) {
         action: {
           label: "Undo",
           onClick: () => {
+            if (!allowed.current) {
+              toastRoleChanged(toast, "the move was not undone");
+              return;
+            }
             const now = latest.current.items[id];
             if (now) void edit(id, from, now.version);
           },
@@ -241,6 +261,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
         <ErrorState title="This board cannot be followed live" error={notLive} onRetry={() => window.location.reload()} />
       ) : (
         <>
+          {role.roleError ? <RoleUnknown error={role.roleError} onRetry={role.retry} /> : null}
           <BoardToolbar query={query} onChange={onQuery} facets={facets} />
           {live.loadStatus === "loading" ? (
             <LoadingState label="Loading the board…" />
@@ -271,6 +292,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
                 <BoardColumns
                   columns={columns}
                   canCreate={canChange}
+                  canMove={canChange}
                   reorder={reorder}
                   titleOf={(id) => viewOf(state, id)?.title ?? "card"}
                   onCreateIn={(status) => setCreating({ status })}

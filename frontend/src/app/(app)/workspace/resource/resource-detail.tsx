@@ -5,8 +5,10 @@ import Link from "next/link";
 import { useState } from "react";
 import { ResourceDialog } from "@/components/board/resource-form-dialog";
 import { useEditor, useLiveResource, useResourceApis } from "@/components/board/use-live-resources";
+import { RoleUnknown, toastRoleChanged, useOnChangeRevoked, useWorkspaceRole } from "@/components/board/workspace-role";
 import { MissingParam } from "@/components/missing-param";
 import { PageHeader } from "@/components/page-header";
+import { useSessionStore } from "@/components/providers/session-store-provider";
 import { EmptyState, ErrorState, LoadingState } from "@/components/states";
 import { useToast } from "@/components/toaster";
 import { ConfirmDialog } from "@/components/ui/alert-dialog";
@@ -15,12 +17,10 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent } from "@/components/ui/card";
 import { useSearchParam } from "@/components/use-search-param";
 import { isStaleVersion } from "@/lib/api/resources";
-import { hasRole } from "@/lib/api/workspaces";
 import { changedFields } from "@/lib/board/actions";
 import { statusLabel, viewOf } from "@/lib/board/store";
 import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
-import { useWorkspaceQuery } from "@/lib/queries";
 
 /** `/workspace/resource/?ws=<workspace id>&id=<resource id>`: live from `workspace:<ws>`; edit, soft delete, restore. */
 export function ResourceDetail() {
@@ -35,12 +35,21 @@ const when = (iso: string) => new Date(iso).toLocaleString();
 function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: string }) {
   const apis = useResourceApis();
   const toast = useToast();
-  const live = useLiveResource(workspaceId, resourceId);
+  // With `me`, the caller's own `member.updated` (a new role) reaches the role read below live.
+  const me = useSessionStore((s) => s.user?.id);
+  const live = useLiveResource(workspaceId, resourceId, { me });
   const { state, dispatch } = live;
   const edit = useEditor(workspaceId, dispatch);
   // Viewers read the card; members and up change it (docs/domain.md, Permissions). No Edit, Delete or Restore until the role is known.
-  const canChange = hasRole(useWorkspaceQuery(workspaceId, { enabled: live.ready }).data?.role, "member");
+  const role = useWorkspaceRole(workspaceId, { enabled: live.ready });
+  const { canChange } = role;
   const [editing, setEditing] = useState(false);
+  // Demoted with the edit dialog open: it closes for good (a promotion later does not bring it back), and says so.
+  useOnChangeRevoked(canChange, () => {
+    if (!editing) return;
+    setEditing(false);
+    toastRoleChanged(toast, "the edit was not saved");
+  });
   const [busy, setBusy] = useState(false);
   const resource = viewOf(state, resourceId);
   const server = state.items[resourceId];
@@ -128,6 +137,7 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
       <div className="grid gap-6 lg:grid-cols-[1fr_16rem]" data-testid="resource-detail" data-version={resource.version} data-status={resource.status}>
         <Card>
           <CardContent className="grid gap-4 pt-6">
+            {role.roleError ? <RoleUnknown error={role.roleError} onRetry={role.retry} /> : null}
             {resource.deleted_at ? (
               <div role="status" className="rounded-md border border-destructive/40 px-3 py-2 text-sm">
                 Deleted {when(resource.deleted_at)}. It is hidden from the board until restored.
