@@ -132,6 +132,9 @@ describe("card page, delete", () => {
 
     expect(await screen.findByText("Card deleted")).toBeTruthy();
     expect(screen.queryByText("Not deleted")).toBeNull();
+    // Shown deleted at once (the copy the page had, one version on), not only when the event or a reload comes.
+    expect(screen.getByText(/It is hidden from the board until restored/)).toBeTruthy();
+    expect(offered()).toEqual(["Edit", "Restore"]);
   });
 });
 

@@ -97,10 +97,12 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
       await apis.rpc.delete(workspaceId, resourceId, server!.version);
       toast({ pageOnly: true, title: "Card deleted", description: "You can restore it from this page or from the Trash." });
       // The event brings the deleted copy; fetch it now so the page does not wait for it. It is deleted either way:
-      // if this read fails, the event (or the next load) shows it.
+      // if this read fails, the copy we had, one version on, shows it deleted at once (as on the board), and a reload
+      // (or the event) brings the server's.
       try {
         dispatch({ type: "upsert", resource: await apis.rpc.get(workspaceId, resourceId, { includeDeleted: true }) });
       } catch {
+        dispatch({ type: "upsert", resource: { ...server!, version: server!.version + 1, deleted_at: new Date().toISOString() } });
         live.reload();
       }
     } catch (error) {
