@@ -4,7 +4,9 @@ A hub and a worker run as their own processes (``hubbub serve``, ``hubbub worker
 in production, on a fresh database; the client logs one user in N times over HTTP and
 measures each request end to end (hub → NATS → worker → PostgreSQL + argon2id → back).
 The argon2 parameters are the settings' defaults unless given. Rate limits are lifted
-for the run (a login limit of 10 a minute would otherwise stop it at once).
+for the run (30 successful logins an hour to one account would otherwise stop it at
+once), and so is the cap on one user's live sessions (past it, each login would also end
+the oldest session).
 
     .venv/bin/python bench/login.py                      # defaults, 200 logins
     .venv/bin/python bench/login.py -n 500 --concurrency 4
@@ -161,6 +163,10 @@ async def main() -> None:
                 "HUBBUB_ARGON2_PARALLELISM": str(args.parallelism),
                 "HUBBUB_RATE_LOGIN_IP": "1000000/60",
                 "HUBBUB_RATE_LOGIN_ACCOUNT": "1000000/60",
+                "HUBBUB_RATE_LOGIN_SUCCESS_IP": "1000000/60",
+                "HUBBUB_RATE_LOGIN_SUCCESS_ACCOUNT": "1000000/60",
+                # Every login is a session of its own: none ended to make room for it.
+                "HUBBUB_MAX_SESSIONS_PER_USER": "1000000",
                 "HUBBUB_ACCESS_LOG": "false",
                 "HUBBUB_LOG_LEVEL": "WARNING",
             }

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def stack_env(urls: dict[str, str], tree: Path = ROOT) -> dict[str, str]:
     """The environment of a benchmark's hub and workers: the services' URLs, a state
     folder of its own, quiet logs, no per-connection command rate limit (a benchmark,
-    not a client), and the code of ``tree`` (a checkout)."""
+    not a client), no limit on its user's sign-ins and sessions (``bench.rpc_ab`` signs
+    the one user in each round), and the code of ``tree`` (a checkout)."""
     return {
         **os.environ,
         **urls,
@@ -28,6 +29,9 @@ def stack_env(urls: dict[str, str], tree: Path = ROOT) -> dict[str, str]:
         "HUBBUB_ACCESS_LOG": "false",
         "HUBBUB_WS_COMMANDS_PER_S": "1000000",
         "HUBBUB_WS_COMMANDS_BURST": "1000000",
+        "HUBBUB_RATE_LOGIN_SUCCESS_IP": "1000000/60",
+        "HUBBUB_RATE_LOGIN_SUCCESS_ACCOUNT": "1000000/60",
+        "HUBBUB_MAX_SESSIONS_PER_USER": "1000000",
         "PYTHONPATH": str(tree),
     }
 

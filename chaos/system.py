@@ -114,6 +114,8 @@ class System:
                 # One client address signs in and connects for everyone.
                 "HUBBUB_RATE_LOGIN_IP": "10000/60",
                 "HUBBUB_RATE_LOGIN_ACCOUNT": "10000/60",
+                "HUBBUB_RATE_LOGIN_SUCCESS_IP": "10000/60",
+                "HUBBUB_RATE_LOGIN_SUCCESS_ACCOUNT": "10000/60",
                 "HUBBUB_RATE_INVITE_USER": "10000/3600",
                 "HUBBUB_WS_CONNECT_TIMEOUT_S": "30",
                 "HUBBUB_MAX_SOCKETS_PER_USER": "100000",  # the storm is one user's sockets

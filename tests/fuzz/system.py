@@ -104,6 +104,8 @@ def _env(urls: dict[str, str], state: Path) -> dict[str, str]:
             "HUBBUB_RATE_RESET_ACCOUNT_IP": "100000/60",
             "HUBBUB_RATE_VERIFY_USER": "100000/60",
             "HUBBUB_RATE_INVITE_USER": "100000/60",
+            "HUBBUB_PUBLISH_API_PER_KEY": "100000/60",
+            "HUBBUB_PUBLISH_API_BYTES_PER_KEY": "1000000000/60",
             "PYTHONPATH": str(ROOT),
         }
     )
