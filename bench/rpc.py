@@ -27,7 +27,7 @@ busy host can outlast one).
    (``--requests`` per round). Skipped with ``--no-cached-read``.
 
 The hub's per-connection command rate limit is lifted for the run (a benchmark, not a
-client). The last line is JSON.
+client), and so are the limits on the user's sign-ins and sessions. The last line is JSON.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ import argparse
 import asyncio
 import base64
 import io
+import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import aiohttp
@@ -59,9 +60,12 @@ from tests.support.ports import quiet_port
 PASSWORD = "a benchmark password 1"  # noqa: S105 - a throwaway account of a benchmark
 
 
-async def wait_ready(base: str) -> None:
-    """Until the hub at ``base`` (and a worker behind it) is ready."""
-    await wait_until_200(base + "/api/v1/ready", timeout=60, what="the hub ready")
+async def wait_ready(base: str, processes: Iterable[subprocess.Popen[bytes]]) -> None:
+    """Until the hub at ``base`` (and a worker behind it) is ready; at once an error when
+    one of ``processes`` (the hub and its workers: ``start_stack``'s) has exited."""
+    await wait_until_200(
+        base + "/api/v1/ready", timeout=60, processes=processes, what="the hub ready"
+    )
 
 
 def expiry_of(token: str) -> float:
@@ -188,7 +192,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {}
     try:
-        await wait_ready(base)
+        await wait_ready(base, procs)
         first, workspace, resource = await arrange(base, env)
         token = AccessToken(lambda: sign_in(base), first)
         mono, mono_port = await monolith.start(env, str(ROOT))

@@ -42,7 +42,7 @@ async def one_round(
     procs = start_stack(env, port, tree=tree)
     try:
         base = f"http://127.0.0.1:{port}"
-        await wait_ready(base)
+        await wait_ready(base, procs)
         token = (await arrange(base, env))[0] if first else await sign_in(base)
 
         async def get_token() -> str:

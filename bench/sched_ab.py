@@ -60,7 +60,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     windows: dict[str, list[dict[str, float]]] = {BATCH: [], NORMAL: []}
     try:
         base = f"http://127.0.0.1:{port}"
-        await wait_ready(base)
+        await wait_ready(base, procs)
         token = (await arrange(base, env))[0]
 
         async def get_token() -> str:

@@ -269,7 +269,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
     engine = create_engine(urls["DATABASE_URL"], pool_size=1, max_overflow=0)
     redis = Redis.from_url(urls["REDIS_URL"])
     try:
-        await wait_ready(base)
+        await wait_ready(base, procs)
         token, workspace, _resource = await arrange(base, env)
         spread: list[str] = []
         if args.spread:
