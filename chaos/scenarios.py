@@ -209,12 +209,15 @@ def _logged(system: System, since: LogMark, result: Result) -> None:
 
 async def _duplicate_rows(api: Api, system: System, workspace: Workspace, titles: list[str]) -> int:
     """Resources the load's keys created more than once (an idempotent retry applied
-    twice)."""
+    twice). ``RuntimeError`` when the list did not answer, or still had pages once as
+    many were read as the load's titles fill (and five more): the count would be
+    partial."""
     assert system.owner is not None
     ours = set(titles)
     counts: Counter[str] = Counter()
     cursor: str | None = None
-    for _page in range(len(titles) // 100 + 5):
+    pages = len(titles) // 100 + 5
+    for _ in range(pages):
         path = f"/workspaces/{workspace.id}/resources?limit=100"
         if cursor:
             path += f"&cursor={cursor}"
@@ -225,6 +228,8 @@ async def _duplicate_rows(api: Api, system: System, workspace: Workspace, titles
         cursor = page.body.get("next_cursor")
         if not cursor:
             break
+    else:
+        raise RuntimeError(f"the resource list had more than {pages} pages")
     return sum(n - 1 for n in counts.values() if n > 1)
 
 
@@ -326,11 +331,12 @@ async def redis_fault(
         timed("DELETE", f"/workspaces/{ws.id}/members/{member.id}"),
     )
     await asyncio.sleep(run.sizes.outage_s)
+    restarting = time.monotonic()  # the outage's end: Redis may serve before restart returns
     await asyncio.to_thread(system.redis.restart)
     up = time.monotonic()
     patched, removed = await changes
     made = sum(1 for answer in (patched, removed) if answer is not None)
-    during = sum(1 for at in finished if at < up)
+    during = sum(1 for at in finished if at < restarting)
     result.notes.append(
         f"Redis stopped {run.sizes.outage_s:g}s; of the resource change and the member "
         f"removal {made}/2 succeeded, {during} of them while Redis was down"
