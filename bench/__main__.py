@@ -1,4 +1,6 @@
-"""Run the benchmarks: ``python -m bench [NAME ...]`` (default: all of them).
+"""Run the benchmarks: ``python -m bench [NAME ...]`` (default: all of them), or
+``python -m bench NAME OPTION ...``: one, with options of its own (``NAME --help`` lists
+them).
 
 Each prints its figures beside a baseline measured in the same run, and a JSON line.
 A benchmark that ends with ``sys.exit`` ends only itself: the rest still run, and the
@@ -12,16 +14,43 @@ import sys
 
 BENCHMARKS = ["bus", "bus_cpu", "rpc", "workspace", "fanout", "sockets", "loss"]
 
+USAGE = f"""\
+usage: bin/hubbub bench [NAME ...]         the benchmarks named (none: all of them)
+       bin/hubbub bench NAME OPTION ...    one, with options of its own
+       bin/hubbub bench NAME --help        its options
 
-def main() -> None:
-    names = sys.argv[1:] or BENCHMARKS
+benchmarks: {", ".join(BENCHMARKS)} (bench/README.md)
+"""
+
+
+def plan(args: list[str]) -> tuple[list[str], list[str]]:
+    """The benchmarks ``args`` name, and the options given them: everything from the
+    first argument that starts with ``-``, after a single name. Exits on anything else."""
+    if not args:
+        return BENCHMARKS, []
+    first_option = next((i for i, arg in enumerate(args) if arg.startswith("-")), len(args))
+    names, options = args[:first_option], args[first_option:]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         sys.exit(f"unknown benchmark(s) {unknown}; choose from {BENCHMARKS}")
+    if options and len(names) != 1:
+        sys.exit(
+            f"options ({' '.join(options)}) go after the name of one benchmark, "
+            f"not {len(names)}: bin/hubbub bench NAME OPTION ... (bin/hubbub bench --help)"
+        )
+    return names, options
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if args in (["-h"], ["--help"]):
+        print(USAGE, end="")
+        return
+    names, options = plan(args)
     failed = []
     for name in names:
         print(f"=== bench {name}", flush=True)
-        sys.argv = [f"bench.{name}"]
+        sys.argv = [f"bench.{name}", *options]
         try:
             # ``alter_sys``: the benchmark is ``sys.modules["__main__"]`` while it runs, so
             # the client processes it spawns find the functions it hands them (``loss``'s).
