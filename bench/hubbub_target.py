@@ -152,10 +152,13 @@ class HubbubTarget(Target):
         return Script(tuple(frames), ready_after=len(frames))
 
     async def await_sockets(self, n: int, timeout: float = 60.0) -> None:
+        """Until the hub holds exactly ``n`` sockets (by its ``hubbub_ws_connections``),
+        as the bare target waits: after the clients close, ``n`` 0 waits for the hub to
+        let them all go."""
         deadline = time.monotonic() + timeout
         while True:
             held = await asyncio.to_thread(self._metric, "hubbub_ws_connections")
-            if held >= n:
+            if held == n:
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the hub holds {held} sockets, expected {n}")
