@@ -89,11 +89,18 @@ class Up:
 
 
 def alive(processes: list[psutil.Process]) -> list[str]:
-    return [
-        " ".join(p.cmdline())
-        for p in processes
-        if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    ]
+    """Those of ``processes`` still there, each as pid, status and command line: a zombie
+    (a child its parent never waited for) too."""
+    left = []
+    for p in processes:
+        try:
+            if p.is_running():
+                left.append(f"{p.pid} {p.status()} {' '.join(p.cmdline()) or p.name()}")
+        except psutil.ZombieProcess:
+            left.append(f"{p.pid} zombie")
+        except psutil.NoSuchProcess:  # gone between the questions
+            continue
+    return left
 
 
 def get_json(url: str) -> tuple[int, dict[str, object]]:
