@@ -5,7 +5,8 @@
 (``HUBBUB_WS_PUBLISH_BYTES_PER_USER``, a token bucket; the size counted is the stored
 publication's JSON): over it, ``rate_limited`` with ``details.retry_after`` (seconds,
 fractional) and nothing is published; a publication larger than the whole budget is
-``too_large``; one the channel history refused, or that never reached it, costs nothing.
+``too_large``; one the channel history refused, or that never reached it, costs nothing
+(nor does one too large to store: over NATS's ``max_payload``, headers and all).
 Like the socket cap, the budget is per hub.
 """
 
@@ -86,10 +87,11 @@ class ChannelCommands:
         # reconnect comes on another socket).
         try:
             ack = await publications.store(self.nc, self.subjects.event(channel), payload)
-        except publications.NotStored:
-            # The retries it invites must not end in rate_limited. (One that may have
-            # been stored, its acknowledgement late, keeps its cost: while JetStream is
-            # slow, publishes in flight are stored all the same.)
+        except (publications.NotStored, TooLarge):
+            # Not stored (refused, never sent, or over NATS's max_payload as stored): the
+            # retries it invites must not end in rate_limited. (One that may have been
+            # stored, its acknowledgement late, keeps its cost: while JetStream is slow,
+            # publishes in flight are stored all the same.)
             budget.give_back(conn.user_id, len(payload))
             raise
         return {"offset": ack.seq}
