@@ -16,7 +16,10 @@
   (``recovered: false``), ``on_reset`` is called so the application reloads its state.
   Under a new epoch (the channel's history was reset) offsets start over.
 * Reconnects use exponential backoff with full jitter, from the first again after a
-  session that went live; closes 1000 and 4003 are final, and so is a ``connect``
+  session that stayed live for ``stable_after`` seconds (10 by default: a hub that
+  accepts ``connect`` and closes at once is not tried again at once, forever); a 1001 or
+  4001 close is tried again at once when the backoff is at its first step, then backs
+  off like any other; closes 1000 and 4003 are final, and so is a ``connect``
   refused because the account is deactivated, or refused more than 3 times in a row
   (``rate_limited``, too many sockets, is not a refusal: it is retried).
 * ``pushes`` keeps the last ``PUSHES_KEPT`` pushes other than publications, for
@@ -137,6 +140,7 @@ class HubbubClient:
         rpc_timeout: float = 10.0,
         backoff_min: float = 0.05,
         backoff_max: float = 5.0,
+        stable_after: float = 10.0,
         headers: dict[str, str] | None = None,
     ) -> None:
         # Several hubs: each reconnect tries the next one (a hub that is gone, or draining
@@ -159,6 +163,8 @@ class HubbubClient:
         self.rpc_timeout = rpc_timeout
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
+        # A session live this long (seconds) starts the backoff from its first step again.
+        self.stable_after = stable_after
         self.headers = headers or {}
         self.url = self.urls[0]  # the hub of the current (or last) connection
         self.state = ConnectionState.IDLE
@@ -179,6 +185,7 @@ class HubbubClient:
         self._closing = False
         self._fatal: BaseException | None = None
         self._went_live = False  # the current session went live
+        self._live_since = 0.0  # when it did (time.monotonic())
         self._ever_live = False
         self._last_frame = time.monotonic()
         self._background: set[asyncio.Future[None]] = set()
@@ -406,7 +413,7 @@ class HubbubClient:
                     pending.future.set_exception(self._fatal or ClientClosed("closed"))
 
     async def _keep_connected(self) -> None:
-        attempt = 0  # failures since the last live session: the backoff's exponent
+        attempt = 0  # sessions since the last stable one: the backoff's exponent
         refusals = 0  # connects refused in a row (no live session between)
         while not self._closing:
             self.state = (
@@ -444,8 +451,13 @@ class HubbubClient:
                 log.warning("connection attempt failed", exc_info=True)
                 self.last_error = exc
             if self._went_live:
-                attempt = refusals = 0
-            attempt = 0 if at_once else attempt + 1
+                refusals = 0
+                if time.monotonic() - self._live_since >= self.stable_after:
+                    attempt = 0
+            # 1001 and 4001 (another hub, a new token) at once, unless that was tried
+            # already since the last stable session.
+            pause = self._backoff(0 if at_once and attempt == 0 else attempt + 1)
+            attempt += 1
             self._live.clear()
             self._next_url += 1  # the next attempt goes to the next hub
             if self._stopping():
@@ -456,7 +468,7 @@ class HubbubClient:
                 )
                 break
             self.reconnects += 1
-            await asyncio.sleep(self._backoff(attempt))
+            await asyncio.sleep(pause)
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter up to ``backoff_min`` doubled per attempt, at most ``backoff_max``."""
@@ -508,6 +520,7 @@ class HubbubClient:
                 self.closes.append((code, ""))
                 return code, ""
             self._went_live = self._ever_live = True
+            self._live_since = time.monotonic()
             self._live.set()
             watchdog = asyncio.create_task(self._watch(ws))
             await reader
