@@ -15,6 +15,15 @@ with 1001 and recover from history themselves when they resubscribe with ``since
 Each feed keeps its tail (``tail.py``): the publications it passed on last, from which
 a resubscribe with a recent ``since`` is answered without reading history.
 
+A channel whose history keeps none of its publications has no offset of its own to place
+a socket at. The feed reads the history's state then (``History.empty_channel``, one
+read per feed, shared by the sockets that subscribe meanwhile): its sockets are placed
+at the history's last offset (nothing of the channel up to it), and the tail vouches
+from the history's first offset less one (retention drops the oldest first: nothing of
+the channel after it was dropped). So a socket on a quiet channel resubscribes with a
+position that a later feed, on any hub, can answer for as long as the history has
+dropped nothing after it.
+
 Offsets hold within one history epoch. When a kind's stream is recreated (a NATS reset,
 then ``hubbub migrate``), its offsets start again at 1: a feed that sees a publication
 at or below what it passed on, and every feed after a NATS reconnect, has the epoch
@@ -39,6 +48,7 @@ from hub.ws import frames
 from hub.ws.history import History
 from hub.ws.tail import Tail, TailBudget
 from hubbub.contracts.channels import Channel, ChannelKind, ChannelPolicy, SlowConsumerPolicy
+from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.subjects import Subjects
 from hubbub.tasks import cancel_and_wait
 
@@ -77,6 +87,7 @@ class Feed:
     __slots__ = (
         "batch",
         "channel",
+        "empty_until",
         "epoch",
         "fanout",
         "history_offset",
@@ -84,6 +95,7 @@ class Feed:
         "live",
         "name",
         "policy",
+        "reading",
         "ready",
         "scheduled",
         "sub",
@@ -106,6 +118,11 @@ class Feed:
         # The channel's last offset as read from history while this feed listened. Safe
         # to reuse for later subscribers: anything newer arrives live after it.
         self.history_offset: int | None = None
+        # When history kept none of the channel's publications (``history_offset`` 0):
+        # its last offset then, where this feed's sockets are placed.
+        self.empty_until: int | None = None
+        # The read of ``history_offset`` under way, shared by the sockets that wait for it.
+        self.reading: asyncio.Future[None] | None = None
         # The history epoch its offsets belong to: set by its first subscribe.
         self.epoch: str | None = None
         # What this feed passed on last, for resubscribes (``tail.py``).
@@ -117,19 +134,51 @@ class Feed:
         )
 
     async def latest(self) -> int:
-        """The channel's current offset, from what this feed knows or else from history."""
-        if self.last_offset is not None:
-            return self.last_offset
-        if self.history_offset is None:
-            self.history_offset = await self.fanout.history.last_offset(self.channel)
-            if self.last_offset is None and self.history_offset > 0:
-                # Read after this feed's subscription was in place: every publication
-                # after it reaches ``accept``. An empty history (0) names no publication:
-                # the channel may have had some that retention removed, and offsets are
-                # shared by the channels of a kind, so the tail vouches for nothing until
-                # it takes its first publication.
-                self.tail.begin(self.history_offset)
-        return self.history_offset
+        """Where a socket that subscribes now is placed: the channel's current offset,
+        from what this feed knows or else from history (read once for all the sockets
+        that wait for it)."""
+        while self.last_offset is None and self.history_offset is None:
+            reading = self.reading
+            if reading is None or reading.done():  # (its callback may not have run yet)
+                reading = self.reading = asyncio.ensure_future(self._read_history())
+                reading.add_done_callback(self._read)
+            await asyncio.shield(reading)
+        position = self.position
+        assert position is not None
+        return position
+
+    def _read(self, reading: asyncio.Future[None]) -> None:
+        if self.reading is reading:
+            self.reading = None
+        if not reading.cancelled():
+            reading.exception()  # retrieved: each waiter has it raised
+
+    async def _read_history(self) -> None:
+        """The channel's last offset from history, read after this feed's subscription
+        was in place: every publication after it reaches ``accept``. The tail vouches
+        from there — or, when history keeps none of the channel's publications (offsets
+        are shared by the channels of a kind, so that names none of its own), from the
+        history's first offset less one, and sockets are placed at its last offset. A
+        read that finds the history reset meanwhile (another epoch) is not used."""
+        epoch = self.epoch
+        history = self.fanout.history
+        offset = await history.last_offset(self.channel)
+        start: int | None = offset if offset > 0 else None
+        empty_until: int | None = None
+        if offset == 0 and epoch is not None:
+            try:
+                empty = await history.empty_channel(self.channel, epoch)
+            except Unavailable as exc:  # sockets placed at 0 then: recovered less often
+                log.debug("reading the history's state for %s failed: %r", self.name, exc)
+                empty = None
+            if empty is not None:
+                first, empty_until = empty
+                start = max(first - 1, 0)
+        if self.epoch != epoch or self.history_offset is not None:
+            return  # reset meanwhile: the next ``latest`` reads again
+        self.history_offset, self.empty_until = offset, empty_until
+        if self.last_offset is None and start is not None:
+            self.tail.begin(start)
 
     @property
     def empty(self) -> bool:
@@ -139,8 +188,18 @@ class Feed:
     def position(self) -> int | None:
         """The channel offset every socket of this feed has seen up to: the last one it
         passed on, else the channel's last offset as history gave it to the first socket
-        that subscribed (sockets are placed there). None before either."""
-        return self.last_offset if self.last_offset is not None else self.history_offset
+        that subscribed (sockets are placed there) — on a history that kept none of the
+        channel's, its last offset then. None before either."""
+        if self.last_offset is not None:
+            return self.last_offset
+        return self.history_offset if not self.empty_until else self.empty_until
+
+    @property
+    def channel_last(self) -> int:
+        """The offset of the channel's last publication as this feed knows it (0: none)."""
+        if self.last_offset is not None:
+            return self.last_offset
+        return self.history_offset or 0
 
     # --- from NATS --------------------------------------------------------------------
 
@@ -213,7 +272,7 @@ class Feed:
         if self.epoch == epoch:
             return False
         self.epoch = epoch
-        self.last_offset = self.history_offset = None
+        self.last_offset = self.history_offset = self.empty_until = None
         self.batch.clear()
         self.hand_over()
         return True

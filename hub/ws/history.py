@@ -17,6 +17,18 @@ read that is no longer wanted when its turn comes (``still_wanted``: its socket 
 meanwhile) is not made. Most recoveries never come here: a feed answers a recent
 ``since`` from its tail (``tail.py``).
 
+What retention drops is read from the stream's state: JetStream's limits of age and
+size drop the kind's oldest publications first (its ``first_seq`` rises past them), and
+a channel's own limit drops that channel's oldest while it keeps as many as the limit.
+So the history has kept everything a channel published after an offset while its first
+offset is at most one past it and the channel keeps fewer than its limit after it
+(``kept_after``); and a channel none of whose publications is kept published nothing
+after ``first_seq`` - 1 (``empty_channel``). A publication deleted by hand from the
+middle (a subject purged, a message removed) is not seen. Stream state comes from the
+stream's leader (stream info), at most ``STATE_READS_AT_ONCE`` reads at once; what only
+grows (the first and last offsets of an epoch) is remembered, to answer what it can
+without asking.
+
 Stored data is checked as live delivery checks it (``hub/ws/fanout.py``): only JSON
 objects reach clients. A backend that published anything else is logged and skipped,
 because history replies splice the stored bytes into the frame unparsed.
@@ -43,6 +55,8 @@ EPOCH_TTL_S = 30.0
 # Batched reads in flight at once: with 4 MiB each, half of NATS's default max_pending
 # (64 MiB) for the replies the hub has yet to read.
 BATCHES_AT_ONCE = 8
+# Stream info requests (JetStream API, answered by the stream's leader) in flight at once.
+STATE_READS_AT_ONCE = 16
 log = logging.getLogger(__name__)
 
 
@@ -76,8 +90,11 @@ class History:
         self.timeout = timeout
         self._epochs: dict[ChannelKind, tuple[str, float]] = {}
         self._batches = asyncio.Semaphore(BATCHES_AT_ONCE)
-        # The epoch of each kind's history that is known to have dropped publications.
-        self._dropped: dict[ChannelKind, str] = {}
+        self._state_reads = asyncio.Semaphore(STATE_READS_AT_ONCE)
+        # Per kind, (epoch, the highest first / last offset its stream was seen with):
+        # both only grow within an epoch.
+        self._fronts: dict[ChannelKind, tuple[str, int]] = {}
+        self._ends: dict[ChannelKind, tuple[str, int]] = {}
 
     @property
     def batching(self) -> bool:
@@ -108,32 +125,77 @@ class History:
         now = time.monotonic()
         if cached is not None and not fresh and now - cached[1] < EPOCH_TTL_S:
             return cached[0]
-        try:
-            info = await self.nc.jetstream().stream_info(self.subjects.stream(kind))
-        except Exception as exc:
-            raise Unavailable(f"channel history is unavailable: {type(exc).__name__}") from None
-        epoch = _epoch_of(info)
+        epoch = _epoch_of(await self._stream_info(kind))
         self._epochs[kind] = (epoch, now)
         return epoch
 
-    async def nothing_dropped(self, kind: ChannelKind, epoch: str) -> bool:
-        """Has the kind's history, of ``epoch``, kept every publication ever made (no
-        retention yet)? Neither the oldest (``first_seq``) nor one in the middle (a
-        channel's own limit, ``num_deleted``) removed. Once something was dropped, that
-        stays so for the epoch: remembered, not asked again."""
-        if self._dropped.get(kind) == epoch:
-            return False
-        try:
-            info = await self.nc.jetstream().stream_info(self.subjects.stream(kind))
-        except Exception as exc:
-            raise Unavailable(f"channel history is unavailable: {type(exc).__name__}") from None
-        if _epoch_of(info) != epoch:
-            return False  # another history than the one asked about: none of it is kept
+    async def _stream_info(self, kind: ChannelKind, subject: str | None = None) -> StreamInfo:
+        """The kind's stream state from its leader (with ``subject``'s count of kept
+        publications, when given); its first and last offsets are remembered."""
+        async with self._state_reads:
+            try:
+                info = await self.nc.jetstream().stream_info(
+                    self.subjects.stream(kind), subjects_filter=subject
+                )
+            except Exception as exc:
+                message = f"channel history is unavailable: {type(exc).__name__}"
+                raise Unavailable(message) from None
+        epoch = _epoch_of(info)
+        for seen, offset in (
+            (self._fronts, info.state.first_seq),
+            (self._ends, info.state.last_seq),
+        ):
+            known = seen.get(kind)
+            if known is None or known[0] != epoch or known[1] < offset:
+                seen[kind] = (epoch, offset)
+        return info
+
+    @staticmethod
+    def _known(
+        seen: dict[ChannelKind, tuple[str, int]], kind: ChannelKind, epoch: str
+    ) -> int | None:
+        known = seen.get(kind)
+        return known[1] if known is not None and known[0] == epoch else None
+
+    async def empty_channel(self, channel: Channel, epoch: str) -> tuple[int, int] | None:
+        """When the kind's history, of ``epoch``, keeps none of ``channel``'s
+        publications: its (first, last) offsets, read in one go from the stream's leader.
+        Then the channel published nothing after first - 1 (what retention drops goes
+        oldest first, so nothing of it at or after ``first`` was dropped) up to ``last``.
+        None when it keeps some, or the history is of another epoch."""
+        subject = self.subjects.event(channel)
+        info = await self._stream_info(channel.kind, subject)
         state = info.state
-        if state.first_seq <= 1 and not state.num_deleted:
+        if _epoch_of(info) != epoch or (state.subjects or {}).get(subject):
+            return None
+        return state.first_seq, state.last_seq
+
+    async def kept_after(self, kind: ChannelKind, epoch: str, offset: int) -> int | None:
+        """Has the kind's history, of ``epoch``, kept everything published after
+        ``offset``, as far as its limits of age and size go? They drop the oldest first,
+        so it has while its first offset is at most ``offset`` + 1. None when it has not
+        (or may not have); else how many publications it keeps per channel (the
+        stream's ``max_msgs_per_subject``, -1 or 0 for no limit), for the caller to
+        check the channel's own limit. A first offset seen before that is past
+        ``offset`` already answers None without asking (it only grows); a yes is asked
+        each time."""
+        front = self._known(self._fronts, kind, epoch)
+        if front is not None and front > offset + 1:
+            return None
+        info = await self._stream_info(kind)
+        if _epoch_of(info) != epoch or info.state.first_seq > offset + 1:
+            return None
+        limit = info.config.max_msgs_per_subject
+        return -1 if limit is None else limit
+
+    async def reaches(self, kind: ChannelKind, epoch: str, offset: int) -> bool:
+        """Has the kind's history, of ``epoch``, come as far as ``offset``? A last offset
+        seen before that is as far already answers yes without asking."""
+        end = self._known(self._ends, kind, epoch)
+        if end is not None and end >= offset:
             return True
-        self._dropped[kind] = epoch
-        return False
+        info = await self._stream_info(kind)
+        return _epoch_of(info) == epoch and info.state.last_seq >= offset
 
     async def last_offset(self, channel: Channel) -> int:
         msg = await self._get(channel.kind, {"last_by_subj": self.subjects.event(channel)})

@@ -183,37 +183,49 @@ class Subscriptions:
 
         Recovered means every publication after ``since.offset`` is in the reply — the
         epoch matches, and the feed's tail holds them all (``tail.py``), or else the
-        history still holds the last one the client saw (retention drops the oldest
-        first, so then it holds all the later ones too). At most ``MAX_RECOVERY_BYTES``
-        of data less what the socket's earlier recoveries still have on their way
+        history has dropped none of them: it still holds the one the client saw last
+        (retention drops the oldest first, so then it holds all the later ones too), or,
+        for a position that names none of the channel's (where a hub places a socket on a
+        channel whose history kept none: ``Feed.latest``), nothing after it was dropped —
+        the history's first offset is at most one past it, and the channel's own limit
+        has not been reached. At most ``MAX_RECOVERY_BYTES`` of data less what the
+        socket's earlier recoveries still have on their way
         (``Connection.send_recovery``); more is not recovered."""
         channel = feed.channel
         max_bytes = MAX_RECOVERY_BYTES - conn.recovery_pending()
         if since.epoch != epoch:
             return False, [], latest
+        target = feed.channel_last  # the last publication a replay must reach
         if since.offset > latest:
             # Ahead of this hub's feed is not ahead of the channel: the client may come
             # from a hub whose feed is further on, or from a replay of history while this
             # feed works through a backlog. The stream's own last offset decides.
-            latest = max(latest, await self.history.last_offset(channel))
+            last = await self.history.last_offset(channel)
+            latest, target = max(latest, last), max(target, last)
             if since.offset > latest:
+                # Past the channel's last publication: a position given on a channel
+                # whose history kept none of its publications, everything of the channel
+                # up to it seen. Only one past the history's end is not recovered.
+                if await self.history.reaches(channel.kind, epoch, since.offset):
+                    return True, [], since.offset
                 return False, [], latest
-        if since.offset == latest and latest > 0:  # the client saw the channel's last one
+        if since.offset == latest and latest > 0:  # the client is where the channel is
             return True, [], latest
-        if latest == feed.last_offset:  # the tail reaches as far as the client is placed
+        if latest == feed.position:  # the tail reaches as far as the client is placed
             kept = feed.tail.after(since.offset)
             if kept is not None and sum(len(data) for _, data in kept) <= max_bytes:
                 return True, kept, latest
-        if since.offset == 0:
-            # The client saw none of the channel's publications: it missed every one
-            # ever made, kept only while the history has dropped nothing (an empty
-            # channel now may have had publications that retention removed).
-            if not await self.history.nothing_dropped(channel.kind, epoch):
+        # Its own publication, still held: nothing after it was dropped. Else the history
+        # must have dropped nothing after it (the channel's own limit is checked below).
+        held = since.offset > 0 and await self.history.holds(channel, since.offset)
+        per_channel = -1  # what the channel's own limit keeps: no matter when held
+        if not held:
+            limit = await self.history.kept_after(channel.kind, epoch, since.offset)
+            if limit is None:
                 return False, [], latest
-            if latest == 0:
-                return True, [], latest
-        elif not await self.history.holds(channel, since.offset):
-            return False, [], latest
+            per_channel = limit
+        if target <= since.offset:  # the channel published nothing after it
+            return True, [], latest
         if max_bytes <= 0:
             return False, [], latest
         found = await self.history.after(
@@ -223,9 +235,12 @@ class Subscriptions:
             max_bytes,
             still_wanted=lambda: not conn.lost(),  # a socket gone meanwhile: nobody to tell
         )
-        if not found or found[-1].offset < latest:
+        if not found or found[-1].offset < target:
             return False, [], latest  # more than we replay: reload instead
-        return True, [(p.offset, p.data) for p in found], found[-1].offset
+        if 0 < per_channel <= len(found):
+            # As many as the channel keeps: its own limit may have dropped older ones.
+            return False, [], latest
+        return True, [(p.offset, p.data) for p in found], max(latest, found[-1].offset)
 
     async def unsubscribe(self, conn: Connection, command: cmd.Unsubscribe) -> dict[str, str]:
         channel, name = parse_channel(command.channel)

@@ -80,6 +80,16 @@ class FakeHistory:
     async def after(self, channel: Channel, offset: int, limit: int, *_: Any, **__: Any) -> Any:
         return [Publication(o, b'{"n":%d}' % o) for o in range(offset + 1, self.last + 1)][:limit]
 
+    async def empty_channel(self, channel: Channel, epoch: str) -> tuple[int, int] | None:
+        """(Only asked when ``last`` is 0.) Nothing was ever dropped: from 1, up to 0."""
+        return (1, 0) if epoch == self.epoch_now else None
+
+    async def kept_after(self, kind: object, epoch: str, offset: int) -> int | None:
+        return -1 if epoch == self.epoch_now else None  # nothing dropped, no limit
+
+    async def reaches(self, kind: object, epoch: str, offset: int) -> bool:
+        return epoch == self.epoch_now and offset <= self.last
+
 
 class FakeAuthorizer:
     """Members of every channel; ``gate`` (when set) holds the worker's check."""
