@@ -31,6 +31,7 @@ import nats.js.errors
 import redis.exceptions
 
 from hubbub.contracts.errors import Unavailable
+from hubbub.log_every import LogEvery
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +239,7 @@ class Health:
         self.down: dict[str, Down] = {}  # empty while all is well: ``if health.down``
         self._probing: dict[str, asyncio.Task[None]] = {}
         self._nudge = asyncio.Event()
-        self._saturated: dict[str, int] = {}  # refusals since the last line logged
-        self._saturated_logged: dict[str, float] = {}
+        self._saturated: dict[str, LogEvery] = {}  # per dependency: its "saturated" line
 
     def went_down(self, name: str, exc: BaseException | str) -> bool:
         """Record that ``name`` failed; logs a warning if that is news. Returns whether
@@ -320,20 +320,21 @@ class Health:
     def saturated(self, name: str, exc: BaseException) -> None:
         """Record that ``name`` had no capacity for a request (its pool was exhausted):
         a warning at most every ``SATURATION_LOG_S`` per dependency, with the count."""
-        count = self._saturated.get(name, 0) + 1
-        self._saturated[name] = count
-        now = self.clock()
-        if now - self._saturated_logged.get(name, -SATURATION_LOG_S) < SATURATION_LOG_S:
-            return
-        self._saturated_logged[name] = now
-        self._saturated[name] = 0
-        self.log.warning(
-            "%s is saturated: %s (%d time(s) since the last such line)",
-            name,
-            f"{type(exc).__name__}: {exc}"[:300],
-            count,
-            extra={"dependency": name, "count": count},
-        )
+        lines = self._saturated.get(name)
+        if lines is None:
+            lines = self._saturated[name] = LogEvery(SATURATION_LOG_S, clock=self.clock)
+        error = f"{type(exc).__name__}: {exc}"[:300]
+
+        def line(count: int) -> None:
+            self.log.warning(
+                "%s is saturated: %s (%d time(s) since the last such line)",
+                name,
+                error,
+                count,
+                extra={"dependency": name, "count": count},
+            )
+
+        lines.add(line)
 
     def is_down(self, name: str) -> bool:
         return name in self.down
@@ -382,3 +383,5 @@ class Health:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._probing.clear()  # a task cancelled before it started never ran its finally
+        for lines in self._saturated.values():
+            lines.flush()  # a count still waiting for its line is told now

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import operator
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import nats.errors
@@ -58,6 +58,7 @@ from hubbub.contracts.operations import Operation
 from hubbub.contracts.subjects import WORKER_QUEUE, Subjects
 from hubbub.dependencies import RETRY_AFTER_S, Health, unavailable
 from hubbub.keys import RedisKeys
+from hubbub.log_every import LogEvery
 from hubbub.logs import request_id_var
 from hubbub.nats_barrier import server_has_read
 from hubbub.nats_direct import publish_now, publishes_directly
@@ -83,28 +84,6 @@ HEADER_ROOM = 256
 SHUTTING_DOWN = "the worker is shutting down; retry"
 
 log = logging.getLogger(__name__)
-
-
-class LogEvery:
-    """One kind of log line, at most once per ``every`` seconds, with the count of
-    occurrences since the last line: something a caller can repeat many times a second
-    (a refusal) is logged, never a line per occurrence."""
-
-    __slots__ = ("count", "every", "logged")
-
-    def __init__(self, every: float = BUSY_LOG_S) -> None:
-        self.every = every
-        self.count = 0  # occurrences since the last line
-        self.logged = -every  # when the last line was (monotonic)
-
-    def due(self) -> int:
-        """Count one occurrence; the count to log when a line is due now, else 0."""
-        self.count += 1
-        now = time.monotonic()
-        if now - self.logged < self.every:
-            return 0
-        count, self.count, self.logged = self.count, 0, now
-        return count
 
 
 class WorkerService:
@@ -161,10 +140,10 @@ class WorkerService:
         # Lines logged at most once per BUSY_LOG_S, with counts: busy refusals
         # ("backpressure"), callers no hub signed, reply subjects that are no inbox,
         # replies over NATS's max_payload.
-        self._busy_log = LogEvery()
-        self._unsigned_log = LogEvery()
-        self._stray_log = LogEvery()
-        self._too_large_log = LogEvery()
+        self._busy_log = LogEvery(BUSY_LOG_S)
+        self._unsigned_log = LogEvery(BUSY_LOG_S)
+        self._stray_log = LogEvery(BUSY_LOG_S)
+        self._too_large_log = LogEvery(BUSY_LOG_S)
 
     async def start(self) -> None:
         # Every operation's series from the start, the alerted outcomes at 0: a series
@@ -199,6 +178,8 @@ class WorkerService:
         finished = await self.actors.drain(max(0.0, deadline - loop.time()))
         if self.read_pool is not None:
             await self.read_pool.close()
+        for lines in (self._busy_log, self._unsigned_log, self._stray_log, self._too_large_log):
+            lines.flush()  # a count still waiting for its line is told now
         log.info("worker drained", extra={"finished_in_time": finished})
         return finished
 
@@ -296,14 +277,7 @@ class WorkerService:
                 caller = cached if cached is not None else self._new_caller(raw, signed)
             params = route.validate(envelope.get("params") or {})
         except Forbidden as exc:
-            count = self._unsigned_log.due()
-            if count:
-                log.warning(
-                    "refused a request whose caller no hub signed "
-                    "(%d such request(s) since the last such line)",
-                    count,
-                    extra={"op": route.op.name, "count": count},
-                )
+            self._unsigned_log.add(_unsigned_line(route.op.name))
             return self._reply_error(reply, exc, request_id)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False)
@@ -368,21 +342,22 @@ class WorkerService:
         await self._reply_error(reply, busy, request_id)  # the answer first, then the log
         # An overloaded worker refuses many requests a second: one line per
         # ``BUSY_LOG_S`` with the count, not one per refusal.
-        count = self._busy_log.due()
-        if not count:
-            return
-        request_id_var.set(request_id)  # for the log line (jobs set their own)
-        log.warning(
-            "backpressure: %s (%d refusal(s) since the last such line)",
-            exc,
-            count,
-            extra={"op": op.name, "count": count},
-        )
+
+        def line(count: int) -> None:
+            request_id_var.set(request_id)  # for the log line (jobs set their own)
+            log.warning(
+                "backpressure: %s (%d refusal(s) since the last such line)",
+                exc,
+                count,
+                extra={"op": op.name, "count": count},
+            )
+
+        self._busy_log.add(line)
 
     def _drop_stray(self, subject: bytes, reply: bytes) -> None:
         """A request whose reply subject is no reply inbox: neither run nor answered."""
-        count = self._stray_log.due()
-        if count:
+
+        def line(count: int) -> None:
             log.warning(
                 "dropped a request whose reply subject is not a reply inbox: %r "
                 "(%d such request(s) since the last such line)",
@@ -391,11 +366,13 @@ class WorkerService:
                 extra={"subject": subject[:200].decode(errors="replace"), "count": count},
             )
 
+        self._stray_log.add(line)
+
     def reply_too_large(self, size: int, limit: int, op: str, request_id: str) -> TooLarge:
         """The error that answers a reply of ``size`` bytes NATS would refuse, logged at
         most once per ``BUSY_LOG_S`` (a caller can ask for it again and again)."""
-        count = self._too_large_log.due()
-        if count:
+
+        def line(count: int) -> None:
             request_id_var.set(request_id)
             log.warning(
                 "a reply of %d bytes is over NATS's max_payload of %d; answered too_large "
@@ -405,6 +382,8 @@ class WorkerService:
                 count,
                 extra={"op": op, "count": count},
             )
+
+        self._too_large_log.add(line)
         return TooLarge(
             f"the answer ({size} bytes) is larger than the message bus carries ({limit} "
             "bytes); ask for less at a time, e.g. a smaller page (limit)",
@@ -619,6 +598,18 @@ class Request:
         if self.span is not None:
             tracing.failed(self.span, outcome)
         await self.worker._reply_error(self.reply, error, self.ctx.request_id)
+
+
+def _unsigned_line(op: str) -> Callable[[int], None]:
+    def line(count: int) -> None:
+        log.warning(
+            "refused a request whose caller no hub signed "
+            "(%d such request(s) since the last such line)",
+            count,
+            extra={"op": op, "count": count},
+        )
+
+    return line
 
 
 _NO_HEADERS: dict[str, str] = {}

@@ -25,8 +25,10 @@ from hubbub.config import Settings
 from hubbub.contracts.envelope import H_ERROR
 from hubbub.contracts.operations import Access, Operation
 from hubbub.contracts.subjects import Subjects
+from hubbub.log_every import LogEvery
 from hubbub.nats_reader import RawDispatch
 from hubbub.natsconn import connect_nats
+from tests.support.waiting import wait_for
 from workers.service import WorkerService
 
 
@@ -201,6 +203,25 @@ async def test_a_request_whose_reply_subject_is_no_inbox_is_dropped(
     assert said == ["sentinel"]  # the strays never ran
     assert watch.pending_msgs == 0  # and nothing was published where they pointed
     assert len(_warnings(caplog, "not a reply inbox")) == 1  # one line for both
+
+
+async def test_the_count_of_dropped_requests_is_logged_when_its_period_ends(
+    worker: WorkerService, nc: NATS, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first stray is logged at once; those after it are counted, and their count is
+    logged when the period ends, without waiting for yet another stray."""
+    worker._stray_log = LogEvery(0.2)
+    subject, _ = _request(settings, "x")
+    target = f"{settings.namespace}.ctl.user.someone"
+    with caplog.at_level(logging.INFO, logger="workers.service"):
+        for n in range(3):
+            await nc.publish(subject, _request(settings, f"stray {n}")[1], reply=target)
+        await nc.request(subject, _request(settings, "sentinel")[1], timeout=5)
+        assert [r.__dict__["count"] for r in _warnings(caplog, "not a reply inbox")] == [1]
+        await wait_for(
+            lambda: len(_warnings(caplog, "not a reply inbox")) == 2, what="the second line"
+        )
+    assert [r.__dict__["count"] for r in _warnings(caplog, "not a reply inbox")] == [1, 2]
 
 
 async def test_a_caller_no_hub_signed_is_refused_before_its_params_are_looked_at(

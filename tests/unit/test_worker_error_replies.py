@@ -11,7 +11,8 @@ import orjson
 from nats.errors import MaxPayloadError
 
 from hubbub.contracts.errors import NOT_STARTED, Unavailable, ValidationFailed
-from workers.service import LogEvery, WorkerService
+from hubbub.log_every import LogEvery
+from workers.service import WorkerService
 
 
 class Publisher:
@@ -31,7 +32,7 @@ class Publisher:
 
 
 def worker_with(nc: Publisher) -> Any:
-    worker = SimpleNamespace(nc=nc, _too_large_log=LogEvery())
+    worker = SimpleNamespace(nc=nc, _too_large_log=LogEvery(10.0))
     worker.reply_too_large = lambda *args: WorkerService.reply_too_large(worker, *args)  # type: ignore[arg-type]
     return worker
 
