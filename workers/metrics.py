@@ -7,6 +7,9 @@ from what the worker holds, so nothing on the request path keeps it up to date.
 * its handlers: latency by operation and outcome (``hubbub_worker_handler_seconds``,
   observed by workers/service.py as each job answers: the one thing kept on the
   request path, in series looked up once per operation, not per request);
+* what it refused or could not send, counted as it happens: requests dropped (their
+  reply subject is no reply inbox), requests refused because no hub signed their caller,
+  answers over NATS's ``max_payload`` (sent as ``too_large``), by operation;
 * the outbox: the age of the oldest event not yet published (one query a scrape, on the
   outbox's partial index of unpublished rows; the same for every worker, as the outbox
   is the database's), and what this worker's relay published or set aside;
@@ -132,6 +135,47 @@ class HandlerTimings(Collector):
             buckets = [(_BOUNDS[i], float(cumulative[i])) for i in range(len(_BOUNDS))]
             family.add_metric([operation, outcome], buckets, timing.total)
         yield family
+
+
+class Refusals(Collector):
+    """Requests the worker would not serve, and answers it could not send, each counted
+    by the service as it happens (a plain ``+= 1``: a scrape reads the numbers) — the
+    throttled log lines say the same, at most once per 10 s; these add up.
+
+    * ``hubbub_worker_dropped_requests``: neither run nor answered, their reply subject
+      being no reply inbox;
+    * ``hubbub_worker_unsigned_requests``: refused ``forbidden``, no hub having signed
+      their caller;
+    * ``hubbub_worker_too_large_replies{operation}``: answers over NATS's
+      ``max_payload``, sent as ``too_large`` instead."""
+
+    def __init__(self) -> None:
+        self.dropped = 0
+        self.unsigned = 0
+        self.too_large: dict[str, int] = {}  # by operation
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "hubbub_worker_dropped_requests",
+            "Requests neither run nor answered: their reply subject is no reply inbox.",
+            self.dropped,
+        )
+        yield CounterMetricFamily(
+            "hubbub_worker_unsigned_requests",
+            "Requests refused (forbidden) because no hub signed their caller.",
+            self.unsigned,
+        )
+        too_large = CounterMetricFamily(
+            "hubbub_worker_too_large_replies",
+            "Answers over NATS's max_payload, sent as too_large instead, by operation.",
+            labels=["operation"],
+        )
+        for operation, count in sorted(self.too_large.items()):
+            too_large.add_metric([operation], count)
+        yield too_large
 
 
 # The ``le`` labels as prometheus_client writes them (1.0, not 1).

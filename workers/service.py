@@ -67,7 +67,7 @@ from hubbub.natsauth import HUB_INBOX_PREFIX
 from workers.actors import ActorSystem, MailboxFull
 from workers.eager import start_eager
 from workers.execution import TRANSACTION_SLOTS, Slots, Unit, run_unit, take_slot
-from workers.metrics import HandlerTimings, OperationTimer
+from workers.metrics import HandlerTimings, OperationTimer, Refusals
 from workers.outages import classify, record
 
 BUSY_LOG_S = 10.0  # at most one "backpressure" line this often, with the count
@@ -76,7 +76,10 @@ UNSUB_ROUND_TRIP_S = 2.0
 # Where replies may go: the hubs' inboxes (hub/app.py connects with HUB_INBOX_PREFIX)
 # and nats-py's default one (a client connected without a prefix: the tests', the
 # benchmarks'). Nowhere else: not ``ctl.>``, ``svc.>``, ``evt.>`` or ``$JS.API.>``, which
-# a worker may publish to and a hub may not.
+# a worker may publish to and a hub may not. A request that crossed a gateway between
+# NATS clusters travels as ``_GR_.<cluster>.<server>.<reply>``, but the server takes the
+# prefix off before it hands the request to a client (and puts it back on the answer):
+# a worker sees the plain inbox (nats-server's client.go, ``processMsgResults``).
 REPLY_PREFIXES = (HUB_INBOX_PREFIX.encode() + b".", b"_INBOX.")
 # What an error reply's header (``Hubbub-Error``) may take of NATS's ``max_payload``,
 # which counts headers and payload together.
@@ -137,6 +140,9 @@ class WorkerService:
         self._reply_loop: asyncio.AbstractEventLoop | None = None
         # hubbub_worker_handler_seconds, in a registry that workers/metrics.py serves.
         self.timings = HandlerTimings()
+        # What it would not serve or could not send, counted: served with the timings.
+        self.refusals = Refusals()
+        self.timings.registry.register(self.refusals)
         # Lines logged at most once per BUSY_LOG_S, with counts: busy refusals
         # ("backpressure"), callers no hub signed, reply subjects that are no inbox,
         # replies over NATS's max_payload.
@@ -277,6 +283,7 @@ class WorkerService:
                 caller = cached if cached is not None else self._new_caller(raw, signed)
             params = route.validate(envelope.get("params") or {})
         except Forbidden as exc:
+            self.refusals.unsigned += 1
             self._unsigned_log.add(_unsigned_line(route.op.name))
             return self._reply_error(reply, exc, request_id)
         except ValidationError as exc:
@@ -356,6 +363,7 @@ class WorkerService:
 
     def _drop_stray(self, subject: bytes, reply: bytes) -> None:
         """A request whose reply subject is no reply inbox: neither run nor answered."""
+        self.refusals.dropped += 1
 
         def line(count: int) -> None:
             log.warning(
@@ -371,6 +379,8 @@ class WorkerService:
     def reply_too_large(self, size: int, limit: int, op: str, request_id: str) -> TooLarge:
         """The error that answers a reply of ``size`` bytes NATS would refuse, logged at
         most once per ``BUSY_LOG_S`` (a caller can ask for it again and again)."""
+        too_large = self.refusals.too_large
+        too_large[op] = too_large.get(op, 0) + 1
 
         def line(count: int) -> None:
             request_id_var.set(request_id)

@@ -87,6 +87,11 @@ def _warnings(caplog: pytest.LogCaptureFixture, words: str) -> list[logging.LogR
     ]
 
 
+def _counted(worker: WorkerService, name: str, **labels: str) -> float | None:
+    """A counter of the worker's /metrics (its registry, as a scrape reads it)."""
+    return worker.timings.registry.get_sample_value(f"{name}_total", labels)
+
+
 async def test_requests_and_replies_skip_the_subscriptions_task_and_publish(
     worker: WorkerService, nc: NATS, settings: Settings
 ) -> None:
@@ -173,6 +178,7 @@ async def test_a_reply_over_nats_max_payload_is_answered_too_large_and_logged_on
             assert "smaller page" in error["message"]
     lines = _warnings(caplog, "max_payload")
     assert len(lines) == 1
+    assert _counted(worker, "hubbub_worker_too_large_replies", operation=BIG.name) == 2
     assert lines[0].exc_info is None
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     # A reply that fits goes out as before.
@@ -203,6 +209,7 @@ async def test_a_request_whose_reply_subject_is_no_inbox_is_dropped(
     assert said == ["sentinel"]  # the strays never ran
     assert watch.pending_msgs == 0  # and nothing was published where they pointed
     assert len(_warnings(caplog, "not a reply inbox")) == 1  # one line for both
+    assert _counted(worker, "hubbub_worker_dropped_requests") == 2  # and each counted
 
 
 async def test_the_count_of_dropped_requests_is_logged_when_its_period_ends(
@@ -239,3 +246,4 @@ async def test_a_caller_no_hub_signed_is_refused_before_its_params_are_looked_at
             assert reply.headers[H_ERROR] == "forbidden"
             assert "details" not in orjson.loads(reply.data)
     assert len(_warnings(caplog, "no hub signed")) == 1
+    assert _counted(worker, "hubbub_worker_unsigned_requests") == 2

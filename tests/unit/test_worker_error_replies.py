@@ -12,6 +12,7 @@ from nats.errors import MaxPayloadError
 
 from hubbub.contracts.errors import NOT_STARTED, Unavailable, ValidationFailed
 from hubbub.log_every import LogEvery
+from workers.metrics import Refusals
 from workers.service import WorkerService
 
 
@@ -32,7 +33,7 @@ class Publisher:
 
 
 def worker_with(nc: Publisher) -> Any:
-    worker = SimpleNamespace(nc=nc, _too_large_log=LogEvery(10.0))
+    worker = SimpleNamespace(nc=nc, _too_large_log=LogEvery(10.0), refusals=Refusals())
     worker.reply_too_large = lambda *args: WorkerService.reply_too_large(worker, *args)  # type: ignore[arg-type]
     return worker
 
