@@ -145,11 +145,12 @@ class WorkerService:
         self.timings.registry.register(self.refusals)
         # Lines logged at most once per BUSY_LOG_S, with counts: busy refusals
         # ("backpressure"), callers no hub signed, reply subjects that are no inbox,
-        # replies over NATS's max_payload.
+        # replies over NATS's max_payload, error replies sent without their details.
         self._busy_log = LogEvery(BUSY_LOG_S)
         self._unsigned_log = LogEvery(BUSY_LOG_S)
         self._stray_log = LogEvery(BUSY_LOG_S)
         self._too_large_log = LogEvery(BUSY_LOG_S)
+        self._details_log = LogEvery(BUSY_LOG_S)
 
     async def start(self) -> None:
         # Every operation's series from the start, the alerted outcomes at 0: a series
@@ -184,7 +185,13 @@ class WorkerService:
         finished = await self.actors.drain(max(0.0, deadline - loop.time()))
         if self.read_pool is not None:
             await self.read_pool.close()
-        for lines in (self._busy_log, self._unsigned_log, self._stray_log, self._too_large_log):
+        for lines in (
+            self._busy_log,
+            self._unsigned_log,
+            self._stray_log,
+            self._too_large_log,
+            self._details_log,
+        ):
             lines.flush()  # a count still waiting for its line is told now
         log.info("worker drained", extra={"finished_in_time": finished})
         return finished
@@ -400,6 +407,23 @@ class WorkerService:
             request_id=request_id,
         )
 
+    def _details_dropped(self, error: HubbubError, size: int, request_id: str) -> None:
+        """An error reply too long for NATS went without its details: logged at most once
+        per ``BUSY_LOG_S``, with the count."""
+
+        def line(count: int) -> None:
+            request_id_var.set(request_id)
+            log.warning(
+                "error details dropped: too long (a %s reply of %d bytes; "
+                "%d such reply(s) since the last such line)",
+                error.code.value,
+                size,
+                count,
+                extra={"code": error.code.value, "count": count},
+            )
+
+        self._details_log.add(line)
+
     def _new_caller(self, raw: Any, signed: bytes) -> Caller:
         """A signed caller not cached yet: parsed once, then kept by its signed bytes."""
         caller = Caller.model_validate(raw)
@@ -420,7 +444,7 @@ class WorkerService:
         if len(payload) > limit:
             # Only details grow this long (a validation's list of errors): the code and
             # the message stay, so the caller still learns what failed.
-            self.reply_too_large(len(payload), limit, "-", request_id)
+            self._details_dropped(error, len(payload), request_id)
             body["details"] = {"request_id": request_id}
             payload = orjson.dumps(body)
         try:

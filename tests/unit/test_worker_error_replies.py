@@ -4,15 +4,16 @@ NATS message."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
+import logging
+from typing import Any, cast
 
 import orjson
+import pytest
 from nats.errors import MaxPayloadError
 
+from handlers.registry import Registry
+from hubbub.config import Settings
 from hubbub.contracts.errors import NOT_STARTED, Unavailable, ValidationFailed
-from hubbub.log_every import LogEvery
-from workers.metrics import Refusals
 from workers.service import WorkerService
 
 
@@ -32,10 +33,16 @@ class Publisher:
         self.sent.append(orjson.loads(body))
 
 
-def worker_with(nc: Publisher) -> Any:
-    worker = SimpleNamespace(nc=nc, _too_large_log=LogEvery(10.0), refusals=Refusals())
-    worker.reply_too_large = lambda *args: WorkerService.reply_too_large(worker, *args)  # type: ignore[arg-type]
-    return worker
+def worker_with(nc: Publisher) -> WorkerService:
+    """A worker service that takes no requests: only its error replies are used."""
+    settings = Settings(_env_file=None, secret_key="k" * 32)  # type: ignore[call-arg]
+    return WorkerService(
+        settings=settings,
+        registry=Registry(),
+        nc=cast(Any, nc),
+        sessions=cast(Any, None),
+        redis=cast(Any, None),
+    )
 
 
 async def test_one_error_answering_many_jobs_names_each_job_s_request() -> None:
@@ -44,21 +51,26 @@ async def test_one_error_answering_many_jobs_names_each_job_s_request() -> None:
     shared = Unavailable("the worker is shutting down; retry", reason=NOT_STARTED)
 
     for request_id in ("req-a", "req-b", "req-c"):
-        await WorkerService._reply_error(worker, b"_INBOX.r", shared, request_id)  # type: ignore[arg-type]
+        await worker._reply_error(b"_INBOX.r", shared, request_id)
 
     assert [body["details"]["request_id"] for body in nc.sent] == ["req-a", "req-b", "req-c"]
     assert {body["details"]["reason"] for body in nc.sent} == {NOT_STARTED}
     assert "request_id" not in shared.details  # the shared error is left as it was
 
 
-async def test_an_error_too_long_for_nats_keeps_its_code_and_message_not_its_details() -> None:
+async def test_an_error_too_long_for_nats_keeps_its_code_and_message_not_its_details(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """A validation's list of errors can outgrow a message (a request from a client
-    that is no hub: hubs validate first); the caller still hears what failed."""
+    that is no hub: hubs validate first); the caller still hears what failed, and the
+    log says the details were dropped — not that a reply was answered too_large."""
     nc = Publisher()
+    worker = worker_with(nc)
     errors = [{"loc": ["params", f"f{n}"], "msg": "extra", "type": "extra"} for n in range(200)]
     failed = ValidationFailed("validation failed", errors=errors)
 
-    await WorkerService._reply_error(worker_with(nc), b"_INBOX.r", failed, "req-v")  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="workers.service"):
+        await worker._reply_error(b"_INBOX.r", failed, "req-v")
 
     assert nc.sent == [
         {
@@ -68,3 +80,7 @@ async def test_an_error_too_long_for_nats_keeps_its_code_and_message_not_its_det
             "details": {"request_id": "req-v"},
         }
     ]
+    [line] = [r for r in caplog.records if r.name == "workers.service"]
+    assert line.getMessage().startswith("error details dropped: too long (a validation_failed")
+    assert "too_large" not in line.getMessage()
+    assert worker.refusals.too_large == {}  # no answer was too_large
