@@ -383,24 +383,37 @@ class WorkerService:
 
         self._stray_log.add(line)
 
-    def reply_too_large(self, size: int, limit: int, op: str, request_id: str) -> TooLarge:
+    def reply_too_large(self, size: int, limit: int, op: Operation, request_id: str) -> TooLarge:
         """The error that answers a reply of ``size`` bytes NATS would refuse, logged at
-        most once per ``BUSY_LOG_S`` (a caller can ask for it again and again)."""
+        most once per ``BUSY_LOG_S`` (a caller can ask for it again and again). The
+        handler has run: an operation that may write has applied its change (and a
+        retry with its idempotency key replays this answer), so the error says so and
+        to read the result back, not to ask again."""
         too_large = self.refusals.too_large
-        too_large[op] = too_large.get(op, 0) + 1
+        too_large[op.name] = too_large.get(op.name, 0) + 1
+        applied = not op.reads_only
 
         def line(count: int) -> None:
             request_id_var.set(request_id)
             log.warning(
-                "a reply of %d bytes is over NATS's max_payload of %d; answered too_large "
+                "a reply of %d bytes is over NATS's max_payload of %d; answered too_large%s "
                 "(%d such reply(s) since the last such line)",
                 size,
                 limit,
+                ", its change applied" if applied else "",
                 count,
-                extra={"op": op, "count": count},
+                extra={"op": op.name, "count": count},
             )
 
         self._too_large_log.add(line)
+        if applied:
+            return TooLarge(
+                f"the change was applied, but its answer ({size} bytes) is larger than the "
+                f"message bus carries ({limit} bytes): do not send it again; read the "
+                "result back instead (e.g. GET it)",
+                request_id=request_id,
+                applied=True,
+            )
         return TooLarge(
             f"the answer ({size} bytes) is larger than the message bus carries ({limit} "
             "bytes); ask for less at a time, e.g. a smaller page (limit)",
@@ -550,8 +563,7 @@ class Request:
         worker = self.worker
         if reply and len(body) > worker.nc.max_payload:  # NATS would refuse it
             size, limit = len(body), worker.nc.max_payload
-            op = self.route.op.name
-            await self.reject(worker.reply_too_large(size, limit, op, ctx.request_id))
+            await self.reject(worker.reply_too_large(size, limit, self.route.op, ctx.request_id))
             return
         self.route.timer.ok.observe(time.perf_counter() - self.started)
         health = worker.health

@@ -42,9 +42,12 @@ class Sized(BaseModel):
 
 SAY = Operation("test.say", Said, Said, Access.PUBLIC)
 # Answers with ``size`` characters of text: a reply as large as asked for.
-BIG = Operation("test.big", Sized, Said, Access.PUBLIC)
+BIG = Operation("test.big", Sized, Said, Access.PUBLIC, read_only=True)
+# The same, as a change: it records that it ran (applied) before it answers.
+GROW = Operation("test.grow", Sized, Said, Access.PUBLIC, mutating=True)
 registry = Registry()
 said: list[str] = []  # what ``say`` was asked, in order
+grown: list[int] = []  # what ``grow`` applied
 
 
 @registry.handler(SAY)
@@ -55,6 +58,12 @@ async def say(ctx: Context, params: Said) -> Said:
 
 @registry.handler(BIG)
 async def big(ctx: Context, params: Sized) -> Said:
+    return Said(text="x" * params.size)
+
+
+@registry.handler(GROW)
+async def grow(ctx: Context, params: Sized) -> Said:
+    grown.append(params.size)
     return Said(text="x" * params.size)
 
 
@@ -184,6 +193,25 @@ async def test_a_reply_over_nats_max_payload_is_answered_too_large_and_logged_on
     # A reply that fits goes out as before.
     small = orjson.dumps({"params": {"size": 3}, "caller": None, "request_id": "s"})
     assert orjson.loads((await nc.request(subject, small, timeout=5)).data) == {"text": "xxx"}
+
+
+async def test_a_change_whose_answer_is_over_max_payload_says_it_was_applied(
+    worker: WorkerService, nc: NATS, settings: Settings
+) -> None:
+    """The handler has run (and committed) before its answer is found too large: the
+    caller is told the change was applied and to read it back — not to ask for less,
+    which a retry (replaying the stored answer) could never satisfy."""
+    subject = Subjects(settings.namespace).service(GROW.name)
+    grown.clear()
+    body = orjson.dumps({"params": {"size": nc.max_payload}, "caller": None, "request_id": "g"})
+    reply = await nc.request(subject, body, timeout=5)
+    assert reply.headers is not None
+    assert reply.headers[H_ERROR] == "too_large"
+    error = orjson.loads(reply.data)
+    assert error["details"]["applied"] is True
+    assert "the change was applied" in error["message"]
+    assert "read the result back" in error["message"]
+    assert grown == [nc.max_payload]
 
 
 @pytest.mark.parametrize("where", ["ctl.user.someone", "svc.users.update", "$JS.API.STREAM.LIST"])
