@@ -21,15 +21,21 @@ what makes cursors work.
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Select, func, select, tuple_
 
 from handlers.pagination import cursor_str, cursor_time, cursor_uuid, decode_cursor, encode_cursor
 from handlers.resources.models import SEARCH_CONFIG, Resource
 from handlers.resources.views import resource_public
 from hubbub.contracts.api.resources import (
+    MAX_DATA_BYTES,
     MAX_PAGE_BYTES,
+    MAX_POSITION_LENGTH,
+    MAX_TAGS,
     Order,
     ResourceListParams,
     ResourcePage,
@@ -96,20 +102,97 @@ _item_json = ResourcePublic.__pydantic_serializer__.to_json
 # The page's JSON besides its items: ``{"items":[…],"next_cursor":"…"}``, the cursor
 # holding a sort value (a title: up to 200 characters, 4 bytes each, in base64).
 _PAGE_OVERHEAD = 2048
+# The most bytes JSON makes of one character: a control character, ``\u001f``.
+ESCAPED = 6
+_EPOCH = datetime(2000, 1, 1, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+# An item's JSON with its text, tags and data empty and its version 0: the keys, the
+# punctuation, four ids (none null) and three timestamps at their longest (microseconds
+# and an offset: ``…T00:00:00.000000+05:30``), and its comma in the page.
+_FIXED = 1 + len(
+    _item_json(
+        ResourcePublic(
+            id=uuid.UUID(int=0),
+            workspace_id=uuid.UUID(int=0),
+            kind="",
+            title="",
+            body="",
+            status="",
+            position="",
+            tags=[],
+            data={},
+            version=0,
+            created_by=uuid.UUID(int=0),
+            updated_by=uuid.UUID(int=0),
+            created_at=_EPOCH.replace(microsecond=1),
+            updated_at=_EPOCH.replace(microsecond=1),
+            deleted_at=_EPOCH.replace(microsecond=1),
+        )
+    )
+)
+
+
+def share_bound(item: ResourcePublic) -> int | None:
+    """At least what ``item`` adds to a page's JSON (``share``), counted without
+    serializing it: each character of its text as the most bytes JSON makes of one, and
+    its data as orjson writes it — byte for byte what the reply's serializer writes
+    (tests/unit/test_resource_pages.py pins it). None: data orjson cannot write (an
+    integer beyond 64 bits), to be measured."""
+    try:
+        data = len(orjson.dumps(item.data)) - 2  # "{}" is in _FIXED
+    except orjson.JSONEncodeError:
+        return None
+    text = len(item.title) + len(item.body) + len(item.kind) + len(item.status)
+    text += len(item.position) + sum(map(len, item.tags))
+    # Each tag's quotes and comma; the version's digits and sign beyond the "0".
+    return _FIXED + ESCAPED * text + 3 * len(item.tags) + data + len(str(item.version)) - 1
+
+
+def share(item: ResourcePublic) -> int:
+    """What ``item`` adds to a page's JSON, exactly: its own, and its comma."""
+    return len(_item_json(item)) + 1
+
+
+# A resource's JSON at its largest: its text at the longest the contract allows (a title
+# of 200 characters, a body of 100,000, kind and status 32, position 64, 20 tags of 40),
+# each character at its most bytes, 32 KiB of data, a version of 19 digits and a sign.
+LARGEST_ITEM_BYTES = (
+    _FIXED
+    + ESCAPED * (200 + 100_000 + 32 + 32 + MAX_POSITION_LENGTH + MAX_TAGS * 40)
+    + 3 * MAX_TAGS
+    + MAX_DATA_BYTES
+    - 2
+    + 19
+)
+# The largest answer of the resources operations: a page (which ends before it passes
+# MAX_PAGE_BYTES, but holds at least one resource), or one resource.
+LARGEST_REPLY_BYTES = max(MAX_PAGE_BYTES, _PAGE_OVERHEAD + LARGEST_ITEM_BYTES)
 
 
 def to_page(params: ResourceListParams, rows: list[Resource]) -> ResourcePage:
     """The page of ``rows`` (``page_query``'s: one more than ``limit`` when there are
     more): at most ``limit`` of them and, past the first, no more than fit in
-    ``MAX_PAGE_BYTES`` of JSON."""
+    ``MAX_PAGE_BYTES`` of JSON.
+
+    Each item is counted by ``share_bound``, serialized only near the budget: where
+    the bounds would end the page, the items counted so far by their bounds are measured
+    (each once), so the page ends exactly where measuring every item would end it."""
     items: list[ResourcePublic] = []
-    size = _PAGE_OVERHEAD
+    size = _PAGE_OVERHEAD  # at least the page's JSON so far
+    bounded: list[tuple[ResourcePublic, int]] = []  # items counted by their bound
     for row in rows[: params.limit]:
         item = resource_public(row)
-        size += len(_item_json(item)) + 1  # and its comma
-        if size > MAX_PAGE_BYTES and items:
-            break
+        bound = share_bound(item)
+        if bound is None or (items and size + bound > MAX_PAGE_BYTES):
+            for earlier, counted in bounded:
+                size += share(earlier) - counted
+            bounded.clear()
+            bound = share(item)
+            if items and size + bound > MAX_PAGE_BYTES:
+                break
+        else:
+            bounded.append((item, bound))
         items.append(item)
+        size += bound
     next_cursor = None
     if len(rows) > len(items) and items:
         next_cursor = encode_cursor(
