@@ -23,6 +23,7 @@ from handlers import default_registry
 from handlers.db import create_engine, session_factory
 from handlers.mail import MAILER
 from handlers.registry import Registry
+from handlers.resources.listing import LARGEST_REPLY_BYTES
 from handlers.worker_resources import Resources
 from hubbub.config import ConfigError, Settings
 from hubbub.contracts.channels import ChannelKind
@@ -107,6 +108,7 @@ async def worker_running(
             settings.nats_url, f"hubbub-{name}-{os.getpid()}", auth=nats_auth(settings)
         )
         stack.push_async_callback(_close_nats, nc, stopping)
+        check_max_payload(nc.max_payload)
         redis = redis_from_settings(settings)
         stack.push_async_callback(redis.aclose)
         js = nc.jetstream()
@@ -172,6 +174,26 @@ async def worker_running(
                 metrics.serving(settings.admin_host, settings.worker_metrics_port)
             )
         yield RunningWorker(service, relay, mail_sender)
+
+
+def check_max_payload(max_payload: int) -> bool:
+    """Whether NATS carries the largest answer a worker may send (a page of resources, or
+    one resource at its largest: ``LARGEST_REPLY_BYTES``); if not, an error in the log.
+    A smaller ``max_payload`` makes such answers ``too_large`` — for a create or an
+    update, after its change was applied."""
+    if max_payload >= LARGEST_REPLY_BYTES:
+        return True
+    log.error(
+        "NATS's max_payload (%d bytes) is below the largest answer a worker may have to "
+        "send (%d bytes: one resource at its largest); such answers will be too_large, "
+        "a create's or an update's after its change was applied. Raise max_payload in "
+        "the NATS server's configuration to at least %d",
+        max_payload,
+        LARGEST_REPLY_BYTES,
+        LARGEST_REPLY_BYTES,
+        extra={"max_payload": max_payload, "largest_reply": LARGEST_REPLY_BYTES},
+    )
+    return False
 
 
 async def _drain(
