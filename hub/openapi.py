@@ -39,7 +39,8 @@ API_PREFIX = "/api/v1"
 REF = "#/components/schemas/{model}"
 PROBLEM = "application/problem+json"
 
-# What any operation may answer, whatever it does.
+# What any operation may answer, whatever it does — ``too_large`` too: a body over the
+# hub's limit, and any answer larger than a worker can send (NATS's max_payload).
 ALWAYS = (
     ErrorCode.BAD_REQUEST,
     ErrorCode.VALIDATION_FAILED,
@@ -47,6 +48,7 @@ ALWAYS = (
     ErrorCode.BAD_GATEWAY,
     ErrorCode.UNAVAILABLE,
     ErrorCode.TIMEOUT,
+    ErrorCode.TOO_LARGE,
 )
 
 
@@ -77,8 +79,6 @@ def errors_of(op: Operation) -> list[ErrorCode]:
         codes.append(ErrorCode.UNAUTHORIZED)
     if op.access is Access.ADMIN:
         codes.append(ErrorCode.FORBIDDEN)
-    if op.http is not None and op.http.has_body:
-        codes.append(ErrorCode.TOO_LARGE)
     if op.http is not None and op.http.if_match:
         codes.append(ErrorCode.PRECONDITION_FAILED)
     if op.mutating:

@@ -58,6 +58,14 @@ class TestDocument:
         assert {"q", "tag", "sort", "order", "limit", "cursor", "updated_since"} <= set(query)
         assert query["tag"]["explode"] is True
 
+    def test_a_read_documents_413_too(self) -> None:
+        """A worker answers too_large for any answer larger than NATS carries — a page
+        of resources is read with GET, which has no body to be too large."""
+        document = build_document(default_catalog())
+        listing = document["paths"]["/api/v1/workspaces/{workspace_id}/resources"]["get"]
+        assert "413" in listing["responses"]
+        assert "too_large" in str(listing["responses"]["413"])
+
     def test_signed_in_operations_need_the_bearer_and_document_401(self) -> None:
         catalog = default_catalog()
         me = catalog["users.me"]

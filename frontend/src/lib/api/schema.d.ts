@@ -3354,6 +3354,18 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description `validation_failed`: Validation failed */
             422: {
                 headers: {
@@ -3956,6 +3968,18 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description `validation_failed`: Validation failed */
             422: {
                 headers: {
@@ -4083,6 +4107,18 @@ export interface operations {
                     "application/problem+json": {
                         /** @enum {unknown} */
                         code?: "not_found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -4348,6 +4384,18 @@ export interface operations {
                     "application/problem+json": {
                         /** @enum {unknown} */
                         code?: "unauthorized";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -4724,6 +4772,18 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description `validation_failed`: Validation failed */
             422: {
                 headers: {
@@ -4991,6 +5051,18 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description `validation_failed`: Validation failed */
             422: {
                 headers: {
@@ -5145,6 +5217,18 @@ export interface operations {
                     "application/problem+json": {
                         /** @enum {unknown} */
                         code?: "precondition_failed";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -5449,6 +5533,18 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description `validation_failed`: Validation failed */
             422: {
                 headers: {
@@ -5568,6 +5664,18 @@ export interface operations {
                     "application/problem+json": {
                         /** @enum {unknown} */
                         code?: "not_found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -5864,6 +5972,18 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description `validation_failed`: Validation failed; `unprocessable`: Unprocessable request */
             422: {
                 headers: {
@@ -6127,6 +6247,18 @@ export interface operations {
                     "application/problem+json": {
                         /** @enum {unknown} */
                         code?: "not_found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -6447,6 +6579,18 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description `validation_failed`: Validation failed; `unprocessable`: Unprocessable request */
             422: {
                 headers: {
@@ -6743,6 +6887,18 @@ export interface operations {
                     "application/problem+json": {
                         /** @enum {unknown} */
                         code?: "not_found";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -7043,6 +7199,18 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
+                    } & components["schemas"]["Problem"];
+                };
+            };
             /** @description `validation_failed`: Validation failed */
             422: {
                 headers: {
@@ -7201,6 +7369,18 @@ export interface operations {
                     "application/problem+json": {
                         /** @enum {unknown} */
                         code?: "precondition_failed";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_large`: Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @enum {unknown} */
+                        code?: "too_large";
                     } & components["schemas"]["Problem"];
                 };
             };
