@@ -13,7 +13,9 @@ exists exactly when the change that sends it committed:
   recipient or message the server refuses for good (5xx) is not retried. Either way the
   row is kept, marked failed with the server's answer, until the janitor prunes it.
   Delivery is at least once: a worker that dies after the server took a message but
-  before deleting its row has it sent again when the lease runs out.
+  before deleting its row has it sent again when the lease runs out. A send still in
+  progress when a worker's stop gives up on it is cut (``cut_smtp_sends``): its
+  connection is shut, and the message waits for its lease to run out likewise.
 * **Dev mail catcher** — the message is a row of ``dev_mail`` in the same transaction,
   shown by ``hubbub mail``, and logged (outside production) so a developer sees the link.
 """
@@ -21,10 +23,13 @@ exists exactly when the change that sends it committed:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import smtplib
+import socket
 import ssl
+import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -244,6 +249,107 @@ def is_permanent(exc: BaseException) -> bool:
 
 
 def smtp_send(settings: Settings, mail: Mail) -> None:
+    """Send ``mail`` (blocking: the mail sender runs it in a thread of the event loop's).
+
+    The conversation runs in a daemon thread of its own, which this waits for, so that
+    a send a worker's stop gave up on can be let go (``cut_smtp_sends``): the wait ends at
+    once and the connection is cut. Otherwise each step of a conversation with a server
+    that does not answer waits out ``HUBBUB_SMTP_TIMEOUT_S``, and the thread holds the
+    process's exit that long."""
+    send = _Send()
+    with _SENDS_LOCK:
+        _SENDS.add(send)
+    try:
+        threading.Thread(
+            target=send.run, args=(settings, mail), name="smtp-send", daemon=True
+        ).start()
+        send.done.wait()
+    finally:
+        with _SENDS_LOCK:
+            _SENDS.discard(send)
+    if send.error is not None:
+        raise send.error
+
+
+def cut_smtp_sends() -> int:
+    """Give up the SMTP sends in progress in this process — a worker's stop, once its mail
+    sender has stopped waiting for them: each one's wait ends with an error, and its
+    connection is cut (or not made, if it is still being made). What was not sent stays
+    in the queue, leased, for the next sender once the lease ends. Returns how many."""
+    with _SENDS_LOCK:
+        sends = list(_SENDS)
+    for send in sends:
+        send.cut()
+    return len(sends)
+
+
+class _Send:
+    """One SMTP conversation, in its own thread, which another thread can cut."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._cut = False
+        # A second descriptor of the connection's socket: shutting it down ends any
+        # wait on the connection, also once TLS has taken over the first one.
+        self._line: socket.socket | None = None
+
+    def run(self, settings: Settings, mail: Mail) -> None:
+        try:
+            _converse(settings, mail, self)
+        except BaseException as exc:
+            with self._lock:
+                if not self._cut:
+                    self.error = exc
+        finally:
+            with self._lock:
+                line, self._line = self._line, None
+            if line is not None:
+                line.close()
+            self.done.set()
+
+    def hold(self, sock: socket.socket) -> None:
+        """Keep a way to cut ``sock``, the connection just made; a send already given
+        up goes no further."""
+        with self._lock:
+            if self._cut:
+                sock.close()
+                raise ConnectionAbortedError("the send was given up: the worker is stopping")
+            self._line = socket.fromfd(sock.fileno(), sock.family, sock.type)
+
+    def cut(self) -> None:
+        with self._lock:
+            if self.done.is_set():
+                return
+            self._cut = True
+            self.error = ConnectionAbortedError("the send was given up: the worker is stopping")
+            if self._line is not None:
+                with contextlib.suppress(OSError):
+                    self._line.shutdown(socket.SHUT_RDWR)
+        self.done.set()
+
+
+_SENDS: set[_Send] = set()
+_SENDS_LOCK = threading.Lock()
+
+
+class _Cuttable(smtplib.SMTP):
+    """An SMTP client whose connection its ``_Send`` can cut."""
+
+    conversation: _Send  # not ``send``: SMTP has a method of that name
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        self.conversation.hold(sock)
+        return sock
+
+
+class _CuttableSSL(_Cuttable, smtplib.SMTP_SSL):
+    pass
+
+
+def _converse(settings: Settings, mail: Mail, send: _Send) -> None:
     assert settings.smtp_host
     message = EmailMessage()
     message["From"] = settings.mail_from
@@ -252,17 +358,18 @@ def smtp_send(settings: Settings, mail: Mail) -> None:
     message["Message-ID"] = make_msgid(domain="hubbub")
     message.set_content(mail.body)
     timeout = settings.smtp_timeout_s
-    client: smtplib.SMTP
+    client: _Cuttable
     if settings.smtp_tls == "ssl":
-        client = smtplib.SMTP_SSL(
-            settings.smtp_host,
-            settings.smtp_port,
-            timeout=timeout,
-            context=ssl.create_default_context(),
-        )
+        client = _CuttableSSL(timeout=timeout, context=ssl.create_default_context())
     else:
-        client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
+        client = _Cuttable(timeout=timeout)
+    client.conversation = send
+    client._host = settings.smtp_host  # type: ignore[attr-defined]  # TLS checks this name
     with client:
+        # What ``smtplib.SMTP(host, port)`` does, once the client can be cut.
+        code, greeting = client.connect(settings.smtp_host, settings.smtp_port)
+        if code != 220:
+            raise smtplib.SMTPConnectError(code, greeting)
         if settings.smtp_tls == "starttls":
             client.starttls(context=ssl.create_default_context())
         if settings.smtp_username:

@@ -73,6 +73,8 @@ from workers.outages import classify, record
 BUSY_LOG_S = 10.0  # at most one "backpressure" line this often, with the count
 # At most this long for NATS to confirm a draining worker's UNSUB (two round trips).
 UNSUB_ROUND_TRIP_S = 2.0
+# At most this long, after a drain, to close the read pool's idle connections.
+READ_POOL_CLOSE_S = 0.5
 # Where replies may go: the hubs' inboxes (hub/app.py connects with HUB_INBOX_PREFIX)
 # and nats-py's default one (a client connected without a prefix: the tests', the
 # benchmarks'). Nowhere else: not ``ctl.>``, ``svc.>``, ``evt.>`` or ``$JS.API.>``, which
@@ -184,7 +186,11 @@ class WorkerService:
             await self._stop_taking(sub, timeout)
         finished = await self.actors.drain(max(0.0, deadline - loop.time()))
         if self.read_pool is not None:
-            await self.read_pool.close()
+            try:
+                async with asyncio.timeout(READ_POOL_CLOSE_S):
+                    await self.read_pool.close()
+            except TimeoutError:  # what is left closes with the process
+                log.warning("closing the read connections cut off after %ss", READ_POOL_CLOSE_S)
         for lines in (
             self._busy_log,
             self._unsigned_log,

@@ -4,21 +4,27 @@ answered: by itself, or (never started when its drain ran out) by another worker
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 
 import pytest
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.db import ReadPool
 from handlers.mail import QueuedMail
+from handlers.worker_resources import Resources
 from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.errors import Unavailable
 from tests.support import ops
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for
+from workers import app
 from workers.app import AFTER_DRAIN_S, worker_running
 from workers.execution import TRANSACTION_SLOTS
 from workers.heartbeat import Heartbeat
+from workers.janitor import Janitor
 
 
 async def test_a_worker_stops_cleanly_while_nats_is_unreachable(settings: Settings) -> None:
@@ -155,10 +161,12 @@ class SilentSmtp:
 
     def __init__(self) -> None:
         self.clients: list[asyncio.StreamWriter] = []
+        self.readers: list[asyncio.StreamReader] = []
         self.server: asyncio.Server | None = None
 
     async def start(self) -> int:
-        async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.readers.append(reader)
             self.clients.append(writer)
 
         self.server = await asyncio.start_server(hold, "127.0.0.1", 0)
@@ -179,7 +187,8 @@ async def test_a_worker_stops_within_one_deadline_whatever_its_parts_wait_for(
     """A request that runs past the drain and a mail send that hangs each take the whole
     drain timeout: side by side, not one after the other, so the stop stays within
     HUBBUB_DRAIN_TIMEOUT_S + AFTER_DRAIN_S — the grace ``hubbub up`` gives before it
-    kills the worker (cli/supervisor.py)."""
+    kills the worker (cli/supervisor.py). The send is then cut: no thread of it is
+    left to hold the process's exit."""
     smtp = SilentSmtp()
     port = await smtp.start()
     try:
@@ -208,6 +217,10 @@ async def test_a_worker_stops_within_one_deadline_whatever_its_parts_wait_for(
         assert took < drain_s + AFTER_DRAIN_S, f"stopped in {took:.1f}s"
         with pytest.raises(Unavailable, match="shutting down"):
             await stuck
+        # The send the stop gave up on let go of its connection (its thread has ended),
+        # rather than wait out its 60 s SMTP timeout and hold the process's exit.
+        async with asyncio.timeout(5):
+            assert await smtp.readers[0].read() == b""
     finally:
         await smtp.stop()
 
@@ -233,3 +246,59 @@ async def test_a_worker_that_fails_to_start_stops_what_had_started(
         await smtp.stop()
     running = {task.get_name() for task in asyncio.all_tasks() - before if not task.done()}
     assert not running & {"outbox-relay", "janitor", "invalidation-redoer", "mail-sender"}
+
+
+@pytest.mark.parametrize(
+    ("part", "method", "what"),
+    [
+        (Janitor, "stop", "the janitor"),
+        (Heartbeat, "stop", "the heartbeat"),
+        (Resources, "aclose", "closing the resources"),
+        (ReadPool, "close", "closing the read connections"),
+    ],
+)
+async def test_a_part_that_hangs_in_its_stop_is_cut_off_at_the_deadline(
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    part: type,
+    method: str,
+    what: str,
+) -> None:
+    """Every step of the stop is bounded by its one deadline, not only the relay's final
+    flush and the NATS close: one that never ends is cut off, and the log says which."""
+    original = getattr(part, method)
+
+    async def hanging(self: object) -> None:
+        await original(self)
+        await asyncio.Event().wait()  # never set
+
+    monkeypatch.setattr(part, method, hanging)
+    brief = settings.model_copy(update={"drain_timeout_s": 0.5})
+    loop = asyncio.get_running_loop()
+    with caplog.at_level(logging.WARNING):
+        running = worker_running(brief, ops.registry_with_tests())
+        await running.__aenter__()
+        stopping_at = loop.time()
+        async with asyncio.timeout(brief.drain_timeout_s + AFTER_DRAIN_S + 2):  # not forever
+            await running.__aexit__(None, None, None)
+        took = loop.time() - stopping_at
+    assert took < brief.drain_timeout_s + AFTER_DRAIN_S, f"stopped in {took:.1f}s"
+    assert any(what in r.getMessage() and "cut off" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_telemetry_flush_is_left_behind_when_it_takes_too_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An exporter that does not answer: the flush's thread is a daemon, waited for
+    only as long as the stop allows, so it holds neither the stop nor the exit."""
+    release = threading.Event()
+    monkeypatch.setattr(app, "shutdown_telemetry", lambda: release.wait(30))
+    try:
+        assert await app.flush_telemetry(0.2) is False
+    finally:
+        release.set()
+    [flushing] = [t for t in threading.enumerate() if t.name == "telemetry-flush"]
+    assert flushing.daemon
+    monkeypatch.setattr(app, "shutdown_telemetry", lambda: None)
+    assert await app.flush_telemetry(5) is True
