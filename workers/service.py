@@ -537,7 +537,7 @@ class Request:
             await self._run_traced()
             return
         self.started = time.perf_counter()
-        waited = False  # for a transaction slot; till then nothing has started
+        slot_held = False  # a transaction slot, if it needs one; till then nothing started
         try:
             if ctx.deadline is not None and time.time() > ctx.deadline:
                 # The caller has given up: doing the work now would only surprise it.
@@ -547,7 +547,7 @@ class Request:
             slots = route.slots
             if slots is not None and not slots.try_take():
                 await take_slot(slots, ctx)
-            waited = True
+            slot_held = True
             body = await run_unit(
                 route.unit, ctx, self.params, slots, self.worker.on_events, slot_taken=True
             )
@@ -557,7 +557,7 @@ class Request:
         except asyncio.CancelledError:
             # Cancelled (a drain's deadline) while it waited for a slot, it never started:
             # the hub sends it to another worker. Else it may have, and the caller decides.
-            if waited:
+            if slot_held:
                 await self.reject(Unavailable(SHUTTING_DOWN))
             else:
                 await self.reject(Unavailable(SHUTTING_DOWN, reason=NOT_STARTED))
