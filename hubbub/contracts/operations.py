@@ -67,8 +67,8 @@ class Operation:
     description: str = ""
     tags: tuple[str, ...] = ()
     # Error codes this operation's handler may answer with, beyond those every operation
-    # may (bad_request, validation_failed, internal, unavailable, timeout, bad_gateway)
-    # and those its access and route imply (unauthorized, too_large, precondition_failed).
+    # may (bad_request, validation_failed, internal, unavailable, timeout, bad_gateway,
+    # too_large) and those its access and route imply (unauthorized, precondition_failed).
     # The OpenAPI document lists them.
     errors: tuple[ErrorCode, ...] = ()
     timeout: float = 10.0  # seconds the hub waits for the worker's reply
