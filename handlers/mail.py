@@ -272,8 +272,9 @@ def smtp_send(settings: Settings, mail: Mail) -> None:
 
 
 def cut_smtp_sends() -> int:
-    """Give up the SMTP sends in progress in this process — a worker's stop, once its mail
-    sender has stopped waiting for them: each one's wait ends with an error, and its
+    """Give up the SMTP sends in progress in this process (all of them: a process runs one
+    worker; tests with two workers in one process see both cut) — a worker's stop, once
+    its mail sender has stopped waiting for them: each one's wait ends with an error, and its
     connection is cut (or not made, if it is still being made). What was not sent stays
     in the queue, leased, for the next sender once the lease ends. Returns how many."""
     with _SENDS_LOCK:

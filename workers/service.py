@@ -12,7 +12,8 @@ in the log.
 A request is answered only on a reply inbox (``REPLY_PREFIXES``): a worker may publish
 on ``ctl.>``, ``svc.>`` and ``$JS.API.>``, and must not do so for whoever named one of
 them as a request's reply subject. A reply larger than NATS carries (its
-``max_payload``) is answered ``too_large`` instead, saying to ask for less.
+``max_payload``) is answered ``too_large`` instead: for a read, saying to ask for less;
+for an operation that may write, saying the change was applied (``details.applied``).
 """
 
 from __future__ import annotations

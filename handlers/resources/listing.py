@@ -154,12 +154,16 @@ def share(item: ResourcePublic) -> int:
 
 # A resource's JSON at its largest: its text at the longest the contract allows (a title
 # of 200 characters, a body of 100,000, kind and status 32, position 64, 20 tags of 40),
-# each character at its most bytes, 32 KiB of data, a version of 19 digits and a sign.
+# each character at its most bytes, 32 KiB of data as read back, a version of 19 digits
+# and a sign. Data grows when read back: jsonb keeps numbers as exact decimals, so
+# ``1e+19`` (5 bytes and a comma, as orjson writes it) comes back as a 20-digit integer —
+# 3.5 times the bytes, at most; ``DATA_GROWTH`` rounds that up.
+DATA_GROWTH = 4
 LARGEST_ITEM_BYTES = (
     _FIXED
     + ESCAPED * (200 + 100_000 + 32 + 32 + MAX_POSITION_LENGTH + MAX_TAGS * 40)
     + 3 * MAX_TAGS
-    + MAX_DATA_BYTES
+    + DATA_GROWTH * MAX_DATA_BYTES
     - 2
     + 19
 )

@@ -296,9 +296,9 @@ async def test_the_telemetry_flush_is_left_behind_when_it_takes_too_long(
     monkeypatch.setattr(app, "shutdown_telemetry", lambda: release.wait(30))
     try:
         assert await app.flush_telemetry(0.2) is False
+        [flushing] = [t for t in threading.enumerate() if t.name == "telemetry-flush"]
+        assert flushing.daemon  # looked at while it still waits
     finally:
         release.set()
-    [flushing] = [t for t in threading.enumerate() if t.name == "telemetry-flush"]
-    assert flushing.daemon
     monkeypatch.setattr(app, "shutdown_telemetry", lambda: None)
     assert await app.flush_telemetry(5) is True

@@ -9,10 +9,12 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 
 from handlers.resources import listing
 from handlers.resources.listing import (
+    DATA_GROWTH,
     LARGEST_ITEM_BYTES,
     LARGEST_REPLY_BYTES,
     share,
@@ -199,5 +201,17 @@ def test_the_largest_resource_the_contract_allows_is_within_its_bound() -> None:
         deleted_at=now,
     )
     assert share(item) <= LARGEST_ITEM_BYTES
-    assert share(item) > LARGEST_ITEM_BYTES * 0.9  # and not far off
+    # Its data as read back at its densest (numbers jsonb writes out in full): still
+    # within, and not far off.
+    dense = orjson.loads(orjson.dumps({"a": [1e19] * 5459}).replace(b"1e+19", b"1" + b"0" * 19))
+    item = item.model_copy(update={"data": dense})
+    assert LARGEST_ITEM_BYTES * 0.95 < share(item) <= LARGEST_ITEM_BYTES
     assert LARGEST_REPLY_BYTES < 1024 * 1024  # NATS's default max_payload takes it
+
+
+def test_data_read_back_grows_at_most_data_growth_times() -> None:
+    """jsonb keeps numbers as exact decimals: ``1e19`` comes back as a 20-digit integer.
+    The densest such data is within ``DATA_GROWTH`` times what it was accepted as."""
+    accepted = orjson.dumps({"a": [1e19] * 5459})
+    read_back = orjson.dumps(orjson.loads(accepted.replace(b"1e+19", b"1" + b"0" * 19)))
+    assert len(accepted) <= MAX_DATA_BYTES < len(read_back) <= DATA_GROWTH * len(accepted)
