@@ -26,8 +26,9 @@ offset is at most one past it and the channel keeps fewer than its limit after i
 after ``first_seq`` - 1 (``empty_channel``). A publication deleted by hand from the
 middle (a subject purged, a message removed) is not seen. Stream state comes from the
 stream's leader (stream info), at most ``STATE_READS_AT_ONCE`` reads at once; what only
-grows (the first and last offsets of an epoch) is remembered, to answer what it can
-without asking.
+grows (the first offset of an epoch) is remembered, to answer a "dropped" without
+asking. A "kept" or "reaches" is asked each time: the stream may have been recreated
+since (a new epoch), which only a fresh read shows.
 
 Stored data is checked as live delivery checks it (``hub/ws/fanout.py``): only JSON
 objects reach clients. A backend that published anything else is logged and skipped,
@@ -91,10 +92,9 @@ class History:
         self._epochs: dict[ChannelKind, tuple[str, float]] = {}
         self._batches = asyncio.Semaphore(BATCHES_AT_ONCE)
         self._state_reads = asyncio.Semaphore(STATE_READS_AT_ONCE)
-        # Per kind, (epoch, the highest first / last offset its stream was seen with):
-        # both only grow within an epoch.
+        # Per kind, (epoch, the highest first offset its stream was seen with): it only
+        # grows within an epoch.
         self._fronts: dict[ChannelKind, tuple[str, int]] = {}
-        self._ends: dict[ChannelKind, tuple[str, int]] = {}
 
     @property
     def batching(self) -> bool:
@@ -120,18 +120,17 @@ class History:
 
     async def epoch(self, kind: ChannelKind, *, fresh: bool = False) -> str:
         """Changes only when the channel kind's history is reset (its stream recreated).
-        Remembered for ``EPOCH_TTL_S``; ``fresh``: asked of the stream now."""
+        Remembered for ``EPOCH_TTL_S`` from the last read of the stream's state (any
+        of them); ``fresh``: asked of the stream now."""
         cached = self._epochs.get(kind)
-        now = time.monotonic()
-        if cached is not None and not fresh and now - cached[1] < EPOCH_TTL_S:
+        if cached is not None and not fresh and time.monotonic() - cached[1] < EPOCH_TTL_S:
             return cached[0]
-        epoch = _epoch_of(await self._stream_info(kind))
-        self._epochs[kind] = (epoch, now)
-        return epoch
+        return _epoch_of(await self._stream_info(kind))
 
     async def _stream_info(self, kind: ChannelKind, subject: str | None = None) -> StreamInfo:
         """The kind's stream state from its leader (with ``subject``'s count of kept
-        publications, when given); its first and last offsets are remembered."""
+        publications, when given); its epoch and first offset are remembered."""
+        asked = time.monotonic()
         async with self._state_reads:
             try:
                 info = await self.nc.jetstream().stream_info(
@@ -141,13 +140,12 @@ class History:
                 message = f"channel history is unavailable: {type(exc).__name__}"
                 raise Unavailable(message) from None
         epoch = _epoch_of(info)
-        for seen, offset in (
-            (self._fronts, info.state.first_seq),
-            (self._ends, info.state.last_seq),
-        ):
-            known = seen.get(kind)
-            if known is None or known[0] != epoch or known[1] < offset:
-                seen[kind] = (epoch, offset)
+        cached = self._epochs.get(kind)
+        if cached is None or cached[1] <= asked:  # not over a later read's answer
+            self._epochs[kind] = (epoch, asked)
+        known = self._fronts.get(kind)
+        if known is None or known[0] != epoch or known[1] < info.state.first_seq:
+            self._fronts[kind] = (epoch, info.state.first_seq)
         return info
 
     @staticmethod
@@ -189,11 +187,10 @@ class History:
         return -1 if limit is None else limit
 
     async def reaches(self, kind: ChannelKind, epoch: str, offset: int) -> bool:
-        """Has the kind's history, of ``epoch``, come as far as ``offset``? A last offset
-        seen before that is as far already answers yes without asking."""
-        end = self._known(self._ends, kind, epoch)
-        if end is not None and end >= offset:
-            return True
+        """Has the kind's history, of ``epoch``, come as far as ``offset``? Asked each
+        time: a stream recreated since has another epoch, and an offset of the old one
+        may be past the new one's last (a yes would skip the new one's publications up
+        to it). A read that finds another epoch leaves it for ``epoch`` to answer."""
         info = await self._stream_info(kind)
         return _epoch_of(info) == epoch and info.state.last_seq >= offset
 

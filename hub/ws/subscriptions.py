@@ -43,6 +43,11 @@ MAX_RECOVERY_BYTES = 4 * 1024 * 1024  # and their data's size; more → recovere
 
 _MEMBERSHIP_REMOVED = "your membership was removed"
 
+
+class _HistoryReset(Exception):
+    """A subscribe's history epoch turned out to be stale: the stream was recreated."""
+
+
 DROPPED_LOG_INTERVAL_S = 60.0  # what is dropped from presence subjects: logged this often
 
 PARSED_CACHE_SIZE = 4096  # channel names whose parse is remembered
@@ -130,26 +135,20 @@ class Subscriptions:
             raise
         feed.waiting[conn] = []
         try:
-            epoch = await self.history.epoch(channel.kind)
-            if feed.epoch != epoch:
-                # The feed's first subscribe, or the history was reset since the feed's
-                # offsets were read: then it starts over and hands its other sockets
-                # over, and what this one buffered meanwhile belongs to the old history.
-                buffered = feed.waiting.pop(conn, None)  # None: dropped meanwhile
-                if feed.adopt_epoch(epoch):
-                    buffered = []
-                if buffered is not None:
-                    feed.waiting[conn] = buffered
-            latest = feed.last_offset  # what the feed knows, else from history
-            if latest is None:
-                latest = await feed.latest()
+            epoch, latest = await self._place(conn, feed)
             publications: list[tuple[int, bytes]] = []
             if command.since is None:  # a first subscribe: nothing to recover
                 recovered, position = False, latest
             else:
-                recovered, publications, position = await self._recover(
-                    conn, feed, command.since, epoch, latest
-                )
+                try:
+                    recovered, publications, position = await self._recover(
+                        conn, feed, command.since, epoch, latest
+                    )
+                except _HistoryReset:
+                    # The client's position, and the feed's, belong to a history that
+                    # is gone: the feed starts over, the client is placed anew.
+                    epoch, latest = await self._place(conn, feed)
+                    recovered, position = False, latest
         except BaseException:
             feed.waiting.pop(conn, None)
             conn.subs.pop(name, None)
@@ -176,6 +175,24 @@ class Subscriptions:
         if feed.policy.presence:
             await self._presence_join(conn, channel)
 
+    async def _place(self, conn: Connection, feed: Feed) -> tuple[str, int]:
+        """The history epoch and where ``conn`` is placed on ``feed`` (its channel's
+        current offset, ``Feed.latest``)."""
+        epoch = await self.history.epoch(feed.channel.kind)
+        if feed.epoch != epoch:
+            # The feed's first subscribe, or the history was reset since the feed's
+            # offsets were read: then it starts over and hands its other sockets
+            # over, and what this one buffered meanwhile belongs to the old history.
+            buffered = feed.waiting.pop(conn, None)  # None: dropped meanwhile
+            if feed.adopt_epoch(epoch):
+                buffered = []
+            if buffered is not None:
+                feed.waiting[conn] = buffered
+        latest = feed.last_offset  # what the feed knows, else from history
+        if latest is None:
+            latest = await feed.latest()
+        return epoch, latest
+
     async def _recover(
         self, conn: Connection, feed: Feed, since: cmd.Since, epoch: str, latest: int
     ) -> tuple[bool, list[tuple[int, bytes]], int]:
@@ -188,9 +205,11 @@ class Subscriptions:
         for a position that names none of the channel's (where a hub places a socket on a
         channel whose history kept none: ``Feed.latest``), nothing after it was dropped —
         the history's first offset is at most one past it, and the channel's own limit
-        has not been reached. At most ``MAX_RECOVERY_BYTES`` of data less what the
-        socket's earlier recoveries still have on their way
-        (``Connection.send_recovery``); more is not recovered."""
+        has not been reached; and one past the channel's last publication is recovered
+        while the history, asked then, reaches it (``_HistoryReset`` when it is of
+        another epoch than ``epoch``: recreated meanwhile). At most
+        ``MAX_RECOVERY_BYTES`` of data less what the socket's earlier recoveries still
+        have on their way (``Connection.send_recovery``); more is not recovered."""
         channel = feed.channel
         max_bytes = MAX_RECOVERY_BYTES - conn.recovery_pending()
         if since.epoch != epoch:
@@ -208,6 +227,8 @@ class Subscriptions:
                 # up to it seen. Only one past the history's end is not recovered.
                 if await self.history.reaches(channel.kind, epoch, since.offset):
                     return True, [], since.offset
+                if await self.history.epoch(channel.kind) != epoch:
+                    raise _HistoryReset  # the stream was recreated meanwhile
                 return False, [], latest
         if since.offset == latest and latest > 0:  # the client is where the channel is
             return True, [], latest
