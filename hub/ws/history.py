@@ -28,7 +28,9 @@ middle (a subject purged, a message removed) is not seen. Stream state comes fro
 stream's leader (stream info), at most ``STATE_READS_AT_ONCE`` reads at once; what only
 grows (the first offset of an epoch) is remembered, to answer a "dropped" without
 asking. A "kept" or "reaches" is asked each time: the stream may have been recreated
-since (a new epoch), which only a fresh read shows.
+since (a new epoch), which only a fresh read shows. The epoch is read apart from those
+(every subscribe of a reconnect storm needs it first): one read per kind at a time,
+shared by the callers that wait for it.
 
 Stored data is checked as live delivery checks it (``hub/ws/fanout.py``): only JSON
 objects reach clients. A backend that published anything else is logged and skipped,
@@ -90,6 +92,8 @@ class History:
         self.subjects = subjects
         self.timeout = timeout
         self._epochs: dict[ChannelKind, tuple[str, float]] = {}
+        # The epoch read under way per kind, shared by the callers that wait for it.
+        self._epoch_reads: dict[ChannelKind, asyncio.Future[str]] = {}
         self._batches = asyncio.Semaphore(BATCHES_AT_ONCE)
         self._state_reads = asyncio.Semaphore(STATE_READS_AT_ONCE)
         # Per kind, (epoch, the highest first offset its stream was seen with): it only
@@ -121,24 +125,43 @@ class History:
     async def epoch(self, kind: ChannelKind, *, fresh: bool = False) -> str:
         """Changes only when the channel kind's history is reset (its stream recreated).
         Remembered for ``EPOCH_TTL_S`` from the last read of the stream's state (any
-        of them); ``fresh``: asked of the stream now."""
+        of them); ``fresh``: asked of the stream now. Callers that find it to be read
+        join the read under way (a ``fresh`` one starts its own); not bounded by
+        ``STATE_READS_AT_ONCE``, as there is one per kind at a time."""
         cached = self._epochs.get(kind)
         if cached is not None and not fresh and time.monotonic() - cached[1] < EPOCH_TTL_S:
             return cached[0]
-        return _epoch_of(await self._stream_info(kind))
+        reading = None if fresh else self._epoch_reads.get(kind)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_epoch(kind))
+            self._epoch_reads[kind] = reading
+            reading.add_done_callback(lambda done: self._epoch_read(kind, done))
+        return await asyncio.shield(reading)
+
+    async def _read_epoch(self, kind: ChannelKind) -> str:
+        return _epoch_of(await self._read_stream_info(kind))
+
+    def _epoch_read(self, kind: ChannelKind, reading: asyncio.Future[str]) -> None:
+        if self._epoch_reads.get(kind) is reading:
+            del self._epoch_reads[kind]
+        if not reading.cancelled():
+            reading.exception()  # retrieved: each waiter has it raised
 
     async def _stream_info(self, kind: ChannelKind, subject: str | None = None) -> StreamInfo:
         """The kind's stream state from its leader (with ``subject``'s count of kept
-        publications, when given); its epoch and first offset are remembered."""
-        asked = time.monotonic()
+        publications, when given), at most ``STATE_READS_AT_ONCE`` reads at once."""
         async with self._state_reads:
-            try:
-                info = await self.nc.jetstream().stream_info(
-                    self.subjects.stream(kind), subjects_filter=subject
-                )
-            except Exception as exc:
-                message = f"channel history is unavailable: {type(exc).__name__}"
-                raise Unavailable(message) from None
+            return await self._read_stream_info(kind, subject)
+
+    async def _read_stream_info(self, kind: ChannelKind, subject: str | None = None) -> StreamInfo:
+        """The kind's stream state; its epoch and first offset are remembered."""
+        asked = time.monotonic()
+        try:
+            info = await self.nc.jetstream().stream_info(
+                self.subjects.stream(kind), subjects_filter=subject
+            )
+        except Exception as exc:
+            raise Unavailable(f"channel history is unavailable: {type(exc).__name__}") from None
         epoch = _epoch_of(info)
         cached = self._epochs.get(kind)
         if cached is None or cached[1] <= asked:  # not over a later read's answer
