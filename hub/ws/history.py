@@ -86,6 +86,15 @@ class Publication:
     data: bytes  # JSON
 
 
+class Publications(list[Publication]):
+    """Publications read from history, in order. ``read``: how many of the channel's
+    were read, those skipped as no JSON object included (what its own limit counts)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read = 0
+
+
 class History:
     def __init__(self, nc: NATS, subjects: Subjects, *, timeout: float = 10.0) -> None:
         self.nc = nc
@@ -237,19 +246,19 @@ class History:
         max_bytes: int = 4 * 1024 * 1024,
         *,
         still_wanted: Callable[[], bool] | None = None,
-    ) -> list[Publication]:
+    ) -> Publications:
         """Publications of ``channel`` after ``offset``, in order: at most ``limit`` of
         them, and no more once their data adds up to ``max_bytes``. A batched read
         waits for its turn (``BATCHES_AT_ONCE``); if ``still_wanted`` then says no, it
         is not made and the answer is empty."""
         if limit <= 0:
-            return []
+            return Publications()
         if self.batching:
             async with self._batches:
                 if still_wanted is not None and not still_wanted():
-                    return []
+                    return Publications()
                 return await self._read_batch(channel, offset, limit, max_bytes)
-        found: list[Publication] = []
+        found = Publications()
         size = 0
         subject = self.subjects.event(channel)
         while len(found) < limit and size < max_bytes:
@@ -257,6 +266,7 @@ class History:
             if msg is None:
                 break
             offset = int((msg.headers or {})["Nats-Sequence"])
+            found.read += 1
             if _is_object(offset, msg.data, subject):
                 found.append(Publication(offset, msg.data))
                 size += len(msg.data)
@@ -264,11 +274,11 @@ class History:
 
     async def _read_batch(
         self, channel: Channel, offset: int, limit: int, max_bytes: int
-    ) -> list[Publication]:
+    ) -> Publications:
         inbox = self.nc.new_inbox()
         queue: asyncio.Queue[Msg] = asyncio.Queue()
         sub = await self.nc.subscribe(inbox, cb=queue.put)
-        found: list[Publication] = []
+        found = Publications()
         try:
             request = {
                 "seq": offset + 1,
@@ -290,6 +300,7 @@ class History:
                     if status is not None:  # nothing more / end of batch
                         break
                     offset = previous = int(headers["Nats-Sequence"])
+                    found.read += 1
                     if _is_object(offset, msg.data, headers.get("Nats-Subject", "?")):
                         found.append(Publication(offset, msg.data))
                     if len(found) >= limit:

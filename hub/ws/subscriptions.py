@@ -258,8 +258,9 @@ class Subscriptions:
         )
         if not found or found[-1].offset < target:
             return False, [], latest  # more than we replay: reload instead
-        if 0 < per_channel <= len(found):
-            # As many as the channel keeps: its own limit may have dropped older ones.
+        if 0 < per_channel <= found.read:
+            # As many as the channel keeps (skipped ones too: they count against its
+            # limit): its own limit may have dropped older ones.
             return False, [], latest
         return True, [(p.offset, p.data) for p in found], max(latest, found[-1].offset)
 

@@ -130,6 +130,30 @@ async def test_a_since_at_offset_0_is_not_recovered_once_the_channels_own_limit_
     assert resub.queue.qsize() == 0
 
 
+async def test_a_skipped_publication_counts_against_the_channels_own_limit(
+    client: ClientFactory, nc: NATS, settings: Settings, realtime: Realtime
+) -> None:
+    """One of those the channel keeps is no JSON object (not replayed): the channel
+    still keeps as many as its limit, so its oldest may have been dropped — and was."""
+    small = settings.model_copy(update={"channel_policies": {"public": {"history_max_msgs": 3}}})
+    await ensure_streams(nc.jetstream(), Subjects(settings.namespace), small.policies())
+    await publish(nc, settings, "public:other", 0)  # the history's first, kept
+    channel = "public:limited-skipping"
+    since = await left_after(client, channel)
+    await wait_for(lambda: channel not in realtime.fanout.feeds)
+    await publish(nc, settings, channel, 0)  # dropped by the channel's limit
+    await publish(nc, settings, channel, 1)
+    subject = Subjects(settings.namespace).event(Channel.parse(channel))
+    await nc.jetstream().publish(subject, b"[2]")  # kept, never sent to a client
+    await publish(nc, settings, channel, 3)
+
+    back = await client("a")
+    resub = await back.subscribe(channel, since=since)
+
+    assert resub.resets == 1
+    assert resub.queue.qsize() == 0
+
+
 async def test_a_since_at_offset_0_is_recovered_while_nothing_was_dropped(
     client: ClientFactory, nc: NATS, settings: Settings, realtime: Realtime
 ) -> None:
