@@ -1,6 +1,9 @@
 """``recovered: true`` only when nothing was lost: resubscribes to a channel whose
-history retention emptied (a client asleep over a weekend), and with ``since`` at
-offset 0 (a client that saw none of the channel's publications)."""
+publications retention dropped (a client asleep over a weekend), and with ``since`` at
+offset 0 (a client that saw none of the channel's publications).
+
+Retention is played as JetStream applies it: the kind's oldest publications go first,
+whatever their channel (the stream purged up to an offset)."""
 
 from __future__ import annotations
 
@@ -26,12 +29,14 @@ async def publish(nc: NATS, settings: Settings, channel: str, n: int) -> int:
     return int(ack.seq)
 
 
-async def retention_empties(nc: NATS, settings: Settings, channel: str) -> None:
-    """What retention does to a quiet channel over a weekend: none of its publications
-    is kept (the stream's sequence goes on where it was)."""
+async def retention_drops_through(nc: NATS, settings: Settings, channel: str, offset: int) -> None:
+    """What retention does over a weekend: the kind's publications up to ``offset`` age
+    out, oldest first, whatever their channel (the stream's sequence goes on where it
+    was); a later one of another channel is still kept, so the history is not empty."""
     subjects = Subjects(settings.namespace)
-    parsed = Channel.parse(channel)
-    await nc.jetstream().purge_stream(subjects.stream(parsed.kind), subject=subjects.event(parsed))
+    kind = Channel.parse(channel).kind
+    await publish(nc, settings, f"{kind.value}:elsewhere", 0)
+    await nc.jetstream().purge_stream(subjects.stream(kind), seq=offset + 1)
 
 
 async def next_pub(sub: Any) -> Any:
@@ -50,7 +55,7 @@ async def left_after(client: ClientFactory, channel: str, seen: int | None = Non
     return since
 
 
-async def test_a_client_asleep_while_retention_emptied_the_channel_is_not_recovered(
+async def test_a_client_asleep_while_retention_dropped_a_publication_it_missed_is_not_recovered(
     client: ClientFactory, nc: NATS, settings: Settings, realtime: Realtime
 ) -> None:
     channel = "public:weekend"
@@ -61,8 +66,8 @@ async def test_a_client_asleep_while_retention_emptied_the_channel_is_not_recove
     since = (sub.offset, sub.epoch or "")
     await a.close()
     await wait_for(lambda: channel not in realtime.fanout.feeds)
-    await publish(nc, settings, channel, 2)  # missed
-    await retention_empties(nc, settings, channel)
+    missed = await publish(nc, settings, channel, 2)
+    await retention_drops_through(nc, settings, channel, missed)
     # Someone else opens the channel first; the hub's new feed passes on a publication.
     keeper = await (await client("k")).subscribe(channel)
     third = await publish(nc, settings, channel, 3)
@@ -82,8 +87,8 @@ async def test_a_since_at_offset_0_after_retention_is_not_recovered_from_the_tai
     since = await left_after(client, channel)
     assert since[0] == 0
     await wait_for(lambda: channel not in realtime.fanout.feeds)
-    await publish(nc, settings, channel, 1)  # missed
-    await retention_empties(nc, settings, channel)
+    missed = await publish(nc, settings, channel, 1)
+    await retention_drops_through(nc, settings, channel, missed)
     keeper = await (await client("k")).subscribe(channel)
     second = await publish(nc, settings, channel, 2)
     assert (await next_pub(keeper)).offset == second
@@ -100,8 +105,8 @@ async def test_a_since_at_offset_0_on_a_channel_emptied_by_retention_is_not_reco
     channel = "public:emptied"
     since = await left_after(client, channel)
     await wait_for(lambda: channel not in realtime.fanout.feeds)
-    await publish(nc, settings, channel, 1)  # missed
-    await retention_empties(nc, settings, channel)
+    missed = await publish(nc, settings, channel, 1)
+    await retention_drops_through(nc, settings, channel, missed)
 
     back = await client("a")
     resub = await back.subscribe(channel, since=since)
