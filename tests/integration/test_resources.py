@@ -19,7 +19,7 @@ from handlers.resources.models import Resource
 from handlers.workspaces.models import Activity
 from hubbub.bus import Bus
 from hubbub.config import Settings
-from hubbub.contracts.api.resources import MAX_PAGE_BYTES
+from hubbub.contracts.api.resources import MAX_DATA_DEPTH, MAX_PAGE_BYTES
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.envelope import Caller, CallerKind
 from hubbub.contracts.errors import Conflict
@@ -460,6 +460,55 @@ class TestEventsAndActivity:
             False,
             False,
         )
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """A ``data`` object ``levels`` deep: itself, then lists down to a number."""
+    value: Any = 1
+    for _ in range(levels - 1):
+        value = [value]
+    return {"d": value}
+
+
+class TestDeepData:
+    async def test_data_at_the_depth_cap_is_stored_and_read_back(self, domain: Domain) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        made = await domain.resource(ws["id"], ann, data=nested(MAX_DATA_DEPTH))
+        path = f"/workspaces/{ws['id']}/resources"
+        again = await domain.call("GET", f"{path}/{made['id']}", ann, expect=200)
+        assert again["data"] == nested(MAX_DATA_DEPTH)
+        page = await domain.call("GET", path, ann, expect=200)
+        assert [r["id"] for r in page["items"]] == [made["id"]]
+
+    async def test_one_level_deeper_is_422_naming_data_and_nothing_is_stored(
+        self, domain: Domain, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """Deeper data would be stored, then break every read of it (a worker's reply
+        is parsed no deeper than 200 levels): a create or a change is refused first."""
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        path = f"/workspaces/{ws['id']}/resources"
+        for deep in (nested(MAX_DATA_DEPTH + 1), nested(250)):
+            problem = await domain.call(
+                "POST", path, ann, json={"kind": "task", "title": "x", "data": deep}, expect=422
+            )
+            assert problem["code"] == "validation_failed"
+            assert [e["loc"] for e in problem["details"]["errors"]] == [["data"]]
+        made = await domain.resource(ws["id"], ann)
+        await domain.call(
+            "PATCH",
+            f"{path}/{made['id']}",
+            ann,
+            json={"data": nested(MAX_DATA_DEPTH + 1)},
+            expect=422,
+        )
+        async with db() as session:
+            stored = await session.scalars(
+                select(Resource.data).where(Resource.workspace_id == uuid.UUID(ws["id"]))
+            )
+            assert stored.all() == [{}]
+        await domain.call("GET", path, ann, expect=200)
 
 
 class TestLargeNumbers:

@@ -40,6 +40,11 @@ from hubbub.contracts.errors import ErrorCode
 from hubbub.contracts.operations import Access, Catalog, Empty, Http, Operation
 
 MAX_DATA_BYTES = 32 * 1024
+# How deep ``data`` may nest: the object itself is level 1, each array or object in it
+# one more. A worker's reply is parsed with pydantic's JSON parser, which stops at 200
+# levels (with the reply's own objects around ``data``): a deeper object would be
+# stored, then fail every read of it, and every page of the list it is on.
+MAX_DATA_DEPTH = 32
 MAX_TAGS = 20
 MAX_POSITION_LENGTH = 64
 # A page of ``resources.list`` ends early, with a ``next_cursor``, before the resource
@@ -49,6 +54,22 @@ MAX_POSITION_LENGTH = 64
 MAX_PAGE_BYTES = 512 * 1024
 
 
+def _depth(value: dict[str, Any]) -> int:
+    """How many levels of arrays and objects ``value`` has (itself the first)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DATA_DEPTH:
+                break
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return deepest
+
+
 def _check_data(value: dict[str, Any]) -> dict[str, Any]:
     try:
         encoded = orjson.dumps(value)
@@ -56,6 +77,8 @@ def _check_data(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"not storable as JSON: {exc}") from None
     if len(encoded) > MAX_DATA_BYTES:
         raise ValueError(f"at most {MAX_DATA_BYTES} bytes of JSON (this is {len(encoded)})")
+    if _depth(value) > MAX_DATA_DEPTH:  # after the size: a walk of at most 32 KiB
+        raise ValueError(f"nested at most {MAX_DATA_DEPTH} levels deep (arrays and objects)")
     return value
 
 
@@ -100,7 +123,10 @@ JsonValue = TypeAliasType(
 )
 Data = Annotated[
     dict[JsonText, JsonValue],
-    Field(description=f"Any JSON object, at most {MAX_DATA_BYTES} bytes serialized"),
+    Field(
+        description=f"Any JSON object, at most {MAX_DATA_BYTES} bytes serialized"
+        f" and {MAX_DATA_DEPTH} levels deep"
+    ),
     AfterValidator(_check_data),
 ]
 Kind = Annotated[Slug, Field(description="What sort of record this is, e.g. `task`")]

@@ -1197,7 +1197,7 @@ export interface components {
             body: string;
             /**
              * Data
-             * @description Any JSON object, at most 32768 bytes serialized
+             * @description Any JSON object, at most 32768 bytes serialized and 32 levels deep
              */
             data?: {
                 [key: string]: components["schemas"]["JsonValue"];
@@ -1241,7 +1241,7 @@ export interface components {
             body: string;
             /**
              * Data
-             * @description Any JSON object, at most 32768 bytes serialized
+             * @description Any JSON object, at most 32768 bytes serialized and 32 levels deep
              */
             data?: {
                 [key: string]: components["schemas"]["JsonValue"];
