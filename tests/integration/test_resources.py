@@ -216,6 +216,23 @@ class TestLists:
         assert seen == made  # in order, each once
         assert pages >= 3
 
+    async def test_updated_since_outside_years_1_to_9999_in_utc_is_422(
+        self, domain: Domain
+    ) -> None:
+        """The database driver converts to UTC: these would leave datetime's range."""
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        made = await domain.resource(ws["id"], ann)
+        path = f"/workspaces/{ws['id']}/resources"
+        for edge in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00"):
+            problem = await domain.call(
+                "GET", path, ann, params={"updated_since": edge}, expect=422
+            )
+            assert [e["loc"] for e in problem["details"]["errors"]] == [["updated_since"]]
+        for since, ids in (("0001-01-01T00:00:00Z", [made["id"]]), ("9999-12-31T23:59:59Z", [])):
+            page = await domain.call("GET", path, ann, params={"updated_since": since}, expect=200)
+            assert [r["id"] for r in page["items"]] == ids
+
     async def test_the_limit_is_at_most_100(self, domain: Domain) -> None:
         ann = await domain.person("ann")
         ws = await domain.workspace(ann)

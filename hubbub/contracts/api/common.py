@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import (
@@ -56,8 +57,19 @@ def _rfc3339(value: object) -> object:
     return value
 
 
-# A point in time as RFC 3339 text with an offset (no bare dates, no unix numbers).
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+def _in_utc_range(value: datetime) -> datetime:
+    # The database driver converts to UTC, where 0001-01-01T00:00:00+01:00 (or
+    # 9999-12-31T23:59:59-05:00) leaves datetime's range: a 500, not the bad input it is.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("in UTC, between years 1 and 9999") from None
+    return value
+
+
+# A point in time as RFC 3339 text with an offset (no bare dates, no unix numbers),
+# within years 1-9999 in UTC.
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc_range)]
 
 # A lower-case word used as a machine value: a resource's kind or status.
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
