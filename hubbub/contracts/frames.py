@@ -15,7 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from hubbub.contracts.errors import ErrorCode
 from hubbub.contracts.protocol import Op, Push
 
-CommandId = Field(ge=0, le=2**53, description="Echoed by the reply")
+# Integers a JavaScript client can hold exactly (and the hub can add one to: history
+# reads ask JetStream for ``offset + 1`` as a 64-bit integer).
+MAX_INT = 2**53
+CommandId = Field(ge=0, le=MAX_INT, description="Echoed by the reply")
 
 
 class _Command(BaseModel):
@@ -29,7 +32,7 @@ class Since(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    offset: int = Field(ge=0)
+    offset: int = Field(ge=0, le=MAX_INT)
     epoch: str = Field(max_length=40)
 
 

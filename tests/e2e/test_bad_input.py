@@ -110,6 +110,43 @@ class TestMalformedFrames:
         locs = sorted(e["loc"][-1] for e in reply["error"]["details"]["errors"])
         assert locs == ["chanel", "channel"]  # the missing one, and the unknown one
 
+    @pytest.mark.parametrize("op", ["history", "subscribe"])
+    async def test_an_offset_past_2_to_the_53_is_a_validation_error(
+        self, raw: aiohttp.ClientWebSocketResponse, op: str
+    ) -> None:
+        """The hub reads history from ``offset + 1``, which JetStream takes as a 64-bit
+        integer: 2**64 - 1 closed the socket with 4500."""
+        await raw.send_str(
+            orjson.dumps({"id": 1, "op": "subscribe", "channel": "public:far"}).decode()
+        )
+        epoch = (await next_reply(raw))["result"]["epoch"]
+        await raw.send_str(
+            orjson.dumps({"id": 2, "op": "unsubscribe", "channel": "public:far"}).decode()
+        )
+        assert "result" in await next_reply(raw)
+        for command_id, offset in ((3, 2**64 - 1), (4, 2**53 + 1)):
+            frame = {"id": command_id, "op": op, "channel": "public:far"}
+            await raw.send_str(
+                orjson.dumps({**frame, "since": {"offset": offset, "epoch": epoch}}).decode()
+            )
+            reply = await next_reply(raw)
+            assert (reply["id"], reply["error"]["code"]) == (command_id, "validation_failed")
+            assert [e["loc"][-2:] for e in reply["error"]["details"]["errors"]] == [
+                ["since", "offset"]
+            ]
+        # the largest is taken: a position past the channel's end
+        await raw.send_str(
+            orjson.dumps(
+                {
+                    "id": 5,
+                    "op": op,
+                    "channel": "public:far",
+                    "since": {"offset": 2**53, "epoch": epoch},
+                }
+            ).decode()
+        )
+        assert "result" in await next_reply(raw)
+
     async def test_a_binary_frame_is_a_bad_request(
         self, raw: aiohttp.ClientWebSocketResponse
     ) -> None:
