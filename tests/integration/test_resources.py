@@ -19,6 +19,7 @@ from handlers.resources.models import Resource
 from handlers.workspaces.models import Activity
 from hubbub.bus import Bus
 from hubbub.config import Settings
+from hubbub.contracts.api.common import MAX_TITLE
 from hubbub.contracts.api.resources import MAX_DATA_DEPTH, MAX_PAGE_BYTES
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.envelope import Caller, CallerKind
@@ -183,6 +184,26 @@ class TestLists:
             expect=400,
         )
         await domain.call("GET", path, ann, params={"cursor": "garbage"}, expect=400)
+
+    @pytest.mark.parametrize("character", ["😀", '"', "漢"])
+    async def test_the_cursor_after_the_longest_title_gets_the_next_page(
+        self, domain: Domain, character: str
+    ) -> None:
+        """A cursor carries the last title: 200 characters of 4 bytes of JSON each is
+        over 1,000 characters of cursor, which the next request must take back."""
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        first = await domain.resource(ws["id"], ann, title=character * MAX_TITLE)
+        second = await domain.resource(ws["id"], ann, title="~" + character * (MAX_TITLE - 1))
+        path = f"/workspaces/{ws['id']}/resources"
+        params = {"sort": "title", "order": "desc", "limit": "1"}
+        page = await domain.call("GET", path, ann, params=params, expect=200)
+        cursor = page["next_cursor"]
+        next_page = await domain.call(
+            "GET", path, ann, params={**params, "cursor": cursor}, expect=200
+        )
+        ids = [page["items"][0]["id"], next_page["items"][0]["id"]]
+        assert sorted(ids) == sorted([first["id"], second["id"]])
 
     async def test_a_page_of_large_resources_ends_early_and_the_walk_gets_them_all(
         self, domain: Domain

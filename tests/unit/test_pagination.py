@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import pytest
+from pydantic import TypeAdapter
 
 from handlers.pagination import cursor_int, cursor_str, cursor_time, decode_cursor, encode_cursor
+from hubbub.contracts.api.common import MAX_TITLE, Cursor
 from hubbub.contracts.api.workspaces import WorkspaceRole
 from hubbub.contracts.errors import BadRequest
 
@@ -49,6 +52,13 @@ class TestCursors:
     ) -> None:
         with pytest.raises(BadRequest):
             parse(value)
+
+    @pytest.mark.parametrize("character", ["😀", '"', "\\", "漢"])
+    def test_the_longest_cursor_the_server_makes_is_a_valid_cursor(self, character: str) -> None:
+        cursor = encode_cursor(
+            "resources:updated_at:desc", character * MAX_TITLE, str(uuid.uuid4())
+        )
+        assert TypeAdapter(Cursor).validate_python(cursor) == cursor
 
     def test_the_edges_of_what_the_database_holds_are_taken(self) -> None:
         assert cursor_int(2**63 - 1) == 2**63 - 1

@@ -43,7 +43,8 @@ def _strip(value: str) -> str:
 
 
 Strip = AfterValidator(_strip)
-Title = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_LINE), Strip]
+MAX_TITLE = 200
+Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE, pattern=_LINE), Strip]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_LINE), Strip]
 # Multi-line text: newlines and tabs welcome, NUL not.
 Body = Annotated[str, StringConstraints(max_length=100_000, pattern=r"^[^\x00]*$")]
@@ -74,9 +75,16 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_
 # A lower-case word used as a machine value: a resource's kind or status.
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 
+# The longest cursor the server makes: resources by title, base64url of
+# ``["resources:<sort>:<order>", title, id]``. JSON takes at most 6 bytes a character
+# of the title (orjson writes UTF-8, at most 4; ``\uXXXX`` is 6), a scope at most 32
+# and a UUID 36, with 10 of quotes, commas and brackets.
+_LONGEST_CURSOR_JSON = 10 + 32 + 6 * MAX_TITLE + 36
+MAX_CURSOR = 4 * -(-_LONGEST_CURSOR_JSON // 3)  # base64: 4 characters per 3 bytes
+
 Cursor = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=512),
+    StringConstraints(min_length=1, max_length=MAX_CURSOR),
     Field(description="`next_cursor` of the previous page; opaque"),
 ]
 Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description=f"Items per page, at most {MAX_PAGE}")]
