@@ -49,6 +49,22 @@ class TestMe:
         )
         assert (response.status, (await response.json())["display_name"]) == (200, "Ann Lee")
 
+    @pytest.mark.parametrize("body", [{}, {"display_name": None}])
+    async def test_a_patch_that_changes_nothing_or_sends_null_is_422(
+        self,
+        api: Api,
+        hub_client: TestClient[Any, Any],
+        db: async_sessionmaker[AsyncSession],
+        body: dict[str, Any],
+    ) -> None:
+        """As docs/domain.md says of every PATCH: it must change something, and a field
+        may be left out but not set to null."""
+        tokens = await signed_in(api, db, "ann@example.com")
+        response = await hub_client.patch(
+            "/api/v1/users/me", json=body, headers=bearer(tokens["access_token"])
+        )
+        assert (response.status, (await response.json())["code"]) == (422, "validation_failed")
+
     async def test_the_role_cannot_be_changed_through_me(
         self, api: Api, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
     ) -> None:

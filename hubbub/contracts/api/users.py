@@ -76,8 +76,10 @@ class UserPublic(BaseModel):
     )
 
 
-class UpdateMeParams(_Params):
-    display_name: DisplayName | None = None
+class UpdateMeParams(PatchParams):
+    patchable = ("display_name",)
+
+    display_name: Annotated[DisplayName | SkipJsonSchema[None], NotNull] = None
 
 
 class ChangePasswordParams(_Params):

@@ -1596,11 +1596,8 @@ export interface components {
         };
         /** UpdateMeParams */
         UpdateMeParams: {
-            /**
-             * Display Name
-             * @default null
-             */
-            display_name: string | null;
+            /** Display Name */
+            display_name?: string;
         };
         /**
          * UpdateUserParams
@@ -4471,7 +4468,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["UpdateMeParams"];
             };
