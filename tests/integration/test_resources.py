@@ -117,6 +117,9 @@ class TestCrud:
         [
             {"kind": "task", "title": "x", "data": {"big": "x" * 40_000}},
             {"kind": "task", "title": "   "},
+            {"kind": "task", "title": "\u200b"},
+            {"kind": "task", "title": "\u202eexe.txt"},
+            {"kind": "task", "title": "a\u2028b"},
             {"kind": "Task", "title": "x"},
             {"kind": "task", "title": "x", "tags": ["has space"]},
             {"kind": "task", "title": "x", "tags": [f"t{i}" for i in range(21)]},

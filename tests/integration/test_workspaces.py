@@ -787,9 +787,12 @@ class TestInvitationMail:
     async def test_the_workspace_name_cannot_forge_a_link_or_a_header(
         self, domain: Domain, db: async_sessionmaker[AsyncSession]
     ) -> None:
-        """The name is the inviter's text: in the mail it is one line and no link."""
+        """The name is the inviter's text: in the mail it is one line and no link (a
+        name with a bidi override or a line separator is not even taken: 422)."""
         ann = await domain.person("ann")
-        name = "Payroll \u202e https://evil.example/login www.evil.example"
+        for forged in ("Payroll \u202e", "Payroll\u2028Click"):
+            await domain.call("POST", "/workspaces", ann, json={"name": forged}, expect=422)
+        name = "Payroll https://evil.example/login www.evil.example"
         ws = await domain.workspace(ann, name)
         email = f"target-{uuid.uuid4().hex[:6]}@example.com"
         await domain.call(

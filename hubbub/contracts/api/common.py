@@ -33,9 +33,45 @@ def _not_null(value: T | None) -> T:
 # JSON schema then shows the bare type.
 NotNull = AfterValidator(_not_null)
 
-# One line of text: no control characters, at least one non-space character, stripped
-# (after the length check, so the JSON schema states exactly what is accepted).
-_LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# One line of text (titles and names): refused anywhere are control characters (Cc),
+# line and paragraph separators (U+2028, U+2029) and the format characters that hide or
+# reorder text: soft hyphen, zero-width space, bidi embeddings, overrides and isolates,
+# word joiner and invisible operators, byte order mark (U+FEFF), interlinear annotation.
+# Other format characters stay: the joiners (U+200C/U+200D, in emoji sequences and in
+# Persian or Indic text), the direction marks (U+200E/U+200F/U+061C), and those of
+# particular scripts and of emoji tag sequences (flags), above the BMP.
+_REFUSED = (
+    r"\u0000-\u001f\u007f-\u009f\u00ad\u180e\u200b\u2028\u2029\u202a-\u202e"
+    r"\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+)
+# Spaces, spelled out: ``\s`` is not the same set in Python, Rust and ECMAScript regexes.
+_SPACES = r"\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+# What shows nothing on its own: every format character (Cf) and every default-ignorable
+# code point (fillers such as U+3164, variation selectors, tags), and the braille blank.
+# Those above the BMP are in the pattern as themselves (not raw strings): the regex
+# dialects that read it (Rust's, Python's, ECMAScript's) share no escape for them.
+_INVISIBLE = (
+    r"\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
+    r"\u17b4\u17b5\u180b-\u180f\u200c-\u200f\u2800\u3164\ufe00-\ufe0f\uffa0"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+)
+# Stated as one pattern for the API documents; ``_check_line`` applies it with reasons.
+LINE_PATTERN = f"^[^{_REFUSED}]*[^{_REFUSED}{_SPACES}{_INVISIBLE}][^{_REFUSED}]*$"
+_REFUSED_CHARACTER = re.compile(f"[{_REFUSED}]")
+_VISIBLE_CHARACTER = re.compile(f"[^{_REFUSED}{_SPACES}{_INVISIBLE}]")
+
+
+def _check_line(value: str) -> str:
+    refused = _REFUSED_CHARACTER.search(value)
+    if refused is not None:
+        raise ValueError(
+            f"one line of text: U+{ord(refused.group()):04X} (a control, line separator or"
+            " invisible format character) is not allowed"
+        )
+    if _VISIBLE_CHARACTER.search(value) is None:
+        raise ValueError("not blank: at least one visible character")
+    return value
 
 
 def _strip(value: str) -> str:
@@ -43,9 +79,14 @@ def _strip(value: str) -> str:
 
 
 Strip = AfterValidator(_strip)
+# Checked before stripped, so that the JSON schema states exactly what is accepted.
+OneLine = AfterValidator(_check_line)
+_LINE_SCHEMA = Field(json_schema_extra={"pattern": LINE_PATTERN})
 MAX_TITLE = 200
-Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE, pattern=_LINE), Strip]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_LINE), Strip]
+Title = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_TITLE), OneLine, _LINE_SCHEMA, Strip
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100), OneLine, _LINE_SCHEMA, Strip]
 # Multi-line text: newlines and tabs welcome, NUL not.
 Body = Annotated[str, StringConstraints(max_length=100_000, pattern=r"^[^\x00]*$")]
 
