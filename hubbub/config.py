@@ -320,6 +320,9 @@ class Settings(BaseSettings):
     # --- per-user resources --------------------------------------------------------------
     # How many workspaces one account may own; creating one more is 403 (reason "quota").
     max_workspaces_per_user: int = Field(default=100, ge=1)
+    # How many members one workspace may have, its pending invitations counted (each may
+    # become a member); inviting one more is 403 (reason "quota").
+    max_members_per_workspace: int = Field(default=1000, ge=1)
 
     # --- logs -------------------------------------------------------------------------
     log_level: str = "INFO"

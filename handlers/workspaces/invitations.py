@@ -27,7 +27,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, select, tuple_, update
+from sqlalchemy import ColumnElement, exists, func, select, tuple_, update
 
 from handlers import ratelimit
 from handlers.accounts.models import User
@@ -193,6 +193,7 @@ async def invite(
     )
     for replaced_role in replaced.all():  # refused: the request's rollback undoes it
         may_grant(my_role, WorkspaceRole(replaced_role))
+    await _within_member_cap(ctx, workspace_id)
     await limit_invitations(ctx)
     token = new_opaque_token()
     invitation = Invitation(
@@ -220,6 +221,31 @@ async def invite(
     )
     send_mail(ctx, invitation_mail(ctx, email, workspace.name, role, token))
     return public
+
+
+async def _within_member_cap(ctx: Context, workspace_id: uuid.UUID) -> None:
+    """Refuse an invitation past ``max_members_per_workspace``, which counts the members
+    and the pending invitations (each may become one: accepting needs no check of its
+    own). The caller holds the workspace lock, so invitations are counted one at a time;
+    one that replaces a pending invitation to the same email has replaced it already."""
+    members = select(func.count()).select_from(Member).where(Member.workspace_id == workspace_id)
+    pending = (
+        select(func.count())
+        .select_from(Invitation)
+        .where(
+            Invitation.workspace_id == workspace_id,
+            Invitation.status == InvitationStatus.PENDING.value,
+            Invitation.expires_at > func.now(),
+        )
+    )
+    taken = await ctx.session.scalar(select(members.scalar_subquery() + pending.scalar_subquery()))
+    limit = ctx.settings.max_members_per_workspace
+    if (taken or 0) >= limit:
+        raise Forbidden(
+            f"this workspace has {limit} members and pending invitations, the most it may",
+            reason="quota",
+            limit=limit,
+        )
 
 
 def invitation_mail(

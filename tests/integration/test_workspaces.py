@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.mail import DevMail
@@ -248,6 +248,73 @@ class TestQuota:
         assert refused["details"] == {"reason": "quota", "limit": 2}
         members = await domain.call("GET", f"/workspaces/{ws['id']}/members", bob, expect=200)
         assert {m["user_id"]: m["role"] for m in members["items"]}[ann.id] == "admin"
+
+
+class TestMemberCap:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"max_members_per_workspace": 3})
+
+    async def test_members_and_pending_invitations_count_toward_the_cap(
+        self, domain: Domain
+    ) -> None:
+        """The owner and two invitations fill a workspace of 3: a third invitation is 403
+        reason quota (by either route, and nothing is mailed);
+        re-inviting a pending email replaces it and still fits; accepting needs no room
+        of its own; a revoked invitation frees its place."""
+        ann, bob = await domain.person("ann"), await domain.person("bob")
+        ws = await domain.workspace(ann)
+        invitations = f"/workspaces/{ws['id']}/invitations"
+        await domain.add(ws["id"], ann, bob, "member")  # a member: 2 of 3
+        first = await domain.call(
+            "POST", invitations, ann, json={"email": "c@example.com"}, expect=201
+        )  # pending: 3 of 3
+        for path in (invitations, f"/workspaces/{ws['id']}/members"):
+            refused = await domain.call(
+                "POST", path, ann, json={"email": "d@example.com"}, expect=403
+            )
+            assert (refused["code"], refused["details"]) == (
+                "forbidden",
+                {"reason": "quota", "limit": 3},
+            )
+        async with domain.db() as session:
+            mailed = await session.scalar(
+                select(func.count()).select_from(DevMail).where(DevMail.to_addr == "d@example.com")
+            )
+        assert mailed == 0
+        again = await domain.call(
+            "POST", invitations, ann, json={"email": "c@example.com", "role": "viewer"}, expect=201
+        )
+        await domain.call("DELETE", f"{invitations}/{again['id']}", ann, expect=204)
+        await domain.call("POST", invitations, ann, json={"email": "d@example.com"}, expect=201)
+        assert first["id"] != again["id"]
+
+    async def test_another_workspace_is_not_counted(self, domain: Domain) -> None:
+        ann = await domain.person("ann")
+        full = await domain.workspace(ann, "full")
+        for email in ("a@example.com", "b@example.com"):
+            await domain.call(
+                "POST",
+                f"/workspaces/{full['id']}/invitations",
+                ann,
+                json={"email": email},
+                expect=201,
+            )
+        await domain.call(
+            "POST",
+            f"/workspaces/{full['id']}/invitations",
+            ann,
+            json={"email": "c@example.com"},
+            expect=403,
+        )
+        other = await domain.workspace(ann, "other")
+        await domain.call(
+            "POST",
+            f"/workspaces/{other['id']}/invitations",
+            ann,
+            json={"email": "a@example.com"},
+            expect=201,
+        )
 
 
 class TestPermissions:
