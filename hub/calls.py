@@ -155,15 +155,16 @@ _takes_nothing: dict[type[BaseModel], bool] = {}
 
 
 def takes_nothing(model: type[BaseModel]) -> bool:
-    """Whether every params dict validates to ``model()``, serialized ``{}``: a model
-    with no fields that ignores extra ones and has no validator, serializer or computed
-    field (``NoParams``). Such params need no validation run per call."""
+    """Whether an empty params dict validates to ``model()``, serialized ``{}``: a model
+    with no fields, no validator, serializer or computed field, that ignores or refuses
+    extra fields (``NoParams`` refuses them). Such a model's empty params need no
+    validation run per call; any others are validated (and refused, or dropped)."""
     known = _takes_nothing.get(model)
     if known is None:
         decorators = model.__pydantic_decorators__
         known = _takes_nothing[model] = (
             not model.model_fields
-            and model.model_config.get("extra", "ignore") == "ignore"
+            and model.model_config.get("extra", "ignore") in ("ignore", "forbid")
             and not any(getattr(decorators, f.name) for f in dataclasses.fields(decorators))
         )
     return known
@@ -260,8 +261,8 @@ def start(
     or error when it comes (measured in ``measured``, the caller's hub app, and traced as
     ``send`` does)."""
     key = admit(op, caller, idempotency_key)
-    if takes_nothing(op.params):
-        params_json = _NOTHING  # what validating and serializing any dict gives
+    if not params and takes_nothing(op.params):
+        params_json = _NOTHING  # what validating and serializing {} gives
     else:
         validated = validate(op, params)
         params_json = validated.__pydantic_serializer__.to_json(validated, exclude_unset=True)

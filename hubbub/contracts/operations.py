@@ -16,7 +16,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from hubbub.contracts.errors import ErrorCode
 
@@ -47,7 +47,9 @@ class Http:
 
 
 class NoParams(BaseModel):
-    """Params of an operation that takes none."""
+    """Params of an operation that takes none: any field is refused, as everywhere."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Empty(BaseModel):

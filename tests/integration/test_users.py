@@ -65,6 +65,18 @@ class TestMe:
         )
         assert (response.status, (await response.json())["code"]) == (422, "validation_failed")
 
+    async def test_an_operation_that_takes_nothing_refuses_a_field_naming_it(
+        self, api: Api, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """Unknown fields are refused everywhere, so typos don't pass silently."""
+        tokens = await signed_in(api, db, "ann@example.com")
+        headers = bearer(tokens["access_token"])
+        response = await hub_client.get("/api/v1/users/me?bogus=1", headers=headers)
+        body = await response.json()
+        assert (response.status, body["details"]["errors"][0]["loc"]) == (422, ["bogus"])
+        response = await hub_client.get("/api/v1/users/me", headers=headers)
+        assert response.status == 200
+
     async def test_the_role_cannot_be_changed_through_me(
         self, api: Api, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
     ) -> None:

@@ -1106,7 +1106,7 @@ export interface components {
         };
         /**
          * NoParams
-         * @description Params of an operation that takes none.
+         * @description Params of an operation that takes none: any field is refused, as everywhere.
          */
         NoParams: Record<string, never>;
         /**
