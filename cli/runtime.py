@@ -88,7 +88,8 @@ def write_runtime(
 def make_state_dir(state_dir: Path) -> None:
     """Create the state folder so that only its owner can enter it (0700): it holds the
     embedded servers' data and the secrets. One this user already has, made wider by an
-    older version or a umask, is narrowed; one of another owner is left as it is."""
+    older version or a umask, is narrowed; one of another owner is left as it is. (Run as
+    root, the embedded PostgreSQL then adds traverse-only access for its system user.)"""
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = state_dir.stat()
     if info.st_uid == os.getuid() and info.st_mode & 0o077:
