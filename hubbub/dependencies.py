@@ -318,7 +318,8 @@ class Health:
             self.saturated(outage.dependency, exc)
 
     def saturated(self, name: str, exc: BaseException) -> None:
-        """Record that ``name`` had no capacity for a request (its pool was exhausted):
+        """Record that ``name`` had no capacity for a request (its pool was exhausted), or
+        takes no writes (Redis: OOM, MISCONF, NOREPLICAS, READONLY):
         a warning at most every ``SATURATION_LOG_S`` per dependency, with the count."""
         lines = self._saturated.get(name)
         if lines is None:
