@@ -136,7 +136,9 @@ class History:
         Remembered for ``EPOCH_TTL_S`` from the last read of the stream's state (any
         of them); ``fresh``: asked of the stream now. Callers that find it to be read
         join the read under way (a ``fresh`` one starts its own); not bounded by
-        ``STATE_READS_AT_ONCE``, as there is one per kind at a time."""
+        ``STATE_READS_AT_ONCE``: one shared read per kind at a time, plus the ``fresh``
+        ones (the fan-out's epoch checks: one every few seconds, and one after a
+        reconnect)."""
         cached = self._epochs.get(kind)
         if cached is not None and not fresh and time.monotonic() - cached[1] < EPOCH_TTL_S:
             return cached[0]
