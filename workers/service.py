@@ -65,6 +65,7 @@ from hubbub.nats_barrier import server_has_read
 from hubbub.nats_direct import publish_now, publishes_directly
 from hubbub.nats_reader import dispatch_raw
 from hubbub.natsauth import HUB_INBOX_PREFIX
+from hubbub.natsconn import message_size
 from workers.actors import ActorSystem, MailboxFull
 from workers.eager import start_eager
 from workers.execution import TRANSACTION_SLOTS, Slots, Unit, run_unit, take_slot
@@ -84,9 +85,6 @@ READ_POOL_CLOSE_S = 0.5
 # prefix off before it hands the request to a client (and puts it back on the answer):
 # a worker sees the plain inbox (nats-server's client.go, ``processMsgResults``).
 REPLY_PREFIXES = (HUB_INBOX_PREFIX.encode() + b".", b"_INBOX.")
-# What an error reply's header (``Hubbub-Error``) may take of NATS's ``max_payload``,
-# which counts headers and payload together.
-HEADER_ROOM = 256
 SHUTTING_DOWN = "the worker is shutting down; retry"
 
 log = logging.getLogger(__name__)
@@ -460,15 +458,16 @@ class WorkerService:
             # Into this reply only: one error may answer many jobs (a drain's refusals).
             body["details"] = {**error.details, "request_id": request_id}
         payload = orjson.dumps(body)
-        limit = self.nc.max_payload - HEADER_ROOM
-        if len(payload) > limit:
+        headers = {H_ERROR: error.code.value}
+        # NATS counts the header with the payload against its max_payload.
+        if (size := message_size(payload, headers)) > self.nc.max_payload:
             # Only details grow this long (a validation's list of errors): the code and
             # the message stay, so the caller still learns what failed.
-            self._details_dropped(error, len(payload), request_id)
+            self._details_dropped(error, size, request_id)
             body["details"] = {"request_id": request_id}
             payload = orjson.dumps(body)
         try:
-            await self.nc.publish(reply.decode(), payload, headers={H_ERROR: error.code.value})
+            await self.nc.publish(reply.decode(), payload, headers=headers)
         except Exception as exc:
             request_id_var.set(request_id)  # for the log line (jobs set their own)
             outage = classify(exc)
