@@ -234,7 +234,7 @@ class Bus:
             else:
                 if msg.headers and msg.headers.get(H_ERROR) == _UNAVAILABLE:
                     msg = await self._again(op, subject, body, headers, deadline, timeout, msg)
-                elif self.health.down or not self.answered:
+                elif WORKERS in self.health.down or not self.answered:
                     self._worker_answered()
         except Exception as exc:
             raise _failure(op, exc, timeout, request_id) from None
@@ -270,7 +270,7 @@ class Bus:
                 if headers and headers.get(H_ERROR) == _UNAVAILABLE:
                     self._spawn(self._slowly(op, *again, rid, done, msg))
                     return
-                if self.health.down or not self.answered:
+                if WORKERS in self.health.down or not self.answered:
                     self._worker_answered()
                 token = request_id_var.set(rid)  # what is logged from here on names it
                 try:
@@ -361,7 +361,7 @@ class Bus:
         """A worker answered: the workers are up (one line if they were down, or waited
         for), and a later "no responders" is an outage."""
         self.answered = True
-        if self.health.down:
+        if WORKERS in self.health.down:
             self.health.came_back(WORKERS)
 
     def _no_worker(self, op: Operation) -> None:
