@@ -1,13 +1,12 @@
 // @vitest-environment jsdom
-import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
 import { AuthSession } from "@/lib/api/session";
 import type { UserPublic } from "@/lib/api/types";
 import type { MemberPublic } from "@/lib/api/workspaces";
-import { RealtimeProvider } from "@/lib/realtime/react";
 import { flush, setup } from "@/lib/realtime/__tests__/harness";
+import { openLivePage } from "./live-page";
 
 /**
  * The members page against a fake REST hub and a scripted realtime hub:
@@ -58,8 +57,6 @@ vi.mock("next/navigation", () => ({
 }));
 
 const { MembersView } = await import("@/app/(app)/workspace/members/members-view");
-const { SessionStoreProvider } = await import("../providers/session-store-provider");
-const { ToastProvider } = await import("../toaster");
 
 beforeEach(() => {
   h = setup();
@@ -74,26 +71,7 @@ const rows = () => screen.queryAllByTestId("member-row").map((r) => `${r.getAttr
 
 /** Render the page, let its subscription stand (the reads wait for it), and wait for the first members. */
 async function mount() {
-  session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: ME });
-  const queries = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: 60_000 } } });
-  render(
-    <QueryClientProvider client={queries}>
-      <SessionStoreProvider>
-        <ToastProvider>
-          <RealtimeProvider client={h.client}>
-            <MembersView />
-          </RealtimeProvider>
-        </ToastProvider>
-      </SessionStoreProvider>
-    </QueryClientProvider>,
-  );
-  const socket = await act(async () => h.accept());
-  const subscribe = socket.last("subscribe");
-  expect(subscribe.channel).toBe("workspace:w1");
-  await act(async () => {
-    socket.reply(subscribe.id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: false, publications: [] });
-    await flush();
-  });
+  const { socket, queries } = await openLivePage(<MembersView />, { session, h, user: ME });
   await waitFor(() => expect(rows()).toEqual(["a@example.com:owner"]));
   // On a slow host the reads may have gone before the subscription (after LOAD_WAIT_MS): they are read once more; let that settle.
   await waitFor(() => expect(queries.isFetching()).toBe(0));

@@ -1,12 +1,11 @@
 // @vitest-environment jsdom
-import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
 import { AuthSession } from "@/lib/api/session";
 import type { UserPublic } from "@/lib/api/types";
-import { RealtimeProvider } from "@/lib/realtime/react";
 import { flush, setup } from "@/lib/realtime/__tests__/harness";
+import { openLivePage } from "./live-page";
 
 /**
  * The card's page against a fake REST hub (the reads) and a scripted realtime hub (the
@@ -56,8 +55,6 @@ vi.mock("next/navigation", () => ({
 }));
 
 const { ResourceDetail } = await import("@/app/(app)/workspace/resource/resource-detail");
-const { SessionStoreProvider } = await import("../providers/session-store-provider");
-const { ToastProvider } = await import("../toaster");
 
 beforeEach(() => {
   h = setup();
@@ -68,26 +65,7 @@ afterEach(cleanup);
 
 /** Render the page, let its subscription stand, and wait for the card and the caller's role. */
 async function mount() {
-  session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: ME });
-  const queries = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: 60_000 } } });
-  render(
-    <QueryClientProvider client={queries}>
-      <SessionStoreProvider>
-        <ToastProvider>
-          <RealtimeProvider client={h.client}>
-            <ResourceDetail />
-          </RealtimeProvider>
-        </ToastProvider>
-      </SessionStoreProvider>
-    </QueryClientProvider>,
-  );
-  const socket = await act(async () => h.accept());
-  const subscribe = socket.last("subscribe");
-  expect(subscribe.channel).toBe("workspace:w1");
-  await act(async () => {
-    socket.reply(subscribe.id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: false, publications: [] });
-    await flush();
-  });
+  const { socket, queries } = await openLivePage(<ResourceDetail />, { session, h, user: ME });
   await screen.findByText("All of it.");
   await waitFor(() => expect(queries.isFetching()).toBe(0));
   return socket;

@@ -1,12 +1,11 @@
 // @vitest-environment jsdom
-import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
 import { AuthSession } from "@/lib/api/session";
 import type { UserPublic } from "@/lib/api/types";
-import { RealtimeProvider } from "@/lib/realtime/react";
 import { flush, setup } from "@/lib/realtime/__tests__/harness";
+import { openLivePage } from "./live-page";
 
 /**
  * The board page when the hub refuses its subscription: refused access reads as "not
@@ -65,8 +64,6 @@ vi.mock("next/navigation", () => ({
 }));
 
 const { WorkspaceBoard } = await import("@/app/(app)/workspace/workspace-board");
-const { SessionStoreProvider } = await import("../providers/session-store-provider");
-const { ToastProvider } = await import("../toaster");
 
 beforeEach(() => {
   h = setup();
@@ -79,28 +76,7 @@ afterEach(cleanup);
 
 /** Render the board and answer its subscribe: with `error`, or (without one) let it stand. */
 async function refusedWith(error?: { code: string; message: string; status: number }) {
-  session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: ME });
-  const queries = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: 60_000 } } });
-  render(
-    <QueryClientProvider client={queries}>
-      <SessionStoreProvider>
-        <ToastProvider>
-          <RealtimeProvider client={h.client}>
-            <WorkspaceBoard />
-          </RealtimeProvider>
-        </ToastProvider>
-      </SessionStoreProvider>
-    </QueryClientProvider>,
-  );
-  const socket = await act(async () => h.accept());
-  const subscribe = socket.last("subscribe");
-  expect(subscribe.channel).toBe("workspace:w1");
-  await act(async () => {
-    if (error) socket.fail(subscribe.id as number, error);
-    else socket.reply(subscribe.id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: false, publications: [] });
-    await flush();
-  });
-  return socket;
+  return (await openLivePage(<WorkspaceBoard />, { session, h, user: ME, refusal: error })).socket;
 }
 
 /** What the board offers to change (by accessible name; "Move …" is the card's drag handle), and whether the card shows it can be picked up. */
