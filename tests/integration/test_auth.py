@@ -218,7 +218,9 @@ class TestLogin:
         assert (recorded.created_ip, recorded.revoked_at) == ("127.0.0.1", None)
 
 
-class TestOneHashPerLogin:
+class CountingHashes:
+    """The worker's password hasher counts its argon2 computations (``engine``)."""
+
     @pytest.fixture
     def engine(self) -> CountingArgon2:
         return CountingArgon2()
@@ -227,6 +229,8 @@ class TestOneHashPerLogin:
     def worker_resources(self, engine: CountingArgon2) -> Resources:
         return Resources({PASSWORD_HASHER: PasswordHasher(engine)})
 
+
+class TestOneHashPerLogin(CountingHashes):
     async def test_an_unknown_email_costs_exactly_one_hash(
         self, hub_client: TestClient[Any, Any], engine: CountingArgon2
     ) -> None:
@@ -289,15 +293,7 @@ class TestSessionCap:
             assert list(reasons) == ["session_limit"]
 
 
-class TestPasswordsAsTyped:
-    @pytest.fixture
-    def engine(self) -> CountingArgon2:
-        return CountingArgon2()
-
-    @pytest.fixture
-    def worker_resources(self, engine: CountingArgon2) -> Resources:
-        return Resources({PASSWORD_HASHER: PasswordHasher(engine)})
-
+class TestPasswordsAsTyped(CountingHashes):
     async def test_a_hash_made_before_normalising_signs_in_and_is_upgraded(
         self,
         hub_client: TestClient[Any, Any],
