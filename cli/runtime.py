@@ -107,6 +107,15 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def kept_password(path: Path) -> tuple[str, bool]:
+    """The password kept in ``path``, and whether it was made just now: generated on
+    first use into a file only its owner reads (0600), then reused on every start."""
+    if path.exists() and (kept := path.read_text().strip()):
+        return kept, False
+    write_private(path, secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip(), True
+
+
 def clear_runtime(state_dir: Path) -> None:
     (state_dir / RUNTIME_FILE).unlink(missing_ok=True)
 

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import orjson
 
-from cli.runtime import write_private
+from cli.runtime import kept_password, write_private
 from hubbub.contracts.channels import ChannelKind
 from hubbub.contracts.subjects import WORKER_QUEUE
 from hubbub.natsauth import HUB_INBOX_PREFIX, SERVICE_INBOX_PREFIX
@@ -169,13 +169,8 @@ class NatsAuthFolder:
         """Generate what is missing (role passwords are made once), write the config."""
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, 0o700)
-        for role in ROLES:
-            path = self.folder / f"{role}.password"
-            if not path.exists():
-                write_private(path, secrets.token_urlsafe(32) + "\n")
-        route = self.folder / f"{ROUTE_USER}.password"
-        if not route.exists():
-            write_private(route, secrets.token_urlsafe(32) + "\n")
+        for user in (*ROLES, ROUTE_USER):
+            kept_password(self.folder / f"{user}.password")
         self.write_config()
         return self.config_path
 

@@ -17,7 +17,6 @@ import importlib.util
 import logging
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -30,7 +29,7 @@ from pathlib import Path
 
 from cli.embedded.nats_auth import NatsAuthFolder
 from cli.embedded.process import command_line, free_port, spawn, stop_process, wait_for_port
-from cli.runtime import write_private
+from cli.runtime import kept_password, write_private
 
 log = logging.getLogger(__name__)
 
@@ -511,15 +510,6 @@ class EmbeddedPostgres(EmbeddedServer):
         exists = f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"  # noqa: S608
         if self._psql(exists) != "1":
             self._psql(f'CREATE DATABASE "{self.database}"')
-
-
-def kept_password(path: Path) -> tuple[str, bool]:
-    """The password kept in ``path``, and whether it was made just now: generated on
-    first use into a file only its owner reads (0600), then reused on every start."""
-    if path.exists() and (kept := path.read_text().strip()):
-        return kept, False
-    write_private(path, secrets.token_urlsafe(32) + "\n")
-    return path.read_text().strip(), True
 
 
 _READ_AND_TRAVERSE = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
