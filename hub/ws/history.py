@@ -27,10 +27,13 @@ after ``first_seq`` - 1 (``empty_channel``). A publication deleted by hand from 
 middle (a subject purged, a message removed) is not seen. Stream state comes from the
 stream's leader (stream info), at most ``STATE_READS_AT_ONCE`` reads at once; what only
 grows (the first offset of an epoch) is remembered, to answer a "dropped" without
-asking. A "kept" or "reaches" is asked each time: the stream may have been recreated
-since (a new epoch), which only a fresh read shows. The epoch is read apart from those
-(every subscribe of a reconnect storm needs it first): one read per kind at a time,
-shared by the callers that wait for it.
+asking. A "kept", a "reaches" or a "still of this epoch" is answered by a read started
+after it was asked: the stream may have been recreated since (a new epoch), which only
+a later read shows. The questions of a kind share their reads: those asked while one is
+under way wait for the next, which starts when it ends, so a reconnect storm costs at
+most two reads per kind at a time (``_state_after_asked``). The epoch is read apart
+from those (every subscribe of a reconnect storm needs it first): one read per kind at
+a time, shared by the callers that wait for it.
 
 Stored data is checked as live delivery checks it (``hub/ws/fanout.py``): only JSON
 objects reach clients. A backend that published anything else is logged and skipped,
@@ -108,6 +111,10 @@ class History:
         # Per kind, (epoch, the highest first offset its stream was seen with): it only
         # grows within an epoch.
         self._fronts: dict[ChannelKind, tuple[str, int]] = {}
+        # Per kind, the stream-state read that callers asking now wait for (not started
+        # while another is under way), and the one under way.
+        self._next_state_reads: dict[ChannelKind, asyncio.Future[StreamInfo]] = {}
+        self._state_reads_under_way: dict[ChannelKind, asyncio.Task[StreamInfo]] = {}
 
     @property
     def batching(self) -> bool:
@@ -182,6 +189,45 @@ class History:
             self._fronts[kind] = (epoch, info.state.first_seq)
         return info
 
+    async def _state_after_asked(self, kind: ChannelKind) -> StreamInfo:
+        """The kind's stream state, read by a request made after this call: shared with
+        the other callers that ask before it starts. One is under way at a time per
+        kind; callers that ask meanwhile wait for the next, made when it ends."""
+        answer = self._next_state_reads.get(kind)
+        if answer is None:
+            answer = asyncio.get_running_loop().create_future()
+            self._next_state_reads[kind] = answer
+            if kind not in self._state_reads_under_way:
+                self._start_state_read(kind)
+        return await asyncio.shield(answer)
+
+    def _start_state_read(self, kind: ChannelKind) -> None:
+        answer = self._next_state_reads.pop(kind)
+        reading = asyncio.ensure_future(self._stream_info(kind))
+        self._state_reads_under_way[kind] = reading
+
+        def done(reading: asyncio.Task[StreamInfo]) -> None:
+            del self._state_reads_under_way[kind]
+            if reading.cancelled():
+                error: BaseException | None = Unavailable("channel history read was cancelled")
+            else:
+                error = reading.exception()
+            if error is None:
+                answer.set_result(reading.result())
+            else:
+                answer.set_exception(error)
+                answer.exception()  # retrieved: each waiter has it raised; none may be left
+            if kind in self._next_state_reads:
+                self._start_state_read(kind)
+
+        reading.add_done_callback(done)
+
+    async def is_current(self, kind: ChannelKind, epoch: str) -> bool:
+        """Is the kind's history still of ``epoch``, asked after this call? What was
+        read of it before the call was read from that history (an epoch is the time
+        its stream was created)."""
+        return _epoch_of(await self._state_after_asked(kind)) == epoch
+
     @staticmethod
     def _known(
         seen: dict[ChannelKind, tuple[str, int]], kind: ChannelKind, epoch: str
@@ -209,23 +255,24 @@ class History:
         (or may not have); else how many publications it keeps per channel (the
         stream's ``max_msgs_per_subject``, -1 or 0 for no limit), for the caller to
         check the channel's own limit. A first offset seen before that is past
-        ``offset`` already answers None without asking (it only grows); a yes is asked
-        each time."""
+        ``offset`` already answers None without asking (it only grows); a yes is read
+        after the call (``_state_after_asked``)."""
         front = self._known(self._fronts, kind, epoch)
         if front is not None and front > offset + 1:
             return None
-        info = await self._stream_info(kind)
+        info = await self._state_after_asked(kind)
         if _epoch_of(info) != epoch or info.state.first_seq > offset + 1:
             return None
         limit = info.config.max_msgs_per_subject
         return -1 if limit is None else limit
 
     async def reaches(self, kind: ChannelKind, epoch: str, offset: int) -> bool:
-        """Has the kind's history, of ``epoch``, come as far as ``offset``? Asked each
-        time: a stream recreated since has another epoch, and an offset of the old one
-        may be past the new one's last (a yes would skip the new one's publications up
-        to it). A read that finds another epoch leaves it for ``epoch`` to answer."""
-        info = await self._stream_info(kind)
+        """Has the kind's history, of ``epoch``, come as far as ``offset``? Read after
+        the call (``_state_after_asked``): a stream recreated since has another epoch,
+        and an offset of the old one may be past the new one's last (a yes would skip
+        the new one's publications up to it). A read that finds another epoch leaves it
+        for ``epoch`` to answer."""
+        info = await self._state_after_asked(kind)
         return _epoch_of(info) == epoch and info.state.last_seq >= offset
 
     async def last_offset(self, channel: Channel) -> int:
@@ -234,7 +281,8 @@ class History:
 
     async def holds(self, channel: Channel, offset: int) -> bool:
         """Is the publication at ``offset`` of this channel still kept? Retention drops the
-        oldest first, so if it is, everything after it is too."""
+        oldest first, so if it is, everything after it is too. Of whichever history the
+        stream holds now: ``is_current`` tells whether that is the one meant."""
         msg = await self._get(channel.kind, {"seq": offset})
         return msg is not None and (msg.headers or {}).get("Nats-Subject") == self.subjects.event(
             channel

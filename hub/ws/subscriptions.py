@@ -207,7 +207,8 @@ class Subscriptions:
         the history's first offset is at most one past it, and the channel's own limit
         has not been reached; and one past the channel's last publication is recovered
         while the history, asked then, reaches it (``_HistoryReset`` when it is of
-        another epoch than ``epoch``: recreated meanwhile). At most
+        another epoch than ``epoch``: recreated meanwhile, which is asked again after
+        whatever the history was read for). At most
         ``MAX_RECOVERY_BYTES`` of data less what the socket's earlier recoveries still
         have on their way (``Connection.send_recovery``); more is not recovered."""
         channel = feed.channel
@@ -236,6 +237,27 @@ class Subscriptions:
             kept = feed.tail.after(since.offset)
             if kept is not None and sum(len(data) for _, data in kept) <= max_bytes:
                 return True, kept, latest
+        recovered, publications, position = await self._recover_from_history(
+            conn, feed, since, epoch, latest, target, max_bytes
+        )
+        if recovered and not await self.history.is_current(channel.kind, epoch):
+            # What was read may be of a history recreated since the epoch was: the
+            # client's offset may name a publication of the new one.
+            raise _HistoryReset
+        return recovered, publications, position
+
+    async def _recover_from_history(
+        self,
+        conn: Connection,
+        feed: Feed,
+        since: cmd.Since,
+        epoch: str,
+        latest: int,
+        target: int,
+        max_bytes: int,
+    ) -> tuple[bool, list[tuple[int, bytes]], int]:
+        """``_recover`` from the channel's history, when the feed's tail does not reach."""
+        channel = feed.channel
         # Its own publication, still held: nothing after it was dropped. Else the history
         # must have dropped nothing after it (the channel's own limit is checked below).
         held = since.offset > 0 and await self.history.holds(channel, since.offset)

@@ -42,3 +42,32 @@ async def test_a_position_on_a_quiet_channel_from_a_reset_history_is_not_recover
     published = [await publish(nc, settings, channel, 200 + n) for n in range(6)]
     got = [(await next_pub(sub)).offset for _ in published]
     assert got == published  # none at or below the old position skipped
+
+
+async def test_an_offset_of_a_reset_history_that_the_new_one_holds_is_not_recovered(
+    client: ClientFactory, nc: NATS, settings: Settings, realtime: Realtime
+) -> None:
+    channel = "public:busy-then-reset"
+    a = await client("a")
+    sub = await a.subscribe(channel)
+    seen = [await publish(nc, settings, channel, n) for n in range(3)]
+    assert [(await next_pub(sub)).offset for _ in seen] == seen
+    since = (sub.offset, sub.epoch or "")
+    await a.close()
+    await wait_for(lambda: channel not in realtime.fanout.feeds)
+    subjects = Subjects(settings.namespace)
+    js = nc.jetstream()
+    await js.delete_stream(subjects.stream(ChannelKind.PUBLIC))  # a reset, then migrate
+    await ensure_streams(js, subjects, settings.policies())
+    # The new history publishes on the same channel past the old position: the offset
+    # the client saw last is one of the channel's again, in another history.
+    new = [await publish(nc, settings, channel, 100 + n) for n in range(5)]
+    assert new[since[0] - 1] == since[0]
+
+    back = await client("a")
+    resub = await back.subscribe(channel, since=since)  # within the hub's epoch cache
+
+    assert resub.resets == 1  # recovered: false — its position names the old history
+    assert resub.epoch != since[1]
+    now = await realtime.history.epoch(ChannelKind.PUBLIC)
+    assert (resub.offset, resub.epoch) == (new[-1], now)
