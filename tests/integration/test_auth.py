@@ -26,6 +26,7 @@ from tests.support.accounts import (
     bearer,
     mailed_token,
     make_user,
+    transactions_reading_users,
 )
 from tests.support.waiting import wait_for
 
@@ -390,7 +391,7 @@ class TestPasswordCheckHoldsNoConnection:
         login = asyncio.create_task(api.login("ann@example.com"))
         try:
             await wait_for(engine.entered.is_set, what="the password check runs")
-            assert await _transactions_that_read_users(db) == 0
+            assert await transactions_reading_users(db) == 0
         finally:
             engine.go.set()
         assert (await login)["user"]["email"] == "ann@example.com"
@@ -414,24 +415,6 @@ class TestPasswordCheckHoldsNoConnection:
         finally:
             engine.go.set()
         assert (await first)["user"]["email"] == "ann@example.com"
-
-
-async def _transactions_that_read_users(db: async_sessionmaker[AsyncSession]) -> int:
-    """Connections of the test's database left in a transaction after reading ``users``."""
-    async with db() as session:
-        return int(
-            await session.scalar(
-                select(func.count())
-                .select_from(text("pg_stat_activity"))
-                .where(
-                    text("datname = current_database()"),
-                    text("state LIKE 'idle in transaction%'"),
-                    text("query LIKE '%FROM users%'"),
-                    text("pid <> pg_backend_pid()"),
-                )
-            )
-            or 0
-        )
 
 
 class TestRefresh:

@@ -10,6 +10,7 @@ from typing import Any
 
 import argon2
 from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.accounts.passwords import PasswordHasher
@@ -38,19 +39,29 @@ class CountingArgon2(argon2.PasswordHasher):
 
 
 class BlockingArgon2(CountingArgon2):
-    """A counting engine whose every ``verify`` waits until the test sets ``go``;
-    ``entered`` is set once one has begun (in a hasher's thread), ``arrived`` counts them."""
+    """A counting engine whose every ``verify`` (or, with ``blocks="hash"``, every
+    ``hash``) waits until the test sets ``go``; ``entered`` is set once one has begun (in
+    a hasher's thread), ``arrived`` counts them."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, blocks: str = "verify", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.blocks = blocks
         self.entered = threading.Event()
         self.go = threading.Event()
         self.arrived: list[str] = []  # appends are atomic: the hasher's threads add here
 
+    def _held(self, call: str) -> None:
+        if call == self.blocks:
+            self.arrived.append(call)
+            self.entered.set()
+            self.go.wait(timeout=60)
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        self._held("hash")
+        return super().hash(password, salt=salt)
+
     def verify(self, hash: str | bytes, password: str | bytes) -> bool:
-        self.arrived.append("verify")
-        self.entered.set()
-        self.go.wait(timeout=60)
+        self._held("verify")
         return super().verify(hash, password)
 
 
@@ -125,3 +136,21 @@ async def mailed_token(
             if found:
                 return found[1]
     raise AssertionError(f"no mail to {to} with a {path} link")
+
+
+async def transactions_reading_users(db: async_sessionmaker[AsyncSession]) -> int:
+    """Connections of the test's database left in a transaction after reading ``users``."""
+    async with db() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(text("pg_stat_activity"))
+                .where(
+                    text("datname = current_database()"),
+                    text("state LIKE 'idle in transaction%'"),
+                    text("query LIKE '%FROM users%'"),
+                    text("pid <> pg_backend_pid()"),
+                )
+            )
+            or 0
+        )
