@@ -3,17 +3,19 @@
 Handlers are plain async functions ``(ctx, params) -> result``. They know nothing of
 HTTP, sockets or NATS: the worker runtime builds the context, commits the session when
 the handler returns (then runs the ``after_commit`` actions), and rolls it back when it
-raises (and drops them).
+raises (and drops them). A handler with slow work that needs no database (argon2) does
+it in ``outside_transaction``, holding none of the worker's transaction slots.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,6 +40,19 @@ Publisher = Callable[[str, bytes], Awaitable[None]]
 AfterCommit = Callable[[], Awaitable[None]]
 
 
+class SlotHold(Protocol):
+    """The request's hold on one of its worker's transaction slots (the worker runtime's:
+    workers/execution.py), for ``Context.outside_transaction``."""
+
+    def give_back(self) -> None:
+        """Give the slot back, if it is held; a second call does nothing."""
+
+    async def take_again(self, ctx: Context) -> None:
+        """Take a slot again for ``ctx``'s request, as a new request waits for one (no
+        longer than the request may); ``Unavailable`` (busy) or ``Timeout`` if it gets
+        none. Held already, it does nothing."""
+
+
 @dataclass(eq=False, slots=True)
 class Context:
     caller: Caller
@@ -56,18 +71,56 @@ class Context:
     publish: Publisher | None = None
     # Read-only operations: connections that read outside SQLAlchemy (``read_one``).
     reads: ReadPool | None = None
+    # The transaction slot the request holds, set by the runtime for an operation that
+    # may write: ``outside_transaction`` gives it back for a while.
+    slot: SlotHold | None = None
     _session: AsyncSession | None = None
     _after_commit: list[AfterCommit] | None = None  # made by the first ``after_commit``
     # For a handler that claims its idempotency key itself (``idempotency.claims_itself``).
     claim: Claim | None = None
     committed: bool = False  # ``commit`` got past the commit: the change is in the database
+    _outside: bool = False  # in ``outside_transaction``: no session may be opened
 
     @property
     def session(self) -> AsyncSession:
         """The request's session, opened on first use; the runtime commits it."""
         if self._session is None:
+            if self._outside:
+                raise RuntimeError("no session outside the transaction (outside_transaction)")
             self._session = self.sessions()
         return self._session
+
+    @contextlib.asynccontextmanager
+    async def outside_transaction(self) -> AsyncIterator[None]:
+        """Do what the body does holding no transaction slot, connection or transaction:
+        for slow work that needs no database — argon2, tens of milliseconds a password
+        and longer while the hasher's threads are busy, which would otherwise keep the
+        worker's other writes from the slot.
+
+        Only before the request's session is opened (``RuntimeError`` after: its
+        connection and transaction would stay held); nor may the body open it. The
+        slot is given back on entry. When the body returns, the request takes a slot
+        again as a new request does, and no longer than it may: ``Unavailable`` (busy)
+        or ``Timeout`` if it gets none in time, the body's work then done for nothing.
+        When the body raises, the request ends without one. What was read before (a
+        password's hash) may have changed meanwhile: a change that rests on it reads
+        it again in the transaction, locked, and checks that it still holds. (A
+        request with an idempotency key for a ``mutating`` operation has claimed the
+        key in its session before the handler runs: the hook refuses there.)"""
+        if self._session is not None:
+            raise RuntimeError("outside_transaction: the request's session is open already")
+        if self._outside:
+            raise RuntimeError("outside_transaction: outside already")
+        slot = self.slot
+        if slot is not None:
+            slot.give_back()
+        self._outside = True
+        try:
+            yield
+        finally:
+            self._outside = False
+        if slot is not None:
+            await slot.take_again(self)
 
     async def read_one(self, query: Query, *args: Any) -> Row | None:
         """The first row of ``query`` with ``args`` (positional, in its parameters' order).

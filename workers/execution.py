@@ -13,6 +13,10 @@ past its deadline, and only so many wait (``WAITING_PER_SLOT``): an expired one 
 answered ``timeout`` without being run, one that gets no slot in time, or finds too
 many waiting, ``unavailable`` with reason "busy" — nothing has started, so the hub
 sends it to another worker.
+
+A handler gives its slot back for work that needs no database (argon2) in
+``Context.outside_transaction``, and takes one again after it the same way (``HeldSlot``):
+"busy" then means nothing was written, though the handler had begun.
 """
 
 from __future__ import annotations
@@ -125,6 +129,31 @@ async def take_slot(slots: Slots, ctx: Context) -> None:
         )
 
 
+class HeldSlot:
+    """A request's hold on one of ``slots`` (the handler's ``ctx.slot``): given back at
+    most once for each time it was taken, whichever of the commit, the end of the
+    request or ``Context.outside_transaction`` comes first."""
+
+    __slots__ = ("held", "slots")
+
+    def __init__(self, slots: Slots) -> None:
+        self.slots = slots
+        self.held = True  # taken before it was made
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self.slots.release()
+
+    async def take_again(self, ctx: Context) -> None:
+        if self.held:
+            return
+        slots = self.slots
+        if not slots.try_take():
+            await take_slot(slots, ctx)  # a cancelled or failed wait holds none
+        self.held = True
+
+
 def _answer_what_committed() -> None:
     """Cancelled in its after-commit actions (at a drain's deadline): the change has
     committed, so the job answers with its result, not "retry" (a retry without an
@@ -190,7 +219,8 @@ async def run_unit(
     ``slot_taken``: the caller has taken one of them already (``take_slot``) for it."""
     if slots is not None and not slot_taken and not slots.try_take():
         await take_slot(slots, ctx)
-    held = slots is not None  # a slot to give back once the transaction has ended
+    # The slot to give back once the transaction has ended (or for a while before).
+    hold = ctx.slot = None if slots is None else HeldSlot(slots)
     try:
         key = ctx.idempotency_key if unit.mutating else None
         to_json = unit.to_json
@@ -232,19 +262,12 @@ async def run_unit(
         if ctx.has_pending_commit:  # reads on the read pool have nothing to commit
             ctx.committed = False  # this commit's, not a handler's own earlier one
             try:
-                if slots is None:
+                if hold is None:
                     await ctx.commit()
                 else:
-
-                    def release() -> None:
-                        """Give the slot back once the connection is: the after-commit
-                        actions (a cache invalidation in Redis) need none."""
-                        nonlocal held
-                        if held:
-                            held = False
-                            slots.release()
-
-                    await ctx.commit(release)
+                    # The slot goes back once the connection is: the after-commit
+                    # actions (a cache invalidation in Redis) need none.
+                    await ctx.commit(hold.give_back)
             except asyncio.CancelledError:
                 if not ctx.committed:
                     raise
@@ -262,9 +285,8 @@ async def run_unit(
             if ctx.has_session:
                 await ctx.session.close()
         finally:
-            if held and slots is not None:  # whatever came next, the transaction has ended
-                held = False
-                slots.release()
+            if hold is not None:  # whatever came next, the transaction has ended
+                hold.give_back()
     if ctx.emitted and on_events is not None:
         on_events()
     return body

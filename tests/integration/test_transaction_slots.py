@@ -1,5 +1,7 @@
 """An overloaded worker answers at once: a writing request runs only with a connection
-for it (a transaction slot), waits for one a bounded time, and is never run late."""
+for it (a transaction slot), waits for one a bounded time, and is never run late. A
+handler outside its transaction (``Context.outside_transaction``) holds no slot, and
+takes one again as a new request does."""
 
 from __future__ import annotations
 
@@ -17,14 +19,16 @@ from handlers.context import Context
 from handlers.worker_resources import Resources
 from hubbub.config import Settings
 from hubbub.contracts.envelope import Caller, CallerKind
-from hubbub.contracts.errors import Timeout, Unavailable
+from hubbub.contracts.errors import Conflict, Timeout, Unavailable
 from hubbub.contracts.operations import Access, Empty, NoParams, Operation
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
 from tests.support.waiting import wait_for
-from workers.execution import TRANSACTION_SLOTS, WAITING_PER_SLOT, run_handler
+from workers.execution import TRANSACTION_SLOTS, WAITING_PER_SLOT, Slots, run_handler
 
 OP = Operation("test.write", NoParams, Empty, Access.PUBLIC, mutating=True)
+# May write, takes no idempotency key: its session opens only when its handler uses it.
+PLAIN = Operation("test.write_plain", NoParams, Empty, Access.PUBLIC)
 
 
 class Worker:
@@ -54,8 +58,12 @@ class Worker:
             resources=self.resources,
         )
 
+    @property
+    def slots(self) -> Slots:
+        return self.resources.get(TRANSACTION_SLOTS, self.settings)
+
     def waiting(self) -> int:
-        return self.resources.get(TRANSACTION_SLOTS, self.settings).waiting
+        return self.slots.waiting
 
 
 async def claimed(db: async_sessionmaker[AsyncSession], key: str) -> bool:
@@ -192,6 +200,203 @@ class TestTransactionSlots:
         await asyncio.gather(first, *queued)
         assert sorted(ran) == sorted(["first", *(f"q{n}" for n in range(WAITING_PER_SLOT))])
         assert not await claimed(db, "one too many")
+
+
+def outside(ran: list[str], release: asyncio.Event, *, fail: bool = False):  # type: ignore[no-untyped-def]
+    """A handler that waits for ``release`` outside its transaction (failing there, given
+    ``fail``), then reads in its transaction."""
+
+    async def handler(ctx: Context, params: NoParams) -> Empty:
+        async with ctx.outside_transaction():
+            ran.append(f"{ctx.request_id} outside")
+            await release.wait()
+            if fail:
+                raise Conflict("failed outside the transaction")
+        await ctx.session.execute(text("SELECT 1"))
+        ran.append(f"{ctx.request_id} inside")
+        return Empty()
+
+    return handler
+
+
+class TestOutsideTheTransaction:
+    async def test_another_write_takes_the_slot_while_a_handler_is_outside_its_transaction(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        ran: list[str],
+    ) -> None:
+        worker = Worker(settings, redis, db, wait=30.0)
+        release = asyncio.Event()
+        first = asyncio.create_task(
+            run_handler(PLAIN, outside(ran, release), worker.ctx("first"), NoParams())
+        )
+        await wait_for(lambda: ran == ["first outside"], what="the first outside")
+
+        assert await run_handler(OP, holding(ran), worker.ctx("second"), NoParams()) == b"{}"
+        assert await claimed(db, "second")
+
+        release.set()
+        assert await first == b"{}"
+        assert ran == ["first outside", "second", "first inside"]
+        assert (worker.slots.free, worker.waiting()) == (1, 0)
+
+    async def test_coming_back_it_waits_for_a_slot_like_a_new_request(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        ran: list[str],
+    ) -> None:
+        worker = Worker(settings, redis, db, wait=30.0)
+        release_first, release_second = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(
+            run_handler(PLAIN, outside(ran, release_first), worker.ctx("first"), NoParams())
+        )
+        await wait_for(lambda: ran == ["first outside"], what="the first outside")
+        second = asyncio.create_task(
+            run_handler(OP, holding(ran, release_second), worker.ctx("second"), NoParams())
+        )
+        await wait_for(lambda: "second" in ran, what="the second holding the slot")
+
+        release_first.set()
+        await wait_for(lambda: worker.waiting() == 1, what="the first waiting for the slot")
+        assert ran == ["first outside", "second"]
+
+        release_second.set()
+        assert await asyncio.gather(first, second) == [b"{}", b"{}"]
+        assert ran == ["first outside", "second", "first inside"]
+        assert (worker.slots.free, worker.waiting()) == (1, 0)
+
+    async def test_coming_back_to_no_slot_in_time_is_refused_busy(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        ran: list[str],
+    ) -> None:
+        worker = Worker(settings, redis, db, wait=0.05)
+        release_first, release_second = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(
+            run_handler(PLAIN, outside(ran, release_first), worker.ctx("first"), NoParams())
+        )
+        await wait_for(lambda: ran == ["first outside"], what="the first outside")
+        second = asyncio.create_task(
+            run_handler(OP, holding(ran, release_second), worker.ctx("second"), NoParams())
+        )
+        await wait_for(lambda: "second" in ran, what="the second holding the slot")
+
+        release_first.set()
+        with pytest.raises(Unavailable) as refused:
+            await first
+        assert refused.value.details["reason"] == "busy"
+
+        release_second.set()
+        await second
+        assert ran == ["first outside", "second"]
+        assert (worker.slots.free, worker.waiting()) == (1, 0)
+
+    async def test_coming_back_past_the_deadline_answers_timeout(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        ran: list[str],
+    ) -> None:
+        worker = Worker(settings, redis, db, wait=30.0)
+        release_first, release_second = asyncio.Event(), asyncio.Event()
+        # Its deadline comes long before the wait for a slot would end.
+        late = worker.ctx("first", deadline=time.time() + 0.5)
+        first = asyncio.create_task(
+            run_handler(PLAIN, outside(ran, release_first), late, NoParams())
+        )
+        await wait_for(lambda: ran == ["first outside"], what="the first outside")
+        second = asyncio.create_task(
+            run_handler(OP, holding(ran, release_second), worker.ctx("second"), NoParams())
+        )
+        await wait_for(lambda: "second" in ran, what="the second holding the slot")
+
+        release_first.set()
+        with pytest.raises(Timeout):
+            await first
+
+        release_second.set()
+        await second
+        assert ran == ["first outside", "second"]
+        assert (worker.slots.free, worker.waiting()) == (1, 0)
+
+    async def test_a_handler_failing_outside_its_transaction_ends_holding_no_slot(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        ran: list[str],
+    ) -> None:
+        """Its slot went back once, on the way out: not again when the request ends."""
+        worker = Worker(settings, redis, db, wait=30.0)
+        release = asyncio.Event()
+        release.set()
+        with pytest.raises(Conflict):
+            await run_handler(PLAIN, outside(ran, release, fail=True), worker.ctx("a"), NoParams())
+        assert ran == ["a outside"]
+        assert (worker.slots.free, worker.waiting()) == (1, 0)
+
+    async def test_a_handler_cancelled_while_coming_back_leaves_the_slots_whole(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        ran: list[str],
+    ) -> None:
+        worker = Worker(settings, redis, db, wait=30.0)
+        release_first, release_second = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(
+            run_handler(PLAIN, outside(ran, release_first), worker.ctx("first"), NoParams())
+        )
+        await wait_for(lambda: ran == ["first outside"], what="the first outside")
+        second = asyncio.create_task(
+            run_handler(OP, holding(ran, release_second), worker.ctx("second"), NoParams())
+        )
+        await wait_for(lambda: "second" in ran, what="the second holding the slot")
+        release_first.set()
+        await wait_for(lambda: worker.waiting() == 1, what="the first waiting for the slot")
+
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        release_second.set()
+        await second
+        assert (worker.slots.free, worker.waiting()) == (1, 0)
+        # The slot is whole: the next write takes it at once.
+        await run_handler(OP, holding(ran), worker.ctx("third"), NoParams())
+        assert ran == ["first outside", "second", "third"]
+
+    async def test_it_refuses_once_the_session_is_open_and_the_session_inside_it(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+    ) -> None:
+        """A connection or transaction must not be held through the work outside, nor
+        one opened during it (it would hold no slot)."""
+        worker = Worker(settings, redis, db, wait=30.0)
+
+        async def after_a_read(ctx: Context, params: NoParams) -> Empty:
+            await ctx.session.execute(text("SELECT 1"))
+            async with ctx.outside_transaction():
+                pass
+            return Empty()
+
+        async def reading_inside(ctx: Context, params: NoParams) -> Empty:
+            async with ctx.outside_transaction():
+                await ctx.session.execute(text("SELECT 1"))
+            return Empty()
+
+        for handler in (after_a_read, reading_inside):
+            with pytest.raises(RuntimeError, match="outside_transaction"):
+                await run_handler(PLAIN, handler, worker.ctx(handler.__name__), NoParams())
+        assert (worker.slots.free, worker.waiting()) == (1, 0)
 
 
 async def test_no_checkout_of_the_workers_pool_waits_past_db_wait_s(settings: Settings) -> None:
