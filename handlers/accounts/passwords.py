@@ -5,8 +5,10 @@ holds ``memory_kib`` of memory for its duration, so the pool's size bounds both 
 and the memory that logins can take. Requests beyond it queue, but only ``waiting`` of
 them (``HUBBUB_PASSWORD_HASH_QUEUE``): one more is refused at once, ``unavailable`` with
 reason "busy" (nothing has been done: the hub sends it to another worker). A queue
-without bound would hold every request that waits in it — and what it holds (a
-transaction slot: workers/execution.py) — for as long as the queue takes to drain.
+without bound would hold every request that waits in it (and its caller, and its place
+in the worker's concurrency) for as long as the queue takes to drain. Requests wait here
+holding no transaction slot (workers/execution.py): they hash ``outside_transaction``
+(handlers/context.py).
 
 Passwords are hashed NFKC-normalised (``normalized``), so one typed on another keyboard
 or system — composed or decomposed accents, full-width letters — is the same password.

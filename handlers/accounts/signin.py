@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 from handlers import ratelimit
 from handlers.accounts import sessions, verification
 from handlers.accounts.passwords import PASSWORD_HASHER, Match
-from handlers.accounts.users import by_email, by_id, current_user, try_create_user
+from handlers.accounts.policy import check_password
+from handlers.accounts.users import by_email, by_id, current_user, try_insert_user
 from handlers.context import Context
 from handlers.db import transaction_conflict
 from handlers.mail import send_mail
@@ -63,11 +64,13 @@ async def register(ctx: Context, params: RegisterParams) -> api.RegisterAccepted
     counted = per_ip(ctx, "register", ctx.settings.rate_register_ip)
     await ratelimit.hit(ctx.redis, counted)
     async with given_back_on_outage(ctx, counted):
-        user = await try_create_user(
+        check_password(params.password, params.email)
+        async with ctx.outside_transaction():  # argon2 holds no transaction slot
+            password_hash = await ctx.resource(PASSWORD_HASHER).hash(params.password)
+        user = await try_insert_user(
             ctx.session,
-            ctx.resource(PASSWORD_HASHER),
             email=params.email,
-            password=params.password,
+            password_hash=password_hash,
             display_name=params.display_name,
         )
     if user is not None:
@@ -122,28 +125,30 @@ async def login(ctx: Context, params: LoginParams) -> api.TokenPair:
 async def _sign_in(ctx: Context, params: LoginParams, limits: list[Limit]) -> api.TokenPair:
     """``login`` once the attempt is counted; ``limits``: what to take back on success.
 
-    The password is checked with no database connection held: the user is looked up in a
-    session of its own, closed before argon2 runs (tens of milliseconds, longer when the
-    hasher's threads are busy), and the request's transaction begins only after it."""
+    The password is checked holding no transaction slot, connection or transaction: the
+    user is looked up in a session of its own, closed before argon2 runs (tens of
+    milliseconds, longer when the hasher's threads are busy) ``outside_transaction``,
+    and the request's transaction begins only after it."""
     hasher = ctx.resource(PASSWORD_HASHER)
     async with ctx.sessions() as lookup:
         found = await by_email(lookup, params.email)
         checked = (
             None if found is None else (found.id, found.password_hash, found.password_changed_at)
         )
-    if checked is None:
-        await hasher.verify_dummy(params.password)  # as slow as a real check
-        raise Unauthorized(WRONG_CREDENTIALS)
-    user_id, checked_hash, password_changed_at = checked
-    match = await hasher.match(checked_hash, params.password)
-    if match is Match.NONE:
-        raise Unauthorized(WRONG_CREDENTIALS)
     upgraded = None
-    if match is Match.AS_TYPED or hasher.needs_rehash(checked_hash):
-        # The password is right: a hasher too busy to upgrade its hash now leaves that to
-        # a later sign-in, not this one refused "busy" after its check.
-        with contextlib.suppress(Unavailable):
-            upgraded = await hasher.hash(params.password)
+    async with ctx.outside_transaction():
+        if checked is None:
+            await hasher.verify_dummy(params.password)  # as slow as a real check
+            raise Unauthorized(WRONG_CREDENTIALS)
+        user_id, checked_hash, password_changed_at = checked
+        match = await hasher.match(checked_hash, params.password)
+        if match is Match.NONE:
+            raise Unauthorized(WRONG_CREDENTIALS)
+        if match is Match.AS_TYPED or hasher.needs_rehash(checked_hash):
+            # The password is right: a hasher too busy to upgrade its hash now leaves
+            # that to a later sign-in, not this one refused "busy" after its check.
+            with contextlib.suppress(Unavailable):
+                upgraded = await hasher.hash(params.password)
     # Lock the row for the rest: a concurrent deactivation or password change either
     # committed before (we see it now) or waits for this session to exist (and ends it).
     # A password changed since the check refuses; a hash that merely differs does not

@@ -112,7 +112,26 @@ async def try_create_user(
     """``create_user``, but None when the email is taken — after the same work (policy
     check, argon2 hash, insert attempt), so either outcome takes as long."""
     check_password(password, email)
-    password_hash = await hasher.hash(password)
+    return await try_insert_user(
+        session,
+        email=email,
+        password_hash=await hasher.hash(password),
+        display_name=display_name,
+        role=role,
+        verified=verified,
+    )
+
+
+async def try_insert_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    password_hash: str,
+    display_name: str,
+    role: Role = Role.MEMBER,
+    verified: bool = False,
+) -> User | None:
+    """Insert the user with a password hashed already; None when the email is taken."""
     user_id = (
         await session.execute(
             insert(User)
