@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.accounts import sessions
 from handlers.accounts.models import EmailVerificationToken, PasswordResetToken, User
@@ -41,6 +42,18 @@ async def redeem(
     if not user.is_active:
         raise invalid
     return user, at
+
+
+async def owner(session: AsyncSession, model: type[MailedToken], token: str) -> User | None:
+    """The user of a token ``redeem`` would take now, read without locks (for work to do
+    before the transaction that redeems it); None if it would refuse the token."""
+    row = (
+        await session.execute(select(model).where(model.token_hash == sessions.digest(token)))
+    ).scalar_one_or_none()
+    if row is None or row.used_at is not None or row.expires_at <= sessions.now():
+        return None
+    user = await session.get(User, row.user_id)
+    return user if user is not None and user.is_active else None
 
 
 def issue(ctx: Context, model: type[MailedToken], user_id: uuid.UUID, ttl_s: float) -> str:

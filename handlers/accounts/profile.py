@@ -51,17 +51,33 @@ async def update_me(ctx: Context, params: UpdateMeParams) -> UserPublic:
 
 @registry.handler(api.change_password)
 async def change_password(ctx: Context, params: ChangePasswordParams) -> Empty:
-    user = await current_user(ctx, lock=True)
+    """The current password is checked and the new one hashed ``outside_transaction``:
+    argon2 holds no transaction slot, connection or row lock. The user is read in a
+    session of its own first, and locked in the request's transaction after: a password
+    changed (or reset) meanwhile means the one checked is not the current one."""
+    async with ctx.sessions() as lookup:
+        found = await current_user(ctx, session=lookup)
+        email, checked_hash, changed_at = (
+            found.email,
+            found.password_hash,
+            found.password_changed_at,
+        )
     # Checking the current password is a guessing oracle for a stolen access token.
     await ratelimit.hit(
         ctx.redis,
-        [per_account(ctx, "password", user.email, ctx.settings.rate_login_account_ip)],
+        [per_account(ctx, "password", email, ctx.settings.rate_login_account_ip)],
     )
     hasher = ctx.resource(PASSWORD_HASHER)
-    if not await hasher.verify(user.password_hash, params.current_password):
-        raise Forbidden("the current password is wrong", field="current_password")
-    check_password(params.new_password, user.email, field="new_password")
-    user.password_hash = await hasher.hash(params.new_password)
+    wrong = Forbidden("the current password is wrong", field="current_password")
+    async with ctx.outside_transaction():
+        if not await hasher.verify(checked_hash, params.current_password):
+            raise wrong
+        check_password(params.new_password, email, field="new_password")
+        password_hash = await hasher.hash(params.new_password)
+    user = await current_user(ctx, lock=True)
+    if user.password_changed_at != changed_at:
+        raise wrong
+    user.password_hash = password_hash
     user.password_changed_at = sessions.now()
     await spend_reset_tokens(ctx, user.id, user.password_changed_at)
     keep = ctx.caller.session_id

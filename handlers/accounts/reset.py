@@ -73,10 +73,22 @@ async def reset_request(ctx: Context, params: ResetRequestParams) -> api.ResetRe
 
 @registry.handler(api.reset_confirm)
 async def reset_confirm(ctx: Context, params: ResetConfirmParams) -> Empty:
+    """The token is checked (a lookup session of its own, closed again), then the new
+    password hashed ``outside_transaction`` — argon2 holds no transaction slot,
+    connection or row lock — and only then is the token redeemed, in the request's
+    transaction: one used meanwhile refuses as any used one does. An invalid token is
+    refused before any argon2 work, as before."""
     invalid = BadRequest("this reset link is invalid, used or expired; ask for a new one")
+    async with ctx.sessions() as lookup:
+        owner = await mailed_tokens.owner(lookup, PasswordResetToken, params.token)
+        email = None if owner is None else owner.email
+    if email is None:
+        raise invalid
+    check_password(params.new_password, email, field="new_password")
+    async with ctx.outside_transaction():
+        password_hash = await ctx.resource(PASSWORD_HASHER).hash(params.new_password)
     user, at = await mailed_tokens.redeem(ctx, PasswordResetToken, params.token, invalid)
-    check_password(params.new_password, user.email, field="new_password")
-    user.password_hash = await ctx.resource(PASSWORD_HASHER).hash(params.new_password)
+    user.password_hash = password_hash
     user.password_changed_at = at
     await spend_reset_tokens(ctx, user.id, at)
     # The link came by mail: the address is proven, and this IP is its owner's.

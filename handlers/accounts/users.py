@@ -153,10 +153,13 @@ async def try_insert_user(
     return await by_id(session, user_id)
 
 
-async def current_user(ctx: Context, *, lock: bool = False) -> User:
-    """The signed-in caller's row; ``Unauthorized`` if it is gone or deactivated."""
+async def current_user(
+    ctx: Context, *, lock: bool = False, session: AsyncSession | None = None
+) -> User:
+    """The signed-in caller's row (read in ``session``, else in the request's);
+    ``Unauthorized`` if it is gone or deactivated."""
     try:
-        user = await by_id(ctx.session, ctx.user_id, lock=lock)
+        user = await by_id(ctx.session if session is None else session, ctx.user_id, lock=lock)
     except NotFound:
         raise Unauthorized("this account no longer exists") from None
     if not user.is_active:

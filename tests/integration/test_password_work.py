@@ -1,8 +1,9 @@
 """argon2 runs with no transaction slot, database connection or transaction held.
 
 One computation takes tens of milliseconds, far longer while the hasher's threads are
-busy. A sign-in or registration waiting for one must not keep its worker's other
-writes from a transaction slot, nor hold a connection or a transaction meanwhile. Each test here runs a worker with one transaction
+busy. A sign-in, registration, password reset or password change waiting for one must
+not keep its worker's other writes from a transaction slot, nor hold a connection or a
+transaction (row locks) meanwhile. Each test here runs a worker with one transaction
 slot and a hasher that stops inside argon2 until the test lets it go; meanwhile another
 write (an outbox row, through the hub) must complete on that worker's one slot.
 """
@@ -16,20 +17,26 @@ from typing import Any
 import pytest
 from aiohttp.client import ClientResponse
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.accounts.models import User
+from handlers.accounts.models import PasswordResetToken, User
 from handlers.accounts.passwords import PASSWORD_HASHER, PasswordHasher
 from handlers.worker_resources import Resources
 from hubbub.config import Settings
 from tests.support.accounts import (
     PASSWORD,
     BlockingArgon2,
+    CountingArgon2,
+    bearer,
+    mailed_token,
     make_user,
     transactions_reading_users,
 )
+from tests.support.tokens import TestTokens
 from tests.support.waiting import wait_for
+
+NEW_PASSWORD = "plum-orbit-kettle-42"
 
 
 @pytest.fixture
@@ -110,3 +117,106 @@ async def test_a_registration_hashes_the_password_holding_no_slot(
     assert response.status == 202, await response.text()
     async with db() as session:
         assert await session.scalar(select(User.email)) == "bob@example.com"
+
+
+@pytest.mark.parametrize("blocks", ["hash"])
+async def test_a_password_reset_hashes_the_new_password_holding_no_slot(
+    hub_client: TestClient[Any, Any], engine: BlockingArgon2, db: async_sessionmaker[AsyncSession]
+) -> None:
+    await make_user(db, "ann@example.com")
+    requested = await hub_client.post(
+        "/api/v1/auth/password-reset/request", json={"email": "ann@example.com"}
+    )
+    assert requested.status == 202
+    token = await mailed_token(db, "ann@example.com", "/reset-password")
+    confirm = hub_client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD}
+    )
+    response = await while_argon2_runs(hub_client, engine, db, confirm)
+    assert response.status == 204, await response.text()
+    signed_in = await hub_client.post(
+        "/api/v1/auth/login", json={"email": "ann@example.com", "password": NEW_PASSWORD}
+    )
+    assert signed_in.status == 200
+
+
+@pytest.mark.parametrize("blocks", ["verify", "hash"])
+async def test_a_password_change_checks_and_hashes_holding_no_slot(
+    hub_client: TestClient[Any, Any],
+    engine: BlockingArgon2,
+    db: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    """Both computations: the check of the current password, the new one's hash."""
+    user_id = await make_user(db, "ann@example.com")
+    change = hub_client.post(
+        "/api/v1/users/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=bearer(TestTokens(settings).issue(user_id)),
+    )
+    response = await while_argon2_runs(hub_client, engine, db, change)
+    assert response.status == 204, await response.text()
+    signed_in = await hub_client.post(
+        "/api/v1/auth/login", json={"email": "ann@example.com", "password": NEW_PASSWORD}
+    )
+    assert signed_in.status == 200
+
+
+async def while_hashing_change(
+    engine: BlockingArgon2,
+    db: async_sessionmaker[AsyncSession],
+    request: Awaitable[ClientResponse],
+    statement: Any,
+) -> ClientResponse:
+    """Send ``request``; once its argon2 computation has begun (holding no lock, so this
+    does not wait for it), commit ``statement``. Then let argon2 go on."""
+    pending = asyncio.ensure_future(request)
+    try:
+        await wait_for(engine.entered.is_set, what="argon2 runs")
+        async with db() as session, session.begin():
+            await session.execute(statement)
+    finally:
+        engine.go.set()
+    return await pending
+
+
+@pytest.mark.parametrize("blocks", ["hash"])
+async def test_a_reset_link_used_while_the_new_password_is_hashed_is_refused(
+    hub_client: TestClient[Any, Any], engine: BlockingArgon2, db: async_sessionmaker[AsyncSession]
+) -> None:
+    await make_user(db, "ann@example.com")
+    await hub_client.post("/api/v1/auth/password-reset/request", json={"email": "ann@example.com"})
+    token = await mailed_token(db, "ann@example.com", "/reset-password")
+    confirm = hub_client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD}
+    )
+    spent = update(PasswordResetToken).values(used_at=func.now())
+    response = await while_hashing_change(engine, db, confirm, spent)
+    assert response.status == 400
+    signed_in = await hub_client.post(
+        "/api/v1/auth/login", json={"email": "ann@example.com", "password": PASSWORD}
+    )
+    assert signed_in.status == 200  # the old password stands
+
+
+@pytest.mark.parametrize("blocks", ["hash"])
+async def test_a_password_changed_while_the_current_one_was_checked_refuses_the_change(
+    hub_client: TestClient[Any, Any],
+    engine: BlockingArgon2,
+    db: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    """The current password was checked against a hash that is no longer the user's."""
+    user_id = await make_user(db, "ann@example.com")
+    change = hub_client.post(
+        "/api/v1/users/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=bearer(TestTokens(settings).issue(user_id)),
+    )
+    elsewhere = CountingArgon2().hash("changed elsewhere meanwhile")
+    changed = update(User).values(password_hash=elsewhere, password_changed_at=func.now())
+    response = await while_hashing_change(engine, db, change, changed)
+    body = await response.json()
+    assert (response.status, body["detail"]) == (403, "the current password is wrong")
+    async with db() as session:
+        assert await session.scalar(select(User.password_hash)) == elsewhere
