@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Resource, ResourceCreateInput, ResourcePatch } from "../api/resources";
+import { oneLine } from "../validations/one-line";
 
 /**
  * The resource form (create and edit). The hub's rules (docs/domain.md,
@@ -15,12 +16,7 @@ export function parseTags(text: string): string[] {
 }
 
 export const resourceFormSchema = z.object({
-  title: z
-    .string()
-    .trim()
-    .min(1, "Enter a title")
-    .max(200, "At most 200 characters")
-    .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), "One line, no control characters"),
+  title: oneLine(200, "Enter a title"),
   kind: z.string().trim().regex(WORD, "A lower-case word, e.g. task"),
   status: z.string().trim().regex(WORD, "A lower-case word, e.g. open"),
   tags: z

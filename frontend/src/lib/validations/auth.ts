@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { oneLine } from "./one-line";
 
 /**
  * Shared by the forms and the API calls. The hub's rules stay authoritative
@@ -13,7 +14,8 @@ export const newPassword = z
   .string()
   .min(PASSWORD_MIN, `At least ${PASSWORD_MIN} characters`)
   .max(256, "At most 256 characters");
-export const displayName = z.string().trim().min(1, "Enter a name").max(100, "At most 100 characters");
+/** One line of visible text, like a workspace name (docs/domain.md). */
+export const displayName = oneLine(100, "Enter a name");
 
 /** The policy's "not your email or its local part", as far as the form knows the email. */
 function notTheEmail(password: string, address: string): boolean {

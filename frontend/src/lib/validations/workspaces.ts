@@ -1,17 +1,13 @@
 import { z } from "zod";
 import { email } from "./auth";
+import { oneLine } from "./one-line";
 
 /**
  * The workspace forms. The hub's rules stay authoritative (422 names the
  * field, and the form shows it there); these catch the obvious first.
- * Names: 1–100 characters on one line, stripped (docs/domain.md).
+ * Names: 1–100 characters of visible text on one line, stripped (docs/domain.md).
  */
-export const workspaceName = z
-  .string()
-  .trim()
-  .min(1, "Enter a name")
-  .max(100, "At most 100 characters")
-  .refine((value) => !/[\u0000-\u001f\u007f]/.test(value), "One line, no control characters");
+export const workspaceName = oneLine(100, "Enter a name");
 
 export const workspaceNameSchema = z.object({ name: workspaceName });
 export type WorkspaceNameInput = z.infer<typeof workspaceNameSchema>;
