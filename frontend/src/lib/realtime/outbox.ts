@@ -13,6 +13,10 @@ interface Call {
   deadline: TimerHandle | null;
   /** Refused for a while (see {@link RETRIED}): waiting to go out again. */
   retryTimer: TimerHandle | null;
+  /** What it waits for: the connection's rate limit (holds back every later mutation), or its target's worker (the same target's). */
+  waitsFor: "connection" | "target";
+  /** What a mutation changes, for its order (see {@link orderKey}). */
+  target: string;
   retries: number;
   /** The user the connection was signed in as when the call was made; null before the session's first `connect` reply. */
   user: string | null;
@@ -37,10 +41,17 @@ interface Call {
  * (with room for calls given up here that the hub still counts).
  * The rest wait their turn. A mutation the hub refuses for a while
  * (`rate_limited`, `unavailable`, `timeout`) goes out again with the same
- * idempotency key after `retry_after` or a backoff step, until its deadline;
- * the mutations made after it wait until it went out again, so they are sent
- * in call order (an update carries `expected_version`: one applied out of
- * order is a conflict, not lost work).
+ * idempotency key after `retry_after` or a backoff step, until its deadline.
+ * The later mutations of the same target (see {@link orderKey}: the same
+ * resource, or for a create the same workspace) wait until it went out again,
+ * so they are sent in call order (an update carries `expected_version`: one
+ * applied out of order is a conflict, not lost work); the others do not wait
+ * for it: what refused it (its resource's full mailbox, a slow handler) need
+ * not refuse them, and if it does, each waits for its own retry. Only a
+ * `rate_limited` refusal holds back every later mutation: the limits it
+ * speaks of (commands per second, unanswered rpcs) are the connection's, and
+ * sending more would only be refused too (and, past twice the burst, close
+ * the socket). A refusal that is final settles its call alone.
  *
  * A call belongs to the user the connection was signed in as when it was
  * made: once `connect` answers as someone else, it fails instead of going out.
@@ -75,6 +86,8 @@ export class Outbox {
         frameId: null,
         deadline: null,
         retryTimer: null,
+        waitsFor: "target",
+        target: orderKey(command),
         retries: 0,
         user: this.wire.userId,
         settle: (error, result) => {
@@ -106,9 +119,10 @@ export class Outbox {
   /**
    * Send the calls that wait, in call order, as far as the places in flight
    * allow: mutations and the other calls each have `maxCallsInFlight`. A
-   * mutation that waits (for its retry, or for a place) holds back the
-   * mutations after it. Called when the connection is live and whenever a
-   * call leaves the flight or its retry is due.
+   * mutation that waits for a place, or for its retry after `rate_limited`,
+   * holds back every mutation after it; one that waits for its retry after
+   * another refusal, those after it of the same target. Called when the
+   * connection is live and whenever a call leaves the flight or its retry is due.
    */
   flush(): void {
     if (!this.wire.live) return;
@@ -121,13 +135,18 @@ export class Outbox {
       else others += 1;
     }
     let mutationsHeld = false;
+    const targetsHeld = new Set<string>();
     for (const call of this.calls) {
       if (call.frameId !== null) continue;
       const mutation = isMutation(call.command);
       if (mutation) {
-        if (mutationsHeld) continue;
-        if (call.retryTimer !== null || mutations >= limit) {
+        if (mutationsHeld || targetsHeld.has(call.target)) continue;
+        if (mutations >= limit || (call.retryTimer !== null && call.waitsFor === "connection")) {
           mutationsHeld = true;
+          continue;
+        }
+        if (call.retryTimer !== null) {
+          targetsHeld.add(call.target);
           continue;
         }
       } else if (others >= limit) {
@@ -187,6 +206,7 @@ export class Outbox {
     const delay = error.retryAfter !== null ? error.retryAfter * 1000 : fullJitter(call.retries, o.backoffBaseMs, o.backoffMaxMs, random);
     call.retries += 1;
     call.frameId = null;
+    call.waitsFor = error.code === "rate_limited" ? "connection" : "target";
     this.rt.log("call_retry", { call: describe(call.command), delay, error });
     call.retryTimer = timers.setTimeout(() => {
       call.retryTimer = null;
@@ -202,6 +222,21 @@ export class Outbox {
  * mutation carries its idempotency key, so sending it again cannot apply it twice.
  */
 const RETRIED: ReadonlySet<string> = new Set(["rate_limited", "unavailable", "timeout"]);
+
+/**
+ * What a mutation changes, as far as its order goes: the resource it names
+ * (`resource_id`: an update, delete or restore of it), else its workspace
+ * (`workspace_id`: a create — cards added to a column land in the order they
+ * were added — or a change of the workspace or its members), else nothing in
+ * particular (all those share one key).
+ */
+function orderKey(command: ClientCommand): string {
+  if (command.op !== "rpc") return "";
+  const { resource_id: resource, workspace_id: workspace } = command.params as { resource_id?: unknown; workspace_id?: unknown };
+  if (typeof resource === "string") return `resource:${resource}`;
+  if (typeof workspace === "string") return `workspace:${workspace}`;
+  return "";
+}
 
 /** An rpc with an idempotency key: the hub applies it once, however often it is sent. */
 function isMutation(command: ClientCommand): boolean {

@@ -250,6 +250,62 @@ describe("outbox (refused for a while, in flight)", () => {
     expect(sent()).toEqual(["first", "resources.list", "first", "second"]);
   });
 
+  const target = (f: Frame) => {
+    const p = f.params as { resource_id?: string; title?: string };
+    return p.resource_id ?? p.title ?? String(f.method);
+  };
+
+  it.each([
+    ["forbidden", 403],
+    ["conflict", 409],
+    ["validation_failed", 422],
+  ])("a mutation refused %s settles alone, with its error: those after it go and are answered", async (code, status) => {
+    const h = setup();
+    h.client.retain();
+    const first = h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r1" }).catch((e: unknown) => e);
+    const later = [h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r2" }), h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r1" })];
+    const socket = await h.accept();
+    const [r1, r2, r1Again] = socket.framesOf("rpc");
+    socket.fail(r1!.id as number, { code, status, message: "no" });
+    expect(await first).toMatchObject({ code, status });
+    socket.reply(r2!.id as number, { id: "r2" });
+    socket.reply(r1Again!.id as number, { id: "r1" });
+    await expect(Promise.all(later)).resolves.toEqual([{ id: "r2" }, { id: "r1" }]);
+    expect(socket.framesOf("rpc")).toHaveLength(3);
+  });
+
+  it.each([
+    ["unavailable", 503],
+    ["timeout", 504],
+  ])("a mutation refused %s holds back only later changes of the same resource (or, for a create, workspace)", async (code, status) => {
+    const h = setup({ backoffBaseMs: 10_000, backoffMaxMs: 10_000, random: () => 0.5 });
+    const socket = await h.start();
+    void h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r1", title: "one" });
+    void h.client.mutate("resources.create", { workspace_id: "w1", title: "first" });
+    socket.fail(socket.framesOf("rpc")[0]!.id as number, { code, status });
+    socket.fail(socket.framesOf("rpc")[1]!.id as number, { code, status });
+    void h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r1", title: "two" });
+    void h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r2" });
+    void h.client.mutate("resources.create", { workspace_id: "w1", title: "second" });
+    void h.client.mutate("resources.create", { workspace_id: "w2", title: "elsewhere" });
+    // Other resources and other workspaces go now; r1's second change and w1's second create wait for the first.
+    expect(socket.framesOf("rpc").map(target)).toEqual(["r1", "first", "r2", "elsewhere"]);
+    await h.clock.advance(5_000);
+    expect(socket.framesOf("rpc").map(target)).toEqual(["r1", "first", "r2", "elsewhere", "r1", "r1", "first", "second"]);
+    expect(socket.framesOf("rpc").filter((f) => target(f) === "r1").map((f) => (f.params as { title: string }).title)).toEqual(["one", "one", "two"]);
+  });
+
+  it("a rate-limited mutation holds back every later one: the limit is the connection's", async () => {
+    const h = setup();
+    const socket = await h.start();
+    void h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r1" });
+    socket.fail(socket.last("rpc").id as number, { code: "rate_limited", status: 429, details: { retry_after: 1 } });
+    void h.client.mutate("resources.update", { workspace_id: "w2", resource_id: "r2" });
+    expect(socket.framesOf("rpc").map(target)).toEqual(["r1"]);
+    await h.clock.advance(1_000);
+    expect(socket.framesOf("rpc").map(target)).toEqual(["r1", "r1", "r2"]);
+  });
+
   it.each([
     ["rate_limited", 429, { retry_after: 1 }],
     ["unavailable", 503, {}],
