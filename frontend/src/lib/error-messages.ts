@@ -31,6 +31,7 @@ export function retryIn(seconds: number | null): string {
 /** What to tell a person about an error; HubError messages come from the hub and are meant for people. */
 export function describeError(error: unknown): string {
   if (error instanceof HubError) {
+    if (error.applied) return "The change was made, but the server's answer was too large to send back.";
     if (error.local && error.code === "unavailable") return "The server cannot be reached. Check your connection and try again.";
     if (error.local && error.code === "timeout") return "The server took too long to answer. Try again.";
     if (error.code === "rate_limited") return `Too many attempts. ${retryIn(error.retryAfter)}`;

@@ -16,7 +16,7 @@ import type { components } from "./api/schema";
  *    ├─ conflict             "conflict"        409   hub
  *    ├─ precondition_failed  "precondition_failed" 412 hub (stale version / If-Match)
  *    ├─ request_timeout      "request_timeout" 408   hub (REST: the body did not arrive in time)
- *    ├─ too_large            "too_large"       413   hub
+ *    ├─ too_large            "too_large"       413   hub — details.applied: a change made, its answer too large to send
  *    ├─ unprocessable        "unprocessable"   422   hub
  *    ├─ rate_limited         "rate_limited"    429   hub
  *    ├─ internal             "internal"        500   hub
@@ -196,6 +196,17 @@ export class HubError extends Error {
 
   get retryable(): boolean {
     return RETRYABLE.has(this.code);
+  }
+
+  /**
+   * The hub made the change, but its answer was larger than a worker can send
+   * (`too_large` with `details.applied`, docs/protocol.md): the write is done —
+   * not a failure, and not to be sent again (a retry with its idempotency key
+   * only answers the same). What it made comes with the channel's events or a
+   * read.
+   */
+  get applied(): boolean {
+    return this.code === "too_large" && this.details.applied === true;
   }
 
   /** Field errors of a `validation_failed` error (empty otherwise). */

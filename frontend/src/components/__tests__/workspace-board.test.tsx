@@ -248,3 +248,50 @@ describe("board page, when the role changes or cannot be read", () => {
     expect(screen.getByTestId("resource-card").getAttribute("data-status")).toBe("in_progress");
   });
 });
+
+describe("board page, when the hub made a change but could not send its answer (too_large, details.applied)", () => {
+  const APPLIED = { code: "too_large", status: 413, message: "the change was applied, but its answer is larger than the message bus carries", details: { applied: true } };
+
+  it("quick add: no toast says it failed; one says it was created, and the card comes with its event", async () => {
+    role = "member";
+    const socket = await refusedWith();
+    fireEvent.click(await screen.findByRole("button", { name: "Add a card to Open" }));
+    const field = within(screen.getByTestId("quick-add")).getByRole("textbox");
+    fireEvent.change(field, { target: { value: "Big one" } });
+    fireEvent.submit(screen.getByTestId("quick-add"));
+    const create = await waitFor(() => socket.last("rpc"));
+    expect(create).toMatchObject({ method: "resources.create", params: { title: "Big one" } });
+    await act(async () => {
+      socket.fail(create.id!, APPLIED);
+      await flush();
+    });
+    expect(await screen.findAllByText("“Big one” was created")).not.toHaveLength(0);
+    expect(screen.queryByText(/was not created/)).toBeNull();
+    expect(socket.framesOf("rpc")).toHaveLength(1);
+
+    const made = { ...CARD, id: "r9", title: "Big one" };
+    await act(async () => {
+      socket.push({ push: "pub", channel: "workspace:w1", offset: 1, data: { id: "e1", type: "resource.created", channel: "workspace:w1", at: "x", data: made } });
+      await flush();
+    });
+    expect(await screen.findByText("Big one")).toBeTruthy();
+  });
+
+  it("restore from the Trash: the card is back on the board, and no toast says it was not restored", async () => {
+    role = "member";
+    const socket = await refusedWith();
+    fireEvent.click(await screen.findByRole("button", { name: "Trash" }));
+    fireEvent.click(await screen.findByRole("button", { name: "Restore Old idea" }));
+    const restore = await waitFor(() => socket.last("rpc"));
+    expect(restore).toMatchObject({ method: "resources.restore", params: { resource_id: "r0", expected_version: 1 } });
+    await act(async () => {
+      socket.fail(restore.id!, APPLIED);
+      await flush();
+    });
+    fireEvent.keyDown(document.activeElement ?? document.body, { key: "Escape" });
+    await waitFor(() => expect(screen.queryByRole("dialog")).toBeNull());
+    expect(await screen.findByText("Old idea")).toBeTruthy();
+    expect(screen.queryByText(/was not restored/)).toBeNull();
+    expect(socket.framesOf("rpc")).toHaveLength(1);
+  });
+});

@@ -8,6 +8,7 @@ import { FormField } from "@/components/form-field";
 import { Button } from "@/components/ui/button";
 import { Label } from "@/components/ui/label";
 import type { Resource } from "@/lib/api/resources";
+import { createdUnseen, madeAnyway } from "@/lib/board/actions";
 import type { BoardAction } from "@/lib/board/store";
 import { DEFAULT_STATUSES, statusLabel } from "@/lib/board/store";
 import { draftOf } from "@/lib/board/drafts";
@@ -110,7 +111,8 @@ function ResourceForm(props: ResourceDialogProps) {
           },
           (error: unknown) => {
             dispatch({ type: "draftSettled", draftId: createKey });
-            toast({ pageOnly: true, title: `“${body.title}” was not created`, description: describeError(error), variant: "destructive" });
+            if (madeAnyway(error)) toast({ pageOnly: true, ...createdUnseen(body.title) });
+            else toast({ pageOnly: true, title: `“${body.title}” was not created`, description: describeError(error), variant: "destructive" });
           },
         );
         return;
@@ -121,6 +123,11 @@ function ResourceForm(props: ResourceDialogProps) {
         props.onCreated?.(created);
         props.onOpenChange(false);
       } catch (error) {
+        if (madeAnyway(error)) {
+          toast({ pageOnly: true, ...createdUnseen(body.title) });
+          props.onOpenChange(false);
+          return;
+        }
         putServerErrors(error, form.setError);
         if (!live && unreachable(error)) form.setError("root.server", { type: "offline", message: TOO_LARGE_OFFLINE });
       }
@@ -141,7 +148,7 @@ function ResourceForm(props: ResourceDialogProps) {
     }
     // Live, or too large for a socket frame (over REST at once, not queued): the form waits for the answer.
     const outcome = await props.editor(current.id, patch, current.version, { quiet422: true, quietUnreachable: !live });
-    if (outcome.kind === "saved") {
+    if (outcome.kind === "saved" || outcome.kind === "applied") {
       props.onOpenChange(false);
     } else if (outcome.kind === "conflict") {
       // Show theirs; saving again now overwrites it (If-Match: their version).

@@ -6,6 +6,7 @@ import { ErrorState, LoadingState } from "@/components/states";
 import { useToast } from "@/components/toaster";
 import { Button } from "@/components/ui/button";
 import type { Resource } from "@/lib/api/resources";
+import { restoreResource } from "@/lib/board/actions";
 import { describeError } from "@/lib/error-messages";
 import { useTrashQuery } from "@/lib/queries";
 import { Dialog, DialogContent, DialogDescription, DialogTitle } from "./dialog";
@@ -52,7 +53,7 @@ function TrashList({ workspaceId, onRestored, canRestore }: { workspaceId: strin
     setBusy(resource.id);
     try {
       // The reply goes into the board and the cache: out of the Trash, back in its column.
-      onRestored(await apis.rpc.restore(workspaceId, resource.id, resource.version));
+      onRestored(await restoreResource(apis.rpc, workspaceId, resource));
     } catch (e) {
       toast({ pageOnly: true, title: `“${resource.title}” was not restored`, description: describeError(e), variant: "destructive" });
       void trash.refetch();

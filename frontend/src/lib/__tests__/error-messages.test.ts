@@ -31,3 +31,10 @@ describe("sentence and describeError never double a period", () => {
     expect(describeError(server)).not.toMatch(/\.\./);
   });
 });
+
+describe("describeError of a change the hub made but could not answer", () => {
+  it("says it was made (the hub's message says to read the result back, which is not the person's to do)", () => {
+    const error = HubError.fromFrame({ code: "too_large", status: 413, message: "the change was applied, but its answer (…) is larger than the message bus carries", details: { applied: true } });
+    expect(describeError(error)).toBe("The change was made, but the server's answer was too large to send back.");
+  });
+});

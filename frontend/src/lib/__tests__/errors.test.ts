@@ -23,6 +23,17 @@ describe("HubError", () => {
     expect(HubError.fromFrame({ code: "forbidden", message: "no" }).retryable).toBe(false);
   });
 
+  it("tells a change the hub made but could not answer (too_large with details.applied), over the socket and over REST", () => {
+    const message = "the change was applied, but its answer (2000000 bytes) is larger than the message bus carries (1048576 bytes)";
+    expect(HubError.fromFrame({ code: "too_large", status: 413, message, details: { applied: true, request_id: "q1" } }).applied).toBe(true);
+    const problem = { type: "about:blank", title: "Content Too Large", status: 413, code: "too_large", detail: message, details: { applied: true } };
+    expect(HubError.fromResponse(413, problem).applied).toBe(true);
+    // Too large and not applied: a read's answer (ask for less), or a frame the client would not send.
+    expect(HubError.fromFrame({ code: "too_large", status: 413, message: "ask for less" }).applied).toBe(false);
+    expect(HubError.local("too_large", "The frame is 70000 bytes").applied).toBe(false);
+    expect(HubError.fromFrame({ code: "conflict", status: 409, message: "stale", details: { applied: true } }).applied).toBe(false);
+  });
+
   it("survives a malformed error frame", () => {
     expect(HubError.fromFrame("nope")).toMatchObject({ code: "internal" });
   });

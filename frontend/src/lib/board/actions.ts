@@ -1,9 +1,16 @@
 import { isStaleVersion, type Resource, type ResourcePatch } from "../api/resources";
+import { HubError } from "../errors";
 import type { BoardRpc } from "./rpc";
 import type { BoardAction } from "./store";
 
 export type EditOutcome =
   | { kind: "saved"; resource: Resource }
+  /**
+   * Made, but the hub's answer was too large to send (`too_large` with
+   * `details.applied`): the card shows the edit at `version` until the
+   * server's copy comes (its event, a reload).
+   */
+  | { kind: "applied"; version: number }
   /** Someone changed it first: `current` is their version (now in the store, with the conflict). */
   | { kind: "conflict"; current: Resource }
   /** Refused or failed for another reason; the local edit was rolled back. */
@@ -29,9 +36,9 @@ const defaultOpId = () => `op-${Date.now().toString(36)}-${++counter}`;
  * offline would be refused as stale by the first.
  */
 export class EditChain {
-  private readonly tails = new Map<string, { base: number; done: Promise<Resource | null> }>();
+  private readonly tails = new Map<string, { base: number; done: Promise<{ version: number } | null> }>();
 
-  run(id: string, baseVersion: number, send: (version: number) => Promise<Resource>): Promise<Resource> {
+  run<T extends { version: number }>(id: string, baseVersion: number, send: (version: number) => Promise<T>): Promise<T> {
     const prev = this.tails.get(id);
     const result = (async () => {
       let version = baseVersion;
@@ -50,21 +57,38 @@ export class EditChain {
   }
 }
 
+/** Whether `error` says the hub made the change though it could not send its answer (see {@link HubError.applied}). */
+export function madeAnyway(error: unknown): boolean {
+  return error instanceof HubError && error.applied;
+}
+
 /**
  * An optimistic edit reconciled by version: show `patch` at once, send it
  * (an RPC through the outbox: queued while offline) with `expected_version`;
- * on success take the server's resource; on a stale version fetch the newer
- * one and record a conflict (the user decides: retry on top of it, or keep
- * theirs); on anything else roll back.
+ * on success take the server's resource; made but unanswered (too large an
+ * answer), keep it shown at the version it made (one on from the one it was
+ * sent at); on a stale version fetch the newer one and record a conflict (the
+ * user decides: retry on top of it, or keep theirs); on anything else roll back.
  */
 export async function applyEdit(deps: EditDeps, id: string, patch: ResourcePatch, baseVersion: number): Promise<EditOutcome> {
   const opId = (deps.newOpId ?? defaultOpId)();
   deps.dispatch({ type: "optimistic", id, opId, patch, baseVersion });
-  const send = (version: number) => deps.api.update(deps.workspaceId, id, version, patch);
+  const send = async (version: number): Promise<Resource | { applied: true; version: number }> => {
+    try {
+      return await deps.api.update(deps.workspaceId, id, version, patch);
+    } catch (error) {
+      if (madeAnyway(error)) return { applied: true, version: version + 1 };
+      throw error;
+    }
+  };
   try {
-    const resource = await (deps.chain ? deps.chain.run(id, baseVersion, send) : send(baseVersion));
-    deps.dispatch({ type: "confirmed", id, opId, resource });
-    return { kind: "saved", resource };
+    const result = await (deps.chain ? deps.chain.run(id, baseVersion, send) : send(baseVersion));
+    if ("applied" in result) {
+      deps.dispatch({ type: "applied", id, opId, patch, version: result.version });
+      return { kind: "applied", version: result.version };
+    }
+    deps.dispatch({ type: "confirmed", id, opId, resource: result });
+    return { kind: "saved", resource: result };
   } catch (error) {
     return settleFailure(deps, id, opId, error);
   }
@@ -112,6 +136,26 @@ export async function applyDelete(deps: EditDeps & { api: Pick<BoardRpc, "delete
     deps.dispatch({ type: "rolledBack", id, opId });
     return { kind: "failed", error };
   }
+}
+
+/**
+ * Restore `resource` (soft-deleted, at the version shown): the hub's restored
+ * copy — or, when the hub made the restore but could not send its copy back,
+ * ours: the one we had, one version on, not deleted (as a delete keeps its
+ * deleted copy; the server's comes with its event or a reload).
+ */
+export async function restoreResource(api: Pick<BoardRpc, "restore">, workspaceId: string, resource: Resource): Promise<Resource> {
+  try {
+    return await api.restore(workspaceId, resource.id, resource.version);
+  } catch (error) {
+    if (madeAnyway(error)) return { ...resource, version: resource.version + 1, deleted_at: null };
+    throw error;
+  }
+}
+
+/** What to tell when a create was made but its card did not come back (see {@link madeAnyway}): the board's events bring it. */
+export function createdUnseen(title: string): { title: string; description: string } {
+  return { title: `“${title}” was created`, description: "The server's answer was too large to send back; the card shows once the board hears of it." };
 }
 
 /** The fields of `patch` that differ from `resource` (what a retry would still change). */

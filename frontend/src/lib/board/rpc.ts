@@ -98,9 +98,16 @@ export function boardRpc(realtime: Rpc, rest?: RestChanges) {
       );
     },
 
-    /** Soft delete (restorable from the Trash). */
+    /**
+     * Soft delete (restorable from the Trash). Done also when the hub made it
+     * but could not send its answer (`too_large` with `details.applied`).
+     */
     async delete(workspaceId: string, resourceId: string, version: number, options: RpcCallOptions = {}): Promise<void> {
-      await realtime.mutate("resources.delete", { ...ref(workspaceId, resourceId), expected_version: version }, queued(options));
+      try {
+        await realtime.mutate("resources.delete", { ...ref(workspaceId, resourceId), expected_version: version }, queued(options));
+      } catch (error) {
+        if (!(error instanceof HubError && error.applied)) throw error;
+      }
     },
 
     restore(workspaceId: string, resourceId: string, version: number, options: RpcCallOptions = {}): Promise<Resource> {

@@ -16,6 +16,11 @@ import { compareByPosition, positionAtEnd } from "./order";
  * version: `versions` remembers the highest version seen per id, across
  * reloads and deletes (so a page fetched before a delete cannot bring the
  * resource back). A hard delete is final.
+ *
+ * An edit the hub made without sending its copy back (`too_large` with
+ * `details.applied`) is laid over every copy of the card older than the
+ * version it made (`applied`), so the board shows it until the server's own
+ * copy at that version (its event, a reload) replaces ours.
  */
 
 /** `resource.deleted` adds `hard` to the resource (docs/domain.md, Events). */
@@ -41,11 +46,20 @@ export interface Conflict {
   baseVersion: number;
 }
 
+/** Our edits of a card the hub made without sending its copy back: `patch` made `version`. */
+export interface AppliedEdit {
+  patch: Overlay;
+  version: number;
+}
+
 export interface BoardState {
   items: Record<string, Resource>;
+  /** The highest version of each card seen from the server (a copy with an applied edit laid over it is ours, not the server's). */
   versions: Record<string, number>;
   pending: Record<string, PendingEdit>;
   conflicts: Record<string, Conflict>;
+  /** Our edits the hub made without sending its copy back, by card: laid over its copies older than the version they made. */
+  applied: Record<string, AppliedEdit>;
   /** Resources created here and not confirmed yet, by their idempotency key (their id is the server's to give). */
   drafts: Record<string, Resource>;
   /** Every kind, tag and status seen since the board opened (the filter menus keep them while a filter hides their resources). */
@@ -67,6 +81,8 @@ export type BoardAction =
   | { type: "draftSettled"; draftId: string; resource?: Resource }
   | { type: "confirmed"; id: string; opId: string; resource: Resource }
   | { type: "rolledBack"; id: string; opId: string }
+  /** The hub made the edit (`patch`, at `version`) but could not send its copy back. */
+  | { type: "applied"; id: string; opId: string; patch: Overlay; version: number }
   /** The edit was refused as stale; `current` is the server's newer version. */
   | { type: "conflicted"; id: string; opId: string; current: Resource }
   | { type: "conflictResolved"; id: string };
@@ -78,6 +94,7 @@ export const initialBoardState: BoardState = {
   versions: {},
   pending: {},
   conflicts: {},
+  applied: {},
   drafts: {},
   seen: { kinds: [], tags: [], statuses: [] },
 };
@@ -101,6 +118,13 @@ function without<T>(record: Record<string, T>, id: string): Record<string, T> {
   return next;
 }
 
+/** `resource` with our applied edits laid over it, if it is older than the version they made. */
+function withApplied(applied: BoardState["applied"], resource: Resource): Resource {
+  const edit = applied[resource.id];
+  if (!edit || resource.version >= edit.version) return resource;
+  return { ...resource, ...definedFields(edit.patch), version: edit.version };
+}
+
 /** Take `resource` if it is newer than anything seen for its id. */
 function accept(state: BoardState, resource: Resource): BoardState {
   const seen = state.versions[resource.id] ?? -1;
@@ -108,7 +132,7 @@ function accept(state: BoardState, resource: Resource): BoardState {
   if (resource.version < seen) return state;
   return {
     ...state,
-    items: { ...state.items, [resource.id]: resource },
+    items: { ...state.items, [resource.id]: withApplied(state.applied, resource) },
     versions: { ...state.versions, [resource.id]: resource.version },
     seen: resource.deleted_at ? state.seen : noteFacets(state.seen, resource),
   };
@@ -121,6 +145,7 @@ function remove(state: BoardState, id: string): BoardState {
     versions: { ...state.versions, [id]: HARD_DELETED },
     pending: without(state.pending, id),
     conflicts: without(state.conflicts, id),
+    applied: without(state.applied, id),
   };
 }
 
@@ -169,7 +194,7 @@ export function boardReducer(state: BoardState, action: BoardAction): BoardState
         // As `accept`: never an older version; the same one only where the card is missing.
         const known = versions[resource.id] ?? -1;
         if (resource.version < known || (resource.version === known && items[resource.id])) continue;
-        items[resource.id] = resource;
+        items[resource.id] = withApplied(state.applied, resource);
         versions[resource.id] = resource.version;
         if (!resource.deleted_at) seen = noteFacets(seen, resource);
       }
@@ -213,6 +238,15 @@ export function boardReducer(state: BoardState, action: BoardAction): BoardState
     case "rolledBack":
       if (state.pending[action.id]?.opId !== action.opId) return state;
       return { ...state, pending: without(state.pending, action.id) };
+    case "applied": {
+      const before = state.applied[action.id];
+      const edit = { patch: { ...before?.patch, ...action.patch }, version: Math.max(before?.version ?? 0, action.version) };
+      const applied = { ...state.applied, [action.id]: edit };
+      const server = state.items[action.id];
+      const items = server ? { ...state.items, [action.id]: withApplied(applied, server) } : state.items;
+      const pending = state.pending[action.id]?.opId === action.opId ? without(state.pending, action.id) : state.pending;
+      return { ...state, applied, items, pending };
+    }
     case "conflicted": {
       const pending = state.pending[action.id];
       const next = accept(state, action.current);

@@ -20,6 +20,7 @@ import { Button } from "@/components/ui/button";
 import { useSearchParam } from "@/components/use-search-param";
 import { WorkspaceNav } from "@/components/workspace-nav";
 import type { Resource, ResourcePatch } from "@/lib/api/resources";
+import { createdUnseen, madeAnyway, restoreResource } from "@/lib/board/actions";
 import { draftOf } from "@/lib/board/drafts";
 import { planMove, positionAtEnd, type DropTarget } from "@/lib/board/order";
 import { isPending, selectColumns, selectFacets, statusLabel, viewOf, type BoardFilter } from "@/lib/board/store";
@@ -172,8 +173,12 @@ function Board({ workspaceId }: { workspaceId: string }) {
       const created = await call;
       dispatch(offline ? { type: "draftSettled", draftId: key, resource: created } : { type: "upsert", resource: created });
     } catch (error) {
-      quickAddKeys.failedWith(intent, key);
       if (offline) dispatch({ type: "draftSettled", draftId: key });
+      if (madeAnyway(error)) {
+        toast({ pageOnly: true, ...createdUnseen(title) });
+        return;
+      }
+      quickAddKeys.failedWith(intent, key);
       toast({ pageOnly: true, title: `“${title}” was not created`, description: describeError(error), variant: "destructive" });
     }
   }
@@ -193,7 +198,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
   async function restore(deleted: Resource) {
     const now = latest.current.items[deleted.id] ?? deleted;
     try {
-      dispatch({ type: "upsert", resource: await apis.rpc.restore(workspaceId, deleted.id, now.version) });
+      dispatch({ type: "upsert", resource: await restoreResource(apis.rpc, workspaceId, now) });
     } catch (error) {
       toast({ pageOnly: true, title: `“${deleted.title}” was not restored`, description: describeError(error), variant: "destructive" });
     }

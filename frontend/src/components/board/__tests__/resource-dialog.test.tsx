@@ -253,3 +253,57 @@ describe("ResourceDialog", () => {
     expect(screen.getByTestId("shown").textContent).toBe("Original v1");
   });
 });
+
+/** A worker made the change, but its answer was over what NATS carries (docs/protocol.md, too_large). */
+const APPLIED = { code: "too_large", status: 413, message: "the change was applied, but its answer is larger than the message bus carries", details: { applied: true } };
+
+describe("ResourceDialog, when the hub made the change but could not send its answer (too_large, details.applied)", () => {
+  it("edit: saved — the dialog closes, no toast says it failed, nothing is sent again, the card shows the change", async () => {
+    answers = [{ error: APPLIED }];
+    const dialog = renderDialog("edit");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Mine" } });
+    await submit(dialog, /^Save$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(screen.getByTestId("shown").textContent).toBe("Mine v2");
+    expect(screen.queryByText("The change was not saved")).toBeNull();
+    expect(calls).toHaveLength(1);
+  });
+
+  it("edit over REST (a description too large for a frame): the same", async () => {
+    const long = "x".repeat(70_000);
+    restAnswers = [[413, { type: "about:blank", title: "Content Too Large", status: 413, code: "too_large", detail: APPLIED.message, details: { applied: true } }]];
+    const dialog = renderDialog("edit");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Spec" } });
+    fireEvent.change(within(dialog).getByLabelText("Description"), { target: { value: long } });
+    await submit(dialog, /^Save$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(screen.getByTestId("shown").textContent).toBe("Spec v2");
+    expect(screen.queryByText("The change was not saved")).toBeNull();
+    expect(requests).toHaveLength(1);
+  });
+
+  it("create: done — the dialog closes without an error, and a toast says it was created", async () => {
+    answers = [{ error: APPLIED }];
+    const dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(screen.getByText("“Hello” was created")).toBeTruthy();
+    expect(screen.queryByText(/was not created/)).toBeNull();
+    expect(calls).toHaveLength(1);
+  });
+
+  it("create made offline: its draft goes (the board's events bring the card), and no toast says it failed", async () => {
+    connection = "offline";
+    let answer!: (error: unknown) => void;
+    realtime.mutate.mockImplementationOnce(() => new Promise((_, reject) => (answer = reject)));
+    const dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Written offline" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(screen.getByTestId("cards").textContent).toContain("Written offline"));
+    await act(async () => answer(HubError.fromFrame(APPLIED)));
+    await waitFor(() => expect(screen.getByText("“Written offline” was created")).toBeTruthy());
+    expect(screen.getByTestId("cards").textContent).not.toContain("Written offline");
+    expect(screen.queryByText(/was not created/)).toBeNull();
+  });
+});

@@ -3,6 +3,7 @@ import { ApiClient } from "../../api/client";
 import { resourcesApi } from "../../api/resources";
 import type { RealtimeClient } from "../../realtime/client";
 import { flush, setup } from "../../realtime/__tests__/harness";
+import { HubError } from "../../errors";
 import { QUEUED_FOR_MS, boardRpc } from "../rpc";
 import { resourceFormSchema, toCreateBody } from "../schema";
 
@@ -134,6 +135,17 @@ describe("boardRpc: a change too large for a socket frame", () => {
     expect(rpc.fits.update("w1", "r1", 3, { body: "漢".repeat(25_000) })).toBe(false); // 75,000 bytes in UTF-8
     // What `fits` says is what the client does: the one it calls too large is refused as too_large.
     await expect(rpc.update("w1", "r1", 3, { body: "漢".repeat(25_000) })).rejects.toMatchObject({ code: "too_large", local: true });
+  });
+
+  it("a delete the hub made but could not answer (too_large, details.applied) is done; any other refusal comes through", async () => {
+    const { realtime } = recorder();
+    const applied = HubError.fromFrame({ code: "too_large", status: 413, message: "the change was applied", details: { applied: true } });
+    vi.mocked(realtime.mutate).mockRejectedValueOnce(applied);
+    await expect(boardRpc(realtime).delete("w1", "r1", 4)).resolves.toBeUndefined();
+    const refused = HubError.fromFrame({ code: "too_large", status: 413, message: "ask for less" });
+    vi.mocked(realtime.mutate).mockRejectedValueOnce(refused);
+    await expect(boardRpc(realtime).delete("w1", "r1", 4)).rejects.toBe(refused);
+    expect(realtime.mutate).toHaveBeenCalledTimes(2);
   });
 
   it("without a REST fallback the client's too_large comes through", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { HubError } from "../../errors";
 import type { Resource } from "../../api/resources";
-import { applyDelete, applyEdit, changedFields, EditChain } from "../actions";
+import { applyDelete, applyEdit, changedFields, EditChain, restoreResource } from "../actions";
 import {
   boardReducer,
   initialBoardState,
@@ -250,6 +250,71 @@ describe("edits made before the last one was answered (offline)", () => {
     state = boardReducer(state, { type: "draftSettled", draftId: "key-1", resource: res("real", 1, { title: "Draft" }) });
     expect(selectColumns(state)[0]!.items.map((r) => r.id)).toEqual(["real"]);
     expect(state.drafts).toEqual({});
+  });
+});
+
+describe("a change the hub made but could not answer (too_large with details.applied)", () => {
+  const APPLIED = HubError.fromFrame({
+    code: "too_large",
+    status: 413,
+    message: "the change was applied, but its answer is larger than the message bus carries",
+    details: { applied: true },
+  });
+
+  it("an edit is saved, not rolled back nor sent again: the card shows it at the version it made, not as pending", async () => {
+    let state: BoardState = run({ type: "loaded", items: [res("a", 1)], replace: true });
+    const seen: string[] = [];
+    const dispatch = (action: BoardAction) => {
+      seen.push(action.type);
+      state = boardReducer(state, action);
+    };
+    const update = vi.fn(async () => Promise.reject(APPLIED));
+    const outcome = await applyEdit({ api: { update, get: vi.fn() }, dispatch, workspaceId: WS }, "a", { status: "done" }, 1);
+    expect(outcome).toEqual({ kind: "applied", version: 2 });
+    expect(update).toHaveBeenCalledTimes(1);
+    expect(seen).toEqual(["optimistic", "applied"]);
+    expect(state.pending).toEqual({});
+    expect(viewOf(state, "a")).toMatchObject({ status: "done", version: 2 });
+  });
+
+  it("the server's own copy at that version replaces ours; an older one (a listing read before) does not undo the change", () => {
+    let s = run({ type: "loaded", items: [res("a", 1)], replace: true }, { type: "optimistic", id: "a", opId: "o1", patch: { title: "mine" }, baseVersion: 1 });
+    s = boardReducer(s, { type: "applied", id: "a", opId: "o1", patch: { title: "mine" }, version: 2 });
+    s = boardReducer(s, { type: "loaded", items: [res("a", 1)], replace: true });
+    expect(viewOf(s, "a")).toMatchObject({ title: "mine", version: 2 });
+    s = boardReducer(s, ev("resource.updated", res("a", 2, { title: "mine", updated_at: "2026-01-03T00:00:00Z" })));
+    expect(viewOf(s, "a")).toMatchObject({ title: "mine", version: 2, updated_at: "2026-01-03T00:00:00Z" });
+    s = boardReducer(s, ev("resource.updated", res("a", 3, { title: "theirs" })));
+    expect(viewOf(s, "a")).toMatchObject({ title: "theirs", version: 3 });
+  });
+
+  it("laid over the card when the listing brings it (the board lays its cached listing over its own state)", () => {
+    let s = boardReducer(initialBoardState, { type: "applied", id: "a", opId: "o1", patch: { status: "done" }, version: 2 });
+    s = boardReducer(s, { type: "loaded", items: [res("a", 1)], replace: true });
+    expect(viewOf(s, "a")).toMatchObject({ status: "done", version: 2 });
+    expect(selectColumns(s).find((c) => c.status === "done")!.items.map((r) => r.id)).toEqual(["a"]);
+  });
+
+  it("an edit made on top of it goes at the version it made", async () => {
+    let state: BoardState = run({ type: "loaded", items: [res("a", 1)], replace: true });
+    const dispatch = (action: BoardAction) => (state = boardReducer(state, action));
+    const update = vi.fn(async (_ws: string, _id: string, version: number) => (version === 1 ? Promise.reject(APPLIED) : res("a", 3, { status: "done", title: "renamed" })));
+    const deps = { api: { update, get: vi.fn() }, dispatch, workspaceId: WS, chain: new EditChain() };
+    const first = applyEdit(deps, "a", { status: "done" }, 1);
+    const second = applyEdit(deps, "a", { title: "renamed" }, 1);
+    expect((await first).kind).toBe("applied");
+    expect((await second).kind).toBe("saved");
+    expect(update).toHaveBeenLastCalledWith(WS, "a", 2, { title: "renamed" });
+    expect(viewOf(state, "a")).toMatchObject({ status: "done", title: "renamed", version: 3 });
+  });
+
+  it("a restore is done: the copy we had, one version on, not deleted", async () => {
+    const restore = vi.fn(async () => Promise.reject(APPLIED));
+    const deleted = res("a", 2, { deleted_at: "2026-01-02T00:00:00Z" });
+    expect(await restoreResource({ restore }, WS, deleted)).toEqual({ ...deleted, version: 3, deleted_at: null });
+    expect(restore).toHaveBeenCalledTimes(1);
+    const refused = new HubError({ code: "forbidden", message: "no", status: 403 });
+    await expect(restoreResource({ restore: vi.fn(async () => Promise.reject(refused)) }, WS, deleted)).rejects.toBe(refused);
   });
 });
 

@@ -17,7 +17,7 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent } from "@/components/ui/card";
 import { useSearchParam } from "@/components/use-search-param";
 import { isStaleVersion } from "@/lib/api/resources";
-import { changedFields } from "@/lib/board/actions";
+import { changedFields, restoreResource } from "@/lib/board/actions";
 import { statusLabel, viewOf } from "@/lib/board/store";
 import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
@@ -121,7 +121,7 @@ function Detail({ workspaceId, resourceId }: { workspaceId: string; resourceId: 
   async function restore() {
     setBusy(true);
     try {
-      dispatch({ type: "upsert", resource: await apis.rpc.restore(workspaceId, resourceId, server!.version) });
+      dispatch({ type: "upsert", resource: await restoreResource(apis.rpc, workspaceId, server!) });
       toast({ pageOnly: true, title: "Card restored" });
     } catch (error) {
       toast({ pageOnly: true, title: "Not restored", description: describeError(error), variant: "destructive" });
