@@ -50,7 +50,9 @@ class Aborted(Transport):
 async def test_a_batch_of_slow_subscribes_is_not_taken_for_two_intervals_of_silence(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = Clock(time.monotonic())  # where the command limiter's bucket starts
+    # Where the command limiter's bucket starts, in whole seconds: steps of 5 s then add
+    # up exactly (from a fraction, twelve of them may not come to 60.0).
+    clock = Clock(float(int(time.monotonic())))
     start = clock.now
     monkeypatch.setattr(endpoint, "time", SimpleNamespace(monotonic=clock))
     service = SlowService(clock, seconds=5.0)
