@@ -30,8 +30,8 @@ grows (the first offset of an epoch) is remembered, to answer a "dropped" withou
 asking. A "kept", a "reaches" or a "still of this epoch" is answered by a read started
 after it was asked: the stream may have been recreated since (a new epoch), which only
 a later read shows. The questions of a kind share their reads: those asked while one is
-under way wait for the next, which starts when it ends, so a reconnect storm costs at
-most two reads per kind at a time (``_state_after_asked``). The epoch is read apart
+under way wait for the next, which starts when it ends, so a reconnect storm costs one
+read under way per kind and one waiting to start (``_state_after_asked``). The epoch is read apart
 from those (every subscribe of a reconnect storm needs it first): one read per kind at
 a time, shared by the callers that wait for it.
 

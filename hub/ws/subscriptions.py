@@ -240,10 +240,17 @@ class Subscriptions:
         recovered, publications, position = await self._recover_from_history(
             conn, feed, since, epoch, latest, target, max_bytes
         )
-        if recovered and not await self.history.is_current(channel.kind, epoch):
+        if recovered:
             # What was read may be of a history recreated since the epoch was: the
-            # client's offset may name a publication of the new one.
-            raise _HistoryReset
+            # client's offset may name a publication of the new one. Only the stream's
+            # leader says (Direct Gets are answered by any replica): while it cannot,
+            # say during an election, the recovery is not vouched for.
+            try:
+                current = await self.history.is_current(channel.kind, epoch)
+            except Unavailable:
+                return False, [], latest
+            if not current:
+                raise _HistoryReset
         return recovered, publications, position
 
     async def _recover_from_history(

@@ -11,11 +11,13 @@ import asyncio
 from typing import Any
 
 import orjson
+import pytest
 from nats.aio.client import Client as NATS
 
 from hub.ws.service import Realtime
 from hubbub.config import Settings
-from hubbub.contracts.channels import Channel
+from hubbub.contracts.channels import Channel, ChannelKind
+from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.subjects import Subjects
 from hubbub.streams import ensure_streams
 from tests.e2e.conftest import ClientFactory
@@ -176,3 +178,32 @@ async def test_a_since_at_offset_0_is_recovered_while_nothing_was_dropped(
     assert resub_busy.resets == 0
     got = [resub_busy.queue.get_nowait() for _ in range(resub_busy.queue.qsize())]
     assert [p.offset for p in got] == offsets
+
+
+async def test_a_recovery_the_streams_leader_cannot_vouch_for_is_not_recovered_but_live(
+    client: ClientFactory,
+    nc: NATS,
+    settings: Settings,
+    realtime: Realtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    channel = "public:election"
+    a = await client("a")
+    sub = await a.subscribe(channel)
+    seen = await publish(nc, settings, channel, 0)
+    assert (await next_pub(sub)).offset == seen
+    since = (sub.offset, sub.epoch or "")
+    await a.close()
+    await wait_for(lambda: channel not in realtime.fanout.feeds)
+    await publish(nc, settings, channel, 1)  # kept: the history alone could recover it
+
+    async def no_leader(kind: ChannelKind, epoch: str) -> bool:
+        raise Unavailable("channel history is unavailable: TimeoutError")
+
+    monkeypatch.setattr(realtime.history, "is_current", no_leader)
+    back = await client("a")
+    resub = await back.subscribe(channel, since=since)
+
+    assert resub.resets == 1  # not vouched for: the client reloads
+    later = await publish(nc, settings, channel, 2)
+    assert (await next_pub(resub)).offset == later  # and is subscribed all the same
