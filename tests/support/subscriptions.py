@@ -90,6 +90,9 @@ class FakeHistory:
     async def reaches(self, kind: object, epoch: str, offset: int) -> bool:
         return epoch == self.epoch_now and offset <= self.last
 
+    async def is_current(self, kind: object, epoch: str) -> bool:
+        return epoch == self.epoch_now
+
 
 class FakeAuthorizer:
     """Members of every channel; ``gate`` (when set) holds the worker's check."""
