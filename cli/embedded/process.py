@@ -111,9 +111,9 @@ def spawn(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start an embedded server (``embedded_server_child``), its output to ``log_path``."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - the child keeps the descriptor
+    """Start an embedded server (``embedded_server_child``), its output appended to
+    ``log_path``, a file only its owner reads (0600, ``private_log``)."""
+    log = private_log(log_path)
     try:
         return subprocess.Popen(
             [str(a) for a in argv],
@@ -128,6 +128,29 @@ def spawn(
         )
     finally:
         log.close()
+
+
+def private_folder(path: Path) -> None:
+    """Create ``path`` so that only its owner can enter it (0700), and narrow one this user
+    already has that is wider (an earlier version, a umask): an embedded server's data
+    folder, whatever the folders above it let other users do. One of another owner (as
+    root, the embedded PostgreSQL's system user's) is left as it is."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def private_log(path: Path) -> IO[bytes]:
+    """``path`` opened for appending, a file only its owner can read (0600): created so,
+    or narrowed when an earlier version left it wider. A server's log names users,
+    queries and subjects."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    info = os.fstat(fd)
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
 
 
 def stop_process(

