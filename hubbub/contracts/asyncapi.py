@@ -7,8 +7,10 @@ generated from the contracts — never written by hand.
   schemas being the operation's own (the OpenAPI document's ``components`` hold the same);
 * one channel per channel kind (``workspace:{name}``, ``user:{name}``, …) with the events
   of ``hubbub/contracts/event_types.py`` that go there — the envelope with ``type`` fixed
-  and ``data`` the type's model — and, for kinds backend services or clients publish on,
-  a free-form publication. On the socket they arrive as the ``data`` of ``pub`` pushes;
+  and ``data`` the type's model — and, for kinds backend services publish on, a
+  free-form publication; for the kind clients publish on (``chat:``), the chat message
+  the hub makes of a ``publish`` command (``CHAT_MESSAGE``). On the socket they arrive as
+  the ``data`` of ``pub`` pushes;
 * ``send`` operations for the commands (with their replies), ``receive`` operations for
   the pushes and for each channel kind.
 
@@ -41,6 +43,28 @@ SCHEMA = "#/components/schemas/{model}"
 SOCKET = "socket"
 # The rule hub/calls.py applies to an idempotency key: 1-200 visible ASCII characters.
 IDEMPOTENCY_KEY = {"type": "string", "pattern": "^[\\x21-\\x7e]{1,200}$"}
+
+# What a member's `publish` command on a chat channel becomes: the hub wraps the command's
+# data with who sent it and when (hub/ws/channels.py), and stores and delivers that.
+CHAT_MESSAGE = {
+    "type": "object",
+    "description": "A member's `publish`, as the hub stores and delivers it",
+    "properties": {
+        "type": {"const": "message", "type": "string"},
+        "from": {"type": "string", "description": "The publisher's user id"},
+        "at": {
+            "type": "number",
+            "description": "When the hub took it: Unix time in seconds, to the millisecond",
+        },
+        "data": {
+            "type": "object",
+            "description": "The `data` of the `publish` command (its JSON re-encoded: "
+            "`1e5` is `100000.0`)",
+        },
+    },
+    "required": ["type", "from", "at", "data"],
+    "additionalProperties": False,
+}
 
 _WHO = {
     SubscribeRule.WORKSPACE_MEMBER: "members of the workspace",
@@ -266,7 +290,7 @@ def build_document(catalog: Catalog, *, version: str = "1") -> dict[str, Any]:
             "messages": socket_messages,
         }
     }
-    free_form = {"type": "object", "description": "Any JSON object the publisher sent"}
+    free_form = {"type": "object", "description": "Any JSON object the service published"}
     for kind in ChannelKind:
         kind_messages: dict[str, Any] = {}
         for event in on_channel(kind):
@@ -280,14 +304,27 @@ def build_document(catalog: Catalog, *, version: str = "1") -> dict[str, Any]:
                 }
             kind_messages[key] = _message_ref(key)
         policy = DEFAULT_POLICIES[kind]
-        if policy.client_publish or policy.subscribe is SubscribeRule.ANY_USER:
+        if policy.client_publish:
+            key = "chat_message"
+            messages.setdefault(
+                key,
+                {
+                    "name": "chat_message",
+                    "title": "A chat message",
+                    "summary": "What a member published (the `publish` command), with who "
+                    "sent it and when",
+                    "payload": CHAT_MESSAGE,
+                },
+            )
+            kind_messages[key] = _message_ref(key)
+        if policy.subscribe is SubscribeRule.ANY_USER:
             key = "publication"
             messages.setdefault(
                 key,
                 {
                     "name": "publication",
                     "title": "A publication",
-                    "summary": "What a backend service or a client published: any JSON object",
+                    "summary": "What a backend service published: any JSON object",
                     "payload": free_form,
                 },
             )

@@ -15,6 +15,8 @@ from hub.ws.service import Realtime
 from hub.ws.sessions import DEADLINE_RESOLUTION_S
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
+from hubbub.contracts.api import default_catalog
+from hubbub.contracts.asyncapi import build_document
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.subjects import Subjects
 from tests.e2e.conftest import ClientFactory, People
@@ -31,6 +33,16 @@ async def publish(nc: NATS, settings: Settings, channel: str, data: dict[str, An
         Subjects(settings.namespace).event(Channel.parse(channel)), orjson.dumps(data)
     )
     return int(ack.seq)
+
+
+def chat_message_schema() -> dict[str, Any]:
+    """The AsyncAPI document's schema of what ``chat:`` channels carry from clients."""
+    document = build_document(default_catalog())
+    refs = document["channels"]["chat"]["messages"].values()
+    keys = [ref["$ref"].rsplit("/", 1)[1] for ref in refs]
+    assert keys == ["chat_message"]
+    payload: dict[str, Any] = document["components"]["messages"]["chat_message"]["payload"]
+    return payload
 
 
 async def next_pub(sub: Any, timeout: float = 5.0) -> Any:
@@ -177,6 +189,26 @@ class TestChannelsAndFanOut:
         with pytest.raises(RemoteError) as caught:
             await v.publish(f"chat:{ws}", {"text": "me too"})
         assert caught.value.code == "forbidden"
+
+    async def test_a_chat_publication_arrives_wrapped_as_the_asyncapi_chat_message(
+        self, client: ClientFactory, people: People
+    ) -> None:
+        """What a member publishes reaches subscribers inside the hub's wrapper: who sent
+        it and when, its ``data`` as sent; the AsyncAPI document describes exactly that."""
+        ann = await people.user("ann")
+        ws = await people.workspace(ann)
+        a = await client(ann)
+        sub = await a.subscribe(f"chat:{ws}")
+        before = time.time()
+
+        await a.publish(f"chat:{ws}", {"text": "hello"})
+
+        data = (await next_pub(sub)).data
+        schema = chat_message_schema()
+        assert set(data) == set(schema["required"]) == set(schema["properties"])
+        assert data["type"] == schema["properties"]["type"]["const"]
+        assert (data["from"], data["data"]) == (ann, {"text": "hello"})
+        assert before - 1 <= data["at"] <= time.time() + 1
 
     async def test_interest_based_nats_subscriptions_come_and_go(
         self, client: ClientFactory, realtime: Realtime
