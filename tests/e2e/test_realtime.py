@@ -473,6 +473,35 @@ class TestTokenLifetime:
             assert [f.get("push") for f in frames[1:]] == ["expiring", "disconnect"]
 
 
+class TestLiveness:
+    async def test_websocket_pings_are_not_heard_from_and_a_silent_socket_is_cut(
+        self, ws_url: str, tokens: TestTokens, realtime: Realtime
+    ) -> None:
+        """Only frames of the protocol count: a client whose last text frame was two ping
+        intervals ago is dropped even though it kept sending WebSocket-level pings (the
+        server answers those itself). The connection is cut: no close frame, no
+        ``disconnect`` push."""
+        interval = realtime.settings.ws_ping_interval_s
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(ws_url, protocols=("hubbub.v1.json",), autoping=False)
+            await ws.send_str(
+                orjson.dumps({"id": 1, "op": "connect", "token": tokens.issue("u1")}).decode()
+            )
+            assert "result" in await receive_json(ws)
+            (conn,) = realtime.connections
+            conn.last_seen -= 2 * interval + 1  # its connect, as if that long ago
+            await ws.ping(b"still here")
+            pong = await ws.receive(timeout=5)
+            assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"still here")
+
+            realtime.ping_all(time.monotonic(), interval)
+
+            end = await ws.receive(timeout=5)
+            assert end.type is aiohttp.WSMsgType.CLOSED  # nothing before it: no push
+            assert ws.close_code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE  # no close frame
+            assert conn.closed
+
+
 class TestPresence:
     async def test_join_and_leave_are_pushed_and_members_listed(
         self, client: ClientFactory, people: People
