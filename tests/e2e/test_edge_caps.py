@@ -182,6 +182,22 @@ class TestPublishEdges:
         assert "offset" in (await next_reply(ws))["result"]
         await ws.close()
 
+    async def test_data_nested_deeper_than_the_parser_reads_is_a_frame_that_is_not_json(
+        self, hub_with: HubFactory, session: aiohttp.ClientSession, tokens: TestTokens
+    ) -> None:
+        """Past 1,024 levels (the frame's own included) the frame is not JSON to the hub's
+        parser: ``bad_request`` with no id to answer, and the socket keeps serving."""
+        server = await hub_with(channel_policies={"public": {"client_publish": True}})
+        ws, _ = await open_socket(session, server, tokens.issue("deeper"))
+        frame = '{"id": 2, "op": "publish", "channel": "public:deeper", "data": %s}'
+        await ws.send_str(frame % nested(1100))
+        refused = await next_reply(ws)
+        assert (refused["id"], refused["error"]["code"]) == (None, "bad_request")
+        assert "not valid JSON" in refused["error"]["message"]
+        await ws.send_str('{"id": 3, "op": "publish", "channel": "public:deeper", "data": {}}')
+        assert "offset" in (await next_reply(ws))["result"]
+        await ws.close()
+
     async def test_a_command_id_used_again_is_another_publication(
         self, hub_with: HubFactory, session: aiohttp.ClientSession, tokens: TestTokens
     ) -> None:

@@ -95,6 +95,25 @@ class TestPublishOverHttp:
         ):
             assert (r.status, (await r.json())["code"]) == (422, "validation_failed")
 
+    async def test_data_nested_deeper_than_the_parser_reads_is_a_400(
+        self, hub_url: str, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """Past 1,024 levels (the body's own included) the body is not JSON to the hub's
+        parser: a bad request, not a validation failure naming ``data``."""
+        key = await new_key(db, "deeper", "public:*")
+        body = '{"data": ' + '{"x":' * 1100 + "{}" + "}" * 1100 + "}"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{hub_url}/api/v1/channels/public:deeper/publish",
+                data=body,
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            ) as r,
+        ):
+            problem = await r.json()
+            assert (r.status, problem["code"]) == (400, "bad_request")
+            assert "depth limit" in problem["detail"]
+
     @pytest.mark.parametrize(
         ("headers", "status", "code"),
         [
