@@ -455,6 +455,33 @@ class TestTokenLifetime:
         assert await c.rpc("test.echo", {}) is not None
         assert c.closes == []
 
+    async def test_a_refresh_with_another_users_token_is_forbidden_and_changes_nothing(
+        self, ws_url: str, tokens: TestTokens
+    ) -> None:
+        async with aiohttp.ClientSession() as session:
+            ws = await raw_socket(ws_url, session)
+            await ws.send_str(
+                orjson.dumps({"id": 1, "op": "connect", "token": tokens.issue("u1")}).decode()
+            )
+            assert "result" in await receive_json(ws)
+            await ws.send_str(
+                orjson.dumps({"id": 2, "op": "refresh", "token": tokens.issue("u2")}).decode()
+            )
+            refused = await receive_json(ws)
+            assert (refused["id"], refused["error"]["code"]) == (2, "forbidden")
+            # Still u1's socket: u1's own channel, not u2's.
+            await ws.send_str(
+                orjson.dumps(
+                    [
+                        {"id": 3, "op": "subscribe", "channel": "user:u2"},
+                        {"id": 4, "op": "subscribe", "channel": "user:u1"},
+                    ]
+                ).decode()
+            )
+            replies = {r["id"]: r for r in [await receive_json(ws), await receive_json(ws)]}
+            assert replies[3]["error"]["code"] == "forbidden"
+            assert replies[4]["result"]["channel"] == "user:u1"
+
     async def test_an_unrefreshed_token_closes_the_socket_with_4001(
         self, ws_url: str, tokens: TestTokens
     ) -> None:
