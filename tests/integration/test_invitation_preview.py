@@ -230,6 +230,29 @@ class TestMine:
         mine = await domain.call("GET", "/invitations/mine", None, headers=headers, expect=200)
         assert mine["items"] == []
 
+    async def test_the_list_is_the_newest_invitations_up_to_its_cap_with_no_cursor(
+        self, domain: Domain, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """One page, ``{items}``: past the cap (100), the oldest are not listed, and there
+        is no ``next_cursor`` to page on with."""
+        monkeypatch.setattr(handler, "MINE_LIMIT", 2)
+        ann = await domain.person("ann")
+        email, headers = await self._guest(domain)
+        for name in ("Oldest", "Older", "Newest"):
+            ws = await domain.workspace(ann, name)
+            await domain.call(
+                "POST",
+                f"/workspaces/{ws['id']}/invitations",
+                ann,
+                json={"email": email},
+                expect=201,
+            )
+
+        mine = await domain.call("GET", "/invitations/mine", None, headers=headers, expect=200)
+
+        assert list(mine) == ["items"]
+        assert [i["workspace_name"] for i in mine["items"]] == ["Newest", "Older"]
+
     async def test_an_unconfirmed_address_sees_none_and_answers_none(self, domain: Domain) -> None:
         """Whoever registered an address first must not learn who invites its owner."""
         ann = await domain.person("ann")
