@@ -8,6 +8,7 @@ Every import counts, wherever it is written: at the top of a module, inside a fu
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,16 @@ FORBIDDEN = {
     # The schema's history; alembic's env.py reads the models' metadata from handlers.
     "migrations": ("hub", "workers", "cli", "aiohttp", "nats"),
 }
+
+# What the contracts may import, and nothing else: they are the shapes every process and
+# the generated documents share, so they stay plain data (docs/architecture.md, "Layers").
+CONTRACTS_MAY_IMPORT = (
+    "hubbub.contracts",
+    "pydantic",
+    "typing_extensions",  # pydantic's own dependency: TypeAliasType for a recursive type
+    "email_validator",  # pydantic's email checks: its list of special-use domains
+    "orjson",  # a resource's data measured as the JSON it is stored as
+)
 
 # The operator layer (the `hubbub` command) is imported by nothing but itself and the
 # programs that drive whole systems: the tests, the benchmarks, the chaos runs.
@@ -93,6 +104,18 @@ def offenders(package: str, forbidden: tuple[str, ...]) -> list[str]:
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_a_package_imports_only_what_its_layer_may(package: str) -> None:
     assert offenders(package, FORBIDDEN[package]) == []
+
+
+def test_the_contracts_import_only_the_standard_library_and_their_allowed_packages() -> None:
+    found: dict[tuple[Path, int], str] = {}
+    for path in sorted((ROOT / "hubbub" / "contracts").rglob("*.py")):
+        for line, name in imports_of(path):
+            top = name.split(".")[0]
+            if top not in sys.stdlib_module_names and not _matches(name, CONTRACTS_MAY_IMPORT):
+                found.setdefault((path, line), name)
+    assert [
+        f"{path.relative_to(ROOT)}:{line} imports {name}" for (path, line), name in found.items()
+    ] == []
 
 
 def test_nothing_but_the_tools_that_drive_a_system_imports_the_operator_layer() -> None:
