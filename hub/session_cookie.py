@@ -9,8 +9,9 @@ token of ``auth.login`` / ``auth.refresh`` goes into a cookie::
 
 and leaves the JSON body; the access token stays in the body (the SPA keeps it in
 memory). ``auth.refresh`` and ``auth.logout`` then take the token from the cookie — but
-only from a request that has the header and, when it sends an ``Origin``, a same-origin
-or allowed (``HUBBUB_CORS_ORIGINS``) one. A page on another site cannot add that header
+only from a request that has the header and, when it sends an ``Origin``, one this hub
+allows (hub/origins.py: its own, ``HUBBUB_PUBLIC_URL``'s or one of
+``HUBBUB_CORS_ORIGINS``). A page on another site cannot add that header
 without a CORS preflight, which this hub grants only to allowed origins: that is the
 CSRF guard, with ``SameSite=Strict`` as a second one. A cookie that arrives without the
 header is refused (403), never used.
@@ -26,8 +27,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from yarl import URL
 
+from hub.origins import origin_allowed
 from hub.problems import echoable
 from hub.rest import API_PREFIX
 from hub.rest_hooks import BeforeHook, RestHooks
@@ -42,27 +43,6 @@ SPA_HEADER_VALUE = "hubbub"
 
 def from_spa(request: web.Request) -> bool:
     return request.headers.get(SPA_HEADER, "").lower() == SPA_HEADER_VALUE
-
-
-def origin_allowed(request: web.Request, origin: str) -> bool:
-    settings = request.app[SETTINGS]
-    if origin in settings.cors_origins:
-        return True
-    try:
-        url = URL(origin)
-        origin_of_url = url.origin()  # ValueError unless absolute: "null", say
-    except ValueError:
-        return False
-    if settings.public_url and origin_of_url == URL(settings.public_url).origin():
-        return True
-    # Same host and port as this request (the scheme may be hidden by a TLS proxy).
-    try:
-        own = URL(f"http://{request.host}")
-    except ValueError:
-        return False
-    if url.host is None or url.host != own.host:
-        return False
-    return url.port == own.port or (own.explicit_port is None and url.port in (80, 443))
 
 
 def cookie_into_params(*, required: bool) -> BeforeHook:

@@ -16,11 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from hub import metrics
+from hub import metrics, origins
 from hub.middleware import answers_own_failures, socket_failure, socket_refusal
 from hub.problems import problem_response
 from hub.state import CLIENT_IP, REALTIME, SETTINGS
@@ -36,17 +35,11 @@ log = logging.getLogger("hubbub.ws")
 
 
 def origin_allowed(request: web.Request) -> bool:
-    """Browsers send Origin: it must be this hub's own origin or a configured one."""
+    """Browsers send Origin: it must be one this hub allows (hub/origins.py)."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True  # not a browser (a backend, a test client): tokens still apply
-    if origin in request.app[SETTINGS].cors_origins:
-        return True
-    try:
-        host = urlsplit(origin).netloc
-    except ValueError:  # not a URL ("http://[::1", say): no origin of this hub's
-        return False
-    return bool(host) and host == request.host
+    return origins.origin_allowed(request, origin)
 
 
 @answers_own_failures

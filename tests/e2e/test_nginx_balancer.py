@@ -6,6 +6,8 @@ tests/support/deploy.py), in front of two `hubbub serve` processes and a worker.
   other hub and gets every publication once, in order; REST through nginx keeps
   answering while the dead hub is left out.
 * The static app comes compressed (brotli or gzip), the API does not.
+* A browser on nginx's address (a port other than 80, as compose publishes it) passes
+  the hubs' same-origin checks: its socket is upgraded and its session cookie refreshed.
 * The hubs' /metrics holds every metric name the alerts and the dashboards read."""
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from cli.embedded.process import die_with_parent, free_port
+from hub.session_cookie import COOKIE
 from hubbub.client import HubbubClient
 from hubbub.config import Settings
 from tests.e2e.test_realtime import publish
 from tests.support import deploy
+from tests.support.accounts import PASSWORD, SPA, make_user
 from tests.support.http import wait_until_200
 from tests.support.ports import ADMIN_OFFSET, quiet_port
 from tests.support.processes import ROOT, settings_env
@@ -216,6 +220,38 @@ class TestThroughNginx:
                     assert response.status == 200, await response.text()
         errors = (nginx.folder / "error.log").read_text()
         assert f"127.0.0.1:{hubs[0].port}" in errors  # nginx tried it, and moved on
+
+    async def test_a_browser_on_nginxs_address_opens_a_socket_and_refreshes_its_cookie(
+        self, nginx: Nginx, db: Any
+    ) -> None:
+        """The browser's Origin is nginx's (http://127.0.0.1:PORT); the hubs compare it
+        with the Host nginx passes on, which must keep the port."""
+        await make_user(db, "ann@example.com")
+        origin = {"Origin": nginx.url}
+        async with aiohttp.ClientSession() as session:
+            upgrade = {
+                **origin,
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Protocol": "hubbub.v1.json",
+            }
+            async with session.get(f"{nginx.url}/ws", headers=upgrade) as r:
+                assert r.status == 101, await r.text()
+            login = {"email": "ann@example.com", "password": PASSWORD}
+            async with session.post(
+                f"{nginx.url}/api/v1/auth/login", headers={**SPA, **origin}, json=login
+            ) as r:
+                assert r.status == 200, await r.text()
+                cookie = r.cookies[COOKIE].value
+            session.cookie_jar.clear()  # the cookie goes exactly as a browser sends it
+            async with session.post(
+                f"{nginx.url}/api/v1/auth/refresh",
+                headers={**SPA, **origin, "Cookie": f"{COOKIE}={cookie}"},
+            ) as r:
+                assert r.status == 200, await r.text()
+                assert r.cookies[COOKIE].value != cookie  # rotated
 
     async def test_the_static_app_is_compressed_and_the_api_is_not(self, nginx: Nginx) -> None:
         async with aiohttp.ClientSession(auto_decompress=False) as session:

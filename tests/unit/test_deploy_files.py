@@ -383,7 +383,8 @@ class TestNginx:
             own = {d[1][0]: d[1][1] for d in _find(block, "proxy_set_header")}
             headers = own or inherited
             assert headers["X-Forwarded-For"] == "$proxy_add_x_forwarded_for", where
-            assert headers["Host"] == "$host", where
+            # With its port: a browser's Origin (http://HOST:8080) is compared with it.
+            assert headers["Host"] == "$http_host", where
         ws = {d[1][0]: d[1][1] for d in _find(locations["= /ws"], "proxy_set_header")}
         assert (ws["Upgrade"], ws["Connection"]) == ("$http_upgrade", "$connection_upgrade")
 

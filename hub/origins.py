@@ -1,0 +1,36 @@
+"""Which browser origins may act on this hub: open a socket (hub/ws/endpoint.py) and
+use the session cookie (hub/session_cookie.py). Both ask the same question.
+
+An ``Origin`` is allowed when it is one of ``HUBBUB_CORS_ORIGINS``, the origin of
+``HUBBUB_PUBLIC_URL`` (where browsers reach the hub through a proxy that may not pass
+their ``Host`` on), or the request's own: the host and port of its ``Host``. The scheme
+is not compared (a TLS proxy in front hides it), and a ``Host`` without a port matches
+an origin on port 80 or 443.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from yarl import URL
+
+from hub.state import SETTINGS
+
+
+def origin_allowed(request: web.Request, origin: str) -> bool:
+    settings = request.app[SETTINGS]
+    if origin in settings.cors_origins:
+        return True
+    try:
+        url = URL(origin)
+        origin_of_url = url.origin()  # ValueError unless absolute: "null", say
+    except ValueError:
+        return False
+    if settings.public_url and origin_of_url == URL(settings.public_url).origin():
+        return True
+    try:
+        own = URL(f"http://{request.host}")
+    except ValueError:
+        return False
+    if url.host is None or url.host != own.host:
+        return False
+    return url.port == own.port or (own.explicit_port is None and url.port in (80, 443))

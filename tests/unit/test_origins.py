@@ -1,0 +1,61 @@
+"""Which browser origins a hub lets open a socket (hub/ws/endpoint.py) and use the
+session cookie (hub/session_cookie.py): the one rule of hub/origins.py."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from hub.state import SETTINGS
+from hub.ws import endpoint
+from hubbub.config import Settings
+
+
+def request(host: str, origin: str | None, **settings: object) -> web.Request:
+    app = web.Application()
+    app[SETTINGS] = Settings(**settings)  # type: ignore[arg-type]
+    headers = {"Host": host} | ({"Origin": origin} if origin is not None else {})
+    return make_mocked_request("GET", "/ws", headers=headers, app=app)
+
+
+class TestSockets:
+    def test_a_client_without_an_origin_is_no_browser_and_passes(self) -> None:
+        assert endpoint.origin_allowed(request("hub.example:8080", None))
+
+    @pytest.mark.parametrize(
+        ("host", "origin"),
+        [
+            ("hub.example:8080", "http://hub.example:8080"),
+            ("hub.example:8080", "https://hub.example:8080"),  # TLS ended in front
+            ("hub.example", "https://hub.example"),
+            ("hub.example", "http://hub.example"),
+        ],
+    )
+    def test_the_requests_own_host_and_port_pass(self, host: str, origin: str) -> None:
+        assert endpoint.origin_allowed(request(host, origin))
+
+    @pytest.mark.parametrize(
+        ("host", "origin"),
+        [
+            ("hub.example:8080", "http://hub.example"),  # the port a proxy dropped
+            ("hub.example:8080", "http://evil.example:8080"),
+            ("hub.example", "null"),
+            ("hub.example", "http://[::1"),
+        ],
+    )
+    def test_another_origin_is_refused(self, host: str, origin: str) -> None:
+        assert not endpoint.origin_allowed(request(host, origin))
+
+    def test_the_public_urls_origin_passes_whatever_host_the_proxy_sends(self) -> None:
+        """A proxy that passes the hub its own address as Host (nginx's $proxy_host)."""
+        allowed = request("10.0.0.5:8080", "https://app.example", public_url="https://app.example/")
+        assert endpoint.origin_allowed(allowed)
+        other = request("10.0.0.5:8080", "https://else.example", public_url="https://app.example")
+        assert not endpoint.origin_allowed(other)
+
+    def test_a_cors_origin_passes(self) -> None:
+        allowed = request(
+            "hub.example", "http://localhost:3000", cors_origins="http://localhost:3000"
+        )
+        assert endpoint.origin_allowed(allowed)
