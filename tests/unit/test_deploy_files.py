@@ -7,21 +7,25 @@ config (`amtool`) and the Grafana dashboards. nginx, promtool and amtool are Deb
 from __future__ import annotations
 
 import io
+import ipaddress
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import orjson
 import pytest
 import yaml
+from aiohttp.test_utils import make_mocked_request
 
 from cli.admin.services import prepare_nats_auth
 from cli.embedded.nats_auth import COMPOSE_NODES, NatsAuthFolder
 from cli.embedded.process import free_port
 from cli.embedded.servers import EmbeddedNats
+from hub.client_ip import ClientIp
 from hubbub.config import Settings
 from tests.support import deploy
 
@@ -223,7 +227,10 @@ class TestProductionStack:
         assert mounts == {"/etc/nginx/nginx.conf": deploy.NGINX_CONF}
         assert Path(nginx["build"]["context"]) == deploy.NGINX_CONF.parent
 
-    def test_the_hubs_trust_forwarded_addresses_only_from_nginxs_network(self) -> None:
+    def test_the_hubs_trust_forwarded_addresses_only_from_nginx(self) -> None:
+        """Not from the whole edge network: connections Docker's port forwarding
+        (docker-proxy) hands to nginx come from the network's gateway, so a gateway the
+        hubs trusted would let any client name its own address in X-Forwarded-For."""
         compose = orjson.loads(
             subprocess.run(
                 [BIN / "docker-compose", "-f", ROOT / "docker-compose.yml", "config", *JSON],
@@ -233,9 +240,23 @@ class TestProductionStack:
             ).stdout
         )
         (subnet,) = compose["networks"]["edge"]["ipam"]["config"]
+        network = ipaddress.ip_network(subnet["subnet"])
         services = compose["services"]
-        assert services["hub"]["environment"]["HUBBUB_TRUSTED_PROXIES"] == subnet["subnet"]
         assert set(services["nginx"]["networks"]) == {"edge"}
+        nginx = services["nginx"]["networks"]["edge"]["ipv4_address"]
+        assert ipaddress.ip_address(nginx) in network
+        # The hubs start first: the addresses Docker picks for them leave nginx's free.
+        assert ipaddress.ip_address(nginx) not in ipaddress.ip_network(subnet["ip_range"])
+        trusted = services["hub"]["environment"]["HUBBUB_TRUSTED_PROXIES"]
+        assert trusted == f"{nginx}/32"
+        # What nginx sends a hub for a client that came through the gateway, having
+        # written X-Forwarded-For itself: the gateway is the client, not the claim.
+        gateway = str(next(network.hosts()))
+        forwarded = make_mocked_request(
+            "GET", "/", headers={"X-Forwarded-For": f"203.0.113.7, {gateway}"}
+        )
+        with mock.patch.object(type(forwarded), "remote", nginx):
+            assert ClientIp.trusting(trusted.split(",")).of(forwarded) == gateway
         on_edge = {name for name, s in services.items() if "edge" in s.get("networks", {})}
         assert on_edge == {"nginx", "hub"}
 
