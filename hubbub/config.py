@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, BeforeValidator, Field, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hubbub.contracts.channels import (
@@ -52,6 +52,24 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     return url
+
+
+def url_with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` (percent-encoded) as its password; its user, if any, kept."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0] if at else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
+
+
+def _read_password(path: Path, setting: str) -> str:
+    try:
+        password = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{setting}={path}: cannot read it: {exc.strerror}") from None
+    if not password:
+        raise ConfigError(f"{setting}={path}: the file is empty")
+    return password
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +124,17 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "HUBBUB_REDIS_URL")
+    )
+    # The password of DATABASE_URL / REDIS_URL, read from a file (compose hands its
+    # generated ones over so, never in the environment): put into the URL as the
+    # settings load, in place of any password the URL has.
+    database_password_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_PASSWORD_FILE", "HUBBUB_DATABASE_PASSWORD_FILE"),
+    )
+    redis_password_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_PASSWORD_FILE", "HUBBUB_REDIS_PASSWORD_FILE"),
     )
     # NATS credentials, the usual NATS ways (hubbub/natsauth.py; docs/architecture.md,
     # "Who may do what on NATS"). Unset with an embedded NATS: `hubbub up` gives each
@@ -332,6 +361,16 @@ class Settings(BaseSettings):
     @classmethod
     def _normalize_db(cls, value: str | None) -> str | None:
         return normalize_database_url(value) if value else value
+
+    @model_validator(mode="after")
+    def _passwords_from_files(self) -> Settings:
+        if self.database_url and self.database_password_file is not None:
+            password = _read_password(self.database_password_file, "DATABASE_PASSWORD_FILE")
+            self.database_url = url_with_password(self.database_url, password)
+        if self.redis_url and self.redis_password_file is not None:
+            password = _read_password(self.redis_password_file, "REDIS_PASSWORD_FILE")
+            self.redis_url = url_with_password(self.redis_url, password)
+        return self
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -55,6 +55,31 @@ class TestDatabaseUrl:
         assert settings().database_url == "postgresql+asyncpg://x@y/z"
 
 
+class TestPasswordFiles:
+    def test_the_files_password_goes_into_the_url_in_place_of_its_own(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        (tmp_path / "db").write_text("n3w/p@ss\n")
+        (tmp_path / "redis").write_text("r3dis\n")
+        monkeypatch.setenv("DATABASE_URL", "postgres://hubbub:old@postgres:5432/hubbub")
+        monkeypatch.setenv("DATABASE_PASSWORD_FILE", str(tmp_path / "db"))
+        monkeypatch.setenv("REDIS_URL", "redis://redis:6379/0")
+        monkeypatch.setenv("REDIS_PASSWORD_FILE", str(tmp_path / "redis"))
+        loaded = settings()
+        assert (
+            loaded.database_url == "postgresql+asyncpg://hubbub:n3w%2Fp%40ss@postgres:5432/hubbub"
+        )
+        assert loaded.redis_url == "redis://:r3dis@redis:6379/0"
+
+    def test_without_a_url_the_file_is_not_read(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`hubbub up` fills unset URLs with its embedded servers', passwords included."""
+        monkeypatch.delenv("REDIS_URL", raising=False)
+        monkeypatch.setenv("REDIS_PASSWORD_FILE", str(tmp_path / "absent"))
+        assert settings().redis_url is None
+
+
 class TestSecrets:
     def test_a_dev_secret_is_generated_once_and_kept_private(self, tmp_path: Path) -> None:
         first = dev_secret(tmp_path)

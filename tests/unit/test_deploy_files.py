@@ -10,21 +10,27 @@ import io
 import ipaddress
 import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 from unittest import mock
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
 import yaml
 from aiohttp.test_utils import make_mocked_request
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError
+from redis.retry import Retry
 
 from cli.admin.services import prepare_nats_auth
 from cli.embedded.nats_auth import COMPOSE_NODES, NatsAuthFolder
-from cli.embedded.process import free_port
-from cli.embedded.servers import EmbeddedNats
+from cli.embedded.process import free_port, wait_for_port
+from cli.embedded.servers import EmbeddedNats, EmbeddedRedis
 from hub.client_ip import ClientIp
 from hubbub.config import Settings
 from tests.support import deploy
@@ -88,6 +94,7 @@ class TestCompose:
             "nats",
             "nats-auth",
             "nginx",
+            "passwords",
             "postgres",
             "prometheus",
             "redis",
@@ -316,9 +323,11 @@ class TestProductionStack:
         which the one-shot nats-auth fills; the rest stays with nats-auth and NATS."""
         services = compose_services(COMPOSE_PROFILES="cluster")
         user = "hub" if role == "hub" else "worker"
-        mounts = services[role].get("volumes", [])
-        assert [(m["type"], m["target"]) for m in mounts] == [("volume", "/auth")]
-        volume = mounts[0]["source"]
+        mounts = _mounts(services[role])
+        # NATS's: at /auth; beside it only the volumes of generated passwords
+        # (TestGeneratedPasswords).
+        (volume,) = {v for v, target in mounts.items() if target == "/auth"}
+        assert set(mounts) - {volume} <= set(PASSWORD_VOLUMES)
         assert volume != "nats-auth"
         # Where nats-auth mounts that volume, it puts the role's password and nothing else.
         auth = services["nats-auth"]
@@ -334,8 +343,144 @@ class TestProductionStack:
         assert ("DATABASE_URL" in services[role]["environment"]) == (role != "hub")
 
 
-def _run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd)
+# The volume of each generated password and who mounts it: the one-shot `passwords` that
+# writes them, the server that needs it, and its clients.
+PASSWORD_VOLUMES = {
+    "postgres-password": {"passwords", "postgres", "worker", "migrate"},
+    "redis-password": {"passwords", "redis", "hub", "worker", "migrate"},
+    "grafana-password": {"passwords", "grafana"},
+}
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """A service's volumes: name → where it is mounted."""
+    return {m["source"]: m["target"] for m in service.get("volumes", []) if m["type"] == "volume"}
+
+
+class TestGeneratedPasswords:
+    """PostgreSQL, Redis and Grafana's admin have passwords generated on the first `up`
+    (as `hubbub up` generates its embedded servers'), none of them in the repository,
+    each handed over as a file in a volume that only its users mount."""
+
+    def test_no_password_is_written_in_the_compose_file(self) -> None:
+        services = compose_services(COMPOSE_PROFILES="cluster")
+        assert "POSTGRES_PASSWORD" not in services["postgres"]["environment"]
+        for name in ("hub", "worker", "migrate"):
+            environment = services[name]["environment"]
+            assert urlsplit(environment["REDIS_URL"]).password is None, name
+            if name != "hub":
+                assert urlsplit(environment["DATABASE_URL"]).password is None, name
+        assert "GF_SECURITY_ADMIN_PASSWORD" not in services["grafana"]["environment"]
+
+    def test_each_password_reaches_its_server_and_clients_only(self) -> None:
+        services = compose_services(COMPOSE_PROFILES="cluster")
+        for volume, users in PASSWORD_VOLUMES.items():
+            assert {n for n, s in services.items() if volume in _mounts(s)} == users, volume
+        files = {
+            "postgres": ("postgres-password", "POSTGRES_PASSWORD_FILE"),
+            "grafana": ("grafana-password", "GF_SECURITY_ADMIN_PASSWORD__FILE"),
+            "worker": ("postgres-password", "DATABASE_PASSWORD_FILE"),
+            "migrate": ("postgres-password", "DATABASE_PASSWORD_FILE"),
+            "hub": ("redis-password", "REDIS_PASSWORD_FILE"),
+        }
+        for name, (volume, variable) in files.items():
+            path = services[name]["environment"][variable]
+            assert path == f"{_mounts(services[name])[volume]}/password", name
+        assert (
+            services["worker"]["environment"]["REDIS_PASSWORD_FILE"]
+            == (services["hub"]["environment"]["REDIS_PASSWORD_FILE"])
+        )
+        for name in ("postgres", "redis", "grafana"):
+            done = services[name]["depends_on"]["passwords"]["condition"]
+            assert done == "service_completed_successfully", name
+
+    def test_postgresql_is_on_a_network_only_the_workers_share(self) -> None:
+        services = compose_services()
+        assert set(services["postgres"]["networks"]) == {"db"}
+        on_db = {name for name, s in services.items() if "db" in s.get("networks", {})}
+        assert on_db == {"postgres", "worker", "migrate"}
+
+    def test_the_one_shot_makes_them_once_and_redis_asks_for_its_own(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Its script, run here on folders in place of its volumes: every password
+        generated, readable by the other images' users (postgres, redis and grafana run
+        as users of their own), kept on a second run (PostgreSQL takes its password only
+        when it makes its data folder); a real redis-server on the generated config lets
+        in the client that reads REDIS_PASSWORD_FILE, and its health check, only."""
+        services = compose_services()
+        one_shot = services["passwords"]
+        script = as_run(one_shot["command"][-1])
+        folders = {}
+        for volume, target in _mounts(one_shot).items():
+            folders[volume] = tmp_path / volume
+            folders[volume].mkdir()
+            script = script.replace(target, str(folders[volume]))
+        path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # its `python`
+
+        def generate() -> dict[str, str]:
+            result = _run(["sh", "-c", script], env={**os.environ, "PATH": path})
+            assert result.returncode == 0, result.stdout + result.stderr
+            return {v: (folders[v] / "password").read_text() for v in PASSWORD_VOLUMES}
+
+        first = generate()
+        assert len({p.strip() for p in first.values()}) == 3
+        assert all(len(p.strip()) >= 32 for p in first.values())
+        for volume in PASSWORD_VOLUMES:
+            assert stat.S_IMODE((folders[volume] / "password").stat().st_mode) == 0o444
+        assert generate() == first
+
+        redis = services["redis"]
+        mounted = _mounts(redis)["redis-password"]
+        config = redis["command"][redis["command"].index("redis-server") + 1]
+        assert config.startswith(mounted + "/")
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                EmbeddedRedis.binary(),
+                config.replace(mounted, str(folders["redis-password"])),
+                *("--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+                *("--dir", str(tmp_path)),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
+            monkeypatch.setenv("REDIS_PASSWORD_FILE", str(folders["redis-password"] / "password"))
+            wait_for_port("127.0.0.1", port, 30, server)
+            with Redis.from_url(str(Settings(_env_file=None).redis_url)) as client:  # type: ignore[call-arg]
+                assert client.ping()
+            no_retries = Retry(NoBackoff(), 0)  # a refusal is final
+            with Redis(port=port, retry=no_retries) as stranger, pytest.raises(AuthenticationError):
+                stranger.ping()
+            health = as_run(" ".join(redis["healthcheck"]["test"][1:]))
+            health = health.replace(mounted, str(folders["redis-password"]))
+            # The image's redis-cli asks its own server; this one asks the test's.
+            tools = tmp_path / "bin"
+            tools.mkdir()
+            cli = EmbeddedRedis.binary().parent / "redis-cli"
+            (tools / "redis-cli").write_text(f'#!/bin/sh\nexec "{cli}" -p {port} "$@"\n')
+            (tools / "redis-cli").chmod(0o755)
+            env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"}
+            assert _run(["sh", "-c", health], env=env).returncode == 0
+            (folders["redis-password"] / "password").chmod(0o644)
+            (folders["redis-password"] / "password").write_text("wrong\n")
+            assert _run(["sh", "-c", health], env=env).returncode != 0
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def as_run(text: str) -> str:
+    """A command of ``docker-compose config``'s output as the container gets it: the
+    output keeps ``$$``, compose's escape of a literal ``$``."""
+    return text.replace("$$", "$")
+
+
+def _run(
+    argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd, env=env)
 
 
 Directive = tuple[str, list[str], list["Directive"]]
