@@ -343,6 +343,72 @@ class TestProductionStack:
         assert ("DATABASE_URL" in services[role]["environment"]) == (role != "hub")
 
 
+# What an operator sets in .env (or the shell) for the hubs and workers, as a browser
+# and a mail server need them, with values other than the defaults.
+OPERATOR_SETTINGS = {
+    "HUBBUB_PUBLIC_URL": "https://hub.example.com",
+    "HUBBUB_COOKIE_SECURE": "false",
+    "HUBBUB_CORS_ORIGINS": "https://app.example.com,https://admin.example.com",
+}
+MAIL_SETTINGS = {
+    "HUBBUB_SMTP_HOST": "smtp.example.com",
+    "HUBBUB_SMTP_PORT": "465",
+    "HUBBUB_SMTP_USERNAME": "hubbub",
+    "HUBBUB_SMTP_PASSWORD": "smtp-secret",
+    "HUBBUB_SMTP_TLS": "ssl",
+    "HUBBUB_SMTP_TIMEOUT_S": "20",
+    "HUBBUB_MAIL_FROM": "Hubbub <no-reply@example.com>",
+}
+
+
+def settings_in(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The settings a container of ``service`` loads from its environment."""
+    for name in list(os.environ):
+        if name.startswith("HUBBUB_"):
+            monkeypatch.delenv(name)
+    for name, value in service["environment"].items():
+        if value is not None and not name.endswith("_FILE"):  # files: not on this host
+            monkeypatch.setenv(name, value)
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+class TestOperatorSettings:
+    """The settings a deployment must be able to give its hubs and workers pass from
+    .env or the shell through compose; unset, each keeps hubbub/config.py's default."""
+
+    def test_what_the_operator_sets_reaches_the_hubs_and_workers(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        services = compose_services(**OPERATOR_SETTINGS, **MAIL_SETTINGS)
+        for role in ("hub", "worker"):
+            loaded = settings_in(services[role], monkeypatch)
+            assert loaded.public_url == "https://hub.example.com", role
+            assert loaded.base_url == "https://hub.example.com"  # mail links start so
+            assert loaded.cookie_secure is False
+            assert loaded.cors_origins == ["https://app.example.com", "https://admin.example.com"]
+        worker = settings_in(services["worker"], monkeypatch)
+        assert (worker.smtp_host, worker.smtp_port, worker.smtp_tls) == (
+            "smtp.example.com",
+            465,
+            "ssl",
+        )
+        assert (worker.smtp_username, worker.smtp_password) == ("hubbub", "smtp-secret")
+        assert (worker.smtp_timeout_s, worker.mail_from) == (20, "Hubbub <no-reply@example.com>")
+        # The hubs send no mail: they get no SMTP credential.
+        assert not {n for n in services["hub"]["environment"] if n.startswith("HUBBUB_SMTP")}
+
+    def test_unset_they_keep_their_defaults(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for name in (*OPERATOR_SETTINGS, *MAIL_SETTINGS):
+            monkeypatch.delenv(name, raising=False)
+        services = compose_services()
+        defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+        for role in ("hub", "worker"):
+            loaded = settings_in(services[role], monkeypatch)
+            for field in ("public_url", "cookie_secure", "cors_origins", "smtp_host"):
+                assert getattr(loaded, field) == getattr(defaults, field), (role, field)
+            assert (loaded.smtp_port, loaded.mail_from) == (defaults.smtp_port, defaults.mail_from)
+
+
 # The volume of each generated password and who mounts it: the one-shot `passwords` that
 # writes them, the server that needs it, and its clients.
 PASSWORD_VOLUMES = {
