@@ -697,6 +697,26 @@ class TestPrometheus:
             assert runbook == f"docs/operations.md#{rule['alert'].lower()}"
             assert re.search(f"^#+ {rule['alert']}$", operations, re.MULTILINE), rule["alert"]
 
+    @pytest.mark.parametrize(
+        ("rules", "alert", "service"),
+        [
+            (deploy.ALERTS_YML, "HubbubHubsMissing", "hub"),
+            (WORKER_ALERTS_YML, "HubbubWorkersMissing", "worker"),
+        ],
+    )
+    def test_the_missing_replica_alerts_expect_what_compose_runs(
+        self, rules: Path, alert: str, service: str
+    ) -> None:
+        """A stopped container's target vanishes (no `up == 0`): these alerts count the
+        targets that answer against the replicas, which the rule states as a number."""
+        (rule,) = [r for r in rules_of(rules) if r["alert"] == alert]
+        replicas = compose_services()[service]["deploy"]["replicas"]
+        expected = re.fullmatch(r".*\) < (\d+)", rule["expr"].strip())
+        assert expected is not None, rule["expr"]
+        assert int(expected[1]) == replicas
+        assert f" of {replicas} " in rule["annotations"]["summary"]
+        assert f"than the {replicas} that" in rule["annotations"]["description"]
+
     def test_hubs_and_workers_are_scraped_on_their_admin_port(self) -> None:
         config = yaml.safe_load(deploy.PROMETHEUS_YML.read_text())
         jobs = {job["job_name"]: job["dns_sd_configs"][0] for job in config["scrape_configs"]}
