@@ -31,9 +31,11 @@ from cli.admin.services import prepare_nats_auth
 from cli.embedded.nats_auth import COMPOSE_NODES, NatsAuthFolder
 from cli.embedded.process import free_port, wait_for_port
 from cli.embedded.servers import EmbeddedNats, EmbeddedRedis
+from cli.supervisor import STOP_GRACE_S
 from hub.client_ip import ClientIp
 from hubbub.config import Settings
 from tests.support import deploy
+from workers.app import AFTER_DRAIN_S
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -407,6 +409,33 @@ class TestOperatorSettings:
             for field in ("public_url", "cookie_secure", "cors_origins", "smtp_host"):
                 assert getattr(loaded, field) == getattr(defaults, field), (role, field)
             assert (loaded.smtp_port, loaded.mail_from) == (defaults.smtp_port, defaults.mail_from)
+
+
+def seconds(duration: str) -> float:
+    """A compose duration (``20s``, ``1m30s``) in seconds."""
+    parts = re.fullmatch(r"(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", duration)
+    assert duration, "no duration"
+    assert parts is not None, duration
+    return 60 * float(parts[1] or 0) + float(parts[2] or 0)
+
+
+class TestStopping:
+    """`docker compose stop`/`down`/`up` of a new image send SIGTERM, then SIGKILL after
+    the service's stop_grace_period (Docker's default: 10 s)."""
+
+    @pytest.mark.parametrize(
+        ("service", "drain"), [("hub", "shutdown_timeout_s"), ("worker", "drain_timeout_s")]
+    )
+    def test_a_stopping_hub_or_worker_has_its_drain_and_the_rest_before_the_kill(
+        self, service: str, drain: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """As long as `hubbub up` gives it: its drain timeout, then the closing of its
+        connections and telemetry (workers/app.py's AFTER_DRAIN_S, within STOP_GRACE_S)."""
+        services = compose_services()
+        loaded = settings_in(services[service], monkeypatch)
+        grace = seconds(services[service]["stop_grace_period"])
+        assert AFTER_DRAIN_S < STOP_GRACE_S
+        assert grace >= getattr(loaded, drain) + STOP_GRACE_S
 
 
 # The volume of each generated password and who mounts it: the one-shot `passwords` that
