@@ -8,6 +8,7 @@ tests/support/deploy.py), in front of two `hubbub serve` processes and a worker.
 * The static app comes compressed (brotli or gzip), the API does not.
 * A browser on nginx's address (a port other than 80, as compose publishes it) passes
   the hubs' same-origin checks: its socket is upgraded and its session cookie refreshed.
+* A client that falls silent in its headers or body is cut off by nginx after 10 s.
 * The hubs' /metrics holds every metric name the alerts and the dashboards read."""
 
 from __future__ import annotations
@@ -252,6 +253,35 @@ class TestThroughNginx:
             ) as r:
                 assert r.status == 200, await r.text()
                 assert r.cookies[COOKIE].value != cookie  # rotated
+
+    async def test_a_client_that_falls_silent_is_cut_off_by_nginx_within_10_s(
+        self, nginx: Nginx
+    ) -> None:
+        """nginx receives a request's whole body before a hub sees it: a client that
+        stops sending its headers or its body is nginx's to end, after 10 s of
+        silence (client_header_timeout, client_body_timeout), not its default 60 s.
+        It closes the connection without an answer and logs a 408."""
+
+        async def silent(request: bytes) -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", nginx.port)
+            try:
+                writer.write(request)
+                await writer.drain()
+                return await asyncio.wait_for(reader.read(), 20)  # until nginx closes
+            finally:
+                writer.close()
+
+        headers = b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no end
+        body = (
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{"
+        )
+        assert await asyncio.gather(silent(headers), silent(body)) == [b"", b""]
+        logged = (nginx.folder / "access.log").read_text().splitlines()
+        assert sorted(line.split('"')[1:3] for line in logged) == [
+            ["GET /api/v1/health HTTP/1.1", " 408 0 "],
+            ["POST /api/v1/auth/login HTTP/1.1", " 408 0 "],
+        ]
 
     async def test_the_static_app_is_compressed_and_the_api_is_not(self, nginx: Nginx) -> None:
         async with aiohttp.ClientSession(auto_decompress=False) as session:
