@@ -411,6 +411,26 @@ class TestOperatorSettings:
             assert (loaded.smtp_port, loaded.mail_from) == (defaults.smtp_port, defaults.mail_from)
 
 
+class TestDatabaseConnections:
+    def test_postgresql_takes_the_connections_of_the_workers_compose_runs_and_more(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Each worker may hold its pool, overflow and read pool (24 by default): the
+        server's max_connections (PostgreSQL's default: 100) is the embedded one's,
+        room for 8 workers (docs/operations.md, "Scale")."""
+        services = compose_services()
+        command = services["postgres"]["command"]
+        assert command[0] == "postgres"
+        settings = [command[i + 1] for i, word in enumerate(command) if word == "-c"]
+        (limit,) = [int(s.partition("=")[2]) for s in settings if s.startswith("max_connections=")]
+        worker = settings_in(services["worker"], monkeypatch)
+        per_worker = worker.db_pool_size + worker.db_max_overflow + worker.db_read_pool_size
+        assert per_worker == 24
+        assert limit == 200  # as cli/embedded/servers.py starts the embedded one
+        assert services["worker"]["deploy"]["replicas"] * per_worker <= limit
+        assert 8 * per_worker <= limit
+
+
 def seconds(duration: str) -> float:
     """A compose duration (``20s``, ``1m30s``) in seconds."""
     parts = re.fullmatch(r"(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", duration)
