@@ -104,6 +104,7 @@ def _say_reloaded(settings: Settings, out: TextIO) -> None:
     else:
         print(
             "no embedded NATS runs on this state folder: the next `hubbub up` loads it "
-            "(compose: `docker compose kill -s HUP nats`)",
+            "(compose: `docker compose kill -s HUP nats`; in its cluster profile, every "
+            "node: `docker compose kill -s HUP nats nats-2 nats-3`)",
             file=out,
         )

@@ -529,6 +529,8 @@ class TestServices:
         assert created.returncode == 0, created.stderr
         assert "NATS_USER=svc-news" in created.stdout
         assert "no embedded NATS runs on this state folder" in created.stdout
+        # Compose's NATS reads it on a SIGHUP; in the cluster profile, every node.
+        assert "`docker compose kill -s HUP nats nats-2 nats-3`" in created.stdout
         listed = run_hubbub("service", "list", env=env)
         assert listed.stdout.split()[:2] == ["news", "svc-news"]
         assert run_hubbub("service", "revoke", "news", env=env).returncode == 0
