@@ -209,7 +209,8 @@ class PresenceEntry(BaseModel):
 
 
 class PubPush(BaseModel):
-    """A publication: a domain event (see the channels) or a service's JSON object."""
+    """A publication: a domain event (see the channels), a chat message (`chat:` channels:
+    the sender's object wrapped with who sent it and when) or a service's JSON object."""
 
     push: Literal[Push.PUB]
     channel: str

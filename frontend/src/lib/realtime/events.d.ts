@@ -63,7 +63,8 @@ export type DomainEvent =
   | WorkspaceUpdatedEvent;
 
 /**
- * A publication: a domain event (see the channels) or a service's JSON object.
+ * A publication: a domain event (see the channels), a chat message (`chat:` channels:
+ * the sender's object wrapped with who sent it and when) or a service's JSON object.
  */
 export interface PubPush {
   push: "pub";
