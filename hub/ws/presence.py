@@ -11,7 +11,9 @@ one ``presence`` push per channel, ``{"joined": [...], "left": [...]}``, on
 ``presence.<kind>.<name>`` (core NATS, not kept), which every hub serving the channel
 writes to its subscribers as it is. A storm of n subscribes thus costs each subscriber
 one frame per tick instead of one per join — O(n) frames per tick, not O(n²). Within a
-tick the last change of a client wins (joined then left → left).
+tick the last change of a client wins (joined then left → left). A diff bigger than one
+NATS message (``max_payload``, 1 MiB by default: some 13,000 changes) goes out as several
+pushes, each client in one of them.
 
 A member list is a snapshot (``members``) plus the diffs after it, so every change to
 what Redis holds is announced: a renewal that finds one of this hub's entries gone (swept
@@ -53,6 +55,7 @@ log = logging.getLogger("hubbub.ws.presence")
 TICK_S = 0.2  # joins and leaves are gathered this long into one diff per channel
 STOP_FLUSH_S = 2.0  # on stop, the last leaves get this long to go out
 KEEP_TTLS = 2  # a channel's presence keys expire this many TTLs after their last write
+PUBLISH_HEADROOM = 1024  # a diff's pushes stay this far under NATS's max_payload
 
 # Renew this hub's entries (ARGV: expiry, now, keys' lifetime in s, then client and info
 # pairs); set the keys to expire; return the clients that were missing or expired —
@@ -122,6 +125,37 @@ def _entries(value: object) -> list[Entry] | None:
 
 # One client's change within a tick: (joined?, {"user", "client"}, write it to Redis?).
 Change = tuple[bool, dict[str, str], bool]
+
+
+def _pieces(name: str, diff: dict[str, Change], limit: int) -> list[bytes]:
+    """The pushes of one channel's diff, each at most ``limit`` bytes (but for a single
+    entry larger than that): a tick's changes on a busy channel (every socket of a hub
+    closing together) may be more than one NATS message holds, and a publish over
+    ``max_payload`` is refused outright. A client is in one diff once (its last change
+    wins), so it is in one piece: its join and leave cannot cross between pieces, and
+    the pieces go out in turn before the next tick's diff."""
+    payload = frames.push(
+        Push.PRESENCE,
+        channel=name,
+        joined=[info for is_join, info, _ in diff.values() if is_join],
+        left=[info for is_join, info, _ in diff.values() if not is_join],
+    )
+    if len(payload) <= limit:
+        return [payload]
+    empty = len(frames.push(Push.PRESENCE, channel=name, joined=[], left=[]))
+    pieces: list[bytes] = []
+    joined: list[dict[str, str]] = []
+    left: list[dict[str, str]] = []
+    size = empty
+    for is_join, info, _ in diff.values():
+        entry = len(orjson.dumps(info)) + 1  # and its comma
+        if size + entry > limit and (joined or left):
+            pieces.append(frames.push(Push.PRESENCE, channel=name, joined=joined, left=left))
+            joined, left, size = [], [], empty
+        (joined if is_join else left).append(info)
+        size += entry
+    pieces.append(frames.push(Push.PRESENCE, channel=name, joined=joined, left=left))
+    return pieces
 
 
 class Presence:
@@ -307,13 +341,13 @@ class Presence:
                 self.sending = {}
 
     async def _publish(self, name: str, diff: dict[str, Change]) -> None:
-        joined = [info for is_join, info, _ in diff.values() if is_join]
-        left = [info for is_join, info, _ in diff.values() if not is_join]
-        payload = frames.push(Push.PRESENCE, channel=name, joined=joined, left=left)
-        try:
-            await self.nc.publish(self.subjects.presence(Channel.parse(name)), payload)
-        except Exception:
-            log.warning("presence diff for %s not published", name, exc_info=True)
+        """One diff, in as many pushes as NATS's ``max_payload`` needs (``_pieces``)."""
+        subject = self.subjects.presence(Channel.parse(name))
+        for payload in _pieces(name, diff, self.nc.max_payload - PUBLISH_HEADROOM):
+            try:
+                await self.nc.publish(subject, payload)
+            except Exception:
+                log.warning("presence diff for %s not published", name, exc_info=True)
 
     def _put_back(self, unsent: dict[str, dict[str, Change]]) -> None:
         """Changes taken out but not published, back under those gathered since (a

@@ -105,6 +105,35 @@ class TestDiffs:
         ]
         assert await presence.members(CHANNEL) == []
 
+    async def test_a_diff_over_the_bus_payload_limit_goes_out_in_several_pushes(
+        self, redis: Redis, nc: NATS, settings: Settings, diffs: Diffs
+    ) -> None:
+        """More changes in a tick than one NATS message holds (a hub whose sockets on a
+        channel all close at once): every join, then every leave, still reaches the
+        other hubs, each push within the limit, each client named once per change."""
+        presence = presence_on(redis, nc, settings)
+        many = nc.max_payload // 50  # entries of 75 bytes (a user's UUID, a client id)
+        clients = {f"{i:016x}": f"{i:08d}-0000-4000-8000-000000000000" for i in range(many)}
+        for client, user in clients.items():
+            await presence.join(CHANNEL, user, client)
+        await presence.flush()
+        joins = list(await diffs.settled())
+        for client, user in clients.items():
+            await presence.leave(CHANNEL, user, client)
+        await presence.flush()
+        got = await diffs.settled()
+        leaves = got[len(joins) :]
+
+        assert len(joins) > 1
+        assert len(leaves) > 1
+        assert all(len(orjson.dumps(d)) <= nc.max_payload for d in got)
+        joined = [e["client"] for d in joins for e in d["joined"]]
+        left = [e["client"] for d in leaves for e in d["left"]]
+        assert sorted(joined) == sorted(left) == sorted(clients)
+        assert believed(joins) == set(clients)
+        assert believed(got) == set()
+        assert await presence.members(CHANNEL) == []
+
     async def test_members_include_this_hubs_changes_not_yet_sent(
         self, redis: Redis, nc: NATS, settings: Settings
     ) -> None:
