@@ -26,6 +26,7 @@ from hub.ws.connection import Connection
 from hub.ws.history import History
 from hub.ws.limits import ByteBudgets
 from hub.ws.presence import Presence
+from hub.ws.subscriptions import MAX_RECOVERY_BYTES
 from hubbub.config import Settings
 from hubbub.contracts.api.channels import ChannelAction
 from hubbub.contracts.channels import Channel, ChannelKind, ChannelPolicy
@@ -33,6 +34,10 @@ from hubbub.contracts.errors import BadRequest, Conflict, RateLimited, TooLarge
 from hubbub.contracts.subjects import Subjects
 
 MAX_HISTORY_BYTES = 1024 * 1024  # one history reply; page on with since
+# Presence replies and recoveries not counted against a socket's send limits, on their
+# way at once: the recoveries' own bound.
+MAX_UNCOUNTED_BYTES = MAX_RECOVERY_BYTES
+PRESENCE_RETRY_AFTER_S = 1.0  # a presence refused for that: ask again after this
 
 
 class ChannelCommands:
@@ -96,13 +101,27 @@ class ChannelCommands:
             raise
         return {"offset": ack.seq}
 
-    async def presence_of(self, conn: Connection, command: cmd.Presence) -> dict[str, Any]:
+    async def presence_of(self, conn: Connection, command: cmd.Presence) -> None:
+        """The channel's members (``Presence.snapshot``: shared by the sockets that ask
+        within a tick). The reply is sent here, not counted against the socket's send
+        limits while on its way, as a subscribe's recovery is not: a list of thousands
+        of members in a slow client's buffer would otherwise have the next push close it
+        (4009), to reconnect and ask for it again. What is not counted is bounded: while
+        more than ``MAX_UNCOUNTED_BYTES`` would be on its way uncounted, ``rate_limited``
+        (but a socket with nothing uncounted on its way is always answered)."""
         channel = Channel.parse(command.channel)
         if not self.policies[channel.kind].presence:
             raise BadRequest(f"{channel.kind.value} channels have no presence")
         assert conn.caller is not None
         await self.authorizer.check(conn.caller, channel, ChannelAction.SUBSCRIBE)
-        return {"members": await self.presence.members(channel)}
+        reply = frames.result(command.id, await self.presence.snapshot(channel))
+        pending = conn.recovery_pending()
+        if pending and pending + len(reply) > MAX_UNCOUNTED_BYTES:
+            raise RateLimited(
+                "your earlier replies are still on their way; ask again",
+                retry_after=PRESENCE_RETRY_AFTER_S,
+            )
+        conn.send_recovery(reply)
 
     async def history_of(self, conn: Connection, command: cmd.History) -> bytes:
         channel = Channel.parse(command.channel)

@@ -12,13 +12,14 @@ channel's slow-consumer policy decides:
   connection's own (dropping the oldest, or keeping only the newest per data key), send
   it as the transport drains, and tell the client how many it lost with a ``gap`` push.
 
-A subscribe's recovery (up to ``MAX_RECOVERY_BYTES``, more than the send limit) is not
-counted against these limits while it is on its way (``send_recovery``): what the
-limits measure is the ``backlog``, the buffer less the recoveries' bytes still in it.
-Otherwise a recovery bigger than the send limit would have the next publication close
-a slow client (4009), which would reconnect, recover, and be closed again. The bytes of
-the recoveries still on their way are bounded instead (``recovery_pending``): a
-subscribe recovers no more than ``MAX_RECOVERY_BYTES`` less those.
+A subscribe's recovery (up to ``MAX_RECOVERY_BYTES``, more than the send limit) and a
+``presence`` reply (``channels.py``) are not counted against these limits while on their
+way (``send_recovery``): what the limits measure is the ``backlog``, the buffer less the
+recoveries' bytes still in it. Otherwise a recovery bigger than the send limit would
+have the next publication close a slow client (4009), which would reconnect, recover,
+and be closed again. The bytes of the recoveries still on their way are bounded instead
+(``recovery_pending``): a subscribe recovers no more than ``MAX_RECOVERY_BYTES`` less
+those, and a ``presence`` is refused while they are at that bound.
 """
 
 from __future__ import annotations
@@ -181,10 +182,11 @@ class Connection(Subscriber):
         return 0 if out is None else sum(map(len, out))
 
     def send_recovery(self, payload: bytes) -> None:
-        """``send`` for a subscribe's reply carrying a recovery: its bytes do not count
-        against the send limits while it is on its way (only the ones written after it
-        do). While an earlier recovery is still on its way, the range grows to take
-        this one in too (and what was written between them)."""
+        """``send`` for a subscribe's reply carrying a recovery, or a ``presence``
+        reply: its bytes do not count against the send limits while it is on its way
+        (only the ones written after it do). While an earlier recovery is still on its
+        way, the range grows to take this one in too (and what was written between
+        them)."""
         before = self.queued
         pending = self.recovery_pending()
         self.send(payload)

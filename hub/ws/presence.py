@@ -15,11 +15,19 @@ tick the last change of a client wins (joined then left → left). A diff bigger
 NATS message (``max_payload``, 1 MiB by default: some 13,000 changes) goes out as several
 pushes, each client in one of them.
 
-A member list is a snapshot (``members``) plus the diffs after it, so every change to
+A member list is a snapshot (``snapshot``) plus the diffs after it, so every change to
 what Redis holds is announced: a renewal that finds one of this hub's entries gone (swept
 by another hub while its renewals could not get through, or never written) puts it back
 and announces it ``joined`` again. A snapshot includes this hub's changes not yet sent
 but publishes nothing: the diffs stay with the ticker.
+
+**One snapshot per channel per tick.** Every socket of a reconnect storm asks for the
+members of the same few channels: the sockets that ask within a tick share one read of
+Redis, and one encoding of the reply while this hub's own members of the channel stay
+the same — O(members) per tick, not per socket. A snapshot is never older than a diff
+its socket was sent before asking: a diff forwarded on the channel, or written by this
+hub, has the sockets that ask after it read Redis again (those that asked before it get
+the diff after their reply, and apply it on top).
 
 **Fail-open.** Presence is a courtesy, never a reason to refuse a subscription: when
 Redis is unreachable the changes are still announced, the failure is logged once (and
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -89,6 +98,30 @@ return {}
 """
 
 Entry = dict[str, str]  # {"user", "client"}: a member as a diff names it
+
+# A member as this hub's sockets were told of it: its user id (a diff's entry), or its
+# info JSON (a snapshot's; the user is read out of it only when a resync needs it).
+Mention = str | bytes
+
+
+def _user_of(mention: Mention) -> str:
+    return mention if isinstance(mention, str) else str(orjson.loads(mention)["user"])
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+@dataclasses.dataclass(slots=True)
+class _Snapshot:
+    """A channel's snapshot while it is fresh (``Presence.snapshot``): the read of
+    Redis issued at ``at`` (client id → info JSON), shared by every socket that asks
+    meanwhile, and the reply's result built from it with this hub's members laid over
+    (None once one of them came or went)."""
+
+    at: float
+    read: asyncio.Task[dict[str, bytes]]
+    body: bytes | None = None
 
 
 def read_diff(data: bytes, channel: str) -> tuple[list[Entry], list[Entry]] | None:
@@ -183,9 +216,10 @@ class Presence:
         # Leaves announced but not written (Redis was unreachable): channel → client ids.
         self.unwritten: dict[str, set[str]] = {}
         # Per channel this hub forwards diffs on: every member its sockets may believe
-        # present (client id → user), from the snapshots it answered and the diffs it
-        # forwarded. A resync tells them who of these is gone (``resync``).
-        self.mentioned: dict[str, dict[str, str]] = {}
+        # present, from the snapshots it answered and the diffs it forwarded. A resync
+        # tells them who of these is gone (``resync``).
+        self.mentioned: dict[str, dict[str, Mention]] = {}
+        self._snapshots: dict[str, _Snapshot] = {}  # channel → its snapshot, while fresh
         self._resyncing: dict[str, list[tuple[list[Entry], list[Entry]]]] = {}
         self.redis_ok = True
         self._renew = redis.register_script(RENEW)
@@ -216,6 +250,9 @@ class Presence:
     def _change(self, name: str, client_id: str, change: Change) -> None:
         self.changes.setdefault(name, {})[client_id] = change
         self._pending.set()
+        snapshot = self._snapshots.get(name)
+        if snapshot is not None:
+            snapshot.body = None  # laid over this hub's members anew: the read still holds
 
     def _forget_unwritten(self, name: str, client_id: str) -> None:
         left = self.unwritten.get(name)
@@ -224,19 +261,53 @@ class Presence:
             if not left:
                 del self.unwritten[name]
 
+    async def snapshot(self, channel: Channel) -> bytes:
+        """The ``presence`` command's result, ``{"members": [{user, client, joined_at}]}``:
+        everyone on the channel, as Redis has it with this hub's changes not yet written
+        laid over it — so a client sees itself right after its subscribe. It publishes
+        nothing: the diff of those changes goes out with the ticker. Shared by the
+        sockets that ask within a tick (the module's docstring). Redis unreachable:
+        ``unavailable`` (and the next socket to ask reads again)."""
+        name = str(channel)
+        snapshot = self._snapshots.get(name)
+        if snapshot is None or self.clock() - snapshot.at >= self.tick:
+            snapshot = self._read_snapshot(name)
+        stored = await asyncio.shield(snapshot.read)  # one socket gone: not the others' read
+        body = snapshot.body
+        if body is None:
+            members = self._lay_over(name, stored)
+            body = snapshot.body = b'{"members":[%b]}' % b",".join(members.values())
+            mentioned = self.mentioned.get(name)
+            if mentioned is not None:  # this hub's sockets are told of them
+                mentioned.update(members)
+        return body
+
     async def members(self, channel: Channel) -> list[dict[str, Any]]:
-        """Everyone on the channel, as Redis has it with this hub's changes not yet
-        written laid over it — so a client sees itself right after its subscribe. It
-        publishes nothing: the diff of those changes goes out with the ticker. Redis
-        unreachable: ``unavailable``."""
-        members = await self._read_members(channel)
-        mentioned = self.mentioned.get(str(channel))
-        if mentioned is not None:  # a socket of this hub is told of them
-            mentioned.update((str(m["client"]), str(m["user"])) for m in members)
+        """``snapshot``, decoded."""
+        members: list[dict[str, Any]] = orjson.loads(await self.snapshot(channel))["members"]
         return members
 
-    async def _read_members(self, channel: Channel) -> list[dict[str, Any]]:
-        name = str(channel)
+    def _read_snapshot(self, name: str) -> _Snapshot:
+        """Start reading ``name``'s members from Redis for the sockets that ask now; a
+        read that fails is forgotten at once."""
+        snapshot = _Snapshot(self.clock(), asyncio.ensure_future(self._read_stored(name)))
+        self._snapshots[name] = snapshot
+
+        def failed(read: asyncio.Task[dict[str, bytes]]) -> None:
+            if read.cancelled() or read.exception() is not None:
+                self._forget_snapshot(name, snapshot)
+
+        snapshot.read.add_done_callback(failed)
+        return snapshot
+
+    def _forget_snapshot(self, name: str, snapshot: _Snapshot | None = None) -> None:
+        """The sockets that ask for ``name``'s members from now on read Redis again (the
+        ones waiting for the read in flight still get it)."""
+        if snapshot is None or self._snapshots.get(name) is snapshot:
+            self._snapshots.pop(name, None)
+
+    async def _read_stored(self, name: str) -> dict[str, bytes]:
+        """The live entries Redis holds for ``name``: client id → info JSON."""
         now = self.clock()
         try:
             alive = await self.redis.zrangebyscore(self.keys.presence(name), now, "+inf")
@@ -250,11 +321,20 @@ class Presence:
             if outage is None:
                 raise
             raise unavailable(outage) from None  # the list lives only in Redis: ask again
+        clients = cast(list[bytes], alive)
+        return {
+            _text(c): cast(bytes, info)
+            for c, info in zip(clients, infos, strict=True)
+            if info is not None
+        }
+
+    def _lay_over(self, name: str, stored: dict[str, bytes]) -> dict[str, bytes]:
+        """What Redis holds with this hub's members of ``name`` laid over it, and its
+        clients that left taken out: client id → info JSON."""
         mine = self.local.get(name, {})
         gone = self._leaving(name)
-        stored = (orjson.loads(i) for i in infos if i is not None)
-        members = [m for m in stored if m.get("client") not in mine and m.get("client") not in gone]
-        members += [orjson.loads(info) for info in mine.values()]
+        members = {c: i for c, i in stored.items() if c not in mine and c not in gone}
+        members.update(mine)
         return members
 
     def _leaving(self, name: str) -> set[str]:
@@ -274,7 +354,9 @@ class Presence:
         self.mentioned.pop(name, None)
 
     def forwarded(self, name: str, joined: list[Entry], left: list[Entry]) -> None:
-        """A diff this hub wrote to its sockets on ``name``."""
+        """A diff this hub writes to its sockets on ``name``: a snapshot asked after it
+        must not be older."""
+        self._forget_snapshot(name)
         mentioned = self.mentioned.get(name)
         if mentioned is None:
             return
@@ -298,22 +380,24 @@ class Presence:
         told = dict(self.mentioned.get(name, {}))  # before the read: snapshots meanwhile
         self._resyncing[name] = []
         try:
-            members = await self._read_members(channel)
+            present: dict[str, Mention] = dict(self._lay_over(name, await self._read_stored(name)))
         finally:
             seen = self._resyncing.pop(name, [])
         mentioned = self.mentioned.get(name)
         if mentioned is None:
             return None
-        present = {str(m["client"]): str(m["user"]) for m in members}
         for joined, left in seen:  # forwarded while Redis was read: they may be newer
             for entry in left:
                 present.pop(entry["client"], None)
             for entry in joined:
                 present[entry["client"]] = entry["user"]
                 told[entry["client"]] = entry["user"]  # every socket here got that diff
-        missed = [{"user": u, "client": c} for c, u in present.items() if c not in told]
-        gone = [{"user": u, "client": c} for c, u in mentioned.items() if c not in present]
-        self.mentioned[name] = dict(present)
+        missed = [{"user": _user_of(m), "client": c} for c, m in present.items() if c not in told]
+        gone = [
+            {"user": _user_of(m), "client": c} for c, m in mentioned.items() if c not in present
+        ]
+        self.mentioned[name] = present
+        self._forget_snapshot(name)  # its diff goes to the sockets
         if not missed and not gone:
             return None
         return frames.push(Push.PRESENCE, channel=name, joined=missed, left=gone)
@@ -331,6 +415,8 @@ class Presence:
             self.sending = changes
             try:
                 await self._record(changes)
+                for name in changes:
+                    self._forget_snapshot(name)  # Redis may hold what a read missed
                 for name, diff in changes.items():
                     await self._publish(name, diff)
                     del unsent[name]
@@ -450,6 +536,9 @@ class Presence:
         the leaves Redis missed, and sweep the expired entries of every channel this hub
         has members on, announcing them as left."""
         now = self.clock()
+        for name, snapshot in list(self._snapshots.items()):  # no one asked for a while
+            if now - snapshot.at >= self.tick:
+                self._forget_snapshot(name, snapshot)
         async with self._redis("renewing entries") as ok:
             for name in [*self.local, *(n for n in self.unwritten if n not in self.local)]:
                 await self._write_unwritten(name)
@@ -480,6 +569,7 @@ class Presence:
             pipe.zrem(self.keys.presence(name), *clients)
             pipe.hdel(self.keys.presence_info(name), *clients)
             await pipe.execute()
+        self._forget_snapshot(name)
         leaves.difference_update(clients)  # a client may have joined again meanwhile
         if not leaves and self.unwritten.get(name) is leaves:  # not a newer set's
             del self.unwritten[name]
