@@ -32,7 +32,8 @@ the diff after their reply, and apply it on top).
 **Fail-open.** Presence is a courtesy, never a reason to refuse a subscription: when
 Redis is unreachable the changes are still announced, the failure is logged once (and
 its end once), and the renewal after Redis is back records this hub's entries again and
-writes the leaves it could not. A channel's keys expire ``KEEP_TTLS`` TTLs after their
+writes the leaves it could not, announcing them again (a snapshot taken while Redis still
+listed them has them). A channel's keys expire ``KEEP_TTLS`` TTLs after their
 last write, so the entries of hubs that all died do not stay for ever.
 """
 
@@ -213,8 +214,9 @@ class Presence:
         self.local: dict[str, dict[str, bytes]] = {}  # channel → client id → info JSON
         self.changes: dict[str, dict[str, Change]] = {}  # channel → client id → change
         self.sending: dict[str, dict[str, Change]] = {}  # the changes a flush took out
-        # Leaves announced but not written (Redis was unreachable): channel → client ids.
-        self.unwritten: dict[str, set[str]] = {}
+        # Leaves announced but not written (Redis was unreachable): channel → client id →
+        # user id. Announced again once written (``_write_unwritten``).
+        self.unwritten: dict[str, dict[str, str]] = {}
         # Per channel this hub forwards diffs on: every member its sockets may believe
         # present, from the snapshots it answered and the diffs it forwarded. A resync
         # tells them who of these is gone (``resync``).
@@ -257,7 +259,7 @@ class Presence:
     def _forget_unwritten(self, name: str, client_id: str) -> None:
         left = self.unwritten.get(name)
         if left is not None:
-            left.discard(client_id)
+            left.pop(client_id, None)
             if not left:
                 del self.unwritten[name]
 
@@ -447,7 +449,7 @@ class Presence:
         """Write the changes; leaves that could not be written are kept for the next
         renewal (the joins are written again by every renewal anyway)."""
         expiry = self.clock() + self.ttl
-        leaves: dict[str, list[str]] = {}
+        leaves: dict[str, dict[str, str]] = {}  # channel → client id → user id
         written = False
         async with self._redis("recording joins and leaves") as ok:
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -458,7 +460,9 @@ class Presence:
                         for c, (j, _, write) in diff.items()
                         if j and write and c in entries
                     }
-                    leaves[name] = [c for c, (j, _, write) in diff.items() if not j and write]
+                    leaves[name] = {
+                        c: info["user"] for c, (j, info, write) in diff.items() if not j and write
+                    }
                     presence, info = self.keys.presence(name), self.keys.presence_info(name)
                     if joins:
                         pipe.zadd(presence, dict.fromkeys(joins, expiry))
@@ -475,9 +479,9 @@ class Presence:
         if written:
             return
         for name, clients in leaves.items():  # Redis unreachable: written at a renewal
-            gone = [c for c in clients if c not in self.local.get(name, {})]
+            gone = {c: u for c, u in clients.items() if c not in self.local.get(name, {})}
             if gone:
-                self.unwritten.setdefault(name, set()).update(gone)
+                self.unwritten.setdefault(name, {}).update(gone)
 
     @contextlib.asynccontextmanager
     async def _redis(self, doing: str) -> AsyncIterator[Callable[[], None]]:
@@ -561,17 +565,24 @@ class Presence:
             ok()
 
     async def _write_unwritten(self, name: str) -> None:
+        """Write the leaves Redis missed, and announce them again: their first diff went
+        out while Redis still listed them, so a snapshot taken since (on any hub) may
+        list them, and a repeated ``left`` is harmless."""
         leaves = self.unwritten.get(name)
         if not leaves:
             return
-        clients = sorted(leaves)
+        written = dict(leaves)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrem(self.keys.presence(name), *clients)
-            pipe.hdel(self.keys.presence_info(name), *clients)
+            pipe.zrem(self.keys.presence(name), *written)
+            pipe.hdel(self.keys.presence_info(name), *written)
             await pipe.execute()
         self._forget_snapshot(name)
-        leaves.difference_update(clients)  # a client may have joined again meanwhile
-        if not leaves and self.unwritten.get(name) is leaves:  # not a newer set's
+        for client, user in written.items():
+            leaves.pop(client, None)  # a client may have joined again meanwhile
+            if any(client in c.get(name, {}) for c in (self.local, self.changes, self.sending)):
+                continue  # back, or a change of its own is on its way
+            self._change(name, client, (False, {"user": user, "client": client}, False))
+        if not leaves and self.unwritten.get(name) is leaves:  # not a newer one's
             del self.unwritten[name]
 
     async def _renew_entries(self, name: str, entries: dict[str, bytes], now: float) -> None:

@@ -309,6 +309,38 @@ class TestRedisBlips:
         await presence.renew_and_sweep()
         assert await presence_on(redis, nc, settings).members(CHANNEL) == []  # another hub's
 
+    async def test_a_leave_written_once_redis_is_back_is_announced_again(
+        self, redis: Redis, nc: NATS, settings: Settings, diffs: Diffs
+    ) -> None:
+        """Its first announcement went out while Redis still listed the client: a
+        snapshot taken on another hub before the renewal wrote the leave lists it. The
+        leave is announced again once written, so that list ends up right too."""
+        here = presence_on(redis, nc, settings)
+        there = presence_on(redis, nc, settings)
+        await here.join(CHANNEL, "xavier", "c-x")
+        await there.join(CHANNEL, "bob", "c-bob")
+        await here.flush()
+        await there.flush()
+        down = unreachable_redis(settings)
+        here.redis = down
+        await here.leave(CHANNEL, "xavier", "c-x")
+        await here.flush()  # announced; its write lost with Redis
+        here.redis = redis
+        await down.aclose()
+        before = len(await diffs.settled())
+        snapshot = {m["client"] for m in await there.members(CHANNEL)}  # a socket's, there
+        assert snapshot == {"c-x", "c-bob"}
+
+        await here.renew_and_sweep()
+        await there.renew_and_sweep()
+        await here.flush()
+        await there.flush()
+
+        after = (await diffs.settled())[before:]
+        assert {"user": "xavier", "client": "c-x"} in [e for d in after for e in d["left"]]
+        now = {m["client"] for m in await presence_on(redis, nc, settings).members(CHANNEL)}
+        assert believed(after, snapshot) == now == {"c-bob"}
+
     async def test_a_client_back_before_its_leave_was_written_stays(
         self, redis: Redis, nc: NATS, settings: Settings
     ) -> None:
