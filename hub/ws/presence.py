@@ -114,15 +114,36 @@ def _text(raw: bytes | str) -> str:
 
 
 @dataclasses.dataclass(slots=True)
+class _Watched:
+    """What this hub's sockets on a channel may have been told, for their ``resync``:
+    ``mentioned``, everyone a socket may believe present (from the snapshots answered
+    and the diffs forwarded); ``told``, the clients every socket keeping a list knows
+    of — from the diffs forwarded (every socket on the channel got them) and from the
+    snapshots taken while the link to NATS was in step (``link``: its reconnect count
+    when the lists were last whole; None while they may not be). A snapshot taken
+    while diffs were being missed names members the other sockets never heard of."""
+
+    link: int | None
+    mentioned: dict[str, Mention] = dataclasses.field(default_factory=dict)
+    told: set[str] = dataclasses.field(default_factory=set)
+
+
+@dataclasses.dataclass(slots=True)
 class _Snapshot:
     """A channel's snapshot while it is fresh (``Presence.snapshot``): the read of
-    Redis issued at ``at`` (client id → info JSON), shared by every socket that asks
-    meanwhile, and the reply's result built from it with this hub's members laid over
-    (None once one of them came or went)."""
+    Redis issued at ``at`` (client id → info JSON; ``link``: the NATS link's reconnect
+    count then, None while it was down), shared by every socket that asks meanwhile,
+    and the reply's result built from it with this hub's members laid over (``members``
+    and ``body``: None once one of them came or went), and which ``_Watched`` it was
+    noted in."""
 
     at: float
+    link: int | None
     read: asyncio.Task[dict[str, bytes]]
+    members: dict[str, bytes] | None = None
     body: bytes | None = None
+    mentioned_in: _Watched | None = None
+    told_in: _Watched | None = None
 
 
 def read_diff(data: bytes, channel: str) -> tuple[list[Entry], list[Entry]] | None:
@@ -217,10 +238,8 @@ class Presence:
         # Leaves announced but not written (Redis was unreachable): channel → client id →
         # user id. Announced again once written (``_write_unwritten``).
         self.unwritten: dict[str, dict[str, str]] = {}
-        # Per channel this hub forwards diffs on: every member its sockets may believe
-        # present, from the snapshots it answered and the diffs it forwarded. A resync
-        # tells them who of these is gone (``resync``).
-        self.mentioned: dict[str, dict[str, Mention]] = {}
+        # Per channel this hub forwards diffs on: what its sockets may have been told.
+        self.watched: dict[str, _Watched] = {}
         self._snapshots: dict[str, _Snapshot] = {}  # channel → its snapshot, while fresh
         self._resyncing: dict[str, list[tuple[list[Entry], list[Entry]]]] = {}
         self.redis_ok = True
@@ -254,7 +273,7 @@ class Presence:
         self._pending.set()
         snapshot = self._snapshots.get(name)
         if snapshot is not None:
-            snapshot.body = None  # laid over this hub's members anew: the read still holds
+            snapshot.members = snapshot.body = None  # laid anew over the read, still good
 
     def _forget_unwritten(self, name: str, client_id: str) -> None:
         left = self.unwritten.get(name)
@@ -277,12 +296,32 @@ class Presence:
         stored = await asyncio.shield(snapshot.read)  # one socket gone: not the others' read
         body = snapshot.body
         if body is None:
-            members = self._lay_over(name, stored)
+            members = snapshot.members = self._lay_over(name, stored)
             body = snapshot.body = b'{"members":[%b]}' % b",".join(members.values())
-            mentioned = self.mentioned.get(name)
-            if mentioned is not None:  # this hub's sockets are told of them
-                mentioned.update(members)
+            snapshot.mentioned_in = snapshot.told_in = None
+        self._note(name, snapshot)
         return body
+
+    def _note(self, name: str, snapshot: _Snapshot) -> None:
+        """A socket of this hub is told of ``snapshot``'s members (once per snapshot)."""
+        watched = self.watched.get(name)
+        members = snapshot.members
+        if watched is None or members is None:
+            return
+        if snapshot.mentioned_in is not watched:
+            watched.mentioned.update(members)
+            snapshot.mentioned_in = watched
+        # Read and answered with no diff missed since the lists were last whole: what
+        # it names, every socket here knows of.
+        link = self._link()
+        in_step = link is not None and snapshot.link == link == watched.link
+        if in_step and snapshot.told_in is not watched:
+            watched.told.update(members)
+            snapshot.told_in = watched
+
+    def _link(self) -> int | None:
+        """The NATS link's reconnect count; None while it is down."""
+        return self.nc.stats["reconnects"] if self.nc.is_connected else None
 
     async def members(self, channel: Channel) -> list[dict[str, Any]]:
         """``snapshot``, decoded."""
@@ -292,7 +331,8 @@ class Presence:
     def _read_snapshot(self, name: str) -> _Snapshot:
         """Start reading ``name``'s members from Redis for the sockets that ask now; a
         read that fails is forgotten at once."""
-        snapshot = _Snapshot(self.clock(), asyncio.ensure_future(self._read_stored(name)))
+        read = asyncio.ensure_future(self._read_stored(name))
+        snapshot = _Snapshot(self.clock(), self._link(), read)
         self._snapshots[name] = snapshot
 
         def failed(read: asyncio.Task[dict[str, bytes]]) -> None:
@@ -350,22 +390,25 @@ class Presence:
 
     def watch(self, name: str) -> None:
         """This hub forwards ``name``'s diffs to its sockets from now on."""
-        self.mentioned.setdefault(name, {})
+        if name not in self.watched:
+            self.watched[name] = _Watched(self._link())
 
     def unwatch(self, name: str) -> None:
-        self.mentioned.pop(name, None)
+        self.watched.pop(name, None)
 
     def forwarded(self, name: str, joined: list[Entry], left: list[Entry]) -> None:
         """A diff this hub writes to its sockets on ``name``: a snapshot asked after it
         must not be older."""
         self._forget_snapshot(name)
-        mentioned = self.mentioned.get(name)
-        if mentioned is None:
+        watched = self.watched.get(name)
+        if watched is None:
             return
         for entry in left:
-            mentioned.pop(entry["client"], None)
+            watched.mentioned.pop(entry["client"], None)
+            watched.told.discard(entry["client"])
         for entry in joined:
-            mentioned[entry["client"]] = entry["user"]
+            watched.mentioned[entry["client"]] = entry["user"]
+            watched.told.add(entry["client"])
         seen = self._resyncing.get(name)
         if seen is not None:
             seen.append((joined, left))
@@ -376,29 +419,35 @@ class Presence:
         was down): ``joined`` names who is present though no socket here may have been
         told (a join missed), ``left`` everyone a socket may believe present and who is
         not. Every socket on the channel is sent it, so it names only these, not the whole
-        list. None when there is nothing to tell, or ``channel`` is not watched. Redis
-        unreachable: ``unavailable``."""
+        list: a member counts as known to every socket when a diff forwarded named it, or
+        a snapshot taken while the link was in step did (``_Watched``). None when there
+        is nothing to tell, or ``channel`` is not watched. Redis unreachable:
+        ``unavailable``."""
         name = str(channel)
-        told = dict(self.mentioned.get(name, {}))  # before the read: snapshots meanwhile
+        link = self._link()  # the lists are whole as of this link, once this is sent
+        before = self.watched.get(name)
+        told = set(before.told) if before is not None else set()  # snapshots meanwhile: not
         self._resyncing[name] = []
         try:
             present: dict[str, Mention] = dict(self._lay_over(name, await self._read_stored(name)))
         finally:
             seen = self._resyncing.pop(name, [])
-        mentioned = self.mentioned.get(name)
-        if mentioned is None:
+        watched = self.watched.get(name)
+        if watched is None:
             return None
         for joined, left in seen:  # forwarded while Redis was read: they may be newer
             for entry in left:
                 present.pop(entry["client"], None)
             for entry in joined:
                 present[entry["client"]] = entry["user"]
-                told[entry["client"]] = entry["user"]  # every socket here got that diff
+                told.add(entry["client"])  # every socket here got that diff
         missed = [{"user": _user_of(m), "client": c} for c, m in present.items() if c not in told]
         gone = [
-            {"user": _user_of(m), "client": c} for c, m in mentioned.items() if c not in present
+            {"user": _user_of(m), "client": c}
+            for c, m in watched.mentioned.items()
+            if c not in present
         ]
-        self.mentioned[name] = present
+        watched.mentioned, watched.told, watched.link = present, set(present), link
         self._forget_snapshot(name)  # its diff goes to the sockets
         if not missed and not gone:
             return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,8 +22,10 @@ from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import Unavailable
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
+from hubbub.natsconn import connect_nats
 from hubbub.redisconn import redis_from_settings
 from tests.support.clock import Clock
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for
 
 CHANNEL = Channel.parse("workspace:7f1c2d3e-0000-4000-8000-000000000001")
@@ -64,6 +67,36 @@ async def diffs(nc: NATS, settings: Settings) -> AsyncIterator[Diffs]:
 def presence_on(redis: Redis, nc: NATS, settings: Settings) -> Presence:
     keys = RedisKeys(settings.namespace)
     return Presence(redis, keys, nc, Subjects(settings.namespace), ttl=30)
+
+
+class LinkedNats:
+    """A NATS connection through a proxy the test cuts and restores: one hub's link."""
+
+    def __init__(self, proxy: TcpProxy, nc: NATS) -> None:
+        self.proxy = proxy
+        self.nc = nc
+
+    async def cut(self) -> None:
+        await self.proxy.cut()
+        await wait_for(lambda: not self.nc.is_connected, what="the link down")
+
+    async def restore(self) -> None:
+        reconnects = self.nc.stats["reconnects"]
+        await self.proxy.restore()
+        await wait_for(
+            lambda: self.nc.is_connected and self.nc.stats["reconnects"] > reconnects,
+            what="the link back",
+        )
+
+
+@pytest.fixture
+async def linked(settings: Settings) -> AsyncIterator[LinkedNats]:
+    proxy = TcpProxy.to_url(settings.nats_url or "")
+    await proxy.start()
+    conn = await connect_nats(proxy.url("nats"), "hubbub-test-linked")
+    yield LinkedNats(proxy, conn)
+    await conn.close()
+    await proxy.stop()
 
 
 class TestDiffs:
@@ -530,6 +563,31 @@ class TestResync:
             return await read(*args, **kwargs)
 
         here.redis.zrangebyscore = read_with_a_snapshot_meanwhile  # type: ignore[method-assign]
+        payload = await here.resync(CHANNEL)
+
+        assert payload is not None
+        assert orjson.loads(payload)["joined"] == [{"user": "carl", "client": "c-carl"}]
+
+    async def test_a_snapshot_taken_while_the_link_was_down_does_not_hide_a_missed_join(
+        self, redis: Redis, nc: NATS, settings: Settings, linked: LinkedNats
+    ) -> None:
+        """This hub's link to NATS is down when carl joins on another hub: the join's
+        diff never reaches it. A socket that asks for the members meanwhile learns of
+        carl; the sockets that were there before did not, so the resync names him."""
+        clock = Clock(time.time())
+        here = presence_with_clock(redis, linked.nc, settings, clock)
+        there = presence_on(redis, nc, settings)
+        here.watch(str(CHANNEL))
+        await here.join(CHANNEL, "ann", "c-ann")
+        await here.flush()
+        assert {m["client"] for m in await here.members(CHANNEL)} == {"c-ann"}  # socket 1's
+        await linked.cut()
+        await there.join(CHANNEL, "carl", "c-carl")  # missed by this hub
+        await there.flush()
+        clock.advance(1)  # a while later
+        assert {m["client"] for m in await here.members(CHANNEL)} == {"c-ann", "c-carl"}
+        await linked.restore()
+
         payload = await here.resync(CHANNEL)
 
         assert payload is not None
