@@ -1,5 +1,28 @@
+import { HubError } from "../errors";
+import { fullJitter } from "./backoff";
 import type { RealtimeClient } from "./client";
-import type { PresenceDiff, PresenceMember } from "./types";
+import { browserTimers } from "./environment";
+import { DEFAULTS } from "./options";
+import type {
+  PresenceDiff,
+  PresenceMember,
+  TimerHandle,
+  Timers,
+} from "./types";
+
+/** Whether the list shown may be out of date: its last snapshot failed, and is asked for again. */
+export interface PresenceState {
+  stale: boolean;
+}
+
+export interface PresenceOptions {
+  /** The timers a failed snapshot's retry waits on (the client's own, in tests). */
+  timers?: Timers;
+  /** Uniform [0, 1); the backoff's jitter. */
+  random?: () => number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+}
 
 /**
  * Keep a channel's member list: a `presence` snapshot after every
@@ -7,20 +30,36 @@ import type { PresenceDiff, PresenceMember } from "./types";
  * plus the `presence` diff pushes (who joined, who left), keyed by client id.
  * Diffs that arrive while a snapshot is on its way are applied on top of it.
  * One diff, however many members it names, is one `onChange`.
+ *
+ * A snapshot that fails with an error that passes by itself (`unavailable`,
+ * `timeout`, `rate_limited`, …) is asked for again after the hub's
+ * `retry_after`, or else a backoff (full jitter), until one succeeds; until
+ * then the list is shown as it was, with the diffs applied on top, and
+ * `onChange` says `stale: true` (members may have left while away). Each
+ * failure is also passed to `onError`; one that will not pass (`forbidden`,
+ * `bad_request`) is not retried, and the list stays stale until the next
+ * (re)subscription.
  */
 export function watchPresence(
   client: RealtimeClient,
   channel: string,
-  onChange: (members: PresenceMember[]) => void,
+  onChange: (members: PresenceMember[], state: PresenceState) => void,
   onError: (error: unknown) => void = () => {},
+  options: PresenceOptions = {},
 ): () => void {
+  const timers = options.timers ?? browserTimers;
+  const random = options.random ?? Math.random;
+  const baseMs = options.backoffBaseMs ?? DEFAULTS.backoffBaseMs;
+  const maxMs = options.backoffMaxMs ?? DEFAULTS.backoffMaxMs;
   let members = new Map<string, PresenceMember>();
   let pending: PresenceDiff[] | null = null;
   let round = 0;
+  let stale = false;
   let stopped = false;
+  let retry: TimerHandle | null = null;
 
   const emit = () => {
-    if (!stopped) onChange([...members.values()]);
+    if (!stopped) onChange([...members.values()], { stale });
   };
   const apply = (diff: PresenceDiff) => {
     for (const info of diff.left) members.delete(info.client);
@@ -37,32 +76,56 @@ export function watchPresence(
     apply(diff);
     emit();
   };
+  const cancelRetry = () => {
+    if (retry !== null) timers.clearTimeout(retry);
+    retry = null;
+  };
+
+  /** Ask for a snapshot in round `mine` (a newer subscription starts its own). */
+  const snapshot = (mine: number, attempt: number) => {
+    pending = [];
+    client.presence(channel).then(
+      (result) => {
+        if (stopped || mine !== round) return;
+        members = new Map((result.members ?? []).map((m) => [m.client, m]));
+        const queued = pending ?? [];
+        pending = null;
+        stale = false;
+        queued.forEach(apply);
+        emit();
+      },
+      (error: unknown) => {
+        if (stopped || mine !== round) return;
+        const queued = pending ?? [];
+        pending = null;
+        stale = true;
+        queued.forEach(apply);
+        emit();
+        onError(error);
+        if (!(error instanceof HubError && error.retryable)) return;
+        const delay =
+          error.retryAfter !== null
+            ? error.retryAfter * 1000
+            : fullJitter(attempt, baseMs, maxMs, random);
+        retry = timers.setTimeout(() => {
+          retry = null;
+          if (!stopped && mine === round) snapshot(mine, attempt + 1);
+        }, delay);
+      },
+    );
+  };
 
   const subscription = client.subscribe(channel, {
     onSubscribed() {
-      const mine = ++round;
-      pending = [];
-      client.presence(channel).then(
-        (result) => {
-          if (stopped || mine !== round) return;
-          members = new Map((result.members ?? []).map((m) => [m.client, m]));
-          const queued = pending ?? [];
-          pending = null;
-          queued.forEach(apply);
-          emit();
-        },
-        (error: unknown) => {
-          if (stopped || mine !== round) return;
-          const queued = pending ?? [];
-          pending = null;
-          queued.forEach(apply);
-          emit();
-          onError(error);
-        },
-      );
+      cancelRetry();
+      snapshot(++round, 0);
     },
     onPresence: onDiff,
     onUnsubscribed() {
+      cancelRetry();
+      round += 1; // a snapshot on its way is of a subscription that ended
+      pending = null;
+      stale = false;
       members = new Map();
       emit();
     },
@@ -70,6 +133,7 @@ export function watchPresence(
 
   return () => {
     stopped = true;
+    cancelRetry();
     subscription.unsubscribe();
   };
 }

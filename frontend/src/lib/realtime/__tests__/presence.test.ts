@@ -1,0 +1,175 @@
+import { describe, expect, it } from "vitest";
+import { watchPresence } from "../presence";
+import { flush, setup, type FakeSocket } from "./harness";
+
+const WS = "workspace:9";
+
+type Seen = { clients: string[]; stale: boolean };
+
+/** Watch WS's presence over the harness's client, on its clock; what was shown last. */
+async function watching() {
+  const h = setup();
+  let socket = await h.start();
+  const shown: Seen = { clients: [], stale: false };
+  const errors: unknown[] = [];
+  watchPresence(
+    h.client,
+    WS,
+    (members, state) => {
+      shown.clients = members.map((m) => m.client);
+      shown.stale = state.stale;
+    },
+    (error) => errors.push(error),
+    { timers: h.clock, random: () => 0.5 },
+  );
+  await flush();
+  subscribed(socket, false);
+  socket.reply(socket.last("presence").id as number, {
+    members: [
+      { user: "u1", client: "c1", joined_at: 1 },
+      { user: "u2", client: "c2", joined_at: 1 },
+    ],
+  });
+  await flush();
+  expect(shown).toEqual({ clients: ["c1", "c2"], stale: false });
+
+  /** The socket drops; the client reconnects and resubscribes on a new one. */
+  const reconnect = async (): Promise<FakeSocket> => {
+    socket.drop(1006);
+    await h.untilRetry();
+    socket = await h.accept();
+    subscribed(socket, true);
+    await flush();
+    return socket;
+  };
+  return { h, shown, errors, reconnect };
+}
+
+function subscribed(socket: FakeSocket, recovered: boolean): void {
+  socket.reply(socket.last("subscribe").id as number, {
+    channel: WS,
+    offset: 1,
+    epoch: "e",
+    recovered,
+    publications: [],
+  });
+}
+
+describe("a presence snapshot that fails after a reconnect", () => {
+  it("is asked for again after the hub's retry_after, and the list is marked stale until then", async () => {
+    const { h, shown, errors, reconnect } = await watching();
+    const socket = await reconnect(); // u2 closed its tab while we were away
+    socket.fail(socket.last("presence").id as number, {
+      code: "unavailable",
+      status: 503,
+      details: { retry_after: 2 },
+    });
+    await flush();
+    expect(shown).toEqual({ clients: ["c1", "c2"], stale: true });
+    expect(errors).toHaveLength(1);
+
+    await h.clock.advance(1_999);
+    expect(socket.framesOf("presence")).toHaveLength(1);
+    await h.clock.advance(1);
+    expect(socket.framesOf("presence")).toHaveLength(2);
+    socket.reply(socket.last("presence").id as number, {
+      members: [{ user: "u1", client: "c1", joined_at: 1 }],
+    });
+    await flush();
+    expect(shown).toEqual({ clients: ["c1"], stale: false });
+  });
+
+  it("backs off between attempts that give no retry_after, until one succeeds", async () => {
+    const { h, shown, reconnect } = await watching();
+    const socket = await reconnect();
+    const delays: number[] = [];
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      socket.fail(socket.last("presence").id as number, {
+        code: "timeout",
+        status: 504,
+      });
+      await flush();
+      const asked = socket.framesOf("presence").length;
+      let waited = 0;
+      while (socket.framesOf("presence").length === asked) {
+        await h.clock.advance(50);
+        waited += 50;
+      }
+      delays.push(waited);
+    }
+    expect(delays[1]).toBeGreaterThan(delays[0]!);
+    expect(delays[2]).toBeGreaterThan(delays[1]!);
+    expect(shown.stale).toBe(true);
+    socket.reply(socket.last("presence").id as number, { members: [] });
+    await flush();
+    expect(shown).toEqual({ clients: [], stale: false });
+  });
+
+  it("applies the diffs that arrive between attempts, and those during the next one on top of it", async () => {
+    const { h, shown, reconnect } = await watching();
+    const socket = await reconnect();
+    socket.fail(socket.last("presence").id as number, {
+      code: "rate_limited",
+      status: 429,
+      details: { retry_after: 1 },
+    });
+    await flush();
+    socket.push({
+      push: "presence",
+      channel: WS,
+      joined: [{ user: "u3", client: "c3" }],
+      left: [],
+    });
+    await flush();
+    expect(shown).toEqual({ clients: ["c1", "c2", "c3"], stale: true });
+    await h.clock.advance(1_000);
+    socket.push({
+      push: "presence",
+      channel: WS,
+      joined: [{ user: "u4", client: "c4" }],
+      left: [],
+    });
+    socket.reply(socket.last("presence").id as number, {
+      members: [{ user: "u1", client: "c1", joined_at: 1 }],
+    });
+    await flush();
+    expect(shown).toEqual({ clients: ["c1", "c4"], stale: false });
+  });
+
+  it("is not asked for again when the hub refused it for good", async () => {
+    const { h, shown, errors, reconnect } = await watching();
+    const socket = await reconnect();
+    socket.fail(socket.last("presence").id as number, {
+      code: "bad_request",
+      status: 400,
+    });
+    await flush();
+    await h.clock.advance(120_000);
+    expect(socket.framesOf("presence")).toHaveLength(1);
+    expect(shown.stale).toBe(true);
+    expect(errors).toHaveLength(1);
+  });
+
+  it("stops asking once the watch is stopped", async () => {
+    const h = setup();
+    const socket = await h.start();
+    const stop = watchPresence(
+      h.client,
+      WS,
+      () => {},
+      () => {},
+      { timers: h.clock, random: () => 0.5 },
+    );
+    await flush();
+    subscribed(socket, false);
+    socket.fail(socket.last("presence").id as number, {
+      code: "unavailable",
+      status: 503,
+      details: { retry_after: 1 },
+    });
+    await flush();
+    stop();
+    await h.clock.advance(60_000);
+    expect(socket.framesOf("presence")).toHaveLength(1);
+  });
+});
