@@ -1,9 +1,11 @@
 """Presence: who is on a channel, across every hub.
 
 Each entry lives in Redis — a sorted set per channel scored by expiry, and a hash of the
-entries' details — and its hub renews it every third of ``HUBBUB_PRESENCE_TTL_S``. A hub
-that dies stops renewing: its members drop out of every read after the TTL, and the
-next hub to sweep that channel removes them and announces their leave.
+entries' details — and its hub renews it every third of ``HUBBUB_PRESENCE_TTL_S``
+(``renew_and_sweep``: a few channels per pipeline, each batch's expiry from its own
+time). A hub that dies stops renewing: its members drop out of every read within the
+TTL, and the next pass of a hub with members on that channel (up to a third of the TTL
+later) removes them and announces their leave.
 
 **One diff per channel per tick.** Joins and leaves are not announced one by one: a hub
 collects them for ``TICK_S`` and then writes them to Redis in one pipeline and publishes
@@ -66,6 +68,7 @@ TICK_S = 0.2  # joins and leaves are gathered this long into one diff per channe
 STOP_FLUSH_S = 2.0  # on stop, the last leaves get this long to go out
 KEEP_TTLS = 2  # a channel's presence keys expire this many TTLs after their last write
 PUBLISH_HEADROOM = 1024  # a diff's pushes stay this far under NATS's max_payload
+RENEW_BATCH = 64  # channels renewed and swept in one pipeline
 
 # Renew this hub's entries (ARGV: expiry, now, keys' lifetime in s, then client and info
 # pairs); set the keys to expire; return the clients that were missing or expired —
@@ -587,23 +590,52 @@ class Presence:
     async def renew_and_sweep(self, channel_of: Callable[[str], Channel] = Channel.parse) -> None:
         """Renew this hub's entries (announcing those found gone as joined again), write
         the leaves Redis missed, and sweep the expired entries of every channel this hub
-        has members on, announcing them as left."""
+        has members on, announcing them as left. ``RENEW_BATCH`` channels at a time, in
+        one pipeline, each batch's expiry counted from its own start: a pass over many
+        channels takes a few round trips, not two per channel, and no entry is renewed
+        with a time the pass has long left behind (it would expire early, to be swept
+        and announced left, then joined again)."""
         now = self.clock()
         for name, snapshot in list(self._snapshots.items()):  # no one asked for a while
             if now - snapshot.at >= self.tick:
                 self._forget_snapshot(name, snapshot)
+        names = [*self.local, *(n for n in self.unwritten if n not in self.local)]
         async with self._redis("renewing entries") as ok:
-            for name in [*self.local, *(n for n in self.unwritten if n not in self.local)]:
-                await self._write_unwritten(name)
+            for first in range(0, len(names), RENEW_BATCH):
+                await self._renew_batch(names[first : first + RENEW_BATCH], channel_of)
+            ok()
+
+    async def _renew_batch(self, names: list[str], channel_of: Callable[[str], Channel]) -> None:
+        now = self.clock()
+        done: list[tuple[str, str]] = []  # (what, channel) of each command, in order
+        unwritten: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                keys = [self.keys.presence(name), self.keys.presence_info(name)]
+                leaves = self.unwritten.get(name)
+                if leaves:
+                    unwritten[name] = (leaves, dict(leaves))
+                    pipe.zrem(keys[0], *leaves)
+                    pipe.hdel(keys[1], *leaves)
+                    done += [("", name), ("", name)]
                 entries = self.local.get(name)
                 if entries:
-                    await self._renew_entries(name, dict(entries), now)
-                expired = await self._sweep(
-                    keys=[self.keys.presence(name), self.keys.presence_info(name)],
-                    args=[now],
-                    client=self.redis,
-                )
-                for raw in expired or []:
+                    # Re-add, not just renew: a late renewal may follow another hub's sweep.
+                    args: list[bytes | str | float | int] = [now + self.ttl, now, self.keep_s]
+                    for client, entry in entries.items():
+                        args += [client, entry]
+                    await self._renew(keys=keys, args=args, client=pipe)
+                    done.append(("renewed", name))
+                await self._sweep(keys=keys, args=[now], client=pipe)
+                done.append(("swept", name))
+            results = await pipe.execute()
+        for name, (leaves, written) in unwritten.items():
+            self._wrote_unwritten(name, leaves, written)
+        for (what, name), result in zip(done, results, strict=True):
+            if what == "renewed":
+                self._renewed(name, result)
+            elif what == "swept":
+                for raw in result or []:
                     if raw is None:
                         continue
                     info = orjson.loads(raw)
@@ -611,20 +643,11 @@ class Presence:
                     # Already removed from Redis by the sweep: announce only.
                     gone = {"user": str(info["user"]), "client": client}
                     self._change(str(channel_of(name)), client, (False, gone, False))
-            ok()
 
-    async def _write_unwritten(self, name: str) -> None:
-        """Write the leaves Redis missed, and announce them again: their first diff went
-        out while Redis still listed them, so a snapshot taken since (on any hub) may
-        list them, and a repeated ``left`` is harmless."""
-        leaves = self.unwritten.get(name)
-        if not leaves:
-            return
-        written = dict(leaves)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrem(self.keys.presence(name), *written)
-            pipe.hdel(self.keys.presence_info(name), *written)
-            await pipe.execute()
+    def _wrote_unwritten(self, name: str, leaves: dict[str, str], written: dict[str, str]) -> None:
+        """The leaves Redis missed are written: announce them again. Their first diff
+        went out while Redis still listed them, so a snapshot taken since (on any hub)
+        may list them, and a repeated ``left`` is harmless."""
         self._forget_snapshot(name)
         for client, user in written.items():
             leaves.pop(client, None)  # a client may have joined again meanwhile
@@ -634,19 +657,11 @@ class Presence:
         if not leaves and self.unwritten.get(name) is leaves:  # not a newer one's
             del self.unwritten[name]
 
-    async def _renew_entries(self, name: str, entries: dict[str, bytes], now: float) -> None:
-        """Re-add, not just renew: a late renewal may follow another hub's sweep. The
-        clients found gone are announced joined (already written: announce only)."""
-        args: list[bytes | str | float | int] = [now + self.ttl, now, self.keep_s]
-        for client, entry in entries.items():
-            args += [client, entry]
-        missing = await self._renew(
-            keys=[self.keys.presence(name), self.keys.presence_info(name)],
-            args=args,
-            client=self.redis,
-        )
+    def _renewed(self, name: str, missing: list[bytes | str] | None) -> None:
+        """The clients a renewal found gone are announced joined (already written again:
+        announce only)."""
         for raw in missing or []:
-            client = raw.decode() if isinstance(raw, bytes) else str(raw)
+            client = _text(raw)
             info = self.local.get(name, {}).get(client)
             if info is None or any(client in c.get(name, {}) for c in (self.changes, self.sending)):
                 continue  # left meanwhile, or a change of its own is on its way

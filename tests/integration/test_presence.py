@@ -249,6 +249,32 @@ def presence_with_clock(redis: Redis, nc: NATS, settings: Settings, clock: Clock
     return Presence(redis, keys, nc, Subjects(settings.namespace), ttl=30, clock=clock)
 
 
+def slow_round_trips(redis: Redis, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every round trip to ``redis`` (a command, or a pipeline's) moves ``clock`` on a
+    second."""
+    execute_command = redis.execute_command
+
+    async def command(*args: Any, **kwargs: Any) -> Any:
+        clock.advance(1)
+        return await execute_command(*args, **kwargs)
+
+    pipeline = redis.pipeline
+
+    def slow_pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        async def execute_slowly(*a: Any, **kw: Any) -> Any:
+            clock.advance(1)
+            return await execute(*a, **kw)
+
+        pipe.execute = execute_slowly  # type: ignore[method-assign]
+        return pipe
+
+    monkeypatch.setattr(redis, "execute_command", command)
+    monkeypatch.setattr(redis, "pipeline", slow_pipeline)
+
+
 def unreachable_redis(settings: Settings) -> Redis:
     return redis_from_settings(
         settings.model_copy(
@@ -281,6 +307,32 @@ class TestLateRenewals:
         assert members == {"c-ann", "c-bob"}
         assert believed(got) == members
         assert got[-1]["joined"] == [{"user": "bob", "client": "c-bob"}]
+
+    async def test_a_pass_over_many_channels_on_a_slow_link_keeps_every_entry_alive(
+        self, redis: Redis, nc: NATS, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Each round trip to Redis takes a second (a far-away Redis, compressed): the
+        pass over 100 channels renews them in a few round trips, each counted from its
+        own time, so none of its entries has expired when it ends."""
+        clock = Clock()
+        presence = presence_with_clock(redis, nc, settings, clock)
+        channels = [
+            Channel.parse(f"workspace:7f1c2d3e-0000-4000-8000-{i:012d}") for i in range(100)
+        ]
+        for channel in channels:
+            await presence.join(channel, "ann", f"c-{channel.name}")
+        await presence.flush()
+        clock.advance(20)  # the next pass is due (every third of the TTL) and more
+        slow_round_trips(redis, clock, monkeypatch)
+
+        await presence.renew_and_sweep()
+
+        monkeypatch.undo()  # looked at as the pass ends
+        another_hub = presence_with_clock(redis, nc, settings, clock)
+        for channel in channels:
+            assert [m["client"] for m in await another_hub.members(channel)] == [
+                f"c-{channel.name}"
+            ]
 
     async def test_a_renewal_in_time_announces_nothing(
         self, redis: Redis, nc: NATS, settings: Settings, diffs: Diffs
