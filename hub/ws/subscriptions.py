@@ -320,14 +320,17 @@ class Subscriptions:
         drops its NATS interest, and the channel's presence subscription goes with it."""
         if not self.fanout.releasable(feed):
             return  # still wanted, released already (a newer feed may have the name), or not set up
-        sub = self._presence_subs.pop(feed.name, None)
+        await self._unwatch_presence(feed.name)
+        await self.fanout.release(feed)
+
+    async def _unwatch_presence(self, name: str) -> None:
+        sub = self._presence_subs.pop(name, None)
         if sub is not None:
-            self.presence.unwatch(feed.name)
+            self.presence.unwatch(name)
             try:
                 await sub.unsubscribe()
             except Exception:  # a closed or draining connection: its interest is gone
-                log.debug("presence unsubscribe of %s failed", feed.name, exc_info=True)
-        await self.fanout.release(feed)
+                log.debug("presence unsubscribe of %s failed", name, exc_info=True)
 
     async def drop_all(self, conn: Connection) -> None:
         for name in list(conn.subs):
@@ -344,6 +347,13 @@ class Subscriptions:
                 self.subjects.presence(channel), cb=forward
             )
             self.presence.watch(name)  # only once ``_let_go`` will unwatch it
+            if conn.closed or name not in conn.subs:
+                # Dropped while that was awaited (its leave found nothing to leave): not
+                # joined, or it would be renewed for ever. Its drop let the feed go when
+                # it was the last, before this subscription was there to go with it.
+                if self.fanout.feeds.get(name) is None:
+                    await self._unwatch_presence(name)
+                return
         try:
             await self.presence.join(channel, conn.user_id, conn.id)
         except Exception:

@@ -113,12 +113,13 @@ class FakeAuthorizer:
 
 
 class FakePresence:
-    """Records the channels watched; ``resyncs`` are the answers of the next resyncs in
-    turn (an exception is raised), None once they run out; ``resync_gate`` (when set)
-    holds every resync."""
+    """Records the channels watched and the members (channel, client) joined and not
+    left; ``resyncs`` are the answers of the next resyncs in turn (an exception is
+    raised), None once they run out; ``resync_gate`` (when set) holds every resync."""
 
     def __init__(self) -> None:
         self.watched: set[str] = set()
+        self.members: set[tuple[str, str]] = set()
         self.resyncs: list[bytes | Exception | None] = []
         self.resync_gate: Gate | None = None
         self.resync_calls = 0
@@ -138,10 +139,10 @@ class FakePresence:
         return answer
 
     async def join(self, channel: Channel, user_id: str, client: str) -> None:
-        pass
+        self.members.add((str(channel), client))
 
     async def leave(self, channel: Channel, user_id: str, client: str) -> None:
-        pass
+        self.members.discard((str(channel), client))
 
     def watch(self, name: str) -> None:
         self.watched.add(name)
@@ -168,10 +169,14 @@ class FakeNats:
         self.subscriptions: list[FakeSubscription] = []
         self.is_connected = True
         self.refused: set[str] = set()  # kinds of subject whose subscribe raises
+        self.gates: dict[str, Gate] = {}  # kind of subject → the gate its subscribe waits at
 
     async def subscribe(self, subject: str, cb: Any, **_: Any) -> FakeSubscription:
         if any(f".{kind}." in f".{subject}" for kind in self.refused):
             raise ConnectionError("nats: connection closed")
+        for kind, gate in self.gates.items():
+            if f".{kind}." in f".{subject}":
+                await gate.passing()
         sub = FakeSubscription(subject, cb)
         self.subscriptions.append(sub)
         return sub

@@ -94,3 +94,41 @@ async def test_a_failed_subscribe_that_releases_the_feed_takes_its_presence_alon
     await presence.cb(FakeMsg(diff))
 
     assert transport.written[-1].endswith(diff)
+
+
+async def test_a_socket_dropped_while_the_channels_presence_is_subscribed_does_not_join() -> None:
+    """The channel's first subscribe waits for its presence subscription; meanwhile the
+    socket goes (it closed, or unsubscribed). It must not be joined after its leave, to
+    be renewed for ever, nor the presence subscription outlive the released feed."""
+    hub = Hub()
+    conn, _ = hub.socket("a", "user-a")
+    hub.nats.gates["presence"] = gate = Gate()
+    subscribing = asyncio.create_task(hub.subscribe(conn))
+    await gate.reached.wait()  # answered and live; its presence on the way
+    await hub.subscriptions.drop(conn, Channel.parse(CHANNEL))
+    gate.open()
+    await subscribing
+
+    assert hub.presence.members == set()
+    assert CHANNEL not in hub.fanout.feeds
+    assert hub.nats.active("presence") == []
+    assert hub.presence.watched == set()
+
+
+async def test_a_socket_dropped_while_presence_is_subscribed_leaves_the_others_watched() -> None:
+    """Another socket subscribed meanwhile: the channel's presence stays, for it."""
+    hub = Hub()
+    conn, _ = hub.socket("a", "user-a")
+    other, _ = hub.socket("b", "user-b")
+    hub.nats.gates["presence"] = gate = Gate()
+    subscribing = asyncio.create_task(hub.subscribe(conn))
+    await gate.reached.wait()
+    await hub.subscriptions.drop(conn, Channel.parse(CHANNEL))
+    joining = asyncio.create_task(hub.subscribe(other))
+    gate.open()
+    await subscribing
+    await joining
+
+    assert hub.presence.members == {(CHANNEL, "b")}
+    assert len(hub.nats.active("presence")) >= 1
+    assert hub.presence.watched == {CHANNEL}
