@@ -239,8 +239,13 @@ class Presence:
         self.changes: dict[str, dict[str, Change]] = {}  # channel → client id → change
         self.sending: dict[str, dict[str, Change]] = {}  # the changes a flush took out
         # Leaves announced but not written (Redis was unreachable): channel → client id →
-        # user id. Announced again once written (``_write_unwritten``).
+        # user id. Announced again once written (``_wrote_unwritten``). Only the leaves of
+        # clients Redis holds (``recorded``: their join or a renewal was written): one
+        # whose join never got there has nothing to remove (were it there after all, it
+        # expires with the TTL), so during a long outage this stays bounded by the
+        # members Redis had, however many sockets come and go.
         self.unwritten: dict[str, dict[str, str]] = {}
+        self.recorded: dict[str, set[str]] = {}  # channel → this hub's clients Redis holds
         # Per channel this hub forwards diffs on: what its sockets may have been told.
         self.watched: dict[str, _Watched] = {}
         self._snapshots: dict[str, _Snapshot] = {}  # channel → its snapshot, while fresh
@@ -259,7 +264,9 @@ class Presence:
         name = str(channel)
         info = {"user": user_id, "client": client_id, "joined_at": round(self.clock(), 3)}
         self.local.setdefault(name, {})[client_id] = orjson.dumps(info)
-        self._forget_unwritten(name, client_id)  # back before its leave was written
+        if client_id in self.unwritten.get(name, ()):  # back before its leave was written
+            self._forget_unwritten(name, client_id)
+            self.recorded.setdefault(name, set()).add(client_id)  # Redis still holds it
         self._change(name, client_id, (True, {"user": user_id, "client": client_id}, True))
 
     async def leave(self, channel: Channel, user_id: str, client_id: str) -> None:
@@ -499,9 +506,11 @@ class Presence:
 
     async def _record(self, changes: dict[str, dict[str, Change]]) -> None:
         """Write the changes; leaves that could not be written are kept for the next
-        renewal (the joins are written again by every renewal anyway)."""
+        renewal, those of clients Redis holds (the joins are written again by every
+        renewal anyway)."""
         expiry = self.clock() + self.ttl
         leaves: dict[str, dict[str, str]] = {}  # channel → client id → user id
+        joined: dict[str, list[str]] = {}  # channel → client ids
         written = False
         async with self._redis("recording joins and leaves") as ok:
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -515,6 +524,7 @@ class Presence:
                     leaves[name] = {
                         c: info["user"] for c, (j, info, write) in diff.items() if not j and write
                     }
+                    joined[name] = list(joins)
                     presence, info = self.keys.presence(name), self.keys.presence_info(name)
                     if joins:
                         pipe.zadd(presence, dict.fromkeys(joins, expiry))
@@ -528,12 +538,21 @@ class Presence:
                 await pipe.execute()
             ok()
             written = True
-        if written:
-            return
-        for name, clients in leaves.items():  # Redis unreachable: written at a renewal
-            gone = {c: u for c, u in clients.items() if c not in self.local.get(name, {})}
-            if gone:
-                self.unwritten.setdefault(name, {}).update(gone)
+        for name, clients in leaves.items():
+            recorded = self.recorded.get(name, set())
+            if written:
+                recorded.update(joined[name])
+                recorded.difference_update(clients)
+            else:  # Redis unreachable: written at a renewal, if Redis holds them
+                local = self.local.get(name, {})
+                gone = {c: u for c, u in clients.items() if c not in local and c in recorded}
+                recorded.difference_update(clients)
+                if gone:
+                    self.unwritten.setdefault(name, {}).update(gone)
+            if recorded:
+                self.recorded[name] = recorded
+            else:
+                self.recorded.pop(name, None)
 
     @contextlib.asynccontextmanager
     async def _redis(self, doing: str) -> AsyncIterator[Callable[[], None]]:
@@ -609,6 +628,7 @@ class Presence:
         now = self.clock()
         done: list[tuple[str, str]] = []  # (what, channel) of each command, in order
         unwritten: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+        renewed: dict[str, list[str]] = {}  # channel → the clients it renewed
         async with self.redis.pipeline(transaction=False) as pipe:
             for name in names:
                 keys = [self.keys.presence(name), self.keys.presence_info(name)]
@@ -626,11 +646,17 @@ class Presence:
                         args += [client, entry]
                     await self._renew(keys=keys, args=args, client=pipe)
                     done.append(("renewed", name))
+                    renewed[name] = list(entries)
                 await self._sweep(keys=keys, args=[now], client=pipe)
                 done.append(("swept", name))
             results = await pipe.execute()
         for name, (leaves, written) in unwritten.items():
             self._wrote_unwritten(name, leaves, written)
+        for name, clients in renewed.items():
+            local = self.local.get(name, {})
+            still = [c for c in clients if c in local]  # not those that left meanwhile
+            if still:
+                self.recorded.setdefault(name, set()).update(still)
         for (what, name), result in zip(done, results, strict=True):
             if what == "renewed":
                 self._renewed(name, result)

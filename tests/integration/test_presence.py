@@ -426,6 +426,36 @@ class TestRedisBlips:
         now = {m["client"] for m in await presence_on(redis, nc, settings).members(CHANNEL)}
         assert believed(after, snapshot) == now == {"c-bob"}
 
+    async def test_only_the_leaves_of_members_written_to_redis_wait_for_it(
+        self, redis: Redis, nc: NATS, settings: Settings, diffs: Diffs
+    ) -> None:
+        """A long outage with sockets coming and going: their joins never reached Redis,
+        so their leaves have nothing to remove there and are not kept for it (what is
+        kept stays bounded by the members Redis had). Every leave is still announced."""
+        presence = presence_on(redis, nc, settings)
+        await presence.join(CHANNEL, "ann", "c-ann")
+        await presence.flush()  # written
+        down = unreachable_redis(settings)
+        presence.redis = down
+        for i in range(50):
+            await presence.join(CHANNEL, f"u{i}", f"c{i}")
+            await presence.flush()
+            await presence.leave(CHANNEL, f"u{i}", f"c{i}")
+            await presence.flush()
+        await presence.leave(CHANNEL, "ann", "c-ann")
+        await presence.flush()
+
+        assert presence.unwritten == {str(CHANNEL): {"c-ann": "ann"}}
+        got = await diffs.settled()
+        assert {e["client"] for d in got for e in d["left"]} == {"c-ann"} | {
+            f"c{i}" for i in range(50)
+        }
+        presence.redis = redis
+        await down.aclose()
+        await presence.renew_and_sweep()
+        assert await presence_on(redis, nc, settings).members(CHANNEL) == []
+        assert presence.unwritten == {}
+
     async def test_a_client_back_before_its_leave_was_written_stays(
         self, redis: Redis, nc: NATS, settings: Settings
     ) -> None:
