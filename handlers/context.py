@@ -48,9 +48,10 @@ class SlotHold(Protocol):
         """Give the slot back, if it is held; a second call does nothing."""
 
     async def take_again(self, ctx: Context) -> None:
-        """Take a slot again for ``ctx``'s request, as a new request waits for one (no
-        longer than the request may); ``Unavailable`` (busy) or ``Timeout`` if it gets
-        none. Held already, it does nothing."""
+        """Take a slot again for ``ctx``'s request, ahead of the requests waiting for
+        their first and no longer than the request may; ``Timeout`` if it gets none by
+        its deadline (also one that passed while it was outside). Held already, it does
+        nothing."""
 
 
 @dataclass(eq=False, slots=True)
@@ -100,9 +101,10 @@ class Context:
         Only before the request's session is opened (``RuntimeError`` after: its
         connection and transaction would stay held); nor may the body open it. The
         slot is given back on entry. When the body returns, the request takes a slot
-        again as a new request does, and no longer than it may: ``Unavailable`` (busy)
-        or ``Timeout`` if it gets none in time, the body's work then done for nothing.
-        When the body raises, the request ends without one. What was read before (a
+        again, ahead of the requests waiting for their first (it is never refused
+        "busy", which would have the hub send it again and its work outside done twice),
+        and waits for one until its deadline: ``Timeout`` then, the body's work done for
+        nothing. When the body raises, the request ends without one. What was read before (a
         password's hash) may have changed meanwhile: a change that rests on it reads
         it again in the transaction, locked, and checks that it still holds. (A
         request with an idempotency key for a ``mutating`` operation has claimed the

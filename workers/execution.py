@@ -15,8 +15,11 @@ many waiting, ``unavailable`` with reason "busy" — nothing has started, so the
 sends it to another worker.
 
 A handler gives its slot back for work that needs no database (argon2) in
-``Context.outside_transaction``, and takes one again after it the same way (``HeldSlot``):
-"busy" then means nothing was written, though the handler had begun.
+``Context.outside_transaction`` and then takes one again (``HeldSlot.take_again``). It
+was admitted already and only lent its slot, and it may have done what a re-send would
+do again (counted an attempt, run argon2): so it is never refused "busy" then. It goes
+ahead of the requests waiting (past the cap on them) and waits as long as its caller
+does: past its deadline it is answered ``timeout``.
 """
 
 from __future__ import annotations
@@ -50,17 +53,19 @@ WAITING_PER_SLOT = 8
 
 class Slots:
     """A counting semaphore whose waiters give up at a time of their own, first come
-    first served. Taking a free slot costs no await."""
+    first served — except that those taking a slot again (``take_first``) go before the
+    rest. Taking a free slot costs no await."""
 
-    __slots__ = ("_waiters", "free", "size")
+    __slots__ = ("_first", "_waiters", "free", "size")
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.free = size
+        self._first: deque[asyncio.Future[None]] = deque()  # served before ``_waiters``
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     def try_take(self) -> bool:
-        if self.free > 0 and not self._waiters:
+        if self.free > 0 and not self._waiters and not self._first:
             self.free -= 1
             return True
         return False
@@ -71,8 +76,22 @@ class Slots:
             return True
         if wait <= 0:
             return False
+        return await self._wait(self._waiters, wait)
+
+    async def take_first(self, wait: float | None) -> bool:
+        """Take a slot ahead of the waiters of ``take`` (after those of ``take_first``
+        before it), within ``wait`` seconds (None: however long it takes); False if none
+        came free in time."""
+        if self.free > 0 and not self._first:
+            self.free -= 1
+            return True
+        if wait is not None and wait <= 0:
+            return False
+        return await self._wait(self._first, wait)
+
+    async def _wait(self, queue: deque[asyncio.Future[None]], wait: float | None) -> bool:
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        queue.append(waiter)
         try:
             async with asyncio.timeout(wait):
                 await waiter
@@ -82,7 +101,7 @@ class Slots:
                 self.release()
             else:
                 with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+                    queue.remove(waiter)
             if isinstance(exc, TimeoutError):
                 return False
             raise
@@ -90,14 +109,15 @@ class Slots:
 
     @property
     def waiting(self) -> int:
-        return len(self._waiters)
+        return len(self._first) + len(self._waiters)
 
     def release(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        for queue in (self._first, self._waiters):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
         self.free += 1
 
 
@@ -146,11 +166,25 @@ class HeldSlot:
             self.slots.release()
 
     async def take_again(self, ctx: Context) -> None:
+        """Take a slot again after ``Context.outside_transaction``: ahead of the requests
+        waiting for their first, and for as long as the request may (its deadline; none:
+        until one comes free). ``Timeout`` once the deadline has passed — also when it
+        passed outside and a slot is free: its caller has been answered already."""
         if self.held:
             return
-        slots = self.slots
-        if not slots.try_take():
-            await take_slot(slots, ctx)  # a cancelled or failed wait holds none
+        wait = None
+        if ctx.deadline is not None:
+            wait = ctx.deadline - time.time()
+            if wait <= 0:
+                raise Timeout(
+                    "the request's deadline passed while it worked outside its transaction"
+                )
+        # A cancelled wait holds none.
+        if not await self.slots.take_first(wait):
+            raise Timeout(
+                "the request expired waiting for a database connection after its work "
+                "outside the transaction"
+            )
         self.held = True
 
 

@@ -269,44 +269,19 @@ class TestOutsideTheTransaction:
         assert ran == ["first outside", "second", "first inside"]
         assert (worker.slots.free, worker.waiting()) == (1, 0)
 
-    async def test_coming_back_to_no_slot_in_time_is_refused_busy(
+    async def test_coming_back_it_waits_past_db_wait_s_until_its_deadline(
         self,
         settings: Settings,
         redis: Redis,
         db: async_sessionmaker[AsyncSession],
         ran: list[str],
     ) -> None:
+        """It was admitted already and only lent its slot: not refused "busy" after
+        ``db_wait_s`` (the hub would send it again, its work outside done twice), it waits
+        as long as its caller does, and past that answers ``timeout``."""
         worker = Worker(settings, redis, db, wait=0.05)
         release_first, release_second = asyncio.Event(), asyncio.Event()
-        first = asyncio.create_task(
-            run_handler(PLAIN, outside(ran, release_first), worker.ctx("first"), NoParams())
-        )
-        await wait_for(lambda: ran == ["first outside"], what="the first outside")
-        second = asyncio.create_task(
-            run_handler(OP, holding(ran, release_second), worker.ctx("second"), NoParams())
-        )
-        await wait_for(lambda: "second" in ran, what="the second holding the slot")
-
-        release_first.set()
-        with pytest.raises(Unavailable) as refused:
-            await first
-        assert refused.value.details["reason"] == "busy"
-
-        release_second.set()
-        await second
-        assert ran == ["first outside", "second"]
-        assert (worker.slots.free, worker.waiting()) == (1, 0)
-
-    async def test_coming_back_past_the_deadline_answers_timeout(
-        self,
-        settings: Settings,
-        redis: Redis,
-        db: async_sessionmaker[AsyncSession],
-        ran: list[str],
-    ) -> None:
-        worker = Worker(settings, redis, db, wait=30.0)
-        release_first, release_second = asyncio.Event(), asyncio.Event()
-        # Its deadline comes long before the wait for a slot would end.
+        # Its deadline comes long after db_wait_s.
         late = worker.ctx("first", deadline=time.time() + 0.5)
         first = asyncio.create_task(
             run_handler(PLAIN, outside(ran, release_first), late, NoParams())
@@ -318,12 +293,73 @@ class TestOutsideTheTransaction:
         await wait_for(lambda: "second" in ran, what="the second holding the slot")
 
         release_first.set()
-        with pytest.raises(Timeout):
+        with pytest.raises(Timeout, match="waiting for a database connection after"):
             await first
 
         release_second.set()
         await second
         assert ran == ["first outside", "second"]
+        assert (worker.slots.free, worker.waiting()) == (1, 0)
+
+    async def test_its_deadline_passing_outside_answers_timeout_though_a_slot_is_free(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        ran: list[str],
+    ) -> None:
+        """Its caller has been told ``timeout`` already: what it would write now would
+        surprise it."""
+        worker = Worker(settings, redis, db, wait=30.0)
+        release = asyncio.Event()
+        ctx = worker.ctx("first", deadline=time.time() + 30)
+        first = asyncio.create_task(run_handler(PLAIN, outside(ran, release), ctx, NoParams()))
+        await wait_for(lambda: ran == ["first outside"], what="the first outside")
+        ctx.deadline = time.time() - 1  # it passes while the handler works outside
+
+        release.set()
+        with pytest.raises(Timeout, match="passed while it worked outside"):
+            await first
+        assert ran == ["first outside"]  # nothing of it ran in a transaction
+        assert (worker.slots.free, worker.waiting()) == (1, 0)
+
+    async def test_coming_back_into_a_full_queue_it_waits_and_goes_first(
+        self,
+        settings: Settings,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        ran: list[str],
+    ) -> None:
+        """The cap on waiters is for requests not yet admitted; one coming back had its
+        slot and takes the next that comes free, before the requests queued meanwhile."""
+        worker = Worker(settings, redis, db, wait=30.0)
+        release_first, release_holder = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(
+            run_handler(PLAIN, outside(ran, release_first), worker.ctx("first"), NoParams())
+        )
+        await wait_for(lambda: ran == ["first outside"], what="the first outside")
+        holder = asyncio.create_task(
+            run_handler(OP, holding(ran, release_holder), worker.ctx("holder"), NoParams())
+        )
+        await wait_for(lambda: "holder" in ran, what="another write holding the slot")
+        queued = [
+            asyncio.create_task(run_handler(OP, holding(ran), worker.ctx(f"q{n}"), NoParams()))
+            for n in range(WAITING_PER_SLOT)
+        ]
+        await wait_for(lambda: worker.waiting() == WAITING_PER_SLOT, what="the queue full")
+
+        release_first.set()
+        await wait_for(
+            lambda: worker.waiting() == WAITING_PER_SLOT + 1 or first.done(),
+            what="the first waiting to take its slot again",
+        )
+        assert not first.done()
+
+        release_holder.set()
+        assert await first == b"{}"
+        await asyncio.gather(holder, *queued)
+        assert ran[:3] == ["first outside", "holder", "first inside"]
+        assert sorted(ran[3:]) == sorted(f"q{n}" for n in range(WAITING_PER_SLOT))
         assert (worker.slots.free, worker.waiting()) == (1, 0)
 
     async def test_a_handler_failing_outside_its_transaction_ends_holding_no_slot(
