@@ -12,6 +12,7 @@ from handlers.accounts import sessions
 from handlers.accounts.passwords import PASSWORD_HASHER
 from handlers.accounts.policy import check_password
 from handlers.accounts.reset import spend_reset_tokens
+from handlers.accounts.signin import given_back_on_outage
 from handlers.accounts.users import current_user, current_user_public, to_public
 from handlers.context import Context
 from handlers.ratelimit import per_account
@@ -63,25 +64,27 @@ async def change_password(ctx: Context, params: ChangePasswordParams) -> Empty:
             found.password_changed_at,
         )
     # Checking the current password is a guessing oracle for a stolen access token.
-    await ratelimit.hit(
-        ctx.redis,
-        [per_account(ctx, "password", email, ctx.settings.rate_login_account_ip)],
-    )
-    hasher = ctx.resource(PASSWORD_HASHER)
-    wrong = Forbidden("the current password is wrong", field="current_password")
-    async with ctx.outside_transaction():
-        if not await hasher.verify(checked_hash, params.current_password):
+    counted = [per_account(ctx, "password", email, ctx.settings.rate_login_account_ip)]
+    await ratelimit.hit(ctx.redis, counted)
+    # Refused for a reason of ours (a full hasher: "busy", which the hub sends to
+    # another worker, where it is counted again; the deadline; an outage), the attempt
+    # is taken back.
+    async with given_back_on_outage(ctx, counted):
+        hasher = ctx.resource(PASSWORD_HASHER)
+        wrong = Forbidden("the current password is wrong", field="current_password")
+        async with ctx.outside_transaction():
+            if not await hasher.verify(checked_hash, params.current_password):
+                raise wrong
+            check_password(params.new_password, email, field="new_password")
+            password_hash = await hasher.hash(params.new_password)
+        user = await current_user(ctx, lock=True)
+        if user.password_changed_at != changed_at:
             raise wrong
-        check_password(params.new_password, email, field="new_password")
-        password_hash = await hasher.hash(params.new_password)
-    user = await current_user(ctx, lock=True)
-    if user.password_changed_at != changed_at:
-        raise wrong
-    user.password_hash = password_hash
-    user.password_changed_at = sessions.now()
-    await spend_reset_tokens(ctx, user.id, user.password_changed_at)
-    keep = ctx.caller.session_id
-    await sessions.revoke(
-        ctx, user.id, reason="password_changed", keep=uuid.UUID(keep) if keep else None
-    )
+        user.password_hash = password_hash
+        user.password_changed_at = sessions.now()
+        await spend_reset_tokens(ctx, user.id, user.password_changed_at)
+        keep = ctx.caller.session_id
+        await sessions.revoke(
+            ctx, user.id, reason="password_changed", keep=uuid.UUID(keep) if keep else None
+        )
     return Empty()
