@@ -18,9 +18,12 @@ import { compareByPosition, positionAtEnd } from "./order";
  * resource back). A hard delete is final.
  *
  * An edit the hub made without sending its copy back (`too_large` with
- * `details.applied`) is laid over every copy of the card older than the
- * version it made (`applied`), so the board shows it until the server's own
- * copy at that version (its event, a reload) replaces ours.
+ * `details.applied`: the card itself is over what NATS carries, so no event
+ * and no read brings the server's copy either) is kept with the version it
+ * made (`applied`). Each such edit is laid, in version order, over a copy of
+ * the card older than its version, and over no other: a copy at or past it
+ * already has it, and later changes (someone else's, or our own answered
+ * edits) stay.
  */
 
 /** `resource.deleted` adds `hard` to the resource (docs/domain.md, Events). */
@@ -58,8 +61,8 @@ export interface BoardState {
   versions: Record<string, number>;
   pending: Record<string, PendingEdit>;
   conflicts: Record<string, Conflict>;
-  /** Our edits the hub made without sending its copy back, by card: laid over its copies older than the version they made. */
-  applied: Record<string, AppliedEdit>;
+  /** Our edits the hub made without sending its copy back, by card, in version order: each laid over the card's copies older than the version it made. */
+  applied: Record<string, readonly AppliedEdit[]>;
   /** Resources created here and not confirmed yet, by their idempotency key (their id is the server's to give). */
   drafts: Record<string, Resource>;
   /** Every kind, tag and status seen since the board opened (the filter menus keep them while a filter hides their resources). */
@@ -118,11 +121,13 @@ function without<T>(record: Record<string, T>, id: string): Record<string, T> {
   return next;
 }
 
-/** `resource` with our applied edits laid over it, if it is older than the version they made. */
+/** `resource` with those of our applied edits laid over it, in order, that made a version after its own. */
 function withApplied(applied: BoardState["applied"], resource: Resource): Resource {
-  const edit = applied[resource.id];
-  if (!edit || resource.version >= edit.version) return resource;
-  return { ...resource, ...definedFields(edit.patch), version: edit.version };
+  let out = resource;
+  for (const edit of applied[resource.id] ?? []) {
+    if (edit.version > out.version) out = { ...out, ...definedFields(edit.patch), version: edit.version };
+  }
+  return out;
 }
 
 /** Take `resource` if it is newer than anything seen for its id. */
@@ -239,9 +244,11 @@ export function boardReducer(state: BoardState, action: BoardAction): BoardState
       if (state.pending[action.id]?.opId !== action.opId) return state;
       return { ...state, pending: without(state.pending, action.id) };
     case "applied": {
-      const before = state.applied[action.id];
-      const edit = { patch: { ...before?.patch, ...action.patch }, version: Math.max(before?.version ?? 0, action.version) };
-      const applied = { ...state.applied, [action.id]: edit };
+      // Kept apart, in version order; those the server's copy already has are dropped.
+      const seen = state.versions[action.id] ?? -1;
+      const kept = (state.applied[action.id] ?? []).filter((e) => e.version > seen && e.version !== action.version);
+      const edits = [...kept, { patch: action.patch, version: action.version }].sort((a, b) => a.version - b.version);
+      const applied = { ...state.applied, [action.id]: edits };
       const server = state.items[action.id];
       const items = server ? { ...state.items, [action.id]: withApplied(applied, server) } : state.items;
       const pending = state.pending[action.id]?.opId === action.opId ? without(state.pending, action.id) : state.pending;

@@ -295,6 +295,37 @@ describe("a change the hub made but could not answer (too_large with details.app
     expect(selectColumns(s).find((c) => c.status === "done")!.items.map((r) => r.id)).toEqual(["a"]);
   });
 
+  it("each such edit is laid over only the copies older than the version it made: an earlier one never undoes a later change", async () => {
+    // v1; ours A (title, body) made v2 unanswered; ours B (title) answered at v3; ours C (body) made v4 unanswered.
+    let state: BoardState = run({ type: "loaded", items: [res("a", 1)], replace: true });
+    const dispatch = (action: BoardAction) => (state = boardReducer(state, action));
+    const update = vi.fn(async (_ws: string, _id: string, version: number) =>
+      version === 2 ? res("a", 3, { title: "t2", body: "big" }) : Promise.reject(APPLIED),
+    );
+    const deps = { api: { update, get: vi.fn() }, dispatch, workspaceId: WS, chain: new EditChain() };
+    expect((await applyEdit(deps, "a", { title: "t1", body: "big" }, 1)).kind).toBe("applied");
+    expect((await applyEdit(deps, "a", { title: "t2" }, 2)).kind).toBe("saved");
+    expect((await applyEdit(deps, "a", { body: "bigger" }, 3)).kind).toBe("applied");
+    expect(viewOf(state, "a")).toMatchObject({ title: "t2", body: "bigger", version: 4 });
+    // A listing with B's copy: C laid over it, not A.
+    state = boardReducer(state, { type: "loaded", items: [res("a", 3, { title: "t2", body: "big" })], replace: true });
+    expect(viewOf(state, "a")).toMatchObject({ title: "t2", body: "bigger", version: 4 });
+    // A board that saw none of it, given the first copy: A, then C, over it.
+    const fresh = run({ type: "applied", id: "a", opId: "o1", patch: { title: "t1", body: "big" }, version: 2 }, { type: "applied", id: "a", opId: "o3", patch: { body: "bigger" }, version: 4 });
+    expect(viewOf(boardReducer(fresh, { type: "loaded", items: [res("a", 1)], replace: true }), "a")).toMatchObject({ title: "t1", body: "bigger", version: 4 });
+    expect(viewOf(boardReducer(fresh, { type: "loaded", items: [res("a", 3, { title: "t2" })], replace: true }), "a")).toMatchObject({ title: "t2", body: "bigger", version: 4 });
+  });
+
+  it("someone else's change between two of ours stays: only our later edit is laid over it", () => {
+    let s = run({ type: "loaded", items: [res("a", 1)], replace: true });
+    s = boardReducer(s, { type: "applied", id: "a", opId: "o1", patch: { title: "mine" }, version: 2 });
+    s = boardReducer(s, ev("resource.updated", res("a", 3, { title: "theirs" })));
+    s = boardReducer(s, { type: "applied", id: "a", opId: "o2", patch: { status: "done" }, version: 4 });
+    expect(viewOf(s, "a")).toMatchObject({ title: "theirs", status: "done", version: 4 });
+    s = boardReducer(s, { type: "loaded", items: [res("a", 3, { title: "theirs" })], replace: true });
+    expect(viewOf(s, "a")).toMatchObject({ title: "theirs", status: "done", version: 4 });
+  });
+
   it("an edit made on top of it goes at the version it made", async () => {
     let state: BoardState = run({ type: "loaded", items: [res("a", 1)], replace: true });
     const dispatch = (action: BoardAction) => (state = boardReducer(state, action));
