@@ -202,8 +202,8 @@ export class HubError extends Error {
    * The hub made the change, but its answer was larger than a worker can send
    * (`too_large` with `details.applied`, docs/protocol.md): the write is done —
    * not a failure, and not to be sent again (a retry with its idempotency key
-   * only answers the same). What it made comes with the channel's events or a
-   * read.
+   * only answers the same). The answer is the changed object, so its event
+   * and a read of it are over the same limit: what it made is not read back.
    */
   get applied(): boolean {
     return this.code === "too_large" && this.details.applied === true;

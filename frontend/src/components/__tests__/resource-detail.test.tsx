@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
 import { AuthSession } from "@/lib/api/session";
 import type { UserPublic } from "@/lib/api/types";
+import { resourceKeys } from "@/lib/queries/keys";
 import { flush, setup } from "@/lib/realtime/__tests__/harness";
 import { openLivePage } from "./live-page";
 
@@ -65,10 +66,21 @@ afterEach(cleanup);
 
 /** Render the page, let its subscription stand, and wait for the card and the caller's role. */
 async function mount() {
+  return (await mountWithCache()).socket;
+}
+
+/** {@link mount}, with the page's query cache. */
+async function mountWithCache() {
   const { socket, queries } = await openLivePage(<ResourceDetail />, { session, h, user: ME });
   await screen.findByText("All of it.");
   await waitFor(() => expect(queries.isFetching()).toBe(0));
-  return socket;
+  return { socket, queries };
+}
+
+/** The page's last RPC, once it is `method`. */
+async function lastRpc(socket: Awaited<ReturnType<typeof mount>>, method: string) {
+  await waitFor(() => expect(socket.last("rpc").method).toBe(method));
+  return socket.last("rpc");
 }
 
 const offered = () => ["Edit", "Delete", "Restore"].filter((name) => screen.queryByRole("button", { name }) !== null);
@@ -156,5 +168,33 @@ describe("card page, when the role changes or cannot be read", () => {
     await waitFor(() => expect(offered()).toEqual(["Edit", "Delete"]));
     expect(screen.queryByRole("dialog")).toBeNull();
     expect(socket.framesOf("rpc")).toHaveLength(0);
+  });
+});
+
+describe("card page, an edit the hub made but could not answer (too_large, details.applied: the card is over what NATS carries)", () => {
+  const APPLIED = { code: "too_large", status: 413, message: "the change was applied, but its answer is larger than the message bus carries", details: { applied: true } };
+
+  it("shows it at the version it made, and so does the query cache (what a remount or the board reads); a toast says it was saved and why it will not be read back", async () => {
+    const { socket, queries } = await mountWithCache();
+    fireEvent.click(screen.getByRole("button", { name: "Edit" }));
+    const dialog = await screen.findByRole("dialog");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Mine" } });
+    await act(async () => {
+      fireEvent.click(within(dialog).getByRole("button", { name: /^Save$/ }));
+    });
+    const update = await lastRpc(socket, "resources.update");
+    expect(update.params).toMatchObject({ resource_id: "r1", expected_version: 1, title: "Mine" });
+    await act(async () => {
+      socket.fail(update.id!, APPLIED);
+      await flush();
+    });
+
+    await waitFor(() => expect(screen.getByTestId("resource-detail").getAttribute("data-version")).toBe("2"));
+    expect(screen.getAllByText("Mine")).not.toHaveLength(0);
+    expect(queries.getQueryData(resourceKeys.detail("w1", "r1"))).toMatchObject({ title: "Mine", body: "All of it.", version: 2 });
+    expect(await screen.findAllByText("The change was saved")).not.toHaveLength(0);
+    expect(screen.getAllByText(/too large for the server to send back/)).not.toHaveLength(0);
+    expect(screen.queryByText("The change was not saved")).toBeNull();
+    expect(socket.framesOf("rpc")).toHaveLength(1);
   });
 });

@@ -5,12 +5,12 @@ import { useCallback, useMemo, useReducer, useState } from "react";
 import { useToast } from "@/components/toaster";
 import type { HubEvent } from "@/lib/api/types";
 import { resourcesApi, type Resource, type ResourcePatch } from "@/lib/api/resources";
-import { applyDelete, applyEdit, EditChain, type DeleteOutcome, type EditOutcome } from "@/lib/board/actions";
+import { applyDelete, applyEdit, EditChain, savedUnseen, type DeleteOutcome, type EditOutcome } from "@/lib/board/actions";
 import { boardRpc } from "@/lib/board/rpc";
 import { boardReducer, initialBoardState, type BoardAction, type ResourceEvent } from "@/lib/board/store";
 import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
-import { applyResource, flattenPages, useResourceQuery, useResourcesQuery, useWorkspaceLive, type ResourceFilters } from "@/lib/queries";
+import { applyMadeEdit, applyResource, flattenPages, useResourceQuery, useResourcesQuery, useWorkspaceLive, type ResourceFilters } from "@/lib/queries";
 import { usePresence } from "@/lib/realtime/react";
 import { getServices } from "@/lib/services";
 
@@ -56,7 +56,9 @@ export interface LiveOptions {
  * holds what the cache does not: local edits not confirmed yet, conflicts,
  * drafts, and the highest version seen per card. `dispatch` hands every
  * server copy it carries (replies, a conflict's newer version) to the cache as
- * well, so the listing and the board agree without waiting for the echo.
+ * well, so the listing and the board agree without waiting for the echo; and
+ * an edit the hub made without sending its copy back, laid over the cached
+ * copy (`applyMadeEdit`), as no echo or read will bring that card.
  */
 function useLiveStore(workspaceId: string, options: LiveOptions) {
   const client = useQueryClient();
@@ -66,8 +68,10 @@ function useLiveStore(workspaceId: string, options: LiveOptions) {
       rawDispatch(action);
       const resource = settledResource(action);
       if (resource) applyResource(client, resource, resource.deleted_at ? "soft" : null);
+      // Made, unanswered: no event or read will bring the server's copy, so ours goes into the cache.
+      if (action.type === "applied") applyMadeEdit(client, workspaceId, action.id, action.patch, action.version);
     },
-    [client],
+    [client, workspaceId],
   );
   const live = useWorkspaceLive(workspaceId, {
     me: options.me ?? null,
@@ -118,7 +122,8 @@ export function useLiveResource(workspaceId: string, resourceId: string, options
 export const MAX_CARDS = 500;
 
 /**
- * Optimistic edits with the toasts for failures. Returns the outcome so a
+ * Optimistic edits with the toasts for failures (and for an edit made whose
+ * card the server could not send back). Returns the outcome so a
  * form can put a 422's field errors on its fields. Edits go as RPCs through
  * the realtime client's outbox: made offline, they wait there and are sent
  * when the connection is back (the card shows them as pending meanwhile).
@@ -135,6 +140,7 @@ export function useEditor(workspaceId: string, dispatch: (action: BoardAction) =
       options: { quiet422?: boolean; quietUnreachable?: boolean } = {},
     ): Promise<EditOutcome> => {
       const outcome = await applyEdit({ api: apis.rpc, dispatch, workspaceId, chain }, id, patch, baseVersion);
+      if (outcome.kind === "applied") toast({ pageOnly: true, ...savedUnseen() });
       if (outcome.kind === "failed") {
         const is422 = (outcome.error as { status?: number })?.status === 422;
         const unreachable = outcome.error instanceof HubError && outcome.error.local && outcome.error.code === "unavailable";

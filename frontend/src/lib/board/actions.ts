@@ -7,8 +7,8 @@ export type EditOutcome =
   | { kind: "saved"; resource: Resource }
   /**
    * Made, but the hub's answer was too large to send (`too_large` with
-   * `details.applied`): the card shows the edit at `version` until the
-   * server's copy comes (its event, a reload).
+   * `details.applied`): the card is over what NATS carries, so its event and
+   * any read of it are too; it shows the edit at `version`, our copy.
    */
   | { kind: "applied"; version: number }
   /** Someone changed it first: `current` is their version (now in the store, with the conflict). */
@@ -142,7 +142,8 @@ export async function applyDelete(deps: EditDeps & { api: Pick<BoardRpc, "delete
  * Restore `resource` (soft-deleted, at the version shown): the hub's restored
  * copy — or, when the hub made the restore but could not send its copy back,
  * ours: the one we had, one version on, not deleted (as a delete keeps its
- * deleted copy; the server's comes with its event or a reload).
+ * deleted copy). No event or read brings the server's then: the card is over
+ * what NATS carries.
  */
 export async function restoreResource(api: Pick<BoardRpc, "restore">, workspaceId: string, resource: Resource): Promise<Resource> {
   try {
@@ -153,9 +154,25 @@ export async function restoreResource(api: Pick<BoardRpc, "restore">, workspaceI
   }
 }
 
-/** What to tell when a create was made but its card did not come back (see {@link madeAnyway}): the board's events bring it. */
+/**
+ * What to tell when a create was made but its card did not come back (see
+ * {@link madeAnyway}). The card is over what NATS carries: its event is set
+ * aside and a read of it is refused as too large, so it does not show.
+ */
 export function createdUnseen(title: string): { title: string; description: string } {
-  return { title: `“${title}” was created`, description: "The server's answer was too large to send back; the card shows once the board hears of it." };
+  return {
+    title: `“${title}” was created`,
+    description: "It is too large for the server to send back, so it cannot be shown until an operator raises the server's message size limit (NATS max_payload).",
+  };
+}
+
+/** What to tell when an edit was made but its card did not come back (see {@link madeAnyway}; the card shows our copy). */
+export function savedUnseen(): { title: string; description: string } {
+  return {
+    title: "The change was saved",
+    description:
+      "The card is now too large for the server to send back: others will not see the change, and it cannot be read again until it is made smaller or an operator raises the server's message size limit (NATS max_payload).",
+  };
 }
 
 /** The fields of `patch` that differ from `resource` (what a retry would still change). */

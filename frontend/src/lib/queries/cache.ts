@@ -1,5 +1,5 @@
 import type { InfiniteData, QueryClient } from "@tanstack/react-query";
-import type { Resource, ResourcePage } from "../api/resources";
+import type { Resource, ResourcePage, ResourcePatch } from "../api/resources";
 import type { ActivityPage, InvitationPage, InvitationPublic, MemberPage, MemberPublic, MyWorkspace, WorkspacePage } from "../api/workspaces";
 import type { DomainEvent } from "../realtime/events";
 import { removeMember, upsertWorkspace } from "../workspaces/live";
@@ -180,6 +180,39 @@ export function applyResource(client: QueryClient, resource: ResourceLike, delet
   const detail = resourceKeys.detail(ws, copy.id);
   if (deleted === "hard") client.removeQueries({ queryKey: detail, exact: true });
   else client.setQueryData<Resource>(detail, (current) => (current && current.version >= copy.version ? current : current ? copy : current));
+}
+
+/** The newest copy of a resource the cache holds: noted (an event, a reply), in a live listing, or in its detail query. */
+function cachedResource(client: QueryClient, workspaceId: string, id: string): Resource | undefined {
+  const note = ledger(client, workspaceId).get(id);
+  if (note?.deleted === "hard") return undefined;
+  let newest = note?.resource;
+  const take = (copy: Resource | undefined) => {
+    if (copy && (!newest || copy.version > newest.version)) newest = copy;
+  };
+  take(client.getQueryData<Resource>(resourceKeys.detail(workspaceId, id)));
+  for (const [, data] of client.getQueriesData<Pages<ResourcePage>>({ queryKey: [...resourceKeys.lists(workspaceId), "live"] })) {
+    for (const page of data?.pages ?? []) take(page.items.find((r) => r.id === id));
+  }
+  return newest;
+}
+
+/**
+ * An edit the hub made without sending its copy back (`too_large` with
+ * `details.applied`: the card is over what NATS carries, so neither its event
+ * nor a read brings the server's copy): `patch` laid over the newest cached
+ * copy, at `version`, put in the cache as {@link applyResource} puts a reply.
+ * So every page that reads the cache (the board, the card's page, either
+ * mounted again) shows it, and the next edit goes at that version instead of
+ * being refused as stale. Nothing when the cache holds no copy of the card or
+ * one at `version` or later.
+ */
+export function applyMadeEdit(client: QueryClient, workspaceId: string, id: string, patch: ResourcePatch, version: number): void {
+  const base = cachedResource(client, workspaceId, id);
+  if (!base || base.version >= version) return;
+  const fields = Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined)) as Partial<Resource>;
+  const copy: Resource = { ...base, ...fields, id, version };
+  applyResource(client, copy, copy.deleted_at ? "soft" : null);
 }
 
 // ------------------------------------------------------------------ users (admin)

@@ -61,7 +61,10 @@
  * - **Own changes.** After an RPC (`boardRpc`) answers, hand its result to
  *   `applyResource(queryClient, resource)` (a delete:
  *   `applyResource(queryClient, {...resource, deleted_at}, "soft")`), or let the
- *   echo event do it; the same version twice is a no-op. Optimistic overlays
+ *   echo event do it; the same version twice is a no-op. An edit the hub
+ *   made but could not send back (`too_large`, `details.applied`): hand it to
+ *   `applyMadeEdit(queryClient, workspaceId, id, patch, version)`, which lays
+ *   it over the cached copy (no event or read brings the server's). Optimistic overlays
  *   (Saving…, Not sent yet) stay in the board's own state, on top of the cache.
  * - **Missed events.** On `onReload` (`recovered: false`) every query of the
  *   workspace is invalidated and the active ones read again; a changed filter
@@ -96,6 +99,7 @@ export {
 } from "./hooks";
 export { LOAD_WAIT_MS, applyUserEvent, asDomainEvent, useWorkspaceLive, type WorkspaceLiveOptions } from "./live";
 export {
+  applyMadeEdit,
   applyResource,
   applyWorkspaceEvent,
   dropInvitation,

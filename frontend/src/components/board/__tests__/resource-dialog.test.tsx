@@ -258,13 +258,14 @@ describe("ResourceDialog", () => {
 const APPLIED = { code: "too_large", status: 413, message: "the change was applied, but its answer is larger than the message bus carries", details: { applied: true } };
 
 describe("ResourceDialog, when the hub made the change but could not send its answer (too_large, details.applied)", () => {
-  it("edit: saved — the dialog closes, no toast says it failed, nothing is sent again, the card shows the change", async () => {
+  it("edit: saved — the dialog closes, a toast says so and why it will not be read back, none says it failed, nothing is sent again, the card shows the change", async () => {
     answers = [{ error: APPLIED }];
     const dialog = renderDialog("edit");
     fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Mine" } });
     await submit(dialog, /^Save$/);
     await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
     expect(screen.getByTestId("shown").textContent).toBe("Mine v2");
+    expect(screen.getAllByText("The change was saved")).not.toHaveLength(0);
     expect(screen.queryByText("The change was not saved")).toBeNull();
     expect(calls).toHaveLength(1);
   });
@@ -282,18 +283,19 @@ describe("ResourceDialog, when the hub made the change but could not send its an
     expect(requests).toHaveLength(1);
   });
 
-  it("create: done — the dialog closes without an error, and a toast says it was created", async () => {
+  it("create: done — the dialog closes without an error, and a toast says it was created but cannot be shown", async () => {
     answers = [{ error: APPLIED }];
     const dialog = renderDialog("create");
     fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
     await submit(dialog, /^Create$/);
     await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
     expect(screen.getByText("“Hello” was created")).toBeTruthy();
+    expect(screen.getByText(/cannot be shown until an operator raises/)).toBeTruthy();
     expect(screen.queryByText(/was not created/)).toBeNull();
     expect(calls).toHaveLength(1);
   });
 
-  it("create made offline: its draft goes (the board's events bring the card), and no toast says it failed", async () => {
+  it("create made offline: its draft goes (the card is too large to be read back), and no toast says it failed", async () => {
     connection = "offline";
     let answer!: (error: unknown) => void;
     realtime.mutate.mockImplementationOnce(() => new Promise((_, reject) => (answer = reject)));

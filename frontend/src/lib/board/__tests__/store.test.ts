@@ -277,7 +277,7 @@ describe("a change the hub made but could not answer (too_large with details.app
     expect(viewOf(state, "a")).toMatchObject({ status: "done", version: 2 });
   });
 
-  it("the server's own copy at that version replaces ours; an older one (a listing read before) does not undo the change", () => {
+  it("a server's copy at that version (once an operator let it through) replaces ours; an older one (a listing read before) does not undo the change", () => {
     let s = run({ type: "loaded", items: [res("a", 1)], replace: true }, { type: "optimistic", id: "a", opId: "o1", patch: { title: "mine" }, baseVersion: 1 });
     s = boardReducer(s, { type: "applied", id: "a", opId: "o1", patch: { title: "mine" }, version: 2 });
     s = boardReducer(s, { type: "loaded", items: [res("a", 1)], replace: true });

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { Resource, ResourcePage } from "../../api/resources";
 import type { InvitationPage, InvitationPublic, MemberPage, MemberPublic, MyWorkspace, WorkspacePage } from "../../api/workspaces";
 import type { DomainEvent } from "../../realtime/events";
-import { applyWorkspaceEvent, flattenPages, reconcilePage, setWorkspace } from "../cache";
+import { applyMadeEdit, applyWorkspaceEvent, flattenPages, reconcilePage, setWorkspace } from "../cache";
 import { resourceKeys, workspaceKeys } from "../keys";
 import { applyUserEvent } from "../live";
 
@@ -116,6 +116,36 @@ describe("resource events in the cache", () => {
     const client = seeded();
     applyWorkspaceEvent(client, WS, ev("resource.created", { ...res("x", 1), workspace_id: "w2" }), null);
     expect(listed(client)).toEqual(["a@1", "b@1", "c@1"]);
+  });
+});
+
+describe("an edit the hub made but could not send back (too_large, details.applied)", () => {
+  const detail = (client: QueryClient, id: string) => client.getQueryData<Resource>(resourceKeys.detail(WS, id));
+  const inList = (client: QueryClient, id: string) =>
+    flattenPages(client.getQueryData<InfiniteData<ResourcePage>>(resourceKeys.list(WS, {})), (r) => r.id).find((r) => r.id === id);
+
+  it("is laid over the cached copy, at the version it made, wherever the card is cached; a read older than it does not undo it", () => {
+    const client = seeded();
+    applyMadeEdit(client, WS, "b", { title: "mine" }, 2);
+    expect(detail(client, "b")).toMatchObject({ title: "mine", version: 2 });
+    expect(inList(client, "b")).toMatchObject({ title: "mine", version: 2 });
+    expect(reconcilePage(client, WS, { items: [res("b", 1)], next_cursor: null }, false).items).toMatchObject([{ title: "mine", version: 2 }]);
+  });
+
+  it("a second one goes on top of the first; one the cache already has (at or past its version) changes nothing", () => {
+    const client = seeded();
+    applyMadeEdit(client, WS, "a", { title: "mine", body: "big" }, 2);
+    applyMadeEdit(client, WS, "a", { status: "done" }, 3);
+    expect(inList(client, "a")).toMatchObject({ title: "mine", body: "big", status: "done", version: 3 });
+    applyMadeEdit(client, WS, "a", { title: "late" }, 3);
+    expect(inList(client, "a")).toMatchObject({ title: "mine", version: 3 });
+  });
+
+  it("a card the cache does not hold stays out of it", () => {
+    const client = seeded();
+    applyMadeEdit(client, WS, "z", { title: "mine" }, 2);
+    expect(listed(client)).toEqual(["a@1", "b@1", "c@1"]);
+    expect(detail(client, "z")).toBeUndefined();
   });
 });
 
