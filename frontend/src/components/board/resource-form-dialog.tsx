@@ -1,7 +1,7 @@
 "use client";
 
 import { zodResolver } from "@hookform/resolvers/zod";
-import { useId, useState, type ReactNode } from "react";
+import { useId, useMemo, useState, type ReactNode } from "react";
 import { useForm, type Path } from "react-hook-form";
 import { FormError } from "@/components/auth/auth-card";
 import { FormField } from "@/components/form-field";
@@ -15,7 +15,7 @@ import { draftOf } from "@/lib/board/drafts";
 import {
   RESOURCE_FORM_FIELDS,
   formDefaults,
-  resourceFormSchema,
+  resourceFormSchemaFor,
   toCreateBody,
   toPatch,
   type ResourceFormInput,
@@ -86,8 +86,10 @@ function ResourceForm(props: ResourceDialogProps) {
   const [conflict, setConflict] = useState<Resource | null>(null);
   // One key per opening of the create form: a retry after a lost reply creates one resource.
   const [createKey] = useState(() => crypto.randomUUID());
+  // Editing: the title as `base` has it is not held to the one-line rule (it is not sent unless changed).
+  const schema = useMemo(() => resourceFormSchemaFor(base), [base]);
   const form = useForm<ResourceFormInput, unknown, ResourceFormValues>({
-    resolver: zodResolver(resourceFormSchema),
+    resolver: zodResolver(schema),
     defaultValues: formDefaults(opened, props.mode === "create" ? props.initialStatus : undefined),
   });
   const { errors, isSubmitting } = form.formState;

@@ -51,14 +51,20 @@ export function showsSomething(value: string): boolean {
  * A title or name field: trimmed (what the form sends is the trimmed text),
  * `empty` when nothing is left, at most `max` characters (code points, as the
  * hub counts), one line, something visible.
+ *
+ * `stored`: the text the field edits, as the hub keeps it. Left as it is, it
+ * is not checked by the one-line rule: an edit form sends only what changed,
+ * so the hub does not check it either, and text stored before the rule (a
+ * title with a zero-width space, say) must not stop a change of other fields.
  */
-export function oneLine(max: number, empty: string) {
+export function oneLine(max: number, empty: string, stored?: string) {
   return z
     .string()
     .trim()
     .min(1, empty)
     .max(max, `At most ${max} characters`)
     .superRefine((value, ctx) => {
+      if (stored !== undefined && value === stored) return;
       const refused = refusedCharacter(value);
       if (refused !== null) {
         ctx.addIssue({

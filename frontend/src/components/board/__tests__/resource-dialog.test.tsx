@@ -83,8 +83,8 @@ const invalid = (...errors: Array<{ loc: (string | number)[]; msg: string }>) =>
   error: { code: "validation_failed", status: 422, message: "invalid", details: { errors: errors.map((e) => ({ ...e, type: "value_error" })) } },
 });
 
-function Harness({ mode }: { mode: "create" | "edit" }) {
-  const [state, dispatch] = useReducer(boardReducer, boardReducer(initialBoardState, { type: "upsert", resource: R }));
+function Harness({ mode, card = R }: { mode: "create" | "edit"; card?: Resource }) {
+  const [state, dispatch] = useReducer(boardReducer, boardReducer(initialBoardState, { type: "upsert", resource: card }));
   const [open, setOpen] = useState(true);
   const editor = useEditor(WS, dispatch);
   const view = viewOf(state, "r1");
@@ -102,10 +102,10 @@ function Harness({ mode }: { mode: "create" | "edit" }) {
   );
 }
 
-function renderDialog(mode: "create" | "edit") {
+function renderDialog(mode: "create" | "edit", card?: Resource) {
   render(
     <ToastProvider>
-      <Harness mode={mode} />
+      <Harness mode={mode} card={card} />
     </ToastProvider>,
   );
   return screen.getByRole("dialog");
@@ -150,6 +150,23 @@ describe("ResourceDialog", () => {
     await submit(dialog, /^Create$/);
     await waitFor(() => expect(within(dialog).getByText("Enter a title")).toBeTruthy());
     expect(calls).toHaveLength(0);
+  });
+
+  it("edit a card whose stored title predates the one-line rule: its status alone is sent (the title unchanged is left out); a new title is still checked", async () => {
+    const old = { ...R, title: "Fix\u200bit" };
+    answers = [{ result: { ...old, status: "done", version: 2 } }];
+    let dialog = renderDialog("edit", old);
+    fireEvent.change(within(dialog).getByLabelText("Column"), { target: { value: "done" } });
+    await submit(dialog, /^Save$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(calls).toEqual([expect.objectContaining({ method: "resources.update", params: { workspace_id: WS, resource_id: "r1", expected_version: 1, status: "done" } })]);
+    cleanup();
+
+    dialog = renderDialog("edit", old);
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Fix\u200bit now" } });
+    await submit(dialog, /^Save$/);
+    await waitFor(() => expect(within(dialog).getByText(/without control or invisible formatting characters \(U\+200B\)/)).toBeTruthy());
+    expect(calls).toHaveLength(1);
   });
 
   it("create: Column and Type are selects in words (no in_progress on screen)", () => {
