@@ -13,7 +13,7 @@ interface Call {
   deadline: TimerHandle | null;
   /** Refused for a while (see {@link RETRIED}): waiting to go out again. */
   retryTimer: TimerHandle | null;
-  /** What it waits for: the connection's rate limit (holds back every later mutation), or its target's worker (the same target's). */
+  /** What it waits for (see {@link waitsFor}): the connection, or the hub (holds back every later mutation); or its target's busy worker (the same target's). */
   waitsFor: "connection" | "target";
   /** What a mutation changes, for its order (see {@link orderKey}). */
   target: string;
@@ -41,17 +41,20 @@ interface Call {
  * (with room for calls given up here that the hub still counts).
  * The rest wait their turn. A mutation the hub refuses for a while
  * (`rate_limited`, `unavailable`, `timeout`) goes out again with the same
- * idempotency key after `retry_after` or a backoff step, until its deadline.
- * The later mutations of the same target (see {@link orderKey}: the same
- * resource, or for a create the same workspace) wait until it went out again,
- * so they are sent in call order (an update carries `expected_version`: one
- * applied out of order is a conflict, not lost work); the others do not wait
- * for it: what refused it (its resource's full mailbox, a slow handler) need
- * not refuse them, and if it does, each waits for its own retry. Only a
- * `rate_limited` refusal holds back every later mutation: the limits it
- * speaks of (commands per second, unanswered rpcs) are the connection's, and
- * sending more would only be refused too (and, past twice the burst, close
- * the socket). A refusal that is final settles its call alone.
+ * idempotency key after `retry_after` (for `unavailable` and `timeout`, plus
+ * a jittered backoff step that grows with each refusal, so that clients
+ * refused together by an outage do not all come back at once), until its
+ * deadline. Meanwhile it holds back every later mutation — the refusal is
+ * the connection's (`rate_limited`: commands per second, unanswered rpcs) or
+ * the hub's (no worker answering, the bus or the database down: sending more
+ * would only be refused too) — except when it says the work never started on
+ * a busy worker (`unavailable` with `details.reason: "busy"`, a full mailbox
+ * of the actor its resource is keyed by): then only the later mutations of
+ * the same target (see {@link orderKey}: the same resource, or for a create
+ * the same workspace) wait, so they are sent in call order (an update carries
+ * `expected_version`: one applied out of order is a conflict, not lost work);
+ * the others go, and if they are refused too, each waits for its own retry.
+ * A refusal that is final settles its call alone.
  *
  * A call belongs to the user the connection was signed in as when it was
  * made: once `connect` answers as someone else, it fails instead of going out.
@@ -119,9 +122,9 @@ export class Outbox {
   /**
    * Send the calls that wait, in call order, as far as the places in flight
    * allow: mutations and the other calls each have `maxCallsInFlight`. A
-   * mutation that waits for a place, or for its retry after `rate_limited`,
-   * holds back every mutation after it; one that waits for its retry after
-   * another refusal, those after it of the same target. Called when the
+   * mutation that waits for a place, or for its retry after a refusal of the
+   * connection or the hub, holds back every mutation after it; one that waits
+   * for its retry after `busy`, those after it of the same target. Called when the
    * connection is live and whenever a call leaves the flight or its retry is due.
    */
   flush(): void {
@@ -203,10 +206,13 @@ export class Outbox {
       return;
     }
     const { o, random, timers } = this.rt;
-    const delay = error.retryAfter !== null ? error.retryAfter * 1000 : fullJitter(call.retries, o.backoffBaseMs, o.backoffMaxMs, random);
+    const backoff = fullJitter(call.retries, o.backoffBaseMs, o.backoffMaxMs, random);
+    const retryAfter = error.retryAfter !== null ? error.retryAfter * 1000 : null;
+    // The connection's rate limit ends when the hub says; an outage or a busy worker, not before it says either.
+    const delay = error.code === "rate_limited" ? (retryAfter ?? backoff) : (retryAfter ?? 0) + backoff;
     call.retries += 1;
     call.frameId = null;
-    call.waitsFor = error.code === "rate_limited" ? "connection" : "target";
+    call.waitsFor = waitsFor(error);
     this.rt.log("call_retry", { call: describe(call.command), delay, error });
     call.retryTimer = timers.setTimeout(() => {
       call.retryTimer = null;
@@ -237,6 +243,21 @@ function orderKey(command: ClientCommand): string {
   if (typeof workspace === "string") return `workspace:${workspace}`;
   return "";
 }
+
+/**
+ * What a mutation refused for a while waits for: its target (`target`) when
+ * the hub says the work never started on a busy worker (`details.reason:
+ * "busy"`, the hub's bus sends such a refusal on to another worker before it
+ * answers it); anything else (`rate_limited`; `unavailable` without that
+ * reason: no worker, the bus or the database down; `timeout`) is not about
+ * one target and holds back the connection's mutations (`connection`).
+ */
+function waitsFor(error: HubError): Call["waitsFor"] {
+  return error.code === "unavailable" && error.details.reason === BUSY ? "target" : "connection";
+}
+
+/** `details.reason` of an `unavailable` refusal of work that never started on a busy worker (hubbub/contracts/errors.py, NOT_STARTED). */
+const BUSY = "busy";
 
 /** An rpc with an idempotency key: the hub applies it once, however often it is sent. */
 function isMutation(command: ClientCommand): boolean {

@@ -274,25 +274,57 @@ describe("outbox (refused for a while, in flight)", () => {
     expect(socket.framesOf("rpc")).toHaveLength(3);
   });
 
-  it.each([
-    ["unavailable", 503],
-    ["timeout", 504],
-  ])("a mutation refused %s holds back only later changes of the same resource (or, for a create, workspace)", async (code, status) => {
+  it("a mutation refused busy (its worker's mailbox full: work not started) holds back only later changes of the same resource (or, for a create, workspace)", async () => {
     const h = setup({ backoffBaseMs: 10_000, backoffMaxMs: 10_000, random: () => 0.5 });
     const socket = await h.start();
+    const busy = { code: "unavailable", status: 503, message: "the worker is busy; retry shortly", details: { reason: "busy", retry_after: 1 } };
     void h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r1", title: "one" });
     void h.client.mutate("resources.create", { workspace_id: "w1", title: "first" });
-    socket.fail(socket.framesOf("rpc")[0]!.id as number, { code, status });
-    socket.fail(socket.framesOf("rpc")[1]!.id as number, { code, status });
+    socket.fail(socket.framesOf("rpc")[0]!.id as number, busy);
+    socket.fail(socket.framesOf("rpc")[1]!.id as number, busy);
     void h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r1", title: "two" });
     void h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r2" });
     void h.client.mutate("resources.create", { workspace_id: "w1", title: "second" });
     void h.client.mutate("resources.create", { workspace_id: "w2", title: "elsewhere" });
     // Other resources and other workspaces go now; r1's second change and w1's second create wait for the first.
     expect(socket.framesOf("rpc").map(target)).toEqual(["r1", "first", "r2", "elsewhere"]);
-    await h.clock.advance(5_000);
+    await h.clock.advance(6_000); // retry_after, then a backoff step (here 5 s)
     expect(socket.framesOf("rpc").map(target)).toEqual(["r1", "first", "r2", "elsewhere", "r1", "r1", "first", "second"]);
     expect(socket.framesOf("rpc").filter((f) => target(f) === "r1").map((f) => (f.params as { title: string }).title)).toEqual(["one", "one", "two"]);
+  });
+
+  it.each([
+    ["unavailable (no worker, the bus or the database down)", { code: "unavailable", status: 503, message: "no worker is serving resources.update", details: { retry_after: 1 } }],
+    ["timeout", { code: "timeout", status: 504, message: "resources.update did not answer within 10s" }],
+  ])("a mutation refused %s holds back every later one: nothing says it is about its resource alone", async (_, refusal) => {
+    const h = setup({ backoffBaseMs: 2_000, backoffMaxMs: 2_000, random: () => 0.5 });
+    const socket = await h.start();
+    void h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r1" });
+    socket.fail(socket.last("rpc").id as number, refusal);
+    void h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r2" });
+    void h.client.mutate("resources.create", { workspace_id: "w2", title: "elsewhere" });
+    expect(socket.framesOf("rpc").map(target)).toEqual(["r1"]);
+    await h.clock.advance("details" in refusal ? 1_999 : 999); // retry_after (if any), then a backoff step (here 1 s)
+    expect(socket.framesOf("rpc").map(target)).toEqual(["r1"]);
+    await h.clock.advance(1);
+    expect(socket.framesOf("rpc").map(target)).toEqual(["r1", "r1", "r2", "elsewhere"]);
+  });
+
+  it("the retry after such a refusal is jittered on top of retry_after, so tabs refused together do not come back together", async () => {
+    const delays: number[] = [];
+    for (const draw of [0.1, 0.9]) {
+      const h = setup({ backoffBaseMs: 2_000, backoffMaxMs: 2_000, random: () => draw });
+      const socket = await h.start();
+      void h.client.mutate("resources.update", { workspace_id: "w1", resource_id: "r1" });
+      socket.fail(socket.last("rpc").id as number, { code: "unavailable", status: 503, message: "down", details: { retry_after: 1 } });
+      let waited = 0;
+      while (socket.framesOf("rpc").length < 2 && waited < 10_000) {
+        await h.clock.advance(100);
+        waited += 100;
+      }
+      delays.push(waited);
+    }
+    expect(delays).toEqual([1_200, 2_800]); // retry_after (1 s), then 0.1 or 0.9 of a 2 s backoff step
   });
 
   it("a rate-limited mutation holds back every later one: the limit is the connection's", async () => {
