@@ -13,8 +13,13 @@ again as soon as Redis answers — the hubs reload the deny-list from Redis, e.g
 reconnect. A redo is idempotent: a revoked session is never un-revoked, so adding it
 again only extends its entry; a user's entry is set from the user's current state in the
 database (deactivated: added; active again: removed), so a late redo of a deactivation
-cannot undo a reactivation that followed it. The control message does not wait for
-Redis: it is sent even when the deny-list write failed.
+cannot undo a reactivation that followed it.
+
+The control message that takes access away does not wait for Redis: after-commit actions
+run in order, and it is queued before the deny-list write, so a Redis that hangs (or
+fails) delays only the write, which its durable row covers. A reactivation's message goes
+after its Redis write instead: it gives access back, which may wait, and a hub that
+reloaded Redis in between would deny the user again until its next load.
 """
 
 from __future__ import annotations
@@ -92,6 +97,8 @@ def sessions_revoked(ctx: Context, user_id: str, sids: Sequence[str]) -> None:
         return
     until = deny_until(ctx.settings)
     key = ctx.keys.key(*REVOKED_SESSIONS)
+    message = SessionsRevoked(user_id=user_id, sids=tuple(sids), until=until)
+    _publish_after_commit(ctx, user_id, lambda: message.model_dump(mode="json"))  # first
     invalidations.after_commit(
         ctx,
         SESSIONS,
@@ -99,22 +106,20 @@ def sessions_revoked(ctx: Context, user_id: str, sids: Sequence[str]) -> None:
         lambda: _deny(ctx.redis, key, dict.fromkeys(sids, until)),
         durable=True,
     )
-    message = SessionsRevoked(user_id=user_id, sids=tuple(sids), until=until)
-    _publish_after_commit(ctx, user_id, lambda: message.model_dump(mode="json"))
 
 
 def user_deactivated(ctx: Context, user_id: str) -> None:
+    _publish_after_commit(  # first: see the module's docstring
+        ctx,
+        user_id,
+        lambda: Deactivated(user_id=user_id, until=deny_until(ctx.settings)).model_dump(),
+    )
     invalidations.after_commit(
         ctx,
         USER,
         {"user_id": user_id},
         lambda: _set_user(ctx.redis, ctx.keys, ctx.settings, user_id, denied=True),
         durable=True,
-    )
-    _publish_after_commit(
-        ctx,
-        user_id,
-        lambda: Deactivated(user_id=user_id, until=deny_until(ctx.settings)).model_dump(),
     )
 
 

@@ -14,9 +14,11 @@ kept in PostgreSQL *in the change's transaction* (``handlers/invalidations.py``,
 ``durable=True``): if Redis is unreachable, or the worker dies right after the commit,
 the workers' redo loop deletes the answers as soon as Redis answers again. Deleting is
 idempotent and can only make the next check ask the database, so redoing it late or
-twice is safe. The control message does not depend on Redis: it is sent even when the
-deletion failed. A lost control message (the worker died, or a hub's NATS link was
-down) is what the hubs' periodic re-check of open subscriptions covers.
+twice is safe. The control message does not wait for Redis: after-commit actions run in
+order and it is queued before the deletion, so it is sent at once even when Redis hangs
+or fails (the durable row covers the deletion). A lost control message (the worker died,
+or a hub's NATS link was down) is what the hubs' periodic re-check of open subscriptions
+covers.
 """
 
 from __future__ import annotations
@@ -72,6 +74,18 @@ def membership_changed(
     users = [str(u) for u in user_ids]
     if not users:
         return
+    if revoked and ctx.publish is not None:  # first: see the module's docstring
+        publish = ctx.publish
+        channels = channels_of(workspace_id)
+
+        async def tell() -> None:
+            for user in users:
+                message = MembershipRevoked(user_id=user, channels=channels)
+                await publish(
+                    ctx.subjects.control_user(user), orjson.dumps(message.model_dump(mode="json"))
+                )
+
+        ctx.after_commit(tell)
     keys = acl_keys(ctx.keys, workspace_id, users)
 
     async def forget() -> None:
@@ -84,16 +98,3 @@ def membership_changed(
         forget,
         durable=True,
     )
-    if not revoked or ctx.publish is None:
-        return
-    publish = ctx.publish
-    channels = channels_of(workspace_id)
-
-    async def tell() -> None:
-        for user in users:
-            message = MembershipRevoked(user_id=user, channels=channels)
-            await publish(
-                ctx.subjects.control_user(user), orjson.dumps(message.model_dump(mode="json"))
-            )
-
-    ctx.after_commit(tell)

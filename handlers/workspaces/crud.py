@@ -142,6 +142,8 @@ async def delete_workspace(ctx: Context, params: WorkspaceDelete) -> Empty:
     ).all()
     public = workspace_public(workspace)
     await ctx.session.execute(delete(Workspace).where(Workspace.id == workspace.id))
+    # First: its control messages must not wait behind the journal's cache bump (acl.py).
+    acl.membership_changed(ctx, workspace.id, members, revoked=True)
     # The activity log goes with the workspace; the event is what remains.
     journal.record(
         ctx,
@@ -154,7 +156,6 @@ async def delete_workspace(ctx: Context, params: WorkspaceDelete) -> Empty:
     )
     for user_id in members:
         ctx.emit(Channel.user(user_id), events.WORKSPACE_DELETED, public.model_dump(mode="json"))
-    acl.membership_changed(ctx, workspace.id, members, revoked=True)
     return Empty()
 
 

@@ -101,7 +101,10 @@ def _announce(
     revoked: bool = False,
 ) -> None:
     """What every membership change does besides the row: its journal entry (which feeds
-    the workspace channel), the member's own notification, and the channel permissions."""
+    the workspace channel), the member's own notification, and the channel permissions —
+    those first: after-commit actions run in order, and the hubs' control message must
+    not wait behind the journal's cache bump in Redis (``acl.py``)."""
+    acl.membership_changed(ctx, member.workspace_id, [member.user_id], revoked=revoked)
     data = member.model_dump(mode="json")
     journal.record(
         ctx,
@@ -113,7 +116,6 @@ def _announce(
         summary=summary,
     )
     ctx.emit(Channel.user(member.user_id), event, data)
-    acl.membership_changed(ctx, member.workspace_id, [member.user_id], revoked=revoked)
 
 
 async def keep_an_owner(ctx: Context, workspace_id: uuid.UUID) -> None:

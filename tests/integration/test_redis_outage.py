@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from handlers.invalidations import (
 from handlers.workspaces import acl, cache
 from hub.admin import create_admin_app
 from hub.app import create_app
-from hub.state import BUS, REDIS
+from hub.state import BUS, REDIS, REVOCATIONS
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
 from hubbub.contracts.api.users import Role
@@ -56,6 +56,7 @@ from hubbub.keys import RedisKeys
 from hubbub.redisconn import redis_from_settings
 from tests.support import ops
 from tests.support.accounts import mailed_token, make_user
+from tests.support.clients import first_close
 from tests.support.tokens import TestTokens
 from tests.support.waiting import eventually, wait_for
 from workers.app import RunningWorker, worker_running
@@ -239,6 +240,40 @@ class TestRedisOutage:
 
 async def _none_pending(db: async_sessionmaker[AsyncSession]) -> bool:
     return await pending(db) == 0
+
+
+async def call(
+    base: str, method: str, path: str, token: str | None = None, json: Any = None
+) -> tuple[int, Any]:
+    """One REST call: its status and its JSON body (None when empty)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, base + path, json=json, headers=headers) as response,
+    ):
+        text = await response.text()
+        return response.status, await response.json() if text else None
+
+
+def api(server: TestServer) -> str:
+    return f"http://127.0.0.1:{server.port}/api/v1"
+
+
+def ws_url(server: TestServer) -> str:
+    return f"ws://127.0.0.1:{server.port}/ws"
+
+
+async def member_of_a_workspace(
+    rest: Rest, db: async_sessionmaker[AsyncSession]
+) -> tuple[str, str, str]:
+    """An owner, a member (role ``member``, invited and accepted) and their workspace."""
+    owner, member = [await make_user(db, f"{n}-{uuid.uuid4().hex[:6]}@example.com") for n in "om"]
+    ws = (await rest(owner, "POST", "/workspaces", {"name": "W"}))["id"]
+    email = (await rest(member, "GET", "/users/me"))["email"]
+    await rest(owner, "POST", f"/workspaces/{ws}/members", {"email": email, "role": "member"})
+    token = await mailed_token(db, email, "/invitations")
+    await rest(member, "POST", "/invitations/accept", {"token": token})
+    return owner, member, ws
 
 
 class TestRedoLoop:
@@ -664,3 +699,97 @@ class TestBackInUse:
             assert signal.redis_down
         assert await loop.run_once() == 1
         assert not signal.redis_down
+
+
+class TestAStuckRedis:
+    """Redis takes writes but never answers them (paused, a hung failover): the control
+    message that ends access does not wait for the Redis work of the same change (the
+    durable row covers Redis); the change's own reply does, until Redis answers."""
+
+    @pytest.fixture
+    def outage_settings(self, settings: Settings, own_redis: EmbeddedRedis) -> Settings:
+        # Longer than any wait below: a write waits for Redis rather than failing.
+        return settings.model_copy(update={"redis_url": own_redis.url, "redis_timeout_s": 60.0})
+
+    @pytest.fixture
+    async def writes_stuck(
+        self, own_redis_client: Redis
+    ) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        async def pause() -> None:
+            await own_redis_client.execute_command("CLIENT", "PAUSE", "120000", "WRITE")
+
+        yield pause
+        await own_redis_client.execute_command("CLIENT", "UNPAUSE")
+
+    async def test_a_deactivation_closes_the_users_access_before_redis_answers(
+        self,
+        outage_hub: TestServer,
+        outage_settings: Settings,
+        own_redis_client: Redis,
+        db: async_sessionmaker[AsyncSession],
+        writes_stuck: Callable[[], Awaitable[None]],
+    ) -> None:
+        tokens = TestTokens(outage_settings)
+        admin = await make_user(db, f"a-{uuid.uuid4().hex[:6]}@example.com", role=Role.ADMIN)
+        user = await make_user(db, f"u-{uuid.uuid4().hex[:6]}@example.com")
+        token = tokens.issue(user)
+        c = HubbubClient(ws_url(outage_hub), token)
+        await c.connect()
+        revocations = outage_hub.app[REVOCATIONS]
+        await writes_stuck()
+        deactivating = asyncio.create_task(
+            call(
+                api(outage_hub),
+                "PATCH",
+                f"/users/{user}",
+                tokens.issue(admin, role="admin"),
+                {"is_active": False},
+            )
+        )
+        try:
+            await wait_for(lambda: revocations.is_deactivated(user), what="the user denied")
+            assert not deactivating.done()  # its Redis work still waits
+            assert (await call(api(outage_hub), "GET", "/users/me", token))[0] == 401
+            assert await first_close(c) == 4003
+        finally:
+            await own_redis_client.execute_command("CLIENT", "UNPAUSE")
+            status, _ = await deactivating
+            await c.close()
+        assert status == 200
+
+    async def test_a_removal_unsubscribes_the_member_before_redis_answers(
+        self,
+        outage_hub: TestServer,
+        outage_settings: Settings,
+        own_redis_client: Redis,
+        db: async_sessionmaker[AsyncSession],
+        writes_stuck: Callable[[], Awaitable[None]],
+    ) -> None:
+        tokens = TestTokens(outage_settings)
+        rest = Rest(outage_hub, tokens)
+        owner, member, ws = await member_of_a_workspace(rest, db)
+        channel = f"workspace:{ws}"
+        m = HubbubClient(ws_url(outage_hub), tokens.issue(member))
+        await m.connect()
+        await m.subscribe(channel)
+        await writes_stuck()
+        removing = asyncio.create_task(
+            call(
+                api(outage_hub), "DELETE", f"/workspaces/{ws}/members/{member}", tokens.issue(owner)
+            )
+        )
+        try:
+
+            async def unsubscribed() -> bool:
+                while not m.pushes.empty():
+                    if m.pushes.get_nowait().get("push") == "unsubscribed":
+                        return True
+                return False
+
+            await wait_for(unsubscribed, what="the member unsubscribed")
+            assert not removing.done()  # its Redis work still waits
+        finally:
+            await own_redis_client.execute_command("CLIENT", "UNPAUSE")
+            status, _ = await removing
+            await m.close()
+        assert status == 204
