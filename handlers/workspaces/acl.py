@@ -5,9 +5,12 @@ hubs look first. A membership change must therefore, after it commits:
 
 1. delete the affected users' cached answers for ``workspace:<id>`` and ``chat:<id>``
    (both actions), so the next check asks the database again; and
-2. when someone lost access (removed, left, workspace deleted), publish
-   ``membership_revoked`` on ``ctl.user.<id>``, so every hub drops that user's
-   subscriptions to those channels at once with an ``unsubscribed`` push.
+2. publish on ``ctl.user.<id>``: when someone lost access (removed, left, workspace
+   deleted) ``membership_revoked``, so every hub drops that user's subscriptions to those
+   channels at once with an ``unsubscribed`` push; otherwise (a new role, a join)
+   ``membership_changed``, so every hub asks a worker rather than Redis about that user
+   on those channels for as long as a cached answer lives — a demoted member's cached
+   "may publish" must not hold on any hub while the deletion waits for Redis.
 
 A cached "allowed" must never outlive the change that took it away, so the deletion is
 kept in PostgreSQL *in the change's transaction* (``handlers/invalidations.py``,
@@ -33,7 +36,7 @@ from handlers import invalidations
 from handlers.context import Context
 from hubbub.contracts.api.channels import ChannelAction
 from hubbub.contracts.channels import Channel, ChannelKind
-from hubbub.contracts.control import MembershipRevoked
+from hubbub.contracts.control import MembershipChanged, MembershipRevoked
 from hubbub.keys import RedisKeys
 
 FORGET = "channel_acl"  # the invalidation kind
@@ -69,18 +72,19 @@ def membership_changed(
     *,
     revoked: bool,
 ) -> None:
-    """After commit: forget the users' cached channel answers (for sure: see above); if
-    ``revoked``, tell the hubs to unsubscribe them."""
+    """After commit: tell the hubs — to unsubscribe the users if ``revoked``, else to stop
+    trusting their cached answers — and forget those answers (for sure: see above)."""
     users = [str(u) for u in user_ids]
     if not users:
         return
-    if revoked and ctx.publish is not None:  # first: see the module's docstring
+    if ctx.publish is not None:  # first: see the module's docstring
         publish = ctx.publish
         channels = channels_of(workspace_id)
+        kind = MembershipRevoked if revoked else MembershipChanged
 
         async def tell() -> None:
             for user in users:
-                message = MembershipRevoked(user_id=user, channels=channels)
+                message = kind(user_id=user, channels=channels)
                 await publish(
                     ctx.subjects.control_user(user), orjson.dumps(message.model_dump(mode="json"))
                 )

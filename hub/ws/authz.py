@@ -8,8 +8,9 @@ skips that cache and asks a worker: the hub's re-check after a NATS outage
 (``hub/ws/recheck.py``) trusts nothing cached from before.
 
 A membership removed (the control message a worker sends, or this hub's re-check
-finding it) makes the hub distrust the cached answers for that user and channel for
-``distrust_s`` (the answers' own lifetime): it asks a worker instead. The worker deletes
+finding it) or changed (a new role: ``membership_changed``) makes the hub distrust the
+cached answers for that user and channel for ``distrust_s`` (the answers' own lifetime):
+it asks a worker instead. The worker deletes
 them after its commit, but a delete that failed (Redis unreachable from the worker) is
 redone only when Redis answers the worker again, and a Redis restarted from its old data
 holds them until then — a removed member would otherwise be let in again meanwhile.
@@ -67,6 +68,11 @@ class ChannelAuthorizer:
 
     def membership_removed(self, user_id: str, channel: Channel) -> None:
         """Ask a worker, not Redis, about ``user_id`` on ``channel`` for ``distrust_s``."""
+        self.membership_changed(user_id, channel)
+
+    def membership_changed(self, user_id: str, channel: Channel) -> None:
+        """The same: ``user_id``'s role changed, and the cached answers may say what
+        the old role could do."""
         now = self.clock()
         if len(self._distrusted) >= DISTRUSTED_MAX:
             self._distrusted = {k: t for k, t in self._distrusted.items() if t > now}

@@ -47,7 +47,7 @@ from hub.ws.tail import TailBudget
 from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel, ChannelKind, ChannelPolicy
-from hubbub.contracts.control import ControlMessage, MembershipRevoked
+from hubbub.contracts.control import ControlMessage, MembershipChanged, MembershipRevoked
 from hubbub.contracts.errors import BadRequest, HubbubError
 from hubbub.contracts.operations import Catalog
 from hubbub.contracts.protocol import CloseCode
@@ -212,13 +212,16 @@ class Realtime:
 
     async def on_control(self, message: ControlMessage) -> None:
         """A listener of the hub's deny-list (``hub/revocations.py``): act on sockets."""
-        if isinstance(message, MembershipRevoked):
+        if isinstance(message, MembershipRevoked | MembershipChanged):
             for name in message.channels:
                 try:
                     channel = Channel.parse(name)
                 except BadRequest:
                     continue
-                await self.membership_removed(message.user_id, channel)
+                if isinstance(message, MembershipRevoked):
+                    await self.membership_removed(message.user_id, channel)
+                else:  # still a member: only the cached answers go (hub/ws/authz.py)
+                    self.authorizer.membership_changed(message.user_id, channel)
         else:
             self.sessions.on_control(message)
 

@@ -17,12 +17,17 @@ Message shapes::
     {"type": "deactivated", "user_id": "<uuid>", "until": 1.7e9}
     {"type": "reactivated", "user_id": "<uuid>"}
     {"type": "membership_revoked", "user_id": "<uuid>", "channels": ["workspace:<id>", ...]}
+    {"type": "membership_changed", "user_id": "<uuid>", "channels": ["workspace:<id>", ...]}
 
 ``until`` is a unix time in seconds. ``sessions_revoked`` follows a logout, a password
 change or reset, or a reused refresh token; ``deactivated`` follows an admin's
 deactivation (whose sessions are revoked as well, in a ``sessions_revoked``).
 ``membership_revoked`` follows a user's removal from a workspace: hubs drop the user's
 subscriptions to those channels at once (with an ``unsubscribed`` push).
+``membership_changed`` follows any other change of a user's membership (a new role, a
+join): the user keeps the subscriptions, but what the channels' cached answers say (may
+they publish?) may be stale, so hubs ask a worker instead for as long as such an answer
+lives. (A hub of an older version ignores the type, with a warning.)
 """
 
 from __future__ import annotations
@@ -67,7 +72,16 @@ class MembershipRevoked(BaseModel):
     channels: tuple[str, ...]
 
 
+class MembershipChanged(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["membership_changed"] = "membership_changed"
+    user_id: str
+    channels: tuple[str, ...]
+
+
 ControlMessage = Annotated[
-    SessionsRevoked | Deactivated | Reactivated | MembershipRevoked, Field(discriminator="type")
+    SessionsRevoked | Deactivated | Reactivated | MembershipRevoked | MembershipChanged,
+    Field(discriminator="type"),
 ]
 control_message: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)

@@ -1,5 +1,6 @@
 """channels.authorize for workspace and chat channels: answered from membership, cached
-in Redis, and forgotten (with a membership_revoked message) when membership changes."""
+in Redis, and forgotten (with a membership_revoked or membership_changed message) when
+membership changes."""
 
 from __future__ import annotations
 
@@ -103,6 +104,39 @@ class TestAuthorize:
         key = RedisKeys(settings.namespace).channel_acl(viewer.id, channel, "subscribe")
         assert await redis.get(key) is None
         assert not await allowed(bus, viewer.id, channel)
+
+    async def test_a_role_change_drops_the_cache_and_tells_the_hubs(
+        self, domain: Domain, bus: Bus, redis: Redis, settings: Settings, nc: NATS
+    ) -> None:
+        """A member made viewer keeps the subscriptions; what was cached of the old role
+        goes, and the hubs hear that it may be stale."""
+        ws, people = await domain.team()
+        member = people["member"]
+        chat = f"chat:{ws['id']}"
+        assert await allowed(bus, member.id, chat, "publish")
+        messages: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def on_message(msg: Any) -> None:
+            await messages.put(orjson.loads(msg.data))
+
+        await nc.subscribe(Subjects(settings.namespace).control_user(member.id), cb=on_message)
+        await nc.flush()
+        await domain.call(
+            "PATCH",
+            f"/workspaces/{ws['id']}/members/{member.id}",
+            people["admin"],
+            json={"role": "viewer"},
+            expect=200,
+        )
+        message = await asyncio.wait_for(messages.get(), 5)
+        assert message == {
+            "type": "membership_changed",
+            "user_id": member.id,
+            "channels": [f"workspace:{ws['id']}", chat],
+        }
+        key = RedisKeys(settings.namespace).channel_acl(member.id, chat, "publish")
+        assert await redis.get(key) is None
+        assert not await allowed(bus, member.id, chat, "publish")
 
     async def test_a_new_member_is_not_kept_out_by_a_cached_refusal(
         self, domain: Domain, bus: Bus

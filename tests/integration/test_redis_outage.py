@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
@@ -48,7 +50,7 @@ from hub.state import BUS, REDIS, REVOCATIONS
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
 from hubbub.contracts.api.users import Role
-from hubbub.contracts.control import DEACTIVATED_USERS, REVOKED_SESSIONS
+from hubbub.contracts.control import DEACTIVATED_USERS, REVOKED_SESSIONS, Deactivated
 from hubbub.contracts.envelope import ANONYMOUS
 from hubbub.contracts.subjects import Subjects
 from hubbub.dependencies import redis_outage
@@ -242,6 +244,19 @@ async def _none_pending(db: async_sessionmaker[AsyncSession]) -> bool:
     return await pending(db) == 0
 
 
+@pytest.fixture
+async def writes_refused(own_redis_client: Redis) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """Call it to have the test's Redis refuse every write while it answers reads (too
+    few replicas: NOREPLICAS, as a read-only replica after a failover, MISCONF or an
+    out-of-memory Redis refuse them); it takes writes again at teardown."""
+
+    async def refuse() -> None:
+        await own_redis_client.config_set("min-replicas-to-write", "1")
+
+    yield refuse
+    await own_redis_client.config_set("min-replicas-to-write", "0")
+
+
 async def call(
     base: str, method: str, path: str, token: str | None = None, json: Any = None
 ) -> tuple[int, Any]:
@@ -274,6 +289,63 @@ async def member_of_a_workspace(
     token = await mailed_token(db, email, "/invitations")
     await rest(member, "POST", "/invitations/accept", {"token": token})
     return owner, member, ws
+
+
+async def heard_so_far(hub: TestServer, nc: NATS, settings: Settings) -> None:
+    """Return once ``hub`` has acted on every control message published before this call:
+    a sentinel sent after them on ``ctl.user.*`` is applied after them (one subscription,
+    its messages in order)."""
+    sentinel = f"sentinel-{uuid.uuid4().hex[:8]}"
+    message = Deactivated(user_id=sentinel, until=time.time() + 60)
+    await nc.publish(
+        Subjects(settings.namespace).control_user(sentinel), orjson.dumps(message.model_dump())
+    )
+    revocations = hub.app[REVOCATIONS]
+    await wait_for(lambda: revocations.is_deactivated(sentinel), what="the sentinel heard")
+
+
+class TestWhileRedisRefusesWrites:
+    """Redis answers reads but refuses writes: what was revoked meanwhile is only in
+    PostgreSQL (``pending_invalidations``) until the workers can redo it, and a demotion
+    must hold on every hub all the same."""
+
+    async def test_a_member_demoted_to_viewer_may_no_longer_publish_on_chat(
+        self,
+        outage_hub: TestServer,
+        outage_settings: Settings,
+        own_redis_client: Redis,
+        db: async_sessionmaker[AsyncSession],
+        nc: NATS,
+        writes_refused: Callable[[], Awaitable[None]],
+    ) -> None:
+        """The cached "may publish" stays in Redis: the hub must ask again."""
+        tokens = TestTokens(outage_settings)
+        rest = Rest(outage_hub, tokens)
+        owner, member, ws = await member_of_a_workspace(rest, db)
+        chat = f"chat:{ws}"
+        keys = RedisKeys(outage_settings.namespace)
+        m = HubbubClient(ws_url(outage_hub), tokens.issue(member))
+        await m.connect()
+        try:
+            await m.subscribe(chat)
+            await m.publish(chat, {"text": "as a member"})
+            assert await own_redis_client.get(keys.channel_acl(member, chat, "publish")) == b"1"
+            await writes_refused()
+            updated = await rest(
+                owner, "PATCH", f"/workspaces/{ws}/members/{member}", {"role": "viewer"}
+            )
+            assert updated["role"] == "viewer"
+            await heard_so_far(outage_hub, nc, outage_settings)
+            assert await own_redis_client.get(keys.channel_acl(member, chat, "publish")) == b"1"
+            with pytest.raises(RemoteError) as refused:
+                await m.publish(chat, {"text": "as a viewer"})
+            assert refused.value.code == "forbidden"
+            # A viewer still reads the chat: the subscription stays (no push came before
+            # the refusal, on the same socket).
+            pushes = [m.pushes.get_nowait() for _ in range(m.pushes.qsize())]
+            assert [p for p in pushes if p.get("push") == "unsubscribed"] == []
+        finally:
+            await m.close()
 
 
 class TestRedoLoop:
