@@ -19,7 +19,7 @@ from hub.middleware import cors, request_context
 from hub.publish import add_publish_route
 from hub.rest import API_PREFIX, add_operation_routes
 from hub.rest_hooks import RestHooks
-from hub.revocations import Revocations
+from hub.revocations import Revocations, ask_workers
 from hub.state import (
     ACCESS_TOKENS,
     BUS,
@@ -112,7 +112,11 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def revocations_ctx(app: web.Application) -> AsyncIterator[None]:
     revocations = Revocations(
-        nc=app[NATS_CONN], redis=app[REDIS], keys=app[REDIS_KEYS], subjects=app[SUBJECTS]
+        nc=app[NATS_CONN],
+        redis=app[REDIS],
+        keys=app[REDIS_KEYS],
+        subjects=app[SUBJECTS],
+        pending=ask_workers(app[BUS]),
     )
     await revocations.start()
     app[REVOCATIONS] = revocations
@@ -141,7 +145,12 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         bus=app[BUS],
         catalog=app[CATALOG],
         authorizer=ChannelAuthorizer(
-            app[BUS], app[REDIS], keys, policies, distrust_s=settings.cache_ttl_s
+            app[BUS],
+            app[REDIS],
+            keys,
+            policies,
+            distrust_s=settings.cache_ttl_s,
+            unsettled=app[REVOCATIONS].unsettled,
         ),
         presence=Presence(app[REDIS], keys, app[NATS_CONN], app[SUBJECTS], settings.presence_ttl_s),
         tokens=app[ACCESS_TOKENS],

@@ -11,9 +11,10 @@ Redis down does not make a hub unready: every feature that uses it falls back
 (docs/architecture.md, "With Redis down"), so it is ``degraded`` and the answer stays
 200; were it 503, a Redis outage would have a load balancer pull every hub at once. The
 one exception is this hub's deny-list (``deny_list``): after a NATS reconnect it may have
-missed revocations, and a hub started while Redis is down has not loaded them at all; it
-loads them from Redis, and until that load succeeds the hub is not ready (only the hubs
-whose link dropped, or that started meanwhile, are pulled).
+missed revocations, and a hub started while Redis is down (or before any worker could say
+what is revoked but not in Redis yet) has not loaded them at all; it loads them from the
+workers and Redis, and until that load succeeds the hub is not ready (only the hubs whose
+link dropped, or that started meanwhile, are pulled).
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ async def check(app: web.Application) -> Readiness:
     revocations = app.get(REVOCATIONS)
     if revocations is not None:
         # Reconnected or just started, and what it may have missed not loaded yet (Redis
-        # down): a token revoked meanwhile could pass here, so this hub takes no traffic
-        # until it has.
+        # down, no worker answering): a token revoked meanwhile could pass here, so this
+        # hub takes no traffic until it has.
         components["deny_list"] = {"ok": not revocations.behind}
 
     # The ping in a task of its own; the worker is asked from this one, whose REST

@@ -1,4 +1,7 @@
-"""``channels.authorize``: may this user subscribe to (or publish on) a workspace's
+"""What the hubs ask the workers about access: ``channels.authorize`` and
+``access.pending`` (at the end of this module).
+
+``channels.authorize``: may this user subscribe to (or publish on) a workspace's
 channels? Asked by the hubs for ``workspace:<id>`` and ``chat:<id>``.
 
 * ``workspace:<id>`` — members of every role may subscribe; nobody publishes from a
@@ -23,15 +26,23 @@ Redis is back, even if Redis kept it.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, literal, or_, select
 
 from handlers import invalidations
+from handlers.accounts import revocation
+from handlers.accounts.models import User
 from handlers.context import Context
+from handlers.invalidations import PendingInvalidation
 from handlers.registry import Registry
+from handlers.workspaces import acl
 from handlers.workspaces.access import role_of
 from handlers.workspaces.models import Workspace
+from hubbub.contracts.api import access as access_api
 from hubbub.contracts.api import channels as api
+from hubbub.contracts.api.access import PendingAccess, PendingAccessParams
 from hubbub.contracts.api.channels import Authorization, AuthorizeParams, ChannelAction
 from hubbub.contracts.api.workspaces import WorkspaceRole
 from hubbub.contracts.channels import Channel, ChannelKind
@@ -77,3 +88,96 @@ def _decide(
     if kind is ChannelKind.CHAT and role.at_least(WorkspaceRole.MEMBER):
         return True, None
     return False, f"{role.value}s may not publish here"
+
+
+# ``access.pending``: the access changes whose Redis work is still pending in PostgreSQL
+# (``hubbub/contracts/api/access.py`` says why the hubs ask). A page holds at most this
+# many rows, and stops after the row that brings it to this many entries.
+PAGE_ROWS = 1000
+PAGE_ENTRIES = 5000
+# A revoking transaction commits within this of its start (requests have deadlines, and
+# statements a 30 s timeout), so a row older than the lifetime of what it guards — the
+# access tokens that could carry a revoked session, the channel answers cached before a
+# membership change — plus this matters to no hub any more.
+COMMIT_SLACK_S = 120.0
+
+
+@registry.handler(access_api.pending)
+async def pending(ctx: Context, params: PendingAccessParams) -> PendingAccess:
+    """Revoked sessions, deactivated users (those still deactivated: a late row of a user
+    reactivated since denies nobody, as its redo would not) and the (user, channel) pairs
+    whose cached answers a membership change is still to delete — from the rows after
+    ``params.after``, in the order they were written."""
+    settings = ctx.settings
+    tokens_live = settings.access_token_ttl_s + settings.jwt_leeway_s + revocation.MARGIN_S
+    row = PendingInvalidation
+    rows = (
+        await ctx.session.execute(
+            select(row.id, row.kind, row.payload)
+            .where(
+                row.id > params.after,
+                or_(
+                    and_(
+                        row.kind.in_((revocation.SESSIONS, revocation.USER)),
+                        row.created_at > _ago(tokens_live + COMMIT_SLACK_S),
+                    ),
+                    and_(
+                        row.kind == acl.FORGET,
+                        row.created_at > _ago(settings.cache_ttl_s + COMMIT_SLACK_S),
+                    ),
+                ),
+            )
+            .order_by(row.id)
+            .limit(PAGE_ROWS)
+        )
+    ).all()
+    sessions: set[str] = set()
+    users: set[uuid.UUID] = set()
+    channels: dict[str, set[str]] = {}
+    entries, after, more = 0, params.after, len(rows) == PAGE_ROWS
+    for row_id, kind, payload in rows:
+        if entries >= PAGE_ENTRIES:
+            more = True
+            break
+        after = row_id
+        try:
+            entries += _take(kind, payload, sessions, users, channels)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # malformed: the redo loop drops it too
+    deactivated: list[uuid.UUID] = []
+    if users:
+        still = select(User.id).where(User.id.in_(users), User.is_active.is_(False))
+        deactivated = list(await ctx.session.scalars(still))
+    return PendingAccess(
+        sessions=sorted(sessions),
+        users=sorted(str(u) for u in deactivated),
+        channels={user: sorted(names) for user, names in channels.items()},
+        until=revocation.deny_until(settings),
+        after=after if more else None,
+    )
+
+
+def _ago(seconds: float) -> Any:
+    return func.now() - literal(timedelta(seconds=seconds))
+
+
+def _take(
+    kind: str,
+    payload: dict[str, Any],
+    sessions: set[str],
+    users: set[uuid.UUID],
+    channels: dict[str, set[str]],
+) -> int:
+    """Add what one row takes away; how many entries it named."""
+    if kind == revocation.SESSIONS:
+        sids = [str(sid) for sid in payload["sids"]]
+        sessions.update(sids)
+        return len(sids)
+    if kind == revocation.USER:
+        users.add(uuid.UUID(str(payload["user_id"])))
+        return 1
+    names = acl.channels_of(str(payload["workspace_id"]))
+    user_ids = [str(user) for user in payload["user_ids"]]
+    for user in user_ids:
+        channels.setdefault(user, set()).update(names)
+    return len(user_ids)

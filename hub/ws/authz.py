@@ -13,7 +13,11 @@ cached answers for that user and channel for ``distrust_s`` (the answers' own li
 it asks a worker instead. The worker deletes
 them after its commit, but a delete that failed (Redis unreachable from the worker) is
 redone only when Redis answers the worker again, and a Redis restarted from its old data
-holds them until then — a removed member would otherwise be let in again meanwhile.
+holds them until then — a removed member would otherwise be let in again meanwhile. A
+hub that missed the control message (it started, or its NATS link dropped, while Redis
+refused the deletion) learns of the change from the workers instead: ``unsettled`` (the
+deny-list's, ``hub/revocations.py``) names the pairs whose deletion is still pending, and
+the hub asks a worker about those too.
 
 Redis is only a shortcut here: when it cannot be read (down, restarting, its pool
 exhausted) the hub asks the worker, whose answer comes from the database — or, if no
@@ -54,6 +58,7 @@ class ChannelAuthorizer:
         policies: dict[ChannelKind, ChannelPolicy],
         *,
         distrust_s: float = 300.0,
+        unsettled: Callable[[str, str], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bus = bus
@@ -61,6 +66,7 @@ class ChannelAuthorizer:
         self.keys = keys
         self.policies = policies
         self.distrust_s = distrust_s
+        self.unsettled = unsettled  # (user id, channel) → its cached answers may be stale
         self.clock = clock
         self._cache_unreadable = False
         # (user id, channel) → until when cached answers for it are not believed.
@@ -122,7 +128,11 @@ class ChannelAuthorizer:
     ) -> None:
         name = str(channel)
         cache_key = self.keys.channel_acl(user_id, name, action.value)
-        trust = not fresh and not (self._distrusted and self._distrusts(user_id, name))
+        trust = not (
+            fresh
+            or (self._distrusted and self._distrusts(user_id, name))
+            or (self.unsettled is not None and self.unsettled(user_id, name))
+        )
         cached = await self._cached(cache_key) if trust else None
         if cached is None:
             reply = await self.bus.request(

@@ -14,20 +14,22 @@ every NATS reconnect, and every ``HUBBUB_RECHECK_INTERVAL_S``, a pass re-checks:
    takes. Anything else — a worker or Redis outage, a timeout — keeps the subscription:
    an outage must never cut everyone off; the check is tried again later.
 
-The periodic pass first reloads the deny-list from Redis (it also catches a control
-message dropped without a reconnect) and then reads the authorizer's Redis cache, whose
-entries membership changes delete: one Redis read per pair, cheap when nothing changed.
-The pass after a reconnect trusts nothing cached (``fresh``: a worker answers from the
-database) and tries the pairs it could not decide again with backoff, since the workers
-may themselves still be re-subscribing after a NATS restart. Hubs spread their passes:
-the periodic one waits between half and all of the interval, the one after a reconnect
-a random fraction of ``RECONNECT_SPREAD_S``, so hubs that reconnect together do not ask
-at the same instant.
+The periodic pass first reloads the deny-list (from the workers and Redis: it also
+catches a control message dropped without a reconnect) and then reads the authorizer's
+Redis cache, whose entries membership changes delete: one Redis read per pair, cheap
+when nothing changed. The pass after a reconnect loads the deny-list once more if the
+reconnect's own loads have not succeeded yet, trusts nothing cached (``fresh``: a worker
+answers from the database) and tries the pairs it could not decide again with backoff,
+since the workers may themselves still be re-subscribing after a NATS restart. Hubs
+spread their passes: the periodic one waits between half and all of the interval, the
+one after a reconnect a random fraction of ``RECONNECT_SPREAD_S``, so hubs that
+reconnect together do not ask at the same instant.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -75,11 +77,21 @@ class Rechecker:
 
     def start(self) -> None:
         self._periodic = asyncio.create_task(self._every_interval(), name="ws-recheck")
+        self.realtime.revocations.on_caught_up.append(self.close_revoked)
 
     async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.realtime.revocations.on_caught_up.remove(self.close_revoked)
         tasks = (self._periodic, self._after_reconnect)
         self._periodic = self._after_reconnect = None
         await cancel_and_wait(*tasks)
+
+    def close_revoked(self) -> None:
+        """The deny-list caught up after a reconnect (``hub/revocations.py``), maybe after
+        this hub's pass: close the sockets it now denies, as a pass does (no I/O)."""
+        closed = sum(self.realtime.close_if_revoked(c) for c in list(self.realtime.connections))
+        if closed:
+            log.info("the deny-list caught up: closed %d sockets", closed)
 
     async def after_reconnect(self) -> None:
         """The NATS reconnect hook: start a fresh pass in the background (the NATS
@@ -92,7 +104,10 @@ class Rechecker:
 
     async def _fresh_with_retries(self) -> None:
         await asyncio.sleep(self.rng() * RECONNECT_SPREAD_S)
-        reload = not self.realtime.revocations.synced  # the reconnect's own reload failed
+        revocations = self.realtime.revocations
+        # The reconnect's own loads (in the background) have not succeeded yet: one more,
+        # after whichever is under way, so that this pass sees what the link missed.
+        reload = revocations.behind or not revocations.synced
         undecided = await self.run(fresh=True, reload=reload)
         for delay in RETRY_DELAYS_S:
             if not undecided:

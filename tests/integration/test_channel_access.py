@@ -5,6 +5,9 @@ membership changes."""
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -12,13 +15,24 @@ import pytest
 from aiohttp.test_utils import TestClient
 from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.accounts import revocation
+from handlers.accounts.models import User
+from handlers.invalidations import PendingInvalidation
+from handlers.workspaces import acl
+from handlers.workspaces import channels as channels_handlers
+from handlers.workspaces.channels import COMMIT_SLACK_S
+from hub.revocations import ask_workers
 from hubbub.bus import Bus
 from hubbub.config import Settings
+from hubbub.contracts.api import access as access_api
 from hubbub.contracts.api import channels as channels_api
+from hubbub.contracts.api.access import PendingAccess
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
+from tests.support.accounts import make_user
 from tests.support.workspaces import Domain
 from workers.app import RunningWorker
 
@@ -147,3 +161,92 @@ class TestAuthorize:
         assert not await allowed(bus, bob.id, channel)
         await domain.add(ws["id"], ann, bob, "viewer")
         assert await allowed(bus, bob.id, channel)
+
+
+NOT_DUE = datetime.now(UTC) + timedelta(hours=1)  # a kept row the redo loop leaves alone
+
+
+async def keep(
+    db: async_sessionmaker[AsyncSession], kind: str, payload: dict[str, Any], age_s: float = 0
+) -> None:
+    """A row of ``pending_invalidations``, written ``age_s`` ago, not due for a while."""
+    async with db() as session, session.begin():
+        session.add(
+            PendingInvalidation(
+                kind=kind,
+                payload=payload,
+                due_at=NOT_DUE,
+                created_at=func.now() - timedelta(seconds=age_s),
+            )
+        )
+
+
+async def pending_access(bus: Bus, after: int = 0) -> PendingAccess:
+    reply = await bus.request(access_api.pending, {"after": after}, caller=None)
+    answer: PendingAccess = reply.value
+    return answer
+
+
+class TestPendingAccess:
+    """``access.pending``: what a change took away whose Redis work waits in PostgreSQL,
+    for the hubs that did not hear of it (``hub/revocations.py``)."""
+
+    async def test_it_names_revoked_sessions_deactivated_users_and_unsettled_channels(
+        self, bus: Bus, db: async_sessionmaker[AsyncSession], settings: Settings, worker: Any
+    ) -> None:
+        gone = await make_user(db, f"g-{uuid.uuid4().hex[:6]}@example.com")
+        back = await make_user(db, f"b-{uuid.uuid4().hex[:6]}@example.com")
+        async with db() as session, session.begin():
+            await session.execute(
+                update(User).where(User.id == uuid.UUID(gone)).values(is_active=False)
+            )
+        ws = str(uuid.uuid4())
+        await keep(db, revocation.SESSIONS, {"sids": ["s2", "s1"]})
+        await keep(db, revocation.USER, {"user_id": gone})
+        await keep(db, revocation.USER, {"user_id": back})  # reactivated since: nobody
+        await keep(db, acl.FORGET, {"workspace_id": ws, "user_ids": ["u1"]})
+        await keep(db, "workspace_cache", {"workspace_id": ws})  # no access in it
+        await keep(db, revocation.SESSIONS, {"sids": 7})  # malformed: left out
+        before = time.time()
+        answer = await pending_access(bus)
+        assert (answer.sessions, answer.users, answer.channels, answer.after) == (
+            ["s1", "s2"],
+            [gone],
+            {"u1": [f"chat:{ws}", f"workspace:{ws}"]},
+            None,
+        )
+        lifetime = settings.access_token_ttl_s + settings.jwt_leeway_s
+        assert answer.until >= before + lifetime
+
+    async def test_rows_too_old_to_matter_are_left_out(
+        self, bus: Bus, db: async_sessionmaker[AsyncSession], settings: Settings, worker: Any
+    ) -> None:
+        """Every token that could carry such a session has expired, every answer cached
+        before such a change too."""
+        tokens_live = settings.access_token_ttl_s + settings.jwt_leeway_s + revocation.MARGIN_S
+        await keep(db, revocation.SESSIONS, {"sids": ["old"]}, tokens_live + COMMIT_SLACK_S + 5)
+        await keep(db, revocation.SESSIONS, {"sids": ["recent"]}, tokens_live)
+        ws = str(uuid.uuid4())
+        old = settings.cache_ttl_s + COMMIT_SLACK_S + 5
+        await keep(db, acl.FORGET, {"workspace_id": ws, "user_ids": ["old"]}, old)
+        answer = await pending_access(bus)
+        assert (answer.sessions, answer.channels) == (["recent"], {})
+
+    async def test_a_long_answer_comes_in_pages_that_the_hub_reads_to_the_end(
+        self,
+        bus: Bus,
+        db: async_sessionmaker[AsyncSession],
+        worker: Any,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(channels_handlers, "PAGE_ROWS", 3)
+        monkeypatch.setattr(channels_handlers, "PAGE_ENTRIES", 4)
+        for i in range(4):  # two sessions each: a page ends after two rows (4 entries)
+            await keep(db, revocation.SESSIONS, {"sids": [f"s{i}a", f"s{i}b"]})
+        first = await pending_access(bus)
+        assert (first.sessions, first.after is not None) == (["s0a", "s0b", "s1a", "s1b"], True)
+        assert first.after is not None
+        second = await pending_access(bus, first.after)
+        assert (second.sessions, second.after) == (["s2a", "s2b", "s3a", "s3b"], None)
+        everything = await ask_workers(bus)(None)
+        assert everything.sessions == {f"s{i}{x}" for i in range(4) for x in "ab"}

@@ -162,11 +162,12 @@ class TestHealthAndReadiness:
     async def test_ready_without_workers_is_503_naming_them(
         self, hub_without_workers: TestClient[Any, Any]
     ) -> None:
-        """Named, not explained: the why is on the admin listener only."""
+        """Named, not explained: the why is on the admin listener only. The deny-list
+        too: no worker could say what is revoked but not in Redis yet."""
         response = await hub_without_workers.get("/api/v1/ready")
         body = await response.json()
         assert (response.status, response.headers["Retry-After"]) == (503, "1")
-        assert body["failing"] == ["postgres", "workers"]
+        assert body["failing"] == ["deny_list", "postgres", "workers"]
         assert body["components"]["workers"] == "unavailable"
 
     async def test_an_operation_without_workers_is_a_503_problem_with_retry_after(

@@ -46,7 +46,7 @@ from handlers.invalidations import (
 from handlers.workspaces import acl, cache
 from hub.admin import create_admin_app
 from hub.app import create_app
-from hub.state import BUS, REDIS, REVOCATIONS
+from hub.state import BUS, NATS_CONN, REALTIME, REDIS, REVOCATIONS
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
 from hubbub.contracts.api.users import Role
@@ -57,8 +57,9 @@ from hubbub.dependencies import redis_outage
 from hubbub.keys import RedisKeys
 from hubbub.redisconn import redis_from_settings
 from tests.support import ops
-from tests.support.accounts import mailed_token, make_user
+from tests.support.accounts import PASSWORD, mailed_token, make_user
 from tests.support.clients import first_close
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import TestTokens
 from tests.support.waiting import eventually, wait_for
 from workers.app import RunningWorker, worker_running
@@ -278,6 +279,17 @@ def ws_url(server: TestServer) -> str:
     return f"ws://127.0.0.1:{server.port}/ws"
 
 
+async def signed_in(server: TestServer, db: async_sessionmaker[AsyncSession]) -> tuple[str, str]:
+    """A new account signed in through ``server``: its id and access token."""
+    email = f"s-{uuid.uuid4().hex[:6]}@example.com"
+    user_id = await make_user(db, email)
+    status, body = await call(
+        api(server), "POST", "/auth/login", json={"email": email, "password": PASSWORD}
+    )
+    assert status == 200, body
+    return user_id, body["access_token"]
+
+
 async def member_of_a_workspace(
     rest: Rest, db: async_sessionmaker[AsyncSession]
 ) -> tuple[str, str, str]:
@@ -306,8 +318,106 @@ async def heard_so_far(hub: TestServer, nc: NATS, settings: Settings) -> None:
 
 class TestWhileRedisRefusesWrites:
     """Redis answers reads but refuses writes: what was revoked meanwhile is only in
-    PostgreSQL (``pending_invalidations``) until the workers can redo it, and a demotion
-    must hold on every hub all the same."""
+    PostgreSQL (``pending_invalidations``) until the workers can redo it. A hub that starts
+    then, or whose NATS link drops then, must deny it all the same, and a demotion must
+    hold on every hub."""
+
+    async def test_a_hub_started_meanwhile_refuses_a_session_ended_meanwhile(
+        self,
+        outage_hub: TestServer,
+        outage_settings: Settings,
+        aiohttp_server: Any,
+        db: async_sessionmaker[AsyncSession],
+        writes_refused: Callable[[], Awaitable[None]],
+    ) -> None:
+        _, token = await signed_in(outage_hub, db)
+        await writes_refused()
+        assert (await call(api(outage_hub), "POST", "/auth/logout-all", token))[0] == 204
+        assert await pending(db) >= 1  # the deny-list entry waits in PostgreSQL
+
+        restarted = await aiohttp_server(create_app(outage_settings, ops.catalog_with_tests()))
+        assert (await call(api(restarted), "GET", "/users/me", token))[0] == 401
+        c = HubbubClient(ws_url(restarted), token)
+        with pytest.raises(RemoteError) as refused:
+            await c.connect(timeout=10)
+        assert refused.value.code == "unauthorized"
+        status, ready = await call(api(restarted), "GET", "/ready")
+        assert (status, ready["components"]["deny_list"]) == (200, "ok")
+
+    async def test_a_hub_started_meanwhile_keeps_a_member_removed_meanwhile_out(
+        self,
+        outage_hub: TestServer,
+        outage_settings: Settings,
+        own_redis_client: Redis,
+        aiohttp_server: Any,
+        db: async_sessionmaker[AsyncSession],
+        writes_refused: Callable[[], Awaitable[None]],
+    ) -> None:
+        """The member's cached "allowed" is still in Redis: the new hub must not trust it."""
+        tokens = TestTokens(outage_settings)
+        rest = Rest(outage_hub, tokens)
+        owner, member, ws = await member_of_a_workspace(rest, db)
+        channel = f"workspace:{ws}"
+        m = HubbubClient(ws_url(outage_hub), tokens.issue(member))
+        await m.connect()
+        try:
+            assert await may_subscribe(m, channel)  # caches "allowed"
+        finally:
+            await m.close()
+        keys = RedisKeys(outage_settings.namespace)
+        assert await own_redis_client.get(keys.channel_acl(member, channel, "subscribe")) == b"1"
+        await writes_refused()
+        await rest(owner, "DELETE", f"/workspaces/{ws}/members/{member}")
+        assert await own_redis_client.get(keys.channel_acl(member, channel, "subscribe")) == b"1"
+
+        restarted = await aiohttp_server(create_app(outage_settings, ops.catalog_with_tests()))
+        m = HubbubClient(ws_url(restarted), tokens.issue(member))
+        await m.connect()
+        try:
+            assert not await may_subscribe(m, channel)
+            with pytest.raises(RemoteError) as refused:
+                await m.history(channel)
+            assert refused.value.code == "forbidden"
+        finally:
+            await m.close()
+
+    async def test_a_hub_whose_nats_link_dropped_meanwhile_catches_up_on_a_session_ended_then(
+        self,
+        outage_hub: TestServer,
+        outage_settings: Settings,
+        db: async_sessionmaker[AsyncSession],
+        writes_refused: Callable[[], Awaitable[None]],
+    ) -> None:
+        """The control message is lost for the hub and Redis has no entry: after the
+        reconnect's re-check the token is refused and its socket closed (4001)."""
+        proxy = TcpProxy.to_url(outage_settings.nats_url or "")
+        await proxy.start()
+        proxied = outage_settings.model_copy(update={"nats_url": proxy.url("nats")})
+        hub = TestServer(create_app(proxied, ops.catalog_with_tests()), host="127.0.0.1")
+        await hub.start_server()
+        try:
+            _, token = await signed_in(hub, db)
+            c = HubbubClient(ws_url(hub), token)
+            await c.connect()
+            recheck = hub.app[REALTIME].recheck
+            await writes_refused()
+            await proxy.cut()
+            await wait_for(lambda: not hub.app[NATS_CONN].is_connected, what="the link down")
+            passes = recheck.passes
+            # Ended through the other hub, while this one hears nothing.
+            assert (await call(api(outage_hub), "POST", "/auth/logout-all", token))[0] == 204
+            assert await pending(db) >= 1
+
+            await proxy.restore()
+            await wait_for(lambda: recheck.passes > passes, timeout=15, what="the re-check")
+            assert (await call(api(hub), "GET", "/users/me", token))[0] == 401
+            assert await first_close(c) == 4001
+            status, ready = await call(api(hub), "GET", "/ready")
+            assert (status, ready["components"]["deny_list"]) == (200, "ok")
+            await c.close()
+        finally:
+            await hub.close()
+            await proxy.stop()
 
     async def test_a_member_demoted_to_viewer_may_no_longer_publish_on_chat(
         self,

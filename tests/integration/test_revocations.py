@@ -1,18 +1,27 @@
-"""The hub's deny-list: loaded from Redis, kept current by control messages on NATS."""
+"""The hub's deny-list: loaded from the workers (what is still pending) and Redis, kept
+current by control messages on NATS."""
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import orjson
 import pytest
 from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
+from sqlalchemy import update as sql_update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.revocations import Revocations
+from handlers.accounts import revocation
+from handlers.accounts.models import User
+from handlers.invalidations import PendingInvalidation
+from hub.revocations import Pending, Revocations, ask_workers
+from hubbub.bus import Bus
 from hubbub.config import Settings
 from hubbub.contracts.control import (
     DEACTIVATED_USERS,
@@ -22,10 +31,15 @@ from hubbub.contracts.control import (
     Reactivated,
     SessionsRevoked,
 )
+from hubbub.contracts.errors import NotFound, Unavailable
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
+from tests.support.accounts import make_user
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for
+from workers.app import RunningWorker
+
+NOT_DUE = datetime.now(UTC) + timedelta(hours=1)  # a kept row the redo loop leaves alone
 
 
 @pytest.fixture
@@ -38,11 +52,31 @@ def subjects(settings: Settings) -> Subjects:
     return Subjects(settings.namespace)
 
 
+class Workers:
+    """What the workers say is pending (``access.pending``): ``said``, or ``None`` for no
+    worker answering. Asked in order with Redis's reads (``log``)."""
+
+    def __init__(self, log: list[str] | None = None) -> None:
+        self.said: Pending | None = Pending()
+        self.log = log if log is not None else []
+
+    async def __call__(self, timeout: float | None) -> Pending:
+        self.log.append("workers")
+        if self.said is None:
+            raise Unavailable("no worker answered")
+        return self.said
+
+
+@pytest.fixture
+def workers() -> Workers:
+    return Workers()
+
+
 @pytest.fixture
 async def revocations(
-    nc: NATS, redis: Redis, keys: RedisKeys, subjects: Subjects
+    nc: NATS, redis: Redis, keys: RedisKeys, subjects: Subjects, workers: Workers
 ) -> AsyncIterator[Revocations]:
-    revs = Revocations(nc=nc, redis=redis, keys=keys, subjects=subjects)
+    revs = Revocations(nc=nc, redis=redis, keys=keys, subjects=subjects, pending=workers)
     await revs.start()
     yield revs
     await revs.stop()
@@ -63,7 +97,7 @@ class TestLoading:
     ) -> None:
         await redis.zadd(keys.key(*REVOKED_SESSIONS), {"s1": later()})
         await redis.zadd(keys.key(*DEACTIVATED_USERS), {"u2": later()})
-        revs = Revocations(nc=nc, redis=redis, keys=keys, subjects=subjects)
+        revs = Revocations(nc=nc, redis=redis, keys=keys, subjects=subjects, pending=Workers())
         await revs.start()
         try:
             assert (
@@ -163,6 +197,121 @@ class TestLoading:
         assert revocations.is_revoked("s-new", "u")
 
 
+class TestWhatIsPending:
+    """What the workers say is taken away but not in Redis yet (its write refused, or
+    not done yet): denied as if Redis showed it."""
+
+    async def test_pending_sessions_and_users_are_denied_though_redis_shows_neither(
+        self, revocations: Revocations, workers: Workers
+    ) -> None:
+        workers.said = Pending(frozenset({"s1"}), frozenset({"u2"}), until=later())
+        await revocations.reload()
+        assert (
+            revocations.is_revoked("s1", "u1"),
+            revocations.is_revoked("s9", "u2"),
+            revocations.is_revoked("s9", "u9"),
+        ) == (True, True, False)
+
+    async def test_a_pending_deactivation_holds_until_redis_shows_it_then_follows_redis(
+        self, revocations: Revocations, workers: Workers, redis: Redis, keys: RedisKeys
+    ) -> None:
+        workers.said = Pending(users=frozenset({"u2"}), until=later())
+        await revocations.reload()
+        workers.said = Pending()  # an answer that did not come through: still denied
+        await revocations.reload()
+        assert revocations.is_revoked("s", "u2")
+        await redis.zadd(keys.key(*DEACTIVATED_USERS), {"u2": later()})  # redone
+        await revocations.reload()
+        await redis.zrem(keys.key(*DEACTIVATED_USERS), "u2")  # reactivated, unheard
+        await revocations.reload()
+        assert not revocations.is_revoked("s", "u2")
+
+    async def test_channels_pending_are_unsettled_while_the_workers_name_them(
+        self, revocations: Revocations, workers: Workers
+    ) -> None:
+        workers.said = Pending(channels=frozenset({("u1", "workspace:w")}))
+        await revocations.reload()
+        assert (
+            revocations.unsettled("u1", "workspace:w"),
+            revocations.unsettled("u1", "chat:w"),
+            revocations.unsettled("u2", "workspace:w"),
+        ) == (True, False, False)
+        workers.said = Pending()  # deleted from Redis since
+        await revocations.reload()
+        assert not revocations.unsettled("u1", "workspace:w")
+
+    async def test_the_workers_are_asked_before_redis_is_read(
+        self, revocations: Revocations, workers: Workers
+    ) -> None:
+        """A row redone (and deleted) in between is in Redis by the time it is read."""
+        original_read = revocations._read
+
+        async def read(parts: tuple[str, str], now: float) -> dict[str, float]:
+            workers.log.append("redis")
+            return await original_read(parts, now)
+
+        revocations._read = read  # type: ignore[method-assign]
+        workers.log.clear()
+        await revocations.reload()
+        assert workers.log == ["workers", "redis", "redis"]
+
+    async def test_a_load_without_the_workers_fails_and_keeps_what_it_read(
+        self, revocations: Revocations, workers: Workers, redis: Redis, keys: RedisKeys
+    ) -> None:
+        """Not synced, and what was pending before stays unsettled; Redis is merged."""
+        workers.said = Pending(channels=frozenset({("u1", "chat:w")}))
+        await revocations.reload()
+        workers.said = None
+        await redis.zadd(keys.key(*REVOKED_SESSIONS), {"s1": later()})
+        with pytest.raises(Unavailable):
+            await revocations.reload()
+        assert (revocations.synced, revocations.is_revoked("s1", "u")) == (False, True)
+        assert revocations.unsettled("u1", "chat:w")
+
+    async def test_a_hub_that_cannot_ask_at_start_is_behind_until_it_can(
+        self, nc: NATS, redis: Redis, keys: RedisKeys, subjects: Subjects
+    ) -> None:
+        workers = Workers()
+        workers.said = None
+        revs = Revocations(nc=nc, redis=redis, keys=keys, subjects=subjects, pending=workers)
+        caught_up: list[bool] = []
+        revs.on_caught_up.append(lambda: caught_up.append(True))
+        await revs.start()
+        try:
+            assert (revs.synced, revs.behind) == (False, True)
+            workers.said = Pending(frozenset({"s1"}), until=later())
+            await wait_for(lambda: not revs.behind, what="caught up")
+            assert (revs.synced, revs.is_revoked("s1", "u"), caught_up) == (True, True, [True])
+        finally:
+            await revs.stop()
+
+    async def test_after_a_reconnect_it_is_behind_until_the_workers_answer(
+        self, revocations: Revocations, workers: Workers
+    ) -> None:
+        workers.said = None
+        await revocations.after_reconnect()  # in the background: returns at once
+        assert revocations.behind
+        workers.said = Pending(frozenset({"missed"}), until=later())
+        await wait_for(lambda: not revocations.behind, what="caught up")
+        assert revocations.is_revoked("missed", "u")
+
+
+class TestAskingOlderWorkers:
+    async def test_workers_without_the_question_leave_it_to_redis_with_one_warning(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A rolling deploy, hubs first: what Redis shows is all there is, as before."""
+
+        class OlderWorkers:
+            async def request(self, *_: Any, **__: Any) -> Any:
+                raise NotFound("unknown operation 'access.pending'")
+
+        ask = ask_workers(cast(Bus, OlderWorkers()))
+        assert (await ask(None), await ask(None)) == (Pending(), Pending())
+        said = [r for r in caplog.records if r.name == "hub.revocations"]
+        assert [r.levelno for r in said] == [logging.WARNING]
+
+
 class TestControlMessages:
     async def test_revoked_sessions_are_denied(
         self, revocations: Revocations, nc: NATS, subjects: Subjects
@@ -244,7 +393,12 @@ class TestListeners:
 
 class TestHubWiring:
     async def test_the_hub_reloads_its_deny_list_after_a_nats_reconnect(
-        self, settings: Settings, aiohttp_client: Any, redis: Redis, keys: RedisKeys
+        self,
+        settings: Settings,
+        aiohttp_client: Any,
+        redis: Redis,
+        keys: RedisKeys,
+        worker: RunningWorker,
     ) -> None:
         from hub.app import create_app
         from hub.state import ON_NATS_RECONNECTED, REVOCATIONS
@@ -254,7 +408,39 @@ class TestHubWiring:
         await redis.zadd(keys.key(*REVOKED_SESSIONS), {"while-away": later()})
         for hook in app[ON_NATS_RECONNECTED]:
             await hook()
-        assert app[REVOCATIONS].is_revoked("while-away", "u")
+        revocations = app[REVOCATIONS]
+        assert revocations.behind  # until the load in the background has succeeded
+        await wait_for(lambda: not revocations.behind, what="reloaded")
+        assert revocations.is_revoked("while-away", "u")
+
+    async def test_the_hub_denies_what_the_workers_say_is_pending(
+        self,
+        settings: Settings,
+        aiohttp_client: Any,
+        db: async_sessionmaker[AsyncSession],
+        worker: RunningWorker,
+    ) -> None:
+        """Revoked while Redis refused the write: only PostgreSQL has it (kept there, not
+        due for a while, so that the worker's redo loop leaves it alone)."""
+        from hub.app import create_app
+        from hub.state import REVOCATIONS
+
+        user = await make_user(db, f"d-{uuid.uuid4().hex[:6]}@example.com")
+        async with db() as session, session.begin():
+            await session.execute(
+                sql_update(User).where(User.id == uuid.UUID(user)).values(is_active=False)
+            )
+            for kind, payload in [
+                (revocation.SESSIONS, {"sids": ["s-pending"]}),
+                (revocation.USER, {"user_id": user}),
+            ]:
+                session.add(PendingInvalidation(kind=kind, payload=payload, due_at=NOT_DUE))
+        client = await aiohttp_client(create_app(settings))
+        revocations = client.server.app[REVOCATIONS]
+        assert (revocations.is_revoked("s-pending", "u"), revocations.is_deactivated(user)) == (
+            True,
+            True,
+        )
 
 
 def own_url(settings: Settings) -> str:
@@ -288,6 +474,7 @@ class TestStartingWithoutRedis:
         keys: RedisKeys,
         redis_link: TcpProxy,
         caplog: pytest.LogCaptureFixture,
+        worker: RunningWorker,
     ) -> None:
         from hub.app import create_app
         from hub.state import REVOCATIONS
@@ -321,6 +508,7 @@ class TestStartingWithoutRedis:
         redis_link: TcpProxy,
         nats_link: TcpProxy,
         caplog: pytest.LogCaptureFixture,
+        worker: RunningWorker,
     ) -> None:
         from hub.app import create_app
 
@@ -337,7 +525,11 @@ class TestStartingWithoutRedis:
         await nats_link.restore()
 
         def resync_failures() -> list[logging.LogRecord]:
-            return [r for r in caplog.records if "NATS reconnect failed" in r.getMessage()]
+            return [
+                r
+                for r in caplog.records
+                if "after a NATS reconnect" in r.getMessage() and r.levelno >= logging.WARNING
+            ]
 
         await wait_for(resync_failures, timeout=15, what="the reconnect's re-sync fails")
         assert [r.levelno for r in resync_failures()] == [logging.WARNING]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hubbub.contracts.api import (
+    access,
     activity,
     apikeys,
     auth,
@@ -21,6 +22,7 @@ def default_catalog() -> Catalog:
     catalog = Catalog()
     for part in (
         system,
+        access,
         auth,
         users,
         apikeys,
@@ -36,6 +38,7 @@ def default_catalog() -> Catalog:
 
 
 __all__ = [
+    "access",
     "activity",
     "apikeys",
     "auth",
