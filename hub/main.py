@@ -8,6 +8,7 @@ import logging
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from hub.admin import admin_listener
 from hub.app import create_app
@@ -21,12 +22,20 @@ SERVICE_NAME = "hubbub-hub"
 
 def bad_request_without_traceback(record: logging.LogRecord) -> bool:
     """aiohttp logs a request it cannot parse (a NUL in a header, a broken request line)
-    at ERROR with a traceback; it is the client's mistake, answered 400: one INFO line."""
+    at ERROR with a traceback; it is the client's mistake, answered 400: one INFO line.
+    So is a body it fails to read after the answer went out (one that does not decode as
+    its ``Content-Encoding`` says, left unread by a handler that refused the request)."""
     error = record.exc_info[1] if record.exc_info else None
     if isinstance(error, HttpProcessingError):
         record.msg, record.args = "unparseable request answered 400: %s", (error.message,)
-        record.levelno, record.levelname = logging.INFO, "INFO"
-        record.exc_info, record.exc_text = None, None
+    elif isinstance(error, RequestPayloadError):
+        cause = error.__cause__
+        reason = cause.message if isinstance(cause, HttpProcessingError) else str(error)
+        record.msg, record.args = "unreadable request body left unread: %s", (reason,)
+    else:
+        return True
+    record.levelno, record.levelname = logging.INFO, "INFO"
+    record.exc_info, record.exc_text = None, None
     return True
 
 

@@ -258,9 +258,16 @@ def _problem_of(request: web.Request, exc: Exception, request_id: str) -> web.St
 
 
 def _finish(request: web.Request, response: web.StreamResponse, request_id: str) -> None:
-    """The request id and the security headers on an answer not sent yet."""
+    """The request id and the security headers on an answer not sent yet; and, if the
+    request's body could not be read (it does not decode as its ``Content-Encoding``
+    says), the connection closed after it: what is left of that body is never read."""
     if not response.prepared:
         _set_headers(request, response, request_id)
+        if request.content.exception() is not None:
+            response.force_close()
+            # Marked ended, so aiohttp does not try to read the rest after the answer
+            # (and log that read's failure as a server error).
+            request.content.feed_eof()
 
 
 def _set_headers(request: web.Request, response: web.StreamResponse, request_id: str) -> None:

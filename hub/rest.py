@@ -22,11 +22,12 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from pydantic import BaseModel
 
 from hub import calls
 from hub.auth import authenticate
-from hub.problems import problem_response
+from hub.problems import echoable, problem_response
 from hub.rest_hooks import RestHooks
 from hub.state import BUS, CATALOG, REST_HOOKS, SETTINGS
 from hubbub.contracts.errors import (
@@ -77,11 +78,14 @@ async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
         raise TooLarge(f"request body larger than {limit} bytes", limit=limit)
     # To its end: ``read(n)`` would answer with whatever part has arrived so far.
     chunks, size = [], 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"request body larger than {limit} bytes", limit=limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"request body larger than {limit} bytes", limit=limit)
+            chunks.append(chunk)
+    except web.RequestPayloadError as exc:
+        raise unreadable_body(request, exc) from None
     raw = b"".join(chunks)
     if not raw.strip():
         return {}
@@ -97,6 +101,19 @@ async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
+
+
+def unreadable_body(request: web.Request, exc: web.RequestPayloadError) -> BadRequest:
+    """The client's mistake that kept its body from being read: one that does not decode
+    as its ``Content-Encoding`` says, or one cut short. (The request-context middleware
+    closes the connection after the answer: the rest of such a body is never read.)"""
+    cause = exc.__cause__
+    encoding = request.headers.get("Content-Encoding")
+    if isinstance(cause, ContentEncodingError) and encoding:
+        return BadRequest(f"the body does not decode as Content-Encoding: {echoable(encoding)}")
+    if isinstance(cause, HttpProcessingError):
+        return BadRequest(f"the body could not be read: {cause.message}")
+    return BadRequest("the body could not be read")
 
 
 def make_handler(

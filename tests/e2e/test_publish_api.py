@@ -18,6 +18,7 @@ from hubbub.config import Settings
 from hubbub.contracts.key_control import API_KEY_CACHE_S
 from tests.e2e.conftest import ClientFactory
 from tests.e2e.test_realtime import next_pub
+from tests.support.raw_http import raw_request
 from tests.support.waiting import eventually
 
 
@@ -154,6 +155,26 @@ class TestPublishOverHttp:
             "validation_failed",
             ["body", "data"],
         )
+
+    async def test_a_body_that_does_not_decode_is_a_bad_request(
+        self, hub_server: TestServer, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        key = await new_key(db, "garbled", "public:*")
+        response = await raw_request(
+            hub_server.port,
+            "POST",
+            b"/api/v1/channels/public:x/publish",
+            {
+                "Authorization": f"Bearer {key}".encode(),
+                "Content-Type": b"application/json",
+                "Content-Encoding": b"gzip",
+            },
+            b"this is not gzip at all",
+        )
+        body = response.json()
+        assert isinstance(body, dict)
+        assert (response.status, body["code"]) == (400, "bad_request")
+        assert "Content-Encoding: gzip" in body["detail"]
 
     @pytest.mark.parametrize(
         ("body", "headers", "status", "where"),
