@@ -153,6 +153,8 @@ async def _http_request(request: web.Request, handler: Handler) -> web.StreamRes
         except Exception as exc:
             response = _failure_response(request, exc, request_id)
         _finish(request, response, request_id)
+        # Here, not in ``cors``: a failure raised past it is answered only here.
+        cors_headers(request, response)
         status = response.status
         measured.observe_http(request, status, time.perf_counter() - start)
         return response
@@ -319,33 +321,28 @@ def _user_id(request: web.Request) -> str | None:
 
 @web.middleware
 def cors(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
-    """CORS for the configured origins only; same-origin needs none of it.
+    """CORS preflights for the configured origins only; same-origin needs none of it.
 
-    The WebSocket upgrade is handed straight on (no frame of this middleware kept for the
-    socket's life): ``request_context`` adds the headers to a refused upgrade's answer."""
-    if request.path == metrics.WS_PATH:
-        return handler(request)
-    return _cors(request, handler)
-
-
-async def _cors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    origin = request.headers.get("Origin")
-    allowed = origin is not None and origin in request.app[SETTINGS].cors_origins
+    Every other request is handed straight on (no frame of this middleware kept for it,
+    nor for a socket's life): ``request_context`` adds the CORS headers to every answer,
+    a failure's problem details too, which it alone builds."""
     if (
         request.method == "OPTIONS"
-        and allowed
         and "Access-Control-Request-Method" in request.headers
+        and request.headers.get("Origin") in request.app[SETTINGS].cors_origins
     ):
-        response: web.StreamResponse = web.Response(status=204)
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, PUT, DELETE"
-        response.headers["Access-Control-Allow-Headers"] = (
-            "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, "
-            "X-Request-Id, X-Requested-With"
-        )
-        response.headers["Access-Control-Max-Age"] = "600"
-    else:
-        response = await handler(request)
-    cors_headers(request, response)
+        return _preflight()
+    return handler(request)
+
+
+async def _preflight() -> web.StreamResponse:
+    response = web.Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, PUT, DELETE"
+    response.headers["Access-Control-Allow-Headers"] = (
+        "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, "
+        "X-Request-Id, X-Requested-With"
+    )
+    response.headers["Access-Control-Max-Age"] = "600"
     return response
 
 

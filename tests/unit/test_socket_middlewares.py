@@ -33,11 +33,16 @@ from hubbub.logs import request_id_var
 ORIGIN = "https://app.example"
 MIDDLEWARE_COROUTINES = {
     *("request_context", "cors", "request_deadline"),
-    *("_http_request", "_cors", "_within_deadline", "_socket_request"),
+    *("_http_request", "_preflight", "_within_deadline", "_socket_request"),
 }
 
 
-def _app(tmp_path: Any, ws: Any, rest_state: dict[str, Any] | None = None) -> web.Application:
+def _app(
+    tmp_path: Any,
+    ws: Any,
+    rest_state: dict[str, Any] | None = None,
+    request_timeout_s: float = 10.0,
+) -> web.Application:
     state: dict[str, Any] = {} if rest_state is None else rest_state
     app = web.Application(middlewares=[request_context, cors, request_deadline])
     app[SETTINGS] = Settings(
@@ -45,6 +50,7 @@ def _app(tmp_path: Any, ws: Any, rest_state: dict[str, Any] | None = None) -> we
         state_dir=tmp_path,
         secret_key="s" * 40,
         cors_origins=[ORIGIN],
+        request_timeout_s=request_timeout_s,
         _env_file=None,
     )
     app.router.add_get("/ws", ws)
@@ -175,8 +181,25 @@ async def test_a_rest_request_keeps_its_deadline_and_cors(
     assert 0 < body["time_left"] <= 10.0
     assert [n for n in chain if n in MIDDLEWARE_COROUTINES] == [
         "_http_request",
-        "_cors",
         "_within_deadline",
     ]
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_a_request_past_its_deadline_is_a_504_with_cors(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    """Cut off by the request deadline (not a bus call's timeout): still answered with
+    the CORS headers a browser on the allowed origin needs to read it."""
+
+    async def ws(request: web.Request) -> web.StreamResponse:
+        raise AssertionError("not called")
+
+    state: dict[str, Any] = {}  # its handler waits for a release that never comes
+    client = await aiohttp_client(_app(tmp_path, ws, state, request_timeout_s=0.05))
+    response = await client.get("/api/v1/x", headers={"Origin": ORIGIN})
+    body = await response.json(content_type=None)
+    assert (response.status, body["code"]) == (504, "timeout")
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert response.headers["Vary"] == "Origin"
