@@ -212,9 +212,13 @@ class _Builder:
                     "name": "If-Match",
                     "in": "header",
                     "required": False,
-                    "description": "Apply only if the entity's version is this ETag "
-                    '(like `"3"`); otherwise 412',
-                    "schema": {"type": "string", "pattern": '^(W/)?"?[1-9][0-9]{0,8}"?$'},
+                    "description": "Apply only if the entity's version is this ETag's "
+                    '(like `"3"`, or `"3-admin"` as a workspace\'s: the version counts); '
+                    "otherwise 412",
+                    "schema": {
+                        "type": "string",
+                        "pattern": '^(W/)?"?[1-9][0-9]{0,8}(-[a-z]{1,20})?"?$',
+                    },
                 }
             )
         if http.etag and http.method == "GET":
@@ -257,9 +261,15 @@ class _Builder:
             result_ref = self.refs.get((op.result, "serialization"))
             success["content"] = {"application/json": {"schema": result_ref or {}}}
         if http.etag:
+            described = (
+                f"The entity's version and your {http.etag_caller} in it (like "
+                f'`"3-admin"`: it changes when either does)'
+                if http.etag_caller
+                else "The entity's version"
+            )
             success["headers"] = {
                 "ETag": {
-                    "description": "The entity's version, for If-Match and If-None-Match",
+                    "description": f"{described}, for If-Match and If-None-Match",
                     "schema": {"type": "string"},
                 }
             }

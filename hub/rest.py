@@ -15,6 +15,7 @@ asks; the same call over WebSocket RPC answers ``409 conflict``.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Awaitable, Callable
@@ -38,7 +39,7 @@ from hubbub.contracts.errors import (
     is_stale_version,
     validation_failed_from,
 )
-from hubbub.contracts.operations import Operation
+from hubbub.contracts.operations import Http, Operation
 from hubbub.logs import request_id_var
 
 API_PREFIX = "/api/v1"
@@ -65,12 +66,29 @@ def idempotency_key(request: web.Request) -> str | None:
     return calls.check_idempotency_key(request.headers.get("Idempotency-Key"))
 
 
+def entity_tag(http: Http, value: object) -> str | None:
+    """The ETag of a result: its entity version (``"3"``), and the caller's own field
+    after it where the result has one (``"3-admin"``: a workspace with the caller's role,
+    which changes without the version)."""
+    assert http.etag is not None
+    version = getattr(value, http.etag, None)
+    if version is None:
+        return None
+    own = getattr(value, http.etag_caller, None) if http.etag_caller else None
+    return f'"{version}"' if own is None else f'"{version}-{own}"'
+
+
+_IF_MATCH = re.compile(r'(?:W/)?"*([0-9]{1,9})(?:-[a-z]{1,20})?"*')
+
+
 def parse_if_match(value: str) -> int:
-    """``If-Match: "7"`` (or ``W/"7"``) → 7: our ETags are entity versions."""
-    tag = value.strip().removeprefix("W/").strip('"')
-    if not (tag.isascii() and tag.isdigit() and len(tag) <= 9 and int(tag) >= 1):
+    """``If-Match: "7"`` (or ``W/"7"``) → 7; a tag with the caller's role, ``"7-admin"``,
+    → 7 too: a write is conditional on the entity's version alone (the caller's right
+    to make it is checked anew)."""
+    match = _IF_MATCH.fullmatch(value.strip())
+    if match is None or int(match[1]) < 1:
         raise BadRequest('If-Match must be an ETag this API returned, like "3"')
-    return int(tag)
+    return int(match[1])
 
 
 async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
@@ -174,9 +192,8 @@ def make_handler(
             return failure
         headers = {}
         if http.etag is not None:
-            version = getattr(reply.value, http.etag, None)
-            if version is not None:
-                etag = f'"{version}"'
+            etag = entity_tag(http, reply.value)
+            if etag is not None:
                 headers["ETag"] = etag
                 if request.method == "GET" and request.headers.get("If-None-Match") == etag:
                     return web.Response(status=304, headers=headers)

@@ -35,6 +35,9 @@ class Http:
     path: str  # relative to /api/v1, with {param} placeholders named like params fields
     status: int = 200
     etag: str | None = None  # result field whose value is the entity version (ETag)
+    # A result field that is the caller's own, not the entity's (their role in it): in the
+    # ETag too (``"3-admin"``), so a tag held from before it changed is not current.
+    etag_caller: str | None = None
     if_match: str | None = None  # params field that receives If-Match's version
 
     @property

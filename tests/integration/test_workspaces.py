@@ -78,8 +78,46 @@ class TestWorkspaces:
         response = await domain.call(
             "PATCH", f"/workspaces/{ws['id']}", ann, json={"name": "B"}, headers={"If-Match": '"1"'}
         )
-        assert (response.status, response.headers["ETag"]) == (200, '"2"')
+        assert (response.status, response.headers["ETag"]) == (200, '"2-owner"')
         assert (await response.json())["name"] == "B"
+
+    async def test_a_members_new_role_is_a_new_etag(self, domain: Domain) -> None:
+        """The workspace as a member sees it carries their role, which changes without
+        the workspace's version: a tag held from before is not current."""
+        owner, bob = await domain.person("owner"), await domain.person("bob")
+        ws = await domain.workspace(owner)
+        await domain.add(ws["id"], owner, bob, "viewer")
+        path = f"/workspaces/{ws['id']}"
+        before = await domain.call("GET", path, bob)
+        held = before.headers["ETag"]
+        await domain.call(
+            "PATCH", f"{path}/members/{bob.id}", owner, json={"role": "admin"}, expect=200
+        )
+        again = await domain.call("GET", path, bob, headers={"If-None-Match": held})
+        assert again.status == 200
+        assert (await again.json())["role"] == "admin"
+        assert again.headers["ETag"] != held
+        current = await domain.call(
+            "GET", path, bob, headers={"If-None-Match": again.headers["ETag"]}
+        )
+        assert current.status == 304
+
+    async def test_the_etag_it_issued_and_the_bare_version_both_serve_as_if_match(
+        self, domain: Domain
+    ) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        path = f"/workspaces/{ws['id']}"
+        issued = (await domain.call("GET", path, ann)).headers["ETag"]
+        renamed = await domain.call(
+            "PATCH", path, ann, json={"name": "B"}, headers={"If-Match": issued}
+        )
+        assert renamed.status == 200
+        stale = await domain.call(
+            "PATCH", path, ann, json={"name": "C"}, headers={"If-Match": issued}, expect=412
+        )
+        assert stale["details"]["current_version"] == 2
+        await domain.call("DELETE", path, ann, headers={"If-Match": '"2"'}, expect=204)
 
     async def test_a_stale_if_match_is_412_over_rest(self, domain: Domain) -> None:
         ann = await domain.person("ann")

@@ -14,7 +14,15 @@ class TestIfMatch:
     def test_our_etags_are_versions(self, header: str, version: int) -> None:
         assert parse_if_match(header) == version
 
-    @pytest.mark.parametrize("header", ['"abc"', "*", '"-1"', ""])
+    @pytest.mark.parametrize(("header", "version"), [('"7-admin"', 7), ('W/"12-viewer"', 12)])
+    def test_a_tag_with_the_callers_role_is_its_version(self, header: str, version: int) -> None:
+        """A workspace's ETag adds the caller's role; a write is conditional on the
+        version alone."""
+        assert parse_if_match(header) == version
+
+    @pytest.mark.parametrize(
+        "header", ['"abc"', "*", '"-1"', "", '"7-"', '"7-admin-x"', '"-admin"', '"7-\u0663"']
+    )
     def test_anything_else_is_a_bad_request(self, header: str) -> None:
         with pytest.raises(BadRequest):
             parse_if_match(header)

@@ -55,7 +55,7 @@ WorkspaceName = Name
 class WorkspacePublic(BaseModel):
     id: uuid.UUID
     name: str
-    version: int = Field(description="Rises by one with every change; the ETag")
+    version: int = Field(description="Rises by one with every change; in the ETag")
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
@@ -118,7 +118,7 @@ create = catalog.add(
         params=WorkspaceCreate,
         result=MyWorkspace,
         access=Access.USER,
-        http=Http("POST", "/workspaces", status=201, etag="version"),
+        http=Http("POST", "/workspaces", status=201, etag="version", etag_caller="role"),
         mutating=True,
         summary="Create a workspace; I become its owner",
         tags=_TAGS,
@@ -131,7 +131,7 @@ get = catalog.add(
         params=WorkspaceIdParams,
         result=MyWorkspace,
         access=Access.USER,
-        http=Http("GET", "/workspaces/{workspace_id}", etag="version"),
+        http=Http("GET", "/workspaces/{workspace_id}", etag="version", etag_caller="role"),
         summary="One workspace (members only)",
         tags=_TAGS,
         errors=(ErrorCode.NOT_FOUND,),
@@ -144,7 +144,11 @@ update = catalog.add(
         result=MyWorkspace,
         access=Access.USER,
         http=Http(
-            "PATCH", "/workspaces/{workspace_id}", etag="version", if_match="expected_version"
+            "PATCH",
+            "/workspaces/{workspace_id}",
+            etag="version",
+            etag_caller="role",
+            if_match="expected_version",
         ),
         mutating=True,
         key="workspace_id",

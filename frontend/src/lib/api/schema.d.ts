@@ -1100,7 +1100,7 @@ export interface components {
             updated_at: string;
             /**
              * Version
-             * @description Rises by one with every change; the ETag
+             * @description Rises by one with every change; in the ETag
              */
             version: number;
         };
@@ -4862,7 +4862,7 @@ export interface operations {
             /** @description Success */
             201: {
                 headers: {
-                    /** @description The entity's version, for If-Match and If-None-Match */
+                    /** @description The entity's version and your role in it (like `"3-admin"`: it changes when either does), for If-Match and If-None-Match */
                     ETag?: string;
                     [name: string]: unknown;
                 };
@@ -4997,7 +4997,7 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
-                    /** @description The entity's version, for If-Match and If-None-Match */
+                    /** @description The entity's version and your role in it (like `"3-admin"`: it changes when either does), for If-Match and If-None-Match */
                     ETag?: string;
                     [name: string]: unknown;
                 };
@@ -5128,7 +5128,7 @@ export interface operations {
             header?: {
                 /** @description Send a retry with the same key and body: it is applied once and answered with the first response; the same key with another body is 422 `unprocessable` */
                 "Idempotency-Key"?: string;
-                /** @description Apply only if the entity's version is this ETag (like `"3"`); otherwise 412 */
+                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412 */
                 "If-Match"?: string;
             };
             path: {
@@ -5297,7 +5297,7 @@ export interface operations {
             header?: {
                 /** @description Send a retry with the same key and body: it is applied once and answered with the first response; the same key with another body is 422 `unprocessable` */
                 "Idempotency-Key"?: string;
-                /** @description Apply only if the entity's version is this ETag (like `"3"`); otherwise 412 */
+                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412 */
                 "If-Match"?: string;
             };
             path: {
@@ -5314,7 +5314,7 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
-                    /** @description The entity's version, for If-Match and If-None-Match */
+                    /** @description The entity's version and your role in it (like `"3-admin"`: it changes when either does), for If-Match and If-None-Match */
                     ETag?: string;
                     [name: string]: unknown;
                 };
@@ -7279,7 +7279,7 @@ export interface operations {
             header?: {
                 /** @description Send a retry with the same key and body: it is applied once and answered with the first response; the same key with another body is 422 `unprocessable` */
                 "Idempotency-Key"?: string;
-                /** @description Apply only if the entity's version is this ETag (like `"3"`); otherwise 412 */
+                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412 */
                 "If-Match"?: string;
             };
             path: {
@@ -7449,7 +7449,7 @@ export interface operations {
             header?: {
                 /** @description Send a retry with the same key and body: it is applied once and answered with the first response; the same key with another body is 422 `unprocessable` */
                 "Idempotency-Key"?: string;
-                /** @description Apply only if the entity's version is this ETag (like `"3"`); otherwise 412 */
+                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412 */
                 "If-Match"?: string;
             };
             path: {
@@ -7627,7 +7627,7 @@ export interface operations {
             header?: {
                 /** @description Send a retry with the same key and body: it is applied once and answered with the first response; the same key with another body is 422 `unprocessable` */
                 "Idempotency-Key"?: string;
-                /** @description Apply only if the entity's version is this ETag (like `"3"`); otherwise 412 */
+                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412 */
                 "If-Match"?: string;
             };
             path: {

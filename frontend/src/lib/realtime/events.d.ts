@@ -681,7 +681,7 @@ export interface WorkspacePublic {
   id: string;
   name: string;
   /**
-   * Rises by one with every change; the ETag
+   * Rises by one with every change; in the ETag
    */
   version: number;
   created_by: string | null;
