@@ -32,6 +32,7 @@ REST edge turns it into ``PreconditionFailed`` (412) when the version came from
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -284,15 +285,63 @@ def is_stale_version(error: HubbubError) -> bool:
     return isinstance(error, Conflict) and error.details.get("reason") == STALE_VERSION
 
 
+# The labels pydantic puts in an error's location for a union's member, where they are
+# its own: ``function-after[_strip(), ...]``, ``list[...]``. (Plain ones, ``int``, could
+# as well be a key of the client's.)
+_MEMBER_LABEL = re.compile(
+    r"(?:function-(?:after|before|wrap|plain)|list|dict|set|frozenset|tuple|nullable"
+    r"|union|lax-or-strict|json-or-python|default|chain)\[.*\]",
+    re.DOTALL,
+)
+
+
+def _without_union_members(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """pydantic's errors located as in the client's input: without union members.
+
+    An optional field (``X | None``, every PATCH field) that fails is reported once per
+    member of its union: at ``(field, "<X's validator>")`` and, with ``Input should be
+    None``, at ``(field, "none")``. Such a None branch's error means the value was not
+    null, so it is dropped (X's error says what is wrong), and so is the member's label
+    after the field in the others' locations. Any other such label pydantic puts in a
+    location (``function-after[...]``, ``list[...]``) goes too."""
+    located = [(tuple(e.get("loc", ())), e) for e in errors]
+    unions = sorted(
+        {
+            loc[:-1]
+            for loc, e in located
+            if e.get("type") == "none_required" and loc[-1:] == ("none",)
+        },
+        key=len,
+        reverse=True,  # the innermost first: the outer members' places stay where they are
+    )
+    kept: list[dict[str, Any]] = []
+    for loc, error in located:
+        field = loc[:-1]
+        if (
+            error.get("type") == "none_required"
+            and field in unions
+            and any(other is not error and at[: len(field)] == field for at, other in located)
+        ):
+            continue
+        parts = list(loc)
+        for union in unions:
+            if len(parts) > len(union) and tuple(parts[: len(union)]) == union:
+                del parts[len(union)]
+        parts = [p for p in parts if not (isinstance(p, str) and _MEMBER_LABEL.fullmatch(p))]
+        kept.append({**error, "loc": parts})
+    return kept
+
+
 def validation_failed_from(errors: list[dict[str, Any]]) -> ValidationFailed:
-    """Turn pydantic's error list into the stable wire form (no input echo, no URLs)."""
+    """Turn pydantic's error list into the stable wire form (no input echo, no URLs, no
+    union members in a location: ``_without_union_members``)."""
     cleaned = [
         {
             "loc": [str(p) for p in e.get("loc", ())],
             "msg": e.get("msg", ""),
             "type": e.get("type", ""),
         }
-        for e in errors
+        for e in _without_union_members(errors)
     ]
     first = cleaned[0] if cleaned else None
     message = (

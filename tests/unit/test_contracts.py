@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-from pydantic import BaseModel
+import uuid
 
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from hubbub.contracts.api.resources import ResourceUpdate
+from hubbub.contracts.api.workspaces import WorkspaceUpdate
 from hubbub.contracts.channels import DEFAULT_POLICIES, Channel, ChannelKind
 from hubbub.contracts.errors import (
     ERROR_CLASSES,
@@ -57,6 +61,53 @@ class TestErrors:
         assert error.details == {
             "errors": [{"loc": ["body", "email"], "msg": "not an email", "type": "value_error"}]
         }
+
+
+def _wire_errors(model: type[BaseModel], params: dict[str, object]) -> list[dict[str, object]]:
+    try:
+        model.model_validate(params)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        return list(validation_failed_from(errors).details["errors"])  # type: ignore[arg-type]
+    raise AssertionError("valid")
+
+
+class TestValidationErrorsOfOptionalFields:
+    """A PATCH field is ``X | None``: pydantic fails each member of the union."""
+
+    IDS = {"workspace_id": str(uuid.uuid4()), "resource_id": str(uuid.uuid4())}
+
+    def test_a_refused_value_is_one_error_at_the_field(self) -> None:
+        errors = _wire_errors(ResourceUpdate, {**self.IDS, "title": "x" * 1000})
+        assert [(e["loc"], e["type"]) for e in errors] == [(["title"], "string_too_long")]
+
+    def test_a_refused_item_is_at_its_place_in_the_field(self) -> None:
+        errors = _wire_errors(ResourceUpdate, {**self.IDS, "tags": ["ok", "not ok"]})
+        assert [e["loc"] for e in errors] == [["tags", "1"]]
+
+    def test_fields_in_the_wrong_shape_are_each_one_error(self) -> None:
+        errors = _wire_errors(ResourceUpdate, {**self.IDS, "status": 5, "body": []})
+        assert [(e["loc"], e["type"]) for e in errors] == [
+            (["body"], "string_type"),
+            (["status"], "string_type"),
+        ]
+
+    def test_within_a_field_no_member_label_is_left(self) -> None:
+        errors = _wire_errors(ResourceUpdate, {**self.IDS, "data": {"a": 1, "b\u0000": 2}})
+        assert errors
+        assert all(e["loc"][:2] == ["data", "b\u0000"] for e in errors), errors
+        assert not [e for e in errors if e["type"] == "none_required"]
+
+    def test_null_where_only_leaving_out_is_allowed_stays_at_the_field(self) -> None:
+        errors = _wire_errors(WorkspaceUpdate, {"workspace_id": str(uuid.uuid4()), "name": None})
+        assert [e["loc"] for e in errors] == [["name"]]
+
+    def test_a_field_that_must_be_null_keeps_its_error(self) -> None:
+        class Nothing(BaseModel):
+            gone: None = None
+
+        errors = _wire_errors(Nothing, {"gone": 1})
+        assert [(e["loc"], e["type"]) for e in errors] == [(["gone"], "none_required")]
 
 
 class TestChannels:
