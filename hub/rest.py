@@ -195,7 +195,7 @@ def make_handler(
             etag = entity_tag(http, reply.value)
             if etag is not None:
                 headers["ETag"] = etag
-                if request.method == "GET" and request.headers.get("If-None-Match") == etag:
+                if request.method in _READS and request.headers.get("If-None-Match") == etag:
                     return web.Response(status=304, headers=headers)
         if http.status == 204:
             response = web.Response(status=204, headers=headers)
@@ -213,10 +213,16 @@ def make_handler(
     return handle
 
 
+_READS = ("GET", "HEAD")
+
+
 def add_operation_routes(app: web.Application) -> None:
+    """A route per reachable operation; a GET's answers HEAD too (aiohttp sends no body)."""
     hooks = app.get(REST_HOOKS) or RestHooks()
     for op in app[CATALOG]:
         if op.http is not None and calls.reachable(op):
-            app.router.add_route(
-                op.http.method, API_PREFIX + op.http.path, make_handler(op, hooks), name=op.name
-            )
+            path, handler = API_PREFIX + op.http.path, make_handler(op, hooks)
+            if op.http.method == "GET":
+                app.router.add_get(path, handler, name=op.name)
+            else:
+                app.router.add_route(op.http.method, path, handler, name=op.name)

@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.support.workspaces import Domain
 
 PROBLEM = "application/problem+json"
 
@@ -108,6 +111,49 @@ class TestOperationsOverRest:
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+class TestHead:
+    """HEAD is answered wherever GET is: the same status and headers, no body."""
+
+    @pytest.fixture
+    def domain(
+        self, hub_client: TestClient[Any, Any], db: async_sessionmaker[AsyncSession]
+    ) -> Domain:
+        return Domain(hub_client, db)
+
+    async def test_head_on_an_operation_is_gets_answer_without_the_body(
+        self, domain: Domain
+    ) -> None:
+        ann = await domain.person("ann")
+        ws = await domain.workspace(ann)
+        path = f"/workspaces/{ws['id']}"
+        got = await domain.call("GET", path, ann)
+        head = await domain.call("HEAD", path, ann)
+        assert (head.status, head.content_type) == (200, "application/json")
+        assert head.headers["ETag"] == got.headers["ETag"]
+        assert head.headers["Content-Length"] == got.headers["Content-Length"]
+        assert await head.read() == b""
+        current = await domain.call(
+            "HEAD", path, ann, headers={"If-None-Match": got.headers["ETag"]}
+        )
+        assert current.status == 304
+
+    async def test_head_is_refused_as_get_is(self, hub_client: TestClient[Any, Any]) -> None:
+        response = await hub_client.head("/api/v1/users/me")
+        assert response.status == 401
+        assert response.headers["WWW-Authenticate"]
+
+    async def test_allow_lists_head_beside_get(self, hub_client: TestClient[Any, Any]) -> None:
+        response = await hub_client.delete("/api/v1/users/me")
+        assert response.status == 405
+        assert response.headers["Allow"] == "GET, HEAD, PATCH"
+
+    async def test_head_where_there_is_no_get_is_405(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.head("/api/v1/test/echo")
+        assert (response.status, response.headers["Allow"]) == (405, "POST")
 
 
 class TestRequestIds:

@@ -139,7 +139,7 @@ class TestMethodNotAllowedBesideTheSite:
     ) -> None:
         workspace = "/api/v1/workspaces/0b6a3cda-8d4b-4bd5-8f46-6a1d3b1f5a10"
         response = await site.request("PUT", workspace)
-        assert (response.status, response.headers["Allow"]) == (405, "DELETE, GET, PATCH")
+        assert (response.status, response.headers["Allow"]) == (405, "DELETE, GET, HEAD, PATCH")
         members = await site.request("POST", workspace + "/members/someone")
         assert (members.status, members.headers["Allow"]) == (405, "DELETE, PATCH")
 
