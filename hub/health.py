@@ -5,7 +5,9 @@ ways. The public ``/api/v1/ready`` (unauthenticated, for load balancers) says on
 ``ok``, ``degraded`` or ``unavailable`` per component: no worker host and pid, no driver
 error texts. The admin listener's ``/ready`` (hub/admin.py) tells all of it: latencies,
 which worker answered, each error, and the outages this hub's requests ran into. Both
-answer 200, or 503 with ``Retry-After``, for the same state.
+answer 200, or 503 with ``Retry-After``, for the same state, from one check shared by
+whoever asks while it runs and for ``READY_REUSE_S`` after (``SharedCheck``): the public
+one takes anyone's traffic.
 
 Redis down does not make a hub unready: every feature that uses it falls back
 (docs/architecture.md, "With Redis down"), so it is ``degraded`` and the answer stays
@@ -20,13 +22,17 @@ link dropped, or that started meanwhile, are pulled).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from hub.deadlines import time_left
 from hub.state import BUS, CATALOG, NATS_CONN, REDIS, REVOCATIONS
 from hubbub.contracts.api.system import WorkerReadiness
 from hubbub.contracts.errors import HubbubError
@@ -41,6 +47,8 @@ READY_TIMEOUT_S = 2.0
 # 2 s by default), so that a busy pool says so itself. A ping that times out shows a busy
 # Redis, not a gone one. It runs beside the worker's round trip, not before it.
 REDIS_PING_S = 3.0
+# How long one check's answer stands for the callers after it (``SharedCheck``).
+READY_REUSE_S = 1.0
 
 
 # Components the hub serves without: each feature that needs one falls back while it
@@ -101,8 +109,53 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"}, dumps=lambda o: orjson.dumps(o).decode())
 
 
+class SharedCheck:
+    """One readiness check at a time, its answer reused for ``READY_REUSE_S``: the public
+    ``/ready`` takes anyone's traffic, and each check is a worker round trip and a Redis
+    ping. Callers that come while one runs wait for it; it runs in a task of its own, so
+    that one of them giving up stops it for none, within the time ``within`` left to the
+    caller that started it (else ``READY_TIMEOUT_S``). A check that fails is not kept."""
+
+    def __init__(
+        self,
+        run: Callable[[float | None], Awaitable[Readiness]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._run, self._clock = run, clock
+        self._running: asyncio.Future[Readiness] | None = None
+        self._last: tuple[float, Readiness] | None = None
+
+    async def __call__(self, within: float | None) -> Readiness:
+        if self._last is not None and self._clock() - self._last[0] < READY_REUSE_S:
+            return self._last[1]
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._check(within))
+        return await asyncio.shield(self._running)
+
+    async def _check(self, within: float | None) -> Readiness:
+        try:
+            readiness = await self._run(within)
+            self._last = (self._clock(), readiness)
+            return readiness
+        finally:
+            self._running = None
+
+
+_shared: weakref.WeakKeyDictionary[web.Application, SharedCheck] = weakref.WeakKeyDictionary()
+
+
 async def check(app: web.Application) -> Readiness:
-    """A real round trip: hub → NATS → a worker → PostgreSQL and Redis → back."""
+    """The hub's readiness, from the check running or made within ``READY_REUSE_S``
+    (``SharedCheck``), else from a new one (``check_now``)."""
+    shared = _shared.get(app)
+    if shared is None:
+        shared = _shared[app] = SharedCheck(functools.partial(check_now, app))
+    return await shared(time_left())
+
+
+async def check_now(app: web.Application, within: float | None = None) -> Readiness:
+    """A real round trip: hub → NATS → a worker → PostgreSQL and Redis → back; the worker
+    asked within ``READY_TIMEOUT_S``, or ``within`` if sooner."""
     components: dict[str, dict[str, Any]] = {}
     components["nats"] = {"ok": app[NATS_CONN].is_connected}
     revocations = app.get(REVOCATIONS)
@@ -112,15 +165,16 @@ async def check(app: web.Application) -> Readiness:
         # hub takes no traffic until it has.
         components["deny_list"] = {"ok": not revocations.behind}
 
-    # The ping in a task of its own; the worker is asked from this one, whose REST
-    # deadline the bus keeps to (hub/deadlines.py).
+    # The ping in a task of its own, the worker asked from this one.
     pinging = asyncio.ensure_future(ping_redis(app))
     try:
         start = time.perf_counter()
-        worker = await _ask_worker(app)
+        worker = await _ask_worker(
+            app, READY_TIMEOUT_S if within is None else min(within, READY_TIMEOUT_S)
+        )
         components["redis"] = await pinging
     finally:
-        pinging.cancel()  # the request was cancelled: so is the ping
+        pinging.cancel()  # the check was cancelled: so is the ping
     if isinstance(worker, HubbubError):
         components["workers"] = {"ok": False, "error": worker.message}
         components["postgres"] = {"ok": False, "error": "unknown: no worker answered"}
@@ -134,7 +188,7 @@ async def check(app: web.Application) -> Readiness:
     return Readiness(components, app[BUS].health.status())
 
 
-async def _ask_worker(app: web.Application) -> WorkerReadiness | HubbubError:
+async def _ask_worker(app: web.Application, timeout: float) -> WorkerReadiness | HubbubError:
     """A worker's ``system.ready``: its view of PostgreSQL and Redis, or why none came."""
     try:
         reply = await app[BUS].request(
@@ -142,7 +196,7 @@ async def _ask_worker(app: web.Application) -> WorkerReadiness | HubbubError:
             {},
             caller=None,
             request_id=request_id_var.get(),
-            timeout=READY_TIMEOUT_S,
+            timeout=timeout,
         )
     except HubbubError as exc:
         return exc

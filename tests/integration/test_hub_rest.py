@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.admin import create_admin_app
+from hubbub.config import Settings
+from hubbub.contracts.subjects import Subjects
 from tests.support.workspaces import Domain
 
 PROBLEM = "application/problem+json"
@@ -204,6 +210,30 @@ class TestHealthAndReadiness:
                 "postgres": "ok",
             },
         }
+
+    async def test_readiness_callers_meanwhile_share_one_round_trip(
+        self,
+        hub_client: TestClient[Any, Any],
+        aiohttp_client: Any,
+        nc: NATS,
+        settings: Settings,
+    ) -> None:
+        """The public /ready takes anyone's traffic: the public and the admin /ready asked
+        at once and right after cost the workers one round trip."""
+        asked: list[Msg] = []
+
+        async def count(msg: Msg) -> None:
+            asked.append(msg)
+
+        sub = await nc.subscribe(Subjects(settings.namespace).service("system.ready"), cb=count)
+        await nc.flush()
+        admin = await aiohttp_client(create_admin_app(hub_client.server.app))
+        at_once = await asyncio.gather(*(hub_client.get("/api/v1/ready") for _ in range(10)))
+        after = [await hub_client.get("/api/v1/ready"), await admin.get("/ready")]
+        await nc.flush()
+        await sub.unsubscribe()
+        assert [r.status for r in [*at_once, *after]] == [200] * 12
+        assert len(asked) == 1
 
     async def test_ready_without_workers_is_503_naming_them(
         self, hub_without_workers: TestClient[Any, Any]
