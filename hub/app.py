@@ -189,9 +189,11 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
     app = web.Application(
         middlewares=[request_context, cors, request_deadline],
         client_max_size=settings.max_body_bytes,
-        # aiohttp answers a request line over its default 8 KiB with a plain-text 400
-        # before any middleware runs; long query strings get to the API's own answers.
-        handler_args={"max_line_size": MAX_REQUEST_LINE},
+        # aiohttp answers a request line or a header over its default 8 KiB with a
+        # plain-text 400 before any middleware runs; long query strings and long headers
+        # (a big cookie) get to the API's own answers. (At most 128 headers, aiohttp's
+        # default: a request's headers take at most 8 MiB while they are read.)
+        handler_args={"max_line_size": MAX_REQUEST_LINE, "max_field_size": MAX_REQUEST_LINE},
     )
     app[SETTINGS] = settings
     app[CATALOG] = catalog if catalog is not None else default_catalog()

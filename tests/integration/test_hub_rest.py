@@ -49,6 +49,14 @@ class TestOperationsOverRest:
         assert response.status == 401
         assert response.content_type == PROBLEM
 
+    async def test_a_long_header_gets_a_problem_not_the_servers_plain_400(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        """A header as long as the request line may be (a big cookie): the API's answer."""
+        response = await hub_client.get("/api/v1/users/me", headers={"X-Big": "a" * 12_000})
+        assert response.status == 401
+        assert response.content_type == PROBLEM
+
     async def test_a_json_array_body_is_a_bad_request(
         self, hub_client: TestClient[Any, Any]
     ) -> None:
