@@ -1,5 +1,10 @@
 """Connecting to NATS the same way everywhere: named, reconnecting, logging its troubles,
-and ending the process when the connection is closed for good without being asked to."""
+and ending the process when the connection is closed for good without being asked to.
+
+The first connect is bounded: a server that refuses, does not answer, or refuses the
+client's credentials is tried again for ``first_connect_s``, then ``NatsUnavailable``
+names the last error. Once connected, a lost connection is reconnected for as long as it
+takes."""
 
 from __future__ import annotations
 
@@ -26,6 +31,30 @@ REPEAT_EVERY_S = 60.0  # the same error again within this is counted, not logged
 # EX_UNAVAILABLE): its supervisor starts it again.
 NATS_CLOSED_EXIT = 69
 _HEADER_LINE = len(b"NATS/1.0\r\n")
+# How long a process's first connect keeps trying before it gives up (``NatsUnavailable``):
+# long enough for a NATS that starts beside it; then its supervisor starts it again.
+FIRST_CONNECT_S = 30.0
+
+
+class NatsUnavailable(Exception):
+    """The first connect gave up: no server of the list let this client in within
+    ``seconds`` (refused, not answering, or refusing its credentials). ``last``: the last
+    error a server gave, None if none gave one in time."""
+
+    def __init__(self, seconds: float, last: BaseException | None) -> None:
+        self.seconds = seconds
+        self.last = last
+        super().__init__(f"no connection within {seconds:g} s ({describe_error(last)})")
+
+
+def describe_error(exc: BaseException | None) -> str:
+    """An error as one line of a log or a message: nats-py's own say what they are
+    (``nats: 'Authorization Violation'``), the others are named by their type."""
+    if exc is None:
+        return "no answer"
+    if isinstance(exc, nats_errors.Error):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def message_size(payload: bytes, headers: dict[str, str] | None = None) -> int:
@@ -154,6 +183,8 @@ async def connect_nats(
     inbox_prefix: str | None = None,
     plain_reader: bool = False,
     on_closed: Callable[[], object] = exit_process,
+    first_connect_s: float | None = None,
+    warn_while_connecting: bool = True,
 ) -> NATS:
     """Connect to ``url``: one server, or a cluster's as a comma-separated list (the
     client picks one at random and moves to another when it loses it). ``on_reconnected``
@@ -164,12 +195,32 @@ async def connect_nats(
     ``hubbub.nats_reader``'s parser unless ``plain_reader`` (nats-py's own: a baseline's).
     When the server closes the connection for good (not ``close``/``drain``: those are
     asked for), one error is logged and ``on_closed`` is called: by default the process
-    exits (``exit_process``)."""
+    exits (``exit_process``).
+
+    The first connect tries again for ``first_connect_s`` (default ``FIRST_CONNECT_S``),
+    its first failure a warning unless ``warn_while_connecting`` is False (a command that
+    says why it failed itself), then raises ``NatsUnavailable`` with the last error.
+    The bound is a deadline around nats-py's connect: with ``max_reconnect_attempts=-1``
+    nats-py tries a first connect forever, and a bound on its attempts would stop its
+    reconnects after a later outage too."""
 
     errors = ErrorLog()
+    seconds = FIRST_CONNECT_S if first_connect_s is None else first_connect_s
+    connecting = True
+    last_failure: Exception | None = None
 
     async def on_error(exc: Exception) -> None:
-        errors(exc)
+        nonlocal last_failure
+        if not connecting:
+            errors(exc)
+            return
+        if last_failure is None and warn_while_connecting:
+            log.warning(
+                "nats: cannot connect (%s); trying again for up to %g s",
+                describe_error(exc),
+                seconds,
+            )
+        last_failure = exc
 
     async def on_disconnected() -> None:
         if not (nc.is_closed or nc.is_draining):
@@ -197,21 +248,30 @@ async def connect_nats(
     if inbox_prefix:
         options["inbox_prefix"] = inbox_prefix
     nc = Connection()
-    await nc.connect(
-        nats_servers(url),
-        name=name,
-        connect_timeout=connect_timeout,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,  # type: ignore[arg-type]  # seconds; floats work
-        allow_reconnect=True,
-        # The first connect fails fast with a clear error instead of looping forever.
-        error_cb=on_error,
-        disconnected_cb=on_disconnected,
-        reconnected_cb=reconnected,
-        closed_cb=closed,
-        pending_size=64 * 1024 * 1024,
-        **options,
-    )
+    try:
+        async with asyncio.timeout(seconds) as bound:
+            await nc.connect(
+                nats_servers(url),
+                name=name,
+                connect_timeout=connect_timeout,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,  # type: ignore[arg-type]  # seconds; floats work
+                allow_reconnect=True,
+                error_cb=on_error,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=reconnected,
+                closed_cb=closed,
+                pending_size=64 * 1024 * 1024,
+                **options,
+            )
+    except BaseException as exc:
+        # The attempt under way was cut off (the bound, or the caller's own cancel: a
+        # stop while it starts): closing lets go of its socket.
+        await nc.close()
+        if isinstance(exc, TimeoutError) and bound.expired():
+            raise NatsUnavailable(seconds, last_failure) from last_failure
+        raise
+    connecting = False
     errors.connected()
     # Read with hubbub/nats_reader.py's parser; nats-py's own stays when its checks fail.
     if not plain_reader and not read_directly(nc):
