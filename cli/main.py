@@ -302,11 +302,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command](args, settings)
-    except ConfigError as exc:
-        print(f"hubbub: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from cli.failures import explain
+
+        failure = explain(exc, database_url=settings.database_url, nats_url=settings.nats_url)
+        if failure is None:
+            raise
+        print(f"hubbub: {failure.message}", file=sys.stderr)
+        return failure.code
 
 
 if __name__ == "__main__":

@@ -18,6 +18,11 @@ from hubbub.config import ConfigError, Settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+# How long a command tries to reach NATS (each attempt up to NATS_ATTEMPT_S) before it
+# says it cannot: a person waits for it.
+NATS_CONNECT_S = 5.0
+NATS_ATTEMPT_S = 3
+
 
 @asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[AsyncSession]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from cli.admin import database, refuse
+from cli.admin import NATS_ATTEMPT_S, NATS_CONNECT_S, database, refuse
 from hubbub.config import Settings
 from hubbub.contracts.key_control import API_KEY_CACHE_S
 
@@ -76,16 +76,23 @@ async def tell_hubs(settings: Settings, key_hash: str) -> str | None:
     from hubbub.contracts.subjects import Subjects
     from hubbub.nats_barrier import server_has_read
     from hubbub.natsauth import nats_auth
-    from hubbub.natsconn import connect_nats
+    from hubbub.natsconn import NatsUnavailable, connect_nats, describe_error
 
     if not settings.nats_url:
         return "NATS_URL is not set"
     try:
         nc = await connect_nats(
-            settings.nats_url, "hubbub-apikey", connect_timeout=3, auth=nats_auth(settings)
+            settings.nats_url,
+            "hubbub-apikey",
+            auth=nats_auth(settings),
+            connect_timeout=NATS_ATTEMPT_S,
+            first_connect_s=NATS_CONNECT_S,
+            warn_while_connecting=False,  # the command's own line says it
         )
+    except NatsUnavailable as exc:
+        return f"NATS: {exc}"
     except Exception as exc:
-        return f"NATS: {exc or type(exc).__name__}"
+        return f"NATS: {describe_error(exc)}"
     try:
         message = ApiKeyRevoked(key_hash=key_hash).model_dump_json().encode()
         await nc.publish(api_key_revocations(Subjects(settings.namespace)), message)

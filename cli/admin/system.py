@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
+from cli.admin import NATS_ATTEMPT_S, NATS_CONNECT_S
 from hubbub.config import ConfigError, Settings
 
 # Schemes whose user info without a password is a token (``nats://TOKEN@host``).
@@ -63,7 +64,14 @@ async def ensure_nats_streams(settings: Settings) -> None:
     from hubbub.streams import ensure_streams, stream_replicas
 
     assert settings.nats_url
-    nc = await connect_nats(settings.nats_url, "hubbub-migrate", auth=nats_auth(settings))
+    nc = await connect_nats(
+        settings.nats_url,
+        "hubbub-migrate",
+        auth=nats_auth(settings),
+        connect_timeout=NATS_ATTEMPT_S,
+        first_connect_s=NATS_CONNECT_S,
+        warn_while_connecting=False,  # NatsUnavailable says it, in the command's one line
+    )
     try:
         await ensure_streams(
             nc.jetstream(),
