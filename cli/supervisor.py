@@ -47,6 +47,7 @@ from cli.embedded.servers import (
     EmbeddedServer,
     nats_cluster,
 )
+from cli.failures import FAILED, STOPPED, explain
 from cli.restarts import GiveUp, Restart, RestartHistory, RestartPolicy
 from cli.runtime import LOCK_FILE, clear_runtime, hold_state_dir, make_state_dir, write_runtime
 from hubbub.config import Settings
@@ -185,6 +186,8 @@ class Supervisor:
         self.nats_env: dict[str, dict[str, str]] = {}  # role → its NATS credentials
         self.urls: dict[str, str] = {}
         self._stopping = False
+        self._starting = False  # a signal now raises _Stop (``_on_signal``)
+        self._env: dict[str, str] = {}  # the services' URLs, once they are up
         self._state_lock: IO[bytes] | None = None  # held while this run owns the folder
         self._frontend: Path | None = None
 
@@ -195,45 +198,21 @@ class Supervisor:
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
-            if not 1 <= self.nats_nodes <= MAX_NATS_NODES:
-                raise RuntimeError(f"--nats-nodes is 1 to {MAX_NATS_NODES}")
-            if self.nats_nodes > 1 and self.settings.nats_url:
-                raise RuntimeError(
-                    "--nats-nodes starts an embedded NATS cluster, but NATS_URL is set: "
-                    "unset it, or give your own cluster's servers in it"
-                )
-            self._state_lock = hold_state_dir(self.state_dir)
-            if self._state_lock is None:
-                raise RuntimeError(
-                    f"another `hubbub up` is running on {self.state_dir} (it holds "
-                    f"{self.state_dir / LOCK_FILE}); stop it first, or give this one its "
-                    "own HUBBUB_STATE_DIR"
-                )
-            self._frontend_dir()  # build it first: a failing build stops before anything runs
-            env = self._start_services()
-            if self._stopping:
-                return 130
-            self._migrate(env)
-            self.hub_ports = self._ports()
-            self.admin_ports = self._admin_ports()
-            # Recorded as soon as the servers are up and migrated, before the hubs are
-            # ready: whoever sees a hub answer /ready can already run `hubbub user create`
-            # (the e2e setup does exactly that, racing this process's own ready check).
-            self.urls = {k: env[k] for k in ("DATABASE_URL", "NATS_URL", "REDIS_URL")} | {
-                "HUB_URLS": ",".join(self._hub_urls()),
-                "ADMIN_URLS": ",".join(self._admin_urls()),
-            }
-            self._write_runtime()
-            self._start_processes(env)
-            self._write_runtime()
-            self._wait_ready()
-            self._print_banner(env)
-            return self._watch()
+            try:
+                self._starting = True
+                return self._start_and_watch()
+            finally:
+                self._starting = False  # from here a signal only asks the loop to stop
         except _Stop:
-            return 130
+            return STOPPED
         except Exception as exc:
-            log.error("hubbub up failed: %s", exc)
-            return 1
+            failure = explain(
+                exc,
+                database_url=self._env.get("DATABASE_URL", self.settings.database_url),
+                nats_url=self._env.get("NATS_URL", self.settings.nats_url),
+            )
+            log.error("hubbub up failed: %s", exc if failure is None else failure.message)
+            return FAILED if failure is None else failure.code
         finally:
             if self.children or self.servers:
                 clear_runtime(self.state_dir)
@@ -243,10 +222,54 @@ class Supervisor:
             if self._state_lock is not None:
                 self._state_lock.close()  # the folder is free for the next run
 
+    def _start_and_watch(self) -> int:
+        """Start everything, then supervise until a stop (``_watch``)."""
+        if not 1 <= self.nats_nodes <= MAX_NATS_NODES:
+            raise RuntimeError(f"--nats-nodes is 1 to {MAX_NATS_NODES}")
+        if self.nats_nodes > 1 and self.settings.nats_url:
+            raise RuntimeError(
+                "--nats-nodes starts an embedded NATS cluster, but NATS_URL is set: "
+                "unset it, or give your own cluster's servers in it"
+            )
+        self._state_lock = hold_state_dir(self.state_dir)
+        if self._state_lock is None:
+            raise RuntimeError(
+                f"another `hubbub up` is running on {self.state_dir} (it holds "
+                f"{self.state_dir / LOCK_FILE}); stop it first, or give this one its "
+                "own HUBBUB_STATE_DIR"
+            )
+        self._frontend_dir()  # build it first: a failing build stops before anything runs
+        env = self._env = self._start_services()
+        if self._stopping:
+            return STOPPED
+        self._migrate(env)
+        self.hub_ports = self._ports()
+        self.admin_ports = self._admin_ports()
+        # Recorded as soon as the servers are up and migrated, before the hubs are
+        # ready: whoever sees a hub answer /ready can already run `hubbub user create`
+        # (the e2e setup does exactly that, racing this process's own ready check).
+        self.urls = {k: env[k] for k in ("DATABASE_URL", "NATS_URL", "REDIS_URL")} | {
+            "HUB_URLS": ",".join(self._hub_urls()),
+            "ADMIN_URLS": ",".join(self._admin_urls()),
+        }
+        self._write_runtime()
+        self._start_processes(env)
+        self._write_runtime()
+        self._wait_ready()
+        self._starting = False
+        self._print_banner(env)
+        return self._watch()
+
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if not self._stopping:
             log.info("stopping (signal %s)…", signal.Signals(signum).name)
         self._stopping = True
+        if self._starting:
+            # A step of the start may wait long (a server that does not answer, the
+            # frontend's build): it is cut short where it is, and what has started is
+            # stopped. (Raised in the main thread, between two of its statements.)
+            self._starting = False
+            raise _Stop
 
     def _stop_requested(self) -> bool:
         return self._stopping  # set by the signal handler, between any two statements

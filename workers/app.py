@@ -277,18 +277,38 @@ async def _close_nats(nc: NATS, stopping: StopDeadline) -> None:
 
 
 async def serve_worker(settings: Settings, registry: Registry | None = None) -> None:
-    """Run until SIGTERM or SIGINT, then drain: finish in-flight work, then exit."""
+    """Run until SIGTERM or SIGINT, then drain: finish in-flight work, then exit.
+
+    A stop while it starts (waiting for NATS, say) cuts the start short: what has
+    started is stopped, in the reverse order, as after a start that failed."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     stopping = StopDeadline(settings.drain_timeout_s + AFTER_DRAIN_S)
-    try:
+    started = False
+
+    async def run() -> None:
+        nonlocal started
         async with worker_running(settings, registry, stopping=stopping):
+            started = True
             tune_gc()  # once start-up is done (see hubbub/gc_tuning.py)
             await stop.wait()
             log.info("worker stopping: draining")
+
+    running = asyncio.ensure_future(run())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([running, stopped], return_when=asyncio.FIRST_COMPLETED)
+        if not started and not running.done():
+            log.info("worker stopping while it starts")
+            running.cancel()
+        await asyncio.wait([running])
+        if not running.cancelled():
+            running.result()  # what made it fail, if anything
     finally:
+        stopped.cancel()
+        running.cancel()  # if this coroutine itself was cancelled: nothing left running
         # Batched spans and queued error reports go out before the process ends.
         await flush_telemetry(max(stopping.left(), TELEMETRY_S))
 
