@@ -102,19 +102,35 @@ async def check_postgres(url: str) -> str:
 
 
 async def check_nats(url: str, settings: Settings | None = None) -> str:
+    """One try of each server (nats-py's fewest: two, 0.1 s apart), its errors kept for
+    the message instead of logged with their tracebacks (nats-py's default); the last
+    one is why NATS is not reachable. (``max_reconnect_attempts=0`` would be no limit.)"""
     import nats
+    from nats.errors import NoServersError
 
     from hubbub.natsauth import ANONYMOUS, nats_auth
-    from hubbub.natsconn import nats_servers
+    from hubbub.natsconn import describe_error, nats_servers
+
+    failures: list[Exception] = []
+
+    async def keep(exc: Exception) -> None:
+        failures.append(exc)
 
     auth = nats_auth(settings) if settings is not None else ANONYMOUS
-    nc = await nats.connect(
-        nats_servers(url),
-        connect_timeout=3,
-        max_reconnect_attempts=0,
-        allow_reconnect=False,
-        **auth.options(),
-    )
+    try:
+        nc = await nats.connect(
+            nats_servers(url),
+            connect_timeout=NATS_ATTEMPT_S,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.1,  # seconds; floats work
+            allow_reconnect=False,
+            error_cb=keep,
+            **auth.options(),
+        )
+    except NoServersError:
+        raise RuntimeError(describe_error(failures[-1] if failures else None)) from None
+    except Exception as exc:
+        raise RuntimeError(describe_error(exc)) from None
     try:
         try:
             info = await nc.jetstream().account_info()

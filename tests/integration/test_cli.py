@@ -467,6 +467,17 @@ class TestCheckAndMigrate:
         assert "!! Redis" in result.stdout
         assert "is not reachable" in result.stdout
 
+    def test_check_says_in_one_line_why_nats_is_not_reachable(self, settings: Settings) -> None:
+        """A NATS nobody listens on: its line names the refusal, no traceback comes with
+        it, and the other services are checked all the same."""
+        url = f"nats://127.0.0.1:{free_port()}"
+        result = run_hubbub("check", env=settings_env(settings, NATS_URL=url), timeout=30)
+        assert result.returncode == 1
+        assert result.stderr == ""
+        postgres, nats, redis = result.stdout.splitlines()
+        assert (postgres.split()[:2], redis.split()[:2]) == (["ok", "PostgreSQL"], ["ok", "Redis"])
+        assert nats.startswith(f"!! NATS at {url} is not reachable: ConnectionRefusedError"), nats
+
     def test_migrate_is_idempotent(self, settings: Settings) -> None:
         env = settings_env(settings)
         first, second = run_hubbub("migrate", env=env), run_hubbub("migrate", env=env)
