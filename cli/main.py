@@ -157,6 +157,18 @@ def cmd_nats_auth(args: argparse.Namespace, settings: Settings) -> int:
     return prepare_nats_auth(settings, args.role_dir)
 
 
+# The NATS user of each command that connects to NATS, against the embedded NATS of a
+# running `hubbub up` (docs/architecture.md, "Who may do what on NATS"): a hub as the hub
+# (its reply inbox and its narrower rights); the streams (migrate), account info (check)
+# and the API-key revocations on ctl.> (apikey) need the worker's.
+NATS_ROLES = {
+    "serve": "hub",
+    "worker": "worker",
+    "migrate": "worker",
+    "check": "worker",
+    "apikey": "worker",
+}
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "up": cmd_up,
     "serve": cmd_serve,
@@ -288,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command not in ("up", "openapi", "asyncapi"):
-            settings = with_running_system(settings)
+            settings = with_running_system(settings, NATS_ROLES.get(args.command))
     except ConfigError as exc:
         print(f"hubbub: {exc}", file=sys.stderr)
         return 2

@@ -50,9 +50,10 @@ def with_secret(settings: Settings) -> Settings:
     return settings.model_copy(update={"secret_key": dev_secret(settings.state_dir)})
 
 
-def with_running_system(settings: Settings) -> Settings:
+def with_running_system(settings: Settings, nats_role: str | None) -> Settings:
     """The settings with their unset service URLs filled from a `hubbub up` running on the
-    same state folder; with its NATS, the worker role's credentials too."""
+    same state folder; with its NATS, the credentials of ``nats_role`` too (``hub``,
+    ``worker``; None: a command that does not connect to NATS gets none)."""
     runtime = read_runtime(settings.state_dir)
     update: dict[str, Any] = {
         field: runtime[var]
@@ -65,13 +66,12 @@ def with_running_system(settings: Settings) -> Settings:
     }
     if "database_url" in update:
         update["database_url"] = normalize_database_url(update["database_url"])
-    if "nats_url" in update and not settings.has_nats_credentials:
-        # Its embedded NATS refuses anonymous clients: the command acts as a worker.
-        # (Imported here: `hubbub serve` and `hubbub worker` never need the embedded
-        # servers' modules.)
+    if "nats_url" in update and nats_role is not None and not settings.has_nats_credentials:
+        # Its embedded NATS refuses anonymous clients: the command connects as its role.
+        # (Imported here: a hub or worker of compose never needs the embedded servers'.)
         from cli.embedded.nats_auth import embedded_role_credentials
 
-        update.update(embedded_role_credentials(settings.state_dir, "worker"))
+        update.update(embedded_role_credentials(settings.state_dir, nats_role))
     return settings.model_copy(update=update) if update else settings
 
 

@@ -425,6 +425,45 @@ class TestUp:
             again.proc.send_signal(signal.SIGTERM)
             assert again.finish() == 0
 
+    async def test_a_hub_started_beside_up_connects_as_the_hub(
+        self, up_env: dict[str, str]
+    ) -> None:
+        """`hubbub serve` while an `up` runs takes its servers' URLs and the hub user's NATS
+        credentials: it hears its replies (inbox `_HUB`, the hub user's alone), so it is
+        ready. (As the worker user it could not subscribe there, and never was.)"""
+        up = Up(up_env)
+        serve: subprocess.Popen[str] | None = None
+        try:
+            up.wait_until_up()
+            port = quiet_port(1)
+            env = {k: v for k, v in up_env.items() if k != "HUBBUB_PORT"}
+            serve = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
+                cwd=ROOT,
+                env=env,
+                preexec_fn=die_with_parent(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            ready = f"http://127.0.0.1:{port}/api/v1/ready"
+
+            async def hub_ready() -> bool:
+                assert serve is not None
+                assert serve.poll() is None, "the hub exited"
+                try:
+                    return get_json(ready)[0] == 200
+                except OSError:
+                    return False
+
+            await wait_for(hub_ready, timeout=60, what="the extra hub ready")
+        finally:
+            if serve is not None:
+                serve.terminate()
+                serve.wait(30)
+            up.proc.send_signal(signal.SIGTERM)
+            up.finish()
+            up.close()
+
     def test_up_uses_the_given_urls_and_runs_two_hubs_and_two_workers(
         self, settings: Settings
     ) -> None:
