@@ -183,6 +183,7 @@ class Supervisor:
         self.supervised_servers: list[Server] = []
         self.hub_ports: list[int] = []
         self.admin_ports: list[int] = []  # hub i's admin listener: admin_ports[i]
+        self.worker_metrics_ports: list[int] = []  # worker i's /metrics, when asked for
         self.nats_env: dict[str, dict[str, str]] = {}  # role → its NATS credentials
         self.urls: dict[str, str] = {}
         self._stopping = False
@@ -245,6 +246,7 @@ class Supervisor:
         self._migrate(env)
         self.hub_ports = self._ports()
         self.admin_ports = self._admin_ports()
+        self.worker_metrics_ports = self._worker_metrics_ports()
         # Recorded as soon as the servers are up and migrated, before the hubs are
         # ready: whoever sees a hub answer /ready can already run `hubbub user create`
         # (the e2e setup does exactly that, racing this process's own ready check).
@@ -380,6 +382,26 @@ class Supervisor:
                 chosen.append(other)
         return chosen
 
+    def _worker_metrics_ports(self) -> list[int]:
+        """With HUBBUB_WORKER_METRICS_PORT set, each worker's /metrics port: that one and
+        the next ones (taken: an error); else none. Each worker binds its own."""
+        given, host = self.settings.worker_metrics_port, self.settings.admin_host
+        if not given:
+            return []
+        ports = [given + i for i in range(self.workers)]
+        for port in ports:
+            if (
+                port > 65535
+                or port in self.hub_ports
+                or port in self.admin_ports
+                or not port_is_free(port, host)
+            ):
+                raise RuntimeError(
+                    f"worker metrics port {port} is taken: choose others with "
+                    "HUBBUB_WORKER_METRICS_PORT"
+                )
+        return ports
+
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         child = Child(name, argv, env, RestartHistory(self.policy))
         self.children.append(child)
@@ -391,7 +413,11 @@ class Supervisor:
             # Workers write links (password-reset mail) that must reach a hub.
             env["HUBBUB_PUBLIC_URL"] = self._hub_urls()[0]
         for i in range(self.workers):
-            self._spawn(f"worker-{i + 1}", ["worker"], dict(env))
+            # Its own /metrics port, or none: HUBBUB_WORKER_METRICS_PORT as inherited
+            # would be every worker's, and all but the first would fail to bind it.
+            metrics = self.worker_metrics_ports[i] if self.worker_metrics_ports else 0
+            worker_env = {**env, "HUBBUB_WORKER_METRICS_PORT": str(metrics)}
+            self._spawn(f"worker-{i + 1}", ["worker"], worker_env)
         hub_env = {**env, **self.nats_env.get("hub", {})}
         frontend_dir = self._frontend_dir()
         if frontend_dir is not None:
@@ -474,7 +500,15 @@ class Supervisor:
             else:
                 origin = "from " + var
             lines.append(f"  {label:<10} {redact(env[var])}   ({origin})")
-        lines.append(f"  workers    {self.workers}")
+        workers = f"  workers    {self.workers}"
+        if self.worker_metrics_ports:
+            host = self.settings.admin_host
+            workers += (
+                "   (/metrics on "
+                + ", ".join(f"{host}:{port}" for port in self.worker_metrics_ports)
+                + ")"
+            )
+        lines.append(workers)
         lines.append("Press Ctrl-C to stop.")
         print("\n".join(lines), flush=True)
 

@@ -464,6 +464,28 @@ class TestUp:
             up.finish()
             up.close()
 
+    def test_each_worker_serves_its_metrics_on_a_port_of_its_own(self, settings: Settings) -> None:
+        """HUBBUB_WORKER_METRICS_PORT under `up --workers 2`: worker 1 on it, worker 2 on
+        the next port; both serve, and `up` keeps running."""
+        metrics = quiet_port(2)  # free, with the next one
+        env = settings_env(
+            settings, HUBBUB_PORT=str(quiet_port(1)), HUBBUB_WORKER_METRICS_PORT=str(metrics)
+        )
+        up = Up(env, "--workers", "2")
+        try:
+            up.wait_until_up()
+            shown = f"(/metrics on 127.0.0.1:{metrics}, 127.0.0.1:{metrics + 1})"
+            assert f"  workers    2   {shown}" in up.output
+            for port in (metrics, metrics + 1):
+                url = f"http://127.0.0.1:{port}/metrics"
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    assert response.status == 200
+            assert up.proc.poll() is None, up.output
+        finally:
+            up.proc.send_signal(signal.SIGTERM)
+            assert up.finish() == 0, up.output
+            up.close()
+
     def test_up_uses_the_given_urls_and_runs_two_hubs_and_two_workers(
         self, settings: Settings
     ) -> None:
