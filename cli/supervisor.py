@@ -59,6 +59,8 @@ TAIL_LINES = 20  # of a child's output, shown when it stops everything
 # details) is on its public port + this, or on a free port when that one is taken.
 ADMIN_PORT_OFFSET = 1000
 MAX_NATS_NODES = 5
+# The embedded PostgreSQL's connections beyond the workers' (``postgres_connections``).
+COMMAND_CONNECTIONS = 20
 # How long past their drain timeouts a stopping hub (HUBBUB_SHUTDOWN_TIMEOUT_S) or worker
 # (HUBBUB_DRAIN_TIMEOUT_S) has before it is killed: a worker's stop after its drain takes
 # at most workers/app.py's AFTER_DRAIN_S of it.
@@ -299,7 +301,7 @@ class Supervisor:
         # The embedded NATS refuses anonymous clients: each role connects as its user.
         nats_auth = NatsAuthFolder.of_state_dir(self.state_dir, s.namespace)
         wanted: list[tuple[str, str | None, EmbeddedServer]] = [
-            ("DATABASE_URL", s.database_url, EmbeddedPostgres(self.state_dir / "postgres")),
+            ("DATABASE_URL", s.database_url, self.embedded_postgres()),
             (
                 "NATS_URL",
                 s.nats_url,
@@ -329,6 +331,13 @@ class Supervisor:
             # A cluster's servers, comma-separated: every client gets the full list.
             env[var] = ",".join(urls)
         return env
+
+    def embedded_postgres(self) -> EmbeddedPostgres:
+        """The embedded PostgreSQL, with room for every worker's connections."""
+        return EmbeddedPostgres(
+            self.state_dir / "postgres",
+            max_connections=postgres_connections(self.settings, self.workers),
+        )
 
     def _migrate(self, env: dict[str, str]) -> None:
         from cli.admin.system import ensure_nats_streams
@@ -614,6 +623,15 @@ def worker_count(value: str) -> int:
     if count < 1:
         raise ArgumentTypeError("--workers takes a number of at least 1, or 'auto'")
     return count
+
+
+def postgres_connections(settings: Settings, workers: int) -> int:
+    """The embedded PostgreSQL's ``max_connections`` under ``workers`` workers: each holds
+    up to its pool, overflow and read pool, and one of the outbox relay's own; then
+    ``COMMAND_CONNECTIONS`` for the commands run beside them (one each) and PostgreSQL's
+    reserved ones. At least 200."""
+    per_worker = settings.db_pool_size + settings.db_max_overflow + settings.db_read_pool_size + 1
+    return max(200, workers * per_worker + COMMAND_CONNECTIONS)
 
 
 def describe_exit(code: int) -> str:

@@ -265,11 +265,18 @@ class EmbeddedPostgres(EmbeddedServer):
     )
 
     def __init__(
-        self, data_dir: Path, port: int = 0, *, database: str = "hubbub", durable: bool = True
+        self,
+        data_dir: Path,
+        port: int = 0,
+        *,
+        database: str = "hubbub",
+        durable: bool = True,
+        max_connections: int = 200,
     ) -> None:
         super().__init__("postgres", data_dir, port)
         self.database = database
         self.durable = durable
+        self.max_connections = max_connections  # `hubbub up` sizes it for its workers
         self.user: str | None = None
         self.password = ""  # the kept one, read at start
 
@@ -438,7 +445,7 @@ class EmbeddedPostgres(EmbeddedServer):
             "-c",
             "unix_socket_directories=",
             "-c",
-            "max_connections=200",
+            f"max_connections={self.max_connections}",
             "-c",
             "shared_buffers=64MB",
         ]
