@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from cli.runtime import load_settings, with_running_system
-from cli.supervisor import worker_count
+from cli.supervisor import MAX_NATS_NODES, worker_count
 from hubbub.config import ConfigError, Settings
 from hubbub.logs import setup_logging
 
@@ -185,6 +185,36 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
 }
 
 
+def port_number(value: str) -> int:
+    """``--port``: a port number, 1 to 65535."""
+    port = int(value) if value.isdigit() else 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"--port takes a port number, 1 to 65535, not {value!r}")
+    return port
+
+
+def at_least_one(option: str) -> Callable[[str], int]:
+    """A count option's type: a number of at least 1."""
+
+    def count(value: str) -> int:
+        number = int(value) if value.isdigit() else 0
+        if number < 1:
+            raise argparse.ArgumentTypeError(
+                f"{option} takes a number of at least 1, not {value!r}"
+            )
+        return number
+
+    return count
+
+
+def nats_nodes(value: str) -> int:
+    """``hubbub up --nats-nodes``: 1 (one server) to ``MAX_NATS_NODES``."""
+    number = int(value) if value.isdigit() else 0
+    if not 1 <= number <= MAX_NATS_NODES:
+        raise argparse.ArgumentTypeError(f"--nats-nodes takes 1 to {MAX_NATS_NODES}, not {value!r}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hubbub", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -198,29 +228,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--hubs",
-        type=int,
+        type=at_least_one("--hubs"),
         default=1,
         help="hub processes, on consecutive ports (free ones instead when those are taken "
         "and --port is not given)",
     )
-    up.add_argument("--port", type=int, default=None, help="first hub port (default 8080)")
+    up.add_argument("--port", type=port_number, default=None, help="first hub port (default 8080)")
     up.add_argument("--no-frontend", action="store_true", help="serve the API only")
     up.add_argument(
         "--nats-nodes",
-        type=int,
+        type=nats_nodes,
         default=1,
         metavar="N",
         help="embedded NATS servers, as a cluster when N > 1 (default 1; 3 survives one down)",
     )
 
     serve = sub.add_parser("serve", help="run one hub process (needs NATS_URL and REDIS_URL)")
-    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--port", type=port_number, default=None, help="default HUBBUB_PORT")
 
     sub.add_parser("worker", help="run one worker process (needs all three URLs)")
 
     migrate = sub.add_parser("migrate", help="apply database migrations (idempotent)")
-    migrate.add_argument("--revision", default="head", help="target revision (default head)")
-    migrate.add_argument("--down", action="store_true", help="downgrade to --revision instead")
+    migrate.add_argument(
+        "--revision", default=None, help="target revision (default head; needed with --down)"
+    )
+    migrate.add_argument(
+        "--down", action="store_true", help="downgrade to --revision (base: all the way)"
+    )
 
     sub.add_parser("check", help="check that PostgreSQL, NATS and Redis are reachable")
 
@@ -246,7 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     mail = sub.add_parser("mail", help="show the latest mail of the dev mail catcher")
-    mail.add_argument("--limit", type=int, default=10, help="how many messages (default 10)")
+    mail.add_argument(
+        "--limit", type=at_least_one("--limit"), default=10, help="how many messages (default 10)"
+    )
 
     _add_grants(
         sub.add_parser("apikey", help="service API keys for the publish API"),
@@ -295,8 +331,21 @@ def _add_grants(
     actions.add_parser("revoke", help=revoke).add_argument("name")
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line, refused with argparse's usage error (exit 2) when it asks for
+    something that cannot be done."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "migrate":
+        if args.down and args.revision is None:
+            # Down to the default, head, would be nothing at all.
+            parser.error("--down needs --revision: the revision to go down to (base: all)")
+        args.revision = args.revision or "head"
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         settings = load_settings()
         if args.command not in ("up", "openapi", "asyncapi"):

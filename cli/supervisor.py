@@ -241,6 +241,8 @@ class Supervisor:
                 f"{self.state_dir / LOCK_FILE}); stop it first, or give this one its "
                 "own HUBBUB_STATE_DIR"
             )
+        if self.port is not None:
+            self._ports()  # a --port that is taken: said before any server starts
         self._frontend_dir()  # build it first: a failing build stops before anything runs
         env = self._env = self._start_services()
         if self._stopping:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -485,6 +486,18 @@ class TestUp:
             up.proc.send_signal(signal.SIGTERM)
             assert up.finish() == 0, up.output
             up.close()
+
+    def test_a_port_that_is_taken_is_refused_before_any_server_starts(
+        self, up_env: dict[str, str]
+    ) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            result = run_hubbub("up", "--no-frontend", "--port", str(port), env=up_env)
+        assert result.returncode == 1, result.stderr
+        assert f"port {port} is taken: choose another with --port" in result.stderr
+        assert "starting embedded" not in result.stderr
 
     def test_up_uses_the_given_urls_and_runs_two_hubs_and_two_workers(
         self, settings: Settings
