@@ -65,9 +65,14 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
     from hub.openapi import DOCUMENTED_ROUTES, build_document
     from hub.state import CATALOG
 
-    # The app is built, never started: the URLs only satisfy the factory's checks.
+    # The app is built, never started: the URLs and the secret only satisfy the factory's
+    # checks (no secret is made for it: see OFFLINE).
     offline = settings.model_copy(
-        update={"nats_url": "nats://unused:4222", "redis_url": "redis://unused:6379/0"}
+        update={
+            "nats_url": "nats://unused:4222",
+            "redis_url": "redis://unused:6379/0",
+            "secret_key": "unused, never signs anything: " + "x" * 32,
+        }
     )
     app = create_app(offline)
     document = build_document(app[CATALOG], app.get(DOCUMENTED_ROUTES, []))
@@ -168,6 +173,9 @@ NATS_ROLES = {
     "check": "worker",
     "apikey": "worker",
 }
+
+# The commands that build a document from the code: no services, no secret, no state.
+OFFLINE = ("openapi", "asyncapi")
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "up": cmd_up,
@@ -347,8 +355,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        settings = load_settings()
-        if args.command not in ("up", "openapi", "asyncapi"):
+        # A command that only builds a document makes no secret (.hubbub/secret_key).
+        settings = Settings() if args.command in OFFLINE else load_settings()
+        if args.command not in ("up", *OFFLINE):
             settings = with_running_system(settings, NATS_ROLES.get(args.command))
     except ConfigError as exc:
         print(f"hubbub: {exc}", file=sys.stderr)
