@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cli.admin import refuse
+from cli.admin.system import without_user_info
 from cli.embedded.nats_auth import (
     ROLES,
     NatsAuthError,
@@ -48,7 +49,9 @@ def manage_services(
             print(f"it may publish to: {subjects} (through JetStream or core NATS)", file=out)
             _say_reloaded(settings, out)
             print("connect with (keep the password secret):", file=out)
-            print(f"  NATS_URL={settings.nats_url or 'nats://<your NATS>'}", file=out)
+            # Where to connect, without NATS_URL's own credentials: it has its own.
+            url = without_user_info(settings.nats_url) if settings.nats_url else None
+            print(f"  NATS_URL={url or 'nats://<your NATS>'}", file=out)
             print(f"  NATS_USER={service.user}", file=out)
             print(f"  NATS_PASSWORD={service.password}", file=out)
             print(

@@ -38,6 +38,22 @@ def _redact_one(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
 
 
+def without_user_info(url: str) -> str:
+    """The URL with no user info at all (user, password, token), each of a comma-separated
+    server list on its own: where to connect, for a client with credentials of its own."""
+    return ",".join(_without_user_info(part.strip()) for part in url.split(","))
+
+
+def _without_user_info(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _redact_one(url)
+    if "@" not in parts.netloc:
+        return url if "@" not in url else _redact_one(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 async def migrate(settings: Settings, *, revision: str = "head", down: bool = False) -> int:
     import migrations
 

@@ -606,6 +606,22 @@ class TestApiKeys:
 
 
 class TestServices:
+    def test_the_url_it_prints_carries_no_one_elses_credentials(
+        self, settings: Settings, tmp_path: Path
+    ) -> None:
+        """The service connects with its own user: NATS_URL's user info (the operator's
+        password or token) is left out of the line it is told to use."""
+        env = settings_env(
+            settings,
+            HUBBUB_STATE_DIR=str(tmp_path / "state"),
+            NATS_URL="nats://ops:s3cret@127.0.0.1:4222,nats://tok3n@127.0.0.1:4223",
+        )
+        created = run_hubbub("service", "create", "news", "--channel", "public:*", env=env)
+        assert created.returncode == 0, created.stderr
+        assert "  NATS_URL=nats://127.0.0.1:4222,nats://127.0.0.1:4223\n" in created.stdout
+        assert "s3cret" not in created.stdout
+        assert "tok3n" not in created.stdout
+
     def test_create_list_and_revoke_a_service_without_a_running_nats(
         self, settings: Settings, tmp_path: Path
     ) -> None:

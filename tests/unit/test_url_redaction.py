@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.admin.system import redact
+from cli.admin.system import redact, without_user_info
 from cli.supervisor import Supervisor
 from hubbub.config import Settings
 
@@ -51,6 +51,19 @@ def test_a_url_is_shown_without_its_secret(url: str, shown: str) -> None:
 )
 def test_a_malformed_url_is_shown_without_its_secret(url: str, shown: str) -> None:
     assert redact(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "bare"),
+    [
+        ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
+        ("nats://ops:s3cret@h:1, nats://tok3n@h:2", "nats://h:1,nats://h:2"),
+        ("tls://ops@[::1]:4222", "tls://[::1]:4222"),
+        ("nats://ops:s3cret@[::1", "nats://***"),  # no URL: as redact shows it
+    ],
+)
+def test_a_url_for_a_client_with_its_own_credentials_has_no_user_info(url: str, bare: str) -> None:
+    assert without_user_info(url) == bare
 
 
 def test_the_up_banner_shows_no_password_of_an_external_service(
