@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
+
+from cli.embedded.process import die_with_parent
 
 log = logging.getLogger("cli.frontend")
 
@@ -54,13 +57,17 @@ def ensure_built(root: Path = ROOT) -> Path | None:
         log.warning("Node.js/npm not found: serving the API without the frontend")
         return None
     env = {**os.environ, "NEXT_TELEMETRY_DISABLED": "1", "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
+    # npm dies with `hubbub up`, as its other children do (npm ends the scripts it runs).
+    dies = die_with_parent(signal.SIGTERM)
     installed = root / "node_modules" / ".package-lock.json"
     if (
         not installed.exists()
         or installed.stat().st_mtime < (root / "package-lock.json").stat().st_mtime
     ):
         log.info("installing the frontend's packages (npm ci)")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=root, env=env, check=True)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=root, env=env, check=True, preexec_fn=dies
+        )
     log.info("building the frontend (next build)")
-    subprocess.run([npm, "run", "build"], cwd=root, env=env, check=True)
+    subprocess.run([npm, "run", "build"], cwd=root, env=env, check=True, preexec_fn=dies)
     return root / "out"
