@@ -39,7 +39,8 @@ FIRST_CONNECT_S = 30.0
 class NatsUnavailable(Exception):
     """The first connect gave up: no server of the list let this client in within
     ``seconds`` (refused, not answering, or refusing its credentials). ``last``: the last
-    error a server gave, None if none gave one in time."""
+    refusal of a server that answered (its credentials), else the last error; None if
+    none came in time."""
 
     def __init__(self, seconds: float, last: BaseException | None) -> None:
         self.seconds = seconds
@@ -199,7 +200,8 @@ async def connect_nats(
 
     The first connect tries again for ``first_connect_s`` (default ``FIRST_CONNECT_S``),
     its first failure a warning unless ``warn_while_connecting`` is False (a command that
-    says why it failed itself), then raises ``NatsUnavailable`` with the last error.
+    says why it failed itself), then raises ``NatsUnavailable`` with the last error (the
+    last refusal, if a server refused it).
     The bound is a deadline around nats-py's connect: with ``max_reconnect_attempts=-1``
     nats-py tries a first connect forever, and a bound on its attempts would stop its
     reconnects after a later outage too."""
@@ -208,9 +210,12 @@ async def connect_nats(
     seconds = FIRST_CONNECT_S if first_connect_s is None else first_connect_s
     connecting = True
     last_failure: Exception | None = None
+    # What a server answered when it refused (its credentials: "Authorization
+    # Violation"): said rather than the socket error of its closing that follows it.
+    refusal: Exception | None = None
 
     async def on_error(exc: Exception) -> None:
-        nonlocal last_failure
+        nonlocal last_failure, refusal
         if not connecting:
             errors(exc)
             return
@@ -221,6 +226,8 @@ async def connect_nats(
                 seconds,
             )
         last_failure = exc
+        if not connection_lost(exc):
+            refusal = exc
 
     async def on_disconnected() -> None:
         if not (nc.is_closed or nc.is_draining):
@@ -269,7 +276,8 @@ async def connect_nats(
         # stop while it starts): closing lets go of its socket.
         await nc.close()
         if isinstance(exc, TimeoutError) and bound.expired():
-            raise NatsUnavailable(seconds, last_failure) from last_failure
+            why = refusal or last_failure
+            raise NatsUnavailable(seconds, why) from why
         raise
     connecting = False
     errors.connected()
