@@ -68,7 +68,7 @@ def with_running_system(settings: Settings, nats_role: str | None) -> Settings:
         update["database_url"] = normalize_database_url(update["database_url"])
     if "nats_url" in update and nats_role is not None and not settings.has_nats_credentials:
         # Its embedded NATS refuses anonymous clients: the command connects as its role.
-        # (Imported here: a hub or worker of compose never needs the embedded servers'.)
+        # (Imported here: a hub or worker of compose never needs the embedded servers' code.)
         from cli.embedded.nats_auth import embedded_role_credentials
 
         update.update(embedded_role_credentials(settings.state_dir, nats_role))
