@@ -415,20 +415,23 @@ class TestDatabaseConnections:
     def test_postgresql_takes_the_connections_of_the_workers_compose_runs_and_more(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Each worker may hold its pool, overflow and read pool (24 by default): the
-        server's max_connections (PostgreSQL's default: 100) is the embedded one's,
-        room for 8 workers (docs/operations.md, "Scale")."""
+        """Each worker may hold its pool, overflow and read pool and its outbox relay's
+        own connection (25 by default): the server's max_connections (PostgreSQL's
+        default: 100) is the embedded one's, room for 7 workers and 25 connections of
+        the operator's (docs/operations.md, "Scale")."""
         services = compose_services()
         command = services["postgres"]["command"]
         assert command[0] == "postgres"
         settings = [command[i + 1] for i, word in enumerate(command) if word == "-c"]
         (limit,) = [int(s.partition("=")[2]) for s in settings if s.startswith("max_connections=")]
         worker = settings_in(services["worker"], monkeypatch)
-        per_worker = worker.db_pool_size + worker.db_max_overflow + worker.db_read_pool_size
-        assert per_worker == 24
+        relay = 1  # workers/relay.py keeps a connection outside the pools
+        pools = worker.db_pool_size + worker.db_max_overflow + worker.db_read_pool_size
+        per_worker = pools + relay
+        assert per_worker == 25
         assert limit == 200  # as cli/embedded/servers.py starts the embedded one
         assert services["worker"]["deploy"]["replicas"] * per_worker <= limit
-        assert 8 * per_worker <= limit
+        assert 7 * per_worker + 25 <= limit
 
 
 def seconds(duration: str) -> float:
