@@ -364,6 +364,22 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _passwords_from_files(self) -> Settings:
+        # A file with no URL to put its password into is refused rather than ignored:
+        # `hubbub up` hands its embedded servers' URLs to its children, whose settings
+        # would then put the file's password in place of the embedded one's.
+        for url, path, names in (
+            (
+                self.database_url,
+                self.database_password_file,
+                ("DATABASE_PASSWORD_FILE", "DATABASE_URL"),
+            ),
+            (self.redis_url, self.redis_password_file, ("REDIS_PASSWORD_FILE", "REDIS_URL")),
+        ):
+            if path is not None and not url:
+                raise ConfigError(
+                    f"{names[0]} is set without {names[1]}: it holds {names[1]}'s password; "
+                    "set both, or neither (for the embedded server)"
+                )
         if self.database_url and self.database_password_file is not None:
             password = _read_password(self.database_password_file, "DATABASE_PASSWORD_FILE")
             self.database_url = url_with_password(self.database_url, password)

@@ -71,13 +71,20 @@ class TestPasswordFiles:
         )
         assert loaded.redis_url == "redis://:r3dis@redis:6379/0"
 
-    def test_without_a_url_the_file_is_not_read(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    @pytest.mark.parametrize("server", ["REDIS", "DATABASE"])
+    def test_a_file_without_its_url_is_refused(
+        self, server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """`hubbub up` fills unset URLs with its embedded servers', passwords included."""
-        monkeypatch.delenv("REDIS_URL", raising=False)
-        monkeypatch.setenv("REDIS_PASSWORD_FILE", str(tmp_path / "absent"))
-        assert settings().redis_url is None
+        """`hubbub up` fills unset URLs with its embedded servers', passwords included, and
+        hands them to its children: a file there would replace the embedded password."""
+        monkeypatch.delenv(f"{server}_URL", raising=False)
+        monkeypatch.delenv(f"HUBBUB_{server}_URL", raising=False)
+        (tmp_path / "pw").write_text("other\n")
+        monkeypatch.setenv(f"{server}_PASSWORD_FILE", str(tmp_path / "pw"))
+        with pytest.raises(
+            ConfigError, match=f"{server}_PASSWORD_FILE is set without {server}_URL"
+        ):
+            settings()
 
 
 class TestSecrets:
