@@ -22,10 +22,10 @@ def origin_allowed(request: web.Request, origin: str) -> bool:
         return True
     try:
         url = URL(origin)
-        origin_of_url = url.origin()  # ValueError unless absolute: "null", say
+        url.origin()  # ValueError unless absolute: "null", say
     except ValueError:
         return False
-    if settings.public_url and origin_of_url == URL(settings.public_url).origin():
+    if settings.public_url and _same_origin(url, URL(settings.public_url)):
         return True
     try:
         own = URL(f"http://{request.host}")
@@ -34,3 +34,9 @@ def origin_allowed(request: web.Request, origin: str) -> bool:
     if url.host is None or url.host != own.host:
         return False
     return url.port == own.port or (own.explicit_port is None and url.port in (80, 443))
+
+
+def _same_origin(a: URL, b: URL) -> bool:
+    """Scheme, host and port alike; a default port written out or left out is the same
+    (``https://app.example:443`` is ``https://app.example``)."""
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)

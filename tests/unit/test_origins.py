@@ -54,6 +54,21 @@ class TestSockets:
         other = request("10.0.0.5:8080", "https://else.example", public_url="https://app.example")
         assert not endpoint.origin_allowed(other)
 
+    @pytest.mark.parametrize(
+        ("public_url", "origin"),
+        [
+            ("https://app.example:443", "https://app.example"),
+            ("https://app.example", "https://app.example:443"),
+            ("http://APP.example/", "http://app.example"),
+        ],
+    )
+    def test_the_public_urls_default_port_may_be_written_out_or_not(
+        self, public_url: str, origin: str
+    ) -> None:
+        assert endpoint.origin_allowed(request("10.0.0.5:8080", origin, public_url=public_url))
+        other_port = request("10.0.0.5:8080", "https://app.example:8443", public_url=public_url)
+        assert not endpoint.origin_allowed(other_port)
+
     def test_a_cors_origin_passes(self) -> None:
         allowed = request(
             "hub.example", "http://localhost:3000", cors_origins="http://localhost:3000"
