@@ -103,9 +103,11 @@ export function watchPresence(
         emit();
         onError(error);
         if (!(error instanceof HubError && error.retryable)) return;
+        // At least what the hub asked, spread over half as long again: the sockets of a
+        // reconnect fail together and would otherwise all ask again at the same moment.
         const delay =
           error.retryAfter !== null
-            ? error.retryAfter * 1000
+            ? error.retryAfter * 1000 * (1 + random() / 2)
             : fullJitter(attempt, baseMs, maxMs, random);
         retry = timers.setTimeout(() => {
           retry = null;

@@ -56,7 +56,7 @@ function subscribed(socket: FakeSocket, recovered: boolean): void {
 }
 
 describe("a presence snapshot that fails after a reconnect", () => {
-  it("is asked for again after the hub's retry_after, and the list is marked stale until then", async () => {
+  it("is asked for again after the hub's retry_after (spread over half as long again), and the list is marked stale until then", async () => {
     const { h, shown, errors, reconnect } = await watching();
     const socket = await reconnect(); // u2 closed its tab while we were away
     socket.fail(socket.last("presence").id as number, {
@@ -68,7 +68,7 @@ describe("a presence snapshot that fails after a reconnect", () => {
     expect(shown).toEqual({ clients: ["c1", "c2"], stale: true });
     expect(errors).toHaveLength(1);
 
-    await h.clock.advance(1_999);
+    await h.clock.advance(2_499); // retry_after 2 s, and a quarter more at random() 0.5
     expect(socket.framesOf("presence")).toHaveLength(1);
     await h.clock.advance(1);
     expect(socket.framesOf("presence")).toHaveLength(2);
@@ -122,7 +122,7 @@ describe("a presence snapshot that fails after a reconnect", () => {
     });
     await flush();
     expect(shown).toEqual({ clients: ["c1", "c2", "c3"], stale: true });
-    await h.clock.advance(1_000);
+    await h.clock.advance(1_250); // retry_after 1 s, and a quarter more at random() 0.5
     socket.push({
       push: "presence",
       channel: WS,
