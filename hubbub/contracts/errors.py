@@ -32,7 +32,6 @@ REST edge turns it into ``PreconditionFailed`` (412) when the version came from
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -285,16 +284,6 @@ def is_stale_version(error: HubbubError) -> bool:
     return isinstance(error, Conflict) and error.details.get("reason") == STALE_VERSION
 
 
-# The labels pydantic puts in an error's location for a union's member, where they are
-# its own: ``function-after[_strip(), ...]``, ``list[...]``. (Plain ones, ``int``, could
-# as well be a key of the client's.)
-_MEMBER_LABEL = re.compile(
-    r"(?:function-(?:after|before|wrap|plain)|list|dict|set|frozenset|tuple|nullable"
-    r"|union|lax-or-strict|json-or-python|default|chain)\[.*\]",
-    re.DOTALL,
-)
-
-
 def _without_union_members(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """pydantic's errors located as in the client's input: without union members.
 
@@ -302,8 +291,8 @@ def _without_union_members(errors: list[dict[str, Any]]) -> list[dict[str, Any]]
     member of its union: at ``(field, "<X's validator>")`` and, with ``Input should be
     None``, at ``(field, "none")``. Such a None branch's error means the value was not
     null, so it is dropped (X's error says what is wrong), and so is the member's label
-    after the field in the others' locations. Any other such label pydantic puts in a
-    location (``function-after[...]``, ``list[...]``) goes too."""
+    after the field in the others' locations. Labels elsewhere stay: a part of a location
+    that looks like one (``list[1]``) may be a key of the client's own data."""
     located = [(tuple(e.get("loc", ())), e) for e in errors]
     unions = sorted(
         {
@@ -327,7 +316,6 @@ def _without_union_members(errors: list[dict[str, Any]]) -> list[dict[str, Any]]
         for union in unions:
             if len(parts) > len(union) and tuple(parts[: len(union)]) == union:
                 del parts[len(union)]
-        parts = [p for p in parts if not (isinstance(p, str) and _MEMBER_LABEL.fullmatch(p))]
         kept.append({**error, "loc": parts})
     return kept
 

@@ -98,6 +98,12 @@ class TestValidationErrorsOfOptionalFields:
         assert all(e["loc"][:2] == ["data", "b\u0000"] for e in errors), errors
         assert not [e for e in errors if e["type"] == "none_required"]
 
+    @pytest.mark.parametrize("key", ["list[1]", "dict[a]", "function-after[x]"])
+    def test_a_key_of_the_clients_that_looks_like_a_member_label_stays(self, key: str) -> None:
+        errors = _wire_errors(ResourceUpdate, {**self.IDS, "data": {key: "a\u0000b"}})
+        assert errors
+        assert all(e["loc"][:2] == ["data", key] for e in errors), errors
+
     def test_null_where_only_leaving_out_is_allowed_stays_at_the_field(self) -> None:
         errors = _wire_errors(WorkspaceUpdate, {"workspace_id": str(uuid.uuid4()), "name": None})
         assert [e["loc"] for e in errors] == [["name"]]
