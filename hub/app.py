@@ -179,6 +179,8 @@ async def drain_sockets(app: web.Application) -> None:
 
 
 MAX_REQUEST_LINE = 64 * 1024
+MAX_HEADER = 16 * 1024
+MAX_HEADERS = 64
 
 
 def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Application:
@@ -190,10 +192,15 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
         middlewares=[request_context, cors, request_deadline],
         client_max_size=settings.max_body_bytes,
         # aiohttp answers a request line or a header over its default 8 KiB with a
-        # plain-text 400 before any middleware runs; long query strings and long headers
-        # (a big cookie) get to the API's own answers. (At most 128 headers, aiohttp's
-        # default: a request's headers take at most 8 MiB while they are read.)
-        handler_args={"max_line_size": MAX_REQUEST_LINE, "max_field_size": MAX_REQUEST_LINE},
+        # plain-text 400 before any middleware runs; long query strings and headers up
+        # to 16 KiB (a big cookie) get to the API's own answers. At most 64 headers (half
+        # aiohttp's default), so the headers a connection holds while they arrive, with
+        # no deadline yet, stay about what aiohttp's defaults allow.
+        handler_args={
+            "max_line_size": MAX_REQUEST_LINE,
+            "max_field_size": MAX_HEADER,
+            "max_headers": MAX_HEADERS,
+        },
     )
     app[SETTINGS] = settings
     app[CATALOG] = catalog if catalog is not None else default_catalog()
