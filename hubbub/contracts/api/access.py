@@ -41,6 +41,7 @@ pending = catalog.add(
         params=PendingAccessParams,
         result=PendingAccess,
         access=Access.INTERNAL,
+        read_only=True,  # a plain read: no BEGIN/COMMIT, resent across a NATS reconnect
         summary="Access taken away whose Redis work is still pending",
         timeout=3.0,
     )
