@@ -10,10 +10,9 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 from pathlib import Path
 
-from cli.embedded.process import die_with_parent
+from cli.embedded.process import die_with_parent, run_group
 
 log = logging.getLogger("cli.frontend")
 
@@ -57,7 +56,8 @@ def ensure_built(root: Path = ROOT) -> Path | None:
         log.warning("Node.js/npm not found: serving the API without the frontend")
         return None
     env = {**os.environ, "NEXT_TELEMETRY_DISABLED": "1", "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
-    # npm dies with `hubbub up`, as its other children do (npm ends the scripts it runs).
+    # npm dies with `hubbub up`, as its other children do (npm ends the scripts it runs);
+    # a stop while it runs ends npm's whole process group (run_group), the build with it.
     dies = die_with_parent(signal.SIGTERM)
     installed = root / "node_modules" / ".package-lock.json"
     if (
@@ -65,9 +65,9 @@ def ensure_built(root: Path = ROOT) -> Path | None:
         or installed.stat().st_mtime < (root / "package-lock.json").stat().st_mtime
     ):
         log.info("installing the frontend's packages (npm ci)")
-        subprocess.run(
+        run_group(
             [npm, "ci", "--no-audit", "--no-fund"], cwd=root, env=env, check=True, preexec_fn=dies
         )
     log.info("building the frontend (next build)")
-    subprocess.run([npm, "run", "build"], cwd=root, env=env, check=True, preexec_fn=dies)
+    run_group([npm, "run", "build"], cwd=root, env=env, check=True, preexec_fn=dies)
     return root / "out"

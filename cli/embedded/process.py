@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 _PR_SET_PDEATHSIG = 1
 _libc = (
@@ -128,6 +128,66 @@ def spawn(
         )
     finally:
         log.close()
+
+
+def run_group(
+    argv: Sequence[str | Path],
+    *,
+    input: str | bytes | None = None,
+    capture_output: bool = False,
+    check: bool = False,
+    timeout: float | None = None,
+    stop_timeout: float = 5.0,
+    **popen: Any,
+) -> subprocess.CompletedProcess[Any]:
+    """``subprocess.run`` for a child that starts children of its own (npm, initdb): the
+    same output and return code, but the child leads a process group of its own, and
+    when anything interrupts the wait (``hubbub up``'s stop, Ctrl-C, ``timeout``) the
+    whole group is stopped (``stop_group``) before the exception goes on. subprocess.run
+    would SIGKILL the child alone, and its children would run on without it (a parent's
+    death signal reaches its children only, not theirs)."""
+    if capture_output:
+        popen["stdout"] = popen["stderr"] = subprocess.PIPE
+    if input is not None:
+        popen["stdin"] = subprocess.PIPE
+    args = [str(a) for a in argv]
+    with subprocess.Popen(args, start_new_session=True, **popen) as proc:
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except BaseException:
+            stop_group(proc, stop_timeout)
+            raise
+        code = proc.returncode
+    if check and code:
+        raise subprocess.CalledProcessError(code, args, stdout, stderr)
+    return subprocess.CompletedProcess(args, code, stdout, stderr)
+
+
+def stop_group(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+    """Stop the process group ``proc`` leads: SIGTERM to all of it; whatever of it still
+    runs after ``timeout`` seconds is SIGKILLed. Returns once ``proc`` is reaped."""
+    group = proc.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout)
+    # The leader is gone (or late); its children may still be finishing.
+    while time.monotonic() < deadline and _group_alive(group):
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    proc.wait()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member that is not ours to signal: it still runs
+        return True
+    return True
 
 
 def private_folder(path: Path) -> None:

@@ -37,6 +37,7 @@ from cli.embedded.process import (
     command_line,
     free_port,
     private_folder,
+    run_group,
     spawn,
     stop_process,
     wait_for_port,
@@ -333,7 +334,7 @@ class EmbeddedPostgres(EmbeddedServer):
     def _initdb(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
             return
-        result = subprocess.run(
+        result = run_group(
             [
                 str(self.bin_dir() / "initdb"),
                 "-D",
@@ -412,7 +413,7 @@ class EmbeddedPostgres(EmbeddedServer):
         connection, so no authentication, and nothing listens meanwhile. The statement
         goes in on standard input: every local user can read a command line."""
         quoted = "'" + self.password.replace("'", "''") + "'"
-        result = subprocess.run(
+        result = run_group(
             [
                 str(self.bin_dir() / "postgres"),
                 "--single",
