@@ -594,8 +594,10 @@ class Supervisor:
             log.info("stopped")
 
 
-class _Stop(Exception):
-    pass
+class _Stop(BaseException):
+    """A stop that came while ``hubbub up`` started (``_on_signal``). Not an
+    ``Exception``: the code it interrupts (alembic, SQLAlchemy, asyncio's tasks) may catch
+    every ``Exception`` and would take it for an error of its own and go on."""
 
 
 def shown(path: Path) -> str:
