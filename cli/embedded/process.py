@@ -165,7 +165,8 @@ def run_group(
 
 def stop_group(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
     """Stop the process group ``proc`` leads: SIGTERM to all of it; whatever of it still
-    runs after ``timeout`` seconds is SIGKILLed. Returns once ``proc`` is reaped."""
+    runs after ``timeout`` seconds is SIGKILLed. Returns once ``proc`` is reaped and no
+    process of the group runs (or, past a further second, what is left is SIGKILLed)."""
     group = proc.pid
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signal.SIGTERM)
@@ -173,21 +174,42 @@ def stop_group(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout)
     # The leader is gone (or late); its children may still be finishing.
-    while time.monotonic() < deadline and _group_alive(group):
-        time.sleep(0.05)
+    _wait_group(group, deadline - time.monotonic())
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signal.SIGKILL)
     proc.wait()
+    _wait_group(group, 1.0)  # a SIGKILL is delivered, not waited for
 
 
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # a member that is not ours to signal: it still runs
+def _wait_group(group: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _group_runs(group) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _group_runs(group: int) -> bool:
+    """Does a process of ``group`` still run? One that has ended but is not reaped yet (a
+    zombie, its parent's or init's to reap) does not."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # a member that is not ours to signal: it still runs
+            return True
         return True
-    return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def private_folder(path: Path) -> None:
