@@ -14,8 +14,11 @@ codes"). A traceback is for a bug, not for a service that is down.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import sys
+import threading
 
 from cli.admin.system import redact
 from hubbub.config import ConfigError
@@ -29,7 +32,8 @@ STOPPED = 130
 # PostgreSQL's answers (SQLSTATE) that say it will not let this connection in.
 _REFUSED_CLASSES = ("28",)  # invalid authorization: no such user, a wrong password
 _NO_DATABASE = "3D000"
-_NO_TABLE = "42P01"  # a relation Hubbub's migrations make is not there
+_NO_TABLE = "42P01"  # a relation is not there: not migrated, or a bug (_not_migrated)
+_CHECK_S = 10  # how long the migration check may take, its connect bounded at 3 s
 _LISTEN_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL)
 
 
@@ -79,13 +83,57 @@ def _postgres(exc: BaseException, database_url: str | None) -> Failure | None:
             continue
         if state == _NO_DATABASE or state.startswith(_REFUSED_CLASSES):
             return Failure(f"{where} refuses the connection: {cause}", UNAVAILABLE)
-        if state == _NO_TABLE:
+        if state == _NO_TABLE and _not_migrated(database_url):
             return Failure(
                 f"the database at {_shown(database_url)} is not migrated ({cause}): "
                 "run `hubbub migrate`",
                 FAILED,
             )
     return None
+
+
+def _not_migrated(database_url: str | None) -> bool:
+    """Is the database behind Hubbub's migrations: no ``alembic_version`` table, or a
+    revision that is not the newest? Only then is a missing table the operator's to fix
+    (``hubbub migrate``); in a migrated database it is a bug, and its traceback is shown.
+    False when it cannot be told.
+
+    Asked on a thread of its own, with an event loop of its own: the caller's may run."""
+    if not database_url:
+        return False
+    from alembic.script import ScriptDirectory
+
+    from hubbub.config import normalize_database_url
+    from migrations import alembic_config
+
+    url = normalize_database_url(database_url)
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    found: list[set[str]] = []
+
+    def ask() -> None:
+        with contextlib.suppress(Exception):  # not told: the error is shown as it is
+            found.append(asyncio.run(_revisions(url)))
+
+    thread = threading.Thread(target=ask, name="migration-check", daemon=True)
+    thread.start()
+    thread.join(_CHECK_S)
+    return bool(found) and found[0] != heads
+
+
+async def _revisions(url: str) -> set[str]:
+    """The revisions the database is at; none when it has no ``alembic_version``."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url, connect_args={"timeout": 3})
+    try:
+        async with engine.connect() as conn:
+            if not await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL")):
+                return set()
+            rows = await conn.scalars(text("SELECT version_num FROM alembic_version"))
+            return set(rows.all())
+    finally:
+        await engine.dispose()
 
 
 def _why(exc: BaseException) -> str:

@@ -11,9 +11,13 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from cli.embedded.process import free_port
 from hubbub.config import Settings
+from migrations import alembic_config
 from tests.support.processes import run_hubbub, settings_env
 from tests.support.services import Databases
 
@@ -107,6 +111,15 @@ class TestPostgresUnavailable:
         assert 'database "no_such_database" does not exist' in line
 
 
+async def execute(url: str, statement: str, **params: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(statement), params)
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture
 async def empty_database(databases: Databases) -> Iterator[str]:
     """A database no migration has run on."""
@@ -121,6 +134,36 @@ class TestDatabaseState:
     ) -> None:
         env = settings_env(settings, DATABASE_URL=empty_database)
         result = run_hubbub("user", "create", "someone@example.com", env=env)
+        assert result.returncode == 1, result.stderr
+        line = one_line(result)
+        assert "is not migrated" in line
+        assert "hubbub migrate" in line
+
+    async def test_a_table_missing_from_a_migrated_database_is_a_bug_with_its_traceback(
+        self, settings: Settings
+    ) -> None:
+        assert settings.database_url
+        await execute(settings.database_url, "DROP TABLE api_keys")
+        result = run_hubbub("apikey", "list", env=settings_env(settings))
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" in result.stderr
+        assert 'relation "api_keys" does not exist' in result.stderr
+        assert "is not migrated" not in result.stderr
+
+    async def test_a_database_behind_the_newest_migration_says_to_migrate(
+        self, settings: Settings
+    ) -> None:
+        assert settings.database_url
+        first = list(
+            ScriptDirectory.from_config(alembic_config(settings.database_url)).walk_revisions()
+        )[-1]
+        await execute(settings.database_url, "DROP TABLE api_keys")
+        await execute(
+            settings.database_url,
+            "UPDATE alembic_version SET version_num = :first",
+            first=first.revision,
+        )
+        result = run_hubbub("apikey", "list", env=settings_env(settings))
         assert result.returncode == 1, result.stderr
         line = one_line(result)
         assert "is not migrated" in line
