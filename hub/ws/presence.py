@@ -35,8 +35,12 @@ the diff after their reply, and apply it on top).
 Redis is unreachable the changes are still announced, the failure is logged once (and
 its end once), and the renewal after Redis is back records this hub's entries again and
 writes the leaves it could not, announcing them again (a snapshot taken while Redis still
-listed them has them). A channel's keys expire ``KEEP_TTLS`` TTLs after their
-last write, so the entries of hubs that all died do not stay for ever.
+listed them has them). A command Redis answers with an error (a key of the wrong type, a
+script refused for lack of memory) fails its channel alone: the renewals and sweeps of
+the others in its pipeline are announced, the later batches still run, and that channel
+is tried again by the next pass (logged at most once a minute, with the count). A
+channel's keys expire ``KEEP_TTLS`` TTLs after their last write, so the entries of hubs
+that all died do not stay for ever.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from typing import Any, cast
 import orjson
 from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from hub.ws import frames
 from hubbub.contracts.channels import Channel
@@ -61,6 +65,7 @@ from hubbub.contracts.protocol import Push
 from hubbub.contracts.subjects import Subjects
 from hubbub.dependencies import redis_outage, unavailable
 from hubbub.keys import RedisKeys
+from hubbub.log_every import LogEvery
 
 log = logging.getLogger("hubbub.ws.presence")
 
@@ -69,6 +74,7 @@ STOP_FLUSH_S = 2.0  # on stop, the last leaves get this long to go out
 KEEP_TTLS = 2  # a channel's presence keys expire this many TTLs after their last write
 PUBLISH_HEADROOM = 1024  # a diff's pushes stay this far under NATS's max_payload
 RENEW_BATCH = 64  # channels renewed and swept in one pipeline
+REFUSED_LOG_S = 60.0  # at most one "Redis refused a renewal" line this often, with the count
 
 # Renew this hub's entries (ARGV: expiry, now, keys' lifetime in s, then client and info
 # pairs); set the keys to expire; return the clients that were missing or expired —
@@ -251,6 +257,7 @@ class Presence:
         self._snapshots: dict[str, _Snapshot] = {}  # channel → its snapshot, while fresh
         self._resyncing: dict[str, list[tuple[list[Entry], list[Entry]]]] = {}
         self.redis_ok = True
+        self._refused_log = LogEvery(REFUSED_LOG_S)
         self._renew = redis.register_script(RENEW)
         self._sweep = redis.register_script(SWEEP)
         self._pending = asyncio.Event()
@@ -584,6 +591,7 @@ class Presence:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self._refused_log.flush()  # a count still waiting for its line is told now
         with contextlib.suppress(Exception):
             async with asyncio.timeout(STOP_FLUSH_S):
                 await self.flush()  # the leaves of the sockets that just closed
@@ -649,15 +657,26 @@ class Presence:
                     renewed[name] = list(entries)
                 await self._sweep(keys=keys, args=[now], client=pipe)
                 done.append(("swept", name))
-            results = await pipe.execute()
+            # A command Redis refuses fails its channel alone (``_refused``); one that
+            # never got an answer (the link) raises: an outage, for the whole pass.
+            results = await pipe.execute(raise_on_error=False)
+        refused: dict[str, ResponseError] = {}
+        for (_, name), result in zip(done, results, strict=True):
+            if isinstance(result, ResponseError):
+                refused.setdefault(name, result)
+            elif isinstance(result, Exception):
+                raise result
         for name, (leaves, written) in unwritten.items():
-            self._wrote_unwritten(name, leaves, written)
+            if name not in refused:  # else still owed, for the next pass
+                self._wrote_unwritten(name, leaves, written)
         for name, clients in renewed.items():
             local = self.local.get(name, {})
             still = [c for c in clients if c in local]  # not those that left meanwhile
-            if still:
+            if still and name not in refused:
                 self.recorded.setdefault(name, set()).update(still)
         for (what, name), result in zip(done, results, strict=True):
+            if isinstance(result, ResponseError):
+                continue
             if what == "renewed":
                 self._renewed(name, result)
             elif what == "swept":
@@ -669,6 +688,25 @@ class Presence:
                     # Already removed from Redis by the sweep: announce only.
                     gone = {"user": str(info["user"]), "client": client}
                     self._change(str(channel_of(name)), client, (False, gone, False))
+        for name, error in refused.items():
+            self._refused(name, error)
+
+    def _refused(self, name: str, error: ResponseError) -> None:
+        """Redis refused a renewal pass's command on ``name`` (a key of the wrong type, a
+        script refused for lack of memory): what it did for the other channels stands,
+        and ``name``'s renewal, sweep and owed leaves are tried again by the next pass.
+        Logged at most once per ``REFUSED_LOG_S`` (every pass may be refused again)."""
+
+        def line(count: int) -> None:
+            log.warning(
+                "presence: Redis refused renewing %s (%s); tried again next pass "
+                "(%d refused channel renewal(s) since the last such line)",
+                name,
+                error,
+                count,
+            )
+
+        self._refused_log.add(line)
 
     def _wrote_unwritten(self, name: str, leaves: dict[str, str], written: dict[str, str]) -> None:
         """The leaves Redis missed are written: announce them again. Their first diff

@@ -16,7 +16,7 @@ from nats.aio.msg import Msg
 from redis.asyncio import Redis
 
 from cli.embedded.process import free_port
-from hub.ws.presence import Presence
+from hub.ws.presence import RENEW_BATCH, Presence
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import Unavailable
@@ -534,6 +534,80 @@ class TestRedisBlips:
         await presence.renew_and_sweep()
         for key in (keys.presence(str(CHANNEL)), keys.presence_info(str(CHANNEL))):
             assert 0 < await redis.ttl(key) <= 60
+
+
+class TestRenewalRefusals:
+    """A command of a renewal pass that Redis refuses (a key of the wrong type, a script
+    refused for lack of memory) fails its own channel, not the pass: the other channels'
+    renewals and sweeps are still announced, and Redis is not taken for unreachable."""
+
+    async def expired_elsewhere(self, redis: Redis, settings: Settings, client: str) -> None:
+        """A dead hub's member of ``CHANNEL``, expired long ago."""
+        keys = RedisKeys(settings.namespace)
+        await redis.zadd(keys.presence(str(CHANNEL)), {client: 1.0})
+        info = orjson.dumps({"user": "u-dead", "client": client})
+        await redis.hset(keys.presence_info(str(CHANNEL)), client, info)
+
+    async def break_channel(self, redis: Redis, settings: Settings, channel: Channel) -> None:
+        """Every renewal and sweep of ``channel`` is refused: its key is no sorted set."""
+        keys = RedisKeys(settings.namespace)
+        await redis.delete(keys.presence(str(channel)))
+        await redis.set(keys.presence(str(channel)), "not a sorted set")
+
+    async def test_a_channel_refused_in_a_pass_does_not_lose_another_channels_sweep(
+        self,
+        redis: Redis,
+        nc: NATS,
+        settings: Settings,
+        diffs: Diffs,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        broken = Channel.parse("workspace:7f1c2d3e-0000-4000-8000-0000000000ff")
+        presence = presence_on(redis, nc, settings)
+        await presence.join(broken, "ann", "c-ann-1")
+        await presence.join(CHANNEL, "ann", "c-ann-2")
+        await presence.flush()
+        await self.expired_elsewhere(redis, settings, "c-dead")
+        await self.break_channel(redis, settings, broken)
+        before = len(await diffs.settled())
+
+        with caplog.at_level(logging.WARNING, logger="hubbub.ws.presence"):
+            await presence.renew_and_sweep()
+            await presence.renew_and_sweep()  # refused again: not logged again yet
+        await presence.flush()
+
+        after = (await diffs.settled())[before:]
+        assert [d["left"] for d in after] == [[{"user": "u-dead", "client": "c-dead"}]]
+        assert [m["client"] for m in await presence_on(redis, nc, settings).members(CHANNEL)] == [
+            "c-ann-2"
+        ]
+        assert presence.redis_ok
+        lines = [r.getMessage() for r in caplog.records]
+        assert len(lines) == 1
+        assert str(broken) in lines[0]
+        assert "unreachable" not in lines[0]
+
+    async def test_the_batches_after_a_refused_channel_are_still_renewed_and_swept(
+        self, redis: Redis, nc: NATS, settings: Settings, diffs: Diffs
+    ) -> None:
+        broken = Channel.parse("workspace:7f1c2d3e-0000-4000-8000-0000000000ff")
+        presence = presence_on(redis, nc, settings)
+        await presence.join(broken, "ann", "c-ann-1")  # in the first batch
+        for i in range(RENEW_BATCH):
+            channel = Channel.parse(f"workspace:7f1c2d3e-0000-4000-8000-1{i:011d}")
+            await presence.join(channel, "ann", f"c-{i}")
+        await presence.join(CHANNEL, "ann", "c-ann-2")  # in the second
+        await presence.flush()
+        await self.expired_elsewhere(redis, settings, "c-dead")
+        await self.break_channel(redis, settings, broken)
+        before = len(await diffs.settled())
+
+        await presence.renew_and_sweep()
+        await presence.flush()
+
+        after = (await diffs.settled())[before:]
+        assert [d["left"] for d in after] == [[{"user": "u-dead", "client": "c-dead"}]]
+        assert presence.redis_ok
 
 
 class TestStop:
