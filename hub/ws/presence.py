@@ -140,7 +140,8 @@ class _Watched:
 @dataclasses.dataclass(slots=True)
 class _Snapshot:
     """A channel's snapshot while it is fresh (``Presence.snapshot``): the read of
-    Redis issued at ``at`` (client id → info JSON; ``link``: the NATS link's reconnect
+    Redis issued at ``at`` (``Presence.monotonic``: a step of the wall clock neither
+    keeps it fresh nor ages it; client id → info JSON; ``link``: the NATS link's reconnect
     count then, None while it was down), shared by every socket that asks meanwhile,
     and the reply's result built from it with this hub's members laid over (``members``
     and ``body``: None once one of them came or went), and which ``_Watched`` it was
@@ -232,6 +233,7 @@ class Presence:
         ttl: float,
         tick: float = TICK_S,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -239,7 +241,8 @@ class Presence:
         self.subjects = subjects
         self.ttl = ttl
         self.tick = tick
-        self.clock = clock
+        self.clock = clock  # wall time: the entries' expiries in Redis, shared by every hub
+        self.monotonic = monotonic  # this hub's own timings: a snapshot's freshness
         self.keep_s = max(1, math.ceil(KEEP_TTLS * ttl))  # the keys' lifetime
         self.local: dict[str, dict[str, bytes]] = {}  # channel → client id → info JSON
         self.changes: dict[str, dict[str, Change]] = {}  # channel → client id → change
@@ -257,7 +260,7 @@ class Presence:
         self._snapshots: dict[str, _Snapshot] = {}  # channel → its snapshot, while fresh
         self._resyncing: dict[str, list[tuple[list[Entry], list[Entry]]]] = {}
         self.redis_ok = True
-        self._refused_log = LogEvery(REFUSED_LOG_S)
+        self._refused_log = LogEvery(REFUSED_LOG_S, clock=monotonic)
         self._renew = redis.register_script(RENEW)
         self._sweep = redis.register_script(SWEEP)
         self._pending = asyncio.Event()
@@ -308,7 +311,7 @@ class Presence:
         ``unavailable`` (and the next socket to ask reads again)."""
         name = str(channel)
         snapshot = self._snapshots.get(name)
-        if snapshot is None or self.clock() - snapshot.at >= self.tick:
+        if snapshot is None or self.monotonic() - snapshot.at >= self.tick:
             snapshot = self._read_snapshot(name)
         stored = await asyncio.shield(snapshot.read)  # one socket gone: not the others' read
         body = snapshot.body
@@ -349,7 +352,7 @@ class Presence:
         """Start reading ``name``'s members from Redis for the sockets that ask now; a
         read that fails is forgotten at once."""
         read = asyncio.ensure_future(self._read_stored(name))
-        snapshot = _Snapshot(self.clock(), self._link(), read)
+        snapshot = _Snapshot(self.monotonic(), self._link(), read)
         self._snapshots[name] = snapshot
 
         def failed(read: asyncio.Task[dict[str, bytes]]) -> None:
@@ -622,7 +625,7 @@ class Presence:
         channels takes a few round trips, not two per channel, and no entry is renewed
         with a time the pass has long left behind (it would expire early, to be swept
         and announced left, then joined again)."""
-        now = self.clock()
+        now = self.monotonic()
         for name, snapshot in list(self._snapshots.items()):  # no one asked for a while
             if now - snapshot.at >= self.tick:
                 self._forget_snapshot(name, snapshot)

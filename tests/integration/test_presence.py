@@ -245,8 +245,11 @@ def believed(got: list[dict[str, Any]], start: set[str] | None = None) -> set[st
 
 
 def presence_with_clock(redis: Redis, nc: NATS, settings: Settings, clock: Clock) -> Presence:
+    """A hub whose wall clock (the entries' expiries) and monotonic clock (its own
+    timings) are both ``clock``."""
     keys = RedisKeys(settings.namespace)
-    return Presence(redis, keys, nc, Subjects(settings.namespace), ttl=30, clock=clock)
+    subjects = Subjects(settings.namespace)
+    return Presence(redis, keys, nc, subjects, ttl=30, clock=clock, monotonic=clock)
 
 
 def slow_round_trips(redis: Redis, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:

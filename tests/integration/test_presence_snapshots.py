@@ -80,9 +80,15 @@ class Reads:
         redis.zrangebyscore = counted  # type: ignore[method-assign]
 
 
-def presence_on(redis: Redis, nc: NATS, settings: Settings, clock: Clock) -> Presence:
+def presence_on(
+    redis: Redis, nc: NATS, settings: Settings, clock: Clock, wall: Clock | None = None
+) -> Presence:
+    """A hub whose snapshots age by ``clock`` (its monotonic clock), and whose entries'
+    expiries are counted from ``wall`` (``clock`` unless given)."""
     keys = RedisKeys(settings.namespace)
-    return Presence(redis, keys, nc, Subjects(settings.namespace), ttl=30, tick=TICK, clock=clock)
+    subjects = Subjects(settings.namespace)
+    wall = clock if wall is None else wall
+    return Presence(redis, keys, nc, subjects, ttl=30, tick=TICK, clock=wall, monotonic=clock)
 
 
 def commands_of(presence: Presence, nc: NATS, settings: Settings) -> ChannelCommands:
@@ -167,6 +173,22 @@ class TestShared:
         reads = Reads(redis)
         channels = commands_of(here, nc, settings)
         await ask(channels, socket("a")[0])
+        clock.advance(TICK)
+        await ask(channels, socket("b")[0])
+        assert reads.count == 2
+
+    async def test_a_snapshot_ages_by_the_hubs_own_clock_not_the_wall_clock(
+        self, redis: Redis, nc: NATS, settings: Settings
+    ) -> None:
+        """The wall clock is stepped back an hour (an NTP correction) just after a
+        snapshot: a tick later it is still read again, not kept for the hour."""
+        await members_elsewhere(redis, nc, settings, 3)
+        clock, wall = Clock(), Clock()
+        here = presence_on(redis, nc, settings, clock, wall=wall)
+        reads = Reads(redis)
+        channels = commands_of(here, nc, settings)
+        await ask(channels, socket("a")[0])
+        wall.advance(-3600)
         clock.advance(TICK)
         await ask(channels, socket("b")[0])
         assert reads.count == 2
