@@ -140,6 +140,17 @@ async def test_a_password_reset_hashes_the_new_password_holding_no_slot(
     assert signed_in.status == 200
 
 
+def password_change(
+    hub_client: TestClient[Any, Any], settings: Settings, user_id: str
+) -> Awaitable[ClientResponse]:
+    """The user's change from PASSWORD to NEW_PASSWORD, not yet awaited."""
+    return hub_client.post(
+        "/api/v1/users/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=bearer(TestTokens(settings).issue(user_id)),
+    )
+
+
 @pytest.mark.parametrize("blocks", ["verify", "hash"])
 async def test_a_password_change_checks_and_hashes_holding_no_slot(
     hub_client: TestClient[Any, Any],
@@ -149,11 +160,7 @@ async def test_a_password_change_checks_and_hashes_holding_no_slot(
 ) -> None:
     """Both computations: the check of the current password, the new one's hash."""
     user_id = await make_user(db, "ann@example.com")
-    change = hub_client.post(
-        "/api/v1/users/me/password",
-        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
-        headers=bearer(TestTokens(settings).issue(user_id)),
-    )
+    change = password_change(hub_client, settings, user_id)
     response = await while_argon2_runs(hub_client, engine, db, change)
     assert response.status == 204, await response.text()
     signed_in = await hub_client.post(
@@ -208,11 +215,7 @@ async def test_a_password_changed_while_the_current_one_was_checked_refuses_the_
 ) -> None:
     """The current password was checked against a hash that is no longer the user's."""
     user_id = await make_user(db, "ann@example.com")
-    change = hub_client.post(
-        "/api/v1/users/me/password",
-        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
-        headers=bearer(TestTokens(settings).issue(user_id)),
-    )
+    change = password_change(hub_client, settings, user_id)
     elsewhere = CountingArgon2().hash("changed elsewhere meanwhile")
     changed = update(User).values(password_hash=elsewhere, password_changed_at=func.now())
     response = await while_hashing_change(engine, db, change, changed)

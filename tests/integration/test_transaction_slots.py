@@ -219,6 +219,23 @@ def outside(ran: list[str], release: asyncio.Event, *, fail: bool = False):  # t
     return handler
 
 
+async def outside_then_held(
+    worker: Worker, ran: list[str]
+) -> tuple[asyncio.Task[bytes], asyncio.Task[bytes], asyncio.Event, asyncio.Event]:
+    """ "first" outside its transaction, and "second" holding the slot it gave back: the
+    two requests, and the events that let each go on."""
+    release_first, release_second = asyncio.Event(), asyncio.Event()
+    first = asyncio.create_task(
+        run_handler(PLAIN, outside(ran, release_first), worker.ctx("first"), NoParams())
+    )
+    await wait_for(lambda: ran == ["first outside"], what="the first outside")
+    second = asyncio.create_task(
+        run_handler(OP, holding(ran, release_second), worker.ctx("second"), NoParams())
+    )
+    await wait_for(lambda: "second" in ran, what="the second holding the slot")
+    return first, second, release_first, release_second
+
+
 class TestOutsideTheTransaction:
     async def test_another_write_takes_the_slot_while_a_handler_is_outside_its_transaction(
         self,
@@ -250,15 +267,7 @@ class TestOutsideTheTransaction:
         ran: list[str],
     ) -> None:
         worker = Worker(settings, redis, db, wait=30.0)
-        release_first, release_second = asyncio.Event(), asyncio.Event()
-        first = asyncio.create_task(
-            run_handler(PLAIN, outside(ran, release_first), worker.ctx("first"), NoParams())
-        )
-        await wait_for(lambda: ran == ["first outside"], what="the first outside")
-        second = asyncio.create_task(
-            run_handler(OP, holding(ran, release_second), worker.ctx("second"), NoParams())
-        )
-        await wait_for(lambda: "second" in ran, what="the second holding the slot")
+        first, second, release_first, release_second = await outside_then_held(worker, ran)
 
         release_first.set()
         await wait_for(lambda: worker.waiting() == 1, what="the first waiting for the slot")
@@ -386,15 +395,7 @@ class TestOutsideTheTransaction:
         ran: list[str],
     ) -> None:
         worker = Worker(settings, redis, db, wait=30.0)
-        release_first, release_second = asyncio.Event(), asyncio.Event()
-        first = asyncio.create_task(
-            run_handler(PLAIN, outside(ran, release_first), worker.ctx("first"), NoParams())
-        )
-        await wait_for(lambda: ran == ["first outside"], what="the first outside")
-        second = asyncio.create_task(
-            run_handler(OP, holding(ran, release_second), worker.ctx("second"), NoParams())
-        )
-        await wait_for(lambda: "second" in ran, what="the second holding the slot")
+        first, second, release_first, release_second = await outside_then_held(worker, ran)
         release_first.set()
         await wait_for(lambda: worker.waiting() == 1, what="the first waiting for the slot")
 
