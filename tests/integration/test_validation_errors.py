@@ -27,47 +27,31 @@ def assert_one_error_at(body: dict[str, Any], field: str) -> None:
     assert "Input should be None" not in str(body)
 
 
+async def refused_resource_patch(domain: Domain, patch: dict[str, Any]) -> dict[str, Any]:
+    """A new resource's PATCH with ``patch``, refused 422: the problem's body."""
+    owner = await domain.person("owner")
+    ws = await domain.workspace(owner)
+    res = await domain.resource(ws["id"], owner)
+    body: dict[str, Any] = await domain.call(
+        "PATCH", f"/workspaces/{ws['id']}/resources/{res['id']}", owner, json=patch, expect=422
+    )
+    return body
+
+
 class TestOptionalPatchFields:
     async def test_a_resource_title_that_is_refused(self, domain: Domain) -> None:
-        owner = await domain.person("owner")
-        ws = await domain.workspace(owner)
-        res = await domain.resource(ws["id"], owner)
-        body = await domain.call(
-            "PATCH",
-            f"/workspaces/{ws['id']}/resources/{res['id']}",
-            owner,
-            json={"title": "a\u200bb"},
-            expect=422,
-        )
+        body = await refused_resource_patch(domain, {"title": "a\u200bb"})
         assert_one_error_at(body, "title")
         assert "U+200B" in body["details"]["errors"][0]["msg"]
 
     async def test_a_resource_status_of_the_wrong_type(self, domain: Domain) -> None:
-        owner = await domain.person("owner")
-        ws = await domain.workspace(owner)
-        res = await domain.resource(ws["id"], owner)
-        body = await domain.call(
-            "PATCH",
-            f"/workspaces/{ws['id']}/resources/{res['id']}",
-            owner,
-            json={"status": 5},
-            expect=422,
-        )
+        body = await refused_resource_patch(domain, {"status": 5})
         assert_one_error_at(body, "status")
 
     async def test_resource_tags_that_are_refused_are_named_by_position(
         self, domain: Domain
     ) -> None:
-        owner = await domain.person("owner")
-        ws = await domain.workspace(owner)
-        res = await domain.resource(ws["id"], owner)
-        body = await domain.call(
-            "PATCH",
-            f"/workspaces/{ws['id']}/resources/{res['id']}",
-            owner,
-            json={"tags": ["fine", "not fine"]},
-            expect=422,
-        )
+        body = await refused_resource_patch(domain, {"tags": ["fine", "not fine"]})
         assert [e["loc"] for e in body["details"]["errors"]] == [["tags", "1"]]
 
     async def test_a_workspace_name_that_is_refused(self, domain: Domain) -> None:
