@@ -2,8 +2,8 @@
 hub: ``system`` (``migrate``, ``check``), ``accounts`` (``user create``, ``mail``),
 ``apikeys`` (``apikey …``) and ``services`` (``service …``, ``nats-auth``).
 
-What they share is here: a database session that lives as long as the command, and the
-way a command says no.
+What they share is here: a database session that lives as long as the command, a NATS
+connection tried as long as a person waits, and the way a command says no.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from hubbub.config import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from nats.aio.client import Client as NATS
     from sqlalchemy.ext.asyncio import AsyncSession
 
 # How long a command tries to reach NATS (each attempt up to NATS_ATTEMPT_S) before it
@@ -40,6 +41,24 @@ async def database(settings: Settings) -> AsyncIterator[AsyncSession]:
             yield session
     finally:
         await engine.dispose()
+
+
+async def command_nats(settings: Settings, name: str) -> NATS:
+    """A command's connection to ``NATS_URL`` (set), as its role: tried for
+    ``NATS_CONNECT_S``, then ``NatsUnavailable`` naming the last error, which the
+    command's one line says (no warnings meanwhile)."""
+    from hubbub.natsauth import nats_auth
+    from hubbub.natsconn import connect_nats
+
+    assert settings.nats_url
+    return await connect_nats(
+        settings.nats_url,
+        name,
+        auth=nats_auth(settings),
+        connect_timeout=NATS_ATTEMPT_S,
+        first_connect_s=NATS_CONNECT_S,
+        warn_while_connecting=False,
+    )
 
 
 def refuse(message: str, code: int = 2) -> int:

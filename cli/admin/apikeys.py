@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from cli.admin import NATS_ATTEMPT_S, NATS_CONNECT_S, database, refuse
+from cli.admin import command_nats, database, refuse
 from hubbub.config import Settings
 from hubbub.contracts.key_control import API_KEY_CACHE_S
 
@@ -75,20 +75,12 @@ async def tell_hubs(settings: Settings, key_hash: str) -> str | None:
     from hubbub.contracts.key_control import ApiKeyRevoked, api_key_revocations
     from hubbub.contracts.subjects import Subjects
     from hubbub.nats_barrier import server_has_read
-    from hubbub.natsauth import nats_auth
-    from hubbub.natsconn import NatsUnavailable, connect_nats, describe_error
+    from hubbub.natsconn import NatsUnavailable, describe_error
 
     if not settings.nats_url:
         return "NATS_URL is not set"
     try:
-        nc = await connect_nats(
-            settings.nats_url,
-            "hubbub-apikey",
-            auth=nats_auth(settings),
-            connect_timeout=NATS_ATTEMPT_S,
-            first_connect_s=NATS_CONNECT_S,
-            warn_while_connecting=False,  # the command's own line says it
-        )
+        nc = await command_nats(settings, "hubbub-apikey")
     except NatsUnavailable as exc:
         return f"NATS: {exc}"
     except Exception as exc:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from cli.admin import NATS_ATTEMPT_S, NATS_CONNECT_S
+from cli.admin import NATS_ATTEMPT_S, command_nats
 from hubbub.config import ConfigError, Settings
 
 # Schemes whose user info without a password is a token (``nats://TOKEN@host``).
@@ -75,19 +75,10 @@ async def migrate(settings: Settings, *, revision: str = "head", down: bool = Fa
 
 async def ensure_nats_streams(settings: Settings) -> None:
     from hubbub.contracts.subjects import Subjects
-    from hubbub.natsauth import nats_auth
-    from hubbub.natsconn import connect_nats
     from hubbub.streams import ensure_streams, stream_replicas
 
     assert settings.nats_url
-    nc = await connect_nats(
-        settings.nats_url,
-        "hubbub-migrate",
-        auth=nats_auth(settings),
-        connect_timeout=NATS_ATTEMPT_S,
-        first_connect_s=NATS_CONNECT_S,
-        warn_while_connecting=False,  # NatsUnavailable says it, in the command's one line
-    )
+    nc = await command_nats(settings, "hubbub-migrate")
     try:
         await ensure_streams(
             nc.jetstream(),
