@@ -97,9 +97,10 @@ class ConnectCall(NamedTuple):
 
 class SubscribeCall(NamedTuple):
     """A ``subscribe`` command with no ``since`` (a first subscribe, what a connecting
-    socket sends): what ``Subscribe`` holds, with no model."""
+    socket sends): what ``Subscribe`` holds, with no model. ``id`` None: a channel the
+    upgrade request named, answered with a ``subscribed`` push."""
 
-    id: int
+    id: int | None
     channel: str
     since: Since | None = None
 

@@ -9,17 +9,29 @@ connection's transport. Limits, and what breaking them does:
 * over the command rate → ``rate_limited`` error per command; keeping on at twice the
   burst (without slowing down to bank half a burst) → close 4008;
 * ``HUBBUB_WS_MAX_PROTOCOL_ERRORS`` malformed frames → close 4008.
+
+A client that can set headers may connect in the upgrade request instead
+(``Authorization: Bearer <token>``, and ``?subscribe=<channel>`` for each channel to be
+on from the start): one round trip where ``connect`` and ``subscribe`` frames need two.
+The token, the socket cap and each channel's access are checked before the upgrade is
+answered, so a refusal is an HTTP problem (401, 403, 429, 400, 413, 503), not a socket
+opened only to be closed; the ``101`` is followed by a ``connected`` push and a
+``subscribed`` push per channel, written together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
+from typing import NamedTuple
+from urllib.parse import parse_qsl
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from hub import metrics, origins
+from hub.auth import bearer_token
 from hub.middleware import answers_own_failures, socket_failure, socket_refusal
 from hub.problems import problem_response
 from hub.state import CLIENT_IP, REALTIME, SETTINGS
@@ -28,8 +40,20 @@ from hub.ws import frames
 from hub.ws.connection import Connection, counters
 from hub.ws.limits import Admission, CommandLimiter
 from hub.ws.service import SHUTTING_DOWN, Realtime, new_client_id
-from hubbub.contracts.errors import BadRequest, Forbidden, HubbubError, RateLimited, Unavailable
-from hubbub.contracts.protocol import SUBPROTOCOL, CloseCode
+from hub.ws.sessions import socket_caller
+from hub.ws.subscriptions import parse_channel
+from hubbub.contracts.api.channels import ChannelAction
+from hubbub.contracts.errors import (
+    BadRequest,
+    Forbidden,
+    HubbubError,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+)
+from hubbub.contracts.protocol import SUBPROTOCOL, CloseCode, Push
+from hubbub.tokens import AccessClaims
 
 log = logging.getLogger("hubbub.ws")
 
@@ -47,12 +71,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     """The upgrade, then the socket's whole life. An answer that is not the upgrade (a
     refusal, or a failure before it) is answered here with problem details and the usual
     headers (the middlewares keep no frame for the socket)."""
+    ip = request.app[CLIENT_IP].of(request)  # as REST sees it: trusted proxies included
     try:
-        ws = await _upgrade(request)
+        ws, asked = await _upgrade(request, ip)
+    except HubbubError as exc:
+        return socket_refusal(request, _refusal(exc, request))
     except Exception as exc:
         return socket_failure(request, exc)
-    if not isinstance(ws, web.WebSocketResponse):
-        return socket_refusal(request, ws)
     metrics.metrics_of(request.app).upgraded()
     realtime = request.app[REALTIME]
     settings = request.app[SETTINGS]
@@ -60,14 +85,21 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         new_client_id(),
         ws,
         CommandLimiter(settings.ws_commands_per_s, settings.ws_commands_burst),
-        request.app[CLIENT_IP].of(request),  # as REST sees it: trusted proxies included
+        ip,
         settings.ws_send_buffer_bytes,
     )
     conn.transport = request.transport
-    if isinstance(ws, HubSocket):
-        ws.conn = conn
+    ws.conn = conn
     try:
-        if await handshake(realtime, conn, settings.ws_connect_timeout_s):
+        if asked is not None:
+            try:
+                connected = await connect_in_upgrade(realtime, conn, asked)
+            finally:
+                cork(request.transport, False)
+                del asked  # its claims: this frame lasts as long as the socket
+        else:
+            connected = await handshake(realtime, conn, settings.ws_connect_timeout_s)
+        if connected:
             # The read loop, here rather than in a coroutine of its own, and on
             # ``receive`` rather than ``async for``: an idle socket waits in two
             # coroutine frames fewer. Each frame is handled in ``_frame`` and let go
@@ -117,20 +149,18 @@ class HubSocket(web.WebSocketResponse):
         return await super().close(code=code, message=message, drain=drain)
 
 
-async def _upgrade(request: web.Request) -> web.StreamResponse:
-    """The prepared socket, or the problem details refusing it."""
+async def _upgrade(request: web.Request, ip: str | None) -> tuple[HubSocket, UpgradeConnect | None]:
+    """The prepared socket and the connect its request carried, or the problem details
+    refusing it. A refused connect raises its ``HubbubError``."""
     realtime = request.app[REALTIME]
     settings = request.app[SETTINGS]
     if not realtime.accepting:
-        return problem_response(
-            Unavailable("this hub is shutting down; connect to another"), request
-        )
+        raise Unavailable("this hub is shutting down; connect to another")
     if not origin_allowed(request):
-        return problem_response(Forbidden("this origin may not open sockets here"), request)
+        raise Forbidden("this origin may not open sockets here")
     if not offers_subprotocol(request.headers.get("Sec-WebSocket-Protocol", "")):
-        return problem_response(
-            BadRequest(f"use the WebSocket subprotocol {SUBPROTOCOL!r}"), request
-        )
+        raise BadRequest(f"use the WebSocket subprotocol {SUBPROTOCOL!r}")
+    asked = await _connect_of_upgrade(request, ip)
     ws = HubSocket(
         protocols=(SUBPROTOCOL,),
         max_msg_size=settings.ws_max_frame_bytes,
@@ -139,16 +169,133 @@ async def _upgrade(request: web.Request) -> web.StreamResponse:
         timeout=2.0,  # waiting for the client's close frame
     )
     ws.frame_limit = settings.ws_max_frame_bytes
+    # A connect in the upgrade is answered right after the 101: held back until then, so
+    # that both leave in one TCP segment (``connect_in_upgrade`` lets go).
+    corked = asked is not None and cork(request.transport, True)
     # ``prepare`` checks the upgrade headers before it writes anything and raises an
     # HTTP error when they are not an upgrade's (``can_prepare`` would run the same
     # check, key hashing included, once more).
     try:
         await ws.prepare(request)
-    except web.HTTPException:
-        return problem_response(
-            BadRequest("this is a WebSocket endpoint: send an upgrade request"), request
+    except BaseException as exc:
+        if corked:
+            cork(request.transport, False)
+        if isinstance(exc, web.HTTPException):
+            raise BadRequest("this is a WebSocket endpoint: send an upgrade request") from None
+        raise
+    return ws, asked
+
+
+def cork(transport: asyncio.BaseTransport | None, on: bool) -> bool:
+    """Hold what is written to the socket until let go (Linux's ``TCP_CORK``), so that
+    writes made in between leave together: fewer segments, and the client reads them at
+    once. False where the option or the socket is not there."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or not hasattr(socket, "TCP_CORK"):
+        return False
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1 if on else 0)
+    except OSError:  # the connection is gone already
+        return False
+    return True
+
+
+def _refusal(error: HubbubError, request: web.Request) -> web.Response:
+    """The problem details refusing an upgrade. A refused token says why in
+    ``WWW-Authenticate`` too (RFC 6750's ``error`` and ``error_description``): a client
+    library may see only the status and headers of a refused upgrade, not its body."""
+    response = problem_response(error, request)
+    reason = error.details.get("reason")
+    if isinstance(error, Unauthorized) and isinstance(reason, str):
+        response.headers["WWW-Authenticate"] = (
+            f'Bearer realm="hubbub", error="invalid_token", error_description="{reason}"'
         )
-    return ws
+    return response
+
+
+class UpgradeConnect(NamedTuple):
+    """The connect an upgrade request carried: its token's claims, and the channels to
+    subscribe to (parsed and checked, in the request's order)."""
+
+    claims: AccessClaims
+    channels: tuple[str, ...]
+
+
+async def _connect_of_upgrade(request: web.Request, ip: str | None) -> UpgradeConnect | None:
+    """The connect of an upgrade request with ``Authorization``, checked as far as it can
+    be before the socket exists: the token, this user's socket cap here, and each
+    ``subscribe`` channel's name, count and access. None: a plain upgrade (``connect``
+    comes as the first frame)."""
+    # Not ``request.query``: that would keep a parsed copy for the socket's life.
+    names = [
+        v for k, v in parse_qsl(request.query_string, keep_blank_values=True) if k == "subscribe"
+    ]
+    token = bearer_token(request)
+    if token is None:
+        if names:
+            raise BadRequest(
+                "subscribing in the upgrade request needs its connect: "
+                "send 'Authorization: Bearer <token>' with it"
+            )
+        return None
+    realtime = request.app[REALTIME]
+    claims = realtime.authenticate(token)
+    realtime.sessions.admit(claims)
+    limit = realtime.settings.ws_max_subscriptions
+    if len(names) > limit:
+        raise TooLarge(f"at most {limit} subscriptions per connection", limit=limit)
+    caller = socket_caller(claims, ip)
+    authorizer = realtime.authorizer
+    channels: list[str] = []
+    for raw in names:
+        channel, name = parse_channel(raw)
+        if name in channels:
+            raise BadRequest(f"the channel {name} is named twice", channel=name)
+        if not authorizer.allowed_by_policy(caller, channel, ChannelAction.SUBSCRIBE):
+            await authorizer.check(caller, channel, ChannelAction.SUBSCRIBE)
+        channels.append(name)
+    return UpgradeConnect(claims, tuple(channels))
+
+
+async def connect_in_upgrade(realtime: Realtime, conn: Connection, asked: UpgradeConnect) -> bool:
+    """Register the socket of an upgrade that carried its connect, then subscribe it to
+    the channels the upgrade named. Pushes ``connected``, then ``subscribed`` per channel
+    — or ``unsubscribed`` for one that could not be placed after all (its access ended
+    meanwhile: 4003; its history unreachable, or past the command burst, which each
+    channel counts against as a ``subscribe`` would: 1013, subscribe again later); the
+    socket stays. Their frames leave with the ``101``."""
+    if not realtime.accepting:  # the shutdown began while the upgrade was written
+        conn.close(CloseCode.GOING_AWAY, SHUTTING_DOWN)
+        return False
+    try:
+        connected = realtime.register(conn, asked.claims)
+    except RateLimited as exc:  # another socket of the user's came first
+        conn.close(CloseCode.POLICY, exc.message)
+        return False
+    now = conn.last_seen = time.monotonic()
+    conn.send(frames.push(Push.CONNECTED, **connected))
+    for name in asked.channels:
+        if conn.gone():
+            return False
+        if conn.limiter.admit(now) is not Admission.ADMIT:  # each counts as a command
+            _not_subscribed(conn, name, TRY_AGAIN_LATER, "too many commands; subscribe again")
+            continue
+        try:
+            await realtime.subscriptions.subscribe(conn, cmd.SubscribeCall(None, name))
+        except HubbubError as exc:
+            code = CloseCode.FORBIDDEN if isinstance(exc, Forbidden) else TRY_AGAIN_LATER
+            _not_subscribed(conn, name, code, exc.message)
+    conn.flush()  # into the corked socket, after the 101: they leave together
+    return not conn.gone()
+
+
+def _not_subscribed(conn: Connection, channel: str, code: int, reason: str) -> None:
+    conn.send(frames.push(Push.UNSUBSCRIBED, channel=channel, code=code, reason=reason))
+
+
+# ``unsubscribed``'s code for a subscription of the upgrade that could not be placed for
+# now (RFC 6455's "try again later").
+TRY_AGAIN_LATER = 1013
 
 
 def offers_subprotocol(header: str) -> bool:

@@ -153,9 +153,9 @@ class Sessions:
         """The token's claims, if it verifies and its session is not revoked (no I/O)."""
         return calls.verify(self.tokens, self.revocations, token)
 
-    def register(self, conn: Connection, claims: AccessClaims) -> dict[str, Any]:
-        """Make ``conn`` the socket of the claims' user; the ``connect`` result.
-        ``RateLimited`` when the user already has the most sockets allowed here."""
+    def admit(self, claims: AccessClaims) -> None:
+        """``RateLimited`` when the claims' user already has the most sockets allowed
+        here."""
         cap = self.settings.max_sockets_per_user
         if len(self.by_user.get(claims.sub, ())) >= cap:
             raise RateLimited(
@@ -163,6 +163,11 @@ class Sessions:
                 limit=cap,
                 retry_after=1,
             )
+
+    def register(self, conn: Connection, claims: AccessClaims) -> dict[str, Any]:
+        """Make ``conn`` the socket of the claims' user; the ``connect`` result.
+        ``RateLimited`` when the user already has the most sockets allowed here."""
+        self.admit(claims)
         conn.user_id = claims.sub
         conn.session_id = claims.sid
         conn.caller = socket_caller(claims, conn.ip)

@@ -474,7 +474,7 @@ class Subscriptions:
 
 
 def _subscribe_reply(
-    command_id: int,
+    command_id: int | None,
     channel: str,
     offset: int,
     epoch: str,
@@ -489,4 +489,6 @@ def _subscribe_reply(
         b"true" if recovered else b"false",
         pubs,
     )
+    if command_id is None:  # asked in the upgrade request: a push with the same fields
+        return b'{"push":"subscribed",%s' % body[1:]
     return frames.result(command_id, body)

@@ -288,6 +288,7 @@ def build_document(catalog: Catalog, *, version: str = "1") -> dict[str, Any]:
             "carry an integer `id` their reply echoes; pushes carry none. A text frame is "
             "one JSON object or an array of them (a batch). See docs/protocol.md.",
             "messages": socket_messages,
+            "bindings": {"ws": UPGRADE_CONNECT},
         }
     }
     free_form = {"type": "object", "description": "Any JSON object the service published"}
@@ -365,7 +366,9 @@ def build_document(catalog: Catalog, *, version: str = "1") -> dict[str, Any]:
                 "protocol": "ws",
                 "pathname": "/ws",
                 "description": "A hub; behind TLS it is `wss`. The socket's first frame is "
-                "`connect` with an access token (from /api/v1/auth/login).",
+                "`connect` with an access token (from /api/v1/auth/login) — or the upgrade "
+                "request carries it (`Authorization: Bearer`, and `subscribe` channels), "
+                "and the first frame the hub sends is the `connected` push.",
             }
         },
         "channels": channels,
@@ -375,6 +378,36 @@ def build_document(catalog: Catalog, *, version: str = "1") -> dict[str, Any]:
             "messages": dict(sorted(messages.items())),
         },
     }
+
+
+# The upgrade request's optional connect (docs/protocol.md, "Connecting in the upgrade
+# request"): the WebSockets binding of the socket channel.
+UPGRADE_CONNECT: dict[str, Any] = {
+    "method": "GET",
+    "headers": {
+        "type": "object",
+        "properties": {
+            "Authorization": {
+                "type": "string",
+                "description": "`Bearer <access JWT>`: the connect, made in the upgrade "
+                "(the hub answers with a `connected` push; a refusal is an HTTP problem)",
+            },
+            "Sec-WebSocket-Protocol": {"type": "string", "const": SUBPROTOCOL},
+        },
+        "required": ["Sec-WebSocket-Protocol"],
+    },
+    "query": {
+        "type": "object",
+        "properties": {
+            "subscribe": {
+                "type": "string",
+                "description": "A channel to be subscribed to from the start (repeatable; "
+                "needs `Authorization`): a `subscribed` push each, after `connected`",
+            }
+        },
+    },
+    "bindingVersion": "0.1.0",
+}
 
 
 __all__ = ["ASYNCAPI_PATH", "build_document"]

@@ -208,6 +208,21 @@ class PresenceEntry(BaseModel):
     client: str
 
 
+class ConnectedPush(ConnectResult):
+    """The answer to a connect made in the upgrade request (``Authorization: Bearer``):
+    the fields of ``connect``'s result. The first frame the hub sends such a socket."""
+
+    push: Literal[Push.CONNECTED]
+
+
+class SubscribedPush(SubscribeResult):
+    """A subscription the upgrade request asked for (``?subscribe=<channel>``), now live:
+    the fields of ``subscribe``'s result (never recovered: the upgrade carries no
+    ``since``). One per channel, in the request's order, right after ``connected``."""
+
+    push: Literal[Push.SUBSCRIBED]
+
+
 class PubPush(BaseModel):
     """A publication: a domain event (see the channels), a chat message (`chat:` channels:
     the sender's object wrapped with who sent it and when) or a service's JSON object."""
@@ -269,6 +284,8 @@ class PingPush(BaseModel):
 
 
 PUSHES: dict[Push, type[BaseModel]] = {
+    Push.CONNECTED: ConnectedPush,
+    Push.SUBSCRIBED: SubscribedPush,
     Push.PUB: PubPush,
     Push.PRESENCE: PresencePush,
     Push.UNSUBSCRIBED: UnsubscribedPush,

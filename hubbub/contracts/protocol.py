@@ -23,6 +23,8 @@ class Op(StrEnum):
 
 
 class Push(StrEnum):
+    CONNECTED = "connected"  # the connect of the upgrade request (``Authorization``)
+    SUBSCRIBED = "subscribed"  # one per channel the upgrade request named (``subscribe``)
     PUB = "pub"
     PRESENCE = "presence"  # {"joined": [...], "left": [...]}: one diff per channel per tick
     UNSUBSCRIBED = "unsubscribed"

@@ -5,7 +5,16 @@
  * This interface was referenced by `RealtimeTypes`'s JSON-Schema
  * via the `definition` "PushFrame".
  */
-export type PushFrame = PubPush | PresencePush | UnsubscribedPush | GapPush | ExpiringPush | DisconnectPush | PingPush;
+export type PushFrame =
+  | ConnectedPush
+  | SubscribedPush
+  | PubPush
+  | PresencePush
+  | UnsubscribedPush
+  | GapPush
+  | ExpiringPush
+  | DisconnectPush
+  | PingPush;
 /**
  * A command with its `id` (client → hub).
  *
@@ -62,6 +71,52 @@ export type DomainEvent =
   | WorkspaceDeletedEvent
   | WorkspaceUpdatedEvent;
 
+/**
+ * The answer to a connect made in the upgrade request (``Authorization: Bearer``):
+ * the fields of ``connect``'s result. The first frame the hub sends such a socket.
+ */
+export interface ConnectedPush {
+  /**
+   * This socket's id, as presence names it
+   */
+  client: string;
+  user: HubUser;
+  /**
+   * Seconds between the hub's pings
+   */
+  ping_interval: number;
+  /**
+   * Seconds until the access token ends
+   */
+  expires_in: number;
+  push: "connected";
+}
+export interface HubUser {
+  id: string;
+  role: string;
+}
+/**
+ * A subscription the upgrade request asked for (``?subscribe=<channel>``), now live:
+ * the fields of ``subscribe``'s result (never recovered: the upgrade carries no
+ * ``since``). One per channel, in the request's order, right after ``connected``.
+ */
+export interface SubscribedPush {
+  channel: string;
+  offset: number;
+  epoch: string;
+  /**
+   * Every publication after `since` is in `publications`
+   */
+  recovered: boolean;
+  publications: StoredPublication[];
+  push: "subscribed";
+}
+export interface StoredPublication {
+  offset: number;
+  data: {
+    [k: string]: unknown;
+  };
+}
 /**
  * A publication: a domain event (see the channels), a chat message (`chat:` channels:
  * the sender's object wrapped with who sent it and when) or a service's JSON object.
@@ -253,10 +308,6 @@ export interface ConnectResult {
    */
   expires_in: number;
 }
-export interface HubUser {
-  id: string;
-  role: string;
-}
 /**
  * This interface was referenced by `RealtimeTypes`'s JSON-Schema
  * via the `definition` "RefreshResult".
@@ -277,12 +328,6 @@ export interface SubscribeResult {
    */
   recovered: boolean;
   publications: StoredPublication[];
-}
-export interface StoredPublication {
-  offset: number;
-  data: {
-    [k: string]: unknown;
-  };
 }
 /**
  * This interface was referenced by `RealtimeTypes`'s JSON-Schema
