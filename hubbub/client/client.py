@@ -1,7 +1,9 @@
 """``HubbubClient``: one WebSocket to a hub, kept alive.
 
-* ``connect()`` opens the socket and sends ``connect`` with a token from
-  ``token_provider`` (called again after a 4001 close or an ``expiring`` push).
+* ``connect()`` opens the socket with a token from ``token_provider`` (called again
+  after a 4001 close or an ``expiring`` push): in the upgrade request
+  (``Authorization: Bearer``, one round trip) — or, with ``connect_in_upgrade=False``
+  (a server that knows only the frame), as a ``connect`` frame after it.
 * ``connect()`` raises what kept the hub from accepting the connection (a refused
   ``connect``, a refused upgrade such as a 404, or ``TimeoutError`` naming the last
   error), and the client is then closed: nothing goes on connecting in the background.
@@ -37,7 +39,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -142,6 +144,7 @@ class HubbubClient:
         backoff_max: float = 5.0,
         stable_after: float = 10.0,
         headers: dict[str, str] | None = None,
+        connect_in_upgrade: bool = True,
     ) -> None:
         # Several hubs: each reconnect tries the next one (a hub that is gone, or draining
         # with 1001, sends its clients on to the others).
@@ -166,6 +169,7 @@ class HubbubClient:
         # A session live this long (seconds) starts the backoff from its first step again.
         self.stable_after = stable_after
         self.headers = headers or {}
+        self.connect_in_upgrade = connect_in_upgrade
         self.url = self.urls[0]  # the hub of the current (or last) connection
         self.state = ConnectionState.IDLE
         self.client_id: str | None = None
@@ -485,26 +489,37 @@ class HubbubClient:
     async def _session_once(self) -> tuple[int, str]:
         assert self._session is not None
         token = await self.token_provider()
-        ws = await self._session.ws_connect(
-            self._pick_url(),
-            protocols=(SUBPROTOCOL,),
-            headers=self.headers,
-            heartbeat=None,
-            autoping=True,
-            max_msg_size=0,
-        )
+        headers = self.headers
+        if self.connect_in_upgrade:
+            headers = {**headers, "Authorization": f"Bearer {token}"}
+        try:
+            ws = await self._session.ws_connect(
+                self._pick_url(),
+                protocols=(SUBPROTOCOL,),
+                headers=headers,
+                heartbeat=None,
+                autoping=True,
+                max_msg_size=0,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            refusal = _refused_connect(exc) if self.connect_in_upgrade else None
+            if refusal is not None:
+                raise refusal from exc
+            raise
         self._ws = ws
         reader: asyncio.Task[None] | None = None
         watchdog: asyncio.Task[None] | None = None
         try:
-            await ws.send_str(orjson.dumps({"id": 0, "op": "connect", "token": token}).decode())
+            if not self.connect_in_upgrade:
+                connect = {"id": 0, "op": "connect", "token": token}
+                await ws.send_str(orjson.dumps(connect).decode())
             first = await ws.receive(timeout=10)
             if first.type is not aiohttp.WSMsgType.TEXT:
                 return ws.close_code or 1006, "closed during connect"
             reply = orjson.loads(first.data)
             if "error" in reply:
                 raise RemoteError(reply["error"])
-            result = reply["result"]
+            result = reply if self.connect_in_upgrade else reply["result"]
             self.client_id = result["client"]
             self.ping_interval = float(result["ping_interval"])
             self.state = ConnectionState.LIVE
@@ -687,6 +702,42 @@ def _retry_after(error: RemoteError) -> float:
         return max(0.01, min(60.0, float(error.details.get("retry_after", 1.0))))
     except (TypeError, ValueError):
         return 1.0
+
+
+# The answers to a connect in the upgrade request that are the hub's refusal of the
+# connect, not of the upgrade: as the ``connect`` frame's error would name them.
+_CONNECT_REFUSALS = {401: "unauthorized", 429: "rate_limited", 503: "unavailable"}
+
+
+def _refused_connect(exc: aiohttp.WSServerHandshakeError) -> RemoteError | None:
+    """The ``RemoteError`` a refused upgrade stands for when it refused the connect it
+    carried (a client library sees the status and headers, not the problem's body):
+    ``WWW-Authenticate``'s ``error_description`` is the refusal's reason, ``Retry-After``
+    its ``retry_after``. None for any other refusal."""
+    code = _CONNECT_REFUSALS.get(exc.status)
+    if code is None:
+        return None
+    details: dict[str, Any] = {}
+    headers: Mapping[str, str] = exc.headers or {}
+    reason = _auth_param(headers.get("WWW-Authenticate", ""), "error_description")
+    if reason is not None:
+        details["reason"] = reason
+    retry = headers.get("Retry-After")
+    if retry is not None and retry.isdigit():
+        details["retry_after"] = int(retry)
+    return RemoteError(
+        {"code": code, "status": exc.status, "message": exc.message, "details": details}
+    )
+
+
+def _auth_param(header: str, name: str) -> str | None:
+    """A quoted parameter of a ``WWW-Authenticate`` challenge (the hub's have no commas
+    or quotes inside their values)."""
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key.split()[-1:] == [name]:
+            return value.strip().strip('"')
+    return None
 
 
 def _refused_upgrade(exc: BaseException) -> bool:

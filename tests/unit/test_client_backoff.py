@@ -1,5 +1,5 @@
 """The Python client's reconnect backoff starts over only after a session that stayed
-live for ``stable_after``: a hub that accepts ``connect`` and closes the socket at once
+live for ``stable_after``: a hub that accepts the connect and closes the socket at once
 (4009, 1011, 4008; or 1001 from a hub that keeps sending it on) is not tried again at
 once, forever. The backoff is recorded, not slept: no wall-clock waits."""
 
@@ -36,14 +36,15 @@ class RecordingClient(HubbubClient):
 
 
 def closing_hub(code: int) -> web.Application:
-    """A hub that answers ``connect`` and then closes the socket with ``code``."""
+    """A hub that accepts the connect of the upgrade request and then closes the socket
+    with ``code``."""
 
     async def ws(request: web.Request) -> web.WebSocketResponse:
+        assert request.headers["Authorization"] == "Bearer tok"
         sock = web.WebSocketResponse(protocols=(SUBPROTOCOL,))
         await sock.prepare(request)
-        frame = orjson.loads((await sock.receive()).data)
-        result = {"client": "c", "ping_interval": 25}
-        await sock.send_str(orjson.dumps({"id": frame["id"], "result": result}).decode())
+        connected = {"push": "connected", "client": "c", "ping_interval": 25}
+        await sock.send_str(orjson.dumps(connected).decode())
         await sock.close(code=code, message=b"closed at once")
         return sock
 
