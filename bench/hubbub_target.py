@@ -3,7 +3,8 @@
 ``--target hubbub`` (``bench.fanout`` and ``bench.sockets`` run it after the bare
 baseline by default). It runs ``hubbub serve`` with embedded
 NATS (JetStream) and Redis — or ``NATS_URL`` / ``REDIS_URL`` when set. Sockets connect
-with a signed access token and subscribe to ``public:<channel>``; a publication is what
+with a signed access token and subscribe to ``public:<channel>``, in the upgrade request
+(``--target-opt hubbub@connect=frame``: with frames after it); a publication is what
 a backend service does: a JetStream publish on the channel's subject, stored in the
 channel's history, then fanned out by the hub. So publish-to-receive latency includes
 JetStream's write and republish — the bare baseline has neither.
@@ -22,6 +23,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jwt
 import orjson
@@ -50,8 +52,16 @@ def channel_of(name: str | None) -> str:
 class HubbubTarget(Target):
     name = "hubbub"
 
-    def __init__(self, host: str = "127.0.0.1", history: str = "") -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", history: str = "", connect: str = "upgrade"
+    ) -> None:
+        if connect not in ("upgrade", "frame"):
+            raise ValueError(f"connect={connect!r}: 'upgrade' or 'frame'")
         self.host = host
+        # How sockets connect: in the upgrade request (``Authorization`` and
+        # ``?subscribe=``, one round trip), or with ``connect``/``subscribe`` frames after
+        # it (two).
+        self.connect = connect
         # Channel history kept for public channels (publications per channel), e.g. for a
         # benchmark whose clients must be able to recover everything they miss.
         self.policies = {"public": {"history_max_msgs": int(history)}} if history else {}
@@ -144,6 +154,12 @@ class HubbubTarget(Target):
 
     def socket_scripts(self, n: int, channel: str | None) -> Script:
         token = self.token("bench-user")
+        if self.connect == "upgrade":
+            return Script(
+                ready_after=1 if channel is None else 2,  # ``connected``, ``subscribed``
+                query="" if channel is None else f"subscribe={quote(channel_of(channel))}",
+                headers=(("Authorization", f"Bearer {token}"),),
+            )
         frames = [b'{"id":1,"op":"connect","token":"%s"}' % token.encode()]
         if channel is not None:
             frames.append(

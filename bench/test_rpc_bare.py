@@ -23,7 +23,9 @@ async def test_every_rpc_is_answered_with_the_given_result() -> None:
     await server.start()
     try:
         url = f"ws://127.0.0.1:{server.port}/ws"
-        async with HubbubClient(url, "any token", rpc_timeout=10) as client:
+        async with HubbubClient(
+            url, "any token", rpc_timeout=10, connect_in_upgrade=False
+        ) as client:
             assert [await client.rpc("users.me") for _ in range(3)] == [ME] * 3
             assert await client.rpc("anything.else", {"x": 1}) == ME
     finally:

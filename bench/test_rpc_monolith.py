@@ -66,7 +66,9 @@ async def arranged(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
 
 async def test_users_me_over_ws_rpc(arranged: dict[str, Any]) -> None:
     url = f"ws://127.0.0.1:{arranged['port']}/ws"
-    async with HubbubClient(url, arranged["token"], rpc_timeout=10) as client:
+    async with HubbubClient(
+        url, arranged["token"], rpc_timeout=10, connect_in_upgrade=False
+    ) as client:
         me = await client.rpc("users.me")
         assert me["id"] == arranged["user_id"]
         assert me["email"] == arranged["email"]

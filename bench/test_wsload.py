@@ -149,3 +149,22 @@ def test_refused_upgrade() -> None:
         await server.wait_closed()
 
     asyncio.run(run())
+
+
+def test_a_scripts_query_and_headers_go_into_its_upgrade_request() -> None:
+    """What a connect in the upgrade request needs: the script's query is added to the
+    target's path and its headers to the target's."""
+    target = WSTarget("127.0.0.1", 1, "/ws?a=1", ("hubbub.v1.json",), (("X-Target", "t"),))
+    script = Script(
+        ready_after=2, query="subscribe=public%3Ax", headers=(("Authorization", "Bearer k"),)
+    )
+    head = target.request_head(b"a2V5", script).decode()
+    lines = head.split("\r\n")
+    assert lines[0] == "GET /ws?a=1&subscribe=public%3Ax HTTP/1.1"
+    assert "X-Target: t" in lines and "Authorization: Bearer k" in lines
+    assert (
+        WSTarget("h", 1, "/ws")
+        .request_head(b"a2V5", script)
+        .startswith(b"GET /ws?subscribe=public%3Ax HTTP/1.1\r\n")
+    )
+    assert target.request_head(b"a2V5") == target.request_head(b"a2V5", Script())

@@ -53,9 +53,15 @@ class WSTarget:
             self.headers + (("Host", f"{self.host}:{self.port}"),),
         )
 
-    def request_head(self, key: bytes) -> bytes:
-        lines = [f"GET {self.path} HTTP/1.1"]
-        names = {k.lower() for k, _ in self.headers}
+    def request_head(self, key: bytes, script: Script | None = None) -> bytes:
+        """The upgrade request, with what ``script`` adds to it (its query and headers)."""
+        path, headers = self.path, self.headers
+        if script is not None and script.query:
+            path += ("&" if "?" in path else "?") + script.query
+        if script is not None:
+            headers += script.headers
+        lines = [f"GET {path} HTTP/1.1"]
+        names = {k.lower() for k, _ in headers}
         if "host" not in names:
             lines.append(f"Host: {self.host}:{self.port}")
         lines += [
@@ -66,16 +72,20 @@ class WSTarget:
         ]
         if self.subprotocols:
             lines.append("Sec-WebSocket-Protocol: " + ", ".join(self.subprotocols))
-        lines += [f"{k}: {v}" for k, v in self.headers]
+        lines += [f"{k}: {v}" for k, v in headers]
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 @dataclass(frozen=True)
 class Script:
-    """Frames a socket sends right after the upgrade, and how many replies make it ready."""
+    """Frames a socket sends right after the upgrade, and how many replies make it ready
+    (frames the server sends unasked count too). ``query`` and ``headers`` are added to
+    its upgrade request (e.g. a connect carried by the upgrade)."""
 
     frames: tuple[bytes, ...] = ()
     ready_after: int = 0
+    query: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 NO_SCRIPT = Script()  # nothing to send: ready once upgraded

@@ -94,7 +94,7 @@ class WSClientProtocol(asyncio.Protocol):
     ) -> None:
         key = new_key()
         self._accept = accept_for(key)
-        self._request = target.request_head(key)
+        self._request = target.request_head(key, script)
         self._st = st
         self._script = script
         self._ready_fut = ready_fut
@@ -316,7 +316,7 @@ class WSClientProtocol(asyncio.Protocol):
             return
         if not self._ready:
             self._replies += 1
-            if msg.find(b'"error"') >= 0:
+            if msg.find(b'"error"') >= 0 or msg.find(b'"push":"unsubscribed"') >= 0:
                 self._fail("script reply was an error: " + msg[:120].decode("utf-8", "replace"))
                 return
             if self._replies >= self._script.ready_after:
