@@ -8,9 +8,11 @@ hubs look first. A membership change must therefore, after it commits:
 2. publish on ``ctl.user.<id>``: when someone lost access (removed, left, workspace
    deleted) ``membership_revoked``, so every hub drops that user's subscriptions to those
    channels at once with an ``unsubscribed`` push; otherwise (a new role, a join)
-   ``membership_changed``, so every hub asks a worker rather than Redis about that user
-   on those channels for as long as a cached answer lives — a demoted member's cached
-   "may publish" must not hold on any hub while the deletion waits for Redis.
+   ``membership_changed``, so every hub believes Redis about that user on those
+   channels, for as long as a cached answer lives, only where a worker asked since the
+   change said the same (``hub/ws/authz.py``) — a demoted member's cached "may publish"
+   must not hold on any hub while the deletion waits for Redis, nor a new member's
+   cached "may not" keep them out.
 
 A cached "allowed" must never outlive the change that took it away, so the deletion is
 kept in PostgreSQL *in the change's transaction* (``handlers/invalidations.py``,

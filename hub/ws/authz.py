@@ -8,16 +8,30 @@ skips that cache and asks a worker: the hub's re-check after a NATS outage
 (``hub/ws/recheck.py``) trusts nothing cached from before.
 
 A membership removed (the control message a worker sends, or this hub's re-check
-finding it) or changed (a new role: ``membership_changed``) makes the hub distrust the
-cached answers for that user and channel for ``distrust_s`` (the answers' own lifetime):
-it asks a worker instead. The worker deletes
-them after its commit, but a delete that failed (Redis unreachable from the worker) is
-redone only when Redis answers the worker again, and a Redis restarted from its old data
-holds them until then — a removed member would otherwise be let in again meanwhile. A
-hub that missed the control message (it started, or its NATS link dropped, while Redis
-refused the deletion) learns of the change from the workers instead: ``unsettled`` (the
-deny-list's, ``hub/revocations.py``) names the pairs whose deletion is still pending, and
-the hub asks a worker about those too.
+finding it) or changed (a new role, a join: ``membership_changed``) makes the hub doubt
+the cached answers for that user and channel for ``distrust_s`` (the answers' own
+lifetime). The worker deletes them after its commit, but a delete that failed (Redis
+unreachable from the worker, or refusing writes) is redone only when Redis takes it
+again, and a Redis restarted from its old data holds them until then — a removed or
+demoted member would otherwise be let in again meanwhile, and a new or promoted member
+kept out. So while the pair is doubted the hub believes a cached answer only once a
+worker, asked since the change, has given the same answer for that action: the first
+check after the change asks a worker (whose answer it also caches), the following ones
+read Redis again as long as it agrees. A stale answer never agrees — it says what the
+worker no longer says — so it sends every check to a worker until it is gone; a fresh one
+costs a single worker ask per action. An answer counts only if the pair was not changed
+again while it was on its way (a newer change starts the doubt over). A hub that missed
+the control message (it started, or its NATS link dropped, while Redis refused the
+deletion) learns of the change from the workers instead: ``unsettled`` (the deny-list's,
+``hub/revocations.py``) names the pairs whose deletion is still pending, and the hub asks
+a worker about those every time.
+
+Doubted pairs are kept in the order their doubt ends (each lasts ``distrust_s``), so the
+ended ones are dropped from the front as new ones come. Past ``DISTRUSTED_MAX`` pairs
+(a storm of changes: a large workspace deleted) the oldest pair's doubt widens to its
+whole channel — every user's cached answers on it are not believed, until that pair's
+doubt would have ended — and past ``DISTRUSTED_CHANNELS_MAX`` such channels to every
+members-only channel: memory stays bounded, and nothing doubted is ever believed early.
 
 Redis is only a shortcut here: when it cannot be read (down, restarting, its pool
 exhausted) the hub asks the worker, whose answer comes from the database — or, if no
@@ -30,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from redis.asyncio import Redis
@@ -46,7 +61,20 @@ from hubbub.keys import RedisKeys
 log = logging.getLogger(__name__)
 
 
-DISTRUSTED_MAX = 100_000  # removals remembered at once; past it, the expired are dropped
+DISTRUSTED_MAX = 100_000  # (user, channel) pairs doubted at once; past it, whole channels
+DISTRUSTED_CHANNELS_MAX = 10_000  # whole channels doubted at once; past it, all of them
+
+
+class _Doubt:
+    """A doubted (user, channel) pair: until when, and what workers answered since the
+    change (action → allowed). Replaced, not updated, by a newer change: an answer asked
+    under an older one lands in the old object."""
+
+    __slots__ = ("answers", "until")
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+        self.answers: dict[ChannelAction, bool] = {}
 
 
 class ChannelAuthorizer:
@@ -69,29 +97,53 @@ class ChannelAuthorizer:
         self.unsettled = unsettled  # (user id, channel) → its cached answers may be stale
         self.clock = clock
         self._cache_unreadable = False
-        # (user id, channel) → until when cached answers for it are not believed.
-        self._distrusted: dict[tuple[str, str], float] = {}
+        # Each in the order its doubt ends (all last ``distrust_s``): (user id, channel) →
+        # its doubt; a channel → until when no cached answer on it is believed.
+        self._distrusted: OrderedDict[tuple[str, str], _Doubt] = OrderedDict()
+        self._distrusted_channels: OrderedDict[str, float] = OrderedDict()
+        self._distrust_all_until = float("-inf")  # no cached answer believed until then
 
     def membership_removed(self, user_id: str, channel: Channel) -> None:
-        """Ask a worker, not Redis, about ``user_id`` on ``channel`` for ``distrust_s``."""
+        """Doubt the cached answers about ``user_id`` on ``channel`` for ``distrust_s``."""
         self.membership_changed(user_id, channel)
 
     def membership_changed(self, user_id: str, channel: Channel) -> None:
-        """The same: ``user_id``'s role changed, and the cached answers may say what
-        the old role could do."""
+        """The same: ``user_id``'s role changed (or they joined), and the cached answers
+        may say what the old role could (or could not) do."""
         now = self.clock()
-        if len(self._distrusted) >= DISTRUSTED_MAX:
-            self._distrusted = {k: t for k, t in self._distrusted.items() if t > now}
-        self._distrusted[user_id, str(channel)] = now + self.distrust_s
+        self._expire(now)
+        key = (user_id, str(channel))
+        self._distrusted.pop(key, None)
+        self._distrusted[key] = _Doubt(now + self.distrust_s)
+        if len(self._distrusted) > DISTRUSTED_MAX:
+            (_, name), oldest = self._distrusted.popitem(last=False)
+            self._distrust_channel(name, oldest.until)
 
-    def _distrusts(self, user_id: str, channel: str) -> bool:
-        until = self._distrusted.get((user_id, channel))
-        if until is None:
-            return False
-        if until > self.clock():
+    def _distrust_channel(self, name: str, until: float) -> None:
+        until = max(until, self._distrusted_channels.pop(name, until))
+        self._distrusted_channels[name] = until
+        if len(self._distrusted_channels) > DISTRUSTED_CHANNELS_MAX:
+            _, oldest = self._distrusted_channels.popitem(last=False)
+            self._distrust_all_until = max(self._distrust_all_until, oldest)
+
+    def _expire(self, now: float) -> None:
+        """Drop the doubts that have ended: they are at the front."""
+        pairs, channels = self._distrusted, self._distrusted_channels
+        while pairs and next(iter(pairs.values())).until <= now:
+            pairs.popitem(last=False)
+        while channels and next(iter(channels.values())) <= now:
+            channels.popitem(last=False)
+
+    def _doubt(self, user_id: str, channel: str, now: float) -> _Doubt | None:
+        doubt = self._distrusted.get((user_id, channel))
+        return doubt if doubt is not None and doubt.until > now else None
+
+    def _doubts_channel(self, channel: str, now: float) -> bool:
+        if self._distrust_all_until > now:
             return True
-        del self._distrusted[user_id, channel]
-        return False
+        return bool(self._distrusted_channels) and (
+            self._distrusted_channels.get(channel, now) > now
+        )
 
     async def check(
         self, caller: Caller, channel: Channel, action: ChannelAction, *, fresh: bool = False
@@ -128,12 +180,23 @@ class ChannelAuthorizer:
     ) -> None:
         name = str(channel)
         cache_key = self.keys.channel_acl(user_id, name, action.value)
+        now = self.clock()
+        doubt = self._doubt(user_id, name, now) if self._distrusted else None
         trust = not (
             fresh
-            or (self._distrusted and self._distrusts(user_id, name))
+            or self._doubts_channel(name, now)
             or (self.unsettled is not None and self.unsettled(user_id, name))
         )
-        cached = await self._cached(cache_key) if trust else None
+        cached: bytes | None = None
+        if doubt is None:
+            cached = await self._cached(cache_key) if trust else None
+        else:
+            # Believed only where a worker, asked since the change, said the same.
+            known = doubt.answers.get(action)
+            if trust and known is not None:
+                cached = await self._cached(cache_key)
+                if cached is not None and (cached == b"1") != known:
+                    cached = None
         if cached is None:
             reply = await self.bus.request(
                 channels_api.authorize,
@@ -141,6 +204,8 @@ class ChannelAuthorizer:
                 caller=None,
             )
             allowed = bool(reply.value.allowed)
+            if doubt is not None:
+                doubt.answers[action] = allowed
         else:
             allowed = cached == b"1"
         if not allowed:

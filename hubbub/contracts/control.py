@@ -26,8 +26,9 @@ deactivation (whose sessions are revoked as well, in a ``sessions_revoked``).
 subscriptions to those channels at once (with an ``unsubscribed`` push).
 ``membership_changed`` follows any other change of a user's membership (a new role, a
 join): the user keeps the subscriptions, but what the channels' cached answers say (may
-they publish?) may be stale, so hubs ask a worker instead for as long as such an answer
-lives. (A hub of an older version ignores the type, with a warning.)
+they publish?) may be stale, so for as long as such an answer lives hubs believe it only
+where a worker, asked since the change, said the same. (A hub of an older version
+ignores the type, with a warning.)
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from handlers.workspaces import channels as channels_handlers
 from handlers.workspaces.channels import COMMIT_SLACK_S
 from hub.revocations import ask_workers
 from hubbub.bus import Bus
+from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
 from hubbub.contracts.api import access as access_api
 from hubbub.contracts.api import channels as channels_api
@@ -33,6 +34,7 @@ from hubbub.contracts.api.access import PendingAccess
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
 from tests.support.accounts import make_user
+from tests.support.control import WorkerAsks, heard_so_far
 from tests.support.workspaces import Domain
 from workers.app import RunningWorker
 
@@ -161,6 +163,72 @@ class TestAuthorize:
         assert not await allowed(bus, bob.id, channel)
         await domain.add(ws["id"], ann, bob, "viewer")
         assert await allowed(bus, bob.id, channel)
+
+
+class TestAHubAfterAMembershipChange:
+    """A hub doubts a user's cached answers after a change of their membership
+    (``hub/ws/authz.py``): a worker's answer since the change settles each action, and
+    Redis, which holds that answer now, is believed again. A new or promoted member
+    acts at once, without a worker in the way of every publish."""
+
+    async def test_a_promoted_viewer_publishes_at_once_and_a_worker_is_asked_once(
+        self, domain: Domain, hub_client: TestClient[Any, Any], nc: NATS, settings: Settings
+    ) -> None:
+        ann, bob = await domain.person("ann"), await domain.person("bob")
+        ws = await domain.workspace(ann)
+        await domain.add(ws["id"], ann, bob, "viewer")
+        chat = f"chat:{ws['id']}"
+        asks = WorkerAsks(nc, settings)
+        await asks.start()
+        client = HubbubClient(ws_url(hub_client), bob.token)
+        await client.connect()
+        try:
+            await client.subscribe(chat)
+            with pytest.raises(RemoteError) as refused:  # a viewer: "may not" is cached
+                await client.publish(chat, {"text": "as a viewer"})
+            assert refused.value.code == "forbidden"
+            await domain.call(
+                "PATCH",
+                f"/workspaces/{ws['id']}/members/{bob.id}",
+                ann,
+                json={"role": "member"},
+                expect=200,
+            )
+            await heard_so_far(hub_client.server, nc, settings)
+            before = len(await asks.of(bob.id))
+            for n in range(5):
+                await client.publish(chat, {"text": f"as a member {n}"})
+            assert (await asks.of(bob.id))[before:] == [(chat, "publish")]
+        finally:
+            await client.close()
+
+    async def test_a_new_member_is_let_in_at_once_and_a_worker_is_asked_once_per_action(
+        self, domain: Domain, hub_client: TestClient[Any, Any], nc: NATS, settings: Settings
+    ) -> None:
+        ann, bob = await domain.person("ann"), await domain.person("bob")
+        ws = await domain.workspace(ann)
+        chat = f"chat:{ws['id']}"
+        asks = WorkerAsks(nc, settings)
+        await asks.start()
+        client = HubbubClient(ws_url(hub_client), bob.token)
+        await client.connect()
+        try:
+            with pytest.raises(RemoteError) as refused:  # an outsider: "may not" is cached
+                await client.subscribe(chat)
+            assert refused.value.code == "forbidden"
+            await domain.add(ws["id"], ann, bob, "member")
+            await heard_so_far(hub_client.server, nc, settings)
+            before = len(await asks.of(bob.id))
+            await client.subscribe(chat)
+            for n in range(5):
+                await client.publish(chat, {"text": f"hello {n}"})
+            assert (await asks.of(bob.id))[before:] == [(chat, "subscribe"), (chat, "publish")]
+        finally:
+            await client.close()
+
+
+def ws_url(hub: TestClient[Any, Any]) -> str:
+    return f"ws://127.0.0.1:{hub.server.port}/ws"
 
 
 NOT_DUE = datetime.now(UTC) + timedelta(hours=1)  # a kept row the redo loop leaves alone

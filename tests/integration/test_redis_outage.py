@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
@@ -50,7 +48,7 @@ from hub.state import BUS, NATS_CONN, REALTIME, REDIS, REVOCATIONS
 from hubbub.client import HubbubClient, RemoteError
 from hubbub.config import Settings
 from hubbub.contracts.api.users import Role
-from hubbub.contracts.control import DEACTIVATED_USERS, REVOKED_SESSIONS, Deactivated
+from hubbub.contracts.control import DEACTIVATED_USERS, REVOKED_SESSIONS
 from hubbub.contracts.envelope import ANONYMOUS
 from hubbub.contracts.subjects import Subjects
 from hubbub.dependencies import redis_outage
@@ -59,6 +57,7 @@ from hubbub.redisconn import redis_from_settings
 from tests.support import ops
 from tests.support.accounts import PASSWORD, mailed_token, make_user
 from tests.support.clients import first_close
+from tests.support.control import heard_so_far
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import TestTokens
 from tests.support.waiting import eventually, wait_for
@@ -303,19 +302,6 @@ async def member_of_a_workspace(
     return owner, member, ws
 
 
-async def heard_so_far(hub: TestServer, nc: NATS, settings: Settings) -> None:
-    """Return once ``hub`` has acted on every control message published before this call:
-    a sentinel sent after them on ``ctl.user.*`` is applied after them (one subscription,
-    its messages in order)."""
-    sentinel = f"sentinel-{uuid.uuid4().hex[:8]}"
-    message = Deactivated(user_id=sentinel, until=time.time() + 60)
-    await nc.publish(
-        Subjects(settings.namespace).control_user(sentinel), orjson.dumps(message.model_dump())
-    )
-    revocations = hub.app[REVOCATIONS]
-    await wait_for(lambda: revocations.is_deactivated(sentinel), what="the sentinel heard")
-
-
 class TestWhileRedisRefusesWrites:
     """Redis answers reads but refuses writes: what was revoked meanwhile is only in
     PostgreSQL (``pending_invalidations``) until the workers can redo it. A hub that starts
@@ -423,39 +409,48 @@ class TestWhileRedisRefusesWrites:
         self,
         outage_hub: TestServer,
         outage_settings: Settings,
+        aiohttp_server: Any,
         own_redis_client: Redis,
         db: async_sessionmaker[AsyncSession],
         nc: NATS,
         writes_refused: Callable[[], Awaitable[None]],
     ) -> None:
-        """The cached "may publish" stays in Redis: the hub must ask again."""
+        """The cached "may publish" stays in Redis: every hub must ask again, every time
+        (the workers' "may not" cannot replace it)."""
         tokens = TestTokens(outage_settings)
         rest = Rest(outage_hub, tokens)
         owner, member, ws = await member_of_a_workspace(rest, db)
         chat = f"chat:{ws}"
         keys = RedisKeys(outage_settings.namespace)
-        m = HubbubClient(ws_url(outage_hub), tokens.issue(member))
-        await m.connect()
+        other_hub = await aiohttp_server(create_app(outage_settings, ops.catalog_with_tests()))
+        hubs = (outage_hub, other_hub)
+        sockets = [HubbubClient(ws_url(hub), tokens.issue(member)) for hub in hubs]
         try:
-            await m.subscribe(chat)
-            await m.publish(chat, {"text": "as a member"})
+            for m in sockets:
+                await m.connect()
+                await m.subscribe(chat)
+                await m.publish(chat, {"text": "as a member"})
             assert await own_redis_client.get(keys.channel_acl(member, chat, "publish")) == b"1"
             await writes_refused()
             updated = await rest(
                 owner, "PATCH", f"/workspaces/{ws}/members/{member}", {"role": "viewer"}
             )
             assert updated["role"] == "viewer"
-            await heard_so_far(outage_hub, nc, outage_settings)
+            for hub in hubs:
+                await heard_so_far(hub, nc, outage_settings)
             assert await own_redis_client.get(keys.channel_acl(member, chat, "publish")) == b"1"
-            with pytest.raises(RemoteError) as refused:
-                await m.publish(chat, {"text": "as a viewer"})
-            assert refused.value.code == "forbidden"
-            # A viewer still reads the chat: the subscription stays (no push came before
-            # the refusal, on the same socket).
-            pushes = [m.pushes.get_nowait() for _ in range(m.pushes.qsize())]
-            assert [p for p in pushes if p.get("push") == "unsubscribed"] == []
+            for m in sockets:
+                for _ in range(2):
+                    with pytest.raises(RemoteError) as refused:
+                        await m.publish(chat, {"text": "as a viewer"})
+                    assert refused.value.code == "forbidden"
+                # A viewer still reads the chat: the subscription stays (no push came
+                # before the refusals, on the same socket).
+                pushes = [m.pushes.get_nowait() for _ in range(m.pushes.qsize())]
+                assert [p for p in pushes if p.get("push") == "unsubscribed"] == []
         finally:
-            await m.close()
+            for m in sockets:
+                await m.close()
 
 
 class TestRedoLoop:
