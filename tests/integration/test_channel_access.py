@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
-from sqlalchemy import func, update
+from sqlalchemy import func, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.accounts import revocation
@@ -318,3 +318,61 @@ class TestPendingAccess:
         assert (second.sessions, second.after) == (["s2a", "s2b", "s3a", "s3b"], None)
         everything = await ask_workers(bus)(None)
         assert everything.sessions == {f"s{i}{x}" for i in range(4) for x in "ab"}
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, timedelta):
+        return f"interval '{value.total_seconds()} seconds'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(int(value))
+
+
+async def indexes_of_generic_plan(db: async_sessionmaker[AsyncSession], statement: Any) -> set[str]:
+    """The indexes of the plan PostgreSQL keeps for ``statement`` once it plans it without
+    its parameters' values (a prepared statement's generic plan, as asyncpg's may get)."""
+    async with db() as session, session.begin():
+        dialect = (await session.connection()).dialect
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        args = ", ".join(_literal(compiled.params[name]) for name in compiled.positiontup)
+        await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.execute(f"PREPARE pending_page AS {compiled.string}")
+        plan = await raw.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE pending_page({args})")
+        await raw.execute("DEALLOCATE pending_page")
+    plan = orjson.loads(plan) if isinstance(plan, str) else plan
+    found: set[str] = set()
+
+    def walk(node: dict[str, Any]) -> None:
+        if "Index Name" in node:
+            found.add(node["Index Name"])
+        for child in node.get("Plans", ()):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return found
+
+
+class TestPendingAccessReads:
+    async def test_a_page_walks_the_access_rows_index_not_past_the_cache_bumps(
+        self, db: async_sessionmaker[AsyncSession], settings: Settings
+    ) -> None:
+        """A long Redis outage leaves many cache bumps pending: a page reads the rows that
+        take access away by their partial index (migration 0012), whatever the values of
+        its parameters."""
+        async with db() as session, session.begin():
+            await session.execute(
+                text(
+                    "INSERT INTO pending_invalidations (kind, payload, due_at)"
+                    " SELECT :kind, jsonb_build_object('workspace_id', gen_random_uuid()),"
+                    " now() + interval '1 hour' FROM generate_series(1, 20000)"
+                ),
+                {"kind": "workspace_cache"},
+            )
+        await keep(db, revocation.SESSIONS, {"sids": ["s1"]})
+        await keep(db, acl.FORGET, {"workspace_id": str(uuid.uuid4()), "user_ids": ["u1"]})
+        async with db() as session:
+            await session.execute(text("ANALYZE pending_invalidations"))
+        statement = channels_handlers.pending_rows(settings, 0)
+        assert await indexes_of_generic_plan(db, statement) == {"ix_pending_invalidations_access"}
