@@ -96,29 +96,48 @@ def sessions_revoked(ctx: Context, user_id: str, sids: Sequence[str]) -> None:
     if not sids:
         return
     until = deny_until(ctx.settings)
-    key = ctx.keys.key(*REVOKED_SESSIONS)
-    message = SessionsRevoked(user_id=user_id, sids=tuple(sids), until=until)
-    _publish_after_commit(ctx, user_id, lambda: message.model_dump(mode="json"))  # first
-    invalidations.after_commit(
-        ctx,
-        SESSIONS,
-        {"sids": list(sids)},
-        lambda: _deny(ctx.redis, key, dict.fromkeys(sids, until)),
-        durable=True,
-    )
+    _tell_sessions_revoked(ctx, user_id, sids, until)  # first: see the module's docstring
+    _deny_sessions(ctx, sids, until)
 
 
-def user_deactivated(ctx: Context, user_id: str) -> None:
-    _publish_after_commit(  # first: see the module's docstring
+def user_deactivated(ctx: Context, user_id: str, sids: Sequence[str] = ()) -> None:
+    """After commit: deny-list the user and ``sids`` (the sessions the deactivation
+    ended), and tell the hubs — both messages before any of the Redis work, so that the
+    sessions' revocation does not wait behind the user's write: a reactivation while
+    Redis hangs would otherwise let those sessions' tokens in again until it came.
+    "Deactivated" goes first: the hubs close the user's sockets with 4003 (final), not
+    4001 (sign in again)."""
+    _publish_after_commit(
         ctx,
         user_id,
         lambda: Deactivated(user_id=user_id, until=deny_until(ctx.settings)).model_dump(),
     )
+    until = deny_until(ctx.settings)
+    if sids:
+        _tell_sessions_revoked(ctx, user_id, sids, until)
     invalidations.after_commit(
         ctx,
         USER,
         {"user_id": user_id},
         lambda: _set_user(ctx.redis, ctx.keys, ctx.settings, user_id, denied=True),
+        durable=True,
+    )
+    if sids:
+        _deny_sessions(ctx, sids, until)
+
+
+def _tell_sessions_revoked(ctx: Context, user_id: str, sids: Sequence[str], until: float) -> None:
+    message = SessionsRevoked(user_id=user_id, sids=tuple(sids), until=until)
+    _publish_after_commit(ctx, user_id, lambda: message.model_dump(mode="json"))
+
+
+def _deny_sessions(ctx: Context, sids: Sequence[str], until: float) -> None:
+    key = ctx.keys.key(*REVOKED_SESSIONS)
+    invalidations.after_commit(
+        ctx,
+        SESSIONS,
+        {"sids": list(sids)},
+        lambda: _deny(ctx.redis, key, dict.fromkeys(sids, until)),
         durable=True,
     )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
@@ -970,3 +971,32 @@ class TestAStuckRedis:
             status, _ = await removing
             await m.close()
         assert status == 204
+
+    async def test_a_deactivation_sends_both_its_messages_before_its_redis_work(
+        self,
+        outage_settings: Settings,
+        own_redis_client: Redis,
+        db: async_sessionmaker[AsyncSession],
+        writes_stuck: Callable[[], Awaitable[None]],
+    ) -> None:
+        """``revocation.user_deactivated`` with the sessions the deactivation ended: the
+        sessions' message does not wait behind the user's deny-list write."""
+        told: list[str] = []
+
+        async def publish(_subject: str, body: bytes) -> None:
+            told.append(orjson.loads(body)["type"])
+
+        ctx = TestAfterCommitFailures.context(outage_settings, own_redis_client, db)
+        ctx.publish = publish
+        revocation.user_deactivated(ctx, str(uuid.uuid4()), [str(uuid.uuid4())])
+        await writes_stuck()
+        committing = asyncio.create_task(ctx.commit())
+        try:
+            await wait_for(lambda: len(told) == 2, what="both messages sent")
+            assert told == ["deactivated", "sessions_revoked"]
+            assert not committing.done()  # the deny-list writes still wait
+        finally:
+            await own_redis_client.execute_command("CLIENT", "UNPAUSE")
+            await committing
+            await ctx.session.close()
+        assert await pending(db) == 2  # the durable rows, for the redo loop
