@@ -110,10 +110,9 @@ async def update_user(ctx: Context, params: UpdateUserParams) -> UserPublic:
         if not admins:
             raise Conflict("the last active admin cannot be demoted or deactivated")
     if deactivating:
-        # "deactivated" first: the hubs close the user's sockets with 4003 (final) before
-        # the sessions' revocation would close them with 4001 (sign in again).
-        revocation.user_deactivated(ctx, str(user.id))
-        await sessions.revoke(ctx, user.id, reason="deactivated")
+        # Its sessions end with it: revocation tells the hubs of both before any Redis work.
+        ended = await sessions.revoke(ctx, user.id, reason="deactivated", tell=False)
+        revocation.user_deactivated(ctx, str(user.id), ended)
     if reactivating:
         revocation.user_reactivated(ctx, str(user.id))
     public = to_public(user)

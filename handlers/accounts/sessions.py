@@ -179,9 +179,11 @@ async def revoke(
     only: uuid.UUID | None = None,
     among: Sequence[uuid.UUID] | None = None,
     keep: uuid.UUID | None = None,
+    tell: bool = True,
 ) -> list[str]:
     """End the user's live sessions (just ``only``, those ``among``, or all but ``keep``);
-    after commit the hubs deny their access tokens. Returns the ended session ids."""
+    after commit the hubs deny their access tokens (unless not ``tell``: the caller has
+    ``revocation`` do it). Returns the ended session ids."""
     statement = update(AuthSession).where(
         AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
     )
@@ -195,7 +197,8 @@ async def revoke(
         statement.values(revoked_at=now(), revoked_reason=reason).returning(AuthSession.id)
     )
     sids = [str(sid) for sid in result.scalars()]
-    revocation.sessions_revoked(ctx, str(user_id), sids)
+    if tell:
+        revocation.sessions_revoked(ctx, str(user_id), sids)
     return sids
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cli.embedded import EmbeddedRedis
 from cli.embedded.process import free_port
 from handlers.accounts import revocation
+from handlers.accounts.models import AuthSession
 from handlers.context import Context
 from handlers.invalidations import (
     BATCH,
@@ -1000,3 +1001,44 @@ class TestAStuckRedis:
             await committing
             await ctx.session.close()
         assert await pending(db) == 2  # the durable rows, for the redo loop
+
+    async def test_a_deactivation_tells_the_hubs_its_sessions_ended_before_redis_answers(
+        self,
+        outage_hub: TestServer,
+        outage_settings: Settings,
+        own_redis_client: Redis,
+        db: async_sessionmaker[AsyncSession],
+        writes_stuck: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Both messages go before the deny-list writes: the sessions' revocation does not
+        wait behind the user's (a reactivation meanwhile would let them in again)."""
+        tokens = TestTokens(outage_settings)
+        admin = await make_user(db, f"a-{uuid.uuid4().hex[:6]}@example.com", role=Role.ADMIN)
+        user, _ = await signed_in(outage_hub, db)
+        async with db() as session:
+            sids = {
+                str(sid)
+                for sid in await session.scalars(
+                    select(AuthSession.id).where(AuthSession.user_id == uuid.UUID(user))
+                )
+            }
+        assert sids
+        revocations = outage_hub.app[REVOCATIONS]
+        await writes_stuck()
+        deactivating = asyncio.create_task(
+            call(
+                api(outage_hub),
+                "PATCH",
+                f"/users/{user}",
+                tokens.issue(admin, role="admin"),
+                {"is_active": False},
+            )
+        )
+        try:
+            await wait_for(lambda: sids <= revocations.sessions.keys(), what="sessions revoked")
+            assert revocations.is_deactivated(user)
+            assert not deactivating.done()  # its Redis work still waits
+        finally:
+            await own_redis_client.execute_command("CLIENT", "UNPAUSE")
+            status, _ = await deactivating
+        assert status == 200
