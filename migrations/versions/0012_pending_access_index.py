@@ -24,7 +24,7 @@ down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The kinds as written then (handlers/models.py, PENDING_ACCESS_KINDS): a migration does
+# The kinds as written then (handlers/workspaces/channels.py, ACCESS_KINDS): a migration does
 # not follow later renames.
 WHERE = "kind IN ('revoked_sessions', 'user_access', 'channel_acl')"
 
