@@ -7,6 +7,17 @@ time). A hub that dies stops renewing: its members drop out of every read within
 TTL, and the next pass of a hub with members on that channel (up to a third of the TTL
 later) removes them and announces their leave.
 
+**A swept leave is owed until published.** A sweep does not hand its leaves over in its
+reply alone — a connection lost while the reply is on its way (redis-py then raises, or
+sends the pipeline again, whose sweep finds nothing left) would lose them: it moves them
+into the channel's owed leaves in Redis and claims them for its hub (until a TTL later).
+Every sweep hands its hub the owed leaves not claimed by another hub, its own again
+included, and the hub's next pass lets go of those whose diff it has published. So a
+lost reply is made up by the next sweep, and a hub that died before letting go of them
+by another once its claim lapses — a leave goes out twice only if it had published them
+(harmless: a ``left`` for a client not listed changes nothing). A member back before its owed
+leave went out (renewed, or joined again) takes it out of the owed ones.
+
 **One diff per channel per tick.** Joins and leaves are not announced one by one: a hub
 collects them for ``TICK_S`` and then writes them to Redis in one pipeline and publishes
 one ``presence`` push per channel, ``{"joined": [...], "left": [...]}``, on
@@ -51,6 +62,7 @@ import dataclasses
 import logging
 import math
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
@@ -76,9 +88,10 @@ PUBLISH_HEADROOM = 1024  # a diff's pushes stay this far under NATS's max_payloa
 RENEW_BATCH = 64  # channels renewed and swept in one pipeline
 REFUSED_LOG_S = 60.0  # at most one "Redis refused a renewal" line this often, with the count
 
-# Renew this hub's entries (ARGV: expiry, now, keys' lifetime in s, then client and info
-# pairs); set the keys to expire; return the clients that were missing or expired —
-# swept by another hub, or never written — whose return is news.
+# Renew this hub's entries (KEYS: the channel's entries, infos, swept and claims; ARGV:
+# expiry, now, keys' lifetime in s, then client and info pairs); set the keys to expire;
+# return the clients that were missing or expired — swept by another hub, or never
+# written — whose return is news (a leave of theirs still owed is not: it is dropped).
 RENEW = """
 local missing = {}
 local now = tonumber(ARGV[2])
@@ -86,6 +99,8 @@ for i = 4, #ARGV, 2 do
   local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
   if not score or tonumber(score) < now then
     missing[#missing + 1] = ARGV[i]
+    redis.call('HDEL', KEYS[3], ARGV[i])
+    redis.call('HDEL', KEYS[4], ARGV[i])
   end
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
@@ -95,16 +110,55 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return missing
 """
 
-# Remove entries that expired; return them, so exactly one hub announces each leave.
+# Sweep: move the entries that expired into the channel's owed leaves (``swept``, client
+# → info), and hand this hub the owed leaves to announce, claimed in ``claims`` (client →
+# "token deadline"). KEYS: the channel's entries, infos, swept and claims; ARGV: now, keys'
+# lifetime in s, this hub's token, its claims' deadline, then the clients whose leave this
+# hub has published since its last pass, let go of here. Returned: the infos of the owed
+# leaves not claimed by another hub (a claim lapses at its deadline: that hub died before
+# letting go of them) — so a reply lost on its way is handed over again by the next sweep.
 SWEEP = """
+local now = tonumber(ARGV[1])
+local mine = ARGV[3] .. ' '
+for i = 5, #ARGV do
+  local claim = redis.call('HGET', KEYS[4], ARGV[i])
+  if claim and string.sub(claim, 1, #mine) == mine then
+    redis.call('HDEL', KEYS[3], ARGV[i])
+    redis.call('HDEL', KEYS[4], ARGV[i])
+  end
+end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if #expired > 0 then
   redis.call('ZREM', KEYS[1], unpack(expired))
   local infos = redis.call('HMGET', KEYS[2], unpack(expired))
   redis.call('HDEL', KEYS[2], unpack(expired))
-  return infos
+  for i = 1, #expired do
+    if infos[i] then
+      redis.call('HSET', KEYS[3], expired[i], infos[i])
+      redis.call('HDEL', KEYS[4], expired[i])
+    end
+  end
 end
-return {}
+local owed = redis.call('HGETALL', KEYS[3])
+local handed = {}
+for i = 1, #owed, 2 do
+  local claim = redis.call('HGET', KEYS[4], owed[i])
+  local take = not claim or string.sub(claim, 1, #mine) == mine
+  if not take then
+    local space = string.find(claim, ' ', 1, true)
+    local deadline = space and tonumber(string.sub(claim, space + 1))
+    take = not deadline or deadline <= now
+  end
+  if take then
+    redis.call('HSET', KEYS[4], owed[i], mine .. ARGV[4])
+    handed[#handed + 1] = owed[i + 1]
+  end
+end
+if #owed > 0 then
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+  redis.call('EXPIRE', KEYS[4], ARGV[2])
+end
+return handed
 """
 
 Entry = dict[str, str]  # {"user", "client"}: a member as a diff names it
@@ -259,6 +313,14 @@ class Presence:
         self.watched: dict[str, _Watched] = {}
         self._snapshots: dict[str, _Snapshot] = {}  # channel → its snapshot, while fresh
         self._resyncing: dict[str, list[tuple[list[Entry], list[Entry]]]] = {}
+        # The leaves a sweep handed this hub (``SWEEP``), channel → client ids: ``claimed``
+        # until their diff is published, then ``acks`` until the next pass lets go of
+        # them in Redis; ``resweep``: the channels whose last sweep's reply was lost
+        # (swept entries of theirs may be owed to this hub's next pass).
+        self.token = uuid.uuid4().hex  # this hub's name on its claims
+        self.claimed: dict[str, set[str]] = {}
+        self.acks: dict[str, set[str]] = {}
+        self.resweep: set[str] = set()
         self.redis_ok = True
         self._refused_log = LogEvery(REFUSED_LOG_S, clock=monotonic)
         self._renew = redis.register_script(RENEW)
@@ -491,6 +553,7 @@ class Presence:
                 for name, diff in changes.items():
                     await self._publish(name, diff)
                     del unsent[name]
+                    self._published(name, diff)
             except asyncio.CancelledError:
                 self._put_back(unsent)
                 raise
@@ -505,6 +568,28 @@ class Presence:
                 await self.nc.publish(subject, payload)
             except Exception:
                 log.warning("presence diff for %s not published", name, exc_info=True)
+
+    def _published(self, name: str, diff: dict[str, Change]) -> None:
+        """The swept leaves a diff went out with are let go of by the next pass."""
+        claimed = self.claimed.get(name)
+        if not claimed:
+            return
+        done = claimed.intersection(diff)
+        if done:
+            claimed -= done
+            self.acks.setdefault(name, set()).update(done)
+            if not claimed:
+                del self.claimed[name]
+
+    def _keys(self, name: str) -> list[str]:
+        """``name``'s presence keys: its entries, their infos, and its owed leaves and
+        their claims (``SWEEP``)."""
+        return [
+            self.keys.presence(name),
+            self.keys.presence_info(name),
+            self.keys.key("presence", name, "swept"),
+            self.keys.key("presence", name, "claims"),
+        ]
 
     def _put_back(self, unsent: dict[str, dict[str, Change]]) -> None:
         """Changes taken out but not published, back under those gathered since (a
@@ -535,10 +620,12 @@ class Presence:
                         c: info["user"] for c, (j, info, write) in diff.items() if not j and write
                     }
                     joined[name] = list(joins)
-                    presence, info = self.keys.presence(name), self.keys.presence_info(name)
+                    presence, info, swept, claims = self._keys(name)
                     if joins:
                         pipe.zadd(presence, dict.fromkeys(joins, expiry))
                         pipe.hset(info, mapping=dict(joins.items()))
+                        pipe.hdel(swept, *joins)  # back: a leave still owed is news no more
+                        pipe.hdel(claims, *joins)
                     if leaves[name]:
                         pipe.zrem(presence, *leaves[name])
                         pipe.hdel(info, *leaves[name])
@@ -629,7 +716,9 @@ class Presence:
         for name, snapshot in list(self._snapshots.items()):  # no one asked for a while
             if now - snapshot.at >= self.tick:
                 self._forget_snapshot(name, snapshot)
-        names = [*self.local, *(n for n in self.unwritten if n not in self.local)]
+        # Those with members here, leaves owed to Redis or swept leaves to let go of or
+        # to be handed again.
+        names = list(dict.fromkeys([*self.local, *self.unwritten, *self.resweep, *self.acks]))
         async with self._redis("renewing entries") as ok:
             for first in range(0, len(names), RENEW_BATCH):
                 await self._renew_batch(names[first : first + RENEW_BATCH], channel_of)
@@ -640,9 +729,10 @@ class Presence:
         done: list[tuple[str, str]] = []  # (what, channel) of each command, in order
         unwritten: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
         renewed: dict[str, list[str]] = {}  # channel → the clients it renewed
+        acking: dict[str, list[str]] = {}  # channel → the swept leaves it lets go of
         async with self.redis.pipeline(transaction=False) as pipe:
             for name in names:
-                keys = [self.keys.presence(name), self.keys.presence_info(name)]
+                keys = self._keys(name)
                 leaves = self.unwritten.get(name)
                 if leaves:
                     unwritten[name] = (leaves, dict(leaves))
@@ -658,10 +748,16 @@ class Presence:
                     await self._renew(keys=keys, args=args, client=pipe)
                     done.append(("renewed", name))
                     renewed[name] = list(entries)
-                await self._sweep(keys=keys, args=[now], client=pipe)
+                acking[name] = list(self.acks.get(name, ()))
+                sweep: list[bytes | str | float | int] = [now, self.keep_s, self.token]
+                await self._sweep(
+                    keys=keys, args=[*sweep, now + self.ttl, *acking[name]], client=pipe
+                )
                 done.append(("swept", name))
             # A command Redis refuses fails its channel alone (``_refused``); one that
-            # never got an answer (the link) raises: an outage, for the whole pass.
+            # never got an answer (the link) raises: an outage, for the whole pass. Its
+            # sweeps may have run: what they swept is handed over by the next ones.
+            self.resweep.update(names)
             results = await pipe.execute(raise_on_error=False)
         refused: dict[str, ResponseError] = {}
         for (_, name), result in zip(done, results, strict=True):
@@ -683,16 +779,29 @@ class Presence:
             if what == "renewed":
                 self._renewed(name, result)
             elif what == "swept":
-                for raw in result or []:
-                    if raw is None:
-                        continue
-                    info = orjson.loads(raw)
-                    client = str(info["client"])
-                    # Already removed from Redis by the sweep: announce only.
-                    gone = {"user": str(info["user"]), "client": client}
-                    self._change(str(channel_of(name)), client, (False, gone, False))
+                self._swept(name, str(channel_of(name)), acking[name], result)
         for name, error in refused.items():
+            self.resweep.discard(name)  # not run: tried again while it has members here
             self._refused(name, error)
+
+    def _swept(self, name: str, channel: str, acked: list[str], handed: list[bytes]) -> None:
+        """A sweep of ``name`` ran and its reply came: the leaves it let go of are done
+        with, and those it handed this hub (already removed from the channel's entries:
+        announce only) are announced, but for those on their way already."""
+        self.resweep.discard(name)
+        acks = self.acks.get(name)
+        if acks is not None:
+            acks.difference_update(acked)
+            if not acks:
+                del self.acks[name]
+        for raw in handed or []:
+            info = orjson.loads(raw)
+            client = str(info["client"])
+            if client in self.claimed.get(channel, ()) or client in self.acks.get(channel, ()):
+                continue  # handed again before this hub let go of it: announced once
+            self.claimed.setdefault(channel, set()).add(client)
+            gone = {"user": str(info["user"]), "client": client}
+            self._change(channel, client, (False, gone, False))
 
     def _refused(self, name: str, error: ResponseError) -> None:
         """Redis refused a renewal pass's command on ``name`` (a key of the wrong type, a

@@ -757,3 +757,137 @@ class TestResync:
     ) -> None:
         presence = presence_on(redis, nc, settings)
         assert await presence.resync(CHANNEL) is None
+
+
+@pytest.fixture
+async def proxied_redis(settings: Settings) -> AsyncIterator[tuple[TcpProxy, Redis]]:
+    """A hub's Redis client (``redis_from_settings``: a command failing on a connection
+    error is sent once more) through a proxy the test holds and drops."""
+    proxy = TcpProxy.to_url(settings.redis_url or "")
+    await proxy.start()
+    client = redis_from_settings(
+        settings.model_copy(update={"redis_url": proxy.in_place_of(settings.redis_url or "")})
+    )
+    yield proxy, client
+    proxy.release()
+    await client.aclose()
+    await proxy.stop()
+
+
+class TestLostReplies:
+    """Redis ran a renewal pass's pipeline, but its replies never reached the hub (the
+    connection went while they were on their way): the entries its sweep removed are
+    still announced left."""
+
+    async def expired_elsewhere(self, redis: Redis, settings: Settings) -> None:
+        """A dead hub's member of ``CHANNEL``, expired long ago."""
+        keys = RedisKeys(settings.namespace)
+        await redis.zadd(keys.presence(str(CHANNEL)), {"c-dead": 1.0})
+        info = orjson.dumps({"user": "u-dead", "client": "c-dead"})
+        await redis.hset(keys.presence_info(str(CHANNEL)), "c-dead", info)
+
+    async def swept_with_its_reply_held(
+        self, proxy: TcpProxy, presence: Presence
+    ) -> asyncio.Task[None]:
+        """A pass whose sweep Redis has run, its reply (naming c-dead) held in the proxy."""
+        proxy.hold_from(b"c-dead")
+        renewal = asyncio.create_task(presence.renew_and_sweep())
+        await asyncio.wait_for(proxy.downstream_held.wait(), 10)
+        return renewal
+
+    async def test_a_sweep_whose_reply_was_lost_is_announced_by_the_next_pass(
+        self,
+        redis: Redis,
+        nc: NATS,
+        settings: Settings,
+        diffs: Diffs,
+        proxied_redis: tuple[TcpProxy, Redis],
+    ) -> None:
+        """The link goes with the reply and stays down through redis-py's retry: that
+        pass fails; the next one announces c-dead's leave."""
+        proxy, hub_redis = proxied_redis
+        presence = presence_on(hub_redis, nc, settings)
+        await presence.join(CHANNEL, "ann", "c-ann")
+        await presence.flush()
+        await self.expired_elsewhere(redis, settings)
+        before = len(await diffs.settled())
+
+        renewal = await self.swept_with_its_reply_held(proxy, presence)
+        await proxy.cut()  # the reply is lost, and the retry refused
+        await renewal
+        assert not presence.redis_ok
+        assert (
+            await redis.zscore(RedisKeys(settings.namespace).presence(str(CHANNEL)), "c-dead")
+            is None
+        )
+        proxy.release()
+        await proxy.restore()
+
+        await presence.renew_and_sweep()
+        await presence.flush()
+        after = (await diffs.settled())[before:]
+        assert [d["left"] for d in after] == [[{"user": "u-dead", "client": "c-dead"}]]
+        assert [m["client"] for m in await presence.members(CHANNEL)] == ["c-ann"]
+
+    async def test_a_sweep_whose_reply_was_lost_is_announced_after_the_retry(
+        self,
+        redis: Redis,
+        nc: NATS,
+        settings: Settings,
+        diffs: Diffs,
+        proxied_redis: tuple[TcpProxy, Redis],
+    ) -> None:
+        """The connection drops with the reply and redis-py sends the pipeline again on
+        a new one: the sweep finds nothing left to remove, yet c-dead's leave is
+        announced by that same pass, once."""
+        proxy, hub_redis = proxied_redis
+        presence = presence_on(hub_redis, nc, settings)
+        await presence.join(CHANNEL, "ann", "c-ann")
+        await presence.flush()
+        await self.expired_elsewhere(redis, settings)
+        before = len(await diffs.settled())
+
+        renewal = await self.swept_with_its_reply_held(proxy, presence)
+        await proxy.drop()  # the reply is lost; the proxy still listens
+        proxy.release()
+        await renewal
+        assert presence.redis_ok
+        await presence.flush()
+        await presence.renew_and_sweep()  # the next pass: nothing more
+        await presence.flush()
+        after = (await diffs.settled())[before:]
+        assert [d["left"] for d in after] == [[{"user": "u-dead", "client": "c-dead"}]]
+
+    async def test_a_swept_leave_is_announced_by_one_hub_and_by_another_if_it_dies_first(
+        self, redis: Redis, nc: NATS, settings: Settings, diffs: Diffs
+    ) -> None:
+        """Hub A's sweep hands it c-dead's leave, and A dies before publishing it: hub
+        B's passes leave it to A while A's claim holds (one hub announces each leave),
+        then announce it; once published, the next pass lets go of it in Redis."""
+        clock = Clock()
+        a = presence_with_clock(redis, nc, settings, clock)
+        b = presence_with_clock(redis, nc, settings, clock)
+        await a.join(CHANNEL, "ann", "c-ann")
+        await b.join(CHANNEL, "bob", "c-bob")
+        await a.flush()
+        await b.flush()
+        await self.expired_elsewhere(redis, settings)
+        before = len(await diffs.settled())
+
+        await a.renew_and_sweep()  # handed c-dead; A dies without publishing it
+        await b.renew_and_sweep()
+        await b.flush()
+        assert (await diffs.settled())[before:] == []
+
+        clock.advance(30)  # A's claim lapses (its entry too: B sweeps that as well)
+        await b.renew_and_sweep()
+        await b.flush()
+        after = (await diffs.settled())[before:]
+        assert [sorted(e["client"] for e in d["left"]) for d in after] == [["c-ann", "c-dead"]]
+
+        await b.renew_and_sweep()  # lets go of them: nothing owed remains
+        await b.flush()
+        assert (await diffs.settled())[before:] == after
+        keys = RedisKeys(settings.namespace)
+        for owed in ("swept", "claims"):
+            assert not await redis.exists(keys.key("presence", str(CHANNEL), owed))

@@ -7,7 +7,10 @@ except that ``hold()`` keeps what the server sends in the proxy (the connections
 open) until ``release()``: a client that has not read what is on its way to it; and
 ``hold_upstream_from(marker)`` passes what a client sends up to ``marker`` and keeps
 the rest until ``release_upstream()``: a command still on its way to the server
-(``upstream_held`` is set once it is kept).
+(``upstream_held`` is set once it is kept); ``hold_from(marker)`` does the same with
+what the server sends (``downstream_held``): a reply the server sent, cut off on its
+way. ``drop()`` closes the open connections but keeps listening: a client's reconnect
+gets through.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class TcpProxy:
         self._downstream = _Gate()  # the server's bytes to the clients
         self._upstream = _Gate()  # the clients' bytes to the server
         self.upstream_held = self._upstream.held
+        self.downstream_held = self._downstream.held
 
     @classmethod
     def to_url(cls, url: str) -> TcpProxy:
@@ -61,15 +65,19 @@ class TcpProxy:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        for writer in list(self._writers):
-            transport = writer.transport
-            transport.abort()
-        for task in list(self._tasks):
-            task.cancel()
+        await self.drop()
         if server is not None:
             await server.wait_closed()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+
+    async def drop(self) -> None:
+        """Drop the open connections (what the proxy held for them is lost with them)."""
+        for writer in list(self._writers):
+            writer.transport.abort()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
 
     def hold(self) -> None:
         """Keep what the server sends from here on in the proxy, until ``release()``."""
@@ -77,6 +85,11 @@ class TcpProxy:
 
     def release(self) -> None:
         self._downstream.open()
+
+    def hold_from(self, marker: bytes) -> None:
+        """Pass what the server sends up to the next ``marker``, and keep the rest (the
+        marker on) until ``release()``."""
+        self._downstream.close_at(marker)
 
     def hold_upstream_from(self, marker: bytes) -> None:
         """Keep what a client sends from the next ``marker`` on, until
