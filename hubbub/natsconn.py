@@ -4,7 +4,8 @@ and ending the process when the connection is closed for good without being aske
 The first connect is bounded: a server that refuses, does not answer, or refuses the
 client's credentials is tried again for ``first_connect_s``, then ``NatsUnavailable``
 names the last error. Once connected, a lost connection is reconnected for as long as it
-takes."""
+takes — and a link whose server went silent (half-open: a peer or a NAT gone without a
+word) is taken for lost within seconds (``PING_INTERVAL_S``), not nats-py's minutes."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ _HEADER_LINE = len(b"NATS/1.0\r\n")
 # How long a process's first connect keeps trying before it gives up (``NatsUnavailable``):
 # long enough for a NATS that starts beside it; then its supervisor starts it again.
 FIRST_CONNECT_S = 30.0
+# The client pings its server this often; a ping finding ``MAX_OUTSTANDING_PINGS`` still
+# unanswered takes the link for lost ("nats disconnected", then reconnects): a server
+# that went silent is noticed within (MAX_OUTSTANDING_PINGS + 1) * PING_INTERVAL_S, 15 s,
+# where nats-py's default (every 120 s) takes six minutes — while a hub's presence still
+# counts its snapshots as told in step and its re-checks wait for a reconnect. An event
+# loop held up longer than that is not silence by itself: a ping goes out only when the
+# loop runs, and its answer is read as soon as the loop runs again.
+PING_INTERVAL_S = 5.0
+MAX_OUTSTANDING_PINGS = 2
 
 
 class NatsUnavailable(Exception):
@@ -128,6 +138,11 @@ class ErrorLog:
         lost, self.lost = self.lost, None
         return "no error given" if lost is None else f"{type(lost).__name__}: {lost}"
 
+    def lost_because(self, exc: Exception) -> None:
+        """nats-py took the link for lost because of ``exc`` (``Connection.on_lost``)."""
+        if self.lost is None:
+            self.lost = exc
+
     def connected(self) -> None:
         """The connection is up (again): what failed before it is not why it goes next."""
         self.lost = None
@@ -140,6 +155,14 @@ class Connection(NATS):
     never reconnects."""
 
     closing_on_purpose = False
+    # Told why nats-py takes the link for lost: it does not always tell ``error_cb`` (a
+    # link its pings found stale goes straight to reconnecting).
+    on_lost: Callable[[Exception], None] | None = None
+
+    async def _process_op_err(self, e: Exception) -> None:
+        if self.on_lost is not None and self.is_connected:
+            self.on_lost(e)
+        await super()._process_op_err(e)
 
     async def close(self) -> None:
         self.closing_on_purpose = True
@@ -186,6 +209,8 @@ async def connect_nats(
     on_closed: Callable[[], object] = exit_process,
     first_connect_s: float | None = None,
     warn_while_connecting: bool = True,
+    ping_interval_s: float = PING_INTERVAL_S,
+    max_outstanding_pings: int = MAX_OUTSTANDING_PINGS,
 ) -> NATS:
     """Connect to ``url``: one server, or a cluster's as a comma-separated list (the
     client picks one at random and moves to another when it loses it). ``on_reconnected``
@@ -196,7 +221,8 @@ async def connect_nats(
     ``hubbub.nats_reader``'s parser unless ``plain_reader`` (nats-py's own: a baseline's).
     When the server closes the connection for good (not ``close``/``drain``: those are
     asked for), one error is logged and ``on_closed`` is called: by default the process
-    exits (``exit_process``).
+    exits (``exit_process``). A link that answers no ping (every ``ping_interval_s``) for
+    ``max_outstanding_pings`` of them is taken for lost and reconnected.
 
     The first connect tries again for ``first_connect_s`` (default ``FIRST_CONNECT_S``),
     its first failure a warning unless ``warn_while_connecting`` is False (a command that
@@ -255,6 +281,7 @@ async def connect_nats(
     if inbox_prefix:
         options["inbox_prefix"] = inbox_prefix
     nc = Connection()
+    nc.on_lost = errors.lost_because
     try:
         async with asyncio.timeout(seconds) as bound:
             await nc.connect(
@@ -263,6 +290,8 @@ async def connect_nats(
                 connect_timeout=connect_timeout,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,  # type: ignore[arg-type]  # seconds; floats work
+                ping_interval=ping_interval_s,  # type: ignore[arg-type]  # seconds; floats work
+                max_outstanding_pings=max_outstanding_pings,
                 allow_reconnect=True,
                 error_cb=on_error,
                 disconnected_cb=on_disconnected,
