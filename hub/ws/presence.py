@@ -16,7 +16,10 @@ included, and the hub's next pass lets go of those whose diff it has published. 
 lost reply is made up by the next sweep, and a hub that died before letting go of them
 by another once its claim lapses — a leave goes out twice only if it had published them
 (harmless: a ``left`` for a client not listed changes nothing). A member back before its owed
-leave went out (renewed, or joined again) takes it out of the owed ones.
+leave went out (renewed, or joined again) takes it out of the owed ones. The same goes
+for a renewal's news, the members it found gone and put back: they wait in the hub's
+returns in Redis, handed over by every renewal until the hub let go of them once their
+``joined`` went out.
 
 **One diff per channel per tick.** Joins and leaves are not announced one by one: a hub
 collects them for ``TICK_S`` and then writes them to Redis in one pipeline and publishes
@@ -88,10 +91,12 @@ PUBLISH_HEADROOM = 1024  # a diff's pushes stay this far under NATS's max_payloa
 RENEW_BATCH = 64  # channels renewed and swept in one pipeline
 REFUSED_LOG_S = 60.0  # at most one "Redis refused a renewal" line this often, with the count
 
-# Renew this hub's entries (KEYS: the channel's entries, infos, swept and claims; ARGV:
-# expiry, now, keys' lifetime in s, then client and info pairs); set the keys to expire;
-# return the clients that were missing or expired — swept by another hub, or never
-# written — whose return is news (a leave of theirs still owed is not: it is dropped).
+# Renew this hub's entries (KEYS: the channel's entries, infos, swept and claims, and
+# this hub's returns; ARGV: expiry, now, keys' lifetime in s, then client and info
+# pairs); set the keys to expire. The clients that were missing or expired — swept by
+# another hub, or never written — are news: they join this hub's returns (a leave of
+# theirs still owed is dropped), which are returned whole, so that a reply lost on its
+# way is made up by the next renewal; the hub lets go of those it announced.
 RENEW = """
 local missing = {}
 local now = tonumber(ARGV[2])
@@ -107,7 +112,14 @@ for i = 4, #ARGV, 2 do
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-return missing
+if #missing > 0 then
+  redis.call('SADD', KEYS[5], unpack(missing))
+end
+local back = redis.call('SMEMBERS', KEYS[5])
+if #back > 0 then
+  redis.call('EXPIRE', KEYS[5], ARGV[3])
+end
+return back
 """
 
 # Sweep: move the entries that expired into the channel's owed leaves (``swept``, client
@@ -320,6 +332,10 @@ class Presence:
         self.token = uuid.uuid4().hex  # this hub's name on its claims
         self.claimed: dict[str, set[str]] = {}
         self.acks: dict[str, set[str]] = {}
+        # The same for the returns a renewal found (``RENEW``): announced joined, then let
+        # go of.
+        self.returned: dict[str, set[str]] = {}
+        self.returned_acks: dict[str, set[str]] = {}
         self.resweep: set[str] = set()
         self.redis_ok = True
         self._refused_log = LogEvery(REFUSED_LOG_S, clock=monotonic)
@@ -570,25 +586,26 @@ class Presence:
                 log.warning("presence diff for %s not published", name, exc_info=True)
 
     def _published(self, name: str, diff: dict[str, Change]) -> None:
-        """The swept leaves a diff went out with are let go of by the next pass."""
-        claimed = self.claimed.get(name)
-        if not claimed:
-            return
-        done = claimed.intersection(diff)
-        if done:
-            claimed -= done
-            self.acks.setdefault(name, set()).update(done)
-            if not claimed:
-                del self.claimed[name]
+        """The swept leaves and the returns a diff went out with are let go of by the
+        next pass."""
+        for claimed, acks in ((self.claimed, self.acks), (self.returned, self.returned_acks)):
+            owed = claimed.get(name)
+            done = owed.intersection(diff) if owed else None
+            if owed and done:
+                owed -= done
+                acks.setdefault(name, set()).update(done)
+                if not owed:
+                    del claimed[name]
 
     def _keys(self, name: str) -> list[str]:
-        """``name``'s presence keys: its entries, their infos, and its owed leaves and
-        their claims (``SWEEP``)."""
+        """``name``'s presence keys: its entries, their infos, its owed leaves and their
+        claims (``SWEEP``), and this hub's returns (``RENEW``)."""
         return [
             self.keys.presence(name),
             self.keys.presence_info(name),
             self.keys.key("presence", name, "swept"),
             self.keys.key("presence", name, "claims"),
+            self.keys.key("presence", name, "returned", self.token),
         ]
 
     def _put_back(self, unsent: dict[str, dict[str, Change]]) -> None:
@@ -620,7 +637,7 @@ class Presence:
                         c: info["user"] for c, (j, info, write) in diff.items() if not j and write
                     }
                     joined[name] = list(joins)
-                    presence, info, swept, claims = self._keys(name)
+                    presence, info, swept, claims, _ = self._keys(name)
                     if joins:
                         pipe.zadd(presence, dict.fromkeys(joins, expiry))
                         pipe.hset(info, mapping=dict(joins.items()))
@@ -718,7 +735,11 @@ class Presence:
                 self._forget_snapshot(name, snapshot)
         # Those with members here, leaves owed to Redis or swept leaves to let go of or
         # to be handed again.
-        names = list(dict.fromkeys([*self.local, *self.unwritten, *self.resweep, *self.acks]))
+        names = list(
+            dict.fromkeys(
+                [*self.local, *self.unwritten, *self.resweep, *self.acks, *self.returned_acks]
+            )
+        )
         async with self._redis("renewing entries") as ok:
             for first in range(0, len(names), RENEW_BATCH):
                 await self._renew_batch(names[first : first + RENEW_BATCH], channel_of)
@@ -730,6 +751,7 @@ class Presence:
         unwritten: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
         renewed: dict[str, list[str]] = {}  # channel → the clients it renewed
         acking: dict[str, list[str]] = {}  # channel → the swept leaves it lets go of
+        returns: dict[str, list[str]] = {}  # channel → the returns it lets go of
         async with self.redis.pipeline(transaction=False) as pipe:
             for name in names:
                 keys = self._keys(name)
@@ -739,6 +761,10 @@ class Presence:
                     pipe.zrem(keys[0], *leaves)
                     pipe.hdel(keys[1], *leaves)
                     done += [("", name), ("", name)]
+                returns[name] = list(self.returned_acks.get(name, ()))
+                if returns[name]:
+                    pipe.srem(keys[4], *returns[name])
+                    done.append(("returns", name))
                 entries = self.local.get(name)
                 if entries:
                     # Re-add, not just renew: a late renewal may follow another hub's sweep.
@@ -756,7 +782,8 @@ class Presence:
                 done.append(("swept", name))
             # A command Redis refuses fails its channel alone (``_refused``); one that
             # never got an answer (the link) raises: an outage, for the whole pass. Its
-            # sweeps may have run: what they swept is handed over by the next ones.
+            # renewals and sweeps may have run: what they found is handed over again by
+            # the next ones (this hub's returns, the channel's owed leaves: ``resweep``).
             self.resweep.update(names)
             results = await pipe.execute(raise_on_error=False)
         refused: dict[str, ResponseError] = {}
@@ -776,7 +803,9 @@ class Presence:
         for (what, name), result in zip(done, results, strict=True):
             if isinstance(result, ResponseError):
                 continue
-            if what == "renewed":
+            if what == "returns":
+                _let_go(self.returned_acks, name, returns[name])
+            elif what == "renewed":
                 self._renewed(name, result)
             elif what == "swept":
                 self._swept(name, str(channel_of(name)), acking[name], result)
@@ -789,11 +818,7 @@ class Presence:
         with, and those it handed this hub (already removed from the channel's entries:
         announce only) are announced, but for those on their way already."""
         self.resweep.discard(name)
-        acks = self.acks.get(name)
-        if acks is not None:
-            acks.difference_update(acked)
-            if not acks:
-                del self.acks[name]
+        _let_go(self.acks, name, acked)
         for raw in handed or []:
             info = orjson.loads(raw)
             client = str(info["client"])
@@ -833,13 +858,29 @@ class Presence:
         if not leaves and self.unwritten.get(name) is leaves:  # not a newer one's
             del self.unwritten[name]
 
-    def _renewed(self, name: str, missing: list[bytes | str] | None) -> None:
-        """The clients a renewal found gone are announced joined (already written again:
-        announce only)."""
-        for raw in missing or []:
+    def _renewed(self, name: str, back: list[bytes | str] | None) -> None:
+        """This hub's returns (the clients a renewal found gone, this one or one whose
+        reply was lost) are announced joined (already written again: announce only),
+        but for those on their way already; those that left meanwhile, or have a change
+        of their own on its way, are let go of."""
+        for raw in back or []:
             client = _text(raw)
+            if client in self.returned.get(name, ()) or client in self.returned_acks.get(name, ()):
+                continue  # returned again before this hub let go of it: announced once
             info = self.local.get(name, {}).get(client)
             if info is None or any(client in c.get(name, {}) for c in (self.changes, self.sending)):
-                continue  # left meanwhile, or a change of its own is on its way
+                # Left meanwhile, or a change of its own is on its way: that is the news.
+                self.returned_acks.setdefault(name, set()).add(client)
+                continue
+            self.returned.setdefault(name, set()).add(client)
             user = str(orjson.loads(info)["user"])
             self._change(name, client, (True, {"user": user, "client": client}, False))
+
+
+def _let_go(owed: dict[str, set[str]], name: str, done: list[str]) -> None:
+    """Take ``done`` out of ``owed``'s ``name`` (the next pass let go of them in Redis)."""
+    left = owed.get(name)
+    if left is not None:
+        left.difference_update(done)
+        if not left:
+            del owed[name]

@@ -891,3 +891,97 @@ class TestLostReplies:
         keys = RedisKeys(settings.namespace)
         for owed in ("swept", "claims"):
             assert not await redis.exists(keys.key("presence", str(CHANNEL), owed))
+
+    async def test_a_member_renewed_before_its_lost_sweep_is_made_up_is_not_announced_left(
+        self,
+        redis: Redis,
+        nc: NATS,
+        settings: Settings,
+        diffs: Diffs,
+        proxied_redis: tuple[TcpProxy, Redis],
+    ) -> None:
+        """Hub B sweeps hub A's member (A's renewals were late) and the reply is lost;
+        A's renewal puts it back and announces it joined before B's next pass, which
+        then owes no leave for it: the diffs end with the member listed."""
+        proxy, b_redis = proxied_redis
+        clock = Clock()
+        keys, subjects = RedisKeys(settings.namespace), Subjects(settings.namespace)
+        a = Presence(redis, keys, nc, subjects, ttl=30, clock=clock, monotonic=clock)
+        b = Presence(b_redis, keys, nc, subjects, ttl=30, clock=clock, monotonic=clock)
+        await a.join(CHANNEL, "ann", "c-ann")
+        await b.join(CHANNEL, "bob", "c-bob")
+        await a.flush()
+        await b.flush()
+        before = len(await diffs.settled())
+        clock.advance(31)  # neither renewed in time
+
+        proxy.hold_from(b"c-ann")
+        renewal = asyncio.create_task(b.renew_and_sweep())  # B renews c-bob, sweeps c-ann
+        await asyncio.wait_for(proxy.downstream_held.wait(), 10)
+        await proxy.cut()
+        await renewal
+        proxy.release()
+        await proxy.restore()
+        await a.renew_and_sweep()  # c-ann back: announced joined
+        await a.flush()
+        await b.renew_and_sweep()
+        await b.flush()
+
+        got = await diffs.settled()
+        assert believed(got) == {"c-ann", "c-bob"}
+        assert [(d["joined"], d["left"]) for d in got[before:]] == [
+            ([{"user": "ann", "client": "c-ann"}], []),
+            ([{"user": "bob", "client": "c-bob"}], []),  # back, its news lost with B's reply
+        ]
+        assert {m["client"] for m in await a.members(CHANNEL)} == {"c-ann", "c-bob"}
+
+    @pytest.mark.parametrize("retried", [False, True], ids=["pass-fails", "retry-succeeds"])
+    async def test_a_return_whose_renewal_reply_was_lost_is_still_announced_joined(
+        self,
+        redis: Redis,
+        nc: NATS,
+        settings: Settings,
+        diffs: Diffs,
+        proxied_redis: tuple[TcpProxy, Redis],
+        retried: bool,
+    ) -> None:
+        """Hub B swept hub A's late member and announced it left; A's renewal puts it
+        back, but its reply (naming it) is lost: the pass fails (the retry refused) and
+        the next one announces it joined — or redis-py's retry, finding it present,
+        still hands it over. The diffs end with the member listed."""
+        proxy, a_redis = proxied_redis
+        clock = Clock()
+        keys, subjects = RedisKeys(settings.namespace), Subjects(settings.namespace)
+        a = Presence(a_redis, keys, nc, subjects, ttl=30, clock=clock, monotonic=clock)
+        b = Presence(redis, keys, nc, subjects, ttl=30, clock=clock, monotonic=clock)
+        await a.join(CHANNEL, "ann", "c-ann")
+        await b.join(CHANNEL, "bob", "c-bob")
+        await a.flush()
+        await b.flush()
+        clock.advance(31)  # neither renewed in time
+        await b.renew_and_sweep()  # c-ann swept and announced left; c-bob back
+        await b.flush()
+        assert believed(await diffs.settled()) == {"c-bob"}
+
+        proxy.hold_from(b"c-ann")
+        renewal = asyncio.create_task(a.renew_and_sweep())
+        await asyncio.wait_for(proxy.downstream_held.wait(), 10)
+        if retried:
+            await proxy.drop()
+            proxy.release()
+            await renewal
+        else:
+            await proxy.cut()
+            await renewal
+            proxy.release()
+            await proxy.restore()
+            await a.renew_and_sweep()
+        await a.flush()
+        await a.renew_and_sweep()  # lets go of it: not announced again
+        await a.flush()
+
+        got = await diffs.settled()
+        assert believed(got) == {"c-ann", "c-bob"}
+        assert sum(e["client"] == "c-ann" for d in got for e in d["joined"]) == 2
+        returns = keys.key("presence", str(CHANNEL), "returned", a.token)
+        assert not await redis.exists(returns)
