@@ -69,11 +69,17 @@ def verify(tokens: AccessTokens, revocations: Revocations, token: str) -> Access
     token (``hub/auth.py``) and the socket's ``connect``/``refresh`` token both come here.
     """
     claims = tokens.verify(token)
+    check_not_revoked(revocations, claims)
+    return claims
+
+
+def check_not_revoked(revocations: Revocations, claims: AccessClaims) -> None:
+    """``Unauthorized`` when the deny-list names the claims' session or user (again, for
+    a caller that waited on something since ``verify``)."""
     if revocations.is_revoked(claims.sid, claims.sub):
         if revocations.is_deactivated(claims.sub):
             raise Unauthorized("this account was deactivated", reason="deactivated")
         raise Unauthorized("this session has ended; sign in again", reason="revoked")
-    return claims
 
 
 def caller_of(claims: AccessClaims, ip: str | None) -> Caller:

@@ -316,7 +316,11 @@ class WSClientProtocol(asyncio.Protocol):
             return
         if not self._ready:
             self._replies += 1
-            if msg.find(b'"error"') >= 0 or msg.find(b'"push":"unsubscribed"') >= 0:
+            if (
+                msg.find(b'"error"') >= 0
+                or msg.find(b'"push":"unsubscribed"') >= 0
+                or (msg.find(b'"push":"disconnect"') >= 0)
+            ):
                 self._fail("script reply was an error: " + msg[:120].decode("utf-8", "replace"))
                 return
             if self._replies >= self._script.ready_after:

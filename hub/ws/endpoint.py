@@ -32,6 +32,7 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from hub import metrics, origins
 from hub.auth import bearer_token
+from hub.calls import check_not_revoked
 from hub.middleware import answers_own_failures, socket_failure, socket_refusal
 from hub.problems import problem_response
 from hub.state import CLIENT_IP, REALTIME, SETTINGS
@@ -161,6 +162,8 @@ async def _upgrade(request: web.Request, ip: str | None) -> tuple[HubSocket, Upg
     if not offers_subprotocol(request.headers.get("Sec-WebSocket-Protocol", "")):
         raise BadRequest(f"use the WebSocket subprotocol {SUBPROTOCOL!r}")
     asked = await _connect_of_upgrade(request, ip)
+    if asked is not None and asked.channels:  # the access checks may have waited
+        _still_admitted(realtime, asked.claims)
     ws = HubSocket(
         protocols=(SUBPROTOCOL,),
         max_msg_size=settings.ws_max_frame_bytes,
@@ -184,6 +187,16 @@ async def _upgrade(request: web.Request, ip: str | None) -> tuple[HubSocket, Upg
             raise BadRequest("this is a WebSocket endpoint: send an upgrade request") from None
         raise
     return ws, asked
+
+
+def _still_admitted(realtime: Realtime, claims: AccessClaims) -> None:
+    """What the checks' waits may have changed, checked again with nothing awaited from
+    here to the socket's registration but the 101's write: the hub still accepting, the
+    session and user not revoked, the user's socket cap."""
+    if not realtime.accepting:
+        raise Unavailable("this hub is shutting down; connect to another")
+    check_not_revoked(realtime.revocations, claims)
+    realtime.sessions.admit(claims)
 
 
 def cork(transport: asyncio.BaseTransport | None, on: bool) -> bool:
@@ -230,14 +243,16 @@ async def _connect_of_upgrade(request: web.Request, ip: str | None) -> UpgradeCo
     names = [
         v for k, v in parse_qsl(request.query_string, keep_blank_values=True) if k == "subscribe"
     ]
-    token = bearer_token(request)
-    if token is None:
+    scheme = request.headers.get("Authorization", "").strip().partition(" ")[0]
+    if scheme.lower() != "bearer":  # no connect here (another scheme is not ours): frames
         if names:
             raise BadRequest(
                 "subscribing in the upgrade request needs its connect: "
                 "send 'Authorization: Bearer <token>' with it"
             )
         return None
+    token = bearer_token(request)
+    assert token is not None
     realtime = request.app[REALTIME]
     claims = realtime.authenticate(token)
     realtime.sessions.admit(claims)
@@ -272,10 +287,14 @@ async def connect_in_upgrade(realtime: Realtime, conn: Connection, asked: Upgrad
     except RateLimited as exc:  # another socket of the user's came first
         conn.close(CloseCode.POLICY, exc.message)
         return False
+    # Revoked while the 101 was written (no socket was there for the control message to
+    # close): closed as an open socket of that session is, 4001 or 4003.
+    if realtime.close_if_revoked(conn):
+        return False
     now = conn.last_seen = time.monotonic()
     conn.send(frames.push(Push.CONNECTED, **connected))
     for name in asked.channels:
-        if conn.gone():
+        if conn.lost():  # closed, or the client went away meanwhile
             return False
         if conn.limiter.admit(now) is not Admission.ADMIT:  # each counts as a command
             _not_subscribed(conn, name, TRY_AGAIN_LATER, "too many commands; subscribe again")

@@ -3,7 +3,8 @@
 * ``connect()`` opens the socket with a token from ``token_provider`` (called again
   after a 4001 close or an ``expiring`` push): in the upgrade request
   (``Authorization: Bearer``, one round trip) — or, with ``connect_in_upgrade=False``
-  (a server that knows only the frame), as a ``connect`` frame after it.
+  (a server that knows only the frame, such as a hub older than 2026-12-05: upgrade the
+  hubs first), as a ``connect`` frame after it.
 * ``connect()`` raises what kept the hub from accepting the connection (a refused
   ``connect``, a refused upgrade such as a 404, or ``TimeoutError`` naming the last
   error), and the client is then closed: nothing goes on connecting in the background.
@@ -23,7 +24,8 @@
   4001 close is tried again at once when the backoff is at its first step, then backs
   off like any other; closes 1000 and 4003 are final, and so is a ``connect``
   refused because the account is deactivated, or refused more than 3 times in a row
-  (``rate_limited``, too many sockets, is not a refusal: it is retried).
+  (``rate_limited``, too many sockets, and ``unavailable``, a hub shutting down, are not
+  refusals: they are retried).
 * ``pushes`` keeps the last ``PUSHES_KEPT`` pushes other than publications, for
   inspection; older ones unread are dropped, counted in ``pushes_dropped``.
 * Should the connection loop itself fail (a bug), the client is closed (``state``
@@ -439,7 +441,7 @@ class HubbubClient:
                     break
             except RemoteError as exc:  # connect refused
                 self.last_error = exc
-                if exc.code == "rate_limited":
+                if exc.code in TRANSIENT:  # e.g. the socket cap, a hub shutting down
                     log.debug("connect refused for now: %s; retrying", exc)
                 elif exc.details.get("reason") == "deactivated":
                     self._fatal = exc
@@ -517,8 +519,15 @@ class HubbubClient:
             if first.type is not aiohttp.WSMsgType.TEXT:
                 return ws.close_code or 1006, "closed during connect"
             reply = orjson.loads(first.data)
+            if reply.get("push") == "disconnect":  # closed before it was live (e.g. 1001)
+                code, reason = int(reply["code"]), str(reply.get("reason", ""))
+                self.closes.append((code, reason))
+                return code, reason
             if "error" in reply:
                 raise RemoteError(reply["error"])
+            if self.connect_in_upgrade and reply.get("push") != "connected":
+                # E.g. a hub older than the connect in the upgrade (it waits for the frame).
+                raise ConnectionError(f"the hub's first frame is not `connected`: {reply!r:.120}")
             result = reply if self.connect_in_upgrade else reply["result"]
             self.client_id = result["client"]
             self.ping_interval = float(result["ping_interval"])

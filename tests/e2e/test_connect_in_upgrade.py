@@ -4,14 +4,18 @@ socket exists."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from nats.aio.client import Client as NATS
 
+from hub.ws import endpoint
 from hub.ws.service import Realtime
 from hubbub.config import Settings
+from hubbub.contracts.control import ControlMessage, Deactivated, SessionsRevoked
 from tests.e2e.conftest import People
 from tests.e2e.test_realtime import publish, receive_json
 from tests.support.tokens import TestTokens
@@ -54,6 +58,18 @@ async def refused(
     ):
         assert response.headers.get("Content-Type") == "application/problem+json", response.status
         return response.status, dict(response.headers), await response.json(content_type=None)
+
+
+async def control(realtime: Realtime, message: ControlMessage) -> None:
+    """What the hub does with a control message from NATS."""
+    msg = SimpleNamespace(data=orjson.dumps(message.model_dump()), subject="test")
+    await realtime.revocations._on_message(msg)  # type: ignore[arg-type]
+
+
+def ending(kind: str, user: str) -> ControlMessage:
+    if kind == "revoked":
+        return SessionsRevoked(user_id=user, sids=("sid-1",), until=2.0**40)
+    return Deactivated(user_id=user, until=2.0**40)
 
 
 class TestConnectInTheUpgrade:
@@ -112,9 +128,79 @@ class TestConnectInTheUpgrade:
         status, headers, problem = await refused(ws_url, bearer("not-a-jwt"))
         assert (status, problem["code"]) == (401, "unauthorized")
         assert headers["WWW-Authenticate"].startswith('Bearer realm="hubbub"')
-        status, _, problem = await refused(ws_url, {"Authorization": "Basic dTpw"})
+        status, _, problem = await refused(ws_url, {"Authorization": "Bearer "})
         assert (status, problem["code"]) == (401, "unauthorized")
         assert "Authorization: Bearer" in problem["detail"]
+        assert not realtime.connections
+
+    async def test_another_scheme_is_no_connect_and_the_frame_follows(
+        self, ws_url: str, tokens: TestTokens
+    ) -> None:
+        """E.g. a proxy's own ``Authorization: Basic``: the upgrade is a plain one."""
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(
+                ws_url, protocols=("hubbub.v1.json",), headers={"Authorization": "Basic dTpw"}
+            )
+            await ws.send_json({"id": 1, "op": "connect", "token": tokens.issue("u1")})
+            assert (await receive_json(ws))["result"]["user"]["id"] == "u1"
+
+    @pytest.mark.parametrize("kind", ["revoked", "deactivated"])
+    async def test_a_session_ended_while_its_channels_were_checked_is_refused(
+        self,
+        ws_url: str,
+        tokens: TestTokens,
+        people: People,
+        realtime: Realtime,
+        monkeypatch: pytest.MonkeyPatch,
+        kind: str,
+    ) -> None:
+        owner = await people.user("owner")
+        workspace = await people.workspace(owner)
+        check = realtime.authorizer.check
+
+        async def ended_meanwhile(*args: Any) -> None:
+            await control(realtime, ending(kind, owner))
+            await check(*args)
+
+        monkeypatch.setattr(realtime.authorizer, "check", ended_meanwhile)
+        status, headers, problem = await refused(
+            ws_url,
+            bearer(tokens.issue(owner, sid="sid-1")),
+            [("subscribe", f"workspace:{workspace}")],
+        )
+        assert (status, problem["code"], problem["details"]["reason"]) == (
+            401,
+            "unauthorized",
+            kind,
+        )
+        assert f'error_description="{kind}"' in headers["WWW-Authenticate"]
+        assert not realtime.connections
+
+    @pytest.mark.parametrize(("kind", "code"), [("revoked", 4001), ("deactivated", 4003)])
+    async def test_a_session_ended_while_the_101_was_written_is_closed_as_a_socket_of_it(
+        self,
+        ws_url: str,
+        tokens: TestTokens,
+        realtime: Realtime,
+        monkeypatch: pytest.MonkeyPatch,
+        kind: str,
+        code: int,
+    ) -> None:
+        """No socket existed for the control message to close: the one registered right
+        after is closed at once, with what a control message would have sent."""
+        prepare = endpoint.HubSocket.prepare
+
+        async def ended_meanwhile(self: endpoint.HubSocket, request: Any) -> Any:
+            await control(realtime, ending(kind, "u9"))
+            return await prepare(self, request)
+
+        monkeypatch.setattr(endpoint.HubSocket, "prepare", ended_meanwhile)
+        async with aiohttp.ClientSession() as session:
+            ws = await upgrade_connect(session, ws_url, tokens.issue("u9", sid="sid-1"), "public:a")
+            said = await receive_json(ws)
+            assert (said["push"], said["code"]) == ("disconnect", code)
+            closing = await ws.receive(timeout=5)
+            assert (closing.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, code)
         assert not realtime.connections
 
     async def test_a_revoked_session_is_refused_with_its_reason(

@@ -9,12 +9,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from hubbub.client import HubbubClient
+from hubbub.client.client import RemoteError
 from hubbub.contracts.protocol import SUBPROTOCOL
 
 SESSIONS = 6
@@ -87,3 +89,67 @@ async def test_a_session_that_stayed_live_long_enough_starts_the_backoff_over(
     # Every session counts as stable: each close is the first failure again.
     assert await steps_against(aiohttp_server, 4009, stable_after=0.0) == [1] * SESSIONS
     assert await steps_against(aiohttp_server, 1001, stable_after=0.0) == [0] * SESSIONS
+
+
+def hub_answering(status: int | None, code: int = 1001) -> web.Application:
+    """A hub that refuses the upgrade with ``status`` (and ``Retry-After``), or (None)
+    upgrades and closes at once with ``code``, saying why first: a hub whose shutdown
+    began, or whose socket cap was reached, while it answered the upgrade."""
+
+    async def ws(request: web.Request) -> web.StreamResponse:
+        if status is not None:
+            return web.Response(status=status, headers={"Retry-After": "1"})
+        sock = web.WebSocketResponse(protocols=(SUBPROTOCOL,))
+        await sock.prepare(request)
+        push = {"push": "disconnect", "code": code, "reason": "going", "reconnect": True}
+        await sock.send_str(orjson.dumps(push).decode())
+        await sock.close(code=code, message=b"going")
+        return sock
+
+    app = web.Application()
+    app.router.add_get("/ws", ws)
+    return app
+
+
+def keep_connecting(client: HubbubClient) -> None:
+    """What ``connect()`` starts, without its wait for a live session (there is none)."""
+    client._session = aiohttp.ClientSession()
+    client._runner = asyncio.create_task(client._run())
+
+
+@pytest.mark.parametrize("status", [503, 429])
+async def test_a_hub_that_refuses_for_now_is_tried_again_without_end(
+    aiohttp_server: Callable[[web.Application], Awaitable[TestServer]], status: int
+) -> None:
+    """More than ``MAX_REFUSALS`` times: a draining hub is not a refusal of the client."""
+    server = await aiohttp_server(hub_answering(status))
+    client = RecordingClient(f"ws://127.0.0.1:{server.port}/ws", "tok")
+    keep_connecting(client)
+    try:
+        await asyncio.wait_for(client.enough.wait(), 10)
+        assert client._runner is not None
+        assert not client._runner.done()
+        assert isinstance(client.last_error, RemoteError)
+        assert client.last_error.details == {"retry_after": 1}
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(("code", "first_step"), [(1001, 0), (4008, 1)])
+async def test_a_close_right_after_the_101_is_a_close_with_its_code(
+    aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
+    code: int,
+    first_step: int,
+) -> None:
+    """Its ``disconnect`` push is the first frame: recorded as the close it announces
+    (1001 goes on to the next hub at once), not taken for a broken ``connected``."""
+    server = await aiohttp_server(hub_answering(None, code))
+    client = RecordingClient(f"ws://127.0.0.1:{server.port}/ws", "tok")
+    keep_connecting(client)
+    try:
+        await asyncio.wait_for(client.enough.wait(), 10)
+        assert client.steps[0] == first_step
+        assert client.closes[0] == (code, "going")
+        assert client.last_error is None
+    finally:
+        await client.close()
