@@ -107,6 +107,11 @@ export class RealtimeClient {
     this.connection.restart(reason);
   }
 
+  /** Whether {@link close} was called: every call fails, and nothing is tried again. */
+  get closed(): boolean {
+    return this.connection.isDisposed;
+  }
+
   /** Stop for good: close the socket, fail pending calls, forget subscriptions. */
   close(): void {
     this.connection.close();

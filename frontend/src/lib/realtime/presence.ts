@@ -10,7 +10,11 @@ import type {
   Timers,
 } from "./types";
 
-/** Whether the list shown may be out of date: its last snapshot failed, and is asked for again. */
+/**
+ * Whether the list shown may be out of date: its last snapshot failed (and is
+ * asked for again), or the client halted, so no snapshot or diff comes until
+ * it is reconnected.
+ */
 export interface PresenceState {
   stale: boolean;
 }
@@ -39,6 +43,10 @@ export interface PresenceOptions {
  * failure is also passed to `onError`; one that will not pass (`forbidden`,
  * `bad_request`) is not retried, and the list stays stale until the next
  * (re)subscription.
+ *
+ * A halted or closed client (signed out, a fatal close code, `close()`) ends
+ * the retries at once: the list is shown as it was, `stale: true`, until a
+ * `reconnect()` resubscribes and its snapshot comes.
  */
 export function watchPresence(
   client: RealtimeClient,
@@ -80,6 +88,8 @@ export function watchPresence(
     if (retry !== null) timers.clearTimeout(retry);
     retry = null;
   };
+  /** Halted (or closed): every call fails at once, and would until a `reconnect()`. */
+  const halted = () => client.closed || client.getSnapshot().halted !== null;
 
   /** Ask for a snapshot in round `mine` (a newer subscription starts its own). */
   const snapshot = (mine: number, attempt: number) => {
@@ -102,7 +112,7 @@ export function watchPresence(
         queued.forEach(apply);
         emit();
         onError(error);
-        if (!(error instanceof HubError && error.retryable)) return;
+        if (!(error instanceof HubError && error.retryable) || halted()) return;
         // At least what the hub asked, spread over half as long again: the sockets of a
         // reconnect fail together and would otherwise all ask again at the same moment.
         const delay =
@@ -116,6 +126,16 @@ export function watchPresence(
       },
     );
   };
+
+  // The client halting ends a retry that waits; what is shown can no longer be kept up to date.
+  const stopWatchingState = client.onStateChange(() => {
+    if (stopped || !halted()) return;
+    cancelRetry();
+    if (!stale) {
+      stale = true;
+      emit();
+    }
+  });
 
   const subscription = client.subscribe(channel, {
     onSubscribed() {
@@ -136,6 +156,7 @@ export function watchPresence(
   return () => {
     stopped = true;
     cancelRetry();
+    stopWatchingState();
     subscription.unsubscribe();
   };
 }

@@ -172,4 +172,48 @@ describe("a presence snapshot that fails after a reconnect", () => {
     await h.clock.advance(60_000);
     expect(socket.framesOf("presence")).toHaveLength(1);
   });
+
+  it("stops asking at once when the client halts, shows the list as stale, and is fresh again after a reconnect", async () => {
+    const { h, shown, errors, reconnect } = await watching();
+    let socket = await reconnect();
+    socket.fail(socket.last("presence").id as number, {
+      code: "unavailable",
+      status: 503,
+      details: { retry_after: 2 },
+    });
+    await flush();
+    expect(errors).toHaveLength(1);
+
+    socket.drop(4003); // membership gone: the client halts
+    await flush();
+    expect(h.client.getSnapshot().halted).toBe("forbidden");
+    expect(shown.stale).toBe(true);
+    expect(h.clock.pendingDelays()).toEqual([]); // no retry waits
+    await h.clock.advance(600_000);
+    expect(errors).toHaveLength(1); // and none was tried
+
+    h.client.reconnect();
+    socket = await h.accept();
+    subscribed(socket, true);
+    await flush();
+    socket.reply(socket.last("presence").id as number, {
+      members: [{ user: "u1", client: "c1", joined_at: 1 }],
+    });
+    await flush();
+    expect(shown).toEqual({ clients: ["c1"], stale: false });
+  });
+
+  it("does not ask again for a snapshot refused because the client halted", async () => {
+    const { h, shown, errors, reconnect } = await watching();
+    const socket = await reconnect();
+    // The presence call is on its way when the socket closes for good (1000): it fails as halted.
+    socket.drop(1000);
+    await flush();
+    expect(h.client.getSnapshot().halted).toBe("closed");
+    expect(errors).toHaveLength(1);
+    expect(shown.stale).toBe(true);
+    await h.clock.advance(600_000);
+    expect(errors).toHaveLength(1);
+    expect(h.clock.pendingDelays()).toEqual([]);
+  });
 });
