@@ -291,3 +291,43 @@ describe("board page, when the hub made a change but could not send its answer (
     expect(socket.framesOf("rpc")).toHaveLength(1);
   });
 });
+
+describe("board page, presence", () => {
+  it("the avatars say who was seen here, not who is, while the presence snapshot failed; a fresh one says who is here", async () => {
+    cards = [CARD];
+    let socket = await refusedWith();
+    await screen.findByText("Write the spec");
+    await act(async () => {
+      socket.reply(socket.last("presence").id as number, { members: [{ user: "u1", client: "c1", joined_at: 1 }] });
+      await flush();
+    });
+    await waitFor(() => expect(screen.getByTestId("presence").textContent).toContain("1 person here"));
+    expect(screen.getByTestId("presence").dataset.stale).toBe("false");
+
+    // The connection drops; the snapshot after the resubscription is refused (bad_request: not asked again).
+    await act(async () => {
+      socket.drop(1006);
+      await h.untilRetry();
+      socket = await h.accept();
+      socket.reply(socket.last("subscribe").id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: true, publications: [] });
+      await flush();
+      socket.fail(socket.last("presence").id as number, { code: "bad_request", status: 400 });
+      await flush();
+    });
+    await waitFor(() => expect(screen.getByTestId("presence").dataset.stale).toBe("true"));
+    expect(screen.getByTestId("presence").textContent).toContain("1 person seen here (may be out of date)");
+    expect(screen.getByTestId("presence").textContent).not.toContain("1 person here");
+
+    await act(async () => {
+      socket.drop(1006);
+      await h.untilRetry();
+      socket = await h.accept();
+      socket.reply(socket.last("subscribe").id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: true, publications: [] });
+      await flush();
+      socket.reply(socket.last("presence").id as number, { members: [{ user: "u1", client: "c1", joined_at: 1 }, { user: "u2", client: "c2", joined_at: 1 }] });
+      await flush();
+    });
+    await waitFor(() => expect(screen.getByTestId("presence").textContent).toContain("2 people here"));
+    expect(screen.getByTestId("presence").dataset.stale).toBe("false");
+  });
+});

@@ -1,6 +1,7 @@
 "use client";
 
 import type { PresenceMember } from "@/lib/realtime/types";
+import { cn } from "@/lib/utils";
 import { presenceUserId } from "./use-live-resources";
 
 export function initials(name: string): string {
@@ -12,13 +13,28 @@ export function initials(name: string): string {
   return letters.toUpperCase();
 }
 
-/** Who has this board open: one avatar per person (however many tabs), initials from the member list. */
-export function PresenceAvatars({ members, names, me }: { members: PresenceMember[]; names: Record<string, string>; me?: string }) {
+/**
+ * Who has this board open: one avatar per person (however many tabs), initials from the member list.
+ * `stale`: the list may be out of date (its last snapshot failed, or the connection halted), so it
+ * is shown faded and says who was seen here, not who is.
+ */
+export function PresenceAvatars({
+  members,
+  names,
+  me,
+  stale = false,
+}: {
+  members: PresenceMember[];
+  names: Record<string, string>;
+  me?: string;
+  stale?: boolean;
+}) {
   const people = [...new Set(members.map((m) => presenceUserId(m.user)))];
-  const label = `${people.length} ${people.length === 1 ? "person" : "people"} here`;
+  const counted = `${people.length} ${people.length === 1 ? "person" : "people"}`;
+  const label = stale ? `${counted} seen here (may be out of date)` : `${counted} here`;
   return (
-    <div className="flex items-center gap-2" data-testid="presence" data-count={people.length}>
-      <ul aria-label={label} className="flex -space-x-2">
+    <div className="flex items-center gap-2" data-testid="presence" data-count={people.length} data-stale={stale}>
+      <ul aria-label={label} className={cn("flex -space-x-2", stale && "opacity-50")}>
         {people.slice(0, 6).map((id) => {
           const name = names[id] ?? "Someone";
           const you = id === me;

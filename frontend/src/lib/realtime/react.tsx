@@ -80,22 +80,30 @@ export function useChannel<T = unknown>(channel: string | null, handlers: Channe
   return channel !== null && view.channel === channel ? view.view : IDLE;
 }
 
-/** Members present on a channel (one entry per connected client). */
-export function usePresence(channel: string | null): PresenceMember[] {
+/** Who is on a channel, and whether the list may be out of date (see {@link watchPresence}). */
+export interface PresenceView {
+  /** One entry per connected client. */
+  members: PresenceMember[];
+  /**
+   * The last snapshot failed (asked again) or the client halted: those listed
+   * may have left, and others come, unannounced. Cleared by the next snapshot.
+   */
+  stale: boolean;
+}
+
+/** Members present on a channel (one entry per connected client), and whether that list may be out of date. */
+export function usePresence(channel: string | null): PresenceView {
   const client = useRealtime();
-  const [state, setState] = useState<{ channel: string | null; members: PresenceMember[] }>({
-    channel: null,
-    members: [],
-  });
+  const [state, setState] = useState<{ channel: string | null; view: PresenceView }>({ channel: null, view: NO_PRESENCE });
 
   useEffect(() => {
     if (channel === null) return;
-    return watchPresence(client, channel, (members) => setState({ channel, members }));
+    return watchPresence(client, channel, (members, { stale }) => setState({ channel, view: { members, stale } }));
   }, [client, channel]);
 
-  return channel !== null && state.channel === channel ? state.members : NO_MEMBERS;
+  return channel !== null && state.channel === channel ? state.view : NO_PRESENCE;
 }
 
-const NO_MEMBERS: PresenceMember[] = [];
+const NO_PRESENCE: PresenceView = { members: [], stale: false };
 
 export type { StreamPosition };

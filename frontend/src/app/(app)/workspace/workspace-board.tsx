@@ -226,7 +226,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
         actions={
           blocked ? null : (
             <>
-              <PresenceAvatars members={live.presence} names={names} me={me} />
+              <PresenceAvatars members={live.presence.members} stale={live.presence.stale} names={names} me={me} />
               <Button variant="outline" onClick={() => setTrashOpen(true)}>
                 <Trash2 aria-hidden="true" /> Trash
               </Button>

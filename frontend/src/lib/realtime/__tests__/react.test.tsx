@@ -28,8 +28,12 @@ function Status() {
 }
 
 function Who() {
-  const members = usePresence(WS);
-  return <span data-testid="who">{members.map((m) => m.client).join(",")}</span>;
+  const { members, stale } = usePresence(WS);
+  return (
+    <span data-testid="who" data-stale={stale}>
+      {members.map((m) => m.client).join(",")}
+    </span>
+  );
 }
 
 function app(client: RealtimeClient, children: React.ReactNode) {
@@ -181,5 +185,54 @@ describe("React bindings under StrictMode", () => {
       });
     });
     expect(screen.getByTestId("who").textContent).toBe("c3,c4");
+  });
+
+  it("says the list may be out of date while its snapshot failed, and not once a fresh one came", async () => {
+    const h = setup();
+    render(app(h.client, <Who />));
+    let socket = h.sockets[0]!;
+    await act(async () => {
+      socket = await h.accept();
+    });
+    const subscribed = async () => {
+      await act(async () => {
+        socket.reply(socket.last("subscribe").id as number, { channel: WS, offset: 1, epoch: "e", recovered: true, publications: [] });
+        await flush();
+      });
+    };
+    await subscribed();
+    await act(async () => {
+      socket.reply(socket.last("presence").id as number, { members: [{ user: "u1", client: "c1", joined_at: "t" }] });
+      await flush();
+    });
+    expect(screen.getByTestId("who").dataset.stale).toBe("false");
+
+    // Away and back: the snapshot after the resubscription is refused (not retried: bad_request).
+    await act(async () => {
+      socket.drop(1006);
+      await h.untilRetry();
+      socket = await h.accept();
+    });
+    await subscribed();
+    await act(async () => {
+      socket.fail(socket.last("presence").id as number, { code: "bad_request", status: 400 });
+      await flush();
+    });
+    expect(screen.getByTestId("who").textContent).toBe("c1");
+    expect(screen.getByTestId("who").dataset.stale).toBe("true");
+
+    // The next resubscription's snapshot comes: fresh again.
+    await act(async () => {
+      socket.drop(1006);
+      await h.untilRetry();
+      socket = await h.accept();
+    });
+    await subscribed();
+    await act(async () => {
+      socket.reply(socket.last("presence").id as number, { members: [{ user: "u2", client: "c2", joined_at: "t" }] });
+      await flush();
+    });
+    expect(screen.getByTestId("who").textContent).toBe("c2");
+    expect(screen.getByTestId("who").dataset.stale).toBe("false");
   });
 });
