@@ -331,3 +331,61 @@ describe("board page, presence", () => {
     expect(screen.getByTestId("presence").dataset.stale).toBe("false");
   });
 });
+
+describe("board page, a card moved next to a card not sent yet", () => {
+  it("dropped below an offline quick-added card, it goes below it on the hub too: the create says the place the draft shows", async () => {
+    role = "member";
+    cards = [CARD, { ...CARD, id: "r2", title: "Review it", position: "a1" }];
+    await refusedWith();
+    await screen.findByText("Review it");
+    await act(async () => {
+      h.env.emit("offline");
+      await flush();
+    });
+
+    fireEvent.click(await screen.findByRole("button", { name: "Add a card to Open" }));
+    fireEvent.change(within(screen.getByTestId("quick-add")).getByRole("textbox"), { target: { value: "Buy milk" } });
+    fireEvent.submit(screen.getByTestId("quick-add"));
+    await screen.findByText("Buy milk");
+
+    // "Write the spec" (first) goes two places down: below "Review it" and the draft, last of Open.
+    const handle = screen.getByRole("button", { name: "Move Write the spec" });
+    handle.focus();
+    fireEvent.keyDown(handle, { code: "Space" });
+    await waitFor(() => {
+      fireEvent.keyDown(document.activeElement ?? document.body, { code: "ArrowDown" });
+      expect(document.body.textContent).toContain("position 2 of 3");
+    });
+    await waitFor(() => {
+      fireEvent.keyDown(document.activeElement ?? document.body, { code: "ArrowDown" });
+      expect(document.body.textContent).toContain("position 3 of 3");
+    });
+    fireEvent.keyDown(document.activeElement ?? document.body, { code: "Space" });
+    await waitFor(() =>
+      expect(screen.getAllByTestId("resource-card").map((card) => card.textContent)).toEqual([
+        expect.stringContaining("Review it"),
+        expect.stringContaining("Buy milk"),
+        expect.stringContaining("Write the spec"),
+      ]),
+    );
+
+    await act(async () => {
+      h.env.emit("online");
+      await flush();
+    });
+    const socket = await act(async () => h.accept());
+    await act(async () => {
+      socket.reply(socket.last("subscribe").id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: true, publications: [] });
+      await flush();
+    });
+    const [create, update] = socket.framesOf("rpc");
+    expect(create).toMatchObject({ method: "resources.create", params: { title: "Buy milk", status: "open" } });
+    expect(update).toMatchObject({ method: "resources.update", params: { resource_id: "r1" } });
+    const drafted = (create!.params as { position?: string }).position;
+    const dropped = (update!.params as { position: string }).position;
+    // The hub puts a create without a position after the column's last card when it gets there: after the
+    // moved card, if its move is applied first (another actor). With the draft's own key it stays above it.
+    expect(drafted).toBeDefined();
+    expect(drafted! > "a1" && drafted! < dropped).toBe(true);
+  });
+});

@@ -50,6 +50,12 @@ export type ResourceDialogProps =
       statuses?: string[];
       initialStatus?: string;
       onCreated?: (resource: Resource) => void;
+      /**
+       * Where a card created offline is drawn in `status` until it is sent (the board's
+       * column end as shown); its create sends that position, so cards moved next to it
+       * meanwhile keep their side of it on the hub.
+       */
+      draftPosition?: (status: string) => string;
     }
   | {
       mode: "edit";
@@ -97,9 +103,11 @@ function ResourceForm(props: ResourceDialogProps) {
   const onSubmit = form.handleSubmit(async (values) => {
     const live = realtimeIsLive();
     if (props.mode === "create") {
-      const body = toCreateBody(values);
+      const plain = toCreateBody(values);
+      const drafted = !live && props.draftPosition ? { ...plain, position: props.draftPosition(plain.status ?? "open") } : plain;
       // Too large for a socket frame, it goes over REST at once, not through the outbox: the form waits for it.
-      const queued = !live && apis.rpc.fits.create(props.workspaceId, body, { idempotencyKey: createKey });
+      const queued = !live && apis.rpc.fits.create(props.workspaceId, drafted, { idempotencyKey: createKey });
+      const body = queued ? drafted : plain;
       const call = apis.rpc.create(props.workspaceId, body, { idempotencyKey: createKey });
       if (queued) {
         // Offline: the card shows at once as not sent yet; the outbox sends it when the connection is back.

@@ -178,6 +178,15 @@ function columnMates(state: BoardState, status: string): Resource[] {
   return mates;
 }
 
+/**
+ * The key after the last card of `status` on the board as shown (`state` with
+ * the listing laid in; local edits and drafts included): where a card added to
+ * the column while offline is drawn, and the `position` its create sends.
+ */
+export function positionAtColumnEnd(state: BoardState, status: string): string {
+  return positionAtEnd(columnMates(state, status));
+}
+
 export function boardReducer(state: BoardState, action: BoardAction): BoardState {
   switch (action.type) {
     case "loaded": {
@@ -226,7 +235,8 @@ export function boardReducer(state: BoardState, action: BoardAction): BoardState
       };
     }
     case "draftAdded": {
-      // Without a position of its own it goes where the hub will put it: after its column's last card.
+      // Without a position of its own (callers give the one its create sends, see positionAtColumnEnd),
+      // after its column's last card in this state.
       const { draft } = action;
       const position = draft.position || positionAtEnd(columnMates(state, draft.status));
       return { ...state, drafts: { ...state.drafts, [draft.id]: { ...draft, position } } };

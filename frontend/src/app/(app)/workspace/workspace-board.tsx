@@ -23,7 +23,7 @@ import type { Resource, ResourcePatch } from "@/lib/api/resources";
 import { createdUnseen, madeAnyway, restoreResource } from "@/lib/board/actions";
 import { draftOf } from "@/lib/board/drafts";
 import { planMove, positionAtEnd, type DropTarget } from "@/lib/board/order";
-import { isPending, selectColumns, selectFacets, statusLabel, viewOf, type BoardFilter } from "@/lib/board/store";
+import { isPending, positionAtColumnEnd, selectColumns, selectFacets, statusLabel, viewOf, type BoardFilter } from "@/lib/board/store";
 import { describeError } from "@/lib/error-messages";
 import { HubError } from "@/lib/errors";
 import { IntentKeys } from "@/lib/intent-keys";
@@ -162,12 +162,16 @@ function Board({ workspaceId }: { workspaceId: string }) {
 
   /** Quick add: a task with this title at the end of the column (a draft first while offline, like the dialog). */
   async function quickAdd(status: string, title: string) {
-    const body = { kind: "task", title, status };
+    const offline = getServices().realtime.state !== "live";
+    // Offline it shows at once as a draft, after the column's last card as shown, and its create says that
+    // place: a card dropped next to the draft meanwhile gets a key beside the draft's, and keeps its side of it
+    // on the hub too (a create without a position goes after whatever is last when the hub gets it — the
+    // dropped card, if its move got there first).
+    const body = offline ? { kind: "task", title, status, position: positionAtColumnEnd(latest.current, status) } : { kind: "task", title, status };
     // The same card added again after it failed (a lost reply, a timeout): the same key, so one card.
     const intent = JSON.stringify(body);
     const key = quickAddKeys.take(intent);
     const call = apis.rpc.create(workspaceId, body, { idempotencyKey: key });
-    const offline = getServices().realtime.state !== "live";
     if (offline) dispatch({ type: "draftAdded", draft: draftOf(key, workspaceId, body) });
     try {
       const created = await call;
@@ -343,6 +347,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
         workspaceId={workspaceId}
         dispatch={dispatch}
         initialStatus={creating?.status}
+        draftPosition={(status) => positionAtColumnEnd(latest.current, status)}
       />
       {editing && !blocked && canChange ? (
         <ResourceDialog

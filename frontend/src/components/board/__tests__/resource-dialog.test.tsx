@@ -4,7 +4,7 @@ import { useReducer, useState } from "react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
 import type { Resource } from "@/lib/api/resources";
-import { boardReducer, initialBoardState, selectColumns, viewOf } from "@/lib/board/store";
+import { boardReducer, initialBoardState, positionAtColumnEnd, selectColumns, viewOf } from "@/lib/board/store";
 import { HubError } from "@/lib/errors";
 
 /** The realtime client's RPC side, scripted: each call takes the next answer (a result, or an error frame). */
@@ -94,7 +94,14 @@ function Harness({ mode, card = R }: { mode: "create" | "edit"; card?: Resource 
       <p data-testid="cards">{selectColumns(state).flatMap((c) => c.items.map((r) => r.title)).join(", ")}</p>
       <p data-testid="open">{String(open)}</p>
       {mode === "create" ? (
-        <ResourceDialog mode="create" open={open} onOpenChange={setOpen} workspaceId={WS} dispatch={dispatch} />
+        <ResourceDialog
+          mode="create"
+          open={open}
+          onOpenChange={setOpen}
+          workspaceId={WS}
+          dispatch={dispatch}
+          draftPosition={(status) => positionAtColumnEnd(state, status)}
+        />
       ) : (
         <ResourceDialog mode="edit" open={open} onOpenChange={setOpen} workspaceId={WS} dispatch={dispatch} resource={state.items.r1!} editor={editor} />
       )}
@@ -142,6 +149,16 @@ describe("ResourceDialog", () => {
     await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
     expect(screen.getByTestId("cards").textContent).toContain("Written offline");
     expect(calls).toHaveLength(1); // in the outbox, unanswered
+  });
+
+  it("create while offline: the create says the place its draft is shown at (after the column's last card), so cards moved next to it keep their side", async () => {
+    connection = "offline";
+    const dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Written offline" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(screen.getByTestId("cards").textContent).toContain("Written offline");
+    expect(calls[0]!.params).toMatchObject({ title: "Written offline", status: "open", position: "a1" });
   });
 
   it("create: Zod refuses a blank title before any request", async () => {
