@@ -239,6 +239,22 @@ export function fieldErrorMap(error: HubError): Record<string, string> {
   return out;
 }
 
+/**
+ * What a write answered; or, when the hub made it but could not send its
+ * answer (`too_large` with `details.applied`, see {@link HubError.applied}),
+ * `made()`: what the caller knows it made (the copy it had with the change,
+ * or nothing). Such a write is done — shown as done, not sent again — on
+ * REST as on the socket. Any other error is thrown as it came.
+ */
+export async function orMade<T>(write: Promise<T>, made: () => T): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (error instanceof HubError && error.applied) return made();
+    throw error;
+  }
+}
+
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

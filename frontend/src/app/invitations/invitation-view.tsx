@@ -14,7 +14,7 @@ import { previewInvitation, type InvitationPreview } from "@/lib/api/invitations
 import { workspacesFor, type InvitationAccepted } from "@/lib/api/workspaces";
 import { INVITATION_PAGE, withNext } from "@/lib/auth-next";
 import { describeError } from "@/lib/error-messages";
-import { HubError } from "@/lib/errors";
+import { HubError, orMade } from "@/lib/errors";
 import { getServices } from "@/lib/services";
 import { captureInvitationToken, forgetInvitationToken, sessionStore, storedInvitationToken } from "@/lib/workspaces/invitation-token";
 
@@ -118,7 +118,7 @@ export function InvitationView() {
     try {
       if (kind === "accept") setAnswer({ kind: "accepted", result: await api.acceptInvitation(token) });
       else {
-        await api.declineInvitation(token);
+        await orMade(api.declineInvitation(token), () => undefined);
         setAnswer({ kind: "declined" });
       }
       forgetInvitationToken(sessionStore());

@@ -113,6 +113,38 @@ describe("members page", () => {
     expect(push).not.toHaveBeenCalled();
   });
 
+  it("leaving, made by the hub but unanswered (too_large, details.applied), reads as done: no error, off to the workspaces", async () => {
+    routes["POST /api/v1/workspaces/w1/leave"] = () => [413, { code: "too_large", status: 413, detail: "the change was applied", details: { applied: true } }];
+    await mount();
+    fireEvent.click(screen.getByRole("button", { name: "Leave" }));
+    fireEvent.click(within(await screen.findByRole("alertdialog")).getByRole("button", { name: "Leave" }));
+    await waitFor(() => expect(push).toHaveBeenCalledWith("/workspaces/"));
+    expect(screen.queryByTestId("members-error")).toBeNull();
+  });
+
+  it("a role change made by the hub but unanswered reads as done: the row shows the new role, no error", async () => {
+    routes[MEMBERS] = () => [200, { items: [member("u1", "a@example.com", "owner"), member("u2", "b@example.com", "member")], next_cursor: null }];
+    routes["PATCH /api/v1/workspaces/w1/members/u2"] = () => [413, { code: "too_large", status: 413, detail: "the change was applied", details: { applied: true } }];
+    const { queries } = await openLivePage(<MembersView />, { session, h, user: ME });
+    await waitFor(() => expect(rows()).toEqual(["a@example.com:owner", "b@example.com:member"]));
+    await waitFor(() => expect(queries.isFetching()).toBe(0));
+    fireEvent.change(screen.getByRole("combobox", { name: "Role of b@example.com" }), { target: { value: "admin" } });
+    await waitFor(() => expect(rows()).toEqual(["a@example.com:owner", "b@example.com:admin"]));
+    expect(screen.queryByTestId("members-error")).toBeNull();
+  });
+
+  it("an invitation made by the hub but unanswered reads as sent, and the pending list is read again", async () => {
+    routes["POST /api/v1/workspaces/w1/members"] = () => [413, { code: "too_large", status: 413, detail: "the change was applied", details: { applied: true } }];
+    await mount();
+    const reads = calls.filter((c) => c === INVITATIONS).length;
+    routes[INVITATIONS] = () => [200, { items: [invitation("i1", "new@example.com")], next_cursor: null }];
+    fireEvent.change(screen.getByLabelText("Email"), { target: { value: "new@example.com" } });
+    fireEvent.click(screen.getByRole("button", { name: "Add member" }));
+    await waitFor(() => expect(screen.getByTestId("add-outcome").textContent).toContain("Invitation sent to new@example.com (member)"));
+    await waitFor(() => expect(invitationRows()).toEqual(["new@example.com"]));
+    expect(calls.filter((c) => c === INVITATIONS).length).toBeGreaterThan(reads);
+  });
+
   it("Load more reads the next page of members and of invitations; events land in the loaded pages", async () => {
     routes[MEMBERS] = () => [200, { items: [member("u1", "a@example.com", "owner")], next_cursor: "m1" }];
     routes[`${MEMBERS}&cursor=m1`] = () => [200, { items: [member("u3", "c@example.com", "member")], next_cursor: null }];

@@ -89,4 +89,17 @@ describe("admin users", () => {
     const row = screen.getAllByTestId("user-row").find((r) => r.getAttribute("data-email") === "user1@example.com")!;
     expect(within(row).getByText("Active")).toBeTruthy();
   });
+
+  it("a change the hub made but could not answer (too_large, details.applied) reads as done: no failure title, the row shows it", async () => {
+    update.mockRejectedValueOnce(
+      HubError.fromResponse(413, { code: "too_large", status: 413, detail: "the change was applied, but its answer is too large to send: read the result back", details: { applied: true } }),
+    );
+    renderPage();
+    await waitFor(() => expect(rows()).toHaveLength(3));
+    fireEvent.change(screen.getByRole("combobox", { name: "Role of user2@example.com" }), { target: { value: "admin" } });
+    expect(await screen.findByText("Role changed")).toBeTruthy();
+    expect(screen.queryByText("The change was not saved")).toBeNull();
+    expect((screen.getByRole("combobox", { name: "Role of user2@example.com" }) as HTMLSelectElement).value).toBe("admin");
+  });
 });
+

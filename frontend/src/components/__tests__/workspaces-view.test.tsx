@@ -1,5 +1,5 @@
 // @vitest-environment jsdom
-import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "@/lib/api/client";
 import { AuthSession } from "@/lib/api/session";
@@ -120,4 +120,35 @@ describe("workspaces page", () => {
     expect(idempotencyKeys[0]).toBeTruthy();
     expect(idempotencyKeys[1]).toBe(idempotencyKeys[0]);
   });
+
+  it("a create, rename or delete the hub made but could not answer (too_large, details.applied) reads as done", async () => {
+    session.accept({ access_token: "t", token_type: "bearer", expires_in: 900, refresh_expires_in: 2592000, refresh_token: null, user: ME });
+    const applied = () => new Response(JSON.stringify({ code: "too_large", status: 413, detail: "the change was applied", details: { applied: true } }), { status: 413 });
+    routes[LIST] = () => ({ items: [{ ...ws("w1", "First"), role: "owner" }], next_cursor: null });
+    routes["POST /api/v1/workspaces"] = applied;
+    routes["PATCH /api/v1/workspaces/w1"] = applied;
+    routes["DELETE /api/v1/workspaces/w1"] = applied;
+    renderPage();
+    await waitFor(() => expect(names()).toEqual(["w1"]));
+
+    fireEvent.click(await screen.findByRole("button", { name: "New workspace" }));
+    fireEvent.change(screen.getByLabelText("Workspace name"), { target: { value: "Design" } });
+    fireEvent.click(screen.getByRole("button", { name: "Create" }));
+    expect(await screen.findByText("Workspace created")).toBeTruthy();
+    await waitFor(() => expect(screen.queryByLabelText("Workspace name")).toBeNull());
+
+    fireEvent.click(screen.getByRole("button", { name: "Rename First" }));
+    fireEvent.change(screen.getByLabelText("New name"), { target: { value: "Renamed" } });
+    fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await waitFor(() => expect(screen.queryByLabelText("New name")).toBeNull());
+    expect(screen.getByTestId("workspace-row").textContent).toContain("Renamed");
+
+    fireEvent.click(screen.getByRole("button", { name: "Delete Renamed" }));
+    fireEvent.click(within(await screen.findByRole("alertdialog")).getByRole("button", { name: "Delete" }));
+    expect(await screen.findByText("Workspace deleted")).toBeTruthy();
+    await waitFor(() => expect(names()).toEqual([]));
+    expect(screen.queryByText("Could not delete the workspace")).toBeNull();
+    expect(document.body.textContent).not.toContain("too large to send back");
+  });
 });
+

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HubError, fieldErrorMap } from "../errors";
+import { HubError, fieldErrorMap, orMade } from "../errors";
 
 describe("HubError", () => {
   it("reads RFC 9457 problem details", () => {
@@ -76,5 +76,19 @@ describe("errors about one field that are not schema errors", () => {
       details: { field: "email", errors: [{ loc: ["password"], msg: "too short", type: "t" }] },
     });
     expect(fieldErrorMap(error)).toEqual({ password: "too short" });
+  });
+});
+
+describe("orMade", () => {
+  const applied = HubError.fromResponse(413, { code: "too_large", status: 413, detail: "applied", details: { applied: true } });
+  const tooLarge = HubError.fromResponse(413, { code: "too_large", status: 413, detail: "ask for less" });
+
+  it("answers the write's answer, or what the caller made when the hub made it unanswered", async () => {
+    expect(await orMade(Promise.resolve(1), () => 2)).toBe(1);
+    expect(await orMade(Promise.reject(applied), () => 2)).toBe(2);
+  });
+
+  it("throws any other error as it came, a too_large without applied too", async () => {
+    await expect(orMade(Promise.reject(tooLarge), () => 2)).rejects.toBe(tooLarge);
   });
 });

@@ -10,6 +10,7 @@ import { useToast } from "@/components/toaster";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { describeError } from "@/lib/error-messages";
+import { orMade } from "@/lib/errors";
 import { applyServerErrors } from "@/lib/forms";
 import { getServices } from "@/lib/services";
 import {
@@ -32,7 +33,11 @@ export function ProfileForm() {
 
   const onSubmit = form.handleSubmit(async (values) => {
     try {
-      const saved = await getServices().auth.updateMe(values);
+      // Made but unanswered (too_large, applied): saved; the session's user takes the new name.
+      const saved = await orMade(getServices().auth.updateMe(values), () => {
+        if (user) getServices().session.setUser({ ...user, ...values });
+        return values;
+      });
       form.reset({ display_name: saved.display_name });
       toast({ title: "Profile saved" });
     } catch (error) {
@@ -73,7 +78,7 @@ export function ChangePasswordForm() {
 
   const onSubmit = form.handleSubmit(async ({ current_password, new_password }) => {
     try {
-      await getServices().auth.changePassword({ current_password, new_password });
+      await orMade(getServices().auth.changePassword({ current_password, new_password }), () => undefined);
       form.reset();
       toast({ title: "Password changed", description: "Your other sessions were signed out." });
     } catch (error) {

@@ -15,7 +15,7 @@ import {
 } from "@/lib/api/invitations";
 import { INVITATION_PAGE } from "@/lib/auth-next";
 import { describeError } from "@/lib/error-messages";
-import { HubError } from "@/lib/errors";
+import { HubError, orMade } from "@/lib/errors";
 import { getServices } from "@/lib/services";
 import { forgetInvitationToken, sessionStore, storedInvitationToken } from "@/lib/workspaces/invitation-token";
 
@@ -69,11 +69,12 @@ export function PendingInvitationBanner() {
     const { api } = getServices();
     try {
       if (kind === "accept") {
-        const joined = await acceptMyInvitation(api, item.id);
+        // Made but unanswered (too_large, applied): joined all the same, in the role it was for.
+        const joined = await orMade(acceptMyInvitation(api, item.id), () => ({ workspace_id: item.workspace_id, role: item.role }));
         // The list below hears member.added on the user's channel and shows the workspace.
         setOutcomes((prev) => ({ ...prev, [item.id]: { kind: "joined", workspaceId: joined.workspace_id } }));
       } else {
-        await declineMyInvitation(api, item.id);
+        await orMade(declineMyInvitation(api, item.id), () => undefined);
         setOutcomes((prev) => ({ ...prev, [item.id]: { kind: "declined" } }));
       }
       if (held && sameInvitation(held, item)) {

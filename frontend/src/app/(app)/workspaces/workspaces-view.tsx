@@ -15,9 +15,9 @@ import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { workspacesFor, type MyWorkspace } from "@/lib/api/workspaces";
-import { dropWorkspace, setWorkspace, usePager, useWorkspacesQuery } from "@/lib/queries";
+import { dropWorkspace, setWorkspace, usePager, useWorkspacesQuery, workspaceKeys } from "@/lib/queries";
 import { describeError } from "@/lib/error-messages";
-import { HubError } from "@/lib/errors";
+import { HubError, orMade } from "@/lib/errors";
 import { IntentKeys } from "@/lib/intent-keys";
 import { applyServerErrors } from "@/lib/forms";
 import { getServices } from "@/lib/services";
@@ -58,10 +58,11 @@ export function WorkspacesView() {
       {creating ? (
         <CreateWorkspaceForm
           onCancel={() => setCreating(false)}
-          onCreated={(ws) => {
-            setWorkspace(queryClient, ws);
+          onCreated={(ws, name) => {
+            if (ws) setWorkspace(queryClient, ws);
+            else void queryClient.invalidateQueries({ queryKey: workspaceKeys.list() });
             setCreating(false);
-            toast({ title: "Workspace created", description: ws.name });
+            toast({ title: "Workspace created", description: ws?.name ?? name });
           }}
         />
       ) : null}
@@ -90,7 +91,8 @@ export function WorkspacesView() {
   );
 }
 
-function CreateWorkspaceForm({ onCreated, onCancel }: { onCreated: (ws: MyWorkspace) => void; onCancel: () => void }) {
+/** `onCreated(null, name)`: made, but the hub could not send it back (too_large, details.applied). */
+function CreateWorkspaceForm({ onCreated, onCancel }: { onCreated: (ws: MyWorkspace | null, name: string) => void; onCancel: () => void }) {
   const form = useForm<WorkspaceNameInput>({ resolver: zodResolver(workspaceNameSchema), defaultValues: { name: "" } });
   const { errors, isSubmitting } = form.formState;
   // Create again after a failure (a lost reply, a 504): the same key, so one workspace.
@@ -99,7 +101,9 @@ function CreateWorkspaceForm({ onCreated, onCancel }: { onCreated: (ws: MyWorksp
     const intent = JSON.stringify(values);
     const key = keys.take(intent);
     try {
-      onCreated(await api().create(values, { idempotencyKey: key }));
+      // Made but unanswered (too_large, applied): created, though its id is not known here; the list is read again.
+      const created = await orMade<MyWorkspace | null>(api().create(values, { idempotencyKey: key }), () => null);
+      onCreated(created, values.name);
     } catch (e) {
       keys.failedWith(intent, key);
       applyServerErrors(e, form.setError, ["name"]);
@@ -155,7 +159,7 @@ function WorkspaceRow({
   async function remove() {
     setDeleting(true);
     try {
-      await api().remove(workspace.id, workspace.version);
+      await orMade(api().remove(workspace.id, workspace.version), () => undefined);
       onDeleted();
       toast({ title: "Workspace deleted", description: workspace.name });
     } catch (e) {
@@ -238,7 +242,8 @@ function RenameForm({
       return;
     }
     try {
-      onDone(await api().rename(workspace.id, workspace.version, values));
+      // Made but unanswered (too_large, applied): renamed, at the next version.
+      onDone(await orMade(api().rename(workspace.id, workspace.version, values), () => ({ ...workspace, ...values, version: workspace.version + 1 })));
     } catch (e) {
       if (await onConflict(e)) onDone(null);
       else applyServerErrors(e, form.setError, ["name"]);

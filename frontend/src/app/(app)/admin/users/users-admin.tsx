@@ -14,6 +14,7 @@ import { Label } from "@/components/ui/label";
 import type { Role, UserPublic } from "@/lib/api/types";
 import { describeError } from "@/lib/error-messages";
 import { setUser, usePager, useUsersQuery, type UserFilters } from "@/lib/queries";
+import { orMade } from "@/lib/errors";
 import { getServices } from "@/lib/services";
 
 const PAGE_SIZE = 25;
@@ -63,7 +64,8 @@ export function UsersAdmin() {
   async function update(user: UserPublic, change: { role?: Role; is_active?: boolean }, done: string) {
     setBusy(user.id);
     try {
-      const saved = await getServices().users.update(user.id, change);
+      // Made but unanswered (too_large, applied): the change is done; the row shows our copy with it.
+      const saved = await orMade(getServices().users.update(user.id, change), () => ({ ...user, ...change }));
       setUser(queryClient, saved);
       toast({ title: done, description: `${saved.display_name} <${saved.email}>` });
     } catch (e) {

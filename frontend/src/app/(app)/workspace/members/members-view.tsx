@@ -21,8 +21,9 @@ import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { Label } from "@/components/ui/label";
 import { WorkspaceNav } from "@/components/workspace-nav";
-import { WORKSPACE_ROLES, hasRole, workspacesFor, type InvitationPublic, type MemberPublic, type WorkspaceRole } from "@/lib/api/workspaces";
+import { WORKSPACE_ROLES, hasRole, workspacesFor, type InvitationPublic, type MemberAdded, type MemberPublic, type WorkspaceRole } from "@/lib/api/workspaces";
 import { describeError } from "@/lib/error-messages";
+import { orMade } from "@/lib/errors";
 import { applyServerErrors } from "@/lib/forms";
 import {
   dropInvitation,
@@ -34,6 +35,7 @@ import {
   usePager,
   useWorkspaceLive,
   useWorkspaceQuery,
+  workspaceKeys,
 } from "@/lib/queries";
 import { getServices } from "@/lib/services";
 import { memberInviteSchema, type MemberInviteInput } from "@/lib/validations/workspaces";
@@ -94,7 +96,8 @@ function Members({ workspaceId }: { workspaceId: string }) {
     setBusy(member.user_id);
     setActionError(null);
     try {
-      const saved = await api().updateMember(workspaceId, member.user_id, { role: next });
+      // Made but unanswered (too_large, applied): done; the row shows our copy with the new role.
+      const saved = await orMade(api().updateMember(workspaceId, member.user_id, { role: next }), () => ({ ...member, role: next }));
       setMember(client, workspaceId, saved);
       toast({ title: "Role changed", description: `${saved.email} is now ${saved.role}.` });
     } catch (e) {
@@ -108,7 +111,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
     setBusy(member.user_id);
     setActionError(null);
     try {
-      await api().removeMember(workspaceId, member.user_id);
+      await orMade(api().removeMember(workspaceId, member.user_id), () => undefined);
       dropMember(client, workspaceId, member.user_id);
       toast({ title: "Member removed", description: member.email });
     } catch (e) {
@@ -122,7 +125,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
     setBusy(invitation.id);
     setActionError(null);
     try {
-      await api().revokeInvitation(workspaceId, invitation.id);
+      await orMade(api().revokeInvitation(workspaceId, invitation.id), () => undefined);
       dropInvitation(client, workspaceId, { id: invitation.id, email: invitation.email });
       toast({ title: "Invitation revoked", description: invitation.email });
     } catch (e) {
@@ -136,7 +139,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
     setBusy("leave");
     setActionError(null);
     try {
-      await api().leave(workspaceId);
+      await orMade(api().leave(workspaceId), () => undefined);
       toast({ title: "You left the workspace", description: workspace?.name });
       router.push("/workspaces/");
     } catch (e) {
@@ -192,6 +195,7 @@ function Members({ workspaceId }: { workspaceId: string }) {
             workspaceId={workspaceId}
             canGrantOwner={role === "owner"}
             onInvited={(i) => setInvitation(client, workspaceId, i)}
+            onMadeUnanswered={() => void client.invalidateQueries({ queryKey: workspaceKeys.invitations(workspaceId) })}
           />
         ) : null}
 
@@ -396,10 +400,13 @@ function AddMemberForm({
   workspaceId,
   canGrantOwner,
   onInvited,
+  onMadeUnanswered,
 }: {
   workspaceId: string;
   canGrantOwner: boolean;
   onInvited: (invitation: InvitationPublic) => void;
+  /** The hub made the invitation but could not send it back (too_large, details.applied). */
+  onMadeUnanswered: () => void;
 }) {
   const roleId = useId();
   const [outcome, setOutcome] = useState<Outcome | null>(null);
@@ -409,9 +416,12 @@ function AddMemberForm({
   const add = form.handleSubmit(async (values) => {
     setOutcome(null);
     try {
-      const { invitation } = await api().addMember(workspaceId, values);
-      onInvited(invitation);
-      setOutcome({ email: invitation.email, role: invitation.role, expires: invitation.expires_at });
+      // Made but unanswered (too_large, applied): invited all the same; the pending list is read again.
+      const added = await orMade<MemberAdded | null>(api().addMember(workspaceId, values), () => null);
+      if (added) onInvited(added.invitation);
+      else onMadeUnanswered();
+      const invitation = added?.invitation;
+      setOutcome({ email: invitation?.email ?? values.email, role: invitation?.role ?? values.role, expires: invitation?.expires_at });
       form.reset({ email: "", role: values.role });
     } catch (e) {
       applyServerErrors(e, form.setError, ["email", "role"]);
