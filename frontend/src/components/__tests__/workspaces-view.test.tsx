@@ -134,7 +134,7 @@ describe("workspaces page", () => {
     fireEvent.click(await screen.findByRole("button", { name: "New workspace" }));
     fireEvent.change(screen.getByLabelText("Workspace name"), { target: { value: "Design" } });
     fireEvent.click(screen.getByRole("button", { name: "Create" }));
-    expect(await screen.findByText("Workspace created")).toBeTruthy();
+    expect(await screen.findAllByText("Workspace created")).not.toHaveLength(0); // the toast (and its live-region copy)
     await waitFor(() => expect(screen.queryByLabelText("Workspace name")).toBeNull());
 
     fireEvent.click(screen.getByRole("button", { name: "Rename First" }));
@@ -145,7 +145,7 @@ describe("workspaces page", () => {
 
     fireEvent.click(screen.getByRole("button", { name: "Delete Renamed" }));
     fireEvent.click(within(await screen.findByRole("alertdialog")).getByRole("button", { name: "Delete" }));
-    expect(await screen.findByText("Workspace deleted")).toBeTruthy();
+    expect(await screen.findAllByText("Workspace deleted")).not.toHaveLength(0); // the toast (and its live-region copy)
     await waitFor(() => expect(names()).toEqual([]));
     expect(screen.queryByText("Could not delete the workspace")).toBeNull();
     expect(document.body.textContent).not.toContain("too large to send back");
