@@ -389,3 +389,102 @@ describe("board page, a card moved next to a card not sent yet", () => {
     expect(drafted! > "a1" && drafted! < dropped).toBe(true);
   });
 });
+
+describe("board page, a quick add sent again after it failed", () => {
+  /** Quick-add `title` to Open. */
+  async function quickAdd(title: string) {
+    if (!screen.queryByTestId("quick-add")) fireEvent.click(await screen.findByRole("button", { name: "Add a card to Open" }));
+    fireEvent.change(within(screen.getByTestId("quick-add")).getByRole("textbox"), { target: { value: title } });
+    fireEvent.submit(screen.getByTestId("quick-add"));
+  }
+  /** The connection comes back: a new socket, the board's subscription recovered on it. */
+  async function backOnline() {
+    const socket = await act(async () => h.accept());
+    await act(async () => {
+      socket.reply(socket.last("subscribe").id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: true, publications: [] });
+      await flush();
+    });
+    return socket;
+  }
+
+  it("added offline, lost with the connection, added again online (another card in the column meanwhile): the same key and request, place and all", async () => {
+    role = "member";
+    cards = [CARD];
+    await refusedWith();
+    await screen.findByText("Write the spec");
+    await act(async () => {
+      h.env.emit("offline");
+      await flush();
+    });
+    await quickAdd("Buy milk");
+    await screen.findByText("Buy milk");
+    await act(async () => {
+      h.env.emit("online");
+      await flush();
+    });
+    const socket = await backOnline();
+    const [first] = socket.framesOf("rpc");
+    expect(first).toMatchObject({ method: "resources.create", params: { title: "Buy milk", position: expect.any(String) } });
+    // The socket closes for good with the create on it, unanswered: it fails, and may have been made.
+    await act(async () => {
+      socket.drop(1000);
+      await flush();
+    });
+    await waitFor(() => expect(screen.getAllByText("“Buy milk” was not created")).not.toHaveLength(0));
+    await act(async () => {
+      h.client.reconnect();
+      await flush();
+    });
+    const socket2 = await backOnline();
+    // Another card is put at the end of Open meanwhile: the column's end is elsewhere now.
+    await act(async () => {
+      socket2.push({ push: "pub", channel: "workspace:w1", offset: 1, data: { id: "e1", type: "resource.created", channel: "workspace:w1", at: "x", data: { ...CARD, id: "r2", title: "Review it", position: "a5" } } });
+      await flush();
+    });
+    await screen.findByText("Review it");
+    await quickAdd("Buy milk");
+    await act(async () => {
+      await flush();
+    });
+    const [again] = socket2.framesOf("rpc");
+    expect(again).toMatchObject({ method: "resources.create" });
+    expect(again!.idempotency_key).toBe(first!.idempotency_key);
+    expect(again!.params).toEqual(first!.params);
+  });
+
+  it("added online and failed, added again offline: the same key and request, without a place, drawn at the column's end meanwhile", async () => {
+    role = "member";
+    cards = [CARD];
+    const socket = await refusedWith();
+    await screen.findByText("Write the spec");
+    await quickAdd("Buy milk");
+    const first = await waitFor(() => socket.last("rpc"));
+    expect(first.params).toEqual({ workspace_id: "w1", kind: "task", title: "Buy milk", status: "open" });
+    await act(async () => {
+      socket.fail(first.id!, { code: "internal", status: 500, message: "boom" });
+      await flush();
+    });
+    await waitFor(() => expect(screen.getAllByText("“Buy milk” was not created")).not.toHaveLength(0));
+
+    await act(async () => {
+      h.env.emit("offline");
+      await flush();
+    });
+    await quickAdd("Buy milk");
+    await waitFor(() =>
+      expect(screen.getAllByTestId("resource-card").map((card) => card.textContent)).toEqual([
+        expect.stringContaining("Write the spec"),
+        expect.stringContaining("Buy milk"),
+      ]),
+    );
+    await act(async () => {
+      h.env.emit("online");
+      await flush();
+    });
+    const socket2 = await backOnline();
+    const [again] = socket2.framesOf("rpc");
+    expect(again).toMatchObject({ method: "resources.create" });
+    expect(again!.idempotency_key).toBe(first.idempotency_key);
+    expect(again!.params).toEqual(first.params);
+  });
+});

@@ -19,7 +19,7 @@ import { EmptyState, ErrorState, LoadingState } from "@/components/states";
 import { Button } from "@/components/ui/button";
 import { useSearchParam } from "@/components/use-search-param";
 import { WorkspaceNav } from "@/components/workspace-nav";
-import type { Resource, ResourcePatch } from "@/lib/api/resources";
+import type { Resource, ResourceCreateInput, ResourcePatch } from "@/lib/api/resources";
 import { createdUnseen, madeAnyway, restoreResource } from "@/lib/board/actions";
 import { draftOf } from "@/lib/board/drafts";
 import { planMove, positionAtEnd, type DropTarget } from "@/lib/board/order";
@@ -85,7 +85,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
   const statuses = facets.statuses;
 
   const [creating, setCreating] = useState<{ status: string } | null>(null);
-  const [quickAddKeys] = useState(() => new IntentKeys());
+  const [quickAddKeys] = useState(() => new IntentKeys<ResourceCreateInput>());
   const [editingId, setEditingId] = useState<string | null>(null);
   const [trashOpen, setTrashOpen] = useState(false);
   const editing = editingId ? state.items[editingId] : undefined;
@@ -163,16 +163,20 @@ function Board({ workspaceId }: { workspaceId: string }) {
   /** Quick add: a task with this title at the end of the column (a draft first while offline, like the dialog). */
   async function quickAdd(status: string, title: string) {
     const offline = getServices().realtime.state !== "live";
+    const end = () => positionAtColumnEnd(latest.current, status);
     // Offline it shows at once as a draft, after the column's last card as shown, and its create says that
     // place: a card dropped next to the draft meanwhile gets a key beside the draft's, and keeps its side of it
     // on the hub too (a create without a position goes after whatever is last when the hub gets it — the
     // dropped card, if its move got there first).
-    const body = offline ? { kind: "task", title, status, position: positionAtColumnEnd(latest.current, status) } : { kind: "task", title, status };
-    // The same card added again after it failed (a lost reply, a timeout): the same key, so one card.
-    const intent = JSON.stringify(body);
-    const key = quickAddKeys.take(intent);
+    const fresh = (): ResourceCreateInput => (offline ? { kind: "task", title, status, position: end() } : { kind: "task", title, status });
+    // The same card added again after it failed (a lost reply, a timeout): the same key and exactly the request
+    // that failed (its place, or none, as it was then, whether online now or not), so one card — a new place
+    // would be a different request, which the hub refuses under the same key.
+    const intent = JSON.stringify({ kind: "task", title, status });
+    const { key, sent: body } = quickAddKeys.take(intent, fresh);
     const call = apis.rpc.create(workspaceId, body, { idempotencyKey: key });
-    if (offline) dispatch({ type: "draftAdded", draft: draftOf(key, workspaceId, body) });
+    // A draft of a request sent without a place is drawn at the column's end, where the hub puts it.
+    if (offline) dispatch({ type: "draftAdded", draft: draftOf(key, workspaceId, { ...body, position: body.position ?? end() }) });
     try {
       const created = await call;
       dispatch(offline ? { type: "draftSettled", draftId: key, resource: created } : { type: "upsert", resource: created });
@@ -182,7 +186,7 @@ function Board({ workspaceId }: { workspaceId: string }) {
         toast({ pageOnly: true, ...createdUnseen(title) });
         return;
       }
-      quickAddKeys.failedWith(intent, key);
+      quickAddKeys.failedWith(intent, key, body);
       toast({ pageOnly: true, title: `“${title}” was not created`, description: describeError(error), variant: "destructive" });
     }
   }

@@ -96,16 +96,16 @@ function CreateWorkspaceForm({ onCreated, onCancel }: { onCreated: (ws: MyWorksp
   const form = useForm<WorkspaceNameInput>({ resolver: zodResolver(workspaceNameSchema), defaultValues: { name: "" } });
   const { errors, isSubmitting } = form.formState;
   // Create again after a failure (a lost reply, a 504): the same key, so one workspace.
-  const [keys] = useState(() => new IntentKeys());
+  const [keys] = useState(() => new IntentKeys<WorkspaceNameInput>());
   const onSubmit = form.handleSubmit(async (values) => {
     const intent = JSON.stringify(values);
-    const key = keys.take(intent);
+    const { key, sent } = keys.take(intent, () => values);
     try {
       // Made but unanswered (too_large, applied): created, though its id is not known here; the list is read again.
-      const created = await orMade<MyWorkspace | null>(api().create(values, { idempotencyKey: key }), () => null);
-      onCreated(created, values.name);
+      const created = await orMade<MyWorkspace | null>(api().create(sent, { idempotencyKey: key }), () => null);
+      onCreated(created, sent.name);
     } catch (e) {
-      keys.failedWith(intent, key);
+      keys.failedWith(intent, key, sent);
       applyServerErrors(e, form.setError, ["name"]);
     }
   });
