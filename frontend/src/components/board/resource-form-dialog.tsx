@@ -7,7 +7,7 @@ import { FormError } from "@/components/auth/auth-card";
 import { FormField } from "@/components/form-field";
 import { Button } from "@/components/ui/button";
 import { Label } from "@/components/ui/label";
-import type { Resource } from "@/lib/api/resources";
+import type { Resource, ResourceCreateInput } from "@/lib/api/resources";
 import { createdUnseen, madeAnyway } from "@/lib/board/actions";
 import type { BoardAction } from "@/lib/board/store";
 import { DEFAULT_STATUSES, statusLabel } from "@/lib/board/store";
@@ -92,6 +92,8 @@ function ResourceForm(props: ResourceDialogProps) {
   const [conflict, setConflict] = useState<Resource | null>(null);
   // One key per opening of the create form: a retry after a lost reply creates one resource.
   const [createKey] = useState(() => crypto.randomUUID());
+  // The requests sent with createKey, by the form's fields each was made of.
+  const [sentWithKey] = useState(() => new Map<string, ResourceCreateInput>());
   // Editing: the title as `base` has it is not held to the one-line rule (it is not sent unless changed).
   const schema = useMemo(() => resourceFormSchemaFor(base), [base]);
   const form = useForm<ResourceFormInput, unknown, ResourceFormValues>({
@@ -104,15 +106,24 @@ function ResourceForm(props: ResourceDialogProps) {
     const live = realtimeIsLive();
     if (props.mode === "create") {
       const plain = toCreateBody(values);
-      const drafted = !live && props.draftPosition ? { ...plain, position: props.draftPosition(plain.status ?? "open") } : plain;
+      const asked = JSON.stringify(plain);
+      // Saved again as it was (after a failure: a lost reply, a timeout): exactly the request sent before with
+      // this key, its place or none, online or not. Another place would be another request, which the hub
+      // refuses under a key it has applied (422), though the card was made.
+      const again = sentWithKey.get(asked);
+      const status = plain.status ?? "open";
+      const drafted = again ?? (!live && props.draftPosition ? { ...plain, position: props.draftPosition(status) } : plain);
       // Too large for a socket frame, it goes over REST at once, not through the outbox: the form waits for it.
       const queued = !live && apis.rpc.fits.create(props.workspaceId, drafted, { idempotencyKey: createKey });
-      const body = queued ? drafted : plain;
+      const body = again ?? (queued ? drafted : plain);
+      sentWithKey.set(asked, body);
       const call = apis.rpc.create(props.workspaceId, body, { idempotencyKey: createKey });
       if (queued) {
         // Offline: the card shows at once as not sent yet; the outbox sends it when the connection is back.
+        // Sent without a place (as before), it is drawn at its column's end, where the hub puts it.
         const { dispatch, workspaceId, onCreated } = props;
-        dispatch({ type: "draftAdded", draft: draftOf(createKey, workspaceId, body) });
+        const position = body.position ?? props.draftPosition?.(status);
+        dispatch({ type: "draftAdded", draft: draftOf(createKey, workspaceId, position === undefined ? body : { ...body, position }) });
         props.onOpenChange(false);
         call.then(
           (created) => {

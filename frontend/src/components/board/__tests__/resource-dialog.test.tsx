@@ -161,6 +161,37 @@ describe("ResourceDialog", () => {
     expect(calls[0]!.params).toMatchObject({ title: "Written offline", status: "open", position: "a1" });
   });
 
+  it("create failed online (the reply lost), saved again offline: the same key and the same request, without a place; its draft shows", async () => {
+    answers = [{ error: { code: "unavailable", status: 503, message: "Realtime connection halted: closed" } }];
+    const dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(calls).toHaveLength(1));
+    expect(screen.getByTestId("open").textContent).toBe("true");
+    connection = "offline";
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(calls).toHaveLength(2));
+    // The first may have been made: the hub replays it for this key and request, and refuses another request (422).
+    expect(calls[1]!.key).toBe(calls[0]!.key);
+    expect(calls[1]!.params).toEqual(calls[0]!.params);
+    expect(calls[1]!.params).not.toHaveProperty("position");
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(screen.getByTestId("cards").textContent).toContain("Hello");
+  });
+
+  it("create refused online for a field, corrected and saved offline: the corrected request goes, with its draft's place", async () => {
+    answers = [invalid({ loc: ["title"], msg: "title taken" })];
+    const dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(within(dialog).getByText("Title taken.")).toBeTruthy());
+    connection = "offline";
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello again" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(calls).toHaveLength(2));
+    expect(calls[1]!.params).toMatchObject({ title: "Hello again", position: "a1" });
+  });
+
   it("create: Zod refuses a blank title before any request", async () => {
     const dialog = renderDialog("create");
     fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "   " } });
