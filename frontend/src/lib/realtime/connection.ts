@@ -183,8 +183,10 @@ export class Connection implements Wire {
   }
 
   close(): void {
-    this.shutdown();
+    // Closed before the shutdown's state change is told: its listeners (presence, React) read the client as
+    // closed, for good, not as released for a while.
     this.disposed = true;
+    this.shutdown();
     this.stateListeners.clear();
   }
 

@@ -391,4 +391,14 @@ describe("holding the connection (retain/release)", () => {
     expect(h.sockets[0]!.closedByClient?.code).toBe(CloseCode.NORMAL);
     expect(() => h.client.retain()).toThrow(/closed/);
   });
+
+  it("close(): state listeners are told, and read the client as closed then (not as released for a while)", async () => {
+    const h = setup();
+    await h.start();
+    const seen: boolean[] = [];
+    h.client.onStateChange(() => seen.push(h.client.closed));
+    h.client.close();
+    expect(seen).not.toEqual([]);
+    expect(seen.every(Boolean)).toBe(true);
+  });
 });

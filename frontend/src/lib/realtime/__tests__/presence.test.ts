@@ -217,3 +217,25 @@ describe("a presence snapshot that fails after a reconnect", () => {
     expect(h.clock.pendingDelays()).toEqual([]);
   });
 });
+
+describe("a presence list on a closed client", () => {
+  it("close() marks a fresh list stale", async () => {
+    const { h, shown } = await watching();
+    h.client.close();
+    await flush();
+    expect(shown).toEqual({ clients: ["c1", "c2"], stale: true });
+  });
+
+  it("close() ends a retry that waits: nothing is asked again", async () => {
+    const { h, shown, errors, reconnect } = await watching();
+    const socket = await reconnect();
+    socket.fail(socket.last("presence").id as number, { code: "unavailable", status: 503, details: { retry_after: 2 } });
+    await flush();
+    h.client.close();
+    await flush();
+    expect(shown.stale).toBe(true);
+    expect(h.clock.pendingDelays()).toEqual([]);
+    await h.clock.advance(600_000);
+    expect(errors).toHaveLength(1);
+  });
+});
