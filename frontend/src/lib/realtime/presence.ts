@@ -11,9 +11,10 @@ import type {
 } from "./types";
 
 /**
- * Whether the list shown may be out of date: its last snapshot failed (and is
- * asked for again), or the client halted, so no snapshot or diff comes until
- * it is reconnected.
+ * Whether the list shown may be out of date: the connection dropped (diffs are
+ * missed until the resubscription's snapshot), its last snapshot failed (and
+ * is asked for again), or the client halted, was released or closed, so no
+ * snapshot or diff comes until it is connected again.
  */
 export interface PresenceState {
   stale: boolean;
@@ -44,9 +45,13 @@ export interface PresenceOptions {
  * `bad_request`) is not retried, and the list stays stale until the next
  * (re)subscription.
  *
- * A halted or closed client (signed out, a fatal close code, `close()`) ends
- * the retries at once: the list is shown as it was, `stale: true`, until a
- * `reconnect()` resubscribes and its snapshot comes.
+ * From a socket drop until the snapshot of the resubscription, the list is
+ * shown as it was, `stale: true` (joins and leaves meanwhile are missed); a
+ * snapshot on its way at the drop is given up (the resubscription asks for its
+ * own), and so is a retry that waits. So a client released (the last
+ * `retain()` let go: its socket closes), halted (signed out, a fatal close
+ * code) or closed asks for nothing: the list stays stale until the client is
+ * connected again and the resubscription's snapshot comes.
  */
 export function watchPresence(
   client: RealtimeClient,
@@ -65,6 +70,10 @@ export function watchPresence(
   let stale = false;
   let stopped = false;
   let retry: TimerHandle | null = null;
+  /** The subscription stands on the current socket (its snapshot asked for); a drop ends that. */
+  let following = false;
+  /** Gives up the snapshot on its way, so the outbox does not send it again after a reconnect. */
+  let inFlight: AbortController | null = null;
 
   const emit = () => {
     if (!stopped) onChange([...members.values()], { stale });
@@ -88,14 +97,26 @@ export function watchPresence(
     if (retry !== null) timers.clearTimeout(retry);
     retry = null;
   };
+  const abandonSnapshot = () => {
+    inFlight?.abort();
+    inFlight = null;
+  };
   /** Halted (or closed): every call fails at once, and would until a `reconnect()`. */
   const halted = () => client.closed || client.getSnapshot().halted !== null;
+  const markStale = () => {
+    if (stale) return;
+    stale = true;
+    emit();
+  };
 
   /** Ask for a snapshot in round `mine` (a newer subscription starts its own). */
   const snapshot = (mine: number, attempt: number) => {
     pending = [];
-    client.presence(channel).then(
+    const call = new AbortController();
+    inFlight = call;
+    client.presence(channel, { signal: call.signal }).then(
       (result) => {
+        if (inFlight === call) inFlight = null;
         if (stopped || mine !== round) return;
         members = new Map((result.members ?? []).map((m) => [m.client, m]));
         const queued = pending ?? [];
@@ -105,6 +126,7 @@ export function watchPresence(
         emit();
       },
       (error: unknown) => {
+        if (inFlight === call) inFlight = null;
         if (stopped || mine !== round) return;
         const queued = pending ?? [];
         pending = null;
@@ -131,20 +153,32 @@ export function watchPresence(
   const stopWatchingState = client.onStateChange(() => {
     if (stopped || !halted()) return;
     cancelRetry();
-    if (!stale) {
-      stale = true;
-      emit();
-    }
+    markStale();
   });
 
   const subscription = client.subscribe(channel, {
     onSubscribed() {
+      following = true;
       cancelRetry();
+      abandonSnapshot();
       snapshot(++round, 0);
     },
     onPresence: onDiff,
-    onUnsubscribed() {
+    onStatus(status) {
+      // Pending again: the socket dropped. Diffs are missed until the resubscription's own snapshot; the one
+      // on its way (or a retry that waits) belongs to the subscription that ended.
+      if (status !== "pending" || !following) return;
+      following = false;
+      round += 1;
       cancelRetry();
+      abandonSnapshot();
+      pending = null;
+      markStale();
+    },
+    onUnsubscribed() {
+      following = false;
+      cancelRetry();
+      abandonSnapshot();
       round += 1; // a snapshot on its way is of a subscription that ended
       pending = null;
       stale = false;
@@ -156,6 +190,7 @@ export function watchPresence(
   return () => {
     stopped = true;
     cancelRetry();
+    abandonSnapshot();
     stopWatchingState();
     subscription.unsubscribe();
   };

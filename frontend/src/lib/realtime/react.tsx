@@ -85,8 +85,10 @@ export interface PresenceView {
   /** One entry per connected client. */
   members: PresenceMember[];
   /**
-   * The last snapshot failed (asked again) or the client halted: those listed
-   * may have left, and others come, unannounced. Cleared by the next snapshot.
+   * The connection dropped (until the resubscription's snapshot), the last
+   * snapshot failed (asked again), or the client halted, was released or
+   * closed: those listed may have left, and others come, unannounced. Cleared
+   * by the next snapshot.
    */
   stale: boolean;
 }

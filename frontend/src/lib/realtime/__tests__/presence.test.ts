@@ -9,7 +9,8 @@ type Seen = { clients: string[]; stale: boolean };
 /** Watch WS's presence over the harness's client, on its clock; what was shown last. */
 async function watching() {
   const h = setup();
-  let socket = await h.start();
+  const release = h.client.retain();
+  let socket = await h.accept();
   const shown: Seen = { clients: [], stale: false };
   const errors: unknown[] = [];
   watchPresence(
@@ -42,7 +43,7 @@ async function watching() {
     await flush();
     return socket;
   };
-  return { h, shown, errors, reconnect };
+  return { h, shown, errors, reconnect, release };
 }
 
 function subscribed(socket: FakeSocket, recovered: boolean): void {
@@ -203,18 +204,18 @@ describe("a presence snapshot that fails after a reconnect", () => {
     expect(shown).toEqual({ clients: ["c1"], stale: false });
   });
 
-  it("does not ask again for a snapshot refused because the client halted", async () => {
+  it("does not ask again for a snapshot on its way when the client halted", async () => {
     const { h, shown, errors, reconnect } = await watching();
     const socket = await reconnect();
-    // The presence call is on its way when the socket closes for good (1000): it fails as halted.
+    // The presence call is on its way when the socket closes for good (1000): it is given up (not an error).
     socket.drop(1000);
     await flush();
     expect(h.client.getSnapshot().halted).toBe("closed");
-    expect(errors).toHaveLength(1);
     expect(shown.stale).toBe(true);
     await h.clock.advance(600_000);
-    expect(errors).toHaveLength(1);
+    expect(errors).toEqual([]);
     expect(h.clock.pendingDelays()).toEqual([]);
+    expect(socket.framesOf("presence")).toHaveLength(1);
   });
 });
 
@@ -237,5 +238,61 @@ describe("a presence list on a closed client", () => {
     expect(h.clock.pendingDelays()).toEqual([]);
     await h.clock.advance(600_000);
     expect(errors).toHaveLength(1);
+  });
+});
+
+describe("the presence list between a socket drop and the resubscription's snapshot", () => {
+  it("is stale from the drop (joins and leaves are missed) until the new snapshot", async () => {
+    const { h, shown } = await watching();
+    h.latest().drop(1006);
+    await flush();
+    expect(shown).toEqual({ clients: ["c1", "c2"], stale: true });
+    await h.untilRetry();
+    const socket = await h.accept();
+    subscribed(socket, true);
+    await flush();
+    expect(shown.stale).toBe(true);
+    socket.reply(socket.last("presence").id as number, { members: [{ user: "u1", client: "c1", joined_at: 1 }] });
+    await flush();
+    expect(shown).toEqual({ clients: ["c1"], stale: false });
+  });
+
+  it("gives up a snapshot on its way at the drop: after the reconnect the resubscription asks once", async () => {
+    const { h, shown, errors, reconnect } = await watching();
+    await reconnect(); // its snapshot goes out, unanswered
+    const socket = await reconnect(); // dropped again with it on its way
+    expect(socket.framesOf("presence")).toHaveLength(1);
+    socket.reply(socket.last("presence").id as number, { members: [] });
+    await flush();
+    expect(shown).toEqual({ clients: [], stale: false });
+    expect(errors).toEqual([]);
+    await h.clock.advance(60_000);
+    expect(socket.framesOf("presence")).toHaveLength(1);
+  });
+});
+
+describe("a presence list on a client let go", () => {
+  it("released (the last holder let go), a retry that waits ends and nothing is asked; retained again, the snapshot comes", async () => {
+    const { h, shown, errors, reconnect, release } = await watching();
+    let socket = await reconnect();
+    socket.fail(socket.last("presence").id as number, { code: "unavailable", status: 503, details: { retry_after: 2 } });
+    await flush();
+    expect(errors).toHaveLength(1);
+    release();
+    await h.clock.advance(0); // releaseDelayMs
+    expect(h.client.getSnapshot()).toMatchObject({ state: "offline", halted: null });
+    expect(shown.stale).toBe(true);
+    await h.clock.advance(600_000);
+    expect(errors).toHaveLength(1);
+    expect(h.clock.pendingDelays()).toEqual([]);
+
+    h.client.retain();
+    socket = await h.accept();
+    subscribed(socket, true);
+    await flush();
+    expect(socket.framesOf("presence")).toHaveLength(1);
+    socket.reply(socket.last("presence").id as number, { members: [{ user: "u1", client: "c1", joined_at: 1 }] });
+    await flush();
+    expect(shown).toEqual({ clients: ["c1"], stale: false });
   });
 });
