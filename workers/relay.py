@@ -4,7 +4,10 @@ One relay runs in every worker process, and one of them at a time publishes — 
 *leader*, the one holding a session-level advisory lock on a connection of its own (not
 the pool's) — so the outbox is published in id order. Each event goes out with its event
 id as ``Nats-Msg-Id``: if a relay dies after publishing but before marking the rows, the
-next one re-sends them and JetStream stores each once.
+next one re-sends them and JetStream stores each once (within its duplicate window). A
+pass that fails after JetStream acknowledged some of its rows (a later row failed, or the
+mark did) marks those rows then, or at the relay's next pass, instead of sending them
+again once JetStream or PostgreSQL is back — maybe past the window.
 
 A relay is woken at once by its own worker after a commit that wrote events (``kick``)
 and polls otherwise, which picks up rows left behind by a worker that died. Woken, the
@@ -143,8 +146,14 @@ class OutboxRelay:
         self._sleep = sleep  # how a backoff is waited out
         self._read_at: float | None = None  # loop time the read of the current batch began
         self._nats = nats
-        self.published = 0
+        self.published = 0  # rows marked published by this relay
         self.set_aside = 0
+        self._acknowledged = 0  # messages JetStream acknowledged to this relay
+        # Rows JetStream stored (acknowledged) whose mark has not committed: a pass that
+        # failed after their acknowledgement. Marked by the next pass, leading or not, not
+        # sent again: re-sent only once PostgreSQL or JetStream is back, maybe past the
+        # duplicate window, they would be stored twice.
+        self._stored: list[int] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -216,12 +225,12 @@ class OutboxRelay:
             last_pass = loop.time()
             self._wake.clear()
             try:
-                done = self.published + self.set_aside
+                done = self._acknowledged + self.set_aside
                 await self.flush()  # not leading: the leader was told, and takes the rows
                 failures = 0
                 self.batch_now = self.batch_size
                 if self.paused is not None and (
-                    self.published + self.set_aside > done
+                    self._acknowledged + self.set_aside > done
                     or (self._nats_connected() and await self._went_out(self._stuck_at))
                 ):
                     self.paused = self._stuck_at = None
@@ -325,18 +334,31 @@ class OutboxRelay:
             if not rows:
                 return False
             self._batch_first = rows[0].id
-            refused = await self._publish(rows, lambda: self._fence(conn))
-            published = [r.id for r in rows if r.id not in refused]
+            try:
+                refused = await self._publish(rows, lambda: self._fence(conn))
+            except Exception:
+                # What JetStream stored before the failure is marked now, if PostgreSQL
+                # still answers (else by the next pass).
+                if not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await self._mark_stored(conn)
+                raise
             # Each row's mark commits by itself: a row published and not marked (the
-            # relay died in between) is published again, and JetStream keeps one copy.
-            if published:
-                await conn.execute(_MARK_PUBLISHED, published)
+            # worker died in between) is published again, and JetStream keeps one copy
+            # if that is within its duplicate window.
+            await self._mark_stored(conn)
             for row_id, reason in refused.items():
                 await conn.execute(_SET_ASIDE, row_id, reason[:500])
-            self.published += len(published)
             self.set_aside += len(refused)
             if len(rows) < self.batch_now:
                 return False
+
+    async def _mark_stored(self, conn: asyncpg.Connection) -> None:
+        """Mark the rows JetStream acknowledged as published."""
+        if self._stored:
+            await conn.execute(_MARK_PUBLISHED, self._stored)
+            self.published += len(self._stored)
+            self._stored = []
 
     async def _take(self, conn: asyncpg.Connection) -> list[Pending]:
         """The oldest unpublished rows, a batch of them."""
@@ -380,6 +402,8 @@ class OutboxRelay:
         if self._conn is None or self._conn.is_closed():
             self._drop()
             self._conn = await self._connect()
+        # Rows a failed pass had published: marked whether or not this relay leads now.
+        await self._mark_stored(self._conn)
         if self.leading:
             return self._conn
         if not await self._conn.fetchval(_TRY_LOCK_OR_NOTIFY, RELAY_LOCK_ID, NOTIFY_CHANNEL):
@@ -454,33 +478,44 @@ class OutboxRelay:
         refused: dict[int, str] = {}
         # Sent one after another on one connection (so JetStream stores them in id order),
         # acknowledged together.
-        acks = []
-        for row in rows:
-            reason = None
-            try:
-                subject = self.subjects.event(Channel.parse(row.channel))
-            except HubbubError as exc:
-                reason = f"not a channel: {row.channel!r} ({exc.message})"
-            # PostgreSQL's text of the jsonb, re-encoded compactly as every other JSON here.
-            payload = orjson.dumps(orjson.loads(row.payload))
-            headers = {"Nats-Msg-Id": row.event_id or f"outbox-{row.id}"}
-            # With its header: one over the limit makes the server close the connection.
-            size = message_size(payload, headers)
-            if reason is None and self.max_payload and size > self.max_payload:
-                reason = f"{size} bytes, over the NATS max_payload of {self.max_payload}"
-            if reason is not None:
-                refused[row.id] = reason
-                continue
-            fence()
-            acks.append((row, await self.js.publish_async(subject, payload, headers=headers)))
-        results = await asyncio.wait_for(
-            asyncio.gather(*(ack for _, ack in acks), return_exceptions=True),
-            self.publish_timeout,
-        )
-        for (row, _), result in zip(acks, results, strict=True):
+        acks: list[tuple[Pending, asyncio.Future[Any]]] = []
+        try:
+            for row in rows:
+                reason = None
+                try:
+                    subject = self.subjects.event(Channel.parse(row.channel))
+                except HubbubError as exc:
+                    reason = f"not a channel: {row.channel!r} ({exc.message})"
+                # PostgreSQL's text of the jsonb, re-encoded compactly as every other JSON.
+                payload = orjson.dumps(orjson.loads(row.payload))
+                headers = {"Nats-Msg-Id": row.event_id or f"outbox-{row.id}"}
+                # With its header: one over the limit makes the server close the connection.
+                size = message_size(payload, headers)
+                if reason is None and self.max_payload and size > self.max_payload:
+                    reason = f"{size} bytes, over the NATS max_payload of {self.max_payload}"
+                if reason is not None:
+                    refused[row.id] = reason
+                    continue
+                fence()
+                acks.append((row, await self.js.publish_async(subject, payload, headers=headers)))
+            if acks:
+                await asyncio.wait([ack for _, ack in acks], timeout=self.publish_timeout)
+        finally:
+            # Whatever ends the pass: the rows acknowledged are stored, and are marked even
+            # if it fails; the acknowledgements still awaited are given up (nats-py holds
+            # one of its limited slots for each until it is done).
+            stored = [row.id for row, ack in acks if _acknowledged(ack)]
+            self._stored.extend(stored)
+            self._acknowledged += len(stored)
+            for _, ack in acks:
+                ack.cancel()
+        for row, ack in acks:
+            if ack.cancelled():
+                raise TimeoutError(f"no acknowledgement from JetStream in {self.publish_timeout}s")
+            result = ack.exception()
             if isinstance(result, BadRequestError):  # JetStream: this message, never
                 refused[row.id] = f"refused by JetStream: {result}"
-            elif isinstance(result, BaseException):
+            elif result is not None:
                 raise result
         for row in rows:
             if row.id in refused:
@@ -489,6 +524,10 @@ class OutboxRelay:
                     extra={"outbox_id": row.id, "type": row.event_type, "reason": refused[row.id]},
                 )
         return refused
+
+
+def _acknowledged(ack: asyncio.Future[Any]) -> bool:
+    return ack.done() and not ack.cancelled() and ack.exception() is None
 
 
 class Pending(NamedTuple):

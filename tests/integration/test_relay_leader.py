@@ -14,6 +14,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.errors import ConnectionClosedError, ConnectionReconnectingError
 from nats.js import JetStreamContext
+from nats.js.errors import NoStreamResponseError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,7 +26,7 @@ from hubbub.contracts.subjects import Subjects
 from hubbub.natsconn import connect_nats
 from hubbub.streams import ensure_streams
 from tests.support.waiting import wait_for
-from workers.relay import LeadLost, OutboxRelay, Pending
+from workers.relay import ConnectionLost, LeadLost, OutboxRelay, Pending
 
 
 async def add_rows(db: async_sessionmaker[AsyncSession], channel: str, *names: str) -> None:
@@ -277,3 +278,68 @@ async def test_a_leader_whose_nats_connection_is_reconnecting_publishes_nothing(
         assert await unpublished(db) == 1
     finally:
         await client.close()
+
+
+async def test_rows_jetstream_stored_are_marked_though_a_later_row_of_their_batch_failed(
+    settings: Settings, own_nats: EmbeddedNats, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """A batch whose second row finds no stream: the first was acknowledged (stored), so
+    it is marked, and only the second is sent again — a row re-sent only once JetStream
+    is back, maybe past its duplicate window, would be stored twice."""
+    subjects = Subjects(settings.namespace)
+    client = await connect_nats(own_nats.url, "partial")
+    try:
+        js = client.jetstream()
+        await ensure_streams(js, subjects, settings.policies())
+        await js.delete_stream(subjects.stream(ChannelKind.USER))
+        recording: Any = RecordingJetStream(js)
+        partial = OutboxRelay(db, recording, subjects, publish_timeout=5, nats=client)
+        await add_rows(db, "workspace:partial", "stored")
+        await add_rows(db, "user:partial", "nostream")
+        with pytest.raises(NoStreamResponseError):
+            await partial.flush()
+        assert await unpublished(db) == 1
+        await ensure_streams(js, subjects, settings.policies())
+        assert await partial.flush() is False
+        assert await unpublished(db) == 0
+        assert recording.sent == ["evt-stored", "evt-nostream", "evt-nostream"]
+        assert partial.published == 2
+    finally:
+        await client.close()
+
+
+async def test_rows_stored_whose_mark_failed_are_marked_not_sent_again(
+    settings: Settings, nc: NATS, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """The relay's connection ends between JetStream's acknowledgement and the mark (say,
+    PostgreSQL restarts): the next pass marks the rows it knows were stored instead of
+    sending them again, which past the duplicate window would store them twice."""
+    subjects = Subjects(settings.namespace)
+    recording: Any = RecordingJetStream(nc.jetstream())
+    cut = OutboxRelay(db, recording, subjects, nats=nc)
+    assert await cut.flush() is False  # leads
+    assert cut._conn is not None
+    pid = cut._conn.get_server_pid()
+
+    class CutAfterAck(RecordingJetStream):
+        async def publish_async(self, subject: str, payload: bytes, **kwargs: Any) -> Any:
+            ack = await super().publish_async(subject, payload, **kwargs)
+            if kwargs["headers"]["Nats-Msg-Id"] == "evt-b":
+                await ack  # both stored; now the relay's session ends before the mark
+                async with db() as session:
+                    await session.execute(select(func.pg_terminate_backend(pid)))
+            return ack
+
+    cut.js = CutAfterAck(nc.jetstream())
+    cut.js.sent = recording.sent
+    await add_rows(db, "workspace:cut", "a", "b")
+    # However asyncpg reports the session's end: during the mark, or before it.
+    ended = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionLost)
+    with pytest.raises((*ended, asyncpg.InternalClientError)):
+        await cut.flush()
+    cut.js = recording
+    assert await cut.flush() is False
+    assert await unpublished(db) == 0
+    assert recording.sent == ["evt-a", "evt-b"]
+    assert await notes(nc, settings, "workspace:cut") == ["a", "b"]
+    await cut.stop(1)
