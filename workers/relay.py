@@ -31,10 +31,11 @@ JetStream's duplicate window, after newer events. A freeze in the middle of publ
 can still let the messages already handed to nats-py (at most the batch) out late.
 
 A row that can never be published — a channel name that is not one, a payload over
-NATS's ``max_payload``, a message JetStream refuses as malformed — would otherwise stop
-every event behind it for good. It is set aside instead: marked ``failed_at`` with the
-reason in ``last_error``, logged as an error, kept until the janitor prunes it, and the
-rows after it go out. Anything else (no connection, a timeout, a stream missing or
+``max_payload`` (of the NATS server the client is connected to now) or one orjson cannot
+read, a message JetStream refuses as malformed — would otherwise stop every event behind
+it for good. It is set aside instead: marked ``failed_at`` with the reason in
+``last_error``, logged as an error, kept until the janitor prunes it, and the rows after
+it go out. Anything else (no connection, a timeout, a stream missing or
 full) fails the whole batch, which is tried again with backoff.
 
 After a failed pass the relay waits out its backoff, however many commits kick it
@@ -137,7 +138,9 @@ class OutboxRelay:
         # to publish within the fence would be given up for ever), whole after a pass.
         self.batch_now = batch_size
         self.publish_timeout = publish_timeout
-        self.max_payload = max_payload  # the NATS server's limit, when known
+        # The NATS server's limit, when known; with ``nats``, that client's at each row (a
+        # server it reconnected to may allow less than the first one did).
+        self.max_payload = max_payload
         self.min_interval = min_interval  # seconds between the starts of two passes
         self.health = health if health is not None else Health()
         self.paused: str | None = None  # why, while JetStream is unreachable
@@ -487,12 +490,18 @@ class OutboxRelay:
                 except HubbubError as exc:
                     reason = f"not a channel: {row.channel!r} ({exc.message})"
                 # PostgreSQL's text of the jsonb, re-encoded compactly as every other JSON.
-                payload = orjson.dumps(orjson.loads(row.payload))
+                # jsonb takes what no reader here does (a number past a double: 1e400).
+                try:
+                    payload = orjson.dumps(orjson.loads(row.payload))
+                except (orjson.JSONDecodeError, orjson.JSONEncodeError) as exc:
+                    refused[row.id] = f"payload not sendable as JSON: {exc}"
+                    continue
                 headers = {"Nats-Msg-Id": row.event_id or f"outbox-{row.id}"}
                 # With its header: one over the limit makes the server close the connection.
                 size = message_size(payload, headers)
-                if reason is None and self.max_payload and size > self.max_payload:
-                    reason = f"{size} bytes, over the NATS max_payload of {self.max_payload}"
+                limit = self._nats.max_payload if self._nats is not None else self.max_payload
+                if reason is None and limit and size > limit:
+                    reason = f"{size} bytes, over the NATS max_payload of {limit}"
                 if reason is not None:
                     refused[row.id] = reason
                     continue

@@ -214,6 +214,80 @@ class TestOutbox:
             row = (await session.scalars(select(OutboxEvent))).one()
         assert (row.published_at, row.failed_at, row.last_error) == (None, None, None)
 
+    async def test_a_row_over_the_limit_of_the_server_connected_now_is_set_aside(
+        self, settings: Settings, nc: NATS, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """The relay was made with the max_payload of the server its client met first;
+        the one it is connected to now (after a reconnect) allows less. A row between the
+        two limits is measured against the current one and set aside: nats-py refused it
+        before each pass, and every event behind it waited for good."""
+        from workers.relay import OutboxRelay
+
+        first_limit = nc.max_payload * 2
+        async with db() as session, session.begin():
+            for i, note in enumerate(["x" * (nc.max_payload + 1), "after"]):
+                session.add(
+                    OutboxEvent(
+                        channel="workspace:w9",
+                        event_type="note.added",
+                        payload={"id": f"evt-limit-{i}", "type": "note.added", "data": {"n": note}},
+                    )
+                )
+        relay = OutboxRelay(
+            db, nc.jetstream(), Subjects(settings.namespace), max_payload=first_limit, nats=nc
+        )
+        try:
+            assert await relay.flush() is False
+        finally:
+            await relay.stop(1)
+        assert (relay.set_aside, relay.published) == (1, 1)
+        events = await stream_events(nc, settings, Channel.workspace("w9"))
+        assert [e["id"] for e in events] == ["evt-limit-1"]
+        async with db() as session:
+            [error] = (
+                await session.scalars(
+                    select(OutboxEvent.last_error).where(OutboxEvent.failed_at.is_not(None))
+                )
+            ).all()
+        assert error is not None
+        assert f"over the NATS max_payload of {nc.max_payload}" in error
+
+    async def test_a_row_whose_payload_is_no_json_of_ours_is_set_aside(
+        self, settings: Settings, nc: NATS, db: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """jsonb holds numbers no JSON reader here takes (1e400 is no float): a row written
+        with one, by SQL of its own, is set aside and the row behind it goes out. It failed
+        every pass before, and every event behind it waited for good."""
+        from workers.relay import OutboxRelay
+
+        async with db() as session, session.begin():
+            for event_id, data in (("evt-huge", '{"n": 1e400}'), ("evt-fine", '{"n": 1}')):
+                await session.execute(
+                    text(
+                        "INSERT INTO outbox (channel, event_type, payload, created_at)"
+                        " VALUES ('workspace:w10', 'note.added', jsonb_build_object("
+                        "'id', CAST(:id AS text), 'type', 'note.added', 'data',"
+                        " CAST(:data AS jsonb)), now())"
+                    ),
+                    {"id": event_id, "data": data},
+                )
+        relay = OutboxRelay(db, nc.jetstream(), Subjects(settings.namespace), nats=nc)
+        try:
+            assert await relay.flush() is False
+        finally:
+            await relay.stop(1)
+        assert (relay.set_aside, relay.published) == (1, 1)
+        events = await stream_events(nc, settings, Channel.workspace("w10"))
+        assert [e["id"] for e in events] == ["evt-fine"]
+        async with db() as session:
+            [error] = (
+                await session.scalars(
+                    select(OutboxEvent.last_error).where(OutboxEvent.failed_at.is_not(None))
+                )
+            ).all()
+        assert error is not None
+        assert error.startswith("payload not sendable as JSON:")
+
 
 class TestIdempotency:
     async def test_a_retry_with_the_same_key_applies_once_and_gets_the_first_answer(
