@@ -32,18 +32,21 @@ can still let the messages already handed to nats-py (at most the batch) out lat
 
 A row that can never be published — a channel name that is not one, a payload over
 ``max_payload`` (of the NATS server the client is connected to now) or one orjson cannot
-read, a message JetStream refuses as malformed — would otherwise stop every event behind
-it for good. It is set aside instead: marked ``failed_at`` with the reason in
-``last_error``, logged as an error, kept until the janitor prunes it, and the rows after
-it go out. Anything else (no connection, a timeout, a stream missing or
-full) fails the whole batch, which is tried again with backoff.
+read, a message JetStream refuses (400: over the stream's ``max_msg_size``, a header over
+64 KiB) — would otherwise stop every event behind it for good. It is set aside instead:
+marked ``failed_at`` with the reason in ``last_error``, logged as an error, kept until the
+janitor prunes it, and the rows after it go out. Anything else (no connection, a
+timeout, no stream, JetStream's storage used up: 503) fails the whole batch, which is
+tried again with backoff. JetStream's answers are read by ``AckedPublisher``: nats-py's
+``publish_async`` loses its errors, and a refused message would look like a timeout.
 
 After a failed pass the relay waits out its backoff, however many commits kick it
-meanwhile. While PostgreSQL or JetStream is unreachable it backs off quietly: the
-worker's ``Health`` logs a database outage once, and a JetStream outage is one "paused"
-line and one "resumed" line, once events go out again (this relay's publishes are
-acknowledged, or the rows it could not publish have gone out through the relay that
-leads now) — not a line per pass. Any other failure is a traceback per backoff step.
+meanwhile. While PostgreSQL or JetStream is unreachable (or JetStream answers 503) it
+backs off quietly: the worker's ``Health`` logs a database outage once, and a JetStream
+outage is one "paused" line and one "resumed" line, once events go out again (this
+relay's publishes are acknowledged, or the rows it could not publish have gone out
+through the relay that leads now) — not a line per pass. Any other failure is a
+traceback per backoff step.
 """
 
 from __future__ import annotations
@@ -57,10 +60,18 @@ from typing import Any, NamedTuple
 import asyncpg
 import orjson
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError, ConnectionReconnectingError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.errors import BadRequestError, NoStreamResponseError, TooManyStalledMsgsError
+from nats.js.api import Header, PubAck, StatusCode
+from nats.js.errors import (
+    APIError,
+    BadRequestError,
+    NoStreamResponseError,
+    ServiceUnavailableError,
+    TooManyStalledMsgsError,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handlers.db import asyncpg_connect_args
@@ -90,6 +101,7 @@ JETSTREAM_AWAY = (
     NatsTimeout,
     NoRespondersError,
     NoStreamResponseError,
+    ServiceUnavailableError,  # JetStream's 503: say, its storage is used up
     TooManyStalledMsgsError,
 )
 MAX_DELAY_S = 30.0  # between tries after failures that are not outages
@@ -128,9 +140,12 @@ class OutboxRelay:
         nats: NatsClient | None = None,
     ) -> None:
         """``nats``: the client under ``js``, whose connection fences each batch (None:
-        not looked at)."""
+        not looked at). With it, a ``JetStreamContext``'s publishes go through an
+        ``AckedPublisher`` on that client instead (nats-py's lose JetStream's errors)."""
         self.sessions = sessions
-        self.js = js
+        self.js: JetStreamContext | AckedPublisher = js
+        if nats is not None and isinstance(js, JetStreamContext):
+            self.js = AckedPublisher(nats)
         self.subjects = subjects
         self.poll_interval = poll_interval
         self.batch_size = batch_size
@@ -533,6 +548,58 @@ class OutboxRelay:
                     extra={"outbox_id": row.id, "type": row.event_type, "reason": refused[row.id]},
                 )
         return refused
+
+
+class AckedPublisher:
+    """Publishes to JetStream as ``JetStreamContext.publish_async`` does, returning a
+    future of the acknowledgement, but with JetStream's errors kept: nats-py's reply
+    handler raises the error JetStream answers with (a 400 for a message it refuses, a 503
+    once its storage is used up) instead of setting it on the future, which then never
+    completes (nats-io/nats.py#985) — a refused row would be waited for, taken for an
+    outage and tried again for good. The acknowledgements come to one subscription of its own,
+    made at the first publish (nats-py renews it after a reconnect)."""
+
+    def __init__(self, nc: NatsClient) -> None:
+        self._nc = nc
+        self._prefix: str | None = None
+        self._waiting: dict[str, asyncio.Future[PubAck]] = {}
+        self._count = 0
+
+    async def publish_async(
+        self, subject: str, payload: bytes, *, headers: dict[str, str]
+    ) -> asyncio.Future[PubAck]:
+        if self._prefix is None:
+            prefix = self._nc.new_inbox()
+            await self._nc.subscribe(f"{prefix}.*", cb=self._answered)
+            self._prefix = prefix
+        self._count += 1
+        token = str(self._count)
+        ack: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
+        self._waiting[token] = ack
+        ack.add_done_callback(lambda _: self._waiting.pop(token, None))
+        try:
+            await self._nc.publish(
+                subject, payload, reply=f"{self._prefix}.{token}", headers=headers
+            )
+        except BaseException:
+            ack.cancel()
+            raise
+        return ack
+
+    async def _answered(self, msg: Msg) -> None:
+        ack = self._waiting.get(msg.subject.rpartition(".")[2])
+        if ack is None or ack.done():
+            return
+        if msg.headers and msg.headers.get(Header.STATUS) == StatusCode.SERVICE_UNAVAILABLE:
+            ack.set_exception(NoStreamResponseError())  # no responders: no stream takes it
+            return
+        try:
+            answer = orjson.loads(msg.data)
+            if "error" in answer:
+                APIError.from_error(answer["error"])  # raises it, as its code's class
+            ack.set_result(PubAck.from_response(answer))
+        except Exception as exc:
+            ack.set_exception(exc)
 
 
 def _acknowledged(ack: asyncio.Future[Any]) -> bool:

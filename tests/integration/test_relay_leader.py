@@ -14,7 +14,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.errors import ConnectionClosedError, ConnectionReconnectingError
 from nats.js import JetStreamContext
-from nats.js.errors import NoStreamResponseError
+from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,10 +23,12 @@ from handlers.outbox import OutboxEvent
 from hubbub.config import Settings
 from hubbub.contracts.channels import Channel, ChannelKind
 from hubbub.contracts.subjects import Subjects
+from hubbub.dependencies import NATS as NATS_DEPENDENCY
+from hubbub.dependencies import Outage
 from hubbub.natsconn import connect_nats
 from hubbub.streams import ensure_streams
 from tests.support.waiting import wait_for
-from workers.relay import ConnectionLost, LeadLost, OutboxRelay, Pending
+from workers.relay import AckedPublisher, ConnectionLost, LeadLost, OutboxRelay, Pending
 
 
 async def add_rows(db: async_sessionmaker[AsyncSession], channel: str, *names: str) -> None:
@@ -192,7 +194,7 @@ async def test_a_stopping_relay_sees_its_rows_out_when_the_leader_stops_without_
 class RecordingJetStream:
     """JetStream as it is, noting the ``Nats-Msg-Id`` of each message published."""
 
-    def __init__(self, js: JetStreamContext) -> None:
+    def __init__(self, js: JetStreamContext | AckedPublisher) -> None:
         self.js = js
         self.sent: list[str] = []
 
@@ -292,7 +294,7 @@ async def test_rows_jetstream_stored_are_marked_though_a_later_row_of_their_batc
         js = client.jetstream()
         await ensure_streams(js, subjects, settings.policies())
         await js.delete_stream(subjects.stream(ChannelKind.USER))
-        recording: Any = RecordingJetStream(js)
+        recording: Any = RecordingJetStream(AckedPublisher(client))
         partial = OutboxRelay(db, recording, subjects, publish_timeout=5, nats=client)
         await add_rows(db, "workspace:partial", "stored")
         await add_rows(db, "user:partial", "nostream")
@@ -315,7 +317,7 @@ async def test_rows_stored_whose_mark_failed_are_marked_not_sent_again(
     PostgreSQL restarts): the next pass marks the rows it knows were stored instead of
     sending them again, which past the duplicate window would store them twice."""
     subjects = Subjects(settings.namespace)
-    recording: Any = RecordingJetStream(nc.jetstream())
+    recording: Any = RecordingJetStream(AckedPublisher(nc))
     cut = OutboxRelay(db, recording, subjects, nats=nc)
     assert await cut.flush() is False  # leads
     assert cut._conn is not None
@@ -330,7 +332,7 @@ async def test_rows_stored_whose_mark_failed_are_marked_not_sent_again(
                     await session.execute(select(func.pg_terminate_backend(pid)))
             return ack
 
-    cut.js = CutAfterAck(nc.jetstream())
+    cut.js = CutAfterAck(AckedPublisher(nc))
     cut.js.sent = recording.sent
     await add_rows(db, "workspace:cut", "a", "b")
     # However asyncpg reports the session's end: during the mark, or before it.
@@ -343,3 +345,76 @@ async def test_rows_stored_whose_mark_failed_are_marked_not_sent_again(
     assert recording.sent == ["evt-a", "evt-b"]
     assert await notes(nc, settings, "workspace:cut") == ["a", "b"]
     await cut.stop(1)
+
+
+async def test_a_row_jetstream_refuses_is_set_aside_and_the_rest_go_out(
+    settings: Settings, own_nats: EmbeddedNats, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """JetStream answers a message over the stream's max_msg_size with a 400: the row is
+    set aside with that answer and the rows around it go out. (nats-py's publish_async
+    loses an error JetStream answers with, nats-io/nats.py#985: the relay waited out its
+    acknowledgement, said JetStream was unreachable and tried the batch again for good.)"""
+    subjects = Subjects(settings.namespace)
+    client = await connect_nats(own_nats.url, "refused")
+    try:
+        js = client.jetstream()
+        await ensure_streams(js, subjects, settings.policies())
+        info = await js.stream_info(subjects.stream(ChannelKind.WORKSPACE))
+        info.config.max_msg_size = 2000
+        await js.update_stream(info.config)
+        await add_rows(db, "workspace:refused", "before", "x" * 3000, "after")
+        refusing = OutboxRelay(db, js, subjects, publish_timeout=2, nats=client)
+        assert await refusing.flush() is False
+        assert (refusing.published, refusing.set_aside) == (2, 1)
+        assert await notes(client, settings, "workspace:refused") == ["before", "after"]
+        async with db() as session:
+            [error] = (
+                await session.scalars(
+                    select(OutboxEvent.last_error).where(OutboxEvent.failed_at.is_not(None))
+                )
+            ).all()
+        assert error is not None
+        assert error.startswith("refused by JetStream:")
+        assert "message size exceeds maximum allowed" in error
+    finally:
+        await client.close()
+
+
+async def test_jetstream_out_of_storage_pauses_the_relay(
+    settings: Settings, tmp_path: Path, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """JetStream answers 503 (insufficient resources: its storage is used up): the batch
+    fails at once as an outage of NATS, its row stays owed — not a wait for an
+    acknowledgement that never comes."""
+    config = tmp_path / "small.conf"
+    config.write_text("jetstream { max_file_store: 1MB }\n")
+    server = EmbeddedNats(tmp_path / "small-nats", config=config)
+    await asyncio.to_thread(server.start)
+    subjects = Subjects(settings.namespace)
+    client = await connect_nats(server.url, "full")
+    try:
+        js = client.jetstream()
+        stream = subjects.stream(ChannelKind.WORKSPACE)
+        await js.add_stream(name=stream, subjects=[subjects.event_wildcard(ChannelKind.WORKSPACE)])
+        async with db() as session, session.begin():
+            for i in range(8):
+                payload = {
+                    "id": f"evt-full-{i}",
+                    "type": "note.added",
+                    "data": {"n": "x" * 200_000},
+                }
+                session.add(
+                    OutboxEvent(channel="workspace:full", event_type="note.added", payload=payload)
+                )
+        full = OutboxRelay(db, js, subjects, publish_timeout=30, nats=client)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(ServiceUnavailableError):
+            await full.flush()
+        assert loop.time() - started < 10
+        assert OutboxRelay._outage(ServiceUnavailableError()) == Outage(NATS_DEPENDENCY)
+        assert 0 < await unpublished(db) < 8
+        assert full.set_aside == 0
+    finally:
+        await client.close()
+        await asyncio.to_thread(server.stop)
