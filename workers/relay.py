@@ -27,8 +27,13 @@ only within half that time after its read was sent, and only while the relay's N
 client is connected (nats-py keeps what it is given while it reconnects, and sends it
 whenever it is back). A leader frozen between reading and publishing (a stopped process,
 a blocked loop) gives its batch up when it thaws, rather than sending it late — past
-JetStream's duplicate window, after newer events. A freeze in the middle of publishing
-can still let the messages already handed to nats-py (at most the batch) out late.
+JetStream's duplicate window, after newer events. So does one frozen in the middle of
+publishing (the fence is checked before each row and once more before the batch's
+acknowledgements are awaited, which is when nats-py's flusher writes it): the messages
+it had handed to nats-py and nats-py has not written are taken back out of its buffer
+(``AckedPublisher.withdraw``), as they are after any failed pass (a stalled connection:
+nats-py would send them once it moves or reconnects). Only a freeze in the instant
+between that last check and the flusher's write can let a batch out late.
 
 A row that can never be published — a channel name that is not one, a payload over
 ``max_payload`` (of the NATS server the client is connected to now) or one orjson cannot
@@ -489,6 +494,14 @@ class OutboxRelay:
             except Exception:
                 conn.terminate()
 
+    def _withdraw(self) -> None:
+        """Take back what this pass handed to nats-py and it has not sent: the pass
+        failed, and the rows go out through the relay that leads next. Sent late — after
+        a freeze, once a stalled connection moves again or reconnects — a message could
+        reach JetStream past its duplicate window, after newer events."""
+        if isinstance(self.js, AckedPublisher) and (taken := self.js.withdraw()):
+            log.warning("outbox relay took back %d messages not yet sent", taken)
+
     async def _publish(self, rows: Sequence[Pending], fence: Callable[[], None]) -> dict[int, str]:
         """Publish ``rows``; returns the ones that can never be published, with why.
         Raises when the others failed for a reason that may pass (see the docstring), or
@@ -523,7 +536,13 @@ class OutboxRelay:
                 fence()
                 acks.append((row, await self.js.publish_async(subject, payload, headers=headers)))
             if acks:
+                # Once more: a freeze after the last row was handed over (nats-py's flusher
+                # writes it only when this pass awaits).
+                fence()
                 await asyncio.wait([ack for _, ack in acks], timeout=self.publish_timeout)
+        except BaseException:
+            self._withdraw()
+            raise
         finally:
             # Whatever ends the pass: the rows acknowledged are stored, and are marked even
             # if it fails; the acknowledgements still awaited are given up (nats-py holds
@@ -535,6 +554,7 @@ class OutboxRelay:
                 ack.cancel()
         for row, ack in acks:
             if ack.cancelled():
+                self._withdraw()  # a stalled connection: nats-py would send them when it can
                 raise TimeoutError(f"no acknowledgement from JetStream in {self.publish_timeout}s")
             result = ack.exception()
             if isinstance(result, BadRequestError):  # JetStream: this message, never
@@ -600,6 +620,28 @@ class AckedPublisher:
             ack.set_result(PubAck.from_response(answer))
         except Exception as exc:
             ack.set_exception(exc)
+
+    def withdraw(self) -> int:
+        """Take this publisher's messages that nats-py has not written to its socket yet
+        out of its buffer; returns how many. nats-py keeps its buffer through a reconnect
+        and sends it whenever it can, however late. Relies on nats-py's internals, as
+        hubbub/nats_direct.py does (``_pending``: one command per publish, and
+        ``_pending_data_size``); a client without them keeps its buffer."""
+        client: Any = self._nc
+        pending = getattr(client, "_pending", None)
+        if self._prefix is None or not isinstance(pending, list):
+            return 0
+        if not isinstance(getattr(client, "_pending_data_size", None), int):
+            return 0
+        ours = f" {self._prefix}.".encode()
+        kept = [cmd for cmd in pending if ours not in cmd[: cmd.find(b"\r\n")]]
+        taken = len(pending) - len(kept)
+        if taken:
+            client._pending_data_size -= sum(len(cmd) for cmd in pending) - sum(
+                len(cmd) for cmd in kept
+            )
+            pending[:] = kept
+        return taken
 
 
 def _acknowledged(ack: asyncio.Future[Any]) -> bool:

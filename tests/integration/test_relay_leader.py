@@ -4,6 +4,7 @@ lead passes on when it stops or fails."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import asyncpg
 import orjson
 import pytest
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError, ConnectionReconnectingError
 from nats.js import JetStreamContext
 from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
@@ -418,3 +420,52 @@ async def test_jetstream_out_of_storage_pauses_the_relay(
     finally:
         await client.close()
         await asyncio.to_thread(server.stop)
+
+
+async def test_a_leader_frozen_mid_publish_sends_none_of_what_it_had_handed_over(
+    settings: Settings,
+    nc: NATS,
+    db: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The event loop blocks (a freeze) right after the first row of a batch was handed
+    to nats-py, before its flusher wrote it. Thawed past the fence, the relay gives the
+    batch up — and takes back the message still in nats-py's buffer: sent now, it could
+    reach JetStream after the relay that leads meanwhile published the row (past the
+    duplicate window: stored twice, after newer events). What reaches NATS is what the
+    next pass publishes, once each."""
+    monkeypatch.setattr("workers.relay.LEASE_MIN_S", 0.5)
+    subjects = Subjects(settings.namespace)
+    seen: list[str] = []
+
+    async def arrived(msg: Msg) -> None:
+        seen.append((msg.headers or {}).get("Nats-Msg-Id", ""))
+
+    watcher = await connect_nats(settings.nats_url or "", "watcher")
+    await watcher.subscribe(subjects.event(Channel.parse("workspace:frozen")), cb=arrived)
+    await watcher.flush()
+
+    class FrozenAfterHanding(AckedPublisher):
+        frozen = False
+
+        async def publish_async(self, subject: str, payload: bytes, **kwargs: Any) -> Any:
+            ack = await super().publish_async(subject, payload, **kwargs)
+            if not self.frozen:
+                self.frozen = True
+                time.sleep(0.4)  # the loop blocked: nothing else runs, the flusher neither
+            return ack
+
+    relay = OutboxRelay(db, nc.jetstream(), subjects, poll_interval=60, nats=nc)
+    relay.js = FrozenAfterHanding(nc)
+    await add_rows(db, "workspace:frozen", "a", "b", "c")
+    try:
+        with pytest.raises(LeadLost):
+            await relay.flush()
+        relay.js = AckedPublisher(nc)
+        assert await relay.flush() is False
+        await wait_for(lambda: len(seen) >= 3)
+        assert seen == ["evt-a", "evt-b", "evt-c"]
+        assert await notes(nc, settings, "workspace:frozen") == ["a", "b", "c"]
+    finally:
+        await relay.stop(1)
+        await watcher.close()
