@@ -545,8 +545,9 @@ class OutboxRelay:
             raise
         finally:
             # Whatever ends the pass: the rows acknowledged are stored, and are marked even
-            # if it fails; the acknowledgements still awaited are given up (nats-py holds
-            # one of its limited slots for each until it is done).
+            # if it fails; the acknowledgements still awaited are given up (a publisher
+            # keeps each until it is done: nats-py's publish_async one of its limited
+            # slots).
             stored = [row.id for row, ack in acks if _acknowledged(ack)]
             self._stored.extend(stored)
             self._acknowledged += len(stored)
