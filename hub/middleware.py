@@ -4,6 +4,7 @@ request but the WebSocket upgrade is a span, the parent of the calls it makes.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -156,6 +157,8 @@ async def _http_request(request: web.Request, handler: Handler) -> web.StreamRes
         # Here, not in ``cors``: a failure raised past it is answered only here.
         cors_headers(request, response)
         status = response.status
+        if _refuses_unread_body(request, response):
+            await _answer_and_close(request, response)
         measured.observe_http(request, status, time.perf_counter() - start)
         return response
     except web.HTTPException as exc:  # a redirect or 304 passing through
@@ -270,6 +273,49 @@ def _finish(request: web.Request, response: web.StreamResponse, request_id: str)
             # Marked ended, so aiohttp does not try to read the rest after the answer
             # (and log that read's failure as a server error).
             request.content.feed_eof()
+
+
+# After a refusal of a body too large, how long and how much of what the client still
+# sends is read and thrown away before the connection is closed: enough for the client
+# to have the answer before the close resets the connection, far less than a body.
+CLOSE_LINGER_S = 1.0
+CLOSE_LINGER_BYTES = 256 * 1024
+
+
+def _refuses_unread_body(request: web.Request, response: web.StreamResponse) -> bool:
+    """A ``413`` to a request whose body was not read to its end (refused by its
+    ``Content-Length``, or once it passed the limit): the rest is not wanted."""
+    return response.status == 413 and not response.prepared and not request.content.is_eof()
+
+
+async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Send ``response`` with ``Connection: close`` and close the connection without
+    reading the rest of the body (RFC 9110 §15.5.14). Left to itself aiohttp would read
+    on, up to 10 s, to keep the connection.
+
+    The close is staged (RFC 9112 §9.6): after the answer the hub's side is shut (the
+    client reads the end at once); what the client had in flight is read and thrown away
+    for at most ``CLOSE_LINGER_S`` or ``CLOSE_LINGER_BYTES``, or until the client closes,
+    so that the close does not reset the connection before the client could read the
+    answer; then the connection is closed, which keeps aiohttp from reading on."""
+    response.force_close()
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+        transport = request.transport
+        if transport is not None and transport.can_write_eof():
+            transport.write_eof()
+        thrown_away = 0
+        async with asyncio.timeout(CLOSE_LINGER_S):
+            while thrown_away < CLOSE_LINGER_BYTES:
+                chunk = await request.content.readany()
+                if not chunk:
+                    break
+                thrown_away += len(chunk)
+    except (TimeoutError, ConnectionError, web.RequestPayloadError):
+        pass  # the linger's end, or the client gone (or its body unreadable): close
+    finally:
+        request.protocol.force_close()
 
 
 def _set_headers(request: web.Request, response: web.StreamResponse, request_id: str) -> None:

@@ -1,0 +1,131 @@
+"""A request body over the size limit: ``413 too_large`` with ``Connection: close``, and
+the connection closed after the answer, so the rest of the body is never read (RFC 9110
+§15.5.14) — unless the whole body had been read already, when the connection stays open.
+
+The close is staged (RFC 9112 §9.6): the answer, then the hub's end of the connection
+(the client reads the end at once), then at most a little more of what the client had
+in flight is thrown away before the connection goes, so the client gets to read the
+answer before a reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from aiohttp.test_utils import TestClient
+
+from hubbub.config import Settings
+
+# Far less than the time aiohttp would go on reading a body it no longer needs (10 s).
+PROMPTLY_S = 5.0
+
+
+def head_and_body(raw: bytes) -> tuple[bytes, bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return head.lower(), body
+
+
+async def test_a_declared_body_over_the_limit_is_refused_without_reading_the_rest(
+    hub_client: TestClient[Any, Any], settings: Settings
+) -> None:
+    """A ``Content-Length`` of 64 times the limit, and only a little of the body sent:
+    the client reads the 413 and then the end of the connection, without sending more."""
+    declared = settings.max_body_bytes * 64
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+    try:
+        writer.write(
+            b"POST /api/v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % declared + b'{"payload": "' + b"a" * 16_384
+        )
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)
+    finally:
+        writer.close()
+    head, body = head_and_body(raw)
+    assert head.startswith(b"http/1.1 413"), raw[:200]
+    assert b"\r\nconnection: close" in head
+    problem = orjson.loads(body)
+    assert (problem["code"], problem["details"]["limit"]) == ("too_large", settings.max_body_bytes)
+
+
+async def test_a_chunked_body_that_grows_over_the_limit_is_refused_the_same_way(
+    hub_client: TestClient[Any, Any], settings: Settings
+) -> None:
+    """No ``Content-Length`` to refuse up front: the refusal comes once the limit is
+    passed, and the connection closes with the body's end never sent."""
+    chunk = b"a" * 65_536
+    over = settings.max_body_bytes // len(chunk) + 2
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+    try:
+        writer.write(
+            b"POST /api/v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n" % (len(chunk), chunk) * over
+        )
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)
+    finally:
+        writer.close()
+    head, _ = head_and_body(raw)
+    assert head.startswith(b"http/1.1 413"), raw[:200]
+    assert b"\r\nconnection: close" in head
+
+
+async def test_a_client_that_keeps_sending_is_cut_off(
+    hub_client: TestClient[Any, Any], settings: Settings
+) -> None:
+    """A client that does not stop at the 413 can send only what the kernels' buffers and
+    the hub's short linger take, never the gigabyte it announced: the hub stops reading
+    and the client's writes fail."""
+    declared = 1 << 30
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+    answer = asyncio.ensure_future(reader.read())
+    sent, chunk = 0, b"a" * 65_536
+    writer.write(
+        b"POST /api/v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % declared
+    )
+    try:
+        async with asyncio.timeout(PROMPTLY_S * 2):
+            while sent < declared:
+                writer.write(chunk)
+                await writer.drain()
+                sent += len(chunk)
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+    # The kernel's send and receive buffers hold a few MiB; the hub itself reads at most
+    # the limit's worth and its linger's after the answer.
+    assert sent < 64 * 1024 * 1024, f"the hub read {sent} bytes of a body it refused"
+    raw = await asyncio.wait_for(answer, PROMPTLY_S)
+    assert head_and_body(raw)[0].startswith(b"http/1.1 413"), raw[:200]
+
+
+async def test_a_body_read_to_its_end_keeps_the_connection(
+    hub_client: TestClient[Any, Any], settings: Settings
+) -> None:
+    """A body within the limit, read to its end, whose request is then too large for the
+    bus: the 413 leaves nothing unread, so the connection stays open for the next
+    request."""
+    prefix, suffix = b'{"payload": {"x": "', b'"}}'
+    body = prefix + b"a" * (settings.max_body_bytes - len(prefix) - len(suffix)) + suffix
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+    try:
+        writer.write(
+            b"POST /api/v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PROMPTLY_S)
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        problem = orjson.loads(await reader.readexactly(length))
+        writer.write(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        again = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PROMPTLY_S)
+    finally:
+        writer.close()
+    assert head.lower().startswith(b"http/1.1 413"), head
+    assert "on the bus" in problem["detail"]
+    assert b"\r\nconnection: close" not in head.lower()
+    assert again.lower().startswith(b"http/1.1 200"), again
