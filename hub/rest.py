@@ -78,17 +78,86 @@ def entity_tag(http: Http, value: object) -> str | None:
     return f'"{version}"' if own is None else f'"{version}-{own}"'
 
 
-_IF_MATCH = re.compile(r'(?:W/)?"*([0-9]{1,9})(?:-[a-z]{1,20})?"*')
+# One element of an entity-tag list (RFC 9110 §8.8.3, §5.6.1): optional whitespace, then
+# maybe a tag — ``W/`` or not, a quoted string of any visible character but ``"`` (a comma
+# among them), obs-text too — and whitespace after it. Empty elements are allowed.
+_LIST_ELEMENT = re.compile(r'[ \t]*(?:((?:W/)?"[^\x00-\x20"\x7f]*")[ \t]*)?')
+# A strong tag this API issues: the version, maybe the caller's own field after it.
+_VERSION_TAG = re.compile(r'"([1-9][0-9]{0,8})(?:-[a-z]{1,20})?"')
 
 
-def parse_if_match(value: str) -> int:
-    """``If-Match: "7"`` (or ``W/"7"``) → 7; a tag with the caller's role, ``"7-admin"``,
-    → 7 too: a write is conditional on the entity's version alone (the caller's right
-    to make it is checked anew)."""
-    match = _IF_MATCH.fullmatch(value.strip())
-    if match is None or int(match[1]) < 1:
-        raise BadRequest('If-Match must be an ETag this API returned, like "3"')
-    return int(match[1])
+def entity_tags(value: str) -> list[str] | None:
+    """The entity-tags of an ``If-Match`` or ``If-None-Match`` value, as sent (``W/`` and
+    quotes kept); None for ``*`` (any current representation). ``ValueError`` for
+    anything else: a value that is neither ``*`` nor a list of at least one tag."""
+    if value.strip(" \t") == "*":
+        return None
+    tags: list[str] = []
+    pos, end = 0, len(value)
+    while True:
+        element = _LIST_ELEMENT.match(value, pos)
+        assert element is not None  # every part of it is optional
+        if element[1] is not None:
+            tags.append(element[1])
+        pos = element.end()
+        if pos == end:
+            break
+        if value[pos] != ",":
+            raise ValueError(f"not a list of entity-tags at position {pos}")
+        pos += 1
+    if not tags:
+        raise ValueError("no entity-tag")
+    return tags
+
+
+def parse_if_match(value: str) -> int | None:
+    """The version ``If-Match`` makes a write conditional on; None for ``*`` (whatever
+    version is current: the write needs only the entity to be there).
+
+    Strong comparison (RFC 9110 §13.1.1): a weak tag never matches, nor does a tag this
+    API never issues, so they are left out. A tag with the caller's role, ``"7-admin"``,
+    names version 7, as ``"7"`` does: a write is conditional on the entity's version
+    alone (the caller's right to make it is checked anew). Raises ``BadRequest`` for a
+    malformed value, or one naming more than one version (the handler takes one
+    expected version); ``PreconditionFailed`` when no tag can match."""
+    try:
+        tags = entity_tags(value)
+    except ValueError:
+        raise BadRequest(
+            'If-Match must be * or a list of ETags this API returned, like "3"'
+        ) from None
+    if tags is None:
+        return None
+    versions = {int(m[1]) for m in map(_VERSION_TAG.fullmatch, tags) if m is not None}
+    if not versions:
+        raise PreconditionFailed(
+            "If-Match names no current version: a weak tag never matches it, and this "
+            'API\'s tags are a version, like "3"'
+        )
+    if len(versions) > 1:
+        raise BadRequest(
+            "If-Match names more than one version: send the one ETag you hold (or *)",
+            versions=sorted(versions),
+        )
+    return versions.pop()
+
+
+def field_value(request: web.Request, name: str) -> str:
+    """A list header's value: its lines, if sent more than once, joined as one list
+    (RFC 9110 §5.3)."""
+    return ", ".join(request.headers.getall(name))
+
+
+def none_match(value: str, etag: str) -> bool:
+    """Whether ``If-None-Match: value`` names ``etag`` by weak comparison (RFC 9110
+    §13.1.2: ``W/"3"`` is ``"3"``, the whole quoted tag compared), or is ``*``. A value
+    that is not a list of entity-tags names nothing: it is ignored, as the full answer
+    is never wrong."""
+    try:
+        tags = entity_tags(value)
+    except ValueError:
+        return False
+    return tags is None or etag.removeprefix("W/") in (t.removeprefix("W/") for t in tags)
 
 
 async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
@@ -157,21 +226,32 @@ def make_handler(
                 params[name] = values if name in list_fields else values[-1]
         for name in path_params:
             params[name] = request.match_info[name]
-        if http.if_match:
-            if http.if_match in params:
-                raise validation_failed_from(
-                    [
-                        {
-                            "loc": (http.if_match,),
-                            "msg": "send the expected version as the If-Match header",
-                            "type": "extra_forbidden",
-                        }
-                    ]
-                )
-            if "If-Match" in request.headers:
-                params[http.if_match] = parse_if_match(request.headers["If-Match"])
+        if http.if_match and http.if_match in params:
+            raise validation_failed_from(
+                [
+                    {
+                        "loc": (http.if_match,),
+                        "msg": "send the expected version as the If-Match header",
+                        "type": "extra_forbidden",
+                    }
+                ]
+            )
+        unmatchable: PreconditionFailed | None = None
+        if http.if_match and "If-Match" in request.headers:
+            try:
+                version = parse_if_match(field_value(request, "If-Match"))
+            except PreconditionFailed as exc:
+                unmatchable = exc
+            else:
+                if version is not None:
+                    params[http.if_match] = version
         hooks.run_before(op.name, request, params)
         validated = calls.validate(op, params)
+        if unmatchable is not None:
+            # After the request's own checks (RFC 9110 §13.2.1: a precondition counts
+            # only where the request would otherwise succeed), before the worker, which
+            # could not meet it; whether the entity is there is not asked.
+            raise unmatchable
         try:
             reply = await calls.send(
                 request.app[BUS],
@@ -195,7 +275,11 @@ def make_handler(
             etag = entity_tag(http, reply.value)
             if etag is not None:
                 headers["ETag"] = etag
-                if request.method in _READS and request.headers.get("If-None-Match") == etag:
+                if (
+                    request.method in _READS
+                    and "If-None-Match" in request.headers
+                    and none_match(field_value(request, "If-None-Match"), etag)
+                ):
                     return web.Response(status=304, headers=headers)
         if http.status == 204:
             response = web.Response(status=204, headers=headers)
