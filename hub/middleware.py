@@ -150,6 +150,7 @@ async def _http_request(request: web.Request, handler: Handler) -> web.StreamRes
         span_token = tracing.activate(span)
     try:
         try:
+            _check_declared_size(request)
             response = await handler(request)
         except Exception as exc:
             response = _failure_response(request, exc, request_id)
@@ -273,6 +274,16 @@ def _finish(request: web.Request, response: web.StreamResponse, request_id: str)
             # Marked ended, so aiohttp does not try to read the rest after the answer
             # (and log that read's failure as a server error).
             request.content.feed_eof()
+
+
+def _check_declared_size(request: web.Request) -> None:
+    """A body whose ``Content-Length`` is over the limit is refused before any route
+    looks at the request: otherwise a refusal that comes first (no token: 401; a GET,
+    whose body no one reads) would leave aiohttp to read all of it, to keep the
+    connection. (A body over the limit without a length is refused where it is read.)"""
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"request body larger than {limit} bytes", limit=limit)
 
 
 # After a refusal of a body too large, how long and how much of what the client still

@@ -129,3 +129,24 @@ async def test_a_body_read_to_its_end_keeps_the_connection(
     assert "on the bus" in problem["detail"]
     assert b"\r\nconnection: close" not in head.lower()
     assert again.lower().startswith(b"http/1.1 200"), again
+
+
+async def test_a_declared_body_over_the_limit_is_refused_before_anything_else(
+    hub_client: TestClient[Any, Any], settings: Settings
+) -> None:
+    """Whatever the route, and before the caller is asked for (a request without a token
+    would otherwise be answered 401, and its body read on all the same): 413, closed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+    try:
+        writer.write(
+            b"POST /api/v1/workspaces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n{" % (settings.max_body_bytes * 64)
+        )
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)
+    finally:
+        writer.close()
+    head, body = head_and_body(raw)
+    assert head.startswith(b"http/1.1 413"), raw[:200]
+    assert b"\r\nconnection: close" in head
+    assert orjson.loads(body)["code"] == "too_large"
