@@ -184,6 +184,10 @@ async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        try:  # orjson tells a byte that is not UTF-8 as a str's surrogate, at position 0
+            raw.decode()
+        except UnicodeDecodeError as bad:
+            raise BadRequest(f"the body is not UTF-8 (at byte {bad.start})") from None
         raise BadRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")

@@ -42,6 +42,18 @@ class TestOperationsOverRest:
         assert body["title"] == "Bad request"
         assert "not valid JSON" in body["detail"]
 
+    async def test_a_body_that_is_not_utf8_is_a_bad_request_naming_the_byte(
+        self, hub_client: TestClient[Any, Any]
+    ) -> None:
+        response = await hub_client.post(
+            "/api/v1/test/echo",
+            data=b'{"payload": {"x": "caf\xe9"}}',
+            headers={"Content-Type": "application/json"},
+        )
+        body = await response.json()
+        assert (response.status, body["code"]) == (400, "bad_request")
+        assert body["detail"] == "the body is not UTF-8 (at byte 22)"
+
     async def test_a_long_query_string_gets_a_problem_not_the_servers_plain_400(
         self, hub_client: TestClient[Any, Any]
     ) -> None:
