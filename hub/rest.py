@@ -84,6 +84,9 @@ def entity_tag(http: Http, value: object) -> str | None:
 _LIST_ELEMENT = re.compile(r'[ \t]*(?:((?:W/)?"[^\x00-\x20"\x7f]*")[ \t]*)?')
 # A strong tag this API issues: the version, maybe the caller's own field after it.
 _VERSION_TAG = re.compile(r'"([1-9][0-9]{0,8})(?:-[a-z]{1,20})?"')
+# One version with its quotes left out or half there (``3``, ``W/3``, ``"3-admin``):
+# no entity-tag, but a form the API document's If-Match pattern has always allowed.
+_UNQUOTED_VERSION = re.compile(r'(W/)?"?([1-9][0-9]{0,8})(?:-[a-z]{1,20})?"?')
 
 
 def entity_tags(value: str) -> list[str] | None:
@@ -119,7 +122,13 @@ def parse_if_match(value: str) -> int | None:
     names version 7, as ``"7"`` does: a write is conditional on the entity's version
     alone (the caller's right to make it is checked anew). Raises ``BadRequest`` for a
     malformed value, or one naming more than one version (the handler takes one
-    expected version); ``PreconditionFailed`` when no tag can match."""
+    expected version); ``PreconditionFailed`` when no tag can match.
+
+    A lone version without its quotes (``3``) is taken as ``"3"``, and ``W/3`` as the
+    weak tag it stands for: the API document has always allowed those forms."""
+    unquoted = _UNQUOTED_VERSION.fullmatch(value.strip(" \t"))
+    if unquoted is not None:
+        value = f'{unquoted[1] or ""}"{unquoted[2]}"'
     try:
         tags = entity_tags(value)
     except ValueError:
