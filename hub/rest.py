@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from pydantic import BaseModel
 
@@ -313,6 +313,22 @@ def make_handler(
 _READS = ("GET", "HEAD")
 
 
+async def expect_within_limit(request: web.Request) -> None:
+    """``Expect: 100-continue`` (RFC 9110 §10.1.1): ``100 Continue`` for a body within the
+    size limit, as aiohttp would; none for one over it, so that the client sends no body
+    and gets the 413 (``hub.middleware``) instead. Any other expectation is 417."""
+    expect = request.headers.get("Expect", "")
+    if request.version != HttpVersion11:
+        return
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"Unknown Expect: {echoable(expect)}")
+    length = request.content_length
+    if length is not None and length > request.app[SETTINGS].max_body_bytes:
+        return
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the answer's own head is still to be written
+
+
 def add_operation_routes(app: web.Application) -> None:
     """A route per reachable operation; a GET's answers HEAD too (aiohttp sends no body)."""
     hooks = app.get(REST_HOOKS) or RestHooks()
@@ -320,6 +336,12 @@ def add_operation_routes(app: web.Application) -> None:
         if op.http is not None and calls.reachable(op):
             path, handler = API_PREFIX + op.http.path, make_handler(op, hooks)
             if op.http.method == "GET":
-                app.router.add_get(path, handler, name=op.name)
+                app.router.add_get(path, handler, name=op.name, expect_handler=expect_within_limit)
             else:
-                app.router.add_route(op.http.method, path, handler, name=op.name)
+                app.router.add_route(
+                    op.http.method,
+                    path,
+                    handler,
+                    name=op.name,
+                    expect_handler=expect_within_limit,
+                )

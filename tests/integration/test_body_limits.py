@@ -150,3 +150,42 @@ async def test_a_declared_body_over_the_limit_is_refused_before_anything_else(
     assert head.startswith(b"http/1.1 413"), raw[:200]
     assert b"\r\nconnection: close" in head
     assert orjson.loads(body)["code"] == "too_large"
+
+
+async def test_a_client_that_waits_for_100_continue_gets_the_413_instead(
+    hub_client: TestClient[Any, Any], settings: Settings
+) -> None:
+    """``Expect: 100-continue`` with a length over the limit: no ``100 Continue`` asks for
+    a body that would be refused; the 413 is the answer, and the body is never sent."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+    try:
+        writer.write(
+            b"POST /api/v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (settings.max_body_bytes + 1)
+        )
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)
+    finally:
+        writer.close()
+    assert raw.lower().startswith(b"http/1.1 413"), raw[:200]
+
+
+async def test_a_body_within_the_limit_still_gets_100_continue(
+    hub_client: TestClient[Any, Any],
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+    body = b'{"seq": 5}'
+    try:
+        writer.write(
+            b"POST /api/v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        await writer.drain()
+        go_on = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PROMPTLY_S)
+        writer.write(body)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PROMPTLY_S)
+    finally:
+        writer.close()
+    assert go_on == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert head.startswith(b"HTTP/1.1 200"), head
