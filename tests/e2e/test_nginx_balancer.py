@@ -9,12 +9,14 @@ tests/support/deploy.py), in front of two `hubbub serve` processes and a worker.
 * A browser on nginx's address (a port other than 80, as compose publishes it) passes
   the hubs' same-origin checks: its socket is upgraded and its session cookie refreshed.
 * A client that falls silent in its headers or body is cut off by nginx after 10 s.
+* A body nginx takes but a hub refuses as too large is the hub's 413, not a 502.
 * The hubs' /metrics holds every metric name the alerts and the dashboards read."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import signal
 import subprocess
 import sys
@@ -221,6 +223,32 @@ class TestThroughNginx:
                     assert response.status == 200, await response.text()
         errors = (nginx.folder / "error.log").read_text()
         assert f"127.0.0.1:{hubs[0].port}" in errors  # nginx tried it, and moved on
+
+    async def test_a_body_over_the_hubs_limit_is_the_hubs_413_through_nginx(
+        self, nginx: Nginx, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        """nginx takes bodies up to 2 MiB and sends them on whole; a hub refuses one over
+        its 1 MiB up front and closes the connection after a short linger, which must
+        still take what nginx sends, or nginx would answer 502 for the hub's 413."""
+        # nginx's workers (user nobody) keep such a body in client_body_temp, under the
+        # test's folders: those are the test user's alone unless opened for passing.
+        top = tmp_path_factory.getbasetemp()
+        for folder in (nginx.folder, *nginx.folder.parents):
+            folder.chmod(folder.stat().st_mode | 0o011)
+            if folder == top:
+                break
+        body = b'{"name": "' + b"a" * (settings.max_body_bytes * 3 // 2) + b'"}'
+        async with aiohttp.ClientSession() as session:
+            for _ in range(6):
+                async with session.post(
+                    f"{nginx.url}/api/v1/workspaces",
+                    data=io.BytesIO(body),
+                    headers={"Content-Type": "application/json"},
+                ) as response:
+                    assert response.status == 413, await response.text()
+                    assert (await response.json())["code"] == "too_large"
+                async with session.get(f"{nginx.url}/api/v1/health") as response:
+                    assert response.status == 200
 
     async def test_a_browser_on_nginxs_address_opens_a_socket_and_refreshes_its_cookie(
         self, nginx: Nginx, db: Any
