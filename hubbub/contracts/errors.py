@@ -320,19 +320,37 @@ def _without_union_members(errors: list[dict[str, Any]]) -> list[dict[str, Any]]
     return kept
 
 
+# An answer no bigger than its request's mistakes need: a body of 60,000 unknown keys
+# would otherwise be answered with 60,000 errors, each echoing its key (about 5 MB).
+MAX_REPORTED_ERRORS = 20
+MAX_LOCATION_PART = 64  # characters of one location part (a key the client chose)
+
+
 def validation_failed_from(errors: list[dict[str, Any]]) -> ValidationFailed:
     """Turn pydantic's error list into the stable wire form (no input echo, no URLs, no
-    union members in a location: ``_without_union_members``)."""
+    union members in a location: ``_without_union_members``): the first
+    ``MAX_REPORTED_ERRORS``, and how many more there were (``more``)."""
+    kept = _without_union_members(errors)
     cleaned = [
         {
-            "loc": [str(p) for p in e.get("loc", ())],
+            "loc": [_location_part(p) for p in e.get("loc", ())],
             "msg": e.get("msg", ""),
             "type": e.get("type", ""),
         }
-        for e in _without_union_members(errors)
+        for e in kept[:MAX_REPORTED_ERRORS]
     ]
     first = cleaned[0] if cleaned else None
     message = (
         f"{'.'.join(first['loc']) or 'body'}: {first['msg']}" if first else "validation failed"
     )
+    more = len(kept) - len(cleaned)
+    if more:
+        return ValidationFailed(message, errors=cleaned, more=more)
     return ValidationFailed(message, errors=cleaned)
+
+
+def _location_part(part: object) -> str:
+    text = str(part)
+    if len(text) > MAX_LOCATION_PART:
+        return text[: MAX_LOCATION_PART - 1] + "…"
+    return text

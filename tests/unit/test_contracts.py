@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import orjson
 import pytest
 from pydantic import BaseModel, ValidationError
 
@@ -12,6 +13,7 @@ from hubbub.contracts.api.workspaces import WorkspaceUpdate
 from hubbub.contracts.channels import DEFAULT_POLICIES, Channel, ChannelKind
 from hubbub.contracts.errors import (
     ERROR_CLASSES,
+    MAX_REPORTED_ERRORS,
     STATUS_OF,
     BadRequest,
     ErrorCode,
@@ -61,6 +63,21 @@ class TestErrors:
         assert error.details == {
             "errors": [{"loc": ["body", "email"], "msg": "not an email", "type": "value_error"}]
         }
+
+    def test_many_errors_are_answered_with_the_first_ones_and_a_count(self) -> None:
+        """A body of thousands of unknown keys is not answered with an error each."""
+        key = "k" * 500
+        many = [
+            {"loc": ("body", f"{key}{i}"), "msg": "Extra inputs are not permitted", "type": "x"}
+            for i in range(5000)
+        ]
+        error = validation_failed_from(many)
+        reported = error.details["errors"]
+        assert isinstance(reported, list)
+        assert len(reported) == MAX_REPORTED_ERRORS
+        assert error.details["more"] == 5000 - MAX_REPORTED_ERRORS
+        assert reported[0]["loc"] == ["body", "k" * 63 + "…"]
+        assert len(orjson.dumps(error.to_dict())) < 10_000
 
 
 def _wire_errors(model: type[BaseModel], params: dict[str, object]) -> list[dict[str, object]]:
