@@ -441,7 +441,7 @@ class HubbubClient:
                     break
             except RemoteError as exc:  # connect refused
                 self.last_error = exc
-                if exc.code in TRANSIENT:  # e.g. the socket cap, a hub shutting down
+                if exc.code in _CONNECT_FOR_NOW:  # the socket cap, a hub shutting down
                     log.debug("connect refused for now: %s; retrying", exc)
                 elif exc.details.get("reason") == "deactivated":
                     self._fatal = exc
@@ -522,6 +522,9 @@ class HubbubClient:
             if reply.get("push") == "disconnect":  # closed before it was live (e.g. 1001)
                 code, reason = int(reply["code"]), str(reply.get("reason", ""))
                 self.closes.append((code, reason))
+                # What connect() names if it times out: e.g. "send connect within 5s", a
+                # hub older than the connect in the upgrade (connect_in_upgrade=False).
+                self.last_error = ConnectionError(f"closed before it was live: {code} {reason}")
                 return code, reason
             if "error" in reply:
                 raise RemoteError(reply["error"])
@@ -712,6 +715,9 @@ def _retry_after(error: RemoteError) -> float:
     except (TypeError, ValueError):
         return 1.0
 
+
+# Connect refusals that are no refusal of the client: tried again without end.
+_CONNECT_FOR_NOW = frozenset({"rate_limited", "unavailable"})
 
 # The answers to a connect in the upgrade request that are the hub's refusal of the
 # connect, not of the upgrade: as the ``connect`` frame's error would name them.
