@@ -7,21 +7,36 @@ same version exactly one succeeds, whichever worker process runs them; the other
 event on ``workspace:<id>`` with the full ``ResourcePublic``, cache invalidation) in its
 transaction. Reads are cached per workspace generation (``handlers/workspaces/cache.py``).
 
-Creates take no lock but the foreign key's ``KEY SHARE`` on the workspace row, so
-creates into one workspace run side by side (their operation has no actor key). A create
-without a ``position`` reads the column's last key without a lock and goes after it: two
-creates at once may get the same key, which the listing orders by id.
+Every write that puts a card into a column at a key it names — an update of ``position``
+or ``status``, a restore, a create with a ``position`` — holds the column's advisory lock
+shared (``column_lock``) until it commits. An update that leaves its card a long key (past
+``positions.RESPACE_AFTER``) then re-keys the run of long keys around it (``_respace``),
+so that a gap dropped into again and again never runs out of keys the API takes — but
+only if it gets that lock exclusively (``pg_try_advisory_xact_lock``: only when no other
+such write is in flight in the column; it never waits) and every card of the run is free
+to lock. Under that lock the re-key's read sees every card put into the column before it,
+and none can be put in until it commits: it never crosses one nor ties with one.
+
+Creates take no lock but the foreign key's ``KEY SHARE`` on the workspace row (and, with a
+``position``, the column's lock shared, which only a running re-key holds against them),
+so creates into one workspace run side by side (their operation has no actor key). A
+create without a ``position`` reads the column's last key without a lock and goes after
+it: two creates at once may get the same key, which the listing orders by id; a re-key
+that reaches the column's end keeps below the key such a create takes after the old last
+key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import BindParameter, Uuid, any_, bindparam, delete, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from handlers import idempotency
 from handlers.context import Context
@@ -161,6 +176,7 @@ async def create(ctx: Context, params: ResourceCreate) -> ResourcePublic:
             *((claim.caller, claim.key, claim.operation, claim.fingerprint) if claim else _NO_KEY),
             body,
             claim.ttl_s if claim else 0.0,
+            None if params.position is None else column_lock(public.workspace_id, public.status),
         )
     except asyncpg.ForeignKeyViolationError:  # the workspace was deleted since the check
         raise access.not_found() from None
@@ -178,10 +194,16 @@ async def update(ctx: Context, params: ResourceUpdate) -> ResourcePublic:
     row, now = await _locked(ctx, params.workspace_id, params.resource_id, deleted=False)
     _check_version(row, params.expected_version)
     before = row.version
-    for name, value in params.changes(*params.patchable).items():
+    changes = params.changes(*params.patchable)
+    for name, value in changes.items():
         setattr(row, name, value)
+    placed = bool(changes.keys() & {"position", "status"})
+    if placed:
+        await _hold_column(ctx, row.workspace_id, row.status)
     _touch(ctx, row, now)
     await ctx.session.flush()
+    if placed and len(row.position) > positions.RESPACE_AFTER:
+        await _respace(ctx, row, now)
     return _journal(ctx, row, events.RESOURCE_UPDATED, before=before)
 
 
@@ -214,6 +236,7 @@ async def restore(ctx: Context, params: ResourceRestore) -> ResourcePublic:
     if row.deleted_at is None:
         raise Conflict("this resource is not deleted")
     _check_version(row, params.expected_version)
+    await _hold_column(ctx, row.workspace_id, row.status)  # the card is put back at its key
     before = row.version
     row.deleted_at = None
     _touch(ctx, row, now)
@@ -240,8 +263,12 @@ SELECT (SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id =
 # ($17, with the response $20; NULL: the request has none) is claimed by this statement
 # (a record older than $21 seconds is taken over, as idempotency.claim does; one it meets
 # is locked). Returns whether it was; a foreign key violation (the workspace is gone) fails it all.
+# A create with a position holds its column's lock ($22; NULL: none) shared, taken before
+# the row is inserted (``created`` reads ``go``, which reads ``placed``), until it commits.
 _INSERT_CREATED = """
-WITH claim AS (
+WITH placed AS (
+    SELECT pg_advisory_xact_lock_shared($22::bigint) WHERE $22::bigint IS NOT NULL
+), claim AS (
     INSERT INTO idempotency_keys AS held
            (caller, key, operation, request_hash, response, completed_at)
     SELECT $16::varchar, $17::varchar, $18::varchar, $19::varchar, $20::bytea, now()
@@ -254,6 +281,7 @@ WITH claim AS (
     RETURNING 1
 ), go AS (
     SELECT $17::varchar IS NULL OR EXISTS (SELECT FROM claim) AS ok
+      FROM (SELECT count(*) FROM placed) AS column_locked
 ), created AS (
     INSERT INTO resources (id, workspace_id, kind, title, body, status, position, tags, data,
                            version, created_by, updated_by, created_at, updated_at)
@@ -308,6 +336,103 @@ async def _locked(
     if found is None:
         raise _not_found()
     return found[0], found[1]
+
+
+def column_lock(workspace_id: uuid.UUID, status: str) -> int:
+    """The advisory lock key of a column (a workspace's cards of one ``status``): the
+    first 8 bytes of a hash of both, as a signed 64-bit integer."""
+    digest = hashlib.blake2b(f"resources:{workspace_id}:{status}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+async def _hold_column(ctx: Context, workspace_id: uuid.UUID, status: str) -> None:
+    """Hold the column's lock shared until the transaction ends: no re-key runs in the
+    column meanwhile (one running is waited for)."""
+    await ctx.session.execute(
+        select(func.pg_advisory_xact_lock_shared(column_lock(workspace_id, status)))
+    )
+
+
+# The live cards before and after the card at (:position, :id) in its column, nearest
+# first, at most :n: a walk of ix_resources_workspace_status_position from that card.
+_BELOW = text("""
+SELECT id, position FROM resources
+ WHERE workspace_id = :workspace_id AND status = :status AND deleted_at IS NULL
+   AND (position, id) < (:position, :id)
+ ORDER BY position DESC, id DESC LIMIT :n
+""")
+_ABOVE = text("""
+SELECT id, position FROM resources
+ WHERE workspace_id = :workspace_id AND status = :status AND deleted_at IS NULL
+   AND (position, id) > (:position, :id)
+ ORDER BY position, id LIMIT :n
+""")
+
+
+async def _respace(ctx: Context, moved: Resource, now: datetime) -> None:
+    """Give ``moved`` (a card just put, with a long key, in its column) and the run of
+    cards with long keys around it fresh, short keys (``positions.respace``), in the same
+    order. Each other card re-keyed is changed as an update changes it: its version,
+    ``updated_*``, its activity row and ``resource.updated`` event.
+
+    Nothing is re-keyed — the move keeps the valid key it was given, and the next long
+    one tries again — unless this transaction gets the column's lock exclusively (no
+    other write that places a card in the column is in flight, and none can commit until
+    this one does) and locks every card of the run without waiting (``SKIP LOCKED``: a
+    card another change holds, or one that left the run since the read, stops it; a wait
+    could deadlock with a re-key in another column). The run is read after the lock is
+    taken: every card put into the column before is in it."""
+    session = ctx.session
+    lock = column_lock(moved.workspace_id, moved.status)
+    if not await session.scalar(select(func.pg_try_advisory_xact_lock(lock))):
+        return
+    where = {
+        "workspace_id": moved.workspace_id,
+        "status": moved.status,
+        "position": moved.position,
+        "id": moved.id,
+        "n": positions.RESPACE_SPAN + 1,
+    }
+    below = (await session.execute(_BELOW, where)).all()
+    above = (await session.execute(_ABOVE, where)).all()
+    plan = positions.respace([key for _, key in below], moved.position, [key for _, key in above])
+    if plan is None:
+        return
+    n_below, n_above, keys = plan
+    run = [*reversed(below[:n_below]), (moved.id, moved.position), *above[:n_above]]
+    new = {id_: key for (id_, _), key in zip(run, keys, strict=True)}
+    read = {id_: key for id_, key in run if id_ != moved.id}
+    rows: list[Resource] = []
+    if read:
+        rows = list(
+            (
+                await session.scalars(
+                    select(Resource)
+                    .where(
+                        Resource.id == any_(_ids(list(read))),
+                        Resource.status == moved.status,
+                        Resource.deleted_at.is_(None),
+                    )
+                    .with_for_update(skip_locked=True)
+                    .execution_options(populate_existing=True)
+                )
+            ).all()
+        )
+        if len(rows) < len(read) or any(row.position != read[row.id] for row in rows):
+            return
+    for row in rows:
+        row.position = new[row.id]
+        _touch(ctx, row, now)
+    moved.position = new[moved.id]
+    await session.flush()
+    for row in sorted(rows, key=lambda r: (r.position.encode(), r.id)):
+        _journal(ctx, row, events.RESOURCE_UPDATED, before=row.version - 1)
+
+
+def _ids(ids: list[uuid.UUID]) -> BindParameter[Any]:
+    """``ids`` as one array parameter."""
+    value: Any = ids
+    return bindparam("ids", value, type_=ARRAY(Uuid))
 
 
 def _check_version(row: Resource, expected: int | None) -> None:
