@@ -7,7 +7,10 @@ import { generateKeyBetween } from "fractional-indexing";
  * both compared as plain strings byte by byte — the way PostgreSQL's `C`
  * collation and the hub compare them, not `localeCompare` (which would put
  * `a` before `B`). Moving a card is one update of its `status` and a new
- * `position` between its new neighbours'; nobody else's key changes.
+ * `position` between its new neighbours'. When that key grows long (past 32
+ * characters: a gap dropped into again and again), the hub re-keys the card and
+ * the run of long keys around it, in the same order, and sends each of them as
+ * a `resource.updated` event (docs/domain.md).
  */
 
 /** What ordering needs of a resource (`position` is absent only on a hub that predates it). */
