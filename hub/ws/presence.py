@@ -12,14 +12,18 @@ reply alone — a connection lost while the reply is on its way (redis-py then r
 sends the pipeline again, whose sweep finds nothing left) would lose them: it moves them
 into the channel's owed leaves in Redis and claims them for its hub (until a TTL later).
 Every sweep hands its hub the owed leaves not claimed by another hub, its own again
-included, and the hub's next pass lets go of those whose diff it has published. So a
+included, each with its claim, and the hub's next pass lets go of those whose diff it
+has published — each by its claim, so that an ack sent again (its first reply lost too)
+never lets go of a leave of the same client owed since, under a claim of its own. So a
 lost reply is made up by the next sweep, and a hub that died before letting go of them
-by another once its claim lapses — a leave goes out twice only if it had published them
-(harmless: a ``left`` for a client not listed changes nothing). A member back before its owed
-leave went out (renewed, or joined again) takes it out of the owed ones. The same goes
-for a renewal's news, the members it found gone and put back: they wait in the hub's
-returns in Redis, handed over by every renewal until the hub let go of them once their
-``joined`` went out.
+by another once its claim lapses. A leave goes out twice when its claim lapsed after
+its hub published it: that hub died, or was cut off from Redis for a TTL, before letting
+go of it (harmless: a ``left`` for a client not listed changes nothing). A member back
+before its owed leave went out (renewed, or joined again) takes it out of the owed ones.
+The same goes for a renewal's news, the members it found gone and put back: they wait
+in the hub's returns in Redis, each with the stamp of the renewal that found it, handed
+over by every renewal until the hub let go of them — by stamp — once their ``joined``
+went out.
 
 **One diff per channel per tick.** Joins and leaves are not announced one by one: a hub
 collects them for ``TICK_S`` and then writes them to Redis in one pipeline and publishes
@@ -92,30 +96,38 @@ RENEW_BATCH = 64  # channels renewed and swept in one pipeline
 REFUSED_LOG_S = 60.0  # at most one "Redis refused a renewal" line this often, with the count
 
 # Renew this hub's entries (KEYS: the channel's entries, infos, swept and claims, and
-# this hub's returns; ARGV: expiry, now, keys' lifetime in s, then client and info
-# pairs); set the keys to expire. The clients that were missing or expired — swept by
-# another hub, or never written — are news: they join this hub's returns (a leave of
-# theirs still owed is dropped), which are returned whole, so that a reply lost on its
-# way is made up by the next renewal; the hub lets go of those it announced.
+# this hub's returns; ARGV: expiry, now, keys' lifetime in s, this pass's stamp, the
+# number n of returns let go of, n client and stamp pairs, then client and info pairs).
+# The returns this hub announced are let go of — each only while it is the one announced
+# (its stamp unchanged): an ack sent again, its first reply lost, must not drop a return
+# found since. Then the clients that were missing or expired — swept by another hub, or
+# never written — are news: they join this hub's returns (client → stamp; a leave of
+# theirs still owed is dropped), and the channel's keys are set to expire. The returns
+# are handed over whole, client and stamp pairs, so that a reply lost on its way is made
+# up by the next renewal.
 RENEW = """
-local missing = {}
 local now = tonumber(ARGV[2])
-for i = 4, #ARGV, 2 do
+local first = 6 + 2 * tonumber(ARGV[5])
+for i = 6, first - 1, 2 do
+  if redis.call('HGET', KEYS[5], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[5], ARGV[i])
+  end
+end
+for i = first, #ARGV, 2 do
   local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
   if not score or tonumber(score) < now then
-    missing[#missing + 1] = ARGV[i]
+    redis.call('HSET', KEYS[5], ARGV[i], ARGV[4])
     redis.call('HDEL', KEYS[3], ARGV[i])
     redis.call('HDEL', KEYS[4], ARGV[i])
   end
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
 end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-if #missing > 0 then
-  redis.call('SADD', KEYS[5], unpack(missing))
+if first <= #ARGV then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
-local back = redis.call('SMEMBERS', KEYS[5])
+local back = redis.call('HGETALL', KEYS[5])
 if #back > 0 then
   redis.call('EXPIRE', KEYS[5], ARGV[3])
 end
@@ -124,17 +136,20 @@ return back
 
 # Sweep: move the entries that expired into the channel's owed leaves (``swept``, client
 # → info), and hand this hub the owed leaves to announce, claimed in ``claims`` (client →
-# "token deadline"). KEYS: the channel's entries, infos, swept and claims; ARGV: now, keys'
-# lifetime in s, this hub's token, its claims' deadline, then the clients whose leave this
-# hub has published since its last pass, let go of here. Returned: the infos of the owed
-# leaves not claimed by another hub (a claim lapses at its deadline: that hub died before
-# letting go of them) — so a reply lost on its way is handed over again by the next sweep.
+# "token:pass deadline": this hub's, this pass's — unique — until the deadline). KEYS: the
+# channel's entries, infos, swept and claims; ARGV: now, keys' lifetime in s, this hub's
+# token, this pass's claim, then the client and claim pairs of the leaves this hub has
+# published since its last pass, let go of here — each only while its claim is the one
+# published: an ack sent again, its first reply lost, must not drop a leave owed since
+# (swept anew, under a new claim). Returned: info and claim pairs of the owed leaves not
+# claimed by another hub (a claim lapses at its deadline: that hub died, or lost Redis,
+# before letting go of them), this hub's own under the claim they have — so a reply lost
+# on its way is handed over again by the next sweep, as the same leave.
 SWEEP = """
 local now = tonumber(ARGV[1])
-local mine = ARGV[3] .. ' '
-for i = 5, #ARGV do
-  local claim = redis.call('HGET', KEYS[4], ARGV[i])
-  if claim and string.sub(claim, 1, #mine) == mine then
+local mine = ARGV[3] .. ':'
+for i = 5, #ARGV, 2 do
+  if redis.call('HGET', KEYS[4], ARGV[i]) == ARGV[i + 1] then
     redis.call('HDEL', KEYS[3], ARGV[i])
     redis.call('HDEL', KEYS[4], ARGV[i])
   end
@@ -160,10 +175,15 @@ for i = 1, #owed, 2 do
     local space = string.find(claim, ' ', 1, true)
     local deadline = space and tonumber(string.sub(claim, space + 1))
     take = not deadline or deadline <= now
+    claim = false  -- another hub's, lapsed: claimed anew
   end
   if take then
-    redis.call('HSET', KEYS[4], owed[i], mine .. ARGV[4])
+    if not claim then
+      claim = ARGV[4]
+      redis.call('HSET', KEYS[4], owed[i], claim)
+    end
     handed[#handed + 1] = owed[i + 1]
+    handed[#handed + 1] = claim
   end
 end
 if #owed > 0 then
@@ -325,17 +345,19 @@ class Presence:
         self.watched: dict[str, _Watched] = {}
         self._snapshots: dict[str, _Snapshot] = {}  # channel → its snapshot, while fresh
         self._resyncing: dict[str, list[tuple[list[Entry], list[Entry]]]] = {}
-        # The leaves a sweep handed this hub (``SWEEP``), channel → client ids: ``claimed``
-        # until their diff is published, then ``acks`` until the next pass lets go of
-        # them in Redis; ``resweep``: the channels whose last sweep's reply was lost
-        # (swept entries of theirs may be owed to this hub's next pass).
+        # The leaves a sweep handed this hub (``SWEEP``), channel → client id → its claim:
+        # ``claimed`` until their diff is published, then ``acks`` until the next pass
+        # lets go of them in Redis (of that claim's leave only); ``resweep``: the channels
+        # whose last sweep's reply was lost (swept entries of theirs may be owed to this
+        # hub's next pass).
         self.token = uuid.uuid4().hex  # this hub's name on its claims
-        self.claimed: dict[str, set[str]] = {}
-        self.acks: dict[str, set[str]] = {}
-        # The same for the returns a renewal found (``RENEW``): announced joined, then let
-        # go of.
-        self.returned: dict[str, set[str]] = {}
-        self.returned_acks: dict[str, set[str]] = {}
+        self.passes = 0  # the renewal batches so far: each one's claims and stamps unique
+        self.claimed: dict[str, dict[str, str]] = {}
+        self.acks: dict[str, dict[str, str]] = {}
+        # The same for the returns a renewal found (``RENEW``), channel → client id → its
+        # stamp: announced joined, then let go of.
+        self.returned: dict[str, dict[str, str]] = {}
+        self.returned_acks: dict[str, dict[str, str]] = {}
         self.resweep: set[str] = set()
         self.redis_ok = True
         self._refused_log = LogEvery(REFUSED_LOG_S, clock=monotonic)
@@ -590,12 +612,11 @@ class Presence:
         next pass."""
         for claimed, acks in ((self.claimed, self.acks), (self.returned, self.returned_acks)):
             owed = claimed.get(name)
-            done = owed.intersection(diff) if owed else None
-            if owed and done:
-                owed -= done
-                acks.setdefault(name, set()).update(done)
-                if not owed:
-                    del claimed[name]
+            done = {c: owed.pop(c) for c in diff if c in owed} if owed else None
+            if done:
+                acks.setdefault(name, {}).update(done)
+            if owed is not None and not owed:
+                del claimed[name]
 
     def _keys(self, name: str) -> list[str]:
         """``name``'s presence keys: its entries, their infos, its owed leaves and their
@@ -747,11 +768,17 @@ class Presence:
 
     async def _renew_batch(self, names: list[str], channel_of: Callable[[str], Channel]) -> None:
         now = self.clock()
+        # This batch's mark on what it hands over: its returns' stamp, and its claims
+        # (this hub's token, the batch, the deadline). Unique, however the clock goes: an
+        # ack lets go only of the very return or leave this hub announced.
+        self.passes += 1
+        stamp = str(self.passes)
+        claim = f"{self.token}:{stamp} {now + self.ttl!r}"
         done: list[tuple[str, str]] = []  # (what, channel) of each command, in order
         unwritten: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
         renewed: dict[str, list[str]] = {}  # channel → the clients it renewed
-        acking: dict[str, list[str]] = {}  # channel → the swept leaves it lets go of
-        returns: dict[str, list[str]] = {}  # channel → the returns it lets go of
+        acking: dict[str, dict[str, str]] = {}  # channel → the swept leaves it lets go of
+        returns: dict[str, dict[str, str]] = {}  # channel → the returns it lets go of
         async with self.redis.pipeline(transaction=False) as pipe:
             for name in names:
                 keys = self._keys(name)
@@ -761,24 +788,21 @@ class Presence:
                     pipe.zrem(keys[0], *leaves)
                     pipe.hdel(keys[1], *leaves)
                     done += [("", name), ("", name)]
-                returns[name] = list(self.returned_acks.get(name, ()))
-                if returns[name]:
-                    pipe.srem(keys[4], *returns[name])
-                    done.append(("returns", name))
+                returns[name] = dict(self.returned_acks.get(name, {}))
                 entries = self.local.get(name)
-                if entries:
+                if entries or returns[name]:
                     # Re-add, not just renew: a late renewal may follow another hub's sweep.
                     args: list[bytes | str | float | int] = [now + self.ttl, now, self.keep_s]
-                    for client, entry in entries.items():
+                    args += [stamp, len(returns[name]), *_pairs(returns[name])]
+                    for client, entry in (entries or {}).items():
                         args += [client, entry]
                     await self._renew(keys=keys, args=args, client=pipe)
                     done.append(("renewed", name))
-                    renewed[name] = list(entries)
-                acking[name] = list(self.acks.get(name, ()))
-                sweep: list[bytes | str | float | int] = [now, self.keep_s, self.token]
-                await self._sweep(
-                    keys=keys, args=[*sweep, now + self.ttl, *acking[name]], client=pipe
-                )
+                    if entries:
+                        renewed[name] = list(entries)
+                acking[name] = dict(self.acks.get(name, {}))
+                sweep: list[bytes | str | float | int] = [now, self.keep_s, self.token, claim]
+                await self._sweep(keys=keys, args=[*sweep, *_pairs(acking[name])], client=pipe)
                 done.append(("swept", name))
             # A command Redis refuses fails its channel alone (``_refused``); one that
             # never got an answer (the link) raises: an outage, for the whole pass. Its
@@ -803,28 +827,32 @@ class Presence:
         for (what, name), result in zip(done, results, strict=True):
             if isinstance(result, ResponseError):
                 continue
-            if what == "returns":
-                _let_go(self.returned_acks, name, returns[name])
-            elif what == "renewed":
-                self._renewed(name, result)
+            if what == "renewed":
+                self._renewed(name, returns[name], result)
             elif what == "swept":
                 self._swept(name, str(channel_of(name)), acking[name], result)
         for name, error in refused.items():
             self.resweep.discard(name)  # not run: tried again while it has members here
             self._refused(name, error)
 
-    def _swept(self, name: str, channel: str, acked: list[str], handed: list[bytes]) -> None:
+    def _swept(
+        self, name: str, channel: str, acked: dict[str, str], handed: list[bytes] | None
+    ) -> None:
         """A sweep of ``name`` ran and its reply came: the leaves it let go of are done
         with, and those it handed this hub (already removed from the channel's entries:
-        announce only) are announced, but for those on their way already."""
+        announce only) are announced, but for those on their way already (the same
+        claim: a leave of the client owed anew has a claim of its own)."""
         self.resweep.discard(name)
         _let_go(self.acks, name, acked)
-        for raw in handed or []:
+        for raw, raw_claim in _paired(handed or []):
             info = orjson.loads(raw)
-            client = str(info["client"])
-            if client in self.claimed.get(channel, ()) or client in self.acks.get(channel, ()):
+            client, claim = str(info["client"]), _text(raw_claim)
+            if claim in (
+                self.claimed.get(channel, {}).get(client),
+                self.acks.get(channel, {}).get(client),
+            ):
                 continue  # handed again before this hub let go of it: announced once
-            self.claimed.setdefault(channel, set()).add(client)
+            self.claimed.setdefault(channel, {})[client] = claim
             gone = {"user": str(info["user"]), "client": client}
             self._change(channel, client, (False, gone, False))
 
@@ -858,29 +886,48 @@ class Presence:
         if not leaves and self.unwritten.get(name) is leaves:  # not a newer one's
             del self.unwritten[name]
 
-    def _renewed(self, name: str, back: list[bytes | str] | None) -> None:
-        """This hub's returns (the clients a renewal found gone, this one or one whose
-        reply was lost) are announced joined (already written again: announce only),
-        but for those on their way already; those that left meanwhile, or have a change
-        of their own on its way, are let go of."""
-        for raw in back or []:
-            client = _text(raw)
-            if client in self.returned.get(name, ()) or client in self.returned_acks.get(name, ()):
+    def _renewed(self, name: str, acked: dict[str, str], back: list[bytes] | None) -> None:
+        """A renewal of ``name`` ran and its reply came: the returns it let go of are done
+        with, and this hub's returns (the clients a renewal found gone, this one or one
+        whose reply was lost) are announced joined (already written again: announce
+        only), but for those on their way already (the same stamp: a client found gone
+        anew has a stamp of its own); those that left meanwhile, or have a change of
+        their own on its way, are let go of."""
+        _let_go(self.returned_acks, name, acked)
+        for raw, raw_stamp in _paired(back or []):
+            client, stamp = _text(raw), _text(raw_stamp)
+            if stamp in (
+                self.returned.get(name, {}).get(client),
+                self.returned_acks.get(name, {}).get(client),
+            ):
                 continue  # returned again before this hub let go of it: announced once
             info = self.local.get(name, {}).get(client)
             if info is None or any(client in c.get(name, {}) for c in (self.changes, self.sending)):
                 # Left meanwhile, or a change of its own is on its way: that is the news.
-                self.returned_acks.setdefault(name, set()).add(client)
+                self.returned_acks.setdefault(name, {})[client] = stamp
                 continue
-            self.returned.setdefault(name, set()).add(client)
+            self.returned.setdefault(name, {})[client] = stamp
             user = str(orjson.loads(info)["user"])
             self._change(name, client, (True, {"user": user, "client": client}, False))
 
 
-def _let_go(owed: dict[str, set[str]], name: str, done: list[str]) -> None:
-    """Take ``done`` out of ``owed``'s ``name`` (the next pass let go of them in Redis)."""
+def _pairs(marks: dict[str, str]) -> list[str]:
+    """``marks`` as a script's arguments: client, mark, client, mark…"""
+    return [item for pair in marks.items() for item in pair]
+
+
+def _paired(flat: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """A script's reply of pairs (a, b, a, b…), paired."""
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _let_go(owed: dict[str, dict[str, str]], name: str, done: dict[str, str]) -> None:
+    """Take ``done`` out of ``owed``'s ``name`` (the pass let go of them in Redis): each
+    client only while its mark is the one let go of — a newer one is still owed."""
     left = owed.get(name)
     if left is not None:
-        left.difference_update(done)
+        for client, mark in done.items():
+            if left.get(client) == mark:
+                del left[client]
         if not left:
             del owed[name]

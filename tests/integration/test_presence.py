@@ -14,6 +14,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from cli.embedded.process import free_port
 from hub.ws.presence import RENEW_BATCH, Presence
@@ -985,3 +986,112 @@ class TestLostReplies:
         assert sum(e["client"] == "c-ann" for d in got for e in d["joined"]) == 2
         returns = keys.key("presence", str(CHANNEL), "returned", a.token)
         assert not await redis.exists(returns)
+
+    @staticmethod
+    def lose_next_reply(presence: Presence, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The hub's next pipeline runs in Redis, but its reply is lost: it raises a
+        connection error (redis-py's retry, too, failed). The pipelines after it are
+        answered."""
+        real = presence.redis.pipeline
+
+        def pipeline(*args: Any, **kwargs: Any) -> Any:
+            pipe = real(*args, **kwargs)
+            run = pipe.execute
+
+            async def execute(*a: Any, **kw: Any) -> Any:
+                await run(*a, **kw)
+                monkeypatch.setattr(presence.redis, "pipeline", real)
+                raise RedisConnectionError("the reply was lost")
+
+            pipe.execute = execute  # type: ignore[method-assign]
+            return pipe
+
+        monkeypatch.setattr(presence.redis, "pipeline", pipeline)
+
+    async def test_an_ack_sent_again_does_not_let_go_of_a_newer_owed_leave(
+        self,
+        redis: Redis,
+        nc: NATS,
+        settings: Settings,
+        diffs: Diffs,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Hub A swept c-x and announced it left. c-x's hub put it back (dropping that
+        owed leave) and c-x expired again. A's next pass lets go of the first leave,
+        sweeps c-x again and claims it — and its reply is lost; so the pass after sends
+        the same ack again. It must not let go of the new leave, which A has not
+        announced: c-x is announced left twice."""
+        clock = Clock()
+        a = presence_with_clock(redis, nc, settings, clock)
+        keys = RedisKeys(settings.namespace)
+        ch = str(CHANNEL)
+        info = orjson.dumps({"user": "u-x", "client": "c-x"})
+        await a.join(CHANNEL, "ann", "c-ann")
+        await a.flush()
+        await redis.zadd(keys.presence(ch), {"c-x": 1.0})
+        await redis.hset(keys.presence_info(ch), "c-x", info)
+        before = len(await diffs.settled())
+
+        await a.renew_and_sweep()  # handed c-x's leave
+        await a.flush()  # announced: let go of by the next pass
+        assert [e["client"] for d in (await diffs.settled())[before:] for e in d["left"]] == ["c-x"]
+        # c-x's hub renews it late: its owed leave is dropped, and it is back (announced
+        # joined by that hub), with an expiry already past.
+        await redis.hdel(keys.key("presence", ch, "swept"), "c-x")
+        await redis.hdel(keys.key("presence", ch, "claims"), "c-x")
+        await redis.zadd(keys.presence(ch), {"c-x": clock() - 1})
+        await redis.hset(keys.presence_info(ch), "c-x", info)
+
+        self.lose_next_reply(a, monkeypatch)
+        await a.renew_and_sweep()  # lets go of the first leave, owes a new one: reply lost
+        assert not a.redis_ok
+        assert await redis.hexists(keys.key("presence", ch, "swept"), "c-x")
+        await a.renew_and_sweep()  # sends the first leave's ack again
+        await a.flush()
+        await a.renew_and_sweep()  # lets go of the second
+        await a.flush()
+
+        after = (await diffs.settled())[before:]
+        assert [e["client"] for d in after for e in d["left"]] == ["c-x", "c-x"]
+        for owed in ("swept", "claims"):
+            assert not await redis.exists(keys.key("presence", ch, owed))
+
+    async def test_an_ack_sent_again_does_not_let_go_of_a_newer_return(
+        self,
+        redis: Redis,
+        nc: NATS,
+        settings: Settings,
+        diffs: Diffs,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Another hub swept hub A's c-ann (announced left); A's renewal put it back and
+        announced it joined. Swept again, c-ann is put back by A's next pass, which also
+        lets go of the first return — and its reply is lost; so the pass after lets go of
+        the first return again. It must not take the new one with it: c-ann is announced
+        joined again, and the diffs end with it listed."""
+        clock = Clock()
+        a = presence_with_clock(redis, nc, settings, clock)
+        keys = RedisKeys(settings.namespace)
+        ch = str(CHANNEL)
+        await a.join(CHANNEL, "ann", "c-ann")
+        await a.flush()
+        before = len(await diffs.settled())
+        await redis.zrem(keys.presence(ch), "c-ann")  # swept by another hub
+        await a.renew_and_sweep()  # c-ann returned
+        await a.flush()  # announced joined: let go of by the next pass
+        assert [e["client"] for d in (await diffs.settled())[before:] for e in d["joined"]] == [
+            "c-ann"
+        ]
+        await redis.zrem(keys.presence(ch), "c-ann")  # swept again
+
+        self.lose_next_reply(a, monkeypatch)
+        await a.renew_and_sweep()  # lets go of the first return, finds a new one: reply lost
+        assert not a.redis_ok
+        await a.renew_and_sweep()  # lets go of the first return again
+        await a.flush()
+        await a.renew_and_sweep()  # lets go of the second
+        await a.flush()
+
+        after = (await diffs.settled())[before:]
+        assert [e["client"] for d in after for e in d["joined"]] == ["c-ann", "c-ann"]
+        assert not await redis.exists(keys.key("presence", ch, "returned", a.token))
