@@ -37,13 +37,19 @@ _HEADER_LINE = len(b"NATS/1.0\r\n")
 FIRST_CONNECT_S = 30.0
 # The client pings its server this often; a ping finding ``MAX_OUTSTANDING_PINGS`` still
 # unanswered takes the link for lost ("nats disconnected", then reconnects): a server
-# that went silent is noticed within (MAX_OUTSTANDING_PINGS + 1) * PING_INTERVAL_S, 15 s,
+# that went silent is noticed within (MAX_OUTSTANDING_PINGS + 1) * PING_INTERVAL_S, 20 s,
 # where nats-py's default (every 120 s) takes six minutes — while a hub's presence still
 # counts its snapshots as told in step and its re-checks wait for a reconnect. An event
 # loop held up longer than that is not silence by itself: a ping goes out only when the
-# loop runs, and its answer is read as soon as the loop runs again.
+# loop runs, and its answer is read as soon as the loop runs again. A reader that falls
+# behind is, though: a PONG is read in order, after every message the server sent before
+# it, so a process that reads its link more than MAX_OUTSTANDING_PINGS * PING_INTERVAL_S
+# (15 s) behind — a hub saturated by its inbound stream — cuts the link itself, and again
+# after each reconnect while the overload lasts. Three, not two (10 s): a busy hub gets
+# 15 s of backlog before it drops its own link, at the cost of noticing a silent one 5 s
+# later.
 PING_INTERVAL_S = 5.0
-MAX_OUTSTANDING_PINGS = 2
+MAX_OUTSTANDING_PINGS = 3
 
 
 class NatsUnavailable(Exception):

@@ -30,7 +30,7 @@ async def test_a_hubs_link_pings_every_few_seconds(hub_without_workers: Any) -> 
     """The hub's connection carries the short ping (nats-py's own: every 120 s)."""
     options = hub_without_workers.app[NATS_CONN].options
     assert options["ping_interval"] == PING_INTERVAL_S == 5
-    assert options["max_outstanding_pings"] == MAX_OUTSTANDING_PINGS == 2
+    assert options["max_outstanding_pings"] == MAX_OUTSTANDING_PINGS == 3
 
 
 async def test_a_link_whose_server_goes_silent_is_taken_for_lost_within_the_bound(
@@ -38,10 +38,10 @@ async def test_a_link_whose_server_goes_silent_is_taken_for_lost_within_the_boun
 ) -> None:
     """The proxy keeps everything the server sends from the moment it goes silent: the
     pings go unanswered, and the disconnect is reported (the disconnected callback's
-    line) within three ping intervals; the client then reconnects once the server
-    answers again."""
+    line) within ``MAX_OUTSTANDING_PINGS + 1`` ping intervals; the client then
+    reconnects once the server answers again."""
     caplog.set_level(logging.WARNING, logger="hubbub.natsconn")
-    interval, outstanding = 0.5, 2
+    interval, outstanding = 0.5, MAX_OUTSTANDING_PINGS
     proxy = TcpProxy.to_url(services.nats_url)
     await proxy.start()
     try:
