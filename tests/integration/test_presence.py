@@ -1068,7 +1068,7 @@ class TestLostReplies:
         announced it joined. Swept again, c-ann is put back by A's next pass, which also
         lets go of the first return — and its reply is lost; so the pass after lets go of
         the first return again. It must not take the new one with it: c-ann is announced
-        joined again, and the diffs end with it listed."""
+        joined a second time (that hub's second `left` is not the last word on it)."""
         clock = Clock()
         a = presence_with_clock(redis, nc, settings, clock)
         keys = RedisKeys(settings.namespace)
