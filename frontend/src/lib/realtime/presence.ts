@@ -48,7 +48,11 @@ export interface PresenceOptions {
  * From a socket drop until the snapshot of the resubscription, the list is
  * shown as it was, `stale: true` (joins and leaves meanwhile are missed); a
  * snapshot on its way at the drop is given up (the resubscription asks for its
- * own), and so is a retry that waits. So a client released (the last
+ * own), and so is a retry that waits. A subscribe the hub refuses for good
+ * (the channel `failed`: a gap's resubscribe, or the first subscribe, refused
+ * e.g. `forbidden`) is met the same way: no diff or snapshot comes, and the
+ * list (empty, if it was never followed) is stale until a later
+ * subscription's snapshot. So a client released (the last
  * `retain()` let go: its socket closes), halted (signed out, a fatal close
  * code) or closed asks for nothing: the list stays stale until the client is
  * connected again and the resubscription's snapshot comes.
@@ -165,9 +169,15 @@ export function watchPresence(
     },
     onPresence: onDiff,
     onStatus(status) {
-      // Pending again: the socket dropped. Diffs are missed until the resubscription's own snapshot; the one
-      // on its way (or a retry that waits) belongs to the subscription that ended.
-      if (status !== "pending" || !following) return;
+      // Pending again: the socket dropped. Failed: the hub refused the subscribe for good (a gap's resubscribe,
+      // or the first one), so no diff or snapshot comes. Either way diffs are missed until a resubscription's
+      // own snapshot; the one on its way (or a retry that waits) belongs to the subscription that ended.
+      if (status !== "pending" && status !== "failed") return;
+      if (!following) {
+        // Never followed (its first subscribe refused): the empty list is not the channel's either.
+        if (status === "failed") markStale();
+        return;
+      }
       following = false;
       round += 1;
       cancelRetry();

@@ -296,3 +296,59 @@ describe("a presence list on a client let go", () => {
     expect(shown).toEqual({ clients: ["c1"], stale: false });
   });
 });
+
+describe("a presence list whose channel the hub refuses for good (status failed)", () => {
+  it("a gap's resubscribe refused: the list is stale, the snapshot on its way is given up and no diff is applied any more", async () => {
+    const { h, shown, errors } = await watching();
+    const socket = h.latest();
+    socket.push({ push: "gap", channel: WS });
+    await flush();
+    socket.fail(socket.last("subscribe").id as number, { code: "forbidden", status: 403 });
+    await flush();
+    expect(shown).toEqual({ clients: ["c1", "c2"], stale: true });
+    expect(errors).toEqual([]); // the refusal is the subscription's, not a snapshot's
+    await h.clock.advance(600_000);
+    expect(socket.framesOf("presence")).toHaveLength(1); // the first snapshot only
+  });
+
+  it("a gap's resubscribe refused while a snapshot was on its way: its late answer does not make the list fresh", async () => {
+    const { h, shown } = await watching();
+    const socket = h.latest();
+    socket.push({ push: "gap", channel: WS });
+    await flush();
+    subscribed(socket, true); // the resubscription asks for its snapshot…
+    await flush();
+    const asked = socket.last("presence").id as number;
+    socket.push({ push: "gap", channel: WS }); // …and a second gap's resubscribe is refused before it comes
+    await flush();
+    socket.fail(socket.last("subscribe").id as number, { code: "forbidden", status: 403 });
+    await flush();
+    expect(shown.stale).toBe(true);
+    socket.reply(asked, { members: [{ user: "u3", client: "c3", joined_at: 2 }] });
+    await flush();
+    expect(shown).toEqual({ clients: ["c1", "c2"], stale: true });
+  });
+
+  it("the first subscribe refused: the (empty) list is shown stale, never fresh", async () => {
+    const h = setup();
+    h.client.retain();
+    const socket = await h.accept();
+    const shown = { clients: [] as string[], stale: false, changes: 0 };
+    watchPresence(
+      h.client,
+      WS,
+      (members, state) => {
+        shown.clients = members.map((m) => m.client);
+        shown.stale = state.stale;
+        shown.changes += 1;
+      },
+      () => {},
+      { timers: h.clock, random: () => 0.5 },
+    );
+    await flush();
+    socket.fail(socket.last("subscribe").id as number, { code: "forbidden", status: 403 });
+    await flush();
+    expect(shown).toEqual({ clients: [], stale: true, changes: 1 });
+    expect(socket.framesOf("presence")).toHaveLength(0);
+  });
+});
