@@ -209,6 +209,16 @@ export class HubError extends Error {
     return this.code === "too_large" && this.details.applied === true;
   }
 
+  /**
+   * The hub refused a request under an idempotency key it had already applied
+   * to a different request (422 `unprocessable`, `details.idempotency_key`;
+   * handlers/idempotency.py): that other request was made, this one was not.
+   * Sent again as it was, the applied request answers its stored reply.
+   */
+  get keyUsedForOther(): boolean {
+    return this.code === "unprocessable" && this.fieldErrors.length === 0;
+  }
+
   /** Field errors of a `validation_failed` error (empty otherwise). */
   get fieldErrors(): FieldError[] {
     const errors = this.details.errors;

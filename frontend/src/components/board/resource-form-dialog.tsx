@@ -8,7 +8,7 @@ import { FormField } from "@/components/form-field";
 import { Button } from "@/components/ui/button";
 import { Label } from "@/components/ui/label";
 import type { Resource, ResourceCreateInput } from "@/lib/api/resources";
-import { createdUnseen, madeAnyway } from "@/lib/board/actions";
+import { applyEdit, createdUnseen, madeAnyway, savedUnseen } from "@/lib/board/actions";
 import type { BoardAction } from "@/lib/board/store";
 import { DEFAULT_STATUSES, statusLabel } from "@/lib/board/store";
 import { draftOf } from "@/lib/board/drafts";
@@ -94,6 +94,57 @@ function ResourceForm(props: ResourceDialogProps) {
   const [createKey] = useState(() => crypto.randomUUID());
   // The requests sent with createKey, by the form's fields each was made of.
   const [sentWithKey] = useState(() => new Map<string, ResourceCreateInput>());
+  // Those of them the hub may have applied (unanswered, or answered with an error that does not say it was
+  // refused), by their JSON: one of them at most holds the key, and sent again it answers its card.
+  const [unsettled] = useState(() => new Map<string, ResourceCreateInput>());
+
+  /**
+   * A create refused because the hub applied another request under createKey (its reply was lost, then the
+   * form changed): send the earlier requests again, each answered with its stored reply if it is the one
+   * applied, else refused the same. The card found is shown (`show`); the form's `values`, where they differ
+   * from it, go as an edit of it at its version. A toast says what could not be done; `retry`: an earlier
+   * request failed for a reason that passes (nothing is known yet, saving again asks again).
+   */
+  const adoptEarlier = async (
+    values: ResourceFormValues,
+    show: (created: Resource | undefined) => void,
+  ): Promise<{ kind: "done" } | { kind: "retry"; error: unknown; title: string | null }> => {
+    const { workspaceId, dispatch } = props;
+    const earlier = [...unsettled.values()];
+    const titles = new Set(earlier.map((body) => body.title));
+    const title = titles.size === 1 ? earlier[0]!.title : null;
+    for (const body of earlier) {
+      let created: Resource;
+      try {
+        created = await apis.rpc.create(workspaceId, body, { idempotencyKey: createKey });
+      } catch (error) {
+        if (madeAnyway(error)) {
+          show(undefined);
+          toast({ pageOnly: true, ...earlierMade(body.title, createdUnseen(body.title).description) });
+          return { kind: "done" };
+        }
+        if (refused(error)) {
+          unsettled.delete(JSON.stringify(body));
+          continue;
+        }
+        return { kind: "retry", error, title };
+      }
+      unsettled.clear();
+      show(created);
+      if (props.mode === "create") props.onCreated?.(created);
+      const patch = toPatch(created, values);
+      if (Object.keys(patch).length === 0) return { kind: "done" };
+      const outcome = await applyEdit({ api: apis.rpc, dispatch, workspaceId }, created.id, patch, created.version);
+      if (outcome.kind === "applied") toast({ pageOnly: true, ...savedUnseen() });
+      else if (outcome.kind === "conflict") toast({ pageOnly: true, ...earlierMade(created.title, "Someone else changed it first: your changes wait on the card.") });
+      else if (outcome.kind === "failed") toast({ pageOnly: true, ...earlierMade(created.title, describeError(outcome.error)) });
+      return { kind: "done" };
+    }
+    show(undefined);
+    toast({ pageOnly: true, ...earlierMade(title) });
+    return { kind: "done" };
+  };
+
   // Editing: the title as `base` has it is not held to the one-line rule (it is not sent unless changed).
   const schema = useMemo(() => resourceFormSchemaFor(base), [base]);
   const form = useForm<ResourceFormInput, unknown, ResourceFormValues>({
@@ -109,7 +160,8 @@ function ResourceForm(props: ResourceDialogProps) {
       const asked = JSON.stringify(plain);
       // Saved again as it was (after a failure: a lost reply, a timeout): exactly the request sent before with
       // this key, its place or none, online or not. Another place would be another request, which the hub
-      // refuses under a key it has applied (422), though the card was made.
+      // refuses under a key it has applied (422), though the card was made. Saved with other values, it goes
+      // with this key too (a new one would make a second card); should the hub refuse it so, `adoptEarlier`.
       const again = sentWithKey.get(asked);
       const status = plain.status ?? "open";
       const drafted = again ?? (!live && props.draftPosition ? { ...plain, position: props.draftPosition(status) } : plain);
@@ -117,6 +169,8 @@ function ResourceForm(props: ResourceDialogProps) {
       const queued = !live && apis.rpc.fits.create(props.workspaceId, drafted, { idempotencyKey: createKey });
       const body = again ?? (queued ? drafted : plain);
       sentWithKey.set(asked, body);
+      const sent = JSON.stringify(body);
+      unsettled.set(sent, body);
       const call = apis.rpc.create(props.workspaceId, body, { idempotencyKey: createKey });
       if (queued) {
         // Offline: the card shows at once as not sent yet; the outbox sends it when the connection is back.
@@ -125,13 +179,24 @@ function ResourceForm(props: ResourceDialogProps) {
         const position = body.position ?? props.draftPosition?.(status);
         dispatch({ type: "draftAdded", draft: draftOf(createKey, workspaceId, position === undefined ? body : { ...body, position }) });
         props.onOpenChange(false);
+        const settle = (created: Resource | undefined) => dispatch({ type: "draftSettled", draftId: createKey, resource: created });
         call.then(
           (created) => {
-            dispatch({ type: "draftSettled", draftId: createKey, resource: created });
+            settle(created);
             onCreated?.(created);
           },
-          (error: unknown) => {
-            dispatch({ type: "draftSettled", draftId: createKey });
+          async (error: unknown) => {
+            if (refused(error)) unsettled.delete(sent);
+            if (error instanceof HubError && error.keyUsedForOther) {
+              // An earlier save under this key was made (its reply lost): that card, not this draft, is the one.
+              const outcome = await adoptEarlier(values, settle);
+              if (outcome.kind === "retry") {
+                settle(undefined);
+                toast({ pageOnly: true, ...earlierMade(outcome.title, describeError(outcome.error)) });
+              }
+              return;
+            }
+            settle(undefined);
             if (madeAnyway(error)) toast({ pageOnly: true, ...createdUnseen(body.title) });
             else toast({ pageOnly: true, title: `“${body.title}” was not created`, description: describeError(error), variant: "destructive" });
           },
@@ -144,9 +209,17 @@ function ResourceForm(props: ResourceDialogProps) {
         props.onCreated?.(created);
         props.onOpenChange(false);
       } catch (error) {
+        if (refused(error)) unsettled.delete(sent);
         if (madeAnyway(error)) {
           toast({ pageOnly: true, ...createdUnseen(body.title) });
           props.onOpenChange(false);
+          return;
+        }
+        if (error instanceof HubError && error.keyUsedForOther) {
+          // An earlier save under this key was made (its reply lost), then the form changed: take that card.
+          const outcome = await adoptEarlier(values, (created) => created && props.dispatch({ type: "upsert", resource: created }));
+          if (outcome.kind === "done") props.onOpenChange(false);
+          else putServerErrors(outcome.error, form.setError);
           return;
         }
         putServerErrors(error, form.setError);
@@ -285,6 +358,20 @@ function withCurrent(values: string[], current: string | undefined): string[] {
 /** Said when a change too large to wait in the outbox could not be sent: offline, nothing keeps it but the open form. */
 const TOO_LARGE_OFFLINE =
   "The server cannot be reached. This change is too large to keep until the connection is back: it can be saved once you are online (keep this dialog open and save again).";
+
+/** The hub answered that it did not make the request (anything else may have been made: no answer, a 5xx). */
+function refused(error: unknown): boolean {
+  return error instanceof HubError && !error.local && !error.retryable && !error.applied;
+}
+
+/** What to tell when an earlier save of the create form made the card, and the form's later values were not applied to it. */
+function earlierMade(title: string | null, why?: string): { title: string; description: string; variant: "destructive" } {
+  return {
+    title: title === null ? "Your earlier save created the card" : `Your earlier save created “${title}”`,
+    description: why ? `Your changes were not applied. ${why}` : "Your changes were not applied.",
+    variant: "destructive",
+  };
+}
 
 /** No answer from the server (the browser is offline, or the hub is down). */
 function unreachable(error: unknown): boolean {

@@ -34,6 +34,17 @@ describe("HubError", () => {
     expect(HubError.fromFrame({ code: "conflict", status: 409, message: "stale", details: { applied: true } }).applied).toBe(false);
   });
 
+  it("tells an idempotency key the hub applied to another request (422 unprocessable, no field errors), over the socket and over REST", () => {
+    const message = "this Idempotency-Key was already used with a different request";
+    expect(HubError.fromFrame({ code: "unprocessable", status: 422, message, details: { idempotency_key: "k" } }).keyUsedForOther).toBe(true);
+    const problem = { type: "about:blank", title: "Unprocessable Content", status: 422, code: "unprocessable", detail: message, details: { idempotency_key: "k" } };
+    expect(HubError.fromResponse(422, problem).keyUsedForOther).toBe(true);
+    // A request refused for its fields is not that.
+    const invalid = { code: "validation_failed", status: 422, message: "invalid", details: { errors: [{ loc: ["title"], msg: "blank", type: "value_error" }] } };
+    expect(HubError.fromFrame(invalid).keyUsedForOther).toBe(false);
+    expect(HubError.fromResponse(422, { status: 422, code: "unprocessable", errors: invalid.details.errors }).keyUsedForOther).toBe(false);
+  });
+
   it("survives a malformed error frame", () => {
     expect(HubError.fromFrame("nope")).toMatchObject({ code: "internal" });
   });

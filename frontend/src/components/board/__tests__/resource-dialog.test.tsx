@@ -22,14 +22,15 @@ function answer(method: string, params: unknown, options: { idempotencyKey?: str
 const FRAME_LIMIT = 65_536;
 const frameBytes = (method: string, params: unknown, key: string) =>
   new TextEncoder().encode(JSON.stringify({ op: "rpc", method, params, idempotency_key: key })).length;
+function scriptedMutate(method: string, params: unknown, options?: { idempotencyKey?: string }): Promise<unknown> {
+  const key = options?.idempotencyKey ?? `key-${calls.length}`;
+  const bytes = frameBytes(method, params, key);
+  if (bytes > FRAME_LIMIT) return Promise.reject(HubError.local("too_large", `The frame is ${bytes} bytes`, { idempotency_key: key }));
+  return answer(method, params, { idempotencyKey: key });
+}
 const realtime = {
   rpc: vi.fn((method: string, params: unknown) => answer(method, params)),
-  mutate: vi.fn((method: string, params: unknown, options?: { idempotencyKey?: string }) => {
-    const key = options?.idempotencyKey ?? `key-${calls.length}`;
-    const bytes = frameBytes(method, params, key);
-    if (bytes > FRAME_LIMIT) return Promise.reject(HubError.local("too_large", `The frame is ${bytes} bytes`, { idempotency_key: key }));
-    return answer(method, params, { idempotencyKey: key });
-  }),
+  mutate: vi.fn(scriptedMutate),
   fitsFrame: (method: string, params: unknown, key = "k") => frameBytes(method, params, key) <= FRAME_LIMIT,
   get state() {
     return connection;
@@ -58,6 +59,7 @@ afterEach(() => {
   requests.length = 0;
   restAnswers = [];
   connection = "live";
+  realtime.mutate.mockImplementation(scriptedMutate);
 });
 
 const WS = "w1";
@@ -372,6 +374,180 @@ describe("ResourceDialog, when the hub made the change but could not send its an
     await act(async () => answer(HubError.fromFrame(APPLIED)));
     await waitFor(() => expect(screen.getAllByText("“Written offline” was created")).not.toHaveLength(0));
     expect(screen.getByTestId("cards").textContent).not.toContain("Written offline");
+    expect(screen.queryByText(/was not created/)).toBeNull();
+  });
+});
+
+/**
+ * A hub's idempotency for `resources.create` and versions for `resources.update`: the first create under a key
+ * makes a card; the same key and request again answers the stored reply; the same key with another request is
+ * refused 422 `unprocessable` (handlers/idempotency.py). `lose` says which replies (by call, from 0) are lost
+ * (a 504 after the hub made it). Calls made while not live wait until `reconnect()`.
+ */
+function fakeHub(lose: number[] = []) {
+  const keys = new Map<string, { request: string; reply: Resource }>();
+  const cards = new Map<string, Resource>();
+  const waiting: Array<() => void> = [];
+  let n = 0;
+  const handle = (method: string, params: Record<string, unknown>, key: string): Resource => {
+    const { workspace_id: _ws, ...rest } = params;
+    if (method === "resources.create") {
+      const request = JSON.stringify(params);
+      const held = keys.get(key);
+      if (held && held.request !== request) {
+        throw HubError.fromFrame({
+          code: "unprocessable",
+          status: 422,
+          message: "this Idempotency-Key was already used with a different request",
+          details: { idempotency_key: key },
+        });
+      }
+      if (held) return held.reply;
+      const card: Resource = { ...R, ...(rest as Partial<Resource>), id: `made-${cards.size + 1}`, version: 1 };
+      cards.set(card.id, card);
+      keys.set(key, { request, reply: card });
+      return card;
+    }
+    if (method === "resources.update") {
+      const { resource_id: id, expected_version: version, ...patch } = rest as { resource_id: string; expected_version: number };
+      const card = cards.get(id)!;
+      if (card.version !== version) throw HubError.fromFrame({ code: "conflict", status: 409, message: "stale version", details: { reason: "stale_version" } });
+      const next = { ...card, ...patch, version: card.version + 1 };
+      cards.set(id, next);
+      return next;
+    }
+    throw new Error(`unexpected ${method}`);
+  };
+  realtime.mutate.mockImplementation((method: string, params: unknown, options?: { idempotencyKey?: string }) => {
+    const key = options?.idempotencyKey ?? `key-${calls.length}`;
+    calls.push({ method, params: params as Record<string, unknown>, key });
+    return new Promise((resolve, reject) => {
+      const run = () => {
+        const mine = n++;
+        try {
+          const reply = handle(method, params as Record<string, unknown>, key);
+          if (lose.includes(mine)) reject(HubError.fromFrame({ code: "timeout", status: 504, message: "No reply within 30000 ms" }));
+          else resolve(reply);
+        } catch (error) {
+          reject(error);
+        }
+      };
+      if (connection === "live") run();
+      else waiting.push(run);
+    });
+  });
+  return {
+    cards,
+    /** The connection is back: the calls that waited are sent. */
+    async reconnect() {
+      connection = "live";
+      await act(async () => {
+        for (const run of waiting.splice(0)) run();
+      });
+    },
+  };
+}
+
+describe("ResourceDialog, a create saved again with other values after its reply was lost (the hub made the first)", () => {
+  it("online: the earlier request is sent again for its card, which is shown, and the form's values go as an edit of it", async () => {
+    const hub = fakeHub([0]);
+    const dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello, world" } });
+    fireEvent.change(within(dialog).getByLabelText("Tags"), { target: { value: "x" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(calls.map((c) => c.method)).toEqual(["resources.create", "resources.create", "resources.create", "resources.update"]);
+    expect(new Set(calls.slice(0, 3).map((c) => c.key)).size).toBe(1); // one key: a new one would make a second card
+    expect(calls[2]!.params).toEqual(calls[0]!.params); // the request the hub applied, answered with its card
+    expect(calls[3]!.params).toEqual({ workspace_id: WS, resource_id: "made-1", expected_version: 1, title: "Hello, world", tags: ["x"] });
+    expect(hub.cards.size).toBe(1);
+    expect(hub.cards.get("made-1")).toMatchObject({ title: "Hello, world", tags: ["x"], version: 2 });
+    expect(screen.getByTestId("cards").textContent).toContain("Hello, world");
+    expect(screen.queryByText(/already used with a different request/)).toBeNull();
+    expect(screen.queryByText(/was not created|not applied/)).toBeNull();
+  });
+
+  it("online, the edit of the card refused: the card shows as made, the dialog closes and says the changes were not applied", async () => {
+    const hub = fakeHub([0]);
+    const dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello, world" } });
+    const mutate = realtime.mutate.getMockImplementation()!;
+    realtime.mutate.mockImplementation((method: string, params: unknown, options?: { idempotencyKey?: string }) =>
+      method === "resources.update" ? Promise.reject(HubError.fromFrame({ code: "forbidden", status: 403, message: "read-only" })) : mutate(method, params, options),
+    );
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(screen.getAllByText("Your earlier save created “Hello”")).not.toHaveLength(0);
+    expect(screen.getAllByText(/Your changes were not applied/)).not.toHaveLength(0);
+    expect(screen.getByTestId("cards").textContent).toContain("Hello");
+    expect(hub.cards.size).toBe(1);
+  });
+
+  it("online, the earlier request's answer lost again: the form stays open saying so; saved once more, the card comes", async () => {
+    const hub = fakeHub([0, 2]);
+    const dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello, world" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(calls).toHaveLength(3));
+    await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
+    expect(screen.getByTestId("open").textContent).toBe("true");
+    expect(screen.queryByText(/already used with a different request/)).toBeNull();
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(hub.cards.size).toBe(1);
+    expect(hub.cards.get("made-1")).toMatchObject({ title: "Hello, world", version: 2 });
+    expect(screen.getByTestId("cards").textContent).toContain("Hello, world");
+  });
+
+  it("saved again offline: the draft waits; on reconnect the refusal brings the earlier card, edited to the form's values, and no toast says it failed", async () => {
+    const hub = fakeHub([0]);
+    const dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
+    connection = "offline";
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello, world" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    expect(screen.getByTestId("cards").textContent).toContain("Hello, world"); // its draft
+    await hub.reconnect();
+    await waitFor(() => expect(hub.cards.get("made-1")).toMatchObject({ title: "Hello, world", version: 2 }));
+    await waitFor(() => expect(screen.getByTestId("cards").textContent).toBe("Original, Hello, world"));
+    expect(hub.cards.size).toBe(1);
+    expect(calls[2]!.params).toEqual(calls[0]!.params);
+    expect(calls[2]!.key).toBe(calls[0]!.key);
+    expect(screen.queryByText(/was not created|not applied/)).toBeNull();
+  });
+
+  it("saved again offline, the earlier card not to be had (its request refused too): the draft goes and a toast says what the earlier save made", async () => {
+    const hub = fakeHub([0]);
+    const dialog = renderDialog("create");
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
+    connection = "offline";
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello, world" } });
+    await submit(dialog, /^Create$/);
+    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+    const mutate = realtime.mutate.getMockImplementation()!;
+    realtime.mutate.mockImplementation((method: string, params: unknown, options?: { idempotencyKey?: string }) =>
+      (params as { title?: string }).title === "Hello"
+        ? Promise.reject(HubError.fromFrame({ code: "unprocessable", status: 422, message: "this Idempotency-Key was already used with a different request", details: { idempotency_key: options?.idempotencyKey } }))
+        : mutate(method, params, options),
+    );
+    await hub.reconnect();
+    await waitFor(() => expect(screen.getAllByText("Your earlier save created “Hello”")).not.toHaveLength(0));
+    expect(screen.getAllByText(/Your changes were not applied/)).not.toHaveLength(0);
+    expect(screen.getByTestId("cards").textContent).toBe("Original");
     expect(screen.queryByText(/was not created/)).toBeNull();
   });
 });
