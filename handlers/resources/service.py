@@ -13,7 +13,8 @@ shared (``column_lock``) until it commits. An update that leaves its card a long
 ``positions.RESPACE_AFTER``) then re-keys the run of long keys around it (``_respace``),
 so that a gap dropped into again and again never runs out of keys the API takes — but
 only if it gets that lock exclusively (``pg_try_advisory_xact_lock``: only when no other
-such write is in flight in the column; it never waits) and every card of the run is free
+such write holds it — one takes it once it has locked its own card; it never waits) and
+every card of the run is free
 to lock. Under that lock the re-key's read sees every card put into the column before it,
 and none can be put in until it commits: it never crosses one nor ties with one.
 
@@ -377,7 +378,7 @@ async def _respace(ctx: Context, moved: Resource, now: datetime) -> None:
 
     Nothing is re-keyed — the move keeps the valid key it was given, and the next long
     one tries again — unless this transaction gets the column's lock exclusively (no
-    other write that places a card in the column is in flight, and none can commit until
+    other write that places a card in the column holds it, and none can commit until
     this one does) and locks every card of the run without waiting (``SKIP LOCKED``: a
     card another change holds, or one that left the run since the read, stops it; a wait
     could deadlock with a re-key in another column). The run is read after the lock is

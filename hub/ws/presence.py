@@ -17,8 +17,10 @@ has published — each by its claim, so that an ack sent again (its first reply 
 never lets go of a leave of the same client owed since, under a claim of its own. So a
 lost reply is made up by the next sweep, and a hub that died before letting go of them
 by another once its claim lapses. A leave goes out twice when its claim lapsed after
-its hub published it: that hub died, or was cut off from Redis for a TTL, before letting
-go of it (harmless: a ``left`` for a client not listed changes nothing). A member back
+its hub published it: that hub died, was cut off from Redis for a TTL, or lost the
+replies of the passes that would have let go of it until the claim, set when the leave
+was first claimed and not renewed, lapsed (harmless: a ``left`` for a client not listed
+changes nothing). A member back
 before its owed leave went out (renewed, or joined again) takes it out of the owed ones.
 The same goes for a renewal's news, the members it found gone and put back: they wait
 in the hub's returns in Redis, each with the stamp of the renewal that found it, handed

@@ -396,7 +396,6 @@ class TestRespace:
         )
         assert [r.status for r in responses] == [200] * 10
         items = await listing(domain, ws, ann)
-        assert [r["id"] for r in items] == [r["id"] for r in board_order(items)]
         assert len({r["position"] for r in items}) == 12
         assert (items[0], items[-1]) == (low, high)
         assert {r["id"] for r in items[1:-1]} == {c["id"] for c in cards}
@@ -479,7 +478,6 @@ class TestRespace:
         assert [r["id"] for r in run] == [a["id"], b["id"], moving["id"]]
         assert [r["position"] for r in run] == keys_between("a0", "a1", 3)
         assert moved_body == run[2]
-        assert [r["id"] for r in items] == [r["id"] for r in board_order(items)]
         assert (items[0]["id"], items[-1]["id"]) == (low["id"], high["id"])
         assert len(items) == 6
 
@@ -609,5 +607,4 @@ class TestBusyWorkspace:
 
         await eventually(every_event_once)
         items = await listing(domain, ws, ann, limit=100)
-        assert [r["id"] for r in items] == [r["id"] for r in board_order(items)]
         assert {r["id"] for r in items} == created
