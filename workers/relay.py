@@ -31,9 +31,15 @@ JetStream's duplicate window, after newer events. So does one frozen in the midd
 publishing (the fence is checked before each row and once more before the batch's
 acknowledgements are awaited, which is when nats-py's flusher writes it): the messages
 it had handed to nats-py and nats-py has not written are taken back out of its buffer
-(``AckedPublisher.withdraw``), as they are after any failed pass (a stalled connection:
-nats-py would send them once it moves or reconnects). Only a freeze in the instant
-between that last check and the flusher's write can let a batch out late.
+(``AckedPublisher.withdraw``), as they are after any failed pass. Only a freeze in the
+instant between that last check and the flusher's write can let a batch out late.
+
+What nats-py has written is out of reach: its flusher hands its whole buffer to the
+socket's transport, then awaits the transport's drain. On a connection that stalls
+(before nats-py's pings find it stale) with nothing queued, a pass's messages are written
+at once, wait in the transport and go out should the connection move again; only what is
+queued while the flusher waits in that drain, behind a backlog the stalled socket does
+not take, stays in nats-py's buffer to be taken back.
 
 A row that can never be published — a channel name that is not one, a payload over
 ``max_payload`` (of the NATS server the client is connected to now) or one orjson cannot
@@ -50,8 +56,9 @@ meanwhile. While PostgreSQL or JetStream is unreachable (or JetStream answers 50
 backs off quietly: the worker's ``Health`` logs a database outage once, and a JetStream
 outage is one "paused" line and one "resumed" line, once events go out again (this
 relay's publishes are acknowledged, or the rows it could not publish have gone out
-through the relay that leads now) — not a line per pass. Any other failure is a
-traceback per backoff step.
+through the relay that leads now) — not a line per pass; messages taken back are one
+line too, at the first pass of a run of failures that takes any back. Any other failure
+is a traceback per backoff step.
 """
 
 from __future__ import annotations
@@ -166,6 +173,7 @@ class OutboxRelay:
         self.paused: str | None = None  # why, while JetStream is unreachable
         self._stuck_at: int | None = None  # while paused: the first row it could not publish
         self._batch_first: int | None = None  # the first row of the batch read last
+        self._took_back_said = False  # the failures under way have logged a take-back
         self._sleep = sleep  # how a backoff is waited out
         self._read_at: float | None = None  # loop time the read of the current batch began
         self._nats = nats
@@ -258,6 +266,8 @@ class OutboxRelay:
                 ):
                     self.paused = self._stuck_at = None
                     log.info("outbox relay resumed: events go out again")
+                if self.paused is None:
+                    self._took_back_said = False
             except asyncio.CancelledError:
                 raise
             except LeadLost as exc:
@@ -499,8 +509,14 @@ class OutboxRelay:
         failed, and the rows go out through the relay that leads next. Sent late — after
         a freeze, once a stalled connection moves again or reconnects — a message could
         reach JetStream past its duplicate window, after newer events."""
-        if isinstance(self.js, AckedPublisher) and (taken := self.js.withdraw()):
+        if not isinstance(self.js, AckedPublisher) or not (taken := self.js.withdraw()):
+            return
+        # Once in a run of failed passes: a stalled connection takes back at every step.
+        if not self._took_back_said:
+            self._took_back_said = True
             log.warning("outbox relay took back %d messages not yet sent", taken)
+        else:
+            log.debug("outbox relay took back %d messages not yet sent", taken)
 
     async def _publish(self, rows: Sequence[Pending], fence: Callable[[], None]) -> dict[int, str]:
         """Publish ``rows``; returns the ones that can never be published, with why.
@@ -554,14 +570,22 @@ class OutboxRelay:
             for _, ack in acks:
                 ack.cancel()
         for row, ack in acks:
+            failure: BaseException
             if ack.cancelled():
-                self._withdraw()  # a stalled connection: nats-py would send them when it can
-                raise TimeoutError(f"no acknowledgement from JetStream in {self.publish_timeout}s")
-            result = ack.exception()
-            if isinstance(result, BadRequestError):  # JetStream: this message, never
-                refused[row.id] = f"refused by JetStream: {result}"
+                failure = TimeoutError(
+                    f"no acknowledgement from JetStream in {self.publish_timeout}s"
+                )
+            elif isinstance(result := ack.exception(), BadRequestError):
+                refused[row.id] = f"refused by JetStream: {result}"  # this message, never
+                continue
             elif result is not None:
-                raise result
+                failure = result
+            else:
+                continue
+            # Rows of the batch may still be in nats-py's buffer (on a stalled connection
+            # it would send them whenever it moves again).
+            self._withdraw()
+            raise failure
         for row in rows:
             if row.id in refused:
                 log.error(
@@ -624,18 +648,19 @@ class AckedPublisher:
 
     def withdraw(self) -> int:
         """Take this publisher's messages that nats-py has not written to its socket yet
-        out of its buffer; returns how many. nats-py keeps its buffer through a reconnect
-        and sends it whenever it can, however late. Relies on nats-py's internals, as
-        hubbub/nats_direct.py does (``_pending``: one command per publish, and
-        ``_pending_data_size``); a client without them keeps its buffer."""
+        out of its buffer (its publishes, not its subscription); returns how many.
+        nats-py keeps its buffer through a reconnect and sends it whenever it can,
+        however late. Relies on nats-py's internals, as hubbub/nats_direct.py does
+        (``_pending``: one command per publish, and ``_pending_data_size``); a client
+        without them keeps its buffer."""
         client: Any = self._nc
         pending = getattr(client, "_pending", None)
         if self._prefix is None or not isinstance(pending, list):
             return 0
         if not isinstance(getattr(client, "_pending_data_size", None), int):
             return 0
-        ours = f" {self._prefix}.".encode()
-        kept = [cmd for cmd in pending if ours not in cmd[: cmd.find(b"\r\n")]]
+        ours = f"{self._prefix}.".encode()
+        kept = [cmd for cmd in pending if not _publishes_to(cmd, ours)]
         taken = len(pending) - len(kept)
         if taken:
             client._pending_data_size -= sum(len(cmd) for cmd in pending) - sum(
@@ -647,6 +672,16 @@ class AckedPublisher:
 
 def _acknowledged(ack: asyncio.Future[Any]) -> bool:
     return ack.done() and not ack.cancelled() and ack.exception() is None
+
+
+def _publishes_to(command: bytes, reply_prefix: bytes) -> bool:
+    """Whether ``command`` (one of nats-py's buffer) is a message published with a reply
+    subject starting with ``reply_prefix``: ``PUB <subject> <reply> <size>`` or ``HPUB
+    <subject> <reply> <header size> <size>``. Not the publisher's ``SUB <prefix>.* <sid>``:
+    taken back, the subscription would be gone at the server, and nats-py (which still
+    lists it) would send it again only after a reconnect."""
+    fields = command[: command.find(b"\r\n")].split(b" ")
+    return fields[0] in (b"PUB", b"HPUB") and len(fields) > 3 and fields[2].startswith(reply_prefix)
 
 
 class Pending(NamedTuple):

@@ -5,22 +5,28 @@ and commits there are."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js.api import PubAck
+from nats.js.errors import NoStreamResponseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.db import asyncpg_connect_args
 from hubbub.config import Settings
 from hubbub.contracts.channels import ChannelKind
 from hubbub.contracts.subjects import Subjects
+from hubbub.natsconn import connect_nats
 from hubbub.streams import ensure_streams
 from tests.integration.test_relay_leader import add_rows, notes, unpublished
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for
-from workers.relay import NOTIFY_CHANNEL, RELAY_LOCK_ID, OutboxRelay
+from workers.relay import NOTIFY_CHANNEL, RELAY_LOCK_ID, AckedPublisher, OutboxRelay
 
 
 class Backoff:
@@ -222,3 +228,143 @@ async def test_a_batch_given_up_for_the_lease_is_backed_off_like_a_failure(
 
 async def _none_unpublished(db: async_sessionmaker[AsyncSession]) -> bool:
     return await unpublished(db) == 0
+
+
+JUNK = "relay.test.junk"
+
+
+async def stall(client: NATS, proxy: TcpProxy) -> None:
+    """Stall ``client``'s connection: the proxy stops reading what it sends, and nats-py's
+    flusher hands its transport 16 MB of junk (on a subject nobody reads) in one write —
+    more than the sockets' buffers take in — and waits in its drain for good. What is
+    published from now on stays in nats-py's buffer, where the relay can take it back."""
+    proxy.hold_upstream_from(f"PUB {JUNK} ".encode())
+    for _ in range(16):  # none of these awaits lets the flusher run: one write for all
+        await client.publish(JUNK, b"x" * 1_000_000)
+    transport: Any = client._transport  # type: ignore[attr-defined]
+    writer: asyncio.StreamWriter = transport._io_writer
+    await wait_for(lambda: writer.transport.get_write_buffer_size() > 8_000_000)
+
+
+def ours_pending(client: NATS, relay: OutboxRelay) -> list[bytes]:
+    """The first lines of the relay's commands still in nats-py's buffer."""
+    assert isinstance(relay.js, AckedPublisher)
+    prefix = relay.js._prefix
+    assert prefix is not None
+    lines = [cmd.split(b"\r\n")[0] for cmd in client._pending]  # type: ignore[attr-defined]
+    return [line for line in lines if prefix.encode() in line]
+
+
+@pytest.fixture
+async def stalling(settings: Settings) -> AsyncIterator[tuple[NATS, TcpProxy]]:
+    """A NATS client whose connection a test can stall (the test's server, through a
+    proxy); no pings, so nats-py does not take the stall for a lost link."""
+    proxy = TcpProxy.to_url(settings.nats_url or "")
+    await proxy.start()
+    client = await connect_nats(
+        proxy.in_place_of(settings.nats_url or ""), "stalled", ping_interval_s=600
+    )
+    try:
+        yield client, proxy
+    finally:
+        await proxy.stop()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await client.close()
+
+
+async def test_a_stalled_connection_keeps_the_relays_subscription_and_logs_once(
+    settings: Settings,
+    nc: NATS,
+    db: async_sessionmaker[AsyncSession],
+    stalling: tuple[NATS, TcpProxy],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The relay's NATS connection stalls (nats-py's flusher waits on a full socket): each
+    pass times out, and the messages it handed to nats-py are taken back — but not the
+    subscription to JetStream's answers that its publisher queued at its first publish,
+    which nats-py would not send again short of a reconnect (every later pass would time
+    out, and its batch be sent again at each). The outage is one "paused" line and one
+    line about messages taken back; once the connection moves, the same relay publishes
+    the rows, once each."""
+    client, proxy = stalling
+    subjects = Subjects(settings.namespace)
+    await add_rows(db, "workspace:stalled", "a", "b")
+    backoff = Backoff()
+    relay = OutboxRelay(
+        db,
+        client.jetstream(),
+        subjects,
+        publish_timeout=0.5,
+        min_interval=0,
+        sleep=backoff,
+        nats=client,
+    )
+    caplog.set_level(logging.INFO, "workers.relay")
+    await stall(client, proxy)
+    relay.start()
+    try:
+        relay.kick()
+        for passes in range(1, 4):
+            await wait_for(lambda n=passes: len(backoff.delays) == n)
+            # The pass's messages were taken back; the subscription is still to go.
+            assert [line.split()[0] for line in ours_pending(client, relay)] == [b"SUB"]
+            if passes < 3:
+                backoff.end()
+        assert len(lines(caplog, "outbox relay paused")) == 1
+        assert len(lines(caplog, "outbox relay took back")) == 1
+        assert await unpublished(db) == 2
+
+        proxy.release_upstream()
+        backoff.end()
+        await wait_for(lambda: lines(caplog, "outbox relay resumed"))
+        assert await unpublished(db) == 0
+        assert relay.published == 2
+        assert await notes(nc, settings, "workspace:stalled") == ["a", "b"]
+        assert tracebacks(caplog) == []
+    finally:
+        await relay.stop(1)
+
+
+class SplitPublisher(AckedPublisher):
+    """The relay's publisher on a stalled connection, except that a user's event goes
+    through ``elsewhere`` (a connection that JetStream answers on)."""
+
+    def __init__(self, nc: NATS, elsewhere: AckedPublisher) -> None:
+        super().__init__(nc)
+        self.elsewhere = elsewhere
+
+    async def publish_async(
+        self, subject: str, payload: bytes, *, headers: dict[str, str]
+    ) -> asyncio.Future[PubAck]:
+        if ".user." in subject:
+            return await self.elsewhere.publish_async(subject, payload, headers=headers)
+        return await super().publish_async(subject, payload, headers=headers)
+
+
+async def test_a_pass_failed_by_one_answer_takes_back_the_unsent_rest(
+    settings: Settings,
+    nc: NATS,
+    db: async_sessionmaker[AsyncSession],
+    stalling: tuple[NATS, TcpProxy],
+) -> None:
+    """A batch's first row finds no stream (JetStream answers at once) and the next waits
+    on a stalled connection until the pass gives it up: the pass fails with the first
+    row's error — and takes the second's message back out of nats-py's buffer, as a pass
+    that failed on the timeout does, rather than leave it there to go out whenever the
+    connection moves."""
+    client, proxy = stalling
+    subjects = Subjects(settings.namespace)
+    await nc.jetstream().delete_stream(subjects.stream(ChannelKind.USER))
+    await add_rows(db, "user:split", "nostream")
+    await add_rows(db, "workspace:split", "stalled")
+    relay = OutboxRelay(db, client.jetstream(), subjects, publish_timeout=0.5, nats=client)
+    relay.js = SplitPublisher(client, AckedPublisher(nc))
+    await stall(client, proxy)
+    try:
+        with pytest.raises(NoStreamResponseError):
+            await relay.flush()
+        assert [line.split()[0] for line in ours_pending(client, relay)] == [b"SUB"]
+        assert await unpublished(db) == 2
+    finally:
+        await relay.stop(0.1)
