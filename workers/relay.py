@@ -55,7 +55,7 @@ After a failed pass the relay waits out its backoff, however many commits kick i
 meanwhile. While PostgreSQL or JetStream is unreachable (or JetStream answers 503) it
 backs off quietly: the worker's ``Health`` logs a database outage once, and a JetStream
 outage is one "paused" line and one "resumed" line, once events go out again (this
-relay's publishes are acknowledged, or the rows it could not publish have gone out
+relay's publishes are acknowledged, or the first row it could not publish has gone out
 through the relay that leads now) — not a line per pass; messages taken back are one
 line too, at the first pass of a run of failures that takes any back. Any other failure
 is a traceback per backoff step.
@@ -172,7 +172,9 @@ class OutboxRelay:
         self.health = health if health is not None else Health()
         self.paused: str | None = None  # why, while JetStream is unreachable
         self._stuck_at: int | None = None  # while paused: the first row it could not publish
-        self._batch_first: int | None = None  # the first row of the batch read last
+        # The first row of the batch published last that JetStream did not acknowledge
+        # (None: it acknowledged them all). Rows before it were stored, and are marked.
+        self._first_owed: int | None = None
         self._took_back_said = False  # the failures under way have logged a take-back
         self._sleep = sleep  # how a backoff is waited out
         self._read_at: float | None = None  # loop time the read of the current batch began
@@ -292,7 +294,7 @@ class OutboxRelay:
                     record(self.health, outage, exc)
                 elif self.paused is None:
                     self.paused = f"{type(exc).__name__}: {exc}"[:300]
-                    self._stuck_at = self._batch_first
+                    self._stuck_at = self._first_owed
                     log.warning(
                         "outbox relay paused: JetStream is unreachable (%s); retrying",
                         self.paused,
@@ -366,7 +368,6 @@ class OutboxRelay:
             rows = await self._take(conn)
             if not rows:
                 return False
-            self._batch_first = rows[0].id
             try:
                 refused = await self._publish(rows, lambda: self._fence(conn))
             except Exception:
@@ -567,6 +568,8 @@ class OutboxRelay:
             stored = [row.id for row, ack in acks if _acknowledged(ack)]
             self._stored.extend(stored)
             self._acknowledged += len(stored)
+            acknowledged = set(stored)
+            self._first_owed = next((row.id for row in rows if row.id not in acknowledged), None)
             for _, ack in acks:
                 ack.cancel()
         for row, ack in acks:

@@ -143,12 +143,15 @@ async def test_a_paused_relay_says_resumed_only_once_events_go_out(
     db: async_sessionmaker[AsyncSession],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Two relays, the stream gone. The relay whose pass failed stays paused through the
-    passes in which another relay leads — JetStream answers, only the stream is missing,
-    and no event goes out — and says "resumed" once the leader has published the rows it
-    could not."""
+    """Two relays, the workspace stream gone. The relay whose pass failed (its batch's
+    first row, a user's event, was stored; the next one found no stream) stays paused
+    through the passes in which another relay leads — JetStream answers, only the stream
+    is missing, and no event goes out — and says "resumed" once the leader has published
+    the rows it could not: the row it is waiting for is the one JetStream did not take,
+    not the first of its batch."""
     subjects = Subjects(settings.namespace)
     await nc.jetstream().delete_stream(subjects.stream(ChannelKind.WORKSPACE))
+    await add_rows(db, "user:resumed", "stored")
     await add_rows(db, "workspace:resumed", "a")
     backoff = Backoff()
     paused = OutboxRelay(db, nc.jetstream(), subjects, poll_interval=60, sleep=backoff, nats=nc)
@@ -176,7 +179,7 @@ async def test_a_paused_relay_says_resumed_only_once_events_go_out(
         assert await unpublished(db) == 0
         paused.kick()
         await wait_for(lambda: lines(caplog, "outbox relay resumed"))
-        assert paused.published == 0
+        assert paused.published == 1  # the user's event, marked by its failed pass
         assert not paused.leading
         assert len(lines(caplog, "outbox relay paused")) == 1
         assert len(lines(caplog, "outbox relay resumed")) == 1
