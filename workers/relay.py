@@ -644,7 +644,8 @@ class AckedPublisher:
         try:
             answer = orjson.loads(msg.data)
             if "error" in answer:
-                APIError.from_error(answer["error"])  # raises it, as its code's class
+                ack.set_exception(_api_error(answer["error"]))
+                return
             ack.set_result(PubAck.from_response(answer))
         except Exception as exc:
             ack.set_exception(exc)
@@ -671,6 +672,19 @@ class AckedPublisher:
             )
             pending[:] = kept
         return taken
+
+
+def _api_error(error: Any) -> Exception:
+    """JetStream's error answer as nats-py's exception of its code's class. nats-py 2.16's
+    ``APIError.from_error`` raises it instead of returning it (nats-io/nats.py#985):
+    whichever it does, the error is the one returned."""
+    try:
+        made: object = APIError.from_error(error)
+    except APIError as raised:
+        return raised
+    if isinstance(made, Exception):
+        return made
+    return APIError(description=str(error))
 
 
 def _acknowledged(ack: asyncio.Future[Any]) -> bool:

@@ -16,7 +16,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError, ConnectionReconnectingError
 from nats.js import JetStreamContext
-from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
+from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -349,13 +349,31 @@ async def test_rows_stored_whose_mark_failed_are_marked_not_sent_again(
     await cut.stop(1)
 
 
+@pytest.mark.parametrize("from_error", ["raises", "returns"])
 async def test_a_row_jetstream_refuses_is_set_aside_and_the_rest_go_out(
-    settings: Settings, own_nats: EmbeddedNats, db: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    own_nats: EmbeddedNats,
+    db: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+    from_error: str,
 ) -> None:
     """JetStream answers a message over the stream's max_msg_size with a 400: the row is
     set aside with that answer and the rows around it go out. (nats-py's publish_async
     loses an error JetStream answers with, nats-io/nats.py#985: the relay waited out its
-    acknowledgement, said JetStream was unreachable and tried the batch again for good.)"""
+    acknowledgement, said JetStream was unreachable and tried the batch again for good.)
+    The same whether nats-py's ``APIError.from_error`` raises the error, as in 2.16, or
+    returns it, as it would with that bug fixed."""
+    if from_error == "returns":
+        raising = APIError.from_error
+
+        def returning(cls: type[APIError], err: dict[str, Any]) -> APIError:
+            try:
+                raising(err)
+            except APIError as exc:
+                return exc
+            raise AssertionError("from_error neither raised nor returned an error")
+
+        monkeypatch.setattr(APIError, "from_error", classmethod(returning))
     subjects = Subjects(settings.namespace)
     client = await connect_nats(own_nats.url, "refused")
     try:
