@@ -216,7 +216,8 @@ export class HubError extends Error {
    * Sent again as it was, the applied request answers its stored reply.
    */
   get keyUsedForOther(): boolean {
-    return this.code === "unprocessable" && this.fieldErrors.length === 0;
+    // Not any 422: over REST one without a code (a proxy's page) reads as `unprocessable` too.
+    return this.code === "unprocessable" && typeof this.details.idempotency_key === "string";
   }
 
   /** Field errors of a `validation_failed` error (empty otherwise). */

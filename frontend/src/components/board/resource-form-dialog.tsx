@@ -187,7 +187,7 @@ function ResourceForm(props: ResourceDialogProps) {
           },
           async (error: unknown) => {
             if (refused(error)) unsettled.delete(sent);
-            if (error instanceof HubError && error.keyUsedForOther) {
+            if (error instanceof HubError && error.keyUsedForOther && unsettled.size > 0) {
               // An earlier save under this key was made (its reply lost): that card, not this draft, is the one.
               const outcome = await adoptEarlier(values, settle);
               if (outcome.kind === "retry") {
@@ -215,7 +215,7 @@ function ResourceForm(props: ResourceDialogProps) {
           props.onOpenChange(false);
           return;
         }
-        if (error instanceof HubError && error.keyUsedForOther) {
+        if (error instanceof HubError && error.keyUsedForOther && unsettled.size > 0) {
           // An earlier save under this key was made (its reply lost), then the form changed: take that card.
           const outcome = await adoptEarlier(values, (created) => created && props.dispatch({ type: "upsert", resource: created }));
           if (outcome.kind === "done") props.onOpenChange(false);

@@ -43,6 +43,9 @@ describe("HubError", () => {
     const invalid = { code: "validation_failed", status: 422, message: "invalid", details: { errors: [{ loc: ["title"], msg: "blank", type: "value_error" }] } };
     expect(HubError.fromFrame(invalid).keyUsedForOther).toBe(false);
     expect(HubError.fromResponse(422, { status: 422, code: "unprocessable", errors: invalid.details.errors }).keyUsedForOther).toBe(false);
+    // Nor a 422 that is not the hub's (a proxy's page, a problem without a code).
+    expect(HubError.fromResponse(422, "<html>422</html>").keyUsedForOther).toBe(false);
+    expect(HubError.fromResponse(422, { status: 422, title: "Unprocessable Entity" }).keyUsedForOther).toBe(false);
   });
 
   it("survives a malformed error frame", () => {
