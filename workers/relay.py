@@ -682,6 +682,12 @@ def _api_error(error: Any) -> Exception:
         made: object = APIError.from_error(error)
     except APIError as raised:
         return raised
+    except Exception:  # an answer nats-py cannot read (a field it does not know)
+        code = error.get("code") if isinstance(error, dict) else None
+        description = str(error.get("description", error) if isinstance(error, dict) else error)
+        if code == 400:
+            return BadRequestError(code=400, description=description)
+        return APIError(code=code, description=description)
     if isinstance(made, Exception):
         return made
     return APIError(description=str(error))
