@@ -10,7 +10,8 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from hub import calls, metrics
 from hub.problems import problem_response
@@ -141,6 +142,7 @@ async def _http_request(request: web.Request, handler: Handler) -> web.StreamRes
     token = request_id_var.set(request_id)
     measured = metrics.metrics_of(request.app)
     metrics_token = metrics.current.set(measured)
+    settings = request.app[SETTINGS]
     start = time.perf_counter()
     status = 500  # what the log says if even the error handling fails
     response: web.StreamResponse
@@ -159,14 +161,15 @@ async def _http_request(request: web.Request, handler: Handler) -> web.StreamRes
         cors_headers(request, response)
         status = response.status
         if _refuses_unread_body(request, response):
-            await _answer_and_close(request, response)
+            seconds_left = settings.request_timeout_s - (time.perf_counter() - start)
+            await _answer_unread(request, response, seconds_left)
         measured.observe_http(request, status, time.perf_counter() - start)
         return response
     except web.HTTPException as exc:  # a redirect or 304 passing through
         status = exc.status
         raise
     finally:
-        if request.app[SETTINGS].access_log:
+        if settings.access_log:
             access_log.info(
                 "%s %s",
                 request.method,
@@ -278,25 +281,87 @@ def _finish(request: web.Request, response: web.StreamResponse, request_id: str)
 
 def _check_declared_size(request: web.Request) -> None:
     """A body whose ``Content-Length`` is over the limit is refused before any route
-    looks at the request: otherwise a refusal that comes first (no token: 401; a GET,
-    whose body no one reads) would leave aiohttp to read all of it, to keep the
-    connection. (A body over the limit without a length is refused where it is read.)"""
+    looks at the request, whatever the route: otherwise a refusal that comes first (no
+    token: 401; a GET, whose body no one reads) would leave aiohttp to read all of it,
+    however large, to keep the connection. (A body over the limit without a length is
+    refused where it is read.) What becomes of the rest: ``_answer_unread``."""
     limit = request.app[SETTINGS].max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"request body larger than {limit} bytes", limit=limit)
 
 
-# After a refusal of a body too large, how long and how much of what the client still
-# sends is read and thrown away before the connection is closed: enough for the client
-# to have the answer before the close resets the connection, far less than a body.
+# A body refused by its ``Content-Length`` but at most this large is still read to its
+# end, and thrown away, after the answer: a proxy in front (compose's nginx takes bodies
+# up to 2 MiB, twice the default limit) sends the whole body it has buffered, and takes
+# a connection closed under its send for a hub that failed (it tries the other hub,
+# answers 502 and leaves both out for a while). DRAIN_FACTOR times the limit, and at
+# least DRAIN_FLOOR (twice nginx's 2 MiB), however small the limit.
+DRAIN_FACTOR = 4
+DRAIN_FLOOR = 4 * 1024 * 1024
+
+# After a refusal of a body that is not read to its end, how long and how much of what
+# the client still sends is read and thrown away before the connection is closed: enough
+# for the client to have the answer before the close resets the connection, far less
+# than a body.
 CLOSE_LINGER_S = 1.0
 CLOSE_LINGER_BYTES = 256 * 1024
+
+
+def drain_limit(max_body_bytes: int) -> int:
+    """The largest declared body a 413 still reads to its end (``DRAIN_FACTOR``)."""
+    return max(DRAIN_FACTOR * max_body_bytes, DRAIN_FLOOR)
 
 
 def _refuses_unread_body(request: web.Request, response: web.StreamResponse) -> bool:
     """A ``413`` to a request whose body was not read to its end (refused by its
     ``Content-Length``, or once it passed the limit): the rest is not wanted."""
     return response.status == 413 and not response.prepared and not request.content.is_eof()
+
+
+async def _answer_unread(
+    request: web.Request, response: web.StreamResponse, seconds_left: float
+) -> None:
+    """Answer a request whose body is refused unread: a declared body of at most
+    ``drain_limit`` is read to its end after the answer, within the request's deadline,
+    and the connection kept (``_answer_and_drain``); a larger one, a body of no declared
+    length (chunked, over the limit already) and one whose client waits for a
+    ``100 Continue`` it was not sent (it may never send the body) get the answer and the
+    connection's close (``_answer_and_close``)."""
+    declared = request.content_length
+    if (
+        declared is None
+        or declared > drain_limit(request.app[SETTINGS].max_body_bytes)
+        or _waits_for_continue(request)
+    ):
+        await _answer_and_close(request, response)
+    else:
+        await _answer_and_drain(request, response, seconds_left)
+
+
+def _waits_for_continue(request: web.Request) -> bool:
+    return (
+        request.version == HttpVersion11
+        and request.headers.get("Expect", "").lower() == "100-continue"
+    )
+
+
+async def _answer_and_drain(
+    request: web.Request, response: web.StreamResponse, seconds_left: float
+) -> None:
+    """Send ``response``, then read what is left of the body and throw it away, for at
+    most ``seconds_left`` (the request's deadline): the connection is then ready for the
+    next request. A body not all in by then (or whose client went, or which does not
+    decode) closes the connection instead, the answer long sent."""
+    await response.prepare(request)
+    await response.write_eof()
+    try:
+        async with asyncio.timeout(max(seconds_left, 0.0)):
+            while await request.content.readany():
+                pass
+    except (TimeoutError, ConnectionError, web.RequestPayloadError, HttpProcessingError):
+        pass  # not all of it: the connection goes
+    if not request.content.is_eof():
+        request.protocol.force_close()
 
 
 async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:

@@ -9,7 +9,8 @@ tests/support/deploy.py), in front of two `hubbub serve` processes and a worker.
 * A browser on nginx's address (a port other than 80, as compose publishes it) passes
   the hubs' same-origin checks: its socket is upgraded and its session cookie refreshed.
 * A client that falls silent in its headers or body is cut off by nginx after 10 s.
-* A body nginx takes but a hub refuses as too large is the hub's 413, not a 502.
+* A body nginx takes but a hub refuses as too large is the hub's 413, not a 502, and
+  leaves both hubs in nginx's pool.
 * The hubs' /metrics holds every metric name the alerts and the dashboards read."""
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import psutil
 import pytest
 from nats.aio.client import Client as NATS
@@ -224,12 +226,15 @@ class TestThroughNginx:
         errors = (nginx.folder / "error.log").read_text()
         assert f"127.0.0.1:{hubs[0].port}" in errors  # nginx tried it, and moved on
 
-    async def test_a_body_over_the_hubs_limit_is_the_hubs_413_through_nginx(
+    async def test_bodies_over_the_hubs_limit_are_the_hubs_413s_and_leave_both_hubs_up(
         self, nginx: Nginx, settings: Settings, tmp_path_factory: pytest.TempPathFactory
     ) -> None:
-        """nginx takes bodies up to 2 MiB and sends them on whole; a hub refuses one over
-        its 1 MiB up front and closes the connection after a short linger, which must
-        still take what nginx sends, or nginx would answer 502 for the hub's 413."""
+        """nginx takes bodies up to 2 MiB (client_max_body_size) and sends each on whole,
+        from its temp file, after the headers; a hub refuses one over its 1 MiB by its
+        Content-Length at once, and must still read all nginx sends. Were it to close
+        early, nginx's send would fail (a broken pipe), nginx would try the other hub
+        (proxy_next_upstream error), answer 502 and leave both hubs out for fail_timeout
+        (10 s): every request a 502. Sizes across the range between the two limits."""
         # nginx's workers (user nobody) keep such a body in client_body_temp, under the
         # test's folders: those are the test user's alone unless opened for passing.
         top = tmp_path_factory.getbasetemp()
@@ -237,18 +242,26 @@ class TestThroughNginx:
             folder.chmod(folder.stat().st_mode | 0o011)
             if folder == top:
                 break
-        body = b'{"name": "' + b"a" * (settings.max_body_bytes * 3 // 2) + b'"}'
+        nginx_limit = 2 * 1024 * 1024
+        low, high = settings.max_body_bytes + 1, nginx_limit
+        answers: list[tuple[int, int, int]] = []  # size, the POST's status, health's
         async with aiohttp.ClientSession() as session:
-            for _ in range(6):
+            for size in (low + (high - low) * n // 29 for n in range(30)):
+                body = b'{"name": "' + b"a" * (size - 12) + b'"}'
                 async with session.post(
                     f"{nginx.url}/api/v1/workspaces",
                     data=io.BytesIO(body),
                     headers={"Content-Type": "application/json"},
                 ) as response:
-                    assert response.status == 413, await response.text()
-                    assert (await response.json())["code"] == "too_large"
+                    status, problem = response.status, await response.read()
+                if status == 413:
+                    assert orjson.loads(problem)["code"] == "too_large"
                 async with session.get(f"{nginx.url}/api/v1/health") as response:
-                    assert response.status == 200
+                    answers.append((len(body), status, response.status))
+        assert [answer for answer in answers if answer[1:] != (413, 200)] == []
+        errors = (nginx.folder / "error.log").read_text()
+        for trouble in ("temporarily disabled", "no live upstreams", "Broken pipe"):
+            assert trouble not in errors, errors[-2000:]
 
     async def test_a_browser_on_nginxs_address_opens_a_socket_and_refreshes_its_cookie(
         self, nginx: Nginx, db: Any

@@ -1,11 +1,17 @@
-"""A request body over the size limit: ``413 too_large`` with ``Connection: close``, and
-the connection closed after the answer, so the rest of the body is never read (RFC 9110
-§15.5.14) — unless the whole body had been read already, when the connection stays open.
+"""A request body over the size limit: ``413 too_large``.
 
-The close is staged (RFC 9112 §9.6): the answer, then the hub's end of the connection
-(the client reads the end at once), then at most a little more of what the client had
-in flight is thrown away before the connection goes, so the client gets to read the
-answer before a reset.
+A body far over the limit (past ``drain_limit``: four times it), one of no declared
+length, and one whose client waits for ``100 Continue``: the answer says
+``Connection: close`` and the connection is closed after it, so the rest of the body is
+never read (RFC 9110 §15.5.14). The close is staged (RFC 9112 §9.6): the answer, then
+the hub's end of the connection (the client reads the end at once), then at most a
+little more of what the client had in flight is thrown away before the connection goes,
+so the client gets to read the answer before a reset.
+
+A declared body up to ``drain_limit`` (what a proxy in front takes and sends on whole):
+the answer at once, then the rest of the body read and thrown away within the request's
+deadline, and the connection kept; closed if the body is not all in by the deadline.
+A body read to its end already keeps the connection too.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import asyncio
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp.test_utils import TestClient
 
+from hub import middleware
 from hubbub.config import Settings
 
 # Far less than the time aiohttp would go on reading a body it no longer needs (10 s).
@@ -25,6 +33,21 @@ PROMPTLY_S = 5.0
 def head_and_body(raw: bytes) -> tuple[bytes, bytes]:
     head, _, body = raw.partition(b"\r\n\r\n")
     return head.lower(), body
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One answer off a connection that stays open: its head (lower case) and body."""
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PROMPTLY_S)).lower()
+    length = int(head.split(b"content-length: ")[1].split(b"\r\n")[0])
+    return head, await asyncio.wait_for(reader.readexactly(length), PROMPTLY_S)
+
+
+def post_head(length: int, path: str = "/api/v1/test/echo", extra: bytes = b"") -> bytes:
+    return (
+        b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" % path.encode()
+        + extra
+        + b"Content-Length: %d\r\n\r\n" % length
+    )
 
 
 async def test_a_declared_body_over_the_limit_is_refused_without_reading_the_rest(
@@ -155,19 +178,20 @@ async def test_a_declared_body_over_the_limit_is_refused_before_anything_else(
 async def test_a_client_that_waits_for_100_continue_gets_the_413_instead(
     hub_client: TestClient[Any, Any], settings: Settings
 ) -> None:
-    """``Expect: 100-continue`` with a length over the limit: no ``100 Continue`` asks for
-    a body that would be refused; the 413 is the answer, and the body is never sent."""
+    """``Expect: 100-continue`` with a length over the limit (within ``drain_limit``): no
+    ``100 Continue`` asks for a body that would be refused; the 413 is the answer, and the
+    connection is closed at once: the client may never send the body."""
     reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
     try:
-        writer.write(
-            b"POST /api/v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (settings.max_body_bytes + 1)
-        )
+        writer.write(post_head(settings.max_body_bytes + 1, extra=b"Expect: 100-continue\r\n"))
         await writer.drain()
         raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)
     finally:
         writer.close()
-    assert raw.lower().startswith(b"http/1.1 413"), raw[:200]
+    head, body = head_and_body(raw)
+    assert head.startswith(b"http/1.1 413"), raw[:200]
+    assert b"\r\nconnection: close" in head
+    assert orjson.loads(body)["code"] == "too_large"
 
 
 async def test_a_body_within_the_limit_still_gets_100_continue(
@@ -189,3 +213,69 @@ async def test_a_body_within_the_limit_still_gets_100_continue(
         writer.close()
     assert go_on == b"HTTP/1.1 100 Continue\r\n\r\n"
     assert head.startswith(b"HTTP/1.1 200"), head
+
+
+async def test_a_declared_body_a_proxy_would_take_is_answered_at_once_and_read_to_its_end(
+    hub_client: TestClient[Any, Any], settings: Settings
+) -> None:
+    """Twice the limit: what compose's nginx takes (up to 2 MiB) and sends on whole after
+    the headers. The 413 comes before the body is all sent, without ``Connection:
+    close``; the hub reads the rest and throws it away (a proxy whose send it cut off
+    would take it for failed, and answer 502), and the connection takes the next
+    request."""
+    declared = settings.max_body_bytes * 2
+    start = b'{"payload": "'
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+    try:
+        writer.write(post_head(declared) + start)
+        await writer.drain()
+        head, body = await read_answer(reader)
+        assert head.startswith(b"http/1.1 413"), head
+        assert b"\r\nconnection: close" not in head
+        assert orjson.loads(body)["code"] == "too_large"
+        writer.write(b"a" * (declared - len(start)))
+        writer.write(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        again, _ = await read_answer(reader)
+    finally:
+        writer.close()
+    assert again.startswith(b"http/1.1 200"), again
+
+
+async def test_a_declared_body_past_the_drain_limit_is_not_read_on(
+    hub_client: TestClient[Any, Any], settings: Settings
+) -> None:
+    """One byte over ``drain_limit``: the answer says ``Connection: close`` and the
+    connection is closed with the body unsent."""
+    declared = middleware.drain_limit(settings.max_body_bytes) + 1
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+    try:
+        writer.write(post_head(declared) + b"{")
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)
+    finally:
+        writer.close()
+    head, _ = head_and_body(raw)
+    assert head.startswith(b"http/1.1 413"), raw[:200]
+    assert b"\r\nconnection: close" in head
+
+
+class TestADeclaredBodyThatStopsComing:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"request_timeout_s": 1.0})
+
+    async def test_is_cut_off_at_the_request_deadline(
+        self, hub_client: TestClient[Any, Any], settings: Settings
+    ) -> None:
+        """Twice the limit, and then nothing more: the 413 at once, and the connection
+        closed at the request's deadline (1 s here), not held for the rest."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+        try:
+            writer.write(post_head(settings.max_body_bytes * 2) + b"{")
+            await writer.drain()
+            head, _ = await read_answer(reader)
+            assert head.startswith(b"http/1.1 413"), head
+            assert await asyncio.wait_for(reader.read(), PROMPTLY_S) == b""  # closed
+        finally:
+            writer.close()
