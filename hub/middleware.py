@@ -144,6 +144,7 @@ async def _http_request(request: web.Request, handler: Handler) -> web.StreamRes
     metrics_token = metrics.current.set(measured)
     settings = request.app[SETTINGS]
     start = time.perf_counter()
+    seconds: float | None = None
     status = 500  # what the log says if even the error handling fails
     response: web.StreamResponse
     span = span_token = None
@@ -160,15 +161,18 @@ async def _http_request(request: web.Request, handler: Handler) -> web.StreamRes
         # Here, not in ``cors``: a failure raised past it is answered only here.
         cors_headers(request, response)
         status = response.status
+        # The answer's latency, observed now: not the reading of a refused body after it.
+        seconds = time.perf_counter() - start
+        measured.observe_http(request, status, seconds)
         if _refuses_unread_body(request, response):
-            seconds_left = settings.request_timeout_s - (time.perf_counter() - start)
-            await _answer_unread(request, response, seconds_left)
-        measured.observe_http(request, status, time.perf_counter() - start)
+            await _answer_unread(request, response, settings.request_timeout_s - seconds)
         return response
     except web.HTTPException as exc:  # a redirect or 304 passing through
         status = exc.status
         raise
     finally:
+        if seconds is None:
+            seconds = time.perf_counter() - start
         if settings.access_log:
             access_log.info(
                 "%s %s",
@@ -178,7 +182,7 @@ async def _http_request(request: web.Request, handler: Handler) -> web.StreamRes
                     "method": request.method,
                     "path": request.path,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                    "duration_ms": round(seconds * 1000, 2),
                     "remote": request.remote,
                 },
             )

@@ -17,14 +17,16 @@ A body read to its end already keeps the connection too.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from hub import middleware
+from hub import metrics, middleware
 from hubbub.config import Settings
+from tests.support.waiting import wait_for
 
 # Far less than the time aiohttp would go on reading a body it no longer needs (10 s).
 PROMPTLY_S = 5.0
@@ -40,6 +42,19 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PROMPTLY_S)).lower()
     length = int(head.split(b"content-length: ")[1].split(b"\r\n")[0])
     return head, await asyncio.wait_for(reader.readexactly(length), PROMPTLY_S)
+
+
+def observed_413s(hub_client: TestClient[Any, Any]) -> tuple[float, float]:
+    """How many 413s the hub's HTTP latency metric has observed, and their summed
+    seconds."""
+    histogram = metrics.metrics_of(hub_client.app).http_duration
+    found = {
+        sample.name.rsplit("_", 1)[1]: sample.value
+        for family in histogram.collect()
+        for sample in family.samples
+        if sample.labels.get("status") == "413" and sample.name.endswith(("_count", "_sum"))
+    }
+    return found.get("count", 0.0), found.get("sum", 0.0)
 
 
 def post_head(length: int, path: str = "/api/v1/test/echo", extra: bytes = b"") -> bytes:
@@ -220,9 +235,9 @@ async def test_a_declared_body_a_proxy_would_take_is_answered_at_once_and_read_t
 ) -> None:
     """Twice the limit: what compose's nginx takes (up to 2 MiB) and sends on whole after
     the headers. The 413 comes before the body is all sent, without ``Connection:
-    close``; the hub reads the rest and throws it away (a proxy whose send it cut off
-    would take it for failed, and answer 502), and the connection takes the next
-    request."""
+    close``, and its latency is observed then; the hub reads the rest and throws it away
+    (a proxy whose send it cut off would take it for failed, and answer 502), and the
+    connection takes the next request."""
     declared = settings.max_body_bytes * 2
     start = b'{"payload": "'
     reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
@@ -233,6 +248,8 @@ async def test_a_declared_body_a_proxy_would_take_is_answered_at_once_and_read_t
         assert head.startswith(b"http/1.1 413"), head
         assert b"\r\nconnection: close" not in head
         assert orjson.loads(body)["code"] == "too_large"
+        await wait_for(lambda: observed_413s(hub_client)[0] == 1, what="the 413 observed")
+        assert observed_413s(hub_client)[1] < PROMPTLY_S
         writer.write(b"a" * (declared - len(start)))
         writer.write(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
         await writer.drain()
@@ -279,3 +296,37 @@ class TestADeclaredBodyThatStopsComing:
             assert await asyncio.wait_for(reader.read(), PROMPTLY_S) == b""  # closed
         finally:
             writer.close()
+
+
+async def test_the_linger_before_a_close_is_not_counted_as_the_answers_latency(
+    hub_client: TestClient[Any, Any],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A body far over the limit: the hub answers, shuts its side and lingers (here up to
+    a minute) for what the client still has in flight. The answer's latency, in the
+    metrics and the access log, is taken before the linger: the 413 is observed while
+    the client still holds the connection."""
+    monkeypatch.setattr(middleware, "CLOSE_LINGER_S", 60.0)
+    caplog.set_level(logging.INFO, logger="hubbub.access")
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+    try:
+        writer.write(post_head(settings.max_body_bytes * 64) + b"{")
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)  # the answer, the hub's end
+        assert head_and_body(raw)[0].startswith(b"http/1.1 413"), raw[:200]
+        await wait_for(lambda: observed_413s(hub_client)[0] == 1, what="the 413 observed")
+        assert observed_413s(hub_client)[1] < PROMPTLY_S
+    finally:
+        writer.close()  # the linger ends: the access log's line follows
+
+    def logged() -> list[Any]:
+        return [
+            record.__dict__["duration_ms"]
+            for record in caplog.records
+            if record.name == "hubbub.access" and record.__dict__.get("status") == 413
+        ]
+
+    await wait_for(logged, what="the access log's line")
+    assert logged()[0] < PROMPTLY_S * 1000
