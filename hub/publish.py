@@ -40,7 +40,7 @@ from pydantic import ValidationError
 
 from hub import publications
 from hub.openapi import DocumentedRoute, document_route
-from hub.rest import idempotency_key, read_json_object
+from hub.rest import expect_within_limit, idempotency_key, read_json_object
 from hub.state import BUS, CLIENT_IP, NATS_CONN, SETTINGS, SUBJECTS
 from hub.ws.limits import ByteBudgets
 from hubbub.bus import Reply
@@ -299,7 +299,7 @@ def add_publish_route(app: web.Application, prefix: str) -> None:
     app[_budgets] = KeyBudgets(settings.publish_api_per_key, settings.publish_api_bytes_per_key)
     app.cleanup_ctx.append(_key_revocations)
     path = prefix + "/channels/{channel}/publish"
-    app.router.add_post(path, publish)
+    app.router.add_post(path, publish, expect_handler=expect_within_limit)
     document_route(app, _documented(path))
 
 

@@ -190,15 +190,20 @@ async def test_a_declared_body_over_the_limit_is_refused_before_anything_else(
     assert orjson.loads(body)["code"] == "too_large"
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/v1/test/echo", "/api/v1/channels/news/publish"], ids=["operation", "publish"]
+)
 async def test_a_client_that_waits_for_100_continue_gets_the_413_instead(
-    hub_client: TestClient[Any, Any], settings: Settings
+    hub_client: TestClient[Any, Any], settings: Settings, path: str
 ) -> None:
     """``Expect: 100-continue`` with a length over the limit (within ``drain_limit``): no
     ``100 Continue`` asks for a body that would be refused; the 413 is the answer, and the
     connection is closed at once: the client may never send the body."""
     reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
     try:
-        writer.write(post_head(settings.max_body_bytes + 1, extra=b"Expect: 100-continue\r\n"))
+        writer.write(
+            post_head(settings.max_body_bytes + 1, path, extra=b"Expect: 100-continue\r\n")
+        )
         await writer.drain()
         raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)
     finally:
