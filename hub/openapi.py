@@ -214,10 +214,15 @@ class _Builder:
                     "required": False,
                     "description": "Apply only if the entity's version is this ETag's "
                     '(like `"3"`, or `"3-admin"` as a workspace\'s: the version counts); '
-                    "otherwise 412",
+                    "otherwise 412. `*`: whatever version is current (the entity must be "
+                    'there). A weak tag (`W/"3"`) never matches: 412. A list of ETags '
+                    '(`"3", "3-admin"`, RFC 9110) is taken too, if its tags name one '
+                    "version; tags naming two versions are 400",
                     "schema": {
                         "type": "string",
-                        "pattern": '^(W/)?"?[1-9][0-9]{0,8}(-[a-z]{1,20})?"?$',
+                        # One tag, or *: a list is described, not patterned (one naming
+                        # two versions is a 400, which no schema-valid value may earn).
+                        "pattern": '^(\\*|(W/)?"?[1-9][0-9]{0,8}(-[a-z]{1,20})?"?)$',
                     },
                 }
             )

@@ -5,6 +5,7 @@ tag never matches), on the version alone (``"1"`` and ``"1-owner"`` alike)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -136,6 +137,28 @@ class TestIfMatch:
             "PATCH", path, ann, json={"name": "B"}, headers={"If-Match": '"1", "2"'}, expect=400
         )
         assert "one version" in refused["detail"]
+
+    async def test_the_documents_pattern_takes_star_and_no_value_answered_400(
+        self, domain: Domain
+    ) -> None:
+        """The API document's If-Match pattern, which a client (or the fuzzer) builds its
+        values from: ``*`` and the lone tags above fit it; no value the hub answers 400
+        does (a list is described, not patterned: one of two versions is a 400)."""
+        document = await (await domain.client.get("/api/v1/openapi.json")).json()
+        for path in (
+            "/api/v1/workspaces/{workspace_id}",
+            "/api/v1/workspaces/{workspace_id}/resources/{resource_id}",
+        ):
+            (if_match,) = [
+                p for p in document["paths"][path]["patch"]["parameters"] if p["name"] == "If-Match"
+            ]
+            pattern = re.compile(if_match["schema"]["pattern"])
+            taken = ["*", '"1"', '"1-owner"', "1", "1-owner", 'W/"1"', "W/1"]
+            assert [value for value in taken if not pattern.search(value)] == []
+            bad = ["one", '"1" "2"', '"1", 2', '*, "1"', "", '"1", "2"', "**"]
+            assert [value for value in bad if pattern.search(value)] == []
+            assert "400" in if_match["description"]
+            assert "`*`" in if_match["description"]
 
     async def test_a_resource_takes_the_same_lists(self, domain: Domain) -> None:
         ws, people = await domain.team()

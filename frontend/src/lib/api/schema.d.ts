@@ -5128,7 +5128,7 @@ export interface operations {
             header?: {
                 /** @description Send a retry with the same key and body: it is applied once and answered with the first response; the same key with another body is 422 `unprocessable` */
                 "Idempotency-Key"?: string;
-                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412 */
+                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412. `*`: whatever version is current (the entity must be there). A weak tag (`W/"3"`) never matches: 412. A list of ETags (`"3", "3-admin"`, RFC 9110) is taken too, if its tags name one version; tags naming two versions are 400 */
                 "If-Match"?: string;
             };
             path: {
@@ -5297,7 +5297,7 @@ export interface operations {
             header?: {
                 /** @description Send a retry with the same key and body: it is applied once and answered with the first response; the same key with another body is 422 `unprocessable` */
                 "Idempotency-Key"?: string;
-                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412 */
+                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412. `*`: whatever version is current (the entity must be there). A weak tag (`W/"3"`) never matches: 412. A list of ETags (`"3", "3-admin"`, RFC 9110) is taken too, if its tags name one version; tags naming two versions are 400 */
                 "If-Match"?: string;
             };
             path: {
@@ -7279,7 +7279,7 @@ export interface operations {
             header?: {
                 /** @description Send a retry with the same key and body: it is applied once and answered with the first response; the same key with another body is 422 `unprocessable` */
                 "Idempotency-Key"?: string;
-                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412 */
+                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412. `*`: whatever version is current (the entity must be there). A weak tag (`W/"3"`) never matches: 412. A list of ETags (`"3", "3-admin"`, RFC 9110) is taken too, if its tags name one version; tags naming two versions are 400 */
                 "If-Match"?: string;
             };
             path: {
@@ -7449,7 +7449,7 @@ export interface operations {
             header?: {
                 /** @description Send a retry with the same key and body: it is applied once and answered with the first response; the same key with another body is 422 `unprocessable` */
                 "Idempotency-Key"?: string;
-                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412 */
+                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412. `*`: whatever version is current (the entity must be there). A weak tag (`W/"3"`) never matches: 412. A list of ETags (`"3", "3-admin"`, RFC 9110) is taken too, if its tags name one version; tags naming two versions are 400 */
                 "If-Match"?: string;
             };
             path: {
@@ -7627,7 +7627,7 @@ export interface operations {
             header?: {
                 /** @description Send a retry with the same key and body: it is applied once and answered with the first response; the same key with another body is 422 `unprocessable` */
                 "Idempotency-Key"?: string;
-                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412 */
+                /** @description Apply only if the entity's version is this ETag's (like `"3"`, or `"3-admin"` as a workspace's: the version counts); otherwise 412. `*`: whatever version is current (the entity must be there). A weak tag (`W/"3"`) never matches: 412. A list of ETags (`"3", "3-admin"`, RFC 9110) is taken too, if its tags name one version; tags naming two versions are 400 */
                 "If-Match"?: string;
             };
             path: {
