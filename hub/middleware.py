@@ -332,14 +332,11 @@ async def _answer_unread(
     ``100 Continue`` it was not sent (it may never send the body) get the answer and the
     connection's close (``_answer_and_close``)."""
     declared = request.content_length
-    if (
-        declared is None
-        or declared > drain_limit(request.app[SETTINGS].max_body_bytes)
-        or _waits_for_continue(request)
-    ):
+    budget = drain_limit(request.app[SETTINGS].max_body_bytes)
+    if declared is None or declared > budget or _waits_for_continue(request):
         await _answer_and_close(request, response)
     else:
-        await _answer_and_drain(request, response, seconds_left)
+        await _answer_and_drain(request, response, seconds_left, budget)
 
 
 def _waits_for_continue(request: web.Request) -> bool:
@@ -350,20 +347,30 @@ def _waits_for_continue(request: web.Request) -> bool:
 
 
 async def _answer_and_drain(
-    request: web.Request, response: web.StreamResponse, seconds_left: float
+    request: web.Request, response: web.StreamResponse, seconds_left: float, budget: int
 ) -> None:
     """Send ``response``, then read what is left of the body and throw it away, for at
-    most ``seconds_left`` (the request's deadline): the connection is then ready for the
-    next request. A body not all in by then (or whose client went, or which does not
-    decode) closes the connection instead, the answer long sent."""
-    await response.prepare(request)
-    await response.write_eof()
+    most ``seconds_left`` (the request's deadline) and ``budget`` bytes as decoded: the
+    connection is then ready for the next request. A body not all in by then — or past
+    the budget (a compressed one inflates: its decoding is the hub's CPU), or whose
+    client went, or which does not decode — closes the connection instead, the answer
+    long sent."""
     try:
+        await response.prepare(request)
+        await response.write_eof()
+        thrown_away = 0
         async with asyncio.timeout(max(seconds_left, 0.0)):
-            while await request.content.readany():
-                pass
+            while True:
+                chunk = await request.content.readany()
+                if not chunk:
+                    return  # all of it: the connection is kept
+                thrown_away += len(chunk)
+                if thrown_away > budget:
+                    break
+        await _linger_and_close(request)  # past the budget: as a body past the limit
+        return
     except (TimeoutError, ConnectionError, web.RequestPayloadError, HttpProcessingError):
-        pass  # not all of it: the connection goes
+        pass  # not all of it (or the client gone): the connection goes
     if not request.content.is_eof():
         request.protocol.force_close()
 
@@ -382,6 +389,17 @@ async def _answer_and_close(request: web.Request, response: web.StreamResponse) 
     try:
         await response.prepare(request)
         await response.write_eof()
+    except ConnectionError:
+        request.protocol.force_close()  # the client is gone
+        return
+    await _linger_and_close(request)
+
+
+async def _linger_and_close(request: web.Request) -> None:
+    """Shut the hub's side of the connection (the client reads the end after the answer
+    at once), throw away what the client still sends for at most ``CLOSE_LINGER_S`` or
+    ``CLOSE_LINGER_BYTES``, or until it closes, then close the connection."""
+    try:
         transport = request.transport
         if transport is not None and transport.can_write_eof():
             transport.write_eof()
@@ -392,7 +410,7 @@ async def _answer_and_close(request: web.Request, response: web.StreamResponse) 
                 if not chunk:
                     break
                 thrown_away += len(chunk)
-    except (TimeoutError, ConnectionError, web.RequestPayloadError):
+    except (TimeoutError, ConnectionError, web.RequestPayloadError, HttpProcessingError):
         pass  # the linger's end, or the client gone (or its body unreadable): close
     finally:
         request.protocol.force_close()

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
+import zlib
 from typing import Any
 
 import orjson
 import pytest
+from aiohttp import StreamReader
 from aiohttp.test_utils import TestClient
 
 from hub import metrics, middleware
@@ -335,3 +339,53 @@ async def test_the_linger_before_a_close_is_not_counted_as_the_answers_latency(
 
     await wait_for(logged, what="the access log's line")
     assert logged()[0] < PROMPTLY_S * 1000
+
+
+async def test_a_compressed_body_is_thrown_away_only_up_to_its_budget_as_decoded(
+    hub_client: TestClient[Any, Any], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused gzip body whose declared (wire) length is within the drain's limit but
+    which inflates without end: it is decoded only up to the budget (decoding is the
+    hub's CPU), then the connection is closed."""
+    thrown: list[int] = []
+    readany = StreamReader.readany
+
+    async def counted(self: StreamReader) -> bytes:
+        chunk = await readany(self)
+        thrown.append(len(chunk))
+        return chunk
+
+    monkeypatch.setattr(StreamReader, "readany", counted)
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip
+    zeros = b"\0" * (16 << 20)
+    body = b"".join(squeeze.compress(zeros) for _ in range(72)) + squeeze.flush()  # 1.1 GiB
+    assert settings.max_body_bytes < len(body) < middleware.drain_limit(settings.max_body_bytes)
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+    writer.write(
+        b"POST /api/v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+    head, _ = await read_answer(reader)
+    assert head.startswith(b"http/1.1 413")
+    assert await asyncio.wait_for(reader.read(), PROMPTLY_S) == b""  # closed
+    writer.close()
+    assert sum(thrown) <= 2 * middleware.drain_limit(settings.max_body_bytes)
+
+
+async def test_a_client_gone_right_after_its_headers_is_no_error(
+    hub_client: TestClient[Any, Any], settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its 413 cannot be written: that is the client's leaving, not a failure of ours."""
+    before, _ = observed_413s(hub_client)
+    for _ in range(5):
+        sock = socket.create_connection(("127.0.0.1", hub_client.server.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.sendall(
+            b"POST /api/v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n{" % (settings.max_body_bytes * 2)
+        )
+        sock.close()  # a reset
+    # Each 413 is observed, then written, in one step of its handler: once all five are
+    # observed, their writes have failed or not.
+    await wait_for(lambda: observed_413s(hub_client)[0] >= before + 5)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
