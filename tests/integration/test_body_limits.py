@@ -69,26 +69,36 @@ def post_head(length: int, path: str = "/api/v1/test/echo", extra: bytes = b"") 
     )
 
 
+async def send_and_read_to_the_end(hub_client: TestClient[Any, Any], request: bytes) -> bytes:
+    """Sends ``request`` on a new connection and reads all that comes back until the hub
+    ends the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), PROMPTLY_S)
+    finally:
+        writer.close()
+
+
+def refused_and_closed(raw: bytes) -> bytes:
+    """Asserts that ``raw`` is a 413 saying ``Connection: close``; its body."""
+    head, body = head_and_body(raw)
+    assert head.startswith(b"http/1.1 413"), raw[:200]
+    assert b"\r\nconnection: close" in head
+    return body
+
+
 async def test_a_declared_body_over_the_limit_is_refused_without_reading_the_rest(
     hub_client: TestClient[Any, Any], settings: Settings
 ) -> None:
     """A ``Content-Length`` of 64 times the limit, and only a little of the body sent:
     the client reads the 413 and then the end of the connection, without sending more."""
     declared = settings.max_body_bytes * 64
-    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
-    try:
-        writer.write(
-            b"POST /api/v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n" % declared + b'{"payload": "' + b"a" * 16_384
-        )
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)
-    finally:
-        writer.close()
-    head, body = head_and_body(raw)
-    assert head.startswith(b"http/1.1 413"), raw[:200]
-    assert b"\r\nconnection: close" in head
-    problem = orjson.loads(body)
+    raw = await send_and_read_to_the_end(
+        hub_client, post_head(declared) + b'{"payload": "' + b"a" * 16_384
+    )
+    problem = orjson.loads(refused_and_closed(raw))
     assert (problem["code"], problem["details"]["limit"]) == ("too_large", settings.max_body_bytes)
 
 
@@ -99,19 +109,12 @@ async def test_a_chunked_body_that_grows_over_the_limit_is_refused_the_same_way(
     passed, and the connection closes with the body's end never sent."""
     chunk = b"a" * 65_536
     over = settings.max_body_bytes // len(chunk) + 2
-    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
-    try:
-        writer.write(
-            b"POST /api/v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n" % (len(chunk), chunk) * over
-        )
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)
-    finally:
-        writer.close()
-    head, _ = head_and_body(raw)
-    assert head.startswith(b"http/1.1 413"), raw[:200]
-    assert b"\r\nconnection: close" in head
+    raw = await send_and_read_to_the_end(
+        hub_client,
+        b"POST /api/v1/test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n" % (len(chunk), chunk) * over,
+    )
+    refused_and_closed(raw)
 
 
 async def test_a_client_that_keeps_sending_is_cut_off(
@@ -159,17 +162,16 @@ async def test_a_body_read_to_its_end_keeps_the_connection(
             b"Content-Length: %d\r\n\r\n" % len(body) + body
         )
         await writer.drain()
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PROMPTLY_S)
-        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-        problem = orjson.loads(await reader.readexactly(length))
+        head, body = await read_answer(reader)
+        problem = orjson.loads(body)
         writer.write(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
         await writer.drain()
         again = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PROMPTLY_S)
     finally:
         writer.close()
-    assert head.lower().startswith(b"http/1.1 413"), head
+    assert head.startswith(b"http/1.1 413"), head
     assert "on the bus" in problem["detail"]
-    assert b"\r\nconnection: close" not in head.lower()
+    assert b"\r\nconnection: close" not in head
     assert again.lower().startswith(b"http/1.1 200"), again
 
 
@@ -178,20 +180,10 @@ async def test_a_declared_body_over_the_limit_is_refused_before_anything_else(
 ) -> None:
     """Whatever the route, and before the caller is asked for (a request without a token
     would otherwise be answered 401, and its body read on all the same): 413, closed."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
-    try:
-        writer.write(
-            b"POST /api/v1/workspaces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n{" % (settings.max_body_bytes * 64)
-        )
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)
-    finally:
-        writer.close()
-    head, body = head_and_body(raw)
-    assert head.startswith(b"http/1.1 413"), raw[:200]
-    assert b"\r\nconnection: close" in head
-    assert orjson.loads(body)["code"] == "too_large"
+    raw = await send_and_read_to_the_end(
+        hub_client, post_head(settings.max_body_bytes * 64, "/api/v1/workspaces") + b"{"
+    )
+    assert orjson.loads(refused_and_closed(raw))["code"] == "too_large"
 
 
 @pytest.mark.parametrize(
@@ -203,19 +195,10 @@ async def test_a_client_that_waits_for_100_continue_gets_the_413_instead(
     """``Expect: 100-continue`` with a length over the limit (within ``drain_limit``): no
     ``100 Continue`` asks for a body that would be refused; the 413 is the answer, and the
     connection is closed at once: the client may never send the body."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
-    try:
-        writer.write(
-            post_head(settings.max_body_bytes + 1, path, extra=b"Expect: 100-continue\r\n")
-        )
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)
-    finally:
-        writer.close()
-    head, body = head_and_body(raw)
-    assert head.startswith(b"http/1.1 413"), raw[:200]
-    assert b"\r\nconnection: close" in head
-    assert orjson.loads(body)["code"] == "too_large"
+    raw = await send_and_read_to_the_end(
+        hub_client, post_head(settings.max_body_bytes + 1, path, extra=b"Expect: 100-continue\r\n")
+    )
+    assert orjson.loads(refused_and_closed(raw))["code"] == "too_large"
 
 
 async def test_a_body_within_the_limit_still_gets_100_continue(
@@ -274,16 +257,7 @@ async def test_a_declared_body_past_the_drain_limit_is_not_read_on(
     """One byte over ``drain_limit``: the answer says ``Connection: close`` and the
     connection is closed with the body unsent."""
     declared = middleware.drain_limit(settings.max_body_bytes) + 1
-    reader, writer = await asyncio.open_connection("127.0.0.1", hub_client.server.port)
-    try:
-        writer.write(post_head(declared) + b"{")
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), PROMPTLY_S)
-    finally:
-        writer.close()
-    head, _ = head_and_body(raw)
-    assert head.startswith(b"http/1.1 413"), raw[:200]
-    assert b"\r\nconnection: close" in head
+    refused_and_closed(await send_and_read_to_the_end(hub_client, post_head(declared) + b"{"))
 
 
 class TestADeclaredBodyThatStopsComing:
