@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
@@ -24,6 +24,9 @@ from hubbub.natsconn import connect_nats
 from tests.support import ops
 from tests.support.waiting import wait_for
 from workers.app import RunningWorker
+
+if TYPE_CHECKING:
+    from workers.relay import OutboxRelay
 
 
 async def stream_events(nc: NATS, settings: Settings, channel: Channel) -> list[dict[str, object]]:
@@ -236,20 +239,10 @@ class TestOutbox:
         relay = OutboxRelay(
             db, nc.jetstream(), Subjects(settings.namespace), max_payload=first_limit, nats=nc
         )
-        try:
-            assert await relay.flush() is False
-        finally:
-            await relay.stop(1)
-        assert (relay.set_aside, relay.published) == (1, 1)
+        await one_set_aside_one_published(relay)
         events = await stream_events(nc, settings, Channel.workspace("w9"))
         assert [e["id"] for e in events] == ["evt-limit-1"]
-        async with db() as session:
-            [error] = (
-                await session.scalars(
-                    select(OutboxEvent.last_error).where(OutboxEvent.failed_at.is_not(None))
-                )
-            ).all()
-        assert error is not None
+        error = await the_set_aside_rows_error(db)
         assert f"over the NATS max_payload of {nc.max_payload}" in error
 
     async def test_a_row_whose_payload_is_no_json_of_ours_is_set_aside(
@@ -272,21 +265,32 @@ class TestOutbox:
                     {"id": event_id, "data": data},
                 )
         relay = OutboxRelay(db, nc.jetstream(), Subjects(settings.namespace), nats=nc)
-        try:
-            assert await relay.flush() is False
-        finally:
-            await relay.stop(1)
-        assert (relay.set_aside, relay.published) == (1, 1)
+        await one_set_aside_one_published(relay)
         events = await stream_events(nc, settings, Channel.workspace("w10"))
         assert [e["id"] for e in events] == ["evt-fine"]
-        async with db() as session:
-            [error] = (
-                await session.scalars(
-                    select(OutboxEvent.last_error).where(OutboxEvent.failed_at.is_not(None))
-                )
-            ).all()
-        assert error is not None
+        error = await the_set_aside_rows_error(db)
         assert error.startswith("payload not sendable as JSON:")
+
+
+async def one_set_aside_one_published(relay: OutboxRelay) -> None:
+    """One pass of ``relay`` over two rows: the first set aside, the one behind it sent."""
+    try:
+        assert await relay.flush() is False
+    finally:
+        await relay.stop(1)
+    assert (relay.set_aside, relay.published) == (1, 1)
+
+
+async def the_set_aside_rows_error(db: async_sessionmaker[AsyncSession]) -> str:
+    """The ``last_error`` of the one outbox row set aside."""
+    async with db() as session:
+        [error] = (
+            await session.scalars(
+                select(OutboxEvent.last_error).where(OutboxEvent.failed_at.is_not(None))
+            )
+        ).all()
+    assert error is not None
+    return error
 
 
 class TestIdempotency:
