@@ -787,14 +787,44 @@ class TestLostReplies:
         info = orjson.dumps({"user": "u-dead", "client": "c-dead"})
         await redis.hset(keys.presence_info(str(CHANNEL)), "c-dead", info)
 
-    async def swept_with_its_reply_held(
-        self, proxy: TcpProxy, presence: Presence
+    async def pass_with_its_reply_held(
+        self, proxy: TcpProxy, presence: Presence, naming: bytes = b"c-dead"
     ) -> asyncio.Task[None]:
-        """A pass whose sweep Redis has run, its reply (naming c-dead) held in the proxy."""
-        proxy.hold_from(b"c-dead")
+        """A pass Redis has run, its reply (naming ``naming``) held in the proxy."""
+        proxy.hold_from(naming)
         renewal = asyncio.create_task(presence.renew_and_sweep())
         await asyncio.wait_for(proxy.downstream_held.wait(), 10)
         return renewal
+
+    async def reply_lost_and_retry_refused(
+        self, proxy: TcpProxy, renewal: asyncio.Task[None]
+    ) -> None:
+        """The link goes with the held reply and stays down through redis-py's retry, so
+        the pass fails; then the link is back."""
+        await proxy.cut()
+        await renewal
+        proxy.release()
+        await proxy.restore()
+
+    async def reply_lost_and_retried(self, proxy: TcpProxy, renewal: asyncio.Task[None]) -> None:
+        """The connection drops with the held reply; redis-py sends the pipeline again on
+        a new one, and the pass ends."""
+        await proxy.drop()
+        proxy.release()
+        await renewal
+
+    async def hubs_with_a_member_each(
+        self, a_redis: Redis, b_redis: Redis, nc: NATS, settings: Settings, clock: Clock
+    ) -> tuple[Presence, Presence]:
+        """Hubs A and B on ``clock``: ann's c-ann joined on A, bob's c-bob on B, both
+        announced."""
+        a = presence_with_clock(a_redis, nc, settings, clock)
+        b = presence_with_clock(b_redis, nc, settings, clock)
+        await a.join(CHANNEL, "ann", "c-ann")
+        await b.join(CHANNEL, "bob", "c-bob")
+        await a.flush()
+        await b.flush()
+        return a, b
 
     async def test_a_sweep_whose_reply_was_lost_is_announced_by_the_next_pass(
         self,
@@ -813,16 +843,13 @@ class TestLostReplies:
         await self.expired_elsewhere(redis, settings)
         before = len(await diffs.settled())
 
-        renewal = await self.swept_with_its_reply_held(proxy, presence)
-        await proxy.cut()  # the reply is lost, and the retry refused
-        await renewal
+        renewal = await self.pass_with_its_reply_held(proxy, presence)
+        await self.reply_lost_and_retry_refused(proxy, renewal)
         assert not presence.redis_ok
         assert (
             await redis.zscore(RedisKeys(settings.namespace).presence(str(CHANNEL)), "c-dead")
             is None
         )
-        proxy.release()
-        await proxy.restore()
 
         await presence.renew_and_sweep()
         await presence.flush()
@@ -848,10 +875,8 @@ class TestLostReplies:
         await self.expired_elsewhere(redis, settings)
         before = len(await diffs.settled())
 
-        renewal = await self.swept_with_its_reply_held(proxy, presence)
-        await proxy.drop()  # the reply is lost; the proxy still listens
-        proxy.release()
-        await renewal
+        renewal = await self.pass_with_its_reply_held(proxy, presence)
+        await self.reply_lost_and_retried(proxy, renewal)
         assert presence.redis_ok
         await presence.flush()
         await presence.renew_and_sweep()  # the next pass: nothing more
@@ -866,12 +891,7 @@ class TestLostReplies:
         B's passes leave it to A while A's claim holds (one hub announces each leave),
         then announce it; once published, the next pass lets go of it in Redis."""
         clock = Clock()
-        a = presence_with_clock(redis, nc, settings, clock)
-        b = presence_with_clock(redis, nc, settings, clock)
-        await a.join(CHANNEL, "ann", "c-ann")
-        await b.join(CHANNEL, "bob", "c-bob")
-        await a.flush()
-        await b.flush()
+        a, b = await self.hubs_with_a_member_each(redis, redis, nc, settings, clock)
         await self.expired_elsewhere(redis, settings)
         before = len(await diffs.settled())
 
@@ -906,23 +926,13 @@ class TestLostReplies:
         then owes no leave for it: the diffs end with the member listed."""
         proxy, b_redis = proxied_redis
         clock = Clock()
-        keys, subjects = RedisKeys(settings.namespace), Subjects(settings.namespace)
-        a = Presence(redis, keys, nc, subjects, ttl=30, clock=clock, monotonic=clock)
-        b = Presence(b_redis, keys, nc, subjects, ttl=30, clock=clock, monotonic=clock)
-        await a.join(CHANNEL, "ann", "c-ann")
-        await b.join(CHANNEL, "bob", "c-bob")
-        await a.flush()
-        await b.flush()
+        a, b = await self.hubs_with_a_member_each(redis, b_redis, nc, settings, clock)
         before = len(await diffs.settled())
         clock.advance(31)  # neither renewed in time
 
-        proxy.hold_from(b"c-ann")
-        renewal = asyncio.create_task(b.renew_and_sweep())  # B renews c-bob, sweeps c-ann
-        await asyncio.wait_for(proxy.downstream_held.wait(), 10)
-        await proxy.cut()
-        await renewal
-        proxy.release()
-        await proxy.restore()
+        # B renews c-bob, sweeps c-ann
+        renewal = await self.pass_with_its_reply_held(proxy, b, naming=b"c-ann")
+        await self.reply_lost_and_retry_refused(proxy, renewal)
         await a.renew_and_sweep()  # c-ann back: announced joined
         await a.flush()
         await b.renew_and_sweep()
@@ -952,30 +962,17 @@ class TestLostReplies:
         still hands it over. The diffs end with the member listed."""
         proxy, a_redis = proxied_redis
         clock = Clock()
-        keys, subjects = RedisKeys(settings.namespace), Subjects(settings.namespace)
-        a = Presence(a_redis, keys, nc, subjects, ttl=30, clock=clock, monotonic=clock)
-        b = Presence(redis, keys, nc, subjects, ttl=30, clock=clock, monotonic=clock)
-        await a.join(CHANNEL, "ann", "c-ann")
-        await b.join(CHANNEL, "bob", "c-bob")
-        await a.flush()
-        await b.flush()
+        a, b = await self.hubs_with_a_member_each(a_redis, redis, nc, settings, clock)
         clock.advance(31)  # neither renewed in time
         await b.renew_and_sweep()  # c-ann swept and announced left; c-bob back
         await b.flush()
         assert believed(await diffs.settled()) == {"c-bob"}
 
-        proxy.hold_from(b"c-ann")
-        renewal = asyncio.create_task(a.renew_and_sweep())
-        await asyncio.wait_for(proxy.downstream_held.wait(), 10)
+        renewal = await self.pass_with_its_reply_held(proxy, a, naming=b"c-ann")
         if retried:
-            await proxy.drop()
-            proxy.release()
-            await renewal
+            await self.reply_lost_and_retried(proxy, renewal)
         else:
-            await proxy.cut()
-            await renewal
-            proxy.release()
-            await proxy.restore()
+            await self.reply_lost_and_retry_refused(proxy, renewal)
             await a.renew_and_sweep()
         await a.flush()
         await a.renew_and_sweep()  # lets go of it: not announced again
@@ -984,7 +981,7 @@ class TestLostReplies:
         got = await diffs.settled()
         assert believed(got) == {"c-ann", "c-bob"}
         assert sum(e["client"] == "c-ann" for d in got for e in d["joined"]) == 2
-        returns = keys.key("presence", str(CHANNEL), "returned", a.token)
+        returns = RedisKeys(settings.namespace).key("presence", str(CHANNEL), "returned", a.token)
         assert not await redis.exists(returns)
 
     @staticmethod
