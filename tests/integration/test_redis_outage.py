@@ -890,6 +890,21 @@ class TestAStuckRedis:
         # Longer than any wait below: a write waits for Redis rather than failing.
         return settings.model_copy(update={"redis_url": own_redis.url, "redis_timeout_s": 60.0})
 
+    @staticmethod
+    def deactivation(
+        hub: TestServer, tokens: TestTokens, admin: str, user: str
+    ) -> asyncio.Task[tuple[int, Any]]:
+        """``admin`` deactivating ``user`` over REST, under way."""
+        return asyncio.create_task(
+            call(
+                api(hub),
+                "PATCH",
+                f"/users/{user}",
+                tokens.issue(admin, role="admin"),
+                {"is_active": False},
+            )
+        )
+
     @pytest.fixture
     async def writes_stuck(
         self, own_redis_client: Redis
@@ -916,15 +931,7 @@ class TestAStuckRedis:
         await c.connect()
         revocations = outage_hub.app[REVOCATIONS]
         await writes_stuck()
-        deactivating = asyncio.create_task(
-            call(
-                api(outage_hub),
-                "PATCH",
-                f"/users/{user}",
-                tokens.issue(admin, role="admin"),
-                {"is_active": False},
-            )
-        )
+        deactivating = self.deactivation(outage_hub, tokens, admin, user)
         try:
             await wait_for(lambda: revocations.is_deactivated(user), what="the user denied")
             assert not deactivating.done()  # its Redis work still waits
@@ -1025,15 +1032,7 @@ class TestAStuckRedis:
         assert sids
         revocations = outage_hub.app[REVOCATIONS]
         await writes_stuck()
-        deactivating = asyncio.create_task(
-            call(
-                api(outage_hub),
-                "PATCH",
-                f"/users/{user}",
-                tokens.issue(admin, role="admin"),
-                {"is_active": False},
-            )
-        )
+        deactivating = self.deactivation(outage_hub, tokens, admin, user)
         try:
             await wait_for(lambda: sids <= revocations.sessions.keys(), what="sessions revoked")
             assert revocations.is_deactivated(user)
