@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -178,15 +179,11 @@ class TestAHubAfterAMembershipChange:
         ws = await domain.workspace(ann)
         await domain.add(ws["id"], ann, bob, "viewer")
         chat = f"chat:{ws['id']}"
-        asks = WorkerAsks(nc, settings)
-        await asks.start()
-        client = HubbubClient(ws_url(hub_client), bob.token)
-        await client.connect()
+        asks, client = await watched_socket(hub_client, nc, settings, bob.token)
         try:
             await client.subscribe(chat)
-            with pytest.raises(RemoteError) as refused:  # a viewer: "may not" is cached
-                await client.publish(chat, {"text": "as a viewer"})
-            assert refused.value.code == "forbidden"
+            # a viewer: "may not" is cached
+            await forbidden(client.publish(chat, {"text": "as a viewer"}))
             await domain.call(
                 "PATCH",
                 f"/workspaces/{ws['id']}/members/{bob.id}",
@@ -208,14 +205,9 @@ class TestAHubAfterAMembershipChange:
         ann, bob = await domain.person("ann"), await domain.person("bob")
         ws = await domain.workspace(ann)
         chat = f"chat:{ws['id']}"
-        asks = WorkerAsks(nc, settings)
-        await asks.start()
-        client = HubbubClient(ws_url(hub_client), bob.token)
-        await client.connect()
+        asks, client = await watched_socket(hub_client, nc, settings, bob.token)
         try:
-            with pytest.raises(RemoteError) as refused:  # an outsider: "may not" is cached
-                await client.subscribe(chat)
-            assert refused.value.code == "forbidden"
+            await forbidden(client.subscribe(chat))  # an outsider: "may not" is cached
             await domain.add(ws["id"], ann, bob, "member")
             await heard_so_far(hub_client.server, nc, settings)
             before = len(await asks.of(bob.id))
@@ -229,6 +221,25 @@ class TestAHubAfterAMembershipChange:
 
 def ws_url(hub: TestClient[Any, Any]) -> str:
     return f"ws://127.0.0.1:{hub.server.port}/ws"
+
+
+async def watched_socket(
+    hub: TestClient[Any, Any], nc: NATS, settings: Settings, token: str
+) -> tuple[WorkerAsks, HubbubClient]:
+    """A socket on ``hub`` for ``token``, and a record of what the hubs ask the workers
+    from now on."""
+    asks = WorkerAsks(nc, settings)
+    await asks.start()
+    client = HubbubClient(ws_url(hub), token)
+    await client.connect()
+    return asks, client
+
+
+async def forbidden(action: Awaitable[Any]) -> None:
+    """``action`` is refused with ``forbidden``."""
+    with pytest.raises(RemoteError) as refused:
+        await action
+    assert refused.value.code == "forbidden"
 
 
 NOT_DUE = datetime.now(UTC) + timedelta(hours=1)  # a kept row the redo loop leaves alone
