@@ -448,16 +448,35 @@ function fakeHub(lose: number[] = []) {
   };
 }
 
+/** Creates “Hello”, whose reply is lost (the hub made the card): the form stays open, saying no reply came. */
+async function createHelloWhoseReplyIsLost(): Promise<HTMLElement> {
+  const dialog = renderDialog("create");
+  fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
+  await submit(dialog, /^Create$/);
+  await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
+  return dialog;
+}
+
+/** Puts `values` in the fields of those labels and saves the form again. */
+async function saveAgain(dialog: HTMLElement, values: { Title?: string; Tags?: string }) {
+  for (const [label, value] of Object.entries(values)) fireEvent.change(within(dialog).getByLabelText(label), { target: { value } });
+  await submit(dialog, /^Create$/);
+}
+
+/** From now on a mutation fails with the error `failure` gives for it; one it gives none for goes on as before. */
+function failMutations(failure: (method: string, params: unknown, key: string | undefined) => HubError | null) {
+  const mutate = realtime.mutate.getMockImplementation()!;
+  realtime.mutate.mockImplementation((method: string, params: unknown, options?: { idempotencyKey?: string }) => {
+    const error = failure(method, params, options?.idempotencyKey);
+    return error ? Promise.reject(error) : mutate(method, params, options);
+  });
+}
+
 describe("ResourceDialog, a create saved again with other values after its reply was lost (the hub made the first)", () => {
   it("online: the earlier request is sent again for its card, which is shown, and the form's values go as an edit of it", async () => {
     const hub = fakeHub([0]);
-    const dialog = renderDialog("create");
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
-    await submit(dialog, /^Create$/);
-    await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello, world" } });
-    fireEvent.change(within(dialog).getByLabelText("Tags"), { target: { value: "x" } });
-    await submit(dialog, /^Create$/);
+    const dialog = await createHelloWhoseReplyIsLost();
+    await saveAgain(dialog, { Title: "Hello, world", Tags: "x" });
     await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
     expect(calls.map((c) => c.method)).toEqual(["resources.create", "resources.create", "resources.create", "resources.update"]);
     expect(new Set(calls.slice(0, 3).map((c) => c.key)).size).toBe(1); // one key: a new one would make a second card
@@ -472,16 +491,9 @@ describe("ResourceDialog, a create saved again with other values after its reply
 
   it("online, the edit of the card refused: the card shows as made, the dialog closes and says the changes were not applied", async () => {
     const hub = fakeHub([0]);
-    const dialog = renderDialog("create");
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
-    await submit(dialog, /^Create$/);
-    await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello, world" } });
-    const mutate = realtime.mutate.getMockImplementation()!;
-    realtime.mutate.mockImplementation((method: string, params: unknown, options?: { idempotencyKey?: string }) =>
-      method === "resources.update" ? Promise.reject(HubError.fromFrame({ code: "forbidden", status: 403, message: "read-only" })) : mutate(method, params, options),
-    );
-    await submit(dialog, /^Create$/);
+    const dialog = await createHelloWhoseReplyIsLost();
+    failMutations((method) => (method === "resources.update" ? HubError.fromFrame({ code: "forbidden", status: 403, message: "read-only" }) : null));
+    await saveAgain(dialog, { Title: "Hello, world" });
     await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
     expect(screen.getAllByText("Your earlier save created “Hello”")).not.toHaveLength(0);
     expect(screen.getAllByText(/Your changes were not applied/)).not.toHaveLength(0);
@@ -491,12 +503,8 @@ describe("ResourceDialog, a create saved again with other values after its reply
 
   it("online, the earlier request's answer lost again: the form stays open saying so; saved once more, the card comes", async () => {
     const hub = fakeHub([0, 2]);
-    const dialog = renderDialog("create");
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
-    await submit(dialog, /^Create$/);
-    await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello, world" } });
-    await submit(dialog, /^Create$/);
+    const dialog = await createHelloWhoseReplyIsLost();
+    await saveAgain(dialog, { Title: "Hello, world" });
     await waitFor(() => expect(calls).toHaveLength(3));
     await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
     expect(screen.getByTestId("open").textContent).toBe("true");
@@ -510,13 +518,9 @@ describe("ResourceDialog, a create saved again with other values after its reply
 
   it("saved again offline: the draft waits; on reconnect the refusal brings the earlier card, edited to the form's values, and no toast says it failed", async () => {
     const hub = fakeHub([0]);
-    const dialog = renderDialog("create");
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
-    await submit(dialog, /^Create$/);
-    await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
+    const dialog = await createHelloWhoseReplyIsLost();
     connection = "offline";
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello, world" } });
-    await submit(dialog, /^Create$/);
+    await saveAgain(dialog, { Title: "Hello, world" });
     await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
     expect(screen.getByTestId("cards").textContent).toContain("Hello, world"); // its draft
     await hub.reconnect();
@@ -530,19 +534,14 @@ describe("ResourceDialog, a create saved again with other values after its reply
 
   it("saved again offline, the earlier card not to be had (its request refused too): the draft goes and a toast says what the earlier save made", async () => {
     const hub = fakeHub([0]);
-    const dialog = renderDialog("create");
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello" } });
-    await submit(dialog, /^Create$/);
-    await waitFor(() => expect(within(dialog).getByText(/No reply within/)).toBeTruthy());
+    const dialog = await createHelloWhoseReplyIsLost();
     connection = "offline";
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Hello, world" } });
-    await submit(dialog, /^Create$/);
+    await saveAgain(dialog, { Title: "Hello, world" });
     await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
-    const mutate = realtime.mutate.getMockImplementation()!;
-    realtime.mutate.mockImplementation((method: string, params: unknown, options?: { idempotencyKey?: string }) =>
+    failMutations((_method, params, key) =>
       (params as { title?: string }).title === "Hello"
-        ? Promise.reject(HubError.fromFrame({ code: "unprocessable", status: 422, message: "this Idempotency-Key was already used with a different request", details: { idempotency_key: options?.idempotencyKey } }))
-        : mutate(method, params, options),
+        ? HubError.fromFrame({ code: "unprocessable", status: 422, message: "this Idempotency-Key was already used with a different request", details: { idempotency_key: key } })
+        : null,
     );
     await hub.reconnect();
     await waitFor(() => expect(screen.getAllByText("Your earlier save created “Hello”")).not.toHaveLength(0));
