@@ -6,6 +6,29 @@ const WS = "workspace:9";
 
 type Seen = { clients: string[]; stale: boolean };
 
+type Member = { user: string; client: string; joined_at: number };
+type ErrorFrame = Parameters<FakeSocket["fail"]>[1];
+
+/** A snapshot that lists u1's c1 alone. */
+const ONLY_C1: Member[] = [{ user: "u1", client: "c1", joined_at: 1 }];
+/** The hub cannot give the snapshot now: asked again after its retry_after of 2 s. */
+const UNAVAILABLE: ErrorFrame = { code: "unavailable", status: 503, details: { retry_after: 2 } };
+
+/** The hub answers the last presence snapshot asked for on `socket`. */
+function answerSnapshot(socket: FakeSocket, members: Member[]): void {
+  socket.reply(socket.last("presence").id as number, { members });
+}
+
+/** The hub fails the last presence snapshot asked for on `socket`. */
+function failSnapshot(socket: FakeSocket, error: ErrorFrame): void {
+  socket.fail(socket.last("presence").id as number, error);
+}
+
+/** The hub refuses the last subscribe on `socket` for good. */
+function refuseSubscribe(socket: FakeSocket): void {
+  socket.fail(socket.last("subscribe").id as number, { code: "forbidden", status: 403 });
+}
+
 /** Watch WS's presence over the harness's client, on its clock; what was shown last. */
 async function watching() {
   const h = setup();
@@ -25,12 +48,10 @@ async function watching() {
   );
   await flush();
   subscribed(socket, false);
-  socket.reply(socket.last("presence").id as number, {
-    members: [
-      { user: "u1", client: "c1", joined_at: 1 },
-      { user: "u2", client: "c2", joined_at: 1 },
-    ],
-  });
+  answerSnapshot(socket, [
+    { user: "u1", client: "c1", joined_at: 1 },
+    { user: "u2", client: "c2", joined_at: 1 },
+  ]);
   await flush();
   expect(shown).toEqual({ clients: ["c1", "c2"], stale: false });
 
@@ -38,12 +59,18 @@ async function watching() {
   const reconnect = async (): Promise<FakeSocket> => {
     socket.drop(1006);
     await h.untilRetry();
-    socket = await h.accept();
-    subscribed(socket, true);
-    await flush();
+    socket = await resubscribed(h);
     return socket;
   };
   return { h, shown, errors, reconnect, release };
+}
+
+/** The client's next socket, accepted, its resubscription answered (recovered). */
+async function resubscribed(h: ReturnType<typeof setup>): Promise<FakeSocket> {
+  const socket = await h.accept();
+  subscribed(socket, true);
+  await flush();
+  return socket;
 }
 
 function subscribed(socket: FakeSocket, recovered: boolean): void {
@@ -60,11 +87,7 @@ describe("a presence snapshot that fails after a reconnect", () => {
   it("is asked for again after the hub's retry_after (spread over half as long again), and the list is marked stale until then", async () => {
     const { h, shown, errors, reconnect } = await watching();
     const socket = await reconnect(); // u2 closed its tab while we were away
-    socket.fail(socket.last("presence").id as number, {
-      code: "unavailable",
-      status: 503,
-      details: { retry_after: 2 },
-    });
+    failSnapshot(socket, UNAVAILABLE);
     await flush();
     expect(shown).toEqual({ clients: ["c1", "c2"], stale: true });
     expect(errors).toHaveLength(1);
@@ -73,9 +96,7 @@ describe("a presence snapshot that fails after a reconnect", () => {
     expect(socket.framesOf("presence")).toHaveLength(1);
     await h.clock.advance(1);
     expect(socket.framesOf("presence")).toHaveLength(2);
-    socket.reply(socket.last("presence").id as number, {
-      members: [{ user: "u1", client: "c1", joined_at: 1 }],
-    });
+    answerSnapshot(socket, ONLY_C1);
     await flush();
     expect(shown).toEqual({ clients: ["c1"], stale: false });
   });
@@ -85,7 +106,7 @@ describe("a presence snapshot that fails after a reconnect", () => {
     const socket = await reconnect();
     const delays: number[] = [];
     for (let attempt = 0; attempt < 3; attempt += 1) {
-      socket.fail(socket.last("presence").id as number, {
+      failSnapshot(socket, {
         code: "timeout",
         status: 504,
       });
@@ -101,7 +122,7 @@ describe("a presence snapshot that fails after a reconnect", () => {
     expect(delays[1]).toBeGreaterThan(delays[0]!);
     expect(delays[2]).toBeGreaterThan(delays[1]!);
     expect(shown.stale).toBe(true);
-    socket.reply(socket.last("presence").id as number, { members: [] });
+    answerSnapshot(socket, []);
     await flush();
     expect(shown).toEqual({ clients: [], stale: false });
   });
@@ -109,7 +130,7 @@ describe("a presence snapshot that fails after a reconnect", () => {
   it("applies the diffs that arrive between attempts, and those during the next one on top of it", async () => {
     const { h, shown, reconnect } = await watching();
     const socket = await reconnect();
-    socket.fail(socket.last("presence").id as number, {
+    failSnapshot(socket, {
       code: "rate_limited",
       status: 429,
       details: { retry_after: 1 },
@@ -130,9 +151,7 @@ describe("a presence snapshot that fails after a reconnect", () => {
       joined: [{ user: "u4", client: "c4" }],
       left: [],
     });
-    socket.reply(socket.last("presence").id as number, {
-      members: [{ user: "u1", client: "c1", joined_at: 1 }],
-    });
+    answerSnapshot(socket, ONLY_C1);
     await flush();
     expect(shown).toEqual({ clients: ["c1", "c4"], stale: false });
   });
@@ -140,7 +159,7 @@ describe("a presence snapshot that fails after a reconnect", () => {
   it("is not asked for again when the hub refused it for good", async () => {
     const { h, shown, errors, reconnect } = await watching();
     const socket = await reconnect();
-    socket.fail(socket.last("presence").id as number, {
+    failSnapshot(socket, {
       code: "bad_request",
       status: 400,
     });
@@ -163,7 +182,7 @@ describe("a presence snapshot that fails after a reconnect", () => {
     );
     await flush();
     subscribed(socket, false);
-    socket.fail(socket.last("presence").id as number, {
+    failSnapshot(socket, {
       code: "unavailable",
       status: 503,
       details: { retry_after: 1 },
@@ -177,11 +196,7 @@ describe("a presence snapshot that fails after a reconnect", () => {
   it("stops asking at once when the client halts, shows the list as stale, and is fresh again after a reconnect", async () => {
     const { h, shown, errors, reconnect } = await watching();
     let socket = await reconnect();
-    socket.fail(socket.last("presence").id as number, {
-      code: "unavailable",
-      status: 503,
-      details: { retry_after: 2 },
-    });
+    failSnapshot(socket, UNAVAILABLE);
     await flush();
     expect(errors).toHaveLength(1);
 
@@ -194,12 +209,8 @@ describe("a presence snapshot that fails after a reconnect", () => {
     expect(errors).toHaveLength(1); // and none was tried
 
     h.client.reconnect();
-    socket = await h.accept();
-    subscribed(socket, true);
-    await flush();
-    socket.reply(socket.last("presence").id as number, {
-      members: [{ user: "u1", client: "c1", joined_at: 1 }],
-    });
+    socket = await resubscribed(h);
+    answerSnapshot(socket, ONLY_C1);
     await flush();
     expect(shown).toEqual({ clients: ["c1"], stale: false });
   });
@@ -230,7 +241,7 @@ describe("a presence list on a closed client", () => {
   it("close() ends a retry that waits: nothing is asked again", async () => {
     const { h, shown, errors, reconnect } = await watching();
     const socket = await reconnect();
-    socket.fail(socket.last("presence").id as number, { code: "unavailable", status: 503, details: { retry_after: 2 } });
+    failSnapshot(socket, UNAVAILABLE);
     await flush();
     h.client.close();
     await flush();
@@ -248,11 +259,9 @@ describe("the presence list between a socket drop and the resubscription's snaps
     await flush();
     expect(shown).toEqual({ clients: ["c1", "c2"], stale: true });
     await h.untilRetry();
-    const socket = await h.accept();
-    subscribed(socket, true);
-    await flush();
+    const socket = await resubscribed(h);
     expect(shown.stale).toBe(true);
-    socket.reply(socket.last("presence").id as number, { members: [{ user: "u1", client: "c1", joined_at: 1 }] });
+    answerSnapshot(socket, ONLY_C1);
     await flush();
     expect(shown).toEqual({ clients: ["c1"], stale: false });
   });
@@ -262,7 +271,7 @@ describe("the presence list between a socket drop and the resubscription's snaps
     await reconnect(); // its snapshot goes out, unanswered
     const socket = await reconnect(); // dropped again with it on its way
     expect(socket.framesOf("presence")).toHaveLength(1);
-    socket.reply(socket.last("presence").id as number, { members: [] });
+    answerSnapshot(socket, []);
     await flush();
     expect(shown).toEqual({ clients: [], stale: false });
     expect(errors).toEqual([]);
@@ -275,7 +284,7 @@ describe("a presence list on a client let go", () => {
   it("released (the last holder let go), a retry that waits ends and nothing is asked; retained again, the snapshot comes", async () => {
     const { h, shown, errors, reconnect, release } = await watching();
     let socket = await reconnect();
-    socket.fail(socket.last("presence").id as number, { code: "unavailable", status: 503, details: { retry_after: 2 } });
+    failSnapshot(socket, UNAVAILABLE);
     await flush();
     expect(errors).toHaveLength(1);
     release();
@@ -287,11 +296,9 @@ describe("a presence list on a client let go", () => {
     expect(h.clock.pendingDelays()).toEqual([]);
 
     h.client.retain();
-    socket = await h.accept();
-    subscribed(socket, true);
-    await flush();
+    socket = await resubscribed(h);
     expect(socket.framesOf("presence")).toHaveLength(1);
-    socket.reply(socket.last("presence").id as number, { members: [{ user: "u1", client: "c1", joined_at: 1 }] });
+    answerSnapshot(socket, ONLY_C1);
     await flush();
     expect(shown).toEqual({ clients: ["c1"], stale: false });
   });
@@ -303,7 +310,7 @@ describe("a presence list whose channel the hub refuses for good (status failed)
     const socket = h.latest();
     socket.push({ push: "gap", channel: WS });
     await flush();
-    socket.fail(socket.last("subscribe").id as number, { code: "forbidden", status: 403 });
+    refuseSubscribe(socket);
     await flush();
     expect(shown).toEqual({ clients: ["c1", "c2"], stale: true });
     expect(errors).toEqual([]); // the refusal is the subscription's, not a snapshot's
@@ -321,7 +328,7 @@ describe("a presence list whose channel the hub refuses for good (status failed)
     const asked = socket.last("presence").id as number;
     socket.push({ push: "gap", channel: WS }); // …and a second gap's resubscribe is refused before it comes
     await flush();
-    socket.fail(socket.last("subscribe").id as number, { code: "forbidden", status: 403 });
+    refuseSubscribe(socket);
     await flush();
     expect(shown.stale).toBe(true);
     socket.reply(asked, { members: [{ user: "u3", client: "c3", joined_at: 2 }] });
@@ -346,7 +353,7 @@ describe("a presence list whose channel the hub refuses for good (status failed)
       { timers: h.clock, random: () => 0.5 },
     );
     await flush();
-    socket.fail(socket.last("subscribe").id as number, { code: "forbidden", status: 403 });
+    refuseSubscribe(socket);
     await flush();
     expect(shown).toEqual({ clients: [], stale: true, changes: 1 });
     expect(socket.framesOf("presence")).toHaveLength(0);
