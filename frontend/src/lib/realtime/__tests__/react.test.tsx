@@ -200,20 +200,27 @@ describe("React bindings under StrictMode", () => {
         await flush();
       });
     };
+    /** The socket drops; the client comes back on a new one and resubscribes. */
+    const awayAndBack = async () => {
+      await act(async () => {
+        socket.drop(1006);
+        await h.untilRetry();
+        socket = await h.accept();
+      });
+      await subscribed();
+    };
+    const answerSnapshot = async (members: Array<{ user: string; client: string; joined_at: string }>) => {
+      await act(async () => {
+        socket.reply(socket.last("presence").id as number, { members });
+        await flush();
+      });
+    };
     await subscribed();
-    await act(async () => {
-      socket.reply(socket.last("presence").id as number, { members: [{ user: "u1", client: "c1", joined_at: "t" }] });
-      await flush();
-    });
+    await answerSnapshot([{ user: "u1", client: "c1", joined_at: "t" }]);
     expect(screen.getByTestId("who").dataset.stale).toBe("false");
 
     // Away and back: the snapshot after the resubscription is refused (not retried: bad_request).
-    await act(async () => {
-      socket.drop(1006);
-      await h.untilRetry();
-      socket = await h.accept();
-    });
-    await subscribed();
+    await awayAndBack();
     await act(async () => {
       socket.fail(socket.last("presence").id as number, { code: "bad_request", status: 400 });
       await flush();
@@ -222,16 +229,8 @@ describe("React bindings under StrictMode", () => {
     expect(screen.getByTestId("who").dataset.stale).toBe("true");
 
     // The next resubscription's snapshot comes: fresh again.
-    await act(async () => {
-      socket.drop(1006);
-      await h.untilRetry();
-      socket = await h.accept();
-    });
-    await subscribed();
-    await act(async () => {
-      socket.reply(socket.last("presence").id as number, { members: [{ user: "u2", client: "c2", joined_at: "t" }] });
-      await flush();
-    });
+    await awayAndBack();
+    await answerSnapshot([{ user: "u2", client: "c2", joined_at: "t" }]);
     expect(screen.getByTestId("who").textContent).toBe("c2");
     expect(screen.getByTestId("who").dataset.stale).toBe("false");
   });
