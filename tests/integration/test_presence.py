@@ -787,6 +787,17 @@ class TestLostReplies:
         info = orjson.dumps({"user": "u-dead", "client": "c-dead"})
         await redis.hset(keys.presence_info(str(CHANNEL)), "c-dead", info)
 
+    async def ann_with_a_dead_member(
+        self, hub_redis: Redis, redis: Redis, nc: NATS, settings: Settings
+    ) -> Presence:
+        """A hub on ``hub_redis`` with ann's c-ann joined and announced, and a dead hub's
+        c-dead expired beside it."""
+        presence = presence_on(hub_redis, nc, settings)
+        await presence.join(CHANNEL, "ann", "c-ann")
+        await presence.flush()
+        await self.expired_elsewhere(redis, settings)
+        return presence
+
     async def pass_with_its_reply_held(
         self, proxy: TcpProxy, presence: Presence, naming: bytes = b"c-dead"
     ) -> asyncio.Task[None]:
@@ -837,10 +848,7 @@ class TestLostReplies:
         """The link goes with the reply and stays down through redis-py's retry: that
         pass fails; the next one announces c-dead's leave."""
         proxy, hub_redis = proxied_redis
-        presence = presence_on(hub_redis, nc, settings)
-        await presence.join(CHANNEL, "ann", "c-ann")
-        await presence.flush()
-        await self.expired_elsewhere(redis, settings)
+        presence = await self.ann_with_a_dead_member(hub_redis, redis, nc, settings)
         before = len(await diffs.settled())
 
         renewal = await self.pass_with_its_reply_held(proxy, presence)
@@ -869,10 +877,7 @@ class TestLostReplies:
         a new one: the sweep finds nothing left to remove, yet c-dead's leave is
         announced by that same pass, once."""
         proxy, hub_redis = proxied_redis
-        presence = presence_on(hub_redis, nc, settings)
-        await presence.join(CHANNEL, "ann", "c-ann")
-        await presence.flush()
-        await self.expired_elsewhere(redis, settings)
+        presence = await self.ann_with_a_dead_member(hub_redis, redis, nc, settings)
         before = len(await diffs.settled())
 
         renewal = await self.pass_with_its_reply_held(proxy, presence)
