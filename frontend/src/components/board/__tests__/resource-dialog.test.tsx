@@ -126,6 +126,16 @@ async function submit(dialog: HTMLElement, name: RegExp) {
   });
 }
 
+/** Creates a card titled `title` while offline: the dialog closes and the card's draft shows at once. */
+async function createOffline(title: string) {
+  connection = "offline";
+  const dialog = renderDialog("create");
+  fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: title } });
+  await submit(dialog, /^Create$/);
+  await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
+  expect(screen.getByTestId("cards").textContent).toContain(title);
+}
+
 describe("ResourceDialog", () => {
   it("create: one resources.create RPC with an idempotency key; the hub's 422 goes on the named fields (tags.N → Tags)", async () => {
     answers = [invalid({ loc: ["title"], msg: "title must not be blank" }, { loc: ["tags", 1], msg: "bad tag" })];
@@ -144,22 +154,12 @@ describe("ResourceDialog", () => {
   });
 
   it("create while offline: the dialog closes, the card shows at once, and the server's resource replaces it when the call is answered", async () => {
-    connection = "offline";
-    const dialog = renderDialog("create");
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Written offline" } });
-    await submit(dialog, /^Create$/);
-    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
-    expect(screen.getByTestId("cards").textContent).toContain("Written offline");
+    await createOffline("Written offline");
     expect(calls).toHaveLength(1); // in the outbox, unanswered
   });
 
   it("create while offline: the create says the place its draft is shown at (after the column's last card), so cards moved next to it keep their side", async () => {
-    connection = "offline";
-    const dialog = renderDialog("create");
-    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Written offline" } });
-    await submit(dialog, /^Create$/);
-    await waitFor(() => expect(screen.getByTestId("open").textContent).toBe("false"));
-    expect(screen.getByTestId("cards").textContent).toContain("Written offline");
+    await createOffline("Written offline");
     expect(calls[0]!.params).toMatchObject({ title: "Written offline", status: "open", position: "a1" });
   });
 
