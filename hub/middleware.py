@@ -294,14 +294,20 @@ def _check_declared_size(request: web.Request) -> None:
         raise TooLarge(f"request body larger than {limit} bytes", limit=limit)
 
 
-# A body refused by its ``Content-Length`` but at most this large is still read to its
-# end, and thrown away, after the answer: a proxy in front (compose's nginx takes bodies
+# A body refused by its ``Content-Length`` but at most this large on the wire is still
+# read to its end (see DECODED_FACTOR for a compressed one), and thrown away, after the
+# answer: a proxy in front (compose's nginx takes bodies
 # up to 2 MiB, twice the default limit) sends the whole body it has buffered, and takes
 # a connection closed under its send for a hub that failed (it tries the other hub,
 # answers 502 and leaves both out for a while). DRAIN_FACTOR times the limit, and at
 # least DRAIN_FLOOR (twice nginx's 2 MiB), however small the limit.
 DRAIN_FACTOR = 4
 DRAIN_FLOOR = 4 * 1024 * 1024
+
+# A compressed body inflates as it is read, and its decoding is the hub's CPU (about 1 s
+# a GiB): the drain decodes at most DECODED_FACTOR times ``drain_limit`` (32 MiB by
+# default, about 30 ms), then closes the connection as for a body past the limit.
+DECODED_FACTOR = 8
 
 # After a refusal of a body that is not read to its end, how long and how much of what
 # the client still sends is read and thrown away before the connection is closed: enough
@@ -326,17 +332,18 @@ async def _answer_unread(
     request: web.Request, response: web.StreamResponse, seconds_left: float
 ) -> None:
     """Answer a request whose body is refused unread: a declared body of at most
-    ``drain_limit`` is read to its end after the answer, within the request's deadline,
-    and the connection kept (``_answer_and_drain``); a larger one, a body of no declared
+    ``drain_limit`` is read to its end after the answer, within the request's deadline
+    and ``DECODED_FACTOR`` times that decoded, and the connection kept
+    (``_answer_and_drain``); a larger one, a body of no declared
     length (chunked, over the limit already) and one whose client waits for a
     ``100 Continue`` it was not sent (it may never send the body) get the answer and the
     connection's close (``_answer_and_close``)."""
     declared = request.content_length
-    budget = drain_limit(request.app[SETTINGS].max_body_bytes)
-    if declared is None or declared > budget or _waits_for_continue(request):
+    limit = drain_limit(request.app[SETTINGS].max_body_bytes)
+    if declared is None or declared > limit or _waits_for_continue(request):
         await _answer_and_close(request, response)
     else:
-        await _answer_and_drain(request, response, seconds_left, budget)
+        await _answer_and_drain(request, response, seconds_left, DECODED_FACTOR * limit)
 
 
 def _waits_for_continue(request: web.Request) -> bool:
