@@ -735,6 +735,7 @@ class TestPrometheus:
             "HubbubHigh5xxRatio",
             "HubbubRpcP99High",
             "HubbubOutboxLag",
+            "HubbubOutboxSetAside",
             "HubbubJetStreamLag",
             "HubbubJetStreamConsumerLag",
             "HubbubSlowConsumerCloses",
