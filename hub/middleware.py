@@ -365,15 +365,9 @@ async def _answer_and_drain(
     try:
         await response.prepare(request)
         await response.write_eof()
-        thrown_away = 0
         async with asyncio.timeout(max(seconds_left, 0.0)):
-            while True:
-                chunk = await request.content.readany()
-                if not chunk:
-                    return  # all of it: the connection is kept
-                thrown_away += len(chunk)
-                if thrown_away > budget:
-                    break
+            if await _throw_away(request, budget + 1):  # past the budget: False
+                return  # all of it: the connection is kept
         await _linger_and_close(request)  # past the budget: as a body past the limit
         return
     except (TimeoutError, ConnectionError, web.RequestPayloadError, HttpProcessingError):
@@ -402,6 +396,18 @@ async def _answer_and_close(request: web.Request, response: web.StreamResponse) 
     await _linger_and_close(request)
 
 
+async def _throw_away(request: web.Request, most: int) -> bool:
+    """Read what is left of the body and throw it away: True once it has all come, False
+    once ``most`` bytes of it (as decoded) have."""
+    thrown_away = 0
+    while thrown_away < most:
+        chunk = await request.content.readany()
+        if not chunk:
+            return True
+        thrown_away += len(chunk)
+    return False
+
+
 async def _linger_and_close(request: web.Request) -> None:
     """Shut the hub's side of the connection (the client reads the end after the answer
     at once), throw away what the client still sends for at most ``CLOSE_LINGER_S`` or
@@ -410,13 +416,8 @@ async def _linger_and_close(request: web.Request) -> None:
         transport = request.transport
         if transport is not None and transport.can_write_eof():
             transport.write_eof()
-        thrown_away = 0
         async with asyncio.timeout(CLOSE_LINGER_S):
-            while thrown_away < CLOSE_LINGER_BYTES:
-                chunk = await request.content.readany()
-                if not chunk:
-                    break
-                thrown_away += len(chunk)
+            await _throw_away(request, CLOSE_LINGER_BYTES)
     except (TimeoutError, ConnectionError, web.RequestPayloadError, HttpProcessingError):
         pass  # the linger's end, or the client gone (or its body unreadable): close
     finally:
