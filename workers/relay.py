@@ -91,6 +91,7 @@ from hubbub.contracts.channels import Channel
 from hubbub.contracts.errors import HubbubError
 from hubbub.contracts.subjects import Subjects
 from hubbub.dependencies import NATS, POSTGRES, Health, Outage
+from hubbub.nats_direct import publishes_directly
 from hubbub.natsconn import message_size
 from hubbub.tasks import cancel_and_wait
 from workers.outages import classify, record
@@ -656,22 +657,19 @@ class AckedPublisher:
         nats-py keeps its buffer through a reconnect and sends it whenever it can,
         however late. Relies on nats-py's internals, as hubbub/nats_direct.py does
         (``_pending``: one command per publish, and ``_pending_data_size``); a client
-        without them keeps its buffer."""
+        without them (``publishes_directly``) keeps its buffer."""
         client: Any = self._nc
-        pending = getattr(client, "_pending", None)
-        if self._prefix is None or not isinstance(pending, list):
-            return 0
-        if not isinstance(getattr(client, "_pending_data_size", None), int):
+        if self._prefix is None or not publishes_directly(client):
             return 0
         ours = f"{self._prefix}.".encode()
-        kept = [cmd for cmd in pending if not _publishes_to(cmd, ours)]
-        taken = len(pending) - len(kept)
+        kept: list[bytes] = []
+        taken: list[bytes] = []
+        for command in client._pending:
+            (taken if _publishes_to(command, ours) else kept).append(command)
         if taken:
-            client._pending_data_size -= sum(len(cmd) for cmd in pending) - sum(
-                len(cmd) for cmd in kept
-            )
-            pending[:] = kept
-        return taken
+            client._pending_data_size -= sum(map(len, taken))
+            client._pending[:] = kept
+        return len(taken)
 
 
 def _api_error(error: Any) -> Exception:
