@@ -30,3 +30,15 @@ class RedisKeys:
 
     def presence_info(self, channel: str) -> str:
         return self.key("presence", channel, "info")
+
+    def presence_swept(self, channel: str) -> str:
+        """The channel's leaves a sweep took out, owed until their hub announced them."""
+        return self.key("presence", channel, "swept")
+
+    def presence_claims(self, channel: str) -> str:
+        """Which hub announces each owed leave, and until when."""
+        return self.key("presence", channel, "claims")
+
+    def presence_returned(self, channel: str, hub: str) -> str:
+        """The members ``hub``'s renewals found gone and put back, owed a ``joined``."""
+        return self.key("presence", channel, "returned", hub)

@@ -626,9 +626,9 @@ class Presence:
         return [
             self.keys.presence(name),
             self.keys.presence_info(name),
-            self.keys.key("presence", name, "swept"),
-            self.keys.key("presence", name, "claims"),
-            self.keys.key("presence", name, "returned", self.token),
+            self.keys.presence_swept(name),
+            self.keys.presence_claims(name),
+            self.keys.presence_returned(name, self.token),
         ]
 
     def _put_back(self, unsent: dict[str, dict[str, Change]]) -> None:
