@@ -155,8 +155,7 @@ async def _upgrade(request: web.Request, ip: str | None) -> tuple[HubSocket, Upg
     refusing it. A refused connect raises its ``HubbubError``."""
     realtime = request.app[REALTIME]
     settings = request.app[SETTINGS]
-    if not realtime.accepting:
-        raise Unavailable("this hub is shutting down; connect to another")
+    _still_accepting(realtime)
     if not origin_allowed(request):
         raise Forbidden("this origin may not open sockets here")
     if not offers_subprotocol(request.headers.get("Sec-WebSocket-Protocol", "")):
@@ -215,12 +214,16 @@ def let_go_of_upgrade(request: web.Request, ws: web.WebSocketResponse) -> None:
         cache.clear()
 
 
+def _still_accepting(realtime: Realtime) -> None:
+    if not realtime.accepting:
+        raise Unavailable("this hub is shutting down; connect to another")
+
+
 def _still_admitted(realtime: Realtime, claims: AccessClaims) -> None:
     """What the checks' waits may have changed, checked again with nothing awaited from
     here to the socket's registration but the 101's write: the hub still accepting, the
     session and user not revoked, the user's socket cap."""
-    if not realtime.accepting:
-        raise Unavailable("this hub is shutting down; connect to another")
+    _still_accepting(realtime)
     check_not_revoked(realtime.revocations, claims)
     realtime.sessions.admit(claims)
 
