@@ -25,7 +25,11 @@ from hubbub.contracts.operations import Access, Operation
 
 
 def bearer_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization")
+    return bearer_token_of(request.headers.get("Authorization"))
+
+
+def bearer_token_of(header: str | None) -> str | None:
+    """The token of an ``Authorization`` header; None without one."""
     if header is None:
         return None
     scheme, _, token = header.strip().partition(" ")

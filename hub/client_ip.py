@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -34,14 +35,19 @@ class ClientIp:
         return ip is not None and any(ip in network for network in self.trusted)
 
     def of(self, request: web.Request) -> str | None:
-        remote = request.remote
+        return self.of_peer(request.remote, request.headers)
+
+    def of_peer(
+        self, remote: str | None, headers: CIMultiDictProxy[str] | CIMultiDict[str]
+    ) -> str | None:
+        """``of`` a request that came from ``remote`` (its TCP peer) with ``headers``."""
         if remote is not None:
             remote = normalized(remote)
         if not self.trusted or remote is None or not self.is_trusted(remote):
             return remote
         hops = [
             hop.strip()
-            for header in request.headers.getall("X-Forwarded-For", [])
+            for header in headers.getall("X-Forwarded-For", [])
             for hop in header.split(",")
             if hop.strip()
         ]

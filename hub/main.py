@@ -4,6 +4,7 @@ and error reports (``SENTRY_DSN``) when configured."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from hub.admin import admin_listener
 from hub.app import create_app
+from hub.serving import HubRunner
 from hubbub import error_reports, tracing
 from hubbub.config import ConfigError, Settings
 from hubbub.gc_tuning import SOCKETS, tune_gc
@@ -70,16 +72,56 @@ def serve_hub(settings: Settings, *, port: int | None = None) -> None:
         # After the hub's connections (its last cleanup context): up while they are.
         app.cleanup_ctx.append(admin_listener(settings.admin_host, settings.admin_port))
     log.info("hub listening", extra={"host": settings.host, "port": port})
-    web.run_app(
+    run_hub(app, settings, port)
+
+
+def run_hub(app: web.Application, settings: Settings, port: int) -> None:
+    """``web.run_app`` with the hub's runner (``hub/serving.py``): serve until SIGINT or
+    SIGTERM, then shut down gracefully (``runner.cleanup``: the sockets drained, the
+    connections closed) and cancel whatever tasks are left, as ``run_app`` does."""
+    loop = asyncio.new_event_loop()  # uvloop's, when ``hubbub serve`` chose it
+    asyncio.set_event_loop(loop)
+    main = loop.create_task(_serve(app, settings, port))
+    try:
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        try:
+            if not main.done():
+                main.cancel()  # its ``finally`` cleans the runner up
+                with contextlib.suppress(asyncio.CancelledError, web.GracefulExit):
+                    loop.run_until_complete(main)
+        finally:
+            _cancel_all(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+async def _serve(app: web.Application, settings: Settings, port: int) -> None:
+    runner = HubRunner(
         app,
-        host=settings.host,
-        port=port,
-        shutdown_timeout=settings.shutdown_timeout_s,
+        handle_signals=True,  # SIGINT and SIGTERM raise GracefulExit
         access_log=None,  # the request_context middleware writes the access log
-        print=None,
-        handle_signals=True,
-        reuse_port=False,
+        shutdown_timeout=settings.shutdown_timeout_s,
+    )
+    await runner.setup()
+    try:
         # A reconnect storm arrives at once: the kernel queues up to this many connections
         # until the hub accepts them (capped by net.core.somaxconn).
-        backlog=settings.listen_backlog,
-    )
+        site = web.TCPSite(
+            runner, settings.host, port, backlog=settings.listen_backlog, reuse_port=False
+        )
+        await site.start()
+        await asyncio.Event().wait()  # until a signal
+    finally:
+        await runner.cleanup()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))

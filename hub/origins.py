@@ -14,10 +14,16 @@ from aiohttp import web
 from yarl import URL
 
 from hub.state import SETTINGS
+from hubbub.config import Settings
 
 
 def origin_allowed(request: web.Request, origin: str) -> bool:
-    settings = request.app[SETTINGS]
+    return origin_allowed_at(request.app[SETTINGS], request.host, origin)
+
+
+def origin_allowed_at(settings: Settings, host: str, origin: str) -> bool:
+    """``origin_allowed`` for a request whose ``Host`` (or, lacking one, the address it
+    came to) is ``host``."""
     if origin in settings.cors_origins:
         return True
     try:
@@ -28,7 +34,7 @@ def origin_allowed(request: web.Request, origin: str) -> bool:
     if settings.public_url and _same_origin(url, URL(settings.public_url)):
         return True
     try:
-        own = URL(f"http://{request.host}")
+        own = URL(f"http://{host}")
     except ValueError:
         return False
     if url.host is None or url.host != own.host:

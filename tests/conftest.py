@@ -30,6 +30,7 @@ from hubbub.logs import install_request_id_factory
 from hubbub.natsconn import connect_nats
 from hubbub.streams import delete_streams, ensure_streams
 from tests.support import ops
+from tests.support.hub_server import HubTestServer
 from tests.support.services import Databases, ServiceUrls, running_services
 from workers.app import RunningWorker, worker_running
 
@@ -174,11 +175,11 @@ async def hub_client(
 ) -> TestClient[Any, Any]:
     """A hub (with the test operations) in this process, talking to a real worker."""
     app = create_app(settings, ops.catalog_with_tests())
-    client: TestClient[Any, Any] = await aiohttp_client(app)
+    client: TestClient[Any, Any] = await aiohttp_client(HubTestServer(app))
     return client
 
 
 @pytest.fixture
 async def hub_without_workers(settings: Settings, aiohttp_client: Any, nc: NATS) -> Any:
     """A hub whose NATS has no worker listening."""
-    return await aiohttp_client(create_app(settings, ops.catalog_with_tests()))
+    return await aiohttp_client(HubTestServer(create_app(settings, ops.catalog_with_tests())))

@@ -259,7 +259,7 @@ def command_line(pid: int) -> list[str] | None:
 def wait_or_kill(proc: subprocess.Popen[bytes], timeout: float) -> None:
     """Wait for a process already told to stop; past ``timeout``, kill it and its group.
     Not signalled again: a second SIGTERM cuts an aiohttp server's graceful stop short
-    (``run_app`` cancels every task on it)."""
+    (``run_app``, and the hub's ``run_hub`` as it, cancel every task on it)."""
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:

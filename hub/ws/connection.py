@@ -213,12 +213,23 @@ class Connection(Subscriber):
             return
         counters["frames_out"] += 1
         counters["bytes_out"] += len(frame)
-        self.queued += len(frame)
+        self._hold(frame)
+
+    def hold_head(self, head: bytes) -> None:
+        """Write ``head`` (the ``101`` of an upgrade this hub answers itself) before
+        anything else this socket is sent: it waits with this turn's replies (``send``),
+        and they leave together, in one write."""
+        assert self.out is None, "the head goes first"
+        assert not self.queued, "the head goes first"
+        self._hold(head)
+
+    def _hold(self, data: bytes) -> None:
+        self.queued += len(data)
         # Replies wait for the end of this event-loop turn: the replies to the frames of
         # one read (``connect`` and ``subscribe`` sent together) leave in one write.
         out = self.out
         if out is None:
-            self.out = [frame]
+            self.out = [data]
             global _flush_loop
             loop = asyncio.get_running_loop()
             if _flush_loop is not loop:  # no flush scheduled on this loop yet
@@ -226,7 +237,7 @@ class Connection(Subscriber):
                 _flush_loop = loop
             _corked.append(self)
         else:
-            out.append(frame)
+            out.append(data)
 
     def flush(self) -> None:
         """Write the replies held for the end of this turn, now. A socket that closed

@@ -25,15 +25,25 @@ import asyncio
 import logging
 import socket
 import time
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qsl
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
+from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+from aiohttp._websocket.writer import WebSocketWriter
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.helpers import DEFAULT_CHUNK_SIZE
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from hub import metrics, origins
-from hub.auth import bearer_token
+from hub import calls, metrics, origins
+from hub.auth import bearer_token_of
 from hub.calls import check_not_revoked
-from hub.middleware import answers_own_failures, socket_failure, socket_refusal
+from hub.middleware import (
+    REQUEST_ID_HEADER,
+    answers_own_failures,
+    socket_failure,
+    socket_refusal,
+)
 from hub.problems import problem_response
 from hub.state import CLIENT_IP, REALTIME, SETTINGS
 from hub.ws import commands as cmd
@@ -43,6 +53,8 @@ from hub.ws.limits import Admission, CommandLimiter
 from hub.ws.service import SHUTTING_DOWN, Realtime, new_client_id
 from hub.ws.sessions import socket_caller
 from hub.ws.subscriptions import parse_channel
+from hub.ws.upgrade_head import UpgradeHead, switching_protocols
+from hubbub.config import Settings
 from hubbub.contracts.api.channels import ChannelAction
 from hubbub.contracts.errors import (
     BadRequest,
@@ -54,7 +66,11 @@ from hubbub.contracts.errors import (
     Unavailable,
 )
 from hubbub.contracts.protocol import SUBPROTOCOL, CloseCode, Push
+from hubbub.logs import request_id_var
 from hubbub.tokens import AccessClaims
+
+if TYPE_CHECKING:
+    from hub.serving import DirectProtocol
 
 log = logging.getLogger("hubbub.ws")
 
@@ -69,9 +85,11 @@ def origin_allowed(request: web.Request) -> bool:
 
 @answers_own_failures
 async def websocket(request: web.Request) -> web.StreamResponse:
-    """The upgrade, then the socket's whole life. An answer that is not the upgrade (a
-    refusal, or a failure before it) is answered here with problem details and the usual
-    headers (the middlewares keep no frame for the socket)."""
+    """aiohttp's ``GET /ws``: an upgrade that is not the first request of its connection
+    or not a plain one (``hub/serving.py`` serves the others itself), and the answer to
+    every upgrade refused. The upgrade, then the socket's whole life. An answer that is
+    not the upgrade (a refusal, or a failure before it) is answered here with problem
+    details and the usual headers (the middlewares keep no frame for the socket)."""
     ip = request.app[CLIENT_IP].of(request)  # as REST sees it: trusted proxies included
     try:
         ws, asked = await _upgrade(request, ip)
@@ -79,9 +97,60 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return socket_refusal(request, _refusal(exc, request))
     except Exception as exc:
         return socket_failure(request, exc)
-    metrics.metrics_of(request.app).upgraded()
-    realtime = request.app[REALTIME]
-    settings = request.app[SETTINGS]
+    app = request.app
+    metrics.metrics_of(app).upgraded()
+    conn = _connection(app[SETTINGS], ws, request.transport, ip)
+    # ``asked`` (its claims) is not kept in this frame, which lasts as long as the socket.
+    life = serve_socket(app[REALTIME], conn, asked, corked=asked is not None)
+    del asked
+    await life
+    return ws
+
+
+async def direct_socket(app: web.Application, protocol: DirectProtocol, head: UpgradeHead) -> None:
+    """A connection's first request, an upgrade of ``/ws`` read straight off it by
+    ``hub/serving.py``: checked as ``websocket`` checks it, then answered with the ``101``
+    and served as a socket, with no aiohttp request, response or handler task around it.
+    An upgrade refused (or failing) here is handed to aiohttp as it was read, and
+    ``websocket`` checks it again and answers it: the refusals have one author."""
+    transport = protocol.transport
+    assert transport is not None
+    request_id_var.set(calls.request_id(head.headers.get(REQUEST_ID_HEADER)))
+    measured = metrics.metrics_of(app)
+    metrics.current.set(measured)
+    peer = transport.get_extra_info("peername")
+    ip = app[CLIENT_IP].of_peer(peer[0] if isinstance(peer, tuple) else None, head.headers)
+    try:
+        asked = await checked_upgrade(app, head.headers, head.query_string, head.host, ip)
+    except Exception:
+        protocol.hand_over()
+        return
+    if transport.is_closing():  # the client went away while it was checked
+        return
+    settings = app[SETTINGS]
+    try:
+        ws = new_socket(settings)
+        protocol.upgraded(ws.adopt(protocol, transport), head.length)
+        conn = _connection(settings, ws, transport, ip)
+        # The 101 waits with the replies of this turn, so that it leaves with the
+        # ``connected`` and ``subscribed`` pushes, in one write.
+        conn.hold_head(switching_protocols(head.key, SUBPROTOCOL))
+        if asked is None:  # nothing to go with it: the connect comes as a frame
+            conn.flush()
+    except Exception:  # a bug: no answer can be written in the middle of a socket's set-up
+        log.exception("setting a socket up failed")
+        transport.abort()
+        return
+    measured.upgraded()
+    del head  # its headers (the token among them): this frame lasts as long as the socket
+    life = serve_socket(app[REALTIME], conn, asked)
+    del asked
+    await life
+
+
+def _connection(
+    settings: Settings, ws: HubSocket, transport: asyncio.BaseTransport | None, ip: str | None
+) -> Connection:
     conn = Connection(
         new_client_id(),
         ws,
@@ -89,17 +158,27 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         ip,
         settings.ws_send_buffer_bytes,
     )
-    conn.transport = request.transport
+    conn.transport = transport  # type: ignore[assignment]  # a TCP transport: writable
     ws.conn = conn
+    return conn
+
+
+async def serve_socket(
+    realtime: Realtime, conn: Connection, asked: UpgradeConnect | None, *, corked: bool = False
+) -> None:
+    """An upgraded socket's whole life: its connect (carried by the upgrade, or its first
+    frame), its frames, and its end."""
+    ws = conn.ws
     try:
         if asked is not None:
             try:
                 connected = await connect_in_upgrade(realtime, conn, asked)
             finally:
-                cork(request.transport, False)
+                if corked:
+                    cork(conn.transport, False)
                 del asked  # its claims: this frame lasts as long as the socket
         else:
-            connected = await handshake(realtime, conn, settings.ws_connect_timeout_s)
+            connected = await handshake(realtime, conn, realtime.settings.ws_connect_timeout_s)
         if connected:
             # The read loop, here rather than in a coroutine of its own, and on
             # ``receive`` rather than ``async for``: an idle socket waits in two
@@ -124,7 +203,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await ws.close()
         except Exception:  # no middleware is left around the socket to log it
             log.exception("socket cleanup failed", extra={"conn": conn.id})
-    return ws
 
 
 # What ``receive`` answers once the socket is closing or closed (``async for`` stops on
@@ -149,20 +227,53 @@ class HubSocket(web.WebSocketResponse):
             conn.closed_by_aiohttp(code, reason)
         return await super().close(code=code, message=message, drain=drain)
 
+    _direct: asyncio.Transport | None = None  # the transport of a socket ``adopt`` set up
 
-async def _upgrade(request: web.Request, ip: str | None) -> tuple[HubSocket, UpgradeConnect | None]:
-    """The prepared socket and the connect its request carried, or the problem details
-    refusing it. A refused connect raises its ``HubbubError``."""
-    realtime = request.app[REALTIME]
-    settings = request.app[SETTINGS]
-    _still_accepting(realtime)
-    if not origin_allowed(request):
-        raise Forbidden("this origin may not open sockets here")
-    if not offers_subprotocol(request.headers.get("Sec-WebSocket-Protocol", "")):
-        raise BadRequest(f"use the WebSocket subprotocol {SUBPROTOCOL!r}")
-    asked = await _connect_of_upgrade(request, ip)
-    if asked is not None and asked.channels:  # the access checks may have waited
-        _still_admitted(realtime, asked.claims)
+    def adopt(self, protocol: BaseProtocol, transport: asyncio.Transport) -> WebSocketReader:
+        """Set this socket up on ``transport`` as ``prepare`` sets it up on a request's,
+        for an upgrade whose ``101`` the caller writes (``direct_socket``): the frame
+        writer, the message queue, and the frame parser, which it returns for
+        ``protocol`` to feed what it reads. aiohttp's private names, as ``prepare``'s
+        ``_pre_start`` and ``_post_start`` set them (if aiohttp renames them,
+        tests/e2e/test_direct_upgrade.py fails)."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._compress = 0
+        self._ws_protocol = SUBPROTOCOL
+        self._writer = WebSocketWriter(protocol, transport, limit=self._writer_limit)
+        self._reader = WebSocketDataQueue(protocol, DEFAULT_CHUNK_SIZE, loop=loop)
+        self._parser = parser = WebSocketReader(
+            self._reader, self._max_msg_size, compress=False, decode_text=True
+        )
+        # close() drains through it; set, it also makes the socket ``prepared``.
+        self._payload_writer = _Drain(protocol)  # type: ignore[assignment]
+        self._direct = transport
+        return parser
+
+    def __repr__(self) -> str:  # aiohttp's reads the request, which an adopted one has not
+        return f"<HubSocket {'closed' if self.closed else 'open'}>"
+
+    def _close_transport(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
+        else:
+            super()._close_transport()
+
+
+class _Drain:
+    """What a socket ``adopt`` set up drains its writes through (aiohttp's response
+    writer's ``drain``, without the response)."""
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: BaseProtocol) -> None:
+        self._protocol = protocol
+
+    async def drain(self) -> None:
+        await self._protocol._drain_helper()
+
+
+def new_socket(settings: Settings) -> HubSocket:
     ws = HubSocket(
         protocols=(SUBPROTOCOL,),
         max_msg_size=settings.ws_max_frame_bytes,
@@ -171,6 +282,40 @@ async def _upgrade(request: web.Request, ip: str | None) -> tuple[HubSocket, Upg
         timeout=2.0,  # waiting for the client's close frame
     )
     ws.frame_limit = settings.ws_max_frame_bytes
+    return ws
+
+
+async def checked_upgrade(
+    app: web.Application,
+    headers: CIMultiDict[str] | CIMultiDictProxy[str],
+    query_string: str,
+    host: str,
+    ip: str | None,
+) -> UpgradeConnect | None:
+    """The connect an upgrade request carried (None: it carried none), once everything
+    that can be checked before the ``101`` has been: the hub accepting, the origin, the
+    subprotocol, the token, the socket cap and the channels' access. A refusal raises its
+    ``HubbubError``."""
+    realtime = app[REALTIME]
+    _still_accepting(realtime)
+    origin = headers.get("Origin")  # browsers send it; a backend or test client need not
+    if origin is not None and not origins.origin_allowed_at(app[SETTINGS], host, origin):
+        raise Forbidden("this origin may not open sockets here")
+    if not offers_subprotocol(headers.get("Sec-WebSocket-Protocol", "")):
+        raise BadRequest(f"use the WebSocket subprotocol {SUBPROTOCOL!r}")
+    asked = await _connect_of_upgrade(realtime, headers, query_string, ip)
+    if asked is not None and asked.channels:  # the access checks may have waited
+        _still_admitted(realtime, asked.claims)
+    return asked
+
+
+async def _upgrade(request: web.Request, ip: str | None) -> tuple[HubSocket, UpgradeConnect | None]:
+    """The prepared socket and the connect its request carried, or the problem details
+    refusing it. A refused connect raises its ``HubbubError``."""
+    asked = await checked_upgrade(
+        request.app, request.headers, request.rel_url.raw_query_string, request.host, ip
+    )
+    ws = new_socket(request.app[SETTINGS])
     # A connect in the upgrade is answered right after the 101: held back until then, so
     # that both leave in one TCP segment (``connect_in_upgrade`` lets go).
     corked = asked is not None and cork(request.transport, True)
@@ -263,16 +408,19 @@ class UpgradeConnect(NamedTuple):
     channels: tuple[str, ...]
 
 
-async def _connect_of_upgrade(request: web.Request, ip: str | None) -> UpgradeConnect | None:
+async def _connect_of_upgrade(
+    realtime: Realtime,
+    headers: CIMultiDict[str] | CIMultiDictProxy[str],
+    query_string: str,
+    ip: str | None,
+) -> UpgradeConnect | None:
     """The connect of an upgrade request with ``Authorization``, checked as far as it can
     be before the socket exists: the token, this user's socket cap here, and each
     ``subscribe`` channel's name, count and access. None: a plain upgrade (``connect``
-    comes as the first frame)."""
-    # Not ``request.query``: that would keep a parsed copy for the socket's life.
-    names = [
-        v for k, v in parse_qsl(request.query_string, keep_blank_values=True) if k == "subscribe"
-    ]
-    scheme = request.headers.get("Authorization", "").strip().partition(" ")[0]
+    comes as the first frame). ``query_string`` is the request's raw query."""
+    names = [v for k, v in parse_qsl(query_string, keep_blank_values=True) if k == "subscribe"]
+    header = headers.get("Authorization", "")
+    scheme = header.strip().partition(" ")[0]
     if scheme.lower() != "bearer":  # no connect here (another scheme is not ours): frames
         if names:
             raise BadRequest(
@@ -280,9 +428,8 @@ async def _connect_of_upgrade(request: web.Request, ip: str | None) -> UpgradeCo
                 "send 'Authorization: Bearer <token>' with it"
             )
         return None
-    token = bearer_token(request)
+    token = bearer_token_of(header)
     assert token is not None
-    realtime = request.app[REALTIME]
     claims = realtime.authenticate(token)
     realtime.sessions.admit(claims)
     limit = realtime.settings.ws_max_subscriptions

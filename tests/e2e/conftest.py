@@ -23,6 +23,7 @@ from hubbub.client import HubbubClient
 from hubbub.config import Settings
 from tests.support import ops
 from tests.support.accounts import mailed_token, make_user
+from tests.support.hub_server import HubTestServer
 from tests.support.tokens import TestTokens
 from tests.support.waiting import wait_for
 
@@ -42,10 +43,12 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def hub_server(
-    settings: Settings, aiohttp_server: Any, worker: Any, tokens: TestTokens, nc: NATS
+    settings: Settings, aiohttp_client: Any, worker: Any, tokens: TestTokens, nc: NATS
 ) -> TestServer:
+    """A hub in this process, served as ``hubbub serve`` serves it (``HubTestServer``)."""
     app = create_app(settings, ops.catalog_with_tests())
-    server: TestServer = await aiohttp_server(app)
+    client = await aiohttp_client(HubTestServer(app))
+    server: TestServer = client.server
     return server
 
 

@@ -23,6 +23,7 @@ import pytest
 from aiohttp import web
 
 from hub.app import create_app
+from hub.serving import HubRunner
 from hub.state import REALTIME
 from hub.ws.presence import TICK_S
 from hub.ws.service import Realtime
@@ -72,9 +73,10 @@ class StormHub:
 
 @pytest.fixture
 async def storm_hub(settings: Settings, worker: Any, enough_fds: None) -> AsyncIterator[StormHub]:
-    """A hub on a site made as ``hub/main.py`` makes it: the configured listen backlog."""
+    """A hub on a site made as ``hub/main.py`` makes it: its runner, the configured listen
+    backlog."""
     app = create_app(settings, ops.catalog_with_tests())
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+    runner = HubRunner(app, access_log=None, shutdown_timeout=5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=settings.listen_backlog)
     await site.start()

@@ -6,6 +6,7 @@ within 5s", as if the client were at fault)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,7 @@ from hub.ws import endpoint
 from hubbub.config import Settings
 from hubbub.contracts.protocol import SUBPROTOCOL, CloseCode
 from tests.support import ops
+from tests.support.hub_server import HubTestServer
 from tests.support.tokens import TestTokens
 from tests.support.waiting import wait_for
 
@@ -31,12 +33,14 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def hub_server(
-    settings: Settings, aiohttp_server: Any, worker: Any, tokens: TestTokens, nc: NATS
-) -> TestServer:
-    """As ``hubbub serve`` runs it: aiohttp's shutdown waits for handlers this long."""
+    settings: Settings, worker: Any, tokens: TestTokens, nc: NATS
+) -> AsyncIterator[TestServer]:
+    """As ``hubbub serve`` runs it: its runner, whose shutdown waits for sockets this long."""
     app = create_app(settings, ops.catalog_with_tests())
-    server: TestServer = await aiohttp_server(app, shutdown_timeout=settings.shutdown_timeout_s)
-    return server
+    server = HubTestServer(app)
+    await server.start_server(shutdown_timeout=settings.shutdown_timeout_s)
+    yield server
+    await server.close()
 
 
 async def closing_frames(ws: aiohttp.ClientWebSocketResponse) -> list[Any]:

@@ -1,6 +1,6 @@
 """``hubbub up`` stops its hubs and workers with one SIGTERM each: a second one, while a
-hub drains its sockets, would cut its graceful stop short (aiohttp's ``run_app`` cancels
-every task on it)."""
+hub drains its sockets, would cut its graceful stop short (the hub's ``run_hub``, as
+aiohttp's ``run_app``, cancels every task on it)."""
 
 from __future__ import annotations
 

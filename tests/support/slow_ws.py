@@ -23,10 +23,22 @@ class SlowSocket:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buffer = b""
+        self.head = b""
 
     @classmethod
-    async def open(cls, port: int, *, receive_buffer: int = 4096) -> SlowSocket:
-        """Connected and upgraded (``connect`` not sent yet)."""
+    async def open(
+        cls,
+        port: int,
+        *,
+        receive_buffer: int = 4096,
+        query: str = "",
+        headers: tuple[str, ...] = (),
+        first: tuple[Any, ...] = (),
+    ) -> SlowSocket:
+        """Connected and upgraded (``connect`` not sent yet, unless it is among the
+        commands of ``first``, sent in the same write as the upgrade's head). ``query`` and
+        ``headers`` (``"Name: value"`` lines) go with the upgrade; the ``101``'s head is
+        kept in ``head``."""
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         sock.setblocking(False)
@@ -34,27 +46,26 @@ class SlowSocket:
         loop = asyncio.get_running_loop()
         await loop.sock_connect(sock, ("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16)).decode()
+        extra = "".join(f"{line}\r\n" for line in headers)
+        target = f"/ws?{query}" if query else "/ws"
         await loop.sock_sendall(
             sock,
             (
-                f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n"
-            ).encode(),
+                f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n"
+                f"{extra}\r\n"
+            ).encode()
+            + b"".join(map(client_frame, first)),
         )
         while b"\r\n\r\n" not in ws.buffer:
             ws.buffer += await ws._more()
-        head, ws.buffer = ws.buffer.split(b"\r\n\r\n", 1)
-        assert b" 101 " in head.split(b"\r\n", 1)[0], head
+        ws.head, ws.buffer = ws.buffer.split(b"\r\n\r\n", 1)
+        assert b" 101 " in ws.head.split(b"\r\n", 1)[0], ws.head
         return ws
 
     async def send(self, command: Any) -> None:
-        payload = orjson.dumps(command)
-        mask = os.urandom(4)
-        size = len(payload)
-        header = bytes([0x81, 0x80 | size]) if size < 126 else struct.pack("!BBH", 0x81, 0xFE, size)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        await asyncio.get_running_loop().sock_sendall(self.sock, header + mask + masked)
+        await asyncio.get_running_loop().sock_sendall(self.sock, client_frame(command))
 
     async def receive(self, timeout: float = 10.0) -> tuple[str, Any]:
         """``("text", value)`` or ``("close", code)``."""
@@ -84,3 +95,12 @@ class SlowSocket:
             self.buffer += await self._more()
         out, self.buffer = self.buffer[:count], self.buffer[count:]
         return out
+
+
+def client_frame(command: Any) -> bytes:
+    """``command`` as a client's text frame (masked, as RFC 6455 says)."""
+    payload = orjson.dumps(command)
+    mask = os.urandom(4)
+    size = len(payload)
+    header = bytes([0x81, 0x80 | size]) if size < 126 else struct.pack("!BBH", 0x81, 0xFE, size)
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))

@@ -1,0 +1,174 @@
+"""The hub's HTTP server: aiohttp's, but a connection whose first request is a plain
+WebSocket upgrade of ``/ws`` is upgraded without aiohttp's request machinery.
+
+An upgrade through aiohttp builds a request handler and its task, an HTTP parser, a
+request, a URL, the middleware chain's calls and a response before the socket exists,
+and the socket keeps most of them for its life. Upgraded here, the connection's
+protocol reads the head itself (``hub/ws/upgrade_head.py``), the hub's checks run on it
+(``endpoint.direct_socket``), and the socket is aiohttp's WebSocket reader and writer on
+the transport. Every other connection — a REST request, an upgrade after a request on
+a kept-alive connection, an upgrade this parser leaves alone, and every refused one — is
+handed to aiohttp as it was read, and aiohttp serves it as it would have.
+
+``HubRunner`` is ``web.AppRunner`` with this server; ``hubbub serve`` runs the hub with
+it (``hub/main.py``), and so do the tests' hubs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiohttp import web
+from aiohttp._websocket.reader import WebSocketReader
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.tcp_helpers import tcp_keepalive, tcp_nodelay
+from aiohttp.web_protocol import RequestHandler
+
+from hub.ws.endpoint import direct_socket
+from hub.ws.upgrade_head import UpgradeHead, parse_upgrade_head
+
+log = logging.getLogger("hubbub.hub")
+
+# Bytes a client may send while its upgrade is checked (it should send none before the
+# 101): past this, the connection stops being read until the upgrade is decided.
+PENDING_LIMIT = 64 * 1024
+
+
+class DirectProtocol(BaseProtocol):
+    """A connection's protocol until its first read says who serves it, then its
+    WebSocket's if it is upgraded here; handed to aiohttp's ``RequestHandler`` otherwise.
+    It is aiohttp's ``BaseProtocol``: the WebSocket reader's queue and writer use its
+    flow control, as they use a request handler's."""
+
+    __slots__ = ("_parse_failed", "_read", "_server", "_ws_parser")
+
+    def __init__(self, server: HubServer) -> None:
+        super().__init__(server.loop)
+        self._server = server
+        self._read: bytearray | None = None  # what was read while the upgrade is checked
+        self._ws_parser: WebSocketReader | None = None
+        self._parse_failed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Not BaseProtocol's (TCP_NODELAY): aiohttp's handler sets its own options on a
+        # connection handed over, and an upgrade here sets them once it is decided.
+        self.transport = transport  # type: ignore[assignment]  # a TCP transport
+
+    def data_received(self, data: bytes) -> None:
+        parser = self._ws_parser
+        if parser is not None:
+            if not self._parse_failed:
+                # A frame the reader could not parse: it has told the socket (an ERROR
+                # message, then its close handshake); nothing more is read, as aiohttp's
+                # handler reads nothing more.
+                self._parse_failed, _ = parser.feed_data(data)
+            return
+        read = self._read
+        if read is not None:  # the upgrade is still being checked
+            read += data
+            if len(read) > PENDING_LIMIT:
+                self._pause_transport_reading()
+            return
+        head = parse_upgrade_head(data)
+        if head is None:
+            self._hand_over(data)
+            return
+        self._read = bytearray(data)
+        self._server.serve_socket(self, head)
+
+    def hand_over(self) -> None:
+        """Let aiohttp serve this connection (``direct_socket``: a refused upgrade),
+        from what was read so far."""
+        read, self._read = self._read, None
+        self._resume_transport_reading()
+        self._hand_over(bytes(read or b""))
+
+    def _hand_over(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self.transport = None
+        handler = self._server.http()
+        transport.set_protocol(handler)
+        handler.connection_made(transport)
+        if data:
+            handler.data_received(data)
+
+    def upgraded(self, parser: WebSocketReader, head_length: int) -> None:
+        """From now on what is read goes to ``parser``, the socket's, starting with what
+        followed the upgrade's head."""
+        transport = self.transport
+        assert transport is not None
+        tcp_nodelay(transport, True)
+        tcp_keepalive(transport)  # as aiohttp's handler sets them
+        self._upgraded = True  # BaseProtocol: flow control pauses the transport alone
+        self._ws_parser = parser
+        read, self._read = self._read, None
+        self._resume_transport_reading()
+        if read is not None and len(read) > head_length:
+            self.data_received(bytes(read[head_length:]))
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        self._read = None
+        parser, self._ws_parser = self._ws_parser, None
+        if parser is not None:
+            parser.feed_eof()
+
+
+class HubServer(web.Server):
+    """aiohttp's server (``http``) behind ``DirectProtocol``: the protocol factory the
+    listening socket calls, and the shutdown that also waits for the sockets upgraded
+    here."""
+
+    def __init__(self, http: web.Server, app: web.Application) -> None:
+        super().__init__(
+            http.request_handler,
+            request_factory=http.request_factory,
+            handler_cancellation=http.handler_cancellation,
+        )
+        self.http = http
+        self.app = app
+        self.loop = asyncio.get_running_loop()
+        self.sockets: set[asyncio.Task[None]] = set()
+
+    def __call__(self) -> DirectProtocol:  # type: ignore[override]  # the loop's factory
+        return DirectProtocol(self)
+
+    def serve_socket(self, protocol: DirectProtocol, head: UpgradeHead) -> None:
+        task = self.loop.create_task(direct_socket(self.app, protocol, head))
+        self.sockets.add(task)
+        task.add_done_callback(self._socket_ended)
+
+    def _socket_ended(self, task: asyncio.Task[None]) -> None:
+        self.sockets.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("socket task failed", exc_info=task.exception())
+
+    @property
+    def connections(self) -> list[RequestHandler]:
+        return self.http.connections
+
+    def pre_shutdown(self) -> None:
+        self.http.pre_shutdown()
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """aiohttp's connections as aiohttp shuts them down; the sockets upgraded here
+        (told to go by the app's ``on_shutdown``, which ran first) are waited for up to
+        ``timeout``, then cancelled."""
+        await self.http.shutdown(timeout)
+        if self.sockets:
+            _done, pending = await asyncio.wait(self.sockets, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*pending, return_exceptions=True)
+
+
+class HubRunner(web.AppRunner):
+    """``web.AppRunner`` serving the app through ``HubServer``."""
+
+    async def _make_server(self) -> web.Server:
+        return HubServer(await super()._make_server(), self.app)
