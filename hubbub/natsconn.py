@@ -187,8 +187,8 @@ def exit_process() -> None:
     """What a process does by default once its NATS connection is closed for good: it
     cannot serve without it, and nothing in it would connect again, so it ends with
     ``NATS_CLOSED_EXIT`` for its supervisor (``hubbub up``, compose, Kubernetes) to start
-    it again. ``SystemExit`` raised from the event loop ends ``asyncio.run`` and
-    ``web.run_app`` after their cleanup (a hub closes its sockets with 1001, a worker
+    it again. ``SystemExit`` raised from the event loop ends ``asyncio.run`` and the
+    hub's ``run_hub`` after their cleanup (a hub closes its sockets with 1001, a worker
     drains)."""
     asyncio.get_running_loop().call_soon(_raise_exit)
 

@@ -94,7 +94,10 @@ async def work():
 if RUNNER == "asyncio.run":
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     asyncio.run(work())
-else:  # as the hub runs: web.run_app, on uvloop
+else:  # as the hub runs: hub.main.run_hub, on uvloop
+    from hub.main import run_hub
+    from hubbub.config import Settings
+
     async def ctx(app):
         task = asyncio.ensure_future(work())
         yield
@@ -103,15 +106,16 @@ else:  # as the hub runs: web.run_app, on uvloop
 
     app = web.Application()
     app.cleanup_ctx.append(ctx)
-    web.run_app(app, host="127.0.0.1", port=0, print=None, loop=uvloop.new_event_loop())
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    run_hub(app, Settings(_env_file=None, host="127.0.0.1"), 0)
 """
 
 
-@pytest.mark.parametrize("runner", ["asyncio.run", "web.run_app"])
+@pytest.mark.parametrize("runner", ["asyncio.run", "run_hub"])
 def test_a_process_whose_connection_is_closed_for_good_exits_for_a_restart(
     services: ServiceUrls, runner: str
 ) -> None:
-    """As a worker (``asyncio.run``) and a hub (``web.run_app``) run: the process ends
+    """As a worker (``asyncio.run``) and a hub (``hub.main.run_hub``) run: the process ends
     with NATS_CLOSED_EXIT after its cleanup, and its log says why."""
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(SCRIPT), services.nats_url, runner],
@@ -123,7 +127,7 @@ def test_a_process_whose_connection_is_closed_for_good_exits_for_a_restart(
     )
     assert done.returncode == NATS_CLOSED_EXIT, done.stderr
     assert "cleaned up" in done.stdout
-    if runner == "web.run_app":
+    if runner == "run_hub":
         assert "app cleaned up" in done.stdout
     assert "nats connection closed for good" in done.stderr
     assert "maximum payload violation" in done.stderr.lower()
