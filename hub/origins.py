@@ -10,6 +10,8 @@ an origin on port 80 or 443.
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 from yarl import URL
 
@@ -27,14 +29,14 @@ def origin_allowed_at(settings: Settings, host: str, origin: str) -> bool:
     if origin in settings.cors_origins:
         return True
     try:
-        url = URL(origin)
+        url = _url(origin)
         url.origin()  # ValueError unless absolute: "null", say
     except ValueError:
         return False
-    if settings.public_url and _same_origin(url, URL(settings.public_url)):
+    if settings.public_url and _same_origin(url, _url(settings.public_url)):
         return True
     try:
-        own = URL(f"http://{host}")
+        own = _url(f"http://{host}")
     except ValueError:
         return False
     if url.host is None or url.host != own.host:
@@ -46,3 +48,10 @@ def _same_origin(a: URL, b: URL) -> bool:
     """Scheme, host and port alike; a default port written out or left out is the same
     (``https://app.example:443`` is ``https://app.example``)."""
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+@functools.lru_cache(maxsize=256)
+def _url(text: str) -> URL:
+    """``URL(text)``, parsed once per text: a browser's every socket and cookie request
+    asks about the same few origins and hosts. (A text that does not parse is not kept.)"""
+    return URL(text)
