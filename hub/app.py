@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator
+from weakref import WeakKeyDictionary
 
 from aiohttp import web
 
@@ -30,6 +31,7 @@ from hub.state import (
     REALTIME,
     REDIS,
     REDIS_KEYS,
+    REFUSED_UPGRADES,
     REST_HOOKS,
     REVOCATIONS,
     SETTINGS,
@@ -208,6 +210,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
     app[REDIS_KEYS] = RedisKeys(settings.namespace)
     app[ACCESS_TOKENS] = AccessTokens.from_settings(settings, signing=False)
     app[CLIENT_IP] = ClientIp.trusting(settings.trusted_proxies)
+    app[REFUSED_UPGRADES] = WeakKeyDictionary()
     app[ON_NATS_RECONNECTED] = []
     hooks = RestHooks()
     session_cookie.install(hooks)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import cast
 
 from aiohttp import web
 from aiohttp._websocket.reader import WebSocketReader
@@ -34,6 +35,8 @@ log = logging.getLogger("hubbub.hub")
 # Bytes a client may send while its upgrade is checked (it should send none before the
 # 101): past this, the connection stops being read until the upgrade is decided.
 PENDING_LIMIT = 64 * 1024
+# aiohttp's default keep-alive timeout (``RequestHandler``'s ``keepalive_timeout``).
+KEEPALIVE_S = 3630.0
 
 
 class DirectProtocol(BaseProtocol):
@@ -42,7 +45,7 @@ class DirectProtocol(BaseProtocol):
     It is aiohttp's ``BaseProtocol``: the WebSocket reader's queue and writer use its
     flow control, as they use a request handler's."""
 
-    __slots__ = ("_parse_failed", "_read", "_server", "_ws_parser")
+    __slots__ = ("_idle", "_parse_failed", "_read", "_server", "_ws_parser")
 
     def __init__(self, server: HubServer) -> None:
         super().__init__(server.loop)
@@ -50,11 +53,32 @@ class DirectProtocol(BaseProtocol):
         self._read: bytearray | None = None  # what was read while the upgrade is checked
         self._ws_parser: WebSocketReader | None = None
         self._parse_failed = False
+        self._idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # Not BaseProtocol's (TCP_NODELAY): aiohttp's handler sets its own options on a
-        # connection handed over, and an upgrade here sets them once it is decided.
-        self.transport = transport  # type: ignore[assignment]  # a TCP transport
+        # As aiohttp's handler does for a new connection: TCP keep-alive (the kernel finds
+        # a peer that vanished), and a connection that sends no request is closed after
+        # the keep-alive timeout. (Not BaseProtocol's TCP_NODELAY: set once upgraded;
+        # aiohttp's handler sets its own on a connection handed over.)
+        tcp = self.transport = cast(asyncio.Transport, transport)
+        tcp_keepalive(tcp)
+        server = self._server
+        self._idle = server.loop.call_at(
+            server.loop.time() + server.keepalive_timeout, self._close_idle
+        )
+        server.idle.add(self)
+
+    def _close_idle(self) -> None:
+        """No request came within the keep-alive timeout, or the hub is shutting down."""
+        self._not_idle()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _not_idle(self) -> None:
+        idle, self._idle = self._idle, None
+        if idle is not None:
+            idle.cancel()
+            self._server.idle.discard(self)
 
     def data_received(self, data: bytes) -> None:
         parser = self._ws_parser
@@ -71,6 +95,7 @@ class DirectProtocol(BaseProtocol):
             if len(read) > PENDING_LIMIT:
                 self._pause_transport_reading()
             return
+        self._not_idle()
         head = parse_upgrade_head(data)
         if head is None:
             self._hand_over(data)
@@ -101,8 +126,7 @@ class DirectProtocol(BaseProtocol):
         followed the upgrade's head."""
         transport = self.transport
         assert transport is not None
-        tcp_nodelay(transport, True)
-        tcp_keepalive(transport)  # as aiohttp's handler sets them
+        tcp_nodelay(transport, True)  # as aiohttp's handler sets it
         self._upgraded = True  # BaseProtocol: flow control pauses the transport alone
         self._ws_parser = parser
         read, self._read = self._read, None
@@ -112,6 +136,7 @@ class DirectProtocol(BaseProtocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
+        self._not_idle()
         self._read = None
         parser, self._ws_parser = self._ws_parser, None
         if parser is not None:
@@ -133,6 +158,11 @@ class HubServer(web.Server):
         self.app = app
         self.loop = asyncio.get_running_loop()
         self.sockets: set[asyncio.Task[None]] = set()
+        self.idle: set[DirectProtocol] = set()  # connections that have sent nothing yet
+        # aiohttp's keep-alive timeout, as the runner configured its handlers (private:
+        # the server keeps its handlers' arguments), else its default.
+        handler_args = getattr(http, "_kwargs", {})
+        self.keepalive_timeout = float(handler_args.get("keepalive_timeout", KEEPALIVE_S))
 
     def __call__(self) -> DirectProtocol:  # type: ignore[override]  # the loop's factory
         return DirectProtocol(self)
@@ -152,19 +182,25 @@ class HubServer(web.Server):
         return self.http.connections
 
     def pre_shutdown(self) -> None:
+        """As aiohttp closes its idle connections: those that have sent nothing yet."""
         self.http.pre_shutdown()
+        for protocol in list(self.idle):
+            protocol._close_idle()
 
     async def shutdown(self, timeout: float | None = None) -> None:
-        """aiohttp's connections as aiohttp shuts them down; the sockets upgraded here
-        (told to go by the app's ``on_shutdown``, which ran first) are waited for up to
-        ``timeout``, then cancelled."""
-        await self.http.shutdown(timeout)
-        if self.sockets:
-            _done, pending = await asyncio.wait(self.sockets, timeout=timeout)
-            for task in pending:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*pending, return_exceptions=True)
+        """aiohttp's connections as aiohttp shuts them down, and the sockets upgraded here
+        (told to go by the app's ``on_shutdown``, which ran first), both within
+        ``timeout``; the sockets' tasks still running then are cancelled."""
+        await asyncio.gather(self.http.shutdown(timeout), self._sockets_ended(timeout))
+
+    async def _sockets_ended(self, timeout: float | None) -> None:
+        if not self.sockets:
+            return
+        _done, pending = await asyncio.wait(self.sockets, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
 class HubRunner(web.AppRunner):

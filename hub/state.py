@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from weakref import WeakKeyDictionary
 
 from aiohttp import web
 from nats.aio.client import Client as NATS
@@ -15,6 +17,7 @@ from hub.worker_watch import WorkerWatch
 from hub.ws.service import Realtime
 from hubbub.bus import Bus
 from hubbub.config import Settings
+from hubbub.contracts.errors import HubbubError
 from hubbub.contracts.operations import Catalog
 from hubbub.contracts.subjects import Subjects
 from hubbub.keys import RedisKeys
@@ -33,6 +36,11 @@ REVOCATIONS = web.AppKey("revocations", Revocations)
 WORKER_WATCH = web.AppKey("worker_watch", WorkerWatch)
 REST_HOOKS = web.AppKey("rest_hooks", RestHooks)
 CLIENT_IP = web.AppKey("client_ip", ClientIp)
+# Upgrades the hub refused on its own path (``hub/serving.py``), by connection, for
+# aiohttp's ``/ws`` route to answer without checking them again.
+REFUSED_UPGRADES = web.AppKey(
+    "refused_upgrades", WeakKeyDictionary[asyncio.BaseTransport, HubbubError]
+)
 # The admin listener's app (hub/admin.py) holds the hub app it reports on.
 HUB_APP = web.AppKey("hub_app", web.Application)
 # Run after each NATS reconnect, to re-sync what lost messages would have changed.

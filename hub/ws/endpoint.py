@@ -45,7 +45,7 @@ from hub.middleware import (
     socket_refusal,
 )
 from hub.problems import problem_response
-from hub.state import CLIENT_IP, REALTIME, SETTINGS
+from hub.state import CLIENT_IP, REALTIME, REFUSED_UPGRADES, SETTINGS
 from hub.ws import commands as cmd
 from hub.ws import frames
 from hub.ws.connection import Connection, counters
@@ -90,6 +90,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     every upgrade refused. The upgrade, then the socket's whole life. An answer that is
     not the upgrade (a refusal, or a failure before it) is answered here with problem
     details and the usual headers (the middlewares keep no frame for the socket)."""
+    transport = request.transport
+    refused = request.app[REFUSED_UPGRADES].pop(transport, None) if transport else None
+    if refused is not None:  # refused on the hub's own path: answered, not checked again
+        return socket_refusal(request, _refusal(refused, request))
     ip = request.app[CLIENT_IP].of(request)  # as REST sees it: trusted proxies included
     try:
         ws, asked = await _upgrade(request, ip)
@@ -111,8 +115,9 @@ async def direct_socket(app: web.Application, protocol: DirectProtocol, head: Up
     """A connection's first request, an upgrade of ``/ws`` read straight off it by
     ``hub/serving.py``: checked as ``websocket`` checks it, then answered with the ``101``
     and served as a socket, with no aiohttp request, response or handler task around it.
-    An upgrade refused (or failing) here is handed to aiohttp as it was read, and
-    ``websocket`` checks it again and answers it: the refusals have one author."""
+    An upgrade refused here is handed to aiohttp as it was read, with its refusal, which
+    ``websocket`` answers (the refusals' answers have one author); one whose checks
+    failed is checked again there, and answered."""
     transport = protocol.transport
     assert transport is not None
     request_id_var.set(calls.request_id(head.headers.get(REQUEST_ID_HEADER)))
@@ -122,7 +127,12 @@ async def direct_socket(app: web.Application, protocol: DirectProtocol, head: Up
     ip = app[CLIENT_IP].of_peer(peer[0] if isinstance(peer, tuple) else None, head.headers)
     try:
         asked = await checked_upgrade(app, head.headers, head.query_string, head.host, ip)
-    except Exception:
+    except HubbubError as exc:  # aiohttp's route answers it as it reads it again
+        exc.__traceback__ = None  # kept until then: not this frame, nor the head in it
+        app[REFUSED_UPGRADES][transport] = exc
+        protocol.hand_over()
+        return
+    except Exception:  # a failure (an outage, a bug): the route checks again, and answers
         protocol.hand_over()
         return
     if transport.is_closing():  # the client went away while it was checked
@@ -133,7 +143,9 @@ async def direct_socket(app: web.Application, protocol: DirectProtocol, head: Up
         protocol.upgraded(ws.adopt(protocol, transport), head.length)
         conn = _connection(settings, ws, transport, ip)
         # The 101 waits with the replies of this turn, so that it leaves with the
-        # ``connected`` and ``subscribed`` pushes, in one write.
+        # ``connected`` push and the ``subscribed`` ones, in one write; a subscribe that
+        # has to wait (a feed not listening yet, an access check asked of a worker) lets
+        # what was held go at the end of the turn, and its push follows.
         conn.hold_head(switching_protocols(head.key, SUBPROTOCOL))
         if asked is None:  # nothing to go with it: the connect comes as a frame
             conn.flush()
@@ -454,7 +466,8 @@ async def connect_in_upgrade(realtime: Realtime, conn: Connection, asked: Upgrad
     — or ``unsubscribed`` for one that could not be placed after all (its access ended
     meanwhile: 4003; its history unreachable, or past the command burst, which each
     channel counts against as a ``subscribe`` would: 1013, subscribe again later); the
-    socket stays. Their frames leave with the ``101``."""
+    socket stays. Their frames leave with the ``101`` (the corked socket's, or the one
+    held with them), but for those of subscribes that had to wait."""
     if not realtime.accepting:  # the shutdown began while the upgrade was written
         conn.close(CloseCode.GOING_AWAY, SHUTTING_DOWN)
         return False

@@ -5,9 +5,10 @@ answering it (RFC 6455 §4.2), for upgrades served without aiohttp's request mac
 The parser is deliberately narrow: it takes only a plain, well-formed
 ``GET /ws[?query] HTTP/1.1`` upgrade whose head arrived whole, and says None to
 anything else — an unusual byte, a header it would have to interpret (a body's length,
-a folded line), a head over ``MAX_HEAD_BYTES`` — which then goes to aiohttp's own HTTP
-parser, as every other request does. So nothing it passes is read differently by
-aiohttp or by a proxy in front: what is doubtful is not its to decide.
+a folded line), a header aiohttp takes once given twice, a head over ``MAX_HEAD_BYTES``
+— which then goes to aiohttp's own HTTP parser, as every other request does. What it
+takes, aiohttp takes too, and reads as the same bodiless request: what is doubtful is
+not its to decide.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from aiohttp.http_parser import SINGLETON_HEADERS
 from multidict import CIMultiDict
 
 # A head longer than this goes to aiohttp (its limits are larger, and it answers past
@@ -74,10 +76,15 @@ def parse_upgrade_head(data: bytes) -> UpgradeHead | None:
     if len(lines) - 1 > MAX_HEADERS:
         return None
     headers: CIMultiDict[str] = CIMultiDict()
+    seen: set[str] = set()
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon or not _FIELD_NAME.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
             return None
+        lower = name.lower()
+        if lower in seen and lower in SINGLETON_HEADERS:  # aiohttp answers 400
+            return None
+        seen.add(lower)
         headers.add(name, value.strip(" \t"))
     if not _is_upgrade(headers):
         return None

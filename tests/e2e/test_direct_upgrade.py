@@ -5,17 +5,24 @@ around it; every other connection is aiohttp's, as before."""
 from __future__ import annotations
 
 import asyncio
+import socket
+from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 from aiohttp.test_utils import TestServer
 from nats.aio.client import Client as NATS
 
+from hub.app import create_app
 from hub.serving import HubServer
 from hub.ws.service import Realtime
 from hubbub.config import Settings
+from hubbub.contracts.errors import Forbidden
 from tests.e2e.test_connect_in_upgrade import a_request_first, upgrade_connect
 from tests.e2e.test_realtime import publish, receive_json
+from tests.support import ops
+from tests.support.hub_server import HubTestServer
 from tests.support.slow_ws import SlowSocket
 from tests.support.tokens import TestTokens
 from tests.support.waiting import wait_for
@@ -26,6 +33,22 @@ def hub_of(server: TestServer) -> HubServer:
     hub = server.runner.server
     assert isinstance(hub, HubServer)
     return hub
+
+
+def raw_upgrade(query: str, *headers: str) -> bytes:
+    """An upgrade request's head as a client writes it, with ``headers`` added."""
+    target = f"/ws?{query}" if query else "/ws"
+    lines = [
+        f"GET {target} HTTP/1.1",
+        "Host: h",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Protocol: hubbub.v1.json",
+        *headers,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 async def test_the_101_and_the_pushes_of_its_connect_leave_in_that_order(
@@ -91,11 +114,7 @@ async def test_a_refused_upgrade_is_answered_by_aiohttp_with_its_problem(
     checks it again and answers: the same problem details as any refusal."""
     reader, writer = await asyncio.open_connection("127.0.0.1", hub_server.port)
     try:
-        writer.write(
-            b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            b"Sec-WebSocket-Protocol: hubbub.v1.json\r\nAuthorization: Bearer nope\r\n\r\n"
-        )
+        writer.write(raw_upgrade("", "Authorization: Bearer nope"))
         status = await reader.readline()
         assert status.startswith(b"HTTP/1.1 401 "), status
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
@@ -113,11 +132,74 @@ async def test_a_client_gone_before_its_upgrade_is_answered_leaves_nothing_behin
 ) -> None:
     _, writer = await asyncio.open_connection("127.0.0.1", hub_server.port)
     writer.write(
-        b"GET /ws?subscribe=public%3Agone HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: hubbub.v1.json\r\n"
-        + f"Authorization: Bearer {tokens.issue('u4')}\r\n\r\n".encode()
+        raw_upgrade("subscribe=public%3Agone", f"Authorization: Bearer {tokens.issue('u4')}")
     )
     writer.transport.abort()
     await wait_for(lambda: not hub_of(hub_server).sockets, what="the socket's task ended")
     await wait_for(lambda: not realtime.connections, what="nothing registered")
+
+
+async def test_a_refused_upgrade_is_checked_once(
+    hub_server: TestServer, tokens: TestTokens, realtime: Realtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The route answers the refusal it is handed; it does not ask the workers again."""
+    asked: list[str] = []
+
+    async def refuse(caller: Any, channel: Any, action: Any) -> None:
+        asked.append(str(channel))
+        raise Forbidden("you are not allowed on this channel")
+
+    monkeypatch.setattr(realtime.authorizer, "check", refuse)
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_server.port)
+    try:
+        writer.write(
+            raw_upgrade("subscribe=workspace%3Aw1", f"Authorization: Bearer {tokens.issue('u5')}")
+        )
+        status = await reader.readline()
+    finally:
+        writer.close()
+    assert status.startswith(b"HTTP/1.1 403 "), status
+    assert asked == ["workspace:w1"]
+
+
+class TestAConnectionThatSendsNothing:
+    async def test_has_tcp_keepalive_while_it_waits(self, hub_server: TestServer) -> None:
+        hub = hub_of(hub_server)
+        _, writer = await asyncio.open_connection("127.0.0.1", hub_server.port)
+        try:
+            await wait_for(lambda: hub.idle, what="the connection accepted")
+            [waiting] = hub.idle
+            assert waiting.transport is not None
+            sock = waiting.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+        finally:
+            writer.close()
+
+    async def test_is_closed_after_the_keepalive_timeout(
+        self, settings: Settings, worker: Any, nc: NATS
+    ) -> None:
+        """As aiohttp closes one: nothing else would ever end it."""
+        server = HubTestServer(create_app(settings, ops.catalog_with_tests()))
+        await server.start_server(keepalive_timeout=0.2)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            async with asyncio.timeout(5):
+                assert await reader.read(1) == b""  # closed by the hub
+            writer.close()
+            assert not hub_of(server).idle
+        finally:
+            await server.close()
+
+    async def test_is_closed_when_the_hub_shuts_down(
+        self, settings: Settings, worker: Any, nc: NATS
+    ) -> None:
+        server = HubTestServer(create_app(settings, ops.catalog_with_tests()))
+        await server.start_server()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            await wait_for(lambda: hub_of(server).idle, what="the connection accepted")
+            async with asyncio.timeout(10):
+                await server.close()
+                assert await reader.read(1) == b""
+        finally:
+            writer.close()

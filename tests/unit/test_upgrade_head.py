@@ -66,6 +66,7 @@ def test_browsers_connection_lists_and_case_are_taken() -> None:
         pytest.param(head("/ws", "Transfer-Encoding: chunked"), id="a chunked body"),
         pytest.param(head("/ws", "Host: other.example"), id="two Hosts"),
         pytest.param(head("/ws", "Upgrade: websocket"), id="two Upgrades"),
+        pytest.param(head("/ws", "User-Agent: a", "user-agent: b"), id="two User-Agents"),
         pytest.param(head("/ws", "X-A : b"), id="a space before the colon"),
         pytest.param(head("/ws", "X-A: b", " folded"), id="a folded line"),
         pytest.param(head("/ws", "X-A: b\x01"), id="a control byte"),
