@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from typing import cast
 
 from aiohttp import web
 from aiohttp._websocket.reader import WebSocketReader
 from aiohttp.base_protocol import BaseProtocol
-from aiohttp.tcp_helpers import tcp_keepalive, tcp_nodelay
 from aiohttp.web_protocol import RequestHandler
 
 from hub.ws.endpoint import direct_socket
@@ -56,12 +56,16 @@ class DirectProtocol(BaseProtocol):
         self._idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # As aiohttp's handler does for a new connection: TCP keep-alive (the kernel finds
-        # a peer that vanished), and a connection that sends no request is closed after
-        # the keep-alive timeout. (Not BaseProtocol's TCP_NODELAY: set once upgraded;
-        # aiohttp's handler sets its own on a connection handed over.)
+        # As aiohttp's handler does for a new connection: TCP_NODELAY, TCP keep-alive (the
+        # kernel finds a peer that vanished), and a connection that sends no request is
+        # closed after the keep-alive timeout. (aiohttp's handler sets the options again
+        # on a connection handed over.)
         tcp = self.transport = cast(asyncio.Transport, transport)
-        tcp_keepalive(tcp)
+        sock = tcp.get_extra_info("socket")
+        if sock is not None:  # both on one socket object: what aiohttp's helpers set
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         server = self._server
         self._idle = server.loop.call_at(
             server.loop.time() + server.keepalive_timeout, self._close_idle
@@ -126,7 +130,6 @@ class DirectProtocol(BaseProtocol):
         followed the upgrade's head."""
         transport = self.transport
         assert transport is not None
-        tcp_nodelay(transport, True)  # as aiohttp's handler sets it
         self._upgraded = True  # BaseProtocol: flow control pauses the transport alone
         self._ws_parser = parser
         read, self._read = self._read, None

@@ -26,7 +26,7 @@ import logging
 import socket
 import time
 from typing import TYPE_CHECKING, NamedTuple
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
@@ -412,6 +412,18 @@ def _refusal(error: HubbubError, request: web.Request) -> web.Response:
     return response
 
 
+def subscribe_names(query_string: str) -> list[str]:
+    """The ``subscribe`` values of a raw query string, decoded, in order: what
+    ``parse_qsl(query_string, keep_blank_values=True)`` gives for that name, without the
+    pairs of other names."""
+    names = []
+    for part in query_string.split("&") if query_string else ():
+        key, _, value = part.partition("=")
+        if key == "subscribe" or (key and unquote_plus(key) == "subscribe"):
+            names.append(unquote_plus(value))
+    return names
+
+
 class UpgradeConnect(NamedTuple):
     """The connect an upgrade request carried: its token's claims, and the channels to
     subscribe to (parsed and checked, in the request's order)."""
@@ -430,7 +442,7 @@ async def _connect_of_upgrade(
     be before the socket exists: the token, this user's socket cap here, and each
     ``subscribe`` channel's name, count and access. None: a plain upgrade (``connect``
     comes as the first frame). ``query_string`` is the request's raw query."""
-    names = [v for k, v in parse_qsl(query_string, keep_blank_values=True) if k == "subscribe"]
+    names = subscribe_names(query_string)
     header = headers.get("Authorization", "")
     scheme = header.strip().partition(" ")[0]
     if scheme.lower() != "bearer":  # no connect here (another scheme is not ours): frames

@@ -28,15 +28,20 @@ MAX_HEAD_BYTES = 8 * 1024
 MAX_HEADERS = 64  # as the hub configures aiohttp (hub/app.py)
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-# RFC 9110's token, for field names; a name with anything else around it (a space before
-# the colon, a folded continuation line) is aiohttp's to answer.
-_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# A field value: visible ASCII, spaces and tabs (no controls, no DEL).
-_FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
-# The request target's query: visible ASCII but '#' (a fragment is never sent).
-_QUERY = re.compile(r"[\x21-\x22\x24-\x7e]*")
+# The whole head in one pass: the request line (the query: visible ASCII but '#', a
+# fragment is never sent), then at most ``MAX_HEADERS`` fields, each a name of RFC 9110's
+# token characters right before its colon (a space before it, a folded line: not taken)
+# and a value of visible ASCII, spaces and tabs (no controls, no DEL).
+_HEAD = re.compile(
+    rb"GET /ws(?:\?([!\x22\x24-\x7e]*))? HTTP/1\.1\r\n"
+    rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n){0,"
+    + str(MAX_HEADERS).encode()
+    + rb"})\r\n"
+)
 _PREFIX = b"GET /ws"
-_SUFFIX = " HTTP/1.1"
+# Headers given more than once that make the head aiohttp's: those aiohttp takes once
+# (it answers 400), and those that make it an upgrade.
+_ONCE = SINGLETON_HEADERS | {"upgrade", "connection", "sec-websocket-version", "sec-websocket-key"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,53 +64,40 @@ def parse_upgrade_head(data: bytes) -> UpgradeHead | None:
     that arrived whole; None for anything else (aiohttp's to parse and answer)."""
     if not data.startswith(_PREFIX):
         return None
-    end = data.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES)
-    if end < 0:
+    match = _HEAD.match(data, 0, MAX_HEAD_BYTES)
+    if match is None:
         return None
-    try:
-        lines = data[:end].decode("ascii").split("\r\n")
-    except UnicodeDecodeError:
-        return None
-    request_line = lines[0]
-    if not request_line.endswith(_SUFFIX):
-        return None
-    target = request_line[4 : -len(_SUFFIX)]
-    path, _, query = target.partition("?")
-    if path != "/ws" or not _QUERY.fullmatch(query):
-        return None
-    if len(lines) - 1 > MAX_HEADERS:
-        return None
-    headers: CIMultiDict[str] = CIMultiDict()
-    seen: set[str] = set()
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon or not _FIELD_NAME.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
-            return None
+    pairs: list[tuple[str, str]] = []
+    first: dict[str, str] = {}  # by lower-case name
+    for line in match[2].decode("ascii").split("\r\n")[:-1]:
+        name, _, value = line.partition(":")
+        value = value.strip(" \t")
+        pairs.append((name, value))
         lower = name.lower()
-        if lower in seen and lower in SINGLETON_HEADERS:  # aiohttp answers 400
+        if lower not in first:
+            first[lower] = value
+        elif lower in _ONCE:
             return None
-        seen.add(lower)
-        headers.add(name, value.strip(" \t"))
-    if not _is_upgrade(headers):
+    key = first.get("sec-websocket-key")
+    if key is None or not _is_upgrade(first):
         return None
-    key = headers["Sec-WebSocket-Key"]
-    return UpgradeHead(query, headers, key, end + 4)
+    query = match[1]
+    return UpgradeHead(query.decode("ascii") if query else "", CIMultiDict(pairs), key, match.end())
 
 
-def _is_upgrade(headers: CIMultiDict[str]) -> bool:
-    """A bodiless WebSocket version 13 upgrade, with one of each header that says so, one
-    ``Host`` and a well-formed key."""
-    if "Content-Length" in headers or "Transfer-Encoding" in headers:
+def _is_upgrade(first: dict[str, str]) -> bool:
+    """A bodiless WebSocket version 13 upgrade with a ``Host`` and a well-formed key."""
+    if "content-length" in first or "transfer-encoding" in first or "host" not in first:
         return False
-    for name in ("Host", "Upgrade", "Connection", "Sec-WebSocket-Version", "Sec-WebSocket-Key"):
-        if len(headers.getall(name, ())) != 1:
-            return False
-    if headers["Upgrade"].lower() != "websocket" or headers["Sec-WebSocket-Version"] != "13":
+    if first.get("upgrade", "").lower() != "websocket":
         return False
-    if "upgrade" not in (token.strip().lower() for token in headers["Connection"].split(",")):
+    if first.get("sec-websocket-version") != "13":
+        return False
+    connection = first.get("connection", "")
+    if "upgrade" not in (token.strip().lower() for token in connection.split(",")):
         return False
     try:
-        return len(base64.b64decode(headers["Sec-WebSocket-Key"], validate=True)) == 16
+        return len(base64.b64decode(first["sec-websocket-key"], validate=True)) == 16
     except binascii.Error:
         return False
 

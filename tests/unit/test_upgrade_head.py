@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import pytest
 
+from hub.ws.endpoint import subscribe_names
 from hub.ws.upgrade_head import MAX_HEAD_BYTES, parse_upgrade_head, switching_protocols
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's example key
@@ -87,3 +90,25 @@ def test_the_101_accepts_the_key_as_rfc_6455_computes_it() -> None:
     assert b"\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in answer
     assert b"\r\nSec-WebSocket-Protocol: hubbub.v1.json\r\n" in answer
     assert answer.endswith(b"\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "subscribe=public%3Aa",
+        "a=1&subscribe=x&subscribe=y+z",
+        "subscribe",
+        "&&subscribe=&x",
+        "sub%73cribe=q",
+        "subscribe=%zz",
+        "subscribe=a=b",
+        "x=1;subscribe=2",
+        "+subscribe=1",
+        "subscribe=%F0%9F%98%80",
+        "subscribe=%ff",
+    ],
+)
+def test_the_subscribe_names_of_a_query_are_what_parse_qsl_reads(query: str) -> None:
+    expected = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "subscribe"]
+    assert subscribe_names(query) == expected
