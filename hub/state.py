@@ -36,10 +36,11 @@ REVOCATIONS = web.AppKey("revocations", Revocations)
 WORKER_WATCH = web.AppKey("worker_watch", WorkerWatch)
 REST_HOOKS = web.AppKey("rest_hooks", RestHooks)
 CLIENT_IP = web.AppKey("client_ip", ClientIp)
-# Upgrades the hub refused on its own path (``hub/serving.py``), by connection, for
-# aiohttp's ``/ws`` route to answer without checking them again.
+# Upgrades the hub refused on its own path (``hub/serving.py``), by connection: the
+# upgrade's ``Sec-WebSocket-Key`` and the refusal, for aiohttp's ``/ws`` route to answer
+# without checking it again.
 REFUSED_UPGRADES = web.AppKey(
-    "refused_upgrades", WeakKeyDictionary[asyncio.BaseTransport, HubbubError]
+    "refused_upgrades", WeakKeyDictionary[asyncio.BaseTransport, tuple[str, HubbubError]]
 )
 # The admin listener's app (hub/admin.py) holds the hub app it reports on.
 HUB_APP = web.AppKey("hub_app", web.Application)

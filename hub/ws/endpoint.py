@@ -92,8 +92,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     details and the usual headers (the middlewares keep no frame for the socket)."""
     transport = request.transport
     refused = request.app[REFUSED_UPGRADES].pop(transport, None) if transport else None
-    if refused is not None:  # refused on the hub's own path: answered, not checked again
-        return socket_refusal(request, _refusal(refused, request))
+    # Refused on the hub's own path: answered, not checked again. Only that request: its
+    # key is the one refused (a later upgrade on the connection has a key of its own).
+    if refused is not None and refused[0] == request.headers.get("Sec-WebSocket-Key"):
+        return socket_refusal(request, _refusal(refused[1], request))
     ip = request.app[CLIENT_IP].of(request)  # as REST sees it: trusted proxies included
     try:
         ws, asked = await _upgrade(request, ip)
@@ -129,7 +131,7 @@ async def direct_socket(app: web.Application, protocol: DirectProtocol, head: Up
         asked = await checked_upgrade(app, head.headers, head.query_string, head.host, ip)
     except HubbubError as exc:  # aiohttp's route answers it as it reads it again
         exc.__traceback__ = None  # kept until then: not this frame, nor the head in it
-        app[REFUSED_UPGRADES][transport] = exc
+        app[REFUSED_UPGRADES][transport] = (head.key, exc)
         protocol.hand_over()
         return
     except Exception:  # a failure (an outage, a bug): the route checks again, and answers

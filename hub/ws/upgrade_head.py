@@ -5,7 +5,8 @@ answering it (RFC 6455 §4.2), for upgrades served without aiohttp's request mac
 The parser is deliberately narrow: it takes only a plain, well-formed
 ``GET /ws[?query] HTTP/1.1`` upgrade whose head arrived whole, and says None to
 anything else — an unusual byte, a header it would have to interpret (a body's length,
-a folded line), a header aiohttp takes once given twice, a head over ``MAX_HEAD_BYTES``
+a folded line, an ``Expect``), a header aiohttp takes once given twice, a head over
+``MAX_HEAD_BYTES``
 — which then goes to aiohttp's own HTTP parser, as every other request does. What it
 takes, aiohttp takes too, and reads as the same bodiless request: what is doubtful is
 not its to decide.
@@ -33,8 +34,8 @@ _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # token characters right before its colon (a space before it, a folded line: not taken)
 # and a value of visible ASCII, spaces and tabs (no controls, no DEL).
 _HEAD = re.compile(
-    rb"GET /ws(?:\?([!\x22\x24-\x7e]*))? HTTP/1\.1\r\n"
-    rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n){0,"
+    rb"GET /ws(?:\?([!\x22\x24-\x7e]*+))? HTTP/1\.1\r\n"
+    rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]++:[\t\x20-\x7e]*+\r\n){0,"
     + str(MAX_HEADERS).encode()
     + rb"})\r\n"
 )
@@ -86,8 +87,11 @@ def parse_upgrade_head(data: bytes) -> UpgradeHead | None:
 
 
 def _is_upgrade(first: dict[str, str]) -> bool:
-    """A bodiless WebSocket version 13 upgrade with a ``Host`` and a well-formed key."""
+    """A bodiless WebSocket version 13 upgrade with a ``Host`` and a well-formed key, and
+    no ``Expect`` (aiohttp answers one before any route: 417, or 100 Continue)."""
     if "content-length" in first or "transfer-encoding" in first or "host" not in first:
+        return False
+    if "expect" in first:
         return False
     if first.get("upgrade", "").lower() != "websocket":
         return False

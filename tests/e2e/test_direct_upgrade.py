@@ -16,6 +16,7 @@ from nats.aio.client import Client as NATS
 
 from hub.app import create_app
 from hub.serving import HubServer
+from hub.state import REFUSED_UPGRADES
 from hub.ws.service import Realtime
 from hubbub.config import Settings
 from hubbub.contracts.errors import Forbidden
@@ -203,3 +204,28 @@ class TestAConnectionThatSendsNothing:
                 assert await reader.read(1) == b""
         finally:
             writer.close()
+
+
+async def test_a_refusal_handed_on_answers_only_the_upgrade_it_refused(
+    hub_server: TestServer, tokens: TestTokens
+) -> None:
+    """A refusal left behind on a connection (its upgrade never reached the route) does
+    not answer a later upgrade there: that one has a key of its own."""
+    hub = hub_of(hub_server)
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub_server.port)
+    try:
+        await wait_for(lambda: hub.idle, what="the connection accepted")
+        [waiting] = hub.idle
+        assert waiting.transport is not None
+        left = hub_server.app[REFUSED_UPGRADES]
+        left[waiting.transport] = ("b3RoZXIga2V5IGhlcmUhIQ==", Forbidden("an earlier refusal"))
+        writer.write(b"GET /api/v1/health HTTP/1.1\r\nHost: h\r\n\r\n")  # aiohttp's now
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200 ")
+        head = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
+        await reader.readexactly(int(head.split("content-length: ")[1].split("\r\n")[0]))
+        token = tokens.issue("u6")
+        writer.write(raw_upgrade("subscribe=public%3Aa", f"Authorization: Bearer {token}"))
+        status = await reader.readline()
+        assert status.startswith(b"HTTP/1.1 101 "), status
+    finally:
+        writer.close()

@@ -67,6 +67,7 @@ def test_browsers_connection_lists_and_case_are_taken() -> None:
         pytest.param(head().replace(b"Version: 13", b"Version: 8"), id="another version"),
         pytest.param(head("/ws", "Content-Length: 5"), id="a body's length"),
         pytest.param(head("/ws", "Transfer-Encoding: chunked"), id="a chunked body"),
+        pytest.param(head("/ws", "Expect: nope"), id="an expectation"),
         pytest.param(head("/ws", "Host: other.example"), id="two Hosts"),
         pytest.param(head("/ws", "Upgrade: websocket"), id="two Upgrades"),
         pytest.param(head("/ws", "User-Agent: a", "user-agent: b"), id="two User-Agents"),
