@@ -45,7 +45,7 @@ class DirectProtocol(BaseProtocol):
     It is aiohttp's ``BaseProtocol``: the WebSocket reader's queue and writer use its
     flow control, as they use a request handler's."""
 
-    __slots__ = ("_idle", "_parse_failed", "_read", "_server", "_ws_parser")
+    __slots__ = ("_parse_failed", "_read", "_server", "_ws_parser")
 
     def __init__(self, server: HubServer) -> None:
         super().__init__(server.loop)
@@ -53,7 +53,6 @@ class DirectProtocol(BaseProtocol):
         self._read: bytearray | None = None  # what was read while the upgrade is checked
         self._ws_parser: WebSocketReader | None = None
         self._parse_failed = False
-        self._idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # As aiohttp's handler does for a new connection: TCP_NODELAY, TCP keep-alive (the
@@ -66,23 +65,12 @@ class DirectProtocol(BaseProtocol):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        server = self._server
-        self._idle = server.loop.call_at(
-            server.loop.time() + server.keepalive_timeout, self._close_idle
-        )
-        server.idle.add(self)
+        self._server.accepted(self)
 
-    def _close_idle(self) -> None:
+    def close_idle(self) -> None:
         """No request came within the keep-alive timeout, or the hub is shutting down."""
-        self._not_idle()
         if self.transport is not None:
             self.transport.close()
-
-    def _not_idle(self) -> None:
-        idle, self._idle = self._idle, None
-        if idle is not None:
-            idle.cancel()
-            self._server.idle.discard(self)
 
     def data_received(self, data: bytes) -> None:
         parser = self._ws_parser
@@ -99,7 +87,7 @@ class DirectProtocol(BaseProtocol):
             if len(read) > PENDING_LIMIT:
                 self._pause_transport_reading()
             return
-        self._not_idle()
+        self._server.idle.pop(self, None)
         head = parse_upgrade_head(data)
         if head is None:
             self._hand_over(data)
@@ -139,7 +127,7 @@ class DirectProtocol(BaseProtocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
-        self._not_idle()
+        self._server.idle.pop(self, None)
         self._read = None
         parser, self._ws_parser = self._ws_parser, None
         if parser is not None:
@@ -161,7 +149,9 @@ class HubServer(web.Server):
         self.app = app
         self.loop = asyncio.get_running_loop()
         self.sockets: set[asyncio.Task[None]] = set()
-        self.idle: set[DirectProtocol] = set()  # connections that have sent nothing yet
+        # Connections that have sent nothing yet, in the order they came, with when.
+        self.idle: dict[DirectProtocol, float] = {}
+        self._idle_check: asyncio.TimerHandle | None = None
         # aiohttp's keep-alive timeout, as the runner configured its handlers (private:
         # the server keeps its handlers' arguments), else its default.
         handler_args = getattr(http, "_kwargs", {})
@@ -184,11 +174,40 @@ class HubServer(web.Server):
     def connections(self) -> list[RequestHandler]:
         return self.http.connections
 
+    def accepted(self, protocol: DirectProtocol) -> None:
+        """A new connection: closed if it sends nothing within the keep-alive timeout. One
+        timer for all of them (a timer per connection would cost each connect a handle
+        made and cancelled microseconds later)."""
+        now = self.loop.time()
+        self.idle[protocol] = now
+        if self._idle_check is None and self.keepalive_timeout > 0:  # 0: never, as aiohttp
+            self._idle_check = self.loop.call_at(now + self.keepalive_timeout, self._close_idle)
+
+    def _close_idle(self) -> None:
+        """Close the connections silent for the keep-alive timeout (the oldest come first),
+        then look again when the next one will have been."""
+        self._idle_check = None
+        cutoff = self.loop.time() - self.keepalive_timeout
+        idle = self.idle
+        while idle:
+            protocol, since = next(iter(idle.items()))
+            if since > cutoff:
+                self._idle_check = self.loop.call_at(
+                    since + self.keepalive_timeout, self._close_idle
+                )
+                return
+            del idle[protocol]
+            protocol.close_idle()
+
     def pre_shutdown(self) -> None:
         """As aiohttp closes its idle connections: those that have sent nothing yet."""
         self.http.pre_shutdown()
-        for protocol in list(self.idle):
-            protocol._close_idle()
+        if self._idle_check is not None:
+            self._idle_check.cancel()
+            self._idle_check = None
+        idle, self.idle = self.idle, {}
+        for protocol in idle:
+            protocol.close_idle()
 
     async def shutdown(self, timeout: float | None = None) -> None:
         """aiohttp's connections as aiohttp shuts them down, and the sockets upgraded here

@@ -176,6 +176,26 @@ class TestAConnectionThatSendsNothing:
         finally:
             writer.close()
 
+    async def test_each_is_closed_at_its_own_time(self, hub_server: TestServer) -> None:
+        """One timer for all: the connections past the timeout go, the others stay and
+        the timer is set for the next of them."""
+        hub = hub_of(hub_server)
+        first_reader, first = await asyncio.open_connection("127.0.0.1", hub_server.port)
+        await wait_for(lambda: len(hub.idle) == 1, what="the first accepted")
+        _, second = await asyncio.open_connection("127.0.0.1", hub_server.port)
+        try:
+            await wait_for(lambda: len(hub.idle) == 2, what="the second accepted")
+            older, newer = hub.idle
+            hub.idle[older] -= hub.keepalive_timeout  # silent for the whole timeout
+            hub._close_idle()
+            async with asyncio.timeout(5):
+                assert await first_reader.read(1) == b""  # closed by the hub
+            assert list(hub.idle) == [newer]
+            assert hub._idle_check is not None
+        finally:
+            first.close()
+            second.close()
+
     async def test_is_closed_after_the_keepalive_timeout(
         self, settings: Settings, worker: Any, nc: NATS
     ) -> None:
