@@ -36,6 +36,26 @@ def hub_of(server: TestServer) -> HubServer:
     return hub
 
 
+async def silent_connection(
+    server: TestServer,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, asyncio.Transport]:
+    """A connection to the hub that has sent nothing yet, and the hub's end of it."""
+    hub = hub_of(server)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    await wait_for(lambda: hub.idle, what="the connection accepted")
+    [waiting] = hub.idle
+    assert waiting.transport is not None
+    return reader, writer, waiting.transport
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, str, bytes]:
+    """An HTTP response's status line, head and body (by its ``Content-Length``)."""
+    status = await reader.readline()
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    length = int(head.lower().split("content-length: ")[1].split("\r\n")[0])
+    return status, head, await reader.readexactly(length)
+
+
 def raw_upgrade(query: str, *headers: str) -> bytes:
     """An upgrade request's head as a client writes it, with ``headers`` added."""
     target = f"/ws?{query}" if query else "/ws"
@@ -116,11 +136,9 @@ async def test_a_refused_upgrade_is_answered_by_aiohttp_with_its_problem(
     reader, writer = await asyncio.open_connection("127.0.0.1", hub_server.port)
     try:
         writer.write(raw_upgrade("", "Authorization: Bearer nope"))
-        status = await reader.readline()
+        status, head, body = await read_response(reader)
         assert status.startswith(b"HTTP/1.1 401 "), status
-        head = (await reader.readuntil(b"\r\n\r\n")).decode()
-        length = int(head.lower().split("content-length: ")[1].split("\r\n")[0])
-        problem = orjson.loads(await reader.readexactly(length))
+        problem = orjson.loads(body)
         assert problem["status"] == 401
         assert 'error="invalid_token"' in head
     finally:
@@ -165,13 +183,9 @@ async def test_a_refused_upgrade_is_checked_once(
 
 class TestAConnectionThatSendsNothing:
     async def test_has_tcp_keepalive_while_it_waits(self, hub_server: TestServer) -> None:
-        hub = hub_of(hub_server)
-        _, writer = await asyncio.open_connection("127.0.0.1", hub_server.port)
+        _, writer, transport = await silent_connection(hub_server)
         try:
-            await wait_for(lambda: hub.idle, what="the connection accepted")
-            [waiting] = hub.idle
-            assert waiting.transport is not None
-            sock = waiting.transport.get_extra_info("socket")
+            sock = transport.get_extra_info("socket")
             assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
         finally:
             writer.close()
@@ -231,18 +245,13 @@ async def test_a_refusal_handed_on_answers_only_the_upgrade_it_refused(
 ) -> None:
     """A refusal left behind on a connection (its upgrade never reached the route) does
     not answer a later upgrade there: that one has a key of its own."""
-    hub = hub_of(hub_server)
-    reader, writer = await asyncio.open_connection("127.0.0.1", hub_server.port)
+    reader, writer, transport = await silent_connection(hub_server)
     try:
-        await wait_for(lambda: hub.idle, what="the connection accepted")
-        [waiting] = hub.idle
-        assert waiting.transport is not None
         left = hub_server.app[REFUSED_UPGRADES]
-        left[waiting.transport] = ("b3RoZXIga2V5IGhlcmUhIQ==", Forbidden("an earlier refusal"))
+        left[transport] = ("b3RoZXIga2V5IGhlcmUhIQ==", Forbidden("an earlier refusal"))
         writer.write(b"GET /api/v1/health HTTP/1.1\r\nHost: h\r\n\r\n")  # aiohttp's now
-        assert (await reader.readline()).startswith(b"HTTP/1.1 200 ")
-        head = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
-        await reader.readexactly(int(head.split("content-length: ")[1].split("\r\n")[0]))
+        status, _, _ = await read_response(reader)
+        assert status.startswith(b"HTTP/1.1 200 "), status
         token = tokens.issue("u6")
         writer.write(raw_upgrade("subscribe=public%3Aa", f"Authorization: Bearer {token}"))
         status = await reader.readline()
