@@ -1,7 +1,10 @@
 """``GET /ws``: the upgrade, the ``connect`` handshake, and the read loop.
 
-One aiohttp handler task per socket reads frames; everything it sends goes through the
-connection's transport. Limits, and what breaking them does:
+A connection's first request, when it is a plain upgrade, is read and upgraded by the
+hub itself (``hub/serving.py``, ``direct_socket``); any other upgrade, and the answer to
+every refused one, is aiohttp's route (``websocket``). Either way one task per socket
+reads frames; everything it sends goes through the connection's transport. Limits, and
+what breaking them does:
 
 * frame over ``HUBBUB_WS_MAX_FRAME_BYTES`` → close 1009 (RFC 6455 "message too big");
 * no ``connect`` within ``HUBBUB_WS_CONNECT_TIMEOUT_S``, or a bad token → close 4001;
