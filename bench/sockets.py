@@ -191,6 +191,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    if a.rounds < 1:
+        raise SystemExit("--rounds must be 1 or more")
     specs: list[str] = a.target or ["bare", "hubbub"]
     opts = split_options(specs, a.target_opt)
     runs: list[dict[str, Any]] = []
@@ -279,7 +281,9 @@ def _goals(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "target": target,
         "rss_per_socket_kib": kib,
+        "rss_met": kib <= GOAL_RSS_KIB,
         "connects_per_s_ratio": cps_median,
+        "connects_met": met,
         "rounds": len(rounds),
     }
 

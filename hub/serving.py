@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections import OrderedDict
 from typing import cast
 
 from aiohttp import web
@@ -149,8 +150,10 @@ class HubServer(web.Server):
         self.app = app
         self.loop = asyncio.get_running_loop()
         self.sockets: set[asyncio.Task[None]] = set()
-        # Connections that have sent nothing yet, in the order they came, with when.
-        self.idle: dict[DirectProtocol, float] = {}
+        # Connections that have sent nothing yet, in the order they came, with when. An
+        # OrderedDict: taking its oldest entry off is O(1) however many went before (a
+        # dict's iteration walks the slots its deletions left, until it is resized).
+        self.idle: OrderedDict[DirectProtocol, float] = OrderedDict()
         self._idle_check: asyncio.TimerHandle | None = None
         # aiohttp's keep-alive timeout, as the runner configured its handlers (private:
         # the server keeps its handlers' arguments), else its default.
@@ -205,7 +208,7 @@ class HubServer(web.Server):
         if self._idle_check is not None:
             self._idle_check.cancel()
             self._idle_check = None
-        idle, self.idle = self.idle, {}
+        idle, self.idle = self.idle, OrderedDict()
         for protocol in idle:
             protocol.close_idle()
 
