@@ -915,8 +915,8 @@ class TestLostReplies:
         await b.flush()
         assert (await diffs.settled())[before:] == after
         keys = RedisKeys(settings.namespace)
-        for owed in ("swept", "claims"):
-            assert not await redis.exists(keys.key("presence", str(CHANNEL), owed))
+        for owed in (keys.presence_swept(str(CHANNEL)), keys.presence_claims(str(CHANNEL))):
+            assert not await redis.exists(owed)
 
     async def test_a_member_renewed_before_its_lost_sweep_is_made_up_is_not_announced_left(
         self,
@@ -1039,15 +1039,15 @@ class TestLostReplies:
         assert [e["client"] for d in (await diffs.settled())[before:] for e in d["left"]] == ["c-x"]
         # c-x's hub renews it late: its owed leave is dropped, and it is back (announced
         # joined by that hub), with an expiry already past.
-        await redis.hdel(keys.key("presence", ch, "swept"), "c-x")
-        await redis.hdel(keys.key("presence", ch, "claims"), "c-x")
+        await redis.hdel(keys.presence_swept(ch), "c-x")
+        await redis.hdel(keys.presence_claims(ch), "c-x")
         await redis.zadd(keys.presence(ch), {"c-x": clock() - 1})
         await redis.hset(keys.presence_info(ch), "c-x", info)
 
         self.lose_next_reply(a, monkeypatch)
         await a.renew_and_sweep()  # lets go of the first leave, owes a new one: reply lost
         assert not a.redis_ok
-        assert await redis.hexists(keys.key("presence", ch, "swept"), "c-x")
+        assert await redis.hexists(keys.presence_swept(ch), "c-x")
         await a.renew_and_sweep()  # sends the first leave's ack again
         await a.flush()
         await a.renew_and_sweep()  # lets go of the second
@@ -1055,8 +1055,8 @@ class TestLostReplies:
 
         after = (await diffs.settled())[before:]
         assert [e["client"] for d in after for e in d["left"]] == ["c-x", "c-x"]
-        for owed in ("swept", "claims"):
-            assert not await redis.exists(keys.key("presence", ch, owed))
+        for owed in (keys.presence_swept(ch), keys.presence_claims(ch)):
+            assert not await redis.exists(owed)
 
     async def test_an_ack_sent_again_does_not_let_go_of_a_newer_return(
         self,
@@ -1096,4 +1096,4 @@ class TestLostReplies:
 
         after = (await diffs.settled())[before:]
         assert [e["client"] for d in after for e in d["joined"]] == ["c-ann", "c-ann"]
-        assert not await redis.exists(keys.key("presence", ch, "returned", a.token))
+        assert not await redis.exists(keys.presence_returned(ch, a.token))

@@ -29,6 +29,7 @@ from hubbub.dependencies import NATS as NATS_DEPENDENCY
 from hubbub.dependencies import Outage
 from hubbub.natsconn import connect_nats
 from hubbub.streams import ensure_streams
+from tests.integration.test_outbox import the_set_aside_rows_error
 from tests.support.waiting import wait_for
 from workers.relay import AckedPublisher, ConnectionLost, LeadLost, OutboxRelay, Pending
 
@@ -387,13 +388,7 @@ async def test_a_row_jetstream_refuses_is_set_aside_and_the_rest_go_out(
         assert await refusing.flush() is False
         assert (refusing.published, refusing.set_aside) == (2, 1)
         assert await notes(client, settings, "workspace:refused") == ["before", "after"]
-        async with db() as session:
-            [error] = (
-                await session.scalars(
-                    select(OutboxEvent.last_error).where(OutboxEvent.failed_at.is_not(None))
-                )
-            ).all()
-        assert error is not None
+        error = await the_set_aside_rows_error(db)
         assert error.startswith("refused by JetStream:")
         assert "message size exceeds maximum allowed" in error
     finally:
