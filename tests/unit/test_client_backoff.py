@@ -37,22 +37,33 @@ class RecordingClient(HubbubClient):
         return 0.0
 
 
+async def pushed_then_closed(
+    request: web.Request, push: dict[str, Any], code: int, reason: bytes
+) -> web.WebSocketResponse:
+    """Upgrade ``request``, send ``push``, and close the socket with ``code``."""
+    sock = web.WebSocketResponse(protocols=(SUBPROTOCOL,))
+    await sock.prepare(request)
+    await sock.send_str(orjson.dumps(push).decode())
+    await sock.close(code=code, message=reason)
+    return sock
+
+
+def hub_of(ws: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.Application:
+    app = web.Application()
+    app.router.add_get("/ws", ws)
+    return app
+
+
 def closing_hub(code: int) -> web.Application:
     """A hub that accepts the connect of the upgrade request and then closes the socket
     with ``code``."""
 
     async def ws(request: web.Request) -> web.WebSocketResponse:
         assert request.headers["Authorization"] == "Bearer tok"
-        sock = web.WebSocketResponse(protocols=(SUBPROTOCOL,))
-        await sock.prepare(request)
         connected = {"push": "connected", "client": "c", "ping_interval": 25}
-        await sock.send_str(orjson.dumps(connected).decode())
-        await sock.close(code=code, message=b"closed at once")
-        return sock
+        return await pushed_then_closed(request, connected, code, b"closed at once")
 
-    app = web.Application()
-    app.router.add_get("/ws", ws)
-    return app
+    return hub_of(ws)
 
 
 async def steps_against(
@@ -99,16 +110,10 @@ def hub_answering(status: int | None, code: int = 1001) -> web.Application:
     async def ws(request: web.Request) -> web.StreamResponse:
         if status is not None:
             return web.Response(status=status, headers={"Retry-After": "1"})
-        sock = web.WebSocketResponse(protocols=(SUBPROTOCOL,))
-        await sock.prepare(request)
         push = {"push": "disconnect", "code": code, "reason": "going", "reconnect": True}
-        await sock.send_str(orjson.dumps(push).decode())
-        await sock.close(code=code, message=b"going")
-        return sock
+        return await pushed_then_closed(request, push, code, b"going")
 
-    app = web.Application()
-    app.router.add_get("/ws", ws)
-    return app
+    return hub_of(ws)
 
 
 def keep_connecting(client: HubbubClient) -> None:
