@@ -293,6 +293,16 @@ describe("board page, when the hub made a change but could not send its answer (
 });
 
 describe("board page, presence", () => {
+  /** The connection drops, the client reconnects and resubscribes to the board's channel: the new socket. */
+  async function resubscribed(socket: Awaited<ReturnType<typeof h.accept>>) {
+    socket.drop(1006);
+    await h.untilRetry();
+    const next = await h.accept();
+    next.reply(next.last("subscribe").id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: true, publications: [] });
+    await flush();
+    return next;
+  }
+
   it("the avatars say who was seen here, not who is, while the presence snapshot failed; a fresh one says who is here", async () => {
     cards = [CARD];
     let socket = await refusedWith();
@@ -306,11 +316,7 @@ describe("board page, presence", () => {
 
     // The connection drops; the snapshot after the resubscription is refused (bad_request: not asked again).
     await act(async () => {
-      socket.drop(1006);
-      await h.untilRetry();
-      socket = await h.accept();
-      socket.reply(socket.last("subscribe").id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: true, publications: [] });
-      await flush();
+      socket = await resubscribed(socket);
       socket.fail(socket.last("presence").id as number, { code: "bad_request", status: 400 });
       await flush();
     });
@@ -319,11 +325,7 @@ describe("board page, presence", () => {
     expect(screen.getByTestId("presence").textContent).not.toContain("1 person here");
 
     await act(async () => {
-      socket.drop(1006);
-      await h.untilRetry();
-      socket = await h.accept();
-      socket.reply(socket.last("subscribe").id as number, { channel: "workspace:w1", offset: 0, epoch: "e", recovered: true, publications: [] });
-      await flush();
+      socket = await resubscribed(socket);
       socket.reply(socket.last("presence").id as number, { members: [{ user: "u1", client: "c1", joined_at: 1 }, { user: "u2", client: "c2", joined_at: 1 }] });
       await flush();
     });

@@ -29,23 +29,32 @@ function refuseSubscribe(socket: FakeSocket): void {
   socket.fail(socket.last("subscribe").id as number, { code: "forbidden", status: 403 });
 }
 
-/** Watch WS's presence over the harness's client, on its clock; what was shown last. */
-async function watching() {
-  const h = setup();
-  const release = h.client.retain();
-  let socket = await h.accept();
+/** Watch WS's presence over the harness's client, on its clock: what was shown last, the
+ * errors, and how many times a list was shown. */
+function watch(h: ReturnType<typeof setup>) {
   const shown: Seen = { clients: [], stale: false };
   const errors: unknown[] = [];
+  let changes = 0;
   watchPresence(
     h.client,
     WS,
     (members, state) => {
       shown.clients = members.map((m) => m.client);
       shown.stale = state.stale;
+      changes += 1;
     },
     (error) => errors.push(error),
     { timers: h.clock, random: () => 0.5 },
   );
+  return { shown, errors, changes: () => changes };
+}
+
+/** `watch` on a connected client, with two members shown fresh. */
+async function watching() {
+  const h = setup();
+  const release = h.client.retain();
+  let socket = await h.accept();
+  const { shown, errors } = watch(h);
   await flush();
   subscribed(socket, false);
   answerSnapshot(socket, [
@@ -340,22 +349,12 @@ describe("a presence list whose channel the hub refuses for good (status failed)
     const h = setup();
     h.client.retain();
     const socket = await h.accept();
-    const shown = { clients: [] as string[], stale: false, changes: 0 };
-    watchPresence(
-      h.client,
-      WS,
-      (members, state) => {
-        shown.clients = members.map((m) => m.client);
-        shown.stale = state.stale;
-        shown.changes += 1;
-      },
-      () => {},
-      { timers: h.clock, random: () => 0.5 },
-    );
+    const { shown, changes } = watch(h);
     await flush();
     refuseSubscribe(socket);
     await flush();
-    expect(shown).toEqual({ clients: [], stale: true, changes: 1 });
+    expect(shown).toEqual({ clients: [], stale: true });
+    expect(changes()).toBe(1);
     expect(socket.framesOf("presence")).toHaveLength(0);
   });
 });
