@@ -78,12 +78,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("hubbub.ws")
 
 
-def origin_allowed(request: web.Request) -> bool:
-    """Browsers send Origin: it must be one this hub allows (hub/origins.py)."""
-    origin = request.headers.get("Origin")
+def socket_origin_allowed(settings: Settings, host: str, origin: str | None) -> bool:
+    """Browsers send ``Origin``: it must be one this hub allows (hub/origins.py), for an
+    upgrade whose ``Host`` is ``host``."""
     if origin is None:
         return True  # not a browser (a backend, a test client): tokens still apply
-    return origins.origin_allowed(request, origin)
+    return origins.origin_allowed_at(settings, host, origin)
 
 
 @answers_own_failures
@@ -315,8 +315,7 @@ async def checked_upgrade(
     ``HubbubError``."""
     realtime = app[REALTIME]
     _still_accepting(realtime)
-    origin = headers.get("Origin")  # browsers send it; a backend or test client need not
-    if origin is not None and not origins.origin_allowed_at(app[SETTINGS], host, origin):
+    if not socket_origin_allowed(app[SETTINGS], host, headers.get("Origin")):
         raise Forbidden("this origin may not open sockets here")
     if not offers_subprotocol(headers.get("Sec-WebSocket-Protocol", "")):
         raise BadRequest(f"use the WebSocket subprotocol {SUBPROTOCOL!r}")

@@ -4,24 +4,20 @@ session cookie (hub/session_cookie.py): the one rule of hub/origins.py."""
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 
-from hub.state import SETTINGS
 from hub.ws import endpoint
 from hubbub.config import Settings
 
 
-def request(host: str, origin: str | None, **settings: object) -> web.Request:
-    app = web.Application()
-    app[SETTINGS] = Settings(**settings)  # type: ignore[arg-type]
-    headers = {"Host": host} | ({"Origin": origin} if origin is not None else {})
-    return make_mocked_request("GET", "/ws", headers=headers, app=app)
+def upgrade(host: str, origin: str | None, **settings: object) -> tuple[Settings, str, str | None]:
+    """What ``socket_origin_allowed`` reads of an upgrade to a hub with ``settings``: its
+    ``Host`` and its ``Origin``."""
+    return Settings(**settings), host, origin  # type: ignore[arg-type]
 
 
 class TestSockets:
     def test_a_client_without_an_origin_is_no_browser_and_passes(self) -> None:
-        assert endpoint.origin_allowed(request("hub.example:8080", None))
+        assert endpoint.socket_origin_allowed(*upgrade("hub.example:8080", None))
 
     @pytest.mark.parametrize(
         ("host", "origin"),
@@ -33,7 +29,7 @@ class TestSockets:
         ],
     )
     def test_the_requests_own_host_and_port_pass(self, host: str, origin: str) -> None:
-        assert endpoint.origin_allowed(request(host, origin))
+        assert endpoint.socket_origin_allowed(*upgrade(host, origin))
 
     @pytest.mark.parametrize(
         ("host", "origin"),
@@ -45,14 +41,14 @@ class TestSockets:
         ],
     )
     def test_another_origin_is_refused(self, host: str, origin: str) -> None:
-        assert not endpoint.origin_allowed(request(host, origin))
+        assert not endpoint.socket_origin_allowed(*upgrade(host, origin))
 
     def test_the_public_urls_origin_passes_whatever_host_the_proxy_sends(self) -> None:
         """A proxy that passes the hub its own address as Host (nginx's $proxy_host)."""
-        allowed = request("10.0.0.5:8080", "https://app.example", public_url="https://app.example/")
-        assert endpoint.origin_allowed(allowed)
-        other = request("10.0.0.5:8080", "https://else.example", public_url="https://app.example")
-        assert not endpoint.origin_allowed(other)
+        allowed = upgrade("10.0.0.5:8080", "https://app.example", public_url="https://app.example/")
+        assert endpoint.socket_origin_allowed(*allowed)
+        other = upgrade("10.0.0.5:8080", "https://else.example", public_url="https://app.example")
+        assert not endpoint.socket_origin_allowed(*other)
 
     @pytest.mark.parametrize(
         ("public_url", "origin"),
@@ -65,12 +61,14 @@ class TestSockets:
     def test_the_public_urls_default_port_may_be_written_out_or_not(
         self, public_url: str, origin: str
     ) -> None:
-        assert endpoint.origin_allowed(request("10.0.0.5:8080", origin, public_url=public_url))
-        other_port = request("10.0.0.5:8080", "https://app.example:8443", public_url=public_url)
-        assert not endpoint.origin_allowed(other_port)
+        assert endpoint.socket_origin_allowed(
+            *upgrade("10.0.0.5:8080", origin, public_url=public_url)
+        )
+        other_port = upgrade("10.0.0.5:8080", "https://app.example:8443", public_url=public_url)
+        assert not endpoint.socket_origin_allowed(*other_port)
 
     def test_a_cors_origin_passes(self) -> None:
-        allowed = request(
+        allowed = upgrade(
             "hub.example", "http://localhost:3000", cors_origins="http://localhost:3000"
         )
-        assert endpoint.origin_allowed(allowed)
+        assert endpoint.socket_origin_allowed(*allowed)
