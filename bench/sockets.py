@@ -153,7 +153,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--target",
         action="append",
-        help="bare, hubbub, or package.module:Class; repeatable: every target runs "
+        help="bare, raw, hubbub, or package.module:Class; repeatable: every target runs "
         "in turn and ratios against the first (the baseline) are printed "
         "(default: bare, then hubbub)",
     )

@@ -256,7 +256,36 @@ class BareTarget(Target):
         return {"loop_ms_p50": v[len(v) // 2], "loop_ms_max": v[-1]}
 
 
-TARGETS: dict[str, type[Target]] = {"bare": BareTarget}
+class RawTarget(BareTarget):
+    """``bench/baselines/raw_upgrade.py``: upgrades by hand on a bare asyncio protocol, with
+    aiohttp's frame reader and writer; sockets only (no broadcast). The floor an upgrade
+    costs in Python, beside the bare aiohttp server's (``bench sockets --target bare
+    --target raw``)."""
+
+    name = "raw"
+
+    def __init__(self, host: str = "127.0.0.1", backlog: str = "4096") -> None:
+        super().__init__(host=host, backlog=backlog)
+        self.name = "raw"
+        self.server = ServerProcess(
+            [
+                sys.executable,
+                "-m",
+                "bench.baselines.raw_upgrade",
+                "--host",
+                host,
+                "--port",
+                "0",
+                "--backlog",
+                backlog,
+            ]
+        )
+
+    async def publish(self, channel: str, data: bytes) -> int | None:
+        raise NotImplementedError("the raw upgrade server holds sockets only: no broadcast")
+
+
+TARGETS: dict[str, type[Target]] = {"bare": BareTarget, "raw": RawTarget}
 
 
 def split_options(specs: Sequence[str], options: Sequence[str]) -> dict[str, list[str]]:
@@ -282,7 +311,8 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
 
 
 def make_target(spec: str, options: Sequence[str] = ()) -> Target:
-    """``bare`` or ``package.module:Class``; ``options`` are ``key=value`` keyword arguments."""
+    """``bare``, ``raw``, ``hubbub`` or ``package.module:Class``; ``options`` are
+    ``key=value`` keyword arguments."""
     if spec == "hubbub":
         from bench.hubbub_target import HubbubTarget
 
